@@ -1,0 +1,34 @@
+"""treadle: a plugin-based PyTorch research framework; the training loop as pluggy hooks.
+
+``Trainer`` and ``TrainerConfig`` (which import pydantic) load on first use, so that
+``import treadle`` costs little more than ``import torch``.
+"""
+from treadle.callback import Callback
+from treadle.errors import ConfigurationError, PluginError
+from treadle.hookspecs import hookimpl, hookspec
+from treadle.module import Module
+from treadle.providers import Provider, module_available
+from treadle.utilities import seed_everything
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Callback", "ConfigurationError", "Module", "PluginError", "Provider", "Trainer",
+    "TrainerConfig", "hookimpl", "hookspec", "hookspecs", "module_available", "seed_everything",
+]
+
+
+def __getattr__(name):
+    if name == "Trainer":
+        from treadle.trainer import Trainer
+
+        return Trainer
+    if name == "TrainerConfig":
+        from treadle.config import TrainerConfig
+
+        return TrainerConfig
+    if name == "hookspecs":
+        from treadle import hookspecs
+
+        return hookspecs
+    raise AttributeError(f"module 'treadle' has no attribute {name!r}")

@@ -1,0 +1,122 @@
+"""Turn a ``Module``'s or ``Callback``'s overridden methods into pluggy implementations.
+
+Lightning users write ``optimizer_step(self, epoch, batch_idx, optimizer,
+optimizer_closure=None)`` and ``on_train_batch_end(self, trainer, pl_module, outputs, batch,
+batch_idx)``. pluggy would reject ``epoch``/``pl_module`` (not in the spec) and never pass
+``optimizer_closure`` (it has a default). Each overridden method is therefore wrapped once, at
+registration, in a function that declares the hook's own argument names and maps them onto
+the method's parameters:
+
+* a parameter named like a hook argument gets it, default value or not;
+* Lightning's names are translated: ``pl_module`` -> ``module``, ``optimizer_closure`` ->
+  ``closure``, ``epoch`` -> ``trainer.current_epoch``;
+* any other parameter with a default keeps its default; one without is a ``PluginError``.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Dict, Iterable, Optional
+
+from treadle.errors import PluginError
+from treadle.hookspecs import hookimpl
+
+# Lightning's method names that differ from treadle's hook names.
+METHOD_TO_HOOK = {"lr_scheduler_step": "scheduler_step"}
+# Lightning's parameter names that differ from treadle's hook argument names.
+_RENAMES = {"pl_module": "module", "optimizer_closure": "closure", "lr_scheduler": "scheduler"}
+# firstresult hooks where the override *performs* the step: a None return still means "done".
+ACTION_HOOKS = frozenset({
+    "backward", "optimizer_step", "optimizer_zero_grad", "configure_gradient_clipping",
+    "scheduler_step", "clip_gradients", "barrier",
+})
+_PASS_PARAM = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
+def _epoch(trainer):
+    return trainer.current_epoch
+
+
+class AdaptedPlugin:
+    """Holds the adapted implementations of one ``Module`` or ``Callback`` instance."""
+
+    def __init__(self, owner: Any):
+        self.owner = owner
+
+    def __repr__(self) -> str:
+        return f"<treadle adapter of {type(self.owner).__name__}>"
+
+
+def adapt_method(owner_label: str, method: Callable, hook_name: str, spec_argnames: Iterable[str],
+                 action: bool) -> Callable:
+    """Wrap a bound ``method`` as an implementation of ``hook_name``."""
+    spec = tuple(spec_argnames)
+    sources = []  # (parameter name, hook argument name, transform or None)
+    for p in inspect.signature(method).parameters.values():
+        if p.kind not in _PASS_PARAM:
+            continue
+        arg = p.name if p.name in spec else _RENAMES.get(p.name)
+        if arg in spec:
+            sources.append((p.name, arg, None))
+        elif p.name == "epoch" and "trainer" in spec:
+            sources.append((p.name, "trainer", _epoch))
+        elif p.default is inspect.Parameter.empty:
+            raise PluginError(
+                f"{owner_label}.{method.__name__}() takes parameter `{p.name}`, which hook "
+                f"`{hook_name}` does not provide. Its arguments are: {', '.join(spec)} "
+                f"(Lightning's `pl_module`, `optimizer_closure` and `epoch` are translated). "
+                f"Rename the parameter or give it a default value."
+            )
+    argnames = list(dict.fromkeys(arg for _, arg, _ in sources))
+    positional = [p for p in inspect.signature(method).parameters.values()
+                  if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    simple = (all(t is None for _, _, t in sources)
+              and [name for name, _, _ in sources] == [p.name for p in positional[:len(sources)]]
+              and [arg for _, arg, _ in sources] == argnames)
+
+    if simple and not action:
+        def impl(*args):
+            return method(*args)
+    elif simple:
+        def impl(*args):
+            result = method(*args)
+            return True if result is None else result
+    else:
+        index = {a: i for i, a in enumerate(argnames)}
+        plan = [(name, index[arg], t) for name, arg, t in sources]
+
+        def impl(*args):
+            result = method(**{name: (args[i] if t is None else t(args[i])) for name, i, t in plan})
+            return True if (action and result is None) else result
+
+    impl.__signature__ = inspect.Signature(
+        [inspect.Parameter(a, inspect.Parameter.POSITIONAL_OR_KEYWORD) for a in argnames])
+    impl.__name__ = hook_name
+    impl.__qualname__ = f"{owner_label}.{method.__name__}"
+    return hookimpl(impl)
+
+
+def adapt_object(owner: Any, base: type, hook_specs: Dict[str, tuple],
+                 allowed: Optional[Iterable[str]] = None) -> Optional[AdaptedPlugin]:
+    """An :class:`AdaptedPlugin` holding every hook method ``owner`` overrides from ``base``.
+
+    :param hook_specs: hook name -> spec argument names, for every hook of the run.
+    :param allowed: hook names a method may implement (None: any hook in ``hook_specs``).
+    """
+    plugin = AdaptedPlugin(owner)
+    label = type(owner).__name__
+    cls = type(owner)
+    found = False
+    for attr in dir(cls):
+        if attr.startswith("_"):
+            continue
+        hook_name = METHOD_TO_HOOK.get(attr, attr)
+        if hook_name not in hook_specs or (allowed is not None and hook_name not in allowed):
+            continue
+        impl_attr = getattr(cls, attr, None)
+        if not callable(impl_attr) or impl_attr is getattr(base, attr, None):
+            continue  # not overridden: the base class's stub takes no part
+        method = getattr(owner, attr)
+        setattr(plugin, hook_name, adapt_method(label, method, hook_name, hook_specs[hook_name],
+                                                action=hook_name in ACTION_HOOKS))
+        found = True
+    return plugin if found else None

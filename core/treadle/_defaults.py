@@ -1,0 +1,136 @@
+"""The core's fallback implementations, registered as plugin ``treadle.core``.
+
+Every loop hook is ``trylast`` here, so any plugin or ``Module`` override replaces it. This is
+the plain PyTorch step: ``loss.backward()``, ``optimizer.step(closure)``, ``zero_grad()``.
+"""
+from __future__ import annotations
+
+import torch
+
+from treadle.hookspecs import hookimpl
+from treadle.utilities import move_data_to_device
+
+
+def _raw(optimizer):
+    return getattr(optimizer, "optimizer", optimizer)
+
+
+@hookimpl(trylast=True)
+def validate(trainer, module):
+    cfg = trainer.config
+    problems = []
+    if not module.automatic_optimization:
+        if cfg.gradient_clip_val:
+            problems.append(
+                f"`Trainer(gradient_clip_val={cfg.gradient_clip_val!r})` has no effect with "
+                f"manual optimization (`automatic_optimization = False`). Clip in "
+                f"training_step with `self.clip_gradients(opt, gradient_clip_val="
+                f"{cfg.gradient_clip_val!r}, gradient_clip_algorithm='norm')` and remove the "
+                f"Trainer argument.")
+        if cfg.accumulate_grad_batches > 1:
+            problems.append(
+                f"`Trainer(accumulate_grad_batches={cfg.accumulate_grad_batches})` has no effect "
+                f"with manual optimization (`automatic_optimization = False`). Accumulate in "
+                f"training_step (step every N batches, as in the guide) and remove the Trainer "
+                f"argument.")
+    elif len(trainer.optimizers) > 1:
+        problems.append(
+            f"`configure_optimizers()` returned {len(trainer.optimizers)} optimizers, but "
+            f"automatic optimization steps only one. Set `self.automatic_optimization = False` "
+            f"in `__init__` and step each optimizer in `training_step` (see the GAN example), "
+            f"or return a single optimizer.")
+    if cfg.gradient_clip_algorithm is not None and cfg.gradient_clip_val is None:
+        problems.append(
+            f"`Trainer(gradient_clip_algorithm={cfg.gradient_clip_algorithm!r})` without "
+            f"`gradient_clip_val` clips nothing; set `gradient_clip_val` too.")
+    return problems
+
+
+@hookimpl(trylast=True)
+def transfer_batch_to_device(batch, device):
+    return move_data_to_device(batch, device)
+
+
+@hookimpl(trylast=True)
+def run_training_step(trainer, module, batch, batch_idx):
+    if trainer._step_takes_batch_idx:
+        return (module.training_step(batch, batch_idx),)
+    return (module.training_step(batch),)
+
+
+@hookimpl(trylast=True)
+def run_validation_step(trainer, module, batch, batch_idx):
+    if trainer._val_step_takes_batch_idx:
+        return (module.validation_step(batch, batch_idx),)
+    return (module.validation_step(batch),)
+
+
+@hookimpl(trylast=True)
+def scale_loss(loss):
+    return loss
+
+
+@hookimpl(trylast=True)
+def backward(loss):
+    loss.backward()
+    return True
+
+
+@hookimpl(trylast=True)
+def optimizer_step(optimizer, closure):
+    result = _raw(optimizer).step(closure=closure)
+    return True if result is None else result
+
+
+@hookimpl(trylast=True)
+def optimizer_zero_grad(optimizer):
+    _raw(optimizer).zero_grad()
+    return True
+
+
+@hookimpl(trylast=True)
+def configure_gradient_clipping(module, optimizer, gradient_clip_val, gradient_clip_algorithm):
+    if gradient_clip_val:
+        module.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+    return True
+
+
+@hookimpl(trylast=True)
+def clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm):
+    if not gradient_clip_val:
+        return True
+    params = [p for g in _raw(optimizer).param_groups for p in g["params"] if p.grad is not None]
+    if gradient_clip_algorithm == "value":
+        torch.nn.utils.clip_grad_value_(params, gradient_clip_val)
+    else:
+        torch.nn.utils.clip_grad_norm_(params, gradient_clip_val)
+    return True
+
+
+@hookimpl(trylast=True)
+def scheduler_step(scheduler, metric):
+    if metric is None:
+        scheduler.step()
+    else:
+        scheduler.step(metric)
+    return True
+
+
+@hookimpl(trylast=True)
+def reduce(tensor):
+    return tensor
+
+
+@hookimpl(trylast=True)
+def all_gather(tensor):
+    return tensor.unsqueeze(0)
+
+
+@hookimpl(trylast=True)
+def broadcast(obj):
+    return (obj,)
+
+
+@hookimpl(trylast=True)
+def barrier():
+    return True

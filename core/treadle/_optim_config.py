@@ -1,0 +1,102 @@
+"""Read what ``configure_optimizers()`` returned, in every Lightning form."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, List, Optional, Tuple
+
+import torch
+
+_CONFIG_KEYS = {"scheduler", "interval", "frequency", "monitor", "strict", "name"}
+_OPT_DICT_KEYS = {"optimizer", "lr_scheduler", "monitor"}
+
+
+@dataclass
+class SchedulerConfig:
+    """One scheduler and when automatic optimization steps it (Lightning's ``LRSchedulerConfig``)."""
+
+    scheduler: Any
+    interval: str = "epoch"
+    frequency: int = 1
+    monitor: Optional[str] = None
+    strict: bool = True
+    name: Optional[str] = None
+    opt_idx: int = 0
+
+    @property
+    def reduce_on_plateau(self) -> bool:
+        return isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+
+
+def _is_optimizer(x: Any) -> bool:
+    return isinstance(x, torch.optim.Optimizer) or (hasattr(x, "step") and hasattr(x, "param_groups"))
+
+
+def parse(returned: Any) -> Tuple[List[Any], List[SchedulerConfig], List[str]]:
+    """``(optimizers, scheduler configs, problems)``."""
+    problems: List[str] = []
+    where = "Module.configure_optimizers()"
+    if returned is None:
+        return [], [], []
+    if _is_optimizer(returned):
+        return [returned], [], []
+    if isinstance(returned, dict):
+        returned = [returned]
+    if not isinstance(returned, (list, tuple)):
+        return [], [], [f"{where} returned {type(returned).__name__}; return an optimizer, a list "
+                        f"of optimizers, ([optimizers], [schedulers]), or a dict with 'optimizer' "
+                        f"and 'lr_scheduler'."]
+    items = list(returned)
+    optimizers: List[Any] = []
+    configs: List[SchedulerConfig] = []
+    if len(items) == 2 and isinstance(items[0], (list, tuple)) and isinstance(items[1], (list, tuple)):
+        optimizers = list(items[0])
+        for sch in items[1]:
+            configs.append(_scheduler_config(sch, None, optimizers, problems, where))
+    elif items and all(isinstance(x, dict) for x in items):
+        for d in items:
+            unknown = set(d) - _OPT_DICT_KEYS
+            if unknown or "optimizer" not in d:
+                problems.append(f"{where} returned a dict with keys {sorted(d)}; expected "
+                                f"'optimizer' and optionally 'lr_scheduler' and 'monitor'.")
+                continue
+            optimizers.append(d["optimizer"])
+            if d.get("lr_scheduler") is not None:
+                configs.append(_scheduler_config(d["lr_scheduler"], d.get("monitor"), optimizers,
+                                                 problems, where))
+    elif all(_is_optimizer(x) for x in items):
+        optimizers = items
+    else:
+        problems.append(f"{where} returned {type(returned).__name__} of "
+                        f"{[type(x).__name__ for x in items]}; that is not one of Lightning's forms.")
+    for i, opt in enumerate(optimizers):
+        if not _is_optimizer(opt):
+            problems.append(f"{where}: optimizer #{i} is a {type(opt).__name__}, not a "
+                            f"torch.optim.Optimizer.")
+    configs = [c for c in configs if c is not None]
+    return optimizers, configs, problems
+
+
+def _scheduler_config(sch: Any, monitor: Optional[str], optimizers: List[Any], problems: List[str],
+                      where: str) -> Optional[SchedulerConfig]:
+    if isinstance(sch, dict):
+        unknown = set(sch) - _CONFIG_KEYS
+        if unknown or "scheduler" not in sch:
+            problems.append(f"{where}: the 'lr_scheduler' dict has keys {sorted(sch)}; expected "
+                            f"'scheduler' and optionally {sorted(_CONFIG_KEYS - {'scheduler'})}.")
+            return None
+        cfg = SchedulerConfig(**{"monitor": monitor, **sch})
+    else:
+        cfg = SchedulerConfig(scheduler=sch, monitor=monitor)
+    if cfg.interval not in ("step", "epoch"):
+        problems.append(f"{where}: lr_scheduler `interval={cfg.interval!r}`; use 'step' or 'epoch'.")
+    if not isinstance(cfg.frequency, int) or cfg.frequency < 1:
+        problems.append(f"{where}: lr_scheduler `frequency={cfg.frequency!r}`; use an int >= 1.")
+    if cfg.reduce_on_plateau and cfg.monitor is None:
+        problems.append(f"{where}: ReduceLROnPlateau needs a metric to monitor; return "
+                        f"{{'optimizer': opt, 'lr_scheduler': {{'scheduler': sch, 'monitor': "
+                        f"'val_loss'}}}}.")
+    owner = getattr(cfg.scheduler, "optimizer", None)
+    for i, opt in enumerate(optimizers):
+        if opt is owner:
+            cfg.opt_idx = i
+    return cfg

@@ -1,0 +1,37 @@
+"""Checkpoint files: written atomically, read with ``weights_only=True``."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, Union
+
+import torch
+
+
+def save_atomic(checkpoint: Dict[str, Any], path: Union[str, Path]) -> Path:
+    """Write ``checkpoint`` to ``path`` so that a crash never leaves a half-written file there.
+
+    The data goes to a temporary file in the same directory, is flushed to disk, then renamed
+    over ``path`` (``os.replace`` is atomic on POSIX and Windows).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(checkpoint, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def load(path: Union[str, Path], map_location: Any = "cpu") -> Dict[str, Any]:
+    return torch.load(path, map_location=map_location, weights_only=True)

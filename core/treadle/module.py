@@ -1,0 +1,201 @@
+"""``treadle.Module``: a ``torch.nn.Module`` with Lightning's ``LightningModule`` API.
+
+A subclass takes part in the run as the highest-priority plugin below callbacks: every hook
+method it overrides (``backward``, ``optimizer_step``, ``on_train_batch_end``, ...) becomes an
+implementation of that hook; the stubs defined here take no part unless overridden.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Union
+
+import torch
+from torch import nn
+
+from treadle.utilities import move_data_to_device
+
+
+class Module(nn.Module):
+    """Base class for user code, as ``lightning.LightningModule``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.automatic_optimization: bool = True
+        self._trainer = None
+
+    # -- what the Trainer wires in ---------------------------------------------------------
+
+    @property
+    def trainer(self):
+        if self._trainer is None:
+            raise RuntimeError(f"{type(self).__name__} is not attached to a `Trainer`; "
+                               f"call `trainer.fit(model)` first.")
+        return self._trainer
+
+    @trainer.setter
+    def trainer(self, trainer) -> None:
+        self._trainer = trainer
+
+    @property
+    def device(self) -> torch.device:
+        if self._trainer is not None and self._trainer._root_device is not None:
+            return self._trainer._root_device
+        for p in self.parameters():
+            return p.device
+        return torch.device("cpu")
+
+    @property
+    def global_step(self) -> int:
+        return self._trainer.global_step if self._trainer is not None else 0
+
+    @property
+    def current_epoch(self) -> int:
+        return self._trainer.current_epoch if self._trainer is not None else 0
+
+    @property
+    def global_rank(self) -> int:
+        return self._trainer.global_rank if self._trainer is not None else 0
+
+    @property
+    def local_rank(self) -> int:
+        return self._trainer.local_rank if self._trainer is not None else 0
+
+    def optimizers(self, use_pl_optimizer: bool = True):
+        """The optimizer(s) from ``configure_optimizers()``: one, or a list when several."""
+        opts = self.trainer._wrapped_optimizers if use_pl_optimizer else self.trainer.optimizers
+        return opts[0] if len(opts) == 1 else list(opts)
+
+    def lr_schedulers(self):
+        """The scheduler(s) from ``configure_optimizers()``: None, one, or a list."""
+        scheds = self.trainer._wrapped_schedulers
+        if not scheds:
+            return None
+        return scheds[0] if len(scheds) == 1 else list(scheds)
+
+    # -- the user's side of the loop -------------------------------------------------------
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return super().forward(*args, **kwargs)
+
+    def training_step(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement `training_step`.")
+
+    def validation_step(self, *args: Any, **kwargs: Any) -> Any:
+        return None
+
+    def configure_optimizers(self) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement `configure_optimizers`.")
+
+    def manual_backward(self, loss: torch.Tensor, *args: Any, **kwargs: Any) -> None:
+        """Backward through the run's hooks (scaling, the strategy's engine, your override)."""
+        self.trainer._backward(loss, None)
+
+    def clip_gradients(self, optimizer, gradient_clip_val: Optional[float] = None,
+                       gradient_clip_algorithm: Optional[str] = None) -> None:
+        """Clip the gradients of ``optimizer``'s parameters through the ``clip_gradients`` hook.
+
+        Under ``16-mixed`` the gradients are unscaled first, in manual optimization too.
+        """
+        if gradient_clip_algorithm not in (None, "norm", "value"):
+            raise ValueError(f"`gradient_clip_algorithm={gradient_clip_algorithm!r}` is not "
+                             f"supported; use 'norm' or 'value'.")
+        trainer = self.trainer
+        trainer._hooks.clip_gradients(trainer=trainer, module=self, optimizer=optimizer,
+                                      gradient_clip_val=gradient_clip_val,
+                                      gradient_clip_algorithm=gradient_clip_algorithm or "norm")
+
+    def toggle_optimizer(self, optimizer) -> None:
+        """Only ``optimizer``'s parameters require grad until :meth:`untoggle_optimizer`."""
+        optimizer = getattr(optimizer, "optimizer", optimizer)
+        own = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        saved = self.__dict__.setdefault("_toggled_requires_grad", {})
+        for other in self.trainer.optimizers:
+            for group in other.param_groups:
+                for p in group["params"]:
+                    if id(p) not in own:
+                        saved.setdefault(id(p), (p, p.requires_grad))
+                        p.requires_grad = False
+
+    def untoggle_optimizer(self, optimizer) -> None:
+        saved = self.__dict__.pop("_toggled_requires_grad", {})
+        for p, requires_grad in saved.values():
+            p.requires_grad = requires_grad
+
+    def log(self, name: str, value: Any, prog_bar: bool = False, logger: bool = True,
+            on_step: Optional[bool] = None, on_epoch: Optional[bool] = None,
+            reduce_fx: str = "mean", sync_dist: bool = False,
+            batch_size: Optional[int] = None, **kwargs: Any) -> None:
+        """Record a metric, as ``LightningModule.log`` (same defaults per hook)."""
+        self.trainer._metrics.log(name, value, prog_bar=prog_bar, logger=logger,
+                                  on_step=on_step, on_epoch=on_epoch, reduce_fx=reduce_fx,
+                                  sync_dist=sync_dist, batch_size=batch_size)
+
+    def log_dict(self, dictionary: Dict[str, Any], **kwargs: Any) -> None:
+        for name, value in dictionary.items():
+            self.log(name, value, **kwargs)
+
+    def print(self, *args: Any, **kwargs: Any) -> None:
+        if self._trainer is None or self._trainer.is_global_zero:
+            print(*args, **kwargs)
+
+    def train_dataloader(self) -> Any:
+        return None
+
+    def val_dataloader(self) -> Any:
+        return None
+
+    # -- hook stubs: override to take part (signatures as in Lightning) --------------------
+
+    def backward(self, loss: torch.Tensor, *args: Any, **kwargs: Any) -> None:
+        loss.backward(*args, **kwargs)
+
+    def optimizer_step(self, epoch: int, batch_idx: int, optimizer, optimizer_closure=None) -> None:
+        optimizer.step(closure=optimizer_closure)
+
+    def optimizer_zero_grad(self, epoch: int, batch_idx: int, optimizer) -> None:
+        optimizer.zero_grad()
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val: Optional[float] = None,
+                                    gradient_clip_algorithm: Optional[str] = None) -> None:
+        self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
+    def lr_scheduler_step(self, scheduler, metric: Any) -> None:
+        scheduler.step() if metric is None else scheduler.step(metric)
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        return move_data_to_device(batch, device)
+
+    def setup(self, stage: str) -> None: ...
+    def teardown(self, stage: str) -> None: ...
+    def on_fit_start(self) -> None: ...
+    def on_fit_end(self) -> None: ...
+    def on_train_start(self) -> None: ...
+    def on_train_end(self) -> None: ...
+    def on_train_epoch_start(self) -> None: ...
+    def on_train_epoch_end(self) -> None: ...
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> Optional[int]: ...
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None: ...
+    def on_validation_start(self) -> None: ...
+    def on_validation_end(self) -> None: ...
+    def on_validation_epoch_start(self) -> None: ...
+    def on_validation_epoch_end(self) -> None: ...
+    def on_validation_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None: ...
+    def on_validation_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None: ...
+    def on_before_backward(self, loss: torch.Tensor) -> None: ...
+    def on_after_backward(self) -> None: ...
+    def on_before_optimizer_step(self, optimizer) -> None: ...
+    def on_before_zero_grad(self, optimizer) -> None: ...
+    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None: ...
+    def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None: ...
+
+
+# Hooks a Module may implement by overriding the method of the same (Lightning) name.
+MODULE_HOOKS = frozenset({
+    "backward", "optimizer_step", "optimizer_zero_grad", "configure_gradient_clipping",
+    "scheduler_step", "transfer_batch_to_device", "setup", "teardown",
+    "on_fit_start", "on_fit_end", "on_train_start", "on_train_end",
+    "on_train_epoch_start", "on_train_epoch_end", "on_train_batch_start", "on_train_batch_end",
+    "on_validation_start", "on_validation_end", "on_validation_epoch_start",
+    "on_validation_epoch_end", "on_validation_batch_start", "on_validation_batch_end",
+    "on_before_backward", "on_after_backward", "on_before_optimizer_step",
+    "on_before_zero_grad", "on_save_checkpoint", "on_load_checkpoint", "on_exception",
+})

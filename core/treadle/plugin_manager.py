@@ -1,0 +1,312 @@
+"""One ``pluggy.PluginManager`` per run: loading, ordering, providers and fast hook calls.
+
+Registration (DESIGN.md, "One run, step by step"): hookspecs, the core's ``trylast`` defaults,
+the ``treadle`` entry points (treadle's own always; others unless autoload is off or they are
+blocked -- a blocked entry point is never imported), then ``plugins=[...]`` and
+``callbacks=[...]``.
+
+Call order of implementations, pinned by ``tests/test_hook_order.py``: callbacks and plugins
+in registration order, then the user's ``Module``, then the strategy, precision and
+accelerator, then the core's defaults. pluggy calls the most recently registered
+implementation first, so :meth:`RunPluginManager.arrange` re-registers the participants in
+the reverse of that order once the ``Module`` is known.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from importlib import import_module
+from importlib.metadata import entry_points
+from typing import Any, Callable, Dict, Iterable, List, Optional
+
+import pluggy
+
+from treadle import hookspecs
+from treadle.errors import ConfigurationError, PluginError
+from treadle.providers import Provider
+
+GROUP = "treadle"
+OWN_DISTRIBUTION = "treadle"
+_SELECTED_ORDER = ("strategy", "precision", "accelerator")  # call order among selected plugins
+_PROVIDER_HOOKS = {"accelerator": "provide_accelerators", "precision": "provide_precisions",
+                   "strategy": "provide_strategies", "environment": "provide_environments",
+                   "logger": "provide_loggers"}
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _blocked_names() -> set:
+    return {n.strip() for n in os.environ.get("TREADLE_BLOCK_PLUGINS", "").split(",") if n.strip()}
+
+
+def _dist_of(ep) -> tuple:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return ("<unknown>", "")
+    return (dist.metadata["Name"] or dist.name, dist.version)
+
+
+def discover_entry_points(group: str = GROUP) -> List[tuple]:
+    """``[(entry_point, (distribution, version), blocked_reason_or_None)]`` for the group."""
+    autoload = not _env_flag("TREADLE_DISABLE_PLUGIN_AUTOLOAD")
+    blocked = _blocked_names()
+    found, seen = [], set()
+    for ep in entry_points(group=group):
+        dist = _dist_of(ep)
+        key = (ep.name, ep.value, dist[0])
+        if key in seen:  # the same distribution seen twice on sys.path (editable + build dir)
+            continue
+        seen.add(key)
+        reason = None
+        if ep.name in blocked:
+            reason = "blocked by TREADLE_BLOCK_PLUGINS"
+        elif not autoload and dist[0].lower() != OWN_DISTRIBUTION:
+            reason = "not loaded: TREADLE_DISABLE_PLUGIN_AUTOLOAD is set"
+        found.append((ep, dist, reason))
+    return found
+
+
+def load_entry_point(ep, dist) -> Any:
+    try:
+        return ep.load()
+    except Exception as exc:
+        raise PluginError(
+            f"Plugin entry point `{ep.name} = {ep.value}` (group {GROUP!r}) of distribution "
+            f"{dist[0]} {dist[1]} failed to import: {type(exc).__name__}: {exc}. "
+            f"To run without it, set TREADLE_BLOCK_PLUGINS={ep.name}"
+        ) from exc
+
+
+class RunPluginManager(pluggy.PluginManager):
+    """The plugin manager of one ``Trainer``."""
+
+    def __init__(self) -> None:
+        super().__init__("treadle")
+        self.add_hookspecs(hookspecs)
+        self.distributions: Dict[str, tuple] = {}  # plugin name -> (distribution, version)
+        self.selected: Dict[str, Any] = {}  # kind -> instance
+        self.module_plugin: Optional[Any] = None
+        self._trace_undo: Optional[Callable[[], None]] = None
+        if _env_flag("TREADLE_TRACE_HOOKS"):
+            self.enable_tracing()
+
+    # -- loading --------------------------------------------------------------------------
+
+    def register(self, plugin, name=None):  # noqa: D401 - pluggy's signature
+        try:
+            return super().register(plugin, name)
+        except ValueError as exc:  # duplicate registration
+            raise PluginError(f"Cannot register plugin {name or plugin!r}: {exc}") from exc
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(str(exc)) from exc
+
+    def load_entry_points(self) -> None:
+        owners: Dict[str, tuple] = {}
+        for ep, dist, reason in discover_entry_points():
+            if reason is not None:
+                continue
+            if ep.name in owners and owners[ep.name] != dist:
+                raise PluginError(
+                    f"Two distributions declare the treadle entry point `{ep.name}`: "
+                    f"{owners[ep.name][0]} and {dist[0]}. Uninstall one, or block the name "
+                    f"with TREADLE_BLOCK_PLUGINS={ep.name}"
+                )
+            owners[ep.name] = dist
+            plugin = load_entry_point(ep, dist)
+            if self.is_registered(plugin):
+                continue
+            self.register(plugin, name=ep.name)
+            self.distributions[ep.name] = dist
+            # A plugin may bring hookspecs of its own for other plugins to implement.
+            specs = getattr(plugin, "treadle_hookspecs", None)
+            if specs is not None:
+                self.add_hookspecs(specs)
+
+    def add_hookspecs(self, module_or_class) -> None:
+        super().add_hookspecs(module_or_class)
+
+    # -- providers --------------------------------------------------------------------------
+
+    def providers(self, kind: str) -> Dict[str, Provider]:
+        """Every record of ``kind``; two plugins offering one name is a ``PluginError``."""
+        hook = getattr(self.hook, _PROVIDER_HOOKS[kind])
+        found: Dict[str, Provider] = {}
+        for impl in reversed(hook.get_hookimpls()):
+            records = impl.function() or []
+            dist = self.distributions.get(impl.plugin_name, ("<registered object>", ""))[0]
+            for rec in records:
+                rec = _stamp(rec, impl.plugin_name, dist)
+                other = found.get(rec.name)
+                if other is not None:
+                    raise PluginError(
+                        f"{kind} {rec.name!r} is provided twice: by plugin {other.plugin!r} "
+                        f"(distribution {other.distribution}) and by plugin {rec.plugin!r} "
+                        f"(distribution {rec.distribution}). Uninstall one, or block one with "
+                        f"TREADLE_BLOCK_PLUGINS={rec.plugin}"
+                    )
+                found[rec.name] = rec
+        return found
+
+    def select(self, kind: str, name: str, trainer, problems: List[str]) -> Optional[Provider]:
+        """Resolve ``name`` among the ``kind`` providers; append a problem when it cannot be."""
+        records = self.providers(kind)
+        if name == "auto":
+            usable = [r for r in records.values() if r.is_available()]
+            if usable:
+                return max(usable, key=lambda r: r.priority)
+            problems.append(f"Trainer: `{kind}='auto'` found no available {kind}. "
+                            f"Installed: {_names(records)}")
+            return None
+        rec = records.get(name)
+        if rec is None:
+            problems.append(
+                f"Trainer: `{kind}={name!r}` is not provided by any installed plugin. "
+                f"Available names: {_names(records)}. Install the plugin that provides it, "
+                f"or pick one of these."
+            )
+            return None
+        if not rec.is_available():
+            hint = f" Install it with: {rec.install_hint}" if rec.install_hint else ""
+            problems.append(
+                f"{rec.plugin}: `{kind}={name!r}` is installed but not available on this "
+                f"machine.{hint}"
+            )
+            return None
+        return rec
+
+    def register_selected(self, kind: str, instance: Any, name: str) -> None:
+        self.register(instance, name=f"{kind}:{name}")
+        self.selected[kind] = instance
+
+    # -- ordering -----------------------------------------------------------------------------
+
+    def arrange(self, module_plugin: Optional[Any]) -> None:
+        """Re-register participants so pluggy calls them in the documented order.
+
+        pluggy calls later registrations first; we register: core defaults stay (trylast),
+        accelerator, precision, strategy, the Module, then other plugins from last to first.
+        """
+        core = self.get_plugin("treadle.core")
+        selected = [(self.get_name(self.selected[k]), self.selected[k])
+                    for k in reversed(_SELECTED_ORDER) if k in self.selected]
+        fixed = {id(core), *(id(p) for _, p in selected)}
+        if self.module_plugin is not None:
+            self.unregister(self.module_plugin)
+            self.module_plugin = None
+        others = [(n, p) for n, p in self.list_name_plugin() if p is not None and id(p) not in fixed]
+        for _, plugin in selected + others:
+            self.unregister(plugin)
+        for name, plugin in selected:
+            super().register(plugin, name=name)
+        if module_plugin is not None:
+            super().register(module_plugin, name="module")
+            self.module_plugin = module_plugin
+        for name, plugin in reversed(others):
+            super().register(plugin, name=name)
+
+    def call_order(self, hook_name: str) -> List[str]:
+        """Plugin names in the order their implementations of ``hook_name`` run."""
+        hook = getattr(self.hook, hook_name)
+        return [impl.plugin_name for impl in reversed(hook.get_hookimpls())]
+
+    # -- tracing ----------------------------------------------------------------------------
+
+    def enable_tracing(self, write: Callable[[str], Any] = None) -> None:
+        """Print every hook call with its implementations, in call order (TREADLE_TRACE_HOOKS=1)."""
+        write = write or (lambda line: sys.stderr.write(line + "\n"))
+        depth = [0]
+
+        def before(hook_name, impls, kwargs):
+            names = ", ".join(impl.plugin_name for impl in reversed(impls)) or "-"
+            write(f"{'  ' * depth[0]}treadle hook {hook_name} -> [{names}]")
+            depth[0] += 1
+
+        def after(outcome, hook_name, impls, kwargs):
+            depth[0] -= 1
+
+        self._trace_undo = self.add_hookcall_monitoring(before, after)
+
+    @property
+    def tracing(self) -> bool:
+        return self._trace_undo is not None
+
+
+def _stamp(rec: Provider, plugin: str, dist: str) -> Provider:
+    if rec.plugin:
+        return rec
+    from dataclasses import replace
+
+    return replace(rec, plugin=plugin, distribution=dist)
+
+
+def _names(records: Iterable) -> str:
+    names = sorted(records)
+    return ", ".join(repr(n) for n in names) if names else "(none)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast calls: resolve each hook once per run.
+# ---------------------------------------------------------------------------------------------
+
+
+def _noop_first(**kwargs):
+    return None
+
+
+def _noop_all(**kwargs):
+    return []
+
+
+def fast_caller(hook_caller, tracing: bool) -> Callable[..., Any]:
+    """A callable with pluggy's semantics for this hook, cheaper when it can be.
+
+    No implementation: a no-op. One plain implementation: call it directly with the
+    arguments it declares. Otherwise (or when tracing): pluggy's own caller.
+    """
+    if tracing:
+        return hook_caller
+    impls = hook_caller.get_hookimpls()
+    firstresult = bool(hook_caller.spec and hook_caller.spec.opts.get("firstresult"))
+    if not impls:
+        return _noop_first if firstresult else _noop_all
+    if len(impls) > 1 or impls[0].wrapper or impls[0].hookwrapper:
+        return hook_caller
+    fn, names = impls[0].function, impls[0].argnames
+    if firstresult:
+        if not names:
+            return lambda **kw: fn()
+        if len(names) == 1:
+            (a,) = names
+            return lambda **kw: fn(kw[a])
+        return lambda **kw: fn(*[kw[n] for n in names])
+
+    def call(**kw):
+        result = fn(*[kw[n] for n in names])
+        return [] if result is None else [result]
+
+    return call
+
+
+class Hooks:
+    """Attribute access to every hook of a run, resolved by :func:`fast_caller`.
+
+    ``Hooks(pm)`` is rebuilt after :meth:`RunPluginManager.arrange`; attributes are created on
+    first use, so hooks never called cost nothing.
+    """
+
+    def __init__(self, pm: RunPluginManager):
+        self._pm = pm
+
+    def __getattr__(self, name: str):
+        caller = fast_caller(getattr(self._pm.hook, name), self._pm.tracing)
+        setattr(self, name, caller)
+        return caller
+
+    def subset(self, name: str, remove_plugins: Iterable[Any]) -> Callable[..., Any]:
+        """The hook without the given plugins' implementations (still fast when possible)."""
+        remove = [p for p in remove_plugins if p is not None]
+        if not remove:
+            return getattr(self, name)
+        return fast_caller(self._pm.subset_hook_caller(name, remove), self._pm.tracing)

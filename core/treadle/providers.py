@@ -1,0 +1,52 @@
+"""Named records through which plugins offer accelerators, precisions, strategies, ...
+
+One mechanism serves every kind: a ``provide_<kind>s`` hook returns ``Provider`` records, and the
+``Trainer`` selects one record of each kind by name. Only the selected record's ``factory`` is
+called, so an unselected provider never imports its heavy dependency.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Union
+
+KINDS = ("accelerator", "precision", "strategy", "environment", "logger")
+
+
+@dataclass(frozen=True)
+class Provider:
+    """A named thing a plugin can make for a run.
+
+    :param kind: one of ``"accelerator"``, ``"precision"``, ``"strategy"``, ``"environment"``,
+        ``"logger"``.
+    :param name: the selection name (``accelerator="cpu"``).
+    :param factory: ``factory(trainer) -> instance``; the instance's ``@hookimpl`` methods take
+        part in the run. Called only when selected.
+    :param available: a bool, or a callable returning one (checked without importing heavy
+        dependencies, e.g. with :func:`module_available`).
+    :param install_hint: the command that makes it available, shown when it is not.
+    :param description: one line for ``treadle plugins``.
+    :param priority: ``"auto"`` picks the available record with the highest priority.
+    """
+
+    kind: str
+    name: str
+    factory: Callable[[Any], Any]
+    available: Union[bool, Callable[[], bool]] = True
+    install_hint: Optional[str] = None
+    description: str = ""
+    priority: int = 0
+    # Filled in by the plugin manager: who offered it.
+    plugin: str = field(default="", compare=False)
+    distribution: str = field(default="", compare=False)
+
+    def is_available(self) -> bool:
+        return bool(self.available() if callable(self.available) else self.available)
+
+
+def module_available(name: str) -> bool:
+    """True when ``name`` can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False

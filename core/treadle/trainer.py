@@ -1,0 +1,767 @@
+"""``treadle.Trainer``: the loop, with every step dispatched through the run's hooks.
+
+Read it top to bottom: construction (config, plugins, selection), ``fit``/``validate``, the
+epoch loop, one automatic or manual training step, validation, checkpoints. Everything
+device-, precision- or strategy-specific lives in plugins.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import random
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import torch
+
+from treadle import _defaults, _optim_config, checkpoint_io
+from treadle._adapters import adapt_object
+from treadle._metrics import MetricStore
+from treadle.callback import Callback
+from treadle.config import TrainerConfig
+from treadle.errors import ConfigurationError, PluginError
+from treadle.module import MODULE_HOOKS, Module
+from treadle.optim import WrappedOptimizer, WrappedScheduler
+from treadle.plugin_manager import Hooks, RunPluginManager
+
+__version__ = "0.1.0"
+
+
+class _AutoClosure:
+    """Automatic optimization's closure: forward, zero_grad, backward, pre-step hooks.
+
+    One instance per Trainer, re-armed for every batch (nothing allocated per step).
+    """
+
+    __slots__ = ("trainer", "batch", "batch_idx", "optimizer", "zero_grad", "stepping", "outputs",
+                 "result")
+
+    def __init__(self, trainer: "Trainer"):
+        self.trainer = trainer
+
+    def arm(self, batch, batch_idx, optimizer, zero_grad, stepping) -> "_AutoClosure":
+        self.batch, self.batch_idx, self.optimizer = batch, batch_idx, optimizer
+        self.zero_grad, self.stepping, self.outputs, self.result = zero_grad, stepping, None, None
+        return self
+
+    def __call__(self):
+        t = self.trainer
+        hooks, module, opt = t._hooks, t.module, self.optimizer
+        out = hooks.run_training_step(trainer=t, module=module, batch=self.batch,
+                                      batch_idx=self.batch_idx)[0]
+        loss = t._loss_of(out)
+        self.outputs = out if not isinstance(out, torch.Tensor) else {"loss": out.detach()}
+        if loss is None:  # training_step returned None: skip this batch's backward
+            return None
+        if self.zero_grad and opt is not None:
+            hooks.on_before_zero_grad(trainer=t, module=module, optimizer=opt)
+            hooks.optimizer_zero_grad(trainer=t, module=module, optimizer=opt, optimizer_idx=0,
+                                      batch_idx=self.batch_idx)
+        n = t.config.accumulate_grad_batches
+        t._backward(loss / n if n > 1 else loss, opt)
+        if self.stepping and opt is not None:
+            t._after_closure(opt, automatic=True)
+        self.result = loss.detach()
+        return self.result
+
+
+class _ManualClosure:
+    """Wraps the user's closure (or none) for ``opt.step()`` in manual optimization."""
+
+    __slots__ = ("trainer", "optimizer", "user_closure", "result")
+
+    def __init__(self, trainer, optimizer, user_closure):
+        self.trainer, self.optimizer, self.user_closure = trainer, optimizer, user_closure
+        self.result = None
+
+    def __call__(self):
+        if self.user_closure is not None:
+            self.result = self.user_closure()
+        self.trainer._after_closure(self.optimizer, automatic=False)
+        return self.result
+
+
+class Trainer:
+    """Runs the loop; arguments as in Lightning 2 (see :class:`treadle.TrainerConfig`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.config = cfg = TrainerConfig.from_kwargs(**kwargs)
+        self.plugin_manager = pm = RunPluginManager()
+        pm.register(_defaults, name="treadle.core")
+        pm.load_entry_points()
+        for plugin in cfg.plugins:
+            self._register_plugin(plugin)
+        self.callbacks: List[Any] = []
+        for callback in cfg.callbacks:
+            self._add_callback(callback)
+        for extra in pm.hook.configure_callbacks(trainer=self):
+            for callback in (extra if isinstance(extra, (list, tuple)) else [extra]):
+                self._add_callback(callback)
+        try:
+            pm.check_pending()
+        except Exception as exc:  # pluggy.PluginValidationError: a misspelled hook name
+            raise PluginError(f"{exc} Check the spelling against `treadle.hookspecs`.") from exc
+
+        self.accelerator = self.precision_plugin = self.strategy = None
+        self._select_plugins()
+        self.loggers = self._make_loggers(cfg.logger)
+
+        # Loop state.
+        self.current_epoch = 0
+        self.global_step = 0
+        self.is_last_batch = False
+        self.sanity_checking = False
+        self.training = False
+        self.should_stop = False
+        self.module: Optional[Module] = None
+        self.optimizers: List[Any] = []
+        self.lr_scheduler_configs: List[_optim_config.SchedulerConfig] = []
+        self._wrapped_optimizers: List[WrappedOptimizer] = []
+        self._wrapped_schedulers: List[WrappedScheduler] = []
+        self._metrics = MetricStore(self)
+        self._hooks = Hooks(pm)
+        self._root_device: Optional[torch.device] = None
+        self._closure = _AutoClosure(self)
+        self._in_opt_step = False
+        self._batch_stepped = False
+        self._batch_idx = 0
+        self._batches_done = 0  # batches finished in the current epoch (for mid-epoch resume)
+        self._resume: Optional[Dict[str, Any]] = None
+        self._epoch_rng: Optional[Dict[str, Any]] = None
+        self.num_training_batches: float = float("inf")
+        self.num_val_batches: float = 0
+
+    # -- construction ------------------------------------------------------------------------
+
+    def _hook_specs(self) -> Dict[str, tuple]:
+        return {name: caller.spec.argnames for name, caller in vars(self.plugin_manager.hook).items()
+                if getattr(caller, "spec", None) is not None}
+
+    def _register_plugin(self, plugin: Any) -> None:
+        if isinstance(plugin, Callback):
+            self._add_callback(plugin)
+        else:
+            self.plugin_manager.register(plugin)
+
+    def _add_callback(self, callback: Any) -> None:
+        adapted = adapt_object(callback, Callback, self._hook_specs()) if isinstance(callback, Callback) \
+            else None
+        self.callbacks.append(callback)
+        self.plugin_manager.register(adapted if adapted is not None else callback,
+                                     name=f"callback:{type(callback).__name__}:{id(callback):x}")
+
+    def _select_plugins(self) -> None:
+        cfg, pm = self.config, self.plugin_manager
+        problems: List[str] = []
+        strategy = cfg.strategy
+        if strategy == "auto":
+            many = (isinstance(cfg.devices, int) and cfg.devices > 1) or \
+                   (isinstance(cfg.devices, list) and len(cfg.devices) > 1) or cfg.num_nodes > 1
+            strategy = "ddp" if many else "single_device"
+        chosen = {
+            "accelerator": pm.select("accelerator", cfg.accelerator, self, problems),
+            "precision": pm.select("precision", cfg.precision, self, problems),
+            "strategy": pm.select("strategy", strategy, self, problems),
+        }
+        if problems:
+            raise ConfigurationError(problems)
+        for kind, attr in (("accelerator", "accelerator"), ("precision", "precision_plugin"),
+                           ("strategy", "strategy")):
+            rec = chosen[kind]
+            instance = rec.factory(self)
+            setattr(self, attr, instance)
+            pm.register_selected(kind, instance, rec.name)
+
+    def _make_loggers(self, logger: Any) -> List[Any]:
+        if logger is False or logger is None:
+            return []
+        if logger is True or isinstance(logger, str):
+            name = "csv" if logger is True else logger
+            problems: List[str] = []
+            rec = self.plugin_manager.select("logger", name, self, problems)
+            if problems:
+                raise ConfigurationError(problems)
+            return [rec.factory(self)]
+        return list(logger) if isinstance(logger, (list, tuple)) else [logger]
+
+    # -- properties ----------------------------------------------------------------------------
+
+    @property
+    def world_size(self) -> int:
+        return getattr(self.strategy, "world_size", 1)
+
+    @property
+    def global_rank(self) -> int:
+        return getattr(self.strategy, "global_rank", 0)
+
+    @property
+    def local_rank(self) -> int:
+        return getattr(self.strategy, "local_rank", 0)
+
+    @property
+    def node_rank(self) -> int:
+        return getattr(self.strategy, "node_rank", 0)
+
+    @property
+    def is_global_zero(self) -> bool:
+        return self.global_rank == 0
+
+    @property
+    def root_device(self) -> torch.device:
+        return self._root_device if self._root_device is not None else self.accelerator.root_device
+
+    @property
+    def lightning_module(self) -> Optional[Module]:
+        return self.module
+
+    @property
+    def callback_metrics(self) -> Dict[str, torch.Tensor]:
+        return self._metrics.callback_metrics
+
+    @property
+    def logged_metrics(self) -> Dict[str, torch.Tensor]:
+        return self._metrics.logged_metrics
+
+    @property
+    def progress_bar_metrics(self) -> Dict[str, torch.Tensor]:
+        return self._metrics.progress_bar_metrics
+
+    @property
+    def logger(self) -> Any:
+        return self.loggers[0] if self.loggers else None
+
+    @property
+    def default_root_dir(self) -> Path:
+        return Path(self.config.default_root_dir or os.getcwd())
+
+    @property
+    def log_dir(self) -> Path:
+        if self.logger is not None and getattr(self.logger, "log_dir", None):
+            return Path(self.logger.log_dir)
+        return self.default_root_dir
+
+    @property
+    def max_epochs(self) -> int:
+        cfg = self.config
+        if cfg.max_epochs is not None:
+            return cfg.max_epochs
+        return 1000 if cfg.max_steps == -1 else -1
+
+    @property
+    def max_steps(self) -> int:
+        return self.config.max_steps
+
+    @property
+    def accumulate_grad_batches(self) -> int:
+        return self.config.accumulate_grad_batches
+
+    @property
+    def gradient_clip_val(self) -> Optional[float]:
+        return self.config.gradient_clip_val
+
+    @property
+    def checkpoint_callback(self) -> Any:
+        return next((c for c in self.callbacks if hasattr(c, "best_model_path")), None)
+
+    # -- public entry points -------------------------------------------------------------------
+
+    def fit(self, model: Module, train_dataloaders: Any = None, val_dataloaders: Any = None,
+            ckpt_path: Optional[str] = None) -> None:
+        """Train ``model``; validate everything first, resume from ``ckpt_path`` if given."""
+        self._run("fit", model, train_dataloaders, val_dataloaders, ckpt_path)
+
+    def validate(self, model: Module, dataloaders: Any = None,
+                 ckpt_path: Optional[str] = None) -> List[Dict[str, float]]:
+        """Run one validation epoch; returns ``[metrics]`` as Lightning does."""
+        return self._run("validate", model, None, dataloaders, ckpt_path)
+
+    def save_checkpoint(self, filepath: Any, weights_only: bool = False) -> None:
+        """Write the run's state to ``filepath`` atomically (rank zero writes)."""
+        checkpoint = self._dump_checkpoint(weights_only)
+        if self.is_global_zero:
+            checkpoint_io.save_atomic(checkpoint, filepath)
+        self._hooks.barrier(trainer=self, name="save_checkpoint")
+
+    # -- the run -------------------------------------------------------------------------------
+
+    def _run(self, stage: str, model: Module, train_loader: Any, val_loader: Any,
+             ckpt_path: Optional[str]) -> Any:
+        if not isinstance(model, Module):
+            raise TypeError(f"`trainer.{stage}(model)` needs a `treadle.Module`, got "
+                            f"{type(model).__name__}.")
+        self.module = model
+        model.trainer = self
+        hooks = self._hooks
+        started = False
+        try:
+            self._prepare(stage, model)
+            hooks.setup(trainer=self, module=model, stage=stage)
+            started = True
+            train_loader, val_loader = self._configure(stage, model, train_loader, val_loader)
+            hooks.setup_environment(trainer=self)
+            self._root_device = self.accelerator.root_device
+            model.to(self._root_device)
+            hooks.convert_module(trainer=self, module=model)
+            hooks.setup_module(trainer=self, module=model)
+            train_loader = self._setup_loader(train_loader, "fit")
+            val_loader = self._setup_loader(val_loader, "validate")
+            if ckpt_path is not None:
+                self._restore(ckpt_path)
+            if stage == "fit":
+                self._fit(train_loader, val_loader)
+                return None
+            return self._validate_only(val_loader)
+        except BaseException as exc:
+            if started:
+                hooks.on_exception(trainer=self, module=model, exception=exc)
+            raise
+        finally:
+            if started:
+                hooks.teardown(trainer=self, module=model, stage=stage)
+                for logger in self.loggers:
+                    finalize = getattr(logger, "finalize", None)
+                    if finalize is not None:
+                        finalize("success")
+
+    def _prepare(self, stage: str, model: Module) -> None:
+        """Register the Module's overrides and put every implementation in its place."""
+        pm = self.plugin_manager
+        module_plugin = adapt_object(model, Module, self._hook_specs(), MODULE_HOOKS)
+        pm.arrange(module_plugin)
+        self._hooks = hooks = Hooks(pm)
+        # opt.step() from an optimizer_step implementation continues with the engine chain;
+        # from training_step (manual optimization) it skips only the Module's override.
+        others = [p for n, p in pm.list_name_plugin()
+                  if p is not None and p is not module_plugin and n != "treadle.core"
+                  and p not in pm.selected.values()]
+        self._opt_step_manual = hooks.subset("optimizer_step", [module_plugin])
+        self._opt_step_engine = hooks.subset("optimizer_step", [module_plugin, *others])
+        self._step_takes_batch_idx = _takes_two_args(model.training_step)
+        self._val_step_takes_batch_idx = _takes_two_args(model.validation_step)
+
+    def _configure(self, stage, model, train_loader, val_loader) -> Tuple[Any, Any]:
+        """``configure_optimizers()`` and every plugin's ``validate``: all problems at once."""
+        problems: List[str] = []
+        if stage == "fit":
+            opts, configs, problems = _optim_config.parse(model.configure_optimizers())
+            self.optimizers, self.lr_scheduler_configs = opts, configs
+            self._wrapped_optimizers = [WrappedOptimizer(o, self, i) for i, o in enumerate(opts)]
+            self._wrapped_schedulers = [WrappedScheduler(c.scheduler, self) for c in configs]
+            if train_loader is None:
+                train_loader = model.train_dataloader()
+            if train_loader is None:
+                problems.append("Trainer: `fit()` got no training data. Pass "
+                                "`trainer.fit(model, train_dataloaders=loader)` or implement "
+                                "`train_dataloader()` in the Module.")
+        if val_loader is None:
+            val_loader = model.val_dataloader()
+        if stage == "validate" and val_loader is None:
+            problems.append("Trainer: `validate()` got no validation data. Pass "
+                            "`trainer.validate(model, dataloaders=loader)` or implement "
+                            "`val_dataloader()`.")
+        if stage == "validate" or not problems:
+            problems.extend(self._collect_validation(model))
+        if problems:
+            raise ConfigurationError(problems)
+        return train_loader, val_loader
+
+    def _collect_validation(self, model: Module) -> List[str]:
+        problems: List[str] = []
+        hook = self.plugin_manager.hook.validate
+        for impl in reversed(hook.get_hookimpls()):
+            kwargs = {"trainer": self, "module": model}
+            found = impl.function(*[kwargs[a] for a in impl.argnames]) or []
+            problems.extend(f"{impl.plugin_name}: {p}" for p in found)
+        return problems
+
+    def _setup_loader(self, loader: Any, stage: str) -> Any:
+        if loader is None:
+            return None
+        replaced = self._hooks.setup_dataloader(trainer=self, dataloader=loader, stage=stage)
+        return loader if replaced is None else replaced
+
+    # -- fit -----------------------------------------------------------------------------------
+
+    def _fit(self, train_loader: Any, val_loader: Any) -> None:
+        hooks, module, cfg = self._hooks, self.module, self.config
+        self.num_training_batches = _num_batches(train_loader, cfg.limit_train_batches)
+        self.num_val_batches = _num_batches(val_loader, cfg.limit_val_batches) if val_loader else 0
+        hooks.on_fit_start(trainer=self, module=module)
+        if val_loader is not None and cfg.num_sanity_val_steps and self._resume is None:
+            n = cfg.num_sanity_val_steps
+            self.sanity_checking = True
+            hooks.on_sanity_check_start(trainer=self, module=module)
+            self._run_validation(val_loader, self.num_val_batches if n == -1 else
+                                 min(n, self.num_val_batches), "sanity")
+            hooks.on_sanity_check_end(trainer=self, module=module)
+            self.sanity_checking = False
+        self.training = True
+        module.train()
+        hooks.on_train_start(trainer=self, module=module)
+        while not self._fit_done():
+            self._train_epoch(train_loader, val_loader)
+            if self.should_stop:
+                break
+        self.training = False
+        hooks.on_train_end(trainer=self, module=module)
+        hooks.on_fit_end(trainer=self, module=module)
+
+    def _fit_done(self) -> bool:
+        if 0 <= self.max_steps <= self.global_step:
+            return True
+        return 0 <= self.max_epochs <= self.current_epoch
+
+    def _train_epoch(self, loader: Any, val_loader: Any) -> None:
+        hooks, module, cfg, metrics = self._hooks, self.module, self.config, self._metrics
+        epoch = self.current_epoch
+        metrics.stage = "train"
+        sampler = getattr(loader, "sampler", None)
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+        hooks.on_train_epoch_start(trainer=self, module=module)
+        resume, self._resume = self._resume, None
+        self._epoch_rng = _rng_state() if resume is None else resume["epoch_rng"]
+        if resume is not None:
+            _set_rng_state(resume["epoch_rng"])
+        iterator = iter(loader)
+        skip = resume["batches_done"] if resume is not None else 0
+        for _ in range(skip):
+            next(iterator)
+        if resume is not None:
+            _set_rng_state(resume["rng"])
+        self._batches_done = skip
+        n = self.num_training_batches
+        val_every = self._val_check_batches(val_loader, epoch)
+        manual = not module.automatic_optimization
+        max_steps = cfg.max_steps
+        for batch_idx, batch, is_last in _lookahead(iterator, skip, n):
+            self.is_last_batch = is_last
+            self._batch_idx = batch_idx
+            batch = hooks.transfer_batch_to_device(trainer=self, module=module, batch=batch,
+                                                   device=self._root_device, dataloader_idx=0)
+            metrics.in_step = True
+            metrics.current_batch = batch
+            if -1 in hooks.on_train_batch_start(trainer=self, module=module, batch=batch,
+                                                batch_idx=batch_idx):
+                metrics.in_step = False
+                break
+            self._batch_stepped = False
+            outputs = self._manual_step(batch, batch_idx) if manual else \
+                self._automatic_step(batch, batch_idx)
+            if self._batch_stepped:
+                self.global_step += 1
+                if not manual:
+                    self._step_schedulers("step", batch_idx)
+            self._batches_done = batch_idx + 1
+            hooks.on_train_batch_end(trainer=self, module=module, outputs=outputs, batch=batch,
+                                     batch_idx=batch_idx)
+            metrics.in_step = False
+            if self.loggers and self._batch_stepped and self.global_step % cfg.log_every_n_steps == 0:
+                self._log_to_loggers(metrics.take_step_metrics())
+            done_steps = 0 <= max_steps <= self.global_step
+            if val_every and ((batch_idx + 1) % val_every == 0 or
+                              (self.is_last_batch and val_every == n) or done_steps):
+                self._run_validation(val_loader, self.num_val_batches, "validate")
+            if done_steps or self.should_stop:
+                break
+        self._end_train_epoch()
+
+    def _end_train_epoch(self) -> None:
+        hooks, module, metrics = self._hooks, self.module, self._metrics
+        metrics.stage = "train"
+        logged = metrics.end_epoch("train")
+        hooks.on_train_epoch_end(trainer=self, module=module)
+        logged.update(metrics.end_epoch("train"))
+        if module.automatic_optimization:
+            self._step_schedulers("epoch", None)
+        if self.loggers:
+            self._log_to_loggers({**metrics.take_step_metrics(), **logged})
+        self.current_epoch += 1
+        self._batches_done = 0
+
+    def _val_check_batches(self, val_loader: Any, epoch: int) -> int:
+        """Validate every this many training batches this epoch (0: not this epoch)."""
+        cfg = self.config
+        if val_loader is None or not self.num_val_batches:
+            return 0
+        every = cfg.check_val_every_n_epoch
+        if every is not None and (epoch + 1) % every != 0:
+            return 0
+        interval = cfg.val_check_interval
+        n = self.num_training_batches
+        if interval is None or (isinstance(interval, float) and interval == 1.0):
+            return n if n != float("inf") else 0
+        if isinstance(interval, float):
+            if n == float("inf"):
+                raise ConfigurationError([
+                    f"Trainer: `val_check_interval={interval}` is a fraction of an epoch, but the "
+                    f"training loader has no length; pass an int number of batches."])
+            return max(1, int(n * interval))
+        return int(interval)
+
+    # -- one training step ---------------------------------------------------------------------
+
+    def _automatic_step(self, batch: Any, batch_idx: int) -> Any:
+        n = self.config.accumulate_grad_batches
+        opt = self._wrapped_optimizers[0] if self._wrapped_optimizers else None
+        stepping = (batch_idx + 1) % n == 0 or self.is_last_batch
+        closure = self._closure.arm(batch, batch_idx, opt, batch_idx % n == 0, stepping)
+        if opt is None:
+            closure()
+        elif stepping:
+            self._in_opt_step = True
+            try:
+                self._hooks.optimizer_step(trainer=self, module=self.module, optimizer=opt,
+                                           optimizer_idx=0, batch_idx=batch_idx, closure=closure)
+            finally:
+                self._in_opt_step = False
+            self._batch_stepped = True
+        else:
+            closure()
+        return closure.outputs
+
+    def _manual_step(self, batch: Any, batch_idx: int) -> Any:
+        return self._hooks.run_training_step(trainer=self, module=self.module, batch=batch,
+                                             batch_idx=batch_idx)[0]
+
+    def _step_optimizer(self, optimizer: WrappedOptimizer, closure: Any) -> Any:
+        """``opt.step()``: dispatch ``optimizer_step``; see the hookspec for the chain rule."""
+        if not isinstance(closure, (_AutoClosure, _ManualClosure)):
+            closure = _ManualClosure(self, optimizer, closure)
+        caller = self._opt_step_engine if self._in_opt_step else self._opt_step_manual
+        previous, self._in_opt_step = self._in_opt_step, True
+        try:
+            caller(trainer=self, module=self.module, optimizer=optimizer,
+                   optimizer_idx=optimizer._idx, batch_idx=self._batch_idx, closure=closure)
+        finally:
+            self._in_opt_step = previous
+        self._batch_stepped = True
+        return closure.result
+
+    def _backward(self, loss: torch.Tensor, optimizer: Any) -> None:
+        hooks, module = self._hooks, self.module
+        hooks.on_before_backward(trainer=self, module=module, loss=loss)
+        scaled = hooks.scale_loss(trainer=self, module=module, loss=loss, optimizer=optimizer)
+        hooks.backward(trainer=self, module=module, loss=scaled, optimizer=optimizer)
+        hooks.on_after_backward(trainer=self, module=module)
+
+    def _after_closure(self, optimizer: Any, automatic: bool) -> None:
+        hooks, module, cfg = self._hooks, self.module, self.config
+        hooks.on_before_optimizer_step(trainer=self, module=module, optimizer=optimizer)
+        if automatic:
+            hooks.configure_gradient_clipping(
+                trainer=self, module=module, optimizer=optimizer,
+                gradient_clip_val=cfg.gradient_clip_val,
+                gradient_clip_algorithm=cfg.gradient_clip_algorithm or "norm")
+
+    @staticmethod
+    def _loss_of(out: Any) -> Optional[torch.Tensor]:
+        if out is None or isinstance(out, torch.Tensor):
+            return out
+        if isinstance(out, dict):
+            if "loss" not in out:
+                raise ValueError("`training_step` returned a dict without a 'loss' key; "
+                                 "automatic optimization needs {'loss': tensor, ...}.")
+            return out["loss"]
+        raise ValueError(f"`training_step` returned {type(out).__name__}; automatic "
+                         f"optimization needs a loss tensor, a dict with 'loss', or None.")
+
+    def _step_schedulers(self, interval: str, batch_idx: Optional[int]) -> None:
+        if not self.lr_scheduler_configs:
+            return
+        current = (batch_idx if interval == "step" else self.current_epoch) + 1
+        for cfg in self.lr_scheduler_configs:
+            if cfg.interval != interval or current % cfg.frequency:
+                continue
+            metric = None
+            if cfg.reduce_on_plateau:
+                metric = self.callback_metrics.get(cfg.monitor)
+                if metric is None:
+                    if cfg.strict:
+                        raise ConfigurationError([
+                            f"ReduceLROnPlateau is set to monitor {cfg.monitor!r}, which was not "
+                            f"logged. Logged metrics: {sorted(self.callback_metrics)}. Log it "
+                            f"with `self.log({cfg.monitor!r}, value)` or set 'strict': False."])
+                    continue
+            self._hooks.scheduler_step(trainer=self, module=self.module, scheduler=cfg.scheduler,
+                                       metric=metric)
+
+    # -- validation ----------------------------------------------------------------------------
+
+    def _run_validation(self, loader: Any, limit: float, stage: str) -> Dict[str, torch.Tensor]:
+        hooks, module, metrics = self._hooks, self.module, self._metrics
+        previous_stage, was_training = metrics.stage, module.training
+        metrics.stage = stage
+        module.eval()
+        hooks.on_validation_start(trainer=self, module=module)
+        hooks.on_validation_epoch_start(trainer=self, module=module)
+        with torch.no_grad():
+            for batch_idx, batch in enumerate(loader):
+                if batch_idx >= limit:
+                    break
+                batch = hooks.transfer_batch_to_device(trainer=self, module=module, batch=batch,
+                                                       device=self._root_device, dataloader_idx=0)
+                metrics.in_step, metrics.current_batch = True, batch
+                hooks.on_validation_batch_start(trainer=self, module=module, batch=batch,
+                                                batch_idx=batch_idx)
+                out = hooks.run_validation_step(trainer=self, module=module, batch=batch,
+                                                batch_idx=batch_idx)[0]
+                hooks.on_validation_batch_end(trainer=self, module=module, outputs=out,
+                                              batch=batch, batch_idx=batch_idx)
+                metrics.in_step = False
+        hooks.on_validation_epoch_end(trainer=self, module=module)
+        logged = metrics.end_epoch("validate") if stage != "sanity" else {}
+        hooks.on_validation_end(trainer=self, module=module)
+        if logged and self.loggers:
+            self._log_to_loggers(logged)
+        metrics.stage = previous_stage
+        if was_training:
+            module.train()
+        return logged
+
+    def _validate_only(self, loader: Any) -> List[Dict[str, float]]:
+        self.num_val_batches = _num_batches(loader, self.config.limit_val_batches)
+        logged = self._run_validation(loader, self.num_val_batches, "validate")
+        return [{k: float(v) for k, v in logged.items()}]
+
+    # -- logging and collectives ---------------------------------------------------------------
+
+    def _log_to_loggers(self, metrics: Dict[str, torch.Tensor]) -> None:
+        if not metrics or not self.is_global_zero:
+            return
+        values = {k: float(v) for k, v in metrics.items()}
+        values["epoch"] = self.current_epoch
+        for logger in self.loggers:
+            logger.log_metrics(values, step=self.global_step)
+
+    def _reduce(self, tensor: torch.Tensor, reduce_op: str) -> torch.Tensor:
+        return self._hooks.reduce(trainer=self, tensor=tensor, reduce_op=reduce_op)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    def _dump_checkpoint(self, weights_only: bool = False) -> Dict[str, Any]:
+        module = self.module
+        if module is None:
+            raise RuntimeError("`trainer.save_checkpoint()` needs a model: call it during or "
+                               "after `fit()`.")
+        checkpoint: Dict[str, Any] = {
+            "treadle_version": __version__,
+            "epoch": self.current_epoch,
+            "global_step": self.global_step,
+            "state_dict": module.state_dict(),
+        }
+        if not weights_only:
+            mid_epoch = self.training and self._batches_done > 0
+            checkpoint["loops"] = {"fit": {
+                "epoch": self.current_epoch,
+                "batches_done": self._batches_done if mid_epoch else 0,
+                "epoch_rng": self._epoch_rng if mid_epoch else None,
+            }}
+            checkpoint["rng_states"] = _rng_state()
+            checkpoint["optimizer_states"] = [o.state_dict() for o in self.optimizers]
+            checkpoint["lr_schedulers"] = [c.scheduler.state_dict()
+                                           for c in self.lr_scheduler_configs]
+            checkpoint["callbacks"] = {getattr(cb, "state_key", type(cb).__qualname__):
+                                       cb.state_dict() for cb in self.callbacks
+                                       if hasattr(cb, "state_dict")}
+            self._hooks.on_save_checkpoint(trainer=self, module=module, checkpoint=checkpoint)
+        return checkpoint
+
+    def _restore(self, ckpt_path: Any) -> None:
+        checkpoint = checkpoint_io.load(ckpt_path)
+        module = self.module
+        module.load_state_dict(checkpoint["state_dict"])
+        for opt, state in zip(self.optimizers, checkpoint.get("optimizer_states", [])):
+            opt.load_state_dict(state)
+        for cfg, state in zip(self.lr_scheduler_configs, checkpoint.get("lr_schedulers", [])):
+            cfg.scheduler.load_state_dict(state)
+        saved = checkpoint.get("callbacks", {})
+        for cb in self.callbacks:
+            key = getattr(cb, "state_key", type(cb).__qualname__)
+            if key in saved and hasattr(cb, "load_state_dict"):
+                cb.load_state_dict(saved[key])
+        self._hooks.on_load_checkpoint(trainer=self, module=module, checkpoint=checkpoint)
+        self.global_step = checkpoint["global_step"]
+        loop = checkpoint.get("loops", {}).get("fit", {})
+        self.current_epoch = loop.get("epoch", checkpoint["epoch"])
+        if loop.get("batches_done"):
+            self._resume = {"batches_done": loop["batches_done"], "epoch_rng": loop["epoch_rng"],
+                            "rng": checkpoint["rng_states"]}
+        elif "rng_states" in checkpoint:
+            _set_rng_state(checkpoint["rng_states"])
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _takes_two_args(method: Any) -> bool:
+    try:
+        params = [p for p in inspect.signature(method).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+    except (TypeError, ValueError):
+        return True
+    return len(params) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in params)
+
+
+def _num_batches(loader: Any, limit: Any) -> float:
+    try:
+        n: float = len(loader)
+    except TypeError:
+        n = float("inf")
+    if limit is None:
+        return n
+    if isinstance(limit, float):
+        return n if n == float("inf") else int(n * limit)
+    return min(n, int(limit))
+
+
+def _lookahead(iterator: Iterator, start: int, limit: float):
+    """``(batch_idx, batch, is_last)`` from ``start`` up to ``limit`` batches.
+
+    With a known length ``is_last`` is arithmetic; otherwise one batch is fetched ahead.
+    """
+    if limit != float("inf"):
+        idx, last = start, limit - 1
+        for batch in iterator:
+            if idx > last:
+                return
+            yield idx, batch, idx == last
+            idx += 1
+        return
+    sentinel = object()
+    batch = next(iterator, sentinel)
+    idx = start
+    while batch is not sentinel:
+        following = next(iterator, sentinel)
+        yield idx, batch, following is sentinel
+        batch, idx = following, idx + 1
+
+
+def _rng_state() -> Dict[str, Any]:
+    state: Dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    try:
+        import numpy as np
+    except ImportError:
+        return state
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state["numpy"] = (kind, torch.from_numpy(keys.astype("int64")), pos, has_gauss, cached)
+    return state
+
+
+def _set_rng_state(state: Dict[str, Any]) -> None:
+    random.setstate(_as_tuple(state["python"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if "numpy" in state:
+        import numpy as np
+
+        kind, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((kind, keys.numpy().astype("uint32"), pos, has_gauss, cached))
+
+
+def _as_tuple(x: Any) -> Any:
+    return tuple(_as_tuple(i) for i in x) if isinstance(x, (list, tuple)) else x

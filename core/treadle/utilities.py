@@ -1,0 +1,77 @@
+"""Small helpers shared by the core and plugins."""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import random
+from typing import Any
+
+import torch
+
+
+def seed_everything(seed: int = 0) -> int:
+    """Seed python's ``random``, torch (all devices) and numpy when it is installed."""
+    seed = int(seed)
+    os.environ["PL_GLOBAL_SEED"] = os.environ["TREADLE_GLOBAL_SEED"] = str(seed)
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy as np
+    except ImportError:
+        pass
+    else:
+        np.random.seed(seed % 2**32)
+    return seed
+
+
+def move_data_to_device(batch: Any, device: torch.device) -> Any:
+    """Move tensors inside nested lists, tuples, dicts and dataclasses to ``device``.
+
+    Objects with a ``.to()`` method are moved with it; anything else is returned as is.
+    """
+    if isinstance(batch, torch.Tensor):
+        return batch if batch.device == device else batch.to(device)
+    if isinstance(batch, (list, tuple)):
+        moved = [move_data_to_device(x, device) for x in batch]
+        if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
+            return type(batch)(*moved)
+        return type(batch)(moved)
+    if isinstance(batch, dict):
+        return type(batch)((k, move_data_to_device(v, device)) for k, v in batch.items())
+    if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        changes = {f.name: move_data_to_device(getattr(batch, f.name), device)
+                   for f in dataclasses.fields(batch) if f.init}
+        return dataclasses.replace(batch, **changes)
+    to = getattr(batch, "to", None)
+    if callable(to):
+        return to(device)
+    return batch
+
+
+def requires_closure(optimizer: Any) -> bool:
+    """True when ``optimizer.step`` cannot be called without a closure (``LBFGS`` and alike)."""
+    optimizer = getattr(optimizer, "optimizer", optimizer)
+    try:
+        params = inspect.signature(type(optimizer).step).parameters
+    except (TypeError, ValueError):
+        return False
+    closure = params.get("closure")
+    return closure is not None and closure.default is inspect.Parameter.empty
+
+
+def batch_size_of(batch: Any) -> int:
+    """The leading dimension of the first tensor found in ``batch`` (1 when none)."""
+    if isinstance(batch, torch.Tensor):
+        return batch.shape[0] if batch.dim() else 1
+    if isinstance(batch, (list, tuple)):
+        for x in batch:
+            n = batch_size_of(x)
+            if n:
+                return n
+    if isinstance(batch, dict):
+        for x in batch.values():
+            n = batch_size_of(x)
+            if n:
+                return n
+    return 1
