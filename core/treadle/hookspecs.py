@@ -396,8 +396,8 @@ def run_validation_step(trainer, module, batch, batch_idx):
     :param module: the user's module.
     :param batch: the batch, on the device.
     :param batch_idx: its index in the validation epoch.
-    :return: what ``validation_step`` returned, wrapped in a one-element tuple. Stops at the
-        first non-None result.
+    :return: what ``validation_step`` returned, wrapped in a one-element tuple.
+        Stops at the first non-None result.
     """
 
 
@@ -573,8 +573,8 @@ def all_gather(trainer, tensor):
 
     :param trainer: the :class:`treadle.Trainer`.
     :param tensor: the local tensor.
-    :return: a tensor with a new leading dimension of size ``world_size``. Stops at the
-        first non-None result.
+    :return: a tensor with a new leading dimension of size ``world_size``.
+        Stops at the first non-None result.
     """
 
 

@@ -1,0 +1,269 @@
+"""The documented order of hook calls and of implementations (docs/hooks.md), pinned exactly."""
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+import treadle
+from treadle import Provider, hookimpl
+
+# One whole fit: sanity check (1 batch), 1 epoch of 2 training batches, validation (1 batch).
+FIT_SEQUENCE = """
+setup
+setup_environment
+convert_module
+setup_module
+setup_dataloader
+setup_dataloader
+on_fit_start
+on_sanity_check_start
+on_validation_start
+on_validation_epoch_start
+transfer_batch_to_device
+on_validation_batch_start
+run_validation_step
+on_validation_batch_end
+on_validation_epoch_end
+on_validation_end
+on_sanity_check_end
+on_train_start
+on_train_epoch_start
+transfer_batch_to_device
+on_train_batch_start
+optimizer_step
+  run_training_step
+  on_before_zero_grad
+  optimizer_zero_grad
+  on_before_backward
+  scale_loss
+  backward
+  on_after_backward
+  on_before_optimizer_step
+  configure_gradient_clipping
+on_train_batch_end
+transfer_batch_to_device
+on_train_batch_start
+optimizer_step
+  run_training_step
+  on_before_zero_grad
+  optimizer_zero_grad
+  on_before_backward
+  scale_loss
+  backward
+  on_after_backward
+  on_before_optimizer_step
+  configure_gradient_clipping
+on_train_batch_end
+on_validation_start
+on_validation_epoch_start
+transfer_batch_to_device
+on_validation_batch_start
+run_validation_step
+on_validation_batch_end
+on_validation_epoch_end
+on_validation_end
+on_train_epoch_end
+on_train_end
+on_fit_end
+teardown
+""".strip().splitlines()
+
+# Manual optimization: the user's opt.step() runs the closure inside optimizer_step, clip_gradients
+# is the user's call, and nothing zeroes gradients for them.
+MANUAL_BATCH = """
+transfer_batch_to_device
+on_train_batch_start
+run_training_step
+  on_before_backward
+  scale_loss
+  backward
+  on_after_backward
+  clip_gradients
+  optimizer_step
+    on_before_optimizer_step
+on_train_batch_end
+""".strip().splitlines()
+
+
+def _data(n=8):
+    g = torch.Generator().manual_seed(0)
+    return DataLoader(TensorDataset(torch.randn(n, 4, generator=g), torch.randn(n, 1, generator=g)),
+                      batch_size=4)
+
+
+class Auto(treadle.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(4, 1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return torch.nn.functional.mse_loss(self.layer(x), y)
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_loss", torch.nn.functional.mse_loss(self.layer(x), y))
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class Manual(Auto):
+    def __init__(self):
+        super().__init__()
+        self.automatic_optimization = False
+
+    def training_step(self, batch, batch_idx):
+        opt = self.optimizers()
+        opt.zero_grad()
+        loss = super().training_step(batch, batch_idx)
+        self.manual_backward(loss)
+        self.clip_gradients(opt, gradient_clip_val=1.0, gradient_clip_algorithm="norm")
+        opt.step()
+
+
+def _trainer(**kw):
+    defaults = dict(max_epochs=1, limit_train_batches=2, limit_val_batches=1,
+                    num_sanity_val_steps=1, logger=False, enable_checkpointing=False,
+                    enable_progress_bar=False)
+    return treadle.Trainer(**{**defaults, **kw})
+
+
+def _traced_fit(trainer, model, val=True):
+    lines = []
+    trainer.plugin_manager.enable_tracing(lines.append)
+    trainer.fit(model, _data(), _data() if val else None)
+    # "treadle hook NAME -> [impls]" with two spaces of indent per nesting level
+    return [line.split(" -> ")[0].replace("treadle hook ", "") for line in lines]
+
+
+def test_fit_calls_hooks_in_the_documented_order():
+    assert _traced_fit(_trainer(), Auto()) == FIT_SEQUENCE
+
+
+def test_manual_optimization_batch_order():
+    calls = _traced_fit(_trainer(limit_train_batches=1, num_sanity_val_steps=0), Manual(),
+                        val=False)
+    start = calls.index("on_train_epoch_start") + 1
+    assert calls[start:start + len(MANUAL_BATCH)] == MANUAL_BATCH
+
+
+def test_hook_order_is_documented():
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[1] / "docs" / "hooks.md").read_text()
+    assert "\n".join(FIT_SEQUENCE) in doc
+    assert "\n".join(MANUAL_BATCH) in doc
+
+
+# -- order of implementations within one hook --------------------------------------------------
+
+
+def _recording_kind(kind, name, log):
+    class Recorder:
+        def __init__(self, trainer):
+            self.name = name
+            self.root_device = torch.device("cpu")
+            self.world_size, self.global_rank, self.local_rank = 1, 0, 0
+
+        @hookimpl
+        def on_train_start(self):
+            log.append(kind)
+
+        @hookimpl
+        def backward(self, loss):
+            log.append(f"{kind}.backward")
+            loss.backward()
+            return True
+
+    return Recorder
+
+
+def _providers(log):
+    class Providers:
+        @hookimpl
+        def provide_accelerators(self):
+            return [Provider("accelerator", "rec", _recording_kind("accelerator", "rec", log))]
+
+        @hookimpl
+        def provide_precisions(self):
+            return [Provider("precision", "rec", _recording_kind("precision", "rec", log))]
+
+        @hookimpl
+        def provide_strategies(self):
+            return [Provider("strategy", "rec", _recording_kind("strategy", "rec", log))]
+
+    return Providers()
+
+
+def test_implementations_run_callbacks_plugins_module_strategy_precision_accelerator():
+    log = []
+
+    class CB(treadle.Callback):
+        def __init__(self, tag):
+            self.tag = tag
+
+        def on_train_start(self, trainer, pl_module):
+            log.append(self.tag)
+
+    class Plugin:
+        @hookimpl
+        def on_train_start(self, trainer):
+            log.append("plugin")
+
+    class Model(Auto):
+        def on_train_start(self):
+            log.append("module")
+
+    trainer = _trainer(accelerator="rec", precision="rec", strategy="rec", num_sanity_val_steps=0,
+                       callbacks=[CB("callback1"), CB("callback2")],
+                       plugins=[_providers(log), Plugin()])
+    trainer.fit(Model(), _data())
+    # plugins=[...] are registered before callbacks=[...] (DESIGN.md, step 2)
+    assert log[:7] == ["plugin", "callback1", "callback2", "module", "strategy", "precision",
+                       "accelerator"]
+
+
+def test_module_backward_beats_the_strategy_and_the_core():
+    log = []
+
+    class Model(Auto):
+        def backward(self, loss):
+            log.append("module.backward")
+            loss.backward()
+
+    trainer = _trainer(accelerator="rec", precision="rec", strategy="rec", num_sanity_val_steps=0,
+                       limit_train_batches=1, plugins=[_providers(log)])
+    trainer.fit(Model(), _data())
+    assert [x for x in log if x.endswith("backward")] == ["module.backward"]
+    # Without the override, the strategy's implementation is first.
+    log.clear()
+    trainer = _trainer(accelerator="rec", precision="rec", strategy="rec", num_sanity_val_steps=0,
+                       limit_train_batches=1, plugins=[_providers(log)])
+    trainer.fit(Auto(), _data())
+    assert [x for x in log if x.endswith("backward")] == ["strategy.backward"]
+
+
+def test_fast_calls_match_pluggy_calls():
+    """The resolved fast path and pluggy's caller produce the same calls and the same weights."""
+    def run(trace):
+        torch.manual_seed(0)
+        seen = []
+
+        class Model(Auto):
+            def on_train_batch_end(self, outputs, batch, batch_idx):
+                seen.append((batch_idx, float(outputs["loss"])))
+
+            def on_before_optimizer_step(self, optimizer):
+                seen.append("pre-step")
+
+        trainer = _trainer(num_sanity_val_steps=0)
+        if trace:
+            trainer.plugin_manager.enable_tracing(lambda line: None)
+        model = Model()
+        trainer.fit(model, _data())
+        return seen, [p.detach().clone() for p in model.parameters()]
+
+    fast, pluggy_path = run(False), run(True)
+    assert fast[0] == pluggy_path[0]
+    assert all(torch.equal(a, b) for a, b in zip(fast[1], pluggy_path[1]))
