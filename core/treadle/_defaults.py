@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 
 from treadle.hookspecs import hookimpl
+from treadle.optim import original_step
 from treadle.utilities import move_data_to_device
 
 
@@ -109,10 +110,7 @@ def clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm):
 
 @hookimpl(trylast=True)
 def scheduler_step(scheduler, metric):
-    if metric is None:
-        scheduler.step()
-    else:
-        scheduler.step(metric)
+    original_step(scheduler, metric)
     return True
 
 

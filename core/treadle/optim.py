@@ -1,9 +1,9 @@
 """What ``Module.optimizers()`` and ``Module.lr_schedulers()`` hand to the user.
 
-Both are thin proxies: attribute reads and writes go to the user's object, ``isinstance`` sees
-the user's class (``isinstance(sch, ReduceLROnPlateau)`` holds), and ``step()`` goes through
-the run's hooks, so precision and strategy plugins (grad scaling, DeepSpeed's engine) apply
-in manual optimization exactly as in automatic optimization.
+The optimizer is a thin proxy (``.optimizer`` is the user's own; ``isinstance`` sees the
+user's class); schedulers are the user's own objects whose ``step`` is routed. Either way
+``step()`` goes through the run's hooks, so precision and strategy plugins (grad scaling,
+DeepSpeed's engine) apply in manual optimization exactly as in automatic optimization.
 """
 from __future__ import annotations
 
@@ -62,25 +62,46 @@ class WrappedOptimizer(_Proxy):
         self._wrapped.load_state_dict(state_dict)
 
 
-class WrappedScheduler(_Proxy):
-    """A scheduler as ``self.lr_schedulers()`` returns it; ``.scheduler`` is the user's own."""
+def route_scheduler_step(scheduler: Any, trainer: Any) -> Any:
+    """Make ``scheduler.step()`` go through the ``scheduler_step`` hook; returns the scheduler.
 
-    __slots__ = ()
+    ``lr_schedulers()`` hands back the user's own object (``sch is my_scheduler`` holds, as in
+    Lightning): its class is swapped for a subclass whose ``step`` dispatches the hook, so a
+    strategy that owns scheduling (DeepSpeed's engine) sees manual-mode ``sch.step()`` calls.
+    :func:`unroute_scheduler_step` restores the class when the run ends.
+    """
+    cls = type(scheduler)
+    if getattr(cls, "_treadle_original", None) is not None:
+        cls = cls._treadle_original
 
-    @property
-    def scheduler(self) -> Any:
-        return self._wrapped
-
-    def step(self, metric: Any = None, *args, **kwargs) -> None:
-        """Step through the ``scheduler_step`` hook (``metric`` for ``ReduceLROnPlateau``)."""
-        if args or kwargs:  # an unusual scheduler signature: step it as the user asked
-            self._wrapped.step(metric, *args, **kwargs)
+    def step(self, metric: Any = None, *args: Any, **kwargs: Any) -> None:
+        if args or kwargs or trainer._in_scheduler_step:
+            cls.step(self, *((metric,) if metric is not None else ()), *args, **kwargs)
             return
-        self._trainer._hooks.scheduler_step(trainer=self._trainer, module=self._trainer.module,
-                                            scheduler=self._wrapped, metric=metric)
+        trainer._in_scheduler_step = True
+        try:
+            trainer._hooks.scheduler_step(trainer=trainer, module=trainer.module, scheduler=self,
+                                          metric=metric)
+        finally:
+            trainer._in_scheduler_step = False
 
-    def state_dict(self):
-        return self._wrapped.state_dict()
+    routed = type(cls.__name__, (cls,), {"step": step, "_treadle_original": cls,
+                                         "__module__": cls.__module__,
+                                         "__qualname__": cls.__qualname__})
+    scheduler.__class__ = routed
+    return scheduler
 
-    def load_state_dict(self, state_dict) -> None:
-        self._wrapped.load_state_dict(state_dict)
+
+def unroute_scheduler_step(scheduler: Any) -> None:
+    original = getattr(type(scheduler), "_treadle_original", None)
+    if original is not None:
+        scheduler.__class__ = original
+
+
+def original_step(scheduler: Any, metric: Any = None) -> None:
+    """Step ``scheduler`` with its own class's ``step`` (what the core's default does)."""
+    cls = getattr(type(scheduler), "_treadle_original", type(scheduler))
+    if metric is None:
+        cls.step(scheduler)
+    else:
+        cls.step(scheduler, metric)

@@ -22,7 +22,7 @@ from treadle.callback import Callback
 from treadle.config import TrainerConfig
 from treadle.errors import ConfigurationError, PluginError
 from treadle.module import MODULE_HOOKS, Module
-from treadle.optim import WrappedOptimizer, WrappedScheduler
+from treadle.optim import WrappedOptimizer, route_scheduler_step, unroute_scheduler_step
 from treadle.plugin_manager import Hooks, RunPluginManager
 
 __version__ = "0.1.0"
@@ -118,12 +118,13 @@ class Trainer:
         self.optimizers: List[Any] = []
         self.lr_scheduler_configs: List[_optim_config.SchedulerConfig] = []
         self._wrapped_optimizers: List[WrappedOptimizer] = []
-        self._wrapped_schedulers: List[WrappedScheduler] = []
+        self._wrapped_schedulers: List[Any] = []
         self._metrics = MetricStore(self)
         self._hooks = Hooks(pm)
         self._root_device: Optional[torch.device] = None
         self._closure = _AutoClosure(self)
         self._in_opt_step = False
+        self._in_scheduler_step = False
         self._batch_stepped = False
         self._batch_idx = 0
         self._batches_done = 0  # batches finished in the current epoch (for mid-epoch resume)
@@ -292,10 +293,10 @@ class Trainer:
                             f"{type(model).__name__}.")
         self.module = model
         model.trainer = self
-        hooks = self._hooks
         started = False
         try:
             self._prepare(stage, model)
+            hooks = self._hooks
             hooks.setup(trainer=self, module=model, stage=stage)
             started = True
             train_loader, val_loader = self._configure(stage, model, train_loader, val_loader)
@@ -314,11 +315,13 @@ class Trainer:
             return self._validate_only(val_loader)
         except BaseException as exc:
             if started:
-                hooks.on_exception(trainer=self, module=model, exception=exc)
+                self._hooks.on_exception(trainer=self, module=model, exception=exc)
             raise
         finally:
+            for scheduler in self._wrapped_schedulers:
+                unroute_scheduler_step(scheduler)
             if started:
-                hooks.teardown(trainer=self, module=model, stage=stage)
+                self._hooks.teardown(trainer=self, module=model, stage=stage)
                 for logger in self.loggers:
                     finalize = getattr(logger, "finalize", None)
                     if finalize is not None:
@@ -347,7 +350,7 @@ class Trainer:
             opts, configs, problems = _optim_config.parse(model.configure_optimizers())
             self.optimizers, self.lr_scheduler_configs = opts, configs
             self._wrapped_optimizers = [WrappedOptimizer(o, self, i) for i, o in enumerate(opts)]
-            self._wrapped_schedulers = [WrappedScheduler(c.scheduler, self) for c in configs]
+            self._wrapped_schedulers = [route_scheduler_step(c.scheduler, self) for c in configs]
             if train_loader is None:
                 train_loader = model.train_dataloader()
             if train_loader is None:
@@ -553,7 +556,7 @@ class Trainer:
             hooks.configure_gradient_clipping(
                 trainer=self, module=module, optimizer=optimizer,
                 gradient_clip_val=cfg.gradient_clip_val,
-                gradient_clip_algorithm=cfg.gradient_clip_algorithm or "norm")
+                gradient_clip_algorithm=cfg.gradient_clip_algorithm)
 
     @staticmethod
     def _loss_of(out: Any) -> Optional[torch.Tensor]:
@@ -584,8 +587,12 @@ class Trainer:
                             f"logged. Logged metrics: {sorted(self.callback_metrics)}. Log it "
                             f"with `self.log({cfg.monitor!r}, value)` or set 'strict': False."])
                     continue
-            self._hooks.scheduler_step(trainer=self, module=self.module, scheduler=cfg.scheduler,
-                                       metric=metric)
+            self._in_scheduler_step = True
+            try:
+                self._hooks.scheduler_step(trainer=self, module=self.module,
+                                           scheduler=cfg.scheduler, metric=metric)
+            finally:
+                self._in_scheduler_step = False
 
     # -- validation ----------------------------------------------------------------------------
 

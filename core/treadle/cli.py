@@ -1,0 +1,473 @@
+"""``treadle``: the command line (``treadle ...`` or ``python -m treadle ...``).
+
+Three commands, documented in ``docs/cli.md``:
+
+* ``treadle plugins``: every entry point of group ``treadle``, its distribution and version,
+  whether it is loaded, blocked or not autoloaded, and the named records it provides.
+* ``treadle fit --config run.yaml [--trainer.KEY VALUE ...]``: build the model, the data and
+  the ``Trainer`` from a YAML file, then ``trainer.fit``.
+* ``treadle validate --config run.yaml``: the same set-up and every check ``fit`` makes before
+  its first ``training_step``, then stop: nothing is trained.
+
+Exit codes: 0 success, 2 a configuration problem (the YAML, a ``Trainer`` argument, a check of
+any plugin: every problem is printed), 3 a plugin that fails to load or register; an error raised
+while training propagates with its traceback (exit code 1).
+
+Start-up stays light: ``treadle plugins`` loads the plugins but not pydantic or YAML.
+"""
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import re
+import sys
+from importlib import import_module
+from typing import Any, Dict, List, Optional, Sequence
+
+EXIT_OK, EXIT_CONFIG, EXIT_PLUGIN = 0, 2, 3
+_SECTIONS = ("model", "data", "trainer")
+_TOP_KEYS = ("model", "data", "trainer", "seed_everything", "ckpt_path")
+
+
+# ---------------------------------------------------------------------------------------------
+# treadle plugins
+# ---------------------------------------------------------------------------------------------
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    from treadle.errors import PluginError
+    from treadle.plugin_manager import (_PROVIDER_HOOKS, GROUP, RunPluginManager,
+                                        discover_entry_points, load_entry_point)
+
+    out = sys.stdout
+    pm = RunPluginManager()
+    problems: List[str] = []
+    owners: Dict[str, tuple] = {}
+    found = discover_entry_points()
+    out.write(f"Entry points in group {GROUP!r}: {len(found)}\n")
+    for ep, dist, reason in found:
+        out.write(f"\n{ep.name} = {ep.value}\n    distribution: {dist[0]} {dist[1]}\n")
+        if reason is not None:
+            out.write(f"    status: {reason}\n")
+            continue
+        if ep.name in owners and owners[ep.name] != dist:
+            msg = (f"entry point name `{ep.name}` is also declared by {owners[ep.name][0]}; "
+                   f"uninstall one, or block the name with TREADLE_BLOCK_PLUGINS={ep.name}")
+            out.write(f"    status: conflict: {msg}\n")
+            problems.append(f"{dist[0]}: {msg}")
+            continue
+        owners[ep.name] = dist
+        try:
+            plugin = load_entry_point(ep, dist)
+            if not pm.is_registered(plugin):
+                pm.register(plugin, name=ep.name)
+                pm.distributions[ep.name] = dist
+        except PluginError as exc:
+            out.write(f"    status: failed: {exc}\n")
+            problems.append(str(exc))
+            continue
+        out.write("    status: loaded\n")
+        name = pm.get_name(plugin) or ep.name
+        hooks = sorted(c.name for c in pm.get_hookcallers(plugin) or []
+                       if c.name not in _PROVIDER_HOOKS.values())
+        if hooks:
+            out.write(f"    hooks: {', '.join(hooks)}\n")
+        specs = getattr(plugin, "treadle_hookspecs", None)
+        if specs is not None:
+            added = sorted(n for n in dir(specs) if hasattr(getattr(specs, n, None), "treadle_spec"))
+            out.write(f"    adds hookspecs: {', '.join(added) or '(none)'}\n")
+        for kind, hook_name in _PROVIDER_HOOKS.items():
+            for impl in getattr(pm.hook, hook_name).get_hookimpls():
+                if impl.plugin_name != name:
+                    continue
+                try:
+                    records = impl.function() or []
+                except Exception as exc:  # a provider hook that fails is the plugin's bug
+                    out.write(f"    {kind}: provider hook failed: {type(exc).__name__}: {exc}\n")
+                    problems.append(f"{ep.name}: {hook_name}() raised {type(exc).__name__}: {exc}")
+                    continue
+                for rec in records:
+                    out.write(f"    {kind} {rec.name!r}: {_availability(rec)}"
+                              f"{' -- ' + rec.description if rec.description else ''}\n")
+
+    out.write("\nSelectable names:\n")
+    for kind in _PROVIDER_HOOKS:
+        try:
+            records = pm.providers(kind)
+        except PluginError as exc:
+            out.write(f"  {kind}: conflict (see below)\n")
+            problems.append(str(exc))
+            continue
+        names = [f"{n} ({'available' if _is_available(r) else 'unavailable'})"
+                 for n, r in sorted(records.items())]
+        out.write(f"  {kind}: {', '.join(names) or '(none)'}\n")
+    if problems:
+        out.write("\nProblems:\n" + "".join(f"  - {p}\n" for p in problems))
+        return EXIT_PLUGIN
+    return EXIT_OK
+
+
+def _is_available(rec) -> bool:
+    try:
+        return rec.is_available()
+    except Exception:
+        return False
+
+
+def _availability(rec) -> str:
+    if _is_available(rec):
+        return "available"
+    hint = f" (install with: {rec.install_hint})" if rec.install_hint else ""
+    return "unavailable" + hint
+
+
+# ---------------------------------------------------------------------------------------------
+# The run configuration: YAML, overrides, class paths
+# ---------------------------------------------------------------------------------------------
+
+
+def _yaml_loader():
+    """PyYAML's safe loader that also reads ``1e-3`` as a float (YAML 1.2 does, 1.1 does not)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:float",
+        re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+        list("-+0123456789."))
+    return Loader
+
+
+def _load_yaml(text: str, where: str, problems: List[str]) -> Any:
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_yaml_loader())
+    except yaml.YAMLError as exc:
+        problems.append(f"{where}: not valid YAML: {exc}")
+        return None
+
+
+def _read_config(path: str, problems: List[str]) -> Dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as exc:
+        problems.append(f"--config {path}: cannot be read: {exc.strerror or exc}")
+        return {}
+    data = _load_yaml(text, path, problems)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        problems.append(f"{path}: the top level must be a mapping with keys "
+                        f"{', '.join(_TOP_KEYS)}; got {type(data).__name__}")
+        return {}
+    return data
+
+
+def _apply_overrides(config: Dict[str, Any], overrides: Sequence[str], problems: List[str]) -> None:
+    """``--trainer.max_epochs 3``, ``--model.init_args.lr=0.1`` (``--model.lr`` means the same)."""
+    i = 0
+    while i < len(overrides):
+        token = overrides[i]
+        i += 1
+        if not token.startswith("--") or "." not in token:
+            problems.append(f"`{token}` is not an option; overrides look like "
+                            f"`--trainer.max_epochs 3` (sections: {', '.join(_SECTIONS)})")
+            continue
+        key, has_value, value = token[2:].partition("=")
+        if not has_value:
+            if i >= len(overrides):
+                problems.append(f"`{token}` needs a value, as in `{token} 3`")
+                continue
+            value, i = overrides[i], i + 1
+        path = key.split(".")
+        if path[0] not in _SECTIONS or not all(path):
+            problems.append(f"`--{key}`: overrides start with one of {', '.join(_SECTIONS)}")
+            continue
+        if path[0] in ("model", "data") and path[1] not in ("class_path", "init_args"):
+            path.insert(1, "init_args")
+        parsed = _load_yaml(value, f"`--{key} {value}`", problems)
+        node = config
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                problems.append(f"`--{key}`: `{part}` is not a mapping in the configuration")
+                break
+            node = child
+        else:
+            node[path[-1]] = parsed
+
+
+def resolve_class_path(path: str) -> Any:
+    """``pkg.mod.Name`` or ``pkg.mod:Name`` -> the object (ImportError/AttributeError otherwise)."""
+    if ":" in path:
+        module_name, _, attr = path.partition(":")
+    else:
+        module_name, _, attr = path.rpartition(".")
+    if not module_name or not attr:
+        raise ImportError(f"`{path}` is not a dotted path such as `package.module.Name`")
+    obj = import_module(module_name)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+class _Call:
+    """A ``{class_path, init_args}`` that has been checked and can be built."""
+
+    __slots__ = ("target", "kwargs", "label")
+
+    def __init__(self, target: Any, kwargs: Dict[str, Any], label: str):
+        self.target, self.kwargs, self.label = target, kwargs, label
+
+    def build(self) -> Any:
+        return self.target(**{k: _build(v) for k, v in self.kwargs.items()})
+
+
+def _build(value: Any) -> Any:
+    if isinstance(value, _Call):
+        return value.build()
+    if isinstance(value, list):
+        return [_build(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _build(v) for k, v in value.items()}
+    return value
+
+
+def _parse_spec(value: Any, where: str, problems: List[str]) -> Any:
+    """Turn every ``{class_path, init_args}`` mapping in ``value`` into a checked ``_Call``."""
+    if isinstance(value, list):
+        return [_parse_spec(v, f"{where}[{i}]", problems) for i, v in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    if "class_path" not in value:
+        return {k: _parse_spec(v, f"{where}.{k}", problems) for k, v in value.items()}
+    path = value["class_path"]
+    extra = sorted(set(value) - {"class_path", "init_args"})
+    if extra:
+        problems.append(f"{where}: unexpected keys {extra} next to `class_path`; put arguments "
+                        f"under `init_args`")
+    init_args = value.get("init_args") or {}
+    if not isinstance(init_args, dict):
+        problems.append(f"{where}.init_args: must be a mapping of argument names to values, got "
+                        f"{type(init_args).__name__}")
+        init_args = {}
+    if not isinstance(path, str):
+        problems.append(f"{where}.class_path: must be a string such as `package.module.Name`")
+        return None
+    try:
+        target = resolve_class_path(path)
+    except Exception as exc:
+        problems.append(f"{where}: `class_path: {path}` cannot be imported: "
+                        f"{type(exc).__name__}: {exc}. Is its package installed or on PYTHONPATH?")
+        return None
+    kwargs = {k: _parse_spec(v, f"{where}.init_args.{k}", problems) for k, v in init_args.items()}
+    try:
+        inspect.signature(target).bind(**kwargs)
+    except TypeError as exc:
+        problems.append(f"{where}: `{path}` rejects its init_args: {exc}")
+    except ValueError:  # no signature (a builtin): let the call decide
+        pass
+    return _Call(target, kwargs, path)
+
+
+class RunConfig:
+    """What a ``--config`` file (plus overrides) describes, checked before anything is built."""
+
+    def __init__(self, config: Dict[str, Any], problems: List[str]):
+        unknown = sorted(set(config) - set(_TOP_KEYS))
+        if unknown:
+            problems.append(f"configuration: unknown top-level keys {unknown}; valid keys: "
+                            f"{', '.join(_TOP_KEYS)}")
+        self.seed = config.get("seed_everything")
+        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)):
+            problems.append(f"seed_everything: must be an int, got {self.seed!r}")
+        self.ckpt_path = config.get("ckpt_path")
+        model = config.get("model")
+        if not isinstance(model, dict) or "class_path" not in model:
+            problems.append("model: missing; give `model: {class_path: package.module.MyModule, "
+                            "init_args: {...}}`")
+            self.model = None
+        else:
+            self.model = _parse_spec(model, "model", problems)
+        data = config.get("data")
+        if data is not None and not (isinstance(data, dict) and "class_path" in data):
+            problems.append("data: give `data: {class_path: package.module.make_data, "
+                            "init_args: {...}}` or leave it out to use the Module's own "
+                            "train_dataloader()/val_dataloader()")
+            data = None
+        self.data = _parse_spec(data, "data", problems) if data is not None else None
+        trainer = config.get("trainer") or {}
+        if not isinstance(trainer, dict):
+            problems.append(f"trainer: must be a mapping of Trainer arguments, got "
+                            f"{type(trainer).__name__}")
+            trainer = {}
+        self.trainer = {k: _parse_spec(v, f"trainer.{k}", problems) for k, v in trainer.items()}
+
+
+def _loaders(data: Any, stage: str) -> tuple:
+    """``(train, val)`` from what ``data``'s class_path built (see ``docs/cli.md``)."""
+    if data is None:
+        return None, None
+    if isinstance(data, dict):
+        unknown = sorted(set(data) - {"train", "val"})
+        if unknown:
+            from treadle.errors import ConfigurationError
+
+            raise ConfigurationError([f"data: returned a dict with keys {unknown}; use 'train' "
+                                      f"and 'val'"])
+        return data.get("train"), data.get("val")
+    if hasattr(data, "train_dataloader") or hasattr(data, "val_dataloader"):
+        if callable(getattr(data, "prepare_data", None)):
+            data.prepare_data()
+        if callable(getattr(data, "setup", None)):
+            data.setup(stage)
+        train = data.train_dataloader() if hasattr(data, "train_dataloader") else None
+        val = data.val_dataloader() if hasattr(data, "val_dataloader") else None
+        return train, val
+    from treadle.errors import ConfigurationError
+
+    raise ConfigurationError([f"data: built a {type(data).__name__}; return "
+                              f"{{'train': loader, 'val': loader}} or an object with "
+                              f"train_dataloader() and/or val_dataloader()"])
+
+
+def _prepare_run(args: argparse.Namespace, overrides: Sequence[str]):
+    """Read, override and check the configuration; then build model, data and Trainer."""
+    from treadle.config import TrainerConfig
+    from treadle.errors import ConfigurationError
+
+    problems: List[str] = []
+    config = _read_config(args.config, problems)
+    _apply_overrides(config, overrides, problems)
+    if args.seed_everything is not None:
+        config["seed_everything"] = args.seed_everything
+    if getattr(args, "ckpt_path", None) is not None:
+        config["ckpt_path"] = args.ckpt_path
+    run = RunConfig(config, problems)
+    trainer_kwargs = None
+    if not any(p.startswith("trainer.") for p in problems):
+        trainer_kwargs = _build(run.trainer)
+        try:
+            TrainerConfig.from_kwargs(**trainer_kwargs)
+        except ConfigurationError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigurationError(problems)
+
+    import treadle
+
+    if run.seed is not None:
+        treadle.seed_everything(run.seed)
+    model = run.model.build()
+    if not isinstance(model, treadle.Module):
+        raise ConfigurationError([f"model: `{run.model.label}` built a {type(model).__name__}, "
+                                  f"not a `treadle.Module`"])
+    trainer = treadle.Trainer(**trainer_kwargs)
+    data = run.data.build() if run.data is not None else None
+    train, val = _loaders(data, "fit")
+    return run, trainer, model, train, val
+
+
+def check_fit(trainer: Any, model: Any, train_dataloaders: Any = None,
+              val_dataloaders: Any = None) -> None:
+    """Everything ``trainer.fit`` does before its first ``training_step``, and nothing after.
+
+    The Module's overrides are registered, ``setup`` runs, ``configure_optimizers()`` is
+    called and every plugin's ``validate`` hook reports; any problem raises one
+    ``ConfigurationError``. Processes are not started and the model is not moved.
+    """
+    trainer.module = model
+    model.trainer = trainer
+    trainer._prepare("fit", model)
+    hooks = trainer._hooks
+    hooks.setup(trainer=trainer, module=model, stage="fit")
+    try:
+        trainer._configure("fit", model, train_dataloaders, val_dataloaders)
+    finally:
+        hooks.teardown(trainer=trainer, module=model, stage="fit")
+
+
+def _summary(trainer: Any) -> str:
+    names = [getattr(p, "name", type(p).__name__) for p in
+             (trainer.accelerator, trainer.precision_plugin, trainer.strategy)]
+    return f"accelerator={names[0]!r}, precision={names[1]!r}, strategy={names[2]!r}"
+
+
+def _cmd_fit(args: argparse.Namespace, overrides: Sequence[str]) -> int:
+    run, trainer, model, train, val = _prepare_run(args, overrides)
+    trainer.fit(model, train_dataloaders=train, val_dataloaders=val, ckpt_path=run.ckpt_path)
+    metrics = ", ".join(f"{k}={float(v):.6g}" for k, v in sorted(trainer.callback_metrics.items()))
+    print(f"treadle fit: done: {type(model).__name__}, {_summary(trainer)}, "
+          f"epochs={trainer.current_epoch}, global_step={trainer.global_step}"
+          + (f", {metrics}" if metrics else ""))
+    return EXIT_OK
+
+
+def _cmd_validate(args: argparse.Namespace, overrides: Sequence[str]) -> int:
+    _, trainer, model, train, val = _prepare_run(args, overrides)
+    check_fit(trainer, model, train, val)
+    print(f"treadle validate: configuration OK: {type(model).__name__}, {_summary(trainer)}, "
+          f"optimizers={len(trainer.optimizers)}, "
+          f"schedulers={len(trainer.lr_scheduler_configs)}; nothing was trained")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="treadle", description="treadle: train treadle.Module models from a YAML file, and "
+        "list the installed plugins. See docs/cli.md.")
+    sub = parser.add_subparsers(dest="command", metavar="{fit,validate,plugins}")
+    sub.required = True
+    sub.add_parser("plugins", help="list every plugin of entry-point group 'treadle' and what it "
+                   "provides")
+    for name, text in (("fit", "train: build model, data and Trainer from --config, then fit"),
+                       ("validate", "set up and run every check fit makes; train nothing")):
+        p = sub.add_parser(name, help=text, description=text + ". Override any value with "
+                           "--trainer.KEY VALUE, --model.KEY VALUE or --data.KEY VALUE "
+                           "(values are read as YAML).")
+        p.add_argument("--config", "-c", required=True, help="the run's YAML file")
+        p.add_argument("--seed_everything", type=int, default=None,
+                       help="seed python, torch and numpy first")
+        if name == "fit":
+            p.add_argument("--ckpt_path", default=None, help="resume from this checkpoint")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; returns the exit code (the console script exits with it)."""
+    parser = _parser()
+    args, overrides = parser.parse_known_args(argv)
+    if args.command == "plugins" and overrides:
+        parser.error(f"unrecognized arguments: {' '.join(overrides)}")
+    if os.getcwd() not in sys.path:  # `python -m` puts the working directory first; so do we
+        sys.path.insert(0, os.getcwd())
+    from treadle.errors import ConfigurationError, PluginError
+
+    try:
+        if args.command == "plugins":
+            return _cmd_plugins(args)
+        if args.command == "fit":
+            return _cmd_fit(args, overrides)
+        return _cmd_validate(args, overrides)
+    except ConfigurationError as exc:
+        print(f"treadle {args.command}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except PluginError as exc:
+        print(f"treadle {args.command}: plugin error: {exc}", file=sys.stderr)
+        return EXIT_PLUGIN
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
