@@ -40,6 +40,13 @@ def validate(trainer, module):
             f"automatic optimization steps only one. Set `self.automatic_optimization = False` "
             f"in `__init__` and step each optimizer in `training_step` (see the GAN example), "
             f"or return a single optimizer.")
+    if module.automatic_optimization:
+        for sch in trainer.lr_scheduler_configs:
+            if sch.reduce_on_plateau and sch.monitor is None:
+                problems.append(
+                    "`configure_optimizers()` returned a ReduceLROnPlateau without a metric to "
+                    "monitor; return {'optimizer': opt, 'lr_scheduler': {'scheduler': sch, "
+                    "'monitor': 'val_loss'}}.")
     if cfg.gradient_clip_algorithm is not None and cfg.gradient_clip_val is None:
         problems.append(
             f"`Trainer(gradient_clip_algorithm={cfg.gradient_clip_algorithm!r})` without "

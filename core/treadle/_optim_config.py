@@ -91,10 +91,6 @@ def _scheduler_config(sch: Any, monitor: Optional[str], optimizers: List[Any], p
         problems.append(f"{where}: lr_scheduler `interval={cfg.interval!r}`; use 'step' or 'epoch'.")
     if not isinstance(cfg.frequency, int) or cfg.frequency < 1:
         problems.append(f"{where}: lr_scheduler `frequency={cfg.frequency!r}`; use an int >= 1.")
-    if cfg.reduce_on_plateau and cfg.monitor is None:
-        problems.append(f"{where}: ReduceLROnPlateau needs a metric to monitor; return "
-                        f"{{'optimizer': opt, 'lr_scheduler': {{'scheduler': sch, 'monitor': "
-                        f"'val_loss'}}}}.")
     owner = getattr(cfg.scheduler, "optimizer", None)
     for i, opt in enumerate(optimizers):
         if opt is owner:
