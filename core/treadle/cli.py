@@ -381,17 +381,9 @@ def check_fit(trainer: Any, model: Any, train_dataloaders: Any = None,
 
     The Module's overrides are registered, ``setup`` runs, ``configure_optimizers()`` is
     called and every plugin's ``validate`` hook reports; any problem raises one
-    ``ConfigurationError``. Processes are not started and the model is not moved.
+    ``ConfigurationError``. No process is started, the model is not moved, nothing is trained.
     """
-    trainer.module = model
-    model.trainer = trainer
-    trainer._prepare("fit", model)
-    hooks = trainer._hooks
-    hooks.setup(trainer=trainer, module=model, stage="fit")
-    try:
-        trainer._configure("fit", model, train_dataloaders, val_dataloaders)
-    finally:
-        hooks.teardown(trainer=trainer, module=model, stage="fit")
+    trainer._run("fit", model, train_dataloaders, val_dataloaders, None, check_only=True)
 
 
 def _summary(trainer: Any) -> str:

@@ -287,7 +287,8 @@ class Trainer:
     # -- the run -------------------------------------------------------------------------------
 
     def _run(self, stage: str, model: Module, train_loader: Any, val_loader: Any,
-             ckpt_path: Optional[str]) -> Any:
+             ckpt_path: Optional[str], check_only: bool = False) -> Any:
+        """``check_only``: stop after validation (``treadle validate``): nothing set up or run."""
         if not isinstance(model, Module):
             raise TypeError(f"`trainer.{stage}(model)` needs a `treadle.Module`, got "
                             f"{type(model).__name__}.")
@@ -300,6 +301,8 @@ class Trainer:
             hooks.setup(trainer=self, module=model, stage=stage)
             started = True
             train_loader, val_loader = self._configure(stage, model, train_loader, val_loader)
+            if check_only:
+                return None
             hooks.setup_environment(trainer=self)
             self._root_device = self.accelerator.root_device
             model.to(self._root_device)
