@@ -13,6 +13,7 @@ the reverse of that order once the ``Module`` is known.
 """
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 from importlib import import_module
@@ -88,6 +89,7 @@ class RunPluginManager(pluggy.PluginManager):
         self.distributions: Dict[str, tuple] = {}  # plugin name -> (distribution, version)
         self.selected: Dict[str, Any] = {}  # kind -> instance
         self.module_plugin: Optional[Any] = None
+        self._spec_ids: set = set()  # ids of the plugins' ``treadle_hookspecs`` already added
         self._trace_undo: Optional[Callable[[], None]] = None
         if _env_flag("TREADLE_TRACE_HOOKS"):
             self.enable_tracing()
@@ -96,11 +98,20 @@ class RunPluginManager(pluggy.PluginManager):
 
     def register(self, plugin, name=None):  # noqa: D401 - pluggy's signature
         try:
-            return super().register(plugin, name)
+            registered = super().register(plugin, name)
         except ValueError as exc:  # duplicate registration
             raise PluginError(f"Cannot register plugin {name or plugin!r}: {exc}") from exc
         except pluggy.PluginValidationError as exc:
             raise PluginError(str(exc)) from exc
+        # A plugin may bring hookspecs of its own for other plugins to implement.
+        specs = getattr(plugin, "treadle_hookspecs", None)
+        if specs is not None and id(specs) not in self._spec_ids:
+            self._spec_ids.add(id(specs))
+            try:
+                self.add_hookspecs(specs)
+            except pluggy.PluginValidationError as exc:  # an implementation already registered
+                raise PluginError(str(exc)) from exc
+        return registered
 
     def load_entry_points(self) -> None:
         owners: Dict[str, tuple] = {}
@@ -117,12 +128,33 @@ class RunPluginManager(pluggy.PluginManager):
             plugin = load_entry_point(ep, dist)
             if self.is_registered(plugin):
                 continue
-            self.register(plugin, name=ep.name)
             self.distributions[ep.name] = dist
-            # A plugin may bring hookspecs of its own for other plugins to implement.
-            specs = getattr(plugin, "treadle_hookspecs", None)
-            if specs is not None:
-                self.add_hookspecs(specs)
+            try:
+                self.register(plugin, name=ep.name)
+            except PluginError as exc:
+                del self.distributions[ep.name]
+                raise PluginError(
+                    f"Plugin entry point `{ep.name} = {ep.value}` of distribution {dist[0]} "
+                    f"{dist[1]} cannot be registered: {exc}\nTo run without it, set "
+                    f"TREADLE_BLOCK_PLUGINS={ep.name}") from (exc.__cause__ or exc)
+
+    def check_pending(self) -> None:
+        """pluggy's check for implementations of unknown hooks, naming the distribution."""
+        known = [n for n, c in vars(self.hook).items() if not n.startswith("_") and c.has_spec()]
+        for name, caller in list(vars(self.hook).items()):
+            if name.startswith("_") or caller.has_spec():
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.optionalhook:
+                    continue
+                dist = self.distributions.get(impl.plugin_name)
+                who = (f"Plugin `{impl.plugin_name}` (distribution {dist[0]} {dist[1]})" if dist
+                       else f"Plugin `{impl.plugin_name}` ({impl.plugin!r})")
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f" Did you mean `{close[0]}`?" if close else ""
+                raise pluggy.PluginValidationError(
+                    impl.plugin, f"{who} implements `{name}`, which is not a hook: neither "
+                                 f"treadle nor a loaded plugin declares it.{hint}")
 
     def add_hookspecs(self, module_or_class) -> None:
         super().add_hookspecs(module_or_class)
