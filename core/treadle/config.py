@@ -1,6 +1,7 @@
 """``TrainerConfig``: every ``Trainer`` argument, validated by pydantic v2, all problems at once."""
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, List, Literal, Optional, Union
 
@@ -48,7 +49,7 @@ class TrainerConfig(BaseModel):
     @field_validator("precision", mode="before")
     @classmethod
     def _precision_alias(cls, v: Any) -> Any:
-        return _PRECISION_ALIASES.get(v, v)
+        return _PRECISION_ALIASES.get(v, v) if isinstance(v, (str, int)) else v
 
     @field_validator("callbacks", "plugins", mode="before")
     @classmethod
@@ -71,16 +72,26 @@ class TrainerConfig(BaseModel):
         try:
             return cls(**kwargs)
         except ValidationError as exc:
-            raise ConfigurationError([_describe(err, kwargs) for err in exc.errors()]) from None
+            by_argument: dict = {}  # a Union argument fails once per member type: one problem
+            for err in exc.errors():
+                by_argument.setdefault(str((err.get("loc") or ("?",))[0]), []).append(err)
+            raise ConfigurationError([_describe(errs, kwargs) for errs in by_argument.values()]) \
+                from None
 
 
-def _describe(err: dict, kwargs: dict) -> str:
-    loc = err.get("loc") or ("?",)
-    name = str(loc[0])
+def _describe(errs: list, kwargs: dict) -> str:
+    err = errs[0]
+    name = str((err.get("loc") or ("?",))[0])
     if err.get("type") == "extra_forbidden":
-        known = ", ".join(TrainerConfig.model_fields)
-        return (f"TrainerConfig: `Trainer({name}=...)` is not a Trainer argument. "
-                f"Valid arguments: {known}")
+        known = list(TrainerConfig.model_fields)
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" Did you mean `{close[0]}`?" if close else ""
+        return (f"TrainerConfig: `Trainer({name}=...)` is not a Trainer argument.{hint} "
+                f"Valid arguments: {', '.join(known)}")
     value = kwargs.get(name, err.get("input"))
-    msg = err.get("msg", "invalid")
+    members = [str(e["loc"][1]) for e in errs if len(e.get("loc") or ()) > 1]
+    if len(errs) > 1 and len(members) == len(errs) and all(not m.isdigit() for m in members):
+        msg = f"Input should be one of: {', '.join(dict.fromkeys(members))}"
+    else:
+        msg = "; ".join(e.get("msg", "invalid") for e in errs)
     return f"TrainerConfig: `Trainer({name}={value!r})`: {msg}"
