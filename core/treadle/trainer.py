@@ -392,7 +392,8 @@ class Trainer:
     def _fit(self, train_loader: Any, val_loader: Any) -> None:
         hooks, module, cfg = self._hooks, self.module, self.config
         self.num_training_batches = _num_batches(train_loader, cfg.limit_train_batches)
-        self.num_val_batches = _num_batches(val_loader, cfg.limit_val_batches) if val_loader else 0
+        self.num_val_batches = (_num_batches(val_loader, cfg.limit_val_batches)
+                                if val_loader is not None else 0)  # no len() on an iterable
         hooks.on_fit_start(trainer=self, module=module)
         if val_loader is not None and cfg.num_sanity_val_steps and self._resume is None:
             n = cfg.num_sanity_val_steps
