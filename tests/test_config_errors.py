@@ -1,0 +1,460 @@
+"""Every configuration error a user can meet, with its message pinned.
+
+Each message names the argument or the plugin that refused it and says the fix (STYLE.md,
+"Errors"); a test here fails when a message changes, so a change is a decision. Validation
+problems are raised before the first ``training_step``: the tests check that nothing ran.
+
+Third-party plugins are not autoloaded here (``TREADLE_DISABLE_PLUGIN_AUTOLOAD=1``): the
+problems pinned are the core's and the first-party plugins'.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, IterableDataset, TensorDataset
+
+import treadle
+from treadle.plugin_manager import RunPluginManager, _names
+
+
+@pytest.fixture(autouse=True)
+def _only_treadles_own_plugins(monkeypatch):
+    monkeypatch.setenv("TREADLE_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.delenv("TREADLE_BLOCK_PLUGINS", raising=False)
+    monkeypatch.delenv("TREADLE_TRACE_HOOKS", raising=False)
+
+
+def trainer(**kwargs) -> treadle.Trainer:
+    defaults = dict(accelerator="cpu", logger=False, enable_progress_bar=False,
+                    enable_checkpointing=False, max_epochs=1)
+    defaults.update(kwargs)
+    return treadle.Trainer(**defaults)
+
+
+def loader(n: int = 8) -> DataLoader:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 3, generator=g)
+    return DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=4)
+
+
+def available(kind: str) -> str:
+    pm = RunPluginManager()
+    pm.load_entry_points()
+    return _names(pm.providers(kind))
+
+
+def sgd(module):
+    return torch.optim.SGD(module.parameters(), lr=0.1)
+
+
+class Recorder(treadle.Module):
+    """Records the user code the loop runs; ``optimizers`` builds what configure_optimizers returns."""
+
+    def __init__(self, optimizers=sgd, manual=False):
+        super().__init__()
+        self.layer = torch.nn.Linear(3, 1)
+        self.make_optimizers = optimizers
+        self.automatic_optimization = not manual
+        self.calls: list[str] = []
+
+    def training_step(self, batch, batch_idx):
+        self.calls.append("training_step")
+        x, y = batch
+        loss = F.mse_loss(self.layer(x), y)
+        if not self.automatic_optimization:
+            opt = self.optimizers()
+            opt.zero_grad()
+            self.manual_backward(loss)
+            opt.step()
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self.calls.append("validation_step")
+
+    def configure_optimizers(self):
+        self.calls.append("configure_optimizers")
+        return self.make_optimizers(self)
+
+    def on_train_start(self):
+        self.calls.append("on_train_start")
+
+
+def fit_fails(model: Recorder, match: str, error=treadle.ConfigurationError, train=True,
+              **trainer_kwargs):
+    """``fit`` raises ``error`` containing ``match`` and nothing was trained: no step ran, no
+    weight moved. Returns the exception."""
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(error, match=re.escape(match)) as info:
+        trainer(**trainer_kwargs).fit(model, loader() if train else None)
+    assert "training_step" not in model.calls
+    assert "on_train_start" not in model.calls
+    assert all(torch.equal(b, p) for b, p in zip(before, model.parameters()))
+    return info.value
+
+
+# -- Trainer arguments (TrainerConfig, pydantic) ------------------------------------------------
+
+
+def test_unknown_trainer_argument_suggests_the_right_name():
+    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+            "1 configuration problem:\n  - TrainerConfig: `Trainer(max_epoch=...)` is not a "
+            "Trainer argument. Did you mean `max_epochs`? Valid arguments: accelerator, "
+            "strategy, devices, num_nodes, precision, max_epochs, max_steps,")):
+        treadle.Trainer(max_epoch=3)
+
+
+def test_unknown_trainer_argument_without_a_close_name():
+    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+            "TrainerConfig: `Trainer(flux_capacitor=...)` is not a Trainer argument. Valid "
+            "arguments: accelerator,")) as info:
+        treadle.Trainer(flux_capacitor=1.21)
+    assert len(info.value.problems) == 1
+    for name in treadle.TrainerConfig.model_fields:
+        assert name in info.value.problems[0]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(max_epochs="ten"),
+     "`Trainer(max_epochs='ten')`: Input should be a valid integer, unable to parse string as an "
+     "integer"),
+    (dict(max_epochs=-2), "`Trainer(max_epochs=-2)`: Input should be greater than or equal to -1"),
+    (dict(max_steps=-5), "`Trainer(max_steps=-5)`: Input should be greater than or equal to -1"),
+    (dict(accumulate_grad_batches=0),
+     "`Trainer(accumulate_grad_batches=0)`: Input should be greater than or equal to 1"),
+    (dict(gradient_clip_val=-1.0),
+     "`Trainer(gradient_clip_val=-1.0)`: Input should be greater than or equal to 0"),
+    (dict(gradient_clip_algorithm="l2"),
+     "`Trainer(gradient_clip_algorithm='l2')`: Input should be 'norm' or 'value'"),
+    (dict(limit_train_batches=1.5),
+     "`Trainer(limit_train_batches=1.5)`: Value error, a float means a fraction of the epoch and "
+     "must be <= 1.0; pass an int for a number of batches"),
+    (dict(limit_val_batches=-1),
+     "`Trainer(limit_val_batches=-1)`: Input should be greater than or equal to 0"),
+    (dict(limit_val_batches="all"),
+     "`Trainer(limit_val_batches='all')`: Input should be one of: int, float"),
+    (dict(val_check_interval=0), "`Trainer(val_check_interval=0)`: Input should be greater than 0"),
+    (dict(check_val_every_n_epoch=0),
+     "`Trainer(check_val_every_n_epoch=0)`: Input should be greater than or equal to 1"),
+    (dict(num_nodes=0), "`Trainer(num_nodes=0)`: Input should be greater than or equal to 1"),
+    (dict(log_every_n_steps=0),
+     "`Trainer(log_every_n_steps=0)`: Input should be greater than or equal to 1"),
+    (dict(num_sanity_val_steps=-2),
+     "`Trainer(num_sanity_val_steps=-2)`: Input should be greater than or equal to -1"),
+    (dict(enable_progress_bar="nope"),
+     "`Trainer(enable_progress_bar='nope')`: Input should be a valid boolean, unable to "
+     "interpret input"),
+    (dict(deterministic="maybe"),
+     "`Trainer(deterministic='maybe')`: Input should be one of: bool, literal['warn']"),
+    (dict(devices=[1, "a"]), "`Trainer(devices=[1, 'a'])`: Input should be one of: int, "
+                             "list[int], str"),
+    (dict(precision=[16]), "`Trainer(precision=[16])`: Input should be a valid string"),
+    (dict(accelerator=None), "`Trainer(accelerator=None)`: Input should be a valid string"),
+])
+def test_wrong_type_or_range(kwargs, message):
+    with pytest.raises(treadle.ConfigurationError,
+                       match=re.escape(f"1 configuration problem:\n  - TrainerConfig: {message}")):
+        treadle.Trainer(**kwargs)
+
+
+def test_several_wrong_arguments_are_reported_together():
+    with pytest.raises(treadle.ConfigurationError, match=re.escape("5 configuration problems:")) \
+            as info:
+        treadle.Trainer(max_epochs="ten", accumulate_grad_batches=0, gradient_clip_algorithm="l2",
+                        devices=[1, "a"], max_epoch=3)
+    # In the order of TrainerConfig's fields; the unknown argument last.
+    assert info.value.problems == [
+        "TrainerConfig: `Trainer(devices=[1, 'a'])`: Input should be one of: int, list[int], str",
+        "TrainerConfig: `Trainer(max_epochs='ten')`: Input should be a valid integer, unable to "
+        "parse string as an integer",
+        "TrainerConfig: `Trainer(accumulate_grad_batches=0)`: Input should be greater than or "
+        "equal to 1",
+        "TrainerConfig: `Trainer(gradient_clip_algorithm='l2')`: Input should be 'norm' or "
+        "'value'",
+        info.value.problems[4],
+    ]
+    assert info.value.problems[4].startswith(
+        "TrainerConfig: `Trainer(max_epoch=...)` is not a Trainer argument. Did you mean "
+        "`max_epochs`?")
+
+
+def test_configuration_error_is_a_value_error():
+    with pytest.raises(ValueError):
+        treadle.Trainer(max_epochs="ten")
+
+
+# -- selection: accelerator, precision, strategy, logger, devices ----------------------------------
+
+
+def test_unknown_accelerator_precision_and_strategy_together():
+    with pytest.raises(treadle.ConfigurationError, match=re.escape("3 configuration problems")) \
+            as info:
+        treadle.Trainer(accelerator="gpuu", precision="17-bits", strategy="dpp")
+    assert info.value.problems == [
+        f"Trainer: `{kind}={value!r}` is not provided by any installed plugin. Available names: "
+        f"{available(kind)}. Install the plugin that provides it, or pick one of these."
+        for kind, value in (("accelerator", "gpuu"), ("precision", "17-bits"), ("strategy", "dpp"))
+    ]
+
+
+def test_unknown_logger_name():
+    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+            "Trainer: `logger='wandb'` is not provided by any installed plugin. Available names: "
+            f"{available('logger')}. Install the plugin that provides it, or pick one of these.")):
+        treadle.Trainer(accelerator="cpu", logger="wandb")
+
+
+def test_cpu_devices_must_be_a_positive_count():
+    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+            "cpu: `devices=0` means nothing on the CPU; pass the number of processes as an int "
+            "(e.g. devices=2) or 'auto'.")):
+        treadle.Trainer(accelerator="cpu", devices=0)
+
+
+class _FakePrecision:
+    name = "fp7-test"
+
+    def __init__(self, trainer):
+        pass
+
+
+class _OffersFp7:
+    __name__ = "fp7_plugin"
+
+    @treadle.hookimpl
+    def provide_precisions(self):
+        return [treadle.Provider("precision", "fp7-test", _FakePrecision)]
+
+
+def test_a_precision_the_accelerator_cannot_run():
+    from treadle_plugins.accelerators.cpu import SUPPORTED_PRECISIONS
+
+    fit_fails(Recorder(), precision="fp7-test", plugins=[_OffersFp7()], match=(
+        "accelerator:cpu: `precision='fp7-test'` cannot run on `accelerator='cpu'`. CPU runs: "
+        f"{', '.join(SUPPORTED_PRECISIONS)}."))
+
+
+# -- what fit() checks before the first training_step ------------------------------------------
+
+
+def test_manual_optimization_with_trainer_gradient_clipping():
+    fit_fails(Recorder(manual=True), gradient_clip_val=1.0, match=(
+        "1 configuration problem:\n  - treadle.core: `Trainer(gradient_clip_val=1.0)` has no "
+        "effect with manual optimization (`automatic_optimization = False`). Clip in "
+        "training_step with `self.clip_gradients(opt, gradient_clip_val=1.0, "
+        "gradient_clip_algorithm='norm')` and remove the Trainer argument."))
+
+
+def test_manual_optimization_with_trainer_accumulation():
+    fit_fails(Recorder(manual=True), accumulate_grad_batches=4, match=(
+        "treadle.core: `Trainer(accumulate_grad_batches=4)` has no effect with manual "
+        "optimization (`automatic_optimization = False`). Accumulate in training_step (step "
+        "every N batches, as in the guide) and remove the Trainer argument."))
+
+
+def test_manual_optimization_with_clipping_and_accumulation_reports_both():
+    error = fit_fails(Recorder(manual=True), gradient_clip_val=0.5, accumulate_grad_batches=2,
+                      match="2 configuration problems:\n  - treadle.core: ")
+    assert len(error.problems) == 2
+    assert error.problems[0].startswith("treadle.core: `Trainer(gradient_clip_val=0.5)`")
+    assert error.problems[1].startswith("treadle.core: `Trainer(accumulate_grad_batches=2)`")
+
+
+def test_two_optimizers_in_automatic_optimization():
+    fit_fails(Recorder(optimizers=lambda m: [sgd(m), sgd(m)]), match=(
+        "treadle.core: `configure_optimizers()` returned 2 optimizers, but automatic "
+        "optimization steps only one. Set `self.automatic_optimization = False` in `__init__` "
+        "and step each optimizer in `training_step` (see the GAN example), or return a single "
+        "optimizer."))
+
+
+def test_two_optimizers_in_manual_optimization_are_fine():
+    model = Recorder(optimizers=lambda m: [sgd(m), sgd(m)], manual=True)
+    model.training_step = lambda batch, batch_idx: model.calls.append("training_step")
+    trainer().fit(model, loader())
+    assert model.calls.count("training_step") == 2
+
+
+PLATEAU_MESSAGE = (
+    "treadle.core: `configure_optimizers()` returned a ReduceLROnPlateau without a metric to "
+    "monitor; return {'optimizer': opt, 'lr_scheduler': {'scheduler': sch, 'monitor': "
+    "'val_loss'}}.")
+
+
+def _plateau_dict(m):
+    opt = sgd(m)
+    return {"optimizer": opt, "lr_scheduler": torch.optim.lr_scheduler.ReduceLROnPlateau(opt)}
+
+
+def _plateau_lists(m):
+    opt = sgd(m)
+    return [opt], [torch.optim.lr_scheduler.ReduceLROnPlateau(opt)]
+
+
+@pytest.mark.parametrize("optimizers", [_plateau_dict, _plateau_lists], ids=["dict", "lists"])
+def test_reduce_lr_on_plateau_without_monitor(optimizers):
+    assert fit_fails(Recorder(optimizers=optimizers), match=PLATEAU_MESSAGE).problems == [
+        PLATEAU_MESSAGE]
+
+
+def test_reduce_lr_on_plateau_monitoring_a_metric_never_logged():
+    def optimizers(m):
+        opt = sgd(m)
+        return {"optimizer": opt, "lr_scheduler": {
+            "scheduler": torch.optim.lr_scheduler.ReduceLROnPlateau(opt), "monitor": "val_loss"}}
+
+    # Only known when the scheduler first steps (the end of the first epoch), as in Lightning.
+    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+            "ReduceLROnPlateau is set to monitor 'val_loss', which was not logged. Logged "
+            "metrics: []. Log it with `self.log('val_loss', value)` or set 'strict': False.")):
+        trainer().fit(Recorder(optimizers=optimizers), loader())
+
+
+def _step_lr(m, **config):
+    opt = sgd(m)
+    return {"optimizer": opt, "lr_scheduler": {
+        "scheduler": torch.optim.lr_scheduler.StepLR(opt, 1), **config}}
+
+
+@pytest.mark.parametrize("optimizers, problems", [
+    (lambda m: "adam",
+     ["Module.configure_optimizers() returned str; return an optimizer, a list of optimizers, "
+      "([optimizers], [schedulers]), or a dict with 'optimizer' and 'lr_scheduler'."]),
+    (lambda m: {"optim": sgd(m)},
+     ["Module.configure_optimizers() returned a dict with keys ['optim']; expected 'optimizer' "
+      "and optionally 'lr_scheduler' and 'monitor'."]),
+    (lambda m: [sgd(m), "sgd"],
+     ["Module.configure_optimizers() returned list of ['SGD', 'str']; that is not one of "
+      "Lightning's forms."]),
+    (lambda m: {"optimizer": torch.nn.Linear(1, 1)},
+     ["Module.configure_optimizers(): optimizer #0 is a Linear, not a torch.optim.Optimizer."]),
+    (lambda m: _step_lr(m, interval="batch", frequency=0),
+     ["Module.configure_optimizers(): lr_scheduler `interval='batch'`; use 'step' or 'epoch'.",
+      "Module.configure_optimizers(): lr_scheduler `frequency=0`; use an int >= 1."]),
+    (lambda m: {"optimizer": sgd(m), "lr_scheduler": {"sched": None}},
+     ["Module.configure_optimizers(): the 'lr_scheduler' dict has keys ['sched']; expected "
+      "'scheduler' and optionally ['frequency', 'interval', 'monitor', 'name', 'strict']."]),
+], ids=["str", "dict-keys", "list-of-junk", "not-an-optimizer", "interval-frequency",
+        "scheduler-dict-keys"])
+def test_bad_configure_optimizers_return(optimizers, problems):
+    assert fit_fails(Recorder(optimizers=optimizers), match=problems[0]).problems == problems
+
+
+def test_fit_without_data():
+    fit_fails(Recorder(), train=False, match=(
+        "Trainer: `fit()` got no training data. Pass `trainer.fit(model, "
+        "train_dataloaders=loader)` or implement `train_dataloader()` in the Module."))
+
+
+def test_validate_without_data():
+    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+            "Trainer: `validate()` got no validation data. Pass `trainer.validate(model, "
+            "dataloaders=loader)` or implement `val_dataloader()`.")):
+        trainer().validate(Recorder())
+
+
+def test_clip_algorithm_without_clip_value():
+    fit_fails(Recorder(), gradient_clip_algorithm="value", match=(
+        "treadle.core: `Trainer(gradient_clip_algorithm='value')` without `gradient_clip_val` "
+        "clips nothing; set `gradient_clip_val` too."))
+
+
+class _Checker:
+    """A plugin with a ``validate`` hook: its problems come with its name, before the core's."""
+
+    __name__ = "site_policy"
+
+    @treadle.hookimpl
+    def validate(self, trainer):
+        return [f"`max_epochs={trainer.config.max_epochs}` exceeds this site's limit of 5; "
+                f"lower it."]
+
+
+def test_problems_from_every_plugin_are_raised_together():
+    error = fit_fails(Recorder(manual=True), gradient_clip_val=1.0, accumulate_grad_batches=2,
+                      max_epochs=10, plugins=[_Checker()], match="3 configuration problems:")
+    assert [p.split(":")[0] for p in error.problems] == ["site_policy", "treadle.core",
+                                                         "treadle.core"]
+    assert error.problems[0] == ("site_policy: `max_epochs=10` exceeds this site's limit of 5; "
+                                 "lower it.")
+
+
+def test_a_fraction_val_check_interval_needs_a_sized_loader():
+    class Stream(IterableDataset):
+        def __iter__(self):
+            g = torch.Generator().manual_seed(0)
+            return iter([(torch.randn(3, generator=g), torch.randn(1, generator=g))] * 8)
+
+    stream = DataLoader(Stream(), batch_size=4)
+    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+            "Trainer: `val_check_interval=0.5` is a fraction of an epoch, but the training loader "
+            "has no length; pass an int number of batches.")):
+        trainer(val_check_interval=0.5, num_sanity_val_steps=0).fit(Recorder(), stream, stream)
+
+
+# -- mistakes in the Module ------------------------------------------------------------------------
+
+
+def test_fit_needs_a_treadle_module():
+    with pytest.raises(TypeError, match=re.escape(
+            "`trainer.fit(model)` needs a `treadle.Module`, got Linear.")):
+        trainer().fit(torch.nn.Linear(3, 1), loader())
+
+
+class _BadHookParameter(Recorder):
+    def on_train_epoch_start(self, trainer, pl_module, flavour):
+        pass
+
+
+def test_a_module_hook_override_with_an_unknown_parameter():
+    fit_fails(_BadHookParameter(), error=treadle.PluginError, match=(
+        "_BadHookParameter.on_train_epoch_start() takes parameter `flavour`, which hook "
+        "`on_train_epoch_start` does not provide. Its arguments are: trainer, module "
+        "(Lightning's `pl_module`, `optimizer_closure` and `epoch` are translated). Rename the "
+        "parameter or give it a default value."))
+
+
+class _NoLossKey(Recorder):
+    def training_step(self, batch, batch_idx):
+        return {"los": self.layer(batch[0]).sum()}
+
+
+class _FloatLoss(Recorder):
+    def training_step(self, batch, batch_idx):
+        return 3.0
+
+
+def test_training_step_returning_a_dict_without_loss():
+    with pytest.raises(ValueError, match=re.escape(
+            "`training_step` returned a dict without a 'loss' key; automatic optimization needs "
+            "{'loss': tensor, ...}.")):
+        trainer().fit(_NoLossKey(), loader())
+
+
+def test_training_step_returning_a_float():
+    with pytest.raises(ValueError, match=re.escape(
+            "`training_step` returned float; automatic optimization needs a loss tensor, a dict "
+            "with 'loss', or None.")):
+        trainer().fit(_FloatLoss(), loader())
+
+
+# -- nothing ran -------------------------------------------------------------------------------
+
+
+def test_nothing_runs_when_validation_fails():
+    model = Recorder(optimizers=lambda m: [sgd(m), sgd(m)])
+    error = fit_fails(model, gradient_clip_algorithm="value", match="2 configuration problems")
+    assert error.problems[0].startswith("treadle.core: `configure_optimizers()` returned 2 ")
+    assert error.problems[1].startswith("treadle.core: `Trainer(gradient_clip_algorithm='value')`")
+    # configure_optimizers ran (its result is validated); nothing after it did.
+    assert model.calls == ["configure_optimizers"]
+
+
+def test_the_same_model_trains_once_the_problem_is_fixed():
+    model = Recorder()
+    fit_fails(model, gradient_clip_algorithm="value", match="without `gradient_clip_val`")
+    trainer(gradient_clip_algorithm="value", gradient_clip_val=1.0).fit(model, loader())
+    assert model.calls.count("training_step") == 2
