@@ -174,16 +174,20 @@ def _apply_overrides(config: Dict[str, Any], overrides: Sequence[str], problems:
     while i < len(overrides):
         token = overrides[i]
         i += 1
-        if not token.startswith("--") or "." not in token:
+        if not token.startswith("--"):
             problems.append(f"`{token}` is not an option; overrides look like "
                             f"`--trainer.max_epochs 3` (sections: {', '.join(_SECTIONS)})")
             continue
         key, has_value, value = token[2:].partition("=")
         if not has_value:
-            if i >= len(overrides):
+            if i >= len(overrides) or overrides[i].startswith("--"):
                 problems.append(f"`{token}` needs a value, as in `{token} 3`")
                 continue
             value, i = overrides[i], i + 1
+        if "." not in key:
+            problems.append(f"`--{key}` is not an option; overrides look like "
+                            f"`--trainer.max_epochs 3` (sections: {', '.join(_SECTIONS)})")
+            continue
         path = key.split(".")
         if path[0] not in _SECTIONS or not all(path):
             problems.append(f"`--{key}`: overrides start with one of {', '.join(_SECTIONS)}")
