@@ -1,0 +1,264 @@
+"""``16-mixed`` and ``bf16-mixed``: autocast around the steps; ``16-mixed`` adds a gradient scaler.
+
+Both run what was asked on every device that torch supports, the CPU included: ``16-mixed``
+on CPU is fp16 autocast with ``torch.amp.GradScaler("cpu")``, never silently bf16.
+
+Everything happens through hooks, in both optimization modes:
+
+* ``run_training_step`` / ``run_validation_step`` (wrappers): the step runs under
+  ``torch.autocast(device, dtype)``. In manual optimization that is the whole
+  ``training_step``, as in Lightning (a backward under autocast computes the same gradients
+  as one outside it: checked bit for bit in ``tests/precision``).
+* ``scale_loss``: the loss is multiplied by the scale before ``backward``, so a
+  ``Module.backward(self, loss)`` override receives the scaled loss.
+* ``on_before_optimizer_step`` (``tryfirst``) and ``clip_gradients`` (wrapper): the gradients
+  are unscaled exactly once per step, before any clipping and before user hooks see them --
+  ``self.clip_gradients`` in manual optimization clips true gradients.
+* ``optimizer_step``: the closure runs, then ``scaler.step`` (skipped when a gradient is inf or
+  NaN) and ``scaler.update()`` (after every step, as Lightning does).
+* torch's optimizer step hooks on the user's optimizers: the autocast weight cache is cleared
+  after every step and before every closure evaluation inside one (manual optimization runs
+  the whole ``training_step`` in one autocast region, and autocast would otherwise keep using
+  the pre-step low-precision copies of the weights); under ``16-mixed``, stepping the user's
+  own optimizer directly (``self.optimizers().optimizer.step()``) also unscales, skips on
+  inf/NaN and updates the scale.
+* ``on_save_checkpoint`` / ``on_load_checkpoint``: the scaler's state, under ``"grad_scaler"``.
+
+A strategy that owns precision (``owns_precision = True``, DeepSpeed) makes the plugin stand
+aside: none of the above happens.
+"""
+from __future__ import annotations
+
+from typing import Any, List, Optional
+
+import torch
+
+from treadle import Provider, hookimpl
+from treadle.utilities import requires_closure
+from treadle_plugins.precision._offer import Offer
+
+
+def _raw(optimizer: Any) -> Any:
+    return getattr(optimizer, "optimizer", optimizer)
+
+
+class MixedPrecision:
+    """``bf16-mixed``: forward under ``torch.autocast(device, torch.bfloat16)``; no scaler."""
+
+    name = "bf16-mixed"
+    dtype = torch.bfloat16
+
+    def __init__(self, trainer) -> None:
+        self.enabled = True  # False when the strategy owns precision (set by `validate`)
+        self.device_type: Optional[str] = None  # the root device's type, set by `convert_module`
+        self._handles: List[Any] = []
+
+    @hookimpl
+    def validate(self, trainer):
+        self.enabled = not getattr(trainer.strategy, "owns_precision", False)
+        return None
+
+    @hookimpl
+    def convert_module(self, trainer):
+        self.device_type = trainer.root_device.type
+        if not self.enabled:
+            return
+        for opt in trainer.optimizers:
+            self._handles.append(opt.register_step_pre_hook(self._step_pre))
+            self._handles.append(opt.register_step_post_hook(self._step_post))
+
+    @hookimpl
+    def teardown(self):
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    @hookimpl(wrapper=True)
+    def run_training_step(self):
+        if not self.enabled:
+            return (yield)
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            return (yield)
+
+    @hookimpl(wrapper=True)
+    def run_validation_step(self):
+        if not self.enabled:
+            return (yield)
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            return (yield)
+
+    # -- every step of the user's optimizers, whoever calls it -------------------------------
+    #
+    # Autocast caches the low-precision copy of each weight until the outermost autocast
+    # region ends. In manual optimization the whole training_step is one region, so after
+    # `opt.step()` updated the weights in place, a later forward in the same training_step
+    # (the GAN's generator loss through the just-stepped discriminator) or LBFGS's next
+    # closure evaluation would use stale copies. The cache is cleared after every step and
+    # before every closure evaluation inside a step.
+
+    def _step_pre(self, optimizer, args, kwargs):
+        closure = kwargs.get("closure", args[1] if len(args) > 1 else None)  # args[0]: optimizer
+        if closure is None:
+            return None
+        return _with_closure(args, kwargs, self._closure_with_fresh_casts(optimizer, closure))
+
+    def _closure_with_fresh_casts(self, optimizer, closure):
+        def fresh_casts_closure():
+            torch.clear_autocast_cache()
+            return closure()
+
+        return fresh_casts_closure
+
+    def _step_post(self, optimizer, args, kwargs):
+        torch.clear_autocast_cache()
+
+
+def _with_closure(args, kwargs, closure):
+    """``(args, kwargs)`` of an optimizer step with its closure replaced."""
+    if "closure" in kwargs:
+        return args, {**kwargs, "closure": closure}
+    return (args[0], closure, *args[2:]), kwargs
+
+
+class FP16MixedPrecision(MixedPrecision):
+    """``16-mixed``: fp16 autocast plus ``torch.amp.GradScaler`` for the run's device.
+
+    ``scaler`` is created when the run starts; to configure it, assign your own before
+    ``fit()``: ``trainer.precision_plugin.scaler = torch.amp.GradScaler("cpu", init_scale=2**10)``.
+    """
+
+    name = "16-mixed"
+    dtype = torch.float16
+
+    def __init__(self, trainer) -> None:
+        super().__init__(trainer)
+        self.scaler: Optional[torch.amp.GradScaler] = None
+        self._unscaled: set = set()  # id() of the user's optimizers unscaled since their last step
+        self._in_scaler_step = False
+
+    # -- set-up ------------------------------------------------------------------------------
+
+    @hookimpl
+    def validate(self, trainer):
+        self.enabled = not getattr(trainer.strategy, "owns_precision", False)
+        if not self.enabled:
+            return None
+        problems = []
+        for idx, opt in enumerate(trainer.optimizers):
+            if requires_closure(opt):
+                cls = type(_raw(opt)).__name__
+                problems.append(
+                    f"`precision='16-mixed'` cannot step `{cls}` (optimizer {idx} of "
+                    f"`configure_optimizers()`): its `step(closure)` re-evaluates the loss and "
+                    f"gradients inside the step, where gradient scaling cannot unscale them, so "
+                    f"it would run on scaled gradients. Use `precision='bf16-mixed'` or "
+                    f"`precision='32-true'` with `{cls}`, or an optimizer whose `step()` does "
+                    f"not require a closure.")
+        return problems
+
+    @hookimpl
+    def convert_module(self, trainer):
+        super().convert_module(trainer)
+        if self.enabled and self.scaler is None:
+            self.scaler = torch.amp.GradScaler(self.device_type)
+        self._unscaled.clear()
+
+    # -- the step ----------------------------------------------------------------------------
+
+    @hookimpl
+    def scale_loss(self, loss):
+        if not self.enabled:
+            return None
+        return self.scaler.scale(loss)
+
+    @hookimpl(tryfirst=True)
+    def on_before_optimizer_step(self, optimizer):
+        if self.enabled:
+            self._unscale(optimizer)
+
+    @hookimpl(wrapper=True)
+    def clip_gradients(self, optimizer):
+        if self.enabled:
+            self._unscale(optimizer)
+        return (yield)
+
+    @hookimpl
+    def optimizer_step(self, module, optimizer, closure):
+        if not self.enabled:
+            return None
+        result = closure()  # forward, scaled backward, on_before_optimizer_step (unscale), clip
+        if result is None and module.automatic_optimization:
+            return True  # training_step returned None: no backward, nothing to step
+        raw = _raw(optimizer)
+        self._unscale(raw)
+        self._in_scaler_step = True
+        try:
+            out = self.scaler.step(raw)  # skipped when a gradient is inf or NaN
+        finally:
+            self._in_scaler_step = False
+        self.scaler.update()
+        self._unscaled.discard(id(raw))
+        return True if out is None else out
+
+    def _unscale(self, optimizer: Any) -> None:
+        """Divide the optimizer's gradients by the scale, once between two of its steps."""
+        raw = _raw(optimizer)
+        if id(raw) not in self._unscaled:
+            self.scaler.unscale_(raw)
+            self._unscaled.add(id(raw))
+
+    # -- the user's own optimizer, stepped directly (not through scaler.step) ----------------
+
+    def _step_pre(self, optimizer, args, kwargs):
+        if self._in_scaler_step:
+            return None
+        closure = kwargs.get("closure", args[1] if len(args) > 1 else None)
+        if closure is None:
+            self._unscale_or_skip(optimizer)
+            return None
+        inner = self._closure_with_fresh_casts(optimizer, closure)
+
+        def closure_then_unscale():
+            loss = inner()
+            self._unscale_or_skip(optimizer)
+            return loss
+
+        return _with_closure(args, kwargs, closure_then_unscale)
+
+    def _step_post(self, optimizer, args, kwargs):
+        torch.clear_autocast_cache()
+        if self._in_scaler_step:
+            return
+        self.scaler.update()
+        self._unscaled.discard(id(optimizer))
+
+    def _unscale_or_skip(self, optimizer) -> None:
+        self._unscale(optimizer)
+        grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        if grads and not all(bool(torch.isfinite(g).all()) for g in grads):
+            # What scaler.step does on inf/NaN, done the only way a pre-hook can: with no
+            # gradients, the optimizer leaves every parameter and its state untouched.
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    p.grad = None
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    @hookimpl
+    def on_save_checkpoint(self, checkpoint):
+        if self.enabled and self.scaler is not None:
+            checkpoint["grad_scaler"] = self.scaler.state_dict()
+
+    @hookimpl
+    def on_load_checkpoint(self, checkpoint):
+        state = checkpoint.get("grad_scaler")
+        if state and self.enabled and self.scaler is not None:
+            self.scaler.load_state_dict(state)
+
+
+fp16_mixed = Offer(Provider(
+    "precision", "16-mixed", FP16MixedPrecision,
+    description="fp16 autocast + gradient scaling (torch.amp.GradScaler); on CPU too."))
+bf16_mixed = Offer(Provider(
+    "precision", "bf16-mixed", MixedPrecision,
+    description="bf16 autocast, float32 weights; no gradient scaling."))
