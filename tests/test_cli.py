@@ -289,3 +289,11 @@ def test_the_console_script(project):
     result = treadle_cli(project, "validate", "--config", "run.yaml", command=("treadle",))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("treadle validate: configuration OK: Tiny")
+
+
+def test_plugins_starts_light(project):
+    """`treadle plugins` loads the plugins (and torch) but neither pydantic nor YAML."""
+    code = ("import sys; from treadle.cli import main; rc = main(['plugins']); "
+            "print('heavy:', sorted(m for m in ('pydantic', 'yaml') if m in sys.modules), rc)")
+    result = treadle_cli(project, "-c", code, command=(sys.executable,))
+    assert result.stdout.splitlines()[-1] == "heavy: [] 0", result.stderr
