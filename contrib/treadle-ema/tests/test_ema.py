@@ -6,8 +6,12 @@ weights were; checkpoints by comparing a resumed run with an uninterrupted one.
 """
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
 import re
+import subprocess
+import sys
 from importlib.metadata import entry_points
 from types import SimpleNamespace
 
@@ -123,6 +127,16 @@ def test_entry_point_is_declared_by_the_distribution():
     assert ep.value == "treadle_ema.plugin"
     assert ep.dist.metadata["Name"] == "treadle-ema"
     assert ep.load() is treadle_ema.plugin
+
+
+@pytest.mark.skipif(importlib.util.find_spec("treadle.cli") is None,
+                    reason="treadle has no command line (treadle.cli) yet")
+def test_treadle_plugins_lists_it():
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TREADLE_")}
+    proc = subprocess.run([sys.executable, "-m", "treadle", "plugins"], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "treadle_ema.plugin" in proc.stdout and "treadle-ema" in proc.stdout, proc.stdout
 
 
 def test_trainer_loads_the_entry_point(tmp_path, monkeypatch):
