@@ -52,7 +52,8 @@ def sgd(module):
 
 
 class Recorder(treadle.Module):
-    """Records the user code the loop runs; ``optimizers`` builds what configure_optimizers returns."""
+    """Records the user code the loop runs; ``optimizers(module)`` makes what
+    ``configure_optimizers`` returns."""
 
     def __init__(self, optimizers=sgd, manual=False):
         super().__init__()

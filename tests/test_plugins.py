@@ -115,7 +115,8 @@ MYACCEL = """
     @treadle.hookimpl
     def provide_accelerators():
         return [treadle.Provider("accelerator", "myaccel", MyAccelerator, priority=%(priority)s,
-                                 available=%(available)s, install_hint="pip install treadle-myaccel[hw]",
+                                 available=%(available)s,
+                                 install_hint="pip install treadle-myaccel[hw]",
                                  description="An accelerator from a third party.")]
 """
 

@@ -65,7 +65,8 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
                 pm.distributions[ep.name] = dist
         except PluginError as exc:
             out.write(f"    status: failed: {exc}\n")
-            problems.append(str(exc))
+            problems.append(str(exc) if dist[0] in str(exc) else
+                            f"{ep.name} ({dist[0]} {dist[1]}): {exc}")
             continue
         out.write("    status: loaded\n")
         name = pm.get_name(plugin) or ep.name
@@ -75,7 +76,8 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
             out.write(f"    hooks: {', '.join(hooks)}\n")
         specs = getattr(plugin, "treadle_hookspecs", None)
         if specs is not None:
-            added = sorted(n for n in dir(specs) if hasattr(getattr(specs, n, None), "treadle_spec"))
+            added = sorted(n for n in dir(specs)
+                           if hasattr(getattr(specs, n, None), "treadle_spec"))
             out.write(f"    adds hookspecs: {', '.join(added) or '(none)'}\n")
         for kind, hook_name in _PROVIDER_HOOKS.items():
             for impl in getattr(pm.hook, hook_name).get_hookimpls():
@@ -91,6 +93,10 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
                     out.write(f"    {kind} {rec.name!r}: {_availability(rec)}"
                               f"{' -- ' + rec.description if rec.description else ''}\n")
 
+    try:
+        pm.check_pending()  # a misspelled hook name, as a Trainer would report it
+    except Exception as exc:
+        problems.append(str(exc))
     out.write("\nSelectable names:\n")
     for kind in _PROVIDER_HOOKS:
         try:
@@ -98,6 +104,9 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         except PluginError as exc:
             out.write(f"  {kind}: conflict (see below)\n")
             problems.append(str(exc))
+            continue
+        except Exception:  # a failing provider hook, reported above
+            out.write(f"  {kind}: unknown (a provider hook failed)\n")
             continue
         names = [f"{n} ({'available' if _is_available(r) else 'unavailable'})"
                  for n, r in sorted(records.items())]
@@ -290,7 +299,7 @@ class RunConfig:
             problems.append(f"configuration: unknown top-level keys {unknown}; valid keys: "
                             f"{', '.join(_TOP_KEYS)}")
         self.seed = config.get("seed_everything")
-        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)):
+        if self.seed is not None and (type(self.seed) is not int):
             problems.append(f"seed_everything: must be an int, got {self.seed!r}")
         self.ckpt_path = config.get("ckpt_path")
         model = config.get("model")
