@@ -325,3 +325,43 @@ def test_precision_stands_aside_when_the_strategy_owns_precision(tmp_path, preci
     assert steps and all(s[0] is False and s[1] is torch.float32 for s in steps)
     # the loss reaches backward unscaled
     assert all(torch.equal(b[1], s[2]) for b, s in zip(backward, steps))
+
+
+# ---------------------------------------------------------------------------------------------
+# An optimizer without gradients steps as a no-op (plain GradScaler would assert)
+# ---------------------------------------------------------------------------------------------
+
+
+class TwoOptimizers(treadle.Module):
+    """Steps both optimizers every batch, but only ``a``'s parameters get gradients."""
+
+    def __init__(self, direct: bool):
+        super().__init__()
+        self.automatic_optimization = False
+        self.a, self.b = nn.Linear(IN_DIM, 1), nn.Linear(IN_DIM, 1)
+        self.direct = direct
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.a.parameters(), lr=0.1), torch.optim.Adam(self.b.parameters(), lr=0.1)
+
+    def training_step(self, batch, batch_idx):
+        opt_a, opt_b = self.optimizers()
+        x, y = batch
+        loss = F.mse_loss(self.a(x), y)
+        opt_a.zero_grad()
+        opt_b.zero_grad()
+        self.manual_backward(loss)
+        for opt in (opt_a, opt_b):
+            (opt.optimizer if self.direct else opt).step()
+
+
+@pytest.mark.parametrize("direct", [False, True], ids=["wrapped", "direct"])
+def test_an_optimizer_without_gradients_steps_as_a_no_op(tmp_path, direct):
+    model = TwoOptimizers(direct)
+    b_before = snapshot(model.b)
+    trainer = make_trainer(tmp_path, precision="16-mixed", max_epochs=2)
+    trainer.precision_plugin.scaler = torch.amp.GradScaler("cpu", init_scale=1.0)
+    trainer.fit(model, make_loader(4))
+    assert all(torch.equal(b, p) for b, p in zip(b_before, model.b.parameters()))
+    assert trainer.optimizers[1].state == {}
+    assert [int(s["step"]) for s in trainer.optimizers[0].state.values()] == [8, 8]

@@ -113,6 +113,11 @@ class MixedPrecision:
         torch.clear_autocast_cache()
 
 
+def _has_grads(optimizer: Any) -> bool:
+    """Whether any parameter has a gradient (stops at the first one: O(1) in a normal step)."""
+    return any(p.grad is not None for g in optimizer.param_groups for p in g["params"])
+
+
 def _with_closure(args, kwargs, closure):
     """``(args, kwargs)`` of an optimizer step with its closure replaced."""
     if "closure" in kwargs:
@@ -191,6 +196,8 @@ class FP16MixedPrecision(MixedPrecision):
             return True  # training_step returned None: no backward, nothing to step
         raw = _raw(optimizer)
         self._unscale(raw)
+        if id(raw) not in self._unscaled:
+            return True  # no parameter has a gradient: a no-op, as optimizer.step() would be
         self._in_scaler_step = True
         try:
             out = self.scaler.step(raw)  # skipped when a gradient is inf or NaN
@@ -203,7 +210,7 @@ class FP16MixedPrecision(MixedPrecision):
     def _unscale(self, optimizer: Any) -> None:
         """Divide the optimizer's gradients by the scale, once between two of its steps."""
         raw = _raw(optimizer)
-        if id(raw) not in self._unscaled:
+        if id(raw) not in self._unscaled and _has_grads(raw):
             self.scaler.unscale_(raw)
             self._unscaled.add(id(raw))
 
@@ -227,8 +234,8 @@ class FP16MixedPrecision(MixedPrecision):
 
     def _step_post(self, optimizer, args, kwargs):
         torch.clear_autocast_cache()
-        if self._in_scaler_step:
-            return
+        if self._in_scaler_step or id(optimizer) not in self._unscaled:
+            return  # our own scaler.step, or nothing was unscaled (no gradients)
         self.scaler.update()
         self._unscaled.discard(id(optimizer))
 
