@@ -14,7 +14,14 @@ from torch import nn
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
 
 import treadle  # noqa: E402
-from conftest_helpers import IN_DIM, assert_params_equal, make_loader, make_trainer, mlp, snapshot  # noqa: E402
+from conftest_helpers import (  # noqa: E402
+    IN_DIM,
+    assert_params_equal,
+    make_loader,
+    make_trainer,
+    mlp,
+    snapshot,
+)
 
 # ---------------------------------------------------------------------------------------------
 # A Module's backward override receives the scaled loss (as in Lightning)

@@ -20,7 +20,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
 
 import treadle  # noqa: E402
 import test_guide_examples as guide  # noqa: E402
-from conftest_helpers import IN_DIM, all_changed, assert_params_equal, make_loader, make_trainer, snapshot  # noqa: E402
+from conftest_helpers import (  # noqa: E402
+    IN_DIM,
+    all_changed,
+    assert_params_equal,
+    make_loader,
+    make_trainer,
+    snapshot,
+)
 
 N_BATCHES = 4
 EPOCHS = 2

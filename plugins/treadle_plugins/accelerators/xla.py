@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import Any
 
 import torch
 
@@ -90,11 +89,12 @@ def _available() -> bool:
     return module_available("torch_xla") and _looks_like_tpu_vm()
 
 
-def _install_hint() -> Any:
+def _install_hint() -> str:
     hint = ("`pip install 'torch_xla[tpu]'` (the version matching torch "
             f"{torch.__version__.split('+')[0]}) on a Cloud TPU VM")
     if module_available("torch_xla"):
-        hint += " (torch_xla is installed here, but no TPU was found; on a TPU VM set PJRT_DEVICE=TPU)"
+        hint += (" (torch_xla is installed here, but no TPU was found; on a TPU VM set "
+                 "PJRT_DEVICE=TPU)")
     return hint
 
 
