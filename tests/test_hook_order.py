@@ -19,7 +19,9 @@ on_fit_start
 on_sanity_check_start
 on_validation_start
 on_validation_epoch_start
+on_before_batch_transfer
 transfer_batch_to_device
+on_after_batch_transfer
 on_validation_batch_start
 run_validation_step
 on_validation_batch_end
@@ -28,7 +30,9 @@ on_validation_end
 on_sanity_check_end
 on_train_start
 on_train_epoch_start
+on_before_batch_transfer
 transfer_batch_to_device
+on_after_batch_transfer
 on_train_batch_start
 optimizer_step
   run_training_step
@@ -41,7 +45,9 @@ optimizer_step
   on_before_optimizer_step
   configure_gradient_clipping
 on_train_batch_end
+on_before_batch_transfer
 transfer_batch_to_device
+on_after_batch_transfer
 on_train_batch_start
 optimizer_step
   run_training_step
@@ -56,7 +62,9 @@ optimizer_step
 on_train_batch_end
 on_validation_start
 on_validation_epoch_start
+on_before_batch_transfer
 transfer_batch_to_device
+on_after_batch_transfer
 on_validation_batch_start
 run_validation_step
 on_validation_batch_end
@@ -71,7 +79,9 @@ teardown
 # Manual optimization: the user's opt.step() runs the closure inside optimizer_step, clip_gradients
 # is the user's call, and nothing zeroes gradients for them.
 MANUAL_BATCH = """
+on_before_batch_transfer
 transfer_batch_to_device
+on_after_batch_transfer
 on_train_batch_start
 run_training_step
   on_before_backward

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 
+from treadle import checkpoint_io
 from treadle.hookspecs import hookimpl
 from treadle.optim import original_step
 from treadle.utilities import move_data_to_device
@@ -79,8 +80,8 @@ def scale_loss(loss):
 
 
 @hookimpl(trylast=True)
-def backward(loss):
-    loss.backward()
+def backward(trainer, loss):
+    loss.backward(*trainer.backward_args, **trainer.backward_kwargs)
     return True
 
 
@@ -139,3 +140,15 @@ def broadcast(obj):
 @hookimpl(trylast=True)
 def barrier():
     return True
+
+
+@hookimpl(trylast=True)
+def save_checkpoint(trainer, checkpoint, filepath):
+    if trainer.is_global_zero:
+        checkpoint_io.save_atomic(checkpoint, filepath)
+    return True
+
+
+@hookimpl(trylast=True)
+def load_checkpoint(filepath):
+    return checkpoint_io.load(filepath)

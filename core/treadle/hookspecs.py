@@ -5,8 +5,8 @@ needs (pluggy's rule: an argument with a default value is never passed). The arg
 are fixed: ``trainer``, ``module``, ``batch``, ``batch_idx``, ``outputs``, ``loss``,
 ``optimizer``, ``optimizer_idx``, ``closure``, ``scheduler``, ``metric``, ``checkpoint``,
 ``gradient_clip_val``, ``gradient_clip_algorithm``, ``exception``, plus ``stage``,
-``device``, ``dataloader``, ``dataloader_idx``, ``tensor``, ``reduce_op``, ``obj``, ``src``
-and ``name`` where a hook says so.
+``device``, ``dataloader``, ``dataloader_idx``, ``tensor``, ``reduce_op``, ``obj``, ``src``,
+``name``, ``filepath`` and ``weights_only`` where a hook says so.
 
 Order of implementations (documented in ``docs/hooks.md`` and pinned by a test): callbacks and
 plugins in registration order, then the user's ``Module``, then the selected strategy,
@@ -358,6 +358,30 @@ def on_exception(trainer, module, exception):
 
 
 @hookspec(firstresult=True)
+def on_before_batch_transfer(trainer, module, batch, dataloader_idx):
+    """Alter a batch before it is moved to the device (Lightning's hook).
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    :param batch: the batch as the loader produced it.
+    :param dataloader_idx: the loader's index (0 for a single loader).
+    :return: the altered batch, or None to keep it. Stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def on_after_batch_transfer(trainer, module, batch, dataloader_idx):
+    """Alter a batch after it was moved to the device (Lightning's hook).
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    :param batch: the batch, on the device.
+    :param dataloader_idx: the loader's index (0 for a single loader).
+    :return: the altered batch, or None to keep it. Stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
 def transfer_batch_to_device(trainer, module, batch, device, dataloader_idx):
     """Move a batch to the device.
 
@@ -622,4 +646,35 @@ def on_load_checkpoint(trainer, module, checkpoint):
     :param trainer: the :class:`treadle.Trainer`.
     :param module: the user's module.
     :param checkpoint: the loaded dict.
+    """
+
+
+@hookspec(firstresult=True)
+def save_checkpoint(trainer, checkpoint, filepath, weights_only):
+    """Write the checkpoint of ``trainer.save_checkpoint(filepath)``.
+
+    Called on every process once the dict is complete (after ``on_save_checkpoint``). The
+    core's default writes one file, atomically, from global rank zero; a strategy whose state
+    is sharded across processes (DeepSpeed) writes its own format from every process.
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param checkpoint: the dict to write.
+    :param filepath: the path given to ``trainer.save_checkpoint``.
+    :param weights_only: True when only the weights are asked for.
+    :return: non-None when written. Stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def load_checkpoint(trainer, filepath):
+    """Read the checkpoint of ``fit(ckpt_path=...)`` or ``validate(ckpt_path=...)``.
+
+    Called on every process after set-up, before any state is restored. The core's default
+    reads one file with ``weights_only=True``. A strategy that restores the module and
+    optimizer states itself returns the dict without ``"state_dict"`` and
+    ``"optimizer_states"``; the core restores the rest (loop, schedulers, callbacks, RNG).
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param filepath: the ``ckpt_path`` given to ``fit`` or ``validate``.
+    :return: the checkpoint dict. Stops at the first non-None result.
     """

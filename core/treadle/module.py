@@ -86,8 +86,17 @@ class Module(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} must implement `configure_optimizers`.")
 
     def manual_backward(self, loss: torch.Tensor, *args: Any, **kwargs: Any) -> None:
-        """Backward through the run's hooks (scaling, the strategy's engine, your override)."""
-        self.trainer._backward(loss, None)
+        """Backward through the run's hooks (scaling, the strategy's engine, your override).
+
+        Extra arguments (``retain_graph=True``, ...) reach ``loss.backward`` in the core's
+        default implementation as ``trainer.backward_kwargs``.
+        """
+        trainer = self.trainer
+        trainer.backward_args, trainer.backward_kwargs = args, kwargs
+        try:
+            trainer._backward(loss, None)
+        finally:
+            trainer.backward_args, trainer.backward_kwargs = (), {}
 
     def clip_gradients(self, optimizer, gradient_clip_val: Optional[float] = None,
                        gradient_clip_algorithm: Optional[str] = None) -> None:
@@ -164,6 +173,16 @@ class Module(nn.Module):
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         return move_data_to_device(batch, device)
 
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        return batch
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        return batch
+
+    def configure_callbacks(self):
+        """Callbacks to add for this fit; one of a type the Trainer has replaces it."""
+        return []
+
     def setup(self, stage: str) -> None: ...
     def teardown(self, stage: str) -> None: ...
     def on_fit_start(self) -> None: ...
@@ -191,7 +210,8 @@ class Module(nn.Module):
 # Hooks a Module may implement by overriding the method of the same (Lightning) name.
 MODULE_HOOKS = frozenset({
     "backward", "optimizer_step", "optimizer_zero_grad", "configure_gradient_clipping",
-    "scheduler_step", "transfer_batch_to_device", "setup", "teardown",
+    "scheduler_step", "transfer_batch_to_device", "on_before_batch_transfer",
+    "on_after_batch_transfer", "setup", "teardown",
     "on_fit_start", "on_fit_end", "on_train_start", "on_train_end",
     "on_train_epoch_start", "on_train_epoch_end", "on_train_batch_start", "on_train_batch_end",
     "on_validation_start", "on_validation_end", "on_validation_epoch_start",

@@ -24,6 +24,7 @@ from treadle.errors import ConfigurationError, PluginError
 from treadle.module import MODULE_HOOKS, Module
 from treadle.optim import WrappedOptimizer, route_scheduler_step, unroute_scheduler_step
 from treadle.plugin_manager import Hooks, RunPluginManager
+from treadle.utilities import seed_worker
 
 __version__ = "0.1.0"
 
@@ -52,12 +53,12 @@ class _AutoClosure:
                                       batch_idx=self.batch_idx)[0]
         loss = t._loss_of(out)
         self.outputs = out if not isinstance(out, torch.Tensor) else {"loss": out.detach()}
-        if loss is None:  # training_step returned None: skip this batch's backward
-            return None
         if self.zero_grad and opt is not None:
             hooks.on_before_zero_grad(trainer=t, module=module, optimizer=opt)
             hooks.optimizer_zero_grad(trainer=t, module=module, optimizer=opt, optimizer_idx=0,
                                       batch_idx=self.batch_idx)
+        if loss is None:  # training_step returned None: no backward, the step has no gradients
+            return None
         n = t.config.accumulate_grad_batches
         t._backward(loss / n if n > 1 else loss, opt)
         if self.stepping and opt is not None:
@@ -103,7 +104,7 @@ class Trainer:
         except Exception as exc:  # pluggy.PluginValidationError: a misspelled hook name
             raise PluginError(f"{exc} Check the spelling against `treadle.hookspecs`.") from exc
 
-        self.accelerator = self.precision_plugin = self.strategy = None
+        self.accelerator = self.precision_plugin = self.strategy = self.environment = None
         self._select_plugins()
         self.loggers = self._make_loggers(cfg.logger)
 
@@ -128,6 +129,9 @@ class Trainer:
         self._batch_stepped = False
         self._batch_idx = 0
         self._batches_done = 0  # batches finished in the current epoch (for mid-epoch resume)
+        self._total_batches = 0  # training batches run in this fit, across epochs
+        self.backward_args: tuple = ()  # extra arguments of manual_backward, for loss.backward
+        self.backward_kwargs: Dict[str, Any] = {}
         self._resume: Optional[Dict[str, Any]] = None
         self._epoch_rng: Optional[Dict[str, Any]] = None
         self.num_training_batches: float = float("inf")
@@ -152,13 +156,29 @@ class Trainer:
         self.plugin_manager.register(adapted if adapted is not None else callback,
                                      name=f"callback:{type(callback).__name__}:{id(callback):x}")
 
+    def _add_module_callback(self, callback: Any) -> None:
+        """``Module.configure_callbacks()``: replaces the Trainer's callbacks of the same type."""
+        for old in [c for c in self.callbacks if type(c) is type(callback)]:
+            self.callbacks.remove(old)
+            self.plugin_manager.unregister(name=f"callback:{type(old).__name__}:{id(old):x}")
+        if callback not in self.callbacks:
+            self._add_callback(callback)
+
     def _select_plugins(self) -> None:
         cfg, pm = self.config, self.plugin_manager
         problems: List[str] = []
+        # The cluster environment (torchrun, SLURM, ...) is detected, not named: the available
+        # record with the highest priority, made before the strategy that reads it.
+        envs = [r for r in pm.providers("environment").values() if r.is_available()]
+        if envs:
+            rec = max(envs, key=lambda r: r.priority)
+            self.environment = rec.factory(self)
+            pm.register_selected("environment", self.environment, rec.name)
         strategy = cfg.strategy
         if strategy == "auto":
             many = (isinstance(cfg.devices, int) and cfg.devices > 1) or \
-                   (isinstance(cfg.devices, list) and len(cfg.devices) > 1) or cfg.num_nodes > 1
+                   (isinstance(cfg.devices, list) and len(cfg.devices) > 1) or cfg.num_nodes > 1 \
+                   or getattr(self.environment, "world_size", 1) > 1
             strategy = "ddp" if many else "single_device"
         chosen = {
             "accelerator": pm.select("accelerator", cfg.accelerator, self, problems),
@@ -225,8 +245,8 @@ class Trainer:
         return self._metrics.logged_metrics
 
     @property
-    def progress_bar_metrics(self) -> Dict[str, torch.Tensor]:
-        return self._metrics.progress_bar_metrics
+    def progress_bar_metrics(self) -> Dict[str, float]:
+        return {k: v.item() for k, v in self._metrics.progress_bar_metrics.items()}
 
     @property
     def logger(self) -> Any:
@@ -262,6 +282,16 @@ class Trainer:
         return self.config.gradient_clip_val
 
     @property
+    def estimated_stepping_batches(self) -> float:
+        """Optimizer-step batches the whole fit will run (to size ``OneCycleLR``, say)."""
+        n = self.num_training_batches
+        if n == float("inf") and self.max_steps == -1:
+            return float("inf")
+        per_epoch = math.ceil(n / self.accumulate_grad_batches) if n != float("inf") else 0
+        total = per_epoch * max(self.max_epochs, 1) if self.max_epochs >= 0 else float("inf")
+        return total if self.max_steps == -1 else min(total, self.max_steps)
+
+    @property
     def checkpoint_callback(self) -> Any:
         return next((c for c in self.callbacks if hasattr(c, "best_model_path")), None)
 
@@ -280,8 +310,8 @@ class Trainer:
     def save_checkpoint(self, filepath: Any, weights_only: bool = False) -> None:
         """Write the run's state to ``filepath`` atomically (rank zero writes)."""
         checkpoint = self._dump_checkpoint(weights_only)
-        if self.is_global_zero:
-            checkpoint_io.save_atomic(checkpoint, filepath)
+        self._hooks.save_checkpoint(trainer=self, checkpoint=checkpoint, filepath=filepath,
+                                    weights_only=weights_only)
         self._hooks.barrier(trainer=self, name="save_checkpoint")
 
     # -- the run -------------------------------------------------------------------------------
@@ -292,6 +322,11 @@ class Trainer:
         if not isinstance(model, Module):
             raise TypeError(f"`trainer.{stage}(model)` needs a `treadle.Module`, got "
                             f"{type(model).__name__}.")
+        launch = getattr(self.strategy, "launch_stage", None)
+        if launch is not None and not check_only:  # ddp_spawn: the stage runs in its workers
+            launched = launch(self, stage, model, train_loader, val_loader, ckpt_path)
+            if launched is not None:
+                return launched[0]
         self.module = model
         model.trainer = self
         started = False
@@ -333,6 +368,8 @@ class Trainer:
     def _prepare(self, stage: str, model: Module) -> None:
         """Register the Module's overrides and put every implementation in its place."""
         pm = self.plugin_manager
+        for callback in model.configure_callbacks() or []:
+            self._add_module_callback(callback)
         module_plugin = adapt_object(model, Module, self._hook_specs(), MODULE_HOOKS)
         pm.arrange(module_plugin)
         self._hooks = hooks = Hooks(pm)
@@ -350,12 +387,17 @@ class Trainer:
         """``configure_optimizers()`` and every plugin's ``validate``: all problems at once."""
         problems: List[str] = []
         if stage == "fit":
+            if train_loader is None:
+                train_loader = model.train_dataloader()
+            if train_loader is not None:  # known before configure_optimizers, for
+                # estimated_stepping_batches; each rank will see 1/world_size of the batches
+                n = _num_batches(train_loader, self.config.limit_train_batches)
+                self.num_training_batches = n if n == float("inf") else \
+                    math.ceil(n / self.world_size)
             opts, configs, problems = _optim_config.parse(model.configure_optimizers())
             self.optimizers, self.lr_scheduler_configs = opts, configs
             self._wrapped_optimizers = [WrappedOptimizer(o, self, i) for i, o in enumerate(opts)]
             self._wrapped_schedulers = [route_scheduler_step(c.scheduler, self) for c in configs]
-            if train_loader is None:
-                train_loader = model.train_dataloader()
             if train_loader is None:
                 problems.append("Trainer: `fit()` got no training data. Pass "
                                 "`trainer.fit(model, train_dataloaders=loader)` or implement "
@@ -384,6 +426,9 @@ class Trainer:
     def _setup_loader(self, loader: Any, stage: str) -> Any:
         if loader is None:
             return None
+        if os.environ.get("TREADLE_SEED_WORKERS") == "1" and getattr(loader, "num_workers", 0) \
+                and getattr(loader, "worker_init_fn", 1) is None:
+            loader.worker_init_fn = seed_worker
         replaced = self._hooks.setup_dataloader(trainer=self, dataloader=loader, stage=stage)
         return loader if replaced is None else replaced
 
@@ -394,6 +439,7 @@ class Trainer:
         self.num_training_batches = _num_batches(train_loader, cfg.limit_train_batches)
         self.num_val_batches = (_num_batches(val_loader, cfg.limit_val_batches)
                                 if val_loader is not None else 0)  # no len() on an iterable
+        self._total_batches = 0
         hooks.on_fit_start(trainer=self, module=module)
         if val_loader is not None and cfg.num_sanity_val_steps and self._resume is None:
             n = cfg.num_sanity_val_steps
@@ -404,7 +450,6 @@ class Trainer:
             hooks.on_sanity_check_end(trainer=self, module=module)
             self.sanity_checking = False
         self.training = True
-        module.train()
         hooks.on_train_start(trainer=self, module=module)
         while not self._fit_done():
             self._train_epoch(train_loader, val_loader)
@@ -445,8 +490,7 @@ class Trainer:
         for batch_idx, batch, is_last in _lookahead(iterator, skip, n):
             self.is_last_batch = is_last
             self._batch_idx = batch_idx
-            batch = hooks.transfer_batch_to_device(trainer=self, module=module, batch=batch,
-                                                   device=self._root_device, dataloader_idx=0)
+            batch = self._to_device(batch)
             metrics.in_step = True
             metrics.current_batch = batch
             if -1 in hooks.on_train_batch_start(trainer=self, module=module, batch=batch,
@@ -459,16 +503,17 @@ class Trainer:
             if self._batch_stepped:
                 self.global_step += 1
                 if not manual:
-                    self._step_schedulers("step", batch_idx)
+                    self._step_schedulers("step", batch_idx, plateau=None)
             self._batches_done = batch_idx + 1
             hooks.on_train_batch_end(trainer=self, module=module, outputs=outputs, batch=batch,
                                      batch_idx=batch_idx)
             metrics.in_step = False
             if self.loggers and self._batch_stepped and self.global_step % cfg.log_every_n_steps == 0:
                 self._log_to_loggers(metrics.take_step_metrics())
+            self._total_batches += 1
             done_steps = 0 <= max_steps <= self.global_step
-            if val_every and ((batch_idx + 1) % val_every == 0 or
-                              (self.is_last_batch and val_every == n) or done_steps):
+            position = self._total_batches if cfg.check_val_every_n_epoch is None else batch_idx + 1
+            if val_every and (position % val_every == 0 or (self.is_last_batch and val_every == n)):
                 self._run_validation(val_loader, self.num_val_batches, "validate")
             if done_steps or self.should_stop:
                 break
@@ -478,10 +523,13 @@ class Trainer:
         hooks, module, metrics = self._hooks, self.module, self._metrics
         metrics.stage = "train"
         logged = metrics.end_epoch("train")
+        automatic = module.automatic_optimization
+        if automatic:  # as Lightning: epoch schedulers first, plateau ones see the epoch's metrics
+            self._step_schedulers("epoch", None, plateau=False)
         hooks.on_train_epoch_end(trainer=self, module=module)
         logged.update(metrics.end_epoch("train"))
-        if module.automatic_optimization:
-            self._step_schedulers("epoch", None)
+        if automatic:
+            self._step_schedulers("epoch", None, plateau=True)
         if self.loggers:
             self._log_to_loggers({**metrics.take_step_metrics(), **logged})
         self.current_epoch += 1
@@ -528,9 +576,21 @@ class Trainer:
             closure()
         return closure.outputs
 
+    def _to_device(self, batch: Any) -> Any:
+        hooks, module = self._hooks, self.module
+        changed = hooks.on_before_batch_transfer(trainer=self, module=module, batch=batch,
+                                                 dataloader_idx=0)
+        batch = batch if changed is None else changed
+        batch = hooks.transfer_batch_to_device(trainer=self, module=module, batch=batch,
+                                               device=self._root_device, dataloader_idx=0)
+        changed = hooks.on_after_batch_transfer(trainer=self, module=module, batch=batch,
+                                                dataloader_idx=0)
+        return batch if changed is None else changed
+
     def _manual_step(self, batch: Any, batch_idx: int) -> Any:
-        return self._hooks.run_training_step(trainer=self, module=self.module, batch=batch,
-                                             batch_idx=batch_idx)[0]
+        out = self._hooks.run_training_step(trainer=self, module=self.module, batch=batch,
+                                            batch_idx=batch_idx)[0]
+        return {"loss": out.detach()} if isinstance(out, torch.Tensor) else out
 
     def _step_optimizer(self, optimizer: WrappedOptimizer, closure: Any) -> Any:
         """``opt.step()``: dispatch ``optimizer_step``; see the hookspec for the chain rule."""
@@ -574,12 +634,16 @@ class Trainer:
         raise ValueError(f"`training_step` returned {type(out).__name__}; automatic "
                          f"optimization needs a loss tensor, a dict with 'loss', or None.")
 
-    def _step_schedulers(self, interval: str, batch_idx: Optional[int]) -> None:
+    def _step_schedulers(self, interval: str, batch_idx: Optional[int],
+                         plateau: Optional[bool]) -> None:
+        """Step the schedulers due at this point (``plateau``: only those, or only the others)."""
         if not self.lr_scheduler_configs:
             return
         current = (batch_idx if interval == "step" else self.current_epoch) + 1
         for cfg in self.lr_scheduler_configs:
             if cfg.interval != interval or current % cfg.frequency:
+                continue
+            if plateau is not None and cfg.reduce_on_plateau != plateau:
                 continue
             metric = None
             if cfg.reduce_on_plateau:
@@ -602,7 +666,7 @@ class Trainer:
 
     def _run_validation(self, loader: Any, limit: float, stage: str) -> Dict[str, torch.Tensor]:
         hooks, module, metrics = self._hooks, self.module, self._metrics
-        previous_stage, was_training = metrics.stage, module.training
+        previous_stage, modes = metrics.stage, [(m, m.training) for m in module.modules()]
         metrics.stage = stage
         module.eval()
         hooks.on_validation_start(trainer=self, module=module)
@@ -611,8 +675,7 @@ class Trainer:
             for batch_idx, batch in enumerate(loader):
                 if batch_idx >= limit:
                     break
-                batch = hooks.transfer_batch_to_device(trainer=self, module=module, batch=batch,
-                                                       device=self._root_device, dataloader_idx=0)
+                batch = self._to_device(batch)
                 metrics.in_step, metrics.current_batch = True, batch
                 hooks.on_validation_batch_start(trainer=self, module=module, batch=batch,
                                                 batch_idx=batch_idx)
@@ -627,8 +690,8 @@ class Trainer:
         if logged and self.loggers:
             self._log_to_loggers(logged)
         metrics.stage = previous_stage
-        if was_training:
-            module.train()
+        for m, training in modes:  # each submodule back to its own mode (a frozen part stays eval)
+            m.training = training
         return logged
 
     def _validate_only(self, loader: Any) -> List[Dict[str, float]]:
@@ -680,9 +743,10 @@ class Trainer:
         return checkpoint
 
     def _restore(self, ckpt_path: Any) -> None:
-        checkpoint = checkpoint_io.load(ckpt_path)
+        checkpoint = self._hooks.load_checkpoint(trainer=self, filepath=ckpt_path)
         module = self.module
-        module.load_state_dict(checkpoint["state_dict"])
+        if "state_dict" in checkpoint:  # absent when the strategy restored the weights itself
+            module.load_state_dict(checkpoint["state_dict"])
         for opt, state in zip(self.optimizers, checkpoint.get("optimizer_states", [])):
             opt.load_state_dict(state)
         for cfg, state in zip(self.lr_scheduler_configs, checkpoint.get("lr_schedulers", [])):

@@ -10,10 +10,15 @@ from typing import Any
 import torch
 
 
-def seed_everything(seed: int = 0) -> int:
-    """Seed python's ``random``, torch (all devices) and numpy when it is installed."""
+def seed_everything(seed: int = 0, workers: bool = False) -> int:
+    """Seed python's ``random``, torch (all devices) and numpy when it is installed.
+
+    ``workers=True`` also seeds ``random`` and numpy in every ``DataLoader`` worker (torch is
+    seeded there by torch itself): the Trainer gives loaders without a ``worker_init_fn`` one.
+    """
     seed = int(seed)
     os.environ["PL_GLOBAL_SEED"] = os.environ["TREADLE_GLOBAL_SEED"] = str(seed)
+    os.environ["TREADLE_SEED_WORKERS"] = "1" if workers else "0"
     random.seed(seed)
     torch.manual_seed(seed)
     try:
@@ -75,3 +80,14 @@ def batch_size_of(batch: Any) -> int:
             if n:
                 return n
     return 1
+
+
+def seed_worker(worker_id: int) -> None:
+    """``worker_init_fn`` set by ``seed_everything(workers=True)``: seed random and numpy."""
+    seed = torch.initial_seed() % 2**32  # torch's per-worker seed: base_seed + worker_id
+    random.seed(seed)
+    try:
+        import numpy as np
+    except ImportError:
+        return
+    np.random.seed(seed)
