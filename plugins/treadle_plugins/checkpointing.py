@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -11,7 +12,8 @@ from treadle import Callback, hookimpl
 class ModelCheckpoint(Callback):
     """As Lightning's: ``monitor=None`` keeps the latest; with a metric, the best ``save_top_k``.
 
-    Files are written atomically by ``trainer.save_checkpoint``.
+    Files are written atomically by ``trainer.save_checkpoint`` (directories under a strategy
+    that writes its own format, DeepSpeed).
     """
 
     def __init__(self, dirpath: Any = None, filename: str = "epoch={epoch}-step={step}",
@@ -72,7 +74,9 @@ class ModelCheckpoint(Callback):
         keep = ranked if self.save_top_k < 0 else ranked[:self.save_top_k]
         for path in set(self.best_k_models) - set(keep):
             del self.best_k_models[path]
-            if trainer.is_global_zero and os.path.exists(path):
+            if trainer.is_global_zero and os.path.isdir(path):
+                shutil.rmtree(path)  # a strategy's checkpoint directory (DeepSpeed)
+            elif trainer.is_global_zero and os.path.exists(path):
                 os.remove(path)
         self.best_model_path = keep[0] if keep else ""
         best = self.best_k_models.get(self.best_model_path)
