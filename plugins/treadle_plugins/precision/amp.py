@@ -58,10 +58,16 @@ class MixedPrecision:
         self.enabled = not getattr(trainer.strategy, "owns_precision", False)
         return None
 
+    # Whether the optimizer step hooks below are needed in automatic optimization too. Not for
+    # bf16: there, every forward (closure evaluations included) is its own autocast region.
+    _step_hooks_in_automatic = False
+
     @hookimpl
-    def convert_module(self, trainer):
+    def convert_module(self, trainer, module):
         self.device_type = trainer.root_device.type
         if not self.enabled:
+            return
+        if module.automatic_optimization and not self._step_hooks_in_automatic:
             return
         for opt in trainer.optimizers:
             self._handles.append(opt.register_step_pre_hook(self._step_pre))
@@ -134,6 +140,7 @@ class FP16MixedPrecision(MixedPrecision):
 
     name = "16-mixed"
     dtype = torch.float16
+    _step_hooks_in_automatic = True  # the direct-step guard serves optimizer_step overrides too
 
     def __init__(self, trainer) -> None:
         super().__init__(trainer)
@@ -162,8 +169,8 @@ class FP16MixedPrecision(MixedPrecision):
         return problems
 
     @hookimpl
-    def convert_module(self, trainer):
-        super().convert_module(trainer)
+    def convert_module(self, trainer, module):
+        super().convert_module(trainer, module)
         if self.enabled and self.scaler is None:
             self.scaler = torch.amp.GradScaler(self.device_type)
         self._unscaled.clear()
