@@ -31,6 +31,7 @@ import threading
 import time
 from typing import Any, Callable, Optional, Sequence
 
+import torch
 import torch.multiprocessing as mp
 
 # Set in every process started by this module (and in rank 0 after it launched the others), so
@@ -140,8 +141,9 @@ def launch_subprocess_ranks(
     ``world_size`` counts every rank on every node; each node runs ``world_size // nnodes``.
     Rank variables (MASTER_ADDR, MASTER_PORT, WORLD_SIZE, RANK, LOCAL_RANK, LOCAL_WORLD_SIZE,
     NODE_RANK) are set in the children and in this process's ``os.environ``, so every rank can
-    call ``init_process_group(init_method="env://")``. Does nothing when the rank variables are
-    already set (a child of this launcher, or a torchrun launch): call ``torchrun_env()`` first.
+    call ``init_process_group(init_method="env://")``; OMP_NUM_THREADS=1 too when it is unset
+    (torchrun's default). Does nothing when the rank variables are already set (a child of this
+    launcher, or a torchrun launch): call ``torchrun_env()`` first.
 
     A watcher thread polls the children: when one exits non-zero it prints the rank and exit
     code to stderr, terminates the other children and ends this process with ``os._exit`` (the
@@ -169,6 +171,7 @@ def launch_subprocess_ranks(
         return _rank_env(first_rank + local_rank, world_size, local_rank, local_world_size,
                          node_rank, master_addr, master_port)
 
+    _one_thread_per_rank(local_world_size)
     for local_rank in range(1, local_world_size):
         proc = subprocess.Popen(command, env={**os.environ, **env_for(local_rank)})
         _children.append((first_rank + local_rank, proc))
@@ -177,6 +180,15 @@ def launch_subprocess_ranks(
     _watcher = threading.Thread(target=_watch_children, name="treadle-ddp-watcher", daemon=True)
     _watcher.start()
     atexit.register(_at_exit)
+
+
+def _one_thread_per_rank(local_world_size: int) -> None:
+    """As torchrun does: without OMP_NUM_THREADS, several ranks on one machine each get one
+    intra-op thread instead of one per core (which oversubscribes the CPU). Children inherit the
+    variable; this process has already started torch, so it is told directly."""
+    if local_world_size > 1 and "OMP_NUM_THREADS" not in os.environ:
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
 
 
 def _exit_code(returncode: int) -> int:
@@ -244,6 +256,7 @@ def _spawn_entry(
 ) -> None:
     os.environ.update(_rank_env(local_rank, world_size, local_rank, world_size, 0,
                                 master_addr, master_port))
+    _one_thread_per_rank(world_size)
     result = fn(local_rank, *args)
     if local_rank == 0:
         tmp = result_path + ".tmp"
@@ -262,12 +275,12 @@ def spawn(
 ) -> Any:
     """Run ``fn(rank, *args)`` in ``world_size`` new processes and return rank 0's result.
 
-    Each process has the rank variables set (as ``launch_subprocess_ranks`` does, one node).
-    ``fn``, ``args`` and rank 0's result must be picklable; with the "spawn" start method ``fn``
-    must be importable (a module-level function). When a process raises, the others are
-    terminated and ``torch.multiprocessing.ProcessRaisedException`` is raised here, its message
-    holding the child's traceback; a process that dies without raising gives
-    ``ProcessExitedException``.
+    Each process has the rank variables set as ``launch_subprocess_ranks`` sets them (one node,
+    OMP_NUM_THREADS=1 when unset). ``fn``, ``args`` and rank 0's result must be picklable; with
+    the "spawn" start method ``fn`` must be importable (a module-level function). When a process
+    raises, the others are terminated and ``torch.multiprocessing.ProcessRaisedException`` is
+    raised here, its message holding the child's traceback; a process that dies without raising
+    gives ``ProcessExitedException``.
     """
     if master_port is None:
         master_port = find_free_port()
