@@ -352,3 +352,31 @@ def test_forward_after_a_step_in_the_same_training_step_uses_the_new_weights(tmp
     ref_g, ref_d = _plain_gan(g, d, loader, precision, 2)
     assert_params_equal(model.D, ref_d)
     assert_params_equal(model.G, ref_g)
+
+
+@pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed"])
+def test_automatic_accumulation_and_clipping_equal_plain_amp_loop(tmp_path, precision):
+    """Lightning's accumulation semantics (see tests/test_parity.py) with the AMP recipe."""
+    net = mlp(hidden=16)
+    loader = make_loader(5, scale=20.0)  # 5 batches: the last window is cut short
+    model = AutoAMP(net, "sgd")
+    make_trainer(tmp_path, precision=precision, max_epochs=2, accumulate_grad_batches=2,
+                 gradient_clip_val=0.5).fit(model, loader)
+
+    ref = copy.deepcopy(net)
+    opt = _optimizer(ref.parameters(), "sgd")
+    dtype = AMP[precision]
+    scaler = torch.amp.GradScaler("cpu", enabled=dtype is torch.float16)
+    for _ in range(2):
+        for i, (x, y) in enumerate(loader):
+            if i % 2 == 0:
+                opt.zero_grad()
+            with torch.autocast("cpu", dtype=dtype):
+                loss = F.mse_loss(ref(x), y)
+            scaler.scale(loss / 2).backward()
+            if (i + 1) % 2 == 0 or i == len(loader) - 1:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(ref.parameters(), 0.5)
+                scaler.step(opt)
+                scaler.update()
+    assert_params_equal(model.net, ref)
