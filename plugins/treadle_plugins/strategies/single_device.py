@@ -1,6 +1,8 @@
 """``single_device``: one process, one device; the core's defaults do the rest."""
 from __future__ import annotations
 
+import contextlib
+
 from treadle import Provider, hookimpl
 
 
@@ -13,6 +15,14 @@ class SingleDeviceStrategy:
 
     def __init__(self, trainer) -> None:
         pass
+
+    @contextlib.contextmanager
+    def no_backward_sync(self, module=None, enabled=True):
+        """Nothing to sync on one device: here so that code written for ``ddp`` runs as is."""
+        yield
+
+    def block_backward_sync(self):
+        return self.no_backward_sync()
 
 
 @hookimpl

@@ -1,0 +1,454 @@
+"""``ddp`` and ``ddp_spawn``: ``torch.nn.parallel.DistributedDataParallel``, one process per device.
+
+How the ranks come to be (see ``docs/distributed.md``):
+
+* ``strategy="ddp"`` started as ``python train.py``: ``setup_environment`` re-runs the script
+  for ranks 1..N-1 (``_launcher.launch_subprocess_ranks``) and this process goes on as rank 0.
+  Under ``torchrun`` or SLURM (an environment plugin that ``creates_processes_externally``) the
+  process joins that launch instead.
+* ``strategy="ddp_spawn"``: ``fit``/``validate`` run in ``torch.multiprocessing`` workers
+  (:meth:`DDPStrategy.launch_stage`); rank 0's weights, metrics and loop counters come back to
+  the caller's model and Trainer.
+
+Then ``init_process_group`` (gloo on the CPU, NCCL on CUDA, the Trainer's
+``process_group_timeout``), a ``DistributedSampler`` in every loader, and ``training_step``
+runs *through* the DDP wrapper (``_StepThroughDDP``), so DDP's reducer sees the forward and
+all-reduces the gradients during ``backward``.
+
+Gradient sync: automatic optimization skips it on accumulating batches (DDP's ``no_sync``);
+in manual optimization each ``manual_backward`` syncs unless it runs inside
+``trainer.strategy.no_backward_sync(module)``.
+"""
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+from datetime import timedelta
+from typing import Any, Dict, Iterator, List, Optional
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import (BatchSampler, DataLoader, DistributedSampler, IterableDataset,
+                              RandomSampler, SequentialSampler)
+
+from treadle import ConfigurationError, Provider, hookimpl
+from treadle_plugins.strategies import _launcher
+
+_STARTUP_TIMEOUT_S = 300  # how long ranks we started wait for each other in init_process_group
+_BACKENDS = {"cpu": "gloo", "mps": "gloo", "cuda": "nccl"}
+_REDUCE_OPS = {"sum": dist.ReduceOp.SUM, "mean": dist.ReduceOp.SUM,
+               "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
+
+
+class _StepThroughDDP(nn.Module):
+    """What DDP wraps: its ``forward`` is the module's ``training_step``.
+
+    DDP's reducer must see the forward that builds the loss (Lightning's forward redirection);
+    the user's module is a child, so its own ``state_dict`` keys do not change.
+    """
+
+    def __init__(self, module: nn.Module, takes_batch_idx: bool) -> None:
+        super().__init__()
+        self.module = module
+        self.takes_batch_idx = takes_batch_idx
+
+    def forward(self, batch: Any, batch_idx: int) -> Any:
+        if self.takes_batch_idx:
+            return self.module.training_step(batch, batch_idx)
+        return self.module.training_step(batch)
+
+
+class DDPStrategy:
+    """One process per device, gradients all-reduced by ``DistributedDataParallel``.
+
+    Attributes read by the Trainer: ``name``, ``world_size``, ``global_rank``, ``local_rank``,
+    ``node_rank``. ``model`` is the ``DistributedDataParallel`` wrapper once set up (None
+    before, and for a module without trainable parameters).
+    """
+
+    def __init__(self, trainer: Any, name: str = "ddp", spawn: bool = False,
+                 find_unused_parameters: bool = False) -> None:
+        self.name = name
+        self.spawn = spawn
+        self.find_unused_parameters = find_unused_parameters
+        self.environment = env = getattr(trainer, "environment", None)
+        self.num_nodes: int = trainer.config.num_nodes
+        self.num_processes: int = trainer.accelerator.num_devices  # per node
+        # Join ranks that exist already (torchrun, SLURM's srun, our own launcher's children).
+        self.joined = bool(env is not None and env.creates_processes_externally)
+        if self.joined:
+            self.world_size: int = env.world_size
+            self.global_rank: int = env.global_rank
+            self.local_rank: int = env.local_rank
+            self.node_rank: int = env.node_rank
+        else:  # this process launches the others and is rank 0
+            self.world_size = self.num_processes * self.num_nodes
+            self.global_rank = self.local_rank = self.node_rank = 0
+        self.model: Optional[DistributedDataParallel] = None
+        self._owns_group = False
+        self._failed = False
+        self._block_sync = False
+        self._device: Optional[torch.device] = None
+        self._backend = "gloo"
+
+    def __repr__(self) -> str:
+        return f"DDPStrategy({self.name!r}, rank={self.global_rank}/{self.world_size})"
+
+    # -- validation ------------------------------------------------------------------------------
+
+    @hookimpl
+    def validate(self, trainer: Any) -> List[str]:
+        cfg, problems = trainer.config, []
+        accel = getattr(trainer.accelerator, "name", "?")
+        if accel not in _BACKENDS:
+            problems.append(f"`strategy={self.name!r}` runs on the CPU (gloo) or CUDA (NCCL), "
+                            f"not on `accelerator={accel!r}`. Pick accelerator='cpu' or 'cuda'.")
+        env = self.environment
+        if self.joined:
+            launch = f"the {env.name} launch"
+            if self.spawn and getattr(env, "launcher", None) != "treadle":
+                problems.append(
+                    f"`strategy='ddp_spawn'` starts its own processes, but this process is "
+                    f"already rank {env.global_rank} of {env.world_size} in {launch}. Use "
+                    f"`strategy='ddp'`, which joins it.")
+            elif cfg.devices != "auto" and self.num_processes * self.num_nodes != env.world_size:
+                problems.append(
+                    f"`Trainer(devices={cfg.devices!r}, num_nodes={cfg.num_nodes})` asks for "
+                    f"{self.num_processes} x {self.num_nodes} = "
+                    f"{self.num_processes * self.num_nodes} processes, but {launch} has "
+                    f"{env.world_size} (WORLD_SIZE). Set devices to the processes per node and "
+                    f"num_nodes to the number of nodes, or devices='auto'.")
+        elif self.num_nodes > 1:
+            problems.append(
+                f"`Trainer(num_nodes={self.num_nodes})`: treadle starts the ranks of one machine "
+                f"only; start a multi-node run with torchrun (`torchrun --nnodes "
+                f"{self.num_nodes} --nproc_per_node {self.num_processes} ...` on every node) or "
+                f"with SLURM's srun (pip install treadle-slurm).")
+        elif not self.spawn and self.world_size > 1:
+            try:
+                _launcher._script_command()
+            except RuntimeError as exc:
+                problems.append(str(exc))
+        return problems
+
+    # -- set-up ------------------------------------------------------------------------------------
+
+    def launch_stage(self, trainer: Any, stage: str, model: Any, train_loader: Any,
+                     val_loader: Any, ckpt_path: Any) -> Optional[tuple]:
+        """``ddp_spawn``: run ``fit``/``validate`` in spawned workers and bring rank 0's outcome
+        back; returns a one-tuple holding what the stage returns, or None to run it here (a
+        worker, or plain ``ddp``). Called by the Trainer before anything else of the stage."""
+        if not self.spawn or self.joined:
+            return None
+        config = {name: getattr(trainer.config, name) for name in type(trainer.config).model_fields}
+        previous, model._trainer = model._trainer, None  # the parent's Trainer is not picklable
+        try:
+            out = _launcher.spawn(_spawn_worker, self.world_size,
+                                  args=(config, stage, model, train_loader, val_loader, ckpt_path))
+        finally:
+            model._trainer = previous
+        if "error" in out:  # a ConfigurationError found by the workers' validation
+            raise out["error"]
+        model.load_state_dict(out["state_dict"])
+        model.trainer, trainer.module = trainer, model
+        trainer.global_step, trainer.current_epoch = out["global_step"], out["current_epoch"]
+        for name in ("callback_metrics", "logged_metrics", "progress_bar_metrics"):
+            getattr(trainer, name).update(out[name])
+        for callback in trainer.callbacks:
+            state = out["callbacks"].get(getattr(callback, "state_key", type(callback).__qualname__))
+            if state is not None and hasattr(callback, "load_state_dict"):
+                callback.load_state_dict(state)
+        return (out["result"],)
+
+    @hookimpl
+    def setup_environment(self, trainer: Any) -> None:
+        env = self.environment
+        if not self.joined:
+            _launcher.launch_subprocess_ranks(self.world_size)  # rank 0 goes on from here
+        elif env.main_port is not None:  # init_method="env://" reads these
+            os.environ["MASTER_ADDR"] = str(env.main_address)
+            os.environ["MASTER_PORT"] = str(env.main_port)
+        device = trainer.accelerator.root_device
+        self._device = device
+        self._backend = _BACKENDS.get(device.type, "gloo")
+        if self._backend == "nccl":
+            torch.cuda.set_device(device)
+        if dist.is_initialized():  # set up by the user or an earlier stage that kept it
+            return
+        timeout = timedelta(seconds=trainer.config.process_group_timeout)
+        store = None
+        if not self.joined or getattr(env, "launcher", None) == "treadle":
+            # Ranks we started wait for each other up to _STARTUP_TIMEOUT_S, however short the
+            # process-group timeout (meant for a rank stuck outside a collective): rank 0 starts
+            # the others, which first import torch (seconds; minutes on a slow file system).
+            # A rank that dies while starting ends the job through the launcher's watcher.
+            store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]),
+                                  self.world_size, is_master=self.global_rank == 0,
+                                  timeout=max(timeout, timedelta(seconds=_STARTUP_TIMEOUT_S)),
+                                  multi_tenant=True)
+        dist.init_process_group(self._backend, init_method=None if store else "env://",
+                                store=store, rank=self.global_rank, world_size=self.world_size,
+                                timeout=timeout)
+        self._owns_group = True
+        self._failed = False
+
+    @hookimpl
+    def setup_module(self, trainer: Any, module: nn.Module) -> None:
+        if not any(p.requires_grad for p in module.parameters()):
+            self.model = None  # DDP refuses a module with nothing to train; nothing to sync
+            return
+        device = self._device
+        wrapper = _StepThroughDDP(module, trainer._step_takes_batch_idx)
+        self.model = DistributedDataParallel(
+            wrapper, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=self.find_unused_parameters)
+
+    @hookimpl
+    def setup_dataloader(self, trainer: Any, dataloader: Any, stage: str) -> Any:
+        if self.world_size == 1:
+            return None
+        return distributed_loader(dataloader, self.world_size, self.global_rank,
+                                  seed=int(os.environ.get("TREADLE_GLOBAL_SEED", 0)))
+
+    # -- the step ----------------------------------------------------------------------------------
+
+    @hookimpl
+    def run_training_step(self, trainer: Any, module: Any, batch: Any, batch_idx: int) -> Any:
+        ddp = self.model
+        if ddp is None:
+            return None
+        if module.automatic_optimization:
+            # Sync only on the batch whose closure steps the optimizer (DDP's no_sync): the
+            # forward decides whether DDP's reducer all-reduces in the following backward.
+            sync = trainer._closure.stepping and not self._block_sync
+        else:
+            # Manual optimization: backward runs inside training_step, i.e. inside this forward,
+            # before DDP would prepare its reducer; on_before_backward prepares it per backward.
+            sync = False
+        ddp.require_backward_grad_sync = sync
+        try:
+            return (ddp(batch, batch_idx),)
+        finally:
+            ddp.require_backward_grad_sync = True
+
+    @hookimpl
+    def on_before_backward(self, trainer: Any, module: Any, loss: torch.Tensor) -> None:
+        ddp = self.model
+        if ddp is None or module.automatic_optimization or not torch.is_grad_enabled():
+            return
+        if self._block_sync:
+            ddp.require_forward_param_sync = False
+            return
+        # What DDP's forward does at its end (and Lightning's ``prepare_for_backward``): arm the
+        # reducer so that this backward all-reduces the gradients.
+        ddp.require_forward_param_sync = True
+        reducer = ddp.reducer
+        reducer._rebuild_buckets()
+        find_unused = ddp.find_unused_parameters and not ddp.static_graph
+        reducer.prepare_for_backward(list(_find_tensors(loss)) if find_unused else [])
+
+    @contextlib.contextmanager
+    def no_backward_sync(self, module: Any = None, enabled: bool = True) -> Iterator[None]:
+        """Backward passes inside this block accumulate local gradients without all-reducing
+        them (manual optimization; Fabric's ``no_backward_sync``). The first backward outside
+        it syncs the accumulated sum::
+
+            with self.trainer.strategy.no_backward_sync(self, enabled=not stepping):
+                self.manual_backward(loss)
+        """
+        if not enabled:
+            yield
+            return
+        previous, self._block_sync = self._block_sync, True
+        try:
+            yield
+        finally:
+            self._block_sync = previous
+
+    def block_backward_sync(self) -> contextlib.AbstractContextManager:
+        """Lightning's name for :meth:`no_backward_sync`."""
+        return self.no_backward_sync()
+
+    # -- collectives -------------------------------------------------------------------------------
+
+    def _active(self) -> bool:
+        return self._owns_group and dist.is_initialized()
+
+    def _on_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        if self._backend == "nccl" and tensor.device != self._device:
+            return tensor.to(self._device)
+        return tensor
+
+    @hookimpl
+    def reduce(self, tensor: torch.Tensor, reduce_op: str) -> Optional[torch.Tensor]:
+        if not self._active():
+            return None
+        op = _REDUCE_OPS.get(reduce_op)
+        if op is None:
+            raise ValueError(f"reduce_op={reduce_op!r}: choose one of {', '.join(_REDUCE_OPS)}.")
+        out = self._on_device(tensor.detach()).clone()
+        if reduce_op == "mean" and not out.is_floating_point():
+            out = out.float()
+        dist.all_reduce(out, op=op)
+        if reduce_op == "mean":
+            out /= self.world_size
+        return out
+
+    @hookimpl
+    def all_gather(self, tensor: torch.Tensor) -> Optional[torch.Tensor]:
+        if not self._active():
+            return None
+        local = self._on_device(tensor.detach()).contiguous()
+        gathered = [torch.empty_like(local) for _ in range(self.world_size)]
+        dist.all_gather(gathered, local)
+        return torch.stack(gathered)
+
+    @hookimpl
+    def broadcast(self, obj: Any, src: int) -> Optional[tuple]:
+        if not self._active():
+            return None
+        box = [obj]
+        dist.broadcast_object_list(box, src=src,
+                                   device=self._device if self._backend == "nccl" else None)
+        return (box[0],)
+
+    @hookimpl
+    def barrier(self, name: str) -> Optional[bool]:
+        if not self._active():
+            return None
+        if self._backend == "nccl":
+            dist.barrier(device_ids=[self._device.index])
+        else:
+            dist.barrier()
+        return True
+
+    # -- the end -------------------------------------------------------------------------------
+
+    @hookimpl
+    def on_exception(self, exception: BaseException) -> None:
+        # Rank 0 of our own launch: stop the other ranks now; they would only fail at their
+        # next collective, or after the process-group timeout if they are busy elsewhere.
+        self._failed = True
+        _launcher.terminate_children()
+
+    @hookimpl
+    def teardown(self) -> None:
+        self.model = None
+        if not self._active():
+            return
+        if not self._failed:
+            dist.barrier()  # no rank leaves while another still finishes its last collective
+        dist.destroy_process_group()
+        self._owns_group = False
+
+
+# -- data ------------------------------------------------------------------------------------------
+
+
+def distributed_loader(loader: Any, num_replicas: int, rank: int, seed: int = 0) -> Any:
+    """``loader`` with a ``DistributedSampler`` for this rank, or None to keep it as it is.
+
+    Kept: a loader that is not a ``DataLoader``, an ``IterableDataset`` (it must split itself),
+    a loader whose sampler is already a ``DistributedSampler``, or a custom sampler or batch
+    sampler (the user's choice). Otherwise the loader is rebuilt with the same arguments and
+    ``DistributedSampler(shuffle=<RandomSampler?>, seed=seed)``: rank r reads samples r, r+N,
+    r+2N, ... of each epoch's order (padded by repetition to a multiple of N), and the Trainer
+    calls ``set_epoch`` every epoch.
+    """
+    if not isinstance(loader, DataLoader) or isinstance(loader.dataset, IterableDataset):
+        return None
+    batch_sampler = loader.batch_sampler
+    if batch_sampler is not None and type(batch_sampler) is not BatchSampler:
+        return None  # a custom batch sampler
+    sampler = batch_sampler.sampler if batch_sampler is not None else loader.sampler
+    if type(sampler) not in (RandomSampler, SequentialSampler):
+        return None  # a DistributedSampler already, or a sampler of the user's own
+    if type(loader).__init__ is not DataLoader.__init__:
+        raise ConfigurationError([
+            f"ddp: cannot add a DistributedSampler to `{type(loader).__name__}`, a DataLoader "
+            f"subclass with its own __init__. Pass it `sampler=DistributedSampler(dataset, "
+            f"shuffle=...)` yourself (rank and world size from `trainer.global_rank` and "
+            f"`trainer.world_size`)."])
+    distributed = DistributedSampler(loader.dataset, num_replicas=num_replicas, rank=rank,
+                                     shuffle=isinstance(sampler, RandomSampler), seed=seed)
+    kwargs: Dict[str, Any] = dict(
+        batch_size=loader.batch_size, sampler=distributed, num_workers=loader.num_workers,
+        collate_fn=loader.collate_fn, pin_memory=loader.pin_memory, drop_last=loader.drop_last,
+        timeout=loader.timeout, worker_init_fn=loader.worker_init_fn,
+        multiprocessing_context=loader.multiprocessing_context, generator=loader.generator,
+        persistent_workers=loader.persistent_workers,
+        pin_memory_device=loader.pin_memory_device)
+    if loader.num_workers > 0:
+        kwargs["prefetch_factor"] = loader.prefetch_factor
+    if hasattr(loader, "in_order"):
+        kwargs["in_order"] = loader.in_order
+    return type(loader)(loader.dataset, **kwargs)
+
+
+def _find_tensors(obj: Any) -> Iterator[torch.Tensor]:
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, (list, tuple)):
+        for x in obj:
+            yield from _find_tensors(x)
+    elif isinstance(obj, dict):
+        for x in obj.values():
+            yield from _find_tensors(x)
+
+
+# -- ddp_spawn's worker ------------------------------------------------------------------------------
+
+
+def _spawn_worker(rank: int, config: Dict[str, Any], stage: str, model: Any, train_loader: Any,
+                  val_loader: Any, ckpt_path: Any) -> Dict[str, Any]:
+    """One ``ddp_spawn`` rank: a Trainer with the caller's arguments runs the stage (joining the
+    rank variables the launcher set); rank 0's outcome goes back to the caller."""
+    from treadle import Trainer
+
+    # torch.multiprocessing hands tensors to the workers in shared memory: without copies, every
+    # rank would update the same parameters (Lightning's _disable_module_memory_sharing).
+    with torch.no_grad():
+        for tensor in itertools.chain(model.parameters(), model.buffers()):
+            tensor.data = tensor.data.clone()
+    trainer = Trainer(**config)
+    try:
+        if stage == "fit":
+            result = trainer.fit(model, train_loader, val_loader, ckpt_path=ckpt_path)
+        else:
+            result = trainer.validate(model, val_loader, ckpt_path=ckpt_path)
+    except ConfigurationError as exc:  # every rank finds it, before any collective
+        return {"error": exc}
+    if rank != 0:
+        return {}
+    return {
+        "result": result,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "global_step": trainer.global_step,
+        "current_epoch": trainer.current_epoch,
+        "callback_metrics": _to_cpu(trainer.callback_metrics),
+        "logged_metrics": _to_cpu(trainer.logged_metrics),
+        "progress_bar_metrics": _to_cpu(trainer.progress_bar_metrics),
+        "callbacks": {getattr(cb, "state_key", type(cb).__qualname__): cb.state_dict()
+                      for cb in trainer.callbacks if hasattr(cb, "state_dict")},
+    }
+
+
+def _to_cpu(metrics: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    return {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in metrics.items()}
+
+
+@hookimpl
+def provide_strategies():
+    return [
+        Provider("strategy", "ddp", DDPStrategy,
+                 description="DistributedDataParallel; launches its ranks or joins torchrun/SLURM."),
+        Provider("strategy", "ddp_spawn", lambda t: DDPStrategy(t, "ddp_spawn", spawn=True),
+                 description="DistributedDataParallel in torch.multiprocessing workers."),
+        Provider("strategy", "ddp_find_unused_parameters_true",
+                 lambda t: DDPStrategy(t, "ddp_find_unused_parameters_true",
+                                       find_unused_parameters=True),
+                 description="ddp for steps that leave some parameters unused (GANs)."),
+    ]

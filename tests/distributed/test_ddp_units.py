@@ -1,0 +1,187 @@
+"""The DDP strategy's pieces that need no second process: samplers, environment detection and
+the problems ``fit()`` reports before anything is launched."""
+from __future__ import annotations
+
+import re
+import sys
+import types
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import (BatchSampler, DataLoader, DistributedSampler, IterableDataset,
+                              Sampler, TensorDataset)
+
+import treadle
+from _procs import SCRUB
+from treadle_plugins.environments.torchrun import TorchrunEnvironment
+from treadle_plugins.strategies.ddp import DDPStrategy, distributed_loader
+
+DATA = TensorDataset(torch.arange(10.0).unsqueeze(1), torch.arange(10.0).unsqueeze(1))
+
+
+@pytest.fixture(autouse=True)
+def no_launch_variables(monkeypatch):
+    for name in SCRUB:
+        monkeypatch.delenv(name, raising=False)
+
+
+def torchrun_vars(monkeypatch, rank=0, world_size=2, **extra):
+    values = {"RANK": rank, "WORLD_SIZE": world_size, "LOCAL_RANK": rank,
+              "LOCAL_WORLD_SIZE": world_size, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": 29999,
+              "TORCHELASTIC_RUN_ID": "test", **extra}
+    for name, value in values.items():
+        monkeypatch.setenv(name, str(value))
+
+
+class Tiny(treadle.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(1, 1)
+
+    def training_step(self, batch, batch_idx):
+        raise AssertionError("nothing may train: fit() must refuse first")
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def trainer(**kw):
+    return treadle.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
+                           enable_checkpointing=False, **kw)
+
+
+# -- the DistributedSampler ---------------------------------------------------------------------
+
+
+def test_loader_gets_a_distributed_sampler_keeping_its_arguments():
+    def collate(samples):
+        return samples
+
+    loader = DataLoader(DATA, batch_size=3, shuffle=True, drop_last=True, collate_fn=collate)
+    new = distributed_loader(loader, num_replicas=2, rank=1, seed=7)
+    sampler = new.sampler
+    assert isinstance(sampler, DistributedSampler)
+    assert (sampler.num_replicas, sampler.rank, sampler.shuffle, sampler.seed) == (2, 1, True, 7)
+    assert (new.batch_size, new.drop_last, new.collate_fn) == (3, True, collate)
+    assert len(new) == 1  # 5 samples for this rank, batches of 3, the last dropped
+
+
+def test_sequential_loader_interleaves_the_ranks():
+    loader = DataLoader(DATA, batch_size=2)
+    rank0 = [b[0].flatten().tolist() for b in distributed_loader(loader, 2, 0)]
+    rank1 = [b[0].flatten().tolist() for b in distributed_loader(loader, 2, 1)]
+    assert rank0 == [[0, 2], [4, 6], [8]] and rank1 == [[1, 3], [5, 7], [9]]
+
+
+def test_loaders_the_user_arranged_are_kept():
+    own = DistributedSampler(DATA, num_replicas=4, rank=3, shuffle=False)
+
+    class EveryOther(Sampler):
+        def __iter__(self):
+            return iter(range(0, 10, 2))
+
+        def __len__(self):
+            return 5
+
+    class Stream(IterableDataset):
+        def __iter__(self):
+            return iter(range(3))
+
+    kept = [DataLoader(DATA, sampler=own), DataLoader(DATA, sampler=EveryOther()),
+            DataLoader(DATA, batch_sampler=[[0, 1], [2, 3]]),
+            DataLoader(DATA, batch_sampler=BatchSampler(own, 2, False)),
+            DataLoader(Stream()), [(torch.zeros(1), torch.zeros(1))]]
+    for loader in kept:
+        assert distributed_loader(loader, 2, 0) is None
+
+
+def test_a_dataloader_subclass_is_rebuilt_as_itself_or_refused():
+    class Plain(DataLoader):
+        pass
+
+    assert type(distributed_loader(Plain(DATA, batch_size=2), 2, 0)) is Plain
+
+    class Custom(DataLoader):
+        def __init__(self, data):
+            super().__init__(data, batch_size=2)
+
+    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+            "ddp: cannot add a DistributedSampler to `Custom`, a DataLoader subclass with its own "
+            "__init__. Pass it `sampler=DistributedSampler(dataset, shuffle=...)` yourself (rank "
+            "and world size from `trainer.global_rank` and `trainer.world_size`).")):
+        distributed_loader(Custom(DATA), 2, 0)
+
+
+# -- environments and selection ------------------------------------------------------------------
+
+
+def test_no_launch_variables_no_environment_and_ddp_launches_itself():
+    t = trainer(devices=2)
+    assert t.environment is None
+    assert isinstance(t.strategy, DDPStrategy) and not t.strategy.joined
+    assert (t.world_size, t.global_rank, t.local_rank, t.node_rank) == (2, 0, 0, 0)
+    assert t.plugin_manager.providers("environment")["torchrun"].priority == 100
+
+
+def test_torchrun_variables_are_joined(monkeypatch):
+    torchrun_vars(monkeypatch, rank=1, world_size=2, GROUP_RANK=0)
+    t = trainer()  # devices="auto", strategy="auto": the launch says 2 processes, so ddp
+    assert isinstance(t.environment, TorchrunEnvironment)
+    assert t.environment.launcher == "torchrun" and t.environment.main_port == 29999
+    assert t.strategy.name == "ddp" and t.strategy.joined
+    assert (t.world_size, t.global_rank, t.local_rank, t.is_global_zero) == (2, 1, 1, False)
+    assert t.plugin_manager.selected["environment"] is t.environment
+
+
+def test_devices_that_disagree_with_the_launch_are_refused(monkeypatch):
+    torchrun_vars(monkeypatch, world_size=4)
+    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+            "`Trainer(devices=2, num_nodes=1)` asks for 2 x 1 = 2 processes, but the torchrun "
+            "launch has 4 (WORLD_SIZE). Set devices to the processes per node and num_nodes to "
+            "the number of nodes, or devices='auto'.")):
+        trainer(devices=2, strategy="ddp").fit(Tiny(), DataLoader(DATA))
+
+
+def test_ddp_spawn_inside_a_torchrun_launch_is_refused(monkeypatch):
+    torchrun_vars(monkeypatch)
+    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+            "`strategy='ddp_spawn'` starts its own processes, but this process is already rank 0 "
+            "of 2 in the torchrun launch. Use `strategy='ddp'`, which joins it.")):
+        trainer(devices=2, strategy="ddp_spawn").fit(Tiny(), DataLoader(DATA))
+
+
+def test_several_nodes_without_a_launcher_are_refused():
+    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+            "`Trainer(num_nodes=2)`: treadle starts the ranks of one machine only; start a "
+            "multi-node run with torchrun (`torchrun --nnodes 2 --nproc_per_node 2 ...` on every "
+            "node) or with SLURM's srun (pip install treadle-slurm).")):
+        trainer(devices=2, num_nodes=2, strategy="ddp").fit(Tiny(), DataLoader(DATA))
+
+
+def test_ddp_outside_a_script_file_is_refused_before_launching(monkeypatch):
+    # What `python -c` and the REPL look like: a __main__ without a file or a module spec.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+    monkeypatch.setattr(sys, "argv", ["-c"])
+    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+            "strategy 'ddp' launches the other ranks by re-running the script, but this process "
+            "was not started from a script file (sys.argv[0]='-c'). Run a script, launch with "
+            "torchrun, or use strategy 'ddp_spawn'.")):
+        trainer(devices=2, strategy="ddp").fit(Tiny(), DataLoader(DATA))
+
+
+def test_collectives_fall_back_to_one_process_before_the_group_exists():
+    t = trainer(devices=2, strategy="ddp")
+    hook = t.plugin_manager.hook
+    x = torch.tensor([2.0])
+    assert hook.reduce(trainer=t, tensor=x, reduce_op="sum") is x
+    assert hook.all_gather(trainer=t, tensor=x).tolist() == [[2.0]]
+    assert hook.broadcast(trainer=t, obj="o", src=0) == ("o",)
+
+
+def test_no_backward_sync_exists_on_one_device_too():
+    t = trainer(devices=1)
+    with t.strategy.no_backward_sync(Tiny(), enabled=True):
+        pass
+    with t.strategy.block_backward_sync():
+        pass
