@@ -91,9 +91,9 @@ class Trainer:
         self.plugin_manager = pm = RunPluginManager()
         pm.register(_defaults, name="treadle.core")
         pm.load_entry_points()
+        self.callbacks: List[Any] = []
         for plugin in cfg.plugins:
             self._register_plugin(plugin)
-        self.callbacks: List[Any] = []
         for callback in cfg.callbacks:
             self._add_callback(callback)
         for extra in pm.hook.configure_callbacks(trainer=self):
@@ -599,12 +599,15 @@ class Trainer:
         caller = self._opt_step_engine if self._in_opt_step else self._opt_step_manual
         previous, self._in_opt_step = self._in_opt_step, True
         try:
-            caller(trainer=self, module=self.module, optimizer=optimizer,
-                   optimizer_idx=optimizer._idx, batch_idx=self._batch_idx, closure=closure)
+            result = caller(trainer=self, module=self.module, optimizer=optimizer,
+                            optimizer_idx=optimizer._idx, batch_idx=self._batch_idx,
+                            closure=closure)
         finally:
             self._in_opt_step = previous
         self._batch_stepped = True
-        return closure.result
+        # What the optimizer's own step returned (LBFGS: the first closure's loss); an
+        # implementation that only says "done" (True) leaves the closure's last result.
+        return closure.result if result is True or result is None else result
 
     def _backward(self, loss: torch.Tensor, optimizer: Any) -> None:
         hooks, module = self._hooks, self.module

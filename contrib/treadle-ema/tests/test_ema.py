@@ -214,13 +214,7 @@ def test_sharded_strategy_is_refused():
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("how", [
-    "callbacks",
-    pytest.param("plugins", marks=pytest.mark.xfail(
-        raises=AttributeError, strict=False,
-        reason="core bug: Trainer.__init__ registers plugins=[...] before it creates "
-               "self.callbacks, so a Callback in plugins= fails in _add_callback")),
-])
+@pytest.mark.parametrize("how", ["callbacks", "plugins"])
 def test_ema_equals_hand_computed_average(tmp_path, how):
     model, ema = Regressor(), EMA(decay=0.9)
     _trainer(tmp_path, max_epochs=3, **{how: [ema]}).fit(model, _loader())
