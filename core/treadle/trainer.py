@@ -736,7 +736,8 @@ class Trainer:
                 "epoch_rng": self._epoch_rng if mid_epoch else None,
             }}
             checkpoint["rng_states"] = _rng_state()
-            checkpoint["optimizer_states"] = [o.state_dict() for o in self.optimizers]
+            if not getattr(self.strategy, "saves_optimizer_states", False):  # DeepSpeed's own
+                checkpoint["optimizer_states"] = [o.state_dict() for o in self.optimizers]
             checkpoint["lr_schedulers"] = [c.scheduler.state_dict()
                                            for c in self.lr_scheduler_configs]
             checkpoint["callbacks"] = {getattr(cb, "state_key", type(cb).__qualname__):
