@@ -126,6 +126,46 @@ class Probe(treadle.Callback):
         }))
 
 
+class TinyGAN(treadle.Module):
+    """The guide's GAN step in miniature: the discriminator's backward leaves G out."""
+
+    def __init__(self):
+        super().__init__()
+        self.automatic_optimization = False
+        self.G, self.D = nn.Linear(2, 2), nn.Linear(2, 1)
+
+    def training_step(self, batch, batch_idx):
+        g_opt, d_opt = self.optimizers()
+        x = batch[0][:, :2]
+        fake = self.G(torch.randn_like(x))
+        real, zero = torch.ones(len(x), 1), torch.zeros(len(x), 1)
+        err_d = (F.binary_cross_entropy_with_logits(self.D(x), real)
+                 + F.binary_cross_entropy_with_logits(self.D(fake.detach()), zero))
+        d_opt.zero_grad()
+        self.manual_backward(err_d)
+        d_opt.step()
+        err_g = F.binary_cross_entropy_with_logits(self.D(fake), real)
+        g_opt.zero_grad()
+        self.manual_backward(err_g)
+        g_opt.step()
+
+    def configure_optimizers(self):
+        return (torch.optim.Adam(self.G.parameters(), lr=0.01),
+                torch.optim.Adam(self.D.parameters(), lr=0.01))
+
+
+def gan(out, strategy="ddp_find_unused_parameters_true"):
+    """A second Trainer in the same processes: it joins the ranks launched for the first."""
+    model = TinyGAN()
+    trainer = treadle.Trainer(accelerator="cpu", devices=2, strategy=strategy, max_steps=6,
+                              logger=False, enable_progress_bar=False, enable_checkpointing=False,
+                              default_root_dir=out, process_group_timeout=30)
+    trainer.fit(model, DataLoader(dataset(), batch_size=4, shuffle=True))
+    Path(out, f"gan{trainer.global_rank}.json").write_text(json.dumps({
+        "strategy": trainer.strategy.name, "global_step": trainer.global_step,
+        "params": {k: v.tolist() for k, v in model.state_dict().items()}}))
+
+
 def trainer_kwargs(out, **kw):
     base = dict(accelerator="cpu", devices=2, strategy="ddp", max_epochs=2, logger=False,
                 enable_progress_bar=False, num_sanity_val_steps=0, default_root_dir=out,
@@ -175,6 +215,8 @@ def main(mode, out):
     # A second stage in the same script: the process group comes back, nothing relaunches.
     result = trainer.validate(model, val)
     Path(out, f"validate{trainer.global_rank}.json").write_text(json.dumps(result))
+    if manual:
+        gan(out)
 
 
 if __name__ == "__main__":
@@ -257,6 +299,11 @@ def test_ddp_manual_optimization_with_no_backward_sync(job):
     # Each manual_backward syncs, except inside no_backward_sync (the accumulating batches).
     stepping = [[e, b] for e in (0, 1) for b in range(8) if b % 2 == 1]
     assert r0["synced"] == r1["synced"] == stepping
+    # Two optimizers whose backward passes leave parameters out (a GAN), with random latents
+    # and a shuffled loader: ddp_find_unused_parameters_true keeps the ranks equal.
+    g0, g1 = read_json(out / "gan0.json"), read_json(out / "gan1.json")
+    assert g0["strategy"] == "ddp_find_unused_parameters_true" and g0["global_step"] == 6
+    _assert_same_params(g0["params"], g1["params"], atol=0)
 
 
 def test_torchrun_launch_is_joined_and_shuffles_per_epoch(job):

@@ -3,6 +3,7 @@ the problems ``fit()`` reports before anything is launched."""
 from __future__ import annotations
 
 import re
+import socket
 import sys
 import types
 
@@ -185,3 +186,44 @@ def test_no_backward_sync_exists_on_one_device_too():
         pass
     with t.strategy.block_backward_sync():
         pass
+
+
+class UnusedInTheFirstBackward(treadle.Module):
+    """A GAN's pattern: the first backward of the step reaches only ``b``."""
+
+    def __init__(self):
+        super().__init__()
+        self.automatic_optimization = False
+        self.a, self.b = nn.Linear(1, 1), nn.Linear(1, 1)
+
+    def training_step(self, batch, batch_idx):
+        x = batch[0]
+        self.manual_backward(self.b(x).sum())
+        self.manual_backward(self.b(self.a(x)).sum())
+        self.optimizers().step()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+@pytest.mark.parametrize("strategy", ["ddp", "ddp_find_unused_parameters_true"])
+def test_parameters_without_gradient_name_the_strategy_that_allows_them(monkeypatch, strategy):
+    # One rank in this process (RANK/WORLD_SIZE set: joined, nothing launched); DDP's reducer
+    # checks the unused parameters on one rank as on many.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torchrun_vars(monkeypatch, world_size=1, MASTER_PORT=port)
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID")
+    t = trainer(strategy=strategy, max_steps=3)
+    fit = lambda: t.fit(UnusedInTheFirstBackward(), DataLoader(DATA, batch_size=2))
+    if strategy == "ddp_find_unused_parameters_true":
+        fit()
+        assert t.global_step == 3
+        return
+    with pytest.raises(RuntimeError, match=re.escape(
+            "ddp: a backward pass left some parameters without a gradient (a GAN's discriminator "
+            "step leaves out the generator, say). Use "
+            "`Trainer(strategy='ddp_find_unused_parameters_true')`.")) as info:
+        fit()
+    assert "Expected to have finished reduction in the prior iteration" in str(info.value)

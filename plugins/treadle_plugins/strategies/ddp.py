@@ -231,6 +231,9 @@ class DDPStrategy:
         ddp.require_backward_grad_sync = sync
         try:
             return (ddp(batch, batch_idx),)
+        except RuntimeError as exc:
+            self._explain(exc)
+            raise
         finally:
             ddp.require_backward_grad_sync = True
 
@@ -246,9 +249,23 @@ class DDPStrategy:
         # reducer so that this backward all-reduces the gradients.
         ddp.require_forward_param_sync = True
         reducer = ddp.reducer
-        reducer._rebuild_buckets()
         find_unused = ddp.find_unused_parameters and not ddp.static_graph
-        reducer.prepare_for_backward(list(_find_tensors(loss)) if find_unused else [])
+        try:
+            reducer._rebuild_buckets()
+            reducer.prepare_for_backward(list(_find_tensors(loss)) if find_unused else [])
+        except RuntimeError as exc:
+            self._explain(exc)
+            raise
+
+    def _explain(self, exc: RuntimeError) -> None:
+        """Raise DDP's error for parameters that got no gradient again, with treadle's fix."""
+        message = str(exc)
+        if (not self.find_unused_parameters and "finished reduction in the prior" in message
+                and "ddp_find_unused_parameters_true" not in message):
+            raise RuntimeError(
+                f"{message}\n{self.name}: a backward pass left some parameters without a gradient "
+                f"(a GAN's discriminator step leaves out the generator, say). Use "
+                f"`Trainer(strategy='ddp_find_unused_parameters_true')`.") from exc
 
     @contextlib.contextmanager
     def no_backward_sync(self, module: Any = None, enabled: bool = True) -> Iterator[None]:
