@@ -4,8 +4,9 @@
   the current device). Several devices mean several processes: ``strategy="auto"`` picks
   ``"ddp"`` for them, and process ``local_rank`` uses ``device_ids[local_rank]``.
 * ``setup_environment``: ``torch.cuda.set_device(root_device)``; with
-  ``Trainer(deterministic=True)``, ``cudnn.deterministic = True``, ``cudnn.benchmark = False``
-  and ``CUBLAS_WORKSPACE_CONFIG`` (if unset); the previous cuDNN flags come back at teardown.
+  ``Trainer(deterministic=True)`` (or ``"warn"``), ``cudnn.deterministic = True``,
+  ``cudnn.benchmark = False`` and ``CUBLAS_WORKSPACE_CONFIG`` (if unset); the previous cuDNN
+  flags come back at teardown.
 * ``setup_dataloader`` (wrapper): a ``DataLoader`` with worker processes gets
   ``pin_memory=True`` when the user left it off (pinning in the workers' pin thread is free;
   with ``num_workers=0`` it would be an extra copy in the loop, so those are left alone).
@@ -58,7 +59,7 @@ class CUDAAccelerator:
         torch.cuda.set_device(self.root_device)
         cudnn = torch.backends.cudnn
         self._saved_flags = (cudnn.deterministic, cudnn.benchmark)
-        if trainer.config.deterministic is True:
+        if trainer.config.deterministic in (True, "warn"):
             cudnn.deterministic, cudnn.benchmark = True, False
             os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
