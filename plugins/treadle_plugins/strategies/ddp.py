@@ -37,7 +37,8 @@ from torch.utils.data import (BatchSampler, DataLoader, DistributedSampler, Iter
 from treadle import ConfigurationError, Provider, hookimpl
 from treadle_plugins.strategies import _launcher
 
-_STARTUP_TIMEOUT_S = 300  # how long ranks we started wait for each other in init_process_group
+_STARTUP_TIMEOUT_S = 300  # how long the ranks wait for each other to start
+_groups_made = 0  # process groups this process initialised (the prefix of their store keys)
 _BACKENDS = {"cpu": "gloo", "mps": "gloo", "cuda": "nccl"}
 _REDUCE_OPS = {"sum": dist.ReduceOp.SUM, "mean": dist.ReduceOp.SUM,
                "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
@@ -179,19 +180,22 @@ class DDPStrategy:
         if dist.is_initialized():  # set up by the user or an earlier stage that kept it
             return
         timeout = timedelta(seconds=trainer.config.process_group_timeout)
-        store = None
-        if not self.joined or getattr(env, "launcher", None) == "treadle":
-            # Ranks we started wait for each other up to _STARTUP_TIMEOUT_S, however short the
-            # process-group timeout (meant for a rank stuck outside a collective): rank 0 starts
-            # the others, which first import torch (seconds; minutes on a slow file system).
-            # A rank that dies while starting ends the job through the launcher's watcher.
-            store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]),
-                                  self.world_size, is_master=self.global_rank == 0,
-                                  timeout=max(timeout, timedelta(seconds=_STARTUP_TIMEOUT_S)),
-                                  multi_tenant=True)
-        dist.init_process_group(self._backend, init_method=None if store else "env://",
-                                store=store, rank=self.global_rank, world_size=self.world_size,
-                                timeout=timeout)
+        # The ranks wait for each other up to _STARTUP_TIMEOUT_S however short the process-group
+        # timeout (meant for a rank stuck outside a collective): our rank 0 starts the others,
+        # which first import torch (seconds; minutes on a slow file system). A rank that dies
+        # while starting ends the job anyway (the launcher's watcher, torchrun's agent).
+        store, _, _ = next(dist.rendezvous(
+            "env://", self.global_rank, self.world_size,
+            timeout=max(timeout, timedelta(seconds=_STARTUP_TIMEOUT_S))))
+        store.set_timeout(timeout)
+        # A second stage in the same processes (fit, then validate) makes a new group on the
+        # same store (torchrun's agent keeps it): fresh keys, or a rank could read the old
+        # group's addresses (pytorch/pytorch#55967).
+        global _groups_made
+        store = dist.PrefixStore(f"treadle_pg_{_groups_made}", store)
+        _groups_made += 1
+        dist.init_process_group(self._backend, store=store, rank=self.global_rank,
+                                world_size=self.world_size, timeout=timeout)
         self._owns_group = True
         self._failed = False
 
@@ -228,14 +232,16 @@ class DDPStrategy:
             # Manual optimization: backward runs inside training_step, i.e. inside this forward,
             # before DDP would prepare its reducer; on_before_backward prepares it per backward.
             sync = False
-        ddp.require_backward_grad_sync = sync
+        if not sync:  # (nn.Module.__setattr__ costs microseconds: only when it changes)
+            ddp.require_backward_grad_sync = False
         try:
             return (ddp(batch, batch_idx),)
         except RuntimeError as exc:
             self._explain(exc)
             raise
         finally:
-            ddp.require_backward_grad_sync = True
+            if not sync:
+                ddp.require_backward_grad_sync = True
 
     @hookimpl
     def on_before_backward(self, trainer: Any, module: Any, loss: torch.Tensor) -> None:
