@@ -87,7 +87,13 @@ def backward(trainer, loss):
 
 @hookimpl(trylast=True)
 def optimizer_step(optimizer, closure):
-    result = _raw(optimizer).step(closure=closure)
+    if getattr(closure, "user_closure", True) is None:
+        # opt.step() without a closure in manual optimization: run the pre-step hooks here and
+        # step plainly, as the user's loop would (no closure to evaluate under enable_grad).
+        closure()
+        result = _raw(optimizer).step()
+    else:
+        result = _raw(optimizer).step(closure=closure)
     return True if result is None else result
 
 

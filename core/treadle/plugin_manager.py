@@ -283,42 +283,32 @@ def _names(records: Iterable) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _noop_first(**kwargs):
-    return None
-
-
-def _noop_all(**kwargs):
-    return []
-
-
 def fast_caller(hook_caller, tracing: bool) -> Callable[..., Any]:
     """A callable with pluggy's semantics for this hook, cheaper when it can be.
 
-    No implementation: a no-op. One plain implementation: call it directly with the
-    arguments it declares. Otherwise (or when tracing): pluggy's own caller.
+    No implementation: a no-op. One plain implementation: a function generated for this hook
+    that takes the spec's arguments as keywords and passes the implementation the ones it
+    declares (no dict, no loop). Otherwise (several implementations, wrappers, tracing, a hook
+    without spec): pluggy's own caller.
     """
-    if tracing:
+    spec = hook_caller.spec
+    if tracing or spec is None:
         return hook_caller
     impls = hook_caller.get_hookimpls()
-    firstresult = bool(hook_caller.spec and hook_caller.spec.opts.get("firstresult"))
-    if not impls:
-        return _noop_first if firstresult else _noop_all
-    if len(impls) > 1 or impls[0].wrapper or impls[0].hookwrapper:
+    if len(impls) > 1 or (impls and (impls[0].wrapper or impls[0].hookwrapper)):
         return hook_caller
-    fn, names = impls[0].function, impls[0].argnames
-    if firstresult:
-        if not names:
-            return lambda **kw: fn()
-        if len(names) == 1:
-            (a,) = names
-            return lambda **kw: fn(kw[a])
-        return lambda **kw: fn(*[kw[n] for n in names])
-
-    def call(**kw):
-        result = fn(*[kw[n] for n in names])
-        return [] if result is None else [result]
-
-    return call
+    firstresult = bool(spec.opts.get("firstresult"))
+    params = ", ".join(f"{a}=None" for a in spec.argnames)
+    signature = f"*, {params}" if params else ""
+    if not impls:
+        body = "return None" if firstresult else "return []"
+    elif firstresult:
+        body = f"return fn({', '.join(impls[0].argnames)})"
+    else:
+        body = f"r = fn({', '.join(impls[0].argnames)})\n    return [] if r is None else [r]"
+    namespace = {"fn": impls[0].function if impls else None}
+    exec(f"def {hook_caller.name}({signature}):\n    {body}\n", namespace)  # noqa: S102
+    return namespace[hook_caller.name]
 
 
 class Hooks:

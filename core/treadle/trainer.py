@@ -338,6 +338,9 @@ class Trainer:
             train_loader, val_loader = self._configure(stage, model, train_loader, val_loader)
             if check_only:
                 return None
+            if self.config.deterministic is not None:  # as Lightning: global, for the process
+                torch.use_deterministic_algorithms(bool(self.config.deterministic),
+                                                   warn_only=self.config.deterministic == "warn")
             hooks.setup_environment(trainer=self)
             self._root_device = self.accelerator.root_device
             model.to(self._root_device)

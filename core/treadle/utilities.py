@@ -36,9 +36,11 @@ def move_data_to_device(batch: Any, device: torch.device) -> Any:
     Objects with a ``.to()`` method are moved with it; anything else is returned as is.
     """
     if isinstance(batch, torch.Tensor):
-        return batch if batch.device == device else batch.to(device)
+        return batch.to(device)  # returns the tensor itself when it is already there
     if isinstance(batch, (list, tuple)):
         moved = [move_data_to_device(x, device) for x in batch]
+        if all(m is x for m, x in zip(moved, batch)):
+            return batch  # nothing moved (the CPU case): no new container
         if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
             return type(batch)(*moved)
         return type(batch)(moved)
