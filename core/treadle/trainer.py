@@ -19,7 +19,7 @@ from treadle import _defaults, _optim_config, checkpoint_io
 from treadle._adapters import adapt_object
 from treadle._metrics import MetricStore
 from treadle.callback import Callback
-from treadle.config import TrainerConfig
+from treadle._fastconfig import validate_trainer_kwargs
 from treadle.errors import ConfigurationError, PluginError
 from treadle.module import MODULE_HOOKS, Module
 from treadle.optim import WrappedOptimizer, route_scheduler_step, unroute_scheduler_step
@@ -87,7 +87,7 @@ class Trainer:
     """Runs the loop; arguments as in Lightning 2 (see :class:`treadle.TrainerConfig`)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        self.config = cfg = TrainerConfig.from_kwargs(**kwargs)
+        self.config = cfg = validate_trainer_kwargs(kwargs)
         self.plugin_manager = pm = RunPluginManager()
         pm.register(_defaults, name="treadle.core")
         pm.load_entry_points()

@@ -1,0 +1,156 @@
+"""Trainer arguments checked without importing pydantic, for the common case.
+
+``import pydantic`` costs ~0.15 s of CPU, a sixth of the budget between process start and the
+first optimizer step. So ``Trainer(**kwargs)`` first tries this table: when every argument is
+known and already of its canonical type and range, the values are exactly what
+``TrainerConfig`` would produce and pydantic is never imported. Anything else -- an unknown
+name, a value pydantic would coerce or reject -- goes to ``TrainerConfig`` (pydantic), which
+owns every error message. This table never rejects: it only declines.
+
+``tests/test_config_fastpath.py`` keeps it equal to ``TrainerConfig``: same names, same
+defaults, and the same result for a battery of values on each side of every constraint.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Dict, Optional, Tuple
+
+_DECLINE = object()  # "ask pydantic"
+
+# Spellings that TrainerConfig rewrites (its _PRECISION_ALIASES): declined here.
+_PRECISION_ALIASES = frozenset({"32", "64", "16", "bf16", "half", "double"})
+
+
+def _int(lo: int, strict: bool = False) -> Callable[[Any], Any]:
+    def check(v: Any) -> Any:
+        return v if type(v) is int and (v > lo if strict else v >= lo) else _DECLINE
+    return check
+
+
+def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda v: None if v is None else check(v)
+
+
+def _float(lo: float, strict: bool = False) -> Callable[[Any], Any]:
+    def check(v: Any) -> Any:
+        if type(v) not in (int, float):
+            return _DECLINE
+        return float(v) if (v > lo if strict else v >= lo) else _DECLINE
+    return check
+
+
+def _batches(strict: bool) -> Callable[[Any], Any]:
+    """An int number of batches, or a float fraction of the epoch (<= 1.0)."""
+    def check(v: Any) -> Any:
+        if type(v) is int:
+            return v if (v > 0 if strict else v >= 0) else _DECLINE
+        if type(v) is float:
+            return v if (v > 0 if strict else v >= 0) and v <= 1.0 else _DECLINE
+        return _DECLINE
+    return check
+
+
+def _str(v: Any) -> Any:
+    return v if type(v) is str else _DECLINE
+
+
+def _precision(v: Any) -> Any:
+    return v if type(v) is str and v not in _PRECISION_ALIASES else _DECLINE
+
+
+def _devices(v: Any) -> Any:
+    if type(v) in (int, str):
+        return v
+    if type(v) is list and all(type(i) is int for i in v):
+        return list(v)
+    return _DECLINE
+
+
+def _bool(v: Any) -> Any:
+    return v if type(v) is bool else _DECLINE
+
+
+def _list(v: Any) -> Any:
+    if v is None:
+        return []
+    return list(v) if type(v) in (list, tuple) else _DECLINE
+
+
+def _path(v: Any) -> Any:
+    if v is None:
+        return None
+    return Path(v) if isinstance(v, (str, Path)) else _DECLINE
+
+
+def _one_of(*choices: Any) -> Callable[[Any], Any]:
+    return lambda v: v if any(v is c or (type(v) is str and v == c) for c in choices) else _DECLINE
+
+
+# name -> (default, check). Defaults and constraints as TrainerConfig's fields.
+FIELDS: Dict[str, Tuple[Any, Callable[[Any], Any]]] = {
+    "accelerator": ("auto", _str),
+    "strategy": ("auto", _str),
+    "devices": ("auto", _devices),
+    "num_nodes": (1, _int(1)),
+    "precision": ("32-true", _precision),
+    "max_epochs": (None, _optional(_int(-1))),
+    "max_steps": (-1, _int(-1)),
+    "limit_train_batches": (None, _optional(_batches(strict=False))),
+    "limit_val_batches": (None, _optional(_batches(strict=False))),
+    "check_val_every_n_epoch": (1, _optional(_int(1))),
+    "val_check_interval": (None, _optional(_batches(strict=True))),
+    "accumulate_grad_batches": (1, _int(1)),
+    "gradient_clip_val": (None, _optional(_float(0.0))),
+    "gradient_clip_algorithm": (None, _one_of(None, "norm", "value")),
+    "callbacks": ([], _list),
+    "plugins": ([], _list),
+    "logger": (True, lambda v: v),
+    "enable_progress_bar": (True, _bool),
+    "enable_checkpointing": (True, _bool),
+    "default_root_dir": (None, _path),
+    "deterministic": (None, _one_of(None, True, False, "warn")),
+    "log_every_n_steps": (50, _int(1)),
+    "num_sanity_val_steps": (2, _int(-1)),
+    "process_group_timeout": (1800.0, _float(0.0, strict=True)),
+}
+
+
+class TrainerSettings:
+    """The validated ``Trainer`` arguments, as attributes named like ``TrainerConfig``'s fields."""
+
+    def __init__(self, values: Dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
+        return f"TrainerSettings({inner})"
+
+    def as_dict(self) -> Dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def fast_validate(kwargs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """Every field's value when all of ``kwargs`` is canonical; None to ask pydantic."""
+    values = {}
+    for name, (default, check) in FIELDS.items():
+        if name in kwargs:
+            value = check(kwargs[name])
+            if value is _DECLINE:
+                return None
+            values[name] = value
+        else:
+            values[name] = list(default) if isinstance(default, list) else default
+    if len(values) != len(FIELDS) or any(name not in FIELDS for name in kwargs):
+        return None
+    return values
+
+
+def validate_trainer_kwargs(kwargs: Dict[str, Any]) -> TrainerSettings:
+    """``Trainer(**kwargs)``'s arguments, through pydantic's ``TrainerConfig`` when needed."""
+    values = fast_validate(kwargs)
+    if values is None:
+        from treadle.config import TrainerConfig
+
+        model = TrainerConfig.from_kwargs(**kwargs)
+        values = {name: getattr(model, name) for name in type(model).model_fields}
+    return TrainerSettings(values)
