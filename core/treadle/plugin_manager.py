@@ -42,20 +42,27 @@ def _blocked_names() -> set:
     return {n.strip() for n in os.environ.get("TREADLE_BLOCK_PLUGINS", "").split(",") if n.strip()}
 
 
-def _dist_of(ep) -> tuple:
+def _dist_of(ep, cache: Optional[dict] = None) -> tuple:
+    """``(name, version)`` of the entry point's distribution (METADATA parsed once per dist)."""
     dist = getattr(ep, "dist", None)
     if dist is None:
         return ("<unknown>", "")
-    return (dist.metadata["Name"] or dist.name, dist.version)
+    if cache is not None and id(dist) in cache:
+        return cache[id(dist)]
+    metadata = dist.metadata
+    found = (metadata["Name"] or dist.name, metadata["Version"])
+    if cache is not None:
+        cache[id(dist)] = found
+    return found
 
 
 def discover_entry_points(group: str = GROUP) -> List[tuple]:
     """``[(entry_point, (distribution, version), blocked_reason_or_None)]`` for the group."""
     autoload = not _env_flag("TREADLE_DISABLE_PLUGIN_AUTOLOAD")
     blocked = _blocked_names()
-    found, seen = [], set()
+    found, seen, dists = [], set(), {}
     for ep in entry_points(group=group):
-        dist = _dist_of(ep)
+        dist = _dist_of(ep, dists)
         key = (ep.name, ep.value, dist[0])
         if key in seen:  # the same distribution seen twice on sys.path (editable + build dir)
             continue
