@@ -101,9 +101,14 @@ def run_side(side: str, args: argparse.Namespace) -> dict:
            if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=args.timeout)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
+    if not lines:
         raise RuntimeError(f"{side} run failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return json.loads(lines[-1])
+    result = json.loads(lines[-1])
+    if done.returncode != 0:  # the figures were printed; a process died on its way out
+        print(f"note: the {side} run exited with {done.returncode} after its figures:\n"
+              f"{done.stderr.strip()[-600:]}", file=sys.stderr)
+        result["exit_code"] = done.returncode
+    return result
 
 
 def main() -> int:
@@ -124,6 +129,8 @@ def main() -> int:
         return 0
 
     rounds = []
+    if args.plain_only:
+        print("--plain-only: the 'treadle' columns are a second plain_ddp.py run")
     print(f"{'round':>5} {'first':>7} {'plain us':>9} {'treadle us':>10} {'ratio':>6} "
           f"{'p10 ratio':>9}  {'plain loss':>10} {'treadle loss':>12}", flush=True)
     for i in range(args.rounds):
