@@ -144,7 +144,9 @@ class DDPStrategy:
         worker, or plain ``ddp``). Called by the Trainer before anything else of the stage."""
         if not self.spawn or self.joined:
             return None
-        config = {name: getattr(trainer.config, name) for name in type(trainer.config).model_fields}
+        config = trainer.config
+        config = config.as_dict() if hasattr(config, "as_dict") else \
+            {name: getattr(config, name) for name in type(config).model_fields}
         previous, model._trainer = model._trainer, None  # the parent's Trainer is not picklable
         try:
             out = _launcher.spawn(_spawn_worker, self.world_size,
