@@ -77,7 +77,7 @@ class DDPStrategy:
         self.find_unused_parameters = find_unused_parameters
         self.environment = env = getattr(trainer, "environment", None)
         self.num_nodes: int = trainer.config.num_nodes
-        self.num_processes: int = trainer.accelerator.num_devices  # per node
+        self.num_processes: int = getattr(trainer.accelerator, "num_devices", 1)  # per node
         # Join ranks that exist already (torchrun, SLURM's srun, our own launcher's children).
         self.joined = bool(env is not None and env.creates_processes_externally)
         if self.joined:
