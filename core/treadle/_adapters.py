@@ -67,30 +67,21 @@ def adapt_method(owner_label: str, method: Callable, hook_name: str, spec_argnam
                 f"Rename the parameter or give it a default value."
             )
     argnames = list(dict.fromkeys(arg for _, arg, _ in sources))
-    positional = [p for p in inspect.signature(method).parameters.values()
-                  if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
-    simple = (all(t is None for _, _, t in sources)
-              and [name for name, _, _ in sources] == [p.name for p in positional[:len(sources)]]
-              and [arg for _, arg, _ in sources] == argnames)
-
-    if simple and not action:
-        def impl(*args):
-            return method(*args)
-    elif simple:
-        def impl(*args):
-            result = method(*args)
-            return True if result is None else result
-    else:
-        index = {a: i for i, a in enumerate(argnames)}
-        plan = [(name, index[arg], t) for name, arg, t in sources]
-
-        def impl(*args):
-            result = method(**{name: (args[i] if t is None else t(args[i])) for name, i, t in plan})
-            return True if (action and result is None) else result
-
-    impl.__signature__ = inspect.Signature(
-        [inspect.Parameter(a, inspect.Parameter.POSITIONAL_OR_KEYWORD) for a in argnames])
-    impl.__name__ = hook_name
+    # Generated with real parameter names: pluggy reads the implementation's code object
+    # (pluggy >= 1.7) or its signature (older) to decide which arguments to pass.
+    namespace: Dict[str, Any] = {"method": method}
+    passed = []
+    for i, (name, arg, transform) in enumerate(sources):
+        if transform is not None:
+            namespace[f"transform_{i}"] = transform
+            passed.append(f"{name}=transform_{i}({arg})")
+        else:
+            passed.append(f"{name}={arg}")
+    call = f"method({', '.join(passed)})"
+    body = f"result = {call}\n    return True if result is None else result" if action \
+        else f"return {call}"
+    exec(f"def {hook_name}({', '.join(argnames)}):\n    {body}\n", namespace)  # noqa: S102
+    impl = namespace[hook_name]
     impl.__qualname__ = f"{owner_label}.{method.__name__}"
     return hookimpl(impl)
 
