@@ -46,7 +46,9 @@ class ModelCheckpoint(Callback):
             if value is None:
                 raise KeyError(f"ModelCheckpoint(monitor={self.monitor!r}) found no such metric; "
                                f"logged: {sorted(trainer.callback_metrics)}")
-            score = float(value)
+            # Every rank follows rank zero's score: the save below is collective (a barrier, or
+            # DeepSpeed's sharded save), so ranks that disagree about saving would hang.
+            score = trainer._hooks.broadcast(trainer=trainer, obj=float(value), src=0)[0]
         if self.save_top_k != 0 and self._keeps(score):
             trainer.save_checkpoint(path)
             self.best_k_models[path] = score if score is not None else float(trainer.global_step)
