@@ -5,12 +5,14 @@ the plain PyTorch step: ``loss.backward()``, ``optimizer.step(closure)``, ``zero
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from treadle import checkpoint_io
 from treadle.hookspecs import hookimpl
 from treadle.optim import original_step
-from treadle.utilities import move_data_to_device
+from treadle.utilities import move_data_to_device, requires_closure
 
 
 def _raw(optimizer):
@@ -87,14 +89,22 @@ def backward(trainer, loss):
 
 @hookimpl(trylast=True)
 def optimizer_step(optimizer, closure):
-    if getattr(closure, "user_closure", True) is None:
-        # opt.step() without a closure in manual optimization: run the pre-step hooks here and
-        # step plainly, as the user's loop would (no closure to evaluate under enable_grad).
-        closure()
-        result = _raw(optimizer).step()
-    else:
-        result = _raw(optimizer).step(closure=closure)
+    raw = _raw(optimizer)
+    if getattr(closure, "user_closure", True) is None or _evaluates_closure_once(type(raw)):
+        # Same as step(closure) for these optimizers (they call the closure once, first), and
+        # what a plain loop does: forward/backward, then step() (saves an enable_grad region).
+        result = closure()
+        raw.step()
+        return True if result is None else result
+    result = raw.step(closure=closure)
     return True if result is None else result
+
+
+@functools.lru_cache(maxsize=None)
+def _evaluates_closure_once(cls) -> bool:
+    """torch's own optimizers with an optional closure call it once at the start of step()."""
+    return getattr(cls.step, "__module__", "").startswith("torch.optim.") \
+        and not requires_closure(cls)
 
 
 @hookimpl(trylast=True)

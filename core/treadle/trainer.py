@@ -52,7 +52,8 @@ class _AutoClosure:
         out = hooks.run_training_step(trainer=t, module=module, batch=self.batch,
                                       batch_idx=self.batch_idx)[0]
         loss = t._loss_of(out)
-        self.outputs = out if not isinstance(out, torch.Tensor) else {"loss": out.detach()}
+        detached = None if loss is None else loss.detach()
+        self.outputs = out if not isinstance(out, torch.Tensor) else {"loss": detached}
         if self.zero_grad and opt is not None:
             hooks.on_before_zero_grad(trainer=t, module=module, optimizer=opt)
             hooks.optimizer_zero_grad(trainer=t, module=module, optimizer=opt, optimizer_idx=0,
@@ -63,8 +64,8 @@ class _AutoClosure:
         t._backward(loss / n if n > 1 else loss, opt)
         if self.stepping and opt is not None:
             t._after_closure(opt, automatic=True)
-        self.result = loss.detach()
-        return self.result
+        self.result = detached
+        return detached
 
 
 class _ManualClosure:

@@ -57,10 +57,14 @@ def move_data_to_device(batch: Any, device: torch.device) -> Any:
 
 
 def requires_closure(optimizer: Any) -> bool:
-    """True when ``optimizer.step`` cannot be called without a closure (``LBFGS`` and alike)."""
+    """True when ``optimizer.step`` cannot be called without a closure (``LBFGS`` and alike).
+
+    ``optimizer`` may be an optimizer, a wrapped one, or an optimizer class.
+    """
     optimizer = getattr(optimizer, "optimizer", optimizer)
+    cls = optimizer if isinstance(optimizer, type) else type(optimizer)
     try:
-        params = inspect.signature(type(optimizer).step).parameters
+        params = inspect.signature(cls.step).parameters
     except (TypeError, ValueError):
         return False
     closure = params.get("closure")
