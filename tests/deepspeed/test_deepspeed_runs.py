@@ -53,10 +53,10 @@ def dataset():
 
 
 class Regression(treadle.Module):
-    def __init__(self, manual=False, crash=False):
+    def __init__(self, manual=False, crash=False, accumulate=1):
         super().__init__()
         self.automatic_optimization = not manual
-        self.crash = crash
+        self.crash, self.accumulate = crash, accumulate
         torch.manual_seed(0)
         self.net = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 1))
         self.epoch_losses, self.seen = [], []
@@ -75,9 +75,12 @@ class Regression(treadle.Module):
         if self.automatic_optimization:
             return loss
         opt = self.optimizers()
-        self.manual_backward(loss)
-        opt.step()
-        opt.zero_grad()
+        stepping = (batch_idx + 1) % self.accumulate == 0
+        with self.trainer.strategy.no_backward_sync(self, enabled=not stepping):  # as for ddp
+            self.manual_backward(loss / self.accumulate)
+        if stepping:
+            opt.step()
+            opt.zero_grad()
 
     def validation_step(self, batch, batch_idx):
         x, y, idx = batch
@@ -124,6 +127,7 @@ CONFIGS = [
     ("s3_manual", "deepspeed_stage_3", "32-true", True, 1),
     ("s3_manual_bf16", "deepspeed_stage_3", "bf16-true", True, 1),
     ("s2_acc2", "deepspeed_stage_2", "32-true", False, 2),
+    ("s2_manual_acc2", "deepspeed_stage_2", "32-true", True, 2),
     ("s3_acc2", "deepspeed_stage_3", "32-true", False, 2),
     ("s2_offload", "deepspeed_stage_2_offload", "32-true", False, 1),
     ("s3_offload", "deepspeed_stage_3_offload", "32-true", False, 1),
@@ -134,14 +138,15 @@ for NAME, strategy, precision, manual, acc in CONFIGS:
         continue
     trainer = treadle.Trainer(
         accelerator="cpu", devices=2, strategy=strategy, precision=precision, max_epochs=EPOCHS,
-        accumulate_grad_batches=acc, logger=False, enable_progress_bar=False,
+        accumulate_grad_batches=1 if manual else acc, logger=False, enable_progress_bar=False,
         enable_checkpointing=False)
     loader = DataLoader(dataset(), batch_size=BS)
-    trainer.fit(Regression(manual=manual, crash=NAME == "crash"), loader, loader)
+    trainer.fit(Regression(manual=manual, crash=NAME == "crash", accumulate=acc), loader, loader)
 '''
 
 NAMES = ["s1_fp32", "s2_fp32", "s3_fp32", "s1_bf16", "s2_bf16", "s3_bf16", "s2_bf16mixed",
-         "s3_bf16mixed", "s2_manual", "s3_manual", "s3_manual_bf16", "s2_acc2", "s3_acc2",
+         "s3_bf16mixed", "s2_manual", "s3_manual", "s3_manual_bf16", "s2_acc2", "s2_manual_acc2",
+         "s3_acc2",
          "s2_offload", "s3_offload"]
 
 
@@ -222,9 +227,11 @@ def test_fp32_equals_plain_pytorch(trained, name, accumulate):
 
 
 @pytest.mark.parametrize("manual, auto", [("s2_manual", "s2_fp32"), ("s3_manual", "s3_fp32"),
-                                          ("s3_manual_bf16", "s3_bf16")])
+                                          ("s3_manual_bf16", "s3_bf16"),
+                                          ("s2_manual_acc2", "s2_acc2")])
 def test_manual_optimization_goes_through_the_engine(trained, manual, auto):
-    """manual_backward -> engine.backward, opt.step() -> engine.step(): the same numbers."""
+    """manual_backward -> engine.backward, opt.step() -> engine.step(): the same numbers
+    (accumulating by hand, with ddp's ``no_backward_sync``, too)."""
     assert torch.equal(flat(trained[manual][0]), flat(trained[auto][0]))
 
 

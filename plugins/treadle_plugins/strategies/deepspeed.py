@@ -34,6 +34,7 @@ imported only when one of these names is selected and the run starts. What happe
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -540,6 +541,20 @@ class DeepSpeedStrategy:
         self.engine.step()  # reduce, clip, update, zero the gradients
         self._backwards_since_step = 0
         return True
+
+    @contextlib.contextmanager
+    def no_backward_sync(self, module: Any = None, enabled: bool = True):
+        """For code written for ``ddp`` (manual accumulation): nothing to switch off here.
+
+        With ``managed_gradient_accumulation=False`` DeepSpeed keeps each backward's gradients
+        (ZeRO 2-3 reduce them into their partitions as they come) and ``engine.step()`` finishes
+        the reduction, so the accumulated gradients are right whether or not this block is used.
+        """
+        yield
+
+    def block_backward_sync(self):
+        """Lightning's name for :meth:`no_backward_sync`."""
+        return self.no_backward_sync()
 
     @hookimpl
     def optimizer_zero_grad(self):
