@@ -10,7 +10,8 @@ launching its own ranks): ``plain_deepspeed.py``'s MLP 32-64-64-1, micro-batch 3
 Adam lr 1e-3, MSE on ``tanh(x @ w)``, the same per-rank data and initial weights, DeepSpeed's
 shared-memory op off on both sides. ``fp32`` is ``precision="32-true"``; ``bf16`` is DeepSpeed's
 ``"bf16"`` section, i.e. ``precision="bf16-true"``, with the inputs cast once beforehand on both
-sides. Both print their first and last losses: different values would mean different work.
+sides. Both print their first and last losses: different values would mean different work
+(under bf16 they differ in the third digit: treadle's ``bf16-true`` casts the targets too).
 
 A step: plain (``plain_deepspeed.py``): forward, loss, ``engine.backward``, ``engine.step``.
 treadle: the time between two consecutive ``on_train_batch_end`` calls, i.e. the same work plus
@@ -21,8 +22,8 @@ The first ``--warmup`` steps are not counted on either side.
 Each round runs both sides once per configuration, alternating which goes first; the ratio of
 the two median step times is taken per round, and the figure judged against the target
 (issue 4: <= 1.05) is the median of the per-round ratios. The ratio of the fastest tenth of
-the steps (p10) is printed beside it: on a busy machine it is the steadier figure. The last line is one JSON object with
-every figure. Exit status 0 whether or not the target is met; 1 when a run failed.
+the steps (p10) is printed beside it. The last line is one JSON object with every figure.
+Exit status 0 whether or not the target is met; 1 when a run failed.
 
 ``--same-processes``: both sides in the same processes, alternately, round by round: a
 ``Trainer`` fit, then the plain loop on the process group it made. Run as is, that is one
@@ -146,7 +147,8 @@ def same_processes(args: argparse.Namespace) -> dict:
                         plugins=[_config(stage)], max_epochs=1, logger=False,
                         enable_progress_bar=False, enable_checkpointing=False,
                         callbacks=[Timer()]).fit(MLP(), batches)
-        return statistics.median(b - a for a, b in zip(times[args.warmup:], times[args.warmup + 1:]))
+        timed = times[args.warmup:]
+        return statistics.median(b - a for a, b in zip(timed, timed[1:]))
 
     def plain_loop(stage):
         import deepspeed
@@ -266,7 +268,8 @@ def main(argv=None) -> int:
             print(json.dumps(result))
         return 0
 
-    configs = [(int(s), prec) for s in args.stages.split(",") for prec in args.precisions.split(",")]
+    configs = [(int(stage), precision) for stage in args.stages.split(",")
+               for precision in args.precisions.split(",")]
     summary = {"target": TARGET, "rounds": args.rounds, "steps": args.steps, "configs": []}
     try:
         for stage, precision in configs:

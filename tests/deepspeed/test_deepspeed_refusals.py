@@ -21,8 +21,9 @@ import treadle
 from treadle_plugins.strategies import deepspeed as ds
 from treadle_plugins.strategies.deepspeed import DeepSpeedConfig
 
-needs_deepspeed = pytest.mark.skipif(not treadle.module_available("deepspeed"),
-                                     reason="deepspeed is not installed (pip install treadle[deepspeed])")
+needs_deepspeed = pytest.mark.skipif(
+    not treadle.module_available("deepspeed"),
+    reason="deepspeed is not installed (pip install treadle[deepspeed])")
 
 
 @pytest.fixture(autouse=True)

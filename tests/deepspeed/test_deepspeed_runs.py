@@ -265,9 +265,9 @@ def test_torchrun_launch_is_joined(trained, tmp_path):
 
 
 def test_a_crashing_rank_ends_the_job_with_its_error(tmp_path):
-    write(tmp_path / "job.py", TRAIN.replace('("s1_fp32", "deepspeed_stage_1"',
-                                             '("crash", "deepspeed_stage_2", "32-true", False, 1),\n'
-                                             '    ("s1_fp32", "deepspeed_stage_1"'))
+    crash = ('("crash", "deepspeed_stage_2", "32-true", False, 1),\n'
+             '    ("s1_fp32", "deepspeed_stage_1"')
+    write(tmp_path / "job.py", TRAIN.replace('("s1_fp32", "deepspeed_stage_1"', crash))
     (tmp_path / "out").mkdir()
     start = time.monotonic()
     out = run([sys.executable, "job.py", "out", "crash"], cwd=tmp_path, timeout=120, ok=False)
@@ -327,7 +327,8 @@ class Regression(treadle.Module):
                              self.lr_schedulers().get_last_lr()[0]])
 
     def configure_optimizers(self):
-        opt = (torch.optim.Adam if self.opt == "adam" else torch.optim.SGD)(self.parameters(), lr=self.lr)
+        cls = torch.optim.Adam if self.opt == "adam" else torch.optim.SGD
+        opt = cls(self.parameters(), lr=self.lr)
         if not self.scheduler:
             return opt
         sch = torch.optim.lr_scheduler.StepLR(opt, 2, gamma=0.5)

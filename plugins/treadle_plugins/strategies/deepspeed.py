@@ -1,4 +1,4 @@
-"""``deepspeed``, ``deepspeed_stage_1/2/3`` and the offload variants: DeepSpeed's engine runs the step.
+"""``deepspeed``, ``deepspeed_stage_1/2/3`` and the offload variants: DeepSpeed's engine steps.
 
 Selected by name (``Trainer(strategy="deepspeed_stage_2", devices=2)``); ``deepspeed`` itself is
 imported only when one of these names is selected and the run starts. What happens, hook by hook:
@@ -26,8 +26,8 @@ imported only when one of these names is selected and the run starts. What happe
   already divides the loss by ``accumulate_grad_batches``, so ``engine.backward`` is told not to
   divide again (``scale_wrt_gas=False``).
 * Precision: the strategy owns it (``owns_precision = True``: the precision plugin stands aside)
-  and writes it into the config: ``bf16-true`` -> ``"bf16"``, ``bf16-mixed`` -> ``"torch_autocast"``,
-  ``16-mixed`` -> ``"fp16"`` (CUDA only).
+  and writes it into the config: ``bf16-true`` -> ``"bf16"``, ``bf16-mixed`` ->
+  ``"torch_autocast"``, ``16-mixed`` -> ``"fp16"`` (CUDA only).
 * Checkpoints: ``trainer.save_checkpoint(path)`` makes ``path`` a directory: DeepSpeed's own files
   (``engine.save_checkpoint``, every rank its shard) and ``treadle.ckpt`` (loop, RNG, schedulers,
   callbacks; written last, by rank zero). ``fit(ckpt_path=path)`` loads both.
@@ -90,7 +90,7 @@ def _raw(optimizer: Any) -> Any:
 
 
 class DeepSpeedConfig:
-    """A DeepSpeed config for the ``deepspeed*`` strategies: ``Trainer(plugins=[DeepSpeedConfig(...)])``.
+    """A DeepSpeed config for the ``deepspeed*`` strategies, in ``Trainer(plugins=[...])``.
 
     :param config: a dict, or the path of a JSON (or YAML) file, in DeepSpeed's own format.
         The Trainer's arguments fill in what it leaves out (precision, accumulation, clipping);
@@ -104,7 +104,8 @@ class DeepSpeedConfig:
         if config is None:
             self.config, self.source = {}, "DeepSpeedConfig()"
         elif isinstance(config, dict):
-            self.config, self.source = json.loads(json.dumps(config)), "DeepSpeedConfig(config={...})"
+            self.config = json.loads(json.dumps(config))  # a copy, and JSON-only values
+            self.source = "DeepSpeedConfig(config={...})"
         elif isinstance(config, (str, os.PathLike)):
             path = Path(config)
             if not path.is_file():
@@ -365,7 +366,9 @@ class DeepSpeedStrategy:
         elif stage is not None and stage not in (0, 1, 2, 3):
             problems.append(f"`{src}`: zero_optimization.stage={stage!r}; ZeRO stages are 0-3.")
         if self.offload:
-            for key in ("offload_optimizer",) + (("offload_param",) if self.zero_stage == 3 else ()):
+            keys = ("offload_optimizer", "offload_param") if self.zero_stage == 3 else \
+                ("offload_optimizer",)
+            for key in keys:
                 device = (zero.get(key) or {}).get("device", "cpu")
                 if device in (None, "none"):
                     problems.append(
@@ -520,7 +523,8 @@ class DeepSpeedStrategy:
 
     @hookimpl
     def backward(self, trainer, loss):
-        args, kwargs = getattr(trainer, "backward_args", ()), getattr(trainer, "backward_kwargs", {})
+        args = getattr(trainer, "backward_args", ())
+        kwargs = getattr(trainer, "backward_kwargs", {})
         unsupported = [k for k in kwargs if k != "retain_graph"]
         if args or unsupported:
             raise ValueError(
@@ -832,7 +836,8 @@ def _import_deepspeed(accelerator: str):
     # warning per process that the user can do nothing about.
     warnings.filterwarnings(
         "ignore", category=FutureWarning,
-        message=r"`torch\.distributed\.(all_gather_into_tensor|reduce_scatter_tensor)` is deprecated")
+        message=r"`torch\.distributed\.(all_gather_into_tensor|reduce_scatter_tensor)` is "
+                r"deprecated")
     import deepspeed
     import deepspeed.ops
     if os.environ.get("TREADLE_DEEPSPEED_SHM_OP", "") not in ("1", "true", "yes"):
