@@ -517,9 +517,8 @@ class DeepSpeedStrategy:
             return (self.engine(module.validation_step, batch, batch_idx),)
         return (self.engine(module.validation_step, batch),)
 
-    @hookimpl
-    def scale_loss(self, loss):
-        return loss  # DeepSpeed scales fp16 losses inside engine.backward
+    # No scale_loss: the core's identity default applies (the precision plugin stands aside) and
+    # DeepSpeed scales fp16 losses inside engine.backward.
 
     @hookimpl
     def backward(self, trainer, loss):
