@@ -333,6 +333,16 @@ class Hooks:
         setattr(self, name, caller)
         return caller
 
+    def implemented(self, name: str, beyond_core: bool = False) -> bool:
+        """Whether calling ``name`` can do anything (always True while tracing).
+
+        ``beyond_core``: ignore the core's default, for hooks whose default is an identity.
+        """
+        if self._pm.tracing:
+            return True
+        impls = getattr(self._pm.hook, name).get_hookimpls()
+        return any(not beyond_core or impl.plugin_name != "treadle.core" for impl in impls)
+
     def subset(self, name: str, remove_plugins: Iterable[Any]) -> Callable[..., Any]:
         """The hook without the given plugins' implementations (still fast when possible)."""
         remove = [p for p in remove_plugins if p is not None]

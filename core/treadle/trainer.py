@@ -55,7 +55,8 @@ class _AutoClosure:
         detached = None if loss is None else loss.detach()
         self.outputs = out if not isinstance(out, torch.Tensor) else {"loss": detached}
         if self.zero_grad and opt is not None:
-            hooks.on_before_zero_grad(trainer=t, module=module, optimizer=opt)
+            if t._hot.on_before_zero_grad:
+                hooks.on_before_zero_grad(trainer=t, module=module, optimizer=opt)
             hooks.optimizer_zero_grad(trainer=t, module=module, optimizer=opt, optimizer_idx=0,
                                       batch_idx=self.batch_idx)
         if loss is None:  # training_step returned None: no backward, the step has no gradients
@@ -384,6 +385,7 @@ class Trainer:
                   and p not in pm.selected.values()]
         self._opt_step_manual = hooks.subset("optimizer_step", [module_plugin])
         self._opt_step_engine = hooks.subset("optimizer_step", [module_plugin, *others])
+        self._hot = _HotHooks(hooks)
         self._step_takes_batch_idx = _takes_two_args(model.training_step)
         self._val_step_takes_batch_idx = _takes_two_args(model.validation_step)
 
@@ -490,6 +492,7 @@ class Trainer:
         n = self.num_training_batches
         val_every = self._val_check_batches(val_loader, epoch)
         manual = not module.automatic_optimization
+        hot = self._hot
         max_steps = cfg.max_steps
         for batch_idx, batch, is_last in _lookahead(iterator, skip, n):
             self.is_last_batch = is_last
@@ -497,7 +500,8 @@ class Trainer:
             batch = self._to_device(batch)
             metrics.in_step = True
             metrics.current_batch = batch
-            if -1 in hooks.on_train_batch_start(trainer=self, module=module, batch=batch,
+            if hot.on_train_batch_start and -1 in hooks.on_train_batch_start(
+                    trainer=self, module=module, batch=batch,
                                                 batch_idx=batch_idx):
                 metrics.in_step = False
                 break
@@ -509,8 +513,9 @@ class Trainer:
                 if not manual:
                     self._step_schedulers("step", batch_idx, plateau=None)
             self._batches_done = batch_idx + 1
-            hooks.on_train_batch_end(trainer=self, module=module, outputs=outputs, batch=batch,
-                                     batch_idx=batch_idx)
+            if hot.on_train_batch_end:
+                hooks.on_train_batch_end(trainer=self, module=module, outputs=outputs,
+                                         batch=batch, batch_idx=batch_idx)
             metrics.in_step = False
             if self.loggers and self._batch_stepped and self.global_step % cfg.log_every_n_steps == 0:
                 self._log_to_loggers(metrics.take_step_metrics())
@@ -582,14 +587,18 @@ class Trainer:
 
     def _to_device(self, batch: Any) -> Any:
         hooks, module = self._hooks, self.module
-        changed = hooks.on_before_batch_transfer(trainer=self, module=module, batch=batch,
-                                                 dataloader_idx=0)
-        batch = batch if changed is None else changed
+        hot = self._hot
+        if hot.on_before_batch_transfer:
+            changed = hooks.on_before_batch_transfer(trainer=self, module=module, batch=batch,
+                                                     dataloader_idx=0)
+            batch = batch if changed is None else changed
         batch = hooks.transfer_batch_to_device(trainer=self, module=module, batch=batch,
                                                device=self._root_device, dataloader_idx=0)
-        changed = hooks.on_after_batch_transfer(trainer=self, module=module, batch=batch,
-                                                dataloader_idx=0)
-        return batch if changed is None else changed
+        if hot.on_after_batch_transfer:
+            changed = hooks.on_after_batch_transfer(trainer=self, module=module, batch=batch,
+                                                    dataloader_idx=0)
+            batch = batch if changed is None else changed
+        return batch
 
     def _manual_step(self, batch: Any, batch_idx: int) -> Any:
         out = self._hooks.run_training_step(trainer=self, module=self.module, batch=batch,
@@ -615,15 +624,21 @@ class Trainer:
 
     def _backward(self, loss: torch.Tensor, optimizer: Any) -> None:
         hooks, module = self._hooks, self.module
-        hooks.on_before_backward(trainer=self, module=module, loss=loss)
-        scaled = hooks.scale_loss(trainer=self, module=module, loss=loss, optimizer=optimizer)
+        hot = self._hot
+        if hot.on_before_backward:
+            hooks.on_before_backward(trainer=self, module=module, loss=loss)
+        scaled = hooks.scale_loss(trainer=self, module=module, loss=loss, optimizer=optimizer) \
+            if hot.scale_loss else loss
         hooks.backward(trainer=self, module=module, loss=scaled, optimizer=optimizer)
-        hooks.on_after_backward(trainer=self, module=module)
+        if hot.on_after_backward:
+            hooks.on_after_backward(trainer=self, module=module)
 
     def _after_closure(self, optimizer: Any, automatic: bool) -> None:
         hooks, module, cfg = self._hooks, self.module, self.config
-        hooks.on_before_optimizer_step(trainer=self, module=module, optimizer=optimizer)
-        if automatic:
+        hot = self._hot
+        if hot.on_before_optimizer_step:
+            hooks.on_before_optimizer_step(trainer=self, module=module, optimizer=optimizer)
+        if automatic and (cfg.gradient_clip_val or hot.configure_gradient_clipping):
             hooks.configure_gradient_clipping(
                 trainer=self, module=module, optimizer=optimizer,
                 gradient_clip_val=cfg.gradient_clip_val,
@@ -776,6 +791,26 @@ class Trainer:
 
 
 # -- helpers ------------------------------------------------------------------------------------
+
+
+class _HotHooks:
+    """Per-step hooks worth calling in this run; the others are skipped at the call site.
+
+    Hooks whose core default is an identity (``scale_loss``) or does nothing without a
+    Trainer value (``configure_gradient_clipping``) count only when another plugin implements
+    them. While tracing, every hook is called, so the trace shows the whole sequence.
+    """
+
+    NAMES = ("on_before_batch_transfer", "on_after_batch_transfer", "on_train_batch_start",
+             "on_train_batch_end", "on_before_zero_grad", "on_before_backward",
+             "on_after_backward", "on_before_optimizer_step")
+    BEYOND_CORE = ("scale_loss", "configure_gradient_clipping")
+
+    def __init__(self, hooks: Hooks) -> None:
+        for name in self.NAMES:
+            setattr(self, name, hooks.implemented(name))
+        for name in self.BEYOND_CORE:
+            setattr(self, name, hooks.implemented(name, beyond_core=True))
 
 
 def _takes_two_args(method: Any) -> bool:
