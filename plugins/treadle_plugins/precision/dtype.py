@@ -16,6 +16,8 @@ easily -- prefer ``16-mixed`` unless you know you want it. A strategy that owns 
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from treadle import Provider, hookimpl
@@ -52,27 +54,28 @@ class TruePrecision:
         batch = yield
         return self.convert_input(batch) if self.enabled else batch
 
-    @hookimpl(wrapper=True)
-    def run_training_step(self):
+    @contextlib.contextmanager
+    def _default_dtype(self):
+        """Tensors created in the step (``torch.zeros``, ...) get the precision's dtype."""
         if not self.enabled:
-            return (yield)
+            yield
+            return
         previous = torch.get_default_dtype()
         torch.set_default_dtype(self.dtype)
         try:
-            return (yield)
+            yield
         finally:
             torch.set_default_dtype(previous)
 
     @hookimpl(wrapper=True)
+    def run_training_step(self):
+        with self._default_dtype():
+            return (yield)
+
+    @hookimpl(wrapper=True)
     def run_validation_step(self):
-        if not self.enabled:
+        with self._default_dtype():
             return (yield)
-        previous = torch.get_default_dtype()
-        torch.set_default_dtype(self.dtype)
-        try:
-            return (yield)
-        finally:
-            torch.set_default_dtype(previous)
 
 
 class BF16TruePrecision(TruePrecision):
