@@ -29,6 +29,10 @@ from treadle.providers import Provider
 GROUP = "treadle"
 OWN_DISTRIBUTION = "treadle"
 _SELECTED_ORDER = ("strategy", "precision", "accelerator")  # call order among selected plugins
+# Hooks called only while a Trainer is built.
+_CONSTRUCTION_HOOKS = frozenset({"provide_accelerators", "provide_precisions",
+                                 "provide_strategies", "provide_environments", "provide_loggers",
+                                 "configure_callbacks"})
 _PROVIDER_HOOKS = {"accelerator": "provide_accelerators", "precision": "provide_precisions",
                    "strategy": "provide_strategies", "environment": "provide_environments",
                    "logger": "provide_loggers"}
@@ -234,7 +238,10 @@ class RunPluginManager(pluggy.PluginManager):
         if self.module_plugin is not None:
             self.unregister(self.module_plugin)
             self.module_plugin = None
-        others = [(n, p) for n, p in self.list_name_plugin() if p is not None and id(p) not in fixed]
+        # Plugins that only provide records (or default callbacks) were consulted when the
+        # Trainer was built; their place in the call order no longer matters, so they stay.
+        others = [(n, p) for n, p in self.list_name_plugin()
+                  if p is not None and id(p) not in fixed and not self._construction_only(p)]
         for _, plugin in selected + others:
             self.unregister(plugin)
         for name, plugin in selected:
@@ -244,6 +251,10 @@ class RunPluginManager(pluggy.PluginManager):
             self.module_plugin = module_plugin
         for name, plugin in reversed(others):
             super().register(plugin, name=name)
+
+    def _construction_only(self, plugin: Any) -> bool:
+        callers = self.get_hookcallers(plugin) or []
+        return all(caller.name in _CONSTRUCTION_HOOKS for caller in callers)
 
     def call_order(self, hook_name: str) -> List[str]:
         """Plugin names in the order their implementations of ``hook_name`` run."""
