@@ -20,11 +20,10 @@ _REDUCE = ("mean", "sum", "max", "min")
 
 
 class _EpochAccumulator:
-    __slots__ = ("reduce_fx", "total", "weight", "prog_bar", "logger", "key", "sync_dist")
+    __slots__ = ("reduce_fx", "total", "weight", "prog_bar", "logger", "key")
 
-    def __init__(self, reduce_fx, prog_bar, logger, key, sync_dist):
+    def __init__(self, reduce_fx, prog_bar, logger, key):
         self.reduce_fx, self.prog_bar, self.logger, self.key = reduce_fx, prog_bar, logger, key
-        self.sync_dist = sync_dist
         self.total = None
         self.weight = 0
 
@@ -101,7 +100,7 @@ class MetricStore:
             acc = accumulators.get(name)
             if acc is None:
                 acc = accumulators[name] = _EpochAccumulator(
-                    reduce_fx, prog_bar, logger, f"{name}_epoch" if both else name, sync_dist)
+                    reduce_fx, prog_bar, logger, f"{name}_epoch" if both else name)
             if not self.in_step:
                 weight = 1
             else:

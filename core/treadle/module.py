@@ -6,7 +6,7 @@ implementation of that hook; the stubs defined here take no part unless overridd
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, Optional
 
 import torch
 from torch import nn

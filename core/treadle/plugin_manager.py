@@ -16,14 +16,13 @@ from __future__ import annotations
 import difflib
 import os
 import sys
-from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import pluggy
 
 from treadle import hookspecs
-from treadle.errors import ConfigurationError, PluginError
+from treadle.errors import PluginError
 from treadle.providers import Provider
 
 GROUP = "treadle"
@@ -166,9 +165,6 @@ class RunPluginManager(pluggy.PluginManager):
                 raise pluggy.PluginValidationError(
                     impl.plugin, f"{who} implements `{name}`, which is not a hook: neither "
                                  f"treadle nor a loaded plugin declares it.{hint}")
-
-    def add_hookspecs(self, module_or_class) -> None:
-        super().add_hookspecs(module_or_class)
 
     # -- providers --------------------------------------------------------------------------
 

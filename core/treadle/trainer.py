@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import torch
 
-from treadle import _defaults, _optim_config, checkpoint_io
+from treadle import _defaults, _optim_config
 from treadle._adapters import adapt_object
 from treadle._metrics import MetricStore
 from treadle.callback import Callback
