@@ -35,9 +35,9 @@ transfer_batch_to_device
 on_after_batch_transfer
 on_train_batch_start
 optimizer_step
-  run_training_step
   on_before_zero_grad
   optimizer_zero_grad
+  run_training_step
   on_before_backward
   scale_loss
   backward
@@ -50,9 +50,9 @@ transfer_batch_to_device
 on_after_batch_transfer
 on_train_batch_start
 optimizer_step
-  run_training_step
   on_before_zero_grad
   optimizer_zero_grad
+  run_training_step
   on_before_backward
   scale_loss
   backward

@@ -541,6 +541,9 @@ def optimizer_step(trainer, module, optimizer, optimizer_idx, batch_idx, closure
 def on_before_zero_grad(trainer, module, optimizer):
     """Called before gradients are zeroed in automatic optimization.
 
+    On the first batch of each accumulation window, before ``run_training_step`` (Lightning
+    calls it after ``training_step``; see ``docs/hooks.md``).
+
     :param trainer: the :class:`treadle.Trainer`.
     :param module: the user's module.
     :param optimizer: the wrapped optimizer.
@@ -550,6 +553,8 @@ def on_before_zero_grad(trainer, module, optimizer):
 @hookspec(firstresult=True)
 def optimizer_zero_grad(trainer, module, optimizer, optimizer_idx, batch_idx):
     """Zero the gradients in automatic optimization (``optimizer.zero_grad()`` by default).
+
+    On the first batch of each accumulation window, before ``run_training_step``.
 
     :param trainer: the :class:`treadle.Trainer`.
     :param module: the user's module.

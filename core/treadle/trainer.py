@@ -30,7 +30,12 @@ __version__ = "0.1.0"
 
 
 class _AutoClosure:
-    """Automatic optimization's closure: forward, zero_grad, backward, pre-step hooks.
+    """Automatic optimization's closure: zero_grad, forward, backward, pre-step hooks.
+
+    ``zero_grad`` comes first, as in a plain PyTorch loop (Lightning calls it after
+    ``training_step``): the previous step's gradients are freed before the forward pass
+    allocates its activations, which lowers peak memory and makes the tiny MLP's step about
+    8 us (3 %) faster, in plain PyTorch too (``benchmarks/zero_grad_order.py``).
 
     One instance per Trainer, re-armed for every batch (nothing allocated per step).
     """
@@ -49,16 +54,16 @@ class _AutoClosure:
     def __call__(self):
         t = self.trainer
         hooks, module, opt = t._hooks, t.module, self.optimizer
-        out = hooks.run_training_step(trainer=t, module=module, batch=self.batch,
-                                      batch_idx=self.batch_idx)[0]
-        loss = t._loss_of(out)
-        detached = None if loss is None else loss.detach()
-        self.outputs = out if not isinstance(out, torch.Tensor) else {"loss": detached}
         if self.zero_grad and opt is not None:
             if t._hot.on_before_zero_grad:
                 hooks.on_before_zero_grad(trainer=t, module=module, optimizer=opt)
             hooks.optimizer_zero_grad(trainer=t, module=module, optimizer=opt, optimizer_idx=0,
                                       batch_idx=self.batch_idx)
+        out = hooks.run_training_step(trainer=t, module=module, batch=self.batch,
+                                      batch_idx=self.batch_idx)[0]
+        loss = t._loss_of(out)
+        detached = None if loss is None else loss.detach()
+        self.outputs = out if not isinstance(out, torch.Tensor) else {"loss": detached}
         if loss is None:  # training_step returned None: no backward, the step has no gradients
             return None
         n = t.config.accumulate_grad_batches
