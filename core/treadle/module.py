@@ -61,7 +61,8 @@ class Module(nn.Module):
 
     def optimizers(self, use_pl_optimizer: bool = True):
         """The optimizer(s) from ``configure_optimizers()``: one, or a list when several."""
-        opts = self.trainer._wrapped_optimizers if use_pl_optimizer else self.trainer.optimizers
+        trainer = self.trainer
+        opts = trainer._wrapped_optimizers if use_pl_optimizer else trainer.optimizers
         return opts[0] if len(opts) == 1 else list(opts)
 
     def lr_schedulers(self):
@@ -92,6 +93,10 @@ class Module(nn.Module):
         default implementation as ``trainer.backward_kwargs``.
         """
         trainer = self.trainer
+        if trainer._direct.backward:  # only the core's loss.backward() would run
+            trainer._kept_losses.append(loss)
+            loss.backward(*args, **kwargs)
+            return
         trainer.backward_args, trainer.backward_kwargs = args, kwargs
         try:
             trainer._backward(loss, None)

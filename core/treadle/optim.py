@@ -50,7 +50,12 @@ class WrappedOptimizer(_Proxy):
         The closure is the user's (manual optimization, LBFGS) or the core's (automatic);
         after it ran, ``on_before_optimizer_step`` is called before the step itself.
         """
-        return self._trainer._step_optimizer(self, closure)
+        trainer = self._trainer
+        if closure is None and trainer._direct.manual_step and not trainer._in_opt_step:
+            result = self._wrapped.step()  # what the core's optimizer_step would do
+            trainer._batch_stepped = True
+            return result
+        return trainer._step_optimizer(self, closure)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self._wrapped.zero_grad(set_to_none=set_to_none)

@@ -350,6 +350,17 @@ class Hooks:
         impls = getattr(self._pm.hook, name).get_hookimpls()
         return any(not beyond_core or impl.plugin_name != "treadle.core" for impl in impls)
 
+    def core_only(self, name: str, ignore: Iterable[Any] = ()) -> bool:
+        """Whether only the core's default (or nothing) implements ``name``, besides ``ignore``.
+
+        Never true while tracing: the loop then goes through every hook call.
+        """
+        if self._pm.tracing:
+            return False
+        skip = {id(p) for p in ignore if p is not None}
+        return all(impl.plugin_name == "treadle.core" or id(impl.plugin) in skip
+                   for impl in getattr(self._pm.hook, name).get_hookimpls())
+
     def subset(self, name: str, remove_plugins: Iterable[Any]) -> Callable[..., Any]:
         """The hook without the given plugins' implementations (still fast when possible)."""
         remove = [p for p in remove_plugins if p is not None]

@@ -38,8 +38,13 @@ def move_data_to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, torch.Tensor):
         return batch.to(device)  # returns the tensor itself when it is already there
     if isinstance(batch, (list, tuple)):
-        moved = [move_data_to_device(x, device) for x in batch]
-        if all(m is x for m, x in zip(moved, batch)):
+        # Called on every batch: one frame for the usual (x, y) of tensors.
+        moved, same = [], True
+        for x in batch:
+            m = x.to(device) if isinstance(x, torch.Tensor) else move_data_to_device(x, device)
+            same = same and m is x
+            moved.append(m)
+        if same:
             return batch  # nothing moved (the CPU case): no new container
         if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
             return type(batch)(*moved)
