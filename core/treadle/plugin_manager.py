@@ -300,29 +300,83 @@ def _names(records: Iterable) -> str:
 def fast_caller(hook_caller, tracing: bool) -> Callable[..., Any]:
     """A callable with pluggy's semantics for this hook, cheaper when it can be.
 
-    No implementation: a no-op. One plain implementation: a function generated for this hook
-    that takes the spec's arguments as keywords and passes the implementation the ones it
-    declares (no dict, no loop). Otherwise (several implementations, wrappers, tracing, a hook
-    without spec): pluggy's own caller.
+    No implementation: a no-op. One plain implementation, optionally inside one new-style
+    wrapper (``@hookimpl(wrapper=True)``, how precision plugins put autocast around a step):
+    a function generated for this hook that takes the spec's arguments as keywords and passes
+    each implementation the ones it declares (no dict, no loop). Otherwise (several
+    implementations, old-style hookwrappers, implementation arguments with defaults, tracing,
+    a hook without spec): pluggy's own caller.
     """
     spec = hook_caller.spec
     if tracing or spec is None:
         return hook_caller
     impls = hook_caller.get_hookimpls()
-    if len(impls) > 1 or (impls and (impls[0].wrapper or impls[0].hookwrapper)):
+    wrappers = [i for i in impls if i.wrapper or i.hookwrapper]
+    plain = [i for i in impls if not (i.wrapper or i.hookwrapper)]
+    if len(plain) > 1 or len(wrappers) > 1 or any(i.hookwrapper for i in wrappers) \
+            or any(getattr(i, "kwargnames", ()) for i in impls):
         return hook_caller
     firstresult = bool(spec.opts.get("firstresult"))
     params = ", ".join(f"{a}=None" for a in spec.argnames)
     signature = f"*, {params}" if params else ""
-    if not impls:
-        body = "return None" if firstresult else "return []"
-    elif firstresult:
-        body = f"return fn({', '.join(impls[0].argnames)})"
+    namespace: Dict[str, Any] = {"fn": plain[0].function if plain else None}
+    if plain:
+        call = f"fn({', '.join(plain[0].argnames)})"
+        inner = f"r = {call}" if firstresult else f"r = {call}\n    r = [] if r is None else [r]"
     else:
-        body = f"r = fn({', '.join(impls[0].argnames)})\n    return [] if r is None else [r]"
-    namespace = {"fn": impls[0].function if impls else None}
+        inner = "r = None" if firstresult else "r = []"
+    if not wrappers:
+        body = inner.replace("r = ", "return ", 1) if plain and firstresult else \
+            f"{inner}\n    return r"
+    else:
+        namespace.update(wrapper=wrappers[0].function, wrap_setup=_wrap_setup,
+                         wrap_throw=_wrap_throw, wrap_send=_wrap_send)
+        inner = inner.replace("\n    ", "\n        ")
+        body = (f"gen = wrap_setup(wrapper({', '.join(wrappers[0].argnames)}))\n"
+                f"    try:\n        {inner}\n"
+                f"    except BaseException as exc:\n        return wrap_throw(gen, exc)\n"
+                f"    return wrap_send(gen, r)")
     exec(f"def {hook_caller.name}({signature}):\n    {body}\n", namespace)  # noqa: S102
     return namespace[hook_caller.name]
+
+
+# A new-style wrapper's three moments, as pluggy's ``_multicall`` runs them.
+
+def _wrap_setup(gen):
+    try:
+        next(gen)
+    except StopIteration:
+        _wrapfail(gen, "did not yield")
+    return gen
+
+
+def _wrap_send(gen, result):
+    try:
+        gen.send(result)
+    except StopIteration as stop:
+        return stop.value
+    gen.close()
+    _wrapfail(gen, "has second yield")
+
+
+def _wrap_throw(gen, exc):
+    try:
+        gen.throw(exc)
+    except StopIteration as stop:
+        return stop.value
+    except RuntimeError as error:
+        if isinstance(exc, StopIteration) and error.__cause__ is exc:
+            gen.close()
+            raise exc
+        raise
+    gen.close()
+    _wrapfail(gen, "has second yield")
+
+
+def _wrapfail(gen, msg: str) -> None:
+    code = gen.gi_code
+    raise RuntimeError(f"wrap_controller at {code.co_name!r} {code.co_filename}:"
+                       f"{code.co_firstlineno} {msg}")
 
 
 class Hooks:
