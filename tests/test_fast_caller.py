@@ -33,19 +33,19 @@ def _pm(*plugins):
 
 
 class Plain:
-    def __init__(self, log, result=None, error=None):
-        self.log, self.result, self.error = log, result, error
+    def __init__(self, log, result=None, error=None, tag="plain"):
+        self.log, self.result, self.error, self.tag = log, result, error, tag
 
     @impl
     def first(self, a, b):
-        self.log.append(("plain", a, b))
+        self.log.append((self.tag, a, b))
         if self.error:
             raise self.error
         return self.result
 
     @impl
     def every(self, b):
-        self.log.append(("plain", b))
+        self.log.append((self.tag, b))
         if self.error:
             raise self.error
         return self.result
@@ -172,9 +172,24 @@ class OldStyle:
         yield
 
 
-@pytest.mark.parametrize("plugins", [[WithDefault()], [Plain([], 1), Second()],
-                                     [Plain([], 1), OldStyle()]],
-                         ids=["default-argument", "two-implementations", "old-style-wrapper"])
+@pytest.mark.parametrize("hook", ["first", "every"])
+@pytest.mark.parametrize("results", [(None, None, None), (None, 2, 3), (1, None, 3), (1, 2, 3),
+                                     (None, None, ValueError("last")), (None, KeyError("mid"), 3)])
+@pytest.mark.parametrize("mode", [None, "pass", "replace", "swallow"])
+def test_several_implementations_in_call_order(hook, results, mode):
+    def plugins(log):
+        found = [Plain(log, error=r, tag=k) if isinstance(r, Exception) else
+                 Plain(log, result=r, tag=k) for k, r in enumerate(results)]
+        if mode is not None:
+            found.append(_wrapper(mode)(log))
+        return found
+
+    via_pluggy, via_fast = _both(hook, plugins, {"a": 1, "b": 2})
+    assert via_fast == via_pluggy
+
+
+@pytest.mark.parametrize("plugins", [[WithDefault()], [Plain([], 1), OldStyle()]],
+                         ids=["default-argument", "old-style-wrapper"])
 def test_cases_it_leaves_to_pluggy(plugins):
     caller = _pm(*plugins).hook.first
     assert fast_caller(caller, tracing=False) is caller

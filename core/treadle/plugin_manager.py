@@ -300,38 +300,42 @@ def _names(records: Iterable) -> str:
 def fast_caller(hook_caller, tracing: bool) -> Callable[..., Any]:
     """A callable with pluggy's semantics for this hook, cheaper when it can be.
 
-    No implementation: a no-op. One plain implementation, optionally inside one new-style
+    No implementation: a no-op. Plain implementations, optionally inside one new-style
     wrapper (``@hookimpl(wrapper=True)``, how precision plugins put autocast around a step):
-    a function generated for this hook that takes the spec's arguments as keywords and passes
-    each implementation the ones it declares (no dict, no loop). Otherwise (several
-    implementations, old-style hookwrappers, implementation arguments with defaults, tracing,
-    a hook without spec): pluggy's own caller.
+    a function generated for this hook that takes the spec's arguments as keywords and calls
+    each implementation in pluggy's order with the arguments it declares -- for a
+    ``firstresult`` hook, until one returns non-None (no dict, no loop). Otherwise (old-style
+    hookwrappers, several wrappers, implementation arguments with defaults, tracing, a hook
+    without spec): pluggy's own caller.
     """
     spec = hook_caller.spec
     if tracing or spec is None:
         return hook_caller
     impls = hook_caller.get_hookimpls()
     wrappers = [i for i in impls if i.wrapper or i.hookwrapper]
-    plain = [i for i in impls if not (i.wrapper or i.hookwrapper)]
-    if len(plain) > 1 or len(wrappers) > 1 or any(i.hookwrapper for i in wrappers) \
+    plain = [i for i in reversed(impls) if not (i.wrapper or i.hookwrapper)]  # call order
+    if len(wrappers) > 1 or any(i.hookwrapper for i in wrappers) \
             or any(getattr(i, "kwargnames", ()) for i in impls):
         return hook_caller
     firstresult = bool(spec.opts.get("firstresult"))
     params = ", ".join(f"{a}=None" for a in spec.argnames)
     signature = f"*, {params}" if params else ""
-    namespace: Dict[str, Any] = {"fn": plain[0].function if plain else None}
-    if plain:
-        call = f"fn({', '.join(plain[0].argnames)})"
-        inner = f"r = {call}" if firstresult else f"r = {call}\n    r = [] if r is None else [r]"
-    else:
-        inner = "r = None" if firstresult else "r = []"
+    namespace: Dict[str, Any] = {f"fn{k}": impl.function for k, impl in enumerate(plain)}
+    calls = [f"fn{k}({', '.join(impl.argnames)})" for k, impl in enumerate(plain)]
+    if firstresult:  # the first non-None result; the result is `r`
+        lines = [f"r = {calls[-1]}"] if calls else ["r = None"]
+        for call in reversed(calls[:-1]):
+            lines = [f"r = {call}", "if r is None:", *(f"    {line}" for line in lines)]
+    else:  # every non-None result, in call order
+        lines = ["r = []"]
+        for call in calls:
+            lines += [f"x = {call}", "if x is not None:", "    r.append(x)"]
     if not wrappers:
-        body = inner.replace("r = ", "return ", 1) if plain and firstresult else \
-            f"{inner}\n    return r"
+        body = "\n    ".join([*lines, "return r"])
     else:
         namespace.update(wrapper=wrappers[0].function, wrap_setup=_wrap_setup,
                          wrap_throw=_wrap_throw, wrap_send=_wrap_send)
-        inner = inner.replace("\n    ", "\n        ")
+        inner = "\n        ".join(lines)
         body = (f"gen = wrap_setup(wrapper({', '.join(wrappers[0].argnames)}))\n"
                 f"    try:\n        {inner}\n"
                 f"    except BaseException as exc:\n        return wrap_throw(gen, exc)\n"
