@@ -16,7 +16,9 @@ Everything happens through hooks, in both optimization modes:
   ``self.clip_gradients`` in manual optimization clips true gradients.
 * ``optimizer_step``: the closure runs, then ``scaler.step`` (skipped when a gradient is inf or
   NaN) and ``scaler.update()`` (after every step, as Lightning does).
-* torch's optimizer step hooks on the user's optimizers: the autocast weight cache is cleared
+* torch's optimizer step hooks on the user's optimizers (manual optimization, or automatic
+  optimization with another ``optimizer_step`` implementation, such as a ``Module`` override
+  that may step the user's optimizer directly): the autocast weight cache is cleared
   after every step and before every closure evaluation inside one (manual optimization runs
   the whole ``training_step`` in one autocast region, and autocast would otherwise keep using
   the pre-step low-precision copies of the weights); under ``16-mixed``, stepping the user's
@@ -58,16 +60,16 @@ class MixedPrecision:
         self.enabled = not getattr(trainer.strategy, "owns_precision", False)
         return None
 
-    # Whether the optimizer step hooks below are needed in automatic optimization too. Not for
-    # bf16: there, every forward (closure evaluations included) is its own autocast region.
-    _step_hooks_in_automatic = False
+    def _needs_step_hooks(self, trainer, module) -> bool:
+        """Whether the optimizer step hooks below are needed. Not in automatic optimization
+        for bf16: there, every forward (closure evaluations included) is its own autocast
+        region."""
+        return not module.automatic_optimization
 
     @hookimpl
     def convert_module(self, trainer, module):
         self.device_type = trainer.root_device.type
-        if not self.enabled:
-            return
-        if module.automatic_optimization and not self._step_hooks_in_automatic:
+        if not self.enabled or not self._needs_step_hooks(trainer, module):
             return
         for opt in trainer.optimizers:
             self._handles.append(opt.register_step_pre_hook(self._step_pre))
@@ -121,7 +123,11 @@ class MixedPrecision:
 
 def _has_grads(optimizer: Any) -> bool:
     """Whether any parameter has a gradient (stops at the first one: O(1) in a normal step)."""
-    return any(p.grad is not None for g in optimizer.param_groups for p in g["params"])
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if p.grad is not None:
+                return True
+    return False
 
 
 def _with_closure(args, kwargs, closure):
@@ -140,7 +146,6 @@ class FP16MixedPrecision(MixedPrecision):
 
     name = "16-mixed"
     dtype = torch.float16
-    _step_hooks_in_automatic = True  # the direct-step guard serves optimizer_step overrides too
 
     def __init__(self, trainer) -> None:
         super().__init__(trainer)
@@ -167,6 +172,14 @@ class FP16MixedPrecision(MixedPrecision):
                     f"`precision='32-true'` with `{cls}`, or an optimizer whose `step()` does "
                     f"not require a closure.")
         return problems
+
+    def _needs_step_hooks(self, trainer, module) -> bool:
+        # In automatic optimization the user's optimizer is stepped through scaler.step
+        # unless another optimizer_step implementation (a Module override calling
+        # `optimizer.optimizer.step(closure=...)`) may step it directly: then the guard
+        # below unscales, skips on inf/NaN and updates the scale for it.
+        return not module.automatic_optimization or not trainer._hooks.core_only(
+            "optimizer_step", ignore=[self])
 
     @hookimpl
     def convert_module(self, trainer, module):
@@ -201,7 +214,7 @@ class FP16MixedPrecision(MixedPrecision):
         result = closure()  # forward, scaled backward, on_before_optimizer_step (unscale), clip
         if result is None and module.automatic_optimization:
             return True  # training_step returned None: no backward, nothing to step
-        raw = _raw(optimizer)
+        raw = getattr(optimizer, "optimizer", optimizer)  # the user's own (per step: inlined)
         self._unscale(raw)
         if id(raw) not in self._unscaled:
             return True  # no parameter has a gradient: a no-op, as optimizer.step() would be
@@ -216,7 +229,7 @@ class FP16MixedPrecision(MixedPrecision):
 
     def _unscale(self, optimizer: Any) -> None:
         """Divide the optimizer's gradients by the scale, once between two of its steps."""
-        raw = _raw(optimizer)
+        raw = getattr(optimizer, "optimizer", optimizer)
         if id(raw) not in self._unscaled and _has_grads(raw):
             self.scaler.unscale_(raw)
             self._unscaled.add(id(raw))
