@@ -61,7 +61,7 @@ class Module(nn.Module):
 
     def optimizers(self, use_pl_optimizer: bool = True):
         """The optimizer(s) from ``configure_optimizers()``: one, or a list when several."""
-        trainer = self.trainer
+        trainer = self._trainer or self.trainer  # the property raises when not attached
         opts = trainer._wrapped_optimizers if use_pl_optimizer else trainer.optimizers
         return opts[0] if len(opts) == 1 else list(opts)
 
@@ -92,7 +92,7 @@ class Module(nn.Module):
         Extra arguments (``retain_graph=True``, ...) reach ``loss.backward`` in the core's
         default implementation as ``trainer.backward_kwargs``.
         """
-        trainer = self.trainer
+        trainer = self._trainer or self.trainer
         if trainer._direct.backward:  # only the core's loss.backward() would run
             trainer._kept_losses.append(loss)
             loss.backward(*args, **kwargs)
@@ -139,7 +139,7 @@ class Module(nn.Module):
             reduce_fx: str = "mean", sync_dist: bool = False,
             batch_size: Optional[int] = None, **kwargs: Any) -> None:
         """Record a metric, as ``LightningModule.log`` (same defaults per hook)."""
-        self.trainer._metrics.log(name, value, prog_bar=prog_bar, logger=logger,
+        (self._trainer or self.trainer)._metrics.log(name, value, prog_bar=prog_bar, logger=logger,
                                   on_step=on_step, on_epoch=on_epoch, reduce_fx=reduce_fx,
                                   sync_dist=sync_dist, batch_size=batch_size)
 

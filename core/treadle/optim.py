@@ -34,15 +34,12 @@ class _Proxy:
 class WrappedOptimizer(_Proxy):
     """The optimizer as ``self.optimizers()`` returns it; ``.optimizer`` is the user's own."""
 
-    __slots__ = ("_idx",)
+    __slots__ = ("_idx", "optimizer")  # ``optimizer``: the user's own (a slot: read per step)
 
     def __init__(self, optimizer: Any, trainer: Any, idx: int):
         super().__init__(optimizer, trainer)
         object.__setattr__(self, "_idx", idx)
-
-    @property
-    def optimizer(self) -> Any:
-        return self._wrapped
+        object.__setattr__(self, "optimizer", optimizer)
 
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
         """Step through the ``optimizer_step`` hook; ``closure`` runs before the step.
