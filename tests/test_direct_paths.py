@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import treadle  # noqa: E402
 from conftest_helpers import make_loader, make_trainer, mlp  # noqa: E402
 
-FLAGS = ("transfer", "backward", "manual_step", "automatic")
+FLAGS = ("transfer", "backward", "backward_call", "manual_step", "automatic")
 
 
 class Auto(treadle.Module):
@@ -132,7 +132,7 @@ def test_manual_direct_path_equals_the_hook_path(tmp_path):
     t1 = _fit(tmp_path, direct)
     t2 = _fit(tmp_path, hooked, [hook])
     assert t1._direct.backward and t1._direct.manual_step
-    assert not t2._direct.backward and not t2._direct.manual_step
+    assert not t2._direct.backward and not t2._direct.manual_step and t2._direct.backward_call
     assert hook.calls > 0
     assert t1.global_step == t2.global_step == 10
     for p, q in zip(direct.parameters(), hooked.parameters()):
@@ -155,15 +155,16 @@ class TransferOverride(Auto):
 
 
 @pytest.mark.parametrize("model, kwargs, expected", [
-    (Overrides(), {}, dict(transfer=True, backward=False, manual_step=True, automatic=False)),
-    (ZeroGradOverride(), {}, dict(transfer=True, backward=True, manual_step=True,
-                                  automatic=False)),
-    (TransferOverride(), {}, dict(transfer=False, backward=True, manual_step=True,
-                                  automatic=True)),
-    (Auto(), {"gradient_clip_val": 0.5}, dict(transfer=True, backward=True, manual_step=True,
-                                              automatic=False)),
-    (Auto(), {"precision": "16-mixed"}, dict(transfer=True, backward=False, manual_step=False,
-                                             automatic=False)),
+    (Overrides(), {}, dict(transfer=True, backward=False, backward_call=False, manual_step=True,
+                           automatic=False)),
+    (ZeroGradOverride(), {}, dict(transfer=True, backward=True, backward_call=True,
+                                  manual_step=True, automatic=False)),
+    (TransferOverride(), {}, dict(transfer=False, backward=True, backward_call=True,
+                                  manual_step=True, automatic=True)),
+    (Auto(), {"gradient_clip_val": 0.5}, dict(transfer=True, backward=True, backward_call=True,
+                                              manual_step=True, automatic=False)),
+    (Auto(), {"precision": "16-mixed"}, dict(transfer=True, backward=False, backward_call=True,
+                                             manual_step=False, automatic=False)),
 ], ids=["module-backward", "module-zero-grad", "module-transfer", "trainer-clipping", "16-mixed"])
 def test_any_implementation_turns_the_direct_path_off(tmp_path, model, kwargs, expected):
     assert _flags(_fit(tmp_path, model, **kwargs)) == expected

@@ -333,37 +333,25 @@ def fast_caller(hook_caller, tracing: bool) -> Callable[..., Any]:
     if not wrappers:
         body = "\n    ".join([*lines, "return r"])
     else:
-        namespace.update(wrapper=wrappers[0].function, wrap_setup=_wrap_setup,
-                         wrap_throw=_wrap_throw, wrap_send=_wrap_send)
+        # pluggy's _multicall for one new-style wrapper: set-up to the yield, the
+        # implementations, then the result sent in (or their exception thrown in).
+        namespace.update(wrapper=wrappers[0].function, wrap_throw=_wrap_throw,
+                         wrapfail=_wrapfail)
         inner = "\n        ".join(lines)
-        body = (f"gen = wrap_setup(wrapper({', '.join(wrappers[0].argnames)}))\n"
-                f"    try:\n        {inner}\n"
-                f"    except BaseException as exc:\n        return wrap_throw(gen, exc)\n"
-                f"    return wrap_send(gen, r)")
+        body = "\n    ".join([
+            f"gen = wrapper({', '.join(wrappers[0].argnames)})",
+            "try:", "    next(gen)", "except StopIteration:",
+            "    wrapfail(gen, 'did not yield')",
+            "try:", f"    {inner}", "except BaseException as exc:",
+            "    return wrap_throw(gen, exc)",
+            "try:", "    gen.send(r)", "except StopIteration as stop:", "    return stop.value",
+            "gen.close()", "wrapfail(gen, 'has second yield')"])
     exec(f"def {hook_caller.name}({signature}):\n    {body}\n", namespace)  # noqa: S102
     return namespace[hook_caller.name]
 
 
-# A new-style wrapper's three moments, as pluggy's ``_multicall`` runs them.
-
-def _wrap_setup(gen):
-    try:
-        next(gen)
-    except StopIteration:
-        _wrapfail(gen, "did not yield")
-    return gen
-
-
-def _wrap_send(gen, result):
-    try:
-        gen.send(result)
-    except StopIteration as stop:
-        return stop.value
-    gen.close()
-    _wrapfail(gen, "has second yield")
-
-
 def _wrap_throw(gen, exc):
+    """A new-style wrapper's teardown when the implementations raised (as ``_multicall``)."""
     try:
         gen.throw(exc)
     except StopIteration as stop:

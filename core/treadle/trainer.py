@@ -683,7 +683,10 @@ class Trainer:
             hooks.on_before_backward(trainer=self, module=module, loss=loss)
         scaled = hooks.scale_loss(trainer=self, module=module, loss=loss, optimizer=optimizer) \
             if hot.scale_loss else loss
-        hooks.backward(trainer=self, module=module, loss=scaled, optimizer=optimizer)
+        if self._direct.backward_call:  # only the core's default implements `backward`
+            scaled.backward(*self.backward_args, **self.backward_kwargs)
+        else:
+            hooks.backward(trainer=self, module=module, loss=scaled, optimizer=optimizer)
         if hot.on_after_backward:
             hooks.on_after_backward(trainer=self, module=module)
 
@@ -878,16 +881,19 @@ class _DirectPaths:
     ``tests/test_direct_paths.py`` checks that both give bit-identical training.
     """
 
-    __slots__ = ("transfer", "backward", "manual_step", "automatic")
+    __slots__ = ("transfer", "backward", "backward_call", "manual_step", "automatic")
 
     def __init__(self, trainer: Optional["Trainer"] = None) -> None:
-        self.transfer = self.backward = self.manual_step = self.automatic = False
+        self.transfer = self.backward = self.backward_call = False
+        self.manual_step = self.automatic = False
         if trainer is None:
             return
         hooks, hot = trainer._hooks, trainer._hot
         self.transfer = hooks.core_only("transfer_batch_to_device") and not (
             hot.on_before_batch_transfer or hot.on_after_batch_transfer)
-        self.backward = hooks.core_only("backward") and hooks.core_only("scale_loss") and not (
+        # backward_call: the `backward` hook alone (scaling and the hooks around it may run)
+        self.backward_call = hooks.core_only("backward")
+        self.backward = self.backward_call and hooks.core_only("scale_loss") and not (
             hot.on_before_backward or hot.on_after_backward)
         # opt.step() from training_step skips the Module's own optimizer_step override
         self.manual_step = not hot.on_before_optimizer_step and hooks.core_only(
