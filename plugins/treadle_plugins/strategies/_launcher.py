@@ -263,6 +263,10 @@ def _spawn_entry(
         with open(tmp, "wb") as f:
             pickle.dump(result, f)
         os.replace(tmp, result_path)
+    # A process group still alive at interpreter exit can abort the process (seen here: gloo,
+    # "terminate called without an active exception", SIGABRT after fn had returned).
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def spawn(
