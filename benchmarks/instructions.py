@@ -1,0 +1,134 @@
+"""Instructions per training step, treadle / plain PyTorch, counted by valgrind (callgrind).
+
+Wall-clock ratios on a shared 2-core machine move by a few percent from run to run, more than
+the 1 % target of the medium model. Instruction counts do not: the same program executes the
+same instructions. This script counts them for the loops of ``overhead.py`` -- the plain loop
+and ``trainer.fit()``, automatic and manual optimization -- and reports, per case:
+
+* ``Ir/step``: instructions of one training step, from two runs of N1 and N2 steps
+  ((Ir(N2) - Ir(N1)) / (N2 - N1)), so per-run costs (``fit()``'s set-up) cancel out;
+* ``ratio``: treadle's Ir/step / the plain loop's (the per-step overhead in instructions);
+* ``fixed``: what one run costs besides its steps (treadle: ``Trainer()`` + ``fit()`` set-up).
+
+Only the measured run is counted: each worker process warms up (one short run: imports, lazy
+initialisation), then runs the measured loop inside ``functools.reduce``, and callgrind collects
+only inside that C function (``--toggle-collect=functools_reduce``). BLAS/OpenMP threads are set
+to 1 so idle worker threads do not add spin instructions.
+
+An instruction ratio is not a time ratio: Python's interpreter runs fewer instructions per cycle
+than a matmul kernel, so treadle's extra instructions cost a little more time than their share
+suggests. It is the deterministic half of the evidence; ``overhead.py`` is the timed half.
+
+Usage (needs ``valgrind``; ~1.5 min per process under valgrind, two at a time)::
+
+    python benchmarks/instructions.py                           # tiny, 32-true, ~6 min
+    python benchmarks/instructions.py --sizes tiny medium --steps 100 300
+
+The last line is one JSON object with every figure. Exit status 0; 2 when valgrind is missing.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SIDES = ("plain", "auto", "manual")
+
+
+def worker(side: str, size: str, steps: int, precision: str) -> None:
+    """One counted run (what valgrind starts)."""
+    import importlib.util
+
+    import torch
+
+    spec = importlib.util.spec_from_file_location("overhead", HERE / "overhead.py")
+    overhead = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(overhead)
+    torch.set_num_threads(1)
+
+    def run(n: int) -> None:
+        net = overhead.build_net(size, 0)
+        loader = overhead.build_loader(overhead.build_dataset(size, n, 0), size, 0)
+        if side == "plain":
+            overhead.run_plain(net, loader, 1, precision)
+        else:
+            treadle, modules = overhead.make_treadle_modules()
+            overhead.run_treadle(treadle, modules[side], net, loader, 1, precision)
+
+    run(20)  # imports and lazy initialisation, not counted
+    functools.reduce(lambda _a, _b: run(steps), [0, 1])  # counted: callgrind toggles here
+
+
+def count(side: str, size: str, steps: int, precision: str, workdir: str) -> int:
+    out = os.path.join(workdir, f"cg.{side}.{size}.{steps}")
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1"}
+    cmd = ["valgrind", "--tool=callgrind", "--toggle-collect=functools_reduce",
+           f"--callgrind-out-file={out}", sys.executable, __file__, "--worker", side, size,
+           str(steps), precision]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    with open(out) as f:
+        for line in f:
+            m = re.match(r"(summary|totals):\s+(\d+)", line)
+            if m:
+                return int(m.group(2))
+    raise RuntimeError(f"no instruction total in {out}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--sizes", nargs="+", default=["tiny"], choices=["tiny", "medium"])
+    parser.add_argument("--steps", nargs=2, type=int, default=[100, 500], metavar=("N1", "N2"))
+    parser.add_argument("--precision", default="32-true",
+                        choices=["32-true", "16-mixed", "bf16-mixed"])
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--worker", nargs=4, metavar=("SIDE", "SIZE", "STEPS", "PRECISION"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        side, size, steps, precision = args.worker
+        worker(side, size, int(steps), precision)
+        return 0
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed (apt install valgrind); nothing measured.")
+        return 2
+    n1, n2 = sorted(args.steps)
+    jobs = [(side, size, n) for size in args.sizes for side in SIDES for n in (n1, n2)]
+    with tempfile.TemporaryDirectory() as tmp, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {job: pool.submit(count, *job[:2], job[2], args.precision, tmp) for job in jobs}
+        totals = {job: f.result() for job, f in futures.items()}
+    cases = []
+    print(f"precision {args.precision}; runs of {n1} and {n2} steps; Ir = instructions executed")
+    print(f"{'case':18s} {'Ir/step':>12s} {'ratio':>8s} {'extra Ir/step':>14s} {'fixed Ir':>14s}")
+    for size in args.sizes:
+        per_step = {side: (totals[(side, size, n2)] - totals[(side, size, n1)]) / (n2 - n1)
+                    for side in SIDES}
+        for side in SIDES:
+            fixed = totals[(side, size, n1)] - per_step[side] * n1
+            ratio = per_step[side] / per_step["plain"]
+            extra = per_step[side] - per_step["plain"]
+            print(f"{size + '/' + side:18s} {per_step[side]:12,.0f} {ratio:8.4f} {extra:14,.0f} "
+                  f"{fixed:14,.0f}")
+            cases.append({"size": size, "side": side, "ir_per_step": per_step[side],
+                          "ratio_to_plain": ratio, "extra_ir_per_step": extra,
+                          "fixed_ir": fixed, "ir_n1": totals[(side, size, n1)],
+                          "ir_n2": totals[(side, size, n2)]})
+    print(json.dumps({"benchmark": "treadle.instructions", "precision": args.precision,
+                      "steps": [n1, n2], "cases": cases}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
