@@ -19,10 +19,13 @@ An instruction ratio is not a time ratio: Python's interpreter runs fewer instru
 than a matmul kernel, so treadle's extra instructions cost a little more time than their share
 suggests. It is the deterministic half of the evidence; ``overhead.py`` is the timed half.
 
-Usage (needs ``valgrind``; ~1.5 min per process under valgrind, two at a time)::
+Usage (needs ``valgrind``; six processes, two at a time)::
 
-    python benchmarks/instructions.py                           # tiny, 32-true, ~6 min
-    python benchmarks/instructions.py --sizes tiny medium --steps 100 300
+    python benchmarks/instructions.py --steps 60 200            # tiny, 32-true, ~8 min
+    python benchmarks/instructions.py --sizes medium --steps 10 30
+
+Under valgrind a tiny step takes ~0.1 s, a medium one several seconds (its matmuls are
+emulated instruction by instruction): keep medium runs to a few dozen steps.
 
 The last line is one JSON object with every figure. Exit status 0; 2 when valgrind is missing.
 """
@@ -64,7 +67,7 @@ def worker(side: str, size: str, steps: int, precision: str) -> None:
             treadle, modules = overhead.make_treadle_modules()
             overhead.run_treadle(treadle, modules[side], net, loader, 1, precision)
 
-    run(20)  # imports and lazy initialisation, not counted
+    run(5)  # imports and lazy initialisation, not counted
     functools.reduce(lambda _a, _b: run(steps), [0, 1])  # counted: callgrind toggles here
 
 
@@ -89,7 +92,7 @@ def count(side: str, size: str, steps: int, precision: str, workdir: str) -> int
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sizes", nargs="+", default=["tiny"], choices=["tiny", "medium"])
-    parser.add_argument("--steps", nargs=2, type=int, default=[100, 500], metavar=("N1", "N2"))
+    parser.add_argument("--steps", nargs=2, type=int, default=[60, 200], metavar=("N1", "N2"))
     parser.add_argument("--precision", default="32-true",
                         choices=["32-true", "16-mixed", "bf16-mixed"])
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
