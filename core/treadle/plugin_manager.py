@@ -391,10 +391,9 @@ class Hooks:
 
         ``beyond_core``: ignore the core's default, for hooks whose default is an identity.
         """
-        if self._pm.tracing:
-            return True
-        impls = getattr(self._pm.hook, name).get_hookimpls()
-        return any(not beyond_core or impl.plugin_name != "treadle.core" for impl in impls)
+        if beyond_core:
+            return not self.core_only(name)
+        return self._pm.tracing or bool(getattr(self._pm.hook, name).get_hookimpls())
 
     def core_only(self, name: str, ignore: Iterable[Any] = ()) -> bool:
         """Whether only the core's default (or nothing) implements ``name``, besides ``ignore``.
