@@ -34,7 +34,7 @@ class _AutoClosure:
 
     ``zero_grad`` comes first, as in a plain PyTorch loop (Lightning calls it after
     ``training_step``): the previous step's gradients are freed before the forward pass
-    allocates its activations, which lowers peak memory and makes the tiny MLP's step about
+    allocates its activations, which can lower peak memory and makes the tiny MLP's step about
     8 us (3 %) faster, in plain PyTorch too (``benchmarks/zero_grad_order.py``).
 
     One instance per Trainer, re-armed for every batch (nothing allocated per step).
