@@ -903,9 +903,7 @@ class _DirectPaths:
             self.backward and not hot.on_before_zero_grad and not hot.on_before_optimizer_step
             and hooks.core_only("optimizer_zero_grad") and hooks.core_only("optimizer_step")
             and not trainer.config.gradient_clip_val and not hot.configure_gradient_clipping
-            and len(opts) == 1 and len(trainer._wrapped_optimizers) == 1
-            and trainer._wrapped_optimizers[0]._wrapped is opts[0]
-            and _defaults._evaluates_closure_once(type(opts[0])))
+            and len(opts) == 1 and _defaults._evaluates_closure_once(type(opts[0])))
 
 
 _DirectPaths.NONE = _DirectPaths()
