@@ -234,6 +234,28 @@ def test_implementations_run_callbacks_plugins_module_strategy_precision_acceler
                        "accelerator"]
 
 
+def test_order_holds_when_the_selected_plugins_were_registered_out_of_order():
+    """fit() leaves the selected plugins in place only when they already are in order."""
+    log = []
+
+    class Model(Auto):
+        def on_train_start(self):
+            log.append("module")
+
+    trainer = _trainer(accelerator="rec", precision="rec", strategy="rec", num_sanity_val_steps=0,
+                       limit_train_batches=1, plugins=[_providers(log)])
+    pm = trainer.plugin_manager
+    accelerator = pm.selected["accelerator"]
+    name = pm.get_name(accelerator)
+    pm.unregister(accelerator)
+    pm.register(accelerator, name=name)  # now registered after the strategy: called first
+    trainer.fit(Model(), _data())
+    assert log[:4] == ["module", "strategy", "precision", "accelerator"]
+    log.clear()
+    trainer.fit(Model(), _data())  # a second fit on the same Trainer: the same order
+    assert log[:4] == ["module", "strategy", "precision", "accelerator"]
+
+
 def test_module_backward_beats_the_strategy_and_the_core():
     log = []
 
