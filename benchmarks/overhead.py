@@ -463,7 +463,8 @@ def main(argv=None) -> int:
     lockstep = args.method == "lockstep"
     third = "step ratio" if lockstep else "cpu ratio"  # the method's second view of the same runs
     hdr = (f"{'case':<26}{'steps':>7}{'plain ms':>10}{'fit ms':>10}{'us/step':>9}"
-           f"{'fit ratio':>11}{'init+fit':>10}{third:>11}{'target':>8}  {'result':<7}{'weights':<8}")
+           f"{'fit ratio':>11}{'init+fit':>10}{third:>11}{'target':>8}  {'result':<7}{'weights':<8}"
+           "fit p25-p75")
     print(hdr)
     print("-" * len(hdr))
     out_cases = []
@@ -479,6 +480,7 @@ def main(argv=None) -> int:
             continue
         steps = steps_for[(size, pr)]
         ratio_wall = statistics.median(r["fit_s"] / r["plain_s"] for r in rs)
+        quartiles = statistics.quantiles([r["fit_s"] / r["plain_s"] for r in rs], n=4)
         if lockstep:
             ratio_third = statistics.median(r["step_ratio"] for r in rs)
         else:
@@ -495,7 +497,7 @@ def main(argv=None) -> int:
         wcol = fmt_diff(worst_diff) if steps_ok else "STEPS!"
         print(f"{name:<26}{steps:>7}{plain_med * 1e3:>10.1f}{fit_med * 1e3:>10.1f}{per_step_us:>9.1f}"
               f"{ratio_wall:>11.3f}{ratio_init:>10.3f}{ratio_third:>11.3f}{'<=' + format(target, '.2f'):>8}"
-              f"  {verdict:<7}{wcol:<8}")
+              f"  {verdict:<7}{wcol:<8}{quartiles[0]:.3f}-{quartiles[2]:.3f}")
         if not steps_ok:
             bad = [(r["plain_steps"], r["treadle_steps"]) for r in rs]
             print(f"   step counts differ from {steps}: (plain, treadle) = {bad}")
@@ -509,7 +511,8 @@ def main(argv=None) -> int:
                {"plain_cpu_s": [r["plain_cpu"] for r in rs], "fit_cpu_s": [r["fit_cpu"] for r in rs],
                 "ratio_cpu_median": ratio_third}),
             "plain_s_median": plain_med, "fit_s_median": fit_med, "init_s_median": init_med,
-            "ratio_fit_median": ratio_wall, "ratio_init_fit_median": ratio_init,
+            "ratio_fit_median": ratio_wall, "ratio_fit_quartiles": [quartiles[0], quartiles[2]],
+            "ratio_init_fit_median": ratio_init,
             "judged_on": args.judge,
             "overhead_us_per_step": per_step_us, "target": target, "pass": ratio <= target,
             "steps_match": steps_ok,
