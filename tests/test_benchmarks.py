@@ -36,3 +36,22 @@ def test_overhead_plain_only_lockstep_pairs_a_plain_loop_with_itself():
                "--tiny-steps", "24")
     (case,) = out["cases"]
     assert out["plain_only"] and case["steps_match"] and case["max_weight_diff"] == 0.0
+
+
+def test_deepspeed_overhead_lockstep_sides_do_the_same_work():
+    """Two ranks under torchrun, a plain deepspeed.initialize loop and treadle's deepspeed
+    strategy (ZeRO 2, fp32) stepping alternately: same steps, same losses, same final weights."""
+    pytest.importorskip("deepspeed")
+    done = subprocess.run([sys.executable, str(BENCH / "deepspeed_overhead.py"), "--stages", "2",
+                           "--precisions", "fp32", "--rounds", "1", "--steps", "20", "--warmup",
+                           "5"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["method"] == "lockstep" and not out["plain_only"] and out["world_size"] == 2
+    (config,) = out["configs"]
+    assert (config["stage"], config["precision"]) == (2, "fp32")
+    assert config["steps_match"] and config["same_losses"] and config["same_params"], config
+    (r,) = config["rounds"]
+    assert r["plain_steps"] == r["treadle_steps"] == 25, r
+    assert len(r["plain_losses"]) == 2 and r["plain_losses"] == r["treadle_losses"], r
+    assert r["params_diff"] == 0.0 and r["plain_s"] > 0 and r["fit_s"] > 0, r
