@@ -55,3 +55,20 @@ def test_deepspeed_overhead_lockstep_sides_do_the_same_work():
     assert r["plain_steps"] == r["treadle_steps"] == 25, r
     assert len(r["plain_losses"]) == 2 and r["plain_losses"] == r["treadle_losses"], r
     assert r["params_diff"] == 0.0 and r["plain_s"] > 0 and r["fit_s"] > 0, r
+
+
+def test_ddp_overhead_lockstep_sides_do_the_same_work():
+    """Two ranks under torchrun, plain DDP and treadle's ddp steps alternating: 85 steps cross
+    an epoch boundary (64 batches per rank), so a missed ``set_epoch`` shows in the weights."""
+    done = subprocess.run([sys.executable, str(BENCH / "ddp_overhead.py"), "--steps", "80",
+                           "--warmup", "5", "--rounds", "1"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["method"] == "lockstep" and not out["plain_only"]
+    assert out["same_steps"] and out["same_weights"] and out["same_final_loss"], out
+    for r in [out["warmup_round"], *out["rounds"]]:
+        assert r["plain_steps"] == r["treadle_steps"] == 85, r
+        assert r["params_diff"] == 0.0 and r["plain_loss"] == r["treadle_loss"], r
+        assert r["plain_s"] > 0 and r["fit_s"] > 0, r
+    assert len(out["rounds"]) == 1
