@@ -254,16 +254,22 @@ def run_side(side: str, args: argparse.Namespace) -> dict:
     script = [str(HERE / "plain_ddp.py")] if plain else [str(Path(__file__)), "--worker"]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
                "2", *script, "--steps", str(args.steps), "--warmup", str(args.warmup)]
-    done = subprocess.run(command, capture_output=True, text=True, env=launch_env(),
-                          timeout=args.timeout)
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    launch = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=launch_env())
+    try:
+        stdout, stderr = launch.communicate(timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        stop_launch(launch)  # not subprocess.run's SIGKILL: that leaves the ranks running
+        launch.communicate()
+        raise
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
     if not lines:
-        raise RuntimeError(f"{side} run failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        raise RuntimeError(f"{side} run failed ({launch.returncode}):\n{stdout}\n{stderr}")
     result = json.loads(lines[-1])
-    if done.returncode != 0:  # the figures were printed; a process died on its way out
-        print(f"note: the {side} run exited with {done.returncode} after its figures:\n"
-              f"{done.stderr.strip()[-600:]}", file=sys.stderr)
-        result["exit_code"] = done.returncode
+    if launch.returncode != 0:  # the figures were printed; a process died on its way out
+        print(f"note: the {side} run exited with {launch.returncode} after its figures:\n"
+              f"{stderr.strip()[-600:]}", file=sys.stderr)
+        result["exit_code"] = launch.returncode
     return result
 
 
