@@ -73,6 +73,7 @@ import statistics
 import sys
 import time
 import traceback
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -189,18 +190,26 @@ class PacedLoader(DataLoader):
     ends: list
 
     def __iter__(self):
-        plain, plain_s, ends, clock = self.plain, self.plain_s, self.ends, time.perf_counter
         batches = super().__iter__()
-        for _ in range(len(self)):  # the plain step first: each side then fetches its own batch
-            t0 = clock()
-            if next(plain, StopIteration) is StopIteration:
-                raise RuntimeError("the plain loop ran out of batches before the treadle side")
-            t1 = clock()
-            plain_s.append(t1 - t0)
-            ends.append(t1)
-            yield next(batches)
+        yield from pace(batches, len(self), self.plain, self.plain_s, self.ends)
         if next(batches, None) is not None:  # run the sampler to its end, as a for loop does
             raise RuntimeError("the DataLoader gave more batches than len() said")
+
+
+def pace(batches: Iterator, n: int, plain: Iterator, plain_s: list, ends: list) -> Iterator:
+    """``n`` batches from ``batches``, each fetched after one step of the ``plain`` loop (a
+    generator, one step per ``next()``): the plain step first, so each side then fetches its
+    own batch. Appends each plain step's wall time to ``plain_s`` and the ``perf_counter()`` at
+    which it finished to ``ends``. Shared by the lockstep methods of the benchmarks here."""
+    clock = time.perf_counter
+    for _ in range(n):
+        t0 = clock()
+        if next(plain, StopIteration) is StopIteration:
+            raise RuntimeError("the plain loop ran out of batches before the treadle side")
+        t1 = clock()
+        plain_s.append(t1 - t0)
+        ends.append(t1)
+        yield next(batches)
 
 
 # --------------------------------------------------------------------------------------------
