@@ -201,11 +201,17 @@ def lockstep_worker(args: argparse.Namespace) -> None:
             def configure_optimizers(self):
                 return torch.optim.SGD(self.parameters(), lr=0.01)
 
+    # Every round's plain loop (and so its DDP model) is kept until the rank ends with
+    # os._exit: a DDP model freed after the process group it was built on had been destroyed
+    # (treadle's teardown destroys it at the end of each fit()) hung in its destructor here,
+    # now and then (py-spy: the rank idle in the frame that dropped the last reference).
+    finished_loops = []
     for i in range(args.rounds + 1):
         total = args.warmup + (args.steps if i else min(args.steps, WARMUP_ROUND_STEPS))
         plain_net, plain_record = build_net(), {}
         loader = build_loader(PacedLoader)
         loader.plain = plain_ddp_steps(plain_net, build_loader(), plain_record)
+        finished_loops.append(loader.plain)
         loader.plain_s, loader.ends = [], []
         if args.plain_only:  # harness self-check: a second plain loop in treadle's place
             other_net, other_record = build_net(), {}
@@ -247,6 +253,15 @@ def lockstep_worker(args: argparse.Namespace) -> None:
             }), flush=True)
     if args.plain_only:
         dist.destroy_process_group()
+
+
+def exit_rank(code: int) -> None:
+    """End a lockstep rank at once, its figures printed, without the interpreter's exit, which
+    would free the plain loops' DDP models after their process group is gone (see
+    ``lockstep_worker``)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def run_side(side: str, args: argparse.Namespace) -> dict:
@@ -394,7 +409,7 @@ def main() -> int:
         return 0
     if args.lockstep_worker:
         lockstep_worker(args)
-        return 0
+        exit_rank(0)
     if args.method == "lockstep":
         return run_lockstep(args)
 
