@@ -205,13 +205,13 @@ def lockstep_worker(args: argparse.Namespace) -> None:
     # os._exit: a DDP model freed after the process group it was built on had been destroyed
     # (treadle's teardown destroys it at the end of each fit()) hung in its destructor here,
     # now and then (py-spy: the rank idle in the frame that dropped the last reference).
-    finished_loops = []
+    kept_plain_loops = []
     for i in range(args.rounds + 1):
         total = args.warmup + (args.steps if i else min(args.steps, WARMUP_ROUND_STEPS))
         plain_net, plain_record = build_net(), {}
         loader = build_loader(PacedLoader)
         loader.plain = plain_ddp_steps(plain_net, build_loader(), plain_record)
-        finished_loops.append(loader.plain)
+        kept_plain_loops.append(loader.plain)
         loader.plain_s, loader.ends = [], []
         if args.plain_only:  # harness self-check: a second plain loop in treadle's place
             other_net, other_record = build_net(), {}

@@ -335,7 +335,7 @@ def fast_caller(hook_caller, tracing: bool) -> Callable[..., Any]:
                          wrapfail=_wrapfail)
     prototype = _CALLER_PROTOTYPES.get(shape)
     if prototype is None:
-        prototype = _CALLER_PROTOTYPES[shape] = _caller_source(shape)
+        prototype = _CALLER_PROTOTYPES[shape] = _compile_caller(shape)
     code, kwdefaults = prototype
     caller = FunctionType(code, namespace, hook_caller.name)
     caller.__kwdefaults__ = dict(kwdefaults) if kwdefaults else None
@@ -348,7 +348,7 @@ def fast_caller(hook_caller, tracing: bool) -> Callable[..., Any]:
 _CALLER_PROTOTYPES: Dict[tuple, tuple] = {}
 
 
-def _caller_source(shape: tuple) -> tuple:
+def _compile_caller(shape: tuple) -> tuple:
     """Compile the caller for ``shape``; return its code and keyword defaults."""
     name, argnames, firstresult, plain_args, wrapper_args = shape
     params = ", ".join(f"{a}=None" for a in argnames)
