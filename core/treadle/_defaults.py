@@ -12,7 +12,7 @@ import torch
 from treadle import checkpoint_io
 from treadle.hookspecs import hookimpl
 from treadle.optim import original_step
-from treadle.utilities import move_data_to_device, requires_closure
+from treadle.utilities import call_step, move_data_to_device, requires_closure
 
 
 def _raw(optimizer):
@@ -63,17 +63,15 @@ def transfer_batch_to_device(batch, device):
 
 
 @hookimpl(trylast=True)
-def run_training_step(trainer, module, batch, batch_idx):
-    if trainer._step_takes_batch_idx:
-        return (module.training_step(batch, batch_idx),)
-    return (module.training_step(batch),)
+def run_training_step(module, batch, batch_idx):
+    return (call_step(module.training_step, batch, batch_idx),)
 
 
 @hookimpl(trylast=True)
-def run_validation_step(trainer, module, batch, batch_idx):
-    if trainer._val_step_takes_batch_idx:
-        return (module.validation_step(batch, batch_idx),)
-    return (module.validation_step(batch),)
+def run_validation_step(trainer, module, batch, batch_idx, dataloader_idx):
+    several = trainer.state.num_dataloaders > 1
+    return (call_step(module.validation_step, batch, batch_idx,
+                      dataloader_idx if several else None),)
 
 
 @hookimpl(trylast=True)
@@ -168,3 +166,16 @@ def save_checkpoint(trainer, checkpoint, filepath):
 @hookimpl(trylast=True)
 def load_checkpoint(filepath):
     return checkpoint_io.load(filepath)
+
+
+# TEMPORARY (lead): replaced by the hookspecs branch at merge.
+@hookimpl(trylast=True)
+def run_test_step(trainer, module, batch, batch_idx, dataloader_idx):
+    several = trainer.state.num_dataloaders > 1
+    return (call_step(module.test_step, batch, batch_idx, dataloader_idx if several else None),)
+
+
+@hookimpl(trylast=True)
+def run_predict_step(trainer, module, batch, batch_idx, dataloader_idx):
+    several = trainer.state.num_dataloaders > 1
+    return (call_step(module.predict_step, batch, batch_idx, dataloader_idx if several else None),)

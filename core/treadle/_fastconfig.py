@@ -97,6 +97,8 @@ FIELDS: Dict[str, Tuple[Any, Callable[[Any], Any]]] = {
     "max_steps": (-1, _int(-1)),
     "limit_train_batches": (None, _optional(_batches(strict=False))),
     "limit_val_batches": (None, _optional(_batches(strict=False))),
+    "limit_test_batches": (None, _optional(_batches(strict=False))),
+    "limit_predict_batches": (None, _optional(_batches(strict=False))),
     "check_val_every_n_epoch": (1, _optional(_int(1))),
     "val_check_interval": (None, _optional(_batches(strict=True))),
     "accumulate_grad_batches": (1, _int(1)),

@@ -55,19 +55,25 @@ class MetricStore:
         self.logged_metrics: Dict[str, torch.Tensor] = {}
         self.progress_bar_metrics: Dict[str, torch.Tensor] = {}
         self.pending_step: Dict[str, torch.Tensor] = {}  # step values for the loggers
-        self._epoch: Dict[str, Dict[str, _EpochAccumulator]] = {"train": {}, "validate": {}}
-        self.stage = "train"  # "train", "validate" or "sanity"
+        self._epoch: Dict[str, Dict[str, _EpochAccumulator]] = {}
+        self.stage = "train"  # "train", "sanity", "validate", "test" or "predict"
         self.in_step = False  # inside a batch-level hook
         self.current_batch: Any = None  # for the batch size of epoch means
+        self.dataloader_idx: Optional[int] = None  # set while one of several loaders runs
 
     def log(self, name: str, value: Any, *, prog_bar: bool, logger: bool, on_step: Optional[bool],
             on_epoch: Optional[bool], reduce_fx: str, sync_dist: bool,
-            batch_size: Optional[int]) -> None:
+            batch_size: Optional[int], add_dataloader_idx: bool = True) -> None:
         if reduce_fx not in _REDUCE:
             raise ValueError(f"`self.log({name!r}, ..., reduce_fx={reduce_fx!r})`: choose one "
                              f"of {', '.join(_REDUCE)}.")
         if self.stage == "sanity":
             return
+        if self.stage == "predict":
+            raise ValueError(f"`self.log({name!r}, ...)` in predict: predict logs nothing (as in "
+                             f"Lightning); return the values from `predict_step` instead.")
+        if self.dataloader_idx is not None and add_dataloader_idx:
+            name = f"{name}/dataloader_idx_{self.dataloader_idx}"
         training_step = self.stage == "train" and self.in_step
         on_step = training_step if on_step is None else on_step
         on_epoch = (not training_step) if on_epoch is None else on_epoch
@@ -83,7 +89,7 @@ class MetricStore:
         else:
             value = torch.tensor(float(value))
         if sync_dist and self.trainer.world_size > 1:
-            value = self.trainer._reduce(value, reduce_fx)
+            value = self.trainer.reduce(value, reduce_fx)
         both = on_step and on_epoch
         if on_step and self.in_step:
             key = f"{name}_step" if both else name
@@ -96,7 +102,7 @@ class MetricStore:
             if prog_bar:
                 self.progress_bar_metrics[key] = value
         if on_epoch:
-            accumulators = self._epoch[self.stage]
+            accumulators = self._epoch.setdefault(self.stage, {})
             acc = accumulators.get(name)
             if acc is None:
                 acc = accumulators[name] = _EpochAccumulator(
@@ -114,7 +120,7 @@ class MetricStore:
     def end_epoch(self, stage: str) -> Dict[str, torch.Tensor]:
         """Reduce the stage's accumulated values into the metric dicts; return the logged ones."""
         logged = {}
-        for name, acc in self._epoch[stage].items():
+        for name, acc in self._epoch.get(stage, {}).items():
             value = acc.compute()
             self.callback_metrics[name] = value
             if acc.key != name:
@@ -126,3 +132,12 @@ class MetricStore:
                 self.progress_bar_metrics[acc.key] = value
         self._epoch[stage] = {}
         return logged
+
+    @staticmethod
+    def for_dataloader(logged: Dict[str, torch.Tensor], idx: int,
+                       several: bool) -> Dict[str, float]:
+        """The epoch metrics of evaluation dataloader ``idx``, as Lightning returns them: its
+        own (``name/dataloader_idx_{idx}``) and those logged outside any one loader."""
+        suffix = f"/dataloader_idx_{idx}"
+        return {k: float(v) for k, v in logged.items()
+                if not several or k.endswith(suffix) or "/dataloader_idx_" not in k}

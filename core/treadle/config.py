@@ -30,6 +30,8 @@ class TrainerConfig(BaseModel):
     max_steps: int = Field(-1, ge=-1)
     limit_train_batches: Optional[Union[int, float]] = Field(None, ge=0)
     limit_val_batches: Optional[Union[int, float]] = Field(None, ge=0)
+    limit_test_batches: Optional[Union[int, float]] = Field(None, ge=0)
+    limit_predict_batches: Optional[Union[int, float]] = Field(None, ge=0)
     check_val_every_n_epoch: Optional[int] = Field(1, ge=1)
     val_check_interval: Optional[Union[int, float]] = Field(None, gt=0)
     accumulate_grad_batches: int = Field(1, ge=1)
@@ -58,7 +60,8 @@ class TrainerConfig(BaseModel):
             return []
         return list(v) if isinstance(v, (list, tuple)) else [v]
 
-    @field_validator("limit_train_batches", "limit_val_batches", "val_check_interval")
+    @field_validator("limit_train_batches", "limit_val_batches", "limit_test_batches",
+                     "limit_predict_batches", "val_check_interval")
     @classmethod
     def _fraction_at_most_one(cls, v: Any) -> Any:
         if isinstance(v, float) and v > 1.0:

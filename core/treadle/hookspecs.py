@@ -318,7 +318,7 @@ def on_validation_epoch_end(trainer, module):
 
 
 @hookspec
-def on_validation_batch_start(trainer, module, batch, batch_idx):
+def on_validation_batch_start(trainer, module, batch, batch_idx, dataloader_idx):
     """Called before ``validation_step``.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -329,7 +329,7 @@ def on_validation_batch_start(trainer, module, batch, batch_idx):
 
 
 @hookspec
-def on_validation_batch_end(trainer, module, outputs, batch, batch_idx):
+def on_validation_batch_end(trainer, module, outputs, batch, batch_idx, dataloader_idx):
     """Called after ``validation_step``.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -413,7 +413,7 @@ def run_training_step(trainer, module, batch, batch_idx):
 
 
 @hookspec(firstresult=True)
-def run_validation_step(trainer, module, batch, batch_idx):
+def run_validation_step(trainer, module, batch, batch_idx, dataloader_idx):
     """Call the module's ``validation_step``.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -683,3 +683,99 @@ def load_checkpoint(trainer, filepath):
     :param filepath: the ``ckpt_path`` given to ``fit`` or ``validate``.
     :return: the checkpoint dict. Stops at the first non-None result.
     """
+
+
+# TEMPORARY (lead): replaced by the hookspecs branch at merge.
+@hookspec
+def on_validation_model_eval(trainer, module):
+    """Temporary."""
+
+
+@hookspec
+def on_validation_model_train(trainer, module):
+    """Temporary."""
+
+
+@hookspec
+def on_test_start(trainer, module):
+    """Temporary."""
+
+
+@hookspec
+def on_test_end(trainer, module):
+    """Temporary."""
+
+
+@hookspec
+def on_test_epoch_start(trainer, module):
+    """Temporary."""
+
+
+@hookspec
+def on_test_epoch_end(trainer, module):
+    """Temporary."""
+
+
+@hookspec
+def on_test_model_eval(trainer, module):
+    """Temporary."""
+
+
+@hookspec
+def on_test_model_train(trainer, module):
+    """Temporary."""
+
+
+@hookspec
+def on_test_batch_start(trainer, module, batch, batch_idx, dataloader_idx):
+    """Temporary."""
+
+
+@hookspec
+def on_test_batch_end(trainer, module, outputs, batch, batch_idx, dataloader_idx):
+    """Temporary."""
+
+
+@hookspec(firstresult=True)
+def run_test_step(trainer, module, batch, batch_idx, dataloader_idx):
+    """Temporary."""
+
+
+@hookspec
+def on_predict_start(trainer, module):
+    """Temporary."""
+
+
+@hookspec
+def on_predict_end(trainer, module):
+    """Temporary."""
+
+
+@hookspec
+def on_predict_epoch_start(trainer, module):
+    """Temporary."""
+
+
+@hookspec
+def on_predict_epoch_end(trainer, module):
+    """Temporary."""
+
+
+@hookspec
+def on_predict_model_eval(trainer, module):
+    """Temporary."""
+
+
+@hookspec
+def on_predict_batch_start(trainer, module, batch, batch_idx, dataloader_idx):
+    """Temporary."""
+
+
+@hookspec
+def on_predict_batch_end(trainer, module, outputs, batch, batch_idx, dataloader_idx):
+    """Temporary."""
+
+
+@hookspec(firstresult=True)
+def run_predict_step(trainer, module, batch, batch_idx, dataloader_idx):
+    """Temporary."""

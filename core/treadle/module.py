@@ -62,12 +62,15 @@ class Module(nn.Module):
     def optimizers(self, use_pl_optimizer: bool = True):
         """The optimizer(s) from ``configure_optimizers()``: one, or a list when several."""
         trainer = self._trainer or self.trainer  # the property raises when not attached
-        opts = trainer._wrapped_optimizers if use_pl_optimizer else trainer.optimizers
+        step = trainer._step
+        opts = (step.optimizers if step is not None else []) if use_pl_optimizer \
+            else trainer.optimizers
         return opts[0] if len(opts) == 1 else list(opts)
 
     def lr_schedulers(self):
         """The scheduler(s) from ``configure_optimizers()``: None, one, or a list."""
-        scheds = self.trainer._wrapped_schedulers
+        step = self.trainer._step
+        scheds = step.schedulers if step is not None else []
         if not scheds:
             return None
         return scheds[0] if len(scheds) == 1 else list(scheds)
@@ -93,13 +96,9 @@ class Module(nn.Module):
         default implementation as ``trainer.backward_kwargs``.
         """
         trainer = self._trainer or self.trainer
-        if trainer._direct.backward:  # only the core's loss.backward() would run
-            trainer._kept_losses.append(loss)
-            loss.backward(*args, **kwargs)
-            return
         trainer.backward_args, trainer.backward_kwargs = args, kwargs
         try:
-            trainer._backward(loss, None)
+            trainer._step.backward(loss, None)
         finally:
             trainer.backward_args, trainer.backward_kwargs = (), {}
 
@@ -137,11 +136,13 @@ class Module(nn.Module):
     def log(self, name: str, value: Any, prog_bar: bool = False, logger: bool = True,
             on_step: Optional[bool] = None, on_epoch: Optional[bool] = None,
             reduce_fx: str = "mean", sync_dist: bool = False,
-            batch_size: Optional[int] = None, **kwargs: Any) -> None:
+            batch_size: Optional[int] = None, add_dataloader_idx: bool = True,
+            **kwargs: Any) -> None:
         """Record a metric, as ``LightningModule.log`` (same defaults per hook)."""
-        (self._trainer or self.trainer)._metrics.log(name, value, prog_bar=prog_bar, logger=logger,
-                                  on_step=on_step, on_epoch=on_epoch, reduce_fx=reduce_fx,
-                                  sync_dist=sync_dist, batch_size=batch_size)
+        (self._trainer or self.trainer)._metrics.log(
+            name, value, prog_bar=prog_bar, logger=logger, on_step=on_step, on_epoch=on_epoch,
+            reduce_fx=reduce_fx, sync_dist=sync_dist, batch_size=batch_size,
+            add_dataloader_idx=add_dataloader_idx)
 
     def log_dict(self, dictionary: Dict[str, Any], **kwargs: Any) -> None:
         for name, value in dictionary.items():

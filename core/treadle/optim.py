@@ -11,11 +11,11 @@ from typing import Any, Callable, Optional
 
 
 class _Proxy:
-    __slots__ = ("_wrapped", "_trainer")
+    __slots__ = ("_wrapped", "_step")
 
-    def __init__(self, wrapped: Any, trainer: Any):
+    def __init__(self, wrapped: Any, step: Any):
         object.__setattr__(self, "_wrapped", wrapped)
-        object.__setattr__(self, "_trainer", trainer)
+        object.__setattr__(self, "_step", step)  # the run's ``treadle.step.Step``
 
     @property
     def __class__(self):  # isinstance(proxy, type(wrapped)) is True
@@ -34,11 +34,11 @@ class _Proxy:
 class WrappedOptimizer(_Proxy):
     """The optimizer as ``self.optimizers()`` returns it; ``.optimizer`` is the user's own."""
 
-    __slots__ = ("_idx", "optimizer")  # ``optimizer``: the user's own (a slot: read per step)
+    __slots__ = ("optimizer_idx", "optimizer")  # ``optimizer``: the user's own
 
-    def __init__(self, optimizer: Any, trainer: Any, idx: int):
-        super().__init__(optimizer, trainer)
-        object.__setattr__(self, "_idx", idx)
+    def __init__(self, optimizer: Any, step: Any, idx: int):
+        super().__init__(optimizer, step)
+        object.__setattr__(self, "optimizer_idx", idx)
         object.__setattr__(self, "optimizer", optimizer)
 
     def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
@@ -47,12 +47,7 @@ class WrappedOptimizer(_Proxy):
         The closure is the user's (manual optimization, LBFGS) or the core's (automatic);
         after it ran, ``on_before_optimizer_step`` is called before the step itself.
         """
-        trainer = self._trainer
-        if closure is None and trainer._direct.manual_step and not trainer._in_opt_step:
-            result = self._wrapped.step()  # what the core's optimizer_step would do
-            trainer._batch_stepped = True
-            return result
-        return trainer._step_optimizer(self, closure)
+        return self._step.optimizer_step(self, closure)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self._wrapped.zero_grad(set_to_none=set_to_none)
@@ -64,7 +59,7 @@ class WrappedOptimizer(_Proxy):
         self._wrapped.load_state_dict(state_dict)
 
 
-def route_scheduler_step(scheduler: Any, trainer: Any) -> Any:
+def route_scheduler_step(scheduler: Any, stepper: Any) -> Any:
     """Make ``scheduler.step()`` go through the ``scheduler_step`` hook; returns the scheduler.
 
     ``lr_schedulers()`` hands back the user's own object (``sch is my_scheduler`` holds, as in
@@ -77,15 +72,10 @@ def route_scheduler_step(scheduler: Any, trainer: Any) -> Any:
         cls = cls._treadle_original
 
     def step(self, metric: Any = None, *args: Any, **kwargs: Any) -> None:
-        if args or kwargs or trainer._in_scheduler_step:
+        if args or kwargs or stepper.in_scheduler_step:
             cls.step(self, *((metric,) if metric is not None else ()), *args, **kwargs)
             return
-        trainer._in_scheduler_step = True
-        try:
-            trainer._hooks.scheduler_step(trainer=trainer, module=trainer.module, scheduler=self,
-                                          metric=metric)
-        finally:
-            trainer._in_scheduler_step = False
+        stepper.scheduler_step(self, metric)
 
     routed = type(cls.__name__, (cls,), {"step": step, "_treadle_original": cls,
                                          "__module__": cls.__module__,

@@ -17,12 +17,12 @@ import difflib
 import os
 import sys
 from importlib.metadata import entry_points
-from types import FunctionType
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import pluggy
 
 from treadle import hookspecs
+from treadle._callers import Hooks, Tracer, fast_caller  # noqa: F401 (fast_caller: re-export)
 from treadle.errors import PluginError
 from treadle.providers import Provider
 
@@ -101,7 +101,7 @@ class RunPluginManager(pluggy.PluginManager):
         self.selected: Dict[str, Any] = {}  # kind -> instance
         self.module_plugin: Optional[Any] = None
         self._spec_ids: set = set()  # ids of the plugins' ``treadle_hookspecs`` already added
-        self._trace_undo: Optional[Callable[[], None]] = None
+        self.tracer: Optional[Tracer] = None
         if _env_flag("TREADLE_TRACE_HOOKS"):
             self.enable_tracing()
 
@@ -260,31 +260,32 @@ class RunPluginManager(pluggy.PluginManager):
                 if name not in _CONSTRUCTION_HOOKS and not name.startswith("_")
                 for impl in caller.get_hookimpls()}
 
+    # -- introspection and tracing ----------------------------------------------------------
+
+    def implementations(self, hook_name: str) -> List[tuple]:
+        """``[(plugin_name, plugin)]`` implementing ``hook_name``, in the order they run."""
+        hook = getattr(self.hook, hook_name)
+        return [(impl.plugin_name, impl.plugin) for impl in reversed(hook.get_hookimpls())]
+
     def call_order(self, hook_name: str) -> List[str]:
         """Plugin names in the order their implementations of ``hook_name`` run."""
-        hook = getattr(self.hook, hook_name)
-        return [impl.plugin_name for impl in reversed(hook.get_hookimpls())]
+        return [name for name, _ in self.implementations(hook_name)]
 
-    # -- tracing ----------------------------------------------------------------------------
+    def enable_tracing(self, write: Optional[Callable[[str], Any]] = None) -> None:
+        """Report every hook call of the loop with its implementations, in call order.
 
-    def enable_tracing(self, write: Callable[[str], Any] = None) -> None:
-        """Print every hook call with its implementations, in call order (TREADLE_TRACE_HOOKS=1)."""
-        write = write or (lambda line: sys.stderr.write(line + "\n"))
-        depth = [0]
-
-        def before(hook_name, impls, kwargs):
-            names = ", ".join(impl.plugin_name for impl in reversed(impls)) or "-"
-            write(f"{'  ' * depth[0]}treadle hook {hook_name} -> [{names}]")
-            depth[0] += 1
-
-        def after(outcome, hook_name, impls, kwargs):
-            depth[0] -= 1
-
-        self._trace_undo = self.add_hookcall_monitoring(before, after)
+        ``TREADLE_TRACE_HOOKS=1`` turns it on (to stderr). The loop's callers are wrapped, not
+        replaced: the traced run takes the same path as an untraced one.
+        """
+        self.tracer = Tracer(write or (lambda line: sys.stderr.write(line + "\n")))
 
     @property
     def tracing(self) -> bool:
-        return self._trace_undo is not None
+        return self.tracer is not None
+
+    def hooks(self) -> Hooks:
+        """The run's hook callers, resolved against the plugins as they are now."""
+        return Hooks(self, self.tracer)
 
 
 def _stamp(rec: Provider, plugin: str, dist: str) -> Provider:
@@ -298,149 +299,3 @@ def _stamp(rec: Provider, plugin: str, dist: str) -> Provider:
 def _names(records: Iterable) -> str:
     names = sorted(records)
     return ", ".join(repr(n) for n in names) if names else "(none)"
-
-
-# ---------------------------------------------------------------------------------------------
-# Fast calls: resolve each hook once per run.
-# ---------------------------------------------------------------------------------------------
-
-
-def fast_caller(hook_caller, tracing: bool) -> Callable[..., Any]:
-    """A callable with pluggy's semantics for this hook, cheaper when it can be.
-
-    No implementation: a no-op. Plain implementations, optionally inside one new-style
-    wrapper (``@hookimpl(wrapper=True)``, how precision plugins put autocast around a step):
-    a function generated for this hook that takes the spec's arguments as keywords and calls
-    each implementation in pluggy's order with the arguments it declares -- for a
-    ``firstresult`` hook, until one returns non-None (no dict, no loop). Otherwise (old-style
-    hookwrappers, several wrappers, implementation arguments with defaults, tracing, a hook
-    without spec): pluggy's own caller.
-    """
-    spec = hook_caller.spec
-    if tracing or spec is None:
-        return hook_caller
-    impls = hook_caller.get_hookimpls()
-    wrappers = [i for i in impls if i.wrapper or i.hookwrapper]
-    plain = [i for i in reversed(impls) if not (i.wrapper or i.hookwrapper)]  # call order
-    if len(wrappers) > 1 or any(i.hookwrapper for i in wrappers) \
-            or any(getattr(i, "kwargnames", ()) for i in impls):
-        return hook_caller
-    firstresult = bool(spec.opts.get("firstresult"))
-    shape = (hook_caller.name, tuple(spec.argnames), firstresult,
-             tuple(tuple(impl.argnames) for impl in plain),
-             tuple(wrappers[0].argnames) if wrappers else None)
-    namespace: Dict[str, Any] = {f"fn{k}": impl.function for k, impl in enumerate(plain)}
-    if wrappers:
-        namespace.update(wrapper=wrappers[0].function, wrap_throw=_wrap_throw,
-                         wrapfail=_wrapfail)
-    prototype = _CALLER_PROTOTYPES.get(shape)
-    if prototype is None:
-        prototype = _CALLER_PROTOTYPES[shape] = _compile_caller(shape)
-    code, kwdefaults = prototype
-    caller = FunctionType(code, namespace, hook_caller.name)
-    caller.__kwdefaults__ = dict(kwdefaults) if kwdefaults else None
-    return caller
-
-
-# Compiled callers by shape (hook, spec arguments, firstresult, each implementation's
-# arguments, the wrapper's): each Trainer binds its own implementations to the same code, so
-# the source is compiled once per process, not once per hook per fit().
-_CALLER_PROTOTYPES: Dict[tuple, tuple] = {}
-
-
-def _compile_caller(shape: tuple) -> tuple:
-    """Compile the caller for ``shape``; return its code and keyword defaults."""
-    name, argnames, firstresult, plain_args, wrapper_args = shape
-    params = ", ".join(f"{a}=None" for a in argnames)
-    signature = f"*, {params}" if params else ""
-    calls = [f"fn{k}({', '.join(args)})" for k, args in enumerate(plain_args)]
-    if firstresult:  # the first non-None result; the result is `r`
-        lines = [f"r = {calls[-1]}"] if calls else ["r = None"]
-        for call in reversed(calls[:-1]):
-            lines = [f"r = {call}", "if r is None:", *(f"    {line}" for line in lines)]
-    else:  # every non-None result, in call order
-        lines = ["r = []"]
-        for call in calls:
-            lines += [f"x = {call}", "if x is not None:", "    r.append(x)"]
-    if wrapper_args is None:
-        body = "\n    ".join([*lines, "return r"])
-    else:
-        # pluggy's _multicall for one new-style wrapper: set-up to the yield, the
-        # implementations, then the result sent in (or their exception thrown in).
-        inner = "\n        ".join(lines)
-        body = "\n    ".join([
-            f"gen = wrapper({', '.join(wrapper_args)})",
-            "try:", "    next(gen)", "except StopIteration:",
-            "    wrapfail(gen, 'did not yield')",
-            "try:", f"    {inner}", "except BaseException as exc:",
-            "    return wrap_throw(gen, exc)",
-            "try:", "    gen.send(r)", "except StopIteration as stop:", "    return stop.value",
-            "gen.close()", "wrapfail(gen, 'has second yield')"])
-    scope: Dict[str, Any] = {}
-    exec(f"def {name}({signature}):\n    {body}\n", scope)  # noqa: S102
-    function = scope[name]
-    return function.__code__, function.__kwdefaults__
-
-
-def _wrap_throw(gen, exc):
-    """A new-style wrapper's teardown when the implementations raised (as ``_multicall``)."""
-    try:
-        gen.throw(exc)
-    except StopIteration as stop:
-        return stop.value
-    except RuntimeError as error:
-        if isinstance(exc, StopIteration) and error.__cause__ is exc:
-            gen.close()
-            raise exc
-        raise
-    gen.close()
-    _wrapfail(gen, "has second yield")
-
-
-def _wrapfail(gen, msg: str) -> None:
-    code = gen.gi_code
-    raise RuntimeError(f"wrap_controller at {code.co_name!r} {code.co_filename}:"
-                       f"{code.co_firstlineno} {msg}")
-
-
-class Hooks:
-    """Attribute access to every hook of a run, resolved by :func:`fast_caller`.
-
-    ``Hooks(pm)`` is rebuilt after :meth:`RunPluginManager.arrange`; attributes are created on
-    first use, so hooks never called cost nothing.
-    """
-
-    def __init__(self, pm: RunPluginManager):
-        self._pm = pm
-
-    def __getattr__(self, name: str):
-        caller = fast_caller(getattr(self._pm.hook, name), self._pm.tracing)
-        setattr(self, name, caller)
-        return caller
-
-    def implemented(self, name: str, beyond_core: bool = False) -> bool:
-        """Whether calling ``name`` can do anything (always True while tracing).
-
-        ``beyond_core``: ignore the core's default, for hooks whose default is an identity.
-        """
-        if beyond_core:
-            return not self.core_only(name)
-        return self._pm.tracing or bool(getattr(self._pm.hook, name).get_hookimpls())
-
-    def core_only(self, name: str, ignore: Iterable[Any] = ()) -> bool:
-        """Whether only the core's default (or nothing) implements ``name``, besides ``ignore``.
-
-        Never true while tracing: the loop then goes through every hook call.
-        """
-        if self._pm.tracing:
-            return False
-        skip = {id(p) for p in ignore if p is not None}
-        return all(impl.plugin_name == "treadle.core" or id(impl.plugin) in skip
-                   for impl in getattr(self._pm.hook, name).get_hookimpls())
-
-    def subset(self, name: str, remove_plugins: Iterable[Any]) -> Callable[..., Any]:
-        """The hook without the given plugins' implementations (still fast when possible)."""
-        remove = [p for p in remove_plugins if p is not None]
-        if not remove:
-            return getattr(self, name)
-        return fast_caller(self._pm.subset_hook_caller(name, remove), self._pm.tracing)

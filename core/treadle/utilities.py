@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import os
 import random
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -102,3 +103,35 @@ def seed_worker(worker_id: int) -> None:
     except ImportError:
         return
     np.random.seed(seed)
+
+
+def call_step(method: Any, batch: Any, batch_idx: int, dataloader_idx: Optional[int] = None) -> Any:
+    """Call a ``*_step`` method with the arguments :func:`step_args` gives it."""
+    return method(*step_args(method, batch, batch_idx, dataloader_idx))
+
+
+def step_args(method: Any, batch: Any, batch_idx: int,
+              dataloader_idx: Optional[int] = None) -> tuple:
+    """The positional arguments of a ``*_step`` method, as Lightning passes them: ``batch_idx``
+    only when the method takes a second argument, ``dataloader_idx`` (given with several
+    dataloaders) only when it takes a third (or ``*args``). Strategies that run the step
+    through a wrapper (DDP's forward, DeepSpeed's engine) use it too."""
+    function = getattr(method, "__func__", None)
+    takes = _step_arity(method, False) if function is None else _step_arity(function, True)
+    if dataloader_idx is not None and takes >= 3:
+        return (batch, batch_idx, dataloader_idx)
+    return (batch, batch_idx) if takes >= 2 else (batch,)
+
+
+@functools.lru_cache(maxsize=None)
+def _step_arity(function: Any, bound: bool) -> int:
+    """Positional arguments ``function`` takes (after ``self`` when ``bound``; ``*args``: 3)."""
+    try:
+        params = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return 3
+    if bound:
+        params = params[1:]
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return 3
+    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])

@@ -48,7 +48,7 @@ class ModelCheckpoint(Callback):
                                f"logged: {sorted(trainer.callback_metrics)}")
             # Every rank follows rank zero's score: the save below is collective (a barrier, or
             # DeepSpeed's sharded save), so ranks that disagree about saving would hang.
-            score = trainer._hooks.broadcast(trainer=trainer, obj=float(value), src=0)[0]
+            score = trainer.broadcast(float(value), src=0)
         if self.save_top_k != 0 and self._keeps(score):
             trainer.save_checkpoint(path)
             self.best_k_models[path] = score if score is not None else float(trainer.global_step)

@@ -22,7 +22,7 @@ class ProgressBar(Callback):
             return
         metrics = " | ".join(f"{k}={float(v):.4g}" for k, v in trainer.progress_bar_metrics.items())
         total = "?" if trainer.max_epochs < 0 else trainer.max_epochs
-        line = (f"Epoch {trainer.current_epoch + 1}/{total} | {trainer._batches_done} batches | "
+        line = (f"Epoch {trainer.current_epoch + 1}/{total} | {trainer.state.batches_done} batches | "
                 f"step {trainer.global_step} | {time.perf_counter() - self._start:.2f}s")
         print(line + (f" | {metrics}" if metrics else ""), file=self.stream or sys.stdout,
               flush=True)

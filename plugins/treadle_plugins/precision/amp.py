@@ -178,8 +178,9 @@ class FP16MixedPrecision(MixedPrecision):
         # unless another optimizer_step implementation (a Module override calling
         # `optimizer.optimizer.step(closure=...)`) may step it directly: then the guard
         # below unscales, skips on inf/NaN and updates the scale for it.
-        return not module.automatic_optimization or not trainer._hooks.core_only(
-            "optimizer_step", ignore=[self])
+        others = [p for name, p in trainer.plugin_manager.implementations("optimizer_step")
+                  if p is not self and name != "treadle.core"]
+        return not module.automatic_optimization or bool(others)
 
     @hookimpl
     def convert_module(self, trainer, module):

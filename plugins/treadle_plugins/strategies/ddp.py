@@ -35,6 +35,7 @@ from torch.utils.data import (BatchSampler, DataLoader, DistributedSampler, Iter
                               RandomSampler, SequentialSampler)
 
 from treadle import ConfigurationError, Provider, hookimpl
+from treadle.utilities import call_step
 from treadle_plugins.strategies import _launcher
 
 _STARTUP_TIMEOUT_S = 300  # how long the ranks wait for each other to start
@@ -51,15 +52,12 @@ class _StepThroughDDP(nn.Module):
     the user's module is a child, so its own ``state_dict`` keys do not change.
     """
 
-    def __init__(self, module: nn.Module, takes_batch_idx: bool) -> None:
+    def __init__(self, module: nn.Module) -> None:
         super().__init__()
         self.module = module
-        self.takes_batch_idx = takes_batch_idx
 
     def forward(self, batch: Any, batch_idx: int) -> Any:
-        if self.takes_batch_idx:
-            return self.module.training_step(batch, batch_idx)
-        return self.module.training_step(batch)
+        return call_step(self.module.training_step, batch, batch_idx)
 
 
 class DDPStrategy:
@@ -207,7 +205,7 @@ class DDPStrategy:
             self.model = None  # DDP refuses a module with nothing to train; nothing to sync
             return
         device = self._device
-        wrapper = _StepThroughDDP(module, trainer._step_takes_batch_idx)
+        wrapper = _StepThroughDDP(module)
         self.model = DistributedDataParallel(
             wrapper, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=self.find_unused_parameters)
@@ -229,7 +227,7 @@ class DDPStrategy:
         if module.automatic_optimization:
             # Sync only on the batch whose closure steps the optimizer (DDP's no_sync): the
             # forward decides whether DDP's reducer all-reduces in the following backward.
-            sync = trainer._closure.stepping and not self._block_sync
+            sync = trainer.state.stepping and not self._block_sync
         else:
             # Manual optimization: backward runs inside training_step, i.e. inside this forward,
             # before DDP would prepare its reducer; on_before_backward prepares it per backward.
@@ -442,8 +440,8 @@ def _spawn_worker(rank: int, config: Dict[str, Any], stage: str, model: Any, tra
     try:
         if stage == "fit":
             result = trainer.fit(model, train_loader, val_loader, ckpt_path=ckpt_path)
-        else:
-            result = trainer.validate(model, val_loader, ckpt_path=ckpt_path)
+        else:  # validate, test, predict: one signature
+            result = getattr(trainer, stage)(model, val_loader, ckpt_path=ckpt_path)
     except ConfigurationError as exc:  # every rank finds it, before any collective
         return {"error": exc}
     if rank != 0:

@@ -48,7 +48,7 @@ from torch import nn
 
 import treadle
 from treadle import ConfigurationError, Module, Provider, hookimpl
-from treadle.utilities import requires_closure
+from treadle.utilities import requires_closure, step_args
 
 INSTALL_HINT = "pip install treadle[deepspeed]"
 MIN_VERSION = (0, 19, 8)  # managed_gradient_accumulation=False and backward(scale_wrt_gas=False)
@@ -506,16 +506,16 @@ class DeepSpeedStrategy:
         return batch
 
     @hookimpl
-    def run_training_step(self, trainer, module, batch, batch_idx):
-        if trainer._step_takes_batch_idx:
-            return (self.engine(module.training_step, batch, batch_idx),)
-        return (self.engine(module.training_step, batch),)
+    def run_training_step(self, module, batch, batch_idx):
+        step = module.training_step
+        return (self.engine(step, *step_args(step, batch, batch_idx)),)
 
     @hookimpl
-    def run_validation_step(self, trainer, module, batch, batch_idx):
-        if trainer._val_step_takes_batch_idx:
-            return (self.engine(module.validation_step, batch, batch_idx),)
-        return (self.engine(module.validation_step, batch),)
+    def run_validation_step(self, trainer, module, batch, batch_idx, dataloader_idx):
+        several = trainer.state.num_dataloaders > 1
+        step = module.validation_step
+        return (self.engine(step, *step_args(step, batch, batch_idx,
+                                             dataloader_idx if several else None)),)
 
     # No scale_loss: the core's identity default applies (the precision plugin stands aside) and
     # DeepSpeed scales fp16 losses inside engine.backward.

@@ -110,7 +110,7 @@ class SLURMEnvironment:
             if trainer.is_global_zero:
                 print(f"treadle-slurm: requeued job {self.job_id}: resuming from {path}",
                       file=sys.stderr, flush=True)
-            trainer._restore(path)
+            trainer.restore(path)
 
     @hookimpl
     def on_train_start(self, trainer: Any) -> None:

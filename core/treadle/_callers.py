@@ -1,0 +1,171 @@
+"""How the loop calls hooks: each hook resolved once per run into the cheapest equivalent caller.
+
+pluggy's own ``HookCaller`` costs a few microseconds a call, even with no implementation; the
+loop calls a dozen hooks a step. :func:`fast_caller` generates, for each hook, a function with
+pluggy's semantics that calls the implementations directly (no implementation: a no-op; only
+the core's default: one call). This is the one place where "only the core implements this
+hook" is decided: the loop always calls every hook, and never guards a call site.
+
+Tracing (``TREADLE_TRACE_HOOKS=1``) wraps the same callers, so it observes the path that runs
+(datasette's ``plugins.py`` does the same), instead of switching to another one.
+"""
+from __future__ import annotations
+
+from types import FunctionType
+from typing import Any, Callable, Dict, Iterable, List, Optional
+
+import pluggy
+
+CORE = "treadle.core"  # the plugin name of the core's defaults (``treadle._defaults``)
+
+
+def fast_caller(hook_caller: pluggy.HookCaller) -> Callable[..., Any]:
+    """A callable with pluggy's semantics for this hook, cheaper when it can be.
+
+    No implementation: a no-op. Plain implementations, optionally inside one new-style
+    wrapper (``@hookimpl(wrapper=True)``, how precision plugins put autocast around a step):
+    a function generated for this hook that takes the spec's arguments as keywords and calls
+    each implementation in pluggy's order with the arguments it declares -- for a
+    ``firstresult`` hook, until one returns non-None (no dict, no loop). Otherwise (old-style
+    hookwrappers, several wrappers, implementation arguments with defaults, a hook without
+    spec): pluggy's own caller.
+    """
+    spec = hook_caller.spec
+    if spec is None:
+        return hook_caller
+    impls = hook_caller.get_hookimpls()
+    wrappers = [i for i in impls if i.wrapper or i.hookwrapper]
+    plain = [i for i in reversed(impls) if not (i.wrapper or i.hookwrapper)]  # call order
+    if len(wrappers) > 1 or any(i.hookwrapper for i in wrappers) \
+            or any(getattr(i, "kwargnames", ()) for i in impls):
+        return hook_caller
+    firstresult = bool(spec.opts.get("firstresult"))
+    shape = (hook_caller.name, tuple(spec.argnames), firstresult,
+             tuple(tuple(impl.argnames) for impl in plain),
+             tuple(wrappers[0].argnames) if wrappers else None)
+    namespace: Dict[str, Any] = {f"fn{k}": impl.function for k, impl in enumerate(plain)}
+    if wrappers:
+        namespace.update(wrapper=wrappers[0].function, wrap_throw=_wrap_throw,
+                         wrapfail=_wrapfail)
+    prototype = _CALLER_PROTOTYPES.get(shape)
+    if prototype is None:
+        prototype = _CALLER_PROTOTYPES[shape] = _compile_caller(shape)
+    code, kwdefaults = prototype
+    caller = FunctionType(code, namespace, hook_caller.name)
+    caller.__kwdefaults__ = dict(kwdefaults) if kwdefaults else None
+    return caller
+
+
+# Compiled callers by shape (hook, spec arguments, firstresult, each implementation's
+# arguments, the wrapper's): each Trainer binds its own implementations to the same code, so
+# the source is compiled once per process, not once per hook per fit().
+_CALLER_PROTOTYPES: Dict[tuple, tuple] = {}
+
+
+def _compile_caller(shape: tuple) -> tuple:
+    """Compile the caller for ``shape``; return its code and keyword defaults."""
+    name, argnames, firstresult, plain_args, wrapper_args = shape
+    params = ", ".join(f"{a}=None" for a in argnames)
+    signature = f"*, {params}" if params else ""
+    calls = [f"fn{k}({', '.join(args)})" for k, args in enumerate(plain_args)]
+    if firstresult:  # the first non-None result; the result is `r`
+        lines = [f"r = {calls[-1]}"] if calls else ["r = None"]
+        for call in reversed(calls[:-1]):
+            lines = [f"r = {call}", "if r is None:", *(f"    {line}" for line in lines)]
+    else:  # every non-None result, in call order
+        lines = ["r = []"]
+        for call in calls:
+            lines += [f"x = {call}", "if x is not None:", "    r.append(x)"]
+    if wrapper_args is None:
+        body = "\n    ".join([*lines, "return r"])
+    else:
+        # pluggy's _multicall for one new-style wrapper: set-up to the yield, the
+        # implementations, then the result sent in (or their exception thrown in).
+        inner = "\n        ".join(lines)
+        body = "\n    ".join([
+            f"gen = wrapper({', '.join(wrapper_args)})",
+            "try:", "    next(gen)", "except StopIteration:",
+            "    wrapfail(gen, 'did not yield')",
+            "try:", f"    {inner}", "except BaseException as exc:",
+            "    return wrap_throw(gen, exc)",
+            "try:", "    gen.send(r)", "except StopIteration as stop:", "    return stop.value",
+            "gen.close()", "wrapfail(gen, 'has second yield')"])
+    scope: Dict[str, Any] = {}
+    exec(f"def {name}({signature}):\n    {body}\n", scope)  # noqa: S102
+    function = scope[name]
+    return function.__code__, function.__kwdefaults__
+
+
+def _wrap_throw(gen, exc):
+    """A new-style wrapper's teardown when the implementations raised (as ``_multicall``)."""
+    try:
+        gen.throw(exc)
+    except StopIteration as stop:
+        return stop.value
+    except RuntimeError as error:
+        if isinstance(exc, StopIteration) and error.__cause__ is exc:
+            gen.close()
+            raise exc from None
+        raise
+    gen.close()
+    _wrapfail(gen, "has second yield")
+
+
+def _wrapfail(gen, msg: str) -> None:
+    code = gen.gi_code
+    raise RuntimeError(f"wrap_controller at {code.co_name!r} {code.co_filename}:"
+                       f"{code.co_firstlineno} {msg}")
+
+
+class Tracer:
+    """Writes one line per hook call, indented by nesting: ``treadle hook NAME -> [impls]``."""
+
+    def __init__(self, write: Callable[[str], Any]) -> None:
+        self.write = write
+        self.depth = 0
+
+    def wrap(self, name: str, impl_names: List[str], caller: Callable[..., Any]):
+        label = f"treadle hook {name} -> [{', '.join(impl_names) or '-'}]"
+
+        def traced(**kwargs: Any) -> Any:
+            self.write(f"{'  ' * self.depth}{label}")
+            self.depth += 1
+            try:
+                return caller(**kwargs)
+            finally:
+                self.depth -= 1
+
+        return traced
+
+
+class Hooks:
+    """Attribute access to every hook of a run, each resolved once by :func:`fast_caller`.
+
+    Built after the run's plugins are in their final order (``RunPluginManager.arrange``);
+    attributes are created on first use, so hooks never called cost nothing. With a tracer,
+    each caller is wrapped to report its calls.
+    """
+
+    def __init__(self, pm: pluggy.PluginManager, tracer: Optional[Tracer] = None):
+        self._pm = pm
+        self._tracer = tracer
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        hook_caller = getattr(self._pm.hook, name)
+        caller = self._traced(name, hook_caller, fast_caller(hook_caller))
+        setattr(self, name, caller)
+        return caller
+
+    def _traced(self, name: str, hook_caller: pluggy.HookCaller, caller: Callable[..., Any]):
+        if self._tracer is None:
+            return caller
+        names = [impl.plugin_name for impl in reversed(hook_caller.get_hookimpls())]
+        return self._tracer.wrap(name, names, caller)
+
+    def subset(self, name: str, remove_plugins: Iterable[Any]) -> Callable[..., Any]:
+        """The hook without the given plugins' implementations (still fast when possible)."""
+        remove = [p for p in remove_plugins if p is not None]
+        if not remove:
+            return getattr(self, name)
+        hook_caller = self._pm.subset_hook_caller(name, remove)
+        return self._traced(name, hook_caller, fast_caller(hook_caller))

@@ -1,0 +1,114 @@
+"""What a checkpoint holds, and how a run is restored from one (``checkpoint_io``: the files).
+
+A checkpoint is a dict of tensors and plain containers (it loads with ``weights_only=True``):
+``epoch``, ``global_step``, ``state_dict``, and unless ``weights_only``: ``loops`` (the fit
+loop's position: epoch, batches done, the RNG at the epoch's start for a mid-epoch resume),
+``rng_states``, ``optimizer_states`` (absent when the strategy saves them itself),
+``lr_schedulers``, ``callbacks`` (by ``state_key``) and whatever ``on_save_checkpoint``
+implementations add.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any, Dict, Optional
+
+import torch
+
+VERSION = "0.1.0"
+
+
+def state_key(callback: Any) -> str:
+    """The key of a callback's state in a checkpoint (Lightning's ``Callback.state_key``)."""
+    return getattr(callback, "state_key", type(callback).__qualname__)
+
+
+def dump(trainer: Any, hooks: Any, epoch_rng: Optional[Dict[str, Any]],
+         weights_only: bool = False) -> Dict[str, Any]:
+    """The checkpoint of ``trainer``'s run as it stands."""
+    module, state = trainer.module, trainer.state
+    if module is None:
+        raise RuntimeError("`trainer.save_checkpoint()` needs a model: call it during or "
+                           "after `fit()`.")
+    checkpoint: Dict[str, Any] = {
+        "treadle_version": VERSION,
+        "epoch": state.epoch,
+        "global_step": state.global_step,
+        "state_dict": module.state_dict(),
+    }
+    if weights_only:
+        return checkpoint
+    mid_epoch = state.training and state.batches_done > 0
+    checkpoint["loops"] = {"fit": {
+        "epoch": state.epoch,
+        "batches_done": state.batches_done if mid_epoch else 0,
+        "epoch_rng": epoch_rng if mid_epoch else None,
+    }}
+    checkpoint["rng_states"] = rng_state()
+    if not getattr(trainer.strategy, "saves_optimizer_states", False):  # KINDS: DeepSpeed writes its own
+        checkpoint["optimizer_states"] = [o.state_dict() for o in trainer.optimizers]
+    checkpoint["lr_schedulers"] = [c.scheduler.state_dict() for c in trainer.lr_scheduler_configs]
+    checkpoint["callbacks"] = {state_key(cb): cb.state_dict() for cb in trainer.callbacks
+                               if hasattr(cb, "state_dict")}
+    hooks.on_save_checkpoint(trainer=trainer, module=module, checkpoint=checkpoint)
+    return checkpoint
+
+
+def restore(trainer: Any, hooks: Any, ckpt_path: Any) -> Optional[Dict[str, Any]]:
+    """Load ``ckpt_path`` into ``trainer``'s run; returns the mid-epoch resume point or None.
+
+    The resume point (``batches_done``, ``epoch_rng``, ``rng``) tells the fit loop how many
+    batches of the epoch to skip and which RNG states to restore around that skip.
+    """
+    checkpoint = hooks.load_checkpoint(trainer=trainer, filepath=ckpt_path)
+    module, state = trainer.module, trainer.state
+    if "state_dict" in checkpoint:  # absent when the strategy restored the weights itself
+        module.load_state_dict(checkpoint["state_dict"])
+    for opt, opt_state in zip(trainer.optimizers, checkpoint.get("optimizer_states", [])):
+        opt.load_state_dict(opt_state)
+    for cfg, sch_state in zip(trainer.lr_scheduler_configs, checkpoint.get("lr_schedulers", [])):
+        cfg.scheduler.load_state_dict(sch_state)
+    saved = checkpoint.get("callbacks", {})
+    for cb in trainer.callbacks:
+        key = state_key(cb)
+        if key in saved and hasattr(cb, "load_state_dict"):
+            cb.load_state_dict(saved[key])
+    hooks.on_load_checkpoint(trainer=trainer, module=module, checkpoint=checkpoint)
+    state.global_step = checkpoint["global_step"]
+    loop = checkpoint.get("loops", {}).get("fit", {})
+    state.epoch = loop.get("epoch", checkpoint["epoch"])
+    if loop.get("batches_done"):
+        return {"batches_done": loop["batches_done"], "epoch_rng": loop["epoch_rng"],
+                "rng": checkpoint["rng_states"]}
+    if "rng_states" in checkpoint:
+        set_rng_state(checkpoint["rng_states"])
+    return None
+
+
+def rng_state() -> Dict[str, Any]:
+    """Python's, torch's (CUDA's when in use) and NumPy's (when installed) RNG states."""
+    state: Dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    try:
+        import numpy as np
+    except ImportError:
+        return state
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state["numpy"] = (kind, torch.from_numpy(keys.astype("int64")), pos, has_gauss, cached)
+    return state
+
+
+def set_rng_state(state: Dict[str, Any]) -> None:
+    random.setstate(_as_tuple(state["python"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if "numpy" in state:
+        import numpy as np
+
+        kind, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((kind, keys.numpy().astype("uint32"), pos, has_gauss, cached))
+
+
+def _as_tuple(x: Any) -> Any:
+    return tuple(_as_tuple(i) for i in x) if isinstance(x, (list, tuple)) else x

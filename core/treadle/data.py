@@ -1,0 +1,65 @@
+"""Dataloaders as the loops see them: how many batches, and batches with ``is_last``."""
+from __future__ import annotations
+
+from typing import Any, Iterator, List, Sequence, Tuple
+
+
+def num_batches(loader: Any, limit: Any) -> float:
+    """Batches an epoch of ``loader`` runs under ``limit`` (int, fraction, or None); inf when
+    the loader has no length."""
+    try:
+        n: float = len(loader)
+    except TypeError:
+        n = float("inf")
+    if limit is None:
+        return n
+    if isinstance(limit, float):
+        return n if n == float("inf") else int(n * limit)
+    return min(n, int(limit))
+
+
+def as_list(loaders: Any) -> List[Any]:
+    """Evaluation dataloaders as a list: one loader, a list/tuple of them, or a dict's values."""
+    if loaders is None:
+        return []
+    if isinstance(loaders, dict):
+        return list(loaders.values())
+    if isinstance(loaders, (list, tuple)):
+        return list(loaders)
+    return [loaders]
+
+
+def lookahead(iterator: Iterator, start: int, limit: float) -> Iterator[Tuple[int, Any, bool]]:
+    """``(batch_idx, batch, is_last)`` from ``start`` up to ``limit`` batches.
+
+    With a known length ``is_last`` is arithmetic; otherwise one batch is fetched ahead.
+    """
+    if limit != float("inf"):
+        idx, last = start, limit - 1
+        for batch in iterator:
+            if idx > last:
+                return
+            yield idx, batch, idx == last
+            idx += 1
+        return
+    sentinel = object()
+    batch = next(iterator, sentinel)
+    idx = start
+    while batch is not sentinel:
+        following = next(iterator, sentinel)
+        yield idx, batch, following is sentinel
+        batch, idx = following, idx + 1
+
+
+def limited(loader: Any, limit: float) -> Iterator[Tuple[int, Any]]:
+    """``(batch_idx, batch)`` for the first ``limit`` batches of ``loader``."""
+    if limit <= 0:
+        return
+    for batch_idx, batch in enumerate(loader):
+        yield batch_idx, batch
+        if batch_idx + 1 >= limit:
+            return
+
+
+def limits_for(loaders: Sequence[Any], limit: Any) -> List[float]:
+    return [num_batches(loader, limit) for loader in loaders]

@@ -1,0 +1,65 @@
+"""``trainer.state``: where the loop is, for plugins, callbacks and the user to read.
+
+The loop is its only writer (``should_stop`` excepted: anyone may ask the run to stop). The
+Lightning properties of the Trainer (``current_epoch``, ``global_step``, ``is_last_batch``,
+``should_stop``, ``sanity_checking``, ``training``) read and write these fields.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+FNS = ("fit", "validate", "test", "predict")
+STAGES = ("fit", "sanity", "validate", "test", "predict")
+
+
+class LoopState:
+    """The public loop state of one ``Trainer``.
+
+    :ivar fn: the entry point running: ``"fit"``, ``"validate"``, ``"test"``, ``"predict"``,
+        or None between runs.
+    :ivar stage: what runs now: ``"fit"`` (training batches), ``"sanity"`` (the sanity check's
+        validation), ``"validate"`` (``validate()`` or validation during ``fit()``), ``"test"``,
+        ``"predict"``, or None.
+    :ivar epoch: the current epoch (0-based); advances when a training epoch ends.
+    :ivar global_step: batches on which at least one optimizer stepped, over the whole fit.
+    :ivar batch_idx: index of the current batch in its epoch (training or evaluation).
+    :ivar dataloader_idx: index of the current evaluation dataloader (0 in training).
+    :ivar num_dataloaders: evaluation dataloaders of the running stage (1 in training).
+    :ivar batches_done: training batches finished in the current epoch (for mid-epoch resume).
+    :ivar total_batches: training batches run by this ``fit()``, over all epochs.
+    :ivar is_last_batch: the current training batch is the epoch's last.
+    :ivar stepping: the current training batch steps the optimizer (automatic optimization:
+        the last batch of an accumulation window). A strategy skips gradient sync otherwise.
+    :ivar should_stop: set to stop ``fit()`` after the current batch (its epoch still ends).
+    """
+
+    __slots__ = ("fn", "stage", "epoch", "global_step", "batch_idx", "dataloader_idx",
+                 "num_dataloaders",
+                 "batches_done", "total_batches", "is_last_batch", "stepping", "should_stop")
+
+    def __init__(self) -> None:
+        self.fn: Optional[str] = None
+        self.stage: Optional[str] = None
+        self.epoch = 0
+        self.global_step = 0
+        self.batch_idx = 0
+        self.dataloader_idx = 0
+        self.num_dataloaders = 1
+        self.batches_done = 0
+        self.total_batches = 0
+        self.is_last_batch = False
+        self.stepping = False
+        self.should_stop = False
+
+    @property
+    def training(self) -> bool:
+        """Training batches are running (not validation inside ``fit()``)."""
+        return self.stage == "fit"
+
+    @property
+    def sanity_checking(self) -> bool:
+        return self.stage == "sanity"
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"LoopState({fields})"

@@ -1,0 +1,211 @@
+"""One training step: automatic optimization, and the pieces of manual optimization.
+
+The automatic step, in nanoGPT's order (every call a hook, so any plugin can take it over)::
+
+    optimizer_step(closure)                  # hook; the core's default: closure(), then step()
+      closure:
+        on_before_zero_grad, optimizer_zero_grad     # first batch of an accumulation window
+        run_training_step                            # forward, under the precision's autocast
+        loss / accumulate_grad_batches
+        on_before_backward, scale_loss, backward, on_after_backward
+        on_before_optimizer_step, configure_gradient_clipping     # when this batch steps
+    (no optimizer step on the other batches of an accumulation window: only the closure runs)
+
+Manual optimization calls the same pieces from ``training_step``: ``self.manual_backward(loss)``
+is :meth:`Step.backward`; ``opt.step(closure=None)`` is :meth:`Step.optimizer_step`, which
+dispatches ``optimizer_step`` around a closure that runs the user's closure (LBFGS) and then
+``on_before_optimizer_step``; ``self.clip_gradients`` is the ``clip_gradients`` hook.
+
+The ``super()`` chain: an ``optimizer_step`` implementation (a ``Module`` override written as in
+Lightning, a callback) that calls ``optimizer.step(closure=...)`` continues with the
+implementations below it -- the strategy's, the precision's, the core's -- never with itself.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, List, Optional
+
+import torch
+
+from treadle.optim import WrappedOptimizer, route_scheduler_step
+
+
+class Step:
+    """The step of one ``fit()``: its closure, its optimizer and scheduler dispatch.
+
+    :param trainer: passed to every hook as ``trainer``.
+    :param hooks: the run's resolved hook callers (``treadle._callers.Hooks``).
+    :param optimizers: the user's optimizers from ``configure_optimizers()``.
+    :param module_plugin: the user's ``Module`` overrides as a plugin (or None).
+    :param others: the callbacks and non-selected plugins (left out of the ``super()`` chain).
+    """
+
+    def __init__(self, trainer: Any, module: Any, hooks: Any, state: Any, *, accumulate: int,
+                 clip_val: Optional[float], clip_algorithm: Optional[str],
+                 optimizers: List[Any], schedulers: List[Any], module_plugin: Any,
+                 others: List[Any]) -> None:
+        self.trainer, self.module, self.hooks, self.state = trainer, module, hooks, state
+        self.accumulate, self.clip_val, self.clip_algorithm = accumulate, clip_val, clip_algorithm
+        self.optimizers = [WrappedOptimizer(o, self, i) for i, o in enumerate(optimizers)]
+        self.schedulers = [route_scheduler_step(s, self) for s in schedulers]
+        # optimizer_step as the loop dispatches it (every implementation), as a user's
+        # opt.step() in training_step does (all but the Module's override), and as an
+        # optimizer_step implementation's opt.step() continues it (the engine chain).
+        self._step_full = hooks.optimizer_step
+        self._step_manual = hooks.subset("optimizer_step", [module_plugin])
+        self._step_engine = hooks.subset("optimizer_step", [module_plugin, *others])
+        self._in_optimizer_step = False
+        self._in_scheduler_step = False
+        self.closure = AutomaticClosure(self)
+        self.stepped = False  # an optimizer stepped during the current batch
+        # Losses backpropagated in this batch and the previous one. A plain loop's `loss`
+        # keeps the last step's (freed) graph alive through the next forward pass, so autograd
+        # reuses each parameter's gradient accumulator instead of rebuilding it every step.
+        # After backward the graph holds no activations, so this costs no memory worth counting.
+        self.kept_losses: List[torch.Tensor] = []
+        self._previous_losses: List[torch.Tensor] = []
+
+    # -- automatic optimization ---------------------------------------------------------------
+
+    def automatic(self, batch: Any, batch_idx: int) -> Any:
+        """One batch of automatic optimization; returns ``training_step``'s outputs."""
+        state, n = self.state, self.accumulate
+        state.stepping = (batch_idx + 1) % n == 0 or state.is_last_batch
+        optimizer = self.optimizers[0] if self.optimizers else None
+        closure = self.closure.arm(batch, batch_idx, optimizer, zero_grad=batch_idx % n == 0)
+        if optimizer is not None and state.stepping:
+            self._dispatch(self._step_full, optimizer, closure)
+        else:  # accumulating (or no optimizer): forward and backward only
+            closure()
+        return closure.outputs
+
+    def forward_backward(self, closure: "AutomaticClosure") -> Optional[torch.Tensor]:
+        """The automatic closure's body (see the module docstring for the order)."""
+        trainer, module, hooks, optimizer = self.trainer, self.module, self.hooks, closure.optimizer
+        if closure.zero_grad and optimizer is not None:
+            hooks.on_before_zero_grad(trainer=trainer, module=module, optimizer=optimizer)
+            hooks.optimizer_zero_grad(trainer=trainer, module=module, optimizer=optimizer,
+                                      optimizer_idx=0, batch_idx=closure.batch_idx)
+        out = hooks.run_training_step(trainer=trainer, module=module, batch=closure.batch,
+                                      batch_idx=closure.batch_idx)[0]
+        loss = loss_of(out)
+        detached = None if loss is None else loss.detach()
+        closure.outputs = {"loss": detached} if isinstance(out, torch.Tensor) else out
+        if loss is None:  # training_step returned None: skip backward and the step
+            return None
+        n = self.accumulate
+        self.backward(loss / n if n > 1 else loss, optimizer)
+        if optimizer is not None and self.state.stepping:
+            self.before_optimizer_step(optimizer, clip=True)
+        closure.result = detached
+        return detached
+
+    # -- the pieces both modes share ----------------------------------------------------------
+
+    def backward(self, loss: torch.Tensor, optimizer: Any) -> None:
+        """``on_before_backward``, ``scale_loss``, ``backward``, ``on_after_backward``."""
+        trainer, module, hooks = self.trainer, self.module, self.hooks
+        self.kept_losses.append(loss)
+        hooks.on_before_backward(trainer=trainer, module=module, loss=loss)
+        scaled = hooks.scale_loss(trainer=trainer, module=module, loss=loss, optimizer=optimizer)
+        hooks.backward(trainer=trainer, module=module, loss=scaled, optimizer=optimizer)
+        hooks.on_after_backward(trainer=trainer, module=module)
+
+    def before_optimizer_step(self, optimizer: Any, clip: bool) -> None:
+        """``on_before_optimizer_step``; then, in automatic optimization, clipping."""
+        trainer, module, hooks = self.trainer, self.module, self.hooks
+        hooks.on_before_optimizer_step(trainer=trainer, module=module, optimizer=optimizer)
+        if clip:
+            hooks.configure_gradient_clipping(
+                trainer=trainer, module=module, optimizer=optimizer,
+                gradient_clip_val=self.clip_val, gradient_clip_algorithm=self.clip_algorithm)
+
+    def optimizer_step(self, optimizer: WrappedOptimizer, closure: Optional[Callable] = None) -> Any:
+        """``opt.step(closure)`` from user code: the manual step, or the ``super()`` chain."""
+        if not isinstance(closure, (AutomaticClosure, ManualClosure)):
+            closure = ManualClosure(self, optimizer, closure)
+        caller = self._step_engine if self._in_optimizer_step else self._step_manual
+        return self._dispatch(caller, optimizer, closure)
+
+    def _dispatch(self, caller: Callable, optimizer: WrappedOptimizer, closure: Any) -> Any:
+        previous, self._in_optimizer_step = self._in_optimizer_step, True
+        try:
+            result = caller(trainer=self.trainer, module=self.module, optimizer=optimizer,
+                            optimizer_idx=optimizer.optimizer_idx,
+                            batch_idx=self.state.batch_idx, closure=closure)
+        finally:
+            self._in_optimizer_step = previous
+        self.stepped = True
+        # What the optimizer's own step returned (LBFGS: the first closure's loss); an
+        # implementation that only says "done" (True) leaves the closure's last result.
+        return closure.result if result is True or result is None else result
+
+    def scheduler_step(self, scheduler: Any, metric: Any) -> None:
+        """Dispatch ``scheduler_step`` (the loop's interval stepping and a user's ``sch.step()``)."""
+        self._in_scheduler_step = True
+        try:
+            self.hooks.scheduler_step(trainer=self.trainer, module=self.module,
+                                      scheduler=scheduler, metric=metric)
+        finally:
+            self._in_scheduler_step = False
+
+    @property
+    def in_scheduler_step(self) -> bool:
+        """A ``scheduler_step`` implementation is running: ``sch.step()`` steps it for real."""
+        return self._in_scheduler_step
+
+    def end_batch(self) -> None:
+        """Rotate the kept losses: this batch's live until the next batch has run."""
+        dropped = self._previous_losses
+        self._previous_losses, self.kept_losses = self.kept_losses, dropped
+        dropped.clear()
+
+    def release(self) -> None:
+        self.kept_losses.clear()
+        self._previous_losses.clear()
+
+
+class AutomaticClosure:
+    """Automatic optimization's closure; one per run, re-armed for every batch."""
+
+    __slots__ = ("step", "batch", "batch_idx", "optimizer", "zero_grad", "outputs", "result")
+
+    def __init__(self, step: Step) -> None:
+        self.step = step
+
+    def arm(self, batch: Any, batch_idx: int, optimizer: Any, zero_grad: bool) -> "AutomaticClosure":
+        self.batch, self.batch_idx, self.optimizer, self.zero_grad = batch, batch_idx, optimizer, zero_grad
+        self.outputs = self.result = None
+        return self
+
+    def __call__(self) -> Optional[torch.Tensor]:
+        return self.step.forward_backward(self)
+
+
+class ManualClosure:
+    """``opt.step(closure)`` in manual optimization: the user's closure (or none), then
+    ``on_before_optimizer_step``."""
+
+    __slots__ = ("step", "optimizer", "user_closure", "result")
+
+    def __init__(self, step: Step, optimizer: Any, user_closure: Optional[Callable]) -> None:
+        self.step, self.optimizer, self.user_closure = step, optimizer, user_closure
+        self.result = None
+
+    def __call__(self) -> Any:
+        if self.user_closure is not None:
+            self.result = self.user_closure()
+        self.step.before_optimizer_step(self.optimizer, clip=False)
+        return self.result
+
+
+def loss_of(out: Any) -> Optional[torch.Tensor]:
+    """The loss in ``training_step``'s return value (a tensor, a dict with ``'loss'``, None)."""
+    if out is None or isinstance(out, torch.Tensor):
+        return out
+    if isinstance(out, dict):
+        if "loss" not in out:
+            raise ValueError("`training_step` returned a dict without a 'loss' key; "
+                             "automatic optimization needs {'loss': tensor, ...}.")
+        return out["loss"]
+    raise ValueError(f"`training_step` returned {type(out).__name__}; automatic "
+                     f"optimization needs a loss tensor, a dict with 'loss', or None.")
