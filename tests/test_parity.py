@@ -19,18 +19,14 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, os.path.dirname(__file__))
-
-import treadle  # noqa: E402
-from conftest_helpers import (  # noqa: E402
+import treadle
+from conftest_helpers import (
     assert_params_close,
     assert_params_equal,
     make_loader,

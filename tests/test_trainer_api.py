@@ -8,19 +8,15 @@ Module overrides written with Lightning's own signatures.
 from __future__ import annotations
 
 import copy
-import os
 import random
-import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, os.path.dirname(__file__))
-
-import treadle  # noqa: E402
-from conftest_helpers import (  # noqa: E402
+import treadle
+from conftest_helpers import (
     IN_DIM,
     RegressionModule,
     all_changed,

@@ -21,10 +21,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
-
-import treadle  # noqa: E402
-from conftest_helpers import RegressionModule, assert_params_equal, make_loader, make_trainer, mlp  # noqa: E402
+import treadle
+from conftest_helpers import RegressionModule, assert_params_equal, make_loader, make_trainer, mlp
 
 REAL_TPU = treadle.module_available("torch_xla") and os.environ.get("PJRT_DEVICE", "").upper() == "TPU"
 
