@@ -56,7 +56,8 @@ class StandInXLA(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             def mark_step():
                 calls.append("mark_step")
 
-            def optimizer_step(optimizer, barrier=False, optimizer_args={}, groups=None, pin_layout=True):
+            # torch_xla's own signature (its default dict is never mutated)
+            def optimizer_step(optimizer, barrier=False, optimizer_args={}, groups=None, pin_layout=True):  # noqa: B006
                 calls.append(f"optimizer_step(barrier={barrier})")
                 reduce_gradients(optimizer)
                 loss = optimizer.step(**optimizer_args)
