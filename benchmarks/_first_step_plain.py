@@ -42,7 +42,7 @@ net = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), 
 
 optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
 net.train()
-for epoch in range(1):
+for _epoch in range(1):
     for x, y in loader:
         optimizer.zero_grad()
         loss = F.mse_loss(net(x), y)

@@ -14,8 +14,9 @@ import time
 
 _LAUNCH = float(os.environ["TREADLE_BENCH_LAUNCH_TIME"])
 
-import treadle  # noqa: E402
 import torch  # noqa: E402
+
+import treadle  # noqa: E402
 
 _IMPORTED = time.time()
 

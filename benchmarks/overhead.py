@@ -76,7 +76,7 @@ import statistics
 import sys
 import time
 import traceback
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import nn

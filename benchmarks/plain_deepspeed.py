@@ -198,7 +198,8 @@ def worker(args) -> int:
     # deepspeed 0.19.8 calls all_gather_into_tensor / reduce_scatter_tensor, deprecated in torch 2.13
     warnings.filterwarnings("ignore", message=r".*torch\.distributed\..* is deprecated", category=FutureWarning)
     torch.set_num_threads(args.threads)
-    os.environ.setdefault("DS_ACCELERATOR", "cpu")  # this loop is CPU/gloo; also skips the "Setting accelerator" warning
+    # this loop is CPU/gloo; also skips the "Setting accelerator" warning
+    os.environ.setdefault("DS_ACCELERATOR", "cpu")
     if args.shm_op == "off":
         disable_shm_comm_op()
     import logging

@@ -65,6 +65,11 @@ def mlp(seed: int = 0, hidden: int = 8) -> nn.Module:
     return nn.Sequential(nn.Linear(IN_DIM, hidden), nn.Tanh(), nn.Linear(hidden, 1))
 
 
+def user_optimizer(opt):
+    """The user's optimizer behind what ``optimizers()`` returned (or the optimizer itself)."""
+    return getattr(opt, "optimizer", opt)
+
+
 def user_scheduler(sch):
     """The user's scheduler behind what ``lr_schedulers()`` returned.
 

@@ -8,18 +8,14 @@ with bit-identical weights, the same ``on_train_batch_end`` outputs and the same
 from __future__ import annotations
 
 import gc
-import os
-import sys
 import weakref
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(__file__))
-
-import treadle  # noqa: E402
-from conftest_helpers import make_loader, make_trainer, mlp  # noqa: E402
+import treadle
+from conftest_helpers import make_loader, make_trainer, mlp
 
 FLAGS = ("transfer", "backward", "backward_call", "manual_step", "automatic")
 

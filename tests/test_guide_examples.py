@@ -7,18 +7,13 @@ checks that the example does what the guide says it does (and what it does under
 
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-sys.path.insert(0, os.path.dirname(__file__))
-
-import treadle  # noqa: E402
-from conftest_helpers import (  # noqa: E402
+import treadle
+from conftest_helpers import (
     IN_DIM,
     all_changed,
     assert_params_equal,

@@ -19,18 +19,14 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, os.path.dirname(__file__))
-
-import treadle  # noqa: E402
-from conftest_helpers import (  # noqa: E402
+import treadle
+from conftest_helpers import (
     assert_params_close,
     assert_params_equal,
     make_loader,
@@ -281,7 +277,8 @@ def test_step_interval_scheduler_matches_plain_loop(tmp_path, n_batches, frequen
 
     def config(opt):
         holder["sch"] = _step_lr(opt)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": holder["sch"], "interval": "step", "frequency": frequency}}
+        scheduler = {"scheduler": holder["sch"], "interval": "step", "frequency": frequency}
+        return {"optimizer": opt, "lr_scheduler": scheduler}
 
     model = AutoNet(init, opt_config=config)
     trainer = treadle.Trainer(
@@ -426,7 +423,7 @@ def test_lbfgs_automatic_matches_plain_loop_with_closure(tmp_path):
                 nonlocal calls
                 calls += 1
                 opt.zero_grad()
-                loss = F.mse_loss(net(x), y)
+                loss = F.mse_loss(net(x), y)  # noqa: B023 (opt.step calls it in this iteration)
                 loss.backward()
                 return loss
 

@@ -2,19 +2,15 @@
 precision the selected accelerator cannot run -- all before anything trains."""
 from __future__ import annotations
 
-import os
 import re
-import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
-
-import treadle  # noqa: E402
-from conftest_helpers import RegressionModule, make_loader, make_trainer  # noqa: E402
-from treadle_plugins.accelerators.mps import MPSAccelerator  # noqa: E402
+import treadle
+from conftest_helpers import RegressionModule, make_loader, make_trainer
+from treadle_plugins.accelerators.mps import MPSAccelerator
 
 
 def test_auto_picks_the_best_available_accelerator():

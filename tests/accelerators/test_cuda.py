@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
 import re
-import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
-
-import treadle  # noqa: E402
-from conftest_helpers import RegressionModule, make_loader, make_trainer, mlp  # noqa: E402
-from treadle_plugins.accelerators.cuda import CUDAAccelerator, parse_cuda_devices  # noqa: E402
+import treadle
+from conftest_helpers import RegressionModule, make_loader, make_trainer, mlp
+from treadle_plugins.accelerators.cuda import CUDAAccelerator, parse_cuda_devices
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -21,10 +21,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
-
-import treadle  # noqa: E402
-from conftest_helpers import RegressionModule, assert_params_equal, make_loader, make_trainer, mlp  # noqa: E402
+import treadle
+from conftest_helpers import RegressionModule, assert_params_equal, make_loader, make_trainer, mlp
 
 REAL_TPU = treadle.module_available("torch_xla") and os.environ.get("PJRT_DEVICE", "").upper() == "TPU"
 
@@ -58,7 +56,8 @@ class StandInXLA(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             def mark_step():
                 calls.append("mark_step")
 
-            def optimizer_step(optimizer, barrier=False, optimizer_args={}, groups=None, pin_layout=True):
+            # torch_xla's own signature (its default dict is never mutated)
+            def optimizer_step(optimizer, barrier=False, optimizer_args={}, groups=None, pin_layout=True):  # noqa: B006
                 calls.append(f"optimizer_step(barrier={barrier})")
                 reduce_gradients(optimizer)
                 loss = optimizer.step(**optimizer_args)

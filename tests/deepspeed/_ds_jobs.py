@@ -7,6 +7,7 @@ under torchrun. Each rank appends JSON lines to ``OUT/rank{r}.jsonl``.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,7 +15,6 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Dict, List, Optional
 
 import pytest
 
@@ -24,7 +24,7 @@ SCRUB = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "NODE_RANK", "G
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 
 
-def env(**extra: str) -> Dict[str, str]:
+def env(**extra: str) -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if k not in SCRUB and not k.startswith("SLURM_")}
     clean["PYTHONUNBUFFERED"] = "1"
     clean["DS_ACCELERATOR"] = "cpu"
@@ -32,8 +32,8 @@ def env(**extra: str) -> Dict[str, str]:
     return clean
 
 
-def run(cmd: List[str], cwd: Path, timeout: float = 180, ok: bool = True,
-        extra_env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+def run(cmd: list[str], cwd: Path, timeout: float = 180, ok: bool = True,
+        extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run a whole job; every rank shares the pipe, so a rank left behind is a timeout."""
     proc = subprocess.Popen(cmd, cwd=cwd, env=env(**(extra_env or {})), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -51,10 +51,8 @@ def run(cmd: List[str], cwd: Path, timeout: float = 180, ok: bool = True,
 
 
 def _killpg(proc: subprocess.Popen) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def write(path: Path, text: str) -> Path:
@@ -62,6 +60,6 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def records(out: Path, rank: int) -> List[dict]:
+def records(out: Path, rank: int) -> list[dict]:
     path = out / f"rank{rank}.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

@@ -15,7 +15,6 @@ import pytest
 import torch
 
 import treadle
-
 from _ds_jobs import run, write
 
 pytestmark = [

@@ -151,7 +151,9 @@ def test_an_optimizer_that_requires_a_closure_is_refused():
 @needs_deepspeed
 @pytest.mark.parametrize("manual", [False, True])
 def test_several_optimizers_are_refused(manual):
-    two = lambda m: [torch.optim.SGD(m.parameters(), lr=0.1), torch.optim.Adam(m.parameters())]
+    def two(m):
+        return [torch.optim.SGD(m.parameters(), lr=0.1), torch.optim.Adam(m.parameters())]
+
     problem = only(problems_of(Model(two, manual=manual)))
     assert problem == (
         "`strategy='deepspeed_stage_2'`: `configure_optimizers()` returned 2 optimizers, but "

@@ -22,7 +22,6 @@ import torch.nn.functional as F
 from torch import nn
 
 import treadle
-
 from _ds_jobs import TORCHRUN, records, run, write
 
 pytestmark = [

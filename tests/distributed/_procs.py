@@ -5,6 +5,7 @@ ranks, so every distributed test runs a script (written to ``tmp_path``) in a su
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import pytest
 
@@ -23,14 +24,14 @@ SCRUB = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "NODE_RANK", "G
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 
 
-def env(**extra: str) -> Dict[str, str]:
+def env(**extra: str) -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if k not in SCRUB and not k.startswith("SLURM_")}
     clean["PYTHONUNBUFFERED"] = "1"
     clean.update(extra)
     return clean
 
 
-def start(cmd: List[str], cwd: Path, extra_env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
+def start(cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=cwd, env=env(**(extra_env or {})), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
@@ -50,14 +51,12 @@ def finish(proc: subprocess.Popen, timeout: float = 90) -> str:
 
 
 def killpg(proc: subprocess.Popen) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
-def run(cmd: List[str], cwd: Path, timeout: float = 90, ok: bool = True,
-        extra_env: Optional[Dict[str, str]] = None) -> str:
+def run(cmd: list[str], cwd: Path, timeout: float = 90, ok: bool = True,
+        extra_env: dict[str, str] | None = None) -> str:
     proc = start(cmd, cwd, extra_env)
     out = finish(proc, timeout)
     if ok:

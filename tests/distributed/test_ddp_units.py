@@ -10,8 +10,14 @@ import types
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import (BatchSampler, DataLoader, DistributedSampler, IterableDataset,
-                              Sampler, TensorDataset)
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    DistributedSampler,
+    IterableDataset,
+    Sampler,
+    TensorDataset,
+)
 
 import treadle
 from _procs import SCRUB
@@ -216,7 +222,9 @@ def test_parameters_without_gradient_name_the_strategy_that_allows_them(monkeypa
     torchrun_vars(monkeypatch, world_size=1, MASTER_PORT=port)
     monkeypatch.delenv("TORCHELASTIC_RUN_ID")
     t = trainer(strategy=strategy, max_steps=3)
-    fit = lambda: t.fit(UnusedInTheFirstBackward(), DataLoader(DATA, batch_size=2))
+    def fit():
+        return t.fit(UnusedInTheFirstBackward(), DataLoader(DATA, batch_size=2))
+
     if strategy == "ddp_find_unused_parameters_true":
         fit()
         assert t.global_step == 3

@@ -7,6 +7,7 @@ file path: it imports nothing from treadle, and these tests do not need treadle 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -122,10 +123,8 @@ def _finish(proc: subprocess.Popen, timeout: float = RUN_TIMEOUT_S) -> str:
 
 
 def _killpg(proc: subprocess.Popen) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _free_port() -> int:

@@ -3,18 +3,14 @@ the user's own optimizer stepped directly, and a strategy that owns precision.""
 from __future__ import annotations
 
 import copy
-import os
-import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
-
-import treadle  # noqa: E402
-from conftest_helpers import (  # noqa: E402
+import treadle
+from conftest_helpers import (
     IN_DIM,
     assert_params_equal,
     make_loader,

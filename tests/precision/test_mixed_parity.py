@@ -9,18 +9,14 @@ every fp16 run below also goes through skipped steps and scale changes -- and mu
 from __future__ import annotations
 
 import copy
-import os
-import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
-
-import treadle  # noqa: E402
-from conftest_helpers import (  # noqa: E402
+import treadle
+from conftest_helpers import (
     assert_params_equal,
     grad_norm,
     make_loader,

@@ -3,17 +3,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
-import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
-
-import treadle  # noqa: E402
-from conftest_helpers import assert_params_equal, make_loader, make_trainer, mlp  # noqa: E402
+import treadle
+from conftest_helpers import assert_params_equal, make_loader, make_trainer, mlp
 
 TRUE = {"64-true": torch.float64, "bf16-true": torch.bfloat16, "16-true": torch.float16}
 

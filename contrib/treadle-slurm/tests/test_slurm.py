@@ -3,7 +3,6 @@ with a fake ``scontrol`` on PATH and real signals (one process here; two ``srun`
 processes in a subprocess)."""
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -11,7 +10,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 import torch

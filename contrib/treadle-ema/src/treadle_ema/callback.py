@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import warnings
 import weakref
-from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
@@ -52,14 +51,14 @@ class EMA(treadle.Callback):
         self.every_n_steps = every_n_steps
         self.validate_with_ema = bool(validate_with_ema)
         #: parameter name -> averaged value (None until the first fit or a checkpoint load)
-        self.shadow: Optional[Dict[str, torch.Tensor]] = None
+        self.shadow: dict[str, torch.Tensor] | None = None
         #: how many times the average was updated
         self.num_updates = 0
-        self._owner: Optional[weakref.ref] = None  # the module the average belongs to
-        self._params: List[Tuple[str, torch.nn.Parameter]] = []
-        self._shadow_list: List[torch.Tensor] = []
-        self._last_step: Optional[int] = None
-        self._backup: Optional[List[torch.Tensor]] = None  # training weights during validation
+        self._owner: weakref.ref | None = None  # the module the average belongs to
+        self._params: list[tuple[str, torch.nn.Parameter]] = []
+        self._shadow_list: list[torch.Tensor] = []
+        self._last_step: int | None = None
+        self._backup: list[torch.Tensor] | None = None  # training weights during validation
 
     def __repr__(self) -> str:
         return (f"EMA(decay={self.decay}, every_n_steps={self.every_n_steps}, "
@@ -78,7 +77,7 @@ class EMA(treadle.Callback):
 
     # -- hooks (Lightning's callback signatures) -----------------------------------------------
 
-    def validate(self, trainer, pl_module) -> List[str]:
+    def validate(self, trainer, pl_module) -> list[str]:
         strategy = getattr(trainer.strategy, "name", None) or trainer.config.strategy
         if strategy in _SHARDED_STRATEGIES:
             return [f"{self!r} cannot average parameters that `strategy={strategy!r}` shards "
@@ -174,7 +173,7 @@ class EMA(treadle.Callback):
         return all(name in self.shadow and self.shadow[name].shape == p.shape
                    for name, p in params) and len(self.shadow) == len(params)
 
-    def _checked_params(self, module) -> List[Tuple[str, torch.nn.Parameter]]:
+    def _checked_params(self, module) -> list[tuple[str, torch.nn.Parameter]]:
         params = _floating_params(module)
         names = [name for name, _ in params]
         if self.shadow is None or sorted(self.shadow) != sorted(names):
@@ -192,7 +191,7 @@ class EMA(treadle.Callback):
             p.copy_(weight)
 
 
-def _floating_params(module: torch.nn.Module) -> List[Tuple[str, torch.nn.Parameter]]:
+def _floating_params(module: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
     return [(name, p) for name, p in module.named_parameters() if p.is_floating_point()]
 
 

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import math
 import os
-from typing import List, Optional, Tuple
 
 from treadle import hookimpl
-
 from treadle_ema.callback import EMA
 
 ENV_DECAY = "TREADLE_EMA_DECAY"
 
 
-def _decay_from_env() -> Tuple[Optional[float], Optional[str]]:
+def _decay_from_env() -> tuple[float | None, str | None]:
     """``(decay, None)``, ``(None, None)`` when unset, or ``(None, problem)`` when invalid."""
     raw = os.environ.get(ENV_DECAY, "").strip()
     if not raw:
@@ -44,7 +42,7 @@ def configure_callbacks(trainer):
 
 
 @hookimpl
-def validate(trainer) -> Optional[List[str]]:
+def validate(trainer) -> list[str] | None:
     """Report an invalid ``TREADLE_EMA_DECAY`` before anything is trained."""
     _, problem = _decay_from_env()
     return [problem] if problem else None

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 import torch
 
@@ -32,11 +32,11 @@ from treadle import Provider, hookimpl
 HPC_CHECKPOINT = re.compile(r"^hpc_ckpt_(\d+)\.ckpt$")
 
 
-def expand_hostlist(nodelist: str) -> List[str]:
+def expand_hostlist(nodelist: str) -> list[str]:
     """SLURM's compressed host list, expanded: ``"node[01-03,7],gpu7"`` -> ``["node01",
     "node02", "node03", "node7", "gpu7"]``. Zero padding is kept; several bracket groups in one
     name (``"r[1-2]n[1-2]"``) give every combination."""
-    hosts: List[str] = []
+    hosts: list[str] = []
     depth, start = 0, 0
     for i, char in enumerate(nodelist + ","):
         if char == "[":
@@ -54,7 +54,7 @@ def expand_hostlist(nodelist: str) -> List[str]:
     return hosts
 
 
-def _expand_name(name: str) -> List[str]:
+def _expand_name(name: str) -> list[str]:
     m = re.search(r"\[([^\]]*)\]", name)
     if m is None:
         return [name]
@@ -174,7 +174,7 @@ def requeue(job_id: str) -> bool:
     return True
 
 
-def newest_hpc_checkpoint(root: Any) -> Optional[Path]:
+def newest_hpc_checkpoint(root: Any) -> Path | None:
     root = Path(root)
     if not root.is_dir():
         return None
