@@ -215,8 +215,11 @@ def test_cpu_devices_must_be_a_positive_count():
         treadle.Trainer(accelerator="cpu", devices=0)
 
 
-class _FakePrecision:
+class _FakePrecision(treadle.kinds.PrecisionBase):
+    """A precision for one kind of device only (say, an NPU's 7-bit format)."""
+
     name = "fp7-test"
+    device_types = ("fp7-npu",)
 
     def __init__(self, trainer):
         pass
@@ -231,11 +234,10 @@ class _OffersFp7:
 
 
 def test_a_precision_the_accelerator_cannot_run():
-    from treadle_plugins.accelerators.cpu import SUPPORTED_PRECISIONS
-
     fit_fails(Recorder(), precision="fp7-test", plugins=[_OffersFp7()], match=(
-        "accelerator:cpu: `precision='fp7-test'` cannot run on `accelerator='cpu'`. CPU runs: "
-        f"{', '.join(SUPPORTED_PRECISIONS)}."))
+        "accelerator:cpu: `precision='fp7-test'` cannot run on `accelerator='cpu'`: it runs on "
+        "devices of type 'fp7-npu' only (its `device_types`), and this accelerator's are 'cpu'. "
+        "Pick an accelerator of one of those types, or another precision."))
 
 
 # -- what fit() checks before the first training_step ------------------------------------------

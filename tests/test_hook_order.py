@@ -169,8 +169,14 @@ def test_hook_order_is_documented():
 # -- order of implementations within one hook --------------------------------------------------
 
 
+_BASES = {"accelerator": treadle.kinds.AcceleratorBase, "precision": treadle.kinds.PrecisionBase,
+          "strategy": treadle.kinds.StrategyBase}
+
+
 def _recording_kind(kind, name, log):
-    class Recorder:
+    class Recorder(_BASES[kind]):
+        device_type = "cpu"
+
         def __init__(self, trainer):
             self.name = name
             self.root_device = torch.device("cpu")

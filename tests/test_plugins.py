@@ -98,8 +98,9 @@ MYACCEL = """
 
     EVENTS = []
 
-    class MyAccelerator:
+    class MyAccelerator(treadle.kinds.AcceleratorBase):
         name = "myaccel"
+        device_type = "cpu"
 
         def __init__(self, trainer):
             self.root_device = torch.device("cpu")

@@ -4,6 +4,7 @@
 ``import treadle`` costs little more than ``import torch``.
 """
 from treadle.callback import Callback
+from treadle import kinds
 from treadle.errors import ConfigurationError, PluginError
 from treadle.hookspecs import hookimpl, hookspec
 from treadle.module import Module
@@ -14,7 +15,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Callback", "ConfigurationError", "Module", "PluginError", "Provider", "Trainer",
-    "TrainerConfig", "hookimpl", "hookspec", "hookspecs", "module_available", "seed_everything",
+    "TrainerConfig", "hookimpl", "hookspec", "hookspecs", "kinds", "module_available",
+    "seed_everything",
 ]
 
 

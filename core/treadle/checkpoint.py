@@ -44,7 +44,7 @@ def dump(trainer: Any, hooks: Any, epoch_rng: Optional[Dict[str, Any]],
         "epoch_rng": epoch_rng if mid_epoch else None,
     }}
     checkpoint["rng_states"] = rng_state()
-    if not getattr(trainer.strategy, "saves_optimizer_states", False):  # KINDS: DeepSpeed writes its own
+    if not trainer.strategy.saves_optimizer_states:  # DeepSpeed writes its own
         checkpoint["optimizer_states"] = [o.state_dict() for o in trainer.optimizers]
     checkpoint["lr_schedulers"] = [c.scheduler.state_dict() for c in trainer.lr_scheduler_configs]
     checkpoint["callbacks"] = {state_key(cb): cb.state_dict() for cb in trainer.callbacks

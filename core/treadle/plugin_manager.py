@@ -24,6 +24,7 @@ import pluggy
 from treadle import hookspecs
 from treadle._callers import Hooks, Tracer, fast_caller  # noqa: F401 (fast_caller: re-export)
 from treadle.errors import PluginError
+from treadle.kinds import check_kind
 from treadle.providers import Provider
 
 GROUP = "treadle"
@@ -217,7 +218,34 @@ class RunPluginManager(pluggy.PluginManager):
         return rec
 
     def register_selected(self, kind: str, instance: Any, name: str) -> None:
-        self.register(instance, name=f"{kind}:{name}")
+        """Register the selected ``kind`` instance, checked like a plugin module and against
+        its kind's declaration (:mod:`treadle.kinds`): every problem in one ``PluginError``."""
+        plugin_name = f"{kind}:{name}"
+        self.register(instance, name=plugin_name)
+        problems = check_kind(kind, instance)
+        # check_pending() ran before selection: an unknown hook name here would never be called.
+        known = None
+        for caller in self.get_hookcallers(instance) or []:
+            if caller.has_spec():
+                continue
+            if known is None:
+                known = [n for n, c in vars(self.hook).items()
+                         if not n.startswith("_") and c.has_spec()]
+            for impl in caller.get_hookimpls():
+                if impl.plugin is instance and not impl.optionalhook:
+                    close = difflib.get_close_matches(caller.name, known, n=1)
+                    hint = f" Did you mean `{close[0]}`?" if close else ""
+                    problems.append(
+                        f"`{type(instance).__qualname__}.{caller.name}` is marked @hookimpl, but "
+                        f"`{caller.name}` is not a hook: neither treadle nor a loaded plugin "
+                        f"declares it.{hint} Check the spelling against `treadle.hookspecs`.")
+        if problems:
+            self.unregister(instance)
+            record = self.providers(kind).get(name)
+            origin = f" (plugin `{record.plugin}` of distribution {record.distribution})" \
+                if record is not None and record.plugin in self.distributions else ""
+            raise PluginError(f"Plugin `{plugin_name}`{origin} cannot take part in the run:\n"
+                              + "\n".join(f"  - {p}" for p in problems))
         self.selected[kind] = instance
 
     # -- ordering -----------------------------------------------------------------------------

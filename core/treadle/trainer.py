@@ -115,7 +115,7 @@ class Trainer:
         if strategy == "auto":
             many = (isinstance(cfg.devices, int) and cfg.devices > 1) or \
                    (isinstance(cfg.devices, list) and len(cfg.devices) > 1) or cfg.num_nodes > 1 \
-                   or getattr(self.environment, "world_size", 1) > 1
+                   or (self.environment is not None and self.environment.world_size > 1)
             strategy = "ddp" if many else "single_device"
         chosen = {
             "accelerator": pm.select("accelerator", cfg.accelerator, self, problems),
@@ -147,19 +147,19 @@ class Trainer:
 
     @property
     def world_size(self) -> int:
-        return getattr(self.strategy, "world_size", 1)
+        return 1 if self.strategy is None else self.strategy.world_size
 
     @property
     def global_rank(self) -> int:
-        return getattr(self.strategy, "global_rank", 0)
+        return 0 if self.strategy is None else self.strategy.global_rank
 
     @property
     def local_rank(self) -> int:
-        return getattr(self.strategy, "local_rank", 0)
+        return 0 if self.strategy is None else self.strategy.local_rank
 
     @property
     def node_rank(self) -> int:
-        return getattr(self.strategy, "node_rank", 0)
+        return 0 if self.strategy is None else self.strategy.node_rank
 
     @property
     def is_global_zero(self) -> bool:
@@ -351,9 +351,9 @@ class Trainer:
         """Set ``fn`` up, validate, hand it to a loop. ``check_only``: stop after validation
         (``treadle validate``): nothing set up or run."""
         model = self._model_for(fn, model)
-        launch = getattr(self.strategy, "launch_stage", None)  # KINDS
-        if launch is not None and not check_only:  # ddp_spawn: the stage runs in its workers
-            launched = launch(self, fn, model, train_loader, eval_loaders, ckpt_path)
+        if not check_only:  # ddp_spawn: the stage runs in its workers
+            launched = self.strategy.launch_stage(self, fn, model, train_loader, eval_loaders,
+                                                  ckpt_path)
             if launched is not None:
                 return launched[0]
         self.module = model

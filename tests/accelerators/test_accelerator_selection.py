@@ -80,8 +80,11 @@ def test_tpu_without_torch_xla_gives_the_install_command():
 # ---------------------------------------------------------------------------------------------
 
 
-class EightBitPrecision:
+class EightBitPrecision(treadle.kinds.PrecisionBase):
+    """Declares float8 math, which the CPU accelerator does not compute in."""
+
     name = "8-mixed"
+    compute_dtype = torch.float8_e4m3fn
 
     def __init__(self, trainer):
         pass
@@ -101,8 +104,9 @@ def test_cpu_refuses_a_precision_it_cannot_run_before_training(tmp_path):
     with pytest.raises(treadle.ConfigurationError) as info:
         trainer.fit(model, make_loader(2))
     assert info.value.problems == [
-        "accelerator:cpu: `precision='8-mixed'` cannot run on `accelerator='cpu'`. CPU runs: 32-true, "
-        "64-true, 16-mixed, bf16-mixed, bf16-true, 16-true."]
+        "accelerator:cpu: `precision='8-mixed'` cannot run on `accelerator='cpu'`: it computes in "
+        "float8_e4m3fn, which this accelerator does not support. `accelerator='cpu'` computes in "
+        "float32, float64, float16, bfloat16; pick a precision that uses only these."]
     assert trained == [] and trainer.global_step == 0
 
 
@@ -114,15 +118,22 @@ def test_cpu_runs_every_built_in_precision(tmp_path, precision):
 
 
 def test_mps_refuses_64_true():
-    """Checked through the accelerator's own ``validate`` (no Mac here to build a Trainer on)."""
+    """Checked through the accelerator's own ``validate`` (no Mac here to build a Trainer on),
+    with the real precision plugins: the accelerator asks them for their dtypes."""
+    from treadle_plugins.precision.amp import FP16MixedPrecision, MixedPrecision
+    from treadle_plugins.precision.dtype import BF16TruePrecision, FP64Precision
+    from treadle_plugins.precision.fp32 import FP32Precision
+
     stub = SimpleNamespace(config=SimpleNamespace(devices="auto"),
-                           precision_plugin=SimpleNamespace(name="64-true"))
+                           precision_plugin=FP64Precision(None))
     accelerator = MPSAccelerator(stub)
     assert accelerator.validate(stub) == [
-        "`precision='64-true'` cannot run on `accelerator='mps'` (MPS has no float64). MPS runs: "
-        "32-true, 16-mixed, bf16-mixed, bf16-true, 16-true."]
-    stub.precision_plugin.name = "16-mixed"
-    assert accelerator.validate(stub) is None
+        "`precision='64-true'` cannot run on `accelerator='mps'`: it computes in float64, which "
+        "this accelerator does not support. `accelerator='mps'` computes in float32, float16, "
+        "bfloat16; pick a precision that uses only these."]
+    for precision in (FP32Precision, FP16MixedPrecision, MixedPrecision, BF16TruePrecision):
+        stub.precision_plugin = precision(None)
+        assert accelerator.validate(stub) is None
 
 
 def test_mps_refuses_several_devices():

@@ -149,14 +149,19 @@ def test_lbfgs_reduces_gradients_after_every_closure_evaluation(xla, tmp_path):
     assert evaluations.count(0) > 1
 
 
-@pytest.mark.parametrize("precision", ["16-mixed", "64-true", "16-true"])
-def test_tpu_refuses_precisions_it_cannot_run(xla, tmp_path, precision):
+@pytest.mark.parametrize("precision, dtype", [("16-mixed", "float16"), ("64-true", "float64"),
+                                              ("16-true", "float16")])
+def test_tpu_refuses_precisions_it_cannot_run(xla, tmp_path, precision, dtype):
+    """Asked of the precision's dtypes; float16 gets the hint towards bf16-mixed."""
+    hint = (" (Use 'bf16-mixed' where you would use '16-mixed' on a GPU.)"
+            if dtype == "float16" else "")
     trainer = make_trainer(tmp_path, accelerator="tpu", precision=precision)
     with pytest.raises(treadle.ConfigurationError) as info:
         trainer.fit(RegressionModule(), make_loader(1))
     assert info.value.problems == [
-        f"accelerator:tpu: `precision={precision!r}` cannot run on `accelerator='tpu'`. TPUs run: "
-        f"32-true, bf16-mixed, bf16-true (use 'bf16-mixed' where you would use '16-mixed' on a GPU)."]
+        f"accelerator:tpu: `precision={precision!r}` cannot run on `accelerator='tpu'`: it "
+        f"computes in {dtype}, which this accelerator does not support. `accelerator='tpu'` "
+        f"computes in float32, bfloat16; pick a precision that uses only these.{hint}"]
     assert xla.calls == []
 
 

@@ -267,10 +267,9 @@ def test_stepping_the_users_own_optimizer_still_unscales_skips_and_updates(tmp_p
 # ---------------------------------------------------------------------------------------------
 
 
-class OwningStrategy:
+class OwningStrategy(treadle.kinds.StrategyBase):
     name = "owns-precision"
     owns_precision = True
-    world_size, global_rank, local_rank, node_rank = 1, 0, 0, 0
 
     def __init__(self, trainer):
         pass

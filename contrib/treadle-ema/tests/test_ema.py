@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 from importlib.metadata import entry_points
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -200,13 +199,49 @@ def test_invalid_arguments(kwargs, message):
         EMA(**kwargs)
 
 
-def test_sharded_strategy_is_refused():
-    trainer = SimpleNamespace(strategy=SimpleNamespace(name="deepspeed_stage_3"),
-                              config=SimpleNamespace(strategy="deepspeed_stage_3"))
-    assert EMA(decay=0.9).validate(trainer, None) == [
-        "EMA(decay=0.9, every_n_steps=1, validate_with_ema=True) cannot average parameters "
-        "that `strategy='deepspeed_stage_3'` shards across ranks. Use 'deepspeed_stage_1' or "
-        "'deepspeed_stage_2', or remove the EMA callback (and unset TREADLE_EMA_DECAY)."]
+def _deepspeed_config(**kwargs):
+    from treadle_plugins.strategies.deepspeed import DeepSpeedConfig
+
+    return DeepSpeedConfig(**kwargs)
+
+
+SHARDED = {  # ZeRO stage 3, however it is asked for
+    "deepspeed_stage_3": lambda: dict(strategy="deepspeed_stage_3"),
+    "deepspeed_stage_3_offload": lambda: dict(strategy="deepspeed_stage_3_offload"),
+    "DeepSpeedConfig(stage=3)": lambda: dict(strategy="deepspeed",
+                                             plugins=[_deepspeed_config(stage=3)]),
+    "config stage 3": lambda: dict(strategy="deepspeed", plugins=[_deepspeed_config(
+        config={"zero_optimization": {"stage": 3}})]),
+}
+
+
+@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="needs deepspeed")
+@pytest.mark.parametrize("how", list(SHARDED))
+def test_a_strategy_that_shards_parameters_is_refused_before_training(tmp_path, how):
+    """The EMA asks `trainer.strategy.shards_parameters`; it used to match the name
+    'deepspeed_stage_3' only, and let the offload variant and a stage-3 config through."""
+    model, ema = Regressor(), EMA(decay=0.9)
+    trainer = _trainer(tmp_path, accelerator="cpu", callbacks=[ema], **SHARDED[how]())
+    assert trainer.strategy.shards_parameters is True
+    name = trainer.strategy.name
+    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+            f"EMA(decay=0.9, every_n_steps=1, validate_with_ema=True) cannot average parameters "
+            f"that `strategy={name!r}` shards across ranks (a local average would be of "
+            f"shards). Use a strategy that keeps whole parameters on every rank (e.g. "
+            f"'deepspeed_stage_2' or 'ddp'), or remove the EMA callback (and unset "
+            f"TREADLE_EMA_DECAY).")):
+        trainer.fit(model, _loader())
+    assert model.after_step == [] and ema.shadow is None
+
+
+@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="needs deepspeed")
+@pytest.mark.parametrize("kwargs", [
+    dict(strategy="deepspeed_stage_2"), dict(strategy="deepspeed_stage_2_offload"),
+    dict(strategy="single_device")], ids=lambda kw: kw["strategy"])
+def test_a_strategy_that_keeps_whole_parameters_is_accepted(tmp_path, kwargs):
+    trainer = _trainer(tmp_path, accelerator="cpu", **kwargs)
+    assert trainer.strategy.shards_parameters is False
+    assert EMA(decay=0.9).validate(trainer, None) == []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,26 +4,22 @@ from __future__ import annotations
 import torch
 
 from treadle import ConfigurationError, Provider, hookimpl
-
-# What this CPU can run (fp16 and bf16 run in software on most CPUs: slow but correct).
-SUPPORTED_PRECISIONS = ("32-true", "64-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true")
+from treadle.kinds import FLOATING_DTYPES, AcceleratorBase
 
 
-class CPUAccelerator:
+class CPUAccelerator(AcceleratorBase):
+    """Its ``validate`` (from ``AcceleratorBase``) refuses a precision whose ``device_types``
+    leave out ``"cpu"`` or whose dtypes are not among ``supported_dtypes``."""
+
     name = "cpu"
+    device_type = "cpu"
+    # fp16 and bf16 run in software on most CPUs: slow but correct.
+    supported_dtypes = FLOATING_DTYPES
 
     def __init__(self, trainer) -> None:
         devices = trainer.config.devices
         self.num_devices = _parse_devices(devices)
         self.root_device = torch.device("cpu")
-
-    @hookimpl
-    def validate(self, trainer):
-        precision = trainer.precision_plugin.name
-        if precision not in SUPPORTED_PRECISIONS:
-            return [f"`precision={precision!r}` cannot run on `accelerator='cpu'`. CPU runs: "
-                    f"{', '.join(SUPPORTED_PRECISIONS)}."]
-        return None
 
 
 def _parse_devices(devices) -> int:

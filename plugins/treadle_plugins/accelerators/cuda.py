@@ -12,7 +12,8 @@
   with ``num_workers=0`` it would be an extra copy in the loop, so those are left alone).
 * ``transfer_batch_to_device``: tensors are copied with ``non_blocking=True`` (asynchronous
   from pinned memory, a plain copy otherwise); a ``Module`` override still wins.
-* ``validate``: refuses bf16 precisions on a GPU without bf16 support.
+* ``validate``: refuses a precision whose ``device_types`` leave out ``"cuda"``, and one in
+  bfloat16 on a GPU without bf16 support.
 """
 from __future__ import annotations
 
@@ -22,14 +23,14 @@ from typing import Any, List, Optional
 import torch
 
 from treadle import ConfigurationError, Provider, hookimpl
+from treadle.kinds import FLOATING_DTYPES, AcceleratorBase
 from treadle_plugins._tensors import apply_to_tensors
 
-PRECISIONS = ("32-true", "64-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true")
-_BF16 = ("bf16-mixed", "bf16-true")
 
-
-class CUDAAccelerator:
+class CUDAAccelerator(AcceleratorBase):
     name = "cuda"
+    device_type = "cuda"
+    supported_dtypes = FLOATING_DTYPES  # bfloat16 checked per GPU by `precision_problems`
 
     def __init__(self, trainer) -> None:
         self._trainer = trainer
@@ -41,18 +42,15 @@ class CUDAAccelerator:
     def root_device(self) -> torch.device:
         return torch.device("cuda", self.device_ids[self._trainer.local_rank])
 
-    @hookimpl
-    def validate(self, trainer):
-        precision = trainer.precision_plugin.name
-        if precision not in PRECISIONS:
-            return [f"`precision={precision!r}` cannot run on `accelerator='cuda'`. CUDA runs: "
-                    f"{', '.join(PRECISIONS)}."]
-        if precision in _BF16 and not torch.cuda.is_bf16_supported():
+    def precision_problems(self, precision):
+        problems = super().precision_problems(precision)
+        if not problems and torch.bfloat16 in (precision.param_dtype, precision.compute_dtype) \
+                and not torch.cuda.is_bf16_supported():
             gpu = torch.cuda.get_device_name(self.root_device)
-            return [f"`precision={precision!r}` needs bfloat16 support, which this GPU ({gpu}) "
-                    f"lacks. Use `precision='16-mixed'` (fp16 with gradient scaling) or "
+            return [f"`precision={precision.name!r}` needs bfloat16 support, which this GPU "
+                    f"({gpu}) lacks. Use `precision='16-mixed'` (fp16 with gradient scaling) or "
                     f"`precision='32-true'`."]
-        return None
+        return problems
 
     @hookimpl
     def setup_environment(self, trainer):

@@ -1,19 +1,20 @@
 """The ``mps`` accelerator: Apple silicon GPUs through Metal Performance Shaders.
 
-One device per machine (``devices=1`` or ``"auto"``). MPS has no float64, so ``64-true`` is
-refused at validation; fp16 and bf16 autocast and ``GradScaler("mps")`` are torch's own.
+One device per machine (``devices=1`` or ``"auto"``). MPS has no float64, so a precision in
+float64 (``64-true``) is refused at validation; fp16 and bf16 autocast and ``GradScaler("mps")`` are torch's own.
 """
 from __future__ import annotations
 
 import torch
 
 from treadle import ConfigurationError, Provider, hookimpl
+from treadle.kinds import AcceleratorBase
 
-PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true")
 
-
-class MPSAccelerator:
+class MPSAccelerator(AcceleratorBase):
     name = "mps"
+    device_type = "mps"
+    supported_dtypes = (torch.float32, torch.float16, torch.bfloat16)  # no float64 on MPS
 
     def __init__(self, trainer) -> None:
         devices = trainer.config.devices
@@ -22,15 +23,6 @@ class MPSAccelerator:
                                       f"pass devices=1 or 'auto'."])
         self.num_devices = 1
         self.root_device = torch.device("mps")
-
-    @hookimpl
-    def validate(self, trainer):
-        precision = trainer.precision_plugin.name
-        if precision not in PRECISIONS:
-            why = " (MPS has no float64)" if precision == "64-true" else ""
-            return [f"`precision={precision!r}` cannot run on `accelerator='mps'`{why}. MPS "
-                    f"runs: {', '.join(PRECISIONS)}."]
-        return None
 
 
 def _available() -> bool:

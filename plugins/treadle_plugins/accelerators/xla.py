@@ -10,8 +10,8 @@ without importing it (the package is installed, and the machine looks like a TPU
   ``xm.optimizer_step(optimizer, barrier=True)`` reduces gradients across replicas, steps and
   cuts the lazy graph (``mark_step``). An optimizer that needs its closure inside ``step``
   (LBFGS) gets one that reduces gradients after every evaluation, then ``mark_step``.
-* Precisions: ``32-true``, ``bf16-mixed`` (autocast on ``xla``) and ``bf16-true``; fp16 with
-  gradient scaling and float64 are refused at validation.
+* Precisions: those in float32 and bfloat16 (``32-true``, ``bf16-mixed`` -- autocast on
+  ``xla`` -- and ``bf16-true``); a precision in float16 or float64 is refused at validation.
 """
 from __future__ import annotations
 
@@ -21,13 +21,14 @@ import os
 import torch
 
 from treadle import ConfigurationError, Provider, hookimpl, module_available
+from treadle.kinds import AcceleratorBase
 from treadle.utilities import requires_closure
 
-PRECISIONS = ("32-true", "bf16-mixed", "bf16-true")
 
-
-class XLAAccelerator:
+class XLAAccelerator(AcceleratorBase):
     name = "tpu"
+    device_type = "xla"
+    supported_dtypes = (torch.float32, torch.bfloat16)
 
     def __init__(self, trainer) -> None:
         devices = trainer.config.devices
@@ -50,14 +51,12 @@ class XLAAccelerator:
             self._device = new_api() if callable(new_api) else self._xm.xla_device()
         return self._device
 
-    @hookimpl
-    def validate(self, trainer):
-        precision = trainer.precision_plugin.name
-        if precision not in PRECISIONS:
-            return [f"`precision={precision!r}` cannot run on `accelerator='tpu'`. TPUs run: "
-                    f"{', '.join(PRECISIONS)} (use 'bf16-mixed' where you would use "
-                    f"'16-mixed' on a GPU)."]
-        return None
+    def precision_problems(self, precision):
+        problems = super().precision_problems(precision)
+        if problems and precision.compute_dtype == torch.float16:
+            problems = [f"{problems[0]} (Use 'bf16-mixed' where you would use '16-mixed' on a "
+                        f"GPU.)"]
+        return problems
 
     @hookimpl
     def optimizer_step(self, optimizer, closure):

@@ -6,18 +6,19 @@ re-running the script, ``ddp_spawn`` workers), or by hand. The DDP strategies th
 launch instead of starting processes. Highest priority among environments: under torchrun inside
 a SLURM allocation, torchrun's variables describe the ranks.
 
-An environment is a plain object with ``name``, ``world_size``, ``global_rank``, ``local_rank``,
-``node_rank``, ``main_address``, ``main_port`` and ``creates_processes_externally`` (the ranks
-exist already: a strategy joins them); it may implement hooks (it takes part in the run like
-any plugin).
+An environment declares ``treadle.kinds.Environment``: ``name``, ``world_size``,
+``global_rank``, ``local_rank``, ``node_rank``, ``main_address``, ``main_port``,
+``creates_processes_externally`` (the ranks exist already: a strategy joins them) and
+``launcher``; it may implement hooks (it takes part in the run like any plugin).
 """
 from __future__ import annotations
 
 from treadle import Provider, hookimpl
+from treadle.kinds import EnvironmentBase
 from treadle_plugins.strategies._launcher import torchrun_env
 
 
-class TorchrunEnvironment:
+class TorchrunEnvironment(EnvironmentBase):
     name = "torchrun"
     creates_processes_externally = True
 

@@ -7,13 +7,15 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from treadle import Provider, hookimpl
+from treadle.kinds import LoggerBase
 
 
-class CSVLogger:
+class CSVLogger(LoggerBase):
     """Lightning's ``CSVLogger``: one row per ``log_metrics`` call, columns grow as needed."""
 
     def __init__(self, save_dir: Any = ".", name: str = "treadle_logs",
                  version: Optional[int] = None, flush_every: int = 100) -> None:
+        self.name = name
         self.root = Path(save_dir) / name
         self.version = self._next_version() if version is None else version
         self.flush_every = flush_every

@@ -36,6 +36,7 @@ from typing import Any, List, Optional
 import torch
 
 from treadle import Provider, hookimpl
+from treadle.kinds import PrecisionBase
 from treadle.utilities import requires_closure
 from treadle_plugins.precision._offer import Offer
 
@@ -44,11 +45,17 @@ def _raw(optimizer: Any) -> Any:
     return getattr(optimizer, "optimizer", optimizer)
 
 
-class MixedPrecision:
+class MixedPrecision(PrecisionBase):
     """``bf16-mixed``: forward under ``torch.autocast(device, torch.bfloat16)``; no scaler."""
 
     name = "bf16-mixed"
-    dtype = torch.bfloat16
+    dtype = torch.bfloat16  # autocast's
+    param_dtype = torch.float32
+    device_types = None  # every device with autocast in `dtype`
+
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        return self.dtype
 
     def __init__(self, trainer) -> None:
         self.enabled = True  # False when the strategy owns precision (set by `validate`)
@@ -57,7 +64,7 @@ class MixedPrecision:
 
     @hookimpl
     def validate(self, trainer):
-        self.enabled = not getattr(trainer.strategy, "owns_precision", False)
+        self.enabled = not trainer.strategy.owns_precision
         return None
 
     def _needs_step_hooks(self, trainer, module) -> bool:
@@ -157,7 +164,7 @@ class FP16MixedPrecision(MixedPrecision):
 
     @hookimpl
     def validate(self, trainer):
-        self.enabled = not getattr(trainer.strategy, "owns_precision", False)
+        self.enabled = not trainer.strategy.owns_precision
         if not self.enabled:
             return None
         problems = []

@@ -21,22 +21,32 @@ import contextlib
 import torch
 
 from treadle import Provider, hookimpl
+from treadle.kinds import PrecisionBase
 from treadle_plugins.precision._offer import Offer
 from treadle_plugins._tensors import apply_to_tensors
 
 
-class TruePrecision:
+class TruePrecision(PrecisionBase):
     """Base of the ``*-true`` precisions other than ``32-true``; subclasses set name and dtype."""
 
     name = ""
     dtype = torch.float32
+    device_types = None  # every device that computes in `dtype`
+
+    @property
+    def param_dtype(self) -> torch.dtype:
+        return self.dtype
+
+    @property
+    def compute_dtype(self) -> torch.dtype:
+        return self.dtype
 
     def __init__(self, trainer) -> None:
         self.enabled = True  # False when the strategy owns precision (set by `validate`)
 
     @hookimpl
     def validate(self, trainer):
-        self.enabled = not getattr(trainer.strategy, "owns_precision", False)
+        self.enabled = not trainer.strategy.owns_precision
         return None
 
     @hookimpl

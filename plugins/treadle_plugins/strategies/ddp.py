@@ -35,6 +35,7 @@ from torch.utils.data import (BatchSampler, DataLoader, DistributedSampler, Iter
                               RandomSampler, SequentialSampler)
 
 from treadle import ConfigurationError, Provider, hookimpl
+from treadle.kinds import StrategyBase
 from treadle.utilities import call_step
 from treadle_plugins.strategies import _launcher
 
@@ -60,13 +61,18 @@ class _StepThroughDDP(nn.Module):
         return call_step(self.module.training_step, batch, batch_idx)
 
 
-class DDPStrategy:
+class DDPStrategy(StrategyBase):
     """One process per device, gradients all-reduced by ``DistributedDataParallel``.
 
-    Attributes read by the Trainer: ``name``, ``world_size``, ``global_rank``, ``local_rank``,
-    ``node_rank``. ``model`` is the ``DistributedDataParallel`` wrapper once set up (None
-    before, and for a module without trainable parameters).
+    Declared as a ``treadle.kinds.Strategy``: ``name``, ``world_size``, the ranks, the
+    capabilities below, ``no_backward_sync`` and ``launch_stage`` (``ddp_spawn``). ``model``
+    is the ``DistributedDataParallel`` wrapper once set up (None before, and for a module
+    without trainable parameters).
     """
+
+    owns_precision = False  # the precision plugin's autocast and scaling run inside DDP
+    saves_optimizer_states = False  # every rank holds the whole optimizer state: the core saves it
+    shards_parameters = False  # every rank holds the whole parameters
 
     def __init__(self, trainer: Any, name: str = "ddp", spawn: bool = False,
                  find_unused_parameters: bool = False) -> None:
@@ -75,7 +81,7 @@ class DDPStrategy:
         self.find_unused_parameters = find_unused_parameters
         self.environment = env = getattr(trainer, "environment", None)
         self.num_nodes: int = trainer.config.num_nodes
-        self.num_processes: int = getattr(trainer.accelerator, "num_devices", 1)  # per node
+        self.num_processes: int = trainer.accelerator.num_devices  # per node
         # Join ranks that exist already (torchrun, SLURM's srun, our own launcher's children).
         self.joined = bool(env is not None and env.creates_processes_externally)
         if self.joined:
@@ -101,14 +107,14 @@ class DDPStrategy:
     @hookimpl
     def validate(self, trainer: Any) -> List[str]:
         cfg, problems = trainer.config, []
-        accel = getattr(trainer.accelerator, "name", "?")
-        if accel not in _BACKENDS:
+        accel = trainer.accelerator.name
+        if trainer.accelerator.device_type not in _BACKENDS:
             problems.append(f"`strategy={self.name!r}` runs on the CPU (gloo) or CUDA (NCCL), "
                             f"not on `accelerator={accel!r}`. Pick accelerator='cpu' or 'cuda'.")
         env = self.environment
         if self.joined:
             launch = f"the {env.name} launch"
-            if self.spawn and getattr(env, "launcher", None) != "treadle":
+            if self.spawn and env.launcher != "treadle":
                 problems.append(
                     f"`strategy='ddp_spawn'` starts its own processes, but this process is "
                     f"already rank {env.global_rank} of {env.world_size} in {launch}. Use "

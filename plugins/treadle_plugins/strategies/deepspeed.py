@@ -48,6 +48,7 @@ from torch import nn
 
 import treadle
 from treadle import ConfigurationError, Module, Provider, hookimpl
+from treadle.kinds import StrategyBase
 from treadle.utilities import requires_closure, step_args
 
 INSTALL_HINT = "pip install treadle[deepspeed]"
@@ -168,7 +169,7 @@ class _StepModule(nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 
-class DeepSpeedStrategy:
+class DeepSpeedStrategy(StrategyBase):
     """One instance per run; its ``@hookimpl`` methods take part only when it is selected."""
 
     owns_precision = True  # the precision plugin stands aside; DeepSpeed's config does it
@@ -199,6 +200,12 @@ class DeepSpeedStrategy:
         return f"<treadle strategy {self.name!r}>"
 
     # -- the ZeRO stage and the config --------------------------------------------------------
+
+    @property
+    def shards_parameters(self) -> bool:
+        """ZeRO stage 3 partitions the parameters across ranks (offload or not, whether the
+        stage comes from the name or from a ``DeepSpeedConfig``)."""
+        return self.zero_stage == 3
 
     @property
     def zero_stage(self) -> int:
@@ -316,7 +323,7 @@ class DeepSpeedStrategy:
         if precision not in PRECISION_SECTIONS:
             return [f"`precision={precision!r}` is not available with `strategy={self.name!r}`; "
                     f"DeepSpeed runs: {', '.join(repr(p) for p in PRECISION_SECTIONS)}."]
-        if precision == "16-mixed" and trainer.accelerator.name != "cuda":
+        if precision == "16-mixed" and trainer.accelerator.device_type != "cuda":
             return [f"`precision='16-mixed'` with `strategy={self.name!r}` on "
                     f"`accelerator={trainer.accelerator.name!r}`: fp16 needs a CUDA device; "
                     f"DeepSpeed says 'Type fp16 is not supported on your device.'; use "
@@ -791,7 +798,7 @@ def _precision_for(key: str) -> str:
 
 
 def _devices(trainer) -> int:
-    n = getattr(trainer.accelerator, "num_devices", None)
+    n = trainer.accelerator.num_devices
     if isinstance(n, int) and n > 0:
         return n
     devices = trainer.config.devices

@@ -4,14 +4,18 @@ from __future__ import annotations
 import contextlib
 
 from treadle import Provider, hookimpl
+from treadle.kinds import StrategyBase
 
 
-class SingleDeviceStrategy:
+class SingleDeviceStrategy(StrategyBase):
     name = "single_device"
     world_size = 1
     global_rank = 0
     local_rank = 0
     node_rank = 0
+    owns_precision = False
+    saves_optimizer_states = False
+    shards_parameters = False
 
     def __init__(self, trainer) -> None:
         pass

@@ -20,8 +20,6 @@ import torch
 import treadle
 
 CHECKPOINT_KEY = "treadle_ema"
-# Strategies whose parameters are partitioned across ranks: a local average would be of shards.
-_SHARDED_STRATEGIES = ("deepspeed_stage_3",)
 
 
 class EMA(treadle.Callback):
@@ -78,11 +76,14 @@ class EMA(treadle.Callback):
     # -- hooks (Lightning's callback signatures) -----------------------------------------------
 
     def validate(self, trainer, pl_module) -> list[str]:
-        strategy = getattr(trainer.strategy, "name", None) or trainer.config.strategy
-        if strategy in _SHARDED_STRATEGIES:
-            return [f"{self!r} cannot average parameters that `strategy={strategy!r}` shards "
-                    f"across ranks. Use 'deepspeed_stage_1' or 'deepspeed_stage_2', or remove "
-                    f"the EMA callback (and unset TREADLE_EMA_DECAY)."]
+        # Asked of the strategy (treadle.kinds.Strategy), not matched by name: ZeRO stage 3
+        # shards whether it comes from the name, an offload variant or a DeepSpeedConfig.
+        strategy = trainer.strategy
+        if strategy.shards_parameters:
+            return [f"{self!r} cannot average parameters that `strategy={strategy.name!r}` "
+                    f"shards across ranks (a local average would be of shards). Use a strategy "
+                    f"that keeps whole parameters on every rank (e.g. 'deepspeed_stage_2' or "
+                    f"'ddp'), or remove the EMA callback (and unset TREADLE_EMA_DECAY)."]
         return []
 
     def on_fit_start(self, trainer, pl_module) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from treadle import Provider, hookimpl
+from treadle.kinds import EnvironmentBase
 
 HPC_CHECKPOINT = re.compile(r"^hpc_ckpt_(\d+)\.ckpt$")
 
@@ -73,10 +74,11 @@ def _flag(name: str, default: str) -> bool:
     return os.environ.get(name, default).strip().lower() not in ("0", "false", "no", "")
 
 
-class SLURMEnvironment:
+class SLURMEnvironment(EnvironmentBase):
     """Ranks of a SLURM job step; takes part in the run's hooks for auto-requeue."""
 
     name = "slurm"
+    launcher = "srun"
 
     def __init__(self, trainer: Any = None) -> None:
         env = os.environ
