@@ -168,3 +168,85 @@ def save_checkpoint(trainer, checkpoint, filepath):
 @hookimpl(trylast=True)
 def load_checkpoint(filepath):
     return checkpoint_io.load(filepath)
+
+
+# -- the test and predict steps -----------------------------------------------------------------
+#
+# Lightning's rule for calling a user's step (its evaluation and prediction loops):
+# ``batch_idx`` is passed when the step takes it (a parameter named ``batch_idx``, ``*args``, or
+# two positional parameters); ``dataloader_idx`` only when the loop runs several loaders (the
+# hooks then get ``dataloader_idx=None`` for a single loader); a step that cannot take what it
+# will get is a configuration problem, reported before the first batch by
+# :func:`dataloader_idx_problems`.
+
+
+@functools.cache
+def _step_signature(function, bound: bool) -> tuple:
+    """``(takes batch_idx, accepts dataloader_idx, requires dataloader_idx)`` of a step.
+
+    Keyed by the step's function, so computed once per ``Module`` class and step (and once for
+    a function assigned to an instance).
+    """
+    import inspect  # here: this section is appended to a module whose imports are in flux
+
+    params = list(inspect.signature(function).parameters.values())[1 if bound else 0:]
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    varargs = any(p.kind is p.VAR_POSITIONAL for p in params)
+    named = {p.name: p for p in positional}
+    takes_batch_idx = "batch_idx" in named or varargs or len(positional) >= 2
+    accepts_dataloader_idx = "dataloader_idx" in named or varargs
+    requires_dataloader_idx = "dataloader_idx" in named \
+        and named["dataloader_idx"].default is inspect.Parameter.empty
+    return takes_batch_idx, accepts_dataloader_idx, requires_dataloader_idx
+
+
+def _signature_of(module, step_name: str) -> tuple:
+    step = getattr(module, step_name)
+    function = getattr(step, "__func__", step)
+    return _step_signature(function, function is not step)
+
+
+def step_arguments(module, step_name: str, batch, batch_idx: int,
+                   dataloader_idx: int | None) -> tuple:
+    """The positional arguments of ``module.<step_name>`` for this batch, by Lightning's rule.
+
+    For the core's defaults and for plugins that call a step themselves (a strategy's engine):
+    ``self.engine(module.test_step, *step_arguments(module, "test_step", ...))``.
+    """
+    args = (batch, batch_idx) if _signature_of(module, step_name)[0] else (batch,)
+    return args if dataloader_idx is None else (*args, dataloader_idx)
+
+
+def dataloader_idx_problems(module, step_name: str, num_dataloaders: int) -> list[str]:
+    """Lightning's check that ``module.<step_name>`` can take what its loop will pass.
+
+    For the loop to report (in one ``ConfigurationError``) before its first batch.
+
+    :param step_name: ``"validation_step"``, ``"test_step"`` or ``"predict_step"``.
+    :param num_dataloaders: how many loaders the loop runs.
+    """
+    _, accepts, requires = _signature_of(module, step_name)
+    where = f"`{type(module).__name__}.{step_name}()`"
+    if num_dataloaders > 1 and not accepts:
+        problem = (f"{where} takes no `dataloader_idx`, but its loop got {num_dataloaders} "
+                   f"loaders. Add the parameter (`def {step_name}(self, batch, batch_idx, "
+                   f"dataloader_idx=0)`), or pass a single loader.")
+        return [problem]
+    if num_dataloaders <= 1 and requires:
+        problem = (f"{where} requires `dataloader_idx`, but its loop got a single loader, so "
+                   f"the step is called without it (as Lightning does). Give it a default "
+                   f"value: `dataloader_idx=0`.")
+        return [problem]
+    return []
+
+
+@hookimpl(trylast=True)
+def run_test_step(module, batch, batch_idx, dataloader_idx):
+    return (module.test_step(*step_arguments(module, "test_step", batch, batch_idx,
+                                             dataloader_idx)),)
+
+
+@hookimpl(trylast=True)
+def run_predict_step(module, batch, batch_idx, dataloader_idx):
+    return (module.predict_step(*step_arguments(module, "predict_step", batch, batch_idx,
+                                                dataloader_idx)),)
