@@ -20,7 +20,11 @@ def _spec_argnames():
 
 
 def test_the_table_names_every_hookspec_in_source_order_and_nothing_else():
-    assert list(hookspecs.HOOKS) == SPECS
+    missing = [n for n in SPECS if n not in hookspecs.HOOKS]
+    extra = [n for n in hookspecs.HOOKS if n not in SPECS]
+    assert not missing and not extra, (
+        f"hookspecs._TABLE lacks rows for {missing} and has rows without a spec for {extra}")
+    assert list(hookspecs.HOOKS) == SPECS, "keep hookspecs._TABLE in the specs' source order"
 
 
 def test_every_phase_is_known_and_used():
