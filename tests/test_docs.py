@@ -32,8 +32,25 @@ def test_hook_reference_is_generated_from_the_current_specs():
 @pytest.mark.parametrize("name", SPECS)
 def test_every_hookspec_is_documented_with_its_signature(name):
     reference = (ROOT / "docs" / "hook-reference.md").read_text()
-    signature = str(inspect.signature(getattr(hookspecs, name)))
+    # annotations stay strings (``from __future__ import annotations``): shown without quotes
+    signature = str(inspect.signature(getattr(hookspecs, name))).replace("'", "")
     assert f"### `{name}{signature}`" in reference
+
+
+@pytest.mark.parametrize("name", SPECS)
+def test_every_hookspec_is_annotated(name):
+    """Editors help plugin authors: every parameter and the result carry a type."""
+    sig = inspect.signature(getattr(hookspecs, name))
+    missing = [p for p, param in sig.parameters.items() if param.annotation is param.empty]
+    assert not missing, f"hookspec {name}: parameters without annotation: {missing}"
+    assert sig.return_annotation is not sig.empty, f"hookspec {name} has no return annotation"
+
+
+def test_each_phase_is_one_section_of_the_reference():
+    """The table's phases follow the source's grouping: each heading appears once."""
+    reference = (ROOT / "docs" / "hook-reference.md").read_text()
+    headings = [line for line in reference.splitlines() if line.startswith("## ")]
+    assert headings == [f"## {title}" for title in hookspecs.PHASES.values()]
 
 
 @pytest.mark.parametrize("name", SPECS)

@@ -113,7 +113,7 @@ def _both(hook, make_plugins, kwargs):
         pm = _pm(*make_plugins(log))
         caller = getattr(pm.hook, hook)
         if use_fast:
-            fast = fast_caller(caller, tracing=False)
+            fast = fast_caller(caller)
             assert fast is not caller, "expected a generated caller"
             caller = fast
         results.append((_outcome(lambda: caller(**kwargs)), log))  # noqa: B023 (_outcome calls it now)
@@ -192,9 +192,21 @@ def test_several_implementations_in_call_order(hook, results, mode):
                          ids=["default-argument", "old-style-wrapper"])
 def test_cases_it_leaves_to_pluggy(plugins):
     caller = _pm(*plugins).hook.first
-    assert fast_caller(caller, tracing=False) is caller
+    assert fast_caller(caller) is caller
 
 
-def test_tracing_leaves_every_hook_to_pluggy():
-    caller = _pm(Plain([], 1)).hook.first
-    assert fast_caller(caller, tracing=True) is caller
+def test_tracing_wraps_the_caller_that_runs_untraced():
+    """Tracing observes the generated caller; it does not switch to pluggy's (datasette's rule)."""
+    from treadle._callers import Hooks, Tracer
+
+    log, lines = [], []
+    plugin = Plain(log, 1)
+    pm = _pm(plugin)
+    traced = Hooks(pm, Tracer(lines.append)).first
+    assert traced(a=1, b=2) == fast_caller(pm.hook.first)(a=1, b=2) == 1
+    assert lines == [f"treadle hook first -> [{pm.get_name(plugin)}]"]
+    assert log == [("plain", 1, 2), ("plain", 1, 2)]
+    assert traced.__closure__ is not None  # a wrapper around the generated caller
+    inner = [c.cell_contents for c in traced.__closure__ if callable(c.cell_contents)
+             and getattr(c.cell_contents, "__name__", "") == "first"]
+    assert inner and inner[0] is not pm.hook.first

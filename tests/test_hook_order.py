@@ -17,6 +17,7 @@ setup_dataloader
 setup_dataloader
 on_fit_start
 on_sanity_check_start
+on_validation_model_eval
 on_validation_start
 on_validation_epoch_start
 on_before_batch_transfer
@@ -27,6 +28,7 @@ run_validation_step
 on_validation_batch_end
 on_validation_epoch_end
 on_validation_end
+on_validation_model_train
 on_sanity_check_end
 on_train_start
 on_train_epoch_start
@@ -60,6 +62,7 @@ optimizer_step
   on_before_optimizer_step
   configure_gradient_clipping
 on_train_batch_end
+on_validation_model_eval
 on_validation_start
 on_validation_epoch_start
 on_before_batch_transfer
@@ -70,6 +73,7 @@ run_validation_step
 on_validation_batch_end
 on_validation_epoch_end
 on_validation_end
+on_validation_model_train
 on_train_epoch_end
 on_train_end
 on_fit_end

@@ -3,7 +3,7 @@
     python tools/gen_hook_reference.py
 
 tests/test_docs.py regenerates it and fails when the committed file differs, so the docs and
-the specs cannot drift.
+the specs cannot drift. Sections and facts come from the table ``treadle.hookspecs.HOOKS``.
 """
 from __future__ import annotations
 
@@ -16,25 +16,35 @@ from treadle import hookspecs
 OUT = Path(__file__).resolve().parents[1] / "docs" / "hook-reference.md"
 
 
+def signature(fn) -> str:
+    """The spec's signature as written (``from __future__ import annotations`` keeps them
+    strings; the quotes ``inspect`` would print are left out)."""
+    return str(inspect.signature(fn)).replace("'", "")
+
+
 def specs():
-    """``[(name, signature, opts, docstring, phase)]`` in source order."""
-    source = inspect.getsource(hookspecs).splitlines()
-    phase, phases = None, {}
-    for i, line in enumerate(source):
-        if line.startswith("# ---") and i + 1 < len(source) and source[i + 1].startswith("# ") \
-                and not source[i + 1].startswith("# ---"):
-            phase = source[i + 1][2:].strip()
-        if line.startswith("def "):
-            phases[line[4:line.index("(")]] = phase
+    """``[(name, signature, opts, docstring, info)]`` in source order."""
     out = []
     for name, fn in vars(hookspecs).items():
         opts = getattr(fn, "treadle_spec", None)
         if opts is None:
             continue
-        out.append((name, str(inspect.signature(fn)), opts, inspect.getdoc(fn) or "",
-                    phases.get(name)))
+        out.append((name, signature(fn), opts, inspect.getdoc(fn) or "", hookspecs.HOOKS[name]))
     out.sort(key=lambda s: inspect.getsourcelines(getattr(hookspecs, s[0]))[1])
     return out
+
+
+def facts(name: str, opts: dict, info: hookspecs.HookInfo) -> list:
+    found = [k for k in ("firstresult", "historic") if opts.get(k)]
+    if info.per_step:
+        found.append("called per step")
+    if info.module_method:
+        found.append(f"`Module.{info.module_method}` implements it")
+    if info.action:
+        found.append("an override that returns None still counts as done")
+    if info.construction_only:
+        found.append("consulted while the `Trainer` is built")
+    return found
 
 
 def render() -> str:
@@ -43,14 +53,14 @@ def render() -> str:
              "The order in which hooks are called, and implementations of one hook run, is in",
              "[hooks.md](hooks.md).", ""]
     phase = None
-    for name, sig, opts, doc, spec_phase in specs():
-        if spec_phase != phase:
-            phase = spec_phase
-            lines += [f"## {phase}", ""]
-        flags = ", ".join(k for k in ("firstresult", "historic") if opts.get(k))
+    for name, sig, opts, doc, info in specs():
+        if info.phase != phase:
+            phase = info.phase
+            lines += [f"## {hookspecs.PHASES[phase]}", ""]
         lines += [f"### `{name}{sig}`", ""]
-        if flags:
-            lines += [f"*{flags}*", ""]
+        found = facts(name, opts, info)
+        if found:
+            lines += [f"*{'; '.join(found)}*", ""]
         lines += [doc, ""]
     return "\n".join(lines).rstrip() + "\n"
 

@@ -18,17 +18,15 @@ import inspect
 from typing import Any, Callable, Dict, Iterable, Optional
 
 from treadle.errors import PluginError
-from treadle.hookspecs import hookimpl
+from treadle.hookspecs import HOOKS, hook_names, hookimpl
 
-# Lightning's method names that differ from treadle's hook names.
-METHOD_TO_HOOK = {"lr_scheduler_step": "scheduler_step"}
+# Lightning's method names that differ from treadle's hook names (``lr_scheduler_step``).
+METHOD_TO_HOOK = {info.module_method: name for name, info in HOOKS.items()
+                  if info.module_method is not None and info.module_method != name}
 # Lightning's parameter names that differ from treadle's hook argument names.
 _RENAMES = {"pl_module": "module", "optimizer_closure": "closure", "lr_scheduler": "scheduler"}
 # firstresult hooks where the override *performs* the step: a None return still means "done".
-ACTION_HOOKS = frozenset({
-    "backward", "optimizer_step", "optimizer_zero_grad", "configure_gradient_clipping",
-    "scheduler_step", "clip_gradients", "barrier",
-})
+ACTION_HOOKS = frozenset(hook_names(action=True))
 _PASS_PARAM = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 

@@ -68,10 +68,8 @@ def run_training_step(module, batch, batch_idx):
 
 
 @hookimpl(trylast=True)
-def run_validation_step(trainer, module, batch, batch_idx, dataloader_idx):
-    several = trainer.state.num_dataloaders > 1
-    return (call_step(module.validation_step, batch, batch_idx,
-                      dataloader_idx if several else None),)
+def run_validation_step(module, batch, batch_idx, dataloader_idx):
+    return (call_step(module.validation_step, batch, batch_idx, dataloader_idx),)
 
 
 @hookimpl(trylast=True)
@@ -168,14 +166,11 @@ def load_checkpoint(filepath):
     return checkpoint_io.load(filepath)
 
 
-# TEMPORARY (lead): replaced by the hookspecs branch at merge.
 @hookimpl(trylast=True)
-def run_test_step(trainer, module, batch, batch_idx, dataloader_idx):
-    several = trainer.state.num_dataloaders > 1
-    return (call_step(module.test_step, batch, batch_idx, dataloader_idx if several else None),)
+def run_test_step(module, batch, batch_idx, dataloader_idx):
+    return (call_step(module.test_step, batch, batch_idx, dataloader_idx),)
 
 
 @hookimpl(trylast=True)
-def run_predict_step(trainer, module, batch, batch_idx, dataloader_idx):
-    several = trainer.state.num_dataloaders > 1
-    return (call_step(module.predict_step, batch, batch_idx, dataloader_idx if several else None),)
+def run_predict_step(module, batch, batch_idx, dataloader_idx):
+    return (call_step(module.predict_step, batch, batch_idx, dataloader_idx),)

@@ -12,10 +12,29 @@ Order of implementations (documented in ``docs/hooks.md`` and pinned by a test):
 plugins in registration order, then the user's ``Module``, then the selected strategy,
 precision and accelerator, then the core's defaults (``trylast``). For the ``firstresult``
 loop hooks the first non-None result wins, so a ``Module`` override beats the strategy.
+
+Every hook's facts besides its signature (phase, called per step, the ``Module`` method that
+implements it, whether an override performs the step, ...) are in :data:`HOOKS`, the table at
+the end of this module; the other lists of hooks derive from it.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
 import pluggy
+
+if TYPE_CHECKING:  # annotations only: importing these here would be a cycle (or heavy)
+    from pathlib import Path
+
+    import torch
+    from torch.optim.lr_scheduler import LRScheduler
+
+    from treadle.callback import Callback
+    from treadle.module import Module
+    from treadle.optim import WrappedOptimizer
+    from treadle.providers import Provider
+    from treadle.trainer import Trainer
 
 hookspec = pluggy.HookspecMarker("treadle")
 hookimpl = pluggy.HookimplMarker("treadle")
@@ -27,7 +46,7 @@ hookimpl = pluggy.HookimplMarker("treadle")
 
 
 @hookspec
-def provide_accelerators():
+def provide_accelerators() -> list[Provider] | None:
     """Offer accelerators, selectable with ``Trainer(accelerator=NAME)``.
 
     Called once per ``Trainer`` while it resolves its selection, and by ``treadle plugins``.
@@ -38,7 +57,7 @@ def provide_accelerators():
 
 
 @hookspec
-def provide_precisions():
+def provide_precisions() -> list[Provider] | None:
     """Offer precisions, selectable with ``Trainer(precision=NAME)``.
 
     Called once per ``Trainer`` while it resolves its selection, and by ``treadle plugins``.
@@ -48,7 +67,7 @@ def provide_precisions():
 
 
 @hookspec
-def provide_strategies():
+def provide_strategies() -> list[Provider] | None:
     """Offer strategies, selectable with ``Trainer(strategy=NAME)``.
 
     Called once per ``Trainer`` while it resolves its selection, and by ``treadle plugins``.
@@ -58,7 +77,7 @@ def provide_strategies():
 
 
 @hookspec
-def provide_environments():
+def provide_environments() -> list[Provider] | None:
     """Offer cluster environments (torchrun, SLURM, ...), detected rather than named.
 
     Called once per ``Trainer``; the available record with the highest ``priority`` is used.
@@ -68,7 +87,7 @@ def provide_environments():
 
 
 @hookspec
-def provide_loggers():
+def provide_loggers() -> list[Provider] | None:
     """Offer experiment loggers; ``Trainer(logger=True)`` uses the one named ``"csv"``.
 
     :return: a list of :class:`treadle.Provider` records of kind ``"logger"``.
@@ -81,7 +100,7 @@ def provide_loggers():
 
 
 @hookspec
-def validate(trainer, module):
+def validate(trainer: Trainer, module: Module) -> list[str] | None:
     """Report every problem that would make this run fail, before anything is trained or moved.
 
     Called by ``fit()`` and ``validate()`` after ``configure_optimizers()``; ``trainer.optimizers``
@@ -101,18 +120,18 @@ def validate(trainer, module):
 
 
 @hookspec
-def setup_environment(trainer):
+def setup_environment(trainer: Trainer) -> None:
     """Prepare processes and devices: launch or join ranks, init process groups, set the device.
 
-    Called once at the start of ``fit()``/``validate()``, after validation, before the module
-    is moved.
+    Called once at the start of ``fit()``, ``validate()``, ``test()`` and ``predict()``, after
+    validation, before the module is moved.
 
     :param trainer: the :class:`treadle.Trainer`.
     """
 
 
 @hookspec
-def convert_module(trainer, module):
+def convert_module(trainer: Trainer, module: Module) -> None:
     """Convert the module's parameters (dtype) for the selected precision.
 
     Called once after the module was moved to ``trainer.root_device``.
@@ -123,7 +142,7 @@ def convert_module(trainer, module):
 
 
 @hookspec
-def setup_module(trainer, module):
+def setup_module(trainer: Trainer, module: Module) -> None:
     """Wrap the module and optimizers for the strategy (DDP, DeepSpeed engine, ...).
 
     Called once after ``convert_module``; ``trainer.optimizers`` are the user's optimizers.
@@ -134,20 +153,21 @@ def setup_module(trainer, module):
 
 
 @hookspec(firstresult=True)
-def setup_dataloader(trainer, dataloader, stage):
+def setup_dataloader(trainer: Trainer, dataloader: Any, stage: str) -> Any | None:
     """Replace a data loader for the strategy (a ``DistributedSampler``, say).
 
     Called once per loader and stage when the loop starts.
 
     :param trainer: the :class:`treadle.Trainer`.
     :param dataloader: the loader as given by the user.
-    :param stage: ``"fit"`` for training loaders, ``"validate"`` for validation loaders.
+    :param stage: ``"fit"`` for training loaders, ``"validate"`` for validation loaders,
+        ``"test"`` and ``"predict"`` for those of ``test()`` and ``predict()``.
     :return: the loader to use, or None to keep it. Stops at the first non-None result.
     """
 
 
 @hookspec
-def configure_callbacks(trainer):
+def configure_callbacks(trainer: Trainer) -> list[Callback] | None:
     """Add default callbacks (checkpointing, progress bar, ...) to a new ``Trainer``.
 
     Called once per ``Trainer`` after its plugins and ``callbacks=[...]`` are registered.
@@ -158,32 +178,36 @@ def configure_callbacks(trainer):
 
 
 @hookspec
-def setup(trainer, module, stage):
-    """Lightning's ``setup``: called at the beginning of fit or validate, on every process.
+def setup(trainer: Trainer, module: Module, stage: str) -> None:
+    """Lightning's ``setup``: called at the beginning of fit, validate, test and predict.
+
+    Called on every process.
 
     :param trainer: the :class:`treadle.Trainer`.
     :param module: the user's module.
-    :param stage: ``"fit"`` or ``"validate"``.
+    :param stage: ``"fit"``, ``"validate"``, ``"test"`` or ``"predict"``.
     """
 
 
 @hookspec
-def teardown(trainer, module, stage):
-    """Lightning's ``teardown``: called at the end of fit or validate, also after an error.
+def teardown(trainer: Trainer, module: Module, stage: str) -> None:
+    """Lightning's ``teardown``: called at the end of fit, validate, test and predict.
+
+    Also called after an error.
 
     :param trainer: the :class:`treadle.Trainer`.
     :param module: the user's module.
-    :param stage: ``"fit"`` or ``"validate"``.
+    :param stage: ``"fit"``, ``"validate"``, ``"test"`` or ``"predict"``.
     """
 
 
 # --------------------------------------------------------------------------------------------
-# Fit, epochs and batches (Lightning's names).
+# Fit and validation: epochs and batches (Lightning's names).
 # --------------------------------------------------------------------------------------------
 
 
 @hookspec
-def on_fit_start(trainer, module):
+def on_fit_start(trainer: Trainer, module: Module) -> None:
     """Called at the very beginning of ``fit()``, after set-up.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -192,7 +216,7 @@ def on_fit_start(trainer, module):
 
 
 @hookspec
-def on_fit_end(trainer, module):
+def on_fit_end(trainer: Trainer, module: Module) -> None:
     """Called at the very end of ``fit()``.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -201,7 +225,7 @@ def on_fit_end(trainer, module):
 
 
 @hookspec
-def on_sanity_check_start(trainer, module):
+def on_sanity_check_start(trainer: Trainer, module: Module) -> None:
     """Called before the sanity validation batches (``num_sanity_val_steps``).
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -210,7 +234,7 @@ def on_sanity_check_start(trainer, module):
 
 
 @hookspec
-def on_sanity_check_end(trainer, module):
+def on_sanity_check_end(trainer: Trainer, module: Module) -> None:
     """Called after the sanity validation batches.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -219,7 +243,7 @@ def on_sanity_check_end(trainer, module):
 
 
 @hookspec
-def on_train_start(trainer, module):
+def on_train_start(trainer: Trainer, module: Module) -> None:
     """Called when training starts, after the sanity check.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -228,7 +252,7 @@ def on_train_start(trainer, module):
 
 
 @hookspec
-def on_train_end(trainer, module):
+def on_train_end(trainer: Trainer, module: Module) -> None:
     """Called when training ends.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -237,7 +261,7 @@ def on_train_end(trainer, module):
 
 
 @hookspec
-def on_train_epoch_start(trainer, module):
+def on_train_epoch_start(trainer: Trainer, module: Module) -> None:
     """Called at the start of each training epoch.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -246,7 +270,7 @@ def on_train_epoch_start(trainer, module):
 
 
 @hookspec
-def on_train_epoch_end(trainer, module):
+def on_train_epoch_end(trainer: Trainer, module: Module) -> None:
     """Called at the end of each training epoch, after its end-of-epoch validation.
 
     Metrics logged with ``on_epoch=True`` are already in ``trainer.callback_metrics``.
@@ -257,7 +281,8 @@ def on_train_epoch_end(trainer, module):
 
 
 @hookspec
-def on_train_batch_start(trainer, module, batch, batch_idx):
+def on_train_batch_start(trainer: Trainer, module: Module, batch: Any,
+                         batch_idx: int) -> int | None:
     """Called before ``training_step``; the batch is already on the device.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -269,7 +294,8 @@ def on_train_batch_start(trainer, module, batch, batch_idx):
 
 
 @hookspec
-def on_train_batch_end(trainer, module, outputs, batch, batch_idx):
+def on_train_batch_end(trainer: Trainer, module: Module, outputs: Any, batch: Any,
+                       batch_idx: int) -> None:
     """Called after a training batch, its optimizer steps included.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -282,7 +308,7 @@ def on_train_batch_end(trainer, module, outputs, batch, batch_idx):
 
 
 @hookspec
-def on_validation_start(trainer, module):
+def on_validation_start(trainer: Trainer, module: Module) -> None:
     """Called when a validation loop starts (sanity check included).
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -291,7 +317,7 @@ def on_validation_start(trainer, module):
 
 
 @hookspec
-def on_validation_end(trainer, module):
+def on_validation_end(trainer: Trainer, module: Module) -> None:
     """Called when a validation loop ends.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -300,7 +326,7 @@ def on_validation_end(trainer, module):
 
 
 @hookspec
-def on_validation_epoch_start(trainer, module):
+def on_validation_epoch_start(trainer: Trainer, module: Module) -> None:
     """Called at the start of a validation epoch.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -309,7 +335,7 @@ def on_validation_epoch_start(trainer, module):
 
 
 @hookspec
-def on_validation_epoch_end(trainer, module):
+def on_validation_epoch_end(trainer: Trainer, module: Module) -> None:
     """Called at the end of a validation epoch; its epoch metrics are in ``callback_metrics``.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -318,35 +344,249 @@ def on_validation_epoch_end(trainer, module):
 
 
 @hookspec
-def on_validation_batch_start(trainer, module, batch, batch_idx, dataloader_idx):
+def on_validation_batch_start(trainer: Trainer, module: Module, batch: Any, batch_idx: int,
+                              dataloader_idx: int) -> None:
     """Called before ``validation_step``.
 
     :param trainer: the :class:`treadle.Trainer`.
     :param module: the user's module.
     :param batch: the batch, on the device.
-    :param batch_idx: its index in the validation epoch.
+    :param batch_idx: its index in its loader's part of the validation epoch.
+    :param dataloader_idx: the index of the loader it comes from (0 for a single loader).
     """
 
 
 @hookspec
-def on_validation_batch_end(trainer, module, outputs, batch, batch_idx, dataloader_idx):
+def on_validation_batch_end(trainer: Trainer, module: Module, outputs: Any, batch: Any,
+                            batch_idx: int, dataloader_idx: int) -> None:
     """Called after ``validation_step``.
 
     :param trainer: the :class:`treadle.Trainer`.
     :param module: the user's module.
     :param outputs: what ``validation_step`` returned.
     :param batch: the batch.
-    :param batch_idx: its index in the validation epoch.
+    :param batch_idx: its index in its loader's part of the validation epoch.
+    :param dataloader_idx: the index of the loader it comes from (0 for a single loader).
+    """
+
+
+@hookspec(firstresult=True)
+def on_validation_model_eval(trainer: Trainer, module: Module) -> Any | None:
+    """Put the module in evaluation mode when a validation loop starts (Lightning's hook).
+
+    Called before ``on_validation_start`` (sanity check included), after the loop recorded each
+    submodule's ``training`` flag. When no implementation returns non-None, the loop calls
+    ``module.eval()``; a ``Module`` override replaces that (Monte-Carlo dropout keeps dropout
+    on, say).
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    :return: non-None when handled. Stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def on_validation_model_train(trainer: Trainer, module: Module) -> Any | None:
+    """Give the module back its training mode when a validation loop ends (Lightning's hook).
+
+    Called after ``on_validation_end`` (sanity check included). When no implementation returns
+    non-None, the loop restores the ``training`` flag every submodule had before
+    ``on_validation_model_eval`` (a frozen submodule stays in eval mode); a ``Module`` override
+    replaces that.
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    :return: non-None when handled. Stops at the first non-None result.
     """
 
 
 @hookspec
-def on_exception(trainer, module, exception):
-    """Called when ``fit()`` or ``validate()`` is interrupted by an exception (re-raised after).
+def on_exception(trainer: Trainer, module: Module, exception: BaseException) -> None:
+    """Called when ``fit()``, ``validate()``, ``test()`` or ``predict()`` raises (re-raised after).
 
     :param trainer: the :class:`treadle.Trainer`.
     :param module: the user's module.
     :param exception: the exception.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Test: ``trainer.test()`` (Lightning's names).
+# --------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def on_test_model_eval(trainer: Trainer, module: Module) -> Any | None:
+    """Put the module in evaluation mode when the loop of ``test()`` starts (Lightning's hook).
+
+    Called before ``on_test_start``, after the loop recorded each submodule's ``training``
+    flag. When no implementation returns non-None, the loop calls ``module.eval()``; a
+    ``Module`` override replaces that (Monte-Carlo dropout keeps dropout on, say).
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    :return: non-None when handled. Stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def on_test_model_train(trainer: Trainer, module: Module) -> Any | None:
+    """Give the module back its training mode when the loop of ``test()`` ends (Lightning's hook).
+
+    Called after ``on_test_end``. When no implementation returns non-None, the loop restores
+    the ``training`` flag every submodule had before ``on_test_model_eval`` (a frozen
+    submodule stays in eval mode); a ``Module`` override replaces that.
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    :return: non-None when handled. Stops at the first non-None result.
+    """
+
+
+@hookspec
+def on_test_start(trainer: Trainer, module: Module) -> None:
+    """Called when ``test()`` starts its loop, after ``on_test_model_eval``.
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    """
+
+
+@hookspec
+def on_test_end(trainer: Trainer, module: Module) -> None:
+    """Called when the loop of ``test()`` ends, after ``on_test_epoch_end``.
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    """
+
+
+@hookspec
+def on_test_epoch_start(trainer: Trainer, module: Module) -> None:
+    """Called at the start of the test epoch (``test()`` runs one), before its first batch.
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    """
+
+
+@hookspec
+def on_test_epoch_end(trainer: Trainer, module: Module) -> None:
+    """Called at the end of the test epoch, after the last batch of the last loader.
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    """
+
+
+@hookspec
+def on_test_batch_start(trainer: Trainer, module: Module, batch: Any, batch_idx: int,
+                       dataloader_idx: int) -> None:
+    """Called before ``test_step``; the batch is already on the device.
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    :param batch: the batch, on the device.
+    :param batch_idx: its index in its loader's part of the epoch.
+    :param dataloader_idx: the index of the loader it comes from (0 for a single loader).
+    """
+
+
+@hookspec
+def on_test_batch_end(trainer: Trainer, module: Module, outputs: Any, batch: Any,
+                     batch_idx: int, dataloader_idx: int) -> None:
+    """Called after ``test_step``.
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    :param outputs: what ``test_step`` returned (None if nothing).
+    :param batch: the batch, on the device.
+    :param batch_idx: its index in its loader's part of the epoch.
+    :param dataloader_idx: the index of the loader it comes from (0 for a single loader).
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Predict: ``trainer.predict()`` (Lightning's names).
+# --------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def on_predict_model_eval(trainer: Trainer, module: Module) -> Any | None:
+    """Put the module in evaluation mode when the loop of ``predict()`` starts (Lightning's hook).
+
+    Called before ``on_predict_start``, after the loop recorded each submodule's ``training``
+    flag. When no implementation returns non-None, the loop calls ``module.eval()``; a
+    ``Module`` override replaces that (Monte-Carlo dropout keeps dropout on, say). After
+    ``on_predict_end`` the loop restores every submodule's flag (as Lightning, there is no
+    ``on_predict_model_train`` hook).
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    :return: non-None when handled. Stops at the first non-None result.
+    """
+
+
+@hookspec
+def on_predict_start(trainer: Trainer, module: Module) -> None:
+    """Called when ``predict()`` starts its loop, after ``on_predict_model_eval``.
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    """
+
+
+@hookspec
+def on_predict_end(trainer: Trainer, module: Module) -> None:
+    """Called when the loop of ``predict()`` ends, after ``on_predict_epoch_end``.
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    """
+
+
+@hookspec
+def on_predict_epoch_start(trainer: Trainer, module: Module) -> None:
+    """Called at the start of the prediction epoch (``predict()`` runs one), before its first batch.
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    """
+
+
+@hookspec
+def on_predict_epoch_end(trainer: Trainer, module: Module) -> None:
+    """Called at the end of the prediction epoch, after the last batch of the last loader.
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    """
+
+
+@hookspec
+def on_predict_batch_start(trainer: Trainer, module: Module, batch: Any, batch_idx: int,
+                       dataloader_idx: int) -> None:
+    """Called before ``predict_step``; the batch is already on the device.
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    :param batch: the batch, on the device.
+    :param batch_idx: its index in its loader's part of the epoch.
+    :param dataloader_idx: the index of the loader it comes from (0 for a single loader).
+    """
+
+
+@hookspec
+def on_predict_batch_end(trainer: Trainer, module: Module, outputs: Any, batch: Any,
+                     batch_idx: int, dataloader_idx: int) -> None:
+    """Called after ``predict_step``.
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    :param outputs: what ``predict_step`` returned: the prediction ``predict()`` collects.
+    :param batch: the batch, on the device.
+    :param batch_idx: its index in its loader's part of the epoch.
+    :param dataloader_idx: the index of the loader it comes from (0 for a single loader).
     """
 
 
@@ -358,7 +598,8 @@ def on_exception(trainer, module, exception):
 
 
 @hookspec(firstresult=True)
-def on_before_batch_transfer(trainer, module, batch, dataloader_idx):
+def on_before_batch_transfer(trainer: Trainer, module: Module, batch: Any,
+                             dataloader_idx: int) -> Any | None:
     """Alter a batch before it is moved to the device (Lightning's hook).
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -370,7 +611,8 @@ def on_before_batch_transfer(trainer, module, batch, dataloader_idx):
 
 
 @hookspec(firstresult=True)
-def on_after_batch_transfer(trainer, module, batch, dataloader_idx):
+def on_after_batch_transfer(trainer: Trainer, module: Module, batch: Any,
+                            dataloader_idx: int) -> Any | None:
     """Alter a batch after it was moved to the device (Lightning's hook).
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -382,7 +624,8 @@ def on_after_batch_transfer(trainer, module, batch, dataloader_idx):
 
 
 @hookspec(firstresult=True)
-def transfer_batch_to_device(trainer, module, batch, device, dataloader_idx):
+def transfer_batch_to_device(trainer: Trainer, module: Module, batch: Any, device: torch.device,
+                             dataloader_idx: int) -> Any | None:
     """Move a batch to the device.
 
     The core's default moves tensors inside nested lists, tuples, dicts and dataclasses, and
@@ -398,7 +641,8 @@ def transfer_batch_to_device(trainer, module, batch, device, dataloader_idx):
 
 
 @hookspec(firstresult=True)
-def run_training_step(trainer, module, batch, batch_idx):
+def run_training_step(trainer: Trainer, module: Module, batch: Any,
+                      batch_idx: int) -> tuple[Any] | None:
     """Call the module's ``training_step`` (through a strategy's wrapper, say).
 
     Precision plugins wrap it (``wrapper=True``) to run the forward under autocast.
@@ -413,20 +657,67 @@ def run_training_step(trainer, module, batch, batch_idx):
 
 
 @hookspec(firstresult=True)
-def run_validation_step(trainer, module, batch, batch_idx, dataloader_idx):
+def run_validation_step(trainer: Trainer, module: Module, batch: Any, batch_idx: int,
+                        dataloader_idx: int | None) -> tuple[Any] | None:
     """Call the module's ``validation_step``.
+
+    As Lightning, the default passes ``batch_idx`` only when the step takes it (a parameter
+    named ``batch_idx``, ``*args``, or two positional parameters) and ``dataloader_idx`` only
+    when the loop runs several loaders.
 
     :param trainer: the :class:`treadle.Trainer`.
     :param module: the user's module.
     :param batch: the batch, on the device.
-    :param batch_idx: its index in the validation epoch.
+    :param batch_idx: its index in its loader's part of the validation epoch.
+    :param dataloader_idx: the index of the loader the batch comes from when the loop runs
+        several loaders; None for a single loader, and the step is then called without it.
     :return: what ``validation_step`` returned, wrapped in a one-element tuple.
         Stops at the first non-None result.
     """
 
 
+@hookspec(firstresult=True)
+def run_test_step(trainer: Trainer, module: Module, batch: Any, batch_idx: int,
+                  dataloader_idx: int | None) -> tuple[Any] | None:
+    """Call the module's ``test_step``.
+
+    Precision plugins wrap it (``wrapper=True``) to run the step under autocast. As Lightning,
+    the default passes ``batch_idx`` only when the step takes it and ``dataloader_idx`` only
+    when the loop runs several loaders.
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    :param batch: the batch, on the device.
+    :param batch_idx: its index in its loader's part of the test epoch.
+    :param dataloader_idx: the index of the loader the batch comes from when the loop runs
+        several loaders; None for a single loader, and the step is then called without it.
+    :return: what ``test_step`` returned, wrapped in a one-element tuple so that a None
+        result still stops the chain. Stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def run_predict_step(trainer: Trainer, module: Module, batch: Any, batch_idx: int,
+                     dataloader_idx: int | None) -> tuple[Any] | None:
+    """Call the module's ``predict_step`` (whose default returns ``module(batch)``).
+
+    Precision plugins wrap it (``wrapper=True``) to run the step under autocast. As Lightning,
+    the default passes ``batch_idx`` only when the step takes it and ``dataloader_idx`` only
+    when the loop runs several loaders.
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    :param batch: the batch, on the device.
+    :param batch_idx: its index in its loader's part of the prediction epoch.
+    :param dataloader_idx: the index of the loader the batch comes from when the loop runs
+        several loaders; None for a single loader, and the step is then called without it.
+    :return: the prediction, wrapped in a one-element tuple so that a None result still stops
+        the chain. Stops at the first non-None result.
+    """
+
+
 @hookspec
-def on_before_backward(trainer, module, loss):
+def on_before_backward(trainer: Trainer, module: Module, loss: torch.Tensor) -> None:
     """Called before the backward pass, with the loss as the user computed it (unscaled).
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -436,7 +727,8 @@ def on_before_backward(trainer, module, loss):
 
 
 @hookspec(firstresult=True)
-def scale_loss(trainer, module, loss, optimizer):
+def scale_loss(trainer: Trainer, module: Module, loss: torch.Tensor,
+               optimizer: WrappedOptimizer | None) -> torch.Tensor | None:
     """Transform the loss before ``backward`` (gradient scaling under ``16-mixed``).
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -448,7 +740,8 @@ def scale_loss(trainer, module, loss, optimizer):
 
 
 @hookspec(firstresult=True)
-def backward(trainer, module, loss, optimizer):
+def backward(trainer: Trainer, module: Module, loss: torch.Tensor,
+             optimizer: WrappedOptimizer | None) -> Any | None:
     """Run the backward pass (``loss.backward()`` by default).
 
     A ``Module.backward(self, loss)`` override implements this hook and receives the scaled
@@ -463,7 +756,7 @@ def backward(trainer, module, loss, optimizer):
 
 
 @hookspec
-def on_after_backward(trainer, module):
+def on_after_backward(trainer: Trainer, module: Module) -> None:
     """Called after the backward pass, before any optimizer step.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -472,7 +765,8 @@ def on_after_backward(trainer, module):
 
 
 @hookspec
-def on_before_optimizer_step(trainer, module, optimizer):
+def on_before_optimizer_step(trainer: Trainer, module: Module,
+                             optimizer: WrappedOptimizer) -> None:
     """Called after the closure ran and before clipping and the step.
 
     Under ``16-mixed`` the gradients are already unscaled here.
@@ -484,7 +778,9 @@ def on_before_optimizer_step(trainer, module, optimizer):
 
 
 @hookspec(firstresult=True)
-def configure_gradient_clipping(trainer, module, optimizer, gradient_clip_val, gradient_clip_algorithm):
+def configure_gradient_clipping(trainer: Trainer, module: Module, optimizer: WrappedOptimizer,
+                                gradient_clip_val: float | None,
+                                gradient_clip_algorithm: str | None) -> Any | None:
     """Decide how to clip before an automatic-optimization step (Lightning's hook).
 
     The default calls ``module.clip_gradients(optimizer, gradient_clip_val,
@@ -500,7 +796,9 @@ def configure_gradient_clipping(trainer, module, optimizer, gradient_clip_val, g
 
 
 @hookspec(firstresult=True)
-def clip_gradients(trainer, module, optimizer, gradient_clip_val, gradient_clip_algorithm):
+def clip_gradients(trainer: Trainer, module: Module, optimizer: WrappedOptimizer,
+                   gradient_clip_val: float | None,
+                   gradient_clip_algorithm: str) -> Any | None:
     """Clip the gradients of the optimizer's parameters.
 
     Reached from ``Module.clip_gradients`` in both optimization modes. Precision plugins that
@@ -517,7 +815,9 @@ def clip_gradients(trainer, module, optimizer, gradient_clip_val, gradient_clip_
 
 
 @hookspec(firstresult=True)
-def optimizer_step(trainer, module, optimizer, optimizer_idx, batch_idx, closure):
+def optimizer_step(trainer: Trainer, module: Module, optimizer: WrappedOptimizer,
+                   optimizer_idx: int, batch_idx: int,
+                   closure: Callable[[], Any]) -> Any | None:
     """Step an optimizer; the closure runs forward and backward and must run before the step.
 
     Automatic optimization calls this hook once per stepping batch; manual optimization
@@ -538,7 +838,8 @@ def optimizer_step(trainer, module, optimizer, optimizer_idx, batch_idx, closure
 
 
 @hookspec
-def on_before_zero_grad(trainer, module, optimizer):
+def on_before_zero_grad(trainer: Trainer, module: Module,
+                        optimizer: WrappedOptimizer) -> None:
     """Called before gradients are zeroed in automatic optimization.
 
     On the first batch of each accumulation window, before ``run_training_step`` (Lightning
@@ -551,7 +852,8 @@ def on_before_zero_grad(trainer, module, optimizer):
 
 
 @hookspec(firstresult=True)
-def optimizer_zero_grad(trainer, module, optimizer, optimizer_idx, batch_idx):
+def optimizer_zero_grad(trainer: Trainer, module: Module, optimizer: WrappedOptimizer,
+                        optimizer_idx: int, batch_idx: int) -> Any | None:
     """Zero the gradients in automatic optimization (``optimizer.zero_grad()`` by default).
 
     On the first batch of each accumulation window, before ``run_training_step``.
@@ -566,7 +868,8 @@ def optimizer_zero_grad(trainer, module, optimizer, optimizer_idx, batch_idx):
 
 
 @hookspec(firstresult=True)
-def scheduler_step(trainer, module, scheduler, metric):
+def scheduler_step(trainer: Trainer, module: Module, scheduler: LRScheduler,
+                   metric: Any | None) -> Any | None:
     """Step a learning-rate scheduler (``Module.lr_scheduler_step`` overrides implement it).
 
     Automatic optimization calls it by the scheduler's ``interval`` and ``frequency``; in
@@ -586,7 +889,7 @@ def scheduler_step(trainer, module, scheduler, metric):
 
 
 @hookspec(firstresult=True)
-def reduce(trainer, tensor, reduce_op):
+def reduce(trainer: Trainer, tensor: torch.Tensor, reduce_op: str) -> torch.Tensor | None:
     """Reduce a tensor across processes.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -597,7 +900,7 @@ def reduce(trainer, tensor, reduce_op):
 
 
 @hookspec(firstresult=True)
-def all_gather(trainer, tensor):
+def all_gather(trainer: Trainer, tensor: torch.Tensor) -> torch.Tensor | None:
     """Gather a tensor from every process.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -608,7 +911,7 @@ def all_gather(trainer, tensor):
 
 
 @hookspec(firstresult=True)
-def broadcast(trainer, obj, src):
+def broadcast(trainer: Trainer, obj: Any, src: int) -> tuple[Any] | None:
     """Send a picklable object from process ``src`` to all processes.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -619,7 +922,7 @@ def broadcast(trainer, obj, src):
 
 
 @hookspec(firstresult=True)
-def barrier(trainer, name):
+def barrier(trainer: Trainer, name: str) -> Any | None:
     """Wait until every process reaches this point.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -634,7 +937,8 @@ def barrier(trainer, name):
 
 
 @hookspec
-def on_save_checkpoint(trainer, module, checkpoint):
+def on_save_checkpoint(trainer: Trainer, module: Module,
+                       checkpoint: dict[str, Any]) -> None:
     """Add state to a checkpoint before it is written.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -645,7 +949,8 @@ def on_save_checkpoint(trainer, module, checkpoint):
 
 
 @hookspec
-def on_load_checkpoint(trainer, module, checkpoint):
+def on_load_checkpoint(trainer: Trainer, module: Module,
+                       checkpoint: dict[str, Any]) -> None:
     """Restore state from a checkpoint, before the loop resumes.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -655,7 +960,8 @@ def on_load_checkpoint(trainer, module, checkpoint):
 
 
 @hookspec(firstresult=True)
-def save_checkpoint(trainer, checkpoint, filepath, weights_only):
+def save_checkpoint(trainer: Trainer, checkpoint: dict[str, Any], filepath: str | Path,
+                    weights_only: bool) -> Any | None:
     """Write the checkpoint of ``trainer.save_checkpoint(filepath)``.
 
     Called on every process once the dict is complete (after ``on_save_checkpoint``). The
@@ -671,8 +977,8 @@ def save_checkpoint(trainer, checkpoint, filepath, weights_only):
 
 
 @hookspec(firstresult=True)
-def load_checkpoint(trainer, filepath):
-    """Read the checkpoint of ``fit(ckpt_path=...)`` or ``validate(ckpt_path=...)``.
+def load_checkpoint(trainer: Trainer, filepath: str | Path) -> dict[str, Any] | None:
+    """Read the checkpoint that ``ckpt_path`` names (``fit``, ``validate``, ``test``, ``predict``).
 
     Called on every process after set-up, before any state is restored. The core's default
     reads one file with ``weights_only=True``. A strategy that restores the module and
@@ -680,102 +986,167 @@ def load_checkpoint(trainer, filepath):
     ``"optimizer_states"``; the core restores the rest (loop, schedulers, callbacks, RNG).
 
     :param trainer: the :class:`treadle.Trainer`.
-    :param filepath: the ``ckpt_path`` given to ``fit`` or ``validate``.
+    :param filepath: the ``ckpt_path`` given to ``fit``, ``validate``, ``test`` or ``predict``.
     :return: the checkpoint dict. Stops at the first non-None result.
     """
 
 
-# TEMPORARY (lead): replaced by the hookspecs branch at merge.
-@hookspec
-def on_validation_model_eval(trainer, module):
-    """Temporary."""
+# --------------------------------------------------------------------------------------------
+# The table: every hook's facts besides its signature. The lists the rest of treadle keeps
+# (the hooks a Module overrides, those whose override performs the step, those consulted
+# only while a Trainer is built, ...) derive from it; tests/test_hook_table.py checks that it
+# names every hookspec above, in the same order, and nothing else.
+# --------------------------------------------------------------------------------------------
+
+PHASES: dict[str, str] = {  # phase -> its title in docs/hook-reference.md, in this order
+    "provide": "Providers: plugins offer named records; the Trainer selects one of each kind",
+    "configuration": "Validation: before any training_step runs",
+    "setup": "Set-up and tear-down",
+    "fit": "Fit and validation: epochs and batches (Lightning's names)",
+    "test": "Test: `trainer.test()` (Lightning's names)",
+    "predict": "Predict: `trainer.predict()` (Lightning's names)",
+    "step": "The step: batch transfer, the user's steps, backward and optimizer",
+    "collective": "Collectives (the strategy's; the core's defaults are single-process identities)",
+    "checkpoint": "Checkpoints: plugins keep their state under a key of their own",
+}
 
 
-@hookspec
-def on_validation_model_train(trainer, module):
-    """Temporary."""
+@dataclass(frozen=True)
+class HookInfo:
+    """What treadle knows about a hook besides its signature and ``firstresult`` (the spec's).
+
+    :param phase: a key of :data:`PHASES`.
+    :param per_step: called for every batch (or every optimizer step) in some loop, so the
+        loop resolves it once per run instead of dispatching through pluggy each time.
+    :param module_method: the ``Module`` method (Lightning's name) whose override implements
+        the hook, or None when a ``Module`` cannot implement it.
+    :param action: a ``firstresult`` hook whose implementation *performs* something (the
+        backward, the step, eval mode), so an adapted ``Module``/``Callback`` override that
+        returns None, as Lightning's do, still counts as done.
+    :param construction_only: consulted only while a ``Trainer`` is built (providers, default
+        callbacks); a plugin implementing nothing else takes no part in the run.
+    :param identity_default: the core's default changes nothing unless a Trainer value asks
+        for it (``scale_loss``, ``configure_gradient_clipping``) or in a single process
+        (``reduce``, ``barrier``), so a call site may skip the hook when only the core
+        implements it.
+    """
+
+    phase: str
+    per_step: bool = False
+    module_method: str | None = None
+    action: bool = False
+    construction_only: bool = False
+    identity_default: bool = False
+
+    @property
+    def collective(self) -> bool:
+        """A collective across processes: ``reduce``, ``all_gather``, ``broadcast``, ``barrier``."""
+        return self.phase == "collective"
 
 
-@hookspec
-def on_test_start(trainer, module):
-    """Temporary."""
+_ACTION = {"action": True}
+_CONSTRUCTION = {"construction_only": True}
+_IDENTITY = {"identity_default": True}
+
+# name: (phase, per step, Module method, other facts)
+_TABLE: dict[str, tuple[str, bool, str | None, dict[str, bool]]] = {
+    "provide_accelerators":        ("provide", False, None, _CONSTRUCTION),
+    "provide_precisions":          ("provide", False, None, _CONSTRUCTION),
+    "provide_strategies":          ("provide", False, None, _CONSTRUCTION),
+    "provide_environments":        ("provide", False, None, _CONSTRUCTION),
+    "provide_loggers":             ("provide", False, None, _CONSTRUCTION),
+    "validate":                    ("configuration", False, None, {}),
+    "setup_environment":           ("setup", False, None, {}),
+    "convert_module":              ("setup", False, None, {}),
+    "setup_module":                ("setup", False, None, {}),
+    "setup_dataloader":            ("setup", False, None, {}),
+    "configure_callbacks":         ("setup", False, None, _CONSTRUCTION),
+    "setup":                       ("setup", False, "setup", {}),
+    "teardown":                    ("setup", False, "teardown", {}),
+    "on_fit_start":                ("fit", False, "on_fit_start", {}),
+    "on_fit_end":                  ("fit", False, "on_fit_end", {}),
+    "on_sanity_check_start":       ("fit", False, None, {}),  # a Callback hook in Lightning
+    "on_sanity_check_end":         ("fit", False, None, {}),
+    "on_train_start":              ("fit", False, "on_train_start", {}),
+    "on_train_end":                ("fit", False, "on_train_end", {}),
+    "on_train_epoch_start":        ("fit", False, "on_train_epoch_start", {}),
+    "on_train_epoch_end":          ("fit", False, "on_train_epoch_end", {}),
+    "on_train_batch_start":        ("fit", True, "on_train_batch_start", {}),
+    "on_train_batch_end":          ("fit", True, "on_train_batch_end", {}),
+    "on_validation_start":         ("fit", False, "on_validation_start", {}),
+    "on_validation_end":           ("fit", False, "on_validation_end", {}),
+    "on_validation_epoch_start":   ("fit", False, "on_validation_epoch_start", {}),
+    "on_validation_epoch_end":     ("fit", False, "on_validation_epoch_end", {}),
+    "on_validation_batch_start":   ("fit", True, "on_validation_batch_start", {}),
+    "on_validation_batch_end":     ("fit", True, "on_validation_batch_end", {}),
+    "on_validation_model_eval":    ("fit", False, "on_validation_model_eval", _ACTION),
+    "on_validation_model_train":   ("fit", False, "on_validation_model_train", _ACTION),
+    "on_exception":                ("fit", False, "on_exception", {}),
+    "on_test_model_eval":          ("test", False, "on_test_model_eval", _ACTION),
+    "on_test_model_train":         ("test", False, "on_test_model_train", _ACTION),
+    "on_test_start":               ("test", False, "on_test_start", {}),
+    "on_test_end":                 ("test", False, "on_test_end", {}),
+    "on_test_epoch_start":         ("test", False, "on_test_epoch_start", {}),
+    "on_test_epoch_end":           ("test", False, "on_test_epoch_end", {}),
+    "on_test_batch_start":         ("test", True, "on_test_batch_start", {}),
+    "on_test_batch_end":           ("test", True, "on_test_batch_end", {}),
+    "on_predict_model_eval":       ("predict", False, "on_predict_model_eval", _ACTION),
+    "on_predict_start":            ("predict", False, "on_predict_start", {}),
+    "on_predict_end":              ("predict", False, "on_predict_end", {}),
+    "on_predict_epoch_start":      ("predict", False, "on_predict_epoch_start", {}),
+    "on_predict_epoch_end":        ("predict", False, "on_predict_epoch_end", {}),
+    "on_predict_batch_start":      ("predict", True, "on_predict_batch_start", {}),
+    "on_predict_batch_end":        ("predict", True, "on_predict_batch_end", {}),
+    "on_before_batch_transfer":    ("step", True, "on_before_batch_transfer", {}),
+    "on_after_batch_transfer":     ("step", True, "on_after_batch_transfer", {}),
+    "transfer_batch_to_device":    ("step", True, "transfer_batch_to_device", {}),
+    "run_training_step":           ("step", True, None, {}),
+    "run_validation_step":         ("step", True, None, {}),
+    "run_test_step":               ("step", True, None, {}),
+    "run_predict_step":            ("step", True, None, {}),
+    "on_before_backward":          ("step", True, "on_before_backward", {}),
+    "scale_loss":                  ("step", True, None, _IDENTITY),
+    "backward":                    ("step", True, "backward", _ACTION),
+    "on_after_backward":           ("step", True, "on_after_backward", {}),
+    "on_before_optimizer_step":    ("step", True, "on_before_optimizer_step", {}),
+    "configure_gradient_clipping": ("step", True, "configure_gradient_clipping",
+                                    {**_ACTION, **_IDENTITY}),
+    "clip_gradients":              ("step", True, None, _ACTION),  # Module.clip_gradients calls it
+    "optimizer_step":              ("step", True, "optimizer_step", _ACTION),
+    "on_before_zero_grad":         ("step", True, "on_before_zero_grad", {}),
+    "optimizer_zero_grad":         ("step", True, "optimizer_zero_grad", _ACTION),
+    "scheduler_step":              ("step", True, "lr_scheduler_step", _ACTION),  # interval="step"
+    "reduce":                      ("collective", False, None, _IDENTITY),
+    "all_gather":                  ("collective", False, None, {}),
+    "broadcast":                   ("collective", False, None, {}),
+    "barrier":                     ("collective", False, None, {**_ACTION, **_IDENTITY}),
+    "on_save_checkpoint":          ("checkpoint", False, "on_save_checkpoint", {}),
+    "on_load_checkpoint":          ("checkpoint", False, "on_load_checkpoint", {}),
+    "save_checkpoint":             ("checkpoint", False, None, {}),
+    "load_checkpoint":             ("checkpoint", False, None, {}),
+}
+
+HOOKS: dict[str, HookInfo] = {
+    name: HookInfo(phase, per_step=per_step, module_method=method, **facts)
+    for name, (phase, per_step, method, facts) in _TABLE.items()
+}
+"""Every hookspec of this module, in source order, with its :class:`HookInfo`."""
 
 
-@hookspec
-def on_test_end(trainer, module):
-    """Temporary."""
+def hook_names(**where: Any) -> tuple[str, ...]:
+    """The hooks whose :class:`HookInfo` fields have the given values, in :data:`HOOKS` order.
+
+    ``hook_names(per_step=True)``, ``hook_names(phase="test")``, ``hook_names(action=True)``.
+    """
+    fields = HookInfo.__dataclass_fields__
+    unknown = sorted(set(where) - set(fields))
+    if unknown:
+        raise TypeError(f"hook_names() got unknown field(s) {', '.join(unknown)}; "
+                        f"HookInfo's fields are: {', '.join(fields)}.")
+    return tuple(name for name, info in HOOKS.items()
+                 if all(getattr(info, key) == value for key, value in where.items()))
 
 
-@hookspec
-def on_test_epoch_start(trainer, module):
-    """Temporary."""
-
-
-@hookspec
-def on_test_epoch_end(trainer, module):
-    """Temporary."""
-
-
-@hookspec
-def on_test_model_eval(trainer, module):
-    """Temporary."""
-
-
-@hookspec
-def on_test_model_train(trainer, module):
-    """Temporary."""
-
-
-@hookspec
-def on_test_batch_start(trainer, module, batch, batch_idx, dataloader_idx):
-    """Temporary."""
-
-
-@hookspec
-def on_test_batch_end(trainer, module, outputs, batch, batch_idx, dataloader_idx):
-    """Temporary."""
-
-
-@hookspec(firstresult=True)
-def run_test_step(trainer, module, batch, batch_idx, dataloader_idx):
-    """Temporary."""
-
-
-@hookspec
-def on_predict_start(trainer, module):
-    """Temporary."""
-
-
-@hookspec
-def on_predict_end(trainer, module):
-    """Temporary."""
-
-
-@hookspec
-def on_predict_epoch_start(trainer, module):
-    """Temporary."""
-
-
-@hookspec
-def on_predict_epoch_end(trainer, module):
-    """Temporary."""
-
-
-@hookspec
-def on_predict_model_eval(trainer, module):
-    """Temporary."""
-
-
-@hookspec
-def on_predict_batch_start(trainer, module, batch, batch_idx, dataloader_idx):
-    """Temporary."""
-
-
-@hookspec
-def on_predict_batch_end(trainer, module, outputs, batch, batch_idx, dataloader_idx):
-    """Temporary."""
-
-
-@hookspec(firstresult=True)
-def run_predict_step(trainer, module, batch, batch_idx, dataloader_idx):
-    """Temporary."""
+def per_step_hooks() -> tuple[str, ...]:
+    """The hooks a loop may call for every batch: resolve them once per run."""
+    return hook_names(per_step=True)

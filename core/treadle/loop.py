@@ -67,15 +67,15 @@ class EvaluationLoop:
         state.num_dataloaders = len(loaders)
         predictions: List[List[Any]] = [[] for _ in loaders]
         modes = [(m, m.training) for m in module.modules()]
-        module.eval()
-        call("on_{}_model_eval")(trainer=trainer, module=module)
+        if call("on_{}_model_eval")(trainer=trainer, module=module) is None:
+            module.eval()  # no override took over: Lightning's default
         call("on_{}_start")(trainer=trainer, module=module)
         call("on_{}_epoch_start")(trainer=trainer, module=module)
         # As Lightning: inference mode for validate/test/predict; no_grad inside fit().
         with torch.no_grad() if state.fn == "fit" else torch.inference_mode():
             for dataloader_idx, (loader, limit) in enumerate(zip(loaders, limits)):
                 state.dataloader_idx = dataloader_idx
-                metrics.dataloader_idx = dataloader_idx if several else None
+                metrics.dataloader_idx = step_idx = dataloader_idx if several else None
                 for batch_idx, batch in limited(loader, limit):
                     state.batch_idx = batch_idx
                     batch = transfer(trainer, hooks, module, batch, dataloader_idx)
@@ -83,7 +83,7 @@ class EvaluationLoop:
                     on_batch_start(trainer=trainer, module=module, batch=batch,
                                    batch_idx=batch_idx, dataloader_idx=dataloader_idx)
                     out = run_step(trainer=trainer, module=module, batch=batch,
-                                   batch_idx=batch_idx, dataloader_idx=dataloader_idx)[0]
+                                   batch_idx=batch_idx, dataloader_idx=step_idx)[0]
                     if keep_predictions:
                         predictions[dataloader_idx].append(out)
                     on_batch_end(trainer=trainer, module=module, outputs=out, batch=batch,
@@ -95,10 +95,9 @@ class EvaluationLoop:
         logged = metrics.end_epoch(metrics.stage) if stage not in ("sanity", "predict") else {}
         call("on_{}_end")(trainer=trainer, module=module)
         log_to_loggers(trainer, logged)
-        if stage != "predict":
-            call("on_{}_model_train")(trainer=trainer, module=module)
-        for m, training in modes:  # each submodule back to its own mode (a frozen part stays eval)
-            m.training = training
+        if stage == "predict" or call("on_{}_model_train")(trainer=trainer, module=module) is None:
+            for m, training in modes:  # each submodule back to its own mode (frozen parts stay eval)
+                m.training = training
         state.stage, metrics.stage = previous_stage, previous_metric_stage
         if stage == "predict":
             return predictions

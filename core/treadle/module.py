@@ -11,6 +11,7 @@ from typing import Any, Dict, Optional
 import torch
 from torch import nn
 
+from treadle.hookspecs import HOOKS
 from treadle.utilities import move_data_to_device
 
 
@@ -212,16 +213,54 @@ class Module(nn.Module):
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None: ...
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None: ...
 
+    # -- test() and predict() (Lightning's signatures) -------------------------------------
 
-# Hooks a Module may implement by overriding the method of the same (Lightning) name.
-MODULE_HOOKS = frozenset({
-    "backward", "optimizer_step", "optimizer_zero_grad", "configure_gradient_clipping",
-    "scheduler_step", "transfer_batch_to_device", "on_before_batch_transfer",
-    "on_after_batch_transfer", "setup", "teardown",
-    "on_fit_start", "on_fit_end", "on_train_start", "on_train_end",
-    "on_train_epoch_start", "on_train_epoch_end", "on_train_batch_start", "on_train_batch_end",
-    "on_validation_start", "on_validation_end", "on_validation_epoch_start",
-    "on_validation_epoch_end", "on_validation_batch_start", "on_validation_batch_end",
-    "on_before_backward", "on_after_backward", "on_before_optimizer_step",
-    "on_before_zero_grad", "on_save_checkpoint", "on_load_checkpoint", "on_exception",
-})
+    def test_step(self, *args: Any, **kwargs: Any) -> Any:
+        """One test batch: ``test_step(self, batch, batch_idx)`` (``dataloader_idx`` too when
+        ``test()`` gets several loaders). Log metrics with ``self.log``."""
+        return None
+
+    def predict_step(self, *args: Any, **kwargs: Any) -> Any:
+        """One prediction batch; the default returns ``self(batch)``, as Lightning's."""
+        batch = args[0] if args else kwargs["batch"]
+        return self(batch)
+
+    def test_dataloader(self) -> Any:
+        return None
+
+    def predict_dataloader(self) -> Any:
+        return None
+
+    def on_validation_model_eval(self) -> None:
+        self.eval()
+
+    def on_validation_model_train(self) -> None:
+        self.train()
+
+    def on_test_model_eval(self) -> None:
+        self.eval()
+
+    def on_test_model_train(self) -> None:
+        self.train()
+
+    def on_predict_model_eval(self) -> None:
+        self.eval()
+
+    def on_test_start(self) -> None: ...
+    def on_test_end(self) -> None: ...
+    def on_test_epoch_start(self) -> None: ...
+    def on_test_epoch_end(self) -> None: ...
+    def on_test_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None: ...
+    def on_test_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None: ...
+    def on_predict_start(self) -> None: ...
+    def on_predict_end(self) -> None: ...
+    def on_predict_epoch_start(self) -> None: ...
+    def on_predict_epoch_end(self) -> None: ...
+    def on_predict_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None: ...
+    def on_predict_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None: ...
+    def on_exception(self, exception: BaseException) -> None: ...
+
+
+# Hooks a Module may implement by overriding a method (Lightning's name: ``lr_scheduler_step``
+# implements ``scheduler_step``); the table in treadle.hookspecs says which.
+MODULE_HOOKS = frozenset(name for name, info in HOOKS.items() if info.module_method is not None)

@@ -31,9 +31,7 @@ GROUP = "treadle"
 OWN_DISTRIBUTION = "treadle"
 _SELECTED_ORDER = ("strategy", "precision", "accelerator")  # call order among selected plugins
 # Hooks called only while a Trainer is built.
-_CONSTRUCTION_HOOKS = frozenset({"provide_accelerators", "provide_precisions",
-                                 "provide_strategies", "provide_environments", "provide_loggers",
-                                 "configure_callbacks"})
+_CONSTRUCTION_HOOKS = frozenset(hookspecs.hook_names(construction_only=True))
 _PROVIDER_HOOKS = {"accelerator": "provide_accelerators", "precision": "provide_precisions",
                    "strategy": "provide_strategies", "environment": "provide_environments",
                    "logger": "provide_loggers"}
@@ -162,7 +160,9 @@ class RunPluginManager(pluggy.PluginManager):
                 dist = self.distributions.get(impl.plugin_name)
                 who = (f"Plugin `{impl.plugin_name}` (distribution {dist[0]} {dist[1]})" if dist
                        else f"Plugin `{impl.plugin_name}` ({impl.plugin!r})")
-                close = difflib.get_close_matches(name, known, n=1)
+                # cutoff above difflib's 0.6: among ~70 hooks, 0.6 offered `on_test_model_train`
+                # for a plugin's own `on_tp_metric` whose spec owner was missing
+                close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
                 hint = f" Did you mean `{close[0]}`?" if close else ""
                 raise pluggy.PluginValidationError(
                     impl.plugin, f"{who} implements `{name}`, which is not a hook: neither "

@@ -112,26 +112,54 @@ def call_step(method: Any, batch: Any, batch_idx: int, dataloader_idx: Optional[
 
 def step_args(method: Any, batch: Any, batch_idx: int,
               dataloader_idx: Optional[int] = None) -> tuple:
-    """The positional arguments of a ``*_step`` method, as Lightning passes them: ``batch_idx``
-    only when the method takes a second argument, ``dataloader_idx`` (given with several
-    dataloaders) only when it takes a third (or ``*args``). Strategies that run the step
-    through a wrapper (DDP's forward, DeepSpeed's engine) use it too."""
-    function = getattr(method, "__func__", None)
-    takes = _step_arity(method, False) if function is None else _step_arity(function, True)
-    if dataloader_idx is not None and takes >= 3:
-        return (batch, batch_idx, dataloader_idx)
-    return (batch, batch_idx) if takes >= 2 else (batch,)
+    """The positional arguments of a ``*_step`` method, by Lightning's rule: ``batch_idx`` when
+    the step takes it (a parameter named ``batch_idx``, ``*args``, or two positional
+    parameters); ``dataloader_idx`` when given -- the loops give it only when they run several
+    loaders (:func:`dataloader_idx_problems` checks the step can take it). For the core's
+    defaults and for strategies that run the step through a wrapper (DDP's forward,
+    DeepSpeed's engine): ``engine(module.test_step, *step_args(module.test_step, ...))``."""
+    args = (batch, batch_idx) if _signature(method)[0] else (batch,)
+    return args if dataloader_idx is None else (*args, dataloader_idx)
+
+
+def dataloader_idx_problems(module: Any, step_name: str, num_dataloaders: int) -> list:
+    """Lightning's check that ``module.<step_name>`` can take what its loop will pass, for the
+    loop to report before its first batch.
+
+    :param step_name: ``"validation_step"``, ``"test_step"`` or ``"predict_step"``.
+    :param num_dataloaders: how many loaders the loop runs.
+    """
+    _, accepts, requires = _signature(getattr(module, step_name))
+    where = f"`{type(module).__name__}.{step_name}()`"
+    if num_dataloaders > 1 and not accepts:
+        return [f"{where} takes no `dataloader_idx`, but its loop got {num_dataloaders} "
+                f"loaders. Add the parameter (`def {step_name}(self, batch, batch_idx, "
+                f"dataloader_idx=0)`), or pass a single loader."]
+    if num_dataloaders <= 1 and requires:
+        return [f"{where} requires `dataloader_idx`, but its loop got a single loader, so the "
+                f"step is called without it (as Lightning does). Give it a default value: "
+                f"`dataloader_idx=0`."]
+    return []
+
+
+def _signature(method: Any) -> tuple:
+    function = getattr(method, "__func__", method)
+    return _step_signature(function, function is not method)
 
 
 @functools.lru_cache(maxsize=None)
-def _step_arity(function: Any, bound: bool) -> int:
-    """Positional arguments ``function`` takes (after ``self`` when ``bound``; ``*args``: 3)."""
+def _step_signature(function: Any, bound: bool) -> tuple:
+    """``(takes batch_idx, accepts dataloader_idx, requires dataloader_idx)`` of a step,
+    computed once per step function (so once per ``Module`` class)."""
     try:
-        params = list(inspect.signature(function).parameters.values())
+        params = list(inspect.signature(function).parameters.values())[1 if bound else 0:]
     except (TypeError, ValueError):
-        return 3
-    if bound:
-        params = params[1:]
-    if any(p.kind is p.VAR_POSITIONAL for p in params):
-        return 3
-    return len([p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)])
+        return True, True, False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    varargs = any(p.kind is p.VAR_POSITIONAL for p in params)
+    named = {p.name: p for p in positional}
+    takes_batch_idx = "batch_idx" in named or varargs or len(positional) >= 2
+    accepts_dataloader_idx = "dataloader_idx" in named or varargs
+    requires_dataloader_idx = "dataloader_idx" in named \
+        and named["dataloader_idx"].default is inspect.Parameter.empty
+    return takes_batch_idx, accepts_dataloader_idx, requires_dataloader_idx

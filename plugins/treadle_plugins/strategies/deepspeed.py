@@ -518,11 +518,9 @@ class DeepSpeedStrategy(StrategyBase):
         return (self.engine(step, *step_args(step, batch, batch_idx)),)
 
     @hookimpl
-    def run_validation_step(self, trainer, module, batch, batch_idx, dataloader_idx):
-        several = trainer.state.num_dataloaders > 1
+    def run_validation_step(self, module, batch, batch_idx, dataloader_idx):
         step = module.validation_step
-        return (self.engine(step, *step_args(step, batch, batch_idx,
-                                             dataloader_idx if several else None)),)
+        return (self.engine(step, *step_args(step, batch, batch_idx, dataloader_idx)),)
 
     # No scale_loss: the core's identity default applies (the precision plugin stands aside) and
     # DeepSpeed scales fp16 losses inside engine.backward.
