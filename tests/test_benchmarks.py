@@ -72,3 +72,25 @@ def test_ddp_overhead_lockstep_sides_do_the_same_work():
         assert r["params_diff"] == 0.0 and r["plain_loss"] == r["treadle_loss"], r
         assert r["plain_s"] > 0 and r["fit_s"] > 0, r
     assert len(out["rounds"]) == 1
+
+
+def test_step_time_children_time_the_same_steps(tmp_path):
+    """Each side in its own process, timed by a post-hook on its optimizer: every child saw its
+    hook fire once per step, both sides took the same steps and ended with the same weights."""
+    out_file = tmp_path / "step_time.json"
+    done = subprocess.run([sys.executable, str(BENCH / "step_time.py"), "--sizes", "tiny",
+                           "--rounds", "1", "--steps", "30", "--warmup", "5", "--json",
+                           str(out_file)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = json.loads(out_file.read_text())
+    assert not out["plain_only"] and out["errors"] == []
+    assert [c["case"] for c in out["cases"]] == ["tiny/auto", "tiny/manual"]
+    for case in out["cases"]:
+        assert case["same_steps"] and case["same_weights"], case
+        ((plain, treadle),) = case["rounds"]
+        assert (plain["side"], treadle["side"]) == ("plain", "treadle")
+        for child in (plain, treadle):
+            assert child["steps"] == child["loop_steps"] == 35 and child["timed_steps"] == 30, child
+            assert 0 < child["q1_ns"] <= child["median_ns"] <= child["q3_ns"] < 1e9, child
+            assert child["peak_rss_kb"] > 0, child
+        assert 0.2 < case["ratio"] < 5 and case["plain_us"] > 0, case
