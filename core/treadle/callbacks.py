@@ -15,6 +15,7 @@ from treadle.callback import Callback
 # public name -> module that defines it
 _LOCATIONS = {
     "EarlyStopping": "treadle_plugins.callbacks.early_stopping",
+    "EarlyStoppingReason": "treadle_plugins.callbacks.early_stopping",
     "LambdaCallback": "treadle_plugins.callbacks.lambda_function",
     "LearningRateMonitor": "treadle_plugins.callbacks.lr_monitor",
     "ModelCheckpoint": "treadle_plugins.checkpointing",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from enum import Enum
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import torch
@@ -10,6 +11,16 @@ from treadle.callback import Callback
 from treadle_plugins.callbacks._collective import any_rank
 
 log = logging.getLogger(__name__)
+
+
+class EarlyStoppingReason(Enum):
+    """Why :class:`EarlyStopping` stopped the run (``stopping_reason``), as Lightning's."""
+
+    NOT_STOPPED = 0
+    STOPPING_THRESHOLD = 1
+    DIVERGENCE_THRESHOLD = 2
+    PATIENCE_EXHAUSTED = 3
+    NON_FINITE_METRIC = 4
 
 
 class EarlyStopping(Callback):
@@ -31,9 +42,10 @@ class EarlyStopping(Callback):
     :param log_rank_zero_only: with ``verbose``, log on rank zero only.
 
     The check runs during ``fit()`` only, never in the sanity check. Every rank stops when one
-    rank decides to. State (``wait_count``, ``stopped_epoch``, ``best_score``, ``patience``)
-    goes into checkpoints under :attr:`state_key`, which names ``monitor`` and ``mode`` so two
-    instances on different metrics keep their own.
+    rank decides to. ``stopping_reason`` (an :class:`EarlyStoppingReason`) and
+    ``stopping_reason_message`` say why it stopped. State (``wait_count``, ``stopped_epoch``,
+    ``best_score``, ``patience``, the reason) goes into checkpoints under :attr:`state_key`,
+    which names ``monitor`` and ``mode`` so two instances on different metrics keep their own.
     """
 
     mode_dict = {"min": torch.lt, "max": torch.gt}
@@ -58,6 +70,8 @@ class EarlyStopping(Callback):
         self.log_rank_zero_only = log_rank_zero_only
         self.wait_count = 0
         self.stopped_epoch = 0
+        self.stopping_reason = EarlyStoppingReason.NOT_STOPPED
+        self.stopping_reason_message: Optional[str] = None
         self._check_on_train_epoch_end = check_on_train_epoch_end
         self._stage: Optional[str] = None
         # As Lightning: stored signed, so `current - min_delta` is "better by min_delta" in
@@ -83,14 +97,19 @@ class EarlyStopping(Callback):
                 trainer.config.check_val_every_n_epoch == 1
 
     def state_dict(self) -> Dict[str, Any]:
+        # The reason as its number: checkpoints load with weights_only=True, which refuses enums.
         return {"wait_count": self.wait_count, "stopped_epoch": self.stopped_epoch,
-                "best_score": self.best_score, "patience": self.patience}
+                "best_score": self.best_score, "patience": self.patience,
+                "stopping_reason": self.stopping_reason.value,
+                "stopping_reason_message": self.stopping_reason_message}
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
         self.wait_count = state_dict["wait_count"]
         self.stopped_epoch = state_dict["stopped_epoch"]
         self.best_score = state_dict["best_score"]
         self.patience = state_dict["patience"]
+        self.stopping_reason = EarlyStoppingReason(state_dict.get("stopping_reason", 0))
+        self.stopping_reason_message = state_dict.get("stopping_reason_message")
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if self._check_on_train_epoch_end and not self._should_skip_check(trainer):
@@ -127,18 +146,22 @@ class EarlyStopping(Callback):
         trainer.should_stop = trainer.should_stop or should_stop
         if should_stop:
             self.stopped_epoch = trainer.current_epoch
+            self.stopping_reason_message = reason
         if reason and self.verbose:
             self._log_info(trainer, reason)
 
     def _evaluate_stopping_criteria(self, current: torch.Tensor) -> Tuple[bool, Optional[str]]:
         op, sign = self.monitor_op, self.order_dict[self.mode]
         if self.check_finite and not torch.isfinite(current):
+            self.stopping_reason = EarlyStoppingReason.NON_FINITE_METRIC
             return True, (f"Monitored metric {self.monitor} = {current} is not finite. Previous "
                           f"best value was {self.best_score:.3f}. Signaling Trainer to stop.")
         if self.stopping_threshold is not None and op(current, self.stopping_threshold):
+            self.stopping_reason = EarlyStoppingReason.STOPPING_THRESHOLD
             return True, (f"Stopping threshold reached: {self.monitor} = {current} {sign} "
                           f"{self.stopping_threshold}. Signaling Trainer to stop.")
         if self.divergence_threshold is not None and op(-current, -self.divergence_threshold):
+            self.stopping_reason = EarlyStoppingReason.DIVERGENCE_THRESHOLD
             return True, (f"Divergence threshold reached: {self.monitor} = {current} {sign} "
                           f"{self.divergence_threshold}. Signaling Trainer to stop.")
         if op(current - self.min_delta, self.best_score.to(current.device)):
@@ -147,6 +170,7 @@ class EarlyStopping(Callback):
             return False, reason
         self.wait_count += 1
         if self.wait_count >= self.patience:
+            self.stopping_reason = EarlyStoppingReason.PATIENCE_EXHAUSTED
             return True, (f"Monitored metric {self.monitor} did not improve in the last "
                           f"{self.wait_count} records. Best score: {self.best_score:.3f}. "
                           f"Signaling Trainer to stop.")
