@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
@@ -83,7 +84,7 @@ class Summary:
 
     def __init__(self, module: nn.Module, max_depth: int = 1, precision: str = "32-true") -> None:
         if not isinstance(max_depth, int) or max_depth < -1:
-            raise ValueError(f"`max_depth` can be -1, 0 or > 0, got {max_depth!r}.")
+            raise ValueError(f"`max_depth` can be -1, 0 or > 0, got {max_depth}.")
         self._module, self._max_depth = module, max_depth
         self._bytes_per_param = _PRECISION_BITS.get(precision, 32) / 8
         self._example = getattr(module, "example_input_array", None)
@@ -109,11 +110,16 @@ class Summary:
             def record(_layer, args, kwargs, out, name=name):
                 if name not in self._sizes:  # a layer called twice keeps its first shapes
                     inp = (*args, *kwargs.values())
-                    self._sizes[name] = (_shape(inp[0] if len(inp) == 1 else inp), _shape(out))
+                    self._sizes[name] = (_shape(inp[0] if len(inp) == 1 else inp) or UNKNOWN_SIZE,
+                                         _shape(out) or UNKNOWN_SIZE)
             handles.append(layer.register_forward_hook(record, with_kwargs=True))
         modes = [(m, m.training) for m in module.modules()]
-        example = move_data_to_device(self._example, next(module.parameters(), torch.empty(0))
-                                      .device)
+        # On the module's device, and floating inputs in its dtype (a "64-true" run's module is
+        # double; the example the user wrote is usually float32).
+        param = next((p for p in module.parameters() if p.is_floating_point()), None)
+        example = self._example
+        if param is not None:
+            example = _cast_floats(move_data_to_device(example, param.device), param.dtype)
         try:
             module.eval()
             with torch.no_grad():
@@ -170,6 +176,10 @@ class Summary:
     def model_size(self) -> float:
         """Megabytes (10**6 bytes) of the parameters at the run's precision."""
         return self.total_parameters * self._bytes_per_param * 1e-6
+
+    def _get_summary_data(self) -> List[Tuple[str, List[str]]]:
+        """Lightning's name for :meth:`summary_data` (scripts that print summaries call it)."""
+        return self.summary_data()
 
     def summary_data(self) -> List[Tuple[str, List[str]]]:
         """The table's columns: (header, one string per row)."""
@@ -241,9 +251,29 @@ def get_human_readable_count(number: float) -> str:
 
 
 def _count(params) -> int:
-    # Lazy (uninitialized) parameters have no size yet; Lightning counts them as 0.
-    return sum(0 if isinstance(p, nn.parameter.UninitializedParameter) else p.numel()
-               for p in params)
+    total, lazy = 0, False
+    for p in params:
+        if isinstance(p, nn.parameter.UninitializedParameter):
+            lazy = True  # no size until the first forward pass; counted as 0, as Lightning does
+        else:
+            total += p.numel()
+    if lazy:
+        warnings.warn("The total number of parameters detected may be inaccurate because the "
+                      "model contains an instance of `UninitializedParameter`. To get an "
+                      "accurate number, set `self.example_input_array` in your Module.",
+                      UserWarning, stacklevel=3)
+    return total
+
+
+def _cast_floats(x: Any, dtype: torch.dtype) -> Any:
+    if isinstance(x, torch.Tensor):
+        return x.to(dtype) if x.is_floating_point() else x
+    if isinstance(x, (list, tuple)):
+        items = [_cast_floats(e, dtype) for e in x]
+        return type(x)(*items) if hasattr(x, "_fields") else type(x)(items)  # namedtuple
+    if isinstance(x, dict):
+        return {k: _cast_floats(v, dtype) for k, v in x.items()}
+    return x
 
 
 def _shape(x: Any) -> Any:
