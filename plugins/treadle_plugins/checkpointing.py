@@ -91,9 +91,12 @@ class ModelCheckpoint(Callback):
             # DeepSpeed's sharded save), so ranks that disagree about saving would hang.
             score = from_rank_zero(trainer, float(value))
         if top_k_due and self.save_top_k != 0 and self._keeps(score):
-            trainer.save_checkpoint(path)
+            # As Lightning: the ranking is updated first, so the checkpoint holds this
+            # callback's state including itself; the file it displaces goes after the save.
             self.best_k_models[path] = score if score is not None else float(trainer.global_step)
-            self._drop_worst(trainer)
+            displaced = self._rank()
+            trainer.save_checkpoint(path)
+            self._remove(trainer, displaced)
         if self.save_last:
             self.last_model_path = str(self.dirpath / "last.ckpt")
             trainer.save_checkpoint(self.last_model_path)
@@ -108,25 +111,32 @@ class ModelCheckpoint(Callback):
             min(self.best_k_models.values())
         return self._better(score, worst)
 
-    def _drop_worst(self, trainer) -> None:
+    def _rank(self) -> list:
+        """Keep the best ``save_top_k``; update best and k-th; return the paths dropped."""
         if self.monitor is None:  # keep the latest save_top_k by step
             ranked = sorted(self.best_k_models, key=self.best_k_models.get, reverse=True)
         else:
             ranked = sorted(self.best_k_models, key=self.best_k_models.get,
                             reverse=self.mode == "max")
         keep = ranked if self.save_top_k < 0 else ranked[:self.save_top_k]
-        for path in set(self.best_k_models) - set(keep):
+        dropped = [path for path in self.best_k_models if path not in keep]
+        for path in dropped:
             del self.best_k_models[path]
-            if trainer.is_global_zero and os.path.isdir(path):
-                shutil.rmtree(path)  # a strategy's checkpoint directory (DeepSpeed)
-            elif trainer.is_global_zero and os.path.exists(path):
-                os.remove(path)
         self.best_model_path = keep[0] if keep else ""
         best = self.best_k_models.get(self.best_model_path)
         self.best_model_score = best if self.monitor is not None else None
         if self.monitor is not None and (self.save_top_k < 0 or len(keep) == self.save_top_k):
             self.kth_best_model_path = keep[-1]
             self.kth_value = self.best_k_models[self.kth_best_model_path]
+        return dropped
+
+    @staticmethod
+    def _remove(trainer, paths) -> None:
+        for path in paths:
+            if trainer.is_global_zero and os.path.isdir(path):
+                shutil.rmtree(path)  # a strategy's checkpoint directory (DeepSpeed)
+            elif trainer.is_global_zero and os.path.exists(path):
+                os.remove(path)
 
     def state_dict(self) -> Dict[str, Any]:
         return {"best_model_path": self.best_model_path, "best_model_score": self.best_model_score,
