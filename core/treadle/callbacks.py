@@ -8,9 +8,18 @@ plugins (``treadle_plugins``); each is imported on first use, so neither ``impor
 from __future__ import annotations
 
 import importlib
-from typing import Any, List
+from typing import TYPE_CHECKING, Any, List
 
 from treadle.callback import Callback
+
+if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ imports on first use
+    from treadle_plugins.callbacks.early_stopping import EarlyStopping, EarlyStoppingReason
+    from treadle_plugins.callbacks.lambda_function import LambdaCallback
+    from treadle_plugins.callbacks.lr_monitor import LearningRateMonitor
+    from treadle_plugins.callbacks.model_summary import ModelSummary
+    from treadle_plugins.callbacks.timer import Timer
+    from treadle_plugins.checkpointing import ModelCheckpoint
+    from treadle_plugins.progress import ProgressBar
 
 # public name -> module that defines it
 _LOCATIONS = {
@@ -24,7 +33,9 @@ _LOCATIONS = {
     "Timer": "treadle_plugins.callbacks.timer",
 }
 
-__all__ = ["Callback", *_LOCATIONS]
+__all__ = ["Callback", "EarlyStopping", "EarlyStoppingReason", "LambdaCallback",
+           "LearningRateMonitor", "ModelCheckpoint", "ModelSummary", "ProgressBar", "Timer"]
+assert set(__all__) == {"Callback", *_LOCATIONS}  # one list to keep, checked on import
 
 
 def __getattr__(name: str) -> Any:

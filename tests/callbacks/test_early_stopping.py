@@ -9,7 +9,6 @@ Tests marked "treadle" at the end are our own.
 from __future__ import annotations
 
 import logging
-import math
 import pickle
 import re
 
@@ -18,7 +17,7 @@ import torch
 
 import treadle
 from boring_model import BoringModel, quiet
-from treadle.callbacks import EarlyStopping, EarlyStoppingReason, LambdaCallback, ModelCheckpoint
+from treadle.callbacks import EarlyStopping, EarlyStoppingReason, ModelCheckpoint
 
 
 def test_early_stopping_state_key():

@@ -14,7 +14,7 @@ class LearningRateMonitor(Callback):
     """Log learning rates as Lightning 2's callback does, under Lightning's key names.
 
     :param logging_interval: ``"step"`` or ``"epoch"`` for every optimizer; None logs each
-        scheduler at its own ``interval`` (optimizers without a scheduler at every step).
+        scheduler at its own ``interval`` (optimizers without a scheduler at both).
     :param log_momentum: also log ``<name>-momentum`` (``momentum``, or ``betas[0]`` for Adam).
     :param log_weight_decay: also log ``<name>-weight_decay``.
 
@@ -68,7 +68,7 @@ class LearningRateMonitor(Callback):
         self.last_momentum_values = {f"{name}-momentum": None for name in names}
         self.last_weight_decay_values = {f"{name}-weight_decay": None for name in names}
 
-    def on_train_batch_start(self, trainer, pl_module) -> None:
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         step = trainer.global_step + 1  # as Lightning: checked before this batch's step
         due = step % trainer.config.log_every_n_steps == 0 or trainer.should_stop
         if due and self.logging_interval != "epoch":

@@ -93,7 +93,7 @@ class Timer(Callback):
         if self._duration is not None:
             self._check_time_remaining(trainer)
 
-    def on_train_batch_end(self, trainer, pl_module) -> None:
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self._interval == "step" and self._duration is not None:
             self._check_time_remaining(trainer)
 
