@@ -81,17 +81,26 @@ def test_functions_get_lightning_positional_arguments(tmp_path):
                     ("train", 2, True, ["loss"], 8, 1), ("val", 6, 0)]
 
 
-def test_functions_stay_readable_and_others_take_no_part(tmp_path):
+def test_functions_take_part_only_in_their_hooks(tmp_path):
+    calls = []
+
     def on_fit_start(trainer, pl_module):
-        pass
+        calls.append(pl_module)
 
     callback = LambdaCallback(on_fit_start=on_fit_start)
-    assert callback.on_fit_start is on_fit_start
+    assert isinstance(callback, LambdaCallback) and type(callback).__name__ == "LambdaCallback"
+    assert callback.functions == {"on_fit_start": on_fit_start}
+    callback.on_fit_start(None, "module")  # callable the Lightning way too
+    assert calls == ["module"]
     trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[callback]))
-    implementers = {name: [impl.plugin for impl in getattr(trainer.plugin_manager.hook, name)
-                           .get_hookimpls()] for name in ("on_fit_start", "on_train_batch_end")}
-    assert callback in implementers["on_fit_start"]
-    assert callback not in implementers["on_train_batch_end"]
+
+    def owners(hook):
+        return [getattr(impl.plugin, "owner", impl.plugin)
+                for impl in getattr(trainer.plugin_manager.hook, hook).get_hookimpls()]
+
+    assert callback in owners("on_fit_start")
+    assert callback not in owners("on_train_batch_end")
+    assert type(LambdaCallback(on_fit_end=print)) is not type(callback)  # one class each
 
 
 def test_unknown_hook_name_is_refused():

@@ -30,7 +30,8 @@ class EarlyStopping(Callback):
     :param min_delta: a change of at most ``min_delta`` does not count as an improvement.
     :param patience: checks without improvement before stopping (checks, not epochs: with
         ``check_val_every_n_epoch=10`` and ``patience=3`` at least 40 epochs run).
-    :param verbose: log each decision (``logging``, logger ``treadle_plugins.callbacks``).
+    :param verbose: log each decision (``logging`` at INFO, logger
+        ``treadle_plugins.callbacks.early_stopping``).
     :param mode: ``"min"`` (stop when it stops decreasing) or ``"max"``.
     :param strict: a missing metric is an error (True) or skips the check (False).
     :param check_finite: stop when the metric becomes NaN or infinite.

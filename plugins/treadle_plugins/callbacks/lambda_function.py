@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Optional
 
 from treadle import hookspecs
 from treadle.callback import Callback
-from treadle.hookspecs import hookimpl
 
 # Every hook Lightning's LambdaCallback accepts.
 LIGHTNING_HOOKS = (
@@ -22,56 +21,49 @@ LIGHTNING_HOOKS = (
     "on_predict_end", "on_predict_batch_start", "on_predict_batch_end",
     "on_predict_epoch_start", "on_predict_epoch_end",
 )
-_RENAMES = {"pl_module": "module"}
 
 
 class LambdaCallback(Callback):
     """``LambdaCallback(on_train_epoch_end=lambda trainer, pl_module: ...)``.
 
     Each function is called with Lightning's positional arguments for its hook (those of
-    :class:`treadle.Callback`'s method of that name, ``trainer, pl_module, ...``), so
-    ``lambda *args: ...`` works too. The functions stay readable as attributes
-    (``cb.on_train_start``). A Lightning hook this treadle version never calls (the test and
-    predict hooks) is kept but warned about, never silently ignored.
+    :class:`treadle.Callback`'s method of that name: ``trainer, pl_module, ...``, and
+    ``dataloader_idx=0`` for the validation batch hooks), so ``lambda *args: ...`` and
+    ``functools.partial`` work too. A Lightning hook this treadle version never calls (the test
+    and predict hooks) is accepted with a warning, never silently ignored.
+
+    Each instance gets a subclass of its own whose methods are exactly the given hooks, so it
+    takes part in the run like any ``Callback`` subclass, and only in those hooks.
     """
 
-    def __init__(self, **hooks: Callable[..., Any]) -> None:
+    def __init__(self, **hooks: Optional[Callable[..., Any]]) -> None:
         unknown = sorted(set(hooks) - set(LIGHTNING_HOOKS))
         if unknown:
             raise TypeError(f"LambdaCallback got {', '.join(f'`{n}`' for n in unknown)}, which "
                             f"is not a callback hook. Hooks: {', '.join(LIGHTNING_HOOKS)}")
-        never_called = []
-        for name, function in hooks.items():
-            if function is None:
-                continue
-            setattr(self, name, function)
-            spec = getattr(hookspecs, name, None)
-            if spec is None or not hasattr(Callback, name):
-                never_called.append(name)
-                continue
-            # pluggy finds implementations among the instance's attributes: the generated one
-            # (the user's function, with Lightning's argument names, is not marked as one).
-            setattr(self, f"_hook_{name}", _implementation(name, function, spec))
+        self.functions: Dict[str, Callable[..., Any]] = {
+            name: function for name, function in hooks.items() if function is not None}
+        never_called = [name for name in self.functions
+                        if not hasattr(hookspecs, name) or not hasattr(Callback, name)]
         if never_called:
             warnings.warn(f"LambdaCallback: treadle does not call {', '.join(never_called)} "
                           f"yet; these functions will not run.", UserWarning, stacklevel=2)
+        methods = {name: _method(name) for name in self.functions if name not in never_called}
+        if methods:
+            own = type("LambdaCallback", (LambdaCallback,), {"__module__": __name__, **methods})
+            own.__qualname__ = "LambdaCallback"
+            self.__class__ = own
 
 
-def _implementation(name: str, function: Callable[..., Any], spec: Callable) -> Callable:
-    """A hook implementation taking the spec's arguments and calling ``function`` with
-    Lightning's positional ones (a default where treadle's hook lacks one: ``dataloader_idx``)."""
-    spec_args = list(inspect.signature(spec).parameters)
-    scope: Dict[str, Any] = {"function": function}
-    used, passed = [], []
-    for p in list(inspect.signature(getattr(Callback, name)).parameters.values())[1:]:
-        arg = _RENAMES.get(p.name, p.name)
-        if arg in spec_args:
-            used.append(arg)
-            passed.append(arg)
-        else:
-            scope[f"default_{p.name}"] = p.default
-            passed.append(f"default_{p.name}")
-    # pluggy passes an implementation the arguments its code object names, so the function is
-    # generated with the hook's own argument names.
-    exec(f"def {name}({', '.join(used)}):\n    function({', '.join(passed)})\n", scope)  # noqa: S102
-    return hookimpl(specname=name)(scope[name])
+def _method(name: str) -> Callable[..., Any]:
+    """A method with the signature of ``Callback.<name>`` that calls ``self.functions[name]``
+    with its arguments, in order."""
+    params = list(inspect.signature(getattr(Callback, name)).parameters.values())
+    scope: Dict[str, Any] = {"defaults": {p.name: p.default for p in params}}
+    declared = ", ".join(p.name if p.default is inspect.Parameter.empty
+                         else f"{p.name}=defaults[{p.name!r}]" for p in params)
+    passed = ", ".join(p.name for p in params[1:])
+    # Generated with the hook's real parameter names: that is how a method says which
+    # arguments it takes (treadle reads the signature, as pluggy does).
+    exec(f"def {name}({declared}):\n    self.functions[{name!r}]({passed})\n", scope)  # noqa: S102
+    return scope[name]

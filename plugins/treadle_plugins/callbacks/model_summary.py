@@ -5,14 +5,14 @@ The callback is on by default (``Trainer(enable_model_summary=True)``), added by
 like Lightning 2's::
 
       | Name | Type       | Params | Mode
-    ---------------------------------------------
+    --------------------------------------------
     0 | net  | Sequential | 49     | train
-    ---------------------------------------------
+    --------------------------------------------
     49        Trainable params
     0         Non-trainable params
     49        Total params
     0.000     Total estimated model params size (MB)
-    3         Modules in train mode
+    4         Modules in train mode
     0         Modules in eval mode
 
 With ``module.example_input_array`` set, the module is run once on it (under ``no_grad``, in
