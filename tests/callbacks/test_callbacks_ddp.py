@@ -98,4 +98,5 @@ def test_timer_follows_rank_zero(tmp_path):
     ranks, _ = job(tmp_path, "timer")
     assert [r.pop("duration") for r in ranks] == [0.0, 86400.0]
     assert ranks[0] == ranks[1]
-    assert ranks[0]["should_stop"] and ranks[0]["current_epoch"] == 1
+    assert ranks[0]["should_stop"]
+    assert ranks[0]["current_epoch"] == 1

@@ -380,7 +380,8 @@ def test_missing_metric_with_strict_false_skips_the_check(tmp_path):
     early_stopping = EarlyStopping("val_acc", strict=False, patience=1)
     trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[early_stopping], max_epochs=3))
     trainer.fit(TrainLossModel())
-    assert trainer.current_epoch == 3 and early_stopping.wait_count == 0
+    assert trainer.current_epoch == 3
+    assert early_stopping.wait_count == 0
 
 
 def test_no_check_in_sanity_check_or_validate(tmp_path):
@@ -397,7 +398,8 @@ def test_no_check_in_sanity_check_or_validate(tmp_path):
     trainer.validate(model)
     assert early_stopping.best_score == torch.tensor(float("inf"))
     trainer.fit(model)
-    assert early_stopping.best_score == 1.0 and early_stopping.wait_count == 0
+    assert early_stopping.best_score == 1.0
+    assert early_stopping.wait_count == 0
 
 
 def test_max_mode_and_min_delta(tmp_path):
@@ -412,7 +414,8 @@ def test_max_mode_and_min_delta(tmp_path):
                                       limit_train_batches=1))
     trainer.fit(Accuracy())
     assert early_stopping.best_score == pytest.approx(0.7)
-    assert early_stopping.stopped_epoch == 3 and trainer.current_epoch == 4
+    assert early_stopping.stopped_epoch == 3
+    assert trainer.current_epoch == 4
 
 
 def test_two_instances_keep_their_own_state_in_a_checkpoint(tmp_path):

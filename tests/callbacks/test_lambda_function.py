@@ -88,7 +88,8 @@ def test_functions_take_part_only_in_their_hooks(tmp_path):
         calls.append(pl_module)
 
     callback = LambdaCallback(on_fit_start=on_fit_start)
-    assert isinstance(callback, LambdaCallback) and type(callback).__name__ == "LambdaCallback"
+    assert isinstance(callback, LambdaCallback)
+    assert type(callback).__name__ == "LambdaCallback"
     assert callback.functions == {"on_fit_start": on_fit_start}
     callback.on_fit_start(None, "module")  # callable the Lightning way too
     assert calls == ["module"]

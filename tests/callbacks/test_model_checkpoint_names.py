@@ -88,14 +88,16 @@ def test_metric_in_the_name_and_kth_best(tmp_path):
 def test_kth_best_in_max_mode(tmp_path):
     callback = ModelCheckpoint(dirpath=tmp_path, monitor="val_loss", mode="max", save_top_k=2)
     fit(tmp_path, callback, LossPerEpoch([3.0, 1.0, 2.0]), max_epochs=3)
-    assert callback.best_model_score == 3.0 and callback.kth_value == 2.0
+    assert callback.best_model_score == 3.0
+    assert callback.kth_value == 2.0
     assert callback.kth_best_model_path == str(tmp_path / "epoch=2-step=6.ckpt")
 
 
 def test_kth_best_is_empty_until_k_are_kept(tmp_path):
     callback = ModelCheckpoint(dirpath=tmp_path, monitor="val_loss", save_top_k=3)
     fit(tmp_path, callback, LossPerEpoch([3.0, 1.0]), max_epochs=2)
-    assert callback.kth_best_model_path == "" and callback.kth_value == float("inf")
+    assert callback.kth_best_model_path == ""
+    assert callback.kth_value == float("inf")
 
 
 def test_every_n_epochs_zero_saves_no_epoch_checkpoint(tmp_path):

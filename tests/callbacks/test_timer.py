@@ -63,9 +63,11 @@ def test_timer_time_remaining(tmp_path):
         (timer.time_elapsed(), timer.time_remaining())))
     treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_train_batches=3, limit_val_batches=0,
                             callbacks=[timer, probe])).fit(Slow())
-    assert timer.start_time() is not None and timer.end_time() >= timer.start_time()
+    assert timer.start_time() is not None
+    assert timer.end_time() >= timer.start_time()
     elapsed = [e for e, _ in seen]
-    assert elapsed == sorted(elapsed) and elapsed[0] >= 0.05
+    assert elapsed == sorted(elapsed)
+    assert elapsed[0] >= 0.05
     assert all(e + r == pytest.approx(10) for e, r in seen)
 
 
