@@ -79,3 +79,23 @@ def test_generate_state_key_is_lightnings_format(tmp_path):
     trainer.save_checkpoint(tmp_path / "c.ckpt")
     saved = torch.load(tmp_path / "c.ckpt", weights_only=True)["callbacks"]
     assert saved["Counter{'what': 'a'}"] == saved["Counter{'what': 'b'}"] == {"count": 3}
+
+
+def test_two_stateful_callbacks_with_one_state_key_are_refused(tmp_path):
+    """Lightning's rule (its RuntimeError when the Trainer is built); treadle reports it from
+    fit()'s validation. The plugin is an entry point; registered explicitly until reinstalled."""
+    from treadle.callbacks import EarlyStopping, Timer
+    from treadle_plugins.callbacks import state_keys
+
+    trainer = treadle.Trainer(**quiet(tmp_path, plugins=[state_keys], callbacks=[
+        EarlyStopping("a"), EarlyStopping("a", patience=5), EarlyStopping("a", mode="max"),
+        Counter("x"), Timer(), treadle.Callback(), treadle.Callback()]))
+    with pytest.raises(treadle.ConfigurationError) as info:
+        trainer.fit(BoringModel())
+    assert len(info.value.problems) == 1
+    assert info.value.problems[0].endswith(
+        "Found more than one stateful callback of type `EarlyStopping` with `state_key` "
+        "\"EarlyStopping{'monitor': 'a', 'mode': 'min'}\": their states would overwrite each "
+        "other in checkpoints. Keep one, or give them different settings where `EarlyStopping` "
+        "puts them in its `state_key` (`EarlyStopping`: monitor and mode), or override "
+        "`state_key` using `self._generate_state_key(...)`.")
