@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import treadle
-from boring_model import BoringModel, quiet
+from boring_model import BoringModel, quiet, unless_installed
 
 NAMES = ["Callback", "EarlyStopping", "EarlyStoppingReason", "LambdaCallback",
          "LearningRateMonitor", "ModelCheckpoint", "ModelSummary", "ProgressBar", "Timer"]
@@ -87,7 +87,7 @@ def test_two_stateful_callbacks_with_one_state_key_are_refused(tmp_path):
     from treadle.callbacks import EarlyStopping, Timer
     from treadle_plugins.callbacks import state_keys
 
-    trainer = treadle.Trainer(**quiet(tmp_path, plugins=[state_keys], callbacks=[
+    trainer = treadle.Trainer(**quiet(tmp_path, plugins=unless_installed(state_keys), callbacks=[
         EarlyStopping("a"), EarlyStopping("a", patience=5), EarlyStopping("a", mode="max"),
         Counter("x"), Timer(), treadle.Callback(), treadle.Callback()]))
     with pytest.raises(treadle.ConfigurationError) as info:

@@ -6,7 +6,7 @@ team), translated to treadle's names (``Summary``/``summarize`` live in
 ``treadle_plugins.callbacks.model_summary``; ``LightningModule`` is ``treadle.Module``).
 The default ``ModelSummary`` comes from that module's ``configure_callbacks``, an entry point;
 until the package is reinstalled with it, these tests register the module with
-``plugins=[model_summary]``. Tests marked "treadle" at the end are our own.
+``plugins=[model_summary]`` (``unless_installed``). Tests marked "treadle" at the end are our own.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 import treadle
-from boring_model import BoringModel, quiet
+from boring_model import BoringModel, quiet, unless_installed
 from treadle.callbacks import ModelSummary
 from treadle_plugins.callbacks import model_summary
 from treadle_plugins.callbacks.model_summary import UNKNOWN_SIZE, Summary, summarize
@@ -26,7 +26,7 @@ from treadle_plugins.callbacks.model_summary import UNKNOWN_SIZE, Summary, summa
 
 
 def make_trainer(tmp_path, **kwargs):
-    args = quiet(tmp_path, plugins=[model_summary])
+    args = quiet(tmp_path, plugins=unless_installed(model_summary))
     del args["enable_model_summary"]
     return treadle.Trainer(**{**args, **kwargs})
 
