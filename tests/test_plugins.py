@@ -58,6 +58,7 @@ def install(tmp_path, monkeypatch):
 
 def trainer(**kwargs) -> treadle.Trainer:
     defaults = dict(logger=False, enable_progress_bar=False, enable_checkpointing=False,
+                    enable_model_summary=False,
                     max_epochs=1, num_sanity_val_steps=0)
     defaults.update(kwargs)
     return treadle.Trainer(**defaults)

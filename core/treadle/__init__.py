@@ -33,4 +33,8 @@ def __getattr__(name):
         from treadle import hookspecs
 
         return hookspecs
+    if name == "callbacks":
+        from treadle import callbacks
+
+        return callbacks
     raise AttributeError(f"module 'treadle' has no attribute {name!r}")

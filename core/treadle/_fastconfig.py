@@ -109,6 +109,7 @@ FIELDS: Dict[str, Tuple[Any, Callable[[Any], Any]]] = {
     "logger": (True, lambda v: v),
     "enable_progress_bar": (True, _bool),
     "enable_checkpointing": (True, _bool),
+    "enable_model_summary": (True, _bool),
     "default_root_dir": (None, _path),
     "deterministic": (None, _one_of(None, True, False, "warn")),
     "log_every_n_steps": (50, _int(1)),

@@ -14,7 +14,18 @@ class Callback:
 
     @property
     def state_key(self) -> str:
+        """The key of this callback's ``state_dict`` in ``checkpoint["callbacks"]``.
+
+        The class's qualified name, as Lightning's. A callback that keeps state and may be used
+        several times in one run (``EarlyStopping`` on two metrics) makes it unique with
+        :meth:`_generate_state_key`.
+        """
         return type(self).__qualname__
+
+    def _generate_state_key(self, **kwargs: Any) -> str:
+        """``ClassName{'monitor': 'val_loss', 'mode': 'min'}``: Lightning's format, so the keys of
+        checkpoints written by either match."""
+        return f"{type(self).__qualname__}{kwargs!r}"
 
     def state_dict(self) -> Dict[str, Any]:
         return {}

@@ -42,6 +42,7 @@ class TrainerConfig(BaseModel):
     logger: Any = True
     enable_progress_bar: bool = True
     enable_checkpointing: bool = True
+    enable_model_summary: bool = True
     default_root_dir: Optional[Path] = None
     deterministic: Optional[Union[bool, Literal["warn"]]] = None
     log_every_n_steps: int = Field(50, ge=1)

@@ -1,0 +1,52 @@
+"""``treadle.callbacks``: the callbacks a Lightning user expects, under Lightning's names.
+
+``from treadle.callbacks import EarlyStopping, ModelCheckpoint`` works as
+``from lightning.pytorch.callbacks import ...`` does. The callbacks live in the first-party
+plugins (``treadle_plugins``); each is imported on first use, so neither ``import treadle`` nor
+``import treadle.callbacks`` loads them.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, List
+
+from treadle.callback import Callback
+
+if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ imports on first use
+    from treadle_plugins.callbacks.early_stopping import EarlyStopping, EarlyStoppingReason
+    from treadle_plugins.callbacks.lambda_function import LambdaCallback
+    from treadle_plugins.callbacks.lr_monitor import LearningRateMonitor
+    from treadle_plugins.callbacks.model_summary import ModelSummary
+    from treadle_plugins.callbacks.timer import Timer
+    from treadle_plugins.checkpointing import ModelCheckpoint
+    from treadle_plugins.progress import ProgressBar
+
+# public name -> module that defines it
+_LOCATIONS = {
+    "EarlyStopping": "treadle_plugins.callbacks.early_stopping",
+    "EarlyStoppingReason": "treadle_plugins.callbacks.early_stopping",
+    "LambdaCallback": "treadle_plugins.callbacks.lambda_function",
+    "LearningRateMonitor": "treadle_plugins.callbacks.lr_monitor",
+    "ModelCheckpoint": "treadle_plugins.checkpointing",
+    "ModelSummary": "treadle_plugins.callbacks.model_summary",
+    "ProgressBar": "treadle_plugins.progress",
+    "Timer": "treadle_plugins.callbacks.timer",
+}
+
+__all__ = ["Callback", "EarlyStopping", "EarlyStoppingReason", "LambdaCallback",
+           "LearningRateMonitor", "ModelCheckpoint", "ModelSummary", "ProgressBar", "Timer"]
+assert set(__all__) == {"Callback", *_LOCATIONS}  # one list to keep, checked on import
+
+
+def __getattr__(name: str) -> Any:
+    module = _LOCATIONS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'treadle.callbacks' has no attribute {name!r}; it "
+                             f"provides {', '.join(__all__)}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> List[str]:
+    return sorted({*globals(), *__all__})

@@ -1,0 +1,101 @@
+"""``treadle.callbacks``: the import names, lazy loading, and ``Callback.state_key`` (ours)."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import treadle
+from boring_model import BoringModel, quiet, unless_installed
+
+NAMES = ["Callback", "EarlyStopping", "EarlyStoppingReason", "LambdaCallback",
+         "LearningRateMonitor", "ModelCheckpoint", "ModelSummary", "ProgressBar", "Timer"]
+
+
+def test_lightning_style_imports_work():
+    from treadle.callbacks import (Callback, EarlyStopping, LambdaCallback,  # noqa: F401
+                                   LearningRateMonitor, ModelCheckpoint, ModelSummary, Timer)
+
+    import treadle.callbacks as callbacks
+
+    assert callbacks.Callback is treadle.Callback
+    assert sorted(callbacks.__all__) == NAMES
+    for name in NAMES:
+        value = getattr(callbacks, name)
+        if name not in ("Callback", "EarlyStoppingReason"):
+            assert issubclass(value, treadle.Callback), name
+    assert treadle.callbacks is callbacks  # reachable as an attribute of the package too
+
+
+def test_unknown_name_lists_the_known_ones():
+    import treadle.callbacks as callbacks
+
+    with pytest.raises(AttributeError, match=re.escape(
+            "module 'treadle.callbacks' has no attribute 'RichProgressBar'; it provides "
+            "Callback, EarlyStopping, EarlyStoppingReason, LambdaCallback")):
+        callbacks.RichProgressBar  # noqa: B018
+
+
+def test_import_treadle_loads_no_callback_module():
+    code = ("import sys, treadle; "
+            "print(sorted(m for m in sys.modules if m == 'treadle.callbacks' "
+            "or m.startswith('treadle_plugins.callbacks')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    code = ("import sys; from treadle.callbacks import Timer; "
+            "print(sorted(m for m in sys.modules if m.startswith('treadle_plugins')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # the Timer's module and what it imports, not the other callbacks
+    assert out.stdout.strip() == ("['treadle_plugins', 'treadle_plugins.callbacks', "
+                                  "'treadle_plugins.callbacks._collective', "
+                                  "'treadle_plugins.callbacks.timer']")
+
+
+class Counter(treadle.Callback):
+    def __init__(self, what):
+        self.what, self.count = what, 0
+
+    @property
+    def state_key(self):
+        return self._generate_state_key(what=self.what)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.count += 1
+
+    def state_dict(self):
+        return {"count": self.count}
+
+
+def test_generate_state_key_is_lightnings_format(tmp_path):
+    a, b = Counter("a"), Counter("b")
+    assert a.state_key == "Counter{'what': 'a'}"
+    assert treadle.Callback().state_key == "Callback"
+    trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[a, b], max_epochs=1,
+                                      limit_train_batches=3, limit_val_batches=0))
+    trainer.fit(BoringModel())
+    trainer.save_checkpoint(tmp_path / "c.ckpt")
+    saved = torch.load(tmp_path / "c.ckpt", weights_only=True)["callbacks"]
+    assert saved["Counter{'what': 'a'}"] == saved["Counter{'what': 'b'}"] == {"count": 3}
+
+
+def test_two_stateful_callbacks_with_one_state_key_are_refused(tmp_path):
+    """Lightning's rule (its RuntimeError when the Trainer is built); treadle reports it from
+    fit()'s validation. The plugin is an entry point; registered explicitly until reinstalled."""
+    from treadle.callbacks import EarlyStopping, Timer
+    from treadle_plugins.callbacks import state_keys
+
+    trainer = treadle.Trainer(**quiet(tmp_path, plugins=unless_installed(state_keys), callbacks=[
+        EarlyStopping("a"), EarlyStopping("a", patience=5), EarlyStopping("a", mode="max"),
+        Counter("x"), Timer(), treadle.Callback(), treadle.Callback()]))
+    with pytest.raises(treadle.ConfigurationError) as info:
+        trainer.fit(BoringModel())
+    assert len(info.value.problems) == 1
+    assert info.value.problems[0].endswith(
+        "Found more than one stateful callback of type `EarlyStopping` with `state_key` "
+        "\"EarlyStopping{'monitor': 'a', 'mode': 'min'}\": their states would overwrite each "
+        "other in checkpoints. Keep one, or give them different settings where `EarlyStopping` "
+        "puts them in its `state_key` (`EarlyStopping`: monitor and mode), or override "
+        "`state_key` using `self._generate_state_key(...)`.")
