@@ -31,4 +31,8 @@ def __getattr__(name):
         from treadle import hookspecs
 
         return hookspecs
+    if name == "loggers":
+        from treadle import loggers
+
+        return loggers
     raise AttributeError(f"module 'treadle' has no attribute {name!r}")
