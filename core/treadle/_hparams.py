@@ -10,6 +10,7 @@ accepted (:data:`STORABLE`, in plain lists, tuples and dicts). Anything else -- 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import types
 from argparse import Namespace
@@ -51,7 +52,7 @@ class AttributeDict(dict):
         if not self:
             return "AttributeDict()"
         width = max(len(repr(k)) for k in self)
-        return "\n".join(f"{repr(k):<{width}}: {v!r}" for k, v in self.items())
+        return "\n".join(f"{k!r:<{width}}: {v!r}" for k, v in self.items())
 
 
 # -- what may be stored ------------------------------------------------------------------------
@@ -155,8 +156,13 @@ def save_hyperparameters(obj: Any, args: tuple, ignore: Union[Sequence[str], str
     obj.__dict__["_log_hyperparams"] = logger
     if len(args) == 1 and not isinstance(args[0], str) and not args[0]:
         return  # an empty container: nothing to save (as Lightning)
-    init_args = init_arguments(obj, frame)
-    ignored = {ignore} if isinstance(ignore, str) else {n for n in ignore or () if isinstance(n, str)}
+    if dataclasses.is_dataclass(obj):  # a dataclass Module calls this from __post_init__
+        init_args = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init}
+    else:
+        init_args = init_arguments(obj, frame)
+    if isinstance(ignore, str):
+        ignore = [ignore]
+    ignored = {n for n in ignore or () if isinstance(n, str)}
     init_args = {k: v for k, v in init_args.items() if k not in ignored}
     containers = [a for a in args if not isinstance(a, str)]
     if len(containers) == 1 and len(args) == 1:
@@ -164,14 +170,14 @@ def save_hyperparameters(obj: Any, args: tuple, ignore: Union[Sequence[str], str
         if isinstance(hp, Namespace):
             hp = vars(hp)
         if not isinstance(hp, Mapping):
-            raise TypeError(f"{where}: `{hp!r}` is neither an `__init__` argument name nor a dict "
-                            f"or Namespace of hyper-parameters. Pass argument names "
-                            f"(`save_hyperparameters('lr', 'width')`), one dict, or nothing "
-                            f"(every `__init__` argument).")
+            raise ValueError(f"{where}: `{hp!r}` is neither an `__init__` argument name nor a "
+                             f"dict or Namespace of hyper-parameters. Pass argument names as "
+                             f"strings (`save_hyperparameters('lr', 'width')`), one dict, or "
+                             f"nothing (every `__init__` argument).")
         name = next((k for k, v in init_args.items() if v is containers[0]), None)
     elif containers:
-        raise TypeError(f"{where}: pass either argument names or one dict/Namespace, not "
-                        f"{', '.join(type(a).__name__ for a in args)}.")
+        raise ValueError(f"{where}: pass argument names as strings, or one dict or Namespace; "
+                         f"got {', '.join(repr(a) for a in args)}.")
     elif args:
         missing = [a for a in args if a not in init_args]
         if missing:
@@ -256,7 +262,8 @@ def load_from_checkpoint(cls: type, checkpoint_path: Any, map_location: Any = No
     hparams.update(overrides)
     checkpoint[HYPER_PARAMS_KEY] = hparams
 
-    params = inspect.signature(cls.__init__).parameters
+    # mypy: reading __init__ from the class is what we mean here, not from an instance
+    params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
     names = [n for n, p in list(params.items())[1:]
              if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())

@@ -11,13 +11,16 @@ from there on first use, so ``import treadle`` never imports tensorboard.
 """
 from __future__ import annotations
 
+import enum
 import functools
 import os
 from abc import ABC, abstractmethod
 from argparse import Namespace
 from typing import Any, Callable, Dict, Mapping, Optional, TypeVar, Union
 
-__all__ = ["CSVLogger", "Logger", "TensorBoardLogger", "rank_zero_experiment", "rank_zero_only"]
+# CSVLogger and TensorBoardLogger come from __getattr__ (imported on first use).
+__all__ = ["CSVLogger", "Logger", "TensorBoardLogger", "rank_zero_experiment",  # noqa: F822
+           "rank_zero_only"]
 
 _LAZY = {"CSVLogger": "treadle_plugins.loggers.csv",
          "TensorBoardLogger": "treadle_plugins.loggers.tensorboard"}
@@ -66,7 +69,7 @@ class DummyExperiment:
     def __getattr__(self, _: str) -> Callable[..., None]:
         return self.nop
 
-    def __getitem__(self, _: Any) -> "DummyExperiment":
+    def __getitem__(self, _: Any) -> DummyExperiment:
         return self
 
     def __setitem__(self, *_: Any) -> None:
@@ -171,8 +174,8 @@ def next_version(root_dir: str) -> int:
         names = os.listdir(root_dir)
     except OSError:
         return 0
-    found = [int(n[8:]) for n in names
-             if n.startswith("version_") and n[8:].isdigit() and os.path.isdir(os.path.join(root_dir, n))]
+    found = [int(n[8:]) for n in names if n.startswith("version_") and n[8:].isdigit()
+             and os.path.isdir(os.path.join(root_dir, n))]
     return max(found) + 1 if found else 0
 
 
@@ -180,6 +183,8 @@ def _yaml_safe(value: Any) -> Any:
     """``value`` in a form ``yaml.safe_dump`` writes and ``yaml.safe_load`` reads back."""
     import torch
 
+    if isinstance(value, enum.Enum):
+        return value.name
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, torch.Tensor):
@@ -204,7 +209,8 @@ def save_hparams_to_yaml(path: str, hparams: Union[Mapping[str, Any], Namespace]
 
 
 def log_hyperparams(trainer: Any) -> None:
-    """What the Trainer does with its loggers when a stage starts (Lightning's ``_log_hyperparams``).
+    """What the Trainer does with its loggers when a stage starts (Lightning's
+    ``_log_hyperparams``).
 
     On global rank zero, for each logger: ``log_hyperparams`` with the module's (and the
     datamodule's) initial hyper-parameters when they asked to be logged
@@ -214,26 +220,20 @@ def log_hyperparams(trainer: Any) -> None:
     if not loggers or not trainer.is_global_zero:
         return
     module = trainer.lightning_module
-    datamodule = getattr(trainer, "datamodule", None)
-    from_module = module is not None and module.__dict__.get("_log_hyperparams", False)
-    from_data = datamodule is not None and datamodule.__dict__.get("_log_hyperparams", False)
-    hparams: Optional[Dict[str, Any]] = None
-    if from_module:
-        hparams = dict(module.hparams_initial)
-    if from_data:
-        data_hparams = dict(datamodule.hparams_initial)
-        if hparams is not None:
-            clash = [k for k in hparams.keys() & data_hparams.keys()
-                     if not _same(hparams[k], data_hparams[k])]
-            if clash:
-                raise RuntimeError(
-                    f"The module's and the datamodule's hyper-parameters both hold "
-                    f"{', '.join(repr(k) for k in sorted(clash))} with different values, so "
-                    f"they cannot be logged together. Rename one, or leave one out of the "
-                    f"loggers with `save_hyperparameters(logger=False)`.")
-            hparams.update(data_hparams)
-        else:
-            hparams = data_hparams
+    hparams = _logged_hparams(module)
+    data_hparams = _logged_hparams(getattr(trainer, "datamodule", None))
+    if hparams is not None and data_hparams is not None:
+        clash = [k for k in hparams.keys() & data_hparams.keys()
+                 if not _same(hparams[k], data_hparams[k])]
+        if clash:
+            raise RuntimeError(
+                f"The module's and the datamodule's hyper-parameters both hold "
+                f"{', '.join(repr(k) for k in sorted(clash))} with different values, so they "
+                f"cannot be logged together. Rename one, or keep one from the loggers with "
+                f"`save_hyperparameters(logger=False)`.")
+        hparams.update(data_hparams)
+    elif data_hparams is not None:
+        hparams = data_hparams
     for logger in loggers:
         if hparams is not None:
             logger.log_hyperparams(hparams)
@@ -243,6 +243,13 @@ def log_hyperparams(trainer: Any) -> None:
         save = getattr(logger, "save", None)
         if save is not None:
             save()
+
+
+def _logged_hparams(obj: Any) -> Optional[Dict[str, Any]]:
+    """``obj``'s initial hyper-parameters when it asked for them to be logged, else None."""
+    if obj is None or not obj.__dict__.get("_log_hyperparams", False):
+        return None
+    return dict(obj.hparams_initial)
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -5,10 +5,9 @@ Imported by name (``from boring import ...``): pytest puts this folder on ``sys.
 from __future__ import annotations
 
 import torch
+import treadle
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-
-import treadle
 
 
 class BoringModel(treadle.Module):

@@ -15,14 +15,20 @@ from argparse import Namespace
 from typing import Any, Dict, List, Optional, Union
 
 from treadle import Provider, hookimpl
-from treadle.loggers import (Logger, params_dict, rank_zero_experiment, rank_zero_only,
-                             next_version, save_hparams_to_yaml)
+from treadle.loggers import (
+    Logger,
+    next_version,
+    params_dict,
+    rank_zero_experiment,
+    rank_zero_only,
+    save_hparams_to_yaml,
+)
 
 DEFAULT_NAME = "lightning_logs"  # Lightning's folder name, so its tools and habits carry over
 
 
 class ExperimentWriter:
-    """What ``CSVLogger.experiment`` is: buffers rows, writes ``metrics.csv`` and ``hparams.yaml``."""
+    """``CSVLogger.experiment``: buffers rows, writes ``metrics.csv`` and ``hparams.yaml``."""
 
     NAME_METRICS_FILE = "metrics.csv"
     NAME_HPARAMS_FILE = "hparams.yaml"

@@ -14,8 +14,14 @@ from argparse import Namespace
 from typing import Any, Dict, Mapping, Optional, Union
 
 from treadle import Provider, hookimpl, module_available
-from treadle.loggers import (Logger, params_dict, rank_zero_experiment, rank_zero_only,
-                             next_version, save_hparams_to_yaml)
+from treadle.loggers import (
+    Logger,
+    next_version,
+    params_dict,
+    rank_zero_experiment,
+    rank_zero_only,
+    save_hparams_to_yaml,
+)
 
 DEFAULT_NAME = "lightning_logs"
 INSTALL_HINT = "pip install 'treadle[tensorboard]'"
@@ -106,11 +112,9 @@ class TensorBoardLogger(Logger):
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, Any], step: Optional[int] = None) -> None:
-        for key, value in metrics.items():
-            if self._prefix:
-                key = f"{self._prefix}{self.LOGGER_JOIN_CHAR}{key}"
-            if hasattr(value, "item"):
-                value = value.item()
+        for name, given in metrics.items():
+            key = f"{self._prefix}{self.LOGGER_JOIN_CHAR}{name}" if self._prefix else name
+            value = given.item() if hasattr(given, "item") else given
             if isinstance(value, dict):
                 self.experiment.add_scalars(key, value, step)
                 continue
