@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import functools
 import os
+import pickle
 import re
 from argparse import Namespace
 from dataclasses import dataclass
@@ -561,6 +562,7 @@ def test_hparams_attribute_and_dict_access_and_initial_copy():
                                                        "['batch_size', 'new']")):
         _ = model.hparams.missing
     assert copy.deepcopy(model.hparams) == model.hparams
+    assert pickle.loads(pickle.dumps(model.hparams)) == model.hparams  # as Lightning's AttributeDict
 
 
 def test_save_hyperparameters_by_unknown_name():
