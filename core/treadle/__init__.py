@@ -37,4 +37,8 @@ def __getattr__(name):
         from treadle import callbacks
 
         return callbacks
+    if name == "loggers":
+        from treadle import loggers
+
+        return loggers
     raise AttributeError(f"module 'treadle' has no attribute {name!r}")

@@ -213,6 +213,81 @@ class Module(nn.Module):
     def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None: ...
     def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None: ...
 
+    # -- hyper-parameters, loading, loggers (Lightning's names and meanings) ---------------
+
+    def save_hyperparameters(self, *args: Any, ignore: Any = None, frame: Any = None,
+                             logger: bool = True) -> None:
+        """Record ``__init__``'s arguments in :attr:`hparams` (and in every checkpoint).
+
+        No ``args``: every argument of the ``__init__`` methods running for this object (a
+        subclass's included). Argument names: only those. One dict or ``Namespace``: its
+        items. ``ignore``: names to leave out. ``logger=False``: not sent to the loggers.
+
+        Checkpoints load with ``weights_only=True``, so values must be None, bool, int, float,
+        str, bytes, tensors, ``torch.Size``/``dtype``/``device`` or plain lists, tuples and
+        dicts of them; anything else (an ``nn.Module``, a dataclass, an enum) is a
+        ``TypeError`` naming the argument: leave it out with ``ignore=[...]``.
+        """
+        import inspect
+
+        from treadle import _hparams
+
+        if frame is None:
+            frame = inspect.currentframe().f_back
+        _hparams.save_hyperparameters(self, args, ignore, frame, logger)
+
+    @property
+    def hparams(self):
+        """The saved hyper-parameters, changeable; ``hparams.lr`` is ``hparams["lr"]``."""
+        from treadle import _hparams
+
+        return _hparams.hparams_of(self)
+
+    @property
+    def hparams_initial(self):
+        """A copy of the hyper-parameters as :meth:`save_hyperparameters` recorded them."""
+        from treadle import _hparams
+
+        return _hparams.hparams_initial_of(self)
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, map_location: Any = None,
+                             hparams_file: Any = None, strict: Optional[bool] = None,
+                             **kwargs: Any):
+        """A new ``cls`` built from a checkpoint's hyper-parameters, with its weights.
+
+        The file is read with ``torch.load(weights_only=True)``. ``kwargs`` override saved
+        hyper-parameters (and supply ``__init__`` arguments that were ignored when saving);
+        ``hparams_file`` (a YAML file, e.g. a logger's ``hparams.yaml``) replaces them;
+        ``strict`` (default True) as in ``load_state_dict``; ``map_location`` as in
+        ``torch.load``, by default where the tensors were saved (the CPU if that device is
+        absent). The module is returned on the device of its loaded weights.
+        """
+        from treadle import _hparams
+
+        return _hparams.load_from_checkpoint(cls, checkpoint_path, map_location=map_location,
+                                             hparams_file=hparams_file, strict=strict, **kwargs)
+
+    @property
+    def example_input_array(self) -> Any:
+        """An input for ``forward`` (a tensor, or a tuple of positional arguments): used by
+        ``TensorBoardLogger(log_graph=True)`` to draw the graph."""
+        return self.__dict__.get("_example_input_array")
+
+    @example_input_array.setter
+    def example_input_array(self, example: Any) -> None:
+        self.__dict__["_example_input_array"] = example
+
+    @property
+    def logger(self):
+        """The Trainer's first logger, or None."""
+        return self._trainer.logger if self._trainer is not None else None
+
+    @property
+    def loggers(self) -> list:
+        """The Trainer's loggers (``[]`` when none or not attached)."""
+        return list(self._trainer.loggers) if self._trainer is not None else []
+
     # -- test() and predict() (Lightning's signatures) -------------------------------------
 
     def test_step(self, *args: Any, **kwargs: Any) -> Any:

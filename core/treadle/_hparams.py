@@ -1,0 +1,290 @@
+"""Hyper-parameters: ``save_hyperparameters``, ``hparams`` and their place in checkpoints.
+
+As Lightning's ``HyperparametersMixin``, with one difference kept on purpose: checkpoints are
+loaded with ``torch.load(weights_only=True)``, so only values such a load can rebuild are
+accepted (:data:`STORABLE`, in plain lists, tuples and dicts). Anything else -- an
+``nn.Module``, a dataclass, an enum, a class -- is refused where it enters, in
+``save_hyperparameters``, with the argument's name and the fix; Lightning pickles such values
+(and warns for modules), which only a ``weights_only=False`` load can read back.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import inspect
+import types
+from argparse import Namespace
+from collections import OrderedDict
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+# Checkpoint keys, Lightning's names (``LightningModule.CHECKPOINT_HYPER_PARAMS_KEY``, ...).
+HYPER_PARAMS_KEY = "hyper_parameters"
+HYPER_PARAMS_NAME_KEY = "hparams_name"
+
+# Leaf values ``torch.load(weights_only=True)`` rebuilds on every supported torch version.
+STORABLE = (type(None), bool, int, float, str, bytes, torch.Tensor, torch.Size, torch.dtype,
+            torch.device)
+
+
+class AttributeDict(dict):
+    """A ``dict`` whose keys are also attributes: ``hparams.lr`` is ``hparams["lr"]``."""
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return self[key]
+        except KeyError as exc:
+            raise AttributeError(f"hparams has no {key!r}; it holds: {sorted(map(str, self))}") \
+                from exc
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def __delattr__(self, key: str) -> None:
+        try:
+            del self[key]
+        except KeyError as exc:
+            raise AttributeError(key) from exc
+
+    def __repr__(self) -> str:
+        if not self:
+            return "AttributeDict()"
+        width = max(len(repr(k)) for k in self)
+        return "\n".join(f"{k!r:<{width}}: {v!r}" for k, v in self.items())
+
+
+# -- what may be stored ------------------------------------------------------------------------
+
+
+def unstorable(value: Any, path: str) -> List[str]:
+    """Where inside ``value`` (reached as ``path``) something cannot be stored, and what it is."""
+    if isinstance(value, STORABLE):
+        return []
+    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
+        return [p for i, v in enumerate(value) for p in unstorable(v, f"{path}[{i}]")]
+    if isinstance(value, dict):  # plain dicts; dict subclasses are stored as plain dicts
+        found = [f"{path} has the key {k!r} ({type(k).__name__})" for k in value
+                 if not isinstance(k, (str, int, float, bool, type(None)))]
+        return found + [p for k, v in value.items() for p in unstorable(v, f"{path}[{k!r}]")]
+    return [f"{path} is {_describe(value)}"]
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, nn.Module):
+        return f"a `{type(value).__name__}` (an `nn.Module`: its weights are in the state_dict)"
+    if isinstance(value, type):
+        return f"the class `{value.__qualname__}`"
+    return f"a `{type(value).__qualname__}`"
+
+
+def plain(value: Any) -> Any:
+    """``value`` with dict subclasses (``AttributeDict``, ...) turned into plain dicts."""
+    if isinstance(value, OrderedDict):
+        return OrderedDict((k, plain(v)) for k, v in value.items())
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(plain(v) for v in value)
+    return value
+
+
+def _refuse(owner: str, problems: List[str], names: Sequence[str], where: str) -> TypeError:
+    listed = "\n".join(f"  - {p}" for p in problems)
+    ignore = ", ".join(repr(n) for n in names)
+    return TypeError(
+        f"{where}: checkpoints are loaded with `torch.load(weights_only=True)`, which rebuilds "
+        f"only None, bool, int, float, str, bytes, tensors, torch.Size/dtype/device and plain "
+        f"lists, tuples and dicts of them. These cannot be stored:\n{listed}\n"
+        f"Leave them out with `self.save_hyperparameters(ignore=[{ignore}])` and pass them again "
+        f"when loading: `{owner}.load_from_checkpoint(path, {names[0]}=...)`; or store a plain "
+        f"form instead (a dataclass as `dataclasses.asdict(cfg)`, an enum as its `.value`, a "
+        f"class as its name).")
+
+
+# -- save_hyperparameters ---------------------------------------------------------------------
+
+
+def init_arguments(obj: Any, frame: types.FrameType) -> Dict[str, Any]:
+    """The arguments of every ``__init__`` of ``type(obj)`` running on the stack from ``frame``.
+
+    Walks outwards from ``frame`` (the ``__init__`` that called ``save_hyperparameters``) through
+    the ``__init__`` frames of ``obj``'s classes, so a subclass's ``__init__`` that calls
+    ``super().__init__(...)`` contributes too; the outermost (most derived) wins a name.
+    ``*args`` is left out, ``**kwargs`` is spread out, as in Lightning.
+    """
+    inits = {}  # code object of each class's own __init__ (under its decorators) -> function
+    for cls in type(obj).__mro__:
+        init = inspect.unwrap(cls.__dict__.get("__init__", None) or (lambda: None))
+        if isinstance(init, types.FunctionType) and init.__name__ == "__init__":
+            inits[init.__code__] = init
+    found: List[Dict[str, Any]] = []
+    f: Optional[types.FrameType] = frame
+    while f is not None:
+        init = inits.get(f.f_code)
+        if init is None:
+            if found:
+                break
+            f = f.f_back
+            continue
+        params = list(inspect.signature(init).parameters.values())
+        local = f.f_locals
+        if not params or local.get(params[0].name) is not obj:
+            break  # another object's __init__ of the same class
+        args: Dict[str, Any] = {}
+        for p in params[1:]:
+            if p.name not in local or p.kind is p.VAR_POSITIONAL:
+                continue
+            if p.kind is p.VAR_KEYWORD:
+                args.update(local[p.name])
+            else:
+                args[p.name] = local[p.name]
+        found.append(args)
+        f = f.f_back
+    merged: Dict[str, Any] = {}
+    for args in found:  # innermost (base class) first
+        merged.update(args)
+    return merged
+
+
+def save_hyperparameters(obj: Any, args: tuple, ignore: Union[Sequence[str], str, None],
+                         frame: types.FrameType, logger: bool) -> None:
+    """``obj.save_hyperparameters(*args, ignore=..., logger=...)``; see ``Module``'s method."""
+    owner = type(obj).__name__
+    where = f"{owner}.save_hyperparameters()"
+    obj.__dict__["_log_hyperparams"] = logger
+    if len(args) == 1 and not isinstance(args[0], str) and not args[0]:
+        return  # an empty container: nothing to save (as Lightning)
+    if dataclasses.is_dataclass(obj):  # a dataclass Module calls this from __post_init__
+        init_args = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init}
+    else:
+        init_args = init_arguments(obj, frame)
+    if isinstance(ignore, str):
+        ignore = [ignore]
+    ignored = {n for n in ignore or () if isinstance(n, str)}
+    init_args = {k: v for k, v in init_args.items() if k not in ignored}
+    containers = [a for a in args if not isinstance(a, str)]
+    if len(containers) == 1 and len(args) == 1:
+        hp = containers[0]
+        if isinstance(hp, Namespace):
+            hp = vars(hp)
+        if not isinstance(hp, Mapping):
+            raise ValueError(f"{where}: `{hp!r}` is neither an `__init__` argument name nor a "
+                             f"dict or Namespace of hyper-parameters. Pass argument names as "
+                             f"strings (`save_hyperparameters('lr', 'width')`), one dict, or "
+                             f"nothing (every `__init__` argument).")
+        name = next((k for k, v in init_args.items() if v is containers[0]), None)
+    elif containers:
+        raise ValueError(f"{where}: pass argument names as strings, or one dict or Namespace; "
+                         f"got {', '.join(repr(a) for a in args)}.")
+    elif args:
+        missing = [a for a in args if a not in init_args]
+        if missing:
+            raise ValueError(f"{where}: {', '.join(repr(a) for a in missing)} "
+                             f"{'is not an argument' if len(missing) == 1 else 'are not arguments'}"
+                             f" of `{owner}.__init__`. Its arguments: "
+                             f"{', '.join(repr(k) for k in init_args) or '(none)'}.")
+        hp, name = {a: init_args[a] for a in args}, "kwargs"
+    else:
+        hp, name = init_args, ("kwargs" if init_args else None)
+    problems = [p for k, v in hp.items() for p in unstorable(v, f"argument `{k}`")]
+    if problems:
+        bad = [k for k, v in hp.items() if unstorable(v, k)]
+        raise _refuse(owner, problems, bad, where)
+    hparams = obj.hparams
+    hparams.update(hp)
+    obj.__dict__["_hparams_name"] = name
+    obj.__dict__["_hparams_initial"] = copy.deepcopy(hparams)
+
+
+def hparams_of(obj: Any) -> AttributeDict:
+    hp = obj.__dict__.get("_hparams")
+    if hp is None:
+        hp = obj.__dict__["_hparams"] = AttributeDict()
+    return hp
+
+
+def hparams_initial_of(obj: Any) -> AttributeDict:
+    return copy.deepcopy(obj.__dict__.get("_hparams_initial") or AttributeDict())
+
+
+# -- checkpoints --------------------------------------------------------------------------------
+
+
+def checkpoint_entries(module: Any) -> Dict[str, Any]:
+    """What a checkpoint holds of ``module``'s hyper-parameters (Lightning's keys); ``{}`` if none.
+
+    The values are checked again here, since ``self.hparams`` can be changed after
+    ``save_hyperparameters``; something unstorable is a ``TypeError`` naming it.
+    """
+    hparams = module.__dict__.get("_hparams")
+    if not hparams:
+        return {}
+    problems = [p for k, v in hparams.items() for p in unstorable(v, f"hparams[{k!r}]")]
+    if problems:
+        bad = [k for k, v in hparams.items() if unstorable(v, k)]
+        raise _refuse(type(module).__name__, problems, bad,
+                      f"Saving a checkpoint of {type(module).__name__}")
+    return {HYPER_PARAMS_KEY: plain(hparams),
+            HYPER_PARAMS_NAME_KEY: module.__dict__.get("_hparams_name")}
+
+
+def _default_map_location(storage: Any, location: str) -> Any:
+    """Tensors go back where they were saved, or to the CPU when that device is absent."""
+    if location.startswith("cuda") and not torch.cuda.is_available():
+        return storage
+    if location.startswith("mps") and not torch.backends.mps.is_available():
+        return storage
+    return None
+
+
+def load_from_checkpoint(cls: type, checkpoint_path: Any, map_location: Any = None,
+                         hparams_file: Any = None, strict: Optional[bool] = None,
+                         **overrides: Any) -> Any:
+    """``cls.load_from_checkpoint(...)``; see ``Module``'s method."""
+    from treadle import checkpoint_io
+
+    where = f"{cls.__name__}.load_from_checkpoint({str(checkpoint_path)!r})"
+    checkpoint = checkpoint_io.load(checkpoint_path,
+                                    map_location=map_location or _default_map_location)
+    if "state_dict" not in checkpoint:
+        raise KeyError(f"{where}: the file has no `state_dict` (keys: "
+                       f"{', '.join(map(repr, checkpoint))}); it is not a treadle or Lightning "
+                       f"checkpoint of a whole module.")
+    if hparams_file is not None:
+        import yaml
+
+        with open(hparams_file) as f:
+            hparams = yaml.safe_load(f) or {}
+    else:
+        hparams = dict(checkpoint.get(HYPER_PARAMS_KEY) or {})
+    hparams.update(overrides)
+    checkpoint[HYPER_PARAMS_KEY] = hparams
+
+    # mypy: reading __init__ from the class is what we mean here, not from an instance
+    params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
+    names = [n for n, p in list(params.items())[1:]
+             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    name = checkpoint.get(HYPER_PARAMS_NAME_KEY)
+    if name and name != "kwargs" and name in names:
+        # save_hyperparameters(config) with one dict argument: it comes back as that argument
+        kwargs = {name: hparams}
+        kwargs.update({k: v for k, v in overrides.items() if k in names})
+    else:
+        kwargs = hparams if takes_any else {k: v for k, v in hparams.items() if k in names}
+    missing = [n for n in names if params[n].default is params[n].empty and n not in kwargs]
+    if missing:
+        given = ", ".join(f"{n}=..." for n in missing)
+        raise TypeError(
+            f"{where}: `{cls.__name__}.__init__` needs {', '.join(repr(n) for n in missing)}, "
+            f"which the checkpoint's hyper-parameters do not hold (an argument left out with "
+            f"`save_hyperparameters(ignore=[...])` is not saved). Pass it: "
+            f"`{cls.__name__}.load_from_checkpoint(path, {given})`.")
+    model = cls(**kwargs)
+    model.on_load_checkpoint(checkpoint)
+    state_dict = checkpoint["state_dict"]
+    model.load_state_dict(state_dict, strict=True if strict is None else strict)
+    device = next((t.device for t in state_dict.values() if isinstance(t, torch.Tensor)), None)
+    return model if device is None else model.to(device)

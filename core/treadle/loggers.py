@@ -1,0 +1,261 @@
+"""Experiment loggers: the ``Logger`` base and Lightning's ``CSVLogger`` and ``TensorBoardLogger``.
+
+A logger is an object the Trainer calls with the run's metrics; ``Trainer(logger=...)`` takes
+``True`` (the default logger), a provider name (``"csv"``, ``"tensorboard"``, or one a
+third-party distribution registers through ``provide_loggers``), a logger, or a list of them.
+A third-party logger (W&B, MLflow, ...) subclasses :class:`Logger` and implements ``name``,
+``version``, ``log_metrics`` and ``log_hyperparams``, as a Lightning ``Logger`` does.
+
+``CSVLogger`` and ``TensorBoardLogger`` live in ``treadle_plugins.loggers`` and are imported
+from there on first use, so ``import treadle`` never imports tensorboard.
+"""
+from __future__ import annotations
+
+import enum
+import functools
+import os
+from abc import ABC, abstractmethod
+from argparse import Namespace
+from typing import Any, Callable, Dict, Mapping, Optional, TypeVar, Union
+
+# CSVLogger and TensorBoardLogger come from __getattr__ (imported on first use).
+__all__ = ["CSVLogger", "Logger", "TensorBoardLogger", "rank_zero_experiment",  # noqa: F822
+           "rank_zero_only"]
+
+_LAZY = {"CSVLogger": "treadle_plugins.loggers.csv",
+         "TensorBoardLogger": "treadle_plugins.loggers.tensorboard"}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'treadle.loggers' has no attribute {name!r}")
+
+
+def global_rank() -> int:
+    """This process's rank: ``torch.distributed``'s once initialized, else the launcher's."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0
+
+
+def rank_zero_only(fn: F) -> F:
+    """Run ``fn`` on global rank zero only; elsewhere it returns None (Lightning's decorator)."""
+
+    @functools.wraps(fn)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if global_rank() == 0:
+            return fn(*args, **kwargs)
+        return None
+
+    return wrapped  # type: ignore[return-value]
+
+
+class DummyExperiment:
+    """What ``logger.experiment`` is on ranks other than zero: every call does nothing."""
+
+    def nop(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def __getattr__(self, _: str) -> Callable[..., None]:
+        return self.nop
+
+    def __getitem__(self, _: Any) -> DummyExperiment:
+        return self
+
+    def __setitem__(self, *_: Any) -> None:
+        pass
+
+
+def rank_zero_experiment(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """For a logger's ``experiment`` property: the real object on rank zero, a
+    :class:`DummyExperiment` elsewhere (so no rank but zero creates files)."""
+
+    @functools.wraps(fn)
+    def experiment(self: Any) -> Any:
+        return fn(self) if global_rank() == 0 else DummyExperiment()
+
+    return experiment
+
+
+class Logger(ABC):
+    """Base class of experiment loggers, as Lightning's ``lightning.pytorch.loggers.Logger``.
+
+    Implement ``name``, ``version``, ``log_metrics`` and ``log_hyperparams``; override the rest
+    as needed. The Trainer calls, on global rank zero: ``log_hyperparams(module.hparams_initial)``,
+    ``log_graph(module)`` and ``save()`` when a stage starts; ``log_metrics(metrics, step)``
+    every ``log_every_n_steps`` optimizer steps and at epoch ends (``metrics`` holds floats and
+    ``"epoch"``; ``step`` is ``trainer.global_step``); ``save()`` at epoch ends; and, on every
+    rank, ``finalize("success")`` or ``finalize("failed")`` when the stage ends.
+    """
+
+    @property
+    @abstractmethod
+    def name(self) -> Optional[str]:
+        """The experiment's name (the folder under ``save_dir`` for file-based loggers)."""
+
+    @property
+    @abstractmethod
+    def version(self) -> Optional[Union[int, str]]:
+        """The run's version: an int (``version_N``) or a string."""
+
+    @property
+    def save_dir(self) -> Optional[str]:
+        """Where the logger writes its runs, or None when it writes no local files."""
+        return None
+
+    @property
+    def root_dir(self) -> Optional[str]:
+        """``save_dir/name`` for file-based loggers."""
+        return None
+
+    @property
+    def log_dir(self) -> Optional[str]:
+        """This run's own folder (``save_dir/name/version_N``) for file-based loggers."""
+        return None
+
+    @property
+    def experiment(self) -> Any:
+        """The logging library's own object (a ``SummaryWriter``, a W&B run, ...)."""
+        return None
+
+    @property
+    def group_separator(self) -> str:
+        """How a logger groups metric names (Lightning's ``group_separator``)."""
+        return "/"
+
+    @abstractmethod
+    def log_metrics(self, metrics: Dict[str, float], step: Optional[int] = None) -> None:
+        """Record ``metrics`` (name to number) at ``step``."""
+
+    @abstractmethod
+    def log_hyperparams(self, params: Union[Dict[str, Any], Namespace], *args: Any,
+                        **kwargs: Any) -> None:
+        """Record the run's hyper-parameters (``module.hparams_initial``)."""
+
+    def log_graph(self, model: Any, input_array: Any = None) -> None:
+        """Record the model's graph; ``input_array`` defaults to ``model.example_input_array``."""
+
+    def save(self) -> None:
+        """Write what is buffered."""
+
+    def finalize(self, status: str) -> None:
+        """The stage ended: ``status`` is ``"success"`` or ``"failed"``. Saves by default."""
+        self.save()
+
+    def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
+        """A checkpoint callback saved a checkpoint (for loggers that upload them)."""
+
+
+# -- what loggers share -----------------------------------------------------------------------
+
+
+def params_dict(params: Union[Mapping[str, Any], Namespace, None]) -> Dict[str, Any]:
+    """``params`` as a plain dict (a ``Namespace`` through ``vars``)."""
+    if params is None:
+        return {}
+    if isinstance(params, Namespace):
+        return vars(params).copy()
+    return dict(params)
+
+
+def next_version(root_dir: str) -> int:
+    """One more than the highest ``version_N`` folder in ``root_dir`` (0 when there is none)."""
+    try:
+        names = os.listdir(root_dir)
+    except OSError:
+        return 0
+    found = [int(n[8:]) for n in names if n.startswith("version_") and n[8:].isdigit()
+             and os.path.isdir(os.path.join(root_dir, n))]
+    return max(found) + 1 if found else 0
+
+
+def _yaml_safe(value: Any) -> Any:
+    """``value`` in a form ``yaml.safe_dump`` writes and ``yaml.safe_load`` reads back."""
+    import torch
+
+    if isinstance(value, enum.Enum):
+        return value.name
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, torch.Tensor):
+        return value.item() if value.numel() == 1 else value.tolist()
+    if isinstance(value, Namespace):
+        value = vars(value)
+    if isinstance(value, Mapping):
+        return {(k if isinstance(k, (str, int, float, bool)) else str(k)): _yaml_safe(v)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_yaml_safe(v) for v in value]
+    return str(value)
+
+
+def save_hparams_to_yaml(path: str, hparams: Union[Mapping[str, Any], Namespace]) -> None:
+    """Write ``hparams`` to ``path`` as YAML that ``yaml.safe_load`` reads back (no Python tags):
+    tensors become numbers or lists, anything else that YAML cannot hold becomes its ``str``."""
+    import yaml
+
+    with open(path, "w", newline="") as f:
+        yaml.safe_dump(_yaml_safe(params_dict(hparams)), f, sort_keys=False)
+
+
+def log_hyperparams(trainer: Any) -> None:
+    """What the Trainer does with its loggers when a stage starts (Lightning's
+    ``_log_hyperparams``).
+
+    On global rank zero, for each logger: ``log_hyperparams`` with the module's (and the
+    datamodule's) initial hyper-parameters when they asked to be logged
+    (``save_hyperparameters(logger=True)``, the default), ``log_graph(module)``, ``save()``.
+    """
+    loggers = trainer.loggers
+    if not loggers or not trainer.is_global_zero:
+        return
+    module = trainer.lightning_module
+    hparams = _logged_hparams(module)
+    data_hparams = _logged_hparams(getattr(trainer, "datamodule", None))
+    if hparams is not None and data_hparams is not None:
+        clash = [k for k in hparams.keys() & data_hparams.keys()
+                 if not _same(hparams[k], data_hparams[k])]
+        if clash:
+            raise RuntimeError(
+                f"The module's and the datamodule's hyper-parameters both hold "
+                f"{', '.join(repr(k) for k in sorted(clash))} with different values, so they "
+                f"cannot be logged together. Rename one, or keep one from the loggers with "
+                f"`save_hyperparameters(logger=False)`.")
+        hparams.update(data_hparams)
+    elif data_hparams is not None:
+        hparams = data_hparams
+    for logger in loggers:
+        if hparams is not None:
+            logger.log_hyperparams(hparams)
+        log_graph = getattr(logger, "log_graph", None)
+        if log_graph is not None and module is not None:
+            log_graph(module)
+        save = getattr(logger, "save", None)
+        if save is not None:
+            save()
+
+
+def _logged_hparams(obj: Any) -> Optional[Dict[str, Any]]:
+    """``obj``'s initial hyper-parameters when it asked for them to be logged, else None."""
+    if obj is None or not obj.__dict__.get("_log_hyperparams", False):
+        return None
+    return dict(obj.hparams_initial)
+
+
+def _same(a: Any, b: Any) -> bool:
+    import torch
+
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape \
+            and bool((a == b).all())
+    return bool(a == b)
