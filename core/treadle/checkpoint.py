@@ -14,6 +14,8 @@ from typing import Any, Dict, Optional
 
 import torch
 
+from treadle._hparams import checkpoint_entries
+
 VERSION = "0.1.0"
 
 
@@ -34,6 +36,7 @@ def dump(trainer: Any, hooks: Any, epoch_rng: Optional[Dict[str, Any]],
         "epoch": state.epoch,
         "global_step": state.global_step,
         "state_dict": module.state_dict(),
+        **checkpoint_entries(module),  # "hyper_parameters", "hparams_name" (as Lightning)
     }
     if weights_only:
         return checkpoint

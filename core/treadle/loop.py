@@ -223,6 +223,9 @@ class FitLoop:
         if automatic:
             self.step_schedulers("epoch", None, plateau=True)
         log_to_loggers(trainer, {**metrics.take_step_metrics(), **logged})
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:  # rows reach the files at least every epoch
+                logger.save()
         state.epoch += 1
         state.batches_done = 0
         self.step.release()

@@ -25,9 +25,13 @@ class Module(nn.Module):
 
     # -- what the Trainer wires in ---------------------------------------------------------
 
+    # True while ``torch.jit`` traces a module (``TensorBoardLogger.log_graph``): tracing reads
+    # every attribute, and ``trainer`` must not raise then (Lightning's ``_jit_is_scripting``).
+    _jit_is_scripting = False
+
     @property
     def trainer(self):
-        if self._trainer is None:
+        if self._trainer is None and not Module._jit_is_scripting:
             raise RuntimeError(f"{type(self).__name__} is not attached to a `Trainer`; "
                                f"call `trainer.fit(model)` first.")
         return self._trainer

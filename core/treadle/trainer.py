@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 
 from treadle import _defaults, _optim_config, checkpoint
+from treadle.loggers import log_hyperparams
 from treadle._adapters import adapt_object
 from treadle._fastconfig import validate_trainer_kwargs
 from treadle._metrics import MetricStore
@@ -194,10 +195,12 @@ class Trainer:
         return Path(self.config.default_root_dir or os.getcwd())
 
     @property
-    def log_dir(self) -> Path:
-        if self.logger is not None and getattr(self.logger, "log_dir", None):
-            return Path(self.logger.log_dir)
-        return self.default_root_dir
+    def log_dir(self) -> str:
+        """The first logger's directory (as Lightning, a str), else ``default_root_dir``."""
+        first = self.logger
+        found = first is not None and (getattr(first, "log_dir", None)
+                                       or getattr(first, "save_dir", None))
+        return str(found or self.default_root_dir)
 
     @property
     def max_epochs(self) -> int:
@@ -361,7 +364,7 @@ class Trainer:
         state = self.state
         state.fn, state.stage, state.should_stop = fn, None, False
         self._resume: Optional[Dict[str, Any]] = None
-        started = False
+        started, status = False, "success"
         try:
             self._prepare(model)
             hooks = self._hooks
@@ -383,6 +386,7 @@ class Trainer:
             eval_loaders = [self._setup_loader(v, eval_stage) for v in eval_loaders]
             if ckpt_path is not None:
                 self.restore(self._checkpoint_path(ckpt_path))
+            log_hyperparams(self)  # hparams, graph and save() to each logger, on rank zero
             evaluation = EvaluationLoop(self, hooks, self._metrics)
             if fn == "fit":
                 self._fit_loop = FitLoop(self, hooks, self._step, self._metrics, evaluation)
@@ -401,6 +405,7 @@ class Trainer:
                 return None
             return results[0] if len(results) == 1 else results
         except BaseException as exc:
+            status = "failed"  # Lightning's word for any exception, Ctrl-C included
             if started:
                 self._hooks.on_exception(trainer=self, module=model, exception=exc)
             raise
@@ -415,7 +420,7 @@ class Trainer:
                 for logger in self.loggers:
                     finalize = getattr(logger, "finalize", None)
                     if finalize is not None:
-                        finalize("success")
+                        finalize(status)
 
     def _model_for(self, fn: str, model: Optional[Module]) -> Module:
         if model is None:

@@ -10,6 +10,7 @@ with two optimizers), treadle's counts batches that stepped, so "global_step // 
 from __future__ import annotations
 
 import csv
+import os
 import re
 
 import pytest
@@ -29,7 +30,7 @@ def csv_logger(tmp_path):
 
 def logged_rows(trainer):
     trainer.logger.save()
-    with open(trainer.logger.log_dir / "metrics.csv", newline="") as f:
+    with open(os.path.join(trainer.logger.log_dir, "metrics.csv"), newline="") as f:
         return list(csv.DictReader(f))
 
 

@@ -259,7 +259,6 @@ def test_a_third_party_logger_subclass(tmp_path):
         Incomplete()
 
 
-@pytest.mark.xfail(strict=True, reason="needs trainer integration: finalize(status)")
 def test_a_failed_run_finalizes_its_loggers_with_failed(tmp_path):
     """Any exception (Ctrl-C included) ends the loggers with ``"failed"``, Lightning's word, which
     third-party loggers (MLflow, W&B) map to their own run states."""
@@ -283,7 +282,6 @@ def test_a_failed_run_finalizes_its_loggers_with_failed(tmp_path):
     assert len(rows(os.path.join(logger.log_dir, "metrics.csv"))) == 1  # what was logged is kept
 
 
-@pytest.mark.xfail(strict=True, reason="needs trainer integration: logger.save() at epoch ends")
 def test_rows_reach_the_file_at_each_epoch_end(tmp_path):
     seen = []
 
@@ -297,7 +295,6 @@ def test_rows_reach_the_file_at_each_epoch_end(tmp_path):
     assert seen == [0, 3, 6]  # two step rows and one epoch row per epoch
 
 
-@pytest.mark.xfail(strict=True, reason="needs trainer integration: log_hyperparams at fit start")
 def test_hparams_yaml_from_save_hyperparameters(tmp_path):
     class WithHparams(BoringModel):
         def __init__(self, lr=0.1, layers=(32, 2), opt={"name": "sgd"}):  # noqa: B006

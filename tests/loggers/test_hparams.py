@@ -408,7 +408,6 @@ def test_dataclass_module():  # ported
     assert DataClassModel(33, optional="cocofruit").hparams == {"mandatory": 33, "optional": "cocofruit"}
 
 
-@pytest.mark.xfail(strict=True, reason="needs trainer integration: log_hyperparams at fit start")
 def test_init_arg_with_runtime_change(tmp_path):  # ported: loggers get the initial values
     class RuntimeParamChangeModelSaving(BoringModel):
         def __init__(self, **kwargs):
@@ -425,7 +424,6 @@ def test_init_arg_with_runtime_change(tmp_path):  # ported: loggers get the init
         assert yaml.safe_load(f) == {"running_arg": 123}
 
 
-@pytest.mark.xfail(strict=True, reason="needs trainer integration: hyper_parameters in checkpoints")
 def test_trainer_checkpoint_holds_hyper_parameters(tmp_path):
     """The Trainer writes ``hyper_parameters`` and ``hparams_name`` (Lightning's keys) itself."""
     model = CustomBoringModel(batch_size=7)

@@ -39,7 +39,6 @@ def tensorboard_module():
 # -- ported from Lightning ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="needs trainer integration: log_hyperparams at fit start")
 def test_tensorboard_hparams_reload(tmp_path):  # ported
     class CustomModel(BoringModel):
         def __init__(self, b1=0.5, b2=0.999):
@@ -144,8 +143,6 @@ def test_tensorboard_log_hparams_and_metrics(tmp_path):  # ported
     assert "hp_metric" not in found and found["abc"][0][1] == pytest.approx(0.54)
 
 
-@pytest.mark.xfail(strict=True, reason="needs Module.trainer to let torch.jit.trace inspect a module "
-                                        "that is not attached to a Trainer (lead: module.py)")
 @pytest.mark.parametrize("example_input_array", [None, torch.rand(2, 32)])
 def test_tensorboard_log_graph(tmp_path, example_input_array):  # ported
     model = BoringModel()
@@ -193,7 +190,6 @@ def test_tensorboard_save_hparams_to_yaml_once(tmp_path):  # ported
 # -- treadle's own ------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="needs trainer integration: trainer.log_dir is a str in Lightning")
 def test_trainer_log_dir_is_the_first_loggers_log_dir_as_a_str(tmp_path):
     logger = TensorBoardLogger(tmp_path)
     assert trainer(tmp_path, logger=logger).log_dir == logger.log_dir
@@ -276,6 +272,5 @@ def test_selected_by_name_when_registered(tmp_path, monkeypatch):
     assert t.logger.log_dir == os.path.join(tmp_path, "lightning_logs", "version_0")
 
 
-@pytest.mark.xfail(strict=True, reason="needs reinstall: entry point tensorboard_logger is new")
 def test_selected_by_name_through_the_entry_point(tmp_path):
     assert isinstance(trainer(tmp_path, logger="tensorboard").logger, TensorBoardLogger)

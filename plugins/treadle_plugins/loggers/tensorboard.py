@@ -166,10 +166,15 @@ class TensorBoardLogger(Logger):
                           f"the positional arguments to the model's `forward()` implementation.",
                           UserWarning, stacklevel=2)
             return
+        from treadle import Module
         from treadle.utilities import move_data_to_device
 
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
-        self.experiment.add_graph(model, move_data_to_device(input_array, device))
+        scripting, Module._jit_is_scripting = Module._jit_is_scripting, True
+        try:  # tracing reads every attribute; an unattached module's `trainer` must not raise
+            self.experiment.add_graph(model, move_data_to_device(input_array, device))
+        finally:
+            Module._jit_is_scripting = scripting
 
     @rank_zero_only
     def save(self) -> None:
