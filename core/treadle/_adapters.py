@@ -15,7 +15,7 @@ the method's parameters:
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Dict, Iterable, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from treadle.errors import PluginError
 from treadle.hookspecs import HOOKS, hook_names, hookimpl
@@ -48,7 +48,7 @@ def adapt_method(owner_label: str, method: Callable, hook_name: str, spec_argnam
                  action: bool) -> Callable:
     """Wrap a bound ``method`` as an implementation of ``hook_name``."""
     spec = tuple(spec_argnames)
-    sources = []  # (parameter name, hook argument name, transform or None)
+    sources: List[Tuple[str, str, Optional[Callable[[Any], Any]]]] = []  # (param, hook arg, transform)
     for p in inspect.signature(method).parameters.values():
         if p.kind not in _PASS_PARAM:
             continue

@@ -13,7 +13,7 @@ defaults, and the same result for a battery of values on each side of every cons
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
 _DECLINE = object()  # "ask pydantic"
 
@@ -123,6 +123,9 @@ class TrainerSettings:
 
     def __init__(self, values: Dict[str, Any]) -> None:
         self.__dict__.update(values)
+
+    if TYPE_CHECKING:  # the fields are set from ``values``: any name, typed as TrainerConfig's
+        def __getattr__(self, name: str) -> Any: ...
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())

@@ -47,7 +47,7 @@ def parse(returned: Any) -> Tuple[List[Any], List[SchedulerConfig], List[str]]:
                         f"and 'lr_scheduler'."]
     items = list(returned)
     optimizers: List[Any] = []
-    configs: List[SchedulerConfig] = []
+    configs: List[Optional[SchedulerConfig]] = []
     if len(items) == 2 and isinstance(items[0], (list, tuple)) and isinstance(items[1], (list, tuple)):
         optimizers = list(items[0])
         for sch in items[1]:
@@ -72,8 +72,7 @@ def parse(returned: Any) -> Tuple[List[Any], List[SchedulerConfig], List[str]]:
         if not _is_optimizer(opt):
             problems.append(f"{where}: optimizer #{i} is a {type(opt).__name__}, not a "
                             f"torch.optim.Optimizer.")
-    configs = [c for c in configs if c is not None]
-    return optimizers, configs, problems
+    return optimizers, [c for c in configs if c is not None], problems
 
 
 def _scheduler_config(sch: Any, monitor: Optional[str], optimizers: List[Any], problems: List[str],

@@ -97,7 +97,8 @@ def rng_state() -> Dict[str, Any]:
     except ImportError:
         return state
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state["numpy"] = (kind, torch.from_numpy(keys.astype("int64")), pos, has_gauss, cached)
+    state["numpy"] = (kind, torch.from_numpy(keys.astype("int64")),  # type: ignore[attr-defined]
+                      pos, has_gauss, cached)  # (numpy types get_state() as str | tuple)
     return state
 
 

@@ -373,6 +373,8 @@ def _prepare_run(args: argparse.Namespace, overrides: Sequence[str]):
             problems.extend(exc.problems)
     if problems:
         raise ConfigurationError(problems)
+    # No problems: the model section and the Trainer arguments were both built.
+    assert run.model is not None and trainer_kwargs is not None
 
     import treadle
 

@@ -150,9 +150,9 @@ class FitLoop:
                                               self.step)
         state, module = trainer.state, trainer.module
         state.stage, metrics.stage = "fit", "train"
-        sampler = getattr(loader, "sampler", None)
-        if hasattr(sampler, "set_epoch"):
-            sampler.set_epoch(state.epoch)
+        set_epoch = getattr(getattr(loader, "sampler", None), "set_epoch", None)
+        if set_epoch is not None:  # DistributedSampler: each epoch its own order
+            set_epoch(state.epoch)
         hooks.on_train_epoch_start(trainer=trainer, module=module)
         # A mid-epoch resume replays the epoch's start (its RNG, hence its shuffle), skips the
         # batches already run, then continues with the RNG as it was when the checkpoint was made.
@@ -236,7 +236,7 @@ class FitLoop:
         trainer = self.trainer
         if not trainer.lr_scheduler_configs:
             return
-        current = (batch_idx if interval == "step" else trainer.state.epoch) + 1
+        current = (trainer.state.epoch if batch_idx is None else batch_idx) + 1
         for cfg in trainer.lr_scheduler_configs:
             if cfg.interval != interval or current % cfg.frequency:
                 continue

@@ -237,7 +237,7 @@ class Module(nn.Module):
         from treadle import _hparams
 
         if frame is None:
-            frame = inspect.currentframe().f_back
+            frame = inspect.currentframe().f_back  # type: ignore[union-attr]  # CPython has frames
         _hparams.save_hyperparameters(self, args, ignore, frame, logger)
 
     @property

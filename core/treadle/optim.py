@@ -17,7 +17,7 @@ class _Proxy:
         object.__setattr__(self, "_wrapped", wrapped)
         object.__setattr__(self, "_step", step)  # the run's ``treadle.step.Step``
 
-    @property
+    @property  # type: ignore[misc]  # a read-only __class__ is the point: isinstance sees the user's
     def __class__(self):  # isinstance(proxy, type(wrapped)) is True
         return type(self._wrapped)
 

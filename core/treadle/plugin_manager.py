@@ -63,7 +63,7 @@ def discover_entry_points(group: str = GROUP) -> List[tuple]:
     """``[(entry_point, (distribution, version), blocked_reason_or_None)]`` for the group."""
     autoload = not _env_flag("TREADLE_DISABLE_PLUGIN_AUTOLOAD")
     blocked = _blocked_names()
-    found, seen, dists = [], set(), {}
+    found, seen, dists = [], set(), {}  # type: ignore[var-annotated]
     for ep in entry_points(group=group):
         dist = _dist_of(ep, dists)
         key = (ep.name, ep.value, dist[0])
@@ -272,7 +272,7 @@ class RunPluginManager(pluggy.PluginManager):
         # Trainer registers them): re-registering costs pluggy ~0.25 ms a plugin, every fit().
         registered = [id(p) for _, p in self.list_name_plugin() if id(p) in fixed - {id(core)}]
         in_place = registered == [id(p) for _, p in selected]
-        for _, plugin in others if in_place else selected + others:
+        for _, plugin in others if in_place else [*selected, *others]:
             self.unregister(plugin)
         for name, plugin in () if in_place else selected:
             super().register(plugin, name=name)
@@ -299,7 +299,10 @@ class RunPluginManager(pluggy.PluginManager):
         """Plugin names in the order their implementations of ``hook_name`` run."""
         return [name for name, _ in self.implementations(hook_name)]
 
-    def enable_tracing(self, write: Optional[Callable[[str], Any]] = None) -> None:
+    # Replaces pluggy's enable_tracing (its own tracer writes through pm.trace): ours wraps the
+    # run's callers, so it shows the path that runs.
+    def enable_tracing(  # type: ignore[override]
+            self, write: Optional[Callable[[str], Any]] = None) -> None:
         """Report every hook call of the loop with its implementations, in call order.
 
         ``TREADLE_TRACE_HOOKS=1`` turns it on (to stderr). The loop's callers are wrapped, not

@@ -171,6 +171,8 @@ class AutomaticClosure:
 
     def __init__(self, step: Step) -> None:
         self.step = step
+        self.outputs: Any = None
+        self.result: Optional[torch.Tensor] = None
 
     def arm(self, batch: Any, batch_idx: int, optimizer: Any, zero_grad: bool) -> "AutomaticClosure":
         self.batch, self.batch_idx, self.optimizer, self.zero_grad = batch, batch_idx, optimizer, zero_grad

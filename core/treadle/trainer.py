@@ -55,7 +55,11 @@ class Trainer:
         except Exception as exc:  # pluggy.PluginValidationError: a misspelled hook name
             raise PluginError(f"{exc} Check the spelling against `treadle.hookspecs`.") from exc
 
-        self.accelerator = self.precision_plugin = self.strategy = self.environment = None
+        # The selected plugins (``treadle.kinds``); set by _select_plugins, before any use.
+        self.accelerator: Any = None
+        self.precision_plugin: Any = None
+        self.strategy: Any = None
+        self.environment: Any = None
         self._select_plugins()
         self.loggers = self._make_loggers(cfg.logger)
 
@@ -73,6 +77,7 @@ class Trainer:
         self._hooks = pm.hooks()
         self._step: Optional[Step] = None  # the step of the fit() running (or last run)
         self._fit_loop: Optional[FitLoop] = None
+        self._resume: Optional[Dict[str, Any]] = None  # the mid-epoch point restore() found
         self._root_device: Optional[torch.device] = None
 
     # -- construction ------------------------------------------------------------------------
@@ -109,9 +114,9 @@ class Trainer:
         # record with the highest priority, made before the strategy that reads it.
         envs = [r for r in pm.providers("environment").values() if r.is_available()]
         if envs:
-            rec = max(envs, key=lambda r: r.priority)
-            self.environment = rec.factory(self)
-            pm.register_selected("environment", self.environment, rec.name)
+            env = max(envs, key=lambda r: r.priority)
+            self.environment = env.factory(self)
+            pm.register_selected("environment", self.environment, env.name)
         strategy = cfg.strategy
         if strategy == "auto":
             many = (isinstance(cfg.devices, int) and cfg.devices > 1) or \
@@ -128,6 +133,7 @@ class Trainer:
         for kind, attr in (("accelerator", "accelerator"), ("precision", "precision_plugin"),
                            ("strategy", "strategy")):
             rec = chosen[kind]
+            assert rec is not None  # no problems: every kind was resolved
             instance = rec.factory(self)
             setattr(self, attr, instance)
             pm.register_selected(kind, instance, rec.name)
@@ -139,7 +145,7 @@ class Trainer:
             name = "csv" if logger is True else logger
             problems: List[str] = []
             rec = self.plugin_manager.select("logger", name, self, problems)
-            if problems:
+            if rec is None:
                 raise ConfigurationError(problems)
             return [rec.factory(self)]
         return list(logger) if isinstance(logger, (list, tuple)) else [logger]
@@ -363,7 +369,7 @@ class Trainer:
         model.trainer = self
         state = self.state
         state.fn, state.stage, state.should_stop = fn, None, False
-        self._resume: Optional[Dict[str, Any]] = None
+        self._resume = None
         started, status = False, "success"
         try:
             self._prepare(model)
@@ -515,15 +521,15 @@ class Trainer:
         hook = self.plugin_manager.hook.validate
         for impl in reversed(hook.get_hookimpls()):
             kwargs = {"trainer": self, "module": model}
-            found = impl.function(*[kwargs[a] for a in impl.argnames]) or []
+            found: Any = impl.function(*[kwargs[a] for a in impl.argnames]) or []
             problems.extend(f"{impl.plugin_name}: {p}" for p in found)
         return problems
 
     def _setup_loader(self, loader: Any, stage: str) -> Any:
         if loader is None:
             return None
-        if os.environ.get("TREADLE_SEED_WORKERS") == "1" and getattr(loader, "num_workers", 0) \
-                and getattr(loader, "worker_init_fn", 1) is None:
+        if os.environ.get("TREADLE_SEED_WORKERS") == "1" and getattr(loader, "num_workers", 0) > 0 \
+                and hasattr(loader, "worker_init_fn") and loader.worker_init_fn is None:
             loader.worker_init_fn = seed_worker
         replaced = self._hooks.setup_dataloader(trainer=self, dataloader=loader, stage=stage)
         return loader if replaced is None else replaced

@@ -68,7 +68,7 @@ def requires_closure(optimizer: Any) -> bool:
     ``optimizer`` may be an optimizer, a wrapped one, or an optimizer class.
     """
     optimizer = getattr(optimizer, "optimizer", optimizer)
-    cls = optimizer if isinstance(optimizer, type) else type(optimizer)
+    cls: Any = optimizer if isinstance(optimizer, type) else type(optimizer)
     try:
         params = inspect.signature(cls.step).parameters
     except (TypeError, ValueError):

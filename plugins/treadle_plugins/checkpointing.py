@@ -97,6 +97,7 @@ class ModelCheckpoint(Callback):
             trainer.save_checkpoint(path)
             self._remove(trainer, displaced)
         if self.save_last:
+            assert self.dirpath is not None  # resolved when the run starts
             self.last_model_path = str(self.dirpath / "last.ckpt")
             trainer.save_checkpoint(self.last_model_path)
 
@@ -113,9 +114,9 @@ class ModelCheckpoint(Callback):
     def _rank(self) -> list:
         """Keep the best ``save_top_k``; update best and k-th; return the paths dropped."""
         if self.monitor is None:  # keep the latest save_top_k by step
-            ranked = sorted(self.best_k_models, key=self.best_k_models.get, reverse=True)
+            ranked = sorted(self.best_k_models, key=self.best_k_models.__getitem__, reverse=True)
         else:
-            ranked = sorted(self.best_k_models, key=self.best_k_models.get,
+            ranked = sorted(self.best_k_models, key=self.best_k_models.__getitem__,
                             reverse=self.mode == "max")
         keep = ranked if self.save_top_k < 0 else ranked[:self.save_top_k]
         dropped = [path for path in self.best_k_models if path not in keep]
