@@ -172,6 +172,7 @@ class FitLoop:
         run_batch = step.automatic if automatic else self.manual_batch
         on_batch_start, on_batch_end = hooks.on_train_batch_start, hooks.on_train_batch_end
         max_steps, log_every = cfg.max_steps, cfg.log_every_n_steps
+        schedulers = trainer.lr_scheduler_configs
         for batch_idx, batch, is_last in lookahead(iterator, skip, n):
             state.is_last_batch, state.batch_idx = is_last, batch_idx
             batch = transfer(trainer, hooks, module, batch, 0)
@@ -186,7 +187,7 @@ class FitLoop:
             stepped = step.stepped
             if stepped:
                 state.global_step += 1
-                if automatic:
+                if automatic and schedulers:
                     self.step_schedulers("step", batch_idx, plateau=None)
             state.batches_done = batch_idx + 1
             on_batch_end(trainer=trainer, module=module, outputs=outputs, batch=batch,

@@ -118,7 +118,9 @@ def step_args(method: Any, batch: Any, batch_idx: int,
     loaders (:func:`dataloader_idx_problems` checks the step can take it). For the core's
     defaults and for strategies that run the step through a wrapper (DDP's forward,
     DeepSpeed's engine): ``engine(module.test_step, *step_args(module.test_step, ...))``."""
-    args = (batch, batch_idx) if _signature(method)[0] else (batch,)
+    function = getattr(method, "__func__", method)  # per step: _signature inlined
+    args = (batch, batch_idx) if _step_signature(function, function is not method)[0] \
+        else (batch,)
     return args if dataloader_idx is None else (*args, dataloader_idx)
 
 
