@@ -7,6 +7,12 @@
   of the two.
 * Epoch values are the mean over the epoch's batches weighted by batch size (or ``sum``,
   ``max``, ``min`` with ``reduce_fx``).
+* ``sync_dist=True`` (several ranks): an epoch value is reduced over the ranks once, when the
+  epoch ends (``end_epoch``): the weighted mean is sum(value x batch size) / sum(batch size)
+  over every rank's batches, so ranks with different batch counts (evaluation reads each
+  sample once) are weighted right and no collective runs per batch. A step value is reduced
+  in the ``log`` call during training only (every rank runs the same batches there); in
+  validation, test and predict a step value stays the rank's own.
 """
 from __future__ import annotations
 
@@ -19,11 +25,16 @@ from treadle.utilities import batch_size_of
 _REDUCE = ("mean", "sum", "max", "min")
 
 
-class _EpochAccumulator:
-    __slots__ = ("reduce_fx", "total", "weight", "prog_bar", "logger", "key")
+# What a rank contributes to a sync_dist reduction for a metric it did not log this epoch.
+_IDENTITY = {"mean": 0.0, "sum": 0.0, "max": float("-inf"), "min": float("inf")}
 
-    def __init__(self, reduce_fx, prog_bar, logger, key):
+
+class _EpochAccumulator:
+    __slots__ = ("reduce_fx", "total", "weight", "prog_bar", "logger", "key", "sync_dist")
+
+    def __init__(self, reduce_fx, prog_bar, logger, key, sync_dist=False):
         self.reduce_fx, self.prog_bar, self.logger, self.key = reduce_fx, prog_bar, logger, key
+        self.sync_dist = sync_dist
         self.total = None
         self.weight = 0
 
@@ -88,25 +99,26 @@ class MetricStore:
             value = value.reshape(())
         else:
             value = torch.tensor(float(value))
-        if sync_dist and self.trainer.world_size > 1:
-            value = self.trainer.reduce(value, reduce_fx)
         both = on_step and on_epoch
         if on_step and self.in_step:
+            step_value = value
+            if sync_dist and self.stage == "train" and self.trainer.world_size > 1:
+                step_value = self.trainer.reduce(value, reduce_fx)  # same batch count per rank
             key = f"{name}_step" if both else name
-            self.callback_metrics[name] = value
+            self.callback_metrics[name] = step_value
             if both:
-                self.callback_metrics[key] = value
+                self.callback_metrics[key] = step_value
             if logger:
-                self.pending_step[key] = value
-                self.logged_metrics[key] = value
+                self.pending_step[key] = step_value
+                self.logged_metrics[key] = step_value
             if prog_bar:
-                self.progress_bar_metrics[key] = value
+                self.progress_bar_metrics[key] = step_value
         if on_epoch:
             accumulators = self._epoch.setdefault(self.stage, {})
             acc = accumulators.get(name)
             if acc is None:
                 acc = accumulators[name] = _EpochAccumulator(
-                    reduce_fx, prog_bar, logger, f"{name}_epoch" if both else name)
+                    reduce_fx, prog_bar, logger, f"{name}_epoch" if both else name, sync_dist)
             if not self.in_step:
                 weight = 1
             else:
@@ -120,7 +132,10 @@ class MetricStore:
     def end_epoch(self, stage: str) -> Dict[str, torch.Tensor]:
         """Reduce the stage's accumulated values into the metric dicts; return the logged ones."""
         logged = {}
-        for name, acc in self._epoch.get(stage, {}).items():
+        accumulators = self._epoch.setdefault(stage, {})
+        if self.trainer.world_size > 1:
+            self._sync(accumulators)
+        for name, acc in accumulators.items():
             value = acc.compute()
             self.callback_metrics[name] = value
             if acc.key != name:
@@ -132,6 +147,47 @@ class MetricStore:
                 self.progress_bar_metrics[acc.key] = value
         self._epoch[stage] = {}
         return logged
+
+    def _sync(self, accumulators: dict[str, _EpochAccumulator]) -> None:
+        """Reduce the ``sync_dist`` epoch values over the ranks, in place. Every rank calls it
+        at the same epoch end: rank 0 names the metrics (it runs the most evaluation batches),
+        so every rank reduces the same ones in the same order, whatever it logged itself; a
+        rank that did not log one adds nothing to it (and gets the result). A metric only other
+        ranks logged keeps their own values."""
+        trainer = self.trainer
+        mine = [(name, acc.reduce_fx, acc.key, acc.prog_bar, acc.logger)
+                for name, acc in accumulators.items() if acc.sync_dist]
+        named: list[tuple[str, str, str, bool, bool]] = trainer.broadcast(mine, src=0)
+        if not named:
+            return
+        device = trainer.root_device
+        dtype = torch.float32 if device.type == "mps" else torch.float64
+        by_op: dict[str, list[tuple[_EpochAccumulator, bool]]] = {}
+        columns: dict[str, list[float]] = {}
+        for name, reduce_fx, key, prog_bar, logger in named:
+            acc = accumulators.get(name)
+            if acc is None:
+                acc = accumulators[name] = _EpochAccumulator(reduce_fx, prog_bar, logger, key, True)
+            acc.reduce_fx = reduce_fx
+            op = "sum" if reduce_fx == "mean" else reduce_fx
+            values = columns.setdefault(op, [])
+            values.append(_IDENTITY[reduce_fx] if acc.total is None else float(acc.total))
+            if reduce_fx == "mean":
+                values.append(float(acc.weight))
+            by_op.setdefault(op, []).append((acc, reduce_fx == "mean"))
+        for op in ("sum", "max", "min"):  # the same order on every rank
+            if op not in by_op:
+                continue
+            reduced = trainer.reduce(torch.tensor(columns[op], dtype=dtype, device=device), op)
+            reduced = reduced.tolist()
+            i = 0
+            for acc, weighted in by_op[op]:
+                like = acc.total if acc.total is not None else torch.tensor(0.0)
+                acc.total = torch.tensor(reduced[i], dtype=like.dtype, device=like.device)
+                i += 1
+                if weighted:
+                    acc.weight = reduced[i]
+                    i += 1
 
     @staticmethod
     def for_dataloader(logged: Dict[str, torch.Tensor], idx: int,

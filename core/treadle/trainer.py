@@ -363,8 +363,8 @@ class Trainer:
         if not check_only:  # ddp_spawn: the stage runs in its workers
             launched = self.strategy.launch_stage(self, fn, model, train_loader, eval_loaders,
                                                   ckpt_path)
-            if launched is not None:
-                return launched[0]
+            if launched is not None:  # the workers' predict returned its predictions regardless
+                return None if fn == "predict" and not keep_predictions else launched[0]
         self.module = model
         model.trainer = self
         state = self.state

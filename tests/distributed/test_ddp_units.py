@@ -22,7 +22,11 @@ from torch.utils.data import (
 import treadle
 from _procs import SCRUB
 from treadle_plugins.environments.torchrun import TorchrunEnvironment
-from treadle_plugins.strategies.ddp import DDPStrategy, distributed_loader
+from treadle_plugins.strategies.ddp import (
+    DDPStrategy,
+    UnpaddedDistributedSampler,
+    distributed_loader,
+)
 
 DATA = TensorDataset(torch.arange(10.0).unsqueeze(1), torch.arange(10.0).unsqueeze(1))
 
@@ -79,6 +83,34 @@ def test_sequential_loader_interleaves_the_ranks():
     rank0 = [b[0].flatten().tolist() for b in distributed_loader(loader, 2, 0)]
     rank1 = [b[0].flatten().tolist() for b in distributed_loader(loader, 2, 1)]
     assert rank0 == [[0, 2], [4, 6], [8]] and rank1 == [[1, 3], [5, 7], [9]]
+
+
+def test_evaluation_loaders_read_each_sample_once():
+    loader = DataLoader(DATA, batch_size=2)
+    ranks = [distributed_loader(loader, 3, r, pad=False) for r in range(3)]
+    assert all(isinstance(new.sampler, UnpaddedDistributedSampler) for new in ranks)
+    batches = [[b[0].flatten().tolist() for b in new] for new in ranks]
+    # 10 samples on 3 ranks: 4, 3, 3 (DistributedSampler would pad to 4 each)
+    assert batches == [[[0, 3], [6, 9]], [[1, 4], [7]], [[2, 5], [8]]]
+    assert [len(new.sampler) for new in ranks] == [4, 3, 3]
+    assert [len(new) for new in ranks] == [2, 2, 2]
+    # more ranks than samples: the last ranks get nothing
+    few = TensorDataset(torch.arange(3.0))
+    assert [list(UnpaddedDistributedSampler(few, 4, r)) for r in range(4)] == [[0], [1], [2], []]
+
+
+def test_shuffled_evaluation_sampler_splits_each_epochs_order():
+    samplers = [UnpaddedDistributedSampler(DATA, 3, r, shuffle=True, seed=5) for r in range(3)]
+    orders = []
+    for epoch in (0, 1):
+        for sampler in samplers:
+            sampler.set_epoch(epoch)
+        parts = [list(sampler) for sampler in samplers]
+        assert sorted(i for part in parts for i in part) == list(range(10))
+        orders.append(parts)
+    assert orders[0] != orders[1]
+    shuffled = DataLoader(DATA, batch_size=2, shuffle=True)
+    assert distributed_loader(shuffled, 2, 0, pad=False).sampler.shuffle
 
 
 def test_loaders_the_user_arranged_are_kept():

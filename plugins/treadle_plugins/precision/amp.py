@@ -5,7 +5,8 @@ on CPU is fp16 autocast with ``torch.amp.GradScaler("cpu")``, never silently bf1
 
 Everything happens through hooks, in both optimization modes:
 
-* ``run_training_step`` / ``run_validation_step`` (wrappers): the step runs under
+* ``run_training_step`` / ``run_validation_step`` / ``run_test_step`` /
+  ``run_predict_step`` (wrappers): the step runs under
   ``torch.autocast(device, dtype)``. In manual optimization that is the whole
   ``training_step``, as in Lightning (a backward under autocast computes the same gradients
   as one outside it: checked bit for bit in ``tests/precision``).
@@ -97,6 +98,20 @@ class MixedPrecision(PrecisionBase):
 
     @hookimpl(wrapper=True)
     def run_validation_step(self):
+        if not self.enabled:
+            return (yield)
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            return (yield)
+
+    @hookimpl(wrapper=True)
+    def run_test_step(self):
+        if not self.enabled:
+            return (yield)
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            return (yield)
+
+    @hookimpl(wrapper=True)
+    def run_predict_step(self):
         if not self.enabled:
             return (yield)
         with torch.autocast(self.device_type, dtype=self.dtype):

@@ -6,9 +6,9 @@
 * ``transfer_batch_to_device`` (wrapper): floating tensors of every batch are converted after
   the move, whoever moved them (the core, the accelerator or a ``Module`` override);
   integer and bool tensors are left alone.
-* ``run_training_step`` / ``run_validation_step`` (wrappers): the default dtype is ``dtype``
-  while the step runs, so ``torch.zeros(...)`` in ``training_step`` matches the weights
-  (Lightning does the same).
+* ``run_training_step`` / ``run_validation_step`` / ``run_test_step`` / ``run_predict_step``
+  (wrappers): the default dtype is ``dtype`` while the step runs, so ``torch.zeros(...)`` in
+  ``training_step`` matches the weights (Lightning does the same).
 
 No gradient scaling: ``16-true`` trains fp16 weights with fp16 gradients, which underflow
 easily -- prefer ``16-mixed`` unless you know you want it. A strategy that owns precision
@@ -84,6 +84,16 @@ class TruePrecision(PrecisionBase):
 
     @hookimpl(wrapper=True)
     def run_validation_step(self):
+        with self._default_dtype():
+            return (yield)
+
+    @hookimpl(wrapper=True)
+    def run_test_step(self):
+        with self._default_dtype():
+            return (yield)
+
+    @hookimpl(wrapper=True)
+    def run_predict_step(self):
         with self._default_dtype():
             return (yield)
 

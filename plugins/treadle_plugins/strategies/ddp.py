@@ -6,12 +6,16 @@ How the ranks come to be (see ``docs/distributed.md``):
   for ranks 1..N-1 (``_launcher.launch_subprocess_ranks``) and this process goes on as rank 0.
   Under ``torchrun`` or SLURM (an environment plugin that ``creates_processes_externally``) the
   process joins that launch instead.
-* ``strategy="ddp_spawn"``: ``fit``/``validate`` run in ``torch.multiprocessing`` workers
+* ``strategy="ddp_spawn"``: ``fit``/``validate``/``test``/``predict`` run in
+  ``torch.multiprocessing`` workers
   (:meth:`DDPStrategy.launch_stage`); rank 0's weights, metrics and loop counters come back to
   the caller's model and Trainer.
 
 Then ``init_process_group`` (gloo on the CPU, NCCL on CUDA, the Trainer's
-``process_group_timeout``), a ``DistributedSampler`` in every loader, and ``training_step``
+``process_group_timeout``), a ``DistributedSampler`` in every training loader (padded: every
+rank runs the same number of batches) and an :class:`UnpaddedDistributedSampler` in every
+validation, test and predict loader (each sample once: ranks may differ by a batch, and
+``sync_dist`` metrics are reduced once, at the epoch's end), and ``training_step``
 runs *through* the DDP wrapper (``_StepThroughDDP``), so DDP's reducer sees the forward and
 all-reduces the gradients during ``backward``.
 
@@ -143,7 +147,7 @@ class DDPStrategy(StrategyBase):
 
     def launch_stage(self, trainer: Any, stage: str, model: Any, train_loader: Any,
                      val_loader: Any, ckpt_path: Any) -> Optional[tuple]:
-        """``ddp_spawn``: run ``fit``/``validate`` in spawned workers and bring rank 0's outcome
+        """``ddp_spawn``: run the stage in spawned workers and bring rank 0's outcome
         back; returns a one-tuple holding what the stage returns, or None to run it here (a
         worker, or plain ``ddp``). Called by the Trainer before anything else of the stage."""
         if not self.spawn or self.joined:
@@ -220,8 +224,11 @@ class DDPStrategy(StrategyBase):
     def setup_dataloader(self, trainer: Any, dataloader: Any, stage: str) -> Any:
         if self.world_size == 1:
             return None
+        # Training pads (equal batch counts: DDP's all-reduce pairs up every backward);
+        # evaluation reads each sample once (no collective runs per evaluation batch).
         return distributed_loader(dataloader, self.world_size, self.global_rank,
-                                  seed=int(os.environ.get("TREADLE_GLOBAL_SEED", 0)))
+                                  seed=int(os.environ.get("TREADLE_GLOBAL_SEED", 0)),
+                                  pad=stage == "fit")
 
     # -- the step ----------------------------------------------------------------------------------
 
@@ -377,7 +384,34 @@ class DDPStrategy(StrategyBase):
 # -- data ------------------------------------------------------------------------------------------
 
 
-def distributed_loader(loader: Any, num_replicas: int, rank: int, seed: int = 0) -> Any:
+class UnpaddedDistributedSampler(DistributedSampler):
+    """A ``DistributedSampler`` that reads every sample exactly once: rank r gets samples
+    r, r+N, r+2N, ... of the order, without the repetitions ``DistributedSampler`` pads with.
+
+    Ranks may get one sample (hence one batch) fewer than rank 0, or none at all when the
+    dataset is smaller than the number of ranks; for evaluation, where nothing pairs the
+    ranks' batches up (Lightning's ``UnrepeatedDistributedSampler`` idea).
+    """
+
+    def __init__(self, dataset: Any, num_replicas: int, rank: int, shuffle: bool = False,
+                 seed: int = 0) -> None:
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle,
+                         seed=seed, drop_last=False)
+        self.total_size = len(dataset)
+        self.num_samples = len(range(rank, self.total_size, num_replicas))
+
+    def __iter__(self) -> Iterator[int]:
+        if self.shuffle:
+            generator = torch.Generator()
+            generator.manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.total_size, generator=generator).tolist()
+        else:
+            order = list(range(self.total_size))
+        return iter(order[self.rank::self.num_replicas])
+
+
+def distributed_loader(loader: Any, num_replicas: int, rank: int, seed: int = 0,
+                       pad: bool = True) -> Any:
     """``loader`` with a ``DistributedSampler`` for this rank, or None to keep it as it is.
 
     Kept: a loader that is not a ``DataLoader``, an ``IterableDataset`` (it must split itself),
@@ -385,7 +419,8 @@ def distributed_loader(loader: Any, num_replicas: int, rank: int, seed: int = 0)
     sampler (the user's choice). Otherwise the loader is rebuilt with the same arguments and
     ``DistributedSampler(shuffle=<RandomSampler?>, seed=seed)``: rank r reads samples r, r+N,
     r+2N, ... of each epoch's order (padded by repetition to a multiple of N), and the Trainer
-    calls ``set_epoch`` every epoch.
+    calls ``set_epoch`` every epoch. ``pad=False`` (evaluation): an
+    :class:`UnpaddedDistributedSampler` instead, every sample exactly once.
     """
     if not isinstance(loader, DataLoader) or isinstance(loader.dataset, IterableDataset):
         return None
@@ -401,8 +436,10 @@ def distributed_loader(loader: Any, num_replicas: int, rank: int, seed: int = 0)
             f"subclass with its own __init__. Pass it `sampler=DistributedSampler(dataset, "
             f"shuffle=...)` yourself (rank and world size from `trainer.global_rank` and "
             f"`trainer.world_size`)."])
-    distributed = DistributedSampler(loader.dataset, num_replicas=num_replicas, rank=rank,
-                                     shuffle=isinstance(sampler, RandomSampler), seed=seed)
+    kind = DistributedSampler if pad else UnpaddedDistributedSampler
+    distributed: DistributedSampler = kind(
+        loader.dataset, num_replicas=num_replicas, rank=rank,
+        shuffle=isinstance(sampler, RandomSampler), seed=seed)
     kwargs: Dict[str, Any] = dict(
         batch_size=loader.batch_size, sampler=distributed, num_workers=loader.num_workers,
         collate_fn=loader.collate_fn, pin_memory=loader.pin_memory, drop_last=loader.drop_last,

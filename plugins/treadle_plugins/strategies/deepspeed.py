@@ -15,8 +15,12 @@ imported only when one of these names is selected and the run starts. What happe
   ``deepspeed.init_distributed``.
 * ``setup_module``: ``deepspeed.initialize`` with the user's optimizer and a config built from the
   Trainer (``build_config``). The engine wraps ``_StepModule``, whose forward runs
-  ``training_step``/``validation_step``: every step goes through ``engine.forward`` (autocast
-  under ``bf16-mixed``, ZeRO-3 parameter gathering, the engine's backward hooks).
+  ``training_step``/``validation_step``/``test_step``/``predict_step``: every step goes through
+  ``engine.forward`` (autocast under ``bf16-mixed``, ZeRO-3 parameter gathering, the engine's
+  backward hooks).
+* ``setup_dataloader``: the DDP strategy's samplers: padded for training, each sample once for
+  validation, test and predict -- except under ZeRO-3, whose forward is a collective: padded
+  there too.
 * ``backward`` -> ``engine.backward``; ``optimizer_step`` -> the closure, then ``engine.step()``;
   ``clip_gradients`` -> nothing to do (DeepSpeed clips inside ``step()`` at the configured value);
   ``optimizer_zero_grad`` -> nothing (``engine.step()`` zeroes). Manual optimization reaches the
@@ -152,7 +156,8 @@ class DeepSpeedConfig:
 class _StepModule(nn.Module):
     """``engine(step, *args)`` runs ``step(*args)`` inside ``engine.forward``.
 
-    ``step`` is the user's ``training_step`` or ``validation_step``; the user's Module is the
+    ``step`` is the user's ``training_step``, ``validation_step``, ``test_step`` or
+    ``predict_step``; the user's Module is the
     submodule ``module`` (so DeepSpeed's checkpoint files prefix its keys with ``module.``).
     """
 
@@ -522,6 +527,16 @@ class DeepSpeedStrategy(StrategyBase):
         step = module.validation_step
         return (self.engine(step, *step_args(step, batch, batch_idx, dataloader_idx)),)
 
+    @hookimpl
+    def run_test_step(self, module, batch, batch_idx, dataloader_idx):
+        step = module.test_step
+        return (self.engine(step, *step_args(step, batch, batch_idx, dataloader_idx)),)
+
+    @hookimpl
+    def run_predict_step(self, module, batch, batch_idx, dataloader_idx):
+        step = module.predict_step
+        return (self.engine(step, *step_args(step, batch, batch_idx, dataloader_idx)),)
+
     # No scale_loss: the core's identity default applies (the precision plugin stands aside) and
     # DeepSpeed scales fp16 losses inside engine.backward.
 
@@ -590,13 +605,17 @@ class DeepSpeedStrategy(StrategyBase):
     # -- data and collectives -------------------------------------------------------------------
 
     @hookimpl
-    def setup_dataloader(self, dataloader):
+    def setup_dataloader(self, dataloader, stage):
         if self.world_size < 2:
             return None
         from treadle_plugins.strategies.ddp import distributed_loader
 
+        # Evaluation reads each sample once (ranks may differ by a batch), except under ZeRO-3:
+        # its every forward gathers the parameters, a collective that pairs the ranks' batches
+        # up, so there the sampler pads as in training (the repeated samples count twice).
+        pad = stage == "fit" or self.zero_stage == 3
         return distributed_loader(dataloader, self.world_size, self.global_rank,
-                                  seed=int(os.environ.get("TREADLE_GLOBAL_SEED", "0")))
+                                  seed=int(os.environ.get("TREADLE_GLOBAL_SEED", "0")), pad=pad)
 
     @hookimpl
     def reduce(self, tensor, reduce_op):
