@@ -65,7 +65,7 @@ def _to_tensor(name: str, value: Any, enable_graph: bool) -> torch.Tensor:
             value = value.float()
         return value.reshape(())
     if isinstance(value, numbers.Number) and not isinstance(value, complex):
-        return torch.tensor(float(value))
+        return torch.tensor(float(value))  # type: ignore[arg-type]
     if isinstance(value, dict):
         raise ValueError(f"`self.log({name!r}, value)`: a dict cannot be logged as one value; "
                          f"use `self.log_dict(value)`.")
@@ -133,7 +133,7 @@ class MetricStore:
         self.pending_step: Dict[str, torch.Tensor] = {}  # step values for the loggers
         self.pending_eval_step: Dict[str, torch.Tensor] = {}  # the same, of one eval batch
         self._metrics_to_reset: Dict[str, Dict[int, Any]] = {}  # torchmetrics, per stage
-        self._epoch: Dict[str, Dict[str, _EpochAccumulator]] = {}
+        self._epoch: Dict[str, Dict[str, Any]] = {}  # stage -> name -> an accumulator
         self.stage = "train"  # "train", "sanity", "validate", "test" or "predict"
         self.in_step = False  # inside a batch-level hook
         self.current_batch: Any = None  # for the batch size of epoch means
