@@ -51,8 +51,12 @@ class CLI:
     ``{class_path, init_args}`` naming a subclass), ``args`` (a list instead of
     ``sys.argv[1:]``, or a configuration dict), ``run`` (False: no subcommand; build and stop;
     use ``cli.trainer``, ``cli.model``, ``cli.datamodule``), ``parser_kwargs``
-    (``{"prog": ..., "description": ...}``). ``save_config_callback`` must stay None: treadle
-    does not write the configuration next to the logs.
+    (``prog``, ``description``, ``default_config_files``; the last also per subcommand, as
+    ``{"fit": {"default_config_files": [...]}}``). ``save_config_callback`` must stay None:
+    treadle does not write the configuration next to the logs, so ``save_config_kwargs`` is
+    accepted and unused, as are ``auto_configure_optimizers`` and
+    ``load_from_checkpoint_support`` (LightningCLI's optimizer/scheduler arguments and
+    ``--ckpt_path`` hyper-parameter loading are not implemented).
 
     Override ``before_fit``/``after_fit`` (and the same for ``validate``, ``test``,
     ``predict``) to run code around the subcommand.
@@ -65,7 +69,9 @@ class CLI:
                  parser_kwargs: Optional[Dict[str, Any]] = None,
                  subclass_mode_model: bool = False, subclass_mode_data: bool = False,
                  args: Union[Sequence[str], Dict[str, Any], None] = None,
-                 run: bool = True) -> None:
+                 run: bool = True, save_config_kwargs: Optional[Dict[str, Any]] = None,
+                 auto_configure_optimizers: bool = True,
+                 load_from_checkpoint_support: bool = True) -> None:
         import treadle
 
         if save_config_callback is not None:
@@ -81,6 +87,7 @@ class CLI:
         kwargs = dict(parser_kwargs or {})
         self.prog = kwargs.get("prog") or os.path.basename(sys.argv[0] or "main.py")
         self.description = kwargs.get("description")
+        self.parser_kwargs = kwargs
         self.model: Any = None
         self.datamodule: Any = None
         self.trainer: Any = None
@@ -147,6 +154,11 @@ class CLI:
                                  f"`{self.prog} fit --help`).\n")
                 raise SystemExit(EXIT_CONFIG)
         config = self._defaults(subcommand)
+        per_command = self.parser_kwargs.get(subcommand or "", {})
+        for path in (self.parser_kwargs.get("default_config_files") or []) + \
+                (per_command.get("default_config_files") or []):
+            if os.path.isfile(path):  # as jsonargparse: a missing default file is skipped
+                _merge(config, _read_config(path, problems))
         _merge(config, given)
         print_config = False
         i = 0

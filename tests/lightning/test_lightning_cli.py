@@ -309,3 +309,14 @@ def test_save_config_callback_is_not_supported():
             "`CLI(save_config_callback=...)`: treadle does not save the configuration; leave it "
             "None and keep your `--config` file (or `--print_config` output) with the run.")):
         CLI(WithSubmodule, save_config_callback=object, args=[])
+
+
+def test_default_config_files_come_first(tmp_path):
+    (tmp_path / "defaults.yaml").write_text("model: {main_param: 5}\ntrainer: {max_epochs: 2}\n")
+    files = [str(tmp_path / "defaults.yaml"), str(tmp_path / "absent.yaml")]
+    cli = CLI(WithSubmodule, run=False, seed_everything_default=False,
+              parser_kwargs={"default_config_files": files},
+              save_config_kwargs={"overwrite": True},
+              args=["--model.head", "{class_path: test_lightning_cli.Head}",
+                    "--trainer.max_epochs", "3", "--trainer.logger", "false"])
+    assert cli.model.main_param == 5 and cli.trainer.max_epochs == 3
