@@ -13,9 +13,17 @@
   sample once) are weighted right and no collective runs per batch. A step value is reduced
   in the ``log`` call during training only (every rank runs the same batches there); in
   validation, test and predict a step value stays the rank's own.
+* In validation and test, step values (``on_step=True``) go to ``logged_metrics`` and the
+  loggers per batch (at step ``batch_idx``), never to ``callback_metrics``.
+* A ``torchmetrics.Metric`` logged as the value: its ``forward`` result of the batch is the
+  step value, ``compute()`` at epoch end the epoch value, then ``reset()`` once the stage's
+  epoch hooks have run (and after the sanity check). ``torchmetrics`` is never imported here:
+  a value is a ``Metric`` only if ``torchmetrics`` is already loaded.
 """
 from __future__ import annotations
 
+import numbers
+import sys
 from typing import Any, Dict, Optional
 
 import torch
@@ -23,6 +31,52 @@ import torch
 from treadle.utilities import batch_size_of
 
 _REDUCE = ("mean", "sum", "max", "min")
+# ``reduce_fx`` spellings Lightning accepts: these strings (any case) and these callables.
+_REDUCE_ALIASES = {"avg": "mean"}
+_REDUCE_CALLABLES = ((torch.mean, "mean"), (torch.sum, "sum"), (sum, "sum"), (torch.max, "max"),
+                     (max, "max"), (torch.min, "min"), (min, "min"))
+
+
+def reduce_name(name: str, reduce_fx: Any) -> str:
+    """``reduce_fx`` as one of ``mean``/``sum``/``max``/``min``; anything else is an error."""
+    if isinstance(reduce_fx, str):
+        key = _REDUCE_ALIASES.get(reduce_fx.lower(), reduce_fx.lower())
+        if key in _REDUCE:
+            return key
+    else:
+        for fn, key in _REDUCE_CALLABLES:
+            if reduce_fx is fn:
+                return key
+    raise ValueError(f"`self.log({name!r}, ..., reduce_fx={reduce_fx!r})`: choose one of "
+                     f"{', '.join(_REDUCE)} (or torch.mean, torch.sum, torch.max, torch.min). "
+                     f"For another reduction, log a `torchmetrics.Metric` instead, as in "
+                     f"Lightning.")
+
+
+def is_metric(value: Any) -> bool:
+    """True for a ``torchmetrics.Metric`` (only possible once ``torchmetrics`` is imported)."""
+    tm = sys.modules.get("torchmetrics")
+    return tm is not None and isinstance(value, tm.Metric)
+
+
+def _to_tensor(name: str, value: Any, enable_graph: bool) -> torch.Tensor:
+    """A float scalar tensor from a number or a one-element tensor (Lightning's checks)."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"`self.log({name!r}, value)`: a tensor with {value.numel()} "
+                             f"elements; log a scalar (e.g. `value.mean()`).")
+        if not enable_graph:
+            value = value.detach()
+        if not value.is_floating_point():
+            value = value.float()
+        return value.reshape(())
+    if isinstance(value, numbers.Number) and not isinstance(value, complex):
+        return torch.tensor(float(value))  # type: ignore[arg-type]
+    if isinstance(value, dict):
+        raise ValueError(f"`self.log({name!r}, value)`: a dict cannot be logged as one value; "
+                         f"use `self.log_dict(value)`.")
+    raise ValueError(f"`self.log({name!r}, value)`: a `{type(value).__name__}` cannot be "
+                     f"logged; log a number, a one-element tensor or a `torchmetrics.Metric`.")
 
 
 # What a rank contributes to a sync_dist reduction for a metric it did not log this epoch.
@@ -57,6 +111,29 @@ class _EpochAccumulator:
         return self.total
 
 
+class _MetricAccumulator:
+    """A ``torchmetrics.Metric`` logged with ``on_epoch=True``: the epoch value is its
+    ``compute()``; the metric syncs its own state over ranks, so ``sync_dist`` plays no part."""
+
+    __slots__ = ("metric", "name", "prog_bar", "logger", "key")
+    sync_dist = False  # never reduced by the store: the metric syncs itself
+
+    def __init__(self, metric: Any, name: str, prog_bar: bool, logger: bool, key: str) -> None:
+        self.metric, self.name, self.prog_bar, self.logger, self.key = (metric, name, prog_bar,
+                                                                        logger, key)
+
+    def add(self, metric: Any, weight: int) -> None:
+        self.metric = metric
+
+    def compute(self) -> torch.Tensor:
+        value = self.metric.compute()
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"`self.log({self.name!r}, metric)`: `{type(self.metric).__name__}"
+                             f".compute()` returned a {type(value).__name__}, not a tensor; "
+                             f"log each value of a metric returning several with `log_dict`.")
+        return value.detach()
+
+
 class MetricStore:
     """Metrics of one ``Trainer``. ``stage`` and ``in_step`` are set by the loop."""
 
@@ -66,64 +143,99 @@ class MetricStore:
         self.logged_metrics: Dict[str, torch.Tensor] = {}
         self.progress_bar_metrics: Dict[str, torch.Tensor] = {}
         self.pending_step: Dict[str, torch.Tensor] = {}  # step values for the loggers
-        self._epoch: Dict[str, Dict[str, _EpochAccumulator]] = {}
+        self.pending_eval_step: Dict[str, torch.Tensor] = {}  # the same, of one eval batch
+        self._metrics_to_reset: Dict[str, Dict[int, Any]] = {}  # torchmetrics, per stage
+        self._epoch: Dict[str, Dict[str, Any]] = {}  # stage -> name -> an accumulator
         self.stage = "train"  # "train", "sanity", "validate", "test" or "predict"
         self.in_step = False  # inside a batch-level hook
         self.current_batch: Any = None  # for the batch size of epoch means
         self.dataloader_idx: Optional[int] = None  # set while one of several loaders runs
 
-    def log(self, name: str, value: Any, *, prog_bar: bool, logger: bool, on_step: Optional[bool],
-            on_epoch: Optional[bool], reduce_fx: str, sync_dist: bool,
-            batch_size: Optional[int], add_dataloader_idx: bool = True) -> None:
-        if reduce_fx not in _REDUCE:
-            raise ValueError(f"`self.log({name!r}, ..., reduce_fx={reduce_fx!r})`: choose one "
-                             f"of {', '.join(_REDUCE)}.")
-        if self.stage == "sanity":
-            return
+    def log(self, name: str, value: Any, *, prog_bar: bool = False, logger: bool = True,
+            on_step: Optional[bool] = None, on_epoch: Optional[bool] = None,
+            reduce_fx: Any = "mean", sync_dist: bool = False, batch_size: Optional[int] = None,
+            add_dataloader_idx: bool = True, enable_graph: bool = False,
+            sync_dist_group: Any = None, rank_zero_only: bool = False) -> None:
+        reduce_fx = reduce_name(name, reduce_fx)
+        if "/dataloader_idx_" in name:
+            raise ValueError(f"`self.log({name!r}, ...)`: the name must not contain "
+                             f"'/dataloader_idx_'; it is added when several dataloaders run "
+                             f"(`add_dataloader_idx=True`).")
         if self.stage == "predict":
             raise ValueError(f"`self.log({name!r}, ...)` in predict: predict logs nothing (as in "
                              f"Lightning); return the values from `predict_step` instead.")
-        if self.dataloader_idx is not None and add_dataloader_idx:
-            name = f"{name}/dataloader_idx_{self.dataloader_idx}"
+        metric = value if is_metric(value) else None
+        if metric is None:
+            value = _to_tensor(name, value, enable_graph)
         training_step = self.stage == "train" and self.in_step
         on_step = training_step if on_step is None else on_step
         on_epoch = (not training_step) if on_epoch is None else on_epoch
         if not (on_step or on_epoch):
             raise ValueError(f"`self.log({name!r}, ..., on_step=False, on_epoch=False)` would "
                              f"record nothing; set one of them to True.")
-        if isinstance(value, torch.Tensor):
-            value = value.detach()
-            if value.numel() != 1:
-                raise ValueError(f"`self.log({name!r}, value)`: a tensor with {value.numel()} "
-                                 f"elements; log a scalar (e.g. `value.mean()`).")
-            value = value.reshape(())
-        else:
-            value = torch.tensor(float(value))
+        if on_step and not self.in_step:
+            raise ValueError(f"`self.log({name!r}, ..., on_step=True)` outside a batch: epoch-"
+                             f"level hooks (on_*_epoch_start/end, on_train_start, ...) log "
+                             f"epoch values only; drop `on_step=True`.")
+        if metric is not None:
+            self._metrics_to_reset.setdefault(self.stage, {})[id(metric)] = metric
+        if self.stage == "sanity":
+            return
+        if self.dataloader_idx is not None and add_dataloader_idx:
+            name = f"{name}/dataloader_idx_{self.dataloader_idx}"
+        if metric is not None:
+            # the batch's value is what the metric's forward returned (none after update() only)
+            cached = getattr(metric, "_forward_cache", None)
+            value = cached.detach() if isinstance(cached, torch.Tensor) else None
+        step_value = value
+        if metric is None and sync_dist and not rank_zero_only and self.stage == "train" \
+                and self.trainer.world_size > 1:  # training: the same batch count on every rank
+            step_value = self.trainer.reduce(value, reduce_fx)
         both = on_step and on_epoch
-        if on_step and self.in_step:
-            step_value = value
-            if sync_dist and self.stage == "train" and self.trainer.world_size > 1:
-                step_value = self.trainer.reduce(value, reduce_fx)  # same batch count per rank
-            key = f"{name}_step" if both else name
-            self.callback_metrics[name] = step_value
-            if both:
-                self.callback_metrics[key] = step_value
-            if logger:
-                self.pending_step[key] = step_value
-                self.logged_metrics[key] = step_value
-            if prog_bar:
-                self.progress_bar_metrics[key] = step_value
+        if on_step and step_value is not None:
+            self._log_step(name, f"{name}_step" if both else name, step_value, prog_bar, logger)
         if on_epoch:
             accumulators = self._epoch.setdefault(self.stage, {})
             acc = accumulators.get(name)
+            key = f"{name}_epoch" if both else name
+            if metric is not None:
+                if acc is None:
+                    acc = accumulators[name] = _MetricAccumulator(metric, name, prog_bar, logger,
+                                                                  key)
+                acc.add(metric, 1)
+                return
             if acc is None:
-                acc = accumulators[name] = _EpochAccumulator(
-                    reduce_fx, prog_bar, logger, f"{name}_epoch" if both else name, sync_dist)
-            if not self.in_step:
-                weight = 1
-            else:
-                weight = batch_size or batch_size_of(self.current_batch)
-            acc.add(value, weight)
+                acc = accumulators[name] = _EpochAccumulator(reduce_fx, prog_bar, logger, key,
+                                                              sync_dist)
+            # as Lightning: only an in-batch mean is weighted by the batch size
+            weighted = self.in_step and reduce_fx == "mean"
+            acc.add(value, (batch_size or batch_size_of(self.current_batch)) if weighted else 1)
+
+    def _log_step(self, name: str, key: str, value: torch.Tensor, prog_bar: bool,
+                  logger: bool) -> None:
+        """A step value. Training: in ``callback_metrics`` as ``name`` and ``key``, sent to the
+        loggers every ``log_every_n_steps``. Evaluation (as Lightning): not a callback metric;
+        sent to the loggers after each batch (``take_eval_step_metrics``)."""
+        training = self.stage == "train"
+        if training:
+            self.callback_metrics[name] = value
+            self.callback_metrics[key] = value
+        if logger:
+            (self.pending_step if training else self.pending_eval_step)[key] = value
+            self.logged_metrics[key] = value
+        if prog_bar:
+            self.progress_bar_metrics[key] = value
+
+    def take_eval_step_metrics(self) -> Dict[str, torch.Tensor]:
+        """The step values an evaluation batch logged, for the loggers (then forgotten)."""
+        metrics, self.pending_eval_step = self.pending_eval_step, {}
+        return metrics
+
+    def reset_metric_objects(self, stage: str) -> None:
+        """``reset()`` every ``torchmetrics.Metric`` logged in ``stage`` since the last call
+        (the loops call this once the stage's epoch hooks have run, as Lightning resets)."""
+        for metric in self._metrics_to_reset.pop(stage, {}).values():
+            metric.reset()
 
     def take_step_metrics(self) -> Dict[str, torch.Tensor]:
         metrics, self.pending_step = self.pending_step, {}

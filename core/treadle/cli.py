@@ -14,6 +14,9 @@ any plugin: every problem is printed), 3 a plugin that fails to load or register
 while training propagates with its traceback (exit code 1).
 
 Start-up stays light: ``treadle plugins`` loads the plugins but not pydantic or YAML.
+
+For a user's own script, ``treadle.cli.CLI(MyModel, MyDataModule)`` builds the same from the
+classes' signatures, as ``LightningCLI`` does (``treadle/_user_cli.py``).
 """
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ import re
 import sys
 from importlib import import_module
 from typing import Any, Dict, List, Optional, Sequence
+
+from treadle._user_cli import CLI  # noqa: F401  (treadle.cli.CLI; imports nothing heavy)
 
 EXIT_OK, EXIT_CONFIG, EXIT_PLUGIN = 0, 2, 3
 _SECTIONS = ("model", "data", "trainer")

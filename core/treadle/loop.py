@@ -35,14 +35,18 @@ def transfer(trainer: Any, hooks: Any, module: Any, batch: Any, dataloader_idx: 
     return batch if changed is None else changed
 
 
-def log_to_loggers(trainer: Any, metrics: Dict[str, torch.Tensor]) -> None:
-    """Send ``metrics`` (with the epoch) to every logger, at the current global step."""
+def log_to_loggers(trainer: Any, metrics: Dict[str, torch.Tensor],
+                   step: Optional[int] = None) -> None:
+    """Send ``metrics`` (with the epoch) to every logger, at the current global step; or, given
+    ``step`` (an evaluation batch's index, as Lightning), at that step without the epoch."""
     if not metrics or not trainer.loggers or not trainer.is_global_zero:
         return
     values = {k: float(v) for k, v in metrics.items()}
-    values["epoch"] = trainer.state.epoch
+    if step is None:
+        values["epoch"] = trainer.state.epoch
+        step = trainer.state.global_step
     for logger in trainer.loggers:
-        logger.log_metrics(values, step=trainer.state.global_step)
+        logger.log_metrics(values, step=step)
 
 
 class EvaluationLoop:
@@ -89,10 +93,13 @@ class EvaluationLoop:
                     on_batch_end(trainer=trainer, module=module, outputs=out, batch=batch,
                                  batch_idx=batch_idx, dataloader_idx=dataloader_idx)
                     metrics.in_step = False
+                    if metrics.pending_eval_step:
+                        log_to_loggers(trainer, metrics.take_eval_step_metrics(), batch_idx)
         metrics.dataloader_idx = None
         state.dataloader_idx, state.num_dataloaders = 0, 1
         call("on_{}_epoch_end")(trainer=trainer, module=module)
         logged = metrics.end_epoch(metrics.stage) if stage not in ("sanity", "predict") else {}
+        metrics.reset_metric_objects(metrics.stage)
         call("on_{}_end")(trainer=trainer, module=module)
         log_to_loggers(trainer, logged)
         if stage == "predict" or call("on_{}_model_train")(trainer=trainer, module=module) is None:
@@ -221,6 +228,7 @@ class FitLoop:
             self.step_schedulers("epoch", None, plateau=False)
         hooks.on_train_epoch_end(trainer=trainer, module=module)
         logged.update(metrics.end_epoch("train"))
+        metrics.reset_metric_objects("train")
         if automatic:
             self.step_schedulers("epoch", None, plateau=True)
         log_to_loggers(trainer, {**metrics.take_step_metrics(), **logged})

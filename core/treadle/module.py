@@ -6,7 +6,9 @@ implementation of that hook; the stubs defined here take no part unless overridd
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+import sys
+import warnings
+from typing import Any, Callable, Dict, Optional, Union
 
 import torch
 from torch import nn
@@ -138,20 +140,51 @@ class Module(nn.Module):
         for p, requires_grad in saved.values():
             p.requires_grad = requires_grad
 
-    def log(self, name: str, value: Any, prog_bar: bool = False, logger: bool = True,
+    def log(self, name: str, value: Any, prog_bar: bool = False, logger: Optional[bool] = None,
             on_step: Optional[bool] = None, on_epoch: Optional[bool] = None,
-            reduce_fx: str = "mean", sync_dist: bool = False,
-            batch_size: Optional[int] = None, add_dataloader_idx: bool = True,
-            **kwargs: Any) -> None:
-        """Record a metric, as ``LightningModule.log`` (same defaults per hook)."""
-        (self._trainer or self.trainer)._metrics.log(
-            name, value, prog_bar=prog_bar, logger=logger, on_step=on_step, on_epoch=on_epoch,
-            reduce_fx=reduce_fx, sync_dist=sync_dist, batch_size=batch_size,
-            add_dataloader_idx=add_dataloader_idx)
+            reduce_fx: Union[str, Callable] = "mean", enable_graph: bool = False,
+            sync_dist: bool = False, sync_dist_group: Optional[Any] = None,
+            add_dataloader_idx: bool = True, batch_size: Optional[int] = None,
+            metric_attribute: Optional[str] = None, rank_zero_only: bool = False) -> None:
+        """Record a metric, as ``LightningModule.log`` (same signature, defaults per hook).
 
-    def log_dict(self, dictionary: Dict[str, Any], **kwargs: Any) -> None:
-        for name, value in dictionary.items():
-            self.log(name, value, **kwargs)
+        ``value``: a number, a one-element tensor or a ``torchmetrics.Metric`` (its batch value
+        per step, ``compute()`` per epoch, then ``reset()``). ``reduce_fx``: ``"mean"``
+        (weighted by ``batch_size``, found in the batch when not given), ``"sum"``, ``"max"``,
+        ``"min"`` or ``torch.mean``/``torch.sum``/``torch.max``/``torch.min``.
+        ``metric_attribute`` is accepted for compatibility and unused. Not attached to a
+        ``Trainer``: a warning, nothing is recorded (so ``*_step`` methods can be unit-tested).
+        """
+        trainer = self._trainer
+        if trainer is None:
+            warnings.warn(f"`self.log({name!r}, ...)` was called but {type(self).__name__} is "
+                          f"not attached to a `Trainer`; nothing was logged.", stacklevel=2)
+            return
+        trainer._metrics.log(
+            name, value, prog_bar=prog_bar, logger=True if logger is None else logger,
+            on_step=on_step, on_epoch=on_epoch, reduce_fx=reduce_fx, sync_dist=sync_dist,
+            batch_size=batch_size, add_dataloader_idx=add_dataloader_idx,
+            enable_graph=enable_graph, sync_dist_group=sync_dist_group,
+            rank_zero_only=rank_zero_only)
+
+    def log_dict(self, dictionary: Any, prog_bar: bool = False, logger: Optional[bool] = None,
+                 on_step: Optional[bool] = None, on_epoch: Optional[bool] = None,
+                 reduce_fx: Union[str, Callable] = "mean", enable_graph: bool = False,
+                 sync_dist: bool = False, sync_dist_group: Optional[Any] = None,
+                 add_dataloader_idx: bool = True, batch_size: Optional[int] = None,
+                 rank_zero_only: bool = False) -> None:
+        """``self.log`` for each item of a mapping or a ``torchmetrics.MetricCollection``."""
+        tm = sys.modules.get("torchmetrics")
+        if tm is not None and isinstance(dictionary, tm.MetricCollection):
+            items = dictionary.items(keep_base=False, copy_state=False)
+        else:
+            items = dictionary.items()
+        for name, value in items:
+            self.log(name, value, prog_bar=prog_bar, logger=logger, on_step=on_step,
+                     on_epoch=on_epoch, reduce_fx=reduce_fx, enable_graph=enable_graph,
+                     sync_dist=sync_dist, sync_dist_group=sync_dist_group,
+                     add_dataloader_idx=add_dataloader_idx, batch_size=batch_size,
+                     rank_zero_only=rank_zero_only)
 
     def print(self, *args: Any, **kwargs: Any) -> None:
         if self._trainer is None or self._trainer.is_global_zero:

@@ -1,0 +1,540 @@
+"""``treadle.cli.CLI``: a command line for a user's script, as ``LightningCLI`` is used.
+
+::
+
+    # train.py
+    from treadle.cli import CLI
+    CLI(MyModel, MyDataModule)
+
+    python train.py fit --config run.yaml --model.lr 0.01 --trainer.max_epochs 3
+    python train.py test --ckpt_path best.ckpt
+    python train.py fit --print_config > run.yaml
+
+Every argument comes from a signature: the ``Trainer``'s (checked by ``TrainerConfig``), the
+model's and the data module's ``__init__``. Each value is checked against its annotation by
+pydantic (already a dependency; it reports every problem of a call at once), all sections
+together: the problems are printed, one line each naming the argument, and the script exits
+with code 2 before anything is built. ``--print_config`` prints the whole resolved
+configuration as YAML (a valid ``--config`` file) and exits 0.
+
+Neither pydantic nor YAML is imported until a ``CLI`` is built.
+"""
+from __future__ import annotations
+
+import difflib
+import inspect
+import os
+import random
+import sys
+import typing
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+EXIT_CONFIG = 2
+_SUBCOMMANDS: Dict[str, Dict[str, Any]] = {  # the keyword arguments of each entry point the configuration may set
+    "fit": {"ckpt_path": None},
+    "validate": {"ckpt_path": None, "verbose": True},
+    "test": {"ckpt_path": None, "verbose": True},
+    "predict": {"ckpt_path": None, "return_predictions": None},
+}
+_EXTRA_TYPES = {"ckpt_path": Optional[str], "verbose": bool,
+                "return_predictions": Optional[bool]}
+
+
+class CLI:
+    """Parse the command line, build model, data module and ``Trainer``, run the subcommand.
+
+    Arguments as ``LightningCLI``'s: ``model_class`` and ``datamodule_class`` (any class with
+    ``*_dataloader`` methods; None: the model's own loaders), ``trainer_class``,
+    ``trainer_defaults`` (``Trainer`` arguments the configuration may override),
+    ``seed_everything_default`` (an int, True for a random seed stored in the configuration,
+    or False), ``subclass_mode_model``/``subclass_mode_data`` (the section is
+    ``{class_path, init_args}`` naming a subclass), ``args`` (a list instead of
+    ``sys.argv[1:]``, or a configuration dict), ``run`` (False: no subcommand; build and stop;
+    use ``cli.trainer``, ``cli.model``, ``cli.datamodule``), ``parser_kwargs``
+    (``prog``, ``description``, ``default_config_files``; the last also per subcommand, as
+    ``{"fit": {"default_config_files": [...]}}``). ``save_config_callback`` must stay None:
+    treadle does not write the configuration next to the logs, so ``save_config_kwargs`` is
+    accepted and unused, as are ``auto_configure_optimizers`` and
+    ``load_from_checkpoint_support`` (LightningCLI's optimizer/scheduler arguments and
+    ``--ckpt_path`` hyper-parameter loading are not implemented).
+
+    Override ``before_fit``/``after_fit`` (and the same for ``validate``, ``test``,
+    ``predict``) to run code around the subcommand.
+    """
+
+    def __init__(self, model_class: Any = None, datamodule_class: Any = None,
+                 save_config_callback: Any = None, trainer_class: Any = None,
+                 trainer_defaults: Optional[Dict[str, Any]] = None,
+                 seed_everything_default: Union[bool, int] = True,
+                 parser_kwargs: Optional[Dict[str, Any]] = None,
+                 subclass_mode_model: bool = False, subclass_mode_data: bool = False,
+                 args: Union[Sequence[str], Dict[str, Any], None] = None,
+                 run: bool = True, save_config_kwargs: Optional[Dict[str, Any]] = None,
+                 auto_configure_optimizers: bool = True,
+                 load_from_checkpoint_support: bool = True) -> None:
+        import treadle
+
+        if save_config_callback is not None:
+            raise ValueError("`CLI(save_config_callback=...)`: treadle does not save the "
+                             "configuration; leave it None and keep your `--config` file "
+                             "(or `--print_config` output) with the run.")
+        self.model_class, self.datamodule_class = model_class, datamodule_class
+        self.trainer_class = trainer_class or treadle.Trainer
+        self.trainer_defaults = dict(trainer_defaults or {})
+        self.seed_everything_default = seed_everything_default
+        self.subclass_mode_model = subclass_mode_model or model_class is None
+        self.subclass_mode_data = subclass_mode_data
+        kwargs = dict(parser_kwargs or {})
+        self.prog = kwargs.get("prog") or os.path.basename(sys.argv[0] or "main.py")
+        self.description = kwargs.get("description")
+        self.parser_kwargs = kwargs
+        self.model: Any = None
+        self.datamodule: Any = None
+        self.trainer: Any = None
+
+        self.subcommand, self.config, print_config = self._parse(args, run)
+        if print_config:  # unchecked, so that a template can be printed (required args: null)
+            sys.stdout.write(_dump_yaml(self._with_required(self.config)))
+            raise SystemExit(0)
+        problems: List[str] = []
+        checked = self._check(self.config, problems)
+        if problems:
+            where = " ".join(filter(None, (self.prog, self.subcommand)))
+            sys.stderr.write(f"{where}: {len(problems)} configuration problem"
+                             f"{'s' if len(problems) > 1 else ''}:\n"
+                             + "".join(f"  - {p}\n" for p in problems)
+                             + f"See `{where} --help`.\n")
+            raise SystemExit(EXIT_CONFIG)
+        self._instantiate(checked)
+        if self.subcommand is not None:
+            self._run_subcommand(self.subcommand)
+
+    # -- parsing -----------------------------------------------------------------------------
+
+    def _defaults(self, subcommand: Optional[str]) -> Dict[str, Any]:
+        from treadle.config import TrainerConfig
+
+        trainer = {name: field.get_default(call_default_factory=True)
+                   for name, field in TrainerConfig.model_fields.items()}
+        trainer.update(self.trainer_defaults)
+        config: Dict[str, Any] = {"seed_everything": self.seed_everything_default,
+                                  "trainer": trainer}
+        config["model"] = _signature_defaults(self.model_class) \
+            if self.model_class is not None and not self.subclass_mode_model else {}
+        if self.datamodule_class is not None:
+            config["data"] = {} if self.subclass_mode_data else \
+                _signature_defaults(self.datamodule_class)
+        config.update(_SUBCOMMANDS.get(subcommand or "", {}))
+        return config
+
+    def _parse(self, args: Any, run: bool) -> Tuple[Optional[str], Dict[str, Any], bool]:
+        from treadle.cli import _load_yaml, _read_config
+
+        problems: List[str] = []
+        if isinstance(args, dict):
+            tokens: List[str] = []
+            given = args
+        else:
+            tokens = list(sys.argv[1:] if args is None else args)
+            given = {}
+        subcommand = None
+        if run:
+            if tokens and tokens[0] in ("-h", "--help"):
+                sys.stdout.write(self._usage(None))
+                raise SystemExit(0)
+            if isinstance(args, dict):
+                subcommand = args.get("subcommand")
+                given = {k: v for k, v in args.items() if k != "subcommand"}
+            elif tokens:
+                subcommand = tokens.pop(0)
+            if subcommand not in _SUBCOMMANDS:
+                shown = "nothing" if subcommand is None else f"`{subcommand}`"
+                sys.stderr.write(f"{self.prog}: got {shown} where a subcommand was expected; "
+                                 f"choose one of {', '.join(_SUBCOMMANDS)} (as in "
+                                 f"`{self.prog} fit --help`).\n")
+                raise SystemExit(EXIT_CONFIG)
+        config = self._defaults(subcommand)
+        per_command = self.parser_kwargs.get(subcommand or "", {})
+        for path in (self.parser_kwargs.get("default_config_files") or []) + \
+                (per_command.get("default_config_files") or []):
+            if os.path.isfile(path):  # as jsonargparse: a missing default file is skipped
+                _merge(config, _read_config(path, problems))
+        _merge(config, given)
+        print_config = False
+        i = 0
+        while i < len(tokens):
+            token = tokens[i]
+            i += 1
+            if token in ("-h", "--help"):
+                sys.stdout.write(self._usage(subcommand))
+                raise SystemExit(0)
+            if token == "--print_config" or token.startswith("--print_config="):
+                print_config = True
+                continue
+            if not token.startswith("--"):
+                problems.append(f"`{token}` is not an option; options look like "
+                                f"`--model.lr 0.1` or `--config run.yaml`")
+                continue
+            key, has_value, value = token[2:].partition("=")
+            if not has_value:
+                if i >= len(tokens) or tokens[i].startswith("--"):
+                    problems.append(f"`--{key}` needs a value, as in `--{key} VALUE`")
+                    continue
+                value, i = tokens[i], i + 1
+            if key in ("config", "c"):
+                _merge(config, _read_config(value, problems))
+                continue
+            path = key.split(".")
+            if path[0] not in config or not all(path):
+                problems.append(f"`--{key}` is not an option; options start with one of "
+                                f"{', '.join('--' + k for k in config)} (or --config)")
+                continue
+            parsed = _load_yaml(value, f"`--{key} {value}`", problems)
+            if path in (["model"], ["data"]) and isinstance(parsed, str):
+                parsed = {"class_path": parsed}  # `--model pkg.Model`, as LightningCLI
+                if isinstance(config.get(key), dict) and "class_path" not in config[key]:
+                    config[key] = {}  # the base class's defaults do not apply to another class
+            node = config
+            for part in path[:-1]:
+                if not isinstance(node.get(part), dict):
+                    node[part] = {}
+                node = node[part]
+            node[path[-1]] = parsed
+        if problems:
+            sys.stderr.write(f"{self.prog}: " + "; ".join(problems) + "\n")
+            raise SystemExit(EXIT_CONFIG)
+        return subcommand, config, print_config
+
+    def _usage(self, subcommand: Optional[str]) -> str:
+        lines = [f"usage: {self.prog} {{{','.join(_SUBCOMMANDS)}}} [--config FILE] "
+                 f"[--print_config] [--SECTION.ARG VALUE ...]"]
+        if self.description:
+            lines.append(self.description)
+        if subcommand is None:
+            lines.append("subcommands: " + ", ".join(_SUBCOMMANDS) + f"; `{self.prog} fit "
+                         f"--help` lists the arguments")
+            return "\n".join(lines) + "\n"
+        config = self._with_required(self._defaults(subcommand))
+        lines.append("options (values are read as YAML; later ones win):")
+        lines.append("  --config FILE            a YAML file of the sections below")
+        lines.append("  --print_config           print the resolved configuration and exit")
+        for key, value in config.items():
+            if isinstance(value, dict):
+                cls = {"model": self.model_class, "data": self.datamodule_class,
+                       "trainer": self.trainer_class}.get(key)
+                types = _signature_types(cls) if cls is not None else {}
+                if key == "trainer":
+                    from treadle.config import TrainerConfig
+
+                    types = {k: f.annotation for k, f in TrainerConfig.model_fields.items()}
+                required = {p.name for p in _parameters(cls) if p.default is p.empty} \
+                    if key != "trainer" and cls is not None else set()
+                for arg, default in value.items():
+                    kind = _type_name(types.get(arg))
+                    shown = "required" if arg in required else f"default: {default!r}"
+                    lines.append(f"  --{key}.{arg} {kind}  ({shown})")
+                if key in ("model", "data") and not value:
+                    lines.append(f"  --{key}.class_path NAME --{key}.init_args.ARG VALUE")
+            else:
+                lines.append(f"  --{key} VALUE  (default: {value!r})")
+        return "\n".join(lines) + "\n"
+
+    def _with_required(self, config: Dict[str, Any]) -> Dict[str, Any]:
+        """``config`` with each required model/data argument not given shown as None."""
+        from treadle.cli import resolve_class_path
+
+        out = dict(config)
+        for key, cls in (("model", self.model_class), ("data", self.datamodule_class)):
+            section = out.get(key)
+            if not isinstance(section, dict):
+                continue
+            if "class_path" in section:  # {class_path, init_args} with every argument shown
+                try:
+                    cls = resolve_class_path(str(section["class_path"]))
+                except Exception:
+                    continue  # reported when the configuration is checked
+                given = {k: v for k, v in section.items() if k not in ("class_path",
+                                                                      "init_args")}
+                out[key] = {"class_path": section["class_path"], "init_args": {
+                    **{p.name: None for p in _parameters(cls)}, **_signature_defaults(cls),
+                    **(section.get("init_args") or {}), **given}}
+            elif cls is not None:
+                out[key] = {**{p.name: None for p in _parameters(cls)}, **section}
+        return out
+
+    # -- checking ----------------------------------------------------------------------------
+
+    def _check(self, config: Dict[str, Any], problems: List[str]) -> Dict[str, Any]:
+        """Every problem of ``config`` into ``problems``; returns what ``_instantiate`` builds."""
+        from treadle.cli import _parse_spec
+        from treadle.config import TrainerConfig
+        from treadle.errors import ConfigurationError
+
+        known = self._defaults(self.subcommand)
+        unknown = sorted(set(config) - set(known))
+        for key in unknown:
+            problems.append(f"`{key}`: not a key of the configuration; valid keys: "
+                            f"{', '.join(known)}")
+        checked: Dict[str, Any] = {}
+        seed = config.get("seed_everything")
+        if not isinstance(seed, (bool, int)):
+            problems.append(f"seed_everything: must be an int, true (a random seed) or false; "
+                            f"got {seed!r}")
+        checked["seed_everything"] = seed
+        extras = _SUBCOMMANDS.get(self.subcommand or "", {})
+        if extras:
+            values = {k: config.get(k) for k in extras}
+            checked["extras"] = _validate_args(values, {k: (_EXTRA_TYPES[k], extras[k])
+                                                        for k in extras}, "", problems)
+        trainer = config.get("trainer")
+        if not isinstance(trainer, dict):
+            problems.append(f"trainer: must be a mapping of Trainer arguments; got "
+                            f"{type(trainer).__name__}")
+            trainer = {}
+        before = len(problems)
+        specs = {k: _parse_spec(v, f"trainer.{k}", problems) for k, v in trainer.items()}
+        if len(problems) == before:
+            kwargs = specs
+            if issubclass(self.trainer_class, _treadle_trainer()) and \
+                    self.trainer_class.__init__ is _treadle_trainer().__init__:
+                try:
+                    TrainerConfig.from_kwargs(**{k: v for k, v in kwargs.items()
+                                                 if not _is_call(v)})
+                except ConfigurationError as exc:
+                    problems.extend(exc.problems)
+            else:
+                _validate_args(kwargs, _fields(self.trainer_class), "trainer.", problems)
+            checked["trainer"] = specs
+        checked["model"] = self._check_section("model", config.get("model"), self.model_class,
+                                               self.subclass_mode_model, problems)
+        if self.datamodule_class is not None or config.get("data"):
+            checked["data"] = self._check_section("data", config.get("data"),
+                                                  self.datamodule_class,
+                                                  self.subclass_mode_data, problems)
+        return checked
+
+    def _check_section(self, key: str, section: Any, base: Any, subclass_mode: bool,
+                       problems: List[str]) -> Any:
+        from treadle.cli import _parse_spec, resolve_class_path
+
+        if section is None:
+            section = {}
+        if not isinstance(section, dict):
+            problems.append(f"{key}: must be a mapping of arguments; got "
+                            f"{type(section).__name__}")
+            return None
+        cls = base
+        args = {k: v for k, v in section.items() if k not in ("class_path", "init_args")}
+        init_args = section.get("init_args") or {}
+        if not isinstance(init_args, dict):
+            problems.append(f"{key}.init_args: must be a mapping of arguments")
+            init_args = {}
+        args = {**init_args, **args}
+        if "class_path" in section:
+            try:
+                cls = resolve_class_path(str(section["class_path"]))
+            except Exception as exc:
+                problems.append(f"{key}.class_path: `{section['class_path']}` cannot be "
+                                f"imported: {type(exc).__name__}: {exc}")
+                return None
+            if base is not None and not (inspect.isclass(cls) and issubclass(cls, base)):
+                problems.append(f"{key}.class_path: `{section['class_path']}` is not a subclass "
+                                f"of {base.__name__}")
+                return None
+        elif subclass_mode or cls is None:
+            if key == "data" and not args:
+                return None
+            problems.append(f"{key}: give `{key}.class_path` (a class"
+                            f"{' deriving from ' + base.__name__ if base else ''}) and its "
+                            f"`{key}.init_args`")
+            return None
+        specs = {k: _parse_spec(v, f"{key}.{k}", problems) for k, v in args.items()}
+        validated = _validate_args(specs, _fields(cls), f"{key}.", problems, owner=cls)
+        return cls, {**specs, **validated}
+
+    # -- building and running ----------------------------------------------------------------
+
+    def _instantiate(self, checked: Dict[str, Any]) -> None:
+        from treadle.cli import _build
+        from treadle.utilities import seed_everything
+
+        seed = checked["seed_everything"]
+        if seed is True:
+            seed = random.randint(0, 2**32 - 1)
+        if seed is not False:
+            seed_everything(seed, workers=True)
+            self.config["seed_everything"] = seed
+        cls, kwargs = checked["model"]
+        self.model = cls(**{k: _build(v) for k, v in kwargs.items()})
+        if checked.get("data") is not None:
+            cls, kwargs = checked["data"]
+            self.datamodule = cls(**{k: _build(v) for k, v in kwargs.items()})
+        self.trainer = self.trainer_class(**{k: _build(v) for k, v in checked["trainer"].items()})
+        self._extras = checked.get("extras", {})
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        before = getattr(self, f"before_{subcommand}", None)
+        if callable(before):
+            before()
+        kwargs = dict(self._extras)
+        if self.datamodule is not None:
+            kwargs.update(_data_arguments(self.datamodule, subcommand))
+        getattr(self.trainer, subcommand)(self.model, **kwargs)
+        after = getattr(self, f"after_{subcommand}", None)
+        if callable(after):
+            after()
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _treadle_trainer() -> Any:
+    import treadle
+
+    return treadle.Trainer
+
+
+def _is_call(value: Any) -> bool:
+    from treadle.cli import _Call
+
+    return isinstance(value, _Call)
+
+
+_LOADERS: Dict[str, Tuple[Tuple[str, str], ...]] = {"fit": (("train_dataloaders", "train_dataloader"),
+                    ("val_dataloaders", "val_dataloader")),
+            "validate": (("dataloaders", "val_dataloader"),),
+            "test": (("dataloaders", "test_dataloader"),),
+            "predict": (("dataloaders", "predict_dataloader"),)}
+
+
+def _data_arguments(data: Any, subcommand: str) -> Dict[str, Any]:
+    """How the Trainer gets ``data``: ``datamodule=`` once treadle has ``DataModule`` support;
+    until then its loaders, after ``prepare_data()`` and ``setup(stage)`` as Lightning calls
+    them (so any class with ``*_dataloader`` methods serves)."""
+    import treadle
+
+    if getattr(treadle, "DataModule", None) is not None:
+        return {"datamodule": data}
+    for name in ("prepare_data", "setup"):
+        method = getattr(data, name, None)
+        if callable(method):
+            method(subcommand) if name == "setup" else method()
+    return {arg: getattr(data, method)() for arg, method in _LOADERS[subcommand]
+            if callable(getattr(data, method, None))}
+
+
+def _merge(into: Dict[str, Any], new: Dict[str, Any]) -> None:
+    """Deep-merge ``new`` into ``into``; a ``class_path`` that changes drops old init_args."""
+    for key, value in new.items():
+        old = into.get(key)
+        if isinstance(old, dict) and isinstance(value, dict) and \
+                old.get("class_path", value.get("class_path")) == value.get("class_path",
+                                                                            old.get("class_path")):
+            _merge(old, value)
+        else:
+            into[key] = value
+
+
+def _parameters(cls: Any) -> List[inspect.Parameter]:
+    try:
+        params = list(inspect.signature(cls).parameters.values())
+    except (TypeError, ValueError):
+        return []
+    return [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _signature_defaults(cls: Any) -> Dict[str, Any]:
+    """The ``__init__`` arguments that have a default, with it."""
+    return {p.name: p.default for p in _parameters(cls) if p.default is not p.empty}
+
+
+def _signature_types(cls: Any) -> Dict[str, Any]:
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # an annotation that cannot be resolved: checked as Any
+        hints = {}
+    return {p.name: hints.get(p.name, Any) for p in _parameters(cls)}
+
+
+def _fields(cls: Any) -> Dict[str, Tuple[Any, Any]]:
+    """``name -> (annotation, default or inspect.Parameter.empty)`` of ``cls.__init__``."""
+    types = _signature_types(cls)
+    return {p.name: (types[p.name], p.default) for p in _parameters(cls)}
+
+
+def _type_name(annotation: Any) -> str:
+    if annotation is None or annotation is Any:
+        return "VALUE"
+    if typing.get_origin(annotation) is None and hasattr(annotation, "__name__"):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "").replace("NoneType", "None")
+
+
+def _validate_args(values: Dict[str, Any], fields: Dict[str, Tuple[Any, Any]], prefix: str,
+                   problems: List[str], owner: Any = None) -> Dict[str, Any]:
+    """Check ``values`` against ``fields`` with pydantic; every problem into ``problems``.
+
+    Returns the values converted to their annotations (``1`` for a ``float`` is ``1.0``).
+    A ``class_path`` spec is checked to build a subclass of its annotation, not converted.
+    """
+    from pydantic import ConfigDict, ValidationError, create_model
+
+    where = f" by {owner.__name__}" if owner is not None else ""
+    for name in values:
+        if name not in fields:
+            close = difflib.get_close_matches(name, list(fields), n=1)
+            hint = f" Did you mean `{prefix}{close[0]}`?" if close else ""
+            problems.append(f"{prefix}{name}: not an argument of "
+                            f"{owner.__name__ if owner is not None else 'this section'}.{hint} "
+                            f"Arguments: "
+                            f"{', '.join(fields) or '(none)'}")
+    spec: Dict[str, Any] = {}
+    for name, (annotation, default) in fields.items():
+        value = values.get(name, default)
+        if value is inspect.Parameter.empty:
+            problems.append(f"{prefix}{name}: required{where}, it has no default; give "
+                            f"`--{prefix}{name} VALUE` or set it in the configuration")
+            continue
+        if name not in values:
+            continue
+        if _is_call(value):
+            target = value.target
+            if inspect.isclass(annotation) and inspect.isclass(target) and \
+                    not issubclass(target, annotation):
+                problems.append(f"{prefix}{name}: `{value.label}` is not a {annotation.__name__}")
+            continue
+        spec[name] = (annotation, ...)
+    if not spec:
+        return {}
+    model = create_model("Arguments", __config__=ConfigDict(arbitrary_types_allowed=True),
+                         **spec)
+    try:
+        validated = model(**{k: values[k] for k in spec})
+    except ValidationError as exc:
+        seen = set()
+        for err in exc.errors():
+            name = str((err.get("loc") or ("?",))[0])
+            if name in seen:  # a Union fails once per member: one line per argument
+                continue
+            seen.add(name)
+            problems.append(f"{prefix}{name}: expected {_type_name(spec[name][0])}{where}, "
+                            f"got {values.get(name)!r} ({err.get('msg', 'invalid')})")
+        return {}
+    return {k: getattr(validated, k) for k in spec}
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as YAML can write it (tuples as lists, other objects as their ``str``)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def _dump_yaml(config: Dict[str, Any]) -> str:
+    import yaml
+
+    return yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=False)

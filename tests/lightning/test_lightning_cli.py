@@ -1,0 +1,322 @@
+"""``treadle.cli.CLI``, used as ``LightningCLI`` is: a user's script run as a subprocess, with
+its exit codes, plus in-process checks through ``args=`` and ``run=False``.
+
+Behaviour ported from Lightning's ``tests/tests_pytorch/test_cli.py`` (Apache-2.0, Copyright
+The Lightning AI team): ``test_lightning_cli_args`` (config file then overrides),
+``test_lightning_cli_print_config``, ``test_lightning_cli_help``, ``test_lightning_cli_run``
+(``run=False``), ``test_lightning_cli_submodules`` (a ``class_path`` argument),
+``test_lightning_cli_config_and_subclass_mode``, the subcommands tests and the seed tests.
+Rewritten for treadle; none of Lightning's code is copied.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+import yaml
+
+import treadle
+from treadle.cli import CLI
+
+SCRIPT = textwrap.dedent('''
+    import json
+    import sys
+    from typing import Optional
+
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    import treadle
+    from treadle.cli import CLI
+
+
+    class Model(treadle.Module):
+        def __init__(self, hidden: int, lr: float = 0.1, act: str = "tanh",
+                     dropout: Optional[float] = None):
+            super().__init__()
+            self.hidden, self.lr, self.act, self.dropout = hidden, lr, act, dropout
+            self.net = nn.Sequential(nn.Linear(4, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            loss = nn.functional.mse_loss(self(x), y)
+            self.log("train_loss", loss)
+            return loss
+
+        def validation_step(self, batch, batch_idx):
+            self.log("val_loss", nn.functional.mse_loss(self(batch[0]), batch[1]))
+
+        def test_step(self, batch, batch_idx):
+            self.log("test_loss", nn.functional.mse_loss(self(batch[0]), batch[1]))
+
+        def predict_step(self, batch, batch_idx):
+            return self(batch[0])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=self.lr)
+
+
+    class Wide(Model):
+        def __init__(self, hidden: int = 32, lr: float = 0.05):
+            super().__init__(hidden, lr)
+
+
+    class Data:  # not a treadle class: any class with *_dataloader methods
+        def __init__(self, batch_size: int = 8, n: int = 32):
+            self.batch_size, self.n = batch_size, n
+            self.calls = []
+
+        def prepare_data(self):
+            self.calls.append("prepare_data")
+
+        def setup(self, stage):
+            self.calls.append(f"setup:{stage}")
+
+        def _loader(self):
+            x = torch.randn(self.n, 4, generator=torch.Generator().manual_seed(0))
+            return DataLoader(TensorDataset(x, x.sum(1, keepdim=True)), batch_size=self.batch_size)
+
+        train_dataloader = val_dataloader = test_dataloader = predict_dataloader = _loader
+
+
+    class ReportingCLI(CLI):
+        """Prints one JSON line after each subcommand, for the test to read."""
+
+        def report(self, **extra):
+            m, t = self.model, self.trainer
+            print("REPORT " + json.dumps(dict(
+                model=type(m).__name__, hidden=m.hidden, lr=m.lr, act=m.act, dropout=m.dropout,
+                batch_size=self.datamodule.batch_size, data_calls=self.datamodule.calls,
+                max_epochs=t.max_epochs, global_step=t.global_step,
+                seed=self.config["seed_everything"], **extra)))
+
+        def after_fit(self):
+            self.report()
+
+        def after_validate(self):
+            self.report(val_loss=float(self.trainer.callback_metrics["val_loss"]))
+
+        def after_test(self):
+            self.report(test_loss=float(self.trainer.callback_metrics["test_loss"]))
+
+        def before_predict(self):
+            self.report()
+
+
+    if __name__ == "__main__":
+        subclass = sys.argv[1:2] == ["--subclass"]  # the test's switch, not a CLI option
+        if subclass:
+            del sys.argv[1]
+        ReportingCLI(Model, Data, subclass_mode_model=subclass,
+                     trainer_defaults={"accelerator": "cpu", "logger": False,
+                                       "enable_progress_bar": False,
+                                       "enable_checkpointing": False,
+                                       "enable_model_summary": False})
+''')
+
+
+@pytest.fixture
+def script(tmp_path):
+    (tmp_path / "train.py").write_text(SCRIPT)
+    return tmp_path
+
+
+def run(cwd, *args):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), os.environ.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, "train.py", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def report(proc):
+    import json
+
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("REPORT ")]
+    assert len(lines) == 1, proc.stdout
+    return json.loads(lines[0][len("REPORT "):])
+
+
+def test_fit_with_config_file_then_dotted_overrides(script):
+    (script / "run.yaml").write_text(textwrap.dedent("""
+        seed_everything: 7
+        trainer: {max_epochs: 1}
+        model: {hidden: 4, lr: 0.5, act: relu}
+        data: {batch_size: 16}
+    """))
+    proc = run(script, "fit", "--config", "run.yaml", "--model.lr", "0.01",
+               "--trainer.max_epochs=2", "--data.batch_size", "4")
+    got = report(proc)
+    assert got == {"model": "Model", "hidden": 4, "lr": 0.01, "act": "relu", "dropout": None,
+                   "batch_size": 4, "data_calls": ["prepare_data", "setup:fit"],
+                   "max_epochs": 2, "global_step": 16, "seed": 7}
+    # a value given before --config is replaced by the file's (later ones win)
+    got = report(run(script, "fit", "--model.lr", "0.01", "--config", "run.yaml",
+                     "--trainer.max_steps", "1"))
+    assert got["lr"] == 0.5 and got["global_step"] == 1
+
+
+def test_validate_test_predict_subcommands(script):
+    got = report(run(script, "validate", "--model.hidden", "3"))
+    assert got["data_calls"] == ["prepare_data", "setup:validate"] and got["val_loss"] > 0
+    got = report(run(script, "test", "--model.hidden", "3", "--data.n", "8"))
+    assert got["data_calls"] == ["prepare_data", "setup:test"] and got["test_loss"] > 0
+    got = report(run(script, "predict", "--model.hidden", "3"))
+    assert got["global_step"] == 0
+
+
+def test_every_problem_is_reported_at_once_with_exit_code_2(script):
+    proc = run(script, "fit", "--model.hidden", "abc", "--model.lrr", "1",
+               "--data.batch_size", "1.5", "--trainer.max_epochs", "x", "--seed_everything",
+               "nope")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr == (
+        "train.py fit: 5 configuration problems:\n"
+        "  - seed_everything: must be an int, true (a random seed) or false; got 'nope'\n"
+        "  - TrainerConfig: `Trainer(max_epochs='x')`: Input should be a valid integer, unable "
+        "to parse string as an integer\n"
+        "  - model.lrr: not an argument of Model. Did you mean `model.lr`? Arguments: hidden, "
+        "lr, act, dropout\n"
+        "  - model.hidden: expected int by Model, got 'abc' (Input should be a valid integer, "
+        "unable to parse string as an integer)\n"
+        "  - data.batch_size: expected int by Data, got 1.5 (Input should be a valid integer, "
+        "got a number with a fractional part)\n"
+        "See `train.py fit --help`.\n")
+
+
+def test_a_required_argument_missing_is_named(script):
+    proc = run(script, "fit")
+    assert proc.returncode == 2
+    assert "  - model.hidden: required by Model, it has no default; give `--model.hidden " \
+           "VALUE` or set it in the configuration\n" in proc.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "train.py: got nothing where a subcommand was expected; choose one of fit, validate, "
+         "test, predict (as in `train.py fit --help`).\n"),
+    (["fitt"], "train.py: got `fitt` where a subcommand was expected; choose one of fit, "
+               "validate, test, predict (as in `train.py fit --help`).\n"),
+    (["fit", "--modle.lr", "1"], "train.py: `--modle.lr` is not an option; options start "
+                                 "with one of --seed_everything, --trainer, --model, --data, "
+                                 "--ckpt_path (or --config)\n"),
+    (["fit", "--model.lr"], "train.py: `--model.lr` needs a value, as in `--model.lr VALUE`\n"),
+    (["fit", "--config", "missing.yaml"], "train.py: --config missing.yaml: cannot be read: "
+                                          "No such file or directory\n"),
+])
+def test_command_line_errors_exit_2(script, args, message):
+    proc = run(script, *args)
+    assert (proc.returncode, proc.stderr) == (2, message)
+
+
+def test_print_config_is_a_valid_config_file(script):
+    proc = run(script, "fit", "--model.lr", "0.2", "--trainer.max_epochs", "1", "--print_config")
+    assert proc.returncode == 0, proc.stderr
+    printed = yaml.safe_load(proc.stdout)
+    assert list(printed) == ["seed_everything", "trainer", "model", "data", "ckpt_path"]
+    assert printed["model"] == {"hidden": None, "lr": 0.2, "act": "tanh", "dropout": None}
+    assert printed["data"] == {"batch_size": 8, "n": 32}
+    assert printed["trainer"]["max_epochs"] == 1 and printed["trainer"]["accelerator"] == "cpu"
+    assert set(printed["trainer"]) == set(treadle.TrainerConfig.model_fields)
+    printed["model"]["hidden"] = 2
+    (script / "printed.yaml").write_text(yaml.safe_dump(printed))
+    got = report(run(script, "fit", "--config", "printed.yaml"))
+    assert (got["lr"], got["hidden"], got["max_epochs"]) == (0.2, 2, 1)
+    assert got["seed"] is not True and isinstance(got["seed"], int), "a random seed, recorded"
+
+
+def test_help_lists_every_argument(script):
+    proc = run(script, "fit", "--help")
+    assert proc.returncode == 0
+    for option in ["--config", "--print_config", "--seed_everything", "--ckpt_path",
+                   "--model.hidden int  (required)", "--model.lr float  (default: 0.1)",
+                   "--model.dropout Optional[float]  (default: None)",
+                   "--data.batch_size int  (default: 8)"]:
+        assert option in proc.stdout
+    for name in treadle.TrainerConfig.model_fields:
+        assert f"--trainer.{name} " in proc.stdout
+
+
+def test_subclass_mode_with_class_path(script):
+    got = report(run(script, "--subclass", "fit", "--model", "__main__.Wide",
+                     "--trainer.max_steps", "1"))
+    assert (got["model"], got["hidden"], got["lr"]) == ("Wide", 32, 0.05)
+    got = report(run(script, "--subclass", "fit", "--model.class_path", "__main__.Wide",
+                     "--model.init_args.hidden", "5", "--model.lr", "0.2",
+                     "--trainer.max_steps", "1"))
+    assert (got["hidden"], got["lr"]) == (5, 0.2)
+    proc = run(script, "--subclass", "fit", "--model", "__main__.Data")
+    assert proc.returncode == 2
+    assert "  - model.class_path: `__main__.Data` is not a subclass of Model\n" in proc.stderr
+    proc = run(script, "--subclass", "fit", "--model", "__main__.Wide", "--print_config")
+    assert yaml.safe_load(proc.stdout)["model"] == {
+        "class_path": "__main__.Wide", "init_args": {"hidden": 32, "lr": 0.05}}
+
+
+# -- in process: run=False, args=, class_path arguments ------------------------------------------
+
+
+class Head(torch.nn.Module):
+    def __init__(self, width: int = 2):
+        super().__init__()
+        self.width = width
+
+
+class WithSubmodule(treadle.Module):
+    def __init__(self, head: torch.nn.Module, main_param: int = 1):
+        super().__init__()
+        self.head, self.main_param = head, main_param
+
+
+def test_run_false_builds_without_a_subcommand():
+    cli = CLI(WithSubmodule, run=False, seed_everything_default=3,
+              trainer_defaults={"logger": False},
+              args=["--model.head", "{class_path: test_lightning_cli.Head, init_args: "
+                    "{width: 5}}", "--model.main_param", "2", "--trainer.max_epochs", "4"])
+    assert isinstance(cli.model.head, Head) and cli.model.head.width == 5
+    assert cli.model.main_param == 2
+    assert isinstance(cli.trainer, treadle.Trainer) and cli.trainer.max_epochs == 4
+    assert cli.datamodule is None and cli.subcommand is None
+    assert cli.config["seed_everything"] == 3
+
+
+def test_args_as_a_dict():
+    cli = CLI(WithSubmodule, run=False, seed_everything_default=False, args={
+        "model": {"head": {"class_path": "test_lightning_cli.Head"}, "main_param": 9},
+        "trainer": {"logger": False}})
+    assert cli.model.main_param == 9 and cli.model.head.width == 2
+
+
+def test_a_class_path_argument_must_match_its_annotation(capsys):
+    with pytest.raises(SystemExit) as exc:
+        CLI(WithSubmodule, run=False, args=["--model.head", "{class_path: treadle.Trainer}"])
+    assert exc.value.code == 2
+    assert "  - model.head: `treadle.Trainer` is not a Module\n" in capsys.readouterr().err
+
+
+def test_save_config_callback_is_not_supported():
+    with pytest.raises(ValueError, match=re.escape(
+            "`CLI(save_config_callback=...)`: treadle does not save the configuration; leave it "
+            "None and keep your `--config` file (or `--print_config` output) with the run.")):
+        CLI(WithSubmodule, save_config_callback=object, args=[])
+
+
+def test_default_config_files_come_first(tmp_path):
+    (tmp_path / "defaults.yaml").write_text("model: {main_param: 5}\ntrainer: {max_epochs: 2}\n")
+    files = [str(tmp_path / "defaults.yaml"), str(tmp_path / "absent.yaml")]
+    cli = CLI(WithSubmodule, run=False, seed_everything_default=False,
+              parser_kwargs={"default_config_files": files},
+              save_config_kwargs={"overwrite": True},
+              args=["--model.head", "{class_path: test_lightning_cli.Head}",
+                    "--trainer.max_epochs", "3", "--trainer.logger", "false"])
+    assert cli.model.main_param == 5 and cli.trainer.max_epochs == 3

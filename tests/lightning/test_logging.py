@@ -1,0 +1,339 @@
+"""``self.log``/``self.log_dict`` as Lightning 2 defines them: torchmetrics ``Metric`` values,
+``reduce_fx``, the step rules of evaluation loops and the errors.
+
+Behaviour ported from Lightning's tests (Apache-2.0, Copyright The Lightning AI team):
+``tests/tests_pytorch/core/test_metric_result_integration.py``,
+``tests/tests_pytorch/trainer/logging_/test_train_loop_logging.py`` (``test_log_invalid_raises``,
+``test_logging_raises``, ``test_metrics_reset``-style checks) and
+``tests/tests_pytorch/trainer/logging_/test_eval_loop_logging.py`` (step-level values of
+validation). The tests are rewritten for treadle; none of Lightning's code is copied.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import subprocess
+import sys
+
+import pytest
+import torch
+import torchmetrics
+from torch import nn
+
+import treadle
+from conftest_helpers import IN_DIM, make_loader, make_trainer
+from treadle.loggers import Logger
+
+
+class RecordingLogger(Logger):
+    """Keeps every ``log_metrics`` call as ``(step, metrics)``."""
+
+    def __init__(self):
+        self.rows: list = []
+
+    @property
+    def name(self):
+        return "recording"
+
+    @property
+    def version(self):
+        return 0
+
+    def log_metrics(self, metrics, step=None):
+        self.rows.append((step, dict(metrics)))
+
+    def log_hyperparams(self, params, *args, **kwargs):
+        pass
+
+
+class SumMetric(torchmetrics.Metric):
+    """Sums what it is given; ``forward`` returns the batch's own sum."""
+
+    def __init__(self):
+        super().__init__()
+        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, x):
+        self.total += x.sum()
+
+    def compute(self):
+        return self.total
+
+
+class Base(treadle.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(IN_DIM, 1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return nn.functional.mse_loss(self.layer(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+
+def values(n_batches, epoch):
+    """What batch ``i`` of ``epoch`` feeds the metrics: ``10 * epoch + i``."""
+    return [float(10 * epoch + i) for i in range(n_batches)]
+
+
+# -- torchmetrics.Metric values ---------------------------------------------------------------
+
+
+class TrainMetric(Base):
+    def __init__(self):
+        super().__init__()
+        self.metric = SumMetric()
+        self.updated_only = SumMetric()
+        self.seen_in_epoch_end = []
+
+    def training_step(self, batch, batch_idx):
+        v = torch.tensor(float(10 * self.current_epoch + batch_idx))
+        self.metric(v)  # forward: updates the state, returns the batch value
+        self.log("m", self.metric, on_step=True, on_epoch=True)
+        self.updated_only.update(v)  # no forward: no batch value
+        self.log("u", self.updated_only, on_step=True, on_epoch=True)
+        return super().training_step(batch, batch_idx)
+
+    def on_train_epoch_end(self):
+        # as in Lightning, the metric is reset after on_train_epoch_end, not before
+        self.seen_in_epoch_end.append(float(self.metric.total))
+
+
+def test_metric_object_per_step_forward_and_per_epoch_compute_then_reset(tmp_path):
+    logger = RecordingLogger()
+    model = TrainMetric()
+    trainer = make_trainer(tmp_path, max_epochs=2, logger=logger, log_every_n_steps=1)
+    trainer.fit(model, make_loader(3))
+    lm, cm = trainer.logged_metrics, trainer.callback_metrics
+    # the second epoch feeds 10, 11, 12: its compute() is 33 because the first epoch was reset
+    assert float(lm["m_epoch"]) == 33.0
+    assert float(cm["m"]) == 33.0
+    assert float(lm["m_step"]) == 12.0
+    assert model.seen_in_epoch_end == [sum(values(3, 0)), sum(values(3, 1))]
+    assert float(model.metric.total) == 0.0, "reset at the epoch's end"
+    steps = [row["m_step"] for _, row in logger.rows if "m_step" in row]
+    assert steps == values(3, 0) + values(3, 1)
+    epochs = [row["m_epoch"] for _, row in logger.rows if "m_epoch" in row]
+    assert epochs == [sum(values(3, 0)), sum(values(3, 1))]
+    # update() without forward: no step value, the epoch value still computed
+    assert "u_step" not in lm and not any("u_step" in row for _, row in logger.rows)
+    assert float(lm["u_epoch"]) == 33.0
+
+
+class ValMetric(Base):
+    def __init__(self):
+        super().__init__()
+        self.val_metric = SumMetric()
+
+    def validation_step(self, batch, batch_idx):
+        self.val_metric(torch.tensor(1.0))
+        self.log("val_count", self.val_metric)
+
+
+def test_metric_object_in_validation_is_reset_after_sanity_check_and_each_epoch(tmp_path):
+    """4 validation batches add 1 each; the 2 sanity batches must not count."""
+    trainer = make_trainer(tmp_path, max_epochs=2, num_sanity_val_steps=2)
+    model = ValMetric()
+    trainer.fit(model, make_loader(2), make_loader(4, seed=1))
+    assert float(trainer.callback_metrics["val_count"]) == 4.0
+    assert float(model.val_metric.total) == 0.0
+    assert trainer.validate(model, make_loader(3, seed=1))[0] == {"val_count": 3.0}
+
+
+class CollectionModule(Base):
+    def __init__(self):
+        super().__init__()
+        self.collection = torchmetrics.MetricCollection({"s1": SumMetric(), "s2": SumMetric()})
+
+    def training_step(self, batch, batch_idx):
+        self.collection(torch.tensor(2.0))
+        self.log_dict(self.collection, on_step=False, on_epoch=True)
+        return super().training_step(batch, batch_idx)
+
+
+def test_log_dict_of_a_metric_collection_logs_each_metric(tmp_path):
+    trainer = make_trainer(tmp_path)
+    trainer.fit(CollectionModule(), make_loader(3))
+    assert float(trainer.callback_metrics["s1"]) == 6.0
+    assert float(trainer.callback_metrics["s2"]) == 6.0
+
+
+class DictMetric(SumMetric):
+    def compute(self):
+        return {"a": self.total}
+
+
+class DictMetricModule(Base):
+    def __init__(self):
+        super().__init__()
+        self.d = DictMetric()
+
+    def training_step(self, batch, batch_idx):
+        self.d(torch.tensor(1.0))
+        self.log("d", self.d, on_epoch=True, on_step=False)
+        return super().training_step(batch, batch_idx)
+
+
+def test_metric_compute_must_return_a_tensor(tmp_path):
+    with pytest.raises(ValueError, match=re.escape(
+            "`self.log('d', metric)`: `DictMetric.compute()` returned a dict, not a tensor; log "
+            "each value of a metric returning several with `log_dict`.")):
+        make_trainer(tmp_path).fit(DictMetricModule(), make_loader(2))
+
+
+def test_import_treadle_does_not_import_torchmetrics():
+    code = ("import sys, treadle\nt = treadle.Trainer(accelerator='cpu', logger=False)\n"
+            "print('torchmetrics' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# -- reduce_fx ----------------------------------------------------------------------------------
+
+
+class Reductions(Base):
+    def training_step(self, batch, batch_idx):
+        v = torch.tensor(float(batch_idx + 1))  # 1, 2, 3, 4
+        for name, fx in (("t_max", torch.max), ("t_min", torch.min), ("t_sum", torch.sum),
+                         ("t_mean", torch.mean), ("b_max", max), ("b_sum", sum),
+                         ("avg", "avg"), ("upper", "MAX")):
+            self.log(name, v, on_step=False, on_epoch=True, reduce_fx=fx)
+        self.log("int_tensor", torch.tensor(batch_idx + 1), on_step=False, on_epoch=True)
+        return super().training_step(batch, batch_idx)
+
+
+def test_reduce_fx_accepts_lightnings_callables_and_spellings(tmp_path):
+    trainer = make_trainer(tmp_path)
+    trainer.fit(Reductions(), make_loader(4))
+    got = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    assert got == {"t_max": 4.0, "t_min": 1.0, "t_sum": 10.0, "t_mean": 2.5, "b_max": 4.0,
+                   "b_sum": 10.0, "avg": 2.5, "upper": 4.0, "int_tensor": 2.5}
+    assert trainer.callback_metrics["int_tensor"].is_floating_point()
+
+
+class LogWith(Base):
+    def __init__(self, **kwargs):
+        super().__init__()
+        self.kwargs = kwargs
+
+    def training_step(self, batch, batch_idx):
+        value = self.kwargs.pop("value", torch.tensor(1.0))
+        self.log(self.kwargs.pop("name", "foo"), value, **self.kwargs)
+        return super().training_step(batch, batch_idx)
+
+
+def _fit_raises(tmp_path, model, match):
+    with pytest.raises(ValueError, match=re.escape(match)):
+        make_trainer(tmp_path, limit_train_batches=1).fit(model, make_loader(2))
+
+
+def test_custom_reduce_fx_is_an_error_as_in_lightning(tmp_path):
+    _fit_raises(tmp_path, LogWith(reduce_fx=torch.median),
+                "`self.log('foo', ..., reduce_fx=<built-in method median")
+    _fit_raises(tmp_path, LogWith(reduce_fx="median"), (
+        "`self.log('foo', ..., reduce_fx='median')`: choose one of mean, sum, max, min (or "
+        "torch.mean, torch.sum, torch.max, torch.min). For another reduction, log a "
+        "`torchmetrics.Metric` instead, as in Lightning."))
+
+
+# -- the errors of Lightning's log ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value, kind", [(None, "NoneType"), ("foo", "str"), ([1, 2, 3], "list"),
+                                         ((1, 2), "tuple")])
+def test_log_invalid_value_raises(tmp_path, value, kind):
+    _fit_raises(tmp_path, LogWith(value=value), (
+        f"`self.log('foo', value)`: a `{kind}` cannot be logged; log a number, a one-element "
+        f"tensor or a `torchmetrics.Metric`."))
+
+
+def test_log_a_dict_points_to_log_dict(tmp_path):
+    _fit_raises(tmp_path, LogWith(value={"a": 1.0}), (
+        "`self.log('foo', value)`: a dict cannot be logged as one value; use "
+        "`self.log_dict(value)`."))
+
+
+def test_log_a_tensor_of_several_elements_raises(tmp_path):
+    _fit_raises(tmp_path, LogWith(value=torch.ones(3)), (
+        "`self.log('foo', value)`: a tensor with 3 elements; log a scalar (e.g. `value.mean()`)."))
+
+
+def test_log_name_with_dataloader_idx_raises(tmp_path):
+    _fit_raises(tmp_path, LogWith(name="foo/dataloader_idx_0"), (
+        "`self.log('foo/dataloader_idx_0', ...)`: the name must not contain '/dataloader_idx_'; "
+        "it is added when several dataloaders run (`add_dataloader_idx=True`)."))
+
+
+def test_log_neither_on_step_nor_on_epoch_raises(tmp_path):
+    _fit_raises(tmp_path, LogWith(on_step=False, on_epoch=False), (
+        "`self.log('foo', ..., on_step=False, on_epoch=False)` would record nothing; set one of "
+        "them to True."))
+
+
+class StepInEpochEnd(Base):
+    def on_train_epoch_end(self):
+        self.log("foo", 1.0, on_step=True)
+
+
+def test_log_on_step_in_an_epoch_level_hook_raises(tmp_path):
+    with pytest.raises(ValueError, match=re.escape(
+            "`self.log('foo', ..., on_step=True)` outside a batch: epoch-level hooks "
+            "(on_*_epoch_start/end, on_train_start, ...) log epoch values only; drop "
+            "`on_step=True`.")):
+        make_trainer(tmp_path).fit(StepInEpochEnd(), make_loader(1))
+
+
+def test_log_without_a_trainer_warns_and_records_nothing():
+    """Lightning lets ``*_step`` methods be unit-tested without a Trainer."""
+    model = Base()
+    with pytest.warns(UserWarning, match=re.escape(
+            "`self.log('x', ...)` was called but Base is not attached to a `Trainer`; nothing "
+            "was logged.")):
+        model.log("x", 1.0)
+
+
+def test_log_and_log_dict_take_lightnings_arguments():
+    log = list(inspect.signature(treadle.Module.log).parameters)
+    assert log == ["self", "name", "value", "prog_bar", "logger", "on_step", "on_epoch",
+                   "reduce_fx", "enable_graph", "sync_dist", "sync_dist_group",
+                   "add_dataloader_idx", "batch_size", "metric_attribute", "rank_zero_only"]
+    log_dict = list(inspect.signature(treadle.Module.log_dict).parameters)
+    assert log_dict == ["self", "dictionary"] + [p for p in log[3:] if p != "metric_attribute"]
+
+
+# -- step-level values of evaluation loops ---------------------------------------------------------
+
+
+class EvalStepLogging(Base):
+    def validation_step(self, batch, batch_idx):
+        v = torch.tensor(float(batch_idx))
+        self.log("v_both", v, on_step=True, on_epoch=True)
+        self.log("v_step_only", v, on_step=True, on_epoch=False)
+        self.log("v_epoch", v)
+
+    def test_step(self, batch, batch_idx):
+        self.log("t_both", torch.tensor(float(batch_idx)), on_step=True)
+
+
+def test_eval_step_values_follow_lightnings_logged_and_callback_rules(tmp_path):
+    logger = RecordingLogger()
+    trainer = make_trainer(tmp_path, logger=logger, num_sanity_val_steps=2, log_every_n_steps=1)
+    trainer.fit(EvalStepLogging(), make_loader(2), make_loader(3, seed=1))
+    cm, lm = trainer.callback_metrics, trainer.logged_metrics
+    # step values go to logged_metrics (last batch), never to callback_metrics
+    assert float(lm["v_both_step"]) == 2.0 and float(lm["v_step_only"]) == 2.0
+    assert "v_both_step" not in cm and "v_step_only" not in cm
+    assert float(cm["v_both"]) == 1.0 and float(cm["v_both_epoch"]) == 1.0
+    assert float(lm["v_both_epoch"]) == 1.0 and float(cm["v_epoch"]) == 1.0
+    # the loggers get one row per validation batch, at step batch_idx (none in the sanity check)
+    eval_rows = [(step, row) for step, row in logger.rows if "v_both_step" in row]
+    assert eval_rows == [(i, {"v_both_step": float(i), "v_step_only": float(i)})
+                         for i in range(3)]
+    # nor do the step values leak into the training rows
+    assert not any("v_both_step" in row and "epoch" in row for _, row in logger.rows)
+    result = trainer.test(EvalStepLogging(), make_loader(2, seed=2))
+    assert result == [{"t_both_epoch": 0.5}]
+    assert float(trainer.logged_metrics["t_both_step"]) == 1.0
