@@ -25,7 +25,7 @@ FIRST_PARTY = {
                  "deepspeed", "deepspeed_stage_1", "deepspeed_stage_2", "deepspeed_stage_3",
                  "deepspeed_stage_2_offload", "deepspeed_stage_3_offload"},
     "environment": {"torchrun", "slurm"},
-    "logger": {"csv"},
+    "logger": {"csv", "tensorboard"},
 }
 FIRST_PARTY_DISTRIBUTIONS = {"treadle", "treadle-slurm"}
 CASES = [(kind, name) for kind in FIRST_PARTY for name in sorted(FIRST_PARTY[kind])]

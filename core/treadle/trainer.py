@@ -493,8 +493,9 @@ class Trainer:
             eval_loaders = source() if callable(source) else None
         eval_loaders = as_list(eval_loaders)
         if fn != "fit" and not eval_loaders:
-            problems.append(f"Trainer: `{fn}()` got no data. Pass `trainer.{fn}(model, "
-                            f"dataloaders=loader)` or implement `{hook_name}()` in the Module.")
+            noun = {"validate": "validation", "test": "test", "predict": "prediction"}[fn]
+            problems.append(f"Trainer: `{fn}()` got no {noun} data. Pass `trainer.{fn}(model, "
+                            f"dataloaders=loader)` or implement `{hook_name}()`.")
         if fn != "fit" or not problems:
             problems.extend(self._collect_validation(model))
         if problems:
