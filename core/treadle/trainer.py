@@ -39,6 +39,7 @@ class Trainer:
 
     def __init__(self, **kwargs: Any) -> None:
         self.config = cfg = validate_trainer_kwargs(kwargs)
+        self.state = LoopState()
         self.plugin_manager = pm = RunPluginManager()
         pm.register(_defaults, name="treadle.core")
         pm.load_entry_points()
@@ -63,7 +64,6 @@ class Trainer:
         self._select_plugins()
         self.loggers = self._make_loggers(cfg.logger)
 
-        self.state = LoopState()
         self.module: Optional[Module] = None
         self.optimizers: List[Any] = []
         self.lr_scheduler_configs: List[_optim_config.SchedulerConfig] = []
