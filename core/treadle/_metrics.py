@@ -4,7 +4,12 @@
   and in epoch-level hooks, ``on_step=False, on_epoch=True``.
 * A metric logged both per step and per epoch appears as ``name_step`` and ``name_epoch`` in
   ``logged_metrics``/``progress_bar_metrics``; ``callback_metrics["name"]`` holds the latest
-  of the two.
+  of the two (outside training, the epoch value only: step values of validation and test go to
+  the loggers, not to callbacks).
+* While one of several evaluation dataloaders runs, names get Lightning's suffix after the
+  fork: ``name/dataloader_idx_N``, ``name_epoch/dataloader_idx_N``; each dataloader's result
+  dict holds what was logged while it ran, plus what was logged outside any one loader
+  (``add_dataloader_idx=False`` drops the suffix, not the attribution).
 * Epoch values are the mean over the epoch's batches weighted by batch size (or ``sum``,
   ``max``, ``min`` with ``reduce_fx``).
 """
@@ -20,10 +25,11 @@ _REDUCE = ("mean", "sum", "max", "min")
 
 
 class _EpochAccumulator:
-    __slots__ = ("reduce_fx", "total", "weight", "prog_bar", "logger", "key")
+    __slots__ = ("reduce_fx", "total", "weight", "prog_bar", "logger", "key", "dataloader_idx")
 
-    def __init__(self, reduce_fx, prog_bar, logger, key):
+    def __init__(self, reduce_fx, prog_bar, logger, key, dataloader_idx):
         self.reduce_fx, self.prog_bar, self.logger, self.key = reduce_fx, prog_bar, logger, key
+        self.dataloader_idx = dataloader_idx  # the evaluation loader it was logged in, or None
         self.total = None
         self.weight = 0
 
@@ -60,6 +66,9 @@ class MetricStore:
         self.in_step = False  # inside a batch-level hook
         self.current_batch: Any = None  # for the batch size of epoch means
         self.dataloader_idx: Optional[int] = None  # set while one of several loaders runs
+        # logged key -> the loader it was logged in (None: outside any one), for the last
+        # end_epoch; what for_dataloader splits the results by
+        self.epoch_dataloaders: Dict[str, Optional[int]] = {}
 
     def log(self, name: str, value: Any, *, prog_bar: bool, logger: bool, on_step: Optional[bool],
             on_epoch: Optional[bool], reduce_fx: str, sync_dist: bool,
@@ -72,14 +81,15 @@ class MetricStore:
         if self.stage == "predict":
             raise ValueError(f"`self.log({name!r}, ...)` in predict: predict logs nothing (as in "
                              f"Lightning); return the values from `predict_step` instead.")
-        if self.dataloader_idx is not None and add_dataloader_idx:
-            name = f"{name}/dataloader_idx_{self.dataloader_idx}"
+        dataloader_idx = self.dataloader_idx
+        suffix = f"/dataloader_idx_{dataloader_idx}" \
+            if dataloader_idx is not None and add_dataloader_idx else ""
         training_step = self.stage == "train" and self.in_step
         on_step = training_step if on_step is None else on_step
         on_epoch = (not training_step) if on_epoch is None else on_epoch
         if not (on_step or on_epoch):
-            raise ValueError(f"`self.log({name!r}, ..., on_step=False, on_epoch=False)` would "
-                             f"record nothing; set one of them to True.")
+            raise ValueError(f"`self.log({name + suffix!r}, ..., on_step=False, on_epoch=False)` "
+                             f"would record nothing; set one of them to True.")
         if isinstance(value, torch.Tensor):
             value = value.detach()
             if value.numel() != 1:
@@ -92,10 +102,11 @@ class MetricStore:
             value = self.trainer.reduce(value, reduce_fx)
         both = on_step and on_epoch
         if on_step and self.in_step:
-            key = f"{name}_step" if both else name
-            self.callback_metrics[name] = value
-            if both:
-                self.callback_metrics[key] = value
+            key = f"{name}_step{suffix}" if both else f"{name}{suffix}"
+            if self.stage == "train":  # as Lightning: eval step values are not for callbacks
+                self.callback_metrics[f"{name}{suffix}"] = value
+                if both:
+                    self.callback_metrics[key] = value
             if logger:
                 self.pending_step[key] = value
                 self.logged_metrics[key] = value
@@ -103,10 +114,19 @@ class MetricStore:
                 self.progress_bar_metrics[key] = value
         if on_epoch:
             accumulators = self._epoch.setdefault(self.stage, {})
-            acc = accumulators.get(name)
+            acc = accumulators.get(name + suffix)
             if acc is None:
-                acc = accumulators[name] = _EpochAccumulator(
-                    reduce_fx, prog_bar, logger, f"{name}_epoch" if both else name)
+                acc = accumulators[name + suffix] = _EpochAccumulator(
+                    reduce_fx, prog_bar, logger,
+                    f"{name}_epoch{suffix}" if both else f"{name}{suffix}", dataloader_idx)
+            elif None not in (acc.dataloader_idx, dataloader_idx) \
+                    and acc.dataloader_idx != dataloader_idx:
+                raise ValueError(
+                    f"`self.log({name!r}, ..., add_dataloader_idx=False)` in dataloader "
+                    f"{dataloader_idx}: {name!r} was already logged in dataloader "
+                    f"{acc.dataloader_idx} this epoch, and without the index the two would be "
+                    f"one metric (Lightning refuses this too). Log a name per dataloader "
+                    f"(e.g. f\"{name}_{{dataloader_idx}}\") or leave `add_dataloader_idx=True`.")
             if not self.in_step:
                 weight = 1
             else:
@@ -120,8 +140,10 @@ class MetricStore:
     def end_epoch(self, stage: str) -> Dict[str, torch.Tensor]:
         """Reduce the stage's accumulated values into the metric dicts; return the logged ones."""
         logged = {}
+        self.epoch_dataloaders = {}
         for name, acc in self._epoch.get(stage, {}).items():
             value = acc.compute()
+            self.epoch_dataloaders[acc.key] = acc.dataloader_idx
             self.callback_metrics[name] = value
             if acc.key != name:
                 self.callback_metrics[acc.key] = value
@@ -133,11 +155,10 @@ class MetricStore:
         self._epoch[stage] = {}
         return logged
 
-    @staticmethod
-    def for_dataloader(logged: Dict[str, torch.Tensor], idx: int,
+    def for_dataloader(self, logged: Dict[str, torch.Tensor], idx: int,
                        several: bool) -> Dict[str, float]:
-        """The epoch metrics of evaluation dataloader ``idx``, as Lightning returns them: its
-        own (``name/dataloader_idx_{idx}``) and those logged outside any one loader."""
-        suffix = f"/dataloader_idx_{idx}"
+        """The epoch metrics of evaluation dataloader ``idx``, as Lightning returns them: those
+        logged while it ran (suffixed ``/dataloader_idx_{idx}`` unless logged with
+        ``add_dataloader_idx=False``) and those logged outside any one loader."""
         return {k: float(v) for k, v in logged.items()
-                if not several or k.endswith(suffix) or "/dataloader_idx_" not in k}
+                if not several or self.epoch_dataloaders.get(k) in (None, idx)}
