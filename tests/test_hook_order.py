@@ -381,9 +381,10 @@ def test_module_backward_beats_the_strategy_and_the_core():
     assert [x for x in log if x.endswith("backward")] == ["strategy.backward"]
 
 
-def test_fast_calls_match_pluggy_calls():
-    """The resolved fast path and pluggy's caller produce the same calls and the same weights."""
-    def run(trace):
+def test_fast_calls_match_pluggy_calls(monkeypatch):
+    """The generated callers and pluggy's own produce the same calls and the same weights
+    (whole runs of every kind: tests/test_fast_path_parity.py)."""
+    def run(pluggy_callers):
         torch.manual_seed(0)
         seen = []
 
@@ -394,9 +395,9 @@ def test_fast_calls_match_pluggy_calls():
             def on_before_optimizer_step(self, optimizer):
                 seen.append("pre-step")
 
+        if pluggy_callers:
+            monkeypatch.setattr(_callers, "fast_caller", lambda hook_caller: hook_caller)
         trainer = _trainer(num_sanity_val_steps=0)
-        if trace:
-            trainer.plugin_manager.enable_tracing(lambda line: None)
         model = Model()
         trainer.fit(model, _data())
         return seen, [p.detach().clone() for p in model.parameters()]
