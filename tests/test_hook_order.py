@@ -1,11 +1,13 @@
 """The documented order of hook calls and of implementations (docs/hooks.md), pinned exactly."""
 from __future__ import annotations
 
+import pluggy
+import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 import treadle
-from treadle import Provider, hookimpl
+from treadle import Provider, _callers, hookimpl
 
 # One whole fit: sanity check (1 batch), 1 epoch of 2 training batches, validation (1 batch).
 FIT_SEQUENCE = """
@@ -99,6 +101,50 @@ on_train_batch_end
 """.strip().splitlines()
 
 
+# One test() and one predict(), each over one batch: as Lightning 2 orders them
+# (tests/_lightning_hook_order.py; tests/test_lightning_hook_order.py checks the docs' blocks).
+TEST_SEQUENCE = """
+setup
+setup_environment
+convert_module
+setup_module
+setup_dataloader
+on_test_model_eval
+on_test_start
+on_test_epoch_start
+on_before_batch_transfer
+transfer_batch_to_device
+on_after_batch_transfer
+on_test_batch_start
+run_test_step
+on_test_batch_end
+on_test_epoch_end
+on_test_end
+on_test_model_train
+teardown
+""".strip().splitlines()
+
+PREDICT_SEQUENCE = """
+setup
+setup_environment
+convert_module
+setup_module
+setup_dataloader
+on_predict_model_eval
+on_predict_start
+on_predict_epoch_start
+on_before_batch_transfer
+transfer_batch_to_device
+on_after_batch_transfer
+on_predict_batch_start
+run_predict_step
+on_predict_batch_end
+on_predict_epoch_end
+on_predict_end
+teardown
+""".strip().splitlines()
+
+
 def _data(n=8):
     g = torch.Generator().manual_seed(0)
     return DataLoader(TensorDataset(torch.randn(n, 4, generator=g), torch.randn(n, 1, generator=g)),
@@ -117,6 +163,13 @@ class Auto(treadle.Module):
     def validation_step(self, batch, batch_idx):
         x, y = batch
         self.log("val_loss", torch.nn.functional.mse_loss(self.layer(x), y))
+
+    def test_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("test_loss", torch.nn.functional.mse_loss(self.layer(x), y))
+
+    def forward(self, batch):
+        return self.layer(batch[0])
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.1)
@@ -143,16 +196,56 @@ def _trainer(**kw):
     return treadle.Trainer(**{**defaults, **kw})
 
 
-def _traced_fit(trainer, model, val=True):
+def _traced(trainer, run):
+    """The hook calls of ``run()``, traced on the callers the run uses (the normal path)."""
     lines = []
     trainer.plugin_manager.enable_tracing(lines.append)
-    trainer.fit(model, _data(), _data() if val else None)
+    run()
     # "treadle hook NAME -> [impls]" with two spaces of indent per nesting level
     return [line.split(" -> ")[0].replace("treadle hook ", "") for line in lines]
 
 
+def _traced_fit(trainer, model, val=True):
+    return _traced(trainer, lambda: trainer.fit(model, _data(), _data() if val else None))
+
+
 def test_fit_calls_hooks_in_the_documented_order():
     assert _traced_fit(_trainer(), Auto()) == FIT_SEQUENCE
+
+
+def test_test_calls_hooks_in_the_documented_order():
+    trainer = _trainer(limit_test_batches=1)
+    assert _traced(trainer, lambda: trainer.test(Auto(), _data())) == TEST_SEQUENCE
+
+
+def test_predict_calls_hooks_in_the_documented_order():
+    trainer = _trainer(limit_predict_batches=1)
+    assert _traced(trainer, lambda: trainer.predict(Auto(), _data())) == PREDICT_SEQUENCE
+
+
+@pytest.mark.parametrize("fn", ["fit", "test", "predict"])
+def test_the_traced_order_is_the_order_of_the_generated_callers(fn, monkeypatch):
+    """Tracing wraps the callers the untraced run uses (``treadle._callers.fast_caller``'s
+    generated functions), so the sequences above are those of the path that normally runs,
+    not of pluggy's own ``HookCaller``."""
+    resolved = {}
+    real = _callers.fast_caller
+
+    def spy(hook_caller):
+        caller = real(hook_caller)
+        resolved[hook_caller.name] = caller
+        return caller
+
+    monkeypatch.setattr(_callers, "fast_caller", spy)
+    trainer = _trainer(limit_test_batches=1, limit_predict_batches=1)
+    runs = {"fit": lambda: trainer.fit(Auto(), _data(), _data()),
+            "test": lambda: trainer.test(Auto(), _data()),
+            "predict": lambda: trainer.predict(Auto(), _data())}
+    calls = {name.strip() for name in _traced(trainer, runs[fn])}
+    expected = {"fit": FIT_SEQUENCE, "test": TEST_SEQUENCE, "predict": PREDICT_SEQUENCE}[fn]
+    assert calls == {name.strip() for name in expected}
+    assert calls <= set(resolved)
+    assert not [n for n in calls if isinstance(resolved[n], pluggy.HookCaller)]
 
 
 def test_manual_optimization_batch_order():
@@ -168,6 +261,8 @@ def test_hook_order_is_documented():
     doc = (Path(__file__).parents[1] / "docs" / "hooks.md").read_text()
     assert "\n".join(FIT_SEQUENCE) in doc
     assert "\n".join(MANUAL_BATCH) in doc
+    assert f"```\n{chr(10).join(TEST_SEQUENCE)}\n```" in doc
+    assert f"```\n{chr(10).join(PREDICT_SEQUENCE)}\n```" in doc
 
 
 # -- order of implementations within one hook --------------------------------------------------
@@ -286,9 +381,10 @@ def test_module_backward_beats_the_strategy_and_the_core():
     assert [x for x in log if x.endswith("backward")] == ["strategy.backward"]
 
 
-def test_fast_calls_match_pluggy_calls():
-    """The resolved fast path and pluggy's caller produce the same calls and the same weights."""
-    def run(trace):
+def test_fast_calls_match_pluggy_calls(monkeypatch):
+    """The generated callers and pluggy's own produce the same calls and the same weights
+    (whole runs of every kind: tests/test_fast_path_parity.py)."""
+    def run(pluggy_callers):
         torch.manual_seed(0)
         seen = []
 
@@ -299,9 +395,9 @@ def test_fast_calls_match_pluggy_calls():
             def on_before_optimizer_step(self, optimizer):
                 seen.append("pre-step")
 
+        if pluggy_callers:
+            monkeypatch.setattr(_callers, "fast_caller", lambda hook_caller: hook_caller)
         trainer = _trainer(num_sanity_val_steps=0)
-        if trace:
-            trainer.plugin_manager.enable_tracing(lambda line: None)
         model = Model()
         trainer.fit(model, _data())
         return seen, [p.detach().clone() for p in model.parameters()]

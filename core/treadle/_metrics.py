@@ -4,7 +4,12 @@
   and in epoch-level hooks, ``on_step=False, on_epoch=True``.
 * A metric logged both per step and per epoch appears as ``name_step`` and ``name_epoch`` in
   ``logged_metrics``/``progress_bar_metrics``; ``callback_metrics["name"]`` holds the latest
-  of the two.
+  of the two (outside training, the epoch value only: step values of validation and test go to
+  the loggers, not to callbacks).
+* While one of several evaluation dataloaders runs, names get Lightning's suffix after the
+  fork: ``name/dataloader_idx_N``, ``name_epoch/dataloader_idx_N``; each dataloader's result
+  dict holds what was logged while it ran, plus what was logged outside any one loader
+  (``add_dataloader_idx=False`` drops the suffix, not the attribution).
 * Epoch values are the mean over the epoch's batches weighted by batch size (or ``sum``,
   ``max``, ``min`` with ``reduce_fx``).
 * ``sync_dist=True`` (several ranks): an epoch value is reduced over the ranks once, when the
@@ -84,11 +89,13 @@ _IDENTITY = {"mean": 0.0, "sum": 0.0, "max": float("-inf"), "min": float("inf")}
 
 
 class _EpochAccumulator:
-    __slots__ = ("reduce_fx", "total", "weight", "prog_bar", "logger", "key", "sync_dist")
+    __slots__ = ("reduce_fx", "total", "weight", "prog_bar", "logger", "key", "sync_dist",
+                 "dataloader_idx")
 
-    def __init__(self, reduce_fx, prog_bar, logger, key, sync_dist=False):
+    def __init__(self, reduce_fx, prog_bar, logger, key, sync_dist=False, dataloader_idx=None):
         self.reduce_fx, self.prog_bar, self.logger, self.key = reduce_fx, prog_bar, logger, key
         self.sync_dist = sync_dist
+        self.dataloader_idx = dataloader_idx  # the evaluation loader it was logged in, or None
         self.total = None
         self.weight = 0
 
@@ -117,6 +124,7 @@ class _MetricAccumulator:
 
     __slots__ = ("metric", "name", "prog_bar", "logger", "key")
     sync_dist = False  # never reduced by the store: the metric syncs itself
+    dataloader_idx = None  # (its key carries the loader's suffix when several run)
 
     def __init__(self, metric: Any, name: str, prog_bar: bool, logger: bool, key: str) -> None:
         self.metric, self.name, self.prog_bar, self.logger, self.key = (metric, name, prog_bar,
@@ -150,6 +158,9 @@ class MetricStore:
         self.in_step = False  # inside a batch-level hook
         self.current_batch: Any = None  # for the batch size of epoch means
         self.dataloader_idx: Optional[int] = None  # set while one of several loaders runs
+        # logged key -> the loader it was logged in (None: outside any one), for the last
+        # end_epoch; what for_dataloader splits the results by
+        self.epoch_dataloaders: Dict[str, Optional[int]] = {}
 
     def log(self, name: str, value: Any, *, prog_bar: bool = False, logger: bool = True,
             on_step: Optional[bool] = None, on_epoch: Optional[bool] = None,
@@ -181,8 +192,10 @@ class MetricStore:
             self._metrics_to_reset.setdefault(self.stage, {})[id(metric)] = metric
         if self.stage == "sanity":
             return
-        if self.dataloader_idx is not None and add_dataloader_idx:
-            name = f"{name}/dataloader_idx_{self.dataloader_idx}"
+        dataloader_idx = self.dataloader_idx
+        # Lightning's keys: name, name_step, name_epoch, each followed by the loader's suffix.
+        suffix = f"/dataloader_idx_{dataloader_idx}" \
+            if dataloader_idx is not None and add_dataloader_idx else ""
         if metric is not None:
             # the batch's value is what the metric's forward returned (none after update() only)
             cached = getattr(metric, "_forward_cache", None)
@@ -193,24 +206,32 @@ class MetricStore:
             step_value = self.trainer.reduce(value, reduce_fx)
         both = on_step and on_epoch
         if on_step and step_value is not None:
-            self._log_step(name, f"{name}_step" if both else name, step_value, prog_bar, logger)
+            self._log_step(f"{name}{suffix}", f"{name}_step{suffix}" if both else f"{name}{suffix}",
+                           step_value, prog_bar, logger)
         if on_epoch:
             accumulators = self._epoch.setdefault(self.stage, {})
-            acc = accumulators.get(name)
-            key = f"{name}_epoch" if both else name
+            acc = accumulators.get(name + suffix)
+            key = f"{name}_epoch{suffix}" if both else f"{name}{suffix}"
             if metric is not None:
                 if acc is None:
-                    acc = accumulators[name] = _MetricAccumulator(metric, name, prog_bar, logger,
-                                                                  key)
+                    acc = accumulators[name + suffix] = _MetricAccumulator(metric, name + suffix,
+                                                                           prog_bar, logger, key)
                 acc.add(metric, 1)
                 return
             if acc is None:
-                acc = accumulators[name] = _EpochAccumulator(reduce_fx, prog_bar, logger, key,
-                                                              sync_dist)
+                acc = accumulators[name + suffix] = _EpochAccumulator(
+                    reduce_fx, prog_bar, logger, key, sync_dist, dataloader_idx)
+            elif None not in (acc.dataloader_idx, dataloader_idx) \
+                    and acc.dataloader_idx != dataloader_idx:
+                raise ValueError(
+                    f"`self.log({name!r}, ..., add_dataloader_idx=False)` in dataloader "
+                    f"{dataloader_idx}: {name!r} was already logged in dataloader "
+                    f"{acc.dataloader_idx} this epoch, and without the index the two would be "
+                    f"one metric (Lightning refuses this too). Log a name per dataloader "
+                    f"(e.g. f\"{name}_{{dataloader_idx}}\") or leave `add_dataloader_idx=True`.")
             # as Lightning: only an in-batch mean is weighted by the batch size
             weighted = self.in_step and reduce_fx == "mean"
             acc.add(value, (batch_size or batch_size_of(self.current_batch)) if weighted else 1)
-
     def _log_step(self, name: str, key: str, value: torch.Tensor, prog_bar: bool,
                   logger: bool) -> None:
         """A step value. Training: in ``callback_metrics`` as ``name`` and ``key``, sent to the
@@ -247,8 +268,10 @@ class MetricStore:
         accumulators = self._epoch.setdefault(stage, {})
         if self.trainer.world_size > 1:
             self._sync(accumulators)
+        self.epoch_dataloaders = {}
         for name, acc in accumulators.items():
             value = acc.compute()
+            self.epoch_dataloaders[acc.key] = acc.dataloader_idx
             self.callback_metrics[name] = value
             if acc.key != name:
                 self.callback_metrics[acc.key] = value
@@ -301,11 +324,10 @@ class MetricStore:
                     acc.weight = reduced[i]
                     i += 1
 
-    @staticmethod
-    def for_dataloader(logged: Dict[str, torch.Tensor], idx: int,
+    def for_dataloader(self, logged: Dict[str, torch.Tensor], idx: int,
                        several: bool) -> Dict[str, float]:
-        """The epoch metrics of evaluation dataloader ``idx``, as Lightning returns them: its
-        own (``name/dataloader_idx_{idx}``) and those logged outside any one loader."""
-        suffix = f"/dataloader_idx_{idx}"
+        """The epoch metrics of evaluation dataloader ``idx``, as Lightning returns them: those
+        logged while it ran (suffixed ``/dataloader_idx_{idx}`` unless logged with
+        ``add_dataloader_idx=False``) and those logged outside any one loader."""
         return {k: float(v) for k, v in logged.items()
-                if not several or k.endswith(suffix) or "/dataloader_idx_" not in k}
+                if not several or self.epoch_dataloaders.get(k) in (None, idx)}

@@ -59,6 +59,8 @@ class EvaluationLoop:
             keep_predictions: bool = False) -> List[Any]:
         """Run ``stage`` over ``loaders``; returns one result per dataloader: its logged metrics
         (``dict``), or for ``predict`` its predictions (a list, empty unless kept)."""
+        if not sum(limits):  # as Lightning: no batch to run, so no hook and no result
+            return []
         trainer, hooks, metrics, state = self.trainer, self.hooks, self.metrics, self.trainer.state
         module = trainer.module
         prefix = _PREFIX[stage]
@@ -130,7 +132,7 @@ class FitLoop:
         trainer.num_val_batches = sum(self.val_limits)
         state.total_batches = 0
         hooks.on_fit_start(trainer=trainer, module=module)
-        if val_loaders and cfg.num_sanity_val_steps and resume is None:
+        if sum(self.val_limits) and cfg.num_sanity_val_steps and resume is None:
             n = cfg.num_sanity_val_steps
             hooks.on_sanity_check_start(trainer=trainer, module=module)
             self.evaluation.run("sanity", val_loaders,

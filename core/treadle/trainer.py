@@ -29,7 +29,7 @@ from treadle.optim import unroute_scheduler_step
 from treadle.plugin_manager import RunPluginManager
 from treadle.state import LoopState
 from treadle.step import Step
-from treadle.utilities import seed_worker
+from treadle.utilities import dataloader_idx_problems, seed_worker
 
 __version__ = checkpoint.VERSION
 
@@ -407,7 +407,7 @@ class Trainer:
             results = evaluation.run(fn, eval_loaders, limits, keep_predictions)
             if fn != "predict":
                 return results
-            if not keep_predictions:
+            if not keep_predictions or not results:  # as Lightning: None when nothing ran
                 return None
             return results[0] if len(results) == 1 else results
         except BaseException as exc:
@@ -496,6 +496,10 @@ class Trainer:
             noun = {"validate": "validation", "test": "test", "predict": "prediction"}[fn]
             problems.append(f"Trainer: `{fn}()` got no {noun} data. Pass `trainer.{fn}(model, "
                             f"dataloaders=loader)` or implement `{hook_name}()`.")
+        if eval_loaders and not (fn == "fit" and self.config.limit_val_batches == 0):
+            step_name = {"validate": "validation_step", "test": "test_step",
+                         "predict": "predict_step"}[eval_fn]  # before any batch, as Lightning
+            problems.extend(dataloader_idx_problems(model, step_name, len(eval_loaders)))
         if fn != "fit" or not problems:
             problems.extend(self._collect_validation(model))
         if problems:
