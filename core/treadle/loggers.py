@@ -19,7 +19,7 @@ from argparse import Namespace
 from typing import Any, Callable, Dict, Mapping, Optional, TypeVar, Union
 
 # CSVLogger and TensorBoardLogger come from __getattr__ (imported on first use).
-__all__ = ["CSVLogger", "Logger", "TensorBoardLogger", "rank_zero_experiment",  # noqa: F822
+__all__ = ["CSVLogger", "FileLogger", "Logger", "TensorBoardLogger", "rank_zero_experiment",  # noqa: F822
            "rank_zero_only"]
 
 _LAZY = {"CSVLogger": "treadle_plugins.loggers.csv",
@@ -154,6 +154,34 @@ class Logger(ABC):
 
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
         """A checkpoint callback saved a checkpoint (for loggers that upload them)."""
+
+
+class FileLogger(Logger):
+    """A logger that writes under ``save_dir/name/version_N`` (Lightning's layout), shared by
+    ``CSVLogger`` and ``TensorBoardLogger``. Subclasses set ``_save_dir``, ``_name`` and
+    ``_version`` (None: the next free ``version_N``, found on first use)."""
+
+    _save_dir: str
+    _name: str
+    _version: Optional[Union[int, str]]
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def version(self) -> Union[int, str]:
+        if self._version is None:
+            self._version = next_version(self.root_dir)
+        return self._version
+
+    @property
+    def save_dir(self) -> str:
+        return self._save_dir
+
+    @property
+    def root_dir(self) -> str:
+        return os.path.join(self._save_dir, self._name)
 
 
 # -- what loggers share -----------------------------------------------------------------------

@@ -16,8 +16,7 @@ from typing import Any, Dict, List, Optional, Union
 
 from treadle import Provider, hookimpl
 from treadle.loggers import (
-    Logger,
-    next_version,
+    FileLogger,
     params_dict,
     rank_zero_experiment,
     rank_zero_only,
@@ -81,7 +80,7 @@ class ExperimentWriter:
             writer.writerows(rows)
 
 
-class CSVLogger(Logger):
+class CSVLogger(FileLogger):
     """Lightning's ``CSVLogger``: metrics to ``metrics.csv``, hyper-parameters to ``hparams.yaml``.
 
     :param save_dir: the folder that holds the experiments.
@@ -103,24 +102,6 @@ class CSVLogger(Logger):
         self._prefix = prefix
         self._flush_every = flush_logs_every_n_steps
         self._experiment: Optional[ExperimentWriter] = None
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def version(self) -> Union[int, str]:
-        if self._version is None:
-            self._version = next_version(self.root_dir)
-        return self._version
-
-    @property
-    def save_dir(self) -> str:
-        return self._save_dir
-
-    @property
-    def root_dir(self) -> str:
-        return os.path.join(self._save_dir, self._name)
 
     @property
     def log_dir(self) -> str:

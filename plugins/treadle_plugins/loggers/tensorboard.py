@@ -15,8 +15,7 @@ from typing import Any, Dict, Mapping, Optional, Union
 
 from treadle import Provider, hookimpl, module_available
 from treadle.loggers import (
-    Logger,
-    next_version,
+    FileLogger,
     params_dict,
     rank_zero_experiment,
     rank_zero_only,
@@ -31,7 +30,7 @@ def available() -> bool:
     return module_available("tensorboard") or module_available("tensorboardX")
 
 
-class TensorBoardLogger(Logger):
+class TensorBoardLogger(FileLogger):
     """Lightning's ``TensorBoardLogger``.
 
     :param save_dir: the folder that holds the experiments.
@@ -66,24 +65,6 @@ class TensorBoardLogger(Logger):
         self._kwargs = kwargs
         self._experiment: Any = None
         self.hparams: Dict[str, Any] = {}
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def version(self) -> Union[int, str]:
-        if self._version is None:
-            self._version = next_version(self.root_dir)
-        return self._version
-
-    @property
-    def save_dir(self) -> str:
-        return self._save_dir
-
-    @property
-    def root_dir(self) -> str:
-        return os.path.join(self._save_dir, self._name)
 
     @property
     def sub_dir(self) -> Optional[str]:
