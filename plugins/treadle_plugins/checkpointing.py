@@ -71,8 +71,8 @@ class ModelCheckpoint(Callback):
             self.dirpath = trainer.default_root_dir / "checkpoints"
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        if self.save_top_k == 0 and not self.save_last:
-            return
+        if trainer.fast_dev_run or (self.save_top_k == 0 and not self.save_last):
+            return  # as Lightning: fast_dev_run saves no checkpoint
         top_k_due = self.every_n_epochs >= 1 and (trainer.current_epoch + 1) % self.every_n_epochs == 0
         if not top_k_due and not self.save_last:
             return

@@ -218,8 +218,8 @@ class DDPStrategy(StrategyBase):
 
     @hookimpl
     def setup_dataloader(self, trainer: Any, dataloader: Any, stage: str) -> Any:
-        if self.world_size == 1:
-            return None
+        if self.world_size == 1 or not trainer.config.use_distributed_sampler:
+            return None  # use_distributed_sampler=False: the loaders as the user made them
         return distributed_loader(dataloader, self.world_size, self.global_rank,
                                   seed=int(os.environ.get("TREADLE_GLOBAL_SEED", 0)))
 
