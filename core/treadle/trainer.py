@@ -589,10 +589,17 @@ class Trainer:
         eval_fn = "validate" if fn == "fit" else fn
         hook_name = {"validate": "val_dataloader", "test": "test_dataloader",
                      "predict": "predict_dataloader"}[eval_fn]
-        if eval_loaders is None:
+        step_name = {"validate": "validation_step", "test": "test_step",
+                     "predict": "predict_step"}[eval_fn]
+        no_step = getattr(model, step_name, None) is None  # as Lightning: `model.validation_step
+        # = None` turns validation off in fit(); validate/test/predict need their step
+        if eval_loaders is None and not no_step:
             eval_loaders = _request(model, datamodule, hook_name)
-        eval_loaders = as_list(eval_loaders)
-        if fn != "fit" and not eval_loaders:
+        eval_loaders = [] if no_step else as_list(eval_loaders)
+        if fn != "fit" and no_step:
+            problems.append(f"Trainer: `{fn}()` needs `{step_name}()`, and the Module's is None. "
+                            f"Implement `{step_name}(self, batch, batch_idx)`.")
+        if fn != "fit" and not eval_loaders and not no_step:
             problems.append(f"Trainer: `{fn}()` got no data. Pass `trainer.{fn}(model, "
                             f"dataloaders=loader)` or implement `{hook_name}()` in the Module"
                             + (" or the DataModule." if datamodule is not None else "."))
