@@ -24,8 +24,6 @@ from typing import Any, Dict, Optional
 
 from treadle.utilities import move_data_to_device
 
-# The loader method of each entry point's data, as the Trainer asks for it.
-LOADER_METHODS = ("train_dataloader", "val_dataloader", "test_dataloader", "predict_dataloader")
 TRANSFER_HOOKS = ("on_before_batch_transfer", "transfer_batch_to_device",
                   "on_after_batch_transfer")
 
@@ -105,7 +103,7 @@ class DataModule:
     def from_datasets(cls, train_dataset: Any = None, val_dataset: Any = None,
                       test_dataset: Any = None, predict_dataset: Any = None,
                       batch_size: int = 1, num_workers: int = 0,
-                      **datamodule_kwargs: Any) -> "DataModule":
+                      **datamodule_kwargs: Any) -> DataModule:
         """A DataModule whose loaders wrap the given datasets (a dataset, or a list or dict of
         them for several loaders); the training loader shuffles, as in Lightning."""
         from torch.utils.data import DataLoader, IterableDataset

@@ -263,7 +263,7 @@ class FitLoop:
         return {"loss": out.detach()} if isinstance(out, torch.Tensor) else out
 
     def end_epoch(self) -> None:
-        trainer, hooks, metrics = self.trainer, self.hooks, self.metrics
+        trainer, metrics = self.trainer, self.metrics
         state, module = trainer.state, trainer.module
         state.stage, metrics.stage = "fit", "train"
         logged = metrics.end_epoch("train")

@@ -18,14 +18,14 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 
 from treadle import _defaults, _optim_config, checkpoint
-from treadle.loggers import Logger, log_hyperparams
 from treadle._adapters import adapt_object
 from treadle._fastconfig import validate_trainer_kwargs
 from treadle._metrics import MetricStore
 from treadle.callback import Callback
 from treadle.data import as_list, num_batches, sequential
-from treadle.datamodule import LOADER_METHODS, TRANSFER_HOOKS, DataModule, overrides
+from treadle.datamodule import TRANSFER_HOOKS, DataModule, overrides
 from treadle.errors import ConfigurationError, PluginError
+from treadle.loggers import Logger, log_hyperparams
 from treadle.loop import EvaluationLoop, FitLoop, per_rank
 from treadle.module import MODULE_HOOKS, Module
 from treadle.optim import unroute_scheduler_step

@@ -11,10 +11,10 @@ import re
 
 import pytest
 import torch
+from lightning_boring import BoringDataModule, BoringModel, RandomDataset, quiet
 from torch.utils.data import DataLoader
 
 import treadle
-from lightning_boring import BoringDataModule, BoringModel, RandomDataset, quiet
 
 
 class RecordingDataModule(BoringDataModule):

@@ -13,9 +13,9 @@ from unittest import mock
 
 import pytest
 import torch
+from lightning_boring import BoringModel, quiet
 
 import treadle
-from lightning_boring import BoringModel, quiet
 from treadle.callbacks import ModelCheckpoint
 
 

@@ -14,12 +14,11 @@ from datetime import timedelta
 
 import pytest
 import torch
+from lightning_boring import BoringModel, RandomDataset, quiet
 from torch.utils.data import DataLoader
 
 import treadle
-from lightning_boring import BoringModel, RandomDataset, quiet
 from treadle.callbacks import EarlyStopping, ModelCheckpoint, Timer
-
 
 # -- fast_dev_run ------------------------------------------------------------------------------
 
@@ -392,25 +391,10 @@ def test_refused_arguments_spelled_with_their_off_value_are_accepted(tmp_path):
 
 
 def test_every_lightning_argument_is_implemented_or_refused():
-    lightning = ("accelerator strategy devices num_nodes precision logger callbacks fast_dev_run "
-                 "max_epochs min_epochs max_steps min_steps max_time limit_train_batches "
-                 "limit_val_batches limit_test_batches limit_predict_batches overfit_batches "
-                 "val_check_interval check_val_every_n_epoch num_sanity_val_steps "
-                 "log_every_n_steps enable_checkpointing enable_progress_bar "
-                 "enable_model_summary accumulate_grad_batches gradient_clip_val "
-                 "gradient_clip_algorithm deterministic benchmark inference_mode "
-                 "use_distributed_sampler profiler detect_anomaly barebones plugins "
-                 "sync_batchnorm reload_dataloaders_every_n_epochs default_root_dir "
-                 "model_registry").split()
+    lightning = ["accelerator", "strategy", "devices", "num_nodes", "precision", "logger", "callbacks", "fast_dev_run", "max_epochs", "min_epochs", "max_steps", "min_steps", "max_time", "limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches", "overfit_batches", "val_check_interval", "check_val_every_n_epoch", "num_sanity_val_steps", "log_every_n_steps", "enable_checkpointing", "enable_progress_bar", "enable_model_summary", "accumulate_grad_batches", "gradient_clip_val", "gradient_clip_algorithm", "deterministic", "benchmark", "inference_mode", "use_distributed_sampler", "profiler", "detect_anomaly", "barebones", "plugins", "sync_batchnorm", "reload_dataloaders_every_n_epochs", "default_root_dir", "model_registry"]
     from treadle.config import REFUSED
 
     implemented = set(treadle.TrainerConfig.model_fields)
     assert [n for n in lightning if n not in implemented and n not in REFUSED] == []
     assert not implemented & set(REFUSED)
 
-
-def test_use_distributed_sampler_false_keeps_the_loaders(tmp_path):
-    """With one process no sampler is added either way; the setting reaches the strategy."""
-    trainer = treadle.Trainer(**quiet(tmp_path, use_distributed_sampler=False, max_epochs=1))
-    loader = DataLoader(RandomDataset(32, 16), batch_size=8, shuffle=True)
-    assert trainer._setup_loader(loader, "fit") is loader
