@@ -416,7 +416,8 @@ def test_a_module_hook_override_with_an_unknown_parameter():
     fit_fails(_BadHookParameter(), error=treadle.PluginError, match=(
         "_BadHookParameter.on_train_epoch_start() takes parameter `flavour`, which hook "
         "`on_train_epoch_start` does not provide. Its arguments are: trainer, module "
-        "(Lightning's `pl_module`, `optimizer_closure` and `epoch` are translated). Rename the "
+        "(Lightning's `pl_module`, `optimizer_closure` and `epoch` are translated, and a "
+        "parameter at the position where Lightning passes an argument gets it). Rename the "
         "parameter or give it a default value."))
 
 

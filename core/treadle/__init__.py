@@ -4,6 +4,7 @@
 ``import treadle`` costs little more than ``import torch``.
 """
 from treadle.callback import Callback
+from treadle.datamodule import DataModule
 from treadle import kinds
 from treadle.errors import ConfigurationError, PluginError
 from treadle.hookspecs import hookimpl, hookspec
@@ -14,7 +15,7 @@ from treadle.utilities import seed_everything
 __version__ = "0.1.0"
 
 __all__ = [
-    "Callback", "ConfigurationError", "Module", "PluginError", "Provider", "Trainer",
+    "Callback", "ConfigurationError", "DataModule", "Module", "PluginError", "Provider", "Trainer",
     "TrainerConfig", "hookimpl", "hookspec", "hookspecs", "kinds", "module_available",
     "seed_everything",
 ]

@@ -10,12 +10,14 @@ the method's parameters:
 * a parameter named like a hook argument gets it, default value or not;
 * Lightning's names are translated: ``pl_module`` -> ``module``, ``optimizer_closure`` ->
   ``closure``, ``epoch`` -> ``trainer.current_epoch``;
+* a parameter whose name matches none gets the argument Lightning passes at its position
+  (Lightning calls hooks positionally), and ``*args`` the arguments after it;
 * any other parameter with a default keeps its default; one without is a ``PluginError``.
 """
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from treadle.errors import PluginError
 from treadle.hookspecs import HOOKS, hook_names, hookimpl
@@ -44,38 +46,108 @@ class AdaptedPlugin:
         return f"<treadle adapter of {type(self.owner).__name__}>"
 
 
+def _source(name: str, spec: tuple) -> Optional[tuple]:
+    """(hook argument, transform) a parameter called ``name`` receives, or None."""
+    arg = name if name in spec else _RENAMES.get(name)
+    if arg in spec:
+        return (arg, None)
+    if name == "epoch" and "trainer" in spec:
+        return ("trainer", _epoch)
+    return None
+
+
+def lightning_order(base: Optional[type], attr: str, hook_name: str,
+                    spec: tuple) -> List[Optional[tuple]]:
+    """The sources of the arguments Lightning passes *positionally* to ``attr``, in order.
+
+    Lightning calls a callback hook as ``hook(trainer, pl_module, *args)`` and a Module hook as
+    ``hook(*args)``: the order of the base class's stub (``treadle.Callback``, ``Module``), or
+    else the hook spec's (``trainer`` and ``module`` first for a callback, left out for a
+    Module).
+    """
+    stub = getattr(base, attr, None) if base is not None else None
+    if inspect.isfunction(stub):
+        params = [p for p in list(inspect.signature(stub).parameters.values())[1:]
+                  if p.kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        return [_source(p.name, spec) for p in params]
+    from treadle.callback import Callback
+
+    callback = base is not None and issubclass(base, Callback)
+    return [(a, None) for a in spec if callback or a not in ("trainer", "module")]
+
+
 def adapt_method(owner_label: str, method: Callable, hook_name: str, spec_argnames: Iterable[str],
-                 action: bool) -> Callable:
-    """Wrap a bound ``method`` as an implementation of ``hook_name``."""
+                 action: bool, order: Optional[List[Optional[tuple]]] = None) -> Callable:
+    """Wrap a bound ``method`` as an implementation of ``hook_name``.
+
+    A parameter gets the hook argument of its name (or Lightning's name for it); one whose name
+    matches none gets the argument Lightning passes at its position (``order``, from
+    :func:`lightning_order`), as Lightning calls hooks positionally: ``def
+    on_train_batch_end(self, _, pl_module, *args)`` works, ``*args`` receiving the rest.
+    """
     spec = tuple(spec_argnames)
-    sources: List[Tuple[str, str, Optional[Callable[[Any], Any]]]] = []  # (param, hook arg, transform)
-    for p in inspect.signature(method).parameters.values():
-        if p.kind not in _PASS_PARAM:
+    order = order or []
+    params = list(inspect.signature(method).parameters.values())
+    positional = [p for p in params if p.kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                                  inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    var_positional = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
+    var_keyword = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+    namespace: Dict[str, Any] = {"method": method}
+    used: List[str] = []  # hook arguments the generated function declares
+
+    def expr(source: tuple) -> str:
+        arg, transform = source
+        used.append(arg)
+        if transform is None:
+            return arg
+        key = f"transform_{len(namespace)}"
+        namespace[key] = transform
+        return f"{key}({arg})"
+
+    args: List[str] = []   # passed positionally (everything before a *args)
+    kwargs: List[str] = []
+    for p in params:
+        if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             continue
-        arg = p.name if p.name in spec else _RENAMES.get(p.name)
-        if arg in spec:
-            sources.append((p.name, arg, None))
-        elif p.name == "epoch" and "trainer" in spec:
-            sources.append((p.name, "trainer", _epoch))
-        elif p.default is inspect.Parameter.empty:
-            raise PluginError(
-                f"{owner_label}.{method.__name__}() takes parameter `{p.name}`, which hook "
-                f"`{hook_name}` does not provide. Its arguments are: {', '.join(spec)} "
-                f"(Lightning's `pl_module`, `optimizer_closure` and `epoch` are translated). "
-                f"Rename the parameter or give it a default value."
-            )
-    argnames = list(dict.fromkeys(arg for _, arg, _ in sources))
+        source = _source(p.name, spec)
+        index = positional.index(p) if p in positional else None
+        if source is None and index is not None and index < len(order):
+            source = order[index]  # Lightning passes it at this position
+        if source is None:
+            if p.default is inspect.Parameter.empty:
+                raise PluginError(
+                    f"{owner_label}.{method.__name__}() takes parameter `{p.name}`, which hook "
+                    f"`{hook_name}` does not provide. Its arguments are: {', '.join(spec)} "
+                    f"(Lightning's `pl_module`, `optimizer_closure` and `epoch` are translated, "
+                    f"and a parameter at the position where Lightning passes an argument gets "
+                    f"it). Rename the parameter or give it a default value.")
+            if var_positional and index is not None:  # keep the positions before *args
+                key = f"default_{len(namespace)}"
+                namespace[key] = p.default
+                args.append(key)
+            continue
+        if var_positional and index is not None or p.kind is inspect.Parameter.POSITIONAL_ONLY:
+            args.append(expr(source))
+        else:
+            kwargs.append(f"{p.name}={expr(source)}")
+    if var_positional:
+        if hook_name == "backward" and "trainer" in spec:  # manual_backward(loss, *args)
+            args.append("*trainer.backward_args")
+            used.append("trainer")
+        else:
+            rest = [expr(src) for src in order[len(positional):] if src is not None]
+            args.append(f"*({', '.join(rest)}{',' if rest else ''})")
+    if var_keyword:
+        if hook_name == "backward" and "trainer" in spec:  # manual_backward(loss, **kwargs)
+            kwargs.append("**trainer.backward_kwargs")
+            used.append("trainer")
+        elif hook_name in ("setup", "teardown") and "stage" not in used:  # Lightning: stage=
+            kwargs.append(f"stage={expr(('stage', None))}")
+    argnames = list(dict.fromkeys(used))
     # Generated with real parameter names: pluggy reads the implementation's code object
     # (pluggy >= 1.7) or its signature (older) to decide which arguments to pass.
-    namespace: Dict[str, Any] = {"method": method}
-    passed = []
-    for i, (name, arg, transform) in enumerate(sources):
-        if transform is not None:
-            namespace[f"transform_{i}"] = transform
-            passed.append(f"{name}=transform_{i}({arg})")
-        else:
-            passed.append(f"{name}={arg}")
-    call = f"method({', '.join(passed)})"
+    call = f"method({', '.join(args + kwargs)})"
     body = f"result = {call}\n    return True if result is None else result" if action \
         else f"return {call}"
     exec(f"def {hook_name}({', '.join(argnames)}):\n    {body}\n", namespace)  # noqa: S102
@@ -105,7 +177,9 @@ def adapt_object(owner: Any, base: type, hook_specs: Dict[str, tuple],
         if not callable(impl_attr) or impl_attr is getattr(base, attr, None):
             continue  # not overridden: the base class's stub takes no part
         method = getattr(owner, attr)
-        setattr(plugin, hook_name, adapt_method(label, method, hook_name, hook_specs[hook_name],
-                                                action=hook_name in ACTION_HOOKS))
+        spec = tuple(hook_specs[hook_name])
+        setattr(plugin, hook_name, adapt_method(label, method, hook_name, spec,
+                                                action=hook_name in ACTION_HOOKS,
+                                                order=lightning_order(base, attr, hook_name, spec)))
         found = True
     return plugin if found else None

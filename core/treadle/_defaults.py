@@ -43,6 +43,23 @@ def validate(trainer, module):
             f"automatic optimization steps only one. Set `self.automatic_optimization = False` "
             f"in `__init__` and step each optimizer in `training_step` (see the GAN example), "
             f"or return a single optimizer.")
+    from treadle.module import Module
+
+    for sch in trainer.lr_scheduler_configs:  # as Lightning's _validate_scheduler_api
+        name = type(sch.scheduler).__name__
+        if not (callable(getattr(sch.scheduler, "state_dict", None))
+                and callable(getattr(sch.scheduler, "load_state_dict", None))):
+            problems.append(
+                f"`configure_optimizers()` returned the scheduler `{name}`, which has no "
+                f"`state_dict()` and `load_state_dict()`: checkpoints need both. Add them to "
+                f"`{name}`, or use a `torch.optim.lr_scheduler` scheduler.")
+        if module.automatic_optimization and not callable(getattr(sch.scheduler, "step", None)) \
+                and type(module).lr_scheduler_step is Module.lr_scheduler_step:
+            problems.append(
+                f"`configure_optimizers()` returned the scheduler `{name}`, which has no "
+                f"`step()` method, so automatic optimization cannot step it. Override "
+                f"`lr_scheduler_step(self, scheduler, metric)` in the Module to step it your "
+                f"way, or use a `torch.optim.lr_scheduler` scheduler.")
     if module.automatic_optimization:
         for sch in trainer.lr_scheduler_configs:
             if sch.reduce_on_plateau and sch.monitor is None:

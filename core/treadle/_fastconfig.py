@@ -12,6 +12,7 @@ defaults, and the same result for a battery of values on each side of every cons
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
 
@@ -86,6 +87,14 @@ def _one_of(*choices: Any) -> Callable[[Any], Any]:
     return lambda v: v if any(v is c or (type(v) is str and v == c) for c in choices) else _DECLINE
 
 
+def _fast_dev_run(v: Any) -> Any:
+    return v if type(v) is bool or (type(v) is int and v >= 0) else _DECLINE
+
+
+def _duration(v: Any) -> Any:  # a dict goes to pydantic, which checks its values
+    return v if v is None or type(v) in (str, timedelta) else _DECLINE
+
+
 # name -> (default, check). Defaults and constraints as TrainerConfig's fields.
 FIELDS: Dict[str, Tuple[Any, Callable[[Any], Any]]] = {
     "accelerator": ("auto", _str),
@@ -115,6 +124,16 @@ FIELDS: Dict[str, Tuple[Any, Callable[[Any], Any]]] = {
     "log_every_n_steps": (50, _int(1)),
     "num_sanity_val_steps": (2, _int(-1)),
     "process_group_timeout": (1800.0, _float(0.0, strict=True)),
+    "fast_dev_run": (False, _fast_dev_run),
+    "min_epochs": (None, _optional(_int(0))),
+    "min_steps": (None, _optional(_int(0))),
+    "max_time": (None, _duration),
+    "overfit_batches": (0.0, _batches(strict=False)),
+    "inference_mode": (True, _bool),
+    "detect_anomaly": (False, _bool),
+    "benchmark": (None, _one_of(None, True, False)),
+    "reload_dataloaders_every_n_epochs": (0, _int(0)),
+    "use_distributed_sampler": (True, _bool),
 }
 
 

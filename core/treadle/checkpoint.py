@@ -4,7 +4,8 @@ A checkpoint is a dict of tensors and plain containers (it loads with ``weights_
 ``epoch``, ``global_step``, ``state_dict``, and unless ``weights_only``: ``loops`` (the fit
 loop's position: epoch, batches done, the RNG at the epoch's start for a mid-epoch resume),
 ``rng_states``, ``optimizer_states`` (absent when the strategy saves them itself),
-``lr_schedulers``, ``callbacks`` (by ``state_key``) and whatever ``on_save_checkpoint``
+``lr_schedulers``, ``callbacks`` (by ``state_key``), the DataModule's ``state_dict`` (under its
+class's qualified name, when not empty) and whatever ``on_save_checkpoint``
 implementations add.
 """
 from __future__ import annotations
@@ -52,6 +53,11 @@ def dump(trainer: Any, hooks: Any, epoch_rng: Optional[Dict[str, Any]],
     checkpoint["lr_schedulers"] = [c.scheduler.state_dict() for c in trainer.lr_scheduler_configs]
     checkpoint["callbacks"] = {state_key(cb): cb.state_dict() for cb in trainer.callbacks
                                if hasattr(cb, "state_dict")}
+    datamodule = getattr(trainer, "datamodule", None)
+    if datamodule is not None:  # under its class's qualified name, as Lightning
+        datamodule_state = datamodule.state_dict()
+        if datamodule_state:
+            checkpoint[type(datamodule).__qualname__] = datamodule_state
     hooks.on_save_checkpoint(trainer=trainer, module=module, checkpoint=checkpoint)
     return checkpoint
 
@@ -75,6 +81,9 @@ def restore(trainer: Any, hooks: Any, ckpt_path: Any) -> Optional[Dict[str, Any]
         key = state_key(cb)
         if key in saved and hasattr(cb, "load_state_dict"):
             cb.load_state_dict(saved[key])
+    datamodule = getattr(trainer, "datamodule", None)
+    if datamodule is not None and type(datamodule).__qualname__ in checkpoint:
+        datamodule.load_state_dict(checkpoint[type(datamodule).__qualname__])
     hooks.on_load_checkpoint(trainer=trainer, module=module, checkpoint=checkpoint)
     state.global_step = checkpoint["global_step"]
     loop = checkpoint.get("loops", {}).get("fit", {})

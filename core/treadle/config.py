@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import difflib
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, List, Literal, Optional, Union
+from typing import Any, Dict, List, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -48,6 +49,16 @@ class TrainerConfig(BaseModel):
     log_every_n_steps: int = Field(50, ge=1)
     num_sanity_val_steps: int = Field(2, ge=-1)
     process_group_timeout: float = Field(1800.0, gt=0)
+    fast_dev_run: Union[bool, int] = False
+    min_epochs: Optional[int] = Field(None, ge=0)
+    min_steps: Optional[int] = Field(None, ge=0)
+    max_time: Optional[Union[str, timedelta, Dict[str, int]]] = None
+    overfit_batches: Union[int, float] = Field(0.0, ge=0)
+    inference_mode: bool = True
+    detect_anomaly: bool = False
+    benchmark: Optional[bool] = None
+    reload_dataloaders_every_n_epochs: int = Field(0, ge=0)
+    use_distributed_sampler: bool = True
 
     @field_validator("precision", mode="before")
     @classmethod
@@ -61,8 +72,17 @@ class TrainerConfig(BaseModel):
             return []
         return list(v) if isinstance(v, (list, tuple)) else [v]
 
+    @field_validator("fast_dev_run")
+    @classmethod
+    def _not_negative(cls, v: Any) -> Any:
+        if v < 0:  # Lightning's wording
+            raise ValueError(f"fast_dev_run={v!r} is not a valid configuration. It should be "
+                             f">= 0: True or 1 runs one batch of each loop, n runs n, False or 0 "
+                             f"turns it off")
+        return v
+
     @field_validator("limit_train_batches", "limit_val_batches", "limit_test_batches",
-                     "limit_predict_batches", "val_check_interval")
+                     "limit_predict_batches", "val_check_interval", "overfit_batches")
     @classmethod
     def _fraction_at_most_one(cls, v: Any) -> Any:
         if isinstance(v, float) and v > 1.0:
@@ -73,14 +93,52 @@ class TrainerConfig(BaseModel):
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> "TrainerConfig":
         """Validate ``Trainer(**kwargs)``; every problem is reported in one ``ConfigurationError``."""
+        kwargs = dict(kwargs)
+        problems = refused_arguments(kwargs)  # takes them out of kwargs
         try:
-            return cls(**kwargs)
+            model = cls(**kwargs)
         except ValidationError as exc:
             by_argument: dict = {}  # a Union argument fails once per member type: one problem
             for err in exc.errors():
                 by_argument.setdefault(str((err.get("loc") or ("?",))[0]), []).append(err)
-            raise ConfigurationError([_describe(errs, kwargs) for errs in by_argument.values()]) \
-                from None
+            problems += [_describe(errs, kwargs) for errs in by_argument.values()]
+        if problems:
+            raise ConfigurationError(problems) from None
+        return model
+
+
+# Lightning 2 ``Trainer`` arguments treadle does not implement: (the value that means "off",
+# which a program may spell out and is accepted; why not, and the treadle way).
+REFUSED: Dict[str, tuple] = {
+    "profiler": (None, "treadle has no profiler plugins. Trace the hooks with "
+                 "`TREADLE_TRACE_HOOKS=1`, or profile the run with PyTorch's own "
+                 "`with torch.profiler.profile(): trainer.fit(model)`."),
+    "barebones": (False, "treadle has no separate bare-bones loop: its loop has no per-step "
+                  "overhead to strip beyond what you can turn off. Pass `logger=False, "
+                  "enable_checkpointing=False, enable_progress_bar=False, "
+                  "enable_model_summary=False`."),
+    "sync_batchnorm": (False, "treadle's strategies do not rewrite the model's layers. Convert "
+                       "them before `fit()`: `model = "
+                       "torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)`."),
+    "model_registry": (None, "Lightning's model registry uploads checkpoints to Lightning AI's "
+                       "service, which treadle does not talk to. Upload "
+                       "`trainer.checkpoint_callback.best_model_path` yourself after `fit()`."),
+}
+
+
+def refused_arguments(kwargs: Dict[str, Any]) -> List[str]:
+    """A problem for each Lightning argument in :data:`REFUSED` given a value other than its
+    "off" value; removes every such argument from ``kwargs``."""
+    problems = []
+    for name, (off, why) in REFUSED.items():
+        if name not in kwargs:
+            continue
+        value = kwargs.pop(name)
+        if value is off or (type(value) is type(off) and value == off):
+            continue
+        problems.append(f"TrainerConfig: `Trainer({name}={value!r})`: Lightning's `{name}` is "
+                        f"not supported: {why}")
+    return problems
 
 
 def _describe(errs: list, kwargs: dict) -> str:

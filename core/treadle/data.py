@@ -63,3 +63,30 @@ def limited(loader: Any, limit: float) -> Iterator[Tuple[int, Any]]:
 
 def limits_for(loaders: Sequence[Any], limit: Any) -> List[float]:
     return [num_batches(loader, limit) for loader in loaders]
+
+
+def sequential(loader: Any, stage: str) -> Any:
+    """``loader`` reading its dataset in order (``overfit_batches``): a ``DataLoader`` that
+    shuffles is rebuilt with a ``SequentialSampler`` (with a warning, as Lightning)."""
+    import warnings
+
+    from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+
+    if not isinstance(loader, DataLoader) or type(loader).__init__ is not DataLoader.__init__:
+        return loader
+    batch_sampler = loader.batch_sampler
+    if batch_sampler is None or type(batch_sampler) is not BatchSampler \
+            or not isinstance(batch_sampler.sampler, RandomSampler):
+        return loader
+    if stage == "fit":
+        warnings.warn("You requested to overfit but enabled training dataloader shuffling. "
+                      "Shuffling is turned off for you: the same batches every epoch.",
+                      stacklevel=3)
+    return DataLoader(loader.dataset, batch_size=loader.batch_size,
+                      sampler=SequentialSampler(loader.dataset),  # type: ignore[arg-type]
+                      num_workers=loader.num_workers,
+                      collate_fn=loader.collate_fn, pin_memory=loader.pin_memory,
+                      drop_last=loader.drop_last, timeout=loader.timeout,
+                      worker_init_fn=loader.worker_init_fn, generator=loader.generator,
+                      persistent_workers=loader.persistent_workers,
+                      prefetch_factor=loader.prefetch_factor if loader.num_workers else None)

@@ -9,10 +9,12 @@ and pinned by ``tests/test_hook_order.py``.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional
+import sys
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 
+from treadle._adapters import AdaptedPlugin
 from treadle.checkpoint import rng_state, set_rng_state
 from treadle.data import limited, lookahead, num_batches
 from treadle.errors import ConfigurationError
@@ -77,8 +79,10 @@ class EvaluationLoop:
             module.eval()  # no override took over: Lightning's default
         call("on_{}_start")(trainer=trainer, module=module)
         call("on_{}_epoch_start")(trainer=trainer, module=module)
-        # As Lightning: inference mode for validate/test/predict; no_grad inside fit().
-        with torch.no_grad() if state.fn == "fit" else torch.inference_mode():
+        # As Lightning: inference mode for validate/test/predict (no_grad with
+        # ``Trainer(inference_mode=False)``); no_grad inside fit().
+        inference = state.fn != "fit" and trainer.config.inference_mode
+        with torch.inference_mode() if inference else torch.no_grad():
             for dataloader_idx, (loader, limit) in enumerate(zip(loaders, limits)):
                 state.dataloader_idx = dataloader_idx
                 metrics.dataloader_idx = step_idx = dataloader_idx if several else None
@@ -117,11 +121,23 @@ class FitLoop:
     """``fit()``: the sanity check, then epochs of training batches, validating between them."""
 
     def __init__(self, trainer: Any, hooks: Any, step: Any, metrics: Any,
-                 evaluation: EvaluationLoop) -> None:
+                 evaluation: EvaluationLoop,
+                 reload: Optional[Callable[[str], Any]] = None) -> None:
         self.trainer, self.hooks, self.step, self.metrics = trainer, hooks, step, metrics
         self.evaluation = evaluation
-        self.config = trainer.config
+        self.config = cfg = trainer.config
         self.epoch_rng: Optional[Dict[str, Any]] = None  # RNG at this epoch's start (resume)
+        # reload_dataloaders_every_n_epochs: ``reload("train"|"val")`` asks the source again
+        self.reload = reload if cfg.reload_dataloaders_every_n_epochs else None
+        self.reloaded_at = {"train": 0, "val": 0}  # the epoch each loader was last made
+        # Lightning's "monitoring callbacks" (EarlyStopping, checkpoints) see what the Module
+        # logs in its on_train_epoch_end: they run after it, the other callbacks before.
+        self.epoch_end_first, self.epoch_end_last = split_monitoring(trainer, hooks,
+                                                                    "on_train_epoch_end")
+        # min_steps without min_epochs: at least one epoch (Lightning's _parse_loop_limits)
+        self.min_epochs = cfg.min_epochs if cfg.min_epochs is not None else \
+            (1 if cfg.min_steps is not None else 0)
+        self.min_steps = cfg.min_steps or 0
 
     def run(self, train_loader: Any, val_loaders: List[Any],
             resume: Optional[Dict[str, Any]]) -> None:
@@ -139,20 +155,50 @@ class FitLoop:
                                 [lim if n == -1 else min(n, lim) for lim in self.val_limits])
             hooks.on_sanity_check_end(trainer=trainer, module=module)
         state.stage = "fit"
-        hooks.on_train_start(trainer=trainer, module=module)
-        while not self.done():
-            self.epoch(train_loader, val_loaders, resume)
-            resume = None
-            if state.should_stop:
-                break
-        hooks.on_train_end(trainer=trainer, module=module)
+        if not self.done():  # as Lightning: no training at all (no on_train_start) when done
+            hooks.on_train_start(trainer=trainer, module=module)
+            self.val_loaders = val_loaders
+            while not self.done():
+                train_loader, _ = self.reload_loaders(train_loader, None, "train")
+                self.epoch(train_loader, self.val_loaders, resume)
+                resume = None
+            hooks.on_train_end(trainer=trainer, module=module)
         hooks.on_fit_end(trainer=trainer, module=module)
 
     def done(self) -> bool:
+        """No more epochs: no training batches, ``max_steps`` or ``max_epochs`` reached, or
+        ``trainer.should_stop`` set with ``min_epochs`` and ``min_steps`` met."""
         state, trainer = self.trainer.state, self.trainer
+        if trainer.num_training_batches == 0:
+            return True
         if 0 <= trainer.max_steps <= state.global_step:
             return True
-        return 0 <= trainer.max_epochs <= state.epoch
+        if 0 <= trainer.max_epochs <= state.epoch:
+            return True
+        return state.should_stop and self.can_stop_early()
+
+    def can_stop_early(self) -> bool:
+        """``min_epochs`` epochs and ``min_steps`` optimizer steps have run."""
+        state = self.trainer.state
+        return state.epoch >= self.min_epochs and state.global_step >= self.min_steps
+
+    def reload_loaders(self, train_loader: Any, val_loaders: Optional[List[Any]], which: str) -> tuple:
+        """``reload_dataloaders_every_n_epochs``: ``which`` loaders anew when they are due."""
+        trainer = self.trainer
+        epoch, every = trainer.state.epoch, self.config.reload_dataloaders_every_n_epochs
+        if self.reload is None or epoch - self.reloaded_at[which] < every:
+            return train_loader, val_loaders
+        self.reloaded_at[which] = epoch
+        fresh = self.reload(which)
+        if fresh is None:  # passed to fit(): nothing to ask again
+            return train_loader, val_loaders
+        if which == "train":
+            trainer.num_training_batches = num_batches(fresh, self.config.limit_train_batches)
+            return fresh, val_loaders
+        self.val_limits = [num_batches(v, self.config.limit_val_batches) for v in fresh]
+        trainer.num_val_batches = sum(self.val_limits)
+        self.val_loaders = fresh
+        return train_loader, fresh
 
     def epoch(self, loader: Any, val_loaders: List[Any], resume: Optional[Dict[str, Any]]) -> None:
         trainer, hooks, cfg, metrics, step = (self.trainer, self.hooks, self.config, self.metrics,
@@ -183,6 +229,8 @@ class FitLoop:
         max_steps, log_every = cfg.max_steps, cfg.log_every_n_steps
         schedulers = trainer.lr_scheduler_configs
         for batch_idx, batch, is_last in lookahead(iterator, skip, n):
+            if state.should_stop and self.can_stop_early():
+                break  # set in on_train_epoch_start, or before min_epochs/min_steps were met
             state.is_last_batch, state.batch_idx = is_last, batch_idx
             batch = transfer(trainer, hooks, module, batch, 0)
             metrics.in_step, metrics.current_batch = True, batch
@@ -206,9 +254,13 @@ class FitLoop:
                 log_to_loggers(trainer, metrics.take_step_metrics())
             state.total_batches += 1
             position = state.total_batches if cfg.check_val_every_n_epoch is None else batch_idx + 1
-            if val_every and (position % val_every == 0 or (is_last and val_every == n)):
+            # As Lightning: a stop request still validates (when this epoch validates at all)
+            stopping = state.should_stop and self.can_stop_early()
+            if val_every and (position % val_every == 0 or (is_last and val_every == n)
+                              or stopping):
+                _, val_loaders = self.reload_loaders(None, val_loaders, "val")
                 self.evaluation.run("validate", val_loaders, self.val_limits)
-            if 0 <= max_steps <= state.global_step or state.should_stop:
+            if 0 <= max_steps <= state.global_step or stopping:
                 break
         self.end_epoch()
 
@@ -221,14 +273,17 @@ class FitLoop:
         return {"loss": out.detach()} if isinstance(out, torch.Tensor) else out
 
     def end_epoch(self) -> None:
-        trainer, hooks, metrics = self.trainer, self.hooks, self.metrics
+        trainer, metrics = self.trainer, self.metrics
         state, module = trainer.state, trainer.module
         state.stage, metrics.stage = "fit", "train"
         logged = metrics.end_epoch("train")
         automatic = module.automatic_optimization
         if automatic:  # as Lightning: epoch schedulers first, plateau ones see the epoch's metrics
             self.step_schedulers("epoch", None, plateau=False)
-        hooks.on_train_epoch_end(trainer=trainer, module=module)
+        self.epoch_end_first(trainer=trainer, module=module)
+        if self.epoch_end_last is not None:
+            logged.update(metrics.end_epoch("train"))
+            self.epoch_end_last(trainer=trainer, module=module)
         logged.update(metrics.end_epoch("train"))
         metrics.reset_metric_objects("train")
         if automatic:
@@ -284,6 +339,28 @@ class FitLoop:
                     f"training loader has no length; pass an int number of batches."])
             return max(1, int(n * interval))
         return int(interval)
+
+
+def split_monitoring(trainer: Any, hooks: Any, name: str) -> tuple:
+    """Hook ``name`` split in two callers: all but the monitoring callbacks (EarlyStopping, the
+    checkpoint callbacks), and only those (None when there are none)."""
+    monitoring = {id(c) for c in trainer.callbacks if is_monitoring(c)}
+    impls = getattr(trainer.plugin_manager.hook, name).get_hookimpls()
+    last = [i.plugin for i in impls
+            if id(i.plugin.owner if isinstance(i.plugin, AdaptedPlugin) else i.plugin) in monitoring]
+    if not last:
+        return getattr(hooks, name), None
+    others = [i.plugin for i in impls if i.plugin not in last]
+    return hooks.subset(name, last), hooks.subset(name, others)
+
+
+def is_monitoring(callback: Any) -> bool:
+    """A callback Lightning calls after the Module's ``on_train_epoch_end``: a checkpoint
+    callback (it has ``best_model_path``) or an ``EarlyStopping``."""
+    if hasattr(callback, "best_model_path"):
+        return True
+    early = sys.modules.get("treadle_plugins.callbacks.early_stopping")  # none made without it
+    return early is not None and isinstance(callback, early.EarlyStopping)
 
 
 def per_rank(n: float, world_size: int) -> float:

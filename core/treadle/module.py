@@ -190,6 +190,13 @@ class Module(nn.Module):
         if self._trainer is None or self._trainer.is_global_zero:
             print(*args, **kwargs)
 
+    # True: ``prepare_data`` runs on local rank 0 of every node; False: on global rank 0 only.
+    prepare_data_per_node: bool = True
+
+    def prepare_data(self) -> None:
+        """Download and prepare data, once per node (see ``treadle.DataModule``); called
+        before ``setup``, after the DataModule's own ``prepare_data``."""
+
     def train_dataloader(self) -> Any:
         return None
 

@@ -59,41 +59,56 @@ class WrappedOptimizer(_Proxy):
         self._wrapped.load_state_dict(state_dict)
 
 
+# Instance attributes that route_scheduler_step() adds (and state_dict() leaves out).
+_ROUTED = ("step", "state_dict")
+
+
 def route_scheduler_step(scheduler: Any, stepper: Any) -> Any:
     """Make ``scheduler.step()`` go through the ``scheduler_step`` hook; returns the scheduler.
 
     ``lr_schedulers()`` hands back the user's own object (``sch is my_scheduler`` holds, as in
-    Lightning): its class is swapped for a subclass whose ``step`` dispatches the hook, so a
-    strategy that owns scheduling (DeepSpeed's engine) sees manual-mode ``sch.step()`` calls.
-    :func:`unroute_scheduler_step` restores the class when the run ends.
+    Lightning, and so does ``type(sch) is StepLR``): a routing ``step`` is put in the instance's
+    ``__dict__``, so a strategy that owns scheduling (DeepSpeed's engine) sees manual-mode
+    ``sch.step()`` calls, while the class -- and a ``mock.patch`` on its ``step`` -- is left
+    alone. The class's ``state_dict`` saves ``__dict__``, so an instance ``state_dict`` leaves
+    the routing out. :func:`unroute_scheduler_step` removes both when the run ends. A scheduler
+    without ``__dict__`` (``__slots__``) or without ``step`` is left as it is.
     """
-    cls = type(scheduler)
-    if getattr(cls, "_treadle_original", None) is not None:
-        cls = cls._treadle_original
+    if not callable(getattr(scheduler, "step", None)) or not hasattr(scheduler, "__dict__"):
+        return scheduler
+    unroute_scheduler_step(scheduler)  # routed by an earlier fit()
 
-    def step(self, metric: Any = None, *args: Any, **kwargs: Any) -> None:
+    def step(metric: Any = None, *args: Any, **kwargs: Any) -> None:
         if args or kwargs or stepper.in_scheduler_step:
-            cls.step(self, *((metric,) if metric is not None else ()), *args, **kwargs)
+            original_step(scheduler, metric, *args, **kwargs)
             return
-        stepper.scheduler_step(self, metric)
+        stepper.scheduler_step(scheduler, metric)
 
-    routed = type(cls.__name__, (cls,), {"step": step, "_treadle_original": cls,
-                                         "__module__": cls.__module__,
-                                         "__qualname__": cls.__qualname__})
-    scheduler.__class__ = routed
+    def state_dict() -> Any:
+        state = type(scheduler).state_dict(scheduler)
+        if isinstance(state, dict):
+            state = {k: v for k, v in state.items() if k not in _ROUTED}
+        return state
+
+    step.treadle_routed = state_dict.treadle_routed = True  # type: ignore[attr-defined]
+    scheduler.__dict__["step"] = step
+    if callable(getattr(type(scheduler), "state_dict", None)):
+        scheduler.__dict__["state_dict"] = state_dict
     return scheduler
 
 
 def unroute_scheduler_step(scheduler: Any) -> None:
-    original = getattr(type(scheduler), "_treadle_original", None)
-    if original is not None:
-        scheduler.__class__ = original
+    """Undo :func:`route_scheduler_step`."""
+    attributes = getattr(scheduler, "__dict__", {})
+    for name in _ROUTED:
+        if getattr(attributes.get(name), "treadle_routed", False):
+            del attributes[name]
 
 
-def original_step(scheduler: Any, metric: Any = None) -> None:
-    """Step ``scheduler`` with its own class's ``step`` (what the core's default does)."""
-    cls = getattr(type(scheduler), "_treadle_original", type(scheduler))
+def original_step(scheduler: Any, metric: Any = None, *args: Any, **kwargs: Any) -> None:
+    """Step ``scheduler`` with its class's ``step`` (what the core's default does)."""
+    step = type(scheduler).step
     if metric is None:
-        cls.step(scheduler)
+        step(scheduler, *args, **kwargs)
     else:
-        cls.step(scheduler, metric)
+        step(scheduler, metric, *args, **kwargs)

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import math
 import os
+import sys
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
 from treadle import _defaults, _optim_config, checkpoint
-from treadle.loggers import log_hyperparams
 from treadle._adapters import adapt_object
 from treadle._fastconfig import validate_trainer_kwargs
 from treadle._metrics import MetricStore
 from treadle.callback import Callback
-from treadle.data import as_list, num_batches
+from treadle.data import as_list, num_batches, sequential
+from treadle.datamodule import TRANSFER_HOOKS, DataModule, overrides
 from treadle.errors import ConfigurationError, PluginError
+from treadle.loggers import Logger, log_hyperparams
 from treadle.loop import EvaluationLoop, FitLoop, per_rank
 from treadle.module import MODULE_HOOKS, Module
 from treadle.optim import unroute_scheduler_step
@@ -40,17 +43,22 @@ class Trainer:
     def __init__(self, **kwargs: Any) -> None:
         self.config = cfg = validate_trainer_kwargs(kwargs)
         self.state = LoopState()
+        apply_debugging_flags(cfg)
         self.plugin_manager = pm = RunPluginManager()
         pm.register(_defaults, name="treadle.core")
         pm.load_entry_points()
         self.callbacks: List[Any] = []
         for plugin in cfg.plugins:
             self._register_plugin(plugin)
-        for callback in cfg.callbacks:
+        # As Lightning's _reorder_callbacks: checkpoint callbacks run after the others, so what
+        # they save holds the others' state as this hook left it.
+        for callback in sorted(cfg.callbacks, key=lambda c: hasattr(c, "best_model_path")):
             self._add_callback(callback)
         for extra in pm.hook.configure_callbacks(trainer=self):
             for callback in (extra if isinstance(extra, (list, tuple)) else [extra]):
                 self._add_callback(callback)
+        if cfg.max_time is not None:
+            self._add_max_time(cfg.max_time)
         try:
             pm.check_pending()
         except Exception as exc:  # pluggy.PluginValidationError: a misspelled hook name
@@ -63,6 +71,12 @@ class Trainer:
         self.environment: Any = None
         self._select_plugins()
         self.loggers = self._make_loggers(cfg.logger)
+        if cfg.fast_dev_run and self.loggers:  # as Lightning: logging is suppressed
+            self.loggers = [DummyLogger()]
+        benchmark = False if cfg.benchmark is None and cfg.deterministic else cfg.benchmark
+        if benchmark is not None:  # as Lightning: set for the process, when the Trainer is made
+            torch.backends.cudnn.benchmark = benchmark
+        self.datamodule: Optional[DataModule] = None  # the last one given to an entry point
 
         self.module: Optional[Module] = None
         self.optimizers: List[Any] = []
@@ -79,6 +93,8 @@ class Trainer:
         self._fit_loop: Optional[FitLoop] = None
         self._resume: Optional[Dict[str, Any]] = None  # the mid-epoch point restore() found
         self._root_device: Optional[torch.device] = None
+        self._datamodule_plugin: Any = None  # the DataModule's batch-transfer overrides
+        self._given_loaders = {"train": False, "val": False}
 
     # -- construction ------------------------------------------------------------------------
 
@@ -98,6 +114,21 @@ class Trainer:
         self.callbacks.append(callback)
         self.plugin_manager.register(adapted if adapted is not None else callback,
                                      name=f"callback:{type(callback).__name__}:{id(callback):x}")
+
+    def _add_max_time(self, max_time: Any) -> None:
+        """``Trainer(max_time=...)``: a ``Timer`` callback stops the run, as in Lightning."""
+        from treadle.callbacks import Timer
+
+        if any(isinstance(c, Timer) for c in self.callbacks):
+            warnings.warn("`Trainer(max_time=...)` is ignored: a `Timer` callback is already in "
+                          "`callbacks`, and it decides when training stops.", stacklevel=3)
+            return
+        try:
+            timer = Timer(duration=max_time, interval="step")
+        except ValueError as exc:
+            raise ConfigurationError([f"TrainerConfig: `Trainer(max_time={max_time!r})`: {exc}"]) \
+                from None
+        self._add_callback(timer)
 
     def _add_module_callback(self, callback: Any) -> None:
         """``Module.configure_callbacks()``: replaces the Trainer's callbacks of the same type."""
@@ -210,10 +241,27 @@ class Trainer:
 
     @property
     def max_epochs(self) -> int:
+        """As Lightning: 1000 when neither ``max_epochs``, ``max_steps`` nor a time limit
+        (``max_time``, a ``Timer``) is given; -1 (no limit) when only those are."""
         cfg = self.config
         if cfg.max_epochs is not None:
             return cfg.max_epochs
-        return 1000 if cfg.max_steps == -1 else -1
+        timer = sys.modules.get("treadle_plugins.callbacks.timer")  # no Timer made without it
+        timed = timer is not None and any(isinstance(c, timer.Timer) for c in self.callbacks)
+        return 1000 if cfg.max_steps == -1 and not timed else -1
+
+    @property
+    def min_epochs(self) -> Optional[int]:
+        return self.config.min_epochs
+
+    @property
+    def min_steps(self) -> Optional[int]:
+        return self.config.min_steps
+
+    @property
+    def fast_dev_run(self) -> Any:
+        """``Trainer(fast_dev_run=...)``: False, True (one batch) or the number of batches."""
+        return self.config.fast_dev_run
 
     @property
     def max_steps(self) -> int:
@@ -360,6 +408,7 @@ class Trainer:
         """Set ``fn`` up, validate, hand it to a loop. ``check_only``: stop after validation
         (``treadle validate``): nothing set up or run."""
         model = self._model_for(fn, model)
+        datamodule = self._datamodule_for(fn, datamodule, train_loader, eval_loaders)
         if not check_only:  # ddp_spawn: the stage runs in its workers
             launched = self.strategy.launch_stage(self, fn, model, train_loader, eval_loaders,
                                                   ckpt_path)
@@ -367,16 +416,21 @@ class Trainer:
                 return None if fn == "predict" and not keep_predictions else launched[0]
         self.module = model
         model.trainer = self
+        self._given_loaders = {"train": train_loader is not None, "val": eval_loaders is not None}
         state = self.state
         state.fn, state.stage, state.should_stop = fn, None, False
         self._resume = None
         started, status = False, "success"
         try:
-            self._prepare(model)
+            self._prepare(model, datamodule)
             hooks = self._hooks
+            self._prepare_data(model, datamodule)
+            if datamodule is not None:  # as Lightning: the DataModule's setup comes first
+                datamodule.setup(stage=fn)
             hooks.setup(trainer=self, module=model, stage=fn)
             started = True
-            train_loader, eval_loaders = self._configure(fn, model, train_loader, eval_loaders)
+            train_loader, eval_loaders = self._configure(fn, model, train_loader, eval_loaders,
+                                                         datamodule)
             if check_only:
                 return None
             if self.config.deterministic is not None:  # as Lightning: global, for the process
@@ -395,8 +449,11 @@ class Trainer:
             log_hyperparams(self)  # hparams, graph and save() to each logger, on rank zero
             evaluation = EvaluationLoop(self, hooks, self._metrics)
             if fn == "fit":
-                self._fit_loop = FitLoop(self, hooks, self._step, self._metrics, evaluation)
-                self._fit_loop.run(train_loader, eval_loaders, self._resume)
+                self._fit_loop = FitLoop(self, hooks, self._step, self._metrics, evaluation,
+                                         reload=lambda which: self._reload(which, model,
+                                                                           datamodule))
+                with torch.autograd.set_detect_anomaly(self.config.detect_anomaly):
+                    self._fit_loop.run(train_loader, eval_loaders, self._resume)
                 return None
             limit = {"validate": self.config.limit_val_batches,
                      "test": self.config.limit_test_batches,
@@ -421,7 +478,12 @@ class Trainer:
                 self._step.release()
                 for scheduler in self._step.schedulers:
                     unroute_scheduler_step(scheduler)
+            if self._datamodule_plugin is not None:
+                self.plugin_manager.unregister(self._datamodule_plugin)
+                self._datamodule_plugin = None
             if started:
+                if datamodule is not None:
+                    datamodule.teardown(stage=fn)
                 self._hooks.teardown(trainer=self, module=model, stage=fn)
                 for logger in self.loggers:
                     finalize = getattr(logger, "finalize", None)
@@ -440,6 +502,43 @@ class Trainer:
                             f"{type(model).__name__}.")
         return model
 
+    def _datamodule_for(self, fn: str, datamodule: Any, train_loader: Any,
+                        eval_loaders: Any) -> Optional[DataModule]:
+        """The ``datamodule=`` of this entry point, checked; it becomes ``trainer.datamodule``."""
+        if datamodule is None:
+            return None
+        if not isinstance(datamodule, DataModule):
+            raise TypeError(f"`trainer.{fn}(datamodule=...)` needs a `treadle.DataModule`, got "
+                            f"{type(datamodule).__name__}.")
+        if train_loader is not None or eval_loaders is not None:
+            given = "`train_dataloaders` or `val_dataloaders`" if fn == "fit" else "`dataloaders`"
+            raise ConfigurationError([
+                f"Trainer: `trainer.{fn}()` got both {given} and `datamodule`. Pass one: the "
+                f"DataModule's loaders, or the loaders."])
+        if getattr(self.strategy, "spawn", False):
+            raise ConfigurationError([
+                f"Trainer: `trainer.{fn}(datamodule=...)` is not supported with "
+                f"`strategy='ddp_spawn'` yet. Use `strategy='ddp'`, or pass the loaders."])
+        self.datamodule = datamodule
+        datamodule.trainer = self
+        return datamodule
+
+    def _prepare_data(self, model: Module, datamodule: Optional[DataModule]) -> None:
+        """``prepare_data()`` of the DataModule, then of the Module: on local rank 0 of each
+        node (``prepare_data_per_node = False``: on global rank 0 only); then a barrier."""
+        ran = False
+        for owner in (datamodule, model):
+            if owner is None or type(owner).prepare_data is \
+                    (DataModule if owner is datamodule else Module).prepare_data:
+                continue
+            here = self.local_rank == 0 if getattr(owner, "prepare_data_per_node", True) \
+                else self.global_rank == 0
+            if here:
+                owner.prepare_data()
+            ran = True
+        if ran:
+            self.barrier("prepare_data")
+
     def _checkpoint_path(self, ckpt_path: Any) -> Any:
         """``"best"`` and ``"last"`` as the checkpoint callback knows them; a path as it is."""
         if ckpt_path not in ("best", "last"):
@@ -457,23 +556,31 @@ class Trainer:
                 + ". Pass a path, or fit with checkpointing first."])
         return found
 
-    def _prepare(self, model: Module) -> None:
+    def _prepare(self, model: Module, datamodule: Optional[DataModule] = None) -> None:
         """Register the Module's overrides and put every implementation in its place."""
         pm = self.plugin_manager
         for callback in model.configure_callbacks() or []:
             self._add_module_callback(callback)
+        # The DataModule's batch-transfer overrides run before the Module's and, these hooks
+        # being firstresult, replace them (Lightning's _DataHookSelector).
+        self._datamodule_plugin = None
+        if datamodule is not None:
+            self._datamodule_plugin = adapt_object(datamodule, DataModule, self._hook_specs(),
+                                                   TRANSFER_HOOKS)
+            if self._datamodule_plugin is not None:
+                pm.register(self._datamodule_plugin, name="datamodule")
         module_plugin = adapt_object(model, Module, self._hook_specs(), MODULE_HOOKS)
         pm.arrange(module_plugin)
         self._hooks = pm.hooks()
         self._module_plugin = module_plugin
 
-    def _configure(self, fn: str, model: Module, train_loader: Any,
-                   eval_loaders: Any) -> Tuple[Any, List[Any]]:
+    def _configure(self, fn: str, model: Module, train_loader: Any, eval_loaders: Any,
+                   datamodule: Optional[DataModule] = None) -> Tuple[Any, List[Any]]:
         """``configure_optimizers()`` and every plugin's ``validate``: all problems at once."""
         problems: List[str] = []
         if fn == "fit":
             if train_loader is None:
-                train_loader = model.train_dataloader()
+                train_loader = _request(model, datamodule, "train_dataloader")
             if train_loader is not None:  # known before configure_optimizers, for
                 # estimated_stepping_batches; each rank will see 1/world_size of the batches
                 self.num_training_batches = per_rank(
@@ -488,17 +595,24 @@ class Trainer:
         eval_fn = "validate" if fn == "fit" else fn
         hook_name = {"validate": "val_dataloader", "test": "test_dataloader",
                      "predict": "predict_dataloader"}[eval_fn]
-        if eval_loaders is None:
-            source = getattr(model, hook_name, None)
-            eval_loaders = source() if callable(source) else None
-        eval_loaders = as_list(eval_loaders)
-        if fn != "fit" and not eval_loaders:
+        step_name = {"validate": "validation_step", "test": "test_step",
+                     "predict": "predict_step"}[eval_fn]
+        no_step = getattr(model, step_name, None) is None  # as Lightning: `model.validation_step
+        # = None` turns validation off in fit(); validate/test/predict need their step
+        if eval_loaders is None and not no_step:
+            eval_loaders = _request(model, datamodule, hook_name)
+        eval_loaders = [] if no_step else as_list(eval_loaders)
+        if fn != "fit" and no_step:
+            problems.append(f"Trainer: `{fn}()` needs `{step_name}()`, and the Module's is None. "
+                            f"Implement `{step_name}(self, batch, batch_idx)`.")
+        if fn != "fit" and not eval_loaders and not no_step:
             noun = {"validate": "validation", "test": "test", "predict": "prediction"}[fn]
             problems.append(f"Trainer: `{fn}()` got no {noun} data. Pass `trainer.{fn}(model, "
-                            f"dataloaders=loader)` or implement `{hook_name}()`.")
+                            f"dataloaders=loader)` or implement `{hook_name}()`"
+                            + (" in the Module or the DataModule." if datamodule is not None
+                               else "."))
         if eval_loaders and not (fn == "fit" and self.config.limit_val_batches == 0):
-            step_name = {"validate": "validation_step", "test": "test_step",
-                         "predict": "predict_step"}[eval_fn]  # before any batch, as Lightning
+            # before any batch, as Lightning
             problems.extend(dataloader_idx_problems(model, step_name, len(eval_loaders)))
         if fn != "fit" or not problems:
             problems.extend(self._collect_validation(model))
@@ -530,11 +644,81 @@ class Trainer:
             problems.extend(f"{impl.plugin_name}: {p}" for p in found)
         return problems
 
+    def _reload(self, which: str, model: Module, datamodule: Optional[DataModule]) -> Any:
+        """``reload_dataloaders_every_n_epochs``: the ``"train"`` loader or the ``"val"`` loaders
+        asked again of their source, set up; None when they were passed to ``fit()``."""
+        name = "train_dataloader" if which == "train" else "val_dataloader"
+        if self._given_loaders[which]:
+            return None
+        loaders = _request(model, datamodule, name)
+        if which == "train":
+            return self._setup_loader(loaders, "fit")
+        return [self._setup_loader(v, "validate") for v in as_list(loaders)]
+
     def _setup_loader(self, loader: Any, stage: str) -> Any:
         if loader is None:
             return None
+        if self.config.overfit_batches > 0 and self.state.fn == "fit":
+            loader = sequential(loader, stage)
         if os.environ.get("TREADLE_SEED_WORKERS") == "1" and getattr(loader, "num_workers", 0) > 0 \
                 and hasattr(loader, "worker_init_fn") and loader.worker_init_fn is None:
             loader.worker_init_fn = seed_worker
         replaced = self._hooks.setup_dataloader(trainer=self, dataloader=loader, stage=stage)
         return loader if replaced is None else replaced
+
+
+def _request(model: Module, datamodule: Optional[DataModule], name: str) -> Any:
+    """The loader(s) of ``name`` (``train_dataloader``, ...): the DataModule's when it provides
+    them, else the Module's (None when neither does, or the attribute was set to None)."""
+    source = datamodule if overrides(datamodule, name) else model
+    method = getattr(source, name, None)
+    return method() if callable(method) else None
+
+
+def apply_debugging_flags(cfg: Any) -> None:
+    """``fast_dev_run`` and ``overfit_batches`` rewrite other settings, as Lightning's
+    ``_init_debugging_flags`` does (``trainer.config`` shows the values the run uses)."""
+    overfit = cfg.overfit_batches > 0
+    if cfg.fast_dev_run:
+        n = int(cfg.fast_dev_run)
+        cfg.fast_dev_run = True if n == 1 else n
+        if not overfit:
+            cfg.limit_train_batches = cfg.limit_val_batches = n
+        cfg.limit_test_batches = cfg.limit_predict_batches = n
+        cfg.max_steps, cfg.max_epochs, cfg.num_sanity_val_steps = n, 1, 0
+        cfg.val_check_interval, cfg.check_val_every_n_epoch = None, 1
+    if overfit:
+        cfg.limit_train_batches = cfg.limit_val_batches = cfg.overfit_batches
+
+
+class DummyLogger(Logger):
+    """Stands in for the loggers under ``fast_dev_run`` (as Lightning's): accepts every call,
+    records nothing, so ``self.logger.experiment.add_image(...)`` in user code still runs."""
+
+    @property
+    def name(self) -> str:
+        return ""
+
+    @property
+    def version(self) -> str:
+        return ""
+
+    @property
+    def experiment(self) -> Any:
+        return _Nothing()
+
+    def log_metrics(self, metrics: Dict[str, float], step: Optional[int] = None) -> None:
+        pass
+
+    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+class _Nothing:
+    """Any attribute, any call: itself."""
+
+    def __getattr__(self, name: str) -> Any:
+        return self
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self

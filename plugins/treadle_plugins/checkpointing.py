@@ -67,12 +67,19 @@ class ModelCheckpoint(Callback):
         return str(self.dirpath / name) if self.dirpath is not None else name
 
     def setup(self, trainer, pl_module, stage) -> None:
-        if self.dirpath is None:
-            self.dirpath = trainer.default_root_dir / "checkpoints"
+        if self.dirpath is None:  # Lightning's layout: beside the first logger's files
+            logger = trainer.loggers[0] if trainer.loggers else None
+            if logger is None:
+                self.dirpath = trainer.default_root_dir / "checkpoints"
+            else:
+                version = logger.version
+                version = version if isinstance(version, str) else f"version_{version}"
+                self.dirpath = Path(logger.save_dir or trainer.default_root_dir) / \
+                    str(logger.name) / version / "checkpoints"
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
-        if self.save_top_k == 0 and not self.save_last:
-            return
+        if trainer.fast_dev_run or (self.save_top_k == 0 and not self.save_last):
+            return  # as Lightning: fast_dev_run saves no checkpoint
         top_k_due = self.every_n_epochs >= 1 and (trainer.current_epoch + 1) % self.every_n_epochs == 0
         if not top_k_due and not self.save_last:
             return

@@ -433,10 +433,6 @@ def test_two_instances_keep_their_own_state_in_a_checkpoint(tmp_path):
     assert saved["EarlyStopping{'monitor': 'b', 'mode': 'max'}"]["wait_count"] == 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core: Lightning runs EarlyStopping's and ModelCheckpoint's on_train_epoch_end after the "
-    "Module's, and shows them what the Module logged there (its monitoring callbacks); "
-    "treadle runs callbacks first and reduces those values after the hook."))
 def test_metric_logged_in_module_on_train_epoch_end(tmp_path):
     """Lightning's own test_early_stopping_patience_train logs this way."""
 

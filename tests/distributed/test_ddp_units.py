@@ -267,3 +267,15 @@ def test_parameters_without_gradient_name_the_strategy_that_allows_them(monkeypa
             "`Trainer(strategy='ddp_find_unused_parameters_true')`.")) as info:
         fit()
     assert "Expected to have finished reduction in the prior iteration" in str(info.value)
+
+
+@pytest.mark.parametrize("use", [True, False])
+def test_use_distributed_sampler(use):
+    """Lightning's ``Trainer(use_distributed_sampler=False)``: the loaders are left alone."""
+    t = trainer(devices=2, use_distributed_sampler=use)
+    loader = DataLoader(DATA, batch_size=2, shuffle=True)
+    out = t.strategy.setup_dataloader(trainer=t, dataloader=loader, stage="fit")
+    if use:
+        assert isinstance(out.sampler, DistributedSampler) and out.sampler.shuffle
+    else:
+        assert out is None  # kept as the user made it

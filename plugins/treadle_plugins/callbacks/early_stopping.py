@@ -121,7 +121,7 @@ class EarlyStopping(Callback):
             self._run_early_stopping_check(trainer)
 
     def _should_skip_check(self, trainer) -> bool:
-        return self._stage != "fit" or trainer.sanity_checking
+        return self._stage != "fit" or trainer.sanity_checking or bool(trainer.fast_dev_run)
 
     def _validate_condition_metric(self, logs: Dict[str, Any]) -> bool:
         if logs.get(self.monitor) is not None:

@@ -222,8 +222,8 @@ class DDPStrategy(StrategyBase):
 
     @hookimpl
     def setup_dataloader(self, trainer: Any, dataloader: Any, stage: str) -> Any:
-        if self.world_size == 1:
-            return None
+        if self.world_size == 1 or not trainer.config.use_distributed_sampler:
+            return None  # use_distributed_sampler=False: the loaders as the user made them
         # Training pads (equal batch counts: DDP's all-reduce pairs up every backward);
         # evaluation reads each sample once (no collective runs per evaluation batch).
         return distributed_loader(dataloader, self.world_size, self.global_rank,

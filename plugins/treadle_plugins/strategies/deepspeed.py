@@ -605,8 +605,8 @@ class DeepSpeedStrategy(StrategyBase):
     # -- data and collectives -------------------------------------------------------------------
 
     @hookimpl
-    def setup_dataloader(self, dataloader, stage):
-        if self.world_size < 2:
+    def setup_dataloader(self, trainer, dataloader, stage):
+        if self.world_size < 2 or not trainer.config.use_distributed_sampler:
             return None
         from treadle_plugins.strategies.ddp import distributed_loader
 
