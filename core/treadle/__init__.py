@@ -34,12 +34,10 @@ def __getattr__(name):
         from treadle import hookspecs
 
         return hookspecs
-    if name == "callbacks":
-        from treadle import callbacks
+    if name in ("callbacks", "loggers"):
+        # ``from treadle import callbacks`` would call this function again (the submodule is
+        # not an attribute until imported): import it by its full name instead.
+        import importlib
 
-        return callbacks
-    if name == "loggers":
-        from treadle import loggers
-
-        return loggers
+        return importlib.import_module(f"treadle.{name}")
     raise AttributeError(f"module 'treadle' has no attribute {name!r}")
