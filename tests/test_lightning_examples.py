@@ -21,18 +21,6 @@ import treadle
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "lightning"
 TIMEOUT_S = 240
 
-needs_datamodule = pytest.mark.skipif(
-    not hasattr(treadle, "DataModule"),
-    reason="needs treadle.DataModule (branch h/lightning, not merged here yet)")
-try:
-    from treadle.cli import CLI  # noqa: F401
-    _HAS_CLI = True
-except ImportError:
-    _HAS_CLI = False
-needs_cli = pytest.mark.skipif(
-    not _HAS_CLI, reason="needs treadle.cli.CLI (branch h/metricscli, not merged here yet)")
-
-
 def run_example(name: str, *args: str, cwd: Path) -> str:
     """Run ``examples/lightning/<name> args`` in ``cwd``; its stdout, after checking exit 0."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TREADLE_")}
@@ -103,7 +91,6 @@ def test_uva_resnet_cifar(tmp_path):
     assert result["val"] > 0.2 and result["test"] > 0.2, result
 
 
-@needs_datamodule
 def test_generative_adversarial_net(tmp_path):
     out = run_example("generative_adversarial_net.py", "--fast", cwd=tmp_path)
     # 640 images, batch 32: one global_step per batch although two optimizers step
@@ -114,8 +101,6 @@ def test_generative_adversarial_net(tmp_path):
     assert only(tmp_path.rglob("*.ckpt")).name == "epoch=1-step=40.ckpt"
 
 
-@needs_datamodule
-@needs_cli
 def test_autoencoder_cli(tmp_path):
     out = run_example("autoencoder.py", "--trainer.max_epochs", "2",
                       "--trainer.limit_train_batches", "10", "--data.num_samples", "1000",
@@ -130,8 +115,6 @@ def test_autoencoder_cli(tmp_path):
     assert metric_column(metrics, "test_loss_epoch")
 
 
-@needs_datamodule
-@needs_cli
 def test_backbone_image_classifier_cli(tmp_path):
     out = run_example("backbone_image_classifier.py", "--trainer.max_epochs", "2",
                       "--data.num_samples", "1200", "--model.learning_rate", "0.001",

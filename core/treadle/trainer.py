@@ -155,7 +155,7 @@ class Trainer:
                    or (self.environment is not None and self.environment.world_size > 1)
             strategy = "ddp" if many else "single_device"
         chosen = {
-            "accelerator": pm.select("accelerator", cfg.accelerator, self, problems),
+            "accelerator": pm.select("accelerator", _gpu_alias(cfg.accelerator), self, problems),
             "precision": pm.select("precision", cfg.precision, self, problems),
             "strategy": pm.select("strategy", strategy, self, problems),
         }
@@ -346,18 +346,22 @@ class Trainer:
     def fit(self, model: Module, train_dataloaders: Any = None, val_dataloaders: Any = None,
             datamodule: Any = None, ckpt_path: Optional[str] = None) -> None:
         """Train ``model``; validate everything first, resume from ``ckpt_path`` if given."""
+        if isinstance(train_dataloaders, DataModule) and datamodule is None:
+            train_dataloaders, datamodule = None, train_dataloaders  # as Lightning: fit(model, dm)
         self._run("fit", model, train_dataloaders, val_dataloaders, ckpt_path, datamodule)
 
     def validate(self, model: Optional[Module] = None, dataloaders: Any = None,
                  ckpt_path: Optional[str] = None, verbose: bool = True,
                  datamodule: Any = None) -> List[Dict[str, float]]:
         """One validation epoch; returns a metrics dict per dataloader, as Lightning does."""
+        dataloaders, datamodule = _split_datamodule(dataloaders, datamodule)
         return self._run("validate", model, None, dataloaders, ckpt_path, datamodule)
 
     def test(self, model: Optional[Module] = None, dataloaders: Any = None,
              ckpt_path: Optional[str] = None, verbose: bool = True,
              datamodule: Any = None) -> List[Dict[str, float]]:
         """One test epoch (``test_step``); returns a metrics dict per dataloader."""
+        dataloaders, datamodule = _split_datamodule(dataloaders, datamodule)
         return self._run("test", model, None, dataloaders, ckpt_path, datamodule)
 
     def predict(self, model: Optional[Module] = None, dataloaders: Any = None,
@@ -365,6 +369,7 @@ class Trainer:
                 ckpt_path: Optional[str] = None) -> Optional[List[Any]]:
         """``predict_step`` over every batch; returns the predictions (a list, or a list per
         dataloader when there are several) unless ``return_predictions=False``."""
+        dataloaders, datamodule = _split_datamodule(dataloaders, datamodule)
         keep = True if return_predictions is None else return_predictions
         return self._run("predict", model, None, dataloaders, ckpt_path, datamodule,
                          keep_predictions=keep)
@@ -722,3 +727,19 @@ class _Nothing:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self
+
+
+def _split_datamodule(dataloaders: Any, datamodule: Any) -> Tuple[Any, Any]:
+    """As Lightning: a DataModule passed as ``dataloaders`` is the ``datamodule``."""
+    if isinstance(dataloaders, DataModule) and datamodule is None:
+        return None, dataloaders
+    return dataloaders, datamodule
+
+
+def _gpu_alias(accelerator: str) -> str:
+    """Lightning's ``accelerator="gpu"``: CUDA, or MPS where that is the GPU there is."""
+    if accelerator != "gpu":
+        return accelerator
+    if not torch.cuda.is_available() and torch.backends.mps.is_available():
+        return "mps"
+    return "cuda"  # not available: selecting it reports so, with the install hint
