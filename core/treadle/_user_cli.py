@@ -408,12 +408,12 @@ _LOADERS: Dict[str, Tuple[Tuple[str, str], ...]] = {"fit": (("train_dataloaders"
 
 
 def _data_arguments(data: Any, subcommand: str) -> Dict[str, Any]:
-    """How the Trainer gets ``data``: ``datamodule=`` once treadle has ``DataModule`` support;
-    until then its loaders, after ``prepare_data()`` and ``setup(stage)`` as Lightning calls
-    them (so any class with ``*_dataloader`` methods serves)."""
+    """How the Trainer gets ``data``: a ``treadle.DataModule`` as ``datamodule=``; any other
+    class with ``*_dataloader`` methods through its loaders, after ``prepare_data()`` and
+    ``setup(stage)`` as Lightning calls them."""
     import treadle
 
-    if getattr(treadle, "DataModule", None) is not None:
+    if isinstance(data, treadle.DataModule):
         return {"datamodule": data}
     for name in ("prepare_data", "setup"):
         method = getattr(data, name, None)

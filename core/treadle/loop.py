@@ -61,7 +61,7 @@ class EvaluationLoop:
             keep_predictions: bool = False) -> List[Any]:
         """Run ``stage`` over ``loaders``; returns one result per dataloader: its logged metrics
         (``dict``), or for ``predict`` its predictions (a list, empty unless kept)."""
-        if not sum(limits):  # as Lightning: no batch to run, so no hook and no result
+        if not any_rank_has(self.trainer, sum(limits)):  # as Lightning: no batch, no hook
             return []
         trainer, hooks, metrics, state = self.trainer, self.hooks, self.metrics, self.trainer.state
         module = trainer.module
@@ -127,6 +127,7 @@ class FitLoop:
         self.evaluation = evaluation
         self.config = cfg = trainer.config
         self.epoch_rng: Optional[Dict[str, Any]] = None  # RNG at this epoch's start (resume)
+        self.resume: Optional[Dict[str, Any]] = None  # a mid-epoch point to resume from
         # reload_dataloaders_every_n_epochs: ``reload("train"|"val")`` asks the source again
         self.reload = reload if cfg.reload_dataloaders_every_n_epochs else None
         self.reloaded_at = {"train": 0, "val": 0}  # the epoch each loader was last made
@@ -146,9 +147,13 @@ class FitLoop:
         trainer.num_training_batches = num_batches(train_loader, cfg.limit_train_batches)
         self.val_limits = [num_batches(v, cfg.limit_val_batches) for v in val_loaders]
         trainer.num_val_batches = sum(self.val_limits)
+        # Ranks read different shares of the validation data (no padding): validation runs on
+        # all of them when any has a batch, so none is left waiting in a collective.
+        self.any_val = any_rank_has(trainer, trainer.num_val_batches)
         state.total_batches = 0
-        hooks.on_fit_start(trainer=trainer, module=module)
-        if sum(self.val_limits) and cfg.num_sanity_val_steps and resume is None:
+        self.resume = resume
+        hooks.on_fit_start(trainer=trainer, module=module)  # may restore (treadle-slurm)
+        if self.any_val and cfg.num_sanity_val_steps and self.resume is None:
             n = cfg.num_sanity_val_steps
             hooks.on_sanity_check_start(trainer=trainer, module=module)
             self.evaluation.run("sanity", val_loaders,
@@ -160,8 +165,8 @@ class FitLoop:
             self.val_loaders = val_loaders
             while not self.done():
                 train_loader, _ = self.reload_loaders(train_loader, None, "train")
-                self.epoch(train_loader, self.val_loaders, resume)
-                resume = None
+                self.epoch(train_loader, self.val_loaders, self.resume)
+                self.resume = None
             hooks.on_train_end(trainer=trainer, module=module)
         hooks.on_fit_end(trainer=trainer, module=module)
 
@@ -197,6 +202,9 @@ class FitLoop:
             return fresh, val_loaders
         self.val_limits = [num_batches(v, self.config.limit_val_batches) for v in fresh]
         trainer.num_val_batches = sum(self.val_limits)
+        # Ranks read different shares of the validation data (no padding): validation runs on
+        # all of them when any has a batch, so none is left waiting in a collective.
+        self.any_val = any_rank_has(trainer, trainer.num_val_batches)
         self.val_loaders = fresh
         return train_loader, fresh
 
@@ -323,7 +331,7 @@ class FitLoop:
     def val_check_batches(self, val_loaders: List[Any]) -> float:
         """Validate every this many training batches this epoch (0: not this epoch)."""
         cfg, trainer = self.config, self.trainer
-        if not val_loaders or not trainer.num_val_batches:
+        if not val_loaders or not self.any_val:
             return 0
         every = cfg.check_val_every_n_epoch
         if every is not None and (trainer.state.epoch + 1) % every != 0:
@@ -361,6 +369,14 @@ def is_monitoring(callback: Any) -> bool:
         return True
     early = sys.modules.get("treadle_plugins.callbacks.early_stopping")  # none made without it
     return early is not None and isinstance(callback, early.EarlyStopping)
+
+
+def any_rank_has(trainer: Any, batches: float) -> bool:
+    """Whether any rank has a batch to run (a collective when there are several ranks)."""
+    if trainer.world_size == 1:
+        return batches > 0
+    mine = torch.tensor(float(min(batches, 1)), device=trainer.root_device)
+    return bool(trainer.reduce(mine, "max").item() > 0)
 
 
 def per_rank(n: float, world_size: int) -> float:

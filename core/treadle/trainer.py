@@ -386,6 +386,8 @@ class Trainer:
         """Load a checkpoint into the running ``fit()`` (what ``fit(ckpt_path=...)`` does once
         the run is set up); a mid-epoch checkpoint resumes at its batch in the next epoch run."""
         self._resume = checkpoint.restore(self, self._hooks, ckpt_path)
+        if self._fit_loop is not None and self.state.fn == "fit":  # restored from a hook
+            self._fit_loop.resume = self._resume
 
     # -- collectives (the strategy's; identities in one process) ---------------------------------
 

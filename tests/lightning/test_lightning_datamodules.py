@@ -277,6 +277,6 @@ def test_no_data_anywhere_names_the_datamodule(tmp_path):
 
     trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1))
     with pytest.raises(treadle.ConfigurationError, match=re.escape(
-            "Trainer: `test()` got no data. Pass `trainer.test(model, dataloaders=loader)` or "
+            "Trainer: `test()` got no test data. Pass `trainer.test(model, dataloaders=loader)` or "
             "implement `test_dataloader()` in the Module or the DataModule.")):
         trainer.test(NoTest(), datamodule=Empty())
