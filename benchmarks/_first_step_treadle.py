@@ -23,8 +23,16 @@ _IMPORTED = time.time()
 
 def _first_step_done(optimizer, args, kwargs):
     now, cpu = time.time(), time.process_time()
-    sys.stdout.write(json.dumps({"import_s": _IMPORTED - _LAUNCH, "first_step_s": now - _LAUNCH,
-                                 "first_step_cpu_s": cpu}) + "\n")
+    sys.stdout.write(
+        json.dumps(
+            {
+                "import_s": _IMPORTED - _LAUNCH,
+                "first_step_s": now - _LAUNCH,
+                "first_step_cpu_s": cpu,
+            }
+        )
+        + "\n"
+    )
     sys.stdout.flush()
     os._exit(0)
 

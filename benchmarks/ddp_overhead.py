@@ -53,6 +53,7 @@ met; 1 when a run failed (lockstep: also when the step counts differ). A process
 its way out after its figures were printed (seen: SIGABRT, "terminate called without an active
 exception") is noted, and its figures are kept.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -85,8 +86,9 @@ def worker(args: argparse.Namespace) -> None:
     class MLP(treadle.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.net = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
-                                     nn.Linear(64, 1))
+            self.net = nn.Sequential(
+                nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1)
+            )
             self.loss_fn = nn.MSELoss()
 
         def training_step(self, batch, batch_idx):
@@ -106,22 +108,37 @@ def worker(args: argparse.Namespace) -> None:
             self.loss = outputs["loss"]  # the last one is plain_ddp.py's final_loss
 
     timer = StepTimer()
-    trainer = treadle.Trainer(accelerator="cpu", strategy="ddp", devices=2,
-                              max_steps=args.warmup + args.steps, logger=False,
-                              enable_progress_bar=False, enable_checkpointing=False,
-                              num_sanity_val_steps=0, callbacks=[timer])
+    trainer = treadle.Trainer(
+        accelerator="cpu",
+        strategy="ddp",
+        devices=2,
+        max_steps=args.warmup + args.steps,
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        callbacks=[timer],
+    )
     loader = DataLoader(data, batch_size=args.batch_size, shuffle=True, drop_last=True)
     trainer.fit(MLP(), loader)
     if trainer.global_rank == 0:
-        ends = timer.ends[args.warmup - 1:]  # step k lasts from the end of step k-1 to its own
+        ends = timer.ends[args.warmup - 1 :]  # step k lasts from the end of step k-1 to its own
         us = sorted((b - a) / 1000 for a, b in zip(ends, ends[1:]))
-        print(json.dumps({
-            "benchmark": "treadle_ddp", "world_size": trainer.world_size, "steps": len(us),
-            "batch_size": args.batch_size, "median_step_us": round(statistics.median(us), 1),
-            "p10_step_us": round(us[len(us) // 10], 1),
-            "p90_step_us": round(us[(len(us) * 9) // 10], 1),
-            "final_loss": round(float(timer.loss), 6),
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "benchmark": "treadle_ddp",
+                    "world_size": trainer.world_size,
+                    "steps": len(us),
+                    "batch_size": args.batch_size,
+                    "median_step_us": round(statistics.median(us), 1),
+                    "p10_step_us": round(us[len(us) // 10], 1),
+                    "p90_step_us": round(us[(len(us) * 9) // 10], 1),
+                    "final_loss": round(float(timer.loss), 6),
+                }
+            ),
+            flush=True,
+        )
 
 
 def plain_ddp_steps(net, loader, record: dict):
@@ -172,12 +189,14 @@ def lockstep_worker(args: argparse.Namespace) -> None:
 
     def build_net() -> nn.Sequential:  # the same initial weights every time
         torch.set_rng_state(weights_rng)
-        return nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
-                             nn.Linear(64, 1))
+        return nn.Sequential(
+            nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1)
+        )
 
     def build_loader(cls: type = DataLoader) -> DataLoader:
-        sampler = DistributedSampler(data, num_replicas=world_size, rank=rank, shuffle=True,
-                                     seed=args.seed)
+        sampler = DistributedSampler(
+            data, num_replicas=world_size, rank=rank, shuffle=True, seed=args.seed
+        )
         return cls(data, batch_size=args.batch_size, sampler=sampler, drop_last=True)
 
     if args.plain_only:
@@ -226,9 +245,16 @@ def lockstep_worker(args: argparse.Namespace) -> None:
             module = MLP()
             gc.collect()
             t0 = time.perf_counter()
-            trainer = treadle.Trainer(accelerator="cpu", strategy="ddp", devices=2,
-                                      max_steps=total, logger=False, enable_progress_bar=False,
-                                      enable_checkpointing=False, num_sanity_val_steps=0)
+            trainer = treadle.Trainer(
+                accelerator="cpu",
+                strategy="ddp",
+                devices=2,
+                max_steps=total,
+                logger=False,
+                enable_progress_bar=False,
+                enable_checkpointing=False,
+                num_sanity_val_steps=0,
+            )
             t1 = time.perf_counter()
             trainer.fit(module, loader)
             t2 = time.perf_counter()
@@ -236,21 +262,31 @@ def lockstep_worker(args: argparse.Namespace) -> None:
             other_loss = treadle_loss[0]
         plain_s, ends = loader.plain_s, loader.ends
         # a treadle step: from the end of one plain step to the start of the next
-        between = [b - a - p for a, b, p in zip(ends, ends[1:], plain_s[1:])][args.warmup:]
-        timed_plain = plain_s[args.warmup:]
+        between = [b - a - p for a, b, p in zip(ends, ends[1:], plain_s[1:])][args.warmup :]
+        timed_plain = plain_s[args.warmup :]
         loop = ends[-1] - ends[0] + plain_s[0]  # first plain step's start to the last one's end
         if rank == 0:
-            print(json.dumps({
-                "round": i, "steps": total, "plain_steps": plain_record["steps"],
-                "treadle_steps": other_steps,
-                "plain_s": sum(plain_s), "fit_s": (t2 - t1) - sum(plain_s), "init_s": t1 - t0,
-                "outside_loop_ms": ((t2 - t1) - loop) * 1e3,
-                "plain_step_us": statistics.median(timed_plain) * 1e6,
-                "treadle_step_us": statistics.median(between) * 1e6,
-                "step_ratio": statistics.median(between) / statistics.median(timed_plain),
-                "params_diff": params_diff(plain_net, other_net),
-                "plain_loss": float(plain_record["loss"]), "treadle_loss": float(other_loss),
-            }), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "round": i,
+                        "steps": total,
+                        "plain_steps": plain_record["steps"],
+                        "treadle_steps": other_steps,
+                        "plain_s": sum(plain_s),
+                        "fit_s": (t2 - t1) - sum(plain_s),
+                        "init_s": t1 - t0,
+                        "outside_loop_ms": ((t2 - t1) - loop) * 1e3,
+                        "plain_step_us": statistics.median(timed_plain) * 1e6,
+                        "treadle_step_us": statistics.median(between) * 1e6,
+                        "step_ratio": statistics.median(between) / statistics.median(timed_plain),
+                        "params_diff": params_diff(plain_net, other_net),
+                        "plain_loss": float(plain_record["loss"]),
+                        "treadle_loss": float(other_loss),
+                    }
+                ),
+                flush=True,
+            )
     if args.plain_only:
         dist.destroy_process_group()
 
@@ -267,10 +303,22 @@ def exit_rank(code: int) -> None:
 def run_side(side: str, args: argparse.Namespace) -> dict:
     plain = side == "plain" or args.plain_only
     script = [str(HERE / "plain_ddp.py")] if plain else [str(Path(__file__)), "--worker"]
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-               "2", *script, "--steps", str(args.steps), "--warmup", str(args.warmup)]
-    launch = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=launch_env())
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        *script,
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+    ]
+    launch = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=launch_env()
+    )
     try:
         stdout, stderr = launch.communicate(timeout=args.timeout)
     except subprocess.TimeoutExpired:
@@ -282,16 +330,22 @@ def run_side(side: str, args: argparse.Namespace) -> dict:
         raise RuntimeError(f"{side} run failed ({launch.returncode}):\n{stdout}\n{stderr}")
     result = json.loads(lines[-1])
     if launch.returncode != 0:  # the figures were printed; a process died on its way out
-        print(f"note: the {side} run exited with {launch.returncode} after its figures:\n"
-              f"{stderr.strip()[-600:]}", file=sys.stderr)
+        print(
+            f"note: the {side} run exited with {launch.returncode} after its figures:\n"
+            f"{stderr.strip()[-600:]}",
+            file=sys.stderr,
+        )
         result["exit_code"] = launch.returncode
     return result
 
 
 def launch_env() -> dict:
     """This environment without the rank variables of a launch this process may be part of."""
-    return {k: v for k, v in os.environ.items()
-            if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+    }
 
 
 def stop_launch(launch: subprocess.Popen) -> None:
@@ -307,20 +361,39 @@ def stop_launch(launch: subprocess.Popen) -> None:
 def run_lockstep(args: argparse.Namespace) -> int:
     """``--method lockstep``: one torchrun launch of ``--lockstep-worker``; a table row per
     round as rank 0 prints it, then the summary."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-               "2", str(Path(__file__)), "--lockstep-worker", "--rounds", str(args.rounds),
-               "--steps", str(args.steps), "--warmup", str(args.warmup), "--seed", str(args.seed)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(Path(__file__)),
+        "--lockstep-worker",
+        "--rounds",
+        str(args.rounds),
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--seed",
+        str(args.seed),
+    ]
     if args.plain_only:
         command.append("--plain-only")
         print("--plain-only: the 'treadle' columns are a second plain DDP loop")
-    print(f"{'round':>5} {'plain ms':>9} {'treadle ms':>10} {'ratio':>6} {'plain us':>9} "
-          f"{'treadle us':>10} {'step ratio':>10} {'outside ms':>10}  {'steps':>11} "
-          f"{'weights':>7} {'plain loss':>10} {'treadle loss':>12}", flush=True)
+    print(
+        f"{'round':>5} {'plain ms':>9} {'treadle ms':>10} {'ratio':>6} {'plain us':>9} "
+        f"{'treadle us':>10} {'step ratio':>10} {'outside ms':>10}  {'steps':>11} "
+        f"{'weights':>7} {'plain loss':>10} {'treadle loss':>12}",
+        flush=True,
+    )
     rounds: list = []
     warmup_round = None
     with tempfile.TemporaryFile("w+") as errors:
-        launch = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True,
-                                  env=launch_env())
+        launch = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=errors, text=True, env=launch_env()
+        )
         limit = args.timeout * args.rounds  # the whole launch
         watchdog = threading.Timer(limit, stop_launch, (launch,))
         started = time.monotonic()
@@ -340,11 +413,14 @@ def run_lockstep(args: argparse.Namespace) -> int:
                 steps = f"{r['plain_steps']}/{r['treadle_steps']}"
                 weights = "same" if r["params_diff"] == 0.0 else f"{r['params_diff']:.1e}"
                 name = r["round"] or "warm"
-                print(f"{name:>5} {r['plain_s'] * 1e3:>9.1f} {r['fit_s'] * 1e3:>10.1f} "
-                      f"{r['whole_ratio']:>6.3f} {r['plain_step_us']:>9.1f} "
-                      f"{r['treadle_step_us']:>10.1f} {r['step_ratio']:>10.3f} "
-                      f"{r['outside_loop_ms']:>10.1f}  {steps:>11} {weights:>7} "
-                      f"{r['plain_loss']:>10.6f} {r['treadle_loss']:>12.6f}", flush=True)
+                print(
+                    f"{name:>5} {r['plain_s'] * 1e3:>9.1f} {r['fit_s'] * 1e3:>10.1f} "
+                    f"{r['whole_ratio']:>6.3f} {r['plain_step_us']:>9.1f} "
+                    f"{r['treadle_step_us']:>10.1f} {r['step_ratio']:>10.3f} "
+                    f"{r['outside_loop_ms']:>10.1f}  {steps:>11} {weights:>7} "
+                    f"{r['plain_loss']:>10.6f} {r['treadle_loss']:>12.6f}",
+                    flush=True,
+                )
             code = launch.wait()
         finally:
             watchdog.cancel()
@@ -352,13 +428,17 @@ def run_lockstep(args: argparse.Namespace) -> int:
         errors.seek(0)
         stderr = errors.read().strip()
     if len(rounds) < args.rounds:
-        print(f"the lockstep launch failed ({code}) after {len(rounds)} of {args.rounds} rounds"
-              f"{' (timed out)' if timed_out else ''}:\n{stderr[-3000:]}",
-              file=sys.stderr)
+        print(
+            f"the lockstep launch failed ({code}) after {len(rounds)} of {args.rounds} rounds"
+            f"{' (timed out)' if timed_out else ''}:\n{stderr[-3000:]}",
+            file=sys.stderr,
+        )
         return 1
     if code != 0:  # the figures were printed; a process died on its way out
-        print(f"note: the launch exited with {code} after its figures:\n{stderr[-600:]}",
-              file=sys.stderr)
+        print(
+            f"note: the launch exited with {code} after its figures:\n{stderr[-600:]}",
+            file=sys.stderr,
+        )
     median = statistics.median(r["whole_ratio"] for r in rounds)
     median_step = statistics.median(r["step_ratio"] for r in rounds)
     verdict = "PASS" if median <= TARGET else "MISS"
@@ -366,36 +446,65 @@ def run_lockstep(args: argparse.Namespace) -> int:
     same_steps = all(r["same_steps"] for r in checked)
     same_weights = all(r["params_diff"] == 0.0 for r in checked)
     same_loss = all(r["plain_loss"] == r["treadle_loss"] for r in checked)
-    print(f"method lockstep: plain and treadle steps alternate one for one in each round; ratio = "
-          f"(fit() - the plain steps inside it) / the plain steps;\nstep ratio = median treadle "
-          f"step / median plain step ({args.warmup} warm-up steps left out); outside ms = fit() "
-          f"outside its loop (process group set-up, teardown); the warm-up round is not counted")
-    print(f"median ratio treadle/plain over {len(rounds)} rounds: {median:.3f} (target <= "
-          f"{TARGET}): {verdict}; median step ratio: {median_step:.3f}")
-    print(f"same steps: {same_steps}; same final weights: {same_weights}; "
-          f"same final loss: {same_loss}")
-    print(json.dumps({"benchmark": "ddp_overhead", "method": "lockstep", "target": TARGET,
-                      "median_ratio": median, "median_step_ratio": median_step,
-                      "plain_only": args.plain_only, "verdict": verdict,
-                      "same_steps": same_steps, "same_weights": same_weights,
-                      "same_final_loss": same_loss, "steps": args.steps, "warmup": args.warmup,
-                      "exit_code": code, "load_average": os.getloadavg(), "rounds": rounds,
-                      "warmup_round": warmup_round}))
+    print(
+        f"method lockstep: plain and treadle steps alternate one for one in each round; ratio = "
+        f"(fit() - the plain steps inside it) / the plain steps;\nstep ratio = median treadle "
+        f"step / median plain step ({args.warmup} warm-up steps left out); outside ms = fit() "
+        f"outside its loop (process group set-up, teardown); the warm-up round is not counted"
+    )
+    print(
+        f"median ratio treadle/plain over {len(rounds)} rounds: {median:.3f} (target <= "
+        f"{TARGET}): {verdict}; median step ratio: {median_step:.3f}"
+    )
+    print(
+        f"same steps: {same_steps}; same final weights: {same_weights}; "
+        f"same final loss: {same_loss}"
+    )
+    print(
+        json.dumps(
+            {
+                "benchmark": "ddp_overhead",
+                "method": "lockstep",
+                "target": TARGET,
+                "median_ratio": median,
+                "median_step_ratio": median_step,
+                "plain_only": args.plain_only,
+                "verdict": verdict,
+                "same_steps": same_steps,
+                "same_weights": same_weights,
+                "same_final_loss": same_loss,
+                "steps": args.steps,
+                "warmup": args.warmup,
+                "exit_code": code,
+                "load_average": os.getloadavg(),
+                "rounds": rounds,
+                "warmup_round": warmup_round,
+            }
+        )
+    )
     return 0 if same_steps else 1
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--method", choices=["lockstep", "runs"], default="lockstep",
-                        help="lockstep (default): plain and treadle steps alternate inside one "
-                             "launch; runs: whole launches alternate (see the module doc)")
+    parser.add_argument(
+        "--method",
+        choices=["lockstep", "runs"],
+        default="lockstep",
+        help="lockstep (default): plain and treadle steps alternate inside one "
+        "launch; runs: whole launches alternate (see the module doc)",
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=2000, help="timed steps per run")
     parser.add_argument("--warmup", type=int, default=20, help="untimed steps first (>= 1)")
-    parser.add_argument("--timeout", type=float, default=300,
-                        help="seconds per run (lockstep: per round)")
-    parser.add_argument("--plain-only", action="store_true",
-                        help="plain against plain: the noise floor of this harness here")
+    parser.add_argument(
+        "--timeout", type=float, default=300, help="seconds per run (lockstep: per round)"
+    )
+    parser.add_argument(
+        "--plain-only",
+        action="store_true",
+        help="plain against plain: the noise floor of this harness here",
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--lockstep-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--batch-size", type=int, default=32, help=argparse.SUPPRESS)
@@ -416,8 +525,11 @@ def main() -> int:
     rounds = []
     if args.plain_only:
         print("--plain-only: the 'treadle' columns are a second plain_ddp.py run")
-    print(f"{'round':>5} {'first':>7} {'plain us':>9} {'treadle us':>10} {'ratio':>6} "
-          f"{'p10 ratio':>9}  {'plain loss':>10} {'treadle loss':>12}", flush=True)
+    print(
+        f"{'round':>5} {'first':>7} {'plain us':>9} {'treadle us':>10} {'ratio':>6} "
+        f"{'p10 ratio':>9}  {'plain loss':>10} {'treadle loss':>12}",
+        flush=True,
+    )
     for i in range(args.rounds):
         order = ("plain", "treadle") if i % 2 == 0 else ("treadle", "plain")
         try:
@@ -428,23 +540,47 @@ def main() -> int:
         plain, treadle_ = result["plain"], result["treadle"]
         ratio = treadle_["median_step_us"] / plain["median_step_us"]
         p10 = treadle_["p10_step_us"] / plain["p10_step_us"]
-        rounds.append({"first": order[0], "plain": plain, "treadle": treadle_,
-                       "ratio": round(ratio, 4), "p10_ratio": round(p10, 4)})
-        print(f"{i + 1:>5} {order[0]:>7} {plain['median_step_us']:>9.1f} "
-              f"{treadle_['median_step_us']:>10.1f} {ratio:>6.3f} {p10:>9.3f}  "
-              f"{plain['final_loss']:>10.6f} {treadle_['final_loss']:>12.6f}", flush=True)
+        rounds.append(
+            {
+                "first": order[0],
+                "plain": plain,
+                "treadle": treadle_,
+                "ratio": round(ratio, 4),
+                "p10_ratio": round(p10, 4),
+            }
+        )
+        print(
+            f"{i + 1:>5} {order[0]:>7} {plain['median_step_us']:>9.1f} "
+            f"{treadle_['median_step_us']:>10.1f} {ratio:>6.3f} {p10:>9.3f}  "
+            f"{plain['final_loss']:>10.6f} {treadle_['final_loss']:>12.6f}",
+            flush=True,
+        )
     median = statistics.median(r["ratio"] for r in rounds)
     median_p10 = statistics.median(r["p10_ratio"] for r in rounds)
     verdict = "PASS" if median <= TARGET else "MISS"
-    print(f"median per-step ratio treadle/plain over {len(rounds)} rounds: {median:.3f} "
-          f"(target <= {TARGET}): {verdict}; median of the p10 ratios (the least disturbed "
-          f"steps): {median_p10:.3f}")
+    print(
+        f"median per-step ratio treadle/plain over {len(rounds)} rounds: {median:.3f} "
+        f"(target <= {TARGET}): {verdict}; median of the p10 ratios (the least disturbed "
+        f"steps): {median_p10:.3f}"
+    )
     same = all(r["plain"]["final_loss"] == r["treadle"]["final_loss"] for r in rounds)
     print(f"same final loss on both sides: {same}")
-    print(json.dumps({"benchmark": "ddp_overhead", "target": TARGET, "median_ratio": median,
-                      "median_p10_ratio": median_p10, "plain_only": args.plain_only,
-                      "verdict": verdict, "same_final_loss": same, "steps": args.steps,
-                      "load_average": os.getloadavg(), "rounds": rounds}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "ddp_overhead",
+                "target": TARGET,
+                "median_ratio": median,
+                "median_p10_ratio": median_p10,
+                "plain_only": args.plain_only,
+                "verdict": verdict,
+                "same_final_loss": same,
+                "steps": args.steps,
+                "load_average": os.getloadavg(),
+                "rounds": rounds,
+            }
+        )
+    )
     return 0
 
 

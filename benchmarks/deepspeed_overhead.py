@@ -62,6 +62,7 @@ met (PASS/MISS, "meets"/"misses" is printed); 1 when a run failed.
 ``--worker`` is the treadle side of ``--method runs`` (prints one JSON line like
 plain_deepspeed.py's).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -97,8 +98,9 @@ def worker(args: argparse.Namespace) -> None:
         def __init__(self) -> None:
             super().__init__()
             torch.manual_seed(0)  # plain_deepspeed.py: same initial weights on every rank
-            self.net = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
-                                     nn.Linear(64, 1))
+            self.net = nn.Sequential(
+                nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1)
+            )
             self.losses: list = []
 
         def training_step(self, batch, batch_idx):
@@ -112,22 +114,39 @@ def worker(args: argparse.Namespace) -> None:
             return torch.optim.Adam(self.parameters(), lr=1e-3)
 
     trainer = treadle.Trainer(
-        accelerator="cpu", devices=2, strategy="deepspeed", precision=precision,
-        plugins=[_config(args.stage)], max_epochs=1, logger=False, enable_progress_bar=False,
-        enable_checkpointing=False, num_sanity_val_steps=0, callbacks=[Timer()])
+        accelerator="cpu",
+        devices=2,
+        strategy="deepspeed",
+        precision=precision,
+        plugins=[_config(args.stage)],
+        max_epochs=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+        callbacks=[Timer()],
+    )
     # The rank is known only now (the strategy launches rank 1 in fit), so the batches are
     # made lazily, by rank, exactly as plain_deepspeed.py makes them.
     model = MLP()
     trainer.fit(model, _Batches(args.warmup + args.steps, precision))
     if trainer.global_rank != 0:
         return
-    steps = [b - a for a, b in zip(times[args.warmup:], times[args.warmup + 1:])]
-    print(json.dumps({
-        "side": "treadle", "stage": args.stage, "precision": args.precision,
-        "step_ms_median": round(1e3 * statistics.median(steps), 4),
-        "step_ms_p10": round(1e3 * sorted(steps)[len(steps) // 10], 4),
-        "first_loss": round(model.losses[0], 5), "last_loss": round(model.losses[-1], 5),
-    }), flush=True)
+    steps = [b - a for a, b in zip(times[args.warmup :], times[args.warmup + 1 :])]
+    print(
+        json.dumps(
+            {
+                "side": "treadle",
+                "stage": args.stage,
+                "precision": args.precision,
+                "step_ms_median": round(1e3 * statistics.median(steps), 4),
+                "step_ms_p10": round(1e3 * sorted(steps)[len(steps) // 10], 4),
+                "first_loss": round(model.losses[0], 5),
+                "last_loss": round(model.losses[-1], 5),
+            }
+        ),
+        flush=True,
+    )
 
 
 def same_processes(args: argparse.Namespace) -> dict:
@@ -150,8 +169,9 @@ def same_processes(args: argparse.Namespace) -> dict:
 
     def mlp():
         torch.manual_seed(0)
-        return nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
-                             nn.Linear(64, 1))
+        return nn.Sequential(
+            nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1)
+        )
 
     times: list = []
 
@@ -172,11 +192,18 @@ def same_processes(args: argparse.Namespace) -> dict:
 
     def with_treadle(stage):
         times.clear()
-        treadle.Trainer(accelerator="cpu", devices=world_size, strategy="deepspeed",
-                        plugins=[_config(stage)], max_epochs=1, logger=False,
-                        enable_progress_bar=False, enable_checkpointing=False,
-                        callbacks=[Timer()]).fit(MLP(), batches)
-        timed = times[args.warmup:]
+        treadle.Trainer(
+            accelerator="cpu",
+            devices=world_size,
+            strategy="deepspeed",
+            plugins=[_config(stage)],
+            max_epochs=1,
+            logger=False,
+            enable_progress_bar=False,
+            enable_checkpointing=False,
+            callbacks=[Timer()],
+        ).fit(MLP(), batches)
+        timed = times[args.warmup :]
         return statistics.median(b - a for a, b in zip(timed, timed[1:]))
 
     def plain_loop(stage):
@@ -185,17 +212,23 @@ def same_processes(args: argparse.Namespace) -> dict:
         deepspeed.utils.logger.setLevel(logging.ERROR)
         model = mlp()
         engine, *_ = deepspeed.initialize(
-            model=model, optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
-            config={"train_micro_batch_size_per_gpu": 32, "gradient_accumulation_steps": 1,
-                    "gradient_clipping": 0.0, "zero_optimization": {"stage": stage},
-                    "steps_per_print": 10**9})
+            model=model,
+            optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
+            config={
+                "train_micro_batch_size_per_gpu": 32,
+                "gradient_accumulation_steps": 1,
+                "gradient_clipping": 0.0,
+                "zero_optimization": {"stage": stage},
+                "steps_per_print": 10**9,
+            },
+        )
         steps = []
         for x, y in batches:
             start = time.perf_counter()
             engine.backward(F.mse_loss(engine(x), y))
             engine.step()
             steps.append(time.perf_counter() - start)
-        return statistics.median(steps[args.warmup:])
+        return statistics.median(steps[args.warmup :])
 
     results = []
     for stage in (int(s) for s in args.stages.split(",")):
@@ -205,15 +238,30 @@ def same_processes(args: argparse.Namespace) -> dict:
             p = plain_loop(stage)
             ratios.append(t / p)
             if rank == 0:
-                print(f"{world_size} process(es), stage {stage} round {r + 1}: plain "
-                      f"{1e3 * p:.3f} ms, treadle {1e3 * t:.3f} ms, ratio {t / p:.3f}", flush=True)
-        results.append({"stage": stage, "median_ratio": round(statistics.median(ratios), 4),
-                        "ratios": [round(x, 4) for x in ratios]})
+                print(
+                    f"{world_size} process(es), stage {stage} round {r + 1}: plain "
+                    f"{1e3 * p:.3f} ms, treadle {1e3 * t:.3f} ms, ratio {t / p:.3f}",
+                    flush=True,
+                )
+        results.append(
+            {
+                "stage": stage,
+                "median_ratio": round(statistics.median(ratios), 4),
+                "ratios": [round(x, 4) for x in ratios],
+            }
+        )
         if rank == 0:
-            print(f"{world_size} process(es), stage {stage}: median ratio "
-                  f"{statistics.median(ratios):.3f}", flush=True)
-    return {"same_processes": world_size, "rounds": args.rounds, "steps": args.steps,
-            "configs": results}
+            print(
+                f"{world_size} process(es), stage {stage}: median ratio "
+                f"{statistics.median(ratios):.3f}",
+                flush=True,
+            )
+    return {
+        "same_processes": world_size,
+        "rounds": args.rounds,
+        "steps": args.steps,
+        "configs": results,
+    }
 
 
 def lockstep(args: argparse.Namespace) -> int:
@@ -229,8 +277,9 @@ def lockstep(args: argparse.Namespace) -> int:
     from plain_deepspeed import disable_shm_comm_op, ds_config, params_checksum
 
     # deepspeed 0.19.8 calls all_gather_into_tensor / reduce_scatter_tensor (deprecated in torch)
-    warnings.filterwarnings("ignore", message=r".*torch\.distributed\..* is deprecated",
-                            category=FutureWarning)
+    warnings.filterwarnings(
+        "ignore", message=r".*torch\.distributed\..* is deprecated", category=FutureWarning
+    )
     torch.set_num_threads(1)
     os.environ.setdefault("DS_ACCELERATOR", "cpu")
     disable_shm_comm_op()  # treadle's strategy does the same; --plain-only needs it here
@@ -246,16 +295,19 @@ def lockstep(args: argparse.Namespace) -> int:
 
     def mlp():
         torch.manual_seed(0)  # plain_deepspeed.py: same initial weights on every rank and side
-        return nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
-                             nn.Linear(64, 1))
+        return nn.Sequential(
+            nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1)
+        )
 
     def plain_steps(stage, precision, batches, record_at, run):
         """plain_deepspeed.py's loop, one step per ``next()``; the engine is built at the first
         (in ``run["engine"]``), the losses at the steps ``record_at`` go to ``run["losses"]``."""
         model = mlp()
         engine, *_ = deepspeed.initialize(
-            model=model, optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
-            config=ds_config(stage, precision, 1, world_size))
+            model=model,
+            optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
+            config=ds_config(stage, precision, 1, world_size),
+        )
         run["engine"] = engine
         engine.train()
         for i, (x, y) in enumerate(batches):
@@ -297,10 +349,17 @@ def lockstep(args: argparse.Namespace) -> int:
         else:
             model = MLP(record_at)
             trainer = treadle.Trainer(
-                accelerator="cpu", devices=world_size, strategy="deepspeed",
+                accelerator="cpu",
+                devices=world_size,
+                strategy="deepspeed",
                 precision={"fp32": "32-true", "bf16": "bf16-true"}[precision],
-                plugins=[_config(stage)], max_epochs=1, logger=False, enable_progress_bar=False,
-                enable_checkpointing=False, num_sanity_val_steps=0)
+                plugins=[_config(stage)],
+                max_epochs=1,
+                logger=False,
+                enable_progress_bar=False,
+                enable_checkpointing=False,
+                num_sanity_val_steps=0,
+            )
             t1 = time.perf_counter()
             trainer.fit(model, loader)
             t2 = time.perf_counter()
@@ -311,21 +370,33 @@ def lockstep(args: argparse.Namespace) -> int:
         # a treadle step = from the end of one plain step to the start of the next
         between = [b - a - p for a, b, p in zip(ends, ends[1:], plain_s[1:])]
         a, b = params_checksum(plain["engine"], stage), params_checksum(other["engine"], stage)
-        diff = 0.0 if torch.equal(a, b) else (
-            (a - b).abs().max().item() if a.shape == b.shape else float("inf"))
+        diff = (
+            0.0
+            if torch.equal(a, b)
+            else ((a - b).abs().max().item() if a.shape == b.shape else float("inf"))
+        )
         plain_ms = 1e3 * statistics.median(plain_s[warmup:])
         treadle_ms = 1e3 * statistics.median(between[warmup:])
-        return {"ratio": round((t2 - t1 - sum(plain_s)) / sum(plain_s), 4),
-                "step_ratio": round(treadle_ms / plain_ms, 4),
-                "plain_ms": round(plain_ms, 4), "treadle_ms": round(treadle_ms, 4),
-                "plain_s": round(sum(plain_s), 4), "fit_s": round(t2 - t1 - sum(plain_s), 4),
-                "init_s": round(t1 - t0, 4), "plain_steps": len(plain_s) + left,
-                "treadle_steps": other_steps,
-                "plain_losses": [round(x, 6) for x in plain["losses"]],
-                "treadle_losses": [round(x, 6) for x in other["losses"]], "params_diff": diff}
+        return {
+            "ratio": round((t2 - t1 - sum(plain_s)) / sum(plain_s), 4),
+            "step_ratio": round(treadle_ms / plain_ms, 4),
+            "plain_ms": round(plain_ms, 4),
+            "treadle_ms": round(treadle_ms, 4),
+            "plain_s": round(sum(plain_s), 4),
+            "fit_s": round(t2 - t1 - sum(plain_s), 4),
+            "init_s": round(t1 - t0, 4),
+            "plain_steps": len(plain_s) + left,
+            "treadle_steps": other_steps,
+            "plain_losses": [round(x, 6) for x in plain["losses"]],
+            "treadle_losses": [round(x, 6) for x in other["losses"]],
+            "params_diff": diff,
+        }
 
-    configs = [(int(stage), precision) for stage in args.stages.split(",")
-               for precision in args.precisions.split(",")]
+    configs = [
+        (int(stage), precision)
+        for stage in args.stages.split(",")
+        for precision in args.precisions.split(",")
+    ]
     for stage, precision in configs:  # untimed: first collectives, lazy imports, allocator
         one_round(stage, precision, args.warmup, 10)
     rounds: dict = {c: [] for c in configs}
@@ -334,19 +405,29 @@ def lockstep(args: argparse.Namespace) -> int:
             row = one_round(stage, precision, args.warmup, args.steps)
             rounds[(stage, precision)].append(row)
             if rank == 0:
-                print(f"stage {stage} {precision} round {r + 1}: plain {row['plain_ms']:.3f} ms, "
-                      f"treadle {row['treadle_ms']:.3f} ms a step; ratio {row['ratio']:.3f}, "
-                      f"step ratio {row['step_ratio']:.3f}; steps {row['plain_steps']}/"
-                      f"{row['treadle_steps']}; losses plain {row['plain_losses']}, treadle "
-                      f"{row['treadle_losses']}; params "
-                      f"{'same' if row['params_diff'] == 0 else format(row['params_diff'], '.1e')}",
-                      flush=True)
+                print(
+                    f"stage {stage} {precision} round {r + 1}: plain {row['plain_ms']:.3f} ms, "
+                    f"treadle {row['treadle_ms']:.3f} ms a step; ratio {row['ratio']:.3f}, "
+                    f"step ratio {row['step_ratio']:.3f}; steps {row['plain_steps']}/"
+                    f"{row['treadle_steps']}; losses plain {row['plain_losses']}, treadle "
+                    f"{row['treadle_losses']}; params "
+                    f"{'same' if row['params_diff'] == 0 else format(row['params_diff'], '.1e')}",
+                    flush=True,
+                )
     if rank != 0:
         return 0
     n = args.warmup + args.steps
-    summary = {"benchmark": "deepspeed_overhead", "method": "lockstep",
-               "plain_only": args.plain_only, "target": TARGET, "world_size": world_size,
-               "rounds": args.rounds, "steps": args.steps, "warmup": args.warmup, "configs": []}
+    summary = {
+        "benchmark": "deepspeed_overhead",
+        "method": "lockstep",
+        "plain_only": args.plain_only,
+        "target": TARGET,
+        "world_size": world_size,
+        "rounds": args.rounds,
+        "steps": args.steps,
+        "warmup": args.warmup,
+        "configs": [],
+    }
     for (stage, precision), rows in rounds.items():
         median = statistics.median(row["ratio"] for row in rows)
         step_median = statistics.median(row["step_ratio"] for row in rows)
@@ -354,27 +435,50 @@ def lockstep(args: argparse.Namespace) -> int:
         same_losses = all(row["plain_losses"] == row["treadle_losses"] for row in rows)
         same_params = all(row["params_diff"] == 0 for row in rows)
         verdict = "PASS" if median <= TARGET else "MISS"
-        print(f"stage {stage} {precision}: median ratio {median:.3f}, median step ratio "
-              f"{step_median:.3f} (target {TARGET}: {verdict}); same steps {steps_match}, same "
-              f"losses {same_losses}, same final parameters {same_params}", flush=True)
-        summary["configs"].append({
-            "stage": stage, "precision": precision, "median_ratio": round(median, 4),
-            "median_step_ratio": round(step_median, 4), "pass": median <= TARGET,
-            "steps_match": steps_match, "same_losses": same_losses, "same_params": same_params,
-            "rounds": rows})
+        print(
+            f"stage {stage} {precision}: median ratio {median:.3f}, median step ratio "
+            f"{step_median:.3f} (target {TARGET}: {verdict}); same steps {steps_match}, same "
+            f"losses {same_losses}, same final parameters {same_params}",
+            flush=True,
+        )
+        summary["configs"].append(
+            {
+                "stage": stage,
+                "precision": precision,
+                "median_ratio": round(median, 4),
+                "median_step_ratio": round(step_median, 4),
+                "pass": median <= TARGET,
+                "steps_match": steps_match,
+                "same_losses": same_losses,
+                "same_params": same_params,
+                "rounds": rows,
+            }
+        )
     if args.plain_only:
-        print("(--plain-only: the 'treadle' side is a second plain loop; ratios show harness "
-              "noise)")
+        print(
+            "(--plain-only: the 'treadle' side is a second plain loop; ratios show harness noise)"
+        )
     print(json.dumps(summary), flush=True)
     return 0
 
 
 def launch_lockstep(argv) -> int:
     """Start this script's 2 ranks under torchrun; its output is theirs (rank 0 prints)."""
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-               "2", str(Path(__file__).resolve()), *argv]
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(Path(__file__).resolve()),
+        *argv,
+    ]
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+    }
     env.update(DS_ACCELERATOR="cpu", OMP_NUM_THREADS=env.get("OMP_NUM_THREADS", "1"))
     return 0 if subprocess.run(command, env=env).returncode == 0 else 1
 
@@ -435,8 +539,13 @@ def _data(n: int, precision: str) -> list:
 
 def _run(cmd, timeout=600):
     start = time.monotonic()
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                         env={**os.environ, "DS_ACCELERATOR": "cpu"})
+    out = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "DS_ACCELERATOR": "cpu"},
+    )
     if out.returncode != 0:
         sys.stderr.write(out.stdout + out.stderr)
         raise RuntimeError(f"{' '.join(cmd)} failed with exit code {out.returncode}")
@@ -446,19 +555,52 @@ def _run(cmd, timeout=600):
 def plain(stage, precision, args) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "plain.json")
-        _run([sys.executable, str(HERE / "plain_deepspeed.py"), "--stages", str(stage),
-              "--precisions", precision, "--steps", str(args.steps), "--warmup",
-              str(args.warmup), "--optimizer", "adam", "--json", path])
+        _run(
+            [
+                sys.executable,
+                str(HERE / "plain_deepspeed.py"),
+                "--stages",
+                str(stage),
+                "--precisions",
+                precision,
+                "--steps",
+                str(args.steps),
+                "--warmup",
+                str(args.warmup),
+                "--optimizer",
+                "adam",
+                "--json",
+                path,
+            ]
+        )
         result = json.loads(Path(path).read_text())[0]
-    return {"side": "plain", "stage": stage, "precision": precision,
-            "step_ms_median": result["step_ms_median"], "step_ms_p10": result["step_ms_p10"],
-            "first_loss": result["first_loss"], "last_loss": result["last_loss"]}
+    return {
+        "side": "plain",
+        "stage": stage,
+        "precision": precision,
+        "step_ms_median": result["step_ms_median"],
+        "step_ms_p10": result["step_ms_p10"],
+        "first_loss": result["first_loss"],
+        "last_loss": result["last_loss"],
+    }
 
 
 def treadle_side(stage, precision, args) -> dict:
-    out, _ = _run([sys.executable, str(Path(__file__).resolve()), "--worker", "--stage",
-                   str(stage), "--precision", precision, "--steps", str(args.steps),
-                   "--warmup", str(args.warmup)])
+    out, _ = _run(
+        [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--worker",
+            "--stage",
+            str(stage),
+            "--precision",
+            precision,
+            "--steps",
+            str(args.steps),
+            "--warmup",
+            str(args.warmup),
+        ]
+    )
     return json.loads([line for line in out.stdout.splitlines() if line.startswith("{")][-1])
 
 
@@ -466,14 +608,21 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--stages", default="2", help="comma-separated ZeRO stages (0-3)")
     p.add_argument("--precisions", default="fp32,bf16", help="comma-separated: fp32, bf16")
-    p.add_argument("--method", choices=("lockstep", "runs", "same-processes"), default="lockstep",
-                   help="lockstep (default): plain and treadle steps alternate one for one in one "
-                        "launch; runs: separate launches per side; same-processes (see above)")
+    p.add_argument(
+        "--method",
+        choices=("lockstep", "runs", "same-processes"),
+        default="lockstep",
+        help="lockstep (default): plain and treadle steps alternate one for one in one "
+        "launch; runs: separate launches per side; same-processes (see above)",
+    )
     p.add_argument("--rounds", type=int, default=None, help="default: 7 lockstep, 3 otherwise")
     p.add_argument("--steps", type=int, default=400, help="timed steps per run")
     p.add_argument("--warmup", type=int, default=30, help="untimed steps first")
-    p.add_argument("--plain-only", action="store_true",
-                   help="lockstep: a second plain loop in treadle's place (harness noise check)")
+    p.add_argument(
+        "--plain-only",
+        action="store_true",
+        help="lockstep: a second plain loop in treadle's place (harness noise check)",
+    )
     p.add_argument("--same-processes", action="store_true", help="= --method same-processes")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--stage", type=int, default=2, help=argparse.SUPPRESS)
@@ -504,10 +653,18 @@ def main(argv=None) -> int:
             print(json.dumps({"method": "same-processes", **result}))
         return 0
 
-    configs = [(int(stage), precision) for stage in args.stages.split(",")
-               for precision in args.precisions.split(",")]
-    summary = {"method": "runs", "target": TARGET, "rounds": args.rounds, "steps": args.steps,
-               "configs": []}
+    configs = [
+        (int(stage), precision)
+        for stage in args.stages.split(",")
+        for precision in args.precisions.split(",")
+    ]
+    summary = {
+        "method": "runs",
+        "target": TARGET,
+        "rounds": args.rounds,
+        "steps": args.steps,
+        "configs": [],
+    }
     try:
         for stage, precision in configs:
             ratios, p10_ratios, rows = [], [], []
@@ -519,21 +676,43 @@ def main(argv=None) -> int:
                 p10_ratio = b["step_ms_p10"] / a["step_ms_p10"]
                 ratios.append(ratio)
                 p10_ratios.append(p10_ratio)
-                rows.append({"plain_ms": a["step_ms_median"], "treadle_ms": b["step_ms_median"],
-                             "ratio": round(ratio, 4), "p10_ratio": round(p10_ratio, 4),
-                             "losses": [a["first_loss"], a["last_loss"], b["first_loss"],
-                                        b["last_loss"]]})
-                print(f"stage {stage} {precision} round {r + 1}: plain {a['step_ms_median']:.3f} "
-                      f"ms, treadle {b['step_ms_median']:.3f} ms, ratio {ratio:.3f}, p10 ratio "
-                      f"{p10_ratio:.3f} (losses plain {a['first_loss']}->{a['last_loss']}, "
-                      f"treadle {b['first_loss']}->{b['last_loss']})", flush=True)
+                rows.append(
+                    {
+                        "plain_ms": a["step_ms_median"],
+                        "treadle_ms": b["step_ms_median"],
+                        "ratio": round(ratio, 4),
+                        "p10_ratio": round(p10_ratio, 4),
+                        "losses": [
+                            a["first_loss"],
+                            a["last_loss"],
+                            b["first_loss"],
+                            b["last_loss"],
+                        ],
+                    }
+                )
+                print(
+                    f"stage {stage} {precision} round {r + 1}: plain {a['step_ms_median']:.3f} "
+                    f"ms, treadle {b['step_ms_median']:.3f} ms, ratio {ratio:.3f}, p10 ratio "
+                    f"{p10_ratio:.3f} (losses plain {a['first_loss']}->{a['last_loss']}, "
+                    f"treadle {b['first_loss']}->{b['last_loss']})",
+                    flush=True,
+                )
             median, p10_median = statistics.median(ratios), statistics.median(p10_ratios)
-            print(f"stage {stage} {precision}: median ratio {median:.3f}, p10 ratio "
-                  f"{p10_median:.3f} ({'meets' if median <= TARGET else 'misses'} the target "
-                  f"{TARGET})", flush=True)
-            summary["configs"].append({"stage": stage, "precision": precision,
-                                       "median_ratio": round(median, 4),
-                                       "p10_ratio": round(p10_median, 4), "rounds": rows})
+            print(
+                f"stage {stage} {precision}: median ratio {median:.3f}, p10 ratio "
+                f"{p10_median:.3f} ({'meets' if median <= TARGET else 'misses'} the target "
+                f"{TARGET})",
+                flush=True,
+            )
+            summary["configs"].append(
+                {
+                    "stage": stage,
+                    "precision": precision,
+                    "median_ratio": round(median, 4),
+                    "p10_ratio": round(p10_median, 4),
+                    "rounds": rows,
+                }
+            )
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         print(f"failed: {exc}", file=sys.stderr)
         return 1

@@ -29,6 +29,7 @@ emulated instruction by instruction): keep medium runs to a few dozen steps.
 
 The last line is one JSON object with every figure. Exit status 0; 2 when valgrind is missing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -73,11 +74,25 @@ def worker(side: str, size: str, steps: int, precision: str) -> None:
 
 def count(side: str, size: str, steps: int, precision: str, workdir: str) -> int:
     out = os.path.join(workdir, f"cg.{side}.{size}.{steps}")
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-           "MKL_NUM_THREADS": "1"}
-    cmd = ["valgrind", "--tool=callgrind", "--toggle-collect=functools_reduce",
-           f"--callgrind-out-file={out}", sys.executable, __file__, "--worker", side, size,
-           str(steps), precision]
+    env = {
+        **os.environ,
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    cmd = [
+        "valgrind",
+        "--tool=callgrind",
+        "--toggle-collect=functools_reduce",
+        f"--callgrind-out-file={out}",
+        sys.executable,
+        __file__,
+        "--worker",
+        side,
+        size,
+        str(steps),
+        precision,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
@@ -93,11 +108,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sizes", nargs="+", default=["tiny"], choices=["tiny", "medium"])
     parser.add_argument("--steps", nargs=2, type=int, default=[60, 200], metavar=("N1", "N2"))
-    parser.add_argument("--precision", default="32-true",
-                        choices=["32-true", "16-mixed", "bf16-mixed"])
+    parser.add_argument(
+        "--precision", default="32-true", choices=["32-true", "16-mixed", "bf16-mixed"]
+    )
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--worker", nargs=4, metavar=("SIDE", "SIZE", "STEPS", "PRECISION"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker", nargs=4, metavar=("SIDE", "SIZE", "STEPS", "PRECISION"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
     if args.worker:
         side, size, steps, precision = args.worker
@@ -108,28 +125,50 @@ def main(argv=None) -> int:
         return 2
     n1, n2 = sorted(args.steps)
     jobs = [(side, size, n) for size in args.sizes for side in SIDES for n in (n1, n2)]
-    with tempfile.TemporaryDirectory() as tmp, \
-            concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool,
+    ):
         futures = {job: pool.submit(count, *job[:2], job[2], args.precision, tmp) for job in jobs}
         totals = {job: f.result() for job, f in futures.items()}
     cases = []
     print(f"precision {args.precision}; runs of {n1} and {n2} steps; Ir = instructions executed")
     print(f"{'case':18s} {'Ir/step':>12s} {'ratio':>8s} {'extra Ir/step':>14s} {'fixed Ir':>14s}")
     for size in args.sizes:
-        per_step = {side: (totals[(side, size, n2)] - totals[(side, size, n1)]) / (n2 - n1)
-                    for side in SIDES}
+        per_step = {
+            side: (totals[(side, size, n2)] - totals[(side, size, n1)]) / (n2 - n1)
+            for side in SIDES
+        }
         for side in SIDES:
             fixed = totals[(side, size, n1)] - per_step[side] * n1
             ratio = per_step[side] / per_step["plain"]
             extra = per_step[side] - per_step["plain"]
-            print(f"{size + '/' + side:18s} {per_step[side]:12,.0f} {ratio:8.4f} {extra:14,.0f} "
-                  f"{fixed:14,.0f}")
-            cases.append({"size": size, "side": side, "ir_per_step": per_step[side],
-                          "ratio_to_plain": ratio, "extra_ir_per_step": extra,
-                          "fixed_ir": fixed, "ir_n1": totals[(side, size, n1)],
-                          "ir_n2": totals[(side, size, n2)]})
-    print(json.dumps({"benchmark": "treadle.instructions", "precision": args.precision,
-                      "steps": [n1, n2], "cases": cases}))
+            print(
+                f"{size + '/' + side:18s} {per_step[side]:12,.0f} {ratio:8.4f} {extra:14,.0f} "
+                f"{fixed:14,.0f}"
+            )
+            cases.append(
+                {
+                    "size": size,
+                    "side": side,
+                    "ir_per_step": per_step[side],
+                    "ratio_to_plain": ratio,
+                    "extra_ir_per_step": extra,
+                    "fixed_ir": fixed,
+                    "ir_n1": totals[(side, size, n1)],
+                    "ir_n2": totals[(side, size, n2)],
+                }
+            )
+    print(
+        json.dumps(
+            {
+                "benchmark": "treadle.instructions",
+                "precision": args.precision,
+                "steps": [n1, n2],
+                "cases": cases,
+            }
+        )
+    )
     return 0
 
 

@@ -119,10 +119,14 @@ def build_dataset(size: str, steps_per_epoch: int, seed: int) -> TensorDataset:
     dims, batch = SIZES[size]
     g = torch.Generator().manual_seed(seed + 1)
     n = batch * steps_per_epoch
-    return TensorDataset(torch.randn(n, dims[0], generator=g), torch.randn(n, dims[-1], generator=g))
+    return TensorDataset(
+        torch.randn(n, dims[0], generator=g), torch.randn(n, dims[-1], generator=g)
+    )
 
 
-def build_loader(dataset: TensorDataset, size: str, seed: int, cls: type = DataLoader) -> DataLoader:
+def build_loader(
+    dataset: TensorDataset, size: str, seed: int, cls: type = DataLoader
+) -> DataLoader:
     _, batch = SIZES[size]
     return cls(
         dataset, batch_size=batch, shuffle=True, generator=torch.Generator().manual_seed(seed + 2)
@@ -169,7 +173,9 @@ def plain_steps(net: nn.Module, loader: DataLoader, epochs: int, precision: str)
                 yield
 
 
-def run_plain(net: nn.Module, loader: DataLoader, epochs: int, precision: str) -> tuple[float, float, int]:
+def run_plain(
+    net: nn.Module, loader: DataLoader, epochs: int, precision: str
+) -> tuple[float, float, int]:
     """Return (wall s, CPU s, optimizer steps). Timed: optimizer/scaler construction + epoch loop."""
     gc.collect()
     c0, t0 = time.process_time(), time.perf_counter()
@@ -262,7 +268,9 @@ def make_trainer(treadle, epochs: int, precision: str):
     )
 
 
-def run_treadle(treadle, module_cls, net, loader, epochs, precision) -> tuple[float, float, float, int]:
+def run_treadle(
+    treadle, module_cls, net, loader, epochs, precision
+) -> tuple[float, float, float, int]:
     """Return (fit wall s, fit CPU s, Trainer() wall s, global_step)."""
     model = module_cls(net)
     gc.collect()
@@ -274,8 +282,9 @@ def run_treadle(treadle, module_cls, net, loader, epochs, precision) -> tuple[fl
     return t2 - t1, c2 - c1, t1 - t0, int(trainer.global_step)
 
 
-def run_lockstep(treadle, module_cls, plain_net, treadle_net, dataset, size, seed, epochs,
-                 precision) -> dict:
+def run_lockstep(
+    treadle, module_cls, plain_net, treadle_net, dataset, size, seed, epochs, precision
+) -> dict:
     """One lockstep run: ``trainer.fit()`` (or, with ``treadle=None``, a second plain loop) on a
     ``PacedLoader`` that runs one plain step before each of its batches.
 
@@ -303,8 +312,11 @@ def run_lockstep(treadle, module_cls, plain_net, treadle_net, dataset, size, see
     # a treadle step = from the end of one plain step to the start of the next
     between = [b - a - p for a, b, p in zip(ends, ends[1:], plain_s[1:])]
     return {
-        "plain_s": sum(plain_s), "fit_s": (t2 - t1) - sum(plain_s), "init_s": t1 - t0,
-        "plain_steps": len(plain_s) + left, "treadle_steps": treadle_steps,
+        "plain_s": sum(plain_s),
+        "fit_s": (t2 - t1) - sum(plain_s),
+        "init_s": t1 - t0,
+        "plain_steps": len(plain_s) + left,
+        "treadle_steps": treadle_steps,
         "step_ratio": statistics.median(between) / statistics.median(plain_s[1:]),
     }
 
@@ -333,7 +345,9 @@ def calibrate_steps(size: str, precision: str, seconds: float, epochs: int) -> i
     probe_spe = 20
     ds = build_dataset(size, probe_spe, 0)
     run_plain(build_net(size, 0), build_loader(ds, size, 0), 1, precision)  # warm-up
-    dt = min(run_plain(build_net(size, 0), build_loader(ds, size, 0), 1, precision)[0] for _ in range(3))
+    dt = min(
+        run_plain(build_net(size, 0), build_loader(ds, size, 0), 1, precision)[0] for _ in range(3)
+    )
     steps = max(int(seconds / (dt / probe_spe)), 10 * epochs)
     return int(math.ceil(steps / epochs) * epochs)
 
@@ -352,26 +366,51 @@ def load_note() -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeats", type=int, default=9, help="timed pairs per case (>= 5; default 9)")
-    p.add_argument("--tiny-steps", type=int, default=0,
-                   help="optimizer steps per tiny run (default: calibrated to --run-seconds)")
-    p.add_argument("--medium-steps", type=int, default=0,
-                   help="optimizer steps per medium run (default: calibrated to --run-seconds)")
-    p.add_argument("--run-seconds", type=float, default=0.7,
-                   help="target duration of one plain tiny run when steps are calibrated; "
-                        "medium runs take twice as long (default 0.7)")
-    p.add_argument("--epochs", type=int, default=2, help="epochs per run; steps split evenly (default 2)")
+    p.add_argument(
+        "--tiny-steps",
+        type=int,
+        default=0,
+        help="optimizer steps per tiny run (default: calibrated to --run-seconds)",
+    )
+    p.add_argument(
+        "--medium-steps",
+        type=int,
+        default=0,
+        help="optimizer steps per medium run (default: calibrated to --run-seconds)",
+    )
+    p.add_argument(
+        "--run-seconds",
+        type=float,
+        default=0.7,
+        help="target duration of one plain tiny run when steps are calibrated; "
+        "medium runs take twice as long (default 0.7)",
+    )
+    p.add_argument(
+        "--epochs", type=int, default=2, help="epochs per run; steps split evenly (default 2)"
+    )
     p.add_argument("--precision", nargs="+", default=["32-true"], choices=PRECISIONS)
     p.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--method", choices=["lockstep", "runs"], default="lockstep",
-                   help="lockstep (default): plain and treadle steps alternate one for one inside "
-                        "one run; runs: whole plain and treadle runs alternate (see the module doc)")
-    p.add_argument("--judge", choices=["wall", "cpu"], default="wall",
-                   help="--method runs only: judge wall-clock fit() (default) or its process CPU time")
-    p.add_argument("--plain-only", action="store_true",
-                   help="run the plain side against itself (harness check; no treadle needed)")
+    p.add_argument(
+        "--method",
+        choices=["lockstep", "runs"],
+        default="lockstep",
+        help="lockstep (default): plain and treadle steps alternate one for one inside "
+        "one run; runs: whole plain and treadle runs alternate (see the module doc)",
+    )
+    p.add_argument(
+        "--judge",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="--method runs only: judge wall-clock fit() (default) or its process CPU time",
+    )
+    p.add_argument(
+        "--plain-only",
+        action="store_true",
+        help="run the plain side against itself (harness check; no treadle needed)",
+    )
     args = p.parse_args(argv)
     if args.repeats < 5:
         p.error("--repeats must be >= 5")
@@ -387,7 +426,9 @@ def main(argv=None) -> int:
             treadle, modules = make_treadle_modules()
         except Exception:
             traceback.print_exc()
-            print("treadle is not importable; use --plain-only to check the harness", file=sys.stderr)
+            print(
+                "treadle is not importable; use --plain-only to check the harness", file=sys.stderr
+            )
             return 2
 
     cases = [(s, m, pr) for pr in args.precision for s in args.sizes for m in args.modes]
@@ -395,17 +436,23 @@ def main(argv=None) -> int:
     for size in args.sizes:
         for pr in args.precision:
             fixed = args.tiny_steps if size == "tiny" else args.medium_steps
-            secs = args.run_seconds * (2 if size == "medium" else 1)  # dilute fit()'s fixed ~2 ms cost
+            secs = args.run_seconds * (
+                2 if size == "medium" else 1
+            )  # dilute fit()'s fixed ~2 ms cost
             n = fixed if fixed > 0 else calibrate_steps(size, pr, secs, args.epochs)
             steps_for[(size, pr)] = int(math.ceil(n / args.epochs) * args.epochs)
 
     print(load_note())
-    print(f"torch {torch.__version__}, python {platform.python_version()}, "
-          f"threads {torch.get_num_threads()}, repeats {args.repeats}, epochs {args.epochs}")
+    print(
+        f"torch {torch.__version__}, python {platform.python_version()}, "
+        f"threads {torch.get_num_threads()}, repeats {args.repeats}, epochs {args.epochs}"
+    )
     if treadle is not None:
         print(f"treadle {getattr(treadle, '__version__', '?')} from {treadle.__file__}")
-    print("timed: plain = optimizer construction + epoch loop; treadle = trainer.fit() "
-          "(judged), init+fit = Trainer() + fit()")
+    print(
+        "timed: plain = optimizer construction + epoch loop; treadle = trainer.fit() "
+        "(judged), init+fit = Trainer() + fit()"
+    )
     print("data/model/DataLoader construction untimed on both sides\n")
 
     datasets = {}
@@ -423,8 +470,17 @@ def main(argv=None) -> int:
         seed = args.seed + rep
         if args.method == "lockstep":  # plain_first: nothing to alternate, steps interleave
             plain_net, treadle_net = build_net(size, seed), build_net(size, seed)
-            rec = run_lockstep(treadle, modules and modules[mode], plain_net, treadle_net, ds, size,
-                               seed, args.epochs, pr)
+            rec = run_lockstep(
+                treadle,
+                modules and modules[mode],
+                plain_net,
+                treadle_net,
+                ds,
+                size,
+                seed,
+                args.epochs,
+                pr,
+            )
             rec["diff"] = params_diff(plain_net, treadle_net)
             return rec
         rec: dict = {}
@@ -432,20 +488,24 @@ def main(argv=None) -> int:
         def do_plain():
             net = build_net(size, seed)
             rec["plain_s"], rec["plain_cpu"], rec["plain_steps"] = run_plain(
-                net, build_loader(ds, size, seed), args.epochs, pr)
+                net, build_loader(ds, size, seed), args.epochs, pr
+            )
             rec["plain_net"] = net
 
         def do_treadle():
             net = build_net(size, seed)
             if treadle is None:  # harness self-check: plain vs plain
-                rec["fit_s"], rec["fit_cpu"], steps = run_plain(net, build_loader(ds, size, seed), args.epochs, pr)
+                rec["fit_s"], rec["fit_cpu"], steps = run_plain(
+                    net, build_loader(ds, size, seed), args.epochs, pr
+                )
                 rec["init_s"], rec["treadle_steps"] = 0.0, steps
             else:
                 rec["fit_s"], rec["fit_cpu"], rec["init_s"], rec["treadle_steps"] = run_treadle(
-                    treadle, modules[mode], net, build_loader(ds, size, seed), args.epochs, pr)
+                    treadle, modules[mode], net, build_loader(ds, size, seed), args.epochs, pr
+                )
             rec["treadle_net"] = net
 
-        for f in ((do_plain, do_treadle) if plain_first else (do_treadle, do_plain)):
+        for f in (do_plain, do_treadle) if plain_first else (do_treadle, do_plain):
             f()
         rec["diff"] = params_diff(rec.pop("plain_net"), rec.pop("treadle_net"))
         return rec
@@ -469,14 +529,19 @@ def main(argv=None) -> int:
                 errors[case] = traceback.format_exc()
                 print(f"[{'/'.join(case)}] treadle run failed:\n{errors[case]}", file=sys.stderr)
         if torch.get_num_threads() != args.threads:
-            print(f"warning: torch.get_num_threads() changed to {torch.get_num_threads()}", file=sys.stderr)
+            print(
+                f"warning: torch.get_num_threads() changed to {torch.get_num_threads()}",
+                file=sys.stderr,
+            )
             torch.set_num_threads(args.threads)
 
     lockstep = args.method == "lockstep"
     third = "step ratio" if lockstep else "cpu ratio"  # the method's second view of the same runs
-    hdr = (f"{'case':<26}{'steps':>7}{'plain ms':>10}{'fit ms':>10}{'us/step':>9}"
-           f"{'fit ratio':>11}{'init+fit':>10}{third:>11}{'target':>8}  {'result':<7}{'weights':<8}"
-           "fit p25-p75")
+    hdr = (
+        f"{'case':<26}{'steps':>7}{'plain ms':>10}{'fit ms':>10}{'us/step':>9}"
+        f"{'fit ratio':>11}{'init+fit':>10}{third:>11}{'target':>8}  {'result':<7}{'weights':<8}"
+        "fit p25-p75"
+    )
     print(hdr)
     print("-" * len(hdr))
     out_cases = []
@@ -487,8 +552,15 @@ def main(argv=None) -> int:
         rs = results[case]
         if case in errors or not rs:
             print(f"{name:<26}{'ERROR':>7}")
-            out_cases.append({"case": name, "size": size, "mode": mode, "precision": pr,
-                              "error": errors.get(case, "no result").strip().splitlines()[-1]})
+            out_cases.append(
+                {
+                    "case": name,
+                    "size": size,
+                    "mode": mode,
+                    "precision": pr,
+                    "error": errors.get(case, "no result").strip().splitlines()[-1],
+                }
+            )
             continue
         steps = steps_for[(size, pr)]
         ratio_wall = statistics.median(r["fit_s"] / r["plain_s"] for r in rs)
@@ -507,49 +579,86 @@ def main(argv=None) -> int:
         steps_ok = all(r["plain_steps"] == steps and r["treadle_steps"] == steps for r in rs)
         verdict = "PASS" if ratio <= target else "MISS"
         wcol = fmt_diff(worst_diff) if steps_ok else "STEPS!"
-        print(f"{name:<26}{steps:>7}{plain_med * 1e3:>10.1f}{fit_med * 1e3:>10.1f}{per_step_us:>9.1f}"
-              f"{ratio_wall:>11.3f}{ratio_init:>10.3f}{ratio_third:>11.3f}{'<=' + format(target, '.2f'):>8}"
-              f"  {verdict:<7}{wcol:<8}{quartiles[0]:.3f}-{quartiles[2]:.3f}")
+        print(
+            f"{name:<26}{steps:>7}{plain_med * 1e3:>10.1f}{fit_med * 1e3:>10.1f}{per_step_us:>9.1f}"
+            f"{ratio_wall:>11.3f}{ratio_init:>10.3f}{ratio_third:>11.3f}{'<=' + format(target, '.2f'):>8}"
+            f"  {verdict:<7}{wcol:<8}{quartiles[0]:.3f}-{quartiles[2]:.3f}"
+        )
         if not steps_ok:
             bad = [(r["plain_steps"], r["treadle_steps"]) for r in rs]
             print(f"   step counts differ from {steps}: (plain, treadle) = {bad}")
-        out_cases.append({
-            "case": name, "size": size, "mode": mode, "precision": pr, "steps": steps,
-            "batch": SIZES[size][1], "layers": list(SIZES[size][0]),
-            "plain_s": [r["plain_s"] for r in rs], "fit_s": [r["fit_s"] for r in rs],
-            "init_s": [r["init_s"] for r in rs],
-            **({"step_ratio": [r["step_ratio"] for r in rs], "ratio_step_median": ratio_third}
-               if lockstep else
-               {"plain_cpu_s": [r["plain_cpu"] for r in rs], "fit_cpu_s": [r["fit_cpu"] for r in rs],
-                "ratio_cpu_median": ratio_third}),
-            "plain_s_median": plain_med, "fit_s_median": fit_med, "init_s_median": init_med,
-            "ratio_fit_median": ratio_wall, "ratio_fit_quartiles": [quartiles[0], quartiles[2]],
-            "ratio_init_fit_median": ratio_init,
-            "judged_on": args.judge,
-            "overhead_us_per_step": per_step_us, "target": target, "pass": ratio <= target,
-            "steps_match": steps_ok,
-            "max_weight_diff": None if worst_diff == math.inf else worst_diff,
-        })
+        out_cases.append(
+            {
+                "case": name,
+                "size": size,
+                "mode": mode,
+                "precision": pr,
+                "steps": steps,
+                "batch": SIZES[size][1],
+                "layers": list(SIZES[size][0]),
+                "plain_s": [r["plain_s"] for r in rs],
+                "fit_s": [r["fit_s"] for r in rs],
+                "init_s": [r["init_s"] for r in rs],
+                **(
+                    {"step_ratio": [r["step_ratio"] for r in rs], "ratio_step_median": ratio_third}
+                    if lockstep
+                    else {
+                        "plain_cpu_s": [r["plain_cpu"] for r in rs],
+                        "fit_cpu_s": [r["fit_cpu"] for r in rs],
+                        "ratio_cpu_median": ratio_third,
+                    }
+                ),
+                "plain_s_median": plain_med,
+                "fit_s_median": fit_med,
+                "init_s_median": init_med,
+                "ratio_fit_median": ratio_wall,
+                "ratio_fit_quartiles": [quartiles[0], quartiles[2]],
+                "ratio_init_fit_median": ratio_init,
+                "judged_on": args.judge,
+                "overhead_us_per_step": per_step_us,
+                "target": target,
+                "pass": ratio <= target,
+                "steps_match": steps_ok,
+                "max_weight_diff": None if worst_diff == math.inf else worst_diff,
+            }
+        )
     if lockstep:
-        print(f"\nmethod lockstep: in each run a plain step and a treadle step alternate, one for one;\n"
-              f"ratios = median over {args.repeats} runs of (treadle / plain) wall-clock time: fit ratio = "
-              f"fit() minus the plain steps run inside it over those plain steps, init+fit adds Trainer();\n"
-              f"step ratio = median treadle step / median plain step (no per-run costs); judged on fit ratio")
+        print(
+            f"\nmethod lockstep: in each run a plain step and a treadle step alternate, one for one;\n"
+            f"ratios = median over {args.repeats} runs of (treadle / plain) wall-clock time: fit ratio = "
+            f"fit() minus the plain steps run inside it over those plain steps, init+fit adds Trainer();\n"
+            f"step ratio = median treadle step / median plain step (no per-run costs); judged on fit ratio"
+        )
     else:
-        print(f"\nmethod runs: ratios = median over {args.repeats} interleaved repeats of (treadle / plain): "
-              f"fit ratio and init+fit on wall-clock time, cpu ratio on process CPU time;\n"
-              f"judged on {'cpu ratio' if args.judge == 'cpu' else 'fit ratio'}")
-    print("us/step = median (fit - plain) wall time / steps; weights: 'same' = bit-identical final parameters")
+        print(
+            f"\nmethod runs: ratios = median over {args.repeats} interleaved repeats of (treadle / plain): "
+            f"fit ratio and init+fit on wall-clock time, cpu ratio on process CPU time;\n"
+            f"judged on {'cpu ratio' if args.judge == 'cpu' else 'fit ratio'}"
+        )
+    print(
+        "us/step = median (fit - plain) wall time / steps; weights: 'same' = bit-identical final parameters"
+    )
     print(f"timed section took {time.perf_counter() - t_start:.1f} s; at the end: {load_note()}")
     if treadle is None:
-        print("(--plain-only: the 'treadle' column is a second plain run; ratios show harness noise)")
+        print(
+            "(--plain-only: the 'treadle' column is a second plain run; ratios show harness noise)"
+        )
     summary = {
-        "benchmark": "treadle.overhead", "plain_only": treadle is None,
-        "timed": {"plain": "optimizer construction + epoch loop", "treadle": "trainer.fit()",
-                  "init+fit": "Trainer() + trainer.fit()"},
-        "torch": torch.__version__, "python": platform.python_version(),
-        "method": args.method, "threads": args.threads, "repeats": args.repeats, "epochs": args.epochs,
-        "loadavg_end": os.getloadavg()[0], "cpus": os.cpu_count(),
+        "benchmark": "treadle.overhead",
+        "plain_only": treadle is None,
+        "timed": {
+            "plain": "optimizer construction + epoch loop",
+            "treadle": "trainer.fit()",
+            "init+fit": "Trainer() + trainer.fit()",
+        },
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "method": args.method,
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "epochs": args.epochs,
+        "loadavg_end": os.getloadavg()[0],
+        "cpus": os.cpu_count(),
         "cases": out_cases,
     }
     print(json.dumps(summary))

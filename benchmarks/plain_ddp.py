@@ -40,8 +40,9 @@ def main() -> None:
     data = TensorDataset(torch.randn(args.dataset_size, 32), torch.randn(args.dataset_size, 1))
     sampler = DistributedSampler(data, shuffle=True, seed=args.seed)
     loader = DataLoader(data, batch_size=args.batch_size, sampler=sampler, drop_last=True)
-    model = DDP(nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
-                              nn.Linear(64, 1)))
+    model = DDP(
+        nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1))
+    )
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     loss_fn = nn.MSELoss()
 
@@ -68,16 +69,21 @@ def main() -> None:
 
     if rank == 0:
         us = sorted(t / 1000 for t in times_ns)
-        print(json.dumps({
-            "benchmark": "plain_ddp",
-            "world_size": world_size,
-            "steps": args.steps,
-            "batch_size": args.batch_size,
-            "median_step_us": round(statistics.median(us), 1),
-            "p10_step_us": round(us[len(us) // 10], 1),
-            "p90_step_us": round(us[(len(us) * 9) // 10], 1),
-            "final_loss": round(loss.item(), 6),
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "benchmark": "plain_ddp",
+                    "world_size": world_size,
+                    "steps": args.steps,
+                    "batch_size": args.batch_size,
+                    "median_step_us": round(statistics.median(us), 1),
+                    "p10_step_us": round(us[len(us) // 10], 1),
+                    "p90_step_us": round(us[(len(us) * 9) // 10], 1),
+                    "final_loss": round(loss.item(), 6),
+                }
+            ),
+            flush=True,
+        )
     dist.destroy_process_group()
 
 

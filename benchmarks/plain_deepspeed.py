@@ -40,12 +40,22 @@ def parse_args(argv=None):
     p.add_argument("--accumulate", type=int, default=1, help="gradient_accumulation_steps")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--world-size", type=int, default=2, help="ranks to launch when not under a launcher")
-    p.add_argument("--shm-op", choices=("off", "on"), default="off",
-                   help="off: mark deepspeed's shm comm op incompatible so it is never JIT-compiled")
-    p.add_argument("--stage3-threshold", type=int, default=None,
-                   help="stage3_param_persistence_threshold (DeepSpeed default 1e5 keeps every param of this "
-                        "tiny MLP unpartitioned after the first forward; 0 partitions them all)")
+    p.add_argument(
+        "--world-size", type=int, default=2, help="ranks to launch when not under a launcher"
+    )
+    p.add_argument(
+        "--shm-op",
+        choices=("off", "on"),
+        default="off",
+        help="off: mark deepspeed's shm comm op incompatible so it is never JIT-compiled",
+    )
+    p.add_argument(
+        "--stage3-threshold",
+        type=int,
+        default=None,
+        help="stage3_param_persistence_threshold (DeepSpeed default 1e5 keeps every param of this "
+        "tiny MLP unpartitioned after the first forward; 0 partitions them all)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads per rank")
     p.add_argument("--json", default=None, help="rank 0 writes the results here")
     return p.parse_args(argv)
@@ -63,9 +73,18 @@ def launch(world_size: int) -> int:
     port = _free_port()
     procs = []
     for rank in range(world_size):
-        env = dict(os.environ, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size),
-                   LOCAL_WORLD_SIZE=str(world_size), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-        procs.append(subprocess.Popen([sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env=env))
+        env = dict(
+            os.environ,
+            RANK=str(rank),
+            LOCAL_RANK=str(rank),
+            WORLD_SIZE=str(world_size),
+            LOCAL_WORLD_SIZE=str(world_size),
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=str(port),
+        )
+        procs.append(
+            subprocess.Popen([sys.executable, os.path.abspath(__file__), *sys.argv[1:]], env=env)
+        )
     rc = 0
     try:
         while procs:
@@ -96,8 +115,13 @@ def disable_shm_comm_op() -> None:
     deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
 
 
-def ds_config(stage: int, precision: str, accumulate: int, world_size: int,
-              stage3_threshold: int | None = None) -> dict:
+def ds_config(
+    stage: int,
+    precision: str,
+    accumulate: int,
+    world_size: int,
+    stage3_threshold: int | None = None,
+) -> dict:
     micro = 32
     zero = {"stage": stage}
     if stage == 3 and stage3_threshold is not None:
@@ -135,8 +159,10 @@ def run_one(args, stage: int, precision: str) -> dict:
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     torch.manual_seed(0)  # same initial weights on every rank
     model = torch.nn.Sequential(
-        torch.nn.Linear(32, 64), torch.nn.ReLU(),
-        torch.nn.Linear(64, 64), torch.nn.ReLU(),
+        torch.nn.Linear(32, 64),
+        torch.nn.ReLU(),
+        torch.nn.Linear(64, 64),
+        torch.nn.ReLU(),
         torch.nn.Linear(64, 1),
     )
     if args.optimizer == "adam":
@@ -146,7 +172,10 @@ def run_one(args, stage: int, precision: str) -> dict:
 
     t0 = time.perf_counter()
     engine, _, _, _ = deepspeed.initialize(
-        model=model, optimizer=opt, config=ds_config(stage, precision, args.accumulate, world, args.stage3_threshold))
+        model=model,
+        optimizer=opt,
+        config=ds_config(stage, precision, args.accumulate, world, args.stage3_threshold),
+    )
     init_s = time.perf_counter() - t0
 
     # each rank its own shard of a fixed synthetic regression problem
@@ -178,15 +207,21 @@ def run_one(args, stage: int, precision: str) -> dict:
     dist.all_gather(gathered, sums)
     agree = all(torch.equal(gathered[0], s) for s in gathered[1:])
     return {
-        "stage": stage, "precision": precision, "optimizer": args.optimizer,
+        "stage": stage,
+        "precision": precision,
+        "optimizer": args.optimizer,
         "stage3_threshold": args.stage3_threshold if stage == 3 else None,
-        "accumulate": args.accumulate, "world_size": world, "init_s": round(init_s, 3),
+        "accumulate": args.accumulate,
+        "world_size": world,
+        "init_s": round(init_s, 3),
         "step_ms_median": round(1e3 * statistics.median(step_times), 4),
         "step_ms_mean": round(1e3 * statistics.fmean(step_times), 4),
         "step_ms_min": round(1e3 * min(step_times), 4),
         "step_ms_p10": round(1e3 * sorted(step_times)[len(step_times) // 10], 4),
-        "first_loss": round(losses[0], 5), "last_loss": round(losses[-1], 5),
-        "ranks_agree": agree, "global_steps": engine.global_steps,
+        "first_loss": round(losses[0], 5),
+        "last_loss": round(losses[-1], 5),
+        "ranks_agree": agree,
+        "global_steps": engine.global_steps,
     }
 
 
@@ -196,7 +231,9 @@ def worker(args) -> int:
     import torch
 
     # deepspeed 0.19.8 calls all_gather_into_tensor / reduce_scatter_tensor, deprecated in torch 2.13
-    warnings.filterwarnings("ignore", message=r".*torch\.distributed\..* is deprecated", category=FutureWarning)
+    warnings.filterwarnings(
+        "ignore", message=r".*torch\.distributed\..* is deprecated", category=FutureWarning
+    )
     torch.set_num_threads(args.threads)
     # this loop is CPU/gloo; also skips the "Setting accelerator" warning
     os.environ.setdefault("DS_ACCELERATOR", "cpu")
@@ -206,7 +243,9 @@ def worker(args) -> int:
 
     import deepspeed
 
-    deepspeed.utils.logger.setLevel(logging.ERROR)  # e.g. the per-initialize "untested optimizer" warning for SGD
+    deepspeed.utils.logger.setLevel(
+        logging.ERROR
+    )  # e.g. the per-initialize "untested optimizer" warning for SGD
     import torch.distributed as dist
 
     rank = int(os.environ["RANK"])
@@ -216,11 +255,13 @@ def worker(args) -> int:
             r = run_one(args, stage, precision)
             results.append(r)
             if rank == 0:
-                print(f"[plain_deepspeed] stage={r['stage']} precision={r['precision']:<4} "
-                      f"opt={r['optimizer']} gas={r['accumulate']} init={r['init_s']:.2f}s "
-                      f"step median={r['step_ms_median']:.3f} ms mean={r['step_ms_mean']:.3f} ms "
-                      f"loss {r['first_loss']:.4f}->{r['last_loss']:.4f} ranks_agree={r['ranks_agree']}",
-                      flush=True)
+                print(
+                    f"[plain_deepspeed] stage={r['stage']} precision={r['precision']:<4} "
+                    f"opt={r['optimizer']} gas={r['accumulate']} init={r['init_s']:.2f}s "
+                    f"step median={r['step_ms_median']:.3f} ms mean={r['step_ms_mean']:.3f} ms "
+                    f"loss {r['first_loss']:.4f}->{r['last_loss']:.4f} ranks_agree={r['ranks_agree']}",
+                    flush=True,
+                )
     if rank == 0 and args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -83,9 +83,14 @@ def treadle_run(size: str, mode: str, total: int, seed: int, stamp) -> tuple[tor
 
     net = build_net(size, seed)
     loader = build_loader(build_dataset(size, EPOCH_BATCHES, seed), size, seed)
-    trainer = treadle.Trainer(accelerator="cpu", max_steps=total, logger=False,
-                              enable_progress_bar=False, enable_checkpointing=False,
-                              num_sanity_val_steps=0)
+    trainer = treadle.Trainer(
+        accelerator="cpu",
+        max_steps=total,
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        num_sanity_val_steps=0,
+    )
     trainer.fit(Timed(net), loader)
     return net, int(trainer.global_step)
 
@@ -104,19 +109,32 @@ def child(args: argparse.Namespace) -> int:
     else:
         net, loop_steps = treadle_run(args.size, args.mode, total, args.seed, stamp)
     if len(stamps) != total:
-        sys.exit(f"step_time.py: the step post-hook fired {len(stamps)} times, expected {total} "
-                 f"({args.child} {args.size}/{args.mode}; the loop counted {loop_steps} steps)")
-    timed = [b - a for a, b in zip(stamps[args.warmup - 1:], stamps[args.warmup:])]
+        sys.exit(
+            f"step_time.py: the step post-hook fired {len(stamps)} times, expected {total} "
+            f"({args.child} {args.size}/{args.mode}; the loop counted {loop_steps} steps)"
+        )
+    timed = [b - a for a, b in zip(stamps[args.warmup - 1 :], stamps[args.warmup :])]
     q1, median, q3 = statistics.quantiles(timed, n=4) if len(timed) > 1 else timed * 3
     digest = hashlib.sha256()
     for p in net.parameters():
         digest.update(p.detach().numpy().tobytes())
-    print(json.dumps({
-        "side": args.child, "size": args.size, "mode": args.mode, "steps": len(stamps),
-        "loop_steps": loop_steps, "timed_steps": len(timed), "median_ns": median,
-        "q1_ns": q1, "q3_ns": q3, "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-        "checksum": digest.hexdigest()[:16],
-    }))
+    print(
+        json.dumps(
+            {
+                "side": args.child,
+                "size": args.size,
+                "mode": args.mode,
+                "steps": len(stamps),
+                "loop_steps": loop_steps,
+                "timed_steps": len(timed),
+                "median_ns": median,
+                "q1_ns": q1,
+                "q3_ns": q3,
+                "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                "checksum": digest.hexdigest()[:16],
+            }
+        )
+    )
     return 0
 
 
@@ -125,15 +143,30 @@ def child(args: argparse.Namespace) -> int:
 
 
 def spawn(side: str, size: str, mode: str, args: argparse.Namespace) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", side, "--sizes", size,
-           "--modes", mode, "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--seed", str(args.seed)]
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--child",
+        side,
+        "--sizes",
+        size,
+        "--modes",
+        mode,
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--seed",
+        str(args.seed),
+    ]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
     except subprocess.TimeoutExpired:
         return {"error": f"{side} {size}/{mode}: no result within --timeout {args.timeout} s"}
     if done.returncode != 0:
-        return {"error": f"{side} {size}/{mode} exited {done.returncode}: {done.stderr.strip()[-2000:]}"}
+        return {
+            "error": f"{side} {size}/{mode} exited {done.returncode}: {done.stderr.strip()[-2000:]}"
+        }
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -142,10 +175,14 @@ def summarize(size: str, mode: str, pairs: list[tuple[dict, dict]], total: int) 
     q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
     med = statistics.median
     return {
-        "case": f"{size}/{mode}", "size": size, "mode": mode, "rounds": [list(pr) for pr in pairs],
+        "case": f"{size}/{mode}",
+        "size": size,
+        "mode": mode,
+        "rounds": [list(pr) for pr in pairs],
         "plain_us": med(p["median_ns"] for p, _ in pairs) / 1e3,
         "treadle_us": med(t["median_ns"] for _, t in pairs) / 1e3,
-        "ratio": med(ratios), "ratio_quartiles": [q[0], q[2]],
+        "ratio": med(ratios),
+        "ratio_quartiles": [q[0], q[2]],
         "added_us": med(t["median_ns"] - p["median_ns"] for p, t in pairs) / 1e3,
         "plain_rss_mb": med(p["peak_rss_kb"] for p, _ in pairs) / 1024,
         "treadle_rss_mb": med(t["peak_rss_kb"] for _, t in pairs) / 1024,
@@ -164,12 +201,16 @@ def parent(args: argparse.Namespace) -> int:
     other = "plain" if args.plain_only else "treadle"
     cases = [(s, m) for s in args.sizes for m in args.modes]
     total = args.warmup + args.steps
-    print(f"{load()}; torch {torch.__version__}, 1 thread per process; {args.rounds} rounds of "
-          f"(plain, {other}) per case; {args.steps} timed steps after {args.warmup} warm-up")
+    print(
+        f"{load()}; torch {torch.__version__}, 1 thread per process; {args.rounds} rounds of "
+        f"(plain, {other}) per case; {args.steps} timed steps after {args.warmup} warm-up"
+    )
     missing = [n for n in OTHERS if importlib.util.find_spec(n) is None]
     present = [n for n in OTHERS if n not in missing]
-    print(f"other frameworks: not installed, skipped: {', '.join(missing) or '-'}; "
-          f"installed but no side here yet: {', '.join(present) or '-'}\n")
+    print(
+        f"other frameworks: not installed, skipped: {', '.join(missing) or '-'}; "
+        f"installed but no side here yet: {', '.join(present) or '-'}\n"
+    )
     pairs: dict[tuple[str, str], list] = {c: [] for c in cases}
     errors: list[str] = []
     t0 = time.perf_counter()
@@ -181,27 +222,45 @@ def parent(args: argparse.Namespace) -> int:
             if not bad:
                 pairs[(size, mode)].append(pair)
     rows = [summarize(s, m, pairs[(s, m)], total) for s, m in cases if pairs[(s, m)]]
-    hdr = (f"{'case':<16}{'plain us':>10}{f'{other} us':>12}{'ratio':>8}{'p25-p75':>15}"
-           f"{'added us':>10}{'RSS MB plain':>14}{other:>9}{'RSS ratio':>11}  weights")
+    hdr = (
+        f"{'case':<16}{'plain us':>10}{f'{other} us':>12}{'ratio':>8}{'p25-p75':>15}"
+        f"{'added us':>10}{'RSS MB plain':>14}{other:>9}{'RSS ratio':>11}  weights"
+    )
     print(hdr + "\n" + "-" * len(hdr))
     for r in rows:
         q1, q3 = r["ratio_quartiles"]
         same = ("same" if r["same_weights"] else "DIFFER") if r["same_steps"] else "STEPS!"
-        print(f"{r['case']:<16}{r['plain_us']:>10.1f}{r['treadle_us']:>12.1f}{r['ratio']:>8.3f}"
-              f"{f'{q1:.3f}-{q3:.3f}':>15}{r['added_us']:>+10.1f}{r['plain_rss_mb']:>14.1f}"
-              f"{r['treadle_rss_mb']:>9.1f}{r['rss_ratio']:>11.3f}  {same}")
-    print(f"\nus = median step (between two optimizer post-hook stamps) over the rounds; ratio = "
-          f"median of per-round {other}/plain ratios; RSS = peak RSS of the whole process "
-          f"(import torch included)\n{time.perf_counter() - t0:.0f} s; at the end: {load()}")
+        print(
+            f"{r['case']:<16}{r['plain_us']:>10.1f}{r['treadle_us']:>12.1f}{r['ratio']:>8.3f}"
+            f"{f'{q1:.3f}-{q3:.3f}':>15}{r['added_us']:>+10.1f}{r['plain_rss_mb']:>14.1f}"
+            f"{r['treadle_rss_mb']:>9.1f}{r['rss_ratio']:>11.3f}  {same}"
+        )
+    print(
+        f"\nus = median step (between two optimizer post-hook stamps) over the rounds; ratio = "
+        f"median of per-round {other}/plain ratios; RSS = peak RSS of the whole process "
+        f"(import torch included)\n{time.perf_counter() - t0:.0f} s; at the end: {load()}"
+    )
     for e in errors:
         print(f"ERROR: {e}", file=sys.stderr)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"benchmark": "treadle.step_time", "plain_only": args.plain_only,
-                       "torch": torch.__version__, "rounds": args.rounds, "steps": args.steps,
-                       "warmup": args.warmup, "epoch_batches": EPOCH_BATCHES,
-                       "loadavg_end": os.getloadavg(), "others_missing": missing,
-                       "errors": errors, "cases": rows}, f, indent=1)
+            json.dump(
+                {
+                    "benchmark": "treadle.step_time",
+                    "plain_only": args.plain_only,
+                    "torch": torch.__version__,
+                    "rounds": args.rounds,
+                    "steps": args.steps,
+                    "warmup": args.warmup,
+                    "epoch_batches": EPOCH_BATCHES,
+                    "loadavg_end": os.getloadavg(),
+                    "others_missing": missing,
+                    "errors": errors,
+                    "cases": rows,
+                },
+                f,
+                indent=1,
+            )
     ok = not errors and all(r["same_steps"] and r["same_weights"] for r in rows)
     return 0 if ok else 1
 
@@ -210,7 +269,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
-    p.add_argument("--rounds", type=int, default=5, help="(plain, treadle) pairs per case (default 5)")
+    p.add_argument(
+        "--rounds", type=int, default=5, help="(plain, treadle) pairs per case (default 5)"
+    )
     p.add_argument("--steps", type=int, default=500, help="timed steps per run (default 500)")
     p.add_argument("--warmup", type=int, default=50, help="untimed steps first (>= 1, default 50)")
     p.add_argument("--seed", type=int, default=0)

@@ -20,6 +20,7 @@ Usage::
 
 The last line is one JSON object with every figure.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,8 +75,13 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     widths, batch = SIZES[args.size]
     gen = torch.Generator().manual_seed(args.seed)
-    batches = [(torch.randn(batch, widths[0], generator=gen),
-                torch.randn(batch, widths[-1], generator=gen)) for _ in range(args.steps)]
+    batches = [
+        (
+            torch.randn(batch, widths[0], generator=gen),
+            torch.randn(batch, widths[-1], generator=gen),
+        )
+        for _ in range(args.steps)
+    ]
 
     orders = ("zero-first", "zero-after")
     for order in orders:  # warm-up
@@ -84,27 +90,44 @@ def main(argv=None) -> int:
     same = True
     for rep in range(args.repeats):
         results = {}
-        for order in (orders if rep % 2 == 0 else orders[::-1]):
+        for order in orders if rep % 2 == 0 else orders[::-1]:
             results[order] = train(order, widths, batches, args.seed)
             times[order].append(results[order][0])
         a, b = (results[o][1] for o in orders)
         same = same and all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
-    deltas = [(after - first) / args.steps * 1e6
-              for first, after in zip(times["zero-first"], times["zero-after"])]
+    deltas = [
+        (after - first) / args.steps * 1e6
+        for first, after in zip(times["zero-first"], times["zero-after"])
+    ]
     ratios = [after / first for first, after in zip(times["zero-first"], times["zero-after"])]
     first_us = statistics.median(times["zero-first"]) / args.steps * 1e6
-    print(f"{args.size} MLP {'-'.join(map(str, widths))}, batch {batch}, {args.steps} steps, "
-          f"{args.repeats} interleaved repeats, {args.threads} thread(s)")
+    print(
+        f"{args.size} MLP {'-'.join(map(str, widths))}, batch {batch}, {args.steps} steps, "
+        f"{args.repeats} interleaved repeats, {args.threads} thread(s)"
+    )
     print(f"zero-first: {first_us:.1f} us/step (median)")
-    print(f"zero-after - zero-first: median {statistics.median(deltas):+.1f} us/step; "
-          f"ratio zero-after / zero-first: median {statistics.median(ratios):.3f}")
+    print(
+        f"zero-after - zero-first: median {statistics.median(deltas):+.1f} us/step; "
+        f"ratio zero-after / zero-first: median {statistics.median(ratios):.3f}"
+    )
     print(f"final weights identical: {same}")
-    print(json.dumps({"benchmark": "treadle.zero_grad_order", "size": args.size,
-                      "steps": args.steps, "repeats": args.repeats, "threads": args.threads,
-                      "torch": torch.__version__, "zero_first_s": times["zero-first"],
-                      "zero_after_s": times["zero-after"],
-                      "delta_us_per_step_median": statistics.median(deltas),
-                      "ratio_median": statistics.median(ratios), "weights_identical": same}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "treadle.zero_grad_order",
+                "size": args.size,
+                "steps": args.steps,
+                "repeats": args.repeats,
+                "threads": args.threads,
+                "torch": torch.__version__,
+                "zero_first_s": times["zero-first"],
+                "zero_after_s": times["zero-after"],
+                "delta_us_per_step_median": statistics.median(deltas),
+                "ratio_median": statistics.median(ratios),
+                "weights_identical": same,
+            }
+        )
+    )
     return 0
 
 

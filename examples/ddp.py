@@ -15,6 +15,7 @@ a ``DistributedSampler``, gradients are averaged across ranks, ``self.log(..., s
 averages the logged values, and rank 0 prints one line per epoch. At the end every rank prints
 a checksum of its weights: they are equal, since the ranks stay in sync.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,9 +60,12 @@ class Regressor(treadle.Module):
 
     def on_train_epoch_end(self):
         m = self.trainer.callback_metrics
-        self.print(f"epoch {self.current_epoch + 1}/{self.trainer.max_epochs}: "
-                   f"loss={float(m['loss']):.4f} val_loss={float(m['val_loss']):.4f} "
-                   f"steps={self.global_step} world_size={self.trainer.world_size}", flush=True)
+        self.print(
+            f"epoch {self.current_epoch + 1}/{self.trainer.max_epochs}: "
+            f"loss={float(m['loss']):.4f} val_loss={float(m['val_loss']):.4f} "
+            f"steps={self.global_step} world_size={self.trainer.world_size}",
+            flush=True,
+        )
 
 
 def main(argv=None) -> Regressor:
@@ -77,17 +81,31 @@ def main(argv=None) -> Regressor:
     treadle.seed_everything(args.seed)  # every rank starts from the same weights
     data = regression_data(args.samples + args.samples // 4, seed=args.seed)
     train_set, val_set = torch.utils.data.random_split(
-        data, [args.samples, args.samples // 4], generator=torch.Generator().manual_seed(args.seed))
+        data, [args.samples, args.samples // 4], generator=torch.Generator().manual_seed(args.seed)
+    )
     model = Regressor()
-    trainer = treadle.Trainer(accelerator="cpu", strategy="ddp", devices=args.devices,
-                              max_epochs=args.epochs, logger=False, enable_checkpointing=False,
-                              enable_progress_bar=False, num_sanity_val_steps=0)
+    trainer = treadle.Trainer(
+        accelerator="cpu",
+        strategy="ddp",
+        devices=args.devices,
+        max_epochs=args.epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        num_sanity_val_steps=0,
+    )
     start = time.perf_counter()
-    trainer.fit(model, DataLoader(train_set, batch_size=args.batch_size, shuffle=True),
-                DataLoader(val_set, batch_size=256))
+    trainer.fit(
+        model,
+        DataLoader(train_set, batch_size=args.batch_size, shuffle=True),
+        DataLoader(val_set, batch_size=256),
+    )
     checksum = sum(float(p.detach().double().sum()) for p in model.parameters())
-    print(f"rank {trainer.global_rank}/{trainer.world_size}: weights checksum {checksum:.10f} "
-          f"after {trainer.global_step} steps in {time.perf_counter() - start:.1f}s", flush=True)
+    print(
+        f"rank {trainer.global_rank}/{trainer.world_size}: weights checksum {checksum:.10f} "
+        f"after {trainer.global_step} steps in {time.perf_counter() - start:.1f}s",
+        flush=True,
+    )
     return model
 
 

@@ -16,6 +16,7 @@ four standard deviations of a mode. Ten epochs reach all eight modes.
 One torch thread is the default (``--threads``): for a model this small more threads only
 add synchronisation, and on a busy machine they can make it many times slower.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,13 @@ def mode_centers() -> Tensor:
 class Generator(nn.Module):
     def __init__(self, hidden: int = 128):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(LATENT, hidden), nn.ReLU(),
-                                 nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+        self.net = nn.Sequential(
+            nn.Linear(LATENT, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, 2),
+        )
 
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z)
@@ -61,8 +67,13 @@ class Discriminator(nn.Module):
 
     def __init__(self, hidden: int = 128):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(2, hidden), nn.LeakyReLU(0.2),
-                                 nn.Linear(hidden, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+        self.net = nn.Sequential(
+            nn.Linear(2, hidden),
+            nn.LeakyReLU(0.2),
+            nn.Linear(hidden, hidden),
+            nn.LeakyReLU(0.2),
+            nn.Linear(hidden, 1),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -134,8 +145,7 @@ class SimpleGAN(treadle.Module):
         g_opt.step()
 
         # The guide logs per step; on_epoch=True adds the epoch means printed below.
-        self.log_dict({"g_loss": errG, "d_loss": errD}, prog_bar=True, on_step=True,
-                      on_epoch=True)
+        self.log_dict({"g_loss": errG, "d_loss": errD}, prog_bar=True, on_step=True, on_epoch=True)
 
     def configure_optimizers(self):
         g_opt = torch.optim.Adam(self.G.parameters(), lr=self.lr, betas=(0.5, 0.999))
@@ -158,11 +168,14 @@ class SimpleGAN(treadle.Module):
     def on_train_epoch_end(self):
         metrics = self.trainer.callback_metrics
         modes, near = self.sample_quality()
-        self.print(f"epoch {self.current_epoch + 1}/{self.trainer.max_epochs}: "
-                   f"d_loss={float(metrics['d_loss_epoch']):.4f} "
-                   f"g_loss={float(metrics['g_loss_epoch']):.4f} "
-                   f"modes={modes}/{N_MODES} near_mode={near:.3f} "
-                   f"({time.perf_counter() - self._epoch_start:.1f}s)", flush=True)
+        self.print(
+            f"epoch {self.current_epoch + 1}/{self.trainer.max_epochs}: "
+            f"d_loss={float(metrics['d_loss_epoch']):.4f} "
+            f"g_loss={float(metrics['g_loss_epoch']):.4f} "
+            f"modes={modes}/{N_MODES} near_mode={near:.3f} "
+            f"({time.perf_counter() - self._epoch_start:.1f}s)",
+            flush=True,
+        )
 
 
 def main(argv=None) -> SimpleGAN:
@@ -172,21 +185,33 @@ def main(argv=None) -> SimpleGAN:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch intra-op threads (one is fastest for a model this small)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (one is fastest for a model this small)",
+    )
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
     treadle.seed_everything(args.seed)
-    loader = DataLoader(ring_of_gaussians(args.samples, seed=args.seed),
-                        batch_size=args.batch_size, shuffle=True)
+    loader = DataLoader(
+        ring_of_gaussians(args.samples, seed=args.seed), batch_size=args.batch_size, shuffle=True
+    )
     model = SimpleGAN(lr=args.lr)
-    trainer = treadle.Trainer(accelerator="cpu", max_epochs=args.epochs, logger=False,
-                              enable_checkpointing=False, enable_progress_bar=False)
+    trainer = treadle.Trainer(
+        accelerator="cpu",
+        max_epochs=args.epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+    )
     start = time.perf_counter()
     trainer.fit(model, loader)
-    print(f"trained {args.epochs} epochs ({trainer.global_step} steps) in "
-          f"{time.perf_counter() - start:.1f}s")
+    print(
+        f"trained {args.epochs} epochs ({trainer.global_step} steps) in "
+        f"{time.perf_counter() - start:.1f}s"
+    )
     return model
 
 

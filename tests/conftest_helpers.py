@@ -19,7 +19,9 @@ IN_DIM = 4
 BATCH_SIZE = 8
 
 
-def regression_dataset(n: int, seed: int = 0, in_dim: int = IN_DIM, scale: float = 1.0) -> TensorDataset:
+def regression_dataset(
+    n: int, seed: int = 0, in_dim: int = IN_DIM, scale: float = 1.0
+) -> TensorDataset:
     """``n`` samples of a noisy linear target; ``scale`` multiplies the targets (large -> large grads)."""
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, in_dim, generator=g)
@@ -41,7 +43,9 @@ def make_loader(
     ds = regression_dataset(n if n is not None else n_batches * batch_size, seed=seed, scale=scale)
     kwargs = {}
     if shuffle:
-        kwargs["generator"] = torch.Generator().manual_seed(0 if shuffle_seed is None else shuffle_seed)
+        kwargs["generator"] = torch.Generator().manual_seed(
+            0 if shuffle_seed is None else shuffle_seed
+        )
     return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, **kwargs)
 
 
@@ -107,7 +111,9 @@ def assert_params_equal(a: nn.Module, b: nn.Module) -> None:
     pa, pb = list(a.parameters()), list(b.parameters())
     assert len(pa) == len(pb)
     for i, (x, y) in enumerate(zip(pa, pb)):
-        assert torch.equal(x.detach(), y.detach()), f"parameter {i} differs: max |diff| = {(x - y).abs().max().item()}"
+        assert torch.equal(x.detach(), y.detach()), (
+            f"parameter {i} differs: max |diff| = {(x - y).abs().max().item()}"
+        )
 
 
 def assert_params_close(a: nn.Module, b: nn.Module, atol: float = 1e-6) -> None:

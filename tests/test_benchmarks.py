@@ -1,5 +1,6 @@
 """The benchmark scripts still run and still compare like with like (a few steps, no timing
 judged): both sides take the same number of steps and end with bit-identical weights."""
+
 from __future__ import annotations
 
 import json
@@ -13,16 +14,30 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def _run(*args: str) -> dict:
-    done = subprocess.run([sys.executable, str(BENCH / "overhead.py"), *args], capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "overhead.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("method", ["lockstep", "runs"])
 def test_overhead_sides_do_the_same_work(method):
-    out = _run("--method", method, "--sizes", "tiny", "--repeats", "5", "--tiny-steps", "24",
-               "--epochs", "2")
+    out = _run(
+        "--method",
+        method,
+        "--sizes",
+        "tiny",
+        "--repeats",
+        "5",
+        "--tiny-steps",
+        "24",
+        "--epochs",
+        "2",
+    )
     assert out["method"] == method
     assert [c["case"] for c in out["cases"]] == ["tiny/auto/32-true", "tiny/manual/32-true"]
     for case in out["cases"]:
@@ -32,8 +47,9 @@ def test_overhead_sides_do_the_same_work(method):
 
 
 def test_overhead_plain_only_lockstep_pairs_a_plain_loop_with_itself():
-    out = _run("--plain-only", "--sizes", "tiny", "--modes", "auto", "--repeats", "5",
-               "--tiny-steps", "24")
+    out = _run(
+        "--plain-only", "--sizes", "tiny", "--modes", "auto", "--repeats", "5", "--tiny-steps", "24"
+    )
     (case,) = out["cases"]
     assert out["plain_only"] and case["steps_match"] and case["max_weight_diff"] == 0.0
 
@@ -42,9 +58,25 @@ def test_deepspeed_overhead_lockstep_sides_do_the_same_work():
     """Two ranks under torchrun, a plain deepspeed.initialize loop and treadle's deepspeed
     strategy (ZeRO 2, fp32) stepping alternately: same steps, same losses, same final weights."""
     pytest.importorskip("deepspeed")
-    done = subprocess.run([sys.executable, str(BENCH / "deepspeed_overhead.py"), "--stages", "2",
-                           "--precisions", "fp32", "--rounds", "1", "--steps", "20", "--warmup",
-                           "5"], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "deepspeed_overhead.py"),
+            "--stages",
+            "2",
+            "--precisions",
+            "fp32",
+            "--rounds",
+            "1",
+            "--steps",
+            "20",
+            "--warmup",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["method"] == "lockstep" and not out["plain_only"] and out["world_size"] == 2
@@ -60,9 +92,21 @@ def test_deepspeed_overhead_lockstep_sides_do_the_same_work():
 def test_ddp_overhead_lockstep_sides_do_the_same_work():
     """Two ranks under torchrun, plain DDP and treadle's ddp steps alternating: 85 steps cross
     an epoch boundary (64 batches per rank), so a missed ``set_epoch`` shows in the weights."""
-    done = subprocess.run([sys.executable, str(BENCH / "ddp_overhead.py"), "--steps", "80",
-                           "--warmup", "5", "--rounds", "1"], capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "ddp_overhead.py"),
+            "--steps",
+            "80",
+            "--warmup",
+            "5",
+            "--rounds",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["method"] == "lockstep" and not out["plain_only"]
@@ -78,9 +122,25 @@ def test_step_time_children_time_the_same_steps(tmp_path):
     """Each side in its own process, timed by a post-hook on its optimizer: every child saw its
     hook fire once per step, both sides took the same steps and ended with the same weights."""
     out_file = tmp_path / "step_time.json"
-    done = subprocess.run([sys.executable, str(BENCH / "step_time.py"), "--sizes", "tiny",
-                           "--rounds", "1", "--steps", "30", "--warmup", "5", "--json",
-                           str(out_file)], capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "step_time.py"),
+            "--sizes",
+            "tiny",
+            "--rounds",
+            "1",
+            "--steps",
+            "30",
+            "--warmup",
+            "5",
+            "--json",
+            str(out_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     out = json.loads(out_file.read_text())
     assert not out["plain_only"] and out["errors"] == []

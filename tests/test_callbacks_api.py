@@ -57,8 +57,20 @@ class LightningStyleCallback(treadle.Callback):
     def on_validation_epoch_start(self, trainer, pl_module):
         self.calls.append(("on_validation_epoch_start", trainer, pl_module))
 
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
-        self.calls.append(("on_validation_batch_end", trainer, pl_module, outputs, batch, batch_idx, dataloader_idx))
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ):
+        self.calls.append(
+            (
+                "on_validation_batch_end",
+                trainer,
+                pl_module,
+                outputs,
+                batch,
+                batch_idx,
+                dataloader_idx,
+            )
+        )
 
     def on_validation_epoch_end(self, trainer, pl_module):
         self.calls.append(("on_validation_epoch_end", trainer, pl_module))
@@ -121,7 +133,9 @@ def test_lightning_style_callback_receives_the_right_values(tmp_path):
     for c, (x, y) in zip(ends, batches):
         assert torch.equal(c[4][0], x) and torch.equal(c[4][1], y)
     for c, loss in zip(ends, model.train_losses):
-        assert torch.allclose(c[3]["loss"], loss), "outputs['loss'] is the loss training_step returned"
+        assert torch.allclose(c[3]["loss"], loss), (
+            "outputs['loss'] is the loss training_step returned"
+        )
 
     backward = cb.named("on_before_backward")
     assert len(backward) == 6
@@ -138,7 +152,9 @@ def test_lightning_style_callback_receives_the_right_values(tmp_path):
     assert all(c[6] == 0 for c in vends)
     for c, loss in zip(vends, model.val_losses):
         assert torch.allclose(c[3], loss), "outputs is what validation_step returned"
-    assert len(cb.named("on_validation_epoch_start")) == len(cb.named("on_validation_epoch_end")) == 2
+    assert (
+        len(cb.named("on_validation_epoch_start")) == len(cb.named("on_validation_epoch_end")) == 2
+    )
 
 
 class ModuleBatchEnd(Recorder):
@@ -223,7 +239,9 @@ class OrderProbeModule(Recorder):
 def test_callback_hooks_run_before_the_module_hooks(tmp_path):
     log = []
     model = OrderProbeModule(log)
-    make_trainer(tmp_path, max_epochs=1, callbacks=[OrderProbeCallback(log)]).fit(model, make_loader(1))
+    make_trainer(tmp_path, max_epochs=1, callbacks=[OrderProbeCallback(log)]).fit(
+        model, make_loader(1)
+    )
     hooks = [
         "on_fit_start",
         "on_train_start",

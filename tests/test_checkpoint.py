@@ -1,4 +1,5 @@
 """Checkpoints on disk: atomic writes, weights_only loading, resume (epoch end and mid-epoch)."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,9 @@ class Net(treadle.Module):
 
     def __init__(self):
         super().__init__()
-        self.net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.3),
-                                       torch.nn.Linear(8, 1))
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(4, 8), torch.nn.Dropout(0.3), torch.nn.Linear(8, 1)
+        )
 
     def training_step(self, batch, batch_idx):
         x, y = batch
@@ -49,8 +51,17 @@ def _loader():
 
 
 def _trainer(tmp_path, **kw):
-    return treadle.Trainer(**{**dict(logger=False, enable_progress_bar=False,
-                                     enable_checkpointing=False, default_root_dir=tmp_path), **kw})
+    return treadle.Trainer(
+        **{
+            **dict(
+                logger=False,
+                enable_progress_bar=False,
+                enable_checkpointing=False,
+                default_root_dir=tmp_path,
+            ),
+            **kw,
+        }
+    )
 
 
 def _params(model):
@@ -127,7 +138,8 @@ def test_resume_mid_epoch_matches_an_uninterrupted_run(tmp_path, model_cls):
     path = tmp_path / "mid.ckpt"
     with pytest.raises(KeyboardInterrupt):
         _trainer(tmp_path, max_epochs=3, callbacks=[CrashAt(path, epoch=1, batch=2)]).fit(
-            crashed, _loader())
+            crashed, _loader()
+        )
     assert torch.load(path, weights_only=True)["loops"]["fit"]["batches_done"] == 3
 
     torch.manual_seed(999)
@@ -174,10 +186,16 @@ def test_model_checkpoint_keeps_the_best(tmp_path):
             self.log("train_loss", loss, on_epoch=True, on_step=False)
             return loss
 
-    ckpt = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="train_loss", save_top_k=2,
-                           save_last=True)
-    trainer = treadle.Trainer(max_epochs=4, logger=False, enable_progress_bar=False,
-                              callbacks=[ckpt], default_root_dir=tmp_path)
+    ckpt = ModelCheckpoint(
+        dirpath=tmp_path / "ck", monitor="train_loss", save_top_k=2, save_last=True
+    )
+    trainer = treadle.Trainer(
+        max_epochs=4,
+        logger=False,
+        enable_progress_bar=False,
+        callbacks=[ckpt],
+        default_root_dir=tmp_path,
+    )
     trainer.fit(Logged(), _loader())
     files = sorted(p.name for p in (tmp_path / "ck").iterdir())
     assert len(files) == 3 and "last.ckpt" in files

@@ -93,7 +93,7 @@ trainer:
   enable_checkpointing: false
 """
 
-ACCEL_PLUGIN = '''
+ACCEL_PLUGIN = """
     import treadle
 
     @treadle.hookimpl
@@ -101,7 +101,7 @@ ACCEL_PLUGIN = '''
         return [treadle.Provider("accelerator", "cliaccel", lambda trainer: None, available=False,
                                  install_hint="pip install treadle-cli-accel[hw]",
                                  description="A test accelerator.")]
-'''
+"""
 
 
 @pytest.fixture
@@ -116,7 +116,8 @@ def dist_info(root, dist, version, entry_points, modules):
     info.mkdir()
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
     (info / "entry_points.txt").write_text(
-        "[treadle]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items()))
+        "[treadle]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items())
+    )
     for name, source in modules.items():
         (root / f"{name}.py").write_text(textwrap.dedent(source))
 
@@ -125,40 +126,64 @@ def treadle_cli(cwd, *args, command=(sys.executable, "-m", "treadle"), **env):
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TREADLE_")}
     environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), os.environ.get("PYTHONPATH")]))
     environ.update(env)
-    return subprocess.run([*command, *args], cwd=cwd, env=environ, capture_output=True, text=True,
-                          timeout=240)
+    return subprocess.run(
+        [*command, *args], cwd=cwd, env=environ, capture_output=True, text=True, timeout=240
+    )
 
 
 # -- treadle plugins -------------------------------------------------------------------------------
 
 
 def test_plugins_lists_distributions_versions_and_providers(project):
-    dist_info(project, "treadle-cli-accel", "0.9", {"cliaccel": "cli_accel_plugin"},
-              {"cli_accel_plugin": ACCEL_PLUGIN})
-    dist_info(project, "treadle-cli-boom", "0.1", {"cliboom": "cli_boom_plugin"},
-              {"cli_boom_plugin": "raise RuntimeError('boom at import')\n"})
+    dist_info(
+        project,
+        "treadle-cli-accel",
+        "0.9",
+        {"cliaccel": "cli_accel_plugin"},
+        {"cli_accel_plugin": ACCEL_PLUGIN},
+    )
+    dist_info(
+        project,
+        "treadle-cli-boom",
+        "0.1",
+        {"cliboom": "cli_boom_plugin"},
+        {"cli_boom_plugin": "raise RuntimeError('boom at import')\n"},
+    )
     result = treadle_cli(project, "plugins")
     assert result.returncode == 3, result.stderr  # a plugin failed to import
     out = result.stdout
-    assert textwrap.dedent("""\
+    assert (
+        textwrap.dedent("""\
         cpu = treadle_plugins.accelerators.cpu
             distribution: treadle 0.1.0
             status: loaded
             accelerator 'cpu': available -- The CPU: always available.
-        """) in out
-    assert textwrap.dedent("""\
+        """)
+        in out
+    )
+    assert (
+        textwrap.dedent("""\
         cliaccel = cli_accel_plugin
             distribution: treadle-cli-accel 0.9
             status: loaded
             accelerator 'cliaccel': unavailable (install with: pip install treadle-cli-accel[hw]) \
 -- A test accelerator.
-        """) in out
-    assert "cliboom = cli_boom_plugin\n    distribution: treadle-cli-boom 0.1\n    status: " \
-           "failed: Plugin entry point `cliboom = cli_boom_plugin` (group 'treadle') of " \
-           "distribution treadle-cli-boom 0.1 failed to import: RuntimeError: boom at import. " \
-           "To run without it, set TREADLE_BLOCK_PLUGINS=cliboom\n" in out
-    for line in ("  accelerator: ", "  precision: ",
-                 "  strategy: ", "  environment: ", "  logger: "):
+        """)
+        in out
+    )
+    assert (
+        "cliboom = cli_boom_plugin\n    distribution: treadle-cli-boom 0.1\n    status: "
+        "failed: Plugin entry point `cliboom = cli_boom_plugin` (group 'treadle') of "
+        "distribution treadle-cli-boom 0.1 failed to import: RuntimeError: boom at import. "
+        "To run without it, set TREADLE_BLOCK_PLUGINS=cliboom\n" in out
+    )
+    for line in (
+        "  accelerator: ",
+        "  precision: ",
+        "  strategy: ",
+        "  environment: ",
+        "  logger: ",
+    ):
         assert "\n" + line in out
     assert "cliaccel (unavailable)" in out and "cpu (available)" in out
     assert "32-true (available)" in out
@@ -166,20 +191,37 @@ def test_plugins_lists_distributions_versions_and_providers(project):
 
 
 def test_plugins_shows_blocked_and_not_autoloaded_entry_points(project):
-    dist_info(project, "treadle-cli-accel", "0.9", {"cliaccel": "cli_accel_plugin"},
-              {"cli_accel_plugin": ACCEL_PLUGIN})
-    dist_info(project, "treadle-cli-boom", "0.1", {"cliboom": "cli_boom_plugin"},
-              {"cli_boom_plugin": "raise RuntimeError('boom at import')\n"})
-    result = treadle_cli(project, "plugins", TREADLE_DISABLE_PLUGIN_AUTOLOAD="1",
-                         TREADLE_BLOCK_PLUGINS="cliboom")
+    dist_info(
+        project,
+        "treadle-cli-accel",
+        "0.9",
+        {"cliaccel": "cli_accel_plugin"},
+        {"cli_accel_plugin": ACCEL_PLUGIN},
+    )
+    dist_info(
+        project,
+        "treadle-cli-boom",
+        "0.1",
+        {"cliboom": "cli_boom_plugin"},
+        {"cli_boom_plugin": "raise RuntimeError('boom at import')\n"},
+    )
+    result = treadle_cli(
+        project, "plugins", TREADLE_DISABLE_PLUGIN_AUTOLOAD="1", TREADLE_BLOCK_PLUGINS="cliboom"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert ("cliaccel = cli_accel_plugin\n    distribution: treadle-cli-accel 0.9\n"
-            "    status: not loaded: TREADLE_DISABLE_PLUGIN_AUTOLOAD is set\n") in out
-    assert ("cliboom = cli_boom_plugin\n    distribution: treadle-cli-boom 0.1\n"
-            "    status: blocked by TREADLE_BLOCK_PLUGINS\n") in out
-    assert "cpu = treadle_plugins.accelerators.cpu\n    distribution: treadle 0.1.0\n" \
-           "    status: loaded\n" in out
+    assert (
+        "cliaccel = cli_accel_plugin\n    distribution: treadle-cli-accel 0.9\n"
+        "    status: not loaded: TREADLE_DISABLE_PLUGIN_AUTOLOAD is set\n"
+    ) in out
+    assert (
+        "cliboom = cli_boom_plugin\n    distribution: treadle-cli-boom 0.1\n"
+        "    status: blocked by TREADLE_BLOCK_PLUGINS\n"
+    ) in out
+    assert (
+        "cpu = treadle_plugins.accelerators.cpu\n    distribution: treadle 0.1.0\n"
+        "    status: loaded\n" in out
+    )
     assert "cliaccel (" not in out  # never imported, so its records are unknown
 
 
@@ -188,21 +230,34 @@ def test_plugins_shows_blocked_and_not_autoloaded_entry_points(project):
 
 def test_fit_trains_with_overrides(project):
     marker = project / "ran.txt"
-    result = treadle_cli(project, "fit", "--config", "run.yaml", "--trainer.max_epochs", "2",
-                         "--model.init_args.lr=1e-2", "--model.marker", str(marker))
+    result = treadle_cli(
+        project,
+        "fit",
+        "--config",
+        "run.yaml",
+        "--trainer.max_epochs",
+        "2",
+        "--model.init_args.lr=1e-2",
+        "--model.marker",
+        str(marker),
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[-1].startswith(
         "treadle fit: done: Tiny, accelerator='cpu', precision='32-true', "
-        "strategy='single_device', epochs=2, global_step=8, train_loss=")
+        "strategy='single_device', epochs=2, global_step=8, train_loss="
+    )
     assert ", val_loss=" in lines[-1]
     assert marker.read_text() == "trained lr=0.01"  # "1e-2" was read as a number
 
 
 def test_fit_with_a_datamodule_object(project):
-    (project / "dm.yaml").write_text(CONFIG.replace(
-        "  class_path: cli_tiny.make_data\n  init_args: {n: 16, batch_size: 4}",
-        "  class_path: cli_tiny.TinyData\n  init_args: {n: 8}"))
+    (project / "dm.yaml").write_text(
+        CONFIG.replace(
+            "  class_path: cli_tiny.make_data\n  init_args: {n: 16, batch_size: 4}",
+            "  class_path: cli_tiny.TinyData\n  init_args: {n: 8}",
+        )
+    )
     result = treadle_cli(project, "fit", "-c", "dm.yaml")
     assert result.returncode == 0, result.stderr
     assert "epochs=1, global_step=2, train_loss=" in result.stdout
@@ -218,15 +273,27 @@ def test_validate_checks_and_trains_nothing(project):
     assert result.returncode == 0, result.stderr
     assert result.stdout == (
         "treadle validate: configuration OK: Tiny, accelerator='cpu', precision='32-true', "
-        "strategy='single_device', optimizers=1, schedulers=0; nothing was trained\n")
+        "strategy='single_device', optimizers=1, schedulers=0; nothing was trained\n"
+    )
     assert not marker.exists()
 
 
 def test_validate_prints_every_problem_and_exits_2(project):
     marker = project / "ran.txt"
-    result = treadle_cli(project, "validate", "--config", "run.yaml", "--model.manual", "true",
-                         "--trainer.gradient_clip_val", "1.0",
-                         "--trainer.accumulate_grad_batches", "2", "--model.marker", str(marker))
+    result = treadle_cli(
+        project,
+        "validate",
+        "--config",
+        "run.yaml",
+        "--model.manual",
+        "true",
+        "--trainer.gradient_clip_val",
+        "1.0",
+        "--trainer.accumulate_grad_batches",
+        "2",
+        "--model.marker",
+        str(marker),
+    )
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr == (
@@ -237,14 +304,18 @@ def test_validate_prints_every_problem_and_exits_2(project):
         "remove the Trainer argument.\n"
         "  - treadle.core: `Trainer(accumulate_grad_batches=2)` has no effect with manual "
         "optimization (`automatic_optimization = False`). Accumulate in training_step (step "
-        "every N batches, as in the guide) and remove the Trainer argument.\n")
+        "every N batches, as in the guide) and remove the Trainer argument.\n"
+    )
     assert not marker.exists()
 
 
 def test_problems_in_the_file_and_the_trainer_arguments_are_printed_together(project):
-    (project / "bad.yaml").write_text(CONFIG.replace("    lr: 0.05", "    lr: 0.05\n    bogus: 1")
-                                      .replace("cli_tiny.make_data", "cli_tiny.no_such_function")
-                                      + "  max_epoch: 3\nsed_everything: 1\n")
+    (project / "bad.yaml").write_text(
+        CONFIG.replace("    lr: 0.05", "    lr: 0.05\n    bogus: 1").replace(
+            "cli_tiny.make_data", "cli_tiny.no_such_function"
+        )
+        + "  max_epoch: 3\nsed_everything: 1\n"
+    )
     result = treadle_cli(project, "validate", "--config", "bad.yaml", "--trainer.max_steps", "-7")
     assert result.returncode == 2
     err = result.stderr
@@ -269,7 +340,8 @@ def test_a_selection_problem_exits_2(project):
     assert result.returncode == 2
     assert result.stderr.startswith(
         "treadle fit: 1 configuration problem:\n  - Trainer: `accelerator='gpuu'` is not "
-        "provided by any installed plugin. Available names: ")
+        "provided by any installed plugin. Available names: "
+    )
 
 
 def test_a_bad_override_and_a_missing_file(project):
@@ -281,7 +353,8 @@ def test_a_bad_override_and_a_missing_file(project):
         "  - `--epochs` is not an option; overrides look like `--trainer.max_epochs 3` "
         "(sections: model, data, trainer)\n"
         "  - model: missing; give `model: {class_path: package.module.MyModule, init_args: "
-        "{...}}`\n")
+        "{...}}`\n"
+    )
 
 
 @pytest.mark.skipif(shutil.which("treadle") is None, reason="the `treadle` script is not on PATH")
@@ -293,7 +366,9 @@ def test_the_console_script(project):
 
 def test_plugins_starts_light(project):
     """`treadle plugins` loads the plugins (and torch) but neither pydantic nor YAML."""
-    code = ("import sys; from treadle.cli import main; rc = main(['plugins']); "
-            "print('heavy:', sorted(m for m in ('pydantic', 'yaml') if m in sys.modules), rc)")
+    code = (
+        "import sys; from treadle.cli import main; rc = main(['plugins']); "
+        "print('heavy:', sorted(m for m in ('pydantic', 'yaml') if m in sys.modules), rc)"
+    )
     result = treadle_cli(project, "-c", code, command=(sys.executable,))
     assert result.stdout.splitlines()[-1] == "heavy: [] 0", result.stderr

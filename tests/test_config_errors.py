@@ -29,8 +29,13 @@ def _only_treadles_own_plugins(monkeypatch):
 
 
 def trainer(**kwargs) -> treadle.Trainer:
-    defaults = dict(accelerator="cpu", logger=False, enable_progress_bar=False,
-                    enable_checkpointing=False, max_epochs=1)
+    defaults = dict(
+        accelerator="cpu",
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        max_epochs=1,
+    )
     defaults.update(kwargs)
     return treadle.Trainer(**defaults)
 
@@ -84,8 +89,9 @@ class Recorder(treadle.Module):
         self.calls.append("on_train_start")
 
 
-def fit_fails(model: Recorder, match: str, error=treadle.ConfigurationError, train=True,
-              **trainer_kwargs):
+def fit_fails(
+    model: Recorder, match: str, error=treadle.ConfigurationError, train=True, **trainer_kwargs
+):
     """``fit`` raises ``error`` containing ``match`` and nothing was trained: no step ran, no
     weight moved. Returns the exception."""
     before = [p.detach().clone() for p in model.parameters()]
@@ -101,71 +107,125 @@ def fit_fails(model: Recorder, match: str, error=treadle.ConfigurationError, tra
 
 
 def test_unknown_trainer_argument_suggests_the_right_name():
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "1 configuration problem:\n  - TrainerConfig: `Trainer(max_epoch=...)` is not a "
             "Trainer argument. Did you mean `max_epochs`? Valid arguments: accelerator, "
-            "strategy, devices, num_nodes, precision, max_epochs, max_steps,")):
+            "strategy, devices, num_nodes, precision, max_epochs, max_steps,"
+        ),
+    ):
         treadle.Trainer(max_epoch=3)
 
 
 def test_unknown_trainer_argument_without_a_close_name():
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "TrainerConfig: `Trainer(flux_capacitor=...)` is not a Trainer argument. Valid "
-            "arguments: accelerator,")) as info:
+            "arguments: accelerator,"
+        ),
+    ) as info:
         treadle.Trainer(flux_capacitor=1.21)
     assert len(info.value.problems) == 1
     for name in treadle.TrainerConfig.model_fields:
         assert name in info.value.problems[0]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(max_epochs="ten"),
-     "`Trainer(max_epochs='ten')`: Input should be a valid integer, unable to parse string as an "
-     "integer"),
-    (dict(max_epochs=-2), "`Trainer(max_epochs=-2)`: Input should be greater than or equal to -1"),
-    (dict(max_steps=-5), "`Trainer(max_steps=-5)`: Input should be greater than or equal to -1"),
-    (dict(accumulate_grad_batches=0),
-     "`Trainer(accumulate_grad_batches=0)`: Input should be greater than or equal to 1"),
-    (dict(gradient_clip_val=-1.0),
-     "`Trainer(gradient_clip_val=-1.0)`: Input should be greater than or equal to 0"),
-    (dict(gradient_clip_algorithm="l2"),
-     "`Trainer(gradient_clip_algorithm='l2')`: Input should be 'norm' or 'value'"),
-    (dict(limit_train_batches=1.5),
-     "`Trainer(limit_train_batches=1.5)`: Value error, a float means a fraction of the epoch and "
-     "must be <= 1.0; pass an int for a number of batches"),
-    (dict(limit_val_batches=-1),
-     "`Trainer(limit_val_batches=-1)`: Input should be greater than or equal to 0"),
-    (dict(limit_val_batches="all"),
-     "`Trainer(limit_val_batches='all')`: Input should be one of: int, float"),
-    (dict(val_check_interval=0), "`Trainer(val_check_interval=0)`: Input should be greater than 0"),
-    (dict(check_val_every_n_epoch=0),
-     "`Trainer(check_val_every_n_epoch=0)`: Input should be greater than or equal to 1"),
-    (dict(num_nodes=0), "`Trainer(num_nodes=0)`: Input should be greater than or equal to 1"),
-    (dict(log_every_n_steps=0),
-     "`Trainer(log_every_n_steps=0)`: Input should be greater than or equal to 1"),
-    (dict(num_sanity_val_steps=-2),
-     "`Trainer(num_sanity_val_steps=-2)`: Input should be greater than or equal to -1"),
-    (dict(enable_progress_bar="nope"),
-     "`Trainer(enable_progress_bar='nope')`: Input should be a valid boolean, unable to "
-     "interpret input"),
-    (dict(deterministic="maybe"),
-     "`Trainer(deterministic='maybe')`: Input should be one of: bool, literal['warn']"),
-    (dict(devices=[1, "a"]), "`Trainer(devices=[1, 'a'])`: Input should be one of: int, "
-                             "list[int], str"),
-    (dict(precision=[16]), "`Trainer(precision=[16])`: Input should be a valid string"),
-    (dict(accelerator=None), "`Trainer(accelerator=None)`: Input should be a valid string"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            dict(max_epochs="ten"),
+            "`Trainer(max_epochs='ten')`: Input should be a valid integer, unable to parse string as an "
+            "integer",
+        ),
+        (
+            dict(max_epochs=-2),
+            "`Trainer(max_epochs=-2)`: Input should be greater than or equal to -1",
+        ),
+        (
+            dict(max_steps=-5),
+            "`Trainer(max_steps=-5)`: Input should be greater than or equal to -1",
+        ),
+        (
+            dict(accumulate_grad_batches=0),
+            "`Trainer(accumulate_grad_batches=0)`: Input should be greater than or equal to 1",
+        ),
+        (
+            dict(gradient_clip_val=-1.0),
+            "`Trainer(gradient_clip_val=-1.0)`: Input should be greater than or equal to 0",
+        ),
+        (
+            dict(gradient_clip_algorithm="l2"),
+            "`Trainer(gradient_clip_algorithm='l2')`: Input should be 'norm' or 'value'",
+        ),
+        (
+            dict(limit_train_batches=1.5),
+            "`Trainer(limit_train_batches=1.5)`: Value error, a float means a fraction of the epoch and "
+            "must be <= 1.0; pass an int for a number of batches",
+        ),
+        (
+            dict(limit_val_batches=-1),
+            "`Trainer(limit_val_batches=-1)`: Input should be greater than or equal to 0",
+        ),
+        (
+            dict(limit_val_batches="all"),
+            "`Trainer(limit_val_batches='all')`: Input should be one of: int, float",
+        ),
+        (
+            dict(val_check_interval=0),
+            "`Trainer(val_check_interval=0)`: Input should be greater than 0",
+        ),
+        (
+            dict(check_val_every_n_epoch=0),
+            "`Trainer(check_val_every_n_epoch=0)`: Input should be greater than or equal to 1",
+        ),
+        (dict(num_nodes=0), "`Trainer(num_nodes=0)`: Input should be greater than or equal to 1"),
+        (
+            dict(log_every_n_steps=0),
+            "`Trainer(log_every_n_steps=0)`: Input should be greater than or equal to 1",
+        ),
+        (
+            dict(num_sanity_val_steps=-2),
+            "`Trainer(num_sanity_val_steps=-2)`: Input should be greater than or equal to -1",
+        ),
+        (
+            dict(enable_progress_bar="nope"),
+            "`Trainer(enable_progress_bar='nope')`: Input should be a valid boolean, unable to "
+            "interpret input",
+        ),
+        (
+            dict(deterministic="maybe"),
+            "`Trainer(deterministic='maybe')`: Input should be one of: bool, literal['warn']",
+        ),
+        (
+            dict(devices=[1, "a"]),
+            "`Trainer(devices=[1, 'a'])`: Input should be one of: int, list[int], str",
+        ),
+        (dict(precision=[16]), "`Trainer(precision=[16])`: Input should be a valid string"),
+        (dict(accelerator=None), "`Trainer(accelerator=None)`: Input should be a valid string"),
+    ],
+)
 def test_wrong_type_or_range(kwargs, message):
-    with pytest.raises(treadle.ConfigurationError,
-                       match=re.escape(f"1 configuration problem:\n  - TrainerConfig: {message}")):
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(f"1 configuration problem:\n  - TrainerConfig: {message}"),
+    ):
         treadle.Trainer(**kwargs)
 
 
 def test_several_wrong_arguments_are_reported_together():
-    with pytest.raises(treadle.ConfigurationError, match=re.escape("5 configuration problems:")) \
-            as info:
-        treadle.Trainer(max_epochs="ten", accumulate_grad_batches=0, gradient_clip_algorithm="l2",
-                        devices=[1, "a"], max_epoch=3)
+    with pytest.raises(
+        treadle.ConfigurationError, match=re.escape("5 configuration problems:")
+    ) as info:
+        treadle.Trainer(
+            max_epochs="ten",
+            accumulate_grad_batches=0,
+            gradient_clip_algorithm="l2",
+            devices=[1, "a"],
+            max_epoch=3,
+        )
     # In the order of TrainerConfig's fields; the unknown argument last.
     assert info.value.problems == [
         "TrainerConfig: `Trainer(devices=[1, 'a'])`: Input should be one of: int, list[int], str",
@@ -173,13 +233,13 @@ def test_several_wrong_arguments_are_reported_together():
         "parse string as an integer",
         "TrainerConfig: `Trainer(accumulate_grad_batches=0)`: Input should be greater than or "
         "equal to 1",
-        "TrainerConfig: `Trainer(gradient_clip_algorithm='l2')`: Input should be 'norm' or "
-        "'value'",
+        "TrainerConfig: `Trainer(gradient_clip_algorithm='l2')`: Input should be 'norm' or 'value'",
         info.value.problems[4],
     ]
     assert info.value.problems[4].startswith(
         "TrainerConfig: `Trainer(max_epoch=...)` is not a Trainer argument. Did you mean "
-        "`max_epochs`?")
+        "`max_epochs`?"
+    )
 
 
 def test_configuration_error_is_a_value_error():
@@ -191,8 +251,9 @@ def test_configuration_error_is_a_value_error():
 
 
 def test_unknown_accelerator_precision_and_strategy_together():
-    with pytest.raises(treadle.ConfigurationError, match=re.escape("3 configuration problems")) \
-            as info:
+    with pytest.raises(
+        treadle.ConfigurationError, match=re.escape("3 configuration problems")
+    ) as info:
         treadle.Trainer(accelerator="gpuu", precision="17-bits", strategy="dpp")
     assert info.value.problems == [
         f"Trainer: `{kind}={value!r}` is not provided by any installed plugin. Available names: "
@@ -202,16 +263,24 @@ def test_unknown_accelerator_precision_and_strategy_together():
 
 
 def test_unknown_logger_name():
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "Trainer: `logger='wandb'` is not provided by any installed plugin. Available names: "
-            f"{available('logger')}. Install the plugin that provides it, or pick one of these.")):
+            f"{available('logger')}. Install the plugin that provides it, or pick one of these."
+        ),
+    ):
         treadle.Trainer(accelerator="cpu", logger="wandb")
 
 
 def test_cpu_devices_must_be_a_positive_count():
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "cpu: `devices=0` means nothing on the CPU; pass the number of processes as an int "
-            "(e.g. devices=2) or 'auto'.")):
+            "(e.g. devices=2) or 'auto'."
+        ),
+    ):
         treadle.Trainer(accelerator="cpu", devices=0)
 
 
@@ -234,44 +303,68 @@ class _OffersFp7:
 
 
 def test_a_precision_the_accelerator_cannot_run():
-    fit_fails(Recorder(), precision="fp7-test", plugins=[_OffersFp7()], match=(
-        "accelerator:cpu: `precision='fp7-test'` cannot run on `accelerator='cpu'`: it runs on "
-        "devices of type 'fp7-npu' only (its `device_types`), and this accelerator's are 'cpu'. "
-        "Pick an accelerator of one of those types, or another precision."))
+    fit_fails(
+        Recorder(),
+        precision="fp7-test",
+        plugins=[_OffersFp7()],
+        match=(
+            "accelerator:cpu: `precision='fp7-test'` cannot run on `accelerator='cpu'`: it runs on "
+            "devices of type 'fp7-npu' only (its `device_types`), and this accelerator's are 'cpu'. "
+            "Pick an accelerator of one of those types, or another precision."
+        ),
+    )
 
 
 # -- what fit() checks before the first training_step ------------------------------------------
 
 
 def test_manual_optimization_with_trainer_gradient_clipping():
-    fit_fails(Recorder(manual=True), gradient_clip_val=1.0, match=(
-        "1 configuration problem:\n  - treadle.core: `Trainer(gradient_clip_val=1.0)` has no "
-        "effect with manual optimization (`automatic_optimization = False`). Clip in "
-        "training_step with `self.clip_gradients(opt, gradient_clip_val=1.0, "
-        "gradient_clip_algorithm='norm')` and remove the Trainer argument."))
+    fit_fails(
+        Recorder(manual=True),
+        gradient_clip_val=1.0,
+        match=(
+            "1 configuration problem:\n  - treadle.core: `Trainer(gradient_clip_val=1.0)` has no "
+            "effect with manual optimization (`automatic_optimization = False`). Clip in "
+            "training_step with `self.clip_gradients(opt, gradient_clip_val=1.0, "
+            "gradient_clip_algorithm='norm')` and remove the Trainer argument."
+        ),
+    )
 
 
 def test_manual_optimization_with_trainer_accumulation():
-    fit_fails(Recorder(manual=True), accumulate_grad_batches=4, match=(
-        "treadle.core: `Trainer(accumulate_grad_batches=4)` has no effect with manual "
-        "optimization (`automatic_optimization = False`). Accumulate in training_step (step "
-        "every N batches, as in the guide) and remove the Trainer argument."))
+    fit_fails(
+        Recorder(manual=True),
+        accumulate_grad_batches=4,
+        match=(
+            "treadle.core: `Trainer(accumulate_grad_batches=4)` has no effect with manual "
+            "optimization (`automatic_optimization = False`). Accumulate in training_step (step "
+            "every N batches, as in the guide) and remove the Trainer argument."
+        ),
+    )
 
 
 def test_manual_optimization_with_clipping_and_accumulation_reports_both():
-    error = fit_fails(Recorder(manual=True), gradient_clip_val=0.5, accumulate_grad_batches=2,
-                      match="2 configuration problems:\n  - treadle.core: ")
+    error = fit_fails(
+        Recorder(manual=True),
+        gradient_clip_val=0.5,
+        accumulate_grad_batches=2,
+        match="2 configuration problems:\n  - treadle.core: ",
+    )
     assert len(error.problems) == 2
     assert error.problems[0].startswith("treadle.core: `Trainer(gradient_clip_val=0.5)`")
     assert error.problems[1].startswith("treadle.core: `Trainer(accumulate_grad_batches=2)`")
 
 
 def test_two_optimizers_in_automatic_optimization():
-    fit_fails(Recorder(optimizers=lambda m: [sgd(m), sgd(m)]), match=(
-        "treadle.core: `configure_optimizers()` returned 2 optimizers, but automatic "
-        "optimization steps only one. Set `self.automatic_optimization = False` in `__init__` "
-        "and step each optimizer in `training_step` (see the GAN example), or return a single "
-        "optimizer."))
+    fit_fails(
+        Recorder(optimizers=lambda m: [sgd(m), sgd(m)]),
+        match=(
+            "treadle.core: `configure_optimizers()` returned 2 optimizers, but automatic "
+            "optimization steps only one. Set `self.automatic_optimization = False` in `__init__` "
+            "and step each optimizer in `training_step` (see the GAN example), or return a single "
+            "optimizer."
+        ),
+    )
 
 
 def test_two_optimizers_in_manual_optimization_are_fine():
@@ -284,7 +377,8 @@ def test_two_optimizers_in_manual_optimization_are_fine():
 PLATEAU_MESSAGE = (
     "treadle.core: `configure_optimizers()` returned a ReduceLROnPlateau without a metric to "
     "monitor; return {'optimizer': opt, 'lr_scheduler': {'scheduler': sch, 'monitor': "
-    "'val_loss'}}.")
+    "'val_loss'}}."
+)
 
 
 def _plateau_dict(m):
@@ -300,69 +394,129 @@ def _plateau_lists(m):
 @pytest.mark.parametrize("optimizers", [_plateau_dict, _plateau_lists], ids=["dict", "lists"])
 def test_reduce_lr_on_plateau_without_monitor(optimizers):
     assert fit_fails(Recorder(optimizers=optimizers), match=PLATEAU_MESSAGE).problems == [
-        PLATEAU_MESSAGE]
+        PLATEAU_MESSAGE
+    ]
 
 
 def test_reduce_lr_on_plateau_monitoring_a_metric_never_logged():
     def optimizers(m):
         opt = sgd(m)
-        return {"optimizer": opt, "lr_scheduler": {
-            "scheduler": torch.optim.lr_scheduler.ReduceLROnPlateau(opt), "monitor": "val_loss"}}
+        return {
+            "optimizer": opt,
+            "lr_scheduler": {
+                "scheduler": torch.optim.lr_scheduler.ReduceLROnPlateau(opt),
+                "monitor": "val_loss",
+            },
+        }
 
     # Only known when the scheduler first steps (the end of the first epoch), as in Lightning.
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "ReduceLROnPlateau is set to monitor 'val_loss', which was not logged. Logged "
-            "metrics: []. Log it with `self.log('val_loss', value)` or set 'strict': False.")):
+            "metrics: []. Log it with `self.log('val_loss', value)` or set 'strict': False."
+        ),
+    ):
         trainer().fit(Recorder(optimizers=optimizers), loader())
 
 
 def _step_lr(m, **config):
     opt = sgd(m)
-    return {"optimizer": opt, "lr_scheduler": {
-        "scheduler": torch.optim.lr_scheduler.StepLR(opt, 1), **config}}
+    return {
+        "optimizer": opt,
+        "lr_scheduler": {"scheduler": torch.optim.lr_scheduler.StepLR(opt, 1), **config},
+    }
 
 
-@pytest.mark.parametrize("optimizers, problems", [
-    (lambda m: "adam",
-     ["Module.configure_optimizers() returned str; return an optimizer, a list of optimizers, "
-      "([optimizers], [schedulers]), or a dict with 'optimizer' and 'lr_scheduler'."]),
-    (lambda m: {"optim": sgd(m)},
-     ["Module.configure_optimizers() returned a dict with keys ['optim']; expected 'optimizer' "
-      "and optionally 'lr_scheduler' and 'monitor'."]),
-    (lambda m: [sgd(m), "sgd"],
-     ["Module.configure_optimizers() returned list of ['SGD', 'str']; that is not one of "
-      "Lightning's forms."]),
-    (lambda m: {"optimizer": torch.nn.Linear(1, 1)},
-     ["Module.configure_optimizers(): optimizer #0 is a Linear, not a torch.optim.Optimizer."]),
-    (lambda m: _step_lr(m, interval="batch", frequency=0),
-     ["Module.configure_optimizers(): lr_scheduler `interval='batch'`; use 'step' or 'epoch'.",
-      "Module.configure_optimizers(): lr_scheduler `frequency=0`; use an int >= 1."]),
-    (lambda m: {"optimizer": sgd(m), "lr_scheduler": {"sched": None}},
-     ["Module.configure_optimizers(): the 'lr_scheduler' dict has keys ['sched']; expected "
-      "'scheduler' and optionally ['frequency', 'interval', 'monitor', 'name', 'strict']."]),
-], ids=["str", "dict-keys", "list-of-junk", "not-an-optimizer", "interval-frequency",
-        "scheduler-dict-keys"])
+@pytest.mark.parametrize(
+    "optimizers, problems",
+    [
+        (
+            lambda m: "adam",
+            [
+                "Module.configure_optimizers() returned str; return an optimizer, a list of optimizers, "
+                "([optimizers], [schedulers]), or a dict with 'optimizer' and 'lr_scheduler'."
+            ],
+        ),
+        (
+            lambda m: {"optim": sgd(m)},
+            [
+                "Module.configure_optimizers() returned a dict with keys ['optim']; expected 'optimizer' "
+                "and optionally 'lr_scheduler' and 'monitor'."
+            ],
+        ),
+        (
+            lambda m: [sgd(m), "sgd"],
+            [
+                "Module.configure_optimizers() returned list of ['SGD', 'str']; that is not one of "
+                "Lightning's forms."
+            ],
+        ),
+        (
+            lambda m: {"optimizer": torch.nn.Linear(1, 1)},
+            [
+                "Module.configure_optimizers(): optimizer #0 is a Linear, not a torch.optim.Optimizer."
+            ],
+        ),
+        (
+            lambda m: _step_lr(m, interval="batch", frequency=0),
+            [
+                "Module.configure_optimizers(): lr_scheduler `interval='batch'`; use 'step' or 'epoch'.",
+                "Module.configure_optimizers(): lr_scheduler `frequency=0`; use an int >= 1.",
+            ],
+        ),
+        (
+            lambda m: {"optimizer": sgd(m), "lr_scheduler": {"sched": None}},
+            [
+                "Module.configure_optimizers(): the 'lr_scheduler' dict has keys ['sched']; expected "
+                "'scheduler' and optionally ['frequency', 'interval', 'monitor', 'name', 'strict']."
+            ],
+        ),
+    ],
+    ids=[
+        "str",
+        "dict-keys",
+        "list-of-junk",
+        "not-an-optimizer",
+        "interval-frequency",
+        "scheduler-dict-keys",
+    ],
+)
 def test_bad_configure_optimizers_return(optimizers, problems):
     assert fit_fails(Recorder(optimizers=optimizers), match=problems[0]).problems == problems
 
 
 def test_fit_without_data():
-    fit_fails(Recorder(), train=False, match=(
-        "Trainer: `fit()` got no training data. Pass `trainer.fit(model, "
-        "train_dataloaders=loader)` or implement `train_dataloader()` in the Module."))
+    fit_fails(
+        Recorder(),
+        train=False,
+        match=(
+            "Trainer: `fit()` got no training data. Pass `trainer.fit(model, "
+            "train_dataloaders=loader)` or implement `train_dataloader()` in the Module."
+        ),
+    )
 
 
 def test_validate_without_data():
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "Trainer: `validate()` got no validation data. Pass `trainer.validate(model, "
-            "dataloaders=loader)` or implement `val_dataloader()`.")):
+            "dataloaders=loader)` or implement `val_dataloader()`."
+        ),
+    ):
         trainer().validate(Recorder())
 
 
 def test_clip_algorithm_without_clip_value():
-    fit_fails(Recorder(), gradient_clip_algorithm="value", match=(
-        "treadle.core: `Trainer(gradient_clip_algorithm='value')` without `gradient_clip_val` "
-        "clips nothing; set `gradient_clip_val` too."))
+    fit_fails(
+        Recorder(),
+        gradient_clip_algorithm="value",
+        match=(
+            "treadle.core: `Trainer(gradient_clip_algorithm='value')` without `gradient_clip_val` "
+            "clips nothing; set `gradient_clip_val` too."
+        ),
+    )
 
 
 class _Checker:
@@ -372,17 +526,28 @@ class _Checker:
 
     @treadle.hookimpl
     def validate(self, trainer):
-        return [f"`max_epochs={trainer.config.max_epochs}` exceeds this site's limit of 5; "
-                f"lower it."]
+        return [
+            f"`max_epochs={trainer.config.max_epochs}` exceeds this site's limit of 5; lower it."
+        ]
 
 
 def test_problems_from_every_plugin_are_raised_together():
-    error = fit_fails(Recorder(manual=True), gradient_clip_val=1.0, accumulate_grad_batches=2,
-                      max_epochs=10, plugins=[_Checker()], match="3 configuration problems:")
-    assert [p.split(":")[0] for p in error.problems] == ["site_policy", "treadle.core",
-                                                         "treadle.core"]
-    assert error.problems[0] == ("site_policy: `max_epochs=10` exceeds this site's limit of 5; "
-                                 "lower it.")
+    error = fit_fails(
+        Recorder(manual=True),
+        gradient_clip_val=1.0,
+        accumulate_grad_batches=2,
+        max_epochs=10,
+        plugins=[_Checker()],
+        match="3 configuration problems:",
+    )
+    assert [p.split(":")[0] for p in error.problems] == [
+        "site_policy",
+        "treadle.core",
+        "treadle.core",
+    ]
+    assert error.problems[0] == (
+        "site_policy: `max_epochs=10` exceeds this site's limit of 5; lower it."
+    )
 
 
 def test_a_fraction_val_check_interval_needs_a_sized_loader():
@@ -392,9 +557,13 @@ def test_a_fraction_val_check_interval_needs_a_sized_loader():
             return iter([(torch.randn(3, generator=g), torch.randn(1, generator=g))] * 8)
 
     stream = DataLoader(Stream(), batch_size=4)
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "Trainer: `val_check_interval=0.5` is a fraction of an epoch, but the training loader "
-            "has no length; pass an int number of batches.")):
+            "has no length; pass an int number of batches."
+        ),
+    ):
         trainer(val_check_interval=0.5, num_sanity_val_steps=0).fit(Recorder(), stream, stream)
 
 
@@ -402,8 +571,9 @@ def test_a_fraction_val_check_interval_needs_a_sized_loader():
 
 
 def test_fit_needs_a_treadle_module():
-    with pytest.raises(TypeError, match=re.escape(
-            "`trainer.fit(model)` needs a `treadle.Module`, got Linear.")):
+    with pytest.raises(
+        TypeError, match=re.escape("`trainer.fit(model)` needs a `treadle.Module`, got Linear.")
+    ):
         trainer().fit(torch.nn.Linear(3, 1), loader())
 
 
@@ -413,12 +583,17 @@ class _BadHookParameter(Recorder):
 
 
 def test_a_module_hook_override_with_an_unknown_parameter():
-    fit_fails(_BadHookParameter(), error=treadle.PluginError, match=(
-        "_BadHookParameter.on_train_epoch_start() takes parameter `flavour`, which hook "
-        "`on_train_epoch_start` does not provide. Its arguments are: trainer, module "
-        "(Lightning's `pl_module`, `optimizer_closure` and `epoch` are translated, and a "
-        "parameter at the position where Lightning passes an argument gets it). Rename the "
-        "parameter or give it a default value."))
+    fit_fails(
+        _BadHookParameter(),
+        error=treadle.PluginError,
+        match=(
+            "_BadHookParameter.on_train_epoch_start() takes parameter `flavour`, which hook "
+            "`on_train_epoch_start` does not provide. Its arguments are: trainer, module "
+            "(Lightning's `pl_module`, `optimizer_closure` and `epoch` are translated, and a "
+            "parameter at the position where Lightning passes an argument gets it). Rename the "
+            "parameter or give it a default value."
+        ),
+    )
 
 
 class _NoLossKey(Recorder):
@@ -432,16 +607,24 @@ class _FloatLoss(Recorder):
 
 
 def test_training_step_returning_a_dict_without_loss():
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "`training_step` returned a dict without a 'loss' key; automatic optimization needs "
-            "{'loss': tensor, ...}.")):
+            "{'loss': tensor, ...}."
+        ),
+    ):
         trainer().fit(_NoLossKey(), loader())
 
 
 def test_training_step_returning_a_float():
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "`training_step` returned float; automatic optimization needs a loss tensor, a dict "
-            "with 'loss', or None.")):
+            "with 'loss', or None."
+        ),
+    ):
         trainer().fit(_FloatLoss(), loader())
 
 

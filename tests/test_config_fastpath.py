@@ -1,4 +1,5 @@
 """The pydantic-free fast path of Trainer arguments agrees with TrainerConfig."""
+
 from __future__ import annotations
 
 import subprocess
@@ -12,9 +13,39 @@ from treadle.config import TrainerConfig
 from treadle.errors import ConfigurationError
 
 # Values on both sides of every constraint, of every type the fields meet.
-BATTERY = [None, True, False, 0, 1, 2, -1, -2, 3, 0.0, 0.5, 1.0, 1.5, -0.5, 2.0, "auto", "cpu",
-           "norm", "value", "warn", "16", "bf16", "16-mixed", "32-true", [], [0, 1], [0, "a"],
-           (1, 2), "2", Path("/tmp/x"), object()]
+BATTERY = [
+    None,
+    True,
+    False,
+    0,
+    1,
+    2,
+    -1,
+    -2,
+    3,
+    0.0,
+    0.5,
+    1.0,
+    1.5,
+    -0.5,
+    2.0,
+    "auto",
+    "cpu",
+    "norm",
+    "value",
+    "warn",
+    "16",
+    "bf16",
+    "16-mixed",
+    "32-true",
+    [],
+    [0, 1],
+    [0, "a"],
+    (1, 2),
+    "2",
+    Path("/tmp/x"),
+    object(),
+]
 
 
 def test_same_fields_and_defaults():
@@ -43,7 +74,9 @@ def test_unknown_argument_goes_to_pydantic():
 
 
 def test_a_plain_trainer_does_not_import_pydantic():
-    code = ("import sys, treadle; treadle.Trainer(max_epochs=2, gradient_clip_val=1, logger=False);"
-            "print('pydantic' in sys.modules)")
+    code = (
+        "import sys, treadle; treadle.Trainer(max_epochs=2, gradient_clip_val=1, logger=False);"
+        "print('pydantic' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr

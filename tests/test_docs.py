@@ -1,4 +1,5 @@
 """Docs and hookspecs cannot drift."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -13,8 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("gen_hook_reference",
-                                                  ROOT / "tools" / "gen_hook_reference.py")
+    spec = importlib.util.spec_from_file_location(
+        "gen_hook_reference", ROOT / "tools" / "gen_hook_reference.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -25,8 +27,9 @@ SPECS = [name for name, fn in vars(hookspecs).items() if hasattr(fn, "treadle_sp
 
 def test_hook_reference_is_generated_from_the_current_specs():
     committed = (ROOT / "docs" / "hook-reference.md").read_text()
-    assert committed == _generator().render(), \
+    assert committed == _generator().render(), (
         "docs/hook-reference.md is stale: run `python tools/gen_hook_reference.py`"
+    )
 
 
 @pytest.mark.parametrize("name", SPECS)

@@ -12,6 +12,7 @@ Where a behaviour is pinned by one of Lightning's own tests, the test here says 
 from ``tests/tests_pytorch/trainer/logging_/test_eval_loop_logging.py``, Copyright The
 Lightning AI team, Apache License 2.0).
 """
+
 from __future__ import annotations
 
 import copy
@@ -84,8 +85,10 @@ def plain_metrics(net, loader, prefix, limit=None):
                 break
             out = net(x)
             n = x.shape[0]
-            for name, value in ((f"{prefix}_mse", F.mse_loss(out, y)),
-                                (f"{prefix}_mae", F.l1_loss(out, y))):
+            for name, value in (
+                (f"{prefix}_mse", F.mse_loss(out, y)),
+                (f"{prefix}_mae", F.l1_loss(out, y)),
+            ):
                 totals[name] = value * n if name not in totals else totals[name] + value * n
             seen += n
     return {name: float(total / seen) for name, total in totals.items()}
@@ -94,8 +97,9 @@ def plain_metrics(net, loader, prefix, limit=None):
 def plain_predictions(net, loader, limit=None):
     net.eval()
     with torch.inference_mode():
-        return [net(x) for batch_idx, (x, _) in enumerate(loader)
-                if limit is None or batch_idx < limit]
+        return [
+            net(x) for batch_idx, (x, _) in enumerate(loader) if limit is None or batch_idx < limit
+        ]
 
 
 def _trainer(tmp_path, **kwargs):
@@ -110,8 +114,9 @@ def test_test_equals_the_plain_loop(tmp_path):
     kept = []
 
     class Keep(treadle.Callback):
-        def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
-                              dataloader_idx=0):
+        def on_test_batch_end(
+            self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+        ):
             kept.append(outputs)
 
     trainer = _trainer(tmp_path, callbacks=[Keep()])
@@ -163,8 +168,9 @@ def test_the_means_are_weighted_by_batch_size(tmp_path):
 # -- limits ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("limit", "batches"), [(2, 2), (1, 1), (10, 3), (0.5, 1), (0.7, 2),
-                                                 (1.0, 3)])
+@pytest.mark.parametrize(
+    ("limit", "batches"), [(2, 2), (1, 1), (10, 3), (0.5, 1), (0.7, 2), (1.0, 3)]
+)
 def test_limit_test_batches(tmp_path, limit, batches):
     model = Net()
     results = _trainer(tmp_path, limit_test_batches=limit).test(model, _loader())
@@ -197,8 +203,11 @@ def test_a_zero_limit_runs_no_hook_and_returns_nothing(tmp_path, fn):
         def on_predict_start(self, trainer, pl_module):
             calls.append("on_predict_start")
 
-    limit = {"test": "limit_test_batches", "validate": "limit_val_batches",
-             "predict": "limit_predict_batches"}[fn]
+    limit = {
+        "test": "limit_test_batches",
+        "validate": "limit_val_batches",
+        "predict": "limit_predict_batches",
+    }[fn]
     model = Net()
     trainer = _trainer(tmp_path, callbacks=[Watch()], **{limit: 0})
     result = getattr(trainer, fn)(model, _loader())
@@ -242,16 +251,16 @@ def test_several_loaders_one_result_dict_each(tmp_path, kind, fn):
         def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
             batch_hooks.append((batch_idx, dataloader_idx, trainer.state.dataloader_idx))
 
-        def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx,
-                                      dataloader_idx=0):
+        def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
             batch_hooks.append((batch_idx, dataloader_idx, trainer.state.dataloader_idx))
 
     trainer = _trainer(tmp_path, callbacks=[Watch()])
     results = getattr(trainer, fn)(model, _two_loaders(kind))
     prefix = "test" if fn == "test" else "val"
     loaders = [_loader(seed=1), _loader(n=6, batch_size=3, seed=2)]
-    assert results == [_suffixed(plain_metrics(model.net, loader, prefix), i)
-                       for i, loader in enumerate(loaders)]
+    assert results == [
+        _suffixed(plain_metrics(model.net, loader, prefix), i) for i, loader in enumerate(loaders)
+    ]
     assert [(s[1], s[2]) for s in model.steps] == [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1)]
     assert batch_hooks == [(0, 0, 0), (1, 0, 0), (2, 0, 0), (0, 1, 1), (1, 1, 1)]
 
@@ -263,8 +272,10 @@ def test_predict_with_several_loaders_returns_a_list_per_loader(tmp_path, kind):
     loaders = [_loader(seed=1), _loader(n=6, batch_size=3, seed=2)]
     assert [len(p) for p in predictions] == [3, 2]
     for got, loader in zip(predictions, loaders, strict=True):
-        assert all(torch.equal(a, b)
-                   for a, b in zip(got, plain_predictions(model.net, loader), strict=True))
+        assert all(
+            torch.equal(a, b)
+            for a, b in zip(got, plain_predictions(model.net, loader), strict=True)
+        )
     assert [(s[1], s[2]) for s in model.steps] == [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1)]
 
 
@@ -283,19 +294,30 @@ def test_results_without_the_dataloader_idx_suffix(tmp_path):
         def test_step(self, batch, batch_idx, dataloader_idx):
             self.log_dict({"test_log_common": 789})
             self.log("test_log_common_diff_value", dataloader_idx + 1)
-            self.log(f"test_log_no_dl_idx_{dataloader_idx}", 321 * (dataloader_idx + 1),
-                     add_dataloader_idx=False)
-            self.log_dict({"test_log_a_class": 123} if dataloader_idx == 0
-                          else {"test_log_b_class": 456}, add_dataloader_idx=False)
+            self.log(
+                f"test_log_no_dl_idx_{dataloader_idx}",
+                321 * (dataloader_idx + 1),
+                add_dataloader_idx=False,
+            )
+            self.log_dict(
+                {"test_log_a_class": 123} if dataloader_idx == 0 else {"test_log_b_class": 456},
+                add_dataloader_idx=False,
+            )
 
     results = _trainer(tmp_path, limit_test_batches=1).test(Model(), [_loader(), _loader()])
     assert results == [
-        {"test_log_common/dataloader_idx_0": 789.0,
-         "test_log_common_diff_value/dataloader_idx_0": 1.0,
-         "test_log_no_dl_idx_0": 321.0, "test_log_a_class": 123.0},
-        {"test_log_common/dataloader_idx_1": 789.0,
-         "test_log_common_diff_value/dataloader_idx_1": 2.0,
-         "test_log_no_dl_idx_1": 642.0, "test_log_b_class": 456.0},
+        {
+            "test_log_common/dataloader_idx_0": 789.0,
+            "test_log_common_diff_value/dataloader_idx_0": 1.0,
+            "test_log_no_dl_idx_0": 321.0,
+            "test_log_a_class": 123.0,
+        },
+        {
+            "test_log_common/dataloader_idx_1": 789.0,
+            "test_log_common_diff_value/dataloader_idx_1": 2.0,
+            "test_log_no_dl_idx_1": 642.0,
+            "test_log_b_class": 456.0,
+        },
     ]
 
 
@@ -311,10 +333,15 @@ def test_what_the_epoch_end_logs_is_in_every_loaders_results(tmp_path):
 
     trainer = _trainer(tmp_path, limit_test_batches=1)
     results = trainer.test(Model(), [_loader(), _loader()])
-    assert results == [{"foo/dataloader_idx_0": 1, "foobar": 3},
-                       {"foo/dataloader_idx_1": 2, "foobar": 3}]
-    assert set(trainer.callback_metrics) == {"foo/dataloader_idx_0", "foo/dataloader_idx_1",
-                                             "foobar"}
+    assert results == [
+        {"foo/dataloader_idx_0": 1, "foobar": 3},
+        {"foo/dataloader_idx_1": 2, "foobar": 3},
+    ]
+    assert set(trainer.callback_metrics) == {
+        "foo/dataloader_idx_0",
+        "foo/dataloader_idx_1",
+        "foobar",
+    }
 
 
 @pytest.mark.parametrize("several", [False, True])
@@ -329,8 +356,11 @@ def test_step_and_epoch_values_get_the_suffix_after_the_fork(tmp_path, several):
     loaders = [_loader(), _loader()] if several else _loader()
     trainer = _trainer(tmp_path, limit_test_batches=2)
     results = trainer.test(Model(), loaders)
-    keys = [f"test_loss_epoch/dataloader_idx_{i}" for i in range(2)] if several \
+    keys = (
+        [f"test_loss_epoch/dataloader_idx_{i}" for i in range(2)]
+        if several
         else ["test_loss_epoch"]
+    )
     assert [set(r) for r in results] == [{k} for k in keys]
     assert all(r[k] == 0.5 for r, k in zip(results, keys))
     names = [f"test_loss/dataloader_idx_{i}" for i in range(2)] if several else ["test_loss"]
@@ -344,11 +374,15 @@ def test_one_name_from_two_loaders_without_the_suffix_is_refused(tmp_path):
         def test_step(self, batch, batch_idx, dataloader_idx=0):
             self.log("acc", 1.0, add_dataloader_idx=False)
 
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "`self.log('acc', ..., add_dataloader_idx=False)` in dataloader 1: 'acc' was "
             "already logged in dataloader 0 this epoch, and without the index the two would "
             "be one metric (Lightning refuses this too). Log a name per dataloader (e.g. "
-            "f\"acc_{dataloader_idx}\") or leave `add_dataloader_idx=True`.")):
+            'f"acc_{dataloader_idx}") or leave `add_dataloader_idx=True`.'
+        ),
+    ):
         _trainer(tmp_path, limit_test_batches=1).test(Model(), [_loader(), _loader()])
 
 
@@ -366,10 +400,14 @@ def test_validation_with_several_loaders_during_fit(tmp_path):
 def test_a_step_without_dataloader_idx_is_refused_before_any_batch(tmp_path, fn):
     model = Net()
     step = {"test": "test_step", "validate": "validation_step", "predict": "predict_step"}[fn]
-    with pytest.raises(ConfigurationError, match=re.escape(
+    with pytest.raises(
+        ConfigurationError,
+        match=re.escape(
             f"`Net.{step}()` takes no `dataloader_idx`, but its loop got 2 loaders. Add the "
             f"parameter (`def {step}(self, batch, batch_idx, dataloader_idx=0)`), or pass a "
-            f"single loader.")):
+            f"single loader."
+        ),
+    ):
         getattr(_trainer(tmp_path), fn)(model, [_loader(), _loader()])
     assert model.steps == []
 
@@ -379,16 +417,24 @@ def test_a_required_dataloader_idx_with_one_loader_is_refused(tmp_path):
         def test_step(self, batch, batch_idx, dataloader_idx):
             pass
 
-    with pytest.raises(ConfigurationError, match=re.escape(
+    with pytest.raises(
+        ConfigurationError,
+        match=re.escape(
             "`Model.test_step()` requires `dataloader_idx`, but its loop got a single loader, "
             "so the step is called without it (as Lightning does). Give it a default value: "
-            "`dataloader_idx=0`.")):
+            "`dataloader_idx=0`."
+        ),
+    ):
         _trainer(tmp_path).test(Model(), _loader())
 
 
 def test_fit_checks_the_validation_step_against_its_loaders(tmp_path):
-    with pytest.raises(ConfigurationError, match=re.escape(
-            "`Net.validation_step()` takes no `dataloader_idx`, but its loop got 2 loaders.")):
+    with pytest.raises(
+        ConfigurationError,
+        match=re.escape(
+            "`Net.validation_step()` takes no `dataloader_idx`, but its loop got 2 loaders."
+        ),
+    ):
         _trainer(tmp_path).fit(Net(), _loader(), [_loader(), _loader()])
     # no validation batch to run (as Lightning, which checks when the loop starts): no check
     _trainer(tmp_path, limit_val_batches=0).fit(Net(), _loader(), [_loader(), _loader()])
@@ -402,8 +448,9 @@ def test_return_predictions_false_returns_none_and_still_predicts(tmp_path):
     seen = []
 
     class Keep(treadle.Callback):
-        def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx,
-                                 dataloader_idx=0):
+        def on_predict_batch_end(
+            self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+        ):
             seen.append(outputs)
 
     trainer = _trainer(tmp_path, callbacks=[Keep()])
@@ -427,9 +474,13 @@ def test_model_none_after_fit_reuses_the_fitted_module(tmp_path, fn):
 
 @pytest.mark.parametrize("fn", ["test", "validate", "predict"])
 def test_model_none_without_fit_is_an_error(tmp_path, fn):
-    with pytest.raises(TypeError, match=re.escape(
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
             f"`trainer.{fn}()` needs a model: pass `trainer.{fn}(model, ...)` (or call it "
-            f"after `fit()`, which it then reuses).")):
+            f"after `fit()`, which it then reuses)."
+        ),
+    ):
         getattr(_trainer(tmp_path), fn)(dataloaders=_loader())
 
 
@@ -453,8 +504,13 @@ class Scored(Net):
 
 def _fit_with_checkpoints(tmp_path):
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpt", monitor="val_score", save_last=True)
-    trainer = make_trainer(tmp_path, max_epochs=3, num_sanity_val_steps=0,
-                           enable_checkpointing=True, callbacks=[checkpoint])
+    trainer = make_trainer(
+        tmp_path,
+        max_epochs=3,
+        num_sanity_val_steps=0,
+        enable_checkpointing=True,
+        callbacks=[checkpoint],
+    )
     model = Scored()
     trainer.fit(model, _loader(seed=3), _loader())
     return trainer, model, checkpoint
@@ -463,12 +519,17 @@ def _fit_with_checkpoints(tmp_path):
 @pytest.mark.parametrize("which", ["best", "last", "path"])
 def test_ckpt_path_loads_the_weights_before_testing(tmp_path, which):
     trainer, model, checkpoint = _fit_with_checkpoints(tmp_path)
-    path = {"best": checkpoint.best_model_path, "last": checkpoint.last_model_path,
-            "path": checkpoint.best_model_path}[which]
+    path = {
+        "best": checkpoint.best_model_path,
+        "last": checkpoint.last_model_path,
+        "path": checkpoint.best_model_path,
+    }[which]
     assert path.endswith("last.ckpt") == (which == "last")
     saved = _with_weights(_weights(path))
-    assert not all(torch.equal(a, b) for a, b in zip(saved.parameters(), model.parameters())) \
+    assert (
+        not all(torch.equal(a, b) for a, b in zip(saved.parameters(), model.parameters()))
         or which == "last"
+    )
     results = trainer.test(model, _loader(), ckpt_path=path if which == "path" else which)
     assert results == [plain_metrics(saved.net, _loader(), "test")]
     for a, b in zip(saved.parameters(), model.parameters(), strict=True):
@@ -490,17 +551,25 @@ def test_ckpt_path_works_for_every_entry_point(tmp_path, fn):
 
 @pytest.mark.parametrize("which", ["best", "last"])
 def test_ckpt_path_best_or_last_without_a_checkpoint_callback(tmp_path, which):
-    with pytest.raises(ConfigurationError, match=re.escape(
+    with pytest.raises(
+        ConfigurationError,
+        match=re.escape(
             f"Trainer: `ckpt_path={which!r}` names no checkpoint: no checkpoint callback is "
-            f"configured. Pass a path, or fit with checkpointing first.")):
+            f"configured. Pass a path, or fit with checkpointing first."
+        ),
+    ):
         _trainer(tmp_path).test(Net(), _loader(), ckpt_path=which)
 
 
 def test_ckpt_path_best_before_any_checkpoint_was_saved(tmp_path):
     trainer = make_trainer(tmp_path, callbacks=[ModelCheckpoint(dirpath=tmp_path)])
-    with pytest.raises(ConfigurationError, match=re.escape(
+    with pytest.raises(
+        ConfigurationError,
+        match=re.escape(
             "Trainer: `ckpt_path='best'` names no checkpoint: ModelCheckpoint has saved none "
-            "yet. Pass a path, or fit with checkpointing first.")):
+            "yet. Pass a path, or fit with checkpointing first."
+        ),
+    ):
         trainer.test(Net(), _loader(), ckpt_path="best")
 
 
@@ -581,8 +650,9 @@ class GradModes(Net):
 @pytest.mark.parametrize("fn", ["test", "validate", "predict"])
 def test_evaluation_entry_points_run_in_inference_mode(tmp_path, fn):
     model = GradModes()
-    getattr(_trainer(tmp_path, limit_test_batches=1, limit_val_batches=1,
-                     limit_predict_batches=1), fn)(model, _loader())
+    getattr(
+        _trainer(tmp_path, limit_test_batches=1, limit_val_batches=1, limit_predict_batches=1), fn
+    )(model, _loader())
     assert model.modes == [(fn, False, True)]
     assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
 
@@ -590,10 +660,14 @@ def test_evaluation_entry_points_run_in_inference_mode(tmp_path, fn):
 def test_validation_inside_fit_runs_without_grad_but_not_in_inference_mode(tmp_path):
     """As Lightning's fit loop: ``no_grad`` (tensors made in validation may meet training)."""
     model = GradModes()
-    _trainer(tmp_path, limit_train_batches=1, limit_val_batches=1, num_sanity_val_steps=1) \
-        .fit(model, _loader(), _loader())
-    assert model.modes == [("validate", False, False), ("train", True, False),
-                           ("validate", False, False)]
+    _trainer(tmp_path, limit_train_batches=1, limit_val_batches=1, num_sanity_val_steps=1).fit(
+        model, _loader(), _loader()
+    )
+    assert model.modes == [
+        ("validate", False, False),
+        ("train", True, False),
+        ("validate", False, False),
+    ]
 
 
 # -- data sources and errors -------------------------------------------------------------------
@@ -621,17 +695,27 @@ def test_given_dataloaders_win_over_the_modules(tmp_path):
             raise AssertionError("not asked for when dataloaders are given")
 
     model = Model()
-    assert _trainer(tmp_path).test(model, _loader()) == \
-        [plain_metrics(model.net, _loader(), "test")]
+    assert _trainer(tmp_path).test(model, _loader()) == [
+        plain_metrics(model.net, _loader(), "test")
+    ]
 
 
-@pytest.mark.parametrize(("fn", "noun", "hook"), [("test", "test", "test_dataloader"),
-                                                  ("validate", "validation", "val_dataloader"),
-                                                  ("predict", "prediction", "predict_dataloader")])
+@pytest.mark.parametrize(
+    ("fn", "noun", "hook"),
+    [
+        ("test", "test", "test_dataloader"),
+        ("validate", "validation", "val_dataloader"),
+        ("predict", "prediction", "predict_dataloader"),
+    ],
+)
 def test_no_data_is_a_configuration_error(tmp_path, fn, noun, hook):
-    with pytest.raises(ConfigurationError, match=re.escape(
+    with pytest.raises(
+        ConfigurationError,
+        match=re.escape(
             f"Trainer: `{fn}()` got no {noun} data. Pass `trainer.{fn}(model, "
-            f"dataloaders=loader)` or implement `{hook}()`.")):
+            f"dataloaders=loader)` or implement `{hook}()`."
+        ),
+    ):
         getattr(_trainer(tmp_path), fn)(Net())
 
 
@@ -640,15 +724,21 @@ def test_self_log_in_predict_step_is_an_error(tmp_path):
         def predict_step(self, batch, batch_idx):
             self.log("p", 1.0)
 
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "`self.log('p', ...)` in predict: predict logs nothing (as in Lightning); return "
-            "the values from `predict_step` instead.")):
+            "the values from `predict_step` instead."
+        ),
+    ):
         _trainer(tmp_path).predict(Model(), _loader())
 
 
 def test_a_model_that_is_not_a_module_is_an_error(tmp_path):
-    with pytest.raises(TypeError, match=re.escape(
-            "`trainer.test(model)` needs a `treadle.Module`, got Sequential.")):
+    with pytest.raises(
+        TypeError,
+        match=re.escape("`trainer.test(model)` needs a `treadle.Module`, got Sequential."),
+    ):
         _trainer(tmp_path).test(mlp(), _loader())
 
 
@@ -669,11 +759,16 @@ def test_the_loop_state_during_and_after_test(tmp_path):
     class Watch(treadle.Callback):
         def on_test_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
             state = trainer.state
-            seen.append((state.fn, state.stage, trainer.testing, state.batch_idx,
-                         state.num_dataloaders))
+            seen.append(
+                (state.fn, state.stage, trainer.testing, state.batch_idx, state.num_dataloaders)
+            )
 
     trainer = _trainer(tmp_path, callbacks=[Watch()], limit_test_batches=2)
     trainer.test(Multi(), [_loader(), _loader()])
-    assert seen == [("test", "test", True, 0, 2), ("test", "test", True, 1, 2),
-                    ("test", "test", True, 0, 2), ("test", "test", True, 1, 2)]
+    assert seen == [
+        ("test", "test", True, 0, 2),
+        ("test", "test", True, 1, 2),
+        ("test", "test", True, 0, 2),
+        ("test", "test", True, 1, 2),
+    ]
     assert trainer.state.stage is None and not trainer.testing

@@ -6,14 +6,16 @@ then gets an int, else None). Cases ported from Lightning's
 ``tests/tests_pytorch/models/test_hooks.py`` (``test_hooks_with_different_argument_names``) and
 its loops' ``_build_step_args_from_hook_kwargs`` (Apache-2.0, Copyright The Lightning AI team).
 """
+
 from __future__ import annotations
 
 import pytest
 import torch
+
 import treadle
 from treadle import _defaults, utilities
-from treadle.utilities import dataloader_idx_problems, step_args
 from treadle.plugin_manager import Hooks, RunPluginManager
+from treadle.utilities import dataloader_idx_problems, step_args
 
 
 def _hooks(fast):
@@ -24,8 +26,9 @@ def _hooks(fast):
 
 def _run(hook_name, module, fast, batch_idx=3, dataloader_idx=None):
     hook = getattr(_hooks(fast), hook_name)
-    return hook(trainer=None, module=module, batch="B", batch_idx=batch_idx,
-                dataloader_idx=dataloader_idx)
+    return hook(
+        trainer=None, module=module, batch="B", batch_idx=batch_idx, dataloader_idx=dataloader_idx
+    )
 
 
 class TwoArgs(treadle.Module):
@@ -73,10 +76,10 @@ class OtherNames(treadle.Module):
 CASES = [  # module, dataloader_idx passed to the hook, what the step receives after its tag
     (TwoArgs, None, ("B", 3)),
     (BatchOnly, None, ("B",)),
-    (VarArgs, None, ("B", 3)),          # one loader: no dataloader_idx even for *args
-    (VarArgs, 1, ("B", 3, 1)),          # several loaders
-    (VarArgs, 0, ("B", 3, 0)),          # the first of several loaders still gets its index
-    (WithDefault, None, ("B", 3, 7)),   # one loader: the step's own default
+    (VarArgs, None, ("B", 3)),  # one loader: no dataloader_idx even for *args
+    (VarArgs, 1, ("B", 3, 1)),  # several loaders
+    (VarArgs, 0, ("B", 3, 0)),  # the first of several loaders still gets its index
+    (WithDefault, None, ("B", 3, 7)),  # one loader: the step's own default
     (WithDefault, 1, ("B", 3, 1)),
     (OtherNames, 1, ("B", 3, 1)),
 ]
@@ -84,8 +87,9 @@ CASES = [  # module, dataloader_idx passed to the hook, what the step receives a
 
 @pytest.mark.parametrize("fast", [False, True], ids=["pluggy", "fast-caller"])
 @pytest.mark.parametrize("step", ["test", "predict"])
-@pytest.mark.parametrize(("cls", "dataloader_idx", "received"), CASES,
-                         ids=[f"{c.__name__}-{i}" for c, i, _ in CASES])
+@pytest.mark.parametrize(
+    ("cls", "dataloader_idx", "received"), CASES, ids=[f"{c.__name__}-{i}" for c, i, _ in CASES]
+)
 def test_the_step_receives_what_lightning_passes(cls, dataloader_idx, received, step, fast):
     result = _run(f"run_{step}_step", cls(), fast, dataloader_idx=dataloader_idx)
     assert result == ((step, *received),)
@@ -107,7 +111,8 @@ def test_the_default_predict_step_returns_the_forward_of_the_batch():
 
     net, x = Net(), torch.randn(3, 2)
     (prediction,) = _hooks(fast=False).run_predict_step(
-        trainer=None, module=net, batch=x, batch_idx=0, dataloader_idx=None)
+        trainer=None, module=net, batch=x, batch_idx=0, dataloader_idx=None
+    )
     assert torch.equal(prediction, net(x))
     assert torch.equal(net.predict_step(batch=x), net(x))  # Lightning's keyword form
 
@@ -131,19 +136,25 @@ def test_the_signature_is_read_once_per_class_and_step():
 
 
 def test_several_loaders_need_a_step_that_takes_dataloader_idx():
-    assert dataloader_idx_problems(TwoArgs(), "test_step", 2) == [(
-        "`TwoArgs.test_step()` takes no `dataloader_idx`, but its loop got 2 loaders. Add the "
-        "parameter (`def test_step(self, batch, batch_idx, dataloader_idx=0)`), or pass a "
-        "single loader.")]
+    assert dataloader_idx_problems(TwoArgs(), "test_step", 2) == [
+        (
+            "`TwoArgs.test_step()` takes no `dataloader_idx`, but its loop got 2 loaders. Add the "
+            "parameter (`def test_step(self, batch, batch_idx, dataloader_idx=0)`), or pass a "
+            "single loader."
+        )
+    ]
     assert dataloader_idx_problems(WithDefault(), "test_step", 2) == []
     assert dataloader_idx_problems(VarArgs(), "predict_step", 3) == []
 
 
 def test_one_loader_and_a_required_dataloader_idx_is_a_problem():
-    assert dataloader_idx_problems(OtherNames(), "predict_step", 1) == [(
-        "`OtherNames.predict_step()` requires `dataloader_idx`, but its loop got a single "
-        "loader, so the step is called without it (as Lightning does). Give it a default "
-        "value: `dataloader_idx=0`.")]
+    assert dataloader_idx_problems(OtherNames(), "predict_step", 1) == [
+        (
+            "`OtherNames.predict_step()` requires `dataloader_idx`, but its loop got a single "
+            "loader, so the step is called without it (as Lightning does). Give it a default "
+            "value: `dataloader_idx=0`."
+        )
+    ]
     assert dataloader_idx_problems(WithDefault(), "predict_step", 1) == []
     assert dataloader_idx_problems(BatchOnly(), "test_step", 1) == []
 
@@ -161,9 +172,11 @@ def test_module_model_eval_and_train_stubs_switch_the_mode():
     """What ``super().on_test_model_eval()`` in an override does, as Lightning's."""
     module = treadle.Module()
     module.dropout = torch.nn.Dropout()
-    for eval_hook, train_hook in [("on_validation_model_eval", "on_validation_model_train"),
-                                  ("on_test_model_eval", "on_test_model_train"),
-                                  ("on_predict_model_eval", "train")]:
+    for eval_hook, train_hook in [
+        ("on_validation_model_eval", "on_validation_model_train"),
+        ("on_test_model_eval", "on_test_model_train"),
+        ("on_predict_model_eval", "train"),
+    ]:
         getattr(module, eval_hook)()
         assert not module.training and not module.dropout.training
         getattr(module, train_hook)()

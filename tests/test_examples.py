@@ -3,6 +3,7 @@
 Each runs in a subprocess of its own (a new session, so a hung run and any ranks it started are
 killed on timeout); the tests read what the script prints and check that it trained.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,9 +28,15 @@ def run_example(name: str, *args: str, timeout: float = TIMEOUT_S) -> str:
     """Run ``examples/<name>`` with ``args``; its stdout, after checking it exited with 0."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TREADLE_")}
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(EXAMPLES / name), *args], cwd=EXAMPLES.parent,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / name), *args],
+        cwd=EXAMPLES.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -39,8 +46,9 @@ def run_example(name: str, *args: str, timeout: float = TIMEOUT_S) -> str:
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
-    assert proc.returncode == 0, (f"{name} {' '.join(args)} exited with {proc.returncode}\n"
-                                  f"stdout:\n{out}\nstderr:\n{err}")
+    assert proc.returncode == 0, (
+        f"{name} {' '.join(args)} exited with {proc.returncode}\nstdout:\n{out}\nstderr:\n{err}"
+    )
     print(f"{name} {' '.join(args)}: {time.perf_counter() - start:.1f}s\n{out}")
     return out
 
@@ -59,8 +67,12 @@ def epoch_lines(out: str, pattern: str, epochs: int) -> list:
 
 def test_gan_learns_the_ring():
     out = run_example("gan.py", "--epochs", "10")
-    rows = epoch_lines(out, rf"d_loss=(?P<d_loss>{NUMBER}) g_loss=(?P<g_loss>{NUMBER}) "
-                            rf"modes=(?P<modes>\d+)/8 near_mode=(?P<near>{NUMBER})", 10)
+    rows = epoch_lines(
+        out,
+        rf"d_loss=(?P<d_loss>{NUMBER}) g_loss=(?P<g_loss>{NUMBER}) "
+        rf"modes=(?P<modes>\d+)/8 near_mode=(?P<near>{NUMBER})",
+        10,
+    )
     # A GAN's losses do not decrease; neither side should win outright (ln 4 = 1.39 is the
     # discriminator's loss at equilibrium, ln 2 = 0.69 the generator's).
     for row in rows:
@@ -73,8 +85,12 @@ def test_gan_learns_the_ring():
 
 def test_lbfgs_drives_the_closure_and_converges():
     out = run_example("lbfgs.py", "--epochs", "8")
-    rows = epoch_lines(out, rf"loss (?P<before>{NUMBER}) -> (?P<after>{NUMBER}) "
-                            rf"val_loss=(?P<val>{NUMBER}) closure_calls=(?P<calls>\d+)", 8)
+    rows = epoch_lines(
+        out,
+        rf"loss (?P<before>{NUMBER}) -> (?P<after>{NUMBER}) "
+        rf"val_loss=(?P<val>{NUMBER}) closure_calls=(?P<calls>\d+)",
+        8,
+    )
     for row in rows:
         assert row["after"] <= row["before"] * (1 + 1e-6), row  # each step decreases the loss
     for prev, row in zip(rows, rows[1:]):
@@ -86,9 +102,13 @@ def test_lbfgs_drives_the_closure_and_converges():
 
 def test_accumulation_clipping_and_step_scheduler():
     out = run_example("accumulate_clip.py", "--epochs", "4")
-    rows = epoch_lines(out, rf"loss=(?P<loss>{NUMBER}) val_loss=(?P<val>{NUMBER}) "
-                            rf"lr=(?P<lr>{NUMBER}) steps=(?P<steps>\d+) "
-                            rf"grad_norm_max=(?P<norm>{NUMBER}) clipped=(?P<clipped>\d+)", 4)
+    rows = epoch_lines(
+        out,
+        rf"loss=(?P<loss>{NUMBER}) val_loss=(?P<val>{NUMBER}) "
+        rf"lr=(?P<lr>{NUMBER}) steps=(?P<steps>\d+) "
+        rf"grad_norm_max=(?P<norm>{NUMBER}) clipped=(?P<clipped>\d+)",
+        4,
+    )
     # 32 batches per epoch, accumulate_grad_batches=4: 8 optimizer steps per epoch.
     assert [r["steps"] for r in rows] == [8, 16, 24, 32]
     assert "32 optimizer steps (8 per epoch of 32 batches)" in out
@@ -102,20 +122,33 @@ def test_accumulation_clipping_and_step_scheduler():
 
 def _ddp_provided() -> bool:
     try:
-        treadle.Trainer(accelerator="cpu", strategy="ddp", devices=2, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False)
+        treadle.Trainer(
+            accelerator="cpu",
+            strategy="ddp",
+            devices=2,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+        )
     except treadle.ConfigurationError:
         return False
     return True
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _ddp_provided(), reason="no plugin provides strategy='ddp' yet "
-                                                "(Trainer(strategy='ddp') is a ConfigurationError)")
+@pytest.mark.skipif(
+    not _ddp_provided(),
+    reason="no plugin provides strategy='ddp' yet "
+    "(Trainer(strategy='ddp') is a ConfigurationError)",
+)
 def test_ddp_two_cpu_processes():
     out = run_example("ddp.py", "--epochs", "2", "--devices", "2")
-    rows = epoch_lines(out, rf"loss=(?P<loss>{NUMBER}) val_loss=(?P<val>{NUMBER}) "
-                            rf"steps=(?P<steps>\d+) world_size=(?P<world>\d+)", 2)
+    rows = epoch_lines(
+        out,
+        rf"loss=(?P<loss>{NUMBER}) val_loss=(?P<val>{NUMBER}) "
+        rf"steps=(?P<steps>\d+) world_size=(?P<world>\d+)",
+        2,
+    )
     # 2048 samples, 32 per batch, half per rank: 32 steps per epoch.
     assert [(r["steps"], r["world"]) for r in rows] == [(32, 2), (64, 2)]
     assert rows[1]["loss"] < rows[0]["loss"]

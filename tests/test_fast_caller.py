@@ -3,6 +3,7 @@
 Every case runs the same registrations twice -- through ``pm.hook.<name>(...)`` and through
 the caller ``fast_caller`` generated -- and compares results, exceptions and the calls made.
 """
+
 from __future__ import annotations
 
 import pluggy
@@ -90,10 +91,12 @@ def _wrapper(mode):
             return (yield from self._run())
 
     if mode == "no-yield":  # a generator that ends before its first yield
+
         def _run(self):
             self.log.append("setup")
             return "never"
             yield  # unreachable: makes it a generator
+
         Wrapper._run = _run
     return Wrapper
 
@@ -102,8 +105,11 @@ def _outcome(call):
     try:
         return ("ok", call())
     except BaseException as exc:  # noqa: BLE001 - compared, not handled
-        return ("raised", type(exc), str(exc).split(" at ")[0] if "wrap_controller" in str(exc)
-                else str(exc))
+        return (
+            "raised",
+            type(exc),
+            str(exc).split(" at ")[0] if "wrap_controller" in str(exc) else str(exc),
+        )
 
 
 def _both(hook, make_plugins, kwargs):
@@ -126,8 +132,15 @@ PLAIN_CASES = {
     "raises": dict(error=ValueError("inner")),
     "raises-uncaught": dict(error=KeyError("inner")),
 }
-WRAPPER_MODES = ["pass", "replace", "swallow", "twice", "no-yield", "setup-raises",
-                 "teardown-raises"]
+WRAPPER_MODES = [
+    "pass",
+    "replace",
+    "swallow",
+    "twice",
+    "no-yield",
+    "setup-raises",
+    "teardown-raises",
+]
 
 
 @pytest.mark.parametrize("hook", ["first", "every"])
@@ -173,13 +186,24 @@ class OldStyle:
 
 
 @pytest.mark.parametrize("hook", ["first", "every"])
-@pytest.mark.parametrize("results", [(None, None, None), (None, 2, 3), (1, None, 3), (1, 2, 3),
-                                     (None, None, ValueError("last")), (None, KeyError("mid"), 3)])
+@pytest.mark.parametrize(
+    "results",
+    [
+        (None, None, None),
+        (None, 2, 3),
+        (1, None, 3),
+        (1, 2, 3),
+        (None, None, ValueError("last")),
+        (None, KeyError("mid"), 3),
+    ],
+)
 @pytest.mark.parametrize("mode", [None, "pass", "replace", "swallow"])
 def test_several_implementations_in_call_order(hook, results, mode):
     def plugins(log):
-        found = [Plain(log, error=r, tag=k) if isinstance(r, Exception) else
-                 Plain(log, result=r, tag=k) for k, r in enumerate(results)]
+        found = [
+            Plain(log, error=r, tag=k) if isinstance(r, Exception) else Plain(log, result=r, tag=k)
+            for k, r in enumerate(results)
+        ]
         if mode is not None:
             found.append(_wrapper(mode)(log))
         return found
@@ -188,8 +212,11 @@ def test_several_implementations_in_call_order(hook, results, mode):
     assert via_fast == via_pluggy
 
 
-@pytest.mark.parametrize("plugins", [[WithDefault()], [Plain([], 1), OldStyle()]],
-                         ids=["default-argument", "old-style-wrapper"])
+@pytest.mark.parametrize(
+    "plugins",
+    [[WithDefault()], [Plain([], 1), OldStyle()]],
+    ids=["default-argument", "old-style-wrapper"],
+)
 def test_cases_it_leaves_to_pluggy(plugins):
     caller = _pm(*plugins).hook.first
     assert fast_caller(caller) is caller
@@ -207,6 +234,9 @@ def test_tracing_wraps_the_caller_that_runs_untraced():
     assert lines == [f"treadle hook first -> [{pm.get_name(plugin)}]"]
     assert log == [("plain", 1, 2), ("plain", 1, 2)]
     assert traced.__closure__ is not None  # a wrapper around the generated caller
-    inner = [c.cell_contents for c in traced.__closure__ if callable(c.cell_contents)
-             and getattr(c.cell_contents, "__name__", "") == "first"]
+    inner = [
+        c.cell_contents
+        for c in traced.__closure__
+        if callable(c.cell_contents) and getattr(c.cell_contents, "__name__", "") == "first"
+    ]
     assert inner and inner[0] is not pm.hook.first

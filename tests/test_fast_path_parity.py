@@ -9,6 +9,7 @@ with a step-interval scheduler, dict outputs, LBFGS's closure, ``16-mixed`` and
 ``bf16-mixed``, and with a pass-through plugin implementing the step hooks (which makes the
 generated callers call several implementations, one of them inside a wrapper).
 """
+
 from __future__ import annotations
 
 import gc
@@ -172,8 +173,10 @@ class PassThrough:
 CASES = {
     "automatic": (Auto, {}),
     "dict-outputs": (DictOut, {}),
-    "accumulate+step-scheduler": (lambda: Auto(with_scheduler=True),
-                                  {"accumulate_grad_batches": 2}),
+    "accumulate+step-scheduler": (
+        lambda: Auto(with_scheduler=True),
+        {"accumulate_grad_batches": 2},
+    ),
     "trainer-clipping": (Auto, {"gradient_clip_val": 0.1}),
     "manual": (Manual, {}),
     "lbfgs-automatic": (LBFGSAuto, {}),
@@ -189,8 +192,9 @@ def _run(tmp_path, make_model, kwargs, plugins=()):
     events = []
     outputs = Outputs(events)
     model = make_model()
-    trainer = make_trainer(tmp_path, max_epochs=2, callbacks=[Tag(events), outputs],
-                           plugins=list(plugins), **kwargs)
+    trainer = make_trainer(
+        tmp_path, max_epochs=2, callbacks=[Tag(events), outputs], plugins=list(plugins), **kwargs
+    )
     trainer.fit(model, make_loader(5, shuffle=True, shuffle_seed=7))
     return trainer, model, outputs.seen, events
 
@@ -225,12 +229,14 @@ def test_generated_callers_train_as_pluggys(tmp_path, monkeypatch, case):
     slow = _run(tmp_path, make_model, kwargs)
     _assert_same(fast, slow)
     # and training did happen
-    assert not all(torch.equal(p, q) for p, q in zip(fast[1].parameters(),
-                                                     make_model().parameters()))
+    assert not all(
+        torch.equal(p, q) for p, q in zip(fast[1].parameters(), make_model().parameters())
+    )
 
 
-@pytest.mark.parametrize("case", ["automatic", "accumulate+step-scheduler", "manual",
-                                  "lbfgs-automatic", "16-mixed"])
+@pytest.mark.parametrize(
+    "case", ["automatic", "accumulate+step-scheduler", "manual", "lbfgs-automatic", "16-mixed"]
+)
 def test_with_a_pass_through_plugin_on_every_step_hook(tmp_path, monkeypatch, case):
     make_model, kwargs = CASES[case]
     plugin_fast, plugin_slow = PassThrough(), PassThrough()

@@ -30,7 +30,9 @@ EPOCHS = 2
 
 def _adam_steps(optimizer: torch.optim.Optimizer) -> list[int]:
     """Adam's per-parameter step counters (how many times ``step()`` really updated each)."""
-    return [int(optimizer.state[p]["step"]) for group in optimizer.param_groups for p in group["params"]]
+    return [
+        int(optimizer.state[p]["step"]) for group in optimizer.param_groups for p in group["params"]
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,7 +313,9 @@ def test_manual_gradient_clipping(tmp_path, algorithm):
 def test_manual_clipping_then_on_before_optimizer_step_sees_clipped_grads(tmp_path):
     model = SimpleModel("norm")
     make_trainer(tmp_path, max_epochs=1).fit(model, make_loader(N_BATCHES, scale=20.0))
-    assert len(model.at_optimizer_step) == N_BATCHES, "on_before_optimizer_step must run on every opt.step()"
+    assert len(model.at_optimizer_step) == N_BATCHES, (
+        "on_before_optimizer_step must run on every opt.step()"
+    )
     assert all(v <= 0.5 + 1e-6 for v in model.at_optimizer_step)
 
 
@@ -539,7 +543,9 @@ class ManualSchedModel(treadle.Module):
             return [o1, o2], [s1, s2]
         opt = torch.optim.SGD(self.parameters(), lr=self.lr)
         if self.plateau:
-            sch = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=0)
+            sch = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                opt, mode="max", factor=0.5, patience=0
+            )
         else:
             sch = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
         self.configured_scheds = [sch]
@@ -684,7 +690,9 @@ def test_manual_reduce_lr_on_plateau_in_on_train_epoch_end(tmp_path, config):
     make_trainer(tmp_path, max_epochs=epochs).fit(model, make_loader(N_BATCHES))
 
     assert isinstance(model.lr_schedulers(), torch.optim.lr_scheduler.ReduceLROnPlateau)
-    assert len(model.monitored) == epochs, "on_train_epoch_end must run once per epoch and see the metric"
+    assert len(model.monitored) == epochs, (
+        "on_train_epoch_end must run once per epoch and see the metric"
+    )
     # on_epoch=True: at epoch end, callback_metrics["loss"] is the mean over the epoch's batches
     for got, losses in zip(model.monitored, model.epoch_losses):
         assert got == pytest.approx(sum(losses) / len(losses), rel=1e-5)
@@ -721,7 +729,9 @@ class AlternatingGAN(SimpleGAN):
         real_label = torch.ones((n, 1), device=self.device)
         fake_label = torch.zeros((n, 1), device=self.device)
         g_X = self.sample_G(n)
-        errD = self.criterion(self.D(X), real_label) + self.criterion(self.D(g_X.detach()), fake_label)
+        errD = self.criterion(self.D(X), real_label) + self.criterion(
+            self.D(g_X.detach()), fake_label
+        )
 
         # update discriminator every other step
         d_opt.zero_grad()
@@ -795,6 +805,8 @@ def test_lbfgs_closure_manual(tmp_path):
         final = sum(F.mse_loss(model.layer(x), y).item() for x, y in loader) / N_BATCHES
 
     assert len(model.step_losses) == N_BATCHES * EPOCHS
-    assert model.closure_calls > N_BATCHES * EPOCHS, "LBFGS evaluates the closure several times per step"
+    assert model.closure_calls > N_BATCHES * EPOCHS, (
+        "LBFGS evaluates the closure several times per step"
+    )
     assert final < 0.5 * initial
     assert trainer.global_step == N_BATCHES * EPOCHS

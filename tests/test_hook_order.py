@@ -1,4 +1,5 @@
 """The documented order of hook calls and of implementations (docs/hooks.md), pinned exactly."""
+
 from __future__ import annotations
 
 import pluggy
@@ -147,8 +148,9 @@ teardown
 
 def _data(n=8):
     g = torch.Generator().manual_seed(0)
-    return DataLoader(TensorDataset(torch.randn(n, 4, generator=g), torch.randn(n, 1, generator=g)),
-                      batch_size=4)
+    return DataLoader(
+        TensorDataset(torch.randn(n, 4, generator=g), torch.randn(n, 1, generator=g)), batch_size=4
+    )
 
 
 class Auto(treadle.Module):
@@ -190,9 +192,15 @@ class Manual(Auto):
 
 
 def _trainer(**kw):
-    defaults = dict(max_epochs=1, limit_train_batches=2, limit_val_batches=1,
-                    num_sanity_val_steps=1, logger=False, enable_checkpointing=False,
-                    enable_progress_bar=False)
+    defaults = dict(
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        num_sanity_val_steps=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+    )
     return treadle.Trainer(**{**defaults, **kw})
 
 
@@ -238,9 +246,11 @@ def test_the_traced_order_is_the_order_of_the_generated_callers(fn, monkeypatch)
 
     monkeypatch.setattr(_callers, "fast_caller", spy)
     trainer = _trainer(limit_test_batches=1, limit_predict_batches=1)
-    runs = {"fit": lambda: trainer.fit(Auto(), _data(), _data()),
-            "test": lambda: trainer.test(Auto(), _data()),
-            "predict": lambda: trainer.predict(Auto(), _data())}
+    runs = {
+        "fit": lambda: trainer.fit(Auto(), _data(), _data()),
+        "test": lambda: trainer.test(Auto(), _data()),
+        "predict": lambda: trainer.predict(Auto(), _data()),
+    }
     calls = {name.strip() for name in _traced(trainer, runs[fn])}
     expected = {"fit": FIT_SEQUENCE, "test": TEST_SEQUENCE, "predict": PREDICT_SEQUENCE}[fn]
     assert calls == {name.strip() for name in expected}
@@ -249,10 +259,11 @@ def test_the_traced_order_is_the_order_of_the_generated_callers(fn, monkeypatch)
 
 
 def test_manual_optimization_batch_order():
-    calls = _traced_fit(_trainer(limit_train_batches=1, num_sanity_val_steps=0), Manual(),
-                        val=False)
+    calls = _traced_fit(
+        _trainer(limit_train_batches=1, num_sanity_val_steps=0), Manual(), val=False
+    )
     start = calls.index("on_train_epoch_start") + 1
-    assert calls[start:start + len(MANUAL_BATCH)] == MANUAL_BATCH
+    assert calls[start : start + len(MANUAL_BATCH)] == MANUAL_BATCH
 
 
 def test_hook_order_is_documented():
@@ -268,8 +279,11 @@ def test_hook_order_is_documented():
 # -- order of implementations within one hook --------------------------------------------------
 
 
-_BASES = {"accelerator": treadle.kinds.AcceleratorBase, "precision": treadle.kinds.PrecisionBase,
-          "strategy": treadle.kinds.StrategyBase}
+_BASES = {
+    "accelerator": treadle.kinds.AcceleratorBase,
+    "precision": treadle.kinds.PrecisionBase,
+    "strategy": treadle.kinds.StrategyBase,
+}
 
 
 def _recording_kind(kind, name, log):
@@ -330,13 +344,25 @@ def test_implementations_run_callbacks_plugins_module_strategy_precision_acceler
         def on_train_start(self):
             log.append("module")
 
-    trainer = _trainer(accelerator="rec", precision="rec", strategy="rec", num_sanity_val_steps=0,
-                       callbacks=[CB("callback1"), CB("callback2")],
-                       plugins=[_providers(log), Plugin()])
+    trainer = _trainer(
+        accelerator="rec",
+        precision="rec",
+        strategy="rec",
+        num_sanity_val_steps=0,
+        callbacks=[CB("callback1"), CB("callback2")],
+        plugins=[_providers(log), Plugin()],
+    )
     trainer.fit(Model(), _data())
     # plugins=[...] are registered before callbacks=[...] (DESIGN.md, step 2)
-    assert log[:7] == ["plugin", "callback1", "callback2", "module", "strategy", "precision",
-                       "accelerator"]
+    assert log[:7] == [
+        "plugin",
+        "callback1",
+        "callback2",
+        "module",
+        "strategy",
+        "precision",
+        "accelerator",
+    ]
 
 
 def test_order_holds_when_the_selected_plugins_were_registered_out_of_order():
@@ -347,8 +373,14 @@ def test_order_holds_when_the_selected_plugins_were_registered_out_of_order():
         def on_train_start(self):
             log.append("module")
 
-    trainer = _trainer(accelerator="rec", precision="rec", strategy="rec", num_sanity_val_steps=0,
-                       limit_train_batches=1, plugins=[_providers(log)])
+    trainer = _trainer(
+        accelerator="rec",
+        precision="rec",
+        strategy="rec",
+        num_sanity_val_steps=0,
+        limit_train_batches=1,
+        plugins=[_providers(log)],
+    )
     pm = trainer.plugin_manager
     accelerator = pm.selected["accelerator"]
     name = pm.get_name(accelerator)
@@ -372,14 +404,26 @@ def test_module_backward_beats_the_strategy_and_the_core():
             log.append("module.backward")
             loss.backward()
 
-    trainer = _trainer(accelerator="rec", precision="rec", strategy="rec", num_sanity_val_steps=0,
-                       limit_train_batches=1, plugins=[_providers(log)])
+    trainer = _trainer(
+        accelerator="rec",
+        precision="rec",
+        strategy="rec",
+        num_sanity_val_steps=0,
+        limit_train_batches=1,
+        plugins=[_providers(log)],
+    )
     trainer.fit(Model(), _data())
     assert [x for x in log if x.endswith("backward")] == ["module.backward"]
     # Without the override, the strategy's implementation is first.
     log.clear()
-    trainer = _trainer(accelerator="rec", precision="rec", strategy="rec", num_sanity_val_steps=0,
-                       limit_train_batches=1, plugins=[_providers(log)])
+    trainer = _trainer(
+        accelerator="rec",
+        precision="rec",
+        strategy="rec",
+        num_sanity_val_steps=0,
+        limit_train_batches=1,
+        plugins=[_providers(log)],
+    )
     trainer.fit(Auto(), _data())
     assert [x for x in log if x.endswith("backward")] == ["strategy.backward"]
 
@@ -387,6 +431,7 @@ def test_module_backward_beats_the_strategy_and_the_core():
 def test_fast_calls_match_pluggy_calls(monkeypatch):
     """The generated callers and pluggy's own produce the same calls and the same weights
     (whole runs of every kind: tests/test_fast_path_parity.py)."""
+
     def run(pluggy_callers):
         torch.manual_seed(0)
         seen = []

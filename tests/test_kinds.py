@@ -1,6 +1,7 @@
 """Plugin kinds (``treadle.kinds``): every first-party plugin conforms, a third-party precision
 composes with the first-party accelerators through its declarations, selected instances are
 checked at construction, and capabilities (not names) decide refusals."""
+
 from __future__ import annotations
 
 import contextlib
@@ -11,9 +12,9 @@ import pytest
 import torch
 
 import treadle
+from test_plugins import Regression, install, loader, trainer  # noqa: F401 (install: a fixture)
 from treadle import kinds
 from treadle.plugin_manager import RunPluginManager
-from test_plugins import Regression, install, loader, trainer  # noqa: F401 (install: a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,9 +22,18 @@ ROOT = Path(__file__).resolve().parents[1]
 FIRST_PARTY = {
     "accelerator": {"cpu", "cuda", "mps", "tpu"},
     "precision": {"32-true", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true"},
-    "strategy": {"single_device", "ddp", "ddp_spawn", "ddp_find_unused_parameters_true",
-                 "deepspeed", "deepspeed_stage_1", "deepspeed_stage_2", "deepspeed_stage_3",
-                 "deepspeed_stage_2_offload", "deepspeed_stage_3_offload"},
+    "strategy": {
+        "single_device",
+        "ddp",
+        "ddp_spawn",
+        "ddp_find_unused_parameters_true",
+        "deepspeed",
+        "deepspeed_stage_1",
+        "deepspeed_stage_2",
+        "deepspeed_stage_3",
+        "deepspeed_stage_2_offload",
+        "deepspeed_stage_3_offload",
+    },
     "environment": {"torchrun", "slurm"},
     "logger": {"csv", "tensorboard"},
 }
@@ -34,8 +44,9 @@ CASES = [(kind, name) for kind in FIRST_PARTY for name in sorted(FIRST_PARTY[kin
 def _records(kind):
     pm = RunPluginManager()
     pm.load_entry_points()
-    return {n: r for n, r in pm.providers(kind).items()
-            if r.distribution in FIRST_PARTY_DISTRIBUTIONS}
+    return {
+        n: r for n, r in pm.providers(kind).items() if r.distribution in FIRST_PARTY_DISTRIBUTIONS
+    }
 
 
 @pytest.mark.parametrize("kind", list(FIRST_PARTY))
@@ -51,9 +62,16 @@ def test_the_first_party_list_is_complete(kind, monkeypatch):
 @pytest.fixture
 def launched(monkeypatch):
     """Rank variables of torchrun and of a SLURM step, so that both environments can be made."""
-    for var, value in {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "MASTER_PORT": "29511",
-                       "SLURM_NTASKS": "2", "SLURM_PROCID": "1", "SLURM_JOB_ID": "4242",
-                       "SLURM_JOB_NODELIST": "node[01-02]"}.items():
+    for var, value in {
+        "RANK": "1",
+        "WORLD_SIZE": "2",
+        "LOCAL_RANK": "1",
+        "MASTER_PORT": "29511",
+        "SLURM_NTASKS": "2",
+        "SLURM_PROCID": "1",
+        "SLURM_JOB_ID": "4242",
+        "SLURM_JOB_NODELIST": "node[01-02]",
+    }.items():
         monkeypatch.setenv(var, value)
 
 
@@ -75,14 +93,22 @@ def test_every_first_party_plugin_declares_its_kind(kind, name, tmp_path, launch
 
 
 def test_a_selected_trainer_holds_conforming_instances(tmp_path):
-    t = trainer(accelerator="cpu", precision="bf16-mixed", strategy="ddp", devices=1,
-                logger=True, default_root_dir=tmp_path)
+    t = trainer(
+        accelerator="cpu",
+        precision="bf16-mixed",
+        strategy="ddp",
+        devices=1,
+        logger=True,
+        default_root_dir=tmp_path,
+    )
     assert isinstance(t.accelerator, kinds.Accelerator)
     assert isinstance(t.precision_plugin, kinds.Precision)
     assert isinstance(t.strategy, kinds.Strategy)
     assert isinstance(t.logger, kinds.Logger)
-    assert (t.precision_plugin.param_dtype, t.precision_plugin.compute_dtype) == \
-        (torch.float32, torch.bfloat16)
+    assert (t.precision_plugin.param_dtype, t.precision_plugin.compute_dtype) == (
+        torch.float32,
+        torch.bfloat16,
+    )
 
 
 class Half:
@@ -98,14 +124,18 @@ def test_check_kind_names_the_plugin_each_missing_member_and_the_fix():
         "dtype the forward's math runs in (the autocast dtype for the mixed precisions)). "
         "Declare it, or subclass `treadle.kinds.PrecisionBase` for its default (torch.float32).",
         "precision 'half' (test_kinds.Half) does not declare `device_types` "
-        "(Optional[Collection[str]]: the device types (`torch.device.type`: `\"cpu\"`, "
-        "`\"cuda\"`, ...) it can run on, or None for every device whose accelerator computes in "
+        '(Optional[Collection[str]]: the device types (`torch.device.type`: `"cpu"`, '
+        '`"cuda"`, ...) it can run on, or None for every device whose accelerator computes in '
         "its dtypes). Declare it, or subclass `treadle.kinds.PrecisionBase` for its default "
         "(None).",
     ]
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "check_kind(kind='optimizer'): kinds are accelerator, precision, strategy, "
-            "environment, logger.")):
+            "environment, logger."
+        ),
+    ):
         kinds.check_kind("optimizer", Half())
 
 
@@ -153,7 +183,8 @@ MINE = """
 class Observing(Regression):
     def training_step(self, batch, batch_idx):
         self.seen = getattr(self, "seen", []) + [
-            (torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu"))]
+            (torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu"))
+        ]
         return super().training_step(batch, batch_idx)
 
 
@@ -222,13 +253,18 @@ class OffersTypos:
 
 @pytest.mark.parametrize("kind", ["accelerator", "precision", "strategy"])
 def test_a_misspelled_hook_on_a_selected_instance_fails_at_construction(kind):
-    cls = {"accelerator": TypoAccelerator, "precision": TypoPrecision,
-           "strategy": TypoStrategy}[kind]
-    with pytest.raises(treadle.PluginError, match=re.escape(
+    cls = {"accelerator": TypoAccelerator, "precision": TypoPrecision, "strategy": TypoStrategy}[
+        kind
+    ]
+    with pytest.raises(
+        treadle.PluginError,
+        match=re.escape(
             f"Plugin `{kind}:typo` cannot take part in the run:\n"
             f"  - `{cls.__qualname__}.on_train_strat` is marked @hookimpl, but `on_train_strat` "
             f"is not a hook: neither treadle nor a loaded plugin declares it. Did you mean "
-            f"`on_train_start`? Check the spelling against `treadle.hookspecs`.")):
+            f"`on_train_start`? Check the spelling against `treadle.hookspecs`."
+        ),
+    ):
         trainer(**{"accelerator": "cpu", kind: "typo", "plugins": [OffersTypos()]})
 
 
@@ -264,12 +300,14 @@ def test_every_problem_of_a_selected_instance_is_raised_together(install):
         "  - precision 'sloppy' (tp_sloppy.Sloppy) does not declare `param_dtype` (torch.dtype: "
         "the dtype of the module's floating parameters (`float32` for the mixed precisions)). "
         "Declare it, or subclass `treadle.kinds.PrecisionBase` for its default "
-        "(torch.float32).\n")
+        "(torch.float32).\n"
+    )
     assert message.count("\n  - ") == 4  # param_dtype, compute_dtype, device_types, the typo
     assert message.endswith(
         "  - `Sloppy.on_fit_strat` is marked @hookimpl, but `on_fit_strat` is not a hook: "
         "neither treadle nor a loaded plugin declares it. Did you mean `on_fit_start`? Check "
-        "the spelling against `treadle.hookspecs`.")
+        "the spelling against `treadle.hookspecs`."
+    )
 
 
 # -- (d) capabilities decide, not names ------------------------------------------------------------
@@ -298,24 +336,27 @@ def test_a_precision_for_other_devices_is_refused_before_training():
     assert info.value.problems == [
         "accelerator:cpu: `precision='cuda-only'` cannot run on `accelerator='cpu'`: it runs on "
         "devices of type 'cuda' only (its `device_types`), and this accelerator's are 'cpu'. "
-        "Pick an accelerator of one of those types, or another precision."]
+        "Pick an accelerator of one of those types, or another precision."
+    ]
     assert model.steps == 0
 
 
-@pytest.mark.parametrize("name, plugins, shards", [
-    ("deepspeed_stage_2", [], False),
-    ("deepspeed_stage_3", [], True),
-    ("deepspeed_stage_3_offload", [], True),
-    ("deepspeed", [], False),
-    ("deepspeed", [{"stage": 3}], True),
-    ("deepspeed", [{"config": {"zero_optimization": {"stage": 3}}}], True),
-    ("deepspeed", [{"config": {"zero_optimization": {"stage": 1}}}], False),
-])
+@pytest.mark.parametrize(
+    "name, plugins, shards",
+    [
+        ("deepspeed_stage_2", [], False),
+        ("deepspeed_stage_3", [], True),
+        ("deepspeed_stage_3_offload", [], True),
+        ("deepspeed", [], False),
+        ("deepspeed", [{"stage": 3}], True),
+        ("deepspeed", [{"config": {"zero_optimization": {"stage": 3}}}], True),
+        ("deepspeed", [{"config": {"zero_optimization": {"stage": 1}}}], False),
+    ],
+)
 def test_deepspeed_declares_whether_it_shards_parameters(name, plugins, shards):
     from treadle_plugins.strategies.deepspeed import DeepSpeedConfig
 
-    t = trainer(accelerator="cpu", strategy=name,
-                plugins=[DeepSpeedConfig(**kw) for kw in plugins])
+    t = trainer(accelerator="cpu", strategy=name, plugins=[DeepSpeedConfig(**kw) for kw in plugins])
     assert t.strategy.shards_parameters is shards
     assert (t.strategy.owns_precision, t.strategy.saves_optimizer_states) == (True, True)
 
@@ -323,10 +364,14 @@ def test_deepspeed_declares_whether_it_shards_parameters(name, plugins, shards):
 @pytest.mark.parametrize("name", ["single_device", "ddp", "ddp_spawn"])
 def test_single_process_and_ddp_strategies_declare_what_they_leave_to_others(name):
     strategy = trainer(accelerator="cpu", strategy=name, devices=1).strategy
-    assert (strategy.owns_precision, strategy.saves_optimizer_states,
-            strategy.shards_parameters) == (False, False, False)
-    assert isinstance(strategy.no_backward_sync(None, enabled=True),
-                      contextlib.AbstractContextManager)
+    assert (
+        strategy.owns_precision,
+        strategy.saves_optimizer_states,
+        strategy.shards_parameters,
+    ) == (False, False, False)
+    assert isinstance(
+        strategy.no_backward_sync(None, enabled=True), contextlib.AbstractContextManager
+    )
 
 
 class NamedAccelerator(kinds.AcceleratorBase):
@@ -341,21 +386,24 @@ class NamedAccelerator(kinds.AcceleratorBase):
 class OffersNamedAccelerators:
     @treadle.hookimpl
     def provide_accelerators(self):
-        return [treadle.Provider("accelerator", "mycpu",
-                                 lambda t: NamedAccelerator(t, "mycpu", "cpu")),
-                treadle.Provider("accelerator", "npu",
-                                 lambda t: NamedAccelerator(t, "npu", "npu"))]
+        return [
+            treadle.Provider("accelerator", "mycpu", lambda t: NamedAccelerator(t, "mycpu", "cpu")),
+            treadle.Provider("accelerator", "npu", lambda t: NamedAccelerator(t, "npu", "npu")),
+        ]
 
 
 def test_ddp_asks_the_accelerator_for_its_device_type(tmp_path):
-    ok = trainer(accelerator="mycpu", strategy="ddp", devices=1,
-                 plugins=[OffersNamedAccelerators()])
+    ok = trainer(
+        accelerator="mycpu", strategy="ddp", devices=1, plugins=[OffersNamedAccelerators()]
+    )
     assert ok.strategy.validate(ok) == []
-    refused = trainer(accelerator="npu", strategy="ddp", devices=1,
-                      plugins=[OffersNamedAccelerators()])
+    refused = trainer(
+        accelerator="npu", strategy="ddp", devices=1, plugins=[OffersNamedAccelerators()]
+    )
     assert refused.strategy.validate(refused) == [
         "`strategy='ddp'` runs on the CPU (gloo) or CUDA (NCCL), not on `accelerator='npu'`. "
-        "Pick accelerator='cpu' or 'cuda'."]
+        "Pick accelerator='cpu' or 'cuda'."
+    ]
 
 
 def test_a_third_party_accelerator_runs_the_first_party_precisions(tmp_path):
@@ -372,8 +420,8 @@ def test_a_third_party_accelerator_runs_the_first_party_precisions(tmp_path):
 def test_every_member_is_documented(kind):
     doc = (ROOT / "docs" / "plugins.md").read_text()
     start = doc.index(f"\n### {kind.capitalize()}\n")
-    section = doc[start:doc.find("\n#", start + 1)]
-    for member, (hint, is_method, _) in kinds.members(kind).items():
+    section = doc[start : doc.find("\n#", start + 1)]
+    for member, (_hint, is_method, _) in kinds.members(kind).items():
         row = f"| `{member}(" if is_method else f"| `{member}` |"
         assert row in section, f"docs/plugins.md does not document {kind}.{member}"
     rows = re.findall(r"^\| `(\w+)", section, flags=re.MULTILINE)

@@ -5,6 +5,7 @@ treadle's names (see the credit header of each). Each runs here as a user runs i
 mode, in a subprocess of its own in a fresh folder; the tests check the files it wrote
 (checkpoints, ``metrics.csv``, TensorBoard events) and that it learned something.
 """
+
 from __future__ import annotations
 
 import csv
@@ -16,21 +17,27 @@ from pathlib import Path
 
 import pytest
 
-import treadle
-
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "lightning"
 TIMEOUT_S = 240
+
 
 def run_example(name: str, *args: str, cwd: Path) -> str:
     """Run ``examples/lightning/<name> args`` in ``cwd``; its stdout, after checking exit 0."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TREADLE_")}
     root = Path(__file__).resolve().parents[1]
     # this checkout's treadle, whatever is installed
-    env["PYTHONPATH"] = os.pathsep.join([str(root / "core"), str(root / "plugins"),
-                                         env.get("PYTHONPATH", "")])
-    proc = subprocess.Popen([sys.executable, str(EXAMPLES / name), *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(root / "core"), str(root / "plugins"), env.get("PYTHONPATH", "")]
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / name), *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -86,6 +93,7 @@ def test_uva_resnet_cifar(tmp_path):
     assert len(metric_column(metrics, "val_acc")) == 3
     assert metric_column(metrics, "lr-SGD")[0] == pytest.approx(0.1)  # LearningRateMonitor
     import json
+
     result = json.loads(out.split("ResNet results ")[1].splitlines()[0])
     # ten classes: chance is 0.1; the reloaded best checkpoint does better on both sets
     assert result["val"] > 0.2 and result["test"] > 0.2, result
@@ -102,13 +110,23 @@ def test_generative_adversarial_net(tmp_path):
 
 
 def test_autoencoder_cli(tmp_path):
-    out = run_example("autoencoder.py", "--trainer.max_epochs", "2",
-                      "--trainer.limit_train_batches", "10", "--data.num_samples", "1000",
-                      cwd=tmp_path)
+    out = run_example(
+        "autoencoder.py",
+        "--trainer.max_epochs",
+        "2",
+        "--trainer.limit_train_batches",
+        "10",
+        "--data.num_samples",
+        "1000",
+        cwd=tmp_path,
+    )
     assert "predicted 166 images of 784 pixels" in out
     # the ImageSampler callback read trainer.datamodule at each epoch's end
     assert sorted(p.name for p in tmp_path.glob("grid_*.pt")) == [
-        "grid_generated_0.pt", "grid_generated_1.pt", "grid_ori_0.pt"]
+        "grid_generated_0.pt",
+        "grid_generated_1.pt",
+        "grid_ori_0.pt",
+    ]
     metrics = only(tmp_path.rglob("metrics.csv"))
     train = metric_column(metrics, "train_loss")  # on_step in training: no suffix
     assert train[-1] < train[0]
@@ -116,9 +134,16 @@ def test_autoencoder_cli(tmp_path):
 
 
 def test_backbone_image_classifier_cli(tmp_path):
-    out = run_example("backbone_image_classifier.py", "--trainer.max_epochs", "2",
-                      "--data.num_samples", "1200", "--model.learning_rate", "0.001",
-                      cwd=tmp_path)
+    out = run_example(
+        "backbone_image_classifier.py",
+        "--trainer.max_epochs",
+        "2",
+        "--data.num_samples",
+        "1200",
+        "--model.learning_rate",
+        "0.001",
+        cwd=tmp_path,
+    )
     accuracy = float(out.split("predict accuracy=")[1].split()[0])
     assert accuracy > 0.5  # ten classes: chance is 0.1
     assert only(tmp_path.rglob("*.ckpt")).name == "epoch=1-step=58.ckpt"
@@ -142,8 +167,17 @@ def test_from_treadle_import_callbacks_and_loggers():
     callbacks``, as in its autoencoder example) works in a fresh interpreter."""
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root / "core"), str(root / "plugins")]))
-    proc = subprocess.run([sys.executable, "-c", "from treadle import callbacks, loggers; "
-                           "print(callbacks.ModelCheckpoint.__name__, loggers.CSVLogger.__name__)"],
-                          capture_output=True, text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from treadle import callbacks, loggers; "
+            "print(callbacks.ModelCheckpoint.__name__, loggers.CSVLogger.__name__)",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["ModelCheckpoint", "CSVLogger"]

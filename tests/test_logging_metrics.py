@@ -79,7 +79,9 @@ def test_log_prog_bar(logged):
     assert _f(pb, "pbar_step") == 13.0
     assert _f(pb, "pbar_epoch") == pytest.approx(11.5)
     assert "pbar" not in pb
-    assert "default" not in pb and "both_step" not in pb, "only prog_bar=True metrics go to the progress bar"
+    assert "default" not in pb and "both_step" not in pb, (
+        "only prog_bar=True metrics go to the progress bar"
+    )
     assert _f(pb, "val_pbar") == pytest.approx(1.5)
 
 
@@ -133,7 +135,9 @@ class ReduceFx(Recorder):
         v = torch.tensor(float(batch_idx + 1))
         self.log("mx", v, on_step=False, on_epoch=True, reduce_fx="max")
         self.log("sm", v, on_step=False, on_epoch=True, reduce_fx="sum")
-        self.log("synced", v, on_step=False, on_epoch=True, sync_dist=True, batch_size=batch[0].shape[0])
+        self.log(
+            "synced", v, on_step=False, on_epoch=True, sync_dist=True, batch_size=batch[0].shape[0]
+        )
         self.log_dict({"d1": v, "d2": 2 * v}, on_step=False, on_epoch=True)
         return loss
 

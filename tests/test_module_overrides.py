@@ -75,7 +75,9 @@ def test_optimizer_step_override_with_lightning_signature(tmp_path, accumulate, 
     assert model.calls == [(e, b, True, True) for e in (0, 1) for b in stepping]
     assert model.steps == 8, "the closure runs training_step on every batch"
     assert trainer.global_step == 2 * len(stepping)
-    assert_params_close(model.net, _plain_sgd(net, make_loader(4), 2, accumulate=accumulate), atol=1e-6)
+    assert_params_close(
+        model.net, _plain_sgd(net, make_loader(4), 2, accumulate=accumulate), atol=1e-6
+    )
 
 
 class ClipOverride(RegressionModule):
@@ -86,23 +88,31 @@ class ClipOverride(RegressionModule):
         self.before = []
         self.after = []
 
-    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+    def configure_gradient_clipping(
+        self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None
+    ):
         self.received.append((gradient_clip_val, gradient_clip_algorithm))
         if self.own_clip is None:
             self.before.append(max_abs_grad(self.parameters()))
             self.clip_gradients(
-                optimizer, gradient_clip_val=gradient_clip_val, gradient_clip_algorithm=gradient_clip_algorithm
+                optimizer,
+                gradient_clip_val=gradient_clip_val,
+                gradient_clip_algorithm=gradient_clip_algorithm,
             )
             self.after.append(max_abs_grad(self.parameters()))
         else:
             self.before.append(grad_norm(self.parameters()))
-            self.clip_gradients(optimizer, gradient_clip_val=self.own_clip, gradient_clip_algorithm="norm")
+            self.clip_gradients(
+                optimizer, gradient_clip_val=self.own_clip, gradient_clip_algorithm="norm"
+            )
             self.after.append(grad_norm(self.parameters()))
 
 
 def test_configure_gradient_clipping_override_receives_trainer_values(tmp_path):
     model = ClipOverride()
-    trainer = make_trainer(tmp_path, max_epochs=1, gradient_clip_val=0.3, gradient_clip_algorithm="value")
+    trainer = make_trainer(
+        tmp_path, max_epochs=1, gradient_clip_val=0.3, gradient_clip_algorithm="value"
+    )
     trainer.fit(model, make_loader(4, scale=20.0))
     assert len(model.received) == 4
     for val, algo in model.received:
@@ -146,9 +156,13 @@ def test_optimizer_zero_grad_override(tmp_path, accumulate, zeroing):
     torch.manual_seed(0)
     net = nn.Linear(IN_DIM, 1)
     model = ZeroGradOverride(net)
-    make_trainer(tmp_path, max_epochs=2, accumulate_grad_batches=accumulate).fit(model, make_loader(4))
+    make_trainer(tmp_path, max_epochs=2, accumulate_grad_batches=accumulate).fit(
+        model, make_loader(4)
+    )
     assert model.calls == [(e, b) for e in (0, 1) for b in zeroing]
-    assert_params_close(model.net, _plain_sgd(net, make_loader(4), 2, accumulate=accumulate), atol=1e-6)
+    assert_params_close(
+        model.net, _plain_sgd(net, make_loader(4), 2, accumulate=accumulate), atol=1e-6
+    )
 
 
 def test_optimizer_zero_grad_override_replaces_the_default(tmp_path):
@@ -160,7 +174,10 @@ def test_optimizer_zero_grad_override_replaces_the_default(tmp_path):
     assert len(model.calls) == 4
     expected = _plain_sgd(net, make_loader(4), 1, zero_grad=False)
     usual = _plain_sgd(net, make_loader(4), 1)
-    assert max((a - b).abs().max().item() for a, b in zip(expected.parameters(), usual.parameters())) > 1e-4
+    assert (
+        max((a - b).abs().max().item() for a, b in zip(expected.parameters(), usual.parameters()))
+        > 1e-4
+    )
     assert_params_close(model.net, expected, atol=1e-6)
 
 
@@ -184,7 +201,9 @@ class SchedStepOverride(Recorder):
         return super().training_step(batch, batch_idx)
 
     def lr_scheduler_step(self, scheduler, metric):
-        self.calls.append((user_scheduler(scheduler) is self.sched, None if metric is None else float(metric)))
+        self.calls.append(
+            (user_scheduler(scheduler) is self.sched, None if metric is None else float(metric))
+        )
         if metric is None:
             scheduler.step()
         else:
@@ -270,4 +289,6 @@ def test_on_before_and_after_batch_transfer(tmp_path, which, value):
     model = TransferHooks(which)
     make_trainer(tmp_path, max_epochs=1).fit(model, make_loader(2))
     assert len(model.targets) == 2
-    assert all(torch.all(t == value) for t in model.targets), f"on_{which}_batch_transfer's batch must be used"
+    assert all(torch.all(t == value) for t in model.targets), (
+        f"on_{which}_batch_transfer's batch must be used"
+    )

@@ -7,6 +7,7 @@ access ``X._name`` (and ``getattr(X, "_name")``, ``hasattr``, ``setattr``, ``del
 Dunder names (``trainer.__class__``) are allowed. A plugin that needs something private
 asks for a public name instead (see docs/plugins.md).
 """
+
 from __future__ import annotations
 
 import ast
@@ -49,21 +50,28 @@ def private_reaches(source: str, filename: str = "<string>") -> list[str]:
         target = None
         if isinstance(node, ast.Attribute) and _private(node.attr):
             target = node.value
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
-                and node.func.id in REFLECTION and len(node.args) >= 2 \
-                and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str) \
-                and _private(node.args[1].value):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in REFLECTION
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+            and _private(node.args[1].value)
+        ):
             target = node.args[0]
         if target is not None and _through_trainer(target):
-            found.append((node.lineno, node.col_offset,
-                          f"{filename}:{node.lineno}: {ast.unparse(node)}"))
+            found.append(
+                (node.lineno, node.col_offset, f"{filename}:{node.lineno}: {ast.unparse(node)}")
+            )
     return [line for _, _, line in sorted(found)]
 
 
 def _plugin_files() -> list[Path]:
     roots = [ROOT / "plugins", *sorted((ROOT / "contrib").glob("*/src"))]
-    return sorted(p for root in roots for p in root.rglob("*.py")
-                  if "tests" not in p.relative_to(root).parts)
+    return sorted(
+        p for root in roots for p in root.rglob("*.py") if "tests" not in p.relative_to(root).parts
+    )
 
 
 def test_the_walk_covers_the_first_party_and_contrib_plugins():
@@ -75,13 +83,17 @@ def test_the_walk_covers_the_first_party_and_contrib_plugins():
 
 
 def test_no_plugin_reaches_into_the_trainers_privates():
-    problems = [p for path in _plugin_files()
-                for p in private_reaches(path.read_text(), path.relative_to(ROOT).as_posix())]
-    assert not problems, ("Plugins must use the Trainer's public API; private accesses:\n"
-                          + "\n".join(problems))
+    problems = [
+        p
+        for path in _plugin_files()
+        for p in private_reaches(path.read_text(), path.relative_to(ROOT).as_posix())
+    ]
+    assert not problems, (
+        "Plugins must use the Trainer's public API; private accesses:\n" + "\n".join(problems)
+    )
 
 
-PLANTED = '''
+PLANTED = """
 class Plugin:
     def on_fit_start(self, trainer, module):
         trainer._metrics.clear()                      # line 4
@@ -95,7 +107,7 @@ class Plugin:
         trainer.__class__, trainer.state.epoch, self._trainer.callbacks
         getattr(trainer, "callbacks"), getattr(trainer, name)
         self._cache._x, module._private_thing, trainer.callbacks[0]._own
-'''
+"""
 
 
 def test_the_checker_finds_each_planted_private_access():

@@ -34,7 +34,9 @@ def test_configure_optimizers_single_optimizer_forms(tmp_path, form, manual):
     assert not isinstance(opt, (list, tuple)), "one optimizer: optimizers() returns it directly"
     assert opt.optimizer is model.opts[0]
     if model.scheds:
-        assert not isinstance(model.got_scheds, (list, tuple)), "one scheduler: lr_schedulers() returns it directly"
+        assert not isinstance(model.got_scheds, (list, tuple)), (
+            "one scheduler: lr_schedulers() returns it directly"
+        )
         assert user_scheduler(model.got_scheds) is model.scheds[0]
         assert isinstance(model.got_scheds, type(model.scheds[0]))
     else:

@@ -33,7 +33,9 @@ from conftest_helpers import (
     mlp,
 )
 
-TRAINER_KW = dict(accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False)
+TRAINER_KW = dict(
+    accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False
+)
 
 
 def _clip(params, algorithm, value):
@@ -187,7 +189,9 @@ def _plain_auto(net, loader, epochs, accumulate=1, clip=None, algorithm=None, lr
         (2, None, None),  # accumulation only
     ],
 )
-def test_automatic_accumulation_and_clipping_match_plain_loop(tmp_path, accumulate, algorithm, clip):
+def test_automatic_accumulation_and_clipping_match_plain_loop(
+    tmp_path, accumulate, algorithm, clip
+):
     n_batches, epochs = 5, 2  # 5 batches: the last accumulation window of each epoch is partial
     init = mlp(seed=3)
     model = AutoNet(init)
@@ -199,16 +203,26 @@ def test_automatic_accumulation_and_clipping_match_plain_loop(tmp_path, accumula
     trainer = treadle.Trainer(default_root_dir=str(tmp_path), **TRAINER_KW, **kw)
     trainer.fit(model, make_loader(n_batches, scale=5.0))
 
-    ref, steps = _plain_auto(init, make_loader(n_batches, scale=5.0), epochs, accumulate, clip, algorithm)
+    ref, steps = _plain_auto(
+        init, make_loader(n_batches, scale=5.0), epochs, accumulate, clip, algorithm
+    )
     assert steps == epochs * math.ceil(n_batches / accumulate)
-    assert trainer.global_step == steps, "global_step counts optimizer steps, partial windows included"
+    assert trainer.global_step == steps, (
+        "global_step counts optimizer steps, partial windows included"
+    )
     assert model.training_step_calls == n_batches * epochs
     if clip is not None:
         unclipped, _ = _plain_auto(init, make_loader(n_batches, scale=5.0), epochs, accumulate)
-        assert _max_diff(ref, unclipped) > 1e-4, "clipping must matter for this test to mean anything"
+        assert _max_diff(ref, unclipped) > 1e-4, (
+            "clipping must matter for this test to mean anything"
+        )
     if accumulate > 1:
-        plain_sgd, _ = _plain_auto(init, make_loader(n_batches, scale=5.0), epochs, 1, clip, algorithm)
-        assert _max_diff(ref, plain_sgd) > 1e-4, "accumulation must matter for this test to mean anything"
+        plain_sgd, _ = _plain_auto(
+            init, make_loader(n_batches, scale=5.0), epochs, 1, clip, algorithm
+        )
+        assert _max_diff(ref, plain_sgd) > 1e-4, (
+            "accumulation must matter for this test to mean anything"
+        )
     assert_params_close(model.net, ref, atol=1e-6)
 
 
@@ -216,7 +230,9 @@ def test_automatic_plain_sgd_matches_plain_loop_exactly(tmp_path):
     """No accumulation, no clipping: Lightning's loop is zero_grad/backward/step on the same numbers."""
     init = mlp(seed=4)
     model = AutoNet(init)
-    treadle.Trainer(max_epochs=2, default_root_dir=str(tmp_path), **TRAINER_KW).fit(model, make_loader(4))
+    treadle.Trainer(max_epochs=2, default_root_dir=str(tmp_path), **TRAINER_KW).fit(
+        model, make_loader(4)
+    )
     ref, _ = _plain_auto(init, make_loader(4), 2)
     assert_params_equal(model.net, ref)
 
@@ -226,7 +242,9 @@ def test_automatic_plain_sgd_matches_plain_loop_exactly(tmp_path):
 # ---------------------------------------------------------------------------------------------
 
 
-def _plain_sched(net, loader, epochs, make_sched, step_when=None, epoch_when=None, accumulate=1, lr=0.05):
+def _plain_sched(
+    net, loader, epochs, make_sched, step_when=None, epoch_when=None, accumulate=1, lr=0.05
+):
     """Plain loop; ``step_when(batch_idx)`` / ``epoch_when(epoch)`` say when the scheduler steps."""
     net = copy.deepcopy(net)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9)
@@ -267,7 +285,11 @@ def _step_lr(opt):
     "n_batches,frequency,accumulate",
     [
         (4, 2, 1),
-        (5, 2, 1),  # frequency counts batch_idx within the epoch: steps after batches 2 and 4 of each epoch
+        (
+            5,
+            2,
+            1,
+        ),  # frequency counts batch_idx within the epoch: steps after batches 2 and 4 of each epoch
         (4, 1, 2),  # with accumulation, a step-interval scheduler steps only with the optimizer
     ],
 )
@@ -282,7 +304,10 @@ def test_step_interval_scheduler_matches_plain_loop(tmp_path, n_batches, frequen
 
     model = AutoNet(init, opt_config=config)
     trainer = treadle.Trainer(
-        max_epochs=2, accumulate_grad_batches=accumulate, default_root_dir=str(tmp_path), **TRAINER_KW
+        max_epochs=2,
+        accumulate_grad_batches=accumulate,
+        default_root_dir=str(tmp_path),
+        **TRAINER_KW,
     )
     trainer.fit(model, make_loader(n_batches))
 
@@ -294,7 +319,9 @@ def test_step_interval_scheduler_matches_plain_loop(tmp_path, n_batches, frequen
         step_when=lambda i: (i + 1) % frequency == 0,
         accumulate=accumulate,
     )
-    assert holder["sch"].optimizer.param_groups[0]["lr"] == pytest.approx(ref_opt.param_groups[0]["lr"])
+    assert holder["sch"].optimizer.param_groups[0]["lr"] == pytest.approx(
+        ref_opt.param_groups[0]["lr"]
+    )
     assert ref_opt.param_groups[0]["lr"] < 0.05
     assert_params_close(model.net, ref, atol=1e-6)
 
@@ -310,7 +337,10 @@ def test_epoch_interval_scheduler_matches_plain_loop(tmp_path, form, frequency):
     def config(opt):
         sch = holder["sch"] = _step_lr(opt)
         if form == "dict":
-            return {"optimizer": opt, "lr_scheduler": {"scheduler": sch, "interval": "epoch", "frequency": frequency}}
+            return {
+                "optimizer": opt,
+                "lr_scheduler": {"scheduler": sch, "interval": "epoch", "frequency": frequency},
+            }
         if form == "dict-bare-scheduler":
             return {"optimizer": opt, "lr_scheduler": sch}  # interval defaults to "epoch"
         return [opt], [sch]
@@ -318,14 +348,18 @@ def test_epoch_interval_scheduler_matches_plain_loop(tmp_path, form, frequency):
     epochs = 4
     rec = EpochLR()
     model = AutoNet(init, opt_config=config)
-    trainer = treadle.Trainer(max_epochs=epochs, callbacks=[rec], default_root_dir=str(tmp_path), **TRAINER_KW)
+    trainer = treadle.Trainer(
+        max_epochs=epochs, callbacks=[rec], default_root_dir=str(tmp_path), **TRAINER_KW
+    )
     trainer.fit(model, make_loader(4))
 
     ref, ref_opt, ref_lrs = _plain_sched(
         init, make_loader(4), epochs, _step_lr, epoch_when=lambda e: (e + 1) % frequency == 0
     )
     assert rec.lrs == pytest.approx(ref_lrs)
-    assert holder["sch"].optimizer.param_groups[0]["lr"] == pytest.approx(ref_opt.param_groups[0]["lr"])
+    assert holder["sch"].optimizer.param_groups[0]["lr"] == pytest.approx(
+        ref_opt.param_groups[0]["lr"]
+    )
     assert_params_close(model.net, ref, atol=1e-6)
 
 
@@ -342,7 +376,9 @@ class PlateauNet(AutoNet):
     def training_step(self, batch, batch_idx):
         loss = super().training_step(batch, batch_idx)
         if self.where == "train":
-            self.log("mon", torch.tensor(MONITORED[self.current_epoch]), on_step=False, on_epoch=True)
+            self.log(
+                "mon", torch.tensor(MONITORED[self.current_epoch]), on_step=False, on_epoch=True
+            )
         return loss
 
     def validation_step(self, batch, batch_idx):
@@ -356,7 +392,9 @@ def _plateau(opt):
     return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=0)
 
 
-@pytest.mark.parametrize("where,monitor_in", [("train", "top"), ("train", "config"), ("val", "top")])
+@pytest.mark.parametrize(
+    "where,monitor_in", [("train", "top"), ("train", "config"), ("val", "top")]
+)
 def test_reduce_lr_on_plateau_with_monitor_matches_plain_loop(tmp_path, where, monitor_in):
     init = mlp(seed=7)
     holder = {}
@@ -372,7 +410,11 @@ def test_reduce_lr_on_plateau_with_monitor_matches_plain_loop(tmp_path, where, m
     rec = EpochLR()
     model = PlateauNet(init, where, opt_config=config)
     trainer = treadle.Trainer(
-        max_epochs=epochs, callbacks=[rec], num_sanity_val_steps=0, default_root_dir=str(tmp_path), **TRAINER_KW
+        max_epochs=epochs,
+        callbacks=[rec],
+        num_sanity_val_steps=0,
+        default_root_dir=str(tmp_path),
+        **TRAINER_KW,
     )
     val = make_loader(2, seed=1) if where == "val" else None
     trainer.fit(model, make_loader(4), val)

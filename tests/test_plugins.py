@@ -41,10 +41,10 @@ def install(tmp_path, monkeypatch):
         root = tmp_path / f"site-{dist}"
         info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
         info.mkdir(parents=True)
-        (info / "METADATA").write_text(
-            f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
         (info / "entry_points.txt").write_text(
-            "[treadle]\n" + "".join(f"{name} = {value}\n" for name, value in entry_points.items()))
+            "[treadle]\n" + "".join(f"{name} = {value}\n" for name, value in entry_points.items())
+        )
         for name, source in modules.items():
             (root / f"{name}.py").write_text(textwrap.dedent(source))
             created.append(name)
@@ -57,9 +57,14 @@ def install(tmp_path, monkeypatch):
 
 
 def trainer(**kwargs) -> treadle.Trainer:
-    defaults = dict(logger=False, enable_progress_bar=False, enable_checkpointing=False,
-                    enable_model_summary=False,
-                    max_epochs=1, num_sanity_val_steps=0)
+    defaults = dict(
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        max_epochs=1,
+        num_sanity_val_steps=0,
+    )
     defaults.update(kwargs)
     return treadle.Trainer(**defaults)
 
@@ -124,8 +129,12 @@ MYACCEL = """
 
 
 def install_myaccel(install, priority=0, available=True):
-    install("treadle-myaccel", "1.2.3", {"myaccel": "tp_myaccel"},
-            {"tp_myaccel": MYACCEL % {"priority": priority, "available": available}})
+    install(
+        "treadle-myaccel",
+        "1.2.3",
+        {"myaccel": "tp_myaccel"},
+        {"tp_myaccel": MYACCEL % {"priority": priority, "available": available}},
+    )
 
 
 # -- discovery through entry points ----------------------------------------------------------------
@@ -173,9 +182,13 @@ def test_autoload_off_skips_third_party_plugins_but_not_treadles_own(install, mo
     assert pm.get_plugin("myaccel") is None
     assert pm.get_plugin("cpu") is not None
     assert pm.get_plugin("single_device") is not None
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "Trainer: `accelerator='myaccel'` is not provided by any installed plugin. "
-            f"Available names: {available('accelerator')}.")):
+            f"Available names: {available('accelerator')}."
+        ),
+    ):
         trainer(accelerator="myaccel")
     assert "tp_myaccel" not in sys.modules
 
@@ -214,21 +227,28 @@ def test_blocking_works_for_treadles_own_plugins_too(install, monkeypatch):
 
 def test_a_broken_plugin_names_entry_point_distribution_and_cause(install):
     install("treadle-boom", "0.3", {"boom": "tp_boom"}, {"tp_boom": BOOM})
-    with pytest.raises(treadle.PluginError, match=re.escape(
+    with pytest.raises(
+        treadle.PluginError,
+        match=re.escape(
             "Plugin entry point `boom = tp_boom` (group 'treadle') of distribution treadle-boom "
             "0.3 failed to import: RuntimeError: boom at import. To run without it, set "
-            "TREADLE_BLOCK_PLUGINS=boom")) as info:
+            "TREADLE_BLOCK_PLUGINS=boom"
+        ),
+    ) as info:
         trainer()
     assert isinstance(info.value.__cause__, RuntimeError)
     assert str(info.value.__cause__) == "boom at import"
 
 
 def test_an_entry_point_naming_a_missing_object_is_a_plugin_error(install):
-    install("treadle-typo", "2.0", {"typo": "tp_typo_obj:nothing_here"},
-            {"tp_typo_obj": "x = 1\n"})
-    with pytest.raises(treadle.PluginError, match=re.escape(
+    install("treadle-typo", "2.0", {"typo": "tp_typo_obj:nothing_here"}, {"tp_typo_obj": "x = 1\n"})
+    with pytest.raises(
+        treadle.PluginError,
+        match=re.escape(
             "Plugin entry point `typo = tp_typo_obj:nothing_here` (group 'treadle') of "
-            "distribution treadle-typo 2.0 failed to import: AttributeError:")) as info:
+            "distribution treadle-typo 2.0 failed to import: AttributeError:"
+        ),
+    ) as info:
         trainer()
     assert isinstance(info.value.__cause__, AttributeError)
 
@@ -246,10 +266,14 @@ def test_two_distributions_providing_one_accelerator_name(install):
     install("treadle-twin-a", "1.0", {"twin_a": "tp_twin_a"}, {"tp_twin_a": TWIN})
     install("treadle-twin-b", "1.0", {"twin_b": "tp_twin_b"}, {"tp_twin_b": TWIN})
     # Installed last, treadle-twin-b is first on sys.path: it is registered first and named last.
-    with pytest.raises(treadle.PluginError, match=re.escape(
+    with pytest.raises(
+        treadle.PluginError,
+        match=re.escape(
             "accelerator 'twin' is provided twice: by plugin 'twin_a' (distribution "
             "treadle-twin-a) and by plugin 'twin_b' (distribution treadle-twin-b). Uninstall one, "
-            "or block one with TREADLE_BLOCK_PLUGINS=twin_b")):
+            "or block one with TREADLE_BLOCK_PLUGINS=twin_b"
+        ),
+    ):
         trainer(accelerator="cpu")
 
 
@@ -265,9 +289,13 @@ def test_blocking_one_of_two_conflicting_providers_resolves_the_conflict(install
 def test_two_distributions_declaring_one_entry_point_name(install):
     install("treadle-same-a", "1.0", {"same": "tp_same_a"}, {"tp_same_a": "x = 1\n"})
     install("treadle-same-b", "1.0", {"same": "tp_same_b"}, {"tp_same_b": "x = 2\n"})
-    with pytest.raises(treadle.PluginError, match=re.escape(
+    with pytest.raises(
+        treadle.PluginError,
+        match=re.escape(
             "Two distributions declare the treadle entry point `same`: treadle-same-b and "
-            "treadle-same-a. Uninstall one, or block the name with TREADLE_BLOCK_PLUGINS=same")):
+            "treadle-same-a. Uninstall one, or block the name with TREADLE_BLOCK_PLUGINS=same"
+        ),
+    ):
         trainer()
 
 
@@ -282,10 +310,14 @@ TYPO = """
 
 def test_a_misspelled_hook_name_is_a_plugin_error(install):
     install("treadle-typo", "0.1", {"typo": "tp_typo"}, {"tp_typo": TYPO})
-    with pytest.raises(treadle.PluginError, match=re.escape(
+    with pytest.raises(
+        treadle.PluginError,
+        match=re.escape(
             "Plugin `typo` (distribution treadle-typo 0.1) implements `on_train_strat`, which "
             "is not a hook: neither treadle nor a loaded plugin declares it. Did you mean "
-            "`on_train_start`? Check the spelling against `treadle.hookspecs`.")):
+            "`on_train_start`? Check the spelling against `treadle.hookspecs`."
+        ),
+    ):
         trainer()
 
 
@@ -300,11 +332,15 @@ WRONG_ARG = """
 
 def test_an_implementation_asking_for_an_unknown_argument_is_a_plugin_error(install):
     install("treadle-badarg", "0.1", {"badarg": "tp_badarg"}, {"tp_badarg": WRONG_ARG})
-    with pytest.raises(treadle.PluginError, match=re.escape(
+    with pytest.raises(
+        treadle.PluginError,
+        match=re.escape(
             "Plugin entry point `badarg = tp_badarg` of distribution treadle-badarg 0.1 cannot "
             "be registered: Plugin 'badarg' for hook 'on_train_start'\nhookimpl definition: "
             "on_train_start(trainer, modul)\nArgument(s) {'modul'} are declared in the hookimpl "
-            "but can not be found in the hookspec")) as info:
+            "but can not be found in the hookspec"
+        ),
+    ) as info:
         trainer()
     assert str(info.value).endswith("To run without it, set TREADLE_BLOCK_PLUGINS=badarg")
     assert type(info.value.__cause__).__name__ == "PluginValidationError"
@@ -412,7 +448,7 @@ def test_a_plugin_defined_hookspec_is_implemented_by_another_plugin(install, use
     owner = ("treadle-metrics", "1.0", {"metrics": "tp_spec_owner"}, {"tp_spec_owner": SPEC_OWNER})
     user = ("treadle-metrics-sink", "1.0", {"sink": "tp_spec_user"}, {"tp_spec_user": SPEC_USER})
     # The distribution installed last is discovered first.
-    for args in ((owner, user) if user_first else (user, owner)):
+    for args in (owner, user) if user_first else (user, owner):
         install(*args)
     t = trainer(accelerator="cpu", max_epochs=2)
     t.fit(Regression(), loader())
@@ -433,10 +469,14 @@ def test_a_hookspec_from_a_plugin_given_explicitly(install, monkeypatch):
 
 def test_implementing_a_plugin_hook_whose_owner_is_absent_is_a_plugin_error(install, monkeypatch):
     install("treadle-metrics-sink", "1.0", {"sink": "tp_spec_user"}, {"tp_spec_user": SPEC_USER})
-    with pytest.raises(treadle.PluginError, match=re.escape(
+    with pytest.raises(
+        treadle.PluginError,
+        match=re.escape(
             "Plugin `sink` (distribution treadle-metrics-sink 1.0) implements `on_tp_metric`, "
             "which is not a hook: neither treadle nor a loaded plugin declares it. Check the "
-            "spelling against `treadle.hookspecs`.")):
+            "spelling against `treadle.hookspecs`."
+        ),
+    ):
         trainer()
 
 
@@ -459,12 +499,17 @@ def test_unknown_names_list_the_available_ones_all_three_at_once(install):
     assert "'cpu'" in available("accelerator")
 
 
-@pytest.mark.parametrize("kind, value", [("accelerator", "tpuu"), ("precision", "8-true"),
-                                         ("strategy", "fsdpp")])
+@pytest.mark.parametrize(
+    "kind, value", [("accelerator", "tpuu"), ("precision", "8-true"), ("strategy", "fsdpp")]
+)
 def test_one_unknown_name(install, kind, value):
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             f"1 configuration problem:\n  - Trainer: `{kind}={value!r}` is not provided by any "
-            f"installed plugin. Available names: {available(kind)}.")):
+            f"installed plugin. Available names: {available(kind)}."
+        ),
+    ):
         trainer(**{kind: value})
 
 
@@ -476,7 +521,11 @@ def test_a_third_party_name_is_listed_among_the_available_ones(install):
 
 def test_an_unavailable_provider_gives_its_install_hint(install):
     install_myaccel(install, available=False)
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "myaccel: `accelerator='myaccel'` is installed but not available on this machine. "
-            "Install it with: pip install treadle-myaccel[hw]")):
+            "Install it with: pip install treadle-myaccel[hw]"
+        ),
+    ):
         trainer(accelerator="myaccel")

@@ -1,4 +1,5 @@
 """The README's commands and CI stay the same commands."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -161,7 +161,9 @@ class NoBatchIdx(treadle.Module):
 
 def test_steps_without_batch_idx_argument(tmp_path):
     model = NoBatchIdx()
-    make_trainer(tmp_path, max_epochs=1, num_sanity_val_steps=0).fit(model, make_loader(2), make_loader(1, seed=1))
+    make_trainer(tmp_path, max_epochs=1, num_sanity_val_steps=0).fit(
+        model, make_loader(2), make_loader(1, seed=1)
+    )
     assert model.calls == ["train", "train", "val"]
 
 
@@ -182,7 +184,9 @@ def test_training_step_returning_none_skips_the_update(tmp_path):
     model = SkipsOneBatch()
     make_trainer(tmp_path, max_epochs=1).fit(model, make_loader(3))
     assert len(model.after) == 3
-    assert all(torch.equal(a, b) for a, b in zip(model.after[0], model.after[1])), "batch 1 returned None"
+    assert all(torch.equal(a, b) for a, b in zip(model.after[0], model.after[1])), (
+        "batch 1 returned None"
+    )
     assert not all(torch.equal(a, b) for a, b in zip(model.after[1], model.after[2]))
 
 

@@ -31,7 +31,9 @@ from trainer_api_probes import Recorder
 )
 def test_val_check_interval(tmp_path, interval, expected):
     model = Recorder()
-    trainer = make_trainer(tmp_path, max_epochs=2, val_check_interval=interval, num_sanity_val_steps=0)
+    trainer = make_trainer(
+        tmp_path, max_epochs=2, val_check_interval=interval, num_sanity_val_steps=0
+    )
     trainer.fit(model, make_loader(8), make_loader(2, seed=1))
     starts = [(e[1], e[3]) for e in model.of("val") if e[2] == 0]
     assert starts == expected
@@ -40,7 +42,9 @@ def test_val_check_interval(tmp_path, interval, expected):
 
 def test_check_val_every_n_epoch(tmp_path):
     model = Recorder()
-    trainer = make_trainer(tmp_path, max_epochs=4, check_val_every_n_epoch=2, num_sanity_val_steps=0)
+    trainer = make_trainer(
+        tmp_path, max_epochs=4, check_val_every_n_epoch=2, num_sanity_val_steps=0
+    )
     trainer.fit(model, make_loader(2), make_loader(2, seed=1))
     assert sorted({e[1] for e in model.of("val")}) == [1, 3]
     assert len(model.of("val")) == 4
@@ -62,7 +66,9 @@ def test_num_sanity_val_steps_runs_before_training_and_does_not_leak(tmp_path):
 
     first_train = model.events.index(("train", 0, 0))
     sanity = model.events[:first_train]
-    assert [e[:3] for e in sanity] == [("val", 0, 0), ("val", 0, 1)], "two sanity batches run before training"
+    assert [e[:3] for e in sanity] == [("val", 0, 0), ("val", 0, 1)], (
+        "two sanity batches run before training"
+    )
     assert model.metrics_at_train_start is not None
     assert "val_loss" not in model.metrics_at_train_start, "sanity-check metrics must not leak"
     # the real validation at the end of the epoch runs over all 4 batches
@@ -71,7 +77,9 @@ def test_num_sanity_val_steps_runs_before_training_and_does_not_leak(tmp_path):
 
 def test_sanity_metrics_do_not_leak_when_no_real_validation_runs(tmp_path):
     model = Recorder()
-    trainer = make_trainer(tmp_path, max_epochs=1, num_sanity_val_steps=2, check_val_every_n_epoch=2)
+    trainer = make_trainer(
+        tmp_path, max_epochs=1, num_sanity_val_steps=2, check_val_every_n_epoch=2
+    )
     trainer.fit(model, make_loader(2), make_loader(4, seed=1))
     assert len(model.of("val")) == 2, "the sanity check runs even when no validation epoch follows"
     assert "val_loss" not in trainer.callback_metrics
@@ -81,7 +89,9 @@ def test_sanity_metrics_do_not_leak_when_no_real_validation_runs(tmp_path):
 
 def test_num_sanity_val_steps_zero(tmp_path):
     model = Recorder()
-    make_trainer(tmp_path, max_epochs=1, num_sanity_val_steps=0).fit(model, make_loader(2), make_loader(4, seed=1))
+    make_trainer(tmp_path, max_epochs=1, num_sanity_val_steps=0).fit(
+        model, make_loader(2), make_loader(4, seed=1)
+    )
     assert model.events[0] == ("train", 0, 0)
 
 
@@ -116,7 +126,9 @@ class ModeProbe(Recorder):
 
 def test_validation_runs_in_eval_mode_without_grad_and_training_resumes_in_train_mode(tmp_path):
     model = ModeProbe()
-    make_trainer(tmp_path, max_epochs=2, num_sanity_val_steps=0).fit(model, make_loader(2), make_loader(2, seed=1))
+    make_trainer(tmp_path, max_epochs=2, num_sanity_val_steps=0).fit(
+        model, make_loader(2), make_loader(2, seed=1)
+    )
     assert [m for m in model.modes if m[0] == "train"] == [("train", True, True)] * 4
     assert [m for m in model.modes if m[0] == "val"] == [("val", False, False)] * 4
 
@@ -153,7 +165,9 @@ def test_validate_returns_one_dict_of_metrics(tmp_path, keyword):
     with torch.no_grad():
         expected = sum(F.mse_loss(model(x), y).item() for x, y in loader) / 3
     trainer = make_trainer(tmp_path)
-    result = trainer.validate(model, dataloaders=loader) if keyword else trainer.validate(model, loader)
+    result = (
+        trainer.validate(model, dataloaders=loader) if keyword else trainer.validate(model, loader)
+    )
 
     assert isinstance(result, list) and len(result) == 1
     assert isinstance(result[0], dict)
@@ -175,7 +189,11 @@ def test_validate_uses_the_modules_val_dataloader(tmp_path):
 def test_val_check_interval_counts_across_epochs_when_check_val_every_n_epoch_is_none(tmp_path):
     model = Recorder()
     trainer = make_trainer(
-        tmp_path, max_epochs=2, val_check_interval=3, check_val_every_n_epoch=None, num_sanity_val_steps=0
+        tmp_path,
+        max_epochs=2,
+        val_check_interval=3,
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
     )
     trainer.fit(model, make_loader(4), make_loader(2, seed=1))
     # every 3 training batches in total: after batches 3 and 6 of the run
@@ -207,5 +225,7 @@ def test_submodule_modes_are_preserved_around_validation(tmp_path):
     """Lightning 2 restores each submodule's own mode after validation and never forces .train()
     on a submodule the user put in eval mode."""
     model = FrozenPart()
-    make_trainer(tmp_path, max_epochs=2, num_sanity_val_steps=1).fit(model, make_loader(2), make_loader(2, seed=1))
+    make_trainer(tmp_path, max_epochs=2, num_sanity_val_steps=1).fit(
+        model, make_loader(2), make_loader(2, seed=1)
+    )
     assert model.modes == [(True, False)] * 4

@@ -88,7 +88,10 @@ class TwoLayer(treadle.Module):
             if f == "dict-config-named":  # "name" and "strict" are Lightning config keys too
                 config = {"scheduler": s, "interval": "step", "name": "lr", "strict": True}
                 return {"optimizer": o, "lr_scheduler": config}
-            return {"optimizer": o, "lr_scheduler": {"scheduler": s, "interval": "step", "frequency": 1}}
+            return {
+                "optimizer": o,
+                "lr_scheduler": {"scheduler": s, "interval": "step", "frequency": 1},
+            }
         o1, o2 = sgd(self.a.parameters(), lr=0.1), sgd(self.b.parameters(), lr=0.1)
         self.opts = [o1, o2]
         if f == "tuple-two":
@@ -104,7 +107,10 @@ class TwoLayer(treadle.Module):
             return [{"optimizer": o1, "lr_scheduler": s1}, {"optimizer": o2, "lr_scheduler": s2}]
         if f == "tuple-of-dicts":
             self.scheds = [s1]
-            return ({"optimizer": o1, "lr_scheduler": {"scheduler": s1, "interval": "step"}}, {"optimizer": o2})
+            return (
+                {"optimizer": o1, "lr_scheduler": {"scheduler": s1, "interval": "step"}},
+                {"optimizer": o2},
+            )
         raise AssertionError(f)
 
     def training_step(self, batch, batch_idx):

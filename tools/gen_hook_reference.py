@@ -5,6 +5,7 @@
 tests/test_docs.py regenerates it and fails when the committed file differs, so the docs and
 the specs cannot drift. Sections and facts come from the table ``treadle.hookspecs.HOOKS``.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -48,10 +49,14 @@ def facts(name: str, opts: dict, info: hookspecs.HookInfo) -> list:
 
 
 def render() -> str:
-    lines = ["# Hook reference", "",
-             "Generated from `treadle.hookspecs` by `tools/gen_hook_reference.py`; do not edit.",
-             "The order in which hooks are called, and implementations of one hook run, is in",
-             "[hooks.md](hooks.md).", ""]
+    lines = [
+        "# Hook reference",
+        "",
+        "Generated from `treadle.hookspecs` by `tools/gen_hook_reference.py`; do not edit.",
+        "The order in which hooks are called, and implementations of one hook run, is in",
+        "[hooks.md](hooks.md).",
+        "",
+    ]
     phase = None
     for name, sig, opts, doc, info in specs():
         if info.phase != phase:

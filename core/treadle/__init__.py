@@ -3,9 +3,10 @@
 ``Trainer`` and ``TrainerConfig`` (which import pydantic) load on first use, so that
 ``import treadle`` costs little more than ``import torch``.
 """
+
+from treadle import kinds
 from treadle.callback import Callback
 from treadle.datamodule import DataModule
-from treadle import kinds
 from treadle.errors import ConfigurationError, PluginError
 from treadle.hookspecs import hookimpl, hookspec
 from treadle.module import Module
@@ -15,8 +16,19 @@ from treadle.utilities import seed_everything
 __version__ = "0.1.0"
 
 __all__ = [
-    "Callback", "ConfigurationError", "DataModule", "Module", "PluginError", "Provider", "Trainer",
-    "TrainerConfig", "hookimpl", "hookspec", "hookspecs", "kinds", "module_available",
+    "Callback",
+    "ConfigurationError",
+    "DataModule",
+    "Module",
+    "PluginError",
+    "Provider",
+    "Trainer",
+    "TrainerConfig",
+    "hookimpl",
+    "hookspec",
+    "hookspecs",
+    "kinds",
+    "module_available",
     "seed_everything",
 ]
 

@@ -14,17 +14,22 @@ the method's parameters:
   (Lightning calls hooks positionally), and ``*args`` the arguments after it;
 * any other parameter with a default keeps its default; one without is a ``PluginError``.
 """
+
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from collections.abc import Iterable
+from typing import Any, Callable
 
 from treadle.errors import PluginError
 from treadle.hookspecs import HOOKS, hook_names, hookimpl
 
 # Lightning's method names that differ from treadle's hook names (``lr_scheduler_step``).
-METHOD_TO_HOOK = {info.module_method: name for name, info in HOOKS.items()
-                  if info.module_method is not None and info.module_method != name}
+METHOD_TO_HOOK = {
+    info.module_method: name
+    for name, info in HOOKS.items()
+    if info.module_method is not None and info.module_method != name
+}
 # Lightning's parameter names that differ from treadle's hook argument names.
 _RENAMES = {"pl_module": "module", "optimizer_closure": "closure", "lr_scheduler": "scheduler"}
 # firstresult hooks where the override *performs* the step: a None return still means "done".
@@ -46,7 +51,7 @@ class AdaptedPlugin:
         return f"<treadle adapter of {type(self.owner).__name__}>"
 
 
-def _source(name: str, spec: tuple) -> Optional[tuple]:
+def _source(name: str, spec: tuple) -> tuple | None:
     """(hook argument, transform) a parameter called ``name`` receives, or None."""
     arg = name if name in spec else _RENAMES.get(name)
     if arg in spec:
@@ -56,8 +61,9 @@ def _source(name: str, spec: tuple) -> Optional[tuple]:
     return None
 
 
-def lightning_order(base: Optional[type], attr: str, hook_name: str,
-                    spec: tuple) -> List[Optional[tuple]]:
+def lightning_order(
+    base: type | None, attr: str, hook_name: str, spec: tuple
+) -> list[tuple | None]:
     """The sources of the arguments Lightning passes *positionally* to ``attr``, in order.
 
     Lightning calls a callback hook as ``hook(trainer, pl_module, *args)`` and a Module hook as
@@ -67,9 +73,12 @@ def lightning_order(base: Optional[type], attr: str, hook_name: str,
     """
     stub = getattr(base, attr, None) if base is not None else None
     if inspect.isfunction(stub):
-        params = [p for p in list(inspect.signature(stub).parameters.values())[1:]
-                  if p.kind in (inspect.Parameter.POSITIONAL_ONLY,
-                                inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        params = [
+            p
+            for p in list(inspect.signature(stub).parameters.values())[1:]
+            if p.kind
+            in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        ]
         return [_source(p.name, spec) for p in params]
     from treadle.callback import Callback
 
@@ -77,8 +86,14 @@ def lightning_order(base: Optional[type], attr: str, hook_name: str,
     return [(a, None) for a in spec if callback or a not in ("trainer", "module")]
 
 
-def adapt_method(owner_label: str, method: Callable, hook_name: str, spec_argnames: Iterable[str],
-                 action: bool, order: Optional[List[Optional[tuple]]] = None) -> Callable:
+def adapt_method(
+    owner_label: str,
+    method: Callable,
+    hook_name: str,
+    spec_argnames: Iterable[str],
+    action: bool,
+    order: list[tuple | None] | None = None,
+) -> Callable:
     """Wrap a bound ``method`` as an implementation of ``hook_name``.
 
     A parameter gets the hook argument of its name (or Lightning's name for it); one whose name
@@ -89,12 +104,15 @@ def adapt_method(owner_label: str, method: Callable, hook_name: str, spec_argnam
     spec = tuple(spec_argnames)
     order = order or []
     params = list(inspect.signature(method).parameters.values())
-    positional = [p for p in params if p.kind in (inspect.Parameter.POSITIONAL_ONLY,
-                                                  inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    positional = [
+        p
+        for p in params
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
     var_positional = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
     var_keyword = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-    namespace: Dict[str, Any] = {"method": method}
-    used: List[str] = []  # hook arguments the generated function declares
+    namespace: dict[str, Any] = {"method": method}
+    used: list[str] = []  # hook arguments the generated function declares
 
     def expr(source: tuple) -> str:
         arg, transform = source
@@ -105,8 +123,8 @@ def adapt_method(owner_label: str, method: Callable, hook_name: str, spec_argnam
         namespace[key] = transform
         return f"{key}({arg})"
 
-    args: List[str] = []   # passed positionally (everything before a *args)
-    kwargs: List[str] = []
+    args: list[str] = []  # passed positionally (everything before a *args)
+    kwargs: list[str] = []
     for p in params:
         if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             continue
@@ -121,7 +139,8 @@ def adapt_method(owner_label: str, method: Callable, hook_name: str, spec_argnam
                     f"`{hook_name}` does not provide. Its arguments are: {', '.join(spec)} "
                     f"(Lightning's `pl_module`, `optimizer_closure` and `epoch` are translated, "
                     f"and a parameter at the position where Lightning passes an argument gets "
-                    f"it). Rename the parameter or give it a default value.")
+                    f"it). Rename the parameter or give it a default value."
+                )
             if var_positional and index is not None:  # keep the positions before *args
                 key = f"default_{len(namespace)}"
                 namespace[key] = p.default
@@ -136,7 +155,7 @@ def adapt_method(owner_label: str, method: Callable, hook_name: str, spec_argnam
             args.append("*trainer.backward_args")
             used.append("trainer")
         else:
-            rest = [expr(src) for src in order[len(positional):] if src is not None]
+            rest = [expr(src) for src in order[len(positional) :] if src is not None]
             args.append(f"*({', '.join(rest)}{',' if rest else ''})")
     if var_keyword:
         if hook_name == "backward" and "trainer" in spec:  # manual_backward(loss, **kwargs)
@@ -148,16 +167,20 @@ def adapt_method(owner_label: str, method: Callable, hook_name: str, spec_argnam
     # Generated with real parameter names: pluggy reads the implementation's code object
     # (pluggy >= 1.7) or its signature (older) to decide which arguments to pass.
     call = f"method({', '.join(args + kwargs)})"
-    body = f"result = {call}\n    return True if result is None else result" if action \
+    body = (
+        f"result = {call}\n    return True if result is None else result"
+        if action
         else f"return {call}"
+    )
     exec(f"def {hook_name}({', '.join(argnames)}):\n    {body}\n", namespace)  # noqa: S102
     impl = namespace[hook_name]
     impl.__qualname__ = f"{owner_label}.{method.__name__}"
     return hookimpl(impl)
 
 
-def adapt_object(owner: Any, base: type, hook_specs: Dict[str, tuple],
-                 allowed: Optional[Iterable[str]] = None) -> Optional[AdaptedPlugin]:
+def adapt_object(
+    owner: Any, base: type, hook_specs: dict[str, tuple], allowed: Iterable[str] | None = None
+) -> AdaptedPlugin | None:
     """An :class:`AdaptedPlugin` holding every hook method ``owner`` overrides from ``base``.
 
     :param hook_specs: hook name -> spec argument names, for every hook of the run.
@@ -178,8 +201,17 @@ def adapt_object(owner: Any, base: type, hook_specs: Dict[str, tuple],
             continue  # not overridden: the base class's stub takes no part
         method = getattr(owner, attr)
         spec = tuple(hook_specs[hook_name])
-        setattr(plugin, hook_name, adapt_method(label, method, hook_name, spec,
-                                                action=hook_name in ACTION_HOOKS,
-                                                order=lightning_order(base, attr, hook_name, spec)))
+        setattr(
+            plugin,
+            hook_name,
+            adapt_method(
+                label,
+                method,
+                hook_name,
+                spec,
+                action=hook_name in ACTION_HOOKS,
+                order=lightning_order(base, attr, hook_name, spec),
+            ),
+        )
         found = True
     return plugin if found else None

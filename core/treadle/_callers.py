@@ -9,10 +9,12 @@ hook" is decided: the loop always calls every hook, and never guards a call site
 Tracing (``TREADLE_TRACE_HOOKS=1``) wraps the same callers, so it observes the path that runs
 (datasette's ``plugins.py`` does the same), instead of switching to another one.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from types import FunctionType
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Callable
 
 import pluggy
 
@@ -36,17 +38,23 @@ def fast_caller(hook_caller: pluggy.HookCaller) -> Callable[..., Any]:
     impls = hook_caller.get_hookimpls()
     wrappers = [i for i in impls if i.wrapper or i.hookwrapper]
     plain = [i for i in reversed(impls) if not (i.wrapper or i.hookwrapper)]  # call order
-    if len(wrappers) > 1 or any(i.hookwrapper for i in wrappers) \
-            or any(getattr(i, "kwargnames", ()) for i in impls):
+    if (
+        len(wrappers) > 1
+        or any(i.hookwrapper for i in wrappers)
+        or any(getattr(i, "kwargnames", ()) for i in impls)
+    ):
         return hook_caller
     firstresult = bool(spec.opts.get("firstresult"))
-    shape = (hook_caller.name, tuple(spec.argnames), firstresult,
-             tuple(tuple(impl.argnames) for impl in plain),
-             tuple(wrappers[0].argnames) if wrappers else None)
-    namespace: Dict[str, Any] = {f"fn{k}": impl.function for k, impl in enumerate(plain)}
+    shape = (
+        hook_caller.name,
+        tuple(spec.argnames),
+        firstresult,
+        tuple(tuple(impl.argnames) for impl in plain),
+        tuple(wrappers[0].argnames) if wrappers else None,
+    )
+    namespace: dict[str, Any] = {f"fn{k}": impl.function for k, impl in enumerate(plain)}
     if wrappers:
-        namespace.update(wrapper=wrappers[0].function, wrap_throw=_wrap_throw,
-                         wrapfail=_wrapfail)
+        namespace.update(wrapper=wrappers[0].function, wrap_throw=_wrap_throw, wrapfail=_wrapfail)
     prototype = _CALLER_PROTOTYPES.get(shape)
     if prototype is None:
         prototype = _CALLER_PROTOTYPES[shape] = _compile_caller(shape)
@@ -59,7 +67,7 @@ def fast_caller(hook_caller: pluggy.HookCaller) -> Callable[..., Any]:
 # Compiled callers by shape (hook, spec arguments, firstresult, each implementation's
 # arguments, the wrapper's): each Trainer binds its own implementations to the same code, so
 # the source is compiled once per process, not once per hook per fit().
-_CALLER_PROTOTYPES: Dict[tuple, tuple] = {}
+_CALLER_PROTOTYPES: dict[tuple, tuple] = {}
 
 
 def _compile_caller(shape: tuple) -> tuple:
@@ -82,15 +90,26 @@ def _compile_caller(shape: tuple) -> tuple:
         # pluggy's _multicall for one new-style wrapper: set-up to the yield, the
         # implementations, then the result sent in (or their exception thrown in).
         inner = "\n        ".join(lines)
-        body = "\n    ".join([
-            f"gen = wrapper({', '.join(wrapper_args)})",
-            "try:", "    next(gen)", "except StopIteration:",
-            "    wrapfail(gen, 'did not yield')",
-            "try:", f"    {inner}", "except BaseException as exc:",
-            "    return wrap_throw(gen, exc)",
-            "try:", "    gen.send(r)", "except StopIteration as stop:", "    return stop.value",
-            "gen.close()", "wrapfail(gen, 'has second yield')"])
-    scope: Dict[str, Any] = {}
+        body = "\n    ".join(
+            [
+                f"gen = wrapper({', '.join(wrapper_args)})",
+                "try:",
+                "    next(gen)",
+                "except StopIteration:",
+                "    wrapfail(gen, 'did not yield')",
+                "try:",
+                f"    {inner}",
+                "except BaseException as exc:",
+                "    return wrap_throw(gen, exc)",
+                "try:",
+                "    gen.send(r)",
+                "except StopIteration as stop:",
+                "    return stop.value",
+                "gen.close()",
+                "wrapfail(gen, 'has second yield')",
+            ]
+        )
+    scope: dict[str, Any] = {}
     exec(f"def {name}({signature}):\n    {body}\n", scope)  # noqa: S102
     function = scope[name]
     return function.__code__, function.__kwdefaults__
@@ -113,8 +132,9 @@ def _wrap_throw(gen, exc):
 
 def _wrapfail(gen, msg: str) -> None:
     code = gen.gi_code
-    raise RuntimeError(f"wrap_controller at {code.co_name!r} {code.co_filename}:"
-                       f"{code.co_firstlineno} {msg}")
+    raise RuntimeError(
+        f"wrap_controller at {code.co_name!r} {code.co_filename}:{code.co_firstlineno} {msg}"
+    )
 
 
 class Tracer:
@@ -124,7 +144,7 @@ class Tracer:
         self.write = write
         self.depth = 0
 
-    def wrap(self, name: str, impl_names: List[str], caller: Callable[..., Any]):
+    def wrap(self, name: str, impl_names: list[str], caller: Callable[..., Any]):
         label = f"treadle hook {name} -> [{', '.join(impl_names) or '-'}]"
 
         def traced(**kwargs: Any) -> Any:
@@ -146,7 +166,7 @@ class Hooks:
     each caller is wrapped to report its calls.
     """
 
-    def __init__(self, pm: pluggy.PluginManager, tracer: Optional[Tracer] = None):
+    def __init__(self, pm: pluggy.PluginManager, tracer: Tracer | None = None):
         self._pm = pm
         self._tracer = tracer
 

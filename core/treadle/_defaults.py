@@ -3,6 +3,7 @@
 Every loop hook is ``trylast`` here, so any plugin or ``Module`` override replaces it. This is
 the plain PyTorch step: ``loss.backward()``, ``optimizer.step(closure)``, ``zero_grad()``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -30,47 +31,59 @@ def validate(trainer, module):
                 f"manual optimization (`automatic_optimization = False`). Clip in "
                 f"training_step with `self.clip_gradients(opt, gradient_clip_val="
                 f"{cfg.gradient_clip_val!r}, gradient_clip_algorithm='norm')` and remove the "
-                f"Trainer argument.")
+                f"Trainer argument."
+            )
         if cfg.accumulate_grad_batches > 1:
             problems.append(
                 f"`Trainer(accumulate_grad_batches={cfg.accumulate_grad_batches})` has no effect "
                 f"with manual optimization (`automatic_optimization = False`). Accumulate in "
                 f"training_step (step every N batches, as in the guide) and remove the Trainer "
-                f"argument.")
+                f"argument."
+            )
     elif len(trainer.optimizers) > 1:
         problems.append(
             f"`configure_optimizers()` returned {len(trainer.optimizers)} optimizers, but "
             f"automatic optimization steps only one. Set `self.automatic_optimization = False` "
             f"in `__init__` and step each optimizer in `training_step` (see the GAN example), "
-            f"or return a single optimizer.")
+            f"or return a single optimizer."
+        )
     from treadle.module import Module
 
     for sch in trainer.lr_scheduler_configs:  # as Lightning's _validate_scheduler_api
         name = type(sch.scheduler).__name__
-        if not (callable(getattr(sch.scheduler, "state_dict", None))
-                and callable(getattr(sch.scheduler, "load_state_dict", None))):
+        if not (
+            callable(getattr(sch.scheduler, "state_dict", None))
+            and callable(getattr(sch.scheduler, "load_state_dict", None))
+        ):
             problems.append(
                 f"`configure_optimizers()` returned the scheduler `{name}`, which has no "
                 f"`state_dict()` and `load_state_dict()`: checkpoints need both. Add them to "
-                f"`{name}`, or use a `torch.optim.lr_scheduler` scheduler.")
-        if module.automatic_optimization and not callable(getattr(sch.scheduler, "step", None)) \
-                and type(module).lr_scheduler_step is Module.lr_scheduler_step:
+                f"`{name}`, or use a `torch.optim.lr_scheduler` scheduler."
+            )
+        if (
+            module.automatic_optimization
+            and not callable(getattr(sch.scheduler, "step", None))
+            and type(module).lr_scheduler_step is Module.lr_scheduler_step
+        ):
             problems.append(
                 f"`configure_optimizers()` returned the scheduler `{name}`, which has no "
                 f"`step()` method, so automatic optimization cannot step it. Override "
                 f"`lr_scheduler_step(self, scheduler, metric)` in the Module to step it your "
-                f"way, or use a `torch.optim.lr_scheduler` scheduler.")
+                f"way, or use a `torch.optim.lr_scheduler` scheduler."
+            )
     if module.automatic_optimization:
         for sch in trainer.lr_scheduler_configs:
             if sch.reduce_on_plateau and sch.monitor is None:
                 problems.append(
                     "`configure_optimizers()` returned a ReduceLROnPlateau without a metric to "
                     "monitor; return {'optimizer': opt, 'lr_scheduler': {'scheduler': sch, "
-                    "'monitor': 'val_loss'}}.")
+                    "'monitor': 'val_loss'}}."
+                )
     if cfg.gradient_clip_algorithm is not None and cfg.gradient_clip_val is None:
         problems.append(
             f"`Trainer(gradient_clip_algorithm={cfg.gradient_clip_algorithm!r})` without "
-            f"`gradient_clip_val` clips nothing; set `gradient_clip_val` too.")
+            f"`gradient_clip_val` clips nothing; set `gradient_clip_val` too."
+        )
     return problems
 
 
@@ -113,11 +126,12 @@ def optimizer_step(optimizer, closure):
     return True if result is None else result
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _evaluates_closure_once(cls) -> bool:
     """torch's own optimizers with an optional closure call it once at the start of step()."""
-    return getattr(cls.step, "__module__", "").startswith("torch.optim.") \
-        and not requires_closure(cls)
+    return getattr(cls.step, "__module__", "").startswith("torch.optim.") and not requires_closure(
+        cls
+    )
 
 
 @hookimpl(trylast=True)

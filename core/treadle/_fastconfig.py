@@ -10,11 +10,12 @@ owns every error message. This table never rejects: it only declines.
 ``tests/test_config_fastpath.py`` keeps it equal to ``TrainerConfig``: same names, same
 defaults, and the same result for a battery of values on each side of every constraint.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable
 
 _DECLINE = object()  # "ask pydantic"
 
@@ -25,6 +26,7 @@ _PRECISION_ALIASES = frozenset({"32", "64", "16", "bf16", "half", "double"})
 def _int(lo: int, strict: bool = False) -> Callable[[Any], Any]:
     def check(v: Any) -> Any:
         return v if type(v) is int and (v > lo if strict else v >= lo) else _DECLINE
+
     return check
 
 
@@ -37,17 +39,20 @@ def _float(lo: float, strict: bool = False) -> Callable[[Any], Any]:
         if type(v) not in (int, float):
             return _DECLINE
         return float(v) if (v > lo if strict else v >= lo) else _DECLINE
+
     return check
 
 
 def _batches(strict: bool) -> Callable[[Any], Any]:
     """An int number of batches, or a float fraction of the epoch (<= 1.0)."""
+
     def check(v: Any) -> Any:
         if type(v) is int:
             return v if (v > 0 if strict else v >= 0) else _DECLINE
         if type(v) is float:
             return v if (v > 0 if strict else v >= 0) and v <= 1.0 else _DECLINE
         return _DECLINE
+
     return check
 
 
@@ -96,7 +101,7 @@ def _duration(v: Any) -> Any:  # a dict goes to pydantic, which checks its value
 
 
 # name -> (default, check). Defaults and constraints as TrainerConfig's fields.
-FIELDS: Dict[str, Tuple[Any, Callable[[Any], Any]]] = {
+FIELDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "accelerator": ("auto", _str),
     "strategy": ("auto", _str),
     "devices": ("auto", _devices),
@@ -140,21 +145,22 @@ FIELDS: Dict[str, Tuple[Any, Callable[[Any], Any]]] = {
 class TrainerSettings:
     """The validated ``Trainer`` arguments, as attributes named like ``TrainerConfig``'s fields."""
 
-    def __init__(self, values: Dict[str, Any]) -> None:
+    def __init__(self, values: dict[str, Any]) -> None:
         self.__dict__.update(values)
 
     if TYPE_CHECKING:  # the fields are set from ``values``: any name, typed as TrainerConfig's
+
         def __getattr__(self, name: str) -> Any: ...
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
         return f"TrainerSettings({inner})"
 
-    def as_dict(self) -> Dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def fast_validate(kwargs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+def fast_validate(kwargs: dict[str, Any]) -> dict[str, Any] | None:
     """Every field's value when all of ``kwargs`` is canonical; None to ask pydantic."""
     values = {}
     for name, (default, check) in FIELDS.items():
@@ -170,7 +176,7 @@ def fast_validate(kwargs: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     return values
 
 
-def validate_trainer_kwargs(kwargs: Dict[str, Any]) -> TrainerSettings:
+def validate_trainer_kwargs(kwargs: dict[str, Any]) -> TrainerSettings:
     """``Trainer(**kwargs)``'s arguments, through pydantic's ``TrainerConfig`` when needed."""
     values = fast_validate(kwargs)
     if values is None:

@@ -7,6 +7,7 @@ accepted (:data:`STORABLE`, in plain lists, tuples and dicts). Anything else -- 
 ``save_hyperparameters``, with the argument's name and the fix; Lightning pickles such values
 (and warns for modules), which only a ``weights_only=False`` load can read back.
 """
+
 from __future__ import annotations
 
 import copy
@@ -15,7 +16,8 @@ import inspect
 import types
 from argparse import Namespace
 from collections import OrderedDict
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -25,8 +27,18 @@ HYPER_PARAMS_KEY = "hyper_parameters"
 HYPER_PARAMS_NAME_KEY = "hparams_name"
 
 # Leaf values ``torch.load(weights_only=True)`` rebuilds on every supported torch version.
-STORABLE = (type(None), bool, int, float, str, bytes, torch.Tensor, torch.Size, torch.dtype,
-            torch.device)
+STORABLE = (
+    type(None),
+    bool,
+    int,
+    float,
+    str,
+    bytes,
+    torch.Tensor,
+    torch.Size,
+    torch.dtype,
+    torch.device,
+)
 
 
 class AttributeDict(dict):
@@ -36,8 +48,9 @@ class AttributeDict(dict):
         try:
             return self[key]
         except KeyError as exc:
-            raise AttributeError(f"hparams has no {key!r}; it holds: {sorted(map(str, self))}") \
-                from exc
+            raise AttributeError(
+                f"hparams has no {key!r}; it holds: {sorted(map(str, self))}"
+            ) from exc
 
     def __setattr__(self, key: str, value: Any) -> None:
         self[key] = value
@@ -58,15 +71,18 @@ class AttributeDict(dict):
 # -- what may be stored ------------------------------------------------------------------------
 
 
-def unstorable(value: Any, path: str) -> List[str]:
+def unstorable(value: Any, path: str) -> list[str]:
     """Where inside ``value`` (reached as ``path``) something cannot be stored, and what it is."""
     if isinstance(value, STORABLE):
         return []
     if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
         return [p for i, v in enumerate(value) for p in unstorable(v, f"{path}[{i}]")]
     if isinstance(value, dict):  # plain dicts; dict subclasses are stored as plain dicts
-        found = [f"{path} has the key {k!r} ({type(k).__name__})" for k in value
-                 if not isinstance(k, (str, int, float, bool, type(None)))]
+        found = [
+            f"{path} has the key {k!r} ({type(k).__name__})"
+            for k in value
+            if not isinstance(k, (str, int, float, bool, type(None)))
+        ]
         return found + [p for k, v in value.items() for p in unstorable(v, f"{path}[{k!r}]")]
     return [f"{path} is {_describe(value)}"]
 
@@ -90,7 +106,7 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _refuse(owner: str, problems: List[str], names: Sequence[str], where: str) -> TypeError:
+def _refuse(owner: str, problems: list[str], names: Sequence[str], where: str) -> TypeError:
     listed = "\n".join(f"  - {p}" for p in problems)
     ignore = ", ".join(repr(n) for n in names)
     return TypeError(
@@ -100,13 +116,14 @@ def _refuse(owner: str, problems: List[str], names: Sequence[str], where: str) -
         f"Leave them out with `self.save_hyperparameters(ignore=[{ignore}])` and pass them again "
         f"when loading: `{owner}.load_from_checkpoint(path, {names[0]}=...)`; or store a plain "
         f"form instead (a dataclass as `dataclasses.asdict(cfg)`, an enum as its `.value`, a "
-        f"class as its name).")
+        f"class as its name)."
+    )
 
 
 # -- save_hyperparameters ---------------------------------------------------------------------
 
 
-def init_arguments(obj: Any, frame: types.FrameType) -> Dict[str, Any]:
+def init_arguments(obj: Any, frame: types.FrameType) -> dict[str, Any]:
     """The arguments of every ``__init__`` of ``type(obj)`` running on the stack from ``frame``.
 
     Walks outwards from ``frame`` (the ``__init__`` that called ``save_hyperparameters``) through
@@ -119,8 +136,8 @@ def init_arguments(obj: Any, frame: types.FrameType) -> Dict[str, Any]:
         init = inspect.unwrap(cls.__dict__.get("__init__", None) or (lambda: None))
         if isinstance(init, types.FunctionType) and init.__name__ == "__init__":
             inits[init.__code__] = init
-    found: List[Dict[str, Any]] = []
-    f: Optional[types.FrameType] = frame
+    found: list[dict[str, Any]] = []
+    f: types.FrameType | None = frame
     while f is not None:
         init = inits.get(f.f_code)
         if init is None:
@@ -132,7 +149,7 @@ def init_arguments(obj: Any, frame: types.FrameType) -> Dict[str, Any]:
         local = f.f_locals
         if not params or local.get(params[0].name) is not obj:
             break  # another object's __init__ of the same class
-        args: Dict[str, Any] = {}
+        args: dict[str, Any] = {}
         for p in params[1:]:
             if p.name not in local or p.kind is p.VAR_POSITIONAL:
                 continue
@@ -142,14 +159,15 @@ def init_arguments(obj: Any, frame: types.FrameType) -> Dict[str, Any]:
                 args[p.name] = local[p.name]
         found.append(args)
         f = f.f_back
-    merged: Dict[str, Any] = {}
+    merged: dict[str, Any] = {}
     for args in found:  # innermost (base class) first
         merged.update(args)
     return merged
 
 
-def save_hyperparameters(obj: Any, args: tuple, ignore: Union[Sequence[str], str, None],
-                         frame: types.FrameType, logger: bool) -> None:
+def save_hyperparameters(
+    obj: Any, args: tuple, ignore: Sequence[str] | str | None, frame: types.FrameType, logger: bool
+) -> None:
     """``obj.save_hyperparameters(*args, ignore=..., logger=...)``; see ``Module``'s method."""
     owner = type(obj).__name__
     where = f"{owner}.save_hyperparameters()"
@@ -170,21 +188,27 @@ def save_hyperparameters(obj: Any, args: tuple, ignore: Union[Sequence[str], str
         if isinstance(hp, Namespace):
             hp = vars(hp)
         if not isinstance(hp, Mapping):
-            raise ValueError(f"{where}: `{hp!r}` is neither an `__init__` argument name nor a "
-                             f"dict or Namespace of hyper-parameters. Pass argument names as "
-                             f"strings (`save_hyperparameters('lr', 'width')`), one dict, or "
-                             f"nothing (every `__init__` argument).")
+            raise ValueError(
+                f"{where}: `{hp!r}` is neither an `__init__` argument name nor a "
+                f"dict or Namespace of hyper-parameters. Pass argument names as "
+                f"strings (`save_hyperparameters('lr', 'width')`), one dict, or "
+                f"nothing (every `__init__` argument)."
+            )
         name = next((k for k, v in init_args.items() if v is containers[0]), None)
     elif containers:
-        raise ValueError(f"{where}: pass argument names as strings, or one dict or Namespace; "
-                         f"got {', '.join(repr(a) for a in args)}.")
+        raise ValueError(
+            f"{where}: pass argument names as strings, or one dict or Namespace; "
+            f"got {', '.join(repr(a) for a in args)}."
+        )
     elif args:
         missing = [a for a in args if a not in init_args]
         if missing:
-            raise ValueError(f"{where}: {', '.join(repr(a) for a in missing)} "
-                             f"{'is not an argument' if len(missing) == 1 else 'are not arguments'}"
-                             f" of `{owner}.__init__`. Its arguments: "
-                             f"{', '.join(repr(k) for k in init_args) or '(none)'}.")
+            raise ValueError(
+                f"{where}: {', '.join(repr(a) for a in missing)} "
+                f"{'is not an argument' if len(missing) == 1 else 'are not arguments'}"
+                f" of `{owner}.__init__`. Its arguments: "
+                f"{', '.join(repr(k) for k in init_args) or '(none)'}."
+            )
         hp, name = {a: init_args[a] for a in args}, "kwargs"
     else:
         hp, name = init_args, ("kwargs" if init_args else None)
@@ -212,7 +236,7 @@ def hparams_initial_of(obj: Any) -> AttributeDict:
 # -- checkpoints --------------------------------------------------------------------------------
 
 
-def checkpoint_entries(module: Any) -> Dict[str, Any]:
+def checkpoint_entries(module: Any) -> dict[str, Any]:
     """What a checkpoint holds of ``module``'s hyper-parameters (Lightning's keys); ``{}`` if none.
 
     The values are checked again here, since ``self.hparams`` can be changed after
@@ -224,10 +248,13 @@ def checkpoint_entries(module: Any) -> Dict[str, Any]:
     problems = [p for k, v in hparams.items() for p in unstorable(v, f"hparams[{k!r}]")]
     if problems:
         bad = [k for k, v in hparams.items() if unstorable(v, k)]
-        raise _refuse(type(module).__name__, problems, bad,
-                      f"Saving a checkpoint of {type(module).__name__}")
-    return {HYPER_PARAMS_KEY: plain(hparams),
-            HYPER_PARAMS_NAME_KEY: module.__dict__.get("_hparams_name")}
+        raise _refuse(
+            type(module).__name__, problems, bad, f"Saving a checkpoint of {type(module).__name__}"
+        )
+    return {
+        HYPER_PARAMS_KEY: plain(hparams),
+        HYPER_PARAMS_NAME_KEY: module.__dict__.get("_hparams_name"),
+    }
 
 
 def _default_map_location(storage: Any, location: str) -> Any:
@@ -239,19 +266,27 @@ def _default_map_location(storage: Any, location: str) -> Any:
     return None
 
 
-def load_from_checkpoint(cls: type, checkpoint_path: Any, map_location: Any = None,
-                         hparams_file: Any = None, strict: Optional[bool] = None,
-                         **overrides: Any) -> Any:
+def load_from_checkpoint(
+    cls: type,
+    checkpoint_path: Any,
+    map_location: Any = None,
+    hparams_file: Any = None,
+    strict: bool | None = None,
+    **overrides: Any,
+) -> Any:
     """``cls.load_from_checkpoint(...)``; see ``Module``'s method."""
     from treadle import checkpoint_io
 
     where = f"{cls.__name__}.load_from_checkpoint({str(checkpoint_path)!r})"
-    checkpoint = checkpoint_io.load(checkpoint_path,
-                                    map_location=map_location or _default_map_location)
+    checkpoint = checkpoint_io.load(
+        checkpoint_path, map_location=map_location or _default_map_location
+    )
     if "state_dict" not in checkpoint:
-        raise KeyError(f"{where}: the file has no `state_dict` (keys: "
-                       f"{', '.join(map(repr, checkpoint))}); it is not a treadle or Lightning "
-                       f"checkpoint of a whole module.")
+        raise KeyError(
+            f"{where}: the file has no `state_dict` (keys: "
+            f"{', '.join(map(repr, checkpoint))}); it is not a treadle or Lightning "
+            f"checkpoint of a whole module."
+        )
     if hparams_file is not None:
         import yaml
 
@@ -264,8 +299,9 @@ def load_from_checkpoint(cls: type, checkpoint_path: Any, map_location: Any = No
 
     # mypy: reading __init__ from the class is what we mean here, not from an instance
     params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
-    names = [n for n, p in list(params.items())[1:]
-             if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    names = [
+        n for n, p in list(params.items())[1:] if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
     name = checkpoint.get(HYPER_PARAMS_NAME_KEY)
     if name and name != "kwargs" and name in names:
@@ -281,7 +317,8 @@ def load_from_checkpoint(cls: type, checkpoint_path: Any, map_location: Any = No
             f"{where}: `{cls.__name__}.__init__` needs {', '.join(repr(n) for n in missing)}, "
             f"which the checkpoint's hyper-parameters do not hold (an argument left out with "
             f"`save_hyperparameters(ignore=[...])` is not saved). Pass it: "
-            f"`{cls.__name__}.load_from_checkpoint(path, {given})`.")
+            f"`{cls.__name__}.load_from_checkpoint(path, {given})`."
+        )
     model = cls(**kwargs)
     model.on_load_checkpoint(checkpoint)
     state_dict = checkpoint["state_dict"]

@@ -25,11 +25,12 @@
   epoch hooks have run (and after the sanity check). ``torchmetrics`` is never imported here:
   a value is a ``Metric`` only if ``torchmetrics`` is already loaded.
 """
+
 from __future__ import annotations
 
 import numbers
 import sys
-from typing import Any, Dict, Optional
+from typing import Any
 
 import torch
 
@@ -38,8 +39,15 @@ from treadle.utilities import batch_size_of
 _REDUCE = ("mean", "sum", "max", "min")
 # ``reduce_fx`` spellings Lightning accepts: these strings (any case) and these callables.
 _REDUCE_ALIASES = {"avg": "mean"}
-_REDUCE_CALLABLES = ((torch.mean, "mean"), (torch.sum, "sum"), (sum, "sum"), (torch.max, "max"),
-                     (max, "max"), (torch.min, "min"), (min, "min"))
+_REDUCE_CALLABLES = (
+    (torch.mean, "mean"),
+    (torch.sum, "sum"),
+    (sum, "sum"),
+    (torch.max, "max"),
+    (max, "max"),
+    (torch.min, "min"),
+    (min, "min"),
+)
 
 
 def reduce_name(name: str, reduce_fx: Any) -> str:
@@ -52,10 +60,12 @@ def reduce_name(name: str, reduce_fx: Any) -> str:
         for fn, key in _REDUCE_CALLABLES:
             if reduce_fx is fn:
                 return key
-    raise ValueError(f"`self.log({name!r}, ..., reduce_fx={reduce_fx!r})`: choose one of "
-                     f"{', '.join(_REDUCE)} (or torch.mean, torch.sum, torch.max, torch.min). "
-                     f"For another reduction, log a `torchmetrics.Metric` instead, as in "
-                     f"Lightning.")
+    raise ValueError(
+        f"`self.log({name!r}, ..., reduce_fx={reduce_fx!r})`: choose one of "
+        f"{', '.join(_REDUCE)} (or torch.mean, torch.sum, torch.max, torch.min). "
+        f"For another reduction, log a `torchmetrics.Metric` instead, as in "
+        f"Lightning."
+    )
 
 
 def is_metric(value: Any) -> bool:
@@ -68,8 +78,10 @@ def _to_tensor(name: str, value: Any, enable_graph: bool) -> torch.Tensor:
     """A float scalar tensor from a number or a one-element tensor (Lightning's checks)."""
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
-            raise ValueError(f"`self.log({name!r}, value)`: a tensor with {value.numel()} "
-                             f"elements; log a scalar (e.g. `value.mean()`).")
+            raise ValueError(
+                f"`self.log({name!r}, value)`: a tensor with {value.numel()} "
+                f"elements; log a scalar (e.g. `value.mean()`)."
+            )
         if not enable_graph:
             value = value.detach()
         if not value.is_floating_point():
@@ -78,10 +90,14 @@ def _to_tensor(name: str, value: Any, enable_graph: bool) -> torch.Tensor:
     if isinstance(value, numbers.Number) and not isinstance(value, complex):
         return torch.tensor(float(value))  # type: ignore[arg-type]
     if isinstance(value, dict):
-        raise ValueError(f"`self.log({name!r}, value)`: a dict cannot be logged as one value; "
-                         f"use `self.log_dict(value)`.")
-    raise ValueError(f"`self.log({name!r}, value)`: a `{type(value).__name__}` cannot be "
-                     f"logged; log a number, a one-element tensor or a `torchmetrics.Metric`.")
+        raise ValueError(
+            f"`self.log({name!r}, value)`: a dict cannot be logged as one value; "
+            f"use `self.log_dict(value)`."
+        )
+    raise ValueError(
+        f"`self.log({name!r}, value)`: a `{type(value).__name__}` cannot be "
+        f"logged; log a number, a one-element tensor or a `torchmetrics.Metric`."
+    )
 
 
 # What a rank contributes to a sync_dist reduction for a metric it did not log this epoch.
@@ -89,8 +105,16 @@ _IDENTITY = {"mean": 0.0, "sum": 0.0, "max": float("-inf"), "min": float("inf")}
 
 
 class _EpochAccumulator:
-    __slots__ = ("reduce_fx", "total", "weight", "prog_bar", "logger", "key", "sync_dist",
-                 "dataloader_idx")
+    __slots__ = (
+        "reduce_fx",
+        "total",
+        "weight",
+        "prog_bar",
+        "logger",
+        "key",
+        "sync_dist",
+        "dataloader_idx",
+    )
 
     def __init__(self, reduce_fx, prog_bar, logger, key, sync_dist=False, dataloader_idx=None):
         self.reduce_fx, self.prog_bar, self.logger, self.key = reduce_fx, prog_bar, logger, key
@@ -127,8 +151,13 @@ class _MetricAccumulator:
     dataloader_idx = None  # (its key carries the loader's suffix when several run)
 
     def __init__(self, metric: Any, name: str, prog_bar: bool, logger: bool, key: str) -> None:
-        self.metric, self.name, self.prog_bar, self.logger, self.key = (metric, name, prog_bar,
-                                                                        logger, key)
+        self.metric, self.name, self.prog_bar, self.logger, self.key = (
+            metric,
+            name,
+            prog_bar,
+            logger,
+            key,
+        )
 
     def add(self, metric: Any, weight: int) -> None:
         self.metric = metric
@@ -136,9 +165,11 @@ class _MetricAccumulator:
     def compute(self) -> torch.Tensor:
         value = self.metric.compute()
         if not isinstance(value, torch.Tensor):
-            raise ValueError(f"`self.log({self.name!r}, metric)`: `{type(self.metric).__name__}"
-                             f".compute()` returned a {type(value).__name__}, not a tensor; "
-                             f"log each value of a metric returning several with `log_dict`.")
+            raise ValueError(
+                f"`self.log({self.name!r}, metric)`: `{type(self.metric).__name__}"
+                f".compute()` returned a {type(value).__name__}, not a tensor; "
+                f"log each value of a metric returning several with `log_dict`."
+            )
         return value.detach()
 
 
@@ -147,34 +178,50 @@ class MetricStore:
 
     def __init__(self, trainer):
         self.trainer = trainer
-        self.callback_metrics: Dict[str, torch.Tensor] = {}
-        self.logged_metrics: Dict[str, torch.Tensor] = {}
-        self.progress_bar_metrics: Dict[str, torch.Tensor] = {}
-        self.pending_step: Dict[str, torch.Tensor] = {}  # step values for the loggers
-        self.pending_eval_step: Dict[str, torch.Tensor] = {}  # the same, of one eval batch
-        self._metrics_to_reset: Dict[str, Dict[int, Any]] = {}  # torchmetrics, per stage
-        self._epoch: Dict[str, Dict[str, Any]] = {}  # stage -> name -> an accumulator
+        self.callback_metrics: dict[str, torch.Tensor] = {}
+        self.logged_metrics: dict[str, torch.Tensor] = {}
+        self.progress_bar_metrics: dict[str, torch.Tensor] = {}
+        self.pending_step: dict[str, torch.Tensor] = {}  # step values for the loggers
+        self.pending_eval_step: dict[str, torch.Tensor] = {}  # the same, of one eval batch
+        self._metrics_to_reset: dict[str, dict[int, Any]] = {}  # torchmetrics, per stage
+        self._epoch: dict[str, dict[str, Any]] = {}  # stage -> name -> an accumulator
         self.stage = "train"  # "train", "sanity", "validate", "test" or "predict"
         self.in_step = False  # inside a batch-level hook
         self.current_batch: Any = None  # for the batch size of epoch means
-        self.dataloader_idx: Optional[int] = None  # set while one of several loaders runs
+        self.dataloader_idx: int | None = None  # set while one of several loaders runs
         # logged key -> the loader it was logged in (None: outside any one), for the last
         # end_epoch; what for_dataloader splits the results by
-        self.epoch_dataloaders: Dict[str, Optional[int]] = {}
+        self.epoch_dataloaders: dict[str, int | None] = {}
 
-    def log(self, name: str, value: Any, *, prog_bar: bool = False, logger: bool = True,
-            on_step: Optional[bool] = None, on_epoch: Optional[bool] = None,
-            reduce_fx: Any = "mean", sync_dist: bool = False, batch_size: Optional[int] = None,
-            add_dataloader_idx: bool = True, enable_graph: bool = False,
-            sync_dist_group: Any = None, rank_zero_only: bool = False) -> None:
+    def log(
+        self,
+        name: str,
+        value: Any,
+        *,
+        prog_bar: bool = False,
+        logger: bool = True,
+        on_step: bool | None = None,
+        on_epoch: bool | None = None,
+        reduce_fx: Any = "mean",
+        sync_dist: bool = False,
+        batch_size: int | None = None,
+        add_dataloader_idx: bool = True,
+        enable_graph: bool = False,
+        sync_dist_group: Any = None,
+        rank_zero_only: bool = False,
+    ) -> None:
         reduce_fx = reduce_name(name, reduce_fx)
         if "/dataloader_idx_" in name:
-            raise ValueError(f"`self.log({name!r}, ...)`: the name must not contain "
-                             f"'/dataloader_idx_'; it is added when several dataloaders run "
-                             f"(`add_dataloader_idx=True`).")
+            raise ValueError(
+                f"`self.log({name!r}, ...)`: the name must not contain "
+                f"'/dataloader_idx_'; it is added when several dataloaders run "
+                f"(`add_dataloader_idx=True`)."
+            )
         if self.stage == "predict":
-            raise ValueError(f"`self.log({name!r}, ...)` in predict: predict logs nothing (as in "
-                             f"Lightning); return the values from `predict_step` instead.")
+            raise ValueError(
+                f"`self.log({name!r}, ...)` in predict: predict logs nothing (as in "
+                f"Lightning); return the values from `predict_step` instead."
+            )
         metric = value if is_metric(value) else None
         if metric is None:
             value = _to_tensor(name, value, enable_graph)
@@ -182,58 +229,82 @@ class MetricStore:
         on_step = training_step if on_step is None else on_step
         on_epoch = (not training_step) if on_epoch is None else on_epoch
         if not (on_step or on_epoch):
-            raise ValueError(f"`self.log({name!r}, ..., on_step=False, on_epoch=False)` would "
-                             f"record nothing; set one of them to True.")
+            raise ValueError(
+                f"`self.log({name!r}, ..., on_step=False, on_epoch=False)` would "
+                f"record nothing; set one of them to True."
+            )
         if on_step and not self.in_step:
-            raise ValueError(f"`self.log({name!r}, ..., on_step=True)` outside a batch: epoch-"
-                             f"level hooks (on_*_epoch_start/end, on_train_start, ...) log "
-                             f"epoch values only; drop `on_step=True`.")
+            raise ValueError(
+                f"`self.log({name!r}, ..., on_step=True)` outside a batch: epoch-"
+                f"level hooks (on_*_epoch_start/end, on_train_start, ...) log "
+                f"epoch values only; drop `on_step=True`."
+            )
         if metric is not None:
             self._metrics_to_reset.setdefault(self.stage, {})[id(metric)] = metric
         if self.stage == "sanity":
             return
         dataloader_idx = self.dataloader_idx
         # Lightning's keys: name, name_step, name_epoch, each followed by the loader's suffix.
-        suffix = f"/dataloader_idx_{dataloader_idx}" \
-            if dataloader_idx is not None and add_dataloader_idx else ""
+        suffix = (
+            f"/dataloader_idx_{dataloader_idx}"
+            if dataloader_idx is not None and add_dataloader_idx
+            else ""
+        )
         if metric is not None:
             # the batch's value is what the metric's forward returned (none after update() only)
             cached = getattr(metric, "_forward_cache", None)
             value = cached.detach() if isinstance(cached, torch.Tensor) else None
         step_value = value
-        if metric is None and sync_dist and not rank_zero_only and self.stage == "train" \
-                and self.trainer.world_size > 1:  # training: the same batch count on every rank
+        if (
+            metric is None
+            and sync_dist
+            and not rank_zero_only
+            and self.stage == "train"
+            and self.trainer.world_size > 1
+        ):  # training: the same batch count on every rank
             step_value = self.trainer.reduce(value, reduce_fx)
         both = on_step and on_epoch
         if on_step and step_value is not None:
-            self._log_step(f"{name}{suffix}", f"{name}_step{suffix}" if both else f"{name}{suffix}",
-                           step_value, prog_bar, logger)
+            self._log_step(
+                f"{name}{suffix}",
+                f"{name}_step{suffix}" if both else f"{name}{suffix}",
+                step_value,
+                prog_bar,
+                logger,
+            )
         if on_epoch:
             accumulators = self._epoch.setdefault(self.stage, {})
             acc = accumulators.get(name + suffix)
             key = f"{name}_epoch{suffix}" if both else f"{name}{suffix}"
             if metric is not None:
                 if acc is None:
-                    acc = accumulators[name + suffix] = _MetricAccumulator(metric, name + suffix,
-                                                                           prog_bar, logger, key)
+                    acc = accumulators[name + suffix] = _MetricAccumulator(
+                        metric, name + suffix, prog_bar, logger, key
+                    )
                 acc.add(metric, 1)
                 return
             if acc is None:
                 acc = accumulators[name + suffix] = _EpochAccumulator(
-                    reduce_fx, prog_bar, logger, key, sync_dist, dataloader_idx)
-            elif None not in (acc.dataloader_idx, dataloader_idx) \
-                    and acc.dataloader_idx != dataloader_idx:
+                    reduce_fx, prog_bar, logger, key, sync_dist, dataloader_idx
+                )
+            elif (
+                None not in (acc.dataloader_idx, dataloader_idx)
+                and acc.dataloader_idx != dataloader_idx
+            ):
                 raise ValueError(
                     f"`self.log({name!r}, ..., add_dataloader_idx=False)` in dataloader "
                     f"{dataloader_idx}: {name!r} was already logged in dataloader "
                     f"{acc.dataloader_idx} this epoch, and without the index the two would be "
                     f"one metric (Lightning refuses this too). Log a name per dataloader "
-                    f"(e.g. f\"{name}_{{dataloader_idx}}\") or leave `add_dataloader_idx=True`.")
+                    f'(e.g. f"{name}_{{dataloader_idx}}") or leave `add_dataloader_idx=True`.'
+                )
             # as Lightning: only an in-batch mean is weighted by the batch size
             weighted = self.in_step and reduce_fx == "mean"
             acc.add(value, (batch_size or batch_size_of(self.current_batch)) if weighted else 1)
-    def _log_step(self, name: str, key: str, value: torch.Tensor, prog_bar: bool,
-                  logger: bool) -> None:
+
+    def _log_step(
+        self, name: str, key: str, value: torch.Tensor, prog_bar: bool, logger: bool
+    ) -> None:
         """A step value. Training: in ``callback_metrics`` as ``name`` and ``key``, sent to the
         loggers every ``log_every_n_steps``. Evaluation (as Lightning): not a callback metric;
         sent to the loggers after each batch (``take_eval_step_metrics``)."""
@@ -247,7 +318,7 @@ class MetricStore:
         if prog_bar:
             self.progress_bar_metrics[key] = value
 
-    def take_eval_step_metrics(self) -> Dict[str, torch.Tensor]:
+    def take_eval_step_metrics(self) -> dict[str, torch.Tensor]:
         """The step values an evaluation batch logged, for the loggers (then forgotten)."""
         metrics, self.pending_eval_step = self.pending_eval_step, {}
         return metrics
@@ -258,11 +329,11 @@ class MetricStore:
         for metric in self._metrics_to_reset.pop(stage, {}).values():
             metric.reset()
 
-    def take_step_metrics(self) -> Dict[str, torch.Tensor]:
+    def take_step_metrics(self) -> dict[str, torch.Tensor]:
         metrics, self.pending_step = self.pending_step, {}
         return metrics
 
-    def end_epoch(self, stage: str) -> Dict[str, torch.Tensor]:
+    def end_epoch(self, stage: str) -> dict[str, torch.Tensor]:
         """Reduce the stage's accumulated values into the metric dicts; return the logged ones."""
         logged = {}
         accumulators = self._epoch.setdefault(stage, {})
@@ -290,8 +361,11 @@ class MetricStore:
         rank that did not log one adds nothing to it (and gets the result). A metric only other
         ranks logged keeps their own values."""
         trainer = self.trainer
-        mine = [(name, acc.reduce_fx, acc.key, acc.prog_bar, acc.logger)
-                for name, acc in accumulators.items() if acc.sync_dist]
+        mine = [
+            (name, acc.reduce_fx, acc.key, acc.prog_bar, acc.logger)
+            for name, acc in accumulators.items()
+            if acc.sync_dist
+        ]
         named: list[tuple[str, str, str, bool, bool]] = trainer.broadcast(mine, src=0)
         if not named:
             return
@@ -324,10 +398,14 @@ class MetricStore:
                     acc.weight = reduced[i]
                     i += 1
 
-    def for_dataloader(self, logged: Dict[str, torch.Tensor], idx: int,
-                       several: bool) -> Dict[str, float]:
+    def for_dataloader(
+        self, logged: dict[str, torch.Tensor], idx: int, several: bool
+    ) -> dict[str, float]:
         """The epoch metrics of evaluation dataloader ``idx``, as Lightning returns them: those
         logged while it ran (suffixed ``/dataloader_idx_{idx}`` unless logged with
         ``add_dataloader_idx=False``) and those logged outside any one loader."""
-        return {k: float(v) for k, v in logged.items()
-                if not several or self.epoch_dataloaders.get(k) in (None, idx)}
+        return {
+            k: float(v)
+            for k, v in logged.items()
+            if not several or self.epoch_dataloaders.get(k) in (None, idx)
+        }

@@ -1,8 +1,9 @@
 """Read what ``configure_optimizers()`` returned, in every Lightning form."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, List, Optional, Tuple
+from typing import Any
 
 import torch
 
@@ -17,9 +18,9 @@ class SchedulerConfig:
     scheduler: Any
     interval: str = "epoch"
     frequency: int = 1
-    monitor: Optional[str] = None
+    monitor: str | None = None
     strict: bool = True
-    name: Optional[str] = None
+    name: str | None = None
     opt_idx: int = 0
 
     @property
@@ -28,12 +29,14 @@ class SchedulerConfig:
 
 
 def _is_optimizer(x: Any) -> bool:
-    return isinstance(x, torch.optim.Optimizer) or (hasattr(x, "step") and hasattr(x, "param_groups"))
+    return isinstance(x, torch.optim.Optimizer) or (
+        hasattr(x, "step") and hasattr(x, "param_groups")
+    )
 
 
-def parse(returned: Any) -> Tuple[List[Any], List[SchedulerConfig], List[str]]:
+def parse(returned: Any) -> tuple[list[Any], list[SchedulerConfig], list[str]]:
     """``(optimizers, scheduler configs, problems)``."""
-    problems: List[str] = []
+    problems: list[str] = []
     where = "Module.configure_optimizers()"
     if returned is None:
         return [], [], []
@@ -42,13 +45,23 @@ def parse(returned: Any) -> Tuple[List[Any], List[SchedulerConfig], List[str]]:
     if isinstance(returned, dict):
         returned = [returned]
     if not isinstance(returned, (list, tuple)):
-        return [], [], [f"{where} returned {type(returned).__name__}; return an optimizer, a list "
-                        f"of optimizers, ([optimizers], [schedulers]), or a dict with 'optimizer' "
-                        f"and 'lr_scheduler'."]
+        return (
+            [],
+            [],
+            [
+                f"{where} returned {type(returned).__name__}; return an optimizer, a list "
+                f"of optimizers, ([optimizers], [schedulers]), or a dict with 'optimizer' "
+                f"and 'lr_scheduler'."
+            ],
+        )
     items = list(returned)
-    optimizers: List[Any] = []
-    configs: List[Optional[SchedulerConfig]] = []
-    if len(items) == 2 and isinstance(items[0], (list, tuple)) and isinstance(items[1], (list, tuple)):
+    optimizers: list[Any] = []
+    configs: list[SchedulerConfig | None] = []
+    if (
+        len(items) == 2
+        and isinstance(items[0], (list, tuple))
+        and isinstance(items[1], (list, tuple))
+    ):
         optimizers = list(items[0])
         for sch in items[1]:
             configs.append(_scheduler_config(sch, None, optimizers, problems, where))
@@ -56,38 +69,51 @@ def parse(returned: Any) -> Tuple[List[Any], List[SchedulerConfig], List[str]]:
         for d in items:
             unknown = set(d) - _OPT_DICT_KEYS
             if unknown or "optimizer" not in d:
-                problems.append(f"{where} returned a dict with keys {sorted(d)}; expected "
-                                f"'optimizer' and optionally 'lr_scheduler' and 'monitor'.")
+                problems.append(
+                    f"{where} returned a dict with keys {sorted(d)}; expected "
+                    f"'optimizer' and optionally 'lr_scheduler' and 'monitor'."
+                )
                 continue
             optimizers.append(d["optimizer"])
             if d.get("lr_scheduler") is not None:
-                configs.append(_scheduler_config(d["lr_scheduler"], d.get("monitor"), optimizers,
-                                                 problems, where))
+                configs.append(
+                    _scheduler_config(
+                        d["lr_scheduler"], d.get("monitor"), optimizers, problems, where
+                    )
+                )
     elif all(_is_optimizer(x) for x in items):
         optimizers = items
     else:
-        problems.append(f"{where} returned {type(returned).__name__} of "
-                        f"{[type(x).__name__ for x in items]}; that is not one of Lightning's forms.")
+        problems.append(
+            f"{where} returned {type(returned).__name__} of "
+            f"{[type(x).__name__ for x in items]}; that is not one of Lightning's forms."
+        )
     for i, opt in enumerate(optimizers):
         if not _is_optimizer(opt):
-            problems.append(f"{where}: optimizer #{i} is a {type(opt).__name__}, not a "
-                            f"torch.optim.Optimizer.")
+            problems.append(
+                f"{where}: optimizer #{i} is a {type(opt).__name__}, not a torch.optim.Optimizer."
+            )
     return optimizers, [c for c in configs if c is not None], problems
 
 
-def _scheduler_config(sch: Any, monitor: Optional[str], optimizers: List[Any], problems: List[str],
-                      where: str) -> Optional[SchedulerConfig]:
+def _scheduler_config(
+    sch: Any, monitor: str | None, optimizers: list[Any], problems: list[str], where: str
+) -> SchedulerConfig | None:
     if isinstance(sch, dict):
         unknown = set(sch) - _CONFIG_KEYS
         if unknown or "scheduler" not in sch:
-            problems.append(f"{where}: the 'lr_scheduler' dict has keys {sorted(sch)}; expected "
-                            f"'scheduler' and optionally {sorted(_CONFIG_KEYS - {'scheduler'})}.")
+            problems.append(
+                f"{where}: the 'lr_scheduler' dict has keys {sorted(sch)}; expected "
+                f"'scheduler' and optionally {sorted(_CONFIG_KEYS - {'scheduler'})}."
+            )
             return None
         cfg = SchedulerConfig(**{"monitor": monitor, **sch})
     else:
         cfg = SchedulerConfig(scheduler=sch, monitor=monitor)
     if cfg.interval not in ("step", "epoch"):
-        problems.append(f"{where}: lr_scheduler `interval={cfg.interval!r}`; use 'step' or 'epoch'.")
+        problems.append(
+            f"{where}: lr_scheduler `interval={cfg.interval!r}`; use 'step' or 'epoch'."
+        )
     if not isinstance(cfg.frequency, int) or cfg.frequency < 1:
         problems.append(f"{where}: lr_scheduler `frequency={cfg.frequency!r}`; use an int >= 1.")
     owner = getattr(cfg.scheduler, "optimizer", None)

@@ -19,6 +19,7 @@ configuration as YAML (a valid ``--config`` file) and exits 0.
 
 Neither pydantic nor YAML is imported until a ``CLI`` is built.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -27,17 +28,19 @@ import os
 import random
 import sys
 import typing
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Any, Optional
 
 EXIT_CONFIG = 2
-_SUBCOMMANDS: Dict[str, Dict[str, Any]] = {  # the keyword arguments of each entry point the configuration may set
+_SUBCOMMANDS: dict[
+    str, dict[str, Any]
+] = {  # the keyword arguments of each entry point the configuration may set
     "fit": {"ckpt_path": None},
     "validate": {"ckpt_path": None, "verbose": True},
     "test": {"ckpt_path": None, "verbose": True},
     "predict": {"ckpt_path": None, "return_predictions": None},
 }
-_EXTRA_TYPES = {"ckpt_path": Optional[str], "verbose": bool,
-                "return_predictions": Optional[bool]}
+_EXTRA_TYPES = {"ckpt_path": Optional[str], "verbose": bool, "return_predictions": Optional[bool]}
 
 
 class CLI:
@@ -62,22 +65,31 @@ class CLI:
     ``predict``) to run code around the subcommand.
     """
 
-    def __init__(self, model_class: Any = None, datamodule_class: Any = None,
-                 save_config_callback: Any = None, trainer_class: Any = None,
-                 trainer_defaults: Optional[Dict[str, Any]] = None,
-                 seed_everything_default: Union[bool, int] = True,
-                 parser_kwargs: Optional[Dict[str, Any]] = None,
-                 subclass_mode_model: bool = False, subclass_mode_data: bool = False,
-                 args: Union[Sequence[str], Dict[str, Any], None] = None,
-                 run: bool = True, save_config_kwargs: Optional[Dict[str, Any]] = None,
-                 auto_configure_optimizers: bool = True,
-                 load_from_checkpoint_support: bool = True) -> None:
+    def __init__(
+        self,
+        model_class: Any = None,
+        datamodule_class: Any = None,
+        save_config_callback: Any = None,
+        trainer_class: Any = None,
+        trainer_defaults: dict[str, Any] | None = None,
+        seed_everything_default: bool | int = True,
+        parser_kwargs: dict[str, Any] | None = None,
+        subclass_mode_model: bool = False,
+        subclass_mode_data: bool = False,
+        args: Sequence[str] | dict[str, Any] | None = None,
+        run: bool = True,
+        save_config_kwargs: dict[str, Any] | None = None,
+        auto_configure_optimizers: bool = True,
+        load_from_checkpoint_support: bool = True,
+    ) -> None:
         import treadle
 
         if save_config_callback is not None:
-            raise ValueError("`CLI(save_config_callback=...)`: treadle does not save the "
-                             "configuration; leave it None and keep your `--config` file "
-                             "(or `--print_config` output) with the run.")
+            raise ValueError(
+                "`CLI(save_config_callback=...)`: treadle does not save the "
+                "configuration; leave it None and keep your `--config` file "
+                "(or `--print_config` output) with the run."
+            )
         self.model_class, self.datamodule_class = model_class, datamodule_class
         self.trainer_class = trainer_class or treadle.Trainer
         self.trainer_defaults = dict(trainer_defaults or {})
@@ -96,14 +108,16 @@ class CLI:
         if print_config:  # unchecked, so that a template can be printed (required args: null)
             sys.stdout.write(_dump_yaml(self._with_required(self.config)))
             raise SystemExit(0)
-        problems: List[str] = []
+        problems: list[str] = []
         checked = self._check(self.config, problems)
         if problems:
             where = " ".join(filter(None, (self.prog, self.subcommand)))
-            sys.stderr.write(f"{where}: {len(problems)} configuration problem"
-                             f"{'s' if len(problems) > 1 else ''}:\n"
-                             + "".join(f"  - {p}\n" for p in problems)
-                             + f"See `{where} --help`.\n")
+            sys.stderr.write(
+                f"{where}: {len(problems)} configuration problem"
+                f"{'s' if len(problems) > 1 else ''}:\n"
+                + "".join(f"  - {p}\n" for p in problems)
+                + f"See `{where} --help`.\n"
+            )
             raise SystemExit(EXIT_CONFIG)
         self._instantiate(checked)
         if self.subcommand is not None:
@@ -111,28 +125,36 @@ class CLI:
 
     # -- parsing -----------------------------------------------------------------------------
 
-    def _defaults(self, subcommand: Optional[str]) -> Dict[str, Any]:
+    def _defaults(self, subcommand: str | None) -> dict[str, Any]:
         from treadle.config import TrainerConfig
 
-        trainer = {name: field.get_default(call_default_factory=True)
-                   for name, field in TrainerConfig.model_fields.items()}
+        trainer = {
+            name: field.get_default(call_default_factory=True)
+            for name, field in TrainerConfig.model_fields.items()
+        }
         trainer.update(self.trainer_defaults)
-        config: Dict[str, Any] = {"seed_everything": self.seed_everything_default,
-                                  "trainer": trainer}
-        config["model"] = _signature_defaults(self.model_class) \
-            if self.model_class is not None and not self.subclass_mode_model else {}
+        config: dict[str, Any] = {
+            "seed_everything": self.seed_everything_default,
+            "trainer": trainer,
+        }
+        config["model"] = (
+            _signature_defaults(self.model_class)
+            if self.model_class is not None and not self.subclass_mode_model
+            else {}
+        )
         if self.datamodule_class is not None:
-            config["data"] = {} if self.subclass_mode_data else \
-                _signature_defaults(self.datamodule_class)
+            config["data"] = (
+                {} if self.subclass_mode_data else _signature_defaults(self.datamodule_class)
+            )
         config.update(_SUBCOMMANDS.get(subcommand or "", {}))
         return config
 
-    def _parse(self, args: Any, run: bool) -> Tuple[Optional[str], Dict[str, Any], bool]:
+    def _parse(self, args: Any, run: bool) -> tuple[str | None, dict[str, Any], bool]:
         from treadle.cli import _load_yaml, _read_config
 
-        problems: List[str] = []
+        problems: list[str] = []
         if isinstance(args, dict):
-            tokens: List[str] = []
+            tokens: list[str] = []
             given = args
         else:
             tokens = list(sys.argv[1:] if args is None else args)
@@ -149,14 +171,17 @@ class CLI:
                 subcommand = tokens.pop(0)
             if subcommand not in _SUBCOMMANDS:
                 shown = "nothing" if subcommand is None else f"`{subcommand}`"
-                sys.stderr.write(f"{self.prog}: got {shown} where a subcommand was expected; "
-                                 f"choose one of {', '.join(_SUBCOMMANDS)} (as in "
-                                 f"`{self.prog} fit --help`).\n")
+                sys.stderr.write(
+                    f"{self.prog}: got {shown} where a subcommand was expected; "
+                    f"choose one of {', '.join(_SUBCOMMANDS)} (as in "
+                    f"`{self.prog} fit --help`).\n"
+                )
                 raise SystemExit(EXIT_CONFIG)
         config = self._defaults(subcommand)
         per_command = self.parser_kwargs.get(subcommand or "", {})
-        for path in (self.parser_kwargs.get("default_config_files") or []) + \
-                (per_command.get("default_config_files") or []):
+        for path in (self.parser_kwargs.get("default_config_files") or []) + (
+            per_command.get("default_config_files") or []
+        ):
             if os.path.isfile(path):  # as jsonargparse: a missing default file is skipped
                 _merge(config, _read_config(path, problems))
         _merge(config, given)
@@ -172,8 +197,10 @@ class CLI:
                 print_config = True
                 continue
             if not token.startswith("--"):
-                problems.append(f"`{token}` is not an option; options look like "
-                                f"`--model.lr 0.1` or `--config run.yaml`")
+                problems.append(
+                    f"`{token}` is not an option; options look like "
+                    f"`--model.lr 0.1` or `--config run.yaml`"
+                )
                 continue
             key, has_value, value = token[2:].partition("=")
             if not has_value:
@@ -186,8 +213,10 @@ class CLI:
                 continue
             path = key.split(".")
             if path[0] not in config or not all(path):
-                problems.append(f"`--{key}` is not an option; options start with one of "
-                                f"{', '.join('--' + k for k in config)} (or --config)")
+                problems.append(
+                    f"`--{key}` is not an option; options start with one of "
+                    f"{', '.join('--' + k for k in config)} (or --config)"
+                )
                 continue
             parsed = _load_yaml(value, f"`--{key} {value}`", problems)
             if path in (["model"], ["data"]) and isinstance(parsed, str):
@@ -205,14 +234,18 @@ class CLI:
             raise SystemExit(EXIT_CONFIG)
         return subcommand, config, print_config
 
-    def _usage(self, subcommand: Optional[str]) -> str:
-        lines = [f"usage: {self.prog} {{{','.join(_SUBCOMMANDS)}}} [--config FILE] "
-                 f"[--print_config] [--SECTION.ARG VALUE ...]"]
+    def _usage(self, subcommand: str | None) -> str:
+        lines = [
+            f"usage: {self.prog} {{{','.join(_SUBCOMMANDS)}}} [--config FILE] "
+            f"[--print_config] [--SECTION.ARG VALUE ...]"
+        ]
         if self.description:
             lines.append(self.description)
         if subcommand is None:
-            lines.append("subcommands: " + ", ".join(_SUBCOMMANDS) + f"; `{self.prog} fit "
-                         f"--help` lists the arguments")
+            lines.append(
+                "subcommands: " + ", ".join(_SUBCOMMANDS) + f"; `{self.prog} fit "
+                f"--help` lists the arguments"
+            )
             return "\n".join(lines) + "\n"
         config = self._with_required(self._defaults(subcommand))
         lines.append("options (values are read as YAML; later ones win):")
@@ -220,15 +253,21 @@ class CLI:
         lines.append("  --print_config           print the resolved configuration and exit")
         for key, value in config.items():
             if isinstance(value, dict):
-                cls = {"model": self.model_class, "data": self.datamodule_class,
-                       "trainer": self.trainer_class}.get(key)
+                cls = {
+                    "model": self.model_class,
+                    "data": self.datamodule_class,
+                    "trainer": self.trainer_class,
+                }.get(key)
                 types = _signature_types(cls) if cls is not None else {}
                 if key == "trainer":
                     from treadle.config import TrainerConfig
 
                     types = {k: f.annotation for k, f in TrainerConfig.model_fields.items()}
-                required = {p.name for p in _parameters(cls) if p.default is p.empty} \
-                    if key != "trainer" and cls is not None else set()
+                required = (
+                    {p.name for p in _parameters(cls) if p.default is p.empty}
+                    if key != "trainer" and cls is not None
+                    else set()
+                )
                 for arg, default in value.items():
                     kind = _type_name(types.get(arg))
                     shown = "required" if arg in required else f"default: {default!r}"
@@ -239,7 +278,7 @@ class CLI:
                 lines.append(f"  --{key} VALUE  (default: {value!r})")
         return "\n".join(lines) + "\n"
 
-    def _with_required(self, config: Dict[str, Any]) -> Dict[str, Any]:
+    def _with_required(self, config: dict[str, Any]) -> dict[str, Any]:
         """``config`` with each required model/data argument not given shown as None."""
         from treadle.cli import resolve_class_path
 
@@ -253,18 +292,23 @@ class CLI:
                     cls = resolve_class_path(str(section["class_path"]))
                 except Exception:
                     continue  # reported when the configuration is checked
-                given = {k: v for k, v in section.items() if k not in ("class_path",
-                                                                      "init_args")}
-                out[key] = {"class_path": section["class_path"], "init_args": {
-                    **{p.name: None for p in _parameters(cls)}, **_signature_defaults(cls),
-                    **(section.get("init_args") or {}), **given}}
+                given = {k: v for k, v in section.items() if k not in ("class_path", "init_args")}
+                out[key] = {
+                    "class_path": section["class_path"],
+                    "init_args": {
+                        **{p.name: None for p in _parameters(cls)},
+                        **_signature_defaults(cls),
+                        **(section.get("init_args") or {}),
+                        **given,
+                    },
+                }
             elif cls is not None:
                 out[key] = {**{p.name: None for p in _parameters(cls)}, **section}
         return out
 
     # -- checking ----------------------------------------------------------------------------
 
-    def _check(self, config: Dict[str, Any], problems: List[str]) -> Dict[str, Any]:
+    def _check(self, config: dict[str, Any], problems: list[str]) -> dict[str, Any]:
         """Every problem of ``config`` into ``problems``; returns what ``_instantiate`` builds."""
         from treadle.cli import _parse_spec
         from treadle.config import TrainerConfig
@@ -273,55 +317,63 @@ class CLI:
         known = self._defaults(self.subcommand)
         unknown = sorted(set(config) - set(known))
         for key in unknown:
-            problems.append(f"`{key}`: not a key of the configuration; valid keys: "
-                            f"{', '.join(known)}")
-        checked: Dict[str, Any] = {}
+            problems.append(
+                f"`{key}`: not a key of the configuration; valid keys: {', '.join(known)}"
+            )
+        checked: dict[str, Any] = {}
         seed = config.get("seed_everything")
         if not isinstance(seed, (bool, int)):
-            problems.append(f"seed_everything: must be an int, true (a random seed) or false; "
-                            f"got {seed!r}")
+            problems.append(
+                f"seed_everything: must be an int, true (a random seed) or false; got {seed!r}"
+            )
         checked["seed_everything"] = seed
         extras = _SUBCOMMANDS.get(self.subcommand or "", {})
         if extras:
             values = {k: config.get(k) for k in extras}
-            checked["extras"] = _validate_args(values, {k: (_EXTRA_TYPES[k], extras[k])
-                                                        for k in extras}, "", problems)
+            checked["extras"] = _validate_args(
+                values, {k: (_EXTRA_TYPES[k], extras[k]) for k in extras}, "", problems
+            )
         trainer = config.get("trainer")
         if not isinstance(trainer, dict):
-            problems.append(f"trainer: must be a mapping of Trainer arguments; got "
-                            f"{type(trainer).__name__}")
+            problems.append(
+                f"trainer: must be a mapping of Trainer arguments; got {type(trainer).__name__}"
+            )
             trainer = {}
         before = len(problems)
         specs = {k: _parse_spec(v, f"trainer.{k}", problems) for k, v in trainer.items()}
         if len(problems) == before:
             kwargs = specs
-            if issubclass(self.trainer_class, _treadle_trainer()) and \
-                    self.trainer_class.__init__ is _treadle_trainer().__init__:
+            if (
+                issubclass(self.trainer_class, _treadle_trainer())
+                and self.trainer_class.__init__ is _treadle_trainer().__init__
+            ):
                 try:
-                    TrainerConfig.from_kwargs(**{k: v for k, v in kwargs.items()
-                                                 if not _is_call(v)})
+                    TrainerConfig.from_kwargs(
+                        **{k: v for k, v in kwargs.items() if not _is_call(v)}
+                    )
                 except ConfigurationError as exc:
                     problems.extend(exc.problems)
             else:
                 _validate_args(kwargs, _fields(self.trainer_class), "trainer.", problems)
             checked["trainer"] = specs
-        checked["model"] = self._check_section("model", config.get("model"), self.model_class,
-                                               self.subclass_mode_model, problems)
+        checked["model"] = self._check_section(
+            "model", config.get("model"), self.model_class, self.subclass_mode_model, problems
+        )
         if self.datamodule_class is not None or config.get("data"):
-            checked["data"] = self._check_section("data", config.get("data"),
-                                                  self.datamodule_class,
-                                                  self.subclass_mode_data, problems)
+            checked["data"] = self._check_section(
+                "data", config.get("data"), self.datamodule_class, self.subclass_mode_data, problems
+            )
         return checked
 
-    def _check_section(self, key: str, section: Any, base: Any, subclass_mode: bool,
-                       problems: List[str]) -> Any:
+    def _check_section(
+        self, key: str, section: Any, base: Any, subclass_mode: bool, problems: list[str]
+    ) -> Any:
         from treadle.cli import _parse_spec, resolve_class_path
 
         if section is None:
             section = {}
         if not isinstance(section, dict):
-            problems.append(f"{key}: must be a mapping of arguments; got "
-                            f"{type(section).__name__}")
+            problems.append(f"{key}: must be a mapping of arguments; got {type(section).__name__}")
             return None
         cls = base
         args = {k: v for k, v in section.items() if k not in ("class_path", "init_args")}
@@ -334,19 +386,25 @@ class CLI:
             try:
                 cls = resolve_class_path(str(section["class_path"]))
             except Exception as exc:
-                problems.append(f"{key}.class_path: `{section['class_path']}` cannot be "
-                                f"imported: {type(exc).__name__}: {exc}")
+                problems.append(
+                    f"{key}.class_path: `{section['class_path']}` cannot be "
+                    f"imported: {type(exc).__name__}: {exc}"
+                )
                 return None
             if base is not None and not (inspect.isclass(cls) and issubclass(cls, base)):
-                problems.append(f"{key}.class_path: `{section['class_path']}` is not a subclass "
-                                f"of {base.__name__}")
+                problems.append(
+                    f"{key}.class_path: `{section['class_path']}` is not a subclass "
+                    f"of {base.__name__}"
+                )
                 return None
         elif subclass_mode or cls is None:
             if key == "data" and not args:
                 return None
-            problems.append(f"{key}: give `{key}.class_path` (a class"
-                            f"{' deriving from ' + base.__name__ if base else ''}) and its "
-                            f"`{key}.init_args`")
+            problems.append(
+                f"{key}: give `{key}.class_path` (a class"
+                f"{' deriving from ' + base.__name__ if base else ''}) and its "
+                f"`{key}.init_args`"
+            )
             return None
         specs = {k: _parse_spec(v, f"{key}.{k}", problems) for k, v in args.items()}
         validated = _validate_args(specs, _fields(cls), f"{key}.", problems, owner=cls)
@@ -354,7 +412,7 @@ class CLI:
 
     # -- building and running ----------------------------------------------------------------
 
-    def _instantiate(self, checked: Dict[str, Any]) -> None:
+    def _instantiate(self, checked: dict[str, Any]) -> None:
         from treadle.cli import _build
         from treadle.utilities import seed_everything
 
@@ -400,14 +458,15 @@ def _is_call(value: Any) -> bool:
     return isinstance(value, _Call)
 
 
-_LOADERS: Dict[str, Tuple[Tuple[str, str], ...]] = {"fit": (("train_dataloaders", "train_dataloader"),
-                    ("val_dataloaders", "val_dataloader")),
-            "validate": (("dataloaders", "val_dataloader"),),
-            "test": (("dataloaders", "test_dataloader"),),
-            "predict": (("dataloaders", "predict_dataloader"),)}
+_LOADERS: dict[str, tuple[tuple[str, str], ...]] = {
+    "fit": (("train_dataloaders", "train_dataloader"), ("val_dataloaders", "val_dataloader")),
+    "validate": (("dataloaders", "val_dataloader"),),
+    "test": (("dataloaders", "test_dataloader"),),
+    "predict": (("dataloaders", "predict_dataloader"),),
+}
 
 
-def _data_arguments(data: Any, subcommand: str) -> Dict[str, Any]:
+def _data_arguments(data: Any, subcommand: str) -> dict[str, Any]:
     """How the Trainer gets ``data``: a ``treadle.DataModule`` as ``datamodule=``; any other
     class with ``*_dataloader`` methods through its loaders, after ``prepare_data()`` and
     ``setup(stage)`` as Lightning calls them."""
@@ -419,23 +478,29 @@ def _data_arguments(data: Any, subcommand: str) -> Dict[str, Any]:
         method = getattr(data, name, None)
         if callable(method):
             method(subcommand) if name == "setup" else method()
-    return {arg: getattr(data, method)() for arg, method in _LOADERS[subcommand]
-            if callable(getattr(data, method, None))}
+    return {
+        arg: getattr(data, method)()
+        for arg, method in _LOADERS[subcommand]
+        if callable(getattr(data, method, None))
+    }
 
 
-def _merge(into: Dict[str, Any], new: Dict[str, Any]) -> None:
+def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:
     """Deep-merge ``new`` into ``into``; a ``class_path`` that changes drops old init_args."""
     for key, value in new.items():
         old = into.get(key)
-        if isinstance(old, dict) and isinstance(value, dict) and \
-                old.get("class_path", value.get("class_path")) == value.get("class_path",
-                                                                            old.get("class_path")):
+        if (
+            isinstance(old, dict)
+            and isinstance(value, dict)
+            and old.get("class_path", value.get("class_path"))
+            == value.get("class_path", old.get("class_path"))
+        ):
             _merge(old, value)
         else:
             into[key] = value
 
 
-def _parameters(cls: Any) -> List[inspect.Parameter]:
+def _parameters(cls: Any) -> list[inspect.Parameter]:
     try:
         params = list(inspect.signature(cls).parameters.values())
     except (TypeError, ValueError):
@@ -443,12 +508,12 @@ def _parameters(cls: Any) -> List[inspect.Parameter]:
     return [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
-def _signature_defaults(cls: Any) -> Dict[str, Any]:
+def _signature_defaults(cls: Any) -> dict[str, Any]:
     """The ``__init__`` arguments that have a default, with it."""
     return {p.name: p.default for p in _parameters(cls) if p.default is not p.empty}
 
 
-def _signature_types(cls: Any) -> Dict[str, Any]:
+def _signature_types(cls: Any) -> dict[str, Any]:
     try:
         hints = typing.get_type_hints(cls.__init__)
     except Exception:  # an annotation that cannot be resolved: checked as Any
@@ -456,7 +521,7 @@ def _signature_types(cls: Any) -> Dict[str, Any]:
     return {p.name: hints.get(p.name, Any) for p in _parameters(cls)}
 
 
-def _fields(cls: Any) -> Dict[str, Tuple[Any, Any]]:
+def _fields(cls: Any) -> dict[str, tuple[Any, Any]]:
     """``name -> (annotation, default or inspect.Parameter.empty)`` of ``cls.__init__``."""
     types = _signature_types(cls)
     return {p.name: (types[p.name], p.default) for p in _parameters(cls)}
@@ -470,8 +535,13 @@ def _type_name(annotation: Any) -> str:
     return str(annotation).replace("typing.", "").replace("NoneType", "None")
 
 
-def _validate_args(values: Dict[str, Any], fields: Dict[str, Tuple[Any, Any]], prefix: str,
-                   problems: List[str], owner: Any = None) -> Dict[str, Any]:
+def _validate_args(
+    values: dict[str, Any],
+    fields: dict[str, tuple[Any, Any]],
+    prefix: str,
+    problems: list[str],
+    owner: Any = None,
+) -> dict[str, Any]:
     """Check ``values`` against ``fields`` with pydantic; every problem into ``problems``.
 
     Returns the values converted to their annotations (``1`` for a ``float`` is ``1.0``).
@@ -484,30 +554,36 @@ def _validate_args(values: Dict[str, Any], fields: Dict[str, Tuple[Any, Any]], p
         if name not in fields:
             close = difflib.get_close_matches(name, list(fields), n=1)
             hint = f" Did you mean `{prefix}{close[0]}`?" if close else ""
-            problems.append(f"{prefix}{name}: not an argument of "
-                            f"{owner.__name__ if owner is not None else 'this section'}.{hint} "
-                            f"Arguments: "
-                            f"{', '.join(fields) or '(none)'}")
-    spec: Dict[str, Any] = {}
+            problems.append(
+                f"{prefix}{name}: not an argument of "
+                f"{owner.__name__ if owner is not None else 'this section'}.{hint} "
+                f"Arguments: "
+                f"{', '.join(fields) or '(none)'}"
+            )
+    spec: dict[str, Any] = {}
     for name, (annotation, default) in fields.items():
         value = values.get(name, default)
         if value is inspect.Parameter.empty:
-            problems.append(f"{prefix}{name}: required{where}, it has no default; give "
-                            f"`--{prefix}{name} VALUE` or set it in the configuration")
+            problems.append(
+                f"{prefix}{name}: required{where}, it has no default; give "
+                f"`--{prefix}{name} VALUE` or set it in the configuration"
+            )
             continue
         if name not in values:
             continue
         if _is_call(value):
             target = value.target
-            if inspect.isclass(annotation) and inspect.isclass(target) and \
-                    not issubclass(target, annotation):
+            if (
+                inspect.isclass(annotation)
+                and inspect.isclass(target)
+                and not issubclass(target, annotation)
+            ):
                 problems.append(f"{prefix}{name}: `{value.label}` is not a {annotation.__name__}")
             continue
         spec[name] = (annotation, ...)
     if not spec:
         return {}
-    model = create_model("Arguments", __config__=ConfigDict(arbitrary_types_allowed=True),
-                         **spec)
+    model = create_model("Arguments", __config__=ConfigDict(arbitrary_types_allowed=True), **spec)
     try:
         validated = model(**{k: values[k] for k in spec})
     except ValidationError as exc:
@@ -517,8 +593,10 @@ def _validate_args(values: Dict[str, Any], fields: Dict[str, Tuple[Any, Any]], p
             if name in seen:  # a Union fails once per member: one line per argument
                 continue
             seen.add(name)
-            problems.append(f"{prefix}{name}: expected {_type_name(spec[name][0])}{where}, "
-                            f"got {values.get(name)!r} ({err.get('msg', 'invalid')})")
+            problems.append(
+                f"{prefix}{name}: expected {_type_name(spec[name][0])}{where}, "
+                f"got {values.get(name)!r} ({err.get('msg', 'invalid')})"
+            )
         return {}
     return {k: getattr(validated, k) for k in spec}
 
@@ -534,7 +612,7 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _dump_yaml(config: Dict[str, Any]) -> str:
+def _dump_yaml(config: dict[str, Any]) -> str:
     import yaml
 
     return yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=False)

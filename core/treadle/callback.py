@@ -4,9 +4,10 @@ A Lightning callback ports by changing its base class: ``on_train_batch_end(self
 pl_module, outputs, batch, batch_idx)`` works as written (see ``treadle._adapters``). Only the
 methods a subclass overrides take part in the run.
 """
+
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any
 
 
 class Callback:
@@ -27,10 +28,10 @@ class Callback:
         checkpoints written by either match."""
         return f"{type(self).__qualname__}{kwargs!r}"
 
-    def state_dict(self) -> Dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         return {}
 
-    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         pass
 
     def setup(self, trainer, pl_module, stage: str) -> None: ...
@@ -49,8 +50,12 @@ class Callback:
     def on_validation_end(self, trainer, pl_module) -> None: ...
     def on_validation_epoch_start(self, trainer, pl_module) -> None: ...
     def on_validation_epoch_end(self, trainer, pl_module) -> None: ...
-    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None: ...
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None: ...
+    def on_validation_batch_start(
+        self, trainer, pl_module, batch, batch_idx, dataloader_idx=0
+    ) -> None: ...
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None: ...
     def on_before_backward(self, trainer, pl_module, loss) -> None: ...
     def on_after_backward(self, trainer, pl_module) -> None: ...
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None: ...

@@ -5,10 +5,11 @@
 plugins (``treadle_plugins``); each is imported on first use, so neither ``import treadle`` nor
 ``import treadle.callbacks`` loads them.
 """
+
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, List
+from typing import TYPE_CHECKING, Any
 
 from treadle.callback import Callback
 
@@ -33,20 +34,31 @@ _LOCATIONS = {
     "Timer": "treadle_plugins.callbacks.timer",
 }
 
-__all__ = ["Callback", "EarlyStopping", "EarlyStoppingReason", "LambdaCallback",
-           "LearningRateMonitor", "ModelCheckpoint", "ModelSummary", "ProgressBar", "Timer"]
+__all__ = [
+    "Callback",
+    "EarlyStopping",
+    "EarlyStoppingReason",
+    "LambdaCallback",
+    "LearningRateMonitor",
+    "ModelCheckpoint",
+    "ModelSummary",
+    "ProgressBar",
+    "Timer",
+]
 assert set(__all__) == {"Callback", *_LOCATIONS}  # one list to keep, checked on import
 
 
 def __getattr__(name: str) -> Any:
     module = _LOCATIONS.get(name)
     if module is None:
-        raise AttributeError(f"module 'treadle.callbacks' has no attribute {name!r}; it "
-                             f"provides {', '.join(__all__)}")
+        raise AttributeError(
+            f"module 'treadle.callbacks' has no attribute {name!r}; it "
+            f"provides {', '.join(__all__)}"
+        )
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # later look-ups skip this function
     return value
 
 
-def __dir__() -> List[str]:
+def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})

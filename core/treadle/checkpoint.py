@@ -8,10 +8,11 @@ loop's position: epoch, batches done, the RNG at the epoch's start for a mid-epo
 class's qualified name, when not empty) and whatever ``on_save_checkpoint``
 implementations add.
 """
+
 from __future__ import annotations
 
 import random
-from typing import Any, Dict, Optional
+from typing import Any
 
 import torch
 
@@ -25,14 +26,16 @@ def state_key(callback: Any) -> str:
     return getattr(callback, "state_key", type(callback).__qualname__)
 
 
-def dump(trainer: Any, hooks: Any, epoch_rng: Optional[Dict[str, Any]],
-         weights_only: bool = False) -> Dict[str, Any]:
+def dump(
+    trainer: Any, hooks: Any, epoch_rng: dict[str, Any] | None, weights_only: bool = False
+) -> dict[str, Any]:
     """The checkpoint of ``trainer``'s run as it stands."""
     module, state = trainer.module, trainer.state
     if module is None:
-        raise RuntimeError("`trainer.save_checkpoint()` needs a model: call it during or "
-                           "after `fit()`.")
-    checkpoint: Dict[str, Any] = {
+        raise RuntimeError(
+            "`trainer.save_checkpoint()` needs a model: call it during or after `fit()`."
+        )
+    checkpoint: dict[str, Any] = {
         "treadle_version": VERSION,
         "epoch": state.epoch,
         "global_step": state.global_step,
@@ -42,17 +45,20 @@ def dump(trainer: Any, hooks: Any, epoch_rng: Optional[Dict[str, Any]],
     if weights_only:
         return checkpoint
     mid_epoch = state.training and state.batches_done > 0
-    checkpoint["loops"] = {"fit": {
-        "epoch": state.epoch,
-        "batches_done": state.batches_done if mid_epoch else 0,
-        "epoch_rng": epoch_rng if mid_epoch else None,
-    }}
+    checkpoint["loops"] = {
+        "fit": {
+            "epoch": state.epoch,
+            "batches_done": state.batches_done if mid_epoch else 0,
+            "epoch_rng": epoch_rng if mid_epoch else None,
+        }
+    }
     checkpoint["rng_states"] = rng_state()
     if not trainer.strategy.saves_optimizer_states:  # DeepSpeed writes its own
         checkpoint["optimizer_states"] = [o.state_dict() for o in trainer.optimizers]
     checkpoint["lr_schedulers"] = [c.scheduler.state_dict() for c in trainer.lr_scheduler_configs]
-    checkpoint["callbacks"] = {state_key(cb): cb.state_dict() for cb in trainer.callbacks
-                               if hasattr(cb, "state_dict")}
+    checkpoint["callbacks"] = {
+        state_key(cb): cb.state_dict() for cb in trainer.callbacks if hasattr(cb, "state_dict")
+    }
     datamodule = getattr(trainer, "datamodule", None)
     if datamodule is not None:  # under its class's qualified name, as Lightning
         datamodule_state = datamodule.state_dict()
@@ -62,7 +68,7 @@ def dump(trainer: Any, hooks: Any, epoch_rng: Optional[Dict[str, Any]],
     return checkpoint
 
 
-def restore(trainer: Any, hooks: Any, ckpt_path: Any) -> Optional[Dict[str, Any]]:
+def restore(trainer: Any, hooks: Any, ckpt_path: Any) -> dict[str, Any] | None:
     """Load ``ckpt_path`` into ``trainer``'s run; returns the mid-epoch resume point or None.
 
     The resume point (``batches_done``, ``epoch_rng``, ``rng``) tells the fit loop how many
@@ -89,16 +95,19 @@ def restore(trainer: Any, hooks: Any, ckpt_path: Any) -> Optional[Dict[str, Any]
     loop = checkpoint.get("loops", {}).get("fit", {})
     state.epoch = loop.get("epoch", checkpoint["epoch"])
     if loop.get("batches_done"):
-        return {"batches_done": loop["batches_done"], "epoch_rng": loop["epoch_rng"],
-                "rng": checkpoint["rng_states"]}
+        return {
+            "batches_done": loop["batches_done"],
+            "epoch_rng": loop["epoch_rng"],
+            "rng": checkpoint["rng_states"],
+        }
     if "rng_states" in checkpoint:
         set_rng_state(checkpoint["rng_states"])
     return None
 
 
-def rng_state() -> Dict[str, Any]:
+def rng_state() -> dict[str, Any]:
     """Python's, torch's (CUDA's when in use) and NumPy's (when installed) RNG states."""
-    state: Dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    state: dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda"] = torch.cuda.get_rng_state_all()
     try:
@@ -106,12 +115,17 @@ def rng_state() -> Dict[str, Any]:
     except ImportError:
         return state
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state["numpy"] = (kind, torch.from_numpy(keys.astype("int64")),  # type: ignore[attr-defined]
-                      pos, has_gauss, cached)  # (numpy types get_state() as str | tuple)
+    state["numpy"] = (
+        kind,
+        torch.from_numpy(keys.astype("int64")),  # type: ignore[attr-defined]
+        pos,
+        has_gauss,
+        cached,
+    )  # (numpy types get_state() as str | tuple)
     return state
 
 
-def set_rng_state(state: Dict[str, Any]) -> None:
+def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate(_as_tuple(state["python"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():

@@ -1,15 +1,17 @@
 """Checkpoint files: written atomically, read with ``weights_only=True``."""
+
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import Any
 
 import torch
 
 
-def save_atomic(checkpoint: Dict[str, Any], path: Union[str, Path]) -> Path:
+def save_atomic(checkpoint: dict[str, Any], path: str | Path) -> Path:
     """Write ``checkpoint`` to ``path`` so that a crash never leaves a half-written file there.
 
     The data goes to a temporary file in the same directory, is flushed to disk, then renamed
@@ -25,13 +27,11 @@ def save_atomic(checkpoint: Dict[str, Any], path: Union[str, Path]) -> Path:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     return path
 
 
-def load(path: Union[str, Path], map_location: Any = "cpu") -> Dict[str, Any]:
+def load(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
     return torch.load(path, map_location=map_location, weights_only=True)

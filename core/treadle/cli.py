@@ -18,6 +18,7 @@ Start-up stays light: ``treadle plugins`` loads the plugins but not pydantic or 
 For a user's own script, ``treadle.cli.CLI(MyModel, MyDataModule)`` builds the same from the
 classes' signatures, as ``LightningCLI`` does (``treadle/_user_cli.py``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,9 @@ import inspect
 import os
 import re
 import sys
+from collections.abc import Sequence
 from importlib import import_module
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 from treadle._user_cli import CLI  # noqa: F401  (treadle.cli.CLI; imports nothing heavy)
 
@@ -42,13 +44,18 @@ _TOP_KEYS = ("model", "data", "trainer", "seed_everything", "ckpt_path")
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
     from treadle.errors import PluginError
-    from treadle.plugin_manager import (_PROVIDER_HOOKS, GROUP, RunPluginManager,
-                                        discover_entry_points, load_entry_point)
+    from treadle.plugin_manager import (
+        _PROVIDER_HOOKS,
+        GROUP,
+        RunPluginManager,
+        discover_entry_points,
+        load_entry_point,
+    )
 
     out = sys.stdout
     pm = RunPluginManager()
-    problems: List[str] = []
-    owners: Dict[str, tuple] = {}
+    problems: list[str] = []
+    owners: dict[str, tuple] = {}
     found = discover_entry_points()
     out.write(f"Entry points in group {GROUP!r}: {len(found)}\n")
     for ep, dist, reason in found:
@@ -57,8 +64,10 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
             out.write(f"    status: {reason}\n")
             continue
         if ep.name in owners and owners[ep.name] != dist:
-            msg = (f"entry point name `{ep.name}` is also declared by {owners[ep.name][0]}; "
-                   f"uninstall one, or block the name with TREADLE_BLOCK_PLUGINS={ep.name}")
+            msg = (
+                f"entry point name `{ep.name}` is also declared by {owners[ep.name][0]}; "
+                f"uninstall one, or block the name with TREADLE_BLOCK_PLUGINS={ep.name}"
+            )
             out.write(f"    status: conflict: {msg}\n")
             problems.append(f"{dist[0]}: {msg}")
             continue
@@ -70,19 +79,24 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
                 pm.distributions[ep.name] = dist
         except PluginError as exc:
             out.write(f"    status: failed: {exc}\n")
-            problems.append(str(exc) if dist[0] in str(exc) else
-                            f"{ep.name} ({dist[0]} {dist[1]}): {exc}")
+            problems.append(
+                str(exc) if dist[0] in str(exc) else f"{ep.name} ({dist[0]} {dist[1]}): {exc}"
+            )
             continue
         out.write("    status: loaded\n")
         name = pm.get_name(plugin) or ep.name
-        hooks = sorted(c.name for c in pm.get_hookcallers(plugin) or []
-                       if c.name not in _PROVIDER_HOOKS.values())
+        hooks = sorted(
+            c.name
+            for c in pm.get_hookcallers(plugin) or []
+            if c.name not in _PROVIDER_HOOKS.values()
+        )
         if hooks:
             out.write(f"    hooks: {', '.join(hooks)}\n")
         specs = getattr(plugin, "treadle_hookspecs", None)
         if specs is not None:
-            added = sorted(n for n in dir(specs)
-                           if hasattr(getattr(specs, n, None), "treadle_spec"))
+            added = sorted(
+                n for n in dir(specs) if hasattr(getattr(specs, n, None), "treadle_spec")
+            )
             out.write(f"    adds hookspecs: {', '.join(added) or '(none)'}\n")
         for kind, hook_name in _PROVIDER_HOOKS.items():
             for impl in getattr(pm.hook, hook_name).get_hookimpls():
@@ -95,8 +109,10 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
                     problems.append(f"{ep.name}: {hook_name}() raised {type(exc).__name__}: {exc}")
                     continue
                 for rec in records:
-                    out.write(f"    {kind} {rec.name!r}: {_availability(rec)}"
-                              f"{' -- ' + rec.description if rec.description else ''}\n")
+                    out.write(
+                        f"    {kind} {rec.name!r}: {_availability(rec)}"
+                        f"{' -- ' + rec.description if rec.description else ''}\n"
+                    )
 
     try:
         pm.check_pending()  # a misspelled hook name, as a Trainer would report it
@@ -113,8 +129,10 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         except Exception:  # a failing provider hook, reported above
             out.write(f"  {kind}: unknown (a provider hook failed)\n")
             continue
-        names = [f"{n} ({'available' if _is_available(r) else 'unavailable'})"
-                 for n, r in sorted(records.items())]
+        names = [
+            f"{n} ({'available' if _is_available(r) else 'unavailable'})"
+            for n, r in sorted(records.items())
+        ]
         out.write(f"  {kind}: {', '.join(names) or '(none)'}\n")
     if problems:
         out.write("\nProblems:\n" + "".join(f"  - {p}\n" for p in problems))
@@ -151,11 +169,12 @@ def _yaml_loader():
     Loader.add_implicit_resolver(
         "tag:yaml.org,2002:float",
         re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-        list("-+0123456789."))
+        list("-+0123456789."),
+    )
     return Loader
 
 
-def _load_yaml(text: str, where: str, problems: List[str]) -> Any:
+def _load_yaml(text: str, where: str, problems: list[str]) -> Any:
     import yaml
 
     try:
@@ -165,7 +184,7 @@ def _load_yaml(text: str, where: str, problems: List[str]) -> Any:
         return None
 
 
-def _read_config(path: str, problems: List[str]) -> Dict[str, Any]:
+def _read_config(path: str, problems: list[str]) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -176,21 +195,25 @@ def _read_config(path: str, problems: List[str]) -> Dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        problems.append(f"{path}: the top level must be a mapping with keys "
-                        f"{', '.join(_TOP_KEYS)}; got {type(data).__name__}")
+        problems.append(
+            f"{path}: the top level must be a mapping with keys "
+            f"{', '.join(_TOP_KEYS)}; got {type(data).__name__}"
+        )
         return {}
     return data
 
 
-def _apply_overrides(config: Dict[str, Any], overrides: Sequence[str], problems: List[str]) -> None:
+def _apply_overrides(config: dict[str, Any], overrides: Sequence[str], problems: list[str]) -> None:
     """``--trainer.max_epochs 3``, ``--model.init_args.lr=0.1`` (``--model.lr`` means the same)."""
     i = 0
     while i < len(overrides):
         token = overrides[i]
         i += 1
         if not token.startswith("--"):
-            problems.append(f"`{token}` is not an option; overrides look like "
-                            f"`--trainer.max_epochs 3` (sections: {', '.join(_SECTIONS)})")
+            problems.append(
+                f"`{token}` is not an option; overrides look like "
+                f"`--trainer.max_epochs 3` (sections: {', '.join(_SECTIONS)})"
+            )
             continue
         key, has_value, value = token[2:].partition("=")
         if not has_value:
@@ -199,8 +222,10 @@ def _apply_overrides(config: Dict[str, Any], overrides: Sequence[str], problems:
                 continue
             value, i = overrides[i], i + 1
         if "." not in key:
-            problems.append(f"`--{key}` is not an option; overrides look like "
-                            f"`--trainer.max_epochs 3` (sections: {', '.join(_SECTIONS)})")
+            problems.append(
+                f"`--{key}` is not an option; overrides look like "
+                f"`--trainer.max_epochs 3` (sections: {', '.join(_SECTIONS)})"
+            )
             continue
         path = key.split(".")
         if path[0] not in _SECTIONS or not all(path):
@@ -241,7 +266,7 @@ class _Call:
 
     __slots__ = ("target", "kwargs", "label")
 
-    def __init__(self, target: Any, kwargs: Dict[str, Any], label: str):
+    def __init__(self, target: Any, kwargs: dict[str, Any], label: str):
         self.target, self.kwargs, self.label = target, kwargs, label
 
     def build(self) -> Any:
@@ -258,7 +283,7 @@ def _build(value: Any) -> Any:
     return value
 
 
-def _parse_spec(value: Any, where: str, problems: List[str]) -> Any:
+def _parse_spec(value: Any, where: str, problems: list[str]) -> Any:
     """Turn every ``{class_path, init_args}`` mapping in ``value`` into a checked ``_Call``."""
     if isinstance(value, list):
         return [_parse_spec(v, f"{where}[{i}]", problems) for i, v in enumerate(value)]
@@ -269,12 +294,16 @@ def _parse_spec(value: Any, where: str, problems: List[str]) -> Any:
     path = value["class_path"]
     extra = sorted(set(value) - {"class_path", "init_args"})
     if extra:
-        problems.append(f"{where}: unexpected keys {extra} next to `class_path`; put arguments "
-                        f"under `init_args`")
+        problems.append(
+            f"{where}: unexpected keys {extra} next to `class_path`; put arguments "
+            f"under `init_args`"
+        )
     init_args = value.get("init_args") or {}
     if not isinstance(init_args, dict):
-        problems.append(f"{where}.init_args: must be a mapping of argument names to values, got "
-                        f"{type(init_args).__name__}")
+        problems.append(
+            f"{where}.init_args: must be a mapping of argument names to values, got "
+            f"{type(init_args).__name__}"
+        )
         init_args = {}
     if not isinstance(path, str):
         problems.append(f"{where}.class_path: must be a string such as `package.module.Name`")
@@ -282,8 +311,10 @@ def _parse_spec(value: Any, where: str, problems: List[str]) -> Any:
     try:
         target = resolve_class_path(path)
     except Exception as exc:
-        problems.append(f"{where}: `class_path: {path}` cannot be imported: "
-                        f"{type(exc).__name__}: {exc}. Is its package installed or on PYTHONPATH?")
+        problems.append(
+            f"{where}: `class_path: {path}` cannot be imported: "
+            f"{type(exc).__name__}: {exc}. Is its package installed or on PYTHONPATH?"
+        )
         return None
     kwargs = {k: _parse_spec(v, f"{where}.init_args.{k}", problems) for k, v in init_args.items()}
     try:
@@ -298,33 +329,40 @@ def _parse_spec(value: Any, where: str, problems: List[str]) -> Any:
 class RunConfig:
     """What a ``--config`` file (plus overrides) describes, checked before anything is built."""
 
-    def __init__(self, config: Dict[str, Any], problems: List[str]):
+    def __init__(self, config: dict[str, Any], problems: list[str]):
         unknown = sorted(set(config) - set(_TOP_KEYS))
         if unknown:
-            problems.append(f"configuration: unknown top-level keys {unknown}; valid keys: "
-                            f"{', '.join(_TOP_KEYS)}")
+            problems.append(
+                f"configuration: unknown top-level keys {unknown}; valid keys: "
+                f"{', '.join(_TOP_KEYS)}"
+            )
         self.seed = config.get("seed_everything")
         if self.seed is not None and (type(self.seed) is not int):
             problems.append(f"seed_everything: must be an int, got {self.seed!r}")
         self.ckpt_path = config.get("ckpt_path")
         model = config.get("model")
         if not isinstance(model, dict) or "class_path" not in model:
-            problems.append("model: missing; give `model: {class_path: package.module.MyModule, "
-                            "init_args: {...}}`")
+            problems.append(
+                "model: missing; give `model: {class_path: package.module.MyModule, "
+                "init_args: {...}}`"
+            )
             self.model = None
         else:
             self.model = _parse_spec(model, "model", problems)
         data = config.get("data")
         if data is not None and not (isinstance(data, dict) and "class_path" in data):
-            problems.append("data: give `data: {class_path: package.module.make_data, "
-                            "init_args: {...}}` or leave it out to use the Module's own "
-                            "train_dataloader()/val_dataloader()")
+            problems.append(
+                "data: give `data: {class_path: package.module.make_data, "
+                "init_args: {...}}` or leave it out to use the Module's own "
+                "train_dataloader()/val_dataloader()"
+            )
             data = None
         self.data = _parse_spec(data, "data", problems) if data is not None else None
         trainer = config.get("trainer") or {}
         if not isinstance(trainer, dict):
-            problems.append(f"trainer: must be a mapping of Trainer arguments, got "
-                            f"{type(trainer).__name__}")
+            problems.append(
+                f"trainer: must be a mapping of Trainer arguments, got {type(trainer).__name__}"
+            )
             trainer = {}
         self.trainer = {k: _parse_spec(v, f"trainer.{k}", problems) for k, v in trainer.items()}
 
@@ -338,8 +376,9 @@ def _loaders(data: Any, stage: str) -> tuple:
         if unknown:
             from treadle.errors import ConfigurationError
 
-            raise ConfigurationError([f"data: returned a dict with keys {unknown}; use 'train' "
-                                      f"and 'val'"])
+            raise ConfigurationError(
+                [f"data: returned a dict with keys {unknown}; use 'train' and 'val'"]
+            )
         return data.get("train"), data.get("val")
     if hasattr(data, "train_dataloader") or hasattr(data, "val_dataloader"):
         if callable(getattr(data, "prepare_data", None)):
@@ -351,9 +390,13 @@ def _loaders(data: Any, stage: str) -> tuple:
         return train, val
     from treadle.errors import ConfigurationError
 
-    raise ConfigurationError([f"data: built a {type(data).__name__}; return "
-                              f"{{'train': loader, 'val': loader}} or an object with "
-                              f"train_dataloader() and/or val_dataloader()"])
+    raise ConfigurationError(
+        [
+            f"data: built a {type(data).__name__}; return "
+            f"{{'train': loader, 'val': loader}} or an object with "
+            f"train_dataloader() and/or val_dataloader()"
+        ]
+    )
 
 
 def _prepare_run(args: argparse.Namespace, overrides: Sequence[str]):
@@ -361,7 +404,7 @@ def _prepare_run(args: argparse.Namespace, overrides: Sequence[str]):
     from treadle.config import TrainerConfig
     from treadle.errors import ConfigurationError
 
-    problems: List[str] = []
+    problems: list[str] = []
     config = _read_config(args.config, problems)
     _apply_overrides(config, overrides, problems)
     if args.seed_everything is not None:
@@ -387,16 +430,18 @@ def _prepare_run(args: argparse.Namespace, overrides: Sequence[str]):
         treadle.seed_everything(run.seed)
     model = run.model.build()
     if not isinstance(model, treadle.Module):
-        raise ConfigurationError([f"model: `{run.model.label}` built a {type(model).__name__}, "
-                                  f"not a `treadle.Module`"])
+        raise ConfigurationError(
+            [f"model: `{run.model.label}` built a {type(model).__name__}, not a `treadle.Module`"]
+        )
     trainer = treadle.Trainer(**trainer_kwargs)
     data = run.data.build() if run.data is not None else None
     train, val = _loaders(data, "fit")
     return run, trainer, model, train, val
 
 
-def check_fit(trainer: Any, model: Any, train_dataloaders: Any = None,
-              val_dataloaders: Any = None) -> None:
+def check_fit(
+    trainer: Any, model: Any, train_dataloaders: Any = None, val_dataloaders: Any = None
+) -> None:
     """Everything ``trainer.fit`` does before its first ``training_step``, and nothing after.
 
     The Module's overrides are registered, ``setup`` runs, ``configure_optimizers()`` is
@@ -407,8 +452,10 @@ def check_fit(trainer: Any, model: Any, train_dataloaders: Any = None,
 
 
 def _summary(trainer: Any) -> str:
-    names = [getattr(p, "name", type(p).__name__) for p in
-             (trainer.accelerator, trainer.precision_plugin, trainer.strategy)]
+    names = [
+        getattr(p, "name", type(p).__name__)
+        for p in (trainer.accelerator, trainer.precision_plugin, trainer.strategy)
+    ]
     return f"accelerator={names[0]!r}, precision={names[1]!r}, strategy={names[2]!r}"
 
 
@@ -416,18 +463,22 @@ def _cmd_fit(args: argparse.Namespace, overrides: Sequence[str]) -> int:
     run, trainer, model, train, val = _prepare_run(args, overrides)
     trainer.fit(model, train_dataloaders=train, val_dataloaders=val, ckpt_path=run.ckpt_path)
     metrics = ", ".join(f"{k}={float(v):.6g}" for k, v in sorted(trainer.callback_metrics.items()))
-    print(f"treadle fit: done: {type(model).__name__}, {_summary(trainer)}, "
-          f"epochs={trainer.current_epoch}, global_step={trainer.global_step}"
-          + (f", {metrics}" if metrics else ""))
+    print(
+        f"treadle fit: done: {type(model).__name__}, {_summary(trainer)}, "
+        f"epochs={trainer.current_epoch}, global_step={trainer.global_step}"
+        + (f", {metrics}" if metrics else "")
+    )
     return EXIT_OK
 
 
 def _cmd_validate(args: argparse.Namespace, overrides: Sequence[str]) -> int:
     _, trainer, model, train, val = _prepare_run(args, overrides)
     check_fit(trainer, model, train, val)
-    print(f"treadle validate: configuration OK: {type(model).__name__}, {_summary(trainer)}, "
-          f"optimizers={len(trainer.optimizers)}, "
-          f"schedulers={len(trainer.lr_scheduler_configs)}; nothing was trained")
+    print(
+        f"treadle validate: configuration OK: {type(model).__name__}, {_summary(trainer)}, "
+        f"optimizers={len(trainer.optimizers)}, "
+        f"schedulers={len(trainer.lr_scheduler_configs)}; nothing was trained"
+    )
     return EXIT_OK
 
 
@@ -438,26 +489,36 @@ def _cmd_validate(args: argparse.Namespace, overrides: Sequence[str]) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="treadle", description="treadle: train treadle.Module models from a YAML file, and "
-        "list the installed plugins. See docs/cli.md.")
+        prog="treadle",
+        description="treadle: train treadle.Module models from a YAML file, and "
+        "list the installed plugins. See docs/cli.md.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="{fit,validate,plugins}")
     sub.required = True
-    sub.add_parser("plugins", help="list every plugin of entry-point group 'treadle' and what it "
-                   "provides")
-    for name, text in (("fit", "train: build model, data and Trainer from --config, then fit"),
-                       ("validate", "set up and run every check fit makes; train nothing")):
-        p = sub.add_parser(name, help=text, description=text + ". Override any value with "
-                           "--trainer.KEY VALUE, --model.KEY VALUE or --data.KEY VALUE "
-                           "(values are read as YAML).")
+    sub.add_parser(
+        "plugins", help="list every plugin of entry-point group 'treadle' and what it provides"
+    )
+    for name, text in (
+        ("fit", "train: build model, data and Trainer from --config, then fit"),
+        ("validate", "set up and run every check fit makes; train nothing"),
+    ):
+        p = sub.add_parser(
+            name,
+            help=text,
+            description=text + ". Override any value with "
+            "--trainer.KEY VALUE, --model.KEY VALUE or --data.KEY VALUE "
+            "(values are read as YAML).",
+        )
         p.add_argument("--config", "-c", required=True, help="the run's YAML file")
-        p.add_argument("--seed_everything", type=int, default=None,
-                       help="seed python, torch and numpy first")
+        p.add_argument(
+            "--seed_everything", type=int, default=None, help="seed python, torch and numpy first"
+        )
         if name == "fit":
             p.add_argument("--ckpt_path", default=None, help="resume from this checkpoint")
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
     parser = _parser()
     args, overrides = parser.parse_known_args(argv)

@@ -1,10 +1,11 @@
 """``TrainerConfig``: every ``Trainer`` argument, validated by pydantic v2, all problems at once."""
+
 from __future__ import annotations
 
 import difflib
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Dict, List, Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -12,8 +13,15 @@ from treadle.errors import ConfigurationError
 
 # Lightning accepts these spellings too; they mean the canonical names.
 _PRECISION_ALIASES = {
-    "32": "32-true", 32: "32-true", "64": "64-true", 64: "64-true", "16": "16-mixed",
-    16: "16-mixed", "bf16": "bf16-mixed", "half": "16-mixed", "double": "64-true",
+    "32": "32-true",
+    32: "32-true",
+    "64": "64-true",
+    64: "64-true",
+    "16": "16-mixed",
+    16: "16-mixed",
+    "bf16": "bf16-mixed",
+    "half": "16-mixed",
+    "double": "64-true",
 }
 
 
@@ -24,7 +32,7 @@ class TrainerConfig(BaseModel):
 
     accelerator: str = "auto"
     strategy: str = "auto"
-    devices: Union[int, List[int], str] = "auto"
+    devices: Union[int, list[int], str] = "auto"
     num_nodes: int = Field(1, ge=1)
     precision: str = "32-true"
     max_epochs: Optional[int] = Field(None, ge=-1)
@@ -38,8 +46,8 @@ class TrainerConfig(BaseModel):
     accumulate_grad_batches: int = Field(1, ge=1)
     gradient_clip_val: Optional[float] = Field(None, ge=0)
     gradient_clip_algorithm: Optional[Literal["norm", "value"]] = None
-    callbacks: List[Any] = Field(default_factory=list)
-    plugins: List[Any] = Field(default_factory=list)
+    callbacks: list[Any] = Field(default_factory=list)
+    plugins: list[Any] = Field(default_factory=list)
     logger: Any = True
     enable_progress_bar: bool = True
     enable_checkpointing: bool = True
@@ -52,7 +60,7 @@ class TrainerConfig(BaseModel):
     fast_dev_run: Union[bool, int] = False
     min_epochs: Optional[int] = Field(None, ge=0)
     min_steps: Optional[int] = Field(None, ge=0)
-    max_time: Optional[Union[str, timedelta, Dict[str, int]]] = None
+    max_time: Optional[Union[str, timedelta, dict[str, int]]] = None
     overfit_batches: Union[int, float] = Field(0.0, ge=0)
     inference_mode: bool = True
     detect_anomaly: bool = False
@@ -76,22 +84,32 @@ class TrainerConfig(BaseModel):
     @classmethod
     def _not_negative(cls, v: Any) -> Any:
         if v < 0:  # Lightning's wording
-            raise ValueError(f"fast_dev_run={v!r} is not a valid configuration. It should be "
-                             f">= 0: True or 1 runs one batch of each loop, n runs n, False or 0 "
-                             f"turns it off")
+            raise ValueError(
+                f"fast_dev_run={v!r} is not a valid configuration. It should be "
+                f">= 0: True or 1 runs one batch of each loop, n runs n, False or 0 "
+                f"turns it off"
+            )
         return v
 
-    @field_validator("limit_train_batches", "limit_val_batches", "limit_test_batches",
-                     "limit_predict_batches", "val_check_interval", "overfit_batches")
+    @field_validator(
+        "limit_train_batches",
+        "limit_val_batches",
+        "limit_test_batches",
+        "limit_predict_batches",
+        "val_check_interval",
+        "overfit_batches",
+    )
     @classmethod
     def _fraction_at_most_one(cls, v: Any) -> Any:
         if isinstance(v, float) and v > 1.0:
-            raise ValueError("a float means a fraction of the epoch and must be <= 1.0; "
-                             "pass an int for a number of batches")
+            raise ValueError(
+                "a float means a fraction of the epoch and must be <= 1.0; "
+                "pass an int for a number of batches"
+            )
         return v
 
     @classmethod
-    def from_kwargs(cls, **kwargs: Any) -> "TrainerConfig":
+    def from_kwargs(cls, **kwargs: Any) -> TrainerConfig:
         """Validate ``Trainer(**kwargs)``; every problem is reported in one ``ConfigurationError``."""
         kwargs = dict(kwargs)
         problems = refused_arguments(kwargs)  # takes them out of kwargs
@@ -109,24 +127,36 @@ class TrainerConfig(BaseModel):
 
 # Lightning 2 ``Trainer`` arguments treadle does not implement: (the value that means "off",
 # which a program may spell out and is accepted; why not, and the treadle way).
-REFUSED: Dict[str, tuple] = {
-    "profiler": (None, "treadle has no profiler plugins. Trace the hooks with "
-                 "`TREADLE_TRACE_HOOKS=1`, or profile the run with PyTorch's own "
-                 "`with torch.profiler.profile(): trainer.fit(model)`."),
-    "barebones": (False, "treadle has no separate bare-bones loop: its loop has no per-step "
-                  "overhead to strip beyond what you can turn off. Pass `logger=False, "
-                  "enable_checkpointing=False, enable_progress_bar=False, "
-                  "enable_model_summary=False`."),
-    "sync_batchnorm": (False, "treadle's strategies do not rewrite the model's layers. Convert "
-                       "them before `fit()`: `model = "
-                       "torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)`."),
-    "model_registry": (None, "Lightning's model registry uploads checkpoints to Lightning AI's "
-                       "service, which treadle does not talk to. Upload "
-                       "`trainer.checkpoint_callback.best_model_path` yourself after `fit()`."),
+REFUSED: dict[str, tuple] = {
+    "profiler": (
+        None,
+        "treadle has no profiler plugins. Trace the hooks with "
+        "`TREADLE_TRACE_HOOKS=1`, or profile the run with PyTorch's own "
+        "`with torch.profiler.profile(): trainer.fit(model)`.",
+    ),
+    "barebones": (
+        False,
+        "treadle has no separate bare-bones loop: its loop has no per-step "
+        "overhead to strip beyond what you can turn off. Pass `logger=False, "
+        "enable_checkpointing=False, enable_progress_bar=False, "
+        "enable_model_summary=False`.",
+    ),
+    "sync_batchnorm": (
+        False,
+        "treadle's strategies do not rewrite the model's layers. Convert "
+        "them before `fit()`: `model = "
+        "torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)`.",
+    ),
+    "model_registry": (
+        None,
+        "Lightning's model registry uploads checkpoints to Lightning AI's "
+        "service, which treadle does not talk to. Upload "
+        "`trainer.checkpoint_callback.best_model_path` yourself after `fit()`.",
+    ),
 }
 
 
-def refused_arguments(kwargs: Dict[str, Any]) -> List[str]:
+def refused_arguments(kwargs: dict[str, Any]) -> list[str]:
     """A problem for each Lightning argument in :data:`REFUSED` given a value other than its
     "off" value; removes every such argument from ``kwargs``."""
     problems = []
@@ -136,8 +166,10 @@ def refused_arguments(kwargs: Dict[str, Any]) -> List[str]:
         value = kwargs.pop(name)
         if value is off or (type(value) is type(off) and value == off):
             continue
-        problems.append(f"TrainerConfig: `Trainer({name}={value!r})`: Lightning's `{name}` is "
-                        f"not supported: {why}")
+        problems.append(
+            f"TrainerConfig: `Trainer({name}={value!r})`: Lightning's `{name}` is "
+            f"not supported: {why}"
+        )
     return problems
 
 
@@ -148,8 +180,10 @@ def _describe(errs: list, kwargs: dict) -> str:
         known = list(TrainerConfig.model_fields)
         close = difflib.get_close_matches(name, known, n=1)
         hint = f" Did you mean `{close[0]}`?" if close else ""
-        return (f"TrainerConfig: `Trainer({name}=...)` is not a Trainer argument.{hint} "
-                f"Valid arguments: {', '.join(known)}")
+        return (
+            f"TrainerConfig: `Trainer({name}=...)` is not a Trainer argument.{hint} "
+            f"Valid arguments: {', '.join(known)}"
+        )
     value = kwargs.get(name, err.get("input"))
     members = [str(e["loc"][1]) for e in errs if len(e.get("loc") or ()) > 1]
     if len(errs) > 1 and len(members) == len(errs) and all(not m.isdigit() for m in members):

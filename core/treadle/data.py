@@ -1,7 +1,9 @@
 """Dataloaders as the loops see them: how many batches, and batches with ``is_last``."""
+
 from __future__ import annotations
 
-from typing import Any, Iterator, List, Sequence, Tuple
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 
 def num_batches(loader: Any, limit: Any) -> float:
@@ -18,7 +20,7 @@ def num_batches(loader: Any, limit: Any) -> float:
     return min(n, int(limit))
 
 
-def as_list(loaders: Any) -> List[Any]:
+def as_list(loaders: Any) -> list[Any]:
     """Evaluation dataloaders as a list: one loader, a list/tuple of them, or a dict's values."""
     if loaders is None:
         return []
@@ -29,7 +31,7 @@ def as_list(loaders: Any) -> List[Any]:
     return [loaders]
 
 
-def lookahead(iterator: Iterator, start: int, limit: float) -> Iterator[Tuple[int, Any, bool]]:
+def lookahead(iterator: Iterator, start: int, limit: float) -> Iterator[tuple[int, Any, bool]]:
     """``(batch_idx, batch, is_last)`` from ``start`` up to ``limit`` batches.
 
     With a known length ``is_last`` is arithmetic; otherwise one batch is fetched ahead.
@@ -51,7 +53,7 @@ def lookahead(iterator: Iterator, start: int, limit: float) -> Iterator[Tuple[in
         batch, idx = following, idx + 1
 
 
-def limited(loader: Any, limit: float) -> Iterator[Tuple[int, Any]]:
+def limited(loader: Any, limit: float) -> Iterator[tuple[int, Any]]:
     """``(batch_idx, batch)`` for the first ``limit`` batches of ``loader``."""
     if limit <= 0:
         return
@@ -61,7 +63,7 @@ def limited(loader: Any, limit: float) -> Iterator[Tuple[int, Any]]:
             return
 
 
-def limits_for(loaders: Sequence[Any], limit: Any) -> List[float]:
+def limits_for(loaders: Sequence[Any], limit: Any) -> list[float]:
     return [num_batches(loader, limit) for loader in loaders]
 
 
@@ -75,18 +77,29 @@ def sequential(loader: Any, stage: str) -> Any:
     if not isinstance(loader, DataLoader) or type(loader).__init__ is not DataLoader.__init__:
         return loader
     batch_sampler = loader.batch_sampler
-    if batch_sampler is None or type(batch_sampler) is not BatchSampler \
-            or not isinstance(batch_sampler.sampler, RandomSampler):
+    if (
+        batch_sampler is None
+        or type(batch_sampler) is not BatchSampler
+        or not isinstance(batch_sampler.sampler, RandomSampler)
+    ):
         return loader
     if stage == "fit":
-        warnings.warn("You requested to overfit but enabled training dataloader shuffling. "
-                      "Shuffling is turned off for you: the same batches every epoch.",
-                      stacklevel=3)
-    return DataLoader(loader.dataset, batch_size=loader.batch_size,
-                      sampler=SequentialSampler(loader.dataset),  # type: ignore[arg-type]
-                      num_workers=loader.num_workers,
-                      collate_fn=loader.collate_fn, pin_memory=loader.pin_memory,
-                      drop_last=loader.drop_last, timeout=loader.timeout,
-                      worker_init_fn=loader.worker_init_fn, generator=loader.generator,
-                      persistent_workers=loader.persistent_workers,
-                      prefetch_factor=loader.prefetch_factor if loader.num_workers else None)
+        warnings.warn(
+            "You requested to overfit but enabled training dataloader shuffling. "
+            "Shuffling is turned off for you: the same batches every epoch.",
+            stacklevel=3,
+        )
+    return DataLoader(
+        loader.dataset,
+        batch_size=loader.batch_size,
+        sampler=SequentialSampler(loader.dataset),  # type: ignore[arg-type]
+        num_workers=loader.num_workers,
+        collate_fn=loader.collate_fn,
+        pin_memory=loader.pin_memory,
+        drop_last=loader.drop_last,
+        timeout=loader.timeout,
+        worker_init_fn=loader.worker_init_fn,
+        generator=loader.generator,
+        persistent_workers=loader.persistent_workers,
+        prefetch_factor=loader.prefetch_factor if loader.num_workers else None,
+    )

@@ -17,15 +17,15 @@ Trainer calls, in Lightning's order:
 overridden here replace the Module's. ``state_dict()`` goes into checkpoints under the
 class's qualified name and comes back through ``load_state_dict`` when a run resumes.
 """
+
 from __future__ import annotations
 
 import inspect
-from typing import Any, Dict, Optional
+from typing import Any
 
 from treadle.utilities import move_data_to_device
 
-TRANSFER_HOOKS = ("on_before_batch_transfer", "transfer_batch_to_device",
-                  "on_after_batch_transfer")
+TRANSFER_HOOKS = ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer")
 
 
 class DataModule:
@@ -73,17 +73,18 @@ class DataModule:
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         return batch
 
-    def state_dict(self) -> Dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         """State to save in checkpoints (plain values and tensors); empty: nothing is saved."""
         return {}
 
-    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned, when a run resumes from a checkpoint."""
 
     # -- hyper-parameters (as the Module's) ------------------------------------------------
 
-    def save_hyperparameters(self, *args: Any, ignore: Any = None, frame: Any = None,
-                             logger: bool = True) -> None:
+    def save_hyperparameters(
+        self, *args: Any, ignore: Any = None, frame: Any = None, logger: bool = True
+    ) -> None:
         """Record ``__init__``'s arguments in :attr:`hparams`, as ``Module.save_hyperparameters``."""
         from treadle import _hparams
 
@@ -100,18 +101,29 @@ class DataModule:
     # -- a DataModule from datasets ----------------------------------------------------------
 
     @classmethod
-    def from_datasets(cls, train_dataset: Any = None, val_dataset: Any = None,
-                      test_dataset: Any = None, predict_dataset: Any = None,
-                      batch_size: int = 1, num_workers: int = 0,
-                      **datamodule_kwargs: Any) -> DataModule:
+    def from_datasets(
+        cls,
+        train_dataset: Any = None,
+        val_dataset: Any = None,
+        test_dataset: Any = None,
+        predict_dataset: Any = None,
+        batch_size: int = 1,
+        num_workers: int = 0,
+        **datamodule_kwargs: Any,
+    ) -> DataModule:
         """A DataModule whose loaders wrap the given datasets (a dataset, or a list or dict of
         them for several loaders); the training loader shuffles, as in Lightning."""
         from torch.utils.data import DataLoader, IterableDataset
 
         def loaders(ds: Any, shuffle: bool) -> Any:
             def one(d: Any) -> DataLoader:
-                return DataLoader(d, batch_size=batch_size, num_workers=num_workers,
-                                  shuffle=shuffle and not isinstance(d, IterableDataset))
+                return DataLoader(
+                    d,
+                    batch_size=batch_size,
+                    num_workers=num_workers,
+                    shuffle=shuffle and not isinstance(d, IterableDataset),
+                )
+
             if isinstance(ds, dict):
                 return {k: one(d) for k, d in ds.items()}
             if isinstance(ds, (list, tuple)):
@@ -119,18 +131,23 @@ class DataModule:
             return one(ds)
 
         datamodule = cls(**datamodule_kwargs)
-        datasets = {"train_dataloader": (train_dataset, True),
-                    "val_dataloader": (val_dataset, False),
-                    "test_dataloader": (test_dataset, False),
-                    "predict_dataloader": (predict_dataset, False)}
+        datasets = {
+            "train_dataloader": (train_dataset, True),
+            "val_dataloader": (val_dataset, False),
+            "test_dataloader": (test_dataset, False),
+            "predict_dataloader": (predict_dataset, False),
+        }
         for method, (dataset, shuffle) in datasets.items():
             if dataset is not None:  # bound on the instance: it counts as overridden
-                setattr(datamodule, method,
-                        lambda dataset=dataset, shuffle=shuffle: loaders(dataset, shuffle))
+                setattr(
+                    datamodule,
+                    method,
+                    lambda dataset=dataset, shuffle=shuffle: loaders(dataset, shuffle),
+                )
         return datamodule
 
 
-def overrides(datamodule: Optional[DataModule], name: str) -> bool:
+def overrides(datamodule: DataModule | None, name: str) -> bool:
     """``datamodule`` provides its own ``name`` (a subclass method or an instance attribute)."""
     if datamodule is None:
         return False

@@ -1,4 +1,5 @@
 """The two exceptions users and plugin authors meet."""
+
 from __future__ import annotations
 
 

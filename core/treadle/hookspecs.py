@@ -17,6 +17,7 @@ Every hook's facts besides its signature (phase, called per step, the ``Module``
 implements it, whether an override performs the step, ...) are in :data:`HOOKS`, the table at
 the end of this module; the other lists of hooks derive from it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -281,8 +282,9 @@ def on_train_epoch_end(trainer: Trainer, module: Module) -> None:
 
 
 @hookspec
-def on_train_batch_start(trainer: Trainer, module: Module, batch: Any,
-                         batch_idx: int) -> int | None:
+def on_train_batch_start(
+    trainer: Trainer, module: Module, batch: Any, batch_idx: int
+) -> int | None:
     """Called before ``training_step``; the batch is already on the device.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -294,8 +296,9 @@ def on_train_batch_start(trainer: Trainer, module: Module, batch: Any,
 
 
 @hookspec
-def on_train_batch_end(trainer: Trainer, module: Module, outputs: Any, batch: Any,
-                       batch_idx: int) -> None:
+def on_train_batch_end(
+    trainer: Trainer, module: Module, outputs: Any, batch: Any, batch_idx: int
+) -> None:
     """Called after a training batch, its optimizer steps included.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -344,8 +347,9 @@ def on_validation_epoch_end(trainer: Trainer, module: Module) -> None:
 
 
 @hookspec
-def on_validation_batch_start(trainer: Trainer, module: Module, batch: Any, batch_idx: int,
-                              dataloader_idx: int) -> None:
+def on_validation_batch_start(
+    trainer: Trainer, module: Module, batch: Any, batch_idx: int, dataloader_idx: int
+) -> None:
     """Called before ``validation_step``.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -357,8 +361,9 @@ def on_validation_batch_start(trainer: Trainer, module: Module, batch: Any, batc
 
 
 @hookspec
-def on_validation_batch_end(trainer: Trainer, module: Module, outputs: Any, batch: Any,
-                            batch_idx: int, dataloader_idx: int) -> None:
+def on_validation_batch_end(
+    trainer: Trainer, module: Module, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int
+) -> None:
     """Called after ``validation_step``.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -480,8 +485,9 @@ def on_test_epoch_end(trainer: Trainer, module: Module) -> None:
 
 
 @hookspec
-def on_test_batch_start(trainer: Trainer, module: Module, batch: Any, batch_idx: int,
-                       dataloader_idx: int) -> None:
+def on_test_batch_start(
+    trainer: Trainer, module: Module, batch: Any, batch_idx: int, dataloader_idx: int
+) -> None:
     """Called before ``test_step``; the batch is already on the device.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -493,8 +499,9 @@ def on_test_batch_start(trainer: Trainer, module: Module, batch: Any, batch_idx:
 
 
 @hookspec
-def on_test_batch_end(trainer: Trainer, module: Module, outputs: Any, batch: Any,
-                     batch_idx: int, dataloader_idx: int) -> None:
+def on_test_batch_end(
+    trainer: Trainer, module: Module, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int
+) -> None:
     """Called after ``test_step``.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -564,8 +571,9 @@ def on_predict_epoch_end(trainer: Trainer, module: Module) -> None:
 
 
 @hookspec
-def on_predict_batch_start(trainer: Trainer, module: Module, batch: Any, batch_idx: int,
-                       dataloader_idx: int) -> None:
+def on_predict_batch_start(
+    trainer: Trainer, module: Module, batch: Any, batch_idx: int, dataloader_idx: int
+) -> None:
     """Called before ``predict_step``; the batch is already on the device.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -577,8 +585,9 @@ def on_predict_batch_start(trainer: Trainer, module: Module, batch: Any, batch_i
 
 
 @hookspec
-def on_predict_batch_end(trainer: Trainer, module: Module, outputs: Any, batch: Any,
-                     batch_idx: int, dataloader_idx: int) -> None:
+def on_predict_batch_end(
+    trainer: Trainer, module: Module, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int
+) -> None:
     """Called after ``predict_step``.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -598,8 +607,9 @@ def on_predict_batch_end(trainer: Trainer, module: Module, outputs: Any, batch: 
 
 
 @hookspec(firstresult=True)
-def on_before_batch_transfer(trainer: Trainer, module: Module, batch: Any,
-                             dataloader_idx: int) -> Any | None:
+def on_before_batch_transfer(
+    trainer: Trainer, module: Module, batch: Any, dataloader_idx: int
+) -> Any | None:
     """Alter a batch before it is moved to the device (Lightning's hook).
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -611,8 +621,9 @@ def on_before_batch_transfer(trainer: Trainer, module: Module, batch: Any,
 
 
 @hookspec(firstresult=True)
-def on_after_batch_transfer(trainer: Trainer, module: Module, batch: Any,
-                            dataloader_idx: int) -> Any | None:
+def on_after_batch_transfer(
+    trainer: Trainer, module: Module, batch: Any, dataloader_idx: int
+) -> Any | None:
     """Alter a batch after it was moved to the device (Lightning's hook).
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -624,8 +635,9 @@ def on_after_batch_transfer(trainer: Trainer, module: Module, batch: Any,
 
 
 @hookspec(firstresult=True)
-def transfer_batch_to_device(trainer: Trainer, module: Module, batch: Any, device: torch.device,
-                             dataloader_idx: int) -> Any | None:
+def transfer_batch_to_device(
+    trainer: Trainer, module: Module, batch: Any, device: torch.device, dataloader_idx: int
+) -> Any | None:
     """Move a batch to the device.
 
     The core's default moves tensors inside nested lists, tuples, dicts and dataclasses, and
@@ -641,8 +653,9 @@ def transfer_batch_to_device(trainer: Trainer, module: Module, batch: Any, devic
 
 
 @hookspec(firstresult=True)
-def run_training_step(trainer: Trainer, module: Module, batch: Any,
-                      batch_idx: int) -> tuple[Any] | None:
+def run_training_step(
+    trainer: Trainer, module: Module, batch: Any, batch_idx: int
+) -> tuple[Any] | None:
     """Call the module's ``training_step`` (through a strategy's wrapper, say).
 
     Precision plugins wrap it (``wrapper=True``) to run the forward under autocast.
@@ -657,8 +670,9 @@ def run_training_step(trainer: Trainer, module: Module, batch: Any,
 
 
 @hookspec(firstresult=True)
-def run_validation_step(trainer: Trainer, module: Module, batch: Any, batch_idx: int,
-                        dataloader_idx: int | None) -> tuple[Any] | None:
+def run_validation_step(
+    trainer: Trainer, module: Module, batch: Any, batch_idx: int, dataloader_idx: int | None
+) -> tuple[Any] | None:
     """Call the module's ``validation_step``.
 
     As Lightning, the default passes ``batch_idx`` only when the step takes it (a parameter
@@ -677,8 +691,9 @@ def run_validation_step(trainer: Trainer, module: Module, batch: Any, batch_idx:
 
 
 @hookspec(firstresult=True)
-def run_test_step(trainer: Trainer, module: Module, batch: Any, batch_idx: int,
-                  dataloader_idx: int | None) -> tuple[Any] | None:
+def run_test_step(
+    trainer: Trainer, module: Module, batch: Any, batch_idx: int, dataloader_idx: int | None
+) -> tuple[Any] | None:
     """Call the module's ``test_step``.
 
     Precision plugins wrap it (``wrapper=True``) to run the step under autocast. As Lightning,
@@ -697,8 +712,9 @@ def run_test_step(trainer: Trainer, module: Module, batch: Any, batch_idx: int,
 
 
 @hookspec(firstresult=True)
-def run_predict_step(trainer: Trainer, module: Module, batch: Any, batch_idx: int,
-                     dataloader_idx: int | None) -> tuple[Any] | None:
+def run_predict_step(
+    trainer: Trainer, module: Module, batch: Any, batch_idx: int, dataloader_idx: int | None
+) -> tuple[Any] | None:
     """Call the module's ``predict_step`` (whose default returns ``module(batch)``).
 
     Precision plugins wrap it (``wrapper=True``) to run the step under autocast. As Lightning,
@@ -727,8 +743,9 @@ def on_before_backward(trainer: Trainer, module: Module, loss: torch.Tensor) -> 
 
 
 @hookspec(firstresult=True)
-def scale_loss(trainer: Trainer, module: Module, loss: torch.Tensor,
-               optimizer: WrappedOptimizer | None) -> torch.Tensor | None:
+def scale_loss(
+    trainer: Trainer, module: Module, loss: torch.Tensor, optimizer: WrappedOptimizer | None
+) -> torch.Tensor | None:
     """Transform the loss before ``backward`` (gradient scaling under ``16-mixed``).
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -740,8 +757,9 @@ def scale_loss(trainer: Trainer, module: Module, loss: torch.Tensor,
 
 
 @hookspec(firstresult=True)
-def backward(trainer: Trainer, module: Module, loss: torch.Tensor,
-             optimizer: WrappedOptimizer | None) -> Any | None:
+def backward(
+    trainer: Trainer, module: Module, loss: torch.Tensor, optimizer: WrappedOptimizer | None
+) -> Any | None:
     """Run the backward pass (``loss.backward()`` by default).
 
     A ``Module.backward(self, loss)`` override implements this hook and receives the scaled
@@ -765,8 +783,7 @@ def on_after_backward(trainer: Trainer, module: Module) -> None:
 
 
 @hookspec
-def on_before_optimizer_step(trainer: Trainer, module: Module,
-                             optimizer: WrappedOptimizer) -> None:
+def on_before_optimizer_step(trainer: Trainer, module: Module, optimizer: WrappedOptimizer) -> None:
     """Called after the closure ran and before clipping and the step.
 
     Under ``16-mixed`` the gradients are already unscaled here.
@@ -778,9 +795,13 @@ def on_before_optimizer_step(trainer: Trainer, module: Module,
 
 
 @hookspec(firstresult=True)
-def configure_gradient_clipping(trainer: Trainer, module: Module, optimizer: WrappedOptimizer,
-                                gradient_clip_val: float | None,
-                                gradient_clip_algorithm: str | None) -> Any | None:
+def configure_gradient_clipping(
+    trainer: Trainer,
+    module: Module,
+    optimizer: WrappedOptimizer,
+    gradient_clip_val: float | None,
+    gradient_clip_algorithm: str | None,
+) -> Any | None:
     """Decide how to clip before an automatic-optimization step (Lightning's hook).
 
     The default calls ``module.clip_gradients(optimizer, gradient_clip_val,
@@ -796,9 +817,13 @@ def configure_gradient_clipping(trainer: Trainer, module: Module, optimizer: Wra
 
 
 @hookspec(firstresult=True)
-def clip_gradients(trainer: Trainer, module: Module, optimizer: WrappedOptimizer,
-                   gradient_clip_val: float | None,
-                   gradient_clip_algorithm: str) -> Any | None:
+def clip_gradients(
+    trainer: Trainer,
+    module: Module,
+    optimizer: WrappedOptimizer,
+    gradient_clip_val: float | None,
+    gradient_clip_algorithm: str,
+) -> Any | None:
     """Clip the gradients of the optimizer's parameters.
 
     Reached from ``Module.clip_gradients`` in both optimization modes. Precision plugins that
@@ -815,9 +840,14 @@ def clip_gradients(trainer: Trainer, module: Module, optimizer: WrappedOptimizer
 
 
 @hookspec(firstresult=True)
-def optimizer_step(trainer: Trainer, module: Module, optimizer: WrappedOptimizer,
-                   optimizer_idx: int, batch_idx: int,
-                   closure: Callable[[], Any]) -> Any | None:
+def optimizer_step(
+    trainer: Trainer,
+    module: Module,
+    optimizer: WrappedOptimizer,
+    optimizer_idx: int,
+    batch_idx: int,
+    closure: Callable[[], Any],
+) -> Any | None:
     """Step an optimizer; the closure runs forward and backward and must run before the step.
 
     Automatic optimization calls this hook once per stepping batch; manual optimization
@@ -838,8 +868,7 @@ def optimizer_step(trainer: Trainer, module: Module, optimizer: WrappedOptimizer
 
 
 @hookspec
-def on_before_zero_grad(trainer: Trainer, module: Module,
-                        optimizer: WrappedOptimizer) -> None:
+def on_before_zero_grad(trainer: Trainer, module: Module, optimizer: WrappedOptimizer) -> None:
     """Called before gradients are zeroed in automatic optimization.
 
     On the first batch of each accumulation window, before ``run_training_step`` (Lightning
@@ -852,8 +881,13 @@ def on_before_zero_grad(trainer: Trainer, module: Module,
 
 
 @hookspec(firstresult=True)
-def optimizer_zero_grad(trainer: Trainer, module: Module, optimizer: WrappedOptimizer,
-                        optimizer_idx: int, batch_idx: int) -> Any | None:
+def optimizer_zero_grad(
+    trainer: Trainer,
+    module: Module,
+    optimizer: WrappedOptimizer,
+    optimizer_idx: int,
+    batch_idx: int,
+) -> Any | None:
     """Zero the gradients in automatic optimization (``optimizer.zero_grad()`` by default).
 
     On the first batch of each accumulation window, before ``run_training_step``.
@@ -868,8 +902,9 @@ def optimizer_zero_grad(trainer: Trainer, module: Module, optimizer: WrappedOpti
 
 
 @hookspec(firstresult=True)
-def scheduler_step(trainer: Trainer, module: Module, scheduler: LRScheduler,
-                   metric: Any | None) -> Any | None:
+def scheduler_step(
+    trainer: Trainer, module: Module, scheduler: LRScheduler, metric: Any | None
+) -> Any | None:
     """Step a learning-rate scheduler (``Module.lr_scheduler_step`` overrides implement it).
 
     Automatic optimization calls it by the scheduler's ``interval`` and ``frequency``; in
@@ -937,8 +972,7 @@ def barrier(trainer: Trainer, name: str) -> Any | None:
 
 
 @hookspec
-def on_save_checkpoint(trainer: Trainer, module: Module,
-                       checkpoint: dict[str, Any]) -> None:
+def on_save_checkpoint(trainer: Trainer, module: Module, checkpoint: dict[str, Any]) -> None:
     """Add state to a checkpoint before it is written.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -949,8 +983,7 @@ def on_save_checkpoint(trainer: Trainer, module: Module,
 
 
 @hookspec
-def on_load_checkpoint(trainer: Trainer, module: Module,
-                       checkpoint: dict[str, Any]) -> None:
+def on_load_checkpoint(trainer: Trainer, module: Module, checkpoint: dict[str, Any]) -> None:
     """Restore state from a checkpoint, before the loop resumes.
 
     :param trainer: the :class:`treadle.Trainer`.
@@ -960,8 +993,9 @@ def on_load_checkpoint(trainer: Trainer, module: Module,
 
 
 @hookspec(firstresult=True)
-def save_checkpoint(trainer: Trainer, checkpoint: dict[str, Any], filepath: str | Path,
-                    weights_only: bool) -> Any | None:
+def save_checkpoint(
+    trainer: Trainer, checkpoint: dict[str, Any], filepath: str | Path, weights_only: bool
+) -> Any | None:
     """Write the checkpoint of ``trainer.save_checkpoint(filepath)``.
 
     Called on every process once the dict is complete (after ``on_save_checkpoint``). The
@@ -1050,80 +1084,84 @@ _IDENTITY = {"identity_default": True}
 
 # name: (phase, per step, Module method, other facts)
 _TABLE: dict[str, tuple[str, bool, str | None, dict[str, bool]]] = {
-    "provide_accelerators":        ("provide", False, None, _CONSTRUCTION),
-    "provide_precisions":          ("provide", False, None, _CONSTRUCTION),
-    "provide_strategies":          ("provide", False, None, _CONSTRUCTION),
-    "provide_environments":        ("provide", False, None, _CONSTRUCTION),
-    "provide_loggers":             ("provide", False, None, _CONSTRUCTION),
-    "validate":                    ("configuration", False, None, {}),
-    "setup_environment":           ("setup", False, None, {}),
-    "convert_module":              ("setup", False, None, {}),
-    "setup_module":                ("setup", False, None, {}),
-    "setup_dataloader":            ("setup", False, None, {}),
-    "configure_callbacks":         ("setup", False, None, _CONSTRUCTION),
-    "setup":                       ("setup", False, "setup", {}),
-    "teardown":                    ("setup", False, "teardown", {}),
-    "on_fit_start":                ("fit", False, "on_fit_start", {}),
-    "on_fit_end":                  ("fit", False, "on_fit_end", {}),
-    "on_sanity_check_start":       ("fit", False, None, {}),  # a Callback hook in Lightning
-    "on_sanity_check_end":         ("fit", False, None, {}),
-    "on_train_start":              ("fit", False, "on_train_start", {}),
-    "on_train_end":                ("fit", False, "on_train_end", {}),
-    "on_train_epoch_start":        ("fit", False, "on_train_epoch_start", {}),
-    "on_train_epoch_end":          ("fit", False, "on_train_epoch_end", {}),
-    "on_train_batch_start":        ("fit", True, "on_train_batch_start", {}),
-    "on_train_batch_end":          ("fit", True, "on_train_batch_end", {}),
-    "on_validation_start":         ("fit", False, "on_validation_start", {}),
-    "on_validation_end":           ("fit", False, "on_validation_end", {}),
-    "on_validation_epoch_start":   ("fit", False, "on_validation_epoch_start", {}),
-    "on_validation_epoch_end":     ("fit", False, "on_validation_epoch_end", {}),
-    "on_validation_batch_start":   ("fit", True, "on_validation_batch_start", {}),
-    "on_validation_batch_end":     ("fit", True, "on_validation_batch_end", {}),
-    "on_validation_model_eval":    ("fit", False, "on_validation_model_eval", _ACTION),
-    "on_validation_model_train":   ("fit", False, "on_validation_model_train", _ACTION),
-    "on_exception":                ("fit", False, "on_exception", {}),
-    "on_test_model_eval":          ("test", False, "on_test_model_eval", _ACTION),
-    "on_test_model_train":         ("test", False, "on_test_model_train", _ACTION),
-    "on_test_start":               ("test", False, "on_test_start", {}),
-    "on_test_end":                 ("test", False, "on_test_end", {}),
-    "on_test_epoch_start":         ("test", False, "on_test_epoch_start", {}),
-    "on_test_epoch_end":           ("test", False, "on_test_epoch_end", {}),
-    "on_test_batch_start":         ("test", True, "on_test_batch_start", {}),
-    "on_test_batch_end":           ("test", True, "on_test_batch_end", {}),
-    "on_predict_model_eval":       ("predict", False, "on_predict_model_eval", _ACTION),
-    "on_predict_start":            ("predict", False, "on_predict_start", {}),
-    "on_predict_end":              ("predict", False, "on_predict_end", {}),
-    "on_predict_epoch_start":      ("predict", False, "on_predict_epoch_start", {}),
-    "on_predict_epoch_end":        ("predict", False, "on_predict_epoch_end", {}),
-    "on_predict_batch_start":      ("predict", True, "on_predict_batch_start", {}),
-    "on_predict_batch_end":        ("predict", True, "on_predict_batch_end", {}),
-    "on_before_batch_transfer":    ("step", True, "on_before_batch_transfer", {}),
-    "on_after_batch_transfer":     ("step", True, "on_after_batch_transfer", {}),
-    "transfer_batch_to_device":    ("step", True, "transfer_batch_to_device", {}),
-    "run_training_step":           ("step", True, None, {}),
-    "run_validation_step":         ("step", True, None, {}),
-    "run_test_step":               ("step", True, None, {}),
-    "run_predict_step":            ("step", True, None, {}),
-    "on_before_backward":          ("step", True, "on_before_backward", {}),
-    "scale_loss":                  ("step", True, None, _IDENTITY),
-    "backward":                    ("step", True, "backward", _ACTION),
-    "on_after_backward":           ("step", True, "on_after_backward", {}),
-    "on_before_optimizer_step":    ("step", True, "on_before_optimizer_step", {}),
-    "configure_gradient_clipping": ("step", True, "configure_gradient_clipping",
-                                    {**_ACTION, **_IDENTITY}),
-    "clip_gradients":              ("step", True, None, _ACTION),  # Module.clip_gradients calls it
-    "optimizer_step":              ("step", True, "optimizer_step", _ACTION),
-    "on_before_zero_grad":         ("step", True, "on_before_zero_grad", {}),
-    "optimizer_zero_grad":         ("step", True, "optimizer_zero_grad", _ACTION),
-    "scheduler_step":              ("step", True, "lr_scheduler_step", _ACTION),  # interval="step"
-    "reduce":                      ("collective", False, None, _IDENTITY),
-    "all_gather":                  ("collective", False, None, {}),
-    "broadcast":                   ("collective", False, None, {}),
-    "barrier":                     ("collective", False, None, {**_ACTION, **_IDENTITY}),
-    "on_save_checkpoint":          ("checkpoint", False, "on_save_checkpoint", {}),
-    "on_load_checkpoint":          ("checkpoint", False, "on_load_checkpoint", {}),
-    "save_checkpoint":             ("checkpoint", False, None, {}),
-    "load_checkpoint":             ("checkpoint", False, None, {}),
+    "provide_accelerators": ("provide", False, None, _CONSTRUCTION),
+    "provide_precisions": ("provide", False, None, _CONSTRUCTION),
+    "provide_strategies": ("provide", False, None, _CONSTRUCTION),
+    "provide_environments": ("provide", False, None, _CONSTRUCTION),
+    "provide_loggers": ("provide", False, None, _CONSTRUCTION),
+    "validate": ("configuration", False, None, {}),
+    "setup_environment": ("setup", False, None, {}),
+    "convert_module": ("setup", False, None, {}),
+    "setup_module": ("setup", False, None, {}),
+    "setup_dataloader": ("setup", False, None, {}),
+    "configure_callbacks": ("setup", False, None, _CONSTRUCTION),
+    "setup": ("setup", False, "setup", {}),
+    "teardown": ("setup", False, "teardown", {}),
+    "on_fit_start": ("fit", False, "on_fit_start", {}),
+    "on_fit_end": ("fit", False, "on_fit_end", {}),
+    "on_sanity_check_start": ("fit", False, None, {}),  # a Callback hook in Lightning
+    "on_sanity_check_end": ("fit", False, None, {}),
+    "on_train_start": ("fit", False, "on_train_start", {}),
+    "on_train_end": ("fit", False, "on_train_end", {}),
+    "on_train_epoch_start": ("fit", False, "on_train_epoch_start", {}),
+    "on_train_epoch_end": ("fit", False, "on_train_epoch_end", {}),
+    "on_train_batch_start": ("fit", True, "on_train_batch_start", {}),
+    "on_train_batch_end": ("fit", True, "on_train_batch_end", {}),
+    "on_validation_start": ("fit", False, "on_validation_start", {}),
+    "on_validation_end": ("fit", False, "on_validation_end", {}),
+    "on_validation_epoch_start": ("fit", False, "on_validation_epoch_start", {}),
+    "on_validation_epoch_end": ("fit", False, "on_validation_epoch_end", {}),
+    "on_validation_batch_start": ("fit", True, "on_validation_batch_start", {}),
+    "on_validation_batch_end": ("fit", True, "on_validation_batch_end", {}),
+    "on_validation_model_eval": ("fit", False, "on_validation_model_eval", _ACTION),
+    "on_validation_model_train": ("fit", False, "on_validation_model_train", _ACTION),
+    "on_exception": ("fit", False, "on_exception", {}),
+    "on_test_model_eval": ("test", False, "on_test_model_eval", _ACTION),
+    "on_test_model_train": ("test", False, "on_test_model_train", _ACTION),
+    "on_test_start": ("test", False, "on_test_start", {}),
+    "on_test_end": ("test", False, "on_test_end", {}),
+    "on_test_epoch_start": ("test", False, "on_test_epoch_start", {}),
+    "on_test_epoch_end": ("test", False, "on_test_epoch_end", {}),
+    "on_test_batch_start": ("test", True, "on_test_batch_start", {}),
+    "on_test_batch_end": ("test", True, "on_test_batch_end", {}),
+    "on_predict_model_eval": ("predict", False, "on_predict_model_eval", _ACTION),
+    "on_predict_start": ("predict", False, "on_predict_start", {}),
+    "on_predict_end": ("predict", False, "on_predict_end", {}),
+    "on_predict_epoch_start": ("predict", False, "on_predict_epoch_start", {}),
+    "on_predict_epoch_end": ("predict", False, "on_predict_epoch_end", {}),
+    "on_predict_batch_start": ("predict", True, "on_predict_batch_start", {}),
+    "on_predict_batch_end": ("predict", True, "on_predict_batch_end", {}),
+    "on_before_batch_transfer": ("step", True, "on_before_batch_transfer", {}),
+    "on_after_batch_transfer": ("step", True, "on_after_batch_transfer", {}),
+    "transfer_batch_to_device": ("step", True, "transfer_batch_to_device", {}),
+    "run_training_step": ("step", True, None, {}),
+    "run_validation_step": ("step", True, None, {}),
+    "run_test_step": ("step", True, None, {}),
+    "run_predict_step": ("step", True, None, {}),
+    "on_before_backward": ("step", True, "on_before_backward", {}),
+    "scale_loss": ("step", True, None, _IDENTITY),
+    "backward": ("step", True, "backward", _ACTION),
+    "on_after_backward": ("step", True, "on_after_backward", {}),
+    "on_before_optimizer_step": ("step", True, "on_before_optimizer_step", {}),
+    "configure_gradient_clipping": (
+        "step",
+        True,
+        "configure_gradient_clipping",
+        {**_ACTION, **_IDENTITY},
+    ),
+    "clip_gradients": ("step", True, None, _ACTION),  # Module.clip_gradients calls it
+    "optimizer_step": ("step", True, "optimizer_step", _ACTION),
+    "on_before_zero_grad": ("step", True, "on_before_zero_grad", {}),
+    "optimizer_zero_grad": ("step", True, "optimizer_zero_grad", _ACTION),
+    "scheduler_step": ("step", True, "lr_scheduler_step", _ACTION),  # interval="step"
+    "reduce": ("collective", False, None, _IDENTITY),
+    "all_gather": ("collective", False, None, {}),
+    "broadcast": ("collective", False, None, {}),
+    "barrier": ("collective", False, None, {**_ACTION, **_IDENTITY}),
+    "on_save_checkpoint": ("checkpoint", False, "on_save_checkpoint", {}),
+    "on_load_checkpoint": ("checkpoint", False, "on_load_checkpoint", {}),
+    "save_checkpoint": ("checkpoint", False, None, {}),
+    "load_checkpoint": ("checkpoint", False, None, {}),
 }
 
 HOOKS: dict[str, HookInfo] = {
@@ -1141,10 +1179,15 @@ def hook_names(**where: Any) -> tuple[str, ...]:
     fields = HookInfo.__dataclass_fields__
     unknown = sorted(set(where) - set(fields))
     if unknown:
-        raise TypeError(f"hook_names() got unknown field(s) {', '.join(unknown)}; "
-                        f"HookInfo's fields are: {', '.join(fields)}.")
-    return tuple(name for name, info in HOOKS.items()
-                 if all(getattr(info, key) == value for key, value in where.items()))
+        raise TypeError(
+            f"hook_names() got unknown field(s) {', '.join(unknown)}; "
+            f"HookInfo's fields are: {', '.join(fields)}."
+        )
+    return tuple(
+        name
+        for name, info in HOOKS.items()
+        if all(getattr(info, key) == value for key, value in where.items())
+    )
 
 
 def per_step_hooks() -> tuple[str, ...]:

@@ -20,27 +20,50 @@ names it knows of.
 The members and their meanings are listed in ``docs/plugins.md`` ("Plugin kinds"); a test
 keeps the two in step.
 """
+
 from __future__ import annotations
 
 import contextlib
 import inspect
 import typing
-from typing import (Any, Collection, ContextManager, Dict, List, Mapping, Optional, Protocol,
-                    Tuple, Union, runtime_checkable)
+from collections.abc import Collection, Mapping
+from contextlib import AbstractContextManager as ContextManager
+from typing import (
+    Any,
+    Optional,
+    Protocol,
+    Union,
+    runtime_checkable,
+)
 
 import torch
 
 from treadle.hookspecs import hookimpl
 
 __all__ = [
-    "KINDS", "Accelerator", "AcceleratorBase", "Environment", "EnvironmentBase", "Logger",
-    "LoggerBase", "Precision", "PrecisionBase", "Strategy", "StrategyBase", "check_kind",
-    "members", "precision_problems",
+    "KINDS",
+    "Accelerator",
+    "AcceleratorBase",
+    "Environment",
+    "EnvironmentBase",
+    "Logger",
+    "LoggerBase",
+    "Precision",
+    "PrecisionBase",
+    "Strategy",
+    "StrategyBase",
+    "check_kind",
+    "members",
+    "precision_problems",
 ]
 
 # Every floating dtype torch computes in on a general-purpose device.
-FLOATING_DTYPES: Tuple[torch.dtype, ...] = (torch.float32, torch.float64, torch.float16,
-                                            torch.bfloat16)
+FLOATING_DTYPES: tuple[torch.dtype, ...] = (
+    torch.float32,
+    torch.float64,
+    torch.float16,
+    torch.bfloat16,
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,7 +106,7 @@ class Accelerator(Protocol):
     #: the dtypes its devices compute in.
     supported_dtypes: Collection[torch.dtype]
 
-    def precision_problems(self, precision: Precision) -> List[str]:
+    def precision_problems(self, precision: Precision) -> list[str]:
         """Why ``precision`` cannot run here (empty when it can), asked of the precision's
         declarations (``device_types``, ``param_dtype``, ``compute_dtype``), never of its
         name. :func:`precision_problems` is the usual answer."""
@@ -117,8 +140,15 @@ class Strategy(Protocol):
         """A context in which backward passes skip the gradient all-reduce (manual
         accumulation); a no-op for strategies with nothing to sync."""
 
-    def launch_stage(self, trainer: Any, stage: str, model: Any, train_loader: Any,
-                     val_loader: Any, ckpt_path: Any) -> Optional[Tuple[Any]]:
+    def launch_stage(
+        self,
+        trainer: Any,
+        stage: str,
+        model: Any,
+        train_loader: Any,
+        val_loader: Any,
+        ckpt_path: Any,
+    ) -> Optional[tuple[Any]]:
         """Run ``fit``/``validate`` elsewhere (``ddp_spawn``'s workers) and return a one-tuple
         holding the stage's result, or None to run the stage in this process. Called by the
         Trainer before anything else of the stage."""
@@ -174,8 +204,13 @@ class Logger(Protocol):
 
 
 # Keyed by the names of ``providers.KINDS``.
-KINDS: Dict[str, type] = {"accelerator": Accelerator, "precision": Precision,
-                          "strategy": Strategy, "environment": Environment, "logger": Logger}
+KINDS: dict[str, type] = {
+    "accelerator": Accelerator,
+    "precision": Precision,
+    "strategy": Strategy,
+    "environment": Environment,
+    "logger": Logger,
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,12 +237,12 @@ class AcceleratorBase:
     num_devices: int = 1
     supported_dtypes: Collection[torch.dtype] = FLOATING_DTYPES
 
-    def precision_problems(self, precision: Precision) -> List[str]:
+    def precision_problems(self, precision: Precision) -> list[str]:
         # A subclass declares name, device_type and root_device (check_kind makes sure).
         return precision_problems(typing.cast(Accelerator, self), precision)
 
     @hookimpl
-    def validate(self, trainer: Any) -> Optional[List[str]]:
+    def validate(self, trainer: Any) -> Optional[list[str]]:
         return self.precision_problems(trainer.precision_plugin) or None
 
 
@@ -226,8 +261,15 @@ class StrategyBase:
     def no_backward_sync(self, module: Any = None, enabled: bool = True) -> ContextManager[None]:
         return contextlib.nullcontext()
 
-    def launch_stage(self, trainer: Any, stage: str, model: Any, train_loader: Any,
-                     val_loader: Any, ckpt_path: Any) -> Optional[Tuple[Any]]:
+    def launch_stage(
+        self,
+        trainer: Any,
+        stage: str,
+        model: Any,
+        train_loader: Any,
+        val_loader: Any,
+        ckpt_path: Any,
+    ) -> Optional[tuple[Any]]:
         return None
 
 
@@ -257,9 +299,13 @@ class LoggerBase:
         self.save()
 
 
-_BASES: Dict[str, type] = {"accelerator": AcceleratorBase, "precision": PrecisionBase,
-                           "strategy": StrategyBase, "environment": EnvironmentBase,
-                           "logger": LoggerBase}
+_BASES: dict[str, type] = {
+    "accelerator": AcceleratorBase,
+    "precision": PrecisionBase,
+    "strategy": StrategyBase,
+    "environment": EnvironmentBase,
+    "logger": LoggerBase,
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,36 +317,39 @@ def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
 
 
-def precision_problems(accelerator: Accelerator, precision: Precision) -> List[str]:
+def precision_problems(accelerator: Accelerator, precision: Precision) -> list[str]:
     """Why ``accelerator`` cannot run ``precision``, from the precision's declarations.
 
     The precision's ``device_types`` must include the accelerator's ``device_type`` (when
     given), and its ``param_dtype`` and ``compute_dtype`` must be among the accelerator's
     ``supported_dtypes``.
     """
-    head = (f"`precision={precision.name!r}` cannot run on "
-            f"`accelerator={accelerator.name!r}`")
+    head = f"`precision={precision.name!r}` cannot run on `accelerator={accelerator.name!r}`"
     device_types = precision.device_types
     if device_types is not None and accelerator.device_type not in device_types:
         kinds = ", ".join(repr(t) for t in device_types) or "none"
-        return [f"{head}: it runs on devices of type {kinds} only (its `device_types`), and "
-                f"this accelerator's are {accelerator.device_type!r}. Pick an accelerator of "
-                f"one of those types, or another precision."]
+        return [
+            f"{head}: it runs on devices of type {kinds} only (its `device_types`), and "
+            f"this accelerator's are {accelerator.device_type!r}. Pick an accelerator of "
+            f"one of those types, or another precision."
+        ]
     supported = list(accelerator.supported_dtypes)
     needed = dict.fromkeys((precision.param_dtype, precision.compute_dtype))
     missing = [d for d in needed if d not in supported]
     if missing:
-        return [f"{head}: it computes in {', '.join(map(_dtype_name, missing))}, which this "
-                f"accelerator does not support. `accelerator={accelerator.name!r}` computes in "
-                f"{', '.join(map(_dtype_name, supported))}; pick a precision that uses only "
-                f"these."]
+        return [
+            f"{head}: it computes in {', '.join(map(_dtype_name, missing))}, which this "
+            f"accelerator does not support. `accelerator={accelerator.name!r}` computes in "
+            f"{', '.join(map(_dtype_name, supported))}; pick a precision that uses only "
+            f"these."
+        ]
     return []
 
 
-_MEMBERS: Dict[str, Dict[str, Tuple[Any, bool, str]]] = {}
+_MEMBERS: dict[str, dict[str, tuple[Any, bool, str]]] = {}
 
 
-def members(kind: str) -> Dict[str, Tuple[Any, bool, str]]:
+def members(kind: str) -> dict[str, tuple[Any, bool, str]]:
     """``{member: (type, is_method, one-line doc)}`` of a kind's Protocol, in declared order."""
     found = _MEMBERS.get(kind)
     if found is not None:
@@ -327,7 +376,7 @@ def _attribute_doc(source: str, name: str) -> str:
     lines = source.splitlines()
     for i, line in enumerate(lines):
         if line.strip().startswith(f"{name}:"):
-            doc: List[str] = []
+            doc: list[str] = []
             j = i - 1
             while j >= 0 and lines[j].strip().startswith("#:"):
                 doc.insert(0, lines[j].strip()[2:].strip())
@@ -350,7 +399,7 @@ def _static(instance: Any, name: str) -> Any:
         return _MISSING
 
 
-def check_kind(kind: str, instance: Any) -> List[str]:
+def check_kind(kind: str, instance: Any) -> list[str]:
     """What ``instance`` lacks to be a ``kind`` (``"accelerator"``, ...): one problem per
     member, each naming the plugin and the fix. Empty when it conforms.
 
@@ -361,29 +410,41 @@ def check_kind(kind: str, instance: Any) -> List[str]:
         raise ValueError(f"check_kind(kind={kind!r}): kinds are {', '.join(KINDS)}.")
     cls = type(instance)
     name = _static(instance, "name")
-    label = (f"{kind} {name!r} ({cls.__module__}.{cls.__qualname__})" if isinstance(name, str)
-             else f"{kind} {cls.__module__}.{cls.__qualname__}")
+    label = (
+        f"{kind} {name!r} ({cls.__module__}.{cls.__qualname__})"
+        if isinstance(name, str)
+        else f"{kind} {cls.__module__}.{cls.__qualname__}"
+    )
     base = _BASES[kind]
     problems = []
     for member, (hint, is_method, doc) in members(kind).items():
         value = _static(instance, member)
         doc = doc.replace("``", "`").rstrip(".")
-        what = f"`{member}{_signature(hint)}` (a method: {doc})" if is_method else \
-            f"`{member}` ({_type_name(hint)}: {doc})"
+        what = (
+            f"`{member}{_signature(hint)}` (a method: {doc})"
+            if is_method
+            else f"`{member}` ({_type_name(hint)}: {doc})"
+        )
         if value is _MISSING:
             if hasattr(base, member) and not isinstance(instance, base):
                 fix = f"Declare it, or subclass `treadle.kinds.{base.__name__}` for its default"
                 fix += "." if is_method else f" ({getattr(base, member)!r})."
             else:
-                fix = "Declare it (see \"Plugin kinds\" in docs/plugins.md)."
+                fix = 'Declare it (see "Plugin kinds" in docs/plugins.md).'
             problems.append(f"{label} does not declare {what}. {fix}")
         elif is_method and not callable(getattr(cls, member, value)):
-            problems.append(f"{label}: `{member}` must be a method ({doc}), not "
-                            f"{type(value).__name__}.")
-        elif not is_method and hint in _CHECKED_TYPES and not _is_descriptor(value) \
-                and not isinstance(value, hint):
-            problems.append(f"{label}: `{member}` must be a {_type_name(hint)} ({doc}), not "
-                            f"{value!r}.")
+            problems.append(
+                f"{label}: `{member}` must be a method ({doc}), not {type(value).__name__}."
+            )
+        elif (
+            not is_method
+            and hint in _CHECKED_TYPES
+            and not _is_descriptor(value)
+            and not isinstance(value, hint)
+        ):
+            problems.append(
+                f"{label}: `{member}` must be a {_type_name(hint)} ({doc}), not {value!r}."
+            )
     return problems
 
 

@@ -9,6 +9,7 @@ A third-party logger (W&B, MLflow, ...) subclasses :class:`Logger` and implement
 ``CSVLogger`` and ``TensorBoardLogger`` live in ``treadle_plugins.loggers`` and are imported
 from there on first use, so ``import treadle`` never imports tensorboard.
 """
+
 from __future__ import annotations
 
 import enum
@@ -16,14 +17,23 @@ import functools
 import os
 from abc import ABC, abstractmethod
 from argparse import Namespace
-from typing import Any, Callable, Dict, Mapping, Optional, TypeVar, Union
+from collections.abc import Mapping
+from typing import Any, Callable, TypeVar
 
 # CSVLogger and TensorBoardLogger come from __getattr__ (imported on first use).
-__all__ = ["CSVLogger", "FileLogger", "Logger", "TensorBoardLogger", "rank_zero_experiment",  # noqa: F822
-           "rank_zero_only"]
+__all__ = [
+    "CSVLogger",
+    "FileLogger",
+    "Logger",
+    "TensorBoardLogger",
+    "rank_zero_experiment",  # noqa: F822
+    "rank_zero_only",
+]
 
-_LAZY = {"CSVLogger": "treadle_plugins.loggers.csv",
-         "TensorBoardLogger": "treadle_plugins.loggers.tensorboard"}
+_LAZY = {
+    "CSVLogger": "treadle_plugins.loggers.csv",
+    "TensorBoardLogger": "treadle_plugins.loggers.tensorboard",
+}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -100,26 +110,26 @@ class Logger(ABC):
 
     @property
     @abstractmethod
-    def name(self) -> Optional[str]:
+    def name(self) -> str | None:
         """The experiment's name (the folder under ``save_dir`` for file-based loggers)."""
 
     @property
     @abstractmethod
-    def version(self) -> Optional[Union[int, str]]:
+    def version(self) -> int | str | None:
         """The run's version: an int (``version_N``) or a string."""
 
     @property
-    def save_dir(self) -> Optional[str]:
+    def save_dir(self) -> str | None:
         """Where the logger writes its runs, or None when it writes no local files."""
         return None
 
     @property
-    def root_dir(self) -> Optional[str]:
+    def root_dir(self) -> str | None:
         """``save_dir/name`` for file-based loggers."""
         return None
 
     @property
-    def log_dir(self) -> Optional[str]:
+    def log_dir(self) -> str | None:
         """This run's own folder (``save_dir/name/version_N``) for file-based loggers."""
         return None
 
@@ -134,12 +144,13 @@ class Logger(ABC):
         return "/"
 
     @abstractmethod
-    def log_metrics(self, metrics: Dict[str, float], step: Optional[int] = None) -> None:
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         """Record ``metrics`` (name to number) at ``step``."""
 
     @abstractmethod
-    def log_hyperparams(self, params: Union[Dict[str, Any], Namespace], *args: Any,
-                        **kwargs: Any) -> None:
+    def log_hyperparams(
+        self, params: dict[str, Any] | Namespace, *args: Any, **kwargs: Any
+    ) -> None:
         """Record the run's hyper-parameters (``module.hparams_initial``)."""
 
     def log_graph(self, model: Any, input_array: Any = None) -> None:
@@ -163,14 +174,14 @@ class FileLogger(Logger):
 
     _save_dir: str
     _name: str
-    _version: Optional[Union[int, str]]
+    _version: int | str | None
 
     @property
     def name(self) -> str:
         return self._name
 
     @property
-    def version(self) -> Union[int, str]:
+    def version(self) -> int | str:
         if self._version is None:
             self._version = next_version(self.root_dir)
         return self._version
@@ -187,7 +198,7 @@ class FileLogger(Logger):
 # -- what loggers share -----------------------------------------------------------------------
 
 
-def params_dict(params: Union[Mapping[str, Any], Namespace, None]) -> Dict[str, Any]:
+def params_dict(params: Mapping[str, Any] | Namespace | None) -> dict[str, Any]:
     """``params`` as a plain dict (a ``Namespace`` through ``vars``)."""
     if params is None:
         return {}
@@ -202,8 +213,11 @@ def next_version(root_dir: str) -> int:
         names = os.listdir(root_dir)
     except OSError:
         return 0
-    found = [int(n[8:]) for n in names if n.startswith("version_") and n[8:].isdigit()
-             and os.path.isdir(os.path.join(root_dir, n))]
+    found = [
+        int(n[8:])
+        for n in names
+        if n.startswith("version_") and n[8:].isdigit() and os.path.isdir(os.path.join(root_dir, n))
+    ]
     return max(found) + 1 if found else 0
 
 
@@ -220,14 +234,16 @@ def _yaml_safe(value: Any) -> Any:
     if isinstance(value, Namespace):
         value = vars(value)
     if isinstance(value, Mapping):
-        return {(k if isinstance(k, (str, int, float, bool)) else str(k)): _yaml_safe(v)
-                for k, v in value.items()}
+        return {
+            (k if isinstance(k, (str, int, float, bool)) else str(k)): _yaml_safe(v)
+            for k, v in value.items()
+        }
     if isinstance(value, (list, tuple)):
         return [_yaml_safe(v) for v in value]
     return str(value)
 
 
-def save_hparams_to_yaml(path: str, hparams: Union[Mapping[str, Any], Namespace]) -> None:
+def save_hparams_to_yaml(path: str, hparams: Mapping[str, Any] | Namespace) -> None:
     """Write ``hparams`` to ``path`` as YAML that ``yaml.safe_load`` reads back (no Python tags):
     tensors become numbers or lists, anything else that YAML cannot hold becomes its ``str``."""
     import yaml
@@ -251,14 +267,18 @@ def log_hyperparams(trainer: Any) -> None:
     hparams = _logged_hparams(module)
     data_hparams = _logged_hparams(getattr(trainer, "datamodule", None))
     if hparams is not None and data_hparams is not None:
-        clash = [k for k in hparams.keys() & data_hparams.keys()
-                 if not _same(hparams[k], data_hparams[k])]
+        clash = [
+            k
+            for k in hparams.keys() & data_hparams.keys()
+            if not _same(hparams[k], data_hparams[k])
+        ]
         if clash:
             raise RuntimeError(
                 f"The module's and the datamodule's hyper-parameters both hold "
                 f"{', '.join(repr(k) for k in sorted(clash))} with different values, so they "
                 f"cannot be logged together. Rename one, or keep one from the loggers with "
-                f"`save_hyperparameters(logger=False)`.")
+                f"`save_hyperparameters(logger=False)`."
+            )
         hparams.update(data_hparams)
     elif data_hparams is not None:
         hparams = data_hparams
@@ -273,7 +293,7 @@ def log_hyperparams(trainer: Any) -> None:
             save()
 
 
-def _logged_hparams(obj: Any) -> Optional[Dict[str, Any]]:
+def _logged_hparams(obj: Any) -> dict[str, Any] | None:
     """``obj``'s initial hyper-parameters when it asked for them to be logged, else None."""
     if obj is None or not obj.__dict__.get("_log_hyperparams", False):
         return None
@@ -284,6 +304,10 @@ def _same(a: Any, b: Any) -> bool:
     import torch
 
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape \
+        return (
+            isinstance(a, torch.Tensor)
+            and isinstance(b, torch.Tensor)
+            and a.shape == b.shape
             and bool((a == b).all())
+        )
     return bool(a == b)

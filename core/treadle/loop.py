@@ -6,11 +6,12 @@ owner of the public state), the run's hook callers, the step, the metric store -
 nothing from ``trainer.py``. The hook sequence each loop drives is listed in ``docs/hooks.md``
 and pinned by ``tests/test_hook_order.py``.
 """
+
 from __future__ import annotations
 
 import math
 import sys
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable
 
 import torch
 
@@ -26,19 +27,24 @@ _METRIC_STAGE = {"sanity": "sanity", "validate": "validate", "test": "test", "pr
 
 def transfer(trainer: Any, hooks: Any, module: Any, batch: Any, dataloader_idx: int) -> Any:
     """``on_before_batch_transfer``, ``transfer_batch_to_device``, ``on_after_batch_transfer``."""
-    changed = hooks.on_before_batch_transfer(trainer=trainer, module=module, batch=batch,
-                                             dataloader_idx=dataloader_idx)
+    changed = hooks.on_before_batch_transfer(
+        trainer=trainer, module=module, batch=batch, dataloader_idx=dataloader_idx
+    )
     batch = batch if changed is None else changed
-    batch = hooks.transfer_batch_to_device(trainer=trainer, module=module, batch=batch,
-                                           device=trainer.root_device,
-                                           dataloader_idx=dataloader_idx)
-    changed = hooks.on_after_batch_transfer(trainer=trainer, module=module, batch=batch,
-                                            dataloader_idx=dataloader_idx)
+    batch = hooks.transfer_batch_to_device(
+        trainer=trainer,
+        module=module,
+        batch=batch,
+        device=trainer.root_device,
+        dataloader_idx=dataloader_idx,
+    )
+    changed = hooks.on_after_batch_transfer(
+        trainer=trainer, module=module, batch=batch, dataloader_idx=dataloader_idx
+    )
     return batch if changed is None else changed
 
 
-def log_to_loggers(trainer: Any, metrics: Dict[str, torch.Tensor],
-                   step: Optional[int] = None) -> None:
+def log_to_loggers(trainer: Any, metrics: dict[str, torch.Tensor], step: int | None = None) -> None:
     """Send ``metrics`` (with the epoch) to every logger, at the current global step; or, given
     ``step`` (an evaluation batch's index, as Lightning), at that step without the epoch."""
     if not metrics or not trainer.loggers or not trainer.is_global_zero:
@@ -57,8 +63,9 @@ class EvaluationLoop:
     def __init__(self, trainer: Any, hooks: Any, metrics: Any) -> None:
         self.trainer, self.hooks, self.metrics = trainer, hooks, metrics
 
-    def run(self, stage: str, loaders: List[Any], limits: List[float],
-            keep_predictions: bool = False) -> List[Any]:
+    def run(
+        self, stage: str, loaders: list[Any], limits: list[float], keep_predictions: bool = False
+    ) -> list[Any]:
         """Run ``stage`` over ``loaders``; returns one result per dataloader: its logged metrics
         (``dict``), or for ``predict`` its predictions (a list, empty unless kept)."""
         if not any_rank_has(self.trainer, sum(limits)):  # as Lightning: no batch, no hook
@@ -73,7 +80,7 @@ class EvaluationLoop:
         state.stage, metrics.stage = stage, _METRIC_STAGE[stage]
         several = len(loaders) > 1
         state.num_dataloaders = len(loaders)
-        predictions: List[List[Any]] = [[] for _ in loaders]
+        predictions: list[list[Any]] = [[] for _ in loaders]
         modes = [(m, m.training) for m in module.modules()]
         if call("on_{}_model_eval")(trainer=trainer, module=module) is None:
             module.eval()  # no override took over: Lightning's default
@@ -90,14 +97,30 @@ class EvaluationLoop:
                     state.batch_idx = batch_idx
                     batch = transfer(trainer, hooks, module, batch, dataloader_idx)
                     metrics.in_step, metrics.current_batch = True, batch
-                    on_batch_start(trainer=trainer, module=module, batch=batch,
-                                   batch_idx=batch_idx, dataloader_idx=dataloader_idx)
-                    out = run_step(trainer=trainer, module=module, batch=batch,
-                                   batch_idx=batch_idx, dataloader_idx=step_idx)[0]
+                    on_batch_start(
+                        trainer=trainer,
+                        module=module,
+                        batch=batch,
+                        batch_idx=batch_idx,
+                        dataloader_idx=dataloader_idx,
+                    )
+                    out = run_step(
+                        trainer=trainer,
+                        module=module,
+                        batch=batch,
+                        batch_idx=batch_idx,
+                        dataloader_idx=step_idx,
+                    )[0]
                     if keep_predictions:
                         predictions[dataloader_idx].append(out)
-                    on_batch_end(trainer=trainer, module=module, outputs=out, batch=batch,
-                                 batch_idx=batch_idx, dataloader_idx=dataloader_idx)
+                    on_batch_end(
+                        trainer=trainer,
+                        module=module,
+                        outputs=out,
+                        batch=batch,
+                        batch_idx=batch_idx,
+                        dataloader_idx=dataloader_idx,
+                    )
                     metrics.in_step = False
                     if metrics.pending_eval_step:
                         log_to_loggers(trainer, metrics.take_eval_step_metrics(), batch_idx)
@@ -109,7 +132,10 @@ class EvaluationLoop:
         call("on_{}_end")(trainer=trainer, module=module)
         log_to_loggers(trainer, logged)
         if stage == "predict" or call("on_{}_model_train")(trainer=trainer, module=module) is None:
-            for m, training in modes:  # each submodule back to its own mode (frozen parts stay eval)
+            for (
+                m,
+                training,
+            ) in modes:  # each submodule back to its own mode (frozen parts stay eval)
                 m.training = training
         state.stage, metrics.stage = previous_stage, previous_metric_stage
         if stage == "predict":
@@ -120,28 +146,37 @@ class EvaluationLoop:
 class FitLoop:
     """``fit()``: the sanity check, then epochs of training batches, validating between them."""
 
-    def __init__(self, trainer: Any, hooks: Any, step: Any, metrics: Any,
-                 evaluation: EvaluationLoop,
-                 reload: Optional[Callable[[str], Any]] = None) -> None:
+    def __init__(
+        self,
+        trainer: Any,
+        hooks: Any,
+        step: Any,
+        metrics: Any,
+        evaluation: EvaluationLoop,
+        reload: Callable[[str], Any] | None = None,
+    ) -> None:
         self.trainer, self.hooks, self.step, self.metrics = trainer, hooks, step, metrics
         self.evaluation = evaluation
         self.config = cfg = trainer.config
-        self.epoch_rng: Optional[Dict[str, Any]] = None  # RNG at this epoch's start (resume)
-        self.resume: Optional[Dict[str, Any]] = None  # a mid-epoch point to resume from
+        self.epoch_rng: dict[str, Any] | None = None  # RNG at this epoch's start (resume)
+        self.resume: dict[str, Any] | None = None  # a mid-epoch point to resume from
         # reload_dataloaders_every_n_epochs: ``reload("train"|"val")`` asks the source again
         self.reload = reload if cfg.reload_dataloaders_every_n_epochs else None
         self.reloaded_at = {"train": 0, "val": 0}  # the epoch each loader was last made
         # Lightning's "monitoring callbacks" (EarlyStopping, checkpoints) see what the Module
         # logs in its on_train_epoch_end: they run after it, the other callbacks before.
-        self.epoch_end_first, self.epoch_end_last = split_monitoring(trainer, hooks,
-                                                                    "on_train_epoch_end")
+        self.epoch_end_first, self.epoch_end_last = split_monitoring(
+            trainer, hooks, "on_train_epoch_end"
+        )
         # min_steps without min_epochs: at least one epoch (Lightning's _parse_loop_limits)
-        self.min_epochs = cfg.min_epochs if cfg.min_epochs is not None else \
-            (1 if cfg.min_steps is not None else 0)
+        self.min_epochs = (
+            cfg.min_epochs
+            if cfg.min_epochs is not None
+            else (1 if cfg.min_steps is not None else 0)
+        )
         self.min_steps = cfg.min_steps or 0
 
-    def run(self, train_loader: Any, val_loaders: List[Any],
-            resume: Optional[Dict[str, Any]]) -> None:
+    def run(self, train_loader: Any, val_loaders: list[Any], resume: dict[str, Any] | None) -> None:
         trainer, hooks, cfg, state = self.trainer, self.hooks, self.config, self.trainer.state
         module = trainer.module
         trainer.num_training_batches = num_batches(train_loader, cfg.limit_train_batches)
@@ -156,8 +191,9 @@ class FitLoop:
         if self.any_val and cfg.num_sanity_val_steps and self.resume is None:
             n = cfg.num_sanity_val_steps
             hooks.on_sanity_check_start(trainer=trainer, module=module)
-            self.evaluation.run("sanity", val_loaders,
-                                [lim if n == -1 else min(n, lim) for lim in self.val_limits])
+            self.evaluation.run(
+                "sanity", val_loaders, [lim if n == -1 else min(n, lim) for lim in self.val_limits]
+            )
             hooks.on_sanity_check_end(trainer=trainer, module=module)
         state.stage = "fit"
         if not self.done():  # as Lightning: no training at all (no on_train_start) when done
@@ -187,7 +223,7 @@ class FitLoop:
         state = self.trainer.state
         return state.epoch >= self.min_epochs and state.global_step >= self.min_steps
 
-    def reload_loaders(self, train_loader: Any, val_loaders: Optional[List[Any]], which: str) -> tuple:
+    def reload_loaders(self, train_loader: Any, val_loaders: list[Any] | None, which: str) -> tuple:
         """``reload_dataloaders_every_n_epochs``: ``which`` loaders anew when they are due."""
         trainer = self.trainer
         epoch, every = trainer.state.epoch, self.config.reload_dataloaders_every_n_epochs
@@ -208,9 +244,14 @@ class FitLoop:
         self.val_loaders = fresh
         return train_loader, fresh
 
-    def epoch(self, loader: Any, val_loaders: List[Any], resume: Optional[Dict[str, Any]]) -> None:
-        trainer, hooks, cfg, metrics, step = (self.trainer, self.hooks, self.config, self.metrics,
-                                              self.step)
+    def epoch(self, loader: Any, val_loaders: list[Any], resume: dict[str, Any] | None) -> None:
+        trainer, hooks, cfg, metrics, step = (
+            self.trainer,
+            self.hooks,
+            self.config,
+            self.metrics,
+            self.step,
+        )
         state, module = trainer.state, trainer.module
         state.stage, metrics.stage = "fit", "train"
         set_epoch = getattr(getattr(loader, "sampler", None), "set_epoch", None)
@@ -242,8 +283,9 @@ class FitLoop:
             state.is_last_batch, state.batch_idx = is_last, batch_idx
             batch = transfer(trainer, hooks, module, batch, 0)
             metrics.in_step, metrics.current_batch = True, batch
-            if -1 in on_batch_start(trainer=trainer, module=module, batch=batch,
-                                    batch_idx=batch_idx):
+            if -1 in on_batch_start(
+                trainer=trainer, module=module, batch=batch, batch_idx=batch_idx
+            ):
                 metrics.in_step = False
                 break
             step.stepped = False
@@ -255,8 +297,9 @@ class FitLoop:
                 if automatic and schedulers:
                     self.step_schedulers("step", batch_idx, plateau=None)
             state.batches_done = batch_idx + 1
-            on_batch_end(trainer=trainer, module=module, outputs=outputs, batch=batch,
-                         batch_idx=batch_idx)
+            on_batch_end(
+                trainer=trainer, module=module, outputs=outputs, batch=batch, batch_idx=batch_idx
+            )
             metrics.in_step = False
             if stepped and trainer.loggers and state.global_step % log_every == 0:
                 log_to_loggers(trainer, metrics.take_step_metrics())
@@ -264,8 +307,9 @@ class FitLoop:
             position = state.total_batches if cfg.check_val_every_n_epoch is None else batch_idx + 1
             # As Lightning: a stop request still validates (when this epoch validates at all)
             stopping = state.should_stop and self.can_stop_early()
-            if val_every and (position % val_every == 0 or (is_last and val_every == n)
-                              or stopping):
+            if val_every and (
+                position % val_every == 0 or (is_last and val_every == n) or stopping
+            ):
                 _, val_loaders = self.reload_loaders(None, val_loaders, "val")
                 self.evaluation.run("validate", val_loaders, self.val_limits)
             if 0 <= max_steps <= state.global_step or stopping:
@@ -276,8 +320,9 @@ class FitLoop:
         """Manual optimization: ``training_step`` steps the optimizers itself."""
         trainer = self.trainer
         trainer.state.stepping = True
-        out = self.hooks.run_training_step(trainer=trainer, module=trainer.module, batch=batch,
-                                           batch_idx=batch_idx)[0]
+        out = self.hooks.run_training_step(
+            trainer=trainer, module=trainer.module, batch=batch, batch_idx=batch_idx
+        )[0]
         return {"loss": out.detach()} if isinstance(out, torch.Tensor) else out
 
     def end_epoch(self) -> None:
@@ -304,8 +349,7 @@ class FitLoop:
         state.batches_done = 0
         self.step.release()
 
-    def step_schedulers(self, interval: str, batch_idx: Optional[int],
-                        plateau: Optional[bool]) -> None:
+    def step_schedulers(self, interval: str, batch_idx: int | None, plateau: bool | None) -> None:
         """Step the schedulers due at this point (``plateau``: only those, or only the others)."""
         trainer = self.trainer
         if not trainer.lr_scheduler_configs:
@@ -321,14 +365,17 @@ class FitLoop:
                 metric = trainer.callback_metrics.get(cfg.monitor)
                 if metric is None:
                     if cfg.strict:
-                        raise ConfigurationError([
-                            f"ReduceLROnPlateau is set to monitor {cfg.monitor!r}, which was not "
-                            f"logged. Logged metrics: {sorted(trainer.callback_metrics)}. Log it "
-                            f"with `self.log({cfg.monitor!r}, value)` or set 'strict': False."])
+                        raise ConfigurationError(
+                            [
+                                f"ReduceLROnPlateau is set to monitor {cfg.monitor!r}, which was not "
+                                f"logged. Logged metrics: {sorted(trainer.callback_metrics)}. Log it "
+                                f"with `self.log({cfg.monitor!r}, value)` or set 'strict': False."
+                            ]
+                        )
                     continue
             self.step.scheduler_step(cfg.scheduler, metric)
 
-    def val_check_batches(self, val_loaders: List[Any]) -> float:
+    def val_check_batches(self, val_loaders: list[Any]) -> float:
         """Validate every this many training batches this epoch (0: not this epoch)."""
         cfg, trainer = self.config, self.trainer
         if not val_loaders or not self.any_val:
@@ -342,9 +389,12 @@ class FitLoop:
             return n if n != float("inf") else 0
         if isinstance(interval, float):
             if n == float("inf"):
-                raise ConfigurationError([
-                    f"Trainer: `val_check_interval={interval}` is a fraction of an epoch, but the "
-                    f"training loader has no length; pass an int number of batches."])
+                raise ConfigurationError(
+                    [
+                        f"Trainer: `val_check_interval={interval}` is a fraction of an epoch, but the "
+                        f"training loader has no length; pass an int number of batches."
+                    ]
+                )
             return max(1, int(n * interval))
         return int(interval)
 
@@ -354,8 +404,11 @@ def split_monitoring(trainer: Any, hooks: Any, name: str) -> tuple:
     checkpoint callbacks), and only those (None when there are none)."""
     monitoring = {id(c) for c in trainer.callbacks if is_monitoring(c)}
     impls = getattr(trainer.plugin_manager.hook, name).get_hookimpls()
-    last = [i.plugin for i in impls
-            if id(i.plugin.owner if isinstance(i.plugin, AdaptedPlugin) else i.plugin) in monitoring]
+    last = [
+        i.plugin
+        for i in impls
+        if id(i.plugin.owner if isinstance(i.plugin, AdaptedPlugin) else i.plugin) in monitoring
+    ]
     if not last:
         return getattr(hooks, name), None
     others = [i.plugin for i in impls if i.plugin not in last]

@@ -4,11 +4,12 @@ A subclass takes part in the run as the highest-priority plugin below callbacks:
 method it overrides (``backward``, ``optimizer_step``, ``on_train_batch_end``, ...) becomes an
 implementation of that hook; the stubs defined here take no part unless overridden.
 """
+
 from __future__ import annotations
 
 import sys
 import warnings
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -34,8 +35,10 @@ class Module(nn.Module):
     @property
     def trainer(self):
         if self._trainer is None and not Module._jit_is_scripting:
-            raise RuntimeError(f"{type(self).__name__} is not attached to a `Trainer`; "
-                               f"call `trainer.fit(model)` first.")
+            raise RuntimeError(
+                f"{type(self).__name__} is not attached to a `Trainer`; "
+                f"call `trainer.fit(model)` first."
+            )
         return self._trainer
 
     @trainer.setter
@@ -70,8 +73,11 @@ class Module(nn.Module):
         """The optimizer(s) from ``configure_optimizers()``: one, or a list when several."""
         trainer = self._trainer or self.trainer  # the property raises when not attached
         step = trainer._step
-        opts = (step.optimizers if step is not None else []) if use_pl_optimizer \
+        opts = (
+            (step.optimizers if step is not None else [])
+            if use_pl_optimizer
             else trainer.optimizers
+        )
         return opts[0] if len(opts) == 1 else list(opts)
 
     def lr_schedulers(self):
@@ -109,19 +115,29 @@ class Module(nn.Module):
         finally:
             trainer.backward_args, trainer.backward_kwargs = (), {}
 
-    def clip_gradients(self, optimizer, gradient_clip_val: Optional[float] = None,
-                       gradient_clip_algorithm: Optional[str] = None) -> None:
+    def clip_gradients(
+        self,
+        optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
         """Clip the gradients of ``optimizer``'s parameters through the ``clip_gradients`` hook.
 
         Under ``16-mixed`` the gradients are unscaled first, in manual optimization too.
         """
         if gradient_clip_algorithm not in (None, "norm", "value"):
-            raise ValueError(f"`gradient_clip_algorithm={gradient_clip_algorithm!r}` is not "
-                             f"supported; use 'norm' or 'value'.")
+            raise ValueError(
+                f"`gradient_clip_algorithm={gradient_clip_algorithm!r}` is not "
+                f"supported; use 'norm' or 'value'."
+            )
         trainer = self.trainer
-        trainer._hooks.clip_gradients(trainer=trainer, module=self, optimizer=optimizer,
-                                      gradient_clip_val=gradient_clip_val,
-                                      gradient_clip_algorithm=gradient_clip_algorithm or "norm")
+        trainer._hooks.clip_gradients(
+            trainer=trainer,
+            module=self,
+            optimizer=optimizer,
+            gradient_clip_val=gradient_clip_val,
+            gradient_clip_algorithm=gradient_clip_algorithm or "norm",
+        )
 
     def toggle_optimizer(self, optimizer) -> None:
         """Only ``optimizer``'s parameters require grad until :meth:`untoggle_optimizer`."""
@@ -140,12 +156,23 @@ class Module(nn.Module):
         for p, requires_grad in saved.values():
             p.requires_grad = requires_grad
 
-    def log(self, name: str, value: Any, prog_bar: bool = False, logger: Optional[bool] = None,
-            on_step: Optional[bool] = None, on_epoch: Optional[bool] = None,
-            reduce_fx: Union[str, Callable] = "mean", enable_graph: bool = False,
-            sync_dist: bool = False, sync_dist_group: Optional[Any] = None,
-            add_dataloader_idx: bool = True, batch_size: Optional[int] = None,
-            metric_attribute: Optional[str] = None, rank_zero_only: bool = False) -> None:
+    def log(
+        self,
+        name: str,
+        value: Any,
+        prog_bar: bool = False,
+        logger: bool | None = None,
+        on_step: bool | None = None,
+        on_epoch: bool | None = None,
+        reduce_fx: str | Callable = "mean",
+        enable_graph: bool = False,
+        sync_dist: bool = False,
+        sync_dist_group: Any | None = None,
+        add_dataloader_idx: bool = True,
+        batch_size: int | None = None,
+        metric_attribute: str | None = None,
+        rank_zero_only: bool = False,
+    ) -> None:
         """Record a metric, as ``LightningModule.log`` (same signature, defaults per hook).
 
         ``value``: a number, a one-element tensor or a ``torchmetrics.Metric`` (its batch value
@@ -157,22 +184,43 @@ class Module(nn.Module):
         """
         trainer = self._trainer
         if trainer is None:
-            warnings.warn(f"`self.log({name!r}, ...)` was called but {type(self).__name__} is "
-                          f"not attached to a `Trainer`; nothing was logged.", stacklevel=2)
+            warnings.warn(
+                f"`self.log({name!r}, ...)` was called but {type(self).__name__} is "
+                f"not attached to a `Trainer`; nothing was logged.",
+                stacklevel=2,
+            )
             return
         trainer._metrics.log(
-            name, value, prog_bar=prog_bar, logger=True if logger is None else logger,
-            on_step=on_step, on_epoch=on_epoch, reduce_fx=reduce_fx, sync_dist=sync_dist,
-            batch_size=batch_size, add_dataloader_idx=add_dataloader_idx,
-            enable_graph=enable_graph, sync_dist_group=sync_dist_group,
-            rank_zero_only=rank_zero_only)
+            name,
+            value,
+            prog_bar=prog_bar,
+            logger=True if logger is None else logger,
+            on_step=on_step,
+            on_epoch=on_epoch,
+            reduce_fx=reduce_fx,
+            sync_dist=sync_dist,
+            batch_size=batch_size,
+            add_dataloader_idx=add_dataloader_idx,
+            enable_graph=enable_graph,
+            sync_dist_group=sync_dist_group,
+            rank_zero_only=rank_zero_only,
+        )
 
-    def log_dict(self, dictionary: Any, prog_bar: bool = False, logger: Optional[bool] = None,
-                 on_step: Optional[bool] = None, on_epoch: Optional[bool] = None,
-                 reduce_fx: Union[str, Callable] = "mean", enable_graph: bool = False,
-                 sync_dist: bool = False, sync_dist_group: Optional[Any] = None,
-                 add_dataloader_idx: bool = True, batch_size: Optional[int] = None,
-                 rank_zero_only: bool = False) -> None:
+    def log_dict(
+        self,
+        dictionary: Any,
+        prog_bar: bool = False,
+        logger: bool | None = None,
+        on_step: bool | None = None,
+        on_epoch: bool | None = None,
+        reduce_fx: str | Callable = "mean",
+        enable_graph: bool = False,
+        sync_dist: bool = False,
+        sync_dist_group: Any | None = None,
+        add_dataloader_idx: bool = True,
+        batch_size: int | None = None,
+        rank_zero_only: bool = False,
+    ) -> None:
         """``self.log`` for each item of a mapping or a ``torchmetrics.MetricCollection``."""
         tm = sys.modules.get("torchmetrics")
         if tm is not None and isinstance(dictionary, tm.MetricCollection):
@@ -180,11 +228,21 @@ class Module(nn.Module):
         else:
             items = dictionary.items()
         for name, value in items:
-            self.log(name, value, prog_bar=prog_bar, logger=logger, on_step=on_step,
-                     on_epoch=on_epoch, reduce_fx=reduce_fx, enable_graph=enable_graph,
-                     sync_dist=sync_dist, sync_dist_group=sync_dist_group,
-                     add_dataloader_idx=add_dataloader_idx, batch_size=batch_size,
-                     rank_zero_only=rank_zero_only)
+            self.log(
+                name,
+                value,
+                prog_bar=prog_bar,
+                logger=logger,
+                on_step=on_step,
+                on_epoch=on_epoch,
+                reduce_fx=reduce_fx,
+                enable_graph=enable_graph,
+                sync_dist=sync_dist,
+                sync_dist_group=sync_dist_group,
+                add_dataloader_idx=add_dataloader_idx,
+                batch_size=batch_size,
+                rank_zero_only=rank_zero_only,
+            )
 
     def print(self, *args: Any, **kwargs: Any) -> None:
         if self._trainer is None or self._trainer.is_global_zero:
@@ -214,14 +272,20 @@ class Module(nn.Module):
     def optimizer_zero_grad(self, epoch: int, batch_idx: int, optimizer) -> None:
         optimizer.zero_grad()
 
-    def configure_gradient_clipping(self, optimizer, gradient_clip_val: Optional[float] = None,
-                                    gradient_clip_algorithm: Optional[str] = None) -> None:
+    def configure_gradient_clipping(
+        self,
+        optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
         self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def lr_scheduler_step(self, scheduler, metric: Any) -> None:
         scheduler.step() if metric is None else scheduler.step(metric)
 
-    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+    def transfer_batch_to_device(
+        self, batch: Any, device: torch.device, dataloader_idx: int
+    ) -> Any:
         return move_data_to_device(batch, device)
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
@@ -242,25 +306,30 @@ class Module(nn.Module):
     def on_train_end(self) -> None: ...
     def on_train_epoch_start(self) -> None: ...
     def on_train_epoch_end(self) -> None: ...
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> Optional[int]: ...
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> int | None: ...
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None: ...
     def on_validation_start(self) -> None: ...
     def on_validation_end(self) -> None: ...
     def on_validation_epoch_start(self) -> None: ...
     def on_validation_epoch_end(self) -> None: ...
-    def on_validation_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None: ...
-    def on_validation_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None: ...
+    def on_validation_batch_start(
+        self, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None: ...
+    def on_validation_batch_end(
+        self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None: ...
     def on_before_backward(self, loss: torch.Tensor) -> None: ...
     def on_after_backward(self) -> None: ...
     def on_before_optimizer_step(self, optimizer) -> None: ...
     def on_before_zero_grad(self, optimizer) -> None: ...
-    def on_save_checkpoint(self, checkpoint: Dict[str, Any]) -> None: ...
-    def on_load_checkpoint(self, checkpoint: Dict[str, Any]) -> None: ...
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None: ...
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None: ...
 
     # -- hyper-parameters, loading, loggers (Lightning's names and meanings) ---------------
 
-    def save_hyperparameters(self, *args: Any, ignore: Any = None, frame: Any = None,
-                             logger: bool = True) -> None:
+    def save_hyperparameters(
+        self, *args: Any, ignore: Any = None, frame: Any = None, logger: bool = True
+    ) -> None:
         """Record ``__init__``'s arguments in :attr:`hparams` (and in every checkpoint).
 
         No ``args``: every argument of the ``__init__`` methods running for this object (a
@@ -295,9 +364,14 @@ class Module(nn.Module):
         return _hparams.hparams_initial_of(self)
 
     @classmethod
-    def load_from_checkpoint(cls, checkpoint_path: Any, map_location: Any = None,
-                             hparams_file: Any = None, strict: Optional[bool] = None,
-                             **kwargs: Any):
+    def load_from_checkpoint(
+        cls,
+        checkpoint_path: Any,
+        map_location: Any = None,
+        hparams_file: Any = None,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ):
         """A new ``cls`` built from a checkpoint's hyper-parameters, with its weights.
 
         The file is read with ``torch.load(weights_only=True)``. ``kwargs`` override saved
@@ -309,8 +383,14 @@ class Module(nn.Module):
         """
         from treadle import _hparams
 
-        return _hparams.load_from_checkpoint(cls, checkpoint_path, map_location=map_location,
-                                             hparams_file=hparams_file, strict=strict, **kwargs)
+        return _hparams.load_from_checkpoint(
+            cls,
+            checkpoint_path,
+            map_location=map_location,
+            hparams_file=hparams_file,
+            strict=strict,
+            **kwargs,
+        )
 
     @property
     def example_input_array(self) -> Any:
@@ -370,13 +450,19 @@ class Module(nn.Module):
     def on_test_epoch_start(self) -> None: ...
     def on_test_epoch_end(self) -> None: ...
     def on_test_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None: ...
-    def on_test_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None: ...
+    def on_test_batch_end(
+        self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None: ...
     def on_predict_start(self) -> None: ...
     def on_predict_end(self) -> None: ...
     def on_predict_epoch_start(self) -> None: ...
     def on_predict_epoch_end(self) -> None: ...
-    def on_predict_batch_start(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None: ...
-    def on_predict_batch_end(self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None: ...
+    def on_predict_batch_start(
+        self, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None: ...
+    def on_predict_batch_end(
+        self, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None: ...
     def on_exception(self, exception: BaseException) -> None: ...
 
 

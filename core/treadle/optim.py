@@ -5,9 +5,10 @@ user's class); schedulers are the user's own objects whose ``step`` is routed. E
 ``step()`` goes through the run's hooks, so precision and strategy plugins (grad scaling,
 DeepSpeed's engine) apply in manual optimization exactly as in automatic optimization.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 
 class _Proxy:
@@ -41,7 +42,7 @@ class WrappedOptimizer(_Proxy):
         object.__setattr__(self, "optimizer_idx", idx)
         object.__setattr__(self, "optimizer", optimizer)
 
-    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Step through the ``optimizer_step`` hook; ``closure`` runs before the step.
 
         The closure is the user's (manual optimization, LBFGS) or the core's (automatic);

@@ -11,13 +11,15 @@ accelerator, then the core's defaults. pluggy calls the most recently registered
 implementation first, so :meth:`RunPluginManager.arrange` re-registers the participants in
 the reverse of that order once the ``Module`` is known.
 """
+
 from __future__ import annotations
 
 import difflib
 import os
 import sys
+from collections.abc import Iterable
 from importlib.metadata import entry_points
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Callable
 
 import pluggy
 
@@ -32,9 +34,13 @@ OWN_DISTRIBUTION = "treadle"
 _SELECTED_ORDER = ("strategy", "precision", "accelerator")  # call order among selected plugins
 # Hooks called only while a Trainer is built.
 _CONSTRUCTION_HOOKS = frozenset(hookspecs.hook_names(construction_only=True))
-_PROVIDER_HOOKS = {"accelerator": "provide_accelerators", "precision": "provide_precisions",
-                   "strategy": "provide_strategies", "environment": "provide_environments",
-                   "logger": "provide_loggers"}
+_PROVIDER_HOOKS = {
+    "accelerator": "provide_accelerators",
+    "precision": "provide_precisions",
+    "strategy": "provide_strategies",
+    "environment": "provide_environments",
+    "logger": "provide_loggers",
+}
 
 
 def _env_flag(name: str) -> bool:
@@ -45,7 +51,7 @@ def _blocked_names() -> set:
     return {n.strip() for n in os.environ.get("TREADLE_BLOCK_PLUGINS", "").split(",") if n.strip()}
 
 
-def _dist_of(ep, cache: Optional[dict] = None) -> tuple:
+def _dist_of(ep, cache: dict | None = None) -> tuple:
     """``(name, version)`` of the entry point's distribution (METADATA parsed once per dist)."""
     dist = getattr(ep, "dist", None)
     if dist is None:
@@ -59,7 +65,7 @@ def _dist_of(ep, cache: Optional[dict] = None) -> tuple:
     return found
 
 
-def discover_entry_points(group: str = GROUP) -> List[tuple]:
+def discover_entry_points(group: str = GROUP) -> list[tuple]:
     """``[(entry_point, (distribution, version), blocked_reason_or_None)]`` for the group."""
     autoload = not _env_flag("TREADLE_DISABLE_PLUGIN_AUTOLOAD")
     blocked = _blocked_names()
@@ -96,11 +102,11 @@ class RunPluginManager(pluggy.PluginManager):
     def __init__(self) -> None:
         super().__init__("treadle")
         self.add_hookspecs(hookspecs)
-        self.distributions: Dict[str, tuple] = {}  # plugin name -> (distribution, version)
-        self.selected: Dict[str, Any] = {}  # kind -> instance
-        self.module_plugin: Optional[Any] = None
+        self.distributions: dict[str, tuple] = {}  # plugin name -> (distribution, version)
+        self.selected: dict[str, Any] = {}  # kind -> instance
+        self.module_plugin: Any | None = None
         self._spec_ids: set = set()  # ids of the plugins' ``treadle_hookspecs`` already added
-        self.tracer: Optional[Tracer] = None
+        self.tracer: Tracer | None = None
         if _env_flag("TREADLE_TRACE_HOOKS"):
             self.enable_tracing()
 
@@ -124,7 +130,7 @@ class RunPluginManager(pluggy.PluginManager):
         return registered
 
     def load_entry_points(self) -> None:
-        owners: Dict[str, tuple] = {}
+        owners: dict[str, tuple] = {}
         for ep, dist, reason in discover_entry_points():
             if reason is not None:
                 continue
@@ -146,7 +152,8 @@ class RunPluginManager(pluggy.PluginManager):
                 raise PluginError(
                     f"Plugin entry point `{ep.name} = {ep.value}` of distribution {dist[0]} "
                     f"{dist[1]} cannot be registered: {exc}\nTo run without it, set "
-                    f"TREADLE_BLOCK_PLUGINS={ep.name}") from (exc.__cause__ or exc)
+                    f"TREADLE_BLOCK_PLUGINS={ep.name}"
+                ) from (exc.__cause__ or exc)
 
     def check_pending(self) -> None:
         """pluggy's check for implementations of unknown hooks, naming the distribution."""
@@ -158,22 +165,27 @@ class RunPluginManager(pluggy.PluginManager):
                 if impl.optionalhook:
                     continue
                 dist = self.distributions.get(impl.plugin_name)
-                who = (f"Plugin `{impl.plugin_name}` (distribution {dist[0]} {dist[1]})" if dist
-                       else f"Plugin `{impl.plugin_name}` ({impl.plugin!r})")
+                who = (
+                    f"Plugin `{impl.plugin_name}` (distribution {dist[0]} {dist[1]})"
+                    if dist
+                    else f"Plugin `{impl.plugin_name}` ({impl.plugin!r})"
+                )
                 # cutoff above difflib's 0.6: among ~70 hooks, 0.6 offered `on_test_model_train`
                 # for a plugin's own `on_tp_metric` whose spec owner was missing
                 close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
                 hint = f" Did you mean `{close[0]}`?" if close else ""
                 raise pluggy.PluginValidationError(
-                    impl.plugin, f"{who} implements `{name}`, which is not a hook: neither "
-                                 f"treadle nor a loaded plugin declares it.{hint}")
+                    impl.plugin,
+                    f"{who} implements `{name}`, which is not a hook: neither "
+                    f"treadle nor a loaded plugin declares it.{hint}",
+                )
 
     # -- providers --------------------------------------------------------------------------
 
-    def providers(self, kind: str) -> Dict[str, Provider]:
+    def providers(self, kind: str) -> dict[str, Provider]:
         """Every record of ``kind``; two plugins offering one name is a ``PluginError``."""
         hook = getattr(self.hook, _PROVIDER_HOOKS[kind])
-        found: Dict[str, Provider] = {}
+        found: dict[str, Provider] = {}
         for impl in reversed(hook.get_hookimpls()):
             records = impl.function() or []
             dist = self.distributions.get(impl.plugin_name, ("<registered object>", ""))[0]
@@ -190,15 +202,16 @@ class RunPluginManager(pluggy.PluginManager):
                 found[rec.name] = rec
         return found
 
-    def select(self, kind: str, name: str, trainer, problems: List[str]) -> Optional[Provider]:
+    def select(self, kind: str, name: str, trainer, problems: list[str]) -> Provider | None:
         """Resolve ``name`` among the ``kind`` providers; append a problem when it cannot be."""
         records = self.providers(kind)
         if name == "auto":
             usable = [r for r in records.values() if r.is_available()]
             if usable:
                 return max(usable, key=lambda r: r.priority)
-            problems.append(f"Trainer: `{kind}='auto'` found no available {kind}. "
-                            f"Installed: {_names(records)}")
+            problems.append(
+                f"Trainer: `{kind}='auto'` found no available {kind}. Installed: {_names(records)}"
+            )
             return None
         rec = records.get(name)
         if rec is None:
@@ -229,8 +242,9 @@ class RunPluginManager(pluggy.PluginManager):
             if caller.has_spec():
                 continue
             if known is None:
-                known = [n for n, c in vars(self.hook).items()
-                         if not n.startswith("_") and c.has_spec()]
+                known = [
+                    n for n, c in vars(self.hook).items() if not n.startswith("_") and c.has_spec()
+                ]
             for impl in caller.get_hookimpls():
                 if impl.plugin is instance and not impl.optionalhook:
                     close = difflib.get_close_matches(caller.name, known, n=1)
@@ -238,27 +252,36 @@ class RunPluginManager(pluggy.PluginManager):
                     problems.append(
                         f"`{type(instance).__qualname__}.{caller.name}` is marked @hookimpl, but "
                         f"`{caller.name}` is not a hook: neither treadle nor a loaded plugin "
-                        f"declares it.{hint} Check the spelling against `treadle.hookspecs`.")
+                        f"declares it.{hint} Check the spelling against `treadle.hookspecs`."
+                    )
         if problems:
             self.unregister(instance)
             record = self.providers(kind).get(name)
-            origin = f" (plugin `{record.plugin}` of distribution {record.distribution})" \
-                if record is not None and record.plugin in self.distributions else ""
-            raise PluginError(f"Plugin `{plugin_name}`{origin} cannot take part in the run:\n"
-                              + "\n".join(f"  - {p}" for p in problems))
+            origin = (
+                f" (plugin `{record.plugin}` of distribution {record.distribution})"
+                if record is not None and record.plugin in self.distributions
+                else ""
+            )
+            raise PluginError(
+                f"Plugin `{plugin_name}`{origin} cannot take part in the run:\n"
+                + "\n".join(f"  - {p}" for p in problems)
+            )
         self.selected[kind] = instance
 
     # -- ordering -----------------------------------------------------------------------------
 
-    def arrange(self, module_plugin: Optional[Any]) -> None:
+    def arrange(self, module_plugin: Any | None) -> None:
         """Re-register participants so pluggy calls them in the documented order.
 
         pluggy calls later registrations first; we register: core defaults stay (trylast),
         accelerator, precision, strategy, the Module, then other plugins from last to first.
         """
         core = self.get_plugin("treadle.core")
-        selected = [(self.get_name(self.selected[k]), self.selected[k])
-                    for k in reversed(_SELECTED_ORDER) if k in self.selected]
+        selected = [
+            (self.get_name(self.selected[k]), self.selected[k])
+            for k in reversed(_SELECTED_ORDER)
+            if k in self.selected
+        ]
         fixed = {id(core), *(id(p) for _, p in selected)}
         if self.module_plugin is not None:
             self.unregister(self.module_plugin)
@@ -266,8 +289,11 @@ class RunPluginManager(pluggy.PluginManager):
         # Plugins that only provide records (or default callbacks) were consulted when the
         # Trainer was built; their place in the call order no longer matters, so they stay.
         taking_part = self._taking_part()
-        others = [(n, p) for n, p in self.list_name_plugin()
-                  if p is not None and id(p) not in fixed and id(p) in taking_part]
+        others = [
+            (n, p)
+            for n, p in self.list_name_plugin()
+            if p is not None and id(p) not in fixed and id(p) in taking_part
+        ]
         # The selected plugins keep their places when they are already in order (as the
         # Trainer registers them): re-registering costs pluggy ~0.25 ms a plugin, every fit().
         registered = [id(p) for _, p in self.list_name_plugin() if id(p) in fixed - {id(core)}]
@@ -284,25 +310,29 @@ class RunPluginManager(pluggy.PluginManager):
 
     def _taking_part(self) -> set:
         """ids of the plugins implementing a hook beyond construction (one pass over hooks)."""
-        return {id(impl.plugin) for name, caller in vars(self.hook).items()
-                if name not in _CONSTRUCTION_HOOKS and not name.startswith("_")
-                for impl in caller.get_hookimpls()}
+        return {
+            id(impl.plugin)
+            for name, caller in vars(self.hook).items()
+            if name not in _CONSTRUCTION_HOOKS and not name.startswith("_")
+            for impl in caller.get_hookimpls()
+        }
 
     # -- introspection and tracing ----------------------------------------------------------
 
-    def implementations(self, hook_name: str) -> List[tuple]:
+    def implementations(self, hook_name: str) -> list[tuple]:
         """``[(plugin_name, plugin)]`` implementing ``hook_name``, in the order they run."""
         hook = getattr(self.hook, hook_name)
         return [(impl.plugin_name, impl.plugin) for impl in reversed(hook.get_hookimpls())]
 
-    def call_order(self, hook_name: str) -> List[str]:
+    def call_order(self, hook_name: str) -> list[str]:
         """Plugin names in the order their implementations of ``hook_name`` run."""
         return [name for name, _ in self.implementations(hook_name)]
 
     # Replaces pluggy's enable_tracing (its own tracer writes through pm.trace): ours wraps the
     # run's callers, so it shows the path that runs.
     def enable_tracing(  # type: ignore[override]
-            self, write: Optional[Callable[[str], Any]] = None) -> None:
+        self, write: Callable[[str], Any] | None = None
+    ) -> None:
         """Report every hook call of the loop with its implementations, in call order.
 
         ``TREADLE_TRACE_HOOKS=1`` turns it on (to stderr). The loop's callers are wrapped, not

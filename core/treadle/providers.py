@@ -4,11 +4,12 @@ One mechanism serves every kind: a ``provide_<kind>s`` hook returns ``Provider``
 ``Trainer`` selects one record of each kind by name. Only the selected record's ``factory`` is
 called, so an unselected provider never imports its heavy dependency.
 """
+
 from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable
 
 KINDS = ("accelerator", "precision", "strategy", "environment", "logger")
 
@@ -32,8 +33,8 @@ class Provider:
     kind: str
     name: str
     factory: Callable[[Any], Any]
-    available: Union[bool, Callable[[], bool]] = True
-    install_hint: Optional[str] = None
+    available: bool | Callable[[], bool] = True
+    install_hint: str | None = None
     description: str = ""
     priority: int = 0
     # Filled in by the plugin manager: who offered it.

@@ -4,9 +4,8 @@ The loop is its only writer (``should_stop`` excepted: anyone may ask the run to
 Lightning properties of the Trainer (``current_epoch``, ``global_step``, ``is_last_batch``,
 ``should_stop``, ``sanity_checking``, ``training``) read and write these fields.
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 FNS = ("fit", "validate", "test", "predict")
 STAGES = ("fit", "sanity", "validate", "test", "predict")
@@ -33,13 +32,24 @@ class LoopState:
     :ivar should_stop: set to stop ``fit()`` after the current batch (its epoch still ends).
     """
 
-    __slots__ = ("fn", "stage", "epoch", "global_step", "batch_idx", "dataloader_idx",
-                 "num_dataloaders",
-                 "batches_done", "total_batches", "is_last_batch", "stepping", "should_stop")
+    __slots__ = (
+        "fn",
+        "stage",
+        "epoch",
+        "global_step",
+        "batch_idx",
+        "dataloader_idx",
+        "num_dataloaders",
+        "batches_done",
+        "total_batches",
+        "is_last_batch",
+        "stepping",
+        "should_stop",
+    )
 
     def __init__(self) -> None:
-        self.fn: Optional[str] = None
-        self.stage: Optional[str] = None
+        self.fn: str | None = None
+        self.stage: str | None = None
         self.epoch = 0
         self.global_step = 0
         self.batch_idx = 0

@@ -20,9 +20,10 @@ The ``super()`` chain: an ``optimizer_step`` implementation (a ``Module`` overri
 Lightning, a callback) that calls ``optimizer.step(closure=...)`` continues with the
 implementations below it -- the strategy's, the precision's, the core's -- never with itself.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable
 
 import torch
 
@@ -39,10 +40,21 @@ class Step:
     :param others: the callbacks and non-selected plugins (left out of the ``super()`` chain).
     """
 
-    def __init__(self, trainer: Any, module: Any, hooks: Any, state: Any, *, accumulate: int,
-                 clip_val: Optional[float], clip_algorithm: Optional[str],
-                 optimizers: List[Any], schedulers: List[Any], module_plugin: Any,
-                 others: List[Any]) -> None:
+    def __init__(
+        self,
+        trainer: Any,
+        module: Any,
+        hooks: Any,
+        state: Any,
+        *,
+        accumulate: int,
+        clip_val: float | None,
+        clip_algorithm: str | None,
+        optimizers: list[Any],
+        schedulers: list[Any],
+        module_plugin: Any,
+        others: list[Any],
+    ) -> None:
         self.trainer, self.module, self.hooks, self.state = trainer, module, hooks, state
         self.accumulate, self.clip_val, self.clip_algorithm = accumulate, clip_val, clip_algorithm
         self.optimizers = [WrappedOptimizer(o, self, i) for i, o in enumerate(optimizers)]
@@ -61,8 +73,8 @@ class Step:
         # keeps the last step's (freed) graph alive through the next forward pass, so autograd
         # reuses each parameter's gradient accumulator instead of rebuilding it every step.
         # After backward the graph holds no activations, so this costs no memory worth counting.
-        self.kept_losses: List[torch.Tensor] = []
-        self._previous_losses: List[torch.Tensor] = []
+        self.kept_losses: list[torch.Tensor] = []
+        self._previous_losses: list[torch.Tensor] = []
 
     # -- automatic optimization ---------------------------------------------------------------
 
@@ -78,15 +90,21 @@ class Step:
             closure()
         return closure.outputs
 
-    def forward_backward(self, closure: "AutomaticClosure") -> Optional[torch.Tensor]:
+    def forward_backward(self, closure: AutomaticClosure) -> torch.Tensor | None:
         """The automatic closure's body (see the module docstring for the order)."""
         trainer, module, hooks, optimizer = self.trainer, self.module, self.hooks, closure.optimizer
         if closure.zero_grad and optimizer is not None:
             hooks.on_before_zero_grad(trainer=trainer, module=module, optimizer=optimizer)
-            hooks.optimizer_zero_grad(trainer=trainer, module=module, optimizer=optimizer,
-                                      optimizer_idx=0, batch_idx=closure.batch_idx)
-        out = hooks.run_training_step(trainer=trainer, module=module, batch=closure.batch,
-                                      batch_idx=closure.batch_idx)[0]
+            hooks.optimizer_zero_grad(
+                trainer=trainer,
+                module=module,
+                optimizer=optimizer,
+                optimizer_idx=0,
+                batch_idx=closure.batch_idx,
+            )
+        out = hooks.run_training_step(
+            trainer=trainer, module=module, batch=closure.batch, batch_idx=closure.batch_idx
+        )[0]
         loss = loss_of(out)
         detached = None if loss is None else loss.detach()
         closure.outputs = {"loss": detached} if isinstance(out, torch.Tensor) else out
@@ -116,10 +134,14 @@ class Step:
         hooks.on_before_optimizer_step(trainer=trainer, module=module, optimizer=optimizer)
         if clip:
             hooks.configure_gradient_clipping(
-                trainer=trainer, module=module, optimizer=optimizer,
-                gradient_clip_val=self.clip_val, gradient_clip_algorithm=self.clip_algorithm)
+                trainer=trainer,
+                module=module,
+                optimizer=optimizer,
+                gradient_clip_val=self.clip_val,
+                gradient_clip_algorithm=self.clip_algorithm,
+            )
 
-    def optimizer_step(self, optimizer: WrappedOptimizer, closure: Optional[Callable] = None) -> Any:
+    def optimizer_step(self, optimizer: WrappedOptimizer, closure: Callable | None = None) -> Any:
         """``opt.step(closure)`` from user code: the manual step, or the ``super()`` chain."""
         if not isinstance(closure, (AutomaticClosure, ManualClosure)):
             closure = ManualClosure(self, optimizer, closure)
@@ -129,9 +151,14 @@ class Step:
     def _dispatch(self, caller: Callable, optimizer: WrappedOptimizer, closure: Any) -> Any:
         previous, self._in_optimizer_step = self._in_optimizer_step, True
         try:
-            result = caller(trainer=self.trainer, module=self.module, optimizer=optimizer,
-                            optimizer_idx=optimizer.optimizer_idx,
-                            batch_idx=self.state.batch_idx, closure=closure)
+            result = caller(
+                trainer=self.trainer,
+                module=self.module,
+                optimizer=optimizer,
+                optimizer_idx=optimizer.optimizer_idx,
+                batch_idx=self.state.batch_idx,
+                closure=closure,
+            )
         finally:
             self._in_optimizer_step = previous
         self.stepped = True
@@ -143,8 +170,9 @@ class Step:
         """Dispatch ``scheduler_step`` (the loop's interval stepping and a user's ``sch.step()``)."""
         self._in_scheduler_step = True
         try:
-            self.hooks.scheduler_step(trainer=self.trainer, module=self.module,
-                                      scheduler=scheduler, metric=metric)
+            self.hooks.scheduler_step(
+                trainer=self.trainer, module=self.module, scheduler=scheduler, metric=metric
+            )
         finally:
             self._in_scheduler_step = False
 
@@ -172,14 +200,19 @@ class AutomaticClosure:
     def __init__(self, step: Step) -> None:
         self.step = step
         self.outputs: Any = None
-        self.result: Optional[torch.Tensor] = None
+        self.result: torch.Tensor | None = None
 
-    def arm(self, batch: Any, batch_idx: int, optimizer: Any, zero_grad: bool) -> "AutomaticClosure":
-        self.batch, self.batch_idx, self.optimizer, self.zero_grad = batch, batch_idx, optimizer, zero_grad
+    def arm(self, batch: Any, batch_idx: int, optimizer: Any, zero_grad: bool) -> AutomaticClosure:
+        self.batch, self.batch_idx, self.optimizer, self.zero_grad = (
+            batch,
+            batch_idx,
+            optimizer,
+            zero_grad,
+        )
         self.outputs = self.result = None
         return self
 
-    def __call__(self) -> Optional[torch.Tensor]:
+    def __call__(self) -> torch.Tensor | None:
         return self.step.forward_backward(self)
 
 
@@ -189,7 +222,7 @@ class ManualClosure:
 
     __slots__ = ("step", "optimizer", "user_closure", "result")
 
-    def __init__(self, step: Step, optimizer: Any, user_closure: Optional[Callable]) -> None:
+    def __init__(self, step: Step, optimizer: Any, user_closure: Callable | None) -> None:
         self.step, self.optimizer, self.user_closure = step, optimizer, user_closure
         self.result = None
 
@@ -200,14 +233,18 @@ class ManualClosure:
         return self.result
 
 
-def loss_of(out: Any) -> Optional[torch.Tensor]:
+def loss_of(out: Any) -> torch.Tensor | None:
     """The loss in ``training_step``'s return value (a tensor, a dict with ``'loss'``, None)."""
     if out is None or isinstance(out, torch.Tensor):
         return out
     if isinstance(out, dict):
         if "loss" not in out:
-            raise ValueError("`training_step` returned a dict without a 'loss' key; "
-                             "automatic optimization needs {'loss': tensor, ...}.")
+            raise ValueError(
+                "`training_step` returned a dict without a 'loss' key; "
+                "automatic optimization needs {'loss': tensor, ...}."
+            )
         return out["loss"]
-    raise ValueError(f"`training_step` returned {type(out).__name__}; automatic "
-                     f"optimization needs a loss tensor, a dict with 'loss', or None.")
+    raise ValueError(
+        f"`training_step` returned {type(out).__name__}; automatic "
+        f"optimization needs a loss tensor, a dict with 'loss', or None."
+    )

@@ -6,6 +6,7 @@ users expect (most read :class:`treadle.state.LoopState`), ``fit``/``validate``/
 it to a loop (``treadle.loop``). Nothing here runs per batch: the loops and the step
 (``treadle.step``) do. Everything device-, precision- or strategy-specific lives in plugins.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import torch
 
@@ -47,7 +48,7 @@ class Trainer:
         self.plugin_manager = pm = RunPluginManager()
         pm.register(_defaults, name="treadle.core")
         pm.load_entry_points()
-        self.callbacks: List[Any] = []
+        self.callbacks: list[Any] = []
         for plugin in cfg.plugins:
             self._register_plugin(plugin)
         # As Lightning's _reorder_callbacks: checkpoint callbacks run after the others, so what
@@ -55,7 +56,7 @@ class Trainer:
         for callback in sorted(cfg.callbacks, key=lambda c: hasattr(c, "best_model_path")):
             self._add_callback(callback)
         for extra in pm.hook.configure_callbacks(trainer=self):
-            for callback in (extra if isinstance(extra, (list, tuple)) else [extra]):
+            for callback in extra if isinstance(extra, (list, tuple)) else [extra]:
                 self._add_callback(callback)
         if cfg.max_time is not None:
             self._add_max_time(cfg.max_time)
@@ -76,31 +77,34 @@ class Trainer:
         benchmark = False if cfg.benchmark is None and cfg.deterministic else cfg.benchmark
         if benchmark is not None:  # as Lightning: set for the process, when the Trainer is made
             torch.backends.cudnn.benchmark = benchmark
-        self.datamodule: Optional[DataModule] = None  # the last one given to an entry point
+        self.datamodule: DataModule | None = None  # the last one given to an entry point
 
-        self.module: Optional[Module] = None
-        self.optimizers: List[Any] = []
-        self.lr_scheduler_configs: List[_optim_config.SchedulerConfig] = []
+        self.module: Module | None = None
+        self.optimizers: list[Any] = []
+        self.lr_scheduler_configs: list[_optim_config.SchedulerConfig] = []
         self.num_training_batches: float = float("inf")
         self.num_val_batches: float = 0
         # Extra arguments of ``manual_backward``, for the ``backward`` implementation's
         # ``loss.backward(*args, **kwargs)``; empty outside a manual_backward call.
         self.backward_args: tuple = ()
-        self.backward_kwargs: Dict[str, Any] = {}
+        self.backward_kwargs: dict[str, Any] = {}
         self._metrics = MetricStore(self)
         self._hooks = pm.hooks()
-        self._step: Optional[Step] = None  # the step of the fit() running (or last run)
-        self._fit_loop: Optional[FitLoop] = None
-        self._resume: Optional[Dict[str, Any]] = None  # the mid-epoch point restore() found
-        self._root_device: Optional[torch.device] = None
+        self._step: Step | None = None  # the step of the fit() running (or last run)
+        self._fit_loop: FitLoop | None = None
+        self._resume: dict[str, Any] | None = None  # the mid-epoch point restore() found
+        self._root_device: torch.device | None = None
         self._datamodule_plugin: Any = None  # the DataModule's batch-transfer overrides
         self._given_loaders = {"train": False, "val": False}
 
     # -- construction ------------------------------------------------------------------------
 
-    def _hook_specs(self) -> Dict[str, tuple]:
-        return {name: caller.spec.argnames for name, caller in vars(self.plugin_manager.hook).items()
-                if getattr(caller, "spec", None) is not None}
+    def _hook_specs(self) -> dict[str, tuple]:
+        return {
+            name: caller.spec.argnames
+            for name, caller in vars(self.plugin_manager.hook).items()
+            if getattr(caller, "spec", None) is not None
+        }
 
     def _register_plugin(self, plugin: Any) -> None:
         if isinstance(plugin, Callback):
@@ -109,25 +113,34 @@ class Trainer:
             self.plugin_manager.register(plugin)
 
     def _add_callback(self, callback: Any) -> None:
-        adapted = adapt_object(callback, Callback, self._hook_specs()) if isinstance(callback, Callback) \
+        adapted = (
+            adapt_object(callback, Callback, self._hook_specs())
+            if isinstance(callback, Callback)
             else None
+        )
         self.callbacks.append(callback)
-        self.plugin_manager.register(adapted if adapted is not None else callback,
-                                     name=f"callback:{type(callback).__name__}:{id(callback):x}")
+        self.plugin_manager.register(
+            adapted if adapted is not None else callback,
+            name=f"callback:{type(callback).__name__}:{id(callback):x}",
+        )
 
     def _add_max_time(self, max_time: Any) -> None:
         """``Trainer(max_time=...)``: a ``Timer`` callback stops the run, as in Lightning."""
         from treadle.callbacks import Timer
 
         if any(isinstance(c, Timer) for c in self.callbacks):
-            warnings.warn("`Trainer(max_time=...)` is ignored: a `Timer` callback is already in "
-                          "`callbacks`, and it decides when training stops.", stacklevel=3)
+            warnings.warn(
+                "`Trainer(max_time=...)` is ignored: a `Timer` callback is already in "
+                "`callbacks`, and it decides when training stops.",
+                stacklevel=3,
+            )
             return
         try:
             timer = Timer(duration=max_time, interval="step")
         except ValueError as exc:
-            raise ConfigurationError([f"TrainerConfig: `Trainer(max_time={max_time!r})`: {exc}"]) \
-                from None
+            raise ConfigurationError(
+                [f"TrainerConfig: `Trainer(max_time={max_time!r})`: {exc}"]
+            ) from None
         self._add_callback(timer)
 
     def _add_module_callback(self, callback: Any) -> None:
@@ -140,7 +153,7 @@ class Trainer:
 
     def _select_plugins(self) -> None:
         cfg, pm = self.config, self.plugin_manager
-        problems: List[str] = []
+        problems: list[str] = []
         # The cluster environment (torchrun, SLURM, ...) is detected, not named: the available
         # record with the highest priority, made before the strategy that reads it.
         envs = [r for r in pm.providers("environment").values() if r.is_available()]
@@ -150,9 +163,12 @@ class Trainer:
             pm.register_selected("environment", self.environment, env.name)
         strategy = cfg.strategy
         if strategy == "auto":
-            many = (isinstance(cfg.devices, int) and cfg.devices > 1) or \
-                   (isinstance(cfg.devices, list) and len(cfg.devices) > 1) or cfg.num_nodes > 1 \
-                   or (self.environment is not None and self.environment.world_size > 1)
+            many = (
+                (isinstance(cfg.devices, int) and cfg.devices > 1)
+                or (isinstance(cfg.devices, list) and len(cfg.devices) > 1)
+                or cfg.num_nodes > 1
+                or (self.environment is not None and self.environment.world_size > 1)
+            )
             strategy = "ddp" if many else "single_device"
         chosen = {
             "accelerator": pm.select("accelerator", _gpu_alias(cfg.accelerator), self, problems),
@@ -161,20 +177,23 @@ class Trainer:
         }
         if problems:
             raise ConfigurationError(problems)
-        for kind, attr in (("accelerator", "accelerator"), ("precision", "precision_plugin"),
-                           ("strategy", "strategy")):
+        for kind, attr in (
+            ("accelerator", "accelerator"),
+            ("precision", "precision_plugin"),
+            ("strategy", "strategy"),
+        ):
             rec = chosen[kind]
             assert rec is not None  # no problems: every kind was resolved
             instance = rec.factory(self)
             setattr(self, attr, instance)
             pm.register_selected(kind, instance, rec.name)
 
-    def _make_loggers(self, logger: Any) -> List[Any]:
+    def _make_loggers(self, logger: Any) -> list[Any]:
         if logger is False or logger is None:
             return []
         if logger is True or isinstance(logger, str):
             name = "csv" if logger is True else logger
-            problems: List[str] = []
+            problems: list[str] = []
             rec = self.plugin_manager.select("logger", name, self, problems)
             if rec is None:
                 raise ConfigurationError(problems)
@@ -208,19 +227,19 @@ class Trainer:
         return self._root_device if self._root_device is not None else self.accelerator.root_device
 
     @property
-    def lightning_module(self) -> Optional[Module]:
+    def lightning_module(self) -> Module | None:
         return self.module
 
     @property
-    def callback_metrics(self) -> Dict[str, torch.Tensor]:
+    def callback_metrics(self) -> dict[str, torch.Tensor]:
         return self._metrics.callback_metrics
 
     @property
-    def logged_metrics(self) -> Dict[str, torch.Tensor]:
+    def logged_metrics(self) -> dict[str, torch.Tensor]:
         return self._metrics.logged_metrics
 
     @property
-    def progress_bar_metrics(self) -> Dict[str, float]:
+    def progress_bar_metrics(self) -> dict[str, float]:
         return {k: v.item() for k, v in self._metrics.progress_bar_metrics.items()}
 
     @property
@@ -235,8 +254,9 @@ class Trainer:
     def log_dir(self) -> str:
         """The first logger's directory (as Lightning, a str), else ``default_root_dir``."""
         first = self.logger
-        found = first is not None and (getattr(first, "log_dir", None)
-                                       or getattr(first, "save_dir", None))
+        found = first is not None and (
+            getattr(first, "log_dir", None) or getattr(first, "save_dir", None)
+        )
         return str(found or self.default_root_dir)
 
     @property
@@ -251,11 +271,11 @@ class Trainer:
         return 1000 if cfg.max_steps == -1 and not timed else -1
 
     @property
-    def min_epochs(self) -> Optional[int]:
+    def min_epochs(self) -> int | None:
         return self.config.min_epochs
 
     @property
-    def min_steps(self) -> Optional[int]:
+    def min_steps(self) -> int | None:
         return self.config.min_steps
 
     @property
@@ -272,7 +292,7 @@ class Trainer:
         return self.config.accumulate_grad_batches
 
     @property
-    def gradient_clip_val(self) -> Optional[float]:
+    def gradient_clip_val(self) -> float | None:
         return self.config.gradient_clip_val
 
     @property
@@ -288,7 +308,6 @@ class Trainer:
     @property
     def checkpoint_callback(self) -> Any:
         return next((c for c in self.callbacks if hasattr(c, "best_model_path")), None)
-
 
     # -- the loop state, as Lightning names it ---------------------------------------------------
 
@@ -340,46 +359,68 @@ class Trainer:
     def predicting(self) -> bool:
         return self.state.stage == "predict"
 
-
     # -- public entry points -------------------------------------------------------------------
 
-    def fit(self, model: Module, train_dataloaders: Any = None, val_dataloaders: Any = None,
-            datamodule: Any = None, ckpt_path: Optional[str] = None) -> None:
+    def fit(
+        self,
+        model: Module,
+        train_dataloaders: Any = None,
+        val_dataloaders: Any = None,
+        datamodule: Any = None,
+        ckpt_path: str | None = None,
+    ) -> None:
         """Train ``model``; validate everything first, resume from ``ckpt_path`` if given."""
         if isinstance(train_dataloaders, DataModule) and datamodule is None:
             train_dataloaders, datamodule = None, train_dataloaders  # as Lightning: fit(model, dm)
         self._run("fit", model, train_dataloaders, val_dataloaders, ckpt_path, datamodule)
 
-    def validate(self, model: Optional[Module] = None, dataloaders: Any = None,
-                 ckpt_path: Optional[str] = None, verbose: bool = True,
-                 datamodule: Any = None) -> List[Dict[str, float]]:
+    def validate(
+        self,
+        model: Module | None = None,
+        dataloaders: Any = None,
+        ckpt_path: str | None = None,
+        verbose: bool = True,
+        datamodule: Any = None,
+    ) -> list[dict[str, float]]:
         """One validation epoch; returns a metrics dict per dataloader, as Lightning does."""
         dataloaders, datamodule = _split_datamodule(dataloaders, datamodule)
         return self._run("validate", model, None, dataloaders, ckpt_path, datamodule)
 
-    def test(self, model: Optional[Module] = None, dataloaders: Any = None,
-             ckpt_path: Optional[str] = None, verbose: bool = True,
-             datamodule: Any = None) -> List[Dict[str, float]]:
+    def test(
+        self,
+        model: Module | None = None,
+        dataloaders: Any = None,
+        ckpt_path: str | None = None,
+        verbose: bool = True,
+        datamodule: Any = None,
+    ) -> list[dict[str, float]]:
         """One test epoch (``test_step``); returns a metrics dict per dataloader."""
         dataloaders, datamodule = _split_datamodule(dataloaders, datamodule)
         return self._run("test", model, None, dataloaders, ckpt_path, datamodule)
 
-    def predict(self, model: Optional[Module] = None, dataloaders: Any = None,
-                datamodule: Any = None, return_predictions: Optional[bool] = None,
-                ckpt_path: Optional[str] = None) -> Optional[List[Any]]:
+    def predict(
+        self,
+        model: Module | None = None,
+        dataloaders: Any = None,
+        datamodule: Any = None,
+        return_predictions: bool | None = None,
+        ckpt_path: str | None = None,
+    ) -> list[Any] | None:
         """``predict_step`` over every batch; returns the predictions (a list, or a list per
         dataloader when there are several) unless ``return_predictions=False``."""
         dataloaders, datamodule = _split_datamodule(dataloaders, datamodule)
         keep = True if return_predictions is None else return_predictions
-        return self._run("predict", model, None, dataloaders, ckpt_path, datamodule,
-                         keep_predictions=keep)
+        return self._run(
+            "predict", model, None, dataloaders, ckpt_path, datamodule, keep_predictions=keep
+        )
 
     def save_checkpoint(self, filepath: Any, weights_only: bool = False) -> None:
         """Write the run's state to ``filepath`` atomically (rank zero writes)."""
         epoch_rng = self._fit_loop.epoch_rng if self._fit_loop is not None else None
         ckpt = checkpoint.dump(self, self._hooks, epoch_rng, weights_only)
-        self._hooks.save_checkpoint(trainer=self, checkpoint=ckpt, filepath=filepath,
-                                    weights_only=weights_only)
+        self._hooks.save_checkpoint(
+            trainer=self, checkpoint=ckpt, filepath=filepath, weights_only=weights_only
+        )
         self.barrier("save_checkpoint")
 
     def restore(self, ckpt_path: Any) -> None:
@@ -403,22 +444,31 @@ class Trainer:
         """Every rank's ``tensor``, stacked along a new first dimension."""
         return self._hooks.all_gather(trainer=self, tensor=tensor)
 
-    def barrier(self, name: Optional[str] = None) -> None:
+    def barrier(self, name: str | None = None) -> None:
         """Wait until every rank gets here."""
         self._hooks.barrier(trainer=self, name=name)
 
     # -- the run -------------------------------------------------------------------------------
 
-    def _run(self, fn: str, model: Optional[Module], train_loader: Any, eval_loaders: Any,
-             ckpt_path: Optional[str], datamodule: Any = None, check_only: bool = False,
-             keep_predictions: bool = False) -> Any:
+    def _run(
+        self,
+        fn: str,
+        model: Module | None,
+        train_loader: Any,
+        eval_loaders: Any,
+        ckpt_path: str | None,
+        datamodule: Any = None,
+        check_only: bool = False,
+        keep_predictions: bool = False,
+    ) -> Any:
         """Set ``fn`` up, validate, hand it to a loop. ``check_only``: stop after validation
         (``treadle validate``): nothing set up or run."""
         model = self._model_for(fn, model)
         datamodule = self._datamodule_for(fn, datamodule, train_loader, eval_loaders)
         if not check_only:  # ddp_spawn: the stage runs in its workers
-            launched = self.strategy.launch_stage(self, fn, model, train_loader, eval_loaders,
-                                                  ckpt_path)
+            launched = self.strategy.launch_stage(
+                self, fn, model, train_loader, eval_loaders, ckpt_path
+            )
             if launched is not None:  # the workers' predict returned its predictions regardless
                 return None if fn == "predict" and not keep_predictions else launched[0]
         self.module = model
@@ -436,13 +486,15 @@ class Trainer:
                 datamodule.setup(stage=fn)
             hooks.setup(trainer=self, module=model, stage=fn)
             started = True
-            train_loader, eval_loaders = self._configure(fn, model, train_loader, eval_loaders,
-                                                         datamodule)
+            train_loader, eval_loaders = self._configure(
+                fn, model, train_loader, eval_loaders, datamodule
+            )
             if check_only:
                 return None
             if self.config.deterministic is not None:  # as Lightning: global, for the process
-                torch.use_deterministic_algorithms(bool(self.config.deterministic),
-                                                   warn_only=self.config.deterministic == "warn")
+                torch.use_deterministic_algorithms(
+                    bool(self.config.deterministic), warn_only=self.config.deterministic == "warn"
+                )
             hooks.setup_environment(trainer=self)
             self._root_device = self.accelerator.root_device
             model.to(self._root_device)
@@ -456,15 +508,22 @@ class Trainer:
             log_hyperparams(self)  # hparams, graph and save() to each logger, on rank zero
             evaluation = EvaluationLoop(self, hooks, self._metrics)
             if fn == "fit":
-                self._fit_loop = FitLoop(self, hooks, self._step, self._metrics, evaluation,
-                                         reload=lambda which: self._reload(which, model,
-                                                                           datamodule))
+                self._fit_loop = FitLoop(
+                    self,
+                    hooks,
+                    self._step,
+                    self._metrics,
+                    evaluation,
+                    reload=lambda which: self._reload(which, model, datamodule),
+                )
                 with torch.autograd.set_detect_anomaly(self.config.detect_anomaly):
                     self._fit_loop.run(train_loader, eval_loaders, self._resume)
                 return None
-            limit = {"validate": self.config.limit_val_batches,
-                     "test": self.config.limit_test_batches,
-                     "predict": self.config.limit_predict_batches}[fn]
+            limit = {
+                "validate": self.config.limit_val_batches,
+                "test": self.config.limit_test_batches,
+                "predict": self.config.limit_predict_batches,
+            }[fn]
             limits = [num_batches(v, limit) for v in eval_loaders]
             if fn == "validate":
                 self.num_val_batches = sum(limits)
@@ -497,49 +556,67 @@ class Trainer:
                     if finalize is not None:
                         finalize(status)
 
-    def _model_for(self, fn: str, model: Optional[Module]) -> Module:
+    def _model_for(self, fn: str, model: Module | None) -> Module:
         if model is None:
             if fn != "fit" and self.module is not None:  # as Lightning: the fitted module
                 return self.module
-            raise TypeError(f"`trainer.{fn}()` needs a model: pass `trainer.{fn}(model, ...)`"
-                            + ("" if fn == "fit" else " (or call it after `fit()`, which it then "
-                               "reuses)") + ".")
+            raise TypeError(
+                f"`trainer.{fn}()` needs a model: pass `trainer.{fn}(model, ...)`"
+                + ("" if fn == "fit" else " (or call it after `fit()`, which it then reuses)")
+                + "."
+            )
         if not isinstance(model, Module):
-            raise TypeError(f"`trainer.{fn}(model)` needs a `treadle.Module`, got "
-                            f"{type(model).__name__}.")
+            raise TypeError(
+                f"`trainer.{fn}(model)` needs a `treadle.Module`, got {type(model).__name__}."
+            )
         return model
 
-    def _datamodule_for(self, fn: str, datamodule: Any, train_loader: Any,
-                        eval_loaders: Any) -> Optional[DataModule]:
+    def _datamodule_for(
+        self, fn: str, datamodule: Any, train_loader: Any, eval_loaders: Any
+    ) -> DataModule | None:
         """The ``datamodule=`` of this entry point, checked; it becomes ``trainer.datamodule``."""
         if datamodule is None:
             return None
         if not isinstance(datamodule, DataModule):
-            raise TypeError(f"`trainer.{fn}(datamodule=...)` needs a `treadle.DataModule`, got "
-                            f"{type(datamodule).__name__}.")
+            raise TypeError(
+                f"`trainer.{fn}(datamodule=...)` needs a `treadle.DataModule`, got "
+                f"{type(datamodule).__name__}."
+            )
         if train_loader is not None or eval_loaders is not None:
             given = "`train_dataloaders` or `val_dataloaders`" if fn == "fit" else "`dataloaders`"
-            raise ConfigurationError([
-                f"Trainer: `trainer.{fn}()` got both {given} and `datamodule`. Pass one: the "
-                f"DataModule's loaders, or the loaders."])
+            raise ConfigurationError(
+                [
+                    f"Trainer: `trainer.{fn}()` got both {given} and `datamodule`. Pass one: the "
+                    f"DataModule's loaders, or the loaders."
+                ]
+            )
         if getattr(self.strategy, "spawn", False):
-            raise ConfigurationError([
-                f"Trainer: `trainer.{fn}(datamodule=...)` is not supported with "
-                f"`strategy='ddp_spawn'` yet. Use `strategy='ddp'`, or pass the loaders."])
+            raise ConfigurationError(
+                [
+                    f"Trainer: `trainer.{fn}(datamodule=...)` is not supported with "
+                    f"`strategy='ddp_spawn'` yet. Use `strategy='ddp'`, or pass the loaders."
+                ]
+            )
         self.datamodule = datamodule
         datamodule.trainer = self
         return datamodule
 
-    def _prepare_data(self, model: Module, datamodule: Optional[DataModule]) -> None:
+    def _prepare_data(self, model: Module, datamodule: DataModule | None) -> None:
         """``prepare_data()`` of the DataModule, then of the Module: on local rank 0 of each
         node (``prepare_data_per_node = False``: on global rank 0 only); then a barrier."""
         ran = False
         for owner in (datamodule, model):
-            if owner is None or type(owner).prepare_data is \
-                    (DataModule if owner is datamodule else Module).prepare_data:
+            if (
+                owner is None
+                or type(owner).prepare_data
+                is (DataModule if owner is datamodule else Module).prepare_data
+            ):
                 continue
-            here = self.local_rank == 0 if getattr(owner, "prepare_data_per_node", True) \
+            here = (
+                self.local_rank == 0
+                if getattr(owner, "prepare_data_per_node", True)
                 else self.global_rank == 0
+            )
             if here:
                 owner.prepare_data()
             ran = True
@@ -553,17 +630,26 @@ class Trainer:
         callback = self.checkpoint_callback
         found = None
         if callback is not None:
-            found = callback.best_model_path if ckpt_path == "best" else \
-                (getattr(callback, "last_model_path", "") or callback.best_model_path)
+            found = (
+                callback.best_model_path
+                if ckpt_path == "best"
+                else (getattr(callback, "last_model_path", "") or callback.best_model_path)
+            )
         if not found:
-            raise ConfigurationError([
-                f"Trainer: `ckpt_path={ckpt_path!r}` names no checkpoint: "
-                + ("no checkpoint callback is configured" if callback is None else
-                   f"{type(callback).__name__} has saved none yet")
-                + ". Pass a path, or fit with checkpointing first."])
+            raise ConfigurationError(
+                [
+                    f"Trainer: `ckpt_path={ckpt_path!r}` names no checkpoint: "
+                    + (
+                        "no checkpoint callback is configured"
+                        if callback is None
+                        else f"{type(callback).__name__} has saved none yet"
+                    )
+                    + ". Pass a path, or fit with checkpointing first."
+                ]
+            )
         return found
 
-    def _prepare(self, model: Module, datamodule: Optional[DataModule] = None) -> None:
+    def _prepare(self, model: Module, datamodule: DataModule | None = None) -> None:
         """Register the Module's overrides and put every implementation in its place."""
         pm = self.plugin_manager
         for callback in model.configure_callbacks() or []:
@@ -572,8 +658,9 @@ class Trainer:
         # being firstresult, replace them (Lightning's _DataHookSelector).
         self._datamodule_plugin = None
         if datamodule is not None:
-            self._datamodule_plugin = adapt_object(datamodule, DataModule, self._hook_specs(),
-                                                   TRANSFER_HOOKS)
+            self._datamodule_plugin = adapt_object(
+                datamodule, DataModule, self._hook_specs(), TRANSFER_HOOKS
+            )
             if self._datamodule_plugin is not None:
                 pm.register(self._datamodule_plugin, name="datamodule")
         module_plugin = adapt_object(model, Module, self._hook_specs(), MODULE_HOOKS)
@@ -581,43 +668,59 @@ class Trainer:
         self._hooks = pm.hooks()
         self._module_plugin = module_plugin
 
-    def _configure(self, fn: str, model: Module, train_loader: Any, eval_loaders: Any,
-                   datamodule: Optional[DataModule] = None) -> Tuple[Any, List[Any]]:
+    def _configure(
+        self,
+        fn: str,
+        model: Module,
+        train_loader: Any,
+        eval_loaders: Any,
+        datamodule: DataModule | None = None,
+    ) -> tuple[Any, list[Any]]:
         """``configure_optimizers()`` and every plugin's ``validate``: all problems at once."""
-        problems: List[str] = []
+        problems: list[str] = []
         if fn == "fit":
             if train_loader is None:
                 train_loader = _request(model, datamodule, "train_dataloader")
             if train_loader is not None:  # known before configure_optimizers, for
                 # estimated_stepping_batches; each rank will see 1/world_size of the batches
                 self.num_training_batches = per_rank(
-                    num_batches(train_loader, self.config.limit_train_batches), self.world_size)
+                    num_batches(train_loader, self.config.limit_train_batches), self.world_size
+                )
             opts, configs, problems = _optim_config.parse(model.configure_optimizers())
             self.optimizers, self.lr_scheduler_configs = opts, configs
             self._make_step(model, opts, [c.scheduler for c in configs])
             if train_loader is None:
-                problems.append("Trainer: `fit()` got no training data. Pass "
-                                "`trainer.fit(model, train_dataloaders=loader)` or implement "
-                                "`train_dataloader()` in the Module.")
+                problems.append(
+                    "Trainer: `fit()` got no training data. Pass "
+                    "`trainer.fit(model, train_dataloaders=loader)` or implement "
+                    "`train_dataloader()` in the Module."
+                )
         eval_fn = "validate" if fn == "fit" else fn
-        hook_name = {"validate": "val_dataloader", "test": "test_dataloader",
-                     "predict": "predict_dataloader"}[eval_fn]
-        step_name = {"validate": "validation_step", "test": "test_step",
-                     "predict": "predict_step"}[eval_fn]
+        hook_name = {
+            "validate": "val_dataloader",
+            "test": "test_dataloader",
+            "predict": "predict_dataloader",
+        }[eval_fn]
+        step_name = {"validate": "validation_step", "test": "test_step", "predict": "predict_step"}[
+            eval_fn
+        ]
         no_step = getattr(model, step_name, None) is None  # as Lightning: `model.validation_step
         # = None` turns validation off in fit(); validate/test/predict need their step
         if eval_loaders is None and not no_step:
             eval_loaders = _request(model, datamodule, hook_name)
         eval_loaders = [] if no_step else as_list(eval_loaders)
         if fn != "fit" and no_step:
-            problems.append(f"Trainer: `{fn}()` needs `{step_name}()`, and the Module's is None. "
-                            f"Implement `{step_name}(self, batch, batch_idx)`.")
+            problems.append(
+                f"Trainer: `{fn}()` needs `{step_name}()`, and the Module's is None. "
+                f"Implement `{step_name}(self, batch, batch_idx)`."
+            )
         if fn != "fit" and not eval_loaders and not no_step:
             noun = {"validate": "validation", "test": "test", "predict": "prediction"}[fn]
-            problems.append(f"Trainer: `{fn}()` got no {noun} data. Pass `trainer.{fn}(model, "
-                            f"dataloaders=loader)` or implement `{hook_name}()`"
-                            + (" in the Module or the DataModule." if datamodule is not None
-                               else "."))
+            problems.append(
+                f"Trainer: `{fn}()` got no {noun} data. Pass `trainer.{fn}(model, "
+                f"dataloaders=loader)` or implement `{hook_name}()`"
+                + (" in the Module or the DataModule." if datamodule is not None else ".")
+            )
         if eval_loaders and not (fn == "fit" and self.config.limit_val_batches == 0):
             # before any batch, as Lightning
             problems.extend(dataloader_idx_problems(model, step_name, len(eval_loaders)))
@@ -627,23 +730,35 @@ class Trainer:
             raise ConfigurationError(problems)
         return train_loader, eval_loaders
 
-    def _make_step(self, model: Module, optimizers: List[Any], schedulers: List[Any]) -> None:
+    def _make_step(self, model: Module, optimizers: list[Any], schedulers: list[Any]) -> None:
         pm, module_plugin = self.plugin_manager, self._module_plugin
         # opt.step() from an optimizer_step implementation continues with the engine chain;
         # from training_step (manual optimization) it skips only the Module's override.
-        others = [p for n, p in pm.list_name_plugin()
-                  if p is not None and p is not module_plugin and n != "treadle.core"
-                  and p not in pm.selected.values()]
+        others = [
+            p
+            for n, p in pm.list_name_plugin()
+            if p is not None
+            and p is not module_plugin
+            and n != "treadle.core"
+            and p not in pm.selected.values()
+        ]
         cfg = self.config
-        self._step = Step(self, model, self._hooks, self.state,
-                          accumulate=cfg.accumulate_grad_batches,
-                          clip_val=cfg.gradient_clip_val,
-                          clip_algorithm=cfg.gradient_clip_algorithm,
-                          optimizers=optimizers, schedulers=schedulers,
-                          module_plugin=module_plugin, others=others)
+        self._step = Step(
+            self,
+            model,
+            self._hooks,
+            self.state,
+            accumulate=cfg.accumulate_grad_batches,
+            clip_val=cfg.gradient_clip_val,
+            clip_algorithm=cfg.gradient_clip_algorithm,
+            optimizers=optimizers,
+            schedulers=schedulers,
+            module_plugin=module_plugin,
+            others=others,
+        )
 
-    def _collect_validation(self, model: Module) -> List[str]:
-        problems: List[str] = []
+    def _collect_validation(self, model: Module) -> list[str]:
+        problems: list[str] = []
         hook = self.plugin_manager.hook.validate
         for impl in reversed(hook.get_hookimpls()):
             kwargs = {"trainer": self, "module": model}
@@ -651,7 +766,7 @@ class Trainer:
             problems.extend(f"{impl.plugin_name}: {p}" for p in found)
         return problems
 
-    def _reload(self, which: str, model: Module, datamodule: Optional[DataModule]) -> Any:
+    def _reload(self, which: str, model: Module, datamodule: DataModule | None) -> Any:
         """``reload_dataloaders_every_n_epochs``: the ``"train"`` loader or the ``"val"`` loaders
         asked again of their source, set up; None when they were passed to ``fit()``."""
         name = "train_dataloader" if which == "train" else "val_dataloader"
@@ -667,14 +782,18 @@ class Trainer:
             return None
         if self.config.overfit_batches > 0 and self.state.fn == "fit":
             loader = sequential(loader, stage)
-        if os.environ.get("TREADLE_SEED_WORKERS") == "1" and getattr(loader, "num_workers", 0) > 0 \
-                and hasattr(loader, "worker_init_fn") and loader.worker_init_fn is None:
+        if (
+            os.environ.get("TREADLE_SEED_WORKERS") == "1"
+            and getattr(loader, "num_workers", 0) > 0
+            and hasattr(loader, "worker_init_fn")
+            and loader.worker_init_fn is None
+        ):
             loader.worker_init_fn = seed_worker
         replaced = self._hooks.setup_dataloader(trainer=self, dataloader=loader, stage=stage)
         return loader if replaced is None else replaced
 
 
-def _request(model: Module, datamodule: Optional[DataModule], name: str) -> Any:
+def _request(model: Module, datamodule: DataModule | None, name: str) -> Any:
     """The loader(s) of ``name`` (``train_dataloader``, ...): the DataModule's when it provides
     them, else the Module's (None when neither does, or the attribute was set to None)."""
     source = datamodule if overrides(datamodule, name) else model
@@ -714,7 +833,7 @@ class DummyLogger(Logger):
     def experiment(self) -> Any:
         return _Nothing()
 
-    def log_metrics(self, metrics: Dict[str, float], step: Optional[int] = None) -> None:
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         pass
 
     def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
@@ -731,7 +850,7 @@ class _Nothing:
         return self
 
 
-def _split_datamodule(dataloaders: Any, datamodule: Any) -> Tuple[Any, Any]:
+def _split_datamodule(dataloaders: Any, datamodule: Any) -> tuple[Any, Any]:
     """As Lightning: a DataModule passed as ``dataloaders`` is the ``datamodule``."""
     if isinstance(dataloaders, DataModule) and datamodule is None:
         return None, dataloaders

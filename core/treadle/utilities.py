@@ -1,4 +1,5 @@
 """Small helpers shared by the core and plugins."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -6,7 +7,7 @@ import functools
 import inspect
 import os
 import random
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
@@ -53,8 +54,11 @@ def move_data_to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, dict):
         return type(batch)((k, move_data_to_device(v, device)) for k, v in batch.items())
     if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
-        changes = {f.name: move_data_to_device(getattr(batch, f.name), device)
-                   for f in dataclasses.fields(batch) if f.init}
+        changes = {
+            f.name: move_data_to_device(getattr(batch, f.name), device)
+            for f in dataclasses.fields(batch)
+            if f.init
+        }
         return dataclasses.replace(batch, **changes)
     to = getattr(batch, "to", None)
     if callable(to):
@@ -105,13 +109,12 @@ def seed_worker(worker_id: int) -> None:
     np.random.seed(seed)
 
 
-def call_step(method: Any, batch: Any, batch_idx: int, dataloader_idx: Optional[int] = None) -> Any:
+def call_step(method: Any, batch: Any, batch_idx: int, dataloader_idx: int | None = None) -> Any:
     """Call a ``*_step`` method with the arguments :func:`step_args` gives it."""
     return method(*step_args(method, batch, batch_idx, dataloader_idx))
 
 
-def step_args(method: Any, batch: Any, batch_idx: int,
-              dataloader_idx: Optional[int] = None) -> tuple:
+def step_args(method: Any, batch: Any, batch_idx: int, dataloader_idx: int | None = None) -> tuple:
     """The positional arguments of a ``*_step`` method, by Lightning's rule: ``batch_idx`` when
     the step takes it (a parameter named ``batch_idx``, ``*args``, or two positional
     parameters); ``dataloader_idx`` when given -- the loops give it only when they run several
@@ -119,8 +122,7 @@ def step_args(method: Any, batch: Any, batch_idx: int,
     defaults and for strategies that run the step through a wrapper (DDP's forward,
     DeepSpeed's engine): ``engine(module.test_step, *step_args(module.test_step, ...))``."""
     function = getattr(method, "__func__", method)  # per step: _signature inlined
-    args = (batch, batch_idx) if _step_signature(function, function is not method)[0] \
-        else (batch,)
+    args = (batch, batch_idx) if _step_signature(function, function is not method)[0] else (batch,)
     return args if dataloader_idx is None else (*args, dataloader_idx)
 
 
@@ -134,13 +136,17 @@ def dataloader_idx_problems(module: Any, step_name: str, num_dataloaders: int) -
     _, accepts, requires = _signature(getattr(module, step_name))
     where = f"`{type(module).__name__}.{step_name}()`"
     if num_dataloaders > 1 and not accepts:
-        return [f"{where} takes no `dataloader_idx`, but its loop got {num_dataloaders} "
-                f"loaders. Add the parameter (`def {step_name}(self, batch, batch_idx, "
-                f"dataloader_idx=0)`), or pass a single loader."]
+        return [
+            f"{where} takes no `dataloader_idx`, but its loop got {num_dataloaders} "
+            f"loaders. Add the parameter (`def {step_name}(self, batch, batch_idx, "
+            f"dataloader_idx=0)`), or pass a single loader."
+        ]
     if num_dataloaders <= 1 and requires:
-        return [f"{where} requires `dataloader_idx`, but its loop got a single loader, so the "
-                f"step is called without it (as Lightning does). Give it a default value: "
-                f"`dataloader_idx=0`."]
+        return [
+            f"{where} requires `dataloader_idx`, but its loop got a single loader, so the "
+            f"step is called without it (as Lightning does). Give it a default value: "
+            f"`dataloader_idx=0`."
+        ]
     return []
 
 
@@ -149,12 +155,12 @@ def _signature(method: Any) -> tuple:
     return _step_signature(function, function is not method)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _step_signature(function: Any, bound: bool) -> tuple:
     """``(takes batch_idx, accepts dataloader_idx, requires dataloader_idx)`` of a step,
     computed once per step function (so once per ``Module`` class)."""
     try:
-        params = list(inspect.signature(function).parameters.values())[1 if bound else 0:]
+        params = list(inspect.signature(function).parameters.values())[1 if bound else 0 :]
     except (TypeError, ValueError):
         return True, True, False
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
@@ -162,6 +168,7 @@ def _step_signature(function: Any, bound: bool) -> tuple:
     named = {p.name: p for p in positional}
     takes_batch_idx = "batch_idx" in named or varargs or len(positional) >= 2
     accepts_dataloader_idx = "dataloader_idx" in named or varargs
-    requires_dataloader_idx = "dataloader_idx" in named \
-        and named["dataloader_idx"].default is inspect.Parameter.empty
+    requires_dataloader_idx = (
+        "dataloader_idx" in named and named["dataloader_idx"].default is inspect.Parameter.empty
+    )
     return takes_batch_idx, accepts_dataloader_idx, requires_dataloader_idx

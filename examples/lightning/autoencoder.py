@@ -41,7 +41,9 @@ class ImageSampler(callbacks.Callback):
 
     @rank_zero_only
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        images, _ = next(iter(DataLoader(trainer.datamodule.mnist_val, batch_size=self.num_samples)))
+        images, _ = next(
+            iter(DataLoader(trainer.datamodule.mnist_val, batch_size=self.num_samples))
+        )
         images_flattened = images.view(images.size(0), -1)
 
         # generate images
@@ -52,15 +54,22 @@ class ImageSampler(callbacks.Callback):
 
         if trainer.current_epoch == 0:
             torch.save(images, f"grid_ori_{trainer.current_epoch}.pt")
-        torch.save(images_generated.reshape(images.shape).cpu(), f"grid_generated_{trainer.current_epoch}.pt")
+        torch.save(
+            images_generated.reshape(images.shape).cpu(),
+            f"grid_generated_{trainer.current_epoch}.pt",
+        )
 
 
 class LitAutoEncoder(LightningModule):
     def __init__(self, hidden_dim: int = 64, learning_rate: float = 10e-3):
         super().__init__()
         self.save_hyperparameters()
-        self.encoder = nn.Sequential(nn.Linear(28 * 28, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 3))
-        self.decoder = nn.Sequential(nn.Linear(3, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 28 * 28))
+        self.encoder = nn.Sequential(
+            nn.Linear(28 * 28, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 3)
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(3, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 28 * 28)
+        )
 
     def forward(self, x):
         z = self.encoder(x)
@@ -130,7 +139,9 @@ def cli_main():
     cli.trainer.test(ckpt_path="best", datamodule=cli.datamodule)
     predictions = cli.trainer.predict(ckpt_path="best", datamodule=cli.datamodule)
     print(predictions[0])
-    print(f"predicted {sum(len(p) for p in predictions)} images of {predictions[0].shape[1]} pixels")
+    print(
+        f"predicted {sum(len(p) for p in predictions)} images of {predictions[0].shape[1]} pixels"
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@
 To run: python backbone_image_classifier.py --trainer.max_epochs=50
 CI runs: python backbone_image_classifier.py --trainer.max_epochs 2 --data.num_samples 1200
 """
+
 from typing import Optional
 
 import torch
@@ -106,13 +107,19 @@ class MyDataModule(LightningDataModule):
 
 def cli_main():
     cli = LightningCLI(
-        LitClassifier, MyDataModule, seed_everything_default=1234, save_config_kwargs={"overwrite": True}, run=False
+        LitClassifier,
+        MyDataModule,
+        seed_everything_default=1234,
+        save_config_kwargs={"overwrite": True},
+        run=False,
     )
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
     test_results = cli.trainer.test(ckpt_path="best", datamodule=cli.datamodule)
     predictions = cli.trainer.predict(ckpt_path="best", datamodule=cli.datamodule)
     print(predictions[0])
-    accuracy = (torch.cat(predictions).argmax(-1) == cli.datamodule.mnist_test.tensors[1]).float().mean()
+    accuracy = (
+        (torch.cat(predictions).argmax(-1) == cli.datamodule.mnist_test.tensors[1]).float().mean()
+    )
     print(f"test_loss={test_results[0]['test_loss']:.4f} predict accuracy={accuracy:.3f}")
 
 

@@ -7,6 +7,7 @@
 
 Run: ``python examples/lightning/bug_report_model.py`` (a few seconds; no ``--fast`` needed).
 """
+
 import os
 
 import torch

@@ -10,6 +10,7 @@
 Run: ``python examples/lightning/generative_adversarial_net.py [--fast]``, then
 ``tensorboard --logdir lightning_logs`` to see the images generated at each epoch's end.
 """
+
 import os
 from argparse import ArgumentParser, Namespace
 
@@ -37,7 +38,9 @@ class MNISTDataModule(LightningDataModule):
         g = torch.Generator().manual_seed(0)
         strokes = (torch.rand(10, 1, 28, 28, generator=g) > 0.8).float()
         labels = torch.randint(0, 10, (self.num_samples,), generator=g)
-        images = strokes[labels] * 2 - 1 + 0.1 * torch.randn(self.num_samples, 1, 28, 28, generator=g)
+        images = (
+            strokes[labels] * 2 - 1 + 0.1 * torch.randn(self.num_samples, 1, 28, 28, generator=g)
+        )
         self.mnist_train = TensorDataset(images.clamp(-1, 1), labels)
 
     def train_dataloader(self):
@@ -95,8 +98,14 @@ class Discriminator(nn.Module):
 
 
 class GAN(LightningModule):
-    def __init__(self, img_shape: tuple = (1, 28, 28), lr: float = 0.0002, b1: float = 0.5,
-                 b2: float = 0.999, latent_dim: int = 100):
+    def __init__(
+        self,
+        img_shape: tuple = (1, 28, 28),
+        lr: float = 0.0002,
+        b1: float = 0.5,
+        b2: float = 0.999,
+        latent_dim: int = 100,
+    ):
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
@@ -168,22 +177,35 @@ def main(args: Namespace) -> None:
     # treadle: Lightning's default logger is TensorBoard when it is installed, treadle's is
     # CSV, so name it; `accelerator="gpu"` becomes "auto" so that the example runs anywhere.
     dm = MNISTDataModule(num_samples=640 if args.fast else 60000)
-    trainer = Trainer(accelerator="auto", devices=1, logger="tensorboard",
-                      max_epochs=2 if args.fast else None, default_root_dir=os.getcwd())
+    trainer = Trainer(
+        accelerator="auto",
+        devices=1,
+        logger="tensorboard",
+        max_epochs=2 if args.fast else None,
+        default_root_dir=os.getcwd(),
+    )
 
     # 3 START TRAINING
     trainer.fit(model, dm)
-    print(f"trained {trainer.current_epoch} epochs, global_step={trainer.global_step}, "
-          f"d_loss={float(trainer.callback_metrics['d_loss']):.4f} "
-          f"g_loss={float(trainer.callback_metrics['g_loss']):.4f}")
+    print(
+        f"trained {trainer.current_epoch} epochs, global_step={trainer.global_step}, "
+        f"d_loss={float(trainer.callback_metrics['d_loss']):.4f} "
+        f"g_loss={float(trainer.callback_metrics['g_loss']):.4f}"
+    )
 
 
 if __name__ == "__main__":
     parser = ArgumentParser()
     # Hyperparameters
     parser.add_argument("--lr", type=float, default=0.0002, help="adam: learning rate")
-    parser.add_argument("--b1", type=float, default=0.5, help="adam: decay of first order momentum of gradient")
-    parser.add_argument("--b2", type=float, default=0.999, help="adam: decay of second order momentum of gradient")
-    parser.add_argument("--latent_dim", type=int, default=100, help="dimensionality of the latent space")
+    parser.add_argument(
+        "--b1", type=float, default=0.5, help="adam: decay of first order momentum of gradient"
+    )
+    parser.add_argument(
+        "--b2", type=float, default=0.999, help="adam: decay of second order momentum of gradient"
+    )
+    parser.add_argument(
+        "--latent_dim", type=int, default=100, help="dimensionality of the latent space"
+    )
     parser.add_argument("--fast", action="store_true", help="treadle: 640 images, 2 epochs")
     main(parser.parse_args())

@@ -8,6 +8,7 @@
 
 Run: ``python examples/lightning/lightning_module_tutorial.py [--fast]``.
 """
+
 import argparse
 import os
 
@@ -82,32 +83,44 @@ def main(fast):
     train_set_size = int(len(dataset) * 0.8)
     valid_set_size = len(dataset) - train_set_size
     seed = torch.Generator().manual_seed(42)
-    train_set, valid_set = data.random_split(dataset, [train_set_size, valid_set_size], generator=seed)
+    train_set, valid_set = data.random_split(
+        dataset, [train_set_size, valid_set_size], generator=seed
+    )
     train_loader = DataLoader(train_set, batch_size=32, shuffle=True)
     valid_loader = DataLoader(valid_set, batch_size=32)
     test_loader = DataLoader(random_mnist(320, seed=2), batch_size=32)
 
     # train the model (hint: here are some helpful Trainer arguments for rapid idea iteration)
     checkpoint = ModelCheckpoint(monitor="val_loss", mode="min")
-    trainer = L.Trainer(limit_train_batches=100, max_epochs=3 if fast else 10, callbacks=[checkpoint],
-                        default_root_dir=os.getcwd())
+    trainer = L.Trainer(
+        limit_train_batches=100,
+        max_epochs=3 if fast else 10,
+        callbacks=[checkpoint],
+        default_root_dir=os.getcwd(),
+    )
     trainer.fit(model=autoencoder, train_dataloaders=train_loader, val_dataloaders=valid_loader)
 
     # test the model
     trainer.test(model=autoencoder, dataloaders=test_loader)
 
     # load the best checkpoint: the nn.Modules left out of the hyper-parameters are passed again
-    model = LitAutoEncoder.load_from_checkpoint(checkpoint.best_model_path, encoder=nn.Sequential(
-        nn.Linear(28 * 28, 64), nn.ReLU(), nn.Linear(64, 3)), decoder=nn.Sequential(
-        nn.Linear(3, 64), nn.ReLU(), nn.Linear(64, 28 * 28)))
+    model = LitAutoEncoder.load_from_checkpoint(
+        checkpoint.best_model_path,
+        encoder=nn.Sequential(nn.Linear(28 * 28, 64), nn.ReLU(), nn.Linear(64, 3)),
+        decoder=nn.Sequential(nn.Linear(3, 64), nn.ReLU(), nn.Linear(64, 28 * 28)),
+    )
     model.eval()
     x = test_loader.dataset.tensors[0].view(-1, 28 * 28)
     with torch.no_grad():
         reloaded = F.mse_loss(model.decoder(model.encoder(x)), x).item()
         baseline = F.mse_loss(x.mean(0, keepdim=True).expand_as(x), x).item()
-    print(f"best checkpoint: {checkpoint.best_model_path} val_loss={float(checkpoint.best_model_score):.5f}")
-    print(f"reloaded model: test reconstruction mse={reloaded:.5f} lr={model.hparams.lr} "
-          f"(the mean image: mse={baseline:.5f})")
+    print(
+        f"best checkpoint: {checkpoint.best_model_path} val_loss={float(checkpoint.best_model_score):.5f}"
+    )
+    print(
+        f"reloaded model: test reconstruction mse={reloaded:.5f} lr={model.hparams.lr} "
+        f"(the mean image: mse={baseline:.5f})"
+    )
 
 
 if __name__ == "__main__":

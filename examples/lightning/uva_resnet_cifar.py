@@ -9,6 +9,7 @@
 
 Run: ``python examples/lightning/uva_resnet_cifar.py [--fast]``.
 """
+
 import argparse
 import json
 import os
@@ -58,20 +59,32 @@ class ResNetBlock(nn.Module):
 
 
 class ResNet(nn.Module):
-    def __init__(self, num_classes=10, num_blocks=(3, 3, 3), c_hidden=(16, 32, 64), act_fn_name="relu"):
+    def __init__(
+        self, num_classes=10, num_blocks=(3, 3, 3), c_hidden=(16, 32, 64), act_fn_name="relu"
+    ):
         super().__init__()
         act_fn = act_fn_by_name[act_fn_name]
-        self.input_net = nn.Sequential(nn.Conv2d(3, c_hidden[0], kernel_size=3, padding=1, bias=False),
-                                       nn.BatchNorm2d(c_hidden[0]), act_fn())
+        self.input_net = nn.Sequential(
+            nn.Conv2d(3, c_hidden[0], kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(c_hidden[0]),
+            act_fn(),
+        )
         blocks = []
         for block_idx, block_count in enumerate(num_blocks):
             for bc in range(block_count):
                 subsample = bc == 0 and block_idx > 0  # subsample the first block of each group
-                blocks.append(ResNetBlock(c_in=c_hidden[block_idx if not subsample else block_idx - 1],
-                                          act_fn=act_fn, subsample=subsample, c_out=c_hidden[block_idx]))
+                blocks.append(
+                    ResNetBlock(
+                        c_in=c_hidden[block_idx if not subsample else block_idx - 1],
+                        act_fn=act_fn,
+                        subsample=subsample,
+                        c_out=c_hidden[block_idx],
+                    )
+                )
         self.blocks = nn.Sequential(*blocks)
-        self.output_net = nn.Sequential(nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(),
-                                        nn.Linear(c_hidden[-1], num_classes))
+        self.output_net = nn.Sequential(
+            nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(c_hidden[-1], num_classes)
+        )
 
     def forward(self, x):
         return self.output_net(self.blocks(self.input_net(x)))
@@ -83,7 +96,9 @@ model_dict = {"ResNet": ResNet}
 def create_model(model_name, model_hparams):
     if model_name in model_dict:
         return model_dict[model_name](**model_hparams)
-    raise AssertionError(f'Unknown model name "{model_name}". Available models are: {str(model_dict.keys())}')
+    raise AssertionError(
+        f'Unknown model name "{model_name}". Available models are: {str(model_dict.keys())}'
+    )
 
 
 class CIFARModule(L.Module):
@@ -146,7 +161,9 @@ class CIFARModule(L.Module):
         self.log("test_acc", acc)
 
 
-def train_model(model_name, train_loader, val_loader, test_loader, max_epochs, save_name=None, **kwargs):
+def train_model(
+    model_name, train_loader, val_loader, test_loader, max_epochs, save_name=None, **kwargs
+):
     """
     Inputs:
         model_name - Name of the model you want to run. Is used to look up the class in "model_dict"
@@ -193,15 +210,23 @@ if __name__ == "__main__":
     parser.add_argument("--fast", action="store_true", help="a few seconds: small data and model")
     fast = parser.parse_args().fast
     n_train, n_val, n_test = (512, 128, 128) if fast else (8192, 1024, 1024)
-    train_loader = DataLoader(random_cifar(n_train, seed=1), batch_size=64, shuffle=True, drop_last=True)
+    train_loader = DataLoader(
+        random_cifar(n_train, seed=1), batch_size=64, shuffle=True, drop_last=True
+    )
     val_loader = DataLoader(random_cifar(n_val, seed=2), batch_size=64)
     test_loader = DataLoader(random_cifar(n_test, seed=3), batch_size=64)
     resnet_model, resnet_results = train_model(
         model_name="ResNet",
-        train_loader=train_loader, val_loader=val_loader, test_loader=test_loader,
+        train_loader=train_loader,
+        val_loader=val_loader,
+        test_loader=test_loader,
         max_epochs=3 if fast else 20,
-        model_hparams={"num_classes": 10, "c_hidden": [8, 16, 32] if fast else [16, 32, 64],
-                       "num_blocks": [1, 1, 1] if fast else [3, 3, 3], "act_fn_name": "relu"},
+        model_hparams={
+            "num_classes": 10,
+            "c_hidden": [8, 16, 32] if fast else [16, 32, 64],
+            "num_blocks": [1, 1, 1] if fast else [3, 3, 3],
+            "act_fn_name": "relu",
+        },
         optimizer_name="SGD",
         optimizer_hparams={"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4},
     )

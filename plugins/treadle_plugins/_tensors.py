@@ -4,16 +4,18 @@ The same traversal as the core's ``move_data_to_device``: lists, tuples (named t
 dataclasses are rebuilt around the converted tensors; anything else is returned as is unless
 ``other`` is given.
 """
+
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import torch
 
 
-def apply_to_tensors(data: Any, fn: Callable[[torch.Tensor], Any],
-                     other: Optional[Callable[[Any], Any]] = None) -> Any:
+def apply_to_tensors(
+    data: Any, fn: Callable[[torch.Tensor], Any], other: Callable[[Any], Any] | None = None
+) -> Any:
     """``fn(tensor)`` for every tensor inside ``data``; ``other(obj)`` for other leaves."""
     if isinstance(data, torch.Tensor):
         return fn(data)
@@ -25,7 +27,10 @@ def apply_to_tensors(data: Any, fn: Callable[[torch.Tensor], Any],
     if isinstance(data, dict):
         return type(data)((k, apply_to_tensors(v, fn, other)) for k, v in data.items())
     if dataclasses.is_dataclass(data) and not isinstance(data, type):
-        changes = {f.name: apply_to_tensors(getattr(data, f.name), fn, other)
-                   for f in dataclasses.fields(data) if f.init}
+        changes = {
+            f.name: apply_to_tensors(getattr(data, f.name), fn, other)
+            for f in dataclasses.fields(data)
+            if f.init
+        }
         return dataclasses.replace(data, **changes)
     return other(data) if other is not None else data

@@ -1,11 +1,12 @@
 """``ModelCheckpoint``: save checkpoints at epoch ends, the best ``save_top_k`` by a metric."""
+
 from __future__ import annotations
 
 import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 import torch
 
@@ -27,22 +28,31 @@ class ModelCheckpoint(Callback):
     CHECKPOINT_EQUALS_CHAR = "="
     FILE_EXTENSION = ".ckpt"
 
-    def __init__(self, dirpath: Any = None, filename: Optional[str] = None,
-                 monitor: Optional[str] = None, mode: str = "min", save_top_k: int = 1,
-                 save_last: bool = False, every_n_epochs: int = 1,
-                 auto_insert_metric_name: bool = True) -> None:
+    def __init__(
+        self,
+        dirpath: Any = None,
+        filename: str | None = None,
+        monitor: str | None = None,
+        mode: str = "min",
+        save_top_k: int = 1,
+        save_last: bool = False,
+        every_n_epochs: int = 1,
+        auto_insert_metric_name: bool = True,
+    ) -> None:
         if mode not in ("min", "max"):
             raise ValueError(f"ModelCheckpoint(mode={mode!r}): use 'min' or 'max'.")
         if every_n_epochs < 0:
-            raise ValueError(f"ModelCheckpoint(every_n_epochs={every_n_epochs!r}): must be >= 0 "
-                             f"(0 saves no top-k checkpoint at epoch ends).")
+            raise ValueError(
+                f"ModelCheckpoint(every_n_epochs={every_n_epochs!r}): must be >= 0 "
+                f"(0 saves no top-k checkpoint at epoch ends)."
+            )
         self.dirpath = Path(dirpath) if dirpath is not None else None
         self.filename, self.monitor, self.mode = filename, monitor, mode
         self.save_top_k, self.save_last, self.every_n_epochs = save_top_k, save_last, every_n_epochs
         self.auto_insert_metric_name = auto_insert_metric_name
-        self.best_k_models: Dict[str, float] = {}
+        self.best_k_models: dict[str, float] = {}
         self.best_model_path = ""
-        self.best_model_score: Optional[float] = None
+        self.best_model_score: float | None = None
         self.kth_best_model_path = ""  # the worst of the kept top k, once k are kept
         self.kth_value: float = float("inf") if mode == "min" else float("-inf")
         self.last_model_path = ""
@@ -51,16 +61,25 @@ class ModelCheckpoint(Callback):
     def state_key(self) -> str:
         # Lightning's key (every_n_train_steps and train_time_interval: not supported, always
         # their "off" values), so two instances on different metrics keep their own state.
-        return self._generate_state_key(monitor=self.monitor, mode=self.mode,
-                                        every_n_train_steps=0, every_n_epochs=self.every_n_epochs,
-                                        train_time_interval=None)
+        return self._generate_state_key(
+            monitor=self.monitor,
+            mode=self.mode,
+            every_n_train_steps=0,
+            every_n_epochs=self.every_n_epochs,
+            train_time_interval=None,
+        )
 
-    def format_checkpoint_name(self, metrics: Dict[str, Any], filename: Optional[str] = None,
-                               ver: Optional[int] = None) -> str:
+    def format_checkpoint_name(
+        self, metrics: dict[str, Any], filename: str | None = None, ver: int | None = None
+    ) -> str:
         """The checkpoint path for ``metrics`` (``{"epoch": 2, "val_loss": 0.12}``), e.g.
         ``dirpath/epoch=2-val_loss=0.12.ckpt`` for ``filename="{epoch}-{val_loss:.2f}"``."""
-        name = _format_name(filename or self.filename, dict(metrics),
-                            self.auto_insert_metric_name, self.CHECKPOINT_EQUALS_CHAR)
+        name = _format_name(
+            filename or self.filename,
+            dict(metrics),
+            self.auto_insert_metric_name,
+            self.CHECKPOINT_EQUALS_CHAR,
+        )
         if ver is not None:
             name = self.CHECKPOINT_JOIN_CHAR.join((name, f"v{ver}"))
         name += self.FILE_EXTENSION
@@ -74,13 +93,19 @@ class ModelCheckpoint(Callback):
             else:
                 version = logger.version
                 version = version if isinstance(version, str) else f"version_{version}"
-                self.dirpath = Path(logger.save_dir or trainer.default_root_dir) / \
-                    str(logger.name) / version / "checkpoints"
+                self.dirpath = (
+                    Path(logger.save_dir or trainer.default_root_dir)
+                    / str(logger.name)
+                    / version
+                    / "checkpoints"
+                )
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if trainer.fast_dev_run or (self.save_top_k == 0 and not self.save_last):
             return  # as Lightning: fast_dev_run saves no checkpoint
-        top_k_due = self.every_n_epochs >= 1 and (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        top_k_due = (
+            self.every_n_epochs >= 1 and (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        )
         if not top_k_due and not self.save_last:
             return
         candidates = dict(trainer.callback_metrics)
@@ -91,8 +116,10 @@ class ModelCheckpoint(Callback):
         if self.monitor is not None:
             value = trainer.callback_metrics.get(self.monitor)
             if value is None:
-                raise KeyError(f"ModelCheckpoint(monitor={self.monitor!r}) found no such metric; "
-                               f"logged: {sorted(trainer.callback_metrics)}")
+                raise KeyError(
+                    f"ModelCheckpoint(monitor={self.monitor!r}) found no such metric; "
+                    f"logged: {sorted(trainer.callback_metrics)}"
+                )
             # Every rank follows rank zero's score: the save below is collective (a barrier, or
             # DeepSpeed's sharded save), so ranks that disagree about saving would hang.
             score = trainer.broadcast(float(value), src=0)
@@ -111,11 +138,14 @@ class ModelCheckpoint(Callback):
     def _better(self, a: float, b: float) -> bool:
         return a < b if self.mode == "min" else a > b
 
-    def _keeps(self, score: Optional[float]) -> bool:
+    def _keeps(self, score: float | None) -> bool:
         if score is None or self.save_top_k < 0 or len(self.best_k_models) < self.save_top_k:
             return True
-        worst = max(self.best_k_models.values()) if self.mode == "min" else \
-            min(self.best_k_models.values())
+        worst = (
+            max(self.best_k_models.values())
+            if self.mode == "min"
+            else min(self.best_k_models.values())
+        )
         return self._better(score, worst)
 
     def _rank(self) -> list:
@@ -123,9 +153,10 @@ class ModelCheckpoint(Callback):
         if self.monitor is None:  # keep the latest save_top_k by step
             ranked = sorted(self.best_k_models, key=self.best_k_models.__getitem__, reverse=True)
         else:
-            ranked = sorted(self.best_k_models, key=self.best_k_models.__getitem__,
-                            reverse=self.mode == "max")
-        keep = ranked if self.save_top_k < 0 else ranked[:self.save_top_k]
+            ranked = sorted(
+                self.best_k_models, key=self.best_k_models.__getitem__, reverse=self.mode == "max"
+            )
+        keep = ranked if self.save_top_k < 0 else ranked[: self.save_top_k]
         dropped = [path for path in self.best_k_models if path not in keep]
         for path in dropped:
             del self.best_k_models[path]
@@ -145,12 +176,17 @@ class ModelCheckpoint(Callback):
             elif trainer.is_global_zero and os.path.exists(path):
                 os.remove(path)
 
-    def state_dict(self) -> Dict[str, Any]:
-        return {"best_model_path": self.best_model_path, "best_model_score": self.best_model_score,
-                "best_k_models": dict(self.best_k_models), "last_model_path": self.last_model_path,
-                "kth_best_model_path": self.kth_best_model_path, "kth_value": self.kth_value}
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "best_model_path": self.best_model_path,
+            "best_model_score": self.best_model_score,
+            "best_k_models": dict(self.best_k_models),
+            "last_model_path": self.last_model_path,
+            "kth_best_model_path": self.kth_best_model_path,
+            "kth_value": self.kth_value,
+        }
 
-    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best_model_path = state_dict.get("best_model_path", "")
         self.best_model_score = state_dict.get("best_model_score")
         self.best_k_models = dict(state_dict.get("best_k_models", {}))
@@ -159,8 +195,9 @@ class ModelCheckpoint(Callback):
         self.kth_value = state_dict.get("kth_value", self.kth_value)
 
 
-def _format_name(filename: Optional[str], metrics: Dict[str, Any], auto_insert_metric_name: bool,
-                 equals: str) -> str:
+def _format_name(
+    filename: str | None, metrics: dict[str, Any], auto_insert_metric_name: bool, equals: str
+) -> str:
     """Lightning's ``_format_checkpoint_name``: ``"{epoch}-{val_loss:.2f}"`` ->
     ``"epoch=2-val_loss=0.12"``. Keys may contain dots (``{val/acc}`` too)."""
     filename = filename or "{epoch}-{step}"
@@ -176,7 +213,8 @@ def _format_name(filename: Optional[str], metrics: Dict[str, Any], auto_insert_m
 
 @hookimpl
 def configure_callbacks(trainer):
-    if trainer.config.enable_checkpointing and not any(isinstance(c, ModelCheckpoint)
-                                                       for c in trainer.callbacks):
+    if trainer.config.enable_checkpointing and not any(
+        isinstance(c, ModelCheckpoint) for c in trainer.callbacks
+    ):
         return [ModelCheckpoint()]
     return None

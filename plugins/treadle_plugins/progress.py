@@ -1,4 +1,5 @@
 """A plain-text progress bar: one line per epoch with the progress-bar metrics."""
+
 from __future__ import annotations
 
 import sys
@@ -22,15 +23,19 @@ class ProgressBar(Callback):
             return
         metrics = " | ".join(f"{k}={float(v):.4g}" for k, v in trainer.progress_bar_metrics.items())
         total = "?" if trainer.max_epochs < 0 else trainer.max_epochs
-        line = (f"Epoch {trainer.current_epoch + 1}/{total} | {trainer.state.batches_done} batches | "
-                f"step {trainer.global_step} | {time.perf_counter() - self._start:.2f}s")
-        print(line + (f" | {metrics}" if metrics else ""), file=self.stream or sys.stdout,
-              flush=True)
+        line = (
+            f"Epoch {trainer.current_epoch + 1}/{total} | {trainer.state.batches_done} batches | "
+            f"step {trainer.global_step} | {time.perf_counter() - self._start:.2f}s"
+        )
+        print(
+            line + (f" | {metrics}" if metrics else ""), file=self.stream or sys.stdout, flush=True
+        )
 
 
 @hookimpl
 def configure_callbacks(trainer):
-    if trainer.config.enable_progress_bar and not any(isinstance(c, ProgressBar)
-                                                      for c in trainer.callbacks):
+    if trainer.config.enable_progress_bar and not any(
+        isinstance(c, ProgressBar) for c in trainer.callbacks
+    ):
         return [ProgressBar()]
     return None

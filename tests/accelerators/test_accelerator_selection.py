@@ -1,5 +1,6 @@
 """Selecting accelerators: "auto", priorities, missing hardware with its install hint, and a
 precision the selected accelerator cannot run -- all before anything trains."""
+
 from __future__ import annotations
 
 import re
@@ -25,8 +26,9 @@ def test_auto_picks_the_best_available_accelerator():
 
 
 def test_priorities_for_auto_are_cuda_tpu_mps_cpu():
-    trainer = treadle.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
-                              enable_checkpointing=False)
+    trainer = treadle.Trainer(
+        accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False
+    )
     records = trainer.plugin_manager.providers("accelerator")
     ranked = sorted(["cpu", "cuda", "mps", "tpu"], key=lambda n: -records[n].priority)
     assert ranked == ["cuda", "tpu", "mps", "cpu"]
@@ -34,8 +36,10 @@ def test_priorities_for_auto_are_cuda_tpu_mps_cpu():
     assert all(records[n].distribution == "treadle" for n in ranked)
 
 
-@pytest.mark.skipif(torch.cuda.is_available() or torch.version.cuda is not None,
-                    reason="pins the message of a CPU-only torch build")
+@pytest.mark.skipif(
+    torch.cuda.is_available() or torch.version.cuda is not None,
+    reason="pins the message of a CPU-only torch build",
+)
 def test_cuda_on_a_cpu_only_torch_says_how_to_get_it():
     with pytest.raises(treadle.ConfigurationError) as info:
         treadle.Trainer(accelerator="cuda")
@@ -43,14 +47,21 @@ def test_cuda_on_a_cpu_only_torch_says_how_to_get_it():
         "cuda: `accelerator='cuda'` is installed but not available on this machine. Install it "
         "with: a CUDA build of torch on a machine with an NVIDIA GPU and driver, e.g. `pip install "
         "torch --index-url https://download.pytorch.org/whl/cu128` (this torch, "
-        f"{torch.__version__}, is built without CUDA; see https://pytorch.org/get-started/locally/)"]
+        f"{torch.__version__}, is built without CUDA; see https://pytorch.org/get-started/locally/)"
+    ]
 
 
-@pytest.mark.skipif(torch.cuda.is_available() or torch.version.cuda is None,
-                    reason="pins the message of a CUDA build of torch on a machine without a GPU")
+@pytest.mark.skipif(
+    torch.cuda.is_available() or torch.version.cuda is None,
+    reason="pins the message of a CUDA build of torch on a machine without a GPU",
+)
 def test_cuda_build_without_a_gpu_says_it_is_not_available():
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
-            "cuda: `accelerator='cuda'` is installed but not available on this machine.")):
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
+            "cuda: `accelerator='cuda'` is installed but not available on this machine."
+        ),
+    ):
         treadle.Trainer(accelerator="cuda")
 
 
@@ -61,7 +72,8 @@ def test_mps_without_apple_silicon_says_what_it_needs():
     assert info.value.problems == [
         "mps: `accelerator='mps'` is installed but not available on this machine. Install it "
         "with: a Mac with Apple silicon (M1 or later), macOS 12.3+ and the standard macOS torch "
-        "wheels (`pip install torch`)"]
+        "wheels (`pip install torch`)"
+    ]
 
 
 @pytest.mark.skipif(treadle.module_available("torch_xla"), reason="torch_xla is installed here")
@@ -72,7 +84,8 @@ def test_tpu_without_torch_xla_gives_the_install_command():
     assert info.value.problems == [
         "tpu: `accelerator='tpu'` is installed but not available on this machine. Install it "
         f"with: `pip install 'torch_xla[tpu]'` (the version matching torch {version}) on a Cloud "
-        "TPU VM"]
+        "TPU VM"
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,11 +119,14 @@ def test_cpu_refuses_a_precision_it_cannot_run_before_training(tmp_path):
     assert info.value.problems == [
         "accelerator:cpu: `precision='8-mixed'` cannot run on `accelerator='cpu'`: it computes in "
         "float8_e4m3fn, which this accelerator does not support. `accelerator='cpu'` computes in "
-        "float32, float64, float16, bfloat16; pick a precision that uses only these."]
+        "float32, float64, float16, bfloat16; pick a precision that uses only these."
+    ]
     assert trained == [] and trainer.global_step == 0
 
 
-@pytest.mark.parametrize("precision", ["32-true", "16-mixed", "bf16-mixed", "bf16-true", "64-true", "16-true"])
+@pytest.mark.parametrize(
+    "precision", ["32-true", "16-mixed", "bf16-mixed", "bf16-true", "64-true", "16-true"]
+)
 def test_cpu_runs_every_built_in_precision(tmp_path, precision):
     trainer = make_trainer(tmp_path, precision=precision, limit_train_batches=1)
     trainer.fit(RegressionModule(), make_loader(1))
@@ -124,13 +140,15 @@ def test_mps_refuses_64_true():
     from treadle_plugins.precision.dtype import BF16TruePrecision, FP64Precision
     from treadle_plugins.precision.fp32 import FP32Precision
 
-    stub = SimpleNamespace(config=SimpleNamespace(devices="auto"),
-                           precision_plugin=FP64Precision(None))
+    stub = SimpleNamespace(
+        config=SimpleNamespace(devices="auto"), precision_plugin=FP64Precision(None)
+    )
     accelerator = MPSAccelerator(stub)
     assert accelerator.validate(stub) == [
         "`precision='64-true'` cannot run on `accelerator='mps'`: it computes in float64, which "
         "this accelerator does not support. `accelerator='mps'` computes in float32, float16, "
-        "bfloat16; pick a precision that uses only these."]
+        "bfloat16; pick a precision that uses only these."
+    ]
     for precision in (FP32Precision, FP16MixedPrecision, MixedPrecision, BF16TruePrecision):
         stub.precision_plugin = precision(None)
         assert accelerator.validate(stub) is None
@@ -138,12 +156,16 @@ def test_mps_refuses_64_true():
 
 def test_mps_refuses_several_devices():
     stub = SimpleNamespace(config=SimpleNamespace(devices=2))
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
-            "mps: `devices=2`: a Mac has one MPS device; pass devices=1 or 'auto'.")):
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape("mps: `devices=2`: a Mac has one MPS device; pass devices=1 or 'auto'."),
+    ):
         MPSAccelerator(stub)
 
 
-@pytest.mark.skipif(not torch.backends.mps.is_available(), reason="needs an Apple silicon GPU (MPS)")
+@pytest.mark.skipif(
+    not torch.backends.mps.is_available(), reason="needs an Apple silicon GPU (MPS)"
+)
 def test_mps_trains_for_real(tmp_path):
     model = RegressionModule()
     trainer = make_trainer(tmp_path, accelerator="mps", precision="16-mixed", limit_train_batches=2)

@@ -4,6 +4,7 @@ The GPU tests (marked ``gpu``) run for real wherever CUDA is available and are s
 reason elsewhere. The device-parsing and batch-transfer tests run everywhere: they exercise the
 plugin's own code (device counts are pinned with ``monkeypatch`` so the messages are fixed).
 """
+
 from __future__ import annotations
 
 import copy
@@ -33,22 +34,42 @@ def two_gpus(monkeypatch):
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
 
 
-@pytest.mark.parametrize("devices, ids", [("auto", [0]), (1, [0]), (2, [0, 1]), ("2", [0, 1]),
-                                          ([1], [1]), ([1, 0], [1, 0])])
+@pytest.mark.parametrize(
+    "devices, ids",
+    [("auto", [0]), (1, [0]), (2, [0, 1]), ("2", [0, 1]), ([1], [1]), ([1, 0], [1, 0])],
+)
 def test_devices_select_gpu_indices(two_gpus, devices, ids):
     assert parse_cuda_devices(devices) == ids
 
 
-@pytest.mark.parametrize("devices, message", [
-    (3, "cuda: `devices=3` asks for 3 GPUs, but 2 are visible. Pass devices<=2, or check "
-        "CUDA_VISIBLE_DEVICES."),
-    ([0, 2], "cuda: `devices=[0, 2]`: every index must be unique and in 0..1 (2 GPUs visible)."),
-    ([1, 1], "cuda: `devices=[1, 1]`: every index must be unique and in 0..1 (2 GPUs visible)."),
-    ("0,1", "cuda: `devices='0,1'` is not understood. Pass a number of GPUs (devices=2), a list "
-            "of GPU indices (devices=[0, 2]) or 'auto' (one GPU)."),
-    (0, "cuda: `devices=0` is not understood. Pass a number of GPUs (devices=2), a list of GPU "
-        "indices (devices=[0, 2]) or 'auto' (one GPU)."),
-])
+@pytest.mark.parametrize(
+    "devices, message",
+    [
+        (
+            3,
+            "cuda: `devices=3` asks for 3 GPUs, but 2 are visible. Pass devices<=2, or check "
+            "CUDA_VISIBLE_DEVICES.",
+        ),
+        (
+            [0, 2],
+            "cuda: `devices=[0, 2]`: every index must be unique and in 0..1 (2 GPUs visible).",
+        ),
+        (
+            [1, 1],
+            "cuda: `devices=[1, 1]`: every index must be unique and in 0..1 (2 GPUs visible).",
+        ),
+        (
+            "0,1",
+            "cuda: `devices='0,1'` is not understood. Pass a number of GPUs (devices=2), a list "
+            "of GPU indices (devices=[0, 2]) or 'auto' (one GPU).",
+        ),
+        (
+            0,
+            "cuda: `devices=0` is not understood. Pass a number of GPUs (devices=2), a list of GPU "
+            "indices (devices=[0, 2]) or 'auto' (one GPU).",
+        ),
+    ],
+)
 def test_bad_devices_are_configuration_errors(two_gpus, devices, message):
     with pytest.raises(treadle.ConfigurationError, match=re.escape(message)):
         parse_cuda_devices(devices)
@@ -78,7 +99,11 @@ class HasTo:
 
 
 def test_transfer_handles_nested_batches():
-    batch = {"a": [torch.ones(2), (torch.zeros(1), Sample(torch.ones(3), "s"))], "o": HasTo(), "n": 3}
+    batch = {
+        "a": [torch.ones(2), (torch.zeros(1), Sample(torch.ones(3), "s"))],
+        "o": HasTo(),
+        "n": 3,
+    }
     device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
     moved = CUDAAccelerator.transfer_batch_to_device(None, batch, device)
     assert moved["a"][0].device == device and moved["a"][1][0].device == device
@@ -121,9 +146,10 @@ class Probe(RegressionModule):
         return F.mse_loss(out, y)
 
 
-@pytest.mark.parametrize("precision, dtype", [("32-true", torch.float32),
-                                              ("16-mixed", torch.float16),
-                                              ("bf16-mixed", torch.bfloat16)])
+@pytest.mark.parametrize(
+    "precision, dtype",
+    [("32-true", torch.float32), ("16-mixed", torch.float16), ("bf16-mixed", torch.bfloat16)],
+)
 @pytest.mark.gpu
 @needs_cuda
 def test_cuda_training_matches_a_plain_cuda_loop(tmp_path, precision, dtype):
@@ -132,7 +158,9 @@ def test_cuda_training_matches_a_plain_cuda_loop(tmp_path, precision, dtype):
     net = mlp(hidden=32)
     loader = make_loader(6)
     model = Probe(net)
-    trainer = make_trainer(tmp_path, accelerator="cuda", devices=1, precision=precision, max_epochs=2)
+    trainer = make_trainer(
+        tmp_path, accelerator="cuda", devices=1, precision=precision, max_epochs=2
+    )
     trainer.fit(model, loader)
     device = torch.device("cuda", 0)
     assert trainer.global_step == 12

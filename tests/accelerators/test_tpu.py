@@ -8,6 +8,7 @@ The stand-in's "XLA device" is the CPU and its ``optimizer_step`` does what torc
 one replica (reduce, ``optimizer.step``, ``mark_step`` when ``barrier=True``), so the weights
 can be compared with a plain loop. The real thing runs in ``test_tpu_trains_for_real`` on a TPU VM.
 """
+
 from __future__ import annotations
 
 import copy
@@ -24,7 +25,9 @@ import torch.nn.functional as F
 import treadle
 from conftest_helpers import RegressionModule, assert_params_equal, make_loader, make_trainer, mlp
 
-REAL_TPU = treadle.module_available("torch_xla") and os.environ.get("PJRT_DEVICE", "").upper() == "TPU"
+REAL_TPU = (
+    treadle.module_available("torch_xla") and os.environ.get("PJRT_DEVICE", "").upper() == "TPU"
+)
 
 
 class StandInXLA(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -50,6 +53,7 @@ class StandInXLA(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if module.__name__ == "torch_xla":
             module.device = lambda: torch.device("cpu")
         elif module.__name__ == "torch_xla.core.xla_model":
+
             def reduce_gradients(optimizer, groups=None, pin_layout=True):
                 calls.append("reduce_gradients")
 
@@ -57,7 +61,13 @@ class StandInXLA(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                 calls.append("mark_step")
 
             # torch_xla's own signature (its default dict is never mutated)
-            def optimizer_step(optimizer, barrier=False, optimizer_args={}, groups=None, pin_layout=True):  # noqa: B006
+            def optimizer_step(
+                optimizer,
+                barrier=False,
+                optimizer_args={},  # noqa: B006 (torch_xla's own signature)
+                groups=None,
+                pin_layout=True,
+            ):
                 calls.append(f"optimizer_step(barrier={barrier})")
                 reduce_gradients(optimizer)
                 loss = optimizer.step(**optimizer_args)
@@ -104,8 +114,12 @@ def test_auto_picks_tpu_over_cpu(xla):
 def test_torch_xla_installed_but_no_tpu(xla, monkeypatch):
     monkeypatch.delenv("PJRT_DEVICE")
     monkeypatch.setattr("treadle_plugins.accelerators.xla._looks_like_tpu_vm", lambda: False)
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
-            "(torch_xla is installed here, but no TPU was found; on a TPU VM set PJRT_DEVICE=TPU)")):
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
+            "(torch_xla is installed here, but no TPU was found; on a TPU VM set PJRT_DEVICE=TPU)"
+        ),
+    ):
         treadle.Trainer(accelerator="tpu")
 
 
@@ -144,31 +158,39 @@ def test_lbfgs_reduces_gradients_after_every_closure_evaluation(xla, tmp_path):
 
     trainer = make_trainer(tmp_path, accelerator="tpu", max_epochs=1)
     trainer.fit(LBFGS(), make_loader(2))
-    assert xla.calls == ["reduce_gradients"] * evaluations.count(0) + ["mark_step"] + \
-        ["reduce_gradients"] * evaluations.count(1) + ["mark_step"]
+    assert xla.calls == ["reduce_gradients"] * evaluations.count(0) + ["mark_step"] + [
+        "reduce_gradients"
+    ] * evaluations.count(1) + ["mark_step"]
     assert evaluations.count(0) > 1
 
 
-@pytest.mark.parametrize("precision, dtype", [("16-mixed", "float16"), ("64-true", "float64"),
-                                              ("16-true", "float16")])
+@pytest.mark.parametrize(
+    "precision, dtype", [("16-mixed", "float16"), ("64-true", "float64"), ("16-true", "float16")]
+)
 def test_tpu_refuses_precisions_it_cannot_run(xla, tmp_path, precision, dtype):
     """Asked of the precision's dtypes; float16 gets the hint towards bf16-mixed."""
-    hint = (" (Use 'bf16-mixed' where you would use '16-mixed' on a GPU.)"
-            if dtype == "float16" else "")
+    hint = (
+        " (Use 'bf16-mixed' where you would use '16-mixed' on a GPU.)" if dtype == "float16" else ""
+    )
     trainer = make_trainer(tmp_path, accelerator="tpu", precision=precision)
     with pytest.raises(treadle.ConfigurationError) as info:
         trainer.fit(RegressionModule(), make_loader(1))
     assert info.value.problems == [
         f"accelerator:tpu: `precision={precision!r}` cannot run on `accelerator='tpu'`: it "
         f"computes in {dtype}, which this accelerator does not support. `accelerator='tpu'` "
-        f"computes in float32, bfloat16; pick a precision that uses only these.{hint}"]
+        f"computes in float32, bfloat16; pick a precision that uses only these.{hint}"
+    ]
     assert xla.calls == []
 
 
 def test_tpu_refuses_several_devices(xla):
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "tpu: `devices=8`: treadle runs one TPU core per process; multi-core TPU training "
-            "needs an XLA strategy, which is not available yet. Pass devices=1.")):
+            "needs an XLA strategy, which is not available yet. Pass devices=1."
+        ),
+    ):
         treadle.Trainer(accelerator="tpu", devices=8, strategy="single_device")
 
 

@@ -4,6 +4,7 @@ Lightning's ``lightning.pytorch.demos.boring_classes.BoringModel``: one ``Linear
 against ones, SGD(lr=0.1) with ``StepLR(step_size=1)``, random data. Smaller here (8 batches
 of 8 for training, 4 for validation) so each fit runs in well under a second on two cores.
 """
+
 from __future__ import annotations
 
 import torch
@@ -57,9 +58,15 @@ class BoringModel(treadle.Module):
 
 def quiet(tmp_path, **kwargs):
     """Trainer arguments for a quiet CPU run; ``kwargs`` override them."""
-    return {"accelerator": "cpu", "default_root_dir": str(tmp_path), "logger": False,
-            "enable_progress_bar": False, "enable_checkpointing": False,
-            "enable_model_summary": False, **kwargs}
+    return {
+        "accelerator": "cpu",
+        "default_root_dir": str(tmp_path),
+        "logger": False,
+        "enable_progress_bar": False,
+        "enable_checkpointing": False,
+        "enable_model_summary": False,
+        **kwargs,
+    }
 
 
 def unless_installed(module) -> list:

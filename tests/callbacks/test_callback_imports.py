@@ -1,4 +1,5 @@
 """``treadle.callbacks``: the import names, lazy loading, and ``Callback.state_key`` (ours)."""
+
 from __future__ import annotations
 
 import re
@@ -7,19 +8,34 @@ import sys
 
 import pytest
 import torch
-
-import treadle
 from boring_model import BoringModel, quiet, unless_installed
 
-NAMES = ["Callback", "EarlyStopping", "EarlyStoppingReason", "LambdaCallback",
-         "LearningRateMonitor", "ModelCheckpoint", "ModelSummary", "ProgressBar", "Timer"]
+import treadle
+
+NAMES = [
+    "Callback",
+    "EarlyStopping",
+    "EarlyStoppingReason",
+    "LambdaCallback",
+    "LearningRateMonitor",
+    "ModelCheckpoint",
+    "ModelSummary",
+    "ProgressBar",
+    "Timer",
+]
 
 
 def test_lightning_style_imports_work():
-    from treadle.callbacks import (Callback, EarlyStopping, LambdaCallback,  # noqa: F401
-                                   LearningRateMonitor, ModelCheckpoint, ModelSummary, Timer)
-
     import treadle.callbacks as callbacks
+    from treadle.callbacks import (  # noqa: F401
+        Callback,
+        EarlyStopping,
+        LambdaCallback,
+        LearningRateMonitor,
+        ModelCheckpoint,
+        ModelSummary,
+        Timer,
+    )
 
     assert callbacks.Callback is treadle.Callback
     assert sorted(callbacks.__all__) == NAMES
@@ -33,25 +49,35 @@ def test_lightning_style_imports_work():
 def test_unknown_name_lists_the_known_ones():
     import treadle.callbacks as callbacks
 
-    with pytest.raises(AttributeError, match=re.escape(
+    with pytest.raises(
+        AttributeError,
+        match=re.escape(
             "module 'treadle.callbacks' has no attribute 'RichProgressBar'; it provides "
-            "Callback, EarlyStopping, EarlyStoppingReason, LambdaCallback")):
+            "Callback, EarlyStopping, EarlyStoppingReason, LambdaCallback"
+        ),
+    ):
         callbacks.RichProgressBar  # noqa: B018
 
 
 def test_import_treadle_loads_no_callback_module():
-    code = ("import sys, treadle; "
-            "print(sorted(m for m in sys.modules if m == 'treadle.callbacks' "
-            "or m.startswith('treadle_plugins.callbacks')))")
+    code = (
+        "import sys, treadle; "
+        "print(sorted(m for m in sys.modules if m == 'treadle.callbacks' "
+        "or m.startswith('treadle_plugins.callbacks')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
-    code = ("import sys; from treadle.callbacks import Timer; "
-            "print(sorted(m for m in sys.modules if m.startswith('treadle_plugins')))")
+    code = (
+        "import sys; from treadle.callbacks import Timer; "
+        "print(sorted(m for m in sys.modules if m.startswith('treadle_plugins')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     # the Timer's module and what it imports, not the other callbacks
-    assert out.stdout.strip() == ("['treadle_plugins', 'treadle_plugins.callbacks', "
-                                  "'treadle_plugins.callbacks._collective', "
-                                  "'treadle_plugins.callbacks.timer']")
+    assert out.stdout.strip() == (
+        "['treadle_plugins', 'treadle_plugins.callbacks', "
+        "'treadle_plugins.callbacks._collective', "
+        "'treadle_plugins.callbacks.timer']"
+    )
 
 
 class Counter(treadle.Callback):
@@ -73,8 +99,11 @@ def test_generate_state_key_is_lightnings_format(tmp_path):
     a, b = Counter("a"), Counter("b")
     assert a.state_key == "Counter{'what': 'a'}"
     assert treadle.Callback().state_key == "Callback"
-    trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[a, b], max_epochs=1,
-                                      limit_train_batches=3, limit_val_batches=0))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path, callbacks=[a, b], max_epochs=1, limit_train_batches=3, limit_val_batches=0
+        )
+    )
     trainer.fit(BoringModel())
     trainer.save_checkpoint(tmp_path / "c.ckpt")
     saved = torch.load(tmp_path / "c.ckpt", weights_only=True)["callbacks"]
@@ -87,9 +116,21 @@ def test_two_stateful_callbacks_with_one_state_key_are_refused(tmp_path):
     from treadle.callbacks import EarlyStopping, Timer
     from treadle_plugins.callbacks import state_keys
 
-    trainer = treadle.Trainer(**quiet(tmp_path, plugins=unless_installed(state_keys), callbacks=[
-        EarlyStopping("a"), EarlyStopping("a", patience=5), EarlyStopping("a", mode="max"),
-        Counter("x"), Timer(), treadle.Callback(), treadle.Callback()]))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            plugins=unless_installed(state_keys),
+            callbacks=[
+                EarlyStopping("a"),
+                EarlyStopping("a", patience=5),
+                EarlyStopping("a", mode="max"),
+                Counter("x"),
+                Timer(),
+                treadle.Callback(),
+                treadle.Callback(),
+            ],
+        )
+    )
     with pytest.raises(treadle.ConfigurationError) as info:
         trainer.fit(BoringModel())
     assert len(info.value.problems) == 1
@@ -98,4 +139,5 @@ def test_two_stateful_callbacks_with_one_state_key_are_refused(tmp_path):
         "\"EarlyStopping{'monitor': 'a', 'mode': 'min'}\": their states would overwrite each "
         "other in checkpoints. Keep one, or give them different settings where `EarlyStopping` "
         "puts them in its `state_key` (`EarlyStopping`: monitor and mode), or override "
-        "`state_key` using `self._generate_state_key(...)`.")
+        "`state_key` using `self._generate_state_key(...)`."
+    )

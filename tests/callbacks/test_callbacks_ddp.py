@@ -5,6 +5,7 @@ Lightning's ``test_multiple_early_stopping_callbacks`` has a ``ddp_spawn`` case 
 in the next gradient all-reduce. The job runs a script in a subprocess (a ddp Trainer started
 inside pytest would re-run pytest for its other rank), bounded by a timeout.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,7 @@ from _procs import run, write  # noqa: E402
 
 pytestmark = pytest.mark.slow  # multi-process
 
-SCRIPT = '''
+SCRIPT = """
 import json, sys
 from datetime import timedelta
 from pathlib import Path
@@ -75,7 +76,7 @@ def rank():  # before the Trainer exists: the launcher's variable (unset in the 
 
 if __name__ == "__main__":
     main(sys.argv[1], sys.argv[2])
-'''
+"""
 
 
 def job(tmp_path, mode):
@@ -89,8 +90,17 @@ def job(tmp_path, mode):
 
 def test_early_stopping_stops_every_rank_when_one_says_so(tmp_path):
     ranks, output = job(tmp_path, "early_stopping")
-    assert ranks[0] == ranks[1] == {"current_epoch": 3, "global_step": 12, "stopped_epoch": 2,
-                                    "should_stop": True, "duration": None}
+    assert (
+        ranks[0]
+        == ranks[1]
+        == {
+            "current_epoch": 3,
+            "global_step": 12,
+            "stopped_epoch": 2,
+            "should_stop": True,
+            "duration": None,
+        }
+    )
     assert output.count("Total params") == 1  # the summary is printed by rank zero only
 
 

@@ -6,6 +6,7 @@ translated to treadle's names, Lightning's ``BoringModel`` is ``boring_model.Bor
 tests that patched ``_evaluate_stopping_criteria`` with mocks log real metric values instead.
 Tests marked "treadle" at the end are our own.
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,9 +15,9 @@ import re
 
 import pytest
 import torch
+from boring_model import BoringModel, quiet
 
 import treadle
-from boring_model import BoringModel, quiet
 from treadle.callbacks import EarlyStopping, EarlyStoppingReason, ModelCheckpoint
 
 
@@ -58,8 +59,14 @@ def test_resume_early_stopping_from_checkpoint(tmp_path):
     model = TrainLossModel()
     checkpoint_callback = ModelCheckpoint(dirpath=tmp_path, monitor="train_loss", save_top_k=1)
     early_stop_callback = EarlyStoppingTestRestore(None, monitor="train_loss")
-    trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[early_stop_callback, checkpoint_callback],
-                                      num_sanity_val_steps=0, max_epochs=4))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            callbacks=[early_stop_callback, checkpoint_callback],
+            num_sanity_val_steps=0,
+            max_epochs=4,
+        )
+    )
     trainer.fit(model)
     assert len(early_stop_callback.saved_states) == 4
 
@@ -86,8 +93,15 @@ def test_early_stopping_no_extraneous_invocations(tmp_path):
             super()._run_early_stopping_check(trainer)
 
     early_stop_callback = CountingEarlyStopping(monitor="train_loss")
-    trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[early_stop_callback],
-                                      limit_train_batches=4, limit_val_batches=4, max_epochs=4))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            callbacks=[early_stop_callback],
+            limit_train_batches=4,
+            limit_val_batches=4,
+            max_epochs=4,
+        )
+    )
     trainer.fit(TrainLossModel())
     assert checks == [0, 1, 2, 3]
 
@@ -106,8 +120,9 @@ def test_early_stopping_patience(tmp_path, loss_values, patience, expected_stop_
             self.log("test_val_loss", self.validation_return_values[self.current_epoch])
 
     early_stop_callback = EarlyStopping(monitor="test_val_loss", patience=patience, verbose=True)
-    trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[early_stop_callback],
-                                      num_sanity_val_steps=0, max_epochs=10))
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, callbacks=[early_stop_callback], num_sanity_val_steps=0, max_epochs=10)
+    )
     trainer.fit(ModelOverrideValidationReturn())
     assert trainer.current_epoch - 1 == expected_stop_epoch
 
@@ -117,8 +132,9 @@ def test_early_stopping_patience(tmp_path, loss_values, patience, expected_stop_
     ("loss_values", "patience", "expected_stop_epoch"),
     [([6, 5, 5, 5, 5, 5], 3, 4), ([6, 5, 4, 4, 3, 3], 1, 3), ([6, 5, 6, 5, 5, 5], 3, 4)],
 )
-def test_early_stopping_patience_train(tmp_path, validation_step_none, loss_values, patience,
-                                       expected_stop_epoch):
+def test_early_stopping_patience_train(
+    tmp_path, validation_step_none, loss_values, patience, expected_stop_epoch
+):
     """The same on a training metric, with and without validation.
 
     Lightning's test logs the value in ``on_train_epoch_end``; treadle does not show such a
@@ -136,17 +152,21 @@ def test_early_stopping_patience_train(tmp_path, validation_step_none, loss_valu
         def val_dataloader(self):
             return None if validation_step_none else super().val_dataloader()
 
-    early_stop_callback = EarlyStopping(monitor="train_loss", patience=patience, verbose=True,
-                                        check_on_train_epoch_end=True)
-    trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[early_stop_callback],
-                                      num_sanity_val_steps=0, max_epochs=10))
+    early_stop_callback = EarlyStopping(
+        monitor="train_loss", patience=patience, verbose=True, check_on_train_epoch_end=True
+    )
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, callbacks=[early_stop_callback], num_sanity_val_steps=0, max_epochs=10)
+    )
     trainer.fit(ModelOverrideTrainReturn())
     assert trainer.current_epoch - 1 == expected_stop_epoch
 
 
 def test_pickling(tmp_path):
     early_stopping = EarlyStopping(monitor="train_loss")
-    treadle.Trainer(**quiet(tmp_path, callbacks=[early_stopping], max_epochs=2)).fit(TrainLossModel())
+    treadle.Trainer(**quiet(tmp_path, callbacks=[early_stopping], max_epochs=2)).fit(
+        TrainLossModel()
+    )
     loaded = pickle.loads(pickle.dumps(early_stopping))
     assert vars(loaded).keys() == vars(early_stopping).keys()
     assert loaded.state_dict() == early_stopping.state_dict()
@@ -159,8 +179,9 @@ def test_early_stopping_no_val_step(tmp_path):
         def val_dataloader(self):
             return None
 
-    stopping = EarlyStopping(monitor="train_loss", min_delta=0.1, patience=0,
-                             check_on_train_epoch_end=True)
+    stopping = EarlyStopping(
+        monitor="train_loss", min_delta=0.1, patience=0, check_on_train_epoch_end=True
+    )
     trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[stopping], max_epochs=10))
     trainer.fit(NoValidation())
     assert trainer.current_epoch < trainer.max_epochs - 1
@@ -174,16 +195,27 @@ def test_early_stopping_no_val_step(tmp_path):
         (None, 15.9, [9, 4, 2, 16, 32, 64], 3),
     ],
 )
-def test_early_stopping_thresholds(tmp_path, stopping_threshold, divergence_threshold, losses,
-                                   expected_epoch):
+def test_early_stopping_thresholds(
+    tmp_path, stopping_threshold, divergence_threshold, losses, expected_epoch
+):
     class CurrentModel(BoringModel):
         def on_validation_epoch_end(self):
             self.log("abc", losses[self.current_epoch])
 
-    early_stopping = EarlyStopping(monitor="abc", stopping_threshold=stopping_threshold,
-                                   divergence_threshold=divergence_threshold)
-    trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[early_stopping], limit_train_batches=2,
-                                      limit_val_batches=1, max_epochs=20))
+    early_stopping = EarlyStopping(
+        monitor="abc",
+        stopping_threshold=stopping_threshold,
+        divergence_threshold=divergence_threshold,
+    )
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            callbacks=[early_stopping],
+            limit_train_batches=2,
+            limit_val_batches=1,
+            max_epochs=20,
+        )
+    )
     trainer.fit(CurrentModel())
     assert trainer.current_epoch - 1 == expected_epoch, "early_stopping failed"
 
@@ -198,16 +230,25 @@ def test_early_stopping_on_non_finite_monitor(tmp_path, stop_value):
             self.log("val_loss", losses[self.current_epoch])
 
     early_stopping = EarlyStopping(monitor="val_loss", check_finite=True)
-    trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[early_stopping], limit_train_batches=2,
-                                      limit_val_batches=1, max_epochs=10))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            callbacks=[early_stopping],
+            limit_train_batches=2,
+            limit_val_batches=1,
+            max_epochs=10,
+        )
+    )
     trainer.fit(CurrentModel())
     assert trainer.current_epoch - 1 == expected_stop_epoch
     assert early_stopping.stopped_epoch == expected_stop_epoch
 
 
 def test_early_stopping_mode_options():
-    with pytest.raises(ValueError, match=re.escape(
-            "EarlyStopping(mode='unknown_option'): `mode` can be 'min' or 'max'.")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape("EarlyStopping(mode='unknown_option'): `mode` can be 'min' or 'max'."),
+    ):
         EarlyStopping(monitor="foo", mode="unknown_option")
 
 
@@ -249,12 +290,16 @@ _ES_CHECK_P3 = {"patience": 3, "check_on_train_epoch_end": True}
         ([EarlyStopping("cba", **_ES_CHECK_P3), EarlyStopping("abc", **_ES_CHECK)], 3, True),
     ],
 )
-def test_multiple_early_stopping_callbacks(tmp_path, callbacks, expected_stop_epoch,
-                                           check_on_train_epoch_end):
+def test_multiple_early_stopping_callbacks(
+    tmp_path, callbacks, expected_stop_epoch, check_on_train_epoch_end
+):
     """With several early stopping callbacks, the run stops when any of them says so."""
     model = EarlyStoppingModel(expected_stop_epoch, check_on_train_epoch_end)
-    trainer = treadle.Trainer(**quiet(tmp_path, callbacks=callbacks, limit_train_batches=2,
-                                      limit_val_batches=1, max_epochs=20))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path, callbacks=callbacks, limit_train_batches=2, limit_val_batches=1, max_epochs=20
+        )
+    )
     trainer.fit(model)
     assert model.end_epoch == expected_stop_epoch
 
@@ -262,8 +307,11 @@ def test_multiple_early_stopping_callbacks(tmp_path, callbacks, expected_stop_ep
 @pytest.mark.parametrize(
     "case",
     {
-        "val_check_interval": {"val_check_interval": 0.25, "limit_train_batches": 8,
-                               "max_epochs": 10},
+        "val_check_interval": {
+            "val_check_interval": 0.25,
+            "limit_train_batches": 8,
+            "max_epochs": 10,
+        },
         "check_val_every_n_epoch": {"check_val_every_n_epoch": 2, "max_epochs": 5},
     }.items(),
 )
@@ -287,9 +335,15 @@ def test_check_on_train_epoch_end_smart_handling(tmp_path, case):
             super()._run_early_stopping_check(trainer)
 
     case, kwargs = case
-    trainer = treadle.Trainer(**quiet(tmp_path, limit_val_batches=1, num_sanity_val_steps=0,
-                                      callbacks=[CountingEarlyStopping(monitor="foo", patience=1)],
-                                      **kwargs))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            limit_val_batches=1,
+            num_sanity_val_steps=0,
+            callbacks=[CountingEarlyStopping(monitor="foo", patience=1)],
+            **kwargs,
+        )
+    )
     trainer.fit(TestModel())
     assert len(checks) == 2
     if case == "val_check_interval":
@@ -306,10 +360,18 @@ def test_early_stopping_log_info(tmp_path, caplog):
             self.log("val_loss", 10.0)
 
     with caplog.at_level(logging.INFO):
-        treadle.Trainer(**quiet(tmp_path, max_epochs=5, callbacks=[
-            EarlyStopping("val_loss", patience=1, verbose=True)])).fit(HighLoss())
-    messages = [r.getMessage() for r in caplog.records
-                if r.name == "treadle_plugins.callbacks.early_stopping"]
+        treadle.Trainer(
+            **quiet(
+                tmp_path,
+                max_epochs=5,
+                callbacks=[EarlyStopping("val_loss", patience=1, verbose=True)],
+            )
+        ).fit(HighLoss())
+    messages = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "treadle_plugins.callbacks.early_stopping"
+    ]
     assert messages == [
         "Metric val_loss improved. New best score: 10.000",
         "Monitored metric val_loss did not improve in the last 1 records. Best score: 10.000. "
@@ -324,26 +386,64 @@ class ModelWithLosses(BoringModel):
 
     def on_validation_epoch_end(self):
         epoch = self.current_epoch
-        self.log("val_loss", self.epoch_losses[epoch] if epoch < len(self.epoch_losses) else self.after)
+        self.log(
+            "val_loss", self.epoch_losses[epoch] if epoch < len(self.epoch_losses) else self.after
+        )
 
 
 @pytest.mark.parametrize(
     ("losses", "after", "es_kwargs", "max_epochs", "expected_reason", "message", "should_stop"),
     [
-        ([10.0], 10.0, {"patience": 2}, 10, EarlyStoppingReason.PATIENCE_EXHAUSTED,
-         "did not improve", True),
-        ([5.0, 3.0, 1.0, 0.5], 0.1, {"stopping_threshold": 0.6}, 10,
-         EarlyStoppingReason.STOPPING_THRESHOLD, "Stopping threshold reached", True),
-        ([1.0, 2.0, 5.0, 10.0], 15.0, {"divergence_threshold": 8.0}, 10,
-         EarlyStoppingReason.DIVERGENCE_THRESHOLD, "Divergence threshold reached", True),
-        ([1.0, 0.5, float("nan")], float("nan"), {"check_finite": True}, 10,
-         EarlyStoppingReason.NON_FINITE_METRIC, "is not finite", True),
-        ([5.0, 4.0, 3.0, 2.0, 1.0], 0.1, {"patience": 3}, 3, EarlyStoppingReason.NOT_STOPPED,
-         None, False),
+        (
+            [10.0],
+            10.0,
+            {"patience": 2},
+            10,
+            EarlyStoppingReason.PATIENCE_EXHAUSTED,
+            "did not improve",
+            True,
+        ),
+        (
+            [5.0, 3.0, 1.0, 0.5],
+            0.1,
+            {"stopping_threshold": 0.6},
+            10,
+            EarlyStoppingReason.STOPPING_THRESHOLD,
+            "Stopping threshold reached",
+            True,
+        ),
+        (
+            [1.0, 2.0, 5.0, 10.0],
+            15.0,
+            {"divergence_threshold": 8.0},
+            10,
+            EarlyStoppingReason.DIVERGENCE_THRESHOLD,
+            "Divergence threshold reached",
+            True,
+        ),
+        (
+            [1.0, 0.5, float("nan")],
+            float("nan"),
+            {"check_finite": True},
+            10,
+            EarlyStoppingReason.NON_FINITE_METRIC,
+            "is not finite",
+            True,
+        ),
+        (
+            [5.0, 4.0, 3.0, 2.0, 1.0],
+            0.1,
+            {"patience": 3},
+            3,
+            EarlyStoppingReason.NOT_STOPPED,
+            None,
+            False,
+        ),
     ],
 )
-def test_early_stopping_reasons(tmp_path, losses, after, es_kwargs, max_epochs, expected_reason,
-                                message, should_stop):
+def test_early_stopping_reasons(
+    tmp_path, losses, after, es_kwargs, max_epochs, expected_reason, message, should_stop
+):
     early_stopping = EarlyStopping(monitor="val_loss", verbose=True, **es_kwargs)
     trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[early_stopping], max_epochs=max_epochs))
     trainer.fit(ModelWithLosses(losses, after))
@@ -360,8 +460,9 @@ def test_early_stopping_reasons(tmp_path, losses, after, es_kwargs, max_epochs, 
     restored.load_state_dict(early_stopping.state_dict())
     assert restored.stopping_reason == expected_reason
     assert restored.stopping_reason_message == early_stopping.stopping_reason_message
-    restored.load_state_dict({"wait_count": 2, "stopped_epoch": 5,
-                              "best_score": torch.tensor(0.5), "patience": 3})
+    restored.load_state_dict(
+        {"wait_count": 2, "stopped_epoch": 5, "best_score": torch.tensor(0.5), "patience": 3}
+    )
     assert restored.stopping_reason == EarlyStoppingReason.NOT_STOPPED
     assert restored.stopping_reason_message is None
 
@@ -370,10 +471,16 @@ def test_early_stopping_reasons(tmp_path, losses, after, es_kwargs, max_epochs, 
 
 
 def test_missing_metric_is_an_error_naming_the_logged_ones(tmp_path):
-    with pytest.raises(RuntimeError, match=re.escape(
+    with pytest.raises(
+        RuntimeError,
+        match=re.escape(
             "Early stopping conditioned on metric `val_acc` which is not available. Pass in or "
-            "modify your `EarlyStopping` callback to use any of the following: `train_loss`")):
-        treadle.Trainer(**quiet(tmp_path, callbacks=[EarlyStopping("val_acc")])).fit(TrainLossModel())
+            "modify your `EarlyStopping` callback to use any of the following: `train_loss`"
+        ),
+    ):
+        treadle.Trainer(**quiet(tmp_path, callbacks=[EarlyStopping("val_acc")])).fit(
+            TrainLossModel()
+        )
 
 
 def test_missing_metric_with_strict_false_skips_the_check(tmp_path):
@@ -392,8 +499,9 @@ def test_no_check_in_sanity_check_or_validate(tmp_path):
             self.log("val_loss", 1.0)
 
     early_stopping = EarlyStopping("val_loss", patience=0, check_on_train_epoch_end=False)
-    trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[early_stopping], max_epochs=1,
-                                      num_sanity_val_steps=2))
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, callbacks=[early_stopping], max_epochs=1, num_sanity_val_steps=2)
+    )
     model = LogsInValidation()
     trainer.validate(model)
     assert early_stopping.best_score == torch.tensor(float("inf"))
@@ -410,8 +518,9 @@ def test_max_mode_and_min_delta(tmp_path):
             self.log("acc", [0.5, 0.7, 0.74, 0.75, 0.9][self.current_epoch])
 
     early_stopping = EarlyStopping("acc", mode="max", min_delta=0.06, patience=2)
-    trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[early_stopping], max_epochs=5,
-                                      limit_train_batches=1))
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, callbacks=[early_stopping], max_epochs=5, limit_train_batches=1)
+    )
     trainer.fit(Accuracy())
     assert early_stopping.best_score == pytest.approx(0.7)
     assert early_stopping.stopped_epoch == 3

@@ -6,6 +6,7 @@ AI team), translated to treadle's names: the hooks are those of ``treadle.Callba
 has no test/predict loops yet) and the interruption is an exception of the test's own rather
 than ``KeyboardInterrupt``. Tests marked "treadle" at the end are our own.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -13,15 +14,18 @@ import re
 from functools import partial
 
 import pytest
+from boring_model import BoringModel, quiet
 
 import treadle
-from boring_model import BoringModel, quiet
 from treadle.callbacks import Callback, LambdaCallback, ModelCheckpoint
 
 
 def callback_hooks():
-    return {name for name, member in inspect.getmembers(Callback, inspect.isfunction)
-            if not name.startswith("_")} - {"state_dict", "load_state_dict"}
+    return {
+        name
+        for name, member in inspect.getmembers(Callback, inspect.isfunction)
+        if not name.startswith("_")
+    } - {"state_dict", "load_state_dict"}
 
 
 class Interrupt(Exception):
@@ -46,15 +50,29 @@ def test_lambda_call(tmp_path):
     model = CustomModel()
 
     # successful run
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_train_batches=1,
-                                      limit_val_batches=1, enable_checkpointing=True,
-                                      callbacks=[LambdaCallback(**hooks_args)]))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=1,
+            limit_train_batches=1,
+            limit_val_batches=1,
+            enable_checkpointing=True,
+            callbacks=[LambdaCallback(**hooks_args)],
+        )
+    )
     trainer.fit(model)
     ckpt_path = trainer.checkpoint_callback.best_model_path
 
     # raises and loads from the checkpoint
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=3, limit_train_batches=1,
-                                      limit_val_batches=1, callbacks=[LambdaCallback(**hooks_args)]))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=3,
+            limit_train_batches=1,
+            limit_val_batches=1,
+            callbacks=[LambdaCallback(**hooks_args)],
+        )
+    )
     with pytest.raises(Interrupt):
         trainer.fit(model, ckpt_path=ckpt_path)
     assert checker == hooks
@@ -67,18 +85,36 @@ def test_functions_get_lightning_positional_arguments(tmp_path):
     seen = []
     model = BoringModel()
     callback = LambdaCallback(
-        on_train_batch_end=lambda trainer, pl_module, outputs, batch, batch_idx:
-            seen.append(("train", trainer.global_step, pl_module is model, sorted(outputs),
-                         batch.shape[0], batch_idx)),
+        on_train_batch_end=lambda trainer, pl_module, outputs, batch, batch_idx: seen.append(
+            (
+                "train",
+                trainer.global_step,
+                pl_module is model,
+                sorted(outputs),
+                batch.shape[0],
+                batch_idx,
+            )
+        ),
         on_validation_batch_end=lambda *args: seen.append(("val", len(args), args[-1])),
         setup=lambda trainer, pl_module, stage: seen.append(("setup", stage)),
     )
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_train_batches=2,
-                                      limit_val_batches=1, num_sanity_val_steps=0,
-                                      callbacks=[callback]))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=1,
+            limit_train_batches=2,
+            limit_val_batches=1,
+            num_sanity_val_steps=0,
+            callbacks=[callback],
+        )
+    )
     trainer.fit(model)
-    assert seen == [("setup", "fit"), ("train", 1, True, ["loss"], 8, 0),
-                    ("train", 2, True, ["loss"], 8, 1), ("val", 6, 0)]
+    assert seen == [
+        ("setup", "fit"),
+        ("train", 1, True, ["loss"], 8, 0),
+        ("train", 2, True, ["loss"], 8, 1),
+        ("val", 6, 0),
+    ]
 
 
 def test_functions_take_part_only_in_their_hooks(tmp_path):
@@ -96,8 +132,10 @@ def test_functions_take_part_only_in_their_hooks(tmp_path):
     trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[callback]))
 
     def owners(hook):
-        return [getattr(impl.plugin, "owner", impl.plugin)
-                for impl in getattr(trainer.plugin_manager.hook, hook).get_hookimpls()]
+        return [
+            getattr(impl.plugin, "owner", impl.plugin)
+            for impl in getattr(trainer.plugin_manager.hook, hook).get_hookimpls()
+        ]
 
     assert callback in owners("on_fit_start")
     assert callback not in owners("on_train_batch_end")
@@ -105,15 +143,22 @@ def test_functions_take_part_only_in_their_hooks(tmp_path):
 
 
 def test_unknown_hook_name_is_refused():
-    with pytest.raises(TypeError, match=re.escape(
-            "LambdaCallback got `on_epoch_end`, which is not a callback hook. Hooks: setup, ")):
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "LambdaCallback got `on_epoch_end`, which is not a callback hook. Hooks: setup, "
+        ),
+    ):
         LambdaCallback(on_epoch_end=print)
 
 
 def test_hook_treadle_does_not_call_is_warned_about():
-    with pytest.warns(UserWarning, match=re.escape(
-            "LambdaCallback: treadle does not call on_test_start yet; these functions will not "
-            "run.")):
+    with pytest.warns(
+        UserWarning,
+        match=re.escape(
+            "LambdaCallback: treadle does not call on_test_start yet; these functions will not run."
+        ),
+    ):
         LambdaCallback(on_test_start=print)
 
 
@@ -121,8 +166,14 @@ def test_model_checkpoint_passes_through_lambda_hooks(tmp_path):
     """on_save_checkpoint gets the checkpoint dict, as Lightning's third argument."""
     saved = []
     callback = LambdaCallback(on_save_checkpoint=lambda t, m, ckpt: saved.append(ckpt["epoch"]))
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=2, limit_train_batches=1,
-                                      limit_val_batches=0,
-                                      callbacks=[callback, ModelCheckpoint(dirpath=tmp_path)]))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=2,
+            limit_train_batches=1,
+            limit_val_batches=0,
+            callbacks=[callback, ModelCheckpoint(dirpath=tmp_path)],
+        )
+    )
     trainer.fit(BoringModel())
     assert saved == [0, 1]

@@ -7,6 +7,7 @@ One translation is of meaning: Lightning's ``global_step`` counts optimizer step
 with two optimizers), treadle's counts batches that stepped, so "global_step // 2" becomes
 "global_step". Tests marked "treadle" at the end are our own.
 """
+
 from __future__ import annotations
 
 import csv
@@ -15,10 +16,10 @@ import re
 
 import pytest
 import torch
+from boring_model import BoringModel, quiet
 from torch import optim
 
 import treadle
-from boring_model import BoringModel, quiet
 from treadle.callbacks import EarlyStopping, LearningRateMonitor
 
 
@@ -37,9 +38,16 @@ def logged_rows(trainer):
 def test_lr_monitor_single_lr(tmp_path):
     """Learning rates are extracted and logged for a single lr scheduler."""
     lr_monitor = LearningRateMonitor()
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=2, limit_val_batches=1,
-                                      limit_train_batches=4, callbacks=[lr_monitor],
-                                      logger=csv_logger(tmp_path)))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=2,
+            limit_val_batches=1,
+            limit_train_batches=4,
+            callbacks=[lr_monitor],
+            logger=csv_logger(tmp_path),
+        )
+    )
     trainer.fit(BoringModel())
 
     assert lr_monitor.lrs, "No learning rates logged"
@@ -48,8 +56,10 @@ def test_lr_monitor_single_lr(tmp_path):
     assert len(lr_monitor.lrs) == len(trainer.lr_scheduler_configs)
     assert list(lr_monitor.lrs) == ["lr-SGD"]
     # treadle: the logger got them, at the start of each epoch (StepLR decays by 10x)
-    assert [(r["step"], float(r["lr-SGD"])) for r in logged_rows(trainer) if r["lr-SGD"]] == \
-        [("0", 0.1), ("4", pytest.approx(0.01))]
+    assert [(r["step"], float(r["lr-SGD"])) for r in logged_rows(trainer) if r["lr-SGD"]] == [
+        ("0", 0.1),
+        ("4", pytest.approx(0.01)),
+    ]
 
 
 @pytest.mark.parametrize("opt", ["SGD", "Adam"])
@@ -64,9 +74,17 @@ def test_lr_monitor_single_lr_with_momentum(tmp_path, opt: str):
             return [optimizer], [lr_scheduler]
 
     lr_monitor = LearningRateMonitor(log_momentum=True, log_weight_decay=True)
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=2, limit_val_batches=2,
-                                      limit_train_batches=5, log_every_n_steps=1,
-                                      callbacks=[lr_monitor], logger=csv_logger(tmp_path)))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=2,
+            limit_val_batches=2,
+            limit_train_batches=5,
+            log_every_n_steps=1,
+            callbacks=[lr_monitor],
+            logger=csv_logger(tmp_path),
+        )
+    )
     trainer.fit(LogMomentumModel())
 
     assert all(v is not None for v in lr_monitor.last_momentum_values.values())
@@ -86,12 +104,24 @@ def test_log_momentum_no_momentum_optimizer(tmp_path):
             return [optimizer], [optim.lr_scheduler.StepLR(optimizer, step_size=1)]
 
     lr_monitor = LearningRateMonitor(log_momentum=True)
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_val_batches=2,
-                                      limit_train_batches=5, log_every_n_steps=1,
-                                      callbacks=[lr_monitor], logger=csv_logger(tmp_path)))
-    with pytest.warns(RuntimeWarning, match=re.escape(
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=1,
+            limit_val_batches=2,
+            limit_train_batches=5,
+            log_every_n_steps=1,
+            callbacks=[lr_monitor],
+            logger=csv_logger(tmp_path),
+        )
+    )
+    with pytest.warns(
+        RuntimeWarning,
+        match=re.escape(
             "You have set log_momentum=True, but some optimizers do not have momentum. This "
-            "will log a value 0 for the momentum.")):
+            "will log a value 0 for the momentum."
+        ),
+    ):
         trainer.fit(LogMomentumModel())
 
     assert all(v == 0 for v in lr_monitor.last_momentum_values.values())
@@ -105,9 +135,16 @@ def test_lr_monitor_no_lr_scheduler_single_lr(tmp_path):
             return optim.SGD(self.parameters(), lr=0.1)
 
     lr_monitor = LearningRateMonitor()
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=2, limit_val_batches=1,
-                                      limit_train_batches=4, callbacks=[lr_monitor],
-                                      logger=csv_logger(tmp_path)))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=2,
+            limit_val_batches=1,
+            limit_train_batches=4,
+            callbacks=[lr_monitor],
+            logger=csv_logger(tmp_path),
+        )
+    )
     trainer.fit(CustomBoringModel())
 
     assert lr_monitor.lrs, "No learning rates logged"
@@ -116,11 +153,16 @@ def test_lr_monitor_no_lr_scheduler_single_lr(tmp_path):
 
 
 def test_lr_monitor_no_logger(tmp_path):
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, callbacks=[LearningRateMonitor()],
-                                      logger=False))
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, max_epochs=1, callbacks=[LearningRateMonitor()], logger=False)
+    )
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "LearningRateMonitor: cannot log learning rates because the Trainer has no logger "
-            "(`logger=False`). Pass `logger=True` (CSV) or a logger, or remove the callback.")):
+            "(`logger=False`). Pass `logger=True` (CSV) or a logger, or remove the callback."
+        ),
+    ):
         trainer.fit(BoringModel())
 
 
@@ -150,8 +192,10 @@ class TwoAdams(BoringModel):
         optimizer2 = optim.Adam(self.parameters(), lr=1e-2)
         if not self.schedulers:
             return [optimizer1, optimizer2]
-        return [optimizer1, optimizer2], [optim.lr_scheduler.StepLR(optimizer1, 1, gamma=0.1),
-                                          optim.lr_scheduler.StepLR(optimizer2, 1, gamma=0.1)]
+        return [optimizer1, optimizer2], [
+            optim.lr_scheduler.StepLR(optimizer1, 1, gamma=0.1),
+            optim.lr_scheduler.StepLR(optimizer2, 1, gamma=0.1),
+        ]
 
 
 @pytest.mark.parametrize("schedulers", [True, False])
@@ -161,14 +205,24 @@ def test_lr_monitor_multi_lrs(tmp_path, logging_interval: str, schedulers: bool)
     test_lr_monitor_multi_lrs and test_lr_monitor_no_lr_scheduler_multi_lrs)."""
     lr_monitor = LearningRateMonitor(logging_interval=logging_interval)
     log_every_n_steps = 2
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=2, log_every_n_steps=log_every_n_steps,
-                                      limit_train_batches=7, limit_val_batches=1,
-                                      callbacks=[lr_monitor], logger=csv_logger(tmp_path)))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=2,
+            log_every_n_steps=log_every_n_steps,
+            limit_train_batches=7,
+            limit_val_batches=1,
+            callbacks=[lr_monitor],
+            logger=csv_logger(tmp_path),
+        )
+    )
     trainer.fit(TwoAdams(schedulers))
 
     assert lr_monitor.lrs, "No learning rates logged"
     assert len(lr_monitor.lrs) == 2
-    assert list(lr_monitor.lrs) == ["lr-Adam", "lr-Adam-1"], "Names of learning rates not set correctly"
+    assert list(lr_monitor.lrs) == ["lr-Adam", "lr-Adam-1"], (
+        "Names of learning rates not set correctly"
+    )
     if logging_interval == "step":
         expected_number_logged = trainer.global_step // log_every_n_steps
     else:
@@ -186,15 +240,24 @@ def test_lr_monitor_param_groups(tmp_path):
             return self.layer(self.hidden(x))
 
         def configure_optimizers(self):
-            param_groups = [{"params": list(self.hidden.parameters()), "lr": 0.01},
-                            {"params": list(self.layer.parameters()), "lr": 0.1}]
+            param_groups = [
+                {"params": list(self.hidden.parameters()), "lr": 0.01},
+                {"params": list(self.layer.parameters()), "lr": 0.1},
+            ]
             optimizer = optim.Adam(param_groups)
             return [optimizer], [optim.lr_scheduler.StepLR(optimizer, 1, gamma=0.1)]
 
     lr_monitor = LearningRateMonitor()
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=2, limit_val_batches=1,
-                                      limit_train_batches=4, callbacks=[lr_monitor],
-                                      logger=csv_logger(tmp_path)))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=2,
+            limit_val_batches=1,
+            limit_train_batches=4,
+            callbacks=[lr_monitor],
+            logger=csv_logger(tmp_path),
+        )
+    )
     trainer.fit(CustomModel())
 
     assert len(lr_monitor.lrs) == 2 * len(trainer.lr_scheduler_configs)
@@ -209,9 +272,16 @@ def test_lr_monitor_custom_name(tmp_path):
             return optimizer, [{"scheduler": scheduler, "name": "my_logging_name"}]
 
     lr_monitor = LearningRateMonitor()
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=2, limit_val_batches=1,
-                                      limit_train_batches=4, callbacks=[lr_monitor],
-                                      logger=csv_logger(tmp_path)))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=2,
+            limit_val_batches=1,
+            limit_train_batches=4,
+            callbacks=[lr_monitor],
+            logger=csv_logger(tmp_path),
+        )
+    )
     trainer.fit(TestModel())
     assert list(lr_monitor.lrs) == ["my_logging_name"]
 
@@ -219,14 +289,22 @@ def test_lr_monitor_custom_name(tmp_path):
 def test_lr_monitor_custom_pg_name(tmp_path):
     class TestModel(BoringModel):
         def configure_optimizers(self):
-            optimizer = torch.optim.SGD([{"params": list(self.layer.parameters()), "name": "linear"}],
-                                        lr=0.1)
+            optimizer = torch.optim.SGD(
+                [{"params": list(self.layer.parameters()), "name": "linear"}], lr=0.1
+            )
             return [optimizer], [torch.optim.lr_scheduler.StepLR(optimizer, step_size=1)]
 
     lr_monitor = LearningRateMonitor()
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=2, limit_val_batches=2,
-                                      limit_train_batches=2, callbacks=[lr_monitor],
-                                      logger=csv_logger(tmp_path)))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=2,
+            limit_val_batches=2,
+            limit_train_batches=2,
+            callbacks=[lr_monitor],
+            logger=csv_logger(tmp_path),
+        )
+    )
     trainer.fit(TestModel())
     assert list(lr_monitor.lrs) == ["lr-SGD/linear"]
 
@@ -242,17 +320,30 @@ def test_lr_monitor_duplicate_custom_pg_names(tmp_path):
             return self.linear_b(self.linear_a(x))
 
         def configure_optimizers(self):
-            param_groups = [{"params": list(self.linear_a.parameters()), "name": "linear"},
-                            {"params": list(self.linear_b.parameters()), "name": "linear"}]
+            param_groups = [
+                {"params": list(self.linear_a.parameters()), "name": "linear"},
+                {"params": list(self.linear_b.parameters()), "name": "linear"},
+            ]
             optimizer = torch.optim.SGD(param_groups, lr=0.1)
             return [optimizer], [torch.optim.lr_scheduler.StepLR(optimizer, step_size=1)]
 
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=2, limit_val_batches=2,
-                                      limit_train_batches=2, callbacks=[LearningRateMonitor()],
-                                      logger=csv_logger(tmp_path)))
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=2,
+            limit_val_batches=2,
+            limit_train_batches=2,
+            callbacks=[LearningRateMonitor()],
+            logger=csv_logger(tmp_path),
+        )
+    )
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "LearningRateMonitor: optimizer SGD has several parameter groups named ['linear']; "
-            "give each group a unique `name` (the logged keys would collide).")):
+            "give each group a unique `name` (the logged keys would collide)."
+        ),
+    ):
         trainer.fit(TestModel())
 
 
@@ -268,14 +359,23 @@ def test_lr_monitor_multiple_param_groups_no_lr_scheduler(tmp_path):
             return self.linear_b(self.linear_a(x))
 
         def configure_optimizers(self):
-            param_groups = [{"params": list(self.linear_a.parameters()), "weight_decay": 0.1},
-                            {"params": list(self.linear_b.parameters()), "weight_decay": 0.1}]
+            param_groups = [
+                {"params": list(self.linear_a.parameters()), "weight_decay": 0.1},
+                {"params": list(self.linear_b.parameters()), "weight_decay": 0.1},
+            ]
             return torch.optim.Adam(param_groups, lr=self.lr, betas=self.momentum)
 
     lr_monitor = LearningRateMonitor(log_momentum=True, log_weight_decay=True)
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=2, limit_val_batches=2,
-                                      limit_train_batches=2, callbacks=[lr_monitor],
-                                      logger=csv_logger(tmp_path)))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=2,
+            limit_val_batches=2,
+            limit_train_batches=2,
+            callbacks=[lr_monitor],
+            logger=csv_logger(tmp_path),
+        )
+    )
     lr, momentum, weight_decay = 1e-2, 0.7, 0.1
     trainer.fit(TestModel(lr=lr, momentum=(momentum, 0.999)))
 
@@ -283,8 +383,10 @@ def test_lr_monitor_multiple_param_groups_no_lr_scheduler(tmp_path):
     assert list(lr_monitor.lrs) == ["lr-Adam/pg1", "lr-Adam/pg2"]
     assert list(lr_monitor.last_momentum_values) == ["lr-Adam/pg1-momentum", "lr-Adam/pg2-momentum"]
     assert all(val == momentum for val in lr_monitor.last_momentum_values.values())
-    assert list(lr_monitor.last_weight_decay_values) == ["lr-Adam/pg1-weight_decay",
-                                                         "lr-Adam/pg2-weight_decay"]
+    assert list(lr_monitor.last_weight_decay_values) == [
+        "lr-Adam/pg1-weight_decay",
+        "lr-Adam/pg2-weight_decay",
+    ]
     assert all(val == weight_decay for val in lr_monitor.last_weight_decay_values.values())
     assert all(all(val == lr for val in lr_monitor.lrs[key]) for key in lr_monitor.lrs)
 
@@ -299,11 +401,22 @@ def test_lr_monitor_update_callback_metrics(tmp_path):
 
     monitor_key, stop_threshold, expected_stop_epoch = "lr-SGD", 0.02, 3
     lr_monitor = LearningRateMonitor()
-    lr_es = EarlyStopping(monitor=monitor_key, mode="min", stopping_threshold=stop_threshold,
-                          check_on_train_epoch_end=True)
-    trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[lr_monitor, lr_es], max_epochs=5,
-                                      limit_val_batches=0, limit_train_batches=2,
-                                      logger=csv_logger(tmp_path)))
+    lr_es = EarlyStopping(
+        monitor=monitor_key,
+        mode="min",
+        stopping_threshold=stop_threshold,
+        check_on_train_epoch_end=True,
+    )
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            callbacks=[lr_monitor, lr_es],
+            max_epochs=5,
+            limit_val_batches=0,
+            limit_train_batches=2,
+            logger=csv_logger(tmp_path),
+        )
+    )
     trainer.fit(TestModel())
 
     assert monitor_key in trainer.callback_metrics
@@ -325,18 +438,33 @@ def test_step_interval_scheduler_is_logged_every_due_step(tmp_path):
             return [optimizer], [{"scheduler": scheduler, "interval": "step"}]
 
     lr_monitor = LearningRateMonitor()
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_train_batches=6,
-                                      log_every_n_steps=2, limit_val_batches=0,
-                                      callbacks=[lr_monitor], logger=csv_logger(tmp_path)))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=1,
+            limit_train_batches=6,
+            log_every_n_steps=2,
+            limit_val_batches=0,
+            callbacks=[lr_monitor],
+            logger=csv_logger(tmp_path),
+        )
+    )
     trainer.fit(StepScheduler())
     # before batches 1, 3, 5 (global_step + 1 divisible by 2): lr = 1/2, 1/4, 1/6
     assert lr_monitor.lrs["lr-SGD"] == pytest.approx([1 / 2, 1 / 4, 1 / 6])
-    assert [(r["step"], float(r["lr-SGD"])) for r in logged_rows(trainer) if r["lr-SGD"]] == \
-        [("1", 0.5), ("3", 0.25), ("5", pytest.approx(1 / 6))]
+    assert [(r["step"], float(r["lr-SGD"])) for r in logged_rows(trainer) if r["lr-SGD"]] == [
+        ("1", 0.5),
+        ("3", 0.25),
+        ("5", pytest.approx(1 / 6)),
+    ]
 
 
 def test_logging_interval_is_checked():
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "LearningRateMonitor(logging_interval='batch'): `logging_interval` should be 'step', "
-            "'epoch' or None.")):
+            "'epoch' or None."
+        ),
+    ):
         LearningRateMonitor(logging_interval="batch")

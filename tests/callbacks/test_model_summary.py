@@ -8,6 +8,7 @@ The default ``ModelSummary`` comes from that module's ``configure_callbacks``, a
 until the package is reinstalled with it, these tests register the module with
 ``plugins=[model_summary]`` (``unless_installed``). Tests marked "treadle" at the end are our own.
 """
+
 from __future__ import annotations
 
 import re
@@ -15,14 +16,13 @@ from typing import Any
 
 import pytest
 import torch
+from boring_model import BoringModel, quiet, unless_installed
 from torch import nn
 
 import treadle
-from boring_model import BoringModel, quiet, unless_installed
 from treadle.callbacks import ModelSummary
 from treadle_plugins.callbacks import model_summary
 from treadle_plugins.callbacks.model_summary import UNKNOWN_SIZE, Summary, summarize
-
 
 
 def make_trainer(tmp_path, **kwargs):
@@ -60,8 +60,14 @@ def test_custom_model_summary_callback_summarize(tmp_path):
 
     class CustomModelSummary(ModelSummary):
         @staticmethod
-        def summarize(summary_data, total_parameters, trainable_parameters, model_size,
-                      total_training_modes, **summarize_kwargs: Any) -> None:
+        def summarize(
+            summary_data,
+            total_parameters,
+            trainable_parameters,
+            model_size,
+            total_training_modes,
+            **summarize_kwargs: Any,
+        ) -> None:
             assert summary_data[1][0] == "Name"
             assert summary_data[1][1][0] == "layer"
             assert summary_data[2][0] == "Type"
@@ -137,8 +143,17 @@ class DeepNestedModel(treadle.Module):
         super().__init__()
         self.branch1 = nn.Sequential(
             nn.Linear(5, 5),
-            nn.Sequential(nn.Linear(5, 5), nn.Sequential(nn.Linear(5, 5), nn.Sequential(
-                nn.Linear(5, 5), nn.Sequential(nn.Linear(5, 5), nn.Sequential(nn.Linear(5, 3)))))))
+            nn.Sequential(
+                nn.Linear(5, 5),
+                nn.Sequential(
+                    nn.Linear(5, 5),
+                    nn.Sequential(
+                        nn.Linear(5, 5),
+                        nn.Sequential(nn.Linear(5, 5), nn.Sequential(nn.Linear(5, 3))),
+                    ),
+                ),
+            ),
+        )
         self.branch2 = nn.Linear(5, 10)
         self.head = UnorderedModel()
         self.example_input_array = torch.rand(2, 5)
@@ -239,8 +254,10 @@ def test_lazy_model_summary():
             self.layer2 = nn.LazyLinear(2)
 
     summary = Summary(LazyModel())
-    message = re.escape("The total number of parameters detected may be inaccurate because the "
-                        "model contains an instance of `UninitializedParameter`.")
+    message = re.escape(
+        "The total number of parameters detected may be inaccurate because the "
+        "model contains an instance of `UninitializedParameter`."
+    )
     with pytest.warns(UserWarning, match=message):
         total = summary.total_parameters
     with pytest.warns(UserWarning, match=message):
@@ -260,8 +277,9 @@ def test_max_depth_param(max_depth):
 
 @pytest.mark.parametrize("max_depth", [-99, -2, "invalid"])
 def test_raise_invalid_max_depth_value(max_depth):
-    with pytest.raises(ValueError, match=re.escape(
-            f"`max_depth` can be -1, 0 or > 0, got {max_depth}.")):
+    with pytest.raises(
+        ValueError, match=re.escape(f"`max_depth` can be -1, 0 or > 0, got {max_depth}.")
+    ):
         summarize(DeepNestedModel(), max_depth=max_depth)
 
 
@@ -329,9 +347,11 @@ def test_frozen_eval_layers_sizes_and_leftover_params(tmp_path, capsys):
         "1 | norm         | BatchNorm1d | 4      | eval  | [4, 2]   | [4, 2]   ",
         "  | other params | n/a         | 3      | n/a   | n/a      | n/a      ",
     ]
-    assert "7         Trainable params\n66        Non-trainable params\n73        Total params\n" \
-           "0.001     Total estimated model params size (MB)\n1         Modules in train mode\n" \
-           "1         Modules in eval mode" in out
+    assert (
+        "7         Trainable params\n66        Non-trainable params\n73        Total params\n"
+        "0.001     Total estimated model params size (MB)\n1         Modules in train mode\n"
+        "1         Modules in eval mode" in out
+    )
 
 
 def test_max_depth_zero_prints_nothing(tmp_path, capsys):
@@ -341,13 +361,21 @@ def test_max_depth_zero_prints_nothing(tmp_path, capsys):
 
 
 def test_callback_max_depth_is_checked():
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "ModelSummary(max_depth=-2): `max_depth` can be -1 (every module), 0 (no summary) or "
-            "a positive depth.")):
+            "a positive depth."
+        ),
+    ):
         ModelSummary(max_depth=-2)
 
 
 def test_enable_model_summary_is_validated():
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
-            "`Trainer(enable_model_summary='yes please')`: Input should be a valid boolean")):
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
+            "`Trainer(enable_model_summary='yes please')`: Input should be a valid boolean"
+        ),
+    ):
         treadle.Trainer(enable_model_summary="yes please")

@@ -7,6 +7,7 @@ the Timer runs in a real fit with real (short) sleeps instead. ``Trainer(max_tim
 a treadle argument yet, so ``test_trainer_flag`` is not ported. Tests marked "treadle" at the
 end are our own.
 """
+
 from __future__ import annotations
 
 import logging
@@ -16,9 +17,9 @@ from datetime import timedelta
 
 import pytest
 import torch
+from boring_model import BoringModel, quiet
 
 import treadle
-from boring_model import BoringModel, quiet
 from treadle.callbacks import LambdaCallback, ModelCheckpoint, Timer
 
 
@@ -34,16 +35,21 @@ from treadle.callbacks import LambdaCallback, ModelCheckpoint, Timer
 )
 def test_timer_parse_duration(duration, expected):
     timer = Timer(duration=duration)
-    assert (timer.time_remaining() == expected is None) or \
-        (timer.time_remaining() == expected.total_seconds())
+    assert (timer.time_remaining() == expected is None) or (
+        timer.time_remaining() == expected.total_seconds()
+    )
 
 
 def test_timer_interval_choice():
     Timer(duration=timedelta(), interval="step")
     Timer(duration=timedelta(), interval="epoch")
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "Unsupported parameter value `Timer(interval='invalid')`. Possible choices are: "
-            "'step', 'epoch'.")):
+            "'step', 'epoch'."
+        ),
+    ):
         Timer(duration=timedelta(), interval="invalid")
 
 
@@ -60,10 +66,18 @@ def test_timer_time_remaining(tmp_path):
             return super().training_step(batch, batch_idx)
 
     seen = []
-    probe = LambdaCallback(on_train_batch_end=lambda *_: seen.append(
-        (timer.time_elapsed(), timer.time_remaining())))
-    treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_train_batches=3, limit_val_batches=0,
-                            callbacks=[timer, probe])).fit(Slow())
+    probe = LambdaCallback(
+        on_train_batch_end=lambda *_: seen.append((timer.time_elapsed(), timer.time_remaining()))
+    )
+    treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=1,
+            limit_train_batches=3,
+            limit_val_batches=0,
+            callbacks=[timer, probe],
+        )
+    ).fit(Slow())
     assert timer.start_time() is not None
     assert timer.end_time() >= timer.start_time()
     elapsed = [e for e, _ in seen]
@@ -90,8 +104,10 @@ def test_timer_zero_duration_stops_at_the_first_check(tmp_path, interval):
     fit loop does not start: no on_train_start (as in Lightning)."""
     timer = Timer(duration=timedelta(0), interval=interval)
     at_fit_end, train_started = [], []
-    probe = LambdaCallback(on_fit_end=lambda trainer, _: at_fit_end.append(trainer.should_stop),
-                           on_train_start=lambda *_: train_started.append(True))
+    probe = LambdaCallback(
+        on_fit_end=lambda trainer, _: at_fit_end.append(trainer.should_stop),
+        on_train_start=lambda *_: train_started.append(True),
+    )
     trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=5, callbacks=[timer, probe]))
     trainer.fit(BoringModel())
     assert at_fit_end == [True]
@@ -113,8 +129,9 @@ def test_timer_resume_training(tmp_path):
     """The timer resumes together with the Trainer: its elapsed time is in the checkpoint."""
     timer = Timer(duration=timedelta(milliseconds=200))
     checkpoint_callback = ModelCheckpoint(dirpath=tmp_path, save_top_k=-1)
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=100,
-                                      callbacks=[timer, checkpoint_callback]))
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, max_epochs=100, callbacks=[timer, checkpoint_callback])
+    )
     trainer.fit(BoringModel())
     assert not timer._offset
     assert timer.time_remaining() <= 0
@@ -146,13 +163,21 @@ def test_timer_track_stages(tmp_path):
 
 
 def test_bad_duration_and_stage_are_named():
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "Timer(duration='12:00') cannot be converted into a duration. Expected the "
-            "DD:HH:MM:SS format, e.g. '00:12:00:00' for 12 hours.")):
+            "DD:HH:MM:SS format, e.g. '00:12:00:00' for 12 hours."
+        ),
+    ):
         Timer(duration="12:00")
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "Timer: unknown stage 'training'; choose one of train, sanity_check, validate, test, "
-            "predict.")):
+            "predict."
+        ),
+    ):
         Timer().time_elapsed("training")
 
 
@@ -163,7 +188,10 @@ def test_epoch_interval_checks_only_at_epoch_ends(tmp_path):
             return super().training_step(batch, batch_idx)
 
     timer = Timer(duration=timedelta(milliseconds=50), interval="epoch")
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=10, limit_train_batches=4,
-                                      limit_val_batches=0, callbacks=[timer]))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path, max_epochs=10, limit_train_batches=4, limit_val_batches=0, callbacks=[timer]
+        )
+    )
     trainer.fit(Slow())
     assert (trainer.current_epoch, trainer.global_step) == (1, 4)  # the whole first epoch ran

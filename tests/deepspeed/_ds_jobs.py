@@ -5,6 +5,7 @@ DeepSpeed run leaves a process group and DeepSpeed's global state behind, so eve
 trains runs a script in a subprocess: ``python job.py ...`` (the strategy launches rank 1) or
 under torchrun. Each rank appends JSON lines to ``OUT/rank{r}.jsonl``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,8 +20,18 @@ from pathlib import Path
 import pytest
 
 # Rank and launcher variables must not leak in from whatever runs pytest.
-SCRUB = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "NODE_RANK", "GROUP_RANK",
-         "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID", "TREADLE_LAUNCHED")
+SCRUB = (
+    "RANK",
+    "WORLD_SIZE",
+    "LOCAL_RANK",
+    "LOCAL_WORLD_SIZE",
+    "NODE_RANK",
+    "GROUP_RANK",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "TORCHELASTIC_RUN_ID",
+    "TREADLE_LAUNCHED",
+)
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 
 
@@ -32,11 +43,23 @@ def env(**extra: str) -> dict[str, str]:
     return clean
 
 
-def run(cmd: list[str], cwd: Path, timeout: float = 180, ok: bool = True,
-        extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run(
+    cmd: list[str],
+    cwd: Path,
+    timeout: float = 180,
+    ok: bool = True,
+    extra_env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:
     """Run a whole job; every rank shares the pipe, so a rank left behind is a timeout."""
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env(**(extra_env or {})), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=env(**(extra_env or {})),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:

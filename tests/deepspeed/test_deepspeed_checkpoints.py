@@ -6,6 +6,7 @@ for 2 more, ends with the parameters of an uninterrupted 3-epoch run, bit for bi
 step scheduler and a shuffled DistributedSampler included). ``validate(ckpt_path=...)`` alone
 loads the weights; ``weights_only=True`` writes one ordinary file with the full weights.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,11 +20,13 @@ from _ds_jobs import run, write
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not treadle.module_available("deepspeed"),
-                       reason="deepspeed is not installed (pip install treadle[deepspeed])"),
+    pytest.mark.skipif(
+        not treadle.module_available("deepspeed"),
+        reason="deepspeed is not installed (pip install treadle[deepspeed])",
+    ),
 ]
 
-JOB = '''
+JOB = """
 import json, os, sys
 from pathlib import Path
 import torch
@@ -115,7 +118,7 @@ for name, strategy, precision in (("s2_bf16", "deepspeed_stage_2", "bf16-true"),
         record["top1"] = sorted(os.listdir(here / "top1"))
         record["leftovers"] = sorted(p.name for p in here.iterdir())
         (OUT / f"{name}.json").write_text(json.dumps(record))
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -144,15 +147,28 @@ def test_resume_matches_an_uninterrupted_run(saved, name):
     assert r["resumed_lr"] == r["lr"]
 
 
-@pytest.mark.parametrize("name, optimizer_files", [
-    ("s2_bf16", ["checkpoint/bf16_zero_pp_rank_0_mp_rank_00_optim_states.pt",
-                 "checkpoint/bf16_zero_pp_rank_1_mp_rank_00_optim_states.pt",
-                 "checkpoint/mp_rank_00_model_states.pt"]),
-    ("s3_fp32", ["checkpoint/zero_pp_rank_0_mp_rank_00_model_states.pt",
-                 "checkpoint/zero_pp_rank_0_mp_rank_00_optim_states.pt",
-                 "checkpoint/zero_pp_rank_1_mp_rank_00_model_states.pt",
-                 "checkpoint/zero_pp_rank_1_mp_rank_00_optim_states.pt"]),
-])
+@pytest.mark.parametrize(
+    "name, optimizer_files",
+    [
+        (
+            "s2_bf16",
+            [
+                "checkpoint/bf16_zero_pp_rank_0_mp_rank_00_optim_states.pt",
+                "checkpoint/bf16_zero_pp_rank_1_mp_rank_00_optim_states.pt",
+                "checkpoint/mp_rank_00_model_states.pt",
+            ],
+        ),
+        (
+            "s3_fp32",
+            [
+                "checkpoint/zero_pp_rank_0_mp_rank_00_model_states.pt",
+                "checkpoint/zero_pp_rank_0_mp_rank_00_optim_states.pt",
+                "checkpoint/zero_pp_rank_1_mp_rank_00_model_states.pt",
+                "checkpoint/zero_pp_rank_1_mp_rank_00_optim_states.pt",
+            ],
+        ),
+    ],
+)
 def test_a_checkpoint_is_a_directory(saved, name, optimizer_files):
     r = record(saved, name)
     assert [f for f in r["files"] if f.startswith("checkpoint/")] == optimizer_files
@@ -175,8 +191,9 @@ def test_weights_only_is_one_file_with_the_full_weights(saved, name):
     checkpoint = torch.load(saved / name / "weights.ckpt", weights_only=True)
     state = checkpoint["state_dict"]
     assert list(state) == ["net.0.weight", "net.0.bias", "net.3.weight", "net.3.bias"]
-    assert torch.equal(torch.cat([v.double().flatten() for v in state.values()]),
-                       flat(record(saved, name)["full"]))
+    assert torch.equal(
+        torch.cat([v.double().flatten() for v in state.values()]), flat(record(saved, name)["full"])
+    )
 
 
 @pytest.mark.parametrize("name", ["s2_bf16", "s3_fp32"])

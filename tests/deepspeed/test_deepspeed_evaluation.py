@@ -6,6 +6,7 @@ reduced over the ranks at the epoch's end.
 1, 3, 5, 7 (2 batches). Under ZeRO-3 every forward gathers the parameters (a collective), so the
 ranks must run the same number of batches: there the sampler pads rank 1 with sample 0.
 """
+
 from __future__ import annotations
 
 import sys
@@ -20,13 +21,15 @@ from _ds_jobs import records, run, write
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not treadle.module_available("deepspeed"),
-                       reason="deepspeed is not installed (pip install treadle[deepspeed])"),
+    pytest.mark.skipif(
+        not treadle.module_available("deepspeed"),
+        reason="deepspeed is not installed (pip install treadle[deepspeed])",
+    ),
 ]
 
 N = 9
 
-JOB = f'''
+JOB = f"""
 import json, os, sys
 import torch
 import torch.nn.functional as F
@@ -81,7 +84,7 @@ for name, strategy, precision in (("s2", "deepspeed_stage_2", "32-true"),
               "zero_stage": trainer.strategy.engine.zero_optimization_stage()}}
     with open(os.path.join(OUT, f"rank{{trainer.global_rank}}.jsonl"), "a") as f:
         f.write(json.dumps(record) + "\\n")
-'''
+"""
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ These run in the pytest process: validation happens before ``setup_environment``
 launched, no process group is made and ``deepspeed`` is not even imported. Each test also checks
 that ``training_step`` never ran.
 """
+
 from __future__ import annotations
 
 import importlib.abc
@@ -23,20 +24,29 @@ from treadle_plugins.strategies.deepspeed import DeepSpeedConfig
 
 needs_deepspeed = pytest.mark.skipif(
     not treadle.module_available("deepspeed"),
-    reason="deepspeed is not installed (pip install treadle[deepspeed])")
+    reason="deepspeed is not installed (pip install treadle[deepspeed])",
+)
 
 
 @pytest.fixture(autouse=True)
 def _only_treadles_own_plugins(monkeypatch):
     monkeypatch.setenv("TREADLE_DISABLE_PLUGIN_AUTOLOAD", "1")
-    for name in ("TREADLE_BLOCK_PLUGINS", "TREADLE_TRACE_HOOKS", "RANK", "WORLD_SIZE",
-                 "LOCAL_RANK", "TREADLE_LAUNCHED", "TORCHELASTIC_RUN_ID"):
+    for name in (
+        "TREADLE_BLOCK_PLUGINS",
+        "TREADLE_TRACE_HOOKS",
+        "RANK",
+        "WORLD_SIZE",
+        "LOCAL_RANK",
+        "TREADLE_LAUNCHED",
+        "TORCHELASTIC_RUN_ID",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(autouse=True)
 def _never_set_up(monkeypatch):
     """A refusal that fails to happen must not go on to launch a rank (it would re-run pytest)."""
+
     def refuse(self, trainer):
         raise AssertionError("validation passed: setup_environment was reached")
 
@@ -44,8 +54,15 @@ def _never_set_up(monkeypatch):
 
 
 def trainer(**kwargs) -> treadle.Trainer:
-    defaults = dict(accelerator="cpu", devices=2, strategy="deepspeed_stage_2", logger=False,
-                    enable_progress_bar=False, enable_checkpointing=False, max_epochs=1)
+    defaults = dict(
+        accelerator="cpu",
+        devices=2,
+        strategy="deepspeed_stage_2",
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        max_epochs=1,
+    )
     defaults.update(kwargs)
     return treadle.Trainer(**defaults)
 
@@ -82,7 +99,7 @@ def problems_of(model=None, **kwargs) -> list:
 def only(problems, prefix="strategy:deepspeed_stage_2: ") -> str:
     mine = [p for p in problems if p.startswith(prefix)]
     assert len(mine) == 1, problems
-    return mine[0][len(prefix):]
+    return mine[0][len(prefix) :]
 
 
 # -- availability --------------------------------------------------------------------------------
@@ -107,7 +124,8 @@ def test_deepspeed_not_installed_names_the_install_command(monkeypatch):
             trainer(strategy=name)
         assert info.value.problems == [
             f"deepspeed: `strategy={name!r}` is installed but not available on this machine. "
-            f"Install it with: pip install treadle[deepspeed]"]
+            f"Install it with: pip install treadle[deepspeed]"
+        ]
 
 
 def test_every_name_is_listed_even_without_deepspeed(monkeypatch):
@@ -117,19 +135,26 @@ def test_every_name_is_listed_even_without_deepspeed(monkeypatch):
     pm = RunPluginManager()
     pm.load_entry_points()
     records = pm.providers("strategy")
-    for name in ("deepspeed", "deepspeed_stage_1", "deepspeed_stage_2", "deepspeed_stage_3",
-                 "deepspeed_stage_2_offload", "deepspeed_stage_3_offload"):
+    for name in (
+        "deepspeed",
+        "deepspeed_stage_1",
+        "deepspeed_stage_2",
+        "deepspeed_stage_3",
+        "deepspeed_stage_2_offload",
+        "deepspeed_stage_3_offload",
+    ):
         assert records[name].install_hint == "pip install treadle[deepspeed]"
         assert records[name].plugin == "deepspeed"
 
 
 def test_selecting_a_strategy_does_not_import_deepspeed():
-    code = ("import sys, treadle; treadle.Trainer(accelerator='cpu', strategy='deepspeed_stage_3', "
-            "devices=2, logger=False); print('deepspeed' in sys.modules)")
+    code = (
+        "import sys, treadle; treadle.Trainer(accelerator='cpu', strategy='deepspeed_stage_3', "
+        "devices=2, logger=False); print('deepspeed' in sys.modules)"
+    )
     import subprocess
 
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "False", out.stderr
 
 
@@ -145,7 +170,8 @@ def test_an_optimizer_that_requires_a_closure_is_refused():
         "`engine.step()` calls `step()` without a closure (DeepSpeed fails at the first step "
         "with `TypeError: LBFGS.step() missing 1 required positional argument: 'closure'`). "
         "Use an optimizer whose `step()` needs no closure (SGD, Adam, AdamW, ...), or "
-        "`strategy='ddp'` with `LBFGS`.")
+        "`strategy='ddp'` with `LBFGS`."
+    )
 
 
 @needs_deepspeed
@@ -158,7 +184,8 @@ def test_several_optimizers_are_refused(manual):
     assert problem == (
         "`strategy='deepspeed_stage_2'`: `configure_optimizers()` returned 2 optimizers, but "
         "DeepSpeed's engine steps exactly one. Return one optimizer (param groups can give "
-        "parts of the model their own settings), or use `strategy='ddp'` for several (a GAN).")
+        "parts of the model their own settings), or use `strategy='ddp'` for several (a GAN)."
+    )
 
 
 @needs_deepspeed
@@ -167,7 +194,8 @@ def test_no_optimizer_is_refused():
     assert problem == (
         "`strategy='deepspeed_stage_2'`: `configure_optimizers()` returned no optimizer; "
         "DeepSpeed's engine steps exactly one. Return one optimizer (a DeepSpeed config "
-        "'optimizer' section is not used by treadle).")
+        "'optimizer' section is not used by treadle)."
+    )
 
 
 @needs_deepspeed
@@ -176,7 +204,8 @@ def test_clipping_by_value_is_refused():
     assert problem == (
         "`Trainer(gradient_clip_algorithm='value')`: DeepSpeed clips gradients by norm only "
         "(inside `engine.step()`). Use `gradient_clip_algorithm='norm'` (or leave it out), or a "
-        "strategy other than DeepSpeed to clip by value.")
+        "strategy other than DeepSpeed to clip by value."
+    )
 
 
 @needs_deepspeed
@@ -185,7 +214,8 @@ def test_fp16_on_the_cpu_is_refused():
     assert problem == (
         "`precision='16-mixed'` with `strategy='deepspeed_stage_2'` on `accelerator='cpu'`: "
         "fp16 needs a CUDA device; DeepSpeed says 'Type fp16 is not supported on your "
-        "device.'; use `precision='bf16-mixed'` (or 'bf16-true', '32-true').")
+        "device.'; use `precision='bf16-mixed'` (or 'bf16-true', '32-true')."
+    )
 
 
 @needs_deepspeed
@@ -194,7 +224,8 @@ def test_precisions_deepspeed_cannot_run_are_refused(precision):
     problem = only(problems_of(precision=precision))
     assert problem == (
         f"`precision={precision!r}` is not available with `strategy='deepspeed_stage_2'`; "
-        f"DeepSpeed runs: '32-true', 'bf16-true', 'bf16-mixed', '16-mixed'.")
+        f"DeepSpeed runs: '32-true', 'bf16-true', 'bf16-mixed', '16-mixed'."
+    )
 
 
 class OwnBackward(Model):
@@ -213,7 +244,8 @@ def test_a_module_backward_override_is_refused():
         "`OwnBackward.backward` is overridden, but under `strategy='deepspeed_stage_2'` "
         "DeepSpeed's `engine.backward(loss)` must run the backward pass (it scales the loss and "
         "reduces ZeRO's gradient partitions); the override would replace it. Remove the "
-        "override; use `on_before_backward` / `on_after_backward` for work around it.")
+        "override; use `on_before_backward` / `on_after_backward` for work around it."
+    )
 
 
 @needs_deepspeed
@@ -222,14 +254,18 @@ def test_a_module_optimizer_step_override_is_refused():
         "`OwnStep.optimizer_step` is overridden, but under `strategy='deepspeed_stage_2'` "
         "DeepSpeed's `engine.step()` steps the optimizer (clipping, ZeRO's partitioned update, "
         "zeroing the gradients). Remove the override; use `on_before_optimizer_step` / "
-        "`on_train_batch_end` for work around the step, or a learning-rate scheduler.")
+        "`on_train_batch_end` for work around the step, or a learning-rate scheduler."
+    )
 
 
 @needs_deepspeed
 def test_all_problems_come_together():
-    problems = problems_of(OwnStep(lambda m: torch.optim.LBFGS(m.parameters())),
-                           precision="16-mixed", gradient_clip_val=1.0,
-                           gradient_clip_algorithm="value")
+    problems = problems_of(
+        OwnStep(lambda m: torch.optim.LBFGS(m.parameters())),
+        precision="16-mixed",
+        gradient_clip_val=1.0,
+        gradient_clip_algorithm="value",
+    )
     mine = [p for p in problems if p.startswith("strategy:deepspeed_stage_2: ")]
     assert len(mine) == 4, problems
 
@@ -238,42 +274,67 @@ def test_all_problems_come_together():
 def test_multi_node_without_a_launcher_is_refused():
     assert only(problems_of(num_nodes=2)) == (
         "`Trainer(num_nodes=2)`: treadle starts the processes of one machine only; start every "
-        "node with torchrun (`torchrun --nnodes 2 --nproc_per_node N ...`) or SLURM's srun.")
+        "node with torchrun (`torchrun --nnodes 2 --nproc_per_node N ...`) or SLURM's srun."
+    )
 
 
 # -- the user's DeepSpeed config -----------------------------------------------------------------
 
 
 @needs_deepspeed
-@pytest.mark.parametrize("config, kwargs, expected", [
-    ({"optimizer": {"type": "Adam"}}, {},
-     "`DeepSpeedConfig(config={...})` has an 'optimizer' section, but treadle steps the "
-     "optimizer returned by `configure_optimizers()` (DeepSpeed would silently ignore one of "
-     "the two). Remove the section and return the optimizer from `configure_optimizers()`."),
-    ({"gradient_accumulation_steps": 4}, {},
-     "`DeepSpeedConfig(config={...})` says gradient_accumulation_steps=4, but "
-     "`Trainer(accumulate_grad_batches=1)`. Set `Trainer(accumulate_grad_batches=4)` and "
-     "remove the key."),
-    ({"gradient_clipping": 1.0}, {"gradient_clip_val": 0.5},
-     "`DeepSpeedConfig(config={...})` says gradient_clipping=1.0, but "
-     "`Trainer(gradient_clip_val=0.5)`; give one of them."),
-    ({"bf16": {"enabled": True}}, {},
-     "`DeepSpeedConfig(config={...})` has a 'bf16' section (enabled=True) that contradicts "
-     "`Trainer(precision='32-true')`; treadle writes the precision sections from the Trainer "
-     "(precision='bf16-true'). Remove the section and set the Trainer's precision."),
-    ({"zero_optimization": {"stage": 3}}, {},
-     "`strategy='deepspeed_stage_2'` is ZeRO stage 2, but `DeepSpeedConfig(config={...})` "
-     "says zero_optimization.stage=3. Use `strategy='deepspeed'` to take the stage from the "
-     "config, or remove it from the config."),
-    ({"managed_gradient_accumulation": True}, {},
-     "`DeepSpeedConfig(config={...})` sets managed_gradient_accumulation=true; treadle's loop "
-     "decides when to step (`Trainer(accumulate_grad_batches=N)`), so it must be false. Remove "
-     "the key."),
-    ({"train_batch_size": 6, "train_micro_batch_size_per_gpu": 4}, {},
-     "`DeepSpeedConfig(config={...})` says train_batch_size=6, which must equal "
-     "train_micro_batch_size_per_gpu x accumulate_grad_batches (1) x processes (2). Give "
-     "train_micro_batch_size_per_gpu only."),
-])
+@pytest.mark.parametrize(
+    "config, kwargs, expected",
+    [
+        (
+            {"optimizer": {"type": "Adam"}},
+            {},
+            "`DeepSpeedConfig(config={...})` has an 'optimizer' section, but treadle steps the "
+            "optimizer returned by `configure_optimizers()` (DeepSpeed would silently ignore one of "
+            "the two). Remove the section and return the optimizer from `configure_optimizers()`.",
+        ),
+        (
+            {"gradient_accumulation_steps": 4},
+            {},
+            "`DeepSpeedConfig(config={...})` says gradient_accumulation_steps=4, but "
+            "`Trainer(accumulate_grad_batches=1)`. Set `Trainer(accumulate_grad_batches=4)` and "
+            "remove the key.",
+        ),
+        (
+            {"gradient_clipping": 1.0},
+            {"gradient_clip_val": 0.5},
+            "`DeepSpeedConfig(config={...})` says gradient_clipping=1.0, but "
+            "`Trainer(gradient_clip_val=0.5)`; give one of them.",
+        ),
+        (
+            {"bf16": {"enabled": True}},
+            {},
+            "`DeepSpeedConfig(config={...})` has a 'bf16' section (enabled=True) that contradicts "
+            "`Trainer(precision='32-true')`; treadle writes the precision sections from the Trainer "
+            "(precision='bf16-true'). Remove the section and set the Trainer's precision.",
+        ),
+        (
+            {"zero_optimization": {"stage": 3}},
+            {},
+            "`strategy='deepspeed_stage_2'` is ZeRO stage 2, but `DeepSpeedConfig(config={...})` "
+            "says zero_optimization.stage=3. Use `strategy='deepspeed'` to take the stage from the "
+            "config, or remove it from the config.",
+        ),
+        (
+            {"managed_gradient_accumulation": True},
+            {},
+            "`DeepSpeedConfig(config={...})` sets managed_gradient_accumulation=true; treadle's loop "
+            "decides when to step (`Trainer(accumulate_grad_batches=N)`), so it must be false. Remove "
+            "the key.",
+        ),
+        (
+            {"train_batch_size": 6, "train_micro_batch_size_per_gpu": 4},
+            {},
+            "`DeepSpeedConfig(config={...})` says train_batch_size=6, which must equal "
+            "train_micro_batch_size_per_gpu x accumulate_grad_batches (1) x processes (2). Give "
+            "train_micro_batch_size_per_gpu only.",
+        ),
+    ],
+)
 def test_a_config_that_contradicts_the_trainer_is_refused(config, kwargs, expected):
     assert only(problems_of(plugins=[DeepSpeedConfig(config)], **kwargs)) == expected
 
@@ -281,11 +342,13 @@ def test_a_config_that_contradicts_the_trainer_is_refused(config, kwargs, expect
 @needs_deepspeed
 def test_overlap_comm_needs_stage_2():
     config = DeepSpeedConfig({"zero_optimization": {"overlap_comm": True}})
-    assert only(problems_of(plugins=[config], strategy="deepspeed_stage_1"),
-                "strategy:deepspeed_stage_1: ") == (
+    assert only(
+        problems_of(plugins=[config], strategy="deepspeed_stage_1"), "strategy:deepspeed_stage_1: "
+    ) == (
         "`DeepSpeedConfig(config={...})`: zero_optimization.overlap_comm=true needs ZeRO stage "
         "2 or 3 here (treadle sets managed_gradient_accumulation=false, which DeepSpeed allows "
-        "with overlap_comm only from stage 2). Remove overlap_comm or use stage 2 or 3.")
+        "with overlap_comm only from stage 2). Remove overlap_comm or use stage 2 or 3."
+    )
 
 
 @needs_deepspeed
@@ -296,19 +359,26 @@ def test_a_config_without_a_deepspeed_strategy_is_refused():
         "`DeepSpeedConfig(config={...})` is in `plugins=[...]` but `strategy='single_device'` "
         "does not use it; select a DeepSpeed strategy ('deepspeed', 'deepspeed_stage_1', "
         "'deepspeed_stage_2', 'deepspeed_stage_3', 'deepspeed_stage_2_offload', "
-        "'deepspeed_stage_3_offload') or remove it."]
+        "'deepspeed_stage_3_offload') or remove it."
+    ]
 
 
 def test_deepspeed_config_arguments(tmp_path):
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "DeepSpeedConfig(stage=3) contradicts the config's zero_optimization.stage=2; give "
-            "one of them.")):
+            "one of them."
+        ),
+    ):
         DeepSpeedConfig({"zero_optimization": {"stage": 2}}, stage=3)
-    with pytest.raises(ValueError, match=re.escape(
-            "DeepSpeedConfig(stage=4): ZeRO stages are 0, 1, 2 and 3.")):
+    with pytest.raises(
+        ValueError, match=re.escape("DeepSpeedConfig(stage=4): ZeRO stages are 0, 1, 2 and 3.")
+    ):
         DeepSpeedConfig(stage=4)
-    with pytest.raises(FileNotFoundError, match=re.escape("DeepSpeedConfig(config='nope.json'): "
-                                                          "no such file.")):
+    with pytest.raises(
+        FileNotFoundError, match=re.escape("DeepSpeedConfig(config='nope.json'): no such file.")
+    ):
         DeepSpeedConfig("nope.json")
     path = tmp_path / "ds.json"
     path.write_text(json.dumps({"zero_optimization": {"stage": 1}}))
@@ -320,8 +390,10 @@ def test_deepspeed_config_arguments(tmp_path):
 
 @needs_deepspeed
 def test_two_configs_are_refused():
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
-            "deepspeed: `plugins=[...]` holds 2 DeepSpeedConfig objects")):
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape("deepspeed: `plugins=[...]` holds 2 DeepSpeedConfig objects"),
+    ):
         trainer(plugins=[DeepSpeedConfig({}), DeepSpeedConfig(stage=1)])
 
 
@@ -329,26 +401,78 @@ def test_two_configs_are_refused():
 
 
 @needs_deepspeed
-@pytest.mark.parametrize("name, precision, kwargs, plugins, expected", [
-    ("deepspeed_stage_2", "32-true", {}, [],
-     {"zero_optimization": {"stage": 2}, "gradient_clipping": 0.0,
-      "gradient_accumulation_steps": 1, "train_micro_batch_size_per_gpu": 1}),
-    ("deepspeed", "bf16-true", {"accumulate_grad_batches": 3, "gradient_clip_val": 0.5}, [],
-     {"zero_optimization": {"stage": 2}, "bf16": {"enabled": True}, "gradient_clipping": 0.5,
-      "gradient_accumulation_steps": 3}),
-    ("deepspeed", "bf16-mixed", {}, [DeepSpeedConfig(stage=0)],
-     {"zero_optimization": {"stage": 0},
-      "torch_autocast": {"enabled": True, "dtype": "bfloat16"}}),
-    ("deepspeed", "32-true", {}, [DeepSpeedConfig({"zero_optimization": {"stage": 3},
-                                                   "gradient_clipping": 2.0,
-                                                   "train_micro_batch_size_per_gpu": 8})],
-     {"zero_optimization": {"stage": 3}, "gradient_clipping": 2.0,
-      "train_micro_batch_size_per_gpu": 8}),
-    ("deepspeed_stage_3_offload", "32-true", {}, [],
-     {"zero_optimization": {"stage": 3, "offload_optimizer": {"device": "cpu"},
-                            "offload_param": {"device": "cpu"}},
-      "zero_force_ds_cpu_optimizer": False}),
-])
+@pytest.mark.parametrize(
+    "name, precision, kwargs, plugins, expected",
+    [
+        (
+            "deepspeed_stage_2",
+            "32-true",
+            {},
+            [],
+            {
+                "zero_optimization": {"stage": 2},
+                "gradient_clipping": 0.0,
+                "gradient_accumulation_steps": 1,
+                "train_micro_batch_size_per_gpu": 1,
+            },
+        ),
+        (
+            "deepspeed",
+            "bf16-true",
+            {"accumulate_grad_batches": 3, "gradient_clip_val": 0.5},
+            [],
+            {
+                "zero_optimization": {"stage": 2},
+                "bf16": {"enabled": True},
+                "gradient_clipping": 0.5,
+                "gradient_accumulation_steps": 3,
+            },
+        ),
+        (
+            "deepspeed",
+            "bf16-mixed",
+            {},
+            [DeepSpeedConfig(stage=0)],
+            {
+                "zero_optimization": {"stage": 0},
+                "torch_autocast": {"enabled": True, "dtype": "bfloat16"},
+            },
+        ),
+        (
+            "deepspeed",
+            "32-true",
+            {},
+            [
+                DeepSpeedConfig(
+                    {
+                        "zero_optimization": {"stage": 3},
+                        "gradient_clipping": 2.0,
+                        "train_micro_batch_size_per_gpu": 8,
+                    }
+                )
+            ],
+            {
+                "zero_optimization": {"stage": 3},
+                "gradient_clipping": 2.0,
+                "train_micro_batch_size_per_gpu": 8,
+            },
+        ),
+        (
+            "deepspeed_stage_3_offload",
+            "32-true",
+            {},
+            [],
+            {
+                "zero_optimization": {
+                    "stage": 3,
+                    "offload_optimizer": {"device": "cpu"},
+                    "offload_param": {"device": "cpu"},
+                },
+                "zero_force_ds_cpu_optimizer": False,
+            },
+        ),
+    ],
+)
 def test_the_config_is_built_from_the_trainer(name, precision, kwargs, plugins, expected):
     t = trainer(strategy=name, precision=precision, plugins=plugins, **kwargs)
     config = t.strategy.build_config(t)
@@ -394,10 +518,17 @@ try:
 except treadle.ConfigurationError as exc:
     print(exc.problems)
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, env={**os.environ,
-                                           "TREADLE_DISABLE_PLUGIN_AUTOLOAD": "1"})
-    assert out.stdout.strip() == str([
-        "strategy:deepspeed_stage_2: `strategy='deepspeed_stage_2'` with 2 processes re-runs the "
-        "script for the other ranks, but this process was not started from a script file. Run "
-        "a script (`python train.py`), or launch with torchrun."]), out.stderr
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TREADLE_DISABLE_PLUGIN_AUTOLOAD": "1"},
+    )
+    assert out.stdout.strip() == str(
+        [
+            "strategy:deepspeed_stage_2: `strategy='deepspeed_stage_2'` with 2 processes re-runs the "
+            "script for the other ranks, but this process was not started from a script file. Run "
+            "a script (`python train.py`), or launch with torchrun."
+        ]
+    ), out.stderr

@@ -10,6 +10,7 @@ The numerical oracle (``expected_params``) is plain PyTorch in the test process:
 gradients of the two ranks' mean losses are averaged (what ZeRO's reduce computes) and fed to
 ``torch.optim.Adam``. ``DistributedSampler(shuffle=False)`` gives rank r the samples r, r+2, ...
 """
+
 from __future__ import annotations
 
 import json
@@ -26,13 +27,15 @@ from _ds_jobs import TORCHRUN, records, run, write
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not treadle.module_available("deepspeed"),
-                       reason="deepspeed is not installed (pip install treadle[deepspeed])"),
+    pytest.mark.skipif(
+        not treadle.module_available("deepspeed"),
+        reason="deepspeed is not installed (pip install treadle[deepspeed])",
+    ),
 ]
 
 N, BS, LR, EPOCHS = 64, 4, 0.01, 3
 
-TRAIN = f'''
+TRAIN = f"""
 import json, os, sys
 import torch
 import torch.nn.functional as F
@@ -141,12 +144,26 @@ for NAME, strategy, precision, manual, acc in CONFIGS:
         enable_checkpointing=False)
     loader = DataLoader(dataset(), batch_size=BS)
     trainer.fit(Regression(manual=manual, crash=NAME == "crash", accumulate=acc), loader, loader)
-'''
+"""
 
-NAMES = ["s1_fp32", "s2_fp32", "s3_fp32", "s1_bf16", "s2_bf16", "s3_bf16", "s2_bf16mixed",
-         "s3_bf16mixed", "s2_manual", "s3_manual", "s3_manual_bf16", "s2_acc2", "s2_manual_acc2",
-         "s3_acc2",
-         "s2_offload", "s3_offload"]
+NAMES = [
+    "s1_fp32",
+    "s2_fp32",
+    "s3_fp32",
+    "s1_bf16",
+    "s2_bf16",
+    "s3_bf16",
+    "s2_bf16mixed",
+    "s3_bf16mixed",
+    "s2_manual",
+    "s3_manual",
+    "s3_manual_bf16",
+    "s2_acc2",
+    "s2_manual_acc2",
+    "s3_acc2",
+    "s2_offload",
+    "s3_offload",
+]
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +198,7 @@ def expected_params(accumulate: int) -> torch.Tensor:
             per_rank = []
             for shard in shards:
                 net.zero_grad()
-                i = shard[b * BS:(b + 1) * BS]
+                i = shard[b * BS : (b + 1) * BS]
                 (F.mse_loss(net(x[i]), y[i]) / accumulate).backward()
                 per_rank.append([p.grad.clone() for p in net.parameters()])
             mean = [(g0 + g1) / 2 for g0, g1 in zip(*per_rank)]
@@ -210,24 +227,35 @@ def test_trains_and_the_ranks_agree(trained, name):
     assert r0["val_loss"] == r1["val_loss"] and r0["val_rank"] == r1["val_rank"] == 0.5
 
 
-@pytest.mark.parametrize("name, stage", [("s1_fp32", 1), ("s2_fp32", 2), ("s3_fp32", 3),
-                                         ("s2_bf16", 2), ("s3_bf16mixed", 3)])
+@pytest.mark.parametrize(
+    "name, stage",
+    [("s1_fp32", 1), ("s2_fp32", 2), ("s3_fp32", 3), ("s2_bf16", 2), ("s3_bf16mixed", 3)],
+)
 def test_the_stage_is_the_one_selected(trained, name, stage):
     assert trained[name][0]["zero_stage"] == stage
 
 
-@pytest.mark.parametrize("name, accumulate", [("s1_fp32", 1), ("s2_fp32", 1), ("s3_fp32", 1),
-                                              ("s2_acc2", 2), ("s3_acc2", 2)])
+@pytest.mark.parametrize(
+    "name, accumulate",
+    [("s1_fp32", 1), ("s2_fp32", 1), ("s3_fp32", 1), ("s2_acc2", 2), ("s3_acc2", 2)],
+)
 def test_fp32_equals_plain_pytorch(trained, name, accumulate):
     """Treadle divides by accumulate_grad_batches and steps the engine on stepping batches
     (managed_gradient_accumulation=False); the result is the averaged-gradient Adam update."""
-    torch.testing.assert_close(flat(trained[name][0]), expected_params(accumulate),
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        flat(trained[name][0]), expected_params(accumulate), rtol=1e-5, atol=1e-6
+    )
 
 
-@pytest.mark.parametrize("manual, auto", [("s2_manual", "s2_fp32"), ("s3_manual", "s3_fp32"),
-                                          ("s3_manual_bf16", "s3_bf16"),
-                                          ("s2_manual_acc2", "s2_acc2")])
+@pytest.mark.parametrize(
+    "manual, auto",
+    [
+        ("s2_manual", "s2_fp32"),
+        ("s3_manual", "s3_fp32"),
+        ("s3_manual_bf16", "s3_bf16"),
+        ("s2_manual_acc2", "s2_acc2"),
+    ],
+)
 def test_manual_optimization_goes_through_the_engine(trained, manual, auto):
     """manual_backward -> engine.backward, opt.step() -> engine.step(): the same numbers
     (accumulating by hand, with ddp's ``no_backward_sync``, too)."""
@@ -237,15 +265,21 @@ def test_manual_optimization_goes_through_the_engine(trained, manual, auto):
 @pytest.mark.parametrize("name", ["s2_offload", "s3_offload"])
 def test_offload_trains_like_the_stage_without_it(trained, name):
     assert trained[name][0]["offload"] is True
-    torch.testing.assert_close(flat(trained[name][0]), flat(trained["s2_fp32"][0]),
-                               rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        flat(trained[name][0]), flat(trained["s2_fp32"][0]), rtol=1e-5, atol=1e-6
+    )
 
 
-@pytest.mark.parametrize("name, dtype, bf16, autocast", [
-    ("s2_fp32", "torch.float32", False, False),
-    ("s1_bf16", "torch.bfloat16", True, False), ("s3_bf16", "torch.bfloat16", True, False),
-    ("s2_bf16mixed", "torch.float32", False, True), ("s3_bf16mixed", "torch.float32", False, True),
-])
+@pytest.mark.parametrize(
+    "name, dtype, bf16, autocast",
+    [
+        ("s2_fp32", "torch.float32", False, False),
+        ("s1_bf16", "torch.bfloat16", True, False),
+        ("s3_bf16", "torch.bfloat16", True, False),
+        ("s2_bf16mixed", "torch.float32", False, True),
+        ("s3_bf16mixed", "torch.float32", False, True),
+    ],
+)
 def test_deepspeed_owns_precision(trained, name, dtype, bf16, autocast):
     r = trained[name][0]
     assert (r["dtype"], r["bf16"], r["autocast"]) == (dtype, bf16, autocast)
@@ -264,8 +298,9 @@ def test_torchrun_launch_is_joined(trained, tmp_path):
 
 
 def test_a_crashing_rank_ends_the_job_with_its_error(tmp_path):
-    crash = ('("crash", "deepspeed_stage_2", "32-true", False, 1),\n'
-             '    ("s1_fp32", "deepspeed_stage_1"')
+    crash = (
+        '("crash", "deepspeed_stage_2", "32-true", False, 1),\n    ("s1_fp32", "deepspeed_stage_1"'
+    )
     write(tmp_path / "job.py", TRAIN.replace('("s1_fp32", "deepspeed_stage_1"', crash))
     (tmp_path / "out").mkdir()
     start = time.monotonic()
@@ -275,7 +310,7 @@ def test_a_crashing_rank_ends_the_job_with_its_error(tmp_path):
     assert time.monotonic() - start < 90
 
 
-ONE_PROCESS = '''
+ONE_PROCESS = """
 import json, sys
 import torch
 import torch.nn.functional as F
@@ -410,7 +445,7 @@ for case, strategy, path in (("file", "deepspeed_stage_2", "weights.ckpt"),
 
 with open(OUT, "w") as f:
     json.dump(results, f)
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -439,7 +474,8 @@ def test_manual_clipping(one_process):
         "`deepspeed.initialize` (gradient_clipping=0.0 here). Set it once: "
         "`Trainer(gradient_clip_val=0.25)` in automatic optimization, or "
         "`DeepSpeedConfig(config={'gradient_clipping': 0.25})` in `plugins=[...]` in manual "
-        "optimization.")
+        "optimization."
+    )
 
 
 def test_the_scheduler_reaches_the_engine(one_process):
@@ -458,9 +494,11 @@ def test_checkpoints_that_cannot_be_resumed_say_why(one_process):
         "`strategy='deepspeed_stage_2'` `trainer.save_checkpoint(path)` writes a directory "
         "(DeepSpeed's shards and treadle.ckpt). To start from the weights of a one-file "
         "checkpoint, load them before fit: `model.load_state_dict(torch.load(path)"
-        "['state_dict'])`, without ckpt_path.")
+        "['state_dict'])`, without ckpt_path."
+    )
     assert one_process["load_error_stage"] == (
         "`ckpt_path='s2.ckpt'` was saved with ZeRO stage 2 on 1 processes; this run is stage 3 "
         "on 1. Resume with the same stage and number of processes (the optimizer states are "
         "sharded by both), or start from full weights (deepspeed.utils.zero_to_fp32) without "
-        "ckpt_path.")
+        "ckpt_path."
+    )

@@ -3,6 +3,7 @@
 A Trainer with ``strategy="ddp"`` started inside pytest would re-run pytest for its other
 ranks, so every distributed test runs a script (written to ``tmp_path``) in a subprocess.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,8 +20,18 @@ from typing import Any
 import pytest
 
 # Rank and launcher variables must not leak in from whatever runs pytest.
-SCRUB = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "NODE_RANK", "GROUP_RANK",
-         "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID", "TREADLE_LAUNCHED")
+SCRUB = (
+    "RANK",
+    "WORLD_SIZE",
+    "LOCAL_RANK",
+    "LOCAL_WORLD_SIZE",
+    "NODE_RANK",
+    "GROUP_RANK",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "TORCHELASTIC_RUN_ID",
+    "TREADLE_LAUNCHED",
+)
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 
 
@@ -32,8 +43,15 @@ def env(**extra: str) -> dict[str, str]:
 
 
 def start(cmd: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
-    return subprocess.Popen(cmd, cwd=cwd, env=env(**(extra_env or {})), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=env(**(extra_env or {})),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def finish(proc: subprocess.Popen, timeout: float = 90) -> str:
@@ -55,8 +73,13 @@ def killpg(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def run(cmd: list[str], cwd: Path, timeout: float = 90, ok: bool = True,
-        extra_env: dict[str, str] | None = None) -> str:
+def run(
+    cmd: list[str],
+    cwd: Path,
+    timeout: float = 90,
+    ok: bool = True,
+    extra_env: dict[str, str] | None = None,
+) -> str:
     proc = start(cmd, cwd, extra_env)
     out = finish(proc, timeout)
     if ok:

@@ -11,6 +11,7 @@ and of rank 1 samples 8k+1, ..., 8k+7: together exactly the single process's bat
 takes the mean loss over its 4 samples and DDP averages the gradients over the 2 ranks, which
 is the gradient of the mean over the 8 samples: the same SGD update, up to float rounding.
 """
+
 from __future__ import annotations
 
 import sys
@@ -242,8 +243,13 @@ def _reference(script: Path, out: Path, **kw) -> dict:
 def _assert_same_params(a: dict, b: dict, atol: float = 1e-6) -> None:
     assert a.keys() == b.keys()
     for key in a:
-        torch.testing.assert_close(torch.tensor(a[key]), torch.tensor(b[key]), atol=atol, rtol=1e-5,
-                                   msg=lambda m: f"{key}: {m}")  # noqa: B023 (called in this iteration)
+        torch.testing.assert_close(
+            torch.tensor(a[key]),
+            torch.tensor(b[key]),
+            atol=atol,
+            rtol=1e-5,
+            msg=lambda m: f"{key}: {m}",  # noqa: B023 (called in this iteration)
+        )
 
 
 def _seen(rank: dict, epoch: int) -> list:
@@ -279,9 +285,19 @@ def test_ddp_equals_one_process_with_accumulation_and_no_sync(job):
     assert r0["metrics"]["local_loss"] != pytest.approx(r1["metrics"]["local_loss"])
 
     # Collectives through the strategy's hooks.
-    assert r0["collectives"] == r1["collectives"] == {
-        "sum": [3.0], "mean": [1.5], "max": [2.0], "min": [1.0], "all_gather": [[1.0], [2.0]],
-        "broadcast": {"from": 1}, "barrier": True}
+    assert (
+        r0["collectives"]
+        == r1["collectives"]
+        == {
+            "sum": [3.0],
+            "mean": [1.5],
+            "max": [2.0],
+            "min": [1.0],
+            "all_gather": [[1.0], [2.0]],
+            "broadcast": {"from": 1},
+            "barrier": True,
+        }
+    )
 
     # Rank-zero-only printing; a second stage (validate) in the same script works.
     assert log.count("PRINTED by rank") == 1 and "PRINTED by rank 0" in log, log
@@ -359,6 +375,8 @@ def test_a_stuck_rank_is_bounded_by_process_group_timeout(job):
     assert 3 <= ended - failed_at < 15, log
 
 
-@pytest.mark.skipif(not (ROOT / "examples" / "ddp.py").exists(), reason="examples/ddp.py not written yet")
+@pytest.mark.skipif(
+    not (ROOT / "examples" / "ddp.py").exists(), reason="examples/ddp.py not written yet"
+)
 def test_the_ddp_example_runs(tmp_path):
     run([sys.executable, str(ROOT / "examples" / "ddp.py")], tmp_path, timeout=120)

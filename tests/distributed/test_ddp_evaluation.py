@@ -7,6 +7,7 @@ sample 0 (5 samples each); the evaluation sampler gives rank 0 the samples 0, 2,
 counts, so nothing may pair the ranks' batches up. A ``sync_dist`` mean is then the mean over
 the 9 samples, as one process computes it over one loader of all of them.
 """
+
 from __future__ import annotations
 
 import sys
@@ -219,8 +220,9 @@ def test_ddp_spawn_test_and_predict_return_rank_zeros_results(job):
     spawn = read_json(out / "spawn.json")
     assert spawn["test"]["test_loss"] == pytest.approx(ref["test"]["test_loss"], rel=1e-6)
     assert spawn["test"]["test_count"] == 9.0
-    assert spawn["callback_metrics"]["test_loss"] == pytest.approx(ref["test"]["test_loss"],
-                                                                    rel=1e-6)
+    assert spawn["callback_metrics"]["test_loss"] == pytest.approx(
+        ref["test"]["test_loss"], rel=1e-6
+    )
     # rank 0's share of the predictions (as Lightning's ddp_spawn), none with
     # return_predictions=False
     assert [b["idx"] for b in spawn["predict"]] == [[0, 2], [4, 6], [8]]

@@ -1,5 +1,6 @@
 """The DDP strategy's pieces that need no second process: samplers, environment detection and
 the problems ``fit()`` reports before anything is launched."""
+
 from __future__ import annotations
 
 import re
@@ -38,9 +39,16 @@ def no_launch_variables(monkeypatch):
 
 
 def torchrun_vars(monkeypatch, rank=0, world_size=2, **extra):
-    values = {"RANK": rank, "WORLD_SIZE": world_size, "LOCAL_RANK": rank,
-              "LOCAL_WORLD_SIZE": world_size, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": 29999,
-              "TORCHELASTIC_RUN_ID": "test", **extra}
+    values = {
+        "RANK": rank,
+        "WORLD_SIZE": world_size,
+        "LOCAL_RANK": rank,
+        "LOCAL_WORLD_SIZE": world_size,
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": 29999,
+        "TORCHELASTIC_RUN_ID": "test",
+        **extra,
+    }
     for name, value in values.items():
         monkeypatch.setenv(name, str(value))
 
@@ -58,8 +66,9 @@ class Tiny(treadle.Module):
 
 
 def trainer(**kw):
-    return treadle.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False,
-                           enable_checkpointing=False, **kw)
+    return treadle.Trainer(
+        accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False, **kw
+    )
 
 
 # -- the DistributedSampler ---------------------------------------------------------------------
@@ -127,10 +136,14 @@ def test_loaders_the_user_arranged_are_kept():
         def __iter__(self):
             return iter(range(3))
 
-    kept = [DataLoader(DATA, sampler=own), DataLoader(DATA, sampler=EveryOther()),
-            DataLoader(DATA, batch_sampler=[[0, 1], [2, 3]]),
-            DataLoader(DATA, batch_sampler=BatchSampler(own, 2, False)),
-            DataLoader(Stream()), [(torch.zeros(1), torch.zeros(1))]]
+    kept = [
+        DataLoader(DATA, sampler=own),
+        DataLoader(DATA, sampler=EveryOther()),
+        DataLoader(DATA, batch_sampler=[[0, 1], [2, 3]]),
+        DataLoader(DATA, batch_sampler=BatchSampler(own, 2, False)),
+        DataLoader(Stream()),
+        [(torch.zeros(1), torch.zeros(1))],
+    ]
     for loader in kept:
         assert distributed_loader(loader, 2, 0) is None
 
@@ -145,10 +158,14 @@ def test_a_dataloader_subclass_is_rebuilt_as_itself_or_refused():
         def __init__(self, data):
             super().__init__(data, batch_size=2)
 
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "ddp: cannot add a DistributedSampler to `Custom`, a DataLoader subclass with its own "
             "__init__. Pass it `sampler=DistributedSampler(dataset, shuffle=...)` yourself (rank "
-            "and world size from `trainer.global_rank` and `trainer.world_size`).")):
+            "and world size from `trainer.global_rank` and `trainer.world_size`)."
+        ),
+    ):
         distributed_loader(Custom(DATA), 2, 0)
 
 
@@ -175,26 +192,38 @@ def test_torchrun_variables_are_joined(monkeypatch):
 
 def test_devices_that_disagree_with_the_launch_are_refused(monkeypatch):
     torchrun_vars(monkeypatch, world_size=4)
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "`Trainer(devices=2, num_nodes=1)` asks for 2 x 1 = 2 processes, but the torchrun "
             "launch has 4 (WORLD_SIZE). Set devices to the processes per node and num_nodes to "
-            "the number of nodes, or devices='auto'.")):
+            "the number of nodes, or devices='auto'."
+        ),
+    ):
         trainer(devices=2, strategy="ddp").fit(Tiny(), DataLoader(DATA))
 
 
 def test_ddp_spawn_inside_a_torchrun_launch_is_refused(monkeypatch):
     torchrun_vars(monkeypatch)
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "`strategy='ddp_spawn'` starts its own processes, but this process is already rank 0 "
-            "of 2 in the torchrun launch. Use `strategy='ddp'`, which joins it.")):
+            "of 2 in the torchrun launch. Use `strategy='ddp'`, which joins it."
+        ),
+    ):
         trainer(devices=2, strategy="ddp_spawn").fit(Tiny(), DataLoader(DATA))
 
 
 def test_several_nodes_without_a_launcher_are_refused():
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "`Trainer(num_nodes=2)`: treadle starts the ranks of one machine only; start a "
             "multi-node run with torchrun (`torchrun --nnodes 2 --nproc_per_node 2 ...` on every "
-            "node) or with SLURM's srun (pip install treadle-slurm).")):
+            "node) or with SLURM's srun (pip install treadle-slurm)."
+        ),
+    ):
         trainer(devices=2, num_nodes=2, strategy="ddp").fit(Tiny(), DataLoader(DATA))
 
 
@@ -202,10 +231,14 @@ def test_ddp_outside_a_script_file_is_refused_before_launching(monkeypatch):
     # What `python -c` and the REPL look like: a __main__ without a file or a module spec.
     monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     monkeypatch.setattr(sys, "argv", ["-c"])
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "strategy 'ddp' launches the other ranks by re-running the script, but this process "
             "was not started from a script file (sys.argv[0]='-c'). Run a script, launch with "
-            "torchrun, or use strategy 'ddp_spawn'.")):
+            "torchrun, or use strategy 'ddp_spawn'."
+        ),
+    ):
         trainer(devices=2, strategy="ddp").fit(Tiny(), DataLoader(DATA))
 
 
@@ -254,6 +287,7 @@ def test_parameters_without_gradient_name_the_strategy_that_allows_them(monkeypa
     torchrun_vars(monkeypatch, world_size=1, MASTER_PORT=port)
     monkeypatch.delenv("TORCHELASTIC_RUN_ID")
     t = trainer(strategy=strategy, max_steps=3)
+
     def fit():
         return t.fit(UnusedInTheFirstBackward(), DataLoader(DATA, batch_size=2))
 
@@ -261,10 +295,14 @@ def test_parameters_without_gradient_name_the_strategy_that_allows_them(monkeypa
         fit()
         assert t.global_step == 3
         return
-    with pytest.raises(RuntimeError, match=re.escape(
+    with pytest.raises(
+        RuntimeError,
+        match=re.escape(
             "ddp: a backward pass left some parameters without a gradient (a GAN's discriminator "
             "step leaves out the generator, say). Use "
-            "`Trainer(strategy='ddp_find_unused_parameters_true')`.")) as info:
+            "`Trainer(strategy='ddp_find_unused_parameters_true')`."
+        ),
+    ) as info:
         fit()
     assert "Expected to have finished reduction in the prior iteration" in str(info.value)
 

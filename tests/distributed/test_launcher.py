@@ -40,7 +40,9 @@ PG_TIMEOUT = datetime.timedelta(seconds={PG_TIMEOUT_S})
 """
 
 # One script, several behaviours chosen by argv[1]; every rank runs it.
-RANKS_SCRIPT = HEADER + """
+RANKS_SCRIPT = (
+    HEADER
+    + """
 mode = sys.argv[1]
 launcher.launch_subprocess_ranks(2)
 launcher.launch_subprocess_ranks(2)  # a second Trainer in the same script: launches nothing
@@ -70,8 +72,11 @@ elif mode == "orphan":  # rank 0 (the launcher) is SIGKILLed while rank 1 waits 
     Path(sys.argv[2]).write_text("in collective")
     dist.all_reduce(torch.ones(1))
 """
+)
 
-SPAWN_SCRIPT = HEADER + """
+SPAWN_SCRIPT = (
+    HEADER
+    + """
 def work(rank, fail_rank):
     dist.init_process_group("gloo", init_method="env://", timeout=PG_TIMEOUT)
     if rank == fail_rank:
@@ -91,10 +96,21 @@ if __name__ == "__main__":
     out["tensor"] = out["tensor"].tolist()
     print("RESULT " + json.dumps(out), flush=True)
 """
+)
 
 # Rank and launcher variables must not leak in from whatever runs pytest.
-_SCRUB = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "NODE_RANK", "GROUP_RANK",
-          "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID", "TREADLE_LAUNCHED")
+_SCRUB = (
+    "RANK",
+    "WORLD_SIZE",
+    "LOCAL_RANK",
+    "LOCAL_WORLD_SIZE",
+    "NODE_RANK",
+    "GROUP_RANK",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "TORCHELASTIC_RUN_ID",
+    "TREADLE_LAUNCHED",
+)
 
 
 def _env() -> dict[str, str]:
@@ -104,8 +120,15 @@ def _env() -> dict[str, str]:
 
 
 def _start(cmd: list[str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen(cmd, cwd=cwd, env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    return subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _finish(proc: subprocess.Popen, timeout: float = RUN_TIMEOUT_S) -> str:
@@ -145,8 +168,10 @@ def test_launched_ranks_all_reduce(tmp_path):
     out = _finish(proc)
     assert proc.returncode == 0, out
     for rank in (0, 1):  # both ranks re-ran the same argv and saw the other
-        assert f"rank {rank} up launcher=treadle local_rank={rank} world=2 " \
-               f"argv=['ok', '--extra', 'x y']" in out, out
+        assert (
+            f"rank {rank} up launcher=treadle local_rank={rank} world=2 "
+            f"argv=['ok', '--extra', 'x y']" in out
+        ), out
         assert f"rank {rank} sum 3.0" in out, out
     assert out.count(" up launcher=") == 2, out  # the child did not launch again
 
@@ -204,8 +229,17 @@ def test_orphaned_rank_in_collective_ends_when_launcher_is_killed(tmp_path):
 
 def test_torchrun_launch_is_joined(tmp_path):
     script = _write(tmp_path, "train.py", RANKS_SCRIPT)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", str(_free_port()), str(script), "ok"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(_free_port()),
+        str(script),
+        "ok",
+    ]
     proc = _start(cmd, tmp_path)
     out = _finish(proc)
     assert proc.returncode == 0, out

@@ -4,6 +4,7 @@ as treadle classes, for the tests ported from Lightning's suite into ``tests/lig
 Smaller than Lightning's (64 training samples in batches of 8) so each fit runs in well under a
 second on two cores.
 """
+
 from __future__ import annotations
 
 import torch
@@ -95,6 +96,12 @@ class BoringDataModule(treadle.DataModule):
 
 def quiet(tmp_path, **kwargs):
     """Trainer arguments for a quiet CPU run; ``kwargs`` override them."""
-    return {"accelerator": "cpu", "default_root_dir": str(tmp_path), "logger": False,
-            "enable_progress_bar": False, "enable_checkpointing": False,
-            "enable_model_summary": False, **kwargs}
+    return {
+        "accelerator": "cpu",
+        "default_root_dir": str(tmp_path),
+        "logger": False,
+        "enable_progress_bar": False,
+        "enable_checkpointing": False,
+        "enable_model_summary": False,
+        **kwargs,
+    }

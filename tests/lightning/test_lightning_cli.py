@@ -134,8 +134,14 @@ def script(tmp_path):
 def run(cwd, *args):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(cwd), os.environ.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, "train.py", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "train.py", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def report(proc):
@@ -144,25 +150,46 @@ def report(proc):
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stdout.splitlines() if line.startswith("REPORT ")]
     assert len(lines) == 1, proc.stdout
-    return json.loads(lines[0][len("REPORT "):])
+    return json.loads(lines[0][len("REPORT ") :])
 
 
 def test_fit_with_config_file_then_dotted_overrides(script):
-    (script / "run.yaml").write_text(textwrap.dedent("""
+    (script / "run.yaml").write_text(
+        textwrap.dedent("""
         seed_everything: 7
         trainer: {max_epochs: 1}
         model: {hidden: 4, lr: 0.5, act: relu}
         data: {batch_size: 16}
-    """))
-    proc = run(script, "fit", "--config", "run.yaml", "--model.lr", "0.01",
-               "--trainer.max_epochs=2", "--data.batch_size", "4")
+    """)
+    )
+    proc = run(
+        script,
+        "fit",
+        "--config",
+        "run.yaml",
+        "--model.lr",
+        "0.01",
+        "--trainer.max_epochs=2",
+        "--data.batch_size",
+        "4",
+    )
     got = report(proc)
-    assert got == {"model": "Model", "hidden": 4, "lr": 0.01, "act": "relu", "dropout": None,
-                   "batch_size": 4, "data_calls": ["prepare_data", "setup:fit"],
-                   "max_epochs": 2, "global_step": 16, "seed": 7}
+    assert got == {
+        "model": "Model",
+        "hidden": 4,
+        "lr": 0.01,
+        "act": "relu",
+        "dropout": None,
+        "batch_size": 4,
+        "data_calls": ["prepare_data", "setup:fit"],
+        "max_epochs": 2,
+        "global_step": 16,
+        "seed": 7,
+    }
     # a value given before --config is replaced by the file's (later ones win)
-    got = report(run(script, "fit", "--model.lr", "0.01", "--config", "run.yaml",
-                     "--trainer.max_steps", "1"))
+    got = report(
+        run(script, "fit", "--model.lr", "0.01", "--config", "run.yaml", "--trainer.max_steps", "1")
+    )
     assert got["lr"] == 0.5 and got["global_step"] == 1
 
 
@@ -176,9 +203,20 @@ def test_validate_test_predict_subcommands(script):
 
 
 def test_every_problem_is_reported_at_once_with_exit_code_2(script):
-    proc = run(script, "fit", "--model.hidden", "abc", "--model.lrr", "1",
-               "--data.batch_size", "1.5", "--trainer.max_epochs", "x", "--seed_everything",
-               "nope")
+    proc = run(
+        script,
+        "fit",
+        "--model.hidden",
+        "abc",
+        "--model.lrr",
+        "1",
+        "--data.batch_size",
+        "1.5",
+        "--trainer.max_epochs",
+        "x",
+        "--seed_everything",
+        "nope",
+    )
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr == (
@@ -192,28 +230,45 @@ def test_every_problem_is_reported_at_once_with_exit_code_2(script):
         "unable to parse string as an integer)\n"
         "  - data.batch_size: expected int by Data, got 1.5 (Input should be a valid integer, "
         "got a number with a fractional part)\n"
-        "See `train.py fit --help`.\n")
+        "See `train.py fit --help`.\n"
+    )
 
 
 def test_a_required_argument_missing_is_named(script):
     proc = run(script, "fit")
     assert proc.returncode == 2
-    assert "  - model.hidden: required by Model, it has no default; give `--model.hidden " \
-           "VALUE` or set it in the configuration\n" in proc.stderr
+    assert (
+        "  - model.hidden: required by Model, it has no default; give `--model.hidden "
+        "VALUE` or set it in the configuration\n" in proc.stderr
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    ([], "train.py: got nothing where a subcommand was expected; choose one of fit, validate, "
-         "test, predict (as in `train.py fit --help`).\n"),
-    (["fitt"], "train.py: got `fitt` where a subcommand was expected; choose one of fit, "
-               "validate, test, predict (as in `train.py fit --help`).\n"),
-    (["fit", "--modle.lr", "1"], "train.py: `--modle.lr` is not an option; options start "
-                                 "with one of --seed_everything, --trainer, --model, --data, "
-                                 "--ckpt_path (or --config)\n"),
-    (["fit", "--model.lr"], "train.py: `--model.lr` needs a value, as in `--model.lr VALUE`\n"),
-    (["fit", "--config", "missing.yaml"], "train.py: --config missing.yaml: cannot be read: "
-                                          "No such file or directory\n"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            [],
+            "train.py: got nothing where a subcommand was expected; choose one of fit, validate, "
+            "test, predict (as in `train.py fit --help`).\n",
+        ),
+        (
+            ["fitt"],
+            "train.py: got `fitt` where a subcommand was expected; choose one of fit, "
+            "validate, test, predict (as in `train.py fit --help`).\n",
+        ),
+        (
+            ["fit", "--modle.lr", "1"],
+            "train.py: `--modle.lr` is not an option; options start "
+            "with one of --seed_everything, --trainer, --model, --data, "
+            "--ckpt_path (or --config)\n",
+        ),
+        (["fit", "--model.lr"], "train.py: `--model.lr` needs a value, as in `--model.lr VALUE`\n"),
+        (
+            ["fit", "--config", "missing.yaml"],
+            "train.py: --config missing.yaml: cannot be read: No such file or directory\n",
+        ),
+    ],
+)
 def test_command_line_errors_exit_2(script, args, message):
     proc = run(script, *args)
     assert (proc.returncode, proc.stderr) == (2, message)
@@ -238,29 +293,50 @@ def test_print_config_is_a_valid_config_file(script):
 def test_help_lists_every_argument(script):
     proc = run(script, "fit", "--help")
     assert proc.returncode == 0
-    for option in ["--config", "--print_config", "--seed_everything", "--ckpt_path",
-                   "--model.hidden int  (required)", "--model.lr float  (default: 0.1)",
-                   "--model.dropout Optional[float]  (default: None)",
-                   "--data.batch_size int  (default: 8)"]:
+    for option in [
+        "--config",
+        "--print_config",
+        "--seed_everything",
+        "--ckpt_path",
+        "--model.hidden int  (required)",
+        "--model.lr float  (default: 0.1)",
+        "--model.dropout Optional[float]  (default: None)",
+        "--data.batch_size int  (default: 8)",
+    ]:
         assert option in proc.stdout
     for name in treadle.TrainerConfig.model_fields:
         assert f"--trainer.{name} " in proc.stdout
 
 
 def test_subclass_mode_with_class_path(script):
-    got = report(run(script, "--subclass", "fit", "--model", "__main__.Wide",
-                     "--trainer.max_steps", "1"))
+    got = report(
+        run(script, "--subclass", "fit", "--model", "__main__.Wide", "--trainer.max_steps", "1")
+    )
     assert (got["model"], got["hidden"], got["lr"]) == ("Wide", 32, 0.05)
-    got = report(run(script, "--subclass", "fit", "--model.class_path", "__main__.Wide",
-                     "--model.init_args.hidden", "5", "--model.lr", "0.2",
-                     "--trainer.max_steps", "1"))
+    got = report(
+        run(
+            script,
+            "--subclass",
+            "fit",
+            "--model.class_path",
+            "__main__.Wide",
+            "--model.init_args.hidden",
+            "5",
+            "--model.lr",
+            "0.2",
+            "--trainer.max_steps",
+            "1",
+        )
+    )
     assert (got["hidden"], got["lr"]) == (5, 0.2)
     proc = run(script, "--subclass", "fit", "--model", "__main__.Data")
     assert proc.returncode == 2
     assert "  - model.class_path: `__main__.Data` is not a subclass of Model\n" in proc.stderr
     proc = run(script, "--subclass", "fit", "--model", "__main__.Wide", "--print_config")
     assert yaml.safe_load(proc.stdout)["model"] == {
-        "class_path": "__main__.Wide", "init_args": {"hidden": 32, "lr": 0.05}}
+        "class_path": "__main__.Wide",
+        "init_args": {"hidden": 32, "lr": 0.05},
+    }
 
 
 # -- in process: run=False, args=, class_path arguments ------------------------------------------
@@ -279,10 +355,20 @@ class WithSubmodule(treadle.Module):
 
 
 def test_run_false_builds_without_a_subcommand():
-    cli = CLI(WithSubmodule, run=False, seed_everything_default=3,
-              trainer_defaults={"logger": False},
-              args=["--model.head", "{class_path: test_lightning_cli.Head, init_args: "
-                    "{width: 5}}", "--model.main_param", "2", "--trainer.max_epochs", "4"])
+    cli = CLI(
+        WithSubmodule,
+        run=False,
+        seed_everything_default=3,
+        trainer_defaults={"logger": False},
+        args=[
+            "--model.head",
+            "{class_path: test_lightning_cli.Head, init_args: {width: 5}}",
+            "--model.main_param",
+            "2",
+            "--trainer.max_epochs",
+            "4",
+        ],
+    )
     assert isinstance(cli.model.head, Head) and cli.model.head.width == 5
     assert cli.model.main_param == 2
     assert isinstance(cli.trainer, treadle.Trainer) and cli.trainer.max_epochs == 4
@@ -291,9 +377,15 @@ def test_run_false_builds_without_a_subcommand():
 
 
 def test_args_as_a_dict():
-    cli = CLI(WithSubmodule, run=False, seed_everything_default=False, args={
-        "model": {"head": {"class_path": "test_lightning_cli.Head"}, "main_param": 9},
-        "trainer": {"logger": False}})
+    cli = CLI(
+        WithSubmodule,
+        run=False,
+        seed_everything_default=False,
+        args={
+            "model": {"head": {"class_path": "test_lightning_cli.Head"}, "main_param": 9},
+            "trainer": {"logger": False},
+        },
+    )
     assert cli.model.main_param == 9 and cli.model.head.width == 2
 
 
@@ -305,18 +397,32 @@ def test_a_class_path_argument_must_match_its_annotation(capsys):
 
 
 def test_save_config_callback_is_not_supported():
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "`CLI(save_config_callback=...)`: treadle does not save the configuration; leave it "
-            "None and keep your `--config` file (or `--print_config` output) with the run.")):
+            "None and keep your `--config` file (or `--print_config` output) with the run."
+        ),
+    ):
         CLI(WithSubmodule, save_config_callback=object, args=[])
 
 
 def test_default_config_files_come_first(tmp_path):
     (tmp_path / "defaults.yaml").write_text("model: {main_param: 5}\ntrainer: {max_epochs: 2}\n")
     files = [str(tmp_path / "defaults.yaml"), str(tmp_path / "absent.yaml")]
-    cli = CLI(WithSubmodule, run=False, seed_everything_default=False,
-              parser_kwargs={"default_config_files": files},
-              save_config_kwargs={"overwrite": True},
-              args=["--model.head", "{class_path: test_lightning_cli.Head}",
-                    "--trainer.max_epochs", "3", "--trainer.logger", "false"])
+    cli = CLI(
+        WithSubmodule,
+        run=False,
+        seed_everything_default=False,
+        parser_kwargs={"default_config_files": files},
+        save_config_kwargs={"overwrite": True},
+        args=[
+            "--model.head",
+            "{class_path: test_lightning_cli.Head}",
+            "--trainer.max_epochs",
+            "3",
+            "--trainer.logger",
+            "false",
+        ],
+    )
     assert cli.model.main_param == 5 and cli.trainer.max_epochs == 3

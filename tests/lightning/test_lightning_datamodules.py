@@ -5,6 +5,7 @@ Behaviour ported from Lightning's ``tests/tests_pytorch/core/test_datamodules.py
 ``setup(stage)`` per entry point, the DataModule's state in checkpoints, ``trainer.datamodule``,
 the batch-transfer hooks; plus treadle's own checks of the refusals.
 """
+
 from __future__ import annotations
 
 import re
@@ -81,16 +82,35 @@ def test_hooks_and_their_order(tmp_path, fn):
     Module), the stage's loaders, teardown (DataModule, callbacks, Module)."""
     log = []
     dm, model = RecordingDataModule(log), RecordingModel(log)
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_train_batches=2,
-                                      limit_val_batches=2, num_sanity_val_steps=0,
-                                      callbacks=[RecordingCallback(log)]))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=1,
+            limit_train_batches=2,
+            limit_val_batches=2,
+            num_sanity_val_steps=0,
+            callbacks=[RecordingCallback(log)],
+        )
+    )
     getattr(trainer, fn)(model, datamodule=dm)
-    loaders = {"fit": ["train_dataloader", "val_dataloader"], "validate": ["val_dataloader"],
-               "test": ["test_dataloader"], "predict": ["predict_dataloader"]}[fn]
+    loaders = {
+        "fit": ["train_dataloader", "val_dataloader"],
+        "validate": ["val_dataloader"],
+        "test": ["test_dataloader"],
+        "predict": ["predict_dataloader"],
+    }[fn]
     stage = fn
-    assert log == ["prepare_data", "module.prepare_data", f"setup:{stage}",
-                   f"callback.setup:{stage}", f"module.setup:{stage}", *loaders,
-                   f"teardown:{stage}", f"callback.teardown:{stage}", f"module.teardown:{stage}"]
+    assert log == [
+        "prepare_data",
+        "module.prepare_data",
+        f"setup:{stage}",
+        f"callback.setup:{stage}",
+        f"module.setup:{stage}",
+        *loaders,
+        f"teardown:{stage}",
+        f"callback.teardown:{stage}",
+        f"module.teardown:{stage}",
+    ]
     assert trainer.datamodule is dm and dm.trainer is trainer
 
 
@@ -110,25 +130,46 @@ def test_each_entry_point_gets_its_stage(tmp_path):
     assert len(predictions) == 8 and predictions[0].shape == (8, 2)
 
 
-@pytest.mark.parametrize("per_node, local_rank, node_rank, runs", [
-    (True, 0, 0, True), (True, 0, 1, True), (True, 1, 0, False),
-    (False, 0, 0, True), (False, 0, 1, False), (False, 1, 0, False),
-])
-def test_prepare_data_runs_once_per_node_or_once(tmp_path, monkeypatch, per_node, local_rank,
-                                                 node_rank, runs):
+@pytest.mark.parametrize(
+    "per_node, local_rank, node_rank, runs",
+    [
+        (True, 0, 0, True),
+        (True, 0, 1, True),
+        (True, 1, 0, False),
+        (False, 0, 0, True),
+        (False, 0, 1, False),
+        (False, 1, 0, False),
+    ],
+)
+def test_prepare_data_runs_once_per_node_or_once(
+    tmp_path, monkeypatch, per_node, local_rank, node_rank, runs
+):
     """Lightning's test_can_prepare_data: local rank 0 of each node, or global rank 0 only."""
     log = []
     dm = RecordingDataModule(log)
     dm.prepare_data_per_node = per_node
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_train_batches=1,
-                                      num_sanity_val_steps=0, limit_val_batches=0))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=1,
+            limit_train_batches=1,
+            num_sanity_val_steps=0,
+            limit_val_batches=0,
+        )
+    )
     strategy = trainer.strategy
-    monkeypatch.setattr(type(strategy), "local_rank", property(lambda self: local_rank),
-                        raising=False)
-    monkeypatch.setattr(type(strategy), "node_rank", property(lambda self: node_rank),
-                        raising=False)
-    monkeypatch.setattr(type(strategy), "global_rank",
-                        property(lambda self: node_rank * 2 + local_rank), raising=False)
+    monkeypatch.setattr(
+        type(strategy), "local_rank", property(lambda self: local_rank), raising=False
+    )
+    monkeypatch.setattr(
+        type(strategy), "node_rank", property(lambda self: node_rank), raising=False
+    )
+    monkeypatch.setattr(
+        type(strategy),
+        "global_rank",
+        property(lambda self: node_rank * 2 + local_rank),
+        raising=False,
+    )
     trainer.fit(BoringModel(), datamodule=dm)
     assert ("prepare_data" in log) is runs
 
@@ -136,6 +177,7 @@ def test_prepare_data_runs_once_per_node_or_once(tmp_path, monkeypatch, per_node
 def test_loaders_the_datamodule_lacks_come_from_the_module(tmp_path):
     """Lightning's _DataLoaderSource: a DataModule with only train_dataloader; validation
     comes from the Module's val_dataloader."""
+
     class TrainOnly(treadle.DataModule):
         def train_dataloader(self):
             return DataLoader(RandomDataset(32, 16), batch_size=8)
@@ -155,6 +197,7 @@ def test_loaders_the_datamodule_lacks_come_from_the_module(tmp_path):
 def test_datamodule_state_in_checkpoints(tmp_path):
     """Lightning's test_dm_checkpoint_save_and_load: state_dict under the class's qualified
     name, and back through load_state_dict on resume."""
+
     class CustomBoringDataModule(BoringDataModule):
         def __init__(self):
             super().__init__()
@@ -168,8 +211,15 @@ def test_datamodule_state_in_checkpoints(tmp_path):
 
     dm = CustomBoringDataModule()
     dm.my_state = 7
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_train_batches=2,
-                                      num_sanity_val_steps=0, limit_val_batches=1))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=1,
+            limit_train_batches=2,
+            num_sanity_val_steps=0,
+            limit_val_batches=1,
+        )
+    )
     trainer.fit(BoringModel(), datamodule=dm)
     path = tmp_path / "dm.ckpt"
     trainer.save_checkpoint(path)
@@ -177,15 +227,29 @@ def test_datamodule_state_in_checkpoints(tmp_path):
     assert checkpoint[CustomBoringDataModule.__qualname__] == {"my": "state_dict", "count": 7}
 
     resumed = CustomBoringDataModule()
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=2, limit_train_batches=2,
-                                      num_sanity_val_steps=0, limit_val_batches=1))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=2,
+            limit_train_batches=2,
+            num_sanity_val_steps=0,
+            limit_val_batches=1,
+        )
+    )
     trainer.fit(BoringModel(), datamodule=resumed, ckpt_path=path)
     assert resumed.my_state == 107
 
 
 def test_an_empty_state_is_not_saved(tmp_path):
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_train_batches=1,
-                                      num_sanity_val_steps=0, limit_val_batches=0))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=1,
+            limit_train_batches=1,
+            num_sanity_val_steps=0,
+            limit_val_batches=0,
+        )
+    )
     trainer.fit(BoringModel(), datamodule=BoringDataModule())
     trainer.save_checkpoint(tmp_path / "x.ckpt")
     assert BoringDataModule.__qualname__ not in torch.load(tmp_path / "x.ckpt", weights_only=True)
@@ -214,14 +278,28 @@ def test_datamodule_batch_transfer_hooks_replace_the_modules(tmp_path):
             seen.append("module.after" if batch.any() else "module.after(zeros)")
             return batch
 
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_train_batches=1,
-                                      num_sanity_val_steps=0, limit_val_batches=0))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=1,
+            limit_train_batches=1,
+            num_sanity_val_steps=0,
+            limit_val_batches=0,
+        )
+    )
     trainer.fit(Model(), datamodule=DM())
     assert seen == ["dm.before", "dm.transfer", "module.after(zeros)"]
     # a later run without the DataModule: the Module's own hook again
     seen.clear()
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_train_batches=1,
-                                      num_sanity_val_steps=0, limit_val_batches=0))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=1,
+            limit_train_batches=1,
+            num_sanity_val_steps=0,
+            limit_val_batches=0,
+        )
+    )
     trainer.fit(Model())
     assert seen == ["module.before", "module.after"]
 
@@ -235,8 +313,9 @@ def test_from_datasets(tmp_path):
     assert [type(v.sampler).__name__ for v in dm.val_dataloader()] == ["SequentialSampler"] * 2
     assert dm.test_dataloader() is None
     trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, num_sanity_val_steps=0))
-    trainer.fit(BoringModel(), datamodule=treadle.DataModule.from_datasets(train, val,
-                                                                          batch_size=4))
+    trainer.fit(
+        BoringModel(), datamodule=treadle.DataModule.from_datasets(train, val, batch_size=4)
+    )
     assert trainer.global_step == 16
 
 
@@ -252,19 +331,27 @@ def test_datamodule_hyperparameters():
 def test_loaders_and_datamodule_together_are_refused(tmp_path):
     trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1))
     loader = DataLoader(RandomDataset(32, 8), batch_size=8)
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "Trainer: `trainer.fit()` got both `train_dataloaders` or `val_dataloaders` and "
-            "`datamodule`. Pass one: the DataModule's loaders, or the loaders.")):
+            "`datamodule`. Pass one: the DataModule's loaders, or the loaders."
+        ),
+    ):
         trainer.fit(BoringModel(), loader, datamodule=BoringDataModule())
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
-            "Trainer: `trainer.test()` got both `dataloaders` and `datamodule`.")):
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape("Trainer: `trainer.test()` got both `dataloaders` and `datamodule`."),
+    ):
         trainer.test(BoringModel(), loader, datamodule=BoringDataModule())
 
 
 def test_a_datamodule_that_is_not_one_is_refused(tmp_path):
     trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1))
-    with pytest.raises(TypeError, match=re.escape(
-            "`trainer.fit(datamodule=...)` needs a `treadle.DataModule`, got dict.")):
+    with pytest.raises(
+        TypeError,
+        match=re.escape("`trainer.fit(datamodule=...)` needs a `treadle.DataModule`, got dict."),
+    ):
         trainer.fit(BoringModel(), datamodule={"train": None})
 
 
@@ -276,7 +363,11 @@ def test_no_data_anywhere_names_the_datamodule(tmp_path):
         test_dataloader = None
 
     trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1))
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "Trainer: `test()` got no test data. Pass `trainer.test(model, dataloaders=loader)` or "
-            "implement `test_dataloader()` in the Module or the DataModule.")):
+            "implement `test_dataloader()` in the Module or the DataModule."
+        ),
+    ):
         trainer.test(NoTest(), datamodule=Empty())

@@ -6,6 +6,7 @@ Apache-2.0): ``tests_pytorch/core/test_lightning_optimizer.py`` (``optimizer_ste
 (``should_stop``), ``trainer/optimization/test_optimizers.py`` (``_validate_scheduler_api``),
 ``checkpointing/test_model_checkpoint.py`` (``every_n_epochs=0``).
 """
+
 from __future__ import annotations
 
 import re
@@ -27,17 +28,29 @@ def test_optimizer_step_override_with_args_and_kwargs(tmp_path):
     class Model(BoringModel):
         def optimizer_step(self, *args, **kwargs):
             epoch, batch_idx, optimizer, closure = args
-            received.append((epoch, batch_idx, isinstance(optimizer, torch.optim.SGD),
-                             callable(closure), kwargs))
+            received.append(
+                (
+                    epoch,
+                    batch_idx,
+                    isinstance(optimizer, torch.optim.SGD),
+                    callable(closure),
+                    kwargs,
+                )
+            )
             super().optimizer_step(*args, **kwargs)
 
     model = Model()
     before = model.layer.weight.detach().clone()
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=2, limit_train_batches=2,
-                                      limit_val_batches=0))
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, max_epochs=2, limit_train_batches=2, limit_val_batches=0)
+    )
     trainer.fit(model)
-    assert received == [(0, 0, True, True, {}), (0, 1, True, True, {}),
-                        (1, 0, True, True, {}), (1, 1, True, True, {})]
+    assert received == [
+        (0, 0, True, True, {}),
+        (0, 1, True, True, {}),
+        (1, 0, True, True, {}),
+        (1, 1, True, True, {}),
+    ]
     assert trainer.global_step == 4
     assert not torch.equal(before, model.layer.weight)
 
@@ -59,14 +72,24 @@ def test_callback_hooks_with_other_parameter_names(tmp_path):
         def setup(self, trainer, pl_module, **kwargs):
             seen.append(("setup", kwargs))
 
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_train_batches=2,
-                                      limit_val_batches=1, num_sanity_val_steps=0,
-                                      callbacks=[Probe()]))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=1,
+            limit_train_batches=2,
+            limit_val_batches=1,
+            num_sanity_val_steps=0,
+            callbacks=[Probe()],
+        )
+    )
     trainer.fit(BoringModel())
-    assert seen == [("setup", {"stage": "fit"}),
-                    ("batch_end", "BoringModel", 3, 0), ("batch_end", "BoringModel", 3, 1),
-                    ("val_start", "Trainer", 0, 0),
-                    ("epoch_end", ["Trainer", "BoringModel"])]
+    assert seen == [
+        ("setup", {"stage": "fit"}),
+        ("batch_end", "BoringModel", 3, 0),
+        ("batch_end", "BoringModel", 3, 1),
+        ("val_start", "Trainer", 0, 0),
+        ("epoch_end", ["Trainer", "BoringModel"]),
+    ]
 
 
 def test_module_hooks_with_other_parameter_names(tmp_path):
@@ -79,8 +102,15 @@ def test_module_hooks_with_other_parameter_names(tmp_path):
         def on_train_batch_start(self, *args):
             seen.append(("start", args[1]))
 
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_train_batches=1,
-                                      limit_val_batches=1, num_sanity_val_steps=0))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=1,
+            limit_train_batches=1,
+            limit_val_batches=1,
+            num_sanity_val_steps=0,
+        )
+    )
     trainer.fit(Model())
     assert seen == [("start", 0), (["x"], 8, 0, 0)]
 
@@ -91,9 +121,13 @@ def test_a_parameter_no_position_fills_is_still_refused(tmp_path):
             pass
 
     trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1))
-    with pytest.raises(treadle.PluginError, match=re.escape(
+    with pytest.raises(
+        treadle.PluginError,
+        match=re.escape(
             "Model.on_train_start() takes parameter `flavour`, which hook `on_train_start` does "
-            "not provide.")):
+            "not provide."
+        ),
+    ):
         trainer.fit(Model())
 
 
@@ -117,8 +151,9 @@ def test_backward_override_receives_manual_backward_arguments(tmp_path):
             received.append((args, kwargs))
             loss.backward(*args, **kwargs)
 
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_train_batches=1,
-                                      limit_val_batches=0))
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, max_epochs=1, limit_train_batches=1, limit_val_batches=0)
+    )
     trainer.fit(Model())
     assert received == [((), {"retain_graph": True})]
 
@@ -173,8 +208,9 @@ def test_should_stop_in_an_epoch_that_does_not_validate(tmp_path):
         def on_validation_start(self):
             log.append("validation")
 
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=3, num_sanity_val_steps=0,
-                                      check_val_every_n_epoch=2))
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, max_epochs=3, num_sanity_val_steps=0, check_val_every_n_epoch=2)
+    )
     trainer.fit(Model())
     assert log == [] and trainer.global_step == 3
 
@@ -205,11 +241,15 @@ def test_a_scheduler_without_step_is_refused(tmp_path):
             return [opt], [_NoStep(opt)]
 
     trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1))
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "treadle.core: `configure_optimizers()` returned the scheduler `_NoStep`, which has "
             "no `step()` method, so automatic optimization cannot step it. Override "
             "`lr_scheduler_step(self, scheduler, metric)` in the Module to step it your way, "
-            "or use a `torch.optim.lr_scheduler` scheduler.")):
+            "or use a `torch.optim.lr_scheduler` scheduler."
+        ),
+    ):
         trainer.fit(Model())
 
 
@@ -224,8 +264,9 @@ def test_a_scheduler_without_step_is_fine_with_lr_scheduler_step(tmp_path):
         def lr_scheduler_step(self, scheduler, metric):
             stepped.append(type(scheduler).__name__)
 
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=2, limit_train_batches=1,
-                                      limit_val_batches=0))
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, max_epochs=2, limit_train_batches=1, limit_val_batches=0)
+    )
     trainer.fit(Model())
     assert stepped == ["_NoStep", "_NoStep"]
 
@@ -237,10 +278,14 @@ def test_a_scheduler_without_state_dict_is_refused(tmp_path):
             return [opt], [_NoState(opt)]
 
     trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1))
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "treadle.core: `configure_optimizers()` returned the scheduler `_NoState`, which has "
             "no `state_dict()` and `load_state_dict()`: checkpoints need both. Add them to "
-            "`_NoState`, or use a `torch.optim.lr_scheduler` scheduler.")):
+            "`_NoState`, or use a `torch.optim.lr_scheduler` scheduler."
+        ),
+    ):
         trainer.fit(Model())
 
 
@@ -260,8 +305,9 @@ def test_scheduler_keeps_its_class_and_a_mock_on_the_class_sees_every_step(tmp_p
             identity.append(self.lr_schedulers() is self.made)
 
     model = Model()
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=3, limit_train_batches=1,
-                                      limit_val_batches=0))
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, max_epochs=3, limit_train_batches=1, limit_val_batches=0)
+    )
     with mock.patch.object(torch.optim.lr_scheduler.StepLR, "step", autospec=True) as step:
         trainer.fit(model)
     assert types == [torch.optim.lr_scheduler.StepLR] * 3 and identity == [True] * 3
@@ -271,14 +317,22 @@ def test_scheduler_keeps_its_class_and_a_mock_on_the_class_sees_every_step(tmp_p
 
 def test_scheduler_state_during_the_run_is_plain(tmp_path):
     """The routing stays out of ``state_dict()``: checkpoints load with weights_only=True."""
+
     class Model(BoringModel):
         def on_train_epoch_end(self):
             state = self.lr_schedulers().state_dict()
             assert "step" not in state and "state_dict" not in state
 
     checkpoint = ModelCheckpoint(dirpath=tmp_path)
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_train_batches=2,
-                                      limit_val_batches=0, callbacks=[checkpoint]))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=1,
+            limit_train_batches=2,
+            limit_val_batches=0,
+            callbacks=[checkpoint],
+        )
+    )
     trainer.fit(Model())
     saved = torch.load(checkpoint.best_model_path, weights_only=True)
     assert saved["lr_schedulers"][0]["last_epoch"] == 1
@@ -287,8 +341,15 @@ def test_scheduler_state_during_the_run_is_plain(tmp_path):
 def test_model_checkpoint_every_n_epochs_zero_saves_nothing_at_epoch_end(tmp_path):
     """Lightning's test_model_checkpoint_every_n_epochs (n=0): no epoch-end saves."""
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpts", every_n_epochs=0)
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=3, limit_train_batches=1,
-                                      limit_val_batches=0, callbacks=[checkpoint]))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=3,
+            limit_train_batches=1,
+            limit_val_batches=0,
+            callbacks=[checkpoint],
+        )
+    )
     trainer.fit(BoringModel())
     assert not (tmp_path / "ckpts").exists() or list((tmp_path / "ckpts").iterdir()) == []
     assert checkpoint.best_model_path == ""
@@ -296,14 +357,23 @@ def test_model_checkpoint_every_n_epochs_zero_saves_nothing_at_epoch_end(tmp_pat
 
 def test_checkpoint_monitors_what_the_module_logs_in_on_train_epoch_end(tmp_path):
     """Lightning calls its monitoring callbacks after the Module's on_train_epoch_end."""
+
     class Model(BoringModel):
         def on_train_epoch_end(self):
             self.log("train_score", float(self.current_epoch))
 
-    checkpoint = ModelCheckpoint(dirpath=tmp_path, monitor="train_score", mode="max",
-                                 filename="{epoch}-{train_score:.0f}")
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=2, limit_train_batches=1,
-                                      limit_val_batches=0, callbacks=[checkpoint]))
+    checkpoint = ModelCheckpoint(
+        dirpath=tmp_path, monitor="train_score", mode="max", filename="{epoch}-{train_score:.0f}"
+    )
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=2,
+            limit_train_batches=1,
+            limit_val_batches=0,
+            callbacks=[checkpoint],
+        )
+    )
     trainer.fit(Model())
     assert checkpoint.best_model_path.endswith("epoch=1-train_score=1.ckpt")
 
@@ -322,8 +392,15 @@ def test_checkpoint_callbacks_run_after_the_other_callbacks(tmp_path):
 
     recorder = Recorder()
     checkpoint = Checkpoint(dirpath=tmp_path)
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_train_batches=1,
-                                      limit_val_batches=0, callbacks=[checkpoint, recorder]))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=1,
+            limit_train_batches=1,
+            limit_val_batches=0,
+            callbacks=[checkpoint, recorder],
+        )
+    )
     trainer.fit(BoringModel())
     assert order == ["recorder", "checkpoint"]
     assert trainer.callbacks.index(recorder) < trainer.callbacks.index(checkpoint)

@@ -6,6 +6,7 @@ Ported behaviour (Copyright The Lightning AI team, Apache-2.0) from Lightning's
 ``should_stop``, ``max_time``, ``inference_mode``, ``reload_dataloaders_every_n_epochs``); plus
 treadle's own checks that every refusal names the argument, why and the treadle way.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,13 @@ from treadle.callbacks import EarlyStopping, ModelCheckpoint, Timer
 class CountingModel(BoringModel):
     def __init__(self):
         super().__init__()
-        self.counts = {"training_step": 0, "on_train_epoch_end": 0, "validation_step": 0,
-                       "on_validation_epoch_end": 0, "test_step": 0}
+        self.counts = {
+            "training_step": 0,
+            "on_train_epoch_end": 0,
+            "validation_step": 0,
+            "on_validation_epoch_end": 0,
+            "test_step": 0,
+        }
 
     def training_step(self, batch, batch_idx):
         self.log("some_metric", torch.tensor(7.0))
@@ -56,19 +62,28 @@ def test_fast_dev_run(tmp_path, fast_dev_run, with_validation):
     n = int(fast_dev_run)
     checkpoint = ModelCheckpoint(dirpath=tmp_path / "ckpts")
     early_stopping = EarlyStopping(monitor="foo")
-    trainer = treadle.Trainer(default_root_dir=tmp_path, accelerator="cpu",
-                              enable_progress_bar=False, fast_dev_run=fast_dev_run,
-                              val_check_interval=2, log_every_n_steps=1, max_epochs=5,
-                              callbacks=[checkpoint, early_stopping])
+    trainer = treadle.Trainer(
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+        enable_progress_bar=False,
+        fast_dev_run=fast_dev_run,
+        val_check_interval=2,
+        log_every_n_steps=1,
+        max_epochs=5,
+        callbacks=[checkpoint, early_stopping],
+    )
     model = CountingModel()
     if not with_validation:
         model.validation_step = None
     trainer.fit(model)
     trainer.test(model)
-    assert model.counts == {"training_step": n, "on_train_epoch_end": 1,
-                            "validation_step": n if with_validation else 0,
-                            "on_validation_epoch_end": 1 if with_validation else 0,
-                            "test_step": n}
+    assert model.counts == {
+        "training_step": n,
+        "on_train_epoch_end": 1,
+        "validation_step": n if with_validation else 0,
+        "on_validation_epoch_end": 1 if with_validation else 0,
+        "test_step": n,
+    }
     cfg = trainer.config
     assert (trainer.max_steps, trainer.max_epochs, cfg.num_sanity_val_steps) == (n, 1, 0)
     assert (cfg.val_check_interval, cfg.check_val_every_n_epoch) == (None, 1)
@@ -86,10 +101,14 @@ def test_fast_dev_run_false_and_zero_are_off(tmp_path):
 
 
 def test_fast_dev_run_negative_is_refused():
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "TrainerConfig: `Trainer(fast_dev_run=-1)`: Value error, fast_dev_run=-1 is not a "
             "valid configuration. It should be >= 0: True or 1 runs one batch of each loop, n "
-            "runs n, False or 0 turns it off")):
+            "runs n, False or 0 turns it off"
+        ),
+    ):
         treadle.Trainer(fast_dev_run=-1)
 
 
@@ -101,18 +120,36 @@ def test_fast_dev_run_sets_no_max_epochs_warning(tmp_path):
 # -- min_epochs, min_steps, max_epochs, max_steps, should_stop -----------------------------------
 
 
-@pytest.mark.parametrize("min_epochs, max_epochs, min_steps, max_steps", [
-    (None, 3, None, -1), (None, None, None, 20), (None, 3, None, 20), (None, None, 10, 20),
-    (1, 3, None, -1), (1, None, None, 20), (None, 3, 10, -1),
-])
+@pytest.mark.parametrize(
+    "min_epochs, max_epochs, min_steps, max_steps",
+    [
+        (None, 3, None, -1),
+        (None, None, None, 20),
+        (None, 3, None, 20),
+        (None, None, 10, 20),
+        (1, 3, None, -1),
+        (1, None, None, 20),
+        (None, 3, 10, -1),
+    ],
+)
 def test_min_max_steps_epochs(tmp_path, min_epochs, max_epochs, min_steps, max_steps):
     """Lightning's test_min_max_steps_epochs."""
-    trainer = treadle.Trainer(**quiet(tmp_path, min_epochs=min_epochs, max_epochs=max_epochs,
-                                      min_steps=min_steps, max_steps=max_steps,
-                                      limit_val_batches=0))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            min_epochs=min_epochs,
+            max_epochs=max_epochs,
+            min_steps=min_steps,
+            max_steps=max_steps,
+            limit_val_batches=0,
+        )
+    )
     trainer.fit(BoringModel())
-    expected = max_steps if max_epochs is None else \
-        (8 * max_epochs if max_steps == -1 else min(max_steps, 8 * max_epochs))
+    expected = (
+        max_steps
+        if max_epochs is None
+        else (8 * max_epochs if max_steps == -1 else min(max_steps, 8 * max_epochs))
+    )
     assert trainer.global_step == expected
 
 
@@ -132,20 +169,27 @@ class StopsAt(BoringModel):
         self.epochs_ended.append(self.current_epoch)
 
 
-@pytest.mark.parametrize("min_epochs, min_steps, global_step, epochs", [
-    (None, None, 1, 1),   # stops after the batch that asked
-    (2, None, 16, 2),     # epochs continue until min_epochs are done, then it stops
-    (None, 5, 8, 1),      # min_steps alone means min_epochs=1 too (Lightning's rule)
-    (None, 12, 12, 2),    # min_steps met mid-epoch, after the first epoch: stops there
-    (3, 4, 24, 3),        # both: the later one
-])
-def test_should_stop_waits_for_min_epochs_and_min_steps(tmp_path, min_epochs, min_steps,
-                                                         global_step, epochs):
+@pytest.mark.parametrize(
+    "min_epochs, min_steps, global_step, epochs",
+    [
+        (None, None, 1, 1),  # stops after the batch that asked
+        (2, None, 16, 2),  # epochs continue until min_epochs are done, then it stops
+        (None, 5, 8, 1),  # min_steps alone means min_epochs=1 too (Lightning's rule)
+        (None, 12, 12, 2),  # min_steps met mid-epoch, after the first epoch: stops there
+        (3, 4, 24, 3),  # both: the later one
+    ],
+)
+def test_should_stop_waits_for_min_epochs_and_min_steps(
+    tmp_path, min_epochs, min_steps, global_step, epochs
+):
     """Lightning's test_trainer_min_steps_and_min_epochs_not_reached / the fit loop's
     _can_stop_early: a stop request is honoured once min_epochs and min_steps are met."""
     model = StopsAt(1)
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=10, min_epochs=min_epochs,
-                                      min_steps=min_steps, limit_val_batches=0))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path, max_epochs=10, min_epochs=min_epochs, min_steps=min_steps, limit_val_batches=0
+        )
+    )
     trainer.fit(model)
     assert trainer.global_step == global_step
     assert model.epochs_ended == list(range(epochs))
@@ -155,13 +199,15 @@ def test_should_stop_waits_for_min_epochs_and_min_steps(tmp_path, min_epochs, mi
 def test_min_epochs_holds_off_early_stopping(tmp_path):
     """Lightning's test_min_epochs_min_steps_global_step / test_early_stopping_min_epochs:
     EarlyStopping keeps asking, training goes on until min_epochs."""
+
     class Flat(BoringModel):
         def validation_step(self, batch, batch_idx):
             self.log("val_loss", torch.tensor(1.0))
 
     early = EarlyStopping("val_loss", patience=0)
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=10, min_epochs=4,
-                                      callbacks=[early], num_sanity_val_steps=0))
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, max_epochs=10, min_epochs=4, callbacks=[early], num_sanity_val_steps=0)
+    )
     trainer.fit(Flat())
     assert trainer.current_epoch == 4
 
@@ -169,6 +215,7 @@ def test_min_epochs_holds_off_early_stopping(tmp_path):
 def test_should_stop_before_training_runs_no_epoch(tmp_path):
     """Lightning's fit loop `skip`: should_stop set in on_fit_start, no min_epochs: no epoch,
     no on_train_start; with min_epochs=1 that epoch runs."""
+
     class StopEarly(BoringModel):
         started = False
 
@@ -204,16 +251,24 @@ def test_max_time_adds_a_timer(tmp_path):
 
 def test_max_time_with_a_timer_already_given(tmp_path):
     timer = Timer(duration=timedelta(hours=1))
-    with pytest.warns(UserWarning, match=re.escape(
-            "`Trainer(max_time=...)` is ignored: a `Timer` callback is already in `callbacks`")):
+    with pytest.warns(
+        UserWarning,
+        match=re.escape(
+            "`Trainer(max_time=...)` is ignored: a `Timer` callback is already in `callbacks`"
+        ),
+    ):
         trainer = treadle.Trainer(**quiet(tmp_path, max_time="00:00:00:01", callbacks=[timer]))
     assert [c for c in trainer.callbacks if isinstance(c, Timer)] == [timer]
 
 
 def test_max_time_that_cannot_be_read():
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "TrainerConfig: `Trainer(max_time='ten minutes')`: Timer(duration='ten minutes') "
-            "cannot be converted into a duration.")):
+            "cannot be converted into a duration."
+        ),
+    ):
         treadle.Trainer(max_time="ten minutes", logger=False)
 
 
@@ -234,10 +289,12 @@ def test_overfit_batches(tmp_path, overfit_batches):
             seen.append((self.current_epoch, batch_idx, batch[0, 0].item()))
             return super().training_step(batch, batch_idx)
 
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=2, overfit_batches=overfit_batches,
-                                      num_sanity_val_steps=0))
-    with pytest.warns(UserWarning, match="You requested to overfit but enabled training "
-                                         "dataloader shuffling"):
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, max_epochs=2, overfit_batches=overfit_batches, num_sanity_val_steps=0)
+    )
+    with pytest.warns(
+        UserWarning, match="You requested to overfit but enabled training dataloader shuffling"
+    ):
         trainer.fit(Model())
     n = 2 if overfit_batches == 0.25 else overfit_batches
     data = RandomDataset(32, 64).data
@@ -248,9 +305,13 @@ def test_overfit_batches(tmp_path, overfit_batches):
 
 
 def test_overfit_batches_float_above_one_is_refused():
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "TrainerConfig: `Trainer(overfit_batches=1.5)`: Value error, a float means a "
-            "fraction of the epoch and must be <= 1.0; pass an int for a number of batches")):
+            "fraction of the epoch and must be <= 1.0; pass an int for a number of batches"
+        ),
+    ):
         treadle.Trainer(overfit_batches=1.5)
 
 
@@ -274,25 +335,34 @@ def test_inference_mode(tmp_path, inference_mode):
 
 def test_detect_anomaly(tmp_path):
     """Lightning's test_detect_anomaly_nan: a NaN in backward is found where it is made."""
+
     class NanModel(BoringModel):
         def training_step(self, batch, batch_idx):
             out = self(batch)
             return {"loss": (out * torch.tensor(float("nan"))).sqrt().sum()}
 
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, detect_anomaly=True,
-                                      limit_val_batches=0))
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, max_epochs=1, detect_anomaly=True, limit_val_batches=0)
+    )
     with pytest.raises(RuntimeError, match="returned nan values in its 0th output"):
         trainer.fit(NanModel())
     assert not torch.is_anomaly_enabled()  # only around fit()
-    treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_train_batches=1,
-                            limit_val_batches=0)).fit(NanModel())  # off: no error
+    treadle.Trainer(
+        **quiet(tmp_path, max_epochs=1, limit_train_batches=1, limit_val_batches=0)
+    ).fit(NanModel())  # off: no error
 
 
 @pytest.mark.parametrize("before", [True, False])
-@pytest.mark.parametrize("benchmark, deterministic, expected", [
-    (None, None, "unchanged"), (True, None, True), (False, None, False), (None, True, False),
-    (True, True, True),
-])
+@pytest.mark.parametrize(
+    "benchmark, deterministic, expected",
+    [
+        (None, None, "unchanged"),
+        (True, None, True),
+        (False, None, False),
+        (None, True, False),
+        (True, True, True),
+    ],
+)
 def test_benchmark(benchmark, deterministic, expected, before):
     """Lightning's test_trainer_config_benchmark (cudnn.benchmark is set when the Trainer is
     made; None leaves it; deterministic=True turns it off unless benchmark says otherwise)."""
@@ -309,9 +379,14 @@ def test_benchmark(benchmark, deterministic, expected, before):
 # -- reload_dataloaders_every_n_epochs -------------------------------------------------------
 
 
-@pytest.mark.parametrize("n, train_loads, val_loads", [
-    (0, [0], [0]), (1, [0, 1, 2, 3], [0, 1, 2, 3]), (2, [0, 2], [0, 2]),
-])
+@pytest.mark.parametrize(
+    "n, train_loads, val_loads",
+    [
+        (0, [0], [0]),
+        (1, [0, 1, 2, 3], [0, 1, 2, 3]),
+        (2, [0, 2], [0, 2]),
+    ],
+)
 def test_reload_dataloaders_every_n_epochs(tmp_path, n, train_loads, val_loads):
     """Lightning's test_dataloaders_load_every_n_epochs (the epochs each loader is asked
     for; the sanity check uses the first validation loaders)."""
@@ -326,8 +401,7 @@ def test_reload_dataloaders_every_n_epochs(tmp_path, n, train_loads, val_loads):
             calls["val"].append(self.current_epoch)
             return super().val_dataloader()
 
-    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=4,
-                                      reload_dataloaders_every_n_epochs=n))
+    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=4, reload_dataloaders_every_n_epochs=n))
     trainer.fit(Model())
     assert calls == {"train": train_loads, "val": val_loads}
     assert trainer.global_step == 32
@@ -339,38 +413,65 @@ def test_reload_dataloaders_every_n_epochs(tmp_path, n, train_loads, val_loads):
 def test_default_root_dir_layout(tmp_path):
     """Lightning's layout: default_root_dir/lightning_logs/version_N/{metrics.csv,
     checkpoints/epoch=E-step=S.ckpt}."""
-    trainer = treadle.Trainer(default_root_dir=tmp_path, accelerator="cpu", max_epochs=1,
-                              enable_progress_bar=False, enable_model_summary=False)
+    trainer = treadle.Trainer(
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+        max_epochs=1,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(BoringModel())
     version = tmp_path / "lightning_logs" / "version_0"
     assert (version / "metrics.csv").exists()
     assert [p.name for p in (version / "checkpoints").iterdir()] == ["epoch=0-step=8.ckpt"]
-    assert trainer.checkpoint_callback.best_model_path == \
-        str(version / "checkpoints" / "epoch=0-step=8.ckpt")
+    assert trainer.checkpoint_callback.best_model_path == str(
+        version / "checkpoints" / "epoch=0-step=8.ckpt"
+    )
 
 
 # -- arguments treadle refuses ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, value, message", [
-    ("profiler", "simple", "`Trainer(profiler='simple')`: Lightning's `profiler` is not "
-     "supported: treadle has no profiler plugins. Trace the hooks with `TREADLE_TRACE_HOOKS=1`, "
-     "or profile the run with PyTorch's own `with torch.profiler.profile(): trainer.fit(model)`."),
-    ("barebones", True, "`Trainer(barebones=True)`: Lightning's `barebones` is not supported: "
-     "treadle has no separate bare-bones loop: its loop has no per-step overhead to strip "
-     "beyond what you can turn off. Pass `logger=False, enable_checkpointing=False, "
-     "enable_progress_bar=False, enable_model_summary=False`."),
-    ("sync_batchnorm", True, "`Trainer(sync_batchnorm=True)`: Lightning's `sync_batchnorm` is "
-     "not supported: treadle's strategies do not rewrite the model's layers. Convert them "
-     "before `fit()`: `model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)`."),
-    ("model_registry", "my-model", "`Trainer(model_registry='my-model')`: Lightning's "
-     "`model_registry` is not supported: Lightning's model registry uploads checkpoints to "
-     "Lightning AI's service, which treadle does not talk to. Upload "
-     "`trainer.checkpoint_callback.best_model_path` yourself after `fit()`."),
-])
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        (
+            "profiler",
+            "simple",
+            "`Trainer(profiler='simple')`: Lightning's `profiler` is not "
+            "supported: treadle has no profiler plugins. Trace the hooks with `TREADLE_TRACE_HOOKS=1`, "
+            "or profile the run with PyTorch's own `with torch.profiler.profile(): trainer.fit(model)`.",
+        ),
+        (
+            "barebones",
+            True,
+            "`Trainer(barebones=True)`: Lightning's `barebones` is not supported: "
+            "treadle has no separate bare-bones loop: its loop has no per-step overhead to strip "
+            "beyond what you can turn off. Pass `logger=False, enable_checkpointing=False, "
+            "enable_progress_bar=False, enable_model_summary=False`.",
+        ),
+        (
+            "sync_batchnorm",
+            True,
+            "`Trainer(sync_batchnorm=True)`: Lightning's `sync_batchnorm` is "
+            "not supported: treadle's strategies do not rewrite the model's layers. Convert them "
+            "before `fit()`: `model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)`.",
+        ),
+        (
+            "model_registry",
+            "my-model",
+            "`Trainer(model_registry='my-model')`: Lightning's "
+            "`model_registry` is not supported: Lightning's model registry uploads checkpoints to "
+            "Lightning AI's service, which treadle does not talk to. Upload "
+            "`trainer.checkpoint_callback.best_model_path` yourself after `fit()`.",
+        ),
+    ],
+)
 def test_refused_lightning_arguments(name, value, message):
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
-            f"1 configuration problem:\n  - TrainerConfig: {message}")):
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(f"1 configuration problem:\n  - TrainerConfig: {message}"),
+    ):
         treadle.Trainer(**{name: value})
 
 
@@ -378,23 +479,74 @@ def test_refusals_are_reported_with_the_other_problems():
     with pytest.raises(treadle.ConfigurationError) as info:
         treadle.Trainer(profiler="simple", max_epochs=-5, sync_batchnorm=True)
     assert [p.split("`")[1] for p in info.value.problems] == [
-        "Trainer(profiler='simple')", "Trainer(sync_batchnorm=True)", "Trainer(max_epochs=-5)"]
+        "Trainer(profiler='simple')",
+        "Trainer(sync_batchnorm=True)",
+        "Trainer(max_epochs=-5)",
+    ]
 
 
 def test_refused_arguments_spelled_with_their_off_value_are_accepted(tmp_path):
     """A Lightning program that spells out the defaults runs unchanged."""
-    trainer = treadle.Trainer(**quiet(tmp_path, profiler=None, barebones=False,
-                                      sync_batchnorm=False, model_registry=None,
-                                      use_distributed_sampler=True, max_epochs=1))
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            profiler=None,
+            barebones=False,
+            sync_batchnorm=False,
+            model_registry=None,
+            use_distributed_sampler=True,
+            max_epochs=1,
+        )
+    )
     trainer.fit(BoringModel())
     assert trainer.global_step == 8
 
 
 def test_every_lightning_argument_is_implemented_or_refused():
-    lightning = ["accelerator", "strategy", "devices", "num_nodes", "precision", "logger", "callbacks", "fast_dev_run", "max_epochs", "min_epochs", "max_steps", "min_steps", "max_time", "limit_train_batches", "limit_val_batches", "limit_test_batches", "limit_predict_batches", "overfit_batches", "val_check_interval", "check_val_every_n_epoch", "num_sanity_val_steps", "log_every_n_steps", "enable_checkpointing", "enable_progress_bar", "enable_model_summary", "accumulate_grad_batches", "gradient_clip_val", "gradient_clip_algorithm", "deterministic", "benchmark", "inference_mode", "use_distributed_sampler", "profiler", "detect_anomaly", "barebones", "plugins", "sync_batchnorm", "reload_dataloaders_every_n_epochs", "default_root_dir", "model_registry"]
+    lightning = [
+        "accelerator",
+        "strategy",
+        "devices",
+        "num_nodes",
+        "precision",
+        "logger",
+        "callbacks",
+        "fast_dev_run",
+        "max_epochs",
+        "min_epochs",
+        "max_steps",
+        "min_steps",
+        "max_time",
+        "limit_train_batches",
+        "limit_val_batches",
+        "limit_test_batches",
+        "limit_predict_batches",
+        "overfit_batches",
+        "val_check_interval",
+        "check_val_every_n_epoch",
+        "num_sanity_val_steps",
+        "log_every_n_steps",
+        "enable_checkpointing",
+        "enable_progress_bar",
+        "enable_model_summary",
+        "accumulate_grad_batches",
+        "gradient_clip_val",
+        "gradient_clip_algorithm",
+        "deterministic",
+        "benchmark",
+        "inference_mode",
+        "use_distributed_sampler",
+        "profiler",
+        "detect_anomaly",
+        "barebones",
+        "plugins",
+        "sync_batchnorm",
+        "reload_dataloaders_every_n_epochs",
+        "default_root_dir",
+        "model_registry",
+    ]
     from treadle.config import REFUSED
 
     implemented = set(treadle.TrainerConfig.model_fields)
     assert [n for n in lightning if n not in implemented and n not in REFUSED] == []
     assert not implemented & set(REFUSED)
-

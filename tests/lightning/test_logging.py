@@ -178,15 +178,21 @@ class DictMetricModule(Base):
 
 
 def test_metric_compute_must_return_a_tensor(tmp_path):
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "`self.log('d', metric)`: `DictMetric.compute()` returned a dict, not a tensor; log "
-            "each value of a metric returning several with `log_dict`.")):
+            "each value of a metric returning several with `log_dict`."
+        ),
+    ):
         make_trainer(tmp_path).fit(DictMetricModule(), make_loader(2))
 
 
 def test_import_treadle_does_not_import_torchmetrics():
-    code = ("import sys, treadle\nt = treadle.Trainer(accelerator='cpu', logger=False)\n"
-            "print('torchmetrics' in sys.modules)")
+    code = (
+        "import sys, treadle\nt = treadle.Trainer(accelerator='cpu', logger=False)\n"
+        "print('torchmetrics' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -197,9 +203,16 @@ def test_import_treadle_does_not_import_torchmetrics():
 class Reductions(Base):
     def training_step(self, batch, batch_idx):
         v = torch.tensor(float(batch_idx + 1))  # 1, 2, 3, 4
-        for name, fx in (("t_max", torch.max), ("t_min", torch.min), ("t_sum", torch.sum),
-                         ("t_mean", torch.mean), ("b_max", max), ("b_sum", sum),
-                         ("avg", "avg"), ("upper", "MAX")):
+        for name, fx in (
+            ("t_max", torch.max),
+            ("t_min", torch.min),
+            ("t_sum", torch.sum),
+            ("t_mean", torch.mean),
+            ("b_max", max),
+            ("b_sum", sum),
+            ("avg", "avg"),
+            ("upper", "MAX"),
+        ):
             self.log(name, v, on_step=False, on_epoch=True, reduce_fx=fx)
         self.log("int_tensor", torch.tensor(batch_idx + 1), on_step=False, on_epoch=True)
         return super().training_step(batch, batch_idx)
@@ -209,8 +222,17 @@ def test_reduce_fx_accepts_lightnings_callables_and_spellings(tmp_path):
     trainer = make_trainer(tmp_path)
     trainer.fit(Reductions(), make_loader(4))
     got = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    assert got == {"t_max": 4.0, "t_min": 1.0, "t_sum": 10.0, "t_mean": 2.5, "b_max": 4.0,
-                   "b_sum": 10.0, "avg": 2.5, "upper": 4.0, "int_tensor": 2.5}
+    assert got == {
+        "t_max": 4.0,
+        "t_min": 1.0,
+        "t_sum": 10.0,
+        "t_mean": 2.5,
+        "b_max": 4.0,
+        "b_sum": 10.0,
+        "avg": 2.5,
+        "upper": 4.0,
+        "int_tensor": 2.5,
+    }
     assert trainer.callback_metrics["int_tensor"].is_floating_point()
 
 
@@ -231,46 +253,78 @@ def _fit_raises(tmp_path, model, match):
 
 
 def test_custom_reduce_fx_is_an_error_as_in_lightning(tmp_path):
-    _fit_raises(tmp_path, LogWith(reduce_fx=torch.median),
-                "`self.log('foo', ..., reduce_fx=<built-in method median")
-    _fit_raises(tmp_path, LogWith(reduce_fx="median"), (
-        "`self.log('foo', ..., reduce_fx='median')`: choose one of mean, sum, max, min (or "
-        "torch.mean, torch.sum, torch.max, torch.min). For another reduction, log a "
-        "`torchmetrics.Metric` instead, as in Lightning."))
+    _fit_raises(
+        tmp_path,
+        LogWith(reduce_fx=torch.median),
+        "`self.log('foo', ..., reduce_fx=<built-in method median",
+    )
+    _fit_raises(
+        tmp_path,
+        LogWith(reduce_fx="median"),
+        (
+            "`self.log('foo', ..., reduce_fx='median')`: choose one of mean, sum, max, min (or "
+            "torch.mean, torch.sum, torch.max, torch.min). For another reduction, log a "
+            "`torchmetrics.Metric` instead, as in Lightning."
+        ),
+    )
 
 
 # -- the errors of Lightning's log ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value, kind", [(None, "NoneType"), ("foo", "str"), ([1, 2, 3], "list"),
-                                         ((1, 2), "tuple")])
+@pytest.mark.parametrize(
+    "value, kind", [(None, "NoneType"), ("foo", "str"), ([1, 2, 3], "list"), ((1, 2), "tuple")]
+)
 def test_log_invalid_value_raises(tmp_path, value, kind):
-    _fit_raises(tmp_path, LogWith(value=value), (
-        f"`self.log('foo', value)`: a `{kind}` cannot be logged; log a number, a one-element "
-        f"tensor or a `torchmetrics.Metric`."))
+    _fit_raises(
+        tmp_path,
+        LogWith(value=value),
+        (
+            f"`self.log('foo', value)`: a `{kind}` cannot be logged; log a number, a one-element "
+            f"tensor or a `torchmetrics.Metric`."
+        ),
+    )
 
 
 def test_log_a_dict_points_to_log_dict(tmp_path):
-    _fit_raises(tmp_path, LogWith(value={"a": 1.0}), (
-        "`self.log('foo', value)`: a dict cannot be logged as one value; use "
-        "`self.log_dict(value)`."))
+    _fit_raises(
+        tmp_path,
+        LogWith(value={"a": 1.0}),
+        (
+            "`self.log('foo', value)`: a dict cannot be logged as one value; use "
+            "`self.log_dict(value)`."
+        ),
+    )
 
 
 def test_log_a_tensor_of_several_elements_raises(tmp_path):
-    _fit_raises(tmp_path, LogWith(value=torch.ones(3)), (
-        "`self.log('foo', value)`: a tensor with 3 elements; log a scalar (e.g. `value.mean()`)."))
+    _fit_raises(
+        tmp_path,
+        LogWith(value=torch.ones(3)),
+        ("`self.log('foo', value)`: a tensor with 3 elements; log a scalar (e.g. `value.mean()`)."),
+    )
 
 
 def test_log_name_with_dataloader_idx_raises(tmp_path):
-    _fit_raises(tmp_path, LogWith(name="foo/dataloader_idx_0"), (
-        "`self.log('foo/dataloader_idx_0', ...)`: the name must not contain '/dataloader_idx_'; "
-        "it is added when several dataloaders run (`add_dataloader_idx=True`)."))
+    _fit_raises(
+        tmp_path,
+        LogWith(name="foo/dataloader_idx_0"),
+        (
+            "`self.log('foo/dataloader_idx_0', ...)`: the name must not contain '/dataloader_idx_'; "
+            "it is added when several dataloaders run (`add_dataloader_idx=True`)."
+        ),
+    )
 
 
 def test_log_neither_on_step_nor_on_epoch_raises(tmp_path):
-    _fit_raises(tmp_path, LogWith(on_step=False, on_epoch=False), (
-        "`self.log('foo', ..., on_step=False, on_epoch=False)` would record nothing; set one of "
-        "them to True."))
+    _fit_raises(
+        tmp_path,
+        LogWith(on_step=False, on_epoch=False),
+        (
+            "`self.log('foo', ..., on_step=False, on_epoch=False)` would record nothing; set one of "
+            "them to True."
+        ),
+    )
 
 
 class StepInEpochEnd(Base):
@@ -279,27 +333,49 @@ class StepInEpochEnd(Base):
 
 
 def test_log_on_step_in_an_epoch_level_hook_raises(tmp_path):
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "`self.log('foo', ..., on_step=True)` outside a batch: epoch-level hooks "
             "(on_*_epoch_start/end, on_train_start, ...) log epoch values only; drop "
-            "`on_step=True`.")):
+            "`on_step=True`."
+        ),
+    ):
         make_trainer(tmp_path).fit(StepInEpochEnd(), make_loader(1))
 
 
 def test_log_without_a_trainer_warns_and_records_nothing():
     """Lightning lets ``*_step`` methods be unit-tested without a Trainer."""
     model = Base()
-    with pytest.warns(UserWarning, match=re.escape(
+    with pytest.warns(
+        UserWarning,
+        match=re.escape(
             "`self.log('x', ...)` was called but Base is not attached to a `Trainer`; nothing "
-            "was logged.")):
+            "was logged."
+        ),
+    ):
         model.log("x", 1.0)
 
 
 def test_log_and_log_dict_take_lightnings_arguments():
     log = list(inspect.signature(treadle.Module.log).parameters)
-    assert log == ["self", "name", "value", "prog_bar", "logger", "on_step", "on_epoch",
-                   "reduce_fx", "enable_graph", "sync_dist", "sync_dist_group",
-                   "add_dataloader_idx", "batch_size", "metric_attribute", "rank_zero_only"]
+    assert log == [
+        "self",
+        "name",
+        "value",
+        "prog_bar",
+        "logger",
+        "on_step",
+        "on_epoch",
+        "reduce_fx",
+        "enable_graph",
+        "sync_dist",
+        "sync_dist_group",
+        "add_dataloader_idx",
+        "batch_size",
+        "metric_attribute",
+        "rank_zero_only",
+    ]
     log_dict = list(inspect.signature(treadle.Module.log_dict).parameters)
     assert log_dict == ["self", "dictionary"] + [p for p in log[3:] if p != "metric_attribute"]
 
@@ -330,8 +406,7 @@ def test_eval_step_values_follow_lightnings_logged_and_callback_rules(tmp_path):
     assert float(lm["v_both_epoch"]) == 1.0 and float(cm["v_epoch"]) == 1.0
     # the loggers get one row per validation batch, at step batch_idx (none in the sanity check)
     eval_rows = [(step, row) for step, row in logger.rows if "v_both_step" in row]
-    assert eval_rows == [(i, {"v_both_step": float(i), "v_step_only": float(i)})
-                         for i in range(3)]
+    assert eval_rows == [(i, {"v_both_step": float(i), "v_step_only": float(i)}) for i in range(3)]
     # nor do the step values leak into the training rows
     assert not any("v_both_step" in row and "epoch" in row for _, row in logger.rows)
     result = trainer.test(EvalStepLogging(), make_loader(2, seed=2))

@@ -2,12 +2,14 @@
 
 Imported by name (``from boring import ...``): pytest puts this folder on ``sys.path``.
 """
+
 from __future__ import annotations
 
 import torch
-import treadle
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+import treadle
 
 
 class BoringModel(treadle.Module):
@@ -42,7 +44,13 @@ def loader(n_batches: int = 4, seed: int = 0) -> DataLoader:
 
 def trainer(tmp_path, **kwargs) -> treadle.Trainer:
     """A quiet CPU Trainer writing under ``tmp_path``; ``kwargs`` override."""
-    args = dict(accelerator="cpu", max_epochs=1, enable_progress_bar=False,
-                enable_checkpointing=False, default_root_dir=str(tmp_path), log_every_n_steps=1)
+    args = dict(
+        accelerator="cpu",
+        max_epochs=1,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        default_root_dir=str(tmp_path),
+        log_every_n_steps=1,
+    )
     args.update(kwargs)
     return treadle.Trainer(**args)

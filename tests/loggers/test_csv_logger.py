@@ -4,6 +4,7 @@ Tests marked "ported" follow Lightning's ``tests/tests_pytorch/loggers/test_csv.
 (Copyright The Lightning AI team, Apache-2.0), translated to treadle's names, with mocks
 replaced by real runs; the others are treadle's own.
 """
+
 from __future__ import annotations
 
 import csv
@@ -12,9 +13,10 @@ import re
 
 import pytest
 import torch
-import treadle
 import yaml
 from boring import BoringModel, loader, trainer
+
+import treadle
 from treadle.loggers import CSVLogger, Logger
 from treadle_plugins.loggers.csv import ExperimentWriter
 
@@ -74,7 +76,12 @@ def test_no_name(tmp_path, name):  # ported
 @pytest.mark.parametrize("step_idx", [10, None])
 def test_log_metrics(tmp_path, step_idx):  # ported
     logger = CSVLogger(tmp_path)
-    metrics = {"float": 0.3, "int": 1, "FloatTensor": torch.tensor(0.1), "IntTensor": torch.tensor(1)}
+    metrics = {
+        "float": 0.3,
+        "int": 1,
+        "FloatTensor": torch.tensor(0.1),
+        "IntTensor": torch.tensor(1),
+    }
     logger.log_metrics(metrics, step_idx)
     logger.save()
     with open(os.path.join(logger.log_dir, ExperimentWriter.NAME_METRICS_FILE)) as f:
@@ -88,8 +95,15 @@ def test_log_metrics(tmp_path, step_idx):  # ported
 
 def test_log_hyperparams(tmp_path):  # ported
     logger = CSVLogger(tmp_path)
-    hparams = {"float": 0.3, "int": 1, "string": "abc", "bool": True, "dict": {"a": {"b": "c"}},
-               "list": [1, 2, 3], "layer": torch.nn.BatchNorm1d}
+    hparams = {
+        "float": 0.3,
+        "int": 1,
+        "string": "abc",
+        "bool": True,
+        "dict": {"a": {"b": "c"}},
+        "list": [1, 2, 3],
+        "layer": torch.nn.BatchNorm1d,
+    }
     logger.log_hyperparams(hparams)
     logger.save()
     with open(os.path.join(logger.log_dir, ExperimentWriter.NAME_HPARAMS_FILE)) as f:
@@ -105,13 +119,19 @@ def test_fit_csv_logger(tmp_path):  # ported
     t.fit(BoringModel(), loader(n_batches=4))
     metrics_file = os.path.join(logger.log_dir, ExperimentWriter.NAME_METRICS_FILE)
     assert os.path.isfile(metrics_file)
-    assert [r["step"] for r in rows(metrics_file) if r["train_loss_step"]] == \
-        [str(s) for s in range(1, 11)]
+    assert [r["step"] for r in rows(metrics_file) if r["train_loss_step"]] == [
+        str(s) for s in range(1, 11)
+    ]
 
 
 def test_flush_n_steps(tmp_path):  # ported (the file on disk checked instead of a mocked save)
     logger = CSVLogger(tmp_path, flush_logs_every_n_steps=2)
-    metrics = {"float": 0.3, "int": 1, "FloatTensor": torch.tensor(0.1), "IntTensor": torch.tensor(1)}
+    metrics = {
+        "float": 0.3,
+        "int": 1,
+        "FloatTensor": torch.tensor(0.1),
+        "IntTensor": torch.tensor(1),
+    }
     logger.log_metrics(metrics, step=0)
     assert not os.path.exists(os.path.join(logger.log_dir, "metrics.csv"))
     logger.log_metrics(metrics, step=1)
@@ -168,7 +188,9 @@ def test_several_loggers_at_once(tmp_path):
     t.fit(model, loader(n_batches=2))
     assert t.loggers == [a, b] and t.logger is a
     assert model.logger is a and model.loggers == [a, b]
-    assert rows(os.path.join(a.log_dir, "metrics.csv")) == rows(os.path.join(b.log_dir, "metrics.csv"))
+    assert rows(os.path.join(a.log_dir, "metrics.csv")) == rows(
+        os.path.join(b.log_dir, "metrics.csv")
+    )
     assert len(rows(os.path.join(a.log_dir, "metrics.csv"))) == 3  # two steps, one epoch end
 
 
@@ -215,9 +237,12 @@ def test_selected_by_name_and_by_default(tmp_path):
 
 
 def test_an_unknown_logger_name_lists_the_names(tmp_path):
-    with pytest.raises(treadle.ConfigurationError,
-                       match=re.escape("`logger='wandb'` is not provided by any installed plugin. "
-                                       "Available names: 'csv'")):
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
+            "`logger='wandb'` is not provided by any installed plugin. Available names: 'csv'"
+        ),
+    ):
         trainer(tmp_path, logger="wandb")
 
 
@@ -247,9 +272,11 @@ def test_a_third_party_logger_subclass(tmp_path):
 
     logger = ListLogger()
     trainer(tmp_path, logger=logger).fit(BoringModel(), loader(n_batches=1))
-    assert logger.calls == [("metrics", 1, ["epoch", "train_loss_step"]),
-                            ("metrics", 1, ["epoch", "train_loss_epoch"]),
-                            ("finalize", "success")]
+    assert logger.calls == [
+        ("metrics", 1, ["epoch", "train_loss_step"]),
+        ("metrics", 1, ["epoch", "train_loss_epoch"]),
+        ("finalize", "success"),
+    ]
     assert (logger.save_dir, logger.log_dir, logger.experiment) == (None, None, None)
 
     class Incomplete(Logger):

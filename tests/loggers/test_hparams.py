@@ -8,6 +8,7 @@ treadle refuses it in ``save_hyperparameters``; those tests pin the refusal inst
 Until the Trainer writes hyper-parameters into its checkpoints itself (the tests marked
 ``needs trainer integration``), :func:`save_checkpoint` adds them as the Trainer will.
 """
+
 from __future__ import annotations
 
 import copy
@@ -21,10 +22,11 @@ from enum import Enum
 
 import pytest
 import torch
-import treadle
 import yaml
 from boring import BoringModel, loader, trainer
 from torch import nn
+
+import treadle
 from treadle import _hparams, checkpoint_io
 from treadle.loggers import CSVLogger, save_hparams_to_yaml
 
@@ -200,9 +202,18 @@ class UnconventionalArgsBoringModel(CustomBoringModel):
         obj.save_hyperparameters()
 
 
-@pytest.mark.parametrize("cls", [
-    CustomBoringModel, SubClassBoringModel, NonSavingSubClassBoringModel, SubSubClassBoringModel,
-    UnconventionalArgsBoringModel, BoringModelWithMixin, BoringModelWithMixinAndInit])
+@pytest.mark.parametrize(
+    "cls",
+    [
+        CustomBoringModel,
+        SubClassBoringModel,
+        NonSavingSubClassBoringModel,
+        SubSubClassBoringModel,
+        UnconventionalArgsBoringModel,
+        BoringModelWithMixin,
+        BoringModelWithMixinAndInit,
+    ],
+)
 def test_collect_init_arguments(tmp_path, cls):  # ported
     assert cls().hparams.batch_size == 64
     model = cls(batch_size=179)
@@ -285,15 +296,23 @@ class OtherArgsModel(BoringModel):
 
 
 def test_single_config_models_fail():  # ported, with the messages pinned
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "AnotherArgModel.save_hyperparameters(): `42` is neither an `__init__` argument name "
             "nor a dict or Namespace of hyper-parameters. Pass argument names as strings "
             "(`save_hyperparameters('lr', 'width')`), one dict, or nothing (every `__init__` "
-            "argument).")):
+            "argument)."
+        ),
+    ):
         AnotherArgModel(arg1=42)
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "OtherArgsModel.save_hyperparameters(): pass argument names as strings, or one dict "
-            "or Namespace; got 3.14, 'abc'.")):
+            "or Namespace; got 3.14, 'abc'."
+        ),
+    ):
         OtherArgsModel(arg1=3.14, arg2="abc")
 
 
@@ -302,8 +321,13 @@ def test_save_hparams_to_yaml(tmp_path):  # ported (read back with yaml.safe_loa
         option1name = "option1val"
         option3name = "option3val"
 
-    hparams = {"batch_size": 32, "learning_rate": 0.001, "data_root": "./any/path/here",
-               "nested": {"any_num": 123, "anystr": "abcd"}, "switch": Options.option3name}
+    hparams = {
+        "batch_size": 32,
+        "learning_rate": 0.001,
+        "data_root": "./any/path/here",
+        "nested": {"any_num": 123, "anystr": "abcd"},
+        "switch": Options.option3name,
+    }
     path = os.path.join(tmp_path, "testing-hparams.yaml")
     for form in (hparams, Namespace(**hparams), _hparams.AttributeDict(hparams)):
         save_hparams_to_yaml(path, form)
@@ -311,8 +335,9 @@ def test_save_hparams_to_yaml(tmp_path):  # ported (read back with yaml.safe_loa
             loaded = yaml.safe_load(f)
         assert loaded.keys() == hparams.keys()
         assert loaded["switch"] == "option3name"  # an enum is written by name
-        assert {k: v for k, v in loaded.items() if k != "switch"} == \
-            {k: v for k, v in hparams.items() if k != "switch"}
+        assert {k: v for k, v in loaded.items() if k != "switch"} == {
+            k: v for k, v in hparams.items() if k != "switch"
+        }
 
 
 def test_model_ignores_non_exist_kwargument(tmp_path):  # ported
@@ -324,7 +349,9 @@ def test_model_ignores_non_exist_kwargument(tmp_path):  # ported
     model = LocalModel()
     assert model.hparams.batch_size == 15
     path = fit_and_save(tmp_path, model)
-    assert "non_exist_kwarg" not in LocalModel.load_from_checkpoint(path, non_exist_kwarg=99).hparams
+    assert (
+        "non_exist_kwarg" not in LocalModel.load_from_checkpoint(path, non_exist_kwarg=99).hparams
+    )
 
 
 @pytest.mark.parametrize("ignore", ["arg2", ("arg2", "arg3")])
@@ -358,8 +385,9 @@ class NoParametersModel(BoringModel):
         self.save_hyperparameters()
 
 
-@pytest.mark.parametrize("make", [lambda: IgnoreAllParametersModel(arg1=14, arg2=90, arg3=50),
-                                  NoParametersModel])
+@pytest.mark.parametrize(
+    "make", [lambda: IgnoreAllParametersModel(arg1=14, arg2=90, arg3=50), NoParametersModel]
+)
 def test_save_no_parameters(make):  # ported
     model = make()
     assert model.hparams == {}
@@ -390,7 +418,10 @@ def test_hparams_name_from_container(tmp_path):  # ported, plus loading by that 
     assert model._hparams_name == "config"
     path = fit_and_save(tmp_path, model)
     loaded = HparamsNamespaceContainerModel.load_from_checkpoint(path, b=5)
-    assert loaded.hparams == {"a": 1, "b": 5}  # rebuilt as HparamsNamespaceContainerModel(config={...})
+    assert loaded.hparams == {
+        "a": 1,
+        "b": 5,
+    }  # rebuilt as HparamsNamespaceContainerModel(config={...})
 
 
 @dataclass(eq=False)
@@ -405,7 +436,10 @@ class DataClassModel(BoringModel):
 
 
 def test_dataclass_module():  # ported
-    assert DataClassModel(33, optional="cocofruit").hparams == {"mandatory": 33, "optional": "cocofruit"}
+    assert DataClassModel(33, optional="cocofruit").hparams == {
+        "mandatory": 33,
+        "optional": "cocofruit",
+    }
 
 
 def test_init_arg_with_runtime_change(tmp_path):  # ported: loggers get the initial values
@@ -434,7 +468,9 @@ def test_trainer_checkpoint_holds_hyper_parameters(tmp_path):
     assert checkpoint["hyper_parameters"] == {"batch_size": 7}
     assert checkpoint["hparams_name"] == "kwargs"
     t.save_checkpoint(tmp_path / "weights.ckpt", weights_only=True)  # kept there too, as Lightning
-    assert torch.load(tmp_path / "weights.ckpt", weights_only=True)["hyper_parameters"] == {"batch_size": 7}
+    assert torch.load(tmp_path / "weights.ckpt", weights_only=True)["hyper_parameters"] == {
+        "batch_size": 7
+    }
 
 
 # -- treadle's own: what can be stored ------------------------------------------------------------
@@ -457,7 +493,9 @@ class IgnoringBackbone(BoringModel):
 def test_a_module_argument_is_refused_with_the_fix():
     """Lightning warns and pickles an ``nn.Module`` argument; a ``weights_only`` load could not
     read it back, so treadle refuses it where it enters, naming the argument and the fix."""
-    with pytest.raises(TypeError, match=re.escape(
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
             "WithBackbone.save_hyperparameters(): checkpoints are loaded with "
             "`torch.load(weights_only=True)`, which rebuilds only None, bool, int, float, str, "
             "bytes, tensors, torch.Size/dtype/device and plain lists, tuples and dicts of them. "
@@ -467,7 +505,9 @@ def test_a_module_argument_is_refused_with_the_fix():
             "Leave them out with `self.save_hyperparameters(ignore=['backbone'])` and pass them "
             "again when loading: `WithBackbone.load_from_checkpoint(path, backbone=...)`; or "
             "store a plain form instead (a dataclass as `dataclasses.asdict(cfg)`, an enum as its "
-            "`.value`, a class as its name).")):
+            "`.value`, a class as its name)."
+        ),
+    ):
         WithBackbone(nn.Linear(2, 2))
 
 
@@ -475,11 +515,17 @@ def test_an_ignored_module_argument_is_passed_again_when_loading(tmp_path):
     model = IgnoringBackbone(nn.Linear(2, 2), lr=0.5)
     assert model.hparams == {"lr": 0.5}
     path = fit_and_save(tmp_path, model)
-    with pytest.raises(TypeError, match=re.escape(
-            "IgnoringBackbone.load_from_checkpoint(" + repr(path) + "): `IgnoringBackbone.__init__` "
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "IgnoringBackbone.load_from_checkpoint("
+            + repr(path)
+            + "): `IgnoringBackbone.__init__` "
             "needs 'backbone', which the checkpoint's hyper-parameters do not hold (an argument "
             "left out with `save_hyperparameters(ignore=[...])` is not saved). Pass it: "
-            "`IgnoringBackbone.load_from_checkpoint(path, backbone=...)`.")):
+            "`IgnoringBackbone.load_from_checkpoint(path, backbone=...)`."
+        ),
+    ):
         IgnoringBackbone.load_from_checkpoint(path)
     loaded = IgnoringBackbone.load_from_checkpoint(path, backbone=nn.Linear(2, 2))
     assert loaded.hparams.lr == 0.5
@@ -503,8 +549,12 @@ class Anything(BoringModel):
 
 def test_every_unstorable_value_is_named_with_its_place():
     with pytest.raises(TypeError) as info:
-        Anything(cfg=Config(), opts={"color": Color.RED, "ok": [1, (2, print)]}, cls=nn.ReLU,
-                 fine=(1, "a", None, torch.zeros(2), torch.float16, torch.device("cpu")))
+        Anything(
+            cfg=Config(),
+            opts={"color": Color.RED, "ok": [1, (2, print)]},
+            cls=nn.ReLU,
+            fine=(1, "a", None, torch.zeros(2), torch.float16, torch.device("cpu")),
+        )
     message = str(info.value)
     assert "  - argument `cfg` is a `Config`\n" in message
     assert "  - argument `opts`['color'] is a `Color`\n" in message
@@ -517,9 +567,19 @@ def test_every_unstorable_value_is_named_with_its_place():
 
 def test_stored_values_load_with_weights_only(tmp_path):
     """Every kind of value that is accepted comes back from a ``weights_only=True`` load."""
-    values = dict(none=None, flag=True, n=3, x=0.5, s="adam", raw=b"\x00", t=torch.arange(3),
-                  size=torch.Size([2, 3]), dtype=torch.bfloat16, device=torch.device("cpu"),
-                  nested={"a": [1, (2.0, "b")], 3: {"c": None}})
+    values = dict(
+        none=None,
+        flag=True,
+        n=3,
+        x=0.5,
+        s="adam",
+        raw=b"\x00",
+        t=torch.arange(3),
+        size=torch.Size([2, 3]),
+        dtype=torch.bfloat16,
+        device=torch.device("cpu"),
+        nested={"a": [1, (2.0, "b")], 3: {"c": None}},
+    )
     model = Anything(**values)
     model.hparams.extra = _hparams.AttributeDict(k=1)  # a dict subclass is stored as a plain dict
     path = fit_and_save(tmp_path, model)
@@ -537,8 +597,10 @@ def test_stored_values_load_with_weights_only(tmp_path):
 def test_a_value_set_after_saving_is_refused_when_checkpointing(tmp_path):
     model = CustomBoringModel()
     model.hparams.loss = nn.MSELoss()
-    with pytest.raises(TypeError, match=re.escape(
-            "Saving a checkpoint of CustomBoringModel: checkpoints are loaded with ")) as info:
+    with pytest.raises(
+        TypeError,
+        match=re.escape("Saving a checkpoint of CustomBoringModel: checkpoints are loaded with "),
+    ) as info:
         _hparams.checkpoint_entries(model)
     assert "  - hparams['loss'] is a `MSELoss` (an `nn.Module`" in str(info.value)
 
@@ -556,11 +618,14 @@ def test_hparams_attribute_and_dict_access_and_initial_copy():
     assert initial == {"batch_size": 3}
     initial["batch_size"] = 99  # a copy: the recorded values do not change
     assert model.hparams_initial == {"batch_size": 3}
-    with pytest.raises(AttributeError, match=re.escape("hparams has no 'missing'; it holds: "
-                                                       "['batch_size', 'new']")):
+    with pytest.raises(
+        AttributeError, match=re.escape("hparams has no 'missing'; it holds: ['batch_size', 'new']")
+    ):
         _ = model.hparams.missing
     assert copy.deepcopy(model.hparams) == model.hparams
-    assert pickle.loads(pickle.dumps(model.hparams)) == model.hparams  # as Lightning's AttributeDict
+    assert (
+        pickle.loads(pickle.dumps(model.hparams)) == model.hparams
+    )  # as Lightning's AttributeDict
 
 
 def test_save_hyperparameters_by_unknown_name():
@@ -569,9 +634,13 @@ def test_save_hyperparameters_by_unknown_name():
             super().__init__()
             self.save_hyperparameters("lr", "widht")
 
-    with pytest.raises(ValueError, match=re.escape(
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
             "Named.save_hyperparameters(): 'widht' is not an argument of `Named.__init__`. "
-            "Its arguments: 'lr', 'width'.")):
+            "Its arguments: 'lr', 'width'."
+        ),
+    ):
         Named()
 
 
@@ -592,8 +661,9 @@ def test_load_from_checkpoint_strict_and_map_location(tmp_path):
     checkpoint_io.save_atomic(checkpoint, tmp_path / "extra.ckpt")
     with pytest.raises(RuntimeError, match="Unexpected key"):
         CustomBoringModel.load_from_checkpoint(tmp_path / "extra.ckpt")
-    loaded = CustomBoringModel.load_from_checkpoint(tmp_path / "extra.ckpt", strict=False,
-                                                    map_location="cpu")
+    loaded = CustomBoringModel.load_from_checkpoint(
+        tmp_path / "extra.ckpt", strict=False, map_location="cpu"
+    )
     assert loaded.hparams.batch_size == 5 and loaded.layer.weight.device.type == "cpu"
     assert torch.equal(loaded.layer.weight, model.layer.weight)
 
@@ -619,9 +689,13 @@ def test_load_from_checkpoint_calls_on_load_checkpoint(tmp_path):
 
 def test_load_from_a_file_that_is_not_a_module_checkpoint(tmp_path):
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
-    with pytest.raises(KeyError, match=re.escape(
+    with pytest.raises(
+        KeyError,
+        match=re.escape(
             "the file has no `state_dict` (keys: 'weights'); it is not a treadle or Lightning "
-            "checkpoint of a whole module.")):
+            "checkpoint of a whole module."
+        ),
+    ):
         CustomBoringModel.load_from_checkpoint(tmp_path / "other.pt")
 
 
@@ -649,8 +723,11 @@ def run_start(tmp_path, module, datamodule):
     from treadle.loggers import log_hyperparams
 
     logger = CSVLogger(tmp_path)
-    log_hyperparams(SimpleNamespace(loggers=[logger], is_global_zero=True,
-                                    lightning_module=module, datamodule=datamodule))
+    log_hyperparams(
+        SimpleNamespace(
+            loggers=[logger], is_global_zero=True, lightning_module=module, datamodule=datamodule
+        )
+    )
     return logger
 
 
@@ -661,8 +738,12 @@ def test_module_and_datamodule_hparams_are_logged_together(tmp_path):
 
 
 def test_clashing_module_and_datamodule_hparams(tmp_path):
-    with pytest.raises(RuntimeError, match=re.escape(
+    with pytest.raises(
+        RuntimeError,
+        match=re.escape(
             "The module's and the datamodule's hyper-parameters both hold 'batch_size' with "
             "different values, so they cannot be logged together. Rename one, or keep one from "
-            "the loggers with `save_hyperparameters(logger=False)`.")):
+            "the loggers with `save_hyperparameters(logger=False)`."
+        ),
+    ):
         run_start(tmp_path, CustomBoringModel(batch_size=8), DataHparams())

@@ -4,6 +4,7 @@ Tests marked "ported" follow Lightning's ``tests/tests_pytorch/loggers/test_tens
 (Copyright The Lightning AI team, Apache-2.0), translated to treadle's names; where Lightning
 mocks the ``SummaryWriter``, these read the event files back with tensorboard's own reader.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,12 +15,15 @@ from argparse import Namespace
 
 import pytest
 import torch
-import treadle
 import yaml
 from boring import BoringModel, loader, trainer
+
+import treadle
 from treadle.loggers import TensorBoardLogger
 
-pytest.importorskip("tensorboard", reason="the [tensorboard] extra (part of [dev]) is not installed")
+pytest.importorskip(
+    "tensorboard", reason="the [tensorboard] extra (part of [dev]) is not installed"
+)
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -27,7 +31,9 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 def scalars(log_dir):
     events = EventAccumulator(str(log_dir))
     events.Reload()
-    return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+    return {
+        tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]
+    }
 
 
 def tensorboard_module():
@@ -108,7 +114,12 @@ def test_tensorboard_log_sub_dir(tmp_path, monkeypatch):  # ported
 @pytest.mark.parametrize("step_idx", [10, None])
 def test_tensorboard_log_metrics(tmp_path, step_idx):  # ported
     logger = TensorBoardLogger(tmp_path)
-    metrics = {"float": 0.3, "int": 1, "FloatTensor": torch.tensor(0.1), "IntTensor": torch.tensor(1)}
+    metrics = {
+        "float": 0.3,
+        "int": 1,
+        "FloatTensor": torch.tensor(0.1),
+        "IntTensor": torch.tensor(1),
+    }
     logger.log_metrics(metrics, step_idx)
     logger.finalize("success")
     found = scalars(logger.log_dir)
@@ -119,9 +130,17 @@ def test_tensorboard_log_metrics(tmp_path, step_idx):  # ported
 
 def test_tensorboard_log_hyperparams(tmp_path):  # ported
     logger = TensorBoardLogger(tmp_path)
-    hparams = {"float": 0.3, "int": 1, "string": "abc", "bool": True, "dict": {"a": {"b": "c"}},
-               "list": [1, 2, 3], "namespace": Namespace(foo=Namespace(bar="buzz")),
-               "layer": torch.nn.BatchNorm1d, "tensor": torch.zeros(2, 2, 2)}
+    hparams = {
+        "float": 0.3,
+        "int": 1,
+        "string": "abc",
+        "bool": True,
+        "dict": {"a": {"b": "c"}},
+        "list": [1, 2, 3],
+        "namespace": Namespace(foo=Namespace(bar="buzz")),
+        "layer": torch.nn.BatchNorm1d,
+        "tensor": torch.zeros(2, 2, 2),
+    }
     logger.log_hyperparams(hparams)
     logger.finalize("success")
     assert scalars(logger.log_dir)["hp_metric"] == [(0, -1.0)]  # default_hp_metric
@@ -134,9 +153,17 @@ def test_tensorboard_log_hyperparams(tmp_path):  # ported
 
 def test_tensorboard_log_hparams_and_metrics(tmp_path):  # ported
     logger = TensorBoardLogger(tmp_path, default_hp_metric=False)
-    hparams = {"float": 0.3, "int": 1, "string": "abc", "bool": True, "dict": {"a": {"b": "c"}},
-               "list": [1, 2, 3], "namespace": Namespace(foo=Namespace(bar="buzz")),
-               "layer": torch.nn.BatchNorm1d, "tensor": torch.empty(2, 2, 2)}
+    hparams = {
+        "float": 0.3,
+        "int": 1,
+        "string": "abc",
+        "bool": True,
+        "dict": {"a": {"b": "c"}},
+        "list": [1, 2, 3],
+        "namespace": Namespace(foo=Namespace(bar="buzz")),
+        "layer": torch.nn.BatchNorm1d,
+        "tensor": torch.empty(2, 2, 2),
+    }
     logger.log_hyperparams(hparams, {"abc": torch.tensor([0.54])})
     logger.finalize("success")
     found = scalars(logger.log_dir)
@@ -158,12 +185,17 @@ def test_tensorboard_log_graph(tmp_path, example_input_array):  # ported
 def test_tensorboard_log_graph_warning_no_example_input_array(tmp_path):  # ported
     model = BoringModel()
     logger = TensorBoardLogger(tmp_path, log_graph=True)
-    with pytest.warns(UserWarning, match="Could not log computational graph to TensorBoard: The "
-                                         "`model.example_input_array` .* was not given"):
+    with pytest.warns(
+        UserWarning,
+        match="Could not log computational graph to TensorBoard: The "
+        "`model.example_input_array` .* was not given",
+    ):
         logger.log_graph(model)
     model.example_input_array = dict(x=1, y=2)
-    with pytest.warns(UserWarning, match="Could not log computational graph to TensorBoard: .* "
-                                         "can't be traced by TensorBoard"):
+    with pytest.warns(
+        UserWarning,
+        match="Could not log computational graph to TensorBoard: .* can't be traced by TensorBoard",
+    ):
         logger.log_graph(model)
 
 
@@ -236,30 +268,45 @@ def test_tensorboard_and_csv_at_once(tmp_path):
 
 
 def test_import_treadle_does_not_import_tensorboard():
-    code = ("import sys, treadle, treadle.loggers\n"
-            "from treadle.loggers import TensorBoardLogger\n"
-            "import treadle_plugins.loggers.tensorboard\n"
-            "assert 'tensorboard' not in sys.modules and 'torch.utils.tensorboard' not in sys.modules\n"
-            "logger = TensorBoardLogger(sys.argv[1])\n"
-            "assert 'tensorboard' not in sys.modules\n"
-            "logger.experiment\n"
-            "assert 'torch.utils.tensorboard' in sys.modules\n")
-    done = subprocess.run([sys.executable, "-c", code, os.devnull + "-unused"], capture_output=True,
-                          text=True, env=os.environ.copy(), check=False)
+    code = (
+        "import sys, treadle, treadle.loggers\n"
+        "from treadle.loggers import TensorBoardLogger\n"
+        "import treadle_plugins.loggers.tensorboard\n"
+        "assert 'tensorboard' not in sys.modules and 'torch.utils.tensorboard' not in sys.modules\n"
+        "logger = TensorBoardLogger(sys.argv[1])\n"
+        "assert 'tensorboard' not in sys.modules\n"
+        "logger.experiment\n"
+        "assert 'torch.utils.tensorboard' in sys.modules\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, os.devnull + "-unused"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
 
 
 def test_missing_tensorboard_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if not installed: not importable
     monkeypatch.setitem(sys.modules, "tensorboardX", None)
-    with pytest.raises(ModuleNotFoundError, match=re.escape(
+    with pytest.raises(
+        ModuleNotFoundError,
+        match=re.escape(
             "`TensorBoardLogger` needs the `tensorboard` package, which is not installed. "
-            "Install it with: pip install 'treadle[tensorboard]'")):
+            "Install it with: pip install 'treadle[tensorboard]'"
+        ),
+    ):
         TensorBoardLogger(tmp_path)
     monkeypatch.setenv("TREADLE_BLOCK_PLUGINS", "tensorboard_logger")
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             "`logger='tensorboard'` is installed but not available on this machine. Install it "
-            "with: pip install 'treadle[tensorboard]'")):
+            "with: pip install 'treadle[tensorboard]'"
+        ),
+    ):
         trainer(tmp_path, logger="tensorboard", plugins=[tensorboard_module()])
 
 

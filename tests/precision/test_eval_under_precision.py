@@ -1,6 +1,7 @@
 """``test()`` and ``predict()`` under the precision plugins: ``bf16-mixed`` runs the steps under
 autocast, ``bf16-true`` (and the other ``*-true``) runs them on the converted module and inputs
 with the precision's default dtype, as training and validation do."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,8 +24,9 @@ class Probe(treadle.Module):
 
     def record(self, stage, x):
         out = self.net(x)
-        self.seen.append((stage, x.dtype, out.dtype, torch.zeros(1).dtype,
-                          torch.is_autocast_enabled("cpu")))
+        self.seen.append(
+            (stage, x.dtype, out.dtype, torch.zeros(1).dtype, torch.is_autocast_enabled("cpu"))
+        )
         return out
 
     def test_step(self, batch, batch_idx):
@@ -47,8 +49,11 @@ def run_both(tmp_path, precision):
 def test_bf16_mixed_runs_test_and_predict_under_autocast(tmp_path):
     model, result, predictions = run_both(tmp_path, "bf16-mixed")
     # float32 inputs and weights, bf16 outputs of the autocast linear layers
-    assert model.seen == [("test", torch.float32, torch.bfloat16, torch.float32, True)] * 2 + \
-        [("predict", torch.float32, torch.bfloat16, torch.float32, True)] * 2
+    assert (
+        model.seen
+        == [("test", torch.float32, torch.bfloat16, torch.float32, True)] * 2
+        + [("predict", torch.float32, torch.bfloat16, torch.float32, True)] * 2
+    )
     assert {p.dtype for p in model.parameters()} == {torch.float32}
     assert [p.dtype for p in predictions] == [torch.bfloat16] * 2
     assert "test_loss" in result[0]
@@ -60,8 +65,11 @@ def test_true_precision_runs_test_and_predict_in_its_dtype(tmp_path, precision):
     dtype = TRUE[precision]
     model, result, predictions = run_both(tmp_path, precision)
     assert {p.dtype for p in model.parameters()} == {dtype}
-    assert model.seen == [("test", dtype, dtype, dtype, False)] * 2 + \
-        [("predict", dtype, dtype, dtype, False)] * 2
+    assert (
+        model.seen
+        == [("test", dtype, dtype, dtype, False)] * 2
+        + [("predict", dtype, dtype, dtype, False)] * 2
+    )
     assert [p.dtype for p in predictions] == [dtype] * 2
     assert "test_loss" in result[0]
     assert torch.get_default_dtype() is torch.float32, "the default dtype must be restored"

@@ -1,5 +1,6 @@
 """``16-mixed``'s gradient scaler: the scaled loss reaches ``backward``, skipped steps, checkpoints,
 the user's own optimizer stepped directly, and a strategy that owns precision."""
+
 from __future__ import annotations
 
 import copy
@@ -47,7 +48,9 @@ class BackwardRecorder(treadle.Module):
         opt.step()
 
     def backward(self, loss):
-        self.received.append((loss.detach().clone(), self.trainer.precision_plugin.scaler.get_scale()))
+        self.received.append(
+            (loss.detach().clone(), self.trainer.precision_plugin.scaler.get_scale())
+        )
         loss.backward()
 
 
@@ -155,19 +158,24 @@ def test_scaler_state_is_saved_and_restored(tmp_path):
         def on_train_start(self, trainer, pl_module):
             restored.append(trainer.precision_plugin.scaler.state_dict())
 
-    resumed_trainer = make_trainer(tmp_path, precision="16-mixed", max_epochs=4, callbacks=[Probe()])
+    resumed_trainer = make_trainer(
+        tmp_path, precision="16-mixed", max_epochs=4, callbacks=[Probe()]
+    )
     resumed_trainer.fit(resumed, loader, ckpt_path=str(path))
     assert restored == [saved["grad_scaler"]]
     assert_params_equal(resumed, full)
-    assert resumed_trainer.precision_plugin.scaler.state_dict() == \
-        full_trainer.precision_plugin.scaler.state_dict()
+    assert (
+        resumed_trainer.precision_plugin.scaler.state_dict()
+        == full_trainer.precision_plugin.scaler.state_dict()
+    )
 
     # the test can tell: the same checkpoint without the scaler's state resumes differently
     del saved["grad_scaler"]
     torch.save(saved, tmp_path / "no_scaler.ckpt")
     fresh = AutoAdam(net)
     make_trainer(tmp_path, precision="16-mixed", max_epochs=4).fit(
-        fresh, loader, ckpt_path=str(tmp_path / "no_scaler.ckpt"))
+        fresh, loader, ckpt_path=str(tmp_path / "no_scaler.ckpt")
+    )
     assert any(not torch.equal(a, b) for a, b in zip(fresh.parameters(), full.parameters()))
 
 
@@ -248,7 +256,9 @@ def _plain_fp16(net, loader, opt_kind, epochs):
 
 @pytest.mark.parametrize("module_cls", [DirectStep, DirectStepWithClosure])
 @pytest.mark.parametrize("opt", ["adam", "sgd"])
-def test_stepping_the_users_own_optimizer_still_unscales_skips_and_updates(tmp_path, module_cls, opt):
+def test_stepping_the_users_own_optimizer_still_unscales_skips_and_updates(
+    tmp_path, module_cls, opt
+):
     net = mlp(hidden=16)
     loader = make_loader(6)
     model = module_cls(net, opt)
@@ -315,8 +325,13 @@ class Observed(treadle.Module):
 @pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed", "bf16-true", "64-true"])
 def test_precision_stands_aside_when_the_strategy_owns_precision(tmp_path, precision):
     model = Observed("lbfgs" if precision == "16-mixed" else "sgd")  # LBFGS: not refused here
-    trainer = make_trainer(tmp_path, precision=precision, strategy="owns-precision",
-                           plugins=[OffersOwningStrategy()], limit_train_batches=2)
+    trainer = make_trainer(
+        tmp_path,
+        precision=precision,
+        strategy="owns-precision",
+        plugins=[OffersOwningStrategy()],
+        limit_train_batches=2,
+    )
     trainer.fit(model, make_loader(2))
 
     assert trainer.precision_plugin.enabled is False
@@ -344,7 +359,9 @@ class TwoOptimizers(treadle.Module):
         self.direct = direct
 
     def configure_optimizers(self):
-        return torch.optim.Adam(self.a.parameters(), lr=0.1), torch.optim.Adam(self.b.parameters(), lr=0.1)
+        return torch.optim.Adam(self.a.parameters(), lr=0.1), torch.optim.Adam(
+            self.b.parameters(), lr=0.1
+        )
 
     def training_step(self, batch, batch_idx):
         opt_a, opt_b = self.optimizers()

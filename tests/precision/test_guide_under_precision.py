@@ -4,6 +4,7 @@ The examples are the guide test's own classes (``tests/test_guide_examples.py``)
 ``precision=...``. Under ``16-mixed`` the LBFGS example is refused before anything runs; under
 ``bf16-mixed`` and ``32-true`` it is accepted and converges.
 """
+
 from __future__ import annotations
 
 import copy
@@ -35,8 +36,12 @@ def _finite(module: nn.Module) -> bool:
 
 
 def _adam_steps(optimizer) -> list[int]:
-    return [int(optimizer.state[p]["step"]) for g in optimizer.param_groups for p in g["params"]
-            if p in optimizer.state]
+    return [
+        int(optimizer.state[p]["step"])
+        for g in optimizer.param_groups
+        for p in g["params"]
+        if p in optimizer.state
+    ]
 
 
 @pytest.mark.parametrize("precision", MIXED)
@@ -179,14 +184,19 @@ def test_optimizer_steps_at_different_frequencies(tmp_path, precision):
 # scale) and the scheduler steps anyway: expected, see docs/precision.md
 @pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
 @pytest.mark.parametrize("precision", MIXED)
-@pytest.mark.parametrize("example, expected", [
-    ("StepEveryBatch", [0.1 * 0.5**k for k in range(N_BATCHES * EPOCHS)]),
-    ("StepEveryNBatches", [0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.0125, 0.0125]),
-])
+@pytest.mark.parametrize(
+    "example, expected",
+    [
+        ("StepEveryBatch", [0.1 * 0.5**k for k in range(N_BATCHES * EPOCHS)]),
+        ("StepEveryNBatches", [0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.0125, 0.0125]),
+    ],
+)
 def test_manual_schedulers(tmp_path, precision, example, expected):
     """Schedulers step when the user says so, skipped fp16 steps or not."""
     model = getattr(guide, example)()
-    make_trainer(tmp_path, precision=precision, max_epochs=EPOCHS).fit(model, make_loader(N_BATCHES))
+    make_trainer(tmp_path, precision=precision, max_epochs=EPOCHS).fit(
+        model, make_loader(N_BATCHES)
+    )
     assert model.lrs == pytest.approx(expected)
 
 
@@ -208,7 +218,8 @@ LBFGS_REFUSAL = (
     "`configure_optimizers()`): its `step(closure)` re-evaluates the loss and gradients inside "
     "the step, where gradient scaling cannot unscale them, so it would run on scaled gradients. "
     "Use `precision='bf16-mixed'` or `precision='32-true'` with `LBFGS`, or an optimizer whose "
-    "`step()` does not require a closure.")
+    "`step()` does not require a closure."
+)
 
 
 class CountingLBFGS(guide.LBFGSModel):
@@ -240,12 +251,16 @@ def test_any_optimizer_whose_step_requires_a_closure_is_refused_under_16_mixed(t
 
     class Model(guide.MyModel):
         def configure_optimizers(self):
-            return [torch.optim.SGD(self.parameters(), lr=0.1), NeedsClosure(self.parameters(), lr=0.1)]
+            return [
+                torch.optim.SGD(self.parameters(), lr=0.1),
+                NeedsClosure(self.parameters(), lr=0.1),
+            ]
 
     with pytest.raises(treadle.ConfigurationError) as info:
         make_trainer(tmp_path, precision="16-mixed").fit(Model(), make_loader(2))
     assert [p for p in info.value.problems if p.startswith("precision:16-mixed")] == [
-        LBFGS_REFUSAL.replace("LBFGS", "NeedsClosure").replace("optimizer 0", "optimizer 1")]
+        LBFGS_REFUSAL.replace("LBFGS", "NeedsClosure").replace("optimizer 0", "optimizer 1")
+    ]
 
 
 @pytest.mark.parametrize("precision", ["bf16-mixed", "32-true"])
@@ -269,6 +284,7 @@ def test_lbfgs_is_accepted_and_converges(tmp_path, precision):
     opt = torch.optim.LBFGS(ref.parameters(), lr=0.5, max_iter=5)
     for _ in range(EPOCHS):
         for x, y in loader:
+
             def closure():
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16-mixed"):
                     loss = F.mse_loss(ref(x), y)  # noqa: B023 (opt.step calls it in this iteration)

@@ -6,6 +6,7 @@ dtype=...)`` around forward and loss, and for fp16 ``torch.amp.GradScaler("cpu")
 and ``scaler.update()``. The default initial scale (2**16) makes the first fp16 steps overflow, so
 every fp16 run below also goes through skipped steps and scale changes -- and must still match.
 """
+
 from __future__ import annotations
 
 import copy
@@ -64,7 +65,9 @@ class ManualAMP(treadle.Module):
         opt.zero_grad()
         self.manual_backward(loss)
         if self.clip is not None:
-            self.clip_gradients(opt, gradient_clip_val=self.clip, gradient_clip_algorithm=self.algorithm)
+            self.clip_gradients(
+                opt, gradient_clip_val=self.clip, gradient_clip_algorithm=self.algorithm
+            )
             self.clipped_norms.append(_measure(self.parameters(), self.algorithm))
         opt.step()
 
@@ -83,8 +86,16 @@ class AutoAMP(treadle.Module):
         return F.mse_loss(self.net(x), y)
 
 
-def plain_amp(net, loader, precision, epochs=EPOCHS, opt="adam", clip=None, algorithm="norm",
-              unscale_before_clip=True):
+def plain_amp(
+    net,
+    loader,
+    precision,
+    epochs=EPOCHS,
+    opt="adam",
+    clip=None,
+    algorithm="norm",
+    unscale_before_clip=True,
+):
     """The plain PyTorch AMP loop; returns (net, scaler or None, clipped grad norms)."""
     net = copy.deepcopy(net)
     optimizer = _optimizer(net.parameters(), opt)
@@ -164,8 +175,14 @@ def test_autocast_is_active_in_training_and_validation_steps(tmp_path):
 
     for precision, dtype in AMP.items():
         seen.clear()
-        trainer = make_trainer(tmp_path, precision=precision, max_epochs=1, limit_train_batches=1,
-                               limit_val_batches=1, num_sanity_val_steps=0)
+        trainer = make_trainer(
+            tmp_path,
+            precision=precision,
+            max_epochs=1,
+            limit_train_batches=1,
+            limit_val_batches=1,
+            num_sanity_val_steps=0,
+        )
         trainer.fit(Probe(mlp()), make_loader(2), make_loader(2))
         assert seen == [("train", True, dtype), ("val", True, dtype)], precision
         assert not torch.is_autocast_enabled("cpu")
@@ -193,8 +210,9 @@ def test_manual_clip_gradients_clips_unscaled_gradients(tmp_path, algorithm):
     assert finite and max(finite) <= 0.5 + 1e-6
 
     # clipping the scaled gradients (the bug) gives different weights: the test can tell
-    wrong, _, _ = plain_amp(net, loader, "16-mixed", opt="sgd", clip=0.5, algorithm=algorithm,
-                            unscale_before_clip=False)
+    wrong, _, _ = plain_amp(
+        net, loader, "16-mixed", opt="sgd", clip=0.5, algorithm=algorithm, unscale_before_clip=False
+    )
     assert any(not torch.equal(a, b) for a, b in zip(model.net.parameters(), wrong.parameters()))
 
 
@@ -236,8 +254,9 @@ def test_gradients_are_unscaled_exactly_once_per_step(tmp_path, mode):
         trainer = make_trainer(tmp_path, precision="16-mixed", callbacks=[SeeGrads()])
     else:
         model = AutoAMP(net, "sgd")
-        trainer = make_trainer(tmp_path, precision="16-mixed", gradient_clip_val=clip,
-                               callbacks=[SeeGrads()])
+        trainer = make_trainer(
+            tmp_path, precision="16-mixed", gradient_clip_val=clip, callbacks=[SeeGrads()]
+        )
 
     trainer.precision_plugin.scaler = CountingScaler()  # a user-provided scaler is kept
     trainer.fit(model, make_loader(4))
@@ -286,8 +305,10 @@ class TwoNetGAN(treadle.Module):
         self.G, self.D = copy.deepcopy(g), copy.deepcopy(d)
 
     def configure_optimizers(self):
-        return (torch.optim.Adam(self.G.parameters(), lr=1e-2),
-                torch.optim.Adam(self.D.parameters(), lr=1e-2))
+        return (
+            torch.optim.Adam(self.G.parameters(), lr=1e-2),
+            torch.optim.Adam(self.D.parameters(), lr=1e-2),
+        )
 
     def training_step(self, batch, batch_idx):
         g_opt, d_opt = self.optimizers()
@@ -305,20 +326,27 @@ class TwoNetGAN(treadle.Module):
 
 def _gan_nets():
     torch.manual_seed(0)
-    return (nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 4)),
-            nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1)))
+    return (
+        nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 4)),
+        nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1)),
+    )
 
 
 def _gan_loader():
     g = torch.Generator().manual_seed(1)
-    data = torch.utils.data.TensorDataset(torch.randn(48, 4, generator=g), torch.randn(48, 2, generator=g))
+    data = torch.utils.data.TensorDataset(
+        torch.randn(48, 4, generator=g), torch.randn(48, 2, generator=g)
+    )
     return torch.utils.data.DataLoader(data, batch_size=8)
 
 
 def _plain_gan(g, d, loader, precision, epochs):
     """The AMP recipe: one autocast region per forward, one scaler for both optimizers."""
     g, d = copy.deepcopy(g), copy.deepcopy(d)
-    g_opt, d_opt = torch.optim.Adam(g.parameters(), lr=1e-2), torch.optim.Adam(d.parameters(), lr=1e-2)
+    g_opt, d_opt = (
+        torch.optim.Adam(g.parameters(), lr=1e-2),
+        torch.optim.Adam(d.parameters(), lr=1e-2),
+    )
     dtype = AMP[precision]
     scaler = torch.amp.GradScaler("cpu", enabled=dtype is torch.float16)
     for _ in range(epochs):
@@ -356,8 +384,13 @@ def test_automatic_accumulation_and_clipping_equal_plain_amp_loop(tmp_path, prec
     net = mlp(hidden=16)
     loader = make_loader(5, scale=20.0)  # 5 batches: the last window is cut short
     model = AutoAMP(net, "sgd")
-    make_trainer(tmp_path, precision=precision, max_epochs=2, accumulate_grad_batches=2,
-                 gradient_clip_val=0.5).fit(model, loader)
+    make_trainer(
+        tmp_path,
+        precision=precision,
+        max_epochs=2,
+        accumulate_grad_batches=2,
+        gradient_clip_val=0.5,
+    ).fit(model, loader)
 
     ref = copy.deepcopy(net)
     opt = _optimizer(ref.parameters(), "sgd")

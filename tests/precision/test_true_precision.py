@@ -1,4 +1,5 @@
 """``64-true``, ``bf16-true`` and ``16-true``: weights, inputs and math in one dtype."""
+
 from __future__ import annotations
 
 import copy
@@ -46,8 +47,14 @@ class Probe(treadle.Module):
 def test_parameters_inputs_and_math_use_the_dtype(tmp_path, precision):
     dtype = TRUE[precision]
     model = Probe(mlp())
-    trainer = make_trainer(tmp_path, precision=precision, max_epochs=1, limit_train_batches=2,
-                           limit_val_batches=1, num_sanity_val_steps=0)
+    trainer = make_trainer(
+        tmp_path,
+        precision=precision,
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+    )
     trainer.fit(model, make_loader(2), make_loader(1))
     assert {p.dtype for p in model.parameters()} == {dtype}
     assert model.seen == [("train",) + (dtype,) * 4] * 2 + [("val",) + (dtype,) * 4]
@@ -83,8 +90,13 @@ def test_only_floating_tensors_are_converted_in_nested_batches(tmp_path):
             x = batch["batch"].x
             return F.mse_loss(self.net(x), batch["batch"].y)
 
-    rows = [{"batch": Batch(torch.randn(4, 4), torch.randn(4, 1), torch.arange(4)),
-             "mask": [torch.ones(4, dtype=torch.bool)], "name": "a"}]
+    rows = [
+        {
+            "batch": Batch(torch.randn(4, 4), torch.randn(4, 1), torch.arange(4)),
+            "mask": [torch.ones(4, dtype=torch.bool)],
+            "name": "a",
+        }
+    ]
     make_trainer(tmp_path, precision="bf16-true", max_epochs=1).fit(Nested(mlp()), rows)
     (batch,) = seen
     assert batch["batch"].x.dtype is torch.bfloat16 and batch["batch"].y.dtype is torch.bfloat16
@@ -103,6 +115,7 @@ def test_module_transfer_override_is_converted_too(tmp_path):
 
     model = Override(mlp())
     make_trainer(tmp_path, precision="64-true", max_epochs=1, limit_train_batches=1).fit(
-        model, make_loader(1))
+        model, make_loader(1)
+    )
     assert calls == [0]
     assert model.seen[0][1:3] == (torch.float64, torch.float64)

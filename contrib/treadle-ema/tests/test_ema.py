@@ -4,6 +4,7 @@ The averages are checked against an EMA computed by hand from the parameters rec
 every optimizer step; validation is checked by logging from ``validation_step`` what the module's
 weights were; checkpoints by comparing a resumed run with an uninterrupted one.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -36,9 +37,14 @@ def _loader(n_batches: int = 4, batch_size: int = 8, seed: int = 0) -> DataLoade
 
 
 def _trainer(tmp_path, **kwargs) -> treadle.Trainer:
-    defaults = dict(max_epochs=2, logger=False, enable_checkpointing=False,
-                    enable_progress_bar=False, num_sanity_val_steps=0,
-                    default_root_dir=tmp_path)
+    defaults = dict(
+        max_epochs=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        num_sanity_val_steps=0,
+        default_root_dir=tmp_path,
+    )
     defaults.update(kwargs)
     return treadle.Trainer(**defaults)
 
@@ -99,8 +105,10 @@ class TwoOptimizers(Regressor):
             opt.step()
 
     def configure_optimizers(self):
-        return (torch.optim.SGD(self.net[0].parameters(), lr=self.lr),
-                torch.optim.Adam(self.net[2].parameters(), lr=self.lr))
+        return (
+            torch.optim.SGD(self.net[0].parameters(), lr=self.lr),
+            torch.optim.Adam(self.net[2].parameters(), lr=self.lr),
+        )
 
 
 def _hand_ema(initial: dict, snapshots: list, decay: float) -> dict:
@@ -128,12 +136,19 @@ def test_entry_point_is_declared_by_the_distribution():
     assert ep.load() is treadle_ema.plugin
 
 
-@pytest.mark.skipif(importlib.util.find_spec("treadle.cli") is None,
-                    reason="treadle has no command line (treadle.cli) yet")
+@pytest.mark.skipif(
+    importlib.util.find_spec("treadle.cli") is None,
+    reason="treadle has no command line (treadle.cli) yet",
+)
 def test_treadle_plugins_lists_it():
     env = {k: v for k, v in os.environ.items() if not k.startswith("TREADLE_")}
-    proc = subprocess.run([sys.executable, "-m", "treadle", "plugins"], capture_output=True,
-                          text=True, timeout=120, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "treadle", "plugins"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "treadle_ema.plugin" in proc.stdout and "treadle-ema" in proc.stdout, proc.stdout
 
@@ -166,8 +181,9 @@ def test_environment_ema_trains(tmp_path, monkeypatch):
     _assert_close(ema.shadow, _hand_ema(model.initial, model.after_step, 0.8))
 
 
-@pytest.mark.parametrize("env", [{"TREADLE_BLOCK_PLUGINS": "ema"},
-                                 {"TREADLE_DISABLE_PLUGIN_AUTOLOAD": "1"}])
+@pytest.mark.parametrize(
+    "env", [{"TREADLE_BLOCK_PLUGINS": "ema"}, {"TREADLE_DISABLE_PLUGIN_AUTOLOAD": "1"}]
+)
 def test_blocking_the_plugin_ignores_the_environment_variable(tmp_path, monkeypatch, env):
     monkeypatch.setenv("TREADLE_EMA_DECAY", "0.9")
     for key, value in env.items():
@@ -186,14 +202,24 @@ def test_invalid_environment_decay_is_a_configuration_error(tmp_path, monkeypatc
     assert model.training_steps == 0
     assert info.value.problems == [
         f"ema: `TREADLE_EMA_DECAY={raw}` is not a decay in [0, 1). Set it to a value such as "
-        f"`TREADLE_EMA_DECAY=0.999`, or unset it to train without EMA."]
+        f"`TREADLE_EMA_DECAY=0.999`, or unset it to train without EMA."
+    ]
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"decay": 1.0}, "EMA(decay=1.0): decay must be a number in [0, 1), e.g. EMA(decay=0.999)."),
-    ({"decay": "0.9"}, "EMA(decay='0.9'): decay must be a number in [0, 1), e.g. EMA(decay=0.999)."),
-    ({"every_n_steps": 0}, "EMA(every_n_steps=0): must be an int >= 1."),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"decay": 1.0},
+            "EMA(decay=1.0): decay must be a number in [0, 1), e.g. EMA(decay=0.999).",
+        ),
+        (
+            {"decay": "0.9"},
+            "EMA(decay='0.9'): decay must be a number in [0, 1), e.g. EMA(decay=0.999).",
+        ),
+        ({"every_n_steps": 0}, "EMA(every_n_steps=0): must be an int >= 1."),
+    ],
+)
 def test_invalid_arguments(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         EMA(**kwargs)
@@ -208,10 +234,13 @@ def _deepspeed_config(**kwargs):
 SHARDED = {  # ZeRO stage 3, however it is asked for
     "deepspeed_stage_3": lambda: dict(strategy="deepspeed_stage_3"),
     "deepspeed_stage_3_offload": lambda: dict(strategy="deepspeed_stage_3_offload"),
-    "DeepSpeedConfig(stage=3)": lambda: dict(strategy="deepspeed",
-                                             plugins=[_deepspeed_config(stage=3)]),
-    "config stage 3": lambda: dict(strategy="deepspeed", plugins=[_deepspeed_config(
-        config={"zero_optimization": {"stage": 3}})]),
+    "DeepSpeedConfig(stage=3)": lambda: dict(
+        strategy="deepspeed", plugins=[_deepspeed_config(stage=3)]
+    ),
+    "config stage 3": lambda: dict(
+        strategy="deepspeed",
+        plugins=[_deepspeed_config(config={"zero_optimization": {"stage": 3}})],
+    ),
 }
 
 
@@ -224,20 +253,30 @@ def test_a_strategy_that_shards_parameters_is_refused_before_training(tmp_path, 
     trainer = _trainer(tmp_path, accelerator="cpu", callbacks=[ema], **SHARDED[how]())
     assert trainer.strategy.shards_parameters is True
     name = trainer.strategy.name
-    with pytest.raises(treadle.ConfigurationError, match=re.escape(
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
             f"EMA(decay=0.9, every_n_steps=1, validate_with_ema=True) cannot average parameters "
             f"that `strategy={name!r}` shards across ranks (a local average would be of "
             f"shards). Use a strategy that keeps whole parameters on every rank (e.g. "
             f"'deepspeed_stage_2' or 'ddp'), or remove the EMA callback (and unset "
-            f"TREADLE_EMA_DECAY).")):
+            f"TREADLE_EMA_DECAY)."
+        ),
+    ):
         trainer.fit(model, _loader())
     assert model.after_step == [] and ema.shadow is None
 
 
 @pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="needs deepspeed")
-@pytest.mark.parametrize("kwargs", [
-    dict(strategy="deepspeed_stage_2"), dict(strategy="deepspeed_stage_2_offload"),
-    dict(strategy="single_device")], ids=lambda kw: kw["strategy"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(strategy="deepspeed_stage_2"),
+        dict(strategy="deepspeed_stage_2_offload"),
+        dict(strategy="single_device"),
+    ],
+    ids=lambda kw: kw["strategy"],
+)
 def test_a_strategy_that_keeps_whole_parameters_is_accepted(tmp_path, kwargs):
     trainer = _trainer(tmp_path, accelerator="cpu", **kwargs)
     assert trainer.strategy.shards_parameters is False
@@ -262,7 +301,8 @@ def test_ema_equals_hand_computed_average(tmp_path, how):
 def test_ema_updates_only_when_an_optimizer_stepped(tmp_path):
     model, ema = Regressor(), EMA(decay=0.7)
     _trainer(tmp_path, max_epochs=2, accumulate_grad_batches=2, callbacks=[ema]).fit(
-        model, _loader(n_batches=4))
+        model, _loader(n_batches=4)
+    )
     assert len(model.after_step) == 4 and ema.num_updates == 4  # 8 batches, 4 steps
     _assert_close(ema.shadow, _hand_ema(model.initial, model.after_step, 0.7))
 
@@ -285,12 +325,16 @@ def test_low_precision_parameters_are_averaged_in_float32(tmp_path):
     model, ema = Regressor(), EMA(decay=0.9)
     model.to(torch.bfloat16)
     model.initial = _params(model)
-    loader = DataLoader(TensorDataset(*(t.to(torch.bfloat16) for t in _loader().dataset.tensors)),
-                        batch_size=8)
+    loader = DataLoader(
+        TensorDataset(*(t.to(torch.bfloat16) for t in _loader().dataset.tensors)), batch_size=8
+    )
     _trainer(tmp_path, callbacks=[ema]).fit(model, loader)
     assert {t.dtype for t in ema.shadow.values()} == {torch.float32}
-    want = _hand_ema({n: t.float() for n, t in model.initial.items()},
-                     [{n: t.float() for n, t in s.items()} for s in model.after_step], 0.9)
+    want = _hand_ema(
+        {n: t.float() for n, t in model.initial.items()},
+        [{n: t.float() for n, t in s.items()} for s in model.after_step],
+        0.9,
+    )
     _assert_close(ema.shadow, want, atol=1e-5)
 
 
@@ -301,8 +345,9 @@ def test_low_precision_parameters_are_averaged_in_float32(tmp_path):
 
 def test_validation_sees_ema_weights_and_training_resumes_with_its_own(tmp_path):
     model, ema = Regressor(), EMA(decay=0.9)
-    trainer = _trainer(tmp_path, max_epochs=3, num_sanity_val_steps=1, val_check_interval=2,
-                       callbacks=[ema])
+    trainer = _trainer(
+        tmp_path, max_epochs=3, num_sanity_val_steps=1, val_check_interval=2, callbacks=[ema]
+    )
     trainer.fit(model, _loader(), _loader(n_batches=2, seed=1))
 
     # sanity check at step 0, then every 2 batches: steps 2, 4, ..., 12, two batches each
@@ -323,7 +368,8 @@ def test_ema_does_not_change_training(tmp_path):
     for callbacks in ([], [EMA(decay=0.9)]):
         model = Regressor()
         _trainer(tmp_path, max_epochs=3, val_check_interval=1, callbacks=callbacks).fit(
-            model, _loader(), _loader(n_batches=1, seed=1))
+            model, _loader(), _loader(n_batches=1, seed=1)
+        )
         results.append(_params(model))
     for name in results[0]:
         assert torch.equal(results[0][name], results[1][name]), name
@@ -380,7 +426,8 @@ def test_state_survives_a_checkpoint_round_trip(tmp_path):
 
     resumed_model, resumed_ema = Regressor(seed=123), EMA(decay=0.9)
     _trainer(tmp_path, max_epochs=4, callbacks=[resumed_ema]).fit(
-        resumed_model, _loader(), val, ckpt_path=path)
+        resumed_model, _loader(), val, ckpt_path=path
+    )
     assert resumed_ema.num_updates == full_ema.num_updates == 16
     _assert_close(resumed_ema.shadow, full_ema.shadow)
     # and the resumed run validated with the same average as the uninterrupted one
@@ -396,7 +443,8 @@ def test_validate_from_checkpoint_uses_the_saved_average(tmp_path):
 
     fresh = Regressor(seed=7)
     _trainer(tmp_path, callbacks=[EMA(decay=0.9)]).validate(
-        fresh, _loader(n_batches=1, seed=1), ckpt_path=path)
+        fresh, _loader(n_batches=1, seed=1), ckpt_path=path
+    )
     _assert_close(fresh.seen_in_validation[0][1], ema.shadow)
     _assert_close(_params(fresh), _params(model), atol=0)  # the training weights are back
 
@@ -411,7 +459,8 @@ def test_checkpoint_written_during_validation_holds_the_training_weights(tmp_pat
 
     model, ema = SavesInValidation(), EMA(decay=0.9)
     _trainer(tmp_path, max_epochs=1, callbacks=[ema]).fit(
-        model, _loader(), _loader(n_batches=1, seed=1))
+        model, _loader(), _loader(n_batches=1, seed=1)
+    )
     saved = torch.load(path, weights_only=True)
     _assert_close(saved["state_dict"], model.after_step[-1], atol=0)
     _assert_close(saved[treadle_ema.CHECKPOINT_KEY]["shadow"], ema.shadow, atol=0)

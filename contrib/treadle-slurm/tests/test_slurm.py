@@ -1,6 +1,7 @@
 """treadle-slurm as pip leaves it: detection, the node list, and SIGUSR1 -> checkpoint + requeue
 with a fake ``scontrol`` on PATH and real signals (one process here; two ``srun``-like DDP
 processes in a subprocess)."""
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,18 @@ from torch.utils.data import DataLoader, TensorDataset
 import treadle
 from treadle_slurm import SLURMEnvironment, expand_hostlist
 
-LAUNCH_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "NODE_RANK", "GROUP_RANK",
-               "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID", "TREADLE_LAUNCHED")
+LAUNCH_VARS = (
+    "RANK",
+    "WORLD_SIZE",
+    "LOCAL_RANK",
+    "LOCAL_WORLD_SIZE",
+    "NODE_RANK",
+    "GROUP_RANK",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "TORCHELASTIC_RUN_ID",
+    "TREADLE_LAUNCHED",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -43,9 +54,16 @@ def scontrol(tmp_path, monkeypatch):
 
 
 def slurm_vars(monkeypatch, ntasks=1, procid=0, **extra):
-    values = {"SLURM_NTASKS": ntasks, "SLURM_PROCID": procid, "SLURM_LOCALID": procid,
-              "SLURM_NODEID": 0, "SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "train",
-              "SLURM_JOB_NODELIST": "node[07-08],gpu1", **extra}
+    values = {
+        "SLURM_NTASKS": ntasks,
+        "SLURM_PROCID": procid,
+        "SLURM_LOCALID": procid,
+        "SLURM_NODEID": 0,
+        "SLURM_JOB_ID": "4242",
+        "SLURM_JOB_NAME": "train",
+        "SLURM_JOB_NODELIST": "node[07-08],gpu1",
+        **extra,
+    }
     for name, value in values.items():
         monkeypatch.setenv(name, str(value))
 
@@ -53,24 +71,30 @@ def slurm_vars(monkeypatch, ntasks=1, procid=0, **extra):
 # -- the node list ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("nodelist, hosts", [
-    ("node[01-04],gpu7", ["node01", "node02", "node03", "node04", "gpu7"]),
-    ("gpu7", ["gpu7"]),
-    ("a[1,3-4]b,c", ["a1b", "a3b", "a4b", "c"]),
-    ("r[1-2]n[08-09]", ["r1n08", "r1n09", "r2n08", "r2n09"]),
-    ("node[9-11]", ["node9", "node10", "node11"]),
-    ("10.0.0.1,10.0.0.2", ["10.0.0.1", "10.0.0.2"]),
-])
+@pytest.mark.parametrize(
+    "nodelist, hosts",
+    [
+        ("node[01-04],gpu7", ["node01", "node02", "node03", "node04", "gpu7"]),
+        ("gpu7", ["gpu7"]),
+        ("a[1,3-4]b,c", ["a1b", "a3b", "a4b", "c"]),
+        ("r[1-2]n[08-09]", ["r1n08", "r1n09", "r2n08", "r2n09"]),
+        ("node[9-11]", ["node9", "node10", "node11"]),
+        ("10.0.0.1,10.0.0.2", ["10.0.0.1", "10.0.0.2"]),
+    ],
+)
 def test_expand_hostlist(nodelist, hosts):
     assert expand_hostlist(nodelist) == hosts
 
 
 def test_a_malformed_node_list_is_an_error_naming_it():
-    with pytest.raises(ValueError, match=re.escape("SLURM node list 'node[01-04' has unbalanced "
-                                                   "brackets.")):
+    with pytest.raises(
+        ValueError, match=re.escape("SLURM node list 'node[01-04' has unbalanced brackets.")
+    ):
         expand_hostlist("node[01-04")
-    with pytest.raises(ValueError, match=re.escape("SLURM node list entry 'node[a-b]': cannot "
-                                                   "read the range 'a-b'.")):
+    with pytest.raises(
+        ValueError,
+        match=re.escape("SLURM node list entry 'node[a-b]': cannot read the range 'a-b'."),
+    ):
         expand_hostlist("node[a-b]")
 
 
@@ -93,8 +117,11 @@ def test_slurm_variables_select_the_slurm_environment(monkeypatch):
 def test_master_port_and_address_variables_win(monkeypatch):
     slurm_vars(monkeypatch, MASTER_ADDR="10.1.2.3", MASTER_PORT="23456")
     env = SLURMEnvironment()
-    assert (env.main_address, env.main_port, env.creates_processes_externally) == \
-           ("10.1.2.3", 23456, False)
+    assert (env.main_address, env.main_port, env.creates_processes_externally) == (
+        "10.1.2.3",
+        23456,
+        False,
+    )
 
 
 def test_an_interactive_session_is_not_a_slurm_launch(monkeypatch):
@@ -104,8 +131,13 @@ def test_an_interactive_session_is_not_a_slurm_launch(monkeypatch):
 
 def test_torchrun_inside_slurm_wins(monkeypatch):
     slurm_vars(monkeypatch, ntasks=1)
-    for name, value in {"RANK": 1, "WORLD_SIZE": 2, "MASTER_ADDR": "127.0.0.1",
-                        "MASTER_PORT": 29501, "TORCHELASTIC_RUN_ID": "x"}.items():
+    for name, value in {
+        "RANK": 1,
+        "WORLD_SIZE": 2,
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": 29501,
+        "TORCHELASTIC_RUN_ID": "x",
+    }.items():
         monkeypatch.setenv(name, str(value))
     trainer = treadle.Trainer(accelerator="cpu", logger=False)
     assert trainer.environment.name == "torchrun" and trainer.global_rank == 1
@@ -143,9 +175,15 @@ def fit(root, callbacks=()):
     g = torch.Generator().manual_seed(0)
     data = TensorDataset(torch.randn(64, 4, generator=g), torch.randn(64, 1, generator=g))
     model = Regression()
-    trainer = treadle.Trainer(accelerator="cpu", max_epochs=2, logger=False,
-                              enable_progress_bar=False, enable_checkpointing=False,
-                              default_root_dir=root, callbacks=list(callbacks))
+    trainer = treadle.Trainer(
+        accelerator="cpu",
+        max_epochs=2,
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        default_root_dir=root,
+        callbacks=list(callbacks),
+    )
     trainer.fit(model, DataLoader(data, batch_size=8))
     return trainer, model
 
@@ -237,13 +275,28 @@ def test_two_srun_tasks_join_and_stop_together_on_one_signal(tmp_path, scontrol)
         port = s.getsockname()[1]
     procs = []
     for rank in (0, 1):  # what `srun --ntasks=2` starts
-        env = {**os.environ, "SLURM_NTASKS": "2", "SLURM_PROCID": str(rank),
-               "SLURM_LOCALID": str(rank), "SLURM_NODEID": "0", "SLURM_JOB_ID": "777",
-               "SLURM_JOB_NAME": "train", "SLURM_JOB_NODELIST": "localhost",
-               "MASTER_PORT": str(port), "PYTHONUNBUFFERED": "1"}
-        procs.append(subprocess.Popen([sys.executable, str(script), str(tmp_path)], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                      start_new_session=True))
+        env = {
+            **os.environ,
+            "SLURM_NTASKS": "2",
+            "SLURM_PROCID": str(rank),
+            "SLURM_LOCALID": str(rank),
+            "SLURM_NODEID": "0",
+            "SLURM_JOB_ID": "777",
+            "SLURM_JOB_NAME": "train",
+            "SLURM_JOB_NODELIST": "localhost",
+            "MASTER_PORT": str(port),
+            "PYTHONUNBUFFERED": "1",
+        }
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, str(script), str(tmp_path)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+        )
     outputs = []
     try:
         for proc in procs:

@@ -1,4 +1,5 @@
 """The ``cpu`` accelerator."""
+
 from __future__ import annotations
 
 import torch
@@ -29,11 +30,23 @@ def _parse_devices(devices) -> int:
         return devices
     if isinstance(devices, str) and devices.isdigit() and int(devices) > 0:
         return int(devices)
-    raise ConfigurationError([f"cpu: `devices={devices!r}` means nothing on the CPU; pass the "
-                              f"number of processes as an int (e.g. devices=2) or 'auto'."])
+    raise ConfigurationError(
+        [
+            f"cpu: `devices={devices!r}` means nothing on the CPU; pass the "
+            f"number of processes as an int (e.g. devices=2) or 'auto'."
+        ]
+    )
 
 
 @hookimpl
 def provide_accelerators():
-    return [Provider("accelerator", "cpu", CPUAccelerator, available=True, priority=0,
-                     description="The CPU: always available.")]
+    return [
+        Provider(
+            "accelerator",
+            "cpu",
+            CPUAccelerator,
+            available=True,
+            priority=0,
+            description="The CPU: always available.",
+        )
+    ]

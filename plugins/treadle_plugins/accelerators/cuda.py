@@ -15,10 +15,11 @@
 * ``validate``: refuses a precision whose ``device_types`` leave out ``"cuda"``, and one in
   bfloat16 on a GPU without bf16 support.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Any, List, Optional
+from typing import Any
 
 import torch
 
@@ -34,7 +35,7 @@ class CUDAAccelerator(AcceleratorBase):
 
     def __init__(self, trainer) -> None:
         self._trainer = trainer
-        self.device_ids: List[int] = parse_cuda_devices(trainer.config.devices)
+        self.device_ids: list[int] = parse_cuda_devices(trainer.config.devices)
         self.num_devices = len(self.device_ids)
         self._saved_flags = None
 
@@ -44,12 +45,17 @@ class CUDAAccelerator(AcceleratorBase):
 
     def precision_problems(self, precision):
         problems = super().precision_problems(precision)
-        if not problems and torch.bfloat16 in (precision.param_dtype, precision.compute_dtype) \
-                and not torch.cuda.is_bf16_supported():
+        if (
+            not problems
+            and torch.bfloat16 in (precision.param_dtype, precision.compute_dtype)
+            and not torch.cuda.is_bf16_supported()
+        ):
             gpu = torch.cuda.get_device_name(self.root_device)
-            return [f"`precision={precision.name!r}` needs bfloat16 support, which this GPU "
-                    f"({gpu}) lacks. Use `precision='16-mixed'` (fp16 with gradient scaling) or "
-                    f"`precision='32-true'`."]
+            return [
+                f"`precision={precision.name!r}` needs bfloat16 support, which this GPU "
+                f"({gpu}) lacks. Use `precision='16-mixed'` (fp16 with gradient scaling) or "
+                f"`precision='32-true'`."
+            ]
         return problems
 
     @hookimpl
@@ -72,15 +78,21 @@ class CUDAAccelerator(AcceleratorBase):
     def setup_dataloader(self, dataloader):
         replaced = yield
         loader = dataloader if replaced is None else replaced
-        if (isinstance(loader, torch.utils.data.DataLoader) and loader.num_workers > 0
-                and not loader.pin_memory):
+        if (
+            isinstance(loader, torch.utils.data.DataLoader)
+            and loader.num_workers > 0
+            and not loader.pin_memory
+        ):
             loader.pin_memory = True
         return replaced
 
     @hookimpl
     def transfer_batch_to_device(self, batch, device):
-        return apply_to_tensors(batch, lambda t: t.to(device, non_blocking=True),
-                                other=lambda obj: _move_object(obj, device))
+        return apply_to_tensors(
+            batch,
+            lambda t: t.to(device, non_blocking=True),
+            other=lambda obj: _move_object(obj, device),
+        )
 
 
 def _move_object(obj: Any, device: torch.device) -> Any:
@@ -88,7 +100,7 @@ def _move_object(obj: Any, device: torch.device) -> Any:
     return to(device) if callable(to) else obj
 
 
-def parse_cuda_devices(devices: Any) -> List[int]:
+def parse_cuda_devices(devices: Any) -> list[int]:
     """GPU indices for ``Trainer(devices=...)``; a ``ConfigurationError`` when they do not exist."""
     count = torch.cuda.device_count()
     if devices == "auto":
@@ -97,32 +109,54 @@ def parse_cuda_devices(devices: Any) -> List[int]:
         devices = int(devices)
     if isinstance(devices, int) and not isinstance(devices, bool) and devices > 0:
         if devices > count:
-            raise ConfigurationError([f"cuda: `devices={devices}` asks for {devices} GPUs, but "
-                                      f"{count} are visible. Pass devices<={count}, or check "
-                                      f"CUDA_VISIBLE_DEVICES."])
+            raise ConfigurationError(
+                [
+                    f"cuda: `devices={devices}` asks for {devices} GPUs, but "
+                    f"{count} are visible. Pass devices<={count}, or check "
+                    f"CUDA_VISIBLE_DEVICES."
+                ]
+            )
         return list(range(devices))
     if isinstance(devices, list) and devices and all(isinstance(i, int) for i in devices):
         bad = [i for i in devices if not 0 <= i < count]
         if bad or len(set(devices)) != len(devices):
-            raise ConfigurationError([f"cuda: `devices={devices!r}`: every index must be unique "
-                                      f"and in 0..{count - 1} ({count} GPUs visible)."])
+            raise ConfigurationError(
+                [
+                    f"cuda: `devices={devices!r}`: every index must be unique "
+                    f"and in 0..{count - 1} ({count} GPUs visible)."
+                ]
+            )
         return list(devices)
-    raise ConfigurationError([f"cuda: `devices={devices!r}` is not understood. Pass a number of "
-                              f"GPUs (devices=2), a list of GPU indices (devices=[0, 2]) or "
-                              f"'auto' (one GPU)."])
+    raise ConfigurationError(
+        [
+            f"cuda: `devices={devices!r}` is not understood. Pass a number of "
+            f"GPUs (devices=2), a list of GPU indices (devices=[0, 2]) or "
+            f"'auto' (one GPU)."
+        ]
+    )
 
 
-def _install_hint() -> Optional[str]:
+def _install_hint() -> str | None:
     if torch.version.cuda is not None:  # a CUDA build without a visible GPU: nothing to install
         return None
-    return ("a CUDA build of torch on a machine with an NVIDIA GPU and driver, e.g. `pip "
-            "install torch --index-url https://download.pytorch.org/whl/cu128` (this torch, "
-            f"{torch.__version__}, is built without CUDA; see "
-            "https://pytorch.org/get-started/locally/)")
+    return (
+        "a CUDA build of torch on a machine with an NVIDIA GPU and driver, e.g. `pip "
+        "install torch --index-url https://download.pytorch.org/whl/cu128` (this torch, "
+        f"{torch.__version__}, is built without CUDA; see "
+        "https://pytorch.org/get-started/locally/)"
+    )
 
 
 @hookimpl
 def provide_accelerators():
-    return [Provider("accelerator", "cuda", CUDAAccelerator, available=torch.cuda.is_available,
-                     install_hint=_install_hint(), priority=30,
-                     description="NVIDIA GPUs (torch's CUDA build).")]
+    return [
+        Provider(
+            "accelerator",
+            "cuda",
+            CUDAAccelerator,
+            available=torch.cuda.is_available,
+            install_hint=_install_hint(),
+            priority=30,
+            description="NVIDIA GPUs (torch's CUDA build).",
+        )
+    ]

@@ -3,6 +3,7 @@
 One device per machine (``devices=1`` or ``"auto"``). MPS has no float64, so a precision in
 float64 (``64-true``) is refused at validation; fp16 and bf16 autocast and ``GradScaler("mps")`` are torch's own.
 """
+
 from __future__ import annotations
 
 import torch
@@ -19,8 +20,9 @@ class MPSAccelerator(AcceleratorBase):
     def __init__(self, trainer) -> None:
         devices = trainer.config.devices
         if devices not in ("auto", 1, "1", [0]):
-            raise ConfigurationError([f"mps: `devices={devices!r}`: a Mac has one MPS device; "
-                                      f"pass devices=1 or 'auto'."])
+            raise ConfigurationError(
+                [f"mps: `devices={devices!r}`: a Mac has one MPS device; pass devices=1 or 'auto'."]
+            )
         self.num_devices = 1
         self.root_device = torch.device("mps")
 
@@ -31,7 +33,15 @@ def _available() -> bool:
 
 @hookimpl
 def provide_accelerators():
-    return [Provider("accelerator", "mps", MPSAccelerator, available=_available, priority=10,
-                     install_hint="a Mac with Apple silicon (M1 or later), macOS 12.3+ and the "
-                                  "standard macOS torch wheels (`pip install torch`)",
-                     description="Apple silicon GPUs (Metal Performance Shaders).")]
+    return [
+        Provider(
+            "accelerator",
+            "mps",
+            MPSAccelerator,
+            available=_available,
+            priority=10,
+            install_hint="a Mac with Apple silicon (M1 or later), macOS 12.3+ and the "
+            "standard macOS torch wheels (`pip install torch`)",
+            description="Apple silicon GPUs (Metal Performance Shaders).",
+        )
+    ]

@@ -13,6 +13,7 @@ without importing it (the package is installed, and the machine looks like a TPU
 * Precisions: those in float32 and bfloat16 (``32-true``, ``bf16-mixed`` -- autocast on
   ``xla`` -- and ``bf16-true``); a precision in float16 or float64 is refused at validation.
 """
+
 from __future__ import annotations
 
 import glob
@@ -33,10 +34,13 @@ class XLAAccelerator(AcceleratorBase):
     def __init__(self, trainer) -> None:
         devices = trainer.config.devices
         if devices not in ("auto", 1, "1"):
-            raise ConfigurationError([
-                f"tpu: `devices={devices!r}`: treadle runs one TPU core per process; "
-                f"multi-core TPU training needs an XLA strategy, which is not available yet. "
-                f"Pass devices=1."])
+            raise ConfigurationError(
+                [
+                    f"tpu: `devices={devices!r}`: treadle runs one TPU core per process; "
+                    f"multi-core TPU training needs an XLA strategy, which is not available yet. "
+                    f"Pass devices=1."
+                ]
+            )
         import torch_xla
         import torch_xla.core.xla_model as xm
 
@@ -54,8 +58,9 @@ class XLAAccelerator(AcceleratorBase):
     def precision_problems(self, precision):
         problems = super().precision_problems(precision)
         if problems and precision.compute_dtype == torch.float16:
-            problems = [f"{problems[0]} (Use 'bf16-mixed' where you would use '16-mixed' on a "
-                        f"GPU.)"]
+            problems = [
+                f"{problems[0]} (Use 'bf16-mixed' where you would use '16-mixed' on a GPU.)"
+            ]
         return problems
 
     @hookimpl
@@ -63,6 +68,7 @@ class XLAAccelerator(AcceleratorBase):
         xm = self._xm
         raw = getattr(optimizer, "optimizer", optimizer)
         if requires_closure(raw):
+
             def reduced_closure():
                 loss = closure()
                 xm.reduce_gradients(raw)
@@ -78,8 +84,11 @@ class XLAAccelerator(AcceleratorBase):
 
 def _looks_like_tpu_vm() -> bool:
     env = os.environ
-    if env.get("PJRT_DEVICE", "").upper() == "TPU" or env.get("TPU_ACCELERATOR_TYPE") \
-            or env.get("TPU_NAME"):
+    if (
+        env.get("PJRT_DEVICE", "").upper() == "TPU"
+        or env.get("TPU_ACCELERATOR_TYPE")
+        or env.get("TPU_NAME")
+    ):
         return True
     return bool(glob.glob("/dev/accel[0-9]*") or glob.glob("/dev/vfio/[0-9]*"))
 
@@ -89,16 +98,27 @@ def _available() -> bool:
 
 
 def _install_hint() -> str:
-    hint = ("`pip install 'torch_xla[tpu]'` (the version matching torch "
-            f"{torch.__version__.split('+')[0]}) on a Cloud TPU VM")
+    hint = (
+        "`pip install 'torch_xla[tpu]'` (the version matching torch "
+        f"{torch.__version__.split('+')[0]}) on a Cloud TPU VM"
+    )
     if module_available("torch_xla"):
-        hint += (" (torch_xla is installed here, but no TPU was found; on a TPU VM set "
-                 "PJRT_DEVICE=TPU)")
+        hint += (
+            " (torch_xla is installed here, but no TPU was found; on a TPU VM set PJRT_DEVICE=TPU)"
+        )
     return hint
 
 
 @hookimpl
 def provide_accelerators():
-    return [Provider("accelerator", "tpu", XLAAccelerator, available=_available, priority=20,
-                     install_hint=_install_hint(),
-                     description="Google TPUs through torch_xla (imported only when selected).")]
+    return [
+        Provider(
+            "accelerator",
+            "tpu",
+            XLAAccelerator,
+            available=_available,
+            priority=20,
+            install_hint=_install_hint(),
+            description="Google TPUs through torch_xla (imported only when selected).",
+        )
+    ]

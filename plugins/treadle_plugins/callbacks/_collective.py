@@ -5,6 +5,7 @@ a single process, the core's identity defaults. A stop decision must be the
 same on every rank: a rank that leaves the loop alone would hang the others at their next
 collective.
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,9 +1,10 @@
 """``EarlyStopping``: stop training when a monitored metric stops improving (as Lightning 2's)."""
+
 from __future__ import annotations
 
 import logging
 from enum import Enum
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable
 
 import torch
 
@@ -52,12 +53,20 @@ class EarlyStopping(Callback):
     mode_dict = {"min": torch.lt, "max": torch.gt}
     order_dict = {"min": "<", "max": ">"}
 
-    def __init__(self, monitor: str, min_delta: float = 0.0, patience: int = 3,
-                 verbose: bool = False, mode: str = "min", strict: bool = True,
-                 check_finite: bool = True, stopping_threshold: Optional[float] = None,
-                 divergence_threshold: Optional[float] = None,
-                 check_on_train_epoch_end: Optional[bool] = None,
-                 log_rank_zero_only: bool = False) -> None:
+    def __init__(
+        self,
+        monitor: str,
+        min_delta: float = 0.0,
+        patience: int = 3,
+        verbose: bool = False,
+        mode: str = "min",
+        strict: bool = True,
+        check_finite: bool = True,
+        stopping_threshold: float | None = None,
+        divergence_threshold: float | None = None,
+        check_on_train_epoch_end: bool | None = None,
+        log_rank_zero_only: bool = False,
+    ) -> None:
         if mode not in self.mode_dict:
             raise ValueError(f"EarlyStopping(mode={mode!r}): `mode` can be 'min' or 'max'.")
         self.monitor = monitor
@@ -72,9 +81,9 @@ class EarlyStopping(Callback):
         self.wait_count = 0
         self.stopped_epoch = 0
         self.stopping_reason = EarlyStoppingReason.NOT_STOPPED
-        self.stopping_reason_message: Optional[str] = None
+        self.stopping_reason_message: str | None = None
         self._check_on_train_epoch_end = check_on_train_epoch_end
-        self._stage: Optional[str] = None
+        self._stage: str | None = None
         # As Lightning: stored signed, so `current - min_delta` is "better by min_delta" in
         # both modes.
         self.min_delta = min_delta if mode == "max" else -min_delta
@@ -94,17 +103,22 @@ class EarlyStopping(Callback):
         if self._check_on_train_epoch_end is None:
             # Validation more than once an epoch, or not every epoch: check after validation.
             interval = trainer.config.val_check_interval
-            self._check_on_train_epoch_end = interval in (None, 1.0) and \
-                trainer.config.check_val_every_n_epoch == 1
+            self._check_on_train_epoch_end = (
+                interval in (None, 1.0) and trainer.config.check_val_every_n_epoch == 1
+            )
 
-    def state_dict(self) -> Dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         # The reason as its number: checkpoints load with weights_only=True, which refuses enums.
-        return {"wait_count": self.wait_count, "stopped_epoch": self.stopped_epoch,
-                "best_score": self.best_score, "patience": self.patience,
-                "stopping_reason": self.stopping_reason.value,
-                "stopping_reason_message": self.stopping_reason_message}
+        return {
+            "wait_count": self.wait_count,
+            "stopped_epoch": self.stopped_epoch,
+            "best_score": self.best_score,
+            "patience": self.patience,
+            "stopping_reason": self.stopping_reason.value,
+            "stopping_reason_message": self.stopping_reason_message,
+        }
 
-    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.wait_count = state_dict["wait_count"]
         self.stopped_epoch = state_dict["stopped_epoch"]
         self.best_score = state_dict["best_score"]
@@ -123,12 +137,14 @@ class EarlyStopping(Callback):
     def _should_skip_check(self, trainer) -> bool:
         return self._stage != "fit" or trainer.sanity_checking or bool(trainer.fast_dev_run)
 
-    def _validate_condition_metric(self, logs: Dict[str, Any]) -> bool:
+    def _validate_condition_metric(self, logs: dict[str, Any]) -> bool:
         if logs.get(self.monitor) is not None:
             return True
-        message = (f"Early stopping conditioned on metric `{self.monitor}` which is not "
-                   f"available. Pass in or modify your `EarlyStopping` callback to use any of "
-                   f"the following: `{'`, `'.join(logs)}`")
+        message = (
+            f"Early stopping conditioned on metric `{self.monitor}` which is not "
+            f"available. Pass in or modify your `EarlyStopping` callback to use any of "
+            f"the following: `{'`, `'.join(logs)}`"
+        )
         if self.strict:
             raise RuntimeError(message)
         if self.verbose:
@@ -138,8 +154,9 @@ class EarlyStopping(Callback):
     def _run_early_stopping_check(self, trainer) -> None:
         logs = trainer.callback_metrics
         # fast_dev_run turns early stopping off, as in Lightning (once the Trainer has it).
-        if getattr(trainer.config, "fast_dev_run", False) or \
-                not self._validate_condition_metric(logs):
+        if getattr(trainer.config, "fast_dev_run", False) or not self._validate_condition_metric(
+            logs
+        ):
             return
         current = torch.as_tensor(logs[self.monitor]).detach().squeeze()
         should_stop, reason = self._evaluate_stopping_criteria(current)
@@ -151,20 +168,26 @@ class EarlyStopping(Callback):
         if reason and self.verbose:
             self._log_info(trainer, reason)
 
-    def _evaluate_stopping_criteria(self, current: torch.Tensor) -> Tuple[bool, Optional[str]]:
+    def _evaluate_stopping_criteria(self, current: torch.Tensor) -> tuple[bool, str | None]:
         op, sign = self.monitor_op, self.order_dict[self.mode]
         if self.check_finite and not torch.isfinite(current):
             self.stopping_reason = EarlyStoppingReason.NON_FINITE_METRIC
-            return True, (f"Monitored metric {self.monitor} = {current} is not finite. Previous "
-                          f"best value was {self.best_score:.3f}. Signaling Trainer to stop.")
+            return True, (
+                f"Monitored metric {self.monitor} = {current} is not finite. Previous "
+                f"best value was {self.best_score:.3f}. Signaling Trainer to stop."
+            )
         if self.stopping_threshold is not None and op(current, self.stopping_threshold):
             self.stopping_reason = EarlyStoppingReason.STOPPING_THRESHOLD
-            return True, (f"Stopping threshold reached: {self.monitor} = {current} {sign} "
-                          f"{self.stopping_threshold}. Signaling Trainer to stop.")
+            return True, (
+                f"Stopping threshold reached: {self.monitor} = {current} {sign} "
+                f"{self.stopping_threshold}. Signaling Trainer to stop."
+            )
         if self.divergence_threshold is not None and op(-current, -self.divergence_threshold):
             self.stopping_reason = EarlyStoppingReason.DIVERGENCE_THRESHOLD
-            return True, (f"Divergence threshold reached: {self.monitor} = {current} {sign} "
-                          f"{self.divergence_threshold}. Signaling Trainer to stop.")
+            return True, (
+                f"Divergence threshold reached: {self.monitor} = {current} {sign} "
+                f"{self.divergence_threshold}. Signaling Trainer to stop."
+            )
         if op(current - self.min_delta, self.best_score.to(current.device)):
             reason = self._improvement_message(current)
             self.best_score, self.wait_count = current, 0
@@ -172,15 +195,19 @@ class EarlyStopping(Callback):
         self.wait_count += 1
         if self.wait_count >= self.patience:
             self.stopping_reason = EarlyStoppingReason.PATIENCE_EXHAUSTED
-            return True, (f"Monitored metric {self.monitor} did not improve in the last "
-                          f"{self.wait_count} records. Best score: {self.best_score:.3f}. "
-                          f"Signaling Trainer to stop.")
+            return True, (
+                f"Monitored metric {self.monitor} did not improve in the last "
+                f"{self.wait_count} records. Best score: {self.best_score:.3f}. "
+                f"Signaling Trainer to stop."
+            )
         return False, None
 
     def _improvement_message(self, current: torch.Tensor) -> str:
         if torch.isfinite(self.best_score):
-            return (f"Metric {self.monitor} improved by {abs(self.best_score - current):.3f} >= "
-                    f"min_delta = {abs(self.min_delta)}. New best score: {current:.3f}")
+            return (
+                f"Metric {self.monitor} improved by {abs(self.best_score - current):.3f} >= "
+                f"min_delta = {abs(self.min_delta)}. New best score: {current:.3f}"
+            )
         return f"Metric {self.monitor} improved. New best score: {current:.3f}"
 
     def _log_info(self, trainer, message: str) -> None:

@@ -18,12 +18,13 @@ like Lightning 2's::
 With ``module.example_input_array`` set, the module is run once on it (under ``no_grad``, in
 eval mode) and the table gains ``In sizes`` and ``Out sizes`` columns.
 """
+
 from __future__ import annotations
 
 import math
 import sys
 import warnings
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 
 import torch
 from torch import nn
@@ -37,8 +38,14 @@ LEFTOVER_PARAMS_NAME = "other params"
 NOT_APPLICABLE = "n/a"
 _UNITS = (" ", "K", "M", "B", "T")
 # Bits per parameter for the size estimate, by precision (mixed precision keeps fp32 weights).
-_PRECISION_BITS = {"64-true": 64, "32-true": 32, "16-mixed": 32, "bf16-mixed": 32,
-                   "16-true": 16, "bf16-true": 16}
+_PRECISION_BITS = {
+    "64-true": 64,
+    "32-true": 32,
+    "16-mixed": 32,
+    "bf16-mixed": 32,
+    "16-true": 16,
+    "bf16-true": 16,
+}
 
 
 class ModelSummary(Callback):
@@ -51,28 +58,42 @@ class ModelSummary(Callback):
 
     def __init__(self, max_depth: int = 1, **summarize_kwargs: Any) -> None:
         if not isinstance(max_depth, int) or max_depth < -1:
-            raise ValueError(f"ModelSummary(max_depth={max_depth!r}): `max_depth` can be -1 "
-                             f"(every module), 0 (no summary) or a positive depth.")
+            raise ValueError(
+                f"ModelSummary(max_depth={max_depth!r}): `max_depth` can be -1 "
+                f"(every module), 0 (no summary) or a positive depth."
+            )
         self._max_depth = max_depth
         self._summarize_kwargs = summarize_kwargs
 
     def on_fit_start(self, trainer, pl_module) -> None:
         if not self._max_depth:
             return
-        summary = Summary(pl_module, max_depth=self._max_depth,
-                          precision=str(trainer.config.precision))
+        summary = Summary(
+            pl_module, max_depth=self._max_depth, precision=str(trainer.config.precision)
+        )
         if trainer.is_global_zero:
-            self.summarize(summary.summary_data(), summary.total_parameters,
-                           summary.trainable_parameters, summary.model_size,
-                           summary.total_training_modes, **self._summarize_kwargs)
+            self.summarize(
+                summary.summary_data(),
+                summary.total_parameters,
+                summary.trainable_parameters,
+                summary.model_size,
+                summary.total_training_modes,
+                **self._summarize_kwargs,
+            )
 
     @staticmethod
-    def summarize(summary_data: List[Tuple[str, List[str]]], total_parameters: int,
-                  trainable_parameters: int, model_size: float,
-                  total_training_modes: Dict[str, int], **summarize_kwargs: Any) -> None:
+    def summarize(
+        summary_data: list[tuple[str, list[str]]],
+        total_parameters: int,
+        trainable_parameters: int,
+        model_size: float,
+        total_training_modes: dict[str, int],
+        **summarize_kwargs: Any,
+    ) -> None:
         """Print the table (override to send it elsewhere)."""
-        table = format_summary_table(total_parameters, trainable_parameters, model_size,
-                                     total_training_modes, *summary_data)
+        table = format_summary_table(
+            total_parameters, trainable_parameters, model_size, total_training_modes, *summary_data
+        )
         print(table, file=summarize_kwargs.get("stream") or sys.stdout, flush=True)
 
 
@@ -88,12 +109,12 @@ class Summary:
         self._module, self._max_depth = module, max_depth
         self._bytes_per_param = _PRECISION_BITS.get(precision, 32) / 8
         self._example = getattr(module, "example_input_array", None)
-        self._layers: Dict[str, nn.Module] = dict(self._named_modules())
-        self._sizes: Dict[str, Tuple[Any, Any]] = {}
+        self._layers: dict[str, nn.Module] = dict(self._named_modules())
+        self._sizes: dict[str, tuple[Any, Any]] = {}
         if self._example is not None:
             self._forward_example_input()
 
-    def _named_modules(self) -> List[Tuple[str, nn.Module]]:
+    def _named_modules(self) -> list[tuple[str, nn.Module]]:
         if self._max_depth == 0:
             return []
         if self._max_depth == 1:
@@ -107,11 +128,15 @@ class Summary:
         module = self._module
         handles = []
         for name, layer in self._layers.items():
+
             def record(_layer, args, kwargs, out, name=name):
                 if name not in self._sizes:  # a layer called twice keeps its first shapes
                     inp = (*args, *kwargs.values())
-                    self._sizes[name] = (_shape(inp[0] if len(inp) == 1 else inp) or UNKNOWN_SIZE,
-                                         _shape(out) or UNKNOWN_SIZE)
+                    self._sizes[name] = (
+                        _shape(inp[0] if len(inp) == 1 else inp) or UNKNOWN_SIZE,
+                        _shape(out) or UNKNOWN_SIZE,
+                    )
+
             handles.append(layer.register_forward_hook(record, with_kwargs=True))
         modes = [(m, m.training) for m in module.modules()]
         # On the module's device, and floating inputs in its dtype (a "64-true" run's module is
@@ -136,31 +161,31 @@ class Summary:
                 m.training = training
 
     @property
-    def layer_names(self) -> List[str]:
+    def layer_names(self) -> list[str]:
         return list(self._layers)
 
     @property
-    def layer_types(self) -> List[str]:
+    def layer_types(self) -> list[str]:
         return [type(m).__name__ for m in self._layers.values()]
 
     @property
-    def param_nums(self) -> List[int]:
+    def param_nums(self) -> list[int]:
         return [_count(m.parameters()) for m in self._layers.values()]
 
     @property
-    def training_modes(self) -> List[bool]:
+    def training_modes(self) -> list[bool]:
         return [m.training for m in self._layers.values()]
 
     @property
-    def in_sizes(self) -> List[Any]:
+    def in_sizes(self) -> list[Any]:
         return [self._sizes.get(n, (UNKNOWN_SIZE, UNKNOWN_SIZE))[0] for n in self._layers]
 
     @property
-    def out_sizes(self) -> List[Any]:
+    def out_sizes(self) -> list[Any]:
         return [self._sizes.get(n, (UNKNOWN_SIZE, UNKNOWN_SIZE))[1] for n in self._layers]
 
     @property
-    def total_training_modes(self) -> Dict[str, int]:
+    def total_training_modes(self) -> dict[str, int]:
         modes = [m.training for m in self._module.modules()][1:]  # not the root
         return {"train": modes.count(True), "eval": modes.count(False)}
 
@@ -177,11 +202,11 @@ class Summary:
         """Megabytes (10**6 bytes) of the parameters at the run's precision."""
         return self.total_parameters * self._bytes_per_param * 1e-6
 
-    def _get_summary_data(self) -> List[Tuple[str, List[str]]]:
+    def _get_summary_data(self) -> list[tuple[str, list[str]]]:
         """Lightning's name for :meth:`summary_data` (scripts that print summaries call it)."""
         return self.summary_data()
 
-    def summary_data(self) -> List[Tuple[str, List[str]]]:
+    def summary_data(self) -> list[tuple[str, list[str]]]:
         """The table's columns: (header, one string per row)."""
         columns = [
             (" ", [str(i) for i in range(len(self._layers))]),
@@ -196,15 +221,23 @@ class Summary:
         leftover = self.total_parameters - sum(self.param_nums)
         if leftover > 0:  # parameters that belong to no listed layer (the root's own)
             for header, values in columns:
-                values.append({" ": " ", "Name": LEFTOVER_PARAMS_NAME,
-                               "Params": get_human_readable_count(leftover)}
-                              .get(header, NOT_APPLICABLE))
+                values.append(
+                    {
+                        " ": " ",
+                        "Name": LEFTOVER_PARAMS_NAME,
+                        "Params": get_human_readable_count(leftover),
+                    }.get(header, NOT_APPLICABLE)
+                )
         return columns
 
     def __str__(self) -> str:
-        return format_summary_table(self.total_parameters, self.trainable_parameters,
-                                    self.model_size, self.total_training_modes,
-                                    *self.summary_data())
+        return format_summary_table(
+            self.total_parameters,
+            self.trainable_parameters,
+            self.model_size,
+            self.total_training_modes,
+            *self.summary_data(),
+        )
 
     __repr__ = __str__
 
@@ -214,16 +247,22 @@ def summarize(module: nn.Module, max_depth: int = 1) -> Summary:
     return Summary(module, max_depth=max_depth)
 
 
-def format_summary_table(total_parameters: int, trainable_parameters: int, model_size: float,
-                         total_training_modes: Dict[str, int],
-                         *columns: Tuple[str, List[str]]) -> str:
+def format_summary_table(
+    total_parameters: int,
+    trainable_parameters: int,
+    model_size: float,
+    total_training_modes: dict[str, int],
+    *columns: tuple[str, list[str]],
+) -> str:
     """Lightning's table: columns joined by `` | ``, dashed rules, then the totals."""
     n_rows = len(columns[0][1]) if columns else 0
     widths = [max([len(header), *(len(str(v)) for v in values)]) for header, values in columns]
     rule = "-" * (sum(widths) + 3 * (1 + len(columns)))
     lines = [" | ".join(f"{header:<{w}}" for (header, _), w in zip(columns, widths)), rule]
     for i in range(n_rows):
-        lines.append(" | ".join(f"{str(values[i]):<{w}}" for (_, values), w in zip(columns, widths)))
+        lines.append(
+            " | ".join(f"{str(values[i]):<{w}}" for (_, values), w in zip(columns, widths))
+        )
     lines.append(rule)
     totals = [
         (get_human_readable_count(trainable_parameters), "Trainable params"),
@@ -258,10 +297,13 @@ def _count(params) -> int:
         else:
             total += p.numel()
     if lazy:
-        warnings.warn("The total number of parameters detected may be inaccurate because the "
-                      "model contains an instance of `UninitializedParameter`. To get an "
-                      "accurate number, set `self.example_input_array` in your Module.",
-                      UserWarning, stacklevel=3)
+        warnings.warn(
+            "The total number of parameters detected may be inaccurate because the "
+            "model contains an instance of `UninitializedParameter`. To get an "
+            "accurate number, set `self.example_input_array` in your Module.",
+            UserWarning,
+            stacklevel=3,
+        )
     return total
 
 
@@ -285,9 +327,10 @@ def _shape(x: Any) -> Any:
 
 
 @hookimpl
-def configure_callbacks(trainer) -> Optional[List[ModelSummary]]:
+def configure_callbacks(trainer) -> list[ModelSummary] | None:
     """The default ``ModelSummary`` (``enable_model_summary=True``), unless one was passed."""
-    if trainer.config.enable_model_summary and not any(isinstance(c, ModelSummary)
-                                                       for c in trainer.callbacks):
+    if trainer.config.enable_model_summary and not any(
+        isinstance(c, ModelSummary) for c in trainer.callbacks
+    ):
         return [ModelSummary()]
     return None

@@ -6,16 +6,15 @@ survivor's on resume. Lightning refuses that when the Trainer is built; here ``f
 ``validate()`` report it with the other configuration problems, before anything runs (the
 Module's ``configure_callbacks()`` included).
 """
-from __future__ import annotations
 
-from typing import List
+from __future__ import annotations
 
 from treadle.callback import Callback
 from treadle.hookspecs import hookimpl
 
 
 @hookimpl
-def validate(trainer) -> List[str]:
+def validate(trainer) -> list[str]:
     problems, seen = [], set()
     for callback in trainer.callbacks:
         state_dict = getattr(type(callback), "state_dict", None)
@@ -29,6 +28,7 @@ def validate(trainer) -> List[str]:
                 f"{key!r}: their states would overwrite each other in checkpoints. Keep one, or "
                 f"give them different settings where `{name}` puts them in its `state_key` "
                 f"(`EarlyStopping`: monitor and mode), or override `state_key` using "
-                f"`self._generate_state_key(...)`.")
+                f"`self._generate_state_key(...)`."
+            )
         seen.add(key)
     return problems

@@ -1,11 +1,12 @@
 """``Timer``: time the training and validation loops; stop training after a duration."""
+
 from __future__ import annotations
 
 import logging
 import re
 import time
 from datetime import timedelta
-from typing import Any, Dict, Optional, Union
+from typing import Any
 
 from treadle.callback import Callback
 from treadle_plugins.callbacks._collective import from_rank_zero
@@ -31,33 +32,41 @@ class Timer(Callback):
     resumed run counts the time the earlier run used.
     """
 
-    def __init__(self, duration: Optional[Union[str, timedelta, Dict[str, int]]] = None,
-                 interval: str = "step", verbose: bool = True) -> None:
+    def __init__(
+        self,
+        duration: str | timedelta | dict[str, int] | None = None,
+        interval: str = "step",
+        verbose: bool = True,
+    ) -> None:
         if isinstance(duration, str):
             match = _DURATION.fullmatch(duration.strip())
             if not match:
-                raise ValueError(f"Timer(duration={duration!r}) cannot be converted into a "
-                                 f"duration. Expected the DD:HH:MM:SS format, e.g. "
-                                 f"'00:12:00:00' for 12 hours.")
+                raise ValueError(
+                    f"Timer(duration={duration!r}) cannot be converted into a "
+                    f"duration. Expected the DD:HH:MM:SS format, e.g. "
+                    f"'00:12:00:00' for 12 hours."
+                )
             days, hours, minutes, seconds = (int(g) for g in match.groups())
             duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
         elif isinstance(duration, dict):
             duration = timedelta(**duration)
         if interval not in ("step", "epoch"):
-            raise ValueError(f"Unsupported parameter value `Timer(interval={interval!r})`. "
-                             f"Possible choices are: 'step', 'epoch'.")
+            raise ValueError(
+                f"Unsupported parameter value `Timer(interval={interval!r})`. "
+                f"Possible choices are: 'step', 'epoch'."
+            )
         self._duration = duration.total_seconds() if duration is not None else None
         self._interval = interval
         self._verbose = verbose
-        self._start_time: Dict[str, Optional[float]] = dict.fromkeys(STAGES)
-        self._end_time: Dict[str, Optional[float]] = dict.fromkeys(STAGES)
+        self._start_time: dict[str, float | None] = dict.fromkeys(STAGES)
+        self._end_time: dict[str, float | None] = dict.fromkeys(STAGES)
         self._offset = 0.0
 
-    def start_time(self, stage: str = "train") -> Optional[float]:
+    def start_time(self, stage: str = "train") -> float | None:
         """When ``stage`` last started (``time.monotonic()`` seconds), or None."""
         return self._start_time[_stage(stage)]
 
-    def end_time(self, stage: str = "train") -> Optional[float]:
+    def end_time(self, stage: str = "train") -> float | None:
         """When ``stage`` last ended (``time.monotonic()`` seconds), or None."""
         return self._end_time[_stage(stage)]
 
@@ -69,7 +78,7 @@ class Timer(Callback):
             return offset
         return (time.monotonic() if end is None else end) - start + offset
 
-    def time_remaining(self, stage: str = "train") -> Optional[float]:
+    def time_remaining(self, stage: str = "train") -> float | None:
         """Seconds left of ``duration`` (None without one)."""
         if self._duration is None:
             return None
@@ -101,10 +110,10 @@ class Timer(Callback):
         if self._interval == "epoch" and self._duration is not None:
             self._check_time_remaining(trainer)
 
-    def state_dict(self) -> Dict[str, Any]:
+    def state_dict(self) -> dict[str, Any]:
         return {"time_elapsed": {stage: self.time_elapsed(stage) for stage in STAGES}}
 
-    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._offset = state_dict.get("time_elapsed", {}).get("train", 0.0)
 
     def _check_time_remaining(self, trainer) -> None:

@@ -11,6 +11,7 @@ An environment declares ``treadle.kinds.Environment``: ``name``, ``world_size``,
 ``creates_processes_externally`` (the ranks exist already: a strategy joins them) and
 ``launcher``; it may implement hooks (it takes part in the run like any plugin).
 """
+
 from __future__ import annotations
 
 from treadle import Provider, hookimpl
@@ -36,8 +37,10 @@ class TorchrunEnvironment(EnvironmentBase):
         self.launcher: str = env["launcher"]  # "torchrun", "treadle" (our own ranks) or "env"
 
     def __repr__(self) -> str:
-        return (f"TorchrunEnvironment(rank={self.global_rank}/{self.world_size}, "
-                f"launcher={self.launcher!r})")
+        return (
+            f"TorchrunEnvironment(rank={self.global_rank}/{self.world_size}, "
+            f"launcher={self.launcher!r})"
+        )
 
 
 def _detected() -> bool:
@@ -46,5 +49,13 @@ def _detected() -> bool:
 
 @hookimpl
 def provide_environments():
-    return [Provider("environment", "torchrun", TorchrunEnvironment, available=_detected,
-                     priority=100, description="RANK/WORLD_SIZE set: join torchrun's launch.")]
+    return [
+        Provider(
+            "environment",
+            "torchrun",
+            TorchrunEnvironment,
+            available=_detected,
+            priority=100,
+            description="RANK/WORLD_SIZE set: join torchrun's launch.",
+        )
+    ]

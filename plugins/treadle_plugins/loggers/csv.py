@@ -6,13 +6,14 @@ that appears later rewrites the file with the wider header. Rows are buffered an
 every ``flush_logs_every_n_steps`` rows, at ``save()`` and at ``finalize()``. Only global
 rank zero writes.
 """
+
 from __future__ import annotations
 
 import csv
 import os
 import warnings
 from argparse import Namespace
-from typing import Any, Dict, List, Optional, Union
+from typing import Any
 
 from treadle import Provider, hookimpl
 from treadle.loggers import (
@@ -35,25 +36,29 @@ class ExperimentWriter:
     def __init__(self, log_dir: str) -> None:
         self.log_dir = log_dir
         self.metrics_file_path = os.path.join(log_dir, self.NAME_METRICS_FILE)
-        self.metrics: List[Dict[str, Any]] = []  # rows not yet written
-        self.metrics_keys: List[str] = []  # the header of the file on disk
-        self.hparams: Dict[str, Any] = {}
+        self.metrics: list[dict[str, Any]] = []  # rows not yet written
+        self.metrics_keys: list[str] = []  # the header of the file on disk
+        self.hparams: dict[str, Any] = {}
         if os.path.isdir(log_dir) and os.listdir(log_dir):
-            warnings.warn(f"Experiment logs directory {log_dir} exists and is not empty. Previous "
-                          f"log files in this directory will be deleted when the new ones are "
-                          f"saved!", UserWarning, stacklevel=3)
+            warnings.warn(
+                f"Experiment logs directory {log_dir} exists and is not empty. Previous "
+                f"log files in this directory will be deleted when the new ones are "
+                f"saved!",
+                UserWarning,
+                stacklevel=3,
+            )
             if os.path.isfile(self.metrics_file_path):
                 os.remove(self.metrics_file_path)
         os.makedirs(log_dir, exist_ok=True)
 
-    def log_metrics(self, metrics: Dict[str, Any], step: Optional[int] = None) -> None:
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
         if step is None:
             step = len(self.metrics)
         row = {k: (v.item() if hasattr(v, "item") else v) for k, v in metrics.items()}
         row["step"] = step
         self.metrics.append(row)
 
-    def log_hparams(self, params: Dict[str, Any]) -> None:
+    def log_hparams(self, params: dict[str, Any]) -> None:
         self.hparams.update(params)
         save_hparams_to_yaml(os.path.join(self.log_dir, self.NAME_HPARAMS_FILE), self.hparams)
 
@@ -72,7 +77,7 @@ class ExperimentWriter:
         self._write("a" if exists else "w", self.metrics, header=not exists)
         self.metrics = []
 
-    def _write(self, mode: str, rows: List[Dict[str, Any]], header: bool = True) -> None:
+    def _write(self, mode: str, rows: list[dict[str, Any]], header: bool = True) -> None:
         with open(self.metrics_file_path, mode, newline="") as f:
             writer = csv.DictWriter(f, fieldnames=self.metrics_keys)
             if header:
@@ -93,15 +98,20 @@ class CSVLogger(FileLogger):
 
     LOGGER_JOIN_CHAR = "-"
 
-    def __init__(self, save_dir: Union[str, os.PathLike], name: Optional[str] = DEFAULT_NAME,
-                 version: Optional[Union[int, str]] = None, prefix: str = "",
-                 flush_logs_every_n_steps: int = 100) -> None:
+    def __init__(
+        self,
+        save_dir: str | os.PathLike,
+        name: str | None = DEFAULT_NAME,
+        version: int | str | None = None,
+        prefix: str = "",
+        flush_logs_every_n_steps: int = 100,
+    ) -> None:
         self._save_dir = os.fspath(save_dir)
         self._name = name or ""
         self._version = version
         self._prefix = prefix
         self._flush_every = flush_logs_every_n_steps
-        self._experiment: Optional[ExperimentWriter] = None
+        self._experiment: ExperimentWriter | None = None
 
     @property
     def log_dir(self) -> str:
@@ -116,12 +126,13 @@ class CSVLogger(FileLogger):
         return self._experiment
 
     @rank_zero_only
-    def log_hyperparams(self, params: Union[Dict[str, Any], Namespace, None] = None,
-                        *args: Any, **kwargs: Any) -> None:
+    def log_hyperparams(
+        self, params: dict[str, Any] | Namespace | None = None, *args: Any, **kwargs: Any
+    ) -> None:
         self.experiment.log_hparams(params_dict(params))
 
     @rank_zero_only
-    def log_metrics(self, metrics: Dict[str, Any], step: Optional[int] = None) -> None:
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
         if self._prefix:
             metrics = {f"{self._prefix}{self.LOGGER_JOIN_CHAR}{k}": v for k, v in metrics.items()}
         experiment = self.experiment
@@ -145,5 +156,11 @@ def _make(trainer) -> CSVLogger:
 
 @hookimpl
 def provide_loggers():
-    return [Provider("logger", "csv", _make,
-                     description="metrics.csv and hparams.yaml under lightning_logs/version_N.")]
+    return [
+        Provider(
+            "logger",
+            "csv",
+            _make,
+            description="metrics.csv and hparams.yaml under lightning_logs/version_N.",
+        )
+    ]

@@ -6,12 +6,14 @@ is installed), created on first use; tensorboard is imported then, never by ``im
 ``hp_metric`` unless ``default_hp_metric=False``) and ``hparams.yaml`` beside the events;
 ``log_graph`` traces ``model.example_input_array`` when ``log_graph=True``.
 """
+
 from __future__ import annotations
 
 import os
 import warnings
 from argparse import Namespace
-from typing import Any, Dict, Mapping, Optional, Union
+from collections.abc import Mapping
+from typing import Any
 
 from treadle import Provider, hookimpl, module_available
 from treadle.loggers import (
@@ -48,13 +50,22 @@ class TensorBoardLogger(FileLogger):
     NAME_HPARAMS_FILE = "hparams.yaml"
     LOGGER_JOIN_CHAR = "-"
 
-    def __init__(self, save_dir: Union[str, os.PathLike], name: Optional[str] = DEFAULT_NAME,
-                 version: Optional[Union[int, str]] = None, log_graph: bool = False,
-                 default_hp_metric: bool = True, prefix: str = "",
-                 sub_dir: Optional[Union[str, os.PathLike]] = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        save_dir: str | os.PathLike,
+        name: str | None = DEFAULT_NAME,
+        version: int | str | None = None,
+        log_graph: bool = False,
+        default_hp_metric: bool = True,
+        prefix: str = "",
+        sub_dir: str | os.PathLike | None = None,
+        **kwargs: Any,
+    ) -> None:
         if not available():
-            raise ModuleNotFoundError(f"`TensorBoardLogger` needs the `tensorboard` package, which "
-                                      f"is not installed. Install it with: {INSTALL_HINT}")
+            raise ModuleNotFoundError(
+                f"`TensorBoardLogger` needs the `tensorboard` package, which "
+                f"is not installed. Install it with: {INSTALL_HINT}"
+            )
         self._save_dir = os.fspath(save_dir)
         self._name = name or ""
         self._version = version
@@ -64,10 +75,10 @@ class TensorBoardLogger(FileLogger):
         self._prefix = prefix
         self._kwargs = kwargs
         self._experiment: Any = None
-        self.hparams: Dict[str, Any] = {}
+        self.hparams: dict[str, Any] = {}
 
     @property
-    def sub_dir(self) -> Optional[str]:
+    def sub_dir(self) -> str | None:
         return self._sub_dir
 
     @property
@@ -92,7 +103,7 @@ class TensorBoardLogger(FileLogger):
         return self._experiment
 
     @rank_zero_only
-    def log_metrics(self, metrics: Mapping[str, Any], step: Optional[int] = None) -> None:
+    def log_metrics(self, metrics: Mapping[str, Any], step: int | None = None) -> None:
         for name, given in metrics.items():
             key = f"{self._prefix}{self.LOGGER_JOIN_CHAR}{name}" if self._prefix else name
             value = given.item() if hasattr(given, "item") else given
@@ -102,12 +113,15 @@ class TensorBoardLogger(FileLogger):
             try:
                 self.experiment.add_scalar(key, value, step)
             except Exception as exc:
-                raise ValueError(f"TensorBoardLogger: metric `{key}` = {value!r} is not a number; "
-                                 f"log a number, a one-element tensor, or a dict of them.") from exc
+                raise ValueError(
+                    f"TensorBoardLogger: metric `{key}` = {value!r} is not a number; "
+                    f"log a number, a one-element tensor, or a dict of them."
+                ) from exc
 
     @rank_zero_only
-    def log_hyperparams(self, params: Union[Dict[str, Any], Namespace, None] = None,
-                        metrics: Optional[Any] = None) -> None:
+    def log_hyperparams(
+        self, params: dict[str, Any] | Namespace | None = None, metrics: Any | None = None
+    ) -> None:
         """Record ``params`` (and ``hparams.yaml``); ``metrics`` fill the HPARAMS view."""
         params = params_dict(params)
         self.hparams.update(params)
@@ -136,16 +150,23 @@ class TensorBoardLogger(FileLogger):
         if input_array is None:
             input_array = getattr(model, "example_input_array", None)
         if input_array is None:
-            warnings.warn("Could not log computational graph to TensorBoard: The "
-                          "`model.example_input_array` attribute is not set or `input_array` was "
-                          "not given.", UserWarning, stacklevel=2)
+            warnings.warn(
+                "Could not log computational graph to TensorBoard: The "
+                "`model.example_input_array` attribute is not set or `input_array` was "
+                "not given.",
+                UserWarning,
+                stacklevel=2,
+            )
             return
         if not isinstance(input_array, (torch.Tensor, tuple)):
-            warnings.warn(f"Could not log computational graph to TensorBoard: The `input_array` or "
-                          f"`model.example_input_array` has type {type(input_array)} which can't "
-                          f"be traced by TensorBoard. Make the input array a tuple representing "
-                          f"the positional arguments to the model's `forward()` implementation.",
-                          UserWarning, stacklevel=2)
+            warnings.warn(
+                f"Could not log computational graph to TensorBoard: The `input_array` or "
+                f"`model.example_input_array` has type {type(input_array)} which can't "
+                f"be traced by TensorBoard. Make the input array a tuple representing "
+                f"the positional arguments to the model's `forward()` implementation.",
+                UserWarning,
+                stacklevel=2,
+            )
             return
         from treadle import Module
         from treadle.utilities import move_data_to_device
@@ -173,16 +194,16 @@ class TensorBoardLogger(FileLogger):
         if status == "success":
             self.save()
 
-    def __getstate__(self) -> Dict[str, Any]:  # a SummaryWriter holds a thread: not copied
+    def __getstate__(self) -> dict[str, Any]:  # a SummaryWriter holds a thread: not copied
         state = self.__dict__.copy()
         state["_experiment"] = None
         return state
 
 
-def _tensorboard_params(params: Dict[str, Any]) -> Dict[str, Any]:
+def _tensorboard_params(params: dict[str, Any]) -> dict[str, Any]:
     """Nested dicts flattened to ``a/b`` keys; values TensorBoard's HPARAMS view cannot show
     (lists, classes, tensors of more than one element) as their ``str``."""
-    flat: Dict[str, Any] = {}
+    flat: dict[str, Any] = {}
 
     def walk(prefix: str, value: Any) -> None:
         if isinstance(value, Namespace):
@@ -205,6 +226,14 @@ def _make(trainer) -> TensorBoardLogger:
 
 @hookimpl
 def provide_loggers():
-    return [Provider("logger", "tensorboard", _make, available=available,
-                     install_hint=INSTALL_HINT, priority=1,
-                     description="TensorBoard event files under lightning_logs/version_N.")]
+    return [
+        Provider(
+            "logger",
+            "tensorboard",
+            _make,
+            available=available,
+            install_hint=INSTALL_HINT,
+            priority=1,
+            description="TensorBoard event files under lightning_logs/version_N.",
+        )
+    ]

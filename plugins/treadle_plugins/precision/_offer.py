@@ -3,6 +3,7 @@
 One entry point per name, so that ``TREADLE_BLOCK_PLUGINS=16-mixed`` removes exactly the
 built-in ``16-mixed`` and makes room for a third-party plugin that provides the same name.
 """
+
 from __future__ import annotations
 
 from treadle import Provider, hookimpl

@@ -30,9 +30,10 @@ Everything happens through hooks, in both optimization modes:
 A strategy that owns precision (``owns_precision = True``, DeepSpeed) makes the plugin stand
 aside: none of the above happens.
 """
+
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any
 
 import torch
 
@@ -60,8 +61,8 @@ class MixedPrecision(PrecisionBase):
 
     def __init__(self, trainer) -> None:
         self.enabled = True  # False when the strategy owns precision (set by `validate`)
-        self.device_type: Optional[str] = None  # the root device's type, set by `convert_module`
-        self._handles: List[Any] = []
+        self.device_type: str | None = None  # the root device's type, set by `convert_module`
+        self._handles: list[Any] = []
 
     @hookimpl
     def validate(self, trainer):
@@ -171,7 +172,7 @@ class FP16MixedPrecision(MixedPrecision):
 
     def __init__(self, trainer) -> None:
         super().__init__(trainer)
-        self.scaler: Optional[torch.amp.GradScaler] = None
+        self.scaler: torch.amp.GradScaler | None = None
         self._unscaled: set = set()  # id() of the user's optimizers unscaled since their last step
         self._in_scaler_step = False
 
@@ -192,7 +193,8 @@ class FP16MixedPrecision(MixedPrecision):
                     f"gradients inside the step, where gradient scaling cannot unscale them, so "
                     f"it would run on scaled gradients. Use `precision='bf16-mixed'` or "
                     f"`precision='32-true'` with `{cls}`, or an optimizer whose `step()` does "
-                    f"not require a closure.")
+                    f"not require a closure."
+                )
         return problems
 
     def _needs_step_hooks(self, trainer, module) -> bool:
@@ -200,8 +202,11 @@ class FP16MixedPrecision(MixedPrecision):
         # unless another optimizer_step implementation (a Module override calling
         # `optimizer.optimizer.step(closure=...)`) may step it directly: then the guard
         # below unscales, skips on inf/NaN and updates the scale for it.
-        others = [p for name, p in trainer.plugin_manager.implementations("optimizer_step")
-                  if p is not self and name != "treadle.core"]
+        others = [
+            p
+            for name, p in trainer.plugin_manager.implementations("optimizer_step")
+            if p is not self and name != "treadle.core"
+        ]
         return not module.automatic_optimization or bool(others)
 
     @hookimpl
@@ -306,9 +311,19 @@ class FP16MixedPrecision(MixedPrecision):
             self.scaler.load_state_dict(state)
 
 
-fp16_mixed = Offer(Provider(
-    "precision", "16-mixed", FP16MixedPrecision,
-    description="fp16 autocast + gradient scaling (torch.amp.GradScaler); on CPU too."))
-bf16_mixed = Offer(Provider(
-    "precision", "bf16-mixed", MixedPrecision,
-    description="bf16 autocast, float32 weights; no gradient scaling."))
+fp16_mixed = Offer(
+    Provider(
+        "precision",
+        "16-mixed",
+        FP16MixedPrecision,
+        description="fp16 autocast + gradient scaling (torch.amp.GradScaler); on CPU too.",
+    )
+)
+bf16_mixed = Offer(
+    Provider(
+        "precision",
+        "bf16-mixed",
+        MixedPrecision,
+        description="bf16 autocast, float32 weights; no gradient scaling.",
+    )
+)

@@ -14,6 +14,7 @@ No gradient scaling: ``16-true`` trains fp16 weights with fp16 gradients, which 
 easily -- prefer ``16-mixed`` unless you know you want it. A strategy that owns precision
 (``owns_precision = True``) makes these plugins stand aside.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,8 +23,8 @@ import torch
 
 from treadle import Provider, hookimpl
 from treadle.kinds import PrecisionBase
-from treadle_plugins.precision._offer import Offer
 from treadle_plugins._tensors import apply_to_tensors
+from treadle_plugins.precision._offer import Offer
 
 
 class TruePrecision(PrecisionBase):
@@ -119,9 +120,22 @@ class FP64Precision(TruePrecision):
     dtype = torch.float64
 
 
-bf16_true = Offer(Provider("precision", "bf16-true", BF16TruePrecision,
-                           description="bfloat16 weights, inputs and math."))
-fp16_true = Offer(Provider("precision", "16-true", FP16TruePrecision,
-                           description="float16 weights, inputs and math; no gradient scaling."))
-fp64_true = Offer(Provider("precision", "64-true", FP64Precision,
-                           description="float64 weights, inputs and math."))
+bf16_true = Offer(
+    Provider(
+        "precision",
+        "bf16-true",
+        BF16TruePrecision,
+        description="bfloat16 weights, inputs and math.",
+    )
+)
+fp16_true = Offer(
+    Provider(
+        "precision",
+        "16-true",
+        FP16TruePrecision,
+        description="float16 weights, inputs and math; no gradient scaling.",
+    )
+)
+fp64_true = Offer(
+    Provider("precision", "64-true", FP64Precision, description="float64 weights, inputs and math.")
+)

@@ -1,4 +1,5 @@
 """``32-true``: full precision; nothing to do, so no hooks."""
+
 from __future__ import annotations
 
 import torch
@@ -18,4 +19,6 @@ class FP32Precision(PrecisionBase):
 
 @hookimpl
 def provide_precisions():
-    return [Provider("precision", "32-true", FP32Precision, description="float32 weights and math.")]
+    return [
+        Provider("precision", "32-true", FP32Precision, description="float32 weights and math.")
+    ]

@@ -19,6 +19,7 @@ the others for torch's default of 30 minutes.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import pickle
 import shutil
@@ -29,7 +30,8 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, Callable
 
 import torch
 import torch.multiprocessing as mp
@@ -42,7 +44,7 @@ _POLL_S = 0.1  # how often the watcher looks at the children
 _TERMINATE_GRACE_S = 5.0  # SIGTERM, then SIGKILL after this long
 
 _children: list[tuple[int, subprocess.Popen]] = []  # (global rank, process) of launched ranks
-_watcher: Optional[threading.Thread] = None
+_watcher: threading.Thread | None = None
 _stopping = threading.Event()  # set once we terminate the children ourselves
 
 
@@ -53,7 +55,7 @@ def find_free_port(host: str = "") -> int:
         return s.getsockname()[1]
 
 
-def _env_int(name: str, default: Optional[int] = None) -> Optional[int]:
+def _env_int(name: str, default: int | None = None) -> int | None:
     value = os.environ.get(name)
     if value is None or value == "":
         return default
@@ -63,7 +65,7 @@ def _env_int(name: str, default: Optional[int] = None) -> Optional[int]:
         raise ValueError(f"environment variable {name}={value!r} is not an integer") from None
 
 
-def torchrun_env() -> Optional[dict[str, Any]]:
+def torchrun_env() -> dict[str, Any] | None:
     """The rank variables of an existing launch, or None when RANK / WORLD_SIZE are not set.
 
     Keys: rank, world_size, local_rank, local_world_size, node_rank, master_addr, master_port
@@ -93,8 +95,13 @@ def torchrun_env() -> Optional[dict[str, Any]]:
 
 
 def _rank_env(
-    rank: int, world_size: int, local_rank: int, local_world_size: int, node_rank: int,
-    master_addr: str, master_port: int,
+    rank: int,
+    world_size: int,
+    local_rank: int,
+    local_world_size: int,
+    node_rank: int,
+    master_addr: str,
+    master_port: int,
 ) -> dict[str, str]:
     return {
         "MASTER_ADDR": master_addr,
@@ -133,7 +140,7 @@ def launch_subprocess_ranks(
     nnodes: int = 1,
     node_rank: int = 0,
     master_addr: str = "127.0.0.1",
-    master_port: Optional[int] = None,
+    master_port: int | None = None,
 ) -> None:
     """Start the other local ranks by re-running this script; the caller continues as the
     node's local rank 0.
@@ -168,8 +175,15 @@ def launch_subprocess_ranks(
     first_rank = node_rank * local_world_size
 
     def env_for(local_rank: int) -> dict[str, str]:
-        return _rank_env(first_rank + local_rank, world_size, local_rank, local_world_size,
-                         node_rank, master_addr, master_port)
+        return _rank_env(
+            first_rank + local_rank,
+            world_size,
+            local_rank,
+            local_world_size,
+            node_rank,
+            master_addr,
+            master_port,
+        )
 
     _one_thread_per_rank(local_world_size)
     for local_rank in range(1, local_world_size):
@@ -205,14 +219,13 @@ def _watch_children() -> None:
                 print(
                     f"treadle: rank {rank} (pid {proc.pid}) exited with code {code}; "
                     "terminating the other ranks",
-                    file=sys.stderr, flush=True,
+                    file=sys.stderr,
+                    flush=True,
                 )
                 terminate_children()
                 for stream in (sys.stdout, sys.stderr):
-                    try:
+                    with contextlib.suppress(Exception):
                         stream.flush()
-                    except Exception:
-                        pass
                 # The main thread may be blocked inside a C++ collective where no Python
                 # exception can reach it, so end the process from here.
                 os._exit(_exit_code(code))
@@ -251,11 +264,17 @@ def _at_exit() -> None:
 
 
 def _spawn_entry(
-    local_rank: int, fn: Callable[..., Any], world_size: int, master_addr: str,
-    master_port: int, args: Sequence[Any], result_path: str,
+    local_rank: int,
+    fn: Callable[..., Any],
+    world_size: int,
+    master_addr: str,
+    master_port: int,
+    args: Sequence[Any],
+    result_path: str,
 ) -> None:
-    os.environ.update(_rank_env(local_rank, world_size, local_rank, world_size, 0,
-                                master_addr, master_port))
+    os.environ.update(
+        _rank_env(local_rank, world_size, local_rank, world_size, 0, master_addr, master_port)
+    )
     _one_thread_per_rank(world_size)
     result = fn(local_rank, *args)
     if local_rank == 0:
@@ -274,7 +293,7 @@ def spawn(
     world_size: int,
     args: Sequence[Any] = (),
     master_addr: str = "127.0.0.1",
-    master_port: Optional[int] = None,
+    master_port: int | None = None,
     start_method: str = "spawn",
 ) -> Any:
     """Run ``fn(rank, *args)`` in ``world_size`` new processes and return rank 0's result.

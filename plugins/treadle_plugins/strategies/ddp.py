@@ -23,20 +23,28 @@ Gradient sync: automatic optimization skips it on accumulating batches (DDP's ``
 in manual optimization each ``manual_backward`` syncs unless it runs inside
 ``trainer.strategy.no_backward_sync(module)``.
 """
+
 from __future__ import annotations
 
 import contextlib
 import itertools
 import os
+from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import (BatchSampler, DataLoader, DistributedSampler, IterableDataset,
-                              RandomSampler, SequentialSampler)
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    DistributedSampler,
+    IterableDataset,
+    RandomSampler,
+    SequentialSampler,
+)
 
 from treadle import ConfigurationError, Provider, hookimpl
 from treadle.kinds import StrategyBase
@@ -46,8 +54,12 @@ from treadle_plugins.strategies import _launcher
 _STARTUP_TIMEOUT_S = 300  # how long the ranks wait for each other to start
 _groups_made = 0  # process groups this process initialised (the prefix of their store keys)
 _BACKENDS = {"cpu": "gloo", "mps": "gloo", "cuda": "nccl"}
-_REDUCE_OPS = {"sum": dist.ReduceOp.SUM, "mean": dist.ReduceOp.SUM,
-               "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
+_REDUCE_OPS = {
+    "sum": dist.ReduceOp.SUM,
+    "mean": dist.ReduceOp.SUM,
+    "max": dist.ReduceOp.MAX,
+    "min": dist.ReduceOp.MIN,
+}
 
 
 class _StepThroughDDP(nn.Module):
@@ -78,8 +90,13 @@ class DDPStrategy(StrategyBase):
     saves_optimizer_states = False  # every rank holds the whole optimizer state: the core saves it
     shards_parameters = False  # every rank holds the whole parameters
 
-    def __init__(self, trainer: Any, name: str = "ddp", spawn: bool = False,
-                 find_unused_parameters: bool = False) -> None:
+    def __init__(
+        self,
+        trainer: Any,
+        name: str = "ddp",
+        spawn: bool = False,
+        find_unused_parameters: bool = False,
+    ) -> None:
         self.name = name
         self.spawn = spawn
         self.find_unused_parameters = find_unused_parameters
@@ -96,11 +113,11 @@ class DDPStrategy(StrategyBase):
         else:  # this process launches the others and is rank 0
             self.world_size = self.num_processes * self.num_nodes
             self.global_rank = self.local_rank = self.node_rank = 0
-        self.model: Optional[DistributedDataParallel] = None
+        self.model: DistributedDataParallel | None = None
         self._owns_group = False
         self._failed = False
         self._block_sync = False
-        self._device: Optional[torch.device] = None
+        self._device: torch.device | None = None
         self._backend = "gloo"
 
     def __repr__(self) -> str:
@@ -109,12 +126,14 @@ class DDPStrategy(StrategyBase):
     # -- validation ------------------------------------------------------------------------------
 
     @hookimpl
-    def validate(self, trainer: Any) -> List[str]:
+    def validate(self, trainer: Any) -> list[str]:
         cfg, problems = trainer.config, []
         accel = trainer.accelerator.name
         if trainer.accelerator.device_type not in _BACKENDS:
-            problems.append(f"`strategy={self.name!r}` runs on the CPU (gloo) or CUDA (NCCL), "
-                            f"not on `accelerator={accel!r}`. Pick accelerator='cpu' or 'cuda'.")
+            problems.append(
+                f"`strategy={self.name!r}` runs on the CPU (gloo) or CUDA (NCCL), "
+                f"not on `accelerator={accel!r}`. Pick accelerator='cpu' or 'cuda'."
+            )
         env = self.environment
         if self.joined:
             launch = f"the {env.name} launch"
@@ -122,20 +141,23 @@ class DDPStrategy(StrategyBase):
                 problems.append(
                     f"`strategy='ddp_spawn'` starts its own processes, but this process is "
                     f"already rank {env.global_rank} of {env.world_size} in {launch}. Use "
-                    f"`strategy='ddp'`, which joins it.")
+                    f"`strategy='ddp'`, which joins it."
+                )
             elif cfg.devices != "auto" and self.num_processes * self.num_nodes != env.world_size:
                 problems.append(
                     f"`Trainer(devices={cfg.devices!r}, num_nodes={cfg.num_nodes})` asks for "
                     f"{self.num_processes} x {self.num_nodes} = "
                     f"{self.num_processes * self.num_nodes} processes, but {launch} has "
                     f"{env.world_size} (WORLD_SIZE). Set devices to the processes per node and "
-                    f"num_nodes to the number of nodes, or devices='auto'.")
+                    f"num_nodes to the number of nodes, or devices='auto'."
+                )
         elif self.num_nodes > 1:
             problems.append(
                 f"`Trainer(num_nodes={self.num_nodes})`: treadle starts the ranks of one machine "
                 f"only; start a multi-node run with torchrun (`torchrun --nnodes "
                 f"{self.num_nodes} --nproc_per_node {self.num_processes} ...` on every node) or "
-                f"with SLURM's srun (pip install treadle-slurm).")
+                f"with SLURM's srun (pip install treadle-slurm)."
+            )
         elif not self.spawn and self.world_size > 1:
             try:
                 _launcher._script_command()
@@ -145,20 +167,33 @@ class DDPStrategy(StrategyBase):
 
     # -- set-up ------------------------------------------------------------------------------------
 
-    def launch_stage(self, trainer: Any, stage: str, model: Any, train_loader: Any,
-                     val_loader: Any, ckpt_path: Any) -> Optional[tuple]:
+    def launch_stage(
+        self,
+        trainer: Any,
+        stage: str,
+        model: Any,
+        train_loader: Any,
+        val_loader: Any,
+        ckpt_path: Any,
+    ) -> tuple | None:
         """``ddp_spawn``: run the stage in spawned workers and bring rank 0's outcome
         back; returns a one-tuple holding what the stage returns, or None to run it here (a
         worker, or plain ``ddp``). Called by the Trainer before anything else of the stage."""
         if not self.spawn or self.joined:
             return None
         config = trainer.config
-        config = config.as_dict() if hasattr(config, "as_dict") else \
-            {name: getattr(config, name) for name in type(config).model_fields}
+        config = (
+            config.as_dict()
+            if hasattr(config, "as_dict")
+            else {name: getattr(config, name) for name in type(config).model_fields}
+        )
         previous, model._trainer = model._trainer, None  # the parent's Trainer is not picklable
         try:
-            out = _launcher.spawn(_spawn_worker, self.world_size,
-                                  args=(config, stage, model, train_loader, val_loader, ckpt_path))
+            out = _launcher.spawn(
+                _spawn_worker,
+                self.world_size,
+                args=(config, stage, model, train_loader, val_loader, ckpt_path),
+            )
         finally:
             model._trainer = previous
         if "error" in out:  # a ConfigurationError found by the workers' validation
@@ -169,7 +204,9 @@ class DDPStrategy(StrategyBase):
         for name in ("callback_metrics", "logged_metrics", "progress_bar_metrics"):
             getattr(trainer, name).update(out[name])
         for callback in trainer.callbacks:
-            state = out["callbacks"].get(getattr(callback, "state_key", type(callback).__qualname__))
+            state = out["callbacks"].get(
+                getattr(callback, "state_key", type(callback).__qualname__)
+            )
             if state is not None and hasattr(callback, "load_state_dict"):
                 callback.load_state_dict(state)
         return (out["result"],)
@@ -194,9 +231,14 @@ class DDPStrategy(StrategyBase):
         # timeout (meant for a rank stuck outside a collective): our rank 0 starts the others,
         # which first import torch (seconds; minutes on a slow file system). A rank that dies
         # while starting ends the job anyway (the launcher's watcher, torchrun's agent).
-        store, _, _ = next(dist.rendezvous(
-            "env://", self.global_rank, self.world_size,
-            timeout=max(timeout, timedelta(seconds=_STARTUP_TIMEOUT_S))))
+        store, _, _ = next(
+            dist.rendezvous(
+                "env://",
+                self.global_rank,
+                self.world_size,
+                timeout=max(timeout, timedelta(seconds=_STARTUP_TIMEOUT_S)),
+            )
+        )
         store.set_timeout(timeout)
         # A second stage in the same processes (fit, then validate) makes a new group on the
         # same store (torchrun's agent keeps it): fresh keys, or a rank could read the old
@@ -204,8 +246,13 @@ class DDPStrategy(StrategyBase):
         global _groups_made
         store = dist.PrefixStore(f"treadle_pg_{_groups_made}", store)
         _groups_made += 1
-        dist.init_process_group(self._backend, store=store, rank=self.global_rank,
-                                world_size=self.world_size, timeout=timeout)
+        dist.init_process_group(
+            self._backend,
+            store=store,
+            rank=self.global_rank,
+            world_size=self.world_size,
+            timeout=timeout,
+        )
         self._owns_group = True
         self._failed = False
 
@@ -217,8 +264,10 @@ class DDPStrategy(StrategyBase):
         device = self._device
         wrapper = _StepThroughDDP(module)
         self.model = DistributedDataParallel(
-            wrapper, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=self.find_unused_parameters)
+            wrapper,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=self.find_unused_parameters,
+        )
 
     @hookimpl
     def setup_dataloader(self, trainer: Any, dataloader: Any, stage: str) -> Any:
@@ -226,9 +275,13 @@ class DDPStrategy(StrategyBase):
             return None  # use_distributed_sampler=False: the loaders as the user made them
         # Training pads (equal batch counts: DDP's all-reduce pairs up every backward);
         # evaluation reads each sample once (no collective runs per evaluation batch).
-        return distributed_loader(dataloader, self.world_size, self.global_rank,
-                                  seed=int(os.environ.get("TREADLE_GLOBAL_SEED", 0)),
-                                  pad=stage == "fit")
+        return distributed_loader(
+            dataloader,
+            self.world_size,
+            self.global_rank,
+            seed=int(os.environ.get("TREADLE_GLOBAL_SEED", 0)),
+            pad=stage == "fit",
+        )
 
     # -- the step ----------------------------------------------------------------------------------
 
@@ -237,7 +290,7 @@ class DDPStrategy(StrategyBase):
         ddp = self.model
         if ddp is None:
             return None
-        if module.automatic_optimization:
+        if module.automatic_optimization:  # noqa: SIM108 (each branch has its reason)
             # Sync only on the batch whose closure steps the optimizer (DDP's no_sync): the
             # forward decides whether DDP's reducer all-reduces in the following backward.
             sync = trainer.state.stepping and not self._block_sync
@@ -279,12 +332,16 @@ class DDPStrategy(StrategyBase):
     def _explain(self, exc: RuntimeError) -> None:
         """Raise DDP's error for parameters that got no gradient again, with treadle's fix."""
         message = str(exc)
-        if (not self.find_unused_parameters and "finished reduction in the prior" in message
-                and "ddp_find_unused_parameters_true" not in message):
+        if (
+            not self.find_unused_parameters
+            and "finished reduction in the prior" in message
+            and "ddp_find_unused_parameters_true" not in message
+        ):
             raise RuntimeError(
                 f"{message}\n{self.name}: a backward pass left some parameters without a gradient "
                 f"(a GAN's discriminator step leaves out the generator, say). Use "
-                f"`Trainer(strategy='ddp_find_unused_parameters_true')`.") from exc
+                f"`Trainer(strategy='ddp_find_unused_parameters_true')`."
+            ) from exc
 
     @contextlib.contextmanager
     def no_backward_sync(self, module: Any = None, enabled: bool = True) -> Iterator[None]:
@@ -319,7 +376,7 @@ class DDPStrategy(StrategyBase):
         return tensor
 
     @hookimpl
-    def reduce(self, tensor: torch.Tensor, reduce_op: str) -> Optional[torch.Tensor]:
+    def reduce(self, tensor: torch.Tensor, reduce_op: str) -> torch.Tensor | None:
         if not self._active():
             return None
         op = _REDUCE_OPS.get(reduce_op)
@@ -334,7 +391,7 @@ class DDPStrategy(StrategyBase):
         return out
 
     @hookimpl
-    def all_gather(self, tensor: torch.Tensor) -> Optional[torch.Tensor]:
+    def all_gather(self, tensor: torch.Tensor) -> torch.Tensor | None:
         if not self._active():
             return None
         local = self._on_device(tensor.detach()).contiguous()
@@ -343,16 +400,17 @@ class DDPStrategy(StrategyBase):
         return torch.stack(gathered)
 
     @hookimpl
-    def broadcast(self, obj: Any, src: int) -> Optional[tuple]:
+    def broadcast(self, obj: Any, src: int) -> tuple | None:
         if not self._active():
             return None
         box = [obj]
-        dist.broadcast_object_list(box, src=src,
-                                   device=self._device if self._backend == "nccl" else None)
+        dist.broadcast_object_list(
+            box, src=src, device=self._device if self._backend == "nccl" else None
+        )
         return (box[0],)
 
     @hookimpl
-    def barrier(self, name: str) -> Optional[bool]:
+    def barrier(self, name: str) -> bool | None:
         if not self._active():
             return None
         if self._backend == "nccl":
@@ -393,10 +451,17 @@ class UnpaddedDistributedSampler(DistributedSampler):
     ranks' batches up (Lightning's ``UnrepeatedDistributedSampler`` idea).
     """
 
-    def __init__(self, dataset: Any, num_replicas: int, rank: int, shuffle: bool = False,
-                 seed: int = 0) -> None:
-        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle,
-                         seed=seed, drop_last=False)
+    def __init__(
+        self, dataset: Any, num_replicas: int, rank: int, shuffle: bool = False, seed: int = 0
+    ) -> None:
+        super().__init__(
+            dataset,
+            num_replicas=num_replicas,
+            rank=rank,
+            shuffle=shuffle,
+            seed=seed,
+            drop_last=False,
+        )
         self.total_size = len(dataset)
         self.num_samples = len(range(rank, self.total_size, num_replicas))
 
@@ -407,11 +472,12 @@ class UnpaddedDistributedSampler(DistributedSampler):
             order = torch.randperm(self.total_size, generator=generator).tolist()
         else:
             order = list(range(self.total_size))
-        return iter(order[self.rank::self.num_replicas])
+        return iter(order[self.rank :: self.num_replicas])
 
 
-def distributed_loader(loader: Any, num_replicas: int, rank: int, seed: int = 0,
-                       pad: bool = True) -> Any:
+def distributed_loader(
+    loader: Any, num_replicas: int, rank: int, seed: int = 0, pad: bool = True
+) -> Any:
     """``loader`` with a ``DistributedSampler`` for this rank, or None to keep it as it is.
 
     Kept: a loader that is not a ``DataLoader``, an ``IterableDataset`` (it must split itself),
@@ -431,22 +497,36 @@ def distributed_loader(loader: Any, num_replicas: int, rank: int, seed: int = 0,
     if type(sampler) not in (RandomSampler, SequentialSampler):
         return None  # a DistributedSampler already, or a sampler of the user's own
     if type(loader).__init__ is not DataLoader.__init__:
-        raise ConfigurationError([
-            f"ddp: cannot add a DistributedSampler to `{type(loader).__name__}`, a DataLoader "
-            f"subclass with its own __init__. Pass it `sampler=DistributedSampler(dataset, "
-            f"shuffle=...)` yourself (rank and world size from `trainer.global_rank` and "
-            f"`trainer.world_size`)."])
+        raise ConfigurationError(
+            [
+                f"ddp: cannot add a DistributedSampler to `{type(loader).__name__}`, a DataLoader "
+                f"subclass with its own __init__. Pass it `sampler=DistributedSampler(dataset, "
+                f"shuffle=...)` yourself (rank and world size from `trainer.global_rank` and "
+                f"`trainer.world_size`)."
+            ]
+        )
     kind = DistributedSampler if pad else UnpaddedDistributedSampler
     distributed: DistributedSampler = kind(
-        loader.dataset, num_replicas=num_replicas, rank=rank,
-        shuffle=isinstance(sampler, RandomSampler), seed=seed)
-    kwargs: Dict[str, Any] = dict(
-        batch_size=loader.batch_size, sampler=distributed, num_workers=loader.num_workers,
-        collate_fn=loader.collate_fn, pin_memory=loader.pin_memory, drop_last=loader.drop_last,
-        timeout=loader.timeout, worker_init_fn=loader.worker_init_fn,
-        multiprocessing_context=loader.multiprocessing_context, generator=loader.generator,
+        loader.dataset,
+        num_replicas=num_replicas,
+        rank=rank,
+        shuffle=isinstance(sampler, RandomSampler),
+        seed=seed,
+    )
+    kwargs: dict[str, Any] = dict(
+        batch_size=loader.batch_size,
+        sampler=distributed,
+        num_workers=loader.num_workers,
+        collate_fn=loader.collate_fn,
+        pin_memory=loader.pin_memory,
+        drop_last=loader.drop_last,
+        timeout=loader.timeout,
+        worker_init_fn=loader.worker_init_fn,
+        multiprocessing_context=loader.multiprocessing_context,
+        generator=loader.generator,
         persistent_workers=loader.persistent_workers,
-        pin_memory_device=loader.pin_memory_device)
+        pin_memory_device=loader.pin_memory_device,
+    )
     if loader.num_workers > 0:
         kwargs["prefetch_factor"] = loader.prefetch_factor
     if hasattr(loader, "in_order"):
@@ -468,8 +548,15 @@ def _find_tensors(obj: Any) -> Iterator[torch.Tensor]:
 # -- ddp_spawn's worker ------------------------------------------------------------------------------
 
 
-def _spawn_worker(rank: int, config: Dict[str, Any], stage: str, model: Any, train_loader: Any,
-                  val_loader: Any, ckpt_path: Any) -> Dict[str, Any]:
+def _spawn_worker(
+    rank: int,
+    config: dict[str, Any],
+    stage: str,
+    model: Any,
+    train_loader: Any,
+    val_loader: Any,
+    ckpt_path: Any,
+) -> dict[str, Any]:
     """One ``ddp_spawn`` rank: a Trainer with the caller's arguments runs the stage (joining the
     rank variables the launcher set); rank 0's outcome goes back to the caller."""
     from treadle import Trainer
@@ -497,24 +584,39 @@ def _spawn_worker(rank: int, config: Dict[str, Any], stage: str, model: Any, tra
         "callback_metrics": _to_cpu(trainer.callback_metrics),
         "logged_metrics": _to_cpu(trainer.logged_metrics),
         "progress_bar_metrics": _to_cpu(trainer.progress_bar_metrics),
-        "callbacks": {getattr(cb, "state_key", type(cb).__qualname__): cb.state_dict()
-                      for cb in trainer.callbacks if hasattr(cb, "state_dict")},
+        "callbacks": {
+            getattr(cb, "state_key", type(cb).__qualname__): cb.state_dict()
+            for cb in trainer.callbacks
+            if hasattr(cb, "state_dict")
+        },
     }
 
 
-def _to_cpu(metrics: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+def _to_cpu(metrics: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in metrics.items()}
 
 
 @hookimpl
 def provide_strategies():
     return [
-        Provider("strategy", "ddp", DDPStrategy,
-                 description="DistributedDataParallel; launches its ranks or joins torchrun/SLURM."),
-        Provider("strategy", "ddp_spawn", lambda t: DDPStrategy(t, "ddp_spawn", spawn=True),
-                 description="DistributedDataParallel in torch.multiprocessing workers."),
-        Provider("strategy", "ddp_find_unused_parameters_true",
-                 lambda t: DDPStrategy(t, "ddp_find_unused_parameters_true",
-                                       find_unused_parameters=True),
-                 description="ddp for steps that leave some parameters unused (GANs)."),
+        Provider(
+            "strategy",
+            "ddp",
+            DDPStrategy,
+            description="DistributedDataParallel; launches its ranks or joins torchrun/SLURM.",
+        ),
+        Provider(
+            "strategy",
+            "ddp_spawn",
+            lambda t: DDPStrategy(t, "ddp_spawn", spawn=True),
+            description="DistributedDataParallel in torch.multiprocessing workers.",
+        ),
+        Provider(
+            "strategy",
+            "ddp_find_unused_parameters_true",
+            lambda t: DDPStrategy(
+                t, "ddp_find_unused_parameters_true", find_unused_parameters=True
+            ),
+            description="ddp for steps that leave some parameters unused (GANs).",
+        ),
     ]

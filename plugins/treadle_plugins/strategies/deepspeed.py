@@ -36,6 +36,7 @@ imported only when one of these names is selected and the run starts. What happe
   (``engine.save_checkpoint``, every rank its shard) and ``treadle.ckpt`` (loop, RNG, schedulers,
   callbacks; written last, by rank zero). ``fit(ckpt_path=path)`` loads both.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -45,7 +46,7 @@ import shutil
 from datetime import timedelta
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any
 
 import torch
 from torch import nn
@@ -104,8 +105,9 @@ class DeepSpeedConfig:
         ``config["zero_optimization"]["stage"]``.
     """
 
-    def __init__(self, config: Union[None, Dict[str, Any], str, os.PathLike] = None, *,
-                 stage: Optional[int] = None) -> None:
+    def __init__(
+        self, config: None | dict[str, Any] | str | os.PathLike = None, *, stage: int | None = None
+    ) -> None:
         if config is None:
             self.config, self.source = {}, "DeepSpeedConfig()"
         elif isinstance(config, dict):
@@ -124,16 +126,19 @@ class DeepSpeedConfig:
                 self.config = json.loads(text)
             self.source = f"DeepSpeedConfig(config={str(config)!r})"
         else:
-            raise TypeError(f"DeepSpeedConfig(config=...) takes a dict or a path, got "
-                            f"{type(config).__name__}.")
+            raise TypeError(
+                f"DeepSpeedConfig(config=...) takes a dict or a path, got {type(config).__name__}."
+            )
         if not isinstance(self.config, dict):
             raise TypeError(f"{self.source}: a DeepSpeed config is a JSON object (a dict).")
         if stage is not None and stage not in (0, 1, 2, 3):
             raise ValueError(f"DeepSpeedConfig(stage={stage!r}): ZeRO stages are 0, 1, 2 and 3.")
         file_stage = (self.config.get("zero_optimization") or {}).get("stage")
         if stage is not None and file_stage is not None and file_stage != stage:
-            raise ValueError(f"DeepSpeedConfig(stage={stage}) contradicts the config's "
-                             f"zero_optimization.stage={file_stage}; give one of them.")
+            raise ValueError(
+                f"DeepSpeedConfig(stage={stage}) contradicts the config's "
+                f"zero_optimization.stage={file_stage}; give one of them."
+            )
         self.stage = stage
 
     def __repr__(self) -> str:
@@ -142,9 +147,11 @@ class DeepSpeedConfig:
     @hookimpl
     def validate(self, trainer):
         if not isinstance(trainer.strategy, DeepSpeedStrategy):
-            return [f"`{self.source}` is in `plugins=[...]` but `strategy="
-                    f"{trainer.strategy.name!r}` does not use it; select a DeepSpeed strategy "
-                    f"({', '.join(repr(n) for n in NAMES)}) or remove it."]
+            return [
+                f"`{self.source}` is in `plugins=[...]` but `strategy="
+                f"{trainer.strategy.name!r}` does not use it; select a DeepSpeed strategy "
+                f"({', '.join(repr(n) for n in NAMES)}) or remove it."
+            ]
         return None
 
 
@@ -192,9 +199,13 @@ class DeepSpeedStrategy(StrategyBase):
             self.world_size, self.global_rank = env.world_size, env.global_rank
             self.local_rank, self.node_rank = env.local_rank, env.node_rank
         else:  # this process launches the others and is rank 0
-            self.world_size, self.global_rank, self.local_rank, self.node_rank = \
-                self.num_processes, 0, 0, 0
-        self.config: Optional[Dict[str, Any]] = None  # what deepspeed.initialize got
+            self.world_size, self.global_rank, self.local_rank, self.node_rank = (
+                self.num_processes,
+                0,
+                0,
+                0,
+            )
+        self.config: dict[str, Any] | None = None  # what deepspeed.initialize got
         self.engine = None
         self._engine_optimizer = None
         self._failed = False
@@ -224,7 +235,7 @@ class DeepSpeedStrategy(StrategyBase):
                 return int(stage)
         return DEFAULT_STAGE
 
-    def build_config(self, trainer) -> Dict[str, Any]:
+    def build_config(self, trainer) -> dict[str, Any]:
         """The config ``deepspeed.initialize`` gets: the user's, completed from the Trainer."""
         cfg = trainer.config
         config = json.loads(json.dumps(self.user.config)) if self.user is not None else {}
@@ -240,8 +251,11 @@ class DeepSpeedStrategy(StrategyBase):
         if "train_batch_size" not in config:
             config.setdefault("train_micro_batch_size_per_gpu", 1)
         config["gradient_accumulation_steps"] = cfg.accumulate_grad_batches
-        clip = cfg.gradient_clip_val if cfg.gradient_clip_val is not None else \
-            config.get("gradient_clipping", 0.0)
+        clip = (
+            cfg.gradient_clip_val
+            if cfg.gradient_clip_val is not None
+            else config.get("gradient_clipping", 0.0)
+        )
         config["gradient_clipping"] = float(clip or 0.0)  # a missing key means: clip at 1.0
         config["managed_gradient_accumulation"] = False  # treadle's loop decides when to step
         config.setdefault("zero_allow_untested_optimizer", True)
@@ -257,21 +271,23 @@ class DeepSpeedStrategy(StrategyBase):
 
     @hookimpl
     def validate(self, trainer, module):
-        problems: List[str] = []
+        problems: list[str] = []
         cfg = trainer.config
         version = _installed_version()
         if version is not None and version < MIN_VERSION:
             problems.append(
                 f"`strategy={self.name!r}` needs deepspeed>={'.'.join(map(str, MIN_VERSION))} "
                 f"(managed_gradient_accumulation=False); deepspeed "
-                f"{'.'.join(map(str, version))} is installed. Run: {INSTALL_HINT}")
+                f"{'.'.join(map(str, version))} is installed. Run: {INSTALL_HINT}"
+            )
         if self._stage == "fit":
             problems += self._optimizer_problems(trainer, module)
         if cfg.gradient_clip_algorithm == "value":
             problems.append(
                 "`Trainer(gradient_clip_algorithm='value')`: DeepSpeed clips gradients by norm "
                 "only (inside `engine.step()`). Use `gradient_clip_algorithm='norm'` (or leave "
-                "it out), or a strategy other than DeepSpeed to clip by value.")
+                "it out), or a strategy other than DeepSpeed to clip by value."
+            )
         problems += self._precision_problems(trainer)
         problems += self._override_problems(module)
         problems += self._config_problems(trainer, module)
@@ -281,12 +297,14 @@ class DeepSpeedStrategy(StrategyBase):
                     f"`Trainer(devices={cfg.devices!r}, num_nodes={cfg.num_nodes})` asks for "
                     f"{self.num_processes} processes, but the {self.environment.name} launch "
                     f"has {self.world_size} (WORLD_SIZE). Set devices to the processes per node "
-                    f"and num_nodes to the number of nodes, or devices='auto'.")
+                    f"and num_nodes to the number of nodes, or devices='auto'."
+                )
         elif cfg.num_nodes > 1:
             problems.append(
                 f"`Trainer(num_nodes={cfg.num_nodes})`: treadle starts the processes of one "
                 f"machine only; start every node with torchrun (`torchrun --nnodes "
-                f"{cfg.num_nodes} --nproc_per_node N ...`) or SLURM's srun.")
+                f"{cfg.num_nodes} --nproc_per_node N ...`) or SLURM's srun."
+            )
         elif self.world_size > 1:
             try:
                 _launcher()._script_command()  # python -c / a REPL cannot be re-run
@@ -294,23 +312,26 @@ class DeepSpeedStrategy(StrategyBase):
                 problems.append(
                     f"`strategy={self.name!r}` with {self.world_size} processes re-runs the "
                     f"script for the other ranks, but this process was not started from a "
-                    f"script file. Run a script (`python train.py`), or launch with torchrun.")
+                    f"script file. Run a script (`python train.py`), or launch with torchrun."
+                )
         return problems
 
-    def _optimizer_problems(self, trainer, module) -> List[str]:
+    def _optimizer_problems(self, trainer, module) -> list[str]:
         problems = []
         opts = trainer.optimizers
         if not opts:
             problems.append(
                 f"`strategy={self.name!r}`: `configure_optimizers()` returned no optimizer; "
                 f"DeepSpeed's engine steps exactly one. Return one optimizer (a DeepSpeed "
-                f"config 'optimizer' section is not used by treadle).")
+                f"config 'optimizer' section is not used by treadle)."
+            )
         elif len(opts) > 1:
             problems.append(
                 f"`strategy={self.name!r}`: `configure_optimizers()` returned {len(opts)} "
                 f"optimizers, but DeepSpeed's engine steps exactly one. Return one optimizer "
                 f"(param groups can give parts of the model their own settings), or use "
-                f"`strategy='ddp'` for several (a GAN).")
+                f"`strategy='ddp'` for several (a GAN)."
+            )
         for idx, opt in enumerate(opts):
             if requires_closure(opt):
                 cls = type(_raw(opt)).__name__
@@ -320,22 +341,27 @@ class DeepSpeedStrategy(StrategyBase):
                     f"DeepSpeed's `engine.step()` calls `step()` without a closure (DeepSpeed "
                     f"fails at the first step with `TypeError: {cls}.step() missing 1 required "
                     f"positional argument: 'closure'`). Use an optimizer whose `step()` needs no "
-                    f"closure (SGD, Adam, AdamW, ...), or `strategy='ddp'` with `{cls}`.")
+                    f"closure (SGD, Adam, AdamW, ...), or `strategy='ddp'` with `{cls}`."
+                )
         return problems
 
-    def _precision_problems(self, trainer) -> List[str]:
+    def _precision_problems(self, trainer) -> list[str]:
         precision = trainer.config.precision
         if precision not in PRECISION_SECTIONS:
-            return [f"`precision={precision!r}` is not available with `strategy={self.name!r}`; "
-                    f"DeepSpeed runs: {', '.join(repr(p) for p in PRECISION_SECTIONS)}."]
+            return [
+                f"`precision={precision!r}` is not available with `strategy={self.name!r}`; "
+                f"DeepSpeed runs: {', '.join(repr(p) for p in PRECISION_SECTIONS)}."
+            ]
         if precision == "16-mixed" and trainer.accelerator.device_type != "cuda":
-            return [f"`precision='16-mixed'` with `strategy={self.name!r}` on "
-                    f"`accelerator={trainer.accelerator.name!r}`: fp16 needs a CUDA device; "
-                    f"DeepSpeed says 'Type fp16 is not supported on your device.'; use "
-                    f"`precision='bf16-mixed'` (or 'bf16-true', '32-true')."]
+            return [
+                f"`precision='16-mixed'` with `strategy={self.name!r}` on "
+                f"`accelerator={trainer.accelerator.name!r}`: fp16 needs a CUDA device; "
+                f"DeepSpeed says 'Type fp16 is not supported on your device.'; use "
+                f"`precision='bf16-mixed'` (or 'bf16-true', '32-true')."
+            ]
         return []
 
-    def _override_problems(self, module) -> List[str]:
+    def _override_problems(self, module) -> list[str]:
         problems = []
         cls = type(module)
         if cls.backward is not Module.backward:
@@ -344,17 +370,19 @@ class DeepSpeedStrategy(StrategyBase):
                 f"DeepSpeed's `engine.backward(loss)` must run the backward pass (it scales the "
                 f"loss and reduces ZeRO's gradient partitions); the override would replace it. "
                 f"Remove the override; use `on_before_backward` / `on_after_backward` for work "
-                f"around it.")
+                f"around it."
+            )
         if cls.optimizer_step is not Module.optimizer_step:
             problems.append(
                 f"`{cls.__name__}.optimizer_step` is overridden, but under "
                 f"`strategy={self.name!r}` DeepSpeed's `engine.step()` steps the optimizer "
                 f"(clipping, ZeRO's partitioned update, zeroing the gradients). Remove the "
                 f"override; use `on_before_optimizer_step` / `on_train_batch_end` for work "
-                f"around the step, or a learning-rate scheduler.")
+                f"around the step, or a learning-rate scheduler."
+            )
         return problems
 
-    def _config_problems(self, trainer, module) -> List[str]:
+    def _config_problems(self, trainer, module) -> list[str]:
         if self.user is None:
             return []
         problems = []
@@ -363,23 +391,29 @@ class DeepSpeedStrategy(StrategyBase):
             problems.append(
                 f"`{src}` has an 'optimizer' section, but treadle steps the optimizer returned "
                 f"by `configure_optimizers()` (DeepSpeed would silently ignore one of the two). "
-                f"Remove the section and return the optimizer from `configure_optimizers()`.")
+                f"Remove the section and return the optimizer from `configure_optimizers()`."
+            )
         if "scheduler" in user and trainer.lr_scheduler_configs:
             problems.append(
                 f"`{src}` has a 'scheduler' section and `configure_optimizers()` returned a "
-                f"scheduler too; keep one of them.")
+                f"scheduler too; keep one of them."
+            )
         zero = user.get("zero_optimization") or {}
         stage = zero.get("stage")
         if self.stage_from_name is not None and stage is not None and stage != self.stage_from_name:
             problems.append(
                 f"`strategy={self.name!r}` is ZeRO stage {self.stage_from_name}, but `{src}` "
                 f"says zero_optimization.stage={stage}. Use `strategy='deepspeed'` to take the "
-                f"stage from the config, or remove it from the config.")
+                f"stage from the config, or remove it from the config."
+            )
         elif stage is not None and stage not in (0, 1, 2, 3):
             problems.append(f"`{src}`: zero_optimization.stage={stage!r}; ZeRO stages are 0-3.")
         if self.offload:
-            keys = ("offload_optimizer", "offload_param") if self.zero_stage == 3 else \
-                ("offload_optimizer",)
+            keys = (
+                ("offload_optimizer", "offload_param")
+                if self.zero_stage == 3
+                else ("offload_optimizer",)
+            )
             for key in keys:
                 device = (zero.get(key) or {}).get("device", "cpu")
                 if device in (None, "none"):
@@ -387,57 +421,73 @@ class DeepSpeedStrategy(StrategyBase):
                         f"`strategy={self.name!r}` offloads ({key}), but `{src}` says "
                         f"zero_optimization.{key}.device={device!r}. Use "
                         f"`strategy='deepspeed_stage_{self.zero_stage}'` without offload, or "
-                        f"remove the key.")
+                        f"remove the key."
+                    )
         if zero.get("overlap_comm") and self.zero_stage < 2:
             problems.append(
                 f"`{src}`: zero_optimization.overlap_comm=true needs ZeRO stage 2 or 3 here "
                 f"(treadle sets managed_gradient_accumulation=false, which DeepSpeed allows with "
-                f"overlap_comm only from stage 2). Remove overlap_comm or use stage 2 or 3.")
+                f"overlap_comm only from stage 2). Remove overlap_comm or use stage 2 or 3."
+            )
         if user.get("managed_gradient_accumulation", False):
             problems.append(
                 f"`{src}` sets managed_gradient_accumulation=true; treadle's loop decides when "
                 f"to step (`Trainer(accumulate_grad_batches=N)`), so it must be false. Remove "
-                f"the key.")
+                f"the key."
+            )
         gas = user.get("gradient_accumulation_steps")
         if gas not in (None, "auto") and gas != cfg.accumulate_grad_batches:
             problems.append(
                 f"`{src}` says gradient_accumulation_steps={gas!r}, but "
                 f"`Trainer(accumulate_grad_batches={cfg.accumulate_grad_batches})`. Set "
-                f"`Trainer(accumulate_grad_batches={gas!r})` and remove the key.")
+                f"`Trainer(accumulate_grad_batches={gas!r})` and remove the key."
+            )
         problems += self._batch_size_problems(trainer, user, src)
         clip = user.get("gradient_clipping")
-        if clip is not None and cfg.gradient_clip_val is not None and \
-                float(clip) != float(cfg.gradient_clip_val):
+        if (
+            clip is not None
+            and cfg.gradient_clip_val is not None
+            and float(clip) != float(cfg.gradient_clip_val)
+        ):
             problems.append(
                 f"`{src}` says gradient_clipping={clip!r}, but "
-                f"`Trainer(gradient_clip_val={cfg.gradient_clip_val!r})`; give one of them.")
+                f"`Trainer(gradient_clip_val={cfg.gradient_clip_val!r})`; give one of them."
+            )
         wanted = PRECISION_SECTIONS.get(cfg.precision, {})
         for key in _PRECISION_KEYS:
             section = user.get(key)
             if section is None:
                 continue
-            enabled = bool(section.get("enabled", key != "torch_autocast")) \
-                if isinstance(section, dict) else bool(section)
-            if enabled != (key in wanted) or (enabled and key == "torch_autocast" and
-                                              section.get("dtype", "bfloat16") not in
-                                              ("bfloat16", "torch.bfloat16")):
+            enabled = (
+                bool(section.get("enabled", key != "torch_autocast"))
+                if isinstance(section, dict)
+                else bool(section)
+            )
+            if enabled != (key in wanted) or (
+                enabled
+                and key == "torch_autocast"
+                and section.get("dtype", "bfloat16") not in ("bfloat16", "torch.bfloat16")
+            ):
                 problems.append(
                     f"`{src}` has a '{key}' section (enabled={enabled}) that contradicts "
                     f"`Trainer(precision={cfg.precision!r})`; treadle writes the precision "
                     f"sections from the Trainer ({_precision_for(key)}). Remove the section and "
-                    f"set the Trainer's precision.")
+                    f"set the Trainer's precision."
+                )
         return problems
 
-    def _batch_size_problems(self, trainer, user, src) -> List[str]:
+    def _batch_size_problems(self, trainer, user, src) -> list[str]:
         tbs, micro = user.get("train_batch_size"), user.get("train_micro_batch_size_per_gpu")
         if tbs in (None, "auto"):
             return []
         per_step = trainer.config.accumulate_grad_batches * self.num_processes
         if (micro not in (None, "auto") and tbs != micro * per_step) or tbs % per_step:
-            return [f"`{src}` says train_batch_size={tbs!r}, which must equal "
-                    f"train_micro_batch_size_per_gpu x accumulate_grad_batches "
-                    f"({trainer.config.accumulate_grad_batches}) x processes "
-                    f"({self.num_processes}). Give train_micro_batch_size_per_gpu only."]
+            return [
+                f"`{src}` says train_batch_size={tbs!r}, which must equal "
+                f"train_micro_batch_size_per_gpu x accumulate_grad_batches "
+                f"({trainer.config.accumulate_grad_batches}) x processes "
+                f"({self.num_processes}). Give train_micro_batch_size_per_gpu only."
+            ]
         return []
 
     # -- processes -----------------------------------------------------------------------------
@@ -460,12 +510,20 @@ class DeepSpeedStrategy(StrategyBase):
                 init = "env://"
             else:  # one process: a group of one, and no rank variables left behind
                 init = f"tcp://127.0.0.1:{launcher.find_free_port('127.0.0.1')}"
-            dist.init_process_group(backend, init_method=init, rank=self.global_rank,
-                                    world_size=self.world_size, timeout=timeout)
+            dist.init_process_group(
+                backend,
+                init_method=init,
+                rank=self.global_rank,
+                world_size=self.world_size,
+                timeout=timeout,
+            )
         os.environ.setdefault("LOCAL_RANK", str(self.local_rank))  # DeepSpeed asserts it is set
         deepspeed = _import_deepspeed(trainer.accelerator.name)
-        deepspeed.init_distributed(dist_backend=dist.get_backend(), auto_mpi_discovery=False,
-                                   timeout=timedelta(seconds=trainer.config.process_group_timeout))
+        deepspeed.init_distributed(
+            dist_backend=dist.get_backend(),
+            auto_mpi_discovery=False,
+            timeout=timedelta(seconds=trainer.config.process_group_timeout),
+        )
         self._failed = False
 
     @hookimpl
@@ -488,8 +546,11 @@ class DeepSpeedStrategy(StrategyBase):
     @hookimpl
     def setup_module(self, trainer, module):
         optimizer = _first(trainer.optimizers) if self._stage == "fit" else None
-        if self.engine is not None and self.engine.module.module is module and \
-                (optimizer is None or optimizer is self._engine_optimizer):
+        if (
+            self.engine is not None
+            and self.engine.module.module is module
+            and (optimizer is None or optimizer is self._engine_optimizer)
+        ):
             return  # fit, then validate in the same script: the same engine
         import deepspeed
 
@@ -501,8 +562,8 @@ class DeepSpeedStrategy(StrategyBase):
             if zero["stage"] != 3:
                 zero["stage"] = 0
         self.engine, _, _, _ = deepspeed.initialize(
-            model=_StepModule(module), optimizer=optimizer, config=config,
-            dist_init_required=False)
+            model=_StepModule(module), optimizer=optimizer, config=config, dist_init_required=False
+        )
         self._engine_optimizer = optimizer
         self._backwards_since_step = 0
 
@@ -513,8 +574,9 @@ class DeepSpeedStrategy(StrategyBase):
             from treadle_plugins._tensors import apply_to_tensors
 
             # DeepSpeed casts the module to bf16 but not the inputs.
-            return apply_to_tensors(batch, lambda t: t.to(torch.bfloat16)
-                                    if t.is_floating_point() else t)
+            return apply_to_tensors(
+                batch, lambda t: t.to(torch.bfloat16) if t.is_floating_point() else t
+            )
         return batch
 
     @hookimpl
@@ -549,10 +611,12 @@ class DeepSpeedStrategy(StrategyBase):
             raise ValueError(
                 f"`manual_backward(loss, ...)` under `strategy={self.name!r}` takes only "
                 f"`retain_graph=`: DeepSpeed's `engine.backward(loss)` runs the backward pass "
-                f"(got {', '.join([repr(a) for a in args] + unsupported)}).")
+                f"(got {', '.join([repr(a) for a in args] + unsupported)})."
+            )
         # The core divided by accumulate_grad_batches already (automatic optimization).
-        self.engine.backward(loss, retain_graph=bool(kwargs.get("retain_graph", False)),
-                             scale_wrt_gas=False)
+        self.engine.backward(
+            loss, retain_graph=bool(kwargs.get("retain_graph", False)), scale_wrt_gas=False
+        )
         self._backwards_since_step += 1
         return True
 
@@ -586,21 +650,24 @@ class DeepSpeedStrategy(StrategyBase):
     @hookimpl
     def clip_gradients(self, gradient_clip_val, gradient_clip_algorithm):
         configured = self.engine.gradient_clipping() if self.engine is not None else None
-        if not gradient_clip_val or (gradient_clip_algorithm != "value" and
-                                     float(gradient_clip_val) == configured):
+        if not gradient_clip_val or (
+            gradient_clip_algorithm != "value" and float(gradient_clip_val) == configured
+        ):
             return True  # DeepSpeed clips inside engine.step() at the configured value
         if gradient_clip_algorithm == "value":
             raise ValueError(
                 f"`clip_gradients(..., gradient_clip_algorithm='value')` under "
                 f"`strategy={self.name!r}`: DeepSpeed clips by norm only, inside "
-                f"`engine.step()`. Clip by norm.")
+                f"`engine.step()`. Clip by norm."
+            )
         raise ValueError(
             f"`clip_gradients(..., gradient_clip_val={gradient_clip_val!r})` under "
             f"`strategy={self.name!r}`: DeepSpeed clips by norm inside `engine.step()`, at the "
             f"value fixed by `deepspeed.initialize` (gradient_clipping={configured!r} here). Set "
             f"it once: `Trainer(gradient_clip_val={gradient_clip_val!r})` in automatic "
             f"optimization, or `DeepSpeedConfig(config={{'gradient_clipping': "
-            f"{gradient_clip_val!r}}})` in `plugins=[...]` in manual optimization.")
+            f"{gradient_clip_val!r}}})` in `plugins=[...]` in manual optimization."
+        )
 
     # -- data and collectives -------------------------------------------------------------------
 
@@ -614,8 +681,13 @@ class DeepSpeedStrategy(StrategyBase):
         # its every forward gathers the parameters, a collective that pairs the ranks' batches
         # up, so there the sampler pads as in training (the repeated samples count twice).
         pad = stage == "fit" or self.zero_stage == 3
-        return distributed_loader(dataloader, self.world_size, self.global_rank,
-                                  seed=int(os.environ.get("TREADLE_GLOBAL_SEED", "0")), pad=pad)
+        return distributed_loader(
+            dataloader,
+            self.world_size,
+            self.global_rank,
+            seed=int(os.environ.get("TREADLE_GLOBAL_SEED", "0")),
+            pad=pad,
+        )
 
     @hookimpl
     def reduce(self, tensor, reduce_op):
@@ -623,10 +695,15 @@ class DeepSpeedStrategy(StrategyBase):
 
         if not dist.is_initialized() or self.world_size < 2:
             return None
-        op = {"sum": dist.ReduceOp.SUM, "mean": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX,
-              "min": dist.ReduceOp.MIN}[reduce_op]
-        out = tensor.detach().to(torch.float64 if tensor.dtype == torch.float64 else torch.float32,
-                                 copy=True)
+        op = {
+            "sum": dist.ReduceOp.SUM,
+            "mean": dist.ReduceOp.SUM,
+            "max": dist.ReduceOp.MAX,
+            "min": dist.ReduceOp.MIN,
+        }[reduce_op]
+        out = tensor.detach().to(
+            torch.float64 if tensor.dtype == torch.float64 else torch.float32, copy=True
+        )
         dist.all_reduce(out, op=op)
         if reduce_op == "mean":
             out /= self.world_size
@@ -664,8 +741,11 @@ class DeepSpeedStrategy(StrategyBase):
 
     @hookimpl
     def on_save_checkpoint(self, checkpoint):
-        checkpoint["deepspeed"] = {"stage": self.zero_stage, "world_size": self.world_size,
-                                   "tag": CHECKPOINT_TAG}
+        checkpoint["deepspeed"] = {
+            "stage": self.zero_stage,
+            "world_size": self.world_size,
+            "tag": CHECKPOINT_TAG,
+        }
 
     @hookimpl
     def save_checkpoint(self, trainer, checkpoint, filepath, weights_only):
@@ -686,11 +766,13 @@ class DeepSpeedStrategy(StrategyBase):
                 _remove(stale)
             tmp.mkdir(parents=True)
         self.barrier()
-        self.engine.save_checkpoint(str(tmp), tag=CHECKPOINT_TAG, client_state={},
-                                    save_latest=False)
+        self.engine.save_checkpoint(
+            str(tmp), tag=CHECKPOINT_TAG, client_state={}, save_latest=False
+        )
         if trainer.is_global_zero:
-            treadle_part = {k: v for k, v in checkpoint.items()
-                            if k not in ("state_dict", "optimizer_states")}
+            treadle_part = {
+                k: v for k, v in checkpoint.items() if k not in ("state_dict", "optimizer_states")
+            }
             checkpoint_io.save_atomic(treadle_part, tmp / TREADLE_FILE)
         self.barrier()
         if trainer.is_global_zero:
@@ -713,10 +795,13 @@ class DeepSpeedStrategy(StrategyBase):
                 f"`strategy={self.name!r}` `trainer.save_checkpoint(path)` writes a directory "
                 f"(DeepSpeed's shards and {TREADLE_FILE}). To start from the weights of a "
                 f"one-file checkpoint, load them before fit: "
-                f"`model.load_state_dict(torch.load(path)['state_dict'])`, without ckpt_path.")
+                f"`model.load_state_dict(torch.load(path)['state_dict'])`, without ckpt_path."
+            )
         if not (path / TREADLE_FILE).is_file():
-            raise ValueError(f"`ckpt_path={str(filepath)!r}` has no {TREADLE_FILE}: it is not a "
-                             f"complete treadle DeepSpeed checkpoint.")
+            raise ValueError(
+                f"`ckpt_path={str(filepath)!r}` has no {TREADLE_FILE}: it is not a "
+                f"complete treadle DeepSpeed checkpoint."
+            )
         checkpoint = checkpoint_io.load(path / TREADLE_FILE)
         saved = checkpoint.get("deepspeed", {})
         stage, world_size = saved.get("stage"), saved.get("world_size")
@@ -727,7 +812,8 @@ class DeepSpeedStrategy(StrategyBase):
                     f"`ckpt_path={str(filepath)!r}` was saved with ZeRO stage {stage}; validate "
                     f"it with that stage (or stages 0-2 together; stage 3 shards the weights "
                     f"differently), or write full weights first (`trainer.save_checkpoint(path, "
-                    f"weights_only=True)` or deepspeed.utils.zero_to_fp32).")
+                    f"weights_only=True)` or deepspeed.utils.zero_to_fp32)."
+                )
             self._load_weights(path, tag)
             return checkpoint
         if (stage, world_size) != (self.zero_stage, self.world_size):
@@ -736,7 +822,8 @@ class DeepSpeedStrategy(StrategyBase):
                 f"{world_size} processes; this run is stage {self.zero_stage} on "
                 f"{self.world_size}. Resume with the same stage and number of processes (the "
                 f"optimizer states are sharded by both), or start from full weights "
-                f"(deepspeed.utils.zero_to_fp32) without ckpt_path.")
+                f"(deepspeed.utils.zero_to_fp32) without ckpt_path."
+            )
         loaded, _ = self.engine.load_checkpoint(str(path), tag=tag, load_lr_scheduler_states=False)
         if loaded is None:
             raise ValueError(f"DeepSpeed found no checkpoint in `ckpt_path={str(filepath)!r}`.")
@@ -749,9 +836,13 @@ class DeepSpeedStrategy(StrategyBase):
         Any number of processes: stages 0-2 read the whole weights DeepSpeed keeps in
         ``mp_rank_00_model_states.pt``; stage 3 consolidates the shards."""
         if self.zero_stage != 3:  # whole weights in mp_rank_00_model_states.pt
-            loaded, _ = self.engine.load_checkpoint(str(path), tag=tag, load_module_only=True,
-                                                    load_optimizer_states=False,
-                                                    load_lr_scheduler_states=False)
+            loaded, _ = self.engine.load_checkpoint(
+                str(path),
+                tag=tag,
+                load_module_only=True,
+                load_optimizer_states=False,
+                load_lr_scheduler_states=False,
+            )
             if loaded is None:
                 raise ValueError(f"DeepSpeed found no checkpoint in `ckpt_path={str(path)!r}`.")
             return
@@ -762,15 +853,19 @@ class DeepSpeedStrategy(StrategyBase):
 
         module = self.engine.module.module
         params = list(module.parameters())
-        full = get_fp32_state_dict_from_zero_checkpoint(str(path), tag=tag) \
-            if self.global_rank == 0 else None
+        full = (
+            get_fp32_state_dict_from_zero_checkpoint(str(path), tag=tag)
+            if self.global_rank == 0
+            else None
+        )
         with deepspeed.zero.GatheredParameters(params, modifier_rank=0):
             if self.global_rank == 0:
                 prefix = "module."
-                module.load_state_dict({k[len(prefix):] if k.startswith(prefix) else k: v
-                                        for k, v in full.items()})
+                module.load_state_dict(
+                    {k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in full.items()}
+                )
 
-    def full_state_dict(self) -> Dict[str, torch.Tensor]:
+    def full_state_dict(self) -> dict[str, torch.Tensor]:
         """The user's Module's full state dict (call on every rank: stage 3 gathers).
 
         Stages 0-2 keep whole parameters on every rank; under stage 3 DeepSpeed gathers them
@@ -782,7 +877,7 @@ class DeepSpeedStrategy(StrategyBase):
             if full is None:
                 return {}
             prefix = "module."
-            return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in full.items()}
+            return {k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in full.items()}
         return engine.module.module.state_dict()
 
 
@@ -809,9 +904,12 @@ def _remove(path: Path) -> None:
 
 
 def _precision_for(key: str) -> str:
-    return {"fp16": "precision='16-mixed'", "bf16": "precision='bf16-true'",
-            "torch_autocast": "precision='bf16-mixed'", "amp": "no precision: apex AMP is not "
-            "supported"}[key]
+    return {
+        "fp16": "precision='16-mixed'",
+        "bf16": "precision='bf16-true'",
+        "torch_autocast": "precision='bf16-mixed'",
+        "amp": "no precision: apex AMP is not supported",
+    }[key]
 
 
 def _devices(trainer) -> int:
@@ -828,12 +926,16 @@ def _devices(trainer) -> int:
     return 1
 
 
-def _find_user_config(plugins) -> Optional[DeepSpeedConfig]:
+def _find_user_config(plugins) -> DeepSpeedConfig | None:
     found = [p for p in plugins if isinstance(p, DeepSpeedConfig)]
     if len(found) > 1:
-        raise ConfigurationError([f"deepspeed: `plugins=[...]` holds {len(found)} "
-                                  f"DeepSpeedConfig objects ({', '.join(map(repr, found))}); "
-                                  f"pass one."])
+        raise ConfigurationError(
+            [
+                f"deepspeed: `plugins=[...]` holds {len(found)} "
+                f"DeepSpeedConfig objects ({', '.join(map(repr, found))}); "
+                f"pass one."
+            ]
+        )
     return found[0] if found else None
 
 
@@ -858,11 +960,14 @@ def _import_deepspeed(accelerator: str):
     # deepspeed 0.19.8 calls torch.distributed functions that torch 2.13 marks deprecated, a
     # warning per process that the user can do nothing about.
     warnings.filterwarnings(
-        "ignore", category=FutureWarning,
+        "ignore",
+        category=FutureWarning,
         message=r"`torch\.distributed\.(all_gather_into_tensor|reduce_scatter_tensor)` is "
-                r"deprecated")
+        r"deprecated",
+    )
     import deepspeed
     import deepspeed.ops
+
     if os.environ.get("TREADLE_DEEPSPEED_SHM_OP", "") not in ("1", "true", "yes"):
         # Only deepspeed.comm.inference_all_reduce uses it (else torch.distributed); building
         # it costs 40-110 s per fresh machine. DeepSpeed's own comment: edits here persist.
@@ -898,12 +1003,20 @@ _DESCRIPTIONS = {
     "deepspeed_stage_3": "DeepSpeed ZeRO stage 3: parameters partitioned too.",
     "deepspeed_stage_2_offload": "DeepSpeed ZeRO stage 2, optimizer offloaded to the CPU.",
     "deepspeed_stage_3_offload": "DeepSpeed ZeRO stage 3, optimizer and parameters offloaded "
-                                 "to the CPU.",
+    "to the CPU.",
 }
 
 
 @hookimpl
 def provide_strategies():
-    return [Provider("strategy", name, _factory(name), available=_deepspeed_available,
-                     install_hint=INSTALL_HINT, description=_DESCRIPTIONS[name])
-            for name in NAMES]
+    return [
+        Provider(
+            "strategy",
+            name,
+            _factory(name),
+            available=_deepspeed_available,
+            install_hint=INSTALL_HINT,
+            description=_DESCRIPTIONS[name],
+        )
+        for name in NAMES
+    ]

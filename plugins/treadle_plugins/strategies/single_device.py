@@ -1,4 +1,5 @@
 """``single_device``: one process, one device; the core's defaults do the rest."""
+
 from __future__ import annotations
 
 import contextlib
@@ -31,5 +32,11 @@ class SingleDeviceStrategy(StrategyBase):
 
 @hookimpl
 def provide_strategies():
-    return [Provider("strategy", "single_device", SingleDeviceStrategy,
-                     description="One process on one device.")]
+    return [
+        Provider(
+            "strategy",
+            "single_device",
+            SingleDeviceStrategy,
+            description="One process on one device.",
+        )
+    ]

@@ -8,6 +8,7 @@
 Installing the distribution changes no run: its entry point (``ema`` in group ``treadle``,
 module :mod:`treadle_ema.plugin`) adds an ``EMA`` only when ``TREADLE_EMA_DECAY`` is set.
 """
+
 from treadle_ema.callback import CHECKPOINT_KEY, EMA
 
 __version__ = "0.1.0"

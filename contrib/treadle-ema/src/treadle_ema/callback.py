@@ -9,6 +9,7 @@ are copied into the module and the training weights are copied back afterwards, 
 optimizer never sees them. The average is saved in checkpoints under ``"treadle_ema"`` and
 restored by ``fit(ckpt_path=...)`` and ``validate(ckpt_path=...)``.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,14 +37,23 @@ class EMA(treadle.Callback):
     training buffers. Low-precision parameters (fp16/bf16) are averaged in float32.
     """
 
-    def __init__(self, decay: float = 0.999, every_n_steps: int = 1,
-                 validate_with_ema: bool = True) -> None:
-        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or \
-                math.isnan(decay) or not 0.0 <= decay < 1.0:
-            raise ValueError(f"EMA(decay={decay!r}): decay must be a number in [0, 1), "
-                             f"e.g. EMA(decay=0.999).")
-        if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int) or \
-                every_n_steps < 1:
+    def __init__(
+        self, decay: float = 0.999, every_n_steps: int = 1, validate_with_ema: bool = True
+    ) -> None:
+        if (
+            isinstance(decay, bool)
+            or not isinstance(decay, (int, float))
+            or math.isnan(decay)
+            or not 0.0 <= decay < 1.0
+        ):
+            raise ValueError(
+                f"EMA(decay={decay!r}): decay must be a number in [0, 1), e.g. EMA(decay=0.999)."
+            )
+        if (
+            isinstance(every_n_steps, bool)
+            or not isinstance(every_n_steps, int)
+            or every_n_steps < 1
+        ):
             raise ValueError(f"EMA(every_n_steps={every_n_steps!r}): must be an int >= 1.")
         self.decay = float(decay)
         self.every_n_steps = every_n_steps
@@ -59,8 +69,10 @@ class EMA(treadle.Callback):
         self._backup: list[torch.Tensor] | None = None  # training weights during validation
 
     def __repr__(self) -> str:
-        return (f"EMA(decay={self.decay}, every_n_steps={self.every_n_steps}, "
-                f"validate_with_ema={self.validate_with_ema})")
+        return (
+            f"EMA(decay={self.decay}, every_n_steps={self.every_n_steps}, "
+            f"validate_with_ema={self.validate_with_ema})"
+        )
 
     # -- public helpers ------------------------------------------------------------------------
 
@@ -68,8 +80,10 @@ class EMA(treadle.Callback):
     def copy_to(self, module: torch.nn.Module) -> None:
         """Overwrite ``module``'s parameters with the average (for export or inference)."""
         if self.shadow is None:
-            raise RuntimeError("EMA.copy_to(): no average yet; call it after `trainer.fit()` or "
-                               "after loading a checkpoint that holds one.")
+            raise RuntimeError(
+                "EMA.copy_to(): no average yet; call it after `trainer.fit()` or "
+                "after loading a checkpoint that holds one."
+            )
         for name, p in self._checked_params(module):
             p.copy_(self.shadow[name])
 
@@ -80,10 +94,12 @@ class EMA(treadle.Callback):
         # shards whether it comes from the name, an offload variant or a DeepSpeedConfig.
         strategy = trainer.strategy
         if strategy.shards_parameters:
-            return [f"{self!r} cannot average parameters that `strategy={strategy.name!r}` "
-                    f"shards across ranks (a local average would be of shards). Use a strategy "
-                    f"that keeps whole parameters on every rank (e.g. 'deepspeed_stage_2' or "
-                    f"'ddp'), or remove the EMA callback (and unset TREADLE_EMA_DECAY)."]
+            return [
+                f"{self!r} cannot average parameters that `strategy={strategy.name!r}` "
+                f"shards across ranks (a local average would be of shards). Use a strategy "
+                f"that keeps whole parameters on every rank (e.g. 'deepspeed_stage_2' or "
+                f"'ddp'), or remove the EMA callback (and unset TREADLE_EMA_DECAY)."
+            ]
         return []
 
     def on_fit_start(self, trainer, pl_module) -> None:
@@ -108,10 +124,12 @@ class EMA(treadle.Callback):
         if not self.validate_with_ema:
             return
         if self.shadow is None or self._owner is None or self._owner() is not pl_module:
-            warnings.warn(f"{self!r} has no average of {type(pl_module).__name__}'s weights to "
-                          f"validate with (it was not fitted with this callback and no "
-                          f"checkpoint with one was loaded); validating its own weights.",
-                          stacklevel=2)
+            warnings.warn(
+                f"{self!r} has no average of {type(pl_module).__name__}'s weights to "
+                f"validate with (it was not fitted with this callback and no "
+                f"checkpoint with one was loaded); validating its own weights.",
+                stacklevel=2,
+            )
             return
         params = self._checked_params(pl_module)
         with torch.no_grad():
@@ -151,9 +169,12 @@ class EMA(treadle.Callback):
         if sorted(saved) != sorted(names):
             raise RuntimeError(
                 f"{self!r}: the checkpoint's average has parameters {_diff(saved, names)} that "
-                f"do not match the module's. Load it into the module it was trained with.")
-        self.shadow = {name: saved[name].to(device=p.device, dtype=_average_dtype(p)).clone()
-                       for name, p in params}
+                f"do not match the module's. Load it into the module it was trained with."
+            )
+        self.shadow = {
+            name: saved[name].to(device=p.device, dtype=_average_dtype(p)).clone()
+            for name, p in params
+        }
         self.num_updates = int(state.get("num_updates", 0))
         self._owner = weakref.ref(pl_module)
 
@@ -162,8 +183,9 @@ class EMA(treadle.Callback):
     @torch.no_grad()
     def _update(self) -> None:
         shadows, decay = self._shadow_list, self.decay
-        weights = [p if p.dtype == s.dtype else p.to(s.dtype)
-                   for (_, p), s in zip(self._params, shadows)]
+        weights = [
+            p if p.dtype == s.dtype else p.to(s.dtype) for (_, p), s in zip(self._params, shadows)
+        ]
         torch._foreach_mul_(shadows, decay)
         torch._foreach_add_(shadows, weights, alpha=1.0 - decay)
         self.num_updates += 1
@@ -171,16 +193,19 @@ class EMA(treadle.Callback):
     def _belongs_to(self, module, params) -> bool:
         if self.shadow is None or self._owner is None or self._owner() is not module:
             return False
-        return all(name in self.shadow and self.shadow[name].shape == p.shape
-                   for name, p in params) and len(self.shadow) == len(params)
+        return all(
+            name in self.shadow and self.shadow[name].shape == p.shape for name, p in params
+        ) and len(self.shadow) == len(params)
 
     def _checked_params(self, module) -> list[tuple[str, torch.nn.Parameter]]:
         params = _floating_params(module)
         names = [name for name, _ in params]
         if self.shadow is None or sorted(self.shadow) != sorted(names):
-            raise RuntimeError(f"{self!r}: the average has parameters "
-                               f"{_diff(self.shadow or {}, names)} that do not match "
-                               f"{type(module).__name__}'s.")
+            raise RuntimeError(
+                f"{self!r}: the average has parameters "
+                f"{_diff(self.shadow or {}, names)} that do not match "
+                f"{type(module).__name__}'s."
+            )
         return params
 
     @torch.no_grad()

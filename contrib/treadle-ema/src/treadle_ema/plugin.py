@@ -6,6 +6,7 @@ then each ``Trainer`` that has no ``EMA`` callback of its own gets ``EMA(decay=.
 admin or a job script can turn EMA on for runs without touching their code; installing the
 package alone never changes what a run computes or which weights it validates.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,8 +28,10 @@ def _decay_from_env() -> tuple[float | None, str | None]:
     except ValueError:
         decay = math.nan
     if math.isnan(decay) or not 0.0 <= decay < 1.0:
-        return None, (f"`{ENV_DECAY}={raw}` is not a decay in [0, 1). Set it to a value such as "
-                      f"`{ENV_DECAY}=0.999`, or unset it to train without EMA.")
+        return None, (
+            f"`{ENV_DECAY}={raw}` is not a decay in [0, 1). Set it to a value such as "
+            f"`{ENV_DECAY}=0.999`, or unset it to train without EMA."
+        )
     return decay, None
 
 

@@ -1,4 +1,5 @@
 """treadle-slurm: the ``slurm`` environment plugin for treadle (see README.md)."""
+
 from treadle_slurm.environment import SLURMEnvironment, expand_hostlist
 
 __all__ = ["SLURMEnvironment", "expand_hostlist"]

@@ -14,6 +14,7 @@ one rank stops them all at the same batch), ``trainer.save_checkpoint`` writes
 ``scontrol requeue $SLURM_JOB_ID`` and training stops. When the requeued job starts
 (``SLURM_RESTART_COUNT`` > 0), ``fit`` resumes from the newest ``hpc_ckpt_<n>.ckpt``.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,7 +60,7 @@ def _expand_name(name: str) -> list[str]:
     m = re.search(r"\[([^\]]*)\]", name)
     if m is None:
         return [name]
-    head, tails = name[:m.start()], _expand_name(name[m.end():])
+    head, tails = name[: m.start()], _expand_name(name[m.end() :])
     hosts = []
     for part in m.group(1).split(","):
         lo, sep, hi = part.partition("-")
@@ -110,8 +111,11 @@ class SLURMEnvironment(EnvironmentBase):
         path = newest_hpc_checkpoint(trainer.default_root_dir)
         if path is not None:
             if trainer.is_global_zero:
-                print(f"treadle-slurm: requeued job {self.job_id}: resuming from {path}",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"treadle-slurm: requeued job {self.job_id}: resuming from {path}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             trainer.restore(path)
 
     @hookimpl
@@ -130,8 +134,10 @@ class SLURMEnvironment(EnvironmentBase):
         requested = self._requested
         if trainer.world_size > 1:  # every rank stops at the same batch
             flag = torch.tensor(1.0 if requested else 0.0, device=trainer.root_device)
-            requested = bool(trainer.plugin_manager.hook.reduce(
-                trainer=trainer, tensor=flag, reduce_op="max") > 0)
+            requested = bool(
+                trainer.plugin_manager.hook.reduce(trainer=trainer, tensor=flag, reduce_op="max")
+                > 0
+            )
         if requested:
             self._requested = False
             self.save_and_requeue(trainer)
@@ -169,8 +175,12 @@ def requeue(job_id: str) -> bool:
         print(f"treadle-slurm: `{' '.join(command)}` failed: {exc}", file=sys.stderr, flush=True)
         return False
     if result.returncode != 0:
-        print(f"treadle-slurm: `{' '.join(command)}` exited with {result.returncode}: "
-              f"{result.stderr.strip()}", file=sys.stderr, flush=True)
+        print(
+            f"treadle-slurm: `{' '.join(command)}` exited with {result.returncode}: "
+            f"{result.stderr.strip()}",
+            file=sys.stderr,
+            flush=True,
+        )
         return False
     print(f"treadle-slurm: checkpoint saved, job {job_id} requeued", file=sys.stderr, flush=True)
     return True
@@ -180,18 +190,32 @@ def newest_hpc_checkpoint(root: Any) -> Path | None:
     root = Path(root)
     if not root.is_dir():
         return None
-    found = [(int(m.group(1)), p) for p in root.iterdir()
-             if (m := HPC_CHECKPOINT.match(p.name)) is not None]
+    found = [
+        (int(m.group(1)), p)
+        for p in root.iterdir()
+        if (m := HPC_CHECKPOINT.match(p.name)) is not None
+    ]
     return max(found)[1] if found else None
 
 
 def detected() -> bool:
     env = os.environ
-    return ("SLURM_NTASKS" in env and "SLURM_PROCID" in env
-            and env.get("SLURM_JOB_NAME") not in ("bash", "interactive"))
+    return (
+        "SLURM_NTASKS" in env
+        and "SLURM_PROCID" in env
+        and env.get("SLURM_JOB_NAME") not in ("bash", "interactive")
+    )
 
 
 @hookimpl
 def provide_environments():
-    return [Provider("environment", "slurm", SLURMEnvironment, available=detected, priority=50,
-                     description="SLURM job step (srun): ranks, master address, auto-requeue.")]
+    return [
+        Provider(
+            "environment",
+            "slurm",
+            SLURMEnvironment,
+            available=detected,
+            priority=50,
+            description="SLURM job step (srun): ranks, master address, auto-requeue.",
+        )
+    ]
