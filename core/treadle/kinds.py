@@ -461,4 +461,4 @@ def _signature(function: Any) -> str:
 def _type_name(hint: Any) -> str:
     if isinstance(hint, type):
         return f"torch.{hint.__name__}" if hint.__module__.startswith("torch") else hint.__name__
-    return str(hint).replace("typing.", "")
+    return str(hint).replace("typing.", "").replace("collections.abc.", "")
