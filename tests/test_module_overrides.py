@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import torch
@@ -292,3 +293,44 @@ def test_on_before_and_after_batch_transfer(tmp_path, which, value):
     assert all(torch.all(t == value) for t in model.targets), (
         f"on_{which}_batch_transfer's batch must be used"
     )
+
+
+def test_module_all_gather_in_one_process_returns_the_data_as_it_is(tmp_path):
+    """As Lightning's single-device ``all_gather``; several ranks: tests/distributed/test_ddp.py."""
+    seen = []
+
+    class Gathering(treadle.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self.layer(x), y)
+            data = {"loss": loss.detach(), "n": [1.0]}
+            seen.append(self.all_gather(data) is data)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    data = torch.utils.data.TensorDataset(torch.randn(8, 4), torch.randn(8, 1))
+    trainer = treadle.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(Gathering(), torch.utils.data.DataLoader(data, batch_size=4))
+    assert seen == [True, True]
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "`self.all_gather(..., group=..., sync_grads=True)`: treadle gathers over every rank "
+            "and without gradients"
+        ),
+    ):
+        Gathering().all_gather(torch.zeros(1), sync_grads=True)

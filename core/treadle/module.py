@@ -248,6 +248,34 @@ class Module(nn.Module):
         if self._trainer is None or self._trainer.is_global_zero:
             print(*args, **kwargs)
 
+    def all_gather(self, data: Any, group: Any = None, sync_grads: bool = False) -> Any:
+        """Every rank's tensors, as Lightning's ``LightningModule.all_gather``: ``data`` is a
+        tensor, a number or a (nested) list, tuple or dict of them; each becomes a tensor of
+        shape ``(world_size, ...)``. In one process ``data`` comes back as it is (Lightning's
+        single-device behaviour)."""
+        if group is not None or sync_grads:
+            raise ValueError(
+                "`self.all_gather(..., group=..., sync_grads=True)`: treadle gathers over every "
+                "rank and without gradients; call `self.all_gather(data)`, or "
+                "`torch.distributed.all_gather` yourself for a sub-group or with gradients."
+            )
+        trainer = self.trainer
+        if trainer.world_size == 1:
+            return data
+
+        def gather(x: Any) -> Any:
+            if isinstance(x, torch.Tensor):
+                return trainer.all_gather(x)
+            if isinstance(x, (int, float, bool)):
+                return trainer.all_gather(torch.tensor(x, device=trainer.root_device))
+            if isinstance(x, dict):
+                return {k: gather(v) for k, v in x.items()}
+            if isinstance(x, (list, tuple)):
+                return type(x)(gather(v) for v in x)
+            return x
+
+        return gather(data)
+
     # True: ``prepare_data`` runs on local rank 0 of every node; False: on global rank 0 only.
     prepare_data_per_node: bool = True
 

@@ -112,6 +112,7 @@ class Probe(treadle.Callback):
         collectives = {op: hook.reduce(trainer=trainer, tensor=r, reduce_op=op).tolist()
                        for op in ("sum", "mean", "max", "min")}
         collectives["all_gather"] = hook.all_gather(trainer=trainer, tensor=r).tolist()
+        collectives["module_all_gather"] = pl_module.all_gather({"r": [r]})["r"][0].tolist()
         collectives["broadcast"] = hook.broadcast(trainer=trainer, obj={"from": trainer.global_rank},
                                                   src=1)[0]
         collectives["barrier"] = hook.barrier(trainer=trainer, name="probe")
@@ -294,6 +295,7 @@ def test_ddp_equals_one_process_with_accumulation_and_no_sync(job):
             "max": [2.0],
             "min": [1.0],
             "all_gather": [[1.0], [2.0]],
+            "module_all_gather": [[1.0], [2.0]],
             "broadcast": {"from": 1},
             "barrier": True,
         }
