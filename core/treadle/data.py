@@ -89,17 +89,29 @@ def sequential(loader: Any, stage: str) -> Any:
             "Shuffling is turned off for you: the same batches every epoch.",
             stacklevel=3,
         )
-    return DataLoader(
-        loader.dataset,
+    return with_sampler(loader, SequentialSampler(loader.dataset))  # type: ignore[arg-type]
+
+
+def with_sampler(loader: Any, sampler: Any) -> Any:
+    """A copy of ``loader`` (a ``DataLoader``, or a subclass whose ``__init__`` is
+    ``DataLoader``'s) that reads through ``sampler``; every other argument is kept. For the
+    core (``overfit_batches``) and strategies (a distributed sampler)."""
+    kwargs: dict[str, Any] = dict(
         batch_size=loader.batch_size,
-        sampler=SequentialSampler(loader.dataset),  # type: ignore[arg-type]
+        sampler=sampler,
         num_workers=loader.num_workers,
         collate_fn=loader.collate_fn,
         pin_memory=loader.pin_memory,
         drop_last=loader.drop_last,
         timeout=loader.timeout,
         worker_init_fn=loader.worker_init_fn,
+        multiprocessing_context=loader.multiprocessing_context,
         generator=loader.generator,
         persistent_workers=loader.persistent_workers,
-        prefetch_factor=loader.prefetch_factor if loader.num_workers else None,
+        pin_memory_device=loader.pin_memory_device,
     )
+    if loader.num_workers > 0:
+        kwargs["prefetch_factor"] = loader.prefetch_factor
+    if hasattr(loader, "in_order"):
+        kwargs["in_order"] = loader.in_order
+    return type(loader)(loader.dataset, **kwargs)

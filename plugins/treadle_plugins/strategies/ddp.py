@@ -47,6 +47,7 @@ from torch.utils.data import (
 )
 
 from treadle import ConfigurationError, Provider, hookimpl
+from treadle.data import with_sampler
 from treadle.kinds import StrategyBase
 from treadle.utilities import call_step
 from treadle_plugins.strategies import _launcher
@@ -513,25 +514,7 @@ def distributed_loader(
         shuffle=isinstance(sampler, RandomSampler),
         seed=seed,
     )
-    kwargs: dict[str, Any] = dict(
-        batch_size=loader.batch_size,
-        sampler=distributed,
-        num_workers=loader.num_workers,
-        collate_fn=loader.collate_fn,
-        pin_memory=loader.pin_memory,
-        drop_last=loader.drop_last,
-        timeout=loader.timeout,
-        worker_init_fn=loader.worker_init_fn,
-        multiprocessing_context=loader.multiprocessing_context,
-        generator=loader.generator,
-        persistent_workers=loader.persistent_workers,
-        pin_memory_device=loader.pin_memory_device,
-    )
-    if loader.num_workers > 0:
-        kwargs["prefetch_factor"] = loader.prefetch_factor
-    if hasattr(loader, "in_order"):
-        kwargs["in_order"] = loader.in_order
-    return type(loader)(loader.dataset, **kwargs)
+    return with_sampler(loader, distributed)
 
 
 def _find_tensors(obj: Any) -> Iterator[torch.Tensor]:
