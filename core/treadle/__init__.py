@@ -1,10 +1,9 @@
 """treadle: a plugin-based PyTorch research framework; the training loop as pluggy hooks.
 
-``Trainer`` and ``TrainerConfig`` (which import pydantic) load on first use, so that
-``import treadle`` costs little more than ``import torch``.
+``Trainer`` and ``TrainerConfig`` (which import pydantic), ``kinds``, ``callbacks`` and
+``loggers`` load on first use, so that ``import treadle`` costs little more than ``import torch``.
 """
 
-from treadle import kinds
 from treadle.callback import Callback
 from treadle.datamodule import DataModule
 from treadle.errors import ConfigurationError, PluginError
@@ -46,7 +45,7 @@ def __getattr__(name):
         from treadle import hookspecs
 
         return hookspecs
-    if name in ("callbacks", "loggers"):
+    if name in ("callbacks", "loggers", "kinds"):
         # ``from treadle import callbacks`` would call this function again (the submodule is
         # not an attribute until imported): import it by its full name instead.
         import importlib
