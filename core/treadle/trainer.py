@@ -542,6 +542,7 @@ class Trainer:
             state.stage = None
             if self._step is not None:
                 self._step.release()
+                self._step.report_skipped()
                 for scheduler in self._step.schedulers:
                     unroute_scheduler_step(scheduler)
             if self._datamodule_plugin is not None:
@@ -755,6 +756,7 @@ class Trainer:
             schedulers=schedulers,
             module_plugin=module_plugin,
             others=others,
+            nonfinite=cfg.nonfinite_loss,
         )
 
     def _collect_validation(self, model: Module) -> list[str]:
