@@ -59,7 +59,7 @@ def weights(model):
 
 
 def fit(model, n_batches=5, **kwargs):
-    trainer = make_trainer(None, max_epochs=1, enable_model_summary=False, **kwargs)
+    trainer = make_trainer(None, **{"max_epochs": 1, "enable_model_summary": False, **kwargs})
     trainer.fit(model, make_loader(n_batches))
     return trainer
 
@@ -143,21 +143,57 @@ def test_skip_does_not_step_the_schedulers_and_max_steps_counts_real_steps():
 
 
 def test_skip_counts_every_skipped_batch_in_one_warning():
-    class Always(Model):
+    class Often(Model):
         def training_step(self, batch, batch_idx):
-            return super().training_step(batch, batch_idx) * float("nan")
+            loss = super().training_step(batch, batch_idx)
+            return loss * float("nan") if batch_idx % 2 == 0 else loss
 
-    model = Always()
-    start = weights(model)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        trainer = fit(model, nonfinite_loss="skip", n_batches=3)
-    skips = [w for w in caught if "nonfinite_loss='skip'" in str(w.message)]
-    assert len(skips) == 1
-    assert "skipped 3 batches whose loss was not finite (the first at epoch 0, global_step 0, "
-    assert "batch_idx 0)" in str(skips[0].message)
-    assert trainer.global_step == 0
-    assert all(torch.equal(a, b) for a, b in zip(weights(model), start))
+        trainer = fit(Often(), nonfinite_loss="skip", n_batches=5)
+    skips = [str(w.message) for w in caught if "nonfinite_loss='skip'" in str(w.message)]
+    assert skips == [
+        "`Trainer(nonfinite_loss='skip')` skipped 3 batches whose loss was not finite (the "
+        "first at epoch 0, global_step 0, batch_idx 0): no backward and no optimizer step for "
+        "them. Find the cause with `Trainer(detect_anomaly=True)`."
+    ]
+    assert trainer.global_step == 2
+
+
+def test_skip_stops_when_an_epochs_worth_of_batches_in_a_row_is_skipped():
+    """Every loss NaN: skipping would never reach max_steps (an endless loop); it stops."""
+
+    class Always(Model):
+        def training_step(self, batch, batch_idx):
+            loss = super().training_step(batch, batch_idx)
+            return loss * float("nan") if self.current_epoch >= 1 else loss
+
+    model = Always()
+    after_epoch_0 = {}
+
+    class Keep(treadle.Callback):
+        def on_train_epoch_end(self, trainer, module):
+            after_epoch_0.setdefault("w", weights(module))
+
+    with pytest.raises(
+        treadle.NonFiniteLossError,
+        match=re.escape(
+            "`Trainer(nonfinite_loss='skip')`: the last 3 batches in a row (up to epoch 1, "
+            "global_step 3, batch_idx 2) all had a non-finite loss, so skipping cannot make "
+            "progress and the run stopped; the weights are those of the last finite step. Find "
+            "the operation that makes it with `Trainer(detect_anomaly=True)`, and check the "
+            "data and the learning rate."
+        ),
+    ):
+        fit(
+            model,
+            n_batches=3,
+            nonfinite_loss="skip",
+            max_epochs=None,
+            max_steps=10,
+            callbacks=[Keep()],
+        )
+    assert all(torch.equal(a, b) for a, b in zip(weights(model), after_epoch_0["w"]))
 
 
 def test_skip_with_accumulation_drops_the_window_that_would_step():

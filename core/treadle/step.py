@@ -31,6 +31,9 @@ import torch
 from treadle.errors import NonFiniteLossError
 from treadle.optim import WrappedOptimizer, route_scheduler_step
 
+# nonfinite_loss="skip" stops after this many skipped batches in a row (or an epoch's worth).
+_MAX_SKIPPED_IN_A_ROW = 1000
+
 
 class _SkipBatch(Exception):
     """``Trainer(nonfinite_loss="skip")``: unwinds the closure (and any ``optimizer_step``
@@ -85,7 +88,9 @@ class Step:
         self.kept_losses: list[torch.Tensor] = []
         self._previous_losses: list[torch.Tensor] = []
         self.nonfinite = nonfinite
-        self.skipped: list[str] = []  # where nonfinite_loss="skip" skipped a batch
+        # nonfinite_loss="skip": batches skipped in this fit(), where the first was, and the
+        # current run of skips in a row
+        self.skipped, self.first_skipped, self.skipped_in_a_row = 0, "", 0
 
     # -- automatic optimization ---------------------------------------------------------------
 
@@ -145,6 +150,7 @@ class Step:
         if trainer.world_size > 1:
             finite = trainer.reduce(finite.to(torch.float32), "min") > 0
         if bool(finite):
+            self.skipped_in_a_row = 0
             return
         state = self.state
         where = f"epoch {state.epoch}, global_step {state.global_step}, batch_idx {state.batch_idx}"
@@ -167,7 +173,21 @@ class Step:
         """``nonfinite_loss="skip"``: this batch ran no backward. When it was the batch that
         steps, the optimizer does not step (``global_step`` does not advance) and the
         gradients the accumulation window gathered so far are dropped."""
-        self.skipped.append(where)
+        self.skipped += 1
+        self.first_skipped = self.first_skipped or where
+        self.skipped_in_a_row += 1
+        # Every batch skipped for an epoch's worth of batches: no step can ever come (max_steps
+        # would never be reached), so stop instead of looping.
+        limit = min(self.trainer.num_training_batches, _MAX_SKIPPED_IN_A_ROW)
+        if self.skipped_in_a_row >= limit:
+            n = self.skipped_in_a_row
+            raise NonFiniteLossError(
+                f"`Trainer(nonfinite_loss='skip')`: the last {n} batches in a row (up to {where}) "
+                f"all had a non-finite loss, so skipping cannot make progress and the run "
+                f"stopped; the weights are those of the last finite step. Find the operation "
+                f"that makes it with `Trainer(detect_anomaly=True)`, and check the data and the "
+                f"learning rate."
+            ) from None  # raised while handling _SkipBatch, which says nothing more
         if optimizer is not None and self.state.stepping:
             self.hooks.optimizer_zero_grad(
                 trainer=self.trainer,
@@ -181,14 +201,14 @@ class Step:
         """Warn once per ``fit()`` with the count of batches ``nonfinite_loss="skip"`` skipped."""
         if not self.skipped:
             return
-        n, first = len(self.skipped), self.skipped[0]
+        n, first = self.skipped, self.first_skipped
         warnings.warn(
             f"`Trainer(nonfinite_loss='skip')` skipped {n} batch{'es' if n > 1 else ''} whose "
             f"loss was not finite (the first at {first}): no backward and no optimizer step "
             f"for {'them' if n > 1 else 'it'}. Find the cause with `Trainer(detect_anomaly=True)`.",
             stacklevel=3,
         )
-        self.skipped = []
+        self.skipped, self.first_skipped, self.skipped_in_a_row = 0, "", 0
 
     # -- the pieces both modes share ----------------------------------------------------------
 
