@@ -81,6 +81,39 @@ def test_a_callback_class_instead_of_an_instance():
         )
 
 
+class LooksLikeACallback:
+    """Lightning-style method names, but neither a ``treadle.Callback`` nor hookimpls."""
+
+    def on_train_start(self, trainer, pl_module):
+        raise AssertionError("never called")
+
+
+def test_an_object_that_would_do_nothing():
+    for field in ("callbacks", "plugins"):
+        refused(
+            f"Trainer: `{field}=[...]` holds `LooksLikeACallback`, which has no "
+            f"`@treadle.hookimpl` function and is not a `treadle.Callback`, so it would do "
+            f"nothing. Subclass `treadle.Callback` (Lightning's method names), or mark its "
+            f"methods with `@treadle.hookimpl` (hook names: `treadle.hookspecs`).",
+            **{field: [LooksLikeACallback()]},
+            logger=False,
+        )
+
+
+def test_plugins_that_do_something_are_accepted():
+    class Hooked:
+        @treadle.hookimpl
+        def on_train_start(self, trainer, module):
+            pass
+
+    hooked, callback = Hooked(), treadle.Callback()
+    trainer = treadle.Trainer(
+        plugins=[hooked], callbacks=[callback], logger=False, accelerator="cpu"
+    )
+    assert callback in trainer.callbacks
+    assert trainer.plugin_manager.is_registered(hooked)
+
+
 def test_a_bool_where_a_number_is_expected():
     for name in ("max_steps", "max_epochs", "devices", "limit_train_batches"):
         refused(
