@@ -37,6 +37,10 @@ def _is_optimizer(x: Any) -> bool:
     )
 
 
+# Values that are never a scheduler (a scheduler slot holding a list of them is a common slip).
+_NOT_SCHEDULERS = (list, tuple, dict, set, type, str, bytes, bool, int, float)
+
+
 def _is_scheduler(x: Any) -> bool:
     """torch's schedulers, or an object with ``step`` (its state methods are checked later)."""
     return isinstance(
@@ -129,7 +133,9 @@ def _scheduler_config(
         cfg = SchedulerConfig(**{"monitor": monitor, **sch})
     else:
         cfg = SchedulerConfig(scheduler=sch, monitor=monitor)
-    if not _is_scheduler(cfg.scheduler):
+    if cfg.scheduler is None or isinstance(cfg.scheduler, _NOT_SCHEDULERS):
+        # (any other object may be a scheduler: one without step() is fine with an
+        # lr_scheduler_step override, checked by treadle.core's validate)
         problems.append(
             f"{where}: a scheduler slot holds {shown(cfg.scheduler)}, not a learning-rate "
             f"scheduler. Put the scheduler itself there: `([optimizer], [scheduler])`, "
