@@ -6,7 +6,7 @@
 
 from treadle.callback import Callback
 from treadle.datamodule import DataModule
-from treadle.errors import ConfigurationError, PluginError
+from treadle.errors import ConfigurationError, NonFiniteLossError, PluginError
 from treadle.hookspecs import hookimpl, hookspec
 from treadle.module import Module
 from treadle.providers import Provider, module_available
@@ -19,6 +19,7 @@ __all__ = [
     "ConfigurationError",
     "DataModule",
     "Module",
+    "NonFiniteLossError",
     "PluginError",
     "Provider",
     "Trainer",

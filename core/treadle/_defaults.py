@@ -33,6 +33,14 @@ def validate(trainer, module):
                 f"{cfg.gradient_clip_val!r}, gradient_clip_algorithm='norm')` and remove the "
                 f"Trainer argument."
             )
+        if cfg.nonfinite_loss == "skip":
+            problems.append(
+                "`Trainer(nonfinite_loss='skip')` cannot skip steps in manual optimization "
+                "(`automatic_optimization = False`): `training_step` steps the optimizers "
+                "itself. Check `torch.isfinite(loss)` there and skip `manual_backward` and "
+                "`opt.step()` yourself, or use `nonfinite_loss='raise'` (checked in "
+                "`manual_backward`)."
+            )
         if cfg.accumulate_grad_batches > 1:
             problems.append(
                 f"`Trainer(accumulate_grad_batches={cfg.accumulate_grad_batches})` has no effect "

@@ -13,6 +13,7 @@ defaults, and the same result for a battery of values on each side of every cons
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -34,11 +35,11 @@ def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda v: None if v is None else check(v)
 
 
-def _float(lo: float, strict: bool = False) -> Callable[[Any], Any]:
+def _float(lo: float, strict: bool = False, hi: float = math.inf) -> Callable[[Any], Any]:
     def check(v: Any) -> Any:
         if type(v) not in (int, float):
             return _DECLINE
-        return float(v) if (v > lo if strict else v >= lo) else _DECLINE
+        return float(v) if (v > lo if strict else v >= lo) and v <= hi else _DECLINE
 
     return check
 
@@ -76,10 +77,84 @@ def _bool(v: Any) -> Any:
     return v if type(v) is bool else _DECLINE
 
 
-def _list(v: Any) -> Any:
-    if v is None:
-        return []
-    return list(v) if type(v) in (list, tuple) else _DECLINE
+def _plugins(field: str) -> Callable[[Any], Any]:
+    def check(v: Any) -> Any:
+        if v is None:
+            return []
+        if type(v) not in (list, tuple) or any(plugin_problem(x, field) for x in v):
+            return _DECLINE
+        return list(v)
+
+    return check
+
+
+def _logger(v: Any) -> Any:
+    return _DECLINE if logger_problem(v) else v
+
+
+# ``process_group_timeout``'s upper bound in seconds (~31 years): finite, and far inside the
+# int64 milliseconds torch.distributed converts it to.
+MAX_PROCESS_GROUP_TIMEOUT = 1e9
+
+# Values that are never a plugin or a callback: ``callbacks=[1]`` would register and do nothing.
+_NOT_PLUGINS = (bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset)
+
+
+def shown(x: Any) -> str:
+    """A value as an error message shows it: a scalar by its repr, a container by its items'
+    types, anything else by its type (a repr with a memory address helps no one)."""
+    if isinstance(x, (list, tuple)):
+        return f"a {type(x).__name__} of [{', '.join(type(i).__name__ for i in x)}]"
+    if x is None or isinstance(x, (bool, int, float, complex, str, bytes)):
+        return f"`{x!r}`"
+    name = type(x).__name__
+    return f"{'an' if name[0].lower() in 'aeiou' else 'a'} {name}"
+
+
+def plugin_problem(item: Any, field: str) -> str | None:
+    """Why ``item`` cannot be one of ``Trainer(callbacks=...)``/``plugins=...``; None when it can."""
+    what = "callback" if field == "callbacks" else "plugin"
+    if isinstance(item, type):
+        return (
+            f"`{item.__name__}` is a class, not a {what}: pass an instance, "
+            f"`{field}=[{item.__name__}(...)]`. Have you forgotten the `()`?"
+        )
+    if item is None or isinstance(item, _NOT_PLUGINS):
+        if isinstance(item, str):
+            fix = (
+                "names are not looked up here (installed plugins load by themselves, through "
+                "their entry points; `strategy=`, `precision=` and `accelerator=` pick those by "
+                "name); pass the object itself"
+            )
+        else:
+            fix = "pass the object itself"
+        return (
+            f"{shown(item)} is not a {what}: {fix} -- a "
+            f"`treadle.Callback` instance, or an object or module with `@treadle.hookimpl` "
+            f"functions"
+        )
+    return None
+
+
+def logger_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be ``Trainer(logger=...)``; None when it can."""
+    if value is None or isinstance(value, (bool, str)):
+        return None  # off, the default logger, or a logger's name (checked when selected)
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if isinstance(item, type):
+            return (
+                f"`{item.__name__}` is a class, not a logger: pass an instance, "
+                f"`logger={item.__name__}(...)`. Have you forgotten the `()`?"
+            )
+        if not callable(getattr(item, "log_metrics", None)):
+            return (
+                f"{shown(item)} is not a logger. Pass True (the default "
+                f"CSV logger), False or None (no logging), a logger's name ('csv', "
+                f"'tensorboard'), a logger object (a `treadle.loggers.Logger`, with "
+                f"`log_metrics`), or a list of logger objects"
+            )
+    return None
 
 
 def _path(v: Any) -> Any:
@@ -118,9 +193,9 @@ FIELDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "accumulate_grad_batches": (1, _int(1)),
     "gradient_clip_val": (None, _optional(_float(0.0))),
     "gradient_clip_algorithm": (None, _one_of(None, "norm", "value")),
-    "callbacks": ([], _list),
-    "plugins": ([], _list),
-    "logger": (True, lambda v: v),
+    "callbacks": ([], _plugins("callbacks")),
+    "plugins": ([], _plugins("plugins")),
+    "logger": (True, _logger),
     "enable_progress_bar": (True, _bool),
     "enable_checkpointing": (True, _bool),
     "enable_model_summary": (True, _bool),
@@ -128,7 +203,10 @@ FIELDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "deterministic": (None, _one_of(None, True, False, "warn")),
     "log_every_n_steps": (50, _int(1)),
     "num_sanity_val_steps": (2, _int(-1)),
-    "process_group_timeout": (1800.0, _float(0.0, strict=True)),
+    "process_group_timeout": (
+        1800.0,
+        _float(0.0, strict=True, hi=MAX_PROCESS_GROUP_TIMEOUT),
+    ),
     "fast_dev_run": (False, _fast_dev_run),
     "min_epochs": (None, _optional(_int(0))),
     "min_steps": (None, _optional(_int(0))),
@@ -139,6 +217,7 @@ FIELDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "benchmark": (None, _one_of(None, True, False)),
     "reload_dataloaders_every_n_epochs": (0, _int(0)),
     "use_distributed_sampler": (True, _bool),
+    "nonfinite_loss": (None, _one_of(None, "raise", "skip")),
 }
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+
+from treadle._fastconfig import shown
 
 _CONFIG_KEYS = {"scheduler", "interval", "frequency", "monitor", "strict", "name"}
 _OPT_DICT_KEYS = {"optimizer", "lr_scheduler", "monitor"}
@@ -34,11 +37,30 @@ def _is_optimizer(x: Any) -> bool:
     )
 
 
+# Values that are never a scheduler (a scheduler slot holding a list of them is a common slip).
+_NOT_SCHEDULERS = (list, tuple, dict, set, type, str, bytes, bool, int, float)
+
+
+def _is_scheduler(x: Any) -> bool:
+    """torch's schedulers, or an object with ``step`` (its state methods are checked later)."""
+    return isinstance(
+        x, (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    ) or (callable(getattr(x, "step", None)) and not isinstance(x, (type, list, tuple, dict)))
+
+
 def parse(returned: Any) -> tuple[list[Any], list[SchedulerConfig], list[str]]:
-    """``(optimizers, scheduler configs, problems)``."""
+    """``(optimizers, scheduler configs, problems)``; warns when there is no optimizer."""
     problems: list[str] = []
     where = "Module.configure_optimizers()"
-    if returned is None:
+    if returned is None or (isinstance(returned, (list, tuple)) and not returned):
+        # As Lightning: the fit runs without an optimizer (forward and backward only), and
+        # global_step still advances once per optimizer-step batch, so max_steps ends it.
+        warnings.warn(
+            f"`configure_optimizers()` returned {returned!r}: this fit will run with no "
+            f"optimizer (forward and backward only; `global_step` still advances). Return an "
+            f"optimizer to train.",
+            stacklevel=4,
+        )
         return [], [], []
     if _is_optimizer(returned):
         return [returned], [], []
@@ -60,10 +82,11 @@ def parse(returned: Any) -> tuple[list[Any], list[SchedulerConfig], list[str]]:
     if (
         len(items) == 2
         and isinstance(items[0], (list, tuple))
-        and isinstance(items[1], (list, tuple))
+        and (isinstance(items[1], (list, tuple)) or _is_scheduler(items[1]))
     ):
-        optimizers = list(items[0])
-        for sch in items[1]:
+        optimizers = list(items[0])  # as Lightning: ([opt], sched) means ([opt], [sched])
+        schedulers = items[1] if isinstance(items[1], (list, tuple)) else [items[1]]
+        for sch in schedulers:
             configs.append(_scheduler_config(sch, None, optimizers, problems, where))
     elif items and all(isinstance(x, dict) for x in items):
         for d in items:
@@ -110,6 +133,16 @@ def _scheduler_config(
         cfg = SchedulerConfig(**{"monitor": monitor, **sch})
     else:
         cfg = SchedulerConfig(scheduler=sch, monitor=monitor)
+    if cfg.scheduler is None or isinstance(cfg.scheduler, _NOT_SCHEDULERS):
+        # (any other object may be a scheduler: one without step() is fine with an
+        # lr_scheduler_step override, checked by treadle.core's validate)
+        problems.append(
+            f"{where}: a scheduler slot holds {shown(cfg.scheduler)}, not a learning-rate "
+            f"scheduler. Put the scheduler itself there: `([optimizer], [scheduler])`, "
+            f"`{{'optimizer': optimizer, 'lr_scheduler': scheduler}}` or "
+            f"`{{'scheduler': scheduler, 'interval': 'step'}}` (not a list of schedulers)."
+        )
+        return None
     if cfg.interval not in ("step", "epoch"):
         problems.append(
             f"{where}: lr_scheduler `interval={cfg.interval!r}`; use 'step' or 'epoch'."

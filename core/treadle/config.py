@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import difflib
+import math
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from treadle._fastconfig import (
+    MAX_PROCESS_GROUP_TIMEOUT,
+    logger_problem,
+    plugin_problem,
+)
 from treadle.errors import ConfigurationError
 
 # Lightning accepts these spellings too; they mean the canonical names.
@@ -23,6 +29,32 @@ _PRECISION_ALIASES = {
     "half": "16-mixed",
     "double": "64-true",
 }
+
+
+NONFINITE_POLICIES = ("raise", "skip")
+
+# Fields that take numbers: a bool there is a mistake (``max_steps=True``), not 1.
+_NUMBER_FIELDS = (
+    "devices",
+    "num_nodes",
+    "max_epochs",
+    "max_steps",
+    "limit_train_batches",
+    "limit_val_batches",
+    "limit_test_batches",
+    "limit_predict_batches",
+    "check_val_every_n_epoch",
+    "val_check_interval",
+    "accumulate_grad_batches",
+    "gradient_clip_val",
+    "log_every_n_steps",
+    "num_sanity_val_steps",
+    "process_group_timeout",
+    "min_epochs",
+    "min_steps",
+    "overfit_batches",
+    "reload_dataloaders_every_n_epochs",
+)
 
 
 class TrainerConfig(BaseModel):
@@ -56,7 +88,7 @@ class TrainerConfig(BaseModel):
     deterministic: Optional[Union[bool, Literal["warn"]]] = None
     log_every_n_steps: int = Field(50, ge=1)
     num_sanity_val_steps: int = Field(2, ge=-1)
-    process_group_timeout: float = Field(1800.0, gt=0)
+    process_group_timeout: float = Field(1800.0, gt=0, le=MAX_PROCESS_GROUP_TIMEOUT)
     fast_dev_run: Union[bool, int] = False
     min_epochs: Optional[int] = Field(None, ge=0)
     min_steps: Optional[int] = Field(None, ge=0)
@@ -67,6 +99,7 @@ class TrainerConfig(BaseModel):
     benchmark: Optional[bool] = None
     reload_dataloaders_every_n_epochs: int = Field(0, ge=0)
     use_distributed_sampler: bool = True
+    nonfinite_loss: Optional[str] = None
 
     @field_validator("precision", mode="before")
     @classmethod
@@ -79,6 +112,52 @@ class TrainerConfig(BaseModel):
         if v is None:
             return []
         return list(v) if isinstance(v, (list, tuple)) else [v]
+
+    @field_validator(*_NUMBER_FIELDS, mode="before")
+    @classmethod
+    def _not_a_bool(cls, v: Any) -> Any:
+        if isinstance(v, bool):  # pydantic's lax mode would read True as 1
+            raise ValueError("a bool is not a number here; pass an int (or a float where allowed)")
+        return v
+
+    @field_validator("process_group_timeout", mode="before")
+    @classmethod
+    def _seconds(cls, v: Any) -> Any:
+        if isinstance(v, timedelta):  # as Lightning's DDPStrategy(timeout=timedelta(...))
+            return v.total_seconds()
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(
+                f"the timeout must be a finite number of seconds > 0 (at most "
+                f"{MAX_PROCESS_GROUP_TIMEOUT:.0e}); for a very long wait pass e.g. "
+                f"`process_group_timeout=7 * 24 * 3600` (a week)"
+            )
+        return v
+
+    @field_validator("callbacks", "plugins")
+    @classmethod
+    def _plugin_objects(cls, v: Any, info: Any) -> Any:
+        found = [p for p in (plugin_problem(x, info.field_name) for x in v) if p]
+        if found:
+            raise ValueError("; ".join(found))
+        return v
+
+    @field_validator("logger")
+    @classmethod
+    def _logger(cls, v: Any) -> Any:
+        found = logger_problem(v)
+        if found:
+            raise ValueError(found)
+        return v
+
+    @field_validator("nonfinite_loss", mode="before")
+    @classmethod
+    def _nonfinite_policy(cls, v: Any) -> Any:
+        if v is not None and v not in NONFINITE_POLICIES:
+            raise ValueError(
+                "choose None (the default: no check, no host sync), 'raise' (stop at the "
+                "first non-finite loss) or 'skip' (skip that batch's backward and step)"
+            )
+        return v
 
     @field_validator("fast_dev_run")
     @classmethod

@@ -21,3 +21,7 @@ class ConfigurationError(ValueError):
 
 class PluginError(RuntimeError):
     """A plugin failed to load or to register (names the entry point and its distribution)."""
+
+
+class NonFiniteLossError(RuntimeError):
+    """``Trainer(nonfinite_loss="raise")`` met a NaN or infinite loss (names where and the fixes)."""

@@ -23,11 +23,21 @@ implementations below it -- the strategy's, the precision's, the core's -- never
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 import torch
 
+from treadle.errors import NonFiniteLossError
 from treadle.optim import WrappedOptimizer, route_scheduler_step
+
+# nonfinite_loss="skip" stops after this many skipped batches in a row (or an epoch's worth).
+_MAX_SKIPPED_IN_A_ROW = 1000
+
+
+class _SkipBatch(Exception):
+    """``Trainer(nonfinite_loss="skip")``: unwinds the closure (and any ``optimizer_step``
+    implementation around it) before backward, so nothing of this batch reaches the weights."""
 
 
 class Step:
@@ -38,6 +48,7 @@ class Step:
     :param optimizers: the user's optimizers from ``configure_optimizers()``.
     :param module_plugin: the user's ``Module`` overrides as a plugin (or None).
     :param others: the callbacks and non-selected plugins (left out of the ``super()`` chain).
+    :param nonfinite: ``Trainer(nonfinite_loss=...)``: None (no check), "raise" or "skip".
     """
 
     def __init__(
@@ -54,6 +65,7 @@ class Step:
         schedulers: list[Any],
         module_plugin: Any,
         others: list[Any],
+        nonfinite: str | None = None,
     ) -> None:
         self.trainer, self.module, self.hooks, self.state = trainer, module, hooks, state
         self.accumulate, self.clip_val, self.clip_algorithm = accumulate, clip_val, clip_algorithm
@@ -75,6 +87,10 @@ class Step:
         # After backward the graph holds no activations, so this costs no memory worth counting.
         self.kept_losses: list[torch.Tensor] = []
         self._previous_losses: list[torch.Tensor] = []
+        self.nonfinite = nonfinite
+        # nonfinite_loss="skip": batches skipped in this fit(), where the first was, and the
+        # current run of skips in a row
+        self.skipped, self.first_skipped, self.skipped_in_a_row = 0, "", 0
 
     # -- automatic optimization ---------------------------------------------------------------
 
@@ -84,10 +100,16 @@ class Step:
         state.stepping = (batch_idx + 1) % n == 0 or state.is_last_batch
         optimizer = self.optimizers[0] if self.optimizers else None
         closure = self.closure.arm(batch, batch_idx, optimizer, zero_grad=batch_idx % n == 0)
-        if optimizer is not None and state.stepping:
-            self._dispatch(self._step_full, optimizer, closure)
-        else:  # accumulating (or no optimizer): forward and backward only
-            closure()
+        try:
+            if optimizer is not None and state.stepping:
+                self._dispatch(self._step_full, optimizer, closure)
+            else:  # accumulating (or no optimizer): forward and backward only
+                closure()
+                # No optimizer (configure_optimizers returned None): as Lightning's mock
+                # optimizer, the batch still counts as a step, so max_steps ends the run.
+                self.stepped = self.stepped or (optimizer is None and state.stepping)
+        except _SkipBatch as skip:
+            self.skip_batch(optimizer, str(skip))
         return closure.outputs
 
     def forward_backward(self, closure: AutomaticClosure) -> torch.Tensor | None:
@@ -117,11 +139,84 @@ class Step:
         closure.result = detached
         return detached
 
+    # -- non-finite losses (Trainer(nonfinite_loss=...)) ------------------------------------
+
+    def check_finite(self, loss: torch.Tensor) -> None:
+        """Raise (``"raise"``) or unwind to :meth:`automatic` (``"skip"``) when ``loss`` is not
+        finite. One host sync per call (two with several ranks: every rank decides alike, or
+        the ranks that go on would wait for the others in backward's all-reduce)."""
+        finite = torch.isfinite(loss.detach()).all()
+        trainer = self.trainer
+        if trainer.world_size > 1:
+            finite = trainer.reduce(finite.to(torch.float32), "min") > 0
+        if bool(finite):
+            self.skipped_in_a_row = 0
+            return
+        state = self.state
+        where = f"epoch {state.epoch}, global_step {state.global_step}, batch_idx {state.batch_idx}"
+        if self.nonfinite == "skip" and self.module.automatic_optimization:
+            raise _SkipBatch(where)
+        mine = loss.detach()
+        bad = mine[~torch.isfinite(mine)].flatten()
+        what = (
+            f"the loss is {bad[0].item()}" if bad.numel() else "another rank's loss is not finite"
+        )
+        raise NonFiniteLossError(
+            f"`Trainer(nonfinite_loss='raise')`: {what} at {where}; the run stopped before "
+            f"backward, so this batch changed no weight. "
+            f"Find the operation that makes it with `Trainer(detect_anomaly=True)`; lower the "
+            f"learning rate or clip gradients (`gradient_clip_val`); or pass "
+            f"`nonfinite_loss='skip'` to skip such batches and go on."
+        )
+
+    def skip_batch(self, optimizer: Any, where: str) -> None:
+        """``nonfinite_loss="skip"``: this batch ran no backward. When it was the batch that
+        steps, the optimizer does not step (``global_step`` does not advance) and the
+        gradients the accumulation window gathered so far are dropped."""
+        self.skipped += 1
+        self.first_skipped = self.first_skipped or where
+        self.skipped_in_a_row += 1
+        # Every batch skipped for an epoch's worth of batches: no step can ever come (max_steps
+        # would never be reached), so stop instead of looping.
+        limit = min(self.trainer.num_training_batches, _MAX_SKIPPED_IN_A_ROW)
+        if self.skipped_in_a_row >= limit:
+            n = self.skipped_in_a_row
+            raise NonFiniteLossError(
+                f"`Trainer(nonfinite_loss='skip')`: the last {n} batches in a row (up to {where}) "
+                f"all had a non-finite loss, so skipping cannot make progress and the run "
+                f"stopped; the weights are those of the last finite step. Find the operation "
+                f"that makes it with `Trainer(detect_anomaly=True)`, and check the data and the "
+                f"learning rate."
+            ) from None  # raised while handling _SkipBatch, which says nothing more
+        if optimizer is not None and self.state.stepping:
+            self.hooks.optimizer_zero_grad(
+                trainer=self.trainer,
+                module=self.module,
+                optimizer=optimizer,
+                optimizer_idx=0,
+                batch_idx=self.state.batch_idx,
+            )
+
+    def report_skipped(self) -> None:
+        """Warn once per ``fit()`` with the count of batches ``nonfinite_loss="skip"`` skipped."""
+        if not self.skipped:
+            return
+        n, first = self.skipped, self.first_skipped
+        warnings.warn(
+            f"`Trainer(nonfinite_loss='skip')` skipped {n} batch{'es' if n > 1 else ''} whose "
+            f"loss was not finite (the first at {first}): no backward and no optimizer step "
+            f"for {'them' if n > 1 else 'it'}. Find the cause with `Trainer(detect_anomaly=True)`.",
+            stacklevel=3,
+        )
+        self.skipped, self.first_skipped, self.skipped_in_a_row = 0, "", 0
+
     # -- the pieces both modes share ----------------------------------------------------------
 
     def backward(self, loss: torch.Tensor, optimizer: Any) -> None:
         """``on_before_backward``, ``scale_loss``, ``backward``, ``on_after_backward``."""
         trainer, module, hooks = self.trainer, self.module, self.hooks
+        if self.nonfinite is not None:
+            self.check_finite(loss)
         self.kept_losses.append(loss)
         hooks.on_before_backward(trainer=trainer, module=module, loss=loss)
         scaled = hooks.scale_loss(trainer=trainer, module=module, loss=loss, optimizer=optimizer)
@@ -243,7 +338,14 @@ def loss_of(out: Any) -> torch.Tensor | None:
                 "`training_step` returned a dict without a 'loss' key; "
                 "automatic optimization needs {'loss': tensor, ...}."
             )
-        return out["loss"]
+        loss = out["loss"]
+        if loss is None or isinstance(loss, torch.Tensor):
+            return loss
+        raise ValueError(
+            f"`training_step` returned {{'loss': {loss!r}}}: the loss must be a tensor "
+            f"(autograd backpropagates through it), not a {type(loss).__name__}. Return the "
+            f"tensor you computed, without `.item()` or `float()`."
+        )
     raise ValueError(
         f"`training_step` returned {type(out).__name__}; automatic "
         f"optimization needs a loss tensor, a dict with 'loss', or None."

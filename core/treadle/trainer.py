@@ -55,6 +55,9 @@ class Trainer:
         # they save holds the others' state as this hook left it.
         for callback in sorted(cfg.callbacks, key=lambda c: hasattr(c, "best_model_path")):
             self._add_callback(callback)
+        idle = _idle_plugins(pm, cfg)
+        if idle:
+            raise ConfigurationError(idle)
         for extra in pm.hook.configure_callbacks(trainer=self):
             for callback in extra if isinstance(extra, (list, tuple)) else [extra]:
                 self._add_callback(callback)
@@ -542,6 +545,7 @@ class Trainer:
             state.stage = None
             if self._step is not None:
                 self._step.release()
+                self._step.report_skipped()
                 for scheduler in self._step.schedulers:
                     unroute_scheduler_step(scheduler)
             if self._datamodule_plugin is not None:
@@ -755,6 +759,7 @@ class Trainer:
             schedulers=schedulers,
             module_plugin=module_plugin,
             others=others,
+            nonfinite=cfg.nonfinite_loss,
         )
 
     def _collect_validation(self, model: Module) -> list[str]:
@@ -791,6 +796,26 @@ class Trainer:
             loader.worker_init_fn = seed_worker
         replaced = self._hooks.setup_dataloader(trainer=self, dataloader=loader, stage=stage)
         return loader if replaced is None else replaced
+
+
+def _idle_plugins(pm: RunPluginManager, cfg: Any) -> list[str]:
+    """A problem for each object in ``plugins=``/``callbacks=`` that would do nothing: not a
+    ``treadle.Callback``, no ``@treadle.hookimpl`` function, no hookspecs of its own."""
+    problems = []
+    for field in ("plugins", "callbacks"):
+        for obj in getattr(cfg, field):
+            if isinstance(obj, Callback) or getattr(obj, "treadle_hookspecs", None) is not None:
+                continue
+            if pm.is_registered(obj) and pm.get_hookcallers(obj):
+                continue
+            name = getattr(obj, "__name__", None) or type(obj).__name__
+            problems.append(
+                f"Trainer: `{field}=[...]` holds `{name}`, which has no `@treadle.hookimpl` "
+                f"function and is not a `treadle.Callback`, so it would do nothing. Subclass "
+                f"`treadle.Callback` (Lightning's method names), or mark its methods with "
+                f"`@treadle.hookimpl` (hook names: `treadle.hookspecs`)."
+            )
+    return problems
 
 
 def _request(model: Module, datamodule: DataModule | None, name: str) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from treadle import ConfigurationError, Provider, hookimpl
@@ -26,16 +28,36 @@ class CPUAccelerator(AcceleratorBase):
 def _parse_devices(devices) -> int:
     if devices == "auto":
         return 1
-    if isinstance(devices, int) and devices > 0:
-        return devices
+    n = None
+    if isinstance(devices, int) and not isinstance(devices, bool) and devices > 0:
+        n = devices
     if isinstance(devices, str) and devices.isdigit() and int(devices) > 0:
-        return int(devices)
+        n = int(devices)
+    if n is not None:
+        cores = _cores()
+        if n > cores:  # one process per device: more than the cores would only thrash
+            raise ConfigurationError(
+                [
+                    f"cpu: `devices={devices!r}` asks for {n} processes, but this machine "
+                    f"gives this process {cores} CPU core{'s' if cores != 1 else ''}. Pass "
+                    f"devices<={cores} (one process per core), or 'auto' for one."
+                ]
+            )
+        return n
     raise ConfigurationError(
         [
             f"cpu: `devices={devices!r}` means nothing on the CPU; pass the "
             f"number of processes as an int (e.g. devices=2) or 'auto'."
         ]
     )
+
+
+def _cores() -> int:
+    """The CPU cores this process may run on (its affinity where the OS reports it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 @hookimpl
