@@ -193,6 +193,9 @@ def test_raising_rank_ends_job_promptly(tmp_path):
     assert proc.returncode != 0, out
     assert "ValueError: rank one exploded" in out, out  # the child's traceback
     assert "rank 1 (pid" in out and "exited with code 1" in out, out  # the watcher's report
+    # ... which reads rank 1's error file: its traceback, and rank 0 busy outside collectives
+    assert ") failed first (root cause): ValueError: rank one exploded\nTraceback" in out, out
+    assert "  rank 0: was still running (ended by the launcher after the failure)" in out, out
     raised = float(out.split("raising at ")[1].split()[0])
     assert ended - raised < 10, out  # rank 0 was sleeping for 120 s (~1 s measured)
 
@@ -265,6 +268,8 @@ def test_spawn_propagates_child_exception(tmp_path):
     start = time.monotonic()
     out = _finish(proc)
     assert proc.returncode == 1, out
-    assert "SPAWN ERROR ProcessRaisedException" in out, out
-    assert "Traceback" in out and "ValueError: spawned rank 1 failed" in out, out
+    # The report: rank 1's traceback first (its error file), then rank 0, terminated.
+    assert "SPAWN ERROR RankFailedError rank 1 (pid " in out, out
+    assert ") failed first (root cause): ValueError: spawned rank 1 failed\nTraceback" in out, out
+    assert "Other ranks:\n  rank 0: was still running (ended by the launcher" in out, out
     assert time.monotonic() - start < 30, out  # rank 0's 120 s sleep was cut short

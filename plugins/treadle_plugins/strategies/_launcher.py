@@ -223,7 +223,7 @@ def launch_subprocess_ranks(
     _error_dir = tempfile.mkdtemp(prefix="treadle-errors-")
     for local_rank in range(1, local_world_size):
         rank = first_rank + local_rank
-        errors = {ERROR_FILE_ENV: _error_file(rank)}
+        errors = {ERROR_FILE_ENV: str(_error_file(rank))}
         proc = subprocess.Popen(command, env={**os.environ, **env_for(local_rank), **errors})
         _children.append((rank, proc))
     os.environ.update(env_for(0))
@@ -600,8 +600,9 @@ def handle_failure(
     (torchrun's included). In rank 0 of a ``launch_subprocess_ranks`` launch, also end the job:
     wait (bounded) for the other ranks to fail or exit on their own when ``exc`` is secondary
     (a lost peer, a timeout), terminate those left, and return the job's
-    :class:`RankFailedError` when another rank is the root cause (the caller raises it); when
-    this rank is, its exception gets the other ranks' lines as a note. None elsewhere."""
+    :class:`RankFailedError` (the caller raises it). When ``exc`` is this rank's own error it
+    stays the exception the user gets (its type is kept), with the report of the other ranks
+    added as a note. None in every other case."""
     if not isinstance(exc, Exception):  # Ctrl-C, SystemExit: stop the children, no report
         terminate_children()
         return None
@@ -611,16 +612,28 @@ def handle_failure(
     _main_failing.set()
     with _report_lock:
         own = _from_record(rank, _error_data(exc, rank), os.getpid())
-        wait_s = _COLLECT_S if own.kind != "error" else 0.0
+        # A secondary failure comes after the root cause: its record is there or comes soon.
+        # This rank's own error: the others wait for it in a collective, so end them now.
+        wait_s = 0.0 if own.primary else _COLLECT_S
         failures = _failures(_collect_children(own, wait_s), timeout_s)
         terminate_children()
     report = format_report(failures)
-    if failures[0].rank == rank and failures[0].kind != "stuck":
-        others = report.split("Other ranks:\n", 1)
-        if len(others) == 2:
-            exc.add_note("Other ranks:\n" + others[1])
-        return None
-    return RankFailedError(report, failures)
+    if not own.primary:
+        return RankFailedError(report, failures)
+    if failures[0].rank != rank:  # another rank raised too, earlier
+        _add_note(exc, f"treadle: {report}")
+    elif "\nOther ranks:\n" in report:
+        _add_note(exc, "Other ranks:\n" + report.split("\nOther ranks:\n", 1)[1])
+    return None
+
+
+def _add_note(exc: BaseException, note: str) -> None:
+    """Shown under the exception's traceback (Python >= 3.11); printed to stderr before."""
+    add_note = getattr(exc, "add_note", None)
+    if add_note is not None:
+        add_note(note)
+    else:
+        print(note, file=sys.stderr, flush=True)
 
 
 def _error_file(rank: int) -> str | None:
@@ -631,7 +644,7 @@ def _collect_children(own: RankFailure | None, wait_s: float) -> dict[int, RankF
     """What each rank of our launch left; this process (rank 0 of the node) as ``own``, or
     None (still running: the watcher reports a child's failure)."""
     ranks = {r: proc.poll for r, proc in _children}
-    pids = {r: proc.pid for r, proc in _children}
+    pids: dict[int, int | None] = {r: proc.pid for r, proc in _children}
     files = {r: f for r, _ in _children if (f := _error_file(r)) is not None}
     seen = _collect(ranks, pids, files, _first_seen, own, wait_s)
     if own is None:
@@ -729,7 +742,7 @@ def _join_spawned(processes: list[Any], error_dir: str, timeout_s: float | None)
         if not failed:
             return
         seen = _collect(
-            {r: (lambda p=p: p.exitcode) for r, p in enumerate(processes)},
+            {r: _exitcode_of(p) for r, p in enumerate(processes)},
             {r: p.pid for r, p in enumerate(processes)},
             {r: os.path.join(error_dir, f"rank{r}.json") for r in range(len(processes))},
             first_seen,
@@ -740,6 +753,10 @@ def _join_spawned(processes: list[Any], error_dir: str, timeout_s: float | None)
         raise RankFailedError(format_report(failures), failures)
     finally:
         _end(processes)
+
+
+def _exitcode_of(process: Any) -> Callable[[], int | None]:
+    return lambda: process.exitcode
 
 
 def _end(processes: list[Any]) -> None:
