@@ -720,7 +720,12 @@ def spawn(
             join=False,
             start_method=start_method,
         )
-        _join_spawned(context.processes, tmpdir, timeout_s)
+        try:
+            _join_spawned(context.processes, tmpdir, timeout_s)
+        finally:
+            for path in context.error_files:  # torch's own (its join, unused here, reads them)
+                with contextlib.suppress(OSError):
+                    os.remove(path)
         with open(os.path.join(tmpdir, "rank0.pkl"), "rb") as f:
             return pickle.load(f)
     finally:
