@@ -295,3 +295,20 @@ def test_error_file_is_torch_elastics_format_and_first_exception_wins(tmp_path, 
     failure = ProcessFailure(local_rank=3, pid=1, exitcode=1, error_file=str(path))
     assert failure.message["message"] == "ValueError: first"
     assert failure.timestamp == int(data["treadle"]["time"])
+
+
+@pytest.mark.slow
+def test_torchrun_hung_rank_named_by_the_roll_call(tmp_path):
+    # torchrun's agent, not treadle, owns the processes: the timed-out rank 0 names rank 1
+    # through the store, in its exception and in the error file torchrun summarises.
+    out, code, took = _job(tmp_path, "torchrun", "hang", PG_TIMEOUT=str(PG_TIMEOUT_S))
+    assert code != 0, out
+    note = (
+        f"treadle: rank 1 did not answer (process_group_timeout={PG_TIMEOUT_S}s, no report "
+        f"within 5 s after this timeout): stuck outside the collective, in another collective, "
+        f"or dead."
+    )
+    assert f"[rank0]: {note}" in out, out  # under rank 0's traceback
+    root = out.split("Root Cause (first observed failure):", 1)[1]
+    assert "rank      : 0 (local_rank: 0)" in root and note in root, out
+    assert PG_TIMEOUT_S <= took < PG_TIMEOUT_S + MARGIN_S, out

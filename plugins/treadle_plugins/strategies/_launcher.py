@@ -272,6 +272,8 @@ def _watch_children() -> None:
                 for stream in (sys.stdout, sys.stderr):
                     with contextlib.suppress(Exception):
                         stream.flush()
+                if _error_dir is not None:  # (os._exit runs no atexit)
+                    shutil.rmtree(_error_dir, ignore_errors=True)
                 # The main thread may be blocked inside a C++ collective where no Python
                 # exception can reach it, so end the process from here.
                 os._exit(_exit_code(code))
@@ -341,7 +343,7 @@ def failure_kind(exc: BaseException) -> str:
     return "error"
 
 
-def record_error(exc: BaseException, rank: int | None = None) -> str | None:
+def record_error(exc: BaseException, rank: int | None = None, note: str = "") -> str | None:
     """Write ``exc`` to this rank's error file, ``$TORCHELASTIC_ERROR_FILE``, once per process
     (the first failure is the one that matters); returns the path, or None when the variable is
     unset or the file could not be written.
@@ -351,14 +353,15 @@ def record_error(exc: BaseException, rank: int | None = None) -> str | None:
     shows the traceback; a ``"treadle"`` block adds rank, pid, the exact time, the exception's
     type and message, and ``failure_kind``. A secondary failure (``"lost"``, ``"timeout"``) is
     dated one second late in torchrun's whole-second timestamp, so that the root cause of the
-    same second sorts first in torchrun's "first observed failure".
+    same second sorts first in torchrun's "first observed failure". ``note``: a line added to
+    the message and the traceback (the ranks a timeout waited for).
     """
     global _recorded
     path = os.environ.get(ERROR_FILE_ENV)
     if not path or _recorded:
         return None
     _recorded = True
-    data = _error_data(exc, rank)
+    data = _error_data(exc, rank, note)
     try:
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w") as f:
@@ -369,12 +372,16 @@ def record_error(exc: BaseException, rank: int | None = None) -> str | None:
     return path
 
 
-def _error_data(exc: BaseException, rank: int | None) -> dict[str, Any]:
+def _error_data(exc: BaseException, rank: int | None, note: str = "") -> dict[str, Any]:
     now, kind = time.time(), failure_kind(exc)
     if rank is None:
         rank = _env_int("RANK", 0)
     summary = f"{type(exc).__name__}: {exc}"
     stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if note:
+        summary = f"{summary}\n{note}"
+        if note not in stack:  # (from Python 3.11 the exception's notes are in it already)
+            stack = f"{stack}{note}\n"
     return {
         "message": {
             "message": summary,
@@ -594,7 +601,11 @@ def format_report(failures: list[RankFailure]) -> str:
 
 
 def handle_failure(
-    exc: BaseException, rank: int, timeout_s: float | None = None
+    exc: BaseException,
+    rank: int,
+    timeout_s: float | None = None,
+    store: Any = None,
+    world_size: int = 0,
 ) -> RankFailedError | None:
     """For a strategy's exception path, in any rank: record ``exc`` in this rank's error file
     (torchrun's included). In rank 0 of a ``launch_subprocess_ranks`` launch, also end the job:
@@ -602,11 +613,29 @@ def handle_failure(
     (a lost peer, a timeout), terminate those left, and return the job's
     :class:`RankFailedError` (the caller raises it). When ``exc`` is this rank's own error it
     stays the exception the user gets (its type is kept), with the report of the other ranks
-    added as a note. None in every other case."""
+    added as a note. None in every other case.
+
+    ``store`` (the process group's store) and ``world_size``: under an external launcher, a
+    timed-out rank calls ``roll_call`` and names the ranks that did not answer in a note on
+    ``exc`` and in its error file (torchrun's summary shows it)."""
     if not isinstance(exc, Exception):  # Ctrl-C, SystemExit: stop the children, no report
         terminate_children()
         return None
-    record_error(exc, rank)
+    note = ""
+    if store is not None and failure_kind(exc) == "timeout" and os.environ.get(LAUNCHED_ENV) != "1":
+        # An external launch (torchrun, SLURM): no launcher of ours sees the processes, so the
+        # ranks that timed out take a roll call in the store to name those that did not.
+        missing = roll_call(store, rank, world_size, _COLLECT_S)
+        if missing:
+            names = ", ".join(map(str, missing))
+            wait = f"process_group_timeout={timeout_s:g}s, " if timeout_s else ""
+            note = (
+                f"treadle: rank{'s' if len(missing) > 1 else ''} {names} did not answer ({wait}"
+                f"no report within {_COLLECT_S:g} s after this timeout): stuck outside the "
+                f"collective, in another collective, or dead."
+            )
+            _add_note(exc, note)
+    record_error(exc, rank, note)
     if not _children:
         return None
     _main_failing.set()
@@ -634,6 +663,23 @@ def _add_note(exc: BaseException, note: str) -> None:
         add_note(note)
     else:
         print(note, file=sys.stderr, flush=True)
+
+
+def roll_call(store: Any, rank: int, world_size: int, wait_s: float) -> list[int]:
+    """Mark this rank as failed-and-answering in ``store`` and wait up to ``wait_s`` for the
+    other ranks to do the same; returns the ranks that did not (the ranks whose collectives
+    timed out together all answer within moments). ``[]`` when the store is unreachable (its
+    host is gone)."""
+    try:
+        store.set(f"treadle_fault_{rank}", str(time.time()))
+        deadline = time.monotonic() + wait_s
+        while True:
+            missing = [r for r in range(world_size) if not store.check([f"treadle_fault_{r}"])]
+            if not missing or time.monotonic() >= deadline:
+                return missing
+            time.sleep(0.1)
+    except Exception:  # DistStoreError, a closed connection: nothing to learn
+        return []
 
 
 def _error_file(rank: int) -> str | None:

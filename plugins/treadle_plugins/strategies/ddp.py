@@ -121,6 +121,7 @@ class DDPStrategy(StrategyBase):
         self._device: torch.device | None = None
         self._backend = "gloo"
         self._timeout_s: float | None = None
+        self._store: Any = None  # the process group's store (a roll call after a timeout)
 
     def __repr__(self) -> str:
         return f"DDPStrategy({self.name!r}, rank={self.global_rank}/{self.world_size})"
@@ -250,6 +251,7 @@ class DDPStrategy(StrategyBase):
         global _groups_made
         store = dist.PrefixStore(f"treadle_pg_{_groups_made}", store)
         _groups_made += 1
+        self._store = store
         dist.init_process_group(
             self._backend,
             store=store,
@@ -433,7 +435,9 @@ class DDPStrategy(StrategyBase):
         # process-group timeout if they are busy elsewhere), and raises the report when
         # another rank failed first.
         self._failed = True
-        error = _launcher.handle_failure(exception, self.global_rank, self._timeout_s)
+        error = _launcher.handle_failure(
+            exception, self.global_rank, self._timeout_s, self._store, self.world_size
+        )
         if error is not None:
             raise error from None
 
