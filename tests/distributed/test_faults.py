@@ -12,6 +12,7 @@ end without processes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -28,6 +29,7 @@ PG_TIMEOUT_S = 10  # the hung-rank tests' process_group_timeout
 # other ranks' records (_COLLECT_S), terminating those left (_TERMINATE_GRACE_S), and a loaded
 # 2-core machine's slowness.
 MARGIN_S = 25
+SETTLE_S = 5  # how long after the job a process of its session may still be exiting
 
 SCRIPT = """
 import os, signal, sys, time
@@ -94,7 +96,9 @@ def _leftovers(session: int) -> list[str]:
         # pid (comm) state ppid pgrp session ...: comm may hold spaces, so split after ")"
         fields = stat.rsplit(")", 1)[1].split()
         if int(fields[3]) == session and fields[0] != "Z":
-            left.append(f"{entry} {stat.split(')', 1)[0]})")
+            with contextlib.suppress(OSError):
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
+                left.append(f"{entry}: {cmdline.decode(errors='replace')}")
     return left
 
 
@@ -114,7 +118,11 @@ def _job(tmp_path: Path, strategy: str, mode: str, timeout: float = 120, **env: 
         out, _ = proc.communicate(timeout=10)
         pytest.fail(f"job still running after {timeout}s; output:\n{out}")
     ended = time.time()
-    left = _leftovers(proc.pid)  # before killpg, which would hide them
+    # Before killpg, which would hide them. A process already ending may take a moment
+    # (multiprocessing's resource tracker exits when it sees its parent's pipe close).
+    deadline = time.monotonic() + SETTLE_S
+    while (left := _leftovers(proc.pid)) and time.monotonic() < deadline:
+        time.sleep(0.2)
     killpg(proc)
     assert not left, f"processes left behind: {left}\n{out}"
     assert "FAILING rank 1 at " in out, out
