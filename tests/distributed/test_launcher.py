@@ -37,6 +37,15 @@ launcher = importlib.util.module_from_spec(spec)
 sys.modules["treadle_launcher"] = launcher  # spawned children unpickle functions by this name
 spec.loader.exec_module(launcher)
 PG_TIMEOUT = datetime.timedelta(seconds={PG_TIMEOUT_S})
+
+
+def init_group():
+    # As the ddp strategy does: the ranks wait long for each other to start (importing torch
+    # takes seconds on a loaded machine), then the group has the short timeout.
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    store, _, _ = next(dist.rendezvous("env://", rank, world, timeout=datetime.timedelta(seconds=120)))
+    store.set_timeout(PG_TIMEOUT)
+    dist.init_process_group("gloo", store=store, rank=rank, world_size=world, timeout=PG_TIMEOUT)
 """
 
 # One script, several behaviours chosen by argv[1]; every rank runs it.
@@ -48,7 +57,7 @@ launcher.launch_subprocess_ranks(2)
 launcher.launch_subprocess_ranks(2)  # a second Trainer in the same script: launches nothing
 env = launcher.torchrun_env()
 rank = env["rank"]
-dist.init_process_group("gloo", init_method="env://", timeout=PG_TIMEOUT)
+init_group()
 print(f"rank {rank} up launcher={env['launcher']} local_rank={env['local_rank']} "
       f"world={dist.get_world_size()} argv={sys.argv[1:]}", flush=True)
 
@@ -78,7 +87,7 @@ SPAWN_SCRIPT = (
     HEADER
     + """
 def work(rank, fail_rank):
-    dist.init_process_group("gloo", init_method="env://", timeout=PG_TIMEOUT)
+    init_group()
     if rank == fail_rank:
         raise ValueError(f"spawned rank {rank} failed")
     if fail_rank >= 0:

@@ -513,18 +513,29 @@ def _collect(
     own: RankFailure | None,
     wait_s: float,
 ) -> dict[int, RankFailure | None]:
-    """Wait up to ``wait_s`` until every rank in ``ranks`` (rank -> poll() giving its exit code
-    or None) exited or recorded an error, then read what each left. None: still running."""
+    """What each rank in ``ranks`` (rank -> poll() giving its exit code or None) left: its
+    error record, else its exit; None while it runs. Waits up to ``wait_s`` for a rank that
+    failed on its own (a root cause: no need to wait for the rest, which are secondary) or for
+    every rank to have exited or recorded an error."""
     deadline = time.monotonic() + wait_s
     while True:
-        pending = [
-            r
-            for r, poll in ranks.items()
-            if poll() is None and not os.path.exists(error_files.get(r, ""))
-        ]
-        if not pending or time.monotonic() >= deadline:
-            break
+        out = _read_states(ranks, pids, error_files, first_seen)
+        if own is not None:
+            out[own.rank] = own
+        settled = all(f is not None or ranks[r]() is not None for r, f in out.items() if r in ranks)
+        if settled or any(f is not None and f.primary for f in out.values()):
+            return out
+        if time.monotonic() >= deadline:
+            return out
         time.sleep(0.05)
+
+
+def _read_states(
+    ranks: dict[int, Callable[[], int | None]],
+    pids: dict[int, int | None],
+    error_files: dict[int, str],
+    first_seen: dict[int, float],
+) -> dict[int, RankFailure | None]:
     out: dict[int, RankFailure | None] = {}
     now = time.time()
     for r, poll in ranks.items():
@@ -538,8 +549,6 @@ def _collect(
             out[r] = _from_exit(r, code, pids.get(r), first_seen.get(r, now))
         else:
             out[r] = None  # running (or exited 0 before the others failed)
-    if own is not None:
-        out[own.rank] = own
     return out
 
 
