@@ -307,6 +307,12 @@ def test_a_crashing_rank_ends_the_job_with_its_error(tmp_path):
     out = run([sys.executable, "job.py", "out", "crash"], cwd=tmp_path, timeout=120, ok=False)
     assert out.returncode != 0
     assert "ValueError: rank 1 exploded at batch 2" in out.stdout
+    # rank 0 reports rank 1 as the root cause, its traceback first (docs/distributed.md)
+    report = out.stdout.split("RankFailedError: ", 1)[1]
+    assert report.startswith("rank 1 (pid "), out.stdout
+    first, rest = report.split("\n", 1)
+    assert first.endswith(") failed first (root cause): ValueError: rank 1 exploded at batch 2")
+    assert 'raise ValueError("rank 1 exploded at batch 2")' in rest.split("Other ranks:")[0]
     assert time.monotonic() - start < 90
 
 

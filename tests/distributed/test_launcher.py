@@ -37,6 +37,15 @@ launcher = importlib.util.module_from_spec(spec)
 sys.modules["treadle_launcher"] = launcher  # spawned children unpickle functions by this name
 spec.loader.exec_module(launcher)
 PG_TIMEOUT = datetime.timedelta(seconds={PG_TIMEOUT_S})
+
+
+def init_group():
+    # As the ddp strategy does: the ranks wait long for each other to start (importing torch
+    # takes seconds on a loaded machine), then the group has the short timeout.
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    store, _, _ = next(dist.rendezvous("env://", rank, world, timeout=datetime.timedelta(seconds=120)))
+    store.set_timeout(PG_TIMEOUT)
+    dist.init_process_group("gloo", store=store, rank=rank, world_size=world, timeout=PG_TIMEOUT)
 """
 
 # One script, several behaviours chosen by argv[1]; every rank runs it.
@@ -48,7 +57,7 @@ launcher.launch_subprocess_ranks(2)
 launcher.launch_subprocess_ranks(2)  # a second Trainer in the same script: launches nothing
 env = launcher.torchrun_env()
 rank = env["rank"]
-dist.init_process_group("gloo", init_method="env://", timeout=PG_TIMEOUT)
+init_group()
 print(f"rank {rank} up launcher={env['launcher']} local_rank={env['local_rank']} "
       f"world={dist.get_world_size()} argv={sys.argv[1:]}", flush=True)
 
@@ -78,7 +87,7 @@ SPAWN_SCRIPT = (
     HEADER
     + """
 def work(rank, fail_rank):
-    dist.init_process_group("gloo", init_method="env://", timeout=PG_TIMEOUT)
+    init_group()
     if rank == fail_rank:
         raise ValueError(f"spawned rank {rank} failed")
     if fail_rank >= 0:
@@ -193,6 +202,9 @@ def test_raising_rank_ends_job_promptly(tmp_path):
     assert proc.returncode != 0, out
     assert "ValueError: rank one exploded" in out, out  # the child's traceback
     assert "rank 1 (pid" in out and "exited with code 1" in out, out  # the watcher's report
+    # ... which reads rank 1's error file: its traceback, and rank 0 busy outside collectives
+    assert ") failed first (root cause): ValueError: rank one exploded\nTraceback" in out, out
+    assert "  rank 0: was still running (ended by the launcher after the failure)" in out, out
     raised = float(out.split("raising at ")[1].split()[0])
     assert ended - raised < 10, out  # rank 0 was sleeping for 120 s (~1 s measured)
 
@@ -265,6 +277,8 @@ def test_spawn_propagates_child_exception(tmp_path):
     start = time.monotonic()
     out = _finish(proc)
     assert proc.returncode == 1, out
-    assert "SPAWN ERROR ProcessRaisedException" in out, out
-    assert "Traceback" in out and "ValueError: spawned rank 1 failed" in out, out
+    # The report: rank 1's traceback first (its error file), then rank 0, terminated.
+    assert "SPAWN ERROR RankFailedError rank 1 (pid " in out, out
+    assert ") failed first (root cause): ValueError: spawned rank 1 failed\nTraceback" in out, out
+    assert "Other ranks:\n  rank 0: was still running (ended by the launcher" in out, out
     assert time.monotonic() - start < 30, out  # rank 0's 120 s sleep was cut short

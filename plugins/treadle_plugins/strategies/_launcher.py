@@ -14,12 +14,25 @@ Three ways a distributed run gets its ranks:
 In every case the ranks initialise ``torch.distributed`` with ``init_method="env://"``; pass a
 ``timeout=`` to ``init_process_group`` so that a rank stuck outside a collective cannot block
 the others for torch's default of 30 minutes.
+
+Failure reports (the launches this module owns): every rank records its first exception with
+``record_error()`` to its error file, ``TORCHELASTIC_ERROR_FILE`` in torch elastic's JSON format
+(what ``torch.distributed.elastic.multiprocessing.errors.record`` writes, plus a ``"treadle"``
+block with the rank, the exact time and the kind of failure). The launching process collects
+those files and the ranks' exit codes (``handle_failure()`` in rank 0 of a ``ddp`` launch, the
+watcher thread, ``spawn()``) and reports the first failure with its traceback, then one line per
+other rank (``RankFailedError``): a rank that lost its connection to a failed peer or timed out
+waiting for one is labelled secondary, and a rank that neither failed nor exited while the
+others timed out is named as the one that did not answer. Under torchrun the same file is
+torchrun's error file, so its "Root Cause" block shows the real traceback.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import json
+import multiprocessing.connection
 import os
 import pickle
 import shutil
@@ -30,7 +43,9 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -40,12 +55,27 @@ import torch.multiprocessing as mp
 # that a re-run script that calls launch_subprocess_ranks() again does not launch a second time.
 LAUNCHED_ENV = "TREADLE_LAUNCHED"
 
+# torch elastic's convention: the JSON file where a rank records the exception that ended it.
+ERROR_FILE_ENV = "TORCHELASTIC_ERROR_FILE"
+
 _POLL_S = 0.1  # how often the watcher looks at the children
 _TERMINATE_GRACE_S = 5.0  # SIGTERM, then SIGKILL after this long
+# After a failure, how long the launching process waits for the other ranks to fail or exit on
+# their own (a rank that lost its peer fails at once; ranks waiting in the same collective time
+# out within moments of each other) before it ends those left.
+_COLLECT_S = 5.0
+# The watcher leaves the report to rank 0's main thread when that thread fails this soon after
+# a child (it is usually in a collective with the dead child, and fails at once).
+_MAIN_GRACE_S = 3.0
 
 _children: list[tuple[int, subprocess.Popen]] = []  # (global rank, process) of launched ranks
 _watcher: threading.Thread | None = None
 _stopping = threading.Event()  # set once we terminate the children ourselves
+_error_dir: str | None = None  # rank 0 of our launch: where each rank writes its error file
+_main_failing = threading.Event()  # rank 0's main thread is handling a failure
+_report_lock = threading.Lock()  # one failure report per process: main thread or watcher
+_recorded = False  # this process has written its error file (the first exception wins)
+_first_seen: dict[int, float] = {}  # rank -> when the watcher saw it exit
 
 
 def find_free_port(host: str = "") -> int:
@@ -152,14 +182,18 @@ def launch_subprocess_ranks(
     (torchrun's default). Does nothing when the rank variables are already set (a child of this
     launcher, or a torchrun launch): call ``torchrun_env()`` first.
 
-    A watcher thread polls the children: when one exits non-zero it prints the rank and exit
-    code to stderr, terminates the other children and ends this process with ``os._exit`` (the
-    child's own traceback is already on the shared stderr). When this process exits it waits for
+    Each rank's ``TORCHELASTIC_ERROR_FILE`` is a file in a fresh directory (removed at exit).
+    A watcher thread polls the children: when one exits non-zero and this process's main thread
+    does not start handling a failure of its own within ``_MAIN_GRACE_S`` (it is outside any
+    collective), the watcher prints the failure report to stderr, terminates the other
+    children and ends this process with ``os._exit``. When this process exits it waits for
     the children, unless it is exiting because of an uncaught exception: then they are
-    terminated.
+    terminated. A strategy calls ``handle_failure`` on its exception path.
     """
-    global _watcher
+    global _watcher, _error_dir
     if os.environ.get(LAUNCHED_ENV) == "1" or torchrun_env() is not None:
+        if os.environ.get(ERROR_FILE_ENV):  # our child, or torchrun's worker: record failures
+            _install_excepthook()
         return
     if world_size < 1 or nnodes < 1 or world_size % nnodes:
         raise ValueError(f"world_size={world_size} must be a positive multiple of nnodes={nnodes}")
@@ -186,10 +220,15 @@ def launch_subprocess_ranks(
         )
 
     _one_thread_per_rank(local_world_size)
+    _error_dir = tempfile.mkdtemp(prefix="treadle-errors-")
     for local_rank in range(1, local_world_size):
-        proc = subprocess.Popen(command, env={**os.environ, **env_for(local_rank)})
-        _children.append((first_rank + local_rank, proc))
+        rank = first_rank + local_rank
+        errors = {ERROR_FILE_ENV: str(_error_file(rank))}
+        proc = subprocess.Popen(command, env={**os.environ, **env_for(local_rank), **errors})
+        _children.append((rank, proc))
     os.environ.update(env_for(0))
+    os.environ[ERROR_FILE_ENV] = str(_error_file(first_rank))
+    _install_excepthook()
 
     _watcher = threading.Thread(target=_watch_children, name="treadle-ddp-watcher", daemon=True)
     _watcher.start()
@@ -216,16 +255,25 @@ def _watch_children() -> None:
             if _stopping.is_set():
                 return  # we are terminating them: their exit codes are our doing
             if code not in (None, 0):
-                print(
-                    f"treadle: rank {rank} (pid {proc.pid}) exited with code {code}; "
-                    "terminating the other ranks",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                terminate_children()
+                _first_seen.setdefault(rank, time.time())
+                if _main_failing.wait(_MAIN_GRACE_S):
+                    return  # rank 0's main thread failed too: handle_failure reports
+                with _report_lock:
+                    if _stopping.is_set():
+                        return
+                    failures = _failures(_collect_children(None, _COLLECT_S), None)
+                    terminate_children()
+                    print(
+                        f"treadle: rank {rank} (pid {proc.pid}) exited with code {code}; "
+                        f"the other ranks were terminated.\n{format_report(failures)}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                 for stream in (sys.stdout, sys.stderr):
                     with contextlib.suppress(Exception):
                         stream.flush()
+                if _error_dir is not None:  # (os._exit runs no atexit)
+                    shutil.rmtree(_error_dir, ignore_errors=True)
                 # The main thread may be blocked inside a C++ collective where no Python
                 # exception can reach it, so end the process from here.
                 os._exit(_exit_code(code))
@@ -257,6 +305,406 @@ def _at_exit() -> None:
         terminate_children()
     elif _watcher is not None:
         _watcher.join()  # returns when all children exited 0; os._exit()s on a failure
+    if _error_dir is not None:
+        shutil.rmtree(_error_dir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# failure reports
+
+# A distributed error caused by another rank: its connection closed (it died or raised), or a
+# collective timed out waiting for it. Matched in the messages of gloo, NCCL and c10d.
+_LOST = (
+    "connection closed by peer",
+    "connection reset by peer",
+    "broken pipe",
+    "connection refused",
+    "ncclremoteerror",
+    "communicator was aborted",
+    "remote process exited",
+)
+_TIMEOUT = ("timed out", "timeout", "watchdog caught collective operation")
+_DIST_WORDS = ("gloo", "nccl", "c10d", "processgroup", "pair.cc", "store", "collective")
+
+
+def failure_kind(exc: BaseException) -> str:
+    """``"lost"`` (a peer's connection closed), ``"timeout"`` (a collective or the store waited
+    too long for a peer), or ``"error"`` (this rank's own failure, a root cause)."""
+    dist_error = getattr(torch.distributed, "DistError", ())
+    if not isinstance(exc, RuntimeError):
+        return "error"
+    message = str(exc).lower()
+    if not (isinstance(exc, dist_error) or any(w in message for w in _DIST_WORDS)):
+        return "error"  # a RuntimeError of the user's own that mentions a timeout, say
+    if any(w in message for w in _LOST):
+        return "lost"
+    if any(w in message for w in _TIMEOUT):
+        return "timeout"
+    return "error"
+
+
+def record_error(exc: BaseException, rank: int | None = None, note: str = "") -> str | None:
+    """Write ``exc`` to this rank's error file, ``$TORCHELASTIC_ERROR_FILE``, once per process
+    (the first failure is the one that matters); returns the path, or None when the variable is
+    unset or the file could not be written.
+
+    The format is torch elastic's (``record``): ``{"message": {"message": "Type: text",
+    "extraInfo": {"py_callstack": traceback, "timestamp": "seconds"}}}``, so torchrun's summary
+    shows the traceback; a ``"treadle"`` block adds rank, pid, the exact time, the exception's
+    type and message, and ``failure_kind``. A secondary failure (``"lost"``, ``"timeout"``) is
+    dated one second late in torchrun's whole-second timestamp, so that the root cause of the
+    same second sorts first in torchrun's "first observed failure". ``note``: a line added to
+    the message and the traceback (the ranks a timeout waited for).
+    """
+    global _recorded
+    path = os.environ.get(ERROR_FILE_ENV)
+    if not path or _recorded:
+        return None
+    _recorded = True
+    data = _error_data(exc, rank, note)
+    try:
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(data, f)
+        os.replace(tmp, path)  # whole or absent: the reader may look at any moment
+    except OSError:
+        return None
+    return path
+
+
+def _error_data(exc: BaseException, rank: int | None, note: str = "") -> dict[str, Any]:
+    now, kind = time.time(), failure_kind(exc)
+    if rank is None:
+        rank = _env_int("RANK", 0)
+    summary = f"{type(exc).__name__}: {exc}"
+    stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if note:
+        summary = f"{summary}\n{note}"
+        if note not in stack:  # (from Python 3.11 the exception's notes are in it already)
+            stack = f"{stack}{note}\n"
+    return {
+        "message": {
+            "message": summary,
+            "extraInfo": {
+                "py_callstack": stack,
+                "timestamp": str(int(now) + (kind != "error")),
+            },
+        },
+        "treadle": {
+            "rank": rank,
+            "pid": os.getpid(),
+            "time": now,
+            "type": type(exc).__name__,
+            "message": str(exc),
+            "kind": kind,
+        },
+    }
+
+
+def _install_excepthook() -> None:
+    """Record an exception that escapes the script (one raised outside ``fit``) too."""
+    previous = sys.excepthook
+    if getattr(previous, "_treadle_records", False):
+        return
+
+    def hook(exc_type: Any, exc: BaseException, tb: Any) -> None:
+        if isinstance(exc, Exception):
+            with contextlib.suppress(Exception):
+                record_error(exc)
+        previous(exc_type, exc, tb)
+
+    hook._treadle_records = True  # type: ignore[attr-defined]
+    sys.excepthook = hook
+
+
+@dataclass
+class RankFailure:
+    """How one rank of a failed job ended. ``kind``: ``"error"`` (it raised), ``"exit"`` (it
+    exited with an error code and left no record), ``"signal"`` (killed by a signal),
+    ``"lost"`` / ``"timeout"`` (secondary: a dead or silent peer), ``"stuck"`` (alive and
+    silent while the others timed out: it did not answer), ``"terminated"`` (ended by the
+    launcher after another rank failed), ``"running"`` (rank 0 of a launch, busy)."""
+
+    rank: int
+    kind: str
+    summary: str  # one line
+    time: float  # when it failed, or when its exit was seen
+    traceback: str = ""
+    pid: int | None = None
+
+    @property
+    def primary(self) -> bool:
+        return self.kind in ("error", "exit", "signal")
+
+
+_SECONDARY = {
+    "lost": "secondary: lost its connection to a failed rank",
+    "timeout": "secondary: timed out waiting for another rank",
+    "terminated": "ended by the launcher after the failure",
+    "running": "still running, ended with the job",
+}
+
+
+class RankFailedError(RuntimeError):
+    """A rank of a distributed job failed. The message is the job's failure report: the first
+    failure (the root cause) with its traceback, then one line per other rank.
+
+    ``failures``: a :class:`RankFailure` per rank, the root cause(s) first; ``root``: the first.
+    """
+
+    def __init__(self, report: str, failures: list[RankFailure]) -> None:
+        super().__init__(report)
+        self.failures = failures
+        self.root = failures[0]
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (str(self), self.failures))
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _read_error_file(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _from_record(rank: int, data: dict[str, Any], pid: int | None) -> RankFailure:
+    message = data.get("message")
+    extra = message.get("extraInfo", {}) if isinstance(message, dict) else {}
+    ours = data.get("treadle") or {}
+    summary = message.get("message", "") if isinstance(message, dict) else str(message)
+    return RankFailure(
+        rank=rank,
+        kind=ours.get("kind", "error"),
+        summary=summary,
+        time=float(ours.get("time", extra.get("timestamp", 0))),
+        traceback=extra.get("py_callstack", ""),
+        pid=ours.get("pid", pid),
+    )
+
+
+def _from_exit(rank: int, code: int, pid: int | None, seen: float) -> RankFailure:
+    if code < 0:  # killed by a signal (Popen.returncode and Process.exitcode agree)
+        name = _signal_name(-code)
+        summary = (
+            f"killed by {name} (signal {-code}) and left no traceback: a kill, the "
+            f"out-of-memory killer, or a crash in native code"
+        )
+        return RankFailure(rank, "signal", summary, seen, pid=pid)
+    return RankFailure(
+        rank, "exit", f"exited with code {code} and left no error record", seen, pid=pid
+    )
+
+
+def _collect(
+    ranks: dict[int, Callable[[], int | None]],
+    pids: dict[int, int | None],
+    error_files: dict[int, str],
+    first_seen: dict[int, float],
+    own: RankFailure | None,
+    wait_s: float,
+) -> dict[int, RankFailure | None]:
+    """What each rank in ``ranks`` (rank -> poll() giving its exit code or None) left: its
+    error record, else its exit; None while it runs. Waits up to ``wait_s`` for a rank that
+    failed on its own (a root cause: no need to wait for the rest, which are secondary) or for
+    every rank to have exited or recorded an error."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        out = _read_states(ranks, pids, error_files, first_seen)
+        if own is not None:
+            out[own.rank] = own
+        settled = all(f is not None or ranks[r]() is not None for r, f in out.items() if r in ranks)
+        if settled or any(f is not None and f.primary for f in out.values()):
+            return out
+        if time.monotonic() >= deadline:
+            return out
+        time.sleep(0.05)
+
+
+def _read_states(
+    ranks: dict[int, Callable[[], int | None]],
+    pids: dict[int, int | None],
+    error_files: dict[int, str],
+    first_seen: dict[int, float],
+) -> dict[int, RankFailure | None]:
+    out: dict[int, RankFailure | None] = {}
+    now = time.time()
+    for r, poll in ranks.items():
+        code = poll()
+        if code is not None and r not in first_seen:
+            first_seen[r] = now
+        data = _read_error_file(error_files[r]) if r in error_files else None
+        if data is not None:
+            out[r] = _from_record(r, data, pids.get(r))
+        elif code not in (None, 0):
+            out[r] = _from_exit(r, code, pids.get(r), first_seen.get(r, now))
+        else:
+            out[r] = None  # running (or exited 0 before the others failed)
+    return out
+
+
+def _failures(seen: dict[int, RankFailure | None], timeout_s: float | None) -> list[RankFailure]:
+    """Every rank's failure, the root cause(s) first: the earliest rank that failed on its
+    own; if none did and some timed out, every rank that neither failed nor exited (they did
+    not answer); else the earliest secondary failure."""
+    timed_out = any(f is not None and f.kind == "timeout" for f in seen.values())
+    failures = []
+    for rank, failure in sorted(seen.items()):
+        if failure is None:
+            if timed_out:
+                wait = f" within process_group_timeout={timeout_s:g}s" if timeout_s else ""
+                failure = RankFailure(
+                    rank,
+                    "stuck",
+                    f"did not answer{wait}: alive but not in the collective the other ranks "
+                    f"waited in (stuck, or in another collective)",
+                    0.0,
+                )
+            else:
+                failure = RankFailure(rank, "terminated", "was still running", time.time())
+        failures.append(failure)
+    primary = sorted((f for f in failures if f.primary), key=lambda f: f.time)
+    if primary:
+        roots = primary[:1]
+    else:
+        roots = [f for f in failures if f.kind == "stuck"]
+        if not roots:
+            roots = sorted(failures, key=lambda f: f.time)[:1]
+    return roots + [f for f in failures if f not in roots]
+
+
+def format_report(failures: list[RankFailure]) -> str:
+    """The failure report: the root cause first (its traceback when it left one), then one
+    line per other rank."""
+    root = failures[0]
+    stuck = [f for f in failures if f.kind == "stuck"]
+    if root.kind == "stuck":
+        names = ", ".join(str(f.rank) for f in stuck)
+        lines = [f"rank{'s' if len(stuck) > 1 else ''} {names} {root.summary}."]
+        others = [f for f in failures if f.kind != "stuck"]
+    else:
+        pid = f" (pid {root.pid})" if root.pid else ""
+        lines = [f"rank {root.rank}{pid} failed first (root cause): {root.summary}"]
+        if root.traceback:
+            lines.append(root.traceback.rstrip())
+        others = failures[1:]
+    if others:
+        lines.append("Other ranks:")
+        for f in others:
+            note = _SECONDARY.get(f.kind)
+            if f.kind in ("terminated", "running"):
+                lines.append(f"  rank {f.rank}: {f.summary} ({note})")
+            else:
+                summary = f.summary.splitlines()[0] if f.summary else f.kind
+                lines.append(f"  rank {f.rank}: {summary}" + (f" ({note})" if note else ""))
+    return "\n".join(lines)
+
+
+def handle_failure(
+    exc: BaseException,
+    rank: int,
+    timeout_s: float | None = None,
+    store: Any = None,
+    world_size: int = 0,
+) -> RankFailedError | None:
+    """For a strategy's exception path, in any rank: record ``exc`` in this rank's error file
+    (torchrun's included). In rank 0 of a ``launch_subprocess_ranks`` launch, also end the job:
+    wait (bounded) for the other ranks to fail or exit on their own when ``exc`` is secondary
+    (a lost peer, a timeout), terminate those left, and return the job's
+    :class:`RankFailedError` (the caller raises it). When ``exc`` is this rank's own error it
+    stays the exception the user gets (its type is kept), with the report of the other ranks
+    added as a note. None in every other case.
+
+    ``store`` (the process group's store) and ``world_size``: under an external launcher, a
+    timed-out rank calls ``roll_call`` and names the ranks that did not answer in a note on
+    ``exc`` and in its error file (torchrun's summary shows it)."""
+    if not isinstance(exc, Exception):  # Ctrl-C, SystemExit: stop the children, no report
+        terminate_children()
+        return None
+    note = ""
+    if store is not None and failure_kind(exc) == "timeout" and os.environ.get(LAUNCHED_ENV) != "1":
+        # An external launch (torchrun, SLURM): no launcher of ours sees the processes, so the
+        # ranks that timed out take a roll call in the store to name those that did not.
+        missing = roll_call(store, rank, world_size, _COLLECT_S)
+        if missing:
+            names = ", ".join(map(str, missing))
+            wait = f"process_group_timeout={timeout_s:g}s, " if timeout_s else ""
+            note = (
+                f"treadle: rank{'s' if len(missing) > 1 else ''} {names} did not answer ({wait}"
+                f"no report within {_COLLECT_S:g} s after this timeout): stuck outside the "
+                f"collective, in another collective, or dead."
+            )
+            _add_note(exc, note)
+    record_error(exc, rank, note)
+    if not _children:
+        return None
+    _main_failing.set()
+    with _report_lock:
+        own = _from_record(rank, _error_data(exc, rank), os.getpid())
+        # A secondary failure comes after the root cause: its record is there or comes soon.
+        # This rank's own error: the others wait for it in a collective, so end them now.
+        wait_s = 0.0 if own.primary else _COLLECT_S
+        failures = _failures(_collect_children(own, wait_s), timeout_s)
+        terminate_children()
+    report = format_report(failures)
+    if not own.primary:
+        return RankFailedError(report, failures)
+    if failures[0].rank != rank:  # another rank raised too, earlier
+        _add_note(exc, f"treadle: {report}")
+    elif "\nOther ranks:\n" in report:
+        _add_note(exc, "Other ranks:\n" + report.split("\nOther ranks:\n", 1)[1])
+    return None
+
+
+def _add_note(exc: BaseException, note: str) -> None:
+    """Shown under the exception's traceback (Python >= 3.11); printed to stderr before."""
+    add_note = getattr(exc, "add_note", None)
+    if add_note is not None:
+        add_note(note)
+    else:
+        print(note, file=sys.stderr, flush=True)
+
+
+def roll_call(store: Any, rank: int, world_size: int, wait_s: float) -> list[int]:
+    """Mark this rank as failed-and-answering in ``store`` and wait up to ``wait_s`` for the
+    other ranks to do the same; returns the ranks that did not (the ranks whose collectives
+    timed out together all answer within moments). ``[]`` when the store is unreachable (its
+    host is gone)."""
+    try:
+        store.set(f"treadle_fault_{rank}", str(time.time()))
+        deadline = time.monotonic() + wait_s
+        while True:
+            missing = [r for r in range(world_size) if not store.check([f"treadle_fault_{r}"])]
+            if not missing or time.monotonic() >= deadline:
+                return missing
+            time.sleep(0.1)
+    except Exception:  # DistStoreError, a closed connection: nothing to learn
+        return []
+
+
+def _error_file(rank: int) -> str | None:
+    return os.path.join(_error_dir, f"rank{rank}.json") if _error_dir else None
+
+
+def _collect_children(own: RankFailure | None, wait_s: float) -> dict[int, RankFailure | None]:
+    """What each rank of our launch left; this process (rank 0 of the node) as ``own``, or
+    None (still running: the watcher reports a child's failure)."""
+    ranks = {r: proc.poll for r, proc in _children}
+    pids: dict[int, int | None] = {r: proc.pid for r, proc in _children}
+    files = {r: f for r, _ in _children if (f := _error_file(r)) is not None}
+    seen = _collect(ranks, pids, files, _first_seen, own, wait_s)
+    if own is None:
+        seen[_env_int("RANK", 0) or 0] = None
+    return seen
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,14 +718,20 @@ def _spawn_entry(
     master_addr: str,
     master_port: int,
     args: Sequence[Any],
-    result_path: str,
+    result_dir: str,
 ) -> None:
     os.environ.update(
         _rank_env(local_rank, world_size, local_rank, world_size, 0, master_addr, master_port)
     )
+    os.environ[ERROR_FILE_ENV] = os.path.join(result_dir, f"rank{local_rank}.json")
     _one_thread_per_rank(world_size)
-    result = fn(local_rank, *args)
+    try:
+        result = fn(local_rank, *args)
+    except Exception as exc:
+        record_error(exc, local_rank)
+        raise
     if local_rank == 0:
+        result_path = os.path.join(result_dir, "rank0.pkl")
         tmp = result_path + ".tmp"
         with open(tmp, "wb") as f:
             pickle.dump(result, f)
@@ -295,29 +749,84 @@ def spawn(
     master_addr: str = "127.0.0.1",
     master_port: int | None = None,
     start_method: str = "spawn",
+    timeout_s: float | None = None,
 ) -> Any:
     """Run ``fn(rank, *args)`` in ``world_size`` new processes and return rank 0's result.
 
     Each process has the rank variables set as ``launch_subprocess_ranks`` sets them (one node,
     OMP_NUM_THREADS=1 when unset). ``fn``, ``args`` and rank 0's result must be picklable; with
-    the "spawn" start method ``fn`` must be importable (a module-level function). When a process
-    raises, the others are terminated and ``torch.multiprocessing.ProcessRaisedException`` is
-    raised here, its message holding the child's traceback; a process that dies without raising
-    gives ``ProcessExitedException``.
+    the "spawn" start method ``fn`` must be importable (a module-level function).
+
+    When a process fails, the others get ``_COLLECT_S`` seconds to fail or exit on their own
+    (they fail at once when they lose the failed peer), those left are terminated, and
+    :class:`RankFailedError` is raised here: the first failure's traceback (each process records
+    its exception in its ``TORCHELASTIC_ERROR_FILE``), then one line per other rank.
+    ``timeout_s`` (the process-group timeout) only words the report of ranks that did not
+    answer.
     """
     if master_port is None:
         master_port = find_free_port()
     tmpdir = tempfile.mkdtemp(prefix="treadle-spawn-")
-    result_path = os.path.join(tmpdir, "rank0.pkl")
     try:
-        mp.start_processes(
+        context = mp.start_processes(
             _spawn_entry,
-            args=(fn, world_size, master_addr, master_port, tuple(args), result_path),
+            args=(fn, world_size, master_addr, master_port, tuple(args), tmpdir),
             nprocs=world_size,
-            join=True,
+            join=False,
             start_method=start_method,
         )
-        with open(result_path, "rb") as f:
+        try:
+            _join_spawned(context.processes, tmpdir, timeout_s)
+        finally:
+            for path in context.error_files:  # torch's own (its join, unused here, reads them)
+                with contextlib.suppress(OSError):
+                    os.remove(path)
+        with open(os.path.join(tmpdir, "rank0.pkl"), "rb") as f:
             return pickle.load(f)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def _join_spawned(processes: list[Any], error_dir: str, timeout_s: float | None) -> None:
+    """Wait for the spawned processes; on the first failure, report it (see ``spawn``)."""
+    first_seen: dict[int, float] = {}
+    try:
+        while True:
+            alive = [p for p in processes if p.exitcode is None]
+            failed = [r for r, p in enumerate(processes) if p.exitcode not in (None, 0)]
+            for r in failed:
+                first_seen.setdefault(r, time.time())
+            if failed or not alive:
+                break
+            multiprocessing.connection.wait([p.sentinel for p in alive], timeout=_POLL_S)
+        if not failed:
+            return
+        seen = _collect(
+            {r: _exitcode_of(p) for r, p in enumerate(processes)},
+            {r: p.pid for r, p in enumerate(processes)},
+            {r: os.path.join(error_dir, f"rank{r}.json") for r in range(len(processes))},
+            first_seen,
+            None,
+            _COLLECT_S,
+        )
+        failures = _failures(seen, timeout_s)
+        raise RankFailedError(format_report(failures), failures)
+    finally:
+        _end(processes)
+
+
+def _exitcode_of(process: Any) -> Callable[[], int | None]:
+    return lambda: process.exitcode
+
+
+def _end(processes: list[Any]) -> None:
+    """SIGTERM the processes still running, SIGKILL those left after the grace period."""
+    alive = [p for p in processes if p.is_alive()]
+    for p in alive:
+        p.terminate()
+    deadline = time.monotonic() + _TERMINATE_GRACE_S
+    for p in alive:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            p.kill()
+            p.join()

@@ -120,6 +120,8 @@ class DDPStrategy(StrategyBase):
         self._block_sync = False
         self._device: torch.device | None = None
         self._backend = "gloo"
+        self._timeout_s: float | None = None
+        self._store: Any = None  # the process group's store (a roll call after a timeout)
 
     def __repr__(self) -> str:
         return f"DDPStrategy({self.name!r}, rank={self.global_rank}/{self.world_size})"
@@ -194,6 +196,7 @@ class DDPStrategy(StrategyBase):
                 _spawn_worker,
                 self.world_size,
                 args=(config, stage, model, train_loader, val_loader, ckpt_path),
+                timeout_s=trainer.config.process_group_timeout,
             )
         finally:
             model._trainer = previous
@@ -227,7 +230,8 @@ class DDPStrategy(StrategyBase):
             torch.cuda.set_device(device)
         if dist.is_initialized():  # set up by the user or an earlier stage that kept it
             return
-        timeout = timedelta(seconds=trainer.config.process_group_timeout)
+        self._timeout_s = trainer.config.process_group_timeout
+        timeout = timedelta(seconds=self._timeout_s)
         # The ranks wait for each other up to _STARTUP_TIMEOUT_S however short the process-group
         # timeout (meant for a rank stuck outside a collective): our rank 0 starts the others,
         # which first import torch (seconds; minutes on a slow file system). A rank that dies
@@ -247,6 +251,7 @@ class DDPStrategy(StrategyBase):
         global _groups_made
         store = dist.PrefixStore(f"treadle_pg_{_groups_made}", store)
         _groups_made += 1
+        self._store = store
         dist.init_process_group(
             self._backend,
             store=store,
@@ -422,12 +427,19 @@ class DDPStrategy(StrategyBase):
 
     # -- the end -------------------------------------------------------------------------------
 
-    @hookimpl
+    @hookimpl(trylast=True)  # after the callbacks' on_exception: it may raise the job's error
     def on_exception(self, exception: BaseException) -> None:
-        # Rank 0 of our own launch: stop the other ranks now; they would only fail at their
-        # next collective, or after the process-group timeout if they are busy elsewhere.
+        # Every rank records its exception (TORCHELASTIC_ERROR_FILE: our launch's or torchrun's).
+        # Rank 0 of our own launch ends the job: it collects the other ranks' records, stops
+        # those left (they would only fail at their next collective, or after the
+        # process-group timeout if they are busy elsewhere), and raises the report when
+        # another rank failed first.
         self._failed = True
-        _launcher.terminate_children()
+        error = _launcher.handle_failure(
+            exception, self.global_rank, self._timeout_s, self._store, self.world_size
+        )
+        if error is not None:
+            raise error from None
 
     @hookimpl
     def teardown(self) -> None:

@@ -526,12 +526,18 @@ class DeepSpeedStrategy(StrategyBase):
         )
         self._failed = False
 
-    @hookimpl
-    def on_exception(self):
-        # Rank 0 of our own launch: stop the other ranks now rather than at their next
-        # collective (or after the process-group timeout).
+    @hookimpl(trylast=True)  # after the callbacks' on_exception: it may raise the job's error
+    def on_exception(self, trainer, exception):
+        # As ddp's: every rank records its exception (TORCHELASTIC_ERROR_FILE); rank 0 of our
+        # own launch collects the ranks' records, stops the others rather than leaving them
+        # to their next collective (or the process-group timeout), and raises the report when
+        # another rank failed first.
         self._failed = True
-        _launcher().terminate_children()
+        error = _launcher().handle_failure(
+            exception, self.global_rank, trainer.config.process_group_timeout
+        )
+        if error is not None:
+            raise error from None
 
     @hookimpl
     def teardown(self):
