@@ -127,8 +127,8 @@ def test_cpu_devices_beyond_the_cores():
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     refused(
         f"cpu: `devices=1000000` asks for 1000000 processes, but this machine gives this process "
-        f"{cores} CPU core{'s' if cores != 1 else ''}. Pass devices<={cores} (one process per "
-        f"core), or 'auto' for one.",
+        f"{cores} CPU core{'s' if cores != 1 else ''} (at most {4 * cores} processes are started "
+        f"on them). Pass devices<={cores} (one process per core), or 'auto' for one.",
         accelerator="cpu",
         devices=10**6,
     )
@@ -136,6 +136,16 @@ def test_cpu_devices_beyond_the_cores():
         1,
         cores,
     )
+
+
+def test_cpu_devices_above_the_cores_warn_as_oversubscription():
+    # Lightning starts them; so do we, saying what it costs (up to 4 processes a core).
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    with pytest.warns(UserWarning, match=re.escape(f"starts {cores + 1} processes on {cores}")):
+        trainer = treadle.Trainer(
+            accelerator="cpu", devices=cores + 1, strategy="ddp_spawn", logger=False
+        )
+    assert trainer.world_size == cores + 1
 
 
 @pytest.mark.parametrize(

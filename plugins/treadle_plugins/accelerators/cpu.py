@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 
 import torch
 
@@ -35,13 +36,23 @@ def _parse_devices(devices) -> int:
         n = int(devices)
     if n is not None:
         cores = _cores()
-        if n > cores:  # one process per device: more than the cores would only thrash
+        # As Lightning, more processes than cores is allowed (slow, but a way to try a 4-rank
+        # run on a laptop); past OVERSUBSCRIBE per core it is a typo, not a plan.
+        if n > OVERSUBSCRIBE * cores:
             raise ConfigurationError(
                 [
                     f"cpu: `devices={devices!r}` asks for {n} processes, but this machine "
-                    f"gives this process {cores} CPU core{'s' if cores != 1 else ''}. Pass "
+                    f"gives this process {cores} CPU core{'s' if cores != 1 else ''} (at most "
+                    f"{OVERSUBSCRIBE * cores} processes are started on them). Pass "
                     f"devices<={cores} (one process per core), or 'auto' for one."
                 ]
+            )
+        if n > cores:
+            warnings.warn(
+                f"cpu: `devices={devices!r}` starts {n} processes on {cores} CPU "
+                f"core{'s' if cores != 1 else ''}: they will share the cores and each step will "
+                f"be slower than with devices={cores}.",
+                stacklevel=2,
             )
         return n
     raise ConfigurationError(
@@ -50,6 +61,9 @@ def _parse_devices(devices) -> int:
             f"number of processes as an int (e.g. devices=2) or 'auto'."
         ]
     )
+
+
+OVERSUBSCRIBE = 4  # processes per core beyond which `devices` is refused
 
 
 def _cores() -> int:
