@@ -7,7 +7,7 @@
 from treadle import kinds
 from treadle.callback import Callback
 from treadle.datamodule import DataModule
-from treadle.errors import ConfigurationError, PluginError
+from treadle.errors import CheckpointError, ConfigurationError, PluginError
 from treadle.hookspecs import hookimpl, hookspec
 from treadle.module import Module
 from treadle.providers import Provider, module_available
@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Callback",
+    "CheckpointError",
     "ConfigurationError",
     "DataModule",
     "Module",
