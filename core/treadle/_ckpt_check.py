@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -225,7 +226,7 @@ def check_optimizers(optimizers: list[Any], states: Any, path: Any) -> None:
                 raise CheckpointError(
                     path,
                     f"the state of {name} has no {', '.join(map(repr, lacking))} (its "
-                    f"parameter group {g} holds {_names(sorted(set(saved) - {'params'}))}): it "
+                    f"parameter group {g} holds {_names(sorted(set(saved) - DEFAULTED))}): it "
                     f"was saved from another optimizer class. Resume with the optimizer it was "
                     f"saved with.",
                 )
@@ -287,15 +288,15 @@ def _check_is_a_file(p: Path) -> None:
 
 def _why_unreadable(exc: BaseException, p: Path | None) -> str:
     text = str(exc)
-    if isinstance(exc, pickle.UnpicklingError) and "weights only" in text.lower():
-        found = ""
-        if p is not None:
-            try:
-                unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(p)
-            except Exception:
-                unsafe = []
-            if unsafe:
-                found = f" ({', '.join(unsafe[:5])})"
+    unsafe: list[str] = []
+    if isinstance(exc, pickle.UnpicklingError) and p is not None:
+        try:
+            unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(p)
+        except Exception:  # not a zip file: torch's legacy format, or not a torch file
+            unsafe = []
+    if unsafe or (isinstance(exc, pickle.UnpicklingError) and "Unsupported global" in text):
+        unsafe = unsafe or re.findall(r"GLOBAL (\S+) was not an allowed global", text)
+        found = f" ({', '.join(unsafe[:5])})" if unsafe else ""
         return (
             f"loading it would construct or call Python objects that are not tensors or plain "
             f"containers{found}, so it was not loaded: treadle reads checkpoints with "
@@ -304,20 +305,28 @@ def _why_unreadable(exc: BaseException, p: Path | None) -> str:
             f"you trust it, load it yourself with `torch.load(path, weights_only=False)` and "
             f"save only its tensors and plain containers."
         )
+    detail = re.search(r"WeightsUnpickler error: ([^\n]*)", text)
     first = text.strip().splitlines()[0] if text.strip() else ""
+    if detail:  # torch's advice to load with weights_only=False does not apply
+        first = detail.group(1).strip()
+    elif first.startswith("Weights only load failed"):
+        first = ""
     reason = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     if p is None:
         return f"it cannot be read as a torch file ({reason})."
     size = p.stat().st_size
     with open(p, "rb") as f:
         head = f.read(4)
-    if head == _ZIP_MAGIC:
-        what = "it is truncated or corrupt"
-    elif head[:2] == b"\x80\x02" or head[:1] == b"\x80":  # torch's legacy (pickle) format
-        what = "it is truncated or corrupt (torch's legacy format)"
-    else:
-        what = f"it is not a torch file (it starts with {head!r})"
-    return f"{what}: {size} bytes that `torch.load` cannot read ({reason}). Resume from an earlier checkpoint."
+    if head != _ZIP_MAGIC and head[:1] != b"\x80":  # neither torch's zip nor its legacy pickle
+        return (
+            f"it is not a torch file ({size} bytes starting with {head!r}; `torch.save` writes "
+            f"a zip archive). Resume from a checkpoint treadle wrote."
+        )
+    legacy = "" if head == _ZIP_MAGIC else " (torch's legacy format)"
+    return (
+        f"it is truncated or corrupt{legacy}: {size} bytes that `torch.load` cannot read "
+        f"({reason}). Resume from an earlier checkpoint."
+    )
 
 
 def _listing(directory: Path) -> str:
