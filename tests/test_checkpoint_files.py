@@ -277,9 +277,19 @@ def test_processes_saving_in_one_directory_never_remove_each_others_files(tmp_pa
 def test_a_sweep_keeps_files_that_are_not_leftovers_of_a_save(tmp_path):
     (tmp_path / ".notes.abcdefgh.tmp").write_text("someone's text file")  # not a torch file
     (tmp_path / "x.ckpt.tmp").write_bytes(b"PK\x03\x04")  # not the temp name (no leading dot)
+    (tmp_path / ".run.abcdefgh.tmp").mkdir()  # DeepSpeed's save of `run.abcdefgh` (a directory)
+    (tmp_path / ".run.abcdefgh.tmp" / "shard.pt").write_bytes(b"PK\x03\x04")
+    os.symlink(tmp_path / "elsewhere.pt", tmp_path / ".link.abcdefgh.tmp")
     torch.save({"a": 1}, tmp_path / ".x.ckpt.abcd1234.tmp")  # a killed save's leftover
+    (tmp_path / ".y.ckpt.0123abcd.tmp").write_bytes(b"")  # killed before writing anything
     checkpoint_io.save_atomic({"epoch": 0, "global_step": 0}, tmp_path / "y.ckpt")
-    assert sorted(os.listdir(tmp_path)) == [".notes.abcdefgh.tmp", "x.ckpt.tmp", "y.ckpt"]
+    assert sorted(os.listdir(tmp_path)) == [
+        ".link.abcdefgh.tmp",
+        ".notes.abcdefgh.tmp",
+        ".run.abcdefgh.tmp",
+        "x.ckpt.tmp",
+        "y.ckpt",
+    ]
 
 
 # -- a full disk --------------------------------------------------------------------------------

@@ -76,7 +76,7 @@ def restore(trainer: Any, hooks: Any, ckpt_path: Any) -> dict[str, Any] | None:
     batches of the epoch to skip and which RNG states to restore around that skip.
     """
     checkpoint = hooks.load_checkpoint(trainer=trainer, filepath=ckpt_path)
-    _ckpt_check.check(trainer, checkpoint, ckpt_path)  # names the file: before anything loads
+    _ckpt_check.check(trainer, checkpoint, ckpt_path)  # CheckpointError naming the file
     module, state = trainer.module, trainer.state
     if "state_dict" in checkpoint:  # absent when the strategy restored the weights itself
         module.load_state_dict(checkpoint["state_dict"])

@@ -19,6 +19,7 @@ import contextlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -118,18 +119,20 @@ def _locked_temp(path: Path) -> tuple[int, str]:
 
 def _remove_if_abandoned(p: Path) -> bool:
     try:
-        fd = os.open(p, os.O_RDONLY)
-    except OSError:  # gone, or not ours to read
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:  # gone, a link, or not ours to read
         return False
     try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):  # a directory (a DeepSpeed save's), a pipe, ...
+            return False
         if fcntl is not None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:  # a save is writing it
                 return False
-        st = os.fstat(fd)
         head = os.read(fd, 4)
-        if not os.path.isfile(p) or os.stat(p).st_ino != st.st_ino:
+        if os.stat(p).st_ino != st.st_ino:
             return False
         if head and head != _ZIP_MAGIC:  # not a torch file: not one of ours
             return False
