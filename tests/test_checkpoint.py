@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import torch
@@ -96,11 +97,15 @@ def test_a_crash_while_writing_keeps_the_last_good_file(tmp_path, monkeypatch):
     real_save = torch.save
 
     def crash(obj, f, *a, **k):
-        f.write(b"half a checkpoint")
-        raise OSError("disk full")
+        with open(f, "wb") as file:
+            file.write(b"half a checkpoint")
+        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(torch, "save", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(
+        treadle.CheckpointError,
+        match=re.escape("the save failed (OSError: [Errno 28] No space left on device;"),
+    ):
         checkpoint_io.save_atomic({"bad": torch.zeros(3)}, path)
     monkeypatch.setattr(torch, "save", real_save)
     assert torch.equal(checkpoint_io.load(path)["good"], torch.ones(3))

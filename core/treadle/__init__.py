@@ -6,7 +6,7 @@
 
 from treadle.callback import Callback
 from treadle.datamodule import DataModule
-from treadle.errors import ConfigurationError, NonFiniteLossError, PluginError
+from treadle.errors import CheckpointError, ConfigurationError, NonFiniteLossError, PluginError
 from treadle.hookspecs import hookimpl, hookspec
 from treadle.module import Module
 from treadle.providers import Provider, module_available
@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Callback",
+    "CheckpointError",
     "ConfigurationError",
     "DataModule",
     "Module",

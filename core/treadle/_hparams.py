@@ -22,6 +22,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from treadle import _ckpt_check
+from treadle.errors import CheckpointError
+
 # Checkpoint keys, Lightning's names (``LightningModule.CHECKPOINT_HYPER_PARAMS_KEY``, ...).
 HYPER_PARAMS_KEY = "hyper_parameters"
 HYPER_PARAMS_NAME_KEY = "hparams_name"
@@ -282,10 +285,18 @@ def load_from_checkpoint(
         checkpoint_path, map_location=map_location or _default_map_location
     )
     if "state_dict" not in checkpoint:
-        raise KeyError(
+        bare = bool(checkpoint) and all(isinstance(v, torch.Tensor) for v in checkpoint.values())
+        raise CheckpointError(
+            checkpoint_path,
             f"{where}: the file has no `state_dict` (keys: "
-            f"{', '.join(map(repr, checkpoint))}); it is not a treadle or Lightning "
-            f"checkpoint of a whole module."
+            f"{_ckpt_check._names(list(checkpoint))}); it is not a treadle or Lightning "
+            f"checkpoint of a whole module. "
+            + (
+                "It is a bare state_dict: build the model and load it with "
+                "`model.load_state_dict(torch.load(path, weights_only=True))`."
+                if bare
+                else "If it holds weights, load them with `Module.load_state_dict(...)`."
+            ),
         )
     if hparams_file is not None:
         import yaml
@@ -322,6 +333,7 @@ def load_from_checkpoint(
     model = cls(**kwargs)
     model.on_load_checkpoint(checkpoint)
     state_dict = checkpoint["state_dict"]
+    _ckpt_check.check_weights(model, state_dict, checkpoint_path, strict=strict is not False)
     model.load_state_dict(state_dict, strict=True if strict is None else strict)
     device = next((t.device for t in state_dict.values() if isinstance(t, torch.Tensor)), None)
     return model if device is None else model.to(device)

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from treadle import _ckpt_check
 from treadle._hparams import checkpoint_entries
 
 VERSION = "0.1.0"
@@ -75,6 +76,7 @@ def restore(trainer: Any, hooks: Any, ckpt_path: Any) -> dict[str, Any] | None:
     batches of the epoch to skip and which RNG states to restore around that skip.
     """
     checkpoint = hooks.load_checkpoint(trainer=trainer, filepath=ckpt_path)
+    _ckpt_check.check(trainer, checkpoint, ckpt_path)  # CheckpointError naming the file
     module, state = trainer.module, trainer.state
     if "state_dict" in checkpoint:  # absent when the strategy restored the weights itself
         module.load_state_dict(checkpoint["state_dict"])

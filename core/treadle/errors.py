@@ -25,3 +25,17 @@ class PluginError(RuntimeError):
 
 class NonFiniteLossError(RuntimeError):
     """``Trainer(nonfinite_loss="raise")`` met a NaN or infinite loss (names where and the fixes)."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be written or read as asked: names the file and what is wrong.
+
+    Raised before the first ``training_step`` of a resumed run, for a missing or truncated
+    file, a file that is not a treadle checkpoint, one that would run code when loaded, or
+    one whose weights or optimizer states do not fit the run; and when a save fails (a full
+    disk), in which case the previous file at that path is left as it was. ``path`` is the file.
+    """
+
+    def __init__(self, path, message: str):
+        self.path = str(path)
+        super().__init__(f"checkpoint {self.path!r}: {message}")

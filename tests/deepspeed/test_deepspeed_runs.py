@@ -446,7 +446,7 @@ for case, strategy, path in (("file", "deepspeed_stage_2", "weights.ckpt"),
                              ("stage", "deepspeed_stage_3", "s2.ckpt")):
     try:
         trainer(strategy=strategy).fit(Regression(), data(), ckpt_path=path)
-    except ValueError as exc:
+    except treadle.CheckpointError as exc:
         results[f"load_error_{case}"] = str(exc)
 
 with open(OUT, "w") as f:
@@ -496,15 +496,15 @@ def test_fit_then_validate_reuses_the_engine(one_process):
 
 def test_checkpoints_that_cannot_be_resumed_say_why(one_process):
     assert one_process["load_error_file"] == (
-        "`ckpt_path='weights.ckpt'` is not a DeepSpeed checkpoint: under "
+        "checkpoint 'weights.ckpt': it is a file, not a DeepSpeed checkpoint: under "
         "`strategy='deepspeed_stage_2'` `trainer.save_checkpoint(path)` writes a directory "
         "(DeepSpeed's shards and treadle.ckpt). To start from the weights of a one-file "
-        "checkpoint, load them before fit: `model.load_state_dict(torch.load(path)"
-        "['state_dict'])`, without ckpt_path."
+        "checkpoint, load them before fit: `model.load_state_dict(torch.load(path, "
+        "weights_only=True)['state_dict'])`, without ckpt_path."
     )
     assert one_process["load_error_stage"] == (
-        "`ckpt_path='s2.ckpt'` was saved with ZeRO stage 2 on 1 processes; this run is stage 3 "
-        "on 1. Resume with the same stage and number of processes (the optimizer states are "
-        "sharded by both), or start from full weights (deepspeed.utils.zero_to_fp32) without "
-        "ckpt_path."
+        "checkpoint 's2.ckpt': it was saved with ZeRO stage 2 on 1 processes; this run is "
+        "stage 3 on 1. Resume with the same stage and number of processes (the optimizer "
+        "states are sharded by both), or start from full weights (deepspeed.utils.zero_to_fp32) "
+        "without ckpt_path."
     )

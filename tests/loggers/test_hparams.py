@@ -659,7 +659,13 @@ def test_load_from_checkpoint_strict_and_map_location(tmp_path):
     checkpoint = checkpoint_io.load(path)
     checkpoint["state_dict"]["extra.weight"] = torch.zeros(1)
     checkpoint_io.save_atomic(checkpoint, tmp_path / "extra.ckpt")
-    with pytest.raises(RuntimeError, match="Unexpected key"):
+    with pytest.raises(
+        treadle.CheckpointError,
+        match=re.escape(
+            f"checkpoint {str(tmp_path / 'extra.ckpt')!r}: its weights do not fit "
+            f"CustomBoringModel: in the file but not in the model: 'extra.weight'."
+        ),
+    ):
         CustomBoringModel.load_from_checkpoint(tmp_path / "extra.ckpt")
     loaded = CustomBoringModel.load_from_checkpoint(
         tmp_path / "extra.ckpt", strict=False, map_location="cpu"
@@ -690,7 +696,7 @@ def test_load_from_checkpoint_calls_on_load_checkpoint(tmp_path):
 def test_load_from_a_file_that_is_not_a_module_checkpoint(tmp_path):
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(
-        KeyError,
+        treadle.CheckpointError,
         match=re.escape(
             "the file has no `state_dict` (keys: 'weights'); it is not a treadle or Lightning "
             "checkpoint of a whole module."

@@ -795,18 +795,23 @@ class DeepSpeedStrategy(StrategyBase):
         from treadle import checkpoint_io
 
         path = Path(filepath)
+        if not path.exists():
+            raise treadle.CheckpointError(filepath, "no such directory.")
         if not path.is_dir():
-            raise ValueError(
-                f"`ckpt_path={str(filepath)!r}` is not a DeepSpeed checkpoint: under "
-                f"`strategy={self.name!r}` `trainer.save_checkpoint(path)` writes a directory "
-                f"(DeepSpeed's shards and {TREADLE_FILE}). To start from the weights of a "
-                f"one-file checkpoint, load them before fit: "
-                f"`model.load_state_dict(torch.load(path)['state_dict'])`, without ckpt_path."
+            raise treadle.CheckpointError(
+                filepath,
+                f"it is a file, not a DeepSpeed checkpoint: under `strategy={self.name!r}` "
+                f"`trainer.save_checkpoint(path)` writes a directory (DeepSpeed's shards and "
+                f"{TREADLE_FILE}). To start from the weights of a one-file checkpoint, load them "
+                f"before fit: `model.load_state_dict(torch.load(path, weights_only=True)"
+                f"['state_dict'])`, without ckpt_path.",
             )
         if not (path / TREADLE_FILE).is_file():
-            raise ValueError(
-                f"`ckpt_path={str(filepath)!r}` has no {TREADLE_FILE}: it is not a "
-                f"complete treadle DeepSpeed checkpoint."
+            raise treadle.CheckpointError(
+                filepath,
+                f"the directory has no {TREADLE_FILE}: it is not a complete treadle DeepSpeed "
+                f"checkpoint (treadle writes {TREADLE_FILE} last, so a save that did not finish "
+                f"has none). Resume from an earlier checkpoint.",
             )
         checkpoint = checkpoint_io.load(path / TREADLE_FILE)
         saved = checkpoint.get("deepspeed", {})
@@ -814,25 +819,32 @@ class DeepSpeedStrategy(StrategyBase):
         tag = saved.get("tag", CHECKPOINT_TAG)
         if self._engine_optimizer is None:  # validate(ckpt_path=...): the weights only
             if stage != self.zero_stage and 3 in (stage, self.zero_stage):
-                raise ValueError(
-                    f"`ckpt_path={str(filepath)!r}` was saved with ZeRO stage {stage}; validate "
-                    f"it with that stage (or stages 0-2 together; stage 3 shards the weights "
-                    f"differently), or write full weights first (`trainer.save_checkpoint(path, "
-                    f"weights_only=True)` or deepspeed.utils.zero_to_fp32)."
+                raise treadle.CheckpointError(
+                    filepath,
+                    f"it was saved with ZeRO stage {stage}; validate it with that stage (or "
+                    f"stages 0-2 together; stage 3 shards the weights differently), or write "
+                    f"full weights first (`trainer.save_checkpoint(path, weights_only=True)` or "
+                    f"deepspeed.utils.zero_to_fp32).",
                 )
-            self._load_weights(path, tag)
+            with _weights_only_loads():
+                self._load_weights(path, tag)
             return checkpoint
         if (stage, world_size) != (self.zero_stage, self.world_size):
-            raise ValueError(
-                f"`ckpt_path={str(filepath)!r}` was saved with ZeRO stage {stage} on "
-                f"{world_size} processes; this run is stage {self.zero_stage} on "
-                f"{self.world_size}. Resume with the same stage and number of processes (the "
-                f"optimizer states are sharded by both), or start from full weights "
-                f"(deepspeed.utils.zero_to_fp32) without ckpt_path."
+            raise treadle.CheckpointError(
+                filepath,
+                f"it was saved with ZeRO stage {stage} on {world_size} processes; this run is "
+                f"stage {self.zero_stage} on {self.world_size}. Resume with the same stage and "
+                f"number of processes (the optimizer states are sharded by both), or start from "
+                f"full weights (deepspeed.utils.zero_to_fp32) without ckpt_path.",
             )
-        loaded, _ = self.engine.load_checkpoint(str(path), tag=tag, load_lr_scheduler_states=False)
+        with _weights_only_loads():
+            loaded, _ = self.engine.load_checkpoint(
+                str(path), tag=tag, load_lr_scheduler_states=False
+            )
         if loaded is None:
-            raise ValueError(f"DeepSpeed found no checkpoint in `ckpt_path={str(filepath)!r}`.")
+            raise treadle.CheckpointError(
+                filepath, f"DeepSpeed found no checkpoint in it (no {tag}/ directory)."
+            )
         self._backwards_since_step = 0
         return checkpoint  # no "state_dict": the engine restored weights and optimizer
 
@@ -850,7 +862,9 @@ class DeepSpeedStrategy(StrategyBase):
                 load_lr_scheduler_states=False,
             )
             if loaded is None:
-                raise ValueError(f"DeepSpeed found no checkpoint in `ckpt_path={str(path)!r}`.")
+                raise treadle.CheckpointError(
+                    path, f"DeepSpeed found no checkpoint in it (no {tag}/ directory)."
+                )
             return
         # Stage 3 shards the weights across the optimizer files: rank zero consolidates them
         # (DeepSpeed's zero_to_fp32) and GatheredParameters scatters them again.
@@ -890,6 +904,40 @@ class DeepSpeedStrategy(StrategyBase):
 # ---------------------------------------------------------------------------------------------
 # Helpers.
 # ---------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _weights_only_loads():
+    """Every ``torch.load`` in the block reads with ``weights_only=True``: no code runs.
+
+    DeepSpeed reads its files with ``torch.load(weights_only=False)`` (its checkpoint engine,
+    ``zero_to_fp32``): for the duration of treadle's load, ``torch.load`` is treadle's reader,
+    which forces ``weights_only=True`` and names the file in any error
+    (``treadle.CheckpointError``). The few plain classes DeepSpeed stores beside tensors (its
+    loss scaler's settings, a fragment address, the ZeRO stage enum) are allowed by name; they
+    are rebuilt from their fields, never called with pickled code. ``torch.load`` is a module
+    attribute, so another thread loading meanwhile is held to ``weights_only=True`` as well.
+    """
+    from deepspeed.runtime.fp16.loss_scaler import DynamicLossScaler, LossScaler
+    from deepspeed.runtime.zero.config import ZeroStageEnum
+    from deepspeed.utils.tensor_fragment import fragment_address
+
+    from treadle import checkpoint_io
+
+    real = torch.load
+
+    def load(f, map_location=None, pickle_module=None, **kwargs):
+        kwargs.pop("weights_only", None)
+        return checkpoint_io.load_weights_only(f, map_location, **kwargs)
+
+    torch.load = load
+    try:
+        with torch.serialization.safe_globals(
+            [LossScaler, DynamicLossScaler, ZeroStageEnum, fragment_address]
+        ):
+            yield
+    finally:
+        torch.load = real
 
 
 def _launcher():
