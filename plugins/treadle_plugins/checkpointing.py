@@ -109,10 +109,12 @@ class ModelCheckpoint(Callback):
         self.last_model_path = ""
         self._last_global_step_saved = 0  # no save before a step was taken
         self._last_checkpoint_saved = ""  # what save_last="link" points at
+        self._last_saved_at = -1  # the global step it was written at
         self._last_time_checked: float | None = None
         self._val_has_run = False
         self._aside: dict[str, int] = {}  # files written aside -> the step they were written at
         self._finite: bool | None = None  # the weights' check for the save being made
+        self._aside_now = False  # this save wrote a file aside
 
     def _validate_arguments(self) -> None:
         if self.save_top_k < -1:
@@ -294,6 +296,7 @@ class ModelCheckpoint(Callback):
     def _save(self, trainer, top_k: bool) -> None:
         candidates = self._monitor_candidates(trainer)
         self._finite = None  # checked at most once for this save, when it would replace a file
+        self._aside_now = False
         if top_k:
             self._save_topk_checkpoint(trainer, candidates)
         self._save_last_checkpoint(trainer, candidates)
@@ -405,14 +408,22 @@ class ModelCheckpoint(Callback):
         )
         previous = self.last_model_path
         removes = bool(previous) and self._should_remove_checkpoint(trainer, previous, filepath)
-        link = self.save_last == "link" and bool(self._last_checkpoint_saved) and self.save_top_k
+        link = (
+            self.save_last == "link"
+            and self.save_top_k != 0
+            and self._last_checkpoint_saved not in ("", filepath)  # never a link to itself
+        )
         if (
             link
+            and not self._aside_now
+            and self._last_saved_at == trainer.global_step  # a file of this step, to check
             and (removes or self.file_exists(filepath, trainer))
             and not self._weights_finite(trainer)
         ):
             self._warn_nonfinite(trainer, self._last_checkpoint_saved, filepath)
             return  # the non-finite checkpoint is on disk already; the link stays
+        if link and self._aside_now:
+            return  # this step's checkpoint went aside (and was warned about); the link stays
         if not link and self._written_aside(
             trainer, filepath, removes, kept=previous if removes else filepath
         ):
@@ -428,7 +439,7 @@ class ModelCheckpoint(Callback):
     def _save_checkpoint(self, trainer, filepath: str) -> None:
         trainer.save_checkpoint(filepath, weights_only=self.save_weights_only)
         self._last_global_step_saved = trainer.global_step
-        self._last_checkpoint_saved = filepath
+        self._last_checkpoint_saved, self._last_saved_at = filepath, trainer.global_step
         if trainer.is_global_zero:
             for logger in trainer.loggers:
                 notify = getattr(logger, "after_save_checkpoint", None)
@@ -484,6 +495,7 @@ class ModelCheckpoint(Callback):
                 self._remove_checkpoint(trainer, old)
                 del self._aside[old]
         self._aside[aside] = step
+        self._aside_now = True
         self._warn_nonfinite(trainer, aside, kept or filepath)
         return True
 

@@ -809,3 +809,16 @@ def test_checkpoint_loads_without_executing_code(tmp_path):
     fit(tmp_path, callback, Scores([1.0]), max_epochs=1, limit_val_batches=1)
     state = load(callback.best_model_path)["callbacks"][callback.state_key]
     assert math.isclose(float(state["best_model_score"]), 1.0)
+
+
+def test_nan_weights_written_aside_keep_the_last_link(tmp_path):
+    """Latest-only with a link: the NaN checkpoint goes aside (one warning) and last.ckpt
+    still points at the finite one."""
+    callback = ModelCheckpoint(dirpath=tmp_path, save_last="link")
+    with pytest.warns(UserWarning) as record:
+        fit(
+            tmp_path, callback, NaNFrom(1), max_epochs=2, limit_train_batches=1, limit_val_batches=1
+        )
+    assert names(tmp_path) == ["epoch=0-step=1.ckpt", "epoch=1-step=2.nonfinite.ckpt", "last.ckpt"]
+    assert os.readlink(tmp_path / "last.ckpt") == "epoch=0-step=1.ckpt"
+    assert len([w for w in record if "not finite" in str(w.message)]) == 1
