@@ -822,3 +822,17 @@ def test_nan_weights_written_aside_keep_the_last_link(tmp_path):
     assert names(tmp_path) == ["epoch=0-step=1.ckpt", "epoch=1-step=2.nonfinite.ckpt", "last.ckpt"]
     assert os.readlink(tmp_path / "last.ckpt") == "epoch=0-step=1.ckpt"
     assert len([w for w in record if "not finite" in str(w.message)]) == 1
+
+
+def test_the_file_resumed_from_is_never_removed(tmp_path):
+    """As Lightning: the latest-only callback keeps the checkpoint the run resumed from."""
+    first = ModelCheckpoint(dirpath=tmp_path)
+    fit(tmp_path, first, max_epochs=1, limit_train_batches=2)
+    resumed = ModelCheckpoint(dirpath=tmp_path)
+    with pytest.warns(UserWarning, match="exists and is not empty"):
+        trainer = fit(
+            tmp_path, resumed, ckpt_path=first.best_model_path, max_epochs=2, limit_train_batches=2
+        )
+    assert trainer.ckpt_path == first.best_model_path
+    assert names(tmp_path) == ["epoch=0-step=2.ckpt", "epoch=1-step=4.ckpt"]
+    assert resumed.best_model_path == str(tmp_path / "epoch=1-step=4.ckpt")
