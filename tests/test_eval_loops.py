@@ -549,16 +549,31 @@ def test_ckpt_path_works_for_every_entry_point(tmp_path, fn):
         assert out == [{"val_score": 0.0, **plain_metrics(saved.net, _loader(), "val")}]
 
 
-@pytest.mark.parametrize("which", ["best", "last"])
-def test_ckpt_path_best_or_last_without_a_checkpoint_callback(tmp_path, which):
+def test_ckpt_path_best_without_a_checkpoint_callback(tmp_path):
     with pytest.raises(
         ConfigurationError,
         match=re.escape(
-            f"Trainer: `ckpt_path={which!r}` names no checkpoint: no checkpoint callback is "
-            f"configured. Pass a path, or fit with checkpointing first."
+            "Trainer: `ckpt_path='best'` names no checkpoint: no checkpoint callback is "
+            "configured. Pass a path, or fit with checkpointing first."
         ),
     ):
-        _trainer(tmp_path).test(Net(), _loader(), ckpt_path=which)
+        _trainer(tmp_path).test(Net(), _loader(), ckpt_path="best")
+
+
+def test_ckpt_path_last_without_a_checkpoint_warns_and_loads_nothing(tmp_path):
+    """As Lightning: "last" with no last checkpoint is not an error (tests/callbacks/
+    test_model_checkpoint_complete.py covers fit)."""
+    model = Net()
+    before = [p.clone() for p in model.parameters()]
+    with pytest.warns(
+        UserWarning,
+        match=re.escape(
+            '.test(ckpt_path="last") is set, but there is no last checkpoint available. No '
+            "checkpoint will be loaded. HINT: Set `ModelCheckpoint(..., save_last=True)`"
+        ),
+    ):
+        _trainer(tmp_path).test(model, _loader(), ckpt_path="last")
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
 def test_ckpt_path_best_before_any_checkpoint_was_saved(tmp_path):

@@ -96,6 +96,7 @@ class Trainer:
         self._step: Step | None = None  # the step of the fit() running (or last run)
         self._fit_loop: FitLoop | None = None
         self._resume: dict[str, Any] | None = None  # the mid-epoch point restore() found
+        self.ckpt_path: Any = None  # the checkpoint the last entry point loaded (Lightning's)
         self._root_device: torch.device | None = None
         self._datamodule_plugin: Any = None  # the DataModule's batch-transfer overrides
         self._given_loaders = {"train": False, "val": False}
@@ -506,8 +507,11 @@ class Trainer:
             train_loader = self._setup_loader(train_loader, "fit")
             eval_stage = "validate" if fn == "fit" else fn
             eval_loaders = [self._setup_loader(v, eval_stage) for v in eval_loaders]
-            if ckpt_path is not None:
-                self.restore(self._checkpoint_path(ckpt_path))
+            # as Lightning: the file resumed from (``"last"``/``"best"`` resolved; None when
+            # "last" finds none: a fresh start)
+            self.ckpt_path = self._checkpoint_path(fn, ckpt_path)
+            if self.ckpt_path is not None:
+                self.restore(self.ckpt_path)
             log_hyperparams(self)  # hparams, graph and save() to each logger, on rank zero
             evaluation = EvaluationLoop(self, hooks, self._metrics)
             if fn == "fit":
@@ -627,29 +631,53 @@ class Trainer:
         if ran:
             self.barrier("prepare_data")
 
-    def _checkpoint_path(self, ckpt_path: Any) -> Any:
-        """``"best"`` and ``"last"`` as the checkpoint callback knows them; a path as it is."""
-        if ckpt_path not in ("best", "last"):
+    def _checkpoint_path(self, fn: str, ckpt_path: Any) -> Any:
+        """``"best"``: the checkpoint callback's best file. ``"last"``: the newest ``last*.ckpt``
+        in the checkpoint callbacks' folders and ``<default_root_dir>/checkpoints`` (and, for a
+        folder in a logger's ``version_N/checkpoints``, the other versions': a requeued job
+        logs to a new version), or None with a warning when there is none, so one job script
+        serves the first run and every requeue. A path as it is."""
+        if ckpt_path is None or ckpt_path not in ("best", "last"):
             return ckpt_path
-        callback = self.checkpoint_callback
-        found = None
-        if callback is not None:
-            found = (
-                callback.best_model_path
-                if ckpt_path == "best"
-                else (getattr(callback, "last_model_path", "") or callback.best_model_path)
-            )
-        if not found:
-            raise ConfigurationError(
-                [
-                    f"Trainer: `ckpt_path={ckpt_path!r}` names no checkpoint: "
-                    + (
-                        "no checkpoint callback is configured"
-                        if callback is None
-                        else f"{type(callback).__name__} has saved none yet"
-                    )
-                    + ". Pass a path, or fit with checkpointing first."
-                ]
+        callbacks = [c for c in self.callbacks if hasattr(c, "best_model_path")]
+        if ckpt_path == "best":
+            found = callbacks[0].best_model_path if callbacks else ""
+            if not found:
+                raise ConfigurationError(
+                    [
+                        "Trainer: `ckpt_path='best'` names no checkpoint: "
+                        + (
+                            "no checkpoint callback is configured"
+                            if not callbacks
+                            else f"{type(callbacks[0]).__name__} has saved none yet"
+                        )
+                        + ". Pass a path, or fit with checkpointing first."
+                    ]
+                )
+            return found
+        folders = [self.default_root_dir / "checkpoints"]
+        for callback in callbacks:
+            dirpath = getattr(callback, "dirpath", None)
+            if not dirpath:
+                continue
+            folders.append(Path(dirpath))
+            version = Path(dirpath).parent
+            if Path(dirpath).name == "checkpoints" and version.name.startswith("version_"):
+                folders.extend(sorted(version.parent.glob("version_*/checkpoints")))
+        newest: tuple[int, str] | None = None
+        for folder in folders:
+            for path in folder.glob("last*.ckpt"):
+                if path.stem.endswith(".nonfinite") or not path.exists():
+                    continue  # written aside (non-finite weights); a dangling link
+                stamp = (path.stat().st_mtime_ns, str(path))
+                newest = stamp if newest is None or stamp > newest else newest
+        found = self.broadcast(newest[1] if newest is not None else None, src=0)
+        if found is None and self.is_global_zero:
+            warnings.warn(
+                f'.{fn}(ckpt_path="last") is set, but there is no last checkpoint available. '
+                f"No checkpoint will be loaded. HINT: Set `ModelCheckpoint(..., save_last=True)` "
+                f"(looked for last*.ckpt in {', '.join(sorted({str(f) for f in folders}))}).",
+                stacklevel=4,
             )
         return found
 

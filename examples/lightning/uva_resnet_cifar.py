@@ -3,8 +3,7 @@
 # module `CIFARModule`, its `train_model` function and a small ResNet, rewritten for treadle.
 # Imports mapped name for name (`import lightning as L` -> `import treadle as L`,
 # `L.LightningModule` -> `L.Module`, `lightning.pytorch.callbacks` -> `treadle.callbacks`);
-# CIFAR-10 becomes random class-patterned 32x32 images (no download). One other change, marked
-# "treadle:" below: ModelCheckpoint has no `save_weights_only` yet.
+# CIFAR-10 becomes random class-patterned 32x32 images (no download).
 """A ResNet classifier trained, checkpointed on the best validation accuracy, reloaded, tested.
 
 Run: ``python examples/lightning/uva_resnet_cifar.py [--fast]``.
@@ -181,8 +180,7 @@ def train_model(
         # How many epochs to train for if no patience is set
         max_epochs=max_epochs,
         callbacks=[
-            # treadle: Lightning's tutorial passes save_weights_only=True (not supported yet)
-            ModelCheckpoint(mode="max", monitor="val_acc"),
+            ModelCheckpoint(save_weights_only=True, mode="max", monitor="val_acc"),
             # Save the best checkpoint based on the maximum val_acc recorded. Saves only weights and not optimizer
             LearningRateMonitor("epoch"),
         ],  # Log learning rate every epoch
