@@ -26,10 +26,9 @@ def state_key(callback: Any) -> str:
     return getattr(callback, "state_key", type(callback).__qualname__)
 
 
-def dump(
-    trainer: Any, hooks: Any, epoch_rng: dict[str, Any] | None, weights_only: bool = False
-) -> dict[str, Any]:
-    """The checkpoint of ``trainer``'s run as it stands."""
+def dump(trainer: Any, hooks: Any, loop: Any, weights_only: bool = False) -> dict[str, Any]:
+    """The checkpoint of ``trainer``'s run as it stands; ``loop``: the fit loop (or None), which
+    says where the run resumes (``FitLoop.position``)."""
     module, state = trainer.module, trainer.state
     if module is None:
         raise RuntimeError(
@@ -44,18 +43,17 @@ def dump(
     }
     if weights_only:
         return checkpoint
-    mid_epoch = state.training and state.batches_done > 0
-    checkpoint["loops"] = {
-        "fit": {
-            "epoch": state.epoch,
-            "batches_done": state.batches_done if mid_epoch else 0,
-            "epoch_rng": epoch_rng if mid_epoch else None,
-        }
-    }
-    checkpoint["rng_states"] = rng_state()
+    outside = {"loops": {"epoch": state.epoch, "batches_done": 0}}  # no fit() has run
+    position = loop.position() if loop is not None else outside
+    checkpoint["loops"] = {"fit": position["loops"]}
+    checkpoint["rng_states"] = position.get("rng") or rng_state()
     if not trainer.strategy.saves_optimizer_states:  # DeepSpeed writes its own
-        checkpoint["optimizer_states"] = [o.state_dict() for o in trainer.optimizers]
-    checkpoint["lr_schedulers"] = [c.scheduler.state_dict() for c in trainer.lr_scheduler_configs]
+        checkpoint["optimizer_states"] = position.get("optimizer_states") or [
+            o.state_dict() for o in trainer.optimizers
+        ]
+    checkpoint["lr_schedulers"] = position.get("lr_schedulers") or [
+        c.scheduler.state_dict() for c in trainer.lr_scheduler_configs
+    ]
     checkpoint["callbacks"] = {
         state_key(cb): cb.state_dict() for cb in trainer.callbacks if hasattr(cb, "state_dict")
     }
@@ -68,11 +66,25 @@ def dump(
     return checkpoint
 
 
-def restore(trainer: Any, hooks: Any, ckpt_path: Any) -> dict[str, Any] | None:
-    """Load ``ckpt_path`` into ``trainer``'s run; returns the mid-epoch resume point or None.
+# What ``loops.fit`` may hold beyond ``epoch`` and ``batches_done`` (see the module docstring).
+_RESUME_KEYS = (
+    "epoch_rng",
+    "total_batches",
+    "validation_pending",
+    "metrics",
+    "grads",
+    "dataloader",
+    "plateau",
+)
 
-    The resume point (``batches_done``, ``epoch_rng``, ``rng``) tells the fit loop how many
-    batches of the epoch to skip and which RNG states to restore around that skip.
+
+def restore(trainer: Any, hooks: Any, ckpt_path: Any) -> dict[str, Any] | None:
+    """Load ``ckpt_path`` into ``trainer``'s run; returns the point the fit loop resumes from
+    (``loops.fit`` of the checkpoint, with ``rng`` for a mid-epoch point), or None for a
+    checkpoint without one (``weights_only``).
+
+    A mid-epoch point (``batches_done`` > 0) tells the fit loop how many batches of the epoch to
+    skip, which RNG states to restore around that skip, and what the epoch had accumulated.
     """
     checkpoint = hooks.load_checkpoint(trainer=trainer, filepath=ckpt_path)
     module, state = trainer.module, trainer.state
@@ -92,17 +104,28 @@ def restore(trainer: Any, hooks: Any, ckpt_path: Any) -> dict[str, Any] | None:
         datamodule.load_state_dict(checkpoint[type(datamodule).__qualname__])
     hooks.on_load_checkpoint(trainer=trainer, module=module, checkpoint=checkpoint)
     state.global_step = checkpoint["global_step"]
+    if state.global_step:  # the optimizers stepped in the run resumed: an epoch scheduler
+        for cfg in trainer.lr_scheduler_configs:  # stepped first is no misuse (torch's flag)
+            optimizer = getattr(cfg.scheduler, "optimizer", None)
+            if optimizer is not None:
+                optimizer._opt_called = True
     loop = checkpoint.get("loops", {}).get("fit", {})
-    state.epoch = loop.get("epoch", checkpoint["epoch"])
-    if loop.get("batches_done"):
-        return {
-            "batches_done": loop["batches_done"],
-            "epoch_rng": loop["epoch_rng"],
-            "rng": checkpoint["rng_states"],
-        }
-    if "rng_states" in checkpoint:
+    # fit() resumes where its loop stopped (after an epoch-end save: the next epoch); the other
+    # entry points read the epoch the checkpoint was written in, as Lightning's current_epoch.
+    state.epoch = (
+        loop.get("epoch", checkpoint["epoch"]) if state.fn == "fit" else checkpoint["epoch"]
+    )
+    if not loop:
+        if "rng_states" in checkpoint:
+            set_rng_state(checkpoint["rng_states"])
+        return None
+    resume: dict[str, Any] = {"batches_done": loop.get("batches_done", 0)}
+    resume.update((k, loop[k]) for k in _RESUME_KEYS if loop.get(k) is not None)
+    if resume["batches_done"]:
+        resume["rng"] = checkpoint["rng_states"]  # set by the loop, after the skip
+    elif "rng_states" in checkpoint:
         set_rng_state(checkpoint["rng_states"])
-    return None
+    return resume
 
 
 def rng_state() -> dict[str, Any]:
