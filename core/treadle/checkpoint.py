@@ -1,12 +1,20 @@
 """What a checkpoint holds, and how a run is restored from one (``checkpoint_io``: the files).
 
 A checkpoint is a dict of tensors and plain containers (it loads with ``weights_only=True``):
-``epoch``, ``global_step``, ``state_dict``, and unless ``weights_only``: ``loops`` (the fit
-loop's position: epoch, batches done, the RNG at the epoch's start for a mid-epoch resume),
-``rng_states``, ``optimizer_states`` (absent when the strategy saves them itself),
-``lr_schedulers``, ``callbacks`` (by ``state_key``), the DataModule's ``state_dict`` (under its
-class's qualified name, when not empty) and whatever ``on_save_checkpoint``
-implementations add.
+``epoch``, ``global_step``, ``state_dict``, and unless ``weights_only``: ``loops`` (where
+``fit()`` resumes, ``FitLoop.position``), ``rng_states``, ``optimizer_states`` (absent when
+the strategy saves them itself), ``lr_schedulers``, ``callbacks`` (by ``state_key``), the
+DataModule's ``state_dict`` (under its class's qualified name, when not empty) and whatever
+``on_save_checkpoint`` implementations add.
+
+``loops["fit"]`` holds ``epoch`` and ``batches_done`` (the epoch to resume in and the batches
+of it already run) and, as the point requires: ``total_batches``; for a mid-epoch point
+``epoch_rng`` (the RNG before the epoch's data iterator was made, to replay its shuffle),
+``validation_pending``, ``metrics`` (the epoch's ``on_epoch=True`` accumulators), ``grads``
+(an unfinished accumulation window's gradients) and ``dataloader`` (a stateful loader's
+``state_dict``); for a save in a finished epoch's end hooks, ``plateau`` (the monitored values
+of the ``ReduceLROnPlateau`` steps still owed). Checkpoints without these keys still resume.
+``docs/checkpoints.md`` describes each path.
 """
 
 from __future__ import annotations
