@@ -384,6 +384,42 @@ def test_iterable_datasets_fetch_and_drop_or_resume_their_own_state(tmp_path, st
     assert resumed[2].dataset.fetched == expected
 
 
+class StatefulLoader:
+    """A loader that keeps its own position, as torchdata's ``StatefulDataLoader`` does:
+    ``state_dict()`` at a save, ``load_state_dict()`` before the resumed epoch is read."""
+
+    def __init__(self):
+        self.dataset = Counting()
+        self.position = 0
+        self.batch_size = BATCH
+
+    def __len__(self):
+        return N_SAMPLES // BATCH
+
+    def __iter__(self):
+        while self.position < len(self):
+            i = self.position * BATCH
+            self.position += 1
+            samples = [self.dataset[j] for j in range(i, i + BATCH)]
+            yield torch.stack([x for x, _ in samples]), torch.stack([y for _, y in samples])
+        self.position = 0
+
+    def state_dict(self):
+        return {"position": self.position}
+
+    def load_state_dict(self, state):
+        self.position = state["position"]
+
+
+def test_a_loader_with_its_own_state_resumes_from_it(tmp_path):
+    path = tmp_path / "mid.ckpt"
+    full = _fit(tmp_path, loader=StatefulLoader(), callbacks=[SaveAt(path, 13)], max_epochs=2)
+    assert torch.load(path, weights_only=True)["loops"]["fit"]["dataloader"] == {"position": 3}
+    resumed = _fit(tmp_path, loader=StatefulLoader(), ckpt_path=path, max_epochs=2)
+    _assert_same_run(full[:2], resumed[:2])
+    assert resumed[2].dataset.fetched == 2 * N_SAMPLES - 13 * BATCH
+
+
 # -- the file ----------------------------------------------------------------------------------
 
 
