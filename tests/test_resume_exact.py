@@ -306,6 +306,14 @@ def test_a_save_after_fit_resumes_with_more_epochs(tmp_path):
     assert resumed[2].dataset.fetched == N_SAMPLES
 
 
+def test_the_sanity_check_leaves_the_rng_as_it_was(tmp_path):
+    """As Lightning (``isolate_rng``): with or without the sanity check, the same run; so an
+    epoch-boundary resume, which runs it, trains as the uninterrupted run did."""
+    without = _fit(tmp_path, val=True, max_epochs=1)
+    with_check = _fit(tmp_path, val=True, max_epochs=1, num_sanity_val_steps=2)
+    _assert_same_run(without[:2], with_check[:2])
+
+
 # -- skipping at the sampler ---------------------------------------------------------------
 
 
