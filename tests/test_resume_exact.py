@@ -221,6 +221,33 @@ def test_max_steps_stop_mid_epoch_then_resume(tmp_path, config):
         )
 
 
+class StopAt(treadle.Callback):
+    """Asks the run to stop after a global batch, as a preemption signal handler does."""
+
+    def __init__(self, batch):
+        self.batch, self.seen = batch, 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.seen += 1
+        if self.seen == self.batch:
+            trainer.should_stop = True
+
+
+def test_a_stop_request_mid_epoch_then_resume(tmp_path):
+    """``trainer.should_stop`` after batch 13 (epoch 1): the stop still validates (as
+    Lightning), which the uninterrupted run does not do there; the checkpoint written after
+    ``fit`` returns resumes with the RNG from before that validation."""
+    kw = dict(val=True, val_check_interval=5, max_epochs=3)
+    model_kw = {"schedulers": ("step_epoch", "plateau")}
+    full = _fit(tmp_path, model_kw, **kw)
+    _, stopped, _ = _fit(tmp_path, model_kw, callbacks=[StopAt(13)], **kw)
+    assert stopped.global_step == 13
+    stopped.save_checkpoint(tmp_path / "stop.ckpt")
+    resumed = _fit(tmp_path, model_kw, ckpt_path=tmp_path / "stop.ckpt", **kw)
+    _assert_same_run(full[:2], resumed[:2])
+    assert resumed[0].epoch_means == full[0].epoch_means[1:]
+
+
 def test_max_steps_stop_runs_the_epoch_end_hooks_but_not_the_epoch_schedulers(tmp_path):
     """As Lightning: the epoch-end hooks run at a ``max_steps`` stop; an epoch-interval
     scheduler (not a plateau one) steps only when all the epoch's batches ran."""

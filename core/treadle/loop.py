@@ -362,7 +362,7 @@ class FitLoop:
         set_epoch = getattr(getattr(loader, "sampler", None), "set_epoch", None)
         if set_epoch is not None:  # DistributedSampler: each epoch its own order
             set_epoch(state.epoch)
-        self.phase, self.loader = "batches", loader
+        self.phase, self.loader, self.stop_point = "batches", loader, None
         hooks.on_train_epoch_start(trainer=trainer, module=module)
         n = trainer.num_training_batches
         self.val_every = val_every = self.val_check_batches(val_loaders)
@@ -418,6 +418,10 @@ class FitLoop:
             if val_every and (
                 position % val_every == 0 or (is_last and val_every == n) or stopping
             ):
+                if stopping and not (position % val_every == 0 or (is_last and val_every == n)):
+                    # a validation only the stop asks for: the resumed run continues with the
+                    # RNG of an uninterrupted run, which does not validate here
+                    self.stop_point = {"rng": rng_state()}
                 _, val_loaders = self.reload_loaders(None, val_loaders, "val")
                 self.evaluation.run("validate", val_loaders, self.val_limits)
             if 0 <= max_steps <= state.global_step or stopping:
@@ -425,7 +429,10 @@ class FitLoop:
         else:
             complete = True
         if not complete:  # as Lightning, the epoch end hooks run; the checkpoint resumes here
+            before_validation = (self.stop_point or {}).get("rng")
             self.stop_point = self.mid_epoch(in_batch_end=False)
+            if before_validation is not None:
+                self.stop_point["rng"] = before_validation
             if not trainer.strategy.saves_optimizer_states:
                 self.stop_point["optimizer_states"] = [o.state_dict() for o in trainer.optimizers]
             self.stop_point["lr_schedulers"] = [
