@@ -354,6 +354,43 @@ class MetricStore:
         self._epoch[stage] = {}
         return logged
 
+    def epoch_state(self, stage: str) -> dict[str, dict[str, Any]]:
+        """The epoch values ``stage`` has accumulated so far, as tensors and plain values (a
+        mid-epoch checkpoint's ``loops.fit.metrics``). A ``torchmetrics.Metric`` keeps its own
+        state (it is the user's object), so it is left out."""
+        return {
+            name: {
+                "reduce_fx": acc.reduce_fx,
+                "total": acc.total,
+                "weight": acc.weight,
+                "prog_bar": acc.prog_bar,
+                "logger": acc.logger,
+                "key": acc.key,
+                "sync_dist": acc.sync_dist,
+                "dataloader_idx": acc.dataloader_idx,
+            }
+            for name, acc in self._epoch.get(stage, {}).items()
+            if isinstance(acc, _EpochAccumulator)
+        }
+
+    def load_epoch_state(self, stage: str, saved: dict[str, dict[str, Any]]) -> None:
+        """Continue ``stage``'s epoch values from :meth:`epoch_state`'s ``saved``."""
+        accumulators = self._epoch.setdefault(stage, {})
+        device = self.trainer.root_device
+        for name, entry in saved.items():
+            acc = _EpochAccumulator(
+                entry["reduce_fx"],
+                entry["prog_bar"],
+                entry["logger"],
+                entry["key"],
+                entry["sync_dist"],
+                entry["dataloader_idx"],
+            )
+            total = entry["total"]
+            acc.total = total.to(device) if isinstance(total, torch.Tensor) else total
+            acc.weight = entry["weight"]
+            accumulators[name] = acc
+
     def _sync(self, accumulators: dict[str, _EpochAccumulator]) -> None:
         """Reduce the ``sync_dist`` epoch values over the ranks, in place. Every rank calls it
         at the same epoch end: rank 0 names the metrics (it runs the most evaluation batches),

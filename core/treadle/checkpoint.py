@@ -1,12 +1,20 @@
 """What a checkpoint holds, and how a run is restored from one (``checkpoint_io``: the files).
 
 A checkpoint is a dict of tensors and plain containers (it loads with ``weights_only=True``):
-``epoch``, ``global_step``, ``state_dict``, and unless ``weights_only``: ``loops`` (the fit
-loop's position: epoch, batches done, the RNG at the epoch's start for a mid-epoch resume),
-``rng_states``, ``optimizer_states`` (absent when the strategy saves them itself),
-``lr_schedulers``, ``callbacks`` (by ``state_key``), the DataModule's ``state_dict`` (under its
-class's qualified name, when not empty) and whatever ``on_save_checkpoint``
-implementations add.
+``epoch``, ``global_step``, ``state_dict``, and unless ``weights_only``: ``loops`` (where
+``fit()`` resumes, ``FitLoop.position``), ``rng_states``, ``optimizer_states`` (absent when
+the strategy saves them itself), ``lr_schedulers``, ``callbacks`` (by ``state_key``), the
+DataModule's ``state_dict`` (under its class's qualified name, when not empty) and whatever
+``on_save_checkpoint`` implementations add.
+
+``loops["fit"]`` holds ``epoch`` and ``batches_done`` (the epoch to resume in and the batches
+of it already run) and, as the point requires: ``total_batches``; for a mid-epoch point
+``epoch_rng`` (the RNG before the epoch's data iterator was made, to replay its shuffle),
+``validation_pending``, ``metrics`` (the epoch's ``on_epoch=True`` accumulators), ``grads``
+(an unfinished accumulation window's gradients) and ``dataloader`` (a stateful loader's
+``state_dict``); for a save in a finished epoch's end hooks, ``plateau`` (the monitored values
+of the ``ReduceLROnPlateau`` steps still owed). Checkpoints without these keys still resume.
+``docs/checkpoints.md`` describes each path.
 """
 
 from __future__ import annotations
@@ -27,10 +35,9 @@ def state_key(callback: Any) -> str:
     return getattr(callback, "state_key", type(callback).__qualname__)
 
 
-def dump(
-    trainer: Any, hooks: Any, epoch_rng: dict[str, Any] | None, weights_only: bool = False
-) -> dict[str, Any]:
-    """The checkpoint of ``trainer``'s run as it stands."""
+def dump(trainer: Any, hooks: Any, loop: Any, weights_only: bool = False) -> dict[str, Any]:
+    """The checkpoint of ``trainer``'s run as it stands; ``loop``: the fit loop (or None), which
+    says where the run resumes (``FitLoop.position``)."""
     module, state = trainer.module, trainer.state
     if module is None:
         raise RuntimeError(
@@ -45,18 +52,17 @@ def dump(
     }
     if weights_only:
         return checkpoint
-    mid_epoch = state.training and state.batches_done > 0
-    checkpoint["loops"] = {
-        "fit": {
-            "epoch": state.epoch,
-            "batches_done": state.batches_done if mid_epoch else 0,
-            "epoch_rng": epoch_rng if mid_epoch else None,
-        }
-    }
-    checkpoint["rng_states"] = rng_state()
+    outside = {"loops": {"epoch": state.epoch, "batches_done": 0}}  # no fit() has run
+    position = loop.position() if loop is not None else outside
+    checkpoint["loops"] = {"fit": position["loops"]}
+    checkpoint["rng_states"] = position.get("rng") or rng_state()
     if not trainer.strategy.saves_optimizer_states:  # DeepSpeed writes its own
-        checkpoint["optimizer_states"] = [o.state_dict() for o in trainer.optimizers]
-    checkpoint["lr_schedulers"] = [c.scheduler.state_dict() for c in trainer.lr_scheduler_configs]
+        checkpoint["optimizer_states"] = position.get("optimizer_states") or [
+            o.state_dict() for o in trainer.optimizers
+        ]
+    checkpoint["lr_schedulers"] = position.get("lr_schedulers") or [
+        c.scheduler.state_dict() for c in trainer.lr_scheduler_configs
+    ]
     checkpoint["callbacks"] = {
         state_key(cb): cb.state_dict() for cb in trainer.callbacks if hasattr(cb, "state_dict")
     }
@@ -69,11 +75,25 @@ def dump(
     return checkpoint
 
 
-def restore(trainer: Any, hooks: Any, ckpt_path: Any) -> dict[str, Any] | None:
-    """Load ``ckpt_path`` into ``trainer``'s run; returns the mid-epoch resume point or None.
+# What ``loops.fit`` may hold beyond ``epoch`` and ``batches_done`` (see the module docstring).
+_RESUME_KEYS = (
+    "epoch_rng",
+    "total_batches",
+    "validation_pending",
+    "metrics",
+    "grads",
+    "dataloader",
+    "plateau",
+)
 
-    The resume point (``batches_done``, ``epoch_rng``, ``rng``) tells the fit loop how many
-    batches of the epoch to skip and which RNG states to restore around that skip.
+
+def restore(trainer: Any, hooks: Any, ckpt_path: Any) -> dict[str, Any] | None:
+    """Load ``ckpt_path`` into ``trainer``'s run; returns the point the fit loop resumes from
+    (``loops.fit`` of the checkpoint, with ``rng`` for a mid-epoch point), or None for a
+    checkpoint without one (``weights_only``).
+
+    A mid-epoch point (``batches_done`` > 0) tells the fit loop how many batches of the epoch to
+    skip, which RNG states to restore around that skip, and what the epoch had accumulated.
     """
     checkpoint = hooks.load_checkpoint(trainer=trainer, filepath=ckpt_path)
     _ckpt_check.check(trainer, checkpoint, ckpt_path)  # CheckpointError naming the file
@@ -94,17 +114,28 @@ def restore(trainer: Any, hooks: Any, ckpt_path: Any) -> dict[str, Any] | None:
         datamodule.load_state_dict(checkpoint[type(datamodule).__qualname__])
     hooks.on_load_checkpoint(trainer=trainer, module=module, checkpoint=checkpoint)
     state.global_step = checkpoint["global_step"]
+    if state.global_step:  # the optimizers stepped in the run resumed: an epoch scheduler
+        for cfg in trainer.lr_scheduler_configs:  # stepped first is no misuse (torch's flag)
+            optimizer = getattr(cfg.scheduler, "optimizer", None)
+            if optimizer is not None:
+                optimizer._opt_called = True
     loop = checkpoint.get("loops", {}).get("fit", {})
-    state.epoch = loop.get("epoch", checkpoint["epoch"])
-    if loop.get("batches_done"):
-        return {
-            "batches_done": loop["batches_done"],
-            "epoch_rng": loop["epoch_rng"],
-            "rng": checkpoint["rng_states"],
-        }
-    if "rng_states" in checkpoint:
+    # fit() resumes where its loop stopped (after an epoch-end save: the next epoch); the other
+    # entry points read the epoch the checkpoint was written in, as Lightning's current_epoch.
+    state.epoch = (
+        loop.get("epoch", checkpoint["epoch"]) if state.fn == "fit" else checkpoint["epoch"]
+    )
+    if not loop:
+        if "rng_states" in checkpoint:
+            set_rng_state(checkpoint["rng_states"])
+        return None
+    resume: dict[str, Any] = {"batches_done": loop.get("batches_done", 0)}
+    resume.update((k, loop[k]) for k in _RESUME_KEYS if loop.get(k) is not None)
+    if resume["batches_done"]:
+        resume["rng"] = checkpoint["rng_states"]  # set by the loop, after the skip
+    elif "rng_states" in checkpoint:
         set_rng_state(checkpoint["rng_states"])
-    return None
+    return resume
 
 
 def rng_state() -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import torch
+
 
 def num_batches(loader: Any, limit: Any) -> float:
     """Batches an epoch of ``loader`` runs under ``limit`` (int, fraction, or None); inf when
@@ -96,13 +98,17 @@ def with_sampler(loader: Any, sampler: Any) -> Any:
     """A copy of ``loader`` (a ``DataLoader``, or a subclass whose ``__init__`` is
     ``DataLoader``'s) that reads through ``sampler``; every other argument is kept. For the
     core (``overfit_batches``) and strategies (a distributed sampler)."""
+    kwargs = _loader_kwargs(loader)
+    kwargs.update(batch_size=loader.batch_size, sampler=sampler, drop_last=loader.drop_last)
+    return type(loader)(loader.dataset, **kwargs)
+
+
+def _loader_kwargs(loader: Any) -> dict[str, Any]:
+    """``loader``'s arguments other than its dataset and how it samples and batches."""
     kwargs: dict[str, Any] = dict(
-        batch_size=loader.batch_size,
-        sampler=sampler,
         num_workers=loader.num_workers,
         collate_fn=loader.collate_fn,
         pin_memory=loader.pin_memory,
-        drop_last=loader.drop_last,
         timeout=loader.timeout,
         worker_init_fn=loader.worker_init_fn,
         multiprocessing_context=loader.multiprocessing_context,
@@ -114,4 +120,134 @@ def with_sampler(loader: Any, sampler: Any) -> Any:
         kwargs["prefetch_factor"] = loader.prefetch_factor
     if hasattr(loader, "in_order"):
         kwargs["in_order"] = loader.in_order
-    return type(loader)(loader.dataset, **kwargs)
+    return kwargs
+
+
+# -- mid-epoch resume ------------------------------------------------------------------------
+
+
+class Resumed:
+    """An epoch's loader resumed after ``skip`` batches, and how to reach that point.
+
+    For a map-style ``DataLoader`` with a batch sampler (torch's ``SequentialSampler``,
+    ``RandomSampler``, ``DistributedSampler`` or any sampler under a batch sampler), ``loader``
+    is a copy whose batch sampler drops the first ``skip`` index lists: those samples are never
+    fetched. Loaders and iterable datasets with ``state_dict``/``load_state_dict`` (torchdata's
+    ``StatefulDataLoader`` convention) resume from their saved state. Anything else is read
+    from its start and the first ``skip`` batches are fetched and dropped (``drop``).
+    """
+
+    __slots__ = ("loader", "drop", "skipping")
+
+    def __init__(self, loader: Any, drop: int, skipping: SkipBatches | None) -> None:
+        self.loader, self.drop, self.skipping = loader, drop, skipping
+
+    def start(self, iterator: Any) -> None:
+        """Make ``iterator`` (of ``self.loader``) draw its shuffle, without fetching anything
+        the epoch would not fetch: the skipped index lists are drawn, the dropped batches read."""
+        if self.skipping is not None:
+            self.skipping.prime()
+        for _ in range(self.drop):
+            next(iterator)
+
+
+def generators(loader: Any) -> list[Any]:
+    """The ``torch.Generator`` objects ``loader`` draws its order from (the loader's and its
+    sampler's own, when given): their state at an epoch's start replays that epoch's shuffle."""
+    found: list[Any] = []
+    for owner in (loader, getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)):
+        for holder in (owner, getattr(owner, "sampler", None)):
+            gen = getattr(holder, "generator", None)
+            if isinstance(gen, torch.Generator) and all(gen is not g for g in found):
+                found.append(gen)
+    return found
+
+
+def resumable_state(loader: Any) -> Any:
+    """The position ``loader`` keeps itself (``StatefulDataLoader``, or an iterable dataset's
+    ``state_dict``), or None when it keeps none and the loop counts batches instead."""
+    own = getattr(loader, "state_dict", None)
+    if callable(own):
+        return own()
+    dataset: Any = getattr(loader, "dataset", None)
+    own = getattr(dataset, "state_dict", None)
+    return own() if _is_iterable(dataset) and callable(own) else None
+
+
+def resume_loader(loader: Any, skip: int, saved: Any) -> Resumed:
+    """``loader`` positioned after the epoch's first ``skip`` batches (see :class:`Resumed`);
+    ``saved``: what :func:`resumable_state` returned when the checkpoint was written."""
+    if saved is not None:
+        if callable(getattr(loader, "load_state_dict", None)):
+            loader.load_state_dict(saved)
+        else:
+            loader.dataset.load_state_dict(saved)
+        return Resumed(loader, 0, None)
+    if skip == 0:
+        return Resumed(loader, 0, None)
+    from torch.utils.data import DataLoader
+
+    batch_sampler = getattr(loader, "batch_sampler", None)
+    if (
+        not isinstance(loader, DataLoader)
+        or type(loader).__init__ is not DataLoader.__init__
+        or batch_sampler is None
+        or _is_iterable(loader.dataset)
+    ):
+        return Resumed(loader, skip, None)  # fetch and drop
+    skipping = SkipBatches(batch_sampler, skip)
+    copy = type(loader)(loader.dataset, batch_sampler=skipping, **_loader_kwargs(loader))
+    return Resumed(copy, 0, skipping)
+
+
+def _is_iterable(dataset: Any) -> bool:
+    from torch.utils.data import IterableDataset
+
+    return isinstance(dataset, IterableDataset)
+
+
+class SkipBatches:
+    """A batch sampler: ``batch_sampler``'s index lists after the first ``skip``.
+
+    Iterating starts nothing: the wrapped sampler draws its order (a ``RandomSampler``'s
+    permutation) when the first index list is asked for, or at :meth:`prime`, so the global RNG
+    is drawn in the order of an uninterrupted epoch (the loader's iterator draws the workers'
+    base seed first).
+    """
+
+    def __init__(self, batch_sampler: Any, skip: int) -> None:
+        self.batch_sampler, self.skip = batch_sampler, skip
+        self._current: _Skipping | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        self._current = _Skipping(iter(self.batch_sampler), self.skip)
+        return self._current
+
+    def __len__(self) -> int:
+        return max(0, len(self.batch_sampler) - self.skip)
+
+    def prime(self) -> None:
+        """Draw the order and pass the skipped index lists now (before any batch is read)."""
+        if self._current is not None:
+            self._current.prime()
+
+
+class _Skipping:
+    __slots__ = ("inner", "skip")
+
+    def __init__(self, inner: Iterator[Any], skip: int) -> None:
+        self.inner, self.skip = inner, skip
+
+    def prime(self) -> None:
+        for _ in range(self.skip):
+            if next(self.inner, None) is None:
+                break
+        self.skip = 0
+
+    def __iter__(self) -> _Skipping:
+        return self
+
+    def __next__(self) -> Any:
+        if self.skip:
+            self.prime()
+        return next(self.inner)

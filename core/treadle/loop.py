@@ -17,7 +17,14 @@ import torch
 
 from treadle._adapters import AdaptedPlugin
 from treadle.checkpoint import rng_state, set_rng_state
-from treadle.data import limited, lookahead, num_batches
+from treadle.data import (
+    generators,
+    limited,
+    lookahead,
+    num_batches,
+    resumable_state,
+    resume_loader,
+)
 from treadle.errors import ConfigurationError
 
 # The hook prefix of each evaluation stage (``on_validation_batch_start``, ``run_test_step``).
@@ -159,7 +166,14 @@ class FitLoop:
         self.evaluation = evaluation
         self.config = cfg = trainer.config
         self.epoch_rng: dict[str, Any] | None = None  # RNG at this epoch's start (resume)
-        self.resume: dict[str, Any] | None = None  # a mid-epoch point to resume from
+        self.resume: dict[str, Any] | None = None  # the point restore() found, to resume from
+        # Where a checkpoint written now resumes (see ``position``): "idle" (at an epoch's
+        # start), "batches" (in an epoch's batches or its validation), "epoch_end" (a finished
+        # epoch's end hooks), "stopped" (the epoch stopped early: ``stop_point`` holds it).
+        self.phase = "idle"
+        self.stop_point: dict[str, Any] | None = None
+        self.loader: Any = None  # the training loader of the running epoch
+        self.val_every: float = 0  # the running epoch validates every this many batches
         # reload_dataloaders_every_n_epochs: ``reload("train"|"val")`` asks the source again
         self.reload = reload if cfg.reload_dataloaders_every_n_epochs else None
         self.reloaded_at = {"train": 0, "val": 0}  # the epoch each loader was last made
@@ -188,14 +202,17 @@ class FitLoop:
         state.total_batches = 0
         self.resume = resume
         hooks.on_fit_start(trainer=trainer, module=module)  # may restore (treadle-slurm)
-        if self.any_val and cfg.num_sanity_val_steps and self.resume is None:
+        if self.any_val and cfg.num_sanity_val_steps and not self.resuming_mid_epoch():
             n = cfg.num_sanity_val_steps
+            outer_rng = rng_state()  # as Lightning: the sanity check leaves the RNG as it was
             hooks.on_sanity_check_start(trainer=trainer, module=module)
             self.evaluation.run(
                 "sanity", val_loaders, [lim if n == -1 else min(n, lim) for lim in self.val_limits]
             )
             hooks.on_sanity_check_end(trainer=trainer, module=module)
+            set_rng_state(outer_rng)
         state.stage = "fit"
+        self.finish_resumed_epoch_end()
         if not self.done():  # as Lightning: no training at all (no on_train_start) when done
             hooks.on_train_start(trainer=trainer, module=module)
             self.val_loaders = val_loaders
@@ -205,6 +222,94 @@ class FitLoop:
                 self.resume = None
             hooks.on_train_end(trainer=trainer, module=module)
         hooks.on_fit_end(trainer=trainer, module=module)
+
+    def resuming_mid_epoch(self) -> bool:
+        return self.resume is not None and bool(self.resume.get("batches_done"))
+
+    def finish_resumed_epoch_end(self) -> None:
+        """A checkpoint written in a finished epoch's end hooks resumes at the next epoch; what
+        that epoch end still had to do after the hooks -- step the ``ReduceLROnPlateau``
+        schedulers on the values they monitor -- is done now, with the values saved."""
+        pending = self.resume.get("plateau") if self.resume is not None else None
+        if not pending or not self.trainer.module.automatic_optimization:
+            return
+        state, device = self.trainer.state, self.trainer.root_device
+        for name, value in pending.items():
+            self.metrics.callback_metrics[name] = value.to(device)
+        state.epoch -= 1  # the schedulers' frequency counts the finished epoch
+        try:
+            self.step_schedulers("epoch", None, plateau=True)
+        finally:
+            state.epoch += 1
+
+    def position(self) -> dict[str, Any]:
+        """Where a checkpoint written now resumes: ``loops.fit``, with ``rng`` (the RNG to
+        resume with) and, after an early stop, the optimizer and scheduler states of the stop."""
+        trainer, state = self.trainer, self.trainer.state
+        if self.phase == "stopped" and self.stop_point is not None:
+            return self.stop_point
+        if self.phase == "epoch_end":  # the epoch is finished: resume at the next one
+            monitors = {
+                cfg.monitor
+                for cfg in trainer.lr_scheduler_configs
+                if cfg.reduce_on_plateau and cfg.interval == "epoch"
+            }
+            plateau = {
+                name: trainer.callback_metrics[name].detach().cpu()
+                for name in monitors
+                if name in trainer.callback_metrics
+            }
+            fit = {
+                "epoch": state.epoch + 1,
+                "batches_done": 0,
+                "total_batches": state.total_batches,
+            }
+            if plateau:
+                fit["plateau"] = plateau
+            return {"loops": fit}
+        if self.phase != "batches" or not state.batches_done:
+            return {
+                "loops": {
+                    "epoch": state.epoch,
+                    "batches_done": 0,
+                    "total_batches": state.total_batches,
+                }
+            }
+        return self.mid_epoch(in_batch_end=state.training and state.batch_idx < state.batches_done)
+
+    def mid_epoch(self, in_batch_end: bool) -> dict[str, Any]:
+        """The position after ``state.batches_done`` batches of the running epoch. With
+        ``in_batch_end`` (written in ``on_train_batch_end``) the batch's validation, when due,
+        has not run yet: the resumed run runs it first."""
+        trainer, state, cfg = self.trainer, self.trainer.state, self.config
+        done = state.batches_done
+        total = state.total_batches + 1 if in_batch_end else state.total_batches
+        pending = False
+        if in_batch_end and self.val_every:
+            at = total if cfg.check_val_every_n_epoch is None else done
+            pending = at % self.val_every == 0 or (
+                state.is_last_batch and self.val_every == trainer.num_training_batches
+            )
+        fit: dict[str, Any] = {
+            "epoch": state.epoch,
+            "batches_done": done,
+            "epoch_rng": self.epoch_rng,
+            "total_batches": total,
+            "validation_pending": pending,
+            "metrics": self.metrics.epoch_state("train"),
+        }
+        module = trainer.module
+        # Between two batches of an accumulation window the gradients hold the window so far.
+        if module.automatic_optimization and self.step.accumulate > 1 and not state.stepping:
+            fit["grads"] = {
+                name: p.grad.detach().clone()
+                for name, p in module.named_parameters()
+                if p.grad is not None
+            }
+        own = resumable_state(self.loader)
+        if own is not None:
+            fit["dataloader"] = own
+        return {"loops": fit, "rng": rng_state()}
 
     def done(self) -> bool:
         """No more epochs: no training batches, ``max_steps`` or ``max_epochs`` reached, or
@@ -257,26 +362,28 @@ class FitLoop:
         set_epoch = getattr(getattr(loader, "sampler", None), "set_epoch", None)
         if set_epoch is not None:  # DistributedSampler: each epoch its own order
             set_epoch(state.epoch)
+        self.phase, self.loader, self.stop_point = "batches", loader, None
         hooks.on_train_epoch_start(trainer=trainer, module=module)
-        # A mid-epoch resume replays the epoch's start (its RNG, hence its shuffle), skips the
-        # batches already run, then continues with the RNG as it was when the checkpoint was made.
-        self.epoch_rng = rng_state() if resume is None else resume["epoch_rng"]
-        if resume is not None:
-            set_rng_state(resume["epoch_rng"])
-        iterator = iter(loader)
-        skip = resume["batches_done"] if resume is not None else 0
-        for _ in range(skip):
-            next(iterator)
-        if resume is not None:
-            set_rng_state(resume["rng"])
-        state.batches_done = skip
         n = trainer.num_training_batches
-        val_every = self.val_check_batches(val_loaders)
+        self.val_every = val_every = self.val_check_batches(val_loaders)
+        skip = resume.get("batches_done", 0) if resume is not None else 0
+        if resume is not None and "total_batches" in resume:
+            state.total_batches = resume["total_batches"]
+        if skip:
+            iterator = self.resume_epoch(loader, val_loaders, resume)  # type: ignore[arg-type]
+        else:
+            self.epoch_rng = rng_state()
+            own = generators(loader)
+            if own:  # a loader's own generators (not the global RNG) shuffle it
+                self.epoch_rng["generators"] = [g.get_state() for g in own]
+            iterator = iter(loader)
+        state.batches_done = skip
         automatic = module.automatic_optimization
         run_batch = step.automatic if automatic else self.manual_batch
         on_batch_start, on_batch_end = hooks.on_train_batch_start, hooks.on_train_batch_end
         max_steps, log_every = cfg.max_steps, cfg.log_every_n_steps
         schedulers = trainer.lr_scheduler_configs
+        complete = False  # every batch of the epoch ran (its epoch schedulers step)
         for batch_idx, batch, is_last in lookahead(iterator, skip, n):
             if state.should_stop and self.can_stop_early():
                 break  # set in on_train_epoch_start, or before min_epochs/min_steps were met
@@ -297,6 +404,7 @@ class FitLoop:
                 if automatic and schedulers:
                     self.step_schedulers("step", batch_idx, plateau=None)
             state.batches_done = batch_idx + 1
+            complete = is_last
             on_batch_end(
                 trainer=trainer, module=module, outputs=outputs, batch=batch, batch_idx=batch_idx
             )
@@ -310,11 +418,61 @@ class FitLoop:
             if val_every and (
                 position % val_every == 0 or (is_last and val_every == n) or stopping
             ):
+                if stopping and not (position % val_every == 0 or (is_last and val_every == n)):
+                    # a validation only the stop asks for: the resumed run continues with the
+                    # RNG of an uninterrupted run, which does not validate here
+                    self.stop_point = {"rng": rng_state()}
                 _, val_loaders = self.reload_loaders(None, val_loaders, "val")
                 self.evaluation.run("validate", val_loaders, self.val_limits)
             if 0 <= max_steps <= state.global_step or stopping:
                 break
-        self.end_epoch()
+        else:
+            complete = True
+        if not complete:  # as Lightning, the epoch end hooks run; the checkpoint resumes here
+            before_validation = (self.stop_point or {}).get("rng")
+            self.stop_point = self.mid_epoch(in_batch_end=False)
+            if before_validation is not None:
+                self.stop_point["rng"] = before_validation
+            if not trainer.strategy.saves_optimizer_states:
+                self.stop_point["optimizer_states"] = [o.state_dict() for o in trainer.optimizers]
+            self.stop_point["lr_schedulers"] = [
+                c.scheduler.state_dict() for c in trainer.lr_scheduler_configs
+            ]
+            self.phase = "stopped"
+        self.end_epoch(complete)
+
+    def resume_epoch(self, loader: Any, val_loaders: list[Any], resume: dict[str, Any]) -> Any:
+        """The epoch's iterator after ``resume["batches_done"]`` batches, the run as it was then.
+
+        The epoch's start is replayed (its RNG, hence its shuffle); the batches already run are
+        skipped at the sampler (see ``treadle.data.resume_loader``); then the RNG, the epoch's
+        metric values and an accumulation window's gradients are set as they were when the
+        checkpoint was written, and a validation that was due after the last batch runs.
+        """
+        trainer, state = self.trainer, self.trainer.state
+        skip = resume["batches_done"]
+        self.epoch_rng = resume.get("epoch_rng")
+        if self.epoch_rng is not None:  # (None: a checkpoint written outside fit's loop)
+            set_rng_state(self.epoch_rng)
+            for gen, saved in zip(generators(loader), self.epoch_rng.get("generators", [])):
+                gen.set_state(saved)
+        resumed = resume_loader(loader, skip, resume.get("dataloader"))
+        iterator = iter(resumed.loader)
+        resumed.start(iterator)
+        set_rng_state(resume["rng"])
+        self.metrics.load_epoch_state("train", resume.get("metrics", {}))
+        grads = resume.get("grads")
+        if grads:
+            for name, p in trainer.module.named_parameters():
+                if name in grads:
+                    p.grad = grads[name].to(device=p.device, dtype=p.dtype)
+        state.batches_done = skip
+        if resume.get("validation_pending"):
+            state.batch_idx = skip - 1
+            state.is_last_batch = skip == trainer.num_training_batches
+            _, val_loaders = self.reload_loaders(None, val_loaders, "val")
+            self.evaluation.run("validate", val_loaders, self.val_limits)
+        return iterator
 
     def manual_batch(self, batch: Any, batch_idx: int) -> Any:
         """Manual optimization: ``training_step`` steps the optimizers itself."""
@@ -325,14 +483,18 @@ class FitLoop:
         )[0]
         return {"loss": out.detach()} if isinstance(out, torch.Tensor) else out
 
-    def end_epoch(self) -> None:
+    def end_epoch(self, complete: bool = True) -> None:
+        """The epoch's end. ``complete``: all its batches ran; as Lightning, the epoch-interval
+        schedulers (but the plateau ones) step only then."""
         trainer, metrics = self.trainer, self.metrics
         state, module = trainer.state, trainer.module
         state.stage, metrics.stage = "fit", "train"
+        if complete:
+            self.phase = "epoch_end"
         logged = metrics.end_epoch("train")
         automatic = module.automatic_optimization
-        if automatic:  # as Lightning: epoch schedulers first, plateau ones see the epoch's metrics
-            self.step_schedulers("epoch", None, plateau=False)
+        if automatic and complete:  # as Lightning: epoch schedulers first, plateau ones see
+            self.step_schedulers("epoch", None, plateau=False)  # the epoch's metrics
         self.epoch_end_first(trainer=trainer, module=module)
         if self.epoch_end_last is not None:
             logged.update(metrics.end_epoch("train"))
@@ -347,6 +509,8 @@ class FitLoop:
                 logger.save()
         state.epoch += 1
         state.batches_done = 0
+        if complete:
+            self.phase = "idle"
         self.step.release()
 
     def step_schedulers(self, interval: str, batch_idx: int | None, plateau: bool | None) -> None:

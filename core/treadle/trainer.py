@@ -420,8 +420,7 @@ class Trainer:
 
     def save_checkpoint(self, filepath: Any, weights_only: bool = False) -> None:
         """Write the run's state to ``filepath`` atomically (rank zero writes)."""
-        epoch_rng = self._fit_loop.epoch_rng if self._fit_loop is not None else None
-        ckpt = checkpoint.dump(self, self._hooks, epoch_rng, weights_only)
+        ckpt = checkpoint.dump(self, self._hooks, self._fit_loop, weights_only)
         self._hooks.save_checkpoint(
             trainer=self, checkpoint=ckpt, filepath=filepath, weights_only=weights_only
         )
