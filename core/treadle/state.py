@@ -25,7 +25,8 @@ class LoopState:
     :ivar dataloader_idx: index of the current evaluation dataloader (0 in training).
     :ivar num_dataloaders: evaluation dataloaders of the running stage (1 in training).
     :ivar batches_done: training batches finished in the current epoch (for mid-epoch resume).
-    :ivar total_batches: training batches run by this ``fit()``, over all epochs.
+    :ivar total_batches: training batches run over all epochs (restored on resume, so it counts
+        the run, not only this ``fit()`` call).
     :ivar is_last_batch: the current training batch is the epoch's last.
     :ivar stepping: the current training batch steps the optimizer (automatic optimization:
         the last batch of an accumulation window). A strategy skips gradient sync otherwise.
