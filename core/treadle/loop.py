@@ -16,6 +16,7 @@ from typing import Any, Callable
 import torch
 
 from treadle._adapters import AdaptedPlugin
+from treadle._signals import Preemption
 from treadle.checkpoint import rng_state, set_rng_state
 from treadle.data import limited, lookahead, num_batches
 from treadle.errors import ConfigurationError
@@ -175,6 +176,9 @@ class FitLoop:
             else (1 if cfg.min_steps is not None else 0)
         )
         self.min_steps = cfg.min_steps or 0
+        # SIGTERM/SIGUSR1/SIGINT: recorded by its handlers while ``fit()`` trains
+        # (``treadle._signals``), acted on after a training batch.
+        self.preemption = Preemption(trainer)
 
     def run(self, train_loader: Any, val_loaders: list[Any], resume: dict[str, Any] | None) -> None:
         trainer, hooks, cfg, state = self.trainer, self.hooks, self.config, self.trainer.state
@@ -277,6 +281,7 @@ class FitLoop:
         on_batch_start, on_batch_end = hooks.on_train_batch_start, hooks.on_train_batch_end
         max_steps, log_every = cfg.max_steps, cfg.log_every_n_steps
         schedulers = trainer.lr_scheduler_configs
+        preemption, several_ranks = self.preemption, trainer.world_size > 1
         for batch_idx, batch, is_last in lookahead(iterator, skip, n):
             if state.should_stop and self.can_stop_early():
                 break  # set in on_train_epoch_start, or before min_epochs/min_steps were met
@@ -314,6 +319,8 @@ class FitLoop:
                 self.evaluation.run("validate", val_loaders, self.val_limits)
             if 0 <= max_steps <= state.global_step or stopping:
                 break
+            if preemption.signum or several_ranks:  # a signal: save and raise Preempted
+                preemption.check()
         self.end_epoch()
 
     def manual_batch(self, batch: Any, batch_idx: int) -> Any:
