@@ -433,3 +433,84 @@ def test_preempted_names_the_signal_and_the_file():
     assert (error.code, error.signum, error.ckpt_path) == (143, 15, "/ckpts/last.ckpt")
     assert str(error) == "SIGTERM received: the run was saved to /ckpts/last.ckpt"
     assert re.fullmatch(r"signal 99 received: .*", str(Preempted(99, "x")))
+
+
+# -- OnExceptionCheckpoint ------------------------------------------------------------------------
+
+
+class Boom(treadle.Callback):
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step == 3:
+            raise RuntimeError("boom")
+
+
+def test_on_exception_checkpoint_saves_when_the_run_raises(tmp_path):
+    from treadle.callbacks import OnExceptionCheckpoint
+
+    callback = OnExceptionCheckpoint(tmp_path / "crash")
+    assert callback.ckpt_path == str(tmp_path / "crash" / "on_exception.ckpt")
+    data = TensorDataset(torch.randn(32, 4), torch.randn(32, 1))
+    trainer = treadle.Trainer(
+        accelerator="cpu",
+        max_epochs=2,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        callbacks=[Boom(), callback],
+    )
+    with pytest.raises(RuntimeError, match="boom"):
+        trainer.fit(Regression(), DataLoader(data, batch_size=8))
+    saved = torch.load(callback.ckpt_path, weights_only=True)
+    assert saved["global_step"] == 3  # kept: the run raised
+
+    # A later fit() that ends without an exception removes it, as Lightning's teardown does.
+    trainer = treadle.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        callbacks=[callback],
+    )
+    trainer.fit(Regression(), DataLoader(data, batch_size=8))
+    assert not os.path.exists(callback.ckpt_path)
+
+
+def test_on_exception_checkpoint_saves_on_a_signal_too(tmp_path):
+    from treadle.callbacks import OnExceptionCheckpoint
+
+    callback = OnExceptionCheckpoint(tmp_path, filename="preempted")
+    recorder = Recorder(send=signal.SIGTERM, at=("batch", 2))
+    data = TensorDataset(torch.randn(32, 4), torch.randn(32, 1))
+    trainer = treadle.Trainer(
+        accelerator="cpu",
+        max_epochs=2,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        default_root_dir=tmp_path,
+        callbacks=[recorder, callback],
+    )
+    with pytest.raises(Preempted):
+        trainer.fit(Regression(), DataLoader(data, batch_size=8))
+    ours = torch.load(tmp_path / "preempted.ckpt", weights_only=True)
+    core = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ours["global_step"] == core["global_step"] == 2
+    for key, value in core["state_dict"].items():
+        assert torch.equal(ours["state_dict"][key], value)
+
+
+def test_on_exception_checkpoint_needs_a_filename():
+    from treadle.callbacks import OnExceptionCheckpoint
+
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "OnExceptionCheckpoint: `filename=''` is empty. Pass a file name without the "
+            'extension, e.g. `filename="on_exception"`.'
+        ),
+    ):
+        OnExceptionCheckpoint(".", filename="")
