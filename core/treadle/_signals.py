@@ -8,9 +8,14 @@ the middle of a step. Then every rank writes ``<dir>/last.ckpt`` through
 the process with 128 + the signal number. ``<dir>`` is the checkpoint callback's ``dirpath``,
 else ``<default_root_dir>/checkpoints``: where ``fit(ckpt_path="last")`` looks.
 
-Several ranks agree on the batch to stop at: a signal may reach them at different moments, so
-each training batch ends with one max-reduce of the signal number (only when
-``world_size > 1``; one process reads an attribute and nothing more).
+Several ranks agree on the batch to stop at: a signal may reach them at different moments. They
+compare with one max-reduce of two numbers (the signal received, the seconds per batch since the
+last comparison) every ``k`` training batches, the same ``k`` on every rank: the next ``k``
+comes from the reduced (slowest) batch time, so that a comparison comes about every
+``AGREE_EVERY_S`` seconds, and at most every ``AGREE_MAX_BATCHES`` batches. A reduce after every
+batch would add a round trip (on GPUs also a host sync) to every step, a large share of a small
+model's step; this costs one reduce per half second, and the ranks stop at most that much
+later. One process compares nothing: the loop reads an attribute and nothing more.
 
 Handlers are installed from the main thread only, for signals whose handler is the default
 (``SIG_DFL``; for SIGINT also Python's ``default_int_handler``): a handler someone else set,
@@ -24,6 +29,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -36,6 +42,12 @@ from treadle.errors import Preempted
 SIGNALS = tuple(
     s for s in (signal.SIGTERM, getattr(signal, "SIGUSR1", None), signal.SIGINT) if s is not None
 )
+
+
+# Several ranks compare their signals about this often (seconds), and at most every this many
+# training batches (which bounds the wait when batches suddenly get slower).
+AGREE_EVERY_S = 0.5
+AGREE_MAX_BATCHES = 256
 
 
 def checkpoint_dir(trainer: Any) -> Path:
@@ -52,15 +64,21 @@ class Preemption:
     ``signum`` is 0 until a caught signal arrives, then that signal's number (the first one).
     """
 
-    __slots__ = ("trainer", "signum", "previous")
+    __slots__ = ("trainer", "signum", "previous", "several", "countdown", "window", "since")
 
     def __init__(self, trainer: Any) -> None:
         self.trainer = trainer
         self.signum = 0
         self.previous: dict[int, Any] = {}  # signal -> the handler to put back
+        self.several = False  # several ranks: they compare every `window` batches
+        self.countdown = self.window = 1  # batches to the next comparison; in this window
+        self.since = 0.0  # time.monotonic() at the last comparison
 
     def __enter__(self) -> Preemption:
         self.signum = 0
+        self.several = self.trainer.world_size > 1
+        self.countdown = self.window = 1
+        self.since = time.monotonic()
         if threading.current_thread() is not threading.main_thread():
             return self  # signal.signal works in the main thread only
         for signum in SIGNALS:
@@ -85,23 +103,38 @@ class Preemption:
         tb: TracebackType | None,
     ) -> None:
         try:
-            if exc_type is None:
-                # A signal that came too late for the batch loop (during the last batch's
-                # validation, the epoch's end, on_train_end): the run is saved as it ended.
-                self.check()
+            # A signal that came too late for the batch loop (during the last batch's
+            # validation, the epoch's end, on_train_end): the run is saved as it ended.
+            if exc_type is None and self.several:
+                self.agree()
+            elif exc_type is None and self.signum:
+                self.stop(self.signum)
         finally:
             for signum, handler in self.previous.items():
                 signal.signal(signum, handler)
             self.previous = {}
 
     def check(self) -> None:
-        """After a training batch: stop the run when any rank received a signal."""
-        trainer, signum = self.trainer, self.signum
-        if trainer.world_size > 1:  # every rank stops at the same batch
-            mine = torch.tensor(float(signum), device=trainer.root_device)
-            signum = int(trainer.reduce(mine, "max").item())
+        """After a training batch, when this process received a signal or there are several
+        ranks: stop now (one process), or count down to the ranks' next comparison."""
+        if not self.several:
+            self.stop(self.signum)
+        self.countdown -= 1
+        if self.countdown <= 0:
+            self.agree()
+
+    def agree(self) -> None:
+        """Every rank at once: stop when any received a signal, else set the next window."""
+        trainer = self.trainer
+        per_batch = (time.monotonic() - self.since) / self.window
+        mine = torch.tensor([float(self.signum), per_batch], device=trainer.root_device)
+        signum, slowest = trainer.reduce(mine, "max").tolist()
         if signum:
-            self.stop(signum)
+            self.stop(int(signum))
+        # The same reduced numbers on every rank: the same window on every rank.
+        window = int(AGREE_EVERY_S / slowest) if slowest > 0 else AGREE_MAX_BATCHES
+        self.countdown = self.window = max(1, min(AGREE_MAX_BATCHES, window))
+        self.since = time.monotonic()
 
     def stop(self, signum: int) -> None:
         """Save ``last.ckpt`` (every rank takes part) and raise :class:`Preempted`."""

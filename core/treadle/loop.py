@@ -319,7 +319,7 @@ class FitLoop:
                 self.evaluation.run("validate", val_loaders, self.val_limits)
             if 0 <= max_steps <= state.global_step or stopping:
                 break
-            if preemption.signum or several_ranks:  # a signal: save and raise Preempted
+            if preemption.signum or several_ranks:  # a signal (or ranks to ask): stop, save
                 preemption.check()
         self.end_epoch()
 
