@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ impo
     from treadle_plugins.callbacks.lambda_function import LambdaCallback
     from treadle_plugins.callbacks.lr_monitor import LearningRateMonitor
     from treadle_plugins.callbacks.model_summary import ModelSummary
+    from treadle_plugins.callbacks.on_exception_checkpoint import OnExceptionCheckpoint
     from treadle_plugins.callbacks.timer import Timer
     from treadle_plugins.checkpointing import ModelCheckpoint
     from treadle_plugins.progress import ProgressBar
@@ -30,6 +31,7 @@ _LOCATIONS = {
     "LearningRateMonitor": "treadle_plugins.callbacks.lr_monitor",
     "ModelCheckpoint": "treadle_plugins.checkpointing",
     "ModelSummary": "treadle_plugins.callbacks.model_summary",
+    "OnExceptionCheckpoint": "treadle_plugins.callbacks.on_exception_checkpoint",
     "ProgressBar": "treadle_plugins.progress",
     "Timer": "treadle_plugins.callbacks.timer",
 }
@@ -42,6 +44,7 @@ __all__ = [
     "LearningRateMonitor",
     "ModelCheckpoint",
     "ModelSummary",
+    "OnExceptionCheckpoint",
     "ProgressBar",
     "Timer",
 ]

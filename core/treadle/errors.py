@@ -39,3 +39,30 @@ class CheckpointError(RuntimeError):
     def __init__(self, path, message: str):
         self.path = str(path)
         super().__init__(f"checkpoint {self.path!r}: {message}")
+
+
+class Preempted(SystemExit):
+    """``fit()`` stopped on a signal (SIGTERM, SIGUSR1 or SIGINT): the training step that was
+    running finished, the run was saved to ``ckpt_path``, and ``on_exception`` got this.
+
+    A ``SystemExit``: uncaught, the process exits quietly with ``code`` = 128 + ``signum``
+    (143 for SIGTERM, 138 for SIGUSR1, 130 for SIGINT), what a shell reports for a process
+    the signal ended; ``except Exception`` does not catch it. Under several ranks ``signum`` is
+    the one the ranks agreed on (the highest number any of them received).
+    """
+
+    def __init__(self, signum: int, ckpt_path: str) -> None:
+        self.signum = signum
+        self.ckpt_path = ckpt_path
+        name = _signal_name(signum)
+        super().__init__(f"{name} received: the run was saved to {ckpt_path}")
+        self.code = 128 + signum  # what SystemExit exits with
+
+
+def _signal_name(signum: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"

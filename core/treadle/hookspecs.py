@@ -409,6 +409,10 @@ def on_validation_model_train(trainer: Trainer, module: Module) -> Any | None:
 def on_exception(trainer: Trainer, module: Module, exception: BaseException) -> None:
     """Called when ``fit()``, ``validate()``, ``test()`` or ``predict()`` raises (re-raised after).
 
+    A SIGTERM, SIGUSR1 or SIGINT during ``fit()`` arrives here as
+    :class:`treadle.errors.Preempted` once the current training step finished and the run was
+    saved to its ``ckpt_path`` (see ``docs/checkpoints.md``, "Preemption").
+
     :param trainer: the :class:`treadle.Trainer`.
     :param module: the user's module.
     :param exception: the exception.

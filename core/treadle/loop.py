@@ -16,6 +16,7 @@ from typing import Any, Callable
 import torch
 
 from treadle._adapters import AdaptedPlugin
+from treadle._signals import Preemption
 from treadle.checkpoint import rng_state, set_rng_state
 from treadle.data import (
     generators,
@@ -189,6 +190,9 @@ class FitLoop:
             else (1 if cfg.min_steps is not None else 0)
         )
         self.min_steps = cfg.min_steps or 0
+        # SIGTERM/SIGUSR1/SIGINT: recorded by its handlers while ``fit()`` trains
+        # (``treadle._signals``), acted on after a training batch.
+        self.preemption = Preemption(trainer)
 
     def run(self, train_loader: Any, val_loaders: list[Any], resume: dict[str, Any] | None) -> None:
         trainer, hooks, cfg, state = self.trainer, self.hooks, self.config, self.trainer.state
@@ -384,6 +388,7 @@ class FitLoop:
         max_steps, log_every = cfg.max_steps, cfg.log_every_n_steps
         schedulers = trainer.lr_scheduler_configs
         complete = False  # every batch of the epoch ran (its epoch schedulers step)
+        preemption, several_ranks = self.preemption, trainer.world_size > 1
         for batch_idx, batch, is_last in lookahead(iterator, skip, n):
             if state.should_stop and self.can_stop_early():
                 break  # set in on_train_epoch_start, or before min_epochs/min_steps were met
@@ -426,6 +431,8 @@ class FitLoop:
                 self.evaluation.run("validate", val_loaders, self.val_limits)
             if 0 <= max_steps <= state.global_step or stopping:
                 break
+            if preemption.signum or several_ranks:  # a signal (or ranks to ask): stop, save
+                preemption.check()
         else:
             complete = True
         if not complete:  # as Lightning, the epoch end hooks run; the checkpoint resumes here

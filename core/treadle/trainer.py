@@ -522,8 +522,12 @@ class Trainer:
                     evaluation,
                     reload=lambda which: self._reload(which, model, datamodule),
                 )
-                with torch.autograd.set_detect_anomaly(self.config.detect_anomaly):
-                    self._fit_loop.run(train_loader, eval_loaders, self._resume)
+                fit_loop = self._fit_loop  # its preemption: signals caught while it trains
+                with (
+                    torch.autograd.set_detect_anomaly(self.config.detect_anomaly),
+                    fit_loop.preemption,
+                ):
+                    fit_loop.run(train_loader, eval_loaders, self._resume)
                 return None
             limit = {
                 "validate": self.config.limit_val_batches,

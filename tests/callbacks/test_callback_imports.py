@@ -20,6 +20,7 @@ NAMES = [
     "LearningRateMonitor",
     "ModelCheckpoint",
     "ModelSummary",
+    "OnExceptionCheckpoint",
     "ProgressBar",
     "Timer",
 ]
@@ -34,6 +35,7 @@ def test_lightning_style_imports_work():
         LearningRateMonitor,
         ModelCheckpoint,
         ModelSummary,
+        OnExceptionCheckpoint,
         Timer,
     )
 

@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import treadle
+from treadle.errors import Preempted
 from treadle_slurm import SLURMEnvironment, expand_hostlist
 
 LAUNCH_VARS = (
@@ -162,12 +163,12 @@ class Regression(treadle.Module):
 class SignalAt(treadle.Callback):
     """Sends SIGUSR1 to this process when (epoch, batch) starts, as SLURM would before the limit."""
 
-    def __init__(self, epoch, batch):
-        self.at = (epoch, batch)
+    def __init__(self, epoch, batch, signum=signal.SIGUSR1):
+        self.at, self.signum = (epoch, batch), signum
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if (trainer.current_epoch, batch_idx) == self.at:
-            os.kill(os.getpid(), signal.SIGUSR1)
+            os.kill(os.getpid(), self.signum)
 
 
 def fit(root, callbacks=()):
@@ -191,11 +192,14 @@ def fit(root, callbacks=()):
 def test_sigusr1_saves_requeues_and_the_requeued_job_resumes(tmp_path, monkeypatch, scontrol):
     slurm_vars(monkeypatch)
     before = signal.getsignal(signal.SIGUSR1)
-    trainer, _ = fit(tmp_path, [SignalAt(epoch=1, batch=2)])
-    # Stopped at the end of the batch that got the signal: epoch 1 (8 steps) + 3 batches.
-    assert trainer.global_step == 11
+    with pytest.raises(Preempted) as info:  # what the job's process exits with: 128 + 10
+        fit(tmp_path, [SignalAt(epoch=1, batch=2)])
+    # treadle stopped at the end of the batch that got the signal (epoch 1, 8 steps + 3
+    # batches) and saved it; this plugin requeued the job.
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    assert (info.value.code, info.value.ckpt_path) == (138, str(path))
+    assert torch.load(path, weights_only=True)["global_step"] == 11
     assert scontrol.read_text() == "requeue 4242\n"
-    assert (tmp_path / "hpc_ckpt_1.ckpt").is_file()
     assert signal.getsignal(signal.SIGUSR1) == before  # the handler is gone after fit
 
     # SLURM starts the job again: fit resumes mid-epoch and ends where an uninterrupted run ends.
@@ -209,32 +213,45 @@ def test_sigusr1_saves_requeues_and_the_requeued_job_resumes(tmp_path, monkeypat
     assert scontrol.read_text() == "requeue 4242\n"  # no second signal, no second requeue
 
 
-def test_array_jobs_requeue_the_task_and_numbering_goes_on(tmp_path, monkeypatch, scontrol):
+def test_array_jobs_requeue_the_task(tmp_path, monkeypatch, scontrol):
     slurm_vars(monkeypatch, SLURM_ARRAY_JOB_ID="900", SLURM_ARRAY_TASK_ID="3")
-    (tmp_path / "hpc_ckpt_4.ckpt").write_bytes(b"an older one")
-    fit(tmp_path, [SignalAt(epoch=0, batch=0)])
+    with pytest.raises(Preempted):
+        fit(tmp_path, [SignalAt(epoch=0, batch=0)])
     assert scontrol.read_text() == "requeue 900_3\n"
-    assert (tmp_path / "hpc_ckpt_5.ckpt").is_file()
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_sigterm_saves_without_a_requeue(tmp_path, monkeypatch, scontrol):
+    # SLURM's preemption (SIGTERM): treadle saves; SLURM requeues a --requeue job itself.
+    slurm_vars(monkeypatch)
+    with pytest.raises(Preempted) as info:
+        fit(tmp_path, [SignalAt(epoch=0, batch=1, signum=signal.SIGTERM)])
+    assert info.value.code == 143 and (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert not scontrol.exists()
+
+
+def test_a_requeued_job_resumes_from_an_older_versions_hpc_checkpoint(tmp_path, monkeypatch):
+    slurm_vars(monkeypatch)
+    with pytest.raises(Preempted) as info:
+        fit(tmp_path, [SignalAt(epoch=1, batch=2, signum=signal.SIGTERM)])
+    os.replace(info.value.ckpt_path, tmp_path / "hpc_ckpt_3.ckpt")  # as earlier versions named it
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    resumed, _ = fit(tmp_path)
+    assert resumed.global_step == 16
 
 
 def test_auto_requeue_can_be_turned_off(tmp_path, monkeypatch, scontrol):
     slurm_vars(monkeypatch, TREADLE_SLURM_AUTO_REQUEUE="0")
-    # The test sends SIGUSR2 where it would send SIGUSR1 (a SIGUSR1 without a handler would
-    # end pytest); with auto-requeue on, the plugin would take SIGUSR2 over and stop the run.
-    monkeypatch.setattr(signal, "SIGUSR1", signal.SIGUSR2)
-    handled = []
-    previous = signal.signal(signal.SIGUSR2, lambda *a: handled.append(True))
-    try:
-        trainer, _ = fit(tmp_path, [SignalAt(epoch=0, batch=1)])
-    finally:
-        signal.signal(signal.SIGUSR2, previous)
-    assert handled and trainer.global_step == 16 and not scontrol.exists()
+    with pytest.raises(Preempted) as info:  # treadle still saves; nothing is requeued
+        fit(tmp_path, [SignalAt(epoch=0, batch=1)])
+    assert info.value.code == 138 and (tmp_path / "checkpoints" / "last.ckpt").is_file()
+    assert not scontrol.exists()
 
 
 # -- two srun tasks running DDP -------------------------------------------------------------------
 
 DDP_SCRIPT = """
-import os, signal, sys
+import os, signal, sys, time
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -245,6 +262,7 @@ class Regression(treadle.Module):
         super().__init__()
         self.net = nn.Linear(4, 1)
     def training_step(self, batch, batch_idx):
+        time.sleep(0.2)  # the ranks compare their signals every 0.5 s: every 2 batches here
         x, y = batch
         return nn.functional.mse_loss(self.net(x), y)
     def configure_optimizers(self):
@@ -261,9 +279,11 @@ if __name__ == "__main__":
                               logger=False, enable_progress_bar=False, enable_checkpointing=False,
                               default_root_dir=sys.argv[1], process_group_timeout=30,
                               callbacks=[SignalRankZero()])
-    trainer.fit(Regression(), DataLoader(data, batch_size=4))
-    print("DONE", trainer.global_rank, trainer.environment.name, trainer.world_size,
-          trainer.global_step, flush=True)
+    try:
+        trainer.fit(Regression(), DataLoader(data, batch_size=4))
+    finally:
+        print("DONE", trainer.global_rank, trainer.environment.name, trainer.world_size,
+              trainer.global_step, flush=True)
 """
 
 
@@ -306,8 +326,13 @@ def test_two_srun_tasks_join_and_stop_together_on_one_signal(tmp_path, scontrol)
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
     log = "\n".join(outputs)
-    assert all(p.returncode == 0 for p in procs), log
-    # 8 batches per rank; the signal came to rank 0 during batch 2: both stop after 3 steps.
-    assert "DONE 0 slurm 2 3" in outputs[0] and "DONE 1 slurm 2 3" in outputs[1], log
-    assert scontrol.read_text() == "requeue 777\n", log
-    assert (tmp_path / "hpc_ckpt_1.ckpt").is_file()
+    assert all(p.returncode == 128 + signal.SIGUSR1 for p in procs), log
+    # 8 batches per rank; the signal came to rank 0 during batch 2 (step 3); the ranks compare
+    # about every 2 batches: both stop after step 3, 4 or 5.
+    done = [re.search(r"DONE (\d) slurm 2 (\d+)", o) for o in outputs]
+    assert all(done) and [int(d.group(1)) for d in done] == [0, 1], log
+    step = int(done[0].group(2))
+    assert step in (3, 4, 5) and int(done[1].group(2)) == step, log
+    assert scontrol.read_text() == "requeue 777\n", log  # rank 0 only
+    saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["global_step"] == step

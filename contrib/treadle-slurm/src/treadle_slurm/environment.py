@@ -7,12 +7,14 @@ master address is the first host of ``SLURM_JOB_NODELIST``, the port ``MASTER_PO
 15000 + the job id's last four digits.
 
 Auto-requeue (on unless ``TREADLE_SLURM_AUTO_REQUEUE=0``): ask SLURM for the signal before the
-time limit (``#SBATCH --signal=USR1@90``). On SIGUSR1 the handler only sets a flag; at the end
-of the current training batch every rank agrees on it (a max-reduce, so a signal that reached
-one rank stops them all at the same batch), ``trainer.save_checkpoint`` writes
-``<default_root_dir>/hpc_ckpt_<n>.ckpt`` (mid-epoch position included), rank 0 runs
-``scontrol requeue $SLURM_JOB_ID`` and training stops. When the requeued job starts
-(``SLURM_RESTART_COUNT`` > 0), ``fit`` resumes from the newest ``hpc_ckpt_<n>.ckpt``.
+time limit (``#SBATCH --signal=USR1@90``). treadle itself catches the signal during ``fit()``:
+at the end of the current training batch every rank stops (they agree on it), the run is saved
+to ``<checkpoint dir>/last.ckpt`` and ``on_exception`` gets ``treadle.errors.Preempted``. This
+plugin's ``on_exception`` then runs ``scontrol requeue $SLURM_JOB_ID`` on rank 0 when the
+signal was SIGUSR1 (a SIGTERM is SLURM's own preemption or cancellation: SLURM requeues a
+preempted ``--requeue`` job itself). When the requeued job starts (``SLURM_RESTART_COUNT`` > 0),
+``fit`` resumes from the newest of that ``last.ckpt`` and the ``hpc_ckpt_<n>.ckpt`` files
+earlier versions wrote in ``default_root_dir``.
 """
 
 from __future__ import annotations
@@ -22,13 +24,11 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from treadle import Provider, hookimpl
+from treadle.errors import Preempted
 from treadle.kinds import EnvironmentBase
 
 HPC_CHECKPOINT = re.compile(r"^hpc_ckpt_(\d+)\.ckpt$")
@@ -96,8 +96,6 @@ class SLURMEnvironment(EnvironmentBase):
         # strategy starts its ranks itself.
         self.creates_processes_externally = self.world_size > 1
         self.auto_requeue = _flag("TREADLE_SLURM_AUTO_REQUEUE", "1")
-        self._requested = False
-        self._previous_handler: Any = None
 
     def __repr__(self) -> str:
         return f"SLURMEnvironment(job={self.job_id}, rank={self.global_rank}/{self.world_size})"
@@ -108,7 +106,7 @@ class SLURMEnvironment(EnvironmentBase):
     def on_fit_start(self, trainer: Any) -> None:
         if int(os.environ.get("SLURM_RESTART_COUNT") or 0) < 1:
             return
-        path = newest_hpc_checkpoint(trainer.default_root_dir)
+        path = newest_checkpoint(trainer)
         if path is not None:
             if trainer.is_global_zero:
                 print(
@@ -119,51 +117,21 @@ class SLURMEnvironment(EnvironmentBase):
             trainer.restore(path)
 
     @hookimpl
-    def on_train_start(self, trainer: Any) -> None:
-        if self.auto_requeue and threading.current_thread() is threading.main_thread():
-            self._requested = False
-            self._previous_handler = signal.signal(signal.SIGUSR1, self._on_signal)
-
-    def _on_signal(self, signum: int, frame: Any) -> None:
-        self._requested = True  # acted on at the end of the batch, not in the middle of a step
-
-    @hookimpl
-    def on_train_batch_end(self, trainer: Any) -> None:
-        if self._previous_handler is None:
-            return
-        requested = self._requested
-        if trainer.world_size > 1:  # every rank stops at the same batch
-            flag = torch.tensor(1.0 if requested else 0.0, device=trainer.root_device)
-            requested = bool(
-                trainer.plugin_manager.hook.reduce(trainer=trainer, tensor=flag, reduce_op="max")
-                > 0
-            )
-        if requested:
-            self._requested = False
-            self.save_and_requeue(trainer)
-
-    def save_and_requeue(self, trainer: Any) -> None:
-        """Write ``hpc_ckpt_<n>.ckpt``, requeue the job (rank 0) and stop training."""
-        root = Path(trainer.default_root_dir)
-        previous = newest_hpc_checkpoint(root)
-        number = 1 if previous is None else int(HPC_CHECKPOINT.match(previous.name).group(1)) + 1
-        path = root / f"hpc_ckpt_{number}.ckpt"
-        trainer.save_checkpoint(path)
-        if trainer.is_global_zero:
+    def on_exception(self, trainer: Any, exception: BaseException) -> None:
+        # treadle stopped the run on the requeue signal and saved it: ask SLURM for another go.
+        if (
+            self.auto_requeue
+            and isinstance(exception, Preempted)
+            and exception.signum == signal.SIGUSR1
+            and trainer.is_global_zero
+        ):
             requeue(self.requeue_id())
-        trainer.should_stop = True
 
     def requeue_id(self) -> str:
         array_job = os.environ.get("SLURM_ARRAY_JOB_ID")
         if array_job:
             return f"{array_job}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
         return self.job_id
-
-    @hookimpl
-    def teardown(self) -> None:
-        if self._previous_handler is not None:
-            signal.signal(signal.SIGUSR1, self._previous_handler)
-            self._previous_handler = None
 
 
 def requeue(job_id: str) -> bool:
@@ -184,6 +152,18 @@ def requeue(job_id: str) -> bool:
         return False
     print(f"treadle-slurm: checkpoint saved, job {job_id} requeued", file=sys.stderr, flush=True)
     return True
+
+
+def newest_checkpoint(trainer: Any) -> Path | None:
+    """What a requeued job resumes from: the newest of the ``last.ckpt`` treadle writes on a
+    signal (in the checkpoint callback's ``dirpath``, else ``<default_root_dir>/checkpoints``)
+    and the ``hpc_ckpt_<n>.ckpt`` files earlier versions of this plugin wrote."""
+    callback = trainer.checkpoint_callback
+    dirpath = getattr(callback, "dirpath", None) if callback is not None else None
+    last = Path(dirpath or Path(trainer.default_root_dir) / "checkpoints") / "last.ckpt"
+    found = [p for p in (last, newest_hpc_checkpoint(trainer.default_root_dir)) if p is not None]
+    found = [p for p in found if p.exists()]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
 def newest_hpc_checkpoint(root: Any) -> Path | None:
