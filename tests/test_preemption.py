@@ -556,3 +556,32 @@ def test_on_exception_checkpoint_needs_a_filename():
         ),
     ):
         OnExceptionCheckpoint(".", filename="")
+
+
+@pytest.mark.slow
+def test_treadles_own_ddp_launch_stops_on_a_signal_to_the_main_process(tmp_path, script):
+    # `Trainer(strategy="ddp", devices=2)` started without torchrun: the script is rank 0 and
+    # starts rank 1 itself. A cluster's SIGTERM reaches the process it started (rank 0): the ranks
+    # agree, rank 0 saves, both exit 143, and the launcher reports no failure for rank 1's 143.
+    out = tmp_path / "launched"
+    env = {
+        "TRAINER_EXTRA": json.dumps({"strategy": "ddp", "devices": 2, "process_group_timeout": 60}),
+        "SIGNALLED_RANK": "0",
+        "OMP_NUM_THREADS": "1",
+        "STEP_SLEEP": "0.2",
+    }
+    proc = start(script, out, signal_at=7, env=env)
+    try:
+        wait_for(out / "marker", proc)
+        os.kill(proc.pid, signal.SIGTERM)
+        time.sleep(0.2)
+        (out / "go").touch()
+    finally:
+        log = finish(proc)
+    assert proc.returncode == 143, log
+    assert "failed first" not in log and "exited with code" not in log, log
+    records = [json.loads((out / f"on_exception.{rank}.json").read_text()) for rank in (0, 1)]
+    assert records[0] == records[1], log
+    assert records[0]["type"] == "Preempted" and records[0]["exists"], log
+    saved = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
+    assert saved["global_step"] == records[0]["global_step"] in (7, 8, 9)

@@ -244,6 +244,12 @@ def _one_thread_per_rank(local_world_size: int) -> None:
         torch.set_num_threads(1)
 
 
+# A rank that exits 128 + SIGINT/SIGUSR1/SIGTERM by itself (not killed: that is a negative
+# returncode) was preempted through treadle's handler: the ranks agreed to stop at one step and
+# rank zero has saved the run, so this is no failure to report; rank 0 stops the same way.
+_PREEMPTED_CODES = {128 + signal.SIGINT, 128 + signal.SIGUSR1, 128 + signal.SIGTERM}
+
+
 def _exit_code(returncode: int) -> int:
     return returncode if returncode > 0 else 128 + (-returncode)  # killed by signal N -> 128 + N
 
@@ -254,7 +260,7 @@ def _watch_children() -> None:
             code = proc.poll()
             if _stopping.is_set():
                 return  # we are terminating them: their exit codes are our doing
-            if code not in (None, 0):
+            if code not in (None, 0) and code not in _PREEMPTED_CODES:
                 _first_seen.setdefault(rank, time.time())
                 if _main_failing.wait(_MAIN_GRACE_S):
                     return  # rank 0's main thread failed too: handle_failure reports
@@ -277,7 +283,7 @@ def _watch_children() -> None:
                 # The main thread may be blocked inside a C++ collective where no Python
                 # exception can reach it, so end the process from here.
                 os._exit(_exit_code(code))
-        if all(proc.returncode == 0 for _, proc in _children):
+        if all(proc.returncode in (0, *_PREEMPTED_CODES) for _, proc in _children):
             return
         time.sleep(_POLL_S)
 
