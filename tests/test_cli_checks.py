@@ -65,15 +65,26 @@ def test_callback_arguments_are_checked_against_their_signature(project):
         "[{class_path: treadle_plugins.checkpointing.ModelCheckpoint, "
         "init_args: {monitr: val_loss, save_top_k: x}}]"
     )
-    result = treadle_cli(project, "validate", "-c", "run.yaml", "--trainer.callbacks", callbacks)
+    result = treadle_cli(
+        project,
+        "validate",
+        "-c",
+        "run.yaml",
+        "--trainer.callbacks",
+        callbacks,
+        "--trainer.max_epochs",
+        "y",
+    )
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (
-        "treadle validate: 2 configuration problems:\n"
+        "treadle validate: 3 configuration problems:\n"
         "  - trainer.callbacks[0].init_args.monitr: not an argument of ModelCheckpoint. Did you "
         "mean `trainer.callbacks[0].init_args.monitor`? Arguments: dirpath, filename, monitor, "
         "mode, save_top_k, save_last, every_n_epochs, auto_insert_metric_name\n"
         "  - trainer.callbacks[0].init_args.save_top_k: expected int by ModelCheckpoint, got "
         "'x' (Input should be a valid integer, unable to parse string as an integer)\n"
+        "  - TrainerConfig: `Trainer(max_epochs='y')`: Input should be a valid integer, unable "
+        "to parse string as an integer\n"
     )
     # What the signature cannot say, the callback's constructor does: still exit code 2.
     callbacks = (

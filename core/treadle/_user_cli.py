@@ -348,23 +348,26 @@ class CLI:
                 f"trainer: must be a mapping of Trainer arguments; got {type(trainer).__name__}"
             )
             trainer = {}
-        before = len(problems)
-        specs = {k: _parse_spec(v, f"trainer.{k}", problems) for k, v in trainer.items()}
-        if len(problems) == before:
-            kwargs = specs
-            if (
-                issubclass(self.trainer_class, _treadle_trainer())
-                and self.trainer_class.__init__ is _treadle_trainer().__init__
-            ):
-                try:
-                    TrainerConfig.from_kwargs(
-                        **{k: v for k, v in kwargs.items() if not _is_call(v)}
-                    )
-                except ConfigurationError as exc:
-                    problems.extend(exc.problems)
-            else:
-                _validate_args(kwargs, _fields(self.trainer_class), "trainer.", problems)
-            checked["trainer"] = specs
+        specs, broken = {}, set()
+        for k, v in trainer.items():
+            before = len(problems)
+            specs[k] = _parse_spec(v, f"trainer.{k}", problems)
+            if len(problems) > before:
+                broken.add(k)
+        # The other arguments are checked even when one of them is broken, so that every
+        # problem is reported in one go.
+        kwargs = {k: v for k, v in specs.items() if k not in broken}
+        if (
+            issubclass(self.trainer_class, _treadle_trainer())
+            and self.trainer_class.__init__ is _treadle_trainer().__init__
+        ):
+            try:
+                TrainerConfig.from_kwargs(**{k: v for k, v in kwargs.items() if not _is_call(v)})
+            except ConfigurationError as exc:
+                problems.extend(exc.problems)
+        else:
+            _validate_args(kwargs, _fields(self.trainer_class), "trainer.", problems)
+        checked["trainer"] = specs
         checked["model"] = self._check_section(
             "model", config.get("model"), self.model_class, self.subclass_mode_model, problems
         )
@@ -664,9 +667,16 @@ def _validate_args(
     definitions: dict[str, Any] = {
         k: (a.annotation if isinstance(a, _Inferred) else a, d) for k, (a, d) in spec.items()
     }
-    model = create_model(
-        "Arguments", __config__=ConfigDict(arbitrary_types_allowed=True), **definitions
-    )
+    config = ConfigDict(arbitrary_types_allowed=True)
+    try:
+        model = create_model("Arguments", __config__=config, **definitions)
+    except Exception:  # an annotation pydantic cannot check (a Protocol): that one is Any
+        for k, (annotation, default) in list(definitions.items()):
+            try:
+                create_model("Argument", __config__=config, **{k: (annotation, default)})
+            except Exception:
+                definitions[k] = (Any, default)
+        model = create_model("Arguments", __config__=config, **definitions)
     try:
         validated = model(**{k: values[k] for k in spec})
     except ValidationError as exc:

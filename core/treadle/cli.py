@@ -301,6 +301,16 @@ def _build(value: Any, problems: list[str] | None = None) -> Any:
     return value
 
 
+def _has_call(value: Any) -> bool:
+    if isinstance(value, _Call):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_has_call(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_call(v) for v in value.values())
+    return False
+
+
 def _parse_spec(value: Any, where: str, problems: list[str]) -> Any:
     """Turn every ``{class_path, init_args}`` mapping in ``value`` into a checked ``_Call``."""
     if isinstance(value, list):
@@ -434,13 +444,21 @@ def _prepare_run(args: argparse.Namespace, overrides: Sequence[str]):
     if getattr(args, "ckpt_path", None) is not None:
         config["ckpt_path"] = args.ckpt_path
     run = RunConfig(config, problems)
+    # The Trainer arguments without a class_path are checked whatever else is wrong; those
+    # with one (callbacks, loggers) are built, and checked, once every spec is sound.
+    plain = {k: v for k, v in run.trainer.items() if not _has_call(v)}
+    try:
+        TrainerConfig.from_kwargs(**plain)
+    except ConfigurationError as exc:
+        problems.extend(exc.problems)
     trainer_kwargs = None
     if not any(p.startswith("trainer.") for p in problems):
-        trainer_kwargs = _build(run.trainer, problems)  # callbacks, loggers: their own checks
+        built = _build({k: v for k, v in run.trainer.items() if k not in plain}, problems)
         try:
-            TrainerConfig.from_kwargs(**trainer_kwargs)
+            TrainerConfig.from_kwargs(**built)
         except ConfigurationError as exc:
             problems.extend(exc.problems)
+        trainer_kwargs = {**plain, **built}
     if problems:
         raise ConfigurationError(problems)
     # No problems: the model section and the Trainer arguments were both built.
