@@ -374,3 +374,28 @@ def test_arguments_without_annotation():
         "data.flag: expected bool by make, got 1 (the type of its default, False; annotate "
         "`flag` in make to allow other values)"
     ]
+
+
+def test_an_annotation_pydantic_cannot_use_leaves_the_others_checked():
+    """`get_type_hints` fails on the whole signature for one unresolvable name; pydantic
+    fails on a forward reference: each such argument is unchecked, the others are not."""
+    from collections.abc import Callable
+
+    from treadle._user_cli import _fields, _validate_args
+
+    source = (
+        "def make(a: 'Undefined' = None, b: 'int' = 1, c: Callable[[int], 'Undefined'] = None):\n"
+        "    return b\n"
+    )
+    namespace: dict = {"Callable": Callable}  # compiled without this module's __future__ import
+    exec(compile(source, "<make>", "exec", dont_inherit=True), namespace)
+    make = namespace["make"]
+    assert not isinstance(make.__annotations__["c"], str)
+
+    problems: list[str] = []
+    checked = _validate_args({"a": 1, "b": "x", "c": len}, _fields(make), "data.", problems, make)
+    assert problems == [
+        "data.b: expected int by make, got 'x' (Input should be a valid integer, unable to "
+        "parse string as an integer)"
+    ]
+    assert checked == {"a": 1, "c": len}

@@ -552,11 +552,23 @@ def _signature_defaults(cls: Any) -> dict[str, Any]:
 
 
 def _signature_types(cls: Any) -> dict[str, Any]:
+    function = cls.__init__ if inspect.isclass(cls) else cls
+    params = _parameters(cls)
     try:
-        hints = typing.get_type_hints(cls.__init__ if inspect.isclass(cls) else cls)
-    except Exception:  # an annotation that cannot be resolved: checked as Any
+        hints = typing.get_type_hints(function)
+    except Exception:  # one annotation that cannot be resolved: the others still count
         hints = {}
-    return {p.name: hints.get(p.name, Any) for p in _parameters(cls)}
+        namespace = getattr(function, "__globals__", {})
+        for p in params:
+            try:
+                hints[p.name] = (
+                    eval(p.annotation, namespace)  # what get_type_hints does, one at a time
+                    if isinstance(p.annotation, str)
+                    else p.annotation
+                )
+            except Exception:  # this one is checked as Any
+                continue
+    return {p.name: Any if hints.get(p.name, p.empty) is p.empty else hints[p.name] for p in params}
 
 
 class _Inferred:
@@ -664,29 +676,17 @@ def _validate_args(
         spec[name] = (annotation, ...)
     if not spec:
         return {}
-    definitions: dict[str, Any] = {
-        k: (a.annotation if isinstance(a, _Inferred) else a, d) for k, (a, d) in spec.items()
-    }
     config = ConfigDict(arbitrary_types_allowed=True)
-    try:
-        model = create_model("Arguments", __config__=config, **definitions)
-    except Exception:  # an annotation pydantic cannot check (a Protocol): that one is Any
-        for k, (annotation, default) in list(definitions.items()):
-            try:
-                create_model("Argument", __config__=config, **{k: (annotation, default)})
-            except Exception:
-                definitions[k] = (Any, default)
-        model = create_model("Arguments", __config__=config, **definitions)
-    try:
-        validated = model(**{k: values[k] for k in spec})
-    except ValidationError as exc:
-        seen = set()
-        for err in exc.errors():
-            name = str((err.get("loc") or ("?",))[0])
-            if name in seen:  # a Union fails once per member: one line per argument
-                continue
-            seen.add(name)
-            annotation = spec[name][0]
+    checked: dict[str, Any] = {}
+    for name, (annotation, _) in spec.items():  # one model per argument: each fails alone
+        pydantic_type = annotation.annotation if isinstance(annotation, _Inferred) else annotation
+        field: dict[str, Any] = {name: (pydantic_type, ...)}
+        try:
+            checked[name] = getattr(
+                create_model("Argument", __config__=config, **field)(**{name: values[name]}), name
+            )
+        except ValidationError as exc:
+            err = exc.errors()[0]  # a Union fails once per member: one line per argument
             if isinstance(annotation, _Inferred):
                 signature = "its signature"
                 if owner is not None:
@@ -697,15 +697,17 @@ def _validate_args(
                     f"{values.get(name)!r} (the type of its default, {annotation.default!r}; "
                     f"annotate `{name}` in {signature} to allow other values)"
                 )
-                continue
-            problems.append(
-                f"{prefix}{name}: expected {_type_name(annotation)}{where}, "
-                f"got {values.get(name)!r} ({err.get('msg', 'invalid')})"
-            )
-        return {}
-    return {
-        k: values[k] if isinstance(spec[k][0], _Inferred) else getattr(validated, k) for k in spec
-    }
+            else:
+                problems.append(
+                    f"{prefix}{name}: expected {_type_name(annotation)}{where}, "
+                    f"got {values.get(name)!r} ({err.get('msg', 'invalid')})"
+                )
+        except Exception:  # pydantic cannot use the annotation (`Callable[[int], 'Undefined']`)
+            checked[name] = values[name]
+        else:
+            if isinstance(annotation, _Inferred):  # checked, not converted
+                checked[name] = values[name]
+    return checked
 
 
 def _plain(value: Any) -> Any:
