@@ -9,7 +9,7 @@ from treadle.datamodule import DataModule
 from treadle.errors import ConfigurationError, PluginError
 from treadle.hookspecs import hookimpl, hookspec
 from treadle.module import Module
-from treadle.providers import Provider, module_available
+from treadle.providers import Provider, Setting, module_available
 from treadle.utilities import seed_everything
 
 __version__ = "0.1.0"
@@ -21,6 +21,7 @@ __all__ = [
     "Module",
     "PluginError",
     "Provider",
+    "Setting",
     "Trainer",
     "TrainerConfig",
     "hookimpl",
