@@ -296,13 +296,24 @@ class RunPluginManager(pluggy.PluginManager):
     # -- what a run says about itself --------------------------------------------------------
 
     def third_party(self) -> list[tuple]:
-        """``[(entry_point_name, (distribution, version), plugin)]`` loaded from other
-        distributions than treadle, in load order."""
-        return [
-            (name, dist, self.get_plugin(name))
-            for name, dist in self.distributions.items()
-            if dist[0].lower() != OWN_DISTRIBUTION and self.get_plugin(name) is not None
-        ]
+        """``[(entry_point_name, (distribution, version), plugin)]``: the plugins of other
+        distributions than treadle that take part in the run (one of their records was
+        selected, or they implement a hook beyond ``provide_*``), in load order."""
+        chosen = set()
+        for kind, (name, _) in self.reasons.items():
+            record = self.providers(kind).get(name) if name is not None else None
+            if record is not None:
+                chosen.add(record.plugin)
+        providing = set(_PROVIDER_HOOKS.values())
+        found = []
+        for name, dist in self.distributions.items():
+            plugin = self.get_plugin(name)
+            if dist[0].lower() == OWN_DISTRIBUTION or plugin is None:
+                continue
+            hooks = {c.name for c in self.get_hookcallers(plugin) or []} - providing
+            if name in chosen or hooks:
+                found.append((name, dist, plugin))
+        return found
 
     def run_lines(self) -> list[str]:
         """The run's first lines: each selected kind and why, then the third-party plugins
@@ -507,6 +518,40 @@ def auto_strategy(devices: Any, num_nodes: int, env_world_size: int) -> tuple[st
     if env_world_size > 1:
         return "ddp", f'"auto" picked it: the environment has world_size={env_world_size}'
     return "single_device", '"auto" picked it: one device, one node, one process'
+
+
+def auto_lines(pm: RunPluginManager) -> list[str]:
+    """What ``Trainer()`` with its defaults would pick on this machine, and why (for
+    ``treadle plugins``): the accelerator, strategy and environment "auto" choose."""
+    lines = []
+    env, env_why = pick_auto("environment", pm.providers("environment"))
+    accel, accel_why = pick_auto("accelerator", pm.providers("accelerator"))
+    lines.append(f"accelerator: {accel.name if accel else None!r} ({accel_why})")
+    world = 1
+    if env is not None:
+        try:
+            world = int(env.factory(None).world_size)
+        except Exception:  # an environment that needs a Trainer: one process is assumed
+            world = 1
+    strategy, why = auto_strategy(1, 1, world)
+    lines.append(f"strategy: {strategy!r} ({why})")
+    if env is None:
+        lines.append("environment: none (no cluster environment detected)")
+    else:
+        lines.append(f"environment: {env.name!r} ({env_why})")
+    return lines
+
+
+def setting_lines(plugin: Any) -> list[str]:
+    """One line per declared :class:`treadle.Setting`, with its value now."""
+    lines = []
+    for setting in settings_of(plugin):
+        now = os.environ.get(setting.name)
+        value = f"set to {now!r}" if now is not None else "unset"
+        default = f"; default: {setting.default}" if setting.default is not None else ""
+        text = f": {setting.description}" if setting.description else ""
+        lines.append(f"setting {setting.name}{text} ({value}{default})")
+    return lines
 
 
 class _Stderr(logging.StreamHandler):
