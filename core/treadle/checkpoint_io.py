@@ -21,6 +21,7 @@ def save_atomic(checkpoint: dict[str, Any], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        chmod_as_umask(tmp)
         with os.fdopen(fd, "wb") as f:
             torch.save(checkpoint, f)
             f.flush()
@@ -31,6 +32,14 @@ def save_atomic(checkpoint: dict[str, Any], path: str | Path) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def chmod_as_umask(path: str | Path) -> None:
+    """Give a file made by ``mkstemp`` (mode 0600) the mode ``open()`` would: 0666 less the
+    umask, so that colleagues read a run's checkpoints where the umask lets them."""
+    mask = os.umask(0o022)  # reading the umask sets it: put it back at once
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 def load(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
