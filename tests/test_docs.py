@@ -109,7 +109,15 @@ def test_every_python_block_in_the_docs_runs(doc, code, skip, tmp_path):
     environ["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     if re.search(r"^def test_", code, re.M):
         (tmp_path / "test_snippet.py").write_text(code)
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_snippet.py"]
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "test_snippet.py",
+        ]
     else:
         (tmp_path / "snippet.py").write_text(code)
         command = [sys.executable, "snippet.py"]

@@ -83,9 +83,7 @@ def test_a_tie_with_cpu_goes_to_treadles_own_record(install):
     )
 
 
-def test_a_third_party_accelerator_with_a_higher_priority_wins_auto_and_says_so(
-    install, caplog
-):
+def test_a_third_party_accelerator_with_a_higher_priority_wins_auto_and_says_so(install, caplog):
     install_myaccel(install, priority=100)
     t = trainer()
     assert type(t.accelerator).__name__ == "MyAccelerator"

@@ -48,11 +48,12 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         _PROVIDER_HOOKS,
         GROUP,
         RunPluginManager,
+        auto_lines,
+        check_block_list,
         discover_entry_points,
         load_entry_point,
+        setting_lines,
     )
-
-    from treadle.plugin_manager import auto_lines, check_block_list, setting_lines
 
     out = sys.stdout
     pm = RunPluginManager()

@@ -327,7 +327,9 @@ class RunPluginManager(pluggy.PluginManager):
             lines.append(f"{kind}: {shown} ({why})")
         for ep_name, dist, plugin in self.third_party():
             set_ = [
-                f"{s.name}={os.environ[s.name]}" for s in settings_of(plugin) if s.name in os.environ
+                f"{s.name}={os.environ[s.name]}"
+                for s in settings_of(plugin)
+                if s.name in os.environ
             ]
             reads = f"; set: {', '.join(set_)}" if set_ else ""
             lines.append(f"plugin: {ep_name} ({dist[0]} {dist[1]}){reads}")
@@ -486,8 +488,13 @@ def pick_auto(kind: str, records: dict[str, Provider]) -> tuple[Provider | None,
     shown = ", ".join(f"{r.name}={r.priority}" for r in usable)
     tie = [r for r in usable[1:] if r.priority == best.priority]
     rule = (
-        " (a tie, won by " + ("treadle's own record" if first_party(best) and not all(
-            first_party(r) for r in tie) else "the first name in alphabetical order") + ")"
+        " (a tie, won by "
+        + (
+            "treadle's own record"
+            if first_party(best) and not all(first_party(r) for r in tie)
+            else "the first name in alphabetical order"
+        )
+        + ")"
         if tie
         else ""
     )
@@ -557,7 +564,7 @@ def setting_lines(plugin: Any) -> list[str]:
 class _Stderr(logging.StreamHandler):
     """Writes to ``sys.stderr`` as it is at each record (pytest and users replace it)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self):
         return sys.stderr
 
