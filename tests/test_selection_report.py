@@ -19,7 +19,6 @@ import pytest
 
 import treadle
 from test_plugins import (  # noqa: F401 (install: a fixture)
-    MYACCEL,
     Regression,
     install,
     install_myaccel,
@@ -309,6 +308,3 @@ def test_a_run_of_the_cli_prints_the_selection_on_stderr(install, tmp_path):
         timeout=240,
     )
     assert quiet.returncode == 0 and "treadle:" not in quiet.stderr
-
-
-assert "priority=%(priority)s" in MYACCEL  # install_myaccel(priority=None) writes priority=None
