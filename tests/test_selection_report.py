@@ -202,8 +202,8 @@ def test_an_unknown_name_lists_what_was_not_loaded(install, monkeypatch):
     with pytest.raises(
         treadle.ConfigurationError,
         match=re.escape(
-            "Not loaded, and so not searched: `myaccel` (treadle-myaccel, blocked by "
-            "TREADLE_BLOCK_PLUGINS). Install the plugin that provides it, or pick one of these."
+            "Blocked by TREADLE_BLOCK_PLUGINS, and so not searched: `myaccel` (treadle-myaccel). "
+            "Install the plugin that provides it, or pick one of these."
         ),
     ):
         trainer(accelerator="other")

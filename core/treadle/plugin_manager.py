@@ -280,11 +280,14 @@ class RunPluginManager(pluggy.PluginManager):
                     f"{dist[1]}) is {reason}, so what it provides is not known. {fix} to "
                     f"select it, or pick one of: {_names(records)}"
                 )
+        # Entry points an admin blocked may provide it (not those autoload-off skipped: every
+        # other distribution's, listed by `treadle plugins`).
+        blocked = [(ep, dist) for ep, dist, reason in self.skipped if reason.startswith("blocked")]
         skipped = (
-            " Not loaded, and so not searched: "
-            + ", ".join(f"`{ep.name}` ({dist[0]}, {reason})" for ep, dist, reason in self.skipped)
+            " Blocked by TREADLE_BLOCK_PLUGINS, and so not searched: "
+            + ", ".join(f"`{ep.name}` ({dist[0]})" for ep, dist in blocked)
             + "."
-            if self.skipped
+            if blocked
             else ""
         )
         return (
