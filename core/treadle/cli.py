@@ -56,8 +56,11 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         _PROVIDER_HOOKS,
         GROUP,
         RunPluginManager,
+        auto_lines,
+        check_block_list,
         discover_entry_points,
         load_entry_point,
+        setting_lines,
     )
 
     out = sys.stdout
@@ -66,6 +69,9 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     owners: dict[str, tuple] = {}
     found = discover_entry_points()
     out.write(f"Entry points in group {GROUP!r}: {len(found)}\n")
+    unknown = check_block_list(found)
+    if unknown is not None:
+        out.write(f"warning: {unknown}\n")
     for ep, dist, reason in found:
         out.write(f"\n{ep.name} = {ep.value}\n    distribution: {dist[0]} {dist[1]}\n")
         if reason is not None:
@@ -106,6 +112,8 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
                 n for n in dir(specs) if hasattr(getattr(specs, n, None), "treadle_spec")
             )
             out.write(f"    adds hookspecs: {', '.join(added) or '(none)'}\n")
+        if getattr(args, "verbose", False):
+            out.write("".join(f"    {line}\n" for line in setting_lines(plugin)))
         for kind, hook_name in _PROVIDER_HOOKS.items():
             for impl in getattr(pm.hook, hook_name).get_hookimpls():
                 if impl.plugin_name != name:
@@ -142,6 +150,13 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
             for n, r in sorted(records.items())
         ]
         out.write(f"  {kind}: {', '.join(names) or '(none)'}\n")
+    try:
+        auto = auto_lines(pm)
+    except Exception:  # a conflict or a failing provider hook, reported below
+        auto = []
+    if auto:
+        out.write('\n"auto" on this machine (Trainer() with its defaults):\n')
+        out.write("".join(f"  {line}\n" for line in auto))
     if problems:
         out.write("\nProblems:\n" + "".join(f"  - {p}\n" for p in problems))
         return EXIT_PLUGIN
@@ -577,8 +592,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="{fit,validate,plugins}")
     sub.required = True
-    sub.add_parser(
+    plugins = sub.add_parser(
         "plugins", help="list every plugin of entry-point group 'treadle' and what it provides"
+    )
+    plugins.add_argument(
+        "-v", "--verbose", action="store_true", help="also the settings each plugin reads"
     )
     for name, text in (
         ("fit", "train: build model, data and Trainer from --config, then fit"),
