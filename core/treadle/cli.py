@@ -468,11 +468,13 @@ def _prepare_run(args: argparse.Namespace, overrides: Sequence[str]):
         problems.extend(exc.problems)
     trainer_kwargs = None
     if not any(p.startswith("trainer.") for p in problems):
+        before = len(problems)
         built = _build({k: v for k, v in run.trainer.items() if k not in plain}, problems)
-        try:
-            TrainerConfig.from_kwargs(**built)
-        except ConfigurationError as exc:
-            problems.extend(exc.problems)
+        if len(problems) == before:  # (a spec that failed to build left a None in its place)
+            try:
+                TrainerConfig.from_kwargs(**built)
+            except ConfigurationError as exc:
+                problems.extend(exc.problems)
         trainer_kwargs = {**plain, **built}
     if problems:
         raise ConfigurationError(problems)
