@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -65,3 +69,72 @@ def test_every_hookspec_docstring_is_complete(name):
         assert f":param {param}:" in doc, f"hookspec {name} does not document `{param}`"
     if fn.treadle_spec.get("firstresult"):
         assert "Stops at the first non-None result." in doc, name
+
+
+# -- every ```python block of docs/ runs ------------------------------------------------------
+#
+# Each block runs alone, as a reader would paste it, in a fresh interpreter in an empty
+# directory: a script (``python snippet.py``), or, when it defines ``test_*`` functions, a test
+# file run by pytest. A block that cannot run here carries, on the line before its fence, the
+# marker ``<!-- doc-test: skip: <why> -->`` (invisible when the markdown is rendered).
+
+SKIP = re.compile(r"<!-- doc-test: skip: (?P<why>.*\S) -->")
+BLOCK = re.compile(r"^```python\n(?P<code>.*?)^```$", re.S | re.M)
+
+
+def _blocks() -> list:
+    found = []
+    for md in sorted((ROOT / "docs").glob("*.md")):
+        text = md.read_text()
+        for match in BLOCK.finditer(text):
+            line = text.count("\n", 0, match.start()) + 1
+            before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
+            skip = SKIP.fullmatch(before.strip())
+            code = match.group("code")
+            # A script that starts processes (the ranks re-run it under a __main__ guard) is slow.
+            marks = [pytest.mark.slow] if "__main__" in code and not skip else []
+            found.append(
+                pytest.param(
+                    md.name, code, skip and skip.group("why"), id=f"{md.name}:{line}", marks=marks
+                )
+            )
+    return found
+
+
+@pytest.mark.parametrize(("doc", "code", "skip"), _blocks())
+def test_every_python_block_in_the_docs_runs(doc, code, skip, tmp_path):
+    if skip:
+        pytest.skip(f"{doc}: {skip}")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TREADLE_")}
+    environ["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    if re.search(r"^def test_", code, re.M):
+        (tmp_path / "test_snippet.py").write_text(code)
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "test_snippet.py",
+        ]
+    else:
+        (tmp_path / "snippet.py").write_text(code)
+        command = [sys.executable, "snippet.py"]
+    result = subprocess.run(
+        command, cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, f"{doc}:\n{code}\n{result.stdout}\n{result.stderr}"
+    assert "Failed to initialize NumPy" not in result.stderr
+
+
+def test_every_skip_marker_names_its_reason_and_precedes_a_python_block():
+    for md in sorted((ROOT / "docs").glob("*.md")):
+        lines = md.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if "doc-test" not in line:
+                continue
+            assert SKIP.fullmatch(line.strip()), f"{md.name}:{i + 1}: malformed marker {line!r}"
+            assert i + 1 < len(lines) and lines[i + 1] == "```python", (
+                f"{md.name}:{i + 1}: the marker must be the line right before a ```python fence"
+            )

@@ -185,8 +185,10 @@ def test_autoload_off_skips_third_party_plugins_but_not_treadles_own(install, mo
     with pytest.raises(
         treadle.ConfigurationError,
         match=re.escape(
-            "Trainer: `accelerator='myaccel'` is not provided by any installed plugin. "
-            f"Available names: {available('accelerator')}."
+            "Trainer: `accelerator='myaccel'`: the plugin `myaccel` (distribution "
+            "treadle-myaccel 1.2.3) is not loaded: TREADLE_DISABLE_PLUGIN_AUTOLOAD is set, so what "
+            "it provides is not known. Unset TREADLE_DISABLE_PLUGIN_AUTOLOAD (or pass the plugin "
+            f"in `Trainer(plugins=[...])`) to select it, or pick one of: {available('accelerator')}"
         ),
     ):
         trainer(accelerator="myaccel")
@@ -210,7 +212,8 @@ BOOM = """
 def test_a_blocked_plugin_is_never_imported(install, monkeypatch):
     install("treadle-boom", "0.3", {"boom": "tp_boom"}, {"tp_boom": BOOM})
     monkeypatch.setenv("TREADLE_BLOCK_PLUGINS", "other, boom")
-    pm = trainer().plugin_manager
+    with pytest.warns(UserWarning, match=re.escape("TREADLE_BLOCK_PLUGINS names `other`")):
+        pm = trainer().plugin_manager
     assert "tp_boom" not in sys.modules
     assert pm.get_plugin("boom") is None
 

@@ -4,13 +4,30 @@
 ``loggers`` load on first use, so that ``import treadle`` costs little more than ``import torch``.
 """
 
-from treadle.callback import Callback
-from treadle.datamodule import DataModule
-from treadle.errors import CheckpointError, ConfigurationError, NonFiniteLossError, PluginError
-from treadle.hookspecs import hookimpl, hookspec
-from treadle.module import Module
-from treadle.providers import Provider, module_available
-from treadle.utilities import seed_everything
+import warnings as _warnings
+
+from treadle.providers import module_available as _module_available
+
+with _warnings.catch_warnings():
+    # Without numpy, this torch warns "Failed to initialize NumPy" when it is imported. treadle
+    # uses numpy only where it is installed (RNG state, seeding), so nothing is missing: keep
+    # the warning for a numpy that is there but broken, drop it for one that is not installed.
+    if not _module_available("numpy"):
+        _warnings.filterwarnings("ignore", "Failed to initialize NumPy", UserWarning)
+    import torch  # noqa: F401  (first, under the filter)
+
+from treadle.callback import Callback  # noqa: E402
+from treadle.datamodule import DataModule  # noqa: E402
+from treadle.errors import (  # noqa: E402
+    CheckpointError,
+    ConfigurationError,
+    NonFiniteLossError,
+    PluginError,
+)
+from treadle.hookspecs import hookimpl, hookspec  # noqa: E402
+from treadle.module import Module  # noqa: E402
+from treadle.providers import Provider, Setting, module_available  # noqa: E402
+from treadle.utilities import seed_everything  # noqa: E402
 
 __version__ = "0.1.0"
 
@@ -23,6 +40,7 @@ __all__ = [
     "NonFiniteLossError",
     "PluginError",
     "Provider",
+    "Setting",
     "Trainer",
     "TrainerConfig",
     "hookimpl",

@@ -22,7 +22,6 @@ Neither pydantic nor YAML is imported until a ``CLI`` is built.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import os
 import random
@@ -111,17 +110,25 @@ class CLI:
         problems: list[str] = []
         checked = self._check(self.config, problems)
         if problems:
-            where = " ".join(filter(None, (self.prog, self.subcommand)))
-            sys.stderr.write(
-                f"{where}: {len(problems)} configuration problem"
-                f"{'s' if len(problems) > 1 else ''}:\n"
-                + "".join(f"  - {p}\n" for p in problems)
-                + f"See `{where} --help`.\n"
-            )
-            raise SystemExit(EXIT_CONFIG)
-        self._instantiate(checked)
-        if self.subcommand is not None:
-            self._run_subcommand(self.subcommand)
+            self._exit_with(problems)
+        from treadle.errors import ConfigurationError
+
+        try:  # the Trainer's own checks (plugin selection) and a `monitor` never logged
+            self._instantiate(checked)
+            if self.subcommand is not None:
+                self._run_subcommand(self.subcommand)
+        except ConfigurationError as exc:
+            self._exit_with(exc.problems)
+
+    def _exit_with(self, problems: list[str]) -> typing.NoReturn:
+        where = " ".join(filter(None, (self.prog, self.subcommand)))
+        sys.stderr.write(
+            f"{where}: {len(problems)} configuration problem"
+            f"{'s' if len(problems) > 1 else ''}:\n"
+            + "".join(f"  - {p}\n" for p in problems)
+            + f"See `{where} --help`.\n"
+        )
+        raise SystemExit(EXIT_CONFIG)
 
     # -- parsing -----------------------------------------------------------------------------
 
@@ -153,6 +160,7 @@ class CLI:
         from treadle.cli import _load_yaml, _read_config
 
         problems: list[str] = []
+        file_problems: list[str] = []  # a file that cannot be read or parsed: reported alone
         if isinstance(args, dict):
             tokens: list[str] = []
             given = args
@@ -183,7 +191,7 @@ class CLI:
             per_command.get("default_config_files") or []
         ):
             if os.path.isfile(path):  # as jsonargparse: a missing default file is skipped
-                _merge(config, _read_config(path, problems))
+                _merge(config, _read_config(path, file_problems))
         _merge(config, given)
         print_config = False
         i = 0
@@ -209,7 +217,7 @@ class CLI:
                     continue
                 value, i = tokens[i], i + 1
             if key in ("config", "c"):
-                _merge(config, _read_config(value, problems))
+                _merge(config, _read_config(value, file_problems))
                 continue
             path = key.split(".")
             if path[0] not in config or not all(path):
@@ -229,8 +237,8 @@ class CLI:
                     node[part] = {}
                 node = node[part]
             node[path[-1]] = parsed
-        if problems:
-            sys.stderr.write(f"{self.prog}: " + "; ".join(problems) + "\n")
+        if file_problems or problems:
+            sys.stderr.write(f"{self.prog}: " + "; ".join(file_problems or problems) + "\n")
             raise SystemExit(EXIT_CONFIG)
         return subcommand, config, print_config
 
@@ -318,7 +326,8 @@ class CLI:
         unknown = sorted(set(config) - set(known))
         for key in unknown:
             problems.append(
-                f"`{key}`: not a key of the configuration; valid keys: {', '.join(known)}"
+                f"`{key}`: not a key of the configuration;{_where_it_goes(key, known)} valid "
+                f"keys: {', '.join(known)}"
             )
         checked: dict[str, Any] = {}
         seed = config.get("seed_everything")
@@ -339,23 +348,26 @@ class CLI:
                 f"trainer: must be a mapping of Trainer arguments; got {type(trainer).__name__}"
             )
             trainer = {}
-        before = len(problems)
-        specs = {k: _parse_spec(v, f"trainer.{k}", problems) for k, v in trainer.items()}
-        if len(problems) == before:
-            kwargs = specs
-            if (
-                issubclass(self.trainer_class, _treadle_trainer())
-                and self.trainer_class.__init__ is _treadle_trainer().__init__
-            ):
-                try:
-                    TrainerConfig.from_kwargs(
-                        **{k: v for k, v in kwargs.items() if not _is_call(v)}
-                    )
-                except ConfigurationError as exc:
-                    problems.extend(exc.problems)
-            else:
-                _validate_args(kwargs, _fields(self.trainer_class), "trainer.", problems)
-            checked["trainer"] = specs
+        specs, broken = {}, set()
+        for k, v in trainer.items():
+            before = len(problems)
+            specs[k] = _parse_spec(v, f"trainer.{k}", problems)
+            if len(problems) > before:
+                broken.add(k)
+        # The other arguments are checked even when one of them is broken, so that every
+        # problem is reported in one go.
+        kwargs = {k: v for k, v in specs.items() if k not in broken}
+        if (
+            issubclass(self.trainer_class, _treadle_trainer())
+            and self.trainer_class.__init__ is _treadle_trainer().__init__
+        ):
+            try:
+                TrainerConfig.from_kwargs(**{k: v for k, v in kwargs.items() if not _is_call(v)})
+            except ConfigurationError as exc:
+                problems.extend(exc.problems)
+        else:
+            _validate_args(kwargs, _fields(self.trainer_class), "trainer.", problems)
+        checked["trainer"] = specs
         checked["model"] = self._check_section(
             "model", config.get("model"), self.model_class, self.subclass_mode_model, problems
         )
@@ -427,8 +439,21 @@ class CLI:
         if checked.get("data") is not None:
             cls, kwargs = checked["data"]
             self.datamodule = cls(**{k: _build(v) for k, v in kwargs.items()})
-        self.trainer = self.trainer_class(**{k: _build(v) for k, v in checked["trainer"].items()})
+        trainer_kwargs = {k: _build(v) for k, v in checked["trainer"].items()}
+        takes_plugins = "plugins" in _fields(self.trainer_class) or issubclass(
+            self.trainer_class, _treadle_trainer()
+        )
+        if self.subcommand == "fit" and takes_plugins:
+            from treadle._cli_checks import MonitorCheck
+
+            trainer_kwargs["plugins"] = [*(trainer_kwargs.get("plugins") or []), MonitorCheck()]
+        self.trainer = self.trainer_class(**trainer_kwargs)
         self._extras = checked.get("extras", {})
+        if self.subcommand == "fit":
+            from treadle._cli_checks import monitor_warnings
+
+            for line in monitor_warnings(self.model, list(self.trainer.callbacks)):
+                sys.stderr.write(f"{self.prog} fit: warning: {line}\n")
 
     def _run_subcommand(self, subcommand: str) -> None:
         before = getattr(self, f"before_{subcommand}", None)
@@ -444,6 +469,19 @@ class CLI:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _where_it_goes(key: str, known: Any) -> str:
+    """A hint for an unknown top-level key: a ``Trainer`` argument at the wrong level, or a
+    misspelled key (``" Did you mean `seed_everything`?"``); ``""`` when nothing is close."""
+    from treadle.config import TrainerConfig
+
+    if key in TrainerConfig.model_fields:
+        return f" `{key}` is a Trainer argument: put it under `trainer:`;"
+    from treadle._cli_checks import close_match
+
+    match = close_match(key, known)
+    return f" did you mean `{match}`?" if match else ""
 
 
 def _treadle_trainer() -> Any:
@@ -514,17 +552,68 @@ def _signature_defaults(cls: Any) -> dict[str, Any]:
 
 
 def _signature_types(cls: Any) -> dict[str, Any]:
+    function = cls.__init__ if inspect.isclass(cls) else cls
+    params = _parameters(cls)
     try:
-        hints = typing.get_type_hints(cls.__init__)
-    except Exception:  # an annotation that cannot be resolved: checked as Any
+        hints = typing.get_type_hints(function)
+    except Exception:  # one annotation that cannot be resolved: the others still count
         hints = {}
-    return {p.name: hints.get(p.name, Any) for p in _parameters(cls)}
+        namespace = getattr(function, "__globals__", {})
+        for p in params:
+            try:
+                hints[p.name] = (
+                    eval(p.annotation, namespace)  # what get_type_hints does, one at a time
+                    if isinstance(p.annotation, str)
+                    else p.annotation
+                )
+            except Exception:  # this one is checked as Any
+                continue
+    return {p.name: Any if hints.get(p.name, p.empty) is p.empty else hints[p.name] for p in params}
+
+
+class _Inferred:
+    """The type of an argument without annotation, read from its default (``lr=0.1``: a
+    number), so that ``--model.lr fast`` is a configuration error, not a traceback in the
+    optimizer. Only numbers and booleans are inferred; the value is checked, not converted."""
+
+    __slots__ = ("default", "annotation", "name")
+    annotation: Any
+
+    def __init__(self, default: Any) -> None:
+        from pydantic import StrictBool, StrictFloat, StrictInt
+
+        self.default = default
+        if isinstance(default, bool):
+            self.annotation, self.name = StrictBool, "bool"
+        else:
+            self.annotation, self.name = typing.Union[StrictInt, StrictFloat], "a number"
 
 
 def _fields(cls: Any) -> dict[str, tuple[Any, Any]]:
-    """``name -> (annotation, default or inspect.Parameter.empty)`` of ``cls.__init__``."""
+    """``name -> (annotation, default or inspect.Parameter.empty)`` of ``cls.__init__`` (of
+    ``cls`` itself for a function); an argument without annotation whose default is a number or
+    a bool gets an :class:`_Inferred` type."""
     types = _signature_types(cls)
-    return {p.name: (types[p.name], p.default) for p in _parameters(cls)}
+    fields = {}
+    for p in _parameters(cls):
+        annotation = types[p.name]
+        if (
+            p.annotation is p.empty
+            and isinstance(p.default, (bool, int, float))
+            and annotation is Any
+        ):
+            annotation = _Inferred(p.default)
+        fields[p.name] = (annotation, p.default)
+    return fields
+
+
+def _takes_any_keyword(cls: Any) -> bool:
+    """Whether the signature of ``cls`` has ``**kwargs`` (so any argument name is accepted)."""
+    try:
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.kind is p.VAR_KEYWORD for p in params)
 
 
 def _type_name(annotation: Any) -> str:
@@ -549,11 +638,13 @@ def _validate_args(
     """
     from pydantic import ConfigDict, ValidationError, create_model
 
+    from treadle._cli_checks import did_you_mean
+
     where = f" by {owner.__name__}" if owner is not None else ""
+    extra_ok = owner is not None and _takes_any_keyword(owner)
     for name in values:
-        if name not in fields:
-            close = difflib.get_close_matches(name, list(fields), n=1)
-            hint = f" Did you mean `{prefix}{close[0]}`?" if close else ""
+        if name not in fields and not extra_ok:
+            hint = did_you_mean(name, fields, f"`{prefix}{{}}`")
             problems.append(
                 f"{prefix}{name}: not an argument of "
                 f"{owner.__name__ if owner is not None else 'this section'}.{hint} "
@@ -571,8 +662,8 @@ def _validate_args(
             continue
         if name not in values:
             continue
-        if _is_call(value):
-            target = value.target
+        if _is_call(value) or value is None and isinstance(annotation, _Inferred):
+            target = getattr(value, "target", None)
             if (
                 inspect.isclass(annotation)
                 and inspect.isclass(target)
@@ -580,25 +671,43 @@ def _validate_args(
             ):
                 problems.append(f"{prefix}{name}: `{value.label}` is not a {annotation.__name__}")
             continue
+        if name not in fields:  # accepted by **kwargs
+            continue
         spec[name] = (annotation, ...)
     if not spec:
         return {}
-    model = create_model("Arguments", __config__=ConfigDict(arbitrary_types_allowed=True), **spec)
-    try:
-        validated = model(**{k: values[k] for k in spec})
-    except ValidationError as exc:
-        seen = set()
-        for err in exc.errors():
-            name = str((err.get("loc") or ("?",))[0])
-            if name in seen:  # a Union fails once per member: one line per argument
-                continue
-            seen.add(name)
-            problems.append(
-                f"{prefix}{name}: expected {_type_name(spec[name][0])}{where}, "
-                f"got {values.get(name)!r} ({err.get('msg', 'invalid')})"
+    config = ConfigDict(arbitrary_types_allowed=True)
+    checked: dict[str, Any] = {}
+    for name, (annotation, _) in spec.items():  # one model per argument: each fails alone
+        pydantic_type = annotation.annotation if isinstance(annotation, _Inferred) else annotation
+        field: dict[str, Any] = {name: (pydantic_type, ...)}
+        try:
+            checked[name] = getattr(
+                create_model("Argument", __config__=config, **field)(**{name: values[name]}), name
             )
-        return {}
-    return {k: getattr(validated, k) for k in spec}
+        except ValidationError as exc:
+            err = exc.errors()[0]  # a Union fails once per member: one line per argument
+            if isinstance(annotation, _Inferred):
+                signature = "its signature"
+                if owner is not None:
+                    init = ".__init__" if inspect.isclass(owner) else ""
+                    signature = f"{owner.__name__}{init}"
+                problems.append(
+                    f"{prefix}{name}: expected {annotation.name}{where}, got "
+                    f"{values.get(name)!r} (the type of its default, {annotation.default!r}; "
+                    f"annotate `{name}` in {signature} to allow other values)"
+                )
+            else:
+                problems.append(
+                    f"{prefix}{name}: expected {_type_name(annotation)}{where}, "
+                    f"got {values.get(name)!r} ({err.get('msg', 'invalid')})"
+                )
+        except Exception:  # pydantic cannot use the annotation (`Callable[[int], 'Undefined']`)
+            checked[name] = values[name]
+        else:
+            if isinstance(annotation, _Inferred):  # checked, not converted
+                checked[name] = values[name]
+    return checked
 
 
 def _plain(value: Any) -> Any:

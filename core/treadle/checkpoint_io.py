@@ -53,6 +53,7 @@ def save_atomic(checkpoint: dict[str, Any], path: str | Path) -> Path:
     sweep_temp_files(path.parent)
     fd, tmp = _locked_temp(path)  # held open (and locked) until renamed
     try:
+        chmod_as_umask(tmp)  # mkstemp makes it 0600
         try:
             torch.save(checkpoint, tmp)  # by path: torch's own buffered writer
             os.fsync(fd)
@@ -74,6 +75,14 @@ def save_atomic(checkpoint: dict[str, Any], path: str | Path) -> Path:
             os.close(fd)
     _fsync_directory(path.parent)
     return path
+
+
+def chmod_as_umask(path: str | Path) -> None:
+    """Give a file made by ``mkstemp`` (mode 0600) the mode ``open()`` would: 0666 less the
+    umask, so that colleagues read a run's checkpoints where the umask lets them."""
+    mask = os.umask(0o022)  # reading the umask sets it: put it back at once
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
 
 
 def load(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:

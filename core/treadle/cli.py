@@ -9,9 +9,13 @@ Three commands, documented in ``docs/cli.md``:
 * ``treadle validate --config run.yaml``: the same set-up and every check ``fit`` makes before
   its first ``training_step``, then stop: nothing is trained.
 
-Exit codes: 0 success, 2 a configuration problem (the YAML, a ``Trainer`` argument, a check of
-any plugin: every problem is printed), 3 a plugin that fails to load or register; an error raised
-while training propagates with its traceback (exit code 1).
+* ``treadle --version``: treadle, torch, pluggy and each plugin distribution's version.
+
+Exit codes: 0 success, 2 a configuration problem (the YAML, an argument of the model, the data,
+the ``Trainer`` or a callback, a check of any plugin: every problem is printed; also a
+``ConfigurationError`` raised while training, such as a ``monitor`` never logged by the first
+epoch end), 3 a plugin that fails to load or register; any other error raised while training
+propagates with its traceback (exit code 1).
 
 Start-up stays light: ``treadle plugins`` loads the plugins but not pydantic or YAML.
 
@@ -30,7 +34,11 @@ from collections.abc import Sequence
 from importlib import import_module
 from typing import Any
 
-from treadle._user_cli import CLI  # noqa: F401  (treadle.cli.CLI; imports nothing heavy)
+from treadle._user_cli import (
+    CLI,  # noqa: F401  (treadle.cli.CLI; imports nothing heavy)
+    _fields,
+    _validate_args,
+)
 
 EXIT_OK, EXIT_CONFIG, EXIT_PLUGIN = 0, 2, 3
 _SECTIONS = ("model", "data", "trainer")
@@ -48,8 +56,11 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         _PROVIDER_HOOKS,
         GROUP,
         RunPluginManager,
+        auto_lines,
+        check_block_list,
         discover_entry_points,
         load_entry_point,
+        setting_lines,
     )
 
     out = sys.stdout
@@ -58,6 +69,9 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     owners: dict[str, tuple] = {}
     found = discover_entry_points()
     out.write(f"Entry points in group {GROUP!r}: {len(found)}\n")
+    unknown = check_block_list(found)
+    if unknown is not None:
+        out.write(f"warning: {unknown}\n")
     for ep, dist, reason in found:
         out.write(f"\n{ep.name} = {ep.value}\n    distribution: {dist[0]} {dist[1]}\n")
         if reason is not None:
@@ -98,6 +112,8 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
                 n for n in dir(specs) if hasattr(getattr(specs, n, None), "treadle_spec")
             )
             out.write(f"    adds hookspecs: {', '.join(added) or '(none)'}\n")
+        if getattr(args, "verbose", False):
+            out.write("".join(f"    {line}\n" for line in setting_lines(plugin)))
         for kind, hook_name in _PROVIDER_HOOKS.items():
             for impl in getattr(pm.hook, hook_name).get_hookimpls():
                 if impl.plugin_name != name:
@@ -134,6 +150,13 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
             for n, r in sorted(records.items())
         ]
         out.write(f"  {kind}: {', '.join(names) or '(none)'}\n")
+    try:
+        auto = auto_lines(pm)
+    except Exception:  # a conflict or a failing provider hook, reported below
+        auto = []
+    if auto:
+        out.write('\n"auto" on this machine (Trainer() with its defaults):\n')
+        out.write("".join(f"  {line}\n" for line in auto))
     if problems:
         out.write("\nProblems:\n" + "".join(f"  - {p}\n" for p in problems))
         return EXIT_PLUGIN
@@ -180,7 +203,8 @@ def _load_yaml(text: str, where: str, problems: list[str]) -> Any:
     try:
         return yaml.load(text, Loader=_yaml_loader())
     except yaml.YAMLError as exc:
-        problems.append(f"{where}: not valid YAML: {exc}")
+        # PyYAML names the text "<unicode string>"; the file or the override is named instead.
+        problems.append(f"{where}: not valid YAML: {exc}".replace('"<unicode string>"', where))
         return None
 
 
@@ -264,23 +288,42 @@ def resolve_class_path(path: str) -> Any:
 class _Call:
     """A ``{class_path, init_args}`` that has been checked and can be built."""
 
-    __slots__ = ("target", "kwargs", "label")
+    __slots__ = ("target", "kwargs", "label", "where")
 
-    def __init__(self, target: Any, kwargs: dict[str, Any], label: str):
-        self.target, self.kwargs, self.label = target, kwargs, label
+    def __init__(self, target: Any, kwargs: dict[str, Any], label: str, where: str = ""):
+        self.target, self.kwargs, self.label, self.where = target, kwargs, label, where
 
-    def build(self) -> Any:
-        return self.target(**{k: _build(v) for k, v in self.kwargs.items()})
+    def build(self, problems: list[str] | None = None) -> Any:
+        """The object; with ``problems``, an exception of the call (a callback refusing its
+        arguments) is one more problem there and the result is None."""
+        kwargs = {k: _build(v, problems) for k, v in self.kwargs.items()}
+        if problems is None:
+            return self.target(**kwargs)
+        try:
+            return self.target(**kwargs)
+        except Exception as exc:
+            problems.append(f"{self.where or self.label}: `{self.label}(...)` raised {exc!r}")
+            return None
 
 
-def _build(value: Any) -> Any:
+def _build(value: Any, problems: list[str] | None = None) -> Any:
     if isinstance(value, _Call):
-        return value.build()
+        return value.build(problems)
     if isinstance(value, list):
-        return [_build(v) for v in value]
+        return [_build(v, problems) for v in value]
     if isinstance(value, dict):
-        return {k: _build(v) for k, v in value.items()}
+        return {k: _build(v, problems) for k, v in value.items()}
     return value
+
+
+def _has_call(value: Any) -> bool:
+    if isinstance(value, _Call):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_has_call(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_call(v) for v in value.values())
+    return False
 
 
 def _parse_spec(value: Any, where: str, problems: list[str]) -> Any:
@@ -318,23 +361,25 @@ def _parse_spec(value: Any, where: str, problems: list[str]) -> Any:
         return None
     kwargs = {k: _parse_spec(v, f"{where}.init_args.{k}", problems) for k, v in init_args.items()}
     try:
-        inspect.signature(target).bind(**kwargs)
-    except TypeError as exc:
-        problems.append(f"{where}: `{path}` rejects its init_args: {exc}")
-    except ValueError:  # no signature (a builtin): let the call decide
-        pass
-    return _Call(target, kwargs, path)
+        inspect.signature(target)
+    except (TypeError, ValueError):  # no signature (a builtin): let the call decide
+        return _Call(target, kwargs, path)
+    # Names, required arguments and types (annotations; a number or bool default otherwise),
+    # every problem reported; values converted to their annotations (`1` for a float: `1.0`).
+    kwargs.update(_validate_args(kwargs, _fields(target), f"{where}.init_args.", problems, target))
+    return _Call(target, kwargs, path, where)
 
 
 class RunConfig:
     """What a ``--config`` file (plus overrides) describes, checked before anything is built."""
 
     def __init__(self, config: dict[str, Any], problems: list[str]):
-        unknown = sorted(set(config) - set(_TOP_KEYS))
-        if unknown:
+        from treadle._user_cli import _where_it_goes
+
+        for key in sorted(set(config) - set(_TOP_KEYS), key=str):
             problems.append(
-                f"configuration: unknown top-level keys {unknown}; valid keys: "
-                f"{', '.join(_TOP_KEYS)}"
+                f"configuration: unknown top-level key `{key}`;{_where_it_goes(key, _TOP_KEYS)} "
+                f"valid keys: {', '.join(_TOP_KEYS)}"
             )
         self.seed = config.get("seed_everything")
         if self.seed is not None and (type(self.seed) is not int):
@@ -406,25 +451,38 @@ def _prepare_run(args: argparse.Namespace, overrides: Sequence[str]):
 
     problems: list[str] = []
     config = _read_config(args.config, problems)
+    if problems:  # an unreadable file or bad YAML, alone: what follows would be noise
+        raise ConfigurationError(problems)
     _apply_overrides(config, overrides, problems)
     if args.seed_everything is not None:
         config["seed_everything"] = args.seed_everything
     if getattr(args, "ckpt_path", None) is not None:
         config["ckpt_path"] = args.ckpt_path
     run = RunConfig(config, problems)
+    # The Trainer arguments without a class_path are checked whatever else is wrong; those
+    # with one (callbacks, loggers) are built, and checked, once every spec is sound.
+    plain = {k: v for k, v in run.trainer.items() if not _has_call(v)}
+    try:
+        TrainerConfig.from_kwargs(**plain)
+    except ConfigurationError as exc:
+        problems.extend(exc.problems)
     trainer_kwargs = None
     if not any(p.startswith("trainer.") for p in problems):
-        trainer_kwargs = _build(run.trainer)
-        try:
-            TrainerConfig.from_kwargs(**trainer_kwargs)
-        except ConfigurationError as exc:
-            problems.extend(exc.problems)
+        before = len(problems)
+        built = _build({k: v for k, v in run.trainer.items() if k not in plain}, problems)
+        if len(problems) == before:  # (a spec that failed to build left a None in its place)
+            try:
+                TrainerConfig.from_kwargs(**built)
+            except ConfigurationError as exc:
+                problems.extend(exc.problems)
+        trainer_kwargs = {**plain, **built}
     if problems:
         raise ConfigurationError(problems)
     # No problems: the model section and the Trainer arguments were both built.
     assert run.model is not None and trainer_kwargs is not None
 
     import treadle
+    from treadle._cli_checks import MonitorCheck, monitor_warnings
 
     if run.seed is not None:
         treadle.seed_everything(run.seed)
@@ -433,7 +491,11 @@ def _prepare_run(args: argparse.Namespace, overrides: Sequence[str]):
         raise ConfigurationError(
             [f"model: `{run.model.label}` built a {type(model).__name__}, not a `treadle.Module`"]
         )
+    if args.command == "fit":  # a `monitor` never logged stops fit at the first epoch end
+        trainer_kwargs["plugins"] = [*(trainer_kwargs.get("plugins") or []), MonitorCheck()]
     trainer = treadle.Trainer(**trainer_kwargs)
+    for line in monitor_warnings(model, list(trainer.callbacks)):
+        print(f"treadle {args.command}: warning: {line}", file=sys.stderr)
     data = run.data.build() if run.data is not None else None
     train, val = _loaders(data, "fit")
     return run, trainer, model, train, val
@@ -487,16 +549,56 @@ def _cmd_validate(args: argparse.Namespace, overrides: Sequence[str]) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+def versions() -> str:
+    """``treadle --version``: treadle, torch and pluggy, then each distribution that declares
+    entry points of group ``treadle`` (other than treadle), with its entry-point names. Read
+    from the installed metadata: nothing is imported."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from treadle.plugin_manager import GROUP, OWN_DISTRIBUTION, discover_entry_points
+
+    def of(dist: str) -> str:
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return "(not installed)"
+
+    lines = [f"{name} {of(name)}" for name in ("treadle", "torch", "pluggy")]
+    plugins: dict[tuple, list[str]] = {}
+    for ep, dist, _ in discover_entry_points():
+        if dist[0].lower() != OWN_DISTRIBUTION:
+            plugins.setdefault(tuple(dist), []).append(ep.name)
+    lines.append(f"plugin distributions (entry-point group {GROUP!r}):")
+    lines += [
+        f"  {name} {ver}: {', '.join(sorted(names))}"
+        for (name, ver), names in sorted(plugins.items(), key=lambda item: item[0][0].lower())
+    ] or ["  (none)"]
+    return "\n".join(lines) + "\n"
+
+
+class _Version(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the versions and exit")
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        sys.stdout.write(versions())
+        parser.exit(EXIT_OK)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="treadle",
         description="treadle: train treadle.Module models from a YAML file, and "
         "list the installed plugins. See docs/cli.md.",
     )
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="{fit,validate,plugins}")
     sub.required = True
-    sub.add_parser(
+    plugins = sub.add_parser(
         "plugins", help="list every plugin of entry-point group 'treadle' and what it provides"
+    )
+    plugins.add_argument(
+        "-v", "--verbose", action="store_true", help="also the settings each plugin reads"
     )
     for name, text in (
         ("fit", "train: build model, data and Trainer from --config, then fit"),

@@ -257,7 +257,7 @@ def _describe(errs: list, kwargs: dict) -> str:
     name = str((err.get("loc") or ("?",))[0])
     if err.get("type") == "extra_forbidden":
         known = list(TrainerConfig.model_fields)
-        close = difflib.get_close_matches(name, known, n=1)
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)  # as treadle._cli_checks
         hint = f" Did you mean `{close[0]}`?" if close else ""
         return (
             f"TrainerConfig: `Trainer({name}=...)` is not a Trainer argument.{hint} "

@@ -19,6 +19,20 @@ class ConfigurationError(ValueError):
         super().__init__(f"{head}:\n" + "\n".join(f"  - {p}" for p in self.problems))
 
 
+class MetricNotFoundError(ConfigurationError, RuntimeError):
+    """A callback's ``monitor`` names a metric the run never logged (``ModelCheckpoint``,
+    ``EarlyStopping``). A ``ConfigurationError`` (the command line exits 2 on it) and, as in
+    Lightning, a ``RuntimeError``."""
+
+    def __init__(self, message: str, monitor: str, logged: list[str]) -> None:
+        import difflib
+
+        close = difflib.get_close_matches(monitor, logged, n=1, cutoff=0.8)
+        if close:
+            message += f" Did you mean {close[0]!r}?"
+        super().__init__([message])
+
+
 class PluginError(RuntimeError):
     """A plugin failed to load or to register (names the entry point and its distribution)."""
 

@@ -81,7 +81,8 @@ def provide_strategies() -> list[Provider] | None:
 def provide_environments() -> list[Provider] | None:
     """Offer cluster environments (torchrun, SLURM, ...), detected rather than named.
 
-    Called once per ``Trainer``; the available record with the highest ``priority`` is used.
+    Called once per ``Trainer``; the available record with the highest ``priority`` is used,
+    as ``"auto"`` picks (a record with ``priority=None`` is never detected).
 
     :return: a list of :class:`treadle.Provider` records of kind ``"environment"``.
     """

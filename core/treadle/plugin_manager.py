@@ -15,8 +15,10 @@ the reverse of that order once the ``Module`` is known.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import sys
+import warnings
 from collections.abc import Iterable
 from importlib.metadata import entry_points
 from typing import Any, Callable
@@ -65,6 +67,25 @@ def _dist_of(ep, cache: dict | None = None) -> tuple:
     return found
 
 
+def check_block_list(found: list[tuple]) -> str | None:
+    """A warning's text when ``TREADLE_BLOCK_PLUGINS`` names no installed entry point."""
+    installed = sorted({ep.name for ep, _, _ in found})
+    unknown = sorted(_blocked_names() - set(installed))
+    if not unknown:
+        return None
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, installed, n=1)
+        if close:
+            hints.append(f" Did you mean `{close[0]}` for `{name}`?")
+    return (
+        f"TREADLE_BLOCK_PLUGINS names {', '.join(f'`{n}`' for n in unknown)}, which no installed "
+        f"plugin declares: nothing is blocked for {'it' if len(unknown) == 1 else 'them'}."
+        + "".join(hints)
+        + f" Installed entry points (group {GROUP!r}): {', '.join(installed) or '(none)'}"
+    )
+
+
 def discover_entry_points(group: str = GROUP) -> list[tuple]:
     """``[(entry_point, (distribution, version), blocked_reason_or_None)]`` for the group."""
     autoload = not _env_flag("TREADLE_DISABLE_PLUGIN_AUTOLOAD")
@@ -104,6 +125,10 @@ class RunPluginManager(pluggy.PluginManager):
         self.add_hookspecs(hookspecs)
         self.distributions: dict[str, tuple] = {}  # plugin name -> (distribution, version)
         self.selected: dict[str, Any] = {}  # kind -> instance
+        # kind -> (name, why): how each selected record was chosen, for the run's first lines
+        self.reasons: dict[str, tuple] = {}
+        self.skipped: list[tuple] = []  # (entry_point, dist, reason): blocked or not autoloaded
+        self._announced = False
         self.module_plugin: Any | None = None
         self._spec_ids: set = set()  # ids of the plugins' ``treadle_hookspecs`` already added
         self.tracer: Tracer | None = None
@@ -131,8 +156,13 @@ class RunPluginManager(pluggy.PluginManager):
 
     def load_entry_points(self) -> None:
         owners: dict[str, tuple] = {}
-        for ep, dist, reason in discover_entry_points():
+        found = discover_entry_points()
+        unknown = check_block_list(found)
+        if unknown is not None:
+            warnings.warn(unknown, UserWarning, stacklevel=3)
+        for ep, dist, reason in found:
             if reason is not None:
+                self.skipped.append((ep, dist, reason))
                 continue
             if ep.name in owners and owners[ep.name] != dist:
                 raise PluginError(
@@ -203,23 +233,21 @@ class RunPluginManager(pluggy.PluginManager):
         return found
 
     def select(self, kind: str, name: str, trainer, problems: list[str]) -> Provider | None:
-        """Resolve ``name`` among the ``kind`` providers; append a problem when it cannot be."""
+        """Resolve ``name`` among the ``kind`` providers; append a problem when it cannot be.
+
+        Why the record was chosen is kept in ``reasons[kind]`` for the run's first lines.
+        """
         records = self.providers(kind)
         if name == "auto":
-            usable = [r for r in records.values() if r.is_available()]
-            if usable:
-                return max(usable, key=lambda r: r.priority)
-            problems.append(
-                f"Trainer: `{kind}='auto'` found no available {kind}. Installed: {_names(records)}"
-            )
+            rec, why = pick_auto(kind, records)
+            if rec is not None:
+                self.reasons[kind] = (rec.name, why)
+                return rec
+            problems.append(f"Trainer: `{kind}='auto'` found no available {kind}. {why}")
             return None
         rec = records.get(name)
         if rec is None:
-            problems.append(
-                f"Trainer: `{kind}={name!r}` is not provided by any installed plugin. "
-                f"Available names: {_names(records)}. Install the plugin that provides it, "
-                f"or pick one of these."
-            )
+            problems.append(self._not_provided(kind, name, records))
             return None
         if not rec.is_available():
             hint = f" Install it with: {rec.install_hint}" if rec.install_hint else ""
@@ -228,7 +256,97 @@ class RunPluginManager(pluggy.PluginManager):
                 f"machine.{hint}"
             )
             return None
+        self.reasons[kind] = (rec.name, f"selected by name: {kind}={name!r}")
         return rec
+
+    def detect(self, kind: str) -> Provider | None:
+        """``"auto"`` without a problem when nothing is found (environments are detected)."""
+        rec, why = pick_auto(kind, self.providers(kind))
+        self.reasons[kind] = (rec.name if rec is not None else None, why)
+        return rec
+
+    def _not_provided(self, kind: str, name: str, records: dict) -> str:
+        """The problem for a name no loaded plugin provides: blocked, not loaded, or unknown."""
+        for ep, dist, reason in self.skipped:
+            if ep.name == name:
+                fix = (
+                    f"Remove `{ep.name}` from TREADLE_BLOCK_PLUGINS"
+                    if reason.startswith("blocked")
+                    else "Unset TREADLE_DISABLE_PLUGIN_AUTOLOAD (or pass the plugin in "
+                    "`Trainer(plugins=[...])`)"
+                )
+                return (
+                    f"Trainer: `{kind}={name!r}`: the plugin `{ep.name}` (distribution {dist[0]} "
+                    f"{dist[1]}) is {reason}, so what it provides is not known. {fix} to "
+                    f"select it, or pick one of: {_names(records)}"
+                )
+        # Entry points an admin blocked may provide it (not those autoload-off skipped: every
+        # other distribution's, listed by `treadle plugins`).
+        blocked = [(ep, dist) for ep, dist, reason in self.skipped if reason.startswith("blocked")]
+        skipped = (
+            " Blocked by TREADLE_BLOCK_PLUGINS, and so not searched: "
+            + ", ".join(f"`{ep.name}` ({dist[0]})" for ep, dist in blocked)
+            + "."
+            if blocked
+            else ""
+        )
+        return (
+            f"Trainer: `{kind}={name!r}` is not provided by any installed plugin. "
+            f"Available names: {_names(records)}.{skipped} Install the plugin that provides it, "
+            f"or pick one of these."
+        )
+
+    # -- what a run says about itself --------------------------------------------------------
+
+    def third_party(self) -> list[tuple]:
+        """``[(entry_point_name, (distribution, version), plugin)]``: the plugins of other
+        distributions than treadle that take part in the run (one of their records was
+        selected, or they implement a hook beyond ``provide_*``), in load order."""
+        chosen = set()
+        for kind, (name, _) in self.reasons.items():
+            record = self.providers(kind).get(name) if name is not None else None
+            if record is not None:
+                chosen.add(record.plugin)
+        providing = set(_PROVIDER_HOOKS.values())
+        found = []
+        for name, dist in self.distributions.items():
+            plugin = self.get_plugin(name)
+            if dist[0].lower() == OWN_DISTRIBUTION or plugin is None:
+                continue
+            hooks = {c.name for c in self.get_hookcallers(plugin) or []} - providing
+            if name in chosen or hooks:
+                found.append((name, dist, plugin))
+        return found
+
+    def run_lines(self) -> list[str]:
+        """The run's first lines: each selected kind and why, then the third-party plugins
+        taking part and the settings they read."""
+        lines = []
+        for kind in ("accelerator", "precision", "strategy", "environment"):
+            if kind not in self.reasons:
+                continue
+            name, why = self.reasons[kind]
+            shown = f"{name!r}" if name is not None else "none"
+            lines.append(f"{kind}: {shown} ({why})")
+        for ep_name, dist, plugin in self.third_party():
+            set_ = [
+                f"{s.name}={os.environ[s.name]}"
+                for s in settings_of(plugin)
+                if s.name in os.environ
+            ]
+            reads = f"; set: {', '.join(set_)}" if set_ else ""
+            lines.append(f"plugin: {ep_name} ({dist[0]} {dist[1]}){reads}")
+        return lines
+
+    def announce(self, trainer: Any) -> None:
+        """Log :meth:`run_lines` once per ``Trainer``, on rank zero (logger ``treadle``, level
+        INFO; quiet with ``TREADLE_QUIET=1`` or by raising the logger's level)."""
+        if self._announced or _env_flag("TREADLE_QUIET") or not trainer.is_global_zero:
+            return
+        self._announced = True
+        log = run_logger()
+        for line in self.run_lines():
+            log.info("treadle: %s", line)
 
     def register_selected(self, kind: str, instance: Any, name: str) -> None:
         """Register the selected ``kind`` instance, checked like a plugin module and against
@@ -347,6 +465,127 @@ class RunPluginManager(pluggy.PluginManager):
     def hooks(self) -> Hooks:
         """The run's hook callers, resolved against the plugins as they are now."""
         return Hooks(self, self.tracer)
+
+
+def first_party(rec: Provider) -> bool:
+    return rec.distribution.lower() == OWN_DISTRIBUTION
+
+
+def pick_auto(kind: str, records: dict[str, Provider]) -> tuple[Provider | None, str]:
+    """``"auto"``: ``(record, why)``, or ``(None, why not)``.
+
+    Only records with a ``priority`` take part; the available one with the highest priority
+    wins; on a tie treadle's own records win, then the first name in alphabetical order.
+    """
+    ranked = sorted(
+        (r for r in records.values() if r.priority is not None),
+        key=lambda r: (-r.priority, not first_party(r), r.name),  # type: ignore[operator]
+    )
+    usable = [r for r in ranked if _is_available(r)]
+    by_name = sorted(n for n, r in records.items() if r.priority is None)
+    outside = f"; by name only (no priority): {', '.join(by_name)}" if by_name else ""
+    if not usable:
+        shown = ", ".join(f"{r.name}={r.priority}" for r in ranked) or "none"
+        return None, f'"auto" found none available (priorities: {shown}{outside})'
+    best = usable[0]
+    shown = ", ".join(f"{r.name}={r.priority}" for r in usable)
+    tie = [r for r in usable[1:] if r.priority == best.priority]
+    rule = (
+        " (a tie, won by "
+        + (
+            "treadle's own record"
+            if first_party(best) and not all(first_party(r) for r in tie)
+            else "the first name in alphabetical order"
+        )
+        + ")"
+        if tie
+        else ""
+    )
+    return best, (
+        f'"auto" picked it: the available {kind} with the highest priority{rule}; '
+        f"available: {shown}{outside}"
+    )
+
+
+def _is_available(rec: Provider) -> bool:
+    try:
+        return rec.is_available()
+    except Exception:
+        return False
+
+
+def settings_of(plugin: Any) -> list:
+    """The :class:`treadle.Setting` records a plugin declares in ``treadle_settings``."""
+    return list(getattr(plugin, "treadle_settings", None) or ())
+
+
+def auto_strategy(devices: Any, num_nodes: int, env_world_size: int) -> tuple[str, str]:
+    """``strategy="auto"``: ``(name, why)`` from the devices, nodes and detected environment."""
+    if isinstance(devices, int) and devices > 1 or isinstance(devices, list) and len(devices) > 1:
+        return "ddp", f'"auto" picked it: devices={devices!r}, more than one'
+    if num_nodes > 1:
+        return "ddp", f'"auto" picked it: num_nodes={num_nodes}'
+    if env_world_size > 1:
+        return "ddp", f'"auto" picked it: the environment has world_size={env_world_size}'
+    return "single_device", '"auto" picked it: one device, one node, one process'
+
+
+def auto_lines(pm: RunPluginManager) -> list[str]:
+    """What ``Trainer()`` with its defaults would pick on this machine, and why (for
+    ``treadle plugins``): the accelerator, strategy and environment "auto" choose."""
+    lines = []
+    env, env_why = pick_auto("environment", pm.providers("environment"))
+    accel, accel_why = pick_auto("accelerator", pm.providers("accelerator"))
+    lines.append(f"accelerator: {accel.name if accel else None!r} ({accel_why})")
+    world = 1
+    if env is not None:
+        try:
+            world = int(env.factory(None).world_size)
+        except Exception:  # an environment that needs a Trainer: one process is assumed
+            world = 1
+    strategy, why = auto_strategy(1, 1, world)
+    lines.append(f"strategy: {strategy!r} ({why})")
+    if env is None:
+        lines.append("environment: none (no cluster environment detected)")
+    else:
+        lines.append(f"environment: {env.name!r} ({env_why})")
+    return lines
+
+
+def setting_lines(plugin: Any) -> list[str]:
+    """One line per declared :class:`treadle.Setting`, with its value now."""
+    lines = []
+    for setting in settings_of(plugin):
+        now = os.environ.get(setting.name)
+        value = f"set to {now!r}" if now is not None else "unset"
+        default = f"; default: {setting.default}" if setting.default is not None else ""
+        text = f": {setting.description}" if setting.description else ""
+        lines.append(f"setting {setting.name}{text} ({value}{default})")
+    return lines
+
+
+class _Stderr(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is at each record (pytest and users replace it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+def run_logger() -> logging.Logger:
+    """The ``treadle`` logger; as Lightning's, it prints INFO to stderr unless the application
+    configured logging (a handler on the root logger), in which case records go there."""
+    log = logging.getLogger("treadle")
+    if log.level == logging.NOTSET:
+        log.setLevel(logging.INFO)
+    if not log.handlers and not logging.getLogger().handlers:
+        log.addHandler(_Stderr())
+        log.propagate = False
+    return log
 
 
 def _stamp(rec: Provider, plugin: str, dist: str) -> Provider:

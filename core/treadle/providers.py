@@ -27,7 +27,12 @@ class Provider:
         dependencies, e.g. with :func:`module_available`).
     :param install_hint: the command that makes it available, shown when it is not.
     :param description: one line for ``treadle plugins``.
-    :param priority: ``"auto"`` picks the available record with the highest priority.
+    :param priority: whether and how the record takes part in ``"auto"``. ``None`` (the
+        default): never picked by ``"auto"``, only selected by name -- installing a plugin
+        changes no run. An int: ``"auto"`` picks the available record with the highest
+        priority; on a tie treadle's own records win, then the first name in alphabetical
+        order. treadle's own: ``cpu`` 0, ``mps`` 10, ``xla`` 20, ``cuda`` 30; environments
+        ``slurm`` 50, ``torchrun`` 100 (docs/plugins.md, "How "auto" chooses").
     """
 
     kind: str
@@ -36,7 +41,7 @@ class Provider:
     available: bool | Callable[[], bool] = True
     install_hint: str | None = None
     description: str = ""
-    priority: int = 0
+    priority: int | None = None
     # Filled in by the plugin manager: who offered it.
     plugin: str = field(default="", compare=False)
     distribution: str = field(default="", compare=False)
@@ -51,3 +56,20 @@ def module_available(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
+
+
+@dataclass(frozen=True)
+class Setting:
+    """An environment variable a plugin reads, declared so that admins and users can see it.
+
+    A plugin module (or object) lists them in ``treadle_settings``; ``treadle plugins -v`` shows
+    them with their current values, and a run names those that are set, on rank zero.
+
+    :param name: the environment variable, e.g. ``"TREADLE_EMA_DECAY"``.
+    :param description: one line: what it changes.
+    :param default: what applies when it is unset (shown as written).
+    """
+
+    name: str
+    description: str = ""
+    default: str | None = None

@@ -30,7 +30,7 @@ from treadle.loggers import Logger, log_hyperparams
 from treadle.loop import EvaluationLoop, FitLoop, per_rank
 from treadle.module import MODULE_HOOKS, Module
 from treadle.optim import unroute_scheduler_step
-from treadle.plugin_manager import RunPluginManager
+from treadle.plugin_manager import RunPluginManager, auto_strategy
 from treadle.state import LoopState
 from treadle.step import Step
 from treadle.utilities import dataloader_idx_problems, seed_worker
@@ -158,22 +158,18 @@ class Trainer:
     def _select_plugins(self) -> None:
         cfg, pm = self.config, self.plugin_manager
         problems: list[str] = []
-        # The cluster environment (torchrun, SLURM, ...) is detected, not named: the available
-        # record with the highest priority, made before the strategy that reads it.
-        envs = [r for r in pm.providers("environment").values() if r.is_available()]
-        if envs:
-            env = max(envs, key=lambda r: r.priority)
+        # The cluster environment (torchrun, SLURM, ...) is detected, not named: "auto" among
+        # the environments (treadle.plugin_manager.pick_auto), made before the strategy.
+        env = pm.detect("environment")
+        if env is not None:
             self.environment = env.factory(self)
             pm.register_selected("environment", self.environment, env.name)
-        strategy = cfg.strategy
+        else:
+            pm.reasons["environment"] = (None, "no cluster environment detected")
+        strategy, why = cfg.strategy, ""
         if strategy == "auto":
-            many = (
-                (isinstance(cfg.devices, int) and cfg.devices > 1)
-                or (isinstance(cfg.devices, list) and len(cfg.devices) > 1)
-                or cfg.num_nodes > 1
-                or (self.environment is not None and self.environment.world_size > 1)
-            )
-            strategy = "ddp" if many else "single_device"
+            world = self.environment.world_size if self.environment is not None else 1
+            strategy, why = auto_strategy(cfg.devices, cfg.num_nodes, world)
         chosen = {
             "accelerator": pm.select("accelerator", _gpu_alias(cfg.accelerator), self, problems),
             "precision": pm.select("precision", cfg.precision, self, problems),
@@ -181,6 +177,8 @@ class Trainer:
         }
         if problems:
             raise ConfigurationError(problems)
+        if cfg.strategy == "auto":
+            pm.reasons["strategy"] = (strategy, why)
         for kind, attr in (
             ("accelerator", "accelerator"),
             ("precision", "precision_plugin"),
@@ -494,6 +492,7 @@ class Trainer:
             )
             if check_only:
                 return None
+            self.plugin_manager.announce(self)  # rank zero, once: what was selected and why
             if self.config.deterministic is not None:  # as Lightning: global, for the process
                 torch.use_deterministic_algorithms(
                     bool(self.config.deterministic), warn_only=self.config.deterministic == "warn"

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from treadle import Callback, hookimpl
+from treadle.errors import MetricNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -326,7 +327,7 @@ class ModelCheckpoint(Callback):
                 f"`self.log({self.monitor!r}, value)` in the Module?"
             )
             if self._val_has_run:
-                raise RuntimeError(message)
+                raise MetricNotFoundError(message, self.monitor, list(candidates))
             warnings.warn(message, stacklevel=2)
             return
         # Every rank follows rank zero's score: the save is collective (a barrier, or

@@ -836,3 +836,19 @@ def test_the_file_resumed_from_is_never_removed(tmp_path):
     assert trainer.ckpt_path == first.best_model_path
     assert names(tmp_path) == ["epoch=0-step=2.ckpt", "epoch=1-step=4.ckpt"]
     assert resumed.best_model_path == str(tmp_path / "epoch=1-step=4.ckpt")
+
+
+def test_missing_monitor_is_a_configuration_error_with_a_close_suggestion(tmp_path):
+    # A treadle.ConfigurationError (the command line exits 2 on it) and, as Lightning's, a
+    # RuntimeError; a close name is suggested.
+    callback = ModelCheckpoint(dirpath=tmp_path, monitor="val_los")
+    with pytest.raises(treadle.errors.MetricNotFoundError) as info:
+        fit(tmp_path, callback, Scores([0.5]), max_epochs=1, limit_val_batches=1)
+    assert isinstance(info.value, treadle.ConfigurationError)
+    assert isinstance(info.value, RuntimeError)
+    assert "Did you mean" not in str(info.value)  # 'val_los' is not close to 'score'/'epoch'/'step'
+    callback = ModelCheckpoint(dirpath=tmp_path / "b", monitor="scor")
+    with pytest.raises(
+        treadle.errors.MetricNotFoundError, match=re.escape("Did you mean 'score'?")
+    ):
+        fit(tmp_path, callback, Scores([0.5]), max_epochs=1, limit_val_batches=1)

@@ -9,6 +9,7 @@ from typing import Any, Callable
 import torch
 
 from treadle.callback import Callback
+from treadle.errors import MetricNotFoundError
 from treadle_plugins.callbacks._collective import any_rank
 
 log = logging.getLogger(__name__)
@@ -146,7 +147,7 @@ class EarlyStopping(Callback):
             f"the following: `{'`, `'.join(logs)}`"
         )
         if self.strict:
-            raise RuntimeError(message)
+            raise MetricNotFoundError(message, self.monitor, list(logs))
         if self.verbose:
             log.warning(message)
         return False

@@ -12,10 +12,19 @@ from __future__ import annotations
 import math
 import os
 
-from treadle import hookimpl
+from treadle import Setting, hookimpl
 from treadle_ema.callback import EMA
 
 ENV_DECAY = "TREADLE_EMA_DECAY"
+
+# Declared so that `treadle plugins -v` shows it and a run names it when it is set.
+treadle_settings = [
+    Setting(
+        ENV_DECAY,
+        "adds EMA(decay=...) to every run without an EMA callback; a decay in [0, 1)",
+        default="unset: no EMA",
+    )
+]
 
 
 def _decay_from_env() -> tuple[float | None, str | None]:
