@@ -117,3 +117,69 @@ def test_torch_alone_does_warn_there(without_numpy, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "UserWarning: Failed to initialize NumPy: No module named 'numpy'" in result.stderr
+
+
+RESUME = """
+import torch
+import treadle
+from torch.utils.data import DataLoader, TensorDataset
+
+class M(treadle.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+
+    def training_step(self, batch, batch_idx):
+        return self.layer(batch[0]).pow(2).mean()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+data = DataLoader(TensorDataset(torch.randn(8, 2)), batch_size=4)
+trainer = treadle.Trainer(max_epochs=2, logger=False, enable_progress_bar=False,
+                          enable_model_summary=False, default_root_dir="out")
+trainer.fit(M(), data, ckpt_path="saved.ckpt")
+print("resumed", trainer.global_step)
+"""
+
+
+def test_a_checkpoint_saved_with_numpy_resumes_without_it(without_numpy, tmp_path):
+    # Saved here (numpy installed: its RNG state is in the file), resumed where numpy is not:
+    # nothing there can draw from NumPy's RNG, so its state is skipped, not an ImportError.
+    import numpy  # noqa: F401  (this side has it)
+
+    class M(treadle.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(2, 1)
+
+        def training_step(self, batch, batch_idx):
+            return self.layer(batch[0]).pow(2).mean()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    data = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.randn(8, 2)), batch_size=4
+    )
+    trainer = treadle.Trainer(
+        max_epochs=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        default_root_dir=tmp_path,
+    )
+    trainer.fit(M(), data)
+    trainer.save_checkpoint(tmp_path / "saved.ckpt")
+    assert "numpy" in torch.load(tmp_path / "saved.ckpt", weights_only=True)["rng_states"]
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", RESUME],
+        env=without_numpy,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("resumed 4"), result.stdout
