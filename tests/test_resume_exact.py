@@ -473,6 +473,22 @@ def test_a_mid_epoch_checkpoint_loads_with_weights_only(tmp_path):
     assert loops["metrics"]["loss"]["weight"] == 4 * BATCH
 
 
+@pytest.mark.parametrize("ranks", ["rank zero", [], [{}, 3]])
+def test_a_damaged_ranks_entry_is_a_checkpoint_error(tmp_path, ranks):
+    path = tmp_path / "mid.ckpt"
+    _fit(tmp_path, callbacks=[SaveAt(path, 4)], max_epochs=1)
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["loops"]["fit"]["ranks"] = ranks
+    torch.save(ckpt, path)
+    message = (
+        f"checkpoint {str(path)!r}: its `loops.fit.ranks` is not a list of dicts, one a rank "
+        "(what treadle writes mid-epoch on several ranks): the file is "
+        "damaged or was not written by treadle. Resume from another checkpoint."
+    )
+    with pytest.raises(treadle.CheckpointError, match=re.escape(message)):
+        _fit(tmp_path, ckpt_path=path, max_epochs=2)
+
+
 def test_an_old_checkpoint_without_the_new_keys_still_resumes(tmp_path):
     """A mid-epoch checkpoint of the earlier format (epoch, batches_done, epoch_rng only)."""
     path = tmp_path / "mid.ckpt"

@@ -143,6 +143,13 @@ def own_rank(trainer: Any, fit: dict[str, Any], path: Any) -> dict[str, Any]:
     (the window's gradients are per rank); otherwise every rank continues the epoch's metric
     values from rank zero's, with a warning."""
     ranks = fit["ranks"]
+    if not (isinstance(ranks, list) and ranks and all(isinstance(r, dict) for r in ranks)):
+        raise CheckpointError(
+            path,
+            "its `loops.fit.ranks` is not a list of dicts, one a rank (what treadle writes "
+            "mid-epoch on several ranks): the file is damaged or was not "
+            "written by treadle. Resume from another checkpoint.",
+        )
     world_size, rank = trainer.world_size, trainer.global_rank
     if len(ranks) == world_size:
         return {k: v for k, v in ranks[rank].items() if k in _PER_RANK}
