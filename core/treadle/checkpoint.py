@@ -11,21 +11,24 @@ DataModule's ``state_dict`` (under its class's qualified name, when not empty) a
 of it already run) and, as the point requires: ``total_batches``; for a mid-epoch point
 ``epoch_rng`` (the RNG before the epoch's data iterator was made, to replay its shuffle),
 ``validation_pending``, ``metrics`` (the epoch's ``on_epoch=True`` accumulators), ``grads``
-(an unfinished accumulation window's gradients) and ``dataloader`` (a stateful loader's
-``state_dict``); for a save in a finished epoch's end hooks, ``plateau`` (the monitored values
-of the ``ReduceLROnPlateau`` steps still owed). Checkpoints without these keys still resume.
+(an unfinished accumulation window's gradients; under several ranks both are in ``ranks``,
+one entry a rank) and ``dataloader`` (a stateful loader's ``state_dict``); for a save in a
+finished epoch's end hooks, ``plateau`` (the monitored values of the ``ReduceLROnPlateau``
+steps still owed). Checkpoints without these keys still resume.
 ``docs/checkpoints.md`` describes each path.
 """
 
 from __future__ import annotations
 
 import random
+import warnings
 from typing import Any
 
 import torch
 
 from treadle import _ckpt_check
 from treadle._hparams import checkpoint_entries
+from treadle.errors import CheckpointError
 
 VERSION = "0.1.0"
 
@@ -54,7 +57,10 @@ def dump(trainer: Any, hooks: Any, loop: Any, weights_only: bool = False) -> dic
         return checkpoint
     outside = {"loops": {"epoch": state.epoch, "batches_done": 0}}  # no fit() has run
     position = loop.position() if loop is not None else outside
-    checkpoint["loops"] = {"fit": position["loops"]}
+    fit = position["loops"]
+    if trainer.world_size > 1 and "metrics" in fit:  # mid-epoch: each rank's own partial state
+        fit = every_rank(trainer, fit)
+    checkpoint["loops"] = {"fit": fit}
     checkpoint["rng_states"] = position.get("rng") or rng_state()
     if not trainer.strategy.saves_optimizer_states:  # DeepSpeed writes its own
         checkpoint["optimizer_states"] = position.get("optimizer_states") or [
@@ -87,6 +93,84 @@ _RESUME_KEYS = (
 )
 
 
+# Under several ranks a mid-epoch ``loops.fit`` holds, in place of ``metrics`` and ``grads``,
+# ``ranks``: one ``{"metrics": ..., "grads": ...}`` a rank, in rank order (``grads`` only inside
+# an accumulation window, where each rank's local gradients differ: DDP's ``no_sync``).
+_PER_RANK = ("metrics", "grads")
+
+
+def every_rank(trainer: Any, fit: dict[str, Any]) -> dict[str, Any]:
+    """``fit`` (this rank's ``loops.fit``) with ``metrics`` and ``grads`` replaced by every
+    rank's, as ``ranks``. A collective: every rank saves (``trainer.save_checkpoint``)."""
+    metrics = {
+        name: {
+            **entry,
+            "total": entry["total"].cpu()
+            if isinstance(entry["total"], torch.Tensor)
+            else entry["total"],
+        }
+        for name, entry in fit["metrics"].items()
+    }
+    world_size = trainer.world_size
+    ranks: list[dict[str, Any]] = [
+        {"metrics": trainer.broadcast(metrics, src=src)} for src in range(world_size)
+    ]
+    grads = fit.get("grads")
+    if grads is not None:  # inside an accumulation window: gather each parameter's gradients
+        params = list(trainer.module.named_parameters())
+        held = torch.tensor([name in grads for name, _ in params], dtype=torch.int32)
+        held_by = trainer.all_gather(held).cpu()  # [rank, parameter]
+        for src, rank in enumerate(ranks):  # (none under DeepSpeed: its engine holds them)
+            if held_by[src].any():
+                rank["grads"] = {}
+        for i, (name, p) in enumerate(params):
+            if not held_by[:, i].any():
+                continue
+            local = grads[name] if name in grads else torch.zeros_like(p)
+            gathered = trainer.all_gather(local)
+            for src, rank in enumerate(ranks):
+                if held_by[src, i]:
+                    rank["grads"][name] = gathered[src].detach().cpu().clone()
+    fit = {k: v for k, v in fit.items() if k not in _PER_RANK}
+    fit["ranks"] = ranks
+    return fit
+
+
+def own_rank(trainer: Any, fit: dict[str, Any], path: Any) -> dict[str, Any]:
+    """This rank's ``metrics`` and ``grads`` of a ``loops.fit`` saved under several ranks.
+
+    Resumed on another number of ranks: a save inside an accumulation window cannot resume
+    (the window's gradients are per rank); otherwise every rank continues the epoch's metric
+    values from rank zero's, with a warning."""
+    ranks = fit["ranks"]
+    if not (isinstance(ranks, list) and ranks and all(isinstance(r, dict) for r in ranks)):
+        raise CheckpointError(
+            path,
+            "its `loops.fit.ranks` is not a list of dicts, one a rank (what treadle writes "
+            "mid-epoch on several ranks): the file is damaged or was not "
+            "written by treadle. Resume from another checkpoint.",
+        )
+    world_size, rank = trainer.world_size, trainer.global_rank
+    if len(ranks) == world_size:
+        return {k: v for k, v in ranks[rank].items() if k in _PER_RANK}
+    if any("grads" in r for r in ranks):
+        raise CheckpointError(
+            path,
+            f"it was saved on {len(ranks)} ranks inside a gradient accumulation window (each "
+            f"rank's partial gradients are in it) and this run has {world_size}. Resume it on "
+            f"{len(ranks)} ranks, or resume from a checkpoint saved outside an accumulation "
+            f"window (after a batch that steps the optimizer).",
+        )
+    warnings.warn(
+        f"checkpoint {str(path)!r} was saved mid-epoch on {len(ranks)} ranks and this run has "
+        f"{world_size}: every rank continues the epoch's `on_epoch=True` values from rank "
+        f"zero's, so this epoch's logged means are not those of an uninterrupted run. Resume "
+        f"on {len(ranks)} ranks for them.",
+        stacklevel=2,
+    )
+    return {"metrics": ranks[0]["metrics"]}
+
+
 def restore(trainer: Any, hooks: Any, ckpt_path: Any) -> dict[str, Any] | None:
     """Load ``ckpt_path`` into ``trainer``'s run; returns the point the fit loop resumes from
     (``loops.fit`` of the checkpoint, with ``rng`` for a mid-epoch point), or None for a
@@ -97,6 +181,9 @@ def restore(trainer: Any, hooks: Any, ckpt_path: Any) -> dict[str, Any] | None:
     """
     checkpoint = hooks.load_checkpoint(trainer=trainer, filepath=ckpt_path)
     _ckpt_check.check(trainer, checkpoint, ckpt_path)  # CheckpointError naming the file
+    loop = checkpoint.get("loops", {}).get("fit", {})
+    if "ranks" in loop:  # saved mid-epoch on several ranks: this rank's part (checked first)
+        loop = {**loop, **own_rank(trainer, loop, ckpt_path)}
     module, state = trainer.module, trainer.state
     if "state_dict" in checkpoint:  # absent when the strategy restored the weights itself
         module.load_state_dict(checkpoint["state_dict"])
@@ -119,7 +206,6 @@ def restore(trainer: Any, hooks: Any, ckpt_path: Any) -> dict[str, Any] | None:
             optimizer = getattr(cfg.scheduler, "optimizer", None)
             if optimizer is not None:
                 optimizer._opt_called = True
-    loop = checkpoint.get("loops", {}).get("fit", {})
     # fit() resumes where its loop stopped (after an epoch-end save: the next epoch); the other
     # entry points read the epoch the checkpoint was written in, as Lightning's current_epoch.
     state.epoch = (
