@@ -51,6 +51,8 @@ from typing import Any, Callable
 import torch
 import torch.multiprocessing as mp
 
+from treadle.errors import Preempted
+
 # Set in every process started by this module (and in rank 0 after it launched the others), so
 # that a re-run script that calls launch_subprocess_ranks() again does not launch a second time.
 LAUNCHED_ENV = "TREADLE_LAUNCHED"
@@ -286,6 +288,19 @@ def _watch_children() -> None:
         if all(proc.returncode in (0, *_PREEMPTED_CODES) for _, proc in _children):
             return
         time.sleep(_POLL_S)
+
+
+_PREEMPTED_WAIT_S = 60.0  # how long rank 0 waits for preempted ranks to exit on their own
+
+
+def _wait_for_children(timeout_s: float) -> None:
+    """Wait up to ``timeout_s`` for the ranks started here to exit."""
+    deadline = time.monotonic() + timeout_s
+    for _, proc in _children:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            return
 
 
 def terminate_children(sig: int = signal.SIGTERM) -> None:
@@ -634,6 +649,8 @@ def handle_failure(
     timed-out rank calls ``roll_call`` and names the ranks that did not answer in a note on
     ``exc`` and in its error file (torchrun's summary shows it)."""
     if not isinstance(exc, Exception):  # Ctrl-C, SystemExit: stop the children, no report
+        if isinstance(exc, Preempted):  # the ranks agreed to stop here: let them finish
+            _wait_for_children(_PREEMPTED_WAIT_S)  # (their on_exception, their exit)
         terminate_children()
         return None
     note = ""
