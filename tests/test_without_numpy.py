@@ -23,7 +23,8 @@ import treadle_plugins
 SITE = Path(torch.__file__).resolve().parents[1]
 
 # treadle first: a script that imports torch before treadle gets torch's warning from torch.
-RUN = """
+# The module of the scripts below.
+MODEL = """
 import treadle
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -38,7 +39,11 @@ class M(treadle.Module):
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.1)
+"""
 
+RUN = (
+    MODEL
+    + """
 treadle.seed_everything(1)
 data = DataLoader(TensorDataset(torch.randn(8, 2)), batch_size=4)
 trainer = treadle.Trainer(max_epochs=1, logger=False, enable_progress_bar=False,
@@ -50,6 +55,7 @@ treadle.Trainer(max_epochs=2, logger=False, enable_progress_bar=False,
                                                                         ckpt_path="out/m.ckpt")
 print("done")
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -119,28 +125,16 @@ def test_torch_alone_does_warn_there(without_numpy, tmp_path):
     assert "UserWarning: Failed to initialize NumPy: No module named 'numpy'" in result.stderr
 
 
-RESUME = """
-import torch
-import treadle
-from torch.utils.data import DataLoader, TensorDataset
-
-class M(treadle.Module):
-    def __init__(self):
-        super().__init__()
-        self.layer = torch.nn.Linear(2, 1)
-
-    def training_step(self, batch, batch_idx):
-        return self.layer(batch[0]).pow(2).mean()
-
-    def configure_optimizers(self):
-        return torch.optim.SGD(self.parameters(), lr=0.1)
-
+RESUME = (
+    MODEL
+    + """
 data = DataLoader(TensorDataset(torch.randn(8, 2)), batch_size=4)
 trainer = treadle.Trainer(max_epochs=2, logger=False, enable_progress_bar=False,
                           enable_model_summary=False, default_root_dir="out")
 trainer.fit(M(), data, ckpt_path="saved.ckpt")
 print("resumed", trainer.global_step)
 """
+)
 
 
 def test_a_checkpoint_saved_with_numpy_resumes_without_it(without_numpy, tmp_path):
@@ -148,16 +142,9 @@ def test_a_checkpoint_saved_with_numpy_resumes_without_it(without_numpy, tmp_pat
     # nothing there can draw from NumPy's RNG, so its state is skipped, not an ImportError.
     import numpy  # noqa: F401  (this side has it)
 
-    class M(treadle.Module):
-        def __init__(self):
-            super().__init__()
-            self.layer = torch.nn.Linear(2, 1)
-
-        def training_step(self, batch, batch_idx):
-            return self.layer(batch[0]).pow(2).mean()
-
-        def configure_optimizers(self):
-            return torch.optim.SGD(self.parameters(), lr=0.1)
+    namespace: dict = {}
+    exec(MODEL, namespace)  # noqa: S102  (the scripts' module, in this process)
+    M = namespace["M"]
 
     data = torch.utils.data.DataLoader(
         torch.utils.data.TensorDataset(torch.randn(8, 2)), batch_size=4
