@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import sys
+import warnings
 from typing import Any, Callable
 
 import torch
@@ -310,6 +311,16 @@ class FitLoop:
                 for name, p in module.named_parameters()
                 if p.grad is not None
             }
+            if not fit["grads"] and trainer.strategy.saves_optimizer_states:
+                warnings.warn(
+                    f"A checkpoint saved inside a gradient-accumulation window (batch "
+                    f"{state.batch_idx}, accumulate_grad_batches={self.step.accumulate}) under "
+                    f"strategy={trainer.strategy.name!r}: the window's gradients are in the "
+                    f"strategy's engine, not in `param.grad`, and are not saved; a run resumed "
+                    f"from it steps this window without the batches before the save. Save after "
+                    f"a batch that steps the optimizer for an exact resume.",
+                    stacklevel=2,
+                )
         own = resumable_state(self.loader)
         if own is not None:
             fit["dataloader"] = own
