@@ -24,7 +24,9 @@ CORE = "treadle.core"  # the plugin name of the core's defaults (``treadle._defa
 def fast_caller(hook_caller: pluggy.HookCaller) -> Callable[..., Any]:
     """A callable with pluggy's semantics for this hook, cheaper when it can be.
 
-    No implementation: a no-op. Plain implementations, optionally inside one new-style
+    No implementation: a no-op. One implementation of a ``firstresult`` hook that takes
+    ``**kwargs`` (the core's per-step defaults): that function. Plain implementations,
+    optionally inside one new-style
     wrapper (``@hookimpl(wrapper=True)``, how precision plugins put autocast around a step):
     a function generated for this hook that takes the spec's arguments as keywords and calls
     each implementation in pluggy's order with the arguments it declares -- for a
@@ -45,6 +47,10 @@ def fast_caller(hook_caller: pluggy.HookCaller) -> Callable[..., Any]:
     ):
         return hook_caller
     firstresult = bool(spec.opts.get("firstresult"))
+    if firstresult and not wrappers and len(plain) == 1 and _takes_any_keyword(plain[0].function):
+        # Its only implementation takes the spec's arguments by keyword (``**_``): pluggy's
+        # result is that function's, so the function itself is the caller.
+        return plain[0].function
     shape = (
         hook_caller.name,
         tuple(spec.argnames),
@@ -62,6 +68,17 @@ def fast_caller(hook_caller: pluggy.HookCaller) -> Callable[..., Any]:
     caller = FunctionType(code, namespace, hook_caller.name)
     caller.__kwdefaults__ = dict(kwdefaults) if kwdefaults else None
     return caller
+
+
+def _takes_any_keyword(function: Callable[..., Any]) -> bool:
+    """``function`` has a ``**kwargs`` parameter (and no keyword-only ones)."""
+    code = getattr(function, "__code__", None)
+    return (
+        code is not None
+        and bool(code.co_flags & 0x08)  # CO_VARKEYWORDS
+        and code.co_kwonlyargcount == 0
+        and not getattr(function, "__defaults__", None)
+    )
 
 
 # Compiled callers by shape (hook, spec arguments, firstresult, each implementation's

@@ -2,6 +2,10 @@
 
 Every loop hook is ``trylast`` here, so any plugin or ``Module`` override replaces it. This is
 the plain PyTorch step: ``loss.backward()``, ``optimizer.step(closure)``, ``zero_grad()``.
+
+The per-step ones take ``**_`` (the spec's other arguments): where a default is a hook's only
+implementation, ``treadle._callers.fast_caller`` hands the loop the function itself, which the
+loop calls with every argument by keyword, instead of a caller that calls it.
 """
 
 from __future__ import annotations
@@ -96,12 +100,12 @@ def validate(trainer, module):
 
 
 @hookimpl(trylast=True)
-def transfer_batch_to_device(batch, device):
+def transfer_batch_to_device(batch, device, **_):
     return move_data_to_device(batch, device)
 
 
 @hookimpl(trylast=True)
-def run_training_step(module, batch, batch_idx):
+def run_training_step(module, batch, batch_idx, **_):
     return (call_step(module.training_step, batch, batch_idx),)
 
 
@@ -111,19 +115,19 @@ def run_validation_step(module, batch, batch_idx, dataloader_idx):
 
 
 @hookimpl(trylast=True)
-def scale_loss(loss):
+def scale_loss(loss, **_):
     return loss
 
 
 @hookimpl(trylast=True)
-def backward(trainer, loss):
+def backward(trainer, loss, **_):
     loss.backward(*trainer.backward_args, **trainer.backward_kwargs)
     return True
 
 
 @hookimpl(trylast=True)
-def optimizer_step(optimizer, closure):
-    raw = _raw(optimizer)
+def optimizer_step(optimizer, closure, **_):
+    raw = getattr(optimizer, "optimizer", optimizer)  # (_raw, inlined: per step)
     if getattr(closure, "user_closure", True) is None or _evaluates_closure_once(type(raw)):
         # Same as step(closure) for these optimizers (they call the closure once, first), and
         # what a plain loop does: forward/backward, then step() (saves an enable_grad region).
@@ -143,13 +147,13 @@ def _evaluates_closure_once(cls) -> bool:
 
 
 @hookimpl(trylast=True)
-def optimizer_zero_grad(optimizer):
-    _raw(optimizer).zero_grad()
+def optimizer_zero_grad(optimizer, **_):
+    getattr(optimizer, "optimizer", optimizer).zero_grad()  # (_raw, inlined: per step)
     return True
 
 
 @hookimpl(trylast=True)
-def configure_gradient_clipping(module, optimizer, gradient_clip_val, gradient_clip_algorithm):
+def configure_gradient_clipping(module, optimizer, gradient_clip_val, gradient_clip_algorithm, **_):
     if gradient_clip_val:
         module.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
     return True

@@ -99,7 +99,9 @@ class Step:
         state, n = self.state, self.accumulate
         state.stepping = (batch_idx + 1) % n == 0 or state.is_last_batch
         optimizer = self.optimizers[0] if self.optimizers else None
-        closure = self.closure.arm(batch, batch_idx, optimizer, zero_grad=batch_idx % n == 0)
+        closure = self.closure  # re-armed for this batch (AutomaticClosure.arm, inlined)
+        closure.batch, closure.batch_idx, closure.optimizer = batch, batch_idx, optimizer
+        closure.zero_grad, closure.outputs, closure.result = batch_idx % n == 0, None, None
         try:
             if optimizer is not None and state.stepping:
                 self._dispatch(self._step_full, optimizer, closure)
@@ -113,31 +115,9 @@ class Step:
         return closure.outputs
 
     def forward_backward(self, closure: AutomaticClosure) -> torch.Tensor | None:
-        """The automatic closure's body (see the module docstring for the order)."""
-        trainer, module, hooks, optimizer = self.trainer, self.module, self.hooks, closure.optimizer
-        if closure.zero_grad and optimizer is not None:
-            hooks.on_before_zero_grad(trainer=trainer, module=module, optimizer=optimizer)
-            hooks.optimizer_zero_grad(
-                trainer=trainer,
-                module=module,
-                optimizer=optimizer,
-                optimizer_idx=0,
-                batch_idx=closure.batch_idx,
-            )
-        out = hooks.run_training_step(
-            trainer=trainer, module=module, batch=closure.batch, batch_idx=closure.batch_idx
-        )[0]
-        loss = loss_of(out)
-        detached = None if loss is None else loss.detach()
-        closure.outputs = {"loss": detached} if isinstance(out, torch.Tensor) else out
-        if loss is None:  # training_step returned None: skip backward and the step
-            return None
-        n = self.accumulate
-        self.backward(loss / n if n > 1 else loss, optimizer)
-        if optimizer is not None and self.state.stepping:
-            self.before_optimizer_step(optimizer, clip=True)
-        closure.result = detached
-        return detached
+        """The automatic closure's body (see the module docstring for the order): the closure
+        runs it itself (``closure()``), one call less per step."""
+        return closure()
 
     # -- non-finite losses (Trainer(nonfinite_loss=...)) ------------------------------------
 
@@ -308,7 +288,32 @@ class AutomaticClosure:
         return self
 
     def __call__(self) -> torch.Tensor | None:
-        return self.step.forward_backward(self)
+        """:meth:`Step.forward_backward`: the body (see the module docstring for the order)."""
+        closure, step = self, self.step
+        trainer, module, hooks, optimizer = step.trainer, step.module, step.hooks, self.optimizer
+        if closure.zero_grad and optimizer is not None:
+            hooks.on_before_zero_grad(trainer=trainer, module=module, optimizer=optimizer)
+            hooks.optimizer_zero_grad(
+                trainer=trainer,
+                module=module,
+                optimizer=optimizer,
+                optimizer_idx=0,
+                batch_idx=closure.batch_idx,
+            )
+        out = hooks.run_training_step(
+            trainer=trainer, module=module, batch=closure.batch, batch_idx=closure.batch_idx
+        )[0]
+        loss = out if out.__class__ is torch.Tensor else loss_of(out)
+        detached = None if loss is None else loss.detach()
+        closure.outputs = {"loss": detached} if isinstance(out, torch.Tensor) else out
+        if loss is None:  # training_step returned None: skip backward and the step
+            return None
+        n = step.accumulate
+        step.backward(loss / n if n > 1 else loss, optimizer)
+        if optimizer is not None and step.state.stepping:
+            step.before_optimizer_step(optimizer, clip=True)
+        closure.result = detached
+        return detached
 
 
 class ManualClosure:

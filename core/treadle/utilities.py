@@ -111,7 +111,14 @@ def seed_worker(worker_id: int) -> None:
 
 def call_step(method: Any, batch: Any, batch_idx: int, dataloader_idx: int | None = None) -> Any:
     """Call a ``*_step`` method with the arguments :func:`step_args` gives it."""
-    return method(*step_args(method, batch, batch_idx, dataloader_idx))
+    function = getattr(method, "__func__", method)  # per step: step_args inlined
+    if _step_signature(function, function is not method)[0]:
+        args: tuple = (
+            (batch, batch_idx) if dataloader_idx is None else (batch, batch_idx, dataloader_idx)
+        )
+    else:
+        args = (batch,) if dataloader_idx is None else (batch, dataloader_idx)
+    return method(*args)
 
 
 def step_args(method: Any, batch: Any, batch_idx: int, dataloader_idx: int | None = None) -> tuple:
