@@ -8,39 +8,16 @@ under torchrun. Each rank appends JSON lines to ``OUT/rank{r}.jsonl``.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
-import pytest
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "distributed"))
+from _procs import TORCHRUN, finish, start, write  # noqa: E402, F401  (re-exported)
 
-# Rank and launcher variables must not leak in from whatever runs pytest.
-SCRUB = (
-    "RANK",
-    "WORLD_SIZE",
-    "LOCAL_RANK",
-    "LOCAL_WORLD_SIZE",
-    "NODE_RANK",
-    "GROUP_RANK",
-    "MASTER_ADDR",
-    "MASTER_PORT",
-    "TORCHELASTIC_RUN_ID",
-    "TREADLE_LAUNCHED",
-)
-TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-
-
-def env(**extra: str) -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if k not in SCRUB and not k.startswith("SLURM_")}
-    clean["PYTHONUNBUFFERED"] = "1"
-    clean["DS_ACCELERATOR"] = "cpu"
-    clean.update(extra)
-    return clean
+# DeepSpeed picks its accelerator from the machine: on this CPU, say so.
+DS_ENV = {"DS_ACCELERATOR": "cpu"}
 
 
 def run(
@@ -50,37 +27,13 @@ def run(
     ok: bool = True,
     extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run a whole job; every rank shares the pipe, so a rank left behind is a timeout."""
-    proc = subprocess.Popen(
-        cmd,
-        cwd=cwd,
-        env=env(**(extra_env or {})),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        out, _ = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _killpg(proc)
-        out, _ = proc.communicate(timeout=10)
-        pytest.fail(f"job still running after {timeout}s; output:\n{out}")
-    finally:
-        _killpg(proc)
+    """Run a whole job (``_procs.start``/``finish``: every rank shares the pipe, so a rank left
+    behind is a timeout); the result as a ``CompletedProcess`` whose ``stdout`` is the output."""
+    proc = start(cmd, cwd, {**DS_ENV, **(extra_env or {})})
+    out = finish(proc, timeout)
     if ok:
         assert proc.returncode == 0, out
     return subprocess.CompletedProcess(cmd, proc.returncode, out, None)
-
-
-def _killpg(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(textwrap.dedent(text))
-    return path
 
 
 def records(out: Path, rank: int) -> list[dict]:
