@@ -116,6 +116,10 @@ def test_every_python_block_in_the_docs_runs(doc, code, skip, tmp_path):
             "-q",
             "-p",
             "no:cacheprovider",
+            # treadle's kit, which its pytest11 entry point loads once treadle is reinstalled
+            # (named twice, it loads once).
+            "-p",
+            "treadle.testing",
             "test_snippet.py",
         ]
     else:
