@@ -1,6 +1,6 @@
 """``treadle``: the command line (``treadle ...`` or ``python -m treadle ...``).
 
-Three commands, documented in ``docs/cli.md``:
+Four commands, documented in ``docs/cli.md``:
 
 * ``treadle plugins``: every entry point of group ``treadle``, its distribution and version,
   whether it is loaded, blocked or not autoloaded, and the named records it provides.
@@ -8,6 +8,9 @@ Three commands, documented in ``docs/cli.md``:
   the ``Trainer`` from a YAML file, then ``trainer.fit``.
 * ``treadle validate --config run.yaml``: the same set-up and every check ``fit`` makes before
   its first ``training_step``, then stop: nothing is trained.
+
+* ``treadle new-plugin NAME [--dir PATH]``: write a plugin distribution ``treadle-NAME`` to
+  start from (``treadle/_new_plugin.py``): its entry point, one hook, a README, a test.
 
 * ``treadle --version``: treadle, torch, pluggy and each plugin distribution's version.
 
@@ -160,6 +163,20 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     if problems:
         out.write("\nProblems:\n" + "".join(f"  - {p}\n" for p in problems))
         return EXIT_PLUGIN
+    return EXIT_OK
+
+
+def _cmd_new_plugin(args: argparse.Namespace) -> int:
+    from treadle._new_plugin import write_plugin
+
+    root, problems = write_plugin(args.name, args.dir)
+    if root is None:
+        sys.stderr.write("".join(f"{p}\n" for p in problems))
+        return EXIT_CONFIG
+    sys.stdout.write(
+        f"wrote {root}: pyproject.toml, README.md, src/, tests/\n"
+        f"next: cd {root} && pip install -e . && pytest\n"
+    )
     return EXIT_OK
 
 
@@ -592,7 +609,7 @@ def _parser() -> argparse.ArgumentParser:
         "list the installed plugins. See docs/cli.md.",
     )
     parser.add_argument("--version", action=_Version)
-    sub = parser.add_subparsers(dest="command", metavar="{fit,validate,plugins}")
+    sub = parser.add_subparsers(dest="command", metavar="{fit,validate,plugins,new-plugin}")
     sub.required = True
     plugins = sub.add_parser(
         "plugins", help="list every plugin of entry-point group 'treadle' and what it provides"
@@ -600,6 +617,12 @@ def _parser() -> argparse.ArgumentParser:
     plugins.add_argument(
         "-v", "--verbose", action="store_true", help="also the settings each plugin reads"
     )
+    new = sub.add_parser(
+        "new-plugin",
+        help="write a plugin distribution (pyproject.toml, a hook, a README, a test) to start from",
+    )
+    new.add_argument("name", help="the entry-point name; the distribution is treadle-NAME")
+    new.add_argument("--dir", default=None, help="where to write it (default: ./treadle-NAME)")
     for name, text in (
         ("fit", "train: build model, data and Trainer from --config, then fit"),
         ("validate", "set up and run every check fit makes; train nothing"),
@@ -624,7 +647,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
     parser = _parser()
     args, overrides = parser.parse_known_args(argv)
-    if args.command == "plugins" and overrides:
+    if args.command in ("plugins", "new-plugin") and overrides:
         parser.error(f"unrecognized arguments: {' '.join(overrides)}")
     if os.getcwd() not in sys.path:  # `python -m` puts the working directory first; so do we
         sys.path.insert(0, os.getcwd())
@@ -633,6 +656,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "plugins":
             return _cmd_plugins(args)
+        if args.command == "new-plugin":
+            return _cmd_new_plugin(args)
         if args.command == "fit":
             return _cmd_fit(args, overrides)
         return _cmd_validate(args, overrides)
