@@ -145,7 +145,7 @@ def test_plugins_lists_distributions_versions_and_providers(project):
         {"cliboom": "cli_boom_plugin"},
         {"cli_boom_plugin": "raise RuntimeError('boom at import')\n"},
     )
-    result = treadle_cli(project, "plugins")
+    result = treadle_cli(project, "plugins", "-v")
     assert result.returncode == 3, result.stderr  # a plugin failed to import
     out = result.stdout
     assert (
@@ -202,7 +202,11 @@ def test_plugins_shows_blocked_and_not_autoloaded_entry_points(project):
         {"cli_boom_plugin": "raise RuntimeError('boom at import')\n"},
     )
     result = treadle_cli(
-        project, "plugins", TREADLE_DISABLE_PLUGIN_AUTOLOAD="1", TREADLE_BLOCK_PLUGINS="cliboom"
+        project,
+        "plugins",
+        "-v",
+        TREADLE_DISABLE_PLUGIN_AUTOLOAD="1",
+        TREADLE_BLOCK_PLUGINS="cliboom",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout

@@ -143,7 +143,7 @@ def test_entry_point_is_declared_by_the_distribution():
 def test_treadle_plugins_lists_it():
     env = {k: v for k, v in os.environ.items() if not k.startswith("TREADLE_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "treadle", "plugins"],
+        [sys.executable, "-m", "treadle", "plugins", "-v"],
         capture_output=True,
         text=True,
         timeout=120,
