@@ -526,7 +526,9 @@ class Trainer:
                 )
             hooks.setup_environment(trainer=self)
             self._root_device = self.accelerator.root_device
-            model.to(self._root_device)
+            if not any(p.is_meta for p in model.parameters()):  # (meta: a configure_model
+                model.to(self._root_device)  # built on the meta device; the strategy
+            # materialises it, sharded)
             hooks.convert_module(trainer=self, module=model)
             hooks.setup_module(trainer=self, module=model)
             train_loader = self._setup_loader(train_loader, "fit")

@@ -553,6 +553,22 @@ class _MetadataUnpickler(pickle.Unpickler):
         )
 
 
+def _check_metadata(path: Path) -> None:
+    """Read ``path/.metadata`` with the allowlist unpickler: a ``CheckpointError`` naming the
+    file for one that names anything else (DCP itself would bury the reason in its own
+    error)."""
+    meta = path / ".metadata"
+    if not meta.is_file():
+        raise treadle.CheckpointError(
+            path, "it has no .metadata: not a complete torch.distributed.checkpoint directory."
+        )
+    with open(meta, "rb") as stream:
+        try:
+            _MetadataUnpickler(stream).load()
+        except pickle.UnpicklingError as exc:
+            raise treadle.CheckpointError(path, str(exc)) from None
+
+
 def _safe_reader(path: Path) -> Any:
     from torch.distributed.checkpoint import FileSystemReader
     from torch.distributed.checkpoint.metadata import StorageMeta
@@ -602,6 +618,7 @@ def load_sharded(state: dict[str, Any], path: Any) -> None:
     metadata through an allowlist unpickler, non-tensor items weights-only."""
     import torch.distributed.checkpoint as dcp
 
+    _check_metadata(Path(path))
     try:
         dcp.load(state, storage_reader=_safe_reader(Path(path)), planner=_safe_planner())
     except treadle.CheckpointError:
@@ -632,6 +649,7 @@ def consolidate(checkpoint_dir: str | os.PathLike, output: str | os.PathLike) ->
             directory, f"no {TREADLE_FILE} in it: not a complete treadle FSDP checkpoint."
         )
     meta = checkpoint_io.load(directory / TREADLE_FILE)
+    _check_metadata(directory)
     full: dict[str, Any] = {}
     _load_state_dict(
         full,
