@@ -36,11 +36,12 @@ class Block(nn.Module):
 
 class Net(treadle.Module):
     def __init__(self, manual=False, acc=1, clip=None, algo="norm", width=WIDTH, blocks=2,
-                 meta=False):
+                 meta=False, outputs=1, lbfgs=False):
         super().__init__()
         self.automatic_optimization = not manual
         self.acc, self.clip, self.algo = acc, clip, algo
         self.width, self.n_blocks, self.meta = width, blocks, meta
+        self.outputs, self.lbfgs = outputs, lbfgs
         self.inp = self.blocks = self.out = None
         if not meta:
             self.configure_model()
@@ -53,14 +54,15 @@ class Net(treadle.Module):
         with device:
             self.inp = nn.Linear(4, self.width)
             self.blocks = nn.Sequential(*[Block(self.width) for _ in range(self.n_blocks)])
-            self.out = nn.Linear(self.width, 1)
+            self.out = nn.Linear(self.width, self.outputs)
 
     def forward(self, x):
         return self.out(self.blocks(self.inp(x)))
 
     def training_step(self, batch, batch_idx):
         x, y = batch
-        loss = F.mse_loss(self(x), y)
+        out = self(x)
+        loss = F.mse_loss(out, y.expand_as(out))
         self.losses.append(float(loss.detach()))
         if self.automatic_optimization:
             return loss
@@ -77,9 +79,12 @@ class Net(treadle.Module):
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
-        self.log("val_loss", F.mse_loss(self(x), y), sync_dist=True)
+        out = self(x)
+        self.log("val_loss", F.mse_loss(out, y.expand_as(out)), sync_dist=True)
 
     def configure_optimizers(self):
+        if self.lbfgs:  # every first dimension even: FSDP can flatten the shards
+            return torch.optim.LBFGS(self.parameters(), lr=0.1, max_iter=4)
         return torch.optim.AdamW(self.parameters(), lr=0.05)
 
 

@@ -50,6 +50,7 @@ def max_diff(a: dict, b: dict) -> float:
 
 AUTO = {"acc": 2, "clip": 0.5}  # accumulation over 2 batches, clipping by norm at 0.5
 MANUAL = {"model": {"manual": True, "acc": 2, "clip": 0.5}}
+LBFGS = {"model": {"lbfgs": True, "width": 16, "outputs": 2}, "max_steps": 3}
 BIG = {"model": {"width": 256, "blocks": 4}, "max_steps": 1}
 
 
@@ -65,6 +66,7 @@ def runs(tmp_path_factory):
             {"tag": "one_manual", "strategy": "auto", "devices": 1, **MANUAL},
             {"tag": "one_value", "strategy": "auto", "devices": 1, "clip": 0.01, "algo": "value"},
             {"tag": "one_bf16", "strategy": "auto", "devices": 1, "precision": "bf16-mixed"},
+            {"tag": "one_lbfgs", "strategy": "auto", "devices": 1, **LBFGS},
             {"tag": "fsdp1", "devices": 1, **AUTO, "save_every": 3, "ckpt_dir": "ckpt1"},
         ],
     )
@@ -79,6 +81,7 @@ def runs(tmp_path_factory):
             {"tag": "bf16", "precision": "bf16-mixed"},
             {"tag": "resumed", **AUTO, "ckpt": "ckpt/epoch=1-step=3.ckpt"},
             {"tag": "from1", **AUTO, "ckpt": "ckpt1/epoch=1-step=3.ckpt"},
+            {"tag": "lbfgs", **LBFGS},
             {"tag": "meta", "model": {"meta": True}, "max_steps": 2},
             {"tag": "big_fsdp", **BIG},
             {"tag": "big_ddp", **BIG, "strategy": "ddp"},
@@ -105,6 +108,15 @@ def test_two_ranks_equal_one_process_manual_with_clipping_and_no_backward_sync(r
 
 def test_clipping_by_value_over_sharded_gradients(runs):
     assert max_diff(rec(runs, "value"), rec(runs, "one_value")) < TOL
+
+
+def test_lbfgs_runs_sharded_when_every_first_dimension_splits_evenly(runs):
+    """The experiment behind the LBFGS rule: with even first dimensions FSDP flattens the
+    shards and LBFGS (4 closure evaluations a step) matches one process; uneven ones are
+    refused at validation (tests/fsdp/test_fsdp_refusals.py)."""
+    two, one = rec(runs, "lbfgs"), rec(runs, "one_lbfgs")
+    assert two["global_step"] == one["global_step"] == 3
+    assert max_diff(two, one) < 1e-5
 
 
 def test_bf16_mixed_trains_and_the_ranks_agree(runs):
