@@ -4,14 +4,13 @@ from here (loaded on first use, so ``import treadle_plugins`` stays cheap):
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 __all__ = ["FSDPStrategy"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "FSDPStrategy":
-        from treadle_plugins.strategies.fsdp import FSDPStrategy
-
-        return FSDPStrategy
+    if name == "FSDPStrategy":  # (by name: the core's type check stays out of the plugins)
+        return importlib.import_module("treadle_plugins.strategies.fsdp").FSDPStrategy
     raise AttributeError(f"module 'treadle_plugins' has no attribute {name!r}")

@@ -35,8 +35,18 @@ class Block(nn.Module):
 
 
 class Net(treadle.Module):
-    def __init__(self, manual=False, acc=1, clip=None, algo="norm", width=WIDTH, blocks=2,
-                 meta=False, outputs=1, lbfgs=False):
+    def __init__(
+        self,
+        manual=False,
+        acc=1,
+        clip=None,
+        algo="norm",
+        width=WIDTH,
+        blocks=2,
+        meta=False,
+        outputs=1,
+        lbfgs=False,
+    ):
         super().__init__()
         self.automatic_optimization = not manual
         self.acc, self.clip, self.algo = acc, clip, algo
@@ -130,6 +140,7 @@ class Record(treadle.Callback):
             "param_bytes": local_bytes(pl_module.parameters()),
             "optim_bytes": local_bytes(state),
             "param_types": sorted({type(p).__name__ for p in pl_module.parameters()}),
+            "metrics": {k: float(v) for k, v in trainer.callback_metrics.items()},
         }
         path = self.out / f"{self.tag}.rank{trainer.global_rank}.json"
         path.write_text(json.dumps(record))

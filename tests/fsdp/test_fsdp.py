@@ -50,6 +50,7 @@ def max_diff(a: dict, b: dict) -> float:
 
 AUTO = {"acc": 2, "clip": 0.5}  # accumulation over 2 batches, clipping by norm at 0.5
 MANUAL = {"model": {"manual": True, "acc": 2, "clip": 0.5}}
+VAL = {"limit_val_batches": 2, "max_steps": 2}  # validation through the sharded root
 LBFGS = {"model": {"lbfgs": True, "width": 16, "outputs": 2}, "max_steps": 3}
 BIG = {"model": {"width": 256, "blocks": 4}, "max_steps": 1}
 
@@ -66,6 +67,7 @@ def runs(tmp_path_factory):
             {"tag": "one_manual", "strategy": "auto", "devices": 1, **MANUAL},
             {"tag": "one_value", "strategy": "auto", "devices": 1, "clip": 0.01, "algo": "value"},
             {"tag": "one_bf16", "strategy": "auto", "devices": 1, "precision": "bf16-mixed"},
+            {"tag": "one_val", "strategy": "auto", "devices": 1, **VAL},
             {"tag": "one_lbfgs", "strategy": "auto", "devices": 1, **LBFGS},
             {"tag": "fsdp1", "devices": 1, **AUTO, "save_every": 3, "ckpt_dir": "ckpt1"},
         ],
@@ -82,6 +84,7 @@ def runs(tmp_path_factory):
             {"tag": "resumed", **AUTO, "ckpt": "ckpt/epoch=1-step=3.ckpt"},
             {"tag": "from1", **AUTO, "ckpt": "ckpt1/epoch=1-step=3.ckpt"},
             {"tag": "lbfgs", **LBFGS},
+            {"tag": "val", **VAL},
             {"tag": "meta", "model": {"meta": True}, "max_steps": 2},
             {"tag": "big_fsdp", **BIG},
             {"tag": "big_ddp", **BIG, "strategy": "ddp"},
@@ -117,6 +120,13 @@ def test_lbfgs_runs_sharded_when_every_first_dimension_splits_evenly(runs):
     two, one = rec(runs, "lbfgs"), rec(runs, "one_lbfgs")
     assert two["global_step"] == one["global_step"] == 3
     assert max_diff(two, one) < 1e-5
+
+
+def test_validation_runs_through_the_sharded_root(runs):
+    two, one = rec(runs, "val"), rec(runs, "one_val")
+    assert "val_loss" in two["metrics"]
+    assert abs(two["metrics"]["val_loss"] - one["metrics"]["val_loss"]) < 1e-5
+    assert max_diff(two, one) < TOL
 
 
 def test_bf16_mixed_trains_and_the_ranks_agree(runs):
@@ -183,9 +193,17 @@ def test_consolidate_writes_one_weights_only_file(runs, tmp_path):
     # The command line does the same.
     cli = tmp_path / "cli.ckpt"
     result = subprocess.run(
-        [sys.executable, "-m", "treadle_plugins.strategies.fsdp", str(runs / "ckpt" / "last.ckpt"),
-         str(cli)],
-        capture_output=True, text=True, timeout=60, env=env(),
+        [
+            sys.executable,
+            "-m",
+            "treadle_plugins.strategies.fsdp",
+            str(runs / "ckpt" / "last.ckpt"),
+            str(cli),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env(),
     )
     assert result.returncode == 0, result.stderr
     assert torch.load(cli, weights_only=True)["state_dict"].keys() == straight.keys()
@@ -231,9 +249,22 @@ def test_two_simulated_nodes_through_torchrun(strategy, tmp_path):
     nodes = [
         start(
             [
-                sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node_rank",
-                str(node), "--nproc_per_node", "1", "--master_addr", "127.0.0.1",
-                "--master_port", str(port), str(JOB), str(tmp_path), json.dumps(config),
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes",
+                "2",
+                "--node_rank",
+                str(node),
+                "--nproc_per_node",
+                "1",
+                "--master_addr",
+                "127.0.0.1",
+                "--master_port",
+                str(port),
+                str(JOB),
+                str(tmp_path),
+                json.dumps(config),
             ],
             tmp_path,
         )

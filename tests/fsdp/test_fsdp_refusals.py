@@ -38,7 +38,10 @@ def loader():
 
 def fit(model, **kwargs):
     trainer = treadle.Trainer(
-        max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        max_steps=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
         **kwargs,
     )
     trainer.fit(model, loader())
@@ -98,7 +101,8 @@ def test_the_strategy_object_is_the_selected_strategy():
     assert trainer.strategy is strategy
     assert strategy.world_size == 2 and strategy.shards_parameters
     assert trainer.plugin_manager.reasons["strategy"] == (
-        "fsdp", "given as an object: strategy=..."
+        "fsdp",
+        "given as an object: strategy=...",
     )
 
 

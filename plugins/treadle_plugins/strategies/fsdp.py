@@ -132,8 +132,9 @@ class FSDPStrategy(DDPStrategy):
     # -- validation ------------------------------------------------------------------------------
 
     @hookimpl
-    def validate(self, trainer: Any, module: Any) -> list[str]:
+    def validate(self, trainer: Any) -> list[str]:
         problems = super().validate(trainer)
+        module = trainer.module
         cfg = trainer.config
         if cfg.precision not in PRECISIONS:
             fix = (
@@ -157,8 +158,10 @@ class FSDPStrategy(DDPStrategy):
             problems.append(
                 f"`strategy='fsdp'`: parameters of the Module are DTensors already "
                 f"({', '.join(dtensors[:3])}{', ...' if len(dtensors) > 3 else ''}): another "
-                f"strategy or your code sharded them. Build the Module with plain parameters and "
-                f"let the strategy shard it (FSDPStrategy(auto_wrap_policy=...))."
+                f"strategy, your code, or an earlier `fit()` under `strategy='fsdp'` sharded "
+                f"them. Build the Module with plain parameters and let the strategy shard it; to "
+                f"evaluate a trained model, validate inside fit (`val_dataloaders`) or load its "
+                f"consolidated weights into a fresh Module."
             )
         if self.world_size > 1:
             for idx, opt in enumerate(trainer.optimizers):
