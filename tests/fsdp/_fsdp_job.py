@@ -153,7 +153,10 @@ def fit(out: Path, cfg: dict) -> None:
     model = Net(**cfg.get("model", {}))
     devices = cfg.get("devices", 2)
     if cfg.get("strategy", "fsdp") == "fsdp":
-        strategy = FSDPStrategy(auto_wrap_policy={Block}, **cfg.get("fsdp", {}))
+        options = dict(cfg.get("fsdp", {}))
+        if options.pop("checkpoint_blocks", False):
+            options["activation_checkpointing"] = {Block}
+        strategy = FSDPStrategy(auto_wrap_policy={Block}, **options)
     else:
         strategy = cfg["strategy"]
     callbacks = [Record(out, cfg["tag"])]

@@ -50,7 +50,10 @@ def max_diff(a: dict, b: dict) -> float:
 
 AUTO = {"acc": 2, "clip": 0.5}  # accumulation over 2 batches, clipping by norm at 0.5
 MANUAL = {"model": {"manual": True, "acc": 2, "clip": 0.5}}
-VAL = {"limit_val_batches": 2, "max_steps": 2}  # validation through the sharded root
+VAL = {
+    "limit_val_batches": 2,
+    "max_steps": 4,
+}  # one epoch, then validation  # validation through the sharded root
 LBFGS = {"model": {"lbfgs": True, "width": 16, "outputs": 2}, "max_steps": 3}
 BIG = {"model": {"width": 256, "blocks": 4}, "max_steps": 1}
 
@@ -78,7 +81,12 @@ def runs(tmp_path_factory):
         out,
         [
             {"tag": "auto", **AUTO, "save_every": 3},
+            {"tag": "first3", **AUTO, "max_steps": 3, "save_every": 3, "ckpt_dir": "ck3"},
+            {"tag": "last", **AUTO, "save_every": 3, "ckpt_dir": "ck3", "ckpt": "last"},
             {"tag": "manual", **MANUAL},
+            {"tag": "recompute", **AUTO, "fsdp": {"checkpoint_blocks": True}},
+            {"tag": "no_reshard", **AUTO, "fsdp": {"reshard_after_forward": False}},
+            {"tag": "offload", **AUTO, "fsdp": {"cpu_offload": True}},
             {"tag": "value", "clip": 0.01, "algo": "value"},
             {"tag": "bf16", "precision": "bf16-mixed"},
             {"tag": "resumed", **AUTO, "ckpt": "ckpt/epoch=1-step=3.ckpt"},
@@ -103,6 +111,17 @@ def test_two_ranks_equal_one_process_automatic_with_clipping_and_accumulation(ru
     assert two["param_types"] == ["DTensor"]  # sharded for real
     assert max_diff(two, one) < TOL
     assert rec(runs, "auto", 1)["weights"] == two["weights"]  # both ranks gathered the same
+
+
+@pytest.mark.parametrize("tag", ["recompute", "no_reshard", "offload"])
+def test_activation_checkpointing_no_resharding_and_cpu_offload_keep_parity(runs, tag):
+    assert max_diff(rec(runs, tag), rec(runs, "one_auto")) < TOL
+
+
+def test_ckpt_path_last_finds_the_newest_checkpoint_directory(runs):
+    last = rec(runs, "last")  # resumed from ck3/last.ckpt (step 3), trained to step 6
+    assert last["global_step"] == 6 and len(last["losses"]) == 6  # batches 6-11 of 12
+    assert last["weights"] == rec(runs, "auto")["weights"]
 
 
 def test_two_ranks_equal_one_process_manual_with_clipping_and_no_backward_sync(runs):
