@@ -146,6 +146,20 @@ class Record(treadle.Callback):
         path.write_text(json.dumps(record))
 
 
+class SigtermAt(treadle.Callback):
+    """Rank zero sends itself SIGTERM after optimizer step ``step`` (a preemption notice)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_rank == 0 and trainer.global_step == self.step:
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
 def fit(out: Path, cfg: dict) -> None:
     from treadle_plugins import FSDPStrategy
 
@@ -160,6 +174,8 @@ def fit(out: Path, cfg: dict) -> None:
     else:
         strategy = cfg["strategy"]
     callbacks = [Record(out, cfg["tag"])]
+    if "sigterm_at" in cfg:
+        callbacks.append(SigtermAt(cfg["sigterm_at"]))
     if "save_every" in cfg:
         callbacks.append(
             ModelCheckpoint(

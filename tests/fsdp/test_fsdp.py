@@ -256,6 +256,20 @@ def test_a_crafted_metadata_file_is_refused_without_running_it(runs, tmp_path):
     assert not marker.exists()
 
 
+def test_preemption_saves_a_directory_that_ckpt_path_last_resumes(runs, tmp_path):
+    """SIGTERM to rank zero after step 2: the ranks agree on a batch, write
+    ``checkpoints/last.ckpt`` (a directory) and exit 143; ``ckpt_path="last"`` then ends equal
+    to the uninterrupted run (no accumulation: every batch steps)."""
+    value = {"clip": 0.01, "algo": "value"}
+    cmd = [sys.executable, str(JOB), str(tmp_path)]
+    proc = start([*cmd, json.dumps([{"tag": "pre", **value, "sigterm_at": 2}])], tmp_path)
+    out = finish(proc, timeout=120)
+    assert proc.returncode == 143, out
+    assert (tmp_path / "checkpoints" / "last.ckpt" / "treadle.ckpt").is_file()
+    job(tmp_path, [{"tag": "after", **value, "ckpt": "last"}])
+    assert rec(tmp_path, "after")["weights"] == rec(runs, "value")["weights"]
+
+
 # -- multi-node the way clusters run it: two torchrun "nodes" on this machine ------------------------
 
 
