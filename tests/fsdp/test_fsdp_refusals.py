@@ -141,3 +141,28 @@ def test_a_directory_without_treadle_ckpt_is_not_a_checkpoint(tmp_path):
         ),
     ):
         fsdp.consolidate(tmp_path, tmp_path / "out.ckpt")
+
+
+def test_parameters_sharded_already_are_refused(tmp_path):
+    """A Module whose parameters are DTensors (sharded by other code, or by an earlier fit under
+    fsdp) is refused at validation; a 1-process gloo group here gives the DTensors."""
+    import torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    store = dist.FileStore(str(tmp_path / "store"), 1)
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    try:
+        model = Odd()
+        fully_shard(model.net, mesh=init_device_mesh("cpu", (1,)))
+        with pytest.raises(ConfigurationError) as info:
+            fit(model, strategy=FSDPStrategy(), devices=1)
+    finally:
+        dist.destroy_process_group()
+    assert info.value.problems == [
+        "strategy:fsdp: `strategy='fsdp'`: parameters of the Module are DTensors already "
+        "(net.0.weight, net.0.bias, net.1.weight, ...): another strategy, your code, or an "
+        "earlier `fit()` under `strategy='fsdp'` sharded them. Build the Module with plain "
+        "parameters and let the strategy shard it; to evaluate a trained model, validate "
+        "inside fit (`val_dataloaders`) or load its consolidated weights into a fresh Module."
+    ]
