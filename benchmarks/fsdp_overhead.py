@@ -102,6 +102,15 @@ def worker(args: argparse.Namespace) -> None:
     def full(net: nn.Module) -> list:
         return [p.full_tensor() for p in net.parameters()]
 
+    class Compare(treadle.Callback):
+        """Both sides' full weights at the end of ``fit()`` (the process group still up)."""
+
+        def __init__(self, plain_net: nn.Module, into: dict) -> None:
+            self.plain_net, self.into = plain_net, into
+
+        def on_train_end(self, trainer, pl_module):
+            self.into["plain"], self.into["treadle"] = full(self.plain_net), full(pl_module.net)
+
     kept = []  # plain models live until os._exit (their process group is gone after fit())
     for i in range(args.rounds + 1):
         total = args.warmup + (args.steps if i else min(args.steps, 50))
@@ -112,11 +121,6 @@ def worker(args: argparse.Namespace) -> None:
         kept.append((plain_net, loader.plain))
         module = MLP()
         gathered: dict = {}
-
-        class Compare(treadle.Callback):
-            def on_train_end(self, trainer, pl_module):  # the process group is still up
-                gathered["plain"], gathered["treadle"] = full(plain_net), full(pl_module.net)
-
         trainer = treadle.Trainer(
             accelerator="cpu",
             strategy=FSDPStrategy(auto_wrap_policy={nn.Linear}),
@@ -127,7 +131,7 @@ def worker(args: argparse.Namespace) -> None:
             enable_checkpointing=False,
             enable_model_summary=False,
             num_sanity_val_steps=0,
-            callbacks=[Compare()],
+            callbacks=[Compare(plain_net, gathered)],
         )
         t1 = time.perf_counter()
         trainer.fit(module, loader)
