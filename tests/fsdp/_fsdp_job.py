@@ -183,6 +183,7 @@ def fit(out: Path, cfg: dict) -> None:
                 every_n_train_steps=cfg["save_every"],
                 save_top_k=-1,
                 save_last=True,
+                save_weights_only=cfg.get("weights_only", False),
             )
         )
     trainer = treadle.Trainer(

@@ -82,6 +82,8 @@ def runs(tmp_path_factory):
         [
             {"tag": "auto", **AUTO, "save_every": 3},
             {"tag": "first3", **AUTO, "max_steps": 3, "save_every": 3, "ckpt_dir": "ck3"},
+            {"tag": "wo", **AUTO, "max_steps": 3, "save_every": 3, "ckpt_dir": "ckwo"}
+            | {"weights_only": True},
             {"tag": "last", **AUTO, "save_every": 3, "ckpt_dir": "ck3", "ckpt": "last"},
             {"tag": "manual", **MANUAL},
             {"tag": "recompute", **AUTO, "fsdp": {"checkpoint_blocks": True}},
@@ -179,6 +181,15 @@ def test_checkpoint_is_a_directory_of_shards_and_last_is_written(runs):
     assert sorted(p.name for p in ckpt.glob("*.distcp")) == ["__0_0.distcp", "__1_0.distcp"]
     assert (runs / "ckpt" / "last.ckpt" / "treadle.ckpt").is_file()
     assert not list((runs / "ckpt").glob(".*.tmp"))  # renamed into place
+
+
+def test_save_weights_only_writes_one_ordinary_file_of_full_weights(runs):
+    path = runs / "ckwo" / "epoch=1-step=3.ckpt"
+    assert path.is_file()
+    saved = torch.load(path, weights_only=True)
+    assert "optimizer_states" not in saved and saved["global_step"] == 3
+    expected = rec(runs, "first3")["weights"]  # the same run, stopped at step 3
+    assert {k: v.double().flatten().tolist() for k, v in saved["state_dict"].items()} == expected
 
 
 def test_model_built_on_the_meta_device_is_materialised_sharded(runs):
