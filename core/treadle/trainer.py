@@ -205,8 +205,9 @@ class Trainer:
             ("strategy", "strategy"),
         ):
             rec = chosen[kind]
-            if rec is None and kind == "strategy":  # Trainer(strategy=<object>)
-                instance = self._strategy_object.connect(self)
+            given = self._strategy_object
+            if rec is None and kind == "strategy" and given is not None:  # strategy=<object>
+                instance = given.connect(self)
                 pm.reasons["strategy"] = (instance.name, "given as an object: strategy=...")
                 setattr(self, attr, instance)
                 pm.register_selected(kind, instance, instance.name)
