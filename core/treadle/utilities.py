@@ -37,13 +37,18 @@ def move_data_to_device(batch: Any, device: torch.device) -> Any:
 
     Objects with a ``.to()`` method are moved with it; anything else is returned as is.
     """
+    # Called on every batch. A tensor already on ``device`` stays as it is, which ``.to`` would
+    # also do; comparing devices first costs a fifth of a ``.to`` call (argument parsing).
     if isinstance(batch, torch.Tensor):
-        return batch.to(device)  # returns the tensor itself when it is already there
+        return batch if batch.device == device else batch.to(device)
     if isinstance(batch, (list, tuple)):
-        # Called on every batch: one frame for the usual (x, y) of tensors.
+        # One frame for the usual (x, y) of tensors.
         moved, same = [], True
         for x in batch:
-            m = x.to(device) if isinstance(x, torch.Tensor) else move_data_to_device(x, device)
+            if isinstance(x, torch.Tensor):
+                m = x if x.device == device else x.to(device)
+            else:
+                m = move_data_to_device(x, device)
             same = same and m is x
             moved.append(m)
         if same:
