@@ -33,6 +33,7 @@ FIRST_PARTY = {
         "deepspeed_stage_3",
         "deepspeed_stage_2_offload",
         "deepspeed_stage_3_offload",
+        "fsdp",
     },
     "environment": {"torchrun", "slurm"},
     "logger": {"csv", "tensorboard"},
