@@ -1,6 +1,6 @@
 """``treadle``: the command line (``treadle ...`` or ``python -m treadle ...``).
 
-Three commands, documented in ``docs/cli.md``:
+Four commands, documented in ``docs/cli.md``:
 
 * ``treadle plugins``: every entry point of group ``treadle``, its distribution and version,
   whether it is loaded, blocked or not autoloaded, and the named records it provides.
@@ -8,6 +8,9 @@ Three commands, documented in ``docs/cli.md``:
   the ``Trainer`` from a YAML file, then ``trainer.fit``.
 * ``treadle validate --config run.yaml``: the same set-up and every check ``fit`` makes before
   its first ``training_step``, then stop: nothing is trained.
+
+* ``treadle plot PATH... -o curves.png``: the curves of runs' ``metrics.csv`` files
+  (``treadle/plot.py``; matplotlib from the ``[plot]`` extra).
 
 * ``treadle --version``: treadle, torch, pluggy and each plugin distribution's version.
 
@@ -592,7 +595,7 @@ def _parser() -> argparse.ArgumentParser:
         "list the installed plugins. See docs/cli.md.",
     )
     parser.add_argument("--version", action=_Version)
-    sub = parser.add_subparsers(dest="command", metavar="{fit,validate,plugins}")
+    sub = parser.add_subparsers(dest="command", metavar="{fit,validate,plugins,plot}")
     sub.required = True
     plugins = sub.add_parser(
         "plugins", help="list every plugin of entry-point group 'treadle' and what it provides"
@@ -617,14 +620,42 @@ def _parser() -> argparse.ArgumentParser:
         )
         if name == "fit":
             p.add_argument("--ckpt_path", default=None, help="resume from this checkpoint")
+    plot = sub.add_parser(
+        "plot",
+        help="draw the curves of runs' metrics.csv files to a PNG (extra [plot])",
+        description="Draw the metrics of one or more runs (CSV logger files) in one image: "
+        "a panel per quantity, training and validation on shared axes. See docs/loggers.md.",
+    )
+    plot.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="a metrics.csv, a run's folder, or a folder above runs",
+    )
+    plot.add_argument("-o", "--output", default="curves.png", help="the image (default curves.png)")
+    plot.add_argument("--x", choices=["step", "epoch"], default="step", help="the x axis")
+    plot.add_argument("--metrics", nargs="+", default=None, help="only these metrics")
+    plot.add_argument("--data", default=None, help="also write the plotted points to this JSON")
     return parser
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from treadle.plot import PlotError, plot
+
+    try:
+        plot(args.paths, args.output, x=args.x, metrics=args.metrics, data=args.data)
+    except (PlotError, ModuleNotFoundError) as exc:
+        print(f"treadle plot: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"treadle plot: wrote {args.output}" + (f" and {args.data}" if args.data else ""))
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
     parser = _parser()
     args, overrides = parser.parse_known_args(argv)
-    if args.command == "plugins" and overrides:
+    if args.command in ("plugins", "plot") and overrides:
         parser.error(f"unrecognized arguments: {' '.join(overrides)}")
     if os.getcwd() not in sys.path:  # `python -m` puts the working directory first; so do we
         sys.path.insert(0, os.getcwd())
@@ -633,6 +664,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "plugins":
             return _cmd_plugins(args)
+        if args.command == "plot":
+            return _cmd_plot(args)
         if args.command == "fit":
             return _cmd_fit(args, overrides)
         return _cmd_validate(args, overrides)
