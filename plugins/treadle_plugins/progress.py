@@ -198,15 +198,17 @@ class PlainProgressBar(ProgressBar):
         return task
 
     def _batch(self, task: _Task | None) -> None:
-        if task is None:
-            return
-        task.n += 1
-        if task.n >= task.due_n:
-            now = time.perf_counter()
-            if now >= task.due_t:
-                self._show(task, now)
-            elif self._live:
-                task.due_n = task.n + self._refresh_rate
+        if task is not None:
+            task.n += 1
+            if task.n >= task.due_n:
+                self._due(task)
+
+    def _due(self, task: _Task) -> None:
+        now = time.perf_counter()
+        if now >= task.due_t:
+            self._show(task, now)
+        elif self._live:
+            task.due_n = task.n + self._refresh_rate
 
     def _show(self, task: _Task, now: float, final: bool = False) -> None:
         metrics = self.get_metrics(self.trainer, self.trainer.lightning_module)
@@ -273,7 +275,11 @@ class PlainProgressBar(ProgressBar):
         )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self._batch(self._train)
+        task = self._train  # _batch, inlined: this runs every training step
+        if task is not None:
+            task.n += 1
+            if task.n >= task.due_n:
+                self._due(task)
 
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         task, self._train = self._train, None
