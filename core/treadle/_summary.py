@@ -46,14 +46,18 @@ def lines(trainer: Any, error: BaseException | None) -> list[str]:
         if where:
             folders.append(f"{os.path.abspath(where)} ({type(logger).__name__})")
     out.append("  logs: " + (", ".join(folders) if folders else "none (no logger writes files)"))
+    if isinstance(error, Preempted):  # written by the signal handling, callback or not
+        out.append(f"  checkpoint on {outcome(error)[11:]}: {error.ckpt_path}")
     callback = trainer.checkpoint_callback
     if callback is None:
-        out.append("  checkpoints: none (no checkpoint callback)")
+        if not isinstance(error, Preempted):
+            out.append("  checkpoints: none (no checkpoint callback)")
         return out
     best, last = callback.best_model_path, getattr(callback, "last_model_path", "")
     if not best and not last:
-        where = getattr(callback, "dirpath", None)
-        out.append(f"  checkpoints: none saved{f' (folder {where})' if where else ''}")
+        if not isinstance(error, Preempted):
+            where = getattr(callback, "dirpath", None)
+            out.append(f"  checkpoints: none saved{f' (folder {where})' if where else ''}")
         return out
     monitor = getattr(callback, "monitor", None)
     if best and monitor is not None:

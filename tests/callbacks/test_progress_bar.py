@@ -7,6 +7,7 @@ What a user sees is captured for real: a subprocess trains with its stdout on a 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import pty
 import re
@@ -29,7 +30,7 @@ TIMEOUT = 120
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 SCRIPT = """
-import sys
+import json, os, sys
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -60,10 +61,11 @@ if __name__ == "__main__":
     data = TensorDataset(torch.randn(64, 4, generator=g), torch.randn(64, 1, generator=g))
     trainer = treadle.Trainer(
         accelerator="cpu", max_epochs=2, default_root_dir=sys.argv[1], log_every_n_steps=1,
-        enable_model_summary=False,
+        enable_model_summary=False, **json.loads(os.environ.get("TRAINER_EXTRA", "{}")),
     )
     trainer.fit(Net(), DataLoader(data, batch_size=4), DataLoader(data, batch_size=8))
-    print("BAR", type(trainer.progress_bar_callback).__name__, flush=True)
+    bar = trainer.progress_bar_callback
+    print("BAR", type(bar).__name__, "rank", trainer.global_rank, bar.is_enabled, flush=True)
 """
 
 
@@ -112,10 +114,10 @@ def run_in_terminal(script, out, bar: str, hide=()) -> str:
     return text
 
 
-def run_in_pipe(script, out, bar: str, hide=()) -> str:
+def run_in_pipe(script, out, bar: str, hide=(), env=None) -> str:
     proc = subprocess.run(
         [sys.executable, str(script), str(out), *hide],
-        env=_env(bar),
+        env={**_env(bar), **(env or {})},
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -126,7 +128,7 @@ def run_in_pipe(script, out, bar: str, hide=()) -> str:
 
 def test_tqdm_in_a_terminal_redraws_in_place_with_rate_eta_and_metrics(script, tmp_path):
     text = run_in_terminal(script, tmp_path, "tqdm")
-    assert "BAR TQDMProgressBar" in text
+    assert "BAR TQDMProgressBar rank 0 True" in text
     frames = text.split("\r")  # each redraw starts at the line's beginning
     assert len(frames) > 6, text
     # the epoch bars, finished, with the rate, the time left and the prog_bar metrics
@@ -141,7 +143,7 @@ def test_tqdm_in_a_terminal_redraws_in_place_with_rate_eta_and_metrics(script, t
 
 def test_rich_in_a_terminal_draws_live_bars(script, tmp_path):
     text = run_in_terminal(script, tmp_path, "rich")
-    assert "BAR RichProgressBar" in text
+    assert "BAR RichProgressBar rank 0 True" in text
     assert "\x1b[" in text  # Rich moves the cursor and colours
     plain = ANSI.sub("", text)
     frames = [f for f in re.split(r"[\r\n]", plain) if f.strip()]
@@ -164,12 +166,31 @@ def test_in_a_pipe_the_bar_prints_plain_lines(script, tmp_path):
         ), line
         assert any(x.startswith(f"Validation (epoch {epoch}): 8/8 (100%)") for x in lines)
     assert not any(x.startswith("Sanity") for x in lines)  # quiet in a log file
-    assert lines[-1] == "BAR RichProgressBar"
+    assert lines[-1] == "BAR RichProgressBar rank 0 True"
+
+
+@pytest.mark.slow  # two processes
+def test_under_ddp_only_rank_zero_prints(script, tmp_path):
+    extra = {"strategy": "ddp", "devices": 2, "process_group_timeout": 60}
+    env = {"TRAINER_EXTRA": json.dumps(extra), "OMP_NUM_THREADS": "1"}
+    text = run_in_pipe(script, tmp_path, "tqdm", env=env)
+    lines = text.splitlines()
+    # each rank runs 8 of the 16 batches; one line per epoch end and validation end, rank 0's
+    assert [x.split(":")[0] for x in lines if not x.startswith("BAR")] == [
+        "Validation (epoch 0)",
+        "Epoch 0",
+        "Validation (epoch 1)",
+        "Epoch 1",
+    ], text
+    assert lines[0].startswith("Validation (epoch 0): 4/4 (100%)"), text
+    assert (
+        "BAR TQDMProgressBar rank 0 True" in lines and "BAR TQDMProgressBar rank 1 False" in lines
+    )
 
 
 def test_without_rich_or_tqdm_the_default_bar_prints_lines_even_on_a_terminal(script, tmp_path):
     text = run_in_terminal(script, tmp_path, "auto", hide=("rich", "tqdm"))
-    assert "BAR PlainProgressBar" in text
+    assert "BAR PlainProgressBar rank 0 True" in text
     assert "Epoch 1: 16/16 (100%)" in text and "\x1b" not in text
     assert "\r" not in text.replace("\r\n", "\n")  # the terminal's own line ends only
 
