@@ -65,7 +65,9 @@ if __name__ == "__main__":
     )
     trainer.fit(Net(), DataLoader(data, batch_size=4), DataLoader(data, batch_size=8))
     bar = trainer.progress_bar_callback
-    print("BAR", type(bar).__name__, "rank", trainer.global_rank, bar.is_enabled, flush=True)
+    # one write, so that the two ranks' lines do not interleave on the pipe
+    sys.stdout.write(f"BAR {type(bar).__name__} rank {trainer.global_rank} {bar.is_enabled}\\n")
+    sys.stdout.flush()
 """
 
 
