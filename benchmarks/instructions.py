@@ -48,7 +48,7 @@ HERE = Path(__file__).resolve().parent
 SIDES = ("plain", "auto", "manual")
 
 
-def worker(side: str, size: str, steps: int, precision: str) -> None:
+def worker(side: str, size: str, steps: int, precision: str, trainer: str = "bare") -> None:
     """One counted run (what valgrind starts)."""
     import importlib.util
 
@@ -57,6 +57,7 @@ def worker(side: str, size: str, steps: int, precision: str) -> None:
     spec = importlib.util.spec_from_file_location("overhead", HERE / "overhead.py")
     overhead = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(overhead)
+    overhead.TRAINER = trainer
     torch.set_num_threads(1)
 
     def run(n: int) -> None:
@@ -72,7 +73,9 @@ def worker(side: str, size: str, steps: int, precision: str) -> None:
     functools.reduce(lambda _a, _b: run(steps), [0, 1])  # counted: callgrind toggles here
 
 
-def count(side: str, size: str, steps: int, precision: str, workdir: str) -> int:
+def count(
+    side: str, size: str, steps: int, precision: str, workdir: str, trainer: str = "bare"
+) -> int:
     out = os.path.join(workdir, f"cg.{side}.{size}.{steps}")
     env = {
         **os.environ,
@@ -92,6 +95,8 @@ def count(side: str, size: str, steps: int, precision: str, workdir: str) -> int
         size,
         str(steps),
         precision,
+        "--trainer",
+        trainer,
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -113,23 +118,37 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     parser.add_argument(
+        "--trainer",
+        choices=["bare", "default"],
+        default="bare",
+        help="treadle's Trainer: bare (default; no logger, progress bar or checkpointing) or "
+        "default (all three on, as a user runs it); see overhead.py",
+    )
+    parser.add_argument(
+        "--modes", nargs="+", default=["auto", "manual"], choices=["auto", "manual"]
+    )
+    parser.add_argument(
         "--worker", nargs=4, metavar=("SIDE", "SIZE", "STEPS", "PRECISION"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
     if args.worker:
         side, size, steps, precision = args.worker
-        worker(side, size, int(steps), precision)
+        worker(side, size, int(steps), precision, args.trainer)
         return 0
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt install valgrind); nothing measured.")
         return 2
     n1, n2 = sorted(args.steps)
-    jobs = [(side, size, n) for size in args.sizes for side in SIDES for n in (n1, n2)]
+    sides = ["plain", *args.modes]
+    jobs = [(side, size, n) for size in args.sizes for side in sides for n in (n1, n2)]
     with (
         tempfile.TemporaryDirectory() as tmp,
         concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool,
     ):
-        futures = {job: pool.submit(count, *job[:2], job[2], args.precision, tmp) for job in jobs}
+        futures = {
+            job: pool.submit(count, *job[:2], job[2], args.precision, tmp, args.trainer)
+            for job in jobs
+        }
         totals = {job: f.result() for job, f in futures.items()}
     cases = []
     print(f"precision {args.precision}; runs of {n1} and {n2} steps; Ir = instructions executed")
@@ -137,9 +156,9 @@ def main(argv=None) -> int:
     for size in args.sizes:
         per_step = {
             side: (totals[(side, size, n2)] - totals[(side, size, n1)]) / (n2 - n1)
-            for side in SIDES
+            for side in sides
         }
-        for side in SIDES:
+        for side in sides:
             fixed = totals[(side, size, n1)] - per_step[side] * n1
             ratio = per_step[side] / per_step["plain"]
             extra = per_step[side] - per_step["plain"]
@@ -165,6 +184,7 @@ def main(argv=None) -> int:
                 "benchmark": "treadle.instructions",
                 "precision": args.precision,
                 "steps": [n1, n2],
+                "trainer": args.trainer,
                 "cases": cases,
             }
         )

@@ -21,7 +21,13 @@ if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ impo
     from treadle_plugins.callbacks.on_exception_checkpoint import OnExceptionCheckpoint
     from treadle_plugins.callbacks.timer import Timer
     from treadle_plugins.checkpointing import ModelCheckpoint
-    from treadle_plugins.progress import ProgressBar
+    from treadle_plugins.progress import (
+        PlainProgressBar,
+        ProgressBar,
+        RichProgressBar,
+        RichProgressBarTheme,
+        TQDMProgressBar,
+    )
 
 # public name -> module that defines it
 _LOCATIONS = {
@@ -32,7 +38,11 @@ _LOCATIONS = {
     "ModelCheckpoint": "treadle_plugins.checkpointing",
     "ModelSummary": "treadle_plugins.callbacks.model_summary",
     "OnExceptionCheckpoint": "treadle_plugins.callbacks.on_exception_checkpoint",
+    "PlainProgressBar": "treadle_plugins.progress",
     "ProgressBar": "treadle_plugins.progress",
+    "RichProgressBar": "treadle_plugins.progress",
+    "RichProgressBarTheme": "treadle_plugins.progress",
+    "TQDMProgressBar": "treadle_plugins.progress",
     "Timer": "treadle_plugins.callbacks.timer",
 }
 
@@ -45,7 +55,11 @@ __all__ = [
     "ModelCheckpoint",
     "ModelSummary",
     "OnExceptionCheckpoint",
+    "PlainProgressBar",
     "ProgressBar",
+    "RichProgressBar",
+    "RichProgressBarTheme",
+    "TQDMProgressBar",
     "Timer",
 ]
 assert set(__all__) == {"Callback", *_LOCATIONS}  # one list to keep, checked on import

@@ -12,6 +12,8 @@ Four commands, documented in ``docs/cli.md``:
 
 * ``treadle new-plugin NAME [--dir PATH]``: write a plugin distribution ``treadle-NAME`` to
   start from (``treadle/_new_plugin.py``): its entry point, one hook, a README, a test.
+* ``treadle plot PATH... -o curves.png``: the curves of runs' ``metrics.csv`` files
+  (``treadle/plot.py``; matplotlib from the ``[plot]`` extra).
 
 * ``treadle --version``: treadle, torch, pluggy and each plugin distribution's version.
 
@@ -730,7 +732,7 @@ def _parser() -> argparse.ArgumentParser:
         "list the installed plugins. See docs/cli.md.",
     )
     parser.add_argument("--version", action=_Version)
-    sub = parser.add_subparsers(dest="command", metavar="{fit,validate,plugins,new-plugin}")
+    sub = parser.add_subparsers(dest="command", metavar="{fit,validate,plugins,new-plugin,plot}")
     sub.required = True
     plugins = sub.add_parser(
         "plugins", help="list every plugin of entry-point group 'treadle' and what it provides"
@@ -767,14 +769,42 @@ def _parser() -> argparse.ArgumentParser:
         )
         if name == "fit":
             p.add_argument("--ckpt_path", default=None, help="resume from this checkpoint")
+    plot = sub.add_parser(
+        "plot",
+        help="draw the curves of runs' metrics.csv files to a PNG (extra [plot])",
+        description="Draw the metrics of one or more runs (CSV logger files) in one image: "
+        "a panel per quantity, training and validation on shared axes. See docs/loggers.md.",
+    )
+    plot.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="a metrics.csv, a run's folder, or a folder above runs",
+    )
+    plot.add_argument("-o", "--output", default="curves.png", help="the image (default curves.png)")
+    plot.add_argument("--x", choices=["step", "epoch"], default="step", help="the x axis")
+    plot.add_argument("--metrics", nargs="+", default=None, help="only these metrics")
+    plot.add_argument("--data", default=None, help="also write the plotted points to this JSON")
     return parser
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from treadle.plot import PlotError, plot
+
+    try:
+        plot(args.paths, args.output, x=args.x, metrics=args.metrics, data=args.data)
+    except (PlotError, ModuleNotFoundError) as exc:
+        print(f"treadle plot: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"treadle plot: wrote {args.output}" + (f" and {args.data}" if args.data else ""))
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
     parser = _parser()
     args, overrides = parser.parse_known_args(argv)
-    if args.command in ("plugins", "new-plugin") and overrides:
+    if args.command in ("plugins", "new-plugin", "plot") and overrides:
         parser.error(f"unrecognized arguments: {' '.join(overrides)}")
     if os.getcwd() not in sys.path:  # `python -m` puts the working directory first; so do we
         sys.path.insert(0, os.getcwd())
@@ -785,6 +815,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_plugins(args)
         if args.command == "new-plugin":
             return _cmd_new_plugin(args)
+        if args.command == "plot":
+            return _cmd_plot(args)
         if args.command == "fit":
             return _cmd_fit(args, overrides)
         return _cmd_validate(args, overrides)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 import torch
 
-from treadle import _defaults, _optim_config, checkpoint
+from treadle import _defaults, _optim_config, _summary, checkpoint
 from treadle._adapters import adapt_object
 from treadle._fastconfig import validate_trainer_kwargs
 from treadle._metrics import MetricStore
@@ -338,6 +339,14 @@ class Trainer:
     def checkpoint_callback(self) -> Any:
         return next((c for c in self.callbacks if hasattr(c, "best_model_path")), None)
 
+    @property
+    def progress_bar_callback(self) -> Any:
+        """The run's progress bar (a ``treadle.callbacks.ProgressBar``), or None."""
+        progress = sys.modules.get("treadle_plugins.progress")  # no bar made without it
+        if progress is None:
+            return None
+        return next((c for c in self.callbacks if isinstance(c, progress.ProgressBar)), None)
+
     # -- the loop state, as Lightning names it ---------------------------------------------------
 
     @property
@@ -505,7 +514,7 @@ class Trainer:
         state = self.state
         state.fn, state.stage, state.should_stop = fn, None, False
         self._resume = None
-        started, status = False, "success"
+        started, status, error, sigint = False, "success", None, None
         try:
             self._prepare(model, datamodule)
             hooks = self._hooks
@@ -573,9 +582,13 @@ class Trainer:
                 return None
             return results[0] if len(results) == 1 else results
         except BaseException as exc:
-            status = "failed"  # Lightning's word for any exception, Ctrl-C included
+            status, error = "failed", exc  # Lightning's word for any exception, Ctrl-C included
+            if isinstance(exc, KeyboardInterrupt):  # one line, then exit 130 without a traceback
+                sigint = _summary.interrupted(self)
             if started:
                 self._hooks.on_exception(trainer=self, module=model, exception=exc)
+            if isinstance(exc, KeyboardInterrupt):
+                raise SystemExit(130) from exc
             raise
         finally:
             state.stage = None
@@ -595,6 +608,10 @@ class Trainer:
                     finalize = getattr(logger, "finalize", None)
                     if finalize is not None:
                         finalize(status)
+                if fn == "fit" and not check_only:  # where the logs and checkpoints went
+                    _summary.report(self, error)
+            if sigint is not None:
+                signal.signal(signal.SIGINT, sigint)
 
     def _model_for(self, fn: str, model: Module | None) -> Module:
         if model is None:

@@ -1,35 +1,559 @@
-"""A plain-text progress bar: one line per epoch with the progress-bar metrics."""
+"""Progress bars: Lightning's ``TQDMProgressBar`` and ``RichProgressBar``, and plain lines.
+
+The default ``Trainer`` (``enable_progress_bar=True``) adds one bar, chosen by
+``TREADLE_PROGRESS_BAR`` (``auto``, ``rich``, ``tqdm`` or ``plain``); ``auto`` takes Rich when
+it is installed (the ``[rich]`` extra), else TQDM (the ``[tqdm]`` extra), else plain lines. A
+bar passed in ``callbacks=[...]`` replaces the default one, as in Lightning.
+
+Every bar shows training (one bar per epoch), validation, the sanity check, test and predict,
+with the batches done, it/s, the time elapsed and left, and ``get_metrics()`` (the ``prog_bar``
+metrics and ``v_num``), on global rank zero only. When stdout is not a terminal (CI, a SLURM
+log file) a bar prints plain lines instead, without carriage returns: one every 10 % of an
+epoch, at most one every ``LINE_MIN_S`` seconds, at least one a minute while batches come, and
+one when each epoch and each validation ends. Neither ``tqdm`` nor ``rich`` is imported then.
+
+The cost per batch is a counter and a comparison; the clock is read every ``refresh_rate``
+batches, and the bar is drawn at most ten times a second (the metrics, which may need a
+device sync, are read only then).
+"""
 
 from __future__ import annotations
 
+import math
+import os
 import sys
 import time
+from dataclasses import dataclass
+from typing import Any
 
-from treadle import Callback, hookimpl
+from treadle import Callback, Setting, hookimpl, module_available
+from treadle.errors import ConfigurationError
+
+CHOICES = ("auto", "rich", "tqdm", "plain")
+INSTALL_HINT = {"rich": "pip install 'treadle[rich]'", "tqdm": "pip install 'treadle[tqdm]'"}
+
+treadle_settings = [
+    Setting(
+        "TREADLE_PROGRESS_BAR",
+        "the default progress bar: auto (rich, else tqdm, else plain lines), rich, tqdm or plain",
+        "auto",
+    )
+]
 
 
 class ProgressBar(Callback):
-    """Prints ``Epoch 3/10 | 64/64 batches | 1.2s | loss=0.123`` at each epoch end (rank 0)."""
+    """Lightning's ``ProgressBar``: the base of every progress bar; shows nothing by itself.
 
-    def __init__(self, stream=None) -> None:
-        self.stream = stream
-        self._start = 0.0
+    A subclass reads ``total_train_batches``, ``total_val_batches`` and :meth:`get_metrics`;
+    ``trainer.progress_bar_callback`` is the run's progress bar.
+    """
 
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._start = time.perf_counter()
+    def __init__(self) -> None:
+        self._trainer: Any = None
+        self._enabled = True
 
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
+    @property
+    def trainer(self) -> Any:
+        if self._trainer is None:
+            raise TypeError(f"The `{type(self).__name__}._trainer` reference has not been set yet.")
+        return self._trainer
+
+    @property
+    def is_enabled(self) -> bool:
+        return self._enabled
+
+    @property
+    def is_disabled(self) -> bool:
+        return not self.is_enabled
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    @property
+    def total_train_batches(self) -> int | float:
+        """Training batches per epoch (``inf`` for an iterable of unknown length)."""
+        return self.trainer.num_training_batches
+
+    @property
+    def total_val_batches(self) -> int | float:
+        """Validation batches of one validation run (every dataloader's together)."""
+        return self.trainer.num_val_batches
+
+    def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
+        """What the bar shows beside the counts: ``v_num`` (the first logger's version) and the
+        metrics logged with ``prog_bar=True``. Override it to show other items."""
+        items: dict[str, Any] = {}
+        version = trainer.logger.version if trainer.loggers else None
+        if version not in (None, ""):
+            items["v_num"] = version[-4:] if isinstance(version, str) else version
+        items.update(trainer.progress_bar_metrics)
+        return items
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        self._trainer = trainer
         if not trainer.is_global_zero:
+            self.disable()
+
+
+class _Task:
+    """The numbers of one bar: batches done of ``total`` since ``start``; when to draw next."""
+
+    __slots__ = ("desc", "total", "n", "start", "due_n", "due_t", "last_t", "mark", "handle")
+
+    def __init__(self, desc: str, total: int | None) -> None:
+        self.desc, self.total, self.n = desc, total, 0
+        self.start = self.last_t = self.due_t = time.perf_counter()
+        self.due_n = 1  # draw at the first batch (a terminal) or the first mark (lines)
+        self.mark = 0  # lines: the next tenth of the epoch to report
+        self.handle: Any = None  # the tqdm bar or the rich task id
+
+
+def _total(n: Any) -> int | None:
+    if isinstance(n, (list, tuple)):  # Lightning's per-dataloader lists
+        n = sum(n)
+    if n is None or n == math.inf:
+        return None
+    return int(n)
+
+
+def _interactive(stream: Any) -> bool:
+    """A terminal, or a Jupyter notebook's output (whose widgets tqdm and rich draw)."""
+    isatty = getattr(stream, "isatty", None)
+    if isatty is not None and isatty():
+        return True
+    return stream is sys.stdout and "ipykernel" in sys.modules
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+class PlainProgressBar(ProgressBar):
+    """Plain lines, for log files, and the base of the live bars.
+
+    ``Epoch 0: 640/1000 (64%), 1234.5 it/s, 0:05 elapsed, 0:03 left | loss=0.123, v_num=0``
+
+    :param refresh_rate: look at the clock every this many batches; 0 disables the bar.
+    :param leave: live bars: keep each finished epoch's bar (a new bar per epoch).
+    """
+
+    # Lines: one every LINE_FRACTION of an epoch, at most one every LINE_MIN_S seconds, at
+    # least one every LINE_MAX_S seconds while batches come.
+    LINE_FRACTION = 0.1
+    LINE_MIN_S = 5.0
+    LINE_MAX_S = 60.0
+    REFRESH_S = 0.1  # a live bar is redrawn at most this often
+
+    def __init__(self, refresh_rate: int = 1, leave: bool = False) -> None:
+        super().__init__()
+        if not isinstance(refresh_rate, int) or refresh_rate < 0:
+            raise ValueError(
+                f"`{type(self).__name__}(refresh_rate={refresh_rate!r})`: give a whole number "
+                f">= 0 (batches between updates; 0 disables the bar)."
+            )
+        self._refresh_rate = refresh_rate
+        self._leave = leave
+        self._live = False  # drawing on a terminal (set when a stage starts)
+        self._train: _Task | None = None
+        self._eval: _Task | None = None
+        self._eval_stage = ""
+
+    @property
+    def refresh_rate(self) -> int:
+        return self._refresh_rate
+
+    @property
+    def is_enabled(self) -> bool:
+        return self._enabled and self._refresh_rate > 0
+
+    def _stream(self) -> Any:
+        return sys.stdout
+
+    def _terminal(self) -> bool:
+        """Draw a live bar (the subclasses do, when stdout is a terminal)."""
+        return False
+
+    # -- what the hooks do -------------------------------------------------------------------
+
+    def _open(self, desc: str, total: Any, kind: str) -> _Task | None:
+        if not self.is_enabled:
+            return None
+        self._live = self._terminal()
+        task = _Task(desc, _total(total))
+        if self._live:
+            self._live_open(task, kind)
+        else:
+            self._plan_line(task)
+        return task
+
+    def _batch(self, task: _Task | None) -> None:
+        if task is not None:
+            task.n += 1
+            if task.n >= task.due_n:
+                self._due(task)
+
+    def _due(self, task: _Task) -> None:
+        now = time.perf_counter()
+        if now >= task.due_t:
+            self._show(task, now)
+        elif self._live:
+            task.due_n = task.n + self._refresh_rate
+
+    def _show(self, task: _Task, now: float, final: bool = False) -> None:
+        metrics = self.get_metrics(self.trainer, self.trainer.lightning_module)
+        if self._live:
+            self._live_draw(task, metrics, final)
+            task.due_n = task.n + self._refresh_rate
+            task.due_t = now + self.REFRESH_S
+        else:
+            print(self._line(task, metrics, now), file=self._stream(), flush=True)
+            task.last_t = now
+            self._plan_line(task)
+
+    def _plan_line(self, task: _Task) -> None:
+        """The next line: at the next tenth of the epoch, but not before LINE_MIN_S seconds;
+        and by LINE_MAX_S seconds at the current speed."""
+        now = time.perf_counter()
+        speed = task.n / (now - task.start) if task.n and now > task.start else 0.0
+        in_max = max(1, int(speed * self.LINE_MAX_S)) if speed else math.inf
+        if task.total:
+            at = task.n
+            while at <= task.n:  # the batch of the next tenth (rounded: 3 * 0.1 * 20 is not 6)
+                task.mark += 1
+                at = math.ceil(round(task.mark * self.LINE_FRACTION * task.total, 6))
+            task.due_n = task.n + max(1, int(min(at - task.n, in_max)))
+        else:
+            task.due_n = task.n + (1 if in_max == math.inf else int(in_max))
+        task.due_t = task.last_t + self.LINE_MIN_S
+
+    def _line(self, task: _Task, metrics: dict[str, Any], now: float) -> str:
+        elapsed = now - task.start
+        speed = task.n / elapsed if elapsed > 0 else 0.0
+        if task.total:
+            counts = f"{task.n}/{task.total} ({100 * task.n // task.total}%)"
+            left = (task.total - task.n) / speed if speed else None
+        else:
+            counts, left = f"{task.n}", None
+        text = f"{task.desc}: {counts}, {speed:.1f} it/s, {_clock(elapsed)} elapsed"
+        if left is not None and task.n < (task.total or 0):
+            text += f", {_clock(left)} left"
+        if metrics:
+            text += " | " + ", ".join(f"{k}={_number(v)}" for k, v in metrics.items())
+        return text
+
+    def _close(self, task: _Task | None, kind: str) -> None:
+        if task is None:
             return
-        metrics = " | ".join(f"{k}={float(v):.4g}" for k, v in trainer.progress_bar_metrics.items())
-        total = "?" if trainer.max_epochs < 0 else trainer.max_epochs
-        line = (
-            f"Epoch {trainer.current_epoch + 1}/{total} | {trainer.state.batches_done} batches | "
-            f"step {trainer.global_step} | {time.perf_counter() - self._start:.2f}s"
+        if self._live:
+            self._live_draw(task, self.get_metrics(self.trainer, self.trainer.lightning_module))
+            self._live_close(task, kind)
+        elif kind != "sanity":  # the sanity check is quiet in a log file
+            self._show(task, time.perf_counter(), final=True)
+
+    # -- the live bar (subclasses) --------------------------------------------------------------
+
+    def _live_open(self, task: _Task, kind: str) -> None: ...
+    def _live_draw(self, task: _Task, metrics: dict[str, Any], final: bool = False) -> None: ...
+    def _live_close(self, task: _Task, kind: str) -> None: ...
+
+    # -- hooks ----------------------------------------------------------------------------------
+
+    def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
+        self._train = self._open(
+            f"Epoch {trainer.current_epoch}", self.total_train_batches, "train"
         )
-        print(
-            line + (f" | {metrics}" if metrics else ""), file=self.stream or sys.stdout, flush=True
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        task = self._train  # _batch, inlined: this runs every training step
+        if task is not None:
+            task.n += 1
+            if task.n >= task.due_n:
+                self._due(task)
+
+    def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
+        task, self._train = self._train, None
+        self._close(task, "train")
+
+    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        self._live_end()
+
+    def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
+        self._live_end()
+
+    def _live_end(self) -> None: ...
+
+    def on_sanity_check_start(self, trainer: Any, pl_module: Any) -> None:
+        self._eval_stage = "sanity"
+
+    def on_sanity_check_end(self, trainer: Any, pl_module: Any) -> None:
+        self._eval_stage = ""
+
+    def on_validation_start(self, trainer: Any, pl_module: Any) -> None:
+        if self._eval_stage == "sanity":
+            steps, n = trainer.config.num_sanity_val_steps, trainer.num_val_batches
+            total = n if steps == -1 else min(n, steps * trainer.state.num_dataloaders)
+            self._eval = self._open("Sanity Checking", total, "sanity")
+        else:
+            fit = trainer.state.fn == "fit"
+            desc = f"Validation (epoch {trainer.current_epoch})" if fit else "Validation"
+            self._eval = self._open(desc, self.total_val_batches, "val")
+
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ):
+        self._batch(self._eval)
+
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        task, self._eval = self._eval, None
+        self._close(task, "sanity" if self._eval_stage == "sanity" else "val")
+        if trainer.state.fn != "fit":
+            self._live_end()
+
+    def on_test_start(self, trainer: Any, pl_module: Any) -> None:
+        self._eval = self._open("Testing", getattr(trainer, "num_test_batches", None), "test")
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        self._batch(self._eval)
+
+    def on_test_end(self, trainer: Any, pl_module: Any) -> None:
+        task, self._eval = self._eval, None
+        self._close(task, "test")
+        self._live_end()
+
+    def on_predict_start(self, trainer: Any, pl_module: Any) -> None:
+        total = getattr(trainer, "num_predict_batches", None)
+        self._eval = self._open("Predicting", total, "predict")
+
+    def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        self._batch(self._eval)
+
+    def on_predict_end(self, trainer: Any, pl_module: Any) -> None:
+        task, self._eval = self._eval, None
+        self._close(task, "predict")
+        self._live_end()
+
+
+class TQDMProgressBar(PlainProgressBar):
+    """Lightning's ``TQDMProgressBar`` (extra ``[tqdm]``): tqdm bars on a terminal, plain lines
+    otherwise.
+
+    :param refresh_rate: update the bar every this many batches (at most ten times a second);
+        0 disables it.
+    :param process_position: lines to leave above the bars (several runs side by side).
+    :param leave: keep each finished epoch's bar (a new bar per epoch).
+    """
+
+    def __init__(self, refresh_rate: int = 1, process_position: int = 0, leave: bool = False):
+        super().__init__(refresh_rate, leave)
+        self._process_position = process_position
+        self._train_bar: Any = None
+
+    @property
+    def process_position(self) -> int:
+        return self._process_position
+
+    def _terminal(self) -> bool:
+        if not _interactive(self._stream()):
+            return False
+        if not module_available("tqdm"):
+            raise ModuleNotFoundError(
+                f"`TQDMProgressBar` needs the `tqdm` package, which is not installed. Install it "
+                f"with: {INSTALL_HINT['tqdm']} (or use `PlainProgressBar`)."
+            )
+        return True
+
+    def _live_open(self, task: _Task, kind: str) -> None:
+        from tqdm.auto import tqdm
+
+        if kind == "train" and self._train_bar is not None:  # as Lightning: one bar per fit
+            task.handle = self._train_bar
+            task.handle.set_description(task.desc, refresh=False)
+            task.handle.reset(total=task.total)
+            return
+        below = kind in ("val", "sanity") and self._train is not None
+        task.handle = tqdm(
+            desc=task.desc,
+            total=task.total,
+            position=self._process_position + (1 if below else 0),
+            leave=kind in ("train", "test", "predict"),
+            file=self._stream(),
+            dynamic_ncols=True,
+            smoothing=0,
+            unit="it",
         )
+        if kind == "train" and not self._leave:
+            self._train_bar = task.handle
+
+    def _live_draw(self, task: _Task, metrics: dict[str, Any], final: bool = False) -> None:
+        bar = task.handle
+        bar.n = task.n
+        bar.set_postfix({k: _number(v) for k, v in metrics.items()}, refresh=False)
+        bar.refresh()
+
+    def _live_close(self, task: _Task, kind: str) -> None:
+        if task.handle is not self._train_bar:  # the epoch's bar stays until training ends
+            task.handle.close()
+
+    def _live_end(self) -> None:
+        if self._train_bar is not None:
+            self._train_bar.close()
+            self._train_bar = None
+
+
+@dataclass
+class RichProgressBarTheme:
+    """Lightning's ``RichProgressBarTheme``: the styles of the parts of a ``RichProgressBar``."""
+
+    description: str = ""
+    progress_bar: str = "#6206E0"
+    progress_bar_finished: str = "#6206E0"
+    progress_bar_pulse: str = "#6206E0"
+    batch_progress: str = ""
+    time: str = "dim"
+    processing_speed: str = "dim underline"
+    metrics: str = "italic"
+    metrics_text_delimiter: str = " "
+    metrics_format: str = ".3f"
+
+
+class RichProgressBar(PlainProgressBar):
+    """Lightning's ``RichProgressBar`` (extra ``[rich]``): Rich bars on a terminal, plain lines
+    otherwise.
+
+    :param refresh_rate: update the bars every this many batches (at most ten times a second);
+        0 disables them.
+    :param leave: keep each finished epoch's bar.
+    :param theme: a :class:`RichProgressBarTheme`.
+    :param console_kwargs: passed to ``rich.console.Console``.
+    """
+
+    def __init__(
+        self,
+        refresh_rate: int = 1,
+        leave: bool = False,
+        theme: RichProgressBarTheme | None = None,
+        console_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(refresh_rate, leave)
+        self.theme = theme or RichProgressBarTheme()
+        self._console_kwargs = console_kwargs or {}
+        self._progress: Any = None
+
+    def _terminal(self) -> bool:
+        stream = self._console_kwargs.get("file", self._stream())
+        if not (self._console_kwargs.get("force_terminal") or _interactive(stream)):
+            return False
+        if not module_available("rich"):
+            raise ModuleNotFoundError(
+                f"`RichProgressBar` needs the `rich` package, which is not installed. Install it "
+                f"with: {INSTALL_HINT['rich']} (or use `PlainProgressBar`)."
+            )
+        return True
+
+    def _live_open(self, task: _Task, kind: str) -> None:
+        if self._progress is None:
+            self._progress = _rich_progress(self.theme, self._console_kwargs)
+            self._progress.start()
+        if kind == "train" and not self._leave:  # one line for every epoch
+            for old in list(self._progress.task_ids):
+                self._progress.remove_task(old)
+        task.handle = self._progress.add_task(task.desc, total=task.total, metrics="")
+
+    def _live_draw(self, task: _Task, metrics: dict[str, Any], final: bool = False) -> None:
+        theme = self.theme
+        text = theme.metrics_text_delimiter.join(
+            f"{k}: {format(v, theme.metrics_format) if isinstance(v, float) else v}"
+            for k, v in metrics.items()
+        )
+        self._progress.update(task.handle, completed=task.n, metrics=text)
+        self._progress.refresh()
+
+    def _live_close(self, task: _Task, kind: str) -> None:
+        if kind in ("val", "sanity") and self._progress is not None:
+            self._progress.remove_task(task.handle)  # as Lightning: the epoch's bar stays
+            self._progress.refresh()
+
+    def _live_end(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def _rich_progress(theme: RichProgressBarTheme, console_kwargs: dict[str, Any]) -> Any:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class Counts(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            total = "?" if task.total is None else int(task.total)
+            return Text(f"{int(task.completed)}/{total}", style=theme.batch_progress)
+
+    class Speed(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            speed = task.speed
+            return Text("" if speed is None else f"{speed:.2f}it/s", style=theme.processing_speed)
+
+    return Progress(
+        TextColumn("[progress.description]{task.description}", style=theme.description),
+        BarColumn(
+            complete_style=theme.progress_bar,
+            finished_style=theme.progress_bar_finished,
+            pulse_style=theme.progress_bar_pulse,
+        ),
+        Counts(),
+        TimeElapsedColumn(),
+        TextColumn("•", style=theme.time),
+        TimeRemainingColumn(),
+        Speed(),
+        TextColumn("{task.fields[metrics]}", style=theme.metrics),
+        auto_refresh=False,
+        console=Console(**console_kwargs),
+    )
+
+
+def default_progress_bar(choice: str | None = None) -> PlainProgressBar:
+    """The bar ``TREADLE_PROGRESS_BAR`` (or ``choice``) names; ``auto``: Rich, else TQDM, else
+    plain lines, whichever is installed."""
+    choice = (
+        choice if choice is not None else os.environ.get("TREADLE_PROGRESS_BAR", "")
+    ) or "auto"
+    if choice not in CHOICES:
+        raise ConfigurationError(
+            [
+                f"progress_bar: `TREADLE_PROGRESS_BAR={choice}` names no progress bar; choose "
+                f"one of {', '.join(CHOICES)} (or unset it: auto)."
+            ]
+        )
+    if choice == "auto":
+        choice = next((c for c in ("rich", "tqdm") if module_available(c)), "plain")
+    elif choice != "plain" and not module_available(choice):
+        raise ConfigurationError(
+            [
+                f"progress_bar: `TREADLE_PROGRESS_BAR={choice}` needs the `{choice}` package, "
+                f"which is not installed. Install it with: {INSTALL_HINT[choice]}; or choose "
+                f"plain."
+            ]
+        )
+    return {"rich": RichProgressBar, "tqdm": TQDMProgressBar, "plain": PlainProgressBar}[choice]()
 
 
 @hookimpl
@@ -37,5 +561,5 @@ def configure_callbacks(trainer):
     if trainer.config.enable_progress_bar and not any(
         isinstance(c, ProgressBar) for c in trainer.callbacks
     ):
-        return [ProgressBar()]
+        return [default_progress_bar()]
     return None

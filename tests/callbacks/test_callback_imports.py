@@ -21,7 +21,11 @@ NAMES = [
     "ModelCheckpoint",
     "ModelSummary",
     "OnExceptionCheckpoint",
+    "PlainProgressBar",
     "ProgressBar",
+    "RichProgressBar",
+    "RichProgressBarTheme",
+    "TQDMProgressBar",
     "Timer",
 ]
 
@@ -43,7 +47,7 @@ def test_lightning_style_imports_work():
     assert sorted(callbacks.__all__) == NAMES
     for name in NAMES:
         value = getattr(callbacks, name)
-        if name not in ("Callback", "EarlyStoppingReason"):
+        if name not in ("Callback", "EarlyStoppingReason", "RichProgressBarTheme"):
             assert issubclass(value, treadle.Callback), name
     assert treadle.callbacks is callbacks  # reachable as an attribute of the package too
 
@@ -54,11 +58,11 @@ def test_unknown_name_lists_the_known_ones():
     with pytest.raises(
         AttributeError,
         match=re.escape(
-            "module 'treadle.callbacks' has no attribute 'RichProgressBar'; it provides "
-            "Callback, EarlyStopping, EarlyStoppingReason, LambdaCallback"
+            "module 'treadle.callbacks' has no attribute 'StochasticWeightAveraging'; it "
+            "provides Callback, EarlyStopping, EarlyStoppingReason, LambdaCallback"
         ),
     ):
-        callbacks.RichProgressBar  # noqa: B018
+        callbacks.StochasticWeightAveraging  # noqa: B018
 
 
 def test_import_treadle_loads_no_callback_module():

@@ -303,8 +303,9 @@ def test_a_failed_run_finalizes_its_loggers_with_failed(tmp_path):
             return super().training_step(batch, batch_idx)
 
     logger = Recording(tmp_path)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SystemExit) as info:  # Ctrl-C: one line and exit code 130 (issue 13)
         trainer(tmp_path, logger=logger).fit(Boom(), loader(n_batches=3))
+    assert info.value.code == 130 and isinstance(info.value.__cause__, KeyboardInterrupt)
     assert statuses == ["failed"]
     assert len(rows(os.path.join(logger.log_dir, "metrics.csv"))) == 1  # what was logged is kept
 
