@@ -11,6 +11,10 @@ from typing import Any
 
 import torch
 
+# Lightning's `lightning.pytorch.utilities.rank_zero_only`, at the same place (it lives with the
+# loggers, which need it; importing treadle.loggers imports nothing heavy).
+from treadle.loggers import rank_zero_only  # noqa: F401
+
 
 def seed_everything(seed: int = 0, workers: bool = False) -> int:
     """Seed python's ``random``, torch (all devices) and numpy when it is installed.
