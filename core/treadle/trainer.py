@@ -194,7 +194,9 @@ class Trainer:
         if logger is False or logger is None:
             return []
         if logger is True or isinstance(logger, str):
-            name = "csv" if logger is True else logger
+            # True: Lightning's default, TensorBoard where it is installed and CSV otherwise --
+            # the available logger with the highest priority ("auto")
+            name = "auto" if logger is True else logger
             problems: list[str] = []
             rec = self.plugin_manager.select("logger", name, self, problems)
             if rec is None:
