@@ -3,9 +3,9 @@
 # Its CIFARModule, train_model and the ResNet, run as the notebook runs them.
 # Edits (nothing else changed):
 #  - CIFAR-10 (torchvision, a download, transforms) -> random class-patterned 3x32x32 tensors
-#    (512 train, 128 val, 128 test), DataLoaders as the notebook builds them;
+#    (256 train, 64 val, 64 test), DataLoaders as the notebook builds them;
 #  - ResNet sizes c_hidden [16,32,64] -> [8,16,32], num_blocks [3,3,3] -> [1,1,1];
-#    max_epochs 180 -> 3; the GoogleNet/DenseNet parts and the pretrained-file download dropped;
+#    max_epochs 180 -> 2; the GoogleNet/DenseNet parts and the pretrained-file download dropped;
 #  - train_model takes the loaders and max_epochs as arguments (the notebook reads globals).
 import json
 import os
@@ -206,16 +206,16 @@ def train_model(model_name, train_loader, val_loader, test_loader, max_epochs, s
 
 
 
-train_loader = DataLoader(random_cifar(512, seed=1), batch_size=64, shuffle=True, drop_last=True)
-val_loader = DataLoader(random_cifar(128, seed=2), batch_size=64, shuffle=False, drop_last=False)
-test_loader = DataLoader(random_cifar(128, seed=3), batch_size=64, shuffle=False, drop_last=False)
+train_loader = DataLoader(random_cifar(256, seed=1), batch_size=64, shuffle=True, drop_last=True)
+val_loader = DataLoader(random_cifar(64, seed=2), batch_size=64, shuffle=False, drop_last=False)
+test_loader = DataLoader(random_cifar(64, seed=3), batch_size=64, shuffle=False, drop_last=False)
 
 resnet_model, resnet_results = train_model(
     model_name="ResNet",
     train_loader=train_loader,
     val_loader=val_loader,
     test_loader=test_loader,
-    max_epochs=3,
+    max_epochs=2,
     model_hparams={"num_classes": 10, "c_hidden": [8, 16, 32], "num_blocks": [1, 1, 1], "act_fn_name": "relu"},
     optimizer_name="SGD",
     optimizer_hparams={"lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4},
