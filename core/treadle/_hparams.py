@@ -134,7 +134,7 @@ def _init_defaults(cls: type) -> dict[str, Any]:
     defaults: dict[str, Any] = {}
     for klass in reversed(cls.__mro__):
         init = klass.__dict__.get("__init__")
-        if not isinstance(inspect.unwrap(init or (lambda: None)), types.FunctionType):
+        if init is None or not isinstance(inspect.unwrap(init), types.FunctionType):
             continue
         try:
             params = inspect.signature(init).parameters.values()
