@@ -269,8 +269,9 @@ def hparams_initial_of(obj: Any) -> AttributeDict:
 # -- checkpoints --------------------------------------------------------------------------------
 
 
-def checkpoint_entries(module: Any) -> dict[str, Any]:
+def checkpoint_entries(module: Any, prefix: str = "") -> dict[str, Any]:
     """What a checkpoint holds of ``module``'s hyper-parameters (Lightning's keys); ``{}`` if none.
+    ``prefix``: ``"datamodule_"`` for a DataModule's (Lightning's ``datamodule_hyper_parameters``).
 
     The values are checked here, since ``self.hparams`` can be changed after
     ``save_hyperparameters``: one that cannot be stored is left out (with a warning naming it),
@@ -282,8 +283,8 @@ def checkpoint_entries(module: Any) -> dict[str, Any]:
     bad = [k for k, v in hparams.items() if unstorable(v, k)]
     if not bad:
         return {
-            HYPER_PARAMS_KEY: plain(hparams),
-            HYPER_PARAMS_NAME_KEY: module.__dict__.get("_hparams_name"),
+            prefix + HYPER_PARAMS_KEY: plain(hparams),
+            prefix + HYPER_PARAMS_NAME_KEY: module.__dict__.get("_hparams_name"),
         }
     owner = type(module).__name__
     problems = [p for k in bad for p in unstorable(hparams[k], f"hparams[{k!r}]")]
@@ -295,11 +296,11 @@ def checkpoint_entries(module: Any) -> dict[str, Any]:
     defaults = _init_defaults(type(module))
     needed = [k for k in bad if k not in defaults or not _is_default(hparams[k], defaults[k])]
     entries = {
-        HYPER_PARAMS_KEY: plain({k: v for k, v in hparams.items() if k not in bad}),
-        HYPER_PARAMS_NAME_KEY: module.__dict__.get("_hparams_name"),
+        prefix + HYPER_PARAMS_KEY: plain({k: v for k, v in hparams.items() if k not in bad}),
+        prefix + HYPER_PARAMS_NAME_KEY: module.__dict__.get("_hparams_name"),
     }
     if needed:
-        entries[LEFT_OUT_KEY] = {k: _describe(hparams[k]) for k in needed}
+        entries[prefix + LEFT_OUT_KEY] = {k: _describe(hparams[k]) for k in needed}
     return entries
 
 
@@ -318,16 +319,19 @@ def load_from_checkpoint(
     map_location: Any = None,
     hparams_file: Any = None,
     strict: bool | None = None,
+    datamodule: bool = False,
     **overrides: Any,
 ) -> Any:
-    """``cls.load_from_checkpoint(...)``; see ``Module``'s method."""
+    """``cls.load_from_checkpoint(...)``; see ``Module``'s and ``DataModule``'s methods
+    (``datamodule``: read the ``datamodule_`` keys, and no weights)."""
     from treadle import checkpoint_io
 
+    prefix = "datamodule_" if datamodule else ""
     where = f"{cls.__name__}.load_from_checkpoint({str(checkpoint_path)!r})"
     checkpoint = checkpoint_io.load(
         checkpoint_path, map_location=map_location or _default_map_location
     )
-    if "state_dict" not in checkpoint:
+    if not datamodule and "state_dict" not in checkpoint:
         bare = bool(checkpoint) and all(isinstance(v, torch.Tensor) for v in checkpoint.values())
         raise CheckpointError(
             checkpoint_path,
@@ -347,8 +351,9 @@ def load_from_checkpoint(
         with open(hparams_file) as f:
             hparams = yaml.safe_load(f) or {}
     else:
-        hparams = dict(checkpoint.get(HYPER_PARAMS_KEY) or {})
-    left_out = {k: v for k, v in (checkpoint.get(LEFT_OUT_KEY) or {}).items() if k not in overrides}
+        hparams = dict(checkpoint.get(prefix + HYPER_PARAMS_KEY) or {})
+    left_out = checkpoint.get(prefix + LEFT_OUT_KEY) or {}
+    left_out = {k: v for k, v in left_out.items() if k not in overrides}
     if left_out:
         listed = ", ".join(f"`{k}` ({v})" for k, v in left_out.items())
         given = ", ".join(f"{k}=..." for k in left_out)
@@ -358,7 +363,7 @@ def load_from_checkpoint(
             f"again: `{cls.__name__}.load_from_checkpoint(path, {given})`."
         )
     hparams.update(overrides)
-    checkpoint[HYPER_PARAMS_KEY] = hparams
+    checkpoint[prefix + HYPER_PARAMS_KEY] = hparams
 
     # mypy: reading __init__ from the class is what we mean here, not from an instance
     params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
@@ -366,7 +371,7 @@ def load_from_checkpoint(
         n for n, p in list(params.items())[1:] if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
     ]
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    name = checkpoint.get(HYPER_PARAMS_NAME_KEY)
+    name = checkpoint.get(prefix + HYPER_PARAMS_NAME_KEY)
     if name and name != "kwargs" and name in names:
         # save_hyperparameters(config) with one dict argument: it comes back as that argument
         kwargs = {name: hparams}
@@ -383,6 +388,11 @@ def load_from_checkpoint(
             f"`{cls.__name__}.load_from_checkpoint(path, {given})`."
         )
     model = cls(**kwargs)
+    if datamodule:  # its state_dict() is under its class's qualified name, as Lightning
+        state = checkpoint.get(cls.__qualname__)
+        if state is not None:
+            model.load_state_dict(state)
+        return model
     model.on_load_checkpoint(checkpoint)
     state_dict = checkpoint["state_dict"]
     _ckpt_check.check_weights(model, state_dict, checkpoint_path, strict=strict is not False)

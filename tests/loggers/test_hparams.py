@@ -804,3 +804,39 @@ def test_clashing_module_and_datamodule_hparams(tmp_path):
         ),
     ):
         run_start(tmp_path, CustomBoringModel(batch_size=8), DataHparams())
+
+
+# -- a DataModule's hyper-parameters in checkpoints (Lightning's datamodule_hyper_parameters) ----
+
+
+class HparamsDataModule(treadle.DataModule):
+    def __init__(self, batch_size=4, root="data"):
+        super().__init__()
+        self.save_hyperparameters()
+        self.loads = 0
+
+    def train_dataloader(self):
+        return loader(n_batches=self.hparams.batch_size)
+
+    def state_dict(self):
+        return {"loads": self.loads + 1}
+
+    def load_state_dict(self, state_dict):
+        self.loads = state_dict["loads"]
+
+
+def test_datamodule_hparams_are_saved_and_load_back(tmp_path):
+    """As Lightning's checkpoint connector and ``LightningDataModule.load_from_checkpoint``:
+    the keys ``datamodule_hyper_parameters``/``datamodule_hparams_name`` beside the module's,
+    and the DataModule rebuilt from them with its ``state_dict`` loaded back."""
+    t = trainer(tmp_path, logger=False)
+    t.fit(CustomBoringModel(batch_size=3), datamodule=HparamsDataModule(batch_size=2))
+    t.save_checkpoint(path := tmp_path / "dm.ckpt")
+    stored = torch.load(path, weights_only=True)
+    assert stored["hyper_parameters"] == {"batch_size": 3}
+    assert stored["datamodule_hyper_parameters"] == {"batch_size": 2, "root": "data"}
+    assert stored["datamodule_hparams_name"] == "kwargs"
+    dm = HparamsDataModule.load_from_checkpoint(path, root="elsewhere")
+    assert dict(dm.hparams) == {"batch_size": 2, "root": "elsewhere"}
+    assert dm.loads == 1  # its state_dict came back
+    assert CustomBoringModel.load_from_checkpoint(path).hparams.batch_size == 3
