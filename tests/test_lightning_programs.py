@@ -133,6 +133,20 @@ def test_lightning_names_are_aliases_of_treadles() -> None:
     assert treadle.utilities.rank_zero_only is rank_zero_only
 
 
+def test_rank_zero_helpers_where_lightning_has_them(caplog) -> None:
+    """``lightning.pytorch.utilities.rank_zero_info``/``rank_zero_warn`` map to
+    ``treadle.utilities``: a log record and a warning on rank zero."""
+    import logging
+
+    from treadle.utilities import rank_zero_info, rank_zero_warn
+
+    with caplog.at_level(logging.INFO, logger="treadle"):
+        rank_zero_info("only %d trainable", 3)
+    assert [r.getMessage() for r in caplog.records] == ["only 3 trainable"]
+    with pytest.warns(UserWarning, match=re.escape("look out")):
+        rank_zero_warn("look out")
+
+
 def test_unknown_top_level_name_still_says_so() -> None:
     import treadle
 
