@@ -118,6 +118,24 @@ def test_ddp_overhead_lockstep_sides_do_the_same_work():
     assert len(out["rounds"]) == 1
 
 
+def test_fsdp_overhead_lockstep_sides_do_the_same_work():
+    """Two ranks under torchrun, a plain ``fully_shard`` loop and treadle's fsdp steps
+    alternating: both sides take every step and end with bit-identical full weights."""
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "fsdp_overhead.py"), "--steps", "10", "--warmup", "3"]
+        + ["--rounds", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["benchmark"] == "fsdp_overhead" and len(out["rounds"]) == 1
+    (r,) = out["rounds"]
+    assert r["plain_steps"] == r["treadle_steps"] == r["steps"] == 13, r
+    assert r["params_diff"] == 0.0 and r["step_ratio"] > 0, r
+
+
 def test_step_time_children_time_the_same_steps(tmp_path):
     """Each side in its own process, timed by a post-hook on its optimizer: every child saw its
     hook fire once per step, both sides took the same steps and ended with the same weights."""

@@ -15,6 +15,8 @@ import textwrap
 
 import pytest
 
+from treadle.testing import write_distribution
+
 TINY = '''
     import pathlib
 
@@ -112,14 +114,8 @@ def project(tmp_path):
 
 
 def dist_info(root, dist, version, entry_points, modules):
-    info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-    (info / "entry_points.txt").write_text(
-        "[treadle]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items())
-    )
-    for name, source in modules.items():
-        (root / f"{name}.py").write_text(textwrap.dedent(source))
+    """A distribution as pip leaves it, in ``root`` (treadle's kit writes it)."""
+    write_distribution(root, dist, entry_points, version=version, modules=modules)
 
 
 def treadle_cli(cwd, *args, command=(sys.executable, "-m", "treadle"), **env):
@@ -149,7 +145,7 @@ def test_plugins_lists_distributions_versions_and_providers(project):
         {"cliboom": "cli_boom_plugin"},
         {"cli_boom_plugin": "raise RuntimeError('boom at import')\n"},
     )
-    result = treadle_cli(project, "plugins")
+    result = treadle_cli(project, "plugins", "-v")
     assert result.returncode == 3, result.stderr  # a plugin failed to import
     out = result.stdout
     assert (
@@ -206,7 +202,11 @@ def test_plugins_shows_blocked_and_not_autoloaded_entry_points(project):
         {"cli_boom_plugin": "raise RuntimeError('boom at import')\n"},
     )
     result = treadle_cli(
-        project, "plugins", TREADLE_DISABLE_PLUGIN_AUTOLOAD="1", TREADLE_BLOCK_PLUGINS="cliboom"
+        project,
+        "plugins",
+        "-v",
+        TREADLE_DISABLE_PLUGIN_AUTOLOAD="1",
+        TREADLE_BLOCK_PLUGINS="cliboom",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout

@@ -44,6 +44,31 @@ def test_every_hookspec_is_documented_with_its_signature(name):
     assert f"### `{name}{signature}`" in reference
 
 
+def test_the_reference_is_markdown_without_sphinx_roles_or_fields():
+    """It renders as the rest of the docs: no ``:class:`x``` role, ``:param x:`` field or reST
+    ````literal```` left in the text."""
+    reference = (ROOT / "docs" / "hook-reference.md").read_text()
+    assert not re.findall(r":[a-z]+:`[^`]*`", reference)
+    assert not re.findall(r"^:(?:param \w+|returns?|raises? [\w.]+):", reference, re.M)
+    assert "``" not in reference
+
+
+def test_docstring_fields_become_a_parameter_list_and_a_returns_line():
+    doc = (
+        "Called with ``x``, see :class:`treadle.Trainer` and :data:`~treadle.X`.\n\n"
+        ":param trainer: the :class:`treadle.Trainer`.\n"
+        ":param batch: the batch,\n    moved to the device.\n"
+        ":return: non-None when done. Stops at the first non-None result."
+    )
+    assert _generator().markdown(doc) == (
+        "Called with `x`, see `treadle.Trainer` and `treadle.X`.\n\n"
+        "**Parameters**\n\n"
+        "* `trainer`: the `treadle.Trainer`.\n"
+        "* `batch`: the batch, moved to the device.\n\n"
+        "**Returns:** non-None when done. Stops at the first non-None result."
+    )
+
+
 @pytest.mark.parametrize("name", SPECS)
 def test_every_hookspec_is_annotated(name):
     """Editors help plugin authors: every parameter and the result carry a type."""
@@ -75,29 +100,56 @@ def test_every_hookspec_docstring_is_complete(name):
 #
 # Each block runs alone, as a reader would paste it, in a fresh interpreter in an empty
 # directory: a script (``python snippet.py``), or, when it defines ``test_*`` functions, a test
-# file run by pytest. A block that cannot run here carries, on the line before its fence, the
-# marker ``<!-- doc-test: skip: <why> -->`` (invisible when the markdown is rendered).
+# file run by pytest. An HTML comment on the lines right before the fence (invisible when the
+# markdown is rendered) changes that:
+#
+# * ``<!-- doc-test: setup`` ... ``-->``: the code between the two lines runs first, in the
+#   same file: it makes what the block takes from the reader (their model, a finished run's
+#   ``trainer``, a checkpoint file on disk, a package to import);
+# * ``<!-- doc-test: treadle column`` ... ``-->``: the block is two columns side by side
+#   (Lightning | treadle); the treadle column (from where ``# treadle`` starts on the first
+#   line) runs, after the setup code the comment holds;
+# * ``<!-- doc-test: skip: <why> -->``: the block does not run here, for the reason given.
 
 SKIP = re.compile(r"<!-- doc-test: skip: (?P<why>.*\S) -->")
 BLOCK = re.compile(r"^```python\n(?P<code>.*?)^```$", re.S | re.M)
+PRELUDE = re.compile(
+    r"<!-- doc-test: (?P<mode>setup|treadle column)\n(?P<code>.*?)^-->\n*\Z", re.S | re.M
+)
+
+
+def _treadle_column(code: str) -> str:
+    """The right-hand column of a side-by-side block, dedented as one program."""
+    lines = code.splitlines()
+    start = lines[0].index("# treadle")
+    return "\n".join(line[start:].rstrip() for line in lines) + "\n"
+
+
+def _blocks_of(text: str) -> list:
+    """(line, code to run, reason to skip or None) for each ```python block of a page."""
+    found = []
+    for match in BLOCK.finditer(text):
+        line = text.count("\n", 0, match.start()) + 1
+        head = text[: match.start()]
+        skip = SKIP.fullmatch(head.rstrip("\n").rsplit("\n", 1)[-1].strip())
+        code = match.group("code")
+        comment_at = head.rfind("<!-- doc-test:")
+        prelude = PRELUDE.fullmatch(head[comment_at:]) if comment_at >= 0 else None
+        if prelude:
+            if prelude.group("mode") == "treadle column":
+                code = _treadle_column(code)
+            code = prelude.group("code") + code
+        found.append((line, code, skip and skip.group("why")))
+    return found
 
 
 def _blocks() -> list:
     found = []
     for md in sorted((ROOT / "docs").glob("*.md")):
-        text = md.read_text()
-        for match in BLOCK.finditer(text):
-            line = text.count("\n", 0, match.start()) + 1
-            before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
-            skip = SKIP.fullmatch(before.strip())
-            code = match.group("code")
+        for line, code, skip in _blocks_of(md.read_text()):
             # A script that starts processes (the ranks re-run it under a __main__ guard) is slow.
             marks = [pytest.mark.slow] if "__main__" in code and not skip else []
-            found.append(
-                pytest.param(
-                    md.name, code, skip and skip.group("why"), id=f"{md.name}:{line}", marks=marks
-                )
-            )
+            found.append(pytest.param(md.name, code, skip, id=f"{md.name}:{line}", marks=marks))
     return found
 
 
@@ -116,6 +168,10 @@ def test_every_python_block_in_the_docs_runs(doc, code, skip, tmp_path):
             "-q",
             "-p",
             "no:cacheprovider",
+            # treadle's kit, which its pytest11 entry point loads once treadle is reinstalled
+            # (named twice, it loads once).
+            "-p",
+            "treadle.testing",
             "test_snippet.py",
         ]
     else:
@@ -128,13 +184,36 @@ def test_every_python_block_in_the_docs_runs(doc, code, skip, tmp_path):
     assert "Failed to initialize NumPy" not in result.stderr
 
 
-def test_every_skip_marker_names_its_reason_and_precedes_a_python_block():
+def test_every_marker_is_well_formed_and_precedes_a_python_block():
+    openers = ("<!-- doc-test: setup", "<!-- doc-test: treadle column")
     for md in sorted((ROOT / "docs").glob("*.md")):
         lines = md.read_text().splitlines()
         for i, line in enumerate(lines):
             if "doc-test" not in line:
                 continue
-            assert SKIP.fullmatch(line.strip()), f"{md.name}:{i + 1}: malformed marker {line!r}"
-            assert i + 1 < len(lines) and lines[i + 1] == "```python", (
-                f"{md.name}:{i + 1}: the marker must be the line right before a ```python fence"
+            where = f"{md.name}:{i + 1}"
+            if line in openers:
+                assert "-->" in lines[i + 1 :], f"{where}: the comment is never closed"
+                end = lines.index("-->", i + 1)
+                assert not any("<!--" in body for body in lines[i + 1 : end]), where
+                after = end + 1
+            else:
+                assert SKIP.fullmatch(line.strip()), f"{where}: malformed marker {line!r}"
+                after = i + 1
+            assert after < len(lines) and lines[after] == "```python", (
+                f"{where}: the marker must end on the line right before a ```python fence"
             )
+
+
+def test_a_comment_before_a_block_changes_what_runs():
+    page = (
+        "<!-- doc-test: setup\nx = 1\n-->\n```python\nprint(x)\n```\n\n"
+        "<!-- doc-test: treadle column\nimport os\n-->\n```python\n"
+        "# Lightning   # treadle\nimport a      import b\n```\n\n"
+        "```python\nprint(2)\n```\n"
+    )
+    assert _blocks_of(page) == [
+        (4, "x = 1\nprint(x)\n", None),
+        (11, "import os\n# treadle\nimport b\n", None),
+        (16, "print(2)\n", None),
+    ]

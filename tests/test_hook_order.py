@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import treadle
 from treadle import Provider, _callers, hookimpl
+from treadle.testing import record_hooks
 
 # One whole fit: sanity check (1 batch), 1 epoch of 2 training batches, validation (1 batch).
 FIT_SEQUENCE = """
@@ -205,12 +206,11 @@ def _trainer(**kw):
 
 
 def _traced(trainer, run):
-    """The hook calls of ``run()``, traced on the callers the run uses (the normal path)."""
-    lines = []
-    trainer.plugin_manager.enable_tracing(lines.append)
+    """The hook calls of ``run()``, recorded by treadle's kit on the callers the run uses (the
+    normal path); two spaces of indent per nesting level."""
+    recorder = record_hooks(trainer)
     run()
-    # "treadle hook NAME -> [impls]" with two spaces of indent per nesting level
-    return [line.split(" -> ")[0].replace("treadle hook ", "") for line in lines]
+    return ["  " * call.depth + call.name for call in recorder.calls]
 
 
 def _traced_fit(trainer, model, val=True):

@@ -192,7 +192,7 @@ def test_a_third_party_precision_runs_on_the_cpu_accelerator(install, capsys):
     install("treadle-mine", "0.2", {"mine": "tp_mine"}, {"tp_mine": MINE})
     from treadle.cli import main
 
-    main(["plugins"])
+    main(["plugins", "-v"])
     out = capsys.readouterr().out
     assert "precision 'mine': available -- bf16 autocast, from treadle-mine." in out
     t = trainer(accelerator="cpu", precision="mine")

@@ -79,6 +79,7 @@ def test_the_walk_covers_the_first_party_and_contrib_plugins():
     assert "plugins/treadle_plugins/strategies/ddp.py" in files
     assert "contrib/treadle-ema/src/treadle_ema/callback.py" in files
     assert "contrib/treadle-slurm/src/treadle_slurm/environment.py" in files
+    assert "contrib/treadle-sam/src/treadle_sam/plugin.py" in files
     assert not any("/tests/" in f for f in files)
 
 

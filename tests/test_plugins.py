@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import sys
-import textwrap
 
 import pytest
 import torch
@@ -19,41 +18,22 @@ from torch.utils.data import DataLoader, TensorDataset
 import treadle
 from treadle.plugin_manager import RunPluginManager, _names
 
-ENV_VARS = ("TREADLE_DISABLE_PLUGIN_AUTOLOAD", "TREADLE_BLOCK_PLUGINS", "TREADLE_TRACE_HOOKS")
-
-
 # -- fixtures ------------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def install(tmp_path, monkeypatch):
+def install(treadle_install):
     """``install(dist, version, entry_points, modules)`` writes a distribution as pip would.
 
     ``entry_points`` maps entry-point names (group ``treadle``) to their values; ``modules``
-    maps module names to source. Modules imported by the test are removed from ``sys.modules``
-    afterwards (``sys.path`` is restored by ``monkeypatch``).
+    maps module names to source. treadle's kit (``treadle.testing``) puts each on ``sys.path``
+    and takes it off again, with the modules the test imported and importlib's caches.
     """
-    for var in ENV_VARS:
-        monkeypatch.delenv(var, raising=False)
-    created: list[str] = []
 
     def install(dist: str, version: str, entry_points: dict, modules: dict):
-        root = tmp_path / f"site-{dist}"
-        info = root / f"{dist.replace('-', '_')}-{version}.dist-info"
-        info.mkdir(parents=True)
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-        (info / "entry_points.txt").write_text(
-            "[treadle]\n" + "".join(f"{name} = {value}\n" for name, value in entry_points.items())
-        )
-        for name, source in modules.items():
-            (root / f"{name}.py").write_text(textwrap.dedent(source))
-            created.append(name)
-        monkeypatch.syspath_prepend(str(root))
-        return root
+        return treadle_install(dist, entry_points, version=version, modules=modules)
 
-    yield install
-    for name in created:
-        sys.modules.pop(name, None)
+    return install
 
 
 def trainer(**kwargs) -> treadle.Trainer:

@@ -9,6 +9,7 @@ the specs cannot drift. Sections and facts come from the table ``treadle.hookspe
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 from pathlib import Path
 
@@ -48,6 +49,48 @@ def facts(name: str, opts: dict, info: hookspecs.HookInfo) -> list:
     return found
 
 
+ROLE = re.compile(r":(?:class|func|meth|attr|mod|exc|data|obj):`~?([^`]+)`")
+FIELD = re.compile(r":(param (?P<name>\w+)|return|returns|raises? (?P<exc>[\w.]+)):\s*(?P<text>.*)")
+
+
+def markdown(doc: str) -> str:
+    """A hookspec's docstring (reST fields and roles, as editors show them) as Markdown.
+
+    ``:class:`x``` and ````x```` become `` `x` ``; the ``:param name:`` fields become a list of the
+    parameters, ``:return:`` a "Returns" line, each field's indented continuation lines
+    joined to it.
+    """
+    text = ROLE.sub(lambda m: f"`{m.group(1)}`", doc)
+    text = re.sub(r"``([^`]+)``", r"`\1`", text)  # reST literals: Markdown code, as elsewhere
+    body: list[str] = []
+    params: list[str] = []
+    tail: list[str] = []
+    current: list[str] | None = None
+    for line in text.splitlines():
+        field = FIELD.fullmatch(line)
+        if field:
+            if field.group("name"):
+                current = params
+                current.append(f"* `{field.group('name')}`: {field.group('text')}")
+            elif field.group("exc"):
+                current = tail
+                current.append(f"**Raises** `{field.group('exc')}`: {field.group('text')}")
+            else:
+                current = tail
+                current.append(f"**Returns:** {field.group('text')}")
+        elif current is not None and line.startswith(" ") and line.strip():
+            current[-1] += " " + line.strip()
+        else:
+            current = None
+            body.append(line)
+    out = "\n".join(body).rstrip()
+    if params:
+        out += "\n\n**Parameters**\n\n" + "\n".join(params)
+    if tail:
+        out += "\n\n" + "\n\n".join(tail)
+    return out.strip()
+
+
 def render() -> str:
     lines = [
         "# Hook reference",
@@ -66,7 +109,7 @@ def render() -> str:
         found = facts(name, opts, info)
         if found:
             lines += [f"*{'; '.join(found)}*", ""]
-        lines += [doc, ""]
+        lines += [markdown(doc), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

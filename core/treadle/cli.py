@@ -1,13 +1,17 @@
 """``treadle``: the command line (``treadle ...`` or ``python -m treadle ...``).
 
-Three commands, documented in ``docs/cli.md``:
+Four commands, documented in ``docs/cli.md``:
 
-* ``treadle plugins``: every entry point of group ``treadle``, its distribution and version,
-  whether it is loaded, blocked or not autoloaded, and the named records it provides.
+* ``treadle plugins [-v | --json]``: every entry point of group ``treadle``, its distribution
+  and version, whether it is loaded, blocked or not autoloaded, and the named records it
+  provides: one row each, in full with ``-v``, as JSON with ``--json``.
 * ``treadle fit --config run.yaml [--trainer.KEY VALUE ...]``: build the model, the data and
   the ``Trainer`` from a YAML file, then ``trainer.fit``.
 * ``treadle validate --config run.yaml``: the same set-up and every check ``fit`` makes before
   its first ``training_step``, then stop: nothing is trained.
+
+* ``treadle new-plugin NAME [--dir PATH]``: write a plugin distribution ``treadle-NAME`` to
+  start from (``treadle/_new_plugin.py``): its entry point, one hook, a README, a test.
 
 * ``treadle --version``: treadle, torch, pluggy and each plugin distribution's version.
 
@@ -51,6 +55,8 @@ _TOP_KEYS = ("model", "data", "trainer", "seed_everything", "ckpt_path")
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
+    """A table by default; ``-v`` each entry point in detail (hooks, hookspecs, settings,
+    records); ``--json`` the same facts for scripts. Exit code 3 when any plugin is broken."""
     from treadle.errors import PluginError
     from treadle.plugin_manager import (
         _PROVIDER_HOOKS,
@@ -63,26 +69,37 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         setting_lines,
     )
 
-    out = sys.stdout
     pm = RunPluginManager()
     problems: list[str] = []
     owners: dict[str, tuple] = {}
     found = discover_entry_points()
-    out.write(f"Entry points in group {GROUP!r}: {len(found)}\n")
-    unknown = check_block_list(found)
-    if unknown is not None:
-        out.write(f"warning: {unknown}\n")
+    entries: list[dict[str, Any]] = []
+    records: list[tuple[dict[str, Any], Any]] = []  # (entry, Provider or error text)
+    warning = check_block_list(found)
     for ep, dist, reason in found:
-        out.write(f"\n{ep.name} = {ep.value}\n    distribution: {dist[0]} {dist[1]}\n")
+        entry: dict[str, Any] = {
+            "name": ep.name,
+            "value": ep.value,
+            "distribution": dist[0],
+            "version": dist[1],
+            "status": "loaded",
+            "reason": None,
+            "hooks": [],
+            "hookspecs": None,
+            "settings": [],
+            "provides": [],
+        }
+        entries.append(entry)
         if reason is not None:
-            out.write(f"    status: {reason}\n")
+            blocked = "TREADLE_BLOCK_PLUGINS" in reason
+            entry.update(status="blocked" if blocked else "not loaded", reason=reason)
             continue
         if ep.name in owners and owners[ep.name] != dist:
             msg = (
                 f"entry point name `{ep.name}` is also declared by {owners[ep.name][0]}; "
                 f"uninstall one, or block the name with TREADLE_BLOCK_PLUGINS={ep.name}"
             )
-            out.write(f"    status: conflict: {msg}\n")
+            entry.update(status="conflict", reason=msg)
             problems.append(f"{dist[0]}: {msg}")
             continue
         owners[ep.name] = dist
@@ -92,74 +109,202 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
                 pm.register(plugin, name=ep.name)
                 pm.distributions[ep.name] = dist
         except PluginError as exc:
-            out.write(f"    status: failed: {exc}\n")
+            entry.update(status="failed", reason=str(exc))
             problems.append(
                 str(exc) if dist[0] in str(exc) else f"{ep.name} ({dist[0]} {dist[1]}): {exc}"
             )
             continue
-        out.write("    status: loaded\n")
         name = pm.get_name(plugin) or ep.name
-        hooks = sorted(
+        entry["hooks"] = sorted(
             c.name
             for c in pm.get_hookcallers(plugin) or []
             if c.name not in _PROVIDER_HOOKS.values()
         )
-        if hooks:
-            out.write(f"    hooks: {', '.join(hooks)}\n")
         specs = getattr(plugin, "treadle_hookspecs", None)
         if specs is not None:
-            added = sorted(
+            entry["hookspecs"] = sorted(
                 n for n in dir(specs) if hasattr(getattr(specs, n, None), "treadle_spec")
             )
-            out.write(f"    adds hookspecs: {', '.join(added) or '(none)'}\n")
-        if getattr(args, "verbose", False):
-            out.write("".join(f"    {line}\n" for line in setting_lines(plugin)))
+        entry["settings"] = setting_lines(plugin)
         for kind, hook_name in _PROVIDER_HOOKS.items():
             for impl in getattr(pm.hook, hook_name).get_hookimpls():
                 if impl.plugin_name != name:
                     continue
                 try:
-                    records = impl.function() or []
+                    provided = impl.function() or []
                 except Exception as exc:  # a provider hook that fails is the plugin's bug
-                    out.write(f"    {kind}: provider hook failed: {type(exc).__name__}: {exc}\n")
+                    text = f"{kind}: provider hook failed: {type(exc).__name__}: {exc}"
+                    records.append((entry, text))
                     problems.append(f"{ep.name}: {hook_name}() raised {type(exc).__name__}: {exc}")
                     continue
-                for rec in records:
-                    out.write(
-                        f"    {kind} {rec.name!r}: {_availability(rec)}"
-                        f"{' -- ' + rec.description if rec.description else ''}\n"
-                    )
+                records.extend((entry, rec) for rec in provided)
 
     try:
         pm.check_pending()  # a misspelled hook name, as a Trainer would report it
     except Exception as exc:
         problems.append(str(exc))
-    out.write("\nSelectable names:\n")
+    # "available": selectable here, so a precision needs an available accelerator to run on.
+    devices = _available_device_types(r for _, r in records if not isinstance(r, str))
+    for entry, rec in records:
+        if isinstance(rec, str):
+            entry["provides"].append({"error": rec})
+        else:
+            entry["provides"].append(_record(rec, devices))
+    selectable: dict[str, Any] = {}
+    summary = []
     for kind in _PROVIDER_HOOKS:
         try:
-            records = pm.providers(kind)
+            named = pm.providers(kind)
         except PluginError as exc:
-            out.write(f"  {kind}: conflict (see below)\n")
+            selectable[kind] = None
+            summary.append(f"  {kind}: conflict (see below)\n")
             problems.append(str(exc))
             continue
         except Exception:  # a failing provider hook, reported above
-            out.write(f"  {kind}: unknown (a provider hook failed)\n")
+            selectable[kind] = None
+            summary.append(f"  {kind}: unknown (a provider hook failed)\n")
             continue
+        selectable[kind] = {n: _unavailable(r, devices) is None for n, r in sorted(named.items())}
         names = [
-            f"{n} ({'available' if _is_available(r) else 'unavailable'})"
-            for n, r in sorted(records.items())
+            f"{n} ({'available' if ok else 'unavailable'})" for n, ok in selectable[kind].items()
         ]
-        out.write(f"  {kind}: {', '.join(names) or '(none)'}\n")
+        summary.append(f"  {kind}: {', '.join(names) or '(none)'}\n")
     try:
         auto = auto_lines(pm)
     except Exception:  # a conflict or a failing provider hook, reported below
         auto = []
+    code = EXIT_PLUGIN if problems else EXIT_OK
+    out = sys.stdout
+    if getattr(args, "json", False):
+        import json
+
+        report = {
+            "group": GROUP,
+            "warning": warning,
+            "entry_points": entries,
+            "selectable": selectable,
+            "auto": auto,
+            "problems": problems,
+        }
+        out.write(json.dumps(report, indent=2) + "\n")
+        return code
+    verbose = getattr(args, "verbose", False)
+    out.write(f"Entry points in group {GROUP!r}: {len(found)}\n")
+    if warning is not None:
+        out.write(f"warning: {warning}\n")
+    out.write("".join(map(_detail, entries)) if verbose else _table(entries))
+    out.write("\nSelectable names:\n" + "".join(summary))
     if auto:
         out.write('\n"auto" on this machine (Trainer() with its defaults):\n')
         out.write("".join(f"  {line}\n" for line in auto))
     if problems:
         out.write("\nProblems:\n" + "".join(f"  - {p}\n" for p in problems))
-        return EXIT_PLUGIN
+    if not verbose:
+        out.write("\nEach entry point in detail: `treadle plugins -v`; for scripts: `--json`.\n")
+    return code
+
+
+def _available_device_types(records: Any) -> set[str]:
+    """The device types of the accelerators that are available here."""
+    return {
+        str(getattr(rec.factory, "device_type", rec.name))
+        for rec in records
+        if rec.kind == "accelerator" and _is_available(rec)
+    }
+
+
+def _unavailable(rec: Any, devices: set[str]) -> str | None:
+    """Why ``rec`` cannot be selected on this machine, or None when it can: its own check,
+    and for a precision that declares ``device_types`` (on its class), an available
+    accelerator of one of those types."""
+    if not _is_available(rec):
+        return "unavailable" + (f" (install with: {rec.install_hint})" if rec.install_hint else "")
+    wanted = getattr(rec.factory, "device_types", None) if rec.kind == "precision" else None
+    if isinstance(wanted, (list, tuple, set, frozenset)) and not devices & set(wanted):
+        kinds = ", ".join(sorted(map(str, wanted))) or "none"
+        return f"unavailable (runs on {kinds} devices; no accelerator of those is available)"
+    return None
+
+
+def _record(rec: Any, devices: set[str]) -> dict[str, Any]:
+    why = _unavailable(rec, devices)
+    return {
+        "kind": rec.kind,
+        "name": rec.name,
+        "available": why is None,
+        "why_unavailable": why,
+        "install_hint": rec.install_hint,
+        "description": rec.description,
+        "priority": rec.priority,
+    }
+
+
+def _detail(entry: dict[str, Any]) -> str:
+    """``treadle plugins -v``: one entry point, with everything known about it."""
+    lines = [
+        f"\n{entry['name']} = {entry['value']}",
+        f"    distribution: {entry['distribution']} {entry['version']}",
+    ]
+    status, reason = entry["status"], entry["reason"]
+    if status != "loaded":
+        shown = reason if status in ("blocked", "not loaded") else f"{status}: {reason}"
+        return "\n".join([*lines, f"    status: {shown}"]) + "\n"
+    lines.append("    status: loaded")
+    if entry["hooks"]:
+        lines.append(f"    hooks: {', '.join(entry['hooks'])}")
+    if entry["hookspecs"] is not None:
+        lines.append(f"    adds hookspecs: {', '.join(entry['hookspecs']) or '(none)'}")
+    lines += [f"    {line}" for line in entry["settings"]]
+    for rec in entry["provides"]:
+        if "error" in rec:
+            lines.append(f"    {rec['error']}")
+            continue
+        text = f" -- {rec['description']}" if rec["description"] else ""
+        state = "available" if rec["available"] else rec["why_unavailable"]
+        lines.append(f"    {rec['kind']} {rec['name']!r}: {state}{text}")
+    return "\n".join(lines) + "\n"
+
+
+def _table(entries: list[dict[str, Any]]) -> str:
+    """One line per entry point: name, distribution, status, and what it provides by kind
+    (unavailable names marked ``(unavailable)``), or else the hooks it implements."""
+    rows = [("NAME", "DISTRIBUTION", "STATUS", "PROVIDES")]
+    for e in entries:
+        if e["status"] != "loaded":
+            what = "see Problems" if e["status"] in ("failed", "conflict") else "-"
+        else:
+            kinds: dict[str, list[str]] = {}
+            for r in e["provides"]:
+                if "error" in r:
+                    kinds.setdefault(r["error"].split(":")[0], []).append("provider hook failed")
+                else:
+                    mark = "" if r["available"] else " (unavailable)"
+                    kinds.setdefault(r["kind"], []).append(f"{r['name']}{mark}")
+            what = "; ".join(f"{k}: {', '.join(_first(v, 4))}" for k, v in kinds.items())
+            if not what:
+                what = f"hooks: {', '.join(_first(e['hooks'], 4))}" if e["hooks"] else "-"
+        rows.append((e["name"], f"{e['distribution']} {e['version']}", e["status"], what))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    return "\n" + "".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r[:3], widths)) + f"  {r[3]}\n" for r in rows
+    )
+
+
+def _first(names: list[str], n: int) -> list[str]:
+    return names if len(names) <= n else [*names[:n], f"+{len(names) - n} more"]
+
+
+def _cmd_new_plugin(args: argparse.Namespace) -> int:
+    from treadle._new_plugin import write_plugin
+
+    root, problems = write_plugin(args.name, args.dir)
+    if root is None:
+        sys.stderr.write("".join(f"{p}\n" for p in problems))
+        return EXIT_CONFIG
+    sys.stdout.write(
+        f"wrote {root}: pyproject.toml, README.md, src/, tests/\n"
+        f"next: cd {root} && pip install -e . && pytest\n"
+    )
     return EXIT_OK
 
 
@@ -168,13 +313,6 @@ def _is_available(rec) -> bool:
         return rec.is_available()
     except Exception:
         return False
-
-
-def _availability(rec) -> str:
-    if _is_available(rec):
-        return "available"
-    hint = f" (install with: {rec.install_hint})" if rec.install_hint else ""
-    return "unavailable" + hint
 
 
 # ---------------------------------------------------------------------------------------------
@@ -592,14 +730,26 @@ def _parser() -> argparse.ArgumentParser:
         "list the installed plugins. See docs/cli.md.",
     )
     parser.add_argument("--version", action=_Version)
-    sub = parser.add_subparsers(dest="command", metavar="{fit,validate,plugins}")
+    sub = parser.add_subparsers(dest="command", metavar="{fit,validate,plugins,new-plugin}")
     sub.required = True
     plugins = sub.add_parser(
         "plugins", help="list every plugin of entry-point group 'treadle' and what it provides"
     )
     plugins.add_argument(
-        "-v", "--verbose", action="store_true", help="also the settings each plugin reads"
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="each entry point in detail: hooks, hookspecs, settings, every record",
     )
+    plugins.add_argument(
+        "--json", action="store_true", help="everything -v shows, as JSON (for scripts)"
+    )
+    new = sub.add_parser(
+        "new-plugin",
+        help="write a plugin distribution (pyproject.toml, a hook, a README, a test) to start from",
+    )
+    new.add_argument("name", help="the entry-point name; the distribution is treadle-NAME")
+    new.add_argument("--dir", default=None, help="where to write it (default: ./treadle-NAME)")
     for name, text in (
         ("fit", "train: build model, data and Trainer from --config, then fit"),
         ("validate", "set up and run every check fit makes; train nothing"),
@@ -624,7 +774,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (the console script exits with it)."""
     parser = _parser()
     args, overrides = parser.parse_known_args(argv)
-    if args.command == "plugins" and overrides:
+    if args.command in ("plugins", "new-plugin") and overrides:
         parser.error(f"unrecognized arguments: {' '.join(overrides)}")
     if os.getcwd() not in sys.path:  # `python -m` puts the working directory first; so do we
         sys.path.insert(0, os.getcwd())
@@ -633,6 +783,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "plugins":
             return _cmd_plugins(args)
+        if args.command == "new-plugin":
+            return _cmd_new_plugin(args)
         if args.command == "fit":
             return _cmd_fit(args, overrides)
         return _cmd_validate(args, overrides)

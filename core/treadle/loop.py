@@ -400,6 +400,10 @@ class FitLoop:
         schedulers = trainer.lr_scheduler_configs
         complete = False  # every batch of the epoch ran (its epoch schedulers step)
         preemption, several_ranks = self.preemption, trainer.world_size > 1
+        # A strategy that saves the optimizer state itself keeps an unfinished accumulation
+        # window's gradients in its engine (DeepSpeed), where no checkpoint carries them: a
+        # preemption stop waits for the window's last batch (at most accumulate - 1 batches).
+        wait_window = automatic and step.accumulate > 1 and trainer.strategy.saves_optimizer_states
         for batch_idx, batch, is_last in lookahead(iterator, skip, n):
             if state.should_stop and self.can_stop_early():
                 break  # set in on_train_epoch_start, or before min_epochs/min_steps were met
@@ -442,8 +446,8 @@ class FitLoop:
                 self.evaluation.run("validate", val_loaders, self.val_limits)
             if 0 <= max_steps <= state.global_step or stopping:
                 break
-            if preemption.signum or several_ranks:  # a signal (or ranks to ask): stop, save
-                preemption.check()
+            if (preemption.signum or several_ranks) and (stepped or not wait_window):
+                preemption.check()  # a signal (or ranks to ask): stop, save
         else:
             complete = True
         if not complete:  # as Lightning, the epoch end hooks run; the checkpoint resumes here

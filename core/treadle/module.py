@@ -99,6 +99,13 @@ class Module(nn.Module):
     def validation_step(self, *args: Any, **kwargs: Any) -> Any:
         return None
 
+    def configure_model(self) -> None:
+        """Build layers here instead of ``__init__`` (Lightning's hook): called by every entry
+        point after ``setup`` and before ``configure_optimizers``, so a sharding strategy can
+        take a model built on the meta device (``with torch.device("meta"): ...``) and
+        materialise it sharded (``strategy="fsdp"``). Called again by each entry point: make
+        it idempotent (``if self.net is not None: return``)."""
+
     def configure_optimizers(self) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must implement `configure_optimizers`.")
 

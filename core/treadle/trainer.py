@@ -42,6 +42,24 @@ class Trainer:
     """Runs the loop; arguments as in Lightning 2 (see :class:`treadle.TrainerConfig`)."""
 
     def __init__(self, **kwargs: Any) -> None:
+        # Trainer(strategy=FSDPStrategy(...)): an object for what a name cannot say; selected
+        # as it is (its `connect(trainer)` binds it to this run), its name in the config.
+        self._strategy_object = kwargs.get("strategy")
+        if isinstance(self._strategy_object, str) or self._strategy_object is None:
+            self._strategy_object = None
+        else:
+            name = getattr(self._strategy_object, "name", None)
+            if not isinstance(name, str) or not callable(
+                getattr(self._strategy_object, "connect", None)
+            ):
+                raise ConfigurationError(
+                    [
+                        f"TrainerConfig: `strategy={self._strategy_object!r}`: a strategy is a "
+                        f"name (`strategy='ddp'`) or a strategy object with a `name` and a "
+                        f"`connect(trainer)` method (`strategy=FSDPStrategy(...)`)."
+                    ]
+                )
+            kwargs = {**kwargs, "strategy": name}
         self.config = cfg = validate_trainer_kwargs(kwargs)
         self.state = LoopState()
         apply_debugging_flags(cfg)
@@ -173,7 +191,9 @@ class Trainer:
         chosen = {
             "accelerator": pm.select("accelerator", _gpu_alias(cfg.accelerator), self, problems),
             "precision": pm.select("precision", cfg.precision, self, problems),
-            "strategy": pm.select("strategy", strategy, self, problems),
+            "strategy": pm.select("strategy", strategy, self, problems)
+            if self._strategy_object is None
+            else None,
         }
         if problems:
             raise ConfigurationError(problems)
@@ -185,6 +205,13 @@ class Trainer:
             ("strategy", "strategy"),
         ):
             rec = chosen[kind]
+            given = self._strategy_object
+            if rec is None and kind == "strategy" and given is not None:  # strategy=<object>
+                instance = given.connect(self)
+                pm.reasons["strategy"] = (instance.name, "given as an object: strategy=...")
+                setattr(self, attr, instance)
+                pm.register_selected(kind, instance, instance.name)
+                continue
             assert rec is not None  # no problems: every kind was resolved
             instance = rec.factory(self)
             setattr(self, attr, instance)
@@ -497,6 +524,7 @@ class Trainer:
                 datamodule.setup(stage=fn)
             hooks.setup(trainer=self, module=model, stage=fn)
             started = True
+            model.configure_model()  # as Lightning: after setup, before configure_optimizers
             train_loader, eval_loaders = self._configure(
                 fn, model, train_loader, eval_loaders, datamodule
             )
@@ -509,7 +537,9 @@ class Trainer:
                 )
             hooks.setup_environment(trainer=self)
             self._root_device = self.accelerator.root_device
-            model.to(self._root_device)
+            if not any(p.is_meta for p in model.parameters()):  # (meta: a configure_model
+                model.to(self._root_device)  # built on the meta device; the strategy
+            # materialises it, sharded)
             hooks.convert_module(trainer=self, module=model)
             hooks.setup_module(trainer=self, module=model)
             train_loader = self._setup_loader(train_loader, "fit")

@@ -143,7 +143,7 @@ def test_entry_point_is_declared_by_the_distribution():
 def test_treadle_plugins_lists_it():
     env = {k: v for k, v in os.environ.items() if not k.startswith("TREADLE_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "treadle", "plugins"],
+        [sys.executable, "-m", "treadle", "plugins", "-v"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -173,12 +173,30 @@ def test_environment_variable_turns_ema_on_for_every_trainer(tmp_path, monkeypat
     assert emas == [mine]
 
 
-def test_environment_ema_trains(tmp_path, monkeypatch):
+def test_environment_ema_trains(treadle_fit, monkeypatch):
+    # treadle_fit: a quiet CPU fit() from treadle's kit for plugin tests (treadle.testing).
     monkeypatch.setenv("TREADLE_EMA_DECAY", "0.8")
-    model, trainer = Regressor(), _trainer(tmp_path)
-    trainer.fit(model, _loader())
-    (ema,) = [cb for cb in trainer.callbacks if isinstance(cb, EMA)]
-    _assert_close(ema.shadow, _hand_ema(model.initial, model.after_step, 0.8))
+    run = treadle_fit(model=Regressor(), train_dataloaders=_loader(), max_epochs=2)
+    (ema,) = [cb for cb in run.trainer.callbacks if isinstance(cb, EMA)]
+    _assert_close(ema.shadow, _hand_ema(run.model.initial, run.model.after_step, 0.8))
+
+
+def test_ema_swaps_the_weights_around_each_validation_and_updates_after_each_batch(treadle_fit):
+    ema = EMA(decay=0.5)
+    run = treadle_fit(
+        callbacks=[ema],
+        model=Regressor(),
+        train_dataloaders=_loader(n_batches=2),
+        val_dataloaders=_loader(n_batches=1, seed=1),
+        max_epochs=2,
+    )
+    name = run.name_of(ema)
+    per_epoch = ["on_train_batch_end"] * 2 + ["on_validation_start", "on_validation_end"]
+    assert run.hooks.implemented_by(name) == ["on_fit_start", *per_epoch, *per_epoch]
+    # The averaged weights were in the module during validation only.
+    _, seen = run.model.seen_in_validation[-1]
+    _assert_close(seen, ema.shadow)
+    assert not torch.equal(run.model.net[0].weight, ema.shadow["net.0.weight"])
 
 
 @pytest.mark.parametrize(

@@ -102,9 +102,12 @@ def test_a_malformed_node_list_is_an_error_naming_it():
 # -- detection ---------------------------------------------------------------------------------
 
 
-def test_slurm_variables_select_the_slurm_environment(monkeypatch):
+# treadle_trainer: a quiet CPU Trainer from treadle's kit for plugin tests (treadle.testing).
+
+
+def test_slurm_variables_select_the_slurm_environment(monkeypatch, treadle_trainer):
     slurm_vars(monkeypatch, ntasks=4, procid=3, SLURM_LOCALID=1, SLURM_NODEID=1)
-    trainer = treadle.Trainer(accelerator="cpu", devices=2, num_nodes=2, logger=False)
+    trainer = treadle_trainer(devices=2, num_nodes=2)
     env = trainer.environment
     assert isinstance(env, SLURMEnvironment)
     assert (env.world_size, env.global_rank, env.local_rank, env.node_rank) == (4, 3, 1, 1)
@@ -125,12 +128,12 @@ def test_master_port_and_address_variables_win(monkeypatch):
     )
 
 
-def test_an_interactive_session_is_not_a_slurm_launch(monkeypatch):
+def test_an_interactive_session_is_not_a_slurm_launch(monkeypatch, treadle_trainer):
     slurm_vars(monkeypatch, SLURM_JOB_NAME="bash")
-    assert treadle.Trainer(accelerator="cpu", logger=False).environment is None
+    assert treadle_trainer().environment is None
 
 
-def test_torchrun_inside_slurm_wins(monkeypatch):
+def test_torchrun_inside_slurm_wins(monkeypatch, treadle_trainer):
     slurm_vars(monkeypatch, ntasks=1)
     for name, value in {
         "RANK": 1,
@@ -140,7 +143,7 @@ def test_torchrun_inside_slurm_wins(monkeypatch):
         "TORCHELASTIC_RUN_ID": "x",
     }.items():
         monkeypatch.setenv(name, str(value))
-    trainer = treadle.Trainer(accelerator="cpu", logger=False)
+    trainer = treadle_trainer()
     assert trainer.environment.name == "torchrun" and trainer.global_rank == 1
 
 

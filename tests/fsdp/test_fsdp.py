@@ -1,0 +1,327 @@
+"""``strategy="fsdp"`` (torch's FSDP2, ``fully_shard``) for real: 2 processes, gloo, on the CPU.
+
+Every training job runs ``_fsdp_job.py`` in a subprocess (the strategy re-runs it for rank 1, or
+torchrun starts the ranks); one job runs several configurations in the same processes. Each run
+writes the full weights (gathered at ``on_train_end``), its losses and the bytes it holds.
+
+Parity with one process: 64 samples, ``shuffle=False``, global batch 16 (8 a rank on two ranks).
+``DistributedSampler`` gives rank r the samples r, r+2, ..., so the two ranks' batches together
+are the single process's batch; each rank's mean loss, averaged by FSDP's reduce-scatter, is the
+gradient of the mean over the 16 samples. The tolerance, 1e-6 on the weights after 6 AdamW
+steps, is float32 rounding: the two ranks sum their halves in another order than one process
+does (measured: 1.6e-7), and AdamW divides by the root of the squared gradients, which keeps
+such differences at the scale of lr * 1e-6. Resuming on the same 2 ranks is bitwise.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "distributed"))
+from _procs import env, finish, load_module, run, start  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+JOB = HERE / "_fsdp_job.py"
+TOL = 1e-6
+
+pytestmark = pytest.mark.slow  # multi-process
+
+
+def job(out: Path, configs: list[dict], timeout: float = 120) -> str:
+    return run([sys.executable, str(JOB), str(out), json.dumps(configs)], out, timeout=timeout)
+
+
+def rec(out: Path, tag: str, rank: int = 0) -> dict:
+    return json.loads((out / f"{tag}.rank{rank}.json").read_text())
+
+
+def max_diff(a: dict, b: dict) -> float:
+    wa, wb = a["weights"], b["weights"]
+    assert wa.keys() == wb.keys()
+    return max(abs(x - y) for k in wa for x, y in zip(wa[k], wb[k]))
+
+
+AUTO = {"acc": 2, "clip": 0.5}  # accumulation over 2 batches, clipping by norm at 0.5
+MANUAL = {"model": {"manual": True, "acc": 2, "clip": 0.5}}
+VAL = {
+    "limit_val_batches": 2,
+    "max_steps": 4,
+}  # one epoch, then validation  # validation through the sharded root
+LBFGS = {"model": {"lbfgs": True, "width": 16, "outputs": 2}, "max_steps": 3}
+BIG = {"model": {"width": 256, "blocks": 4}, "max_steps": 1}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """All the training this module checks, in three launches (about 25 s)."""
+    out = tmp_path_factory.mktemp("fsdp")
+    # One process: the references (no FSDP), and an FSDP run on 1 rank that saves at step 3.
+    job(
+        out,
+        [
+            {"tag": "one_auto", "strategy": "auto", "devices": 1, **AUTO},
+            {"tag": "one_manual", "strategy": "auto", "devices": 1, **MANUAL},
+            {"tag": "one_value", "strategy": "auto", "devices": 1, "clip": 0.01, "algo": "value"},
+            {"tag": "one_bf16", "strategy": "auto", "devices": 1, "precision": "bf16-mixed"},
+            {"tag": "one_val", "strategy": "auto", "devices": 1, **VAL},
+            {"tag": "one_lbfgs", "strategy": "auto", "devices": 1, **LBFGS},
+            {"tag": "fsdp1", "devices": 1, **AUTO, "save_every": 3, "ckpt_dir": "ckpt1"},
+        ],
+    )
+    # Two ranks: parity runs, a mid-epoch save (step 3 of 2 per epoch), resumes 2 -> 2 and
+    # 1 -> 2, bf16-mixed, a model built on the meta device, and memory against DDP.
+    job(
+        out,
+        [
+            {"tag": "auto", **AUTO, "save_every": 3},
+            {"tag": "first3", **AUTO, "max_steps": 3, "save_every": 3, "ckpt_dir": "ck3"},
+            {"tag": "wo", **AUTO, "max_steps": 3, "save_every": 3, "ckpt_dir": "ckwo"}
+            | {"weights_only": True},
+            {"tag": "last", **AUTO, "save_every": 3, "ckpt_dir": "ck3", "ckpt": "last"},
+            {"tag": "manual", **MANUAL},
+            {"tag": "recompute", **AUTO, "fsdp": {"checkpoint_blocks": True}},
+            {"tag": "no_reshard", **AUTO, "fsdp": {"reshard_after_forward": False}},
+            {"tag": "offload", **AUTO, "fsdp": {"cpu_offload": True}},
+            {"tag": "value", "clip": 0.01, "algo": "value"},
+            {"tag": "bf16", "precision": "bf16-mixed"},
+            {"tag": "resumed", **AUTO, "ckpt": "ckpt/epoch=1-step=3.ckpt"},
+            {"tag": "from1", **AUTO, "ckpt": "ckpt1/epoch=1-step=3.ckpt"},
+            {"tag": "lbfgs", **LBFGS},
+            {"tag": "val", **VAL},
+            {"tag": "meta", "model": {"meta": True}, "max_steps": 2},
+            {"tag": "big_fsdp", **BIG},
+            {"tag": "big_ddp", **BIG, "strategy": "ddp"},
+        ],
+        timeout=180,
+    )
+    # One process again: resume the 2-rank checkpoint on 1 rank (DCP reshards).
+    job(out, [{"tag": "to1", "devices": 1, **AUTO, "ckpt": "ckpt/epoch=1-step=3.ckpt"}])
+    return out
+
+
+def test_two_ranks_equal_one_process_automatic_with_clipping_and_accumulation(runs):
+    two, one = rec(runs, "auto"), rec(runs, "one_auto")
+    assert two["world_size"] == 2 and one["world_size"] == 1
+    assert two["global_step"] == one["global_step"] == 6
+    assert two["param_types"] == ["DTensor"]  # sharded for real
+    assert max_diff(two, one) < TOL
+    assert rec(runs, "auto", 1)["weights"] == two["weights"]  # both ranks gathered the same
+
+
+@pytest.mark.parametrize("tag", ["recompute", "no_reshard", "offload"])
+def test_activation_checkpointing_no_resharding_and_cpu_offload_keep_parity(runs, tag):
+    assert max_diff(rec(runs, tag), rec(runs, "one_auto")) < TOL
+
+
+def test_ckpt_path_last_finds_the_newest_checkpoint_directory(runs):
+    last = rec(runs, "last")  # resumed from ck3/last.ckpt (step 3), trained to step 6
+    assert last["global_step"] == 6 and len(last["losses"]) == 6  # batches 6-11 of 12
+    assert last["weights"] == rec(runs, "auto")["weights"]
+
+
+def test_two_ranks_equal_one_process_manual_with_clipping_and_no_backward_sync(runs):
+    assert max_diff(rec(runs, "manual"), rec(runs, "one_manual")) < TOL
+
+
+def test_clipping_by_value_over_sharded_gradients(runs):
+    assert max_diff(rec(runs, "value"), rec(runs, "one_value")) < TOL
+
+
+def test_lbfgs_runs_sharded_when_every_first_dimension_splits_evenly(runs):
+    """The experiment behind the LBFGS rule: with even first dimensions FSDP flattens the
+    shards and LBFGS (4 closure evaluations a step) matches one process; uneven ones are
+    refused at validation (tests/fsdp/test_fsdp_refusals.py)."""
+    two, one = rec(runs, "lbfgs"), rec(runs, "one_lbfgs")
+    assert two["global_step"] == one["global_step"] == 3
+    assert max_diff(two, one) < 1e-5
+
+
+def test_validation_runs_through_the_sharded_root(runs):
+    two, one = rec(runs, "val"), rec(runs, "one_val")
+    assert "val_loss" in two["metrics"]
+    assert abs(two["metrics"]["val_loss"] - one["metrics"]["val_loss"]) < 1e-5
+    assert max_diff(two, one) < TOL
+
+
+def test_bf16_mixed_trains_and_the_ranks_agree(runs):
+    bf16, one_bf16, fp32 = rec(runs, "bf16"), rec(runs, "one_bf16"), rec(runs, "one_auto")
+    r1 = rec(runs, "bf16", 1)
+    assert bf16["weights"] == r1["weights"]
+    losses = bf16["losses"]
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert sum(losses[-2:]) < sum(losses[:2])  # it learns
+    # bf16 compute (MixedPrecisionPolicy) against bf16 autocast in one process: bf16 rounding.
+    assert max_diff(bf16, one_bf16) < 2e-2
+    assert max_diff(bf16, fp32) > 1e-4  # it did compute in bf16
+
+
+def test_mid_epoch_resume_on_the_same_ranks_is_bitwise(runs):
+    resumed, straight = rec(runs, "resumed"), rec(runs, "auto")
+    assert resumed["global_step"] == 6
+    assert resumed["weights"] == straight["weights"]
+
+
+def test_resume_resharded_two_ranks_to_one_and_one_to_two(runs):
+    assert rec(runs, "to1")["world_size"] == 1
+    assert max_diff(rec(runs, "to1"), rec(runs, "auto")) < TOL
+    assert max_diff(rec(runs, "from1"), rec(runs, "fsdp1")) < TOL
+    assert max_diff(rec(runs, "fsdp1"), rec(runs, "one_auto")) < TOL
+
+
+def test_checkpoint_is_a_directory_of_shards_and_last_is_written(runs):
+    ckpt = runs / "ckpt" / "epoch=1-step=3.ckpt"
+    assert (ckpt / "treadle.ckpt").is_file() and (ckpt / ".metadata").is_file()
+    assert sorted(p.name for p in ckpt.glob("*.distcp")) == ["__0_0.distcp", "__1_0.distcp"]
+    assert (runs / "ckpt" / "last.ckpt" / "treadle.ckpt").is_file()
+    assert not list((runs / "ckpt").glob(".*.tmp"))  # renamed into place
+
+
+def test_save_weights_only_writes_one_ordinary_file_of_full_weights(runs):
+    path = runs / "ckwo" / "epoch=1-step=3.ckpt"
+    assert path.is_file()
+    saved = torch.load(path, weights_only=True)
+    assert "optimizer_states" not in saved and saved["global_step"] == 3
+    expected = rec(runs, "first3")["weights"]  # the same run, stopped at step 3
+    assert {k: v.double().flatten().tolist() for k, v in saved["state_dict"].items()} == expected
+
+
+def test_model_built_on_the_meta_device_is_materialised_sharded(runs):
+    meta = rec(runs, "meta")
+    assert meta["global_step"] == 2
+    assert all(torch.isfinite(torch.tensor(w)).all() for w in meta["weights"].values())
+    assert meta["weights"] == rec(runs, "meta", 1)["weights"]
+
+
+def test_memory_per_rank_is_about_half_of_ddp(runs):
+    fsdp = [rec(runs, "big_fsdp", r) for r in (0, 1)]
+    ddp = rec(runs, "big_ddp")
+    ddp_bytes = ddp["param_bytes"] + ddp["optim_bytes"]
+    for r in fsdp:
+        ratio = (r["param_bytes"] + r["optim_bytes"]) / ddp_bytes
+        assert 0.45 < ratio < 0.55, ratio
+    assert sum(r["param_bytes"] for r in fsdp) == ddp["param_bytes"]
+
+
+def test_consolidate_writes_one_weights_only_file(runs, tmp_path):
+    from treadle_plugins.strategies import fsdp
+
+    out = tmp_path / "full.ckpt"
+    fsdp.consolidate(runs / "ckpt" / "epoch=2-step=6.ckpt", out)
+    full = torch.load(out, weights_only=True)
+    assert full["global_step"] == 6
+    straight = rec(runs, "auto")["weights"]
+    assert full["state_dict"].keys() == straight.keys()
+    for name, value in full["state_dict"].items():
+        assert value.double().flatten().tolist() == straight[name]
+    # The command line does the same.
+    cli = tmp_path / "cli.ckpt"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "treadle_plugins.strategies.fsdp",
+            str(runs / "ckpt" / "last.ckpt"),
+            str(cli),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert torch.load(cli, weights_only=True)["state_dict"].keys() == straight.keys()
+
+
+def test_a_crafted_metadata_file_is_refused_without_running_it(runs, tmp_path):
+    import pickle
+    import shutil
+
+    from treadle import CheckpointError
+    from treadle_plugins.strategies import fsdp
+
+    hostile = tmp_path / "hostile.ckpt"
+    shutil.copytree(runs / "ckpt" / "epoch=1-step=3.ckpt", hostile)
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    (hostile / ".metadata").write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(
+        CheckpointError,
+        match=re.escape(
+            f"checkpoint {str(hostile)!r}: the checkpoint's .metadata names "
+            f"`pathlib.Path.touch`, which a torch.distributed.checkpoint metadata file never "
+            f"holds; refused (loading it could run code)."
+        ),
+    ):
+        fsdp.consolidate(hostile, tmp_path / "out.ckpt")
+    assert not marker.exists()
+
+
+def test_preemption_saves_a_directory_that_ckpt_path_last_resumes(runs, tmp_path):
+    """SIGTERM to rank zero after step 2: the ranks agree on a batch, write
+    ``checkpoints/last.ckpt`` (a directory) and exit 143; ``ckpt_path="last"`` then ends equal
+    to the uninterrupted run (no accumulation: every batch steps)."""
+    value = {"clip": 0.01, "algo": "value"}
+    cmd = [sys.executable, str(JOB), str(tmp_path)]
+    proc = start([*cmd, json.dumps([{"tag": "pre", **value, "sigterm_at": 2}])], tmp_path)
+    out = finish(proc, timeout=120)
+    assert proc.returncode == 143, out
+    assert (tmp_path / "checkpoints" / "last.ckpt" / "treadle.ckpt").is_file()
+    job(tmp_path, [{"tag": "after", **value, "ckpt": "last"}])
+    assert rec(tmp_path, "after")["weights"] == rec(runs, "value")["weights"]
+
+
+# -- multi-node the way clusters run it: two torchrun "nodes" on this machine ------------------------
+
+
+@pytest.mark.parametrize("strategy", ["fsdp", "ddp"])
+def test_two_simulated_nodes_through_torchrun(strategy, tmp_path):
+    from treadle_plugins.strategies._launcher import find_free_port
+
+    port = find_free_port("127.0.0.1")
+    config = [{"tag": strategy, "strategy": strategy, "devices": 1, "num_nodes": 2, **AUTO}]
+    nodes = [
+        start(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nnodes",
+                "2",
+                "--node_rank",
+                str(node),
+                "--nproc_per_node",
+                "1",
+                "--master_addr",
+                "127.0.0.1",
+                "--master_port",
+                str(port),
+                str(JOB),
+                str(tmp_path),
+                json.dumps(config),
+            ],
+            tmp_path,
+        )
+        for node in (0, 1)
+    ]
+    outs = [finish(p, timeout=120) for p in nodes]
+    for p, out in zip(nodes, outs):
+        assert p.returncode == 0, out
+    ref_dir = tmp_path / "ref"
+    ref_dir.mkdir()
+    mod = load_module(JOB, "fsdp_job_ref")
+    mod.fit(ref_dir, {"tag": "one", "strategy": "auto", "devices": 1, **AUTO})
+    two, one = rec(tmp_path, strategy), rec(ref_dir, "one")
+    assert two["world_size"] == 2
+    assert max_diff(two, one) < TOL
+    assert rec(tmp_path, strategy, 1)["weights"] == two["weights"]
