@@ -56,7 +56,19 @@ def run_mapped(program: Path, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-@pytest.mark.parametrize("program", PROGRAMS, ids=[p.stem for p in PROGRAMS])
+def _needs(program: Path) -> list:
+    """An expected failure for a program that needs a name another branch adds (issue 13's
+    progress bars): it runs, and the test passes, once that branch is merged."""
+    import treadle.callbacks
+
+    if "TQDMProgressBar" in program.read_text() and "TQDMProgressBar" not in dir(treadle.callbacks):
+        return [
+            pytest.mark.xfail(reason="treadle.callbacks.TQDMProgressBar: h/progress", strict=True)
+        ]
+    return []
+
+
+@pytest.mark.parametrize("program", [pytest.param(p, id=p.stem, marks=_needs(p)) for p in PROGRAMS])
 def test_program_runs_on_treadle(program: Path, tmp_path: Path) -> None:
     proc = run_mapped(program, tmp_path)
     assert proc.returncode == 0, (

@@ -3,10 +3,10 @@
 # The notebook's Encoder/Decoder/Autoencoder, GenerateCallback, train_cifar and the
 # image-retrieval cell, run as the notebook runs them.
 # Edits (nothing else changed):
-#  - CIFAR10 (torchvision, a download) -> random 3x32x32 tensors in [-1, 1]: 320 train
-#    (256 + 64 val), 64 test; batch_size 256 -> 64, num_workers 4 -> 0, pin_memory dropped;
+#  - CIFAR10 (torchvision, a download) -> random 3x32x32 tensors in [-1, 1]: 160 train
+#    (128 + 32 val), 32 test; batch_size 256 -> 32, num_workers 4 -> 0, pin_memory dropped;
 #  - torchvision.utils.make_grid (torchvision is not installable here) -> a 5-line make_grid;
-#  - latent dims [64, 128, 256, 384] -> [64, 128]; base_channel_size 32 -> 8; max_epochs 500 -> 2;
+#  - latent dims [64, 128, 256, 384] -> [64, 128]; base_channel_size 32 -> 8; max_epochs 500 -> 1;
 #  - the pretrained-checkpoint download, the matplotlib/seaborn plots and the TensorBoard
 #    embedding-projector cell dropped; tqdm.notebook -> tqdm.
 import os
@@ -38,7 +38,7 @@ print("Device:", device)
 
 
 def CIFAR10(root, train=True, transform=None, download=False):  # edit: random tensors
-    n = 320 if train else 64
+    n = 160 if train else 32
     return TensorDataset(torch.rand(n, 3, 32, 32) * 2 - 1, torch.randint(0, 10, (n,)))
 
 
@@ -53,15 +53,15 @@ def make_grid(images, nrow=8, **kwargs):  # edit: torchvision.utils.make_grid wi
 # Loading the training dataset. We need to split it into a training and validation part
 train_dataset = CIFAR10(root=DATASET_PATH, train=True, download=True)
 L.seed_everything(42)
-train_set, val_set = torch.utils.data.random_split(train_dataset, [256, 64])
+train_set, val_set = torch.utils.data.random_split(train_dataset, [128, 32])
 
 # Loading the test set
 test_set = CIFAR10(root=DATASET_PATH, train=False, download=True)
 
 # We define a set of data loaders that we can use for various purposes later.
-train_loader = data.DataLoader(train_set, batch_size=64, shuffle=True, drop_last=True, num_workers=0)
-val_loader = data.DataLoader(val_set, batch_size=64, shuffle=False, drop_last=False, num_workers=0)
-test_loader = data.DataLoader(test_set, batch_size=64, shuffle=False, drop_last=False, num_workers=0)
+train_loader = data.DataLoader(train_set, batch_size=32, shuffle=True, drop_last=True, num_workers=0)
+val_loader = data.DataLoader(val_set, batch_size=32, shuffle=False, drop_last=False, num_workers=0)
+test_loader = data.DataLoader(test_set, batch_size=32, shuffle=False, drop_last=False, num_workers=0)
 
 
 def get_train_images(num):
@@ -202,7 +202,7 @@ def train_cifar(latent_dim):
         default_root_dir=os.path.join(CHECKPOINT_PATH, "cifar10_%i" % latent_dim),
         accelerator="auto",
         devices=1,
-        max_epochs=2,
+        max_epochs=1,
         callbacks=[
             ModelCheckpoint(save_weights_only=True),
             GenerateCallback(get_train_images(8), every_n_epochs=10),
