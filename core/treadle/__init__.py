@@ -31,11 +31,18 @@ from treadle.utilities import seed_everything  # noqa: E402
 
 __version__ = "0.1.0"
 
+# Lightning's names for the same classes, so that a program's `import lightning as L` becomes
+# `import treadle as L` and its `L.LightningModule` / `L.LightningDataModule` still resolve.
+LightningModule = Module
+LightningDataModule = DataModule
+
 __all__ = [
     "Callback",
     "CheckpointError",
     "ConfigurationError",
     "DataModule",
+    "LightningDataModule",
+    "LightningModule",
     "Module",
     "NonFiniteLossError",
     "PluginError",

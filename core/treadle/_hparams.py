@@ -2,10 +2,12 @@
 
 As Lightning's ``HyperparametersMixin``, with one difference kept on purpose: checkpoints are
 loaded with ``torch.load(weights_only=True)``, so only values such a load can rebuild are
-accepted (:data:`STORABLE`, in plain lists, tuples and dicts). Anything else -- an
-``nn.Module``, a dataclass, an enum, a class -- is refused where it enters, in
-``save_hyperparameters``, with the argument's name and the fix; Lightning pickles such values
-(and warns for modules), which only a ``weights_only=False`` load can read back.
+stored (:data:`STORABLE`, in plain lists, tuples and dicts). ``save_hyperparameters`` accepts
+anything, as Lightning's does (``self.hparams`` holds it); a value that cannot be stored -- an
+``nn.Module``, a dataclass, an enum, a class -- is left out of checkpoints with a warning naming
+it and the fix. Where it was the ``__init__`` default, ``load_from_checkpoint`` rebuilds it from
+that default; otherwise the checkpoint records its name and ``load_from_checkpoint`` asks for it
+(Lightning pickles such values, which only a ``weights_only=False`` load can read back).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import copy
 import dataclasses
 import inspect
 import types
+import warnings
 from argparse import Namespace
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -28,6 +31,8 @@ from treadle.errors import CheckpointError
 # Checkpoint keys, Lightning's names (``LightningModule.CHECKPOINT_HYPER_PARAMS_KEY``, ...).
 HYPER_PARAMS_KEY = "hyper_parameters"
 HYPER_PARAMS_NAME_KEY = "hparams_name"
+# treadle's own: the hyper-parameters left out of the checkpoint that load_from_checkpoint needs
+LEFT_OUT_KEY = "hyper_parameters_left_out"
 
 # Leaf values ``torch.load(weights_only=True)`` rebuilds on every supported torch version.
 STORABLE = (
@@ -109,18 +114,43 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _refuse(owner: str, problems: list[str], names: Sequence[str], where: str) -> TypeError:
+def _left_out_warning(owner: str, problems: list[str], names: Sequence[str], where: str) -> str:
     listed = "\n".join(f"  - {p}" for p in problems)
     ignore = ", ".join(repr(n) for n in names)
-    return TypeError(
+    return (
         f"{where}: checkpoints are loaded with `torch.load(weights_only=True)`, which rebuilds "
         f"only None, bool, int, float, str, bytes, tensors, torch.Size/dtype/device and plain "
-        f"lists, tuples and dicts of them. These cannot be stored:\n{listed}\n"
-        f"Leave them out with `self.save_hyperparameters(ignore=[{ignore}])` and pass them again "
-        f"when loading: `{owner}.load_from_checkpoint(path, {names[0]}=...)`; or store a plain "
-        f"form instead (a dataclass as `dataclasses.asdict(cfg)`, an enum as its `.value`, a "
-        f"class as its name)."
+        f"lists, tuples and dicts of them, so these are left out of checkpoints:\n{listed}\n"
+        f"`{owner}.load_from_checkpoint(path)` rebuilds one that was the `__init__` default from "
+        f"that default and asks for any other: `{owner}.load_from_checkpoint(path, "
+        f"{names[0]}=...)`. To silence this, leave them out with "
+        f"`self.save_hyperparameters(ignore=[{ignore}])`, or store a plain form instead (a "
+        f"dataclass as `dataclasses.asdict(cfg)`, an enum as its `.value`, a class as its name)."
     )
+
+
+def _init_defaults(cls: type) -> dict[str, Any]:
+    """Each ``__init__`` parameter's default over ``cls``'s classes (the most derived wins)."""
+    defaults: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        init = klass.__dict__.get("__init__")
+        if init is None or not isinstance(inspect.unwrap(init), types.FunctionType):
+            continue
+        try:
+            params = inspect.signature(init).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        defaults.update({p.name: p.default for p in params if p.default is not p.empty})
+    return defaults
+
+
+def _is_default(value: Any, default: Any) -> bool:
+    if value is default:
+        return True
+    try:
+        return type(value) is type(default) and bool(value == default)
+    except Exception:  # a value whose == raises or is not a bool (a tensor) is not the default
+        return False
 
 
 # -- save_hyperparameters ---------------------------------------------------------------------
@@ -218,7 +248,7 @@ def save_hyperparameters(
     problems = [p for k, v in hp.items() for p in unstorable(v, f"argument `{k}`")]
     if problems:
         bad = [k for k, v in hp.items() if unstorable(v, k)]
-        raise _refuse(owner, problems, bad, where)
+        warnings.warn(_left_out_warning(owner, problems, bad, where), UserWarning, stacklevel=3)
     hparams = obj.hparams
     hparams.update(hp)
     obj.__dict__["_hparams_name"] = name
@@ -239,25 +269,39 @@ def hparams_initial_of(obj: Any) -> AttributeDict:
 # -- checkpoints --------------------------------------------------------------------------------
 
 
-def checkpoint_entries(module: Any) -> dict[str, Any]:
+def checkpoint_entries(module: Any, prefix: str = "") -> dict[str, Any]:
     """What a checkpoint holds of ``module``'s hyper-parameters (Lightning's keys); ``{}`` if none.
+    ``prefix``: ``"datamodule_"`` for a DataModule's (Lightning's ``datamodule_hyper_parameters``).
 
-    The values are checked again here, since ``self.hparams`` can be changed after
-    ``save_hyperparameters``; something unstorable is a ``TypeError`` naming it.
+    The values are checked here, since ``self.hparams`` can be changed after
+    ``save_hyperparameters``: one that cannot be stored is left out (with a warning naming it),
+    and its name is recorded unless it was the ``__init__`` default, which rebuilds it.
     """
     hparams = module.__dict__.get("_hparams")
     if not hparams:
         return {}
-    problems = [p for k, v in hparams.items() for p in unstorable(v, f"hparams[{k!r}]")]
-    if problems:
-        bad = [k for k, v in hparams.items() if unstorable(v, k)]
-        raise _refuse(
-            type(module).__name__, problems, bad, f"Saving a checkpoint of {type(module).__name__}"
-        )
-    return {
-        HYPER_PARAMS_KEY: plain(hparams),
-        HYPER_PARAMS_NAME_KEY: module.__dict__.get("_hparams_name"),
+    bad = [k for k, v in hparams.items() if unstorable(v, k)]
+    if not bad:
+        return {
+            prefix + HYPER_PARAMS_KEY: plain(hparams),
+            prefix + HYPER_PARAMS_NAME_KEY: module.__dict__.get("_hparams_name"),
+        }
+    owner = type(module).__name__
+    problems = [p for k in bad for p in unstorable(hparams[k], f"hparams[{k!r}]")]
+    warnings.warn(
+        _left_out_warning(owner, problems, bad, f"Saving a checkpoint of {owner}"),
+        UserWarning,
+        stacklevel=2,
+    )
+    defaults = _init_defaults(type(module))
+    needed = [k for k in bad if k not in defaults or not _is_default(hparams[k], defaults[k])]
+    entries = {
+        prefix + HYPER_PARAMS_KEY: plain({k: v for k, v in hparams.items() if k not in bad}),
+        prefix + HYPER_PARAMS_NAME_KEY: module.__dict__.get("_hparams_name"),
     }
+    if needed:
+        entries[prefix + LEFT_OUT_KEY] = {k: _describe(hparams[k]) for k in needed}
+    return entries
 
 
 def _default_map_location(storage: Any, location: str) -> Any:
@@ -275,16 +319,19 @@ def load_from_checkpoint(
     map_location: Any = None,
     hparams_file: Any = None,
     strict: bool | None = None,
+    datamodule: bool = False,
     **overrides: Any,
 ) -> Any:
-    """``cls.load_from_checkpoint(...)``; see ``Module``'s method."""
+    """``cls.load_from_checkpoint(...)``; see ``Module``'s and ``DataModule``'s methods
+    (``datamodule``: read the ``datamodule_`` keys, and no weights)."""
     from treadle import checkpoint_io
 
+    prefix = "datamodule_" if datamodule else ""
     where = f"{cls.__name__}.load_from_checkpoint({str(checkpoint_path)!r})"
     checkpoint = checkpoint_io.load(
         checkpoint_path, map_location=map_location or _default_map_location
     )
-    if "state_dict" not in checkpoint:
+    if not datamodule and "state_dict" not in checkpoint:
         bare = bool(checkpoint) and all(isinstance(v, torch.Tensor) for v in checkpoint.values())
         raise CheckpointError(
             checkpoint_path,
@@ -304,9 +351,19 @@ def load_from_checkpoint(
         with open(hparams_file) as f:
             hparams = yaml.safe_load(f) or {}
     else:
-        hparams = dict(checkpoint.get(HYPER_PARAMS_KEY) or {})
+        hparams = dict(checkpoint.get(prefix + HYPER_PARAMS_KEY) or {})
+    left_out = checkpoint.get(prefix + LEFT_OUT_KEY) or {}
+    left_out = {k: v for k, v in left_out.items() if k not in overrides}
+    if left_out:
+        listed = ", ".join(f"`{k}` ({v})" for k, v in left_out.items())
+        given = ", ".join(f"{k}=..." for k in left_out)
+        raise TypeError(
+            f"{where}: the checkpoint's hyper-parameters lack {listed}: a value that "
+            f"`torch.load(weights_only=True)` cannot rebuild is left out when saving. Pass it "
+            f"again: `{cls.__name__}.load_from_checkpoint(path, {given})`."
+        )
     hparams.update(overrides)
-    checkpoint[HYPER_PARAMS_KEY] = hparams
+    checkpoint[prefix + HYPER_PARAMS_KEY] = hparams
 
     # mypy: reading __init__ from the class is what we mean here, not from an instance
     params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
@@ -314,7 +371,7 @@ def load_from_checkpoint(
         n for n, p in list(params.items())[1:] if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
     ]
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    name = checkpoint.get(HYPER_PARAMS_NAME_KEY)
+    name = checkpoint.get(prefix + HYPER_PARAMS_NAME_KEY)
     if name and name != "kwargs" and name in names:
         # save_hyperparameters(config) with one dict argument: it comes back as that argument
         kwargs = {name: hparams}
@@ -331,6 +388,11 @@ def load_from_checkpoint(
             f"`{cls.__name__}.load_from_checkpoint(path, {given})`."
         )
     model = cls(**kwargs)
+    if datamodule:  # its state_dict() is under its class's qualified name, as Lightning
+        state = checkpoint.get(cls.__qualname__)
+        if state is not None:
+            model.load_state_dict(state)
+        return model
     model.on_load_checkpoint(checkpoint)
     state_dict = checkpoint["state_dict"]
     _ckpt_check.check_weights(model, state_dict, checkpoint_path, strict=strict is not False)

@@ -74,6 +74,8 @@ def dump(trainer: Any, hooks: Any, loop: Any, weights_only: bool = False) -> dic
     }
     datamodule = getattr(trainer, "datamodule", None)
     if datamodule is not None:  # under its class's qualified name, as Lightning
+        # "datamodule_hyper_parameters", "datamodule_hparams_name" (as Lightning)
+        checkpoint.update(checkpoint_entries(datamodule, prefix="datamodule_"))
         datamodule_state = datamodule.state_dict()
         if datamodule_state:
             checkpoint[type(datamodule).__qualname__] = datamodule_state

@@ -98,6 +98,24 @@ class DataModule:
 
         return _hparams.hparams_of(self)
 
+    @classmethod
+    def load_from_checkpoint(
+        cls, checkpoint_path: Any, map_location: Any = None, hparams_file: Any = None, **kwargs: Any
+    ) -> Any:
+        """A new ``cls`` built from a checkpoint's DataModule hyper-parameters (Lightning's
+        ``datamodule_hyper_parameters``), with its ``state_dict()`` loaded back; ``kwargs``
+        override saved values, ``hparams_file`` replaces them, as ``Module.load_from_checkpoint``."""
+        from treadle import _hparams
+
+        return _hparams.load_from_checkpoint(
+            cls,
+            checkpoint_path,
+            map_location=map_location,
+            hparams_file=hparams_file,
+            datamodule=True,
+            **kwargs,
+        )
+
     # -- a DataModule from datasets ----------------------------------------------------------
 
     @classmethod

@@ -90,7 +90,8 @@ def provide_environments() -> list[Provider] | None:
 
 @hookspec
 def provide_loggers() -> list[Provider] | None:
-    """Offer experiment loggers; ``Trainer(logger=True)`` uses the one named ``"csv"``.
+    """Offer experiment loggers; ``Trainer(logger=True)`` uses the available one with the
+    highest ``priority`` (TensorBoard's 1 where it is installed, else CSV's 0), as Lightning.
 
     :return: a list of :class:`treadle.Provider` records of kind ``"logger"``.
     """

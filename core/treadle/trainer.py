@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from treadle import _defaults, _optim_config, _summary, checkpoint
+from treadle import _defaults, _optim_config, _results, _summary, checkpoint
 from treadle._adapters import adapt_object
 from treadle._fastconfig import validate_trainer_kwargs
 from treadle._metrics import MetricStore
@@ -222,7 +222,9 @@ class Trainer:
         if logger is False or logger is None:
             return []
         if logger is True or isinstance(logger, str):
-            name = "csv" if logger is True else logger
+            # True: Lightning's default, TensorBoard where it is installed and CSV otherwise --
+            # the available logger with the highest priority ("auto")
+            name = "auto" if logger is True else logger
             problems: list[str] = []
             rec = self.plugin_manager.select("logger", name, self, problems)
             if rec is None:
@@ -420,9 +422,13 @@ class Trainer:
         verbose: bool = True,
         datamodule: Any = None,
     ) -> list[dict[str, float]]:
-        """One validation epoch; returns a metrics dict per dataloader, as Lightning does."""
+        """One validation epoch; returns a metrics dict per dataloader, as Lightning does, and
+        prints them as a table when ``verbose`` (rank zero)."""
         dataloaders, datamodule = _split_datamodule(dataloaders, datamodule)
-        return self._run("validate", model, None, dataloaders, ckpt_path, datamodule)
+        results = self._run("validate", model, None, dataloaders, ckpt_path, datamodule)
+        if verbose and self.is_global_zero:
+            _results.print_results(results, "validate")
+        return results
 
     def test(
         self,
@@ -432,9 +438,13 @@ class Trainer:
         verbose: bool = True,
         datamodule: Any = None,
     ) -> list[dict[str, float]]:
-        """One test epoch (``test_step``); returns a metrics dict per dataloader."""
+        """One test epoch (``test_step``); returns a metrics dict per dataloader, and prints
+        them as a table when ``verbose`` (rank zero)."""
         dataloaders, datamodule = _split_datamodule(dataloaders, datamodule)
-        return self._run("test", model, None, dataloaders, ckpt_path, datamodule)
+        results = self._run("test", model, None, dataloaders, ckpt_path, datamodule)
+        if verbose and self.is_global_zero:
+            _results.print_results(results, "test")
+        return results
 
     def predict(
         self,

@@ -11,6 +11,28 @@ from typing import Any
 
 import torch
 
+# Lightning's `lightning.pytorch.utilities.rank_zero_only`, at the same place (it lives with the
+# loggers, which need it; importing treadle.loggers imports nothing heavy).
+from treadle.loggers import rank_zero_only
+
+
+@rank_zero_only
+def rank_zero_info(*args: Any, **kwargs: Any) -> None:
+    """``logging.info`` on global rank zero, on the ``treadle`` logger (Lightning's, same place)."""
+    import logging
+
+    logging.getLogger("treadle").info(*args, **kwargs)
+
+
+@rank_zero_only
+def rank_zero_warn(
+    message: Any, category: type[Warning] = UserWarning, stacklevel: int = 3
+) -> None:
+    """``warnings.warn`` on global rank zero (Lightning's ``rank_zero_warn``, same place)."""
+    import warnings
+
+    warnings.warn(message, category, stacklevel=stacklevel)
+
 
 def seed_everything(seed: int = 0, workers: bool = False) -> int:
     """Seed python's ``random``, torch (all devices) and numpy when it is installed.

@@ -174,8 +174,9 @@ def main(args: Namespace) -> None:
     model = GAN(lr=args.lr, b1=args.b1, b2=args.b2, latent_dim=args.latent_dim)
 
     # 2 INIT TRAINER
-    # treadle: Lightning's default logger is TensorBoard when it is installed, treadle's is
-    # CSV, so name it; `accelerator="gpu"` becomes "auto" so that the example runs anywhere.
+    # treadle: the default logger is TensorBoard where it is installed (CSV otherwise), as in
+    # Lightning; it is named here so that a missing tensorboard is an error with the install
+    # command; `accelerator="gpu"` becomes "auto" so that the example runs anywhere.
     dm = MNISTDataModule(num_samples=640 if args.fast else 60000)
     trainer = Trainer(
         accelerator="auto",

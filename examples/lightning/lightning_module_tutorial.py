@@ -53,7 +53,7 @@ class LitAutoEncoder(L.Module):
         z = self.encoder(x)
         x_hat = self.decoder(z)
         loss = F.mse_loss(x_hat, x)
-        # Logging to the logger (metrics.csv here; TensorBoard by default in Lightning)
+        # Logging to the logger (TensorBoard by default, as in Lightning; CSV without it)
         self.log("train_loss", loss)
         return loss
 

@@ -411,8 +411,9 @@ def test_reload_dataloaders_every_n_epochs(tmp_path, n, train_loads, val_loads):
 
 
 def test_default_root_dir_layout(tmp_path):
-    """Lightning's layout: default_root_dir/lightning_logs/version_N/{metrics.csv,
-    checkpoints/epoch=E-step=S.ckpt}."""
+    """Lightning's layout: default_root_dir/lightning_logs/version_N/{events.out.tfevents.*,
+    checkpoints/epoch=E-step=S.ckpt} (the default logger is TensorBoard where it is installed,
+    as in Lightning; CSV's metrics.csv otherwise)."""
     trainer = treadle.Trainer(
         default_root_dir=tmp_path,
         accelerator="cpu",
@@ -422,7 +423,7 @@ def test_default_root_dir_layout(tmp_path):
     )
     trainer.fit(BoringModel())
     version = tmp_path / "lightning_logs" / "version_0"
-    assert (version / "metrics.csv").exists()
+    assert len(list(version.glob("events.out.tfevents.*"))) == 1
     assert [p.name for p in (version / "checkpoints").iterdir()] == ["epoch=0-step=8.ckpt"]
     assert trainer.checkpoint_callback.best_model_path == str(
         version / "checkpoints" / "epoch=0-step=8.ckpt"

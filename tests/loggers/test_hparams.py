@@ -490,25 +490,70 @@ class IgnoringBackbone(BoringModel):
         self.save_hyperparameters(ignore=["backbone"])
 
 
-def test_a_module_argument_is_refused_with_the_fix():
+def test_a_module_argument_is_kept_out_of_checkpoints_with_the_fix(tmp_path):
     """Lightning warns and pickles an ``nn.Module`` argument; a ``weights_only`` load could not
-    read it back, so treadle refuses it where it enters, naming the argument and the fix."""
+    read it back, so treadle keeps it in ``self.hparams`` but out of checkpoints, says so with
+    the argument's name and the fix, and ``load_from_checkpoint`` asks for it again."""
+    with pytest.warns(UserWarning) as record:
+        model = WithBackbone(nn.Linear(32, 2))
+    assert str(record[0].message) == (
+        "WithBackbone.save_hyperparameters(): checkpoints are loaded with "
+        "`torch.load(weights_only=True)`, which rebuilds only None, bool, int, float, str, "
+        "bytes, tensors, torch.Size/dtype/device and plain lists, tuples and dicts of them, so "
+        "these are left out of checkpoints:\n"
+        "  - argument `backbone` is a `Linear` (an `nn.Module`: its weights are in the "
+        "state_dict)\n"
+        "`WithBackbone.load_from_checkpoint(path)` rebuilds one that was the `__init__` default "
+        "from that default and asks for any other: `WithBackbone.load_from_checkpoint(path, "
+        "backbone=...)`. To silence this, leave them out with "
+        "`self.save_hyperparameters(ignore=['backbone'])`, or store a plain form instead (a "
+        "dataclass as `dataclasses.asdict(cfg)`, an enum as its `.value`, a class as its name)."
+    )
+    assert model.hparams.backbone is model.backbone and model.hparams.lr == 0.1
+    with pytest.warns(UserWarning, match=re.escape("Saving a checkpoint of WithBackbone: ")):
+        path = fit_and_save(tmp_path, model)
+    stored = torch.load(path, weights_only=True)
+    assert stored["hyper_parameters"] == {"lr": 0.1}
     with pytest.raises(
         TypeError,
         match=re.escape(
-            "WithBackbone.save_hyperparameters(): checkpoints are loaded with "
-            "`torch.load(weights_only=True)`, which rebuilds only None, bool, int, float, str, "
-            "bytes, tensors, torch.Size/dtype/device and plain lists, tuples and dicts of them. "
-            "These cannot be stored:\n"
-            "  - argument `backbone` is a `Linear` (an `nn.Module`: its weights are in the "
-            "state_dict)\n"
-            "Leave them out with `self.save_hyperparameters(ignore=['backbone'])` and pass them "
-            "again when loading: `WithBackbone.load_from_checkpoint(path, backbone=...)`; or "
-            "store a plain form instead (a dataclass as `dataclasses.asdict(cfg)`, an enum as its "
-            "`.value`, a class as its name)."
+            f"WithBackbone.load_from_checkpoint({str(path)!r}): the checkpoint's "
+            "hyper-parameters lack `backbone` (a `Linear` (an `nn.Module`: its weights are in "
+            "the state_dict)): a value that `torch.load(weights_only=True)` cannot rebuild is "
+            "left out when saving. Pass it again: "
+            "`WithBackbone.load_from_checkpoint(path, backbone=...)`."
         ),
     ):
-        WithBackbone(nn.Linear(2, 2))
+        WithBackbone.load_from_checkpoint(path)
+    with pytest.warns(UserWarning):  # the reloaded model's save_hyperparameters says it again
+        loaded = WithBackbone.load_from_checkpoint(path, backbone=nn.Linear(32, 2))
+    assert torch.equal(loaded.backbone.weight, model.backbone.weight)  # weights from the file
+
+
+class Encoder(nn.Linear):
+    def __init__(self):
+        super().__init__(32, 2)
+
+
+class WithDefaultClass(BoringModel):
+    """As the UvA course's autoencoder: ``encoder_class: object = Encoder``."""
+
+    def __init__(self, encoder_class: object = Encoder, lr=0.1):
+        super().__init__()
+        self.save_hyperparameters()
+        self.layer = encoder_class()
+
+
+def test_a_default_class_argument_is_rebuilt_from_the_default(tmp_path):
+    with pytest.warns(UserWarning, match="argument `encoder_class` is the class `Encoder`"):
+        model = WithDefaultClass(lr=0.5)
+    with pytest.warns(UserWarning, match="Saving a checkpoint of WithDefaultClass"):
+        path = fit_and_save(tmp_path, model)
+    assert "hyper_parameters_left_out" not in torch.load(path, weights_only=True)
+    with pytest.warns(UserWarning):  # the reloaded model's save_hyperparameters says it again
+        loaded = WithDefaultClass.load_from_checkpoint(path)
+    assert loaded.hparams.encoder_class is Encoder and loaded.hparams.lr == 0.5
+    assert torch.equal(loaded.layer.weight, model.layer.weight)
 
 
 def test_an_ignored_module_argument_is_passed_again_when_loading(tmp_path):
@@ -548,14 +593,14 @@ class Anything(BoringModel):
 
 
 def test_every_unstorable_value_is_named_with_its_place():
-    with pytest.raises(TypeError) as info:
-        Anything(
+    with pytest.warns(UserWarning) as record:
+        model = Anything(
             cfg=Config(),
             opts={"color": Color.RED, "ok": [1, (2, print)]},
             cls=nn.ReLU,
             fine=(1, "a", None, torch.zeros(2), torch.float16, torch.device("cpu")),
         )
-    message = str(info.value)
+    message = str(record[0].message)
     assert "  - argument `cfg` is a `Config`\n" in message
     assert "  - argument `opts`['color'] is a `Color`\n" in message
     assert "  - argument `opts`['ok'][1][1] is a `builtin_function_or_method`\n" in message
@@ -563,6 +608,10 @@ def test_every_unstorable_value_is_named_with_its_place():
     assert "fine" not in message
     assert "`self.save_hyperparameters(ignore=['cfg', 'opts', 'cls'])`" in message
     assert "`Anything.load_from_checkpoint(path, cfg=...)`" in message
+    with pytest.warns(UserWarning, match="Saving a checkpoint of Anything"):
+        entries = _hparams.checkpoint_entries(model)
+    assert sorted(entries["hyper_parameters"]) == ["fine"]
+    assert sorted(entries["hyper_parameters_left_out"]) == ["cfg", "cls", "opts"]
 
 
 def test_stored_values_load_with_weights_only(tmp_path):
@@ -594,15 +643,17 @@ def test_stored_values_load_with_weights_only(tmp_path):
     assert loaded.hparams.extra == {"k": 1}
 
 
-def test_a_value_set_after_saving_is_refused_when_checkpointing(tmp_path):
+def test_a_value_set_after_saving_is_left_out_when_checkpointing(tmp_path):
     model = CustomBoringModel()
     model.hparams.loss = nn.MSELoss()
-    with pytest.raises(
-        TypeError,
+    with pytest.warns(
+        UserWarning,
         match=re.escape("Saving a checkpoint of CustomBoringModel: checkpoints are loaded with "),
-    ) as info:
-        _hparams.checkpoint_entries(model)
-    assert "  - hparams['loss'] is a `MSELoss` (an `nn.Module`" in str(info.value)
+    ) as record:
+        entries = _hparams.checkpoint_entries(model)
+    assert "  - hparams['loss'] is a `MSELoss` (an `nn.Module`" in str(record[0].message)
+    assert "loss" not in entries["hyper_parameters"]
+    assert list(entries["hyper_parameters_left_out"]) == ["loss"]
 
 
 # -- treadle's own: hparams, loading ------------------------------------------------------------
@@ -753,3 +804,39 @@ def test_clashing_module_and_datamodule_hparams(tmp_path):
         ),
     ):
         run_start(tmp_path, CustomBoringModel(batch_size=8), DataHparams())
+
+
+# -- a DataModule's hyper-parameters in checkpoints (Lightning's datamodule_hyper_parameters) ----
+
+
+class HparamsDataModule(treadle.DataModule):
+    def __init__(self, batch_size=4, root="data"):
+        super().__init__()
+        self.save_hyperparameters()
+        self.loads = 0
+
+    def train_dataloader(self):
+        return loader(n_batches=self.hparams.batch_size)
+
+    def state_dict(self):
+        return {"loads": self.loads + 1}
+
+    def load_state_dict(self, state_dict):
+        self.loads = state_dict["loads"]
+
+
+def test_datamodule_hparams_are_saved_and_load_back(tmp_path):
+    """As Lightning's checkpoint connector and ``LightningDataModule.load_from_checkpoint``:
+    the keys ``datamodule_hyper_parameters``/``datamodule_hparams_name`` beside the module's,
+    and the DataModule rebuilt from them with its ``state_dict`` loaded back."""
+    t = trainer(tmp_path, logger=False)
+    t.fit(CustomBoringModel(batch_size=3), datamodule=HparamsDataModule(batch_size=2))
+    t.save_checkpoint(path := tmp_path / "dm.ckpt")
+    stored = torch.load(path, weights_only=True)
+    assert stored["hyper_parameters"] == {"batch_size": 3}
+    assert stored["datamodule_hyper_parameters"] == {"batch_size": 2, "root": "data"}
+    assert stored["datamodule_hparams_name"] == "kwargs"
+    dm = HparamsDataModule.load_from_checkpoint(path, root="elsewhere")
+    assert dict(dm.hparams) == {"batch_size": 2, "root": "elsewhere"}
+    assert dm.loads == 1  # its state_dict came back
+    assert CustomBoringModel.load_from_checkpoint(path).hparams.batch_size == 3

@@ -161,6 +161,7 @@ def provide_loggers():
             "logger",
             "csv",
             _make,
+            priority=0,  # Trainer(logger=True) uses it where TensorBoard (priority 1) is missing
             description="metrics.csv and hparams.yaml under lightning_logs/version_N.",
         )
     ]
