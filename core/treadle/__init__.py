@@ -31,6 +31,10 @@ from treadle.utilities import seed_everything  # noqa: E402
 
 __version__ = "0.1.0"
 
+from treadle import _lightning_paths  # noqa: E402
+
+_lightning_paths.register(__name__)  # ``treadle.core``, ``treadle.core.module``: this package
+
 __all__ = [
     "Callback",
     "CheckpointError",
