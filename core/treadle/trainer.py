@@ -477,6 +477,7 @@ class Trainer:
         self._given_loaders = {"train": train_loader is not None, "val": eval_loaders is not None}
         state = self.state
         state.fn, state.stage, state.should_stop = fn, None, False
+        state.status = "running"
         self._resume = None
         started, status = False, "success"
         try:
@@ -549,6 +550,7 @@ class Trainer:
             raise
         finally:
             state.stage = None
+            state.status = "finished" if status == "success" else "interrupted"
             if self._step is not None:
                 self._step.release()
                 self._step.report_skipped()
