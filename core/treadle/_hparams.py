@@ -1,11 +1,13 @@
 """Hyper-parameters: ``save_hyperparameters``, ``hparams`` and their place in checkpoints.
 
-As Lightning's ``HyperparametersMixin``, with one difference kept on purpose: checkpoints are
-loaded with ``torch.load(weights_only=True)``, so only values such a load can rebuild are
-accepted (:data:`STORABLE`, in plain lists, tuples and dicts). Anything else -- an
-``nn.Module``, a dataclass, an enum, a class -- is refused where it enters, in
-``save_hyperparameters``, with the argument's name and the fix; Lightning pickles such values
-(and warns for modules), which only a ``weights_only=False`` load can read back.
+As Lightning's ``HyperparametersMixin``, with one difference: checkpoints are loaded with
+``torch.load(weights_only=True)``, so a checkpoint stores only the values such a load can
+rebuild (:data:`STORABLE`, in plain lists, tuples and dicts). Anything else -- an
+``nn.Module``, a ``functools.partial``, a dataclass, an enum, a class -- stays in ``hparams``
+for the run (a template's ``self.hparams.optimizer(params=...)`` works) but is left out of
+checkpoints, with a warning where it enters (``save_hyperparameters``) naming each value and
+the fix: ``ignore=[...]`` and passing it again to ``load_from_checkpoint``. Lightning pickles
+such values, which only a ``weights_only=False`` load can read back.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import copy
 import dataclasses
 import inspect
 import types
+import warnings
 from argparse import Namespace
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -28,6 +31,8 @@ from treadle.errors import CheckpointError
 # Checkpoint keys, Lightning's names (``LightningModule.CHECKPOINT_HYPER_PARAMS_KEY``, ...).
 HYPER_PARAMS_KEY = "hyper_parameters"
 HYPER_PARAMS_NAME_KEY = "hparams_name"
+DATAMODULE_HYPER_PARAMS_KEY = "datamodule_hyper_parameters"
+DATAMODULE_HYPER_PARAMS_NAME_KEY = "datamodule_hparams_name"
 
 # Leaf values ``torch.load(weights_only=True)`` rebuilds on every supported torch version.
 STORABLE = (
@@ -109,18 +114,32 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _refuse(owner: str, problems: list[str], names: Sequence[str], where: str) -> TypeError:
+def _not_stored(owner: str, problems: list[str], names: Sequence[str], where: str) -> str:
+    """The warning for hyper-parameters a checkpoint leaves out: each one, and the fix."""
     listed = "\n".join(f"  - {p}" for p in problems)
     ignore = ", ".join(repr(n) for n in names)
-    return TypeError(
+    return (
         f"{where}: checkpoints are loaded with `torch.load(weights_only=True)`, which rebuilds "
         f"only None, bool, int, float, str, bytes, tensors, torch.Size/dtype/device and plain "
-        f"lists, tuples and dicts of them. These cannot be stored:\n{listed}\n"
+        f"lists, tuples and dicts of them. These stay in `hparams` but are not stored in "
+        f"checkpoints:\n{listed}\n"
         f"Leave them out with `self.save_hyperparameters(ignore=[{ignore}])` and pass them again "
         f"when loading: `{owner}.load_from_checkpoint(path, {names[0]}=...)`; or store a plain "
         f"form instead (a dataclass as `dataclasses.asdict(cfg)`, an enum as its `.value`, a "
         f"class as its name)."
     )
+
+
+def _warn_unstored(obj: Any, hp: Mapping[str, Any], where: str, path: str) -> None:
+    """Warn once per name about the values of ``hp`` a checkpoint cannot store."""
+    warned = obj.__dict__.setdefault("_hparams_unstored", set())
+    bad = [k for k, v in hp.items() if k not in warned and unstorable(v, k)]
+    if not bad:
+        return
+    problems = [p for k in bad for p in unstorable(hp[k], path.format(k))]
+    warned.update(bad)
+    message = _not_stored(type(obj).__name__, problems, bad, where)
+    warnings.warn(message, UserWarning, stacklevel=4)
 
 
 # -- save_hyperparameters ---------------------------------------------------------------------
@@ -215,10 +234,7 @@ def save_hyperparameters(
         hp, name = {a: init_args[a] for a in args}, "kwargs"
     else:
         hp, name = init_args, ("kwargs" if init_args else None)
-    problems = [p for k, v in hp.items() for p in unstorable(v, f"argument `{k}`")]
-    if problems:
-        bad = [k for k, v in hp.items() if unstorable(v, k)]
-        raise _refuse(owner, problems, bad, where)
+    _warn_unstored(obj, hp, where, "argument `{}`")
     hparams = obj.hparams
     hparams.update(hp)
     obj.__dict__["_hparams_name"] = name
@@ -239,25 +255,23 @@ def hparams_initial_of(obj: Any) -> AttributeDict:
 # -- checkpoints --------------------------------------------------------------------------------
 
 
-def checkpoint_entries(module: Any) -> dict[str, Any]:
-    """What a checkpoint holds of ``module``'s hyper-parameters (Lightning's keys); ``{}`` if none.
+def checkpoint_entries(
+    owner: Any, key: str = HYPER_PARAMS_KEY, name_key: str = HYPER_PARAMS_NAME_KEY
+) -> dict[str, Any]:
+    """What a checkpoint holds of ``owner``'s hyper-parameters under Lightning's keys (a
+    DataModule's: ``datamodule_hyper_parameters``); ``{}`` if none.
 
     The values are checked again here, since ``self.hparams`` can be changed after
-    ``save_hyperparameters``; something unstorable is a ``TypeError`` naming it.
+    ``save_hyperparameters``: what cannot be stored is left out, with a warning (once per name)
+    naming it.
     """
-    hparams = module.__dict__.get("_hparams")
+    hparams = owner.__dict__.get("_hparams")
     if not hparams:
         return {}
-    problems = [p for k, v in hparams.items() for p in unstorable(v, f"hparams[{k!r}]")]
-    if problems:
-        bad = [k for k, v in hparams.items() if unstorable(v, k)]
-        raise _refuse(
-            type(module).__name__, problems, bad, f"Saving a checkpoint of {type(module).__name__}"
-        )
-    return {
-        HYPER_PARAMS_KEY: plain(hparams),
-        HYPER_PARAMS_NAME_KEY: module.__dict__.get("_hparams_name"),
-    }
+    where = f"Saving a checkpoint of {type(owner).__name__}"
+    _warn_unstored(owner, hparams, where, "hparams[{!r}]")
+    stored = {k: v for k, v in hparams.items() if not unstorable(v, k)}
+    return {key: plain(stored), name_key: owner.__dict__.get("_hparams_name")}
 
 
 def _default_map_location(storage: Any, location: str) -> Any:
@@ -277,14 +291,21 @@ def load_from_checkpoint(
     strict: bool | None = None,
     **overrides: Any,
 ) -> Any:
-    """``cls.load_from_checkpoint(...)``; see ``Module``'s method."""
+    """``cls.load_from_checkpoint(...)``; see ``Module``'s and ``DataModule``'s method."""
     from treadle import checkpoint_io
+    from treadle.datamodule import DataModule
 
     where = f"{cls.__name__}.load_from_checkpoint({str(checkpoint_path)!r})"
     checkpoint = checkpoint_io.load(
         checkpoint_path, map_location=map_location or _default_map_location
     )
-    if "state_dict" not in checkpoint:
+    data = issubclass(cls, DataModule)  # no weights: built from its own hyper-parameters
+    key, name_key = (
+        (DATAMODULE_HYPER_PARAMS_KEY, DATAMODULE_HYPER_PARAMS_NAME_KEY)
+        if data
+        else (HYPER_PARAMS_KEY, HYPER_PARAMS_NAME_KEY)
+    )
+    if not data and "state_dict" not in checkpoint:
         bare = bool(checkpoint) and all(isinstance(v, torch.Tensor) for v in checkpoint.values())
         raise CheckpointError(
             checkpoint_path,
@@ -304,9 +325,9 @@ def load_from_checkpoint(
         with open(hparams_file) as f:
             hparams = yaml.safe_load(f) or {}
     else:
-        hparams = dict(checkpoint.get(HYPER_PARAMS_KEY) or {})
+        hparams = dict(checkpoint.get(key) or {})
     hparams.update(overrides)
-    checkpoint[HYPER_PARAMS_KEY] = hparams
+    checkpoint[key] = hparams
 
     # mypy: reading __init__ from the class is what we mean here, not from an instance
     params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
@@ -314,7 +335,7 @@ def load_from_checkpoint(
         n for n, p in list(params.items())[1:] if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
     ]
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    name = checkpoint.get(HYPER_PARAMS_NAME_KEY)
+    name = checkpoint.get(name_key)
     if name and name != "kwargs" and name in names:
         # save_hyperparameters(config) with one dict argument: it comes back as that argument
         kwargs = {name: hparams}
@@ -331,6 +352,10 @@ def load_from_checkpoint(
             f"`{cls.__name__}.load_from_checkpoint(path, {given})`."
         )
     model = cls(**kwargs)
+    if data:
+        if type(model).__qualname__ in checkpoint:  # its state, as a resumed run restores it
+            model.load_state_dict(checkpoint[type(model).__qualname__])
+        return model
     model.on_load_checkpoint(checkpoint)
     state_dict = checkpoint["state_dict"]
     _ckpt_check.check_weights(model, state_dict, checkpoint_path, strict=strict is not False)

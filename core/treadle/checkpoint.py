@@ -27,7 +27,11 @@ from typing import Any
 import torch
 
 from treadle import _ckpt_check
-from treadle._hparams import checkpoint_entries
+from treadle._hparams import (
+    DATAMODULE_HYPER_PARAMS_KEY,
+    DATAMODULE_HYPER_PARAMS_NAME_KEY,
+    checkpoint_entries,
+)
 from treadle.errors import CheckpointError
 
 VERSION = "0.1.0"
@@ -77,6 +81,11 @@ def dump(trainer: Any, hooks: Any, loop: Any, weights_only: bool = False) -> dic
         datamodule_state = datamodule.state_dict()
         if datamodule_state:
             checkpoint[type(datamodule).__qualname__] = datamodule_state
+        checkpoint.update(  # its hyper-parameters, as Lightning ("datamodule_hyper_parameters")
+            checkpoint_entries(
+                datamodule, DATAMODULE_HYPER_PARAMS_KEY, DATAMODULE_HYPER_PARAMS_NAME_KEY
+            )
+        )
     hooks.on_save_checkpoint(trainer=trainer, module=module, checkpoint=checkpoint)
     return checkpoint
 

@@ -3,7 +3,8 @@
 Tests marked "ported" follow Lightning's ``tests/tests_pytorch/models/test_hparams.py``
 (Copyright The Lightning AI team, Apache-2.0), translated to treadle's names. Where Lightning
 pickles what ``torch.load(weights_only=True)`` cannot read back (an ``nn.Module`` argument),
-treadle refuses it in ``save_hyperparameters``; those tests pin the refusal instead.
+treadle keeps it in ``hparams``, leaves it out of checkpoints and warns; those tests pin the
+warning and what the checkpoint holds instead.
 
 Until the Trainer writes hyper-parameters into its checkpoints itself (the tests marked
 ``needs trainer integration``), :func:`save_checkpoint` adds them as the Trainer will.
@@ -490,16 +491,17 @@ class IgnoringBackbone(BoringModel):
         self.save_hyperparameters(ignore=["backbone"])
 
 
-def test_a_module_argument_is_refused_with_the_fix():
+def test_a_module_argument_is_kept_in_hparams_left_out_of_checkpoints_and_named(tmp_path):
     """Lightning warns and pickles an ``nn.Module`` argument; a ``weights_only`` load could not
-    read it back, so treadle refuses it where it enters, naming the argument and the fix."""
-    with pytest.raises(
-        TypeError,
+    read it back, so treadle keeps it in ``hparams`` for the run, leaves it out of checkpoints,
+    and warns where it enters, naming the argument and the fix."""
+    with pytest.warns(
+        UserWarning,
         match=re.escape(
             "WithBackbone.save_hyperparameters(): checkpoints are loaded with "
             "`torch.load(weights_only=True)`, which rebuilds only None, bool, int, float, str, "
             "bytes, tensors, torch.Size/dtype/device and plain lists, tuples and dicts of them. "
-            "These cannot be stored:\n"
+            "These stay in `hparams` but are not stored in checkpoints:\n"
             "  - argument `backbone` is a `Linear` (an `nn.Module`: its weights are in the "
             "state_dict)\n"
             "Leave them out with `self.save_hyperparameters(ignore=['backbone'])` and pass them "
@@ -508,7 +510,13 @@ def test_a_module_argument_is_refused_with_the_fix():
             "`.value`, a class as its name)."
         ),
     ):
-        WithBackbone(nn.Linear(2, 2))
+        model = WithBackbone(nn.Linear(2, 2))
+    assert model.hparams.backbone is model.backbone and model.hparams.lr == 0.1
+    path = fit_and_save(tmp_path, model)
+    assert torch.load(path, weights_only=True)["hyper_parameters"] == {"lr": 0.1}
+    with pytest.warns(UserWarning, match="not stored in checkpoints"):  # each new instance
+        loaded = WithBackbone.load_from_checkpoint(path, backbone=nn.Linear(2, 2))
+    assert torch.equal(loaded.backbone.weight, model.backbone.weight)
 
 
 def test_an_ignored_module_argument_is_passed_again_when_loading(tmp_path):
@@ -548,21 +556,25 @@ class Anything(BoringModel):
 
 
 def test_every_unstorable_value_is_named_with_its_place():
-    with pytest.raises(TypeError) as info:
-        Anything(
+    with pytest.warns(UserWarning) as record:
+        model = Anything(
             cfg=Config(),
             opts={"color": Color.RED, "ok": [1, (2, print)]},
             cls=nn.ReLU,
+            make=functools.partial(torch.optim.SGD, lr=0.1),
             fine=(1, "a", None, torch.zeros(2), torch.float16, torch.device("cpu")),
         )
-    message = str(info.value)
+    (message,) = [str(w.message) for w in record if "not stored" in str(w.message)]
     assert "  - argument `cfg` is a `Config`\n" in message
     assert "  - argument `opts`['color'] is a `Color`\n" in message
     assert "  - argument `opts`['ok'][1][1] is a `builtin_function_or_method`\n" in message
     assert "  - argument `cls` is the class `ReLU`\n" in message
+    assert "  - argument `make` is a `partial`\n" in message
     assert "fine" not in message
-    assert "`self.save_hyperparameters(ignore=['cfg', 'opts', 'cls'])`" in message
+    assert "`self.save_hyperparameters(ignore=['cfg', 'opts', 'cls', 'make'])`" in message
     assert "`Anything.load_from_checkpoint(path, cfg=...)`" in message
+    assert model.hparams.make(params=[nn.Parameter(torch.zeros(1))]).defaults["lr"] == 0.1
+    assert set(_hparams.checkpoint_entries(model)["hyper_parameters"]) == {"fine"}
 
 
 def test_stored_values_load_with_weights_only(tmp_path):
@@ -594,15 +606,44 @@ def test_stored_values_load_with_weights_only(tmp_path):
     assert loaded.hparams.extra == {"k": 1}
 
 
-def test_a_value_set_after_saving_is_refused_when_checkpointing(tmp_path):
+def test_a_value_set_after_saving_is_left_out_when_checkpointing_with_a_warning(tmp_path):
     model = CustomBoringModel()
     model.hparams.loss = nn.MSELoss()
-    with pytest.raises(
-        TypeError,
+    with pytest.warns(
+        UserWarning,
         match=re.escape("Saving a checkpoint of CustomBoringModel: checkpoints are loaded with "),
-    ) as info:
-        _hparams.checkpoint_entries(model)
-    assert "  - hparams['loss'] is a `MSELoss` (an `nn.Module`" in str(info.value)
+    ) as record:
+        entries = _hparams.checkpoint_entries(model)
+    assert "  - hparams['loss'] is a `MSELoss` (an `nn.Module`" in str(record[0].message)
+    assert entries["hyper_parameters"] == {"batch_size": 64}
+
+
+# Lightning's tests/tests_pytorch/models/test_hparams.py::test_namespace_hparams /
+# test_dict_hparams with a LightningDataModule (Copyright The Lightning AI team, Apache-2.0):
+# its hyper-parameters go in the checkpoint and `load_from_checkpoint` builds it from them.
+class SavingDataModule(treadle.DataModule):
+    def __init__(self, hparams):
+        super().__init__()
+        self.save_hyperparameters(hparams)
+
+    def train_dataloader(self):
+        return loader(n_batches=2)
+
+
+@pytest.mark.parametrize("hparams", [{"test_arg": 14}, Namespace(test_arg=14)])
+def test_datamodule_hparams_are_checkpointed_and_loaded(tmp_path, hparams):
+    dm = SavingDataModule(hparams)
+    assert dm.hparams.test_arg == 14 and dm.hparams_initial == {"test_arg": 14}
+    t = trainer(tmp_path, logger=False, max_epochs=1)
+    t.fit(BoringModel(), datamodule=dm)
+    path = tmp_path / "dm.ckpt"
+    t.save_checkpoint(path)
+    raw = torch.load(path, weights_only=True)
+    assert raw[SavingDataModule.CHECKPOINT_HYPER_PARAMS_KEY]["test_arg"] == 14
+    assert treadle.Module.CHECKPOINT_HYPER_PARAMS_KEY == "hyper_parameters"
+    loaded = SavingDataModule.load_from_checkpoint(path)
+    assert isinstance(loaded, SavingDataModule) and loaded.hparams.test_arg == 14
+    assert SavingDataModule.load_from_checkpoint(path, test_arg=78).hparams.test_arg == 78
 
 
 # -- treadle's own: hparams, loading ------------------------------------------------------------
