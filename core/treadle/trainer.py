@@ -142,8 +142,9 @@ class Trainer:
         try:
             timer = Timer(duration=max_time, interval="step")
         except ValueError as exc:
+            reasons = exc.problems if isinstance(exc, ConfigurationError) else [str(exc)]
             raise ConfigurationError(
-                [f"TrainerConfig: `Trainer(max_time={max_time!r})`: {exc}"]
+                [f"TrainerConfig: `Trainer(max_time={max_time!r})`: {r}" for r in reasons]
             ) from None
         self._add_callback(timer)
 
@@ -231,6 +232,14 @@ class Trainer:
     @property
     def lightning_module(self) -> Module | None:
         return self.module
+
+    @property
+    def model(self) -> Any:
+        """The model as the strategy runs it (``DistributedDataParallel`` under DDP), else the
+        Module: Lightning's ``trainer.model`` (``self.trainer.model.parameters()`` in a
+        ``configure_optimizers`` are the Module's parameters either way)."""
+        wrapped = getattr(self.strategy, "model", None)
+        return wrapped if wrapped is not None else self.module
 
     @property
     def callback_metrics(self) -> dict[str, torch.Tensor]:
@@ -370,8 +379,13 @@ class Trainer:
         val_dataloaders: Any = None,
         datamodule: Any = None,
         ckpt_path: str | None = None,
+        weights_only: bool | None = None,
     ) -> None:
-        """Train ``model``; validate everything first, resume from ``ckpt_path`` if given."""
+        """Train ``model``; validate everything first, resume from ``ckpt_path`` if given.
+
+        ``weights_only`` is accepted as in Lightning 2.6 and changes nothing: treadle's
+        checkpoints hold only what ``torch.load(weights_only=True)`` reads, and are read so.
+        """
         if isinstance(train_dataloaders, DataModule) and datamodule is None:
             train_dataloaders, datamodule = None, train_dataloaders  # as Lightning: fit(model, dm)
         self._run("fit", model, train_dataloaders, val_dataloaders, ckpt_path, datamodule)
@@ -383,8 +397,13 @@ class Trainer:
         ckpt_path: str | None = None,
         verbose: bool = True,
         datamodule: Any = None,
+        weights_only: bool | None = None,
     ) -> list[dict[str, float]]:
-        """One validation epoch; returns a metrics dict per dataloader, as Lightning does."""
+        """One validation epoch; returns a metrics dict per dataloader, as Lightning does.
+
+        ``weights_only`` is accepted as in Lightning 2.6 and changes nothing: treadle's
+        checkpoints hold only what ``torch.load(weights_only=True)`` reads, and are read so.
+        """
         dataloaders, datamodule = _split_datamodule(dataloaders, datamodule)
         return self._run("validate", model, None, dataloaders, ckpt_path, datamodule)
 
@@ -395,8 +414,13 @@ class Trainer:
         ckpt_path: str | None = None,
         verbose: bool = True,
         datamodule: Any = None,
+        weights_only: bool | None = None,
     ) -> list[dict[str, float]]:
-        """One test epoch (``test_step``); returns a metrics dict per dataloader."""
+        """One test epoch (``test_step``); returns a metrics dict per dataloader.
+
+        ``weights_only`` is accepted as in Lightning 2.6 and changes nothing: treadle's
+        checkpoints hold only what ``torch.load(weights_only=True)`` reads, and are read so.
+        """
         dataloaders, datamodule = _split_datamodule(dataloaders, datamodule)
         return self._run("test", model, None, dataloaders, ckpt_path, datamodule)
 
@@ -407,9 +431,14 @@ class Trainer:
         datamodule: Any = None,
         return_predictions: bool | None = None,
         ckpt_path: str | None = None,
+        weights_only: bool | None = None,
     ) -> list[Any] | None:
         """``predict_step`` over every batch; returns the predictions (a list, or a list per
-        dataloader when there are several) unless ``return_predictions=False``."""
+        dataloader when there are several) unless ``return_predictions=False``.
+
+        ``weights_only`` is accepted as in Lightning 2.6 and changes nothing: treadle's
+        checkpoints hold only what ``torch.load(weights_only=True)`` reads, and are read so.
+        """
         dataloaders, datamodule = _split_datamodule(dataloaders, datamodule)
         keep = True if return_predictions is None else return_predictions
         return self._run(

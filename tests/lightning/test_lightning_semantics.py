@@ -429,3 +429,25 @@ def test_state_finished_after_each_entry_point_and_interrupted_after_an_error(tm
         trainer.fit(Failing())
     assert trainer.state.status == "interrupted"
     assert trainer.state.stopped and not trainer.state.finished
+
+
+# The Lightning-Hydra template's configure_optimizers: `self.hparams.optimizer(params=
+# self.trainer.model.parameters())`, then `trainer.test(..., ckpt_path=best, weights_only=False)`.
+def test_trainer_model_and_weights_only_accepted(tmp_path):
+    seen = []
+
+    class Model(BoringModel):
+        def configure_optimizers(self):
+            seen.append(self.trainer.model)
+            return torch.optim.SGD(self.trainer.model.parameters(), lr=0.1)
+
+    model = Model()
+    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_train_batches=2))
+    trainer.fit(model, weights_only=None)
+    assert seen == [model] and trainer.model is model
+    path = tmp_path / "m.ckpt"
+    trainer.save_checkpoint(path)
+    trainer.test(model, ckpt_path=str(path), weights_only=False)
+    trainer.validate(model, ckpt_path=str(path), weights_only=True)
+    trainer.predict(model, ckpt_path=str(path), weights_only=False)
+    assert isinstance(Model.load_from_checkpoint(path, weights_only=False), Model)
