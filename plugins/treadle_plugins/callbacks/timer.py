@@ -98,6 +98,18 @@ class Timer(Callback):
     def on_validation_end(self, trainer, pl_module) -> None:
         self._end_time["validate"] = time.monotonic()
 
+    def on_test_start(self, trainer, pl_module) -> None:
+        self._start_time["test"] = time.monotonic()
+
+    def on_test_end(self, trainer, pl_module) -> None:
+        self._end_time["test"] = time.monotonic()
+
+    def on_predict_start(self, trainer, pl_module) -> None:
+        self._start_time["predict"] = time.monotonic()
+
+    def on_predict_end(self, trainer, pl_module) -> None:
+        self._end_time["predict"] = time.monotonic()
+
     def on_fit_start(self, trainer, pl_module) -> None:
         # After a checkpoint is restored: a run resumed with its time already spent stops.
         if self._duration is not None:
