@@ -28,9 +28,13 @@ import random
 import sys
 import typing
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 EXIT_CONFIG = 2
+
+# What ``args=`` takes (Lightning's ``lightning.pytorch.cli.ArgsType``): a list of command-line
+# words instead of ``sys.argv[1:]``, a configuration dict, or None (``sys.argv[1:]``).
+ArgsType = Optional[Union[Sequence[str], dict[str, Any]]]
 _SUBCOMMANDS: dict[
     str, dict[str, Any]
 ] = {  # the keyword arguments of each entry point the configuration may set

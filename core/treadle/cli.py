@@ -36,6 +36,7 @@ from typing import Any
 
 from treadle._user_cli import (
     CLI,  # noqa: F401  (treadle.cli.CLI; imports nothing heavy)
+    ArgsType,  # noqa: F401  (treadle.cli.ArgsType, Lightning's name for `args=`)
     _fields,
     _validate_args,
 )

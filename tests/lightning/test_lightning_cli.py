@@ -426,3 +426,13 @@ def test_default_config_files_come_first(tmp_path):
         ],
     )
     assert cli.model.main_param == 5 and cli.trainer.max_epochs == 3
+
+
+def test_args_type_is_lightnings_name_for_args():
+    # the CLI guide's "Run from Python": `def cli_main(args: ArgsType = None)`
+    import typing
+
+    from treadle.cli import ArgsType
+
+    assert dict[str, typing.Any] in typing.get_args(ArgsType)
+    assert type(None) in typing.get_args(ArgsType)
