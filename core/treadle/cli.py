@@ -300,8 +300,13 @@ class _Call:
         kwargs = {k: _build(v, problems) for k, v in self.kwargs.items()}
         if problems is None:
             return self.target(**kwargs)
+        from treadle.errors import ConfigurationError
+
         try:
             return self.target(**kwargs)
+        except ConfigurationError as exc:  # a callback refusing an argument: its own words
+            problems.extend(f"{self.where or self.label}: {p}" for p in exc.problems)
+            return None
         except Exception as exc:
             problems.append(f"{self.where or self.label}: `{self.label}(...)` raised {exc!r}")
             return None
