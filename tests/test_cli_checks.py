@@ -96,8 +96,7 @@ def test_callback_arguments_are_checked_against_their_signature(project):
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (
         "treadle validate: 1 configuration problem:\n"
-        "  - trainer.callbacks[0]: `treadle.callbacks.EarlyStopping(...)` raised "
-        "ValueError(\"EarlyStopping(mode='mid'): `mode` can be 'min' or 'max'.\")\n"
+        "  - trainer.callbacks[0]: EarlyStopping(mode='mid'): `mode` can be 'min' or 'max'.\n"
     )
 
 

@@ -36,6 +36,10 @@ __version__ = "0.1.0"
 LightningModule = Module
 LightningDataModule = DataModule
 
+from treadle import _lightning_paths  # noqa: E402
+
+_lightning_paths.register(__name__)  # ``treadle.core``, ``treadle.core.module``: this package
+
 __all__ = [
     "Callback",
     "CheckpointError",

@@ -28,9 +28,13 @@ import random
 import sys
 import typing
 from collections.abc import Sequence
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 EXIT_CONFIG = 2
+
+# What ``args=`` takes (Lightning's ``lightning.pytorch.cli.ArgsType``): a list of command-line
+# words instead of ``sys.argv[1:]``, a configuration dict, or None (``sys.argv[1:]``).
+ArgsType = Optional[Union[Sequence[str], dict[str, Any]]]
 _SUBCOMMANDS: dict[
     str, dict[str, Any]
 ] = {  # the keyword arguments of each entry point the configuration may set
@@ -102,8 +106,12 @@ class CLI:
         self.model: Any = None
         self.datamodule: Any = None
         self.trainer: Any = None
+        self.config_init: dict[str, Any] = {}  # objects built from add_lightning_class_args
 
-        self.subcommand, self.config, print_config = self._parse(args, run)
+        self._parser = Parser()
+        self.add_arguments_to_parser(self._parser)
+        self.subcommand, config, print_config = self._parse(args, run)
+        self.config = _Config(config, self.subcommand)
         if print_config:  # unchecked, so that a template can be printed (required args: null)
             sys.stdout.write(_dump_yaml(self._with_required(self.config)))
             raise SystemExit(0)
@@ -119,6 +127,11 @@ class CLI:
                 self._run_subcommand(self.subcommand)
         except ConfigurationError as exc:
             self._exit_with(exc.problems)
+
+    def add_arguments_to_parser(self, parser: Parser) -> None:
+        """Override to add to the configuration, as ``LightningCLI``'s: ``parser.add_argument``,
+        ``parser.add_lightning_class_args``, ``parser.set_defaults``, ``parser.link_arguments``
+        (see :class:`Parser`)."""
 
     def _exit_with(self, problems: list[str]) -> typing.NoReturn:
         where = " ".join(filter(None, (self.prog, self.subcommand)))
@@ -154,6 +167,17 @@ class CLI:
                 {} if self.subclass_mode_data else _signature_defaults(self.datamodule_class)
             )
         config.update(_SUBCOMMANDS.get(subcommand or "", {}))
+        parser = self._parser
+        for name, (default, _) in parser.arguments.items():
+            config[name] = default
+        for key, cls in parser.classes.items():
+            config[key] = _signature_defaults(cls)
+        for dotted, value in parser.defaults.items():
+            *parents, last = dotted.split(".")
+            node = config
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[last] = value
         return config
 
     def _parse(self, args: Any, run: bool) -> tuple[str | None, dict[str, Any], bool]:
@@ -237,6 +261,9 @@ class CLI:
                     node[part] = {}
                 node = node[part]
             node[path[-1]] = parsed
+        for sources, target, compute_fn in self._parser.links_on("parse"):
+            values = [_get_dotted(config, src) for src in sources]
+            _set_dotted(config, target, compute_fn(*values) if compute_fn else values[0])
         if file_problems or problems:
             sys.stderr.write(f"{self.prog}: " + "; ".join(file_problems or problems) + "\n")
             raise SystemExit(EXIT_CONFIG)
@@ -375,6 +402,17 @@ class CLI:
             checked["data"] = self._check_section(
                 "data", config.get("data"), self.datamodule_class, self.subclass_mode_data, problems
             )
+        checked["classes"] = {
+            key: self._check_section(key, config.get(key), cls, False, problems)
+            for key, cls in self._parser.classes.items()
+        }
+        for name, (_, kind) in self._parser.arguments.items():
+            value = config.get(name)
+            if kind is not None and value is not None and not isinstance(value, kind):
+                try:
+                    config[name] = kind(value)
+                except (TypeError, ValueError) as exc:
+                    problems.append(f"{name}: {value!r} is not a {_type_name(kind)}: {exc}")
         return checked
 
     def _check_section(
@@ -434,12 +472,36 @@ class CLI:
         if seed is not False:
             seed_everything(seed, workers=True)
             self.config["seed_everything"] = seed
+        links = self._parser.links_on("instantiate")
+        if links and checked.get("data") is not None:  # its attributes feed the model's arguments
+            cls, kwargs = checked["data"]
+            self.datamodule = cls(**{k: _build(v) for k, v in kwargs.items()})
         cls, kwargs = checked["model"]
-        self.model = cls(**{k: _build(v) for k, v in kwargs.items()})
-        if checked.get("data") is not None:
+        model_kwargs = {k: _build(v) for k, v in kwargs.items()}
+        built = {"data": self.datamodule}
+        for sources, target, compute_fn in links:
+            values = [_get_dotted(built, src) for src in sources]
+            section, _, name = target.partition(".")
+            if section == "model":
+                model_kwargs[name] = compute_fn(*values) if compute_fn else values[0]
+        self.model = cls(**model_kwargs)
+        if checked.get("data") is not None and self.datamodule is None:
             cls, kwargs = checked["data"]
             self.datamodule = cls(**{k: _build(v) for k, v in kwargs.items()})
         trainer_kwargs = {k: _build(v) for k, v in checked["trainer"].items()}
+        from treadle.callback import Callback
+
+        added = []
+        for key, spec in checked["classes"].items():
+            cls, kwargs = spec
+            obj = cls(**{k: _build(v) for k, v in kwargs.items()})
+            self.config_init[key] = obj
+            if isinstance(obj, Callback):  # as LightningCLI: added to the Trainer's callbacks
+                added.append(obj)
+        if added:
+            given = trainer_kwargs.get("callbacks") or []
+            given = [given] if not isinstance(given, (list, tuple)) else list(given)
+            trainer_kwargs["callbacks"] = [*given, *added]
         takes_plugins = "plugins" in _fields(self.trainer_class) or issubclass(
             self.trainer_class, _treadle_trainer()
         )
@@ -466,6 +528,86 @@ class CLI:
         after = getattr(self, f"after_{subcommand}", None)
         if callable(after):
             after()
+
+
+class Parser:
+    """What ``CLI.add_arguments_to_parser(parser)`` receives: ``LightningCLI``'s parser methods
+    that shape the configuration.
+
+    - ``add_argument("--name", default=..., type=...)``: a top-level key ``name``
+      (``--name VALUE``, ``name:`` in a config file), read as ``cli.config["name"]``;
+    - ``add_lightning_class_args(cls, "key")``: a section ``key`` of ``cls``'s ``__init__``
+      arguments; ``cls`` is built with them (``cli.config_init["key"]``) and, a ``Callback``,
+      added to the Trainer's callbacks;
+    - ``set_defaults({"key.arg": value, ...})``: defaults the command line and files override;
+    - ``link_arguments(source, target, compute_fn=None, apply_on="parse")``: ``target`` (such
+      as ``"model.batch_size"``) takes ``source``'s value (``"data.batch_size"``; a tuple of
+      sources goes through ``compute_fn``) after parsing; with ``apply_on="instantiate"`` the
+      source is an attribute of the built data module (``"data.num_classes"``).
+    """
+
+    def __init__(self) -> None:
+        self.arguments: dict[str, tuple[Any, Any]] = {}
+        self.classes: dict[str, Any] = {}
+        self.defaults: dict[str, Any] = {}
+        self.links: list[tuple[tuple[str, ...], str, Any, str]] = []
+
+    def add_argument(self, *names: str, default: Any = None, type: Any = None, **_: Any) -> None:
+        flag = next((n for n in names if n.startswith("--")), names[0])
+        self.arguments[flag.lstrip("-")] = (default, type)
+
+    def add_lightning_class_args(
+        self, lightning_class: Any, nested_key: str, subclass_mode: bool = False, **_: Any
+    ) -> list[str]:
+        self.classes[nested_key] = lightning_class
+        return [nested_key]
+
+    def set_defaults(self, *args: Any, **kwargs: Any) -> None:
+        for mapping in (*args, kwargs):
+            self.defaults.update(mapping)
+
+    def link_arguments(
+        self, source: Any, target: str, compute_fn: Any = None, apply_on: str = "parse"
+    ) -> None:
+        if apply_on not in ("parse", "instantiate"):
+            raise ValueError(
+                f"link_arguments({source!r}, {target!r}, apply_on={apply_on!r}): "
+                f"`apply_on` can be 'parse' or 'instantiate'."
+            )
+        sources = (source,) if isinstance(source, str) else tuple(source)
+        self.links.append((sources, target, compute_fn, apply_on))
+
+    def links_on(self, apply_on: str) -> list[tuple[tuple[str, ...], str, Any]]:
+        return [(s, t, f) for s, t, f, when in self.links if when == apply_on]
+
+
+class _Config(dict):
+    """``cli.config``: the resolved configuration; ``config[subcommand]`` is the configuration
+    too, as ``LightningCLI``'s (``self.config["fit"]["trainer"]`` in a ``before_fit``)."""
+
+    def __init__(self, config: dict[str, Any], subcommand: str | None) -> None:
+        super().__init__(config)
+        self.subcommand = subcommand
+
+    def __missing__(self, key: str) -> Any:
+        if key == self.subcommand:
+            return self
+        raise KeyError(key)
+
+
+def _get_dotted(root: Any, dotted: str) -> Any:
+    node = root
+    for part in dotted.split("."):
+        node = node[part] if isinstance(node, dict) else getattr(node, part)
+    return node
+
+
+def _set_dotted(root: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    node = root
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
 
 
 # -- helpers ---------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from treadle import _lightning_paths
 from treadle.callback import Callback
 
 if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ imports on first use
@@ -79,3 +80,7 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
+
+
+# ``treadle.callbacks.early_stopping`` and Lightning's other submodule paths: this module.
+_lightning_paths.register(__name__)

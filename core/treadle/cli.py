@@ -42,6 +42,7 @@ from typing import Any
 
 from treadle._user_cli import (
     CLI,  # noqa: F401  (treadle.cli.CLI; imports nothing heavy)
+    ArgsType,  # noqa: F401  (treadle.cli.ArgsType, Lightning's name for `args=`)
     _fields,
     _validate_args,
 )
@@ -439,8 +440,13 @@ class _Call:
         kwargs = {k: _build(v, problems) for k, v in self.kwargs.items()}
         if problems is None:
             return self.target(**kwargs)
+        from treadle.errors import ConfigurationError
+
         try:
             return self.target(**kwargs)
+        except ConfigurationError as exc:  # a callback refusing an argument: its own words
+            problems.extend(f"{self.where or self.label}: {p}" for p in exc.problems)
+            return None
         except Exception as exc:
             problems.append(f"{self.where or self.label}: `{self.label}(...)` raised {exc!r}")
             return None

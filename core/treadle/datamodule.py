@@ -36,6 +36,9 @@ class DataModule:
     """
 
     prepare_data_per_node: bool = True
+    # Lightning's checkpoint keys of the hyper-parameters (``checkpoint[cls.CHECKPOINT_...]``).
+    CHECKPOINT_HYPER_PARAMS_KEY = "datamodule_hyper_parameters"
+    CHECKPOINT_HYPER_PARAMS_NAME = "datamodule_hparams_name"
 
     def __init__(self) -> None:
         self.trainer: Any = None  # the Trainer running this DataModule, once one does
@@ -97,6 +100,13 @@ class DataModule:
         from treadle import _hparams
 
         return _hparams.hparams_of(self)
+
+    @property
+    def hparams_initial(self) -> Any:
+        """A copy of the hyper-parameters as :meth:`save_hyperparameters` recorded them."""
+        from treadle import _hparams
+
+        return _hparams.hparams_initial_of(self)
 
     @classmethod
     def load_from_checkpoint(

@@ -20,6 +20,8 @@ from argparse import Namespace
 from collections.abc import Mapping
 from typing import Any, Callable, TypeVar
 
+from treadle import _lightning_paths
+
 # CSVLogger and TensorBoardLogger come from __getattr__ (imported on first use).
 __all__ = [
     "CSVLogger",
@@ -311,3 +313,7 @@ def _same(a: Any, b: Any) -> bool:
             and bool((a == b).all())
         )
     return bool(a == b)
+
+
+# ``treadle.loggers.tensorboard``, ``...csv_logs``, ``...logger`` (Lightning's paths): this module.
+_lightning_paths.register(__name__)

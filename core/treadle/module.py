@@ -21,6 +21,10 @@ from treadle.utilities import move_data_to_device
 class Module(nn.Module):
     """Base class for user code, as ``lightning.LightningModule``."""
 
+    # Lightning's checkpoint keys of the hyper-parameters (``checkpoint[cls.CHECKPOINT_...]``).
+    CHECKPOINT_HYPER_PARAMS_KEY = "hyper_parameters"
+    CHECKPOINT_HYPER_PARAMS_NAME = "hparams_name"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.automatic_optimization: bool = True
@@ -405,9 +409,13 @@ class Module(nn.Module):
         map_location: Any = None,
         hparams_file: Any = None,
         strict: bool | None = None,
+        weights_only: bool | None = None,
         **kwargs: Any,
     ):
         """A new ``cls`` built from a checkpoint's hyper-parameters, with its weights.
+
+        ``weights_only`` is accepted as in Lightning 2.6 and changes nothing (the file is always
+        read with ``weights_only=True``; it is not a hyper-parameter override).
 
         The file is read with ``torch.load(weights_only=True)``. ``kwargs`` override saved
         hyper-parameters (and supply ``__init__`` arguments that were ignored when saving);

@@ -31,6 +31,10 @@ class LoopState:
     :ivar stepping: the current training batch steps the optimizer (automatic optimization:
         the last batch of an accumulation window). A strategy skips gradient sync otherwise.
     :ivar should_stop: set to stop ``fit()`` after the current batch (its epoch still ends).
+    :ivar status: Lightning's ``TrainerStatus`` values: ``"initializing"`` before the first
+        entry point, ``"running"`` during one, ``"finished"`` after one returned, and
+        ``"interrupted"`` after one raised (Ctrl-C included). Read as ``finished``/``stopped``
+        (``assert trainer.state.finished``, as Lightning's tests do).
     """
 
     __slots__ = (
@@ -46,6 +50,7 @@ class LoopState:
         "is_last_batch",
         "stepping",
         "should_stop",
+        "status",
     )
 
     def __init__(self) -> None:
@@ -61,6 +66,7 @@ class LoopState:
         self.is_last_batch = False
         self.stepping = False
         self.should_stop = False
+        self.status = "initializing"
 
     @property
     def training(self) -> bool:
@@ -70,6 +76,16 @@ class LoopState:
     @property
     def sanity_checking(self) -> bool:
         return self.stage == "sanity"
+
+    @property
+    def finished(self) -> bool:
+        """The last entry point returned (Lightning's ``trainer.state.finished``)."""
+        return self.status == "finished"
+
+    @property
+    def stopped(self) -> bool:
+        """The last entry point is over, returned or raised (Lightning's ``state.stopped``)."""
+        return self.status in ("finished", "interrupted")
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)

@@ -161,8 +161,9 @@ class Trainer:
         try:
             timer = Timer(duration=max_time, interval="step")
         except ValueError as exc:
+            reasons = exc.problems if isinstance(exc, ConfigurationError) else [str(exc)]
             raise ConfigurationError(
-                [f"TrainerConfig: `Trainer(max_time={max_time!r})`: {exc}"]
+                [f"TrainerConfig: `Trainer(max_time={max_time!r})`: {r}" for r in reasons]
             ) from None
         self._add_callback(timer)
 
@@ -261,6 +262,14 @@ class Trainer:
     @property
     def lightning_module(self) -> Module | None:
         return self.module
+
+    @property
+    def model(self) -> Any:
+        """The model as the strategy runs it (``DistributedDataParallel`` under DDP), else the
+        Module: Lightning's ``trainer.model`` (``self.trainer.model.parameters()`` in a
+        ``configure_optimizers`` are the Module's parameters either way)."""
+        wrapped = getattr(self.strategy, "model", None)
+        return wrapped if wrapped is not None else self.module
 
     @property
     def callback_metrics(self) -> dict[str, torch.Tensor]:
@@ -408,8 +417,13 @@ class Trainer:
         val_dataloaders: Any = None,
         datamodule: Any = None,
         ckpt_path: str | None = None,
+        weights_only: bool | None = None,
     ) -> None:
-        """Train ``model``; validate everything first, resume from ``ckpt_path`` if given."""
+        """Train ``model``; validate everything first, resume from ``ckpt_path`` if given.
+
+        ``weights_only`` is accepted as in Lightning 2.6 and changes nothing: treadle's
+        checkpoints hold only what ``torch.load(weights_only=True)`` reads, and are read so.
+        """
         if isinstance(train_dataloaders, DataModule) and datamodule is None:
             train_dataloaders, datamodule = None, train_dataloaders  # as Lightning: fit(model, dm)
         self._run("fit", model, train_dataloaders, val_dataloaders, ckpt_path, datamodule)
@@ -421,9 +435,14 @@ class Trainer:
         ckpt_path: str | None = None,
         verbose: bool = True,
         datamodule: Any = None,
+        weights_only: bool | None = None,
     ) -> list[dict[str, float]]:
-        """One validation epoch; returns a metrics dict per dataloader, as Lightning does, and
-        prints them as a table when ``verbose`` (rank zero)."""
+        """One validation epoch; returns a metrics dict per dataloader, as Lightning does,
+        and prints them as a table when ``verbose`` (rank zero).
+
+        ``weights_only`` is accepted as in Lightning 2.6 and changes nothing: treadle's
+        checkpoints hold only what ``torch.load(weights_only=True)`` reads, and are read so.
+        """
         dataloaders, datamodule = _split_datamodule(dataloaders, datamodule)
         results = self._run("validate", model, None, dataloaders, ckpt_path, datamodule)
         if verbose and self.is_global_zero:
@@ -437,9 +456,14 @@ class Trainer:
         ckpt_path: str | None = None,
         verbose: bool = True,
         datamodule: Any = None,
+        weights_only: bool | None = None,
     ) -> list[dict[str, float]]:
-        """One test epoch (``test_step``); returns a metrics dict per dataloader, and prints
-        them as a table when ``verbose`` (rank zero)."""
+        """One test epoch (``test_step``); returns a metrics dict per dataloader,
+        and prints them as a table when ``verbose`` (rank zero).
+
+        ``weights_only`` is accepted as in Lightning 2.6 and changes nothing: treadle's
+        checkpoints hold only what ``torch.load(weights_only=True)`` reads, and are read so.
+        """
         dataloaders, datamodule = _split_datamodule(dataloaders, datamodule)
         results = self._run("test", model, None, dataloaders, ckpt_path, datamodule)
         if verbose and self.is_global_zero:
@@ -453,9 +477,14 @@ class Trainer:
         datamodule: Any = None,
         return_predictions: bool | None = None,
         ckpt_path: str | None = None,
+        weights_only: bool | None = None,
     ) -> list[Any] | None:
         """``predict_step`` over every batch; returns the predictions (a list, or a list per
-        dataloader when there are several) unless ``return_predictions=False``."""
+        dataloader when there are several) unless ``return_predictions=False``.
+
+        ``weights_only`` is accepted as in Lightning 2.6 and changes nothing: treadle's
+        checkpoints hold only what ``torch.load(weights_only=True)`` reads, and are read so.
+        """
         dataloaders, datamodule = _split_datamodule(dataloaders, datamodule)
         keep = True if return_predictions is None else return_predictions
         return self._run(
@@ -523,6 +552,7 @@ class Trainer:
         self._given_loaders = {"train": train_loader is not None, "val": eval_loaders is not None}
         state = self.state
         state.fn, state.stage, state.should_stop = fn, None, False
+        state.status = "running"
         self._resume = None
         started, status, error, sigint = False, "success", None, None
         try:
@@ -602,6 +632,7 @@ class Trainer:
             raise
         finally:
             state.stage = None
+            state.status = "finished" if status == "success" else "interrupted"
             if self._step is not None:
                 self._step.release()
                 self._step.report_skipped()

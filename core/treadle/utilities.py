@@ -1,36 +1,76 @@
-"""Small helpers shared by the core and plugins."""
+"""Small helpers shared by the core and plugins, and the names of Lightning's ``utilities``.
+
+The Lightning names a user program imports from ``lightning.pytorch.utilities`` (and its
+``exceptions``, ``rank_zero``, ``types``, ``parsing``, ``seed`` submodules, which are aliases
+of this module: see ``_lightning_paths``): ``MisconfigurationException`` (treadle's
+``ConfigurationError``, so ``except MisconfigurationException`` catches treadle's refusals),
+``rank_zero_only``/``rank_zero_info``/``rank_zero_warn``/``rank_zero_debug``,
+``AttributeDict``, ``STEP_OUTPUT`` and the other type aliases, ``seed_everything``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
 import inspect
+import logging
 import os
 import random
-from typing import Any
+import warnings
+from collections.abc import Mapping
+from typing import Any, Optional, Union
 
 import torch
 
-# Lightning's `lightning.pytorch.utilities.rank_zero_only`, at the same place (it lives with the
-# loggers, which need it; importing treadle.loggers imports nothing heavy).
+from treadle import _lightning_paths
+from treadle._hparams import AttributeDict
+from treadle.errors import ConfigurationError
 from treadle.loggers import rank_zero_only
+
+# Lightning's name for a configuration error (``lightning.pytorch.utilities.exceptions``).
+MisconfigurationException = ConfigurationError
+
+# Lightning's type aliases (``lightning.pytorch.utilities.types``), for annotations.
+STEP_OUTPUT = Optional[Union[torch.Tensor, Mapping[str, Any]]]
+TRAIN_DATALOADERS = Any
+EVAL_DATALOADERS = Any
+OptimizerLRScheduler = Any
+
+__all__ = [
+    "EVAL_DATALOADERS",
+    "STEP_OUTPUT",
+    "TRAIN_DATALOADERS",
+    "AttributeDict",
+    "MisconfigurationException",
+    "OptimizerLRScheduler",
+    "move_data_to_device",
+    "rank_zero_debug",
+    "rank_zero_info",
+    "rank_zero_only",
+    "rank_zero_warn",
+    "seed_everything",
+]
+
+_log = logging.getLogger("treadle")
 
 
 @rank_zero_only
-def rank_zero_info(*args: Any, **kwargs: Any) -> None:
-    """``logging.info`` on global rank zero, on the ``treadle`` logger (Lightning's, same place)."""
-    import logging
+def rank_zero_info(message: Any, *args: Any, **kwargs: Any) -> None:
+    """Log ``message`` at INFO on the ``treadle`` logger, on global rank zero only."""
+    _log.info(message, *args, **kwargs)
 
-    logging.getLogger("treadle").info(*args, **kwargs)
+
+@rank_zero_only
+def rank_zero_debug(message: Any, *args: Any, **kwargs: Any) -> None:
+    """Log ``message`` at DEBUG on the ``treadle`` logger, on global rank zero only."""
+    _log.debug(message, *args, **kwargs)
 
 
 @rank_zero_only
 def rank_zero_warn(
-    message: Any, category: type[Warning] = UserWarning, stacklevel: int = 3
+    message: Any, category: type[Warning] = UserWarning, stacklevel: int = 4
 ) -> None:
-    """``warnings.warn`` on global rank zero (Lightning's ``rank_zero_warn``, same place)."""
-    import warnings
-
+    """``warnings.warn(message)`` on global rank zero only."""
     warnings.warn(message, category, stacklevel=stacklevel)
 
 
@@ -206,3 +246,7 @@ def _step_signature(function: Any, bound: bool) -> tuple:
         "dataloader_idx" in named and named["dataloader_idx"].default is inspect.Parameter.empty
     )
     return takes_batch_idx, accepts_dataloader_idx, requires_dataloader_idx
+
+
+# ``treadle.utilities.exceptions``, ``...rank_zero``, ``...types`` (Lightning's paths): this module.
+_lightning_paths.register(__name__)

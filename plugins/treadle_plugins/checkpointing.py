@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from treadle import Callback, hookimpl
-from treadle.errors import MetricNotFoundError
+from treadle.errors import ConfigurationError, MetricNotFoundError
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,9 @@ class ModelCheckpoint(Callback):
         enable_version_counter: bool = True,
     ) -> None:
         if mode not in ("min", "max"):
-            raise ValueError(f"ModelCheckpoint(mode={mode!r}): use 'min' or 'max'.")
+            raise ConfigurationError(f"ModelCheckpoint(mode={mode!r}): use 'min' or 'max'.")
         if save_last not in (None, True, False, "link"):
-            raise ValueError(
+            raise ConfigurationError(
                 f"ModelCheckpoint(save_last={save_last!r}): use True (a last.ckpt file), "
                 f"'link' (a symlink to the latest checkpoint) or False."
             )
@@ -119,17 +119,17 @@ class ModelCheckpoint(Callback):
 
     def _validate_arguments(self) -> None:
         if self.save_top_k < -1:
-            raise ValueError(
+            raise ConfigurationError(
                 f"ModelCheckpoint(save_top_k={self.save_top_k}): must be >= -1 (-1 keeps every "
                 f"checkpoint, 0 none)."
             )
         if self._every_n_train_steps < 0:
-            raise ValueError(
+            raise ConfigurationError(
                 f"ModelCheckpoint(every_n_train_steps={self._every_n_train_steps}): must be >= 0 "
                 f"(0 saves no checkpoint during the epoch)."
             )
         if self._every_n_epochs < 0:
-            raise ValueError(
+            raise ConfigurationError(
                 f"ModelCheckpoint(every_n_epochs={self._every_n_epochs!r}): must be >= 0 "
                 f"(0 saves no top-k checkpoint at epoch ends)."
             )
@@ -139,14 +139,14 @@ class ModelCheckpoint(Callback):
             + (self._train_time_interval is not None)
         )
         if triggers > 1:
-            raise ValueError(
+            raise ConfigurationError(
                 f"ModelCheckpoint: combination of parameters every_n_train_steps="
                 f"{self._every_n_train_steps}, every_n_epochs={self._every_n_epochs} and "
                 f"train_time_interval={self._train_time_interval} should be mutually exclusive. "
                 f"Give one; for several triggers, use one ModelCheckpoint per trigger."
             )
         if self.monitor is None and self.save_top_k not in (-1, 0, 1):
-            raise ValueError(
+            raise ConfigurationError(
                 f"ModelCheckpoint(save_top_k={self.save_top_k}, monitor=None) is not a valid "
                 f"configuration: no quantity for top_k to track. Pass `monitor=` a logged "
                 f"metric, or save_top_k=-1 (all), 0 or 1 (the latest)."

@@ -21,6 +21,7 @@ from boring_model import BoringModel, quiet
 
 import treadle
 from treadle.callbacks import LambdaCallback, ModelCheckpoint, Timer
+from treadle.demos import BoringModel as DemoBoringModel
 
 
 @pytest.mark.parametrize(
@@ -150,13 +151,19 @@ def test_timer_resume_training(tmp_path):
 
 
 def test_timer_track_stages(tmp_path):
-    """The timer tracks time for training and validation."""
+    """The timer tracks time for training, validation, test (and predict)."""
     timer = Timer()
     trainer = treadle.Trainer(**quiet(tmp_path, max_steps=5, callbacks=[timer]))
-    trainer.fit(BoringModel())
+    model = DemoBoringModel()  # with test and predict loaders
+    trainer.fit(model)
     assert timer.time_elapsed() == timer.time_elapsed("train") > 0
     assert timer.time_elapsed("validate") > 0
     assert timer.time_elapsed("test") == 0
+    trainer.test(model)
+    assert timer.time_elapsed("test") > 0
+    assert timer.time_elapsed("predict") == 0
+    trainer.predict(model)
+    assert timer.time_elapsed("predict") > 0
 
 
 # -- treadle ----------------------------------------------------------------------------------

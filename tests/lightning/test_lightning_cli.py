@@ -426,3 +426,94 @@ def test_default_config_files_come_first(tmp_path):
         ],
     )
     assert cli.model.main_param == 5 and cli.trainer.max_epochs == 3
+
+
+def test_args_type_is_lightnings_name_for_args():
+    # the CLI guide's "Run from Python": `def cli_main(args: ArgsType = None)`
+    import typing
+
+    from treadle.cli import ArgsType
+
+    assert dict[str, typing.Any] in typing.get_args(ArgsType)
+    assert type(None) in typing.get_args(ArgsType)
+
+
+# -- add_arguments_to_parser (LightningCLI's; behaviour as in Lightning's
+# tests/tests_pytorch/test_cli.py::test_lightning_cli_link_arguments and the CLI guide's
+# add_lightning_class_args / set_defaults / add_argument examples; Copyright The Lightning AI
+# team, Apache-2.0) ---------------------------------------------------------------------------
+
+
+class LinkedModel(treadle.Module):
+    def __init__(self, batch_size: int = 1, num_classes: int = 2):
+        super().__init__()
+        self.batch_size, self.num_classes = batch_size, num_classes
+        self.layer = torch.nn.Linear(4, num_classes)
+
+    def training_step(self, batch, batch_idx):
+        assert batch.shape[0] == self.batch_size
+        loss = self.layer(batch).sum()
+        self.log("loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+class LinkedData(treadle.DataModule):
+    def __init__(self, batch_size: int = 8):
+        super().__init__()
+        self.batch_size = batch_size
+        self.num_classes = 5  # known once built, as a dataset's classes
+
+    def train_dataloader(self):
+        return torch.utils.data.DataLoader(torch.randn(32, 4), batch_size=self.batch_size)
+
+
+class LinkingCLI(CLI):
+    def add_arguments_to_parser(self, parser):
+        parser.link_arguments("data.batch_size", "model.batch_size")
+        parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
+        parser.add_lightning_class_args(treadle.callbacks.EarlyStopping, "my_early_stopping")
+        parser.set_defaults({"my_early_stopping.monitor": "loss", "my_early_stopping.patience": 5})
+        parser.add_argument("--notification_email", default="will@email.com")
+        parser.add_argument("--repeats", default=1, type=int)
+
+    def before_fit(self):
+        self.seen = (self.config["fit"]["notification_email"], self.config["repeats"])
+
+
+def test_add_arguments_to_parser_links_adds_and_sets_defaults(tmp_path):
+    args = [f"--trainer.default_root_dir={tmp_path}", "--trainer.max_steps=2"]
+    args += ["--trainer.enable_progress_bar=false", "--trainer.logger=false"]
+    cli = LinkingCLI(
+        LinkedModel,
+        LinkedData,
+        args=["fit", "--data.batch_size=16", "--notification_email=a@b.c", "--repeats", "3"] + args,
+    )
+    assert cli.model.batch_size == cli.datamodule.batch_size == 16  # linked at parse
+    assert cli.model.num_classes == 5  # linked from the built data module
+    assert cli.seen == ("a@b.c", 3)
+    (stopper,) = [
+        c for c in cli.trainer.callbacks if isinstance(c, treadle.callbacks.EarlyStopping)
+    ]
+    assert stopper is cli.config_init["my_early_stopping"]
+    assert (stopper.monitor, stopper.patience) == ("loss", 5)
+    cli = LinkingCLI(
+        LinkedModel, LinkedData, args=["fit", "--my_early_stopping.patience=1", *args], run=True
+    )
+    assert cli.model.batch_size == 8 and cli.config["my_early_stopping"]["patience"] == 1
+
+
+def test_a_wrong_link_time_is_refused():
+    from treadle._user_cli import Parser
+
+    parser = Parser()
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "link_arguments('data.x', 'model.x', apply_on='later'): `apply_on` can be "
+            "'parse' or 'instantiate'."
+        ),
+    ):
+        parser.link_arguments("data.x", "model.x", apply_on="later")

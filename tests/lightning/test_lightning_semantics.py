@@ -404,3 +404,50 @@ def test_checkpoint_callbacks_run_after_the_other_callbacks(tmp_path):
     trainer.fit(BoringModel())
     assert order == ["recorder", "checkpoint"]
     assert trainer.callbacks.index(recorder) < trainer.callbacks.index(checkpoint)
+
+
+# Lightning's TrainerState.status/finished/stopped, read by most of its tests as
+# `assert trainer.state.finished, f"Training failed with {trainer.state}"`
+# (e.g. tests_pytorch/core/test_datamodules.py::test_full_loop).
+def test_state_finished_after_each_entry_point_and_interrupted_after_an_error(tmp_path):
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, max_epochs=1, limit_train_batches=2, limit_val_batches=1)
+    )
+    assert trainer.state.status == "initializing" and not trainer.state.stopped
+    trainer.fit(BoringModel())
+    assert trainer.state.finished and trainer.state.stopped, f"Training failed with {trainer.state}"
+    trainer.validate(BoringModel())
+    assert trainer.state.finished
+
+    class Failing(BoringModel):
+        def training_step(self, batch, batch_idx):
+            assert self.trainer.state.status == "running"
+            raise RuntimeError("boom")
+
+    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_train_batches=2))
+    with pytest.raises(RuntimeError, match="boom"):
+        trainer.fit(Failing())
+    assert trainer.state.status == "interrupted"
+    assert trainer.state.stopped and not trainer.state.finished
+
+
+# The Lightning-Hydra template's configure_optimizers: `self.hparams.optimizer(params=
+# self.trainer.model.parameters())`, then `trainer.test(..., ckpt_path=best, weights_only=False)`.
+def test_trainer_model_and_weights_only_accepted(tmp_path):
+    seen = []
+
+    class Model(BoringModel):
+        def configure_optimizers(self):
+            seen.append(self.trainer.model)
+            return torch.optim.SGD(self.trainer.model.parameters(), lr=0.1)
+
+    model = Model()
+    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_train_batches=2))
+    trainer.fit(model, weights_only=None)
+    assert seen == [model] and trainer.model is model
+    path = tmp_path / "m.ckpt"
+    trainer.save_checkpoint(path)
+    trainer.test(model, ckpt_path=str(path), weights_only=False)
+    trainer.validate(model, ckpt_path=str(path), weights_only=True)
+    trainer.predict(model, ckpt_path=str(path), weights_only=False)
+    assert isinstance(Model.load_from_checkpoint(path, weights_only=False), Model)

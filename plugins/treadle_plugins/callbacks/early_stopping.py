@@ -9,7 +9,7 @@ from typing import Any, Callable
 import torch
 
 from treadle.callback import Callback
-from treadle.errors import MetricNotFoundError
+from treadle.errors import ConfigurationError, MetricNotFoundError
 from treadle_plugins.callbacks._collective import any_rank
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class EarlyStopping(Callback):
         log_rank_zero_only: bool = False,
     ) -> None:
         if mode not in self.mode_dict:
-            raise ValueError(f"EarlyStopping(mode={mode!r}): `mode` can be 'min' or 'max'.")
+            raise ConfigurationError(f"EarlyStopping(mode={mode!r}): `mode` can be 'min' or 'max'.")
         self.monitor = monitor
         self.patience = patience
         self.verbose = verbose

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from treadle.callback import Callback
+from treadle.errors import ConfigurationError
 
 
 class LearningRateMonitor(Callback):
@@ -33,7 +34,7 @@ class LearningRateMonitor(Callback):
         log_weight_decay: bool = False,
     ) -> None:
         if logging_interval not in (None, "step", "epoch"):
-            raise ValueError(
+            raise ConfigurationError(
                 f"LearningRateMonitor(logging_interval={logging_interval!r}): "
                 f"`logging_interval` should be 'step', 'epoch' or None."
             )

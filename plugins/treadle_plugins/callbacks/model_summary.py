@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from treadle.callback import Callback
+from treadle.errors import ConfigurationError
 from treadle.hookspecs import hookimpl
 from treadle.utilities import move_data_to_device
 
@@ -58,7 +59,7 @@ class ModelSummary(Callback):
 
     def __init__(self, max_depth: int = 1, **summarize_kwargs: Any) -> None:
         if not isinstance(max_depth, int) or max_depth < -1:
-            raise ValueError(
+            raise ConfigurationError(
                 f"ModelSummary(max_depth={max_depth!r}): `max_depth` can be -1 "
                 f"(every module), 0 (no summary) or a positive depth."
             )

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from treadle.callback import Callback
+from treadle.errors import ConfigurationError
 from treadle_plugins.callbacks._collective import from_rank_zero
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class Timer(Callback):
         if isinstance(duration, str):
             match = _DURATION.fullmatch(duration.strip())
             if not match:
-                raise ValueError(
+                raise ConfigurationError(
                     f"Timer(duration={duration!r}) cannot be converted into a "
                     f"duration. Expected the DD:HH:MM:SS format, e.g. "
                     f"'00:12:00:00' for 12 hours."
@@ -51,7 +52,7 @@ class Timer(Callback):
         elif isinstance(duration, dict):
             duration = timedelta(**duration)
         if interval not in ("step", "epoch"):
-            raise ValueError(
+            raise ConfigurationError(
                 f"Unsupported parameter value `Timer(interval={interval!r})`. "
                 f"Possible choices are: 'step', 'epoch'."
             )
@@ -96,6 +97,18 @@ class Timer(Callback):
 
     def on_validation_end(self, trainer, pl_module) -> None:
         self._end_time["validate"] = time.monotonic()
+
+    def on_test_start(self, trainer, pl_module) -> None:
+        self._start_time["test"] = time.monotonic()
+
+    def on_test_end(self, trainer, pl_module) -> None:
+        self._end_time["test"] = time.monotonic()
+
+    def on_predict_start(self, trainer, pl_module) -> None:
+        self._start_time["predict"] = time.monotonic()
+
+    def on_predict_end(self, trainer, pl_module) -> None:
+        self._end_time["predict"] = time.monotonic()
 
     def on_fit_start(self, trainer, pl_module) -> None:
         # After a checkpoint is restored: a run resumed with its time already spent stops.

@@ -1,0 +1,40 @@
+"""Lightning's submodule paths under treadle's names.
+
+A program moving from Lightning changes its imports name for name (``lightning.pytorch.X``
+becomes ``treadle.X``), and Lightning's users import from submodules as often as from the
+packages: ``lightning.pytorch.callbacks.early_stopping``, ``...loggers.tensorboard``,
+``...utilities.exceptions``, ``...core.module``. treadle keeps those names in fewer modules,
+so each such path is registered in ``sys.modules`` as an alias of the treadle module that holds
+its names: ``from treadle.callbacks.early_stopping import EarlyStopping`` finds
+``treadle.callbacks.EarlyStopping``. A parent module registers its aliases when it is imported;
+Python looks an aliased name up in ``sys.modules`` right after importing the parent, so the
+aliases work before anything else has imported the parent.
+"""
+
+from __future__ import annotations
+
+import sys
+
+# parent module -> the Lightning submodule names whose public names it holds
+SUBMODULES: dict[str, tuple[str, ...]] = {
+    "treadle": ("core", "core.module", "core.datamodule", "core.hooks"),
+    "treadle.callbacks": (
+        "callback",
+        "early_stopping",
+        "lambda_function",
+        "lr_monitor",
+        "model_checkpoint",
+        "model_summary",
+        "on_exception_checkpoint",
+        "timer",
+    ),
+    "treadle.loggers": ("csv_logs", "logger", "tensorboard"),
+    "treadle.utilities": ("exceptions", "parsing", "rank_zero", "seed", "types"),
+}
+
+
+def register(parent: str) -> None:
+    """Alias ``parent``'s Lightning submodule paths to ``parent`` itself."""
+    module = sys.modules[parent]
+    for sub in SUBMODULES[parent]:
+        sys.modules.setdefault(f"{parent}.{sub}", module)
