@@ -61,6 +61,7 @@ def trainer(root, **kwargs):
         "enable_model_summary": False,
         "default_root_dir": str(root),
         "log_every_n_steps": 1,
+        "logger": "csv",  # the files these tests read (the default is TensorBoard where installed)
         **kwargs,
     }
     return treadle.Trainer(**kwargs)
@@ -173,7 +174,7 @@ class Net(treadle.Module):
 data = TensorDataset(torch.randn(8000, 4), torch.randn(8000, 1))
 trainer = treadle.Trainer(
     accelerator="cpu", max_epochs=1, default_root_dir=out, log_every_n_steps=1,
-    enable_progress_bar=False, enable_model_summary=False,
+    enable_progress_bar=False, enable_model_summary=False, logger="csv",
 )
 if mode == "fit":
     trainer.fit(Net(), DataLoader(data, batch_size=4))

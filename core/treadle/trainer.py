@@ -649,7 +649,8 @@ class Trainer:
                     finalize = getattr(logger, "finalize", None)
                     if finalize is not None:
                         finalize(status)
-                if fn == "fit" and not check_only:  # where the logs and checkpoints went
+                # where the logs and checkpoints went; a configuration error says it all alone
+                if fn == "fit" and not check_only and not isinstance(error, ConfigurationError):
                     _summary.report(self, error)
             if sigint is not None:
                 signal.signal(signal.SIGINT, sigint)
