@@ -21,8 +21,9 @@ import re
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -83,6 +84,40 @@ def chmod_as_umask(path: str | Path) -> None:
     mask = os.umask(0o022)  # reading the umask sets it: put it back at once
     os.umask(mask)
     os.chmod(path, 0o666 & ~mask)
+
+
+@contextlib.contextmanager
+def directory_swap(path: str | Path, writer: bool, barrier: Callable[[], Any]) -> Iterator[Path]:
+    """Write a checkpoint directory (a sharded strategy's) so that ``path`` is always complete.
+
+    Yields ``.<name>.tmp`` beside ``path``, empty, once every rank reached it: each rank writes
+    its part there. When the block ends on every rank, the ``writer`` (rank zero) swaps it in
+    (the previous ``path`` becomes ``.<name>.old``, then goes), so a crash leaves the new
+    checkpoint or the previous one, never half of one. ``barrier()`` waits for every rank.
+    """
+    path = Path(path)
+    tmp, old = path.with_name(f".{path.name}.tmp"), path.with_name(f".{path.name}.old")
+    if writer:
+        for stale in (tmp, old):
+            remove(stale)
+        tmp.mkdir(parents=True)
+    barrier()
+    yield tmp
+    barrier()
+    if writer:
+        if path.exists() or path.is_symlink():
+            os.replace(path, old)
+        os.replace(tmp, path)
+        remove(old)
+
+
+def remove(path: str | Path) -> None:
+    """Remove a checkpoint file or directory (not what a symlink points to); nothing if absent."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def load(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:

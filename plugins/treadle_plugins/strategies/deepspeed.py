@@ -42,7 +42,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 from datetime import timedelta
 from importlib import metadata
 from pathlib import Path
@@ -766,26 +765,17 @@ class DeepSpeedStrategy(StrategyBase):
                 checkpoint_io.save_atomic(checkpoint, path)
             return True
         # Written next to `path`, then swapped in: `path` is always a complete checkpoint.
-        tmp, old = path.with_name(f".{path.name}.tmp"), path.with_name(f".{path.name}.old")
-        if trainer.is_global_zero:
-            for stale in (tmp, old):
-                _remove(stale)
-            tmp.mkdir(parents=True)
-        self.barrier()
-        self.engine.save_checkpoint(
-            str(tmp), tag=CHECKPOINT_TAG, client_state={}, save_latest=False
-        )
-        if trainer.is_global_zero:
-            treadle_part = {
-                k: v for k, v in checkpoint.items() if k not in ("state_dict", "optimizer_states")
-            }
-            checkpoint_io.save_atomic(treadle_part, tmp / TREADLE_FILE)
-        self.barrier()
-        if trainer.is_global_zero:
-            if path.exists() or path.is_symlink():
-                os.replace(path, old)
-            os.replace(tmp, path)
-            _remove(old)
+        with checkpoint_io.directory_swap(path, trainer.is_global_zero, self.barrier) as tmp:
+            self.engine.save_checkpoint(
+                str(tmp), tag=CHECKPOINT_TAG, client_state={}, save_latest=False
+            )
+            if trainer.is_global_zero:
+                treadle_part = {
+                    k: v
+                    for k, v in checkpoint.items()
+                    if k not in ("state_dict", "optimizer_states")
+                }
+                checkpoint_io.save_atomic(treadle_part, tmp / TREADLE_FILE)
         return True
 
     @hookimpl
@@ -948,13 +938,6 @@ def _launcher():
 
 def _first(items):
     return items[0] if items else None
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
 
 
 def _precision_for(key: str) -> str:

@@ -45,7 +45,6 @@ import contextlib
 import functools
 import os
 import pickle
-import shutil
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -358,29 +357,19 @@ class FSDPStrategy(DDPStrategy):
             return True
         # Every rank writes its shards into `tmp`; rank zero renames it to `path` once all have
         # written, so `path` is always a complete checkpoint (the new one or the previous one).
-        tmp, old = path.with_name(f".{path.name}.tmp"), path.with_name(f".{path.name}.old")
-        if trainer.is_global_zero:
-            for stale in (tmp, old):
-                _remove(stale)
-            tmp.mkdir(parents=True)
-        self.barrier("fsdp.save")
-        state = self._state(trainer, module, with_optimizers=bool(trainer.optimizers))
-        try:
-            dcp.save(state, checkpoint_id=str(tmp))
-        except BaseException as exc:  # CheckpointException derives from BaseException
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-            raise RuntimeError(f"fsdp: writing checkpoint {str(path)!r} failed: {exc}") from exc
-        if trainer.is_global_zero:
-            treadle_part = {k: v for k, v in checkpoint.items() if k != "state_dict"}
-            treadle_part["fsdp"] = {"world_size": self.world_size}
-            checkpoint_io.save_atomic(treadle_part, tmp / TREADLE_FILE)
-        self.barrier("fsdp.save")
-        if trainer.is_global_zero:
-            if path.exists() or path.is_symlink():
-                os.replace(path, old)
-            os.replace(tmp, path)
-            _remove(old)
+        barrier = functools.partial(self.barrier, "fsdp.save")
+        with checkpoint_io.directory_swap(path, trainer.is_global_zero, barrier) as tmp:
+            state = self._state(trainer, module, with_optimizers=bool(trainer.optimizers))
+            try:
+                dcp.save(state, checkpoint_id=str(tmp))
+            except BaseException as exc:  # CheckpointException derives from BaseException
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    raise
+                raise RuntimeError(f"fsdp: writing checkpoint {str(path)!r} failed: {exc}") from exc
+            if trainer.is_global_zero:
+                treadle_part = {k: v for k, v in checkpoint.items() if k != "state_dict"}
+                treadle_part["fsdp"] = {"world_size": self.world_size}
+                checkpoint_io.save_atomic(treadle_part, tmp / TREADLE_FILE)
         return True
 
     @hookimpl
@@ -691,13 +680,6 @@ def _classes(value: Any, what: str) -> tuple[type, ...]:
             + f", got {', '.join(repr(b) for b in bad)}."
         )
     return items
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
 
 
 @hookimpl
