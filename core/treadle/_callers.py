@@ -6,13 +6,21 @@ pluggy's semantics that calls the implementations directly (no implementation: a
 the core's default: one call). This is the one place where "only the core implements this
 hook" is decided: the loop always calls every hook, and never guards a call site.
 
+Hooks called one after another at one point of the step (the three of a batch transfer, the
+four of a backward) are compiled together by :meth:`Hooks.sequence` into one function that
+leaves out what would do nothing: a hook no plugin implements, and a hook whose only
+implementation is the core's default that changes nothing for this run (``scale_loss``; the
+clipping hook when no ``gradient_clip_val`` is set, see ``HookInfo.identity_default``).
+
 Tracing (``TREADLE_TRACE_HOOKS=1``) wraps the same callers, so it observes the path that runs
-(datasette's ``plugins.py`` does the same), instead of switching to another one.
+(datasette's ``plugins.py`` does the same), instead of switching to another one; a traced
+sequence keeps every hook, so the trace shows the ones nothing implements (``-> [-]``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from types import FunctionType
 from typing import Any, Callable
 
@@ -132,6 +140,40 @@ def _compile_caller(shape: tuple) -> tuple:
     return function.__code__, function.__kwdefaults__
 
 
+_SEQUENCE_CODE: dict[tuple, Any] = {}  # compiled sequences by shape, as _CALLER_PROTOTYPES
+
+
+def _compile_sequence(shape: tuple) -> Any:
+    name, params, kept, returns = shape
+    lines = []
+    for k, (argnames, result, inline, firstresult) in enumerate(kept):
+        if inline is None:  # the hook's caller, with the spec's arguments by keyword
+            calls = [f"f{k}_0({', '.join(f'{a}={a}' for a in argnames)})"]
+        else:
+            calls = [f"f{k}_{j}({', '.join(args)})" for j, args in enumerate(inline)]
+        if inline is not None and not firstresult:  # every implementation; results unused
+            assert result is None, "a sequence uses only firstresult hooks' results"
+            lines += calls
+            continue
+        if inline is None or len(calls) == 1:
+            got = [f"r = {calls[0]}"]
+        else:  # firstresult: the first implementation that returns non-None
+            got = [f"r = {calls[-1]}"]
+            for call in reversed(calls[:-1]):
+                got = [f"r = {call}", "if r is None:", *(f"    {line}" for line in got)]
+        if result is None:
+            lines += [line.replace("r = ", "", 1) if len(got) == 1 else line for line in got]
+        elif result[0] == "=":
+            lines += [*got, f"{result[1:]} = r"]
+        else:  # "?x": the result replaces x unless it is None
+            lines += [*got, "if r is not None:", f"    {result[1:]} = r"]
+    lines.append(f"return {returns}" if returns else "return None")
+    scope: dict[str, Any] = {}
+    source = f"def {name}({', '.join(params)}):\n    " + "\n    ".join(lines) + "\n"
+    exec(source, scope)  # noqa: S102
+    return scope[name].__code__
+
+
 def _wrap_throw(gen, exc):
     """A new-style wrapper's teardown when the implementations raised (as ``_multicall``)."""
     try:
@@ -175,6 +217,24 @@ class Tracer:
         return traced
 
 
+@dataclass(frozen=True)
+class Sequence:
+    """Hooks called one after another, as one function of ``params`` (positional).
+
+    :param name: the compiled function's name (tracebacks show it).
+    :param params: the function's parameters; each hook gets those of its spec's arguments.
+    :param calls: ``(hook, result)`` in call order. ``result`` says what the hook's result
+        does: None (nothing), ``"=x"`` (it becomes ``x``), ``"?x"`` (it becomes ``x`` unless
+        None: Lightning's "return the batch, changed or not" hooks).
+    :param returns: the variable the function returns (None: returns None).
+    """
+
+    name: str
+    params: tuple[str, ...]
+    calls: tuple[tuple[str, str | None], ...]
+    returns: str | None = None
+
+
 class Hooks:
     """Attribute access to every hook of a run, each resolved once by :func:`fast_caller`.
 
@@ -198,6 +258,56 @@ class Hooks:
             return caller
         names = [impl.plugin_name for impl in reversed(hook_caller.get_hookimpls())]
         return self._tracer.wrap(name, names, caller)
+
+    def sequence(self, seq: Sequence, asked: Iterable[str] = ()) -> Callable[..., Any] | None:
+        """``seq`` compiled for this run: one function calling each hook in order; None when
+        there is nothing to call.
+
+        A hook is left out when nothing implements it, or when it is an ``identity_default``
+        hook that only the core implements and that this run's values do not ask for (``asked``:
+        ``configure_gradient_clipping`` when ``gradient_clip_val`` is set). A hook with plain
+        implementations only is inlined as :func:`fast_caller` would generate it (each
+        implementation called with the arguments it declares, in pluggy's order); any other
+        goes through its caller. With a tracer every hook stays, called through its traced
+        caller.
+        """
+        from treadle.hookspecs import HOOKS
+
+        asked = set(asked)
+        kept, functions = [], []
+        for hook, result in seq.calls:
+            hook_caller = getattr(self._pm.hook, hook)
+            impls = hook_caller.get_hookimpls()
+            inline = None
+            if self._tracer is None:
+                if not impls:
+                    continue
+                info = HOOKS.get(hook)
+                core_only = [i.plugin_name for i in impls] == [CORE]
+                if info is not None and info.identity_default and core_only and hook not in asked:
+                    continue
+                if not any(
+                    i.wrapper or i.hookwrapper or getattr(i, "kwargnames", ()) for i in impls
+                ):
+                    plain = list(reversed(impls))  # pluggy's call order
+                    inline = tuple(tuple(i.argnames) for i in plain)
+                    functions.append([i.function for i in plain])
+            if inline is None:
+                functions.append([getattr(self, hook)])
+            firstresult = bool(hook_caller.spec.opts.get("firstresult"))
+            kept.append((tuple(hook_caller.spec.argnames), result, inline, firstresult))
+        if not kept:
+            return None
+        shape = (seq.name, seq.params, tuple(kept), seq.returns)
+        code = _SEQUENCE_CODE.get(shape)
+        if code is None:
+            code = _SEQUENCE_CODE[shape] = _compile_sequence(shape)
+        namespace = {
+            f"f{k}_{j}": function
+            for k, hook_functions in enumerate(functions)
+            for j, function in enumerate(hook_functions)
+        }
+        return FunctionType(code, namespace, seq.name)
 
     def subset(self, name: str, remove_plugins: Iterable[Any]) -> Callable[..., Any]:
         """The hook without the given plugins' implementations (still fast when possible)."""

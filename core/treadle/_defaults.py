@@ -11,13 +11,14 @@ loop calls with every argument by keyword, instead of a caller that calls it.
 from __future__ import annotations
 
 import functools
+import types
 
 import torch
 
 from treadle import checkpoint_io
 from treadle.hookspecs import hookimpl
 from treadle.optim import original_step
-from treadle.utilities import call_step, move_data_to_device, requires_closure
+from treadle.utilities import _step_signature, call_step, move_data_to_device, requires_closure
 
 
 def _raw(optimizer):
@@ -99,14 +100,23 @@ def validate(trainer, module):
     return problems
 
 
-@hookimpl(trylast=True)
-def transfer_batch_to_device(batch, device, **_):
-    return move_data_to_device(batch, device)
+# ``move_data_to_device``'s own code under the hook's name, not a function calling it: one call
+# less per batch. (Marking ``move_data_to_device`` itself would make it a hook implementation
+# in every plugin module that imports it.)
+transfer_batch_to_device = hookimpl(trylast=True)(
+    types.FunctionType(
+        move_data_to_device.__code__, move_data_to_device.__globals__, "transfer_batch_to_device"
+    )
+)
 
 
 @hookimpl(trylast=True)
 def run_training_step(module, batch, batch_idx, **_):
-    return (call_step(module.training_step, batch, batch_idx),)
+    method = module.training_step  # (call_step, inlined: per step)
+    function = getattr(method, "__func__", method)
+    if _step_signature(function, function is not method)[0]:
+        return (method(batch, batch_idx),)
+    return (method(batch),)
 
 
 @hookimpl(trylast=True)
@@ -121,14 +131,19 @@ def scale_loss(loss, **_):
 
 @hookimpl(trylast=True)
 def backward(trainer, loss, **_):
-    loss.backward(*trainer.backward_args, **trainer.backward_kwargs)
+    args, kwargs = trainer.backward_args, trainer.backward_kwargs  # manual_backward's extras
+    if args or kwargs:
+        loss.backward(*args, **kwargs)
+    else:
+        loss.backward()
     return True
 
 
 @hookimpl(trylast=True)
 def optimizer_step(optimizer, closure, **_):
     raw = getattr(optimizer, "optimizer", optimizer)  # (_raw, inlined: per step)
-    if getattr(closure, "user_closure", True) is None or _evaluates_closure_once(type(raw)):
+    # (_evaluates_closure_once first: the usual case, and no failed attribute lookup per step)
+    if _evaluates_closure_once(type(raw)) or getattr(closure, "user_closure", True) is None:
         # Same as step(closure) for these optimizers (they call the closure once, first), and
         # what a plain loop does: forward/backward, then step() (saves an enable_grad region).
         result = closure()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -36,16 +37,18 @@ def as_list(loaders: Any) -> list[Any]:
 def lookahead(iterator: Iterator, start: int, limit: float) -> Iterator[tuple[int, Any, bool]]:
     """``(batch_idx, batch, is_last)`` from ``start`` up to ``limit`` batches.
 
-    With a known length ``is_last`` is arithmetic; otherwise one batch is fetched ahead.
+    With a known length ``is_last`` is arithmetic, and the iterator is built of C iterators (no
+    Python frame per batch; ``zip`` stops at the range's end before fetching another batch);
+    otherwise one batch is fetched ahead.
     """
     if limit != float("inf"):
-        idx, last = start, limit - 1
-        for batch in iterator:
-            if idx > last:
-                return
-            yield idx, batch, idx == last
-            idx += 1
-        return
+        last = int(limit) - 1
+        flags = itertools.chain(itertools.repeat(False, last - start), (True,))
+        return zip(range(start, last + 1), iterator, flags)
+    return _fetching_ahead(iterator, start)
+
+
+def _fetching_ahead(iterator: Iterator, start: int) -> Iterator[tuple[int, Any, bool]]:
     sentinel = object()
     batch = next(iterator, sentinel)
     idx = start

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import torch
 
 from treadle._adapters import AdaptedPlugin
+from treadle._callers import Sequence
 from treadle._signals import Preemption
 from treadle.checkpoint import rng_state, set_rng_state
 from treadle.data import (
@@ -34,23 +35,17 @@ _PREFIX = {"sanity": "validation", "validate": "validation", "test": "test", "pr
 _METRIC_STAGE = {"sanity": "sanity", "validate": "validate", "test": "test", "predict": "predict"}
 
 
-def transfer(trainer: Any, hooks: Any, module: Any, batch: Any, dataloader_idx: int) -> Any:
-    """``on_before_batch_transfer``, ``transfer_batch_to_device``, ``on_after_batch_transfer``."""
-    changed = hooks.on_before_batch_transfer(
-        trainer=trainer, module=module, batch=batch, dataloader_idx=dataloader_idx
-    )
-    batch = batch if changed is None else changed
-    batch = hooks.transfer_batch_to_device(
-        trainer=trainer,
-        module=module,
-        batch=batch,
-        device=trainer.root_device,
-        dataloader_idx=dataloader_idx,
-    )
-    changed = hooks.on_after_batch_transfer(
-        trainer=trainer, module=module, batch=batch, dataloader_idx=dataloader_idx
-    )
-    return batch if changed is None else changed
+# A batch's way to the device: compiled once per run (``treadle._callers.Hooks.sequence``).
+TRANSFER = Sequence(
+    "transfer",
+    ("trainer", "module", "batch", "device", "dataloader_idx"),
+    (
+        ("on_before_batch_transfer", "?batch"),
+        ("transfer_batch_to_device", "=batch"),
+        ("on_after_batch_transfer", "?batch"),
+    ),
+    returns="batch",
+)
 
 
 def log_to_loggers(trainer: Any, metrics: dict[str, torch.Tensor], step: int | None = None) -> None:
@@ -89,6 +84,7 @@ class EvaluationLoop:
         state.stage, metrics.stage = stage, _METRIC_STAGE[stage]
         several = len(loaders) > 1
         state.num_dataloaders = len(loaders)
+        transfer, device = hooks.sequence(TRANSFER), trainer.root_device
         predictions: list[list[Any]] = [[] for _ in loaders]
         modes = [(m, m.training) for m in module.modules()]
         if call("on_{}_model_eval")(trainer=trainer, module=module) is None:
@@ -104,7 +100,7 @@ class EvaluationLoop:
                 metrics.dataloader_idx = step_idx = dataloader_idx if several else None
                 for batch_idx, batch in limited(loader, limit):
                     state.batch_idx = batch_idx
-                    batch = transfer(trainer, hooks, module, batch, dataloader_idx)
+                    batch = transfer(trainer, module, batch, device, dataloader_idx)
                     metrics.in_step, metrics.current_batch = True, batch
                     on_batch_start(
                         trainer=trainer,
@@ -395,6 +391,7 @@ class FitLoop:
         state.batches_done = skip
         automatic = module.automatic_optimization
         run_batch = step.automatic if automatic else self.manual_batch
+        transfer, device = hooks.sequence(TRANSFER), trainer.root_device
         on_batch_start, on_batch_end = hooks.on_train_batch_start, hooks.on_train_batch_end
         max_steps, log_every = cfg.max_steps, cfg.log_every_n_steps
         schedulers = trainer.lr_scheduler_configs
@@ -408,7 +405,7 @@ class FitLoop:
             if state.should_stop and self.can_stop_early():
                 break  # set in on_train_epoch_start, or before min_epochs/min_steps were met
             state.is_last_batch, state.batch_idx = is_last, batch_idx
-            batch = transfer(trainer, hooks, module, batch, 0)
+            batch = transfer(trainer, module, batch, device, 0)
             metrics.in_step, metrics.current_batch = True, batch
             if -1 in on_batch_start(
                 trainer=trainer, module=module, batch=batch, batch_idx=batch_idx
@@ -417,7 +414,6 @@ class FitLoop:
                 break
             step.stepped = False
             outputs = run_batch(batch, batch_idx)
-            step.end_batch()
             stepped = step.stepped
             if stepped:
                 state.global_step += 1
@@ -503,6 +499,7 @@ class FitLoop:
         out = self.hooks.run_training_step(
             trainer=trainer, module=trainer.module, batch=batch, batch_idx=batch_idx
         )[0]
+        self.step.end_batch()
         return {"loss": out.detach()} if isinstance(out, torch.Tensor) else out
 
     def end_epoch(self, complete: bool = True) -> None:

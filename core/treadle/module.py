@@ -120,6 +120,9 @@ class Module(nn.Module):
         default implementation as ``trainer.backward_kwargs``.
         """
         trainer = self._trainer or self.trainer
+        if not (args or kwargs):
+            trainer._step.backward(loss, None)
+            return
         trainer.backward_args, trainer.backward_kwargs = args, kwargs
         try:
             trainer._step.backward(loss, None)

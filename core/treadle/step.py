@@ -28,11 +28,41 @@ from typing import Any, Callable
 
 import torch
 
+from treadle._callers import Sequence
 from treadle.errors import NonFiniteLossError
 from treadle.optim import WrappedOptimizer, route_scheduler_step
 
 # nonfinite_loss="skip" stops after this many skipped batches in a row (or an epoch's worth).
 _MAX_SKIPPED_IN_A_ROW = 1000
+
+
+# The hooks each piece of the step calls, in order; each is compiled once per run, without the
+# hooks that would do nothing (see ``treadle._callers.Hooks.sequence``).
+ZERO_GRAD = Sequence(
+    "zero_grad",
+    ("trainer", "module", "optimizer", "optimizer_idx", "batch_idx"),
+    (("on_before_zero_grad", None), ("optimizer_zero_grad", None)),
+)
+BACKWARD = Sequence(
+    "backward",
+    ("trainer", "module", "loss", "optimizer"),
+    (
+        ("on_before_backward", None),
+        ("scale_loss", "=loss"),
+        ("backward", None),
+        ("on_after_backward", None),
+    ),
+)
+BEFORE_STEP = Sequence(  # automatic optimization: the gradients are final here, then clipping
+    "before_optimizer_step",
+    ("trainer", "module", "optimizer", "gradient_clip_val", "gradient_clip_algorithm"),
+    (("on_before_optimizer_step", None), ("configure_gradient_clipping", None)),
+)
+BEFORE_MANUAL_STEP = Sequence(  # manual optimization clips with self.clip_gradients itself
+    "before_optimizer_step",
+    ("trainer", "module", "optimizer"),
+    (("on_before_optimizer_step", None),),
+)
 
 
 class _SkipBatch(Exception):
@@ -79,7 +109,16 @@ class Step:
         self._step_engine = hooks.subset("optimizer_step", [module_plugin, *others])
         self._in_optimizer_step = False
         self._in_scheduler_step = False
+        self.zero_grad = hooks.sequence(ZERO_GRAD)
+        self.run_backward = hooks.sequence(BACKWARD)
+        clipping = ("configure_gradient_clipping",) if clip_val else ()
+        # (None: nothing to call before the step -- no hook implemented, no clipping)
+        self.before_step = hooks.sequence(BEFORE_STEP, asked=clipping)
+        self.before_manual_step = hooks.sequence(BEFORE_MANUAL_STEP)
         self.closure = AutomaticClosure(self)
+        # opt.step() without a closure, when no hook runs before the step: nothing for its
+        # closure to do, so one per optimizer serves every step
+        self._bare_closures = [ManualClosure(self, o, None) for o in self.optimizers]
         self.stepped = False  # an optimizer stepped during the current batch
         # Losses backpropagated in this batch and the previous one. A plain loop's `loss`
         # keeps the last step's (freed) graph alive through the next forward pass, so autograd
@@ -104,7 +143,20 @@ class Step:
         closure.zero_grad, closure.outputs, closure.result = batch_idx % n == 0, None, None
         try:
             if optimizer is not None and state.stepping:
-                self._dispatch(self._step_full, optimizer, closure)
+                # (optimizer_step's dispatch, inlined: per step)
+                self._in_optimizer_step = True
+                try:
+                    self._step_full(
+                        trainer=self.trainer,
+                        module=self.module,
+                        optimizer=optimizer,
+                        optimizer_idx=0,
+                        batch_idx=batch_idx,
+                        closure=closure,
+                    )
+                finally:
+                    self._in_optimizer_step = False
+                self.stepped = True
             else:  # accumulating (or no optimizer): forward and backward only
                 closure()
                 # No optimizer (configure_optimizers returned None): as Lightning's mock
@@ -112,6 +164,7 @@ class Step:
                 self.stepped = self.stepped or (optimizer is None and state.stepping)
         except _SkipBatch as skip:
             self.skip_batch(optimizer, str(skip))
+        self.end_batch()
         return closure.outputs
 
     def forward_backward(self, closure: AutomaticClosure) -> torch.Tensor | None:
@@ -194,36 +247,18 @@ class Step:
 
     def backward(self, loss: torch.Tensor, optimizer: Any) -> None:
         """``on_before_backward``, ``scale_loss``, ``backward``, ``on_after_backward``."""
-        trainer, module, hooks = self.trainer, self.module, self.hooks
         if self.nonfinite is not None:
             self.check_finite(loss)
         self.kept_losses.append(loss)
-        hooks.on_before_backward(trainer=trainer, module=module, loss=loss)
-        scaled = hooks.scale_loss(trainer=trainer, module=module, loss=loss, optimizer=optimizer)
-        hooks.backward(trainer=trainer, module=module, loss=scaled, optimizer=optimizer)
-        hooks.on_after_backward(trainer=trainer, module=module)
-
-    def before_optimizer_step(self, optimizer: Any, clip: bool) -> None:
-        """``on_before_optimizer_step``; then, in automatic optimization, clipping."""
-        trainer, module, hooks = self.trainer, self.module, self.hooks
-        hooks.on_before_optimizer_step(trainer=trainer, module=module, optimizer=optimizer)
-        if clip:
-            hooks.configure_gradient_clipping(
-                trainer=trainer,
-                module=module,
-                optimizer=optimizer,
-                gradient_clip_val=self.clip_val,
-                gradient_clip_algorithm=self.clip_algorithm,
-            )
+        self.run_backward(self.trainer, self.module, loss, optimizer)
 
     def optimizer_step(self, optimizer: WrappedOptimizer, closure: Callable | None = None) -> Any:
         """``opt.step(closure)`` from user code: the manual step, or the ``super()`` chain."""
-        if not isinstance(closure, (AutomaticClosure, ManualClosure)):
+        if closure is None and self.before_manual_step is None:
+            closure = self._bare_closures[optimizer.optimizer_idx]  # nothing to run: reused
+        elif not isinstance(closure, (AutomaticClosure, ManualClosure)):
             closure = ManualClosure(self, optimizer, closure)
         caller = self._step_engine if self._in_optimizer_step else self._step_manual
-        return self._dispatch(caller, optimizer, closure)
-
-    def _dispatch(self, caller: Callable, optimizer: WrappedOptimizer, closure: Any) -> Any:
         previous, self._in_optimizer_step = self._in_optimizer_step, True
         try:
             result = caller(
@@ -257,7 +292,8 @@ class Step:
         return self._in_scheduler_step
 
     def end_batch(self) -> None:
-        """Rotate the kept losses: this batch's live until the next batch has run."""
+        """Rotate the kept losses: this batch's live until the next batch has run (called at
+        the end of each batch's step, automatic or manual)."""
         dropped = self._previous_losses
         self._previous_losses, self.kept_losses = self.kept_losses, dropped
         dropped.clear()
@@ -292,14 +328,7 @@ class AutomaticClosure:
         closure, step = self, self.step
         trainer, module, hooks, optimizer = step.trainer, step.module, step.hooks, self.optimizer
         if closure.zero_grad and optimizer is not None:
-            hooks.on_before_zero_grad(trainer=trainer, module=module, optimizer=optimizer)
-            hooks.optimizer_zero_grad(
-                trainer=trainer,
-                module=module,
-                optimizer=optimizer,
-                optimizer_idx=0,
-                batch_idx=closure.batch_idx,
-            )
+            step.zero_grad(trainer, module, optimizer, 0, closure.batch_idx)
         out = hooks.run_training_step(
             trainer=trainer, module=module, batch=closure.batch, batch_idx=closure.batch_idx
         )[0]
@@ -309,9 +338,16 @@ class AutomaticClosure:
         if loss is None:  # training_step returned None: skip backward and the step
             return None
         n = step.accumulate
-        step.backward(loss / n if n > 1 else loss, optimizer)
-        if optimizer is not None and step.state.stepping:
-            step.before_optimizer_step(optimizer, clip=True)
+        if n > 1:
+            loss = loss / n
+        # (Step.backward, inlined: per step)
+        if step.nonfinite is not None:
+            step.check_finite(loss)
+        step.kept_losses.append(loss)
+        step.run_backward(trainer, module, loss, optimizer)
+        before_step = step.before_step
+        if before_step is not None and optimizer is not None and step.state.stepping:
+            before_step(trainer, module, optimizer, step.clip_val, step.clip_algorithm)
         closure.result = detached
         return detached
 
@@ -329,7 +365,9 @@ class ManualClosure:
     def __call__(self) -> Any:
         if self.user_closure is not None:
             self.result = self.user_closure()
-        self.step.before_optimizer_step(self.optimizer, clip=False)
+        step = self.step
+        if step.before_manual_step is not None:
+            step.before_manual_step(step.trainer, step.module, self.optimizer)
         return self.result
 
 
