@@ -15,11 +15,18 @@ from treadle import _lightning_paths
 from treadle.callback import Callback
 
 if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ imports on first use
+    from treadle_plugins.callbacks.checkpoint import Checkpoint
     from treadle_plugins.callbacks.early_stopping import EarlyStopping, EarlyStoppingReason
+    from treadle_plugins.callbacks.finetuning import BackboneFinetuning, BaseFinetuning
+    from treadle_plugins.callbacks.gradient_accumulation_scheduler import (
+        GradientAccumulationScheduler,
+    )
     from treadle_plugins.callbacks.lambda_function import LambdaCallback
     from treadle_plugins.callbacks.lr_monitor import LearningRateMonitor
     from treadle_plugins.callbacks.model_summary import ModelSummary
     from treadle_plugins.callbacks.on_exception_checkpoint import OnExceptionCheckpoint
+    from treadle_plugins.callbacks.prediction_writer import BasePredictionWriter
+    from treadle_plugins.callbacks.stochastic_weight_avg import StochasticWeightAveraging
     from treadle_plugins.callbacks.timer import Timer
     from treadle_plugins.checkpointing import ModelCheckpoint
     from treadle_plugins.progress import (
@@ -32,8 +39,13 @@ if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ impo
 
 # public name -> module that defines it
 _LOCATIONS = {
+    "BackboneFinetuning": "treadle_plugins.callbacks.finetuning",
+    "BaseFinetuning": "treadle_plugins.callbacks.finetuning",
+    "BasePredictionWriter": "treadle_plugins.callbacks.prediction_writer",
+    "Checkpoint": "treadle_plugins.callbacks.checkpoint",
     "EarlyStopping": "treadle_plugins.callbacks.early_stopping",
     "EarlyStoppingReason": "treadle_plugins.callbacks.early_stopping",
+    "GradientAccumulationScheduler": "treadle_plugins.callbacks.gradient_accumulation_scheduler",
     "LambdaCallback": "treadle_plugins.callbacks.lambda_function",
     "LearningRateMonitor": "treadle_plugins.callbacks.lr_monitor",
     "ModelCheckpoint": "treadle_plugins.checkpointing",
@@ -43,14 +55,20 @@ _LOCATIONS = {
     "ProgressBar": "treadle_plugins.progress",
     "RichProgressBar": "treadle_plugins.progress",
     "RichProgressBarTheme": "treadle_plugins.progress",
+    "StochasticWeightAveraging": "treadle_plugins.callbacks.stochastic_weight_avg",
     "TQDMProgressBar": "treadle_plugins.progress",
     "Timer": "treadle_plugins.callbacks.timer",
 }
 
 __all__ = [
+    "BackboneFinetuning",
+    "BaseFinetuning",
+    "BasePredictionWriter",
     "Callback",
+    "Checkpoint",
     "EarlyStopping",
     "EarlyStoppingReason",
+    "GradientAccumulationScheduler",
     "LambdaCallback",
     "LearningRateMonitor",
     "ModelCheckpoint",
@@ -60,6 +78,7 @@ __all__ = [
     "ProgressBar",
     "RichProgressBar",
     "RichProgressBarTheme",
+    "StochasticWeightAveraging",
     "TQDMProgressBar",
     "Timer",
 ]

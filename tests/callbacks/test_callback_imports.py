@@ -13,9 +13,14 @@ from boring_model import BoringModel, quiet, unless_installed
 import treadle
 
 NAMES = [
+    "BackboneFinetuning",
+    "BaseFinetuning",
+    "BasePredictionWriter",
     "Callback",
+    "Checkpoint",
     "EarlyStopping",
     "EarlyStoppingReason",
+    "GradientAccumulationScheduler",
     "LambdaCallback",
     "LearningRateMonitor",
     "ModelCheckpoint",
@@ -25,6 +30,7 @@ NAMES = [
     "ProgressBar",
     "RichProgressBar",
     "RichProgressBarTheme",
+    "StochasticWeightAveraging",
     "TQDMProgressBar",
     "Timer",
 ]
@@ -58,11 +64,11 @@ def test_unknown_name_lists_the_known_ones():
     with pytest.raises(
         AttributeError,
         match=re.escape(
-            "module 'treadle.callbacks' has no attribute 'StochasticWeightAveraging'; it "
-            "provides Callback, EarlyStopping, EarlyStoppingReason, LambdaCallback"
+            "module 'treadle.callbacks' has no attribute 'ModelPruning'; it provides "
+            "BackboneFinetuning, BaseFinetuning, BasePredictionWriter, Callback, Checkpoint"
         ),
     ):
-        callbacks.StochasticWeightAveraging  # noqa: B018
+        callbacks.ModelPruning  # noqa: B018
 
 
 def test_import_treadle_loads_no_callback_module():
