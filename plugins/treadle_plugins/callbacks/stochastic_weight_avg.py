@@ -253,13 +253,13 @@ class StochasticWeightAveraging(Callback):
             module.running_mean = torch.zeros_like(module.running_mean)
             module.running_var = torch.ones_like(module.running_var)
             self.momenta[module] = module.momentum
-            module.momentum = None  # type: ignore[assignment]
+            module.momentum = None
             assert module.num_batches_tracked is not None
             module.num_batches_tracked *= 0
 
     def reset_momenta(self) -> None:
         for bn_module, momentum in self.momenta.items():
-            bn_module.momentum = momentum  # type: ignore[assignment]
+            bn_module.momentum = momentum
 
     @staticmethod
     def update_parameters(
