@@ -21,6 +21,7 @@ SUBMODULES: dict[str, tuple[str, ...]] = {
     "treadle.callbacks": (
         "callback",
         "checkpoint",
+        "device_stats_monitor",
         "early_stopping",
         "finetuning",
         "gradient_accumulation_scheduler",
@@ -30,6 +31,7 @@ SUBMODULES: dict[str, tuple[str, ...]] = {
         "model_summary",
         "on_exception_checkpoint",
         "prediction_writer",
+        "rich_model_summary",
         "stochastic_weight_avg",
         "timer",
     ),

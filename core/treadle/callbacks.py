@@ -16,6 +16,7 @@ from treadle.callback import Callback
 
 if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ imports on first use
     from treadle_plugins.callbacks.checkpoint import Checkpoint
+    from treadle_plugins.callbacks.device_stats_monitor import DeviceStatsMonitor
     from treadle_plugins.callbacks.early_stopping import EarlyStopping, EarlyStoppingReason
     from treadle_plugins.callbacks.finetuning import BackboneFinetuning, BaseFinetuning
     from treadle_plugins.callbacks.gradient_accumulation_scheduler import (
@@ -26,6 +27,7 @@ if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ impo
     from treadle_plugins.callbacks.model_summary import ModelSummary
     from treadle_plugins.callbacks.on_exception_checkpoint import OnExceptionCheckpoint
     from treadle_plugins.callbacks.prediction_writer import BasePredictionWriter
+    from treadle_plugins.callbacks.rich_model_summary import RichModelSummary
     from treadle_plugins.callbacks.stochastic_weight_avg import StochasticWeightAveraging
     from treadle_plugins.callbacks.timer import Timer
     from treadle_plugins.checkpointing import ModelCheckpoint
@@ -43,6 +45,7 @@ _LOCATIONS = {
     "BaseFinetuning": "treadle_plugins.callbacks.finetuning",
     "BasePredictionWriter": "treadle_plugins.callbacks.prediction_writer",
     "Checkpoint": "treadle_plugins.callbacks.checkpoint",
+    "DeviceStatsMonitor": "treadle_plugins.callbacks.device_stats_monitor",
     "EarlyStopping": "treadle_plugins.callbacks.early_stopping",
     "EarlyStoppingReason": "treadle_plugins.callbacks.early_stopping",
     "GradientAccumulationScheduler": "treadle_plugins.callbacks.gradient_accumulation_scheduler",
@@ -53,6 +56,7 @@ _LOCATIONS = {
     "OnExceptionCheckpoint": "treadle_plugins.callbacks.on_exception_checkpoint",
     "PlainProgressBar": "treadle_plugins.progress",
     "ProgressBar": "treadle_plugins.progress",
+    "RichModelSummary": "treadle_plugins.callbacks.rich_model_summary",
     "RichProgressBar": "treadle_plugins.progress",
     "RichProgressBarTheme": "treadle_plugins.progress",
     "StochasticWeightAveraging": "treadle_plugins.callbacks.stochastic_weight_avg",
@@ -66,6 +70,7 @@ __all__ = [
     "BasePredictionWriter",
     "Callback",
     "Checkpoint",
+    "DeviceStatsMonitor",
     "EarlyStopping",
     "EarlyStoppingReason",
     "GradientAccumulationScheduler",
@@ -76,6 +81,7 @@ __all__ = [
     "OnExceptionCheckpoint",
     "PlainProgressBar",
     "ProgressBar",
+    "RichModelSummary",
     "RichProgressBar",
     "RichProgressBarTheme",
     "StochasticWeightAveraging",

@@ -18,6 +18,7 @@ NAMES = [
     "BasePredictionWriter",
     "Callback",
     "Checkpoint",
+    "DeviceStatsMonitor",
     "EarlyStopping",
     "EarlyStoppingReason",
     "GradientAccumulationScheduler",
@@ -28,6 +29,7 @@ NAMES = [
     "OnExceptionCheckpoint",
     "PlainProgressBar",
     "ProgressBar",
+    "RichModelSummary",
     "RichProgressBar",
     "RichProgressBarTheme",
     "StochasticWeightAveraging",
@@ -65,7 +67,8 @@ def test_unknown_name_lists_the_known_ones():
         AttributeError,
         match=re.escape(
             "module 'treadle.callbacks' has no attribute 'ModelPruning'; it provides "
-            "BackboneFinetuning, BaseFinetuning, BasePredictionWriter, Callback, Checkpoint"
+            "BackboneFinetuning, BaseFinetuning, BasePredictionWriter, Callback, Checkpoint, "
+            "DeviceStatsMonitor"
         ),
     ):
         callbacks.ModelPruning  # noqa: B018
