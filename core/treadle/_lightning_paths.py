@@ -33,6 +33,7 @@ SUBMODULES: dict[str, tuple[str, ...]] = {
         "prediction_writer",
         "rich_model_summary",
         "stochastic_weight_avg",
+        "throughput_monitor",
         "timer",
     ),
     "treadle.loggers": ("csv_logs", "logger", "tensorboard"),

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ impo
     from treadle_plugins.callbacks.prediction_writer import BasePredictionWriter
     from treadle_plugins.callbacks.rich_model_summary import RichModelSummary
     from treadle_plugins.callbacks.stochastic_weight_avg import StochasticWeightAveraging
+    from treadle_plugins.callbacks.throughput_monitor import ThroughputMonitor
     from treadle_plugins.callbacks.timer import Timer
     from treadle_plugins.checkpointing import ModelCheckpoint
     from treadle_plugins.progress import (
@@ -61,6 +62,7 @@ _LOCATIONS = {
     "RichProgressBarTheme": "treadle_plugins.progress",
     "StochasticWeightAveraging": "treadle_plugins.callbacks.stochastic_weight_avg",
     "TQDMProgressBar": "treadle_plugins.progress",
+    "ThroughputMonitor": "treadle_plugins.callbacks.throughput_monitor",
     "Timer": "treadle_plugins.callbacks.timer",
 }
 
@@ -86,6 +88,7 @@ __all__ = [
     "RichProgressBarTheme",
     "StochasticWeightAveraging",
     "TQDMProgressBar",
+    "ThroughputMonitor",
     "Timer",
 ]
 assert set(__all__) == {"Callback", *_LOCATIONS}  # one list to keep, checked on import

@@ -34,6 +34,7 @@ NAMES = [
     "RichProgressBarTheme",
     "StochasticWeightAveraging",
     "TQDMProgressBar",
+    "ThroughputMonitor",
     "Timer",
 ]
 

@@ -31,6 +31,7 @@ IMPORTS = [
     "from treadle.callbacks.checkpoint import Checkpoint",
     "from treadle.callbacks.rich_model_summary import RichModelSummary",
     "from treadle.callbacks.device_stats_monitor import DeviceStatsMonitor",
+    "from treadle.callbacks.throughput_monitor import ThroughputMonitor",
     "from treadle.loggers.tensorboard import TensorBoardLogger",
     "from treadle.loggers.csv_logs import CSVLogger",
     "from treadle.loggers.logger import Logger",
