@@ -167,3 +167,15 @@ def test_accumulate_grad_batches_cannot_be_set_outside_fit():
         ),
     ):
         trainer.accumulate_grad_batches = 2
+
+
+def test_accumulate_grad_batches_takes_an_int_from_one(tmp_path):
+    class SetsZero(treadle.Callback):
+        def on_train_epoch_start(self, trainer, pl_module):
+            trainer.accumulate_grad_batches = 0
+
+    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1), callbacks=[SetsZero()])
+    with pytest.raises(
+        ValueError, match=re.escape("`trainer.accumulate_grad_batches = 0`: expected an int >= 1.")
+    ):
+        trainer.fit(BoringModel())
