@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from treadle import Callback, hookimpl
+from treadle import hookimpl
 from treadle.errors import ConfigurationError, MetricNotFoundError
 from treadle_plugins.callbacks.checkpoint import Checkpoint
 

@@ -20,6 +20,7 @@ import treadle
 from treadle.callbacks import DeviceStatsMonitor, ModelSummary, RichModelSummary
 from treadle.loggers import CSVLogger
 
+
 def _logged_keys(tmp_path, monitor):
     # psutil: installed in CI with deepspeed (one of its requirements)
     pytest.importorskip("psutil", reason="DeviceStatsMonitor's CPU stats need psutil")
