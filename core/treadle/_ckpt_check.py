@@ -97,7 +97,9 @@ def read_checkpoint(path: Any, map_location: Any = "cpu") -> dict[str, Any]:
 def check(trainer: Any, checkpoint: Any, path: Any) -> None:
     """Raise a ``CheckpointError`` naming ``path`` when ``checkpoint`` cannot restore ``trainer``.
 
-    Called before anything of the checkpoint is loaded into the run.
+    Called before anything of the checkpoint is loaded into the run; the optimizer states are
+    checked by :func:`check_run_optimizers`, after the callbacks' states are loaded (a
+    finetuning callback rebuilds the parameter groups it added).
     """
     strategy_restores = bool(getattr(trainer.strategy, "saves_optimizer_states", False))
     if not isinstance(checkpoint, dict):
@@ -106,6 +108,11 @@ def check(trainer: Any, checkpoint: Any, path: Any) -> None:
     module = trainer.module
     if "state_dict" in checkpoint:
         check_weights(module, checkpoint["state_dict"], path)
+
+
+def check_run_optimizers(trainer: Any, checkpoint: dict[str, Any], path: Any) -> None:
+    """The optimizer states of ``checkpoint`` against ``trainer``'s optimizers (``fit()``)."""
+    strategy_restores = bool(getattr(trainer.strategy, "saves_optimizer_states", False))
     fitting = getattr(trainer.state, "fn", None) == "fit"
     optimizers = list(trainer.optimizers) if fitting else []
     if not optimizers or strategy_restores:

@@ -15,11 +15,21 @@ from treadle import _lightning_paths
 from treadle.callback import Callback
 
 if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ imports on first use
+    from treadle_plugins.callbacks.checkpoint import Checkpoint
+    from treadle_plugins.callbacks.device_stats_monitor import DeviceStatsMonitor
     from treadle_plugins.callbacks.early_stopping import EarlyStopping, EarlyStoppingReason
+    from treadle_plugins.callbacks.finetuning import BackboneFinetuning, BaseFinetuning
+    from treadle_plugins.callbacks.gradient_accumulation_scheduler import (
+        GradientAccumulationScheduler,
+    )
     from treadle_plugins.callbacks.lambda_function import LambdaCallback
     from treadle_plugins.callbacks.lr_monitor import LearningRateMonitor
     from treadle_plugins.callbacks.model_summary import ModelSummary
     from treadle_plugins.callbacks.on_exception_checkpoint import OnExceptionCheckpoint
+    from treadle_plugins.callbacks.prediction_writer import BasePredictionWriter
+    from treadle_plugins.callbacks.rich_model_summary import RichModelSummary
+    from treadle_plugins.callbacks.stochastic_weight_avg import StochasticWeightAveraging
+    from treadle_plugins.callbacks.throughput_monitor import ThroughputMonitor
     from treadle_plugins.callbacks.timer import Timer
     from treadle_plugins.checkpointing import ModelCheckpoint
     from treadle_plugins.progress import (
@@ -32,8 +42,14 @@ if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ impo
 
 # public name -> module that defines it
 _LOCATIONS = {
+    "BackboneFinetuning": "treadle_plugins.callbacks.finetuning",
+    "BaseFinetuning": "treadle_plugins.callbacks.finetuning",
+    "BasePredictionWriter": "treadle_plugins.callbacks.prediction_writer",
+    "Checkpoint": "treadle_plugins.callbacks.checkpoint",
+    "DeviceStatsMonitor": "treadle_plugins.callbacks.device_stats_monitor",
     "EarlyStopping": "treadle_plugins.callbacks.early_stopping",
     "EarlyStoppingReason": "treadle_plugins.callbacks.early_stopping",
+    "GradientAccumulationScheduler": "treadle_plugins.callbacks.gradient_accumulation_scheduler",
     "LambdaCallback": "treadle_plugins.callbacks.lambda_function",
     "LearningRateMonitor": "treadle_plugins.callbacks.lr_monitor",
     "ModelCheckpoint": "treadle_plugins.checkpointing",
@@ -41,16 +57,25 @@ _LOCATIONS = {
     "OnExceptionCheckpoint": "treadle_plugins.callbacks.on_exception_checkpoint",
     "PlainProgressBar": "treadle_plugins.progress",
     "ProgressBar": "treadle_plugins.progress",
+    "RichModelSummary": "treadle_plugins.callbacks.rich_model_summary",
     "RichProgressBar": "treadle_plugins.progress",
     "RichProgressBarTheme": "treadle_plugins.progress",
+    "StochasticWeightAveraging": "treadle_plugins.callbacks.stochastic_weight_avg",
     "TQDMProgressBar": "treadle_plugins.progress",
+    "ThroughputMonitor": "treadle_plugins.callbacks.throughput_monitor",
     "Timer": "treadle_plugins.callbacks.timer",
 }
 
 __all__ = [
+    "BackboneFinetuning",
+    "BaseFinetuning",
+    "BasePredictionWriter",
     "Callback",
+    "Checkpoint",
+    "DeviceStatsMonitor",
     "EarlyStopping",
     "EarlyStoppingReason",
+    "GradientAccumulationScheduler",
     "LambdaCallback",
     "LearningRateMonitor",
     "ModelCheckpoint",
@@ -58,9 +83,12 @@ __all__ = [
     "OnExceptionCheckpoint",
     "PlainProgressBar",
     "ProgressBar",
+    "RichModelSummary",
     "RichProgressBar",
     "RichProgressBarTheme",
+    "StochasticWeightAveraging",
     "TQDMProgressBar",
+    "ThroughputMonitor",
     "Timer",
 ]
 assert set(__all__) == {"Callback", *_LOCATIONS}  # one list to keep, checked on import

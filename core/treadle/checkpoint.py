@@ -189,15 +189,18 @@ def restore(trainer: Any, hooks: Any, ckpt_path: Any) -> dict[str, Any] | None:
     module, state = trainer.module, trainer.state
     if "state_dict" in checkpoint:  # absent when the strategy restored the weights itself
         module.load_state_dict(checkpoint["state_dict"])
-    for opt, opt_state in zip(trainer.optimizers, checkpoint.get("optimizer_states", [])):
-        opt.load_state_dict(opt_state)
-    for cfg, sch_state in zip(trainer.lr_scheduler_configs, checkpoint.get("lr_schedulers", [])):
-        cfg.scheduler.load_state_dict(sch_state)
+    # As Lightning: the callbacks before the optimizers (a finetuning callback rebuilds the
+    # parameter groups it added, which the saved optimizer state has).
     saved = checkpoint.get("callbacks", {})
     for cb in trainer.callbacks:
         key = state_key(cb)
         if key in saved and hasattr(cb, "load_state_dict"):
             cb.load_state_dict(saved[key])
+    _ckpt_check.check_run_optimizers(trainer, checkpoint, ckpt_path)
+    for opt, opt_state in zip(trainer.optimizers, checkpoint.get("optimizer_states", [])):
+        opt.load_state_dict(opt_state)
+    for cfg, sch_state in zip(trainer.lr_scheduler_configs, checkpoint.get("lr_schedulers", [])):
+        cfg.scheduler.load_state_dict(sch_state)
     datamodule = getattr(trainer, "datamodule", None)
     if datamodule is not None and type(datamodule).__qualname__ in checkpoint:
         datamodule.load_state_dict(checkpoint[type(datamodule).__qualname__])

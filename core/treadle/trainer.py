@@ -119,6 +119,7 @@ class Trainer:
         self._root_device: torch.device | None = None
         self._datamodule_plugin: Any = None  # the DataModule's batch-transfer overrides
         self._given_loaders = {"train": False, "val": False}
+        self._eval_loaders: dict[str, list[Any]] = {}  # test/predict: the loaders as set up
 
     # -- construction ------------------------------------------------------------------------
 
@@ -330,7 +331,25 @@ class Trainer:
 
     @property
     def accumulate_grad_batches(self) -> int:
-        return self.config.accumulate_grad_batches
+        """Batches per optimizer step: ``Trainer(accumulate_grad_batches=)``, or what a callback
+        set for the running ``fit()`` (``GradientAccumulationScheduler``)."""
+        step = self._step
+        return self.config.accumulate_grad_batches if step is None else step.accumulate
+
+    @accumulate_grad_batches.setter
+    def accumulate_grad_batches(self, value: int) -> None:
+        """As Lightning's attribute: a callback changes it for the running ``fit()`` (at an
+        epoch's start); the next ``fit()`` starts from ``Trainer(accumulate_grad_batches=)``."""
+        if self._step is None:
+            raise RuntimeError(
+                "`trainer.accumulate_grad_batches` can only be changed while `fit()` runs "
+                "(from a callback hook); set `Trainer(accumulate_grad_batches=N)` otherwise."
+            )
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(
+                f"`trainer.accumulate_grad_batches = {value!r}`: expected an int >= 1."
+            )
+        self._step.accumulate = value
 
     @property
     def gradient_clip_val(self) -> float | None:
@@ -387,6 +406,22 @@ class Trainer:
     @should_stop.setter
     def should_stop(self, value: bool) -> None:
         self.state.should_stop = bool(value)
+
+    @property
+    def train_dataloader(self) -> Any:
+        """The training loader of the running (or last) ``fit()``, as it iterates it."""
+        loop = self._fit_loop
+        return None if loop is None else loop.loader
+
+    @property
+    def test_dataloaders(self) -> Any:
+        """The loader(s) of the last ``test()``, as it iterates them (one, or a list)."""
+        return _one_or_list(self._eval_loaders.get("test"))
+
+    @property
+    def predict_dataloaders(self) -> Any:
+        """The loader(s) of the last ``predict()``, as it iterates them (one, or a list)."""
+        return _one_or_list(self._eval_loaders.get("predict"))
 
     @property
     def sanity_checking(self) -> bool:
@@ -584,6 +619,7 @@ class Trainer:
             train_loader = self._setup_loader(train_loader, "fit")
             eval_stage = "validate" if fn == "fit" else fn
             eval_loaders = [self._setup_loader(v, eval_stage) for v in eval_loaders]
+            self._eval_loaders[fn] = eval_loaders
             # as Lightning: the file resumed from (``"last"``/``"best"`` resolved; None when
             # "last" finds none: a fresh start)
             self.ckpt_path = self._checkpoint_path(fn, ckpt_path)
@@ -992,6 +1028,12 @@ class _Nothing:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self
+
+
+def _one_or_list(loaders: list[Any] | None) -> Any:
+    if not loaders:
+        return None
+    return loaders[0] if len(loaders) == 1 else loaders
 
 
 def _split_datamodule(dataloaders: Any, datamodule: Any) -> tuple[Any, Any]:

@@ -17,15 +17,16 @@ from typing import Any
 
 import torch
 
-from treadle import Callback, hookimpl
+from treadle import hookimpl
 from treadle.errors import ConfigurationError, MetricNotFoundError
+from treadle_plugins.callbacks.checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
 
 _NONFINITE = ".nonfinite"  # inserted before the extension of a checkpoint written aside
 
 
-class ModelCheckpoint(Callback):
+class ModelCheckpoint(Checkpoint):
     """As Lightning's ``ModelCheckpoint``: same arguments, triggers, file names and state.
 
     * When: every ``every_n_epochs`` epochs (the default, 1; 0 turns epoch saves off), every

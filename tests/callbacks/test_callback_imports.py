@@ -13,9 +13,15 @@ from boring_model import BoringModel, quiet, unless_installed
 import treadle
 
 NAMES = [
+    "BackboneFinetuning",
+    "BaseFinetuning",
+    "BasePredictionWriter",
     "Callback",
+    "Checkpoint",
+    "DeviceStatsMonitor",
     "EarlyStopping",
     "EarlyStoppingReason",
+    "GradientAccumulationScheduler",
     "LambdaCallback",
     "LearningRateMonitor",
     "ModelCheckpoint",
@@ -23,9 +29,12 @@ NAMES = [
     "OnExceptionCheckpoint",
     "PlainProgressBar",
     "ProgressBar",
+    "RichModelSummary",
     "RichProgressBar",
     "RichProgressBarTheme",
+    "StochasticWeightAveraging",
     "TQDMProgressBar",
+    "ThroughputMonitor",
     "Timer",
 ]
 
@@ -58,11 +67,12 @@ def test_unknown_name_lists_the_known_ones():
     with pytest.raises(
         AttributeError,
         match=re.escape(
-            "module 'treadle.callbacks' has no attribute 'StochasticWeightAveraging'; it "
-            "provides Callback, EarlyStopping, EarlyStoppingReason, LambdaCallback"
+            "module 'treadle.callbacks' has no attribute 'ModelPruning'; it provides "
+            "BackboneFinetuning, BaseFinetuning, BasePredictionWriter, Callback, Checkpoint, "
+            "DeviceStatsMonitor"
         ),
     ):
-        callbacks.StochasticWeightAveraging  # noqa: B018
+        callbacks.ModelPruning  # noqa: B018
 
 
 def test_import_treadle_loads_no_callback_module():
