@@ -311,7 +311,10 @@ class FitLoop:
                 for name, p in module.named_parameters()
                 if p.grad is not None
             }
-            if not fit["grads"] and trainer.strategy.saves_optimizer_states:
+            strategy = trainer.strategy
+            if not (fit["grads"] or strategy.saves_window_gradients) and (
+                strategy.saves_optimizer_states
+            ):
                 warnings.warn(
                     f"A checkpoint saved inside a gradient-accumulation window (batch "
                     f"{state.batch_idx}, accumulate_grad_batches={self.step.accumulate}) under "
