@@ -1,4 +1,6 @@
-"""Preemption: SIGTERM, SIGUSR1 and SIGINT during ``fit()`` end the run with a checkpoint.
+"""Preemption: SIGTERM, SIGUSR1 and SIGINT during ``fit()`` end the run with a checkpoint;
+during ``validate()``, ``test()`` and ``predict()`` they end it after the batch running, with
+nothing to save (:class:`EvaluationPreemption`).
 
 While ``fit()`` trains, the handler only records the signal. The fit loop reads that record
 once per training batch, after the batch (and any validation it triggers) finished: never in
@@ -147,6 +149,58 @@ class Preemption:
                 f"treadle: {error} (epoch {state.epoch}, {state.batches_done} batches done, "
                 f"global step {state.global_step}); exiting with code {error.code}. Run the "
                 f'same script with `trainer.fit(..., ckpt_path="last")` to resume.',
+                file=sys.stderr,
+                flush=True,
+            )
+        raise error
+
+
+class EvaluationPreemption(Preemption):
+    """The signals caught during ``validate()``, ``test()`` or ``predict()``: the batch running
+    finishes, then the evaluation stops. Nothing is saved (an evaluation has no state to
+    resume); ``on_exception`` gets :class:`Preempted` with ``ckpt_path=None``, the loggers are
+    finalized (what was logged so far is on disk) and the process exits with 128 + the signal
+    number, as ``fit()``'s.
+
+    Several ranks agree on the batch as ``fit()``'s do, but only within the batches every
+    rank runs (:meth:`start`; unpadded evaluation samplers may give a rank one batch more): a
+    signal after those is acted on at the evaluation's end, where every rank agrees again.
+    """
+
+    __slots__ = ("common", "done")
+
+    def __init__(self, trainer: Any) -> None:
+        super().__init__(trainer)
+        self.common = 0.0  # batches every rank runs (where ranks may compare)
+        self.done = 0  # batches run so far
+
+    def start(self, batches: float) -> None:
+        """At the evaluation's start, on every rank (a collective under several ranks):
+        ``batches``, this rank's batches to run, gives the batches every rank runs."""
+        self.done = 0
+        if self.several:
+            mine = torch.tensor([-float(batches)], device=self.trainer.root_device)
+            fewest = -self.trainer.reduce(mine, "max").item()
+            self.common = fewest if fewest != float("inf") else 0.0  # (inf: lengths unknown)
+
+    def after_batch(self) -> None:
+        """After an evaluation batch, when this process received a signal or there are
+        several ranks: stop now (one process), or count down to the ranks' next comparison."""
+        self.done += 1
+        if not self.several:
+            self.stop(self.signum)
+        if self.done <= self.common:
+            self.check()
+
+    def stop(self, signum: int) -> None:
+        """Raise :class:`Preempted` (nothing saved), with one line on rank zero."""
+        trainer, state = self.trainer, self.trainer.state
+        error = Preempted(signum, None, f"{state.fn}()")
+        if trainer.is_global_zero:
+            print(
+                f"treadle: {error} after batch {state.batch_idx} of dataloader "
+                f"{state.dataloader_idx}; nothing to save: an evaluation has no state to "
+                f"resume. Exiting with code {error.code}.",
                 file=sys.stderr,
                 flush=True,
             )

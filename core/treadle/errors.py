@@ -58,6 +58,8 @@ class CheckpointError(RuntimeError):
 class Preempted(SystemExit):
     """``fit()`` stopped on a signal (SIGTERM, SIGUSR1 or SIGINT): the training step that was
     running finished, the run was saved to ``ckpt_path``, and ``on_exception`` got this.
+    ``validate()``, ``test()`` and ``predict()`` stop the same way after the batch running,
+    with nothing saved: ``ckpt_path`` is None there.
 
     A ``SystemExit``: uncaught, the process exits quietly with ``code`` = 128 + ``signum``
     (143 for SIGTERM, 138 for SIGUSR1, 130 for SIGINT), what a shell reports for a process
@@ -65,11 +67,14 @@ class Preempted(SystemExit):
     the one the ranks agreed on (the highest number any of them received).
     """
 
-    def __init__(self, signum: int, ckpt_path: str) -> None:
+    def __init__(self, signum: int, ckpt_path: str | None, stopped: str = "the run") -> None:
         self.signum = signum
-        self.ckpt_path = ckpt_path
+        self.ckpt_path = ckpt_path  # None: nothing saved (validate, test, predict)
         name = _signal_name(signum)
-        super().__init__(f"{name} received: the run was saved to {ckpt_path}")
+        if ckpt_path is None:
+            super().__init__(f"{name} received: {stopped} stopped")
+        else:
+            super().__init__(f"{name} received: the run was saved to {ckpt_path}")
         self.code = 128 + signum  # what SystemExit exits with
 
 

@@ -132,6 +132,9 @@ class Strategy(Protocol):
     #: True when the strategy writes the optimizer states itself (DeepSpeed's shards): the
     #: core then leaves them out of its checkpoint dict.
     saves_optimizer_states: bool
+    #: True when a checkpoint saved inside a gradient-accumulation window carries the window's
+    #: gradients through the strategy itself (they are not in ``param.grad``: DeepSpeed ZeRO 3).
+    saves_window_gradients: bool
     #: True when no rank holds the whole parameters (ZeRO stage 3, FSDP): code that reads or
     #: copies every parameter on one rank (an EMA of the weights) cannot run.
     shards_parameters: bool
@@ -256,6 +259,7 @@ class StrategyBase:
     node_rank: int = 0
     owns_precision: bool = False
     saves_optimizer_states: bool = False
+    saves_window_gradients: bool = False
     shards_parameters: bool = False
 
     def no_backward_sync(self, module: Any = None, enabled: bool = True) -> ContextManager[None]:

@@ -66,6 +66,9 @@ class EvaluationLoop:
 
     def __init__(self, trainer: Any, hooks: Any, metrics: Any) -> None:
         self.trainer, self.hooks, self.metrics = trainer, hooks, metrics
+        # validate/test/predict: the signals caught (``_signals.EvaluationPreemption``); None
+        # inside fit, whose own preemption acts after the training batch.
+        self.preemption: Any = None
 
     def run(
         self, stage: str, loaders: list[Any], limits: list[float], keep_predictions: bool = False
@@ -77,6 +80,9 @@ class EvaluationLoop:
         trainer, hooks, metrics, state = self.trainer, self.hooks, self.metrics, self.trainer.state
         module = trainer.module
         prefix = _PREFIX[stage]
+        preemption = self.preemption
+        if preemption is not None:
+            preemption.start(sum(limits))
         call = lambda name: getattr(hooks, name.format(prefix))  # noqa: E731
         on_batch_start, on_batch_end = call("on_{}_batch_start"), call("on_{}_batch_end")
         run_step = call("run_{}_step")
@@ -129,6 +135,8 @@ class EvaluationLoop:
                     metrics.in_step = False
                     if metrics.pending_eval_step:
                         log_to_loggers(trainer, metrics.take_eval_step_metrics(), batch_idx)
+                    if preemption is not None and (preemption.signum or preemption.several):
+                        preemption.after_batch()  # a signal (or ranks to ask): stop
         metrics.dataloader_idx = None
         state.dataloader_idx, state.num_dataloaders = 0, 1
         call("on_{}_epoch_end")(trainer=trainer, module=module)
@@ -307,7 +315,10 @@ class FitLoop:
                 for name, p in module.named_parameters()
                 if p.grad is not None
             }
-            if not fit["grads"] and trainer.strategy.saves_optimizer_states:
+            strategy = trainer.strategy
+            if not (fit["grads"] or strategy.saves_window_gradients) and (
+                strategy.saves_optimizer_states
+            ):
                 warnings.warn(
                     f"A checkpoint saved inside a gradient-accumulation window (batch "
                     f"{state.batch_idx}, accumulate_grad_batches={self.step.accumulate}) under "

@@ -23,6 +23,7 @@ from treadle import _defaults, _optim_config, _results, _summary, checkpoint
 from treadle._adapters import adapt_object
 from treadle._fastconfig import validate_trainer_kwargs
 from treadle._metrics import MetricStore
+from treadle._signals import EvaluationPreemption
 from treadle.callback import Callback
 from treadle.data import as_list, num_batches, sequential
 from treadle.datamodule import TRANSFER_HOOKS, DataModule, overrides
@@ -651,7 +652,9 @@ class Trainer:
             limits = [num_batches(v, limit) for v in eval_loaders]
             if fn == "validate":
                 self.num_val_batches = sum(limits)
-            results = evaluation.run(fn, eval_loaders, limits, keep_predictions)
+            evaluation.preemption = EvaluationPreemption(self)  # signals: stop after a batch
+            with evaluation.preemption:
+                results = evaluation.run(fn, eval_loaders, limits, keep_predictions)
             if fn != "predict":
                 return results
             if not keep_predictions or not results:  # as Lightning: None when nothing ran

@@ -9,6 +9,8 @@ last batch.) One process per run (a signal ends it).
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import signal
 import sys
 
@@ -38,11 +40,13 @@ import treadle
 OUT, STRATEGY, MODE = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 RESUME = sys.argv[4] if len(sys.argv) > 4 else None
 SIGNAL_AT = 3  # epoch 0, batch 3: the first batch of the window 3-5 (accumulate_grad_batches=3)
+SAVE_AT = 4  # epoch 0, batch 4: mid-window, two backward passes of the window 3-5 done
+DEVICES = int(os.environ.get("DEVICES", "1"))
 
 
 def loader():
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(40, 8, generator=g)
+    x = torch.randn(40 * DEVICES, 8, generator=g)  # 10 batches a rank
     y = torch.tanh(x @ torch.randn(8, 1, generator=g))
     return DataLoader(TensorDataset(x, y), batch_size=4, shuffle=True,
                       generator=torch.Generator().manual_seed(1))
@@ -65,6 +69,8 @@ class Probe(treadle.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if MODE == "signal" and trainer.current_epoch == 0 and batch_idx == SIGNAL_AT:
             os.kill(os.getpid(), signal.SIGTERM)
+        if MODE == "save" and trainer.current_epoch == 0 and batch_idx == SAVE_AT:
+            trainer.save_checkpoint(OUT / "save" / "mid.ckpt")
 
     def on_exception(self, trainer, pl_module, exception):
         (OUT / "exception.json").write_text(json.dumps({
@@ -81,22 +87,25 @@ def gathered(module):
 
 treadle.seed_everything(0)
 model = Regression()
-trainer = treadle.Trainer(accelerator="cpu", devices=1, strategy=STRATEGY, max_epochs=2,
+trainer = treadle.Trainer(accelerator="cpu", devices=DEVICES, strategy=STRATEGY, max_epochs=2,
                           accumulate_grad_batches=3, logger=False, enable_progress_bar=False,
                           enable_checkpointing=False, enable_model_summary=False,
                           callbacks=[Probe()], default_root_dir=OUT / MODE)
 trainer.fit(model, loader(), ckpt_path=RESUME)
-(OUT / f"{MODE}.json").write_text(json.dumps(
-    {"params": gathered(model), "global_step": trainer.global_step}))
+params = gathered(model)
+if trainer.is_global_zero:
+    (OUT / f"{MODE}.json").write_text(json.dumps(
+        {"params": params, "global_step": trainer.global_step}))
 """
 
 STRATEGIES = ["deepspeed_stage_2", "deepspeed_stage_3"]
 
 
-def job(tmp, strategy, mode, *args, ok=True):
-    out = tmp / strategy
+def job(tmp, strategy, mode, *args, ok=True, devices=1):
+    out = tmp / (strategy if devices == 1 else f"{strategy}-x{devices}")
     out.mkdir(exist_ok=True)
-    return run([sys.executable, "job.py", str(out), strategy, mode, *args], cwd=tmp, ok=ok)
+    cmd = [sys.executable, "job.py", str(out), strategy, mode, *args]
+    return run(cmd, cwd=tmp, ok=ok, extra_env={"DEVICES": str(devices)})
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +138,68 @@ def test_a_signal_inside_a_window_stops_at_its_end_and_resumes_exactly(jobs, str
     resumed = json.loads((out / "resume.json").read_text())
     assert resumed["global_step"] == full["global_step"] == 8  # ceil(10 / 3) steps an epoch
     assert resumed["params"] == full["params"]  # bit for bit
+
+
+WINDOW_WARNING = "A checkpoint saved inside a gradient-accumulation window"
+
+
+@pytest.mark.parametrize("devices", [1, 2])
+def test_a_zero_3_save_inside_a_window_carries_its_gradients(jobs, devices):
+    """``trainer.save_checkpoint()`` called mid-window under ZeRO 3 saves the window's reduced
+    gradients (``safe_get_full_grad``); the resumed run adds them to its first backward's and
+    ends bit for bit as a run never stopped (on 2 ranks each rank holds half of them)."""
+    strategy = "deepspeed_stage_3"
+    full, saved = (
+        job(jobs, strategy, "full", devices=devices),
+        job(jobs, strategy, "save", devices=devices),
+    )
+    out = jobs / (strategy if devices == 1 else f"{strategy}-x{devices}")
+    assert WINDOW_WARNING not in saved.stdout
+    ckpt = saved_loop(out / "save" / "mid.ckpt")
+    assert ckpt["loops"]["fit"]["batches_done"] == 5
+    grads = ckpt["deepspeed"]["window_grads"]
+    assert set(grads) == {"net.0.weight", "net.0.bias", "net.3.weight", "net.3.bias"}
+    assert all(g.abs().sum() > 0 for g in grads.values())
+
+    resumed = job(jobs, strategy, "resume", str(out / "save" / "mid.ckpt"), devices=devices)
+    assert WINDOW_WARNING not in full.stdout + resumed.stdout
+    full_run = json.loads((out / "full.json").read_text())
+    resumed_run = json.loads((out / "resume.json").read_text())
+    assert resumed_run["global_step"] == full_run["global_step"] == 8
+    assert resumed_run["params"] == full_run["params"]  # bit for bit
+
+
+def test_a_zero_2_save_inside_a_window_still_warns(jobs):
+    """Under ZeRO 2 the window's gradients are in the optimizer's private buffers: no
+    checkpoint carries them, and a save inside a window says so."""
+    saved = job(jobs, "deepspeed_stage_2", "save")
+    assert WINDOW_WARNING in saved.stdout and "strategy='deepspeed_stage_2'" in saved.stdout
+    ckpt = saved_loop(jobs / "deepspeed_stage_2" / "save" / "mid.ckpt")
+    assert "window_grads" not in ckpt["deepspeed"]
+
+
+def test_window_gradients_that_do_not_fit_the_model_are_refused(jobs):
+    """A mid-window ZeRO 3 checkpoint whose ``deepspeed.window_grads`` do not fit the model (a
+    damaged or edited file) is refused when the run resumes, naming the file and each misfit."""
+    strategy = "deepspeed_stage_3"
+    mid = jobs / strategy / "save" / "mid.ckpt"
+    if not mid.exists():  # (written by the test above when it ran first)
+        job(jobs, strategy, "save")
+    bad = jobs / strategy / "bad.ckpt"
+    shutil.copytree(mid, bad)
+    ckpt = saved_loop(bad)
+    grads = ckpt["deepspeed"]["window_grads"]
+    grads["net.0.bias"] = torch.zeros(3)
+    grads["net.9.weight"] = torch.zeros(1)
+    torch.save(ckpt, bad / "treadle.ckpt")
+    resumed = job(jobs, strategy, "resume", str(bad), ok=False)
+    assert resumed.returncode != 0
+    message = (
+        "its `deepspeed.window_grads` (the gradients of the accumulation window it was saved "
+        "in) do not fit this model: 'net.0.bias': shape (3,), the parameter's is (16,); "
+        "'net.9.weight': no such parameter. Resume it with the model that saved it, or from "
+        "a checkpoint saved outside an accumulation window."
+    )
+    assert re.search(re.escape(str(bad)) + r".*" + re.escape(message), resumed.stdout), (
+        resumed.stdout
+    )

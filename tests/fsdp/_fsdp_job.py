@@ -92,6 +92,14 @@ class Net(treadle.Module):
         out = self(x)
         self.log("val_loss", F.mse_loss(out, y.expand_as(out)), sync_dist=True)
 
+    def test_step(self, batch, batch_idx):
+        x, y = batch
+        out = self(x)
+        self.log("test_loss", F.mse_loss(out, y.expand_as(out)), sync_dist=True)
+
+    def predict_step(self, batch, batch_idx):
+        return self(batch[0])
+
     def configure_optimizers(self):
         if self.lbfgs:  # every first dimension even: FSDP can flatten the shards
             return torch.optim.LBFGS(self.parameters(), lr=0.1, max_iter=4)
@@ -195,7 +203,7 @@ def fit(out: Path, cfg: dict) -> None:
         accumulate_grad_batches=cfg.get("acc", 1),
         gradient_clip_val=cfg.get("clip"),
         gradient_clip_algorithm=cfg.get("algo"),
-        limit_val_batches=cfg.get("limit_val_batches", 0),
+        limit_val_batches=cfg.get("limit_val_batches", 1.0 if cfg.get("evaluate") else 0),
         callbacks=callbacks,
         logger=False,
         enable_checkpointing="save_every" in cfg,
@@ -209,7 +217,27 @@ def fit(out: Path, cfg: dict) -> None:
     ckpt = cfg.get("ckpt")
     if ckpt is not None and ckpt != "last":
         ckpt = str(out / ckpt)
-    trainer.fit(model, loader, loader if cfg.get("limit_val_batches") else None, ckpt_path=ckpt)
+    val = loader if cfg.get("limit_val_batches") else None
+    trainer.fit(model, loader, val, ckpt_path=ckpt)
+    if cfg.get("evaluate"):  # then validate, test and predict on the Module fit sharded
+        evaluate(out, cfg["tag"], trainer, model, DataLoader(dataset(), batch_size=8))
+
+
+def evaluate(out: Path, tag: str, trainer, model, loader) -> None:
+    """``OUT/{tag}.eval.rank{r}.json``: what validate, test and predict return on this rank,
+    and the full weights. (Rank r of N predicts samples r, r + N, ...: DistributedSampler.)"""
+    validated = trainer.validate(model, loader)
+    tested = trainer.test(model, loader)
+    predictions = trainer.predict(model, loader)
+    record = {
+        "validate": validated,
+        "test": tested,
+        "predict": [p.double().flatten().tolist() for p in predictions],
+        "param_types": sorted({type(p).__name__ for p in model.parameters()}),
+        "weights": full_weights(model),
+    }
+    path = out / f"{tag}.eval.rank{trainer.global_rank}.json"
+    path.write_text(json.dumps(record))
 
 
 def main() -> None:

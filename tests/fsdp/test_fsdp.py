@@ -81,6 +81,7 @@ def runs(tmp_path_factory):
         out,
         [
             {"tag": "auto", **AUTO, "save_every": 3},
+            {"tag": "evaluated", **AUTO, "evaluate": True},  # the next runs take its group over
             {"tag": "first3", **AUTO, "max_steps": 3, "save_every": 3, "ckpt_dir": "ck3"},
             {"tag": "wo", **AUTO, "max_steps": 3, "save_every": 3, "ckpt_dir": "ckwo"}
             | {"weights_only": True},
@@ -148,6 +149,39 @@ def test_validation_runs_through_the_sharded_root(runs):
     assert "val_loss" in two["metrics"]
     assert abs(two["metrics"]["val_loss"] - one["metrics"]["val_loss"]) < 1e-5
     assert max_diff(two, one) < TOL
+
+
+def test_validate_test_predict_after_fit_run_on_the_sharded_module(runs):
+    """``trainer.validate/test/predict`` after ``fit`` on the same Trainer run on both ranks
+    with the Module as fit sharded it (DTensors, not sharded again, the process group kept)
+    and give what the unsharded model gives: its full weights loaded into a plain ``Net``.
+    (The runs after it in the same launch take the kept group over.)"""
+    job_module = load_module(JOB, "_fsdp_job")
+    x, y = job_module.dataset().tensors
+    fitted = rec(runs, "evaluated")
+    ranks = [json.loads((runs / f"evaluated.eval.rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["param_types"] == ["DTensor"]
+    assert ranks[0]["weights"] == ranks[1]["weights"] == fitted["weights"]
+    net = job_module.Net()
+    shapes = {n: p.shape for n, p in net.named_parameters()}
+    net.load_state_dict(
+        {
+            n: torch.tensor(v, dtype=torch.float32).view(shapes[n])
+            for n, v in fitted["weights"].items()
+        }
+    )
+    with torch.no_grad():
+        out = net(x)
+        expected_loss = float(torch.nn.functional.mse_loss(out, y))
+    for rank, got in enumerate(ranks):
+        # rank r predicts samples r, r + 2, ... (DistributedSampler), 4 batches of 8
+        predicted = torch.tensor(
+            [v for batch in got["predict"] for v in batch], dtype=torch.float64
+        )
+        assert len(got["predict"]) == 4
+        assert torch.allclose(predicted, out[rank::2].double().flatten(), rtol=0, atol=TOL)
+        assert abs(got["validate"][0]["val_loss"] - expected_loss) < TOL
+        assert abs(got["test"][0]["test_loss"] - expected_loss) < TOL
 
 
 def test_bf16_mixed_trains_and_the_ranks_agree(runs):

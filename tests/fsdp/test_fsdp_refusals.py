@@ -163,6 +163,7 @@ def test_parameters_sharded_already_are_refused(tmp_path):
         "strategy:fsdp: `strategy='fsdp'`: parameters of the Module are DTensors already "
         "(net.0.weight, net.0.bias, net.1.weight, ...): another strategy, your code, or an "
         "earlier `fit()` under `strategy='fsdp'` sharded them. Build the Module with plain "
-        "parameters and let the strategy shard it; to evaluate a trained model, validate "
-        "inside fit (`val_dataloaders`) or load its consolidated weights into a fresh Module."
+        "parameters and let the strategy shard it; to evaluate a Module this Trainer fitted, "
+        "call its `validate()`, `test()` or `predict()` (they run on the sharded Module); "
+        "elsewhere, load its consolidated weights into a fresh Module."
     ]

@@ -54,6 +54,9 @@ from treadle_plugins.strategies import _launcher
 
 _STARTUP_TIMEOUT_S = 300  # how long the ranks wait for each other to start
 _groups_made = 0  # process groups this process initialised (the prefix of their store keys)
+# A group a finished stage left up for the next one (FSDP: the sharded Module's parameters live
+# on it): the next stage's strategy takes it over, with its store and timeout.
+_kept_group: dict[str, Any] | None = None
 _BACKENDS = {"cpu": "gloo", "mps": "gloo", "cuda": "nccl"}
 _REDUCE_OPS = {
     "sum": dist.ReduceOp.SUM,
@@ -229,6 +232,7 @@ class DDPStrategy(StrategyBase):
         if self._backend == "nccl":
             torch.cuda.set_device(device)
         if dist.is_initialized():  # set up by the user or an earlier stage that kept it
+            self._adopt_kept_group()
             return
         self._timeout_s = trainer.config.process_group_timeout
         timeout = timedelta(seconds=self._timeout_s)
@@ -440,6 +444,25 @@ class DDPStrategy(StrategyBase):
         )
         if error is not None:
             raise error from None
+
+    def keep_group(self) -> None:
+        """Leave the process group up at this stage's end, for the next stage in these
+        processes (which takes it over: :meth:`_adopt_kept_group`)."""
+        global _kept_group
+        if self._active():
+            _kept_group = {
+                "group": dist.group.WORLD,
+                "store": self._store,
+                "timeout_s": self._timeout_s,
+            }
+            self._owns_group = False
+
+    def _adopt_kept_group(self) -> None:
+        global _kept_group
+        kept, _kept_group = _kept_group, None
+        if kept is not None and kept["group"] is dist.group.WORLD:
+            self._owns_group, self._failed = True, False
+            self._store, self._timeout_s = kept["store"], kept["timeout_s"]
 
     @hookimpl
     def teardown(self) -> None:

@@ -205,11 +205,13 @@ class DeepSpeedStrategy(StrategyBase):
                 0,
             )
         self.config: dict[str, Any] | None = None  # what deepspeed.initialize got
-        self.engine = None
+        self.engine: Any = None
         self._engine_optimizer = None
         self._failed = False
         self._stage = "fit"
         self._backwards_since_step = 0
+        # A resumed accumulation window's gradients, added at its first backward.
+        self._window_grads: dict[str, torch.Tensor] | None = None
 
     def __repr__(self) -> str:
         return f"<treadle strategy {self.name!r}>"
@@ -233,6 +235,25 @@ class DeepSpeedStrategy(StrategyBase):
             if stage is not None:
                 return int(stage)
         return DEFAULT_STAGE
+
+    @property
+    def saves_window_gradients(self) -> bool:  # type: ignore[override]
+        """ZeRO 3 without optimizer offload: a checkpoint saved inside an accumulation window
+        carries the window's gradients (DeepSpeed's public ``safe_get_full_grad`` reads them
+        mid-window; see :meth:`_add_window_grads` for how they are put back). Under ZeRO 1-2
+        they sit in the optimizer's private buffers (the public call refuses mid-window) and
+        with optimizer offload ``safe_get_full_grad`` reads the offloaded copy, written only at
+        the window's end: the core warns at such a save."""
+        return self.zero_stage == 3 and not self._offloads_optimizer
+
+    @property
+    def _offloads_optimizer(self) -> bool:
+        if self.offload:
+            return True
+        if self.user is None:
+            return False
+        section = (self.user.config.get("zero_optimization") or {}).get("offload_optimizer")
+        return bool(section) and (section.get("device") or "none") != "none"
 
     def build_config(self, trainer) -> dict[str, Any]:
         """The config ``deepspeed.initialize`` gets: the user's, completed from the Trainer."""
@@ -571,6 +592,7 @@ class DeepSpeedStrategy(StrategyBase):
         )
         self._engine_optimizer = optimizer
         self._backwards_since_step = 0
+        self._window_grads = None
 
     @hookimpl(wrapper=True)
     def transfer_batch_to_device(self):
@@ -623,11 +645,15 @@ class DeepSpeedStrategy(StrategyBase):
             loss, retain_graph=bool(kwargs.get("retain_graph", False)), scale_wrt_gas=False
         )
         self._backwards_since_step += 1
+        if self._window_grads is not None:  # the first backward after a mid-window resume
+            self._add_window_grads(after_backward=True)
         return True
 
     @hookimpl
     def optimizer_step(self, closure):
         closure()  # forward, engine.backward, on_before_optimizer_step, clipping hooks
+        if self._window_grads is not None:  # resumed mid-window, no backward since
+            self._add_window_grads(after_backward=False)
         if self._backwards_since_step == 0:
             return True  # no backward since the last step (training_step returned None): no update
         self.engine.step()  # reduce, clip, update, zero the gradients
@@ -745,12 +771,73 @@ class DeepSpeedStrategy(StrategyBase):
     # -- checkpoints ----------------------------------------------------------------------------
 
     @hookimpl
-    def on_save_checkpoint(self, checkpoint):
+    def on_save_checkpoint(self, trainer, checkpoint):
         checkpoint["deepspeed"] = {
             "stage": self.zero_stage,
             "world_size": self.world_size,
             "tag": CHECKPOINT_TAG,
         }
+        grads = self._unstepped_grads(trainer)
+        if grads is not None:
+            checkpoint["deepspeed"]["window_grads"] = grads
+
+    def _unstepped_grads(self, trainer) -> dict[str, torch.Tensor] | None:
+        """Inside an accumulation window (automatic optimization, backward passes since the
+        last ``engine.step()``) under ZeRO 3: the window's gradients so far, full and reduced
+        over the ranks (the same on every rank; rank zero writes them). A collective: every
+        rank saves. None outside a window, or where they cannot be read (see
+        :attr:`saves_window_gradients`: the core warns)."""
+        if (
+            self.engine is None
+            or self._stage != "fit"
+            or not self.saves_window_gradients
+            or not trainer.module.automatic_optimization
+        ):
+            return None
+        if self._window_grads is not None:  # resumed mid-window and saved before any backward
+            return {k: v.detach().cpu().clone() for k, v in self._window_grads.items()}
+        if self._backwards_since_step == 0:
+            return None
+        from deepspeed.utils import safe_get_full_grad
+
+        grads = {}
+        for name, p in self.engine.module.module.named_parameters():
+            if p.requires_grad:
+                grads[name] = safe_get_full_grad(p).detach().cpu().clone()
+        return grads
+
+    def _add_window_grads(self, after_backward: bool) -> None:
+        """Put a resumed window's gradients back into DeepSpeed's partitions.
+
+        ZeRO 3 copies (does not add) the first backward of a window into its gradient
+        partitions, and a new engine starts every window afresh: gradients set through
+        ``safe_set_full_grad`` before that backward are overwritten (observed: the resumed
+        window then holds only its remaining batches). So they are added right after it:
+        ``saved + this backward's``, the same sum, in the same order, as the uninterrupted
+        window's (fp32 partitions: bit for bit). ``after_backward=False``: the window's
+        remaining batches ran no backward; the saved gradients are the window's."""
+        from deepspeed.utils import safe_get_full_grad, safe_set_full_grad
+
+        saved, self._window_grads = self._window_grads, None
+        assert saved is not None
+        for name, p in self.engine.module.module.named_parameters():
+            if name not in saved:
+                continue
+            value = saved[name]
+            if after_backward:
+                current = safe_get_full_grad(p)
+                value = value.to(device=current.device, dtype=current.dtype) + current
+            # DeepSpeed 0.19.8 cuts this rank's part out of the flat value at
+            # `partition_numel() * rank` without the padding its partitions have, an error on
+            # the last ranks when the ranks do not divide the size: padded here, with the zero
+            # gradient a padding element has.
+            flat = value.flatten()
+            padded = p.partition_numel() * self.world_size
+            if padded > flat.numel():
+                flat = torch.cat([flat, flat.new_zeros(padded - flat.numel())])
+            safe_set_full_grad(p, flat.to(p.device))
+        if not after_backward:
+            self._backwards_since_step += 1  # the saved window steps, as it would have
 
     @hookimpl
     def save_checkpoint(self, trainer, checkpoint, filepath, weights_only):
@@ -836,7 +923,31 @@ class DeepSpeedStrategy(StrategyBase):
                 filepath, f"DeepSpeed found no checkpoint in it (no {tag}/ directory)."
             )
         self._backwards_since_step = 0
+        if "window_grads" in saved:  # saved inside an accumulation window: its gradients so far
+            self._window_grads = self._checked_window_grads(saved["window_grads"], filepath)
         return checkpoint  # no "state_dict": the engine restored weights and optimizer
+
+    def _checked_window_grads(self, grads: Any, filepath: Any) -> dict[str, torch.Tensor]:
+        """``deepspeed.window_grads`` of a checkpoint, checked against this run's parameters."""
+        params = dict(self.engine.module.module.named_parameters())
+        wrong = [] if isinstance(grads, dict) else [f"a {type(grads).__name__}, not a dict"]
+        for name, grad in grads.items() if not wrong else ():
+            param = params.get(name)
+            shape = None if param is None else tuple(getattr(param, "ds_shape", param.shape))
+            if shape is None:
+                wrong.append(f"{name!r}: no such parameter")
+            elif not isinstance(grad, torch.Tensor):
+                wrong.append(f"{name!r}: a {type(grad).__name__}, not a tensor")
+            elif tuple(grad.shape) != shape:
+                wrong.append(f"{name!r}: shape {tuple(grad.shape)}, the parameter's is {shape}")
+        if wrong:
+            raise treadle.CheckpointError(
+                filepath,
+                f"its `deepspeed.window_grads` (the gradients of the accumulation window it was "
+                f"saved in) do not fit this model: {'; '.join(wrong)}. Resume it with the model "
+                f"that saved it, or from a checkpoint saved outside an accumulation window.",
+            )
+        return dict(grads)
 
     def _load_weights(self, path: Path, tag: str) -> None:
         """Weights from a checkpoint directory into an engine without optimizer (validate).

@@ -107,6 +107,10 @@ class FSDPStrategy(DDPStrategy):
         self.mesh: Any = None
         self._sync: bool | None = None  # the root's set_requires_gradient_sync, when known
         self._trainer: Any = None
+        # The Module this strategy sharded and its mesh, kept after fit (a later validate,
+        # test or predict runs on it as it is) while the process group stays up.
+        self._sharded: Any = None
+        self._sharded_mesh: Any = None
 
     def connect(self, trainer: Any) -> FSDPStrategy:
         """Bind this strategy to ``trainer``'s run (ranks, environment); returns itself. The
@@ -153,13 +157,14 @@ class FSDPStrategy(DDPStrategy):
                 "available` at the first save otherwise). Run: pip install treadle[fsdp]"
             )
         dtensors = [n for n, p in module.named_parameters() if _is_dtensor(p)]
-        if dtensors:
+        if dtensors and not self._evaluates_its_own(trainer, module):
             problems.append(
                 f"`strategy='fsdp'`: parameters of the Module are DTensors already "
                 f"({', '.join(dtensors[:3])}{', ...' if len(dtensors) > 3 else ''}): another "
                 f"strategy, your code, or an earlier `fit()` under `strategy='fsdp'` sharded "
                 f"them. Build the Module with plain parameters and let the strategy shard it; to "
-                f"evaluate a trained model, validate inside fit (`val_dataloaders`) or load its "
+                f"evaluate a Module this Trainer fitted, call its `validate()`, `test()` or "
+                f"`predict()` (they run on the sharded Module); elsewhere, load its "
                 f"consolidated weights into a fresh Module."
             )
         if self.world_size > 1:
@@ -167,6 +172,10 @@ class FSDPStrategy(DDPStrategy):
                 if requires_closure(opt):
                     problems += self._closure_problems(module, opt, idx)
         return problems
+
+    def _evaluates_its_own(self, trainer: Any, module: nn.Module) -> bool:
+        """validate/test/predict on the Module this strategy sharded in an earlier fit."""
+        return module is self._sharded and trainer.state.fn != "fit"
 
     def _closure_problems(self, module: nn.Module, optimizer: Any, idx: int) -> list[str]:
         """LBFGS-like optimizers flatten every parameter into one vector: under FSDP2 that
@@ -205,6 +214,9 @@ class FSDPStrategy(DDPStrategy):
         )
 
         self.model = None  # DDP's wrapper: none here (DDPStrategy's hooks then stand aside)
+        if self._evaluates_its_own(trainer, module):  # sharded by our fit: run it as it is
+            self.mesh = self._sharded_mesh
+            return
         device = trainer.accelerator.root_device
         names = {id(p): n for n, p in module.named_parameters()}
         self.mesh = init_device_mesh(device.type, (self.world_size,))
@@ -233,6 +245,7 @@ class FSDPStrategy(DDPStrategy):
             _materialize(module, device if not self.cpu_offload else torch.device("cpu"))
         self._sync = True
         _point_optimizers_at(trainer.optimizers, names, dict(module.named_parameters()))
+        self._sharded, self._sharded_mesh = module, self.mesh
 
     @hookimpl
     def setup_dataloader(self, trainer: Any, dataloader: Any, stage: str) -> Any:
@@ -319,6 +332,14 @@ class FSDPStrategy(DDPStrategy):
     @hookimpl
     def teardown(self) -> None:
         self.mesh = None
+        if self._sharded is not None and not self._failed and self._active():
+            # The sharded Module's parameters live on this group: it stays up for a later
+            # validate/test/predict in these processes (no rank leaves a collective behind).
+            self.model = None
+            self.barrier("fsdp.teardown")
+            self.keep_group()
+            return
+        self._sharded = self._sharded_mesh = None
         super().teardown()
 
     # -- checkpoints -----------------------------------------------------------------------------
