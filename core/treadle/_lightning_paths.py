@@ -29,6 +29,8 @@ SUBMODULES: dict[str, tuple[str, ...]] = {
         "timer",
     ),
     "treadle.loggers": ("csv_logs", "logger", "tensorboard"),
+    "treadle.profilers": ("advanced", "base", "profiler", "pytorch", "simple"),
+    "treadle.tuner": ("batch_size_scaling", "lr_finder", "tuning"),
     "treadle.utilities": ("exceptions", "parsing", "rank_zero", "seed", "types"),
 }
 

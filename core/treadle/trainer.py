@@ -9,6 +9,7 @@ it to a loop (``treadle.loop``). Nothing here runs per batch: the loops and the 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -19,7 +20,7 @@ from typing import Any
 
 import torch
 
-from treadle import _defaults, _optim_config, _results, _summary, checkpoint
+from treadle import _defaults, _optim_config, _profiling, _results, _summary, checkpoint
 from treadle._adapters import adapt_object
 from treadle._fastconfig import validate_trainer_kwargs
 from treadle._metrics import MetricStore
@@ -32,6 +33,7 @@ from treadle.loop import EvaluationLoop, FitLoop, per_rank
 from treadle.module import MODULE_HOOKS, Module
 from treadle.optim import unroute_scheduler_step
 from treadle.plugin_manager import RunPluginManager, auto_strategy
+from treadle.profilers import PassThroughProfiler, make_profiler
 from treadle.state import LoopState
 from treadle.step import Step
 from treadle.utilities import dataloader_idx_problems, seed_worker
@@ -100,6 +102,9 @@ class Trainer:
         if benchmark is not None:  # as Lightning: set for the process, when the Trainer is made
             torch.backends.cudnn.benchmark = benchmark
         self.datamodule: DataModule | None = None  # the last one given to an entry point
+        # Lightning's `trainer.profiler`: a PassThroughProfiler when `profiler=None`, which
+        # leaves the loop's callers as they are (treadle._profiling runs only for a real one)
+        self.profiler = make_profiler(cfg.profiler)
 
         self.module: Module | None = None
         self.optimizers: list[Any] = []
@@ -556,6 +561,11 @@ class Trainer:
         self._resume = None
         started, status, error, sigint = False, "success", None, None
         try:
+            self.profiler.setup(
+                stage=fn,
+                local_rank=self.local_rank if self.world_size > 1 else None,
+                log_dir=self.log_dir,
+            )
             self._prepare(model, datamodule)
             hooks = self._hooks
             self._prepare_data(model, datamodule)
@@ -581,7 +591,8 @@ class Trainer:
             # materialises it, sharded)
             hooks.convert_module(trainer=self, module=model)
             hooks.setup_module(trainer=self, module=model)
-            train_loader = self._setup_loader(train_loader, "fit")
+            with self.profiler.profile("setup_train_dataloader") if fn == "fit" else _no_op():
+                train_loader = self._setup_loader(train_loader, "fit")
             eval_stage = "validate" if fn == "fit" else fn
             eval_loaders = [self._setup_loader(v, eval_stage) for v in eval_loaders]
             # as Lightning: the file resumed from (``"last"``/``"best"`` resolved; None when
@@ -600,6 +611,11 @@ class Trainer:
                     evaluation,
                     reload=lambda which: self._reload(which, model, datamodule),
                 )
+            if self._profiled():  # once per run: timed loop methods on these instances
+                _profiling.instrument(
+                    self, self._fit_loop if fn == "fit" else None, evaluation, self._step
+                )
+            if fn == "fit":
                 fit_loop = self._fit_loop  # its preemption: signals caught while it trains
                 with (
                     torch.autograd.set_detect_anomaly(self.config.detect_anomaly),
@@ -649,6 +665,7 @@ class Trainer:
                     finalize = getattr(logger, "finalize", None)
                     if finalize is not None:
                         finalize(status)
+                self.profiler.describe()  # the report, as Lightning's _teardown
                 # where the logs and checkpoints went; a configuration error says it all alone
                 if fn == "fit" and not check_only and not isinstance(error, ConfigurationError):
                     _summary.report(self, error)
@@ -788,7 +805,7 @@ class Trainer:
                 pm.register(self._datamodule_plugin, name="datamodule")
         module_plugin = adapt_object(model, Module, self._hook_specs(), MODULE_HOOKS)
         pm.arrange(module_plugin)
-        self._hooks = pm.hooks()
+        self._hooks = pm.hooks(_profiling.HookProfiling(self) if self._profiled() else None)
         self._module_plugin = module_plugin
 
     def _configure(
@@ -880,6 +897,10 @@ class Trainer:
             others=others,
             nonfinite=cfg.nonfinite_loss,
         )
+
+    def _profiled(self) -> bool:
+        """A real profiler is set (not ``Trainer(profiler=None)``'s pass-through one)."""
+        return type(self.profiler) is not PassThroughProfiler
 
     def _collect_validation(self, model: Module) -> list[str]:
         problems: list[str] = []
@@ -992,6 +1013,9 @@ class _Nothing:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self
+
+
+_no_op = contextlib.nullcontext
 
 
 def _split_datamodule(dataloaders: Any, datamodule: Any) -> tuple[Any, Any]:
