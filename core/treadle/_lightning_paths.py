@@ -19,9 +19,11 @@ import sys
 SUBMODULES: dict[str, tuple[str, ...]] = {
     "treadle": ("core", "core.module", "core.datamodule", "core.hooks"),
     "treadle.callbacks": (
+        "batch_size_finder",
         "callback",
         "early_stopping",
         "lambda_function",
+        "lr_finder",
         "lr_monitor",
         "model_checkpoint",
         "model_summary",

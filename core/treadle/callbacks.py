@@ -15,6 +15,7 @@ from treadle import _lightning_paths
 from treadle.callback import Callback
 
 if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ imports on first use
+    from treadle.tuner import BatchSizeFinder, LearningRateFinder
     from treadle_plugins.callbacks.early_stopping import EarlyStopping, EarlyStoppingReason
     from treadle_plugins.callbacks.lambda_function import LambdaCallback
     from treadle_plugins.callbacks.lr_monitor import LearningRateMonitor
@@ -32,9 +33,11 @@ if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ impo
 
 # public name -> module that defines it
 _LOCATIONS = {
+    "BatchSizeFinder": "treadle.tuner",
     "EarlyStopping": "treadle_plugins.callbacks.early_stopping",
     "EarlyStoppingReason": "treadle_plugins.callbacks.early_stopping",
     "LambdaCallback": "treadle_plugins.callbacks.lambda_function",
+    "LearningRateFinder": "treadle.tuner",
     "LearningRateMonitor": "treadle_plugins.callbacks.lr_monitor",
     "ModelCheckpoint": "treadle_plugins.checkpointing",
     "ModelSummary": "treadle_plugins.callbacks.model_summary",
@@ -48,10 +51,12 @@ _LOCATIONS = {
 }
 
 __all__ = [
+    "BatchSizeFinder",
     "Callback",
     "EarlyStopping",
     "EarlyStoppingReason",
     "LambdaCallback",
+    "LearningRateFinder",
     "LearningRateMonitor",
     "ModelCheckpoint",
     "ModelSummary",

@@ -124,6 +124,8 @@ class Trainer:
         self._root_device: torch.device | None = None
         self._datamodule_plugin: Any = None  # the DataModule's batch-transfer overrides
         self._given_loaders = {"train": False, "val": False}
+        # the running entry point's loaders as given and its DataModule (treadle.tuner's callbacks)
+        self._sources: tuple[Any, Any, Any] = (None, None, None)
 
     # -- construction ------------------------------------------------------------------------
 
@@ -555,6 +557,7 @@ class Trainer:
         self.module = model
         model.trainer = self
         self._given_loaders = {"train": train_loader is not None, "val": eval_loaders is not None}
+        self._sources = (train_loader, eval_loaders, datamodule)
         state = self.state
         state.fn, state.stage, state.should_stop = fn, None, False
         state.status = "running"

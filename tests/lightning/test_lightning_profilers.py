@@ -528,10 +528,10 @@ def test_lightning_import_paths():
     from treadle.profilers.pytorch import PyTorchProfiler as T
     from treadle.profilers.simple import SimpleProfiler as S
 
-    assert (A, P, B, T, S) == (
+    assert (
         AdvancedProfiler,
         PassThroughProfiler,
         Profiler,
         PyTorchProfiler,
         SimpleProfiler,
-    )
+    ) == (A, P, B, T, S)
