@@ -550,7 +550,14 @@ class Trainer:
         datamodule = self._datamodule_for(fn, datamodule, train_loader, eval_loaders)
         if not check_only:  # ddp_spawn: the stage runs in its workers
             launched = self.strategy.launch_stage(
-                self, fn, model, train_loader, eval_loaders, ckpt_path
+                self,
+                fn,
+                model,
+                train_loader,
+                eval_loaders,
+                ckpt_path,
+                # by keyword, and only when given: strategies written before it keep working
+                **({"datamodule": datamodule} if datamodule is not None else {}),
             )
             if launched is not None:  # the workers' predict returned its predictions regardless
                 return None if fn == "predict" and not keep_predictions else launched[0]
@@ -707,13 +714,6 @@ class Trainer:
                 [
                     f"Trainer: `trainer.{fn}()` got both {given} and `datamodule`. Pass one: the "
                     f"DataModule's loaders, or the loaders."
-                ]
-            )
-        if getattr(self.strategy, "spawn", False):
-            raise ConfigurationError(
-                [
-                    f"Trainer: `trainer.{fn}(datamodule=...)` is not supported with "
-                    f"`strategy='ddp_spawn'` yet. Use `strategy='ddp'`, or pass the loaders."
                 ]
             )
         self.datamodule = datamodule
