@@ -571,11 +571,12 @@ class Trainer:
         self._resume = None
         started, status, error, sigint = False, "success", None, None
         try:
-            self.profiler.setup(
-                stage=fn,
-                local_rank=self.local_rank if self.world_size > 1 else None,
-                log_dir=self.log_dir,
-            )
+            if self._profiled():  # (log_dir asks the logger: not for the pass-through one)
+                self.profiler.setup(
+                    stage=fn,
+                    local_rank=self.local_rank if self.world_size > 1 else None,
+                    log_dir=self.log_dir,
+                )
             self._prepare(model, datamodule)
             hooks = self._hooks
             self._prepare_data(model, datamodule)
@@ -612,8 +613,9 @@ class Trainer:
                 self.restore(self.ckpt_path)
             log_hyperparams(self)  # hparams, graph and save() to each logger, on rank zero
             evaluation = EvaluationLoop(self, hooks, self._metrics)
+            fit_loop = None
             if fn == "fit":
-                self._fit_loop = FitLoop(
+                fit_loop = self._fit_loop = FitLoop(
                     self,
                     hooks,
                     self._step,
@@ -622,11 +624,8 @@ class Trainer:
                     reload=lambda which: self._reload(which, model, datamodule),
                 )
             if self._profiled():  # once per run: timed loop methods on these instances
-                _profiling.instrument(
-                    self, self._fit_loop if fn == "fit" else None, evaluation, self._step
-                )
-            if fn == "fit":
-                fit_loop = self._fit_loop  # its preemption: signals caught while it trains
+                _profiling.instrument(self, fit_loop, evaluation, self._step)
+            if fit_loop is not None:  # its preemption: signals caught while it trains
                 with (
                     torch.autograd.set_detect_anomaly(self.config.detect_anomaly),
                     fit_loop.preemption,

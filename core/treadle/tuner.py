@@ -113,12 +113,15 @@ class Tuner:
         init_val: int = 2,
         max_trials: int = 25,
         batch_arg_name: str = "batch_size",
+        margin: float = 0.05,
+        max_val: int = 8192,
     ) -> int | None:
         """The largest batch size that runs without running out of memory: from ``init_val``,
         doubled after each trial of ``steps_per_trial`` steps (``mode="power"``; on the
         first out-of-memory error, the last size that ran), or then bisected between the last
-        success and the failure (``"binsearch"``); at most ``max_trials`` trials, and never past
-        the dataset's length. The size is read from and set on ``batch_arg_name`` of the model,
+        success and the failure (``"binsearch"``, whose result is then reduced by ``margin``,
+        5% by default); at most ``max_trials`` trials, never past the dataset's length nor
+        ``max_val``. The size is read from and set on ``batch_arg_name`` of the model,
         its ``hparams``, the DataModule or its ``hparams``; the loaders must come from the
         model's or the DataModule's ``*_dataloader()`` methods, which read it."""
         _check_tuner_configuration(train_dataloaders, val_dataloaders, dataloaders, method)
@@ -138,6 +141,8 @@ class Tuner:
             dataloaders, datamodule = None, dataloaders
         if any(x is not None for x in (train_dataloaders, val_dataloaders, dataloaders)):
             raise ConfigurationError([_GIVEN_LOADERS.format(fn=method)])
+        if datamodule is not None:  # as in the stage Lightning runs the search in: set up
+            datamodule.setup(stage=method)
         return scale_batch_size(
             trainer,
             model,
@@ -148,6 +153,8 @@ class Tuner:
             init_val=init_val,
             max_trials=max_trials,
             batch_arg_name=batch_arg_name,
+            margin=margin,
+            max_val=max_val,
         )
 
 
@@ -300,8 +307,9 @@ class LRFinder:
         if mode not in ("linear", "exponential"):
             raise ConfigurationError(
                 [
-                    f"Tuner.lr_find(mode={mode!r}): choose 'exponential' (the learning rate "
-                    f"multiplied by a constant each step) or 'linear' (a constant added)."
+                    f"Tuner.lr_find(mode={mode!r}): mode should be either `linear` or "
+                    f"`exponential`: 'exponential' multiplies the learning rate by a constant "
+                    f"each step, 'linear' adds one."
                 ]
             )
         self.mode, self.lr_min, self.lr_max, self.num_training = mode, lr_min, lr_max, num_training
@@ -440,7 +448,7 @@ class _LinearLR(LRScheduler):
         self.end_lr, self.num_iter = end_lr, num_iter
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
+    def get_lr(self) -> list[Any]:
         r = (self.last_epoch + 1) / self.num_iter
         if self.last_epoch > 0:
             self._lr = [base + r * (self.end_lr - base) for base in self.base_lrs]
@@ -449,7 +457,7 @@ class _LinearLR(LRScheduler):
         return self._lr
 
     @property
-    def lr(self) -> list[float]:
+    def lr(self) -> list[Any]:
         return self._lr
 
 
@@ -460,7 +468,7 @@ class _ExponentialLR(LRScheduler):
         self.end_lr, self.num_iter = end_lr, num_iter
         super().__init__(optimizer, last_epoch)
 
-    def get_lr(self) -> list[float]:
+    def get_lr(self) -> list[Any]:
         r = (self.last_epoch + 1) / self.num_iter
         if self.last_epoch > 0:
             self._lr = [base * (self.end_lr / base) ** r for base in self.base_lrs]
@@ -469,7 +477,7 @@ class _ExponentialLR(LRScheduler):
         return self._lr
 
     @property
-    def lr(self) -> list[float]:
+    def lr(self) -> list[Any]:
         return self._lr
 
 
@@ -593,18 +601,38 @@ def scale_batch_size(
     init_val: int = 2,
     max_trials: int = 25,
     batch_arg_name: str = "batch_size",
+    margin: float = 0.05,
+    max_val: int = 8192,
 ) -> int | None:
-    """The search behind :meth:`Tuner.scale_batch_size` and :class:`BatchSizeFinder`."""
+    """The search behind :meth:`Tuner.scale_batch_size` and :class:`BatchSizeFinder`
+    (Lightning 2.6's algorithms: the trials, ``margin`` and ``max_val`` as there)."""
+    mode = mode.lower() if isinstance(mode, str) else mode
+    if not 0.0 <= margin < 1.0:
+        raise ConfigurationError(
+            [
+                f"Tuner.scale_batch_size(margin={margin!r}): `margin` should be between 0 and 1 "
+                f"(a fraction taken off the size found by 'binsearch'; 0.05 by default)."
+            ]
+        )
     if mode not in ("power", "binsearch"):
         raise ConfigurationError(
             [
-                f"Tuner.scale_batch_size(mode={mode!r}): choose 'power' (double until out of "
-                f"memory) or 'binsearch' (then bisect between the last success and the failure)."
+                f"Tuner.scale_batch_size(mode={mode!r}): `mode` should be either of "
+                f"('power', 'binsearch'): 'power' doubles until out of memory, 'binsearch' "
+                f"then bisects between the last success and the failure."
             ]
         )
     if trainer.fast_dev_run:
         warnings.warn("Skipping batch size scaler since `fast_dev_run` is enabled.", stacklevel=3)
         return None
+    hparams = getattr(model, "hparams", None)
+    if hasattr(model, batch_arg_name) and _has(hparams, batch_arg_name):
+        warnings.warn(  # as Lightning's lightning_hasattr: both are set
+            f"Field `model.{batch_arg_name}` and `model.hparams.{batch_arg_name}` are mutually "
+            f"exclusive! `model.{batch_arg_name}` will be used as the initial batch size for "
+            f"scaling. If this is not the intended behavior, please remove either one.",
+            stacklevel=3,
+        )
     if _find(model, datamodule, batch_arg_name) is None:
         raise ConfigurationError(
             [
@@ -632,12 +660,24 @@ def scale_batch_size(
         else:
             run(model, datamodule=datamodule, verbose=False)
 
+    lengths: list[float] = []  # the dataset's, asked once
+
     def adjust(factor: float = 1.0, value: int | None = None, desc: str = "") -> tuple[int, bool]:
         size = _get(_find(model, datamodule, batch_arg_name), batch_arg_name)
-        if size >= _dataset_length(model, datamodule, method):
-            log.info(f"The batch size {size} is greater or equal than the length of your dataset.")
+        if not lengths:
+            lengths.append(_dataset_length(model, datamodule, method))
+        length = lengths[0]
+        if size >= length:
+            log.info(
+                f"The batch size {size} is greater or equal than the length of your dataset: "
+                f"{length}."
+            )
             return size, False
         new = value if value is not None else int(size * factor)
+        if new > max_val:
+            if desc:
+                log.info(f"Batch size {new} exceeds max_val limit {max_val}, capping at {max_val}")
+            new = max_val
         if desc:
             log.info(f"Batch size {size} {desc}, trying batch size {new}")
         _set(model, datamodule, batch_arg_name, new)
@@ -646,20 +686,30 @@ def scale_batch_size(
     with _isolated(model, datamodule):
         size, _ = adjust(value=init_val)
         if mode == "power":
-            size = _power_scaling(trial, adjust, size, max_trials)
+            size = _power_scaling(trial, adjust, size, max_trials, max_val)
         else:
-            size = _binary_scaling(trial, adjust, size, max_trials)
+            size = _binary_scaling(trial, adjust, size, max_trials, max_val)
+            reduced = max(1, int(size * (1 - margin)))
+            if margin > 0 and reduced != size:
+                log.info(
+                    f"Applying margin of {margin:.1%}, reducing batch size from {size} to {reduced}"
+                )
+                size = reduced
+                _set(model, datamodule, batch_arg_name, size)
         _free_memory()
     log.info(f"Finished batch size finder, will continue with full run using batch size {size}")
     return size
 
 
-def _power_scaling(trial: Any, adjust: Any, size: int, max_trials: int) -> int:
-    """Double the size after each success; after a failure, halve it and stop (once a size
-    has run)."""
+def _power_scaling(trial: Any, adjust: Any, size: int, max_trials: int, max_val: int) -> int:
+    """Double the size after each success; after a failure, halve it and stop once a size
+    has run. The last trial's size is kept (no doubling after it)."""
     any_success = False
-    for _ in range(max_trials):
+    for i in range(max_trials):
         _free_memory()
+        if size >= max_val:
+            log.info(f"Reached the maximum batch size limit of {max_val}. Stopping search.")
+            break
         try:
             trial()
         except RuntimeError as exc:
@@ -670,6 +720,8 @@ def _power_scaling(trial: Any, adjust: Any, size: int, max_trials: int) -> int:
             if any_success:
                 break
             continue
+        if i + 1 >= max_trials:
+            break
         size, changed = adjust(factor=2.0, desc="succeeded")
         if not changed:
             break
@@ -677,11 +729,14 @@ def _power_scaling(trial: Any, adjust: Any, size: int, max_trials: int) -> int:
     return size
 
 
-def _binary_scaling(trial: Any, adjust: Any, size: int, max_trials: int) -> int:
+def _binary_scaling(trial: Any, adjust: Any, size: int, max_trials: int, max_val: int) -> int:
     """Double the size until a failure, then bisect between the last success and it."""
     low, high, count = 1, None, 0
     while True:
         _free_memory()
+        if size >= max_val:
+            log.info(f"Reached the maximum batch size limit of {max_val}. Stopping search.")
+            break
         try:
             trial()
         except RuntimeError as exc:
@@ -694,7 +749,7 @@ def _binary_scaling(trial: Any, adjust: Any, size: int, max_trials: int) -> int:
                 break
             continue
         count += 1
-        if count > max_trials:
+        if count >= max_trials:
             break
         low = size
         if high:
@@ -733,8 +788,9 @@ class LearningRateFinder(Callback):
         if mode not in ("linear", "exponential"):
             raise ConfigurationError(
                 [
-                    f"LearningRateFinder(mode={mode!r}): choose 'exponential' (the learning rate "
-                    f"multiplied by a constant each step) or 'linear' (a constant added)."
+                    f"LearningRateFinder(mode={mode!r}): mode should be either `linear` or "
+                    f"`exponential`: 'exponential' multiplies the learning rate by a constant "
+                    f"each step, 'linear' adds one."
                 ]
             )
         self._min_lr, self._max_lr = min_lr, max_lr
@@ -786,13 +842,16 @@ class BatchSizeFinder(Callback):
         init_val: int = 2,
         max_trials: int = 25,
         batch_arg_name: str = "batch_size",
+        margin: float = 0.05,
+        max_val: int = 8192,
     ) -> None:
+        mode = mode.lower() if isinstance(mode, str) else mode
         if mode not in ("power", "binsearch"):
             raise ConfigurationError(
                 [
-                    f"BatchSizeFinder(mode={mode!r}): choose 'power' (double until out of "
-                    f"memory) or 'binsearch' (then bisect between the last success and the "
-                    f"failure)."
+                    f"BatchSizeFinder(mode={mode!r}): `mode` should be either of ('power', "
+                    f"'binsearch'): 'power' doubles until out of memory, 'binsearch' then "
+                    f"bisects between the last success and the failure."
                 ]
             )
         self._mode = mode
@@ -800,6 +859,7 @@ class BatchSizeFinder(Callback):
         self._init_val = init_val
         self._max_trials = max_trials
         self._batch_arg_name = batch_arg_name
+        self._margin, self._max_val = margin, max_val
         self.optimal_batch_size: int | None = init_val
 
     def scale_batch_size(self, trainer: Any, pl_module: Any, stage: str | None = None) -> None:
@@ -825,6 +885,8 @@ class BatchSizeFinder(Callback):
                 init_val=self._init_val,
                 max_trials=self._max_trials,
                 batch_arg_name=self._batch_arg_name,
+                margin=self._margin,
+                max_val=self._max_val,
             )
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:

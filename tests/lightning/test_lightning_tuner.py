@@ -281,8 +281,8 @@ def test_lr_find_refusals(tmp_path):
     with pytest.raises(
         treadle.ConfigurationError,
         match=re.escape(
-            "Tuner.lr_find(mode='cubic'): choose 'exponential' (the learning rate multiplied by a "
-            "constant each step) or 'linear' (a constant added)."
+            "Tuner.lr_find(mode='cubic'): mode should be either `linear` or `exponential`: "
+            "'exponential' multiplies the learning rate by a constant each step, 'linear' adds one."
         ),
     ):
         tuner.lr_find(LRModel(), mode="cubic")
@@ -408,7 +408,7 @@ def test_power_mode_doubles_up_to_the_dataset_length(tmp_path, in_hparams):
 
 
 @pytest.mark.parametrize(
-    ("mode", "expected", "tried"), [("power", 16, [2, 4, 8, 16, 32]), ("binsearch", 20, None)]
+    ("mode", "expected", "tried"), [("power", 16, [2, 4, 8, 16, 32]), ("binsearch", 19, None)]
 )
 def test_scaling_stops_at_an_out_of_memory_error(tmp_path, mode, expected, tried):
     model = BatchModel(limit=20, length=256)
@@ -416,7 +416,7 @@ def test_scaling_stops_at_an_out_of_memory_error(tmp_path, mode, expected, tried
     assert found == expected and model.batch_size == expected
     if tried is not None:
         assert model.seen == tried
-    else:  # doubling to 32 (fails), then bisecting between 16 and 32
+    else:  # doubling to 32 (fails), bisecting between 16 and 32 to 20, less a 5% margin
         assert model.seen[:5] == [2, 4, 8, 16, 32] and model.seen[-1] in (20, 21)
 
 
@@ -425,7 +425,38 @@ def test_max_trials_and_init_val(tmp_path):
     found = Tuner(trainer_for(tmp_path)).scale_batch_size(
         model, init_val=3, max_trials=2, steps_per_trial=1
     )
-    assert found == 12 and model.seen == [3, 6]
+    assert found == 6 and model.seen == [3, 6]  # the last trial's size is kept
+
+
+def test_max_val_and_margin(tmp_path):
+    model = BatchModel(length=1024)
+    assert Tuner(trainer_for(tmp_path)).scale_batch_size(model, max_val=8, steps_per_trial=1) == 8
+    assert model.seen == [2, 4]  # as Lightning: max_val reached, the search stops (untried)
+    model = BatchModel(length=1024)
+    found = Tuner(trainer_for(tmp_path)).scale_batch_size(
+        model, mode="binsearch", max_trials=3, margin=0.25, steps_per_trial=1
+    )
+    assert model.seen == [2, 4, 8] and found == model.batch_size == 6  # 8, less 25%
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape("Tuner.scale_batch_size(margin=1.5): `margin` should be between 0 and 1"),
+    ):
+        Tuner(trainer_for(tmp_path)).scale_batch_size(BatchModel(), margin=1.5)
+
+
+def test_batch_size_in_the_model_and_its_hparams_warns(tmp_path):
+    class Both(BatchModel):
+        def __init__(self, batch_size=2):
+            super().__init__(batch_size=batch_size)
+            self.save_hyperparameters()
+
+    with pytest.warns(
+        UserWarning,
+        match=re.escape(
+            "Field `model.batch_size` and `model.hparams.batch_size` are mutually exclusive!"
+        ),
+    ):
+        Tuner(trainer_for(tmp_path)).scale_batch_size(Both(), max_trials=1)
 
 
 def test_other_errors_are_raised(tmp_path):
@@ -474,8 +505,9 @@ def test_scale_batch_size_refusals(tmp_path):
     with pytest.raises(
         treadle.ConfigurationError,
         match=re.escape(
-            "Tuner.scale_batch_size(mode='linear'): choose 'power' (double until out of memory) or "
-            "'binsearch' (then bisect between the last success and the failure)."
+            "Tuner.scale_batch_size(mode='linear'): `mode` should be either of ('power', "
+            "'binsearch'): 'power' doubles until out of memory, 'binsearch' then bisects between "
+            "the last success and the failure."
         ),
     ):
         tuner.scale_batch_size(BatchModel(), mode="linear")
