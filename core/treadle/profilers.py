@@ -335,11 +335,14 @@ class PyTorchProfiler(Profiler):
     :param export_to_chrome: also write a Chrome trace, ``dirpath/<stage>-<filename>.pt.trace.json``.
     :param row_limit: rows of the report's table (-1: all).
     :param sort_by_key: the table's sort key (default ``"cpu_time_total"``, or
-        ``"cuda_time_total"`` on a GPU).
+        ``"device_time_total"`` when ``activities`` holds CUDA).
     :param group_by_input_shapes: group the table by operator input shapes.
     :param table_kwargs: more arguments of ``key_averages().table``.
     :param profiler_kwargs: arguments of ``torch.profiler.profile`` (``record_shapes``,
-        ``profile_memory``, ``with_stack``, ...).
+        ``profile_memory``, ``with_stack``, ...); ``schedule`` and ``on_trace_ready`` are
+        accepted and not used (the whole run is recorded, the trace written at its end).
+    :param emit_nvtx: accepted and not used (Lightning's NVTX ranges; use ``nsys`` directly).
+    :param record_module_names: accepted and not used (operators are not named by module).
     """
 
     def __init__(
@@ -362,9 +365,7 @@ class PyTorchProfiler(Profiler):
         self._emit_nvtx = emit_nvtx
         self._export_to_chrome = export_to_chrome
         self._row_limit = row_limit
-        self._sort_by_key = sort_by_key or (
-            "cuda_time_total" if _cuda_available() else "cpu_time_total"
-        )
+        self._sort_by_key = sort_by_key or _default_sort_key(profiler_kwargs)
         self._record_module_names = record_module_names
         self._table_kwargs = dict(table_kwargs or {})
         for key in self._table_kwargs:
@@ -452,10 +453,12 @@ def _table_arguments() -> set[str]:
     return names - {"self", "sort_by", "row_limit"}
 
 
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
+def _default_sort_key(profiler_kwargs: dict[str, Any]) -> str:
+    """The device's total time when the profile records a GPU (``activities`` with CUDA),
+    else the CPU's."""
+    activities = profiler_kwargs.get("activities") or ()
+    on_gpu = any(getattr(a, "name", "") == "CUDA" for a in activities)
+    return "device_time_total" if on_gpu else "cpu_time_total"
 
 
 # Trainer(profiler="name")
