@@ -678,6 +678,8 @@ class Trainer:
                 # where the logs and checkpoints went; a configuration error says it all alone
                 if fn == "fit" and not check_only and not isinstance(error, ConfigurationError):
                     _summary.report(self, error)
+            if self._hooks._profiling is not None:  # calls after the run (save_checkpoint,
+                self._hooks = self.plugin_manager.hooks()  # broadcast) are not profiled
             if sigint is not None:
                 signal.signal(signal.SIGINT, sigint)
 

@@ -311,6 +311,8 @@ def test_pytorch_profiler_trainer_fit(tmp_path, manual):
     assert "[pl][profile][Strategy]SingleDeviceStrategy.training_step" in names
     assert (tmp_path / "fit-profile.txt").read_text("utf-8")
     assert (tmp_path / "fit-profile.pt.trace.json").exists()
+    trainer.save_checkpoint(tmp_path / "after.ckpt")  # after the run: not profiled
+    assert profiler.profiler is None
 
 
 @pytest.mark.parametrize(
