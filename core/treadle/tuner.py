@@ -1,4 +1,4 @@
-"""``Tuner``: the learning-rate finder and the batch-size finder, as Lightning's ``lightning.pytorch.tuner``.
+"""``Tuner``: the learning-rate and batch-size finders, as Lightning's ``lightning.pytorch.tuner``.
 
 ::
 
