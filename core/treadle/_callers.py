@@ -240,12 +240,16 @@ class Hooks:
 
     Built after the run's plugins are in their final order (``RunPluginManager.arrange``);
     attributes are created on first use, so hooks never called cost nothing. With a tracer,
-    each caller is wrapped to report its calls.
+    each caller is wrapped to report its calls; with a profiling (``treadle._profiling``, only
+    for a real ``Trainer(profiler=...)``), each implementation is timed.
     """
 
-    def __init__(self, pm: pluggy.PluginManager, tracer: Tracer | None = None):
+    def __init__(
+        self, pm: pluggy.PluginManager, tracer: Tracer | None = None, profiling: Any = None
+    ):
         self._pm = pm
         self._tracer = tracer
+        self._profiling = profiling
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         hook_caller = getattr(self._pm.hook, name)
@@ -254,6 +258,8 @@ class Hooks:
         return caller
 
     def _traced(self, name: str, hook_caller: pluggy.HookCaller, caller: Callable[..., Any]):
+        if self._profiling is not None:
+            caller = self._profiling.wrap(name, hook_caller, caller)
         if self._tracer is None:
             return caller
         names = [impl.plugin_name for impl in reversed(hook_caller.get_hookimpls())]

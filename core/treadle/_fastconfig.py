@@ -14,6 +14,7 @@ defaults, and the same result for a battery of values on each side of every cons
 from __future__ import annotations
 
 import math
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -175,6 +176,15 @@ def _duration(v: Any) -> Any:  # a dict goes to pydantic, which checks its value
     return v if v is None or type(v) in (str, timedelta) else _DECLINE
 
 
+def _profiler(v: Any) -> Any:
+    """None, a profiler's name in lower case, or a ``treadle.profilers.Profiler`` (its module is
+    imported when one exists)."""
+    if v is None or (type(v) is str and v in ("simple", "advanced", "pytorch")):
+        return v
+    profilers = sys.modules.get("treadle.profilers")
+    return v if profilers is not None and isinstance(v, profilers.Profiler) else _DECLINE
+
+
 # name -> (default, check). Defaults and constraints as TrainerConfig's fields.
 FIELDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "accelerator": ("auto", _str),
@@ -218,6 +228,7 @@ FIELDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "reload_dataloaders_every_n_epochs": (0, _int(0)),
     "use_distributed_sampler": (True, _bool),
     "nonfinite_loss": (None, _one_of(None, "raise", "skip")),
+    "profiler": (None, _profiler),
 }
 
 

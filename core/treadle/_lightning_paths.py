@@ -19,6 +19,7 @@ import sys
 SUBMODULES: dict[str, tuple[str, ...]] = {
     "treadle": ("core", "core.module", "core.datamodule", "core.hooks"),
     "treadle.callbacks": (
+        "batch_size_finder",
         "callback",
         "checkpoint",
         "device_stats_monitor",
@@ -26,6 +27,7 @@ SUBMODULES: dict[str, tuple[str, ...]] = {
         "finetuning",
         "gradient_accumulation_scheduler",
         "lambda_function",
+        "lr_finder",
         "lr_monitor",
         "model_checkpoint",
         "model_summary",
@@ -37,6 +39,8 @@ SUBMODULES: dict[str, tuple[str, ...]] = {
         "timer",
     ),
     "treadle.loggers": ("csv_logs", "logger", "tensorboard"),
+    "treadle.profilers": ("advanced", "base", "profiler", "pytorch", "simple"),
+    "treadle.tuner": ("batch_size_scaling", "lr_finder", "tuning"),
     "treadle.utilities": ("exceptions", "parsing", "rank_zero", "seed", "types"),
 }
 

@@ -15,6 +15,7 @@ from treadle import _lightning_paths
 from treadle.callback import Callback
 
 if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ imports on first use
+    from treadle.tuner import BatchSizeFinder, LearningRateFinder
     from treadle_plugins.callbacks.checkpoint import Checkpoint
     from treadle_plugins.callbacks.device_stats_monitor import DeviceStatsMonitor
     from treadle_plugins.callbacks.early_stopping import EarlyStopping, EarlyStoppingReason
@@ -47,10 +48,12 @@ _LOCATIONS = {
     "BasePredictionWriter": "treadle_plugins.callbacks.prediction_writer",
     "Checkpoint": "treadle_plugins.callbacks.checkpoint",
     "DeviceStatsMonitor": "treadle_plugins.callbacks.device_stats_monitor",
+    "BatchSizeFinder": "treadle.tuner",
     "EarlyStopping": "treadle_plugins.callbacks.early_stopping",
     "EarlyStoppingReason": "treadle_plugins.callbacks.early_stopping",
     "GradientAccumulationScheduler": "treadle_plugins.callbacks.gradient_accumulation_scheduler",
     "LambdaCallback": "treadle_plugins.callbacks.lambda_function",
+    "LearningRateFinder": "treadle.tuner",
     "LearningRateMonitor": "treadle_plugins.callbacks.lr_monitor",
     "ModelCheckpoint": "treadle_plugins.checkpointing",
     "ModelSummary": "treadle_plugins.callbacks.model_summary",
@@ -70,6 +73,7 @@ __all__ = [
     "BackboneFinetuning",
     "BaseFinetuning",
     "BasePredictionWriter",
+    "BatchSizeFinder",
     "Callback",
     "Checkpoint",
     "DeviceStatsMonitor",
@@ -77,6 +81,7 @@ __all__ = [
     "EarlyStoppingReason",
     "GradientAccumulationScheduler",
     "LambdaCallback",
+    "LearningRateFinder",
     "LearningRateMonitor",
     "ModelCheckpoint",
     "ModelSummary",

@@ -100,6 +100,7 @@ class TrainerConfig(BaseModel):
     reload_dataloaders_every_n_epochs: int = Field(0, ge=0)
     use_distributed_sampler: bool = True
     nonfinite_loss: Optional[str] = None
+    profiler: Any = None
 
     @field_validator("precision", mode="before")
     @classmethod
@@ -139,6 +140,16 @@ class TrainerConfig(BaseModel):
         found = [p for p in (plugin_problem(x, info.field_name) for x in v) if p]
         if found:
             raise ValueError("; ".join(found))
+        return v
+
+    @field_validator("profiler")
+    @classmethod
+    def _profiler(cls, v: Any) -> Any:
+        from treadle.profilers import profiler_problem
+
+        found = profiler_problem(v)
+        if found:
+            raise ValueError(found)
         return v
 
     @field_validator("logger")
@@ -207,12 +218,6 @@ class TrainerConfig(BaseModel):
 # Lightning 2 ``Trainer`` arguments treadle does not implement: (the value that means "off",
 # which a program may spell out and is accepted; why not, and the treadle way).
 REFUSED: dict[str, tuple] = {
-    "profiler": (
-        None,
-        "treadle has no profiler plugins. Trace the hooks with "
-        "`TREADLE_TRACE_HOOKS=1`, or profile the run with PyTorch's own "
-        "`with torch.profiler.profile(): trainer.fit(model)`.",
-    ),
     "barebones": (
         False,
         "treadle has no separate bare-bones loop: its loop has no per-step "

@@ -151,10 +151,12 @@ class Strategy(Protocol):
         train_loader: Any,
         val_loader: Any,
         ckpt_path: Any,
+        datamodule: Any = None,
     ) -> Optional[tuple[Any]]:
         """Run ``fit``/``validate`` elsewhere (``ddp_spawn``'s workers) and return a one-tuple
         holding the stage's result, or None to run the stage in this process. Called by the
-        Trainer before anything else of the stage."""
+        Trainer before anything else of the stage; ``datamodule`` is passed (by keyword) only
+        when the entry point got one."""
 
 
 @runtime_checkable
@@ -273,6 +275,7 @@ class StrategyBase:
         train_loader: Any,
         val_loader: Any,
         ckpt_path: Any,
+        datamodule: Any = None,
     ) -> Optional[tuple[Any]]:
         return None
 

@@ -462,9 +462,10 @@ class RunPluginManager(pluggy.PluginManager):
     def tracing(self) -> bool:
         return self.tracer is not None
 
-    def hooks(self) -> Hooks:
-        """The run's hook callers, resolved against the plugins as they are now."""
-        return Hooks(self, self.tracer)
+    def hooks(self, profiling: Any = None) -> Hooks:
+        """The run's hook callers, resolved against the plugins as they are now (each
+        implementation timed by ``profiling``, a ``treadle._profiling.HookProfiling``)."""
+        return Hooks(self, self.tracer, profiling)
 
 
 def first_party(rec: Provider) -> bool:

@@ -254,10 +254,13 @@ class Step:
 
     def optimizer_step(self, optimizer: WrappedOptimizer, closure: Callable | None = None) -> Any:
         """``opt.step(closure)`` from user code: the manual step, or the ``super()`` chain."""
+        run: AutomaticClosure | ManualClosure
         if closure is None and self.before_manual_step is None:
-            closure = self._bare_closures[optimizer.optimizer_idx]  # nothing to run: reused
-        elif not isinstance(closure, (AutomaticClosure, ManualClosure)):
-            closure = ManualClosure(self, optimizer, closure)
+            run = self._bare_closures[optimizer.optimizer_idx]  # nothing to run: reused
+        elif isinstance(closure, (AutomaticClosure, ManualClosure)):
+            run = closure
+        else:
+            run = ManualClosure(self, optimizer, closure)
         caller = self._step_engine if self._in_optimizer_step else self._step_manual
         previous, self._in_optimizer_step = self._in_optimizer_step, True
         try:
@@ -267,14 +270,14 @@ class Step:
                 optimizer=optimizer,
                 optimizer_idx=optimizer.optimizer_idx,
                 batch_idx=self.state.batch_idx,
-                closure=closure,
+                closure=run,
             )
         finally:
             self._in_optimizer_step = previous
         self.stepped = True
         # What the optimizer's own step returned (LBFGS: the first closure's loss); an
         # implementation that only says "done" (True) leaves the closure's last result.
-        return closure.result if result is True or result is None else result
+        return run.result if result is True or result is None else result
 
     def scheduler_step(self, scheduler: Any, metric: Any) -> None:
         """Dispatch ``scheduler_step`` (the loop's interval stepping and a user's ``sch.step()``)."""

@@ -9,6 +9,7 @@ it to a loop (``treadle.loop``). Nothing here runs per batch: the loops and the 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -19,7 +20,7 @@ from typing import Any
 
 import torch
 
-from treadle import _defaults, _optim_config, _results, _summary, checkpoint
+from treadle import _defaults, _optim_config, _profiling, _results, _summary, checkpoint
 from treadle._adapters import adapt_object
 from treadle._fastconfig import validate_trainer_kwargs
 from treadle._metrics import MetricStore
@@ -33,6 +34,7 @@ from treadle.loop import EvaluationLoop, FitLoop, per_rank
 from treadle.module import MODULE_HOOKS, Module
 from treadle.optim import unroute_scheduler_step
 from treadle.plugin_manager import RunPluginManager, auto_strategy
+from treadle.profilers import PassThroughProfiler, make_profiler
 from treadle.state import LoopState
 from treadle.step import Step
 from treadle.utilities import dataloader_idx_problems, seed_worker
@@ -101,6 +103,9 @@ class Trainer:
         if benchmark is not None:  # as Lightning: set for the process, when the Trainer is made
             torch.backends.cudnn.benchmark = benchmark
         self.datamodule: DataModule | None = None  # the last one given to an entry point
+        # Lightning's `trainer.profiler`: a PassThroughProfiler when `profiler=None`, which
+        # leaves the loop's callers as they are (treadle._profiling runs only for a real one)
+        self.profiler = make_profiler(cfg.profiler)
 
         self.module: Module | None = None
         self.optimizers: list[Any] = []
@@ -121,6 +126,8 @@ class Trainer:
         self._datamodule_plugin: Any = None  # the DataModule's batch-transfer overrides
         self._given_loaders = {"train": False, "val": False}
         self._eval_loaders: dict[str, list[Any]] = {}  # test/predict: the loaders as set up
+        # the running entry point's loaders as given and its DataModule (treadle.tuner's callbacks)
+        self._sources: tuple[Any, Any, Any] = (None, None, None)
 
     # -- construction ------------------------------------------------------------------------
 
@@ -579,19 +586,33 @@ class Trainer:
         datamodule = self._datamodule_for(fn, datamodule, train_loader, eval_loaders)
         if not check_only:  # ddp_spawn: the stage runs in its workers
             launched = self.strategy.launch_stage(
-                self, fn, model, train_loader, eval_loaders, ckpt_path
+                self,
+                fn,
+                model,
+                train_loader,
+                eval_loaders,
+                ckpt_path,
+                # by keyword, and only when given: strategies written before it keep working
+                **({"datamodule": datamodule} if datamodule is not None else {}),
             )
             if launched is not None:  # the workers' predict returned its predictions regardless
                 return None if fn == "predict" and not keep_predictions else launched[0]
         self.module = model
         model.trainer = self
         self._given_loaders = {"train": train_loader is not None, "val": eval_loaders is not None}
+        self._sources = (train_loader, eval_loaders, datamodule)
         state = self.state
         state.fn, state.stage, state.should_stop = fn, None, False
         state.status = "running"
         self._resume = None
         started, status, error, sigint = False, "success", None, None
         try:
+            if self._profiled():  # (log_dir asks the logger: not for the pass-through one)
+                self.profiler.setup(
+                    stage=fn,
+                    local_rank=self.local_rank if self.world_size > 1 else None,
+                    log_dir=self.log_dir,
+                )
             self._prepare(model, datamodule)
             hooks = self._hooks
             self._prepare_data(model, datamodule)
@@ -617,7 +638,8 @@ class Trainer:
             # materialises it, sharded)
             hooks.convert_module(trainer=self, module=model)
             hooks.setup_module(trainer=self, module=model)
-            train_loader = self._setup_loader(train_loader, "fit")
+            with self.profiler.profile("setup_train_dataloader") if fn == "fit" else _no_op():
+                train_loader = self._setup_loader(train_loader, "fit")
             eval_stage = "validate" if fn == "fit" else fn
             eval_loaders = [self._setup_loader(v, eval_stage) for v in eval_loaders]
             self._eval_loaders[fn] = eval_loaders
@@ -628,8 +650,9 @@ class Trainer:
                 self.restore(self.ckpt_path)
             log_hyperparams(self)  # hparams, graph and save() to each logger, on rank zero
             evaluation = EvaluationLoop(self, hooks, self._metrics)
+            fit_loop = None
             if fn == "fit":
-                self._fit_loop = FitLoop(
+                fit_loop = self._fit_loop = FitLoop(
                     self,
                     hooks,
                     self._step,
@@ -637,7 +660,9 @@ class Trainer:
                     evaluation,
                     reload=lambda which: self._reload(which, model, datamodule),
                 )
-                fit_loop = self._fit_loop  # its preemption: signals caught while it trains
+            if self._profiled():  # once per run: timed loop methods on these instances
+                _profiling.instrument(self, fit_loop, evaluation, self._step)
+            if fit_loop is not None:  # its preemption: signals caught while it trains
                 with (
                     torch.autograd.set_detect_anomaly(self.config.detect_anomaly),
                     fit_loop.preemption,
@@ -688,9 +713,12 @@ class Trainer:
                     finalize = getattr(logger, "finalize", None)
                     if finalize is not None:
                         finalize(status)
+                self.profiler.describe()  # the report, as Lightning's _teardown
                 # where the logs and checkpoints went; a configuration error says it all alone
                 if fn == "fit" and not check_only and not isinstance(error, ConfigurationError):
                     _summary.report(self, error)
+            if self._hooks._profiling is not None:  # calls after the run (save_checkpoint,
+                self._hooks = self.plugin_manager.hooks()  # broadcast) are not profiled
             if sigint is not None:
                 signal.signal(signal.SIGINT, sigint)
 
@@ -726,13 +754,6 @@ class Trainer:
                 [
                     f"Trainer: `trainer.{fn}()` got both {given} and `datamodule`. Pass one: the "
                     f"DataModule's loaders, or the loaders."
-                ]
-            )
-        if getattr(self.strategy, "spawn", False):
-            raise ConfigurationError(
-                [
-                    f"Trainer: `trainer.{fn}(datamodule=...)` is not supported with "
-                    f"`strategy='ddp_spawn'` yet. Use `strategy='ddp'`, or pass the loaders."
                 ]
             )
         self.datamodule = datamodule
@@ -827,7 +848,7 @@ class Trainer:
                 pm.register(self._datamodule_plugin, name="datamodule")
         module_plugin = adapt_object(model, Module, self._hook_specs(), MODULE_HOOKS)
         pm.arrange(module_plugin)
-        self._hooks = pm.hooks()
+        self._hooks = pm.hooks(_profiling.HookProfiling(self) if self._profiled() else None)
         self._module_plugin = module_plugin
 
     def _configure(
@@ -919,6 +940,10 @@ class Trainer:
             others=others,
             nonfinite=cfg.nonfinite_loss,
         )
+
+    def _profiled(self) -> bool:
+        """A real profiler is set (not ``Trainer(profiler=None)``'s pass-through one)."""
+        return type(self.profiler) is not PassThroughProfiler
 
     def _collect_validation(self, model: Module) -> list[str]:
         problems: list[str] = []
@@ -1037,6 +1062,9 @@ def _one_or_list(loaders: list[Any] | None) -> Any:
     if not loaders:
         return None
     return loaders[0] if len(loaders) == 1 else loaders
+
+
+_no_op = contextlib.nullcontext
 
 
 def _split_datamodule(dataloaders: Any, datamodule: Any) -> tuple[Any, Any]:

@@ -16,6 +16,7 @@ NAMES = [
     "BackboneFinetuning",
     "BaseFinetuning",
     "BasePredictionWriter",
+    "BatchSizeFinder",
     "Callback",
     "Checkpoint",
     "DeviceStatsMonitor",
@@ -23,6 +24,7 @@ NAMES = [
     "EarlyStoppingReason",
     "GradientAccumulationScheduler",
     "LambdaCallback",
+    "LearningRateFinder",
     "LearningRateMonitor",
     "ModelCheckpoint",
     "ModelSummary",
@@ -68,8 +70,8 @@ def test_unknown_name_lists_the_known_ones():
         AttributeError,
         match=re.escape(
             "module 'treadle.callbacks' has no attribute 'ModelPruning'; it provides "
-            "BackboneFinetuning, BaseFinetuning, BasePredictionWriter, Callback, Checkpoint, "
-            "DeviceStatsMonitor"
+            "BackboneFinetuning, BaseFinetuning, BasePredictionWriter, BatchSizeFinder, Callback, "
+            "Checkpoint, DeviceStatsMonitor"
         ),
     ):
         callbacks.ModelPruning  # noqa: B018

@@ -437,13 +437,6 @@ def test_default_root_dir_layout(tmp_path):
     "name, value, message",
     [
         (
-            "profiler",
-            "simple",
-            "`Trainer(profiler='simple')`: Lightning's `profiler` is not "
-            "supported: treadle has no profiler plugins. Trace the hooks with `TREADLE_TRACE_HOOKS=1`, "
-            "or profile the run with PyTorch's own `with torch.profiler.profile(): trainer.fit(model)`.",
-        ),
-        (
             "barebones",
             True,
             "`Trainer(barebones=True)`: Lightning's `barebones` is not supported: "
@@ -478,9 +471,9 @@ def test_refused_lightning_arguments(name, value, message):
 
 def test_refusals_are_reported_with_the_other_problems():
     with pytest.raises(treadle.ConfigurationError) as info:
-        treadle.Trainer(profiler="simple", max_epochs=-5, sync_batchnorm=True)
+        treadle.Trainer(barebones=True, max_epochs=-5, sync_batchnorm=True)
     assert [p.split("`")[1] for p in info.value.problems] == [
-        "Trainer(profiler='simple')",
+        "Trainer(barebones=True)",
         "Trainer(sync_batchnorm=True)",
         "Trainer(max_epochs=-5)",
     ]

@@ -181,6 +181,7 @@ class DDPStrategy(StrategyBase):
         train_loader: Any,
         val_loader: Any,
         ckpt_path: Any,
+        datamodule: Any = None,
     ) -> tuple | None:
         """``ddp_spawn``: run the stage in spawned workers and bring rank 0's outcome
         back; returns a one-tuple holding what the stage returns, or None to run it here (a
@@ -194,20 +195,26 @@ class DDPStrategy(StrategyBase):
             else {name: getattr(config, name) for name in type(config).model_fields}
         )
         previous, model._trainer = model._trainer, None  # the parent's Trainer is not picklable
+        dm_previous = datamodule.trainer if datamodule is not None else None
+        if datamodule is not None:  # pickled to the workers, which set it up (prepare_data on
+            datamodule.trainer = None  # each node's local rank 0, as in Lightning)
         try:
             out = _launcher.spawn(
                 _spawn_worker,
                 self.world_size,
-                args=(config, stage, model, train_loader, val_loader, ckpt_path),
+                args=(config, stage, model, train_loader, val_loader, ckpt_path, datamodule),
                 timeout_s=trainer.config.process_group_timeout,
             )
         finally:
             model._trainer = previous
+            if datamodule is not None:
+                datamodule.trainer = dm_previous
         if "error" in out:  # a ConfigurationError found by the workers' validation
             raise out["error"]
         model.load_state_dict(out["state_dict"])
         model.trainer, trainer.module = trainer, model
-        trainer.global_step, trainer.current_epoch = out["global_step"], out["current_epoch"]
+        if stage == "fit":  # (a worker's validate/test/predict starts from 0: the caller's stand)
+            trainer.global_step, trainer.current_epoch = out["global_step"], out["current_epoch"]
         for name in ("callback_metrics", "logged_metrics", "progress_bar_metrics"):
             getattr(trainer, name).update(out[name])
         for callback in trainer.callbacks:
@@ -574,6 +581,7 @@ def _spawn_worker(
     train_loader: Any,
     val_loader: Any,
     ckpt_path: Any,
+    datamodule: Any = None,
 ) -> dict[str, Any]:
     """One ``ddp_spawn`` rank: a Trainer with the caller's arguments runs the stage (joining the
     rank variables the launcher set); rank 0's outcome goes back to the caller."""
@@ -587,9 +595,13 @@ def _spawn_worker(
     trainer = Trainer(**config)
     try:
         if stage == "fit":
-            result = trainer.fit(model, train_loader, val_loader, ckpt_path=ckpt_path)
+            result = trainer.fit(
+                model, train_loader, val_loader, ckpt_path=ckpt_path, datamodule=datamodule
+            )
         else:  # validate, test, predict: one signature
-            result = getattr(trainer, stage)(model, val_loader, ckpt_path=ckpt_path)
+            result = getattr(trainer, stage)(
+                model, val_loader, ckpt_path=ckpt_path, datamodule=datamodule
+            )
     except ConfigurationError as exc:  # every rank finds it, before any collective
         return {"error": exc}
     if rank != 0:
