@@ -240,3 +240,145 @@ def test_tracing_wraps_the_caller_that_runs_untraced():
         if callable(c.cell_contents) and getattr(c.cell_contents, "__name__", "") == "first"
     ]
     assert inner and inner[0] is not pm.hook.first
+
+
+# -- Hooks.sequence: several hooks compiled into one function ----------------------------------
+
+
+class SeqSpecs:
+    @spec
+    def note(self, x):
+        """a notification: its results are ignored"""
+
+    @spec(firstresult=True)
+    def change(self, x):
+        """returns a new x, or None for "unchanged\""""
+
+    @spec(firstresult=True)
+    def make(self, x, y):
+        """returns the new x"""
+
+
+def _seq_pm(*plugins):
+    pm = pluggy.PluginManager("fc")
+    pm.add_hookspecs(SeqSpecs)
+    for p in plugins:
+        pm.register(p)
+    return pm
+
+
+def _sequence():
+    from treadle._callers import Sequence
+
+    return Sequence(
+        "seq",
+        ("x", "y"),
+        (("note", None), ("change", "?x"), ("make", "=x"), ("note", None)),
+        returns="x",
+    )
+
+
+class Changer:
+    def __init__(self, log, change=None):
+        self.log, self.change_to = log, change
+
+    @impl
+    def note(self, x):
+        self.log.append(("note", x))
+        return "ignored"
+
+    @impl
+    def change(self, x):
+        self.log.append(("change", x))
+        return self.change_to
+
+    @impl
+    def make(self, x, y):
+        self.log.append(("make", x, y))
+        return x + y
+
+
+def _by_hand(pm, x, y):
+    """The sequence as the loop would write it with pluggy's own callers."""
+    pm.hook.note(x=x)
+    changed = pm.hook.change(x=x)
+    x = x if changed is None else changed
+    x = pm.hook.make(x=x, y=y)
+    pm.hook.note(x=x)
+    return x
+
+
+@pytest.mark.parametrize("change", [None, 10], ids=["unchanged", "changed"])
+def test_a_sequence_calls_what_pluggy_calls_in_the_same_order(change):
+    from treadle._callers import Hooks
+
+    seq_log, hand_log = [], []
+    seq_pm, hand_pm = _seq_pm(Changer(seq_log, change)), _seq_pm(Changer(hand_log, change))
+    assert Hooks(seq_pm).sequence(_sequence())(1, 2) == _by_hand(hand_pm, 1, 2)
+    assert seq_log == hand_log and len(seq_log) == 4
+
+
+def test_a_sequence_chains_firstresult_implementations_as_pluggy():
+    from treadle._callers import Hooks
+
+    class Declines(Changer):
+        @impl(tryfirst=True)
+        def make(self, x, y):
+            self.log.append(("declines", x, y))
+            return None
+
+    log_a, log_b = [], []
+    a = Hooks(_seq_pm(Changer(log_a), Declines(log_a))).sequence(_sequence())(3, 4)
+    b = _by_hand(_seq_pm(Changer(log_b), Declines(log_b)), 3, 4)
+    assert a == b == 7
+    assert [e for e in log_a if e[0] in ("make", "declines")] == [
+        e for e in log_b if e[0] in ("make", "declines")
+    ]
+
+
+def test_a_sequence_leaves_out_unimplemented_hooks_and_is_none_when_empty():
+    from treadle._callers import Hooks, Sequence
+
+    class MakeOnly:
+        @impl
+        def make(self, x, y):
+            return x * y
+
+    hooks = Hooks(_seq_pm(MakeOnly()))
+    fn = hooks.sequence(_sequence())
+    assert fn(3, 4) == 12
+    # only `make` remains: the unimplemented hooks are not in the compiled code
+    assert "note" not in fn.__code__.co_names and "change" not in fn.__code__.co_names
+    nothing = Sequence("nothing", ("x",), (("note", None), ("change", "?x")))
+    assert hooks.sequence(nothing) is None
+    assert hooks.optional("note") is None and hooks.optional("make") is not None
+
+
+def test_a_traced_sequence_keeps_and_reports_every_hook():
+    from treadle._callers import Hooks, Sequence, Tracer
+
+    lines = []
+    nothing = Sequence("nothing", ("x",), (("note", None), ("change", "?x")))
+    traced = Hooks(_seq_pm(), Tracer(lines.append)).sequence(nothing)
+    assert traced is not None
+    traced(1)
+    assert lines == ["treadle hook note -> [-]", "treadle hook change -> [-]"]
+
+
+def test_the_cores_identity_defaults_are_left_out_unless_asked():
+    """``scale_loss`` (identity) and ``configure_gradient_clipping`` (nothing without a
+    ``gradient_clip_val``) are left out when only the core implements them."""
+    import treadle
+    from treadle.step import BACKWARD, BEFORE_STEP
+
+    trainer = treadle.Trainer(
+        accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False
+    )
+    hooks = trainer.plugin_manager.hooks()
+    backward = hooks.sequence(BACKWARD)
+    assert backward is not None
+    assert "scale_loss" not in backward.__code__.co_names  # inlined calls name no hook...
+    assert len([c for c in backward.__code__.co_names if c.startswith("f")]) == 1  # backward
+    assert hooks.sequence(BEFORE_STEP) is None
+    clip = hooks.sequence(BEFORE_STEP, asked=["configure_gradient_clipping"])
+    assert clip is not None

@@ -275,7 +275,7 @@ class Hooks:
         implementations only is inlined as :func:`fast_caller` would generate it (each
         implementation called with the arguments it declares, in pluggy's order); any other
         goes through its caller. With a tracer every hook stays, called through its traced
-        caller.
+        caller; with a profiling, each goes through its (timed) caller.
         """
         from treadle.hookspecs import HOOKS
 
@@ -292,7 +292,7 @@ class Hooks:
                 core_only = [i.plugin_name for i in impls] == [CORE]
                 if info is not None and info.identity_default and core_only and hook not in asked:
                     continue
-                if not any(
+                if self._profiling is None and not any(
                     i.wrapper or i.hookwrapper or getattr(i, "kwargnames", ()) for i in impls
                 ):
                     plain = list(reversed(impls))  # pluggy's call order
@@ -314,6 +314,13 @@ class Hooks:
             for j, function in enumerate(hook_functions)
         }
         return FunctionType(code, namespace, seq.name)
+
+    def optional(self, name: str) -> Callable[..., Any] | None:
+        """The hook's caller, or None when nothing implements it (and no tracer reports it):
+        for a lone per-batch hook, so the loop can leave out a call that would do nothing."""
+        if self._tracer is None and not getattr(self._pm.hook, name).get_hookimpls():
+            return None
+        return getattr(self, name)
 
     def subset(self, name: str, remove_plugins: Iterable[Any]) -> Callable[..., Any]:
         """The hook without the given plugins' implementations (still fast when possible)."""

@@ -403,7 +403,9 @@ class FitLoop:
         automatic = module.automatic_optimization
         run_batch = step.automatic if automatic else self.manual_batch
         transfer, device = hooks.sequence(TRANSFER), trainer.root_device
-        on_batch_start, on_batch_end = hooks.on_train_batch_start, hooks.on_train_batch_end
+        # (None: nothing implements it, and the call is left out)
+        on_batch_start = hooks.optional("on_train_batch_start")
+        on_batch_end = hooks.optional("on_train_batch_end")
         max_steps, log_every = cfg.max_steps, cfg.log_every_n_steps
         schedulers = trainer.lr_scheduler_configs
         complete = False  # every batch of the epoch ran (its epoch schedulers step)
@@ -418,7 +420,7 @@ class FitLoop:
             state.is_last_batch, state.batch_idx = is_last, batch_idx
             batch = transfer(trainer, module, batch, device, 0)
             metrics.in_step, metrics.current_batch = True, batch
-            if -1 in on_batch_start(
+            if on_batch_start is not None and -1 in on_batch_start(
                 trainer=trainer, module=module, batch=batch, batch_idx=batch_idx
             ):
                 metrics.in_step = False
@@ -432,9 +434,14 @@ class FitLoop:
                     self.step_schedulers("step", batch_idx, plateau=None)
             state.batches_done = batch_idx + 1
             complete = is_last
-            on_batch_end(
-                trainer=trainer, module=module, outputs=outputs, batch=batch, batch_idx=batch_idx
-            )
+            if on_batch_end is not None:
+                on_batch_end(
+                    trainer=trainer,
+                    module=module,
+                    outputs=outputs,
+                    batch=batch,
+                    batch_idx=batch_idx,
+                )
             metrics.in_step = False
             if stepped and trainer.loggers and state.global_step % log_every == 0:
                 log_to_loggers(trainer, metrics.take_step_metrics())
