@@ -382,3 +382,24 @@ def test_the_cores_identity_defaults_are_left_out_unless_asked():
     assert hooks.sequence(BEFORE_STEP) is None
     clip = hooks.sequence(BEFORE_STEP, asked=["configure_gradient_clipping"])
     assert clip is not None
+
+
+def test_an_only_implementation_with_the_specs_parameters_is_its_own_caller():
+    """No wrapper frame and no ``**kwargs`` dict: how the core's per-step defaults are called."""
+
+    class Exact:
+        @impl
+        def first(self, a, b):
+            return a - b
+
+    class Subset:
+        @impl
+        def first(self, b):
+            return -b
+
+    exact, subset = _pm(Exact()).hook.first, _pm(Subset()).hook.first
+    assert fast_caller(exact) == exact.get_hookimpls()[0].function
+    assert fast_caller(exact)(a=5, b=2) == exact(a=5, b=2) == 3
+    generated = fast_caller(subset)  # a subset of the arguments: a generated caller
+    assert generated != subset.get_hookimpls()[0].function
+    assert generated(a=5, b=2) == subset(a=5, b=2) == -2

@@ -55,9 +55,18 @@ def fast_caller(hook_caller: pluggy.HookCaller) -> Callable[..., Any]:
     ):
         return hook_caller
     firstresult = bool(spec.opts.get("firstresult"))
-    if firstresult and not wrappers and len(plain) == 1 and _takes_any_keyword(plain[0].function):
-        # Its only implementation takes the spec's arguments by keyword (``**_``): pluggy's
-        # result is that function's, so the function itself is the caller.
+    if (
+        firstresult
+        and not wrappers
+        and len(plain) == 1
+        and (
+            _takes_any_keyword(plain[0].function)
+            or tuple(plain[0].argnames) == tuple(spec.argnames)
+        )
+    ):
+        # Its only implementation takes the spec's arguments by keyword (``**_``, or exactly
+        # the spec's parameters): pluggy's result is that function's, so the function itself
+        # is the caller.
         return plain[0].function
     shape = (
         hook_caller.name,

@@ -100,6 +100,11 @@ def validate(trainer, module):
     return problems
 
 
+# The per-step defaults take exactly the arguments they are called with, so no call builds a
+# ``**kwargs`` dict: the spec's arguments where the loop calls the hook by keyword (the function
+# is then its own caller, see ``treadle._callers.fast_caller``), the ones they use where a
+# compiled sequence calls them positionally.
+
 # ``move_data_to_device``'s own code under the hook's name, not a function calling it: one call
 # less per batch. (Marking ``move_data_to_device`` itself would make it a hook implementation
 # in every plugin module that imports it.)
@@ -111,7 +116,7 @@ transfer_batch_to_device = hookimpl(trylast=True)(
 
 
 @hookimpl(trylast=True)
-def run_training_step(module, batch, batch_idx, **_):
+def run_training_step(trainer, module, batch, batch_idx):  # the spec's arguments: see below
     method = module.training_step  # (call_step, inlined: per step)
     function = getattr(method, "__func__", method)
     if _step_signature(function, function is not method)[0]:
@@ -130,7 +135,7 @@ def scale_loss(loss, **_):
 
 
 @hookimpl(trylast=True)
-def backward(trainer, loss, **_):
+def backward(trainer, loss):
     args, kwargs = trainer.backward_args, trainer.backward_kwargs  # manual_backward's extras
     if args or kwargs:
         loss.backward(*args, **kwargs)
@@ -140,7 +145,7 @@ def backward(trainer, loss, **_):
 
 
 @hookimpl(trylast=True)
-def optimizer_step(optimizer, closure, **_):
+def optimizer_step(trainer, module, optimizer, optimizer_idx, batch_idx, closure):
     raw = getattr(optimizer, "optimizer", optimizer)  # (_raw, inlined: per step)
     # (_evaluates_closure_once first: the usual case, and no failed attribute lookup per step)
     if _evaluates_closure_once(type(raw)) or getattr(closure, "user_closure", True) is None:
@@ -162,7 +167,7 @@ def _evaluates_closure_once(cls) -> bool:
 
 
 @hookimpl(trylast=True)
-def optimizer_zero_grad(optimizer, **_):
+def optimizer_zero_grad(optimizer):
     getattr(optimizer, "optimizer", optimizer).zero_grad()  # (_raw, inlined: per step)
     return True
 

@@ -164,7 +164,10 @@ class Step:
                 self.stepped = self.stepped or (optimizer is None and state.stepping)
         except _SkipBatch as skip:
             self.skip_batch(optimizer, str(skip))
-        self.end_batch()
+        # (end_batch, inlined: per step)
+        dropped = self._previous_losses
+        self._previous_losses, self.kept_losses = self.kept_losses, dropped
+        dropped.clear()
         return closure.outputs
 
     def forward_backward(self, closure: AutomaticClosure) -> torch.Tensor | None:
