@@ -369,13 +369,13 @@ def test_a_missing_file_names_the_path_and_what_is_there(tmp_path, good):
     missing = tmp_path / "nope.ckpt"
     _pinned(
         _fit_from(tmp_path, missing),
-        f"checkpoint {str(missing)!r}: no such file (checkpoint files in {str(tmp_path)!r}: "
+        f"Checkpoint file not found: {str(missing)!r} (checkpoint files in {str(tmp_path)!r}: "
         f"good.ckpt).",
     )
     deeper = tmp_path / "gone" / "x.ckpt"
     _pinned(
         _fit_from(tmp_path, deeper),
-        f"checkpoint {str(deeper)!r}: no such file (its directory "
+        f"Checkpoint file not found: {str(deeper)!r} (its directory "
         f"{str(tmp_path / 'gone')!r} does not exist either).",
     )
 
@@ -574,7 +574,7 @@ def test_load_from_checkpoint_names_the_file(tmp_path, good):
         Net.load_from_checkpoint(cut)
     with pytest.raises(
         treadle.CheckpointError,
-        match=re.escape(f"checkpoint {str(tmp_path / 'none.ckpt')!r}: no such file"),
+        match=re.escape(f"Checkpoint file not found: {str(tmp_path / 'none.ckpt')!r}"),
     ):
         Net.load_from_checkpoint(tmp_path / "none.ckpt")
     bare = tmp_path / "bare.pt"
@@ -661,3 +661,19 @@ def test_checkpoint_io_load_reads_no_code(tmp_path, good):
     ):
         checkpoint_io.load(path)
     assert not marker.exists()
+
+
+def test_a_missing_file_is_also_a_file_not_found_error_as_in_lightning(tmp_path) -> None:
+    """Ported from Lightning's ``tests/tests_pytorch/models/test_restore.py``
+    (``test_try_resume_from_non_existing_checkpoint``; Copyright The Lightning AI team,
+    Apache-2.0): ``fit(ckpt_path=<missing>)`` raises ``FileNotFoundError`` "Checkpoint file not
+    found"; in treadle it is a ``CheckpointError`` too."""
+    missing = tmp_path / "non_existing.ckpt"
+    model = Net()
+    with pytest.raises(FileNotFoundError, match=re.escape("Checkpoint file not found")) as info:
+        _trainer(tmp_path).fit(model, _loader(), ckpt_path=str(missing))
+    assert isinstance(info.value, treadle.CheckpointError) and info.value.path == str(missing)
+    assert model.steps == 0
+    assert str(info.value) == (
+        f"Checkpoint file not found: {str(missing)!r} (no checkpoint files in {str(tmp_path)!r})."
+    )

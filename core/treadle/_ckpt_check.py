@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from treadle.errors import CheckpointError
+from treadle.errors import CheckpointError, CheckpointNotFoundError
 
 #: keys every treadle checkpoint holds (``state_dict`` too unless the strategy restores weights)
 REQUIRED = ("epoch", "global_step")
@@ -190,10 +190,18 @@ def check_weights(module: Any, state_dict: Any, path: Any, strict: bool = True) 
         parts.append(f"in the file but not in the model: {_names(unexpected)}")
     if shapes:
         parts.append(f"other shapes: {_first(shapes)}")
+    # torch's own words too (``load_state_dict``'s RuntimeError), which Lightning passes on
+    # and Lightning users match on.
+    torch_words = [
+        f"{what} key(s) in state_dict: {', '.join(f'{chr(34)}{k}{chr(34)}' for k in keys)}."
+        for what, keys in (("Missing", missing), ("Unexpected", unexpected))
+        if keys
+    ]
+    in_torch_words = f" (in torch's words: {' '.join(torch_words)})" if torch_words else ""
     raise CheckpointError(
         path,
         f"its weights do not fit {type(module).__name__}: {'; '.join(parts)}. Was it saved "
-        f"from another model, or with other hyper-parameters?",
+        f"from another model, or with other hyper-parameters?{in_torch_words}",
     )
 
 
@@ -276,10 +284,10 @@ def _check_is_a_file(p: Path) -> None:
         )
     if not p.exists():
         if not p.parent.is_dir():
-            raise CheckpointError(
-                p, f"no such file (its directory {str(p.parent)!r} does not exist either)."
+            raise CheckpointNotFoundError(
+                p, f"(its directory {str(p.parent)!r} does not exist either)"
             )
-        raise CheckpointError(p, f"no such file{_listing(p.parent)}.")
+        raise CheckpointNotFoundError(p, _listing(p.parent).strip())
     try:
         with open(p, "rb") as f:
             head = f.read(4)

@@ -19,6 +19,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from treadle.errors import ConfigurationError
+
 _DECLINE = object()  # "ask pydantic"
 
 # Spellings that TrainerConfig rewrites (its _PRECISION_ALIASES): declined here.
@@ -274,4 +276,15 @@ def validate_trainer_kwargs(kwargs: dict[str, Any]) -> TrainerSettings:
 
         model = TrainerConfig.from_kwargs(**kwargs)
         values = {name: getattr(model, name) for name in type(model).model_fields}
+    if (
+        isinstance(values["val_check_interval"], float)
+        and values["check_val_every_n_epoch"] is None
+    ):
+        raise ConfigurationError(  # as Lightning: a fraction of an epoch needs epochs
+            [
+                f"Trainer: `val_check_interval` should be an integer when "
+                f"`check_val_every_n_epoch=None`, not {values['val_check_interval']!r} (a fraction "
+                f"of an epoch); pass a number of batches, or set `check_val_every_n_epoch`."
+            ]
+        )
     return TrainerSettings(values)

@@ -55,6 +55,16 @@ class CheckpointError(RuntimeError):
         super().__init__(f"checkpoint {self.path!r}: {message}")
 
 
+class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
+    """The checkpoint file does not exist: a ``CheckpointError`` and, as in Lightning, a
+    ``FileNotFoundError`` whose message starts "Checkpoint file not found: <path>"."""
+
+    def __init__(self, path, detail: str = ""):
+        self.path = str(path)
+        where = f" {detail}" if detail else ""
+        RuntimeError.__init__(self, f"Checkpoint file not found: {self.path!r}{where}.")
+
+
 class Preempted(SystemExit):
     """``fit()`` stopped on a signal (SIGTERM, SIGUSR1 or SIGINT): the training step that was
     running finished, the run was saved to ``ckpt_path``, and ``on_exception`` got this.

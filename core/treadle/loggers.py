@@ -22,9 +22,10 @@ from typing import Any, Callable, TypeVar
 
 from treadle import _lightning_paths
 
-# CSVLogger and TensorBoardLogger come from __getattr__ (imported on first use).
+# CSVLogger, TensorBoardLogger and DummyLogger come from __getattr__ (imported on first use).
 __all__ = [
     "CSVLogger",
+    "DummyLogger",
     "FileLogger",
     "Logger",
     "TensorBoardLogger",
@@ -34,6 +35,7 @@ __all__ = [
 
 _LAZY = {
     "CSVLogger": "treadle_plugins.loggers.csv",
+    "DummyLogger": "treadle.trainer",  # what ``fast_dev_run`` puts in place of the loggers
     "TensorBoardLogger": "treadle_plugins.loggers.tensorboard",
 }
 

@@ -582,10 +582,18 @@ class FitLoop:
         if not val_loaders or not self.any_val:
             return 0
         every = cfg.check_val_every_n_epoch
+        interval, n = cfg.val_check_interval, trainer.num_training_batches
+        if isinstance(interval, int) and every is not None and interval > n:  # as Lightning
+            raise ConfigurationError(
+                [
+                    f"Trainer: `val_check_interval` ({interval}) must be less than or equal to the "
+                    f"number of the training batches ({n}). To validate every {interval} batches "
+                    f"across epochs, set `check_val_every_n_epoch=None`; to turn validation off, "
+                    f"set `limit_val_batches=0`."
+                ]
+            )
         if every is not None and (trainer.state.epoch + 1) % every != 0:
             return 0
-        interval = cfg.val_check_interval
-        n = trainer.num_training_batches
         if interval is None or (isinstance(interval, float) and interval == 1.0):
             return n if n != float("inf") else 0
         if isinstance(interval, float):

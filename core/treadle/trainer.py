@@ -85,6 +85,7 @@ class Trainer:
                 self._add_callback(callback)
         if cfg.max_time is not None:
             self._add_max_time(cfg.max_time)
+        self.callbacks.sort(key=lambda c: hasattr(c, "best_model_path"))  # Lightning: these last
         try:
             pm.check_pending()
         except Exception as exc:  # pluggy.PluginValidationError: a misspelled hook name

@@ -19,6 +19,7 @@ device sync, are read only then).
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import sys
@@ -57,6 +58,16 @@ class ProgressBar(Callback):
         if self._trainer is None:
             raise TypeError(f"The `{type(self).__name__}._trainer` reference has not been set yet.")
         return self._trainer
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ProgressBar:
+        """A copy that refers to the same trainer (``copy.deepcopy(trainer.callbacks)`` in a
+        hook, as Lightning's tests of resuming do): the trainer, its plugins and modules are
+        not copied with the bar."""
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        for name, value in vars(self).items():
+            setattr(new, name, value if name == "_trainer" else copy.deepcopy(value, memo))
+        return new
 
     @property
     def is_enabled(self) -> bool:

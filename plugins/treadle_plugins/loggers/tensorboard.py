@@ -180,8 +180,9 @@ class TensorBoardLogger(FileLogger):
 
     @rank_zero_only
     def save(self) -> None:
-        if self._experiment is not None:
-            self._experiment.flush()
+        # As Lightning's: the writer is made here if nothing made it yet (the run's first
+        # save, when its stage starts), so log_dir and hparams.yaml exist for every run.
+        self.experiment.flush()
         hparams_file = os.path.join(self.log_dir, self.NAME_HPARAMS_FILE)
         if os.path.isdir(self.log_dir) and not os.path.isfile(hparams_file):
             save_hparams_to_yaml(hparams_file, self.hparams)

@@ -1,0 +1,90 @@
+"""Behaviour Lightning's ``tests/tests_pytorch/models/test_restore.py`` relies on (ported,
+Copyright The Lightning AI team, Apache-2.0): checkpoint callbacks last in ``trainer.callbacks``
+(``test_callbacks_references_fit_ckpt_path``), ``copy.deepcopy(trainer.callbacks)`` in a hook
+(``test_callbacks_state_fit_ckpt_path``), ``hparams.yaml`` written by ``TensorBoardLogger`` for
+a module without hyper-parameters (``test_model_saving_loading``), and torch's wording of
+missing/unexpected keys under ``strict=True`` (``test_strict_model_load_more_params``,
+``_less_params``)."""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+
+import pytest
+import torch
+from lightning_boring import BoringModel, quiet
+
+import treadle
+from treadle.callbacks import EarlyStopping, ModelCheckpoint
+from treadle.loggers import TensorBoardLogger
+
+
+def test_checkpoint_callbacks_come_last(tmp_path) -> None:
+    checkpoint = ModelCheckpoint(dirpath=tmp_path, monitor="val_loss", save_last=True)
+    early = EarlyStopping(monitor="val_loss")
+    trainer = treadle.Trainer(
+        default_root_dir=tmp_path, logger=False, callbacks=[checkpoint, early]
+    )
+    assert checkpoint is trainer.callbacks[-1] is trainer.checkpoint_callback
+    assert trainer.callbacks.index(early) < trainer.callbacks.index(checkpoint)
+
+
+def test_callbacks_deep_copied_in_a_hook_keep_the_trainer(tmp_path) -> None:
+    copied = []
+
+    class Capture(treadle.Callback):
+        def on_fit_start(self, trainer, pl_module):
+            copied.extend(copy.deepcopy(trainer.callbacks))
+
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, enable_progress_bar=True, max_steps=1, callbacks=[Capture()])
+    )
+    trainer.fit(BoringModel())
+    bars = [c for c in copied if isinstance(c, treadle.callbacks.ProgressBar)]
+    assert len(copied) == len(trainer.callbacks) and len(bars) == 1
+    assert bars[0] is not trainer.progress_bar_callback and bars[0].trainer is trainer
+
+
+def test_tensorboard_writes_hparams_yaml_without_hyperparameters(tmp_path) -> None:
+    logger = TensorBoardLogger(tmp_path)
+    trainer = treadle.Trainer(**quiet(tmp_path, logger=logger, max_steps=1))
+    trainer.fit(BoringModel())
+    assert os.path.isfile(os.path.join(logger.log_dir, "hparams.yaml"))
+    path = tmp_path / "m.ckpt"
+    trainer.save_checkpoint(path)
+    BoringModel.load_from_checkpoint(
+        path, hparams_file=os.path.join(logger.log_dir, "hparams.yaml")
+    )
+
+
+def test_strict_load_names_the_keys_in_torchs_words(tmp_path) -> None:
+    model = BoringModel()
+    model.c_d3 = torch.nn.Linear(2, 2)
+    trainer = treadle.Trainer(**quiet(tmp_path, max_steps=1))
+    trainer.fit(model)
+    path = tmp_path / "more.ckpt"
+    trainer.save_checkpoint(path)
+    BoringModel.load_from_checkpoint(path, strict=False)
+    with pytest.raises(
+        RuntimeError,
+        match=re.escape(
+            '(in torch\'s words: Unexpected key(s) in state_dict: "c_d3.weight", "c_d3.bias".)'
+        ),
+    ):
+        BoringModel.load_from_checkpoint(path, strict=True)
+
+    class Bigger(BoringModel):
+        def __init__(self):
+            super().__init__()
+            self.c_d3 = torch.nn.Linear(7, 7)
+
+    trainer = treadle.Trainer(**quiet(tmp_path, max_steps=1))
+    trainer.fit(BoringModel())
+    trainer.save_checkpoint(tmp_path / "less.ckpt")
+    with pytest.raises(
+        treadle.CheckpointError,
+        match=re.escape('Missing key(s) in state_dict: "c_d3.weight", "c_d3.bias".'),
+    ):
+        Bigger.load_from_checkpoint(tmp_path / "less.ckpt", strict=True)
