@@ -38,6 +38,7 @@ class DataModule:
     prepare_data_per_node: bool = True
     # Lightning's checkpoint keys of the hyper-parameters (``checkpoint[cls.CHECKPOINT_...]``).
     CHECKPOINT_HYPER_PARAMS_KEY = "datamodule_hyper_parameters"
+    name: str | None = None  # Lightning's: a label for the DataModule, unused by the loop
     CHECKPOINT_HYPER_PARAMS_NAME = "datamodule_hparams_name"
 
     def __init__(self) -> None:

@@ -24,6 +24,7 @@ from treadle._adapters import adapt_object
 from treadle._fastconfig import validate_trainer_kwargs
 from treadle._metrics import MetricStore
 from treadle._signals import EvaluationPreemption
+from treadle._trainer_facade import LightningTrainerFacade
 from treadle.callback import Callback
 from treadle.data import as_list, num_batches, sequential
 from treadle.datamodule import TRANSFER_HOOKS, DataModule, overrides
@@ -40,7 +41,7 @@ from treadle.utilities import dataloader_idx_problems, seed_worker
 __version__ = checkpoint.VERSION
 
 
-class Trainer:
+class Trainer(LightningTrainerFacade):
     """Runs the loop; arguments as in Lightning 2 (see :class:`treadle.TrainerConfig`)."""
 
     def __init__(self, **kwargs: Any) -> None:
