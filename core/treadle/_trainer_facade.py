@@ -229,6 +229,28 @@ class LightningTrainerFacade:
             return None
         return loaders[0] if len(loaders) == 1 else list(loaders)
 
+    @property
+    def num_sanity_val_batches(self) -> list[int | float]:
+        """Batches the last ``fit()``'s sanity check runs per validation loader ([] before)."""
+        limits = getattr(self._fit_loop, "val_limits", None) or []
+        n = self.num_sanity_val_steps
+        return [min(n, limit) for limit in limits]
+
+    @property
+    def num_test_batches(self) -> list[int | float]:
+        """Batches the last ``test()`` runs per loader (``inf`` for one without a length)."""
+        return self._eval_batches("test", self.config.limit_test_batches)
+
+    @property
+    def num_predict_batches(self) -> list[int | float]:
+        """Batches the last ``predict()`` runs per loader (``inf`` for one without a length)."""
+        return self._eval_batches("predict", self.config.limit_predict_batches)
+
+    def _eval_batches(self, fn: str, limit: Any) -> list[int | float]:
+        from treadle.data import num_batches
+
+        return [num_batches(v, limit) for v in self._eval_loaders.get(fn) or [] if v is not None]
+
     def print(self, *args: Any, **kwargs: Any) -> None:
         """``print`` on each node's first process only."""
         if self.local_rank == 0:

@@ -186,6 +186,16 @@ class Module(nn.Module):
     # -- inference and export (Lightning's) ----------------------------------------------------
 
     @property
+    def strict_loading(self) -> bool:
+        """Whether loading a checkpoint needs every weight name to match (``load_state_dict``'s
+        ``strict``); True unless set, e.g. False for a model that saves only its adapters."""
+        return self.__dict__.get("_strict_loading", True)
+
+    @strict_loading.setter
+    def strict_loading(self, value: bool) -> None:
+        self.__dict__["_strict_loading"] = bool(value)
+
+    @property
     def dtype(self) -> torch.dtype:
         """The floating dtype of the parameters (the default dtype when there are none)."""
         for p in self.parameters():
@@ -526,7 +536,7 @@ class Module(nn.Module):
         The file is read with ``torch.load(weights_only=True)``. ``kwargs`` override saved
         hyper-parameters (and supply ``__init__`` arguments that were ignored when saving);
         ``hparams_file`` (a YAML file, e.g. a logger's ``hparams.yaml``) replaces them;
-        ``strict`` (default True) as in ``load_state_dict``; ``map_location`` as in
+        ``strict`` as in ``load_state_dict`` (default: the model's ``strict_loading``, True); ``map_location`` as in
         ``torch.load``, by default where the tensors were saved (the CPU if that device is
         absent). The module is returned on the device of its loaded weights.
         """

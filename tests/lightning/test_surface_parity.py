@@ -447,9 +447,6 @@ NOT_IN_TREADLE: dict[tuple[str, str], str] = {
     "trainer.val_check_interval)",
     ("Trainer", "received_sigterm"): "treadle's preemption (core/treadle/_signals.py) ends the "
     "run with on_exception(Preempted) instead of a flag to poll",
-    ("Trainer", "num_sanity_val_batches"): _NOT_YET + "read trainer.num_val_batches",
-    ("Trainer", "num_test_batches"): _NOT_YET + "read trainer.num_val_batches after test()",
-    ("Trainer", "num_predict_batches"): _NOT_YET + "read trainer.num_val_batches after predict()",
     ("LightningModule", "CHECKPOINT_HYPER_PARAMS_TYPE"): "an internal checkpoint key of "
     "Lightning's; treadle stores hparams in a weights_only form",
     ("LightningDataModule", "CHECKPOINT_HYPER_PARAMS_TYPE"): "as for LightningModule",
@@ -467,7 +464,6 @@ NOT_IN_TREADLE: dict[tuple[str, str], str] = {
     ("LightningModule", "to_tensorrt"): "needs torch_tensorrt and CUDA; export with to_onnx",
     ("LightningModule", "on_validation_model_zero_grad"): _NOT_YET + "the loop does not zero "
     "gradients before validation",
-    ("LightningModule", "strict_loading"): _NOT_YET + "pass strict= to load_from_checkpoint",
     ("LightningDataModule", "on_exception"): _NOT_YET + "use the Module's or a Callback's "
     "on_exception",
     ("lightning.pytorch.callbacks", "ModelPruning"): _NOT_YET + "torch.nn.utils.prune in a "
@@ -556,6 +552,9 @@ LIGHTNING_DEFAULTS = {
     "scaler": None,
     "barebones": False,
     "distributed_sampler_kwargs": None,
+    "num_sanity_val_batches": [],
+    "num_test_batches": [],
+    "num_predict_batches": [],
 }
 
 
@@ -641,6 +640,18 @@ def test_attributes_during_and_after_fit(tmp_path):
     no_val = treadle.Trainer(**quiet(tmp_path), max_epochs=1, limit_val_batches=0)
     no_val.fit(BoringModel())
     assert no_val.enable_validation is False
+
+
+def test_batch_counts_per_loader(tmp_path):
+    # BoringModel: 8 training, 4 validation, 4 test and 2 predict batches
+    trainer = treadle.Trainer(**quiet(tmp_path), max_steps=1, limit_test_batches=3)
+    model = BoringModel()
+    trainer.fit(model)
+    assert trainer.num_sanity_val_batches == [2]
+    trainer.test(model)
+    assert trainer.num_test_batches == [3]
+    trainer.predict(model)
+    assert trainer.num_predict_batches == [2]
 
 
 def test_interrupted_after_an_exception(tmp_path):
@@ -761,6 +772,39 @@ def test_to_onnx_errors(monkeypatch, tmp_path):
     monkeypatch.setitem(__import__("sys").modules, "onnx", None)  # onnx not installed
     with pytest.raises(ModuleNotFoundError, match=re.escape("needs the `onnx` package")):
         model.to_onnx(tmp_path / "m.onnx", torch.randn(1, 32))
+
+
+def test_strict_loading_false_loads_a_checkpoint_without_some_weights(tmp_path):
+    # Lightning's use: a model that saves part of its weights (adapters) sets
+    # ``self.strict_loading = False``; fit(ckpt_path=) and load_from_checkpoint then accept them
+    trainer = treadle.Trainer(**quiet(tmp_path), max_steps=1, limit_val_batches=0)
+    trainer.fit(BoringModel())
+    path = tmp_path / "boring.ckpt"
+    trainer.save_checkpoint(path)
+
+    class WithHead(BoringModel):
+        def __init__(self, partial: bool = False):
+            super().__init__()
+            self.head = nn.Linear(2, 2)  # not in the file
+            self.strict_loading = not partial
+
+        def configure_optimizers(self):  # the saved optimizer's parameters
+            return torch.optim.SGD(self.layer.parameters(), lr=0.1)
+
+    assert WithHead().strict_loading is True
+    with pytest.raises(treadle.CheckpointError, match=re.escape("missing from the file")):
+        WithHead.load_from_checkpoint(path)
+    loaded = WithHead.load_from_checkpoint(path, strict=False)
+    assert torch.equal(loaded.layer.weight, trainer.lightning_module.layer.weight)
+    # strict=None (the default): the model's own setting (an __init__ argument here)
+    assert WithHead.load_from_checkpoint(path, partial=True).strict_loading is False
+    model = WithHead(partial=True)
+    resumed = treadle.Trainer(**quiet(tmp_path), max_steps=2, limit_val_batches=0)
+    resumed.fit(model, ckpt_path=path)
+    assert resumed.global_step == 2
+    strict = treadle.Trainer(**quiet(tmp_path), max_steps=2, limit_val_batches=0)
+    with pytest.raises(treadle.CheckpointError, match=re.escape("missing from the file")):
+        strict.fit(WithHead(), ckpt_path=path)
 
 
 def test_datamodule_name_defaults_to_none():
