@@ -56,6 +56,10 @@ class DataModule:
     def teardown(self, stage: str) -> None:
         """Clean up after ``stage``; runs on every process."""
 
+    def on_exception(self, exception: BaseException) -> None:
+        """Called when ``fit``/``validate``/``test``/``predict`` raises, after the callbacks'
+        ``on_exception`` (the exception is re-raised after)."""
+
     def train_dataloader(self) -> Any:
         return None
 

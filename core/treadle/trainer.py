@@ -667,6 +667,8 @@ class Trainer(LightningTrainerFacade):
                 sigint = _summary.interrupted(self)
             if started:
                 self._hooks.on_exception(trainer=self, module=model, exception=exc)
+                if datamodule is not None:  # as Lightning: after the callbacks
+                    datamodule.on_exception(exc)
             if isinstance(exc, KeyboardInterrupt):
                 raise SystemExit(130) from exc
             raise

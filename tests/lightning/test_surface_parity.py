@@ -464,8 +464,6 @@ NOT_IN_TREADLE: dict[tuple[str, str], str] = {
     ("LightningModule", "to_tensorrt"): "needs torch_tensorrt and CUDA; export with to_onnx",
     ("LightningModule", "on_validation_model_zero_grad"): _NOT_YET + "the loop does not zero "
     "gradients before validation",
-    ("LightningDataModule", "on_exception"): _NOT_YET + "use the Module's or a Callback's "
-    "on_exception",
     ("lightning.pytorch.callbacks", "ModelPruning"): _NOT_YET + "torch.nn.utils.prune in a "
     "Callback",
     ("lightning.pytorch.callbacks", "WeightAveraging"): _NOT_YET + "StochasticWeightAveraging "
@@ -805,6 +803,29 @@ def test_strict_loading_false_loads_a_checkpoint_without_some_weights(tmp_path):
     strict = treadle.Trainer(**quiet(tmp_path), max_steps=2, limit_val_batches=0)
     with pytest.raises(treadle.CheckpointError, match=re.escape("missing from the file")):
         strict.fit(WithHead(), ckpt_path=path)
+
+
+def test_datamodule_on_exception(tmp_path):
+    from lightning_boring import BoringDataModule
+
+    seen: list[str] = []
+
+    class Fails(BoringModel):
+        def training_step(self, batch, batch_idx):
+            raise RuntimeError("boom")
+
+    class Records(BoringDataModule):
+        def on_exception(self, exception):
+            seen.append(f"datamodule {exception}")
+
+    class Callback_(Callback):
+        def on_exception(self, trainer, pl_module, exception):
+            seen.append("callback")
+
+    trainer = treadle.Trainer(**quiet(tmp_path), max_epochs=1, callbacks=[Callback_()])
+    with pytest.raises(RuntimeError, match="boom"):
+        trainer.fit(Fails(), datamodule=Records())
+    assert seen == ["callback", "datamodule boom"]
 
 
 def test_datamodule_name_defaults_to_none():
