@@ -107,7 +107,8 @@ def check(trainer: Any, checkpoint: Any, path: Any) -> None:
     check_is_a_checkpoint(checkpoint, path, needs_state_dict=not strategy_restores)
     module = trainer.module
     if "state_dict" in checkpoint:
-        check_weights(module, checkpoint["state_dict"], path)
+        strict = getattr(module, "strict_loading", True)  # Lightning's Module.strict_loading
+        check_weights(module, checkpoint["state_dict"], path, strict=strict)
 
 
 def check_run_optimizers(trainer: Any, checkpoint: dict[str, Any], path: Any) -> None:

@@ -395,7 +395,9 @@ def load_from_checkpoint(
         return model
     model.on_load_checkpoint(checkpoint)
     state_dict = checkpoint["state_dict"]
-    _ckpt_check.check_weights(model, state_dict, checkpoint_path, strict=strict is not False)
-    model.load_state_dict(state_dict, strict=True if strict is None else strict)
+    if strict is None:  # as Lightning: the model's own setting decides
+        strict = getattr(model, "strict_loading", True)
+    _ckpt_check.check_weights(model, state_dict, checkpoint_path, strict=strict)
+    model.load_state_dict(state_dict, strict=strict)
     device = next((t.device for t in state_dict.values() if isinstance(t, torch.Tensor)), None)
     return model if device is None else model.to(device)

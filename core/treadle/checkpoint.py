@@ -188,7 +188,7 @@ def restore(trainer: Any, hooks: Any, ckpt_path: Any) -> dict[str, Any] | None:
         loop = {**loop, **own_rank(trainer, loop, ckpt_path)}
     module, state = trainer.module, trainer.state
     if "state_dict" in checkpoint:  # absent when the strategy restored the weights itself
-        module.load_state_dict(checkpoint["state_dict"])
+        module.load_state_dict(checkpoint["state_dict"], strict=module.strict_loading)
     # As Lightning: the callbacks before the optimizers (a finetuning callback rebuilds the
     # parameter groups it added, which the saved optimizer state has).
     saved = checkpoint.get("callbacks", {})

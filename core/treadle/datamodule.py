@@ -38,6 +38,7 @@ class DataModule:
     prepare_data_per_node: bool = True
     # Lightning's checkpoint keys of the hyper-parameters (``checkpoint[cls.CHECKPOINT_...]``).
     CHECKPOINT_HYPER_PARAMS_KEY = "datamodule_hyper_parameters"
+    name: str | None = None  # Lightning's: a label for the DataModule, unused by the loop
     CHECKPOINT_HYPER_PARAMS_NAME = "datamodule_hparams_name"
 
     def __init__(self) -> None:
@@ -54,6 +55,10 @@ class DataModule:
 
     def teardown(self, stage: str) -> None:
         """Clean up after ``stage``; runs on every process."""
+
+    def on_exception(self, exception: BaseException) -> None:
+        """Called when ``fit``/``validate``/``test``/``predict`` raises, after the callbacks'
+        ``on_exception`` (the exception is re-raised after)."""
 
     def train_dataloader(self) -> Any:
         return None

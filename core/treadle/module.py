@@ -7,8 +7,11 @@ implementation of that hook; the stubs defined here take no part unless overridd
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import sys
 import warnings
+from collections.abc import Iterator
 from typing import Any, Callable
 
 import torch
@@ -35,6 +38,7 @@ class Module(nn.Module):
     # True while ``torch.jit`` traces a module (``TensorBoardLogger.log_graph``): tracing reads
     # every attribute, and ``trainer`` must not raise then (Lightning's ``_jit_is_scripting``).
     _jit_is_scripting = False
+    __jit_unused_properties__: list[str] = []  # filled below the class
 
     @property
     def trainer(self):
@@ -169,6 +173,115 @@ class Module(nn.Module):
         saved = self.__dict__.pop("_toggled_requires_grad", {})
         for p, requires_grad in saved.values():
             p.requires_grad = requires_grad
+
+    @contextlib.contextmanager
+    def toggled_optimizer(self, optimizer) -> Iterator[None]:
+        """:meth:`toggle_optimizer` for the ``with`` block, :meth:`untoggle_optimizer` after."""
+        self.toggle_optimizer(optimizer)
+        try:
+            yield
+        finally:
+            self.untoggle_optimizer(optimizer)
+
+    # -- inference and export (Lightning's) ----------------------------------------------------
+
+    @property
+    def strict_loading(self) -> bool:
+        """Whether loading a checkpoint needs every weight name to match (``load_state_dict``'s
+        ``strict``); True unless set, e.g. False for a model that saves only its adapters."""
+        return self.__dict__.get("_strict_loading", True)
+
+    @strict_loading.setter
+    def strict_loading(self, value: bool) -> None:
+        self.__dict__["_strict_loading"] = bool(value)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The floating dtype of the parameters (the default dtype when there are none)."""
+        for p in self.parameters():
+            if p.is_floating_point():
+                return p.dtype
+        return torch.get_default_dtype()
+
+    @property
+    def on_gpu(self) -> bool:
+        """True when the module lives on a CUDA device."""
+        return self.device.type == "cuda"
+
+    def freeze(self):
+        """No parameter requires grad, and eval mode; returns ``self``."""
+        for p in self.parameters():
+            p.requires_grad = False
+        return self.eval()
+
+    def unfreeze(self):
+        """Every parameter requires grad, and train mode; returns ``self``."""
+        for p in self.parameters():
+            p.requires_grad = True
+        return self.train()
+
+    def _export_input(self, given: Any, fn: str, arg: str) -> Any:
+        sample = self.example_input_array if given is None else given
+        if sample is None:
+            raise ValueError(
+                f"`{type(self).__name__}.{fn}()` needs an input to trace: pass `{arg}=` or set "
+                f"`self.example_input_array` in `__init__`."
+            )
+        return move_data_to_device(sample, self.device)
+
+    @torch.no_grad()
+    def to_onnx(self, file_path: Any = None, input_sample: Any = None, **kwargs: Any) -> Any:
+        """Export to ONNX with ``torch.onnx.export`` (needs the ``onnx`` package); the input is
+        ``input_sample`` or ``example_input_array``; ``kwargs`` go to the exporter."""
+        sample = self._export_input(input_sample, "to_onnx", "input_sample")
+        try:
+            importlib.import_module("onnx")
+        except ImportError:
+            raise ModuleNotFoundError(
+                f"`{type(self).__name__}.to_onnx()` needs the `onnx` package: "
+                f"`pip install onnx` (and `onnxscript` for `dynamo=True`)."
+            ) from None
+        mode = self.training
+        path = (
+            str(file_path)
+            if file_path is not None and not hasattr(file_path, "write")
+            else file_path
+        )
+        try:
+            return torch.onnx.export(self, sample, path, **kwargs)
+        finally:
+            self.train(mode)
+
+    @torch.no_grad()
+    def to_torchscript(
+        self,
+        file_path: Any = None,
+        method: str | None = "script",
+        example_inputs: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """This module compiled by ``torch.jit.script`` (``method="script"``) or traced by
+        ``torch.jit.trace`` (``method="trace"``, on ``example_inputs`` or
+        ``example_input_array``), in eval mode; saved to ``file_path`` when given."""
+        if method not in ("script", "trace"):
+            raise ValueError(
+                f"`{type(self).__name__}.to_torchscript(method={method!r})`: `method` is "
+                f"'script' or 'trace'."
+            )
+        mode = self.training
+        Module._jit_is_scripting = True  # ``self.trainer`` must not raise while compiling
+        try:
+            if method == "script":
+                compiled = torch.jit.script(self.eval(), **kwargs)
+            else:
+                sample = self._export_input(example_inputs, "to_torchscript", "example_inputs")
+                compiled = torch.jit.trace(func=self.eval(), example_inputs=sample, **kwargs)
+        finally:
+            Module._jit_is_scripting = False
+            self.train(mode)
+        if file_path is not None:
+            torch.jit.save(compiled, str(file_path))
+        return compiled
 
     def log(
         self,
@@ -423,7 +536,7 @@ class Module(nn.Module):
         The file is read with ``torch.load(weights_only=True)``. ``kwargs`` override saved
         hyper-parameters (and supply ``__init__`` arguments that were ignored when saving);
         ``hparams_file`` (a YAML file, e.g. a logger's ``hparams.yaml``) replaces them;
-        ``strict`` (default True) as in ``load_state_dict``; ``map_location`` as in
+        ``strict`` as in ``load_state_dict`` (default: the model's ``strict_loading``, True); ``map_location`` as in
         ``torch.load``, by default where the tensors were saved (the CPU if that device is
         absent). The module is returned on the device of its loaded weights.
         """
@@ -514,4 +627,10 @@ class Module(nn.Module):
 
 # Hooks a Module may implement by overriding a method (Lightning's name: ``lr_scheduler_step``
 # implements ``scheduler_step``); the table in treadle.hookspecs says which.
+# ``torch.jit.script`` (``to_torchscript``) compiles every property it finds unless listed here;
+# the Trainer-facing ones are plain Python (as Lightning's ``__jit_unused_properties__``).
+Module.__jit_unused_properties__ = sorted(
+    name for name, value in vars(Module).items() if isinstance(value, property)
+)
+
 MODULE_HOOKS = frozenset(name for name, info in HOOKS.items() if info.module_method is not None)

@@ -25,6 +25,7 @@ from treadle._adapters import adapt_object
 from treadle._fastconfig import validate_trainer_kwargs
 from treadle._metrics import MetricStore
 from treadle._signals import EvaluationPreemption
+from treadle._trainer_facade import LightningTrainerFacade
 from treadle.callback import Callback
 from treadle.data import as_list, num_batches, sequential
 from treadle.datamodule import TRANSFER_HOOKS, DataModule, overrides
@@ -42,7 +43,7 @@ from treadle.utilities import dataloader_idx_problems, seed_worker
 __version__ = checkpoint.VERSION
 
 
-class Trainer:
+class Trainer(LightningTrainerFacade):
     """Runs the loop; arguments as in Lightning 2 (see :class:`treadle.TrainerConfig`)."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -692,6 +693,8 @@ class Trainer:
                 sigint = _summary.interrupted(self)
             if started:
                 self._hooks.on_exception(trainer=self, module=model, exception=exc)
+                if datamodule is not None:  # as Lightning: after the callbacks
+                    datamodule.on_exception(exc)
             if isinstance(exc, KeyboardInterrupt):
                 raise SystemExit(130) from exc
             raise

@@ -11,13 +11,15 @@ of this module: see ``_lightning_paths``): ``MisconfigurationException`` (treadl
 from __future__ import annotations
 
 import dataclasses
+import enum
 import functools
 import inspect
 import logging
 import os
+import pickle
 import random
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Optional, Union
 
 import torch
@@ -41,14 +43,21 @@ __all__ = [
     "STEP_OUTPUT",
     "TRAIN_DATALOADERS",
     "AttributeDict",
+    "GradClipAlgorithmType",
+    "LightningEnum",
     "MisconfigurationException",
     "OptimizerLRScheduler",
+    "grad_norm",
+    "is_picklable",
+    "measure_flops",
     "move_data_to_device",
     "rank_zero_debug",
+    "rank_zero_deprecation",
     "rank_zero_info",
     "rank_zero_only",
     "rank_zero_warn",
     "seed_everything",
+    "suggested_max_num_workers",
 ]
 
 _log = logging.getLogger("treadle")
@@ -72,6 +81,103 @@ def rank_zero_warn(
 ) -> None:
     """``warnings.warn(message)`` on global rank zero only."""
     warnings.warn(message, category, stacklevel=stacklevel)
+
+
+def rank_zero_deprecation(message: Any, stacklevel: int = 5, **kwargs: Any) -> None:
+    """A ``DeprecationWarning`` (or ``category=``) on global rank zero only."""
+    category = kwargs.pop("category", DeprecationWarning)
+    rank_zero_warn(message, category=category, stacklevel=stacklevel)
+
+
+class LightningEnum(str, enum.Enum):
+    """A str enum that compares equal to its value in any letter case (Lightning's)."""
+
+    def __eq__(self, other: object) -> bool:
+        value = other.value if isinstance(other, enum.Enum) else other
+        return self.value.lower() == str(value).lower()
+
+    def __hash__(self) -> int:
+        return hash(self.value.lower())
+
+
+class GradClipAlgorithmType(LightningEnum):
+    """``gradient_clip_algorithm``'s values: ``"norm"`` (all parameters' norm together) or
+    ``"value"`` (each gradient element clamped)."""
+
+    VALUE = "value"
+    NORM = "norm"
+
+    @staticmethod
+    def supported_type(val: str) -> bool:
+        return any(x.value == val for x in GradClipAlgorithmType)
+
+    @staticmethod
+    def supported_types() -> list[str]:
+        return [x.value for x in GradClipAlgorithmType]
+
+
+def grad_norm(
+    module: torch.nn.Module, norm_type: float | int | str, group_separator: str = "/"
+) -> dict[str, torch.Tensor]:
+    """Each parameter's gradient p-norm and their total, keyed as Lightning logs them:
+    ``grad_2.0_norm/layer.weight`` ... and ``grad_2.0_norm_total`` (``norm_type="inf"`` for
+    the max norm). Parameters without a gradient are left out; no gradient at all gives {}.
+    Typical use: ``self.log_dict(grad_norm(self, norm_type=2))`` in ``on_before_optimizer_step``.
+    """
+    norm = float(norm_type)
+    if norm <= 0:
+        raise ValueError(
+            f"grad_norm(norm_type={norm_type!r}): `norm_type` must be a positive number or "
+            f"'inf' (the max norm)."
+        )
+    norms = {
+        f"grad_{norm}_norm{group_separator}{name}": p.grad.detach().norm(norm)
+        for name, p in module.named_parameters()
+        if p.grad is not None
+    }
+    if norms:
+        norms[f"grad_{norm}_norm_total"] = torch.stack(list(norms.values())).norm(norm)
+    return norms
+
+
+def is_picklable(obj: object) -> bool:
+    """True when ``pickle.dumps(obj)`` succeeds."""
+    try:
+        pickle.dumps(obj)
+    except (pickle.PickleError, AttributeError, RuntimeError, TypeError):
+        return False
+    return True
+
+
+def measure_flops(
+    model: torch.nn.Module,
+    forward_fn: Callable[[], torch.Tensor],
+    loss_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> int:
+    """FLOPs of ``forward_fn()`` (and of ``loss_fn``'s backward when given), counted by
+    ``torch.utils.flop_counter``; a model made on the meta device costs no memory.
+    ``model`` is taken for Lightning's signature."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        if loss_fn is None:
+            forward_fn()
+        else:
+            loss_fn(forward_fn()).backward()
+    return counter.get_total_flops()
+
+
+def suggested_max_num_workers(local_world_size: int) -> int:
+    """An upper bound for a ``DataLoader``'s ``num_workers``: this machine's CPUs shared among
+    its ``local_world_size`` processes, one left for each main process."""
+    if local_world_size < 1:
+        raise ValueError(
+            f"suggested_max_num_workers(local_world_size={local_world_size}): expected >= 1 "
+            f"(the number of processes on this machine)."
+        )
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cpus or 1) // local_world_size - 1)
 
 
 def seed_everything(seed: int = 0, workers: bool = False) -> int:

@@ -2,9 +2,9 @@
 
 ``test_lambda_call`` is ported from Lightning's
 ``tests/tests_pytorch/callbacks/test_lambda_function.py`` (Apache-2.0, Copyright The Lightning
-AI team), translated to treadle's names: the hooks are those of ``treadle.Callback`` (treadle
-has no test/predict loops yet) and the interruption is an exception of the test's own rather
-than ``KeyboardInterrupt``. Tests marked "treadle" at the end are our own.
+AI team), translated to treadle's names: the hooks are those of ``treadle.Callback`` and the
+interruption is an exception of the test's own rather than ``KeyboardInterrupt``. Tests
+marked "treadle" at the end are our own.
 """
 
 from __future__ import annotations
@@ -75,6 +75,8 @@ def test_lambda_call(tmp_path):
     )
     with pytest.raises(Interrupt):
         trainer.fit(model, ckpt_path=ckpt_path)
+    trainer.test(model, dataloaders=model.val_dataloader())
+    trainer.predict(model, dataloaders=model.val_dataloader())
     assert checker == hooks
 
 
@@ -152,14 +154,20 @@ def test_unknown_hook_name_is_refused():
         LambdaCallback(on_epoch_end=print)
 
 
-def test_hook_treadle_does_not_call_is_warned_about():
-    with pytest.warns(
-        UserWarning,
-        match=re.escape(
-            "LambdaCallback: treadle does not call on_test_start yet; these functions will not run."
-        ),
-    ):
-        LambdaCallback(on_test_start=print)
+def test_test_and_predict_hooks_run(tmp_path):
+    seen = []
+    callback = LambdaCallback(
+        on_test_start=lambda trainer, pl_module: seen.append("test"),
+        on_predict_batch_end=lambda *args: seen.append(("predict", len(args))),
+    )
+    model = BoringModel()
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, limit_test_batches=1, limit_predict_batches=1, callbacks=[callback])
+    )
+    trainer.test(model, dataloaders=model.val_dataloader())
+    trainer.predict(model, dataloaders=model.val_dataloader())
+    # on_predict_batch_end: trainer, pl_module, outputs, batch, batch_idx, dataloader_idx
+    assert seen == ["test", ("predict", 6)]
 
 
 def test_model_checkpoint_passes_through_lambda_hooks(tmp_path):

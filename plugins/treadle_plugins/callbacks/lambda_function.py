@@ -57,8 +57,8 @@ class LambdaCallback(Callback):
     Each function is called with Lightning's positional arguments for its hook (those of
     :class:`treadle.Callback`'s method of that name: ``trainer, pl_module, ...``, and
     ``dataloader_idx=0`` for the validation batch hooks), so ``lambda *args: ...`` and
-    ``functools.partial`` work too. A Lightning hook this treadle version never calls (the test
-    and predict hooks) is accepted with a warning, never silently ignored.
+    ``functools.partial`` work too. A Lightning hook this treadle version never calls would be
+    accepted with a warning, never silently ignored (every hook of Lightning 2.6 is called).
 
     Each instance gets a subclass of its own whose methods are exactly the given hooks, so it
     takes part in the run like any ``Callback`` subclass, and only in those hooks.

@@ -1,0 +1,279 @@
+"""The rest of Lightning's ``Trainer`` attributes, read from treadle's config and plugins.
+
+``treadle.Trainer`` inherits these. Each reads what the run already holds (``trainer.config``,
+``trainer.state``, the selected plugins, ``trainer.callbacks``) and returns it in the form
+Lightning 2 documents, so a program moving over reads ``trainer.limit_val_batches`` or
+``trainer.early_stopping_callback`` unchanged. Nothing here runs per batch.
+
+Lightning attributes treadle does not keep (its loop objects, TPU/HPU details) are properties
+that raise an ``AttributeError`` naming treadle's way, so the error says what to do instead.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+# precision name -> the dtype parameters are made in under ``init_module`` ("-true" precisions)
+_TRUE_DTYPES = {
+    "64-true": torch.float64,
+    "32-true": torch.float32,
+    "16-true": torch.float16,
+    "bf16-true": torch.bfloat16,
+}
+
+
+def _not_kept(name: str, instead: str) -> property:
+    def get(self: Any) -> Any:
+        raise AttributeError(f"`trainer.{name}` is Lightning's and treadle has none: {instead}")
+
+    return property(get, doc=f"Not in treadle: {instead}")
+
+
+class LightningTrainerFacade:
+    """Lightning ``Trainer`` attributes beyond the core's (a mix-in of ``treadle.Trainer``)."""
+
+    # set by treadle.Trainer.__init__
+    config: Any
+    state: Any
+    callbacks: list[Any]
+    strategy: Any
+    precision_plugin: Any
+    accelerator: Any
+    _eval_loaders: dict[str, list[Any]]
+    _fit_loop: Any
+    if TYPE_CHECKING:  # treadle.Trainer's properties
+
+        @property
+        def lightning_module(self) -> Any: ...
+        @property
+        def local_rank(self) -> int: ...
+        @property
+        def world_size(self) -> int: ...
+        @property
+        def global_rank(self) -> int: ...
+        @property
+        def root_device(self) -> torch.device: ...
+
+    # -- the Trainer arguments, as Lightning keeps them ------------------------------------------
+
+    @property
+    def limit_train_batches(self) -> int | float:
+        """``Trainer(limit_train_batches=)``: 1.0 (all) unless given, as Lightning keeps it."""
+        return _limit(self.config.limit_train_batches)
+
+    @property
+    def limit_val_batches(self) -> int | float:
+        return _limit(self.config.limit_val_batches)
+
+    @property
+    def limit_test_batches(self) -> int | float:
+        return _limit(self.config.limit_test_batches)
+
+    @property
+    def limit_predict_batches(self) -> int | float:
+        return _limit(self.config.limit_predict_batches)
+
+    @property
+    def overfit_batches(self) -> int | float:
+        return self.config.overfit_batches
+
+    @property
+    def val_check_interval(self) -> int | float:
+        """``Trainer(val_check_interval=)``: 1.0 (once per epoch) unless given."""
+        value = self.config.val_check_interval
+        return 1.0 if value is None else value
+
+    @property
+    def check_val_every_n_epoch(self) -> int | None:
+        return self.config.check_val_every_n_epoch
+
+    @property
+    def log_every_n_steps(self) -> int:
+        return self.config.log_every_n_steps
+
+    @property
+    def num_sanity_val_steps(self) -> int | float:
+        """Sanity-check batches per loader: ``inf`` for ``-1`` (all), 0 under ``fast_dev_run``."""
+        value = self.config.num_sanity_val_steps
+        return float("inf") if value == -1 else value
+
+    @property
+    def reload_dataloaders_every_n_epochs(self) -> int:
+        return self.config.reload_dataloaders_every_n_epochs
+
+    @property
+    def gradient_clip_algorithm(self) -> Any:
+        """``Trainer(gradient_clip_algorithm=)`` as a ``GradClipAlgorithmType`` (a str), or None."""
+        from treadle.utilities import GradClipAlgorithmType
+
+        value = self.config.gradient_clip_algorithm
+        return None if value is None else GradClipAlgorithmType(value.lower())
+
+    @property
+    def num_nodes(self) -> int:
+        return self.config.num_nodes
+
+    @property
+    def precision(self) -> str:
+        """The precision's name in Lightning's form, e.g. ``"32-true"``, ``"bf16-mixed"``."""
+        return self.config.precision
+
+    @property
+    def barebones(self) -> bool:
+        """Always False: treadle has no barebones mode (``Trainer(barebones=True)`` is refused)."""
+        return False
+
+    # -- devices -------------------------------------------------------------------------------
+
+    @property
+    def device_ids(self) -> list[int]:
+        """The device indices this node's processes use (``[0]`` on one CPU or GPU 0)."""
+        accelerator = self.accelerator
+        ids = getattr(accelerator, "device_ids", None)
+        if ids is not None:
+            return list(ids)
+        return list(range(getattr(accelerator, "num_devices", 1)))
+
+    @property
+    def num_devices(self) -> int:
+        return len(self.device_ids)
+
+    @property
+    def distributed_sampler_kwargs(self) -> dict[str, int] | None:
+        """What a ``DistributedSampler`` needs on this rank; None when one process runs."""
+        if self.world_size <= 1:
+            return None
+        return {"num_replicas": self.world_size, "rank": self.global_rank}
+
+    @property
+    def scaler(self) -> Any:
+        """The precision plugin's gradient scaler (``"16-mixed"`` on CUDA), else None."""
+        return getattr(self.precision_plugin, "scaler", None)
+
+    @contextlib.contextmanager
+    def init_module(self, empty_init: bool | None = None) -> Iterator[None]:
+        """Tensors made inside are made on the run's device, in the dtype of a ``"-true"``
+        precision (``"bf16-true"`` makes bfloat16 parameters), as in Lightning.
+
+        ``empty_init`` is accepted for Lightning's signature; treadle initializes as usual.
+        """
+        dtype = _TRUE_DTYPES.get(self.precision)
+        previous = torch.get_default_dtype()
+        if dtype is not None and dtype.is_floating_point:
+            torch.set_default_dtype(dtype)
+        try:
+            with self.root_device:
+                yield
+        finally:
+            torch.set_default_dtype(previous)
+
+    # -- callbacks -----------------------------------------------------------------------------
+
+    @property
+    def checkpoint_callbacks(self) -> list[Any]:
+        """Every ``ModelCheckpoint`` (any callback keeping ``best_model_path``), in order."""
+        return [c for c in self.callbacks if hasattr(c, "best_model_path")]
+
+    @property
+    def early_stopping_callbacks(self) -> list[Any]:
+        module = sys.modules.get("treadle_plugins.callbacks.early_stopping")
+        if module is None:  # none made without it
+            return []
+        return [c for c in self.callbacks if isinstance(c, module.EarlyStopping)]
+
+    @property
+    def early_stopping_callback(self) -> Any:
+        """The first ``EarlyStopping`` callback, or None."""
+        found = self.early_stopping_callbacks
+        return found[0] if found else None
+
+    # -- the run's status ----------------------------------------------------------------------
+
+    @property
+    def interrupted(self) -> bool:
+        """True after a run ended by an exception (Ctrl-C included)."""
+        return self.state.status == "interrupted"
+
+    @property
+    def evaluating(self) -> bool:
+        """True while validation (the sanity check included) or a test runs."""
+        return self.state.stage in ("validate", "sanity", "test")
+
+    @property
+    def enable_validation(self) -> bool:
+        """True when ``fit()`` validates: a ``validation_step``, validation loaders set up by
+        ``fit()`` and ``limit_val_batches > 0`` (False before ``fit()``, as in Lightning)."""
+        from treadle.module import Module
+
+        module = self.lightning_module
+        if module is None or self.limit_val_batches == 0:
+            return False
+        if getattr(type(module), "validation_step", None) is Module.validation_step:
+            return False
+        return any(loader is not None for loader in self._eval_loaders.get("fit") or [])
+
+    @property
+    def val_dataloaders(self) -> Any:
+        """The validation loader(s) of the last ``fit()`` or ``validate()`` (one, or a list)."""
+        fn = "validate" if self.state.fn == "validate" else "fit"
+        loaders = [v for v in self._eval_loaders.get(fn) or [] if v is not None]
+        if fn == "fit" and self._fit_loop is not None:  # as reloaded by the running fit()
+            loaders = getattr(self._fit_loop, "val_loaders", None) or loaders
+        if not loaders:
+            return None
+        return loaders[0] if len(loaders) == 1 else list(loaders)
+
+    @property
+    def num_sanity_val_batches(self) -> list[int | float]:
+        """Batches the last ``fit()``'s sanity check runs per validation loader ([] before)."""
+        limits = getattr(self._fit_loop, "val_limits", None) or []
+        n = self.num_sanity_val_steps
+        return [min(n, limit) for limit in limits]
+
+    @property
+    def num_test_batches(self) -> list[int | float]:
+        """Batches the last ``test()`` runs per loader (``inf`` for one without a length)."""
+        return self._eval_batches("test", self.config.limit_test_batches)
+
+    @property
+    def num_predict_batches(self) -> list[int | float]:
+        """Batches the last ``predict()`` runs per loader (``inf`` for one without a length)."""
+        return self._eval_batches("predict", self.config.limit_predict_batches)
+
+    def _eval_batches(self, fn: str, limit: Any) -> list[int | float]:
+        from treadle.data import num_batches
+
+        return [num_batches(v, limit) for v in self._eval_loaders.get(fn) or [] if v is not None]
+
+    def print(self, *args: Any, **kwargs: Any) -> None:
+        """``print`` on each node's first process only."""
+        if self.local_rank == 0:
+            builtins.print(*args, **kwargs)
+
+    # -- Lightning's internals treadle does not keep -------------------------------------------
+
+    fit_loop = _not_kept(
+        "fit_loop",
+        "treadle's loops are not Lightning's loop objects; read `trainer.state` (epoch, "
+        "global_step, batch_idx, stage) instead, and stop a run with `trainer.should_stop = "
+        "True`.",
+    )
+    validate_loop = _not_kept(
+        "validate_loop", "read `trainer.state` (stage, batch_idx, dataloader_idx) instead."
+    )
+    test_loop = _not_kept(
+        "test_loop", "read `trainer.state` (stage, batch_idx, dataloader_idx) instead."
+    )
+    predict_loop = _not_kept(
+        "predict_loop", "read `trainer.state` (stage, batch_idx, dataloader_idx) instead."
+    )
+
+
+def _limit(value: int | float | None) -> int | float:
+    return 1.0 if value is None else value
