@@ -38,14 +38,24 @@ def lookahead(iterator: Iterator, start: int, limit: float) -> Iterator[tuple[in
     """``(batch_idx, batch, is_last)`` from ``start`` up to ``limit`` batches.
 
     With a known length ``is_last`` is arithmetic, and the iterator is built of C iterators (no
-    Python frame per batch; ``zip`` stops at the range's end before fetching another batch);
-    otherwise one batch is fetched ahead.
+    Python frame per batch); otherwise one batch is fetched ahead.
+
+    After the last batch the iterator is asked once more, as a plain ``for`` loop asks it (and
+    stops): a ``RandomSampler`` draws its next permutation then, and the next epoch's order
+    depends on it. With ``limit`` below the loader's length that fetches one batch more, which
+    is dropped. A loop that breaks out early asks nothing more.
     """
     if limit != float("inf"):
         last = int(limit) - 1
         flags = itertools.chain(itertools.repeat(False, last - start), (True,))
-        return zip(range(start, last + 1), iterator, flags)
+        return itertools.chain(zip(range(start, last + 1), iterator, flags), _ask_once(iterator))
     return _fetching_ahead(iterator, start)
+
+
+def _ask_once(iterator: Iterator) -> Iterator[tuple[int, Any, bool]]:
+    next(iterator, None)
+    return
+    yield  # a generator that yields nothing: chain() runs it when the batches are done
 
 
 def _fetching_ahead(iterator: Iterator, start: int) -> Iterator[tuple[int, Any, bool]]:
