@@ -403,3 +403,19 @@ def test_an_only_implementation_with_the_specs_parameters_is_its_own_caller():
     generated = fast_caller(subset)  # a subset of the arguments: a generated caller
     assert generated != subset.get_hookimpls()[0].function
     assert generated(a=5, b=2) == subset(a=5, b=2) == -2
+
+
+def test_an_implementation_taking_positional_arguments_only_keeps_a_generated_caller():
+    """A wrapped implementation (``*args``, as a profiler's timed copy) whose recorded argument
+    names equal the spec's still needs the generated caller: it takes no keywords."""
+    real = _pm(Plain([], 7)).hook.first
+    impl_ = real.get_hookimpls()[0]
+    original = impl_.function
+
+    def timed(*args):
+        return original(*args)
+
+    impl_.function = timed  # pluggy's argnames still read (a, b)
+    caller = fast_caller(real)
+    assert caller is not timed
+    assert caller(a=1, b=2) == 7

@@ -61,7 +61,7 @@ def fast_caller(hook_caller: pluggy.HookCaller) -> Callable[..., Any]:
         and len(plain) == 1
         and (
             _takes_any_keyword(plain[0].function)
-            or tuple(plain[0].argnames) == tuple(spec.argnames)
+            or _parameters(plain[0].function) == tuple(spec.argnames)
         )
     ):
         # Its only implementation takes the spec's arguments by keyword (``**_``, or exactly
@@ -96,6 +96,16 @@ def _takes_any_keyword(function: Callable[..., Any]) -> bool:
         and code.co_kwonlyargcount == 0
         and not getattr(function, "__defaults__", None)
     )
+
+
+def _parameters(function: Callable[..., Any]) -> tuple[str, ...] | None:
+    """The names ``function`` takes by keyword, in order (``self`` left out of a bound method);
+    None when it has defaults or no code object to read."""
+    code = getattr(function, "__code__", None)
+    if code is None or getattr(function, "__defaults__", None):
+        return None
+    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    return tuple(names[1:] if getattr(function, "__self__", None) is not None else names)
 
 
 # Compiled callers by shape (hook, spec arguments, firstresult, each implementation's

@@ -117,6 +117,6 @@ def instrument(trainer: Any, fit_loop: Any, evaluation: Any, step: Any) -> None:
     evaluation.run = timed(lambda stage, *_: f"run_{stage}_evaluation", evaluation.run)
     if fit_loop is not None:
         fit_loop.epoch = timed("run_training_epoch", fit_loop.epoch)
-        fit_loop.manual_batch = timed("run_training_batch", fit_loop.manual_batch)
     if step is not None and fit_loop is not None:
         step.automatic = timed("run_training_batch", step.automatic)
+        step.manual = timed("run_training_batch", step.manual)

@@ -401,7 +401,7 @@ class FitLoop:
             iterator = iter(loader)
         state.batches_done = skip
         automatic = module.automatic_optimization
-        run_batch = step.automatic if automatic else self.manual_batch
+        run_batch = step.automatic if automatic else step.manual
         transfer, device = hooks.sequence(TRANSFER), trainer.root_device
         # (None: nothing implements it, and the call is left out)
         on_batch_start = hooks.optional("on_train_batch_start")
@@ -509,16 +509,6 @@ class FitLoop:
             _, val_loaders = self.reload_loaders(None, val_loaders, "val")
             self.evaluation.run("validate", val_loaders, self.val_limits)
         return iterator
-
-    def manual_batch(self, batch: Any, batch_idx: int) -> Any:
-        """Manual optimization: ``training_step`` steps the optimizers itself."""
-        trainer = self.trainer
-        trainer.state.stepping = True
-        out = self.hooks.run_training_step(
-            trainer=trainer, module=trainer.module, batch=batch, batch_idx=batch_idx
-        )[0]
-        self.step.end_batch()
-        return {"loss": out.detach()} if isinstance(out, torch.Tensor) else out
 
     def end_epoch(self, complete: bool = True) -> None:
         """The epoch's end. ``complete``: all its batches ran; as Lightning, the epoch-interval

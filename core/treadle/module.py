@@ -125,7 +125,11 @@ class Module(nn.Module):
         """
         trainer = self._trainer or self.trainer
         if not (args or kwargs):
-            trainer._step.backward(loss, None)
+            step = trainer._step  # (Step.backward, inlined: per step)
+            if step.nonfinite is not None:
+                step.check_finite(loss)
+            step.kept_losses.append(loss)
+            step.run_backward(trainer, step.module, loss, None)
             return
         trainer.backward_args, trainer.backward_kwargs = args, kwargs
         try:

@@ -170,6 +170,21 @@ class Step:
         dropped.clear()
         return closure.outputs
 
+    # -- manual optimization --------------------------------------------------------------------
+
+    def manual(self, batch: Any, batch_idx: int) -> Any:
+        """One batch of manual optimization: ``training_step`` steps the optimizers itself
+        (``manual_backward`` is :meth:`backward`, ``opt.step()`` :meth:`optimizer_step`)."""
+        self.state.stepping = True
+        out = self.hooks.run_training_step(
+            trainer=self.trainer, module=self.module, batch=batch, batch_idx=batch_idx
+        )[0]
+        # (end_batch, inlined: per step)
+        dropped = self._previous_losses
+        self._previous_losses, self.kept_losses = self.kept_losses, dropped
+        dropped.clear()
+        return {"loss": out.detach()} if isinstance(out, torch.Tensor) else out
+
     def forward_backward(self, closure: AutomaticClosure) -> torch.Tensor | None:
         """The automatic closure's body (see the module docstring for the order): the closure
         runs it itself (``closure()``), one call less per step."""

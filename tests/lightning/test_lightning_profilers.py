@@ -518,8 +518,8 @@ def test_no_profiler_leaves_the_loop_as_it_is(tmp_path):
     with trainer.profiler.profile("anything"):  # usable all the same
         pass
     assert trainer._hooks._profiling is None
-    assert not {"epoch", "manual_batch"} & set(vars(trainer._fit_loop))
-    assert "automatic" not in vars(trainer._step)
+    assert "epoch" not in vars(trainer._fit_loop)
+    assert not {"automatic", "manual"} & set(vars(trainer._step))
     assert trainer._hooks.on_train_batch_end.__name__ == "on_train_batch_end"  # not a wrapper
 
 
