@@ -62,10 +62,6 @@ DIFFERENCES = {
     # With two optimizers stepped in one batch, Lightning counts 2 steps (one per
     # optimizer.step()); treadle counts one global_step per batch (API.md, migration.md).
     "t_manual_optimization": "one global_step per batch with several optimizers (API.md)",
-    # Lightning's trainer.num_val_batches is a list (one count per loader); treadle's is their
-    # sum (the plugins read it as a number). Still failing with h/lprog5's per-loader
-    # num_test_batches/num_predict_batches merged (checked).
-    "t_limit_batches": "trainer.num_val_batches is a sum, not a per-loader list (not built yet)",
 }
 
 

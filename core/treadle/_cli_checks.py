@@ -169,7 +169,7 @@ class MonitorCheck:
             return
         metrics = trainer.callback_metrics
         missing = [(cb, m) for cb, m in _monitored(trainer.callbacks) if m not in metrics]
-        if missing and not self.validated and trainer.num_val_batches:
+        if missing and not self.validated and sum(trainer.num_val_batches):
             return  # a validation metric may come with the first validation
         self.done = True
         if not missing:

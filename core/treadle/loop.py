@@ -204,10 +204,10 @@ class FitLoop:
         module = trainer.module
         trainer.num_training_batches = num_batches(train_loader, cfg.limit_train_batches)
         self.val_limits = [num_batches(v, cfg.limit_val_batches) for v in val_loaders]
-        trainer.num_val_batches = sum(self.val_limits)
+        trainer.num_val_batches = per_loader(self.val_limits)
         # Ranks read different shares of the validation data (no padding): validation runs on
         # all of them when any has a batch, so none is left waiting in a collective.
-        self.any_val = any_rank_has(trainer, trainer.num_val_batches)
+        self.any_val = any_rank_has(trainer, sum(self.val_limits))
         state.total_batches = 0
         self.resume = resume
         hooks.on_fit_start(trainer=trainer, module=module)  # may restore (treadle-slurm)
@@ -364,10 +364,10 @@ class FitLoop:
             trainer.num_training_batches = num_batches(fresh, self.config.limit_train_batches)
             return fresh, val_loaders
         self.val_limits = [num_batches(v, self.config.limit_val_batches) for v in fresh]
-        trainer.num_val_batches = sum(self.val_limits)
+        trainer.num_val_batches = per_loader(self.val_limits)
         # Ranks read different shares of the validation data (no padding): validation runs on
         # all of them when any has a batch, so none is left waiting in a collective.
-        self.any_val = any_rank_has(trainer, trainer.num_val_batches)
+        self.any_val = any_rank_has(trainer, sum(self.val_limits))
         self.val_loaders = fresh
         return train_loader, fresh
 
@@ -621,6 +621,12 @@ def is_monitoring(callback: Any) -> bool:
         return True
     early = sys.modules.get("treadle_plugins.callbacks.early_stopping")  # none made without it
     return early is not None and isinstance(callback, early.EarlyStopping)
+
+
+def per_loader(limits: list[float]) -> list[float]:
+    """``trainer.num_val_batches`` as Lightning's: one count per loader, ``[]`` when
+    validation runs no batch at all (``limit_val_batches=0``, no loader)."""
+    return list(limits) if any(limits) else []
 
 
 def any_rank_has(trainer: Any, batches: float) -> bool:

@@ -31,7 +31,7 @@ from treadle.data import as_list, num_batches, sequential
 from treadle.datamodule import TRANSFER_HOOKS, DataModule, overrides
 from treadle.errors import ConfigurationError, PluginError
 from treadle.loggers import Logger, log_hyperparams
-from treadle.loop import EvaluationLoop, FitLoop, per_rank
+from treadle.loop import EvaluationLoop, FitLoop, per_loader, per_rank
 from treadle.module import MODULE_HOOKS, Module
 from treadle.optim import unroute_scheduler_step
 from treadle.plugin_manager import RunPluginManager, auto_strategy
@@ -113,7 +113,8 @@ class Trainer(LightningTrainerFacade):
         self.optimizers: list[Any] = []
         self.lr_scheduler_configs: list[_optim_config.SchedulerConfig] = []
         self.num_training_batches: float = float("inf")
-        self.num_val_batches: float = 0
+        # one count per validation loader, as Lightning (``[]``: no validation)
+        self.num_val_batches: list[float] = []
         # Extra arguments of ``manual_backward``, for the ``backward`` implementation's
         # ``loss.backward(*args, **kwargs)``; empty outside a manual_backward call.
         self.backward_args: tuple = ()
@@ -678,7 +679,7 @@ class Trainer(LightningTrainerFacade):
             }[fn]
             limits = [num_batches(v, limit) for v in eval_loaders]
             if fn == "validate":
-                self.num_val_batches = sum(limits)
+                self.num_val_batches = per_loader(limits)
             evaluation.preemption = EvaluationPreemption(self)  # signals: stop after a batch
             with evaluation.preemption:
                 results = evaluation.run(fn, eval_loaders, limits, keep_predictions)

@@ -288,7 +288,7 @@ class ModelCheckpoint(Checkpoint):
         config = trainer.config
         if config.check_val_every_n_epoch != 1:
             return False
-        if trainer.num_val_batches == 0:
+        if not sum(trainer.num_val_batches):
             return True
         interval = config.val_check_interval
         return interval is None or interval == 1.0

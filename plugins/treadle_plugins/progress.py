@@ -91,7 +91,7 @@ class ProgressBar(Callback):
     @property
     def total_val_batches(self) -> int | float:
         """Validation batches of one validation run (every dataloader's together)."""
-        return self.trainer.num_val_batches
+        return sum(self.trainer.num_val_batches)
 
     def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
         """What the bar shows beside the counts: ``v_num`` (the first logger's version) and the
@@ -312,7 +312,7 @@ class PlainProgressBar(ProgressBar):
 
     def on_validation_start(self, trainer: Any, pl_module: Any) -> None:
         if self._eval_stage == "sanity":
-            steps, n = trainer.config.num_sanity_val_steps, trainer.num_val_batches
+            steps, n = trainer.config.num_sanity_val_steps, sum(trainer.num_val_batches)
             total = n if steps == -1 else min(n, steps * trainer.state.num_dataloaders)
             self._eval = self._open("Sanity Checking", total, "sanity")
         else:

@@ -171,7 +171,7 @@ def test_setting_validation_to_none_turns_it_off(tmp_path, attribute):
     setattr(model, attribute, None)
     trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=2))
     trainer.fit(model)
-    assert calls == [] and trainer.num_val_batches == 0 and trainer.global_step == 16
+    assert calls == [] and trainer.num_val_batches == [] and trainer.global_step == 16
 
 
 def test_should_stop_mid_epoch_still_validates_and_ends_the_epoch(tmp_path):

@@ -301,7 +301,7 @@ def test_overfit_batches(tmp_path, overfit_batches):
     first = [(b, data[8 * b, 0].item()) for b in range(n)]
     assert [(b, x) for e, b, x in seen if e == 0] == first
     assert [(b, x) for e, b, x in seen if e == 1] == first
-    assert trainer.num_val_batches == (1 if overfit_batches == 0.25 else overfit_batches)
+    assert trainer.num_val_batches == [1 if overfit_batches == 0.25 else overfit_batches]
 
 
 def test_overfit_batches_float_above_one_is_refused():
