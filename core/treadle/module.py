@@ -124,12 +124,8 @@ class Module(nn.Module):
         default implementation as ``trainer.backward_kwargs``.
         """
         trainer = self._trainer or self.trainer
-        if not (args or kwargs):
-            step = trainer._step  # (Step.backward, inlined: per step)
-            if step.nonfinite is not None:
-                step.check_finite(loss)
-            step.kept_losses.append(loss)
-            step.run_backward(trainer, step.module, loss, None)
+        if not (args or kwargs):  # the usual call: nothing to pass on to loss.backward
+            trainer._step.backward(loss, None)
             return
         trainer.backward_args, trainer.backward_kwargs = args, kwargs
         try:

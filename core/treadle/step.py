@@ -138,7 +138,7 @@ class Step:
         state, n = self.state, self.accumulate
         state.stepping = (batch_idx + 1) % n == 0 or state.is_last_batch
         optimizer = self.optimizers[0] if self.optimizers else None
-        closure = self.closure  # re-armed for this batch (AutomaticClosure.arm, inlined)
+        closure = self.closure  # re-armed for this batch
         closure.batch, closure.batch_idx, closure.optimizer = batch, batch_idx, optimizer
         closure.zero_grad, closure.outputs, closure.result = batch_idx % n == 0, None, None
         try:
@@ -179,16 +179,8 @@ class Step:
         out = self.hooks.run_training_step(
             trainer=self.trainer, module=self.module, batch=batch, batch_idx=batch_idx
         )[0]
-        # (end_batch, inlined: per step)
-        dropped = self._previous_losses
-        self._previous_losses, self.kept_losses = self.kept_losses, dropped
-        dropped.clear()
+        self.end_batch()
         return {"loss": out.detach()} if isinstance(out, torch.Tensor) else out
-
-    def forward_backward(self, closure: AutomaticClosure) -> torch.Tensor | None:
-        """The automatic closure's body (see the module docstring for the order): the closure
-        runs it itself (``closure()``), one call less per step."""
-        return closure()
 
     # -- non-finite losses (Trainer(nonfinite_loss=...)) ------------------------------------
 
@@ -331,21 +323,16 @@ class AutomaticClosure:
 
     def __init__(self, step: Step) -> None:
         self.step = step
+        self.batch: Any = None
+        self.batch_idx = 0
+        self.optimizer: Any = None
+        self.zero_grad = False
         self.outputs: Any = None
         self.result: torch.Tensor | None = None
 
-    def arm(self, batch: Any, batch_idx: int, optimizer: Any, zero_grad: bool) -> AutomaticClosure:
-        self.batch, self.batch_idx, self.optimizer, self.zero_grad = (
-            batch,
-            batch_idx,
-            optimizer,
-            zero_grad,
-        )
-        self.outputs = self.result = None
-        return self
-
     def __call__(self) -> torch.Tensor | None:
-        """:meth:`Step.forward_backward`: the body (see the module docstring for the order)."""
+        """The automatic step's body (see the module docstring for the order); :meth:`Step.automatic`
+        re-arms the closure for each batch."""
         closure, step = self, self.step
         trainer, module, hooks, optimizer = step.trainer, step.module, step.hooks, self.optimizer
         if closure.zero_grad and optimizer is not None:
