@@ -109,17 +109,15 @@ class WeightAveraging(Callback):
             self._latest_update_epoch = epoch
 
     def on_train_end(self, trainer, pl_module) -> None:
-        assert self._average_model is not None
-        for average, current in _pairs(self._average_model.module, pl_module):
-            current.data.copy_(average.data)
+        self._copy_average_to_current(pl_module)
 
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
         if self._average_model is not None:
-            self._swap(pl_module)
+            self._swap_models(pl_module)
 
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         if self._average_model is not None:
-            self._swap(pl_module)
+            self._swap_models(pl_module)
 
     def state_dict(self) -> dict[str, Any]:
         return {"latest_update_step": self._latest_update_step}
@@ -174,13 +172,19 @@ class WeightAveraging(Callback):
                 deepcopy(checkpoint["state_dict"]), strict=False
             )
 
-    def _swap(self, pl_module: nn.Module) -> None:
+    def _swap_models(self, pl_module: nn.Module) -> None:
         """Exchange the values of the Module's weights and the average's."""
         assert self._average_model is not None
         for average, current in _pairs(self._average_model.module, pl_module):
             saved = average.data.clone()
             average.data.copy_(current.data)
             current.data.copy_(saved)
+
+    def _copy_average_to_current(self, pl_module: nn.Module) -> None:
+        """Give the Module the average's values."""
+        assert self._average_model is not None
+        for average, current in _pairs(self._average_model.module, pl_module):
+            current.data.copy_(average.data)
 
 
 class EMAWeightAveraging(WeightAveraging):
