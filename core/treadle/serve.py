@@ -105,9 +105,13 @@ class ServableModuleValidator(Callback):
         return self.resp.status_code == 200 if self.resp is not None else None
 
     def state_dict(self) -> dict[str, Any]:
-        return {"successful": self.successful, "optimization": self.optimization, "server": self.server}
+        return {
+            "successful": self.successful,
+            "optimization": self.optimization,
+            "server": self.server,
+        }
 
-    def on_train_start(self, trainer, pl_module) -> None:
+    def on_train_start(self, trainer, pl_module: Any) -> None:
         if not trainer.is_global_zero:
             return
         if trainer.strategy.name.startswith(_SHARDED):
@@ -126,14 +130,15 @@ class ServableModuleValidator(Callback):
         import requests
 
         # The child gets the Module without the Trainer (which does not cross processes).
-        pl_module.trainer = None
+        module: Any = pl_module  # (a treadle.Module too, with its `trainer`)
+        module.trainer = None
         try:
             process = multiprocessing.Process(
-                target=_serve, args=(pl_module, self.host, self.port), daemon=True
+                target=_serve, args=(module, self.host, self.port), daemon=True
             )
             process.start()
         finally:
-            pl_module.trainer = trainer
+            module.trainer = trainer
         base = f"http://{self.host}:{self.port}"
         try:
             self._wait_until_up(requests, base, process)
@@ -146,17 +151,19 @@ class ServableModuleValidator(Callback):
         finally:
             process.kill()
             process.join(timeout=10)
-        if getattr(type(pl_module), "configure_response") is not ServableModule.configure_response:
-            expected = pl_module.configure_response()
-            if self.resp.json() != expected:
+        # (Lightning compares the answer first, which fails to decode the text of an HTTP 500)
+        if not self.successful:
+            if self.exit_on_failure:
                 raise ConfigurationError(
-                    f"The expected response {expected} doesn't match the generated one "
-                    f"{self.resp.json()}."
+                    f"The model isn't servable (the server answered HTTP "
+                    f"{self.resp.status_code}). Investigate the traceback and try again."
                 )
-        if self.exit_on_failure and not self.successful:
+            return
+        expected = pl_module.configure_response()
+        if self.resp.json() != expected:
             raise ConfigurationError(
-                f"The model isn't servable (the server answered HTTP {self.resp.status_code}). "
-                f"Investigate the traceback and try again."
+                f"The expected response {expected} doesn't match the generated one "
+                f"{self.resp.json()}."
             )
         _logger.info(f"Your model is servable and the received payload was {self.resp.json()}.")
 

@@ -256,7 +256,11 @@ def test_permanent_when_model_is_saved_multiple_times(tmp_path, caplog, prune_on
         prune_on_train_epoch_end=prune_on_train_epoch_end,
     )
     checkpoint = ModelCheckpoint(
-        dirpath=tmp_path, monitor="test", save_top_k=2, save_last=True, save_on_train_epoch_end=False
+        dirpath=tmp_path,
+        monitor="test",
+        save_top_k=2,
+        save_last=True,
+        save_on_train_epoch_end=False,
     )
     trainer = _trainer(tmp_path, [pruning, checkpoint], max_epochs=3, enable_checkpointing=True)
     with caplog.at_level(logging.INFO):

@@ -142,7 +142,9 @@ def test_spike_on_one_rank_stops_every_rank(tmp_path):
 
 def test_spike_ends_the_run_with_the_batch_index(tmp_path):
     trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1), callbacks=[SpikeDetection()])
-    with pytest.raises(TrainingSpikeException, match=re.escape("Training spike detected in batch 4")):
+    with pytest.raises(
+        TrainingSpikeException, match=re.escape("Training spike detected in batch 4")
+    ):
         trainer.fit(IdentityModule(None), DataLoader([1 for _ in range(10)]))
     # the default path: <default_root_dir>/skip_batches.json
     assert json.loads((tmp_path / "skip_batches.json").read_text()) == [3, 4]
@@ -181,7 +183,9 @@ def test_state_round_trips_and_mode_is_checked():
     assert other.last_val == 1.0
     with pytest.raises(
         MisconfigurationException,
-        match=re.escape("SpikeDetection(mode='avg'): Invalid mode. Has to be min or max, found avg"),
+        match=re.escape(
+            "SpikeDetection(mode='avg'): Invalid mode. Has to be min or max, found avg"
+        ),
     ):
         SpikeDetection(mode="avg")  # type: ignore[arg-type]
     with pytest.raises(

@@ -122,7 +122,7 @@ class ModelPruning(Callback):
                 f"`use_global_unstructured=True`. Found method {pruning_fn} of type {kind}. "
                 f"Pass use_global_unstructured=False to prune each tensor on its own."
             )
-        self.pruning_fn = pruning_fn
+        self.pruning_fn: Any = pruning_fn  # a torch function, a partial of one, or a class
         self._apply_pruning = apply_pruning
         self._make_pruning_permanent = make_pruning_permanent
         if not (isinstance(amount, (int, float)) or callable(amount)):
@@ -197,7 +197,9 @@ class ModelPruning(Callback):
 
     def apply_pruning(self, amount: int | float) -> None:
         """Prune ``parameters_to_prune`` by ``amount``."""
-        before = [_pruned_stats(m, n) for m, n in self._parameters_to_prune] if self._verbose else []
+        before = (
+            [_pruned_stats(m, n) for m, n in self._parameters_to_prune] if self._verbose else []
+        )
         if self._use_global_unstructured:
             self._global_kwargs["amount"] = amount
             accepted = set(inspect.signature(self.pruning_fn).parameters) - {"self"}
@@ -270,7 +272,9 @@ class ModelPruning(Callback):
 
     @staticmethod
     def sanitize_parameters_to_prune(
-        pl_module: nn.Module, parameters_to_prune: ParamList = (), parameter_names: Sequence[str] = ()
+        pl_module: nn.Module,
+        parameters_to_prune: ParamList = (),
+        parameter_names: Sequence[str] = (),
     ) -> ParamList:
         """``parameters_to_prune`` checked against ``pl_module``; when empty, every
         ``parameter_names`` parameter of its leaf modules."""

@@ -218,7 +218,9 @@ class EMAWeightAveraging(WeightAveraging):
 
     def should_update(self, step_idx: int | None = None, epoch_idx: int | None = None) -> bool:
         if step_idx is not None:
-            started = self.update_starting_at_step is None or step_idx >= self.update_starting_at_step
+            started = (
+                self.update_starting_at_step is None or step_idx >= self.update_starting_at_step
+            )
             every = self.update_every_n_steps > 0 and step_idx % self.update_every_n_steps == 0
             if started and every:
                 return True
@@ -239,4 +241,4 @@ def _overrides_configure_model(module: nn.Module) -> bool:
     nothing)."""
     from treadle.module import Module
 
-    return type(module).configure_model is not Module.configure_model
+    return getattr(type(module), "configure_model", None) is not Module.configure_model
