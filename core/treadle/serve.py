@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import sys
 import time
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Literal
@@ -133,7 +134,7 @@ class ServableModuleValidator(Callback):
         module: Any = pl_module  # (a treadle.Module too, with its `trainer`)
         module.trainer = None
         try:
-            process = multiprocessing.Process(
+            process = _processes().Process(
                 target=_serve, args=(module, self.host, self.port), daemon=True
             )
             process.start()
@@ -181,6 +182,14 @@ class ServableModuleValidator(Callback):
             if time.monotonic() - start > self.timeout:
                 raise RuntimeError(f"The server didn't start within {self.timeout} seconds.")
             time.sleep(0.1)
+
+
+def _processes() -> Any:
+    """Where the server process comes from: a fork on Linux (the Module, even one defined in a
+    function, need not pickle; Python 3.14 no longer forks by default), else the default."""
+    if sys.platform == "linux":
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context()
 
 
 def _serve(module: ServableModule, host: str, port: int) -> None:
