@@ -413,6 +413,9 @@ LIGHTNING_SURFACE: dict[str, tuple[str, ...]] = {
         "TensorBoardLogger",
         "WandbLogger",
     ),
+    # the __all__ of lightning/pytorch/serve/__init__.py (importing it needs `requests`, which
+    # the reference venv lacks, so the script above leaves it out)
+    "lightning.pytorch.serve": ("ServableModule", "ServableModuleValidator"),
     "lightning.pytorch.utilities": (
         "AttributeDict",
         "CombinedLoader",
