@@ -23,6 +23,7 @@ from treadle.errors import (  # noqa: E402
     ConfigurationError,
     NonFiniteLossError,
     PluginError,
+    TrainingSpikeException,
 )
 from treadle.hookspecs import hookimpl, hookspec  # noqa: E402
 from treadle.module import Module  # noqa: E402
@@ -54,6 +55,7 @@ __all__ = [
     "Setting",
     "Trainer",
     "TrainerConfig",
+    "TrainingSpikeException",
     "hookimpl",
     "hookspec",
     "hookspecs",

@@ -28,10 +28,13 @@ if TYPE_CHECKING:  # for editors and type checkers; at run time __getattr__ impo
     from treadle_plugins.callbacks.model_summary import ModelSummary
     from treadle_plugins.callbacks.on_exception_checkpoint import OnExceptionCheckpoint
     from treadle_plugins.callbacks.prediction_writer import BasePredictionWriter
+    from treadle_plugins.callbacks.pruning import ModelPruning
     from treadle_plugins.callbacks.rich_model_summary import RichModelSummary
+    from treadle_plugins.callbacks.spike import SpikeDetection
     from treadle_plugins.callbacks.stochastic_weight_avg import StochasticWeightAveraging
     from treadle_plugins.callbacks.throughput_monitor import ThroughputMonitor
     from treadle_plugins.callbacks.timer import Timer
+    from treadle_plugins.callbacks.weight_averaging import EMAWeightAveraging, WeightAveraging
     from treadle_plugins.checkpointing import ModelCheckpoint
     from treadle_plugins.progress import (
         PlainProgressBar,
@@ -49,6 +52,7 @@ _LOCATIONS = {
     "Checkpoint": "treadle_plugins.callbacks.checkpoint",
     "DeviceStatsMonitor": "treadle_plugins.callbacks.device_stats_monitor",
     "BatchSizeFinder": "treadle.tuner",
+    "EMAWeightAveraging": "treadle_plugins.callbacks.weight_averaging",
     "EarlyStopping": "treadle_plugins.callbacks.early_stopping",
     "EarlyStoppingReason": "treadle_plugins.callbacks.early_stopping",
     "GradientAccumulationScheduler": "treadle_plugins.callbacks.gradient_accumulation_scheduler",
@@ -56,6 +60,7 @@ _LOCATIONS = {
     "LearningRateFinder": "treadle.tuner",
     "LearningRateMonitor": "treadle_plugins.callbacks.lr_monitor",
     "ModelCheckpoint": "treadle_plugins.checkpointing",
+    "ModelPruning": "treadle_plugins.callbacks.pruning",
     "ModelSummary": "treadle_plugins.callbacks.model_summary",
     "OnExceptionCheckpoint": "treadle_plugins.callbacks.on_exception_checkpoint",
     "PlainProgressBar": "treadle_plugins.progress",
@@ -63,10 +68,12 @@ _LOCATIONS = {
     "RichModelSummary": "treadle_plugins.callbacks.rich_model_summary",
     "RichProgressBar": "treadle_plugins.progress",
     "RichProgressBarTheme": "treadle_plugins.progress",
+    "SpikeDetection": "treadle_plugins.callbacks.spike",
     "StochasticWeightAveraging": "treadle_plugins.callbacks.stochastic_weight_avg",
     "TQDMProgressBar": "treadle_plugins.progress",
     "ThroughputMonitor": "treadle_plugins.callbacks.throughput_monitor",
     "Timer": "treadle_plugins.callbacks.timer",
+    "WeightAveraging": "treadle_plugins.callbacks.weight_averaging",
 }
 
 __all__ = [
@@ -77,6 +84,7 @@ __all__ = [
     "Callback",
     "Checkpoint",
     "DeviceStatsMonitor",
+    "EMAWeightAveraging",
     "EarlyStopping",
     "EarlyStoppingReason",
     "GradientAccumulationScheduler",
@@ -84,6 +92,7 @@ __all__ = [
     "LearningRateFinder",
     "LearningRateMonitor",
     "ModelCheckpoint",
+    "ModelPruning",
     "ModelSummary",
     "OnExceptionCheckpoint",
     "PlainProgressBar",
@@ -91,10 +100,12 @@ __all__ = [
     "RichModelSummary",
     "RichProgressBar",
     "RichProgressBarTheme",
+    "SpikeDetection",
     "StochasticWeightAveraging",
     "TQDMProgressBar",
     "ThroughputMonitor",
     "Timer",
+    "WeightAveraging",
 ]
 assert set(__all__) == {"Callback", *_LOCATIONS}  # one list to keep, checked on import
 

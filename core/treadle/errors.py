@@ -41,6 +41,15 @@ class NonFiniteLossError(RuntimeError):
     """``Trainer(nonfinite_loss="raise")`` met a NaN or infinite loss (names where and the fixes)."""
 
 
+class TrainingSpikeException(RuntimeError):
+    """``SpikeDetection`` found a loss spike (as Lightning's exception of the same name):
+    "Training spike detected in batch <batch_idx>"; ``batch_idx`` is that batch."""
+
+    def __init__(self, batch_idx: int, *args: object) -> None:
+        self.batch_idx = batch_idx
+        super().__init__(f"Training spike detected in batch {batch_idx}", *args)
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint cannot be written or read as asked: names the file and what is wrong.
 

@@ -20,6 +20,7 @@ NAMES = [
     "Callback",
     "Checkpoint",
     "DeviceStatsMonitor",
+    "EMAWeightAveraging",
     "EarlyStopping",
     "EarlyStoppingReason",
     "GradientAccumulationScheduler",
@@ -27,6 +28,7 @@ NAMES = [
     "LearningRateFinder",
     "LearningRateMonitor",
     "ModelCheckpoint",
+    "ModelPruning",
     "ModelSummary",
     "OnExceptionCheckpoint",
     "PlainProgressBar",
@@ -34,10 +36,12 @@ NAMES = [
     "RichModelSummary",
     "RichProgressBar",
     "RichProgressBarTheme",
+    "SpikeDetection",
     "StochasticWeightAveraging",
     "TQDMProgressBar",
     "ThroughputMonitor",
     "Timer",
+    "WeightAveraging",
 ]
 
 
@@ -69,12 +73,12 @@ def test_unknown_name_lists_the_known_ones():
     with pytest.raises(
         AttributeError,
         match=re.escape(
-            "module 'treadle.callbacks' has no attribute 'ModelPruning'; it provides "
+            "module 'treadle.callbacks' has no attribute 'ModelPrunning'; it provides "
             "BackboneFinetuning, BaseFinetuning, BasePredictionWriter, BatchSizeFinder, Callback, "
-            "Checkpoint, DeviceStatsMonitor"
+            "Checkpoint, DeviceStatsMonitor, EMAWeightAveraging"
         ),
     ):
-        callbacks.ModelPruning  # noqa: B018
+        callbacks.ModelPrunning  # noqa: B018
 
 
 def test_import_treadle_loads_no_callback_module():
