@@ -168,6 +168,17 @@ class SigtermAt(treadle.Callback):
             os.kill(os.getpid(), signal.SIGTERM)
 
 
+class SaveAt(treadle.Callback):
+    """``trainer.save_checkpoint(OUT/name)`` after batch ``batch_idx`` of epoch ``epoch``."""
+
+    def __init__(self, out: Path, epoch: int, batch_idx: int, name: str) -> None:
+        self.path, self.epoch, self.batch_idx = out / name, epoch, batch_idx
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.current_epoch == self.epoch and batch_idx == self.batch_idx:
+            trainer.save_checkpoint(self.path)
+
+
 def fit(out: Path, cfg: dict) -> None:
     from treadle_plugins import FSDPStrategy
 
@@ -182,6 +193,8 @@ def fit(out: Path, cfg: dict) -> None:
     else:
         strategy = cfg["strategy"]
     callbacks = [Record(out, cfg["tag"])]
+    if "save_at" in cfg:  # [epoch, batch_idx, name]
+        callbacks.append(SaveAt(out, *cfg["save_at"]))
     if "sigterm_at" in cfg:
         callbacks.append(SigtermAt(cfg["sigterm_at"]))
     if "save_every" in cfg:

@@ -54,6 +54,7 @@ VAL = {
     "limit_val_batches": 2,
     "max_steps": 4,
 }  # one epoch, then validation  # validation through the sharded root
+BF16_ACC = {"acc": 2, "precision": "bf16-mixed"}
 LBFGS = {"model": {"lbfgs": True, "width": 16, "outputs": 2}, "max_steps": 3}
 BIG = {"model": {"width": 256, "blocks": 4}, "max_steps": 1}
 
@@ -73,6 +74,9 @@ def runs(tmp_path_factory):
             {"tag": "one_val", "strategy": "auto", "devices": 1, **VAL},
             {"tag": "one_lbfgs", "strategy": "auto", "devices": 1, **LBFGS},
             {"tag": "fsdp1", "devices": 1, **AUTO, "save_every": 3, "ckpt_dir": "ckpt1"},
+            # inside an accumulation window (epoch 1, after its first batch), and its resume
+            {"tag": "win1", "devices": 1, **AUTO, "save_at": [1, 0, "win1.ckpt"]},
+            {"tag": "win1_resumed", "devices": 1, **AUTO, "ckpt": "win1.ckpt"},
         ],
     )
     # Two ranks: parity runs, a mid-epoch save (step 3 of 2 per epoch), resumes 2 -> 2 and
@@ -92,6 +96,12 @@ def runs(tmp_path_factory):
             {"tag": "offload", **AUTO, "fsdp": {"cpu_offload": True}},
             {"tag": "value", "clip": 0.01, "algo": "value"},
             {"tag": "bf16", "precision": "bf16-mixed"},
+            # saves inside an accumulation window (FSDP holds each rank's unreduced gradients:
+            # float32 in place under 32-true, upcast aside under bf16-mixed), and their resumes
+            {"tag": "win", **AUTO, "save_at": [1, 0, "win.ckpt"]},
+            {"tag": "win_resumed", **AUTO, "ckpt": "win.ckpt"},
+            {"tag": "win_bf16", **BF16_ACC, "save_at": [1, 2, "win_bf16.ckpt"]},
+            {"tag": "win_bf16_resumed", **BF16_ACC, "ckpt": "win_bf16.ckpt"},
             {"tag": "resumed", **AUTO, "ckpt": "ckpt/epoch=1-step=3.ckpt"},
             {"tag": "from1", **AUTO, "ckpt": "ckpt1/epoch=1-step=3.ckpt"},
             {"tag": "lbfgs", **LBFGS},
@@ -102,8 +112,25 @@ def runs(tmp_path_factory):
         ],
         timeout=180,
     )
-    # One process again: resume the 2-rank checkpoint on 1 rank (DCP reshards).
-    job(out, [{"tag": "to1", "devices": 1, **AUTO, "ckpt": "ckpt/epoch=1-step=3.ckpt"}])
+    # One process again: resume the 2-rank checkpoint on 1 rank (DCP reshards); then the
+    # 2-rank save inside a window on 1 rank (refused: the run stops there).
+    refused = run(
+        [
+            sys.executable,
+            str(JOB),
+            str(out),
+            json.dumps(
+                [
+                    {"tag": "to1", "devices": 1, **AUTO, "ckpt": "ckpt/epoch=1-step=3.ckpt"},
+                    {"tag": "win_to1", "devices": 1, **AUTO, "ckpt": "win.ckpt"},
+                ]
+            ),
+        ],
+        out,
+        timeout=120,
+        ok=False,
+    )
+    (out / "win_to1.out").write_text(refused)
     return out
 
 
@@ -200,6 +227,64 @@ def test_mid_epoch_resume_on_the_same_ranks_is_bitwise(runs):
     resumed, straight = rec(runs, "resumed"), rec(runs, "auto")
     assert resumed["global_step"] == 6
     assert resumed["weights"] == straight["weights"]
+
+
+def test_a_save_inside_an_accumulation_window_resumes_bitwise(runs):
+    """Each rank's unreduced gradients of the window so far are written beside the shards
+    (``window_grads.rank{r}.pt``) and put back before the resumed window's next backward: the
+    run ends bit for bit as the uninterrupted one, on 1 and 2 ranks, 32-true and bf16-mixed."""
+    for saved, resumed, straight in [
+        ("win", "win_resumed", "auto"),
+        ("win_bf16", "win_bf16_resumed", "win_bf16"),
+        ("win1", "win1_resumed", "fsdp1"),
+    ]:
+        ranks = 1 if saved == "win1" else 2
+        files = sorted(p.name for p in (runs / f"{saved}.ckpt").glob("window_grads.*"))
+        assert files == [f"window_grads.rank{r}.pt" for r in range(ranks)]
+        assert rec(runs, resumed)["global_step"] == 6
+        for rank in range(ranks):
+            assert rec(runs, resumed, rank)["weights"] == rec(runs, straight, rank)["weights"]
+    assert rec(runs, "win")["weights"] == rec(runs, "auto")["weights"]  # saving changes nothing
+    # each rank's own gradients (its half of the batch), bf16-mixed's upcast to float32
+    r0, r1 = (torch.load(runs / "win.ckpt" / f"window_grads.rank{r}.pt") for r in (0, 1))
+    assert r0["grads"].keys() == r1["grads"].keys() == rec(runs, "auto")["weights"].keys()
+    assert not any(torch.equal(r0["grads"][k], r1["grads"][k]) for k in r0["grads"])
+    bf16 = torch.load(runs / "win_bf16.ckpt" / "window_grads.rank0.pt")
+    assert set(bf16["accumulated"]) == set(bf16["grads"])
+    assert {g.dtype for g in bf16["grads"].values()} == {torch.float32}
+
+
+def test_a_window_save_on_two_ranks_is_refused_on_one(runs):
+    assert rec(runs, "to1")["world_size"] == 1  # (the run before it in that job)
+    out = (runs / "win_to1.out").read_text()
+    message = (
+        "it was saved on 2 ranks inside a gradient accumulation window (each rank's unreduced "
+        "gradients of the window are in it) and this run has 1. Resume it on 2 ranks, or "
+        "resume from a checkpoint saved outside an accumulation window (after a batch that "
+        "steps the optimizer)."
+    )
+    assert f"checkpoint {str(runs / 'win.ckpt')!r}: {message}" in out, out
+    assert not (runs / "win_to1.rank0.json").exists()
+
+
+def test_window_gradients_that_do_not_fit_the_model_are_refused(runs, tmp_path):
+    import shutil
+
+    bad = tmp_path / "bad.ckpt"
+    shutil.copytree(runs / "win1.ckpt", bad)
+    window = torch.load(bad / "window_grads.rank0.pt")
+    window["grads"]["inp.bias"] = torch.zeros(3)
+    window["grads"]["head.weight"] = torch.zeros(1)
+    torch.save(window, bad / "window_grads.rank0.pt")
+    cfg = {"tag": "bad", "devices": 1, **AUTO, "ckpt": str(bad)}
+    out = run([sys.executable, str(JOB), str(tmp_path), json.dumps([cfg])], tmp_path, ok=False)
+    message = (
+        "the gradients of the accumulation window it holds do not fit this model: 'inp.bias': "
+        "(3,), the parameter's shape is (15,); 'head.weight': no such parameter. Resume it with "
+        "the model that saved it, or from a checkpoint saved outside an accumulation window."
+    )
+    assert f"checkpoint {str(bad / 'window_grads.rank0.pt')!r}: {message}" in out, out
+    assert not (tmp_path / "bad.rank0.json").exists()
 
 
 def test_resume_resharded_two_ranks_to_one_and_one_to_two(runs):
