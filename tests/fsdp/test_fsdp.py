@@ -55,6 +55,7 @@ VAL = {
     "max_steps": 4,
 }  # one epoch, then validation  # validation through the sharded root
 BF16_ACC = {"acc": 2, "precision": "bf16-mixed"}
+F16 = {**AUTO, "precision": "16-mixed"}
 LBFGS = {"model": {"lbfgs": True, "width": 16, "outputs": 2}, "max_steps": 3}
 BIG = {"model": {"width": 256, "blocks": 4}, "max_steps": 1}
 
@@ -71,6 +72,7 @@ def runs(tmp_path_factory):
             {"tag": "one_manual", "strategy": "auto", "devices": 1, **MANUAL},
             {"tag": "one_value", "strategy": "auto", "devices": 1, "clip": 0.01, "algo": "value"},
             {"tag": "one_bf16", "strategy": "auto", "devices": 1, "precision": "bf16-mixed"},
+            {"tag": "one_f16", "strategy": "auto", "devices": 1, **F16},
             {"tag": "one_val", "strategy": "auto", "devices": 1, **VAL},
             {"tag": "one_lbfgs", "strategy": "auto", "devices": 1, **LBFGS},
             {"tag": "fsdp1", "devices": 1, **AUTO, "save_every": 3, "ckpt_dir": "ckpt1"},
@@ -102,6 +104,13 @@ def runs(tmp_path_factory):
             {"tag": "win_resumed", **AUTO, "ckpt": "win.ckpt"},
             {"tag": "win_bf16", **BF16_ACC, "save_at": [1, 2, "win_bf16.ckpt"]},
             {"tag": "win_bf16_resumed", **BF16_ACC, "ckpt": "win_bf16.ckpt"},
+            # 16-mixed: fp16 compute, a grad scaler over sharded gradients; rank 1 alone makes
+            # a gradient inf at step 2; manual optimization; a save inside a window
+            {"tag": "f16", **F16},
+            {"tag": "f16_inf", **F16, "inf_at": 2},
+            {"tag": "f16_manual", "precision": "16-mixed", **MANUAL},
+            {"tag": "win_f16", **F16, "save_at": [1, 0, "win_f16.ckpt"]},
+            {"tag": "win_f16_resumed", **F16, "ckpt": "win_f16.ckpt"},
             {"tag": "resumed", **AUTO, "ckpt": "ckpt/epoch=1-step=3.ckpt"},
             {"tag": "from1", **AUTO, "ckpt": "ckpt1/epoch=1-step=3.ckpt"},
             {"tag": "lbfgs", **LBFGS},
@@ -223,6 +232,33 @@ def test_bf16_mixed_trains_and_the_ranks_agree(runs):
     assert max_diff(bf16, fp32) > 1e-4  # it did compute in bf16
 
 
+def test_16_mixed_computes_in_fp16_with_a_grad_scaler_over_the_shards(runs):
+    """``MixedPrecisionPolicy(param_dtype=float16, reduce_dtype=float32)`` under the 16-mixed
+    plugin's autocast and ``GradScaler``: the gathered parameters are fp16 inside the forward,
+    the run stays within fp16 rounding of one process under 16-mixed (4.6e-4 measured after 6
+    AdamW steps with clipping and accumulation) and differs from fp32."""
+    f16, fp32 = rec(runs, "f16"), rec(runs, "auto")
+    assert f16["compute_dtype"] == rec(runs, "f16_manual")["compute_dtype"] == "torch.float16"
+    assert fp32["compute_dtype"] == "torch.float32"
+    assert f16["global_step"] == rec(runs, "f16_manual")["global_step"] == 6
+    assert f16["optimizer_steps"] == [6.0] * len(f16["optimizer_steps"])
+    assert max_diff(f16, rec(runs, "one_f16")) < 5e-3
+    assert max_diff(f16, fp32) > 1e-4  # it did compute in fp16
+    assert max_diff(rec(runs, "f16_manual"), rec(runs, "manual")) < 2e-2
+
+
+def test_16_mixed_an_inf_gradient_on_one_rank_skips_the_step_on_every_rank(runs):
+    """Rank 1 alone makes an element of its gradient shard inf: ``scaler.unscale_`` finds it
+    on rank 1's shard and torch's DTensor rule reduces that finding over the ranks, so rank 0
+    (whose shard is finite) skips the step too and both halve the scale: 5 optimizer steps of
+    6 batches, the same scale on both ranks."""
+    for rank in (0, 1):
+        hit, clean = rec(runs, "f16_inf", rank), rec(runs, "f16", rank)
+        assert hit["global_step"] == 6
+        assert hit["optimizer_steps"] == [5.0] * len(hit["optimizer_steps"])
+        assert hit["scale"] == clean["scale"] / 2 == 2.0**15
+
+
 def test_mid_epoch_resume_on_the_same_ranks_is_bitwise(runs):
     resumed, straight = rec(runs, "resumed"), rec(runs, "auto")
     assert resumed["global_step"] == 6
@@ -236,6 +272,7 @@ def test_a_save_inside_an_accumulation_window_resumes_bitwise(runs):
     for saved, resumed, straight in [
         ("win", "win_resumed", "auto"),
         ("win_bf16", "win_bf16_resumed", "win_bf16"),
+        ("win_f16", "win_f16_resumed", "f16"),  # the grad scaler's state too
         ("win1", "win1_resumed", "fsdp1"),
     ]:
         ranks = 1 if saved == "win1" else 2

@@ -28,7 +28,13 @@ Hook by hook:
   manual optimization ``with trainer.strategy.no_backward_sync(self): ...`` does the same.
 * Precision (``owns_precision`` under ``bf16-mixed``): ``MixedPrecisionPolicy(param_dtype=
   bfloat16, reduce_dtype=float32)``: bf16 compute on gathered copies, fp32 gradient reduction,
-  fp32 sharded parameters and optimizer states. ``32-true`` and ``bf16-true`` are the precision
+  fp32 sharded parameters and optimizer states. ``16-mixed``: ``MixedPrecisionPolicy(
+  param_dtype=float16, reduce_dtype=float32)`` under the ``16-mixed`` precision plugin, which
+  keeps its fp16 autocast (the ops autocast runs in fp32 -- losses, softmax, norms -- stay
+  fp32) and its ``torch.amp.GradScaler``: the scaled loss's gradients are reduced in fp32 into
+  sharded DTensor gradients, ``unscale_`` (before any clipping) checks them for inf/NaN and
+  torch's DTensor rule for that check reduces the finding over every rank's shard, so all
+  ranks skip (or take) a step together. ``32-true`` and ``bf16-true`` are the precision
   plugins' (``bf16-true`` converts the module before it is sharded).
 * Checkpoints (``docs/fsdp.md``): ``trainer.save_checkpoint(path)`` writes a directory through
   ``torch.distributed.checkpoint`` (every rank its shards of the weights and optimizer states)
@@ -60,7 +66,9 @@ from treadle_plugins.strategies.ddp import DDPStrategy, distributed_loader
 
 TREADLE_FILE = "treadle.ckpt"  # treadle's part of a checkpoint directory
 WINDOW_FILE = "window_grads.rank{rank}.pt"  # a rank's unreduced window gradients (mid-window)
-PRECISIONS = ("32-true", "bf16-mixed", "bf16-true")
+PRECISIONS = ("32-true", "bf16-mixed", "bf16-true", "16-mixed")
+# precision -> the dtype a MixedPrecisionPolicy computes in (gradients reduced in float32)
+COMPUTE_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 AutoWrapPolicy = Union[Iterable[type], Callable[[nn.Module], bool], None]
 
@@ -146,15 +154,11 @@ class FSDPStrategy(DDPStrategy):
         module = trainer.module
         cfg = trainer.config
         if cfg.precision not in PRECISIONS:
-            fix = (
-                " fp16 with a sharded gradient scaler is not implemented by treadle yet."
-                if cfg.precision == "16-mixed"
-                else ""
-            )
             problems.append(
                 f"`precision={cfg.precision!r}` is not available with `strategy='fsdp'`; it "
-                f"runs {', '.join(repr(p) for p in PRECISIONS)}.{fix} Use "
-                f"`precision='bf16-mixed'` for bf16 compute with fp32 weights, or '32-true'."
+                f"runs {', '.join(repr(p) for p in PRECISIONS)}. Use "
+                f"`precision='bf16-mixed'` (or '16-mixed') for low-precision compute with fp32 "
+                f"weights, or '32-true'."
             )
         if not treadle.module_available("numpy"):
             problems.append(
@@ -231,9 +235,10 @@ class FSDPStrategy(DDPStrategy):
             if sub is not module and isinstance(sub, self.activation_checkpointing):
                 _checkpoint_activations(sub)
         kwargs: dict[str, Any] = {"mesh": self.mesh}
-        if trainer.config.precision == "bf16-mixed":
+        compute = COMPUTE_DTYPES.get(trainer.config.precision)
+        if compute is not None:  # low-precision copies of the gathered parameters
             kwargs["mp_policy"] = MixedPrecisionPolicy(
-                param_dtype=torch.bfloat16, reduce_dtype=torch.float32
+                param_dtype=compute, reduce_dtype=torch.float32
             )
         kwargs["offload_policy"] = (
             CPUOffloadPolicy(pin_memory=device.type != "cpu")
