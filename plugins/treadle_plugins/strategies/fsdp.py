@@ -492,7 +492,7 @@ class FSDPStrategy(DDPStrategy):
             )
         window = checkpoint_io.load(file)
         shapes = {name: tuple(fp._orig_size) for name, fp in _fsdp_params(module)}
-        grads = window.get("grads") if isinstance(window, dict) else None
+        grads: Any = window.get("grads") if isinstance(window, dict) else None
         wrong = [] if isinstance(grads, dict) else ["no dict of gradients"]
         for name, grad in grads.items() if not wrong else ():
             if name not in shapes:
