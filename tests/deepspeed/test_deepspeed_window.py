@@ -153,34 +153,28 @@ def finished(out, mode):
 @pytest.mark.parametrize(
     "strategy, devices",
     [
-        ("deepspeed_stage_1", 1),
         ("deepspeed_stage_2", 1),
         ("deepspeed_stage_2", 2),
+        ("deepspeed_stage_2_offload", 2),
         ("deepspeed_stage_3", 1),
         ("deepspeed_stage_3", 2),
     ],
 )
 def test_a_save_inside_a_window_carries_its_gradients(jobs, strategy, devices):
     """``trainer.save_checkpoint()`` called mid-window saves the window's gradients so far.
-    ZeRO 1: ``param.grad`` (unreduced until the step), saved and restored by the core as
-    under DDP. ZeRO 3: the full reduced gradients (``safe_get_full_grad``), put back with
+    ZeRO 3: the full reduced gradients (``safe_get_full_grad``), put back with
     ``safe_set_full_grad`` after the resumed run's first backward. ZeRO 2: each rank's
     reduced gradients of its partition (DeepSpeed's ``all_grad_tensors``), added to what the
-    first backward accumulated. The resumed run ends bit for bit as a run never stopped."""
+    first backward accumulated (with optimizer offload: its CPU accumulation buffers). The
+    resumed run ends bit for bit as a run never stopped. (ZeRO 1 keeps them in ``param.grad``,
+    saved and restored by the core as under DDP: tests/test_resume_exact.py.)"""
     out = jobs / (strategy if devices == 1 else f"{strategy}-x{devices}")
     saved = job(jobs, strategy, "save", devices=devices)
     assert WINDOW_WARNING not in saved.stdout
     mid = out / "save" / "mid.ckpt"
     ckpt = saved_loop(mid)
     assert ckpt["loops"]["fit"]["batches_done"] == 5
-    if strategy == "deepspeed_stage_1":  # in `param.grad` until the step: the core's
-        assert set(ckpt["loops"]["fit"]["grads"]) == {
-            "net.0.weight",
-            "net.0.bias",
-            "net.3.weight",
-            "net.3.bias",
-        }
-    elif strategy == "deepspeed_stage_3":
+    if strategy == "deepspeed_stage_3":
         grads = ckpt["deepspeed"]["window_grads"]
         assert set(grads) == {"net.0.weight", "net.0.bias", "net.3.weight", "net.3.bias"}
         assert all(g.abs().sum() > 0 for g in grads.values())
@@ -189,7 +183,12 @@ def test_a_save_inside_a_window_carries_its_gradients(jobs, strategy, devices):
         files = sorted(p.name for p in mid.glob("window_grads.*"))
         assert files == [f"window_grads.rank{r}.pt" for r in range(devices)]
         window = torch.load(mid / "window_grads.rank0.pt", weights_only=True)
-        assert any(t.abs().sum() > 0 for group in window["partitions"] for t in group)
+        held = (  # (offload: DeepSpeed's CPU buffers, by parameter id)
+            list(window["cpu_accumulated"].values())
+            if strategy.endswith("offload")
+            else [t for group in window["partitions"] for t in group]
+        )
+        assert held and any(t.abs().sum() > 0 for t in held)
 
     resumed = job(jobs, strategy, "resume", str(mid), devices=devices)
     assert WINDOW_WARNING not in resumed.stdout
@@ -229,22 +228,33 @@ def test_window_gradients_that_do_not_fit_the_model_are_refused(jobs):
     )
 
 
-def test_zero_2_window_gradients_that_do_not_fit_the_partition_are_refused(jobs):
-    """A damaged ``window_grads.rank0.pt`` of a ZeRO 2 save inside a window is refused when the
-    run resumes, naming the file, what it holds and what this rank's partition is."""
+@pytest.mark.parametrize("damage", ["misfit", "missing"])
+def test_zero_2_window_gradients_that_do_not_fit_the_partition_are_refused(jobs, damage):
+    """A ZeRO 2 save inside a window whose ``window_grads.rank0.pt`` is damaged (or missing)
+    is refused when the run resumes, naming the file, what it holds and what this rank's
+    partition is."""
     strategy = "deepspeed_stage_2"
     mid = jobs / strategy / "save" / "mid.ckpt"
     if not mid.exists():  # (written by the test above when it ran first)
         job(jobs, strategy, "save")
-    bad = jobs / strategy / "bad.ckpt"
+    bad = jobs / strategy / f"{damage}.ckpt"
     shutil.copytree(mid, bad)
-    torch.save({"partitions": [[torch.zeros(3)]]}, bad / "window_grads.rank0.pt")
+    file = bad / "window_grads.rank0.pt"
+    if damage == "missing":
+        file.unlink()
+        message = (
+            f"checkpoint {str(bad)!r}: it was saved inside a gradient accumulation window but "
+            f"has no window_grads.rank0.pt (rank 0's gradients of the window): the directory "
+            f"is not complete. Resume from another checkpoint."
+        )
+    else:
+        torch.save({"partitions": [[torch.zeros(3)]]}, file)
+        message = (
+            f"checkpoint {str(file)!r}: the gradients of the accumulation window it holds do not "
+            f"fit this model's ZeRO 2 partition on rank 0 (shapes [[(3,)]], the partition's "
+            f"parameters are [[(16, 8), (16,), (1, 16), (1,)]]). Resume it with the model that "
+            f"saved it, or from a checkpoint saved outside an accumulation window."
+        )
     resumed = job(jobs, strategy, "resume", str(bad), ok=False)
     assert resumed.returncode != 0
-    message = (
-        f"checkpoint {str(bad / 'window_grads.rank0.pt')!r}: the gradients of the accumulation "
-        f"window it holds do not fit this model's ZeRO 2 partition on rank 0 (shapes [[(3,)]], "
-        f"the partition's parameters are [[(16, 8), (16,), (1, 16), (1,)]]). Resume it with the "
-        f"model that saved it, or from a checkpoint saved outside an accumulation window."
-    )
     assert message in resumed.stdout, resumed.stdout

@@ -34,7 +34,9 @@ imported only when one of these names is selected and the run starts. What happe
   ``"torch_autocast"``, ``16-mixed`` -> ``"fp16"`` (CUDA only).
 * Checkpoints: ``trainer.save_checkpoint(path)`` makes ``path`` a directory: DeepSpeed's own files
   (``engine.save_checkpoint``, every rank its shard) and ``treadle.ckpt`` (loop, RNG, schedulers,
-  callbacks; written last, by rank zero). ``fit(ckpt_path=path)`` loads both.
+  callbacks; written last, by rank zero). ``fit(ckpt_path=path)`` loads both. A save inside an
+  accumulation window also keeps the window's gradients: ZeRO 3 in ``treadle.ckpt``, ZeRO 2
+  in ``window_grads.rank{r}.pt`` (each rank its partition); see ``saves_window_gradients``.
 """
 
 from __future__ import annotations
@@ -220,8 +222,8 @@ class DeepSpeedStrategy(StrategyBase):
         self._window_grads: dict[str, torch.Tensor] | None = None
         # ZeRO 2: this rank's accumulated partition gradients of a window (to write at a save
         # inside one; resumed: to add at its first backward), one list per parameter group.
-        self._window_partitions: list[list[torch.Tensor] | None] | None = None
-        self._saving_partitions: list[list[torch.Tensor] | None] | None = None
+        self._window_partitions: dict[str, Any] | None = None
+        self._saving_partitions: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"<treadle strategy {self.name!r}>"
@@ -251,15 +253,16 @@ class DeepSpeedStrategy(StrategyBase):
         """Whether a checkpoint saved inside an accumulation window carries the window's
         gradients. ZeRO 3 without optimizer offload: DeepSpeed's public ``safe_get_full_grad``
         reads them mid-window (see :meth:`_add_window_grads` for how they are put back).
-        ZeRO 2 with float32 parameters (``32-true``, ``bf16-mixed``), without offload: each
-        rank's reduced partition gradients of the window so far, read from the optimizer's
-        ``all_grad_tensors`` (see :meth:`_window_partition_grads`). ZeRO 1 keeps them in
-        ``param.grad``, which the core saves. Not with optimizer offload (``safe_get_full_grad``
-        reads the offloaded copy, written only at the window's end; ZeRO 2 accumulates in CPU
-        buffers) nor ZeRO 2 with 16-bit parameters (a compact fp32 buffer): the core warns."""
-        if self._offloads_optimizer:
-            return False
-        return self.zero_stage == 3 or self._zero2_window
+        ZeRO 2 with float32 parameters (``32-true``, ``bf16-mixed``), with or without
+        optimizer offload: each rank's reduced partition gradients of the window so far, read
+        from the optimizer's ``all_grad_tensors`` (offload: ``accumulated_grads_in_cpu``; see
+        :meth:`_window_partition_grads`). ZeRO 1 keeps them in ``param.grad``, which the core
+        saves. Not ZeRO 3 with optimizer offload (``safe_get_full_grad`` reads the offloaded
+        copy, written only at the window's end) nor ZeRO 2 with 16-bit parameters: the core
+        warns."""
+        if self.zero_stage == 3:
+            return not self._offloads_optimizer
+        return self._zero2_window
 
     @property
     def _zero2_window(self) -> bool:
@@ -812,33 +815,49 @@ class DeepSpeedStrategy(StrategyBase):
         if grads is not None:
             checkpoint["deepspeed"]["window_grads"] = grads
 
-    def _window_partition_grads(self, trainer) -> list[list[torch.Tensor] | None] | None:
+    def _window_partition_grads(self, trainer) -> dict[str, Any] | None:
         """ZeRO 2 inside an accumulation window (automatic optimization, backward passes since
         the last ``engine.step()``): this rank's gradients of the window so far, reduced over
         the ranks, as DeepSpeed accumulates them for the parameters of this rank's partition
         (``optimizer.all_grad_tensors``, one list per parameter group; ``engine.step()`` builds
-        the partition's gradient from them). DeepSpeed has no public reader for them (0.19.8).
-        None outside a window."""
+        the partition's gradient from them); with optimizer offload, the per-parameter CPU
+        buffers it accumulates them in (``accumulated_grads_in_cpu``, by parameter id).
+        DeepSpeed has no public reader for them (0.19.8). None outside a window."""
         if self.engine is None or self._stage != "fit":
             return None
         if not trainer.module.automatic_optimization:
             return None
         if self._window_partitions is not None:  # resumed mid-window, saved before a backward
-            return [_cpu_copies(g) for g in self._window_partitions]
+            return self._window_partitions
         if self._backwards_since_step == 0:
             return None
-        held = self.engine.optimizer.all_grad_tensors
-        return [_cpu_copies(held.get(i)) for i in range(len(self.engine.optimizer.bit16_groups))]
+        optimizer = self.engine.optimizer
+        if optimizer.cpu_offload:
+            held = optimizer.accumulated_grads_in_cpu
+            return {"cpu_accumulated": {pid: t.detach().clone() for pid, t in held.items()}}
+        groups = range(len(optimizer.bit16_groups))
+        return {"partitions": [_cpu_copies(optimizer.all_grad_tensors.get(i)) for i in groups]}
 
     def _add_window_partitions(self, after_backward: bool) -> None:
         """Put a resumed window's ZeRO 2 partition gradients back: added to what the resumed
         window's first backward accumulated (``saved + this backward's``; fp32 addition is
         commutative, so the sum is the uninterrupted window's, bit for bit), or, when the
         window's remaining batches ran no backward, set as the window's."""
-        saved, self._window_partitions = self._window_partitions, None
-        assert saved is not None
+        window, self._window_partitions = self._window_partitions, None
+        assert window is not None
         optimizer = self.engine.optimizer
-        for i, group in enumerate(saved):
+        if "cpu_accumulated" in window:  # optimizer offload
+            held = optimizer.accumulated_grads_in_cpu
+            for pid, value in window["cpu_accumulated"].items():
+                if pid in held:
+                    held[pid].add_(value.to(dtype=held[pid].dtype))
+                else:
+                    held[pid] = value.clone()
+                    optimizer._offload_accumulated_param_ids.add(pid)
+            if not after_backward:
+                self._backwards_since_step += 1
+            return
+        for i, group in enumerate(window["partitions"]):
             if group is None:
                 continue
             held = optimizer.all_grad_tensors.get(i)
@@ -928,9 +947,8 @@ class DeepSpeedStrategy(StrategyBase):
             self.engine.save_checkpoint(
                 str(tmp), tag=CHECKPOINT_TAG, client_state={}, save_latest=False
             )
-            partitions, self._saving_partitions = self._saving_partitions, None
-            if partitions is not None:  # ZeRO 2 inside a window: this rank's own
-                window = {"partitions": partitions}
+            window, self._saving_partitions = self._saving_partitions, None
+            if window is not None:  # ZeRO 2 inside a window: this rank's own
                 checkpoint_io.save_atomic(window, tmp / WINDOW_FILE.format(rank=self.global_rank))
             if trainer.is_global_zero:
                 treadle_part = {
@@ -1005,7 +1023,7 @@ class DeepSpeedStrategy(StrategyBase):
             self._window_partitions = self._checked_window_partitions(path)
         return checkpoint  # no "state_dict": the engine restored weights and optimizer
 
-    def _checked_window_partitions(self, path: Path) -> list[list[torch.Tensor] | None]:
+    def _checked_window_partitions(self, path: Path) -> dict[str, Any]:
         """This rank's ZeRO 2 window gradients of a checkpoint directory, checked against the
         parameters of this rank's partition (same stage and number of processes: checked
         before)."""
@@ -1020,6 +1038,23 @@ class DeepSpeedStrategy(StrategyBase):
                 f"complete. Resume from another checkpoint.",
             )
         saved = checkpoint_io.load(file)
+        optimizer = self.engine.optimizer
+        if optimizer.cpu_offload:  # {parameter id: its flat accumulated gradient}
+            held = saved.get("cpu_accumulated") if isinstance(saved, dict) else None
+            sizes = {pid: p.numel() for pid, p in optimizer.param_dict.items()}
+            if not isinstance(held, dict) or any(
+                not isinstance(t, torch.Tensor) or sizes.get(pid) != t.numel()
+                for pid, t in held.items()
+            ):
+                raise treadle.CheckpointError(
+                    file,
+                    f"the gradients of the accumulation window it holds do not fit this model's "
+                    f"ZeRO 2 partition on rank {self.global_rank} (saved with optimizer "
+                    f"offload, by parameter id, as flat tensors of their parameters' sizes "
+                    f"{sizes}). Resume it with the model that saved it, or from a checkpoint "
+                    f"saved outside an accumulation window.",
+                )
+            return {"cpu_accumulated": held}
         partitions: Any = saved.get("partitions") if isinstance(saved, dict) else None
         expected = [[tuple(p.shape) for p in g] for g in self.engine.optimizer.params_in_partition]
         got = (
@@ -1040,7 +1075,7 @@ class DeepSpeedStrategy(StrategyBase):
                 f"parameters are {expected}). Resume it with the model that saved it, or from a "
                 f"checkpoint saved outside an accumulation window.",
             )
-        return partitions
+        return {"partitions": partitions}
 
     def _checked_window_grads(self, grads: Any, filepath: Any) -> dict[str, torch.Tensor]:
         """``deepspeed.window_grads`` of a checkpoint, checked against this run's parameters."""
