@@ -1,7 +1,7 @@
 """An accumulation window under DeepSpeed ZeRO 2 and 3 (issue 11): its gradients are in
 DeepSpeed's buffers, not in ``param.grad``. A save inside one carries them (ZeRO 3: the full
-reduced gradients in ``treadle.ckpt``; ZeRO 2: each rank's partition in
-``window_grads.rank{r}.pt``) and the resumed run ends with the weights of a run never stopped,
+reduced gradients in ``treadle.ckpt``; ZeRO 2, and ZeRO 3 with optimizer offload: each rank's
+partitions in ``window_grads.rank{r}.pt``) and the resumed run ends with the weights of a run never stopped,
 bit for bit, on 1 and 2 ranks. A preemption signal that arrives inside a window stops the run at
 the window's last batch. (``ModelCheckpoint``'s step and time triggers save only when
 ``global_step`` moved since its last save: at a window's last batch.) One process per run (a
@@ -156,8 +156,8 @@ def finished(out, mode):
         ("deepspeed_stage_2", 1),
         ("deepspeed_stage_2", 2),
         ("deepspeed_stage_2_offload", 2),
-        ("deepspeed_stage_3", 1),
         ("deepspeed_stage_3", 2),
+        ("deepspeed_stage_3_offload", 2),
     ],
 )
 def test_a_save_inside_a_window_carries_its_gradients(jobs, strategy, devices):
@@ -165,8 +165,10 @@ def test_a_save_inside_a_window_carries_its_gradients(jobs, strategy, devices):
     ZeRO 3: the full reduced gradients (``safe_get_full_grad``), put back with
     ``safe_set_full_grad`` after the resumed run's first backward. ZeRO 2: each rank's
     reduced gradients of its partition (DeepSpeed's ``all_grad_tensors``), added to what the
-    first backward accumulated (with optimizer offload: its CPU accumulation buffers). The
-    resumed run ends bit for bit as a run never stopped. (ZeRO 1 keeps them in ``param.grad``,
+    first backward accumulated (with optimizer offload: its CPU accumulation buffers). ZeRO 3
+    with optimizer offload (whose ``safe_get_full_grad`` reads a copy written only at the
+    window's end): each rank's gradient partition of each parameter. The resumed run ends bit
+    for bit as a run never stopped. (ZeRO 1 keeps them in ``param.grad``,
     saved and restored by the core as under DDP: tests/test_resume_exact.py.)"""
     out = jobs / (strategy if devices == 1 else f"{strategy}-x{devices}")
     saved = job(jobs, strategy, "save", devices=devices)
@@ -174,7 +176,7 @@ def test_a_save_inside_a_window_carries_its_gradients(jobs, strategy, devices):
     mid = out / "save" / "mid.ckpt"
     ckpt = saved_loop(mid)
     assert ckpt["loops"]["fit"]["batches_done"] == 5
-    if strategy == "deepspeed_stage_3":
+    if strategy == "deepspeed_stage_3":  # the same on every rank, in treadle.ckpt
         grads = ckpt["deepspeed"]["window_grads"]
         assert set(grads) == {"net.0.weight", "net.0.bias", "net.3.weight", "net.3.bias"}
         assert all(g.abs().sum() > 0 for g in grads.values())
@@ -183,11 +185,12 @@ def test_a_save_inside_a_window_carries_its_gradients(jobs, strategy, devices):
         files = sorted(p.name for p in mid.glob("window_grads.*"))
         assert files == [f"window_grads.rank{r}.pt" for r in range(devices)]
         window = torch.load(mid / "window_grads.rank0.pt", weights_only=True)
-        held = (  # (offload: DeepSpeed's CPU buffers, by parameter id)
-            list(window["cpu_accumulated"].values())
-            if strategy.endswith("offload")
-            else [t for group in window["partitions"] for t in group]
-        )
+        if strategy == "deepspeed_stage_3_offload":  # each parameter's partition, by ds_id
+            held = list(window["stage3_partitions"].values())
+        elif strategy == "deepspeed_stage_2_offload":  # DeepSpeed's CPU buffers, by id
+            held = list(window["cpu_accumulated"].values())
+        else:
+            held = [t for group in window["partitions"] for t in group]
         assert held and any(t.abs().sum() > 0 for t in held)
 
     resumed = job(jobs, strategy, "resume", str(mid), devices=devices)

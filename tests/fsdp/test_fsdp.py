@@ -304,23 +304,36 @@ def test_a_window_save_on_two_ranks_is_refused_on_one(runs):
     assert not (runs / "win_to1.rank0.json").exists()
 
 
-def test_window_gradients_that_do_not_fit_the_model_are_refused(runs, tmp_path):
+@pytest.mark.parametrize("damage", ["misfit", "missing"])
+def test_damaged_window_gradients_are_refused(runs, tmp_path, damage):
+    """A checkpoint saved inside a window whose ``window_grads.rank0.pt`` does not fit the model,
+    or is missing, is refused when the run resumes, naming the file and what is wrong."""
     import shutil
 
     bad = tmp_path / "bad.ckpt"
     shutil.copytree(runs / "win1.ckpt", bad)
-    window = torch.load(bad / "window_grads.rank0.pt")
-    window["grads"]["inp.bias"] = torch.zeros(3)
-    window["grads"]["head.weight"] = torch.zeros(1)
-    torch.save(window, bad / "window_grads.rank0.pt")
+    file = bad / "window_grads.rank0.pt"
+    if damage == "missing":
+        file.unlink()
+        message = (
+            f"checkpoint {str(bad)!r}: it was saved inside a gradient accumulation window but "
+            f"has no window_grads.rank0.pt (rank 0's gradients of the window): the directory "
+            f"is not complete. Resume from another checkpoint."
+        )
+    else:
+        window = torch.load(file)
+        window["grads"]["inp.bias"] = torch.zeros(3)
+        window["grads"]["head.weight"] = torch.zeros(1)
+        torch.save(window, file)
+        message = (
+            f"checkpoint {str(file)!r}: the gradients of the accumulation window it holds do not "
+            f"fit this model: 'inp.bias': (3,), the parameter's shape is (15,); 'head.weight': "
+            f"no such parameter. Resume it with the model that saved it, or from a checkpoint "
+            f"saved outside an accumulation window."
+        )
     cfg = {"tag": "bad", "devices": 1, **AUTO, "ckpt": str(bad)}
     out = run([sys.executable, str(JOB), str(tmp_path), json.dumps([cfg])], tmp_path, ok=False)
-    message = (
-        "the gradients of the accumulation window it holds do not fit this model: 'inp.bias': "
-        "(3,), the parameter's shape is (15,); 'head.weight': no such parameter. Resume it with "
-        "the model that saved it, or from a checkpoint saved outside an accumulation window."
-    )
-    assert f"checkpoint {str(bad / 'window_grads.rank0.pt')!r}: {message}" in out, out
+    assert message in out, out
     assert not (tmp_path / "bad.rank0.json").exists()
 
 

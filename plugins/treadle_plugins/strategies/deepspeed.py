@@ -92,6 +92,13 @@ def _raw(optimizer: Any) -> Any:
     return getattr(optimizer, "optimizer", optimizer)
 
 
+def _stage3_grad_partitions(optimizer: Any) -> dict[int, torch.Tensor]:
+    """ZeRO 3's gradient partition of each parameter on this rank, by ``ds_id`` (views into
+    its flat buffer, where each backward's reduced partition is copied or added; DeepSpeed
+    0.19.8 keeps the mapping private)."""
+    return optimizer._DeepSpeedZeroOptimizer_Stage3__param_id_to_grad_partition
+
+
 def _cpu_copies(tensors: list[torch.Tensor] | None) -> list[torch.Tensor] | None:
     return None if tensors is None else [t.detach().cpu().clone() for t in tensors]
 
@@ -253,22 +260,24 @@ class DeepSpeedStrategy(StrategyBase):
         """Whether a checkpoint saved inside an accumulation window carries the window's
         gradients. ZeRO 3 without optimizer offload: DeepSpeed's public ``safe_get_full_grad``
         reads them mid-window (see :meth:`_add_window_grads` for how they are put back).
-        ZeRO 2 with float32 parameters (``32-true``, ``bf16-mixed``), with or without
-        optimizer offload: each rank's reduced partition gradients of the window so far, read
-        from the optimizer's ``all_grad_tensors`` (offload: ``accumulated_grads_in_cpu``; see
+        Float32 parameters (``32-true``, ``bf16-mixed``) under ZeRO 2, with or without
+        optimizer offload, and under ZeRO 3 with optimizer offload (whose
+        ``safe_get_full_grad`` reads a copy written only at the window's end): each rank's
+        gradients of its partitions, read from the optimizer's buffers (see
         :meth:`_window_partition_grads`). ZeRO 1 keeps them in ``param.grad``, which the core
-        saves. Not ZeRO 3 with optimizer offload (``safe_get_full_grad`` reads the offloaded
-        copy, written only at the window's end) nor ZeRO 2 with 16-bit parameters: the core
-        warns."""
-        if self.zero_stage == 3:
-            return not self._offloads_optimizer
-        return self._zero2_window
+        saves. Not 16-bit parameters under ZeRO 2 or offloaded ZeRO 3: the core warns."""
+        if self.zero_stage == 3 and not self._offloads_optimizer:
+            return True
+        return self._rank_window
 
     @property
-    def _zero2_window(self) -> bool:
-        """ZeRO 2 whose window gradients are in ``all_grad_tensors`` (float32 parameters)."""
-        precision = self._trainer_precision
-        return self.zero_stage == 2 and precision in ("32-true", "bf16-mixed")
+    def _rank_window(self) -> bool:
+        """Float32 parameters under ZeRO 2 (window gradients in ``all_grad_tensors``, with
+        offload in ``accumulated_grads_in_cpu``) or ZeRO 3 with optimizer offload (in the
+        optimizer's per-parameter gradient partitions): each rank saves its own."""
+        if self._trainer_precision not in ("32-true", "bf16-mixed"):
+            return False
+        return self.zero_stage == 2 or (self.zero_stage == 3 and self._offloads_optimizer)
 
     @property
     def _offloads_optimizer(self) -> bool:
@@ -806,7 +815,7 @@ class DeepSpeedStrategy(StrategyBase):
             "world_size": self.world_size,
             "tag": CHECKPOINT_TAG,
         }
-        if self._zero2_window:  # each rank's own partitions: written by save_checkpoint
+        if self._rank_window:  # each rank's own partitions: written by save_checkpoint
             self._saving_partitions = self._window_partition_grads(trainer)
             if self._saving_partitions is not None:
                 checkpoint["deepspeed"]["window_partitions"] = True
@@ -821,8 +830,9 @@ class DeepSpeedStrategy(StrategyBase):
         the ranks, as DeepSpeed accumulates them for the parameters of this rank's partition
         (``optimizer.all_grad_tensors``, one list per parameter group; ``engine.step()`` builds
         the partition's gradient from them); with optimizer offload, the per-parameter CPU
-        buffers it accumulates them in (``accumulated_grads_in_cpu``, by parameter id).
-        DeepSpeed has no public reader for them (0.19.8). None outside a window."""
+        buffers it accumulates them in (``accumulated_grads_in_cpu``, by parameter id). ZeRO 3
+        with optimizer offload: each parameter's gradient partition on this rank, by
+        ``ds_id``. DeepSpeed has no public reader for these (0.19.8). None outside a window."""
         if self.engine is None or self._stage != "fit":
             return None
         if not trainer.module.automatic_optimization:
@@ -832,6 +842,10 @@ class DeepSpeedStrategy(StrategyBase):
         if self._backwards_since_step == 0:
             return None
         optimizer = self.engine.optimizer
+        if self.zero_stage == 3:  # with offload: this rank's partition of each parameter
+            regions = _stage3_grad_partitions(optimizer)
+            ids = optimizer._offload_boundary_param_ids
+            return {"stage3_partitions": {i: regions[i].detach().cpu().clone() for i in ids}}
         if optimizer.cpu_offload:
             held = optimizer.accumulated_grads_in_cpu
             return {"cpu_accumulated": {pid: t.detach().clone() for pid, t in held.items()}}
@@ -846,6 +860,19 @@ class DeepSpeedStrategy(StrategyBase):
         window, self._window_partitions = self._window_partitions, None
         assert window is not None
         optimizer = self.engine.optimizer
+        if "stage3_partitions" in window:  # ZeRO 3 with optimizer offload
+            regions, ids = _stage3_grad_partitions(optimizer), optimizer._offload_boundary_param_ids
+            for ds_id, value in window["stage3_partitions"].items():
+                region = regions[ds_id]
+                value = value.to(device=region.device, dtype=region.dtype)
+                if ds_id in ids:  # this backward's partition: add the saved window's
+                    region.add_(value)
+                else:
+                    region.copy_(value)
+                    ids.add(ds_id)
+            if not after_backward:
+                self._backwards_since_step += 1
+            return
         if "cpu_accumulated" in window:  # optimizer offload
             held = optimizer.accumulated_grads_in_cpu
             for pid, value in window["cpu_accumulated"].items():
@@ -1039,6 +1066,21 @@ class DeepSpeedStrategy(StrategyBase):
             )
         saved = checkpoint_io.load(file)
         optimizer = self.engine.optimizer
+        if self.zero_stage == 3:  # {ds_id: this rank's flat gradient partition}
+            held = saved.get("stage3_partitions") if isinstance(saved, dict) else None
+            sizes = {i: t.numel() for i, t in _stage3_grad_partitions(optimizer).items()}
+            if not isinstance(held, dict) or any(
+                not isinstance(t, torch.Tensor) or sizes.get(i) != t.numel()
+                for i, t in held.items()
+            ):
+                raise treadle.CheckpointError(
+                    file,
+                    f"the gradients of the accumulation window it holds do not fit this model's "
+                    f"ZeRO 3 partitions on rank {self.global_rank} (by parameter id, flat "
+                    f"tensors of sizes {sizes}). Resume it with the model that saved it, or from "
+                    f"a checkpoint saved outside an accumulation window.",
+                )
+            return {"stage3_partitions": held}
         if optimizer.cpu_offload:  # {parameter id: its flat accumulated gradient}
             held = saved.get("cpu_accumulated") if isinstance(saved, dict) else None
             sizes = {pid: p.numel() for pid, p in optimizer.param_dict.items()}
