@@ -752,7 +752,8 @@ def ranks_job(request, tmp_path_factory):
     [
         "ddp",
         # ZeRO stage 1 leaves the window's local gradients in ``param.grad`` until the step;
-        # stage 2 and 3 keep them in the engine (a documented limit)
+        # stage 2 and 3 keep them in the engine, and the strategy saves them
+        # (tests/deepspeed/test_deepspeed_window.py)
         pytest.param(
             "deepspeed_stage_1",
             marks=pytest.mark.skipif(

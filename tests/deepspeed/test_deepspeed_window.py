@@ -1,9 +1,12 @@
 """An accumulation window under DeepSpeed ZeRO 2 and 3 (issue 11): its gradients are in
-DeepSpeed's buffers, not in ``param.grad``, so no checkpoint carries an unfinished window. A
-preemption signal that arrives inside one stops the run at the window's last batch, and the
-resumed run ends with the weights of a run never stopped, bit for bit. (``ModelCheckpoint``'s
-step and time triggers save only when ``global_step`` moved since its last save: at a window's
-last batch.) One process per run (a signal ends it).
+DeepSpeed's buffers, not in ``param.grad``. A save inside one carries them (ZeRO 3: the full
+reduced gradients in ``treadle.ckpt``; ZeRO 2, and ZeRO 3 with optimizer offload: each rank's
+partitions in ``window_grads.rank{r}.pt``) and the resumed run ends with the weights of a run never stopped,
+bit for bit, on 1 and 2 ranks. A preemption signal that arrives inside a window stops the run at
+the window's last batch. (``ModelCheckpoint``'s step and time triggers save only when
+``global_step`` moved since its last save: at a window's last batch.) One process per run (a
+signal ends it); a run that saves mid-window goes on to the end, which is the uninterrupted
+run's result (checked against a run that does not save, on 1 rank).
 """
 
 from __future__ import annotations
@@ -143,39 +146,62 @@ def test_a_signal_inside_a_window_stops_at_its_end_and_resumes_exactly(jobs, str
 WINDOW_WARNING = "A checkpoint saved inside a gradient-accumulation window"
 
 
-@pytest.mark.parametrize("devices", [1, 2])
-def test_a_zero_3_save_inside_a_window_carries_its_gradients(jobs, devices):
-    """``trainer.save_checkpoint()`` called mid-window under ZeRO 3 saves the window's reduced
-    gradients (``safe_get_full_grad``); the resumed run adds them to its first backward's and
-    ends bit for bit as a run never stopped (on 2 ranks each rank holds half of them)."""
-    strategy = "deepspeed_stage_3"
-    full, saved = (
-        job(jobs, strategy, "full", devices=devices),
-        job(jobs, strategy, "save", devices=devices),
-    )
+def finished(out, mode):
+    return json.loads((out / f"{mode}.json").read_text())
+
+
+@pytest.mark.parametrize(
+    "strategy, devices",
+    [
+        ("deepspeed_stage_2", 1),
+        ("deepspeed_stage_2", 2),
+        ("deepspeed_stage_2_offload", 2),
+        ("deepspeed_stage_3", 2),
+        ("deepspeed_stage_3_offload", 2),
+    ],
+)
+def test_a_save_inside_a_window_carries_its_gradients(jobs, strategy, devices):
+    """``trainer.save_checkpoint()`` called mid-window saves the window's gradients so far.
+    ZeRO 3: the full reduced gradients (``safe_get_full_grad``), put back with
+    ``safe_set_full_grad`` after the resumed run's first backward. ZeRO 2: each rank's
+    reduced gradients of its partition (DeepSpeed's ``all_grad_tensors``), added to what the
+    first backward accumulated (with optimizer offload: its CPU accumulation buffers). ZeRO 3
+    with optimizer offload (whose ``safe_get_full_grad`` reads a copy written only at the
+    window's end): each rank's gradient partition of each parameter. The resumed run ends bit
+    for bit as a run never stopped. (ZeRO 1 keeps them in ``param.grad``,
+    saved and restored by the core as under DDP: tests/test_resume_exact.py.)"""
     out = jobs / (strategy if devices == 1 else f"{strategy}-x{devices}")
+    saved = job(jobs, strategy, "save", devices=devices)
     assert WINDOW_WARNING not in saved.stdout
-    ckpt = saved_loop(out / "save" / "mid.ckpt")
+    mid = out / "save" / "mid.ckpt"
+    ckpt = saved_loop(mid)
     assert ckpt["loops"]["fit"]["batches_done"] == 5
-    grads = ckpt["deepspeed"]["window_grads"]
-    assert set(grads) == {"net.0.weight", "net.0.bias", "net.3.weight", "net.3.bias"}
-    assert all(g.abs().sum() > 0 for g in grads.values())
+    if strategy == "deepspeed_stage_3":  # the same on every rank, in treadle.ckpt
+        grads = ckpt["deepspeed"]["window_grads"]
+        assert set(grads) == {"net.0.weight", "net.0.bias", "net.3.weight", "net.3.bias"}
+        assert all(g.abs().sum() > 0 for g in grads.values())
+    else:  # each rank's own partition, beside DeepSpeed's files
+        assert ckpt["deepspeed"]["window_partitions"] is True
+        files = sorted(p.name for p in mid.glob("window_grads.*"))
+        assert files == [f"window_grads.rank{r}.pt" for r in range(devices)]
+        window = torch.load(mid / "window_grads.rank0.pt", weights_only=True)
+        if strategy == "deepspeed_stage_3_offload":  # each parameter's partition, by ds_id
+            held = list(window["stage3_partitions"].values())
+        elif strategy == "deepspeed_stage_2_offload":  # DeepSpeed's CPU buffers, by id
+            held = list(window["cpu_accumulated"].values())
+        else:
+            held = [t for group in window["partitions"] for t in group]
+        assert held and any(t.abs().sum() > 0 for t in held)
 
-    resumed = job(jobs, strategy, "resume", str(out / "save" / "mid.ckpt"), devices=devices)
-    assert WINDOW_WARNING not in full.stdout + resumed.stdout
-    full_run = json.loads((out / "full.json").read_text())
-    resumed_run = json.loads((out / "resume.json").read_text())
-    assert resumed_run["global_step"] == full_run["global_step"] == 8
-    assert resumed_run["params"] == full_run["params"]  # bit for bit
-
-
-def test_a_zero_2_save_inside_a_window_still_warns(jobs):
-    """Under ZeRO 2 the window's gradients are in the optimizer's private buffers: no
-    checkpoint carries them, and a save inside a window says so."""
-    saved = job(jobs, "deepspeed_stage_2", "save")
-    assert WINDOW_WARNING in saved.stdout and "strategy='deepspeed_stage_2'" in saved.stdout
-    ckpt = saved_loop(jobs / "deepspeed_stage_2" / "save" / "mid.ckpt")
-    assert "window_grads" not in ckpt["deepspeed"]
+    resumed = job(jobs, strategy, "resume", str(mid), devices=devices)
+    assert WINDOW_WARNING not in resumed.stdout
+    straight, resumed_run = finished(out, "save"), finished(out, "resume")
+    assert resumed_run["global_step"] == straight["global_step"] == 8
+    assert resumed_run["params"] == straight["params"]  # bit for bit
+    if devices == 1:  # the save changed nothing: the run that saved is the uninterrupted run
+        if not (out / "full.json").exists():  # (written by the signal test when it ran first)
+            job(jobs, strategy, "full")
+        assert straight["params"] == finished(out, "full")["params"]
 
 
 def test_window_gradients_that_do_not_fit_the_model_are_refused(jobs):
@@ -203,3 +229,35 @@ def test_window_gradients_that_do_not_fit_the_model_are_refused(jobs):
     assert re.search(re.escape(str(bad)) + r".*" + re.escape(message), resumed.stdout), (
         resumed.stdout
     )
+
+
+@pytest.mark.parametrize("damage", ["misfit", "missing"])
+def test_zero_2_window_gradients_that_do_not_fit_the_partition_are_refused(jobs, damage):
+    """A ZeRO 2 save inside a window whose ``window_grads.rank0.pt`` is damaged (or missing)
+    is refused when the run resumes, naming the file, what it holds and what this rank's
+    partition is."""
+    strategy = "deepspeed_stage_2"
+    mid = jobs / strategy / "save" / "mid.ckpt"
+    if not mid.exists():  # (written by the test above when it ran first)
+        job(jobs, strategy, "save")
+    bad = jobs / strategy / f"{damage}.ckpt"
+    shutil.copytree(mid, bad)
+    file = bad / "window_grads.rank0.pt"
+    if damage == "missing":
+        file.unlink()
+        message = (
+            f"checkpoint {str(bad)!r}: it was saved inside a gradient accumulation window but "
+            f"has no window_grads.rank0.pt (rank 0's gradients of the window): the directory "
+            f"is not complete. Resume from another checkpoint."
+        )
+    else:
+        torch.save({"partitions": [[torch.zeros(3)]]}, file)
+        message = (
+            f"checkpoint {str(file)!r}: the gradients of the accumulation window it holds do not "
+            f"fit this model's ZeRO 2 partition on rank 0 (shapes [[(3,)]], the partition's "
+            f"parameters are [[(16, 8), (16,), (1, 16), (1,)]]). Resume it with the model that "
+            f"saved it, or from a checkpoint saved outside an accumulation window."
+        )
+    resumed = job(jobs, strategy, "resume", str(bad), ok=False)
+    assert resumed.returncode != 0
+    assert message in resumed.stdout, resumed.stdout

@@ -74,6 +74,7 @@ class Net(treadle.Module):
         out = self(x)
         loss = F.mse_loss(out, y.expand_as(out))
         self.losses.append(float(loss.detach()))
+        self.compute_dtype = str(self.out.weight.dtype)  # FSDP's gathered copy, inside forward
         if self.automatic_optimization:
             return loss
         opt = self.optimizers()
@@ -149,7 +150,13 @@ class Record(treadle.Callback):
             "optim_bytes": local_bytes(state),
             "param_types": sorted({type(p).__name__ for p in pl_module.parameters()}),
             "metrics": {k: float(v) for k, v in trainer.callback_metrics.items()},
+            "compute_dtype": getattr(pl_module, "compute_dtype", None),
+            "device": str(pl_module.device),
+            "optimizer_steps": [float(s["step"]) for s in opt.state.values() if "step" in s],
         }
+        scaler = getattr(trainer.precision_plugin, "scaler", None)
+        if scaler is not None:
+            record["scale"] = scaler.get_scale()
         path = self.out / f"{self.tag}.rank{trainer.global_rank}.json"
         path.write_text(json.dumps(record))
 
@@ -168,6 +175,31 @@ class SigtermAt(treadle.Callback):
             os.kill(os.getpid(), signal.SIGTERM)
 
 
+class InfAt(treadle.Callback):
+    """Rank 1 makes the first element of its shard of ``inp.weight``'s gradient inf after the
+    backward that reduces the gradients of optimizer step ``step`` (rank 0's shard stays
+    finite; inside an accumulation window there is no sharded gradient yet)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_after_backward(self, trainer, pl_module):
+        grad = pl_module.inp.weight.grad
+        if trainer.global_rank == 1 and trainer.global_step == self.step and grad is not None:
+            grad.to_local().view(-1)[0] = float("inf")
+
+
+class SaveAt(treadle.Callback):
+    """``trainer.save_checkpoint(OUT/name)`` after batch ``batch_idx`` of epoch ``epoch``."""
+
+    def __init__(self, out: Path, epoch: int, batch_idx: int, name: str) -> None:
+        self.path, self.epoch, self.batch_idx = out / name, epoch, batch_idx
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.current_epoch == self.epoch and batch_idx == self.batch_idx:
+            trainer.save_checkpoint(self.path)
+
+
 def fit(out: Path, cfg: dict) -> None:
     from treadle_plugins import FSDPStrategy
 
@@ -182,6 +214,10 @@ def fit(out: Path, cfg: dict) -> None:
     else:
         strategy = cfg["strategy"]
     callbacks = [Record(out, cfg["tag"])]
+    if "inf_at" in cfg:
+        callbacks.append(InfAt(cfg["inf_at"]))
+    if "save_at" in cfg:  # [epoch, batch_idx, name]
+        callbacks.append(SaveAt(out, *cfg["save_at"]))
     if "sigterm_at" in cfg:
         callbacks.append(SigtermAt(cfg["sigterm_at"]))
     if "save_every" in cfg:

@@ -54,6 +54,8 @@ VAL = {
     "limit_val_batches": 2,
     "max_steps": 4,
 }  # one epoch, then validation  # validation through the sharded root
+BF16_ACC = {"acc": 2, "precision": "bf16-mixed"}
+F16 = {**AUTO, "precision": "16-mixed"}
 LBFGS = {"model": {"lbfgs": True, "width": 16, "outputs": 2}, "max_steps": 3}
 BIG = {"model": {"width": 256, "blocks": 4}, "max_steps": 1}
 
@@ -70,9 +72,13 @@ def runs(tmp_path_factory):
             {"tag": "one_manual", "strategy": "auto", "devices": 1, **MANUAL},
             {"tag": "one_value", "strategy": "auto", "devices": 1, "clip": 0.01, "algo": "value"},
             {"tag": "one_bf16", "strategy": "auto", "devices": 1, "precision": "bf16-mixed"},
+            {"tag": "one_f16", "strategy": "auto", "devices": 1, **F16},
             {"tag": "one_val", "strategy": "auto", "devices": 1, **VAL},
             {"tag": "one_lbfgs", "strategy": "auto", "devices": 1, **LBFGS},
             {"tag": "fsdp1", "devices": 1, **AUTO, "save_every": 3, "ckpt_dir": "ckpt1"},
+            # inside an accumulation window (epoch 1, after its first batch), and its resume
+            {"tag": "win1", "devices": 1, **AUTO, "save_at": [1, 0, "win1.ckpt"]},
+            {"tag": "win1_resumed", "devices": 1, **AUTO, "ckpt": "win1.ckpt"},
         ],
     )
     # Two ranks: parity runs, a mid-epoch save (step 3 of 2 per epoch), resumes 2 -> 2 and
@@ -92,6 +98,19 @@ def runs(tmp_path_factory):
             {"tag": "offload", **AUTO, "fsdp": {"cpu_offload": True}},
             {"tag": "value", "clip": 0.01, "algo": "value"},
             {"tag": "bf16", "precision": "bf16-mixed"},
+            # saves inside an accumulation window (FSDP holds each rank's unreduced gradients:
+            # float32 in place under 32-true, upcast aside under bf16-mixed), and their resumes
+            {"tag": "win", **AUTO, "save_at": [1, 0, "win.ckpt"]},
+            {"tag": "win_resumed", **AUTO, "ckpt": "win.ckpt"},
+            {"tag": "win_bf16", **BF16_ACC, "save_at": [1, 2, "win_bf16.ckpt"]},
+            {"tag": "win_bf16_resumed", **BF16_ACC, "ckpt": "win_bf16.ckpt"},
+            # 16-mixed: fp16 compute, a grad scaler over sharded gradients; rank 1 alone makes
+            # a gradient inf at step 2; manual optimization; a save inside a window
+            {"tag": "f16", **F16},
+            {"tag": "f16_inf", **F16, "inf_at": 2},
+            {"tag": "f16_manual", "precision": "16-mixed", **MANUAL},
+            {"tag": "win_f16", **F16, "save_at": [1, 0, "win_f16.ckpt"]},
+            {"tag": "win_f16_resumed", **F16, "ckpt": "win_f16.ckpt"},
             {"tag": "resumed", **AUTO, "ckpt": "ckpt/epoch=1-step=3.ckpt"},
             {"tag": "from1", **AUTO, "ckpt": "ckpt1/epoch=1-step=3.ckpt"},
             {"tag": "lbfgs", **LBFGS},
@@ -102,8 +121,25 @@ def runs(tmp_path_factory):
         ],
         timeout=180,
     )
-    # One process again: resume the 2-rank checkpoint on 1 rank (DCP reshards).
-    job(out, [{"tag": "to1", "devices": 1, **AUTO, "ckpt": "ckpt/epoch=1-step=3.ckpt"}])
+    # One process again: resume the 2-rank checkpoint on 1 rank (DCP reshards); then the
+    # 2-rank save inside a window on 1 rank (refused: the run stops there).
+    refused = run(
+        [
+            sys.executable,
+            str(JOB),
+            str(out),
+            json.dumps(
+                [
+                    {"tag": "to1", "devices": 1, **AUTO, "ckpt": "ckpt/epoch=1-step=3.ckpt"},
+                    {"tag": "win_to1", "devices": 1, **AUTO, "ckpt": "win.ckpt"},
+                ]
+            ),
+        ],
+        out,
+        timeout=120,
+        ok=False,
+    )
+    (out / "win_to1.out").write_text(refused)
     return out
 
 
@@ -196,10 +232,109 @@ def test_bf16_mixed_trains_and_the_ranks_agree(runs):
     assert max_diff(bf16, fp32) > 1e-4  # it did compute in bf16
 
 
+def test_16_mixed_computes_in_fp16_with_a_grad_scaler_over_the_shards(runs):
+    """``MixedPrecisionPolicy(param_dtype=float16, reduce_dtype=float32)`` under the 16-mixed
+    plugin's autocast and ``GradScaler``: the gathered parameters are fp16 inside the forward,
+    the run stays within fp16 rounding of one process under 16-mixed (4.6e-4 measured after 6
+    AdamW steps with clipping and accumulation) and differs from fp32."""
+    f16, fp32 = rec(runs, "f16"), rec(runs, "auto")
+    assert f16["compute_dtype"] == rec(runs, "f16_manual")["compute_dtype"] == "torch.float16"
+    assert fp32["compute_dtype"] == "torch.float32"
+    assert f16["global_step"] == rec(runs, "f16_manual")["global_step"] == 6
+    assert f16["optimizer_steps"] == [6.0] * len(f16["optimizer_steps"])
+    assert max_diff(f16, rec(runs, "one_f16")) < 5e-3
+    assert max_diff(f16, fp32) > 1e-4  # it did compute in fp16
+    assert max_diff(rec(runs, "f16_manual"), rec(runs, "manual")) < 2e-2
+
+
+def test_16_mixed_an_inf_gradient_on_one_rank_skips_the_step_on_every_rank(runs):
+    """Rank 1 alone makes an element of its gradient shard inf: ``scaler.unscale_`` finds it
+    on rank 1's shard and torch's DTensor rule reduces that finding over the ranks, so rank 0
+    (whose shard is finite) skips the step too and both halve the scale: 5 optimizer steps of
+    6 batches, the same scale on both ranks."""
+    for rank in (0, 1):
+        hit, clean = rec(runs, "f16_inf", rank), rec(runs, "f16", rank)
+        assert hit["global_step"] == 6
+        assert hit["optimizer_steps"] == [5.0] * len(hit["optimizer_steps"])
+        assert hit["scale"] == clean["scale"] / 2 == 2.0**15
+
+
 def test_mid_epoch_resume_on_the_same_ranks_is_bitwise(runs):
     resumed, straight = rec(runs, "resumed"), rec(runs, "auto")
     assert resumed["global_step"] == 6
     assert resumed["weights"] == straight["weights"]
+
+
+def test_a_save_inside_an_accumulation_window_resumes_bitwise(runs):
+    """Each rank's unreduced gradients of the window so far are written beside the shards
+    (``window_grads.rank{r}.pt``) and put back before the resumed window's next backward: the
+    run ends bit for bit as the uninterrupted one, on 1 and 2 ranks, 32-true and bf16-mixed."""
+    for saved, resumed, straight in [
+        ("win", "win_resumed", "auto"),
+        ("win_bf16", "win_bf16_resumed", "win_bf16"),
+        ("win_f16", "win_f16_resumed", "f16"),  # the grad scaler's state too
+        ("win1", "win1_resumed", "fsdp1"),
+    ]:
+        ranks = 1 if saved == "win1" else 2
+        files = sorted(p.name for p in (runs / f"{saved}.ckpt").glob("window_grads.*"))
+        assert files == [f"window_grads.rank{r}.pt" for r in range(ranks)]
+        assert rec(runs, resumed)["global_step"] == 6
+        for rank in range(ranks):
+            assert rec(runs, resumed, rank)["weights"] == rec(runs, straight, rank)["weights"]
+    assert rec(runs, "win")["weights"] == rec(runs, "auto")["weights"]  # saving changes nothing
+    # each rank's own gradients (its half of the batch), bf16-mixed's upcast to float32
+    r0, r1 = (torch.load(runs / "win.ckpt" / f"window_grads.rank{r}.pt") for r in (0, 1))
+    assert r0["grads"].keys() == r1["grads"].keys() == rec(runs, "auto")["weights"].keys()
+    assert not any(torch.equal(r0["grads"][k], r1["grads"][k]) for k in r0["grads"])
+    bf16 = torch.load(runs / "win_bf16.ckpt" / "window_grads.rank0.pt")
+    assert set(bf16["accumulated"]) == set(bf16["grads"])
+    assert {g.dtype for g in bf16["grads"].values()} == {torch.float32}
+
+
+def test_a_window_save_on_two_ranks_is_refused_on_one(runs):
+    assert rec(runs, "to1")["world_size"] == 1  # (the run before it in that job)
+    out = (runs / "win_to1.out").read_text()
+    message = (
+        "it was saved on 2 ranks inside a gradient accumulation window (each rank's unreduced "
+        "gradients of the window are in it) and this run has 1. Resume it on 2 ranks, or "
+        "resume from a checkpoint saved outside an accumulation window (after a batch that "
+        "steps the optimizer)."
+    )
+    assert f"checkpoint {str(runs / 'win.ckpt')!r}: {message}" in out, out
+    assert not (runs / "win_to1.rank0.json").exists()
+
+
+@pytest.mark.parametrize("damage", ["misfit", "missing"])
+def test_damaged_window_gradients_are_refused(runs, tmp_path, damage):
+    """A checkpoint saved inside a window whose ``window_grads.rank0.pt`` does not fit the model,
+    or is missing, is refused when the run resumes, naming the file and what is wrong."""
+    import shutil
+
+    bad = tmp_path / "bad.ckpt"
+    shutil.copytree(runs / "win1.ckpt", bad)
+    file = bad / "window_grads.rank0.pt"
+    if damage == "missing":
+        file.unlink()
+        message = (
+            f"checkpoint {str(bad)!r}: it was saved inside a gradient accumulation window but "
+            f"has no window_grads.rank0.pt (rank 0's gradients of the window): the directory "
+            f"is not complete. Resume from another checkpoint."
+        )
+    else:
+        window = torch.load(file)
+        window["grads"]["inp.bias"] = torch.zeros(3)
+        window["grads"]["head.weight"] = torch.zeros(1)
+        torch.save(window, file)
+        message = (
+            f"checkpoint {str(file)!r}: the gradients of the accumulation window it holds do not "
+            f"fit this model: 'inp.bias': (3,), the parameter's shape is (15,); 'head.weight': "
+            f"no such parameter. Resume it with the model that saved it, or from a checkpoint "
+            f"saved outside an accumulation window."
+        )
+    cfg = {"tag": "bad", "devices": 1, **AUTO, "ckpt": str(bad)}
+    out = run([sys.executable, str(JOB), str(tmp_path), json.dumps([cfg])], tmp_path, ok=False)
+    assert message in out, out
+    assert not (tmp_path / "bad.rank0.json").exists()
 
 
 def test_resume_resharded_two_ranks_to_one_and_one_to_two(runs):

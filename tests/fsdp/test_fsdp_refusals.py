@@ -49,13 +49,12 @@ def fit(model, **kwargs):
 
 def test_every_problem_is_reported_at_once():
     with pytest.raises(ConfigurationError) as info:
-        fit(Odd(torch.optim.LBFGS), strategy=FSDPStrategy(), devices=2, precision="16-mixed")
+        fit(Odd(torch.optim.LBFGS), strategy=FSDPStrategy(), devices=2, precision="16-true")
     problems = info.value.problems
     assert (
-        "strategy:fsdp: `precision='16-mixed'` is not available with `strategy='fsdp'`; it runs '32-true', "
-        "'bf16-mixed', 'bf16-true'. fp16 with a sharded gradient scaler is not implemented by "
-        "treadle yet. Use `precision='bf16-mixed'` for bf16 compute with fp32 weights, or "
-        "'32-true'." in problems
+        "strategy:fsdp: `precision='16-true'` is not available with `strategy='fsdp'`; it runs "
+        "'32-true', 'bf16-mixed', 'bf16-true', '16-mixed'. Use `precision='bf16-mixed'` (or "
+        "'16-mixed') for low-precision compute with fp32 weights, or '32-true'." in problems
     )
     assert (
         "strategy:fsdp: `strategy='fsdp'` cannot step `LBFGS` (optimizer 0 of `configure_optimizers()`) on 2 "

@@ -34,7 +34,9 @@ imported only when one of these names is selected and the run starts. What happe
   ``"torch_autocast"``, ``16-mixed`` -> ``"fp16"`` (CUDA only).
 * Checkpoints: ``trainer.save_checkpoint(path)`` makes ``path`` a directory: DeepSpeed's own files
   (``engine.save_checkpoint``, every rank its shard) and ``treadle.ckpt`` (loop, RNG, schedulers,
-  callbacks; written last, by rank zero). ``fit(ckpt_path=path)`` loads both.
+  callbacks; written last, by rank zero). ``fit(ckpt_path=path)`` loads both. A save inside an
+  accumulation window also keeps the window's gradients: ZeRO 3 in ``treadle.ckpt``, ZeRO 2
+  in ``window_grads.rank{r}.pt`` (each rank its partition); see ``saves_window_gradients``.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ INSTALL_HINT = "pip install treadle[deepspeed]"
 MIN_VERSION = (0, 19, 8)  # managed_gradient_accumulation=False and backward(scale_wrt_gas=False)
 CHECKPOINT_TAG = "checkpoint"  # DeepSpeed's sub-directory inside a checkpoint directory
 TREADLE_FILE = "treadle.ckpt"  # treadle's part of a checkpoint directory, written last
+WINDOW_FILE = "window_grads.rank{rank}.pt"  # ZeRO 2: a rank's gradients of an unfinished window
 
 # name -> (ZeRO stage or None for "from the config, else 2", offload)
 NAMES = {
@@ -87,6 +90,17 @@ def _deepspeed_available() -> bool:
 
 def _raw(optimizer: Any) -> Any:
     return getattr(optimizer, "optimizer", optimizer)
+
+
+def _stage3_grad_partitions(optimizer: Any) -> dict[int, torch.Tensor]:
+    """ZeRO 3's gradient partition of each parameter on this rank, by ``ds_id`` (views into
+    its flat buffer, where each backward's reduced partition is copied or added; DeepSpeed
+    0.19.8 keeps the mapping private)."""
+    return optimizer._DeepSpeedZeroOptimizer_Stage3__param_id_to_grad_partition
+
+
+def _cpu_copies(tensors: list[torch.Tensor] | None) -> list[torch.Tensor] | None:
+    return None if tensors is None else [t.detach().cpu().clone() for t in tensors]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -190,6 +204,7 @@ class DeepSpeedStrategy(StrategyBase):
         self.name = name
         self.stage_from_name, self.offload = NAMES[name]
         self.user = _find_user_config(trainer.config.plugins)
+        self._trainer_precision = trainer.config.precision
         self.num_processes = _devices(trainer) * trainer.config.num_nodes
         # Join ranks that exist already (torchrun, SLURM, our own launcher's children).
         self.environment = env = getattr(trainer, "environment", None)
@@ -212,6 +227,10 @@ class DeepSpeedStrategy(StrategyBase):
         self._backwards_since_step = 0
         # A resumed accumulation window's gradients, added at its first backward.
         self._window_grads: dict[str, torch.Tensor] | None = None
+        # ZeRO 2: this rank's accumulated partition gradients of a window (to write at a save
+        # inside one; resumed: to add at its first backward), one list per parameter group.
+        self._window_partitions: dict[str, Any] | None = None
+        self._saving_partitions: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"<treadle strategy {self.name!r}>"
@@ -238,13 +257,27 @@ class DeepSpeedStrategy(StrategyBase):
 
     @property
     def saves_window_gradients(self) -> bool:  # type: ignore[override]
-        """ZeRO 3 without optimizer offload: a checkpoint saved inside an accumulation window
-        carries the window's gradients (DeepSpeed's public ``safe_get_full_grad`` reads them
-        mid-window; see :meth:`_add_window_grads` for how they are put back). Under ZeRO 1-2
-        they sit in the optimizer's private buffers (the public call refuses mid-window) and
-        with optimizer offload ``safe_get_full_grad`` reads the offloaded copy, written only at
-        the window's end: the core warns at such a save."""
-        return self.zero_stage == 3 and not self._offloads_optimizer
+        """Whether a checkpoint saved inside an accumulation window carries the window's
+        gradients. ZeRO 3 without optimizer offload: DeepSpeed's public ``safe_get_full_grad``
+        reads them mid-window (see :meth:`_add_window_grads` for how they are put back).
+        Float32 parameters (``32-true``, ``bf16-mixed``) under ZeRO 2, with or without
+        optimizer offload, and under ZeRO 3 with optimizer offload (whose
+        ``safe_get_full_grad`` reads a copy written only at the window's end): each rank's
+        gradients of its partitions, read from the optimizer's buffers (see
+        :meth:`_window_partition_grads`). ZeRO 1 keeps them in ``param.grad``, which the core
+        saves. Not 16-bit parameters under ZeRO 2 or offloaded ZeRO 3: the core warns."""
+        if self.zero_stage == 3 and not self._offloads_optimizer:
+            return True
+        return self._rank_window
+
+    @property
+    def _rank_window(self) -> bool:
+        """Float32 parameters under ZeRO 2 (window gradients in ``all_grad_tensors``, with
+        offload in ``accumulated_grads_in_cpu``) or ZeRO 3 with optimizer offload (in the
+        optimizer's per-parameter gradient partitions): each rank saves its own."""
+        if self._trainer_precision not in ("32-true", "bf16-mixed"):
+            return False
+        return self.zero_stage == 2 or (self.zero_stage == 3 and self._offloads_optimizer)
 
     @property
     def _offloads_optimizer(self) -> bool:
@@ -593,6 +626,7 @@ class DeepSpeedStrategy(StrategyBase):
         self._engine_optimizer = optimizer
         self._backwards_since_step = 0
         self._window_grads = None
+        self._window_partitions = None
 
     @hookimpl(wrapper=True)
     def transfer_batch_to_device(self):
@@ -647,6 +681,8 @@ class DeepSpeedStrategy(StrategyBase):
         self._backwards_since_step += 1
         if self._window_grads is not None:  # the first backward after a mid-window resume
             self._add_window_grads(after_backward=True)
+        if self._window_partitions is not None:  # (ZeRO 2)
+            self._add_window_partitions(after_backward=True)
         return True
 
     @hookimpl
@@ -654,6 +690,8 @@ class DeepSpeedStrategy(StrategyBase):
         closure()  # forward, engine.backward, on_before_optimizer_step, clipping hooks
         if self._window_grads is not None:  # resumed mid-window, no backward since
             self._add_window_grads(after_backward=False)
+        if self._window_partitions is not None:  # (ZeRO 2)
+            self._add_window_partitions(after_backward=False)
         if self._backwards_since_step == 0:
             return True  # no backward since the last step (training_step returned None): no update
         self.engine.step()  # reduce, clip, update, zero the gradients
@@ -777,9 +815,89 @@ class DeepSpeedStrategy(StrategyBase):
             "world_size": self.world_size,
             "tag": CHECKPOINT_TAG,
         }
+        if self._rank_window:  # each rank's own partitions: written by save_checkpoint
+            self._saving_partitions = self._window_partition_grads(trainer)
+            if self._saving_partitions is not None:
+                checkpoint["deepspeed"]["window_partitions"] = True
+            return
         grads = self._unstepped_grads(trainer)
         if grads is not None:
             checkpoint["deepspeed"]["window_grads"] = grads
+
+    def _window_partition_grads(self, trainer) -> dict[str, Any] | None:
+        """ZeRO 2 inside an accumulation window (automatic optimization, backward passes since
+        the last ``engine.step()``): this rank's gradients of the window so far, reduced over
+        the ranks, as DeepSpeed accumulates them for the parameters of this rank's partition
+        (``optimizer.all_grad_tensors``, one list per parameter group; ``engine.step()`` builds
+        the partition's gradient from them); with optimizer offload, the per-parameter CPU
+        buffers it accumulates them in (``accumulated_grads_in_cpu``, by parameter id). ZeRO 3
+        with optimizer offload: each parameter's gradient partition on this rank, by
+        ``ds_id``. DeepSpeed has no public reader for these (0.19.8). None outside a window."""
+        if self.engine is None or self._stage != "fit":
+            return None
+        if not trainer.module.automatic_optimization:
+            return None
+        if self._window_partitions is not None:  # resumed mid-window, saved before a backward
+            return self._window_partitions
+        if self._backwards_since_step == 0:
+            return None
+        optimizer = self.engine.optimizer
+        if self.zero_stage == 3:  # with offload: this rank's partition of each parameter
+            regions = _stage3_grad_partitions(optimizer)
+            ids = optimizer._offload_boundary_param_ids
+            return {"stage3_partitions": {i: regions[i].detach().cpu().clone() for i in ids}}
+        if optimizer.cpu_offload:
+            held = optimizer.accumulated_grads_in_cpu
+            return {"cpu_accumulated": {pid: t.detach().clone() for pid, t in held.items()}}
+        groups = range(len(optimizer.bit16_groups))
+        return {"partitions": [_cpu_copies(optimizer.all_grad_tensors.get(i)) for i in groups]}
+
+    def _add_window_partitions(self, after_backward: bool) -> None:
+        """Put a resumed window's ZeRO 2 partition gradients back: added to what the resumed
+        window's first backward accumulated (``saved + this backward's``; fp32 addition is
+        commutative, so the sum is the uninterrupted window's, bit for bit), or, when the
+        window's remaining batches ran no backward, set as the window's."""
+        window, self._window_partitions = self._window_partitions, None
+        assert window is not None
+        optimizer = self.engine.optimizer
+        if "stage3_partitions" in window:  # ZeRO 3 with optimizer offload
+            regions, ids = _stage3_grad_partitions(optimizer), optimizer._offload_boundary_param_ids
+            for ds_id, value in window["stage3_partitions"].items():
+                region = regions[ds_id]
+                value = value.to(device=region.device, dtype=region.dtype)
+                if ds_id in ids:  # this backward's partition: add the saved window's
+                    region.add_(value)
+                else:
+                    region.copy_(value)
+                    ids.add(ds_id)
+            if not after_backward:
+                self._backwards_since_step += 1
+            return
+        if "cpu_accumulated" in window:  # optimizer offload
+            held = optimizer.accumulated_grads_in_cpu
+            for pid, value in window["cpu_accumulated"].items():
+                if pid in held:
+                    held[pid].add_(value.to(dtype=held[pid].dtype))
+                else:
+                    held[pid] = value.clone()
+                    optimizer._offload_accumulated_param_ids.add(pid)
+            if not after_backward:
+                self._backwards_since_step += 1
+            return
+        for i, group in enumerate(window["partitions"]):
+            if group is None:
+                continue
+            held = optimizer.all_grad_tensors.get(i)
+            if held is None:
+                optimizer.all_grad_tensors[i] = [
+                    t.to(device=p.device, dtype=optimizer.gradient_accumulation_dtype)
+                    for t, p in zip(group, optimizer.params_in_partition[i])
+                ]
+                continue
+            for acc, value in zip(held, group):
+                acc.add_(value.to(device=acc.device, dtype=acc.dtype))
+        if not after_backward:
+            self._backwards_since_step += 1  # the saved window steps, as it would have
 
     def _unstepped_grads(self, trainer) -> dict[str, torch.Tensor] | None:
         """Inside an accumulation window (automatic optimization, backward passes since the
@@ -856,6 +974,9 @@ class DeepSpeedStrategy(StrategyBase):
             self.engine.save_checkpoint(
                 str(tmp), tag=CHECKPOINT_TAG, client_state={}, save_latest=False
             )
+            window, self._saving_partitions = self._saving_partitions, None
+            if window is not None:  # ZeRO 2 inside a window: this rank's own
+                checkpoint_io.save_atomic(window, tmp / WINDOW_FILE.format(rank=self.global_rank))
             if trainer.is_global_zero:
                 treadle_part = {
                     k: v
@@ -925,7 +1046,78 @@ class DeepSpeedStrategy(StrategyBase):
         self._backwards_since_step = 0
         if "window_grads" in saved:  # saved inside an accumulation window: its gradients so far
             self._window_grads = self._checked_window_grads(saved["window_grads"], filepath)
+        if saved.get("window_partitions"):  # the same under ZeRO 2: this rank's partitions
+            self._window_partitions = self._checked_window_partitions(path)
         return checkpoint  # no "state_dict": the engine restored weights and optimizer
+
+    def _checked_window_partitions(self, path: Path) -> dict[str, Any]:
+        """This rank's ZeRO 2 window gradients of a checkpoint directory, checked against the
+        parameters of this rank's partition (same stage and number of processes: checked
+        before)."""
+        from treadle import checkpoint_io
+
+        file = path / WINDOW_FILE.format(rank=self.global_rank)
+        if not file.is_file():
+            raise treadle.CheckpointError(
+                path,
+                f"it was saved inside a gradient accumulation window but has no {file.name} "
+                f"(rank {self.global_rank}'s gradients of the window): the directory is not "
+                f"complete. Resume from another checkpoint.",
+            )
+        saved = checkpoint_io.load(file)
+        optimizer = self.engine.optimizer
+        if self.zero_stage == 3:  # {ds_id: this rank's flat gradient partition}
+            held = saved.get("stage3_partitions") if isinstance(saved, dict) else None
+            sizes = {i: t.numel() for i, t in _stage3_grad_partitions(optimizer).items()}
+            if not isinstance(held, dict) or any(
+                not isinstance(t, torch.Tensor) or sizes.get(i) != t.numel()
+                for i, t in held.items()
+            ):
+                raise treadle.CheckpointError(
+                    file,
+                    f"the gradients of the accumulation window it holds do not fit this model's "
+                    f"ZeRO 3 partitions on rank {self.global_rank} (by parameter id, flat "
+                    f"tensors of sizes {sizes}). Resume it with the model that saved it, or from "
+                    f"a checkpoint saved outside an accumulation window.",
+                )
+            return {"stage3_partitions": held}
+        if optimizer.cpu_offload:  # {parameter id: its flat accumulated gradient}
+            held = saved.get("cpu_accumulated") if isinstance(saved, dict) else None
+            sizes = {pid: p.numel() for pid, p in optimizer.param_dict.items()}
+            if not isinstance(held, dict) or any(
+                not isinstance(t, torch.Tensor) or sizes.get(pid) != t.numel()
+                for pid, t in held.items()
+            ):
+                raise treadle.CheckpointError(
+                    file,
+                    f"the gradients of the accumulation window it holds do not fit this model's "
+                    f"ZeRO 2 partition on rank {self.global_rank} (saved with optimizer "
+                    f"offload, by parameter id, as flat tensors of their parameters' sizes "
+                    f"{sizes}). Resume it with the model that saved it, or from a checkpoint "
+                    f"saved outside an accumulation window.",
+                )
+            return {"cpu_accumulated": held}
+        partitions: Any = saved.get("partitions") if isinstance(saved, dict) else None
+        expected = [[tuple(p.shape) for p in g] for g in self.engine.optimizer.params_in_partition]
+        got = (
+            [None if g is None else [tuple(getattr(t, "shape", ())) for t in g] for g in partitions]
+            if isinstance(partitions, list)
+            and all(g is None or isinstance(g, list) for g in partitions)
+            else None
+        )
+        if (
+            got is None
+            or len(got) != len(expected)
+            or any(g is not None and g != e for g, e in zip(got, expected))
+        ):
+            raise treadle.CheckpointError(
+                file,
+                f"the gradients of the accumulation window it holds do not fit this model's "
+                f"ZeRO 2 partition on rank {self.global_rank} (shapes {got}, the partition's "
+                f"parameters are {expected}). Resume it with the model that saved it, or from a "
+                f"checkpoint saved outside an accumulation window.",
+            )
+        return {"partitions": partitions}
 
     def _checked_window_grads(self, grads: Any, filepath: Any) -> dict[str, torch.Tensor]:
         """``deepspeed.window_grads`` of a checkpoint, checked against this run's parameters."""

@@ -28,7 +28,13 @@ Hook by hook:
   manual optimization ``with trainer.strategy.no_backward_sync(self): ...`` does the same.
 * Precision (``owns_precision`` under ``bf16-mixed``): ``MixedPrecisionPolicy(param_dtype=
   bfloat16, reduce_dtype=float32)``: bf16 compute on gathered copies, fp32 gradient reduction,
-  fp32 sharded parameters and optimizer states. ``32-true`` and ``bf16-true`` are the precision
+  fp32 sharded parameters and optimizer states. ``16-mixed``: ``MixedPrecisionPolicy(
+  param_dtype=float16, reduce_dtype=float32)`` under the ``16-mixed`` precision plugin, which
+  keeps its fp16 autocast (the ops autocast runs in fp32 -- losses, softmax, norms -- stay
+  fp32) and its ``torch.amp.GradScaler``: the scaled loss's gradients are reduced in fp32 into
+  sharded DTensor gradients, ``unscale_`` (before any clipping) checks them for inf/NaN and
+  torch's DTensor rule for that check reduces the finding over every rank's shard, so all
+  ranks skip (or take) a step together. ``32-true`` and ``bf16-true`` are the precision
   plugins' (``bf16-true`` converts the module before it is sharded).
 * Checkpoints (``docs/fsdp.md``): ``trainer.save_checkpoint(path)`` writes a directory through
   ``torch.distributed.checkpoint`` (every rank its shards of the weights and optimizer states)
@@ -59,7 +65,10 @@ from treadle.utilities import call_step, requires_closure
 from treadle_plugins.strategies.ddp import DDPStrategy, distributed_loader
 
 TREADLE_FILE = "treadle.ckpt"  # treadle's part of a checkpoint directory
-PRECISIONS = ("32-true", "bf16-mixed", "bf16-true")
+WINDOW_FILE = "window_grads.rank{rank}.pt"  # a rank's unreduced window gradients (mid-window)
+PRECISIONS = ("32-true", "bf16-mixed", "bf16-true", "16-mixed")
+# precision -> the dtype a MixedPrecisionPolicy computes in (gradients reduced in float32)
+COMPUTE_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 AutoWrapPolicy = Union[Iterable[type], Callable[[nn.Module], bool], None]
 
@@ -106,6 +115,8 @@ class FSDPStrategy(DDPStrategy):
         self.name = "fsdp"
         self.mesh: Any = None
         self._sync: bool | None = None  # the root's set_requires_gradient_sync, when known
+        # A resumed accumulation window's gradients (this rank's), put back at its next backward.
+        self._window_grads: dict[str, Any] | None = None
         self._trainer: Any = None
         # The Module this strategy sharded and its mesh, kept after fit (a later validate,
         # test or predict runs on it as it is) while the process group stays up.
@@ -130,6 +141,9 @@ class FSDPStrategy(DDPStrategy):
         return trainer is not None and trainer.config.precision == "bf16-mixed"
 
     saves_optimizer_states = True  # sharded, through torch.distributed.checkpoint
+    #: A save inside an accumulation window writes each rank's unreduced gradients of the window
+    #: so far (FSDP holds them unsharded, sync off) beside the shards; see :func:`window_grads`.
+    saves_window_gradients = True
     shards_parameters = True
 
     # -- validation ------------------------------------------------------------------------------
@@ -140,15 +154,11 @@ class FSDPStrategy(DDPStrategy):
         module = trainer.module
         cfg = trainer.config
         if cfg.precision not in PRECISIONS:
-            fix = (
-                " fp16 with a sharded gradient scaler is not implemented by treadle yet."
-                if cfg.precision == "16-mixed"
-                else ""
-            )
             problems.append(
                 f"`precision={cfg.precision!r}` is not available with `strategy='fsdp'`; it "
-                f"runs {', '.join(repr(p) for p in PRECISIONS)}.{fix} Use "
-                f"`precision='bf16-mixed'` for bf16 compute with fp32 weights, or '32-true'."
+                f"runs {', '.join(repr(p) for p in PRECISIONS)}. Use "
+                f"`precision='bf16-mixed'` (or '16-mixed') for low-precision compute with fp32 "
+                f"weights, or '32-true'."
             )
         if not treadle.module_available("numpy"):
             problems.append(
@@ -214,6 +224,7 @@ class FSDPStrategy(DDPStrategy):
         )
 
         self.model = None  # DDP's wrapper: none here (DDPStrategy's hooks then stand aside)
+        self._window_grads = None
         if self._evaluates_its_own(trainer, module):  # sharded by our fit: run it as it is
             self.mesh = self._sharded_mesh
             return
@@ -224,9 +235,10 @@ class FSDPStrategy(DDPStrategy):
             if sub is not module and isinstance(sub, self.activation_checkpointing):
                 _checkpoint_activations(sub)
         kwargs: dict[str, Any] = {"mesh": self.mesh}
-        if trainer.config.precision == "bf16-mixed":
+        compute = COMPUTE_DTYPES.get(trainer.config.precision)
+        if compute is not None:  # low-precision copies of the gathered parameters
             kwargs["mp_policy"] = MixedPrecisionPolicy(
-                param_dtype=torch.bfloat16, reduce_dtype=torch.float32
+                param_dtype=compute, reduce_dtype=torch.float32
             )
         kwargs["offload_policy"] = (
             CPUOffloadPolicy(pin_memory=device.type != "cpu")
@@ -300,6 +312,9 @@ class FSDPStrategy(DDPStrategy):
         # Manual optimization: each backward reduce-scatters unless inside no_backward_sync.
         if self.mesh is not None and not module.automatic_optimization:
             self._set_sync(module, not self._block_sync)
+        if self.mesh is not None and self._window_grads is not None:  # resumed mid-window
+            saved, self._window_grads = self._window_grads, None
+            set_window_grads(module, saved)
 
     @contextlib.contextmanager
     def no_backward_sync(self, module: Any = None, enabled: bool = True) -> Iterator[None]:
@@ -387,9 +402,16 @@ class FSDPStrategy(DDPStrategy):
                 if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                     raise
                 raise RuntimeError(f"fsdp: writing checkpoint {str(path)!r} failed: {exc}") from exc
+            # Inside an accumulation window: this rank's gradients of the window so far (every
+            # rank is at the same batch, so every rank writes one, or none does).
+            window = self._window_grads if self._window_grads is not None else window_grads(module)
+            if window["grads"]:
+                checkpoint_io.save_atomic(window, tmp / WINDOW_FILE.format(rank=self.global_rank))
             if trainer.is_global_zero:
                 treadle_part = {k: v for k, v in checkpoint.items() if k != "state_dict"}
                 treadle_part["fsdp"] = {"world_size": self.world_size}
+                if window["grads"]:
+                    treadle_part["fsdp"]["window_grads"] = True
                 checkpoint_io.save_atomic(treadle_part, tmp / TREADLE_FILE)
         return True
 
@@ -442,12 +464,108 @@ class FSDPStrategy(DDPStrategy):
             model_state_dict=state["model"],
             optim_state_dict=state.get("optim", {}),
         )
+        saved = checkpoint.get("fsdp", {})
+        if fitting and saved.get("window_grads"):  # saved inside an accumulation window
+            self._window_grads = self._saved_window_grads(module, path, saved.get("world_size"))
         return checkpoint  # no "state_dict"/"optimizer_states": restored here
+
+    def _saved_window_grads(self, module: nn.Module, path: Path, saved_on: Any) -> dict[str, Any]:
+        """This rank's window gradients of a checkpoint saved inside an accumulation window,
+        checked against the Module (put back at the next backward: :func:`set_window_grads`)."""
+        from treadle import checkpoint_io
+
+        if saved_on != self.world_size:
+            raise treadle.CheckpointError(
+                path,
+                f"it was saved on {saved_on} ranks inside a gradient accumulation window (each "
+                f"rank's unreduced gradients of the window are in it) and this run has "
+                f"{self.world_size}. Resume it on {saved_on} ranks, or resume from a checkpoint "
+                f"saved outside an accumulation window (after a batch that steps the optimizer).",
+            )
+        file = path / WINDOW_FILE.format(rank=self.global_rank)
+        if not file.is_file():
+            raise treadle.CheckpointError(
+                path,
+                f"it was saved inside a gradient accumulation window but has no {file.name} "
+                f"(rank {self.global_rank}'s gradients of the window): the directory is not "
+                f"complete. Resume from another checkpoint.",
+            )
+        window = checkpoint_io.load(file)
+        shapes = {name: tuple(fp._orig_size) for name, fp in _fsdp_params(module)}
+        grads: Any = window.get("grads") if isinstance(window, dict) else None
+        wrong = [] if isinstance(grads, dict) else ["no dict of gradients"]
+        for name, grad in grads.items() if not wrong else ():
+            if name not in shapes:
+                wrong.append(f"{name!r}: no such parameter")
+            elif not isinstance(grad, torch.Tensor) or tuple(grad.shape) != shapes[name]:
+                what = tuple(grad.shape) if isinstance(grad, torch.Tensor) else type(grad).__name__
+                wrong.append(f"{name!r}: {what}, the parameter's shape is {shapes[name]}")
+        if wrong:
+            raise treadle.CheckpointError(
+                file,
+                f"the gradients of the accumulation window it holds do not fit this model: "
+                f"{'; '.join(wrong)}. Resume it with the model that saved it, or from a "
+                f"checkpoint saved outside an accumulation window.",
+            )
+        return window
 
 
 # ---------------------------------------------------------------------------------------------
 # The steps through the root.
 # ---------------------------------------------------------------------------------------------
+
+
+def _fsdp_params(module: nn.Module) -> Iterator[tuple[str, Any]]:
+    """``(name, FSDPParam)`` for every parameter ``fully_shard`` manages in ``module``."""
+    from torch.distributed.fsdp import FSDPModule
+
+    names = {id(p): n for n, p in module.named_parameters()}
+    for sub in module.modules():
+        if isinstance(sub, FSDPModule):
+            for group in sub._get_fsdp_state()._fsdp_param_groups:
+                for fsdp_param in group.fsdp_params:
+                    yield names[id(fsdp_param.sharded_param)], fsdp_param
+
+
+def window_grads(module: nn.Module) -> dict[str, Any]:
+    """This rank's gradients of an unfinished accumulation window, by parameter name.
+
+    With gradient sync off, FSDP2 does not reduce-scatter: each rank keeps its own unreduced,
+    unsharded gradient of every parameter it computed one for, on the unsharded parameter
+    (``.grad``), or, when the compute dtype differs from the reduce dtype (``bf16-mixed``),
+    upcast in ``unsharded_accumulated_grad``. torch has no public reader for them (torch 2.13:
+    ``FSDPParam`` attributes): ``{"grads": {name: tensor}, "accumulated": [names in the
+    second place]}``, both empty outside a window."""
+    grads: dict[str, torch.Tensor] = {}
+    accumulated: list[str] = []
+    for name, fsdp_param in _fsdp_params(module):
+        grad = fsdp_param.unsharded_accumulated_grad
+        if grad is not None:
+            accumulated.append(name)
+        else:
+            unsharded = getattr(fsdp_param, "_unsharded_param", None)
+            grad = None if unsharded is None else unsharded.grad
+        if grad is not None:
+            grads[name] = _whole(grad).detach().cpu().clone()
+    return {"grads": grads, "accumulated": accumulated}
+
+
+def set_window_grads(module: nn.Module, window: dict[str, Any]) -> None:
+    """Put :func:`window_grads`' gradients back where FSDP holds them, between a forward (which
+    made the unsharded parameters) and its backward, which then adds its own to them as the
+    uninterrupted window's backward did: the same sums in the same order, bit for bit."""
+    grads, accumulated = window["grads"], set(window.get("accumulated", ()))
+    for name, fsdp_param in _fsdp_params(module):
+        if name not in grads:
+            continue
+        if name in accumulated:
+            dtype = fsdp_param.reduce_dtype or fsdp_param.orig_dtype
+            fsdp_param.unsharded_accumulated_grad = grads[name].to(
+                device=fsdp_param.sharded_param.device, dtype=dtype
+            )
+            continue
+        unsharded = fsdp_param._unsharded_param
+        unsharded.grad = grads[name].to(device=unsharded.device, dtype=unsharded.dtype)
 
 
 def _through_root(module: nn.Module, step: Any, *args: Any) -> Any:
