@@ -334,3 +334,35 @@ def test_module_all_gather_in_one_process_returns_the_data_as_it_is(tmp_path):
         ),
     ):
         Gathering().all_gather(torch.zeros(1), sync_grads=True)
+
+
+class StarArgsBackward(RegressionModule):
+    """``backward(self, *args, **kwargs)`` passing everything on, as a recording wrapper does."""
+
+    def __init__(self, manual=False):
+        super().__init__()
+        self.automatic_optimization = not manual
+        self.received = []
+
+    def backward(self, *args, **kwargs):
+        self.received.append((len(args), isinstance(args[0], torch.Tensor), sorted(kwargs)))
+        return super().backward(*args, **kwargs)
+
+    def training_step(self, batch, batch_idx):
+        if self.automatic_optimization:
+            return super().training_step(batch, batch_idx)
+        opt = self.optimizers()
+        opt.zero_grad()
+        self.manual_backward(self.compute_loss(batch), retain_graph=False)
+        opt.step()
+
+
+@pytest.mark.parametrize("manual", [False, True])
+def test_backward_override_with_star_args_gets_the_loss_first(tmp_path, manual):
+    """Lightning calls ``backward(loss, *args, **kwargs)`` positionally: a ``*args`` override
+    receives the loss (found by doc_lightning_module in the Lightning programs corpus)."""
+    model = StarArgsBackward(manual)
+    make_trainer(tmp_path, max_epochs=1).fit(model, make_loader(2))
+    kwargs = ["retain_graph"] if manual else []
+    assert model.received == [(1, True, kwargs)] * 2
+    assert model.net.weight.grad is not None
