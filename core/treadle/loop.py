@@ -533,7 +533,8 @@ class FitLoop:
         metrics.reset_metric_objects("train")
         if automatic:
             self.step_schedulers("epoch", None, plateau=True)
-        log_to_loggers(trainer, {**metrics.take_step_metrics(), **logged})
+        metrics.take_step_metrics()  # as Lightning: step values no log point took are dropped
+        log_to_loggers(trainer, logged)
         if trainer.is_global_zero:
             for logger in trainer.loggers:  # rows reach the files at least every epoch
                 logger.save()

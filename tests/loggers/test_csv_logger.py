@@ -182,6 +182,27 @@ def test_fit_layout_step_and_epoch_columns(tmp_path):
     assert epochs == [("0", "2"), ("1", "5")]
 
 
+def test_step_values_no_log_point_took_are_not_written_at_the_epoch_end(tmp_path):
+    """``log_every_n_steps=2`` over 3 batches an epoch: as Lightning, the third batch's step
+    values are dropped, the epoch row holds the epoch values only (steps 1, 3, 5 with 0-based
+    steps: rows at steps 1 and 2 in epoch 0, 3 and 5 in epoch 1)."""
+    logger = CSVLogger(tmp_path)
+    t = trainer(tmp_path, max_epochs=2, logger=logger, log_every_n_steps=2)
+    t.fit(BoringModel(), loader(n_batches=3))
+    table = rows(tmp_path / "lightning_logs" / "version_0" / "metrics.csv")
+    filled = [
+        (r["step"], sorted(k for k, v in r.items() if v and k not in ("step", "epoch")))
+        for r in table
+    ]
+    assert filled == [
+        ("1", ["train_loss_step"]),
+        ("2", ["train_loss_epoch"]),
+        ("3", ["train_loss_step"]),
+        ("5", ["train_loss_step"]),
+        ("5", ["train_loss_epoch"]),
+    ], filled
+
+
 def test_several_loggers_at_once(tmp_path):
     """A list of loggers: each gets every row; ``trainer.logger`` is the first."""
     a, b = CSVLogger(tmp_path, name="a"), CSVLogger(tmp_path, name="b")
