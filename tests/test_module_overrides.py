@@ -152,6 +152,59 @@ class ZeroGradOverride(RegressionModule):
             optimizer.zero_grad()
 
 
+@pytest.mark.parametrize(
+    "trainer_kwargs,call,message",
+    [
+        (
+            {"gradient_clip_val": 0.5},
+            {"gradient_clip_val": 1.0},
+            "`Trainer(gradient_clip_val=0.5)` is set and `clip_gradients(gradient_clip_val=1.0)` "
+            "was called: two values for one setting. Use only one of them: remove "
+            "`gradient_clip_val` from the Trainer to choose it in the call (e.g. in "
+            "`configure_gradient_clipping`), or leave it out of the call.",
+        ),
+        (
+            {"gradient_clip_val": 0.5, "gradient_clip_algorithm": "value"},
+            {"gradient_clip_algorithm": "norm"},
+            "`Trainer(gradient_clip_algorithm='value')` is set and "
+            "`clip_gradients(gradient_clip_algorithm='norm')` was called: two values for one "
+            "setting.",
+        ),
+    ],
+)
+def test_clip_gradients_refuses_a_value_contradicting_the_trainers(
+    tmp_path, trainer_kwargs, call, message
+):
+    """As Lightning's ``clip_gradients``: one setting, one value (the docs' own example of
+    doubling the Trainer's value in ``configure_gradient_clipping`` fails there too)."""
+
+    class Model(RegressionModule):
+        def configure_gradient_clipping(
+            self, optimizer, gradient_clip_val, gradient_clip_algorithm
+        ):
+            self.clip_gradients(optimizer, **call)
+
+    trainer = make_trainer(tmp_path, **trainer_kwargs)
+    with pytest.raises(treadle.ConfigurationError, match=re.escape(message)):
+        trainer.fit(Model(), make_loader(2))
+
+
+def test_clip_gradients_without_values_uses_the_trainers(tmp_path):
+    """``self.clip_gradients(opt)``: the Trainer's value and algorithm, as in Lightning."""
+    norms = []
+
+    class Model(RegressionModule):
+        def configure_gradient_clipping(
+            self, optimizer, gradient_clip_val, gradient_clip_algorithm
+        ):
+            self.clip_gradients(optimizer)
+            norms.append(max_abs_grad(self.parameters()))
+
+    trainer = make_trainer(tmp_path, gradient_clip_val=0.01, gradient_clip_algorithm="value")
+    trainer.fit(Model(), make_loader(2, scale=20.0))
+    assert len(norms) == 2 and all(n <= 0.01 + 1e-7 for n in norms), norms
+
+
 @pytest.mark.parametrize("accumulate,zeroing", [(1, [0, 1, 2, 3]), (2, [0, 2])])
 def test_optimizer_zero_grad_override(tmp_path, accumulate, zeroing):
     torch.manual_seed(0)
@@ -334,3 +387,35 @@ def test_module_all_gather_in_one_process_returns_the_data_as_it_is(tmp_path):
         ),
     ):
         Gathering().all_gather(torch.zeros(1), sync_grads=True)
+
+
+class StarArgsBackward(RegressionModule):
+    """``backward(self, *args, **kwargs)`` passing everything on, as a recording wrapper does."""
+
+    def __init__(self, manual=False):
+        super().__init__()
+        self.automatic_optimization = not manual
+        self.received = []
+
+    def backward(self, *args, **kwargs):
+        self.received.append((len(args), isinstance(args[0], torch.Tensor), sorted(kwargs)))
+        return super().backward(*args, **kwargs)
+
+    def training_step(self, batch, batch_idx):
+        if self.automatic_optimization:
+            return super().training_step(batch, batch_idx)
+        opt = self.optimizers()
+        opt.zero_grad()
+        self.manual_backward(self.compute_loss(batch), retain_graph=False)
+        opt.step()
+
+
+@pytest.mark.parametrize("manual", [False, True])
+def test_backward_override_with_star_args_gets_the_loss_first(tmp_path, manual):
+    """Lightning calls ``backward(loss, *args, **kwargs)`` positionally: a ``*args`` override
+    receives the loss (found by doc_lightning_module in the Lightning programs corpus)."""
+    model = StarArgsBackward(manual)
+    make_trainer(tmp_path, max_epochs=1).fit(model, make_loader(2))
+    kwargs = ["retain_graph"] if manual else []
+    assert model.received == [(1, True, kwargs)] * 2
+    assert model.net.weight.grad is not None

@@ -11,6 +11,7 @@ loop calls with every argument by keyword, instead of a caller that calls it.
 from __future__ import annotations
 
 import functools
+import inspect
 import types
 
 import torch
@@ -84,6 +85,21 @@ def validate(trainer, module):
                 f"`lr_scheduler_step(self, scheduler, metric)` in the Module to step it your "
                 f"way, or use a `torch.optim.lr_scheduler` scheduler."
             )
+        elif (
+            module.automatic_optimization
+            and type(module).lr_scheduler_step is Module.lr_scheduler_step
+            and (needed := _required_step_arguments(sch.scheduler))
+        ):
+            # as Lightning's _validate_scheduler_api: a scheduler outside torch's API (timm's
+            # step(epoch)) needs the override; refused here, not at its first step
+            problems.append(
+                f"`configure_optimizers()` returned the scheduler `{name}`, whose `step()` "
+                f"needs {', '.join(f'`{a}`' for a in needed)}, so automatic optimization cannot "
+                f"step it as torch's schedulers (`scheduler.step()`). Override "
+                f"`lr_scheduler_step(self, scheduler, metric)` in the Module to step it your "
+                f"way (e.g. `scheduler.step(epoch=self.current_epoch)`), or use a "
+                f"`torch.optim.lr_scheduler` scheduler."
+            )
     if module.automatic_optimization:
         for sch in trainer.lr_scheduler_configs:
             if sch.reduce_on_plateau and sch.monitor is None:
@@ -113,6 +129,21 @@ transfer_batch_to_device = hookimpl(trylast=True)(
         move_data_to_device.__code__, move_data_to_device.__globals__, "transfer_batch_to_device"
     )
 )
+
+
+def _required_step_arguments(scheduler) -> list[str]:
+    """The arguments ``scheduler.step`` cannot do without, for a scheduler outside torch's
+    classes (torch's own, ReduceLROnPlateau's ``step(metrics)`` included, are stepped their way)."""
+    torch_types = (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    step = getattr(type(scheduler), "step", None)  # the class's: the instance's is routed
+    if isinstance(scheduler, torch_types) or not callable(step):
+        return []
+    try:
+        params = list(inspect.signature(step).parameters.values())[1:]  # without self
+    except (TypeError, ValueError):  # a builtin without a signature: let its first step tell
+        return []
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p.name for p in params if p.kind in positional and p.default is p.empty]
 
 
 @hookimpl(trylast=True)

@@ -49,14 +49,17 @@ TRANSFER = Sequence(
 
 
 def log_to_loggers(trainer: Any, metrics: dict[str, torch.Tensor], step: int | None = None) -> None:
-    """Send ``metrics`` (with the epoch) to every logger, at the current global step; or, given
-    ``step`` (an evaluation batch's index, as Lightning), at that step without the epoch."""
+    """Send ``metrics`` (with the epoch) to every logger at Lightning's step: during ``fit`` the
+    index of the latest optimizer step (``global_step - 1``), in ``validate``/``test`` the global
+    step; or, given ``step`` (an evaluation batch's index, as Lightning), at that step without
+    the epoch."""
     if not metrics or not trainer.loggers or not trainer.is_global_zero:
         return
     values = {k: float(v) for k, v in metrics.items()}
     if step is None:
-        values["epoch"] = trainer.state.epoch
-        step = trainer.state.global_step
+        state = trainer.state
+        values["epoch"] = state.epoch
+        step = max(state.global_step - 1, 0) if state.fn == "fit" else state.global_step
     for logger in trainer.loggers:
         logger.log_metrics(values, step=step)
 
@@ -530,7 +533,8 @@ class FitLoop:
         metrics.reset_metric_objects("train")
         if automatic:
             self.step_schedulers("epoch", None, plateau=True)
-        log_to_loggers(trainer, {**metrics.take_step_metrics(), **logged})
+        metrics.take_step_metrics()  # as Lightning: step values no log point took are dropped
+        log_to_loggers(trainer, logged)
         if trainer.is_global_zero:
             for logger in trainer.loggers:  # rows reach the files at least every epoch
                 logger.save()

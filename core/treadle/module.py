@@ -17,6 +17,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from treadle.errors import ConfigurationError
 from treadle.hookspecs import HOOKS
 from treadle.utilities import move_data_to_device
 
@@ -141,7 +142,10 @@ class Module(nn.Module):
     ) -> None:
         """Clip the gradients of ``optimizer``'s parameters through the ``clip_gradients`` hook.
 
-        Under ``16-mixed`` the gradients are unscaled first, in manual optimization too.
+        As Lightning: a value left out is the Trainer's (``gradient_clip_val``, else no clipping;
+        ``gradient_clip_algorithm``, else ``"norm"``), and a value that contradicts the Trainer's
+        is refused. Under ``16-mixed`` the gradients are unscaled first, in manual optimization
+        too.
         """
         if gradient_clip_algorithm not in (None, "norm", "value"):
             raise ValueError(
@@ -149,12 +153,28 @@ class Module(nn.Module):
                 f"supported; use 'norm' or 'value'."
             )
         trainer = self.trainer
+        cfg = trainer.config
+        for name, given, set_ in (
+            ("gradient_clip_val", gradient_clip_val, cfg.gradient_clip_val),
+            ("gradient_clip_algorithm", gradient_clip_algorithm, cfg.gradient_clip_algorithm),
+        ):
+            if given is not None and set_ is not None and given != set_:
+                raise ConfigurationError(
+                    f"`Trainer({name}={set_!r})` is set and `clip_gradients({name}={given!r})` "
+                    f"was called: two values for one setting. Use only one of them: remove "
+                    f"`{name}` from the Trainer to choose it in the call (e.g. in "
+                    f"`configure_gradient_clipping`), or leave it out of the call."
+                )
+        if gradient_clip_val is None:
+            gradient_clip_val = cfg.gradient_clip_val
         trainer._hooks.clip_gradients(
             trainer=trainer,
             module=self,
             optimizer=optimizer,
             gradient_clip_val=gradient_clip_val,
-            gradient_clip_algorithm=gradient_clip_algorithm or "norm",
+            gradient_clip_algorithm=gradient_clip_algorithm
+            or cfg.gradient_clip_algorithm
+            or "norm",
         )
 
     def toggle_optimizer(self, optimizer) -> None:

@@ -271,6 +271,60 @@ def test_a_scheduler_without_step_is_fine_with_lr_scheduler_step(tmp_path):
     assert stepped == ["_NoStep", "_NoStep"]
 
 
+class _EpochStep(_NoStep):
+    """timm's scheduler API: ``step(epoch, metric=None)``."""
+
+    def __init__(self, optimizer):
+        super().__init__(optimizer)
+        self.epochs = []
+
+    def step(self, epoch, metric=None):
+        self.epochs.append(epoch)
+
+
+def test_a_scheduler_whose_step_needs_an_argument_is_refused(tmp_path):
+    """As Lightning's ``_validate_scheduler_api``: a scheduler outside torch's API needs an
+    ``lr_scheduler_step`` override, refused before training (not at its first step)."""
+
+    class Model(BoringModel):
+        def configure_optimizers(self):
+            opt = torch.optim.SGD(self.parameters(), lr=0.1)
+            return [opt], [{"scheduler": _EpochStep(opt), "interval": "epoch"}]
+
+    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1))
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
+            "treadle.core: `configure_optimizers()` returned the scheduler `_EpochStep`, whose "
+            "`step()` needs `epoch`, so automatic optimization cannot step it as torch's "
+            "schedulers (`scheduler.step()`). Override `lr_scheduler_step(self, scheduler, "
+            "metric)` in the Module to step it your way (e.g. "
+            "`scheduler.step(epoch=self.current_epoch)`), or use a `torch.optim.lr_scheduler` "
+            "scheduler."
+        ),
+    ):
+        trainer.fit(Model())
+    assert trainer.global_step == 0
+
+
+def test_a_scheduler_whose_step_needs_an_argument_runs_with_lr_scheduler_step(tmp_path):
+    class Model(BoringModel):
+        def configure_optimizers(self):
+            opt = torch.optim.SGD(self.parameters(), lr=0.1)
+            self.made = _EpochStep(opt)
+            return [opt], [{"scheduler": self.made, "interval": "epoch"}]
+
+        def lr_scheduler_step(self, scheduler, metric):
+            scheduler.step(epoch=self.current_epoch)
+
+    model = Model()
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, max_epochs=2, limit_train_batches=1, limit_val_batches=0)
+    )
+    trainer.fit(model)
+    assert model.made.epochs == [0, 1]
+
+
 def test_a_scheduler_without_state_dict_is_refused(tmp_path):
     class Model(BoringModel):
         def configure_optimizers(self):

@@ -119,8 +119,9 @@ def test_fit_csv_logger(tmp_path):  # ported
     t.fit(BoringModel(), loader(n_batches=4))
     metrics_file = os.path.join(logger.log_dir, ExperimentWriter.NAME_METRICS_FILE)
     assert os.path.isfile(metrics_file)
+    # as Lightning: a step row is logged at the index of its optimizer step (global_step - 1)
     assert [r["step"] for r in rows(metrics_file) if r["train_loss_step"]] == [
-        str(s) for s in range(1, 11)
+        str(s) for s in range(10)
     ]
 
 
@@ -164,7 +165,8 @@ def test_append_columns(tmp_path):  # ported
 
 def test_fit_layout_step_and_epoch_columns(tmp_path):
     """``save_dir/lightning_logs/version_N/metrics.csv`` with ``step`` and ``epoch`` columns:
-    step rows at every optimizer step, one epoch row per epoch."""
+    step rows at every optimizer step, one epoch row per epoch, each at the index of the latest
+    optimizer step (``global_step - 1``), as Lightning logs them."""
     first = CSVLogger(tmp_path)
     trainer(tmp_path, max_epochs=2, logger=first).fit(BoringModel(), loader(n_batches=3))
     second = CSVLogger(tmp_path)
@@ -175,9 +177,30 @@ def test_fit_layout_step_and_epoch_columns(tmp_path):
     assert list(table[0]) == sorted(table[0])  # Lightning's column order
     assert {"step", "epoch", "train_loss_step", "train_loss_epoch"} <= set(table[0])
     steps = [(r["epoch"], r["step"]) for r in table if r["train_loss_step"]]
-    assert steps == [("0", "1"), ("0", "2"), ("0", "3"), ("1", "4"), ("1", "5"), ("1", "6")]
+    assert steps == [("0", "0"), ("0", "1"), ("0", "2"), ("1", "3"), ("1", "4"), ("1", "5")]
     epochs = [(r["epoch"], r["step"]) for r in table if r["train_loss_epoch"]]
-    assert epochs == [("0", "3"), ("1", "6")]
+    assert epochs == [("0", "2"), ("1", "5")]
+
+
+def test_step_values_no_log_point_took_are_not_written_at_the_epoch_end(tmp_path):
+    """``log_every_n_steps=2`` over 3 batches an epoch: as Lightning, the third batch's step
+    values are dropped, the epoch row holds the epoch values only (steps 1, 3, 5 with 0-based
+    steps: rows at steps 1 and 2 in epoch 0, 3 and 5 in epoch 1)."""
+    logger = CSVLogger(tmp_path)
+    t = trainer(tmp_path, max_epochs=2, logger=logger, log_every_n_steps=2)
+    t.fit(BoringModel(), loader(n_batches=3))
+    table = rows(tmp_path / "lightning_logs" / "version_0" / "metrics.csv")
+    filled = [
+        (r["step"], sorted(k for k, v in r.items() if v and k not in ("step", "epoch")))
+        for r in table
+    ]
+    assert filled == [
+        ("1", ["train_loss_step"]),
+        ("2", ["train_loss_epoch"]),
+        ("3", ["train_loss_step"]),
+        ("5", ["train_loss_step"]),
+        ("5", ["train_loss_epoch"]),
+    ], filled
 
 
 def test_several_loggers_at_once(tmp_path):
@@ -273,8 +296,8 @@ def test_a_third_party_logger_subclass(tmp_path):
     logger = ListLogger()
     trainer(tmp_path, logger=logger).fit(BoringModel(), loader(n_batches=1))
     assert logger.calls == [
-        ("metrics", 1, ["epoch", "train_loss_step"]),
-        ("metrics", 1, ["epoch", "train_loss_epoch"]),
+        ("metrics", 0, ["epoch", "train_loss_step"]),
+        ("metrics", 0, ["epoch", "train_loss_epoch"]),
         ("finalize", "success"),
     ]
     assert (logger.save_dir, logger.log_dir, logger.experiment) == (None, None, None)

@@ -250,8 +250,9 @@ def test_experiment_is_a_summary_writer_and_fit_writes_scalars(tmp_path):
     assert isinstance(logger.experiment, SummaryWriter)
     trainer(tmp_path, max_epochs=2, logger=logger).fit(BoringModel(), loader(n_batches=2))
     found = scalars(logger.log_dir)
-    assert [s for s, _ in found["train_loss_step"]] == [1, 2, 3, 4]
-    assert [s for s, _ in found["train_loss_epoch"]] == [2, 4]
+    # as Lightning: at the index of the latest optimizer step (global_step - 1)
+    assert [s for s, _ in found["train_loss_step"]] == [0, 1, 2, 3]
+    assert [s for s, _ in found["train_loss_epoch"]] == [1, 3]
     assert [v for _, v in found["epoch"]] == [0, 0, 0, 1, 1, 1]
     assert logger.log_dir == os.path.join(tmp_path, "lightning_logs", "version_0")
 
@@ -263,7 +264,7 @@ def test_tensorboard_and_csv_at_once(tmp_path):
     t = trainer(tmp_path, logger=[tb, csv_logger])
     t.fit(BoringModel(), loader(n_batches=2))
     assert t.loggers == [tb, csv_logger]
-    assert [s for s, _ in scalars(tb.log_dir)["train_loss_step"]] == [1, 2]
+    assert [s for s, _ in scalars(tb.log_dir)["train_loss_step"]] == [0, 1]
     assert os.path.isfile(os.path.join(csv_logger.log_dir, "metrics.csv"))
 
 
