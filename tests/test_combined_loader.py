@@ -478,3 +478,34 @@ def test_mid_epoch_resume_of_a_combined_training_loader_is_exact(tmp_path):
     resumed = run(ckpt_path=path)
     assert len(full.seen) == 15 and resumed.seen == full.seen[7:]
     assert torch.equal(resumed.layer.weight, full.layer.weight)
+
+
+class DictLoaders(Recorder):
+    """Its ``train_dataloader`` returns a dict of loaders (asked again each epoch with
+    ``reload_dataloaders_every_n_epochs``)."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked = 0
+
+    def train_dataloader(self):
+        self.asked += 1
+        return {"a": loader(4, shuffle=True), "b": loader(6, 100, shuffle=True)}
+
+
+def test_a_module_returning_a_dict_is_asked_again_when_reloading(tmp_path):
+    model = DictLoaders()
+    t = trainer(tmp_path, max_epochs=2, reload_dataloaders_every_n_epochs=1)
+    t.fit(model)
+    assert model.asked == 2 and t.num_training_batches == 3
+    assert [len(batch["a"]) for _, _, batch in model.seen] == [2, 2, 2] * 2
+
+
+def test_overfit_batches_reads_each_inner_loader_in_order(tmp_path):
+    model = DictLoaders()
+    t = trainer(tmp_path, max_epochs=2, overfit_batches=2)
+    with pytest.warns(UserWarning, match="Shuffling is turned off for you"):
+        t.fit(model)
+    first = {"a": [0, 1], "b": [100, 101]}
+    second = {"a": [2, 3], "b": [102, 103]}
+    assert [batch for _, _, batch in model.seen] == [first, second] * 2
