@@ -45,7 +45,14 @@ SUBMODULES: dict[str, tuple[str, ...]] = {
     "treadle.serve": ("servable_module", "servable_module_validator"),
     "treadle.profilers": ("advanced", "base", "profiler", "pytorch", "simple"),
     "treadle.tuner": ("batch_size_scaling", "lr_finder", "tuning"),
-    "treadle.utilities": ("exceptions", "parsing", "rank_zero", "seed", "types"),
+    "treadle.utilities": (
+        "combined_loader",
+        "exceptions",
+        "parsing",
+        "rank_zero",
+        "seed",
+        "types",
+    ),
 }
 
 

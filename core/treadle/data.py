@@ -8,10 +8,19 @@ from typing import Any
 
 import torch
 
+from treadle.combined_loader import CombinedLoader
+
 
 def num_batches(loader: Any, limit: Any) -> float:
     """Batches an epoch of ``loader`` runs under ``limit`` (int, fraction, or None); inf when
-    the loader has no length."""
+    the loader has no length. A ``CombinedLoader``'s limit applies to each of its iterables
+    (set as its ``limits``), and its length follows its mode."""
+    if isinstance(loader, CombinedLoader):
+        loader.limits = [num_batches(inner, limit) for inner in loader.flattened]
+        try:
+            return len(loader)
+        except TypeError:
+            return float("inf")
     try:
         n: float = len(loader)
     except TypeError:
@@ -24,14 +33,42 @@ def num_batches(loader: Any, limit: Any) -> float:
 
 
 def as_list(loaders: Any) -> list[Any]:
-    """Evaluation dataloaders as a list: one loader, a list/tuple of them, or a dict's values."""
+    """Evaluation dataloaders as a list: one loader, a list/tuple of them, or a dict's values.
+    A ``CombinedLoader`` in ``sequential`` mode is its iterables, one loader each (as a list
+    or dict of loaders is); in another mode it is one loader of combined batches."""
     if loaders is None:
         return []
+    if isinstance(loaders, CombinedLoader):
+        return list(loaders.flattened) if loaders.mode == "sequential" else [loaders]
     if isinstance(loaders, dict):
         return list(loaders.values())
     if isinstance(loaders, (list, tuple)):
         return list(loaders)
     return [loaders]
+
+
+def train_loader(loader: Any) -> Any:
+    """The training data as the fit loop reads it: a dict, list or tuple of loaders becomes a
+    ``CombinedLoader`` in ``max_size_cycle`` mode (as Lightning); anything else is kept."""
+    if isinstance(loader, (dict, list, tuple)):
+        return CombinedLoader(loader, "max_size_cycle")
+    return loader
+
+
+def batches(loader: Any) -> Iterator[Any]:
+    """An iterator over ``loader``'s batches (a ``CombinedLoader``'s without its indices)."""
+    if isinstance(loader, CombinedLoader):
+        return loader.batches()
+    return iter(loader)
+
+
+def set_epoch(loader: Any, epoch: int) -> None:
+    """``set_epoch(epoch)`` on the sampler of ``loader`` (of each of a ``CombinedLoader``'s
+    loaders) that has one (a ``DistributedSampler``: each epoch its own order)."""
+    for inner in loader.flattened if isinstance(loader, CombinedLoader) else (loader,):
+        method = getattr(getattr(inner, "sampler", None), "set_epoch", None)
+        if method is not None:
+            method(epoch)
 
 
 def lookahead(iterator: Iterator, start: int, limit: float) -> Iterator[tuple[int, Any, bool]]:
@@ -72,7 +109,7 @@ def limited(loader: Any, limit: float) -> Iterator[tuple[int, Any]]:
     """``(batch_idx, batch)`` for the first ``limit`` batches of ``loader``."""
     if limit <= 0:
         return
-    for batch_idx, batch in enumerate(loader):
+    for batch_idx, batch in enumerate(batches(loader)):
         yield batch_idx, batch
         if batch_idx + 1 >= limit:
             return
@@ -146,8 +183,10 @@ class Resumed:
     ``RandomSampler``, ``DistributedSampler`` or any sampler under a batch sampler), ``loader``
     is a copy whose batch sampler drops the first ``skip`` index lists: those samples are never
     fetched. Loaders and iterable datasets with ``state_dict``/``load_state_dict`` (torchdata's
-    ``StatefulDataLoader`` convention) resume from their saved state. Anything else is read
-    from its start and the first ``skip`` batches are fetched and dropped (``drop``).
+    ``StatefulDataLoader`` convention) resume from their saved state. Anything else, a
+    ``CombinedLoader`` included (its loaders restart and cycle at their own lengths), is read
+    from its start and the first ``skip`` batches are fetched and dropped (``drop``): the
+    same samples and RNG draws as the interrupted epoch, at the cost of loading them again.
     """
 
     __slots__ = ("loader", "drop", "skipping")
@@ -167,6 +206,8 @@ class Resumed:
 def generators(loader: Any) -> list[Any]:
     """The ``torch.Generator`` objects ``loader`` draws its order from (the loader's and its
     sampler's own, when given): their state at an epoch's start replays that epoch's shuffle."""
+    if isinstance(loader, CombinedLoader):
+        return [g for inner in loader.flattened for g in generators(inner)]
     found: list[Any] = []
     for owner in (loader, getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)):
         for holder in (owner, getattr(owner, "sampler", None)):
@@ -190,6 +231,8 @@ def resumable_state(loader: Any) -> Any:
 def resume_loader(loader: Any, skip: int, saved: Any) -> Resumed:
     """``loader`` positioned after the epoch's first ``skip`` batches (see :class:`Resumed`);
     ``saved``: what :func:`resumable_state` returned when the checkpoint was written."""
+    if isinstance(loader, CombinedLoader):  # its loaders restart and cycle: fetch and drop
+        return Resumed(loader, skip, None)
     if saved is not None:
         if callable(getattr(loader, "load_state_dict", None)):
             loader.load_state_dict(saved)

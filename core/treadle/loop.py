@@ -21,12 +21,14 @@ from treadle._callers import Sequence
 from treadle._signals import Preemption
 from treadle.checkpoint import rng_state, set_rng_state
 from treadle.data import (
+    batches,
     generators,
     limited,
     lookahead,
     num_batches,
     resumable_state,
     resume_loader,
+    set_epoch,
 )
 from treadle.errors import ConfigurationError
 
@@ -384,9 +386,7 @@ class FitLoop:
         )
         state, module = trainer.state, trainer.module
         state.stage, metrics.stage = "fit", "train"
-        set_epoch = getattr(getattr(loader, "sampler", None), "set_epoch", None)
-        if set_epoch is not None:  # DistributedSampler: each epoch its own order
-            set_epoch(state.epoch)
+        set_epoch(loader, state.epoch)  # DistributedSampler: each epoch its own order
         self.phase, self.loader, self.stop_point = "batches", loader, None
         hooks.on_train_epoch_start(trainer=trainer, module=module)
         n = trainer.num_training_batches
@@ -401,7 +401,7 @@ class FitLoop:
             own = generators(loader)
             if own:  # a loader's own generators (not the global RNG) shuffle it
                 self.epoch_rng["generators"] = [g.get_state() for g in own]
-            iterator = iter(loader)
+            iterator = batches(loader)
         state.batches_done = skip
         automatic = module.automatic_optimization
         run_batch = step.automatic if automatic else step.manual
@@ -496,7 +496,7 @@ class FitLoop:
             for gen, saved in zip(generators(loader), self.epoch_rng.get("generators", [])):
                 gen.set_state(saved)
         resumed = resume_loader(loader, skip, resume.get("dataloader"))
-        iterator = iter(resumed.loader)
+        iterator = batches(resumed.loader)
         resumed.start(iterator)
         set_rng_state(resume["rng"])
         self.metrics.load_epoch_state("train", resume.get("metrics", {}))

@@ -27,7 +27,10 @@ from treadle._metrics import MetricStore
 from treadle._signals import EvaluationPreemption
 from treadle._trainer_facade import LightningTrainerFacade
 from treadle.callback import Callback
+from treadle.combined_loader import MODES as COMBINED_MODES
+from treadle.combined_loader import CombinedLoader
 from treadle.data import as_list, num_batches, sequential
+from treadle.data import train_loader as train_loader_of
 from treadle.datamodule import TRANSFER_HOOKS, DataModule, overrides
 from treadle.errors import ConfigurationError, PluginError
 from treadle.loggers import Logger, log_hyperparams
@@ -422,6 +425,8 @@ class Trainer(LightningTrainerFacade):
     def train_dataloader(self) -> Any:
         """The training loader of the running (or last) ``fit()``, as it iterates it."""
         loop = self._fit_loop
+        if loop is not None and isinstance(loop.loader, CombinedLoader):
+            return loop.loader.iterables  # as Lightning: the dict/list of loaders
         return None if loop is None else loop.loader
 
     @property
@@ -869,6 +874,7 @@ class Trainer(LightningTrainerFacade):
         if fn == "fit":
             if train_loader is None:
                 train_loader = _request(model, datamodule, "train_dataloader")
+            train_loader = train_loader_of(train_loader)  # a dict/list: a CombinedLoader
             if train_loader is not None:  # known before configure_optimizers, for
                 # estimated_stepping_batches; each rank will see 1/world_size of the batches
                 self.num_training_batches = per_rank(
@@ -877,6 +883,11 @@ class Trainer(LightningTrainerFacade):
             opts, configs, problems = _optim_config.parse(model.configure_optimizers())
             self.optimizers, self.lr_scheduler_configs = opts, configs
             self._make_step(model, opts, [c.scheduler for c in configs])
+            if isinstance(train_loader, CombinedLoader) and train_loader.mode == "sequential":
+                problems.append(  # as Lightning
+                    'Trainer: `fit()` does not support the `CombinedLoader(mode="sequential")` '
+                    f"mode. Choose one of {[m for m in COMBINED_MODES if m != 'sequential']}."
+                )
             if train_loader is None:
                 problems.append(
                     "Trainer: `fit()` got no training data. Pass "
@@ -896,6 +907,15 @@ class Trainer(LightningTrainerFacade):
         # = None` turns validation off in fit(); validate/test/predict need their step
         if eval_loaders is None and not no_step:
             eval_loaders = _request(model, datamodule, hook_name)
+        if (
+            fn == "predict"
+            and isinstance(eval_loaders, CombinedLoader)
+            and eval_loaders.mode != "sequential"
+        ):
+            problems.append(  # as Lightning
+                'Trainer: `predict()` only supports the `CombinedLoader(mode="sequential")` '
+                f"mode, got {eval_loaders.mode!r}."
+            )
         eval_loaders = [] if no_step else as_list(eval_loaders)
         if fn != "fit" and no_step:
             problems.append(
@@ -967,12 +987,15 @@ class Trainer(LightningTrainerFacade):
             return None
         loaders = _request(model, datamodule, name)
         if which == "train":
-            return self._setup_loader(loaders, "fit")
+            return self._setup_loader(train_loader_of(loaders), "fit")
         return [self._setup_loader(v, "validate") for v in as_list(loaders)]
 
     def _setup_loader(self, loader: Any, stage: str) -> Any:
         if loader is None:
             return None
+        if isinstance(loader, CombinedLoader):  # each of its loaders, as one given alone
+            loader.flattened = [self._setup_loader(inner, stage) for inner in loader.flattened]
+            return loader
         if self.config.overfit_batches > 0 and self.state.fn == "fit":
             loader = sequential(loader, stage)
         if (

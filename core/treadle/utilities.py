@@ -5,7 +5,8 @@ The Lightning names a user program imports from ``lightning.pytorch.utilities`` 
 of this module: see ``_lightning_paths``): ``MisconfigurationException`` (treadle's
 ``ConfigurationError``, so ``except MisconfigurationException`` catches treadle's refusals),
 ``rank_zero_only``/``rank_zero_info``/``rank_zero_warn``/``rank_zero_debug``,
-``AttributeDict``, ``STEP_OUTPUT`` and the other type aliases, ``seed_everything``.
+``AttributeDict``, ``STEP_OUTPUT`` and the other type aliases, ``seed_everything``,
+``CombinedLoader`` (also as ``treadle.utilities.combined_loader.CombinedLoader``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import torch
 
 from treadle import _lightning_paths
 from treadle._hparams import AttributeDict
+from treadle.combined_loader import CombinedLoader
 from treadle.errors import ConfigurationError
 from treadle.loggers import rank_zero_only
 
@@ -43,6 +45,7 @@ __all__ = [
     "STEP_OUTPUT",
     "TRAIN_DATALOADERS",
     "AttributeDict",
+    "CombinedLoader",
     "GradClipAlgorithmType",
     "LightningEnum",
     "MisconfigurationException",
