@@ -585,7 +585,7 @@ class FitLoop:
         if every is not None and (trainer.state.epoch + 1) % every != 0:
             return 0
         if interval is None or (isinstance(interval, float) and interval == 1.0):
-            return n if n != float("inf") else 0
+            return n  # a loader without a length (inf): at its last batch, as Lightning
         if isinstance(interval, float):
             if n == float("inf"):
                 raise ConfigurationError(
