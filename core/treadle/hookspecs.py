@@ -305,8 +305,10 @@ def on_train_batch_end(
 
     :param trainer: the :class:`treadle.Trainer`.
     :param module: the user's module.
-    :param outputs: what ``training_step`` returned (a ``{"loss": ...}`` dict when it returned
-        a tensor in automatic optimization; None in manual optimization if it returned nothing).
+    :param outputs: in automatic optimization, as Lightning: ``{"loss": ...}`` holding the
+        loss as backpropagated (divided by ``accumulate_grad_batches``) and detached, then the
+        other entries of a returned dict; None when ``training_step`` returned None. In manual
+        optimization, what ``training_step`` returned (a tensor as ``{"loss": ...}``, detached).
     :param batch: the batch.
     :param batch_idx: its index in the epoch.
     """
