@@ -369,6 +369,7 @@ def test_the_cores_identity_defaults_are_left_out_unless_asked():
     """``scale_loss`` (identity) and ``configure_gradient_clipping`` (nothing without a
     ``gradient_clip_val``) are left out when only the core implements them."""
     import treadle
+    from treadle import _defaults
     from treadle.step import BACKWARD, BEFORE_STEP
 
     trainer = treadle.Trainer(
@@ -376,9 +377,8 @@ def test_the_cores_identity_defaults_are_left_out_unless_asked():
     )
     hooks = trainer.plugin_manager.hooks()
     backward = hooks.sequence(BACKWARD)
-    assert backward is not None
-    assert "scale_loss" not in backward.__code__.co_names  # inlined calls name no hook...
-    assert len([c for c in backward.__code__.co_names if c.startswith("f")]) == 1  # backward
+    # scale_loss left out, the core's backward alone: that function is the whole sequence
+    assert backward is _defaults.backward
     assert hooks.sequence(BEFORE_STEP) is None
     clip = hooks.sequence(BEFORE_STEP, asked=["configure_gradient_clipping"])
     assert clip is not None
@@ -419,3 +419,128 @@ def test_an_implementation_taking_positional_arguments_only_keeps_a_generated_ca
     caller = fast_caller(real)
     assert caller is not timed
     assert caller(a=1, b=2) == 7
+
+
+def test_a_lone_implementation_with_the_sequences_parameters_is_the_sequence():
+    """No generated frame around one call: the implementation itself, when it takes exactly the
+    sequence's parameters and its result is the sequence's (or the sequence's means nothing)."""
+    from treadle._callers import Hooks, Sequence
+
+    class Make:
+        @impl
+        def make(self, x, y):
+            return x + y
+
+    hooks = Hooks(_seq_pm(Make()))
+    made = Sequence("made", ("x", "y"), (("make", "=x"),), returns="x")
+    assert hooks.sequence(made) == hooks._pm.hook.make.get_hookimpls()[0].function
+    assert hooks.sequence(made)(2, 3) == 5
+    ignored = Sequence("ignored", ("x", "y"), (("make", None),))
+    assert hooks.sequence(ignored) == hooks._pm.hook.make.get_hookimpls()[0].function
+    # "?x" (None keeps x) and other parameters keep a generated function, which still works
+    kept = Sequence("kept", ("x", "y"), (("make", "?x"),), returns="x")
+    assert hooks.sequence(kept).__name__ == "kept"
+    assert hooks.sequence(kept)(2, 3) == 5
+    wider = Sequence("wider", ("x", "y", "z"), (("make", "=x"),), returns="x")
+    assert hooks.sequence(wider).__name__ == "wider"
+    assert hooks.sequence(wider)(2, 3, 4) == 5
+
+
+def test_the_transfer_is_left_out_only_where_the_cpu_is_the_only_device(monkeypatch):
+    """``transfer_batch_to_device``: the core's default moves nothing when the CPU is the only
+    device a tensor can be on; with another device available (or an implementation of the hook,
+    or a tracer) it is called."""
+    import torch
+
+    import treadle
+    from treadle.loop import TRANSFER, transfer_asked
+
+    def trainer(**kwargs):
+        return treadle.Trainer(
+            accelerator="cpu",
+            logger=False,
+            enable_progress_bar=False,
+            enable_checkpointing=False,
+            **kwargs,
+        )
+
+    t = trainer()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    if hasattr(torch, "xpu"):
+        monkeypatch.setattr(torch.xpu, "is_available", lambda: False)
+    assert transfer_asked(t) == ()
+    assert t.plugin_manager.hooks().sequence(TRANSFER, transfer_asked(t)) is None
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU the batch could be on
+    assert transfer_asked(t) == ("transfer_batch_to_device",)
+    transfer = t.plugin_manager.hooks().sequence(TRANSFER, transfer_asked(t))
+    assert transfer is not None
+    batch = [torch.ones(2), torch.zeros(1)]
+    assert transfer(t, None, batch, torch.device("cpu"), 0) is batch
+
+    class Transfers:
+        @treadle.hookimpl
+        def transfer_batch_to_device(self, batch):
+            return ("moved", batch)
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    t = trainer(plugins=[Transfers()])
+    transfer = t.plugin_manager.hooks().sequence(TRANSFER, transfer_asked(t))
+    assert transfer is not None
+    assert transfer(t, None, 1, torch.device("cpu"), 0) == ("moved", 1)
+
+
+def test_an_adapted_method_that_only_hands_arguments_on_is_called_itself():
+    """A ``Callback``/``Module`` hook method whose parameters each take one hook argument is
+    called by the generated caller directly (no adapter frame in between); methods that need
+    the adapter (``*args``, defaults, keyword-only parameters) keep it. Same results either way."""
+    import sys
+
+    import treadle
+    from treadle._adapters import adapt_object
+    from treadle._callers import direct_call
+
+    seen = []
+
+    class Plain(treadle.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            seen.append(("plain", trainer, pl_module, outputs, batch, batch_idx))
+            # who called: a generated caller (its namespace holds fn0...) or an adapter ("method")
+            seen.append("caller" if "fn0" in sys._getframe(1).f_globals else "adapter")
+
+    class Starred(treadle.Callback):
+        def on_train_batch_end(self, _, pl_module, *args):
+            seen.append(("starred", _, pl_module, args))
+
+    class Defaulted(treadle.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, extra=7):
+            seen.append(("defaulted", extra))
+
+    specs = {"on_train_batch_end": ("trainer", "module", "outputs", "batch", "batch_idx")}
+    pm = pluggy.PluginManager("treadle")
+    from treadle import hookspecs
+
+    pm.add_hookspecs(hookspecs)
+    plain, starred, defaulted = (
+        adapt_object(c(), treadle.Callback, specs) for c in (Plain, Starred, Defaulted)
+    )
+    for plugin in (plain, starred, defaulted):
+        pm.register(plugin)
+    impls = {i.plugin: i for i in pm.hook.on_train_batch_end.get_hookimpls()}
+    function, args = direct_call(impls[plain])
+    assert function.__self__ is plain.owner
+    assert args == ("trainer", "module", "outputs", "batch", "batch_idx")
+    assert direct_call(impls[starred])[0] is impls[starred].function  # the adapter
+    assert direct_call(impls[defaulted])[0] is impls[defaulted].function
+    caller = fast_caller(pm.hook.on_train_batch_end)
+    caller(trainer="t", module="m", outputs="o", batch="b", batch_idx=3)
+    by_pluggy = list(seen)
+    seen.clear()
+    pm.hook.on_train_batch_end(trainer="t", module="m", outputs="o", batch="b", batch_idx=3)
+    assert [s for s in seen if isinstance(s, tuple)] == [
+        s for s in by_pluggy if isinstance(s, tuple)
+    ]
+    assert ("plain", "t", "m", "o", "b", 3) in by_pluggy
+    assert ("starred", "t", "m", ("o", "b", 3)) in by_pluggy
+    assert ("defaulted", 7) in by_pluggy
+    assert "caller" in by_pluggy and "adapter" in seen  # no adapter frame on the fast path

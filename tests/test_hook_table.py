@@ -165,6 +165,7 @@ def test_hook_names_selects_by_any_field_in_table_order():
         "on_predict_batch_end",
     )
     assert hookspecs.hook_names(identity_default=True, per_step=True) == (
+        "transfer_batch_to_device",
         "scale_loss",
         "configure_gradient_clipping",
     )

@@ -202,3 +202,35 @@ def test_should_stop_ends_training_after_the_current_batch(tmp_path):
     trainer.fit(model, make_loader(4))
     assert [e[1:] for e in model.of("train")] == [(0, 0), (0, 1)]
     assert trainer.global_step == 2
+
+
+@pytest.mark.parametrize("form", ["tensor", "dict"])
+def test_batch_end_outputs_hold_the_backpropagated_loss_detached(tmp_path, form):
+    """As Lightning's ``ClosureResult``: ``outputs["loss"]`` in ``on_train_batch_end`` is the loss
+    divided by ``accumulate_grad_batches``, detached (a callback keeping it keeps no graph),
+    first; a returned dict's other entries follow it unchanged."""
+    from conftest_helpers import RegressionModule
+
+    class Model(RegressionModule):
+        def __init__(self):
+            super().__init__()
+            self.seen, self.returned = [], []
+
+        def training_step(self, batch, batch_idx):
+            loss = self.compute_loss(batch)
+            self.returned.append(loss.detach().clone())
+            return loss if form == "tensor" else {"loss": loss, "extra": batch_idx}
+
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            self.seen.append(outputs)
+
+    model = Model()
+    trainer = make_trainer(tmp_path, max_epochs=1, accumulate_grad_batches=2)
+    trainer.fit(model, make_loader(4))
+    assert len(model.seen) == 4
+    for k, (outputs, returned) in enumerate(zip(model.seen, model.returned)):
+        assert list(outputs) == (["loss"] if form == "tensor" else ["loss", "extra"])
+        assert not outputs["loss"].requires_grad and outputs["loss"].grad_fn is None
+        assert torch.equal(outputs["loss"], returned / 2)
+        if form == "dict":
+            assert outputs["extra"] == k

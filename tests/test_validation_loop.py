@@ -40,6 +40,24 @@ def test_val_check_interval(tmp_path, interval, expected):
     assert len(model.of("val")) == 2 * len(expected)
 
 
+def test_a_training_loader_without_a_length_validates_at_its_epochs_end(tmp_path):
+    """As Lightning (``val_check_batch`` is inf: validation at the last batch): an iterable
+    dataset without ``__len__`` still validates once per epoch, after its last batch."""
+
+    class Stream(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            g = torch.Generator().manual_seed(0)
+            for _ in range(5):
+                yield torch.randn(IN_DIM, generator=g), torch.randn(1, generator=g)
+
+    model = Recorder()
+    trainer = make_trainer(tmp_path, max_epochs=2, num_sanity_val_steps=0)
+    train = torch.utils.data.DataLoader(Stream(), batch_size=2)  # 3 batches, length unknown
+    trainer.fit(model, train, make_loader(2, seed=1))
+    starts = [(e[1], e[3]) for e in model.of("val") if e[2] == 0]
+    assert starts == [(0, 3), (1, 6)]  # (epoch, global step): after each epoch's last batch
+
+
 def test_check_val_every_n_epoch(tmp_path):
     model = Recorder()
     trainer = make_trainer(

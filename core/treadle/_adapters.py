@@ -125,6 +125,7 @@ def adapt_method(
 
     args: list[str] = []  # passed positionally (everything before a *args)
     kwargs: list[str] = []
+    ordered: list[str] = []  # every parameter's value, in the method's order
     for p in params:
         if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             continue
@@ -146,10 +147,12 @@ def adapt_method(
                 namespace[key] = p.default
                 args.append(key)
             continue
+        value = expr(source)
+        ordered.append(value)
         if var_positional and index is not None or p.kind is inspect.Parameter.POSITIONAL_ONLY:
-            args.append(expr(source))
+            args.append(value)
         else:
-            kwargs.append(f"{p.name}={expr(source)}")
+            kwargs.append(f"{p.name}={value}")
     if var_positional:
         rest = [expr(src) for src in order[len(positional) :] if src is not None]
         if hook_name == "backward" and "trainer" in spec:  # manual_backward(loss, *args)
@@ -166,6 +169,17 @@ def adapt_method(
             used.append("trainer")
         elif hook_name in ("setup", "teardown") and "stage" not in used:  # Lightning: stage=
             kwargs.append(f"stage={expr(('stage', None))}")
+    # The callers may call ``method`` itself (one frame less per call) when this function
+    # only hands hook arguments on, one per parameter, in order: no transform, no default kept,
+    # no ``*args``/``**kwargs``, no keyword-only parameter, and no result to translate.
+    direct = (
+        not action
+        and not var_positional
+        and not var_keyword
+        and len(namespace) == 1
+        and len(ordered) == len(params)
+        and all(p.kind is not inspect.Parameter.KEYWORD_ONLY for p in params)
+    )
     argnames = list(dict.fromkeys(used))
     # Generated with real parameter names: pluggy reads the implementation's code object
     # (pluggy >= 1.7) or its signature (older) to decide which arguments to pass.
@@ -178,6 +192,8 @@ def adapt_method(
     exec(f"def {hook_name}({', '.join(argnames)}):\n    {body}\n", namespace)  # noqa: S102
     impl = namespace[hook_name]
     impl.__qualname__ = f"{owner_label}.{method.__name__}"
+    if direct:
+        impl.treadle_direct = (method, tuple(ordered))
     return hookimpl(impl)
 
 

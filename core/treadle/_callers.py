@@ -68,14 +68,15 @@ def fast_caller(hook_caller: pluggy.HookCaller) -> Callable[..., Any]:
         # the spec's parameters): pluggy's result is that function's, so the function itself
         # is the caller.
         return plain[0].function
+    direct = [direct_call(impl) for impl in plain]
     shape = (
         hook_caller.name,
         tuple(spec.argnames),
         firstresult,
-        tuple(tuple(impl.argnames) for impl in plain),
+        tuple(args for _, args in direct),
         tuple(wrappers[0].argnames) if wrappers else None,
     )
-    namespace: dict[str, Any] = {f"fn{k}": impl.function for k, impl in enumerate(plain)}
+    namespace: dict[str, Any] = {f"fn{k}": function for k, (function, _) in enumerate(direct)}
     if wrappers:
         namespace.update(wrapper=wrappers[0].function, wrap_throw=_wrap_throw, wrapfail=_wrapfail)
     prototype = _CALLER_PROTOTYPES.get(shape)
@@ -85,6 +86,17 @@ def fast_caller(hook_caller: pluggy.HookCaller) -> Callable[..., Any]:
     caller = FunctionType(code, namespace, hook_caller.name)
     caller.__kwdefaults__ = dict(kwdefaults) if kwdefaults else None
     return caller
+
+
+def direct_call(impl: Any) -> tuple[Callable[..., Any], tuple[str, ...]]:
+    """What a generated caller calls for ``impl``, and the hook arguments it passes
+    positionally: the implementation with its declared arguments, or, for a ``Module``'s or
+    ``Callback``'s method adapted without changing its arguments
+    (``treadle._adapters.adapt_method``), the bound method itself (one frame less)."""
+    direct = getattr(impl.function, "treadle_direct", None)
+    if direct is not None:
+        return direct
+    return impl.function, tuple(impl.argnames)
 
 
 def _takes_any_keyword(function: Callable[..., Any]) -> bool:
@@ -245,7 +257,8 @@ class Sequence:
     :param calls: ``(hook, result)`` in call order. ``result`` says what the hook's result
         does: None (nothing), ``"=x"`` (it becomes ``x``), ``"?x"`` (it becomes ``x`` unless
         None: Lightning's "return the batch, changed or not" hooks).
-    :param returns: the variable the function returns (None: returns None).
+    :param returns: the variable the function returns (None: the result means nothing; it
+        may be an implementation's).
     """
 
     name: str
@@ -314,15 +327,23 @@ class Hooks:
                 if self._profiling is None and not any(
                     i.wrapper or i.hookwrapper or getattr(i, "kwargnames", ()) for i in impls
                 ):
-                    plain = list(reversed(impls))  # pluggy's call order
-                    inline = tuple(tuple(i.argnames) for i in plain)
-                    functions.append([i.function for i in plain])
+                    direct = [direct_call(i) for i in reversed(impls)]  # pluggy's call order
+                    inline = tuple(args for _, args in direct)
+                    functions.append([function for function, _ in direct])
             if inline is None:
                 functions.append([getattr(self, hook)])
             firstresult = bool(hook_caller.spec.opts.get("firstresult"))
             kept.append((tuple(hook_caller.spec.argnames), result, inline, firstresult))
         if not kept:
             return None
+        if len(kept) == 1 and kept[0][2] is not None and len(functions[0]) == 1:
+            # One implementation left, taking exactly the sequence's parameters, whose result
+            # is the sequence's (or means nothing): that function is the sequence.
+            (only,), result = functions[0], kept[0][1]
+            if _parameters(only) == seq.params and (
+                seq.returns is None or result == f"={seq.returns}"
+            ):
+                return only
         shape = (seq.name, seq.params, tuple(kept), seq.returns)
         code = _SEQUENCE_CODE.get(shape)
         if code is None:

@@ -166,7 +166,7 @@ def scale_loss(loss, **_):
 
 
 @hookimpl(trylast=True)
-def backward(trainer, loss):
+def backward(trainer, module, loss, optimizer):  # the spec's (and BACKWARD's) arguments
     args, kwargs = trainer.backward_args, trainer.backward_kwargs  # manual_backward's extras
     if args or kwargs:
         loss.backward(*args, **kwargs)
@@ -198,7 +198,7 @@ def _evaluates_closure_once(cls) -> bool:
 
 
 @hookimpl(trylast=True)
-def optimizer_zero_grad(optimizer):
+def optimizer_zero_grad(trainer, module, optimizer, optimizer_idx, batch_idx):  # as ZERO_GRAD's
     getattr(optimizer, "optimizer", optimizer).zero_grad()  # (_raw, inlined: per step)
     return True
 

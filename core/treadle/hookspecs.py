@@ -305,8 +305,10 @@ def on_train_batch_end(
 
     :param trainer: the :class:`treadle.Trainer`.
     :param module: the user's module.
-    :param outputs: what ``training_step`` returned (a ``{"loss": ...}`` dict when it returned
-        a tensor in automatic optimization; None in manual optimization if it returned nothing).
+    :param outputs: in automatic optimization, as Lightning: ``{"loss": ...}`` holding the
+        loss as backpropagated (divided by ``accumulate_grad_batches``) and detached, then the
+        other entries of a returned dict; None when ``training_step`` returned None. In manual
+        optimization, what ``training_step`` returned (a tensor as ``{"loss": ...}``, detached).
     :param batch: the batch.
     :param batch_idx: its index in the epoch.
     """
@@ -647,7 +649,8 @@ def transfer_batch_to_device(
     """Move a batch to the device.
 
     The core's default moves tensors inside nested lists, tuples, dicts and dataclasses, and
-    any object with a ``.to()`` method.
+    any object with a ``.to()`` method. On a machine whose only device is the CPU it is not
+    called (every tensor already is on the CPU): implement the hook to have it called.
 
     :param trainer: the :class:`treadle.Trainer`.
     :param module: the user's module.
@@ -1066,9 +1069,10 @@ class HookInfo:
     :param construction_only: consulted only while a ``Trainer`` is built (providers, default
         callbacks); a plugin implementing nothing else takes no part in the run.
     :param identity_default: the core's default changes nothing unless a Trainer value asks
-        for it (``scale_loss``, ``configure_gradient_clipping``) or in a single process
-        (``reduce``, ``barrier``), so a call site may skip the hook when only the core
-        implements it.
+        for it (``scale_loss``, ``configure_gradient_clipping``), in a single process
+        (``reduce``, ``barrier``), or on a machine with a device besides the CPU
+        (``transfer_batch_to_device``: there is nowhere else a tensor can be), so a call site
+        may skip the hook when only the core implements it.
     """
 
     phase: str
@@ -1139,7 +1143,7 @@ _TABLE: dict[str, tuple[str, bool, str | None, dict[str, bool]]] = {
     "on_predict_batch_end": ("predict", True, "on_predict_batch_end", {}),
     "on_before_batch_transfer": ("step", True, "on_before_batch_transfer", {}),
     "on_after_batch_transfer": ("step", True, "on_after_batch_transfer", {}),
-    "transfer_batch_to_device": ("step", True, "transfer_batch_to_device", {}),
+    "transfer_batch_to_device": ("step", True, "transfer_batch_to_device", _IDENTITY),
     "run_training_step": ("step", True, None, {}),
     "run_validation_step": ("step", True, None, {}),
     "run_test_step": ("step", True, None, {}),

@@ -95,7 +95,7 @@ class EvaluationLoop:
         state.stage, metrics.stage = stage, _METRIC_STAGE[stage]
         several = len(loaders) > 1
         state.num_dataloaders = len(loaders)
-        transfer, device = hooks.sequence(TRANSFER), trainer.root_device
+        transfer, device = hooks.sequence(TRANSFER, transfer_asked(trainer)), trainer.root_device
         predictions: list[list[Any]] = [[] for _ in loaders]
         modes = [(m, m.training) for m in module.modules()]
         if call("on_{}_model_eval")(trainer=trainer, module=module) is None:
@@ -111,7 +111,8 @@ class EvaluationLoop:
                 metrics.dataloader_idx = step_idx = dataloader_idx if several else None
                 for batch_idx, batch in limited(loader, limit):
                     state.batch_idx = batch_idx
-                    batch = transfer(trainer, module, batch, device, dataloader_idx)
+                    if transfer is not None:
+                        batch = transfer(trainer, module, batch, device, dataloader_idx)
                     metrics.in_step, metrics.current_batch = True, batch
                     on_batch_start(
                         trainer=trainer,
@@ -405,7 +406,7 @@ class FitLoop:
         state.batches_done = skip
         automatic = module.automatic_optimization
         run_batch = step.automatic if automatic else step.manual
-        transfer, device = hooks.sequence(TRANSFER), trainer.root_device
+        transfer, device = hooks.sequence(TRANSFER, transfer_asked(trainer)), trainer.root_device
         # (None: nothing implements it, and the call is left out)
         on_batch_start = hooks.optional("on_train_batch_start")
         on_batch_end = hooks.optional("on_train_batch_end")
@@ -421,7 +422,8 @@ class FitLoop:
             if state.should_stop and self.can_stop_early():
                 break  # set in on_train_epoch_start, or before min_epochs/min_steps were met
             state.is_last_batch, state.batch_idx = is_last, batch_idx
-            batch = transfer(trainer, module, batch, device, 0)
+            if transfer is not None:
+                batch = transfer(trainer, module, batch, device, 0)
             metrics.in_step, metrics.current_batch = True, batch
             if on_batch_start is not None and -1 in on_batch_start(
                 trainer=trainer, module=module, batch=batch, batch_idx=batch_idx
@@ -589,7 +591,7 @@ class FitLoop:
         if every is not None and (trainer.state.epoch + 1) % every != 0:
             return 0
         if interval is None or (isinstance(interval, float) and interval == 1.0):
-            return n if n != float("inf") else 0
+            return n  # a loader without a length (inf): at its last batch, as Lightning
         if isinstance(interval, float):
             if n == float("inf"):
                 raise ConfigurationError(
@@ -600,6 +602,26 @@ class FitLoop:
                 )
             return max(1, int(n * interval))
         return int(interval)
+
+
+def transfer_asked(trainer: Any) -> tuple[str, ...]:
+    """``TRANSFER``'s asked hooks: the core's ``transfer_batch_to_device`` is left out (as an
+    identity) only when the device is the CPU and the machine has no other device a batch's
+    tensors could be on."""
+    if trainer.root_device.type == "cpu" and not _other_devices():
+        return ()
+    return ("transfer_batch_to_device",)
+
+
+def _other_devices() -> bool:
+    """This machine has a device besides the CPU (CUDA, MPS, XPU) that torch can use."""
+    if torch.cuda.is_available():
+        return True
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return True
+    xpu = getattr(torch, "xpu", None)
+    return xpu is not None and xpu.is_available()
 
 
 def split_monitoring(trainer: Any, hooks: Any, name: str) -> tuple:

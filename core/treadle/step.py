@@ -341,13 +341,19 @@ class AutomaticClosure:
             trainer=trainer, module=module, batch=closure.batch, batch_idx=closure.batch_idx
         )[0]
         loss = out if out.__class__ is torch.Tensor else loss_of(out)
-        detached = None if loss is None else loss.detach()
-        closure.outputs = {"loss": detached} if isinstance(out, torch.Tensor) else out
         if loss is None:  # training_step returned None: skip backward and the step
+            closure.outputs = out
             return None
         n = step.accumulate
         if n > 1:
             loss = loss / n
+        # As Lightning: the outputs hold the loss as backpropagated (divided by
+        # accumulate_grad_batches), detached, first; a dict's other entries after it.
+        detached = loss.detach()
+        if isinstance(out, torch.Tensor):
+            closure.outputs = {"loss": detached}
+        else:
+            closure.outputs = {"loss": detached, **{k: v for k, v in out.items() if k != "loss"}}
         # (Step.backward, inlined: per step)
         if step.nonfinite is not None:
             step.check_finite(loss)

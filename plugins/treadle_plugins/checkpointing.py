@@ -242,9 +242,11 @@ class ModelCheckpoint(Checkpoint):
         self._last_time_checked = time.monotonic()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        every = self._every_n_train_steps
+        if every < 1 and self._train_time_interval is None:
+            return  # (no step or time interval: nothing to do per batch, decided first)
         if self._skip_saving(trainer):
             return
-        every = self._every_n_train_steps
         skip_steps = every < 1 or trainer.global_step % every != 0
         skip_time, now = True, time.monotonic()
         if self._train_time_interval is not None:

@@ -220,6 +220,10 @@ class PlainProgressBar(ProgressBar):
             self._show(task, now)
         elif self._live:
             task.due_n = task.n + self._refresh_rate
+        else:  # the line's batch came before its time: look again when, at this speed, it comes
+            elapsed = now - task.start
+            ahead = task.n * (task.due_t - now) / elapsed if elapsed > 0 else 0.0
+            task.due_n = task.n + max(1, int(ahead))
 
     def _show(self, task: _Task, now: float, final: bool = False) -> None:
         metrics = self.get_metrics(self.trainer, self.trainer.lightning_module)
