@@ -29,7 +29,7 @@ from treadle._trainer_facade import LightningTrainerFacade
 from treadle.callback import Callback
 from treadle.data import as_list, num_batches, sequential
 from treadle.datamodule import TRANSFER_HOOKS, DataModule, overrides
-from treadle.errors import ConfigurationError, PluginError
+from treadle.errors import ConfigurationError, MultipleOptimizersError, PluginError
 from treadle.loggers import Logger, log_hyperparams
 from treadle.loop import EvaluationLoop, FitLoop, per_loader, per_rank
 from treadle.module import MODULE_HOOKS, Module
@@ -915,6 +915,8 @@ class Trainer(LightningTrainerFacade):
         if fn != "fit" or not problems:
             problems.extend(self._collect_validation(model))
         if problems:
+            if fn == "fit" and _defaults.asks_several_optimizers(model, self.optimizers):
+                raise MultipleOptimizersError(problems)  # also a RuntimeError, as Lightning's
             raise ConfigurationError(problems)
         return train_loader, eval_loaders
 
