@@ -299,6 +299,20 @@ class Trainer(LightningTrainerFacade):
     def logger(self) -> Any:
         return self.loggers[0] if self.loggers else None
 
+    @logger.setter
+    def logger(self, logger: Any) -> None:
+        """As Lightning's: ``trainer.logger = x`` makes ``x`` the only logger (None: none)."""
+        self.loggers = [logger] if logger else []
+
+    @property
+    def loggers(self) -> list[Any]:
+        return self._loggers
+
+    @loggers.setter
+    def loggers(self, loggers: Any) -> None:
+        """As Lightning's: a list of loggers; None or an empty one means none."""
+        self._loggers: list[Any] = list(loggers) if loggers else []
+
     @property
     def default_root_dir(self) -> Path:
         return Path(self.config.default_root_dir or os.getcwd())
