@@ -359,10 +359,37 @@ def test_two_optimizers_in_automatic_optimization():
     fit_fails(
         Recorder(optimizers=lambda m: [sgd(m), sgd(m)]),
         match=(
-            "treadle.core: `configure_optimizers()` returned 2 optimizers, but automatic "
-            "optimization steps only one. Set `self.automatic_optimization = False` in `__init__` "
-            "and step each optimizer in `training_step` (see the GAN example), or return a single "
-            "optimizer."
+            "treadle.core: `configure_optimizers()` returned 2 optimizers, but training with "
+            "multiple optimizers is only supported with manual optimization. Set "
+            "`self.automatic_optimization = False` in `__init__` and step each optimizer in "
+            "`training_step` (see the GAN example), or return a single optimizer."
+        ),
+    )
+
+
+def test_several_optimizers_refusals_are_runtime_errors_as_lightnings():
+    """Lightning raises RuntimeError for both (its tests catch that); treadle's refusal is a
+    ConfigurationError and a RuntimeError."""
+    error = fit_fails(
+        Recorder(optimizers=lambda m: [sgd(m), sgd(m)]),
+        error=RuntimeError,
+        match="multiple optimizers is only supported with manual optimization",
+    )
+    assert isinstance(error, treadle.ConfigurationError)
+
+    class OptimizerIdx(Recorder):
+        def training_step(self, batch, batch_idx, optimizer_idx):
+            raise AssertionError("never called")
+
+    fit_fails(
+        OptimizerIdx(),
+        error=RuntimeError,
+        match=(
+            "treadle.core: `training_step` takes `optimizer_idx` (Lightning 1's form): training "
+            "with multiple optimizers is only supported with manual optimization. Remove the "
+            "`optimizer_idx` argument from `training_step`, set `self.automatic_optimization = "
+            "False` and access your optimizers in `training_step` with `opt1, opt2, ... = "
+            "self.optimizers()`."
         ),
     )
 

@@ -672,6 +672,33 @@ def test_evaluation_entry_points_run_in_inference_mode(tmp_path, fn):
     assert torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
 
 
+@pytest.mark.parametrize("inference_mode", [True, False])
+@pytest.mark.parametrize("fn", ["test", "validate", "predict"])
+def test_the_stages_start_and_end_hooks_run_in_its_grad_mode(tmp_path, fn, inference_mode):
+    """As Lightning (its test_inference_mode.py): the whole stage runs under inference mode
+    (no_grad with ``inference_mode=False``), ``on_{stage}_start``/``_end`` included."""
+    stage = {"validate": "validation"}.get(fn, fn)
+
+    class Model(GradModes):
+        pass
+
+    for when in ("start", "end", "epoch_start", "epoch_end"):
+        setattr(Model, f"on_{stage}_{when}", lambda self, when=when: self._record(when))
+    model = Model()
+    trainer = _trainer(
+        tmp_path,
+        limit_test_batches=1,
+        limit_val_batches=1,
+        limit_predict_batches=1,
+        inference_mode=inference_mode,
+    )
+    getattr(trainer, fn)(model, _loader())
+    expected = [(w, False, inference_mode) for w in ("start", "epoch_start")]
+    expected += [(fn, False, inference_mode)]
+    expected += [(w, False, inference_mode) for w in ("epoch_end", "end")]
+    assert model.modes == expected
+
+
 def test_validation_inside_fit_runs_without_grad_but_not_in_inference_mode(tmp_path):
     """As Lightning's fit loop: ``no_grad`` (tensors made in validation may meet training)."""
     model = GradModes()

@@ -158,17 +158,16 @@ class ZeroGradOverride(RegressionModule):
         (
             {"gradient_clip_val": 0.5},
             {"gradient_clip_val": 1.0},
-            "`Trainer(gradient_clip_val=0.5)` is set and `clip_gradients(gradient_clip_val=1.0)` "
-            "was called: two values for one setting. Use only one of them: remove "
-            "`gradient_clip_val` from the Trainer to choose it in the call (e.g. in "
-            "`configure_gradient_clipping`), or leave it out of the call.",
+            "You have set `Trainer(gradient_clip_val=0.5)` and have passed "
+            "`clip_gradients(gradient_clip_val=1.0)`. Please use only one of them. Remove it "
+            "from the Trainer to choose it in the call (e.g. in `configure_gradient_clipping`), "
+            "or leave it out of the call.",
         ),
         (
             {"gradient_clip_val": 0.5, "gradient_clip_algorithm": "value"},
             {"gradient_clip_algorithm": "norm"},
-            "`Trainer(gradient_clip_algorithm='value')` is set and "
-            "`clip_gradients(gradient_clip_algorithm='norm')` was called: two values for one "
-            "setting.",
+            "You have set `Trainer(gradient_clip_algorithm='value')` and have passed "
+            "`clip_gradients(gradient_clip_algorithm='norm')`. Please use only one of them.",
         ),
     ],
 )

@@ -41,6 +41,38 @@ def _epoch(trainer):
     return trainer.current_epoch
 
 
+# Arguments Lightning passes by keyword: ``setup(stage=...)``,
+# ``configure_gradient_clipping(optimizer, gradient_clip_val=..., gradient_clip_algorithm=...)``.
+_KEYWORD_ARGS = {
+    "setup": ("stage",),
+    "teardown": ("stage",),
+    "configure_gradient_clipping": ("gradient_clip_val", "gradient_clip_algorithm"),
+}
+# Evaluation batch hooks whose ``dataloader_idx`` Lightning leaves out with one dataloader.
+_ONE_LOADER_NO_INDEX = frozenset(
+    f"on_{stage}_batch_{end}"
+    for stage in ("validation", "test", "predict")
+    for end in ("start", "end")
+)
+
+
+# Hooks Lightning calls only when overridden (``is_overridden``), its default otherwise.
+_CALLED_IF_OVERRIDDEN = frozenset({"on_validation_model_train", "on_test_model_train"})
+
+
+def _unwraps_to(function: Any, base_function: Any) -> bool:
+    """``function`` (a wrapper: ``functools.wraps``, ``update_wrapper``) wraps ``base_function``."""
+    inner = inspect.unwrap(function)
+    return base_function is not None and getattr(inner, "__func__", inner) is base_function
+
+
+def _index_if_several(trainer, dataloader_idx):
+    """``(dataloader_idx,)`` when the running stage has several dataloaders (or no Trainer
+    says how many), else ``()``."""
+    state = getattr(trainer, "state", None)
+    return (dataloader_idx,) if state is None or state.num_dataloaders > 1 else ()
+
+
 class AdaptedPlugin:
     """Holds the adapted implementations of one ``Module`` or ``Callback`` instance."""
 
@@ -100,6 +132,12 @@ def adapt_method(
     matches none gets the argument Lightning passes at its position (``order``, from
     :func:`lightning_order`), as Lightning calls hooks positionally: ``def
     on_train_batch_end(self, _, pl_module, *args)`` works, ``*args`` receiving the rest.
+
+    The call passes arguments as Lightning does: positionally, up to the first parameter that
+    gets something other than what Lightning passes at its position, and ``stage=`` (``setup``,
+    ``teardown``) and the clipping values (``configure_gradient_clipping``) by keyword. An
+    evaluation batch hook's ``dataloader_idx`` with a default value is passed only when the
+    stage has several dataloaders, as Lightning's loops do.
     """
     spec = tuple(spec_argnames)
     order = order or []
@@ -125,7 +163,8 @@ def adapt_method(
 
     args: list[str] = []  # passed positionally (everything before a *args)
     kwargs: list[str] = []
-    ordered: list[str] = []  # every parameter's value, in the method's order
+    by_position = True  # Lightning's positional arguments, so far
+    keyword_only = _KEYWORD_ARGS.get(hook_name, ())
     for p in params:
         if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
             continue
@@ -133,6 +172,30 @@ def adapt_method(
         index = positional.index(p) if p in positional else None
         if source is None and index is not None and index < len(order):
             source = order[index]  # Lightning passes it at this position
+        lightnings = (
+            source is not None
+            and index is not None
+            and index < len(order)
+            and order[index] == source
+        )
+        if source is not None and source[0] in keyword_only:
+            lightnings = False
+        by_position = by_position and lightnings and not var_positional
+        if (
+            by_position
+            and source == ("dataloader_idx", None)
+            and hook_name in _ONE_LOADER_NO_INDEX
+            and p.default is not inspect.Parameter.empty
+        ):
+            # Lightning passes dataloader_idx only when the stage has several loaders
+            namespace["several"] = _index_if_several
+            args.append(f"*several(trainer, {expr(source)})")
+            used.append("trainer")
+            by_position = False
+            continue
+        if by_position and source is not None:
+            args.append(expr(source))
+            continue
         if source is None:
             if p.default is inspect.Parameter.empty:
                 raise PluginError(
@@ -147,21 +210,16 @@ def adapt_method(
                 namespace[key] = p.default
                 args.append(key)
             continue
-        value = expr(source)
-        ordered.append(value)
         if var_positional and index is not None or p.kind is inspect.Parameter.POSITIONAL_ONLY:
-            args.append(value)
+            args.append(expr(source))
         else:
-            kwargs.append(f"{p.name}={value}")
+            kwargs.append(f"{p.name}={expr(source)}")
     if var_positional:
-        rest = [expr(src) for src in order[len(positional) :] if src is not None]
         if hook_name == "backward" and "trainer" in spec:  # manual_backward(loss, *args)
-            # Lightning calls ``backward(loss, *args)``: ``def backward(self, *args)`` gets
-            # the loss first, then manual_backward's extra arguments.
-            args.extend(rest)
             args.append("*trainer.backward_args")
             used.append("trainer")
         else:
+            rest = [expr(src) for src in order[len(positional) :] if src is not None]
             args.append(f"*({', '.join(rest)}{',' if rest else ''})")
     if var_keyword:
         if hook_name == "backward" and "trainer" in spec:  # manual_backward(loss, **kwargs)
@@ -170,15 +228,15 @@ def adapt_method(
         elif hook_name in ("setup", "teardown") and "stage" not in used:  # Lightning: stage=
             kwargs.append(f"stage={expr(('stage', None))}")
     # The callers may call ``method`` itself (one frame less per call) when this function
-    # only hands hook arguments on, one per parameter, in order: no transform, no default kept,
-    # no ``*args``/``**kwargs``, no keyword-only parameter, and no result to translate.
+    # only hands hook arguments on, one per parameter, positionally and in order: no transform
+    # or held default, no keyword, no ``*args``/``**kwargs``, and no result to translate.
     direct = (
         not action
         and not var_positional
         and not var_keyword
         and len(namespace) == 1
-        and len(ordered) == len(params)
-        and all(p.kind is not inspect.Parameter.KEYWORD_ONLY for p in params)
+        and not kwargs
+        and len(args) == len(params)
     )
     argnames = list(dict.fromkeys(used))
     # Generated with real parameter names: pluggy reads the implementation's code object
@@ -193,7 +251,7 @@ def adapt_method(
     impl = namespace[hook_name]
     impl.__qualname__ = f"{owner_label}.{method.__name__}"
     if direct:
-        impl.treadle_direct = (method, tuple(ordered))
+        impl.treadle_direct = (method, tuple(args))
     return hookimpl(impl)
 
 
@@ -208,16 +266,26 @@ def adapt_object(
     plugin = AdaptedPlugin(owner)
     label = type(owner).__name__
     cls = type(owner)
+    # A hook set on the instance (``model.on_fit_start = fn``, a wrapper around the method)
+    # overrides the class's, as Python's attribute lookup (and Lightning) has it.
+    own = getattr(owner, "__dict__", {})
     found = False
-    for attr in dir(cls):
+    for attr in sorted(set(dir(cls)).union(own)):
         if attr.startswith("_"):
             continue
         hook_name = METHOD_TO_HOOK.get(attr, attr)
         if hook_name not in hook_specs or (allowed is not None and hook_name not in allowed):
             continue
-        impl_attr = getattr(cls, attr, None)
-        if not callable(impl_attr) or impl_attr is getattr(base, attr, None):
-            continue  # not overridden: the base class's stub takes no part
+        if attr in own:
+            if not callable(own[attr]):
+                continue  # ``model.hook = None``: nothing to call
+            if attr in _CALLED_IF_OVERRIDDEN and _unwraps_to(own[attr], getattr(base, attr, None)):
+                continue  # a wrapper of the base's own method: not an override (Lightning's
+                # ``is_overridden`` unwraps it too)
+        else:
+            impl_attr = getattr(cls, attr, None)
+            if not callable(impl_attr) or impl_attr is getattr(base, attr, None):
+                continue  # not overridden: the base class's stub takes no part
         method = getattr(owner, attr)
         spec = tuple(hook_specs[hook_name])
         setattr(

@@ -22,6 +22,23 @@ from treadle.optim import original_step
 from treadle.utilities import _step_signature, call_step, move_data_to_device, requires_closure
 
 
+def _parameters(function) -> tuple[str, ...]:
+    """``function``'s parameter names; () when it has no signature to read."""
+    import inspect
+
+    try:
+        return tuple(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return ()
+
+
+def asks_several_optimizers(module, optimizers) -> bool:
+    """Automatic optimization with several optimizers, or a ``training_step`` taking
+    ``optimizer_idx``: the problems :class:`treadle.errors.MultipleOptimizersError` reports."""
+    automatic_several = module.automatic_optimization and len(optimizers) > 1
+    return automatic_several or "optimizer_idx" in _parameters(module.training_step)
+
+
 def _raw(optimizer):
     return getattr(optimizer, "optimizer", optimizer)
 
@@ -57,9 +74,17 @@ def validate(trainer, module):
     elif len(trainer.optimizers) > 1:
         problems.append(
             f"`configure_optimizers()` returned {len(trainer.optimizers)} optimizers, but "
-            f"automatic optimization steps only one. Set `self.automatic_optimization = False` "
-            f"in `__init__` and step each optimizer in `training_step` (see the GAN example), "
-            f"or return a single optimizer."
+            f"training with multiple optimizers is only supported with manual optimization. "
+            f"Set `self.automatic_optimization = False` in `__init__` and step each optimizer "
+            f"in `training_step` (see the GAN example), or return a single optimizer."
+        )
+    if trainer.state.fn == "fit" and "optimizer_idx" in _parameters(module.training_step):
+        problems.append(
+            "`training_step` takes `optimizer_idx` (Lightning 1's form): training with "
+            "multiple optimizers is only supported with manual optimization. Remove the "
+            "`optimizer_idx` argument from `training_step`, set `self.automatic_optimization "
+            "= False` and access your optimizers in `training_step` with `opt1, opt2, ... = "
+            "self.optimizers()`."
         )
     from treadle.module import Module
 
@@ -108,7 +133,15 @@ def validate(trainer, module):
                     "monitor; return {'optimizer': opt, 'lr_scheduler': {'scheduler': sch, "
                     "'monitor': 'val_loss'}}."
                 )
-    if cfg.gradient_clip_algorithm is not None and cfg.gradient_clip_val is None:
+    own_clipping = (
+        type(module).configure_gradient_clipping is not Module.configure_gradient_clipping
+    )
+    if (
+        cfg.gradient_clip_algorithm is not None
+        and cfg.gradient_clip_val is None
+        and not own_clipping
+    ):
+        # (a Module's configure_gradient_clipping gets the algorithm: it may clip its own way)
         problems.append(
             f"`Trainer(gradient_clip_algorithm={cfg.gradient_clip_algorithm!r})` without "
             f"`gradient_clip_val` clips nothing; set `gradient_clip_val` too."

@@ -120,11 +120,12 @@ def limits_for(loaders: Sequence[Any], limit: Any) -> list[float]:
 
 
 def sequential(loader: Any, stage: str) -> Any:
-    """``loader`` reading its dataset in order (``overfit_batches``): a ``DataLoader`` that
-    shuffles is rebuilt with a ``SequentialSampler`` (with a warning, as Lightning)."""
+    """``loader`` reading its dataset in order (``overfit_batches``): a ``DataLoader`` whose
+    sampler is not a ``SequentialSampler`` (shuffling, or a sampler of the user's) is rebuilt
+    with one, with a warning, as Lightning's."""
     import warnings
 
-    from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+    from torch.utils.data import BatchSampler, DataLoader, IterableDataset, SequentialSampler
 
     if not isinstance(loader, DataLoader) or type(loader).__init__ is not DataLoader.__init__:
         return loader
@@ -132,15 +133,16 @@ def sequential(loader: Any, stage: str) -> Any:
     if (
         batch_sampler is None
         or type(batch_sampler) is not BatchSampler
-        or not isinstance(batch_sampler.sampler, RandomSampler)
+        or isinstance(batch_sampler.sampler, SequentialSampler)
+        or isinstance(loader.dataset, IterableDataset)
     ):
         return loader
-    if stage == "fit":
-        warnings.warn(
-            "You requested to overfit but enabled training dataloader shuffling. "
-            "Shuffling is turned off for you: the same batches every epoch.",
-            stacklevel=3,
-        )
+    prefix = "train" if stage == "fit" else "val"
+    warnings.warn(
+        f"You requested to overfit but enabled {prefix} dataloader shuffling. "
+        f"Shuffling is turned off for you: the same batches every epoch.",
+        stacklevel=3,
+    )
     return with_sampler(loader, SequentialSampler(loader.dataset))  # type: ignore[arg-type]
 
 

@@ -33,6 +33,12 @@ class MetricNotFoundError(ConfigurationError, RuntimeError):
         super().__init__([message])
 
 
+class MultipleOptimizersError(ConfigurationError, RuntimeError):
+    """Several optimizers under automatic optimization, or a ``training_step`` that takes
+    ``optimizer_idx`` (Lightning 1's form). A ``ConfigurationError`` and, as in Lightning, a
+    ``RuntimeError``."""
+
+
 class PluginError(RuntimeError):
     """A plugin failed to load or to register (names the entry point and its distribution)."""
 

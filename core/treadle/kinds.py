@@ -263,6 +263,25 @@ class StrategyBase:
     saves_optimizer_states: bool = False
     saves_window_gradients: bool = False
     shards_parameters: bool = False
+    _trainer: Any = None  # the Trainer this strategy runs for, set by the strategy's __init__
+
+    @property
+    def root_device(self) -> torch.device:
+        """The device this process runs the module on: Lightning's ``strategy.root_device``
+        (``trainer.root_device``), unless the strategy sets its own."""
+        own = self.__dict__.get("_own_root_device")
+        if own is not None:
+            return typing.cast(torch.device, own)
+        if self._trainer is None:
+            raise AttributeError(
+                f"{type(self).__name__}.root_device: this strategy is not bound to a Trainer "
+                f"yet; read it from `trainer.strategy` once the Trainer is built."
+            )
+        return typing.cast(torch.device, self._trainer.root_device)
+
+    @root_device.setter
+    def root_device(self, device: torch.device) -> None:
+        self.__dict__["_own_root_device"] = device
 
     def no_backward_sync(self, module: Any = None, enabled: bool = True) -> ContextManager[None]:
         return contextlib.nullcontext()

@@ -79,7 +79,18 @@ class EvaluationLoop:
         self, stage: str, loaders: list[Any], limits: list[float], keep_predictions: bool = False
     ) -> list[Any]:
         """Run ``stage`` over ``loaders``; returns one result per dataloader: its logged metrics
-        (``dict``), or for ``predict`` its predictions (a list, empty unless kept)."""
+        (``dict``), or for ``predict`` its predictions (a list, empty unless kept).
+
+        As Lightning's: the whole stage, its start and end hooks included, runs under inference
+        mode for validate/test/predict (no_grad with ``Trainer(inference_mode=False)``) and
+        under no_grad inside fit()."""
+        inference = self.trainer.state.fn != "fit" and self.trainer.config.inference_mode
+        with torch.inference_mode() if inference else torch.no_grad():
+            return self._run(stage, loaders, limits, keep_predictions)
+
+    def _run(
+        self, stage: str, loaders: list[Any], limits: list[float], keep_predictions: bool
+    ) -> list[Any]:
         if not any_rank_has(self.trainer, sum(limits)):  # as Lightning: no batch, no hook
             return []
         trainer, hooks, metrics, state = self.trainer, self.hooks, self.metrics, self.trainer.state

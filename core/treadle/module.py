@@ -52,6 +52,11 @@ class Module(nn.Module):
 
     @trainer.setter
     def trainer(self, trainer) -> None:
+        """Also the trainer of the Modules held directly inside this one (an ensemble's members),
+        as Lightning's."""
+        for child in self.children():
+            if isinstance(child, Module):
+                child.trainer = trainer
         self._trainer = trainer
 
     @property
@@ -142,39 +147,44 @@ class Module(nn.Module):
     ) -> None:
         """Clip the gradients of ``optimizer``'s parameters through the ``clip_gradients`` hook.
 
-        As Lightning: a value left out is the Trainer's (``gradient_clip_val``, else no clipping;
-        ``gradient_clip_algorithm``, else ``"norm"``), and a value that contradicts the Trainer's
-        is refused. Under ``16-mixed`` the gradients are unscaled first, in manual optimization
-        too.
+        Under ``16-mixed`` the gradients are unscaled first, in manual optimization too. As
+        Lightning's: a value left out is the Trainer's (``gradient_clip_val``,
+        ``gradient_clip_algorithm``), and one that contradicts the Trainer's is refused.
         """
-        if gradient_clip_algorithm not in (None, "norm", "value"):
+        trainer = self.trainer
+        cfg = trainer.config
+        if gradient_clip_val is None:
+            gradient_clip_val = cfg.gradient_clip_val or 0.0
+        elif cfg.gradient_clip_val is not None and cfg.gradient_clip_val != gradient_clip_val:
+            raise ConfigurationError(
+                f"You have set `Trainer(gradient_clip_val={cfg.gradient_clip_val!r})` and have "
+                f"passed `clip_gradients(gradient_clip_val={gradient_clip_val!r})`. Please use "
+                f"only one of them. Remove it from the Trainer to choose it in the call (e.g. in "
+                f"`configure_gradient_clipping`), or leave it out of the call."
+            )
+        if gradient_clip_algorithm is None:
+            gradient_clip_algorithm = cfg.gradient_clip_algorithm or "norm"
+        else:
+            gradient_clip_algorithm = gradient_clip_algorithm.lower()
+            given = cfg.gradient_clip_algorithm
+            if given is not None and given != gradient_clip_algorithm:
+                raise ConfigurationError(
+                    f"You have set `Trainer(gradient_clip_algorithm={given!r})` and have passed "
+                    f"`clip_gradients(gradient_clip_algorithm={gradient_clip_algorithm!r})`. "
+                    f"Please use only one of them. Remove it from the Trainer to choose it in "
+                    f"the call (e.g. in `configure_gradient_clipping`), or leave it out of the call."
+                )
+        if gradient_clip_algorithm not in ("norm", "value"):
             raise ValueError(
                 f"`gradient_clip_algorithm={gradient_clip_algorithm!r}` is not "
                 f"supported; use 'norm' or 'value'."
             )
-        trainer = self.trainer
-        cfg = trainer.config
-        for name, given, set_ in (
-            ("gradient_clip_val", gradient_clip_val, cfg.gradient_clip_val),
-            ("gradient_clip_algorithm", gradient_clip_algorithm, cfg.gradient_clip_algorithm),
-        ):
-            if given is not None and set_ is not None and given != set_:
-                raise ConfigurationError(
-                    f"`Trainer({name}={set_!r})` is set and `clip_gradients({name}={given!r})` "
-                    f"was called: two values for one setting. Use only one of them: remove "
-                    f"`{name}` from the Trainer to choose it in the call (e.g. in "
-                    f"`configure_gradient_clipping`), or leave it out of the call."
-                )
-        if gradient_clip_val is None:
-            gradient_clip_val = cfg.gradient_clip_val
         trainer._hooks.clip_gradients(
             trainer=trainer,
             module=self,
             optimizer=optimizer,
             gradient_clip_val=gradient_clip_val,
-            gradient_clip_algorithm=gradient_clip_algorithm
-            or cfg.gradient_clip_algorithm
-            or "norm",
+            gradient_clip_algorithm=gradient_clip_algorithm,
         )
 
     def toggle_optimizer(self, optimizer) -> None:
@@ -453,7 +463,11 @@ class Module(nn.Module):
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str | None = None,
     ) -> None:
-        self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
+        self.clip_gradients(
+            optimizer,
+            gradient_clip_val=gradient_clip_val,
+            gradient_clip_algorithm=gradient_clip_algorithm,
+        )
 
     def lr_scheduler_step(self, scheduler, metric: Any) -> None:
         scheduler.step() if metric is None else scheduler.step(metric)

@@ -32,7 +32,7 @@ from treadle.combined_loader import CombinedLoader
 from treadle.data import as_list, num_batches, sequential
 from treadle.data import train_loader as train_loader_of
 from treadle.datamodule import TRANSFER_HOOKS, DataModule, overrides
-from treadle.errors import ConfigurationError, PluginError
+from treadle.errors import ConfigurationError, MultipleOptimizersError, PluginError
 from treadle.loggers import Logger, log_hyperparams
 from treadle.loop import EvaluationLoop, FitLoop, per_loader, per_rank
 from treadle.module import MODULE_HOOKS, Module
@@ -301,6 +301,20 @@ class Trainer(LightningTrainerFacade):
     @property
     def logger(self) -> Any:
         return self.loggers[0] if self.loggers else None
+
+    @logger.setter
+    def logger(self, logger: Any) -> None:
+        """As Lightning's: ``trainer.logger = x`` makes ``x`` the only logger (None: none)."""
+        self.loggers = [logger] if logger else []
+
+    @property
+    def loggers(self) -> list[Any]:
+        return self._loggers
+
+    @loggers.setter
+    def loggers(self, loggers: Any) -> None:
+        """As Lightning's: a list of loggers; None or an empty one means none."""
+        self._loggers: list[Any] = list(loggers) if loggers else []
 
     @property
     def default_root_dir(self) -> Path:
@@ -935,6 +949,8 @@ class Trainer(LightningTrainerFacade):
         if fn != "fit" or not problems:
             problems.extend(self._collect_validation(model))
         if problems:
+            if fn == "fit" and _defaults.asks_several_optimizers(model, self.optimizers):
+                raise MultipleOptimizersError(problems)  # also a RuntimeError, as Lightning's
             raise ConfigurationError(problems)
         return train_loader, eval_loaders
 

@@ -90,7 +90,11 @@ class ProgressBar(Callback):
 
     @property
     def total_val_batches(self) -> int | float:
-        """Validation batches of one validation run (every dataloader's together)."""
+        """Validation batches of one validation run (every dataloader's together); 0 in an
+        epoch that does not validate (``check_val_every_n_epoch``), as Lightning's."""
+        every = self.trainer.check_val_every_n_epoch
+        if every is not None and (self.trainer.current_epoch + 1) % every != 0:
+            return 0
         return sum(self.trainer.num_val_batches)
 
     def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:

@@ -355,3 +355,39 @@ def test_refresh_rate_must_be_a_whole_number():
         ),
     ):
         RichProgressBar(refresh_rate=-1)
+
+
+def test_total_val_batches_is_zero_in_an_epoch_that_does_not_validate(tmp_path):
+    """Lightning's ``ProgressBar.total_val_batches``: 0 when ``check_val_every_n_epoch`` skips
+    this epoch's validation (Lightning's test_check_val_every_n_epoch reads it)."""
+    seen = []
+
+    class Net(treadle.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, batch_idx):
+            return self.net(batch[0]).pow(2).mean()
+
+        def validation_step(self, batch, batch_idx):
+            return None
+
+        def on_train_epoch_end(self):
+            seen.append(self.trainer.progress_bar_callback.total_val_batches)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    data = DataLoader(TensorDataset(torch.randn(4, 4)), batch_size=2)
+    trainer = treadle.Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=4,
+        check_val_every_n_epoch=2,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        callbacks=[ProgressBar()],
+    )
+    trainer.fit(Net(), data, data)
+    assert seen == [0, 2, 0, 2]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from datetime import timedelta
 
 import pytest
@@ -293,7 +294,7 @@ def test_overfit_batches(tmp_path, overfit_batches):
         **quiet(tmp_path, max_epochs=2, overfit_batches=overfit_batches, num_sanity_val_steps=0)
     )
     with pytest.warns(
-        UserWarning, match="You requested to overfit but enabled training dataloader shuffling"
+        UserWarning, match="You requested to overfit but enabled train dataloader shuffling"
     ):
         trainer.fit(Model())
     n = 2 if overfit_batches == 0.25 else overfit_batches
@@ -302,6 +303,45 @@ def test_overfit_batches(tmp_path, overfit_batches):
     assert [(b, x) for e, b, x in seen if e == 0] == first
     assert [(b, x) for e, b, x in seen if e == 1] == first
     assert trainer.num_val_batches == [1 if overfit_batches == 0.25 else overfit_batches]
+
+
+def test_overfit_batches_replaces_any_sampler_but_a_sequential_one(tmp_path):
+    """Lightning's test_overfit_batches_raises_warning_in_case_of_sequential_sampler: a sampler
+    of the user's (not shuffling, but not a SequentialSampler) is replaced too, for the train and
+    the val loaders, each with its warning."""
+    from torch.utils.data import Sampler, SequentialSampler
+
+    class InOrder(Sampler):
+        def __init__(self, data):
+            self.data = data
+
+        def __iter__(self):
+            return iter(range(len(self.data)))
+
+        def __len__(self):
+            return len(self.data)
+
+    class Model(BoringModel):
+        def train_dataloader(self):
+            data = RandomDataset(32, 64)
+            return DataLoader(data, sampler=InOrder(data))
+
+        def val_dataloader(self):
+            data = RandomDataset(32, 64)
+            return DataLoader(data, sampler=InOrder(data))
+
+    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, overfit_batches=2))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(Model())
+    messages = [str(w.message) for w in caught if "requested to overfit" in str(w.message)]
+    assert messages == [
+        f"You requested to overfit but enabled {p} dataloader shuffling. Shuffling is turned "
+        f"off for you: the same batches every epoch."
+        for p in ("train", "val")
+    ]
+    assert isinstance(trainer.train_dataloader.sampler, SequentialSampler)
+    assert isinstance(trainer.val_dataloaders.sampler, SequentialSampler)
 
 
 def test_overfit_batches_float_above_one_is_refused():

@@ -101,6 +101,7 @@ class DDPStrategy(StrategyBase):
         spawn: bool = False,
         find_unused_parameters: bool = False,
     ) -> None:
+        self._trainer = trainer
         self.name = name
         self.spawn = spawn
         self.find_unused_parameters = find_unused_parameters

@@ -201,6 +201,7 @@ class DeepSpeedStrategy(StrategyBase):
     saves_optimizer_states = True  # in DeepSpeed's checkpoint files, not the core's dict
 
     def __init__(self, trainer, name: str = "deepspeed") -> None:
+        self._trainer = trainer
         self.name = name
         self.stage_from_name, self.offload = NAMES[name]
         self.user = _find_user_config(trainer.config.plugins)

@@ -19,7 +19,7 @@ class SingleDeviceStrategy(StrategyBase):
     shards_parameters = False
 
     def __init__(self, trainer) -> None:
-        pass
+        self._trainer = trainer
 
     @contextlib.contextmanager
     def no_backward_sync(self, module=None, enabled=True):
