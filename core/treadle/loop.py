@@ -113,47 +113,44 @@ class EvaluationLoop:
             module.eval()  # no override took over: Lightning's default
         call("on_{}_start")(trainer=trainer, module=module)
         call("on_{}_epoch_start")(trainer=trainer, module=module)
-        # As Lightning: inference mode for validate/test/predict (no_grad with
-        # ``Trainer(inference_mode=False)``); no_grad inside fit().
-        inference = state.fn != "fit" and trainer.config.inference_mode
-        with torch.inference_mode() if inference else torch.no_grad():
-            for dataloader_idx, (loader, limit) in enumerate(zip(loaders, limits)):
-                state.dataloader_idx = dataloader_idx
-                metrics.dataloader_idx = step_idx = dataloader_idx if several else None
-                for batch_idx, batch in limited(loader, limit):
-                    state.batch_idx = batch_idx
-                    if transfer is not None:
-                        batch = transfer(trainer, module, batch, device, dataloader_idx)
-                    metrics.in_step, metrics.current_batch = True, batch
-                    on_batch_start(
-                        trainer=trainer,
-                        module=module,
-                        batch=batch,
-                        batch_idx=batch_idx,
-                        dataloader_idx=dataloader_idx,
-                    )
-                    out = run_step(
-                        trainer=trainer,
-                        module=module,
-                        batch=batch,
-                        batch_idx=batch_idx,
-                        dataloader_idx=step_idx,
-                    )[0]
-                    if keep_predictions:
-                        predictions[dataloader_idx].append(out)
-                    on_batch_end(
-                        trainer=trainer,
-                        module=module,
-                        outputs=out,
-                        batch=batch,
-                        batch_idx=batch_idx,
-                        dataloader_idx=dataloader_idx,
-                    )
-                    metrics.in_step = False
-                    if metrics.pending_eval_step:
-                        log_to_loggers(trainer, metrics.take_eval_step_metrics(), batch_idx)
-                    if preemption is not None and (preemption.signum or preemption.several):
-                        preemption.after_batch()  # a signal (or ranks to ask): stop
+        # (inside run()'s inference_mode/no_grad)
+        for dataloader_idx, (loader, limit) in enumerate(zip(loaders, limits)):
+            state.dataloader_idx = dataloader_idx
+            metrics.dataloader_idx = step_idx = dataloader_idx if several else None
+            for batch_idx, batch in limited(loader, limit):
+                state.batch_idx = batch_idx
+                if transfer is not None:
+                    batch = transfer(trainer, module, batch, device, dataloader_idx)
+                metrics.in_step, metrics.current_batch = True, batch
+                on_batch_start(
+                    trainer=trainer,
+                    module=module,
+                    batch=batch,
+                    batch_idx=batch_idx,
+                    dataloader_idx=dataloader_idx,
+                )
+                out = run_step(
+                    trainer=trainer,
+                    module=module,
+                    batch=batch,
+                    batch_idx=batch_idx,
+                    dataloader_idx=step_idx,
+                )[0]
+                if keep_predictions:
+                    predictions[dataloader_idx].append(out)
+                on_batch_end(
+                    trainer=trainer,
+                    module=module,
+                    outputs=out,
+                    batch=batch,
+                    batch_idx=batch_idx,
+                    dataloader_idx=dataloader_idx,
+                )
+                metrics.in_step = False
+                if metrics.pending_eval_step:
+                    log_to_loggers(trainer, metrics.take_eval_step_metrics(), batch_idx)
+                if preemption is not None and (preemption.signum or preemption.several):
+                    preemption.after_batch()  # a signal (or ranks to ask): stop
         metrics.dataloader_idx = None
         state.dataloader_idx, state.num_dataloaders = 0, 1
         call("on_{}_epoch_end")(trainer=trainer, module=module)
@@ -459,7 +456,7 @@ class FitLoop:
                     batch_idx=batch_idx,
                 )
             metrics.in_step = False
-            if stepped and trainer.loggers and state.global_step % log_every == 0:
+            if stepped and state.global_step % log_every == 0 and trainer.loggers:
                 log_to_loggers(trainer, metrics.take_step_metrics())
             state.total_batches += 1
             position = state.total_batches if cfg.check_val_every_n_epoch is None else batch_idx + 1
