@@ -449,9 +449,10 @@ for case, strategy, path in (("file", "deepspeed_stage_2", "weights.ckpt"),
     except treadle.CheckpointError as exc:
         results[f"load_error_{case}"] = str(exc)
 
-# a save inside an accumulation window: ZeRO 2 with bf16 parameters accumulates the window's
-# gradients in buffers of its engine that no checkpoint carries
+# a save inside an accumulation window: ZeRO 2 with bf16 parameters told to accumulate in fp32
+# keeps the window's gradients in a buffer of its engine that no checkpoint carries
 import warnings
+from treadle_plugins.strategies.deepspeed import DeepSpeedConfig
 class SaveMidWindow(treadle.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if batch_idx == 0:
@@ -459,8 +460,10 @@ class SaveMidWindow(treadle.Callback):
                 warnings.simplefilter("always")
                 trainer.save_checkpoint("window.ckpt")
             results["window_warnings"] = [str(w.message) for w in caught]
+fp32_accumulation = DeepSpeedConfig(config={"data_types": {"grad_accum_dtype": "fp32"}})
 trainer(strategy="deepspeed_stage_2", precision="bf16-true", accumulate_grad_batches=2,
-        limit_train_batches=2, callbacks=[SaveMidWindow()]).fit(Regression(), data())
+        limit_train_batches=2, callbacks=[SaveMidWindow()],
+        plugins=[fp32_accumulation]).fit(Regression(), data())
 
 with open(OUT, "w") as f:
     json.dump(results, f)
@@ -480,10 +483,11 @@ def test_one_process_equals_plain_deepspeed(one_process, stage):
     assert one_process[f"plain_stage{stage}"] == 0.0
 
 
-def test_a_save_inside_an_accumulation_window_under_zero_2_bf16_true_warns(one_process):
-    # With bf16 parameters ZeRO 2's window gradients are not saved (with float32 parameters
-    # they are: tests/deepspeed/test_deepspeed_window.py): such a save cannot resume exactly,
-    # and says so.
+def test_a_save_inside_a_window_with_fp32_accumulation_of_bf16_parameters_warns(one_process):
+    # ZeRO 2's window gradients are saved when they accumulate in the parameters' dtype
+    # (tests/deepspeed/test_deepspeed_window.py, bf16-true included); a float32
+    # `grad_accum_dtype` for bf16 parameters moves them to a buffer that is not saved: such a
+    # save cannot resume exactly, and says so.
     assert [w for w in one_process["window_warnings"] if "accumulation window" in w] == [
         "A checkpoint saved inside a gradient-accumulation window (batch 0, "
         "accumulate_grad_batches=2) under strategy='deepspeed_stage_2': the window's gradients "

@@ -1,9 +1,10 @@
 """An accumulation window under DeepSpeed ZeRO 2 and 3 (issue 11): its gradients are in
 DeepSpeed's buffers, not in ``param.grad``. A save inside one carries them (ZeRO 3: the full
 reduced gradients in ``treadle.ckpt``; ZeRO 2, and ZeRO 3 with optimizer offload: each rank's
-partitions in ``window_grads.rank{r}.pt``) and the resumed run ends with the weights of a run never stopped,
-bit for bit, on 1 and 2 ranks. A preemption signal that arrives inside a window stops the run at
-the window's last batch. (``ModelCheckpoint``'s step and time triggers save only when
+partitions in ``window_grads.rank{r}.pt``) and the resumed run ends with the weights of a run
+never stopped, bit for bit, on 1 and 2 ranks, with float32 and (ZeRO 2, offloaded ZeRO 3)
+bfloat16 parameters. A preemption signal that arrives inside a window stops the run at the
+window's last batch. (``ModelCheckpoint``'s step and time triggers save only when
 ``global_step`` moved since its last save: at a window's last batch.) One process per run (a
 signal ends it); a run that saves mid-window goes on to the end, which is the uninterrupted
 run's result (checked against a run that does not save, on 1 rank).
@@ -45,6 +46,7 @@ RESUME = sys.argv[4] if len(sys.argv) > 4 else None
 SIGNAL_AT = 3  # epoch 0, batch 3: the first batch of the window 3-5 (accumulate_grad_batches=3)
 SAVE_AT = 4  # epoch 0, batch 4: mid-window, two backward passes of the window 3-5 done
 DEVICES = int(os.environ.get("DEVICES", "1"))
+PRECISION = os.environ.get("PRECISION", "32-true")
 
 
 def loader():
@@ -91,8 +93,9 @@ def gathered(module):
 treadle.seed_everything(0)
 model = Regression()
 trainer = treadle.Trainer(accelerator="cpu", devices=DEVICES, strategy=STRATEGY, max_epochs=2,
-                          accumulate_grad_batches=3, logger=False, enable_progress_bar=False,
-                          enable_checkpointing=False, enable_model_summary=False,
+                          precision=PRECISION, accumulate_grad_batches=3, logger=False,
+                          enable_progress_bar=False, enable_checkpointing=False,
+                          enable_model_summary=False,
                           callbacks=[Probe()], default_root_dir=OUT / MODE)
 trainer.fit(model, loader(), ckpt_path=RESUME)
 params = gathered(model)
@@ -104,11 +107,17 @@ if trainer.is_global_zero:
 STRATEGIES = ["deepspeed_stage_2", "deepspeed_stage_3"]
 
 
-def job(tmp, strategy, mode, *args, ok=True, devices=1):
-    out = tmp / (strategy if devices == 1 else f"{strategy}-x{devices}")
+def outdir(tmp, strategy, devices=1, precision="32-true"):
+    name = strategy if devices == 1 else f"{strategy}-x{devices}"
+    return tmp / (name if precision == "32-true" else f"{name}-{precision}")
+
+
+def job(tmp, strategy, mode, *args, ok=True, devices=1, precision="32-true"):
+    out = outdir(tmp, strategy, devices, precision)
     out.mkdir(exist_ok=True)
     cmd = [sys.executable, "job.py", str(out), strategy, mode, *args]
-    return run(cmd, cwd=tmp, ok=ok, extra_env={"DEVICES": str(devices)})
+    env = {"DEVICES": str(devices), "PRECISION": precision}
+    return run(cmd, cwd=tmp, ok=ok, extra_env=env)
 
 
 @pytest.fixture(scope="module")
@@ -151,16 +160,19 @@ def finished(out, mode):
 
 
 @pytest.mark.parametrize(
-    "strategy, devices",
+    "strategy, devices, precision",
     [
-        ("deepspeed_stage_2", 1),
-        ("deepspeed_stage_2", 2),
-        ("deepspeed_stage_2_offload", 2),
-        ("deepspeed_stage_3", 2),
-        ("deepspeed_stage_3_offload", 2),
+        ("deepspeed_stage_2", 1, "32-true"),
+        ("deepspeed_stage_2", 2, "32-true"),
+        ("deepspeed_stage_2_offload", 2, "32-true"),
+        ("deepspeed_stage_3", 2, "32-true"),
+        ("deepspeed_stage_3_offload", 2, "32-true"),
+        ("deepspeed_stage_2", 1, "bf16-true"),
+        ("deepspeed_stage_2_offload", 2, "bf16-true"),
+        ("deepspeed_stage_3_offload", 2, "bf16-true"),
     ],
 )
-def test_a_save_inside_a_window_carries_its_gradients(jobs, strategy, devices):
+def test_a_save_inside_a_window_carries_its_gradients(jobs, strategy, devices, precision):
     """``trainer.save_checkpoint()`` called mid-window saves the window's gradients so far.
     ZeRO 3: the full reduced gradients (``safe_get_full_grad``), put back with
     ``safe_set_full_grad`` after the resumed run's first backward. ZeRO 2: each rank's
@@ -170,8 +182,8 @@ def test_a_save_inside_a_window_carries_its_gradients(jobs, strategy, devices):
     window's end): each rank's gradient partition of each parameter. The resumed run ends bit
     for bit as a run never stopped. (ZeRO 1 keeps them in ``param.grad``,
     saved and restored by the core as under DDP: tests/test_resume_exact.py.)"""
-    out = jobs / (strategy if devices == 1 else f"{strategy}-x{devices}")
-    saved = job(jobs, strategy, "save", devices=devices)
+    out = outdir(jobs, strategy, devices, precision)
+    saved = job(jobs, strategy, "save", devices=devices, precision=precision)
     assert WINDOW_WARNING not in saved.stdout
     mid = out / "save" / "mid.ckpt"
     ckpt = saved_loop(mid)
@@ -192,15 +204,18 @@ def test_a_save_inside_a_window_carries_its_gradients(jobs, strategy, devices):
         else:
             held = [t for group in window["partitions"] for t in group]
         assert held and any(t.abs().sum() > 0 for t in held)
+        # in the parameters' dtype, as DeepSpeed accumulates them (grad_accum_dtype unset)
+        dtype = torch.bfloat16 if precision == "bf16-true" else torch.float32
+        assert {t.dtype for t in held} == {dtype}
 
-    resumed = job(jobs, strategy, "resume", str(mid), devices=devices)
+    resumed = job(jobs, strategy, "resume", str(mid), devices=devices, precision=precision)
     assert WINDOW_WARNING not in resumed.stdout
     straight, resumed_run = finished(out, "save"), finished(out, "resume")
     assert resumed_run["global_step"] == straight["global_step"] == 8
     assert resumed_run["params"] == straight["params"]  # bit for bit
     if devices == 1:  # the save changed nothing: the run that saved is the uninterrupted run
         if not (out / "full.json").exists():  # (written by the signal test when it ran first)
-            job(jobs, strategy, "full")
+            job(jobs, strategy, "full", precision=precision)
         assert straight["params"] == finished(out, "full")["params"]
 
 

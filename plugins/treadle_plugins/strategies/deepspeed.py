@@ -261,24 +261,47 @@ class DeepSpeedStrategy(StrategyBase):
         """Whether a checkpoint saved inside an accumulation window carries the window's
         gradients. ZeRO 3 without optimizer offload: DeepSpeed's public ``safe_get_full_grad``
         reads them mid-window (see :meth:`_add_window_grads` for how they are put back).
-        Float32 parameters (``32-true``, ``bf16-mixed``) under ZeRO 2, with or without
-        optimizer offload, and under ZeRO 3 with optimizer offload (whose
+        ZeRO 2, with or without optimizer offload, and ZeRO 3 with optimizer offload (whose
         ``safe_get_full_grad`` reads a copy written only at the window's end): each rank's
         gradients of its partitions, read from the optimizer's buffers (see
-        :meth:`_window_partition_grads`). ZeRO 1 keeps them in ``param.grad``, which the core
-        saves. Not 16-bit parameters under ZeRO 2 or offloaded ZeRO 3: the core warns."""
+        :meth:`_window_partition_grads`) under ``32-true``, ``bf16-mixed`` and ``bf16-true``
+        when they accumulate in the parameters' dtype (DeepSpeed's default). ZeRO 1 keeps them
+        in ``param.grad``, which the core saves. Not ``16-mixed`` (loss-scaled fp16), nor a
+        ``data_types.grad_accum_dtype`` other than the parameters' dtype: the core warns."""
         if self.zero_stage == 3 and not self._offloads_optimizer:
             return True
         return self._rank_window
 
     @property
     def _rank_window(self) -> bool:
-        """Float32 parameters under ZeRO 2 (window gradients in ``all_grad_tensors``, with
-        offload in ``accumulated_grads_in_cpu``) or ZeRO 3 with optimizer offload (in the
-        optimizer's per-parameter gradient partitions): each rank saves its own."""
-        if self._trainer_precision not in ("32-true", "bf16-mixed"):
+        """ZeRO 2 (window gradients in ``all_grad_tensors``, with offload in
+        ``accumulated_grads_in_cpu``) or ZeRO 3 with optimizer offload (in the optimizer's
+        per-parameter gradient partitions): each rank saves its own. Those buffers hold the
+        window in the parameters' dtype (float32, or bfloat16 under ``bf16-true``) and each
+        backward adds to them, so the resumed window's ``saved + rest`` is the uninterrupted
+        ``(first + second) + rest``, bit for bit (one addition, commutative). A float32
+        ``grad_accum_dtype`` for bfloat16 parameters moves ZeRO 2's window into another buffer
+        (``averaged_gradients``' compact partition), not read here."""
+        parameter_dtype = {"32-true": "fp32", "bf16-mixed": "fp32", "bf16-true": "bf16"}
+        if self._trainer_precision not in parameter_dtype:
+            return False
+        accumulate = self._grad_accum_dtype
+        if accumulate is not None and accumulate != parameter_dtype[self._trainer_precision]:
             return False
         return self.zero_stage == 2 or (self.zero_stage == 3 and self._offloads_optimizer)
+
+    @property
+    def _grad_accum_dtype(self) -> str | None:
+        """The config's ``data_types.grad_accum_dtype`` as "fp32", "bf16", ... (None: unset,
+        DeepSpeed accumulates in the parameters' dtype)."""
+        configured = None
+        if self.user is not None:
+            configured = (self.user.config.get("data_types") or {}).get("grad_accum_dtype")
+        if configured is None:
+            return None
+        from deepspeed.runtime.config import DtypeEnum
+
+        return DtypeEnum(configured).name
 
     @property
     def _offloads_optimizer(self) -> bool:
