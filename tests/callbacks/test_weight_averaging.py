@@ -184,9 +184,8 @@ def test_weight_averaging_deepcopy(tmp_path):
 @pytest.mark.parametrize("iterable_dataset", [True, False])
 def test_ema(tmp_path, batch_norm, iterable_dataset):
     dataset = Iterable(32, 32) if iterable_dataset else RandomDataset(32, 32)
-    # Lightning validates at the end of an epoch over a loader without a length; treadle does
-    # not validate such epochs yet (loop.val_check_batches): no validation, no swaps, here
-    callback = EMACallback(validates=not iterable_dataset)
+    # as Lightning, an epoch over a loader without a length validates at its end (and swaps)
+    callback = EMACallback(validates=True)
     _train(AvgModel(batch_norm=batch_norm), dataset, tmp_path, callback, max_epochs=4)
 
 
