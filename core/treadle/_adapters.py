@@ -215,11 +215,14 @@ def adapt_method(
         else:
             kwargs.append(f"{p.name}={expr(source)}")
     if var_positional:
+        rest = [expr(src) for src in order[len(positional) :] if src is not None]
         if hook_name == "backward" and "trainer" in spec:  # manual_backward(loss, *args)
+            # Lightning calls ``backward(loss, *args)``: ``def backward(self, *args)`` gets
+            # the loss first, then manual_backward's extra arguments.
+            args.extend(rest)
             args.append("*trainer.backward_args")
             used.append("trainer")
         else:
-            rest = [expr(src) for src in order[len(positional) :] if src is not None]
             args.append(f"*({', '.join(rest)}{',' if rest else ''})")
     if var_keyword:
         if hook_name == "backward" and "trainer" in spec:  # manual_backward(loss, **kwargs)

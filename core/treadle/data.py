@@ -49,10 +49,24 @@ def as_list(loaders: Any) -> list[Any]:
 
 def train_loader(loader: Any) -> Any:
     """The training data as the fit loop reads it: a dict, list or tuple of loaders becomes a
-    ``CombinedLoader`` in ``max_size_cycle`` mode (as Lightning); anything else is kept."""
-    if isinstance(loader, (dict, list, tuple)):
+    ``CombinedLoader`` in ``max_size_cycle`` mode (as Lightning); anything else is kept. Only a
+    collection whose leaves are all ``DataLoader``s (or ``CombinedLoader``s) is one of loaders:
+    a list of batches (``fit(model, [(x, y), ...])``) stays the iterable of batches it is."""
+    if isinstance(loader, (dict, list, tuple)) and _all_loaders(loader):
         return CombinedLoader(loader, "max_size_cycle")
     return loader
+
+
+def _all_loaders(collection: Any) -> bool:
+    from torch.utils.data import DataLoader
+
+    if isinstance(collection, dict):
+        values = list(collection.values())
+    elif isinstance(collection, (list, tuple)):
+        values = list(collection)
+    else:
+        return isinstance(collection, (DataLoader, CombinedLoader))
+    return bool(values) and all(_all_loaders(v) for v in values)
 
 
 def batches(loader: Any) -> Iterator[Any]:
