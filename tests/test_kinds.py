@@ -422,7 +422,7 @@ def test_every_member_is_documented(kind):
     doc = (ROOT / "docs" / "plugins.md").read_text()
     start = doc.index(f"\n### {kind.capitalize()}\n")
     section = doc[start : doc.find("\n#", start + 1)]
-    for member, (_hint, is_method, _) in kinds.members(kind).items():
+    for member, (_hint, is_method) in kinds.members(kind).items():
         row = f"| `{member}(" if is_method else f"| `{member}` |"
         assert row in section, f"docs/plugins.md does not document {kind}.{member}"
     rows = re.findall(r"^\| `(\w+)", section, flags=re.MULTILINE)

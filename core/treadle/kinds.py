@@ -24,6 +24,7 @@ keeps the two in step.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import typing
 from collections.abc import Collection, Mapping
@@ -372,29 +373,38 @@ def precision_problems(accelerator: Accelerator, precision: Precision) -> list[s
     return []
 
 
-_MEMBERS: dict[str, dict[str, tuple[Any, bool, str]]] = {}
+_MEMBERS: dict[str, dict[str, tuple[Any, bool]]] = {}
 
 
-def members(kind: str) -> dict[str, tuple[Any, bool, str]]:
-    """``{member: (type, is_method, one-line doc)}`` of a kind's Protocol, in declared order."""
+def members(kind: str) -> dict[str, tuple[Any, bool]]:
+    """``{member: (type, is_method)}`` of a kind's Protocol, in declared order."""
     found = _MEMBERS.get(kind)
     if found is not None:
         return found
     proto = KINDS[kind]
     hints = typing.get_type_hints(proto)
-    found = {}
+    found = {name: (hints[name], False) for name in proto.__annotations__}
+    for name, value in vars(proto).items():
+        if inspect.isfunction(value) and not name.startswith("_"):
+            found[name] = (value, True)
+    _MEMBERS[kind] = found
+    return found
+
+
+@functools.cache
+def member_doc(kind: str, member: str) -> str:
+    """The one-line doc of a Protocol member: a method's docstring's first sentence, an
+    attribute's ``#:`` comment. Read only for a message (the source is parsed then)."""
+    proto = KINDS[kind]
+    value = vars(proto).get(member)
+    if inspect.isfunction(value):
+        doc = (inspect.getdoc(value) or "").split(". ")[0].split("\n\n")[0]
+        return " ".join(doc.split())
     try:
         source = inspect.getsource(proto)
     except OSError:  # installed without sources: messages go without the one-line docs
-        source = ""
-    for name in proto.__annotations__:
-        found[name] = (hints[name], False, _attribute_doc(source, name))
-    for name, value in vars(proto).items():
-        if inspect.isfunction(value) and not name.startswith("_"):
-            doc = (inspect.getdoc(value) or "").split(". ")[0].split("\n\n")[0]
-            found[name] = (value, True, " ".join(doc.split()))
-    _MEMBERS[kind] = found
-    return found
+        return ""
+    return _attribute_doc(source, member)
 
 
 def _attribute_doc(source: str, name: str) -> str:
@@ -443,15 +453,15 @@ def check_kind(kind: str, instance: Any) -> list[str]:
     )
     base = _BASES[kind]
     problems = []
-    for member, (hint, is_method, doc) in members(kind).items():
+    for member, (hint, is_method) in members(kind).items():
         value = _static(instance, member)
-        doc = doc.replace("``", "`").rstrip(".")
-        what = (
-            f"`{member}{_signature(hint)}` (a method: {doc})"
-            if is_method
-            else f"`{member}` ({_type_name(hint)}: {doc})"
-        )
         if value is _MISSING:
+            doc = member_doc(kind, member).replace("``", "`").rstrip(".")
+            what = (
+                f"`{member}{_signature(hint)}` (a method: {doc})"
+                if is_method
+                else f"`{member}` ({_type_name(hint)}: {doc})"
+            )
             if hasattr(base, member) and not isinstance(instance, base):
                 fix = f"Declare it, or subclass `treadle.kinds.{base.__name__}` for its default"
                 fix += "." if is_method else f" ({getattr(base, member)!r})."
@@ -459,6 +469,7 @@ def check_kind(kind: str, instance: Any) -> list[str]:
                 fix = 'Declare it (see "Plugin kinds" in docs/plugins.md).'
             problems.append(f"{label} does not declare {what}. {fix}")
         elif is_method and not callable(getattr(cls, member, value)):
+            doc = member_doc(kind, member).replace("``", "`").rstrip(".")
             problems.append(
                 f"{label}: `{member}` must be a method ({doc}), not {type(value).__name__}."
             )
@@ -468,6 +479,7 @@ def check_kind(kind: str, instance: Any) -> list[str]:
             and not _is_descriptor(value)
             and not isinstance(value, hint)
         ):
+            doc = member_doc(kind, member).replace("``", "`").rstrip(".")
             problems.append(
                 f"{label}: `{member}` must be a {_type_name(hint)} ({doc}), not {value!r}."
             )
