@@ -33,6 +33,10 @@ SUBMODULES: dict[str, tuple[str, ...]] = {
         "model_summary",
         "on_exception_checkpoint",
         "prediction_writer",
+        "progress",
+        "progress.progress_bar",
+        "progress.rich_progress",
+        "progress.tqdm_progress",
         "pruning",
         "rich_model_summary",
         "spike",
@@ -47,11 +51,15 @@ SUBMODULES: dict[str, tuple[str, ...]] = {
     "treadle.tuner": ("batch_size_scaling", "lr_finder", "tuning"),
     "treadle.utilities": (
         "combined_loader",
+        "enums",
         "exceptions",
+        "grads",
+        "model_helpers",
         "parsing",
         "rank_zero",
         "seed",
         "types",
+        "warnings",
     ),
 }
 

@@ -50,7 +50,9 @@ __all__ = [
     "LightningEnum",
     "MisconfigurationException",
     "OptimizerLRScheduler",
+    "PossibleUserWarning",
     "grad_norm",
+    "is_overridden",
     "is_picklable",
     "measure_flops",
     "move_data_to_device",
@@ -355,6 +357,45 @@ def _step_signature(function: Any, bound: bool) -> tuple:
         "dataloader_idx" in named and named["dataloader_idx"].default is inspect.Parameter.empty
     )
     return takes_batch_idx, accepts_dataloader_idx, requires_dataloader_idx
+
+
+class PossibleUserWarning(UserWarning):
+    """Lightning's category for warnings about a setting that is possibly a mistake
+    (``lightning.pytorch.utilities.warnings``): programs filter it by class."""
+
+
+def is_overridden(method_name: str, instance: Any = None, parent: Any = None) -> bool:
+    """Whether ``instance``'s class overrides ``parent``'s ``method_name`` (Lightning's
+    ``utilities.model_helpers.is_overridden``). ``parent`` defaults to ``Module``,
+    ``DataModule`` or ``Callback``, whichever ``instance`` is; a ``functools.wraps`` wrapper or a
+    ``functools.partial`` is looked through."""
+    if instance is None:
+        return False
+    if parent is None:
+        from treadle.callback import Callback
+        from treadle.datamodule import DataModule
+        from treadle.module import Module
+
+        parent = next((c for c in (Module, DataModule, Callback) if isinstance(instance, c)), None)
+        if parent is None:
+            raise ValueError(
+                f"is_overridden({method_name!r}, instance={type(instance).__name__}): the "
+                f"instance is not a Module, DataModule or Callback; pass parent=<its base class>."
+            )
+    attr = getattr(instance, method_name, None)
+    if attr is None:
+        return False
+    attr = getattr(attr, "__wrapped__", attr)
+    if isinstance(attr, functools.partial):
+        attr = attr.func
+    base = getattr(parent, method_name, None)
+    if base is None:
+        raise ValueError(
+            f"is_overridden({method_name!r}, parent={getattr(parent, '__name__', parent)}): "
+            f"the parent has no {method_name!r} to compare with."
+        )
+    code = getattr(attr, "__code__", None)
+    return code is None or code != getattr(base, "__code__", None)
 
 
 # ``treadle.utilities.exceptions``, ``...rank_zero``, ``...types`` (Lightning's paths): this module.

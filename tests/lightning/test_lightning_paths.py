@@ -84,3 +84,70 @@ def test_an_aliased_path_is_the_module_holding_the_names():
 def test_a_wrong_callback_argument_is_a_misconfiguration(build, message):
     with pytest.raises(MisconfigurationException, match=re.escape(message)):
         build()
+
+
+# -- paths added for the progress bars and small utilities (Lightning 2.6.6's modules) ---------
+
+
+def test_progress_bar_and_utility_submodule_paths_import():
+    program = "\n".join(
+        [
+            "from treadle.callbacks.progress import TQDMProgressBar, RichProgressBar, ProgressBar",
+            "from treadle.callbacks.progress.tqdm_progress import TQDMProgressBar as T",
+            "from treadle.callbacks.progress.rich_progress import RichProgressBarTheme",
+            "from treadle.callbacks.progress.progress_bar import ProgressBar as P",
+            "from treadle.utilities.warnings import PossibleUserWarning",
+            "from treadle.utilities.model_helpers import is_overridden",
+            "from treadle.utilities.enums import GradClipAlgorithmType",
+            "from treadle.utilities.grads import grad_norm",
+            "assert T is TQDMProgressBar and issubclass(PossibleUserWarning, UserWarning)",
+            "print('ok')",
+        ]
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ok"]
+
+
+def test_is_overridden_as_lightning():
+    # Lightning's tests/tests_pytorch/utilities/test_model_helpers.py (test_is_overridden), ported
+    import functools
+
+    from treadle.callbacks import Callback
+    from treadle.utilities import is_overridden
+
+    class Base(treadle.Module):
+        pass
+
+    class Over(treadle.Module):
+        def training_step(self, batch, batch_idx):
+            return None
+
+    assert not is_overridden("training_step", None)
+    assert not is_overridden("training_step", Base())
+    assert is_overridden("training_step", Over())
+    assert not is_overridden("on_train_start", Over())
+    # a wrapped or partial method is looked through to what it wraps
+    over = Over()
+    over.on_fit_start = functools.partial(treadle.Module.on_fit_start, over)
+    assert not is_overridden("on_fit_start", over)
+
+    class CB(Callback):
+        def on_train_start(self, trainer, pl_module):
+            pass
+
+    assert is_overridden("on_train_start", CB())
+    assert not is_overridden("on_train_end", CB())
+    with pytest.raises(ValueError, match=re.escape("pass parent=<its base class>")):
+        is_overridden("training_step", object())
+    assert not is_overridden("nope", Base())  # the instance has no such method: not overridden
+
+    class Custom(treadle.Module):
+        def custom(self):
+            pass
+
+    with pytest.raises(ValueError, match=re.escape("the parent has no 'custom' to compare with")):
+        is_overridden("custom", Custom(), parent=treadle.Module)
