@@ -544,3 +544,66 @@ def test_an_adapted_method_that_only_hands_arguments_on_is_called_itself():
     assert ("starred", "t", "m", ("o", "b", 3)) in by_pluggy
     assert ("defaulted", 7) in by_pluggy
     assert "caller" in by_pluggy and "adapter" in seen  # no adapter frame on the fast path
+
+
+def test_the_closure_builds_outputs_only_where_something_reads_them():
+    """The automatic closure leaves out the detached loss and the outputs dict (``lean``) only
+    when nothing can read them: the core steps the optimizer (SGD: its step() calls the closure
+    once and drops the result) and nothing implements ``on_train_batch_end``. An
+    ``on_train_batch_end``, an LBFGS (its step() reads the closure's loss) or an
+    ``optimizer_step`` override each turn it off, and each still gets Lightning's values."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    import treadle
+
+    seen: dict = {}
+
+    class Model(treadle.Module):
+        def __init__(self, opt="sgd"):
+            super().__init__()
+            self.layer, self.opt = torch.nn.Linear(4, 1), opt
+
+        def training_step(self, batch, batch_idx):
+            loss = self.layer(batch[0]).pow(2).mean()
+            seen.setdefault("losses", []).append(loss.detach().clone())
+            return loss
+
+        def configure_optimizers(self):
+            if self.opt == "lbfgs":
+                return torch.optim.LBFGS(self.parameters(), lr=0.1, max_iter=1)
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+        def on_train_epoch_end(self):
+            seen.setdefault("lean", []).append(self.trainer._step.closure.lean)
+
+    class Outputs(treadle.Callback):
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            seen.setdefault("outputs", []).append(outputs["loss"])
+
+    class Override(Model):
+        def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure):
+            seen.setdefault("returned", []).append(optimizer.step(closure=optimizer_closure))
+
+    def fit(model, callbacks=()):
+        seen.clear()
+        data = DataLoader(TensorDataset(torch.randn(8, 4)), batch_size=4)
+        treadle.Trainer(
+            accelerator="cpu",
+            max_epochs=1,
+            logger=False,
+            enable_progress_bar=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            callbacks=list(callbacks),
+        ).fit(model, data)
+        return dict(seen)
+
+    assert fit(Model())["lean"] == [True]
+    got = fit(Model(), [Outputs()])
+    assert got["lean"] == [False]
+    assert [float(x) for x in got["outputs"]] == [float(x) for x in got["losses"]]
+    assert fit(Model("lbfgs"))["lean"] == [False]
+    got = fit(Override())
+    assert got["lean"] == [False]
+    assert [float(x) for x in got["returned"]] == [float(x) for x in got["losses"]]

@@ -418,6 +418,8 @@ class FitLoop:
         # (None: nothing implements it, and the call is left out)
         on_batch_start = hooks.optional("on_train_batch_start")
         on_batch_end = hooks.optional("on_train_batch_end")
+        step.wants_outputs = on_batch_end is not None  # else the step builds no outputs
+        step.closure.lean = step.lean_possible and on_batch_end is None
         max_steps, log_every = cfg.max_steps, cfg.log_every_n_steps
         schedulers = trainer.lr_scheduler_configs
         complete = False  # every batch of the epoch ran (its epoch schedulers step)

@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 import torch
 
+from treadle import _defaults
 from treadle._callers import Sequence
 from treadle.errors import NonFiniteLossError
 from treadle.optim import WrappedOptimizer, route_scheduler_step
@@ -116,6 +117,14 @@ class Step:
         self.before_step = hooks.sequence(BEFORE_STEP, asked=clipping)
         self.before_manual_step = hooks.sequence(BEFORE_MANUAL_STEP)
         self.closure = AutomaticClosure(self)
+        # Nothing reads a batch's outputs or the closure's loss when only the core steps the
+        # optimizer (whose step() calls the closure once, first, and discards what it returns)
+        # and nothing implements on_train_batch_end: the closure then leaves out the detached
+        # copy of the loss and the outputs dict (``lean``; the loop arms it each epoch).
+        self.lean_possible = self._step_full is _defaults.optimizer_step and all(
+            _defaults._evaluates_closure_once(type(o.optimizer)) for o in self.optimizers
+        )
+        self.wants_outputs = True  # the loop sets it each epoch: on_train_batch_end is called
         # opt.step() without a closure, when no hook runs before the step: nothing for its
         # closure to do, so one per optimizer serves every step
         self._bare_closures = [ManualClosure(self, o, None) for o in self.optimizers]
@@ -180,6 +189,8 @@ class Step:
             trainer=self.trainer, module=self.module, batch=batch, batch_idx=batch_idx
         )[0]
         self.end_batch()
+        if not self.wants_outputs:
+            return None
         return {"loss": out.detach()} if isinstance(out, torch.Tensor) else out
 
     # -- non-finite losses (Trainer(nonfinite_loss=...)) ------------------------------------
@@ -319,7 +330,16 @@ class Step:
 class AutomaticClosure:
     """Automatic optimization's closure; one per run, re-armed for every batch."""
 
-    __slots__ = ("step", "batch", "batch_idx", "optimizer", "zero_grad", "outputs", "result")
+    __slots__ = (
+        "step",
+        "batch",
+        "batch_idx",
+        "optimizer",
+        "zero_grad",
+        "outputs",
+        "result",
+        "lean",
+    )
 
     def __init__(self, step: Step) -> None:
         self.step = step
@@ -329,6 +349,7 @@ class AutomaticClosure:
         self.zero_grad = False
         self.outputs: Any = None
         self.result: torch.Tensor | None = None
+        self.lean = False  # nothing reads outputs or result (see Step.lean_possible)
 
     def __call__(self) -> torch.Tensor | None:
         """The automatic step's body (see the module docstring for the order); :meth:`Step.automatic`
@@ -349,11 +370,17 @@ class AutomaticClosure:
             loss = loss / n
         # As Lightning: the outputs hold the loss as backpropagated (divided by
         # accumulate_grad_batches), detached, first; a dict's other entries after it.
-        detached = loss.detach()
-        if isinstance(out, torch.Tensor):
-            closure.outputs = {"loss": detached}
+        if closure.lean:
+            detached = None
         else:
-            closure.outputs = {"loss": detached, **{k: v for k, v in out.items() if k != "loss"}}
+            detached = loss.detach()
+            if out is loss or isinstance(out, torch.Tensor):
+                closure.outputs = {"loss": detached}
+            else:
+                closure.outputs = {
+                    "loss": detached,
+                    **{k: v for k, v in out.items() if k != "loss"},
+                }
         # (Step.backward, inlined: per step)
         if step.nonfinite is not None:
             step.check_finite(loss)
