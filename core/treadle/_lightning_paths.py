@@ -51,6 +51,7 @@ SUBMODULES: dict[str, tuple[str, ...]] = {
     "treadle.tuner": ("batch_size_scaling", "lr_finder", "tuning"),
     "treadle.utilities": (
         "combined_loader",
+        "compile",
         "enums",
         "exceptions",
         "grads",

@@ -33,6 +33,9 @@ class Module(nn.Module):
         super().__init__(*args, **kwargs)
         self.automatic_optimization: bool = True
         self._trainer = None
+        # ``trainer.fit(torch.compile(module))``: the compiled methods and the originals
+        # (``treadle.utilities.from_compiled``); None when not compiled, as Lightning's
+        self._compiler_ctx: dict[str, Any] | None = None
 
     # -- what the Trainer wires in ---------------------------------------------------------
 

@@ -41,7 +41,12 @@ from treadle.plugin_manager import RunPluginManager, auto_strategy
 from treadle.profilers import PassThroughProfiler, make_profiler
 from treadle.state import LoopState
 from treadle.step import Step
-from treadle.utilities import dataloader_idx_problems, seed_worker
+from treadle.utilities import (
+    compiled_module_type,
+    dataloader_idx_problems,
+    from_compiled,
+    seed_worker,
+)
 
 __version__ = checkpoint.VERSION
 
@@ -755,6 +760,9 @@ class Trainer(LightningTrainerFacade):
                 + ("" if fn == "fit" else " (or call it after `fit()`, which it then reuses)")
                 + "."
             )
+        optimized = compiled_module_type()
+        if optimized is not None and isinstance(model, optimized):  # torch.compile(module)
+            return from_compiled(model)  # as Lightning: the Module, its steps compiled
         if not isinstance(model, Module):
             raise TypeError(
                 f"`trainer.{fn}(model)` needs a `treadle.Module`, got {type(model).__name__}."

@@ -51,6 +51,7 @@ __all__ = [
     "MisconfigurationException",
     "OptimizerLRScheduler",
     "PossibleUserWarning",
+    "from_compiled",
     "grad_norm",
     "is_overridden",
     "is_picklable",
@@ -63,6 +64,7 @@ __all__ = [
     "rank_zero_warn",
     "seed_everything",
     "suggested_max_num_workers",
+    "to_uncompiled",
 ]
 
 _log = logging.getLogger("treadle")
@@ -396,6 +398,76 @@ def is_overridden(method_name: str, instance: Any = None, parent: Any = None) ->
         )
     code = getattr(attr, "__code__", None)
     return code is None or code != getattr(base, "__code__", None)
+
+
+_STEP_METHODS = ("forward", "training_step", "validation_step", "test_step", "predict_step")
+
+
+def compiled_module_type() -> Any:
+    """torch's ``OptimizedModule`` (what ``torch.compile(module)`` returns) when torch.compile
+    has been used in this process, else None (nothing is imported to find out)."""
+    import sys
+
+    eval_frame = sys.modules.get("torch._dynamo.eval_frame")
+    return getattr(eval_frame, "OptimizedModule", None)
+
+
+def from_compiled(model: Any) -> Any:
+    """The ``treadle.Module`` inside ``torch.compile(module)``, with its ``forward`` and its
+    step methods compiled as the wrapper compiled ``forward`` (Lightning's
+    ``utilities.compile.from_compiled``; ``trainer.fit(torch.compile(model))`` calls it).
+    :func:`to_uncompiled` undoes it."""
+    from treadle.module import Module
+
+    optimized = compiled_module_type()
+    if optimized is None or not isinstance(model, optimized):
+        raise ValueError(
+            f"from_compiled(model): expected what `torch.compile(module)` returns, got "
+            f"{type(model).__name__}."
+        )
+    module = model._orig_mod
+    if not isinstance(module, Module):
+        raise ValueError(
+            f"from_compiled(model): the compiled module is a {type(module).__name__}, not a "
+            f"`treadle.Module`; compile the Module itself: `torch.compile(MyModule(...))`."
+        )
+    context = model.dynamo_ctx
+    prepared = getattr(module, "_compiler_ctx", None)
+    if prepared is not None and prepared.get("dynamo_ctx") is context:
+        return module  # an earlier entry point prepared it (fit, then test): not twice
+    ctx: dict[str, Any] = {"compiler": "dynamo", "dynamo_ctx": context}
+    for name in _STEP_METHODS:
+        original = getattr(module, name)
+        ctx[f"original_{name}"] = original
+        setattr(module, name, context(original))
+    module._compiler_ctx = ctx
+    return module
+
+
+def to_uncompiled(model: Any) -> Any:
+    """The ``treadle.Module`` with its original (uncompiled) methods back, from
+    ``torch.compile(module)`` or from the module :func:`from_compiled` returned (Lightning's
+    ``utilities.compile.to_uncompiled``)."""
+    from treadle.module import Module
+
+    optimized = compiled_module_type()
+    original = model._orig_mod if optimized is not None and isinstance(model, optimized) else model
+    if not isinstance(original, Module):
+        raise ValueError(
+            f"to_uncompiled(model): expected a `treadle.Module` or `torch.compile(module)`, got "
+            f"{type(model).__name__}."
+        )
+    ctx = getattr(original, "_compiler_ctx", None)
+    if ctx is None:
+        raise ValueError(
+            "to_uncompiled(model): the model is required to be a compiled Module (one that "
+            "`trainer.fit(torch.compile(module))` or `from_compiled` prepared); this one is not "
+            "compiled: use it as it is."
+        )
+    for name in _STEP_METHODS:
+        setattr(original, name, ctx[f"original_{name}"])
+    original._compiler_ctx = None
+    return original
 
 
 # ``treadle.utilities.exceptions``, ``...rank_zero``, ``...types`` (Lightning's paths): this module.
