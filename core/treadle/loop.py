@@ -63,7 +63,7 @@ def log_to_loggers(trainer: Any, metrics: dict[str, torch.Tensor], step: int | N
         values["epoch"] = state.epoch
         step = max(state.global_step - 1, 0) if state.fn == "fit" else state.global_step
     for logger in trainer.loggers:
-        logger.log_metrics(values, step=step)
+        logger.log_metrics(metrics=values, step=step)  # by name, as Lightning's connector
 
 
 class EvaluationLoop:
