@@ -50,7 +50,7 @@ TRANSFER = Sequence(
 )
 
 
-def log_to_loggers(trainer: Any, metrics: dict[str, torch.Tensor], step: int | None = None) -> None:
+def log_to_loggers(trainer: Any, metrics: dict[str, Any], step: int | None = None) -> None:
     """Send ``metrics`` (with the epoch) to every logger at Lightning's step: during ``fit`` the
     index of the latest optimizer step (``global_step - 1``), in ``validate``/``test`` the global
     step; or, given ``step`` (an evaluation batch's index, as Lightning), at that step without
