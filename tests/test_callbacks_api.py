@@ -267,3 +267,71 @@ def test_module_configure_callbacks(tmp_path):
     model = WithCallbacks()
     make_trainer(tmp_path, max_epochs=1).fit(model, make_loader(2))
     assert len(model.cb.named("on_train_batch_end")) == 2
+
+
+# Ported from Lightning's tests/tests_pytorch/callbacks/test_callbacks.py (Apache-2.0,
+# Copyright The Lightning AI team): test_callbacks_configured_in_model,
+# test_configure_callbacks_hook_multiple_calls, test_resume_incomplete_callbacks_list_warning.
+
+
+def test_a_mock_callback_gets_every_hook_call_and_configure_callbacks_may_return_one(tmp_path):
+    # A Mock(spec=Callback) answers its hooks dynamically (none on its class): Lightning calls
+    # them as any callback's; `configure_callbacks` may return a callback without a list.
+    from unittest.mock import Mock
+
+    model_cb = Mock(spec=treadle.Callback)
+    trainer_cb = Mock(spec=treadle.Callback)
+
+    class WithMock(treadle.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, batch_idx):
+            return self.layer(batch[0]).sum()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+        def configure_callbacks(self):
+            return model_cb
+
+    trainer = make_trainer(tmp_path, callbacks=[trainer_cb])
+    trainer.fit(WithMock(), make_loader(2))
+    assert trainer.callbacks[-1] is model_cb
+    names = [call[0] for call in trainer_cb.method_calls]
+    assert names[:2] == ["setup", "on_fit_start"] and "on_train_batch_end" in names
+    assert model_cb.method_calls == trainer_cb.method_calls
+
+
+def test_resuming_without_a_callback_that_saved_state_warns(tmp_path):
+    import re
+
+    import pytest
+
+    from treadle.callbacks import ModelCheckpoint
+
+    class Model(treadle.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(4, 1)
+
+        def training_step(self, batch, batch_idx):
+            return self.layer(batch[0]).sum()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    by_epoch = ModelCheckpoint(dirpath=tmp_path, monitor="epoch")
+    by_step = ModelCheckpoint(dirpath=tmp_path / "s", monitor="step")
+    make_trainer(tmp_path, callbacks=[by_epoch, by_step], max_steps=1).fit(Model(), make_loader(2))
+    trainer = make_trainer(tmp_path, callbacks=[by_step], max_steps=2)
+    with pytest.warns(
+        UserWarning,
+        match=re.escape(
+            "Be aware that when using `ckpt_path`, callbacks used to create the checkpoint need "
+            "to be provided during `Trainer` instantiation. Please add the following callbacks: "
+            f"[{by_epoch.state_key!r}]."
+        ),
+    ):
+        trainer.fit(Model(), make_loader(2), ckpt_path=by_epoch.best_model_path)

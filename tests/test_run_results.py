@@ -105,6 +105,20 @@ def test_the_summary_without_logger_or_checkpoints_and_quiet(tmp_path, caplog, m
     assert summary(caplog) == []
 
 
+def test_the_summary_with_a_mock_logger(tmp_path, caplog, monkeypatch):
+    # Lightning's own tests pass `logger=Mock()` (test_throughput_monitor.py): its `log_dir`
+    # is a Mock, no folder; the summary names none instead of failing
+    from unittest.mock import Mock
+
+    monkeypatch.delenv("TREADLE_QUIET", raising=False)
+    caplog.set_level(logging.INFO, logger="treadle")
+    mock_logger = Mock()
+    mock_logger.save_dir = tmp_path
+    trainer(tmp_path, logger=mock_logger, enable_checkpointing=False).fit(Net(), loader())
+    assert summary(caplog)[0].splitlines()[1] == "  logs: none (no logger writes files)"
+    assert mock_logger.log_metrics.called
+
+
 def test_runs_sharing_a_root_keep_their_logs_and_checkpoints_in_their_own_version(tmp_path):
     for _ in range(2):
         trainer(tmp_path).fit(Net(), loader())

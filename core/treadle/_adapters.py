@@ -252,7 +252,8 @@ def adapt_method(
     )
     exec(f"def {hook_name}({', '.join(argnames)}):\n    {body}\n", namespace)  # noqa: S102
     impl = namespace[hook_name]
-    impl.__qualname__ = f"{owner_label}.{method.__name__}"
+    impl.__qualname__ = f"{owner_label}.{getattr(method, '__name__', hook_name)}"  # a Mock's
+    # child has no __name__
     if direct:
         impl.treadle_direct = (method, tuple(args))
     return hookimpl(impl)
@@ -273,7 +274,9 @@ def adapt_object(
     # overrides the class's, as Python's attribute lookup (and Lightning) has it.
     own = getattr(owner, "__dict__", {})
     found = False
-    for attr in sorted(set(dir(cls)).union(own)):
+    # dir(owner), not only the class's: an object answering attributes dynamically (a
+    # ``Mock(spec=Callback)``, a proxy's ``__getattr__``) has its hooks on the instance alone
+    for attr in sorted(set(dir(owner)).union(dir(cls), own)):
         if attr.startswith("_"):
             continue
         hook_name = METHOD_TO_HOOK.get(attr, attr)
@@ -285,10 +288,11 @@ def adapt_object(
             if attr in _CALLED_IF_OVERRIDDEN and _unwraps_to(own[attr], getattr(base, attr, None)):
                 continue  # a wrapper of the base's own method: not an override (Lightning's
                 # ``is_overridden`` unwraps it too)
-        else:
+        elif hasattr(cls, attr) or not callable(getattr(owner, attr, None)):
             impl_attr = getattr(cls, attr, None)
             if not callable(impl_attr) or impl_attr is getattr(base, attr, None):
                 continue  # not overridden: the base class's stub takes no part
+        # else: found on the instance alone (dynamically): Lightning calls it as any hook
         method = getattr(owner, attr)
         spec = tuple(hook_specs[hook_name])
         setattr(

@@ -13,6 +13,7 @@ aliases work before anything else has imported the parent.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 # parent module -> the Lightning submodule names whose public names it holds
@@ -65,8 +66,20 @@ SUBMODULES: dict[str, tuple[str, ...]] = {
 }
 
 
+# Lightning submodule paths whose names live in a treadle module of their own (not the parent)
+ELSEWHERE: dict[str, dict[str, str]] = {
+    "treadle.utilities": {
+        "model_summary": "treadle._model_summary",
+        "model_summary.model_summary": "treadle._model_summary",
+    },
+}
+
+
 def register(parent: str) -> None:
-    """Alias ``parent``'s Lightning submodule paths to ``parent`` itself."""
+    """Alias ``parent``'s Lightning submodule paths to ``parent`` itself (or, for those in
+    ``ELSEWHERE``, to the module named there)."""
     module = sys.modules[parent]
     for sub in SUBMODULES[parent]:
         sys.modules.setdefault(f"{parent}.{sub}", module)
+    for sub, target in ELSEWHERE.get(parent, {}).items():
+        sys.modules.setdefault(f"{parent}.{sub}", importlib.import_module(target))

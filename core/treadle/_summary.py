@@ -43,7 +43,7 @@ def lines(trainer: Any, error: BaseException | None) -> list[str]:
     folders = []
     for logger in trainer.loggers:
         where = getattr(logger, "log_dir", None) or getattr(logger, "save_dir", None)
-        if where:
+        if where and isinstance(where, (str, os.PathLike)):  # not a Mock logger's attribute
             folders.append(f"{os.path.abspath(where)} ({type(logger).__name__})")
     out.append("  logs: " + (", ".join(folders) if folders else "none (no logger writes files)"))
     if isinstance(error, Preempted):  # written by the signal handling, callback or not

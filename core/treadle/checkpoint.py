@@ -192,6 +192,16 @@ def restore(trainer: Any, hooks: Any, ckpt_path: Any) -> dict[str, Any] | None:
     # As Lightning: the callbacks before the optimizers (a finetuning callback rebuilds the
     # parameter groups it added, which the saved optimizer state has).
     saved = checkpoint.get("callbacks", {})
+    present = {state_key(cb) for cb in trainer.callbacks}
+    missing = [key for key, value in saved.items() if value and key not in present]
+    if missing and trainer.is_global_zero:  # as Lightning (a callback with no state is no loss)
+        warnings.warn(
+            "Be aware that when using `ckpt_path`, callbacks used to create the checkpoint need "
+            "to be provided during `Trainer` instantiation. Please add the following "
+            f"callbacks: {missing}.",
+            UserWarning,
+            stacklevel=4,
+        )
     for cb in trainer.callbacks:
         key = state_key(cb)
         if key in saved and hasattr(cb, "load_state_dict"):

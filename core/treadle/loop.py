@@ -50,7 +50,7 @@ TRANSFER = Sequence(
 )
 
 
-def log_to_loggers(trainer: Any, metrics: dict[str, torch.Tensor], step: int | None = None) -> None:
+def log_to_loggers(trainer: Any, metrics: dict[str, Any], step: int | None = None) -> None:
     """Send ``metrics`` (with the epoch) to every logger at Lightning's step: during ``fit`` the
     index of the latest optimizer step (``global_step - 1``), in ``validate``/``test`` the global
     step; or, given ``step`` (an evaluation batch's index, as Lightning), at that step without
@@ -63,7 +63,7 @@ def log_to_loggers(trainer: Any, metrics: dict[str, torch.Tensor], step: int | N
         values["epoch"] = state.epoch
         step = max(state.global_step - 1, 0) if state.fn == "fit" else state.global_step
     for logger in trainer.loggers:
-        logger.log_metrics(values, step=step)
+        logger.log_metrics(metrics=values, step=step)  # by name, as Lightning's connector
 
 
 class EvaluationLoop:

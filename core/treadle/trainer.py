@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -867,7 +868,10 @@ class Trainer(LightningTrainerFacade):
     def _prepare(self, model: Module, datamodule: DataModule | None = None) -> None:
         """Register the Module's overrides and put every implementation in its place."""
         pm = self.plugin_manager
-        for callback in model.configure_callbacks() or []:
+        configured = model.configure_callbacks() or []
+        if not isinstance(configured, Sequence):  # one callback, as Lightning accepts
+            configured = [configured]
+        for callback in configured:
             self._add_module_callback(callback)
         # The DataModule's batch-transfer overrides run before the Module's and, these hooks
         # being firstresult, replace them (Lightning's _DataHookSelector).

@@ -183,6 +183,8 @@ class PlainProgressBar(ProgressBar):
         self._train: _Task | None = None
         self._eval: _Task | None = None
         self._eval_stage = ""
+        # each kind's latest bar, kept after its stage (Lightning's `train_progress_bar`, ...)
+        self._bars: dict[str, _Task] = {}
 
     @property
     def refresh_rate(self) -> int:
@@ -202,10 +204,13 @@ class PlainProgressBar(ProgressBar):
     # -- what the hooks do -------------------------------------------------------------------
 
     def _open(self, desc: str, total: Any, kind: str) -> _Task | None:
-        if not self.is_enabled:
-            return None
-        self._live = self._terminal()
         task = _Task(desc, _total(total))
+        self._bars["val" if kind == "sanity" else kind] = task  # the sanity check's is "val"
+        if not self.is_enabled:  # counted, never drawn (as Lightning's disabled tqdm bars)
+            self._live = False
+            task.due_n = math.inf  # type: ignore[assignment]  # a count never reached
+            return task
+        self._live = self._terminal()
         if self._live:
             self._live_open(task, kind)
         else:
@@ -272,13 +277,48 @@ class PlainProgressBar(ProgressBar):
         return text
 
     def _close(self, task: _Task | None, kind: str) -> None:
-        if task is None:
+        if task is None or task.due_n == math.inf:  # none, or not drawn (disabled)
             return
         if self._live:
             self._live_draw(task, self.get_metrics(self.trainer, self.trainer.lightning_module))
             self._live_close(task, kind)
         elif kind != "sanity":  # the sanity check is quiet in a log file
             self._show(task, time.perf_counter(), final=True)
+
+    # -- Lightning's bar attributes ---------------------------------------------------------------
+
+    def _bar(self, kind: str) -> _Task:
+        bar = self._bars.get(kind)
+        if bar is None:
+            raise TypeError(
+                f"The `{type(self).__name__}._{kind}_progress_bar` reference has not been set "
+                f"yet (no {kind} stage has started)."
+            )
+        return bar
+
+    @property
+    def train_progress_bar(self) -> _Task:
+        """The latest training epoch's bar: ``n`` batches done of ``total``."""
+        return self._bar("train")
+
+    @property
+    def val_progress_bar(self) -> _Task:
+        """The latest validation's (or sanity check's) bar: ``n`` and ``total``."""
+        return self._bar("val")
+
+    @property
+    def test_progress_bar(self) -> _Task:
+        return self._bar("test")
+
+    @property
+    def predict_progress_bar(self) -> _Task:
+        return self._bar("predict")
+
+    def __getstate__(self) -> dict[str, Any]:
+        # as Lightning's: the bars (live tqdm/rich handles) are not pickled; nor is the trainer
+        # (its plugin manager holds modules): an unpickled bar is attached again by a Trainer
+        state = {**vars(self), "_trainer": None, "_train": None, "_eval": None, "_bars": {}}
+        return {k: v for k, v in state.items() if k not in ("_train_bar", "_progress")}
 
     # -- the live bar (subclasses) --------------------------------------------------------------
 
@@ -375,6 +415,11 @@ class TQDMProgressBar(PlainProgressBar):
 
     def __init__(self, refresh_rate: int = 1, process_position: int = 0, leave: bool = False):
         super().__init__(refresh_rate, leave)
+        # as Lightning's: 20 on Colab (for the default 1), at least tqdm's TQDM_MINITERS
+        if os.getenv("COLAB_GPU") and refresh_rate == 1:
+            self._refresh_rate = 20
+        elif "TQDM_MINITERS" in os.environ:
+            self._refresh_rate = max(int(os.environ["TQDM_MINITERS"]), refresh_rate)
         self._process_position = process_position
         self._train_bar: Any = None
 
@@ -577,8 +622,19 @@ def default_progress_bar(choice: str | None = None) -> PlainProgressBar:
 
 @hookimpl
 def configure_callbacks(trainer):
-    if trainer.config.enable_progress_bar and not any(
-        isinstance(c, ProgressBar) for c in trainer.callbacks
-    ):
+    bars = [c for c in trainer.callbacks if isinstance(c, ProgressBar)]
+    if len(bars) > 1:  # as Lightning, when the Trainer is built
+        raise ConfigurationError(
+            "You added multiple progress bar callbacks to the Trainer, but currently only one "
+            f"progress bar is supported (got {', '.join(type(b).__name__ for b in bars)}). "
+            "Pass one."
+        )
+    if bars and not trainer.config.enable_progress_bar:
+        raise ConfigurationError(
+            "Trainer was configured with `enable_progress_bar=False` but found "
+            f"`{type(bars[0]).__name__}` in callbacks list. Remove it or set "
+            "`enable_progress_bar=True`."
+        )
+    if trainer.config.enable_progress_bar and not bars:
         return [default_progress_bar()]
     return None

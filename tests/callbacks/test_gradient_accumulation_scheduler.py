@@ -90,6 +90,21 @@ def test_unsupported_manual_optimization(tmp_path):
         trainer.fit(Manual())
 
 
+def test_on_train_start_refuses_manual_optimization_when_called_directly():
+    # ported from Lightning's test_unsupported_manual_optimization: the hook itself raises
+    scheduler = GradientAccumulationScheduler({1: 2})
+    model = BoringModel()
+    model.automatic_optimization = False
+    with pytest.raises(
+        RuntimeError,
+        match=re.escape(
+            "Automatic gradient accumulation and the `GradientAccumulationScheduler` is not "
+            "supported for manual optimization."
+        ),
+    ):
+        scheduler.on_train_start(treadle.Trainer(), model)
+
+
 def test_warn_if_model_has_overridden_optimization_hooks(tmp_path):
     class OverriddenOptimizerStepModel(BoringModel):
         def optimizer_step(self, *args, **kwargs):
@@ -116,9 +131,9 @@ def test_raises_when_accumulate_grad_batches_with_callback(tmp_path):
     with pytest.raises(
         ValueError,
         match=re.escape(
-            "You have set `accumulate_grad_batches` (`Trainer(accumulate_grad_batches=2)`) and "
-            "are using the `GradientAccumulationScheduler` callback. Either remove "
-            "`accumulate_grad_batches` from the Trainer or remove the callback."
+            "You have set `accumulate_grad_batches` and are using the "
+            "`GradientAccumulationScheduler` callback (`Trainer(accumulate_grad_batches=2)`). "
+            "Either remove `accumulate_grad_batches` from the Trainer or remove the callback."
         ),
     ):
         trainer.fit(BoringModel())

@@ -82,7 +82,7 @@ def test_custom_model_summary_callback_summarize(tmp_path):
 
     trainer = treadle.Trainer(**quiet(tmp_path, callbacks=CustomModelSummary(extra=1), max_steps=1))
     trainer.fit(BoringModel())
-    assert seen == [{"extra": 1}]
+    assert seen == [{"total_flops": 0, "extra": 1}]  # Lightning 2.6 passes total_flops by name
 
 
 class EmptyModule(treadle.Module):
@@ -309,16 +309,17 @@ def test_table_printed_at_fit_start(tmp_path, capsys):
 
     make_trainer(tmp_path, max_steps=2).fit(Probe())
     assert printed_before_training == [
-        "  | Name  | Type   | Params | Mode \n"
-        "-----------------------------------------\n"
-        "0 | layer | Linear | 66     | train\n"
-        "-----------------------------------------\n"
+        "  | Name  | Type   | Params | Mode  | FLOPs\n"
+        "-------------------------------------------------\n"
+        "0 | layer | Linear | 66     | train | 0    \n"
+        "-------------------------------------------------\n"
         "66        Trainable params\n"
         "0         Non-trainable params\n"
         "66        Total params\n"
         "0.000     Total estimated model params size (MB)\n"
         "1         Modules in train mode\n"
         "0         Modules in eval mode\n"
+        "0         Total Flops\n"
     ]
     assert capsys.readouterr().out == ""  # printed once
 
@@ -341,16 +342,16 @@ def test_frozen_eval_layers_sizes_and_leftover_params(tmp_path, capsys):
     trainer.fit(Frozen())
     out = capsys.readouterr().out
     assert out.splitlines()[:5] == [
-        "  | Name         | Type        | Params | Mode  | In sizes | Out sizes",
-        "----------------------------------------------------------------------------",
-        "0 | layer        | Linear      | 66     | train | [4, 32]  | [4, 2]   ",
-        "1 | norm         | BatchNorm1d | 4      | eval  | [4, 2]   | [4, 2]   ",
-        "  | other params | n/a         | 3      | n/a   | n/a      | n/a      ",
+        "  | Name         | Type        | Params | Mode  | FLOPs | In sizes | Out sizes",
+        "------------------------------------------------------------------------------------",
+        "0 | layer        | Linear      | 66     | train | 512   | [4, 32]  | [4, 2]   ",
+        "1 | norm         | BatchNorm1d | 4      | eval  | 0     | [4, 2]   | [4, 2]   ",
+        "  | other params | n/a         | 3      | n/a   | n/a   | n/a      | n/a      ",
     ]
     assert (
         "7         Trainable params\n66        Non-trainable params\n73        Total params\n"
         "0.001     Total estimated model params size (MB)\n1         Modules in train mode\n"
-        "1         Modules in eval mode" in out
+        "1         Modules in eval mode\n512       Total Flops" in out
     )
 
 
@@ -379,3 +380,92 @@ def test_enable_model_summary_is_validated():
         ),
     ):
         treadle.Trainer(enable_model_summary="yes please")
+
+
+# -- Lightning 2.6's FLOPs and its utilities.model_summary path ------------------------------
+
+
+class LitModel(treadle.Module):
+    # the example of Lightning 2.6.6's `utilities.model_summary.ModelSummary` docstring
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(256, 512), nn.BatchNorm1d(512))
+        self.example_input_array = torch.zeros(10, 256)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def test_flops_of_the_example_input_as_lightning_counts_them():
+    # the tables printed by Lightning 2.6.6's docstring (its doctest)
+    summary = summarize(LitModel(), max_depth=-1)
+    assert summary.total_flops == 2 * 10 * 256 * 512
+    assert str(summary).splitlines() == [
+        "  | Name  | Type        | Params | Mode  | FLOPs | In sizes  | Out sizes",
+        "------------------------------------------------------------------------------",
+        "0 | net   | Sequential  | 132 K  | train | 2.6 M | [10, 256] | [10, 512]",
+        "1 | net.0 | Linear      | 131 K  | train | 2.6 M | [10, 256] | [10, 512]",
+        "2 | net.1 | BatchNorm1d | 1.0 K  | train | 0     | [10, 512] | [10, 512]",
+        "------------------------------------------------------------------------------",
+        "132 K     Trainable params",
+        "0         Non-trainable params",
+        "132 K     Total params",
+        "0.530     Total estimated model params size (MB)",
+        "3         Modules in train mode",
+        "0         Modules in eval mode",
+        "2.6 M     Total Flops",
+    ]
+    assert summarize(BoringModel()).total_flops == 0  # no example input: nothing run
+
+
+def test_a_summarize_override_written_for_lightning_2_6_gets_total_flops(tmp_path):
+    seen = []
+
+    class CustomModelSummary(ModelSummary):
+        @staticmethod
+        def summarize(summary_data, total_parameters, trainable_parameters, model_size,
+                      total_training_modes, total_flops, **summarize_kwargs):  # fmt: skip
+            seen.append(total_flops)
+
+    model = LitModel()
+    model.training_step = lambda batch, batch_idx: model(batch).sum()
+    model.configure_optimizers = lambda: torch.optim.SGD(model.parameters(), lr=0.1)
+    loader = torch.utils.data.DataLoader(torch.randn(8, 256), batch_size=4)
+    trainer = treadle.Trainer(**quiet(tmp_path, callbacks=CustomModelSummary(), max_steps=1))
+    trainer.fit(model, loader)
+    assert seen == [2 * 10 * 256 * 512]
+
+
+def test_scripted_layers_get_unknown_sizes_with_an_example_input():
+    # Lightning's test_summary_with_scripted_modules: torch refuses hooks on a ScriptModule
+    class PartialScriptModel(treadle.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer1 = torch.jit.script(nn.Linear(5, 3))
+            self.layer2 = nn.Linear(3, 2)
+            self.example_input_array = torch.rand(2, 5)
+
+        def forward(self, x):
+            return self.layer2(self.layer1(x))
+
+    summary = summarize(PartialScriptModel(), max_depth=-1)
+    assert summary.layer_types == ["RecursiveScriptModule", "Linear"]
+    assert summary.in_sizes == [UNKNOWN_SIZE, [2, 3]]
+    assert summary.out_sizes == [UNKNOWN_SIZE, [2, 2]]
+
+
+def test_lightning_utilities_model_summary_path():
+    # Lightning's `utilities.model_summary` names: ModelSummary is the summary, not the callback
+    from treadle.utilities.model_summary import LayerSummary, get_formatted_model_size
+    from treadle.utilities.model_summary import ModelSummary as SummaryClass
+    from treadle.utilities.model_summary.model_summary import summarize as summarize_fn
+
+    assert SummaryClass is Summary and summarize_fn is summarize
+    assert get_formatted_model_size(0.5301) == "0.530"
+    # LayerSummary's docstring example in Lightning 2.6.6
+    conv = nn.Conv2d(3, 8, 3)
+    layer = LayerSummary(conv)
+    assert (layer.num_parameters, layer.layer_type, layer.in_size) == (224, "Conv2d", "?")
+    conv(torch.rand(1, 3, 5, 5))
+    assert (layer.in_size, layer.out_size) == ([1, 3, 5, 5], [1, 8, 3, 3])
+    assert not conv._forward_hooks  # the hook removed itself after the first call

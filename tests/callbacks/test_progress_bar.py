@@ -391,3 +391,60 @@ def test_total_val_batches_is_zero_in_an_epoch_that_does_not_validate(tmp_path):
     )
     trainer.fit(Net(), data, data)
     assert seen == [0, 2, 0, 2]
+
+
+# Ported from Lightning's tests/tests_pytorch/callbacks/progress/test_tqdm_progress_bar.py
+# (Apache-2.0, Copyright The Lightning AI team): test_tqdm_progress_bar_misconfiguration,
+# test_tqdm_progress_bar_fast_dev_run, test_tqdm_progress_bar_progress_refresh,
+# test_tqdm_progress_bar_refresh_rate_via_env_variable, test_tqdm_progress_bar_can_be_pickled.
+
+
+def test_two_bars_or_a_bar_with_enable_progress_bar_false_are_refused():
+    with pytest.raises(
+        ConfigurationError,
+        match=re.escape(
+            "You added multiple progress bar callbacks to the Trainer, but currently only one "
+            "progress bar is supported (got TQDMProgressBar, PlainProgressBar). Pass one."
+        ),
+    ):
+        treadle.Trainer(callbacks=[TQDMProgressBar(), PlainProgressBar()])
+    with pytest.raises(
+        ConfigurationError,
+        match=re.escape(
+            "Trainer was configured with `enable_progress_bar=False` but found `TQDMProgressBar` "
+            "in callbacks list. Remove it or set `enable_progress_bar=True`."
+        ),
+    ):
+        treadle.Trainer(callbacks=TQDMProgressBar(), enable_progress_bar=False)
+
+
+@pytest.mark.parametrize("refresh_rate", [0, 1])
+def test_each_stage_bar_keeps_its_count_and_total_even_disabled(tmp_path, refresh_rate):
+    bar = TQDMProgressBar(refresh_rate=refresh_rate)
+    with pytest.raises(TypeError, match=re.escape("`TQDMProgressBar._train_progress_bar`")):
+        bar.train_progress_bar  # noqa: B018  # nothing ran yet
+    trainer = fit(tmp_path, bar, n_batches=3)
+    assert (bar.train_progress_bar.n, bar.train_progress_bar.total) == (3, 3)
+    trainer.validate(trainer.lightning_module, loader(2), verbose=False)
+    assert (bar.val_progress_bar.n, bar.val_progress_bar.total) == (2, 2)
+    trainer.test(trainer.lightning_module, loader(1), verbose=False)
+    assert (bar.test_progress_bar.n, bar.test_progress_bar.total) == (1, 1)
+
+
+def test_tqdm_miniters_raises_the_refresh_rate(monkeypatch):
+    monkeypatch.setenv("TQDM_MINITERS", "2")
+    assert TQDMProgressBar(refresh_rate=1).refresh_rate == 2
+    assert TQDMProgressBar(refresh_rate=3).refresh_rate == 3
+    monkeypatch.delenv("TQDM_MINITERS")
+    monkeypatch.setenv("COLAB_GPU", "1")
+    assert TQDMProgressBar().refresh_rate == 20
+    assert TQDMProgressBar(refresh_rate=19).refresh_rate == 19
+
+
+def test_a_bar_pickles_after_a_run(tmp_path):
+    import pickle
+
+    bar = TQDMProgressBar()
+    fit(tmp_path, bar, n_batches=2)
+    copy = pickle.loads(pickle.dumps(bar))
+    assert copy.refresh_rate == 1 and copy.is_enabled

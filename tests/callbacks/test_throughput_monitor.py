@@ -140,3 +140,50 @@ def test_flops_rates_from_the_module(tmp_path):
     with open(Path(logger.log_dir) / "metrics.csv") as f:
         header = next(csv.reader(f))
     assert "train/device/flops_per_sec" in header
+
+
+class KeywordLogger(treadle.loggers.Logger):
+    """Takes ``metrics``/``step`` by name only, as Lightning's logger connector passes them."""
+
+    name, version = "kw", 0
+
+    def __init__(self):
+        self.calls = []
+
+    def log_metrics(self, *, metrics, step):
+        self.calls.append((dict(metrics), step))
+
+    def log_hyperparams(self, params, *args, **kwargs):
+        pass
+
+
+# Ported from Lightning's test_throughput_monitor_fit and test_throughput_monitor_eval
+# (tests/tests_pytorch/callbacks/test_throughput_monitor.py, Apache-2.0, Copyright The
+# Lightning AI team): the training rows carry the epoch and the step of the latest optimizer
+# step; a second validate() on the same Trainer goes on counting ("the step doesnt repeat").
+def test_logged_by_name_with_the_epoch_and_eval_steps_going_on(tmp_path):
+    logger = KeywordLogger()
+    monitor = ThroughputMonitor(batch_size_fn=lambda b: 3, window_size=3, separator="|")
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, max_steps=2, log_every_n_steps=1, limit_val_batches=0, logger=logger),
+        callbacks=[monitor],
+    )
+    with pytest.warns(UserWarning, match="flops_per_batch"):
+        trainer.fit(Model())
+    assert [(m["train|batches"], m["epoch"], step) for m, step in logger.calls] == [
+        (1, 0, 0),
+        (2, 0, 1),
+    ]
+    logger.calls.clear()
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, limit_val_batches=6, log_every_n_steps=3, logger=logger),
+        callbacks=[monitor],
+    )
+    trainer.validate(Model(), verbose=False)
+    trainer.validate(Model(), verbose=False)
+    assert [(m["validate|batches"], "epoch" in m, step) for m, step in logger.calls] == [
+        (3, False, 3),
+        (6, False, 6),
+        (9, False, 9),
+        (12, False, 12),
+    ]

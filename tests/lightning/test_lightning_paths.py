@@ -40,6 +40,8 @@ IMPORTS = [
     "from treadle.utilities.types import STEP_OUTPUT",
     "from treadle.utilities.parsing import AttributeDict",
     "from treadle.utilities.seed import seed_everything",
+    "from treadle.utilities.model_summary import ModelSummary, summarize, LayerSummary",
+    "from treadle.utilities.model_summary.model_summary import UNKNOWN_SIZE",
     "from treadle.core import Module",
     "from treadle.core.module import Module",
     "from treadle.core.datamodule import DataModule",

@@ -73,14 +73,21 @@ class GradientAccumulationScheduler(Callback):
             )
         if trainer.config.accumulate_grad_batches != 1:
             problems.append(
-                f"You have set `accumulate_grad_batches` "
-                f"(`Trainer(accumulate_grad_batches={trainer.config.accumulate_grad_batches})`) "
-                f"and are using the `GradientAccumulationScheduler` callback. Either remove "
-                f"`accumulate_grad_batches` from the Trainer or remove the callback."
+                f"You have set `accumulate_grad_batches` and are using the "
+                f"`GradientAccumulationScheduler` callback "
+                f"(`Trainer(accumulate_grad_batches={trainer.config.accumulate_grad_batches})`). "
+                f"Either remove `accumulate_grad_batches` from the Trainer or remove the callback."
             )
         return problems
 
     def on_train_start(self, trainer, pl_module) -> None:
+        if not pl_module.automatic_optimization:  # fit() refused it up front (validate); a
+            # direct call raises as Lightning's hook does
+            raise RuntimeError(
+                "Automatic gradient accumulation and the `GradientAccumulationScheduler` is not "
+                "supported for manual optimization. Please remove the callback or switch to "
+                "automatic optimization."
+            )
         overridden = any(
             getattr(type(pl_module), name) is not getattr(Module, name)
             for name in ("optimizer_step", "optimizer_zero_grad")

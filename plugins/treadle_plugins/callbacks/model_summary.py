@@ -4,19 +4,24 @@ The callback is on by default (``Trainer(enable_model_summary=True)``), added by
 ``configure_callbacks`` unless the user passed a ``ModelSummary`` of their own. The table reads
 like Lightning 2's::
 
-      | Name | Type       | Params | Mode
-    --------------------------------------------
-    0 | net  | Sequential | 49     | train
-    --------------------------------------------
+      | Name | Type       | Params | Mode  | FLOPs
+    ----------------------------------------------------
+    0 | net  | Sequential | 49     | train | 0
+    ----------------------------------------------------
     49        Trainable params
     0         Non-trainable params
     49        Total params
     0.000     Total estimated model params size (MB)
     4         Modules in train mode
     0         Modules in eval mode
+    0         Total Flops
 
 With ``module.example_input_array`` set, the module is run once on it (under ``no_grad``, in
-eval mode) and the table gains ``In sizes`` and ``Out sizes`` columns.
+eval mode, counting FLOPs with torch's ``FlopCounterMode`` as Lightning 2.6 does) and the table
+gains ``In sizes`` and ``Out sizes`` columns; without it the FLOPs are 0.
+
+``treadle.utilities.model_summary`` (Lightning's ``utilities.model_summary`` path) holds
+:class:`Summary` as ``ModelSummary``, :func:`summarize`, :class:`LayerSummary` and the helpers.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from treadle.callback import Callback
 from treadle.errors import ConfigurationError
@@ -79,6 +85,7 @@ class ModelSummary(Callback):
                 summary.trainable_parameters,
                 summary.model_size,
                 summary.total_training_modes,
+                total_flops=summary.total_flops,
                 **self._summarize_kwargs,
             )
 
@@ -89,11 +96,17 @@ class ModelSummary(Callback):
         trainable_parameters: int,
         model_size: float,
         total_training_modes: dict[str, int],
+        total_flops: int = 0,
         **summarize_kwargs: Any,
     ) -> None:
         """Print the table (override to send it elsewhere)."""
         table = format_summary_table(
-            total_parameters, trainable_parameters, model_size, total_training_modes, *summary_data
+            total_parameters,
+            trainable_parameters,
+            model_size,
+            total_training_modes,
+            total_flops,
+            *summary_data,
         )
         print(table, file=summarize_kwargs.get("stream") or sys.stdout, flush=True)
 
@@ -112,6 +125,7 @@ class Summary:
         self._example = getattr(module, "example_input_array", None)
         self._layers: dict[str, nn.Module] = dict(self._named_modules())
         self._sizes: dict[str, tuple[Any, Any]] = {}
+        self._flop_counter: FlopCounterMode | None = None
         if self._example is not None:
             self._forward_example_input()
 
@@ -134,11 +148,12 @@ class Summary:
                 if name not in self._sizes:  # a layer called twice keeps its first shapes
                     inp = (*args, *kwargs.values())
                     self._sizes[name] = (
-                        _shape(inp[0] if len(inp) == 1 else inp) or UNKNOWN_SIZE,
-                        _shape(out) or UNKNOWN_SIZE,
+                        parse_batch_shape(inp[0] if len(inp) == 1 else inp) or UNKNOWN_SIZE,
+                        parse_batch_shape(out) or UNKNOWN_SIZE,
                     )
 
-            handles.append(layer.register_forward_hook(record, with_kwargs=True))
+            if not isinstance(layer, torch.jit.ScriptModule):  # no hooks there: sizes "?"
+                handles.append(layer.register_forward_hook(record, with_kwargs=True))
         modes = [(m, m.training) for m in module.modules()]
         # On the module's device, and floating inputs in its dtype (a "64-true" run's module is
         # double; the example the user wrote is usually float32).
@@ -146,9 +161,10 @@ class Summary:
         example = self._example
         if param is not None:
             example = _cast_floats(move_data_to_device(example, param.device), param.dtype)
+        self._flop_counter = FlopCounterMode(display=False, depth=self._max_depth + 1)
         try:
             module.eval()
-            with torch.no_grad():
+            with torch.no_grad(), self._flop_counter:
                 if isinstance(example, (list, tuple)):
                     module(*example)
                 elif isinstance(example, dict):
@@ -191,6 +207,18 @@ class Summary:
         return {"train": modes.count(True), "eval": modes.count(False)}
 
     @property
+    def total_flops(self) -> int:
+        """FLOPs of one forward pass on ``example_input_array`` (0 without one)."""
+        return 0 if self._flop_counter is None else self._flop_counter.get_total_flops()
+
+    @property
+    def flop_counts(self) -> dict[str, dict[Any, int]]:
+        """Each listed layer's FLOPs by operator (empty without ``example_input_array``)."""
+        counts = {} if self._flop_counter is None else self._flop_counter.get_flop_counts()
+        root = type(self._module).__name__
+        return {name: dict(counts.get(f"{root}.{name}", {})) for name in self._layers}
+
+    @property
     def total_parameters(self) -> int:
         return _count(self._module.parameters())
 
@@ -215,6 +243,10 @@ class Summary:
             ("Type", self.layer_types),
             ("Params", [get_human_readable_count(n) for n in self.param_nums]),
             ("Mode", ["train" if t else "eval" for t in self.training_modes]),
+            (
+                "FLOPs",
+                [get_human_readable_count(sum(c.values())) for c in self.flop_counts.values()],
+            ),
         ]
         if self._example is not None:
             columns.append(("In sizes", [str(s) for s in self.in_sizes]))
@@ -237,10 +269,63 @@ class Summary:
             self.trainable_parameters,
             self.model_size,
             self.total_training_modes,
+            self.total_flops,
             *self.summary_data(),
         )
 
     __repr__ = __str__
+
+
+class LayerSummary:
+    """One layer's type, parameter count, mode and (after a forward pass) input and output
+    sizes, as Lightning's ``utilities.model_summary.LayerSummary``.
+
+    The sizes are recorded by a forward hook on the first call, which then removes itself
+    (none on a ``torch.jit.ScriptModule``: its sizes stay ``"?"``).
+    """
+
+    def __init__(self, module: nn.Module) -> None:
+        self._module = module
+        self._in_size: Any = None
+        self._out_size: Any = None
+        self._hook_handle = None
+        if not isinstance(module, torch.jit.ScriptModule):
+            self._hook_handle = module.register_forward_hook(self._record, with_kwargs=True)
+
+    def _record(self, _module: nn.Module, args: Any, kwargs: Any, out: Any) -> None:
+        inp = (*args, *kwargs.values())
+        self._in_size = parse_batch_shape(inp[0] if len(inp) == 1 else inp)
+        self._out_size = parse_batch_shape(out)
+        self.detach_hook()
+
+    def __del__(self) -> None:
+        self.detach_hook()
+
+    def detach_hook(self) -> None:
+        """Remove the forward hook (when no forward pass did)."""
+        if self._hook_handle is not None:
+            self._hook_handle.remove()
+            self._hook_handle = None
+
+    @property
+    def in_size(self) -> Any:
+        return self._in_size or UNKNOWN_SIZE
+
+    @property
+    def out_size(self) -> Any:
+        return self._out_size or UNKNOWN_SIZE
+
+    @property
+    def layer_type(self) -> str:
+        return type(self._module).__name__
+
+    @property
+    def num_parameters(self) -> int:
+        return _count(self._module.parameters())
+
+    @property
+    def training(self) -> bool:
+        return self._module.training
 
 
 def summarize(module: nn.Module, max_depth: int = 1) -> Summary:
@@ -253,6 +338,7 @@ def format_summary_table(
     trainable_parameters: int,
     model_size: float,
     total_training_modes: dict[str, int],
+    total_flops: int,
     *columns: tuple[str, list[str]],
 ) -> str:
     """Lightning's table: columns joined by `` | ``, dashed rules, then the totals."""
@@ -269,12 +355,18 @@ def format_summary_table(
         (get_human_readable_count(trainable_parameters), "Trainable params"),
         (get_human_readable_count(total_parameters - trainable_parameters), "Non-trainable params"),
         (get_human_readable_count(total_parameters), "Total params"),
-        (f"{model_size:,.3f}", "Total estimated model params size (MB)"),
+        (get_formatted_model_size(model_size), "Total estimated model params size (MB)"),
         (total_training_modes["train"], "Modules in train mode"),
         (total_training_modes["eval"], "Modules in eval mode"),
+        (get_human_readable_count(total_flops), "Total Flops"),
     ]
     lines.extend(f"{str(value):<10}{label}" for value, label in totals)
     return "\n".join(lines)
+
+
+def get_formatted_model_size(total_model_size: float) -> str:
+    """``0.5301`` -> ``'0.530'``: megabytes as the table prints them."""
+    return f"{total_model_size:,.3f}"
 
 
 def get_human_readable_count(number: float) -> str:
@@ -319,11 +411,12 @@ def _cast_floats(x: Any, dtype: torch.dtype) -> Any:
     return x
 
 
-def _shape(x: Any) -> Any:
+def parse_batch_shape(x: Any) -> Any:
+    """A tensor's shape as a list, nested for lists and tuples, ``"?"`` for anything else."""
     if hasattr(x, "shape"):
         return list(x.shape)
     if isinstance(x, (list, tuple)):
-        return [_shape(e) for e in x]
+        return [parse_batch_shape(e) for e in x]
     return UNKNOWN_SIZE
 
 

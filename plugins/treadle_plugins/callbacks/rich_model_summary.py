@@ -31,6 +31,7 @@ class RichModelSummary(ModelSummary):
         trainable_parameters: int,
         model_size: float,
         total_training_modes: dict[str, int],
+        total_flops: int = 0,
         **summarize_kwargs: Any,
     ) -> None:
         from rich import get_console
@@ -38,7 +39,7 @@ class RichModelSummary(ModelSummary):
 
         console = get_console()
         table = Table(header_style=summarize_kwargs.get("header_style", "bold magenta"))
-        justify = {"Params": "right", "In sizes": "right", "Out sizes": "right"}
+        justify = {"Params": "right", "FLOPs": "right", "In sizes": "right", "Out sizes": "right"}
         for name, _ in summary_data:  # the first column (" ": row numbers) dimmed
             style = "dim" if name == " " else None
             table.add_column(name, justify=justify.get(name, "left"), style=style)  # type: ignore[arg-type]
@@ -59,4 +60,5 @@ class RichModelSummary(ModelSummary):
         grid.add_row(f"[bold]Total estimated model params size (MB)[/]: {model_size:,.3f}")
         grid.add_row(f"[bold]Modules in train mode[/]: {total_training_modes['train']}")
         grid.add_row(f"[bold]Modules in eval mode[/]: {total_training_modes['eval']}")
+        grid.add_row(f"[bold]Total FLOPs[/]: {get_human_readable_count(total_flops)}")
         console.print(grid)

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import torch
 
 from treadle.callback import Callback
+from treadle.loop import log_to_loggers
 from treadle.utilities import rank_zero_warn
 
 
@@ -163,9 +164,15 @@ class ThroughputMonitor(Callback):
         self._samples: dict[str, int] = {}
         self._batches: dict[str, int] = {}
         self._iterations: dict[str, int] = {}
+        # evaluation batches of this Trainer's validate/test/predict so far, by entry point and
+        # stage: Lightning's logging step for them (its loop's total count)
+        self._eval_totals: dict[tuple[str, str], int] = {}
+        self._trainer_id: int | None = None
         self._module_has_flops: bool | None = None
 
     def setup(self, trainer, pl_module, stage: str) -> None:
+        if self._trainer_id != id(trainer):  # a new Trainer counts its batches from 0
+            self._trainer_id, self._eval_totals = id(trainer), {}
         stages = ("train", "validate") if stage == "fit" else (stage,)
         for name in stages:
             self._throughputs[name] = Throughput(
@@ -204,20 +211,26 @@ class ThroughputMonitor(Callback):
             flops=pl_module.flops_per_batch if self._module_has_flops else None,
         )
 
-    def _compute(self, trainer, stage: str, step: int) -> None:
-        if not trainer.is_global_zero:
-            return
+    def _compute(self, trainer, stage: str, step: int | None = None) -> None:
+        """Log the stage's rates as Lightning's logger connector does: at ``step`` (an
+        evaluation batch count), or, without one (training), with the epoch at the latest
+        optimizer step's index."""
         throughput = self._throughputs[stage]
         metrics = {f"{stage}{throughput.separator}{k}": v for k, v in throughput.compute().items()}
-        for logger in trainer.loggers:
-            logger.log_metrics(metrics, step=step)
+        log_to_loggers(trainer, metrics, step)
 
     def _eval_batch_end(self, trainer, pl_module, batch: Any, stage: str) -> None:
         self._update(trainer, pl_module, batch, stage)
-        # as Lightning: every log_every_n_steps batches of this run, at that batch count
-        count = self._iterations[stage]
-        if count % trainer.config.log_every_n_steps == 0 or trainer.should_stop:
-            self._compute(trainer, stage, count)
+        # as Lightning: every log_every_n_steps batches of this run, at the count of the
+        # stage's batches so far in this Trainer (a second trainer.validate() goes on from it;
+        # inside fit each validation counts from 0)
+        key = (trainer.state.fn, stage)
+        total = self._iterations[stage]
+        if trainer.state.fn != "fit":
+            self._eval_totals[key] = total = self._eval_totals.get(key, 0) + 1
+        every = trainer.config.log_every_n_steps
+        if every and (self._iterations[stage] % every == 0 or trainer.should_stop):
+            self._compute(trainer, stage, total)
 
     def on_train_start(self, trainer, *_: Any) -> None:
         self._start(trainer, "train")
@@ -226,10 +239,10 @@ class ThroughputMonitor(Callback):
         self._update(trainer, pl_module, batch, "train")
         # after an optimizer step, when the loggers are written (as Lightning: its step counter
         # is still the steps before this one, treadle's global_step includes it)
-        step = trainer.global_step
-        due = step % trainer.config.log_every_n_steps == 0 or trainer.should_stop
+        step, every = trainer.global_step, trainer.config.log_every_n_steps
+        due = bool(every) and (step % every == 0 or trainer.should_stop)
         if trainer.state.stepping and due:
-            self._compute(trainer, "train", step - 1)
+            self._compute(trainer, "train")
 
     def on_validation_start(self, trainer, *_: Any) -> None:
         if not trainer.sanity_checking:
