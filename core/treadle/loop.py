@@ -228,6 +228,7 @@ class FitLoop:
         if self.any_val and cfg.num_sanity_val_steps and not self.resuming_mid_epoch():
             n = cfg.num_sanity_val_steps
             outer_rng = rng_state()  # as Lightning: the sanity check leaves the RNG as it was
+            state.stage = "sanity"  # as Lightning: its start and end hooks see sanity_checking
             hooks.on_sanity_check_start(trainer=trainer, module=module)
             self.evaluation.run(
                 "sanity", val_loaders, [lim if n == -1 else min(n, lim) for lim in self.val_limits]

@@ -1,0 +1,56 @@
+"""Lightning behaviour pinned from its loop and trainer tests, ported as corpus programs by
+helper ltest1 (``tests/lightning_programs/programs/t_states.py`` and the others named below).
+
+Ported from Lightning's suite (Copyright The Lightning AI team, Apache-2.0):
+``tests_pytorch/trainer/test_states.py``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from lightning_boring import BoringModel, quiet
+from treadle.trainer.states import RunningStage, TrainerFn, TrainerState, TrainerStatus
+
+import treadle
+
+
+# test_states.py::test_initialize_state and test_trainer_fn_while_running: Lightning's enums
+# compare equal to trainer.state's fields, and TrainerState() to a new Trainer's state
+def test_lightning_state_enums_compare_with_trainer_state(tmp_path):
+    seen = []
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, max_steps=1, limit_val_batches=1, limit_test_batches=1)
+    )
+    assert trainer.state == TrainerState(status=TrainerStatus.INITIALIZING, fn=None, stage=None)
+    assert trainer.state != TrainerState(status=TrainerStatus.RUNNING)
+
+    class Model(BoringModel):
+        def on_train_batch_start(self, batch, batch_idx):
+            state = self.trainer.state
+            assert state.status == TrainerStatus.RUNNING and state.fn == TrainerFn.FITTING
+            seen.append((state.stage == RunningStage.TRAINING, state.stage))
+
+        def on_test_batch_start(self, batch, batch_idx, dataloader_idx=0):
+            state = self.trainer.state
+            assert state.fn == TrainerFn.TESTING and state.fn != TrainerFn.FITTING
+            seen.append((state.stage == RunningStage.TESTING, state.stage))
+
+    trainer.fit(Model())
+    assert trainer.state.status == TrainerStatus.FINISHED and TrainerStatus.FINISHED.stopped
+    trainer.test(Model())
+    assert seen == [(True, "fit"), (True, "test")]
+    assert RunningStage.SANITY_CHECKING == "sanity" and RunningStage.SANITY_CHECKING.evaluating
+    assert TrainerState(status="finished", fn="test").finished
+    assert {TrainerFn.FITTING: 1}["fit"] == 1  # hashed as its value
+
+
+def test_keyboard_interrupt_exits_and_marks_the_trainer_interrupted(tmp_path):
+    class Interrupt(treadle.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            raise KeyboardInterrupt
+
+    trainer = treadle.Trainer(**quiet(tmp_path, max_steps=1, callbacks=[Interrupt()]))
+    with pytest.raises(SystemExit):
+        trainer.fit(BoringModel())
+    assert trainer.interrupted and trainer.state.status == TrainerStatus.INTERRUPTED
+
