@@ -54,3 +54,22 @@ def test_keyboard_interrupt_exits_and_marks_the_trainer_interrupted(tmp_path):
         trainer.fit(BoringModel())
     assert trainer.interrupted and trainer.state.status == TrainerStatus.INTERRUPTED
 
+
+# Lightning's _run_sanity_check sets the stage before on_sanity_check_start and keeps it through
+# on_sanity_check_end (test_states.py asserts trainer.sanity_checking in the sanity hook)
+def test_sanity_check_hooks_see_the_sanity_stage(tmp_path):
+    seen = []
+
+    class Sanity(treadle.Callback):
+        def on_sanity_check_start(self, trainer, pl_module):
+            seen.append(("start", trainer.sanity_checking, trainer.state.stage))
+
+        def on_sanity_check_end(self, trainer, pl_module):
+            seen.append(("end", trainer.sanity_checking, trainer.state.stage))
+
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, max_steps=1, limit_val_batches=1, callbacks=[Sanity()])
+    )
+    trainer.fit(BoringModel())
+    assert seen == [("start", True, "sanity"), ("end", True, "sanity")]
+    assert seen[0][2] == RunningStage.SANITY_CHECKING
