@@ -109,6 +109,8 @@ class EvaluationLoop:
         transfer, device = hooks.sequence(TRANSFER, transfer_asked(trainer)), trainer.root_device
         predictions: list[list[Any]] = [[] for _ in loaders]
         modes = [(m, m.training) for m in module.modules()]
+        for loader in loaders:  # as Lightning: validation shuffled by the training epoch
+            set_epoch(loader, state.epoch)
         if call("on_{}_model_eval")(trainer=trainer, module=module) is None:
             module.eval()  # no override took over: Lightning's default
         call("on_{}_start")(trainer=trainer, module=module)

@@ -2,16 +2,21 @@
 helper ltest1 (``tests/lightning_programs/programs/t_states.py`` and the others named below).
 
 Ported from Lightning's suite (Copyright The Lightning AI team, Apache-2.0):
-``tests_pytorch/trainer/test_states.py``.
+``tests_pytorch/trainer/test_states.py``, ``tests_pytorch/loops/test_evaluation_loop.py``.
 """
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from lightning_boring import BoringModel, quiet
+from lightning_boring import BoringModel, RandomDataset, quiet
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 from treadle.trainer.states import RunningStage, TrainerFn, TrainerState, TrainerStatus
 
 import treadle
+from treadle.errors import ConfigurationError
+from treadle.utilities import CombinedLoader
 
 
 # test_states.py::test_initialize_state and test_trainer_fn_while_running: Lightning's enums
@@ -73,3 +78,30 @@ def test_sanity_check_hooks_see_the_sanity_stage(tmp_path):
     trainer.fit(BoringModel())
     assert seen == [("start", True, "sanity"), ("end", True, "sanity")]
     assert seen[0][2] == RunningStage.SANITY_CHECKING
+
+
+# Ported from test_evaluation_loop.py::test_evaluation_loop_sampler_set_epoch_called: the
+# validation sampler's set_epoch gets the training epoch (sanity check and each epoch), and
+# validate() after fit the epoch reached; a batch_sampler's sampler is found too
+@pytest.mark.parametrize("use_batch_sampler", [False, True])
+def test_set_epoch_on_validation_and_batch_samplers(tmp_path, use_batch_sampler):
+    def loader():
+        dataset = RandomDataset(32, 16)
+        sampler = RandomSampler(dataset)
+        sampler.calls = []
+        sampler.set_epoch = sampler.calls.append
+        if use_batch_sampler:
+            return DataLoader(dataset, batch_sampler=BatchSampler(sampler, 2, True)), sampler
+        return DataLoader(dataset, sampler=sampler), sampler
+
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, limit_train_batches=1, limit_val_batches=1, max_epochs=2)
+    )
+    (train, train_sampler), (val, val_sampler) = loader(), loader()
+    trainer.fit(BoringModel(), train, val)
+    assert train_sampler.calls == [0, 1]
+    assert val_sampler.calls == [0, 0, 1]
+    val, val_sampler = loader()
+    trainer.validate(BoringModel(), val)
+    assert val_sampler.calls == [2]
+
