@@ -32,7 +32,12 @@ from treadle.combined_loader import CombinedLoader
 from treadle.data import as_list, num_batches, sequential
 from treadle.data import train_loader as train_loader_of
 from treadle.datamodule import TRANSFER_HOOKS, DataModule, overrides
-from treadle.errors import ConfigurationError, MultipleOptimizersError, PluginError
+from treadle.errors import (
+    ConfigurationError,
+    DataloaderIdxError,
+    MultipleOptimizersError,
+    PluginError,
+)
 from treadle.loggers import Logger, log_hyperparams
 from treadle.loop import EvaluationLoop, FitLoop, per_loader, per_rank
 from treadle.module import MODULE_HOOKS, Module
@@ -943,14 +948,18 @@ class Trainer(LightningTrainerFacade):
                 f"dataloaders=loader)` or implement `{hook_name}()`"
                 + (" in the Module or the DataModule." if datamodule is not None else ".")
             )
+        idx_problems = []
         if eval_loaders and not (fn == "fit" and self.config.limit_val_batches == 0):
             # before any batch, as Lightning
-            problems.extend(dataloader_idx_problems(model, step_name, len(eval_loaders)))
+            idx_problems = dataloader_idx_problems(model, step_name, len(eval_loaders))
+            problems.extend(idx_problems)
         if fn != "fit" or not problems:
             problems.extend(self._collect_validation(model))
         if problems:
             if fn == "fit" and _defaults.asks_several_optimizers(model, self.optimizers):
                 raise MultipleOptimizersError(problems)  # also a RuntimeError, as Lightning's
+            if idx_problems:
+                raise DataloaderIdxError(problems)  # also a RuntimeError, as Lightning's
             raise ConfigurationError(problems)
         return train_loader, eval_loaders
 

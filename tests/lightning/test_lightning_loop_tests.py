@@ -105,3 +105,50 @@ def test_set_epoch_on_validation_and_batch_samplers(tmp_path, use_batch_sampler)
     trainer.validate(BoringModel(), val)
     assert val_sampler.calls == [2]
 
+
+# Ported from test_evaluation_loop.py::test_invalid_dataloader_idx_raises_step/_batch_start/
+# _batch_end: Lightning's RuntimeError and wording, the Module's batch hooks checked too, and a
+# parameter of another name at dataloader_idx's place not given one with a single loader
+def test_dataloader_idx_checks_as_lightning(tmp_path):
+    trainer = treadle.Trainer(**quiet(tmp_path, limit_val_batches=1))
+
+    class Required(BoringModel):
+        def on_validation_batch_start(self, batch, batch_idx, dataloader_idx): ...
+
+    with pytest.raises(
+        RuntimeError,
+        match=re.escape(
+            "You provided only a single `val_dataloader`, but have included `dataloader_idx` in "
+            "`Required.on_validation_batch_start()`: with one loader it is called without it "
+            "(as Lightning does). Remove the argument or give it a default value: "
+            "`dataloader_idx=0`."
+        ),
+    ) as info:
+        trainer.validate(Required())
+    assert isinstance(info.value, ConfigurationError)
+
+    class TwoLoaders(BoringModel):
+        def validation_step(self, batch, batch_idx, dataloader_idx=0): ...
+
+        def on_validation_batch_end(self, outputs, batch, batch_idx): ...
+
+        def val_dataloader(self):
+            return [super().val_dataloader(), super().val_dataloader()]
+
+    with pytest.raises(
+        RuntimeError,
+        match=re.escape(
+            "You provided multiple `val_dataloader` (2 loaders), but no `dataloader_idx` "
+            "argument in `TwoLoaders.on_validation_batch_end()`. Add the parameter (`def "
+            "on_validation_batch_end(self, outputs, batch, batch_idx, dataloader_idx=0)`), or "
+            "pass a single loader."
+        ),
+    ):
+        trainer.validate(TwoLoaders())
+
+    class OtherName(BoringModel):
+        def on_test_batch_start(self, batch, batch_idx, dl_idx): ...
+
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'dl_idx'"):
+        trainer.test(OtherName())
+
