@@ -248,8 +248,11 @@ class LightningTrainerFacade:
 
     def _eval_batches(self, fn: str, limit: Any) -> list[int | float]:
         from treadle.data import num_batches
+        from treadle.loop import per_loader
 
-        return [num_batches(v, limit) for v in self._eval_loaders.get(fn) or [] if v is not None]
+        loaders = [v for v in self._eval_loaders.get(fn) or [] if v is not None]
+        limits = [num_batches(v, limit) for v in loaders]
+        return per_loader(limits, loaders) if any(limits) else limits
 
     def print(self, *args: Any, **kwargs: Any) -> None:
         """``print`` on each node's first process only."""

@@ -220,7 +220,7 @@ class FitLoop:
         module = trainer.module
         trainer.num_training_batches = num_batches(train_loader, cfg.limit_train_batches)
         self.val_limits = [num_batches(v, cfg.limit_val_batches) for v in val_loaders]
-        trainer.num_val_batches = per_loader(self.val_limits)
+        trainer.num_val_batches = per_loader(self.val_limits, val_loaders)
         # Ranks read different shares of the validation data (no padding): validation runs on
         # all of them when any has a batch, so none is left waiting in a collective.
         self.any_val = any_rank_has(trainer, sum(self.val_limits))
@@ -381,7 +381,7 @@ class FitLoop:
             trainer.num_training_batches = num_batches(fresh, self.config.limit_train_batches)
             return fresh, val_loaders
         self.val_limits = [num_batches(v, self.config.limit_val_batches) for v in fresh]
-        trainer.num_val_batches = per_loader(self.val_limits)
+        trainer.num_val_batches = per_loader(self.val_limits, fresh)
         # Ranks read different shares of the validation data (no padding): validation runs on
         # all of them when any has a batch, so none is left waiting in a collective.
         self.any_val = any_rank_has(trainer, sum(self.val_limits))
@@ -660,10 +660,19 @@ def is_monitoring(callback: Any) -> bool:
     return early is not None and isinstance(callback, early.EarlyStopping)
 
 
-def per_loader(limits: list[float]) -> list[float]:
+def per_loader(limits: list[float], loaders: Any = ()) -> list[float]:
     """``trainer.num_val_batches`` as Lightning's: one count per loader, ``[]`` when
-    validation runs no batch at all (``limit_val_batches=0``, no loader)."""
-    return list(limits) if any(limits) else []
+    validation runs no batch at all (``limit_val_batches=0``, no loader). A ``CombinedLoader``
+    of another mode than ``sequential`` (``limits``: the limited length of each of its
+    iterables) counts each of its iterables, as Lightning's ``[3, 2]`` for two of 3 and 2."""
+    from treadle.combined_loader import CombinedLoader
+
+    counts: list[float] = []
+    for i, limit in enumerate(limits):
+        loader = loaders[i] if i < len(loaders) else None
+        inner = loader.limits if isinstance(loader, CombinedLoader) else None
+        counts.extend([limit] if inner is None else inner)
+    return counts if any(limits) else []
 
 
 def any_rank_has(trainer: Any, batches: float) -> bool:

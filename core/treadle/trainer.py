@@ -703,7 +703,7 @@ class Trainer(LightningTrainerFacade):
             }[fn]
             limits = [num_batches(v, limit) for v in eval_loaders]
             if fn == "validate":
-                self.num_val_batches = per_loader(limits)
+                self.num_val_batches = per_loader(limits, eval_loaders)
             evaluation.preemption = EvaluationPreemption(self)  # signals: stop after a batch
             with evaluation.preemption:
                 results = evaluation.run(fn, eval_loaders, limits, keep_predictions)

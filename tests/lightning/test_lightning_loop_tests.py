@@ -152,3 +152,19 @@ def test_dataloader_idx_checks_as_lightning(tmp_path):
     with pytest.raises(TypeError, match="missing 1 required positional argument: 'dl_idx'"):
         trainer.test(OtherName())
 
+
+# Ported from test_evaluation_loop.py::test_evaluation_loop_non_sequential_mode_supprt: a
+# CombinedLoader of another mode counts each of its iterables in num_val/test_batches
+def test_num_eval_batches_count_each_iterable_of_a_combined_loader(tmp_path):
+    class Model(BoringModel):
+        def validation_step(self, batch, batch_idx): ...
+
+        def test_step(self, batch, batch_idx): ...
+
+    trainer = treadle.Trainer(**quiet(tmp_path, num_sanity_val_steps=0))
+    combined = CombinedLoader({"a": [0, 1, 2], "b": {3, 4}}, "max_size_cycle")
+    trainer.validate(Model(), combined)
+    assert trainer.num_val_batches == [3, 2]
+    assert trainer.num_sanity_val_batches == []
+    trainer.test(Model(), CombinedLoader({"a": [0, 1, 2], "b": {3, 4}}, "min_size"))
+    assert trainer.num_test_batches == [3, 2]
