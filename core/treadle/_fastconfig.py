@@ -231,6 +231,8 @@ FIELDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "use_distributed_sampler": (True, _bool),
     "nonfinite_loss": (None, _one_of(None, "raise", "skip")),
     "profiler": (None, _profiler),
+    # barebones=True sets other arguments (TrainerConfig.from_kwargs): declined here
+    "barebones": (False, lambda v: v if v is False else _DECLINE),
 }
 
 

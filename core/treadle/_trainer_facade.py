@@ -126,8 +126,9 @@ class LightningTrainerFacade:
 
     @property
     def barebones(self) -> bool:
-        """Always False: treadle has no barebones mode (``Trainer(barebones=True)`` is refused)."""
-        return False
+        """``Trainer(barebones=True)``: checkpointing, loggers, progress bar, model summary
+        and sanity check off (Lightning's barebones mode)."""
+        return self.config.barebones
 
     # -- devices -------------------------------------------------------------------------------
 
