@@ -287,6 +287,19 @@ def refused_arguments(kwargs: dict[str, Any]) -> list[str]:
     return problems
 
 
+# arguments read as a fraction of the epoch (float in [0, 1]) or a number of batches (int)
+_BATCH_LIMITS = frozenset(
+    {
+        "limit_train_batches",
+        "limit_val_batches",
+        "limit_test_batches",
+        "limit_predict_batches",
+        "val_check_interval",
+        "overfit_batches",
+    }
+)
+
+
 def _describe(errs: list, kwargs: dict) -> str:
     err = errs[0]
     name = str((err.get("loc") or ("?",))[0])
@@ -299,6 +312,17 @@ def _describe(errs: list, kwargs: dict) -> str:
             f"Valid arguments: {', '.join(known)}"
         )
     value = kwargs.get(name, err.get("input"))
+    if (
+        name in _BATCH_LIMITS
+        and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and (value < 0 or isinstance(value, float) and value > 1)
+    ):  # Lightning's wording (its tests match "passed invalid value")
+        return (
+            f"TrainerConfig: `Trainer({name}={value!r})`: You have passed invalid value {value} "
+            f"for {name}, it has to be in [0.0, 1.0] (a fraction of the epoch) or an int (a "
+            f"number of batches)."
+        )
     members = [str(e["loc"][1]) for e in errs if len(e.get("loc") or ()) > 1]
     if len(errs) > 1 and len(members) == len(errs) and all(not m.isdigit() for m in members):
         msg = f"Input should be one of: {', '.join(dict.fromkeys(members))}"

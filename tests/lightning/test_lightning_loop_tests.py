@@ -2,7 +2,8 @@
 helper ltest1 (``tests/lightning_programs/programs/t_states.py`` and the others named below).
 
 Ported from Lightning's suite (Copyright The Lightning AI team, Apache-2.0):
-``tests_pytorch/trainer/test_states.py``, ``tests_pytorch/loops/test_evaluation_loop.py``.
+``tests_pytorch/trainer/test_states.py``, ``tests_pytorch/loops/test_evaluation_loop.py``,
+``tests_pytorch/trainer/test_dataloaders.py``.
 """
 
 from __future__ import annotations
@@ -168,3 +169,20 @@ def test_num_eval_batches_count_each_iterable_of_a_combined_loader(tmp_path):
     assert trainer.num_sanity_val_batches == []
     trainer.test(Model(), CombinedLoader({"a": [0, 1, 2], "b": {3, 4}}, "min_size"))
     assert trainer.num_test_batches == [3, 2]
+
+
+# Ported from test_dataloaders.py::test_dataloader_config_errors_init: Lightning's wording
+@pytest.mark.parametrize(
+    "name, value",
+    [("limit_test_batches", 1.2), ("val_check_interval", -0.1), ("overfit_batches", -0.1)],
+)
+def test_invalid_batch_limits_in_lightning_words(name, value):
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
+            f"`Trainer({name}={value})`: You have passed invalid value {value} for {name}, it has "
+            f"to be in [0.0, 1.0] (a fraction of the epoch) or an int (a number of batches)."
+        ),
+    ):
+        treadle.Trainer(**{name: value})
+
