@@ -219,6 +219,18 @@ class FitLoop:
         trainer, hooks, cfg, state = self.trainer, self.hooks, self.config, self.trainer.state
         module = trainer.module
         trainer.num_training_batches = num_batches(train_loader, cfg.limit_train_batches)
+        if (
+            trainer.loggers
+            and trainer.num_training_batches < cfg.log_every_n_steps
+            and not cfg.fast_dev_run
+        ):  # as Lightning
+            warnings.warn(
+                f"The number of training batches ({trainer.num_training_batches}) is smaller than "
+                f"the logging interval Trainer(log_every_n_steps={cfg.log_every_n_steps}). Set a "
+                f"lower value for log_every_n_steps if you want to see logs for the training epoch.",
+                UserWarning,
+                stacklevel=2,
+            )
         self.val_limits = [num_batches(v, cfg.limit_val_batches) for v in val_loaders]
         trainer.num_val_batches = per_loader(self.val_limits, val_loaders)
         # Ranks read different shares of the validation data (no padding): validation runs on

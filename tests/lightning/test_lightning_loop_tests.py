@@ -9,6 +9,7 @@ Ported from Lightning's suite (Copyright The Lightning AI team, Apache-2.0):
 from __future__ import annotations
 
 import re
+import warnings
 
 import pytest
 from lightning_boring import BoringModel, RandomDataset, quiet
@@ -17,6 +18,7 @@ from treadle.trainer.states import RunningStage, TrainerFn, TrainerState, Traine
 
 import treadle
 from treadle.errors import ConfigurationError
+from treadle.loggers import CSVLogger
 from treadle.utilities import CombinedLoader
 
 
@@ -186,3 +188,22 @@ def test_invalid_batch_limits_in_lightning_words(name, value):
     ):
         treadle.Trainer(**{name: value})
 
+
+# Ported from test_dataloaders.py::test_warning_with_small_dataloader_and_logging_interval
+def test_warning_when_an_epoch_is_shorter_than_the_logging_interval(tmp_path):
+    message = (
+        "The number of training batches (2) is smaller than the logging interval "
+        "Trainer(log_every_n_steps=3). Set a lower value for log_every_n_steps if you want to see "
+        "logs for the training epoch."
+    )
+    args = quiet(tmp_path, max_epochs=1, limit_train_batches=2, limit_val_batches=0)
+    with pytest.warns(UserWarning, match=re.escape(message)):
+        treadle.Trainer(**{**args, "logger": CSVLogger(tmp_path), "log_every_n_steps": 3}).fit(
+            BoringModel()
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no logger, or fast_dev_run: no warning
+        treadle.Trainer(**args, log_every_n_steps=3).fit(BoringModel())
+        treadle.Trainer(
+            **{**args, "logger": CSVLogger(tmp_path), "fast_dev_run": 2}, log_every_n_steps=3
+        ).fit(BoringModel())
