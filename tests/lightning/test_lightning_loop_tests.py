@@ -207,3 +207,16 @@ def test_warning_when_an_epoch_is_shorter_than_the_logging_interval(tmp_path):
         treadle.Trainer(
             **{**args, "logger": CSVLogger(tmp_path), "fast_dev_run": 2}, log_every_n_steps=3
         ).fit(BoringModel())
+
+
+# Ported from trainer/flags/test_env_vars.py: PL_TRAINER_* variables are Trainer defaults
+def test_pl_trainer_environment_variables_are_defaults(monkeypatch):
+    monkeypatch.setenv("PL_TRAINER_LOGGER", "False")
+    monkeypatch.setenv("PL_TRAINER_MAX_STEPS", "7")
+    monkeypatch.setenv("PL_TRAINER_ACCELERATOR", "cpu")  # not a literal: the string
+    trainer = treadle.Trainer()
+    assert trainer.logger is None and trainer.max_steps == 7
+    assert trainer.config.accelerator == "cpu"
+    trainer = treadle.Trainer(logger=True, max_steps=42)  # passed explicitly: they win
+    assert trainer.logger is not None and trainer.max_steps == 42
+
