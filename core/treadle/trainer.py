@@ -341,6 +341,8 @@ class Trainer(LightningTrainerFacade):
         cfg = self.config
         if cfg.max_epochs is not None:
             return cfg.max_epochs
+        if not getattr(self, "_fit_started", False):  # as Lightning: None until a fit() starts
+            return None  # type: ignore[return-value]
         timer = sys.modules.get("treadle_plugins.callbacks.timer")  # no Timer made without it
         timed = timer is not None and any(isinstance(c, timer.Timer) for c in self.callbacks)
         return 1000 if cfg.max_steps == -1 and not timed else -1
@@ -630,6 +632,7 @@ class Trainer(LightningTrainerFacade):
         self._sources = (train_loader, eval_loaders, datamodule)
         state = self.state
         state.fn, state.stage, state.should_stop = fn, None, False
+        self._fit_started = getattr(self, "_fit_started", False) or fn == "fit"
         state.status = "running"
         self._resume = None
         started, status, error, sigint = False, "success", None, None

@@ -220,3 +220,15 @@ def test_pl_trainer_environment_variables_are_defaults(monkeypatch):
     trainer = treadle.Trainer(logger=True, max_steps=42)  # passed explicitly: they win
     assert trainer.logger is not None and trainer.max_steps == 42
 
+
+# Ported from test_env_vars.py::test_passing_no_env_variables: max_epochs stays None until a
+# fit() resolves it (1000, or -1 with max_steps)
+def test_max_epochs_is_none_until_fit_resolves_it(tmp_path):
+    trainer = treadle.Trainer(**quiet(tmp_path, max_steps=1, limit_val_batches=0))
+    assert trainer.max_epochs is None and trainer.max_steps == 1
+    trainer.fit(BoringModel())
+    assert trainer.max_epochs == -1
+    trainer = treadle.Trainer(**quiet(tmp_path, limit_train_batches=1, limit_val_batches=0))
+    trainer.validate(BoringModel(), BoringModel().val_dataloader())
+    assert trainer.max_epochs is None
+    assert treadle.Trainer(max_epochs=3).max_epochs == 3

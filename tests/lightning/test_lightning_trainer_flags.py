@@ -348,8 +348,9 @@ def test_overfit_batches_float_above_one_is_refused():
     with pytest.raises(
         treadle.ConfigurationError,
         match=re.escape(
-            "TrainerConfig: `Trainer(overfit_batches=1.5)`: Value error, a float means a "
-            "fraction of the epoch and must be <= 1.0; pass an int for a number of batches"
+            "TrainerConfig: `Trainer(overfit_batches=1.5)`: You have passed invalid value 1.5 "
+            "for overfit_batches, it has to be in [0.0, 1.0] (a fraction of the epoch) or an int "
+            "(a number of batches)."
         ),
     ):
         treadle.Trainer(overfit_batches=1.5)
