@@ -3,7 +3,8 @@ helper ltest1 (``tests/lightning_programs/programs/t_states.py`` and the others 
 
 Ported from Lightning's suite (Copyright The Lightning AI team, Apache-2.0):
 ``tests_pytorch/trainer/test_states.py``, ``tests_pytorch/loops/test_evaluation_loop.py``,
-``tests_pytorch/trainer/test_dataloaders.py``.
+``tests_pytorch/trainer/test_dataloaders.py``, ``tests_pytorch/trainer/flags/test_env_vars.py``,
+``tests_pytorch/loops/test_training_loop_flow_scalar.py``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 import warnings
 
 import pytest
+import torch
 from lightning_boring import BoringModel, RandomDataset, quiet
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 from treadle.trainer.states import RunningStage, TrainerFn, TrainerState, TrainerStatus
@@ -232,3 +234,22 @@ def test_max_epochs_is_none_until_fit_resolves_it(tmp_path):
     trainer.validate(BoringModel(), BoringModel().val_dataloader())
     assert trainer.max_epochs is None
     assert treadle.Trainer(max_epochs=3).max_epochs == 3
+
+
+# Ported from loops/test_training_loop_flow_scalar.py::test_train_step_no_return: Lightning
+# warns (once per process) when training_step returns None under automatic optimization
+def test_training_step_returning_none_warns_once(tmp_path, monkeypatch):
+    import treadle.step
+
+    monkeypatch.setitem(treadle.step._WARNED, "none_loss", False)
+
+    class Model(BoringModel):
+        def training_step(self, batch, batch_idx):
+            return None
+
+    message = "`training_step` returned `None`. If this was on purpose, ignore this warning..."
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        treadle.Trainer(**quiet(tmp_path, max_steps=3, limit_val_batches=0)).fit(Model())
+    assert [str(w.message) for w in caught if "returned `None`" in str(w.message)] == [message]
+

@@ -242,8 +242,9 @@ def test_max_time_adds_a_timer(tmp_path):
     trainer = treadle.Trainer(**quiet(tmp_path, max_time={"seconds": 0}))
     timers = [c for c in trainer.callbacks if isinstance(c, Timer)]
     assert len(timers) == 1 and timers[0]._duration == 0 and timers[0]._interval == "step"
-    assert trainer.max_epochs == -1
+    assert trainer.max_epochs is None  # as Lightning: resolved when fit() starts
     trainer.fit(BoringModel())
+    assert trainer.max_epochs == -1
     assert trainer.global_step == 0  # stopped at the first check, before training
     trainer = treadle.Trainer(**quiet(tmp_path, max_time="00:00:00:01", max_epochs=2))
     assert trainer.max_epochs == 2
