@@ -445,16 +445,22 @@ class FitLoop:
             if state.should_stop and self.can_stop_early():
                 break  # set in on_train_epoch_start, or before min_epochs/min_steps were met
             state.is_last_batch, state.batch_idx = is_last, batch_idx
-            if transfer is not None:
+            skip = batch is None  # as Lightning: no hooks, no step for it (warned once)
+            if skip:
+                _warn_none_batch()
+            elif transfer is not None:
                 batch = transfer(trainer, module, batch, device, 0)
             metrics.in_step, metrics.current_batch = True, batch
-            if on_batch_start is not None and -1 in on_batch_start(
-                trainer=trainer, module=module, batch=batch, batch_idx=batch_idx
+            if (
+                on_batch_start is not None
+                and not skip
+                and -1
+                in on_batch_start(trainer=trainer, module=module, batch=batch, batch_idx=batch_idx)
             ):
                 metrics.in_step = False
                 break
             step.stepped = False
-            outputs = run_batch(batch, batch_idx)
+            outputs = None if skip else run_batch(batch, batch_idx)
             stepped = step.stepped
             if stepped:
                 state.global_step += 1
@@ -462,7 +468,7 @@ class FitLoop:
                     self.step_schedulers("step", batch_idx, plateau=None)
             state.batches_done = batch_idx + 1
             complete = is_last
-            if on_batch_end is not None:
+            if on_batch_end is not None and not skip:
                 on_batch_end(
                     trainer=trainer,
                     module=module,
@@ -670,6 +676,19 @@ def is_monitoring(callback: Any) -> bool:
         return True
     early = sys.modules.get("treadle_plugins.callbacks.early_stopping")  # none made without it
     return early is not None and isinstance(callback, early.EarlyStopping)
+
+
+_NONE_BATCH_WARNED = []  # as Lightning's warning cache: once per process
+
+
+def _warn_none_batch() -> None:
+    if not _NONE_BATCH_WARNED:
+        _NONE_BATCH_WARNED.append(True)
+        warnings.warn(
+            "train_dataloader yielded None. If this was on purpose, ignore this warning...",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def per_loader(limits: list[float], loaders: Any = ()) -> list[float]:

@@ -253,3 +253,28 @@ def test_training_step_returning_none_warns_once(tmp_path, monkeypatch):
         treadle.Trainer(**quiet(tmp_path, max_steps=3, limit_val_batches=0)).fit(Model())
     assert [str(w.message) for w in caught if "returned `None`" in str(w.message)] == [message]
 
+
+# Ported from test_training_loop_flow_scalar.py::test_training_step_none_batches: a None batch
+# is skipped (no batch hooks, no step), with a warning once per process
+def test_none_batches_are_skipped_with_a_warning(tmp_path, monkeypatch):
+    import treadle.loop
+
+    monkeypatch.setattr(treadle.loop, "_NONE_BATCH_WARNED", [])
+    seen = []
+
+    class Model(BoringModel):
+        def train_dataloader(self):
+            return [None, torch.randn(2, 32), None, torch.randn(2, 32)]
+
+        def on_train_batch_start(self, batch, batch_idx):
+            seen.append(("start", batch_idx))
+
+        def training_step(self, batch, batch_idx):
+            seen.append(("step", batch_idx))
+            return super().training_step(batch, batch_idx)
+
+    trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, limit_val_batches=0))
+    with pytest.warns(UserWarning, match=re.escape("train_dataloader yielded None. If this was")):
+        trainer.fit(Model())
+    assert seen == [("start", 1), ("step", 1), ("start", 3), ("step", 3)]
+    assert trainer.global_step == 2 and trainer.current_epoch == 1
