@@ -678,7 +678,7 @@ def is_monitoring(callback: Any) -> bool:
     return early is not None and isinstance(callback, early.EarlyStopping)
 
 
-_NONE_BATCH_WARNED = []  # as Lightning's warning cache: once per process
+_NONE_BATCH_WARNED: list[bool] = []  # as Lightning's warning cache: once per process
 
 
 def _warn_none_batch() -> None:
