@@ -162,12 +162,15 @@ def test_unknown_trainer_argument_without_a_close_name():
         ),
         (
             dict(limit_train_batches=1.5),
-            "`Trainer(limit_train_batches=1.5)`: Value error, a float means a fraction of the epoch and "
-            "must be <= 1.0; pass an int for a number of batches",
+            "`Trainer(limit_train_batches=1.5)`: You have passed invalid value 1.5 for "
+            "limit_train_batches, it has to be in [0.0, 1.0] (a fraction of the epoch) or an int "
+            "(a number of batches).",
         ),
         (
             dict(limit_val_batches=-1),
-            "`Trainer(limit_val_batches=-1)`: Input should be greater than or equal to 0",
+            "`Trainer(limit_val_batches=-1)`: You have passed invalid value -1 for "
+            "limit_val_batches, it has to be in [0.0, 1.0] (a fraction of the epoch) or an int "
+            "(a number of batches).",
         ),
         (
             dict(limit_val_batches="all"),

@@ -400,12 +400,13 @@ def test_validation_with_several_loaders_during_fit(tmp_path):
 def test_a_step_without_dataloader_idx_is_refused_before_any_batch(tmp_path, fn):
     model = Net()
     step = {"test": "test_step", "validate": "validation_step", "predict": "predict_step"}[fn]
+    prefix = {"test": "test", "validate": "val", "predict": "predict"}[fn]
     with pytest.raises(
         ConfigurationError,
         match=re.escape(
-            f"`Net.{step}()` takes no `dataloader_idx`, but its loop got 2 loaders. Add the "
-            f"parameter (`def {step}(self, batch, batch_idx, dataloader_idx=0)`), or pass a "
-            f"single loader."
+            f"You provided multiple `{prefix}_dataloader` (2 loaders), but no `dataloader_idx` "
+            f"argument in `Net.{step}()`. Add the parameter (`def {step}(self, batch, "
+            f"batch_idx, dataloader_idx=0)`), or pass a single loader."
         ),
     ):
         getattr(_trainer(tmp_path), fn)(model, [_loader(), _loader()])
@@ -420,9 +421,9 @@ def test_a_required_dataloader_idx_with_one_loader_is_refused(tmp_path):
     with pytest.raises(
         ConfigurationError,
         match=re.escape(
-            "`Model.test_step()` requires `dataloader_idx`, but its loop got a single loader, "
-            "so the step is called without it (as Lightning does). Give it a default value: "
-            "`dataloader_idx=0`."
+            "You provided only a single `test_dataloader`, but have included `dataloader_idx` in "
+            "`Model.test_step()`: with one loader it is called without it (as Lightning does). "
+            "Remove the argument or give it a default value: `dataloader_idx=0`."
         ),
     ):
         _trainer(tmp_path).test(Model(), _loader())
@@ -432,7 +433,8 @@ def test_fit_checks_the_validation_step_against_its_loaders(tmp_path):
     with pytest.raises(
         ConfigurationError,
         match=re.escape(
-            "`Net.validation_step()` takes no `dataloader_idx`, but its loop got 2 loaders."
+            "You provided multiple `val_dataloader` (2 loaders), but no `dataloader_idx` "
+            "argument in `Net.validation_step()`."
         ),
     ):
         _trainer(tmp_path).fit(Net(), _loader(), [_loader(), _loader()])

@@ -138,9 +138,9 @@ def test_the_signature_is_read_once_per_class_and_step():
 def test_several_loaders_need_a_step_that_takes_dataloader_idx():
     assert dataloader_idx_problems(TwoArgs(), "test_step", 2) == [
         (
-            "`TwoArgs.test_step()` takes no `dataloader_idx`, but its loop got 2 loaders. Add the "
-            "parameter (`def test_step(self, batch, batch_idx, dataloader_idx=0)`), or pass a "
-            "single loader."
+            "You provided multiple `test_dataloader` (2 loaders), but no `dataloader_idx` "
+            "argument in `TwoArgs.test_step()`. Add the parameter (`def test_step(self, batch, "
+            "batch_idx, dataloader_idx=0)`), or pass a single loader."
         )
     ]
     assert dataloader_idx_problems(WithDefault(), "test_step", 2) == []
@@ -150,9 +150,9 @@ def test_several_loaders_need_a_step_that_takes_dataloader_idx():
 def test_one_loader_and_a_required_dataloader_idx_is_a_problem():
     assert dataloader_idx_problems(OtherNames(), "predict_step", 1) == [
         (
-            "`OtherNames.predict_step()` requires `dataloader_idx`, but its loop got a single "
-            "loader, so the step is called without it (as Lightning does). Give it a default "
-            "value: `dataloader_idx=0`."
+            "You provided only a single `predict_dataloader`, but have included `dataloader_idx` "
+            "in `OtherNames.predict_step()`: with one loader it is called without it (as "
+            "Lightning does). Remove the argument or give it a default value: `dataloader_idx=0`."
         )
     ]
     assert dataloader_idx_problems(WithDefault(), "predict_step", 1) == []

@@ -136,8 +136,8 @@ def adapt_method(
     The call passes arguments as Lightning does: positionally, up to the first parameter that
     gets something other than what Lightning passes at its position, and ``stage=`` (``setup``,
     ``teardown``) and the clipping values (``configure_gradient_clipping``) by keyword. An
-    evaluation batch hook's ``dataloader_idx`` with a default value is passed only when the
-    stage has several dataloaders, as Lightning's loops do.
+    evaluation batch hook's ``dataloader_idx`` (the parameter at its position) is passed only
+    when the stage has several dataloaders, as Lightning's loops do.
     """
     spec = tuple(spec_argnames)
     order = order or []
@@ -181,13 +181,9 @@ def adapt_method(
         if source is not None and source[0] in keyword_only:
             lightnings = False
         by_position = by_position and lightnings and not var_positional
-        if (
-            by_position
-            and source == ("dataloader_idx", None)
-            and hook_name in _ONE_LOADER_NO_INDEX
-            and p.default is not inspect.Parameter.empty
-        ):
-            # Lightning passes dataloader_idx only when the stage has several loaders
+        if by_position and source == ("dataloader_idx", None) and hook_name in _ONE_LOADER_NO_INDEX:
+            # Lightning passes dataloader_idx only when the stage has several loaders (a
+            # parameter without a default then misses it: Python's TypeError, as Lightning)
             namespace["several"] = _index_if_several
             args.append(f"*several(trainer, {expr(source)})")
             used.append("trainer")

@@ -231,6 +231,8 @@ FIELDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "use_distributed_sampler": (True, _bool),
     "nonfinite_loss": (None, _one_of(None, "raise", "skip")),
     "profiler": (None, _profiler),
+    # barebones=True sets other arguments (TrainerConfig.from_kwargs): declined here
+    "barebones": (False, lambda v: v if v is False else _DECLINE),
 }
 
 
@@ -268,8 +270,37 @@ def fast_validate(kwargs: dict[str, Any]) -> dict[str, Any] | None:
     return values
 
 
+def _environ() -> Any:
+    import os
+
+    return os.environ
+
+
+def env_defaults() -> dict[str, Any]:
+    """Lightning's ``PL_TRAINER_<ARGUMENT>`` environment variables, as Trainer defaults (an
+    argument passed explicitly wins): ``PL_TRAINER_MAX_STEPS=7`` is ``max_steps=7``; a value
+    is read as a Python literal when it is one (``"False"``, ``"7"``), else as a string."""
+    import os
+
+    found: dict[str, Any] = {}
+    for name in FIELDS:
+        raw = os.environ.get(f"PL_TRAINER_{name.upper()}")
+        if raw is None:
+            continue
+        try:
+            from ast import literal_eval
+
+            found[name] = literal_eval(raw)
+        except (ValueError, SyntaxError):
+            found[name] = raw
+    return found
+
+
 def validate_trainer_kwargs(kwargs: dict[str, Any]) -> TrainerSettings:
-    """``Trainer(**kwargs)``'s arguments, through pydantic's ``TrainerConfig`` when needed."""
+    """``Trainer(**kwargs)``'s arguments, through pydantic's ``TrainerConfig`` when needed;
+    Lightning's ``PL_TRAINER_*`` environment variables give defaults (:func:`env_defaults`)."""
+    if any(key.startswith("PL_TRAINER_") for key in _environ()):
+        kwargs = {**env_defaults(), **kwargs}
     values = fast_validate(kwargs)
     if values is None:
         from treadle.config import TrainerConfig

@@ -126,8 +126,9 @@ class LightningTrainerFacade:
 
     @property
     def barebones(self) -> bool:
-        """Always False: treadle has no barebones mode (``Trainer(barebones=True)`` is refused)."""
-        return False
+        """``Trainer(barebones=True)``: checkpointing, loggers, progress bar, model summary
+        and sanity check off (Lightning's barebones mode)."""
+        return self.config.barebones
 
     # -- devices -------------------------------------------------------------------------------
 
@@ -248,8 +249,11 @@ class LightningTrainerFacade:
 
     def _eval_batches(self, fn: str, limit: Any) -> list[int | float]:
         from treadle.data import num_batches
+        from treadle.loop import per_loader
 
-        return [num_batches(v, limit) for v in self._eval_loaders.get(fn) or [] if v is not None]
+        loaders = [v for v in self._eval_loaders.get(fn) or [] if v is not None]
+        limits = [num_batches(v, limit) for v in loaders]
+        return per_loader(limits, loaders) if any(limits) else limits
 
     def print(self, *args: Any, **kwargs: Any) -> None:
         """``print`` on each node's first process only."""

@@ -101,6 +101,7 @@ class TrainerConfig(BaseModel):
     use_distributed_sampler: bool = True
     nonfinite_loss: Optional[str] = None
     profiler: Any = None
+    barebones: bool = False
 
     @field_validator("precision", mode="before")
     @classmethod
@@ -202,7 +203,8 @@ class TrainerConfig(BaseModel):
     def from_kwargs(cls, **kwargs: Any) -> TrainerConfig:
         """Validate ``Trainer(**kwargs)``; every problem is reported in one ``ConfigurationError``."""
         kwargs = dict(kwargs)
-        problems = refused_arguments(kwargs)  # takes them out of kwargs
+        problems = barebones_arguments(kwargs)  # sets its switches in kwargs
+        problems += refused_arguments(kwargs)  # takes them out of kwargs
         try:
             model = cls(**kwargs)
         except ValidationError as exc:
@@ -218,13 +220,6 @@ class TrainerConfig(BaseModel):
 # Lightning 2 ``Trainer`` arguments treadle does not implement: (the value that means "off",
 # which a program may spell out and is accepted; why not, and the treadle way).
 REFUSED: dict[str, tuple] = {
-    "barebones": (
-        False,
-        "treadle has no separate bare-bones loop: its loop has no per-step "
-        "overhead to strip beyond what you can turn off. Pass `logger=False, "
-        "enable_checkpointing=False, enable_progress_bar=False, "
-        "enable_model_summary=False`.",
-    ),
     "sync_batchnorm": (
         False,
         "treadle's strategies do not rewrite the model's layers. Convert "
@@ -238,6 +233,41 @@ REFUSED: dict[str, tuple] = {
         "`trainer.checkpoint_callback.best_model_path` yourself after `fit()`.",
     ),
 }
+
+
+# Lightning's barebones mode: (argument, the value it sets, what it turns off). An argument
+# given with another value is refused, as Lightning refuses it.
+_BAREBONES: tuple[tuple[str, Any, str], ...] = (
+    ("enable_checkpointing", False, "Checkpointing can impact raw speed"),
+    ("logger", False, "Logging can impact raw speed"),
+    ("enable_progress_bar", False, "The progress bar can impact raw speed"),
+    ("log_every_n_steps", None, "Logging can impact raw speed"),
+    ("enable_model_summary", False, "Model summary can impact raw speed"),
+    ("num_sanity_val_steps", 0, "Sanity checking can impact raw speed"),
+    ("fast_dev_run", None, "Development run is not meant for raw speed evaluation"),
+    ("detect_anomaly", None, "Anomaly detection can impact raw speed"),
+    ("profiler", None, "Profiling can impact raw speed"),
+)
+
+
+def barebones_arguments(kwargs: dict[str, Any]) -> list[str]:
+    """Lightning's ``Trainer(barebones=True)``: checkpointing, loggers, the progress bar, the
+    model summary and the sanity check turned off (set in ``kwargs``); a problem for each of
+    those, or of ``log_every_n_steps``, ``fast_dev_run``, ``detect_anomaly``, ``profiler``,
+    given a value that turns it on."""
+    if kwargs.get("barebones") is not True:
+        return []
+    problems = []
+    for name, value, why in _BAREBONES:
+        given = kwargs.get(name)
+        if given is not None and given is not False and given != 0:
+            problems.append(
+                f"TrainerConfig: `Trainer(barebones=True, {name}={given!r})` was passed. {why} "
+                f"so it is disabled in barebones mode. Drop `{name}` or `barebones=True`."
+            )
+        elif value is not None:
+            kwargs[name] = value
+    return problems
 
 
 def refused_arguments(kwargs: dict[str, Any]) -> list[str]:
@@ -257,6 +287,19 @@ def refused_arguments(kwargs: dict[str, Any]) -> list[str]:
     return problems
 
 
+# arguments read as a fraction of the epoch (float in [0, 1]) or a number of batches (int)
+_BATCH_LIMITS = frozenset(
+    {
+        "limit_train_batches",
+        "limit_val_batches",
+        "limit_test_batches",
+        "limit_predict_batches",
+        "val_check_interval",
+        "overfit_batches",
+    }
+)
+
+
 def _describe(errs: list, kwargs: dict) -> str:
     err = errs[0]
     name = str((err.get("loc") or ("?",))[0])
@@ -269,6 +312,17 @@ def _describe(errs: list, kwargs: dict) -> str:
             f"Valid arguments: {', '.join(known)}"
         )
     value = kwargs.get(name, err.get("input"))
+    if (
+        name in _BATCH_LIMITS
+        and isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and (value < 0 or isinstance(value, float) and value > 1)
+    ):  # Lightning's wording (its tests match "passed invalid value")
+        return (
+            f"TrainerConfig: `Trainer({name}={value!r})`: You have passed invalid value {value} "
+            f"for {name}, it has to be in [0.0, 1.0] (a fraction of the epoch) or an int (a "
+            f"number of batches)."
+        )
     members = [str(e["loc"][1]) for e in errs if len(e.get("loc") or ()) > 1]
     if len(errs) > 1 and len(members) == len(errs) and all(not m.isdigit() for m in members):
         msg = f"Input should be one of: {', '.join(dict.fromkeys(members))}"

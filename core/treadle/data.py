@@ -78,11 +78,17 @@ def batches(loader: Any) -> Iterator[Any]:
 
 def set_epoch(loader: Any, epoch: int) -> None:
     """``set_epoch(epoch)`` on the sampler of ``loader`` (of each of a ``CombinedLoader``'s
-    loaders) that has one (a ``DistributedSampler``: each epoch its own order)."""
+    loaders) that has one (a ``DistributedSampler``: each epoch its own order); as Lightning,
+    the sampler inside a ``batch_sampler`` too, each sampler once."""
     for inner in loader.flattened if isinstance(loader, CombinedLoader) else (loader,):
-        method = getattr(getattr(inner, "sampler", None), "set_epoch", None)
-        if method is not None:
-            method(epoch)
+        samplers = [
+            getattr(inner, "sampler", None),
+            getattr(getattr(inner, "batch_sampler", None), "sampler", None),
+        ]
+        for i, sampler in enumerate(samplers):
+            method = getattr(sampler, "set_epoch", None)
+            if callable(method) and (i == 0 or sampler is not samplers[0]):
+                method(epoch)
 
 
 def lookahead(iterator: Iterator, start: int, limit: float) -> Iterator[tuple[int, Any, bool]]:

@@ -39,6 +39,12 @@ class MultipleOptimizersError(ConfigurationError, RuntimeError):
     ``RuntimeError``."""
 
 
+class DataloaderIdxError(ConfigurationError, RuntimeError):
+    """An evaluation step or batch hook that cannot take the ``dataloader_idx`` its loop passes
+    (several loaders and no such parameter, or one loader and a required one). A
+    ``ConfigurationError`` and, as in Lightning, a ``RuntimeError``."""
+
+
 class PluginError(RuntimeError):
     """A plugin failed to load or to register (names the entry point and its distribution)."""
 

@@ -109,6 +109,8 @@ class EvaluationLoop:
         transfer, device = hooks.sequence(TRANSFER, transfer_asked(trainer)), trainer.root_device
         predictions: list[list[Any]] = [[] for _ in loaders]
         modes = [(m, m.training) for m in module.modules()]
+        for loader in loaders:  # as Lightning: validation shuffled by the training epoch
+            set_epoch(loader, state.epoch)
         if call("on_{}_model_eval")(trainer=trainer, module=module) is None:
             module.eval()  # no override took over: Lightning's default
         call("on_{}_start")(trainer=trainer, module=module)
@@ -217,8 +219,20 @@ class FitLoop:
         trainer, hooks, cfg, state = self.trainer, self.hooks, self.config, self.trainer.state
         module = trainer.module
         trainer.num_training_batches = num_batches(train_loader, cfg.limit_train_batches)
+        if (
+            trainer.loggers
+            and trainer.num_training_batches < cfg.log_every_n_steps
+            and not cfg.fast_dev_run
+        ):  # as Lightning
+            warnings.warn(
+                f"The number of training batches ({trainer.num_training_batches}) is smaller than "
+                f"the logging interval Trainer(log_every_n_steps={cfg.log_every_n_steps}). Set a "
+                f"lower value for log_every_n_steps if you want to see logs for the training epoch.",
+                UserWarning,
+                stacklevel=2,
+            )
         self.val_limits = [num_batches(v, cfg.limit_val_batches) for v in val_loaders]
-        trainer.num_val_batches = per_loader(self.val_limits)
+        trainer.num_val_batches = per_loader(self.val_limits, val_loaders)
         # Ranks read different shares of the validation data (no padding): validation runs on
         # all of them when any has a batch, so none is left waiting in a collective.
         self.any_val = any_rank_has(trainer, sum(self.val_limits))
@@ -228,6 +242,7 @@ class FitLoop:
         if self.any_val and cfg.num_sanity_val_steps and not self.resuming_mid_epoch():
             n = cfg.num_sanity_val_steps
             outer_rng = rng_state()  # as Lightning: the sanity check leaves the RNG as it was
+            state.stage = "sanity"  # as Lightning: its start and end hooks see sanity_checking
             hooks.on_sanity_check_start(trainer=trainer, module=module)
             self.evaluation.run(
                 "sanity", val_loaders, [lim if n == -1 else min(n, lim) for lim in self.val_limits]
@@ -378,7 +393,7 @@ class FitLoop:
             trainer.num_training_batches = num_batches(fresh, self.config.limit_train_batches)
             return fresh, val_loaders
         self.val_limits = [num_batches(v, self.config.limit_val_batches) for v in fresh]
-        trainer.num_val_batches = per_loader(self.val_limits)
+        trainer.num_val_batches = per_loader(self.val_limits, fresh)
         # Ranks read different shares of the validation data (no padding): validation runs on
         # all of them when any has a batch, so none is left waiting in a collective.
         self.any_val = any_rank_has(trainer, sum(self.val_limits))
@@ -432,16 +447,22 @@ class FitLoop:
             if state.should_stop and self.can_stop_early():
                 break  # set in on_train_epoch_start, or before min_epochs/min_steps were met
             state.is_last_batch, state.batch_idx = is_last, batch_idx
-            if transfer is not None:
+            skip = batch is None  # as Lightning: no hooks, no step for it (warned once)
+            if skip:
+                _warn_none_batch()
+            elif transfer is not None:
                 batch = transfer(trainer, module, batch, device, 0)
             metrics.in_step, metrics.current_batch = True, batch
-            if on_batch_start is not None and -1 in on_batch_start(
-                trainer=trainer, module=module, batch=batch, batch_idx=batch_idx
+            if (
+                on_batch_start is not None
+                and not skip
+                and -1
+                in on_batch_start(trainer=trainer, module=module, batch=batch, batch_idx=batch_idx)
             ):
                 metrics.in_step = False
                 break
             step.stepped = False
-            outputs = run_batch(batch, batch_idx)
+            outputs = None if skip else run_batch(batch, batch_idx)
             stepped = step.stepped
             if stepped:
                 state.global_step += 1
@@ -449,7 +470,7 @@ class FitLoop:
                     self.step_schedulers("step", batch_idx, plateau=None)
             state.batches_done = batch_idx + 1
             complete = is_last
-            if on_batch_end is not None:
+            if on_batch_end is not None and not skip:
                 on_batch_end(
                     trainer=trainer,
                     module=module,
@@ -659,10 +680,32 @@ def is_monitoring(callback: Any) -> bool:
     return early is not None and isinstance(callback, early.EarlyStopping)
 
 
-def per_loader(limits: list[float]) -> list[float]:
+_NONE_BATCH_WARNED: list[bool] = []  # as Lightning's warning cache: once per process
+
+
+def _warn_none_batch() -> None:
+    if not _NONE_BATCH_WARNED:
+        _NONE_BATCH_WARNED.append(True)
+        warnings.warn(
+            "train_dataloader yielded None. If this was on purpose, ignore this warning...",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def per_loader(limits: list[float], loaders: Any = ()) -> list[float]:
     """``trainer.num_val_batches`` as Lightning's: one count per loader, ``[]`` when
-    validation runs no batch at all (``limit_val_batches=0``, no loader)."""
-    return list(limits) if any(limits) else []
+    validation runs no batch at all (``limit_val_batches=0``, no loader). A ``CombinedLoader``
+    of another mode than ``sequential`` (``limits``: the limited length of each of its
+    iterables) counts each of its iterables, as Lightning's ``[3, 2]`` for two of 3 and 2."""
+    from treadle.combined_loader import CombinedLoader
+
+    counts: list[float] = []
+    for i, limit in enumerate(limits):
+        loader = loaders[i] if i < len(loaders) else None
+        inner = loader.limits if isinstance(loader, CombinedLoader) else None
+        counts.extend([limit] if inner is None else inner)
+    return counts if any(limits) else []
 
 
 def any_rank_has(trainer: Any, batches: float) -> bool:

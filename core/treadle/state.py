@@ -7,6 +7,11 @@ Lightning properties of the Trainer (``current_epoch``, ``global_step``, ``is_la
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
 FNS = ("fit", "validate", "test", "predict")
 STAGES = ("fit", "sanity", "validate", "test", "predict")
 
@@ -90,3 +95,93 @@ class LoopState:
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
         return f"LoopState({fields})"
+
+
+# Lightning's stage names for treadle's ("train" is treadle's "fit", "sanity_check" its "sanity")
+_LIGHTNING_STAGE = {"fit": "train", "sanity": "sanity_check"}
+
+
+class _NamedEnum(str, Enum):
+    """A ``str`` enum equal to its value in any case (Lightning's ``LightningEnum``), so
+    ``trainer.state.fn == TrainerFn.FITTING`` holds for treadle's plain ``"fit"``."""
+
+    def __eq__(self, other: object) -> bool:
+        value = other.value if isinstance(other, Enum) else other
+        if not isinstance(value, str):
+            return False
+        value = _LIGHTNING_STAGE.get(value, value) if isinstance(self, RunningStage) else value
+        return bool(self.value.lower() == value.lower())
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(self.value.lower())
+
+
+class TrainerStatus(_NamedEnum):
+    """Lightning's values of ``trainer.state.status``."""
+
+    INITIALIZING = "initializing"
+    RUNNING = "running"
+    FINISHED = "finished"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def stopped(self) -> bool:
+        return self in (TrainerStatus.FINISHED, TrainerStatus.INTERRUPTED)
+
+
+class TrainerFn(_NamedEnum):
+    """Lightning's values of ``trainer.state.fn``: the entry point running."""
+
+    FITTING = "fit"
+    VALIDATING = "validate"
+    TESTING = "test"
+    PREDICTING = "predict"
+
+
+class RunningStage(_NamedEnum):
+    """Lightning's values of ``trainer.state.stage``; ``TRAINING`` equals treadle's ``"fit"``
+    and ``SANITY_CHECKING`` its ``"sanity"``."""
+
+    TRAINING = "train"
+    SANITY_CHECKING = "sanity_check"
+    VALIDATING = "validate"
+    TESTING = "test"
+    PREDICTING = "predict"
+
+    @property
+    def evaluating(self) -> bool:
+        return self in (RunningStage.VALIDATING, RunningStage.TESTING, RunningStage.SANITY_CHECKING)
+
+
+@dataclass(eq=False)
+class TrainerState:
+    """Lightning's ``TrainerState`` (status, fn, stage): equal to a ``LoopState`` in the same
+    status, fn and stage, so ``trainer.state == TrainerState()`` reads as in Lightning."""
+
+    status: Any = TrainerStatus.INITIALIZING
+    fn: Any = None
+    stage: Any = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, (TrainerState, LoopState)):
+            return NotImplemented
+
+        stage = None if self.stage is None else RunningStage(self.stage)
+        return bool(stage == other.stage and self.status == other.status and self.fn == other.fn)
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.status == TrainerStatus.FINISHED)
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self.status in (TrainerStatus.FINISHED, TrainerStatus.INTERRUPTED))
+
+
+# Lightning's module path for these names: ``from lightning.pytorch.trainer.states import
+# TrainerFn`` maps to ``treadle.trainer.states`` (``treadle.trainer`` is a module, and Python finds
+# a submodule already in ``sys.modules`` right after importing its parent)
+sys.modules.setdefault("treadle.trainer.states", sys.modules[__name__])

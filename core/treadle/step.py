@@ -35,6 +35,8 @@ from treadle.optim import WrappedOptimizer, route_scheduler_step
 
 # nonfinite_loss="skip" stops after this many skipped batches in a row (or an epoch's worth).
 _MAX_SKIPPED_IN_A_ROW = 1000
+# warnings Lightning gives once per process (its WarningCache)
+_WARNED = {"none_loss": False}
 
 
 # The hooks each piece of the step calls, in order; each is compiled once per run, without the
@@ -365,6 +367,14 @@ class AutomaticClosure:
         loss = out if out.__class__ is torch.Tensor else loss_of(out)
         if loss is None:  # training_step returned None: skip backward and the step
             closure.outputs = out
+            if not _WARNED["none_loss"]:  # as Lightning: once per process
+                _WARNED["none_loss"] = True
+                warnings.warn(
+                    "`training_step` returned `None`. If this was on purpose, ignore this "
+                    "warning...",
+                    UserWarning,
+                    stacklevel=2,
+                )
             return None
         n = step.accumulate
         if n > 1:

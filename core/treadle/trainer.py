@@ -33,7 +33,12 @@ from treadle.combined_loader import CombinedLoader
 from treadle.data import as_list, num_batches, sequential
 from treadle.data import train_loader as train_loader_of
 from treadle.datamodule import TRANSFER_HOOKS, DataModule, overrides
-from treadle.errors import ConfigurationError, MultipleOptimizersError, PluginError
+from treadle.errors import (
+    ConfigurationError,
+    DataloaderIdxError,
+    MultipleOptimizersError,
+    PluginError,
+)
 from treadle.loggers import Logger, log_hyperparams
 from treadle.loop import EvaluationLoop, FitLoop, per_loader, per_rank
 from treadle.module import MODULE_HOOKS, Module
@@ -342,6 +347,8 @@ class Trainer(LightningTrainerFacade):
         cfg = self.config
         if cfg.max_epochs is not None:
             return cfg.max_epochs
+        if not getattr(self, "_fit_started", False):  # as Lightning: None until a fit() starts
+            return None  # type: ignore[return-value]
         timer = sys.modules.get("treadle_plugins.callbacks.timer")  # no Timer made without it
         timed = timer is not None and any(isinstance(c, timer.Timer) for c in self.callbacks)
         return 1000 if cfg.max_steps == -1 and not timed else -1
@@ -631,6 +638,7 @@ class Trainer(LightningTrainerFacade):
         self._sources = (train_loader, eval_loaders, datamodule)
         state = self.state
         state.fn, state.stage, state.should_stop = fn, None, False
+        self._fit_started = getattr(self, "_fit_started", False) or fn == "fit"
         state.status = "running"
         self._resume = None
         started, status, error, sigint = False, "success", None, None
@@ -704,7 +712,7 @@ class Trainer(LightningTrainerFacade):
             }[fn]
             limits = [num_batches(v, limit) for v in eval_loaders]
             if fn == "validate":
-                self.num_val_batches = per_loader(limits)
+                self.num_val_batches = per_loader(limits, eval_loaders)
             evaluation.preemption = EvaluationPreemption(self)  # signals: stop after a batch
             with evaluation.preemption:
                 results = evaluation.run(fn, eval_loaders, limits, keep_predictions)
@@ -955,14 +963,18 @@ class Trainer(LightningTrainerFacade):
                 f"dataloaders=loader)` or implement `{hook_name}()`"
                 + (" in the Module or the DataModule." if datamodule is not None else ".")
             )
+        idx_problems = []
         if eval_loaders and not (fn == "fit" and self.config.limit_val_batches == 0):
             # before any batch, as Lightning
-            problems.extend(dataloader_idx_problems(model, step_name, len(eval_loaders)))
+            idx_problems = dataloader_idx_problems(model, step_name, len(eval_loaders))
+            problems.extend(idx_problems)
         if fn != "fit" or not problems:
             problems.extend(self._collect_validation(model))
         if problems:
             if fn == "fit" and _defaults.asks_several_optimizers(model, self.optimizers):
                 raise MultipleOptimizersError(problems)  # also a RuntimeError, as Lightning's
+            if idx_problems:
+                raise DataloaderIdxError(problems)  # also a RuntimeError, as Lightning's
             raise ConfigurationError(problems)
         return train_loader, eval_loaders
 

@@ -314,27 +314,37 @@ def step_args(method: Any, batch: Any, batch_idx: int, dataloader_idx: int | Non
 
 
 def dataloader_idx_problems(module: Any, step_name: str, num_dataloaders: int) -> list:
-    """Lightning's check that ``module.<step_name>`` can take what its loop will pass, for the
-    loop to report before its first batch.
+    """Lightning's check that ``module.<step_name>`` and the Module's batch hooks of its stage
+    (``on_validation_batch_start``/``_end``, ...) can take what their loop will pass, for the
+    loop to report before its first batch (Lightning's wording, which its tests match).
 
     :param step_name: ``"validation_step"``, ``"test_step"`` or ``"predict_step"``.
     :param num_dataloaders: how many loaders the loop runs.
     """
-    _, accepts, requires = _signature(getattr(module, step_name))
-    where = f"`{type(module).__name__}.{step_name}()`"
-    if num_dataloaders > 1 and not accepts:
-        return [
-            f"{where} takes no `dataloader_idx`, but its loop got {num_dataloaders} "
-            f"loaders. Add the parameter (`def {step_name}(self, batch, batch_idx, "
-            f"dataloader_idx=0)`), or pass a single loader."
-        ]
-    if num_dataloaders <= 1 and requires:
-        return [
-            f"{where} requires `dataloader_idx`, but its loop got a single loader, so the "
-            f"step is called without it (as Lightning does). Give it a default value: "
-            f"`dataloader_idx=0`."
-        ]
-    return []
+    stage = step_name[: -len("_step")]
+    prefix = "val" if stage == "validation" else stage
+    problems = []
+    for hook in (step_name, f"on_{stage}_batch_start", f"on_{stage}_batch_end"):
+        method = getattr(module, hook, None)
+        if method is None:
+            continue
+        _, accepts, requires = _signature(method)
+        where = f"`{type(module).__name__}.{hook}()`"
+        if num_dataloaders > 1 and not accepts:
+            problems.append(
+                f"You provided multiple `{prefix}_dataloader` ({num_dataloaders} loaders), but "
+                f"no `dataloader_idx` argument in {where}. Add the parameter (`def {hook}(self, "
+                f"{'outputs, ' if hook.endswith('_end') else ''}batch, batch_idx, "
+                f"dataloader_idx=0)`), or pass a single loader."
+            )
+        elif num_dataloaders <= 1 and requires:
+            problems.append(
+                f"You provided only a single `{prefix}_dataloader`, but have included "
+                f"`dataloader_idx` in {where}: with one loader it is called without it (as "
+                f"Lightning does). Remove the argument or give it a default value: "
+                f"`dataloader_idx=0`."
+            )
+    return problems
 
 
 def _signature(method: Any) -> tuple:

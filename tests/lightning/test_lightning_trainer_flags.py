@@ -242,8 +242,9 @@ def test_max_time_adds_a_timer(tmp_path):
     trainer = treadle.Trainer(**quiet(tmp_path, max_time={"seconds": 0}))
     timers = [c for c in trainer.callbacks if isinstance(c, Timer)]
     assert len(timers) == 1 and timers[0]._duration == 0 and timers[0]._interval == "step"
-    assert trainer.max_epochs == -1
+    assert trainer.max_epochs is None  # as Lightning: resolved when fit() starts
     trainer.fit(BoringModel())
+    assert trainer.max_epochs == -1
     assert trainer.global_step == 0  # stopped at the first check, before training
     trainer = treadle.Trainer(**quiet(tmp_path, max_time="00:00:00:01", max_epochs=2))
     assert trainer.max_epochs == 2
@@ -348,8 +349,9 @@ def test_overfit_batches_float_above_one_is_refused():
     with pytest.raises(
         treadle.ConfigurationError,
         match=re.escape(
-            "TrainerConfig: `Trainer(overfit_batches=1.5)`: Value error, a float means a "
-            "fraction of the epoch and must be <= 1.0; pass an int for a number of batches"
+            "TrainerConfig: `Trainer(overfit_batches=1.5)`: You have passed invalid value 1.5 "
+            "for overfit_batches, it has to be in [0.0, 1.0] (a fraction of the epoch) or an int "
+            "(a number of batches)."
         ),
     ):
         treadle.Trainer(overfit_batches=1.5)
@@ -477,14 +479,6 @@ def test_default_root_dir_layout(tmp_path):
     "name, value, message",
     [
         (
-            "barebones",
-            True,
-            "`Trainer(barebones=True)`: Lightning's `barebones` is not supported: "
-            "treadle has no separate bare-bones loop: its loop has no per-step overhead to strip "
-            "beyond what you can turn off. Pass `logger=False, enable_checkpointing=False, "
-            "enable_progress_bar=False, enable_model_summary=False`.",
-        ),
-        (
             "sync_batchnorm",
             True,
             "`Trainer(sync_batchnorm=True)`: Lightning's `sync_batchnorm` is "
@@ -511,9 +505,9 @@ def test_refused_lightning_arguments(name, value, message):
 
 def test_refusals_are_reported_with_the_other_problems():
     with pytest.raises(treadle.ConfigurationError) as info:
-        treadle.Trainer(barebones=True, max_epochs=-5, sync_batchnorm=True)
+        treadle.Trainer(barebones=True, logger=True, max_epochs=-5, sync_batchnorm=True)
     assert [p.split("`")[1] for p in info.value.problems] == [
-        "Trainer(barebones=True)",
+        "Trainer(barebones=True, logger=True)",
         "Trainer(sync_batchnorm=True)",
         "Trainer(max_epochs=-5)",
     ]
@@ -584,3 +578,27 @@ def test_every_lightning_argument_is_implemented_or_refused():
     implemented = set(treadle.TrainerConfig.model_fields)
     assert [n for n in lightning if n not in implemented and n not in REFUSED] == []
     assert not implemented & set(REFUSED)
+
+
+# Lightning's Trainer(barebones=True) (trainer.py's opt-outs; used by its
+# test_evaluation_loop.py::test_evaluation_loop_non_sequential_mode_supprt)
+def test_barebones_turns_the_extras_off_and_refuses_them_on(tmp_path):
+    trainer = treadle.Trainer(barebones=True, default_root_dir=tmp_path, max_steps=1)
+    assert trainer.barebones
+    assert trainer.loggers == [] and trainer.checkpoint_callback is None
+    assert trainer.progress_bar_callback is None and trainer.num_sanity_val_steps == 0
+    trainer.fit(BoringModel())
+    assert trainer.global_step == 1 and not any(tmp_path.iterdir())
+    assert not treadle.Trainer().barebones
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(
+            "TrainerConfig: `Trainer(barebones=True, enable_checkpointing=True)` was passed. "
+            "Checkpointing can impact raw speed so it is disabled in barebones mode. Drop "
+            "`enable_checkpointing` or `barebones=True`."
+        ),
+    ):
+        treadle.Trainer(barebones=True, enable_checkpointing=True)
+    with pytest.raises(treadle.ConfigurationError, match=re.escape("profiler='simple')` was")):
+        treadle.Trainer(barebones=True, profiler="simple")
+    treadle.Trainer(barebones=True, logger=False, fast_dev_run=False, num_sanity_val_steps=0)
