@@ -39,7 +39,7 @@ from treadle.module import MODULE_HOOKS, Module
 from treadle.optim import unroute_scheduler_step
 from treadle.plugin_manager import RunPluginManager, auto_strategy
 from treadle.profilers import PassThroughProfiler, make_profiler
-from treadle.state import LoopState
+from treadle.state import FnName, LoopState
 from treadle.step import Step
 from treadle.utilities import dataloader_idx_problems, seed_worker
 
@@ -624,7 +624,7 @@ class Trainer(LightningTrainerFacade):
         self._given_loaders = {"train": train_loader is not None, "val": eval_loaders is not None}
         self._sources = (train_loader, eval_loaders, datamodule)
         state = self.state
-        state.fn, state.stage, state.should_stop = fn, None, False
+        state.fn, state.stage, state.should_stop = FnName(fn), None, False
         state.status = "running"
         self._resume = None
         started, status, error, sigint = False, "success", None, None
