@@ -53,8 +53,8 @@ TRANSFER = Sequence(
 def log_to_loggers(trainer: Any, metrics: dict[str, torch.Tensor], step: int | None = None) -> None:
     """Send ``metrics`` (with the epoch) to every logger at Lightning's step: during ``fit`` the
     index of the latest optimizer step (``global_step - 1``), in ``validate``/``test`` the global
-    step; or, given ``step`` (an evaluation batch's index, as Lightning), at that step without
-    the epoch."""
+    step; or, given ``step`` (an evaluation batch's count in its dataloader over the run, as
+    Lightning), at that step without the epoch."""
     if not metrics or not trainer.loggers or not trainer.is_global_zero:
         return
     values = {k: float(v) for k, v in metrics.items()}
@@ -74,6 +74,9 @@ class EvaluationLoop:
         # validate/test/predict: the signals caught (``_signals.EvaluationPreemption``); None
         # inside fit, whose own preemption acts after the training batch.
         self.preemption: Any = None
+        # batches run per dataloader in this run (fit: over its validations, not the sanity
+        # check): the logger step of an evaluation batch's step values, as Lightning's
+        self.seen_batches: dict[int, int] = {}
 
     def run(
         self, stage: str, loaders: list[Any], limits: list[float], keep_predictions: bool = False
@@ -147,8 +150,11 @@ class EvaluationLoop:
                     dataloader_idx=dataloader_idx,
                 )
                 metrics.in_step = False
-                if metrics.pending_eval_step:
-                    log_to_loggers(trainer, metrics.take_eval_step_metrics(), batch_idx)
+                if stage != "sanity":
+                    seen = self.seen_batches.get(dataloader_idx, 0)
+                    self.seen_batches[dataloader_idx] = seen + 1
+                    if metrics.pending_eval_step:
+                        log_to_loggers(trainer, metrics.take_eval_step_metrics(), seen)
                 if preemption is not None and (preemption.signum or preemption.several):
                     preemption.after_batch()  # a signal (or ranks to ask): stop
         metrics.dataloader_idx = None

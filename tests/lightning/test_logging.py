@@ -503,3 +503,45 @@ def test_a_logged_metric_must_be_an_attribute_of_the_module(tmp_path):
             "is one of ['bar']"
         ),
     )
+
+
+# -- evaluation step values at Lightning's steps; each run's metrics its own ------------------
+# (ported from Lightning's test_eval_loop_logging.py: test_eval_step_logging,
+# test_validation_step_log_with_tensorboard)
+
+
+class LogsEvalSteps(Base):
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        self.log(
+            f"val_{self.trainer.state.fn.value}", float(batch_idx), on_step=True, on_epoch=False
+        )
+
+    def test_step(self, batch, batch_idx, dataloader_idx=0):
+        self.log("test_log", float(batch_idx), on_step=True, on_epoch=False)
+
+
+@pytest.mark.parametrize("num_loaders", [1, 2])
+def test_eval_step_values_are_logged_at_the_batches_seen_in_the_run(tmp_path, num_loaders):
+    logger = RecordingLogger()
+    trainer = make_trainer(
+        tmp_path, logger=logger, max_epochs=3, limit_train_batches=1, num_sanity_val_steps=2
+    )
+    loaders = [make_loader(4)] * num_loaders
+    suffix = (lambda i: f"/dataloader_idx_{i}") if num_loaders == 2 else (lambda i: "")
+    trainer.fit(LogsEvalSteps(), make_loader(1), loaders)
+    # fit: per loader, counted over the fit's validations (the sanity check not counted)
+    assert [row for row in logger.rows if "epoch" not in row[1]] == [
+        (batch + 4 * epoch, {f"val_fit{suffix(i)}": float(batch)})
+        for epoch in range(3)
+        for i in range(num_loaders)
+        for batch in range(4)
+    ]
+    for fn, key in (("validate", "val_validate"), ("test", "test_log")):
+        logger.rows.clear()
+        getattr(trainer, fn)(LogsEvalSteps(), loaders)
+        assert [row for row in logger.rows if "epoch" not in row[1]] == [
+            (batch, {f"{key}{suffix(i)}": float(batch)})
+            for i in range(num_loaders)
+            for batch in range(4)
+        ]
+
