@@ -352,6 +352,11 @@ class MetricStore:
         if prog_bar:
             self.progress_bar_metrics[key] = value
 
+    def reset_metrics(self) -> None:
+        """New, empty metric dicts: at each run's start, after the ``setup`` hooks (as Lightning's
+        ``fit``/``validate``/``test``; a run's dicts hold only what it logged)."""
+        self.callback_metrics, self.logged_metrics, self.progress_bar_metrics = {}, {}, {}
+
     def take_eval_step_metrics(self) -> dict[str, torch.Tensor]:
         """The step values an evaluation batch logged, for the loggers (then forgotten)."""
         metrics, self.pending_eval_step = self.pending_eval_step, {}

@@ -643,6 +643,7 @@ class Trainer(LightningTrainerFacade):
             hooks.setup(trainer=self, module=model, stage=fn)
             started = True
             model.configure_model()  # as Lightning: after setup, before configure_optimizers
+            self._metrics.reset_metrics()  # as Lightning: each run's metrics are its own
             train_loader, eval_loaders = self._configure(
                 fn, model, train_loader, eval_loaders, datamodule
             )

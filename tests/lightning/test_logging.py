@@ -545,3 +545,26 @@ def test_eval_step_values_are_logged_at_the_batches_seen_in_the_run(tmp_path, nu
             for batch in range(4)
         ]
 
+
+class LogsEverywhere(Base):
+    def training_step(self, batch, batch_idx):
+        self.log("train_loss", 1.0, prog_bar=True)
+        return super().training_step(batch, batch_idx)
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_loss", 2.0)
+
+    def test_step(self, batch, batch_idx):
+        self.log("test_loss", 3.0)
+
+
+def test_each_run_starts_with_empty_metric_dicts(tmp_path):
+    trainer = make_trainer(tmp_path, limit_train_batches=2, limit_val_batches=2)
+    trainer.fit(LogsEverywhere(), make_loader(2), make_loader(2))
+    assert set(trainer.callback_metrics) == {"train_loss", "val_loss"}
+    assert set(trainer.progress_bar_metrics) == {"train_loss"}
+    trainer.validate(LogsEverywhere(), make_loader(2))
+    assert set(trainer.callback_metrics) == {"val_loss"}
+    assert trainer.progress_bar_metrics == {}
+    trainer.test(LogsEverywhere(), make_loader(2))
+    assert set(trainer.callback_metrics) == set(trainer.logged_metrics) == {"test_loss"}
