@@ -61,3 +61,7 @@ def register(parent: str) -> None:
     module = sys.modules[parent]
     for sub in SUBMODULES[parent]:
         sys.modules.setdefault(f"{parent}.{sub}", module)
+    if parent == "treadle":  # the one path held by another module: ``LightningOptimizer``
+        from treadle import optim
+
+        sys.modules.setdefault("treadle.core.optimizer", optim)
