@@ -216,7 +216,9 @@ def optimizer_step(trainer, module, optimizer, optimizer_idx, batch_idx, closure
         # Same as step(closure) for these optimizers (they call the closure once, first), and
         # what a plain loop does: forward/backward, then step() (saves an enable_grad region).
         result = closure()
-        raw.step()
+        stepped = raw.step()  # (None for torch's; a subclass's or a patched step's: returned)
+        if stepped is not None:
+            return stepped
         return True if result is None else result
     result = raw.step(closure=closure)
     return True if result is None else result
