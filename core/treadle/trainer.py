@@ -16,7 +16,7 @@ import signal
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -1086,11 +1086,24 @@ class DummyLogger(Logger):
     def experiment(self) -> Any:
         return _Nothing()
 
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+    def log_metrics(self, *args: Any, **kwargs: Any) -> None:
         pass
 
-    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+    def log_hyperparams(self, *args: Any, **kwargs: Any) -> None:
         pass
+
+    def __getitem__(self, idx: Any) -> DummyLogger:
+        return self  # as Lightning's: ``trainer.loggers[0]``-style code keeps working
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        """Any other method (``log_text``, ``log_image``, ...) as a no-op, as Lightning's."""
+        if name.startswith("__"):  # (copy, pickle and friends look these up)
+            raise AttributeError(name)
+
+        def method(*args: Any, **kwargs: Any) -> None:
+            return None
+
+        return method
 
 
 class _Nothing:
