@@ -50,6 +50,7 @@ class Trainer(LightningTrainerFacade):
     """Runs the loop; arguments as in Lightning 2 (see :class:`treadle.TrainerConfig`)."""
 
     def __init__(self, **kwargs: Any) -> None:
+        self._init_kwargs = kwargs  # what pickling rebuilds the Trainer from (__reduce__)
         # Trainer(strategy=FSDPStrategy(...)): an object for what a name cannot say; selected
         # as it is (its `connect(trainer)` binds it to this run), its name in the config.
         self._strategy_object = kwargs.get("strategy")
@@ -143,6 +144,12 @@ class Trainer(LightningTrainerFacade):
             for name, caller in vars(self.plugin_manager.hook).items()
             if getattr(caller, "spec", None) is not None
         }
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """As Lightning's, a Trainer pickles (its plugin manager holds modules, so it is rebuilt
+        from the construction arguments): the copy has the same arguments, loggers and loop
+        state; a run's objects (module, optimizers, loaders) are not carried."""
+        return _unpickle_trainer, (self._init_kwargs, self.state, self.loggers)
 
     def _register_plugin(self, plugin: Any) -> None:
         if isinstance(plugin, Callback):
@@ -1068,6 +1075,12 @@ def apply_debugging_flags(cfg: Any) -> None:
         cfg.val_check_interval, cfg.check_val_every_n_epoch = None, 1
     if overfit:
         cfg.limit_train_batches = cfg.limit_val_batches = cfg.overfit_batches
+
+
+def _unpickle_trainer(kwargs: dict[str, Any], state: LoopState, loggers: list[Any]) -> Trainer:
+    trainer = Trainer(**kwargs)
+    trainer.state, trainer.loggers = state, loggers
+    return trainer
 
 
 class DummyLogger(Logger):
