@@ -54,11 +54,14 @@ def log_to_loggers(trainer: Any, metrics: dict[str, torch.Tensor], step: int | N
     """Send ``metrics`` (with the epoch) to every logger at Lightning's step: during ``fit`` the
     index of the latest optimizer step (``global_step - 1``), in ``validate``/``test`` the global
     step; or, given ``step`` (an evaluation batch's count in its dataloader over the run, as
-    Lightning), at that step without the epoch."""
+    Lightning), at that step without the epoch. A metric logged as ``"step"`` (Lightning's
+    convention) is taken out and used as the step, without the epoch."""
     if not metrics or not trainer.loggers or not trainer.is_global_zero:
         return
     values = {k: float(v) for k, v in metrics.items()}
-    if step is None:
+    if step is None and "step" in values:  # as Lightning: a logged "step" is the step
+        step = int(values.pop("step"))
+    elif step is None:
         state = trainer.state
         values["epoch"] = state.epoch
         step = max(state.global_step - 1, 0) if state.fn == "fit" else state.global_step

@@ -568,3 +568,17 @@ def test_each_run_starts_with_empty_metric_dicts(tmp_path):
     assert trainer.progress_bar_metrics == {}
     trainer.test(LogsEverywhere(), make_loader(2))
     assert set(trainer.callback_metrics) == set(trainer.logged_metrics) == {"test_loss"}
+
+
+class LogsAStep(Base):
+    def on_train_epoch_end(self):
+        self.log_dict({"step": 10.0 + self.current_epoch, "train_acc": 0.5})
+
+
+def test_a_metric_logged_as_step_is_the_loggers_step(tmp_path):
+    # as Lightning's logger connector (loggers/test_logger.py::test_adding_step_key)
+    logger = RecordingLogger()
+    trainer = make_trainer(tmp_path, logger=logger, max_epochs=2, limit_train_batches=2)
+    trainer.fit(LogsAStep(), make_loader(2))
+    epoch_rows = [row for row in logger.rows if "train_acc" in row[1]]
+    assert epoch_rows == [(10, {"train_acc": 0.5}), (11, {"train_acc": 0.5})]
