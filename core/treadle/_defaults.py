@@ -95,8 +95,8 @@ def validate(trainer, module):
             and callable(getattr(sch.scheduler, "load_state_dict", None))
         ):
             problems.append(
-                f"`configure_optimizers()` returned the scheduler `{name}`, which has no "
-                f"`state_dict()` and `load_state_dict()`: checkpoints need both. Add them to "
+                f"The provided lr scheduler `{name}` is invalid. It should have `state_dict` and "
+                f"`load_state_dict` methods defined: checkpoints need both. Add them to "
                 f"`{name}`, or use a `torch.optim.lr_scheduler` scheduler."
             )
         if (
@@ -118,8 +118,9 @@ def validate(trainer, module):
             # as Lightning's _validate_scheduler_api: a scheduler outside torch's API (timm's
             # step(epoch)) needs the override; refused here, not at its first step
             problems.append(
-                f"`configure_optimizers()` returned the scheduler `{name}`, whose `step()` "
-                f"needs {', '.join(f'`{a}`' for a in needed)}, so automatic optimization cannot "
+                f"The provided lr scheduler `{name}` doesn't follow PyTorch's LRScheduler API: "
+                f"its `step()` needs {', '.join(f'`{a}`' for a in needed)}, so automatic "
+                f"optimization cannot "
                 f"step it as torch's schedulers (`scheduler.step()`). Override "
                 f"`lr_scheduler_step(self, scheduler, metric)` in the Module to step it your "
                 f"way (e.g. `scheduler.step(epoch=self.current_epoch)`), or use a "
@@ -129,9 +130,9 @@ def validate(trainer, module):
         for sch in trainer.lr_scheduler_configs:
             if sch.reduce_on_plateau and sch.monitor is None:
                 problems.append(
-                    "`configure_optimizers()` returned a ReduceLROnPlateau without a metric to "
-                    "monitor; return {'optimizer': opt, 'lr_scheduler': {'scheduler': sch, "
-                    "'monitor': 'val_loss'}}."
+                    "`configure_optimizers` must include a monitor when a `ReduceLROnPlateau` "
+                    "scheduler is used: return {'optimizer': opt, 'lr_scheduler': {'scheduler': "
+                    "sch, 'monitor': 'val_loss'}}."
                 )
     own_clipping = (
         type(module).configure_gradient_clipping is not Module.configure_gradient_clipping

@@ -550,7 +550,7 @@ class FitLoop:
             self.epoch_end_last(trainer=trainer, module=module)
         logged.update(metrics.end_epoch("train"))
         metrics.reset_metric_objects("train")
-        if automatic:
+        if automatic and complete:  # as Lightning: not after an epoch cut short (max_steps)
             self.step_schedulers("epoch", None, plateau=True)
         metrics.take_step_metrics()  # as Lightning: step values no log point took are dropped
         log_to_loggers(trainer, logged)
@@ -581,11 +581,19 @@ class FitLoop:
                     if cfg.strict:
                         raise ConfigurationError(
                             [
-                                f"ReduceLROnPlateau is set to monitor {cfg.monitor!r}, which was not "
-                                f"logged. Logged metrics: {sorted(trainer.callback_metrics)}. Log it "
-                                f"with `self.log({cfg.monitor!r}, value)` or set 'strict': False."
+                                f"ReduceLROnPlateau conditioned on metric {cfg.monitor} which is "
+                                f"not available. Available metrics are: "
+                                f"{sorted(trainer.callback_metrics)}. Log it with "
+                                f"`self.log({cfg.monitor!r}, value)`, change the `monitor` key "
+                                f"in the lr scheduler dict, or set 'strict': False."
                             ]
                         )
+                    warnings.warn(  # as Lightning
+                        f"ReduceLROnPlateau conditioned on metric {cfg.monitor} which is not "
+                        f"available but strict is set to `False`. Skipping learning rate update.",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
                     continue
             self.step.scheduler_step(cfg.scheduler, metric)
 
