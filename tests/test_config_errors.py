@@ -739,3 +739,53 @@ def test_a_plateau_scheduler_not_strict_warns_and_an_unfinished_epoch_steps_none
     trainer(max_epochs=None, max_steps=1).fit(
         Recorder(optimizers=lambda m: optimizers(m, True)), loader()
     )
+
+
+class _NeedsAnArgument:
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.steps = 0
+
+    def step(self, foobar):
+        self.steps += 1
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state_dict):
+        pass
+
+
+def test_a_scheduler_outside_torchs_api_is_fine_with_lr_scheduler_step_set_on_the_instance():
+    def optimizers(m):
+        opt = sgd(m)
+        return {"optimizer": opt, "lr_scheduler": _NeedsAnArgument(opt)}
+
+    refused = Recorder(optimizers=optimizers)
+    fit_fails(
+        refused,
+        match="treadle.core: The provided lr scheduler `_NeedsAnArgument` doesn't follow PyTorch's "
+        "LRScheduler API: its `step()` needs `foobar`",
+    )
+    model = Recorder(optimizers=optimizers)
+    model.lr_scheduler_step = lambda scheduler, metric: scheduler.step(foobar=1)
+    trainer(max_epochs=2).fit(model, loader())
+    assert model.lr_schedulers().steps == 2
+
+
+def test_a_mock_scheduler_is_stepped_through_lr_scheduler_step():
+    from unittest.mock import Mock
+
+    scheduler = Mock(spec=torch.optim.lr_scheduler.StepLR)
+
+    class StepsItsMock(Recorder):
+        def lr_scheduler_step(self, scheduler, metric):
+            scheduler.step()
+
+    def optimizers(m):
+        opt = sgd(m)
+        scheduler.optimizer = opt
+        return [opt], [scheduler]
+
+    trainer(max_epochs=3).fit(StepsItsMock(optimizers=optimizers), loader())
+    assert scheduler.step.call_count == 3

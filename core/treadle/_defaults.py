@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import types
+from typing import Any
 
 import torch
 
@@ -102,7 +103,7 @@ def validate(trainer, module):
         if (
             module.automatic_optimization
             and not callable(getattr(sch.scheduler, "step", None))
-            and type(module).lr_scheduler_step is Module.lr_scheduler_step
+            and not _steps_schedulers_itself(module)
         ):
             problems.append(
                 f"`configure_optimizers()` returned the scheduler `{name}`, which has no "
@@ -112,7 +113,7 @@ def validate(trainer, module):
             )
         elif (
             module.automatic_optimization
-            and type(module).lr_scheduler_step is Module.lr_scheduler_step
+            and not _steps_schedulers_itself(module)
             and (needed := _required_step_arguments(sch.scheduler))
         ):
             # as Lightning's _validate_scheduler_api: a scheduler outside torch's API (timm's
@@ -223,6 +224,17 @@ def optimizer_step(trainer, module, optimizer, optimizer_idx, batch_idx, closure
         return True if result is None else result
     result = raw.step(closure=closure)
     return True if result is None else result
+
+
+def _steps_schedulers_itself(module: Any) -> bool:
+    """The Module overrides ``lr_scheduler_step``, in its class or on the instance (as
+    Lightning, which calls an instance's hook too)."""
+    from treadle.module import Module
+
+    return (
+        "lr_scheduler_step" in vars(module)
+        or type(module).lr_scheduler_step is not Module.lr_scheduler_step
+    )
 
 
 @functools.cache

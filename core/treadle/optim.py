@@ -87,7 +87,11 @@ def route_scheduler_step(scheduler: Any, stepper: Any) -> Any:
     the routing out. :func:`unroute_scheduler_step` removes both when the run ends. A scheduler
     without ``__dict__`` (``__slots__``) or without ``step`` is left as it is.
     """
-    if not callable(getattr(scheduler, "step", None)) or not hasattr(scheduler, "__dict__"):
+    if (
+        not callable(getattr(scheduler, "step", None))
+        or not hasattr(scheduler, "__dict__")
+        or getattr(type(scheduler), "step", None) is None  # (a step of its own: a Mock's)
+    ):
         return scheduler
     unroute_scheduler_step(scheduler)  # routed by an earlier fit()
 
@@ -120,8 +124,13 @@ def unroute_scheduler_step(scheduler: Any) -> None:
 
 def original_step(scheduler: Any, metric: Any = None, *args: Any, **kwargs: Any) -> None:
     """Step ``scheduler`` with its class's ``step`` (what the core's default does)."""
-    step = type(scheduler).step
-    if metric is None:
+    step = getattr(type(scheduler), "step", None)
+    if step is None:  # the instance's own step (``Mock(spec=StepLR)``): never routed
+        if metric is None:
+            scheduler.step(*args, **kwargs)
+        else:
+            scheduler.step(metric, *args, **kwargs)
+    elif metric is None:
         step(scheduler, *args, **kwargs)
     else:
         step(scheduler, metric, *args, **kwargs)
