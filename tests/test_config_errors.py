@@ -405,9 +405,9 @@ def test_two_optimizers_in_manual_optimization_are_fine():
 
 
 PLATEAU_MESSAGE = (
-    "treadle.core: `configure_optimizers()` returned a ReduceLROnPlateau without a metric to "
-    "monitor; return {'optimizer': opt, 'lr_scheduler': {'scheduler': sch, 'monitor': "
-    "'val_loss'}}."
+    "treadle.core: `configure_optimizers` must include a monitor when a `ReduceLROnPlateau` "
+    "scheduler is used: return {'optimizer': opt, 'lr_scheduler': {'scheduler': sch, "
+    "'monitor': 'val_loss'}}."
 )
 
 
@@ -443,8 +443,9 @@ def test_reduce_lr_on_plateau_monitoring_a_metric_never_logged():
     with pytest.raises(
         treadle.ConfigurationError,
         match=re.escape(
-            "ReduceLROnPlateau is set to monitor 'val_loss', which was not logged. Logged "
-            "metrics: []. Log it with `self.log('val_loss', value)` or set 'strict': False."
+            "ReduceLROnPlateau conditioned on metric val_loss which is not available. Available "
+            "metrics are: []. Log it with `self.log('val_loss', value)`, change the `monitor` key "
+            "in the lr scheduler dict, or set 'strict': False."
         ),
     ):
         trainer().fit(Recorder(optimizers=optimizers), loader())
@@ -464,8 +465,9 @@ def _step_lr(m, **config):
         (
             lambda m: "adam",
             [
-                "Module.configure_optimizers() returned str; return an optimizer, a list of optimizers, "
-                "([optimizers], [schedulers]), or a dict with 'optimizer' and 'lr_scheduler'."
+                "Unknown configuration for model optimizers: Module.configure_optimizers() returned "
+                "str; return an optimizer, a list of optimizers, ([optimizers], [schedulers]), or a "
+                "dict with 'optimizer' and 'lr_scheduler'."
             ],
         ),
         (
@@ -478,8 +480,8 @@ def _step_lr(m, **config):
         (
             lambda m: [sgd(m), "sgd"],
             [
-                "Module.configure_optimizers() returned list of ['SGD', 'str']; that is not one of "
-                "Lightning's forms."
+                "Unknown configuration for model optimizers: Module.configure_optimizers() returned "
+                "list of ['SGD', 'str']; that is not one of Lightning's forms."
             ],
         ),
         (
@@ -491,15 +493,18 @@ def _step_lr(m, **config):
         (
             lambda m: _step_lr(m, interval="batch", frequency=0),
             [
-                "Module.configure_optimizers(): lr_scheduler `interval='batch'`; use 'step' or 'epoch'.",
+                'The "interval" key in lr scheduler dict must be "step" or "epoch" but is "batch" '
+                "(Module.configure_optimizers()).",
                 "Module.configure_optimizers(): lr_scheduler `frequency=0`; use an int >= 1.",
             ],
         ),
         (
             lambda m: {"optimizer": sgd(m), "lr_scheduler": {"sched": None}},
             [
-                "Module.configure_optimizers(): the 'lr_scheduler' dict has keys ['sched']; expected "
-                "'scheduler' and optionally ['frequency', 'interval', 'monitor', 'name', 'strict']."
+                'The lr scheduler dict must have the key "scheduler" with its item being an lr '
+                "scheduler: Module.configure_optimizers()'s 'lr_scheduler' dict has keys ['sched']; "
+                "expected 'scheduler' and optionally ['frequency', 'interval', 'monitor', 'name', "
+                "'strict']."
             ],
         ),
     ],
@@ -675,3 +680,115 @@ def test_the_same_model_trains_once_the_problem_is_fixed():
     fit_fails(model, gradient_clip_algorithm="value", match="without `gradient_clip_val`")
     trainer(gradient_clip_algorithm="value", gradient_clip_val=1.0).fit(model, loader())
     assert model.calls.count("training_step") == 2
+
+
+# -- Lightning's configure_optimizers rules (ported from Lightning's
+# tests/tests_pytorch/trainer/optimization/test_optimizers.py) ---------------------------------
+
+
+def test_unknown_keys_in_optimizer_and_scheduler_dicts_warn_and_are_ignored():
+    def optimizers(m):
+        opt = sgd(m)
+        sch = torch.optim.lr_scheduler.StepLR(opt, 1)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sch, "foo": 1}, "bar": 2}
+
+    with pytest.warns(RuntimeWarning) as record:
+        trainer().fit(Recorder(optimizers=optimizers), loader())
+    messages = [str(w.message) for w in record]
+    assert any(
+        m.startswith("Found unsupported keys in the optimizer configuration: {'bar'}.")
+        for m in messages
+    )
+    assert any(
+        m.startswith("Found unsupported keys in the lr scheduler dict: {'foo'}. HINT: remove them")
+        for m in messages
+    )
+
+
+def test_a_scheduler_of_an_optimizer_not_returned_is_refused():
+    def optimizers(m):
+        returned, other = sgd(m), sgd(m)
+        return [returned], [torch.optim.lr_scheduler.StepLR(other, 1)]
+
+    fit_fails(
+        Recorder(optimizers=optimizers),
+        match=(
+            "Some schedulers are attached with an optimizer that wasn't returned from "
+            "`configure_optimizers`: Module.configure_optimizers()'s `StepLR` steps an optimizer "
+            "it did not return. Return that optimizer too, or build the scheduler on one of "
+            "those returned."
+        ),
+    )
+
+
+def test_a_plateau_scheduler_not_strict_warns_and_an_unfinished_epoch_steps_none():
+    def optimizers(m, strict):
+        opt = sgd(m)
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt)
+        return {
+            "optimizer": opt,
+            "lr_scheduler": {"scheduler": plateau, "monitor": "giraffe", "strict": strict},
+        }
+
+    with pytest.warns(
+        RuntimeWarning,
+        match=re.escape(
+            "ReduceLROnPlateau conditioned on metric giraffe which is not available but strict is "
+            "set to `False`. Skipping learning rate update."
+        ),
+    ):
+        trainer().fit(Recorder(optimizers=lambda m: optimizers(m, False)), loader())
+    # as Lightning: an epoch cut short by max_steps steps no epoch scheduler (so no refusal)
+    trainer(max_epochs=None, max_steps=1).fit(
+        Recorder(optimizers=lambda m: optimizers(m, True)), loader()
+    )
+
+
+class _NeedsAnArgument:
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.steps = 0
+
+    def step(self, foobar):
+        self.steps += 1
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state_dict):
+        pass
+
+
+def test_a_scheduler_outside_torchs_api_is_fine_with_lr_scheduler_step_set_on_the_instance():
+    def optimizers(m):
+        opt = sgd(m)
+        return {"optimizer": opt, "lr_scheduler": _NeedsAnArgument(opt)}
+
+    refused = Recorder(optimizers=optimizers)
+    fit_fails(
+        refused,
+        match="treadle.core: The provided lr scheduler `_NeedsAnArgument` doesn't follow PyTorch's "
+        "LRScheduler API: its `step()` needs `foobar`",
+    )
+    model = Recorder(optimizers=optimizers)
+    model.lr_scheduler_step = lambda scheduler, metric: scheduler.step(foobar=1)
+    trainer(max_epochs=2).fit(model, loader())
+    assert model.lr_schedulers().steps == 2
+
+
+def test_a_mock_scheduler_is_stepped_through_lr_scheduler_step():
+    from unittest.mock import Mock
+
+    scheduler = Mock(spec=torch.optim.lr_scheduler.StepLR)
+
+    class StepsItsMock(Recorder):
+        def lr_scheduler_step(self, scheduler, metric):
+            scheduler.step()
+
+    def optimizers(m):
+        opt = sgd(m)
+        scheduler.optimizer = opt
+        return [opt], [scheduler]
+
+    trainer(max_epochs=3).fit(StepsItsMock(optimizers=optimizers), loader())
+    assert scheduler.step.call_count == 3

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import types
+from typing import Any
 
 import torch
 
@@ -95,14 +96,14 @@ def validate(trainer, module):
             and callable(getattr(sch.scheduler, "load_state_dict", None))
         ):
             problems.append(
-                f"`configure_optimizers()` returned the scheduler `{name}`, which has no "
-                f"`state_dict()` and `load_state_dict()`: checkpoints need both. Add them to "
+                f"The provided lr scheduler `{name}` is invalid. It should have `state_dict` and "
+                f"`load_state_dict` methods defined: checkpoints need both. Add them to "
                 f"`{name}`, or use a `torch.optim.lr_scheduler` scheduler."
             )
         if (
             module.automatic_optimization
             and not callable(getattr(sch.scheduler, "step", None))
-            and type(module).lr_scheduler_step is Module.lr_scheduler_step
+            and not _steps_schedulers_itself(module)
         ):
             problems.append(
                 f"`configure_optimizers()` returned the scheduler `{name}`, which has no "
@@ -112,14 +113,15 @@ def validate(trainer, module):
             )
         elif (
             module.automatic_optimization
-            and type(module).lr_scheduler_step is Module.lr_scheduler_step
+            and not _steps_schedulers_itself(module)
             and (needed := _required_step_arguments(sch.scheduler))
         ):
             # as Lightning's _validate_scheduler_api: a scheduler outside torch's API (timm's
             # step(epoch)) needs the override; refused here, not at its first step
             problems.append(
-                f"`configure_optimizers()` returned the scheduler `{name}`, whose `step()` "
-                f"needs {', '.join(f'`{a}`' for a in needed)}, so automatic optimization cannot "
+                f"The provided lr scheduler `{name}` doesn't follow PyTorch's LRScheduler API: "
+                f"its `step()` needs {', '.join(f'`{a}`' for a in needed)}, so automatic "
+                f"optimization cannot "
                 f"step it as torch's schedulers (`scheduler.step()`). Override "
                 f"`lr_scheduler_step(self, scheduler, metric)` in the Module to step it your "
                 f"way (e.g. `scheduler.step(epoch=self.current_epoch)`), or use a "
@@ -129,9 +131,9 @@ def validate(trainer, module):
         for sch in trainer.lr_scheduler_configs:
             if sch.reduce_on_plateau and sch.monitor is None:
                 problems.append(
-                    "`configure_optimizers()` returned a ReduceLROnPlateau without a metric to "
-                    "monitor; return {'optimizer': opt, 'lr_scheduler': {'scheduler': sch, "
-                    "'monitor': 'val_loss'}}."
+                    "`configure_optimizers` must include a monitor when a `ReduceLROnPlateau` "
+                    "scheduler is used: return {'optimizer': opt, 'lr_scheduler': {'scheduler': "
+                    "sch, 'monitor': 'val_loss'}}."
                 )
     own_clipping = (
         type(module).configure_gradient_clipping is not Module.configure_gradient_clipping
@@ -216,10 +218,23 @@ def optimizer_step(trainer, module, optimizer, optimizer_idx, batch_idx, closure
         # Same as step(closure) for these optimizers (they call the closure once, first), and
         # what a plain loop does: forward/backward, then step() (saves an enable_grad region).
         result = closure()
-        raw.step()
+        stepped = raw.step()  # (None for torch's; a subclass's or a patched step's: returned)
+        if stepped is not None:
+            return stepped
         return True if result is None else result
     result = raw.step(closure=closure)
     return True if result is None else result
+
+
+def _steps_schedulers_itself(module: Any) -> bool:
+    """The Module overrides ``lr_scheduler_step``, in its class or on the instance (as
+    Lightning, which calls an instance's hook too)."""
+    from treadle.module import Module
+
+    return (
+        "lr_scheduler_step" in vars(module)
+        or type(module).lr_scheduler_step is not Module.lr_scheduler_step
+    )
 
 
 @functools.cache

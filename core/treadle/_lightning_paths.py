@@ -68,6 +68,7 @@ SUBMODULES: dict[str, tuple[str, ...]] = {
 
 # Lightning submodule paths whose names live in a treadle module of their own (not the parent)
 ELSEWHERE: dict[str, dict[str, str]] = {
+    "treadle": {"core.optimizer": "treadle.optim"},  # ``LightningOptimizer``
     "treadle.utilities": {
         "model_summary": "treadle._model_summary",
         "model_summary.model_summary": "treadle._model_summary",

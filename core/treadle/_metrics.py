@@ -34,6 +34,7 @@ from typing import Any
 
 import torch
 
+from treadle.errors import ConfigurationError
 from treadle.utilities import batch_size_of
 
 _REDUCE = ("mean", "sum", "max", "min")
@@ -60,11 +61,11 @@ def reduce_name(name: str, reduce_fx: Any) -> str:
         for fn, key in _REDUCE_CALLABLES:
             if reduce_fx is fn:
                 return key
-    raise ValueError(
-        f"`self.log({name!r}, ..., reduce_fx={reduce_fx!r})`: choose one of "
-        f"{', '.join(_REDUCE)} (or torch.mean, torch.sum, torch.max, torch.min). "
-        f"For another reduction, log a `torchmetrics.Metric` instead, as in "
-        f"Lightning."
+    raise ConfigurationError(
+        f"Only `self.log(..., reduce_fx={{min,max,mean,sum}})` are supported. Found: "
+        f"`self.log({name!r}, ..., reduce_fx={reduce_fx!r})`; use one of {', '.join(_REDUCE)} "
+        f"(or torch.mean, torch.sum, torch.max, torch.min). For another reduction, log a "
+        f"`torchmetrics.Metric` instead, as in Lightning."
     )
 
 
@@ -75,12 +76,14 @@ def is_metric(value: Any) -> bool:
 
 
 def _to_tensor(name: str, value: Any, enable_graph: bool) -> torch.Tensor:
-    """A float scalar tensor from a number or a one-element tensor (Lightning's checks)."""
+    """A float scalar tensor from a number or a one-element tensor (Lightning's checks and,
+    leading each message, Lightning's wording)."""
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
+            shown = value.detach()
             raise ValueError(
-                f"`self.log({name!r}, value)`: a tensor with {value.numel()} "
-                f"elements; log a scalar (e.g. `value.mean()`)."
+                f"`self.log({name}, {shown})` was called, but the tensor must have a single "
+                f"element. You can try doing `self.log({name}, {shown}.mean())`"
             )
         if not enable_graph:
             value = value.detach()
@@ -90,13 +93,18 @@ def _to_tensor(name: str, value: Any, enable_graph: bool) -> torch.Tensor:
     if isinstance(value, numbers.Number) and not isinstance(value, complex):
         return torch.tensor(float(value))  # type: ignore[arg-type]
     if isinstance(value, dict):
+        if any(isinstance(v, dict) for v in value.values()):
+            raise ValueError(
+                f"`self.log({name}, {value})` was called, but nested dictionaries cannot be "
+                f"logged; log each value with `self.log_dict`."
+            )
         raise ValueError(
-            f"`self.log({name!r}, value)`: a dict cannot be logged as one value; "
+            f"`self.log({name}, {value})` was called, but `dict` values cannot be logged; "
             f"use `self.log_dict(value)`."
         )
     raise ValueError(
-        f"`self.log({name!r}, value)`: a `{type(value).__name__}` cannot be "
-        f"logged; log a number, a one-element tensor or a `torchmetrics.Metric`."
+        f"`self.log({name}, {value})` was called, but `{type(value).__name__}` values cannot "
+        f"be logged; log a number, a one-element tensor or a `torchmetrics.Metric`."
     )
 
 
@@ -185,6 +193,8 @@ class MetricStore:
         self.pending_eval_step: dict[str, torch.Tensor] = {}  # the same, of one eval batch
         self._metrics_to_reset: dict[str, dict[int, Any]] = {}  # torchmetrics, per stage
         self._epoch: dict[str, dict[str, Any]] = {}  # stage -> name -> an accumulator
+        # stage -> (hook, name) -> the arguments it was logged with this epoch
+        self._meta: dict[str, dict[tuple, tuple]] = {}
         self.stage = "train"  # "train", "sanity", "validate", "test" or "predict"
         self.in_step = False  # inside a batch-level hook
         self.current_batch: Any = None  # for the batch size of epoch means
@@ -209,13 +219,13 @@ class MetricStore:
         enable_graph: bool = False,
         sync_dist_group: Any = None,
         rank_zero_only: bool = False,
+        fx: str | None = None,
     ) -> None:
-        reduce_fx = reduce_name(name, reduce_fx)
-        if "/dataloader_idx_" in name:
-            raise ValueError(
-                f"`self.log({name!r}, ...)`: the name must not contain "
-                f"'/dataloader_idx_'; it is added when several dataloaders run "
-                f"(`add_dataloader_idx=True`)."
+        if add_dataloader_idx and "/dataloader_idx_" in name:
+            raise ConfigurationError(
+                f"You called `self.log` with the key `{name}` but it should not contain "
+                f"information about `dataloader_idx` when `add_dataloader_idx=True`: the "
+                f"suffix is added when several dataloaders run. Log the name without it."
             )
         if self.stage == "predict":
             raise ValueError(
@@ -225,13 +235,14 @@ class MetricStore:
         metric = value if is_metric(value) else None
         if metric is None:
             value = _to_tensor(name, value, enable_graph)
+        reduce_fx = reduce_name(name, reduce_fx)
         training_step = self.stage == "train" and self.in_step
         on_step = training_step if on_step is None else on_step
         on_epoch = (not training_step) if on_epoch is None else on_epoch
         if not (on_step or on_epoch):
-            raise ValueError(
-                f"`self.log({name!r}, ..., on_step=False, on_epoch=False)` would "
-                f"record nothing; set one of them to True."
+            raise ConfigurationError(
+                f"`self.log(on_step=False, on_epoch=False)` is not useful. "
+                f"`self.log({name!r}, ...)` would record nothing; set one of them to True."
             )
         if on_step and not self.in_step:
             raise ValueError(
@@ -244,6 +255,29 @@ class MetricStore:
         if self.stage == "sanity":
             return
         dataloader_idx = self.dataloader_idx
+        if fx is not None:
+            # as Lightning: one name logged twice in one hook must keep its arguments
+            # (per loader, as its key: `self.log(name, ...)` of each loader is its own metric)
+            meta = (
+                prog_bar,
+                logger,
+                on_step,
+                on_epoch,
+                reduce_fx,
+                sync_dist,
+                enable_graph,
+                add_dataloader_idx,
+                rank_zero_only,
+                metric is None,
+            )
+            seen = self._meta.setdefault(self.stage, {})
+            where = (fx, self.in_step, name, dataloader_idx if add_dataloader_idx else None)
+            if seen.setdefault(where, meta) != meta:
+                raise ConfigurationError(
+                    f"You called `self.log({name}, ...)` twice in `{fx}` with different "
+                    f"arguments. This is not allowed (as in Lightning): log it with the same "
+                    f"arguments each time, or under another name."
+                )
         # Lightning's keys: name, name_step, name_epoch, each followed by the loader's suffix.
         suffix = (
             f"/dataloader_idx_{dataloader_idx}"
@@ -318,6 +352,11 @@ class MetricStore:
         if prog_bar:
             self.progress_bar_metrics[key] = value
 
+    def reset_metrics(self) -> None:
+        """New, empty metric dicts: at each run's start, after the ``setup`` hooks (as Lightning's
+        ``fit``/``validate``/``test``; a run's dicts hold only what it logged)."""
+        self.callback_metrics, self.logged_metrics, self.progress_bar_metrics = {}, {}, {}
+
     def take_eval_step_metrics(self) -> dict[str, torch.Tensor]:
         """The step values an evaluation batch logged, for the loggers (then forgotten)."""
         metrics, self.pending_eval_step = self.pending_eval_step, {}
@@ -352,6 +391,7 @@ class MetricStore:
             if acc.prog_bar:
                 self.progress_bar_metrics[acc.key] = value
         self._epoch[stage] = {}
+        self._meta[stage] = {}
         return logged
 
     def epoch_state(self, stage: str) -> dict[str, dict[str, Any]]:

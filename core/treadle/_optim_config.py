@@ -71,9 +71,9 @@ def parse(returned: Any) -> tuple[list[Any], list[SchedulerConfig], list[str]]:
             [],
             [],
             [
-                f"{where} returned {type(returned).__name__}; return an optimizer, a list "
-                f"of optimizers, ([optimizers], [schedulers]), or a dict with 'optimizer' "
-                f"and 'lr_scheduler'."
+                f"Unknown configuration for model optimizers: {where} returned "
+                f"{type(returned).__name__}; return an optimizer, a list of optimizers, "
+                f"([optimizers], [schedulers]), or a dict with 'optimizer' and 'lr_scheduler'."
             ],
         )
     items = list(returned)
@@ -91,12 +91,20 @@ def parse(returned: Any) -> tuple[list[Any], list[SchedulerConfig], list[str]]:
     elif items and all(isinstance(x, dict) for x in items):
         for d in items:
             unknown = set(d) - _OPT_DICT_KEYS
-            if unknown or "optimizer" not in d:
+            if "optimizer" not in d:
                 problems.append(
                     f"{where} returned a dict with keys {sorted(d)}; expected "
                     f"'optimizer' and optionally 'lr_scheduler' and 'monitor'."
                 )
                 continue
+            if unknown:  # as Lightning: a warning, the keys ignored
+                warnings.warn(
+                    f"Found unsupported keys in the optimizer configuration: {unknown}. "
+                    f"{where} may return 'optimizer', 'lr_scheduler' and 'monitor'; remove "
+                    f"the others.",
+                    RuntimeWarning,
+                    stacklevel=5,
+                )
             optimizers.append(d["optimizer"])
             if d.get("lr_scheduler") is not None:
                 configs.append(
@@ -108,8 +116,9 @@ def parse(returned: Any) -> tuple[list[Any], list[SchedulerConfig], list[str]]:
         optimizers = items
     else:
         problems.append(
-            f"{where} returned {type(returned).__name__} of "
-            f"{[type(x).__name__ for x in items]}; that is not one of Lightning's forms."
+            f"Unknown configuration for model optimizers: {where} returned "
+            f"{type(returned).__name__} of {[type(x).__name__ for x in items]}; that is not "
+            f"one of Lightning's forms."
         )
     for i, opt in enumerate(optimizers):
         if not _is_optimizer(opt):
@@ -123,14 +132,24 @@ def _scheduler_config(
     sch: Any, monitor: str | None, optimizers: list[Any], problems: list[str], where: str
 ) -> SchedulerConfig | None:
     if isinstance(sch, dict):
-        unknown = set(sch) - _CONFIG_KEYS
-        if unknown or "scheduler" not in sch:
+        if "scheduler" not in sch:
             problems.append(
-                f"{where}: the 'lr_scheduler' dict has keys {sorted(sch)}; expected "
+                f'The lr scheduler dict must have the key "scheduler" with its item being an lr '
+                f"scheduler: {where}'s 'lr_scheduler' dict has keys {sorted(sch)}; expected "
                 f"'scheduler' and optionally {sorted(_CONFIG_KEYS - {'scheduler'})}."
             )
             return None
-        cfg = SchedulerConfig(**{"monitor": monitor, **sch})
+        # (Lightning's own ``reduce_on_plateau`` key: told by the scheduler's type here)
+        unknown = set(sch) - _CONFIG_KEYS - {"reduce_on_plateau"}
+        if unknown:  # as Lightning: a warning, the keys ignored
+            warnings.warn(
+                f"Found unsupported keys in the lr scheduler dict: {unknown}. HINT: remove them "
+                f"from the output of `configure_optimizers` (known: {sorted(_CONFIG_KEYS)}).",
+                RuntimeWarning,
+                stacklevel=6,
+            )
+        known = {k: v for k, v in sch.items() if k in _CONFIG_KEYS}
+        cfg = SchedulerConfig(**{"monitor": monitor, **known})
     else:
         cfg = SchedulerConfig(scheduler=sch, monitor=monitor)
     if cfg.scheduler is None or isinstance(cfg.scheduler, _NOT_SCHEDULERS):
@@ -145,7 +164,8 @@ def _scheduler_config(
         return None
     if cfg.interval not in ("step", "epoch"):
         problems.append(
-            f"{where}: lr_scheduler `interval={cfg.interval!r}`; use 'step' or 'epoch'."
+            f'The "interval" key in lr scheduler dict must be "step" or "epoch" but is '
+            f'"{cfg.interval}" ({where}).'
         )
     if not isinstance(cfg.frequency, int) or cfg.frequency < 1:
         problems.append(f"{where}: lr_scheduler `frequency={cfg.frequency!r}`; use an int >= 1.")
@@ -153,4 +173,13 @@ def _scheduler_config(
     for i, opt in enumerate(optimizers):
         if opt is owner:
             cfg.opt_idx = i
+            break
+    else:
+        if _is_optimizer(owner):  # as Lightning: it would step an optimizer never stepped
+            problems.append(
+                f"Some schedulers are attached with an optimizer that wasn't returned from "
+                f"`configure_optimizers`: {where}'s `{type(cfg.scheduler).__name__}` steps an "
+                f"optimizer it did not return. Return that optimizer too, or build the "
+                f"scheduler on one of those returned."
+            )
     return cfg

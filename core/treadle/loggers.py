@@ -277,10 +277,11 @@ def log_hyperparams(trainer: Any) -> None:
             if not _same(hparams[k], data_hparams[k])
         ]
         if clash:
+            clash.sort(key=repr)  # (keys may mix types: 1 and "2")
             raise RuntimeError(
-                f"The module's and the datamodule's hyper-parameters both hold "
-                f"{', '.join(repr(k) for k in sorted(clash))} with different values, so they "
-                f"cannot be logged together. Rename one, or keep one from the loggers with "
+                f"Error while merging hparams: the keys {clash} are present in both the "
+                f"LightningModule's and LightningDataModule's hparams but have different "
+                f"values. Rename one, or keep one from the loggers with "
                 f"`save_hyperparameters(logger=False)`."
             )
         hparams.update(data_hparams)
@@ -314,7 +315,7 @@ def _same(a: Any, b: Any) -> bool:
             and a.shape == b.shape
             and bool((a == b).all())
         )
-    return bool(a == b)
+    return type(a) is type(b) and bool(a == b)  # (as Lightning: 1 and 1.0 differ)
 
 
 # ``treadle.loggers.tensorboard``, ``...csv_logs``, ``...logger`` (Lightning's paths): this module.

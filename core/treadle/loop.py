@@ -53,12 +53,15 @@ TRANSFER = Sequence(
 def log_to_loggers(trainer: Any, metrics: dict[str, Any], step: int | None = None) -> None:
     """Send ``metrics`` (with the epoch) to every logger at Lightning's step: during ``fit`` the
     index of the latest optimizer step (``global_step - 1``), in ``validate``/``test`` the global
-    step; or, given ``step`` (an evaluation batch's index, as Lightning), at that step without
-    the epoch."""
+    step; or, given ``step`` (an evaluation batch's count in its dataloader over the run, as
+    Lightning), at that step without the epoch. A metric logged as ``"step"`` (Lightning's
+    convention) is taken out and used as the step, without the epoch."""
     if not metrics or not trainer.loggers or not trainer.is_global_zero:
         return
     values = {k: float(v) for k, v in metrics.items()}
-    if step is None:
+    if step is None and "step" in values:  # as Lightning: a logged "step" is the step
+        step = int(values.pop("step"))
+    elif step is None:
         state = trainer.state
         values["epoch"] = state.epoch
         step = max(state.global_step - 1, 0) if state.fn == "fit" else state.global_step
@@ -74,6 +77,9 @@ class EvaluationLoop:
         # validate/test/predict: the signals caught (``_signals.EvaluationPreemption``); None
         # inside fit, whose own preemption acts after the training batch.
         self.preemption: Any = None
+        # batches run per dataloader in this run (fit: over its validations, not the sanity
+        # check): the logger step of an evaluation batch's step values, as Lightning's
+        self.seen_batches: dict[int, int] = {}
 
     def run(
         self, stage: str, loaders: list[Any], limits: list[float], keep_predictions: bool = False
@@ -149,8 +155,11 @@ class EvaluationLoop:
                     dataloader_idx=dataloader_idx,
                 )
                 metrics.in_step = False
-                if metrics.pending_eval_step:
-                    log_to_loggers(trainer, metrics.take_eval_step_metrics(), batch_idx)
+                if stage != "sanity":
+                    seen = self.seen_batches.get(dataloader_idx, 0)
+                    self.seen_batches[dataloader_idx] = seen + 1
+                    if metrics.pending_eval_step:
+                        log_to_loggers(trainer, metrics.take_eval_step_metrics(), seen)
                 if preemption is not None and (preemption.signum or preemption.several):
                     preemption.after_batch()  # a signal (or ranks to ask): stop
         metrics.dataloader_idx = None
@@ -564,7 +573,7 @@ class FitLoop:
             self.epoch_end_last(trainer=trainer, module=module)
         logged.update(metrics.end_epoch("train"))
         metrics.reset_metric_objects("train")
-        if automatic:
+        if automatic and complete:  # as Lightning: not after an epoch cut short (max_steps)
             self.step_schedulers("epoch", None, plateau=True)
         metrics.take_step_metrics()  # as Lightning: step values no log point took are dropped
         log_to_loggers(trainer, logged)
@@ -595,11 +604,19 @@ class FitLoop:
                     if cfg.strict:
                         raise ConfigurationError(
                             [
-                                f"ReduceLROnPlateau is set to monitor {cfg.monitor!r}, which was not "
-                                f"logged. Logged metrics: {sorted(trainer.callback_metrics)}. Log it "
-                                f"with `self.log({cfg.monitor!r}, value)` or set 'strict': False."
+                                f"ReduceLROnPlateau conditioned on metric {cfg.monitor} which is "
+                                f"not available. Available metrics are: "
+                                f"{sorted(trainer.callback_metrics)}. Log it with "
+                                f"`self.log({cfg.monitor!r}, value)`, change the `monitor` key "
+                                f"in the lr scheduler dict, or set 'strict': False."
                             ]
                         )
+                    warnings.warn(  # as Lightning
+                        f"ReduceLROnPlateau conditioned on metric {cfg.monitor} which is not "
+                        f"available but strict is set to `False`. Skipping learning rate update.",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
                     continue
             self.step.scheduler_step(cfg.scheduler, metric)
 

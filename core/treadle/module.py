@@ -17,6 +17,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from treadle._metrics import is_metric as _is_metric
 from treadle.errors import ConfigurationError
 from treadle.hookspecs import HOOKS
 from treadle.utilities import move_data_to_device
@@ -350,9 +351,15 @@ class Module(nn.Module):
                 stacklevel=2,
             )
             return
+        if metric_attribute is None and _is_metric(value):
+            self._check_metric_attribute(name, value)
+        fx = sys._getframe(1).f_code.co_name  # the hook logging (Lightning's `_current_fx_name`)
+        if fx == "log_dict":
+            fx = sys._getframe(2).f_code.co_name
         trainer._metrics.log(
             name,
             value,
+            fx=fx,
             prog_bar=prog_bar,
             logger=True if logger is None else logger,
             on_step=on_step,
@@ -365,6 +372,31 @@ class Module(nn.Module):
             sync_dist_group=sync_dist_group,
             rank_zero_only=rank_zero_only,
         )
+
+    def _check_metric_attribute(self, name: str, metric: Any) -> None:
+        """As Lightning: a logged ``torchmetrics.Metric`` must be an attribute of the Module
+        (its state is saved, moved and reset with it)."""
+        found = self.__dict__.get("_treadle_metric_attributes")
+        if found is None or id(metric) not in found:
+            tm = sys.modules["torchmetrics"]
+            found = {
+                id(module): attr
+                for attr, module in self.named_modules()
+                if isinstance(module, tm.Metric)
+            }
+            self.__dict__["_treadle_metric_attributes"] = found
+        if not found:
+            raise ConfigurationError(
+                "Could not find the `LightningModule` attribute for the `torchmetrics.Metric` "
+                f"logged as {name!r}. You can fix this by setting an attribute for the metric in "
+                "your `LightningModule` (e.g. `self.acc = Accuracy(...)` in `__init__`)."
+            )
+        if id(metric) not in found:
+            raise ConfigurationError(
+                "Could not find the `LightningModule` attribute for the `torchmetrics.Metric` "
+                f"logged. You can fix this by calling `self.log({name}, ..., "
+                f"metric_attribute=name)` where `name` is one of {list(found.values())}"
+            )
 
     def log_dict(
         self,

@@ -33,14 +33,21 @@ class _Proxy:
 
 
 class WrappedOptimizer(_Proxy):
-    """The optimizer as ``self.optimizers()`` returns it; ``.optimizer`` is the user's own."""
+    """The optimizer as ``self.optimizers()`` returns it; ``.optimizer`` is the user's own.
+
+    Also Lightning's ``LightningOptimizer`` (``treadle.core.optimizer.LightningOptimizer``):
+    ``isinstance(self.optimizers(), LightningOptimizer)`` holds, and ``LightningOptimizer(opt)``
+    wraps an optimizer outside a run (its ``step`` is then the optimizer's own)."""
 
     __slots__ = ("optimizer_idx", "optimizer")  # ``optimizer``: the user's own
 
-    def __init__(self, optimizer: Any, step: Any, idx: int):
+    def __init__(self, optimizer: Any, step: Any = None, idx: int = 0):
         super().__init__(optimizer, step)
         object.__setattr__(self, "optimizer_idx", idx)
         object.__setattr__(self, "optimizer", optimizer)
+
+    def __repr__(self) -> str:
+        return f"Lightning{self._wrapped!r}"  # as Lightning's ``str(LightningOptimizer)``
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Step through the ``optimizer_step`` hook; ``closure`` runs before the step.
@@ -48,6 +55,8 @@ class WrappedOptimizer(_Proxy):
         The closure is the user's (manual optimization, LBFGS) or the core's (automatic);
         after it ran, ``on_before_optimizer_step`` is called before the step itself.
         """
+        if self._step is None:  # wrapped outside a run
+            return self._wrapped.step(closure) if closure is not None else self._wrapped.step()
         return self._step.optimizer_step(self, closure)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -58,6 +67,9 @@ class WrappedOptimizer(_Proxy):
 
     def load_state_dict(self, state_dict) -> None:
         self._wrapped.load_state_dict(state_dict)
+
+
+LightningOptimizer = WrappedOptimizer  # Lightning's name (``lightning.pytorch.core.optimizer``)
 
 
 # Instance attributes that route_scheduler_step() adds (and state_dict() leaves out).
@@ -75,7 +87,11 @@ def route_scheduler_step(scheduler: Any, stepper: Any) -> Any:
     the routing out. :func:`unroute_scheduler_step` removes both when the run ends. A scheduler
     without ``__dict__`` (``__slots__``) or without ``step`` is left as it is.
     """
-    if not callable(getattr(scheduler, "step", None)) or not hasattr(scheduler, "__dict__"):
+    if (
+        not callable(getattr(scheduler, "step", None))
+        or not hasattr(scheduler, "__dict__")
+        or getattr(type(scheduler), "step", None) is None  # (a step of its own: a Mock's)
+    ):
         return scheduler
     unroute_scheduler_step(scheduler)  # routed by an earlier fit()
 
@@ -108,8 +124,13 @@ def unroute_scheduler_step(scheduler: Any) -> None:
 
 def original_step(scheduler: Any, metric: Any = None, *args: Any, **kwargs: Any) -> None:
     """Step ``scheduler`` with its class's ``step`` (what the core's default does)."""
-    step = type(scheduler).step
-    if metric is None:
+    step = getattr(type(scheduler), "step", None)
+    if step is None:  # the instance's own step (``Mock(spec=StepLR)``): never routed
+        if metric is None:
+            scheduler.step(*args, **kwargs)
+        else:
+            scheduler.step(metric, *args, **kwargs)
+    elif metric is None:
         step(scheduler, *args, **kwargs)
     else:
         step(scheduler, metric, *args, **kwargs)

@@ -16,6 +16,17 @@ FNS = ("fit", "validate", "test", "predict")
 STAGES = ("fit", "sanity", "validate", "test", "predict")
 
 
+class FnName(str):
+    """``trainer.state.fn``'s value: a plain string that also answers ``.value``, as Lightning's
+    ``TrainerFn`` (a string enum: ``trainer.state.fn.value``, ``trainer.state.fn == "fit"``)."""
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> str:
+        return str(self)
+
+
 class LoopState:
     """The public loop state of one ``Trainer``.
 

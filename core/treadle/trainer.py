@@ -17,7 +17,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -45,7 +45,7 @@ from treadle.module import MODULE_HOOKS, Module
 from treadle.optim import unroute_scheduler_step
 from treadle.plugin_manager import RunPluginManager, auto_strategy
 from treadle.profilers import PassThroughProfiler, make_profiler
-from treadle.state import LoopState
+from treadle.state import FnName, LoopState
 from treadle.step import Step
 from treadle.utilities import (
     compiled_module_type,
@@ -61,6 +61,7 @@ class Trainer(LightningTrainerFacade):
     """Runs the loop; arguments as in Lightning 2 (see :class:`treadle.TrainerConfig`)."""
 
     def __init__(self, **kwargs: Any) -> None:
+        self._init_kwargs = kwargs  # what pickling rebuilds the Trainer from (__reduce__)
         # Trainer(strategy=FSDPStrategy(...)): an object for what a name cannot say; selected
         # as it is (its `connect(trainer)` binds it to this run), its name in the config.
         self._strategy_object = kwargs.get("strategy")
@@ -154,6 +155,12 @@ class Trainer(LightningTrainerFacade):
             for name, caller in vars(self.plugin_manager.hook).items()
             if getattr(caller, "spec", None) is not None
         }
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """As Lightning's, a Trainer pickles (its plugin manager holds modules, so it is rebuilt
+        from the construction arguments): the copy has the same arguments, loggers and loop
+        state; a run's objects (module, optimizers, loaders) are not carried."""
+        return _unpickle_trainer, (self._init_kwargs, self.state, self.loggers)
 
     def _register_plugin(self, plugin: Any) -> None:
         if isinstance(plugin, Callback):
@@ -637,7 +644,7 @@ class Trainer(LightningTrainerFacade):
         self._given_loaders = {"train": train_loader is not None, "val": eval_loaders is not None}
         self._sources = (train_loader, eval_loaders, datamodule)
         state = self.state
-        state.fn, state.stage, state.should_stop = fn, None, False
+        state.fn, state.stage, state.should_stop = FnName(fn), None, False
         self._fit_started = getattr(self, "_fit_started", False) or fn == "fit"
         state.status = "running"
         self._resume = None
@@ -657,6 +664,7 @@ class Trainer(LightningTrainerFacade):
             hooks.setup(trainer=self, module=model, stage=fn)
             started = True
             model.configure_model()  # as Lightning: after setup, before configure_optimizers
+            self._metrics.reset_metrics()  # as Lightning: each run's metrics are its own
             train_loader, eval_loaders = self._configure(
                 fn, model, train_loader, eval_loaders, datamodule
             )
@@ -1093,6 +1101,12 @@ def apply_debugging_flags(cfg: Any) -> None:
         cfg.limit_train_batches = cfg.limit_val_batches = cfg.overfit_batches
 
 
+def _unpickle_trainer(kwargs: dict[str, Any], state: LoopState, loggers: list[Any]) -> Trainer:
+    trainer = Trainer(**kwargs)
+    trainer.state, trainer.loggers = state, loggers
+    return trainer
+
+
 class DummyLogger(Logger):
     """Stands in for the loggers under ``fast_dev_run`` (as Lightning's): accepts every call,
     records nothing, so ``self.logger.experiment.add_image(...)`` in user code still runs."""
@@ -1109,11 +1123,24 @@ class DummyLogger(Logger):
     def experiment(self) -> Any:
         return _Nothing()
 
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+    def log_metrics(self, *args: Any, **kwargs: Any) -> None:
         pass
 
-    def log_hyperparams(self, params: Any, *args: Any, **kwargs: Any) -> None:
+    def log_hyperparams(self, *args: Any, **kwargs: Any) -> None:
         pass
+
+    def __getitem__(self, idx: Any) -> DummyLogger:
+        return self  # as Lightning's: ``trainer.loggers[0]``-style code keeps working
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        """Any other method (``log_text``, ``log_image``, ...) as a no-op, as Lightning's."""
+        if name.startswith("__"):  # (copy, pickle and friends look these up)
+            raise AttributeError(name)
+
+        def method(*args: Any, **kwargs: Any) -> None:
+            return None
+
+        return method
 
 
 class _Nothing:

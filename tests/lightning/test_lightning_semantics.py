@@ -295,8 +295,9 @@ def test_a_scheduler_whose_step_needs_an_argument_is_refused(tmp_path):
     with pytest.raises(
         treadle.ConfigurationError,
         match=re.escape(
-            "treadle.core: `configure_optimizers()` returned the scheduler `_EpochStep`, whose "
-            "`step()` needs `epoch`, so automatic optimization cannot step it as torch's "
+            "treadle.core: The provided lr scheduler `_EpochStep` doesn't follow PyTorch's "
+            "LRScheduler API: its `step()` needs `epoch`, so automatic optimization cannot step it "
+            "as torch's "
             "schedulers (`scheduler.step()`). Override `lr_scheduler_step(self, scheduler, "
             "metric)` in the Module to step it your way (e.g. "
             "`scheduler.step(epoch=self.current_epoch)`), or use a `torch.optim.lr_scheduler` "
@@ -335,9 +336,9 @@ def test_a_scheduler_without_state_dict_is_refused(tmp_path):
     with pytest.raises(
         treadle.ConfigurationError,
         match=re.escape(
-            "treadle.core: `configure_optimizers()` returned the scheduler `_NoState`, which has "
-            "no `state_dict()` and `load_state_dict()`: checkpoints need both. Add them to "
-            "`_NoState`, or use a `torch.optim.lr_scheduler` scheduler."
+            "treadle.core: The provided lr scheduler `_NoState` is invalid. It should have "
+            "`state_dict` and `load_state_dict` methods defined: checkpoints need both. Add them "
+            "to `_NoState`, or use a `torch.optim.lr_scheduler` scheduler."
         ),
     ):
         trainer.fit(Model())

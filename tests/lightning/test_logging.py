@@ -262,7 +262,8 @@ def test_custom_reduce_fx_is_an_error_as_in_lightning(tmp_path):
         tmp_path,
         LogWith(reduce_fx="median"),
         (
-            "`self.log('foo', ..., reduce_fx='median')`: choose one of mean, sum, max, min (or "
+            "Only `self.log(..., reduce_fx={min,max,mean,sum})` are supported. Found: "
+            "`self.log('foo', ..., reduce_fx='median')`; use one of mean, sum, max, min (or "
             "torch.mean, torch.sum, torch.max, torch.min). For another reduction, log a "
             "`torchmetrics.Metric` instead, as in Lightning."
         ),
@@ -272,6 +273,8 @@ def test_custom_reduce_fx_is_an_error_as_in_lightning(tmp_path):
 # -- the errors of Lightning's log ---------------------------------------------------------------
 
 
+# Lightning's wording leads each message (its tests match on it: test_train_loop_logging.py's
+# test_log_invalid_raises and test_logging_raises), treadle's fix follows.
 @pytest.mark.parametrize(
     "value, kind", [(None, "NoneType"), ("foo", "str"), ([1, 2, 3], "list"), ((1, 2), "tuple")]
 )
@@ -280,8 +283,8 @@ def test_log_invalid_value_raises(tmp_path, value, kind):
         tmp_path,
         LogWith(value=value),
         (
-            f"`self.log('foo', value)`: a `{kind}` cannot be logged; log a number, a one-element "
-            f"tensor or a `torchmetrics.Metric`."
+            f"`self.log(foo, {value})` was called, but `{kind}` values cannot be logged; log a "
+            f"number, a one-element tensor or a `torchmetrics.Metric`."
         ),
     )
 
@@ -291,8 +294,16 @@ def test_log_a_dict_points_to_log_dict(tmp_path):
         tmp_path,
         LogWith(value={"a": 1.0}),
         (
-            "`self.log('foo', value)`: a dict cannot be logged as one value; use "
+            "`self.log(foo, {'a': 1.0})` was called, but `dict` values cannot be logged; use "
             "`self.log_dict(value)`."
+        ),
+    )
+    _fit_raises(
+        tmp_path,
+        LogWith(value={"a": {"b": 1}}),
+        (
+            "`self.log(foo, {'a': {'b': 1}})` was called, but nested dictionaries cannot be "
+            "logged; log each value with `self.log_dict`."
         ),
     )
 
@@ -301,7 +312,10 @@ def test_log_a_tensor_of_several_elements_raises(tmp_path):
     _fit_raises(
         tmp_path,
         LogWith(value=torch.ones(3)),
-        ("`self.log('foo', value)`: a tensor with 3 elements; log a scalar (e.g. `value.mean()`)."),
+        (
+            "`self.log(foo, tensor([1., 1., 1.]))` was called, but the tensor must have a single "
+            "element. You can try doing `self.log(foo, tensor([1., 1., 1.]).mean())`"
+        ),
     )
 
 
@@ -310,10 +324,18 @@ def test_log_name_with_dataloader_idx_raises(tmp_path):
         tmp_path,
         LogWith(name="foo/dataloader_idx_0"),
         (
-            "`self.log('foo/dataloader_idx_0', ...)`: the name must not contain '/dataloader_idx_'; "
-            "it is added when several dataloaders run (`add_dataloader_idx=True`)."
+            "You called `self.log` with the key `foo/dataloader_idx_0` but it should not contain "
+            "information about `dataloader_idx` when `add_dataloader_idx=True`: the suffix is "
+            "added when several dataloaders run. Log the name without it."
         ),
     )
+
+
+def test_log_name_with_dataloader_idx_is_kept_without_add_dataloader_idx(tmp_path):
+    # as Lightning: the name is refused only when the suffix would be added
+    trainer = make_trainer(tmp_path, limit_train_batches=1)
+    trainer.fit(LogWith(name="foo/dataloader_idx_0", add_dataloader_idx=False), make_loader(2))
+    assert "foo/dataloader_idx_0" in trainer.callback_metrics
 
 
 def test_log_neither_on_step_nor_on_epoch_raises(tmp_path):
@@ -321,8 +343,8 @@ def test_log_neither_on_step_nor_on_epoch_raises(tmp_path):
         tmp_path,
         LogWith(on_step=False, on_epoch=False),
         (
-            "`self.log('foo', ..., on_step=False, on_epoch=False)` would record nothing; set one of "
-            "them to True."
+            "`self.log(on_step=False, on_epoch=False)` is not useful. `self.log('foo', ...)` would "
+            "record nothing; set one of them to True."
         ),
     )
 
@@ -412,3 +434,151 @@ def test_eval_step_values_follow_lightnings_logged_and_callback_rules(tmp_path):
     result = trainer.test(EvalStepLogging(), make_loader(2, seed=2))
     assert result == [{"t_both_epoch": 0.5}]
     assert float(trainer.logged_metrics["t_both_step"]) == 1.0
+
+
+class LogTwice(Base):
+    def training_step(self, batch, batch_idx):
+        self.log("foo", 1.0, prog_bar=False)
+        self.log("foo", 1.0, prog_bar=True)
+        return super().training_step(batch, batch_idx)
+
+
+def test_log_one_name_twice_in_a_hook_with_other_arguments_raises(tmp_path):
+    # ported from Lightning's test_train_loop_logging.py::test_logging_raises
+    _fit_raises(
+        tmp_path,
+        LogTwice(),
+        (
+            "You called `self.log(foo, ...)` twice in `training_step` with different arguments. "
+            "This is not allowed (as in Lightning): log it with the same arguments each time, or "
+            "under another name."
+        ),
+    )
+
+
+class LogInTwoHooks(Base):
+    def training_step(self, batch, batch_idx):
+        self.log("foo", 1.0, prog_bar=True)
+        return super().training_step(batch, batch_idx)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        self.log("foo", 2.0, prog_bar=False)
+
+
+def test_log_one_name_in_two_hooks_with_other_arguments_is_allowed(tmp_path):
+    trainer = make_trainer(tmp_path, limit_train_batches=2)
+    trainer.fit(LogInTwoHooks(), make_loader(2))
+    assert trainer.callback_metrics["foo"] == 2.0
+
+
+def test_a_logged_metric_must_be_an_attribute_of_the_module(tmp_path):
+    # ported from Lightning's test_train_loop_logging.py::test_logging_raises
+    torchmetrics = pytest.importorskip("torchmetrics")
+
+    class LogsAStrayMetric(Base):
+        def __init__(self, with_attribute):
+            super().__init__()
+            if with_attribute:
+                self.bar = torchmetrics.MeanMetric()
+
+        def training_step(self, batch, batch_idx):
+            self.log("foo", torchmetrics.MeanMetric())
+            return super().training_step(batch, batch_idx)
+
+    _fit_raises(
+        tmp_path,
+        LogsAStrayMetric(with_attribute=False),
+        (
+            "Could not find the `LightningModule` attribute for the `torchmetrics.Metric` logged "
+            "as 'foo'. You can fix this by setting an attribute for the metric in your "
+            "`LightningModule` (e.g. `self.acc = Accuracy(...)` in `__init__`)."
+        ),
+    )
+    _fit_raises(
+        tmp_path,
+        LogsAStrayMetric(with_attribute=True),
+        (
+            "Could not find the `LightningModule` attribute for the `torchmetrics.Metric` logged. "
+            "You can fix this by calling `self.log(foo, ..., metric_attribute=name)` where `name` "
+            "is one of ['bar']"
+        ),
+    )
+
+
+# -- evaluation step values at Lightning's steps; each run's metrics its own ------------------
+# (ported from Lightning's test_eval_loop_logging.py: test_eval_step_logging,
+# test_validation_step_log_with_tensorboard)
+
+
+class LogsEvalSteps(Base):
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        self.log(
+            f"val_{self.trainer.state.fn.value}", float(batch_idx), on_step=True, on_epoch=False
+        )
+
+    def test_step(self, batch, batch_idx, dataloader_idx=0):
+        self.log("test_log", float(batch_idx), on_step=True, on_epoch=False)
+
+
+@pytest.mark.parametrize("num_loaders", [1, 2])
+def test_eval_step_values_are_logged_at_the_batches_seen_in_the_run(tmp_path, num_loaders):
+    logger = RecordingLogger()
+    trainer = make_trainer(
+        tmp_path, logger=logger, max_epochs=3, limit_train_batches=1, num_sanity_val_steps=2
+    )
+    loaders = [make_loader(4)] * num_loaders
+    suffix = (lambda i: f"/dataloader_idx_{i}") if num_loaders == 2 else (lambda i: "")
+    trainer.fit(LogsEvalSteps(), make_loader(1), loaders)
+    # fit: per loader, counted over the fit's validations (the sanity check not counted)
+    assert [row for row in logger.rows if "epoch" not in row[1]] == [
+        (batch + 4 * epoch, {f"val_fit{suffix(i)}": float(batch)})
+        for epoch in range(3)
+        for i in range(num_loaders)
+        for batch in range(4)
+    ]
+    for fn, key in (("validate", "val_validate"), ("test", "test_log")):
+        logger.rows.clear()
+        getattr(trainer, fn)(LogsEvalSteps(), loaders)
+        assert [row for row in logger.rows if "epoch" not in row[1]] == [
+            (batch, {f"{key}{suffix(i)}": float(batch)})
+            for i in range(num_loaders)
+            for batch in range(4)
+        ]
+
+
+class LogsEverywhere(Base):
+    def training_step(self, batch, batch_idx):
+        self.log("train_loss", 1.0, prog_bar=True)
+        return super().training_step(batch, batch_idx)
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_loss", 2.0)
+
+    def test_step(self, batch, batch_idx):
+        self.log("test_loss", 3.0)
+
+
+def test_each_run_starts_with_empty_metric_dicts(tmp_path):
+    trainer = make_trainer(tmp_path, limit_train_batches=2, limit_val_batches=2)
+    trainer.fit(LogsEverywhere(), make_loader(2), make_loader(2))
+    assert set(trainer.callback_metrics) == {"train_loss", "val_loss"}
+    assert set(trainer.progress_bar_metrics) == {"train_loss"}
+    trainer.validate(LogsEverywhere(), make_loader(2))
+    assert set(trainer.callback_metrics) == {"val_loss"}
+    assert trainer.progress_bar_metrics == {}
+    trainer.test(LogsEverywhere(), make_loader(2))
+    assert set(trainer.callback_metrics) == set(trainer.logged_metrics) == {"test_loss"}
+
+
+class LogsAStep(Base):
+    def on_train_epoch_end(self):
+        self.log_dict({"step": 10.0 + self.current_epoch, "train_acc": 0.5})
+
+
+def test_a_metric_logged_as_step_is_the_loggers_step(tmp_path):
+    # as Lightning's logger connector (loggers/test_logger.py::test_adding_step_key)
+    logger = RecordingLogger()
+    trainer = make_trainer(tmp_path, logger=logger, max_epochs=2, limit_train_batches=2)
+    trainer.fit(LogsAStep(), make_loader(2))
+    epoch_rows = [row for row in logger.rows if "train_acc" in row[1]]
+    assert epoch_rows == [(10, {"train_acc": 0.5}), (11, {"train_acc": 0.5})]

@@ -798,12 +798,35 @@ def test_clashing_module_and_datamodule_hparams(tmp_path):
     with pytest.raises(
         RuntimeError,
         match=re.escape(
-            "The module's and the datamodule's hyper-parameters both hold 'batch_size' with "
-            "different values, so they cannot be logged together. Rename one, or keep one from "
-            "the loggers with `save_hyperparameters(logger=False)`."
+            "Error while merging hparams: the keys ['batch_size'] are present in both the "
+            "LightningModule's and LightningDataModule's hparams but have different values. "
+            "Rename one, or keep one from the loggers with `save_hyperparameters(logger=False)`."
         ),
     ):
         run_start(tmp_path, CustomBoringModel(batch_size=8), DataHparams())
+
+
+class MixedKeys(treadle.Module):
+    def __init__(self, params):
+        super().__init__()
+        self.save_hyperparameters(params)
+
+
+class MixedKeysData(treadle.DataModule):
+    def __init__(self, params):
+        super().__init__()
+        self.save_hyperparameters(params)
+
+
+def test_clashing_hparams_with_keys_of_several_types(tmp_path):
+    # ported from Lightning's loggers/test_logger.py::test_log_hyperparams_key_collision: keys
+    # 1 and "4" clash (1 vs 0; a number vs a tensor), "2" agrees
+    with pytest.raises(RuntimeError, match=re.escape("the keys ['4', 1] are present in both")):
+        run_start(
+            tmp_path,
+            MixedKeys({1: 1, "2": 2, "4": 4}),
+            MixedKeysData({1: 0, "2": 2, "4": torch.tensor(4)}),
+        )
 
 
 # -- a DataModule's hyper-parameters in checkpoints (Lightning's datamodule_hyper_parameters) ----

@@ -322,3 +322,18 @@ def test_selected_by_name_when_registered(tmp_path, monkeypatch):
 
 def test_selected_by_name_through_the_entry_point(tmp_path):
     assert isinstance(trainer(tmp_path, logger="tensorboard").logger, TensorBoardLogger)
+
+
+def test_log_hyperparams_logs_hp_metric_at_the_step_given(tmp_path):
+    # as Lightning 2.6.6: `log_hyperparams(params, metrics=None, step=None)` logs the metrics at
+    # `step` (None: TensorBoard's default), not at a fixed 0
+    calls = []
+
+    class Recording(TensorBoardLogger):
+        def log_metrics(self, metrics, step=None):
+            calls.append((dict(metrics), step))
+
+    logger = Recording(str(tmp_path))
+    logger.log_hyperparams({"lr": 0.1})
+    logger.log_hyperparams({"lr": 0.1}, {"hp_metric": 0.5}, step=3)
+    assert calls == [({"hp_metric": -1}, None), ({"hp_metric": 0.5}, 3)]

@@ -120,9 +120,13 @@ class TensorBoardLogger(FileLogger):
 
     @rank_zero_only
     def log_hyperparams(
-        self, params: dict[str, Any] | Namespace | None = None, metrics: Any | None = None
+        self,
+        params: dict[str, Any] | Namespace | None = None,
+        metrics: Any | None = None,
+        step: int | None = None,
     ) -> None:
-        """Record ``params`` (and ``hparams.yaml``); ``metrics`` fill the HPARAMS view."""
+        """Record ``params`` (and ``hparams.yaml``); ``metrics`` fill the HPARAMS view, logged at
+        ``step`` (as Lightning: None unless given)."""
         params = params_dict(params)
         self.hparams.update(params)
         if metrics is None:
@@ -131,7 +135,7 @@ class TensorBoardLogger(FileLogger):
             metrics = {"hp_metric": metrics}
         if not metrics:
             return
-        self.log_metrics(metrics, 0)
+        self.log_metrics(metrics, step)
         if module_available("tensorboard"):
             from torch.utils.tensorboard.summary import hparams
         else:
@@ -139,7 +143,7 @@ class TensorBoardLogger(FileLogger):
         metrics = {k: (v.item() if hasattr(v, "item") else v) for k, v in metrics.items()}
         writer = self.experiment._get_file_writer()
         for summary in hparams(_tensorboard_params(params), metrics):
-            writer.add_summary(summary)
+            writer.add_summary(summary, step)
 
     @rank_zero_only
     def log_graph(self, model: Any, input_array: Any = None) -> None:

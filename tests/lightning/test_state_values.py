@@ -1,0 +1,43 @@
+"""``trainer.state.fn`` reads as Lightning's ``TrainerFn``: a string that answers ``.value``
+(Lightning's test_eval_loop_logging.py::test_eval_step_logging logs under
+``self.trainer.state.fn.value``)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+import treadle
+from conftest_helpers import IN_DIM, make_loader, make_trainer
+
+
+class RecordsFn(treadle.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(IN_DIM, 1)
+        self.seen = []
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return nn.functional.mse_loss(self.layer(x), y)
+
+    def validation_step(self, batch, batch_idx):
+        pass
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    def on_fit_start(self):
+        self.seen.append((self.trainer.state.fn.value, self.trainer.state.fn == "fit"))
+
+    def on_validation_start(self):
+        self.seen.append((self.trainer.state.fn.value, self.trainer.state.fn))
+
+
+def test_state_fn_is_a_string_with_value(tmp_path):
+    model = RecordsFn()
+    trainer = make_trainer(tmp_path, limit_train_batches=1, num_sanity_val_steps=0)
+    trainer.fit(model, make_loader(1), make_loader(1))
+    trainer.validate(model, make_loader(1))
+    assert model.seen == [("fit", True), ("fit", "fit"), ("validate", "validate")]
+    assert isinstance(trainer.state.fn, str) and f"{trainer.state.fn}" == "validate"
