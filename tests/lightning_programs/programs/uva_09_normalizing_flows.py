@@ -10,11 +10,11 @@
 #  - MNIST (torchvision, a download) -> random int32 images in [0, 255] (what the notebook's
 #    ToTensor + discretize give), 1x8x8 instead of 1x28x28 (a CPU here runs the 28x28 flows at
 #    ~15 s a batch): the masks' h=w=28 -> 8 and the sampled latent shapes 7x7 -> 2x2 follow;
-#    96 train split [64, 32], 32 test; num_workers 4/8 -> 0, pin_memory dropped;
+#    48 train split [32, 16], 16 test; num_workers 4/8 -> 0, pin_memory dropped;
 #    training batch_size 128 -> 16;
 #  - fewer layers (TensorBoard traces the graph at each of the 9 fit/test runs, Lightning's and
 #    treadle's alike, and tracing time grows with the module count): GatedConvNet num_layers
-#    3 -> 1, coupling layers 8 -> 4 (simple), 4 -> 2 (variational dequantization), 4 -> 2 (last
+#    3 -> 1, coupling layers 8 -> 2 (simple), 4 -> 2 (variational dequantization), 4 -> 2 (last
 #    multi-scale level);
 #  - max_epochs 200 -> 1;
 #  - the pretrained-checkpoint download dropped (train_flow trains, as it does when none is found);
@@ -52,7 +52,7 @@ print("Using device", device)
 
 
 def MNIST(root, train=True, transform=None, download=False):  # edit: random discretized images
-    n = 96 if train else 32
+    n = 48 if train else 16
     return data.TensorDataset(
         torch.randint(0, 256, (n, 1, 8, 8), dtype=torch.int32), torch.randint(0, 10, (n,))
     )
@@ -61,7 +61,7 @@ def MNIST(root, train=True, transform=None, download=False):  # edit: random dis
 # Loading the training dataset. We need to split it into a training and validation part
 train_dataset = MNIST(root=DATASET_PATH, train=True, transform=None, download=True)
 L.seed_everything(42)
-train_set, val_set = torch.utils.data.random_split(train_dataset, [64, 32])
+train_set, val_set = torch.utils.data.random_split(train_dataset, [32, 16])
 
 # Loading the test set
 test_set = MNIST(root=DATASET_PATH, train=False, transform=None, download=True)
@@ -437,7 +437,7 @@ def create_simple_flow(use_vardeq=True):
     else:
         flow_layers += [Dequantization()]
 
-    for i in range(4):  # edit: 8 -> 4
+    for i in range(2):  # edit: 8 -> 2
         flow_layers += [
             CouplingLayer(
                 network=GatedConvNet(c_in=1, c_hidden=32),
