@@ -84,3 +84,23 @@ def test_seed_everything_refuses_a_seed_out_of_numpy_bounds(monkeypatch):
         ValueError, match=re.escape("Invalid seed specified via TREADLE_GLOBAL_SEED: 'abc'")
     ):
         treadle.seed_everything()
+
+
+# lightning.pytorch.utilities.warnings.PossibleUserWarning and
+# lightning.pytorch.utilities.disable_possible_user_warnings, as programs import them to filter
+# Lightning's "possible user" warnings.
+
+
+def test_possible_user_warning_is_importable_from_lightnings_path_and_can_be_disabled():
+    import warnings
+
+    from treadle.utilities import disable_possible_user_warnings
+    from treadle.utilities.warnings import PossibleUserWarning
+
+    assert issubclass(PossibleUserWarning, UserWarning)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        disable_possible_user_warnings()
+        warnings.warn("few workers", PossibleUserWarning)
+        warnings.warn("kept", UserWarning)
+    assert [str(w.message) for w in seen] == ["kept"]

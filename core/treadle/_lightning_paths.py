@@ -52,6 +52,7 @@ SUBMODULES: dict[str, tuple[str, ...]] = {
         "rank_zero",
         "seed",
         "types",
+        "warnings",
     ),
 }
 

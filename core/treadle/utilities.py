@@ -50,6 +50,8 @@ __all__ = [
     "LightningEnum",
     "MisconfigurationException",
     "OptimizerLRScheduler",
+    "PossibleUserWarning",
+    "disable_possible_user_warnings",
     "grad_norm",
     "is_picklable",
     "measure_flops",
@@ -84,6 +86,16 @@ def rank_zero_warn(
 ) -> None:
     """``warnings.warn(message)`` on global rank zero only."""
     warnings.warn(message, category, stacklevel=stacklevel)
+
+
+class PossibleUserWarning(UserWarning):
+    """Lightning's category for warnings that may be fine to ignore (too few workers, a logging
+    interval longer than the epoch); ``disable_possible_user_warnings()`` silences them."""
+
+
+def disable_possible_user_warnings(module: str = "") -> None:
+    """Ignore :class:`PossibleUserWarning` (from ``module``'s code only, when given)."""
+    warnings.filterwarnings("ignore", module=module, category=PossibleUserWarning)
 
 
 def rank_zero_deprecation(message: Any, stacklevel: int = 5, **kwargs: Any) -> None:
