@@ -94,13 +94,14 @@ def test_seed_everything_refuses_a_seed_out_of_numpy_bounds(monkeypatch):
 def test_possible_user_warning_is_importable_from_lightnings_path_and_can_be_disabled():
     import warnings
 
-    from treadle.utilities import disable_possible_user_warnings
     from treadle.utilities.warnings import PossibleUserWarning
+
+    from treadle.utilities import disable_possible_user_warnings
 
     assert issubclass(PossibleUserWarning, UserWarning)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         disable_possible_user_warnings()
-        warnings.warn("few workers", PossibleUserWarning)
-        warnings.warn("kept", UserWarning)
+        warnings.warn("few workers", PossibleUserWarning, stacklevel=1)
+        warnings.warn("kept", UserWarning, stacklevel=1)
     assert [str(w.message) for w in seen] == ["kept"]
