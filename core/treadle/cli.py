@@ -631,7 +631,7 @@ def _prepare_run(args: argparse.Namespace, overrides: Sequence[str]):
     from treadle._cli_checks import MonitorCheck, monitor_warnings
 
     if run.seed is not None:
-        treadle.seed_everything(run.seed)
+        treadle.seed_everything(run.seed, verbose=False)  # its output is the run summary
     model = run.model.build()
     if not isinstance(model, treadle.Module):
         raise ConfigurationError(

@@ -31,6 +31,7 @@ from treadle.data import (
     set_epoch,
 )
 from treadle.errors import ConfigurationError
+from treadle.utilities import PossibleUserWarning
 
 # The hook prefix of each evaluation stage (``on_validation_batch_start``, ``run_test_step``).
 _PREFIX = {"sanity": "validation", "validate": "validation", "test": "test", "predict": "predict"}
@@ -237,7 +238,7 @@ class FitLoop:
                 f"The number of training batches ({trainer.num_training_batches}) is smaller than "
                 f"the logging interval Trainer(log_every_n_steps={cfg.log_every_n_steps}). Set a "
                 f"lower value for log_every_n_steps if you want to see logs for the training epoch.",
-                UserWarning,
+                PossibleUserWarning,
                 stacklevel=2,
             )
         self.val_limits = [num_batches(v, cfg.limit_val_batches) for v in val_loaders]

@@ -52,6 +52,7 @@ __all__ = [
     "OptimizerLRScheduler",
     "PossibleUserWarning",
     "from_compiled",
+    "disable_possible_user_warnings",
     "grad_norm",
     "is_overridden",
     "is_picklable",
@@ -88,6 +89,16 @@ def rank_zero_warn(
 ) -> None:
     """``warnings.warn(message)`` on global rank zero only."""
     warnings.warn(message, category, stacklevel=stacklevel)
+
+
+class PossibleUserWarning(UserWarning):
+    """Lightning's category for warnings that may be fine to ignore (too few workers, a logging
+    interval longer than the epoch); ``disable_possible_user_warnings()`` silences them."""
+
+
+def disable_possible_user_warnings(module: str = "") -> None:
+    """Ignore :class:`PossibleUserWarning` (from ``module``'s code only, when given)."""
+    warnings.filterwarnings("ignore", module=module, category=PossibleUserWarning)
 
 
 def rank_zero_deprecation(message: Any, stacklevel: int = 5, **kwargs: Any) -> None:
@@ -187,13 +198,50 @@ def suggested_max_num_workers(local_world_size: int) -> int:
     return max(1, (cpus or 1) // local_world_size - 1)
 
 
-def seed_everything(seed: int = 0, workers: bool = False) -> int:
-    """Seed python's ``random``, torch (all devices) and numpy when it is installed.
+_MAX_SEED = 2**32 - 1  # numpy's seeds: 0 .. 4294967295
 
-    ``workers=True`` also seeds ``random`` and numpy in every ``DataLoader`` worker (torch is
-    seeded there by torch itself): the Trainer gives loaders without a ``worker_init_fn`` one.
+
+def seed_everything(seed: int | None = None, workers: bool = False, verbose: bool = True) -> int:
+    """Seed python's ``random``, torch (all devices) and numpy when it is installed; return the seed.
+
+    ``seed=None`` takes the seed a previous call left in ``TREADLE_GLOBAL_SEED`` (or Lightning's
+    ``PL_GLOBAL_SEED``), else 0 with a warning. A seed outside numpy's 0 .. 4294967295 is refused.
+    ``verbose`` logs "Seed set to N" on logger ``treadle`` (as Lightning does; not with
+    ``TREADLE_QUIET=1``). ``workers=True`` also seeds ``random`` and numpy in every ``DataLoader``
+    worker (torch is seeded there by torch itself): the Trainer gives loaders without a
+    ``worker_init_fn`` one.
     """
+    if seed is None:
+        name = next((n for n in ("TREADLE_GLOBAL_SEED", "PL_GLOBAL_SEED") if n in os.environ), None)
+        if name is None:
+            seed = 0
+            if verbose:
+                rank_zero_warn(f"No seed found, seed set to {seed}")
+        else:
+            try:
+                seed = int(os.environ[name])
+            except ValueError:
+                raise ValueError(
+                    f"Invalid seed specified via {name}: {os.environ[name]!r}; set it to an int "
+                    f"from 0 to {_MAX_SEED} or pass seed_everything(seed) explicitly."
+                ) from None
     seed = int(seed)
+    if not 0 <= seed <= _MAX_SEED:
+        raise ValueError(
+            f"{seed} is not in bounds, numpy accepts from 0 to {_MAX_SEED}; "
+            f"pass seed_everything a seed in that range."
+        )
+    if verbose:
+        from treadle.plugin_manager import _env_flag, run_logger
+
+        if not _env_flag("TREADLE_QUIET"):
+            rank = next(
+                (os.environ[n] for n in ("RANK", "LOCAL_RANK", "SLURM_PROCID") if n in os.environ),
+                None,
+            )
+            run_logger().info(
+                f"Seed set to {seed}" if rank is None else f"[rank: {rank}] Seed set to {seed}"
+            )
     os.environ["PL_GLOBAL_SEED"] = os.environ["TREADLE_GLOBAL_SEED"] = str(seed)
     os.environ["TREADLE_SEED_WORKERS"] = "1" if workers else "0"
     random.seed(seed)
@@ -203,7 +251,7 @@ def seed_everything(seed: int = 0, workers: bool = False) -> int:
     except ImportError:
         pass
     else:
-        np.random.seed(seed % 2**32)
+        np.random.seed(seed)
     return seed
 
 
@@ -369,11 +417,6 @@ def _step_signature(function: Any, bound: bool) -> tuple:
         "dataloader_idx" in named and named["dataloader_idx"].default is inspect.Parameter.empty
     )
     return takes_batch_idx, accepts_dataloader_idx, requires_dataloader_idx
-
-
-class PossibleUserWarning(UserWarning):
-    """Lightning's category for warnings about a setting that is possibly a mistake
-    (``lightning.pytorch.utilities.warnings``): programs filter it by class."""
 
 
 def is_overridden(method_name: str, instance: Any = None, parent: Any = None) -> bool:
