@@ -125,7 +125,7 @@ class Step:
         # copy of the loss and the outputs dict (``lean``; the loop arms it each epoch).
         classes: list[Any] = [type(o.optimizer) for o in self.optimizers]
         self.lean_possible = self._step_full is _defaults.optimizer_step and all(
-            _defaults._evaluates_closure_once(c) for c in classes
+            hasattr(c, "step") and _defaults._evaluates_closure_once(c) for c in classes
         )
         self.wants_outputs = True  # the loop sets it each epoch: on_train_batch_end is called
         # opt.step() without a closure, when no hook runs before the step: nothing for its
