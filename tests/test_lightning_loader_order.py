@@ -340,3 +340,23 @@ def test_after_an_exception_no_teardown_of_callbacks_module_or_datamodule():
     assert calls == ["callback.on_exception", "datamodule.on_exception"]
     trainer.fit(Net([]), datamodule=Data())  # without an exception: every teardown
     assert calls[2:] == ["datamodule.teardown", "callback.teardown"]
+
+
+def test_estimated_stepping_batches_in_setup_asks_for_the_train_loader_once():
+    calls: list[str] = []
+
+    class Early(Net):
+        def setup(self, stage):
+            self.calls.append(f"estimated={self.trainer.estimated_stepping_batches}")
+
+    trainer = treadle.Trainer(
+        logger=False,
+        enable_progress_bar=False,
+        max_epochs=2,
+        accumulate_grad_batches=2,
+        limit_val_batches=0,
+    )
+    trainer.fit(Early(calls))
+    # Lightning 2.6.6: ceil(3 batches / 2) * 2 epochs, the loader asked for once
+    assert calls[:3] == ["train_dataloader", "estimated=4", "configure_optimizers"]
+    assert calls.count("train_dataloader") == 1

@@ -633,6 +633,8 @@ class Trainer(LightningTrainerFacade):
         model.trainer = self
         self._given_loaders = {"train": train_loader is not None, "val": eval_loaders is not None}
         self._sources = (train_loader, eval_loaders, datamodule)
+        # (asked for once the loop, or estimated_stepping_batches from setup on, needs it)
+        self._train_pending, self._train_requested = fn == "fit", None
         state = self.state
         state.fn, state.stage, state.should_stop = fn, None, False
         state.status = "running"
@@ -653,7 +655,6 @@ class Trainer(LightningTrainerFacade):
             hooks.setup(trainer=self, module=model, stage=fn)
             started = True
             model.configure_model()  # as Lightning: after setup, before configure_optimizers
-            self._train_pending, self._train_requested = fn == "fit", None
             self._configure(fn, model, train_loader, eval_loaders, datamodule, check_only)
             if check_only:
                 return None
