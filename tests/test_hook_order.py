@@ -17,10 +17,9 @@ setup
 setup_environment
 convert_module
 setup_module
-setup_dataloader
-setup_dataloader
 on_fit_start
 on_sanity_check_start
+setup_dataloader
 on_validation_model_eval
 on_validation_start
 on_validation_epoch_start
@@ -34,6 +33,7 @@ on_validation_epoch_end
 on_validation_end
 on_validation_model_train
 on_sanity_check_end
+setup_dataloader
 on_train_start
 on_train_epoch_start
 on_before_batch_transfer
@@ -66,6 +66,7 @@ optimizer_step
   on_before_optimizer_step
   configure_gradient_clipping
 on_train_batch_end
+on_validation_model_zero_grad
 on_validation_model_eval
 on_validation_start
 on_validation_epoch_start

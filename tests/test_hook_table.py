@@ -57,6 +57,7 @@ def test_every_module_hook_has_a_module_stub(name):
 NEW_MODULE_HOOKS = {
     "on_validation_model_eval",
     "on_validation_model_train",
+    "on_validation_model_zero_grad",  # (added later, Lightning's hook)
     "on_test_model_eval",
     "on_test_model_train",
     "on_test_start",
@@ -125,6 +126,7 @@ def test_action_hooks_derive_from_the_table():
     new = {
         "on_validation_model_eval",
         "on_validation_model_train",
+        "on_validation_model_zero_grad",
         "on_test_model_eval",
         "on_test_model_train",
         "on_predict_model_eval",

@@ -62,13 +62,12 @@ DIFFERENCES = {
     # With two optimizers stepped in one batch, Lightning counts 2 steps (one per
     # optimizer.step()); treadle counts one global_step per batch (API.md, migration.md).
     "t_manual_optimization": "one global_step per batch with several optimizers (API.md)",
-    # Lightning's exact call order (test_hooks.py): treadle asks for the dataloaders while it
-    # checks the configuration (before configure_optimizers, even with limit_val_batches=0),
-    # zeroes gradients before training_step (Lightning: after it, before backward), steps
-    # epoch-interval schedulers after validation (Lightning: in the last batch) and calls no
-    # `module.zero_grad()`/`on_validation_model_zero_grad` at a stage's start
+    # Lightning's exact call order (test_hooks.py): treadle zeroes gradients before
+    # training_step (Lightning: after it, before backward; kept, docs/hooks.md), and on a
+    # resumed fit calls configure_optimizers before the checkpoint's on_load_checkpoint calls
+    # and on_train_epoch_start again when resuming mid-epoch
     # (tests/lightning_programs/README.md, "Added by lprog7").
-    "t_hooks": "Lightning's exact hook call order differs in four places (README, lprog7)",
+    "t_hooks": "zero_grad before training_step (kept) and two orders of a resumed fit (README)",
 }
 
 

@@ -256,12 +256,19 @@ def adapt_method(
 
 
 def adapt_object(
-    owner: Any, base: type, hook_specs: dict[str, tuple], allowed: Iterable[str] | None = None
+    owner: Any,
+    base: type,
+    hook_specs: dict[str, tuple],
+    allowed: Iterable[str] | None = None,
+    if_overridden: Iterable[str] = _CALLED_IF_OVERRIDDEN,
 ) -> AdaptedPlugin | None:
     """An :class:`AdaptedPlugin` holding every hook method ``owner`` overrides from ``base``.
 
     :param hook_specs: hook name -> spec argument names, for every hook of the run.
     :param allowed: hook names a method may implement (None: any hook in ``hook_specs``).
+    :param if_overridden: methods for which an instance attribute that only wraps the base's
+        own method (``functools.partial``/``update_wrapper``) is not an override (Lightning's
+        ``is_overridden``).
     """
     plugin = AdaptedPlugin(owner)
     label = type(owner).__name__
@@ -281,7 +288,7 @@ def adapt_object(
         if attr in own:
             if not callable(own[attr]):
                 continue  # ``model.hook = None``: nothing to call
-            if attr in _CALLED_IF_OVERRIDDEN and _unwraps_to(own[attr], getattr(base, attr, None)):
+            if attr in if_overridden and _unwraps_to(own[attr], getattr(base, attr, None)):
                 continue  # a wrapper of the base's own method: not an override (Lightning's
                 # ``is_overridden`` unwraps it too)
         elif hasattr(cls, attr) or not callable(getattr(owner, attr, None)):

@@ -196,7 +196,9 @@ def setup(trainer: Trainer, module: Module, stage: str) -> None:
 def teardown(trainer: Trainer, module: Module, stage: str) -> None:
     """Lightning's ``teardown``: called at the end of fit, validate, test and predict.
 
-    Also called after an error.
+    After an error, as Lightning: only the plugins' implementations (strategy, precision,
+    accelerator, ``@hookimpl`` plugins) run; a ``Callback``'s, the ``Module``'s and the
+    ``DataModule``'s ``teardown`` are not called (``on_exception`` is).
 
     :param trainer: the :class:`treadle.Trainer`.
     :param module: the user's module.
@@ -402,6 +404,21 @@ def on_validation_model_train(trainer: Trainer, module: Module) -> Any | None:
     non-None, the loop restores the ``training`` flag every submodule had before
     ``on_validation_model_eval`` (a frozen submodule stays in eval mode); a ``Module`` override
     replaces that.
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param module: the user's module.
+    :return: non-None when handled. Stops at the first non-None result.
+    """
+
+
+@hookspec(firstresult=True)
+def on_validation_model_zero_grad(trainer: Trainer, module: Module) -> Any | None:
+    """Release the gradients before a validation inside ``fit()`` (Lightning's hook).
+
+    Called before ``on_validation_model_eval`` of each validation that runs between training
+    batches or at an epoch's end, unless the batch before it is inside a gradient-accumulation
+    window (not the sanity check). When no implementation returns non-None, the loop calls
+    ``module.zero_grad()``; a ``Module`` override replaces that.
 
     :param trainer: the :class:`treadle.Trainer`.
     :param module: the user's module.
@@ -1125,6 +1142,7 @@ _TABLE: dict[str, tuple[str, bool, str | None, dict[str, bool]]] = {
     "on_validation_batch_end": ("fit", True, "on_validation_batch_end", {}),
     "on_validation_model_eval": ("fit", False, "on_validation_model_eval", _ACTION),
     "on_validation_model_train": ("fit", False, "on_validation_model_train", _ACTION),
+    "on_validation_model_zero_grad": ("fit", False, "on_validation_model_zero_grad", _ACTION),
     "on_exception": ("fit", False, "on_exception", {}),
     "on_test_model_eval": ("test", False, "on_test_model_eval", _ACTION),
     "on_test_model_train": ("test", False, "on_test_model_train", _ACTION),

@@ -193,6 +193,7 @@ class FitLoop:
         metrics: Any,
         evaluation: EvaluationLoop,
         reload: Callable[[str], Any] | None = None,
+        load: Callable[[str], Any] | None = None,
     ) -> None:
         self.trainer, self.hooks, self.step, self.metrics = trainer, hooks, step, metrics
         self.evaluation = evaluation
@@ -208,6 +209,11 @@ class FitLoop:
         self.val_every: float = 0  # the running epoch validates every this many batches
         # reload_dataloaders_every_n_epochs: ``reload("train"|"val")`` asks the source again
         self.reload = reload if cfg.reload_dataloaders_every_n_epochs else None
+        # ``load("train"|"val")``: the loaders, asked for where Lightning asks (the Trainer's)
+        self.load = load
+        self.val_loaders: list[Any] | None = None  # None: not asked for yet
+        self.val_limits: list[float] = []
+        self.any_val = False
         self.reloaded_at = {"train": 0, "val": 0}  # the epoch each loader was last made
         # Lightning's "monitoring callbacks" (EarlyStopping, checkpoints) see what the Module
         # logs in its on_train_epoch_end: they run after it, the other callbacks before.
@@ -225,15 +231,40 @@ class FitLoop:
         # (``treadle._signals``), acted on after a training batch.
         self.preemption = Preemption(trainer)
 
-    def run(self, train_loader: Any, val_loaders: list[Any], resume: dict[str, Any] | None) -> None:
+    def run(self, resume: dict[str, Any] | None) -> None:
+        """The fit. As Lightning's, the loaders are asked for when first needed: the
+        validation ones in the sanity check (or before ``on_train_start`` when the first epoch
+        validates, or at the first validation), the training one after the sanity check
+        (unless ``estimated_stepping_batches`` asked for it before)."""
         trainer, hooks, cfg, state = self.trainer, self.hooks, self.config, self.trainer.state
         module = trainer.module
-        trainer.num_training_batches = num_batches(train_loader, cfg.limit_train_batches)
+        state.total_batches = 0
+        self.resume = resume
+        hooks.on_fit_start(trainer=trainer, module=module)  # may restore (treadle-slurm)
+        module.zero_grad()  # as Lightning's _run_stage
+        validates = trainer._fit_validates
+        if validates and cfg.num_sanity_val_steps and not self.resuming_mid_epoch():
+            n = cfg.num_sanity_val_steps
+            outer_rng = rng_state()  # as Lightning: the sanity check leaves the RNG as it was
+            state.stage = "sanity"  # as Lightning: its start and end hooks see sanity_checking
+            hooks.on_sanity_check_start(trainer=trainer, module=module)
+            val_loaders = self.load_val()
+            if self.any_val:
+                limits = [lim if n == -1 else min(n, lim) for lim in self.val_limits]
+                self.evaluation.run("sanity", val_loaders, limits)
+            hooks.on_sanity_check_end(trainer=trainer, module=module)
+            set_rng_state(outer_rng)
+        state.stage = "fit"
+        train_loader = self.load("train") if self.load is not None else None
+        trainer.num_training_batches = (
+            0 if train_loader is None else num_batches(train_loader, cfg.limit_train_batches)
+        )
         if (
             trainer.loggers
             and trainer.num_training_batches < cfg.log_every_n_steps
             and not cfg.fast_dev_run
-        ):  # as Lightning
+            and train_loader is not None
+        ):  # as Lightning's fit loop, when it asks for the training loader
             warnings.warn(
                 f"The number of training batches ({trainer.num_training_batches}) is smaller than "
                 f"the logging interval Trainer(log_every_n_steps={cfg.log_every_n_steps}). Set a "
@@ -241,35 +272,36 @@ class FitLoop:
                 PossibleUserWarning,
                 stacklevel=2,
             )
-        self.val_limits = [num_batches(v, cfg.limit_val_batches) for v in val_loaders]
-        trainer.num_val_batches = per_loader(self.val_limits, val_loaders)
-        # Ranks read different shares of the validation data (no padding): validation runs on
-        # all of them when any has a batch, so none is left waiting in a collective.
-        self.any_val = any_rank_has(trainer, sum(self.val_limits))
-        state.total_batches = 0
-        self.resume = resume
-        hooks.on_fit_start(trainer=trainer, module=module)  # may restore (treadle-slurm)
-        if self.any_val and cfg.num_sanity_val_steps and not self.resuming_mid_epoch():
-            n = cfg.num_sanity_val_steps
-            outer_rng = rng_state()  # as Lightning: the sanity check leaves the RNG as it was
-            state.stage = "sanity"  # as Lightning: its start and end hooks see sanity_checking
-            hooks.on_sanity_check_start(trainer=trainer, module=module)
-            self.evaluation.run(
-                "sanity", val_loaders, [lim if n == -1 else min(n, lim) for lim in self.val_limits]
-            )
-            hooks.on_sanity_check_end(trainer=trainer, module=module)
-            set_rng_state(outer_rng)
-        state.stage = "fit"
         self.finish_resumed_epoch_end()
         if not self.done():  # as Lightning: no training at all (no on_train_start) when done
+            if validates and self.val_loaders is None and self.validates_epoch():
+                self.load_val()  # as Lightning: before on_train_start when this epoch validates
             hooks.on_train_start(trainer=trainer, module=module)
-            self.val_loaders = val_loaders
             while not self.done():
                 train_loader, _ = self.reload_loaders(train_loader, None, "train")
                 self.epoch(train_loader, self.val_loaders, self.resume)
                 self.resume = None
             hooks.on_train_end(trainer=trainer, module=module)
         hooks.on_fit_end(trainer=trainer, module=module)
+
+    def load_val(self) -> list[Any]:
+        """The validation loaders asked for (once; ``reload_dataloaders_every_n_epochs`` asks
+        again in ``reload_loaders``), their batches counted."""
+        trainer, cfg = self.trainer, self.config
+        loaders = self.load("val") if self.load is not None else []
+        self.val_loaders = loaders
+        self.val_limits = [num_batches(v, cfg.limit_val_batches) for v in loaders]
+        trainer.num_val_batches = per_loader(self.val_limits, loaders)
+        # Ranks read different shares of the validation data (no padding): validation runs on
+        # all of them when any has a batch, so none is left waiting in a collective.
+        self.any_val = any_rank_has(trainer, sum(self.val_limits))
+        self.reloaded_at["val"] = trainer.state.epoch
+        return loaders
+
+    def validates_epoch(self) -> bool:
+        """The running epoch validates (``check_val_every_n_epoch``)."""
+        every = self.config.check_val_every_n_epoch
+        return every is None or (self.trainer.state.epoch + 1) % every == 0
 
     def resuming_mid_epoch(self) -> bool:
         return self.resume is not None and bool(self.resume.get("batches_done"))
@@ -410,7 +442,9 @@ class FitLoop:
         self.val_loaders = fresh
         return train_loader, fresh
 
-    def epoch(self, loader: Any, val_loaders: list[Any], resume: dict[str, Any] | None) -> None:
+    def epoch(
+        self, loader: Any, val_loaders: list[Any] | None, resume: dict[str, Any] | None
+    ) -> None:
         trainer, hooks, cfg, metrics, step = (
             self.trainer,
             self.hooks,
@@ -470,6 +504,8 @@ class FitLoop:
                 in on_batch_start(trainer=trainer, module=module, batch=batch, batch_idx=batch_idx)
             ):
                 metrics.in_step = False
+                if automatic and schedulers:  # as Lightning: this batch ends the epoch, whose
+                    self.step_schedulers("epoch", None, plateau=False)  # schedulers step
                 break
             step.stepped = False
             outputs = None if skip else run_batch(batch, batch_idx)
@@ -478,6 +514,8 @@ class FitLoop:
                 state.global_step += 1
                 if automatic and schedulers:
                     self.step_schedulers("step", batch_idx, plateau=None)
+            if is_last and automatic and schedulers:  # as Lightning: in the epoch's last batch,
+                self.step_schedulers("epoch", None, plateau=False)  # before its validation
             state.batches_done = batch_idx + 1
             complete = is_last
             if on_batch_end is not None and not skip:
@@ -503,7 +541,7 @@ class FitLoop:
                     # RNG of an uninterrupted run, which does not validate here
                     self.stop_point = {"rng": rng_state()}
                 _, val_loaders = self.reload_loaders(None, val_loaders, "val")
-                self.evaluation.run("validate", val_loaders, self.val_limits)
+                val_loaders = self.validate(val_loaders, batch_idx, is_last)
             if 0 <= max_steps <= state.global_step or stopping:
                 break
             if (preemption.signum or several_ranks) and (stepped or not wait_window):
@@ -523,7 +561,9 @@ class FitLoop:
             self.phase = "stopped"
         self.end_epoch(complete)
 
-    def resume_epoch(self, loader: Any, val_loaders: list[Any], resume: dict[str, Any]) -> Any:
+    def resume_epoch(
+        self, loader: Any, val_loaders: list[Any] | None, resume: dict[str, Any]
+    ) -> Any:
         """The epoch's iterator after ``resume["batches_done"]`` batches, the run as it was then.
 
         The epoch's start is replayed (its RNG, hence its shuffle); the batches already run are
@@ -553,12 +593,29 @@ class FitLoop:
             state.batch_idx = skip - 1
             state.is_last_batch = skip == trainer.num_training_batches
             _, val_loaders = self.reload_loaders(None, val_loaders, "val")
-            self.evaluation.run("validate", val_loaders, self.val_limits)
+            self.validate(val_loaders, skip - 1, state.is_last_batch)
         return iterator
 
+    def validate(self, val_loaders: list[Any] | None, batch_idx: int, is_last: bool) -> list[Any]:
+        """Validation inside the epoch, after batch ``batch_idx``; returns its loaders. As
+        Lightning, gradients are released first (``on_validation_model_zero_grad``, by default
+        ``module.zero_grad()``) unless the batch is inside a gradient-accumulation window, and
+        the first validation of the fit asks for the loaders (None: not asked for yet)."""
+        trainer, module = self.trainer, self.trainer.module
+        accumulate = self.step.accumulate
+        window_done = (batch_idx + 1) % accumulate == 0 or is_last
+        if (not module.automatic_optimization or window_done) and (
+            self.hooks.on_validation_model_zero_grad(trainer=trainer, module=module) is None
+        ):
+            module.zero_grad()  # no override took over: Lightning's default
+        if val_loaders is None:
+            val_loaders = self.val_loaders if self.val_loaders is not None else self.load_val()
+        self.evaluation.run("validate", val_loaders, self.val_limits)
+        return val_loaders
+
     def end_epoch(self, complete: bool = True) -> None:
-        """The epoch's end. ``complete``: all its batches ran; as Lightning, the epoch-interval
-        schedulers (but the plateau ones) step only then."""
+        """The epoch's end. ``complete``: all its batches ran. The ``ReduceLROnPlateau``
+        epoch-interval schedulers step here, after ``on_train_epoch_end``."""
         trainer, metrics = self.trainer, self.metrics
         state, module = trainer.state, trainer.module
         state.stage, metrics.stage = "fit", "train"
@@ -566,8 +623,7 @@ class FitLoop:
             self.phase = "epoch_end"
         logged = metrics.end_epoch("train")
         automatic = module.automatic_optimization
-        if automatic and complete:  # as Lightning: epoch schedulers first, plateau ones see
-            self.step_schedulers("epoch", None, plateau=False)  # the epoch's metrics
+        # (the other epoch-interval schedulers stepped in the epoch's last batch, as Lightning)
         self.epoch_end_first(trainer=trainer, module=module)
         if self.epoch_end_last is not None:
             logged.update(metrics.end_epoch("train"))
@@ -621,10 +677,13 @@ class FitLoop:
                     continue
             self.step.scheduler_step(cfg.scheduler, metric)
 
-    def val_check_batches(self, val_loaders: list[Any]) -> float:
-        """Validate every this many training batches this epoch (0: not this epoch)."""
+    def val_check_batches(self, val_loaders: list[Any] | None) -> float:
+        """Validate every this many training batches this epoch (0: not this epoch).
+        ``val_loaders`` None: not asked for yet, asked for at the first validation."""
         cfg, trainer = self.config, self.trainer
-        if not val_loaders or not self.any_val:
+        if val_loaders is None and not trainer._fit_validates:
+            return 0
+        if val_loaders is not None and not (val_loaders and self.any_val):
             return 0
         every = cfg.check_val_every_n_epoch
         interval, n = cfg.val_check_interval, trainer.num_training_batches

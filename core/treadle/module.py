@@ -661,6 +661,9 @@ class Module(nn.Module):
     def on_validation_model_eval(self) -> None:
         self.eval()
 
+    def on_validation_model_zero_grad(self) -> None:
+        self.zero_grad()  # Lightning's default: release the gradients before validating
+
     def on_validation_model_train(self) -> None:
         self.train()
 

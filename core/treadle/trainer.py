@@ -9,7 +9,6 @@ it to a loop (``treadle.loop``). Nothing here runs per batch: the loops and the 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import signal
@@ -22,7 +21,7 @@ from typing import Any, Callable
 import torch
 
 from treadle import _defaults, _optim_config, _profiling, _results, _summary, checkpoint
-from treadle._adapters import adapt_object
+from treadle._adapters import AdaptedPlugin, adapt_object
 from treadle._fastconfig import validate_trainer_kwargs
 from treadle._metrics import MetricStore
 from treadle._signals import EvaluationPreemption
@@ -146,6 +145,11 @@ class Trainer(LightningTrainerFacade):
         self._eval_loaders: dict[str, list[Any]] = {}  # test/predict: the loaders as set up
         # the running entry point's loaders as given and its DataModule (treadle.tuner's callbacks)
         self._sources: tuple[Any, Any, Any] = (None, None, None)
+        # fit's training loader is asked for where Lightning asks (after the sanity check), or
+        # when ``estimated_stepping_batches`` is read first: True until then (``_train_loader``)
+        self._train_pending = False
+        self._train_requested: Any = None
+        self._fit_validates = False  # fit's validation has a step, a source and batches
 
     # -- construction ------------------------------------------------------------------------
 
@@ -405,7 +409,13 @@ class Trainer(LightningTrainerFacade):
 
     @property
     def estimated_stepping_batches(self) -> float:
-        """Optimizer-step batches the whole fit will run (to size ``OneCycleLR``, say)."""
+        """Optimizer-step batches the whole fit will run (to size ``OneCycleLR``, say). As
+        Lightning's, read before fit's loop asked for the training loader (in
+        ``configure_optimizers``), it asks for it now (unless ``max_epochs=-1``)."""
+        if self.max_epochs == -1:
+            return float("inf") if self.max_steps == -1 else self.max_steps
+        if self._train_pending:
+            self._train_loader()
         n = self.num_training_batches
         if n == float("inf") and self.max_steps == -1:
             return float("inf")
@@ -643,6 +653,8 @@ class Trainer(LightningTrainerFacade):
         model.trainer = self
         self._given_loaders = {"train": train_loader is not None, "val": eval_loaders is not None}
         self._sources = (train_loader, eval_loaders, datamodule)
+        # (asked for once the loop, or estimated_stepping_batches from setup on, needs it)
+        self._train_pending, self._train_requested = fn == "fit", None
         state = self.state
         state.fn, state.stage, state.should_stop = FnName(fn), None, False
         self._fit_started = getattr(self, "_fit_started", False) or fn == "fit"
@@ -665,9 +677,7 @@ class Trainer(LightningTrainerFacade):
             started = True
             model.configure_model()  # as Lightning: after setup, before configure_optimizers
             self._metrics.reset_metrics()  # as Lightning: each run's metrics are its own
-            train_loader, eval_loaders = self._configure(
-                fn, model, train_loader, eval_loaders, datamodule
-            )
+            self._configure(fn, model, train_loader, eval_loaders, datamodule, check_only)
             if check_only:
                 return None
             self.plugin_manager.announce(self)  # rank zero, once: what was selected and why
@@ -682,11 +692,7 @@ class Trainer(LightningTrainerFacade):
             # materialises it, sharded)
             hooks.convert_module(trainer=self, module=model)
             hooks.setup_module(trainer=self, module=model)
-            with self.profiler.profile("setup_train_dataloader") if fn == "fit" else _no_op():
-                train_loader = self._setup_loader(train_loader, "fit")
-            eval_stage = "validate" if fn == "fit" else fn
-            eval_loaders = [self._setup_loader(v, eval_stage) for v in eval_loaders]
-            self._eval_loaders[fn] = eval_loaders
+            self._eval_loaders[fn] = []  # asked for when the loop needs them, as Lightning
             # as Lightning: the file resumed from (``"last"``/``"best"`` resolved; None when
             # "last" finds none: a fresh start)
             self.ckpt_path = self._checkpoint_path(fn, ckpt_path)
@@ -703,6 +709,7 @@ class Trainer(LightningTrainerFacade):
                     self._metrics,
                     evaluation,
                     reload=lambda which: self._reload(which, model, datamodule),
+                    load=self._fit_loaders,
                 )
             if self._profiled():  # once per run: timed loop methods on these instances
                 _profiling.instrument(self, fit_loop, evaluation, self._step)
@@ -711,13 +718,17 @@ class Trainer(LightningTrainerFacade):
                     torch.autograd.set_detect_anomaly(self.config.detect_anomaly),
                     fit_loop.preemption,
                 ):
-                    fit_loop.run(train_loader, eval_loaders, self._resume)
+                    fit_loop.run(self._resume)
                 return None
+            model.zero_grad()  # as Lightning's _run_stage, before the loaders are asked for
             limit = {
                 "validate": self.config.limit_val_batches,
                 "test": self.config.limit_test_batches,
                 "predict": self.config.limit_predict_batches,
             }[fn]
+            eval_loaders = self._eval_loaders[fn] = (
+                [self._setup_loader(v, fn) for v in self._request_eval(fn)] if limit != 0 else []
+            )
             limits = [num_batches(v, limit) for v in eval_loaders]
             if fn == "validate":
                 self.num_val_batches = per_loader(limits, eval_loaders)
@@ -751,10 +762,21 @@ class Trainer(LightningTrainerFacade):
             if self._datamodule_plugin is not None:
                 self.plugin_manager.unregister(self._datamodule_plugin)
                 self._datamodule_plugin = None
-            if started:
+            if started and error is None:
                 if datamodule is not None:
                     datamodule.teardown(stage=fn)
                 self._hooks.teardown(trainer=self, module=model, stage=fn)
+            elif started:  # as Lightning: after an exception the callbacks', the Module's and
+                # the DataModule's teardown are skipped; the strategy's (and the other plugins')
+                # still run
+                users = [
+                    i.plugin
+                    for i in self.plugin_manager.hook.teardown.get_hookimpls()
+                    if isinstance(i.plugin, AdaptedPlugin)
+                    and isinstance(i.plugin.owner, (Callback, Module))
+                ]
+                self._hooks.subset("teardown", users)(trainer=self, module=model, stage=fn)
+            if started:
                 for logger in self.loggers:
                     finalize = getattr(logger, "finalize", None)
                     if finalize is not None:
@@ -893,8 +915,12 @@ class Trainer(LightningTrainerFacade):
         # being firstresult, replace them (Lightning's _DataHookSelector).
         self._datamodule_plugin = None
         if datamodule is not None:
-            self._datamodule_plugin = adapt_object(
-                datamodule, DataModule, self._hook_specs(), TRANSFER_HOOKS
+            self._datamodule_plugin = adapt_object(  # (a wrapper of DataModule's own
+                datamodule,  # method is no override: Lightning's is_overridden)
+                DataModule,
+                self._hook_specs(),
+                TRANSFER_HOOKS,
+                if_overridden=TRANSFER_HOOKS,
             )
             if self._datamodule_plugin is not None:
                 pm.register(self._datamodule_plugin, name="datamodule")
@@ -910,81 +936,134 @@ class Trainer(LightningTrainerFacade):
         train_loader: Any,
         eval_loaders: Any,
         datamodule: DataModule | None = None,
-    ) -> tuple[Any, list[Any]]:
-        """``configure_optimizers()`` and every plugin's ``validate``: all problems at once."""
+        check_only: bool = False,
+    ) -> None:
+        """``configure_optimizers()`` and every plugin's ``validate``: all problems at once.
+
+        The loaders are not asked for here but where Lightning asks (``_train_loader``,
+        ``_request_eval``): that their source is there is checked now, what they hold when
+        they are asked for. ``check_only`` (``treadle validate``) asks for them now."""
         problems: list[str] = []
         if fn == "fit":
-            if train_loader is None:
-                train_loader = _request(model, datamodule, "train_dataloader")
-            train_loader = train_loader_of(train_loader)  # a dict/list: a CombinedLoader
-            if train_loader is not None:  # known before configure_optimizers, for
-                # estimated_stepping_batches; each rank will see 1/world_size of the batches
-                self.num_training_batches = per_rank(
-                    num_batches(train_loader, self.config.limit_train_batches), self.world_size
-                )
-            opts, configs, problems = _optim_config.parse(model.configure_optimizers())
+            if train_loader is None and not _defined(model, datamodule, "train_dataloader"):
+                problems.append(_NO_TRAINING_DATA)
+            opts, configs, problems_ = _optim_config.parse(model.configure_optimizers())
+            problems.extend(problems_)
             self.optimizers, self.lr_scheduler_configs = opts, configs
             self._make_step(model, opts, [c.scheduler for c in configs])
-            if isinstance(train_loader, CombinedLoader) and train_loader.mode == "sequential":
-                problems.append(  # as Lightning
-                    'Trainer: `fit()` does not support the `CombinedLoader(mode="sequential")` '
-                    f"mode. Choose one of {[m for m in COMBINED_MODES if m != 'sequential']}."
-                )
-            if train_loader is None:
-                problems.append(
-                    "Trainer: `fit()` got no training data. Pass "
-                    "`trainer.fit(model, train_dataloaders=loader)` or implement "
-                    "`train_dataloader()` in the Module."
-                )
+            if check_only and not problems:
+                problems.extend(self._request_train()[1])
         eval_fn = "validate" if fn == "fit" else fn
-        hook_name = {
-            "validate": "val_dataloader",
-            "test": "test_dataloader",
-            "predict": "predict_dataloader",
-        }[eval_fn]
-        step_name = {"validate": "validation_step", "test": "test_step", "predict": "predict_step"}[
-            eval_fn
-        ]
+        hook_name, step_name, _ = _EVAL[eval_fn]
         no_step = getattr(model, step_name, None) is None  # as Lightning: `model.validation_step
         # = None` turns validation off in fit(); validate/test/predict need their step
-        if eval_loaders is None and not no_step:
-            eval_loaders = _request(model, datamodule, hook_name)
-        if (
-            fn == "predict"
-            and isinstance(eval_loaders, CombinedLoader)
-            and eval_loaders.mode != "sequential"
-        ):
-            problems.append(  # as Lightning
-                'Trainer: `predict()` only supports the `CombinedLoader(mode="sequential")` '
-                f"mode, got {eval_loaders.mode!r}."
-            )
-        eval_loaders = [] if no_step else as_list(eval_loaders)
         if fn != "fit" and no_step:
             problems.append(
                 f"Trainer: `{fn}()` needs `{step_name}()`, and the Module's is None. "
                 f"Implement `{step_name}(self, batch, batch_idx)`."
             )
-        if fn != "fit" and not eval_loaders and not no_step:
-            noun = {"validate": "validation", "test": "test", "predict": "prediction"}[fn]
-            problems.append(
-                f"Trainer: `{fn}()` got no {noun} data. Pass `trainer.{fn}(model, "
-                f"dataloaders=loader)` or implement `{hook_name}()`"
-                + (" in the Module or the DataModule." if datamodule is not None else ".")
-            )
-        idx_problems = []
-        if eval_loaders and not (fn == "fit" and self.config.limit_val_batches == 0):
-            # before any batch, as Lightning
-            idx_problems = dataloader_idx_problems(model, step_name, len(eval_loaders))
-            problems.extend(idx_problems)
+        defined = eval_loaders is not None or _defined(model, datamodule, hook_name)
+        if fn != "fit" and not defined and not no_step:
+            problems.append(self._no_eval_data(fn))
+        # fit validates when its validation has a step, a source and batches (Lightning's
+        # `enable_validation`): the sanity check and the epochs ask for the loaders then
+        self._fit_validates = (
+            fn == "fit" and defined and not no_step and self.config.limit_val_batches != 0
+        )
+        if check_only and defined and not no_step and (fn != "fit" or self._fit_validates):
+            problems.extend(self._request_eval(fn, raising=False)[1])
         if fn != "fit" or not problems:
             problems.extend(self._collect_validation(model))
         if problems:
             if fn == "fit" and _defaults.asks_several_optimizers(model, self.optimizers):
                 raise MultipleOptimizersError(problems)  # also a RuntimeError, as Lightning's
-            if idx_problems:
-                raise DataloaderIdxError(problems)  # also a RuntimeError, as Lightning's
             raise ConfigurationError(problems)
-        return train_loader, eval_loaders
+
+    def _train_loader(self) -> Any:
+        """fit's training loader as its source gives it, asked for once: where Lightning's fit
+        loop asks (after the sanity check), or earlier when ``estimated_stepping_batches`` is
+        read. Its batches are counted in ``num_training_batches``; a problem with what it
+        holds raises a ``ConfigurationError``."""
+        if self._train_pending:
+            self._train_pending = False
+            loader, problems = self._request_train()
+            if problems:
+                raise ConfigurationError(problems)
+            self._train_requested = loader
+        return self._train_requested
+
+    def _request_train(self) -> tuple[Any, list[str]]:
+        """``(loader, problems)``: the training loader asked of its source (not with
+        ``limit_train_batches=0``, as Lightning), each rank's share of its batches counted."""
+        given, _, datamodule = self._sources
+        limit = self.config.limit_train_batches
+        if limit == 0:
+            self.num_training_batches = 0
+            return None, []
+        model = self.module
+        assert model is not None  # (set by _run)
+        loader = given if given is not None else _request(model, datamodule, "train_dataloader")
+        loader = train_loader_of(loader)  # a dict/list: a CombinedLoader
+        if loader is None:
+            return None, [_NO_TRAINING_DATA]
+        # each rank will see 1/world_size of the batches
+        self.num_training_batches = per_rank(num_batches(loader, limit), self.world_size)
+        if isinstance(loader, CombinedLoader) and loader.mode == "sequential":
+            return loader, [  # as Lightning
+                'Trainer: `fit()` does not support the `CombinedLoader(mode="sequential")` '
+                f"mode. Choose one of {[m for m in COMBINED_MODES if m != 'sequential']}."
+            ]
+        return loader, []
+
+    def _request_eval(self, fn: str, raising: bool = True) -> Any:
+        """The evaluation loaders of ``fn`` asked of their source, as a list (``raising``:
+        a problem with them raises a ``ConfigurationError``; else ``(loaders, problems)``)."""
+        _, given, datamodule = self._sources
+        model = self.module
+        assert model is not None  # (set by _run)
+        eval_fn = "validate" if fn == "fit" else fn
+        hook_name, step_name, _ = _EVAL[eval_fn]
+        loaders = given if given is not None else _request(model, datamodule, hook_name)
+        problems = []
+        if fn == "predict" and isinstance(loaders, CombinedLoader) and loaders.mode != "sequential":
+            problems.append(  # as Lightning
+                'Trainer: `predict()` only supports the `CombinedLoader(mode="sequential")` '
+                f"mode, got {loaders.mode!r}."
+            )
+        loaders = as_list(loaders)
+        if fn != "fit" and not loaders:
+            problems.append(self._no_eval_data(fn))
+        idx_problems = []
+        if loaders:  # before any batch, as Lightning
+            idx_problems = dataloader_idx_problems(model, step_name, len(loaders))
+            problems.extend(idx_problems)
+        if not raising:
+            return loaders, problems
+        if idx_problems:
+            raise DataloaderIdxError(problems)  # also a RuntimeError, as Lightning's
+        if problems:
+            raise ConfigurationError(problems)
+        return loaders
+
+    def _no_eval_data(self, fn: str) -> str:
+        hook_name, _, noun = _EVAL[fn]
+        return (
+            f"Trainer: `{fn}()` got no {noun} data. Pass `trainer.{fn}(model, "
+            f"dataloaders=loader)` or implement `{hook_name}()`"
+            + (" in the Module or the DataModule." if self._sources[2] is not None else ".")
+        )
+
+    def _fit_loaders(self, which: str) -> Any:
+        """fit's loop asks for its loaders when it needs them: ``"train"`` (set up, or None),
+        ``"val"`` (a list, set up; ``[]`` when fit does not validate)."""
+        if which == "train":
+            with self.profiler.profile("setup_train_dataloader"):
+                return self._setup_loader(self._train_loader(), "fit")
+        if not self._fit_validates:
+            return []
+        loaders = [self._setup_loader(v, "validate") for v in self._request_eval("fit")]
+        self._eval_loaders["fit"] = loaders
+        return loaders
 
     def _make_step(self, model: Module, optimizers: list[Any], schedulers: list[Any]) -> None:
         pm, module_plugin = self.plugin_manager, self._module_plugin
@@ -1077,6 +1156,28 @@ def _idle_plugins(pm: RunPluginManager, cfg: Any) -> list[str]:
     return problems
 
 
+_NO_TRAINING_DATA = (
+    "Trainer: `fit()` got no training data. Pass `trainer.fit(model, train_dataloaders=loader)` "
+    "or implement `train_dataloader()` in the Module."
+)
+# the loader hook, the step and the noun of each evaluation entry point
+_EVAL = {
+    "validate": ("val_dataloader", "validation_step", "validation"),
+    "test": ("test_dataloader", "test_step", "test"),
+    "predict": ("predict_dataloader", "predict_step", "prediction"),
+}
+
+
+def _defined(model: Module, datamodule: DataModule | None, name: str) -> bool:
+    """The DataModule or the Module provides loader hook ``name`` (Lightning's
+    ``_DataLoaderSource.is_defined``): an override or an instance attribute, not None."""
+    if overrides(datamodule, name):
+        return True
+    if name in vars(model):
+        return callable(vars(model)[name])
+    return getattr(type(model), name, None) is not getattr(Module, name)
+
+
 def _request(model: Module, datamodule: DataModule | None, name: str) -> Any:
     """The loader(s) of ``name`` (``train_dataloader``, ...): the DataModule's when it provides
     them, else the Module's (None when neither does, or the attribute was set to None)."""
@@ -1157,9 +1258,6 @@ def _one_or_list(loaders: list[Any] | None) -> Any:
     if not loaders:
         return None
     return loaders[0] if len(loaders) == 1 else loaders
-
-
-_no_op = contextlib.nullcontext
 
 
 def _split_datamodule(dataloaders: Any, datamodule: Any) -> tuple[Any, Any]:

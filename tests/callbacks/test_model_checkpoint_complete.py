@@ -228,13 +228,14 @@ def test_val_check_interval_checkpoint_files(tmp_path):
 @pytest.mark.parametrize(
     ("limit_val_batches", "val_check_interval", "save_on_train_epoch_end", "scheduler_epochs"),
     [
-        # Lightning's rule (None): at the training epoch's end (the epoch's scheduler has
-        # stepped), unless validation runs more than once an epoch (or not every epoch): then
-        # after each validation, the last one before the epoch's end.
+        # Lightning's rule (None): at the training epoch's end, unless validation runs more
+        # than once an epoch (or not every epoch): then after each validation, the last one
+        # before the epoch's end. Either way the epoch's scheduler has stepped (Lightning 2.6.6
+        # steps it in the epoch's last batch, before that validation: last_epoch 1 in both).
         (0, None, None, 1),
         (1, None, None, 1),
-        (1, 0.5, None, 0),
-        (1, None, False, 0),
+        (1, 0.5, None, 1),
+        (1, None, False, 1),
         (1, 0.5, True, 1),
         (0, None, False, None),  # forced to validation's end, and there is none: no save
     ],

@@ -461,8 +461,6 @@ NOT_IN_TREADLE: dict[tuple[str, str], str] = {
     "is strategy='fsdp' or 'deepspeed'",
     ("LightningModule", "fabric"): "Lightning Fabric is not part of treadle",
     ("LightningModule", "to_tensorrt"): "needs torch_tensorrt and CUDA; export with to_onnx",
-    ("LightningModule", "on_validation_model_zero_grad"): _NOT_YET + "the loop does not zero "
-    "gradients before validation",
     ("lightning.pytorch.loggers", "CometLogger"): "third-party loggers are outside "
     "distributions registered through the treadle.loggers entry-point group",
     ("lightning.pytorch.loggers", "MLFlowLogger"): "an outside distribution (entry-point group)",

@@ -44,9 +44,9 @@ class OnExceptionCheckpoint(Callback):
         trainer.save_checkpoint(self.ckpt_path)
 
     def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        # Lightning calls teardown after a run that did not raise, and removes the file there;
-        # treadle calls it after every run, so the file stays when this run raised. Only after
-        # fit(): a test() or validate() does not remove the checkpoint of a crashed fit().
+        # As Lightning, teardown runs only after a run that did not raise (``_raised`` guards
+        # a call made anyway), and removes the file there. Only after fit(): a test() or
+        # validate() does not remove the checkpoint of a crashed fit().
         if self._raised or stage != "fit" or not trainer.is_global_zero:
             return
         path = self.ckpt_path

@@ -19,6 +19,11 @@
 #   Left out: test_apply_batch_transfer_handler and test_transfer_batch_hook_ddp (GPU, and a mock
 #   of the private `Strategy.lightning_module`), test_load_from_checkpoint_hook_calls (the
 #   private `trainer._data_connector.attach_data`).
+# On treadle (a strict xfail, tests/test_lightning_programs.py): the calls differ only in that
+#   treadle zeroes gradients before `training_step` (Lightning: after it, before `backward`;
+#   kept on purpose) and, on a resumed fit, calls `configure_optimizers` before the
+#   checkpoint's `on_load_checkpoint` calls (Module after the callbacks') and
+#   `on_train_epoch_start` again when it resumes mid-epoch.
 import tempfile
 from functools import partial, update_wrapper
 from inspect import getmembers, isfunction
