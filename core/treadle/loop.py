@@ -31,6 +31,7 @@ from treadle.data import (
     set_epoch,
 )
 from treadle.errors import ConfigurationError
+from treadle.state import STAGE
 from treadle.utilities import PossibleUserWarning
 
 # The hook prefix of each evaluation stage (``on_validation_batch_start``, ``run_test_step``).
@@ -110,7 +111,7 @@ class EvaluationLoop:
         on_batch_start, on_batch_end = call("on_{}_batch_start"), call("on_{}_batch_end")
         run_step = call("run_{}_step")
         previous_stage, previous_metric_stage = state.stage, metrics.stage
-        state.stage, metrics.stage = stage, _METRIC_STAGE[stage]
+        state.stage, metrics.stage = STAGE[stage], _METRIC_STAGE[stage]
         several = len(loaders) > 1
         state.num_dataloaders = len(loaders)
         transfer, device = hooks.sequence(TRANSFER, transfer_asked(trainer)), trainer.root_device
@@ -246,7 +247,9 @@ class FitLoop:
         if validates and cfg.num_sanity_val_steps and not self.resuming_mid_epoch():
             n = cfg.num_sanity_val_steps
             outer_rng = rng_state()  # as Lightning: the sanity check leaves the RNG as it was
-            state.stage = "sanity"  # as Lightning: its start and end hooks see sanity_checking
+            state.stage = STAGE[
+                "sanity"
+            ]  # as Lightning: its start and end hooks see sanity_checking
             hooks.on_sanity_check_start(trainer=trainer, module=module)
             val_loaders = self.load_val()
             if self.any_val:
@@ -254,7 +257,7 @@ class FitLoop:
                 self.evaluation.run("sanity", val_loaders, limits)
             hooks.on_sanity_check_end(trainer=trainer, module=module)
             set_rng_state(outer_rng)
-        state.stage = "fit"
+        state.stage = STAGE["fit"]
         train_loader = self.load("train") if self.load is not None else None
         trainer.num_training_batches = (
             0 if train_loader is None else num_batches(train_loader, cfg.limit_train_batches)
@@ -453,7 +456,7 @@ class FitLoop:
             self.step,
         )
         state, module = trainer.state, trainer.module
-        state.stage, metrics.stage = "fit", "train"
+        state.stage, metrics.stage = STAGE["fit"], "train"
         set_epoch(loader, state.epoch)  # DistributedSampler: each epoch its own order
         self.phase, self.loader, self.stop_point = "batches", loader, None
         hooks.on_train_epoch_start(trainer=trainer, module=module)
@@ -618,7 +621,7 @@ class FitLoop:
         epoch-interval schedulers step here, after ``on_train_epoch_end``."""
         trainer, metrics = self.trainer, self.metrics
         state, module = trainer.state, trainer.module
-        state.stage, metrics.stage = "fit", "train"
+        state.stage, metrics.stage = STAGE["fit"], "train"
         if complete:
             self.phase = "epoch_end"
         logged = metrics.end_epoch("train")

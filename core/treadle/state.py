@@ -27,6 +27,22 @@ class FnName(str):
         return str(self)
 
 
+class StageName(str):
+    """``trainer.state.stage``'s value: treadle's stage name (``"fit"``, ``"sanity"``, ...), a
+    plain string that also answers ``.value`` with Lightning's ``RunningStage`` value
+    (``"train"``, ``"sanity_check"``, ``"validate"``, ``"test"``, ``"predict"``)."""
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> str:
+        return _LIGHTNING_STAGE.get(str(self), str(self))
+
+
+# The values the loops give ``state.stage``: made once, so a stage change costs a dict lookup
+STAGE = {name: StageName(name) for name in ("fit", "sanity", "validate", "test", "predict")}
+
+
 class LoopState:
     """The public loop state of one ``Trainer``.
 
@@ -34,7 +50,8 @@ class LoopState:
         or None between runs.
     :ivar stage: what runs now: ``"fit"`` (training batches), ``"sanity"`` (the sanity check's
         validation), ``"validate"`` (``validate()`` or validation during ``fit()``), ``"test"``,
-        ``"predict"``, or None.
+        ``"predict"``, or None. A string whose ``.value`` is Lightning's name of the stage
+        (``RunningStage``: ``"train"``, ``"sanity_check"``, ...).
     :ivar epoch: the current epoch (0-based); advances when a training epoch ends.
     :ivar global_step: batches on which at least one optimizer stepped, over the whole fit.
     :ivar batch_idx: index of the current batch in its epoch (training or evaluation).

@@ -41,3 +41,52 @@ def test_state_fn_is_a_string_with_value(tmp_path):
     trainer.validate(model, make_loader(1))
     assert model.seen == [("fit", True), ("fit", "fit"), ("validate", "validate")]
     assert isinstance(trainer.state.fn, str) and f"{trainer.state.fn}" == "validate"
+
+
+class RecordsStage(RecordsFn):
+    """Lightning's ``trainer.state.stage.value`` (``RunningStage``) in each stage."""
+
+    def _record(self):
+        stage = self.trainer.state.stage
+        self.seen.append((str(stage), stage.value))
+
+    def training_step(self, batch, batch_idx):
+        self._record()
+        return super().training_step(batch, batch_idx)
+
+    def validation_step(self, batch, batch_idx):
+        self._record()
+
+    def test_step(self, batch, batch_idx):
+        self._record()
+
+    def predict_step(self, batch, batch_idx):
+        self._record()
+        return batch[0]
+
+    def on_fit_start(self):
+        pass
+
+    def on_validation_start(self):
+        pass
+
+
+def test_state_stage_is_a_string_with_lightnings_value(tmp_path):
+    from treadle.trainer.states import RunningStage
+
+    model = RecordsStage()
+    trainer = make_trainer(tmp_path, limit_train_batches=1, num_sanity_val_steps=1)
+    trainer.fit(model, make_loader(1), make_loader(1))
+    trainer.validate(model, make_loader(1))
+    trainer.test(model, make_loader(1))
+    trainer.predict(model, make_loader(1))
+    assert model.seen == [
+        ("sanity", "sanity_check"),
+        ("fit", "train"),
+        ("validate", "validate"),
+        ("validate", "validate"),
+        ("test", "test"),
+        ("predict", "predict"),
+    ]
+    assert trainer.state.stage is None  # between runs, as Lightning
+    assert RunningStage.TRAINING == "fit" and RunningStage.TRAINING.value == "train"
