@@ -38,6 +38,18 @@ class StageName(str):
     def value(self) -> str:
         return _LIGHTNING_STAGE.get(str(self), str(self))
 
+    # ``RunningStage`` is not a subclass of this one, so Python would ask ``str.__eq__`` first
+    # (``"fit" != "train"``): hand enum comparisons to the enum, which knows both names
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Enum):
+            return bool(other == str(self))
+        return str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = str.__hash__
+
 
 # The values the loops give ``state.stage``: made once, so a stage change costs a dict lookup
 STAGE = {name: StageName(name) for name in ("fit", "sanity", "validate", "test", "predict")}
