@@ -91,11 +91,9 @@ class Module(nn.Module):
         """The optimizer(s) from ``configure_optimizers()``: one, or a list when several."""
         trainer = self._trainer or self.trainer  # the property raises when not attached
         step = trainer._step
-        opts = (
-            (step.optimizers if step is not None else [])
-            if use_pl_optimizer
-            else trainer.optimizers
-        )
+        if use_pl_optimizer and step is not None:
+            return step.handed_out
+        opts = trainer.optimizers if not use_pl_optimizer else []
         return opts[0] if len(opts) == 1 else list(opts)
 
     def lr_schedulers(self):
@@ -135,7 +133,12 @@ class Module(nn.Module):
         """
         trainer = self._trainer or self.trainer
         if not (args or kwargs):  # the usual call: nothing to pass on to loss.backward
-            trainer._step.backward(loss, None)
+            step = trainer._step
+            if step.bare_backward:  # only the core's backward (resolved once per run)
+                step.kept_losses.append(loss)
+                loss.backward()
+                return
+            step.backward(loss, None)
             return
         trainer.backward_args, trainer.backward_kwargs = args, kwargs
         try:

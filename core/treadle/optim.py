@@ -55,9 +55,14 @@ class WrappedOptimizer(_Proxy):
         The closure is the user's (manual optimization, LBFGS) or the core's (automatic);
         after it ran, ``on_before_optimizer_step`` is called before the step itself.
         """
-        if self._step is None:  # wrapped outside a run
+        step = self._step
+        if step is None:  # wrapped outside a run
             return self._wrapped.step(closure) if closure is not None else self._wrapped.step()
-        return self._step.optimizer_step(self, closure)
+        if closure is None and step.bare_manual_step and not step._in_optimizer_step:
+            # the core's optimizer_step for this call, resolved once per run (Step.__init__)
+            step.stepped = True
+            return self._wrapped.step()
+        return step.optimizer_step(self, closure)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self._wrapped.zero_grad(set_to_none=set_to_none)

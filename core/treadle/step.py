@@ -118,6 +118,22 @@ class Step:
         # (None: nothing to call before the step -- no hook implemented, no clipping)
         self.before_step = hooks.sequence(BEFORE_STEP, asked=clipping)
         self.before_manual_step = hooks.sequence(BEFORE_MANUAL_STEP)
+        # Decided once per run, where the hooks are resolved: when only the core implements
+        # optimizer_step for manual optimization and no hook runs before the step, the core's
+        # implementation of ``opt.step()`` without a closure is the optimizer's own ``step()``
+        # (its closure would do nothing); when only the core implements backward (no scaling,
+        # no plugin, no Module override) and no loss check is asked for, ``manual_backward``
+        # is ``loss.backward()``. A plugin, an override, or tracing (whose callers are never
+        # the core's functions) turns these off, and the hooks run as usual.
+        self.bare_manual_step = (
+            self._step_manual is _defaults.optimizer_step and self.before_manual_step is None
+        )
+        self.bare_backward = self.run_backward is _defaults.backward and nonfinite is None
+        # ... and only the core zeroes gradients: optimizer_zero_grad is ``zero_grad()``
+        self.bare_zero_grad = self.zero_grad is _defaults.optimizer_zero_grad
+        # what Module.optimizers() hands out: the one optimizer, or the list (as Lightning,
+        # the same list on every call)
+        self.handed_out: Any = self.optimizers[0] if len(self.optimizers) == 1 else self.optimizers
         self.closure = AutomaticClosure(self)
         # Nothing reads a batch's outputs or the closure's loss when only the core steps the
         # optimizer (whose step() calls the closure once, first, and discards what it returns)
@@ -158,14 +174,21 @@ class Step:
                 # (optimizer_step's dispatch, inlined: per step)
                 self._in_optimizer_step = True
                 try:
-                    self._step_full(
-                        trainer=self.trainer,
-                        module=self.module,
-                        optimizer=optimizer,
-                        optimizer_idx=0,
-                        batch_idx=batch_idx,
-                        closure=closure,
-                    )
+                    if self.lean_possible:
+                        # Only the core implements optimizer_step, for torch optimizers that
+                        # call an optional closure once, first: the core's implementation is
+                        # the closure, then the optimizer's own step() (see Step.__init__)
+                        closure()
+                        optimizer.optimizer.step()
+                    else:
+                        self._step_full(
+                            trainer=self.trainer,
+                            module=self.module,
+                            optimizer=optimizer,
+                            optimizer_idx=0,
+                            batch_idx=batch_idx,
+                            closure=closure,
+                        )
                 finally:
                     self._in_optimizer_step = False
                 self.stepped = True
@@ -191,7 +214,10 @@ class Step:
         out = self.hooks.run_training_step(
             trainer=self.trainer, module=self.module, batch=batch, batch_idx=batch_idx
         )[0]
-        self.end_batch()
+        # (end_batch, inlined: per step)
+        dropped = self._previous_losses
+        self._previous_losses, self.kept_losses = self.kept_losses, dropped
+        dropped.clear()
         if not self.wants_outputs:
             return None
         return {"loss": out.detach()} if isinstance(out, torch.Tensor) else out
@@ -360,7 +386,10 @@ class AutomaticClosure:
         closure, step = self, self.step
         trainer, module, hooks, optimizer = step.trainer, step.module, step.hooks, self.optimizer
         if closure.zero_grad and optimizer is not None:
-            step.zero_grad(trainer, module, optimizer, 0, closure.batch_idx)
+            if step.bare_zero_grad:  # only the core's (see Step.__init__)
+                optimizer.optimizer.zero_grad()
+            else:
+                step.zero_grad(trainer, module, optimizer, 0, closure.batch_idx)
         out = hooks.run_training_step(
             trainer=trainer, module=module, batch=closure.batch, batch_idx=closure.batch_idx
         )[0]
@@ -393,10 +422,14 @@ class AutomaticClosure:
                     **{k: v for k, v in out.items() if k != "loss"},
                 }
         # (Step.backward, inlined: per step)
-        if step.nonfinite is not None:
-            step.check_finite(loss)
-        step.kept_losses.append(loss)
-        step.run_backward(trainer, module, loss, optimizer)
+        if step.bare_backward:  # only the core's backward (see Step.__init__)
+            step.kept_losses.append(loss)
+            loss.backward()
+        else:
+            if step.nonfinite is not None:
+                step.check_finite(loss)
+            step.kept_losses.append(loss)
+            step.run_backward(trainer, module, loss, optimizer)
         before_step = step.before_step
         if before_step is not None and optimizer is not None and step.state.stepping:
             before_step(trainer, module, optimizer, step.clip_val, step.clip_algorithm)
