@@ -32,7 +32,7 @@ from treadle.data import (
 )
 from treadle.errors import ConfigurationError
 from treadle.state import STAGE
-from treadle.utilities import PossibleUserWarning
+from treadle.utilities import PossibleUserWarning, takes_dataloader_iter
 
 # The hook prefix of each evaluation stage (``on_validation_batch_start``, ``run_test_step``).
 _PREFIX = {"sanity": "validation", "validate": "validation", "test": "test", "predict": "predict"}
@@ -69,6 +69,66 @@ def log_to_loggers(trainer: Any, metrics: dict[str, Any], step: int | None = Non
         step = max(state.global_step - 1, 0) if state.fn == "fit" else state.global_step
     for logger in trainer.loggers:
         logger.log_metrics(metrics=values, step=step)  # by name, as Lightning's connector
+
+
+_END = object()
+
+
+class DataloaderIter:
+    """What a ``*_step(self, dataloader_iter)`` receives (Lightning's ``_DataFetcherWrapper``):
+    each ``next()`` returns ``(batch, batch_idx, dataloader_idx)``, the loaders of ``parts``
+    one after the other, each up to its limit; it raises ``StopIteration`` once they are all
+    read. The batch is not moved to the device (as Lightning: the step's job). ``batch``,
+    ``batch_idx`` and ``dataloader_idx`` hold the latest batch fetched, which the loop hands to
+    the batch hooks; ``done`` is Lightning's fetcher's (every batch of a known length fetched,
+    or the loaders exhausted)."""
+
+    __slots__ = (
+        "_parts",
+        "_part",
+        "_iterator",
+        "_idx",
+        "batch",
+        "batch_idx",
+        "dataloader_idx",
+        "fetched",
+        "length",
+        "done",
+    )
+
+    def __init__(self, parts: list[tuple[Any, float]], start: int = 0) -> None:
+        """``parts``: ``(loader or iterator, limit)`` in order; ``start``: batches of the first
+        already run (a resumed epoch whose iterator skipped them)."""
+        self._parts, self._part, self._idx = parts, 0, start
+        self._iterator: Any = None
+        self.batch: Any = None
+        self.batch_idx, self.dataloader_idx, self.fetched = 0, 0, start
+        self.length = sum(limit for _, limit in parts)  # inf: some loader without a length
+        self.done = self.length <= start
+
+    def __iter__(self) -> DataloaderIter:
+        return self
+
+    def __next__(self) -> tuple[Any, int, int]:
+        if self.done:
+            raise StopIteration
+        while True:
+            if self._part >= len(self._parts):
+                self.done = True
+                raise StopIteration
+            source, limit = self._parts[self._part]
+            if self._idx < limit:
+                if self._iterator is None:
+                    self._iterator = batches(source)
+                batch = next(self._iterator, _END)
+                if batch is not _END:
+                    break
+            self._part, self._iterator, self._idx = self._part + 1, None, 0
+        self.batch, self.batch_idx, self.dataloader_idx = batch, self._idx, self._part
+        self._idx += 1
+        self.fetched += 1
+        self.done = self.fetched >= self.length
+        return batch, self.batch_idx, self.dataloader_idx
 
 
 class EvaluationLoop:
@@ -124,46 +184,51 @@ class EvaluationLoop:
         call("on_{}_start")(trainer=trainer, module=module)
         call("on_{}_epoch_start")(trainer=trainer, module=module)
         # (inside run()'s inference_mode/no_grad)
-        for dataloader_idx, (loader, limit) in enumerate(zip(loaders, limits)):
-            state.dataloader_idx = dataloader_idx
-            metrics.dataloader_idx = step_idx = dataloader_idx if several else None
-            for batch_idx, batch in limited(loader, limit):
-                state.batch_idx = batch_idx
-                if transfer is not None:
-                    batch = transfer(trainer, module, batch, device, dataloader_idx)
-                metrics.in_step, metrics.current_batch = True, batch
-                on_batch_start(
-                    trainer=trainer,
-                    module=module,
-                    batch=batch,
-                    batch_idx=batch_idx,
-                    dataloader_idx=dataloader_idx,
-                )
-                out = run_step(
-                    trainer=trainer,
-                    module=module,
-                    batch=batch,
-                    batch_idx=batch_idx,
-                    dataloader_idx=step_idx,
-                )[0]
-                if keep_predictions:
-                    predictions[dataloader_idx].append(out)
-                on_batch_end(
-                    trainer=trainer,
-                    module=module,
-                    outputs=out,
-                    batch=batch,
-                    batch_idx=batch_idx,
-                    dataloader_idx=dataloader_idx,
-                )
-                metrics.in_step = False
-                if stage != "sanity":
-                    seen = self.seen_batches.get(dataloader_idx, 0)
-                    self.seen_batches[dataloader_idx] = seen + 1
-                    if metrics.pending_eval_step:
-                        log_to_loggers(trainer, metrics.take_eval_step_metrics(), seen)
-                if preemption is not None and (preemption.signum or preemption.several):
-                    preemption.after_batch()  # a signal (or ranks to ask): stop
+        if takes_dataloader_iter(getattr(module, f"{prefix}_step")):  # once per run
+            self.run_dataloader_iter(
+                stage, loaders, limits, predictions if keep_predictions else None
+            )
+        else:
+            for dataloader_idx, (loader, limit) in enumerate(zip(loaders, limits)):
+                state.dataloader_idx = dataloader_idx
+                metrics.dataloader_idx = step_idx = dataloader_idx if several else None
+                for batch_idx, batch in limited(loader, limit):
+                    state.batch_idx = batch_idx
+                    if transfer is not None:
+                        batch = transfer(trainer, module, batch, device, dataloader_idx)
+                    metrics.in_step, metrics.current_batch = True, batch
+                    on_batch_start(
+                        trainer=trainer,
+                        module=module,
+                        batch=batch,
+                        batch_idx=batch_idx,
+                        dataloader_idx=dataloader_idx,
+                    )
+                    out = run_step(
+                        trainer=trainer,
+                        module=module,
+                        batch=batch,
+                        batch_idx=batch_idx,
+                        dataloader_idx=step_idx,
+                    )[0]
+                    if keep_predictions:
+                        predictions[dataloader_idx].append(out)
+                    on_batch_end(
+                        trainer=trainer,
+                        module=module,
+                        outputs=out,
+                        batch=batch,
+                        batch_idx=batch_idx,
+                        dataloader_idx=dataloader_idx,
+                    )
+                    metrics.in_step = False
+                    if stage != "sanity":
+                        seen = self.seen_batches.get(dataloader_idx, 0)
+                        self.seen_batches[dataloader_idx] = seen + 1
+                        if metrics.pending_eval_step:
+                            log_to_loggers(trainer, metrics.take_eval_step_metrics(), seen)
+                    if preemption is not None and (preemption.signum or preemption.several):
+                        preemption.after_batch()  # a signal (or ranks to ask): stop
         metrics.dataloader_idx = None
         state.dataloader_idx, state.num_dataloaders = 0, 1
         call("on_{}_epoch_end")(trainer=trainer, module=module)
@@ -181,6 +246,66 @@ class EvaluationLoop:
         if stage == "predict":
             return predictions
         return [metrics.for_dataloader(logged, i, several) for i in range(len(loaders))]
+
+    def run_dataloader_iter(
+        self, stage: str, loaders: list[Any], limits: list[float], predictions: list | None
+    ) -> None:
+        """The batches of a ``*_step(self, dataloader_iter)`` (Lightning's
+        ``_DataLoaderIterDataFetcher``): the step is called with one :class:`DataloaderIter`
+        over all ``loaders`` until it is read to its end, or until the step lets its
+        ``StopIteration`` out. As Lightning's, the batch hooks get the latest batch fetched:
+        ``on_*_batch_start`` the one before the call (``None`` and ``0`` at the first),
+        ``on_*_batch_end`` the step's last; logged values go to the loader of the batch before
+        the call. ``predictions`` (a list per loader): where the outputs are kept."""
+        trainer, hooks, metrics, state = self.trainer, self.hooks, self.metrics, self.trainer.state
+        module, prefix, preemption = trainer.module, _PREFIX[stage], self.preemption
+        on_batch_start = getattr(hooks, f"on_{prefix}_batch_start")
+        on_batch_end = getattr(hooks, f"on_{prefix}_batch_end")
+        run_step = getattr(hooks, f"run_{prefix}_step")
+        several = len(loaders) > 1
+        data = DataloaderIter(list(zip(loaders, limits)))
+        while not data.done:
+            dataloader_idx = state.dataloader_idx = data.dataloader_idx
+            metrics.dataloader_idx = dataloader_idx if several else None
+            state.batch_idx = data.batch_idx
+            metrics.in_step, metrics.current_batch = True, data.batch
+            on_batch_start(
+                trainer=trainer,
+                module=module,
+                batch=data.batch,
+                batch_idx=data.batch_idx,
+                dataloader_idx=dataloader_idx,
+            )
+            try:
+                out = run_step(
+                    trainer=trainer,
+                    module=module,
+                    batch=data,
+                    batch_idx=data.batch_idx,
+                    dataloader_idx=None,
+                )[0]
+            except StopIteration:  # as Lightning: the step read past the end, the stage ends
+                metrics.in_step = False
+                break
+            dataloader_idx = data.dataloader_idx
+            if predictions is not None:
+                predictions[dataloader_idx].append(out)
+            on_batch_end(
+                trainer=trainer,
+                module=module,
+                outputs=out,
+                batch=data.batch,
+                batch_idx=data.batch_idx,
+                dataloader_idx=dataloader_idx,
+            )
+            metrics.in_step = False
+            if stage != "sanity":
+                seen = self.seen_batches.get(dataloader_idx, 0)
+                self.seen_batches[dataloader_idx] = seen + 1
+                if metrics.pending_eval_step:
+                    log_to_loggers(trainer, metrics.take_eval_step_metrics(), seen)
+            if preemption is not None and (preemption.signum or preemption.several):
+                preemption.after_batch()
 
 
 class FitLoop:
@@ -490,6 +615,9 @@ class FitLoop:
         # window's gradients in its engine (DeepSpeed), where no checkpoint carries them: a
         # preemption stop waits for the window's last batch (at most accumulate - 1 batches).
         wait_window = automatic and step.accumulate > 1 and trainer.strategy.saves_optimizer_states
+        if takes_dataloader_iter(module.training_step):  # once per epoch: Lightning's other loop
+            self.finish_epoch(self.dataloader_iter_batches(iterator, skip, val_loaders))
+            return
         for batch_idx, batch, is_last in lookahead(iterator, skip, n):
             if state.should_stop and self.can_stop_early():
                 break  # set in on_train_epoch_start, or before min_epochs/min_steps were met
@@ -551,6 +679,11 @@ class FitLoop:
                 preemption.check()  # a signal (or ranks to ask): stop, save
         else:
             complete = True
+        self.finish_epoch(complete)
+
+    def finish_epoch(self, complete: bool) -> None:
+        """The epoch's batches are done (``complete``: all of them ran); its end hooks run."""
+        trainer = self.trainer
         if not complete:  # as Lightning, the epoch end hooks run; the checkpoint resumes here
             before_validation = (self.stop_point or {}).get("rng")
             self.stop_point = self.mid_epoch(in_batch_end=False)
@@ -563,6 +696,103 @@ class FitLoop:
             ]
             self.phase = "stopped"
         self.end_epoch(complete)
+
+    def dataloader_iter_batches(
+        self, iterator: Any, skip: int, val_loaders: list[Any] | None
+    ) -> bool:
+        """The epoch's batches for a ``training_step(self, dataloader_iter)`` (Lightning's
+        ``_DataLoaderIterDataFetcher``); returns whether the epoch ran to its end.
+
+        The step is called with a :class:`DataloaderIter` (``batch_idx`` counting on from
+        ``skip``, the batches a resumed epoch skipped) until every batch is fetched,
+        ``num_training_batches`` calls have run, or the step lets the iterator's
+        ``StopIteration`` out: in automatic optimization that call counts for nothing (no
+        optimizer step, no ``on_train_batch_end``, no validation, as Lightning); in manual
+        optimization it ends the step and the epoch's last batch goes on as usual. The
+        optimizer, gradient accumulation, schedulers, validation and logging count calls of
+        the step (Lightning's ``batch_idx`` in this mode), and validation also runs after the
+        call that fetched the last batch. The batch hooks get the latest batch fetched, as
+        Lightning's: ``on_train_batch_start`` the one before the call (``None`` and ``0`` in an
+        epoch's first call), ``on_train_batch_end`` the step's last."""
+        trainer, hooks, cfg, metrics, step = (
+            self.trainer,
+            self.hooks,
+            self.config,
+            self.metrics,
+            self.step,
+        )
+        state, module = trainer.state, trainer.module
+        n, val_every = trainer.num_training_batches, self.val_every
+        data = DataloaderIter([(iterator, n)], skip)
+        automatic = module.automatic_optimization
+        run_batch = step.automatic if automatic else step.manual
+        on_batch_start = hooks.optional("on_train_batch_start")
+        on_batch_end = hooks.optional("on_train_batch_end")
+        step.wants_outputs = on_batch_end is not None
+        step.closure.lean = step.lean_possible and on_batch_end is None
+        max_steps, log_every = cfg.max_steps, cfg.log_every_n_steps
+        schedulers = trainer.lr_scheduler_configs
+        preemption, several_ranks = self.preemption, trainer.world_size > 1
+        wait_window = automatic and step.accumulate > 1 and trainer.strategy.saves_optimizer_states
+        calls = skip  # the step's calls this epoch: Lightning's batch_idx in this mode
+        is_last = data.done
+        while not data.done and calls < n:
+            if state.should_stop and self.can_stop_early():
+                return False
+            batch_idx = state.batch_idx = calls
+            state.is_last_batch = calls + 1 == n  # the step's batches are not fetched yet
+            metrics.in_step, metrics.current_batch = True, data.batch
+            if on_batch_start is not None and -1 in on_batch_start(
+                trainer=trainer, module=module, batch=data.batch, batch_idx=data.batch_idx
+            ):
+                metrics.in_step = False
+                if automatic and schedulers:  # as Lightning: this batch ends the epoch, whose
+                    self.step_schedulers("epoch", None, plateau=False)  # schedulers step
+                return False
+            step.stepped = False
+            try:
+                outputs = run_batch(data, batch_idx)
+            except StopIteration:
+                if automatic:  # as Lightning: the epoch ends; this call counts for nothing
+                    metrics.in_step = False
+                    return True
+                step.end_batch()  # as Lightning's manual loop: the step ends, the batch goes on
+                outputs = {} if step.wants_outputs else None
+            stepped = step.stepped
+            calls += 1
+            if stepped:
+                state.global_step += 1
+                if automatic and schedulers:
+                    self.step_schedulers("step", batch_idx, plateau=None)
+            if calls == n and automatic and schedulers:  # as Lightning: the epoch's last call
+                self.step_schedulers("epoch", None, plateau=False)
+            state.is_last_batch = is_last = data.done or calls == n
+            state.batches_done = data.fetched  # what a resumed epoch skips
+            if on_batch_end is not None:
+                on_batch_end(
+                    trainer=trainer,
+                    module=module,
+                    outputs=outputs,
+                    batch=data.batch,
+                    batch_idx=data.batch_idx,
+                )
+            metrics.in_step = False
+            if stepped and state.global_step % log_every == 0 and trainer.loggers:
+                log_to_loggers(trainer, metrics.take_step_metrics())
+            state.total_batches += 1
+            position = state.total_batches if cfg.check_val_every_n_epoch is None else calls
+            stopping = state.should_stop and self.can_stop_early()
+            due = position % val_every == 0 or is_last if val_every else False
+            if val_every and (due or stopping):
+                if not due:  # a validation only the stop asks for (see epoch())
+                    self.stop_point = {"rng": rng_state()}
+                _, val_loaders = self.reload_loaders(None, val_loaders, "val")
+                val_loaders = self.validate(val_loaders, batch_idx, is_last)
+            if 0 <= max_steps <= state.global_step or stopping:
+                return is_last
+            if (preemption.signum or several_ranks) and (stepped or not wait_window):
+                preemption.check()
+        return True
 
     def resume_epoch(
         self, loader: Any, val_loaders: list[Any] | None, resume: dict[str, Any]

@@ -376,7 +376,7 @@ def dataloader_idx_problems(module: Any, step_name: str, num_dataloaders: int) -
         method = getattr(module, hook, None)
         if method is None:
             continue
-        _, accepts, requires = _signature(method)
+        _, accepts, requires, _ = _signature(method)
         where = f"`{type(module).__name__}.{hook}()`"
         if num_dataloaders > 1 and not accepts:
             problems.append(
@@ -402,21 +402,34 @@ def _signature(method: Any) -> tuple:
 
 @functools.cache
 def _step_signature(function: Any, bound: bool) -> tuple:
-    """``(takes batch_idx, accepts dataloader_idx, requires dataloader_idx)`` of a step,
-    computed once per step function (so once per ``Module`` class)."""
+    """``(takes batch_idx, accepts dataloader_idx, requires dataloader_idx, takes
+    dataloader_iter)`` of a step, computed once per step function (so once per ``Module``
+    class). A step with a ``dataloader_iter`` parameter (Lightning's rule: a named positional
+    one) is called with the iterator alone (see :func:`takes_dataloader_iter`)."""
     try:
         params = list(inspect.signature(function).parameters.values())[1 if bound else 0 :]
     except (TypeError, ValueError):
-        return True, True, False
+        return True, True, False, False
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     varargs = any(p.kind is p.VAR_POSITIONAL for p in params)
     named = {p.name: p for p in positional}
+    if "dataloader_iter" in named:  # as Lightning: the iterator is its only argument
+        return False, True, False, True
     takes_batch_idx = "batch_idx" in named or varargs or len(positional) >= 2
     accepts_dataloader_idx = "dataloader_idx" in named or varargs
     requires_dataloader_idx = (
         "dataloader_idx" in named and named["dataloader_idx"].default is inspect.Parameter.empty
     )
-    return takes_batch_idx, accepts_dataloader_idx, requires_dataloader_idx
+    return takes_batch_idx, accepts_dataloader_idx, requires_dataloader_idx, False
+
+
+def takes_dataloader_iter(method: Any) -> bool:
+    """``method`` (a ``*_step``) takes ``dataloader_iter`` instead of ``(batch, batch_idx)``:
+    its loop hands it an iterator of ``(batch, batch_idx, dataloader_idx)`` and the step
+    fetches its batches itself (Lightning's ``_DataLoaderIterDataFetcher``). Asked once per
+    epoch (training) or per run (evaluation), never per batch."""
+    function = getattr(method, "__func__", method)
+    return bool(_step_signature(function, function is not method)[3])
 
 
 def is_overridden(method_name: str, instance: Any = None, parent: Any = None) -> bool:
