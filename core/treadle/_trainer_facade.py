@@ -5,8 +5,9 @@
 Lightning 2 documents, so a program moving over reads ``trainer.limit_val_batches`` or
 ``trainer.early_stopping_callback`` unchanged. Nothing here runs per batch.
 
-Lightning attributes treadle does not keep (its loop objects, TPU/HPU details) are properties
-that raise an ``AttributeError`` naming treadle's way, so the error says what to do instead.
+Lightning's loop objects (``trainer.fit_loop`` & co.) are facades that work their values out
+from ``trainer.state`` when read (``treadle._loop_facades``); their internals raise an
+``AttributeError`` naming treadle's way, so the error says what to do instead.
 """
 
 from __future__ import annotations
@@ -26,13 +27,6 @@ _TRUE_DTYPES = {
     "16-true": torch.float16,
     "bf16-true": torch.bfloat16,
 }
-
-
-def _not_kept(name: str, instead: str) -> property:
-    def get(self: Any) -> Any:
-        raise AttributeError(f"`trainer.{name}` is Lightning's and treadle has none: {instead}")
-
-    return property(get, doc=f"Not in treadle: {instead}")
 
 
 class LightningTrainerFacade:
@@ -260,23 +254,42 @@ class LightningTrainerFacade:
         if self.local_rank == 0:
             builtins.print(*args, **kwargs)
 
-    # -- Lightning's internals treadle does not keep -------------------------------------------
+    # -- Lightning's loop objects, worked out from the state (treadle._loop_facades) ----------
 
-    fit_loop = _not_kept(
-        "fit_loop",
-        "treadle's loops are not Lightning's loop objects; read `trainer.state` (epoch, "
-        "global_step, batch_idx, stage) instead, and stop a run with `trainer.should_stop = "
-        "True`.",
-    )
-    validate_loop = _not_kept(
-        "validate_loop", "read `trainer.state` (stage, batch_idx, dataloader_idx) instead."
-    )
-    test_loop = _not_kept(
-        "test_loop", "read `trainer.state` (stage, batch_idx, dataloader_idx) instead."
-    )
-    predict_loop = _not_kept(
-        "predict_loop", "read `trainer.state` (stage, batch_idx, dataloader_idx) instead."
-    )
+    @property
+    def fit_loop(self) -> Any:
+        """Lightning's ``trainer.fit_loop``: ``max_epochs``/``max_steps``/``min_*`` (settable),
+        ``epoch_progress``, ``epoch_loop.batch_progress``, ``done``... read from the state."""
+        return self._loop_facade("fit")
+
+    @property
+    def validate_loop(self) -> Any:
+        """Lightning's ``trainer.validate_loop``: the last ``validate()``'s ``batch_progress``."""
+        return self._loop_facade("validate")
+
+    @property
+    def test_loop(self) -> Any:
+        """Lightning's ``trainer.test_loop``: the last ``test()``'s ``batch_progress``."""
+        return self._loop_facade("test")
+
+    @property
+    def predict_loop(self) -> Any:
+        """Lightning's ``trainer.predict_loop``: the last ``predict()``'s ``batch_progress``
+        and ``predictions``."""
+        return self._loop_facade("predict")
+
+    def _loop_facade(self, fn: str) -> Any:
+        from treadle import _loop_facades
+
+        facades = self.__dict__.setdefault("_loop_facades", {})
+        found = facades.get(fn)
+        if found is None:  # made once: ``trainer.fit_loop is trainer.fit_loop``, as Lightning
+            found = facades[fn] = (
+                _loop_facades.FitLoop(self)
+                if fn == "fit"
+                else _loop_facades.EvaluationLoop(self, fn)
+            )
+        return found
 
 
 def _limit(value: int | float | None) -> int | float:

@@ -142,6 +142,20 @@ class EvaluationLoop:
         # batches run per dataloader in this run (fit: over its validations, not the sanity
         # check): the logger step of an evaluation batch's step values, as Lightning's
         self.seen_batches: dict[int, int] = {}
+        # Marked once per run and per dataloader, read by ``trainer.validate_loop`` & co.
+        # (``treadle._loop_facades``): the stage of the last run (None: none ran), whether its
+        # loaders are being iterated, the batches its earlier dataloaders ran (all of them,
+        # once it ended), its per-dataloader limits and, for predict, what it kept.
+        self.ran: str | None = None
+        self.in_loaders = False
+        self.batches_before = 0
+        self.limits: list[float] = []
+        self.predictions: list[list[Any]] = []
+        self.keep_predictions = False
+        # inside fit: validation batches of this training epoch's earlier validation runs, and
+        # whether none ran yet in it (set by the fit loop at an epoch's start)
+        self.epoch_before = 0
+        self.fresh_epoch = False
 
     def run(
         self, stage: str, loaders: list[Any], limits: list[float], keep_predictions: bool = False
@@ -174,8 +188,13 @@ class EvaluationLoop:
         state.stage, metrics.stage = STAGE[stage], _METRIC_STAGE[stage]
         several = len(loaders) > 1
         state.num_dataloaders = len(loaders)
-        transfer, device = hooks.sequence(TRANSFER, transfer_asked(trainer)), trainer.root_device
         predictions: list[list[Any]] = [[] for _ in loaders]
+        if stage == "validate" and state.fn == "fit":  # this epoch's validation runs so far
+            self.epoch_before = 0 if self.fresh_epoch else self.epoch_before + self.batches_before
+            self.fresh_epoch = False
+        self.ran, self.batches_before, self.limits = stage, 0, limits
+        self.predictions, self.keep_predictions = predictions, keep_predictions
+        transfer, device = hooks.sequence(TRANSFER, transfer_asked(trainer)), trainer.root_device
         modes = [(m, m.training) for m in module.modules()]
         for loader in loaders:  # as Lightning: validation shuffled by the training epoch
             set_epoch(loader, state.epoch)
@@ -184,6 +203,7 @@ class EvaluationLoop:
         call("on_{}_start")(trainer=trainer, module=module)
         call("on_{}_epoch_start")(trainer=trainer, module=module)
         # (inside run()'s inference_mode/no_grad)
+        self.in_loaders = True
         if takes_dataloader_iter(getattr(module, f"{prefix}_step")):  # once per run
             self.run_dataloader_iter(
                 stage, loaders, limits, predictions if keep_predictions else None
@@ -192,6 +212,7 @@ class EvaluationLoop:
             for dataloader_idx, (loader, limit) in enumerate(zip(loaders, limits)):
                 state.dataloader_idx = dataloader_idx
                 metrics.dataloader_idx = step_idx = dataloader_idx if several else None
+                batch_idx = -1
                 for batch_idx, batch in limited(loader, limit):
                     state.batch_idx = batch_idx
                     if transfer is not None:
@@ -229,6 +250,8 @@ class EvaluationLoop:
                             log_to_loggers(trainer, metrics.take_eval_step_metrics(), seen)
                     if preemption is not None and (preemption.signum or preemption.several):
                         preemption.after_batch()  # a signal (or ranks to ask): stop
+                self.batches_before += batch_idx + 1
+        self.in_loaders = False
         metrics.dataloader_idx = None
         state.dataloader_idx, state.num_dataloaders = 0, 1
         call("on_{}_epoch_end")(trainer=trainer, module=module)
@@ -331,6 +354,13 @@ class FitLoop:
         # epoch's end hooks), "stopped" (the epoch stopped early: ``stop_point`` holds it).
         self.phase = "idle"
         self.stop_point: dict[str, Any] | None = None
+        # Lightning's epoch progress, marked once per epoch (``trainer.fit_loop``): the running
+        # epoch is "ready" (on_train_epoch_start), "started" (its batches), "processed" (its
+        # end hooks) or "completed"; and ``state.total_batches`` when its batches began (None:
+        # no epoch began in this fit yet).
+        self.epoch_mark = "completed"
+        self.epoch_first_total: int | None = None
+        self.ended_at_start = False  # an on_train_batch_start returned -1 in this epoch
         self.loader: Any = None  # the training loader of the running epoch
         self.val_every: float = 0  # the running epoch validates every this many batches
         # reload_dataloaders_every_n_epochs: ``reload("train"|"val")`` asks the source again
@@ -367,6 +397,8 @@ class FitLoop:
         state.total_batches = 0
         self.resume = resume
         hooks.on_fit_start(trainer=trainer, module=module)  # may restore (treadle-slurm)
+        if self.resume is not None:  # the run's batches so far (``trainer.fit_loop``'s total)
+            state.total_batches = self.resume.get("total_batches", 0)
         module.zero_grad()  # as Lightning's _run_stage
         validates = trainer._fit_validates
         if validates and cfg.num_sanity_val_steps and not self.resuming_mid_epoch():
@@ -584,12 +616,16 @@ class FitLoop:
         state.stage, metrics.stage = STAGE["fit"], "train"
         set_epoch(loader, state.epoch)  # DistributedSampler: each epoch its own order
         self.phase, self.loader, self.stop_point = "batches", loader, None
+        self.epoch_mark = "ready"
         hooks.on_train_epoch_start(trainer=trainer, module=module)
         n = trainer.num_training_batches
         self.val_every = val_every = self.val_check_batches(val_loaders)
         skip = resume.get("batches_done", 0) if resume is not None else 0
         if resume is not None and "total_batches" in resume:
             state.total_batches = resume["total_batches"]
+        self.epoch_mark, self.epoch_first_total = "started", state.total_batches - skip
+        self.ended_at_start = False
+        self.evaluation.fresh_epoch = True
         if skip:
             iterator = self.resume_epoch(loader, val_loaders, resume)  # type: ignore[arg-type]
         else:
@@ -635,6 +671,7 @@ class FitLoop:
                 in on_batch_start(trainer=trainer, module=module, batch=batch, batch_idx=batch_idx)
             ):
                 metrics.in_step = False
+                self.ended_at_start = True  # (Lightning counts the batch as ready)
                 if automatic and schedulers:  # as Lightning: this batch ends the epoch, whose
                     self.step_schedulers("epoch", None, plateau=False)  # schedulers step
                 break
@@ -852,6 +889,7 @@ class FitLoop:
         trainer, metrics = self.trainer, self.metrics
         state, module = trainer.state, trainer.module
         state.stage, metrics.stage = STAGE["fit"], "train"
+        self.epoch_mark = "processed"
         if complete:
             self.phase = "epoch_end"
         logged = metrics.end_epoch("train")
@@ -872,6 +910,7 @@ class FitLoop:
                 logger.save()
         state.epoch += 1
         state.batches_done = 0
+        self.epoch_mark = "completed"
         if complete:
             self.phase = "idle"
         self.step.release()

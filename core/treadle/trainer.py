@@ -143,6 +143,8 @@ class Trainer(LightningTrainerFacade):
         self._datamodule_plugin: Any = None  # the DataModule's batch-transfer overrides
         self._given_loaders = {"train": False, "val": False}
         self._eval_loaders: dict[str, list[Any]] = {}  # test/predict: the loaders as set up
+        # validate/test/predict: the last run's evaluation loop (``trainer.validate_loop`` &co.)
+        self._eval_runs: dict[str, EvaluationLoop] = {}
         # the running entry point's loaders as given and its DataModule (treadle.tuner's callbacks)
         self._sources: tuple[Any, Any, Any] = (None, None, None)
         # fit's training loader is asked for where Lightning asks (after the sanity check), or
@@ -700,6 +702,8 @@ class Trainer(LightningTrainerFacade):
                 self.restore(self.ckpt_path)
             log_hyperparams(self)  # hparams, graph and save() to each logger, on rank zero
             evaluation = EvaluationLoop(self, hooks, self._metrics)
+            if fn != "fit":  # (fit's: ``self._fit_loop.evaluation``)
+                self._eval_runs[fn] = evaluation
             fit_loop = None
             if fn == "fit":
                 fit_loop = self._fit_loop = FitLoop(

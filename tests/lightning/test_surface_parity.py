@@ -666,12 +666,17 @@ def test_trainer_print_prints_on_rank_zero(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["fit_loop", "validate_loop", "test_loop", "predict_loop"])
-def test_lightning_loop_objects_name_treadles_way(tmp_path, name):
-    trainer = treadle.Trainer(**quiet(tmp_path))
-    with pytest.raises(AttributeError, match=re.escape(f"`trainer.{name}` is Lightning's")):
-        getattr(trainer, name)
-    with pytest.raises(AttributeError, match=re.escape("read `trainer.state`")):
-        getattr(trainer, name)
+def test_lightning_loop_objects_internals_name_treadles_way(tmp_path, name):
+    # the loop objects' public values: tests/lightning/test_loop_facades.py
+    loop = getattr(treadle.Trainer(**quiet(tmp_path)), name)
+    progress = loop.epoch_progress if name == "fit_loop" else loop.batch_progress
+    assert progress.total.completed == 0
+    with pytest.raises(
+        AttributeError, match=re.escape(f"`trainer.{name}._results` is Lightning's")
+    ):
+        loop._results  # noqa: B018 (the read raises)
+    with pytest.raises(AttributeError, match=re.escape("Read `trainer.state`")):
+        loop._results  # noqa: B018 (the read raises)
 
 
 # -- Module ------------------------------------------------------------------------------------

@@ -6,7 +6,8 @@
 #   tmp_path -> a tempfile dir. Left out: test_fit_loop_done_log_messages and
 #   test_should_stop_early_stopping_conditions_met (a Mock Trainer in Lightning's private
 #   `_FitLoop`, its progress counters set by hand), and the asserts on `trainer.fit_loop.batch_idx`
-#   (Lightning's loop object, which treadle does not keep: it refuses `trainer.fit_loop`).
+#   (Lightning's loop object, which treadle refused then; `trainer.fit_loop.batch_idx` is
+#   checked in tests/lightning/test_loop_facades.py now).
 import tempfile
 
 import torch
