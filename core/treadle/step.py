@@ -395,7 +395,7 @@ class AutomaticClosure:
         )[0]
         loss = out if out.__class__ is torch.Tensor else loss_of(out)
         if loss is None:  # training_step returned None: skip backward and the step
-            closure.outputs = out
+            closure.outputs = {} if out is None else out  # as Lightning: {} for None
             if not _WARNED["none_loss"]:  # as Lightning: once per process
                 _WARNED["none_loss"] = True
                 warnings.warn(

@@ -254,6 +254,26 @@ def test_training_step_returning_none_warns_once(tmp_path, monkeypatch):
     assert [str(w.message) for w in caught if "returned `None`" in str(w.message)] == [message]
 
 
+# Lightning 2.6.6 (probed): under automatic optimization, a training_step that returns None
+# hands on_train_batch_end `{}` as its outputs (Module and callbacks alike); a dict keeps its
+# other keys after the detached loss
+def test_outputs_of_a_none_training_step_are_an_empty_dict(tmp_path):
+    seen = []
+
+    class Model(BoringModel):
+        def training_step(self, batch, batch_idx):
+            loss = super().training_step(batch, batch_idx)["loss"]
+            return None if batch_idx == 1 else {"loss": loss, "x": 1}
+
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            seen.append((batch_idx, sorted(outputs)))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        treadle.Trainer(**quiet(tmp_path, max_steps=3, limit_val_batches=0)).fit(Model())
+    assert seen == [(0, ["loss", "x"]), (1, []), (2, ["loss", "x"])]  # (batch 1 steps too)
+
+
 # Ported from test_training_loop_flow_scalar.py::test_training_step_none_batches: a None batch
 # is skipped (no batch hooks, no step), with a warning once per process
 def test_none_batches_are_skipped_with_a_warning(tmp_path, monkeypatch):
