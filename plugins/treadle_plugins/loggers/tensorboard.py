@@ -117,6 +117,16 @@ class TensorBoardLogger(FileLogger):
                     f"TensorBoardLogger: metric `{key}` = {value!r} is not a number; "
                     f"log a number, a one-element tensor, or a dict of them."
                 ) from exc
+        self._written()
+
+    def _written(self) -> None:
+        """Wait until the writer's thread has written what was logged. It opens the event file
+        by name for every record, so a record written after the program removed the folder
+        (a temporary directory, right after logging) would make it again, half-way through
+        the removal; once per ``log_metrics``/``log_hyperparams`` call (every
+        ``log_every_n_steps`` steps in a run), not per value."""
+        if self._experiment is not None:
+            self._experiment.flush()
 
     @rank_zero_only
     def log_hyperparams(
@@ -144,6 +154,7 @@ class TensorBoardLogger(FileLogger):
         writer = self.experiment._get_file_writer()
         for summary in hparams(_tensorboard_params(params), metrics):
             writer.add_summary(summary, step)
+        self._written()
 
     @rank_zero_only
     def log_graph(self, model: Any, input_array: Any = None) -> None:
@@ -181,6 +192,7 @@ class TensorBoardLogger(FileLogger):
             self.experiment.add_graph(model, move_data_to_device(input_array, device))
         finally:
             Module._jit_is_scripting = scripting
+        self._written()
 
     @rank_zero_only
     def save(self) -> None:
