@@ -644,6 +644,8 @@ class FitLoop:
         step.wants_outputs = on_batch_end is not None  # else the step builds no outputs
         step.closure.lean = step.lean_possible and on_batch_end is None
         max_steps, log_every = cfg.max_steps, cfg.log_every_n_steps
+        stop_at = max_steps if max_steps >= 0 else float("inf")  # (-1: no limit)
+        by_total = cfg.check_val_every_n_epoch is None  # val_check_interval counts all batches
         schedulers = trainer.lr_scheduler_configs
         complete = False  # every batch of the epoch ran (its epoch schedulers step)
         preemption, several_ranks = self.preemption, trainer.world_size > 1
@@ -698,7 +700,7 @@ class FitLoop:
             if stepped and state.global_step % log_every == 0 and trainer.loggers:
                 log_to_loggers(trainer, metrics.take_step_metrics())
             state.total_batches += 1
-            position = state.total_batches if cfg.check_val_every_n_epoch is None else batch_idx + 1
+            position = state.total_batches if by_total else batch_idx + 1
             # As Lightning: a stop request still validates (when this epoch validates at all)
             stopping = state.should_stop and self.can_stop_early()
             if val_every and (
@@ -710,7 +712,7 @@ class FitLoop:
                     self.stop_point = {"rng": rng_state()}
                 _, val_loaders = self.reload_loaders(None, val_loaders, "val")
                 val_loaders = self.validate(val_loaders, batch_idx, is_last)
-            if 0 <= max_steps <= state.global_step or stopping:
+            if state.global_step >= stop_at or stopping:
                 break
             if (preemption.signum or several_ranks) and (stepped or not wait_window):
                 preemption.check()  # a signal (or ranks to ask): stop, save

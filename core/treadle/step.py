@@ -165,9 +165,9 @@ class Step:
         """One batch of automatic optimization; returns ``training_step``'s outputs."""
         state, n = self.state, self.accumulate
         state.stepping = (batch_idx + 1) % n == 0 or state.is_last_batch
-        optimizer = self.optimizers[0] if self.optimizers else None
-        closure = self.closure  # re-armed for this batch
-        closure.batch, closure.batch_idx, closure.optimizer = batch, batch_idx, optimizer
+        closure = self.closure  # re-armed for this batch (its optimizer is the run's first)
+        optimizer = closure.optimizer
+        closure.batch, closure.batch_idx = batch, batch_idx
         closure.zero_grad, closure.outputs, closure.result = batch_idx % n == 0, None, None
         try:
             if optimizer is not None and state.stepping:
@@ -361,6 +361,9 @@ class AutomaticClosure:
 
     __slots__ = (
         "step",
+        "trainer",
+        "module",
+        "hooks",
         "batch",
         "batch_idx",
         "optimizer",
@@ -372,9 +375,11 @@ class AutomaticClosure:
 
     def __init__(self, step: Step) -> None:
         self.step = step
+        self.trainer, self.module, self.hooks = step.trainer, step.module, step.hooks
         self.batch: Any = None
         self.batch_idx = 0
-        self.optimizer: Any = None
+        # automatic optimization has one optimizer (several are refused before the run)
+        self.optimizer: Any = step.optimizers[0] if step.optimizers else None
         self.zero_grad = False
         self.outputs: Any = None
         self.result: torch.Tensor | None = None
@@ -384,13 +389,13 @@ class AutomaticClosure:
         """The automatic step's body (see the module docstring for the order); :meth:`Step.automatic`
         re-arms the closure for each batch."""
         closure, step = self, self.step
-        trainer, module, hooks, optimizer = step.trainer, step.module, step.hooks, self.optimizer
+        trainer, module, optimizer = self.trainer, self.module, self.optimizer
         if closure.zero_grad and optimizer is not None:
             if step.bare_zero_grad:  # only the core's (see Step.__init__)
                 optimizer.optimizer.zero_grad()
             else:
                 step.zero_grad(trainer, module, optimizer, 0, closure.batch_idx)
-        out = hooks.run_training_step(
+        out = self.hooks.run_training_step(
             trainer=trainer, module=module, batch=closure.batch, batch_idx=closure.batch_idx
         )[0]
         loss = out if out.__class__ is torch.Tensor else loss_of(out)
