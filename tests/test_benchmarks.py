@@ -172,3 +172,23 @@ def test_step_time_children_time_the_same_steps(tmp_path):
             assert 0 < child["q1_ns"] <= child["median_ns"] <= child["q3_ns"] < 1e9, child
             assert child["peak_rss_kb"] > 0, child
         assert 0.2 < case["ratio"] < 5 and case["plain_us"] > 0, case
+
+
+def test_bytecodes_counts_the_window_of_both_loops():
+    """bytecodes.py counts the same window of steps on both sides: the plain loop's body and
+    treadle's loop and step are in it, and treadle's extra bytecodes are where its loop runs."""
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "bytecodes.py"), "--skip", "5", "--steps", "10"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["plain"]["bytecodes"] > 1000 and out["plain"]["calls"] > 50, out["plain"]
+    for mode in ("auto", "manual"):
+        side = out[mode]
+        assert side["extra"] == side["bytecodes"] - out["plain"]["bytecodes"]
+        assert side["by_function"]["loop.py:epoch"] > 0  # treadle's epoch loop, per step
+        assert side["by_function"]["step_time.py:plain_run"] < 0  # the plain loop's own body
+        assert 0.5 < side["ratio"] < 2, side
