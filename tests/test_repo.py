@@ -26,3 +26,16 @@ def test_ci_runs_the_readme_test_command():
     for step in steps[2:]:
         assert any(line.strip().startswith(step) for line in ci), step
     assert any("torch==2.13.0" in line for line in ci)
+
+
+def test_contributing_installs_and_names_every_contrib_package_ci_installs():
+    ci = (ROOT / ".ci" / "run").read_text()
+    contributing = (ROOT / "CONTRIBUTING.md").read_text()
+    packages = sorted(
+        p.name for p in (ROOT / "contrib").iterdir() if (p / "pyproject.toml").is_file()
+    )
+    assert packages, "no contrib package found"
+    for name in packages:
+        assert f"-e ./contrib/{name}" in ci, f".ci/run does not install contrib/{name}"
+        assert f"-e ./contrib/{name}" in contributing, f"CONTRIBUTING.md does not install {name}"
+        assert f"contrib/{name}/tests" in contributing, f"CONTRIBUTING.md does not test {name}"
