@@ -50,6 +50,7 @@ from treadle.utilities import (
     compiled_module_type,
     dataloader_idx_problems,
     from_compiled,
+    rank_zero_info,
     seed_worker,
 )
 
@@ -1202,8 +1203,38 @@ def apply_debugging_flags(cfg: Any) -> None:
         cfg.limit_test_batches = cfg.limit_predict_batches = n
         cfg.max_steps, cfg.max_epochs, cfg.num_sanity_val_steps = n, 1, 0
         cfg.val_check_interval, cfg.check_val_every_n_epoch = None, 1
+    else:
+        limits = ["limit_test_batches", "limit_predict_batches", "val_check_interval"]
+        _announce_whole_or_one(
+            cfg, limits if overfit else ["limit_train_batches", "limit_val_batches", *limits]
+        )
     if overfit:
         cfg.limit_train_batches = cfg.limit_val_batches = cfg.overfit_batches
+
+
+# what `Trainer(name=1)` and `Trainer(name=1.0)` mean, said as Lightning does
+_ONE = {
+    "limit_train_batches": "1 batch per epoch will be used",
+    "val_check_interval": "validation will run after every batch",
+}
+_WHOLE = {
+    "limit_train_batches": "100% of the batches per epoch will be used",
+    "val_check_interval": "validation will run at the end of the training epoch",
+}
+
+
+def _announce_whole_or_one(cfg: Any, names: list[str]) -> None:
+    """As Lightning: an INFO line for each batch limit given as ``1`` or ``1.0``, whose meaning
+    hangs on the type (one batch, or the whole epoch); nothing for a value left unset."""
+    for name in names:
+        value = getattr(cfg, name)
+        if type(value) is int and value == 1:
+            rank_zero_info(
+                f"`Trainer({name}=1)` was configured so {_ONE.get(name, '1 batch will be used')}."
+            )
+        elif type(value) is float and value == 1.0:
+            said = _WHOLE.get(name, "100% of the batches will be used")
+            rank_zero_info(f"`Trainer({name}=1.0)` was configured so {said}.")
 
 
 def _unpickle_trainer(kwargs: dict[str, Any], state: LoopState, loggers: list[Any]) -> Trainer:
