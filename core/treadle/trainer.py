@@ -47,6 +47,7 @@ from treadle.profilers import PassThroughProfiler, make_profiler
 from treadle.state import FnName, LoopState
 from treadle.step import Step
 from treadle.utilities import (
+    PossibleUserWarning,
     compiled_module_type,
     dataloader_idx_problems,
     from_compiled,
@@ -661,6 +662,13 @@ class Trainer(LightningTrainerFacade):
         state = self.state
         state.fn, state.stage, state.should_stop = FnName(fn), None, False
         self._fit_started = getattr(self, "_fit_started", False) or fn == "fit"
+        if fn == "fit" and self.config.max_epochs is None and self.max_epochs == 1000:
+            warnings.warn(  # as Lightning's _parse_loop_limits
+                "`max_epochs` was not set. Setting it to 1000 epochs. To train without an epoch "
+                "limit, set `max_epochs=-1`.",
+                PossibleUserWarning,
+                stacklevel=3,
+            )
         state.status = "running"
         self._resume = None
         started, status, error, sigint = False, "success", None, None
