@@ -590,8 +590,22 @@ class Trainer(LightningTrainerFacade):
             "predict", model, None, dataloaders, ckpt_path, datamodule, keep_predictions=keep
         )
 
-    def save_checkpoint(self, filepath: Any, weights_only: bool = False) -> None:
-        """Write the run's state to ``filepath`` atomically (rank zero writes)."""
+    def save_checkpoint(
+        self, filepath: Any, weights_only: bool = False, storage_options: Any = None
+    ) -> None:
+        """Write the run's state to ``filepath`` atomically (rank zero writes).
+
+        ``storage_options`` is Lightning's argument for a custom ``CheckpointIO``; treadle writes
+        with torch's own, which takes none (as Lightning's ``TorchCheckpointIO``): any other
+        value than None is refused."""
+        if storage_options is not None:
+            raise TypeError(  # Lightning's wording, then treadle's way
+                "`Trainer.save_checkpoint(..., storage_options=...)` with `storage_options` arg "
+                "is not supported for `TorchCheckpointIO`. Please implement your custom "
+                "`CheckpointIO` to define how you'd like to use `storage_options`. (treadle: "
+                "leave `storage_options` out, or write the file in a plugin's `save_checkpoint` "
+                "hook.)"
+            )
         ckpt = checkpoint.dump(self, self._hooks, self._fit_loop, weights_only)
         self._hooks.save_checkpoint(
             trainer=self, checkpoint=ckpt, filepath=filepath, weights_only=weights_only

@@ -88,3 +88,20 @@ def test_strict_load_names_the_keys_in_torchs_words(tmp_path) -> None:
         match=re.escape('Missing key(s) in state_dict: "c_d3.weight", "c_d3.bias".'),
     ):
         Bigger.load_from_checkpoint(tmp_path / "less.ckpt", strict=True)
+
+
+def test_save_checkpoint_takes_lightnings_positional_arguments(tmp_path) -> None:
+    """Ported from ``checkpointing/test_trainer_checkpoint.py::
+    test_trainer_save_checkpoint_storage_options``: ``save_checkpoint(path, weights_only,
+    storage_options)``; the default writer refuses ``storage_options`` in Lightning's words."""
+    trainer = treadle.Trainer(**quiet(tmp_path, fast_dev_run=True))
+    trainer.fit(BoringModel())
+    path = tmp_path / "path.ckpt"
+    trainer.save_checkpoint(path, True)
+    assert "optimizer_states" not in torch.load(path, weights_only=False)
+    trainer.save_checkpoint(path, False, None)
+    assert "optimizer_states" in torch.load(path, weights_only=False)
+    path.unlink()
+    with pytest.raises(TypeError, match=re.escape("is not supported for `TorchCheckpointIO`")):
+        trainer.save_checkpoint(path, False, "my instance storage options")
+    assert not path.exists()
