@@ -105,3 +105,11 @@ def test_save_checkpoint_takes_lightnings_positional_arguments(tmp_path) -> None
     with pytest.raises(TypeError, match=re.escape("is not supported for `TorchCheckpointIO`")):
         trainer.save_checkpoint(path, False, "my instance storage options")
     assert not path.exists()
+
+
+def test_missing_checkpoint_named_as_lightning_does(tmp_path) -> None:
+    """Ported from ``trainer/connectors/test_checkpoint_connector.py::test_hpc_restore_attempt``
+    (its last case): the path as given, unquoted, after "Checkpoint file not found: "."""
+    trainer = treadle.Trainer(**quiet(tmp_path, max_steps=3))
+    with pytest.raises(FileNotFoundError, match="Checkpoint file not found: not existing"):
+        trainer.fit(BoringModel(), ckpt_path="not existing")
