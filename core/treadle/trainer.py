@@ -891,10 +891,17 @@ class Trainer(LightningTrainerFacade):
         callbacks = [c for c in self.callbacks if hasattr(c, "best_model_path")]
         if ckpt_path == "best":
             found = callbacks[0].best_model_path if callbacks else ""
-            if not found:
+            if not found:  # Lightning's words first (its three cases), then what to do
+                said = (
+                    "is set but `ModelCheckpoint` is not configured"
+                    if not callbacks
+                    else "is set but `ModelCheckpoint` is not configured to save the best model"
+                )
+                if callbacks and self.config.fast_dev_run:
+                    said = "cannot run with `fast_dev_run=True`, which saves no checkpoint"
                 raise ConfigurationError(
                     [
-                        "Trainer: `ckpt_path='best'` names no checkpoint: "
+                        f'Trainer: `.{fn}(ckpt_path="best")` {said}: '
                         + (
                             "no checkpoint callback is configured"
                             if not callbacks

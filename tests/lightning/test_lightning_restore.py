@@ -113,3 +113,16 @@ def test_missing_checkpoint_named_as_lightning_does(tmp_path) -> None:
     trainer = treadle.Trainer(**quiet(tmp_path, max_steps=3))
     with pytest.raises(FileNotFoundError, match="Checkpoint file not found: not existing"):
         trainer.fit(BoringModel(), ckpt_path="not existing")
+
+
+def test_best_with_no_best_checkpoint_says_so_as_lightning(tmp_path) -> None:
+    """Ported from ``trainer/connectors/test_checkpoint_connector.py::
+    test_best_ckpt_path_no_disk_fallback_raises``: a ``ValueError`` in Lightning's words."""
+    callback = ModelCheckpoint(dirpath=tmp_path, monitor="val_loss", save_top_k=1, mode="min")
+    trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[callback]))
+    with pytest.raises(ValueError, match="is not configured to save the best model"):
+        trainer.validate(BoringModel(), ckpt_path="best")
+    with pytest.raises(ValueError, match=re.escape('`.test(ckpt_path="best")` is set but')):
+        treadle.Trainer(**quiet(tmp_path, enable_checkpointing=False)).test(
+            BoringModel(), ckpt_path="best"
+        )
