@@ -126,3 +126,29 @@ def test_best_with_no_best_checkpoint_says_so_as_lightning(tmp_path) -> None:
         treadle.Trainer(**quiet(tmp_path, enable_checkpointing=False)).test(
             BoringModel(), ckpt_path="best"
         )
+
+
+@pytest.mark.parametrize(
+    ("strict_loading", "expected"), [(None, True), (True, True), (False, False)]
+)
+def test_strict_loading_none_is_the_default(tmp_path, strict_loading, expected) -> None:
+    """Ported from ``trainer/connectors/test_checkpoint_connector.py::test_strict_loading``:
+    ``strict_loading = None`` is Lightning's unset value, loading strictly."""
+    trainer = treadle.Trainer(**quiet(tmp_path, max_steps=1))
+    trainer.fit(BoringModel())
+    trainer.save_checkpoint(tmp_path / "checkpoint.ckpt")
+    model = BoringModel()
+    model.strict_loading = strict_loading
+    assert model.strict_loading is expected
+    calls = []
+    real = model.load_state_dict
+
+    def load_state_dict(state_dict, strict=True, **kwargs):
+        calls.append(strict)
+        return real(state_dict, strict=strict, **kwargs)
+
+    model.load_state_dict = load_state_dict
+    treadle.Trainer(**quiet(tmp_path, max_steps=2)).fit(
+        model, ckpt_path=tmp_path / "checkpoint.ckpt"
+    )
+    assert calls == [expected]
