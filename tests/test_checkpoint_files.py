@@ -369,13 +369,12 @@ def test_a_missing_file_names_the_path_and_what_is_there(tmp_path, good):
     missing = tmp_path / "nope.ckpt"
     _pinned(
         _fit_from(tmp_path, missing),
-        f"Checkpoint file not found: {str(missing)!r} (checkpoint files in {str(tmp_path)!r}: "
-        f"good.ckpt).",
+        f"Checkpoint file not found: {missing} (checkpoint files in {str(tmp_path)!r}: good.ckpt).",
     )
     deeper = tmp_path / "gone" / "x.ckpt"
     _pinned(
         _fit_from(tmp_path, deeper),
-        f"Checkpoint file not found: {str(deeper)!r} (its directory "
+        f"Checkpoint file not found: {deeper} (its directory "
         f"{str(tmp_path / 'gone')!r} does not exist either).",
     )
 
@@ -574,7 +573,7 @@ def test_load_from_checkpoint_names_the_file(tmp_path, good):
         Net.load_from_checkpoint(cut)
     with pytest.raises(
         treadle.CheckpointError,
-        match=re.escape(f"Checkpoint file not found: {str(tmp_path / 'none.ckpt')!r}"),
+        match=re.escape(f"Checkpoint file not found: {tmp_path / 'none.ckpt'}"),
     ):
         Net.load_from_checkpoint(tmp_path / "none.ckpt")
     bare = tmp_path / "bare.pt"
@@ -675,5 +674,5 @@ def test_a_missing_file_is_also_a_file_not_found_error_as_in_lightning(tmp_path)
     assert isinstance(info.value, treadle.CheckpointError) and info.value.path == str(missing)
     assert model.steps == 0
     assert str(info.value) == (
-        f"Checkpoint file not found: {str(missing)!r} (no checkpoint files in {str(tmp_path)!r})."
+        f"Checkpoint file not found: {missing} (no checkpoint files in {str(tmp_path)!r})."
     )

@@ -555,8 +555,8 @@ def test_ckpt_path_best_without_a_checkpoint_callback(tmp_path):
     with pytest.raises(
         ConfigurationError,
         match=re.escape(
-            "Trainer: `ckpt_path='best'` names no checkpoint: no checkpoint callback is "
-            "configured. Pass a path, or fit with checkpointing first."
+            'Trainer: `.test(ckpt_path="best")` is set but `ModelCheckpoint` is not configured: '
+            "no checkpoint callback is configured. Pass a path, or fit with checkpointing first."
         ),
     ):
         _trainer(tmp_path).test(Net(), _loader(), ckpt_path="best")
@@ -583,8 +583,9 @@ def test_ckpt_path_best_before_any_checkpoint_was_saved(tmp_path):
     with pytest.raises(
         ConfigurationError,
         match=re.escape(
-            "Trainer: `ckpt_path='best'` names no checkpoint: ModelCheckpoint has saved none "
-            "yet. Pass a path, or fit with checkpointing first."
+            'Trainer: `.test(ckpt_path="best")` is set but `ModelCheckpoint` is not configured '
+            "to save the best model: ModelCheckpoint has saved none yet. Pass a path, or fit "
+            "with checkpointing first."
         ),
     ):
         trainer.test(Net(), _loader(), ckpt_path="best")

@@ -83,7 +83,9 @@ class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
     def __init__(self, path, detail: str = ""):
         self.path = str(path)
         where = f" {detail}" if detail else ""
-        RuntimeError.__init__(self, f"Checkpoint file not found: {self.path!r}{where}.")
+        RuntimeError.__init__(
+            self, f"Checkpoint file not found: {self.path}{where}."
+        )  # as Lightning
 
 
 class Preempted(SystemExit):

@@ -226,11 +226,14 @@ class Module(nn.Module):
     def strict_loading(self) -> bool:
         """Whether loading a checkpoint needs every weight name to match (``load_state_dict``'s
         ``strict``); True unless set, e.g. False for a model that saves only its adapters."""
-        return self.__dict__.get("_strict_loading", True)
+        return self.__dict__.get("_strict_loading") in (
+            None,
+            True,
+        )  # None: the default, as Lightning
 
     @strict_loading.setter
-    def strict_loading(self, value: bool) -> None:
-        self.__dict__["_strict_loading"] = bool(value)
+    def strict_loading(self, value: bool | None) -> None:
+        self.__dict__["_strict_loading"] = value
 
     @property
     def dtype(self) -> torch.dtype:

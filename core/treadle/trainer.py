@@ -47,9 +47,11 @@ from treadle.profilers import PassThroughProfiler, make_profiler
 from treadle.state import FnName, LoopState
 from treadle.step import Step
 from treadle.utilities import (
+    PossibleUserWarning,
     compiled_module_type,
     dataloader_idx_problems,
     from_compiled,
+    rank_zero_info,
     seed_worker,
 )
 
@@ -588,8 +590,22 @@ class Trainer(LightningTrainerFacade):
             "predict", model, None, dataloaders, ckpt_path, datamodule, keep_predictions=keep
         )
 
-    def save_checkpoint(self, filepath: Any, weights_only: bool = False) -> None:
-        """Write the run's state to ``filepath`` atomically (rank zero writes)."""
+    def save_checkpoint(
+        self, filepath: Any, weights_only: bool = False, storage_options: Any = None
+    ) -> None:
+        """Write the run's state to ``filepath`` atomically (rank zero writes).
+
+        ``storage_options`` is Lightning's argument for a custom ``CheckpointIO``; treadle writes
+        with torch's own, which takes none (as Lightning's ``TorchCheckpointIO``): any other
+        value than None is refused."""
+        if storage_options is not None:
+            raise TypeError(  # Lightning's wording, then treadle's way
+                "`Trainer.save_checkpoint(..., storage_options=...)` with `storage_options` arg "
+                "is not supported for `TorchCheckpointIO`. Please implement your custom "
+                "`CheckpointIO` to define how you'd like to use `storage_options`. (treadle: "
+                "leave `storage_options` out, or write the file in a plugin's `save_checkpoint` "
+                "hook.)"
+            )
         ckpt = checkpoint.dump(self, self._hooks, self._fit_loop, weights_only)
         self._hooks.save_checkpoint(
             trainer=self, checkpoint=ckpt, filepath=filepath, weights_only=weights_only
@@ -660,6 +676,13 @@ class Trainer(LightningTrainerFacade):
         state = self.state
         state.fn, state.stage, state.should_stop = FnName(fn), None, False
         self._fit_started = getattr(self, "_fit_started", False) or fn == "fit"
+        if fn == "fit" and self.config.max_epochs is None and self.max_epochs == 1000:
+            warnings.warn(  # as Lightning's _parse_loop_limits
+                "`max_epochs` was not set. Setting it to 1000 epochs. To train without an epoch "
+                "limit, set `max_epochs=-1`.",
+                PossibleUserWarning,
+                stacklevel=3,
+            )
         state.status = "running"
         self._resume = None
         started, status, error, sigint = False, "success", None, None
@@ -868,10 +891,17 @@ class Trainer(LightningTrainerFacade):
         callbacks = [c for c in self.callbacks if hasattr(c, "best_model_path")]
         if ckpt_path == "best":
             found = callbacks[0].best_model_path if callbacks else ""
-            if not found:
+            if not found:  # Lightning's words first (its three cases), then what to do
+                said = (
+                    "is set but `ModelCheckpoint` is not configured"
+                    if not callbacks
+                    else "is set but `ModelCheckpoint` is not configured to save the best model"
+                )
+                if callbacks and self.config.fast_dev_run:
+                    said = "cannot run with `fast_dev_run=True`, which saves no checkpoint"
                 raise ConfigurationError(
                     [
-                        "Trainer: `ckpt_path='best'` names no checkpoint: "
+                        f'Trainer: `.{fn}(ckpt_path="best")` {said}: '
                         + (
                             "no checkpoint callback is configured"
                             if not callbacks
@@ -1202,8 +1232,38 @@ def apply_debugging_flags(cfg: Any) -> None:
         cfg.limit_test_batches = cfg.limit_predict_batches = n
         cfg.max_steps, cfg.max_epochs, cfg.num_sanity_val_steps = n, 1, 0
         cfg.val_check_interval, cfg.check_val_every_n_epoch = None, 1
+    else:
+        limits = ["limit_test_batches", "limit_predict_batches", "val_check_interval"]
+        _announce_whole_or_one(
+            cfg, limits if overfit else ["limit_train_batches", "limit_val_batches", *limits]
+        )
     if overfit:
         cfg.limit_train_batches = cfg.limit_val_batches = cfg.overfit_batches
+
+
+# what `Trainer(name=1)` and `Trainer(name=1.0)` mean, said as Lightning does
+_ONE = {
+    "limit_train_batches": "1 batch per epoch will be used",
+    "val_check_interval": "validation will run after every batch",
+}
+_WHOLE = {
+    "limit_train_batches": "100% of the batches per epoch will be used",
+    "val_check_interval": "validation will run at the end of the training epoch",
+}
+
+
+def _announce_whole_or_one(cfg: Any, names: list[str]) -> None:
+    """As Lightning: an INFO line for each batch limit given as ``1`` or ``1.0``, whose meaning
+    hangs on the type (one batch, or the whole epoch); nothing for a value left unset."""
+    for name in names:
+        value = getattr(cfg, name)
+        if type(value) is int and value == 1:
+            rank_zero_info(
+                f"`Trainer({name}=1)` was configured so {_ONE.get(name, '1 batch will be used')}."
+            )
+        elif type(value) is float and value == 1.0:
+            said = _WHOLE.get(name, "100% of the batches will be used")
+            rank_zero_info(f"`Trainer({name}=1.0)` was configured so {said}.")
 
 
 def _unpickle_trainer(kwargs: dict[str, Any], state: LoopState, loggers: list[Any]) -> Trainer:

@@ -88,3 +88,67 @@ def test_strict_load_names_the_keys_in_torchs_words(tmp_path) -> None:
         match=re.escape('Missing key(s) in state_dict: "c_d3.weight", "c_d3.bias".'),
     ):
         Bigger.load_from_checkpoint(tmp_path / "less.ckpt", strict=True)
+
+
+def test_save_checkpoint_takes_lightnings_positional_arguments(tmp_path) -> None:
+    """Ported from ``checkpointing/test_trainer_checkpoint.py::
+    test_trainer_save_checkpoint_storage_options``: ``save_checkpoint(path, weights_only,
+    storage_options)``; the default writer refuses ``storage_options`` in Lightning's words."""
+    trainer = treadle.Trainer(**quiet(tmp_path, fast_dev_run=True))
+    trainer.fit(BoringModel())
+    path = tmp_path / "path.ckpt"
+    trainer.save_checkpoint(path, True)
+    assert "optimizer_states" not in torch.load(path, weights_only=False)
+    trainer.save_checkpoint(path, False, None)
+    assert "optimizer_states" in torch.load(path, weights_only=False)
+    path.unlink()
+    with pytest.raises(TypeError, match=re.escape("is not supported for `TorchCheckpointIO`")):
+        trainer.save_checkpoint(path, False, "my instance storage options")
+    assert not path.exists()
+
+
+def test_missing_checkpoint_named_as_lightning_does(tmp_path) -> None:
+    """Ported from ``trainer/connectors/test_checkpoint_connector.py::test_hpc_restore_attempt``
+    (its last case): the path as given, unquoted, after "Checkpoint file not found: "."""
+    trainer = treadle.Trainer(**quiet(tmp_path, max_steps=3))
+    with pytest.raises(FileNotFoundError, match="Checkpoint file not found: not existing"):
+        trainer.fit(BoringModel(), ckpt_path="not existing")
+
+
+def test_best_with_no_best_checkpoint_says_so_as_lightning(tmp_path) -> None:
+    """Ported from ``trainer/connectors/test_checkpoint_connector.py::
+    test_best_ckpt_path_no_disk_fallback_raises``: a ``ValueError`` in Lightning's words."""
+    callback = ModelCheckpoint(dirpath=tmp_path, monitor="val_loss", save_top_k=1, mode="min")
+    trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[callback]))
+    with pytest.raises(ValueError, match="is not configured to save the best model"):
+        trainer.validate(BoringModel(), ckpt_path="best")
+    with pytest.raises(ValueError, match=re.escape('`.test(ckpt_path="best")` is set but')):
+        treadle.Trainer(**quiet(tmp_path, enable_checkpointing=False)).test(
+            BoringModel(), ckpt_path="best"
+        )
+
+
+@pytest.mark.parametrize(
+    ("strict_loading", "expected"), [(None, True), (True, True), (False, False)]
+)
+def test_strict_loading_none_is_the_default(tmp_path, strict_loading, expected) -> None:
+    """Ported from ``trainer/connectors/test_checkpoint_connector.py::test_strict_loading``:
+    ``strict_loading = None`` is Lightning's unset value, loading strictly."""
+    trainer = treadle.Trainer(**quiet(tmp_path, max_steps=1))
+    trainer.fit(BoringModel())
+    trainer.save_checkpoint(tmp_path / "checkpoint.ckpt")
+    model = BoringModel()
+    model.strict_loading = strict_loading
+    assert model.strict_loading is expected
+    calls = []
+    real = model.load_state_dict
+
+    def load_state_dict(state_dict, strict=True, **kwargs):
+        calls.append(strict)
+        return real(state_dict, strict=strict, **kwargs)
+
+    model.load_state_dict = load_state_dict
+    treadle.Trainer(**quiet(tmp_path, max_steps=2)).fit(
+        model, ckpt_path=tmp_path / "checkpoint.ckpt"
+    )
+    assert calls == [expected]

@@ -602,3 +602,32 @@ def test_barebones_turns_the_extras_off_and_refuses_them_on(tmp_path):
     with pytest.raises(treadle.ConfigurationError, match=re.escape("profiler='simple')` was")):
         treadle.Trainer(barebones=True, profiler="simple")
     treadle.Trainer(barebones=True, logger=False, fast_dev_run=False, num_sanity_val_steps=0)
+
+
+def test_max_epochs_not_set_warning(tmp_path):
+    """Ported from ``test_min_max_epochs.py::test_max_epochs_not_set_warning``: a fit with no
+    ``max_epochs``, ``max_steps`` or time limit warns that it runs 1000 epochs; a
+    ``fast_dev_run`` Trainer, a ``max_steps`` and an explicit ``max_epochs`` do not warn."""
+    import warnings
+
+    from treadle.utilities import PossibleUserWarning
+
+    class CustomModel(BoringModel):
+        def training_step(self, *args, **kwargs):
+            self.trainer.should_stop = True
+
+    match = "`max_epochs` was not set. Setting it to 1000 epochs."
+    trainer = treadle.Trainer(
+        default_root_dir=tmp_path, logger=False, enable_checkpointing=False, max_epochs=None,
+        limit_train_batches=1, enable_progress_bar=False, enable_model_summary=False,
+    )  # fmt: skip
+    with pytest.warns(PossibleUserWarning, match=re.escape(match)):
+        trainer.fit(CustomModel())
+    assert trainer.max_epochs == 1000
+    assert trainer.current_epoch == 1
+    for kwargs in ({"fast_dev_run": True}, {"max_steps": 1}, {"max_epochs": 1}):
+        trainer = treadle.Trainer(**quiet(tmp_path, limit_train_batches=1, **kwargs))
+        with warnings.catch_warnings(record=True) as records:
+            warnings.simplefilter("always")
+            trainer.fit(CustomModel())
+        assert not [w for w in records if match in str(w.message)], kwargs

@@ -83,3 +83,24 @@ def test_dummy_logger_is_public_where_lightning_has_it(tmp_path) -> None:
     assert isinstance(trainer.logger, DummyLogger)
     trainer.fit(BoringModel())
     assert trainer.logger.experiment.anything("x", 1) is not None  # every call accepted
+
+
+@pytest.mark.parametrize("value", [1, 1.0])
+def test_one_or_whole_epoch_is_said_when_given(caplog, value) -> None:
+    """Ported from ``test_val_check_interval.py::test_val_check_interval_info_message``: ``1``
+    and ``1.0`` mean one batch and the whole epoch; an INFO line says which, only when given."""
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="treadle"):
+        treadle.Trainer(val_check_interval=value, limit_train_batches=value)
+    said = (
+        "validation will run at the end of the training epoch."
+        if isinstance(value, float)
+        else "validation will run after every batch."
+    )
+    assert f"`Trainer(val_check_interval={value})` was configured so {said}" in caplog.text
+    assert f"`Trainer(limit_train_batches={value})` was configured" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="treadle"):
+        treadle.Trainer()
+    assert "was configured so" not in caplog.text
