@@ -50,6 +50,7 @@ from treadle.utilities import (
     compiled_module_type,
     dataloader_idx_problems,
     from_compiled,
+    rank_zero_info,
     seed_worker,
 )
 
@@ -206,12 +207,38 @@ class Trainer(LightningTrainerFacade):
             ) from None
         self._add_callback(timer)
 
-    def _add_module_callback(self, callback: Any) -> None:
-        """``Module.configure_callbacks()``: replaces the Trainer's callbacks of the same type."""
-        for old in [c for c in self.callbacks if type(c) is type(callback)]:
-            self.callbacks.remove(old)
+    def _merge_module_callbacks(self, configured: Sequence[Any]) -> None:
+        """``Module.configure_callbacks()``, merged as Lightning's: a returned callback replaces
+        the Trainer's callbacks of its class or a parent class (a bare ``Callback`` excepted),
+        then tuner callbacks go first and checkpoint callbacks last, each group in order."""
+        if not configured:
+            return
+        types = {type(c) for c in configured}
+        replaced = {
+            type(c)
+            for c in self.callbacks
+            if type(c) is not Callback and any(issubclass(t, type(c)) for t in types)
+        }
+        if replaced:
+            rank_zero_info(
+                "The following callbacks returned in `configure_callbacks` will override "
+                "existing callbacks passed to Trainer: %s",
+                ", ".join(sorted(t.__name__ for t in replaced)),
+            )
+        from treadle.tuner import BatchSizeFinder, LearningRateFinder
+
+        merged = [c for c in self.callbacks if type(c) not in replaced] + list(configured)
+        tuners = (BatchSizeFinder, LearningRateFinder)
+        merged = [
+            *(c for c in merged if isinstance(c, tuners)),
+            *(c for c in merged if not isinstance(c, tuners)),
+        ]
+        merged.sort(key=lambda c: hasattr(c, "best_model_path"))  # checkpoints last (stable)
+        # pluggy calls callbacks in the order they were registered: register them anew
+        for old in self.callbacks:
             self.plugin_manager.unregister(name=f"callback:{type(old).__name__}:{id(old):x}")
-        if callback not in self.callbacks:
+        self.callbacks = []
+        for callback in merged:
             self._add_callback(callback)
 
     def _select_plugins(self) -> None:
@@ -913,8 +940,7 @@ class Trainer(LightningTrainerFacade):
         configured = model.configure_callbacks() or []
         if not isinstance(configured, Sequence):  # one callback, as Lightning accepts
             configured = [configured]
-        for callback in configured:
-            self._add_module_callback(callback)
+        self._merge_module_callbacks(configured)
         # The DataModule's batch-transfer overrides run before the Module's and, these hooks
         # being firstresult, replace them (Lightning's _DataHookSelector).
         self._datamodule_plugin = None

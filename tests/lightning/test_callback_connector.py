@@ -1,0 +1,78 @@
+"""How the Trainer's callbacks and ``Module.configure_callbacks()`` merge, as Lightning's.
+
+Ported from Lightning's tests/tests_pytorch/trainer/connectors/test_callback_connector.py
+(Apache-2.0, Copyright The Lightning AI team): test_checkpoint_callbacks_are_last,
+test_attach_model_callbacks, test_attach_model_callbacks_override_info. The merged list is read
+in ``prepare_data`` (called before any ``setup``), in place of the private connector call.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from lightning_boring import BoringModel, quiet
+
+import treadle
+from treadle.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+from treadle.tuner import BatchSizeFinder
+
+
+class _Seen(Exception):
+    pass
+
+
+def merged(tmp_path, trainer_callbacks, model_callbacks):
+    seen = []
+
+    class Model(BoringModel):
+        def configure_callbacks(self):
+            return model_callbacks
+
+        def prepare_data(self):
+            seen.append(list(self.trainer.callbacks))
+            raise _Seen
+
+    trainer = treadle.Trainer(**quiet(tmp_path, callbacks=trainer_callbacks))
+    try:
+        trainer.validate(Model(), verbose=False)
+    except _Seen:
+        pass
+    return seen[0]
+
+
+def test_model_callbacks_replace_their_classes_and_checkpoints_go_last(tmp_path):
+    ckpt1 = ModelCheckpoint(tmp_path / "a", monitor="a")
+    ckpt2 = ModelCheckpoint(tmp_path / "b", monitor="b")
+    stop, lr = EarlyStopping(monitor="foo"), LearningRateMonitor()
+    finder = BatchSizeFinder()
+    # two checkpoints from the model both stay (each replaced only the Trainer's), after the rest
+    got = merged(tmp_path, [lr, stop], [ckpt1, EarlyStopping(monitor="x"), ckpt2])
+    assert got[:2] == [lr, got[1]] and got[1] is not stop and got[2:] == [ckpt1, ckpt2]
+    # a tuner callback goes first
+    got = merged(tmp_path, [lr], [ckpt2, stop, finder, ckpt1])
+    assert got == [finder, lr, stop, ckpt2, ckpt1]
+
+
+def test_a_subclass_replaces_its_parent_and_a_bare_callback_stays(tmp_path):
+    class CustomStop(EarlyStopping):
+        pass
+
+    bare, custom = treadle.Callback(), CustomStop(monitor="x")
+    assert merged(tmp_path, [EarlyStopping(monitor="y"), bare], [custom]) == [bare, custom]
+    # several of one class in the Trainer all go
+    got = merged(
+        tmp_path,
+        [EarlyStopping(monitor="a"), LearningRateMonitor(), EarlyStopping(monitor="b")],
+        [custom],
+    )
+    assert [type(c) for c in got] == [LearningRateMonitor, CustomStop]
+
+
+def test_the_replaced_classes_are_logged(tmp_path, caplog):
+    with caplog.at_level(logging.INFO, logger="treadle"):
+        merged(
+            tmp_path,
+            [EarlyStopping(monitor="foo"), LearningRateMonitor()],
+            [LearningRateMonitor(), EarlyStopping(monitor="foo")],
+        )
+    assert "existing callbacks passed to Trainer: EarlyStopping, LearningRateMonitor" in caplog.text
