@@ -42,7 +42,7 @@ from treadle.loggers import Logger, log_hyperparams
 from treadle.loop import EvaluationLoop, FitLoop, per_loader, per_rank
 from treadle.module import MODULE_HOOKS, Module
 from treadle.optim import unroute_scheduler_step
-from treadle.plugin_manager import RunPluginManager, auto_strategy
+from treadle.plugin_manager import RunPluginManager, auto_strategy, external_callbacks
 from treadle.profilers import PassThroughProfiler, make_profiler
 from treadle.state import FnName, LoopState
 from treadle.step import Step
@@ -99,6 +99,8 @@ class Trainer(LightningTrainerFacade):
         for extra in pm.hook.configure_callbacks(trainer=self):
             for callback in extra if isinstance(extra, (list, tuple)) else [extra]:
                 self._add_callback(callback)
+        for callback in external_callbacks():  # Lightning: after the default callbacks
+            self._add_callback(callback)
         if cfg.max_time is not None:
             self._add_max_time(cfg.max_time)
         self.callbacks.sort(key=lambda c: hasattr(c, "best_model_path"))  # Lightning: these last

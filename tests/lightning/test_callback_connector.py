@@ -76,3 +76,47 @@ def test_the_replaced_classes_are_logged(tmp_path, caplog):
             [LearningRateMonitor(), EarlyStopping(monitor="foo")],
         )
     assert "existing callbacks passed to Trainer: EarlyStopping, LearningRateMonitor" in caplog.text
+
+
+# Ported from the same file: test_configure_external_callbacks (with a real distribution on
+# sys.path in place of the mocked `entry_points`).
+
+
+class External(treadle.Callback):
+    pass
+
+
+def one():
+    return External()
+
+
+def two():
+    return [External(), External()]
+
+
+def none():
+    return []
+
+
+def _distribution(tmp_path, group, factory):
+    info = tmp_path / f"ext_{factory}" / "ext_callbacks-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ext-callbacks\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[{group}]\nmine = {__name__}:{factory}\n")
+    return str(info.parent)
+
+
+def test_callback_factories_registered_by_entry_points(tmp_path, monkeypatch, caplog):
+    import sys
+
+    plain = {"enable_checkpointing": False, "enable_progress_bar": False}
+    for group in ("treadle.callbacks_factory", "lightning.pytorch.callbacks_factory"):
+        for factory, count in (("none", 0), ("one", 1), ("two", 2)):
+            with monkeypatch.context() as m:
+                m.syspath_prepend(_distribution(tmp_path / group, group, factory))
+                with caplog.at_level(logging.INFO, logger="treadle"):
+                    trainer = treadle.Trainer(**quiet(tmp_path, **plain))
+            made = [c for c in trainer.callbacks if isinstance(c, External)]
+            assert len(made) == count, (group, factory)
+    assert "Adding 2 callbacks from entry point 'mine': External, External" in caplog.text
+    assert not any("ext_" in p for p in sys.path)
