@@ -104,6 +104,7 @@ class Trainer(LightningTrainerFacade):
         if cfg.max_time is not None:
             self._add_max_time(cfg.max_time)
         self.callbacks.sort(key=lambda c: hasattr(c, "best_model_path"))  # Lightning: these last
+        _check_unique_state_keys(self.callbacks)
         try:
             pm.check_pending()
         except Exception as exc:  # pluggy.PluginValidationError: a misspelled hook name
@@ -1166,6 +1167,27 @@ class Trainer(LightningTrainerFacade):
             loader.worker_init_fn = seed_worker
         replaced = self._hooks.setup_dataloader(trainer=self, dataloader=loader, stage=stage)
         return loader if replaced is None else replaced
+
+
+def _check_unique_state_keys(callbacks: list[Any]) -> None:
+    """Two stateful callbacks (``state_dict`` overridden) with one ``state_key`` would save
+    one state over the other: refused as Lightning's ``_validate_callbacks_list`` does."""
+    seen: set[str] = set()
+    for callback in callbacks:
+        if not isinstance(callback, Callback) or type(callback).state_dict is Callback.state_dict:
+            continue
+        key = callback.state_key
+        if key in seen:
+            name = type(callback).__name__
+            raise RuntimeError(
+                f"Found more than one stateful callback of type `{name}`. In the current "
+                f"configuration, this callback does not support being saved alongside other "
+                f"instances of the same type. Please consult the documentation of `{name}` "
+                f"regarding valid settings for the callback state to be checkpointable. HINT: "
+                f"The `callback.state_key` must be unique among all callbacks in the Trainer "
+                f"(two have {key!r}): give each a distinct `state_key`, or pass one of them."
+            )
+        seen.add(key)
 
 
 def _idle_plugins(pm: RunPluginManager, cfg: Any) -> list[str]:

@@ -79,7 +79,7 @@ def test_the_replaced_classes_are_logged(tmp_path, caplog):
 
 
 # Ported from the same file: test_configure_external_callbacks (with a real distribution on
-# sys.path in place of the mocked `entry_points`).
+# sys.path in place of the mocked `entry_points`), test_validate_unique_callback_state_key.
 
 
 class External(treadle.Callback):
@@ -120,3 +120,20 @@ def test_callback_factories_registered_by_entry_points(tmp_path, monkeypatch, ca
             assert len(made) == count, (group, factory)
     assert "Adding 2 callbacks from entry point 'mine': External, External" in caplog.text
     assert not any("ext_" in p for p in sys.path)
+
+
+def test_two_stateful_callbacks_with_one_state_key_are_refused(tmp_path):
+    import pytest
+
+    class Same(treadle.Callback):
+        @property
+        def state_key(self):
+            return "same_key"
+
+        def state_dict(self):
+            return {"state": 1}
+
+    with pytest.raises(RuntimeError, match="Found more than one stateful callback of type `Same`"):
+        treadle.Trainer(**quiet(tmp_path, callbacks=[Same(), Same()]))
+    # stateless ones may share a key
+    treadle.Trainer(**quiet(tmp_path, callbacks=[treadle.Callback(), treadle.Callback()]))
