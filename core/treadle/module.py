@@ -348,9 +348,11 @@ class Module(nn.Module):
         """
         trainer = self._trainer
         if trainer is None:
-            warnings.warn(
-                f"`self.log({name!r}, ...)` was called but {type(self).__name__} is "
-                f"not attached to a `Trainer`; nothing was logged.",
+            warnings.warn(  # Lightning's wording, then what was not done
+                f"You are trying to `self.log()` but the `self.trainer` reference is not "
+                f"registered on the model yet. This is most likely because the model hasn't "
+                f"been passed to the `Trainer` (`self.log({name!r}, ...)` in "
+                f"{type(self).__name__}: nothing was logged).",
                 stacklevel=2,
             )
             return
