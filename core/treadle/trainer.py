@@ -44,7 +44,7 @@ from treadle.module import MODULE_HOOKS, Module
 from treadle.optim import unroute_scheduler_step
 from treadle.plugin_manager import RunPluginManager, auto_strategy, external_callbacks
 from treadle.profilers import PassThroughProfiler, make_profiler
-from treadle.state import FnName, LoopState
+from treadle.state import STAGE, FnName, LoopState
 from treadle.step import Step
 from treadle.utilities import (
     compiled_module_type,
@@ -688,7 +688,9 @@ class Trainer(LightningTrainerFacade):
         # (asked for once the loop, or estimated_stepping_batches from setup on, needs it)
         self._train_pending, self._train_requested = fn == "fit", None
         state = self.state
-        state.fn, state.stage, state.should_stop = FnName(fn), None, False
+        fn = FnName(fn)  # also the `stage` of setup/teardown: `stage.value` as Lightning's enum
+        # as Lightning's entry points: the stage is the entry point's from its setup hooks on
+        state.fn, state.stage, state.should_stop = fn, STAGE[fn], False
         self._fit_started = getattr(self, "_fit_started", False) or fn == "fit"
         state.status = "running"
         self._resume = None
