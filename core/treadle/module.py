@@ -421,7 +421,9 @@ class Module(nn.Module):
         """``self.log`` for each item of a mapping or a ``torchmetrics.MetricCollection``."""
         tm = sys.modules.get("torchmetrics")
         if tm is not None and isinstance(dictionary, tm.MetricCollection):
-            items = dictionary.items(keep_base=False, copy_state=False)
+            # as Lightning: states copied out of the collection unless compute groups share them
+            groups = bool(getattr(dictionary, "_enable_compute_groups", False))
+            items = dictionary.items(keep_base=False, copy_state=not groups)
         else:
             items = dictionary.items()
         for name, value in items:

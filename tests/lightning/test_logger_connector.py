@@ -40,3 +40,39 @@ def test_setup_gets_the_entry_points_stage_and_state(tmp_path):
         ("predict", "predict", "predict"),
         ("teardown", "predict"),
     ]
+
+
+@pytest.mark.parametrize("compute_groups", [True, False])
+def test_log_dict_of_a_metric_collection_copies_states_unless_grouped(tmp_path, compute_groups):
+    import torch
+    from torchmetrics import MetricCollection
+    from torchmetrics.classification import MulticlassAccuracy, MulticlassPrecision
+
+    calls = []
+
+    class Collection(MetricCollection):
+        def items(self, keep_base=False, copy_state=True):
+            if getattr(self, "logging", False):
+                calls.append((keep_base, copy_state))
+            return super().items(keep_base=keep_base, copy_state=copy_state)
+
+    class Model(BoringModel):
+        def __init__(self):
+            super().__init__()
+            self.metrics = Collection(
+                [MulticlassAccuracy(num_classes=3), MulticlassPrecision(num_classes=3)],
+                compute_groups=compute_groups,
+            )
+
+        def training_step(self, batch, batch_idx):
+            self.metrics(torch.rand(4, 3).softmax(-1), torch.randint(0, 3, (4,)))
+            self.metrics.logging = True
+            self.log_dict(self.metrics, on_step=True, on_epoch=True)
+            self.metrics.logging = False
+            return super().training_step(batch, batch_idx)
+
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, max_epochs=1, limit_train_batches=2, limit_val_batches=0)
+    )
+    trainer.fit(Model())
+    assert calls == [(False, not compute_groups)] * 2
