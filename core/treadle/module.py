@@ -358,6 +358,13 @@ class Module(nn.Module):
             return
         if metric_attribute is None and _is_metric(value):
             self._check_metric_attribute(name, value)
+        if logger and not trainer.loggers:
+            warnings.warn(  # (logger=True given: the default None says nothing)
+                f"You called `self.log({name!r}, ..., logger=True)` but have no logger "
+                f"configured. You can enable one by doing `Trainer(logger=ALogger(...))` "
+                f"(`Trainer(logger=True)` for the default one), or drop `logger=True`.",
+                stacklevel=2,
+            )
         fx = sys._getframe(1).f_code.co_name  # the hook logging (Lightning's `_current_fx_name`)
         if fx == "log_dict":
             fx = sys._getframe(2).f_code.co_name

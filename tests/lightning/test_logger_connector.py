@@ -76,3 +76,28 @@ def test_log_dict_of_a_metric_collection_copies_states_unless_grouped(tmp_path, 
     )
     trainer.fit(Model())
     assert calls == [(False, not compute_groups)] * 2
+
+
+@pytest.mark.parametrize("logger", [False, True])
+def test_logging_epoch_by_hand_and_logger_true_without_a_logger(tmp_path, logger):
+    import warnings
+
+    from treadle.loggers import CSVLogger
+
+    class Model(BoringModel):
+        def training_step(self, batch, batch_idx):
+            self.log("epoch", -batch_idx, logger=True)
+            return super().training_step(batch, batch_idx)
+
+    args = quiet(tmp_path, max_epochs=1, limit_train_batches=2, limit_val_batches=0)
+    args["logger"] = CSVLogger(tmp_path) if logger else False
+    trainer = treadle.Trainer(**args)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        trainer.fit(Model())
+    warned = [
+        w for w in record if "log('epoch', ..., logger=True)` but have no logger" in str(w.message)
+    ]
+    assert bool(warned) is not logger
+    # a logged "epoch" is not replaced by the trainer's
+    assert trainer.logged_metrics == {"epoch": -1}
