@@ -8,6 +8,7 @@ in ``prepare_data`` (called before any ``setup``), in place of the private conne
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from lightning_boring import BoringModel, quiet
@@ -33,10 +34,8 @@ def merged(tmp_path, trainer_callbacks, model_callbacks):
             raise _Seen
 
     trainer = treadle.Trainer(**quiet(tmp_path, callbacks=trainer_callbacks))
-    try:
+    with contextlib.suppress(_Seen):
         trainer.validate(Model(), verbose=False)
-    except _Seen:
-        pass
     return seen[0]
 
 
