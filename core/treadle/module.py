@@ -351,14 +351,23 @@ class Module(nn.Module):
         """
         trainer = self._trainer
         if trainer is None:
-            warnings.warn(
-                f"`self.log({name!r}, ...)` was called but {type(self).__name__} is "
-                f"not attached to a `Trainer`; nothing was logged.",
+            warnings.warn(  # Lightning's wording, then what was not done
+                f"You are trying to `self.log()` but the `self.trainer` reference is not "
+                f"registered on the model yet. This is most likely because the model hasn't "
+                f"been passed to the `Trainer` (`self.log({name!r}, ...)` in "
+                f"{type(self).__name__}: nothing was logged).",
                 stacklevel=2,
             )
             return
         if metric_attribute is None and _is_metric(value):
             self._check_metric_attribute(name, value)
+        if logger and not trainer.loggers:
+            warnings.warn(  # (logger=True given: the default None says nothing)
+                f"You called `self.log({name!r}, ..., logger=True)` but have no logger "
+                f"configured. You can enable one by doing `Trainer(logger=ALogger(...))` "
+                f"(`Trainer(logger=True)` for the default one), or drop `logger=True`.",
+                stacklevel=2,
+            )
         fx = sys._getframe(1).f_code.co_name  # the hook logging (Lightning's `_current_fx_name`)
         if fx == "log_dict":
             fx = sys._getframe(2).f_code.co_name
@@ -422,7 +431,9 @@ class Module(nn.Module):
         """``self.log`` for each item of a mapping or a ``torchmetrics.MetricCollection``."""
         tm = sys.modules.get("torchmetrics")
         if tm is not None and isinstance(dictionary, tm.MetricCollection):
-            items = dictionary.items(keep_base=False, copy_state=False)
+            # as Lightning: states copied out of the collection unless compute groups share them
+            groups = bool(getattr(dictionary, "_enable_compute_groups", False))
+            items = dictionary.items(keep_base=False, copy_state=not groups)
         else:
             items = dictionary.items()
         for name, value in items:

@@ -106,6 +106,32 @@ def discover_entry_points(group: str = GROUP) -> list[tuple]:
     return found
 
 
+# Entry-point groups of callback factories: treadle's, and Lightning's (a package registering
+# its callbacks for Lightning runs on treadle too).
+CALLBACK_FACTORY_GROUPS = ("treadle.callbacks_factory", "lightning.pytorch.callbacks_factory")
+
+
+def external_callbacks() -> list[Any]:
+    """The callbacks made by the factories installed packages register under
+    :data:`CALLBACK_FACTORY_GROUPS`, as Lightning's ``_load_external_callbacks``: each factory
+    is a function returning a callback or a list of them. Asked once per ``Trainer``."""
+    installed = entry_points()
+    found: list[Any] = []
+    for group in CALLBACK_FACTORY_GROUPS:
+        for ep in installed.select(group=group):
+            made = ep.load()()
+            made = made if isinstance(made, list) else [made]
+            if made:
+                logging.getLogger("treadle").info(
+                    "Adding %d callbacks from entry point %r: %s",
+                    len(made),
+                    ep.name,
+                    ", ".join(type(c).__name__ for c in made),
+                )
+            found.extend(made)
+    return found
+
+
 def load_entry_point(ep, dist) -> Any:
     try:
         return ep.load()

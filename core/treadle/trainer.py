@@ -42,9 +42,9 @@ from treadle.loggers import Logger, log_hyperparams
 from treadle.loop import EvaluationLoop, FitLoop, per_loader, per_rank
 from treadle.module import MODULE_HOOKS, Module
 from treadle.optim import unroute_scheduler_step
-from treadle.plugin_manager import RunPluginManager, auto_strategy
+from treadle.plugin_manager import RunPluginManager, auto_strategy, external_callbacks
 from treadle.profilers import PassThroughProfiler, make_profiler
-from treadle.state import FnName, LoopState
+from treadle.state import STAGE, FnName, LoopState
 from treadle.step import Step
 from treadle.utilities import (
     PossibleUserWarning,
@@ -100,9 +100,12 @@ class Trainer(LightningTrainerFacade):
         for extra in pm.hook.configure_callbacks(trainer=self):
             for callback in extra if isinstance(extra, (list, tuple)) else [extra]:
                 self._add_callback(callback)
+        for callback in external_callbacks():  # Lightning: after the default callbacks
+            self._add_callback(callback)
         if cfg.max_time is not None:
             self._add_max_time(cfg.max_time)
         self.callbacks.sort(key=lambda c: hasattr(c, "best_model_path"))  # Lightning: these last
+        _check_unique_state_keys(self.callbacks)
         try:
             pm.check_pending()
         except Exception as exc:  # pluggy.PluginValidationError: a misspelled hook name
@@ -208,12 +211,38 @@ class Trainer(LightningTrainerFacade):
             ) from None
         self._add_callback(timer)
 
-    def _add_module_callback(self, callback: Any) -> None:
-        """``Module.configure_callbacks()``: replaces the Trainer's callbacks of the same type."""
-        for old in [c for c in self.callbacks if type(c) is type(callback)]:
-            self.callbacks.remove(old)
+    def _merge_module_callbacks(self, configured: Sequence[Any]) -> None:
+        """``Module.configure_callbacks()``, merged as Lightning's: a returned callback replaces
+        the Trainer's callbacks of its class or a parent class (a bare ``Callback`` excepted),
+        then tuner callbacks go first and checkpoint callbacks last, each group in order."""
+        if not configured:
+            return
+        types = {type(c) for c in configured}
+        replaced = {
+            type(c)
+            for c in self.callbacks
+            if type(c) is not Callback and any(issubclass(t, type(c)) for t in types)
+        }
+        if replaced:
+            rank_zero_info(
+                "The following callbacks returned in `configure_callbacks` will override "
+                "existing callbacks passed to Trainer: %s",
+                ", ".join(sorted(t.__name__ for t in replaced)),
+            )
+        from treadle.tuner import BatchSizeFinder, LearningRateFinder
+
+        merged = [c for c in self.callbacks if type(c) not in replaced] + list(configured)
+        tuners = (BatchSizeFinder, LearningRateFinder)
+        merged = [
+            *(c for c in merged if isinstance(c, tuners)),
+            *(c for c in merged if not isinstance(c, tuners)),
+        ]
+        merged.sort(key=lambda c: hasattr(c, "best_model_path"))  # checkpoints last (stable)
+        # pluggy calls callbacks in the order they were registered: register them anew
+        for old in self.callbacks:
             self.plugin_manager.unregister(name=f"callback:{type(old).__name__}:{id(old):x}")
-        if callback not in self.callbacks:
+        self.callbacks = []
+        for callback in merged:
             self._add_callback(callback)
 
     def _select_plugins(self) -> None:
@@ -674,7 +703,9 @@ class Trainer(LightningTrainerFacade):
         # (asked for once the loop, or estimated_stepping_batches from setup on, needs it)
         self._train_pending, self._train_requested = fn == "fit", None
         state = self.state
-        state.fn, state.stage, state.should_stop = FnName(fn), None, False
+        fn = FnName(fn)  # also the `stage` of setup/teardown: `stage.value` as Lightning's enum
+        # as Lightning's entry points: the stage is the entry point's from its setup hooks on
+        state.fn, state.stage, state.should_stop = fn, STAGE[fn], False
         self._fit_started = getattr(self, "_fit_started", False) or fn == "fit"
         if fn == "fit" and self.config.max_epochs is None and self.max_epochs == 1000:
             warnings.warn(  # as Lightning's _parse_loop_limits
@@ -943,8 +974,7 @@ class Trainer(LightningTrainerFacade):
         configured = model.configure_callbacks() or []
         if not isinstance(configured, Sequence):  # one callback, as Lightning accepts
             configured = [configured]
-        for callback in configured:
-            self._add_module_callback(callback)
+        self._merge_module_callbacks(configured)
         # The DataModule's batch-transfer overrides run before the Module's and, these hooks
         # being firstresult, replace them (Lightning's _DataHookSelector).
         self._datamodule_plugin = None
@@ -1168,6 +1198,28 @@ class Trainer(LightningTrainerFacade):
             loader.worker_init_fn = seed_worker
         replaced = self._hooks.setup_dataloader(trainer=self, dataloader=loader, stage=stage)
         return loader if replaced is None else replaced
+
+
+def _check_unique_state_keys(callbacks: list[Any]) -> None:
+    """Two stateful callbacks (``state_dict`` overridden) with one ``state_key`` would save
+    one state over the other: refused as Lightning's ``_validate_callbacks_list`` does."""
+    seen: set[str] = set()
+    for callback in callbacks:
+        own = getattr(type(callback), "state_dict", None)  # (None: a Mock(spec=Callback))
+        if not isinstance(callback, Callback) or own is None or own is Callback.state_dict:
+            continue
+        key = callback.state_key
+        if key in seen:
+            name = type(callback).__name__
+            raise RuntimeError(
+                f"Found more than one stateful callback of type `{name}`. In the current "
+                f"configuration, this callback does not support being saved alongside other "
+                f"instances of the same type. Please consult the documentation of `{name}` "
+                f"regarding valid settings for the callback state to be checkpointable. HINT: "
+                f"The `callback.state_key` must be unique among all callbacks in the Trainer "
+                f"(two have {key!r}): give each a distinct `state_key`, or pass one of them."
+            )
+        seen.add(key)
 
 
 def _idle_plugins(pm: RunPluginManager, cfg: Any) -> list[str]:

@@ -367,13 +367,15 @@ def test_log_on_step_in_an_epoch_level_hook_raises(tmp_path):
 
 
 def test_log_without_a_trainer_warns_and_records_nothing():
-    """Lightning lets ``*_step`` methods be unit-tested without a Trainer."""
+    """Lightning lets ``*_step`` methods be unit-tested without a Trainer; its warning text
+    (tests_pytorch/trainer/logging_/test_logger_connector.py::test_fx_validator_integration)."""
     model = Base()
     with pytest.warns(
         UserWarning,
         match=re.escape(
-            "`self.log('x', ...)` was called but Base is not attached to a `Trainer`; nothing "
-            "was logged."
+            "`self.trainer` reference is not registered on the model yet. This is most likely "
+            "because the model hasn't been passed to the `Trainer` (`self.log('x', ...)` in "
+            "Base: nothing was logged)."
         ),
     ):
         model.log("x", 1.0)

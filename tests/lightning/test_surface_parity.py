@@ -589,7 +589,9 @@ def test_fast_dev_run_rewrites_the_limits_as_lightning(tmp_path):
 
 
 def test_callback_lookups(tmp_path):
-    first, second = ModelCheckpoint(dirpath=tmp_path / "a"), ModelCheckpoint(dirpath=tmp_path)
+    # (two with one state_key would be refused, as Lightning: a monitor tells them apart)
+    first = ModelCheckpoint(dirpath=tmp_path / "a")
+    second = ModelCheckpoint(dirpath=tmp_path, monitor="val_loss")
     stop = EarlyStopping(monitor="val_loss")
     trainer = treadle.Trainer(
         **quiet(tmp_path, enable_checkpointing=True), callbacks=[first, stop, second]
