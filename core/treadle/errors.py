@@ -45,6 +45,12 @@ class DataloaderIdxError(ConfigurationError, RuntimeError):
     ``ConfigurationError`` and, as in Lightning, a ``RuntimeError``."""
 
 
+class StatefulCallbackError(ConfigurationError, RuntimeError):
+    """Two stateful callbacks of a run share one ``state_key`` (their states would overwrite
+    each other in checkpoints). A ``ConfigurationError`` and, as in Lightning, a
+    ``RuntimeError``, raised when the ``Trainer`` is made."""
+
+
 class PluginError(RuntimeError):
     """A plugin failed to load or to register (names the entry point and its distribution)."""
 

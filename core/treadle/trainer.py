@@ -1202,16 +1202,19 @@ class Trainer(LightningTrainerFacade):
 
 def _check_unique_state_keys(callbacks: list[Any]) -> None:
     """Two stateful callbacks (``state_dict`` overridden) with one ``state_key`` would save
-    one state over the other: refused as Lightning's ``_validate_callbacks_list`` does."""
-    seen: set[str] = set()
+    one state over the other: refused as Lightning's ``_validate_callbacks_list`` does, in its
+    words, every such pair at once (``fit()`` checks the Module's ``configure_callbacks()``
+    the same way, with the run's other problems)."""
+    from treadle.errors import StatefulCallbackError
+
+    problems, seen = [], set()
     for callback in callbacks:
-        own = getattr(type(callback), "state_dict", None)  # (None: a Mock(spec=Callback))
-        if not isinstance(callback, Callback) or own is None or own is Callback.state_dict:
+        if not isinstance(callback, Callback) or type(callback).state_dict is Callback.state_dict:
             continue
         key = callback.state_key
         if key in seen:
             name = type(callback).__name__
-            raise RuntimeError(
+            problems.append(
                 f"Found more than one stateful callback of type `{name}`. In the current "
                 f"configuration, this callback does not support being saved alongside other "
                 f"instances of the same type. Please consult the documentation of `{name}` "
@@ -1220,6 +1223,8 @@ def _check_unique_state_keys(callbacks: list[Any]) -> None:
                 f"(two have {key!r}): give each a distinct `state_key`, or pass one of them."
             )
         seen.add(key)
+    if problems:
+        raise StatefulCallbackError(problems)
 
 
 def _idle_plugins(pm: RunPluginManager, cfg: Any) -> list[str]:

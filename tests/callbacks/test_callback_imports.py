@@ -133,28 +133,51 @@ def test_generate_state_key_is_lightnings_format(tmp_path):
 
 
 def test_two_stateful_callbacks_with_one_state_key_are_refused(tmp_path):
-    """Lightning's rule (its RuntimeError when the Trainer is built); treadle reports it from
-    fit()'s validation. The plugin is an entry point; registered explicitly until reinstalled."""
+    """Lightning's rule: its RuntimeError, in its words, when the Trainer is made; a
+    ConfigurationError too, listing every such pair."""
     from treadle.callbacks import EarlyStopping, Timer
+    from treadle.errors import StatefulCallbackError
+
+    with pytest.raises(StatefulCallbackError) as info:
+        treadle.Trainer(
+            **quiet(
+                tmp_path,
+                callbacks=[
+                    EarlyStopping("a"),
+                    EarlyStopping("a", patience=5),
+                    EarlyStopping("a", mode="max"),
+                    Counter("x"),
+                    Timer(),
+                    treadle.Callback(),
+                    treadle.Callback(),
+                ],
+            )
+        )
+    assert isinstance(info.value, RuntimeError) and isinstance(
+        info.value, treadle.ConfigurationError
+    )
+    (problem,) = info.value.problems
+    assert problem.startswith(
+        "Found more than one stateful callback of type `EarlyStopping`. In the current "
+        "configuration, this callback does not support being saved alongside other instances"
+    )
+    assert "(two have \"EarlyStopping{'monitor': 'a', 'mode': 'min'}\")" in problem
+
+
+def test_two_stateful_callbacks_from_configure_callbacks_are_refused_at_fit(tmp_path):
+    """The Module's configure_callbacks() joins the run at fit(): fit()'s validation reports a
+    shared state_key there, with the run's other problems. The plugin is an entry point;
+    registered explicitly until reinstalled."""
+    from treadle.callbacks import EarlyStopping
     from treadle_plugins.callbacks import state_keys
 
-    trainer = treadle.Trainer(
-        **quiet(
-            tmp_path,
-            plugins=unless_installed(state_keys),
-            callbacks=[
-                EarlyStopping("a"),
-                EarlyStopping("a", patience=5),
-                EarlyStopping("a", mode="max"),
-                Counter("x"),
-                Timer(),
-                treadle.Callback(),
-                treadle.Callback(),
-            ],
-        )
-    )
+    class Model(BoringModel):
+        def configure_callbacks(self):
+            return [EarlyStopping("a"), EarlyStopping("a", patience=5)]
+
+    trainer = treadle.Trainer(**quiet(tmp_path, plugins=unless_installed(state_keys)))
     with pytest.raises(treadle.ConfigurationError) as info:
-        trainer.fit(BoringModel())
+        trainer.fit(Model())
     assert len(info.value.problems) == 1
     assert info.value.problems[0].endswith(
         "Found more than one stateful callback of type `EarlyStopping` with `state_key` "
