@@ -31,7 +31,9 @@ def random_mnist(n, seed):
     return TensorDataset(images, torch.randint(0, 10, (n,), generator=g))
 
 
-# define any number of nn.Modules (or use your current ones)
+# define any number of nn.Modules (or use your current ones); seeded first, so that a run is
+# reproducible (the tutorial builds them before main() seeds, from an unseeded generator)
+torch.manual_seed(0)
 encoder = nn.Sequential(nn.Linear(28 * 28, 64), nn.ReLU(), nn.Linear(64, 3))
 decoder = nn.Sequential(nn.Linear(3, 64), nn.ReLU(), nn.Linear(64, 28 * 28))
 
