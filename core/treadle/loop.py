@@ -242,14 +242,7 @@ class EvaluationLoop:
                         batch_idx=batch_idx,
                         dataloader_idx=dataloader_idx,
                     )
-                    metrics.in_step = False
-                    if stage != "sanity":
-                        seen = self.seen_batches.get(dataloader_idx, 0)
-                        self.seen_batches[dataloader_idx] = seen + 1
-                        if metrics.pending_eval_step:
-                            log_to_loggers(trainer, metrics.take_eval_step_metrics(), seen)
-                    if preemption is not None and (preemption.signum or preemption.several):
-                        preemption.after_batch()  # a signal (or ranks to ask): stop
+                    self.after_batch(stage, dataloader_idx, preemption)
                 self.batches_before += batch_idx + 1
         self.in_loaders = False
         metrics.dataloader_idx = None
@@ -321,14 +314,20 @@ class EvaluationLoop:
                 batch_idx=data.batch_idx,
                 dataloader_idx=dataloader_idx,
             )
-            metrics.in_step = False
-            if stage != "sanity":
-                seen = self.seen_batches.get(dataloader_idx, 0)
-                self.seen_batches[dataloader_idx] = seen + 1
-                if metrics.pending_eval_step:
-                    log_to_loggers(trainer, metrics.take_eval_step_metrics(), seen)
-            if preemption is not None and (preemption.signum or preemption.several):
-                preemption.after_batch()
+            self.after_batch(stage, dataloader_idx, preemption)
+
+    def after_batch(self, stage: str, dataloader_idx: int, preemption: Any) -> None:
+        """The end of an evaluation batch (both loops): the step's metrics, the batch count,
+        the step-level logs, and a preemption signal's stop."""
+        metrics = self.metrics
+        metrics.in_step = False
+        if stage != "sanity":
+            seen = self.seen_batches.get(dataloader_idx, 0)
+            self.seen_batches[dataloader_idx] = seen + 1
+            if metrics.pending_eval_step:
+                log_to_loggers(self.trainer, metrics.take_eval_step_metrics(), seen)
+        if preemption is not None and (preemption.signum or preemption.several):
+            preemption.after_batch()  # a signal (or ranks to ask): stop
 
 
 class FitLoop:
