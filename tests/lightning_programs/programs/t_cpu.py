@@ -13,6 +13,10 @@
 #   `SLURMEnvironment.detect` and the private `trainer._checkpoint_connector.hpc_save_path`/
 #   `restore`: here `trainer.save_checkpoint` and `load_from_checkpoint` of that file),
 #   test_multi_cpu_model_ddp (two processes with `ddp_spawn`).
+#   Each test starts from `seed_everything(0)`: the tests build their model before
+#   `run_model_test` seeds, from whatever the global generator holds, and the "model changed"
+#   check (> 0.05) fails for some draws on Lightning and treadle alike (the same seed gives the
+#   same change ratio on both: 0.290, 0.160, 0.204 for seeds 0-2).
 import os
 import tempfile
 
@@ -300,6 +304,7 @@ if __name__ == "__main__":
         test_cpu_model,
         test_all_features_cpu_model,
     ):
+        seed_everything(0)
         with tempfile.TemporaryDirectory() as d:
             test(d)
         print("passed", test.__name__)
