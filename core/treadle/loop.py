@@ -765,9 +765,7 @@ class FitLoop:
         automatic = module.automatic_optimization
         run_batch = step.automatic if automatic else step.manual
         on_batch_start = hooks.optional("on_train_batch_start")
-        on_batch_end = hooks.optional("on_train_batch_end")
-        step.wants_outputs = on_batch_end is not None
-        step.closure.lean = step.lean_possible and on_batch_end is None
+        on_batch_end = hooks.optional("on_train_batch_end")  # (epoch() armed the step for it)
         max_steps, log_every = cfg.max_steps, cfg.log_every_n_steps
         schedulers = trainer.lr_scheduler_configs
         preemption, several_ranks = self.preemption, trainer.world_size > 1
