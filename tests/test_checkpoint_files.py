@@ -274,6 +274,26 @@ def test_processes_saving_in_one_directory_never_remove_each_others_files(tmp_pa
     assert checkpoint_io.load(out / "b.ckpt")["state_dict"]["w"][0].item() == 114.0
 
 
+def test_a_sweep_skips_a_file_whose_save_renamed_it_meanwhile(tmp_path, monkeypatch):
+    """A sweep opens a temporary file, and before it looks again, the save writing it renames it
+    over its target and drops its lock (two FSDP ranks saving into one directory did this in CI:
+    the sweep raised FileNotFoundError and the run failed). The sweep must pass it by."""
+    leftover = tmp_path / ".w.pt.abcd1234.tmp"
+    torch.save({"a": 1}, leftover)
+    real_read = os.read
+
+    def read_as_the_save_renames(fd, n):
+        if leftover.exists():
+            os.replace(leftover, tmp_path / "w.pt")  # the save finishes, between open and stat
+        return real_read(fd, n)
+
+    monkeypatch.setattr(os, "read", read_as_the_save_renames)
+    assert checkpoint_io.sweep_temp_files(tmp_path) == []
+    monkeypatch.undo()
+    assert sorted(os.listdir(tmp_path)) == ["w.pt"]
+    assert checkpoint_io.load(tmp_path / "w.pt") == {"a": 1}
+
+
 def test_a_sweep_keeps_files_that_are_not_leftovers_of_a_save(tmp_path):
     (tmp_path / ".notes.abcdefgh.tmp").write_text("someone's text file")  # not a torch file
     (tmp_path / "x.ckpt.tmp").write_bytes(b"PK\x03\x04")  # not the temp name (no leading dot)

@@ -176,7 +176,10 @@ def _remove_if_abandoned(p: Path) -> bool:
             except OSError:  # a save is writing it
                 return False
         head = os.read(fd, 4)
-        if os.stat(p).st_ino != st.st_ino:
+        try:  # its save may have renamed it (and dropped the lock) since we opened it
+            if os.stat(p).st_ino != st.st_ino:
+                return False
+        except FileNotFoundError:
             return False
         if head and head != _ZIP_MAGIC:  # not a torch file: not one of ours
             return False
