@@ -770,10 +770,11 @@ def test_self_log_in_predict_step_is_an_error(tmp_path):
             self.log("p", 1.0)
 
     with pytest.raises(
-        ValueError,
+        ValueError,  # (a ConfigurationError) Lightning's words, then the call and the fix
         match=re.escape(
-            "`self.log('p', ...)` in predict: predict logs nothing (as in Lightning); return "
-            "the values from `predict_step` instead."
+            "the loop's result collection is not registered yet. This is most likely because "
+            "you are trying to log in a `predict` hook, but it doesn't support logging. "
+            "(`self.log('p', ...)` in predict: return the values from `predict_step` instead.)"
         ),
     ):
         _trainer(tmp_path).predict(Model(), _loader())

@@ -68,13 +68,6 @@ DIFFERENCES = {
     # and on_train_epoch_start again when resuming mid-epoch
     # (tests/lightning_programs/README.md, "Added by lprog7").
     "t_hooks": "zero_grad before training_step (kept) and two orders of a resumed fit (README)",
-    # Lightning refuses `self.log()` in the hooks its `_FxValidator` lists (setup, teardown,
-    # configure_*, *_dataloader, batch transfer, on_fit_start/end, on_train_end,
-    # on_validation_end, on_test_end, on_sanity_check_*, on_*_model_eval/train, ...) with
-    # "You can't `self.log()` inside `<hook>`"; treadle records them. In predict treadle refuses
-    # with a ValueError in its own words (Lightning: a MisconfigurationException, "result
-    # collection is not registered yet"). (tests/lightning_programs/README.md, ltest5)
-    "t_logger_connector_hooks": "no per-hook self.log refusals (Lightning's _FxValidator)",
 }
 
 

@@ -28,8 +28,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import numbers
+import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -49,6 +52,143 @@ _REDUCE_CALLABLES = (
     (torch.min, "min"),
     (min, "min"),
 )
+
+
+# Lightning's ``_FxValidator``: where ``self.log`` may be called, by the hook logging. In these
+# hooks it is refused; in ``_EPOCH_ONLY`` it records epoch values only; in ``_STEP_OR_EPOCH``
+# either. (Its defaults agree with the stage rule in ``MetricStore.log``.)
+_NO_LOGGING = frozenset(
+    (
+        "lr_scheduler_step",
+        "on_fit_start",
+        "on_fit_end",
+        "on_sanity_check_start",
+        "on_sanity_check_end",
+        "on_train_end",
+        "on_validation_end",
+        "on_test_end",
+        "on_predict_start",
+        "on_predict_end",
+        "on_predict_epoch_start",
+        "on_predict_epoch_end",
+        "on_before_batch_transfer",
+        "transfer_batch_to_device",
+        "on_after_batch_transfer",
+        "on_predict_batch_start",
+        "on_predict_batch_end",
+        "on_exception",
+        "state_dict",
+        "on_save_checkpoint",
+        "on_load_checkpoint",
+        "load_state_dict",
+        "setup",
+        "teardown",
+        "configure_sharded_model",
+        "configure_model",
+        "predict_step",
+        "configure_optimizers",
+        "train_dataloader",
+        "val_dataloader",
+        "test_dataloader",
+        "predict_dataloader",
+        "prepare_data",
+        "configure_callbacks",
+        "on_validation_model_zero_grad",
+        "on_validation_model_eval",
+        "on_test_model_eval",
+        "on_predict_model_eval",
+        "on_validation_model_train",
+        "on_test_model_train",
+    )
+)
+_EPOCH_ONLY = frozenset(
+    (
+        "on_train_start",
+        "on_validation_start",
+        "on_test_start",
+        "on_train_epoch_start",
+        "on_train_epoch_end",
+        "on_validation_epoch_start",
+        "on_validation_epoch_end",
+        "on_test_epoch_start",
+        "on_test_epoch_end",
+    )
+)
+_STEP_OR_EPOCH = frozenset(
+    (
+        "training_step",
+        "validation_step",
+        "test_step",
+        "on_train_batch_start",
+        "on_train_batch_end",
+        "on_validation_batch_start",
+        "on_validation_batch_end",
+        "on_test_batch_start",
+        "on_test_batch_end",
+        "on_before_backward",
+        "backward",
+        "on_after_backward",
+        "on_before_optimizer_step",
+        "optimizer_step",
+        "configure_gradient_clipping",
+        "clip_gradients",
+        "on_before_zero_grad",
+        "optimizer_zero_grad",
+    )
+)
+# treadle's hook callers that call Lightning's hooks under other names
+_ALIASES = {
+    "scheduler_step": "lr_scheduler_step",
+    "run_training_step": "training_step",
+    "run_validation_step": "validation_step",
+    "run_test_step": "test_step",
+    "run_predict_step": "predict_step",
+}
+_HOOKS = _NO_LOGGING | _EPOCH_ONLY | _STEP_OR_EPOCH | frozenset(_ALIASES)
+_FRAMES_SEARCHED = 12
+
+
+_CORE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def logging_hook(frame: Any) -> str | None:
+    """The hook a ``self.log`` call is made in, by its callers' frames: the nearest named after
+    a hook, so a helper method, a decorator, a lambda or a wrapper called from the hook counts
+    as the hook. The search stops at the core's own code (which calls the hooks): None then,
+    and the caller falls back on ``MetricStore.hook``, set by the core around hooks it calls
+    directly."""
+    for _ in range(_FRAMES_SEARCHED):
+        if frame is None:
+            return None
+        code = frame.f_code
+        if code.co_name in _HOOKS:
+            return _ALIASES.get(code.co_name, code.co_name)
+        if code.co_filename.startswith(_CORE):
+            return None
+        frame = frame.f_back
+    return None
+
+
+def check_hook_logs(hook: str, name: str, on_step: bool | None, on_epoch: bool | None) -> None:
+    """Refuse ``self.log(name, ...)`` where Lightning's ``_FxValidator`` refuses it."""
+    if hook in _NO_LOGGING:
+        raise ConfigurationError(
+            f"You can't `self.log()` inside `{hook}`. HINT: You can still log directly to the "
+            f"logger by using `self.logger.experiment`. (`self.log({name!r}, ...)`: log it in a "
+            f"step, batch or epoch hook instead.)"
+        )
+    if hook in _EPOCH_ONLY:
+        if on_step:
+            raise ConfigurationError(
+                f"You can't `self.log(on_step=True)` inside `{hook}`, must be one of (False,). "
+                f"(`self.log({name!r}, ...)`: an epoch-level hook logs epoch values; drop "
+                f"`on_step=True`.)"
+            )
+        if on_epoch is False:
+            raise ConfigurationError(
+                f"You can't `self.log(on_epoch=False)` inside `{hook}`, must be one of (True,). "
+                f"(`self.log({name!r}, ...)`: drop `on_epoch=False`.)"
+            )
 
 
 def reduce_name(name: str, reduce_fx: Any) -> str:
@@ -197,6 +337,9 @@ class MetricStore:
         self._meta: dict[str, dict[tuple, tuple]] = {}
         self.stage = "train"  # "train", "sanity", "validate", "test" or "predict"
         self.in_step = False  # inside a batch-level hook
+        # the hook the core is calling directly, not through a hook caller (for `self.log`'s
+        # refusals: Lightning's `_current_fx_name`); set by `calling`
+        self.hook: str | None = None
         self.current_batch: Any = None  # for the batch size of epoch means
         self.dataloader_idx: int | None = None  # set while one of several loaders runs
         # logged key -> the loader it was logged in (None: outside any one), for the last
@@ -227,11 +370,15 @@ class MetricStore:
                 f"information about `dataloader_idx` when `add_dataloader_idx=True`: the "
                 f"suffix is added when several dataloaders run. Log the name without it."
             )
-        if self.stage == "predict":
-            raise ValueError(
-                f"`self.log({name!r}, ...)` in predict: predict logs nothing (as in "
-                f"Lightning); return the values from `predict_step` instead."
+        if self.stage == "predict" or self.trainer.state.fn == "predict":
+            raise ConfigurationError(  # (a ValueError) Lightning's words first
+                f"You are trying to `self.log()` but the loop's result collection is not "
+                f"registered yet. This is most likely because you are trying to log in a "
+                f"`predict` hook, but it doesn't support logging. (`self.log({name!r}, ...)` "
+                f"in predict: return the values from `predict_step` instead.)"
             )
+        if fx is not None and fx in _HOOKS:
+            check_hook_logs(fx, name, on_step, on_epoch)
         metric = value if is_metric(value) else None
         if metric is None:
             value = _to_tensor(name, value, enable_graph)
@@ -351,6 +498,15 @@ class MetricStore:
             self.logged_metrics[key] = value
         if prog_bar:
             self.progress_bar_metrics[key] = value
+
+    @contextlib.contextmanager
+    def calling(self, hook: str) -> Iterator[None]:
+        """Around a hook the core calls directly: ``self.log`` in it is checked as in ``hook``."""
+        previous, self.hook = self.hook, hook
+        try:
+            yield
+        finally:
+            self.hook = previous
 
     def reset_metrics(self) -> None:
         """New, empty metric dicts: at each run's start, after the ``setup`` hooks (as Lightning's

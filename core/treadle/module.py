@@ -17,6 +17,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from treadle import _metrics
 from treadle._metrics import is_metric as _is_metric
 from treadle.errors import ConfigurationError
 from treadle.hookspecs import HOOKS
@@ -368,9 +369,11 @@ class Module(nn.Module):
                 f"(`Trainer(logger=True)` for the default one), or drop `logger=True`.",
                 stacklevel=2,
             )
-        fx = sys._getframe(1).f_code.co_name  # the hook logging (Lightning's `_current_fx_name`)
-        if fx == "log_dict":
-            fx = sys._getframe(2).f_code.co_name
+        caller = sys._getframe(1)
+        if caller.f_code.co_name == "log_dict" and caller.f_back is not None:
+            caller = caller.f_back
+        # the hook logging (Lightning's `_current_fx_name`), else the function calling
+        fx = _metrics.logging_hook(caller) or trainer._metrics.hook or caller.f_code.co_name
         trainer._metrics.log(
             name,
             value,

@@ -731,7 +731,8 @@ class Trainer(LightningTrainerFacade):
                 datamodule.setup(stage=fn)
             hooks.setup(trainer=self, module=model, stage=fn)
             started = True
-            model.configure_model()  # as Lightning: after setup, before configure_optimizers
+            with self._metrics.calling("configure_model"):  # as Lightning: after setup,
+                model.configure_model()  # before configure_optimizers
             self._metrics.reset_metrics()  # as Lightning: each run's metrics are its own
             self._configure(fn, model, train_loader, eval_loaders, datamodule, check_only)
             if check_only:
@@ -906,7 +907,8 @@ class Trainer(LightningTrainerFacade):
                 else self.global_rank == 0
             )
             if here:
-                owner.prepare_data()
+                with self._metrics.calling("prepare_data"):
+                    owner.prepare_data()
             ran = True
         if ran:
             self.barrier("prepare_data")
@@ -971,7 +973,8 @@ class Trainer(LightningTrainerFacade):
     def _prepare(self, model: Module, datamodule: DataModule | None = None) -> None:
         """Register the Module's overrides and put every implementation in its place."""
         pm = self.plugin_manager
-        configured = model.configure_callbacks() or []
+        with self._metrics.calling("configure_callbacks"):
+            configured = model.configure_callbacks() or []
         if not isinstance(configured, Sequence):  # one callback, as Lightning accepts
             configured = [configured]
         self._merge_module_callbacks(configured)
@@ -1011,7 +1014,9 @@ class Trainer(LightningTrainerFacade):
         if fn == "fit":
             if train_loader is None and not _defined(model, datamodule, "train_dataloader"):
                 problems.append(_NO_TRAINING_DATA)
-            opts, configs, problems_ = _optim_config.parse(model.configure_optimizers())
+            with self._metrics.calling("configure_optimizers"):
+                returned = model.configure_optimizers()
+            opts, configs, problems_ = _optim_config.parse(returned)
             problems.extend(problems_)
             self.optimizers, self.lr_scheduler_configs = opts, configs
             self._make_step(model, opts, [c.scheduler for c in configs])
@@ -1275,7 +1280,10 @@ def _request(model: Module, datamodule: DataModule | None, name: str) -> Any:
     them, else the Module's (None when neither does, or the attribute was set to None)."""
     source = datamodule if overrides(datamodule, name) else model
     method = getattr(source, name, None)
-    return method() if callable(method) else None
+    if not callable(method):
+        return None
+    with model._trainer._metrics.calling(name):  # (attached by now)
+        return method()
 
 
 def apply_debugging_flags(cfg: Any) -> None:

@@ -23,6 +23,7 @@ from torch import nn
 
 import treadle
 from conftest_helpers import IN_DIM, make_loader, make_trainer
+from treadle.errors import ConfigurationError
 from treadle.loggers import Logger
 
 
@@ -355,15 +356,108 @@ class StepInEpochEnd(Base):
 
 
 def test_log_on_step_in_an_epoch_level_hook_raises(tmp_path):
+    """Lightning's _FxValidator words, then which call and the fix."""
     with pytest.raises(
-        ValueError,
+        ConfigurationError,
         match=re.escape(
-            "`self.log('foo', ..., on_step=True)` outside a batch: epoch-level hooks "
-            "(on_*_epoch_start/end, on_train_start, ...) log epoch values only; drop "
-            "`on_step=True`."
+            "You can't `self.log(on_step=True)` inside `on_train_epoch_end`, must be one of "
+            "(False,). (`self.log('foo', ...)`: an epoch-level hook logs epoch values; drop "
+            "`on_step=True`.)"
         ),
     ):
         make_trainer(tmp_path).fit(StepInEpochEnd(), make_loader(1))
+
+
+# -- where self.log may be called (Lightning's _FxValidator) -------------------------------------
+
+
+class LogsInSetup(Base):
+    def setup(self, stage):
+        self.log("foo", 1.0)
+
+
+class LogsFromAHelperOfSetup(Base):
+    def setup(self, stage):
+        self._note()
+
+    def _note(self):
+        self.log("foo", 1.0)
+
+
+class LogsInConfigureOptimizers(Base):
+    def configure_optimizers(self):
+        self.log("foo", 1.0)
+        return super().configure_optimizers()
+
+
+class LogsInTrainDataloader(Base):
+    def train_dataloader(self):
+        self.log("foo", 1.0)
+        return make_loader(1)
+
+
+class LogsInOnTrainEnd(Base):
+    def on_train_end(self):
+        self.log("foo", 1.0)
+
+
+@pytest.mark.parametrize(
+    "model, hook",
+    [
+        (LogsInSetup, "setup"),
+        (LogsFromAHelperOfSetup, "setup"),
+        (LogsInConfigureOptimizers, "configure_optimizers"),
+        (LogsInTrainDataloader, "train_dataloader"),
+        (LogsInOnTrainEnd, "on_train_end"),
+    ],
+)
+def test_log_is_refused_in_the_hooks_lightning_refuses_it_in(tmp_path, model, hook):
+    """Lightning's `_FxValidator`: ``self.log`` in setup, configure_*, the dataloader hooks,
+    on_train_end and others is an error naming the hook, also from a helper the hook calls."""
+    fit = make_trainer(tmp_path).fit
+    with pytest.raises(
+        ConfigurationError, match=re.escape(f"You can't `self.log()` inside `{hook}`.")
+    ):
+        fit(model()) if hook == "train_dataloader" else fit(model(), make_loader(1))
+
+
+def test_log_on_epoch_false_in_an_epoch_level_hook_is_refused(tmp_path):
+    class Model(Base):
+        def on_train_epoch_end(self):
+            self.log("foo", 1.0, on_step=False, on_epoch=False)
+
+    with pytest.raises(
+        ConfigurationError,
+        match=re.escape("You can't `self.log(on_epoch=False)` inside `on_train_epoch_end`"),
+    ):
+        make_trainer(tmp_path).fit(Model(), make_loader(1))
+
+
+def test_log_from_helpers_lambdas_and_callbacks_counts_as_the_hook(tmp_path):
+    """A helper method, a ``LambdaCallback`` lambda and a callback hook log as the hook calling
+    them: step defaults in training_step, epoch values in the epoch-level hooks."""
+
+    class Model(Base):
+        def training_step(self, batch, batch_idx):
+            loss = super().training_step(batch, batch_idx)
+            self._shared("train_loss", loss)
+            return loss
+
+        def _shared(self, name, value):
+            self.log(name, value)
+
+    class Logs(treadle.Callback):
+        def on_train_epoch_end(self, trainer, module):
+            module.log("from_callback", 2.0)
+
+    lam = treadle.callbacks.LambdaCallback(
+        on_train_epoch_start=lambda trainer, module: module.log("from_lambda", 3.0)
+    )
+    trainer = make_trainer(tmp_path, max_epochs=1, callbacks=[Logs(), lam])
+    trainer.fit(Model(), make_loader(2))
+    metrics = trainer.callback_metrics
+    assert {"train_loss", "from_callback", "from_lambda"} <= set(metrics)
+    assert metrics["from_callback"].item() == 2.0 and metrics["from_lambda"].item() == 3.0
 
 
 def test_log_without_a_trainer_warns_and_records_nothing():
