@@ -196,6 +196,7 @@ def launch_subprocess_ranks(
     if os.environ.get(LAUNCHED_ENV) == "1" or torchrun_env() is not None:
         if os.environ.get(ERROR_FILE_ENV):  # our child, or torchrun's worker: record failures
             _install_excepthook()
+        _end_group_at_exit()
         return
     if world_size < 1 or nnodes < 1 or world_size % nnodes:
         raise ValueError(f"world_size={world_size} must be a positive multiple of nnodes={nnodes}")
@@ -235,6 +236,31 @@ def launch_subprocess_ranks(
     _watcher = threading.Thread(target=_watch_children, name="treadle-ddp-watcher", daemon=True)
     _watcher.start()
     atexit.register(_at_exit)
+    _end_group_at_exit()  # (atexit runs it first)
+
+
+_group_ended_at_exit = False
+
+
+def _end_group_at_exit() -> None:
+    """At interpreter exit, destroy the default process group if a strategy left it up (the
+    DeepSpeed strategy keeps it for a later stage of the script): a gloo group still alive when
+    the C++ runtime shuts down can abort the process ("terminate called without an active
+    exception", SIGABRT after the run had finished: seen in CI on a ZeRO 2 offload rank). Not
+    after an uncaught exception: the other ranks are being stopped then."""
+    global _group_ended_at_exit
+    if not _group_ended_at_exit:
+        _group_ended_at_exit = True
+        atexit.register(_destroy_group)
+
+
+def _destroy_group() -> None:
+    if getattr(sys, "last_value", None) is not None:
+        return
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        with contextlib.suppress(Exception):
+            dist.destroy_process_group()
 
 
 def _one_thread_per_rank(local_world_size: int) -> None:
