@@ -205,6 +205,7 @@ class EvaluationLoop:
         # (inside run()'s inference_mode/no_grad)
         self.in_loaders = True
         if takes_dataloader_iter(getattr(module, f"{prefix}_step")):  # once per run
+            warn_dataloader_iter_step(f"{prefix}_step")
             self.run_dataloader_iter(
                 stage, loaders, limits, predictions if keep_predictions else None
             )
@@ -395,6 +396,7 @@ class FitLoop:
         module = trainer.module
         state.total_batches = 0
         self.resume = resume
+        self.warned_dataloader_iter = False
         hooks.on_fit_start(trainer=trainer, module=module)  # may restore (treadle-slurm)
         if self.resume is not None:  # the run's batches so far (``trainer.fit_loop``'s total)
             state.total_batches = self.resume.get("total_batches", 0)
@@ -653,6 +655,9 @@ class FitLoop:
         # preemption stop waits for the window's last batch (at most accumulate - 1 batches).
         wait_window = automatic and step.accumulate > 1 and trainer.strategy.saves_optimizer_states
         if takes_dataloader_iter(module.training_step):  # once per epoch: Lightning's other loop
+            if not self.warned_dataloader_iter:
+                self.warned_dataloader_iter = True
+                warn_dataloader_iter_step("training_step")
             self.finish_epoch(self.dataloader_iter_batches(iterator, skip, val_loaders))
             return
         for batch_idx, batch, is_last in lookahead(iterator, skip, n):
@@ -1029,6 +1034,16 @@ def is_monitoring(callback: Any) -> bool:
 
 
 _NONE_BATCH_WARNED: list[bool] = []  # as Lightning's warning cache: once per process
+
+
+def warn_dataloader_iter_step(step: str) -> None:
+    """Lightning's words when a loop hands its step the iterator (once per run)."""
+    warnings.warn(
+        f"Found `dataloader_iter` argument in the `{step}`. Note that the support for this "
+        f"signature is experimental and the behavior is subject to change.",
+        UserWarning,
+        stacklevel=2,
+    )
 
 
 def _warn_none_batch() -> None:

@@ -53,6 +53,7 @@ from treadle.utilities import (
     from_compiled,
     rank_zero_info,
     seed_worker,
+    takes_dataloader_iter,
 )
 
 __version__ = checkpoint.VERSION
@@ -1022,6 +1023,7 @@ class Trainer(LightningTrainerFacade):
             self._make_step(model, opts, [c.scheduler for c in configs])
             if check_only and not problems:
                 problems.extend(self._request_train()[1])
+        _warn_dataloader_iter_limits(model)
         eval_fn = "validate" if fn == "fit" else fn
         hook_name, step_name, _ = _EVAL[eval_fn]
         no_step = getattr(model, step_name, None) is None  # as Lightning: `model.validation_step
@@ -1263,6 +1265,22 @@ _EVAL = {
     "test": ("test_dataloader", "test_step", "test"),
     "predict": ("predict_dataloader", "predict_step", "prediction"),
 }
+
+
+def _warn_dataloader_iter_limits(model: Module) -> None:
+    """Lightning's warning, at each entry point, for a Module with a ``dataloader_iter`` step."""
+    steps = ("training_step", "validation_step", "predict_step", "test_step")
+    if any(takes_dataloader_iter(getattr(model, name, None)) for name in steps):
+        warnings.warn(
+            "You are using the `dataloader_iter` step flavor. If you consume the iterator more "
+            "than once per step, the `batch_idx` argument in any hook that takes it will not "
+            "match with the batch index of the last batch consumed. This might have unforeseen "
+            "effects on callbacks or code that expects to get the correct index. This will also "
+            "not work well with gradient accumulation. This feature is very experimental and "
+            "subject to change. Here be dragons.",
+            PossibleUserWarning,
+            stacklevel=5,
+        )
 
 
 def _defined(model: Module, datamodule: DataModule | None, name: str) -> bool:

@@ -274,3 +274,26 @@ def test_evaluation_spans_loaders(tmp_path):
         ("step", [(1, 1), (2, 1)]),
         ("end", 12.0, 2, 1),
     ]
+
+
+def test_lightning_warnings_once_per_run(tmp_path):
+    """Lightning 2.6.6's two warnings: the step flavor's limits (PossibleUserWarning, at each
+    entry point) and the loop's "experimental" note (once per run, not per epoch)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        _trainer(tmp_path, max_epochs=2).fit(Recorder())
+    messages = [str(w.message) for w in record]
+    dragons = [m for m in messages if m.endswith("Here be dragons.")]
+    found = [m for m in messages if m.startswith("Found `dataloader_iter` argument")]
+    assert len(dragons) == 1 and "`dataloader_iter` step flavor" in dragons[0], messages
+    assert found == [
+        "Found `dataloader_iter` argument in the `training_step`. Note that the support for "
+        "this signature is experimental and the behavior is subject to change."
+    ], messages
+    assert any(
+        w.category is treadle.utilities.PossibleUserWarning and w.filename == __file__
+        for w in record
+        if str(w.message).endswith("Here be dragons.")
+    ), [(w.category, w.filename) for w in record]
