@@ -607,3 +607,65 @@ def test_the_closure_builds_outputs_only_where_something_reads_them():
     got = fit(Override())
     assert got["lean"] == [False]
     assert [float(x) for x in got["returned"]] == [float(x) for x in got["losses"]]
+
+
+def test_training_step_is_called_directly_only_when_the_core_alone_runs_it():
+    """When only the core implements ``run_training_step``, the step calls the Module's
+    ``training_step`` itself (bound once per epoch, with or without ``batch_idx`` as its
+    signature says); a plugin implementing ``run_training_step`` keeps the hook call, and its
+    implementation runs. Both give the same training."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    import treadle
+    from treadle import hookimpl
+
+    class Model(treadle.Module):
+        def __init__(self, manual=False):
+            super().__init__()
+            torch.manual_seed(0)
+            self.layer = torch.nn.Linear(4, 1)
+            self.automatic_optimization = not manual
+            self.direct = []
+
+        def training_step(self, batch):  # (no batch_idx: called with the batch alone)
+            self.direct.append(self.trainer._step.training_step is not None)
+            loss = self.layer(batch[0]).pow(2).mean()
+            if not self.automatic_optimization:
+                opt = self.optimizers()
+                opt.zero_grad()
+                self.manual_backward(loss)
+                opt.step()
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    class Wrapping:
+        calls = 0
+
+        @hookimpl(hookwrapper=True)
+        def run_training_step(self, trainer, module, batch, batch_idx):
+            Wrapping.calls += 1
+            yield
+
+    def fit(model, plugins=()):
+        data = DataLoader(TensorDataset(torch.randn(8, 4)), batch_size=4)
+        treadle.Trainer(
+            accelerator="cpu",
+            max_epochs=2,
+            logger=False,
+            enable_progress_bar=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            plugins=list(plugins),
+        ).fit(model, data)
+        return model
+
+    for manual in (False, True):
+        direct = fit(Model(manual))
+        assert direct.direct == [True] * 4
+        Wrapping.calls = 0
+        hooked = fit(Model(manual), [Wrapping()])
+        assert hooked.direct == [False] * 4 and Wrapping.calls == 4
+        assert torch.equal(direct.layer.weight, hooked.layer.weight)

@@ -644,6 +644,7 @@ class FitLoop:
         on_batch_end = hooks.optional("on_train_batch_end")
         step.wants_outputs = on_batch_end is not None  # else the step builds no outputs
         step.closure.lean = step.lean_possible and on_batch_end is None
+        step.arm_training_step()
         max_steps, log_every = cfg.max_steps, cfg.log_every_n_steps
         stop_at = max_steps if max_steps >= 0 else float("inf")  # (-1: no limit)
         by_total = cfg.check_val_every_n_epoch is None  # val_check_interval counts all batches

@@ -32,6 +32,7 @@ from treadle import _defaults
 from treadle._callers import Sequence
 from treadle.errors import NonFiniteLossError
 from treadle.optim import WrappedOptimizer, route_scheduler_step
+from treadle.utilities import _step_signature
 
 # nonfinite_loss="skip" stops after this many skipped batches in a row (or an epoch's worth).
 _MAX_SKIPPED_IN_A_ROW = 1000
@@ -131,6 +132,11 @@ class Step:
         self.bare_backward = self.run_backward is _defaults.backward and nonfinite is None
         # ... and only the core zeroes gradients: optimizer_zero_grad is ``zero_grad()``
         self.bare_zero_grad = self.zero_grad is _defaults.optimizer_zero_grad
+        # ... and only the core runs training_step: the step calls it itself, bound and with
+        # its signature read once per epoch (``arm_training_step``); None otherwise
+        self.bare_run_step = hooks.run_training_step is _defaults.run_training_step
+        self.training_step: Any = None
+        self.training_step_takes_idx = True
         # what Module.optimizers() hands out: the one optimizer, or the list (as Lightning,
         # the same list on every call)
         self.handed_out: Any = self.optimizers[0] if len(self.optimizers) == 1 else self.optimizers
@@ -158,6 +164,16 @@ class Step:
         # nonfinite_loss="skip": batches skipped in this fit(), where the first was, and the
         # current run of skips in a row
         self.skipped, self.first_skipped, self.skipped_in_a_row = 0, "", 0
+
+    def arm_training_step(self) -> None:
+        """Bind the Module's ``training_step`` for the epoch's direct calls (see
+        ``bare_run_step``): read once per epoch, as the loop reads its signature."""
+        if not self.bare_run_step:
+            return
+        method = self.module.training_step
+        function = getattr(method, "__func__", method)
+        self.training_step = method
+        self.training_step_takes_idx = _step_signature(function, function is not method)[0]
 
     # -- automatic optimization ---------------------------------------------------------------
 
@@ -211,9 +227,15 @@ class Step:
         """One batch of manual optimization: ``training_step`` steps the optimizers itself
         (``manual_backward`` is :meth:`backward`, ``opt.step()`` :meth:`optimizer_step`)."""
         self.state.stepping = True
-        out = self.hooks.run_training_step(
-            trainer=self.trainer, module=self.module, batch=batch, batch_idx=batch_idx
-        )[0]
+        training_step = self.training_step
+        if training_step is None:
+            out = self.hooks.run_training_step(
+                trainer=self.trainer, module=self.module, batch=batch, batch_idx=batch_idx
+            )[0]
+        elif self.training_step_takes_idx:  # (the core's run_training_step, inlined)
+            out = training_step(batch, batch_idx)
+        else:
+            out = training_step(batch)
         # (end_batch, inlined: per step)
         dropped = self._previous_losses
         self._previous_losses, self.kept_losses = self.kept_losses, dropped
@@ -395,9 +417,15 @@ class AutomaticClosure:
                 optimizer.optimizer.zero_grad()
             else:
                 step.zero_grad(trainer, module, optimizer, 0, closure.batch_idx)
-        out = self.hooks.run_training_step(
-            trainer=trainer, module=module, batch=closure.batch, batch_idx=closure.batch_idx
-        )[0]
+        training_step = step.training_step
+        if training_step is None:
+            out = self.hooks.run_training_step(
+                trainer=trainer, module=module, batch=closure.batch, batch_idx=closure.batch_idx
+            )[0]
+        elif step.training_step_takes_idx:  # (the core's run_training_step, inlined)
+            out = training_step(closure.batch, closure.batch_idx)
+        else:
+            out = training_step(closure.batch)
         loss = out if out.__class__ is torch.Tensor else loss_of(out)
         if loss is None:  # training_step returned None: skip backward and the step
             closure.outputs = {} if out is None else out  # as Lightning: {} for None
