@@ -19,6 +19,11 @@ An instruction ratio is not a time ratio: Python's interpreter runs fewer instru
 than a matmul kernel, so treadle's extra instructions cost a little more time than their share
 suggests. It is the deterministic half of the evidence; ``overhead.py`` is the timed half.
 
+``--by-function N``: also the N functions (C functions of the interpreter, libc and torch, as
+callgrind sees them) whose instructions per step differ most between treadle and the plain
+loop, from ``callgrind_annotate``: where the extra instructions go (the interpreter's
+bytecode loop, attribute lookups, allocations) and whether torch does any extra work.
+
 Usage (needs ``valgrind``; six processes, two at a time)::
 
     python benchmarks/instructions.py --steps 60 200            # tiny, 32-true, ~8 min
@@ -71,6 +76,24 @@ def worker(side: str, size: str, steps: int, precision: str, trainer: str = "bar
 
     run(5)  # imports and lazy initialisation, not counted
     functools.reduce(lambda _a, _b: run(steps), [0, 1])  # counted: callgrind toggles here
+
+
+def by_function(path: str) -> dict[str, int]:
+    """Instructions per function in one callgrind file (``callgrind_annotate``'s flat list),
+    keyed by the function's name alone: the same function may be listed under a different file
+    or object from one run to another (inlined code), and recursion levels (``'2``) merge."""
+    out = subprocess.run(
+        ["callgrind_annotate", "--threshold=100", path], capture_output=True, text=True
+    ).stdout
+    totals: dict[str, int] = {}
+    for line in out.splitlines():
+        m = re.match(r"\s*([\d,]+)\s+(?:\(\s*[\d.]+%\)\s+)?(\S.*)$", line)
+        if not m or "PROGRAM TOTALS" in line or ":" not in m.group(2):
+            continue
+        name = re.sub(r"\s*\[[^\]]*\]$", "", m.group(2)).split(":", 1)[1]
+        name = re.sub(r"'\d+$", "", name)
+        totals[name] = totals.get(name, 0) + int(m.group(1).replace(",", ""))
+    return totals
 
 
 def count(
@@ -128,6 +151,13 @@ def main(argv=None) -> int:
         "--modes", nargs="+", default=["auto", "manual"], choices=["auto", "manual"]
     )
     parser.add_argument(
+        "--by-function",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also list the N functions whose instructions per step differ most from plain",
+    )
+    parser.add_argument(
         "--worker", nargs=4, metavar=("SIDE", "SIZE", "STEPS", "PRECISION"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(argv)
@@ -150,6 +180,11 @@ def main(argv=None) -> int:
             for job in jobs
         }
         totals = {job: f.result() for job, f in futures.items()}
+        functions = {
+            job: by_function(os.path.join(tmp, f"cg.{job[0]}.{job[1]}.{job[2]}"))
+            for job in jobs
+            if args.by_function
+        }
     cases = []
     print(f"precision {args.precision}; runs of {n1} and {n2} steps; Ir = instructions executed")
     print(f"{'case':18s} {'Ir/step':>12s} {'ratio':>8s} {'extra Ir/step':>14s} {'fixed Ir':>14s}")
@@ -178,6 +213,30 @@ def main(argv=None) -> int:
                     "ir_n2": totals[(side, size, n2)],
                 }
             )
+    if args.by_function:
+        for size in args.sizes:
+            per_fn = {
+                side: {
+                    name: (
+                        functions[(side, size, n2)].get(name, 0)
+                        - functions[(side, size, n1)].get(name, 0)
+                    )
+                    / (n2 - n1)
+                    for name in set(functions[(side, size, n1)]) | set(functions[(side, size, n2)])
+                }
+                for side in sides
+            }
+            for side in args.modes:
+                extra = {
+                    name: per_fn[side].get(name, 0) - per_fn["plain"].get(name, 0)
+                    for name in set(per_fn[side]) | set(per_fn["plain"])
+                }
+                print(f"\n{size}/{side}: extra instructions per step, by function (plain's)")
+                top = sorted(extra.items(), key=lambda kv: -abs(kv[1]))[: args.by_function]
+                for name, value in top:
+                    print(
+                        f"  {value:+10,.0f}  ({per_fn['plain'].get(name, 0):10,.0f})  {name[:90]}"
+                    )
     print(
         json.dumps(
             {
