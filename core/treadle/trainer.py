@@ -1300,7 +1300,10 @@ def _request(model: Module, datamodule: DataModule | None, name: str) -> Any:
     method = getattr(source, name, None)
     if not callable(method):
         return None
-    with model._trainer._metrics.calling(name):  # (attached by now)
+    trainer = model._trainer
+    if trainer is None:
+        return method()
+    with trainer._metrics.calling(name):
         return method()
 
 
