@@ -59,6 +59,8 @@ class ProgressBar(Callback):
             raise TypeError(f"The `{type(self).__name__}._trainer` reference has not been set yet.")
         return self._trainer
 
+    _not_copied: tuple[str, ...] = ("_trainer",)  # attributes a deep copy shares
+
     def __deepcopy__(self, memo: dict[int, Any]) -> ProgressBar:
         """A copy that refers to the same trainer (``copy.deepcopy(trainer.callbacks)`` in a
         hook, as Lightning's tests of resuming do): the trainer, its plugins and modules are
@@ -66,7 +68,8 @@ class ProgressBar(Callback):
         new = type(self).__new__(type(self))
         memo[id(self)] = new
         for name, value in vars(self).items():
-            setattr(new, name, value if name == "_trainer" else copy.deepcopy(value, memo))
+            shared = name in self._not_copied
+            setattr(new, name, value if shared else copy.deepcopy(value, memo))
         return new
 
     @property
@@ -203,14 +206,13 @@ class PlainProgressBar(ProgressBar):
 
     # -- what the hooks do -------------------------------------------------------------------
 
-    def _open(self, desc: str, total: Any, kind: str) -> _Task | None:
-        task = _Task(desc, _total(total))
+    def _open(self, kind: str, total: Any) -> _Task | None:
+        self._live = self.is_enabled and self._terminal()
+        task = _Task(self._description(kind), _total(total))
         self._bars["val" if kind == "sanity" else kind] = task  # the sanity check's is "val"
         if not self.is_enabled:  # counted, never drawn (as Lightning's disabled tqdm bars)
-            self._live = False
             task.due_n = math.inf  # type: ignore[assignment]  # a count never reached
             return task
-        self._live = self._terminal()
         if self._live:
             self._live_open(task, kind)
         else:
@@ -228,22 +230,34 @@ class PlainProgressBar(ProgressBar):
         if now >= task.due_t:
             self._show(task, now)
         elif self._live:
-            task.due_n = task.n + self._refresh_rate
+            task.due_n = task.n + self._live_step(task, now)
         else:  # the line's batch came before its time: look again when, at this speed, it comes
             elapsed = now - task.start
             ahead = task.n * (task.due_t - now) / elapsed if elapsed > 0 else 0.0
             task.due_n = task.n + max(1, int(ahead))
 
+    def _metrics_of(self, task: _Task) -> dict[str, Any]:
+        """What ``task``'s bar shows beside its counts: :meth:`get_metrics`."""
+        return self.get_metrics(self.trainer, self.trainer.lightning_module)
+
     def _show(self, task: _Task, now: float, final: bool = False) -> None:
-        metrics = self.get_metrics(self.trainer, self.trainer.lightning_module)
+        metrics = self._metrics_of(task)
         if self._live:
             self._live_draw(task, metrics, final)
-            task.due_n = task.n + self._refresh_rate
-            task.due_t = now + self.REFRESH_S
+            task.due_t = now + self._live_interval()
+            task.due_n = task.n + self._live_step(task, now)
         else:
             print(self._line(task, metrics, now), file=self._stream(), flush=True)
             task.last_t = now
             self._plan_line(task)
+
+    def _live_interval(self) -> float:
+        """Seconds between two draws of a live bar, at least."""
+        return self.REFRESH_S
+
+    def _live_step(self, task: _Task, now: float) -> int:
+        """Batches until a live bar looks at the clock again: ``refresh_rate``."""
+        return self._refresh_rate
 
     def _plan_line(self, task: _Task) -> None:
         """The next line: at the next tenth of the epoch, but not before LINE_MIN_S seconds;
@@ -280,7 +294,7 @@ class PlainProgressBar(ProgressBar):
         if task is None or task.due_n == math.inf:  # none, or not drawn (disabled)
             return
         if self._live:
-            self._live_draw(task, self.get_metrics(self.trainer, self.trainer.lightning_module))
+            self._live_draw(task, self._metrics_of(task))
             self._live_close(task, kind)
         elif kind != "sanity":  # the sanity check is quiet in a log file
             self._show(task, time.perf_counter(), final=True)
@@ -328,10 +342,23 @@ class PlainProgressBar(ProgressBar):
 
     # -- hooks ----------------------------------------------------------------------------------
 
+    def _description(self, kind: str) -> str:
+        """The label of a bar of ``kind`` (``train``, ``val``, ``sanity``, ``test``,
+        ``predict``)."""
+        trainer = self.trainer
+        if kind == "train":
+            return f"Epoch {trainer.current_epoch}"
+        if kind == "val" and trainer.state.fn == "fit":
+            return f"Validation (epoch {trainer.current_epoch})"
+        return {
+            "val": "Validation",
+            "sanity": "Sanity Checking",
+            "test": "Testing",
+            "predict": "Predicting",
+        }[kind]
+
     def on_train_epoch_start(self, trainer: Any, pl_module: Any) -> None:
-        self._train = self._open(
-            f"Epoch {trainer.current_epoch}", self.total_train_batches, "train"
-        )
+        self._train = self._open("train", self.total_train_batches)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         task = self._train  # _batch, inlined: this runs every training step
@@ -362,11 +389,9 @@ class PlainProgressBar(ProgressBar):
         if self._eval_stage == "sanity":
             steps, n = trainer.config.num_sanity_val_steps, sum(trainer.num_val_batches)
             total = n if steps == -1 else min(n, steps * trainer.state.num_dataloaders)
-            self._eval = self._open("Sanity Checking", total, "sanity")
+            self._eval = self._open("sanity", total)
         else:
-            fit = trainer.state.fn == "fit"
-            desc = f"Validation (epoch {trainer.current_epoch})" if fit else "Validation"
-            self._eval = self._open(desc, self.total_val_batches, "val")
+            self._eval = self._open("val", self.total_val_batches)
 
     def on_validation_batch_end(
         self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
@@ -380,7 +405,8 @@ class PlainProgressBar(ProgressBar):
             self._live_end()
 
     def on_test_start(self, trainer: Any, pl_module: Any) -> None:
-        self._eval = self._open("Testing", getattr(trainer, "num_test_batches", None), "test")
+        total = getattr(trainer, "num_test_batches", None)
+        self._eval = self._open("test", total)
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         self._batch(self._eval)
@@ -392,7 +418,7 @@ class PlainProgressBar(ProgressBar):
 
     def on_predict_start(self, trainer: Any, pl_module: Any) -> None:
         total = getattr(trainer, "num_predict_batches", None)
-        self._eval = self._open("Predicting", total, "predict")
+        self._eval = self._open("predict", total)
 
     def on_predict_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         self._batch(self._eval)
@@ -477,42 +503,96 @@ class TQDMProgressBar(PlainProgressBar):
 
 @dataclass
 class RichProgressBarTheme:
-    """Lightning's ``RichProgressBarTheme``: the styles of the parts of a ``RichProgressBar``."""
+    """Lightning's ``RichProgressBarTheme``: the styles of the parts of a ``RichProgressBar``
+    (`rich styles <https://rich.readthedocs.io/en/stable/style.html>`_).
 
-    description: str = ""
-    progress_bar: str = "#6206E0"
-    progress_bar_finished: str = "#6206E0"
-    progress_bar_pulse: str = "#6206E0"
-    batch_progress: str = ""
-    time: str = "dim"
-    processing_speed: str = "dim underline"
-    metrics: str = "italic"
+    :param description: the bar's label ("Epoch 0/9", "Validation", ...).
+    :param progress_bar: the bar in progress.
+    :param progress_bar_finished: the finished bar.
+    :param progress_bar_pulse: the bar of an iterable of unknown length.
+    :param batch_progress: the counts ("10/50").
+    :param time: the time elapsed and left.
+    :param processing_speed: the batches per second.
+    :param metrics: the metrics (on the training bar).
+    :param metrics_text_delimiter: between two metrics.
+    :param metrics_format: the format of a number (``.3f``).
+    """
+
+    description: Any = ""
+    progress_bar: Any = "#6206E0"
+    progress_bar_finished: Any = "#6206E0"
+    progress_bar_pulse: Any = "#6206E0"
+    batch_progress: Any = ""
+    time: Any = "dim"
+    processing_speed: Any = "dim underline"
+    metrics: Any = "italic"
     metrics_text_delimiter: str = " "
     metrics_format: str = ".3f"
+
+
+# the public task id of each kind of bar (Lightning's attributes)
+_TASK_IDS = {
+    "train": "train_progress_bar_id",
+    "sanity": "val_sanity_progress_bar_id",
+    "val": "val_progress_bar_id",
+    "test": "test_progress_bar_id",
+    "predict": "predict_progress_bar_id",
+}
 
 
 class RichProgressBar(PlainProgressBar):
     """Lightning's ``RichProgressBar`` (extra ``[rich]``): Rich bars on a terminal, plain lines
     otherwise.
 
-    :param refresh_rate: update the bars every this many batches (at most ten times a second);
-        0 disables them.
-    :param leave: keep each finished epoch's bar.
+    On a terminal, ``progress`` is the ``rich.progress.Progress`` that draws the bars, and
+    ``train_progress_bar_id``, ``val_sanity_progress_bar_id``, ``val_progress_bar_id``,
+    ``test_progress_bar_id`` and ``predict_progress_bar_id`` are the ids of its tasks
+    (``progress.tasks``); each stage (fit, validate, test, predict) starts a new ``Progress``.
+    In a log file (not a terminal) the bar prints plain lines and ``progress`` stays ``None``.
+
+    :param refresh_rate: redraw the bars at most this many times a second (as Lightning's; and
+        never more than ten times a second); 0 disables them.
+    :param leave: keep each finished epoch's bar on the screen.
     :param theme: a :class:`RichProgressBarTheme`.
-    :param console_kwargs: passed to ``rich.console.Console``.
+    :param console_kwargs: passed to ``rich.console.Console`` (``force_terminal=True`` draws
+        the bars even when stdout is not a terminal).
     """
+
+    _not_copied = ("_trainer", "progress")
 
     def __init__(
         self,
-        refresh_rate: int = 1,
+        refresh_rate: int = 100,
         leave: bool = False,
         theme: RichProgressBarTheme | None = None,
         console_kwargs: dict[str, Any] | None = None,
     ) -> None:
+        if not isinstance(refresh_rate, int) or refresh_rate < 0:
+            raise ValueError(
+                f"`RichProgressBar(refresh_rate={refresh_rate!r})`: give a whole number >= 0 "
+                f"(redraws per second, at most; 0 disables the bar)."
+            )
         super().__init__(refresh_rate, leave)
         self.theme = theme or RichProgressBarTheme()
         self._console_kwargs = console_kwargs or {}
-        self._progress: Any = None
+        self.progress: Any = None  # the rich.progress.Progress, once a bar is drawn
+        self._progress_stopped = False
+        self.train_progress_bar_id: Any = None
+        self.val_sanity_progress_bar_id: Any = None
+        self.val_progress_bar_id: Any = None
+        self.test_progress_bar_id: Any = None
+        self.predict_progress_bar_id: Any = None
+
+    def configure_columns(self, trainer: Any) -> list[Any]:
+        """The columns of the bars, left to right (Lightning's): the label, the bar, the
+        counts, the time elapsed and left, the speed. The metrics column always follows them.
+        Override it to show other ``rich.progress.ProgressColumn`` s."""
+        return _rich_columns(self.theme)
+
+    def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
+        """As :meth:`ProgressBar.get_metrics`, with one-element tensors as Python numbers."""
+        items = super().get_metrics(trainer, pl_module)
+        return {k: v.item() if _is_scalar_tensor(v) else v for k, v in items.items()}
 
     def _terminal(self) -> bool:
         stream = self._console_kwargs.get("file", self._stream())
@@ -525,73 +605,158 @@ class RichProgressBar(PlainProgressBar):
             )
         return True
 
+    def _description(self, kind: str) -> str:
+        if not self._live:  # the plain lines' labels
+            return super()._description(kind)
+        if kind == "train":  # as Lightning's: "Epoch 3/9", as wide as "Validation"
+            text = f"Epoch {self.trainer.current_epoch}"
+            if self.trainer.max_epochs is not None:
+                text += f"/{self.trainer.max_epochs - 1}"
+            return f"{text:{len('Validation')}}"
+        return "Validation" if kind == "val" else super()._description(kind)
+
+    def _live_interval(self) -> float:
+        return max(1.0 / self._refresh_rate, self.REFRESH_S)
+
+    def _live_step(self, task: _Task, now: float) -> int:
+        # the batches expected before the next draw is due, at the speed so far
+        elapsed = now - task.start
+        if task.n == 0 or elapsed <= 0:
+            return 1
+        return max(1, int(task.n * (task.due_t - now) / elapsed))
+
+    def _metrics_of(self, task: _Task) -> dict[str, Any]:
+        if self._live and task is not self._bars.get("train"):
+            return {}  # as Lightning's: the metrics are shown on the training bar only
+        return super()._metrics_of(task)
+
+    def _metrics_text(self, metrics: dict[str, Any]) -> str:
+        theme, texts = self.theme, []
+        for name, value in metrics.items():
+            if not isinstance(value, str):
+                try:
+                    value = format(value, theme.metrics_format)
+                except (TypeError, ValueError):
+                    value = str(value)
+            texts.append(f"{name}: {value}")
+        return theme.metrics_text_delimiter.join(texts)
+
+    def _start_progress(self) -> None:
+        from rich.console import Console
+        from rich.progress import Progress, TextColumn
+
+        for attr in _TASK_IDS.values():
+            setattr(self, attr, None)
+        self.progress = Progress(
+            *self.configure_columns(self.trainer),
+            TextColumn("{task.fields[metrics]}", style=self.theme.metrics, justify="left"),
+            auto_refresh=False,
+            console=Console(**self._console_kwargs),
+        )
+        self.progress.start()
+        self._progress_stopped = False
+
     def _live_open(self, task: _Task, kind: str) -> None:
-        if self._progress is None:
-            self._progress = _rich_progress(self.theme, self._console_kwargs)
-            self._progress.start()
-        if kind == "train" and not self._leave:  # one line for every epoch
-            for old in list(self._progress.task_ids):
-                self._progress.remove_task(old)
-        task.handle = self._progress.add_task(task.desc, total=task.total, metrics="")
+        if self.progress is None or self._progress_stopped:
+            self._start_progress()
+        elif kind == "train" and self._leave and self.train_progress_bar_id is not None:
+            self.progress.stop()  # leave: the finished epoch's bar stays; a new Progress below
+            self._start_progress()
+        progress, attr = self.progress, _TASK_IDS[kind]
+        old = getattr(self, attr)
+        if kind == "train" and old is not None:  # one bar for every epoch, as Lightning's
+            progress.reset(old, total=task.total, description=task.desc, visible=True)
+            task.handle = old
+            return
+        if old is not None:  # the previous validation's (or test's) bar, hidden
+            progress.update(old, visible=False)
+        task.handle = progress.add_task(task.desc, total=task.total, metrics="")
+        setattr(self, attr, task.handle)
 
     def _live_draw(self, task: _Task, metrics: dict[str, Any], final: bool = False) -> None:
-        theme = self.theme
-        text = theme.metrics_text_delimiter.join(
-            f"{k}: {format(v, theme.metrics_format) if isinstance(v, float) else v}"
-            for k, v in metrics.items()
-        )
-        self._progress.update(task.handle, completed=task.n, metrics=text)
-        self._progress.refresh()
+        if task is self._bars.get("train"):
+            self.progress.update(task.handle, completed=task.n, metrics=self._metrics_text(metrics))
+        else:
+            self.progress.update(task.handle, completed=task.n)
+        self.progress.refresh()
 
     def _live_close(self, task: _Task, kind: str) -> None:
-        if kind in ("val", "sanity") and self._progress is not None:
-            self._progress.remove_task(task.handle)  # as Lightning: the epoch's bar stays
-            self._progress.refresh()
+        fit = self.trainer.state.fn == "fit"
+        if kind == "sanity" or (kind == "val" and fit):
+            self.progress.update(task.handle, visible=False)  # the epoch's bar stays
+            train = self._bars.get("train")
+            if kind == "val" and train is not None and train.handle is not None:
+                # the validation's metrics, on the training bar (Lightning's on_validation_end)
+                metrics = self._metrics_text(super()._metrics_of(train))
+                self.progress.update(train.handle, metrics=metrics)
+        self.progress.refresh()
 
     def _live_end(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
+        if self.progress is not None and not self._progress_stopped:
+            self.progress.stop()  # kept: its tasks hold the last counts, as Lightning's
+            self._progress_stopped = True
+
+    def __getstate__(self) -> dict[str, Any]:
+        # as Lightning's: the Progress holds a console and locks, which do not pickle
+        return {**super().__getstate__(), "progress": None, "_progress_stopped": False}
 
 
-def _rich_progress(theme: RichProgressBarTheme, console_kwargs: dict[str, Any]) -> Any:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        ProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+def _is_scalar_tensor(value: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor) and value.numel() == 1
+
+
+def _rich_columns(theme: RichProgressBarTheme) -> list[Any]:
+    """Lightning's columns: label, bar, counts, time elapsed and left, speed."""
+    from datetime import timedelta
+
+    from rich.progress import BarColumn, ProgressColumn, TextColumn
     from rich.text import Text
 
-    class Counts(ProgressColumn):
-        def render(self, task: Any) -> Text:
-            total = "?" if task.total is None else int(task.total)
-            return Text(f"{int(task.completed)}/{total}", style=theme.batch_progress)
+    class BatchesProcessedColumn(ProgressColumn):
+        def __init__(self, style: Any) -> None:
+            self.style = style
+            super().__init__()
 
-    class Speed(ProgressColumn):
         def render(self, task: Any) -> Text:
-            speed = task.speed
-            return Text("" if speed is None else f"{speed:.2f}it/s", style=theme.processing_speed)
+            total = "--" if task.total is None else int(task.total)
+            return Text(f"{int(task.completed)}/{total}", style=self.style)
 
-    return Progress(
+    class TimeColumn(ProgressColumn):
+        max_refresh = 0.5  # as Lightning's: twice a second, against jitter
+
+        def __init__(self, style: Any) -> None:
+            self.style = style
+            super().__init__()
+
+        def render(self, task: Any) -> Text:
+            elapsed = task.finished_time if task.finished else task.elapsed
+            left = task.time_remaining
+            texts = [
+                "-:--:--" if t is None else str(timedelta(seconds=int(t))) for t in (elapsed, left)
+            ]
+            return Text(" • ".join(texts), style=self.style)
+
+    class ProcessingSpeedColumn(ProgressColumn):
+        def __init__(self, style: Any) -> None:
+            self.style = style
+            super().__init__()
+
+        def render(self, task: Any) -> Text:
+            speed = "0.00" if task.speed is None else f"{task.speed:.2f}"
+            return Text(f"{speed}it/s", style=self.style)
+
+    return [
         TextColumn("[progress.description]{task.description}", style=theme.description),
         BarColumn(
             complete_style=theme.progress_bar,
             finished_style=theme.progress_bar_finished,
             pulse_style=theme.progress_bar_pulse,
         ),
-        Counts(),
-        TimeElapsedColumn(),
-        TextColumn("•", style=theme.time),
-        TimeRemainingColumn(),
-        Speed(),
-        TextColumn("{task.fields[metrics]}", style=theme.metrics),
-        auto_refresh=False,
-        console=Console(**console_kwargs),
-    )
+        BatchesProcessedColumn(style=theme.batch_progress),
+        TimeColumn(style=theme.time),
+        ProcessingSpeedColumn(style=theme.processing_speed),
+    ]
 
 
 def default_progress_bar(choice: str | None = None) -> PlainProgressBar:

@@ -422,9 +422,16 @@ def parse_batch_shape(x: Any) -> Any:
 
 @hookimpl
 def configure_callbacks(trainer) -> list[ModelSummary] | None:
-    """The default ``ModelSummary`` (``enable_model_summary=True``), unless one was passed."""
+    """The default ``ModelSummary`` (``enable_model_summary=True``), unless one was passed; a
+    ``RichModelSummary`` when the user passed a ``RichProgressBar``, as Lightning's."""
     if trainer.config.enable_model_summary and not any(
         isinstance(c, ModelSummary) for c in trainer.callbacks
     ):
+        from treadle_plugins.progress import RichProgressBar
+
+        if any(isinstance(c, RichProgressBar) for c in trainer.callbacks):
+            from treadle_plugins.callbacks.rich_model_summary import RichModelSummary
+
+            return [RichModelSummary()]
         return [ModelSummary()]
     return None

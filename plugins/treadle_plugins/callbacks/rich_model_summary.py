@@ -5,7 +5,11 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from treadle_plugins.callbacks.model_summary import ModelSummary, get_human_readable_count
+from treadle_plugins.callbacks.model_summary import (
+    ModelSummary,
+    get_formatted_model_size,
+    get_human_readable_count,
+)
 
 
 class RichModelSummary(ModelSummary):
@@ -51,13 +55,16 @@ class RichModelSummary(ModelSummary):
             total_parameters - trainable_parameters,
             total_parameters,
         ]
-        trainable, frozen, total = (get_human_readable_count(int(n)) for n in counts)
+        # as Lightning's: each figure padded to 10 characters
+        trainable, frozen, total = (f"{get_human_readable_count(int(n)):<10}" for n in counts)
         grid = Table.grid(expand=True)
+        grid.add_column()
         grid.add_column()
         grid.add_row(f"[bold]Trainable params[/]: {trainable}")
         grid.add_row(f"[bold]Non-trainable params[/]: {frozen}")
         grid.add_row(f"[bold]Total params[/]: {total}")
-        grid.add_row(f"[bold]Total estimated model params size (MB)[/]: {model_size:,.3f}")
+        size = f"{get_formatted_model_size(model_size):<10}"
+        grid.add_row(f"[bold]Total estimated model params size (MB)[/]: {size}")
         grid.add_row(f"[bold]Modules in train mode[/]: {total_training_modes['train']}")
         grid.add_row(f"[bold]Modules in eval mode[/]: {total_training_modes['eval']}")
         grid.add_row(f"[bold]Total FLOPs[/]: {get_human_readable_count(total_flops)}")

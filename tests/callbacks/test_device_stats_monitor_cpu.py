@@ -1,10 +1,10 @@
-"""DeviceStatsMonitor and RichModelSummary.
+"""DeviceStatsMonitor on the CPU (RichModelSummary's tests: test_rich_model_summary.py).
 
-Behaviour from Lightning's ``tests/tests_pytorch/callbacks/test_device_stats_monitor.py`` and
-``test_rich_model_summary.py`` (Apache-2.0, Copyright The Lightning AI team): the logged keys
+Behaviour from Lightning's ``tests/tests_pytorch/callbacks/test_device_stats_monitor.py``
+(Apache-2.0, Copyright The Lightning AI team): the logged keys
 ``DeviceStatsMonitor.<hook>/<stat>`` for the CPU, the refusal without a logger, no CPU stats with
-``cpu_stats=False``; the rich table and the totals. Lightning mocks the logger and the console;
-here a real ``CSVLogger`` writes the file that is read back, and pytest captures the console.
+``cpu_stats=False``. Lightning mocks the logger; here a real ``CSVLogger`` writes the file that
+is read back.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from boring_model import BoringModel, quiet
 
 import treadle
-from treadle.callbacks import DeviceStatsMonitor, ModelSummary, RichModelSummary
+from treadle.callbacks import DeviceStatsMonitor
 from treadle.loggers import CSVLogger
 
 
@@ -71,32 +71,3 @@ def test_device_stats_monitor_no_logger(tmp_path):
         ),
     ):
         trainer.fit(BoringModel())
-
-
-def test_rich_model_summary_prints_the_table_once(tmp_path, capsys):
-    trainer = treadle.Trainer(
-        **quiet(
-            tmp_path,
-            max_epochs=1,
-            limit_train_batches=1,
-            limit_val_batches=0,
-            enable_model_summary=True,
-        ),
-        callbacks=[RichModelSummary()],
-    )
-    assert isinstance(RichModelSummary(), ModelSummary)
-    trainer.fit(BoringModel())
-    out = capsys.readouterr().out
-    assert out.count("Trainable params") == 1  # the default ModelSummary is not added
-    assert re.search(r"│ 0 .*│ layer .*│ Linear .*│ +66 .*│ train", out), out
-    assert "Total estimated model params size (MB): 0.000" in out
-    assert re.search(r"Modules in train mode: \d+", out), out
-
-
-def test_rich_model_summary_max_depth_zero_prints_nothing(tmp_path, capsys):
-    trainer = treadle.Trainer(
-        **quiet(tmp_path, max_epochs=1, limit_train_batches=1, limit_val_batches=0),
-        callbacks=[RichModelSummary(max_depth=0)],
-    )
-    trainer.fit(BoringModel())
-    assert "Trainable params" not in capsys.readouterr().out
