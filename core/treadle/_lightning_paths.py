@@ -57,6 +57,7 @@ SUBMODULES: dict[str, tuple[str, ...]] = {
         "exceptions",
         "grads",
         "model_helpers",
+        "parameter_tying",
         "parsing",
         "rank_zero",
         "seed",

@@ -42,6 +42,9 @@ OptimizerLRScheduler = Any
 
 __all__ = [
     "EVAL_DATALOADERS",
+    "FLOAT16_EPSILON",
+    "FLOAT32_EPSILON",
+    "FLOAT64_EPSILON",
     "STEP_OUTPUT",
     "TRAIN_DATALOADERS",
     "AttributeDict",
@@ -53,6 +56,7 @@ __all__ = [
     "PossibleUserWarning",
     "from_compiled",
     "disable_possible_user_warnings",
+    "find_shared_parameters",
     "grad_norm",
     "is_overridden",
     "is_picklable",
@@ -64,6 +68,7 @@ __all__ = [
     "rank_zero_only",
     "rank_zero_warn",
     "seed_everything",
+    "set_shared_parameters",
     "suggested_max_num_workers",
     "to_uncompiled",
 ]
@@ -156,6 +161,41 @@ def grad_norm(
     if norms:
         norms[f"grad_{norm}_norm_total"] = torch.stack(list(norms.values())).norm(norm)
     return norms
+
+
+FLOAT16_EPSILON = torch.finfo(torch.float16).eps
+FLOAT32_EPSILON = torch.finfo(torch.float32).eps
+FLOAT64_EPSILON = torch.finfo(torch.float64).eps
+
+
+def find_shared_parameters(module: torch.nn.Module) -> list[list[str]]:
+    """The parameters ``module`` holds under several names (tied weights), as lists of their
+    dotted names in registration order; one list per shared parameter (Lightning's
+    ``utilities.parameter_tying``). Moving a module to some devices (XLA) unties them:
+    :func:`set_shared_parameters` ties them again."""
+    names: dict[int, list[str]] = {}
+
+    def visit(owner: torch.nn.Module, prefix: str) -> None:
+        for name, param in owner._parameters.items():
+            if param is not None:
+                names.setdefault(id(param), []).append(prefix + name)
+        for name, child in owner._modules.items():
+            if child is not None:
+                visit(child, f"{prefix}{name}.")
+
+    visit(module, "")
+    return [group for group in names.values() if len(group) > 1]
+
+
+def set_shared_parameters(module: torch.nn.Module, shared: list[list[str]]) -> torch.nn.Module:
+    """Tie again each group of :func:`find_shared_parameters`: every name of a group is set to
+    the parameter found under its first name. Returns ``module``."""
+    for first, *others in shared:
+        param = module.get_parameter(first)
+        for path in others:
+            owner_path, _, attr = path.rpartition(".")
+            setattr(module.get_submodule(owner_path), attr, param)
+    return module
 
 
 def is_picklable(obj: object) -> bool:

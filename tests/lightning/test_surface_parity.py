@@ -466,8 +466,6 @@ NOT_IN_TREADLE: dict[tuple[str, str], str] = {
     ("lightning.pytorch.loggers", "MLFlowLogger"): "an outside distribution (entry-point group)",
     ("lightning.pytorch.loggers", "WandbLogger"): "an outside distribution (entry-point group)",
     ("lightning.pytorch.loggers", "LitLogger"): "Lightning AI's hosted service",
-    ("lightning.pytorch.utilities", "find_shared_parameters"): "an XLA (TPU) weight-tying helper",
-    ("lightning.pytorch.utilities", "set_shared_parameters"): "an XLA (TPU) weight-tying helper",
     ("lightning.pytorch.utilities", "is_shared_filesystem"): "DataModule.prepare_data_per_node "
     "says it instead",
 }
