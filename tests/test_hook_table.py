@@ -184,10 +184,23 @@ def test_hook_names_refuses_an_unknown_field():
         TypeError,
         match=re.escape(
             "hook_names() got unknown field(s) perstep; HookInfo's fields are: phase, "
-            "per_step, module_method, action, construction_only, identity_default."
+            "per_step, module_method, action, construction_only, identity_default, logs."
         ),
     ):
         hookspecs.hook_names(perstep=True)
+
+
+def test_every_hook_says_what_self_log_may_record_in_it():
+    """``HookInfo.logs`` (Lightning's ``_FxValidator``, which ``self.log`` applies): a known
+    value for every hook, and set for every hook a ``Module`` or ``Callback`` overrides."""
+    values = {info.logs for info in hookspecs.HOOKS.values()}
+    assert values == {None, "refused", "epoch", "step_or_epoch"}
+    for name, info in hookspecs.HOOKS.items():
+        if info.module_method is not None or name.startswith("on_"):
+            assert info.logs is not None, name
+    assert hookspecs.HOOKS["on_train_epoch_end"].logs == "epoch"
+    assert hookspecs.HOOKS["on_train_end"].logs == "refused"
+    assert hookspecs.HOOKS["on_validation_batch_end"].logs == "step_or_epoch"
 
 
 # -- Module and Callback overrides of the new hooks, through a real plugin manager ------------

@@ -38,6 +38,7 @@ from typing import Any
 import torch
 
 from treadle.errors import ConfigurationError
+from treadle.hookspecs import HOOKS
 from treadle.utilities import batch_size_of
 
 _REDUCE = ("mean", "sum", "max", "min")
@@ -54,97 +55,50 @@ _REDUCE_CALLABLES = (
 )
 
 
-# Lightning's ``_FxValidator``: where ``self.log`` may be called, by the hook logging. In these
-# hooks it is refused; in ``_EPOCH_ONLY`` it records epoch values only; in ``_STEP_OR_EPOCH``
-# either. (Its defaults agree with the stage rule in ``MetricStore.log``.)
-_NO_LOGGING = frozenset(
-    (
-        "lr_scheduler_step",
-        "on_fit_start",
-        "on_fit_end",
-        "on_sanity_check_start",
-        "on_sanity_check_end",
-        "on_train_end",
-        "on_validation_end",
-        "on_test_end",
-        "on_predict_start",
-        "on_predict_end",
-        "on_predict_epoch_start",
-        "on_predict_epoch_end",
-        "on_before_batch_transfer",
-        "transfer_batch_to_device",
-        "on_after_batch_transfer",
-        "on_predict_batch_start",
-        "on_predict_batch_end",
-        "on_exception",
-        "state_dict",
-        "on_save_checkpoint",
-        "on_load_checkpoint",
-        "load_state_dict",
-        "setup",
-        "teardown",
+# Lightning's ``_FxValidator``: where ``self.log`` may be called, by the hook logging. The hook
+# table (``HookInfo.logs``) says it for the hooks treadle has specs for, under both names a call
+# may carry (the hook's and the ``Module`` method's, e.g. ``scheduler_step`` and
+# ``lr_scheduler_step``); these are Lightning's hooks that are no hookspecs here.
+_LIGHTNING_ONLY = {
+    "refused": (
         "configure_sharded_model",
         "configure_model",
-        "predict_step",
         "configure_optimizers",
+        "prepare_data",
         "train_dataloader",
         "val_dataloader",
         "test_dataloader",
         "predict_dataloader",
-        "prepare_data",
-        "configure_callbacks",
-        "on_validation_model_zero_grad",
-        "on_validation_model_eval",
-        "on_test_model_eval",
-        "on_predict_model_eval",
-        "on_validation_model_train",
-        "on_test_model_train",
-    )
-)
-_EPOCH_ONLY = frozenset(
-    (
-        "on_train_start",
-        "on_validation_start",
-        "on_test_start",
-        "on_train_epoch_start",
-        "on_train_epoch_end",
-        "on_validation_epoch_start",
-        "on_validation_epoch_end",
-        "on_test_epoch_start",
-        "on_test_epoch_end",
-    )
-)
-_STEP_OR_EPOCH = frozenset(
-    (
-        "training_step",
-        "validation_step",
-        "test_step",
-        "on_train_batch_start",
-        "on_train_batch_end",
-        "on_validation_batch_start",
-        "on_validation_batch_end",
-        "on_test_batch_start",
-        "on_test_batch_end",
-        "on_before_backward",
-        "backward",
-        "on_after_backward",
-        "on_before_optimizer_step",
-        "optimizer_step",
-        "configure_gradient_clipping",
-        "clip_gradients",
-        "on_before_zero_grad",
-        "optimizer_zero_grad",
-    )
-)
-# treadle's hook callers that call Lightning's hooks under other names
-_ALIASES = {
-    "scheduler_step": "lr_scheduler_step",
+        "predict_step",
+        "state_dict",
+        "load_state_dict",
+    ),
+    "step_or_epoch": ("training_step", "validation_step", "test_step"),
+}
+# a strategy's hook that runs a Module's step: logging in it is logging in that step
+_RUNS_STEP = {
     "run_training_step": "training_step",
     "run_validation_step": "validation_step",
     "run_test_step": "test_step",
     "run_predict_step": "predict_step",
 }
-_HOOKS = _NO_LOGGING | _EPOCH_ONLY | _STEP_OR_EPOCH | frozenset(_ALIASES)
+
+
+def _logging_rules() -> tuple[dict[str, str], dict[str, str]]:
+    """(frame name -> what ``self.log`` may record there, frame name -> Lightning's hook name)."""
+    rules = {name: rule for rule, names in _LIGHTNING_ONLY.items() for name in names}
+    lightning_name: dict[str, str] = {}
+    for name, info in HOOKS.items():
+        if info.logs is None:
+            continue
+        lightning = _RUNS_STEP.get(name, info.module_method or name)
+        for called in {name, lightning}:
+            rules[called] = info.logs
+            lightning_name[called] = lightning
+    return rules, lightning_name
+
+
+_RULES, _LIGHTNING_NAME = _logging_rules()
 _FRAMES_SEARCHED = 12
 
 
@@ -161,8 +115,8 @@ def logging_hook(frame: Any) -> str | None:
         if frame is None:
             return None
         code = frame.f_code
-        if code.co_name in _HOOKS:
-            return _ALIASES.get(code.co_name, code.co_name)
+        if code.co_name in _RULES:
+            return _LIGHTNING_NAME.get(code.co_name, code.co_name)
         if code.co_filename.startswith(_CORE):
             return None
         frame = frame.f_back
@@ -171,13 +125,14 @@ def logging_hook(frame: Any) -> str | None:
 
 def check_hook_logs(hook: str, name: str, on_step: bool | None, on_epoch: bool | None) -> None:
     """Refuse ``self.log(name, ...)`` where Lightning's ``_FxValidator`` refuses it."""
-    if hook in _NO_LOGGING:
+    rule = _RULES.get(hook)
+    if rule == "refused":
         raise ConfigurationError(
             f"You can't `self.log()` inside `{hook}`. HINT: You can still log directly to the "
             f"logger by using `self.logger.experiment`. (`self.log({name!r}, ...)`: log it in a "
             f"step, batch or epoch hook instead.)"
         )
-    if hook in _EPOCH_ONLY:
+    if rule == "epoch":
         if on_step:
             raise ConfigurationError(
                 f"You can't `self.log(on_step=True)` inside `{hook}`, must be one of (False,). "
@@ -377,7 +332,7 @@ class MetricStore:
                 f"`predict` hook, but it doesn't support logging. (`self.log({name!r}, ...)` "
                 f"in predict: return the values from `predict_step` instead.)"
             )
-        if fx is not None and fx in _HOOKS:
+        if fx is not None and fx in _RULES:
             check_hook_logs(fx, name, on_step, on_epoch)
         metric = value if is_metric(value) else None
         if metric is None:

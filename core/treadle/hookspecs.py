@@ -1090,6 +1090,10 @@ class HookInfo:
         (``reduce``, ``barrier``), or on a machine with a device besides the CPU
         (``transfer_batch_to_device``: there is nowhere else a tensor can be), so a call site
         may skip the hook when only the core implements it.
+
+    :param logs: what ``self.log`` may record inside the hook, as Lightning's ``_FxValidator``
+        decides: ``"step_or_epoch"``, ``"epoch"`` (epoch values only) or ``"refused"``; None
+        for the hooks no Lightning program logs in (plugins' hooks, collectives).
     """
 
     phase: str
@@ -1098,6 +1102,7 @@ class HookInfo:
     action: bool = False
     construction_only: bool = False
     identity_default: bool = False
+    logs: str | None = None
 
     @property
     def collective(self) -> bool:
@@ -1108,9 +1113,12 @@ class HookInfo:
 _ACTION = {"action": True}
 _CONSTRUCTION = {"construction_only": True}
 _IDENTITY = {"identity_default": True}
+_REFUSED = {"logs": "refused"}
+_EPOCH = {"logs": "epoch"}
+_ANY = {"logs": "step_or_epoch"}
 
 # name: (phase, per step, Module method, other facts)
-_TABLE: dict[str, tuple[str, bool, str | None, dict[str, bool]]] = {
+_TABLE: dict[str, tuple[str, bool, str | None, dict[str, Any]]] = {
     "provide_accelerators": ("provide", False, None, _CONSTRUCTION),
     "provide_precisions": ("provide", False, None, _CONSTRUCTION),
     "provide_strategies": ("provide", False, None, _CONSTRUCTION),
@@ -1121,73 +1129,93 @@ _TABLE: dict[str, tuple[str, bool, str | None, dict[str, bool]]] = {
     "convert_module": ("setup", False, None, {}),
     "setup_module": ("setup", False, None, {}),
     "setup_dataloader": ("setup", False, None, {}),
-    "configure_callbacks": ("setup", False, None, _CONSTRUCTION),
-    "setup": ("setup", False, "setup", {}),
-    "teardown": ("setup", False, "teardown", {}),
-    "on_fit_start": ("fit", False, "on_fit_start", {}),
-    "on_fit_end": ("fit", False, "on_fit_end", {}),
-    "on_sanity_check_start": ("fit", False, None, {}),  # a Callback hook in Lightning
-    "on_sanity_check_end": ("fit", False, None, {}),
-    "on_train_start": ("fit", False, "on_train_start", {}),
-    "on_train_end": ("fit", False, "on_train_end", {}),
-    "on_train_epoch_start": ("fit", False, "on_train_epoch_start", {}),
-    "on_train_epoch_end": ("fit", False, "on_train_epoch_end", {}),
-    "on_train_batch_start": ("fit", True, "on_train_batch_start", {}),
-    "on_train_batch_end": ("fit", True, "on_train_batch_end", {}),
-    "on_validation_start": ("fit", False, "on_validation_start", {}),
-    "on_validation_end": ("fit", False, "on_validation_end", {}),
-    "on_validation_epoch_start": ("fit", False, "on_validation_epoch_start", {}),
-    "on_validation_epoch_end": ("fit", False, "on_validation_epoch_end", {}),
-    "on_validation_batch_start": ("fit", True, "on_validation_batch_start", {}),
-    "on_validation_batch_end": ("fit", True, "on_validation_batch_end", {}),
-    "on_validation_model_eval": ("fit", False, "on_validation_model_eval", _ACTION),
-    "on_validation_model_train": ("fit", False, "on_validation_model_train", _ACTION),
-    "on_validation_model_zero_grad": ("fit", False, "on_validation_model_zero_grad", _ACTION),
-    "on_exception": ("fit", False, "on_exception", {}),
-    "on_test_model_eval": ("test", False, "on_test_model_eval", _ACTION),
-    "on_test_model_train": ("test", False, "on_test_model_train", _ACTION),
-    "on_test_start": ("test", False, "on_test_start", {}),
-    "on_test_end": ("test", False, "on_test_end", {}),
-    "on_test_epoch_start": ("test", False, "on_test_epoch_start", {}),
-    "on_test_epoch_end": ("test", False, "on_test_epoch_end", {}),
-    "on_test_batch_start": ("test", True, "on_test_batch_start", {}),
-    "on_test_batch_end": ("test", True, "on_test_batch_end", {}),
-    "on_predict_model_eval": ("predict", False, "on_predict_model_eval", _ACTION),
-    "on_predict_start": ("predict", False, "on_predict_start", {}),
-    "on_predict_end": ("predict", False, "on_predict_end", {}),
-    "on_predict_epoch_start": ("predict", False, "on_predict_epoch_start", {}),
-    "on_predict_epoch_end": ("predict", False, "on_predict_epoch_end", {}),
-    "on_predict_batch_start": ("predict", True, "on_predict_batch_start", {}),
-    "on_predict_batch_end": ("predict", True, "on_predict_batch_end", {}),
-    "on_before_batch_transfer": ("step", True, "on_before_batch_transfer", {}),
-    "on_after_batch_transfer": ("step", True, "on_after_batch_transfer", {}),
-    "transfer_batch_to_device": ("step", True, "transfer_batch_to_device", _IDENTITY),
-    "run_training_step": ("step", True, None, {}),
-    "run_validation_step": ("step", True, None, {}),
-    "run_test_step": ("step", True, None, {}),
-    "run_predict_step": ("step", True, None, {}),
-    "on_before_backward": ("step", True, "on_before_backward", {}),
+    "configure_callbacks": ("setup", False, None, {**_CONSTRUCTION, **_REFUSED}),
+    "setup": ("setup", False, "setup", _REFUSED),
+    "teardown": ("setup", False, "teardown", _REFUSED),
+    "on_fit_start": ("fit", False, "on_fit_start", _REFUSED),
+    "on_fit_end": ("fit", False, "on_fit_end", _REFUSED),
+    "on_sanity_check_start": ("fit", False, None, _REFUSED),  # a Callback hook in Lightning
+    "on_sanity_check_end": ("fit", False, None, _REFUSED),
+    "on_train_start": ("fit", False, "on_train_start", _EPOCH),
+    "on_train_end": ("fit", False, "on_train_end", _REFUSED),
+    "on_train_epoch_start": ("fit", False, "on_train_epoch_start", _EPOCH),
+    "on_train_epoch_end": ("fit", False, "on_train_epoch_end", _EPOCH),
+    "on_train_batch_start": ("fit", True, "on_train_batch_start", _ANY),
+    "on_train_batch_end": ("fit", True, "on_train_batch_end", _ANY),
+    "on_validation_start": ("fit", False, "on_validation_start", _EPOCH),
+    "on_validation_end": ("fit", False, "on_validation_end", _REFUSED),
+    "on_validation_epoch_start": ("fit", False, "on_validation_epoch_start", _EPOCH),
+    "on_validation_epoch_end": ("fit", False, "on_validation_epoch_end", _EPOCH),
+    "on_validation_batch_start": ("fit", True, "on_validation_batch_start", _ANY),
+    "on_validation_batch_end": ("fit", True, "on_validation_batch_end", _ANY),
+    "on_validation_model_eval": ("fit", False, "on_validation_model_eval", {**_ACTION, **_REFUSED}),
+    "on_validation_model_train": (
+        "fit",
+        False,
+        "on_validation_model_train",
+        {**_ACTION, **_REFUSED},
+    ),
+    "on_validation_model_zero_grad": (
+        "fit",
+        False,
+        "on_validation_model_zero_grad",
+        {**_ACTION, **_REFUSED},
+    ),
+    "on_exception": ("fit", False, "on_exception", _REFUSED),
+    "on_test_model_eval": ("test", False, "on_test_model_eval", {**_ACTION, **_REFUSED}),
+    "on_test_model_train": ("test", False, "on_test_model_train", {**_ACTION, **_REFUSED}),
+    "on_test_start": ("test", False, "on_test_start", _EPOCH),
+    "on_test_end": ("test", False, "on_test_end", _REFUSED),
+    "on_test_epoch_start": ("test", False, "on_test_epoch_start", _EPOCH),
+    "on_test_epoch_end": ("test", False, "on_test_epoch_end", _EPOCH),
+    "on_test_batch_start": ("test", True, "on_test_batch_start", _ANY),
+    "on_test_batch_end": ("test", True, "on_test_batch_end", _ANY),
+    "on_predict_model_eval": ("predict", False, "on_predict_model_eval", {**_ACTION, **_REFUSED}),
+    "on_predict_start": ("predict", False, "on_predict_start", _REFUSED),
+    "on_predict_end": ("predict", False, "on_predict_end", _REFUSED),
+    "on_predict_epoch_start": ("predict", False, "on_predict_epoch_start", _REFUSED),
+    "on_predict_epoch_end": ("predict", False, "on_predict_epoch_end", _REFUSED),
+    "on_predict_batch_start": ("predict", True, "on_predict_batch_start", _REFUSED),
+    "on_predict_batch_end": ("predict", True, "on_predict_batch_end", _REFUSED),
+    "on_before_batch_transfer": ("step", True, "on_before_batch_transfer", _REFUSED),
+    "on_after_batch_transfer": ("step", True, "on_after_batch_transfer", _REFUSED),
+    "transfer_batch_to_device": (
+        "step",
+        True,
+        "transfer_batch_to_device",
+        {**_IDENTITY, **_REFUSED},
+    ),
+    "run_training_step": ("step", True, None, _ANY),
+    "run_validation_step": ("step", True, None, _ANY),
+    "run_test_step": ("step", True, None, _ANY),
+    "run_predict_step": ("step", True, None, _REFUSED),
+    "on_before_backward": ("step", True, "on_before_backward", _ANY),
     "scale_loss": ("step", True, None, _IDENTITY),
-    "backward": ("step", True, "backward", _ACTION),
-    "on_after_backward": ("step", True, "on_after_backward", {}),
-    "on_before_optimizer_step": ("step", True, "on_before_optimizer_step", {}),
+    "backward": ("step", True, "backward", {**_ACTION, **_ANY}),
+    "on_after_backward": ("step", True, "on_after_backward", _ANY),
+    "on_before_optimizer_step": ("step", True, "on_before_optimizer_step", _ANY),
     "configure_gradient_clipping": (
         "step",
         True,
         "configure_gradient_clipping",
-        {**_ACTION, **_IDENTITY},
+        {**_ACTION, **_IDENTITY, **_ANY},
     ),
-    "clip_gradients": ("step", True, None, _ACTION),  # Module.clip_gradients calls it
-    "optimizer_step": ("step", True, "optimizer_step", _ACTION),
-    "on_before_zero_grad": ("step", True, "on_before_zero_grad", {}),
-    "optimizer_zero_grad": ("step", True, "optimizer_zero_grad", _ACTION),
-    "scheduler_step": ("step", True, "lr_scheduler_step", _ACTION),  # interval="step"
+    "clip_gradients": ("step", True, None, {**_ACTION, **_ANY}),  # Module.clip_gradients calls it
+    "optimizer_step": ("step", True, "optimizer_step", {**_ACTION, **_ANY}),
+    "on_before_zero_grad": ("step", True, "on_before_zero_grad", _ANY),
+    "optimizer_zero_grad": ("step", True, "optimizer_zero_grad", {**_ACTION, **_ANY}),
+    "scheduler_step": (
+        "step",
+        True,
+        "lr_scheduler_step",
+        {**_ACTION, **_REFUSED},
+    ),  # interval="step"
     "reduce": ("collective", False, None, _IDENTITY),
     "all_gather": ("collective", False, None, {}),
     "broadcast": ("collective", False, None, {}),
     "barrier": ("collective", False, None, {**_ACTION, **_IDENTITY}),
-    "on_save_checkpoint": ("checkpoint", False, "on_save_checkpoint", {}),
-    "on_load_checkpoint": ("checkpoint", False, "on_load_checkpoint", {}),
+    "on_save_checkpoint": ("checkpoint", False, "on_save_checkpoint", _REFUSED),
+    "on_load_checkpoint": ("checkpoint", False, "on_load_checkpoint", _REFUSED),
     "save_checkpoint": ("checkpoint", False, None, {}),
     "load_checkpoint": ("checkpoint", False, None, {}),
 }
