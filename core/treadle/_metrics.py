@@ -100,8 +100,6 @@ def _logging_rules() -> tuple[dict[str, str], dict[str, str]]:
 
 _RULES, _LIGHTNING_NAME = _logging_rules()
 _FRAMES_SEARCHED = 12
-
-
 _CORE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
@@ -332,7 +330,7 @@ class MetricStore:
                 f"`predict` hook, but it doesn't support logging. (`self.log({name!r}, ...)` "
                 f"in predict: return the values from `predict_step` instead.)"
             )
-        if fx is not None and fx in _RULES:
+        if fx is not None:
             check_hook_logs(fx, name, on_step, on_epoch)
         metric = value if is_metric(value) else None
         if metric is None:

@@ -133,10 +133,12 @@ class Step:
         # ... and only the core zeroes gradients: optimizer_zero_grad is ``zero_grad()``
         self.bare_zero_grad = self.zero_grad is _defaults.optimizer_zero_grad
         # ... and only the core runs training_step: the step calls it itself, bound and with
-        # its signature read once per epoch (``arm_training_step``); None otherwise
+        # its signature read once per epoch (``arm_training_step``). ``run_step(batch,
+        # batch_idx)`` is what the step calls; ``training_step`` the bound method it calls
+        # directly (None: through the run_training_step hook)
         self.bare_run_step = hooks.run_training_step is _defaults.run_training_step
         self.training_step: Any = None
-        self.training_step_takes_idx = True
+        self.run_step: Callable[[Any, int], Any] = self._hooked_training_step
         # what Module.optimizers() hands out: the one optimizer, or the list (as Lightning,
         # the same list on every call)
         self.handed_out: Any = self.optimizers[0] if len(self.optimizers) == 1 else self.optimizers
@@ -173,7 +175,15 @@ class Step:
         method = self.module.training_step
         function = getattr(method, "__func__", method)
         self.training_step = method
-        self.training_step_takes_idx = _step_signature(function, function is not method)[0]
+        if _step_signature(function, function is not method)[0]:
+            self.run_step = method
+        else:
+            self.run_step = lambda batch, batch_idx: method(batch)
+
+    def _hooked_training_step(self, batch: Any, batch_idx: int) -> Any:
+        return self.hooks.run_training_step(
+            trainer=self.trainer, module=self.module, batch=batch, batch_idx=batch_idx
+        )[0]
 
     # -- automatic optimization ---------------------------------------------------------------
 
@@ -227,15 +237,7 @@ class Step:
         """One batch of manual optimization: ``training_step`` steps the optimizers itself
         (``manual_backward`` is :meth:`backward`, ``opt.step()`` :meth:`optimizer_step`)."""
         self.state.stepping = True
-        training_step = self.training_step
-        if training_step is None:
-            out = self.hooks.run_training_step(
-                trainer=self.trainer, module=self.module, batch=batch, batch_idx=batch_idx
-            )[0]
-        elif self.training_step_takes_idx:  # (the core's run_training_step, inlined)
-            out = training_step(batch, batch_idx)
-        else:
-            out = training_step(batch)
+        out = self.run_step(batch, batch_idx)
         # (end_batch, inlined: per step)
         dropped = self._previous_losses
         self._previous_losses, self.kept_losses = self.kept_losses, dropped
@@ -417,15 +419,7 @@ class AutomaticClosure:
                 optimizer.optimizer.zero_grad()
             else:
                 step.zero_grad(trainer, module, optimizer, 0, closure.batch_idx)
-        training_step = step.training_step
-        if training_step is None:
-            out = self.hooks.run_training_step(
-                trainer=trainer, module=module, batch=closure.batch, batch_idx=closure.batch_idx
-            )[0]
-        elif step.training_step_takes_idx:  # (the core's run_training_step, inlined)
-            out = training_step(closure.batch, closure.batch_idx)
-        else:
-            out = training_step(closure.batch)
+        out = step.run_step(closure.batch, closure.batch_idx)
         loss = out if out.__class__ is torch.Tensor else loss_of(out)
         if loss is None:  # training_step returned None: skip backward and the step
             closure.outputs = {} if out is None else out  # as Lightning: {} for None
