@@ -68,6 +68,11 @@ DIFFERENCES = {
     # and on_train_epoch_start again when resuming mid-epoch
     # (tests/lightning_programs/README.md, "Added by lprog7").
     "t_hooks": "zero_grad before training_step (kept) and two orders of a resumed fit (README)",
+    # Lightning's CheckpointIO plugin classes (a custom one, AsyncCheckpointIO) in
+    # Trainer(plugins=...) and a SingleDeviceStrategy object: treadle's plugins are pluggy
+    # plugins and strategies are chosen by name (migration.md, "Imports and names" 3). The
+    # page's Counter callbacks run on treadle (checked without the CheckpointIO part).
+    "doc_extensions": "no Lightning CheckpointIO plugin classes, strategies by name (migration.md)",
 }
 
 

@@ -9,14 +9,18 @@ from typing import Any
 import torch
 
 from treadle.combined_loader import CombinedLoader
+from treadle.errors import ConfigurationError
 
 
-def num_batches(loader: Any, limit: Any) -> float:
+def num_batches(loader: Any, limit: Any, stage: str | None = None) -> float:
     """Batches an epoch of ``loader`` runs under ``limit`` (int, fraction, or None); inf when
     the loader has no length. A ``CombinedLoader``'s limit applies to each of its iterables
-    (set as its ``limits``), and its length follows its mode."""
+    (set as its ``limits``), and its length follows its mode. With ``stage`` (``"train"``,
+    ``"val"``, ``"test"``, ``"predict"``), a fraction that leaves no batch of a loader that has
+    some is refused, as Lightning refuses it: ``limit_{stage}_batches`` asked for a part of the
+    data and would silently run nothing."""
     if isinstance(loader, CombinedLoader):
-        loader.limits = [num_batches(inner, limit) for inner in loader.flattened]
+        loader.limits = [num_batches(inner, limit, stage) for inner in loader.flattened]
         try:
             return len(loader)
         except TypeError:
@@ -28,7 +32,15 @@ def num_batches(loader: Any, limit: Any) -> float:
     if limit is None:
         return n
     if isinstance(limit, float):
-        return n if n == float("inf") else int(n * limit)
+        if n == float("inf"):
+            return n
+        if stage is not None and limit > 0 and n > 0 and int(n * limit) == 0:
+            raise ConfigurationError(
+                f"You requested to check {limit} of the `{stage}_dataloader` but {limit} * {n} < 1. "
+                f"Please increase the `limit_{stage}_batches` argument. Try at least "
+                f"`limit_{stage}_batches={1.0 / n}` (one batch of {n}), or an int number of batches."
+            )
+        return int(n * limit)
     return min(n, int(limit))
 
 

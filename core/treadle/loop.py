@@ -418,7 +418,9 @@ class FitLoop:
         state.stage = STAGE["fit"]
         train_loader = self.load("train") if self.load is not None else None
         trainer.num_training_batches = (
-            0 if train_loader is None else num_batches(train_loader, cfg.limit_train_batches)
+            0
+            if train_loader is None
+            else num_batches(train_loader, cfg.limit_train_batches, "train")
         )
         if (
             trainer.loggers
@@ -451,7 +453,7 @@ class FitLoop:
         trainer, cfg = self.trainer, self.config
         loaders = self.load("val") if self.load is not None else []
         self.val_loaders = loaders
-        self.val_limits = [num_batches(v, cfg.limit_val_batches) for v in loaders]
+        self.val_limits = [num_batches(v, cfg.limit_val_batches, "val") for v in loaders]
         trainer.num_val_batches = per_loader(self.val_limits, loaders)
         # Ranks read different shares of the validation data (no padding): validation runs on
         # all of them when any has a batch, so none is left waiting in a collective.
@@ -593,9 +595,11 @@ class FitLoop:
         if fresh is None:  # passed to fit(): nothing to ask again
             return train_loader, val_loaders
         if which == "train":
-            trainer.num_training_batches = num_batches(fresh, self.config.limit_train_batches)
+            trainer.num_training_batches = num_batches(
+                fresh, self.config.limit_train_batches, "train"
+            )
             return fresh, val_loaders
-        self.val_limits = [num_batches(v, self.config.limit_val_batches) for v in fresh]
+        self.val_limits = [num_batches(v, self.config.limit_val_batches, "val") for v in fresh]
         trainer.num_val_batches = per_loader(self.val_limits, fresh)
         # Ranks read different shares of the validation data (no padding): validation runs on
         # all of them when any has a batch, so none is left waiting in a collective.

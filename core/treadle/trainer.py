@@ -789,7 +789,8 @@ class Trainer(LightningTrainerFacade):
             eval_loaders = self._eval_loaders[fn] = (
                 [self._setup_loader(v, fn) for v in self._request_eval(fn)] if limit != 0 else []
             )
-            limits = [num_batches(v, limit) for v in eval_loaders]
+            stage = {"validate": "val"}.get(fn, fn)
+            limits = [num_batches(v, limit, stage) for v in eval_loaders]
             if fn == "validate":
                 self.num_val_batches = per_loader(limits, eval_loaders)
             evaluation.preemption = EvaluationPreemption(self)  # signals: stop after a batch
@@ -1078,7 +1079,7 @@ class Trainer(LightningTrainerFacade):
         if loader is None:
             return None, [_NO_TRAINING_DATA]
         # each rank will see 1/world_size of the batches
-        self.num_training_batches = per_rank(num_batches(loader, limit), self.world_size)
+        self.num_training_batches = per_rank(num_batches(loader, limit, "train"), self.world_size)
         if isinstance(loader, CombinedLoader) and loader.mode == "sequential":
             return loader, [  # as Lightning
                 'Trainer: `fit()` does not support the `CombinedLoader(mode="sequential")` '
