@@ -53,6 +53,7 @@ SUBMODULES: dict[str, tuple[str, ...]] = {
     "treadle.utilities": (
         "combined_loader",
         "compile",
+        "data",
         "enums",
         "exceptions",
         "grads",

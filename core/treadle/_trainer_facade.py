@@ -89,7 +89,8 @@ class LightningTrainerFacade:
 
     @property
     def log_every_n_steps(self) -> int:
-        return self.config.log_every_n_steps
+        """The logging interval; 0 under ``barebones=True`` (nothing is logged), as Lightning."""
+        return 0 if self.config.barebones else self.config.log_every_n_steps
 
     @property
     def num_sanity_val_steps(self) -> int | float:

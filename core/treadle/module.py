@@ -21,7 +21,7 @@ from treadle import _metrics
 from treadle._metrics import is_metric as _is_metric
 from treadle.errors import ConfigurationError
 from treadle.hookspecs import HOOKS
-from treadle.utilities import move_data_to_device
+from treadle.utilities import move_data_to_device, takes_dataloader_iter
 
 
 class Module(nn.Module):
@@ -264,9 +264,15 @@ class Module(nn.Module):
     def _export_input(self, given: Any, fn: str, arg: str) -> Any:
         sample = self.example_input_array if given is None else given
         if sample is None:
+            lightning = (  # Lightning's words first
+                "Choosing method=`trace` requires either `example_inputs` or "
+                "`model.example_input_array` to be defined. "
+                if fn == "to_torchscript"
+                else ""
+            )
             raise ValueError(
-                f"`{type(self).__name__}.{fn}()` needs an input to trace: pass `{arg}=` or set "
-                f"`self.example_input_array` in `__init__`."
+                f"{lightning}`{type(self).__name__}.{fn}()` needs an input to trace: pass "
+                f"`{arg}=` or set `self.example_input_array` in `__init__`."
             )
         return move_data_to_device(sample, self.device)
 
@@ -305,9 +311,10 @@ class Module(nn.Module):
         ``torch.jit.trace`` (``method="trace"``, on ``example_inputs`` or
         ``example_input_array``), in eval mode; saved to ``file_path`` when given."""
         if method not in ("script", "trace"):
-            raise ValueError(
-                f"`{type(self).__name__}.to_torchscript(method={method!r})`: `method` is "
-                f"'script' or 'trace'."
+            raise ValueError(  # Lightning's words, then the fix
+                f"The 'method' parameter only supports 'script' or 'trace', but value given was: "
+                f"{method} (`{type(self).__name__}.to_torchscript(method={method!r})`: pass "
+                f"method='script' or method='trace')."
             )
         mode = self.training
         Module._jit_is_scripting = True  # ``self.trainer`` must not raise while compiling
@@ -320,8 +327,12 @@ class Module(nn.Module):
         finally:
             Module._jit_is_scripting = False
             self.train(mode)
-        if file_path is not None:
-            torch.jit.save(compiled, str(file_path))
+        if file_path is not None:  # as Lightning: through fsspec, so any filesystem's URL works
+            from fsspec.core import url_to_fs  # type: ignore[import-untyped]  # (torch needs it)
+
+            fs = url_to_fs(str(file_path))[0]
+            with fs.open(str(file_path), "wb") as f:
+                torch.jit.save(compiled, f)
         return compiled
 
     def log(
@@ -360,6 +371,20 @@ class Module(nn.Module):
                 stacklevel=2,
             )
             return
+        if trainer.config.barebones:
+            warnings.warn(  # Lightning's wording, then what was not done
+                "You are trying to `self.log()` but `Trainer(barebones=True)` is configured. "
+                "Logging can impact raw speed so it is disabled under this setting "
+                f"(`self.log({name!r}, ...)` in {type(self).__name__}: nothing was logged).",
+                stacklevel=2,
+            )
+            return
+        if batch_size is None and trainer.training and takes_dataloader_iter(self.training_step):
+            raise ConfigurationError(  # (cached per step function: no cost per call)
+                "With `def training_step(self, dataloader_iter)`, `self.log(..., batch_size=...)` "
+                f"should be provided: the batch is fetched by the step, so its size is not known "
+                f"(`self.log({name!r}, ...)` in {type(self).__name__}; pass `batch_size=`)."
+            )
         if metric_attribute is None and _is_metric(value):
             self._check_metric_attribute(name, value)
         if logger and not trainer.loggers:

@@ -83,6 +83,14 @@ class Trainer(LightningTrainerFacade):
                 )
             kwargs = {**kwargs, "strategy": name}
         self.config = cfg = validate_trainer_kwargs(kwargs)
+        if cfg.barebones:
+            rank_zero_info(
+                "You are running in `Trainer(barebones=True)` mode. All features that may impact "
+                "raw speed have been disabled to facilitate analyzing the Trainer overhead: "
+                "checkpointing, the progress bar, the model summary, logging (`logger`, "
+                "`log_every_n_steps`, `self.log`), the sanity check, `fast_dev_run`, "
+                "`detect_anomaly` and `profiler`."
+            )
         self.state = LoopState()
         apply_debugging_flags(cfg)
         self.plugin_manager = pm = RunPluginManager()
@@ -445,10 +453,12 @@ class Trainer(LightningTrainerFacade):
     def estimated_stepping_batches(self) -> float:
         """Optimizer-step batches the whole fit will run (to size ``OneCycleLR``, say). As
         Lightning's, read before fit's loop asked for the training loader (in
-        ``configure_optimizers``), it asks for it now (unless ``max_epochs=-1``)."""
+        ``configure_optimizers``), it asks for it now (unless ``max_epochs=-1``), saying so in
+        Lightning's INFO line."""
         if self.max_epochs == -1:
             return float("inf") if self.max_steps == -1 else self.max_steps
         if self._train_pending:
+            rank_zero_info("Loading `train_dataloader` to estimate number of stepping batches.")
             self._train_loader()
         n = self.num_training_batches
         if n == float("inf") and self.max_steps == -1:

@@ -20,7 +20,7 @@ import os
 import pickle
 import random
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Optional, Union
 
 import torch
@@ -56,6 +56,8 @@ __all__ = [
     "PossibleUserWarning",
     "from_compiled",
     "disable_possible_user_warnings",
+    "extract_batch_size",
+    "has_len_all_ranks",
     "find_shared_parameters",
     "grad_norm",
     "is_overridden",
@@ -70,6 +72,7 @@ __all__ = [
     "seed_everything",
     "set_shared_parameters",
     "suggested_max_num_workers",
+    "warning_cache",
     "to_uncompiled",
 ]
 
@@ -364,6 +367,105 @@ def batch_size_of(batch: Any) -> int:
             if n:
                 return n
     return 1
+
+
+class WarningCache(set):
+    """Lightning's ``WarningCache``: each message warned once until ``clear()``."""
+
+    def warn(self, message: str, stacklevel: int = 5, **kwargs: Any) -> None:
+        if message not in self:
+            self.add(message)
+            rank_zero_warn(message, stacklevel=stacklevel, **kwargs)
+
+
+# the warnings of ``extract_batch_size`` (``lightning.pytorch.utilities.data.warning_cache``)
+warning_cache = WarningCache()
+
+
+def _batch_sizes(batch: Any) -> Any:
+    """The leading size of each tensor in ``batch`` (1 for a scalar), None for a leaf that is
+    no tensor, in order: mappings' values, iterables (not strings) and dataclasses walked."""
+    if isinstance(batch, torch.Tensor):
+        yield batch.size(0) if batch.ndim else 1
+    elif isinstance(batch, str):
+        yield None
+    elif isinstance(batch, Mapping):
+        for value in batch.values():
+            yield from _batch_sizes(value)
+    elif isinstance(batch, Iterable):
+        for value in batch:
+            yield from _batch_sizes(value)
+    elif dataclasses.is_dataclass(batch) and not isinstance(batch, type):
+        for field in dataclasses.fields(batch):
+            yield from _batch_sizes(getattr(batch, field.name))
+    else:
+        yield None
+
+
+def extract_batch_size(batch: Any) -> int:
+    """Lightning's ``extract_batch_size``: the leading size of the first tensor in ``batch``.
+    Tensors of other sizes after it: a warning (once per message, ``warning_cache``) naming
+    the size taken; no tensor first: ``MisconfigurationException``. ``self.log`` does not
+    use it (treadle's ``batch_size_of`` takes the first tensor quietly)."""
+    problem = (
+        "We could not infer the batch_size from the batch. Either simplify its structure or "
+        "provide the batch_size as `self.log(..., batch_size=batch_size)`."
+    )
+    size = None
+    try:
+        for found in _batch_sizes(batch):
+            if size is None:
+                size = found
+            elif size != found:
+                warning_cache.warn(
+                    "Trying to infer the `batch_size` from an ambiguous collection. The batch "
+                    f"size we found is {size}. To avoid any miscalculations, use "
+                    "`self.log(..., batch_size=batch_size)`."
+                )
+                break
+    except RecursionError:
+        raise RecursionError(problem) from None
+    if size is None:
+        raise MisconfigurationException(f"{problem} (batch of type {type(batch).__name__})")
+    return size
+
+
+def has_len_all_ranks(
+    dataloader: object,
+    strategy: Any,
+    allow_zero_length_dataloader_with_multiple_devices: bool = False,
+) -> bool:
+    """Lightning's ``has_len_all_ranks``: ``dataloader`` has a length (False when it has none);
+    a warning when the lengths of all ranks sum to zero, and, when only this rank's is zero,
+    a ``RuntimeError`` (a warning with ``allow_zero_length_dataloader_with_multiple_devices``)."""
+    try:
+        local = len(dataloader)  # type: ignore[arg-type]
+    except (TypeError, NotImplementedError):
+        return False
+    total = local
+    dist = torch.distributed
+    if getattr(strategy, "world_size", 1) > 1 and dist.is_available() and dist.is_initialized():
+        summed = torch.tensor(local, device=strategy.root_device)
+        dist.all_reduce(summed)
+        total = int(summed)
+    name = type(dataloader).__name__
+    if total == 0:
+        rank_zero_warn(
+            f"Total length of `{name}` across ranks is zero. Please make sure this was your "
+            "intention."
+        )
+    if total > 0 and local == 0:
+        if not allow_zero_length_dataloader_with_multiple_devices:
+            raise RuntimeError(
+                f"`{name}` within local rank has zero length. Please make sure that it returns "
+                "at least 1 batch (or pass `allow_zero_length_dataloader_with_multiple_devices="
+                "True`)."
+            )
+        rank_zero_warn(
+            f"Total length of `{name}` across ranks is zero, but local rank has zero length. "
+            "Please be cautious of uneven batch length."
+        )
+    return True
 
 
 def seed_worker(worker_id: int) -> None:

@@ -297,3 +297,24 @@ def test_lightning_warnings_once_per_run(tmp_path):
         for w in record
         if str(w.message).endswith("Here be dragons.")
     ), [(w.category, w.filename) for w in record]
+
+
+def test_log_in_a_dataloader_iter_training_step_needs_batch_size(tmp_path):
+    """Ported from ``test_fetchers.py::test_fetching_dataloader_iter_opt`` (automatic
+    optimization): the batch is fetched by the step, so ``self.log`` without ``batch_size``
+    is refused there (Lightning's MisconfigurationException), and with it logs."""
+    from treadle.utilities import MisconfigurationException
+
+    class Logging(Recorder):
+        def training_step(self, dataloader_iter):
+            loss = super().training_step(dataloader_iter)
+            with pytest.raises(MisconfigurationException, match=r"self.log\(\.\.\., batch_size"):
+                self.log("train_loss", loss)
+            self.log("train_loss", loss, batch_size=1)
+            return loss
+
+    model = Logging()
+    trainer = _trainer(tmp_path)
+    trainer.fit(model)
+    assert len([c for c in model.calls if c[0] == "step"]) == model.n
+    assert "train_loss" in trainer.callback_metrics

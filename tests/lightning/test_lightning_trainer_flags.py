@@ -631,3 +631,28 @@ def test_max_epochs_not_set_warning(tmp_path):
             warnings.simplefilter("always")
             trainer.fit(CustomModel())
         assert not [w for w in records if match in str(w.message)], kwargs
+
+
+def test_barebones_says_so_and_self_log_warns(tmp_path, caplog):
+    """Ported from ``test_barebones.py::test_barebones_argument_selection`` and
+    ``::test_barebones_disables_logging``: the INFO line at construction, ``log_every_n_steps``
+    read as 0, and ``self.log``/``self.log_dict`` warning and recording nothing."""
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="treadle"):
+        trainer = treadle.Trainer(barebones=True, default_root_dir=tmp_path, max_steps=2)
+    assert "running in `Trainer(barebones=True)` mode" in caplog.text
+    assert trainer.log_every_n_steps == 0
+    assert treadle.Trainer(logger=False, log_every_n_steps=7).log_every_n_steps == 7
+
+    class LogModel(BoringModel):
+        def training_step(self, batch, batch_idx):
+            self.log("foo", 1.0)
+            self.log_dict({"bar": 2.0})
+            return super().training_step(batch, batch_idx)
+
+    with pytest.warns(UserWarning, match=r"barebones=True\)` is configured") as record:
+        trainer.fit(LogModel())
+    said = [str(w.message) for w in record if "barebones=True)` is configured" in str(w.message)]
+    assert len(said) == 4 and "`self.log('foo', ...)`" in said[0], said  # 2 calls, 2 batches
+    assert not trainer.callback_metrics and not trainer.logged_metrics

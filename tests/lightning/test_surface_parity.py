@@ -743,7 +743,7 @@ def test_to_torchscript_script_and_trace(tmp_path):
 
 def test_to_torchscript_errors():
     model = BoringModel()
-    with pytest.raises(ValueError, match=re.escape("`method` is 'script' or 'trace'")):
+    with pytest.raises(ValueError, match=re.escape("pass method='script' or method='trace'")):
         model.to_torchscript(method="compile")
     with pytest.raises(
         ValueError, match=re.escape("pass `example_inputs=` or set `self.example_input_array`")
