@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+
 from _procs import read_json, run, write
 
 pytestmark = pytest.mark.slow  # multi-process
