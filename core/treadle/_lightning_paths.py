@@ -46,9 +46,11 @@ SUBMODULES: dict[str, tuple[str, ...]] = {
         "timer",
         "weight_averaging",
     ),
+    "treadle.accelerators": ("accelerator", "cpu", "cuda", "mps", "xla"),
     "treadle.loggers": ("csv_logs", "logger", "tensorboard"),
     "treadle.serve": ("servable_module", "servable_module_validator"),
     "treadle.profilers": ("advanced", "base", "profiler", "pytorch", "simple"),
+    "treadle.strategies": ("ddp", "deepspeed", "fsdp", "parallel", "single_device", "strategy"),
     "treadle.tuner": ("batch_size_scaling", "lr_finder", "tuning"),
     "treadle.utilities": (
         "combined_loader",

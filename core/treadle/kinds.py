@@ -284,6 +284,11 @@ class StrategyBase:
     def root_device(self, device: torch.device) -> None:
         self.__dict__["_own_root_device"] = device
 
+    @property
+    def is_global_zero(self) -> bool:
+        """Lightning's ``strategy.is_global_zero``: this process is rank 0 of the run."""
+        return self.global_rank == 0
+
     def no_backward_sync(self, module: Any = None, enabled: bool = True) -> ContextManager[None]:
         return contextlib.nullcontext()
 

@@ -82,6 +82,16 @@ class Trainer(LightningTrainerFacade):
                     ]
                 )
             kwargs = {**kwargs, "strategy": name}
+            # DDPStrategy(accelerator=CUDAAccelerator()): the Trainer's, unless it has its own
+            implied = getattr(self._strategy_object, "accelerator", None)
+            if isinstance(implied, str) and kwargs.get("accelerator") in (None, "auto"):
+                kwargs["accelerator"] = implied
+        given_accelerator = kwargs.get("accelerator")
+        if given_accelerator is not None and not isinstance(given_accelerator, str):
+            # Trainer(accelerator=CPUAccelerator()): Lightning's class, selected by its name
+            from treadle.accelerators import accelerator_name
+
+            kwargs = {**kwargs, "accelerator": accelerator_name(given_accelerator)}
         self.config = cfg = validate_trainer_kwargs(kwargs)
         if cfg.barebones:
             rank_zero_info(

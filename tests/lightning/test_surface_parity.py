@@ -12,6 +12,7 @@ script (run it with Lightning's interpreter, e.g. ``/work/lvenv/bin/python``)::
      "LightningDataModule": pub(pl.LightningDataModule()), "Callback": pub(pl.Callback()),
      "lightning.pytorch": pl.__all__, "lightning.pytorch.callbacks": callbacks.__all__,
      "lightning.pytorch.loggers": loggers.__all__, "lightning.pytorch.utilities": utilities.__all__}
+    # and, since treadle.strategies/treadle.accelerators: strategies.__all__, accelerators.__all__
 
 Each name must exist on treadle's counterpart (mapped as ``tests/lightning_programs/mapper.py``
 maps imports: ``LightningModule`` is ``treadle.Module``, ``lightning.pytorch.callbacks`` is
@@ -416,6 +417,25 @@ LIGHTNING_SURFACE: dict[str, tuple[str, ...]] = {
     # the __all__ of lightning/pytorch/serve/__init__.py (importing it needs `requests`, which
     # the reference venv lacks, so the script above leaves it out)
     "lightning.pytorch.serve": ("ServableModule", "ServableModuleValidator"),
+    # (added with treadle.strategies and treadle.accelerators: the __all__ of
+    # lightning.pytorch.strategies and lightning.pytorch.accelerators, Lightning 2.6.6)
+    "lightning.pytorch.accelerators": (
+        "Accelerator",
+        "CPUAccelerator",
+        "CUDAAccelerator",
+        "MPSAccelerator",
+        "XLAAccelerator",
+        "find_usable_cuda_devices",
+    ),
+    "lightning.pytorch.strategies": (
+        "DDPStrategy",
+        "DeepSpeedStrategy",
+        "FSDPStrategy",
+        "ModelParallelStrategy",
+        "ParallelStrategy",
+        "SingleDeviceStrategy",
+        "Strategy",
+    ),
     "lightning.pytorch.utilities": (
         "AttributeDict",
         "CombinedLoader",
@@ -466,6 +486,8 @@ NOT_IN_TREADLE: dict[tuple[str, str], str] = {
     ("lightning.pytorch.loggers", "MLFlowLogger"): "an outside distribution (entry-point group)",
     ("lightning.pytorch.loggers", "WandbLogger"): "an outside distribution (entry-point group)",
     ("lightning.pytorch.loggers", "LitLogger"): "Lightning AI's hosted service",
+    ("lightning.pytorch.strategies", "ModelParallelStrategy"): "tensor parallelism over a 2-D "
+    "device mesh is not built; treadle's sharding is strategy='fsdp' or 'deepspeed*'",
     ("lightning.pytorch.utilities", "is_shared_filesystem"): "DataModule.prepare_data_per_node "
     "says it instead",
 }

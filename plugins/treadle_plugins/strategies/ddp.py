@@ -126,6 +126,36 @@ class DDPStrategy(StrategyBase):
         self._backend = "gloo"
         self._timeout_s: float | None = None
         self._store: Any = None  # the process group's store (a roll call after a timeout)
+        # What a ``treadle.strategies.DDPStrategy(...)`` object asked for (``configure``).
+        self.given: Any = None
+        self.backend: str | None = None  # None: gloo on the CPU, NCCL on CUDA
+        self.timeout_s: float | None = None  # None: the Trainer's process_group_timeout
+        self.ddp_kwargs: dict[str, Any] = {}
+        self.comm_hook: tuple[Any, Any, Any] = (None, None, None)  # state, hook, wrapper
+
+    def configure(self, given: Any) -> None:
+        """Take the options of Lightning's ``DDPStrategy``/``FSDPStrategy`` object ``given``
+        (``treadle.strategies``): process-group backend and timeout, and for ``ddp`` the
+        ``DistributedDataParallel`` arguments and communication hook."""
+        self.given = given
+        self.backend = given.process_group_backend
+        self.timeout_s = given.timeout_s
+        self.ddp_kwargs = {
+            k: v
+            for k, v in getattr(given, "ddp_kwargs", {}).items()
+            if k != "find_unused_parameters"
+        }
+        self.comm_hook = getattr(given, "comm_hook", (None, None, None))
+
+    @property
+    def process_group_backend(self) -> str:
+        """Lightning's ``strategy.process_group_backend``: the backend given, else gloo on the
+        CPU and NCCL on CUDA."""
+        return self.backend or _BACKENDS.get(self._trainer.accelerator.device_type, "gloo")
+
+    @property
+    def _pg_timeout_s(self) -> float:
+        return self.timeout_s or self._trainer.config.process_group_timeout
 
     def __repr__(self) -> str:
         return f"DDPStrategy({self.name!r}, rank={self.global_rank}/{self.world_size})"
@@ -195,6 +225,8 @@ class DDPStrategy(StrategyBase):
             if hasattr(config, "as_dict")
             else {name: getattr(config, name) for name in type(config).model_fields}
         )
+        if self.given is not None:  # the workers take the same options
+            config["strategy"] = self.given
         previous, model._trainer = model._trainer, None  # the parent's Trainer is not picklable
         dm_previous = datamodule.trainer if datamodule is not None else None
         if datamodule is not None:  # pickled to the workers, which set it up (prepare_data on
@@ -204,7 +236,7 @@ class DDPStrategy(StrategyBase):
                 _spawn_worker,
                 self.world_size,
                 args=(config, stage, model, train_loader, val_loader, ckpt_path, datamodule),
-                timeout_s=trainer.config.process_group_timeout,
+                timeout_s=self._pg_timeout_s,
             )
         finally:
             model._trainer = previous
@@ -236,13 +268,13 @@ class DDPStrategy(StrategyBase):
             os.environ["MASTER_PORT"] = str(env.main_port)
         device = trainer.accelerator.root_device
         self._device = device
-        self._backend = _BACKENDS.get(device.type, "gloo")
+        self._backend = self.backend or _BACKENDS.get(device.type, "gloo")
         if self._backend == "nccl":
             torch.cuda.set_device(device)
         if dist.is_initialized():  # set up by the user or an earlier stage that kept it
             self._adopt_kept_group()
             return
-        self._timeout_s = trainer.config.process_group_timeout
+        self._timeout_s = self._pg_timeout_s
         timeout = timedelta(seconds=self._timeout_s)
         # The ranks wait for each other up to _STARTUP_TIMEOUT_S however short the process-group
         # timeout (meant for a rank stuck outside a collective): our rank 0 starts the others,
@@ -285,7 +317,11 @@ class DDPStrategy(StrategyBase):
             wrapper,
             device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=self.find_unused_parameters,
+            **self.ddp_kwargs,
         )
+        state, hook, wrapper = self.comm_hook
+        if hook is not None:  # as Lightning's _register_ddp_hooks
+            self.model.register_comm_hook(state, wrapper(hook) if wrapper is not None else hook)
 
     @hookimpl
     def setup_dataloader(self, trainer: Any, dataloader: Any, stage: str) -> Any:

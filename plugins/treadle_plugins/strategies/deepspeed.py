@@ -220,6 +220,8 @@ class DeepSpeedStrategy(StrategyBase):
                 0,
                 0,
             )
+        # Lightning's DeepSpeedStrategy(timeout=...) (treadle.strategies); None: the Trainer's
+        self.timeout_s: float | None = None
         self.config: dict[str, Any] | None = None  # what deepspeed.initialize got
         self.engine: Any = None
         self._engine_optimizer = None
@@ -235,6 +237,15 @@ class DeepSpeedStrategy(StrategyBase):
 
     def __repr__(self) -> str:
         return f"<treadle strategy {self.name!r}>"
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self._trainer.config.num_nodes)
+
+    @property
+    def process_group_backend(self) -> str:
+        """Lightning's ``strategy.process_group_backend``: NCCL on CUDA, gloo elsewhere."""
+        return "nccl" if self._trainer.accelerator.device_type == "cuda" else "gloo"
 
     # -- the ZeRO stage and the config --------------------------------------------------------
 
@@ -576,7 +587,7 @@ class DeepSpeedStrategy(StrategyBase):
         launcher, env = _launcher(), self.environment
         if not dist.is_initialized():
             backend = "nccl" if trainer.accelerator.name == "cuda" else "gloo"
-            timeout = timedelta(seconds=trainer.config.process_group_timeout)
+            timeout = timedelta(seconds=(self.timeout_s or trainer.config.process_group_timeout))
             if self.joined:
                 if env.main_port is not None:  # init_method="env://" reads these
                     os.environ["MASTER_ADDR"] = str(env.main_address)
@@ -599,7 +610,7 @@ class DeepSpeedStrategy(StrategyBase):
         deepspeed.init_distributed(
             dist_backend=dist.get_backend(),
             auto_mpi_discovery=False,
-            timeout=timedelta(seconds=trainer.config.process_group_timeout),
+            timeout=timedelta(seconds=(self.timeout_s or trainer.config.process_group_timeout)),
         )
         self._failed = False
 
@@ -611,7 +622,7 @@ class DeepSpeedStrategy(StrategyBase):
         # another rank failed first.
         self._failed = True
         error = _launcher().handle_failure(
-            exception, self.global_rank, trainer.config.process_group_timeout
+            exception, self.global_rank, (self.timeout_s or trainer.config.process_group_timeout)
         )
         if error is not None:
             raise error from None

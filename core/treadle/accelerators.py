@@ -1,0 +1,270 @@
+"""Lightning's accelerator classes (``lightning.pytorch.accelerators``) under treadle's names.
+
+treadle's accelerators are plugins selected by name (``Trainer(accelerator="cpu")``). The
+classes here are Lightning's: their static methods answer what Lightning's do
+(``CUDAAccelerator.is_available()``, ``auto_device_count()``, ``parse_devices(devices)``,
+``get_parallel_devices(devices)``); an instance passed as ``Trainer(accelerator=
+CPUAccelerator())`` selects that accelerator by its name; and ``isinstance(trainer.accelerator,
+CPUAccelerator)`` is true when treadle's ``cpu`` accelerator runs (likewise CUDA, MPS, XLA;
+``Accelerator`` for any of treadle's). A subclass of these with methods of its own is not an
+accelerator treadle runs: write an accelerator plugin instead (docs/plugins.md). The plugin
+modules are looked up in ``sys.modules``, never imported here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any, Union
+
+import torch
+
+from treadle import _lightning_paths
+from treadle.errors import ConfigurationError
+from treadle.kinds import AcceleratorBase
+
+__all__ = [
+    "Accelerator",
+    "CPUAccelerator",
+    "CUDAAccelerator",
+    "MPSAccelerator",
+    "XLAAccelerator",
+    "find_usable_cuda_devices",
+]
+
+_Devices = Union[int, str, list[int], None]
+
+
+class _RunningCheck(type):
+    """``isinstance(x, C)``: ``x`` is a ``C`` made by the program, or the running plugin
+    accelerator (``_runs``: module and class name) that Lightning's ``C`` stands for."""
+
+    _runs: tuple[str, str] | None = None
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        if type.__instancecheck__(cls, obj):
+            return True
+        if cls._runs is None:  # Accelerator: any of treadle's
+            return isinstance(obj, AcceleratorBase)
+        module = sys.modules.get(cls._runs[0])
+        return module is not None and isinstance(obj, getattr(module, cls._runs[1]))
+
+
+class Accelerator(metaclass=_RunningCheck):
+    """Lightning's accelerator base: ``isinstance(trainer.accelerator, Accelerator)`` holds for
+    every accelerator treadle runs. ``name`` is the accelerator's name in treadle."""
+
+    name: str = ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class CPUAccelerator(Accelerator):
+    """The CPU (treadle's ``cpu``); ``devices`` is the number of processes."""
+
+    name = "cpu"
+    _runs = ("treadle_plugins.accelerators.cpu", "CPUAccelerator")
+
+    @staticmethod
+    def parse_devices(devices: int | str) -> int:
+        """The number of processes ``devices`` asks for (an int > 0, or its digits)."""
+        if isinstance(devices, str) and devices.strip().isdigit():
+            devices = int(devices)
+        if not isinstance(devices, int) or isinstance(devices, bool) or devices <= 0:
+            raise TypeError("`devices` selected with `CPUAccelerator` should be an int > 0.")
+        return devices
+
+    @staticmethod
+    def get_parallel_devices(devices: int | str) -> list[torch.device]:
+        return [torch.device("cpu")] * CPUAccelerator.parse_devices(devices)
+
+    @staticmethod
+    def auto_device_count() -> int:
+        """One: ``devices="auto"`` on the CPU is one process."""
+        return 1
+
+    @staticmethod
+    def is_available() -> bool:
+        return True
+
+
+class CUDAAccelerator(Accelerator):
+    """NVIDIA GPUs (treadle's ``cuda``)."""
+
+    name = "cuda"
+    _runs = ("treadle_plugins.accelerators.cuda", "CUDAAccelerator")
+
+    @staticmethod
+    def parse_devices(devices: _Devices) -> list[int] | None:
+        """GPU indices: an int N (the first N), -1 (all), a list, or a string of either
+        (``"0,2"``, ``"2"``, ``"-1"``); None for 0 or an empty list."""
+        return _parse_gpu_ids(devices, torch.cuda.device_count())
+
+    @staticmethod
+    def get_parallel_devices(devices: list[int]) -> list[torch.device]:
+        return [torch.device("cuda", i) for i in devices]
+
+    @staticmethod
+    def auto_device_count() -> int:
+        """The number of visible GPUs."""
+        return torch.cuda.device_count()
+
+    @staticmethod
+    def is_available() -> bool:
+        return torch.cuda.device_count() > 0
+
+
+def _mps_available() -> bool:
+    return bool(torch.backends.mps.is_available())
+
+
+class MPSAccelerator(Accelerator):
+    """Apple silicon's GPU (treadle's ``mps``): one device."""
+
+    name = "mps"
+    _runs = ("treadle_plugins.accelerators.mps", "MPSAccelerator")
+
+    @staticmethod
+    def parse_devices(devices: _Devices) -> list[int] | None:
+        return _parse_gpu_ids(devices, 1 if _mps_available() else 0)
+
+    @staticmethod
+    def get_parallel_devices(devices: _Devices) -> list[torch.device]:
+        parsed = MPSAccelerator.parse_devices(devices) or []
+        return [torch.device("mps", i) for i in range(len(parsed))]
+
+    @staticmethod
+    def auto_device_count() -> int:
+        return 1
+
+    @staticmethod
+    def is_available() -> bool:
+        return _mps_available()
+
+
+class XLAAccelerator(Accelerator):
+    """TPUs through ``torch_xla`` (treadle's ``tpu``: one core per run)."""
+
+    name = "tpu"
+    _runs = ("treadle_plugins.accelerators.xla", "XLAAccelerator")
+
+    @staticmethod
+    def parse_devices(devices: int | str | list[int]) -> int | list[int]:
+        """A number of cores, or a one-element list naming a core, as Lightning's."""
+        if isinstance(devices, str) and devices.strip().isdigit():
+            devices = int(devices)
+        if isinstance(devices, list) and len(devices) == 1 and isinstance(devices[0], int):
+            return devices
+        if isinstance(devices, int) and not isinstance(devices, bool) and devices > 0:
+            return devices
+        raise TypeError(
+            f"`devices` can only be a positive int or a one-element list of ints, got {devices!r}."
+        )
+
+    @staticmethod
+    def get_parallel_devices(devices: int | list[int]) -> list[torch.device]:
+        parsed = XLAAccelerator.parse_devices(devices)
+        indices = parsed if isinstance(parsed, list) else range(parsed)
+        return [torch.device("xla", i) for i in indices]
+
+    @staticmethod
+    def auto_device_count() -> int:
+        """The TPU cores ``torch_xla`` sees (0 without it)."""
+        if not XLAAccelerator.is_available():
+            return 0
+        runtime = importlib.import_module("torch_xla.runtime")  # (only on TPU VMs)
+        return int(runtime.global_runtime_device_count())
+
+    @staticmethod
+    def is_available() -> bool:
+        xla = importlib.import_module("treadle_plugins.accelerators.xla")
+        return bool(xla._available())
+
+
+def find_usable_cuda_devices(num_devices: int = -1) -> list[int]:
+    """The indices of ``num_devices`` visible GPUs that take a tensor now (all of them for
+    -1), as Lightning's: for ``Trainer(accelerator="cuda", devices=find_usable_cuda_devices(2))``
+    on a machine whose GPUs other jobs hold in exclusive mode."""
+    if num_devices == 0:
+        return []
+    visible = list(range(torch.cuda.device_count()))
+    if not visible:
+        raise ValueError(
+            f"You requested to find {num_devices} devices but there are no visible CUDA "
+            f"devices on this machine."
+        )
+    if num_devices > len(visible):
+        raise ValueError(
+            f"You requested to find {num_devices} devices but this machine only has "
+            f"{len(visible)} GPUs."
+        )
+    usable: list[int] = []
+    busy: list[int] = []
+    for index in visible:
+        try:
+            torch.tensor(0, device=torch.device("cuda", index))
+        except RuntimeError:
+            busy.append(index)
+            continue
+        usable.append(index)
+        if len(usable) == num_devices:
+            break
+    if num_devices != -1 and len(usable) != num_devices:
+        raise RuntimeError(
+            f"You requested to find {num_devices} devices but only {len(usable)} are currently "
+            f"available. The devices {busy} are occupied by other processes and can't be used "
+            f"at the moment."
+        )
+    return usable
+
+
+def _parse_gpu_ids(devices: _Devices, count: int) -> list[int] | None:
+    if devices is None or isinstance(devices, bool):
+        raise TypeError(
+            f"Device IDs (GPU/TPU) must be an int, a string, a sequence of ints, but you "
+            f"passed {devices!r}"
+        )
+    if isinstance(devices, str):
+        text = devices.strip()
+        if text == "-1":
+            devices = -1
+        elif "," in text:
+            devices = [int(x) for x in text.split(",") if x.strip()]
+        elif text.isdigit():
+            devices = int(text)
+        else:
+            raise TypeError(f"Could not parse the device IDs {devices!r}.")
+    if devices == 0 or devices == []:
+        return None
+    if devices == -1:
+        if count == 0:
+            raise ConfigurationError("GPUs requested but none are available.")
+        return list(range(count))
+    ids = list(range(devices)) if isinstance(devices, int) else list(devices)
+    available = list(range(count))
+    if any(i not in available for i in ids):
+        raise ConfigurationError(
+            f"You requested gpu: {ids}\n But your machine only has: {available}"
+        )
+    return ids
+
+
+def accelerator_name(accelerator: Any, where: str = "TrainerConfig: `accelerator") -> str:
+    """``Trainer(accelerator=CPUAccelerator())``: the name of the accelerator ``accelerator``
+    stands for. A subclass with methods of its own is refused: treadle runs its plugin, not the
+    object's methods."""
+    cls = type(accelerator)
+    if cls in (CPUAccelerator, CUDAAccelerator, MPSAccelerator, XLAAccelerator):
+        return cls.name
+    raise ConfigurationError(
+        [
+            f"{where}={accelerator!r}`: treadle takes an accelerator name "
+            f"('cpu', 'cuda', 'mps', 'tpu', 'gpu', 'auto') or one of treadle.accelerators' "
+            f"CPUAccelerator(), CUDAAccelerator(), MPSAccelerator(), XLAAccelerator(). A custom "
+            f"accelerator is a plugin that provides a new name (docs/plugins.md)."
+        ]
+    )
+
+
+_lightning_paths.register(__name__)
