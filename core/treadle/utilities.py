@@ -1,8 +1,10 @@
 """Small helpers shared by the core and plugins, and the names of Lightning's ``utilities``.
 
 The Lightning names a user program imports from ``lightning.pytorch.utilities`` (and its
-``exceptions``, ``rank_zero``, ``types``, ``parsing``, ``seed`` submodules, which are aliases
-of this module: see ``_lightning_paths``): ``MisconfigurationException`` (treadle's
+``exceptions``, ``rank_zero``, ``warnings``... submodules, which are aliases of this module; its
+``types``, ``parsing``, ``seed``, ``memory``, ``data`` and ``deepspeed`` submodules are
+``treadle._lightning_utilities``, loaded on first use: see ``_lightning_paths``):
+``MisconfigurationException`` (treadle's
 ``ConfigurationError``, so ``except MisconfigurationException`` catches treadle's refusals),
 ``rank_zero_only``/``rank_zero_info``/``rank_zero_warn``/``rank_zero_debug``,
 ``AttributeDict``, ``STEP_OUTPUT`` and the other type aliases, ``seed_everything``,
@@ -576,5 +578,6 @@ def to_uncompiled(model: Any) -> Any:
     return original
 
 
-# ``treadle.utilities.exceptions``, ``...rank_zero``, ``...types`` (Lightning's paths): this module.
+# ``treadle.utilities.exceptions``, ``...rank_zero`` (Lightning's paths): this module; ``...types``,
+# ``...parsing``, ``...memory``...: ``treadle._lightning_utilities``, on first use.
 _lightning_paths.register(__name__)
