@@ -1236,8 +1236,6 @@ def convert_zero_checkpoint(checkpoint_dir: Any, output_file: Any, tag: str | No
         raise ModuleNotFoundError(
             f"convert_zero_checkpoint_to_fp32_state_dict needs deepspeed: {INSTALL_HINT}"
         )
-    from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
-
     from treadle import checkpoint_io
 
     path = Path(checkpoint_dir)
@@ -1264,6 +1262,8 @@ def convert_zero_checkpoint(checkpoint_dir: Any, output_file: Any, tag: str | No
             f"it has no `{tag}/` directory (DeepSpeed's files); its directories: "
             f"{', '.join(found) or '(none)'}. Pass tag=<one of them>, or leave tag out.",
         )
+    from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+
     with _weights_only_loads():
         full = get_fp32_state_dict_from_zero_checkpoint(str(path), tag=tag)
     prefix = "module."  # the engine's module wraps the user's Module as `.module`
