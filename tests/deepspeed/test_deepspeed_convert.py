@@ -17,10 +17,13 @@ import pytest
 import treadle
 from _ds_jobs import run, write
 
-pytestmark = pytest.mark.skipif(
-    not treadle.module_available("deepspeed"),
-    reason="deepspeed is not installed (pip install treadle[deepspeed])",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not treadle.module_available("deepspeed"),
+        reason="deepspeed is not installed (pip install treadle[deepspeed])",
+    ),
+]
 
 JOB = """
 import json, sys
