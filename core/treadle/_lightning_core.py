@@ -145,8 +145,8 @@ for _cls, _names in (
 ):
     for _name in _names:  # the same functions as Module's defaults
         setattr(_cls, _name, inspect.getattr_static(Module, _name))
-for _cls in (ModelHooks, DataHooks, CheckpointHooks, HyperparametersMixin):
-    _cls.register(Module)
+for _base in (ModelHooks, DataHooks, CheckpointHooks, HyperparametersMixin):
+    _base.register(Module)
 DataHooks.register(DataModule)
 HyperparametersMixin.register(DataModule)
 

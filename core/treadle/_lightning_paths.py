@@ -21,6 +21,7 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import sys
+from collections.abc import Sequence
 from types import ModuleType
 
 # parent module -> the Lightning submodule names whose public names it holds
@@ -102,7 +103,12 @@ class _LazyAliases(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds the paths in ``LAZY``; loading one puts the target module in ``sys.modules`` under
     the path's name (the target keeps its own ``__name__`` and ``__spec__``)."""
 
-    def find_spec(self, fullname: str, path: object = None, target: object = None) -> object:
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None = None,
+        target: ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
         if fullname not in LAZY:
             return None
         return importlib.machinery.ModuleSpec(fullname, self)
@@ -134,4 +140,4 @@ def register(parent: str) -> None:
     if not hasattr(module, "__path__") and any(p.startswith(f"{parent}.") for p in LAZY):
         # Python looks for a submodule only under a parent with a ``__path__`` (a package); an
         # empty one finds no files, so only the ``LAZY`` finder answers.
-        module.__path__ = []  # type: ignore[attr-defined]
+        module.__path__ = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import importlib
 import inspect
 import io
 import types
@@ -285,7 +286,8 @@ def recursive_detach(in_dict: Any, to_cpu: bool = False) -> Any:
         t = in_dict.detach()
         return t.cpu() if to_cpu else t
     if isinstance(in_dict, Mapping):
-        return type(in_dict)({k: recursive_detach(v, to_cpu) for k, v in in_dict.items()})
+        mapping: Any = type(in_dict)  # a dict subclass (an OrderedDict...) keeps its type
+        return mapping({k: recursive_detach(v, to_cpu) for k, v in in_dict.items()})
     if isinstance(in_dict, tuple) and hasattr(in_dict, "_fields"):  # namedtuple
         return type(in_dict)(*(recursive_detach(v, to_cpu) for v in in_dict))
     if isinstance(in_dict, (list, tuple)):
@@ -469,6 +471,7 @@ def convert_zero_checkpoint_to_fp32_state_dict(
     ``state_dict`` plus treadle's part (hyper-parameters, loop, callbacks), so that
     ``Module.load_from_checkpoint(output_file)`` and ``torch.load`` read it without DeepSpeed.
     Returns what it wrote."""
-    from treadle_plugins.strategies.deepspeed import convert_zero_checkpoint
-
-    return convert_zero_checkpoint(checkpoint_dir, output_file, tag)
+    # by name, as ``treadle.callbacks`` finds its plugins' classes: the core does not import
+    # plugin modules statically
+    deepspeed_strategy = importlib.import_module("treadle_plugins.strategies.deepspeed")
+    return deepspeed_strategy.convert_zero_checkpoint(checkpoint_dir, output_file, tag)
