@@ -199,15 +199,27 @@ def init_arguments(obj: Any, frame: types.FrameType) -> dict[str, Any]:
 
 
 def save_hyperparameters(
-    obj: Any, args: tuple, ignore: Sequence[str] | str | None, frame: types.FrameType, logger: bool
+    obj: Any,
+    args: tuple,
+    ignore: Sequence[str] | str | None,
+    frame: types.FrameType,
+    logger: bool | None,
+    init_args: Mapping[str, Any] | None = None,
 ) -> None:
-    """``obj.save_hyperparameters(*args, ignore=..., logger=...)``; see ``Module``'s method."""
+    """``obj.save_hyperparameters(*args, ignore=..., logger=...)``; see ``Module``'s method.
+
+    ``logger=None`` leaves the object's choice as it is; ``init_args`` replaces the arguments
+    read from the ``__init__`` frames (Lightning's ``given_hparams``).
+    """
     owner = type(obj).__name__
     where = f"{owner}.save_hyperparameters()"
-    obj.__dict__["_log_hyperparams"] = logger
+    if logger is not None:
+        obj.__dict__["_log_hyperparams"] = logger
     if len(args) == 1 and not isinstance(args[0], str) and not args[0]:
         return  # an empty container: nothing to save (as Lightning)
-    if dataclasses.is_dataclass(obj):  # a dataclass Module calls this from __post_init__
+    if init_args is not None:
+        init_args = dict(init_args)
+    elif dataclasses.is_dataclass(obj):  # a dataclass Module calls this from __post_init__
         init_args = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj) if f.init}
     else:
         init_args = init_arguments(obj, frame)
@@ -249,7 +261,7 @@ def save_hyperparameters(
     if problems:
         bad = [k for k, v in hp.items() if unstorable(v, k)]
         warnings.warn(_left_out_warning(owner, problems, bad, where), UserWarning, stacklevel=3)
-    hparams = obj.hparams
+    hparams = hparams_of(obj)
     hparams.update(hp)
     obj.__dict__["_hparams_name"] = name
     obj.__dict__["_hparams_initial"] = copy.deepcopy(hparams)

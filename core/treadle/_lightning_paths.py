@@ -9,16 +9,24 @@ its names: ``from treadle.callbacks.early_stopping import EarlyStopping`` finds
 ``treadle.callbacks.EarlyStopping``. A parent module registers its aliases when it is imported;
 Python looks an aliased name up in ``sys.modules`` right after importing the parent, so the
 aliases work before anything else has imported the parent.
+
+Paths in ``LAZY`` name modules that ``import treadle`` must not load (they import more than the
+names they alias, or hold code only a migrated program asks for): a finder on ``sys.meta_path``
+imports the target module when the path itself is first imported, and only then.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.machinery
 import sys
+from collections.abc import Sequence
+from types import ModuleType
 
 # parent module -> the Lightning submodule names whose public names it holds
 SUBMODULES: dict[str, tuple[str, ...]] = {
-    "treadle": ("core", "core.module", "core.datamodule", "core.hooks"),
+    "treadle": ("core", "core.module", "core.datamodule"),
     "treadle.callbacks": (
         "batch_size_finder",
         "callback",
@@ -37,7 +45,6 @@ SUBMODULES: dict[str, tuple[str, ...]] = {
         "progress",
         "progress.progress_bar",
         "progress.rich_progress",
-        "progress.tqdm_progress",
         "pruning",
         "rich_model_summary",
         "spike",
@@ -55,18 +62,15 @@ SUBMODULES: dict[str, tuple[str, ...]] = {
     "treadle.utilities": (
         "combined_loader",
         "compile",
-        "data",
         "enums",
         "exceptions",
         "grads",
         "model_helpers",
         "parameter_tying",
-        "parsing",
         "rank_zero",
-        "seed",
-        "types",
         "warnings",
     ),
+    "treadle.trainer": ("trainer",),
 }
 
 
@@ -80,6 +84,53 @@ ELSEWHERE: dict[str, dict[str, str]] = {
 }
 
 
+# Lightning submodule paths -> the treadle module holding their names, imported on first use of
+# the path (never by ``import treadle``).
+LAZY: dict[str, str] = {
+    "treadle.callbacks.progress.tqdm_progress": "treadle_plugins.tqdm_progress",  # needs tqdm
+    "treadle.core.hooks": "treadle._lightning_core",
+    "treadle.core.mixins": "treadle._lightning_core",
+    "treadle.core.mixins.hparams_mixin": "treadle._lightning_core",
+    "treadle.core.saving": "treadle._lightning_core",
+    "treadle.utilities.data": "treadle._lightning_utilities",
+    "treadle.utilities.deepspeed": "treadle._lightning_utilities",
+    "treadle.utilities.memory": "treadle._lightning_utilities",
+    "treadle.utilities.parsing": "treadle._lightning_utilities",
+    "treadle.utilities.seed": "treadle._lightning_utilities",
+    "treadle.utilities.types": "treadle._lightning_utilities",
+}
+
+
+class _LazyAliases(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds the paths in ``LAZY``; loading one puts the target module in ``sys.modules`` under
+    the path's name (the target keeps its own ``__name__`` and ``__spec__``)."""
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None = None,
+        target: ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in LAZY:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
+        return None  # a blank module, replaced in ``exec_module``
+
+    def exec_module(self, module: ModuleType) -> None:
+        # The import system returns whatever ``sys.modules`` holds under the name afterwards.
+        name = module.__name__
+        sys.modules[name] = importlib.import_module(LAZY[name])
+        for path, target in LAZY.items():  # ``core.mixins.hparams_mixin`` under ``core.mixins``
+            if path.startswith(f"{name}."):
+                sys.modules.setdefault(path, importlib.import_module(target))
+
+
+if not any(isinstance(f, _LazyAliases) for f in sys.meta_path):
+    sys.meta_path.append(_LazyAliases())
+
+
 def register(parent: str) -> None:
     """Alias ``parent``'s Lightning submodule paths to ``parent`` itself (or, for those in
     ``ELSEWHERE``, to the module named there)."""
@@ -88,3 +139,7 @@ def register(parent: str) -> None:
         sys.modules.setdefault(f"{parent}.{sub}", module)
     for sub, target in ELSEWHERE.get(parent, {}).items():
         sys.modules.setdefault(f"{parent}.{sub}", importlib.import_module(target))
+    if not hasattr(module, "__path__") and any(p.startswith(f"{parent}.") for p in LAZY):
+        # Python looks for a submodule only under a parent with a ``__path__`` (a package); an
+        # empty one finds no files, so only the ``LAZY`` finder answers.
+        module.__path__ = []

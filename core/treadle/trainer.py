@@ -1446,3 +1446,10 @@ def _gpu_alias(accelerator: str) -> str:
     if not torch.cuda.is_available() and torch.backends.mps.is_available():
         return "mps"
     return "cuda"  # not available: selecting it reports so, with the install hint
+
+
+# ``treadle.trainer.trainer``: this module (Lightning's ``lightning.pytorch.trainer.trainer``;
+# ``treadle.trainer.states`` is registered by ``treadle.state``).
+from treadle import _lightning_paths  # noqa: E402
+
+_lightning_paths.register(__name__)

@@ -1,8 +1,10 @@
 """Small helpers shared by the core and plugins, and the names of Lightning's ``utilities``.
 
 The Lightning names a user program imports from ``lightning.pytorch.utilities`` (and its
-``exceptions``, ``rank_zero``, ``types``, ``parsing``, ``seed`` submodules, which are aliases
-of this module: see ``_lightning_paths``): ``MisconfigurationException`` (treadle's
+``exceptions``, ``rank_zero``, ``warnings``... submodules, which are aliases of this module; its
+``types``, ``parsing``, ``seed``, ``memory``, ``data`` and ``deepspeed`` submodules are
+``treadle._lightning_utilities``, loaded on first use: see ``_lightning_paths``):
+``MisconfigurationException`` (treadle's
 ``ConfigurationError``, so ``except MisconfigurationException`` catches treadle's refusals),
 ``rank_zero_only``/``rank_zero_info``/``rank_zero_warn``/``rank_zero_debug``,
 ``AttributeDict``, ``STEP_OUTPUT`` and the other type aliases, ``seed_everything``,
@@ -443,7 +445,7 @@ def has_len_all_ranks(
     except (TypeError, NotImplementedError):
         return False
     total = local
-    dist = torch.distributed
+    dist = torch.distributed  # (``strategy``: a ``trainer.strategy``, or the Trainer itself)
     if getattr(strategy, "world_size", 1) > 1 and dist.is_available() and dist.is_initialized():
         summed = torch.tensor(local, device=strategy.root_device)
         dist.all_reduce(summed)
@@ -464,6 +466,12 @@ def has_len_all_ranks(
         rank_zero_warn(
             f"Total length of `{name}` across ranks is zero, but local rank has zero length. "
             "Please be cautious of uneven batch length."
+        )
+    if isinstance(getattr(dataloader, "dataset", None), torch.utils.data.IterableDataset):
+        rank_zero_warn(
+            "Your `IterableDataset` has `__len__` defined. In combination with multi-process "
+            "data loading (when num_workers > 1), `__len__` could be inaccurate if each worker "
+            "is not configured independently to avoid having duplicate data."
         )
     return True
 
@@ -678,5 +686,6 @@ def to_uncompiled(model: Any) -> Any:
     return original
 
 
-# ``treadle.utilities.exceptions``, ``...rank_zero``, ``...types`` (Lightning's paths): this module.
+# ``treadle.utilities.exceptions``, ``...rank_zero`` (Lightning's paths): this module; ``...types``,
+# ``...parsing``, ``...memory``...: ``treadle._lightning_utilities``, on first use.
 _lightning_paths.register(__name__)

@@ -1230,6 +1230,63 @@ class DeepSpeedStrategy(StrategyBase):
 
 
 # ---------------------------------------------------------------------------------------------
+# One file from a checkpoint directory.
+# ---------------------------------------------------------------------------------------------
+
+
+def convert_zero_checkpoint(checkpoint_dir: Any, output_file: Any, tag: str | None = None) -> dict:
+    """One ordinary checkpoint file from a checkpoint directory this strategy wrote: the full fp32
+    weights (DeepSpeed's ``zero_to_fp32`` consolidates the shards of any ZeRO stage) as
+    ``state_dict``, next to everything in ``treadle.ckpt`` (hyper-parameters, loop, callbacks).
+    ``Module.load_from_checkpoint(output_file)`` and ``torch.load`` read it without DeepSpeed;
+    the optimizer states stay behind (they are sharded). ``tag``: DeepSpeed's sub-directory,
+    the one the checkpoint names by default. Lightning's
+    ``utilities.deepspeed.convert_zero_checkpoint_to_fp32_state_dict``; returns what it wrote.
+    """
+    if not treadle.module_available("deepspeed"):
+        raise ModuleNotFoundError(
+            f"convert_zero_checkpoint_to_fp32_state_dict needs deepspeed: {INSTALL_HINT}"
+        )
+    from treadle import checkpoint_io
+
+    path = Path(checkpoint_dir)
+    if not path.is_dir():
+        raise treadle.CheckpointError(
+            checkpoint_dir,
+            "not a directory: convert_zero_checkpoint_to_fp32_state_dict reads the directory "
+            "that `trainer.save_checkpoint(path)` writes under a DeepSpeed strategy (a one-file "
+            "checkpoint already holds the full weights).",
+        )
+    if not (path / TREADLE_FILE).is_file():
+        raise treadle.CheckpointError(
+            checkpoint_dir,
+            f"the directory has no {TREADLE_FILE}: it is not a complete treadle DeepSpeed "
+            f"checkpoint. For a checkpoint another program wrote with DeepSpeed, use "
+            f"deepspeed.utils.zero_to_fp32.get_fp32_state_dict_from_zero_checkpoint(path).",
+        )
+    checkpoint = checkpoint_io.load(path / TREADLE_FILE)
+    tag = tag or checkpoint.get("deepspeed", {}).get("tag", CHECKPOINT_TAG)
+    if not (path / tag).is_dir():
+        found = sorted(p.name for p in path.iterdir() if p.is_dir())
+        raise treadle.CheckpointError(
+            checkpoint_dir,
+            f"it has no `{tag}/` directory (DeepSpeed's files); its directories: "
+            f"{', '.join(found) or '(none)'}. Pass tag=<one of them>, or leave tag out.",
+        )
+    from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+
+    with _weights_only_loads():
+        full = get_fp32_state_dict_from_zero_checkpoint(str(path), tag=tag)
+    prefix = "module."  # the engine's module wraps the user's Module as `.module`
+    checkpoint["state_dict"] = {
+        k[len(prefix) :] if k.startswith(prefix) else k: v for k, v in full.items()
+    }
+    checkpoint.pop("deepspeed", None)  # nothing left to resume under DeepSpeed
+    checkpoint_io.save_atomic(checkpoint, Path(output_file))
+    return checkpoint
+
+
+# ---------------------------------------------------------------------------------------------
 # Helpers.
 # ---------------------------------------------------------------------------------------------
 
