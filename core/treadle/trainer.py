@@ -865,17 +865,20 @@ class Trainer(LightningTrainerFacade):
         if model is None:
             if fn != "fit" and self.module is not None:  # as Lightning: the fitted module
                 return self.module
-            raise TypeError(
-                f"`trainer.{fn}()` needs a model: pass `trainer.{fn}(model, ...)`"
-                + ("" if fn == "fit" else " (or call it after `fit()`, which it then reuses)")
-                + "."
+            if fn == "fit":
+                raise TypeError("`trainer.fit()` needs a model: pass `trainer.fit(model, ...)`.")
+            raise TypeError(  # Lightning's words, then the fix
+                f"`Trainer.{fn}()` requires a `LightningModule` when it hasn't been passed in a "
+                f"previous run: pass `trainer.{fn}(model, ...)` (or call it after `fit()`, which "
+                "it then reuses)."
             )
         optimized = compiled_module_type()
         if optimized is not None and isinstance(model, optimized):  # torch.compile(module)
             return from_compiled(model)  # as Lightning: the Module, its steps compiled
         if not isinstance(model, Module):
-            raise TypeError(
-                f"`trainer.{fn}(model)` needs a `treadle.Module`, got {type(model).__name__}."
+            raise TypeError(  # Lightning's words, naming treadle's class
+                f"`trainer.{fn}(model)`: `model` must be a `LightningModule` (`treadle.Module`) "
+                f"or `torch._dynamo.OptimizedModule`, got `{type(model).__qualname__}`."
             )
         return model
 
