@@ -152,6 +152,7 @@ class EvaluationLoop:
         self.limits: list[float] = []
         self.predictions: list[list[Any]] = []
         self.keep_predictions = False
+        self.warned_none_prediction = False  # Lightning's "predict returned None", once
         # inside fit: validation batches of this training epoch's earlier validation runs, and
         # whether none ran yet in it (set by the fit loop at an epoch's start)
         self.epoch_before = 0
@@ -233,6 +234,8 @@ class EvaluationLoop:
                         batch_idx=batch_idx,
                         dataloader_idx=step_idx,
                     )[0]
+                    if out is None and stage == "predict" and not self.warned_none_prediction:
+                        self.warn_none_prediction()
                     if keep_predictions:
                         predictions[dataloader_idx].append(out)
                     on_batch_end(
@@ -305,6 +308,8 @@ class EvaluationLoop:
                 metrics.in_step = False
                 break
             dataloader_idx = data.dataloader_idx
+            if out is None and stage == "predict" and not self.warned_none_prediction:
+                self.warn_none_prediction()
             if predictions is not None:
                 predictions[dataloader_idx].append(out)
             on_batch_end(
@@ -316,6 +321,16 @@ class EvaluationLoop:
                 dataloader_idx=dataloader_idx,
             )
             self.after_batch(stage, dataloader_idx, preemption)
+
+    def warn_none_prediction(self) -> None:
+        """A ``predict_step`` returned None: Lightning's warning, once per loop."""
+        self.warned_none_prediction = True
+        warnings.warn(
+            "predict returned None if it was on purpose, ignore this warning... (the None is "
+            "kept in the predictions; return the prediction from `predict_step` to keep it)",
+            UserWarning,
+            stacklevel=2,
+        )
 
     def after_batch(self, stage: str, dataloader_idx: int, preemption: Any) -> None:
         """The end of an evaluation batch (both loops): the step's metrics, the batch count,

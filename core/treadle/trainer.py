@@ -692,6 +692,8 @@ class Trainer(LightningTrainerFacade):
     ) -> Any:
         """Set ``fn`` up, validate, hand it to a loop. ``check_only``: stop after validation
         (``treadle validate``): nothing set up or run."""
+        if model is None and ckpt_path is None and fn != "fit" and self.module is not None:
+            ckpt_path = self._previous_best(fn)
         model = self._model_for(fn, model)
         datamodule = self._datamodule_for(fn, datamodule, train_loader, eval_loaders)
         if not check_only:  # ddp_spawn: the stage runs in its workers
@@ -927,6 +929,22 @@ class Trainer(LightningTrainerFacade):
             ran = True
         if ran:
             self.barrier("prepare_data")
+
+    def _previous_best(self, fn: str) -> str | None:
+        """As Lightning: ``validate``/``test``/``predict`` with neither a model nor a
+        ``ckpt_path`` after ``fit()`` load the best checkpoint of that fit (with a warning)
+        when a checkpoint callback is configured; without one they use the module as it is."""
+        if not any(hasattr(c, "best_model_path") for c in self.callbacks):
+            return None
+        warnings.warn(
+            f"`.{fn}(ckpt_path=None)` was called without a model. The best model of the previous "
+            f"`fit` call will be used. You can pass `.{fn}(ckpt_path='best')` to use the best "
+            f"model or `.{fn}(ckpt_path='last')` to use the last model. If you pass a value, this "
+            f"warning will be silenced.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return "best"
 
     def _checkpoint_path(self, fn: str, ckpt_path: Any) -> Any:
         """``"best"``: the checkpoint callback's best file. ``"last"``: the newest ``last*.ckpt``

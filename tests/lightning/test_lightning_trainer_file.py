@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import warnings
 
 import pytest
 import torch
@@ -95,3 +96,81 @@ def test_a_stop_before_min_epochs_says_so_once(tmp_path, caplog) -> None:
     message = "`min_epochs=5` or `min_steps=None` has not been met. Training will continue"
     assert sum(message in r.getMessage() for r in caplog.records) == 1
     assert model.calls == 5 * 2 and trainer.current_epoch == 5
+
+
+def test_save_checkpoint_without_a_model_in_lightnings_words(tmp_path) -> None:
+    # Ported from test_trainer.py::test_trainer_save_checkpoint_no_model_attached
+    trainer = treadle.Trainer(logger=False, default_root_dir=tmp_path)
+    assert trainer.model is None
+    with pytest.raises(
+        AttributeError, match="Saving a checkpoint is only possible if a model is attached"
+    ):
+        trainer.save_checkpoint(tmp_path / "checkpoint.ckpt")
+
+
+@pytest.mark.parametrize("fn", ["validate", "test", "predict"])
+def test_no_model_no_ckpt_path_after_fit_loads_the_best(tmp_path, fn) -> None:
+    # Ported from test_trainer.py::test_checkpoint_path_input (ckpt_path=None, no model)
+    class Model(BoringModel):
+        def validation_step(self, batch, batch_idx):
+            self.log("foo", -batch_idx)
+            return super().validation_step(batch, batch_idx)
+
+        def test_step(self, *args):
+            return self.validation_step(*args)
+
+    checkpoint = treadle.callbacks.ModelCheckpoint(dirpath=tmp_path, monitor="foo")
+    kwargs = {"max_epochs": 2, "limit_val_batches": 1, "limit_test_batches": 1}
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, enable_checkpointing=True, limit_predict_batches=1, **kwargs),
+        callbacks=[checkpoint],
+    )
+    model = Model()
+    trainer.fit(model)
+    getattr(trainer, fn)(model)
+    assert trainer.ckpt_path is None  # a model given: its weights as they are
+    with pytest.warns(UserWarning, match="The best model of the previous `fit` call will be used"):
+        getattr(trainer, fn)()
+    assert trainer.ckpt_path == checkpoint.best_model_path != ""
+    # without a checkpoint callback: the module as it is, no warning
+    plain = treadle.Trainer(**quiet(tmp_path, max_steps=1, **kwargs))
+    plain.fit(Model())
+    getattr(plain, fn)()
+    assert plain.ckpt_path is None
+
+
+def test_a_predict_step_returning_none_warns_once(tmp_path) -> None:
+    # Ported from test_trainer.py::test_trainer_predict_no_return
+    class Model(BoringModel):
+        def predict_step(self, batch, batch_idx, dataloader_idx=0):
+            return None if batch_idx % 2 else super().predict_step(batch, batch_idx)
+
+    trainer = treadle.Trainer(**quiet(tmp_path, limit_predict_batches=4))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = trainer.predict(Model())
+    said = [w for w in caught if "predict returned None" in str(w.message)]
+    assert len(said) == 1 and out[1] is None and out[0] is not None
+
+
+@pytest.mark.parametrize("iterable", [False, True])
+def test_prediction_writer_batch_indices_of_an_iterable_dataset_are_empty(
+    tmp_path, iterable
+) -> None:
+    # Ported from test_trainer.py::test_index_batch_sampler_wrapper_with_iterable_dataset
+    from treadle.callbacks import BasePredictionWriter
+    from treadle.demos.boring_classes import RandomDataset, RandomIterableDataset
+
+    seen = []
+
+    class Writer(BasePredictionWriter):
+        def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, *_):
+            seen.append(batch_indices)
+
+    data = (RandomIterableDataset if iterable else RandomDataset)(32, 8)
+    trainer = treadle.Trainer(**quiet(tmp_path), callbacks=[Writer()])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Couldn't infer the batch indices" (iterable)
+        out = trainer.predict(BoringModel(), dataloaders=torch.utils.data.DataLoader(data))
+    assert len(out) == 8 and len(seen) == 8
+    assert all(i == [] for i in seen) if iterable else seen == [[i] for i in range(8)]
