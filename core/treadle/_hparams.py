@@ -355,7 +355,7 @@ def load_from_checkpoint(
             UserWarning,
             stacklevel=3,
         )
-        hparams = {}
+        hparams: dict[str, Any] = {}
     elif hparams_file is not None:
         import yaml
 
