@@ -328,7 +328,8 @@ def test_problems_in_the_file_and_the_trainer_arguments_are_printed_together(pro
         "  - data: `class_path: cli_tiny.no_such_function` cannot be imported: AttributeError: "
         "module 'cli_tiny' has no attribute 'no_such_function'. Is its package installed or on "
         "PYTHONPATH?\n",
-        "  - TrainerConfig: `Trainer(max_steps=-7)`: Input should be greater than or equal to -1\n",
+        "  - TrainerConfig: `Trainer(max_steps=-7)`: `max_steps` must be a non-negative integer "
+        "or -1 (no limit). You passed in -7.\n",
         "  - TrainerConfig: `Trainer(max_epoch=...)` is not a Trainer argument. Did you mean "
         "`max_epochs`?",
     ):

@@ -142,11 +142,13 @@ def test_unknown_trainer_argument_without_a_close_name():
         ),
         (
             dict(max_epochs=-2),
-            "`Trainer(max_epochs=-2)`: Input should be greater than or equal to -1",
+            "`Trainer(max_epochs=-2)`: `max_epochs` must be a non-negative integer or -1 (no limit). "
+            "You passed in -2.",
         ),
         (
             dict(max_steps=-5),
-            "`Trainer(max_steps=-5)`: Input should be greater than or equal to -1",
+            "`Trainer(max_steps=-5)`: `max_steps` must be a non-negative integer or -1 (no limit). "
+            "You passed in -5.",
         ),
         (
             dict(accumulate_grad_batches=0),
@@ -606,8 +608,14 @@ def test_a_fraction_val_check_interval_needs_a_sized_loader():
 
 
 def test_fit_needs_a_treadle_module():
+    # Ported from tests/tests_pytorch/trainer/test_trainer.py::
+    # test_trainer_error_when_input_not_lightning_module: Lightning's words, treadle's class named
     with pytest.raises(
-        TypeError, match=re.escape("`trainer.fit(model)` needs a `treadle.Module`, got Linear.")
+        TypeError,
+        match=re.escape(
+            "`trainer.fit(model)`: `model` must be a `LightningModule` (`treadle.Module`) or "
+            "`torch._dynamo.OptimizedModule`, got `Linear`."
+        ),
     ):
         trainer().fit(torch.nn.Linear(3, 1), loader())
 

@@ -479,8 +479,9 @@ def test_model_none_without_fit_is_an_error(tmp_path, fn):
     with pytest.raises(
         TypeError,
         match=re.escape(
-            f"`trainer.{fn}()` needs a model: pass `trainer.{fn}(model, ...)` (or call it "
-            f"after `fit()`, which it then reuses)."
+            f"`Trainer.{fn}()` requires a `LightningModule` when it hasn't been passed in a "
+            f"previous run: pass `trainer.{fn}(model, ...)` (or call it after `fit()`, which it "
+            "then reuses)."
         ),
     ):
         getattr(_trainer(tmp_path), fn)(dataloaders=_loader())
@@ -783,7 +784,10 @@ def test_self_log_in_predict_step_is_an_error(tmp_path):
 def test_a_model_that_is_not_a_module_is_an_error(tmp_path):
     with pytest.raises(
         TypeError,
-        match=re.escape("`trainer.test(model)` needs a `treadle.Module`, got Sequential."),
+        match=re.escape(
+            "`trainer.test(model)`: `model` must be a `LightningModule` (`treadle.Module`) or "
+            "`torch._dynamo.OptimizedModule`, got `Sequential`."
+        ),
     ):
         _trainer(tmp_path).test(mlp(), _loader())
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import inspect
+import os
 import types
 import warnings
 from argparse import Namespace
@@ -357,7 +358,17 @@ def load_from_checkpoint(
                 else "If it holds weights, load them with `Module.load_state_dict(...)`."
             ),
         )
-    if hparams_file is not None:
+    if hparams_file is not None and not os.path.exists(hparams_file):
+        # as Lightning (load_hparams_from_yaml): a missing file warns and gives no
+        # hyper-parameters, e.g. the `hparams.yaml` a `fast_dev_run` logger never wrote
+        warnings.warn(
+            f"Missing Tags: {hparams_file}. {where}: the `hparams_file` does not exist; the "
+            f"module is built from the `__init__` defaults and the keyword arguments given.",
+            UserWarning,
+            stacklevel=3,
+        )
+        hparams: dict[str, Any] = {}
+    elif hparams_file is not None:
         import yaml
 
         with open(hparams_file) as f:

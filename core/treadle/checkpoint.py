@@ -43,8 +43,10 @@ def dump(trainer: Any, hooks: Any, loop: Any, weights_only: bool = False) -> dic
     says where the run resumes (``FitLoop.position``)."""
     module, state = trainer.module, trainer.state
     if module is None:
-        raise RuntimeError(
-            "`trainer.save_checkpoint()` needs a model: call it during or after `fit()`."
+        raise AttributeError(  # Lightning's words and type
+            "Saving a checkpoint is only possible if a model is attached to the Trainer. Did you "
+            "call `Trainer.save_checkpoint()` before calling `Trainer.{fit,validate,test,"
+            "predict}`? Call it during or after one of them."
         )
     checkpoint: dict[str, Any] = {
         "treadle_version": VERSION,

@@ -323,6 +323,11 @@ def _describe(errs: list, kwargs: dict) -> str:
             f"for {name}, it has to be in [0.0, 1.0] (a fraction of the epoch) or an int (a "
             f"number of batches)."
         )
+    if name in ("max_epochs", "max_steps") and err.get("type") == "greater_than_equal":
+        return (  # Lightning's wording (its tests match "must be a non-negative integer or -1")
+            f"TrainerConfig: `Trainer({name}={value!r})`: `{name}` must be a non-negative "
+            f"integer or -1 (no limit). You passed in {value}."
+        )
     members = [str(e["loc"][1]) for e in errs if len(e.get("loc") or ()) > 1]
     if len(errs) > 1 and len(members) == len(errs) and all(not m.isdigit() for m in members):
         msg = f"Input should be one of: {', '.join(dict.fromkeys(members))}"

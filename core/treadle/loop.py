@@ -32,7 +32,7 @@ from treadle.data import (
 )
 from treadle.errors import ConfigurationError
 from treadle.state import STAGE
-from treadle.utilities import PossibleUserWarning, takes_dataloader_iter
+from treadle.utilities import PossibleUserWarning, rank_zero_info, takes_dataloader_iter
 
 # The hook prefix of each evaluation stage (``on_validation_batch_start``, ``run_test_step``).
 _PREFIX = {"sanity": "validation", "validate": "validation", "test": "test", "predict": "predict"}
@@ -152,6 +152,7 @@ class EvaluationLoop:
         self.limits: list[float] = []
         self.predictions: list[list[Any]] = []
         self.keep_predictions = False
+        self.warned_none_prediction = False  # Lightning's "predict returned None", once
         # inside fit: validation batches of this training epoch's earlier validation runs, and
         # whether none ran yet in it (set by the fit loop at an epoch's start)
         self.epoch_before = 0
@@ -233,6 +234,8 @@ class EvaluationLoop:
                         batch_idx=batch_idx,
                         dataloader_idx=step_idx,
                     )[0]
+                    if out is None and stage == "predict" and not self.warned_none_prediction:
+                        self.warn_none_prediction()
                     if keep_predictions:
                         predictions[dataloader_idx].append(out)
                     on_batch_end(
@@ -305,6 +308,8 @@ class EvaluationLoop:
                 metrics.in_step = False
                 break
             dataloader_idx = data.dataloader_idx
+            if out is None and stage == "predict" and not self.warned_none_prediction:
+                self.warn_none_prediction()
             if predictions is not None:
                 predictions[dataloader_idx].append(out)
             on_batch_end(
@@ -316,6 +321,16 @@ class EvaluationLoop:
                 dataloader_idx=dataloader_idx,
             )
             self.after_batch(stage, dataloader_idx, preemption)
+
+    def warn_none_prediction(self) -> None:
+        """A ``predict_step`` returned None: Lightning's warning, once per loop."""
+        self.warned_none_prediction = True
+        warnings.warn(
+            "predict returned None if it was on purpose, ignore this warning... (the None is "
+            "kept in the predictions; return the prediction from `predict_step` to keep it)",
+            UserWarning,
+            stacklevel=2,
+        )
 
     def after_batch(self, stage: str, dataloader_idx: int, preemption: Any) -> None:
         """The end of an evaluation batch (both loops): the step's metrics, the batch count,
@@ -383,6 +398,7 @@ class FitLoop:
             else (1 if cfg.min_steps is not None else 0)
         )
         self.min_steps = cfg.min_steps or 0
+        self.said_stop_put_off = False  # the INFO line of a stop before the minimums, once
         # SIGTERM/SIGUSR1/SIGINT: recorded by its handlers while ``fit()`` trains
         # (``treadle._signals``), acted on after a training batch.
         self.preemption = Preemption(trainer)
@@ -580,9 +596,19 @@ class FitLoop:
         return state.should_stop and self.can_stop_early()
 
     def can_stop_early(self) -> bool:
-        """``min_epochs`` epochs and ``min_steps`` optimizer steps have run."""
+        """``min_epochs`` epochs and ``min_steps`` optimizer steps have run. Asked only once
+        ``trainer.should_stop`` is set: a stop put off says so at INFO, once (as Lightning)."""
         state = self.trainer.state
-        return state.epoch >= self.min_epochs and state.global_step >= self.min_steps
+        if state.epoch >= self.min_epochs and state.global_step >= self.min_steps:
+            return True
+        if not self.said_stop_put_off:
+            self.said_stop_put_off = True
+            min_steps = self.config.min_steps
+            rank_zero_info(
+                f"Trainer was signaled to stop but the required `min_epochs={self.min_epochs!r}` "
+                f"or `min_steps={min_steps!r}` has not been met. Training will continue..."
+            )
+        return False
 
     def reload_loaders(self, train_loader: Any, val_loaders: list[Any] | None, which: str) -> tuple:
         """``reload_dataloaders_every_n_epochs``: ``which`` loaders anew when they are due."""

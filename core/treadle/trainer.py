@@ -702,6 +702,8 @@ class Trainer(LightningTrainerFacade):
     ) -> Any:
         """Set ``fn`` up, validate, hand it to a loop. ``check_only``: stop after validation
         (``treadle validate``): nothing set up or run."""
+        if model is None and ckpt_path is None and fn != "fit" and self.module is not None:
+            ckpt_path = self._previous_best(fn)
         model = self._model_for(fn, model)
         datamodule = self._datamodule_for(fn, datamodule, train_loader, eval_loaders)
         if not check_only:  # ddp_spawn: the stage runs in its workers
@@ -875,17 +877,20 @@ class Trainer(LightningTrainerFacade):
         if model is None:
             if fn != "fit" and self.module is not None:  # as Lightning: the fitted module
                 return self.module
-            raise TypeError(
-                f"`trainer.{fn}()` needs a model: pass `trainer.{fn}(model, ...)`"
-                + ("" if fn == "fit" else " (or call it after `fit()`, which it then reuses)")
-                + "."
+            if fn == "fit":
+                raise TypeError("`trainer.fit()` needs a model: pass `trainer.fit(model, ...)`.")
+            raise TypeError(  # Lightning's words, then the fix
+                f"`Trainer.{fn}()` requires a `LightningModule` when it hasn't been passed in a "
+                f"previous run: pass `trainer.{fn}(model, ...)` (or call it after `fit()`, which "
+                "it then reuses)."
             )
         optimized = compiled_module_type()
         if optimized is not None and isinstance(model, optimized):  # torch.compile(module)
             return from_compiled(model)  # as Lightning: the Module, its steps compiled
         if not isinstance(model, Module):
-            raise TypeError(
-                f"`trainer.{fn}(model)` needs a `treadle.Module`, got {type(model).__name__}."
+            raise TypeError(  # Lightning's words, naming treadle's class
+                f"`trainer.{fn}(model)`: `model` must be a `LightningModule` (`treadle.Module`) "
+                f"or `torch._dynamo.OptimizedModule`, got `{type(model).__qualname__}`."
             )
         return model
 
@@ -934,6 +939,22 @@ class Trainer(LightningTrainerFacade):
             ran = True
         if ran:
             self.barrier("prepare_data")
+
+    def _previous_best(self, fn: str) -> str | None:
+        """As Lightning: ``validate``/``test``/``predict`` with neither a model nor a
+        ``ckpt_path`` after ``fit()`` load the best checkpoint of that fit (with a warning)
+        when a checkpoint callback is configured; without one they use the module as it is."""
+        if not any(hasattr(c, "best_model_path") for c in self.callbacks):
+            return None
+        warnings.warn(
+            f"`.{fn}(ckpt_path=None)` was called without a model. The best model of the previous "
+            f"`fit` call will be used. You can pass `.{fn}(ckpt_path='best')` to use the best "
+            f"model or `.{fn}(ckpt_path='last')` to use the last model. If you pass a value, this "
+            f"warning will be silenced.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return "best"
 
     def _checkpoint_path(self, fn: str, ckpt_path: Any) -> Any:
         """``"best"``: the checkpoint callback's best file. ``"last"``: the newest ``last*.ckpt``

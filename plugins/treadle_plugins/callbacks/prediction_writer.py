@@ -141,9 +141,12 @@ class _IndexRecorder:
 
     @classmethod
     def install(cls, loader: Any) -> _IndexRecorder | None:
-        """Record ``loader``'s batches; None when it has no batch sampler to read them from."""
+        """Record ``loader``'s batches; None when it has no batch sampler to read them from, or
+        when its dataset is iterable (its sampler then yields no indices: ``[None, ...]``)."""
         if not isinstance(loader, torch.utils.data.DataLoader) or loader.batch_sampler is None:
             return None
+        if isinstance(loader.dataset, torch.utils.data.IterableDataset):
+            return None  # as Lightning: no indices for an iterable dataset
         batch_sampler = loader.batch_sampler
         if isinstance(batch_sampler, _IndexRecorder):  # another writer installed one
             return batch_sampler
