@@ -326,7 +326,8 @@ def test_manual_optimization_with_trainer_gradient_clipping():
         Recorder(manual=True),
         gradient_clip_val=1.0,
         match=(
-            "1 configuration problem:\n  - treadle.core: `Trainer(gradient_clip_val=1.0)` has no "
+            "1 configuration problem:\n  - treadle.core: Automatic gradient clipping is not supported for manual "
+            "optimization: `Trainer(gradient_clip_val=1.0)` has no "
             "effect with manual optimization (`automatic_optimization = False`). Clip in "
             "training_step with `self.clip_gradients(opt, gradient_clip_val=1.0, "
             "gradient_clip_algorithm='norm')` and remove the Trainer argument."
@@ -339,7 +340,8 @@ def test_manual_optimization_with_trainer_accumulation():
         Recorder(manual=True),
         accumulate_grad_batches=4,
         match=(
-            "treadle.core: `Trainer(accumulate_grad_batches=4)` has no effect with manual "
+            "treadle.core: Automatic gradient accumulation is not supported for manual "
+            "optimization: `Trainer(accumulate_grad_batches=4)` has no effect with manual "
             "optimization (`automatic_optimization = False`). Accumulate in training_step (step "
             "every N batches, as in the guide) and remove the Trainer argument."
         ),
@@ -354,8 +356,12 @@ def test_manual_optimization_with_clipping_and_accumulation_reports_both():
         match="2 configuration problems:\n  - treadle.core: ",
     )
     assert len(error.problems) == 2
-    assert error.problems[0].startswith("treadle.core: `Trainer(gradient_clip_val=0.5)`")
-    assert error.problems[1].startswith("treadle.core: `Trainer(accumulate_grad_batches=2)`")
+    assert error.problems[0].startswith(
+        "treadle.core: Automatic gradient clipping is not supported"
+    )
+    assert "`Trainer(gradient_clip_val=0.5)`" in error.problems[0]
+    assert error.problems[1].startswith("treadle.core: Automatic gradient accumulation is not")
+    assert "`Trainer(accumulate_grad_batches=2)`" in error.problems[1]
 
 
 def test_two_optimizers_in_automatic_optimization():

@@ -11,12 +11,14 @@ import torch
 from treadle.combined_loader import CombinedLoader
 
 
-def num_batches(loader: Any, limit: Any) -> float:
+def num_batches(loader: Any, limit: Any, prefix: str | None = None) -> float:
     """Batches an epoch of ``loader`` runs under ``limit`` (int, fraction, or None); inf when
     the loader has no length. A ``CombinedLoader``'s limit applies to each of its iterables
-    (set as its ``limits``), and its length follows its mode."""
+    (set as its ``limits``), and its length follows its mode. With ``prefix`` (``"train"``,
+    ``"val"``, ...), a fraction that leaves no batch of a non-empty loader is refused, as
+    Lightning refuses it."""
     if isinstance(loader, CombinedLoader):
-        loader.limits = [num_batches(inner, limit) for inner in loader.flattened]
+        loader.limits = [num_batches(inner, limit, prefix) for inner in loader.flattened]
         try:
             return len(loader)
         except TypeError:
@@ -28,7 +30,19 @@ def num_batches(loader: Any, limit: Any) -> float:
     if limit is None:
         return n
     if isinstance(limit, float):
-        return n if n == float("inf") else int(n * limit)
+        if n == float("inf"):
+            return n
+        if prefix is not None and n > 0 and limit > 0 and int(n * limit) == 0:
+            from treadle.errors import ConfigurationError
+
+            raise ConfigurationError(
+                [
+                    f"You requested to check {limit} of the `{prefix}_dataloader` but {limit} * "
+                    f"{n} < 1. Please increase the `limit_{prefix}_batches` argument. Try at "
+                    f"least `limit_{prefix}_batches={1.0 / n}`, or an int (a number of batches)."
+                ]
+            )
+        return int(n * limit)
     return min(n, int(limit))
 
 

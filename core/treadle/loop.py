@@ -417,6 +417,7 @@ class FitLoop:
             set_rng_state(outer_rng)
         state.stage = STAGE["fit"]
         train_loader = self.load("train") if self.load is not None else None
+        self.loader = train_loader  # as Lightning: `trainer.train_dataloader` in on_train_start
         trainer.num_training_batches = (
             0 if train_loader is None else num_batches(train_loader, cfg.limit_train_batches)
         )
@@ -451,7 +452,7 @@ class FitLoop:
         trainer, cfg = self.trainer, self.config
         loaders = self.load("val") if self.load is not None else []
         self.val_loaders = loaders
-        self.val_limits = [num_batches(v, cfg.limit_val_batches) for v in loaders]
+        self.val_limits = [num_batches(v, cfg.limit_val_batches, "val") for v in loaders]
         trainer.num_val_batches = per_loader(self.val_limits, loaders)
         # Ranks read different shares of the validation data (no padding): validation runs on
         # all of them when any has a batch, so none is left waiting in a collective.

@@ -53,6 +53,7 @@ from treadle.utilities import (
     from_compiled,
     rank_zero_info,
     seed_worker,
+    suggested_max_num_workers,
     takes_dataloader_iter,
 )
 
@@ -789,7 +790,8 @@ class Trainer(LightningTrainerFacade):
             eval_loaders = self._eval_loaders[fn] = (
                 [self._setup_loader(v, fn) for v in self._request_eval(fn)] if limit != 0 else []
             )
-            limits = [num_batches(v, limit) for v in eval_loaders]
+            prefix = "val" if fn == "validate" else fn
+            limits = [num_batches(v, limit, prefix) for v in eval_loaders]
             if fn == "validate":
                 self.num_val_batches = per_loader(limits, eval_loaders)
             evaluation.preemption = EvaluationPreemption(self)  # signals: stop after a batch
@@ -983,6 +985,7 @@ class Trainer(LightningTrainerFacade):
         # being firstresult, replace them (Lightning's _DataHookSelector).
         self._datamodule_plugin = None
         if datamodule is not None:
+            _warn_transfer_hook_owner(model, datamodule)
             self._datamodule_plugin = adapt_object(  # (a wrapper of DataModule's own
                 datamodule,  # method is no override: Lightning's is_overridden)
                 DataModule,
@@ -1012,7 +1015,29 @@ class Trainer(LightningTrainerFacade):
         ``_request_eval``): that their source is there is checked now, what they hold when
         they are asked for. ``check_only`` (``treadle validate``) asks for them now."""
         problems: list[str] = []
+        eval_fn = "validate" if fn == "fit" else fn
+        hook_name, step_name, _ = _EVAL[eval_fn]
         if fn == "fit":
+            missing = _missing_fit_methods(model)
+            if missing:  # nothing to train with: the rest cannot be checked (as Lightning)
+                raise ConfigurationError(missing)
+        _check_legacy_epoch_end(model, fn)
+        if fn == "fit":
+            has_loader = eval_loaders is not None or _defined(model, datamodule, hook_name)
+            has_step = _step_defined(model, step_name)
+            if has_loader and not has_step:  # Lightning's two warnings
+                warnings.warn(
+                    "You passed in a `val_dataloader` but have no `validation_step`. Skipping "
+                    "val loop.",
+                    stacklevel=4,
+                )
+            elif has_step and not has_loader:
+                warnings.warn(
+                    "You defined a `validation_step` but have no `val_dataloader`. Skipping "
+                    "val loop.",
+                    PossibleUserWarning,
+                    stacklevel=4,
+                )
             if train_loader is None and not _defined(model, datamodule, "train_dataloader"):
                 problems.append(_NO_TRAINING_DATA)
             with self._metrics.calling("configure_optimizers"):
@@ -1024,14 +1049,26 @@ class Trainer(LightningTrainerFacade):
             if check_only and not problems:
                 problems.extend(self._request_train()[1])
         _warn_dataloader_iter_limits(model)
-        eval_fn = "validate" if fn == "fit" else fn
-        hook_name, step_name, _ = _EVAL[eval_fn]
-        no_step = getattr(model, step_name, None) is None  # as Lightning: `model.validation_step
-        # = None` turns validation off in fit(); validate/test/predict need their step
-        if fn != "fit" and no_step:
+        # as Lightning: a validation_step that is None or not overridden turns validation off
+        # in fit(); validate/test need their step, predict its step or `forward`
+        no_step = not _step_defined(model, step_name)
+        if fn == "predict":
+            no_step = model.predict_step is None
+            if no_step:
+                problems.append(
+                    "`predict_step` cannot be None to run `Trainer.predict`. Implement "
+                    "`predict_step(self, batch, batch_idx)` or remove the assignment."
+                )
+            elif not _step_defined(model, "predict_step") and not _step_defined(model, "forward"):
+                problems.append(
+                    "`Trainer.predict` requires `forward` method to run: the default "
+                    "`predict_step` returns `self(batch)`. Implement `forward(self, x)` or "
+                    "`predict_step(self, batch, batch_idx)`."
+                )
+        elif fn != "fit" and no_step:
             problems.append(
-                f"Trainer: `{fn}()` needs `{step_name}()`, and the Module's is None. "
-                f"Implement `{step_name}(self, batch, batch_idx)`."
+                f"No `{step_name}()` method defined to run `Trainer.{fn}`. Implement "
+                f"`{step_name}(self, batch, batch_idx)` in the Module."
             )
         defined = eval_loaders is not None or _defined(model, datamodule, hook_name)
         if fn != "fit" and not defined and not no_step:
@@ -1078,7 +1115,7 @@ class Trainer(LightningTrainerFacade):
         if loader is None:
             return None, [_NO_TRAINING_DATA]
         # each rank will see 1/world_size of the batches
-        self.num_training_batches = per_rank(num_batches(loader, limit), self.world_size)
+        self.num_training_batches = per_rank(num_batches(loader, limit, "train"), self.world_size)
         if isinstance(loader, CombinedLoader) and loader.mode == "sequential":
             return loader, [  # as Lightning
                 'Trainer: `fit()` does not support the `CombinedLoader(mode="sequential")` '
@@ -1196,6 +1233,14 @@ class Trainer(LightningTrainerFacade):
             return loader
         if self.config.overfit_batches > 0 and self.state.fn == "fit":
             loader = sequential(loader, stage)
+        if stage != "fit" and self.is_global_zero and _shuffled(loader):
+            prefix = _LOADER_NAMES[stage].split("_")[0]
+            warnings.warn(  # as Lightning's
+                f"Your `{prefix}_dataloader`'s sampler has shuffling enabled, it is strongly "
+                f"recommended that you turn shuffling off for val/test dataloaders.",
+                PossibleUserWarning,
+                stacklevel=2,
+            )
         if (
             os.environ.get("TREADLE_SEED_WORKERS") == "1"
             and getattr(loader, "num_workers", 0) > 0
@@ -1204,7 +1249,81 @@ class Trainer(LightningTrainerFacade):
         ):
             loader.worker_init_fn = seed_worker
         replaced = self._hooks.setup_dataloader(trainer=self, dataloader=loader, stage=stage)
-        return loader if replaced is None else replaced
+        loader = loader if replaced is None else replaced
+        if self.is_global_zero:
+            _worker_check(self, loader, _LOADER_NAMES[stage])
+        return loader
+
+
+# the loader hook's name in the worker warnings, by the stage a loader is set up for
+_LOADER_NAMES = {
+    "fit": "train_dataloader",
+    "validate": "val_dataloader",
+    "test": "test_dataloader",
+    "predict": "predict_dataloader",
+}
+
+
+def _warn_transfer_hook_owner(model: Module, datamodule: DataModule) -> None:
+    """Lightning's warnings on which batch-transfer hook runs when a DataModule is passed:
+    the DataModule's override wins over the Module's; the Module's runs when the DataModule
+    has none."""
+    for name in TRANSFER_HOOKS:
+        if not _step_defined(model, name):
+            continue
+        if overrides(datamodule, name):
+            warnings.warn(
+                f"You have overridden `{name}` in both `LightningModule` and "
+                f"`LightningDataModule`. It will use the implementation from "
+                f"`LightningDataModule` instance.",
+                stacklevel=5,
+            )
+        else:
+            warnings.warn(
+                f"You have overridden `{name}` in `LightningModule` but have passed in a "
+                f"`LightningDataModule`. It will use the implementation from "
+                f"`LightningModule` instance.",
+                stacklevel=5,
+            )
+
+
+def _shuffled(loader: Any) -> bool:
+    """``loader`` draws its batches in a random order (a ``RandomSampler``, as
+    ``DataLoader(shuffle=True)`` makes, directly or in its batch sampler)."""
+    if not isinstance(loader, torch.utils.data.DataLoader):
+        return False
+    batch_sampler = loader.batch_sampler
+    sampler = getattr(batch_sampler, "sampler", loader.sampler)
+    return isinstance(sampler, torch.utils.data.RandomSampler)
+
+
+def _worker_check(trainer: Trainer, loader: Any, name: str) -> None:
+    """Lightning's warnings on a ``DataLoader``'s workers, once per loader set up (never per
+    batch): workers started by ``spawn`` without ``persistent_workers``, or fewer than two
+    workers where the machine has CPUs to spare (``suggested_max_num_workers``)."""
+    if not isinstance(loader, torch.utils.data.DataLoader):
+        return
+    context = loader.multiprocessing_context
+    start_method = (
+        context.get_start_method()
+        if context is not None
+        else torch.multiprocessing.get_start_method(allow_none=True) or "fork"
+    )
+    upper_bound = suggested_max_num_workers(max(1, trainer.num_devices))
+    if loader.num_workers > 0 and start_method == "spawn" and not loader.persistent_workers:
+        warnings.warn(
+            f"Consider setting `persistent_workers=True` in '{name}' to speed up the dataloader "
+            f"worker initialization.",
+            stacklevel=2,
+        )
+    elif loader.num_workers < 2 and upper_bound > 1:
+        warnings.warn(
+            f"The '{name}' does not have many workers which may be a bottleneck. Consider "
+            f"increasing the value of the `num_workers` argument` to "
+            f"`num_workers={upper_bound}` in the `DataLoader` to improve performance.",
+            PossibleUserWarning,
+            stacklevel=2,
+        )
 
 
 def _check_unique_state_keys(callbacks: list[Any]) -> None:
@@ -1281,6 +1400,44 @@ def _warn_dataloader_iter_limits(model: Module) -> None:
             PossibleUserWarning,
             stacklevel=5,
         )
+
+
+def _step_defined(model: Module, name: str) -> bool:
+    """``name`` (a step, ``forward``, ``configure_optimizers``) is the model's own: set on the
+    instance and callable, or overridden in its class (Lightning's ``is_overridden``)."""
+    if name in vars(model):
+        return callable(vars(model)[name])
+    return getattr(type(model), name, None) is not getattr(Module, name)
+
+
+def _missing_fit_methods(model: Module) -> list[str]:
+    """Lightning's first check of ``fit()``: the Module has ``training_step`` and
+    ``configure_optimizers`` (each its own, not None)."""
+    return [
+        f"No `{name}()` method defined. Lightning `Trainer` expects as minimum a "
+        f"`training_step()`, `train_dataloader()` and `configure_optimizers()` to be defined. "
+        f"Implement `{name}` in `{type(model).__name__}`."
+        for name in ("training_step", "configure_optimizers")
+        if not _step_defined(model, name)
+    ]
+
+
+def _check_legacy_epoch_end(model: Module, fn: str) -> None:
+    """Lightning 1's ``*_epoch_end(outputs)`` hooks are refused, as Lightning 2 refuses them
+    (a ``NotImplementedError``): treadle would never call them."""
+    names = {
+        "fit": ("training_epoch_end", "validation_epoch_end"),
+        "validate": ("validation_epoch_end",),
+        "test": ("test_epoch_end",),
+    }.get(fn, ())
+    for name in names:
+        if callable(getattr(model, name, None)):
+            raise NotImplementedError(
+                f"Support for `{name}` has been removed in v2.0.0. `{type(model).__name__}` "
+                f"implements this method. You can use the `on_{name.replace('training', 'train')}` "
+                f"hook instead. To access outputs, save them in-memory as instance attributes. You can find migration "
+                f"examples in https://github.com/Lightning-AI/pytorch-lightning/pull/16520."
+            )
 
 
 def _defined(model: Module, datamodule: DataModule | None, name: str) -> bool:
