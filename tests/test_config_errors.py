@@ -528,25 +528,60 @@ def test_bad_configure_optimizers_return(optimizers, problems):
 
 
 def test_fit_without_data():
-    fit_fails(
+    error = fit_fails(
         Recorder(),
         train=False,
+        error=TypeError,  # Lightning's type
         match=(
-            "Trainer: `fit()` got no training data. Pass `trainer.fit(model, "
-            "train_dataloaders=loader)` or implement `train_dataloader()` in the Module."
+            "An invalid dataloader was passed to `Trainer.fit(train_dataloaders=...)`. Found "
+            "None. Either pass the dataloader to the `.fit()` method OR implement "
+            "`def train_dataloader(self):` in your LightningModule/LightningDataModule."
         ),
     )
+    assert isinstance(error, treadle.ConfigurationError)
 
 
-def test_validate_without_data():
+@pytest.mark.parametrize("error", [treadle.ConfigurationError, TypeError])
+def test_validate_without_data(error):
     with pytest.raises(
-        treadle.ConfigurationError,
+        error,
         match=re.escape(
-            "Trainer: `validate()` got no validation data. Pass `trainer.validate(model, "
-            "dataloaders=loader)` or implement `val_dataloader()`."
+            "An invalid dataloader was passed to `Trainer.validate(dataloaders=...)`. Found None. "
+            "Either pass the dataloader to the `.validate()` method OR implement "
+            "`def val_dataloader(self):` in your LightningModule/LightningDataModule."
         ),
     ):
         trainer().validate(Recorder())
+
+
+@pytest.mark.parametrize("fn", ["fit", "validate", "test", "predict"])
+def test_a_loader_that_cannot_be_iterated_is_a_type_error(fn):
+    # as Lightning's _check_dataloader_iterable: passed, or returned by the loader hook
+    hook = {"fit": "train", "validate": "val"}.get(fn, fn) + "_dataloader"
+    arg = "train_dataloaders" if fn == "fit" else "dataloaders"
+
+    class Steps(Recorder):
+        def test_step(self, batch, batch_idx):
+            self.calls.append("test_step")
+
+        def predict_step(self, batch, batch_idx):
+            self.calls.append("predict_step")
+
+    model = Steps()
+    with pytest.raises(
+        TypeError,
+        match=re.escape(f"An invalid dataloader was passed to `Trainer.{fn}({arg}=...)`. Found 5."),
+    ) as info:
+        getattr(trainer(), fn)(model, **{arg: 5})
+    assert isinstance(info.value, treadle.ConfigurationError)
+    setattr(model, hook, lambda: None)
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(f"An invalid dataloader was returned from `Steps.{hook}()`. Found None."),
+    ) as info:
+        getattr(trainer(), fn)(model)
+    assert isinstance(info.value, TypeError)
+    assert not {"training_step", "validation_step", "test_step", "predict_step"} & set(model.calls)
 
 
 def test_clip_algorithm_without_clip_value():

@@ -68,11 +68,6 @@ DIFFERENCES = {
     # and on_train_epoch_start again when resuming mid-epoch
     # (tests/lightning_programs/README.md, "Added by lprog7").
     "t_hooks": "zero_grad before training_step (kept) and two orders of a resumed fit (README)",
-    # A loader source that is None (`fit(model, train_dataloaders=None)` with no
-    # `train_dataloader()`): Lightning raises a TypeError "An invalid dataloader was passed to
-    # `Trainer.fit(train_dataloaders=...)`"; treadle a ConfigurationError (a ValueError,
-    # migration.md item 5) in its own words. Not yet Lightning's type and text (README, lprog9).
-    "t_data_connector": "a None loader: ConfigurationError, not Lightning's TypeError (README)",
 }
 
 

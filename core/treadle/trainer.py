@@ -35,6 +35,7 @@ from treadle.datamodule import TRANSFER_HOOKS, DataModule, overrides
 from treadle.errors import (
     ConfigurationError,
     DataloaderIdxError,
+    InvalidDataloaderError,
     MultipleOptimizersError,
     PluginError,
 )
@@ -1039,7 +1040,7 @@ class Trainer(LightningTrainerFacade):
                     stacklevel=4,
                 )
             if train_loader is None and not _defined(model, datamodule, "train_dataloader"):
-                problems.append(_NO_TRAINING_DATA)
+                problems.append(_no_loader_source("fit", "train_dataloader"))
             with self._metrics.calling("configure_optimizers"):
                 returned = model.configure_optimizers()
             opts, configs, problems_ = _optim_config.parse(returned)
@@ -1072,7 +1073,7 @@ class Trainer(LightningTrainerFacade):
             )
         defined = eval_loaders is not None or _defined(model, datamodule, hook_name)
         if fn != "fit" and not defined and not no_step:
-            problems.append(self._no_eval_data(fn))
+            problems.append(_no_loader_source(fn, hook_name))
         # fit validates when its validation has a step, a source and batches (Lightning's
         # `enable_validation`): the sanity check and the epochs ask for the loaders then
         self._fit_validates = (
@@ -1085,6 +1086,8 @@ class Trainer(LightningTrainerFacade):
         if problems:
             if fn == "fit" and _defaults.asks_several_optimizers(model, self.optimizers):
                 raise MultipleOptimizersError(problems)  # also a RuntimeError, as Lightning's
+            if any(p.startswith(_INVALID_LOADER) for p in problems):
+                raise InvalidDataloaderError(problems)  # also a TypeError, as Lightning's
             raise ConfigurationError(problems)
 
     def _train_loader(self) -> Any:
@@ -1095,6 +1098,8 @@ class Trainer(LightningTrainerFacade):
         if self._train_pending:
             self._train_pending = False
             loader, problems = self._request_train()
+            if any(p.startswith(_INVALID_LOADER) for p in problems):
+                raise InvalidDataloaderError(problems)  # also a TypeError, as Lightning's
             if problems:
                 raise ConfigurationError(problems)
             self._train_requested = loader
@@ -1112,8 +1117,10 @@ class Trainer(LightningTrainerFacade):
         assert model is not None  # (set by _run)
         loader = given if given is not None else _request(model, datamodule, "train_dataloader")
         loader = train_loader_of(loader)  # a dict/list: a CombinedLoader
-        if loader is None:
-            return None, [_NO_TRAINING_DATA]
+        inner = loader.flattened if isinstance(loader, CombinedLoader) else [loader]
+        invalid = _not_iterable("fit", inner, given, model, datamodule, "train_dataloader")
+        if invalid:
+            return None, invalid
         # each rank will see 1/world_size of the batches
         self.num_training_batches = per_rank(num_batches(loader, limit, "train"), self.world_size)
         if isinstance(loader, CombinedLoader) and loader.mode == "sequential":
@@ -1133,6 +1140,13 @@ class Trainer(LightningTrainerFacade):
         hook_name, step_name, _ = _EVAL[eval_fn]
         loaders = given if given is not None else _request(model, datamodule, hook_name)
         problems = []
+        inner = [None] if loaders is None else as_list(loaders)
+        inner = [x for v in inner for x in (v.flattened if isinstance(v, CombinedLoader) else [v])]
+        problems.extend(_not_iterable(fn, inner, given, model, datamodule, hook_name))
+        if problems and not raising:
+            return [], problems
+        if problems:
+            raise InvalidDataloaderError(problems)  # also a TypeError, as Lightning's
         if fn == "predict" and isinstance(loaders, CombinedLoader) and loaders.mode != "sequential":
             problems.append(  # as Lightning
                 'Trainer: `predict()` only supports the `CombinedLoader(mode="sequential")` '
@@ -1374,10 +1388,52 @@ def _idle_plugins(pm: RunPluginManager, cfg: Any) -> list[str]:
     return problems
 
 
-_NO_TRAINING_DATA = (
-    "Trainer: `fit()` got no training data. Pass `trainer.fit(model, train_dataloaders=loader)` "
-    "or implement `train_dataloader()` in the Module."
-)
+_INVALID_LOADER = "An invalid dataloader was"  # Lightning's words, each refusal's start
+
+
+def _no_loader_source(fn: str, hook_name: str) -> str:
+    """Lightning's refusal of an entry point with no loader passed and no ``hook_name``."""
+    prefix = "train_" if fn == "fit" else ""
+    return (
+        f"An invalid dataloader was passed to `Trainer.{fn}({prefix}dataloaders=...)`. Found "
+        f"None. Either pass the dataloader to the `.{fn}()` method OR implement "
+        f"`def {hook_name}(self):` in your LightningModule/LightningDataModule."
+    )
+
+
+def _not_iterable(
+    fn: str,
+    loaders: Sequence[Any],
+    given: Any,
+    model: Module,
+    datamodule: DataModule | None,
+    hook_name: str,
+) -> list[str]:
+    """Lightning's refusal of each of ``loaders`` that cannot be iterated (None, a number):
+    passed to the entry point (``given``), or returned by ``hook_name``. Asked once per
+    request of the loaders, never per batch."""
+    problems = []
+    for loader in loaders:
+        if isinstance(loader, torch.utils.data.DataLoader):
+            continue
+        try:
+            iter(loader)
+        except TypeError:
+            if given is not None:
+                prefix = "train_" if fn == "fit" else ""  # as Lightning, fit's val loaders too
+                problems.append(
+                    f"An invalid dataloader was passed to `Trainer.{fn}({prefix}dataloaders="
+                    f"...)`. Found {loader}."
+                )
+            else:
+                owner = datamodule if overrides(datamodule, hook_name) else model
+                problems.append(
+                    f"An invalid dataloader was returned from `{type(owner).__name__}."
+                    f"{hook_name}()`. Found {loader}."
+                )
+    return problems
+
+
 # the loader hook, the step and the noun of each evaluation entry point
 _EVAL = {
     "validate": ("val_dataloader", "validation_step", "validation"),
