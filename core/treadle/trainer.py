@@ -1463,7 +1463,8 @@ def _step_defined(model: Module, name: str) -> bool:
     instance and callable, or overridden in its class (Lightning's ``is_overridden``)."""
     if name in vars(model):
         return callable(vars(model)[name])
-    return getattr(type(model), name, None) is not getattr(Module, name)
+    own = getattr(type(model), name, None)  # a class attribute set to None is no override
+    return callable(own) and own is not getattr(Module, name)
 
 
 def _missing_fit_methods(model: Module) -> list[str]:
@@ -1503,7 +1504,8 @@ def _defined(model: Module, datamodule: DataModule | None, name: str) -> bool:
         return True
     if name in vars(model):
         return callable(vars(model)[name])
-    return getattr(type(model), name, None) is not getattr(Module, name)
+    own = getattr(type(model), name, None)  # a class attribute set to None is no override
+    return callable(own) and own is not getattr(Module, name)
 
 
 def _request(model: Module, datamodule: DataModule | None, name: str) -> Any:
