@@ -298,11 +298,13 @@ def test_validate_prints_every_problem_and_exits_2(project):
     assert result.stdout == ""
     assert result.stderr == (
         "treadle validate: 2 configuration problems:\n"
-        "  - treadle.core: `Trainer(gradient_clip_val=1.0)` has no effect with manual "
+        "  - treadle.core: Automatic gradient clipping is not supported for manual "
+        "optimization: `Trainer(gradient_clip_val=1.0)` has no effect with manual "
         "optimization (`automatic_optimization = False`). Clip in training_step with "
         "`self.clip_gradients(opt, gradient_clip_val=1.0, gradient_clip_algorithm='norm')` and "
         "remove the Trainer argument.\n"
-        "  - treadle.core: `Trainer(accumulate_grad_batches=2)` has no effect with manual "
+        "  - treadle.core: Automatic gradient accumulation is not supported for manual "
+        "optimization: `Trainer(accumulate_grad_batches=2)` has no effect with manual "
         "optimization (`automatic_optimization = False`). Accumulate in training_step (step "
         "every N batches, as in the guide) and remove the Trainer argument.\n"
     )

@@ -328,7 +328,8 @@ def test_manual_optimization_with_trainer_gradient_clipping():
         Recorder(manual=True),
         gradient_clip_val=1.0,
         match=(
-            "1 configuration problem:\n  - treadle.core: `Trainer(gradient_clip_val=1.0)` has no "
+            "1 configuration problem:\n  - treadle.core: Automatic gradient clipping is not supported for manual "
+            "optimization: `Trainer(gradient_clip_val=1.0)` has no "
             "effect with manual optimization (`automatic_optimization = False`). Clip in "
             "training_step with `self.clip_gradients(opt, gradient_clip_val=1.0, "
             "gradient_clip_algorithm='norm')` and remove the Trainer argument."
@@ -341,7 +342,8 @@ def test_manual_optimization_with_trainer_accumulation():
         Recorder(manual=True),
         accumulate_grad_batches=4,
         match=(
-            "treadle.core: `Trainer(accumulate_grad_batches=4)` has no effect with manual "
+            "treadle.core: Automatic gradient accumulation is not supported for manual "
+            "optimization: `Trainer(accumulate_grad_batches=4)` has no effect with manual "
             "optimization (`automatic_optimization = False`). Accumulate in training_step (step "
             "every N batches, as in the guide) and remove the Trainer argument."
         ),
@@ -356,8 +358,12 @@ def test_manual_optimization_with_clipping_and_accumulation_reports_both():
         match="2 configuration problems:\n  - treadle.core: ",
     )
     assert len(error.problems) == 2
-    assert error.problems[0].startswith("treadle.core: `Trainer(gradient_clip_val=0.5)`")
-    assert error.problems[1].startswith("treadle.core: `Trainer(accumulate_grad_batches=2)`")
+    assert error.problems[0].startswith(
+        "treadle.core: Automatic gradient clipping is not supported"
+    )
+    assert "`Trainer(gradient_clip_val=0.5)`" in error.problems[0]
+    assert error.problems[1].startswith("treadle.core: Automatic gradient accumulation is not")
+    assert "`Trainer(accumulate_grad_batches=2)`" in error.problems[1]
 
 
 def test_two_optimizers_in_automatic_optimization():
@@ -524,25 +530,60 @@ def test_bad_configure_optimizers_return(optimizers, problems):
 
 
 def test_fit_without_data():
-    fit_fails(
+    error = fit_fails(
         Recorder(),
         train=False,
+        error=TypeError,  # Lightning's type
         match=(
-            "Trainer: `fit()` got no training data. Pass `trainer.fit(model, "
-            "train_dataloaders=loader)` or implement `train_dataloader()` in the Module."
+            "An invalid dataloader was passed to `Trainer.fit(train_dataloaders=...)`. Found "
+            "None. Either pass the dataloader to the `.fit()` method OR implement "
+            "`def train_dataloader(self):` in your LightningModule/LightningDataModule."
         ),
     )
+    assert isinstance(error, treadle.ConfigurationError)
 
 
-def test_validate_without_data():
+@pytest.mark.parametrize("error", [treadle.ConfigurationError, TypeError])
+def test_validate_without_data(error):
     with pytest.raises(
-        treadle.ConfigurationError,
+        error,
         match=re.escape(
-            "Trainer: `validate()` got no validation data. Pass `trainer.validate(model, "
-            "dataloaders=loader)` or implement `val_dataloader()`."
+            "An invalid dataloader was passed to `Trainer.validate(dataloaders=...)`. Found None. "
+            "Either pass the dataloader to the `.validate()` method OR implement "
+            "`def val_dataloader(self):` in your LightningModule/LightningDataModule."
         ),
     ):
         trainer().validate(Recorder())
+
+
+@pytest.mark.parametrize("fn", ["fit", "validate", "test", "predict"])
+def test_a_loader_that_cannot_be_iterated_is_a_type_error(fn):
+    # as Lightning's _check_dataloader_iterable: passed, or returned by the loader hook
+    hook = {"fit": "train", "validate": "val"}.get(fn, fn) + "_dataloader"
+    arg = "train_dataloaders" if fn == "fit" else "dataloaders"
+
+    class Steps(Recorder):
+        def test_step(self, batch, batch_idx):
+            self.calls.append("test_step")
+
+        def predict_step(self, batch, batch_idx):
+            self.calls.append("predict_step")
+
+    model = Steps()
+    with pytest.raises(
+        TypeError,
+        match=re.escape(f"An invalid dataloader was passed to `Trainer.{fn}({arg}=...)`. Found 5."),
+    ) as info:
+        getattr(trainer(), fn)(model, **{arg: 5})
+    assert isinstance(info.value, treadle.ConfigurationError)
+    setattr(model, hook, lambda: None)
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match=re.escape(f"An invalid dataloader was returned from `Steps.{hook}()`. Found None."),
+    ) as info:
+        getattr(trainer(), fn)(model)
+    assert isinstance(info.value, TypeError)
+    assert not {"training_step", "validation_step", "test_step", "predict_step"} & set(model.calls)
 
 
 def test_clip_algorithm_without_clip_value():

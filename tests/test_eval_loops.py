@@ -755,14 +755,17 @@ def test_given_dataloaders_win_over_the_modules(tmp_path):
     ],
 )
 def test_no_data_is_a_configuration_error(tmp_path, fn, noun, hook):
+    # and a TypeError, as Lightning's
     with pytest.raises(
         ConfigurationError,
         match=re.escape(
-            f"Trainer: `{fn}()` got no {noun} data. Pass `trainer.{fn}(model, "
-            f"dataloaders=loader)` or implement `{hook}()`."
+            f"An invalid dataloader was passed to `Trainer.{fn}(dataloaders=...)`. Found None. "
+            f"Either pass the dataloader to the `.{fn}()` method OR implement "
+            f"`def {hook}(self):` in your LightningModule/LightningDataModule."
         ),
-    ):
+    ) as info:
         getattr(_trainer(tmp_path), fn)(Net())
+    assert isinstance(info.value, TypeError)
 
 
 def test_self_log_in_predict_step_is_an_error(tmp_path):

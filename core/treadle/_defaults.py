@@ -51,6 +51,7 @@ def validate(trainer, module):
     if not module.automatic_optimization:
         if cfg.gradient_clip_val:
             problems.append(
+                f"Automatic gradient clipping is not supported for manual optimization: "
                 f"`Trainer(gradient_clip_val={cfg.gradient_clip_val!r})` has no effect with "
                 f"manual optimization (`automatic_optimization = False`). Clip in "
                 f"training_step with `self.clip_gradients(opt, gradient_clip_val="
@@ -67,6 +68,7 @@ def validate(trainer, module):
             )
         if cfg.accumulate_grad_batches > 1:
             problems.append(
+                f"Automatic gradient accumulation is not supported for manual optimization: "
                 f"`Trainer(accumulate_grad_batches={cfg.accumulate_grad_batches})` has no effect "
                 f"with manual optimization (`automatic_optimization = False`). Accumulate in "
                 f"training_step (step every N batches, as in the guide) and remove the Trainer "

@@ -45,6 +45,13 @@ class DataloaderIdxError(ConfigurationError, RuntimeError):
     ``ConfigurationError`` and, as in Lightning, a ``RuntimeError``."""
 
 
+class InvalidDataloaderError(ConfigurationError, TypeError):
+    """A loader source that is None or gives something that cannot be iterated: nothing passed
+    to the entry point and no loader hook, a hook that returns None, or a passed object that is
+    not an iterable. A ``ConfigurationError`` and, as in Lightning, a ``TypeError`` ("An
+    invalid dataloader was passed to ...")."""
+
+
 class StatefulCallbackError(ConfigurationError, RuntimeError):
     """Two stateful callbacks of a run share one ``state_key`` (their states would overwrite
     each other in checkpoints). A ``ConfigurationError`` and, as in Lightning, a

@@ -433,6 +433,7 @@ class FitLoop:
             set_rng_state(outer_rng)
         state.stage = STAGE["fit"]
         train_loader = self.load("train") if self.load is not None else None
+        self.loader = train_loader  # as Lightning: `trainer.train_dataloader` in on_train_start
         trainer.num_training_batches = (
             0
             if train_loader is None

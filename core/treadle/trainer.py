@@ -35,6 +35,7 @@ from treadle.datamodule import TRANSFER_HOOKS, DataModule, overrides
 from treadle.errors import (
     ConfigurationError,
     DataloaderIdxError,
+    InvalidDataloaderError,
     MultipleOptimizersError,
     PluginError,
 )
@@ -53,6 +54,7 @@ from treadle.utilities import (
     from_compiled,
     rank_zero_info,
     seed_worker,
+    suggested_max_num_workers,
     takes_dataloader_iter,
 )
 
@@ -1025,6 +1027,7 @@ class Trainer(LightningTrainerFacade):
         # being firstresult, replace them (Lightning's _DataHookSelector).
         self._datamodule_plugin = None
         if datamodule is not None:
+            _warn_transfer_hook_owner(model, datamodule)
             self._datamodule_plugin = adapt_object(  # (a wrapper of DataModule's own
                 datamodule,  # method is no override: Lightning's is_overridden)
                 DataModule,
@@ -1054,9 +1057,31 @@ class Trainer(LightningTrainerFacade):
         ``_request_eval``): that their source is there is checked now, what they hold when
         they are asked for. ``check_only`` (``treadle validate``) asks for them now."""
         problems: list[str] = []
+        eval_fn = "validate" if fn == "fit" else fn
+        hook_name, step_name, _ = _EVAL[eval_fn]
         if fn == "fit":
+            missing = _missing_fit_methods(model)
+            if missing:  # nothing to train with: the rest cannot be checked (as Lightning)
+                raise ConfigurationError(missing)
+        _check_legacy_epoch_end(model, fn)
+        if fn == "fit":
+            has_loader = eval_loaders is not None or _defined(model, datamodule, hook_name)
+            has_step = _step_defined(model, step_name)
+            if has_loader and not has_step:  # Lightning's two warnings
+                warnings.warn(
+                    "You passed in a `val_dataloader` but have no `validation_step`. Skipping "
+                    "val loop.",
+                    stacklevel=4,
+                )
+            elif has_step and not has_loader:
+                warnings.warn(
+                    "You defined a `validation_step` but have no `val_dataloader`. Skipping "
+                    "val loop.",
+                    PossibleUserWarning,
+                    stacklevel=4,
+                )
             if train_loader is None and not _defined(model, datamodule, "train_dataloader"):
-                problems.append(_NO_TRAINING_DATA)
+                problems.append(_no_loader_source("fit", "train_dataloader"))
             with self._metrics.calling("configure_optimizers"):
                 returned = model.configure_optimizers()
             opts, configs, problems_ = _optim_config.parse(returned)
@@ -1066,18 +1091,30 @@ class Trainer(LightningTrainerFacade):
             if check_only and not problems:
                 problems.extend(self._request_train()[1])
         _warn_dataloader_iter_limits(model)
-        eval_fn = "validate" if fn == "fit" else fn
-        hook_name, step_name, _ = _EVAL[eval_fn]
-        no_step = getattr(model, step_name, None) is None  # as Lightning: `model.validation_step
-        # = None` turns validation off in fit(); validate/test/predict need their step
-        if fn != "fit" and no_step:
+        # as Lightning: a validation_step that is None or not overridden turns validation off
+        # in fit(); validate/test need their step, predict its step or `forward`
+        no_step = not _step_defined(model, step_name)
+        if fn == "predict":
+            no_step = model.predict_step is None
+            if no_step:
+                problems.append(
+                    "`predict_step` cannot be None to run `Trainer.predict`. Implement "
+                    "`predict_step(self, batch, batch_idx)` or remove the assignment."
+                )
+            elif not _step_defined(model, "predict_step") and not _step_defined(model, "forward"):
+                problems.append(
+                    "`Trainer.predict` requires `forward` method to run: the default "
+                    "`predict_step` returns `self(batch)`. Implement `forward(self, x)` or "
+                    "`predict_step(self, batch, batch_idx)`."
+                )
+        elif fn != "fit" and no_step:
             problems.append(
-                f"Trainer: `{fn}()` needs `{step_name}()`, and the Module's is None. "
-                f"Implement `{step_name}(self, batch, batch_idx)`."
+                f"No `{step_name}()` method defined to run `Trainer.{fn}`. Implement "
+                f"`{step_name}(self, batch, batch_idx)` in the Module."
             )
         defined = eval_loaders is not None or _defined(model, datamodule, hook_name)
         if fn != "fit" and not defined and not no_step:
-            problems.append(self._no_eval_data(fn))
+            problems.append(_no_loader_source(fn, hook_name))
         # fit validates when its validation has a step, a source and batches (Lightning's
         # `enable_validation`): the sanity check and the epochs ask for the loaders then
         self._fit_validates = (
@@ -1090,6 +1127,8 @@ class Trainer(LightningTrainerFacade):
         if problems:
             if fn == "fit" and _defaults.asks_several_optimizers(model, self.optimizers):
                 raise MultipleOptimizersError(problems)  # also a RuntimeError, as Lightning's
+            if any(p.startswith(_INVALID_LOADER) for p in problems):
+                raise InvalidDataloaderError(problems)  # also a TypeError, as Lightning's
             raise ConfigurationError(problems)
 
     def _train_loader(self) -> Any:
@@ -1100,6 +1139,8 @@ class Trainer(LightningTrainerFacade):
         if self._train_pending:
             self._train_pending = False
             loader, problems = self._request_train()
+            if any(p.startswith(_INVALID_LOADER) for p in problems):
+                raise InvalidDataloaderError(problems)  # also a TypeError, as Lightning's
             if problems:
                 raise ConfigurationError(problems)
             self._train_requested = loader
@@ -1117,8 +1158,10 @@ class Trainer(LightningTrainerFacade):
         assert model is not None  # (set by _run)
         loader = given if given is not None else _request(model, datamodule, "train_dataloader")
         loader = train_loader_of(loader)  # a dict/list: a CombinedLoader
-        if loader is None:
-            return None, [_NO_TRAINING_DATA]
+        inner = loader.flattened if isinstance(loader, CombinedLoader) else [loader]
+        invalid = _not_iterable("fit", inner, given, model, datamodule, "train_dataloader")
+        if invalid:
+            return None, invalid
         # each rank will see 1/world_size of the batches
         self.num_training_batches = per_rank(num_batches(loader, limit, "train"), self.world_size)
         if isinstance(loader, CombinedLoader) and loader.mode == "sequential":
@@ -1138,6 +1181,13 @@ class Trainer(LightningTrainerFacade):
         hook_name, step_name, _ = _EVAL[eval_fn]
         loaders = given if given is not None else _request(model, datamodule, hook_name)
         problems = []
+        inner = [None] if loaders is None else as_list(loaders)
+        inner = [x for v in inner for x in (v.flattened if isinstance(v, CombinedLoader) else [v])]
+        problems.extend(_not_iterable(fn, inner, given, model, datamodule, hook_name))
+        if problems and not raising:
+            return [], problems
+        if problems:
+            raise InvalidDataloaderError(problems)  # also a TypeError, as Lightning's
         if fn == "predict" and isinstance(loaders, CombinedLoader) and loaders.mode != "sequential":
             problems.append(  # as Lightning
                 'Trainer: `predict()` only supports the `CombinedLoader(mode="sequential")` '
@@ -1238,6 +1288,14 @@ class Trainer(LightningTrainerFacade):
             return loader
         if self.config.overfit_batches > 0 and self.state.fn == "fit":
             loader = sequential(loader, stage)
+        if stage != "fit" and self.is_global_zero and _shuffled(loader):
+            prefix = _LOADER_NAMES[stage].split("_")[0]
+            warnings.warn(  # as Lightning's
+                f"Your `{prefix}_dataloader`'s sampler has shuffling enabled, it is strongly "
+                f"recommended that you turn shuffling off for val/test dataloaders.",
+                PossibleUserWarning,
+                stacklevel=2,
+            )
         if (
             os.environ.get("TREADLE_SEED_WORKERS") == "1"
             and getattr(loader, "num_workers", 0) > 0
@@ -1246,7 +1304,81 @@ class Trainer(LightningTrainerFacade):
         ):
             loader.worker_init_fn = seed_worker
         replaced = self._hooks.setup_dataloader(trainer=self, dataloader=loader, stage=stage)
-        return loader if replaced is None else replaced
+        loader = loader if replaced is None else replaced
+        if self.is_global_zero:
+            _worker_check(self, loader, _LOADER_NAMES[stage])
+        return loader
+
+
+# the loader hook's name in the worker warnings, by the stage a loader is set up for
+_LOADER_NAMES = {
+    "fit": "train_dataloader",
+    "validate": "val_dataloader",
+    "test": "test_dataloader",
+    "predict": "predict_dataloader",
+}
+
+
+def _warn_transfer_hook_owner(model: Module, datamodule: DataModule) -> None:
+    """Lightning's warnings on which batch-transfer hook runs when a DataModule is passed:
+    the DataModule's override wins over the Module's; the Module's runs when the DataModule
+    has none."""
+    for name in TRANSFER_HOOKS:
+        if not _step_defined(model, name):
+            continue
+        if overrides(datamodule, name):
+            warnings.warn(
+                f"You have overridden `{name}` in both `LightningModule` and "
+                f"`LightningDataModule`. It will use the implementation from "
+                f"`LightningDataModule` instance.",
+                stacklevel=5,
+            )
+        else:
+            warnings.warn(
+                f"You have overridden `{name}` in `LightningModule` but have passed in a "
+                f"`LightningDataModule`. It will use the implementation from "
+                f"`LightningModule` instance.",
+                stacklevel=5,
+            )
+
+
+def _shuffled(loader: Any) -> bool:
+    """``loader`` draws its batches in a random order (a ``RandomSampler``, as
+    ``DataLoader(shuffle=True)`` makes, directly or in its batch sampler)."""
+    if not isinstance(loader, torch.utils.data.DataLoader):
+        return False
+    batch_sampler = loader.batch_sampler
+    sampler = getattr(batch_sampler, "sampler", loader.sampler)
+    return isinstance(sampler, torch.utils.data.RandomSampler)
+
+
+def _worker_check(trainer: Trainer, loader: Any, name: str) -> None:
+    """Lightning's warnings on a ``DataLoader``'s workers, once per loader set up (never per
+    batch): workers started by ``spawn`` without ``persistent_workers``, or fewer than two
+    workers where the machine has CPUs to spare (``suggested_max_num_workers``)."""
+    if not isinstance(loader, torch.utils.data.DataLoader):
+        return
+    context = loader.multiprocessing_context
+    start_method = (
+        context.get_start_method()
+        if context is not None
+        else torch.multiprocessing.get_start_method(allow_none=True) or "fork"
+    )
+    upper_bound = suggested_max_num_workers(max(1, trainer.num_devices))
+    if loader.num_workers > 0 and start_method == "spawn" and not loader.persistent_workers:
+        warnings.warn(
+            f"Consider setting `persistent_workers=True` in '{name}' to speed up the dataloader "
+            f"worker initialization.",
+            stacklevel=2,
+        )
+    elif loader.num_workers < 2 and upper_bound > 1:
+        warnings.warn(
+            f"The '{name}' does not have many workers which may be a bottleneck. Consider "
+            f"increasing the value of the `num_workers` argument` to "
+            f"`num_workers={upper_bound}` in the `DataLoader` to improve performance.",
+            PossibleUserWarning,
+            stacklevel=2,
+        )
 
 
 def _check_unique_state_keys(callbacks: list[Any]) -> None:
@@ -1297,10 +1429,52 @@ def _idle_plugins(pm: RunPluginManager, cfg: Any) -> list[str]:
     return problems
 
 
-_NO_TRAINING_DATA = (
-    "Trainer: `fit()` got no training data. Pass `trainer.fit(model, train_dataloaders=loader)` "
-    "or implement `train_dataloader()` in the Module."
-)
+_INVALID_LOADER = "An invalid dataloader was"  # Lightning's words, each refusal's start
+
+
+def _no_loader_source(fn: str, hook_name: str) -> str:
+    """Lightning's refusal of an entry point with no loader passed and no ``hook_name``."""
+    prefix = "train_" if fn == "fit" else ""
+    return (
+        f"An invalid dataloader was passed to `Trainer.{fn}({prefix}dataloaders=...)`. Found "
+        f"None. Either pass the dataloader to the `.{fn}()` method OR implement "
+        f"`def {hook_name}(self):` in your LightningModule/LightningDataModule."
+    )
+
+
+def _not_iterable(
+    fn: str,
+    loaders: Sequence[Any],
+    given: Any,
+    model: Module,
+    datamodule: DataModule | None,
+    hook_name: str,
+) -> list[str]:
+    """Lightning's refusal of each of ``loaders`` that cannot be iterated (None, a number):
+    passed to the entry point (``given``), or returned by ``hook_name``. Asked once per
+    request of the loaders, never per batch."""
+    problems = []
+    for loader in loaders:
+        if isinstance(loader, torch.utils.data.DataLoader):
+            continue
+        try:
+            iter(loader)
+        except TypeError:
+            if given is not None:
+                prefix = "train_" if fn == "fit" else ""  # as Lightning, fit's val loaders too
+                problems.append(
+                    f"An invalid dataloader was passed to `Trainer.{fn}({prefix}dataloaders="
+                    f"...)`. Found {loader}."
+                )
+            else:
+                owner = datamodule if overrides(datamodule, hook_name) else model
+                problems.append(
+                    f"An invalid dataloader was returned from `{type(owner).__name__}."
+                    f"{hook_name}()`. Found {loader}."
+                )
+    return problems
+
+
 # the loader hook, the step and the noun of each evaluation entry point
 _EVAL = {
     "validate": ("val_dataloader", "validation_step", "validation"),
@@ -1325,6 +1499,45 @@ def _warn_dataloader_iter_limits(model: Module) -> None:
         )
 
 
+def _step_defined(model: Module, name: str) -> bool:
+    """``name`` (a step, ``forward``, ``configure_optimizers``) is the model's own: set on the
+    instance and callable, or overridden in its class (Lightning's ``is_overridden``)."""
+    if name in vars(model):
+        return callable(vars(model)[name])
+    own = getattr(type(model), name, None)  # a class attribute set to None is no override
+    return callable(own) and own is not getattr(Module, name)
+
+
+def _missing_fit_methods(model: Module) -> list[str]:
+    """Lightning's first check of ``fit()``: the Module has ``training_step`` and
+    ``configure_optimizers`` (each its own, not None)."""
+    return [
+        f"No `{name}()` method defined. Lightning `Trainer` expects as minimum a "
+        f"`training_step()`, `train_dataloader()` and `configure_optimizers()` to be defined. "
+        f"Implement `{name}` in `{type(model).__name__}`."
+        for name in ("training_step", "configure_optimizers")
+        if not _step_defined(model, name)
+    ]
+
+
+def _check_legacy_epoch_end(model: Module, fn: str) -> None:
+    """Lightning 1's ``*_epoch_end(outputs)`` hooks are refused, as Lightning 2 refuses them
+    (a ``NotImplementedError``): treadle would never call them."""
+    names = {
+        "fit": ("training_epoch_end", "validation_epoch_end"),
+        "validate": ("validation_epoch_end",),
+        "test": ("test_epoch_end",),
+    }.get(fn, ())
+    for name in names:
+        if callable(getattr(model, name, None)):
+            raise NotImplementedError(
+                f"Support for `{name}` has been removed in v2.0.0. `{type(model).__name__}` "
+                f"implements this method. You can use the `on_{name.replace('training', 'train')}` "
+                f"hook instead. To access outputs, save them in-memory as instance attributes. You can find migration "
+                f"examples in https://github.com/Lightning-AI/pytorch-lightning/pull/16520."
+            )
+
+
 def _defined(model: Module, datamodule: DataModule | None, name: str) -> bool:
     """The DataModule or the Module provides loader hook ``name`` (Lightning's
     ``_DataLoaderSource.is_defined``): an override or an instance attribute, not None."""
@@ -1332,7 +1545,8 @@ def _defined(model: Module, datamodule: DataModule | None, name: str) -> bool:
         return True
     if name in vars(model):
         return callable(vars(model)[name])
-    return getattr(type(model), name, None) is not getattr(Module, name)
+    own = getattr(type(model), name, None)  # a class attribute set to None is no override
+    return callable(own) and own is not getattr(Module, name)
 
 
 def _request(model: Module, datamodule: DataModule | None, name: str) -> Any:

@@ -237,15 +237,15 @@ def _set(model: Any, datamodule: Any, name: str, value: Any) -> None:
 
 
 @contextmanager
-def _isolated(model: Any, datamodule: Any) -> Iterator[None]:
-    """Afterwards: the model's weights, training modes and ``trainer``, its own
-    ``configure_optimizers`` and the DataModule's ``trainer`` as before."""
+def _isolated(trainer: Any, model: Any, datamodule: Any) -> Iterator[None]:
+    """Afterwards: the model's weights, training modes and its own ``configure_optimizers`` as
+    before; the model and the DataModule attached to ``trainer``, the one the search was asked
+    of (as Lightning, whose tuner runs on that trainer, leaves them: ``model.logger`` is
+    ``trainer.logger``), not to the inner trainer that ran it."""
     weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
     modes = [(m, m.training) for m in model.modules()]
     had_own = "configure_optimizers" in vars(model)
     own = vars(model).get("configure_optimizers")
-    model_trainer = model._trainer
-    dm_trainer = getattr(datamodule, "trainer", None) if datamodule is not None else None
     try:
         yield
     finally:
@@ -256,9 +256,9 @@ def _isolated(model: Any, datamodule: Any) -> Iterator[None]:
         model.load_state_dict(weights)
         for module, training in modes:
             module.training = training
-        model._trainer = model_trainer
+        model._trainer = trainer
         if datamodule is not None:
-            datamodule.trainer = dm_trainer
+            datamodule.trainer = trainer
         for param in model.parameters():
             param.grad = None
 
@@ -522,7 +522,7 @@ def lr_find(
     if update_attr:
         attr_name = _lr_attr_name(model, attr_name)
     callback = _LRCallback(lambda t: t.lr_scheduler_configs[0].scheduler, early_stop_threshold)
-    with _isolated(model, datamodule):
+    with _isolated(trainer, model, datamodule):
         model.configure_optimizers = finder._exchange(model.configure_optimizers)
         inner = _tuning_trainer(
             trainer, callback, max_steps=num_training, max_epochs=None, limit_val_batches=0
@@ -683,7 +683,7 @@ def scale_batch_size(
         _set(model, datamodule, batch_arg_name, new)
         return new, new != size
 
-    with _isolated(model, datamodule):
+    with _isolated(trainer, model, datamodule):
         size, _ = adjust(value=init_val)
         if mode == "power":
             size = _power_scaling(trial, adjust, size, max_trials, max_val)

@@ -366,8 +366,9 @@ def test_no_data_anywhere_names_the_datamodule(tmp_path):
     with pytest.raises(
         treadle.ConfigurationError,
         match=re.escape(
-            "Trainer: `test()` got no test data. Pass `trainer.test(model, dataloaders=loader)` or "
-            "implement `test_dataloader()` in the Module or the DataModule."
+            "An invalid dataloader was passed to `Trainer.test(dataloaders=...)`. Found None. "
+            "Either pass the dataloader to the `.test()` method OR implement "
+            "`def test_dataloader(self):` in your LightningModule/LightningDataModule."
         ),
     ):
         trainer.test(NoTest(), datamodule=Empty())

@@ -83,7 +83,9 @@ def test_model_and_trainer_reset_correctly(tmp_path):
     for key, value in model.state_dict().items():
         assert torch.equal(before[key], value), key
     assert {name: getattr(trainer, name) for name in watched} == expected
-    assert model._trainer is None  # as before: the search's Trainer is gone
+    # as Lightning, whose search runs on `trainer`: the model is left attached to it, not to
+    # the inner Trainer that ran the search (Lightning's test_all.py::test_logger_reset_correctly)
+    assert model.trainer is trainer and model.logger is trainer.logger
     assert "configure_optimizers" not in vars(model)
     assert not list(tmp_path.glob(".lr_find*"))
     trainer.fit(model)  # and the real run uses the model's own optimizer
@@ -261,7 +263,7 @@ def test_lr_find_with_a_datamodule_and_given_loaders(tmp_path):
     dm = DM()
     finder = tuner.lr_find(LRModel(), datamodule=dm, num_training=10)
     assert len(finder.results["lr"]) == 10
-    assert dm.trainer is None
+    assert dm.trainer is tuner._trainer  # as Lightning
     loader = DataLoader(RandomDataset(32, 64), batch_size=4)
     assert (
         len(tuner.lr_find(LRModel(), train_dataloaders=loader, num_training=12).results["lr"]) == 12
@@ -404,7 +406,7 @@ def test_power_mode_doubles_up_to_the_dataset_length(tmp_path, in_hparams):
     assert model.seen == [2, 4, 8, 16, 32, 64]
     for key, value in model.state_dict().items():
         assert torch.equal(before[key], value), key
-    assert trainer.global_step == 0 and model._trainer is None
+    assert trainer.global_step == 0 and model.trainer is trainer  # as Lightning
 
 
 @pytest.mark.parametrize(
