@@ -48,6 +48,35 @@ SUBMODULES: dict[str, tuple[str, ...]] = {
     ),
     "treadle.loggers": ("csv_logs", "logger", "tensorboard"),
     "treadle.serve": ("servable_module", "servable_module_validator"),
+    # treadle.plugins (imported only by programs that name it): Lightning's pytorch and fabric
+    # submodule paths
+    "treadle.plugins.io": (
+        "async_plugin",
+        "checkpoint_io",
+        "checkpoint_plugin",
+        "torch_io",
+        "torch_plugin",
+        "wrapper",
+    ),
+    "treadle.plugins.environments": (
+        "cluster_environment",
+        "kubeflow",
+        "lightning",
+        "lsf",
+        "mpi",
+        "slurm",
+        "torchelastic",
+    ),
+    "treadle.plugins.precision": (
+        "amp",
+        "bitsandbytes",
+        "deepspeed",
+        "double",
+        "fsdp",
+        "half",
+        "precision",
+        "transformer_engine",
+    ),
     "treadle.profilers": ("advanced", "base", "profiler", "pytorch", "simple"),
     "treadle.tuner": ("batch_size_scaling", "lr_finder", "tuning"),
     "treadle.utilities": (
