@@ -85,7 +85,7 @@ class Trainer(LightningTrainerFacade):
         # Lightning's plugin objects (treadle.plugins: imported only by a program naming it)
         self._lightning_plugins: Any = None
         lightning_plugins = sys.modules.get("treadle.plugins")
-        if lightning_plugins is not None and kwargs.get("plugins"):
+        if lightning_plugins is not None:
             kwargs, self._lightning_plugins = lightning_plugins.lightning_arguments(kwargs)
         self.config = cfg = validate_trainer_kwargs(kwargs)
         if cfg.barebones:

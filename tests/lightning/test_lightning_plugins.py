@@ -115,6 +115,29 @@ def test_checkpoint_io_reads_a_resume_and_save_checkpoint(tmp_path):
     assert resumed.global_step == 3
 
 
+class HoldingStrategy:
+    """A strategy object as Lightning's ``SingleDeviceStrategy(device, checkpoint_io=...)``:
+    treadle's ``single_device`` strategy, holding a ``CheckpointIO``."""
+
+    name = "single_device"
+
+    def __init__(self, checkpoint_io):
+        self.checkpoint_io = checkpoint_io
+
+    def connect(self, trainer):
+        strategy = trainer.plugin_manager.providers("strategy")["single_device"].factory(trainer)
+        strategy.checkpoint_io = self.checkpoint_io
+        return strategy
+
+
+def test_checkpoint_io_held_by_a_strategy_object_is_used(tmp_path):
+    io = RecordingIO()
+    trainer = one_batch(tmp_path, strategy=HoldingStrategy(io), max_epochs=1)
+    trainer.fit(BoringModel())
+    assert trainer.strategy.checkpoint_io is io
+    assert io.count("save") == 1
+
+
 def test_torch_checkpoint_io_writes_atomically_and_reads_back(tmp_path):
     io = TorchCheckpointIO()
     path = tmp_path / "sub" / "a.ckpt"

@@ -70,9 +70,16 @@ class LightningPlugins:
 
     def connect(self, trainer: Any) -> None:
         """After selection: refuse a ``CheckpointIO`` beside a strategy that writes its own
-        checkpoints; show the ``CheckpointIO`` as ``trainer.strategy.checkpoint_io``."""
+        checkpoints; show the ``CheckpointIO`` as ``trainer.strategy.checkpoint_io``. A
+        strategy object holding a ``CheckpointIO`` of this package as ``checkpoint_io``
+        (Lightning's ``SingleDeviceStrategy(device, checkpoint_io=...)``) has it used when
+        ``plugins=[...]`` holds none."""
         if self.checkpoint_io is None:
-            return
+            held = getattr(trainer.strategy, "checkpoint_io", None)
+            if not isinstance(held, CheckpointIO):
+                return
+            self.checkpoint_io = held
+            trainer.plugin_manager.register(as_plugin(held))
         own = [
             name
             for name, plugin in trainer.plugin_manager.implementations("save_checkpoint")
@@ -97,7 +104,7 @@ def lightning_arguments(kwargs: dict[str, Any]) -> tuple[dict[str, Any], Lightni
     environment to select is returned. Problems are raised together, as Lightning's wording
     where Lightning refuses the same."""
     given = kwargs.get("plugins")
-    plugins = list(given) if isinstance(given, (list, tuple)) else [given]
+    plugins = [] if given is None else list(given) if isinstance(given, (list, tuple)) else [given]
     found = LightningPlugins()
     problems: list[str] = []
     counts: Counter = Counter()
