@@ -68,11 +68,11 @@ DIFFERENCES = {
     # and on_train_epoch_start again when resuming mid-epoch
     # (tests/lightning_programs/README.md, "Added by lprog7").
     "t_hooks": "zero_grad before training_step (kept) and two orders of a resumed fit (README)",
-    # Lightning's CheckpointIO plugin classes (a custom one, AsyncCheckpointIO) in
-    # Trainer(plugins=...) and a SingleDeviceStrategy object: treadle's plugins are pluggy
-    # plugins and strategies are chosen by name (migration.md, "Imports and names" 3). The
-    # page's Counter callbacks run on treadle (checked without the CheckpointIO part).
-    "doc_extensions": "no Lightning CheckpointIO plugin classes, strategies by name (migration.md)",
+    # The plugins page's `SingleDeviceStrategy(device, checkpoint_io=...)`: strategies are chosen
+    # by name and treadle.strategies has no SingleDeviceStrategy class (migration.md, "Imports
+    # and names" 3). The rest of the page (a CheckpointIO in plugins=[...], AsyncCheckpointIO,
+    # the Counter callbacks) is doc_extensions, which passes.
+    "doc_extensions_strategy": "no SingleDeviceStrategy class: strategies by name (migration.md)",
     # Lightning times each dataloader fetch as a profiler action ("[_TrainingEpochLoop].
     # train_dataloader_next", ...); treadle does not (docs/migration.md, 17): the rest of
     # test_fetchers.py is t_fetchers, which passes.

@@ -311,6 +311,12 @@ def load_checkpoint(filepath):
 
 
 @hookimpl(trylast=True)
+def remove_checkpoint(filepath):
+    checkpoint_io.remove(filepath)
+    return True
+
+
+@hookimpl(trylast=True)
 def run_test_step(module, batch, batch_idx, dataloader_idx):
     return (call_step(module.test_step, batch, batch_idx, dataloader_idx),)
 

@@ -1051,6 +1051,20 @@ def load_checkpoint(trainer: Trainer, filepath: str | Path) -> dict[str, Any] | 
     """
 
 
+@hookspec(firstresult=True)
+def remove_checkpoint(trainer: Trainer, filepath: str | Path) -> Any | None:
+    """Remove a checkpoint the run wrote (``ModelCheckpoint`` dropping one beyond ``save_top_k``).
+
+    Called on global rank zero. The core's default removes the file, link or directory; a
+    plugin that writes checkpoints elsewhere (a Lightning ``CheckpointIO`` in
+    ``plugins=[...]``) removes them its own way.
+
+    :param trainer: the :class:`treadle.Trainer`.
+    :param filepath: the checkpoint's path.
+    :return: non-None when removed. Stops at the first non-None result.
+    """
+
+
 # --------------------------------------------------------------------------------------------
 # The table: every hook's facts besides its signature. The lists the rest of treadle keeps
 # (the hooks a Module overrides, those whose override performs the step, those consulted
@@ -1218,6 +1232,7 @@ _TABLE: dict[str, tuple[str, bool, str | None, dict[str, Any]]] = {
     "on_load_checkpoint": ("checkpoint", False, "on_load_checkpoint", _REFUSED),
     "save_checkpoint": ("checkpoint", False, None, {}),
     "load_checkpoint": ("checkpoint", False, None, {}),
+    "remove_checkpoint": ("checkpoint", False, None, {}),
 }
 
 HOOKS: dict[str, HookInfo] = {

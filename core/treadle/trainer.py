@@ -94,6 +94,11 @@ class Trainer(LightningTrainerFacade):
             from treadle.accelerators import accelerator_name
 
             kwargs = {**kwargs, "accelerator": accelerator_name(given_accelerator)}
+        # Lightning's plugin objects (treadle.plugins: imported only by a program naming it)
+        self._lightning_plugins: Any = None
+        lightning_plugins = sys.modules.get("treadle.plugins")
+        if lightning_plugins is not None:
+            kwargs, self._lightning_plugins = lightning_plugins.lightning_arguments(kwargs)
         self.config = cfg = validate_trainer_kwargs(kwargs)
         if cfg.barebones:
             rank_zero_info(
@@ -138,6 +143,8 @@ class Trainer(LightningTrainerFacade):
         self.strategy: Any = None
         self.environment: Any = None
         self._select_plugins()
+        if self._lightning_plugins is not None:
+            self._lightning_plugins.connect(self)
         self.loggers = self._make_loggers(cfg.logger)
         if cfg.fast_dev_run and self.loggers:  # as Lightning: logging is suppressed
             self.loggers = [DummyLogger()]
@@ -271,7 +278,23 @@ class Trainer(LightningTrainerFacade):
         problems: list[str] = []
         # The cluster environment (torchrun, SLURM, ...) is detected, not named: "auto" among
         # the environments (treadle.plugin_manager.pick_auto), made before the strategy.
-        env = pm.detect("environment")
+        forced = self._lightning_plugins.environment if self._lightning_plugins else None
+        if forced is None:
+            env = pm.detect("environment")
+        elif forced == "none":  # Lightning's LightningEnvironment: no cluster environment
+            env = pm.detect("environment")
+            if env is not None:
+                raise ConfigurationError(
+                    [
+                        f"Trainer: `plugins=[LightningEnvironment()]`, but this process runs "
+                        f"under {env.name!r}, which treadle detected and would use. Leave "
+                        f"`LightningEnvironment()` out."
+                    ]
+                )
+        else:  # plugins=[SLURMEnvironment()] &co.: selected by name
+            env = pm.select("environment", forced, self, problems)
+            if env is None:
+                raise ConfigurationError(problems)
         if env is not None:
             self.environment = env.factory(self)
             pm.register_selected("environment", self.environment, env.name)

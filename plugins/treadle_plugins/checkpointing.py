@@ -530,12 +530,8 @@ class ModelCheckpoint(Checkpoint):
 
     @staticmethod
     def _remove_checkpoint(trainer, filepath: str) -> None:
-        if not trainer.is_global_zero:
-            return
-        if os.path.islink(filepath) or os.path.isfile(filepath):
-            os.remove(filepath)
-        elif os.path.isdir(filepath):
-            shutil.rmtree(filepath)  # a strategy's checkpoint directory (DeepSpeed)
+        if trainer.is_global_zero:  # a file, link or a strategy's directory (DeepSpeed)
+            trainer.plugin_manager.hook.remove_checkpoint(trainer=trainer, filepath=filepath)
 
     # -- state ---------------------------------------------------------------------------------
 

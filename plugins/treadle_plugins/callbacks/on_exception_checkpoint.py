@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from typing import Any
 
 from treadle.callback import Callback
@@ -49,8 +48,5 @@ class OnExceptionCheckpoint(Callback):
         # validate() does not remove the checkpoint of a crashed fit().
         if self._raised or stage != "fit" or not trainer.is_global_zero:
             return
-        path = self.ckpt_path
-        if os.path.isdir(path):  # a strategy's checkpoint directory (DeepSpeed)
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.remove(path)
+        if os.path.exists(self.ckpt_path):  # a file, or a strategy's directory (DeepSpeed)
+            trainer.plugin_manager.hook.remove_checkpoint(trainer=trainer, filepath=self.ckpt_path)

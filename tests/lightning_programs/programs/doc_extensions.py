@@ -8,14 +8,15 @@
 #  - the two `Counter` callbacks with `state_key`: the checkpoint's "callbacks" entries as the
 #    page shows them (2 epochs of 16 batches -> 32 batches, 2 epochs), restored on a resume;
 #  - the custom `CheckpointIO`'s `...` bodies filled in (torch.save/load to the path, recorded);
-#    `ModelCheckpoint(save_last=True)`; the checkpoint loaded back through the plugin on a resume
-#    (`load_checkpoint` takes `weights_only=None` too: Lightning 2.6.6 passes it, the page's
-#    signature fails there);
+#    `ModelCheckpoint(save_last=True)` (`load_checkpoint` takes `weights_only=None` too:
+#    Lightning 2.6.6 passes it, the page's signature fails there);
+#  - the `SingleDeviceStrategy(device, checkpoint_io=...)` part (a resume through the plugin)
+#    moved to doc_extensions_strategy.py;
 #  - `AsyncCheckpointIO()` in `plugins=`, its files written when fit returns;
 #  - precision plugins and cluster environments left out (named, not shown, on the page; 16-bit
 #    needs a GPU).
-# treadle: an expected failure (tests/test_lightning_programs.py): `Trainer(plugins=...)` takes
-#   pluggy plugins, not Lightning's CheckpointIO classes (docs/migration.md, "Imports and names" 3).
+# treadle: runs mapped (`treadle.plugins`: a `CheckpointIO` in `plugins=[...]` writes, reads and
+#   removes the run's checkpoint files through treadle's checkpoint hooks).
 import os
 
 import torch
@@ -23,7 +24,6 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins import CheckpointIO
 from lightning.pytorch.plugins.io import AsyncCheckpointIO
-from lightning.pytorch.strategies import SingleDeviceStrategy
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -122,20 +122,6 @@ saves = [name for kind, name in custom_checkpoint_io.calls if kind == "save"]
 assert "last.ckpt" in saves and "epoch=1-step=32.ckpt" in saves, custom_checkpoint_io.calls
 assert ("remove", "epoch=0-step=16.ckpt") in custom_checkpoint_io.calls, custom_checkpoint_io.calls
 assert t.strategy.checkpoint_io is custom_checkpoint_io
-
-# or pass into Strategy
-custom_checkpoint_io = CustomCheckpointIO()
-model = MyModel()
-device = torch.device("cpu")
-t = trainer(
-    strategy=SingleDeviceStrategy(device, checkpoint_io=custom_checkpoint_io),
-    callbacks=ModelCheckpoint(save_last=True),
-    max_epochs=3,
-    default_root_dir="custom",
-)
-t.fit(model, ckpt_path="custom/checkpoints/last.ckpt")
-assert custom_checkpoint_io.calls[0] == ("load", "last.ckpt"), custom_checkpoint_io.calls
-assert t.current_epoch == 3 and t.global_step == 48
 
 # AsyncCheckpointIO: saves in a thread, all done when fit returns
 async_ckpt_io = AsyncCheckpointIO()

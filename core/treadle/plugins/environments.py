@@ -1,0 +1,274 @@
+"""Lightning's cluster environment classes.
+
+treadle detects the cluster environment itself (``provide_environments`` records: ``torchrun``,
+and ``slurm`` from the ``treadle-slurm`` distribution). An instance in ``Trainer(plugins=[...])``
+selects treadle's environment of that kind where there is one (:func:`environment_name`);
+the others are refused with a ``ConfigurationError``. Their ``detect()`` and the rank
+properties read the environment variables as Lightning's do.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from abc import ABC, abstractmethod
+
+import torch
+
+from treadle import _lightning_paths
+from treadle.errors import ConfigurationError
+
+
+class ClusterEnvironment(ABC):
+    """Lightning's interface of a cluster environment."""
+
+    @property
+    @abstractmethod
+    def creates_processes_externally(self) -> bool:
+        """Whether the processes are started by the cluster (not by the strategy)."""
+
+    @property
+    @abstractmethod
+    def main_address(self) -> str:
+        """The address of rank zero's node."""
+
+    @property
+    @abstractmethod
+    def main_port(self) -> int:
+        """The port rank zero listens on."""
+
+    @staticmethod
+    @abstractmethod
+    def detect() -> bool:
+        """Whether this process runs in such an environment."""
+
+    @abstractmethod
+    def world_size(self) -> int: ...
+
+    @abstractmethod
+    def set_world_size(self, size: int) -> None: ...
+
+    @abstractmethod
+    def global_rank(self) -> int: ...
+
+    @abstractmethod
+    def set_global_rank(self, rank: int) -> None: ...
+
+    @abstractmethod
+    def local_rank(self) -> int: ...
+
+    @abstractmethod
+    def node_rank(self) -> int: ...
+
+    def validate_settings(self, num_devices: int, num_nodes: int) -> None:  # noqa: B027
+        """Raise when ``devices``/``num_nodes`` disagree with the environment."""
+
+    def teardown(self) -> None:  # noqa: B027 (optional to override, as Lightning's)
+        """Clean up what the environment set (nothing here)."""
+
+
+def _int(name: str, default: int = 0) -> int:
+    return int(os.environ.get(name, default))
+
+
+class _FromVariables(ClusterEnvironment):
+    """An environment whose ranks are environment variables (set_* are kept, as Lightning's
+    ``LightningEnvironment``, or ignored where the cluster fixes them)."""
+
+    _WORLD, _RANK, _LOCAL, _NODE = "WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK"
+
+    def __init__(self) -> None:
+        self._world_size: int | None = None
+        self._global_rank: int | None = None
+
+    @property
+    def creates_processes_externally(self) -> bool:
+        return True
+
+    @property
+    def main_address(self) -> str:
+        return os.environ.get("MASTER_ADDR", "127.0.0.1")
+
+    @property
+    def main_port(self) -> int:
+        return _int("MASTER_PORT", 0)
+
+    def world_size(self) -> int:
+        return self._world_size if self._world_size is not None else _int(self._WORLD, 1)
+
+    def set_world_size(self, size: int) -> None:
+        self._world_size = size
+
+    def global_rank(self) -> int:
+        return self._global_rank if self._global_rank is not None else _int(self._RANK)
+
+    def set_global_rank(self, rank: int) -> None:
+        self._global_rank = rank
+
+    def local_rank(self) -> int:
+        return _int(self._LOCAL)
+
+    def node_rank(self) -> int:
+        return _int(self._NODE, _int("GROUP_RANK"))
+
+
+class LightningEnvironment(_FromVariables):
+    """Lightning's default: one machine, or ranks set by hand (``MASTER_ADDR``, ``NODE_RANK``,
+    ...). treadle's equivalent is running with no cluster environment."""
+
+    @property
+    def creates_processes_externally(self) -> bool:
+        return "LOCAL_RANK" in os.environ
+
+    @staticmethod
+    def detect() -> bool:
+        return True
+
+
+class TorchElasticEnvironment(_FromVariables):
+    """``torchrun``: treadle's ``torchrun`` environment."""
+
+    @staticmethod
+    def detect() -> bool:
+        return torch.distributed.is_available() and torch.distributed.is_torchelastic_launched()
+
+
+class SLURMEnvironment(_FromVariables):
+    """SLURM: treadle's ``slurm`` environment (the ``treadle-slurm`` distribution)."""
+
+    _WORLD, _RANK, _LOCAL, _NODE = "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID", "SLURM_NODEID"
+
+    def __init__(
+        self, auto_requeue: bool = True, requeue_signal: signal.Signals | None = None
+    ) -> None:
+        super().__init__()
+        self.auto_requeue = auto_requeue
+        if requeue_signal is None and hasattr(signal, "SIGUSR1"):
+            requeue_signal = signal.SIGUSR1
+        self.requeue_signal = requeue_signal
+
+    @staticmethod
+    def detect() -> bool:
+        return "SLURM_NTASKS" in os.environ and SLURMEnvironment.job_name() not in (
+            "bash",
+            "interactive",
+        )
+
+    @staticmethod
+    def job_name() -> str | None:
+        return os.environ.get("SLURM_JOB_NAME")
+
+    @staticmethod
+    def job_id() -> int | None:
+        job_id = os.environ.get("SLURM_JOB_ID")
+        if job_id is None or SLURMEnvironment.job_name() in ("bash", "interactive"):
+            return None
+        try:
+            return int(job_id)
+        except ValueError:
+            return None
+
+
+class KubeflowEnvironment(_FromVariables):
+    """Kubeflow's PyTorchJob: no treadle environment (refused in ``plugins=[...]``)."""
+
+    @staticmethod
+    def detect() -> bool:
+        raise NotImplementedError("The Kubeflow environment can't be detected automatically.")
+
+    def local_rank(self) -> int:
+        return 0
+
+    def node_rank(self) -> int:
+        return self.global_rank()
+
+
+class LSFEnvironment(_FromVariables):
+    """IBM LSF (``jsrun``): no treadle environment (refused in ``plugins=[...]``)."""
+
+    _WORLD, _RANK, _LOCAL = "JSM_NAMESPACE_SIZE", "JSM_NAMESPACE_RANK", "JSM_NAMESPACE_LOCAL_RANK"
+
+    @staticmethod
+    def detect() -> bool:
+        required = {
+            "LSB_JOBID",
+            "LSB_DJOB_RANKFILE",
+            "JSM_NAMESPACE_LOCAL_RANK",
+            "JSM_NAMESPACE_SIZE",
+        }
+        return required.issubset(os.environ.keys())
+
+
+class MPIEnvironment(_FromVariables):
+    """MPI (``mpirun``, through ``mpi4py``): no treadle environment (refused in
+    ``plugins=[...]``)."""
+
+    _WORLD, _RANK, _LOCAL = (
+        "OMPI_COMM_WORLD_SIZE",
+        "OMPI_COMM_WORLD_RANK",
+        "OMPI_COMM_WORLD_LOCAL_RANK",
+    )
+
+    @staticmethod
+    def detect() -> bool:
+        try:  # mpi4py may be installed without MPI being present
+            from mpi4py import MPI  # type: ignore[import-not-found]
+        except ImportError:
+            return False
+        return bool(MPI.COMM_WORLD.Get_size() > 1)
+
+
+# class -> (treadle's environment name, or None: no cluster environment)
+_TREADLE_NAME: dict[type, str | None] = {
+    LightningEnvironment: None,
+    TorchElasticEnvironment: "torchrun",
+    SLURMEnvironment: "slurm",
+}
+
+
+def environment_name(env: ClusterEnvironment) -> str | None:
+    """treadle's environment name for ``env`` (None: no cluster environment); a
+    ``ConfigurationError`` when treadle has none, or for settings treadle takes elsewhere."""
+    kind = type(env).__name__
+    if type(env) not in _TREADLE_NAME:
+        raise ConfigurationError(
+            [
+                f"Trainer: `plugins=[{kind}(...)]`: treadle has no {kind} (its cluster "
+                f"environments are `torchrun` and `slurm`, from the treadle-slurm distribution), "
+                f"and a Lightning `ClusterEnvironment` cannot stand in for one. Start the "
+                f"processes with `torchrun` (TorchElasticEnvironment), or provide an environment "
+                f"plugin of your own (`provide_environments`, docs/plugins.md)."
+            ]
+        )
+    if isinstance(env, SLURMEnvironment):
+        problems = []
+        if not env.auto_requeue:
+            problems.append(
+                "Trainer: `plugins=[SLURMEnvironment(auto_requeue=False)]`: treadle-slurm "
+                "takes this setting from the job's environment. Set "
+                "`TREADLE_SLURM_AUTO_REQUEUE=0` in the job script and pass "
+                "`SLURMEnvironment()`, or leave it out (SLURM is detected)."
+            )
+        usr1 = getattr(signal, "SIGUSR1", None)
+        if env.requeue_signal != usr1:
+            problems.append(
+                f"Trainer: `plugins=[SLURMEnvironment(requeue_signal={env.requeue_signal!r})]`: "
+                f"treadle requeues on SIGUSR1 only. Ask SLURM for it (`#SBATCH "
+                f"--signal=USR1@90`) and leave `requeue_signal` out."
+            )
+        if problems:
+            raise ConfigurationError(problems)
+    return _TREADLE_NAME[type(env)]
+
+
+__all__ = [
+    "ClusterEnvironment",
+    "KubeflowEnvironment",
+    "LSFEnvironment",
+    "LightningEnvironment",
+    "MPIEnvironment",
+    "SLURMEnvironment",
+    "TorchElasticEnvironment",
+]
+
+_lightning_paths.register(__name__)

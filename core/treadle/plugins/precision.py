@@ -1,0 +1,187 @@
+"""Lightning's precision plugin classes, as names for treadle's precisions.
+
+treadle selects a precision by name (``Trainer(precision="16-mixed")``). An instance of these
+classes in ``Trainer(plugins=[...])`` selects the precision it names, as ``precision=`` would;
+what treadle has no precision for is refused with a ``ConfigurationError``
+(:func:`precision_name`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+
+from treadle import _lightning_paths
+from treadle.errors import ConfigurationError
+
+_TRUE_OR_MIXED = ("16-mixed", "bf16-mixed", "16-true", "bf16-true", "32-true")
+
+
+class Precision:
+    """Full precision (``"32-true"``): Lightning's base precision plugin."""
+
+    precision: str = "32-true"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(precision={self.precision!r})"
+
+
+class MixedPrecision(Precision):
+    """Automatic mixed precision: ``"16-mixed"`` (with a ``torch.amp.GradScaler``) or
+    ``"bf16-mixed"``. treadle's precision of that name makes its own scaler."""
+
+    def __init__(
+        self,
+        precision: Literal["16-mixed", "bf16-mixed"],
+        device: str,
+        scaler: Any | None = None,
+    ) -> None:
+        if precision not in ("16-mixed", "bf16-mixed"):
+            raise ValueError(  # Lightning's wording
+                f"`Passed `{type(self).__name__}(precision={precision!r})`."
+                f" Precision must be '16-mixed' or 'bf16-mixed'."
+            )
+        if scaler is not None and precision == "bf16-mixed":
+            raise ConfigurationError(
+                [f"`precision='bf16-mixed'` does not use a scaler, found {scaler}."]
+            )
+        self.precision = precision
+        self.device = device
+        self.scaler = scaler
+
+
+class DoublePrecision(Precision):
+    """``"64-true"``: float64 weights, inputs and math."""
+
+    precision = "64-true"
+
+
+class HalfPrecision(Precision):
+    """``"16-true"`` or ``"bf16-true"``: the whole module in half precision."""
+
+    def __init__(self, precision: Literal["bf16-true", "16-true"] = "16-true") -> None:
+        self.precision = precision
+
+
+class DeepSpeedPrecision(Precision):
+    """The precision DeepSpeed's engine runs in (treadle's ``deepspeed`` strategy reads the
+    selected precision's name)."""
+
+    def __init__(self, precision: str) -> None:
+        if precision not in _TRUE_OR_MIXED:
+            raise ValueError(  # Lightning's wording
+                f"`Trainer(strategy='deepspeed', precision={precision!r})` is not supported."
+                f" `precision` must be one of: {_TRUE_OR_MIXED}."
+            )
+        self.precision = precision
+
+
+class FSDPPrecision(Precision):
+    """The precision of an FSDP run (treadle's ``fsdp`` strategy reads the selected precision's
+    name). treadle makes the sharded grad scaler of ``"16-mixed"`` itself."""
+
+    def __init__(self, precision: str, scaler: Any | None = None) -> None:
+        if precision not in _TRUE_OR_MIXED:
+            raise ValueError(  # Lightning's wording
+                f"`precision={precision!r})` is not supported in FSDP."
+                f" `precision` must be one of: {_TRUE_OR_MIXED}."
+            )
+        if scaler is not None and precision != "16-mixed":
+            raise ValueError(f"`precision={precision!r}` does not use a scaler, found {scaler}.")
+        self.precision = precision
+        self.scaler = scaler
+
+
+class BitsandbytesPrecision(Precision):
+    """bitsandbytes' quantized linear layers: no treadle precision runs them (refused in
+    ``plugins=[...]``)."""
+
+    def __init__(
+        self,
+        mode: str,
+        dtype: torch.dtype | None = None,
+        ignore_modules: Any | None = None,
+    ) -> None:
+        self.mode, self.dtype, self.ignore_modules = mode, dtype, ignore_modules
+        self.precision = f"bitsandbytes-{mode}"
+
+
+class TransformerEnginePrecision(Precision):
+    """NVIDIA Transformer Engine's FP8: no treadle precision runs it (refused in
+    ``plugins=[...]``)."""
+
+    def __init__(
+        self,
+        *,
+        weights_dtype: torch.dtype,
+        recipe: Any | None = None,
+        replace_layers: bool | None = None,
+        fallback_compute_dtype: torch.dtype | None = None,
+    ) -> None:
+        self.weights_dtype, self.recipe, self.replace_layers = weights_dtype, recipe, replace_layers
+        self.fallback_compute_dtype = fallback_compute_dtype
+        self.precision = "transformer-engine"
+
+
+def precision_name(plugin: Precision) -> str:
+    """The ``precision=`` name ``plugin`` stands for; a ``ConfigurationError`` when treadle runs
+    no such precision, or when the plugin carries what a name cannot say (its own scaler)."""
+    kind = type(plugin).__name__
+    if isinstance(plugin, (BitsandbytesPrecision, TransformerEnginePrecision)):
+        what = (
+            "bitsandbytes' quantized layers"
+            if isinstance(plugin, BitsandbytesPrecision)
+            else "Transformer Engine's FP8 layers"
+        )
+        raise ConfigurationError(
+            [
+                f"Trainer: `plugins=[{kind}(...)]`: treadle has no precision that runs {what}. "
+                f"Pick one of treadle's precisions by name (`precision='bf16-mixed'`, "
+                f"'16-mixed', '16-true', 'bf16-true', '32-true', '64-true'; `treadle plugins` "
+                f"lists them), or provide a precision plugin of your own (docs/precision.md)."
+            ]
+        )
+    scaler = getattr(plugin, "scaler", None)
+    if scaler is not None:
+        raise ConfigurationError(
+            [
+                f"Trainer: `plugins=[{kind}({plugin.precision!r}, ..., scaler={scaler!r})]`: "
+                f"treadle's '16-mixed' precision makes and checkpoints its own grad scaler, and "
+                f"takes none from outside. Leave `scaler` out (or pass "
+                f"`precision='16-mixed'`)."
+            ]
+        )
+    if type(plugin) not in _KNOWN:
+        raise ConfigurationError(
+            [
+                f"Trainer: `plugins=[{kind}(...)]`: a subclass of Lightning's `Precision` cannot "
+                f"change how treadle runs a precision. Select a precision by name "
+                f"(`precision='{plugin.precision}'`), or write a precision plugin "
+                f"(docs/precision.md, 'For plugin authors')."
+            ]
+        )
+    return plugin.precision
+
+
+_KNOWN = (
+    Precision,
+    MixedPrecision,
+    DoublePrecision,
+    HalfPrecision,
+    DeepSpeedPrecision,
+    FSDPPrecision,
+)
+
+__all__ = [
+    "BitsandbytesPrecision",
+    "DeepSpeedPrecision",
+    "DoublePrecision",
+    "FSDPPrecision",
+    "HalfPrecision",
+    "MixedPrecision",
+    "Precision",
+    "TransformerEnginePrecision",
+]
+
+_lightning_paths.register(__name__)

@@ -1,0 +1,443 @@
+"""``treadle.plugins``: Lightning's plugin objects in ``Trainer(plugins=[...])``.
+
+A ``CheckpointIO`` writes, reads and removes every checkpoint file of the run (real files, a
+real background thread for ``AsyncCheckpointIO``); a precision plugin selects its precision by
+name; a cluster environment selects treadle's environment or is refused.
+
+Ported from Lightning's tests/tests_pytorch/plugins/test_checkpoint_io_plugin.py (Apache-2.0,
+Copyright The Lightning AI team): test_checkpoint_plugin_called (its `plugins=[...]` half; the
+`SingleDeviceStrategy(checkpoint_io=...)` half needs Lightning's strategy classes),
+test_async_checkpoint_plugin, test_multi_wrapped_checkpoint_io_initialization, with recording
+subclasses in place of `MagicMock(wraps=...)`; and from
+tests/tests_pytorch/trainer/connectors/test_accelerator_connector.py the refusals of several
+plugins of one type and of `precision=` beside a precision plugin.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from lightning_boring import BoringModel, quiet
+
+import treadle
+from treadle.callbacks import ModelCheckpoint
+from treadle.errors import ConfigurationError
+from treadle.plugins import (
+    AsyncCheckpointIO,
+    BitsandbytesPrecision,
+    CheckpointIO,
+    DoublePrecision,
+    HalfPrecision,
+    LayerSync,
+    MixedPrecision,
+    Precision,
+    TorchCheckpointIO,
+    TorchSyncBatchNorm,
+    TransformerEnginePrecision,
+)
+from treadle.plugins.environments import (
+    KubeflowEnvironment,
+    LightningEnvironment,
+    LSFEnvironment,
+    MPIEnvironment,
+    SLURMEnvironment,
+    TorchElasticEnvironment,
+)
+
+
+class RecordingIO(CheckpointIO):
+    """Lightning's test plugin: torch.save/load and os.remove, each call recorded."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple] = []
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        self.calls.append(("save", str(path), threading.current_thread().name))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        torch.save(checkpoint, path)
+
+    def load_checkpoint(self, path, storage_options=None, weights_only=True):
+        self.calls.append(("load", str(path), weights_only))
+        return torch.load(path, weights_only=True)
+
+    def remove_checkpoint(self, path):
+        self.calls.append(("remove", str(path)))
+        os.remove(path)
+
+    def count(self, kind):
+        return sum(1 for c in self.calls if c[0] == kind)
+
+
+def one_batch(tmp_path, **kwargs):
+    settings = {
+        "max_epochs": 2,
+        "limit_train_batches": 1,
+        "limit_val_batches": 0,
+        "limit_test_batches": 1,
+        "enable_checkpointing": True,
+        **kwargs,
+    }
+    return treadle.Trainer(**quiet(tmp_path, **settings))
+
+
+def test_checkpoint_plugin_called(tmp_path):
+    # Ported from test_checkpoint_io_plugin.py::test_checkpoint_plugin_called (plugins=[...])
+    io = RecordingIO()
+    ck = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    trainer = one_batch(tmp_path, plugins=[io], callbacks=ck)
+    assert trainer.strategy.checkpoint_io is io
+    trainer.fit(BoringModel())
+    assert {p.name for p in tmp_path.glob("*.ckpt")} == {"epoch=1-step=2.ckpt", "last.ckpt"}
+    assert ck.best_model_path == str(tmp_path / "epoch=1-step=2.ckpt")
+    assert io.count("save") == 4 and io.count("remove") == 1
+    assert ("remove", str(tmp_path / "epoch=0-step=1.ckpt")) in io.calls
+    trainer.test(BoringModel(), ckpt_path=ck.last_model_path, verbose=False)
+    assert io.calls[-1] == ("load", str(tmp_path / "last.ckpt"), None)  # weights_only=None
+
+
+def test_checkpoint_io_reads_a_resume_and_save_checkpoint(tmp_path):
+    io = RecordingIO()
+    trainer = one_batch(tmp_path, plugins=[io])
+    trainer.fit(BoringModel())
+    trainer.save_checkpoint(tmp_path / "manual.ckpt")
+    assert io.calls[-1][:2] == ("save", str(tmp_path / "manual.ckpt"))
+    resumed = one_batch(tmp_path, plugins=[io], max_epochs=3)
+    resumed.fit(BoringModel(), ckpt_path=tmp_path / "manual.ckpt")
+    assert ("load", str(tmp_path / "manual.ckpt"), None) in io.calls
+    assert resumed.global_step == 3
+
+
+class HoldingStrategy:
+    """A strategy object as Lightning's ``SingleDeviceStrategy(device, checkpoint_io=...)``:
+    treadle's ``single_device`` strategy, holding a ``CheckpointIO``."""
+
+    name = "single_device"
+
+    def __init__(self, checkpoint_io):
+        self.checkpoint_io = checkpoint_io
+
+    def connect(self, trainer):
+        strategy = trainer.plugin_manager.providers("strategy")["single_device"].factory(trainer)
+        strategy.checkpoint_io = self.checkpoint_io
+        return strategy
+
+
+def test_checkpoint_io_held_by_a_strategy_object_is_used(tmp_path):
+    io = RecordingIO()
+    trainer = one_batch(tmp_path, strategy=HoldingStrategy(io), max_epochs=1)
+    trainer.fit(BoringModel())
+    assert trainer.strategy.checkpoint_io is io
+    assert io.count("save") == 1
+
+
+def test_torch_checkpoint_io_writes_atomically_and_reads_back(tmp_path):
+    io = TorchCheckpointIO()
+    path = tmp_path / "sub" / "a.ckpt"
+    io.save_checkpoint({"x": torch.ones(2)}, path)
+    assert torch.equal(io.load_checkpoint(path)["x"], torch.ones(2))
+    assert os.listdir(path.parent) == ["a.ckpt"]  # no temporary file left
+    with pytest.raises(TypeError, match=re.escape("is not supported for `TorchCheckpointIO`")):
+        io.save_checkpoint({}, path, storage_options={"a": 1})
+    io.remove_checkpoint(path)
+    assert not path.exists()
+    with pytest.raises(FileNotFoundError, match="Checkpoint file not found"):
+        io.load_checkpoint(path)
+
+
+class SlowIO(TorchCheckpointIO):
+    """Writes after a pause, on whatever thread calls it (recorded)."""
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.threads: list[str] = []
+        self.fail_on = fail_on
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        self.threads.append(threading.current_thread().name)
+        time.sleep(0.2)
+        if self.fail_on is not None and str(path).endswith(self.fail_on):
+            raise OSError(f"disk full writing {path}")
+        super().save_checkpoint(checkpoint, path, storage_options)
+
+
+def test_async_saves_in_a_thread_and_waits_for_the_path(tmp_path):
+    base = SlowIO()
+    io = AsyncCheckpointIO(base)
+    weights = torch.zeros(3)
+    path = tmp_path / "a.ckpt"
+    io.save_checkpoint({"w": weights}, path)
+    weights += 1  # changed after the call: the saved copy was taken on the caller's thread
+    assert not path.exists()  # still being written
+    loaded = io.load_checkpoint(path)  # waits for the pending save of this path
+    assert torch.equal(loaded["w"], torch.zeros(3))
+    assert base.threads and base.threads[0] != threading.current_thread().name
+    io.save_checkpoint({"w": weights}, tmp_path / "b.ckpt")
+    io.remove_checkpoint(tmp_path / "b.ckpt")  # waits, then removes
+    assert not (tmp_path / "b.ckpt").exists()
+    io.teardown()
+
+
+def test_async_error_surfaces_at_teardown_and_next_save(tmp_path):
+    io = AsyncCheckpointIO(SlowIO(fail_on="bad.ckpt"))
+    io.save_checkpoint({"a": torch.ones(1)}, tmp_path / "bad.ckpt")
+    with pytest.raises(OSError, match="disk full writing"):
+        io.teardown()
+    with pytest.raises(OSError, match="disk full writing"):  # as Lightning's: it stays failed
+        io.teardown()
+    io = AsyncCheckpointIO(SlowIO(fail_on="bad.ckpt"))
+    io.save_checkpoint({"a": torch.ones(1)}, tmp_path / "bad.ckpt")
+    time.sleep(0.5)  # the save fails in its thread; the next save raises it, as Lightning's
+    with pytest.raises(OSError, match="disk full writing"):
+        io.save_checkpoint({"a": torch.ones(1)}, tmp_path / "good.ckpt")
+    with pytest.raises(OSError, match="disk full writing"):
+        io.teardown()  # the later save was still written
+    assert (tmp_path / "good.ckpt").exists()
+
+
+def test_async_error_fails_fit(tmp_path):
+    io = AsyncCheckpointIO(SlowIO(fail_on="step=1.ckpt"))
+    ck = ModelCheckpoint(dirpath=tmp_path)
+    trainer = one_batch(tmp_path, plugins=[io], callbacks=ck, max_epochs=1)
+    with pytest.raises(OSError, match="disk full writing"):
+        trainer.fit(BoringModel())
+
+
+def test_async_checkpoint_plugin(tmp_path):
+    # Ported from test_checkpoint_io_plugin.py::test_async_checkpoint_plugin
+    base = SlowIO()
+    io = AsyncCheckpointIO(base)
+    ck = ModelCheckpoint(dirpath=tmp_path, save_top_k=2, monitor="step", mode="max")
+
+    trainer = one_batch(tmp_path, plugins=[io], callbacks=ck, max_epochs=3)
+    trainer.validate(BoringModel(), verbose=False)  # the executor is made again after teardown
+    trainer.fit(BoringModel())
+    assert trainer.strategy.checkpoint_io is io and io.checkpoint_io is base
+    assert len(base.threads) == 3  # three saves, each on the executor's thread
+    assert all(name.startswith("treadle-ckpt") for name in base.threads)
+    # save_top_k=2 on "step": the first one was removed once the third was written
+    assert {p.name for p in tmp_path.glob("*.ckpt")} == {
+        "epoch=1-step=2.ckpt",
+        "epoch=2-step=3.ckpt",
+    }
+
+
+def test_multi_wrapped_checkpoint_io_initialization(tmp_path):
+    # Ported from test_checkpoint_io_plugin.py::test_multi_wrapped_checkpoint_io_initialization
+    base = TorchCheckpointIO()
+    wrap = AsyncCheckpointIO(base)
+    io = AsyncCheckpointIO(wrap)
+    assert io.checkpoint_io is wrap and io.checkpoint_io.checkpoint_io is base
+    wrap = AsyncCheckpointIO()
+    io = AsyncCheckpointIO(wrap)
+    trainer = treadle.Trainer(**quiet(tmp_path, plugins=[io]))
+    assert trainer.strategy.checkpoint_io is io and io.checkpoint_io is wrap
+    assert isinstance(wrap.checkpoint_io, TorchCheckpointIO)
+
+
+def test_checkpoint_io_is_abstract():
+    with pytest.raises(TypeError, match="abstract"):
+        CheckpointIO()  # type: ignore[abstract]
+
+
+# -- precision ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("plugin", "name"),
+    [
+        (Precision(), "32-true"),
+        (DoublePrecision(), "64-true"),
+        (HalfPrecision("bf16-true"), "bf16-true"),
+        (MixedPrecision("bf16-mixed", "cpu"), "bf16-mixed"),
+    ],
+)
+def test_precision_plugin_selects_by_name(tmp_path, plugin, name):
+    trainer = treadle.Trainer(**quiet(tmp_path, plugins=[plugin]))
+    assert trainer.precision_plugin.name == name
+    assert trainer.precision == name
+
+
+def test_double_precision_plugin_trains(tmp_path):
+    seen = []
+
+    class Model(BoringModel):
+        def training_step(self, batch, batch_idx):
+            seen.append(self.layer.weight.dtype)
+            return super().training_step(batch, batch_idx)
+
+    one_batch(tmp_path, plugins=[DoublePrecision()], max_epochs=1).fit(Model())
+    assert seen == [torch.float64]
+
+
+def test_precision_plugin_and_precision_flag_refused(tmp_path):
+    with pytest.raises(ValueError, match=re.escape("Received both `precision=64-true` and")):
+        treadle.Trainer(**quiet(tmp_path, precision="64-true", plugins=[DoublePrecision()]))
+
+
+def test_two_plugins_of_one_type_refused(tmp_path):
+    with pytest.raises(
+        ConfigurationError,
+        match=re.escape("Received multiple values for Precision, CheckpointIO flags in `plugins`."),
+    ):
+        treadle.Trainer(
+            **quiet(
+                tmp_path,
+                plugins=[Precision(), DoublePrecision(), TorchCheckpointIO(), RecordingIO()],
+            )
+        )
+
+
+@pytest.mark.parametrize(
+    ("plugin", "message"),
+    [
+        (BitsandbytesPrecision("nf4"), "has no precision that runs bitsandbytes' quantized layers"),
+        (
+            TransformerEnginePrecision(weights_dtype=torch.float32),
+            "has no precision that runs Transformer Engine's FP8 layers",
+        ),
+        (
+            MixedPrecision("16-mixed", "cuda", scaler=torch.amp.GradScaler("cpu")),
+            "makes and checkpoints its own grad scaler",
+        ),
+        (type("MyPrecision", (Precision,), {})(), "a subclass of Lightning's `Precision`"),
+    ],
+)
+def test_precision_plugins_treadle_cannot_run_are_refused(tmp_path, plugin, message):
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        treadle.Trainer(**quiet(tmp_path, plugins=[plugin]))
+
+
+def test_mixed_precision_checks_its_name():
+    with pytest.raises(ValueError, match=re.escape("Precision must be '16-mixed' or 'bf16-mixed'")):
+        MixedPrecision("32-true", "cpu")  # type: ignore[arg-type]
+
+
+# -- environments ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env", [KubeflowEnvironment(), LSFEnvironment(), MPIEnvironment()])
+def test_environments_treadle_lacks_are_refused(tmp_path, env):
+    name = type(env).__name__
+    with pytest.raises(
+        ConfigurationError, match=re.escape(f"`plugins=[{name}(...)]`: treadle has no {name}")
+    ):
+        treadle.Trainer(**quiet(tmp_path, plugins=[env]))
+
+
+def test_lightning_environment_is_no_cluster_environment(tmp_path):
+    trainer = treadle.Trainer(**quiet(tmp_path, plugins=[LightningEnvironment()]))
+    assert trainer.environment is None
+
+
+def test_torchelastic_environment_selects_torchrun(tmp_path, monkeypatch):
+    for name, value in {"TORCHELASTIC_RUN_ID": "1", "WORLD_SIZE": "1", "RANK": "0",
+                        "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1",
+                        "MASTER_PORT": "29500", "GROUP_RANK": "0"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    assert TorchElasticEnvironment.detect()
+    trainer = treadle.Trainer(**quiet(tmp_path, plugins=[TorchElasticEnvironment()]))
+    assert trainer.plugin_manager.reasons["environment"][0] == "torchrun"
+    with pytest.raises(
+        ConfigurationError, match=re.escape("but this process runs under 'torchrun'")
+    ):
+        treadle.Trainer(**quiet(tmp_path, plugins=[LightningEnvironment()]))
+
+
+def test_torchelastic_environment_outside_torchrun_is_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    assert not TorchElasticEnvironment.detect()
+    with pytest.raises(ConfigurationError, match="torchrun"):
+        treadle.Trainer(**quiet(tmp_path, plugins=[TorchElasticEnvironment()]))
+
+
+def test_slurm_environment_settings_treadle_takes_elsewhere(tmp_path):
+    with pytest.raises(ConfigurationError, match=re.escape("TREADLE_SLURM_AUTO_REQUEUE=0")):
+        treadle.Trainer(**quiet(tmp_path, plugins=[SLURMEnvironment(auto_requeue=False)]))
+    import signal
+
+    with pytest.raises(ConfigurationError, match=re.escape("treadle requeues on SIGUSR1 only")):
+        treadle.Trainer(**quiet(tmp_path, plugins=[SLURMEnvironment(requeue_signal=signal.SIGHUP)]))
+
+
+def test_slurm_environment_selects_treadle_slurm(tmp_path, monkeypatch):
+    pytest.importorskip("treadle_slurm", reason="treadle-slurm (contrib/) is not installed")
+    for name, value in {"SLURM_NTASKS": "1", "SLURM_PROCID": "0", "SLURM_LOCALID": "0",
+                        "SLURM_NODEID": "0", "SLURM_JOB_ID": "1234", "SLURM_JOB_NAME": "train",
+                        "SLURM_JOB_NODELIST": "node1"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("TORCHELASTIC_RUN_ID", raising=False)
+    assert SLURMEnvironment.detect() and SLURMEnvironment().global_rank() == 0
+    trainer = treadle.Trainer(**quiet(tmp_path, plugins=[SLURMEnvironment()]))
+    assert trainer.plugin_manager.reasons["environment"][0] == "slurm"
+    monkeypatch.setenv("SLURM_JOB_NAME", "interactive")
+    assert not SLURMEnvironment.detect()
+
+
+def test_detect_reads_the_environment(monkeypatch):
+    assert LightningEnvironment.detect() is True
+    with pytest.raises(NotImplementedError, match="can't be detected automatically"):
+        KubeflowEnvironment.detect()
+    monkeypatch.delenv("LSB_JOBID", raising=False)
+    assert LSFEnvironment.detect() is False
+    for name in (
+        "LSB_JOBID",
+        "LSB_DJOB_RANKFILE",
+        "JSM_NAMESPACE_LOCAL_RANK",
+        "JSM_NAMESPACE_SIZE",
+    ):
+        monkeypatch.setenv(name, "1")
+    assert LSFEnvironment.detect() is True
+    assert MPIEnvironment.detect() is False  # no mpi4py, or one process
+
+
+# -- layer sync ----------------------------------------------------------------------------------
+
+
+def test_sync_batchnorm_plugin_refused_and_usable_by_hand(tmp_path):
+    with pytest.raises(ConfigurationError, match=re.escape("convert_sync_batchnorm(model)")):
+        treadle.Trainer(**quiet(tmp_path, plugins=[TorchSyncBatchNorm()]))
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    synced = TorchSyncBatchNorm().apply(model)
+    assert isinstance(synced[1], torch.nn.SyncBatchNorm) and isinstance(
+        TorchSyncBatchNorm(), LayerSync
+    )
+    reverted = TorchSyncBatchNorm().revert(synced)
+    assert not isinstance(reverted[1], torch.nn.SyncBatchNorm)
+    assert reverted(torch.randn(4, 2)).shape == (4, 2)
+
+
+# -- import paths --------------------------------------------------------------------------------
+
+PATHS = [
+    "from treadle.plugins.io.checkpoint_plugin import CheckpointIO",
+    "from treadle.plugins.io.torch_plugin import TorchCheckpointIO",
+    "from treadle.plugins.io.async_plugin import AsyncCheckpointIO",
+    "from treadle.plugins.io.wrapper import _WrappingCheckpointIO",
+    "from treadle.plugins.environments.slurm import SLURMEnvironment",
+    "from treadle.plugins.environments.torchelastic import TorchElasticEnvironment",
+    "from treadle.plugins.precision.amp import MixedPrecision",
+    "from treadle.plugins.precision.double import DoublePrecision",
+    "from treadle.plugins.precision.half import HalfPrecision",
+    "from treadle.plugins.layer_sync import LayerSync, TorchSyncBatchNorm",
+    "from treadle.plugins import CheckpointIO, AsyncCheckpointIO, MixedPrecision",
+]
+
+
+@pytest.mark.parametrize("statement", PATHS)
+def test_lightning_plugin_paths_import(statement):
+    subprocess.run([sys.executable, "-c", statement], check=True, cwd=Path(__file__).parent)
+
+
+def test_import_treadle_does_not_import_treadle_plugins():
+    code = "import sys, treadle; t = treadle.Trainer(logger=False); print('treadle.plugins' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    assert out.strip() == "False"
