@@ -68,11 +68,6 @@ DIFFERENCES = {
     # and on_train_epoch_start again when resuming mid-epoch
     # (tests/lightning_programs/README.md, "Added by lprog7").
     "t_hooks": "zero_grad before training_step (kept) and two orders of a resumed fit (README)",
-    # The plugins page's `SingleDeviceStrategy(device, checkpoint_io=...)`: strategies are chosen
-    # by name and treadle.strategies has no SingleDeviceStrategy class (migration.md, "Imports
-    # and names" 3). The rest of the page (a CheckpointIO in plugins=[...], AsyncCheckpointIO,
-    # the Counter callbacks) is doc_extensions, which passes.
-    "doc_extensions_strategy": "no SingleDeviceStrategy class: strategies by name (migration.md)",
     # Lightning times each dataloader fetch as a profiler action ("[_TrainingEpochLoop].
     # train_dataloader_next", ...); treadle does not (docs/migration.md, 17): the rest of
     # test_fetchers.py is t_fetchers, which passes.

@@ -90,6 +90,22 @@ def _timeout_s(timeout: Any, problems: list[str], cls: str) -> float | None:
     return None
 
 
+def _checkpoint_io(given: dict[str, Any], problems: list[str], cls: str) -> Any:
+    """``checkpoint_io=``: one of Lightning's ``CheckpointIO`` objects (``treadle.plugins``)
+    is kept, and used as ``Trainer(plugins=[...])`` would use it; anything else is refused.
+    (``treadle.plugins`` is imported already when such an object exists.)"""
+    value = given.pop("checkpoint_io", None)
+    plugins = sys.modules.get("treadle.plugins")
+    if value is None or (plugins is not None and isinstance(value, plugins.CheckpointIO)):
+        return value
+    problems.append(
+        f"{cls}(checkpoint_io={value!r}): a `CheckpointIO` from `treadle.plugins` "
+        f"(`lightning.pytorch.plugins`: `TorchCheckpointIO`, `AsyncCheckpointIO` or a subclass of "
+        f"`CheckpointIO`) is taken; {_COMMON['checkpoint_io']}"
+    )
+    return None
+
+
 def _refuse(cls: str, given: dict[str, Any], why: dict[str, str], problems: list[str]) -> None:
     """One problem per argument in ``given`` that is set (not None) and listed in ``why``."""
     for arg, reason in why.items():
@@ -173,6 +189,7 @@ class DDPStrategy(ParallelStrategy):
         problems: list[str] = []
         self.accelerator = _accelerator(accelerator, problems, "DDPStrategy")
         given = dict(locals())
+        self.checkpoint_io = _checkpoint_io(given, problems, "DDPStrategy")
         _refuse("DDPStrategy", given, _COMMON, problems)
         _refuse(
             "DDPStrategy",
@@ -222,6 +239,8 @@ class DDPStrategy(ParallelStrategy):
             find_unused_parameters=bool(self.ddp_kwargs.get("find_unused_parameters", False)),
         )
         strategy.configure(self)
+        if self.checkpoint_io is not None:  # used as in plugins=[...] (treadle.plugins)
+            strategy.checkpoint_io = self.checkpoint_io
         return strategy
 
     def __repr__(self) -> str:
@@ -236,7 +255,8 @@ class SingleDeviceStrategy(Strategy, metaclass=_RunningCheck):
     """Lightning's ``SingleDeviceStrategy``: one process on one device (treadle's
     ``single_device``). ``device`` must be the device the Trainer's ``accelerator`` and
     ``devices`` give (``Trainer(accelerator="cuda", devices=[1])`` for ``"cuda:1"``);
-    ``accelerator``, ``checkpoint_io`` and ``precision_plugin`` are refused."""
+    ``accelerator`` and ``precision_plugin`` are refused; ``checkpoint_io`` takes a
+    ``CheckpointIO`` from ``treadle.plugins``."""
 
     _runs = (_SINGLE,)
 
@@ -251,7 +271,9 @@ class SingleDeviceStrategy(Strategy, metaclass=_RunningCheck):
 
         problems: list[str] = []
         self.accelerator = _accelerator(accelerator, problems, "SingleDeviceStrategy")
-        _refuse("SingleDeviceStrategy", dict(locals()), _COMMON, problems)
+        given = dict(locals())
+        self.checkpoint_io = _checkpoint_io(given, problems, "SingleDeviceStrategy")
+        _refuse("SingleDeviceStrategy", given, _COMMON, problems)
         try:
             self.device = torch.device(device)
         except (RuntimeError, TypeError) as exc:
@@ -277,7 +299,10 @@ class SingleDeviceStrategy(Strategy, metaclass=_RunningCheck):
                     f"{[ours.index] if ours.index is not None else 1!r})`."
                 ]
             )
-        return Plugin(trainer)
+        strategy = Plugin(trainer)
+        if self.checkpoint_io is not None:  # used as in plugins=[...] (treadle.plugins)
+            strategy.checkpoint_io = self.checkpoint_io
+        return strategy
 
     def __repr__(self) -> str:
         return f"SingleDeviceStrategy(device={str(self.device)!r})"

@@ -5,8 +5,8 @@ real background thread for ``AsyncCheckpointIO``); a precision plugin selects it
 name; a cluster environment selects treadle's environment or is refused.
 
 Ported from Lightning's tests/tests_pytorch/plugins/test_checkpoint_io_plugin.py (Apache-2.0,
-Copyright The Lightning AI team): test_checkpoint_plugin_called (its `plugins=[...]` half; the
-`SingleDeviceStrategy(checkpoint_io=...)` half needs Lightning's strategy classes),
+Copyright The Lightning AI team): test_checkpoint_plugin_called (both halves: `plugins=[...]` and
+`SingleDeviceStrategy(checkpoint_io=...)`),
 test_async_checkpoint_plugin, test_multi_wrapped_checkpoint_io_initialization, with recording
 subclasses in place of `MagicMock(wraps=...)`; and from
 tests/tests_pytorch/trainer/connectors/test_accelerator_connector.py the refusals of several
@@ -136,6 +136,26 @@ def test_checkpoint_io_held_by_a_strategy_object_is_used(tmp_path):
     trainer.fit(BoringModel())
     assert trainer.strategy.checkpoint_io is io
     assert io.count("save") == 1
+
+
+def test_checkpoint_plugin_called_through_single_device_strategy(tmp_path):
+    # Ported from test_checkpoint_io_plugin.py::test_checkpoint_plugin_called (its
+    # SingleDeviceStrategy(checkpoint_io=...) half)
+    from treadle.strategies import DDPStrategy, SingleDeviceStrategy
+
+    io = RecordingIO()
+    ck = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    strategy = SingleDeviceStrategy("cpu", checkpoint_io=io)
+    trainer = one_batch(tmp_path, strategy=strategy, callbacks=ck)
+    trainer.fit(BoringModel())
+    assert trainer.strategy.checkpoint_io is io
+    assert {p.name for p in tmp_path.glob("*.ckpt")} == {"epoch=1-step=2.ckpt", "last.ckpt"}
+    assert io.count("save") == 4 and io.count("remove") == 1
+    trainer.test(BoringModel(), ckpt_path=ck.last_model_path, verbose=False)
+    assert io.calls[-1] == ("load", str(tmp_path / "last.ckpt"), None)
+    assert DDPStrategy(checkpoint_io=io).checkpoint_io is io
+    with pytest.raises(ConfigurationError, match=r"SingleDeviceStrategy\(checkpoint_io="):
+        SingleDeviceStrategy("cpu", checkpoint_io=object())
 
 
 def test_torch_checkpoint_io_writes_atomically_and_reads_back(tmp_path):
