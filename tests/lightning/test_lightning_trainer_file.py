@@ -1,6 +1,7 @@
 """Behaviour Lightning's ``tests/tests_pytorch/trainer/test_trainer.py`` relies on (ported,
 Copyright The Lightning AI team, Apache-2.0), found by running that file as the programs
-``t_trainer_1.py``/``t_trainer_2.py`` in ``tests/lightning_programs/programs/``."""
+``t_trainer_1.py``/``t_trainer_2.py``/``t_trainer_3.py`` in
+``tests/lightning_programs/programs/``."""
 
 from __future__ import annotations
 
@@ -174,3 +175,26 @@ def test_prediction_writer_batch_indices_of_an_iterable_dataset_are_empty(
         out = trainer.predict(BoringModel(), dataloaders=torch.utils.data.DataLoader(data))
     assert len(out) == 8 and len(seen) == 8
     assert all(i == [] for i in seen) if iterable else seen == [[i] for i in range(8)]
+
+
+def test_a_bare_misconfiguration_exception_can_be_raised_and_caught(tmp_path) -> None:
+    # Ported from test_trainer.py::test_on_exception_hook: a callback raises Lightning's
+    # MisconfigurationException with no argument; on_exception sees it and test() re-raises it
+    from treadle.utilities.exceptions import MisconfigurationException
+
+    seen = []
+
+    class Raises(treadle.Callback):
+        def on_test_start(self, trainer, pl_module):
+            raise MisconfigurationException
+
+        def on_exception(self, trainer, pl_module, exception):
+            seen.append(exception)
+
+    trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[Raises()], limit_test_batches=1))
+    with pytest.raises(MisconfigurationException) as info:
+        trainer.test(BoringModel())
+    assert seen == [info.value]
+    assert info.value.problems == []
+    assert str(info.value) == "configuration problem (raised without a description)"
+
