@@ -160,7 +160,8 @@ def test_unknown_trainer_argument_without_a_close_name():
         ),
         (
             dict(gradient_clip_algorithm="l2"),
-            "`Trainer(gradient_clip_algorithm='l2')`: Input should be 'norm' or 'value'",
+            "`Trainer(gradient_clip_algorithm='l2')`: `gradient_clip_algorithm` l2 is invalid. "
+            "Allowed algorithms: ['value', 'norm'].",
         ),
         (
             dict(limit_train_batches=1.5),
@@ -238,7 +239,8 @@ def test_several_wrong_arguments_are_reported_together():
         "parse string as an integer",
         "TrainerConfig: `Trainer(accumulate_grad_batches=0)`: Input should be greater than or "
         "equal to 1",
-        "TrainerConfig: `Trainer(gradient_clip_algorithm='l2')`: Input should be 'norm' or 'value'",
+        "TrainerConfig: `Trainer(gradient_clip_algorithm='l2')`: `gradient_clip_algorithm` l2 is "
+        "invalid. Allowed algorithms: ['value', 'norm'].",
         info.value.problems[4],
     ]
     assert info.value.problems[4].startswith(

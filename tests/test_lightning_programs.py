@@ -76,6 +76,14 @@ DIFFERENCES = {
     # super().__init__(**kwargs); treadle: "not a Trainer argument" in its ConfigurationError
     # (migration.md, 4 and 5). The rest of test_trainer.py's fit tests is t_trainer_1.
     "t_trainer_subclassing": "an unknown Trainer argument is a ConfigurationError (migration.md, 4)",
+    # Lightning's call order inside the optimizer closure (step, training_step, zero_grad,
+    # backward); treadle zeroes gradients before training_step (migration.md, 8). With only
+    # zero_grad moved first the program passes (checked). The rest is t_trainer_3.
+    "t_trainer_train_loop_system": "zero_grad before training_step (migration.md, 8)",
+    # Lightning's TypeError for `gradient_clip_val=(1, 2)`; treadle reports it, in Lightning's
+    # words, in its ConfigurationError (a ValueError) with the Trainer's other problems
+    # (migration.md, 5).
+    "t_trainer_invalid_clip_value": "a wrongly typed Trainer argument is a ConfigurationError (migration.md, 5)",
 }
 
 

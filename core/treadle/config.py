@@ -115,6 +115,11 @@ class TrainerConfig(BaseModel):
             return []
         return list(v) if isinstance(v, (list, tuple)) else [v]
 
+    @field_validator("gradient_clip_algorithm", mode="before")
+    @classmethod
+    def _clip_algorithm_lower(cls, v: Any) -> Any:
+        return v.lower() if isinstance(v, str) else v  # Lightning takes "Norm", "VALUE"
+
     @field_validator(*_NUMBER_FIELDS, mode="before")
     @classmethod
     def _not_a_bool(cls, v: Any) -> Any:
@@ -327,6 +332,23 @@ def _describe(errs: list, kwargs: dict) -> str:
         return (  # Lightning's wording (its tests match "must be a non-negative integer or -1")
             f"TrainerConfig: `Trainer({name}={value!r})`: `{name}` must be a non-negative "
             f"integer or -1 (no limit). You passed in {value}."
+        )
+    kind = err.get("type", "")
+    if name == "check_val_every_n_epoch" and kind.startswith("int_"):
+        return (  # Lightning's wording (its tests match "should be an integer.")
+            f"TrainerConfig: `Trainer({name}={value!r})`: `check_val_every_n_epoch` should be "
+            f"an integer, found {value!r}. Pass how many epochs apart validation runs (or None "
+            f"to validate by `val_check_interval` alone)."
+        )
+    if name == "gradient_clip_val" and kind.startswith("float_"):
+        return (  # Lightning's wording (its TypeError reads "should be an int or a float")
+            f"TrainerConfig: `Trainer({name}={value!r})`: `gradient_clip_val` should be an int "
+            f"or a float. Got {value}."
+        )
+    if name == "gradient_clip_algorithm" and kind == "literal_error":
+        return (  # Lightning's wording (its tests match "`gradient_clip_algorithm` norm2 is invalid")
+            f"TrainerConfig: `Trainer({name}={value!r})`: `gradient_clip_algorithm` {value} is "
+            f"invalid. Allowed algorithms: ['value', 'norm']."
         )
     members = [str(e["loc"][1]) for e in errs if len(e.get("loc") or ()) > 1]
     if len(errs) > 1 and len(members) == len(errs) and all(not m.isdigit() for m in members):

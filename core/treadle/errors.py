@@ -7,14 +7,18 @@ class ConfigurationError(ValueError):
     """Raised before the first ``training_step`` when the run cannot work as configured.
 
     ``problems`` holds one string per problem, each naming the plugin (or ``Trainer``
-    argument) that found it and the fix.
+    argument) that found it and the fix. Raised with no argument (Lightning's bare
+    ``raise MisconfigurationException``, the name treadle keeps for it), ``problems`` is empty.
     """
 
-    def __init__(self, problems):
+    def __init__(self, problems=()):
         if isinstance(problems, str):
             problems = [problems]
         self.problems = list(problems)
         n = len(self.problems)
+        if n == 0:
+            super().__init__("configuration problem (raised without a description)")
+            return
         head = "1 configuration problem" if n == 1 else f"{n} configuration problems"
         super().__init__(f"{head}:\n" + "\n".join(f"  - {p}" for p in self.problems))
 

@@ -1,6 +1,7 @@
 """Behaviour Lightning's ``tests/tests_pytorch/trainer/test_trainer.py`` relies on (ported,
 Copyright The Lightning AI team, Apache-2.0), found by running that file as the programs
-``t_trainer_1.py``/``t_trainer_2.py`` in ``tests/lightning_programs/programs/``."""
+``t_trainer_1.py``/``t_trainer_2.py``/``t_trainer_3.py`` in
+``tests/lightning_programs/programs/``."""
 
 from __future__ import annotations
 
@@ -174,3 +175,71 @@ def test_prediction_writer_batch_indices_of_an_iterable_dataset_are_empty(
         out = trainer.predict(BoringModel(), dataloaders=torch.utils.data.DataLoader(data))
     assert len(out) == 8 and len(seen) == 8
     assert all(i == [] for i in seen) if iterable else seen == [[i] for i in range(8)]
+
+
+def test_a_bare_misconfiguration_exception_can_be_raised_and_caught(tmp_path) -> None:
+    # Ported from test_trainer.py::test_on_exception_hook: a callback raises Lightning's
+    # MisconfigurationException with no argument; on_exception sees it and test() re-raises it
+    from treadle.utilities.exceptions import MisconfigurationException
+
+    seen = []
+
+    class Raises(treadle.Callback):
+        def on_test_start(self, trainer, pl_module):
+            raise MisconfigurationException
+
+        def on_exception(self, trainer, pl_module, exception):
+            seen.append(exception)
+
+    trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[Raises()], limit_test_batches=1))
+    with pytest.raises(MisconfigurationException) as info:
+        trainer.test(BoringModel())
+    assert seen == [info.value]
+    assert info.value.problems == []
+    assert str(info.value) == "configuration problem (raised without a description)"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"gradient_clip_algorithm": "norm2"},
+            "`gradient_clip_algorithm` norm2 is invalid. Allowed algorithms: ['value', 'norm'].",
+        ),
+        (
+            {"check_val_every_n_epoch": 1.2},
+            "`check_val_every_n_epoch` should be an integer, found 1.2.",
+        ),
+        (
+            {"gradient_clip_val": (1, 2)},
+            "`gradient_clip_val` should be an int or a float. Got (1, 2).",
+        ),
+    ],
+)
+def test_clipping_and_validation_interval_refusals_in_lightnings_words(kwargs, message) -> None:
+    # Ported from test_trainer.py::test_invalid_gradient_clip_algo,
+    # test_check_val_every_n_epoch_exception and test_invalid_gradient_clip_value (Lightning
+    # raises a TypeError for the last; treadle's ConfigurationError, migration.md 5)
+    from treadle.utilities.exceptions import MisconfigurationException
+
+    with pytest.raises(MisconfigurationException, match=re.escape(message)):
+        treadle.Trainer(**kwargs)
+
+
+def test_gradient_clip_algorithm_in_any_case(tmp_path) -> None:
+    # Lightning reads `gradient_clip_algorithm.lower()`: "Value" clips by value
+    class Check(BoringModel):
+        def configure_gradient_clipping(
+            self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None
+        ):
+            super().configure_gradient_clipping(
+                optimizer, gradient_clip_val, gradient_clip_algorithm
+            )
+            self.largest = max(p.grad.abs().max().item() for p in self.parameters())
+
+    model = Check()
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, max_steps=1, gradient_clip_val=1e-10, gradient_clip_algorithm="Value")
+    )
+    trainer.fit(model)
+    assert model.largest == pytest.approx(1e-10)
