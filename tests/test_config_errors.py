@@ -187,7 +187,10 @@ def test_unknown_trainer_argument_without_a_close_name():
             dict(check_val_every_n_epoch=0),
             "`Trainer(check_val_every_n_epoch=0)`: Input should be greater than or equal to 1",
         ),
-        (dict(num_nodes=0), "`Trainer(num_nodes=0)`: Input should be greater than or equal to 1"),
+        (
+            dict(num_nodes=0),
+            "`Trainer(num_nodes=0)`: Value error, `num_nodes` must be a positive integer, but got 0.",
+        ),
         (
             dict(log_every_n_steps=0),
             "`Trainer(log_every_n_steps=0)`: Input should be greater than or equal to 1",
@@ -209,7 +212,10 @@ def test_unknown_trainer_argument_without_a_close_name():
             dict(devices=[1, "a"]),
             "`Trainer(devices=[1, 'a'])`: Input should be one of: int, list[int], str",
         ),
-        (dict(precision=[16]), "`Trainer(precision=[16])`: Input should be a valid string"),
+        (
+            dict(precision=[16]),
+            "`Trainer(precision=[16])`: Value error, Precision [16] is invalid.",
+        ),
         (dict(accelerator=None), "`Trainer(accelerator=None)`: Input should be a valid string"),
     ],
 )
@@ -257,14 +263,23 @@ def test_configuration_error_is_a_value_error():
 # -- selection: accelerator, precision, strategy, logger, devices ----------------------------------
 
 
+def said(kind, value):
+    """Lightning's words that treadle's refusal of an unknown name starts with."""
+    return {
+        "accelerator": f"You selected an invalid accelerator name: `accelerator={value!r}`. ",
+        "strategy": f"You selected an invalid strategy name: `strategy={value!r}`. ",
+        "precision": f"Precision {value!r} is invalid. ",
+    }[kind]
+
+
 def test_unknown_accelerator_precision_and_strategy_together():
     with pytest.raises(
         treadle.ConfigurationError, match=re.escape("3 configuration problems")
     ) as info:
         treadle.Trainer(accelerator="gpuu", precision="17-bits", strategy="dpp")
     assert info.value.problems == [
-        f"Trainer: `{kind}={value!r}` is not provided by any installed plugin. Available names: "
-        f"{available(kind)}. Install the plugin that provides it, or pick one of these."
+        f"Trainer: {said(kind, value)}`{kind}={value!r}` is not provided by any installed "
+        f"plugin. Available names: {available(kind)}. Install the plugin that provides it, or pick one of these."
         for kind, value in (("accelerator", "gpuu"), ("precision", "17-bits"), ("strategy", "dpp"))
     ]
 
@@ -284,8 +299,8 @@ def test_cpu_devices_must_be_a_positive_count():
     with pytest.raises(
         treadle.ConfigurationError,
         match=re.escape(
-            "cpu: `devices=0` means nothing on the CPU; pass the number of processes as an int "
-            "(e.g. devices=2) or 'auto'."
+            "Trainer: `Trainer(devices=0)` value is not a valid input using cpu accelerator. "
+            "Pass a positive number of devices"
         ),
     ):
         treadle.Trainer(accelerator="cpu", devices=0)

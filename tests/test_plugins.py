@@ -466,17 +466,29 @@ def test_implementing_a_plugin_hook_whose_owner_is_absent_is_a_plugin_error(inst
 # -- selection errors ----------------------------------------------------------------------------
 
 
+def said(kind, value):
+    """Lightning's words that treadle's refusal of an unknown name starts with."""
+    return {
+        "accelerator": f"You selected an invalid accelerator name: `accelerator={value!r}`. ",
+        "strategy": f"You selected an invalid strategy name: `strategy={value!r}`. ",
+        "precision": f"Precision {value!r} is invalid. ",
+    }[kind]
+
+
 def test_unknown_names_list_the_available_ones_all_three_at_once(install):
     with pytest.raises(treadle.ConfigurationError) as info:
         trainer(accelerator="gpuu", precision="17-bits", strategy="dpp")
     assert info.value.problems == [
-        "Trainer: `accelerator='gpuu'` is not provided by any installed plugin. Available "
+        "Trainer: You selected an invalid accelerator name: `accelerator='gpuu'`. "
+        "`accelerator='gpuu'` is not provided by any installed plugin. Available "
         f"names: {available('accelerator')}. Install the plugin that provides it, or pick one "
         "of these.",
-        "Trainer: `precision='17-bits'` is not provided by any installed plugin. Available "
+        "Trainer: Precision '17-bits' is invalid. `precision='17-bits'` is not provided "
+        "by any installed plugin. Available "
         f"names: {available('precision')}. Install the plugin that provides it, or pick one "
         "of these.",
-        "Trainer: `strategy='dpp'` is not provided by any installed plugin. Available names: "
+        "Trainer: You selected an invalid strategy name: `strategy='dpp'`. "
+        "`strategy='dpp'` is not provided by any installed plugin. Available names: "
         f"{available('strategy')}. Install the plugin that provides it, or pick one of these.",
     ]
     assert "'cpu'" in available("accelerator")
@@ -489,7 +501,8 @@ def test_one_unknown_name(install, kind, value):
     with pytest.raises(
         treadle.ConfigurationError,
         match=re.escape(
-            f"1 configuration problem:\n  - Trainer: `{kind}={value!r}` is not provided by any "
+            f"1 configuration problem:\n  - Trainer: {said(kind, value)}`{kind}={value!r}` is not "
+            "provided by any "
             f"installed plugin. Available names: {available(kind)}."
         ),
     ):

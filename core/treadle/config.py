@@ -65,7 +65,7 @@ class TrainerConfig(BaseModel):
     accelerator: str = "auto"
     strategy: str = "auto"
     devices: Union[int, list[int], str] = "auto"
-    num_nodes: int = Field(1, ge=1)
+    num_nodes: int = 1
     precision: str = "32-true"
     max_epochs: Optional[int] = Field(None, ge=-1)
     max_steps: int = Field(-1, ge=-1)
@@ -106,7 +106,22 @@ class TrainerConfig(BaseModel):
     @field_validator("precision", mode="before")
     @classmethod
     def _precision_alias(cls, v: Any) -> Any:
-        return _PRECISION_ALIASES.get(v, v) if isinstance(v, (str, int)) else v
+        if isinstance(v, (str, int)):
+            v = _PRECISION_ALIASES.get(v, v)
+        if not isinstance(v, str):  # Lightning's words (1, 12, None: not a precision)
+            raise ValueError(
+                f"Precision {v!r} is invalid. Allowed precision values: a name such as "
+                f"'32-true', '16-mixed', 'bf16-mixed', '16-true', 'bf16-true', '64-true' (or "
+                f"Lightning's 32, 16, 64, 'bf16')"
+            )
+        return v
+
+    @field_validator("num_nodes")
+    @classmethod
+    def _positive_nodes(cls, v: int) -> int:
+        if v < 1:  # Lightning's words
+            raise ValueError(f"`num_nodes` must be a positive integer, but got {v}.")
+        return v
 
     @field_validator("callbacks", "plugins", mode="before")
     @classmethod

@@ -45,6 +45,15 @@ _PROVIDER_HOOKS = {
 }
 
 
+# Lightning's accelerator class for each name, as its "can not run" message names it
+_LIGHTNING_ACCELERATORS = {
+    "cpu": "CPUAccelerator",
+    "cuda": "CUDAAccelerator",
+    "mps": "MPSAccelerator",
+    "tpu": "XLAAccelerator",
+}
+
+
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
 
@@ -277,8 +286,14 @@ class RunPluginManager(pluggy.PluginManager):
             return None
         if not rec.is_available():
             hint = f" Install it with: {rec.install_hint}" if rec.install_hint else ""
+            lightning = _LIGHTNING_ACCELERATORS.get(name) if kind == "accelerator" else None
+            said = (  # Lightning's words first, for programs that match them
+                f"`{lightning}` can not run on your system since the accelerator is not available. "
+                if lightning
+                else ""
+            )
             problems.append(
-                f"{rec.plugin}: `{kind}={name!r}` is installed but not available on this "
+                f"{rec.plugin}: {said}`{kind}={name!r}` is installed but not available on this "
                 f"machine.{hint}"
             )
             return None
@@ -316,8 +331,13 @@ class RunPluginManager(pluggy.PluginManager):
             if blocked
             else ""
         )
+        said = {  # Lightning's words first, for programs that match them
+            "accelerator": f"You selected an invalid accelerator name: `accelerator={name!r}`. ",
+            "strategy": f"You selected an invalid strategy name: `strategy={name!r}`. ",
+            "precision": f"Precision {name!r} is invalid. ",
+        }.get(kind, "")
         return (
-            f"Trainer: `{kind}={name!r}` is not provided by any installed plugin. "
+            f"Trainer: {said}`{kind}={name!r}` is not provided by any installed plugin. "
             f"Available names: {_names(records)}.{skipped} Install the plugin that provides it, "
             f"or pick one of these."
         )

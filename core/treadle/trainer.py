@@ -53,6 +53,7 @@ from treadle.utilities import (
     dataloader_idx_problems,
     from_compiled,
     rank_zero_info,
+    rank_zero_warn,
     seed_worker,
     suggested_max_num_workers,
     takes_dataloader_iter,
@@ -78,8 +79,9 @@ class Trainer(LightningTrainerFacade):
             ):
                 raise ConfigurationError(
                     [
-                        f"TrainerConfig: `strategy={self._strategy_object!r}`: a strategy is a "
-                        f"name (`strategy='ddp'`) or a strategy object with a `name` and a "
+                        f"TrainerConfig: You selected an invalid strategy name: "
+                        f"`strategy={self._strategy_object!r}`: a strategy is a name "
+                        f"(`strategy='ddp'`) or a strategy object with a `name` and a "
                         f"`connect(trainer)` method (`strategy=FSDPStrategy(...)`)."
                     ]
                 )
@@ -148,9 +150,7 @@ class Trainer(LightningTrainerFacade):
         self.loggers = self._make_loggers(cfg.logger)
         if cfg.fast_dev_run and self.loggers:  # as Lightning: logging is suppressed
             self.loggers = [DummyLogger()]
-        benchmark = False if cfg.benchmark is None and cfg.deterministic else cfg.benchmark
-        if benchmark is not None:  # as Lightning: set for the process, when the Trainer is made
-            torch.backends.cudnn.benchmark = benchmark
+        _set_torch_flags(cfg.deterministic, cfg.benchmark)
         self.datamodule: DataModule | None = None  # the last one given to an entry point
         # Lightning's `trainer.profiler`: a PassThroughProfiler when `profiler=None`, which
         # leaves the loop's callers as they are (treadle._profiling runs only for a real one)
@@ -300,12 +300,28 @@ class Trainer(LightningTrainerFacade):
             pm.register_selected("environment", self.environment, env.name)
         else:
             pm.reasons["environment"] = (None, "no cluster environment detected")
+        if type(cfg.devices) is not bool and cfg.devices in (0, "0", []):  # Lightning's check
+            raise ConfigurationError(
+                [
+                    f"Trainer: `Trainer(devices={cfg.devices!r})` value is not a valid input "
+                    f"using {cfg.accelerator} accelerator. Pass a positive number of devices, a "
+                    f"list of device indices, or 'auto'."
+                ]
+            )
         strategy, why = cfg.strategy, ""
         if strategy == "auto":
             world = self.environment.world_size if self.environment is not None else 1
             strategy, why = auto_strategy(cfg.devices, cfg.num_nodes, world)
+        accelerator = _gpu_alias(cfg.accelerator)
+        if accelerator is None:
+            problems.append(
+                "Trainer: `accelerator='gpu'`: No supported gpu backend found! Neither CUDA nor "
+                "MPS is available on this machine; pass accelerator='cpu' (or 'auto')."
+            )
         chosen = {
-            "accelerator": pm.select("accelerator", _gpu_alias(cfg.accelerator), self, problems),
+            "accelerator": pm.select("accelerator", accelerator, self, problems)
+            if accelerator is not None
+            else None,
             "precision": pm.select("precision", cfg.precision, self, problems),
             "strategy": pm.select("strategy", strategy, self, problems)
             if self._strategy_object is None
@@ -786,10 +802,6 @@ class Trainer(LightningTrainerFacade):
             if check_only:
                 return None
             self.plugin_manager.announce(self)  # rank zero, once: what was selected and why
-            if self.config.deterministic is not None:  # as Lightning: global, for the process
-                torch.use_deterministic_algorithms(
-                    bool(self.config.deterministic), warn_only=self.config.deterministic == "warn"
-                )
             hooks.setup_environment(trainer=self)
             self._root_device = self.accelerator.root_device
             if not any(p.is_meta for p in model.parameters()):  # (meta: a configure_model
@@ -1697,13 +1709,33 @@ def _split_datamodule(dataloaders: Any, datamodule: Any) -> tuple[Any, Any]:
     return dataloaders, datamodule
 
 
-def _gpu_alias(accelerator: str) -> str:
-    """Lightning's ``accelerator="gpu"``: CUDA, or MPS where that is the GPU there is."""
+def _set_torch_flags(deterministic: bool | str | None, benchmark: bool | None) -> None:
+    """As Lightning, when the Trainer is made, for the whole process: ``deterministic`` sets
+    torch's deterministic algorithms (``"warn"``: warn only) and ``CUBLAS_WORKSPACE_CONFIG``, and
+    turns cuDNN's benchmark off unless ``benchmark=True`` asks for it (with a warning)."""
+    if deterministic and benchmark is None:
+        benchmark = False
+    elif deterministic and benchmark:
+        rank_zero_warn(
+            "You passed `deterministic=True` and `benchmark=True`. Note that PyTorch ignores"
+            " torch.backends.cudnn.deterministic=True when torch.backends.cudnn.benchmark=True."
+        )
+    if benchmark is not None:
+        torch.backends.cudnn.benchmark = benchmark
+    if deterministic is not None:
+        torch.use_deterministic_algorithms(bool(deterministic), warn_only=deterministic == "warn")
+    if deterministic:
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = ":4096:8"
+
+
+def _gpu_alias(accelerator: str) -> str | None:
+    """Lightning's ``accelerator="gpu"``: CUDA, or MPS where that is the GPU there is; None
+    where there is neither (Lightning: "No supported gpu backend found!")."""
     if accelerator != "gpu":
         return accelerator
-    if not torch.cuda.is_available() and torch.backends.mps.is_available():
-        return "mps"
-    return "cuda"  # not available: selecting it reports so, with the install hint
+    if torch.cuda.is_available():
+        return "cuda"
+    return "mps" if torch.backends.mps.is_available() else None
 
 
 # ``treadle.trainer.trainer``: this module (Lightning's ``lightning.pytorch.trainer.trainer``;

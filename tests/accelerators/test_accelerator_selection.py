@@ -44,7 +44,8 @@ def test_cuda_on_a_cpu_only_torch_says_how_to_get_it():
     with pytest.raises(treadle.ConfigurationError) as info:
         treadle.Trainer(accelerator="cuda")
     assert info.value.problems == [
-        "cuda: `accelerator='cuda'` is installed but not available on this machine. Install it "
+        "cuda: `CUDAAccelerator` can not run on your system since the accelerator is not "
+        "available. `accelerator='cuda'` is installed but not available on this machine. Install it "
         "with: a CUDA build of torch on a machine with an NVIDIA GPU and driver, e.g. `pip install "
         "torch --index-url https://download.pytorch.org/whl/cu128` (this torch, "
         f"{torch.__version__}, is built without CUDA; see https://pytorch.org/get-started/locally/)"
@@ -59,7 +60,8 @@ def test_cuda_build_without_a_gpu_says_it_is_not_available():
     with pytest.raises(
         treadle.ConfigurationError,
         match=re.escape(
-            "cuda: `accelerator='cuda'` is installed but not available on this machine."
+            "cuda: `CUDAAccelerator` can not run on your system since the accelerator is not "
+            "available. `accelerator='cuda'` is installed but not available on this machine."
         ),
     ):
         treadle.Trainer(accelerator="cuda")
@@ -70,7 +72,8 @@ def test_mps_without_apple_silicon_says_what_it_needs():
     with pytest.raises(treadle.ConfigurationError) as info:
         treadle.Trainer(accelerator="mps")
     assert info.value.problems == [
-        "mps: `accelerator='mps'` is installed but not available on this machine. Install it "
+        "mps: `MPSAccelerator` can not run on your system since the accelerator is not "
+        "available. `accelerator='mps'` is installed but not available on this machine. Install it "
         "with: a Mac with Apple silicon (M1 or later), macOS 12.3+ and the standard macOS torch "
         "wheels (`pip install torch`)"
     ]
@@ -82,7 +85,8 @@ def test_tpu_without_torch_xla_gives_the_install_command():
         treadle.Trainer(accelerator="tpu")
     version = torch.__version__.split("+")[0]
     assert info.value.problems == [
-        "tpu: `accelerator='tpu'` is installed but not available on this machine. Install it "
+        "tpu: `XLAAccelerator` can not run on your system since the accelerator is not "
+        "available. `accelerator='tpu'` is installed but not available on this machine. Install it "
         f"with: `pip install 'torch_xla[tpu]'` (the version matching torch {version}) on a Cloud "
         "TPU VM"
     ]

@@ -87,7 +87,8 @@ def test_a_strategy_argument_that_is_neither_a_name_nor_a_strategy_object():
     with pytest.raises(
         ConfigurationError,
         match=re.escape(
-            "TrainerConfig: `strategy=42`: a strategy is a name (`strategy='ddp'`) or a strategy "
+            "TrainerConfig: You selected an invalid strategy name: `strategy=42`: a strategy "
+            "is a name (`strategy='ddp'`) or a strategy "
             "object with a `name` and a `connect(trainer)` method (`strategy=FSDPStrategy(...)`)."
         ),
     ):

@@ -14,13 +14,30 @@ import torch
 
 from treadle import _lightning_paths
 from treadle.errors import ConfigurationError
+from treadle.kinds import PrecisionBase
 
 _TRUE_OR_MIXED = ("16-mixed", "bf16-mixed", "16-true", "bf16-true", "32-true")
 
 
-class Precision:
+class _RunningPrecision(type):
+    """``isinstance(trainer.precision_plugin, C)``: ``trainer.precision_plugin`` is treadle's
+    running precision plugin; it is an instance of Lightning's class that selects its name
+    (``DoublePrecision`` for ``"64-true"``, ``MixedPrecision`` for ``"16-mixed"``, ...), as
+    Lightning's connector would have made it."""
+
+    _names: frozenset[str] = frozenset()
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        if type.__instancecheck__(cls, obj):
+            return True
+        return isinstance(obj, PrecisionBase) and getattr(obj, "name", None) in cls._names
+
+
+class Precision(metaclass=_RunningPrecision):
     """Full precision (``"32-true"``): Lightning's base precision plugin."""
 
+    # Lightning's Precision is the base of every precision plugin
+    _names = frozenset({"32-true", "64-true", "16-true", "bf16-true", "16-mixed", "bf16-mixed"})
     precision: str = "32-true"
 
     def __repr__(self) -> str:
@@ -30,6 +47,8 @@ class Precision:
 class MixedPrecision(Precision):
     """Automatic mixed precision: ``"16-mixed"`` (with a ``torch.amp.GradScaler``) or
     ``"bf16-mixed"``. treadle's precision of that name makes its own scaler."""
+
+    _names = frozenset({"16-mixed", "bf16-mixed"})
 
     def __init__(
         self,
@@ -54,11 +73,15 @@ class MixedPrecision(Precision):
 class DoublePrecision(Precision):
     """``"64-true"``: float64 weights, inputs and math."""
 
+    _names = frozenset({"64-true"})
+
     precision = "64-true"
 
 
 class HalfPrecision(Precision):
     """``"16-true"`` or ``"bf16-true"``: the whole module in half precision."""
+
+    _names = frozenset({"16-true", "bf16-true"})
 
     def __init__(self, precision: Literal["bf16-true", "16-true"] = "16-true") -> None:
         self.precision = precision
@@ -67,6 +90,8 @@ class HalfPrecision(Precision):
 class DeepSpeedPrecision(Precision):
     """The precision DeepSpeed's engine runs in (treadle's ``deepspeed`` strategy reads the
     selected precision's name)."""
+
+    _names: frozenset[str] = frozenset()  # treadle runs no precision of this class
 
     def __init__(self, precision: str) -> None:
         if precision not in _TRUE_OR_MIXED:
@@ -80,6 +105,8 @@ class DeepSpeedPrecision(Precision):
 class FSDPPrecision(Precision):
     """The precision of an FSDP run (treadle's ``fsdp`` strategy reads the selected precision's
     name). treadle makes the sharded grad scaler of ``"16-mixed"`` itself."""
+
+    _names: frozenset[str] = frozenset()  # treadle runs no precision of this class
 
     def __init__(self, precision: str, scaler: Any | None = None) -> None:
         if precision not in _TRUE_OR_MIXED:
@@ -97,6 +124,8 @@ class BitsandbytesPrecision(Precision):
     """bitsandbytes' quantized linear layers: no treadle precision runs them (refused in
     ``plugins=[...]``)."""
 
+    _names: frozenset[str] = frozenset()  # treadle runs no precision of this class
+
     def __init__(
         self,
         mode: str,
@@ -110,6 +139,8 @@ class BitsandbytesPrecision(Precision):
 class TransformerEnginePrecision(Precision):
     """NVIDIA Transformer Engine's FP8: no treadle precision runs it (refused in
     ``plugins=[...]``)."""
+
+    _names: frozenset[str] = frozenset()  # treadle runs no precision of this class
 
     def __init__(
         self,
