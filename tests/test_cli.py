@@ -342,9 +342,10 @@ def test_a_selection_problem_exits_2(project):
     result = treadle_cli(project, "fit", "--config", "run.yaml", "--trainer.accelerator", "gpuu")
     assert result.returncode == 2
     assert result.stderr.startswith(
-        "treadle fit: 1 configuration problem:\n  - Trainer: `accelerator='gpuu'` is not "
-        "provided by any installed plugin. Available names: "
+        "treadle fit: 1 configuration problem:\n  - Trainer: You selected an invalid "
+        "accelerator name: `accelerator='gpuu'`. "
     )
+    assert "is not provided by any installed plugin. Available names: " in result.stderr
 
 
 def test_a_missing_file_is_reported_alone(project):

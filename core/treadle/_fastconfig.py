@@ -64,6 +64,10 @@ def _str(v: Any) -> Any:
     return v if type(v) is str else _DECLINE
 
 
+def _lower_str(v: Any) -> Any:  # a strategy's name, in any case (as Lightning's)
+    return v.lower() if type(v) is str else _DECLINE
+
+
 def _precision(v: Any) -> Any:
     return v if type(v) is str and v not in _PRECISION_ALIASES else _DECLINE
 
@@ -190,7 +194,7 @@ def _profiler(v: Any) -> Any:
 # name -> (default, check). Defaults and constraints as TrainerConfig's fields.
 FIELDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "accelerator": ("auto", _str),
-    "strategy": ("auto", _str),
+    "strategy": ("auto", _lower_str),
     "devices": ("auto", _devices),
     "num_nodes": (1, _int(1)),
     "precision": ("32-true", _precision),

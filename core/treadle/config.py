@@ -135,6 +135,11 @@ class TrainerConfig(BaseModel):
     def _clip_algorithm_lower(cls, v: Any) -> Any:
         return v.lower() if isinstance(v, str) else v  # Lightning takes "Norm", "VALUE"
 
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _strategy_lower(cls, v: Any) -> Any:
+        return v.lower() if isinstance(v, str) else v  # Lightning takes "DDP"
+
     @field_validator(*_NUMBER_FIELDS, mode="before")
     @classmethod
     def _not_a_bool(cls, v: Any) -> Any:

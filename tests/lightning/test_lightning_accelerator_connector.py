@@ -116,3 +116,30 @@ def test_precision_plugin_is_lightnings_class(precision, cls) -> None:
     assert isinstance(plugin, Precision)
     others = {DoublePrecision, HalfPrecision, MixedPrecision} - {cls}
     assert not any(isinstance(plugin, other) for other in others)
+
+
+@pytest.mark.parametrize(
+    ("name", "spawn", "find_unused"),
+    [
+        ("ddp", False, False),
+        ("ddp_spawn", True, False),
+        ("ddp_find_unused_parameters_false", False, False),
+        ("ddp_find_unused_parameters_true", False, True),
+        ("ddp_spawn_find_unused_parameters_false", True, False),
+        ("ddp_spawn_find_unused_parameters_true", True, True),
+        ("DDP", False, False),
+        ("DDP_Spawn", True, False),
+    ],
+)
+def test_strategy_choice_cpu_str(name, spawn, find_unused) -> None:
+    # Ported from test_accelerator_connector.py::test_strategy_choice_cpu_str and
+    # ::test_strategy_str_passed_being_case_insensitive: Lightning's registry names, in any case
+    from treadle.strategies import DDPStrategy
+
+    trainer = treadle.Trainer(
+        strategy=name, accelerator="cpu", devices=2, logger=False, enable_checkpointing=False
+    )
+    assert isinstance(trainer.strategy, DDPStrategy)
+    assert trainer.strategy.name == name.lower()
+    assert trainer.strategy.spawn is spawn
+    assert trainer.strategy.find_unused_parameters is find_unused

@@ -686,4 +686,24 @@ def provide_strategies():
             ),
             description="ddp for steps that leave some parameters unused (GANs).",
         ),
+        Provider(  # Lightning's registry names; "_false" is the default
+            "strategy",
+            "ddp_find_unused_parameters_false",
+            lambda t: DDPStrategy(t, "ddp_find_unused_parameters_false"),
+            description="ddp (Lightning's name: find_unused_parameters=False).",
+        ),
+        Provider(
+            "strategy",
+            "ddp_spawn_find_unused_parameters_true",
+            lambda t: DDPStrategy(
+                t, "ddp_spawn_find_unused_parameters_true", spawn=True, find_unused_parameters=True
+            ),
+            description="ddp_spawn for steps that leave some parameters unused.",
+        ),
+        Provider(
+            "strategy",
+            "ddp_spawn_find_unused_parameters_false",
+            lambda t: DDPStrategy(t, "ddp_spawn_find_unused_parameters_false", spawn=True),
+            description="ddp_spawn (Lightning's name: find_unused_parameters=False).",
+        ),
     ]
