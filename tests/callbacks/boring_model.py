@@ -45,6 +45,9 @@ class BoringModel(treadle.Module):
     def validation_step(self, batch, batch_idx):
         return {"x": self.loss(self.step(batch))}
 
+    def test_step(self, batch, batch_idx):  # (Lightning's BoringModel has one too)
+        return {"y": self.loss(self.step(batch))}
+
     def configure_optimizers(self):
         optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
         return [optimizer], [torch.optim.lr_scheduler.StepLR(optimizer, step_size=1)]

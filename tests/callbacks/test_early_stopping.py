@@ -149,16 +149,16 @@ def test_early_stopping_patience_train(
             self.log("train_loss", self.train_return_values[self.current_epoch], on_epoch=True)
             return super().training_step(batch, batch_idx)
 
-        def val_dataloader(self):
-            return None if validation_step_none else super().val_dataloader()
-
+    model = ModelOverrideTrainReturn()
+    if validation_step_none:  # as Lightning's test: validation off (a None loader is refused)
+        model.validation_step = None
     early_stop_callback = EarlyStopping(
         monitor="train_loss", patience=patience, verbose=True, check_on_train_epoch_end=True
     )
     trainer = treadle.Trainer(
         **quiet(tmp_path, callbacks=[early_stop_callback], num_sanity_val_steps=0, max_epochs=10)
     )
-    trainer.fit(ModelOverrideTrainReturn())
+    trainer.fit(model)
     assert trainer.current_epoch - 1 == expected_stop_epoch
 
 
@@ -176,8 +176,7 @@ def test_early_stopping_no_val_step(tmp_path):
     """Without validation, early stopping works on training metrics."""
 
     class NoValidation(TrainLossModel):
-        def val_dataloader(self):
-            return None
+        validation_step = None  # (Lightning refuses a val_dataloader() returning None)
 
     stopping = EarlyStopping(
         monitor="train_loss", min_delta=0.1, patience=0, check_on_train_epoch_end=True

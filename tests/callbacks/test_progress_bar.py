@@ -425,9 +425,17 @@ def test_each_stage_bar_keeps_its_count_and_total_even_disabled(tmp_path, refres
         bar.train_progress_bar  # noqa: B018  # nothing ran yet
     trainer = fit(tmp_path, bar, n_batches=3)
     assert (bar.train_progress_bar.n, bar.train_progress_bar.total) == (3, 3)
-    trainer.validate(trainer.lightning_module, loader(2), verbose=False)
+
+    class Evaluated(Net):  # validate() and test() need their steps, as in Lightning
+        def validation_step(self, batch, batch_idx):
+            pass
+
+        def test_step(self, batch, batch_idx):
+            pass
+
+    trainer.validate(Evaluated(), loader(2), verbose=False)
     assert (bar.val_progress_bar.n, bar.val_progress_bar.total) == (2, 2)
-    trainer.test(trainer.lightning_module, loader(1), verbose=False)
+    trainer.test(Evaluated(), loader(1), verbose=False)
     assert (bar.test_progress_bar.n, bar.test_progress_bar.total) == (1, 1)
 
 
