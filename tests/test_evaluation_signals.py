@@ -164,7 +164,7 @@ def test_a_signal_stops_an_evaluation_after_the_batch_and_exits_with_its_code(
     ), output
     record = json.loads((out / "on_exception.0.json").read_text())
     assert record == {
-        "type": "Preempted",
+        "type": "SIGTERMException" if signum == signal.SIGTERM else "Preempted",
         "signum": int(signum),
         "code": 128 + signum,
         "ckpt_path": None,

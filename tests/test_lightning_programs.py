@@ -90,6 +90,11 @@ DIFFERENCES = {
     # t_accelerator_connector, which passes.
     "t_accelerator_connector_differences": "CPU devices per core, fsdp on CPU, "
     "no Strategy subclasses or ModelParallelStrategy (migration.md 3)",
+    # trainer.received_sigterm is not in treadle, and a SIGTERM handler the user set before fit()
+    # is left alone (Lightning chains it and stops the run): docs/migration.md,
+    # docs/checkpoints.md. The rest of test_signal_connector.py is t_signal_connector, which passes.
+    "t_signal_connector_received": "no trainer.received_sigterm; a user's SIGTERM handler is "
+    "left alone (migration.md)",
 }
 
 

@@ -189,7 +189,8 @@ def test_a_signal_saves_last_ckpt_calls_on_exception_exits_and_the_run_resumes(
     ), output
     record = json.loads((out / "on_exception.0.json").read_text())
     assert record == {
-        "type": "Preempted",
+        # Lightning's SIGTERMException (a Preempted) for SIGTERM
+        "type": "SIGTERMException" if signum == signal.SIGTERM else "Preempted",
         "signum": int(signum),
         "ckpt_path": str(ckpt),
         "global_step": SIGNAL_AT,  # the step that was running finished, no other began
@@ -301,6 +302,33 @@ def test_in_process_preempted_is_a_system_exit_with_the_signal_code(tmp_path):
     assert str(info.value) == f"SIGUSR1 received: the run was saved to {path}"
     assert recorder.exceptions == [info.value]
     assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL
+
+
+def test_sigterm_raises_lightnings_sigterm_exception_a_preempted(tmp_path):
+    """Lightning's loops raise ``SIGTERMException`` (a ``SystemExit``) on SIGTERM, built with no
+    arguments (Ported from tests/tests_pytorch/trainer/connectors/test_signal_connector.py::
+    test_sigterm_exception_exit_code, its 143); treadle's stop on SIGTERM is that class, a
+    ``Preempted``; other signals stay plain ``Preempted``."""
+    from treadle.utilities.exceptions import SIGTERMException as by_lightnings_path
+
+    from treadle.utilities import SIGTERMException
+
+    assert by_lightnings_path is SIGTERMException
+    bare = SIGTERMException()
+    assert isinstance(bare, Preempted) and isinstance(bare, SystemExit)
+    assert (bare.code, bare.signum, bare.ckpt_path) == (143, 15, None)
+    assert str(bare) == "SIGTERM received: the run stopped"
+
+    recorder = Recorder(send=signal.SIGTERM, at=("batch", 3))
+    with pytest.raises(SIGTERMException) as info:
+        fit(tmp_path / "term", recorder)
+    path = str(tmp_path / "term" / "checkpoints" / "last.ckpt")
+    assert (info.value.code, info.value.ckpt_path) == (143, path) and os.path.isfile(path)
+    assert recorder.exceptions == [info.value]
+
+    with pytest.raises(Preempted) as info:
+        fit(tmp_path / "usr1", Recorder(send=signal.SIGUSR1, at=("batch", 3)))
+    assert not isinstance(info.value, SIGTERMException)
 
 
 class SignalMidStep(Regression):
@@ -451,7 +479,7 @@ def test_two_ranks_stop_at_the_same_step_when_one_gets_the_signal(tmp_path, scri
     assert records[0] == records[1], log  # the same step on both ranks
     step = records[0]["global_step"]
     assert records[0] == {
-        "type": "Preempted",
+        "type": "SIGTERMException",  # the Preempted for SIGTERM
         "signum": int(signal.SIGTERM),
         "ckpt_path": str(ckpt),
         "global_step": step,
@@ -584,6 +612,6 @@ def test_treadles_own_ddp_launch_stops_on_a_signal_to_the_main_process(tmp_path,
     assert "failed first" not in log and "exited with code" not in log, log
     records = [json.loads((out / f"on_exception.{rank}.json").read_text()) for rank in (0, 1)]
     assert records[0] == records[1], log
-    assert records[0]["type"] == "Preempted" and records[0]["exists"], log
+    assert records[0]["type"] == "SIGTERMException" and records[0]["exists"], log
     saved = torch.load(out / "checkpoints" / "last.ckpt", weights_only=True)
     assert saved["global_step"] == records[0]["global_step"] in (7, 8, 9)

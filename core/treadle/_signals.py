@@ -6,7 +6,8 @@ While ``fit()`` trains, the handler only records the signal. The fit loop reads 
 once per training batch, after the batch (and any validation it triggers) finished: never in
 the middle of a step. Then every rank writes ``<dir>/last.ckpt`` through
 ``trainer.save_checkpoint`` (rank zero writes, all ranks take part) and raises
-:class:`treadle.errors.Preempted`, which ``fit()`` hands to ``on_exception`` and which exits
+:class:`treadle.errors.Preempted` (for SIGTERM its subclass ``SIGTERMException``, Lightning's
+name), which ``fit()`` hands to ``on_exception`` and which exits
 the process with 128 + the signal number. ``<dir>`` is the checkpoint callback's ``dirpath``,
 else ``<default_root_dir>/checkpoints``: where ``fit(ckpt_path="last")`` looks.
 
@@ -38,7 +39,7 @@ from typing import Any
 
 import torch
 
-from treadle.errors import Preempted
+from treadle.errors import preempted
 
 # Read once: the signals that end a run with a checkpoint (SIGUSR1 does not exist on Windows).
 SIGNALS = tuple(
@@ -143,7 +144,7 @@ class Preemption:
         trainer, state = self.trainer, self.trainer.state
         path = str(checkpoint_dir(trainer) / "last.ckpt")
         trainer.save_checkpoint(path)
-        error = Preempted(signum, path)
+        error = preempted(signum, path)
         if trainer.is_global_zero:
             print(
                 f"treadle: {error} (epoch {state.epoch}, {state.batches_done} batches done, "
@@ -195,7 +196,7 @@ class EvaluationPreemption(Preemption):
     def stop(self, signum: int) -> None:
         """Raise :class:`Preempted` (nothing saved), with one line on rank zero."""
         trainer, state = self.trainer, self.trainer.state
-        error = Preempted(signum, None, f"{state.fn}()")
+        error = preempted(signum, None, f"{state.fn}()")
         if trainer.is_global_zero:
             print(
                 f"treadle: {error} after batch {state.batch_idx} of dataloader "

@@ -128,6 +128,27 @@ class Preempted(SystemExit):
         self.code = 128 + signum  # what SystemExit exits with
 
 
+class SIGTERMException(Preempted):
+    """The :class:`Preempted` that SIGTERM raises (Lightning's name, importable as
+    ``treadle.utilities.SIGTERMException``), so that ``except SIGTERMException`` written for
+    Lightning catches treadle's stop on SIGTERM. ``code`` is 143; built with no arguments, as
+    Lightning's, ``ckpt_path`` is None."""
+
+    def __init__(self, ckpt_path: str | None = None, stopped: str = "the run") -> None:
+        import signal
+
+        super().__init__(signal.SIGTERM, ckpt_path, stopped)
+
+
+def preempted(signum: int, ckpt_path: str | None, stopped: str = "the run") -> Preempted:
+    """The exception a stop on ``signum`` raises: :class:`SIGTERMException` for SIGTERM."""
+    import signal
+
+    if signum == signal.SIGTERM:
+        return SIGTERMException(ckpt_path, stopped)
+    return Preempted(signum, ckpt_path, stopped)
+
+
 def _signal_name(signum: int) -> str:
     import signal
 

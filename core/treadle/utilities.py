@@ -6,6 +6,7 @@ The Lightning names a user program imports from ``lightning.pytorch.utilities`` 
 ``treadle._lightning_utilities``, loaded on first use: see ``_lightning_paths``):
 ``MisconfigurationException`` (treadle's
 ``ConfigurationError``, so ``except MisconfigurationException`` catches treadle's refusals),
+``SIGTERMException`` (``treadle.errors``' ``Preempted`` for SIGTERM),
 ``rank_zero_only``/``rank_zero_info``/``rank_zero_warn``/``rank_zero_debug``,
 ``AttributeDict``, ``STEP_OUTPUT`` and the other type aliases, ``seed_everything``,
 ``CombinedLoader`` (also as ``treadle.utilities.combined_loader.CombinedLoader``).
@@ -30,7 +31,7 @@ import torch
 from treadle import _lightning_paths
 from treadle._hparams import AttributeDict
 from treadle.combined_loader import CombinedLoader
-from treadle.errors import ConfigurationError
+from treadle.errors import ConfigurationError, SIGTERMException
 from treadle.loggers import rank_zero_only
 
 # Lightning's name for a configuration error (``lightning.pytorch.utilities.exceptions``).
@@ -56,6 +57,7 @@ __all__ = [
     "MisconfigurationException",
     "OptimizerLRScheduler",
     "PossibleUserWarning",
+    "SIGTERMException",
     "from_compiled",
     "disable_possible_user_warnings",
     "extract_batch_size",
