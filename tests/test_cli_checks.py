@@ -315,10 +315,12 @@ def script(tmp_path):
 def test_the_user_cli_maps_trainer_and_monitor_errors_to_exit_2(script):
     result = run_script(script, "fit", "--model.hidden", "3", "--trainer.accelerator", "gpuu")
     assert (result.returncode, result.stdout) == (2, "")
-    assert without_run_lines(result.stderr).startswith(
-        "train.py fit: 1 configuration problem:\n  - Trainer: `accelerator='gpuu'` is not "
-        "provided by any installed plugin."
+    said = without_run_lines(result.stderr)
+    assert said.startswith(
+        "train.py fit: 1 configuration problem:\n  - Trainer: You selected an invalid "
+        "accelerator name: `accelerator='gpuu'`."
     )
+    assert "`accelerator='gpuu'` is not provided by any installed plugin." in said
     assert "Traceback" not in result.stderr
     callbacks = (
         "[{class_path: treadle_plugins.checkpointing.ModelCheckpoint, init_args: "
