@@ -52,6 +52,7 @@ from treadle.utilities import (
     compiled_module_type,
     dataloader_idx_problems,
     from_compiled,
+    is_overridden,
     rank_zero_info,
     rank_zero_warn,
     seed_worker,
@@ -1535,12 +1536,10 @@ def _warn_dataloader_iter_limits(model: Module) -> None:
 
 
 def _step_defined(model: Module, name: str) -> bool:
-    """``name`` (a step, ``forward``, ``configure_optimizers``) is the model's own: set on the
-    instance and callable, or overridden in its class (Lightning's ``is_overridden``)."""
-    if name in vars(model):
-        return callable(vars(model)[name])
-    own = getattr(type(model), name, None)  # a class attribute set to None is no override
-    return callable(own) and own is not getattr(Module, name)
+    """``name`` (a step, ``forward``, ``configure_optimizers``) is the model's own: overridden
+    in its class or set on the instance (Lightning's ``is_overridden``); a class attribute set
+    to None is no override, nor is a non-callable instance attribute."""
+    return is_overridden(name, model, Module) and callable(getattr(model, name))
 
 
 def _missing_fit_methods(model: Module) -> list[str]:
