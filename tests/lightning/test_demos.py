@@ -65,6 +65,53 @@ def test_random_datasets():
     assert torch.equal(item["b"], item["a"] + 2)
 
 
+class _TwoLoaderModel(treadle.Module):
+    """4 features in, as ``IterableBoringDataModule``'s data; counts evaluation batches."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(4, 2)
+        self.seen = {}
+
+    def training_step(self, batch, batch_idx):
+        assert isinstance(batch, list) and len(batch) == 2  # one batch of each loader
+        return self.layer(batch[0]).sum() + self.layer(batch[1]).sum()
+
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        self.seen[("val", dataloader_idx)] = self.seen.get(("val", dataloader_idx), 0) + 1
+
+    def test_step(self, batch, batch_idx, dataloader_idx=0):
+        self.seen[("test", dataloader_idx)] = self.seen.get(("test", dataloader_idx), 0) + 1
+
+    def predict_step(self, batch, batch_idx, dataloader_idx=0):
+        return self.layer(batch)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_iterable_and_lengthless_data_modules_as_lightnings(tmp_path):
+    # Lightning 2.6.6 on this program: global step 16 (two loaders of 16, max_size_cycle);
+    # 32 validation batches per loader plus the sanity check's 2; 64 test batches per loader;
+    # 128 predictions per loader; BoringDataModuleNoLen: 512 steps, 64 predictions.
+    from treadle.demos.boring_classes import BoringDataModuleNoLen, IterableBoringDataModule
+
+    model, dm = _TwoLoaderModel(), IterableBoringDataModule()
+    trainer = _trainer(tmp_path, max_epochs=1)
+    trainer.fit(model, datamodule=dm)
+    assert trainer.global_step == 16
+    assert model.seen == {("val", 0): 34, ("val", 1): 34}
+    trainer.test(model, datamodule=dm, verbose=False)
+    assert model.seen[("test", 0)] == model.seen[("test", 1)] == 64
+    assert [len(p) for p in trainer.predict(model, datamodule=dm)] == [128, 128]
+
+    dm = BoringDataModuleNoLen()
+    trainer = _trainer(tmp_path, max_epochs=1, limit_val_batches=3)
+    trainer.fit(BoringModel(), datamodule=dm)
+    assert trainer.global_step == 512
+    assert len(trainer.predict(BoringModel(), datamodule=dm)) == 64
+
+
 # -- transformer, lstm, mnist_datamodule (Lightning 2.6.6's values where noted) ------------------
 
 

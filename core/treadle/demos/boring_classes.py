@@ -148,6 +148,60 @@ class BoringDataModule(DataModule):
         return DataLoader(self.random_predict)
 
 
+class BoringDataModuleNoLen(DataModule):
+    """``BoringDataModule`` over iterable datasets without a length (512 training samples,
+    128 validation, 256 test, 64 predict)."""
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            self.random_train = RandomIterableDataset(32, 512)
+        if stage in ("fit", "validate"):
+            self.random_val = RandomIterableDataset(32, 128)
+        if stage == "test":
+            self.random_test = RandomIterableDataset(32, 256)
+        if stage == "predict":
+            self.random_predict = RandomIterableDataset(32, 64)
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.random_train)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.random_val)
+
+    def test_dataloader(self) -> DataLoader:
+        return DataLoader(self.random_test)
+
+    def predict_dataloader(self) -> DataLoader:
+        return DataLoader(self.random_predict)
+
+
+class IterableBoringDataModule(DataModule):
+    """Two loaders per stage, a map-style and an iterable one of 4 features (16 training
+    samples each, 32 validation, 64 test, 128 predict), returned as a list."""
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit":
+            self.train_datasets = [RandomDataset(4, 16), RandomIterableDataset(4, 16)]
+        if stage in ("fit", "validate"):
+            self.val_datasets = [RandomDataset(4, 32), RandomIterableDataset(4, 32)]
+        if stage == "test":
+            self.test_datasets = [RandomDataset(4, 64), RandomIterableDataset(4, 64)]
+        if stage == "predict":
+            self.predict_datasets = [RandomDataset(4, 128), RandomIterableDataset(4, 128)]
+
+    def train_dataloader(self) -> list[DataLoader]:
+        return [DataLoader(d) for d in self.train_datasets]
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return [DataLoader(d) for d in self.val_datasets]
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return [DataLoader(d) for d in self.test_datasets]
+
+    def predict_dataloader(self) -> list[DataLoader]:
+        return [DataLoader(d) for d in self.predict_datasets]
+
+
 class ManualOptimBoringModel(BoringModel):
     """``BoringModel`` stepping its optimizer by hand (``automatic_optimization = False``)."""
 
