@@ -117,6 +117,25 @@ ELSEWHERE: dict[str, dict[str, str]] = {
 # the path (never by ``import treadle``).
 LAZY: dict[str, str] = {
     "treadle.callbacks.progress.tqdm_progress": "treadle_plugins.tqdm_progress",  # needs tqdm
+    # lightning.fabric: its utility paths (treadle has no Fabric class; see _lightning_fabric)
+    "treadle.fabric": "treadle._lightning_fabric",
+    "treadle.fabric.utilities": "treadle._lightning_fabric",
+    "treadle.fabric.utilities.apply_func": "treadle._lightning_fabric",
+    "treadle.fabric.utilities.cloud_io": "treadle._lightning_fabric",
+    "treadle.fabric.utilities.data": "treadle._lightning_fabric",
+    "treadle.fabric.utilities.distributed": "treadle._lightning_fabric",
+    "treadle.fabric.utilities.exceptions": "treadle._lightning_fabric",
+    "treadle.fabric.utilities.rank_zero": "treadle._lightning_fabric",
+    "treadle.fabric.utilities.seed": "treadle._lightning_fabric",
+    "treadle.fabric.utilities.spike": "treadle._lightning_fabric",
+    "treadle.fabric.utilities.types": "treadle._lightning_fabric",
+    "treadle.fabric.utilities.warnings": "treadle._lightning_fabric",
+    "treadle.fabric.accelerators": "treadle.accelerators",
+    "treadle.fabric.loggers": "treadle.loggers",
+    "treadle.fabric.plugins": "treadle.plugins",
+    "treadle.fabric.plugins.environments": "treadle.plugins.environments",
+    "treadle.fabric.plugins.io": "treadle.plugins.io",
+    "treadle.fabric.plugins.precision": "treadle.plugins.precision",
     "treadle.core.hooks": "treadle._lightning_core",
     "treadle.core.mixins": "treadle._lightning_core",
     "treadle.core.mixins.hparams_mixin": "treadle._lightning_core",
@@ -128,6 +147,17 @@ LAZY: dict[str, str] = {
     "treadle.utilities.seed": "treadle._lightning_utilities",
     "treadle.utilities.types": "treadle._lightning_utilities",
 }
+
+# ... and Fabric's submodule paths of those (``lightning.fabric.loggers.csv_logs``, ...)
+for _parent in (
+    "accelerators",
+    "loggers",
+    "plugins.environments",
+    "plugins.io",
+    "plugins.precision",
+):
+    for _sub in SUBMODULES[f"treadle.{_parent}"]:
+        LAZY[f"treadle.fabric.{_parent}.{_sub}"] = f"treadle.{_parent}"
 
 
 class _LazyAliases(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -151,9 +181,13 @@ class _LazyAliases(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         # The import system returns whatever ``sys.modules`` holds under the name afterwards.
         name = module.__name__
         sys.modules[name] = importlib.import_module(LAZY[name])
-        for path, target in LAZY.items():  # ``core.mixins.hparams_mixin`` under ``core.mixins``
-            if path.startswith(f"{name}."):
-                sys.modules.setdefault(path, importlib.import_module(target))
+        nested = [path for path in LAZY if path.startswith(f"{name}.")]
+        for path in nested:  # ``core.mixins.hparams_mixin`` under ``core.mixins``
+            sys.modules.setdefault(path, importlib.import_module(LAZY[path]))
+        for path in nested:  # ``from treadle.fabric.utilities import seed``: an attribute
+            parent, child = path.rsplit(".", 1)  # (the parent's ``__name__`` is its target's)
+            if not hasattr(sys.modules[parent], child):
+                setattr(sys.modules[parent], child, sys.modules[path])
 
 
 if not any(isinstance(f, _LazyAliases) for f in sys.meta_path):

@@ -584,6 +584,14 @@ def takes_dataloader_iter(method: Any) -> bool:
     return bool(_step_signature(function, function is not method)[3])
 
 
+def is_shared_filesystem(strategy: Any = None, path: Any = None, timeout: int = 3) -> bool:
+    """Whether every process sees ``path`` (default: the working directory) as the same folder
+    (Lightning's ``utilities.is_shared_filesystem``); see ``treadle.fabric.utilities``."""
+    from treadle._lightning_fabric import is_shared_filesystem as check
+
+    return check(strategy, path, timeout)
+
+
 def is_overridden(method_name: str, instance: Any = None, parent: Any = None) -> bool:
     """Whether ``instance``'s class overrides ``parent``'s ``method_name`` (Lightning's
     ``utilities.model_helpers.is_overridden``). ``parent`` defaults to ``Module``,

@@ -488,8 +488,6 @@ NOT_IN_TREADLE: dict[tuple[str, str], str] = {
     ("lightning.pytorch.loggers", "LitLogger"): "Lightning AI's hosted service",
     ("lightning.pytorch.strategies", "ModelParallelStrategy"): "tensor parallelism over a 2-D "
     "device mesh is not built; treadle's sharding is strategy='fsdp' or 'deepspeed*'",
-    ("lightning.pytorch.utilities", "is_shared_filesystem"): "DataModule.prepare_data_per_node "
-    "says it instead",
 }
 
 # Lightning name -> treadle's, where they differ (as mapper.py rewrites imports)
