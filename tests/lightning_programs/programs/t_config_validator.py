@@ -6,7 +6,7 @@
 #   loops; tmpdir -> a tempfile dir; pytest.raises/warns -> small helpers below (re.search on the
 #   message, as pytest's `match`); `MisconfigurationException` from
 #   `lightning.pytorch.utilities.exceptions`, `PossibleUserWarning` from
-#   `lightning.pytorch.utilities.warnings` (the same class Lightning's test imports from fabric).
+#   `lightning.fabric.utilities.warnings`, as the test imports it.
 #   test_legacy_epoch_end_hooks called the private `__verify_train_val_loop_configuration` /
 #   `__verify_eval_loop_configuration` with a Mock trainer: here `trainer.fit`/`validate`/`test`
 #   of the same models, which run those checks.
@@ -20,7 +20,7 @@ import torch
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.demos.boring_classes import BoringModel, RandomDataset
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.utilities.warnings import PossibleUserWarning
+from lightning.fabric.utilities.warnings import PossibleUserWarning
 
 
 def raises(exc_type, match, fn, *args, **kwargs):

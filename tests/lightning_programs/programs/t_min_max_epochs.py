@@ -4,13 +4,11 @@
 # Edits: the tests run from a __main__ program (parametrize -> a loop over all the cases);
 #   tmp_path -> a tempfile dir; pytest.warns -> warnings.catch_warnings(record=True) and a
 #   look at the records; lightning_utilities' `no_warning_call` -> the same records, checked
-#   to hold no such warning; `PossibleUserWarning` imported from `lightning.pytorch.utilities.warnings`
-#   (Lightning's re-export) in place of `lightning.fabric.utilities.warnings` (Fabric is not the
-#   `lightning.pytorch` API the corpus maps).
+#   to hold no such warning; `PossibleUserWarning` from `lightning.fabric.utilities.warnings`, as the test imports it.
 import tempfile
 import warnings
 
-from lightning.pytorch.utilities.warnings import PossibleUserWarning
+from lightning.fabric.utilities.warnings import PossibleUserWarning
 from lightning.pytorch import Trainer
 from lightning.pytorch.demos.boring_classes import BoringModel
 

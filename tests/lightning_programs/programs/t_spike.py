@@ -2,8 +2,7 @@
 #   (test_trainer_spike_detection_integration), written as one __main__ program.
 # Edits: the test turned into one program asserting what it asserted (parametrize -> loops;
 #   pytest.raises -> try/except); the one-process cases only, without `strategy="ddp_spawn"`;
-#   `TrainingSpikeException` (imported from lightning.fabric, which is not Lightning's
-#   `lightning.pytorch` API) caught as its base class RuntimeError and told by its message;
+#   `TrainingSpikeException` caught and told by its message;
 #   the skip_batches.json file it writes is read back.
 import json
 import tempfile
@@ -12,6 +11,7 @@ from pathlib import Path
 import torch
 
 from lightning.pytorch import LightningModule, Trainer
+from lightning.fabric.utilities.spike import TrainingSpikeException
 from lightning.pytorch.callbacks.spike import SpikeDetection
 
 
@@ -41,7 +41,7 @@ class CatchingSpikeDetection(SpikeDetection):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         try:
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-        except RuntimeError as err:
+        except TrainingSpikeException as err:
             assert batch_idx == 4 and self.should_raise, (batch_idx, err)
             assert str(err) == "Training spike detected in batch 4", str(err)
             self.raised = True

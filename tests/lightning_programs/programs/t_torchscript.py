@@ -7,8 +7,7 @@
 #   tmpdir -> tempfile, `pytest.raises` -> try/except). `BasicGAN` and `ParityModuleRNN` from
 #   `tests_pytorch/helpers/advanced_models.py` written out with what the tests use (their
 #   networks, `forward`, `example_input_array`; the training steps and MNIST loaders dropped).
-#   `lightning.fabric.utilities.cloud_io.get_filesystem(path)` -> `fsspec.core.url_to_fs(path)[0]`
-#   (the same fsspec call; Fabric is not Lightning's trainer package). Left out: the cuda/mps
+#   Left out: the cuda/mps
 #   devices of test_torchscript_device; the private `lm._jit_is_scripting` assertions.
 import os
 import tempfile
@@ -19,6 +18,7 @@ import torch
 import torch.nn as nn
 from fsspec.implementations.local import LocalFileSystem
 
+from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.core.module import LightningModule
 from lightning.pytorch.demos.boring_classes import BoringModel
 
@@ -207,7 +207,7 @@ def test_torchscript_save_load_custom_filesystem(tmpdir, modelclass):
     output_file = os.path.join(_DUMMY_PRFEIX, _PREFIX_SEPARATOR, tmpdir, "model.pt")
     script = model.to_torchscript(file_path=output_file)
 
-    fs = fsspec.core.url_to_fs(output_file)[0]
+    fs = get_filesystem(output_file)
     with fs.open(output_file, "rb") as f:
         loaded_script = torch.jit.load(f)
 

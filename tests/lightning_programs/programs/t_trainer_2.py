@@ -12,8 +12,6 @@
 #   `trainer._accelerator_connector.is_distributed` (always False on one CPU) -> False, and the
 #   distributed-sampler checks under it dropped; the ddp/ddp_spawn/GPU callers of `predict` left
 #   out (see t_trainer_1.py's header for the rest of the file left out).
-#   `seed_everything` imported from `lightning.pytorch` (its re-export) in place of
-#   `lightning.fabric.utilities.seed`.
 import os
 import re
 import tempfile
@@ -21,9 +19,7 @@ import warnings
 from pathlib import Path
 
 import torch
-from lightning.pytorch import (
-    seed_everything,
-)  # edit: Lightning's re-export (Fabric is not the surface)
+from lightning.fabric.utilities.seed import seed_everything
 from lightning.pytorch import Callback, LightningDataModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.callbacks.prediction_writer import BasePredictionWriter
