@@ -54,7 +54,15 @@ SUBMODULES: dict[str, tuple[str, ...]] = {
         "weight_averaging",
     ),
     "treadle.accelerators": ("accelerator", "cpu", "cuda", "mps", "xla"),
-    "treadle.loggers": ("csv_logs", "logger", "tensorboard"),
+    "treadle.loggers": (
+        "comet",
+        "csv_logs",
+        "litlogger",
+        "logger",
+        "mlflow",
+        "tensorboard",
+        "wandb",
+    ),
     "treadle.serve": ("servable_module", "servable_module_validator"),
     # treadle.plugins (imported only by programs that name it): Lightning's pytorch and fabric
     # submodule paths

@@ -42,12 +42,50 @@ _LAZY = {
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# Lightning's loggers for outside services -> (Lightning's requirement, the logger name a
+# plugin provides, the service). treadle ships none of them: the names import, as Lightning's
+# do without the service's package, and constructing one raises (see ``_service_logger``).
+_SERVICES = {
+    "WandbLogger": ("wandb>=0.12.10", "wandb", "Weights & Biases"),
+    "MLFlowLogger": ("mlflow>=1.0.0", "mlflow", "MLflow"),
+    "CometLogger": ("comet-ml>=3.44.4", "comet", "Comet"),
+    "LitLogger": ("litlogger", "litlogger", "Lightning AI's LitLogger"),
+}
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in _SERVICES:
+        cls = globals()[name] = _service_logger(name)
+        return cls
     raise AttributeError(f"module 'treadle.loggers' has no attribute {name!r}")
+
+
+def _service_logger(name: str) -> type:
+    """Lightning's ``name`` logger as a class that imports but cannot be constructed.
+
+    A Lightning program imports ``WandbLogger`` and friends at the top and often builds one
+    only when asked to (``if args.wandb``); on Lightning without the service's package the
+    import works and the construction raises ``ModuleNotFoundError``. So here, always: the
+    message says what treadle does instead (a logger plugin providing the name, or CSV and
+    TensorBoard). ``isinstance(trainer.logger, WandbLogger)`` is False for every real logger.
+    """
+    requirement, provided, service = _SERVICES[name]
+
+    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
+        raise ModuleNotFoundError(
+            f"treadle has no built-in `{name}` (Lightning's needs {requirement!r}): {service} "
+            f"logging comes from a logger plugin, a distribution registered in the `treadle` "
+            f"entry-point group that provides the logger {provided!r}; install one and pass "
+            f"`Trainer(logger={provided!r})` (docs/loggers.md), or log with `CSVLogger` or "
+            f"`TensorBoardLogger` from `treadle.loggers`."
+        )
+
+    doc = f"Lightning's ``{name}`` name; constructing it raises (see ``_service_logger``)."
+    return type(name, (Logger,), {"__new__": __new__, "__module__": __name__, "__doc__": doc})
 
 
 def global_rank() -> int:

@@ -481,11 +481,6 @@ NOT_IN_TREADLE: dict[tuple[str, str], str] = {
     "is strategy='fsdp' or 'deepspeed'",
     ("LightningModule", "fabric"): "Lightning Fabric is not part of treadle",
     ("LightningModule", "to_tensorrt"): "needs torch_tensorrt and CUDA; export with to_onnx",
-    ("lightning.pytorch.loggers", "CometLogger"): "third-party loggers are outside "
-    "distributions registered through the treadle.loggers entry-point group",
-    ("lightning.pytorch.loggers", "MLFlowLogger"): "an outside distribution (entry-point group)",
-    ("lightning.pytorch.loggers", "WandbLogger"): "an outside distribution (entry-point group)",
-    ("lightning.pytorch.loggers", "LitLogger"): "Lightning AI's hosted service",
     ("lightning.pytorch.strategies", "ModelParallelStrategy"): "tensor parallelism over a 2-D "
     "device mesh is not built; treadle's sharding is strategy='fsdp' or 'deepspeed*'",
 }
