@@ -192,8 +192,8 @@ def test_unknown_trainer_argument_without_a_close_name():
             "`Trainer(num_nodes=0)`: Value error, `num_nodes` must be a positive integer, but got 0.",
         ),
         (
-            dict(log_every_n_steps=0),
-            "`Trainer(log_every_n_steps=0)`: Input should be greater than or equal to 1",
+            dict(log_every_n_steps=-1),
+            "`Trainer(log_every_n_steps=-1)`: Input should be greater than or equal to 0",
         ),
         (
             dict(num_sanity_val_steps=-2),

@@ -179,7 +179,7 @@ RIGHT = {
     "accumulate_grad_batches": [1, 2],
     "gradient_clip_val": [0.5, 1, 0.0],
     "gradient_clip_algorithm": ["norm", "value", "l3"],
-    "log_every_n_steps": [1, 50],
+    "log_every_n_steps": [0, 1, 50],
     "logger": [True, "csv", "wandb", "make-csv"],
     "callbacks": [["make-checkpoint"], "make-checkpoint", ["ModelCheckpoint-class"]],
     "plugins": [["ddp"], [1]],

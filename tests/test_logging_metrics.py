@@ -171,3 +171,42 @@ def test_metric_value_types(tmp_path):
             assert d[k].numel() == 1
             d[k].item()
     assert isinstance(trainer.progress_bar_metrics["loss"], (int, float))
+
+
+def test_log_every_n_steps_zero_logs_no_step_only_epochs_as_lightning(tmp_path):
+    """``Trainer(log_every_n_steps=0)``: no step-level row (not even ``self.log`` of a step,
+    ``LearningRateMonitor``'s per-step values or ``DeviceStatsMonitor``'s), epoch rows as
+    usual. The expected file is Lightning 2.6.6's for the same program."""
+    import treadle
+    from treadle.callbacks import DeviceStatsMonitor, LearningRateMonitor
+    from treadle.demos import BoringModel
+    from treadle.loggers import CSVLogger
+
+    class Model(BoringModel):
+        def training_step(self, batch, batch_idx):
+            out = super().training_step(batch, batch_idx)
+            self.log("l", out["loss"])
+            self.log("e", 1.0, on_step=False, on_epoch=True)
+            return out
+
+    trainer = treadle.Trainer(
+        logger=CSVLogger(tmp_path),
+        max_epochs=2,
+        limit_train_batches=3,
+        limit_val_batches=0,
+        log_every_n_steps=0,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        callbacks=[LearningRateMonitor(), DeviceStatsMonitor(cpu_stats=False)],
+    )
+    trainer.fit(Model())
+    assert trainer.log_every_n_steps == 0 and trainer.global_step == 6
+    rows = (tmp_path / "lightning_logs" / "version_0" / "metrics.csv").read_text().splitlines()
+    assert rows == [
+        "e,epoch,lr-SGD,step",
+        ",,0.1,0",  # LearningRateMonitor's on_train_start value
+        "1.0,0,,2",
+        ",,0.010000000000000002,3",  # its epoch-interval value after the scheduler stepped
+        "1.0,1,,5",
+    ]

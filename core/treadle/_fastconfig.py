@@ -217,7 +217,7 @@ FIELDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "enable_model_summary": (True, _bool),
     "default_root_dir": (None, _path),
     "deterministic": (None, _one_of(None, True, False, "warn")),
-    "log_every_n_steps": (50, _int(1)),
+    "log_every_n_steps": (50, _int(0)),
     "num_sanity_val_steps": (2, _int(-1)),
     "process_group_timeout": (
         1800.0,

@@ -86,7 +86,7 @@ class TrainerConfig(BaseModel):
     enable_model_summary: bool = True
     default_root_dir: Optional[Path] = None
     deterministic: Optional[Union[bool, Literal["warn"]]] = None
-    log_every_n_steps: int = Field(50, ge=1)
+    log_every_n_steps: int = Field(50, ge=0)  # 0: no step-level logging, as Lightning
     num_sanity_val_steps: int = Field(2, ge=-1)
     process_group_timeout: float = Field(1800.0, gt=0, le=MAX_PROCESS_GROUP_TIMEOUT)
     fast_dev_run: Union[bool, int] = False

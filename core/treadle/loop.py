@@ -676,7 +676,8 @@ class FitLoop:
         step.wants_outputs = on_batch_end is not None  # else the step builds no outputs
         step.closure.lean = step.lean_possible and on_batch_end is None
         step.arm_training_step()
-        max_steps, log_every = cfg.max_steps, cfg.log_every_n_steps
+        # (log_every_n_steps=0: no step is logged, as Lightning)
+        max_steps, log_every = cfg.max_steps, cfg.log_every_n_steps or sys.maxsize
         stop_at = max_steps if max_steps >= 0 else float("inf")  # (-1: no limit)
         by_total = cfg.check_val_every_n_epoch is None  # val_check_interval counts all batches
         schedulers = trainer.lr_scheduler_configs
@@ -803,7 +804,8 @@ class FitLoop:
         run_batch = step.automatic if automatic else step.manual
         on_batch_start = hooks.optional("on_train_batch_start")
         on_batch_end = hooks.optional("on_train_batch_end")  # (epoch() armed the step for it)
-        max_steps, log_every = cfg.max_steps, cfg.log_every_n_steps
+        # (log_every_n_steps=0: no step is logged, as Lightning)
+        max_steps, log_every = cfg.max_steps, cfg.log_every_n_steps or sys.maxsize
         schedulers = trainer.lr_scheduler_configs
         preemption, several_ranks = self.preemption, trainer.world_size > 1
         wait_window = automatic and step.accumulate > 1 and trainer.strategy.saves_optimizer_states

@@ -69,7 +69,8 @@ class DeviceStatsMonitor(Callback):
 
     def _get_and_log_device_stats(self, trainer, key: str) -> None:
         step = trainer.global_step
-        if (step + 1) % trainer.config.log_every_n_steps and not trainer.should_stop:
+        every = trainer.log_every_n_steps  # (0: never, as Lightning)
+        if not every or ((step + 1) % every and not trainer.should_stop):
             return
         device = trainer.root_device
         if self._cpu_stats is False and device.type == "cpu":

@@ -86,7 +86,8 @@ class LearningRateMonitor(Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         step = trainer.global_step + 1  # as Lightning: checked before this batch's step
-        due = step % trainer.config.log_every_n_steps == 0 or trainer.should_stop
+        every = trainer.log_every_n_steps  # (0: never, as Lightning)
+        due = bool(every) and (step % every == 0 or trainer.should_stop)
         if due and self.logging_interval != "epoch":
             self._log(trainer, pl_module, "step" if self.logging_interval is None else "any")
 
