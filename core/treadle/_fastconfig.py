@@ -233,6 +233,7 @@ FIELDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "benchmark": (None, _one_of(None, True, False)),
     "reload_dataloaders_every_n_epochs": (0, _int(0)),
     "use_distributed_sampler": (True, _bool),
+    "sync_batchnorm": (False, _bool),
     "nonfinite_loss": (None, _one_of(None, "raise", "skip")),
     "profiler": (None, _profiler),
     # barebones=True sets other arguments (TrainerConfig.from_kwargs): declined here

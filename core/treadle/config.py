@@ -99,6 +99,8 @@ class TrainerConfig(BaseModel):
     benchmark: Optional[bool] = None
     reload_dataloaders_every_n_epochs: int = Field(0, ge=0)
     use_distributed_sampler: bool = True
+    # as Lightning: the batch norms become SyncBatchNorm for fit() when several processes run
+    sync_batchnorm: bool = False
     nonfinite_loss: Optional[str] = None
     profiler: Any = None
     barebones: bool = False
@@ -245,12 +247,6 @@ class TrainerConfig(BaseModel):
 # Lightning 2 ``Trainer`` arguments treadle does not implement: (the value that means "off",
 # which a program may spell out and is accepted; why not, and the treadle way).
 REFUSED: dict[str, tuple] = {
-    "sync_batchnorm": (
-        False,
-        "treadle's strategies do not rewrite the model's layers. Convert "
-        "them before `fit()`: `model = "
-        "torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)`.",
-    ),
     "model_registry": (
         None,
         "Lightning's model registry uploads checkpoints to Lightning AI's "

@@ -148,6 +148,12 @@ class Trainer(LightningTrainerFacade):
         self._select_plugins()
         if self._lightning_plugins is not None:
             self._lightning_plugins.connect(self)
+        # Lightning's sync_batchnorm / LayerSync plugin: applied by fit() on several processes
+        self._layer_sync: Any = getattr(self._lightning_plugins, "layer_sync", None)
+        if self._layer_sync is None and cfg.sync_batchnorm:
+            from treadle.plugins.layer_sync import TorchSyncBatchNorm
+
+            self._layer_sync = TorchSyncBatchNorm()
         self.loggers = self._make_loggers(cfg.logger)
         if cfg.fast_dev_run and self.loggers:  # as Lightning: logging is suppressed
             self.loggers = [DummyLogger()]
@@ -782,6 +788,7 @@ class Trainer(LightningTrainerFacade):
         state.status = "running"
         self._resume = None
         started, status, error, sigint = False, "success", None, None
+        synced = False  # the layers were synchronized (sync_batchnorm), to revert at the end
         try:
             if self._profiled():  # (log_dir asks the logger: not for the pass-through one)
                 self.profiler.setup(
@@ -808,6 +815,8 @@ class Trainer(LightningTrainerFacade):
             if not any(p.is_meta for p in model.parameters()):  # (meta: a configure_model
                 model.to(self._root_device)  # built on the meta device; the strategy
             # materialises it, sharded)
+            if fn == "fit" and self._layer_sync is not None and self.world_size > 1:
+                synced = self._sync_layers(model)  # as Lightning: before the strategy wraps it
             hooks.convert_module(trainer=self, module=model)
             hooks.setup_module(trainer=self, module=model)
             self._eval_loaders[fn] = []  # asked for when the loop needs them, as Lightning
@@ -897,6 +906,8 @@ class Trainer(LightningTrainerFacade):
                     and isinstance(i.plugin.owner, (Callback, Module))
                 ]
                 self._hooks.subset("teardown", users)(trainer=self, module=model, stage=fn)
+            if synced:  # as Lightning's strategy teardown, after the hooks'
+                self._layer_sync.revert(model)
             if started:
                 for logger in self.loggers:
                     finalize = getattr(logger, "finalize", None)
@@ -910,6 +921,17 @@ class Trainer(LightningTrainerFacade):
                 self._hooks = self.plugin_manager.hooks()  # broadcast) are not profiled
             if sigint is not None:
                 signal.signal(signal.SIGINT, sigint)
+
+    def _sync_layers(self, model: Module) -> bool:
+        """``sync_batchnorm``: the ``LayerSync`` turns the Module's layers into synchronized
+        ones, in place (the optimizers keep their parameters: the new layers hold them)."""
+        if self._layer_sync.apply(model) is not model:
+            raise ConfigurationError(
+                f"`{type(self._layer_sync).__name__}.apply(model)` returned another object than "
+                f"the `{type(model).__name__}` it was given: a `LayerSync` must change the "
+                f"Module's layers in place (`model.add_module(name, new_layer)`) and return it."
+            )
+        return True
 
     def _model_for(self, fn: str, model: Module | None) -> Module:
         if model is None:

@@ -420,9 +420,39 @@ def test_detect_reads_the_environment(monkeypatch):
 # -- layer sync ----------------------------------------------------------------------------------
 
 
-def test_sync_batchnorm_plugin_refused_and_usable_by_hand(tmp_path):
-    with pytest.raises(ConfigurationError, match=re.escape("convert_sync_batchnorm(model)")):
-        treadle.Trainer(**quiet(tmp_path, plugins=[TorchSyncBatchNorm()]))
+def test_sync_batchnorm_plugin_accepted_and_usable_by_hand(tmp_path):
+    # (a fit on several processes applies it: tests/distributed/test_sync_batchnorm.py); one
+    # process leaves the layers as they are, as Lightning's single-device strategy
+    from treadle.demos import BoringModel
+
+    class WithNorm(BoringModel):
+        def __init__(self):
+            super().__init__()
+            self.norm = torch.nn.BatchNorm1d(32)
+
+        def forward(self, x):
+            return self.layer(self.norm(x))
+
+    for arguments in (dict(sync_batchnorm=True), dict(plugins=[TorchSyncBatchNorm()])):
+        model = WithNorm()
+        trainer = treadle.Trainer(**quiet(tmp_path, max_steps=2, **arguments))
+        trainer.fit(model, torch.utils.data.DataLoader(torch.randn(8, 32), batch_size=4))
+        assert trainer.global_step == 2 and type(model.norm) is torch.nn.BatchNorm1d
+
+    class OwnSync(LayerSync):  # Ported from tests/tests_pytorch/trainer/connectors/
+        def apply(self, model):  # test_accelerator_connector.py::test_sync_batchnorm_invalid_choice
+            return model
+
+        def revert(self, model):
+            return model
+
+    with pytest.raises(
+        ConfigurationError,
+        match=re.escape(
+            "You set `Trainer(sync_batchnorm=True)` and provided a `OwnSync` plugin, but this is not allowed. Choose one or the other."
+        ),
+    ):
+        treadle.Trainer(**quiet(tmp_path, sync_batchnorm=True, plugins=[OwnSync()]))
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
     synced = TorchSyncBatchNorm().apply(model)
     assert isinstance(synced[1], torch.nn.SyncBatchNorm) and isinstance(

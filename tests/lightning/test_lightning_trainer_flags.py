@@ -479,13 +479,6 @@ def test_default_root_dir_layout(tmp_path):
     "name, value, message",
     [
         (
-            "sync_batchnorm",
-            True,
-            "`Trainer(sync_batchnorm=True)`: Lightning's `sync_batchnorm` is "
-            "not supported: treadle's strategies do not rewrite the model's layers. Convert them "
-            "before `fit()`: `model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)`.",
-        ),
-        (
             "model_registry",
             "my-model",
             "`Trainer(model_registry='my-model')`: Lightning's "
@@ -505,10 +498,10 @@ def test_refused_lightning_arguments(name, value, message):
 
 def test_refusals_are_reported_with_the_other_problems():
     with pytest.raises(treadle.ConfigurationError) as info:
-        treadle.Trainer(barebones=True, logger=True, max_epochs=-5, sync_batchnorm=True)
+        treadle.Trainer(barebones=True, logger=True, max_epochs=-5, model_registry="m")
     assert [p.split("`")[1] for p in info.value.problems] == [
         "Trainer(barebones=True, logger=True)",
-        "Trainer(sync_batchnorm=True)",
+        "Trainer(model_registry='m')",
         "Trainer(max_epochs=-5)",
     ]
 

@@ -66,6 +66,8 @@ class LightningPlugins:
     checkpoint_io: CheckpointIO | None = None
     # treadle's environment name, "none" for no cluster environment, None: detect as usual
     environment: str | None = None
+    # what turns the model's layers into synchronized ones for a multi-process fit()
+    layer_sync: LayerSync | None = None
     objects: list[Any] = field(default_factory=list)
 
     def connect(self, trainer: Any) -> None:
@@ -126,12 +128,13 @@ def lightning_arguments(kwargs: dict[str, Any]) -> tuple[dict[str, Any], Lightni
                 problems += exc.problems
         elif isinstance(plugin, LayerSync):
             counts["TorchSyncBatchNorm"] += 1
-            problems.append(
-                f"Trainer: `plugins=[{type(plugin).__name__}()]` is Lightning's "
-                f"`sync_batchnorm=True`, which treadle refuses: its strategies do not rewrite the "
-                f"model's layers. Convert them before `fit()`: `model = "
-                f"torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)`."
-            )
+            if kwargs.get("sync_batchnorm") and not isinstance(plugin, TorchSyncBatchNorm):
+                problems.append(  # Lightning's wording
+                    f"You set `Trainer(sync_batchnorm=True)` and provided a "
+                    f"`{type(plugin).__name__}` plugin, but this is not allowed. Choose one or "
+                    f"the other."
+                )
+            found.layer_sync = plugin
         else:
             kept.append(plugin)
             continue

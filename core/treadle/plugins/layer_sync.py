@@ -1,6 +1,10 @@
-"""Lightning's ``LayerSync`` and ``TorchSyncBatchNorm``: usable on a model by hand; refused in
-``Trainer(plugins=[...])`` as ``Trainer(sync_batchnorm=True)`` is (treadle's strategies do not
-rewrite the model's layers)."""
+"""Lightning's ``LayerSync`` and ``TorchSyncBatchNorm``.
+
+``Trainer(sync_batchnorm=True)`` (or ``plugins=[TorchSyncBatchNorm()]``, or a ``LayerSync`` of
+your own) applies one to the Module when ``fit()`` runs on several processes, before the
+strategy wraps it, and reverts it when ``fit()`` ends, as Lightning's DDP and FSDP strategies
+do; a one-process run leaves the layers as they are (as Lightning's single-device strategy).
+Both work on a model by hand too."""
 
 from __future__ import annotations
 

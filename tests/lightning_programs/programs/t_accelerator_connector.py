@@ -36,8 +36,8 @@
 #   rows of test_precision_selection (GPU). The tests that meet a documented difference (CPU
 #   `devices` beyond 4 processes a core, `strategy="fsdp"` on the CPU, custom Strategy and
 #   Accelerator subclasses, ModelParallelStrategy) are in
-#   `t_accelerator_connector_differences.py`; those on `sync_batchnorm`/`TorchSyncBatchNorm`
-#   (test_sync_batchnorm_set, test_sync_batchnorm_invalid_choice: refused, migration.md 4) and
+#   `t_accelerator_connector_differences.py`; test_sync_batchnorm_invalid_choice is ported in
+#   tests/lightning/test_lightning_plugins.py (test_sync_batchnorm_set reads a private); the one on
 #   `DDPStrategy(parallel_devices=)` (refused, migration.md 3) are left out. Not ported
 #   yet (treadle has no such names; no documented difference): test_strategy_choice_cpu_str
 #   (`"ddp_spawn_find_unused_parameters_false"`, `"ddp_find_unused_parameters_false"`),
