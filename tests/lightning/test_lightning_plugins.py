@@ -449,7 +449,8 @@ def test_sync_batchnorm_plugin_accepted_and_usable_by_hand(tmp_path):
     with pytest.raises(
         ConfigurationError,
         match=re.escape(
-            "You set `Trainer(sync_batchnorm=True)` and provided a `OwnSync` plugin, but this is not allowed. Choose one or the other."
+            "You set `Trainer(sync_batchnorm=True)` and provided a `OwnSync` plugin, but this "
+            "is not allowed. Choose one or the other."
         ),
     ):
         treadle.Trainer(**quiet(tmp_path, sync_batchnorm=True, plugins=[OwnSync()]))
