@@ -4,6 +4,7 @@
 ``loggers`` load on first use, so that ``import treadle`` costs little more than ``import torch``.
 """
 
+import os as _os
 import warnings as _warnings
 
 from treadle.providers import module_available as _module_available
@@ -28,9 +29,22 @@ from treadle.errors import (  # noqa: E402
 from treadle.hookspecs import hookimpl, hookspec  # noqa: E402
 from treadle.module import Module  # noqa: E402
 from treadle.providers import Provider, Setting, module_available  # noqa: E402
-from treadle.utilities import seed_everything  # noqa: E402
+from treadle.utilities import disable_possible_user_warnings, seed_everything  # noqa: E402
 
 __version__ = "0.1.0"
+
+# As Lightning: POSSIBLE_USER_WARNINGS=0 (or "off") silences every PossibleUserWarning.
+if _os.environ.get("POSSIBLE_USER_WARNINGS", "").lower() in ("0", "off"):
+    disable_possible_user_warnings()
+
+
+def cli_lightning_logo() -> None:
+    """Print treadle's banner. Lightning's examples call this (Lightning's logo there) first
+    thing in ``__main__``; a program moved to treadle keeps the call."""
+    print()
+    print(f"treadle {__version__}: Lightning programs on a pluggy core")
+    print()
+
 
 # Lightning's names for the same classes, so that a program's `import lightning as L` becomes
 # `import treadle as L` and its `L.LightningModule` / `L.LightningDataModule` still resolve.

@@ -4,7 +4,7 @@
 #  - MNIST (a download, lightning.pytorch.demos) -> random 1x28x28 tensors, 640 train+val, 160 test;
 #  - torchvision (not installable here): ImageSampler saves the image tensors with torch.save
 #    instead of torchvision's make_grid/save_image; the _TORCHVISION_AVAILABLE checks go with it;
-#  - trainer_defaults max_epochs 10 -> 2; the cli_lightning_logo() banner removed.
+#  - trainer_defaults max_epochs 10 -> 2
 """MNIST autoencoder example.
 
 To run: python autoencoder.py --trainer.max_epochs=50
@@ -14,7 +14,7 @@ from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-from lightning.pytorch import LightningDataModule, LightningModule, Trainer, callbacks
+from lightning.pytorch import LightningDataModule, LightningModule, Trainer, callbacks, cli_lightning_logo
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_only
 from torch import nn
@@ -139,4 +139,5 @@ def cli_main():
 
 
 if __name__ == "__main__":
+    cli_lightning_logo()
     cli_main()

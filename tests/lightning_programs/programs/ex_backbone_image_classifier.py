@@ -4,7 +4,7 @@
 #  - MNIST (a download, lightning.pytorch.demos; torchvision transforms) -> random 1x28x28
 #    tensors, 640 train + 160 val, 160 test;
 #  - the CLI runs with --trainer.max_epochs=2 unless arguments are given (Lightning's default
-#    is 1000 epochs); the cli_lightning_logo() banner removed.
+#    is 1000 epochs)
 """MNIST backbone image classifier example.
 
 To run: python backbone_image_classifier.py --trainer.max_epochs=50
@@ -16,7 +16,7 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset, random_split
 
-from lightning.pytorch import LightningDataModule, LightningModule
+from lightning.pytorch import LightningDataModule, LightningModule, cli_lightning_logo
 from lightning.pytorch.cli import LightningCLI
 
 
@@ -111,6 +111,7 @@ def cli_main():
 
 
 if __name__ == "__main__":
+    cli_lightning_logo()
     if len(sys.argv) == 1:  # edit: a short run by default
         sys.argv.append("--trainer.max_epochs=2")
     cli_main()

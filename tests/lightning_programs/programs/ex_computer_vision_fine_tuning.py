@@ -7,7 +7,7 @@
 #    resnet's children (conv1, bn1, relu, maxpool, layer1-4, avgpool, fc), 2048 features out;
 #  - the CLI runs `fit --trainer.max_epochs=5 --trainer.limit_train_batches=4` unless arguments
 #    are given (Lightning's default is 15 epochs), with the milestones (2, 4) and batch size 8;
-#    the cli_lightning_logo() banner removed.
+#   
 """Computer vision example on Transfer Learning. This computer vision example illustrates how one could fine-tune a
 pre-trained network (by default, a ResNet50 is used) using pytorch-lightning. For the sake of this example, the 'cats
 and dogs dataset' (~60MB, see `DATA_URL` below) and the proposed network (denoted by `TransferLearningModel`, see
@@ -51,7 +51,7 @@ from torch.optim.optimizer import Optimizer
 from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics import Accuracy
 
-from lightning.pytorch import LightningDataModule, LightningModule
+from lightning.pytorch import LightningDataModule, LightningModule, cli_lightning_logo
 from lightning.pytorch.callbacks.finetuning import BaseFinetuning
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities import rank_zero_info
@@ -282,6 +282,7 @@ def cli_main():
 
 
 if __name__ == "__main__":
+    cli_lightning_logo()
     if len(sys.argv) == 1:  # edit: a short run by default
         sys.argv += ["fit", "--trainer.max_epochs=5", "--trainer.limit_train_batches=4", "--finetuning.milestones=[2, 4]"]
     cli_main()

@@ -4,8 +4,7 @@
 #  - MNISTDataModule (lightning.pytorch.demos, a download) -> a DataModule of 256 random
 #    1x28x28 images in [-1, 1];
 #  - torchvision.utils.make_grid (torchvision is not installable here) -> a 5-line make_grid;
-#  - Trainer(accelerator="gpu", devices=1) -> Trainer(accelerator="cpu", devices=1, max_epochs=2);
-#  - the cli_lightning_logo() banner removed.
+#  - Trainer(accelerator="gpu", devices=1) -> Trainer(accelerator="cpu", devices=1, max_epochs=2).
 """To run this template just do: python generative_adversarial_net.py
 
 After a few epochs, launch TensorBoard to see the images being generated at every batch:
@@ -20,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning.pytorch import LightningDataModule, LightningModule, Trainer
+from lightning.pytorch import LightningDataModule, LightningModule, Trainer, cli_lightning_logo
 
 
 class MNISTDataModule(LightningDataModule):  # edit: random images in place of the download
@@ -210,6 +209,7 @@ def main(args: Namespace) -> None:
 
 
 if __name__ == "__main__":
+    cli_lightning_logo()
     parser = ArgumentParser()
 
     # Hyperparameters

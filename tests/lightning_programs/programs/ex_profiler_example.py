@@ -6,7 +6,7 @@
 #  - get_torchvision_model("resnet18", weights="DEFAULT") (a download) -> a small conv net
 #    with 10 outputs, built from the same `name` argument's place;
 #  - trainer_defaults: limit_train_batches/limit_val_batches 15 -> 4, accelerator "gpu" ->
-#    "cpu"; the cli_lightning_logo() banner removed;
+#    "cpu"
 #  - trainer_defaults "profiler": PyTorchProfiler() -> "pytorch" (the same profiler by name): on
 #    Lightning 2.6.6 with jsonargparse 4.x the instance fails as is ("Subclass types require as
 #    default either a dict with class_path or a lazy instance").
@@ -24,7 +24,7 @@ The traces can be visualized in 2 ways:
 """
 
 import torch
-from lightning.pytorch import LightningDataModule, LightningModule
+from lightning.pytorch import LightningDataModule, LightningModule, cli_lightning_logo
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.profilers.pytorch import PyTorchProfiler
 from torch.utils.data import TensorDataset
@@ -115,4 +115,5 @@ def cli_main():
 
 
 if __name__ == "__main__":
+    cli_lightning_logo()
     cli_main()

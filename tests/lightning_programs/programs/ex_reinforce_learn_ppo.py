@@ -7,7 +7,7 @@
 #    `gym.spaces.discrete.Discrete` classes for the example's isinstance checks;
 #  - argparse defaults made small (steps_per_epoch 2048 -> 128, batch_size 512 -> 32,
 #    max_episode_len 1000 -> 50) and Trainer(..., max_epochs=2) (Lightning's default is 1000);
-#  - docstrings shortened; the cli_lightning_logo() banner removed; a final check.
+#  - docstrings shortened a final check.
 """PyTorch Lightning implementation of Proximal Policy Optimization (PPO)
 
 <https://arxiv.org/abs/1707.06347>
@@ -23,7 +23,7 @@ from typing import Callable, Iterator, List, Tuple
 
 import numpy as np
 import torch
-from lightning.pytorch import LightningModule, Trainer, seed_everything
+from lightning.pytorch import LightningModule, Trainer, seed_everything, cli_lightning_logo
 from torch import nn
 from torch.distributions import Categorical, Normal
 from torch.optim.optimizer import Optimizer
@@ -369,6 +369,7 @@ def main(args) -> None:
 
 
 if __name__ == "__main__":
+    cli_lightning_logo()
     seed_everything(0)
 
     parser = argparse.ArgumentParser()

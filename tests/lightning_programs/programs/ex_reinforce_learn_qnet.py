@@ -6,7 +6,7 @@
 #    its physics reduced to a random walk ending after 20 steps;
 #  - argparse defaults made small (warm_start_steps/replay_size 1000 -> 200, episode_length
 #    200 -> 64) and Trainer(..., max_epochs=2) (Lightning's default is 1000 epochs);
-#  - docstrings and doctests shortened; the cli_lightning_logo() banner removed;
+#  - docstrings and doctests shortened
 #  - a last line checking the run ended after 2 epochs.
 """Deep Reinforcement Learning: Deep Q-network (DQN)
 
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.optim as optim
-from lightning.pytorch import LightningModule, Trainer, seed_everything
+from lightning.pytorch import LightningModule, Trainer, seed_everything, cli_lightning_logo
 from torch.optim.optimizer import Optimizer
 from torch.utils.data import DataLoader
 from torch.utils.data.dataset import IterableDataset
@@ -267,6 +267,7 @@ def main(args) -> None:
 
 
 if __name__ == "__main__":
+    cli_lightning_logo()
     seed_everything(0)
 
     parser = argparse.ArgumentParser()

@@ -10,7 +10,7 @@
 #    Trainer() -> Trainer(max_epochs=2) (Lightning's default is 1000 epochs);
 #  - `lr=self.learning_rate` -> `lr=self.lr` (the example sets `self.lr`; as published it fails
 #    with an AttributeError on Lightning too);
-#  - docstrings and doctests shortened; the cli_lightning_logo() banner removed; a final check.
+#  - docstrings and doctests shortened a final check.
 import os
 import random
 import tempfile
@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 import torch.nn.functional as F
-from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch import LightningModule, Trainer, cli_lightning_logo
 from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -315,6 +315,7 @@ def main(hparams: Namespace):
 
 
 if __name__ == "__main__":
+    cli_lightning_logo()
     parser = ArgumentParser()
     parser.add_argument("--data_path", type=str, help="path where dataset is stored")
     parser.add_argument("--batch_size", type=int, default=4, help="size of the batches")
