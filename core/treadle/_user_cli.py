@@ -185,6 +185,16 @@ class CLI:
 
         problems: list[str] = []
         file_problems: list[str] = []  # a file that cannot be read or parsed: reported alone
+        if args is not None and sys.argv[1:]:
+            import warnings
+
+            warnings.warn(
+                "LightningCLI's args parameter is intended to run from within Python as if it "
+                f"were from the command line: `{type(self).__name__}(args=...)` was given "
+                f"together with command-line arguments sys.argv[1:]={sys.argv[1:]}, which are "
+                f"ignored; args={args}. Give only one of them.",
+                stacklevel=3,
+            )
         if isinstance(args, dict):
             tokens: list[str] = []
             given = args
@@ -192,6 +202,7 @@ class CLI:
             tokens = list(sys.argv[1:] if args is None else args)
             given = {}
         subcommand = None
+        before: dict[str, Any] = {}  # the `--config` files given before the subcommand
         if run:
             if tokens and tokens[0] in ("-h", "--help"):
                 sys.stdout.write(self._usage(None))
@@ -200,7 +211,17 @@ class CLI:
                 subcommand = args.get("subcommand")
                 given = {k: v for k, v in args.items() if k != "subcommand"}
             elif tokens:
-                subcommand = tokens.pop(0)
+                # `--config FILE` before the subcommand: a file of per-subcommand sections
+                # (`{test: {trainer: ...}}`), as LightningCLI's top-level parser reads it.
+                while tokens and tokens[0].split("=")[0] in ("--config", "-c"):
+                    flag, has_value, value = tokens.pop(0).partition("=")
+                    if not has_value and tokens:
+                        value = tokens.pop(0)
+                    _merge(before, _read_config_arg(value, file_problems))
+                if tokens and not tokens[0].startswith("-"):
+                    subcommand = tokens.pop(0)
+                elif len(set(before) & set(_SUBCOMMANDS)) == 1:  # the file names one subcommand
+                    subcommand = next(k for k in before if k in _SUBCOMMANDS)
             if subcommand not in _SUBCOMMANDS:
                 shown = "nothing" if subcommand is None else f"`{subcommand}`"
                 sys.stderr.write(
@@ -211,11 +232,13 @@ class CLI:
                 raise SystemExit(EXIT_CONFIG)
         config = self._defaults(subcommand)
         per_command = self.parser_kwargs.get(subcommand or "", {})
-        for path in (self.parser_kwargs.get("default_config_files") or []) + (
-            per_command.get("default_config_files") or []
-        ):
+        for path in self.parser_kwargs.get("default_config_files") or []:
             if os.path.isfile(path):  # as jsonargparse: a missing default file is skipped
+                _merge(config, _section_of(_read_config(path, file_problems), subcommand))
+        for path in per_command.get("default_config_files") or []:
+            if os.path.isfile(path):
                 _merge(config, _read_config(path, file_problems))
+        _merge(config, _section_of(before, subcommand))
         _merge(config, given)
         print_config = False
         i = 0
@@ -241,7 +264,7 @@ class CLI:
                     continue
                 value, i = tokens[i], i + 1
             if key in ("config", "c"):
-                _merge(config, _read_config(value, file_problems))
+                _merge(config, _read_config_arg(value, file_problems))
                 continue
             path = key.split(".")
             if path[0] not in config or not all(path):
@@ -457,7 +480,16 @@ class CLI:
             )
             return None
         specs = {k: _parse_spec(v, f"{key}.{k}", problems) for k, v in args.items()}
-        validated = _validate_args(specs, _fields(cls), f"{key}.", problems, owner=cls)
+        fields = _fields(cls)
+        for p in _parameters(cls):  # as LightningCLI (jsonargparse): untyped, no default -> None
+            if p.annotation is p.empty and p.default is p.empty:
+                fields[p.name] = (Any, None)
+                specs.setdefault(p.name, None)
+        for _, target, _ in self._parser.links_on("instantiate"):
+            section, name = _link_target(target)
+            if section == key and name in fields:  # given when the source is built
+                fields[name] = (Any, None)
+        validated = _validate_args(specs, fields, f"{key}.", problems, owner=cls)
         return cls, {**specs, **validated}
 
     # -- building and running ----------------------------------------------------------------
@@ -467,8 +499,9 @@ class CLI:
         from treadle.utilities import seed_everything
 
         seed = checked["seed_everything"]
-        if seed is True:
-            seed = random.randint(0, 2**32 - 1)
+        if seed is True:  # as LightningCLI: a seed set before (seed_everything(123)) is kept
+            earlier = os.environ.get("TREADLE_GLOBAL_SEED", os.environ.get("PL_GLOBAL_SEED"))
+            seed = int(earlier) if earlier else random.randint(0, 2**32 - 1)
         if seed is not False:
             seed_everything(seed, workers=True)
             self.config["seed_everything"] = seed
@@ -481,7 +514,7 @@ class CLI:
         built = {"data": self.datamodule}
         for sources, target, compute_fn in links:
             values = [_get_dotted(built, src) for src in sources]
-            section, _, name = target.partition(".")
+            section, name = _link_target(target)
             if section == "model":
                 model_kwargs[name] = compute_fn(*values) if compute_fn else values[0]
         self.model = cls(**model_kwargs)
@@ -524,7 +557,11 @@ class CLI:
         kwargs = dict(self._extras)
         if self.datamodule is not None:
             kwargs.update(_data_arguments(self.datamodule, subcommand))
-        getattr(self.trainer, subcommand)(self.model, **kwargs)
+        own = getattr(self, subcommand, None)
+        if callable(own):  # as LightningCLI: a method of the subclass runs in the Trainer's place
+            own(model=self.model, **kwargs)
+        else:
+            getattr(self.trainer, subcommand)(self.model, **kwargs)
         after = getattr(self, f"after_{subcommand}", None)
         if callable(after):
             after()
@@ -593,6 +630,33 @@ class _Config(dict):
         if key == self.subcommand:
             return self
         raise KeyError(key)
+
+
+def _read_config_arg(value: str, problems: list[str]) -> dict[str, Any]:
+    """What ``--config VALUE`` gives: the file ``VALUE``, or, as ``LightningCLI`` accepts it,
+    the configuration itself written inline (``--config="{trainer: {max_epochs: 1}}"``)."""
+    from treadle.cli import _load_yaml, _read_config
+
+    if not os.path.exists(value) and value.lstrip().startswith("{"):
+        inline: list[str] = []
+        data = _load_yaml(value, f"--config {value}", inline)
+        if isinstance(data, dict):
+            return data
+    return _read_config(value, problems)
+
+
+def _section_of(config: dict[str, Any], subcommand: str | None) -> dict[str, Any]:
+    """``config``'s section for ``subcommand`` when ``config`` is made of per-subcommand
+    sections (``{fit: {...}, test: {...}}``), else ``config`` itself."""
+    if subcommand and config and set(config) <= set(_SUBCOMMANDS):
+        return config.get(subcommand) or {}
+    return config
+
+
+def _link_target(target: str) -> tuple[str, str]:
+    """``"model.init_args.x"`` or ``"model.x"`` -> ``("model", "x")``."""
+    section, _, name = target.partition(".")
+    return section, name.removeprefix("init_args.")
 
 
 def _get_dotted(root: Any, dotted: str) -> Any:

@@ -412,15 +412,54 @@ def _apply_overrides(config: dict[str, Any], overrides: Sequence[str], problems:
             node[path[-1]] = parsed
 
 
+_LIGHTNING_ROOTS = ("lightning", "pytorch_lightning")
+_LIGHTNING_RENAMES = {
+    "LightningModule": "Module",
+    "LightningDataModule": "DataModule",
+    "LightningCLI": "CLI",
+}
+
+
+def _treadle_module(name: str) -> str | None:
+    """treadle's module for Lightning's module ``name`` (``lightning.pytorch.callbacks.x`` ->
+    ``treadle.callbacks``), or None when ``name`` is not Lightning's."""
+    for root in ("lightning.pytorch", "pytorch_lightning", "lightning"):
+        if name == root:
+            return "treadle"
+        if name.startswith(root + "."):
+            rest = name[len(root) + 1 :]
+            head = rest.split(".")[0]
+            if head in ("callbacks", "loggers"):
+                return f"treadle.{head}"
+            if rest in ("core", "core.module", "core.datamodule", "trainer", "trainer.trainer"):
+                return "treadle"
+            return f"treadle.{rest}"
+    return None
+
+
 def resolve_class_path(path: str) -> Any:
-    """``pkg.mod.Name`` or ``pkg.mod:Name`` -> the object (ImportError/AttributeError otherwise)."""
+    """``pkg.mod.Name`` or ``pkg.mod:Name`` -> the object (ImportError/AttributeError otherwise).
+
+    Where Lightning is not installed, a Lightning class path (``lightning.pytorch.callbacks.
+    ModelCheckpoint``, ``pytorch_lightning.loggers.CSVLogger``) names treadle's class of the same
+    name, so that a ``LightningCLI`` configuration file runs unchanged."""
     if ":" in path:
         module_name, _, attr = path.partition(":")
     else:
         module_name, _, attr = path.rpartition(".")
     if not module_name or not attr:
         raise ImportError(f"`{path}` is not a dotted path such as `package.module.Name`")
-    obj = import_module(module_name)
+    try:
+        obj = import_module(module_name)
+    except ModuleNotFoundError as exc:
+        # A Lightning configuration file names Lightning's classes: without Lightning
+        # installed, they are treadle's same-named ones (the mapping of docs/migration.md).
+        root = (exc.name or "").split(".")[0]
+        mapped = _treadle_module(module_name) if root in _LIGHTNING_ROOTS else None
+        if mapped is None:
+            raise
+        obj = import_module(mapped)
+        attr = _LIGHTNING_RENAMES.get(attr, attr)
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj

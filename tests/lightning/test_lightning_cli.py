@@ -517,3 +517,109 @@ def test_a_wrong_link_time_is_refused():
         ),
     ):
         parser.link_arguments("data.x", "model.x", apply_on="later")
+
+
+# -- lprog19: what tests/lightning_programs/programs/t_cli.py needed (behaviour ported from
+# Lightning's tests/tests_pytorch/test_cli.py; Copyright The Lightning AI team, Apache-2.0) ----
+
+
+class Required(treadle.Module):
+    def __init__(self, num_classes: int, batch_size: int = 8):
+        super().__init__()
+        self.num_classes, self.batch_size = num_classes, batch_size
+
+
+class Untyped(treadle.Module):
+    def __init__(self, foo, bar=5):
+        super().__init__()
+        self.foo, self.bar = foo, bar
+
+
+def test_a_lightning_class_path_names_treadles_class():
+    # test_lightning_cli_args_callbacks: a LightningCLI configuration names Lightning's classes
+    callbacks = (
+        "[{class_path: lightning.pytorch.callbacks.ModelCheckpoint, init_args: {monitor: x}}, "
+        "{class_path: pytorch_lightning.callbacks.early_stopping.EarlyStopping, "
+        "init_args: {monitor: y}}]"
+    )
+    cli = CLI(
+        Untyped, run=False, args=["--trainer.logger=false", f"--trainer.callbacks={callbacks}"]
+    )
+    found = {type(c): c.monitor for c in cli.trainer.callbacks if hasattr(c, "monitor")}
+    assert found == {treadle.callbacks.ModelCheckpoint: "x", treadle.callbacks.EarlyStopping: "y"}
+
+
+def test_a_subclass_method_runs_in_place_of_the_trainers():
+    # test_lightning_cli_trainer_fn / test_lightning_cli_configurable_callbacks
+    class OwnFit(CLI):
+        def fit(self, model, **kwargs):
+            self.called = (model, kwargs)
+
+    cli = OwnFit(Untyped, args=["fit", "--trainer.logger=false", "--trainer.max_epochs=1000"])
+    assert cli.called == (cli.model, {"ckpt_path": None}) and cli.trainer.global_step == 0
+
+
+def test_an_instantiate_link_to_init_args_in_subclass_mode():
+    # test_lightning_cli_link_arguments, second half
+    class Linking(CLI):
+        def add_arguments_to_parser(self, parser):
+            parser.link_arguments("data.batch_size", "model.init_args.batch_size")
+            parser.link_arguments(
+                "data.num_classes", "model.init_args.num_classes", apply_on="instantiate"
+            )
+
+    cli = Linking(
+        Required,
+        LinkedData,
+        subclass_mode_model=True,
+        run=False,
+        args=["--model=test_lightning_cli.Required", "--trainer.logger=false"],
+    )
+    assert (cli.model.batch_size, cli.model.num_classes) == (8, 5)
+
+
+def test_an_untyped_argument_without_default_is_none():
+    # test_cli_auto_seeding's TestModel(foo, bar=5) built with no --model.foo, as jsonargparse
+    cli = CLI(Untyped, run=False, args=["--trainer.logger=false"])
+    assert cli.model.foo is None and cli.model.bar == 5
+    assert CLI(Untyped, run=False, args=["--model.foo=456"]).model.foo == 456
+
+
+def test_seed_everything_true_keeps_an_earlier_seed():
+    treadle.seed_everything(123)
+    assert CLI(Untyped, run=False, args=[]).config["seed_everything"] == 123
+    assert CLI(Untyped, run=False, args=["--seed_everything=4"]).config["seed_everything"] == 4
+
+
+def test_args_with_command_line_arguments_warns(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["any.py", "--model.foo=456"])
+    with pytest.warns(UserWarning, match="LightningCLI's args parameter .*sys.argv"):
+        cli = CLI(Untyped, run=False, args=["--model.foo=789"])
+    assert cli.model.foo == 789
+
+
+def test_a_config_before_the_subcommand_has_per_subcommand_sections(tmp_path, monkeypatch):
+    # test_lightning_cli_config_with_subcommand and _before_subcommand (inline configurations)
+    calls = []
+    monkeypatch.setattr(treadle.Trainer, "test", lambda self, model, **kw: calls.append(kw))
+    config = "{test: {trainer: {limit_test_batches: 1}, verbose: true, ckpt_path: foobar}}"
+    cli = CLI(Untyped, args=[f"--config={config}"])  # the file names the subcommand
+    assert cli.subcommand == "test" and cli.trainer.limit_test_batches == 1
+    assert calls == [{"ckpt_path": "foobar", "verbose": True}]
+    both = tmp_path / "both.yaml"
+    both.write_text("validate: {trainer: {limit_val_batches: 2}}\ntest: {verbose: false}\n")
+    cli = CLI(Untyped, args=["--config", str(both), "test", "--config={ckpt_path: x}"])
+    assert (
+        calls[-1] == {"ckpt_path": "x", "verbose": False} and cli.trainer.limit_val_batches == 1.0
+    )
+
+
+def test_default_config_files_may_have_per_subcommand_sections(tmp_path, monkeypatch):
+    # test_lightning_cli_subcommands_common_default_config_files
+    monkeypatch.setattr(treadle.Trainer, "fit", lambda self, model, **kw: None)
+    monkeypatch.setattr(treadle.Trainer, "validate", lambda self, model, **kw: None)
+    path = tmp_path / "default.yaml"
+    path.write_text("{fit: {model: {foo: 123}}}")
+    kwargs = {"parser_kwargs": {"default_config_files": [str(path)]}}
+    assert CLI(Untyped, args=["fit"], **kwargs).model.foo == 123
+    assert CLI(Untyped, args=["validate"], **kwargs).model.foo is None  # not its section
