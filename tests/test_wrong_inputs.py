@@ -310,9 +310,10 @@ def test_training_step_returning_a_loss_that_is_not_a_tensor(value):
         fit(Model(sgd, step_output=lambda loss: {"loss": value}))
 
 
-def test_training_step_returning_loss_none_in_a_dict_skips_like_none():
-    model = Model(sgd, step_output=lambda loss: {"loss": None})
-    start = [p.detach().clone() for p in model.parameters()]
-    fit(model)
-    assert model.seen == [0, 1, 2, 3]
-    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), start))
+def test_training_step_returning_loss_none_in_a_dict_is_refused_as_lightning():
+    # As Lightning's ClosureResult: a dict whose 'loss' is None is refused (None alone skips).
+    with pytest.raises(
+        treadle.ConfigurationError,
+        match="In automatic_optimization, when `training_step` returns a dict, the 'loss' key needs to be present",
+    ):
+        fit(Model(sgd, step_output=lambda loss: {"loss": None}))

@@ -24,13 +24,14 @@ implementations below it -- the strategy's, the precision's, the core's -- never
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any, Callable
 
 import torch
 
 from treadle import _defaults
 from treadle._callers import Sequence
-from treadle.errors import NonFiniteLossError
+from treadle.errors import ConfigurationError, NonFiniteLossError
 from treadle.optim import WrappedOptimizer, route_scheduler_step
 from treadle.utilities import _step_signature
 
@@ -215,6 +216,8 @@ class Step:
                             batch_idx=batch_idx,
                             closure=closure,
                         )
+                        if closure.outputs is None:  # set by every closure that ran
+                            raise _closure_not_executed()
                 finally:
                     self._in_optimizer_step = False
                 self.stepped = True
@@ -242,9 +245,18 @@ class Step:
         dropped = self._previous_losses
         self._previous_losses, self.kept_losses = self.kept_losses, dropped
         dropped.clear()
+        if out is not None and not isinstance(out, (torch.Tensor, Mapping)):
+            raise ConfigurationError(
+                "In manual optimization, `training_step` must either return a Tensor or have no "
+                f"return (it returned {type(out).__name__}); a dict with extras is kept too."
+            )
         if not self.wants_outputs:
             return None
-        return {"loss": out.detach()} if isinstance(out, torch.Tensor) else out
+        if isinstance(out, torch.Tensor):
+            return {"loss": out.detach()}
+        if out is not None and isinstance(out.get("loss"), torch.Tensor):
+            return {**out, "loss": out["loss"].detach()}  # as Lightning: the loss detached
+        return out
 
     # -- non-finite losses (Trainer(nonfinite_loss=...)) ------------------------------------
 
@@ -380,6 +392,16 @@ class Step:
         self._previous_losses.clear()
 
 
+def _closure_not_executed() -> ConfigurationError:
+    """An ``optimizer_step`` implementation (or an optimizer's ``step``) that never ran the
+    closure: training_step, backward and the loss never happened."""
+    return ConfigurationError(
+        "The closure hasn't been executed. HINT: did you call `optimizer_closure()` in your "
+        "`optimizer_step` hook? It could also happen because the `optimizer.step(optimizer_closure)` "
+        "call did not execute it internally."
+    )
+
+
 class AutomaticClosure:
     """Automatic optimization's closure; one per run, re-armed for every batch."""
 
@@ -484,24 +506,28 @@ class ManualClosure:
 
 
 def loss_of(out: Any) -> torch.Tensor | None:
-    """The loss in ``training_step``'s return value (a tensor, a dict with ``'loss'``, None)."""
+    """The loss in ``training_step``'s return value (a tensor, a mapping with ``'loss'``, None);
+    anything else is refused in Lightning's words, then treadle's."""
     if out is None or isinstance(out, torch.Tensor):
         return out
-    if isinstance(out, dict):
-        if "loss" not in out:
-            raise ValueError(
-                "`training_step` returned a dict without a 'loss' key; "
-                "automatic optimization needs {'loss': tensor, ...}."
+    if isinstance(out, Mapping):
+        loss = out.get("loss")
+        if loss is None:
+            raise ConfigurationError(
+                "In automatic_optimization, when `training_step` returns a dict, the 'loss' key "
+                "needs to be present: `training_step` returned a dict without a 'loss' key; "
+                "automatic optimization needs {'loss': tensor, ...}. Return None to skip the "
+                "batch."
             )
-        loss = out["loss"]
-        if loss is None or isinstance(loss, torch.Tensor):
+        if isinstance(loss, torch.Tensor):
             return loss
         raise ValueError(
             f"`training_step` returned {{'loss': {loss!r}}}: the loss must be a tensor "
             f"(autograd backpropagates through it), not a {type(loss).__name__}. Return the "
             f"tensor you computed, without `.item()` or `float()`."
         )
-    raise ValueError(
-        f"`training_step` returned {type(out).__name__}; automatic "
-        f"optimization needs a loss tensor, a dict with 'loss', or None."
+    raise ConfigurationError(
+        "In automatic optimization, `training_step` must return a Tensor, a dict, or None "
+        f"(where the step will be skipped): `training_step` returned {type(out).__name__}; "
+        f"automatic optimization needs a loss tensor, a dict with 'loss', or None."
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Mapping
 
 import pytest
 import torch
@@ -298,3 +299,113 @@ def test_none_batches_are_skipped_with_a_warning(tmp_path, monkeypatch):
         trainer.fit(Model())
     assert seen == [("start", 1), ("step", 1), ("start", 3), ("step", 3)]
     assert trainer.global_step == 2 and trainer.current_epoch == 1
+
+
+# Ported from loops/optimization/test_closure.py::test_optimizer_step_no_closure_raises: an
+# optimizer_step that never runs the closure (or an optimizer whose step() drops it) is refused
+# in Lightning's words, not a silent batch with no training_step
+@pytest.mark.parametrize("where", ["optimizer_step", "optimizer"])
+def test_a_closure_never_executed_is_refused(tmp_path, where):
+    class Model(BoringModel):
+        def optimizer_step(
+            self, epoch=None, batch_idx=None, optimizer=None, optimizer_closure=None, **_
+        ):
+            pass  # does not call optimizer_closure()
+
+    class BrokenSGD(torch.optim.SGD):
+        def step(self, closure=None):
+            return super().step()  # forgot to pass the closure
+
+    class BrokenModel(BoringModel):
+        def configure_optimizers(self):
+            return BrokenSGD(self.layer.parameters(), lr=0.1)
+
+    model = Model() if where == "optimizer_step" else BrokenModel()
+    with pytest.raises(
+        ConfigurationError, match=re.escape("The closure hasn't been executed. HINT: did you call")
+    ):
+        treadle.Trainer(**quiet(tmp_path, max_steps=1, limit_val_batches=0)).fit(model)
+
+
+# Ported from loops/optimization/test_automatic_loop.py::test_warning_invalid_trainstep_output:
+# a float, a dict without 'loss' (or with None) and a Mapping that is not a dict, as Lightning
+class _OutputMapping(Mapping):
+    def __init__(self, d):
+        self.d = d
+
+    def __iter__(self):
+        return iter(self.d)
+
+    def __len__(self):
+        return len(self.d)
+
+    def __getitem__(self, key):
+        return self.d[key]
+
+
+@pytest.mark.parametrize(
+    ("output", "match"),
+    [
+        (5.0, "must return a Tensor, a dict, or None (where the step will be skipped)"),
+        ({"a": 5}, "when `training_step` returns a dict, the 'loss' key needs to be present"),
+        ({"loss": None}, "when `training_step` returns a dict, the 'loss' key needs to be present"),
+        (
+            _OutputMapping({"a": 5}),
+            "when `training_step` returns a dict, the 'loss' key needs to be present",
+        ),
+    ],
+)
+def test_invalid_training_step_outputs_in_lightning_words(tmp_path, output, match):
+    class Model(BoringModel):
+        def training_step(self, batch, batch_idx):
+            return output
+
+    with pytest.raises(ConfigurationError, match=re.escape(match)):
+        treadle.Trainer(**quiet(tmp_path, max_steps=1, limit_val_batches=0)).fit(Model())
+
+
+def test_a_mapping_training_step_output_is_read_as_a_dict(tmp_path):
+    seen = []
+
+    class Model(BoringModel):
+        def training_step(self, batch, batch_idx):
+            return _OutputMapping({"loss": super().training_step(batch, batch_idx)["loss"], "x": 1})
+
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            seen.append(sorted(outputs))
+
+    treadle.Trainer(**quiet(tmp_path, max_steps=2, limit_val_batches=0)).fit(Model())
+    assert seen == [["loss", "x"], ["loss", "x"]]
+
+
+# Ported from loops/optimization/test_manual_loop.py::test_warning_invalid_trainstep_output (and
+# test_manual_result: a dict's loss reaches on_train_batch_end detached, its extras kept)
+def test_manual_training_step_outputs_as_lightning(tmp_path):
+    class Bad(BoringModel):
+        def __init__(self):
+            super().__init__()
+            self.automatic_optimization = False
+
+        def training_step(self, batch, batch_idx):
+            return 5
+
+    words = "`training_step` must either return a Tensor or have no return"
+    with pytest.raises(ConfigurationError, match=re.escape(words)):
+        treadle.Trainer(**quiet(tmp_path, max_steps=1, limit_val_batches=0)).fit(Bad())
+
+    seen = []
+
+    class Good(Bad):
+        def training_step(self, batch, batch_idx):
+            opt = self.optimizers()
+            loss = self.loss(self(batch))
+            opt.zero_grad()
+            self.manual_backward(loss)
+            opt.step()
+            return {"loss": loss, "something": "jiraffe"}
+
+        def on_train_batch_end(self, outputs, batch, batch_idx):
+            seen.append((outputs["loss"].requires_grad, outputs["something"]))
+
+    treadle.Trainer(**quiet(tmp_path, max_steps=2, limit_val_batches=0)).fit(Good())
+    assert seen == [(False, "jiraffe"), (False, "jiraffe")]
