@@ -9,6 +9,7 @@ tests pin what Lightning 2.6.6 does with the same programs (run with /work/lvenv
 
 from __future__ import annotations
 
+import pickle
 import re
 from collections.abc import Sequence
 
@@ -181,12 +182,12 @@ def test_sequential_mode_limits_raises():  # ported
     assert combined.limits == [1, 1]
 
 
-def test_combined_loader_flattened_setter():  # ported
+def test_combined_loader_flattened_setter():  # ported; "Mismatch" capitalised as Lightning's (lprog20)
     combined = CombinedLoader([[0], [[1], [[2]]]])
     with pytest.raises(
         ValueError,
         match=re.escape(
-            "CombinedLoader: mismatch in flattened length (1) and existing length (3). Give one "
+            "CombinedLoader: Mismatch in flattened length (1) and existing length (3). Give one "
             "replacement per iterable."
         ),
     ):
@@ -509,3 +510,22 @@ def test_overfit_batches_reads_each_inner_loader_in_order(tmp_path):
     first = {"a": [0, 1], "b": [100, 101]}
     second = {"a": [2, 3], "b": [102, 103]}
     assert [batch for _, _, batch in model.seen] == [first, second] * 2
+
+
+def test_combined_loader_can_be_pickled_while_iterating():
+    # Ported from tests/tests_pytorch/utilities/test_combined_loader.py::
+    # test_combined_loader_can_be_pickled: a DataLoader's running iterator cannot be pickled,
+    # so the mode iterator leaves it out (None) and keeps the other iterables' iterators.
+    dataloader = DataLoader([0, 1, 2, 3])
+    with pytest.raises(NotImplementedError, match="cannot be pickled"):
+        pickle.dumps(iter(dataloader))
+    numbers = list(range(10))
+    combined = CombinedLoader([dataloader, numbers])
+    iter(combined)
+    next(combined)
+    restored = pickle.loads(pickle.dumps(combined))
+    assert restored.iterables[1] == numbers
+    state = combined._iterator.__getstate__()
+    assert state["iterators"][0] is None
+    assert state["iterators"][1] is combined._iterator.iterators[1]
+    assert [batch for batch, _, _ in restored] == [[torch.tensor([i]), i] for i in range(4)]

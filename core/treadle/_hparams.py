@@ -416,11 +416,27 @@ def load_from_checkpoint(
         if state is not None:
             model.load_state_dict(state)
         return model
+    own = model.__dict__.get("_strict_loading")  # set by the model's __init__, or None
+    if own is not None and strict is not None and strict != model.strict_loading:
+        raise ValueError(  # as Lightning: two settings that disagree are refused
+            f"You set `.load_from_checkpoint(..., strict={strict!r})` which is in conflict with"
+            f" `{cls.__name__}.strict_loading={model.strict_loading!r}`. Please set the same "
+            f"value for both of them: leave `strict` out to use the model's `strict_loading`."
+        )
     model.on_load_checkpoint(checkpoint)
     state_dict = checkpoint["state_dict"]
     if strict is None:  # as Lightning: the model's own setting decides
         strict = getattr(model, "strict_loading", True)
     _ckpt_check.check_weights(model, state_dict, checkpoint_path, strict=strict)
     model.load_state_dict(state_dict, strict=strict)
+    if not state_dict:  # as Lightning: loaded (nothing to load) with a warning
+        warnings.warn(
+            f"The state dict in {str(checkpoint_path)!r} contains no parameters. {where}: the "
+            f"module keeps the weights its `__init__` gave it; check that the file is the "
+            f"checkpoint you meant.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return model
     device = next((t.device for t in state_dict.values() if isinstance(t, torch.Tensor)), None)
     return model if device is None else model.to(device)

@@ -267,7 +267,8 @@ class _MetricAccumulator:
         value = self.metric.compute()
         if not isinstance(value, torch.Tensor):
             raise ValueError(
-                f"`self.log({self.name!r}, metric)`: `{type(self.metric).__name__}"
+                f"The `.compute()` return of the metric logged as {self.name!r} must be a "
+                f"tensor. `self.log({self.name!r}, metric)`: `{type(self.metric).__name__}"
                 f".compute()` returned a {type(value).__name__}, not a tensor; "
                 f"log each value of a metric returning several with `log_dict`."
             )

@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, Callable, Literal
 
+from torch.utils.data.dataloader import _BaseDataLoaderIter
+
 __all__ = ["CombinedLoader"]
 
 _Mode = Literal["min_size", "max_size_cycle", "max_size", "sequential"]
@@ -126,6 +128,15 @@ class _ModeIterator(Iterator[tuple[Any, int, int]]):
 
     def reset(self) -> None:
         self.iterators, self._idx = [], 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The state to pickle: a ``DataLoader``'s running iterator cannot be pickled (torch
+        refuses it), so it goes as None, as in Lightning; the loader itself is kept."""
+        state = self.__dict__.copy()
+        state["iterators"] = [
+            None if isinstance(it, _BaseDataLoaderIter) else it for it in self.iterators
+        ]
+        return state
 
 
 class _MinSize(_ModeIterator):
@@ -275,7 +286,7 @@ class CombinedLoader(Iterable):
         """Replace each iterable (same count, same order): ``iterables`` follows."""
         if len(flattened) != len(self._flattened):
             raise ValueError(
-                f"CombinedLoader: mismatch in flattened length ({len(flattened)}) and existing "
+                f"CombinedLoader: Mismatch in flattened length ({len(flattened)}) and existing "
                 f"length ({len(self._flattened)}). Give one replacement per iterable."
             )
         self._iterables = unflatten(list(flattened), self._spec)

@@ -650,7 +650,9 @@ class Module(nn.Module):
         The file is read with ``torch.load(weights_only=True)``. ``kwargs`` override saved
         hyper-parameters (and supply ``__init__`` arguments that were ignored when saving);
         ``hparams_file`` (a YAML file, e.g. a logger's ``hparams.yaml``) replaces them;
-        ``strict`` as in ``load_state_dict`` (default: the model's ``strict_loading``, True); ``map_location`` as in
+        ``strict`` as in ``load_state_dict`` (default: the model's ``strict_loading``, True; a
+        ``strict`` that contradicts a ``strict_loading`` set in ``__init__`` is a ValueError, as
+        in Lightning; an empty ``state_dict`` loads with a warning); ``map_location`` as in
         ``torch.load``, by default where the tensors were saved (the CPU if that device is
         absent). The module is returned on the device of its loaded weights.
         """

@@ -152,3 +152,59 @@ def test_strict_loading_none_is_the_default(tmp_path, strict_loading, expected) 
         model, ckpt_path=tmp_path / "checkpoint.ckpt"
     )
     assert calls == [expected]
+
+
+@pytest.mark.parametrize(
+    ("strict", "strict_loading", "expected"),
+    [
+        (None, None, True),
+        (None, False, False),
+        (True, None, True),
+        (True, False, "error"),
+        (False, None, False),
+        (False, True, "error"),
+        (False, False, False),
+    ],
+)
+def test_load_from_checkpoint_strict_against_strict_loading(
+    tmp_path, strict, strict_loading, expected
+) -> None:
+    """Ported from ``core/test_saving.py::test_load_from_checkpoint_strict``: ``strict`` that
+    contradicts a ``strict_loading`` the model's ``__init__`` set is refused, in Lightning's
+    words; otherwise whichever is set decides."""
+    calls = []
+
+    class LoadingModel(BoringModel):
+        def __init__(self):
+            super().__init__()
+            self.strict_loading = strict_loading
+
+        def load_state_dict(self, state_dict, strict=True, **kwargs):
+            calls.append(strict)
+            return super().load_state_dict(state_dict, strict=strict, **kwargs)
+
+    trainer = treadle.Trainer(**quiet(tmp_path, max_steps=1))
+    trainer.fit(LoadingModel())
+    trainer.save_checkpoint(tmp_path / "checkpoint.ckpt")
+    calls.clear()
+    if expected == "error":
+        with pytest.raises(ValueError, match=r"in conflict with .*LoadingModel\.strict_loading"):
+            LoadingModel.load_from_checkpoint(tmp_path / "checkpoint.ckpt", strict=strict)
+        assert calls == []
+    else:
+        LoadingModel.load_from_checkpoint(tmp_path / "checkpoint.ckpt", strict=strict)
+        assert calls == [expected]
+
+
+def test_load_from_checkpoint_warns_on_an_empty_state_dict(tmp_path) -> None:
+    """Ported from ``core/test_saving.py::test_load_from_checkpoint_warn_on_empty_state_dict``:
+    a checkpoint whose ``state_dict`` is empty loads (``strict=False``) with a warning."""
+    trainer = treadle.Trainer(**quiet(tmp_path, max_steps=1))
+    trainer.fit(BoringModel())
+    trainer.save_checkpoint(tmp_path / "checkpoint.ckpt")
+    checkpoint = torch.load(tmp_path / "checkpoint.ckpt", weights_only=False)
+    checkpoint["state_dict"] = {}
+    torch.save(checkpoint, tmp_path / "checkpoint.ckpt")
+    with pytest.warns(UserWarning, match="checkpoint.ckpt' contains no parameters"):
+        model = BoringModel.load_from_checkpoint(tmp_path / "checkpoint.ckpt", strict=False)
+    assert model.device.type == "cpu"

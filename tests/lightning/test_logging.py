@@ -179,9 +179,12 @@ class DictMetricModule(Base):
 
 
 def test_metric_compute_must_return_a_tensor(tmp_path):
+    # Lightning's sentence first (core/test_metric_result_integration.py::
+    # test_compute_not_a_tensor_raises matches it), then treadle's details
     with pytest.raises(
         ValueError,
         match=re.escape(
+            "The `.compute()` return of the metric logged as 'd' must be a tensor. "
             "`self.log('d', metric)`: `DictMetric.compute()` returned a dict, not a tensor; log "
             "each value of a metric returning several with `log_dict`."
         ),

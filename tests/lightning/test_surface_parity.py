@@ -797,7 +797,10 @@ def test_strict_loading_false_loads_a_checkpoint_without_some_weights(tmp_path):
     assert WithHead().strict_loading is True
     with pytest.raises(treadle.CheckpointError, match=re.escape("missing from the file")):
         WithHead.load_from_checkpoint(path)
-    loaded = WithHead.load_from_checkpoint(path, strict=False)
+    # strict= contradicting a strict_loading set in __init__ is refused, as Lightning (lprog20)
+    with pytest.raises(ValueError, match=r"in conflict with .*WithHead\.strict_loading"):
+        WithHead.load_from_checkpoint(path, strict=False)
+    loaded = WithHead.load_from_checkpoint(path, partial=True, strict=False)
     assert torch.equal(loaded.layer.weight, trainer.lightning_module.layer.weight)
     # strict=None (the default): the model's own setting (an __init__ argument here)
     assert WithHead.load_from_checkpoint(path, partial=True).strict_loading is False
