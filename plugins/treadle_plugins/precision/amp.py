@@ -64,6 +64,12 @@ class MixedPrecision(PrecisionBase):
         self.device_type: str | None = None  # the root device's type, set by `convert_module`
         self._handles: list[Any] = []
 
+    @property
+    def device(self) -> str | None:
+        """Lightning's ``MixedPrecision.device``: the type of device autocast runs on
+        (``"cpu"``, ``"cuda"``), once the module is on it (``None`` before ``fit()`` &co.)."""
+        return self.device_type
+
     @hookimpl
     def validate(self, trainer):
         self.enabled = not trainer.strategy.owns_precision
