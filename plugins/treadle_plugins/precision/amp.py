@@ -236,8 +236,18 @@ class FP16MixedPrecision(MixedPrecision):
             self._unscale(optimizer)
 
     @hookimpl(wrapper=True)
-    def clip_gradients(self, optimizer):
+    def clip_gradients(self, optimizer, gradient_clip_val):
         if self.enabled:
+            raw = getattr(optimizer, "optimizer", optimizer)
+            if gradient_clip_val and getattr(raw, "_step_supports_amp_scaling", False):
+                # Lightning's words, then the fix: a fused optimizer unscales in its own step
+                name = type(raw).__qualname__
+                raise RuntimeError(
+                    f"The current optimizer, {name}, does not allow for gradient clipping because "
+                    f"it performs unscaling of gradients internally. HINT: Are you using a "
+                    f"'fused' optimizer? (`precision='16-mixed'`: make {name} without "
+                    f"`fused=True`, or leave `gradient_clip_val` unset.)"
+                )
             self._unscale(optimizer)
         return (yield)
 
