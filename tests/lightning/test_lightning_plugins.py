@@ -286,7 +286,9 @@ def test_precision_plugin_selects_by_name(tmp_path, plugin, name):
 
 # Ported from plugins/precision/test_amp.py::test_amp_with_no_grad,
 # test_amp_autocast_context_manager_disables_cache
-@pytest.mark.parametrize(("name", "dtype"), [("bf16-mixed", torch.bfloat16), ("16-mixed", torch.half)])
+@pytest.mark.parametrize(
+    ("name", "dtype"), [("bf16-mixed", torch.bfloat16), ("16-mixed", torch.half)]
+)
 def test_mixed_precision_plugin_autocast_contexts(name, dtype):
     amp = MixedPrecision(name, "cpu")
     layer, x = torch.nn.Linear(2, 1), torch.randn(1, 2)
