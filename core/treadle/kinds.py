@@ -231,6 +231,12 @@ class PrecisionBase:
     compute_dtype: torch.dtype = torch.float32
     device_types: Optional[Collection[str]] = None
 
+    @property
+    def precision(self) -> str:
+        """Lightning's ``trainer.precision_plugin.precision``: the precision's name
+        (``"16-mixed"``, ``"bf16-true"``, ...)."""
+        return str(getattr(self, "name"))  # noqa: B009 (subclasses set it; check_kind checks)
+
 
 class AcceleratorBase:
     """One device that computes in every floating dtype; subclasses set ``name``,

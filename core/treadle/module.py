@@ -264,12 +264,12 @@ class Module(nn.Module):
     def _export_input(self, given: Any, fn: str, arg: str) -> Any:
         sample = self.example_input_array if given is None else given
         if sample is None:
-            lightning = (  # Lightning's words first
-                "Choosing method=`trace` requires either `example_inputs` or "
-                "`model.example_input_array` to be defined. "
-                if fn == "to_torchscript"
-                else ""
-            )
+            lightning = {  # Lightning's words first
+                "to_torchscript": "Choosing method=`trace` requires either `example_inputs` or "
+                "`model.example_input_array` to be defined. ",
+                "to_onnx": "Could not export to ONNX since neither `input_sample` nor "
+                "`model.example_input_array` attribute is set. ",
+            }.get(fn, "")
             raise ValueError(
                 f"{lightning}`{type(self).__name__}.{fn}()` needs an input to trace: pass "
                 f"`{arg}=` or set `self.example_input_array` in `__init__`."
@@ -279,15 +279,21 @@ class Module(nn.Module):
     @torch.no_grad()
     def to_onnx(self, file_path: Any = None, input_sample: Any = None, **kwargs: Any) -> Any:
         """Export to ONNX with ``torch.onnx.export`` (needs the ``onnx`` package); the input is
-        ``input_sample`` or ``example_input_array``; ``kwargs`` go to the exporter."""
-        sample = self._export_input(input_sample, "to_onnx", "input_sample")
-        try:
-            importlib.import_module("onnx")
-        except ImportError:
+        ``input_sample`` or ``example_input_array``; ``kwargs`` go to the exporter. As
+        Lightning's, the packages are checked first, then the input."""
+        name = type(self).__name__
+        if not _importable("onnx"):  # Lightning's words, then the fix
             raise ModuleNotFoundError(
-                f"`{type(self).__name__}.to_onnx()` needs the `onnx` package: "
+                f"`{name}.to_onnx()` requires `onnx` to be installed. Install it with "
                 f"`pip install onnx` (and `onnxscript` for `dynamo=True`)."
-            ) from None
+            )
+        if kwargs.get("dynamo", False) and not _importable("onnxscript"):
+            raise ModuleNotFoundError(
+                f"`{name}.to_onnx(dynamo=True)` requires `onnxscript` and `torch>=2.5.0` to be "
+                f"installed. Install it with `pip install onnxscript`, or export with "
+                f"`dynamo=False`."
+            )
+        sample = self._export_input(input_sample, "to_onnx", "input_sample")
         mode = self.training
         path = (
             str(file_path)
@@ -753,3 +759,11 @@ Module.__jit_unused_properties__ = sorted(
 )
 
 MODULE_HOOKS = frozenset(name for name, info in HOOKS.items() if info.module_method is not None)
+
+
+def _importable(package: str) -> bool:
+    try:
+        importlib.import_module(package)
+    except ImportError:
+        return False
+    return True

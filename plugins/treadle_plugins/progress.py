@@ -656,6 +656,13 @@ class RichProgressBar(PlainProgressBar):
         self.progress.start()
         self._progress_stopped = False
 
+    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        # as Lightning's: on a terminal the Progress is there from the start of training, so
+        # that an interruption before the first bar (in an `on_train_start` hook) stops it
+        stopped = self.progress is None or self._progress_stopped
+        if stopped and self.is_enabled and self._terminal():
+            self._start_progress()
+
     def _live_open(self, task: _Task, kind: str) -> None:
         if self.progress is None or self._progress_stopped:
             self._start_progress()

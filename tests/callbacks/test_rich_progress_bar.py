@@ -206,6 +206,21 @@ def test_rich_progress_bar_keyboard_interrupt(tmp_path):
     assert bar.progress.live.is_started is False
 
 
+# Ported from test_rich_progress_bar.py::test_rich_progress_bar_keyboard_interrupt (Lightning's
+# case: the interruption in the model's `on_train_start`, before any bar opened)
+def test_rich_progress_bar_stopped_when_interrupted_before_the_first_bar(tmp_path):
+    class Interrupted(BoringModel):
+        def on_train_start(self):
+            raise KeyboardInterrupt
+
+    bar = terminal_bar()
+    with pytest.raises(SystemExit):
+        trainer(tmp_path, bar, fast_dev_run=True).fit(Interrupted())
+    assert bar.progress is not None  # made at on_train_start, as Lightning's
+    assert bar.progress.tasks == []
+    assert bar.progress.live.is_started is False
+
+
 # Ported from test_rich_progress_bar.py::test_rich_progress_bar_configure_columns
 def test_rich_progress_bar_configure_columns(tmp_path):
     from rich.progress import TextColumn

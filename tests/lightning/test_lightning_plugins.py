@@ -284,6 +284,27 @@ def test_precision_plugin_selects_by_name(tmp_path, plugin, name):
     assert trainer.precision == name
 
 
+# Ported from plugins/precision/test_amp.py::test_amp_with_no_grad,
+# test_amp_autocast_context_manager_disables_cache
+@pytest.mark.parametrize(
+    ("name", "dtype"), [("bf16-mixed", torch.bfloat16), ("16-mixed", torch.half)]
+)
+def test_mixed_precision_plugin_autocast_contexts(name, dtype):
+    amp = MixedPrecision(name, "cpu")
+    layer, x = torch.nn.Linear(2, 1), torch.randn(1, 2)
+    with amp.autocast_context_manager():
+        assert torch.is_autocast_enabled("cpu") and not torch.is_autocast_cache_enabled()
+        assert torch.get_autocast_dtype("cpu") == dtype
+    assert not torch.is_autocast_enabled("cpu")
+    with amp.forward_context():
+        with torch.no_grad():  # with the weight cache off, no_grad does not leak out
+            layer(x)
+        out = layer(x)
+        assert out.dtype == dtype
+        out.float().mean().backward()
+    assert layer.weight.grad is not None
+
+
 def test_double_precision_plugin_trains(tmp_path):
     seen = []
 

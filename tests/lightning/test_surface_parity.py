@@ -767,14 +767,38 @@ def test_to_torchscript_errors():
 
 
 def test_to_onnx_errors(monkeypatch, tmp_path):
+    """As Lightning's ``to_onnx``: the packages are checked first (in Lightning's words), then
+    the input (Lightning's models/test_onnx.py, run where onnx is not installed)."""
+    import sys
+    import types
+
     model = BoringModel()
+    monkeypatch.setitem(sys.modules, "onnx", None)  # onnx not installed
+    for sample in (None, torch.randn(1, 32)):
+        with pytest.raises(
+            ModuleNotFoundError,
+            match=re.escape("`BoringModel.to_onnx()` requires `onnx` to be installed. Install"),
+        ):
+            model.to_onnx(tmp_path / "m.onnx", sample)
+    monkeypatch.setitem(sys.modules, "onnx", types.ModuleType("onnx"))  # onnx installed
+    monkeypatch.setitem(sys.modules, "onnxscript", None)
     with pytest.raises(
-        ValueError, match=re.escape("pass `input_sample=` or set `self.example_input_array`")
+        ModuleNotFoundError,
+        match=re.escape(
+            "`BoringModel.to_onnx(dynamo=True)` requires `onnxscript` and `torch>=2.5.0` to be "
+            "installed. Install"
+        ),
+    ):
+        model.to_onnx(dynamo=True)
+    with pytest.raises(
+        ValueError,
+        match=re.escape(
+            "Could not export to ONNX since neither `input_sample` nor `model.example_input_array`"
+            " attribute is set. `BoringModel.to_onnx()` needs an input to trace: pass "
+            "`input_sample=` or set `self.example_input_array`"
+        ),
     ):
         model.to_onnx(tmp_path / "m.onnx")
-    monkeypatch.setitem(__import__("sys").modules, "onnx", None)  # onnx not installed
-    with pytest.raises(ModuleNotFoundError, match=re.escape("needs the `onnx` package")):
-        model.to_onnx(tmp_path / "m.onnx", torch.randn(1, 32))
 
 
 def test_strict_loading_false_loads_a_checkpoint_without_some_weights(tmp_path):

@@ -81,3 +81,26 @@ def test_bf16_mixed_predictions_match_autocast_by_hand(tmp_path):
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         expected = model.net(x)
     torch.testing.assert_close(torch.cat(predictions), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
+def test_mixed_precision_plugin_names_its_device(tmp_path, precision):
+    """Lightning's ``trainer.precision_plugin.device`` ("cpu" here), read inside the steps as
+    Lightning's test_amp.py does to choose ``torch.is_autocast_cpu_enabled()``."""
+    seen = []
+
+    class Reader(Probe):
+        def test_step(self, batch, batch_idx):
+            seen.append(self.trainer.precision_plugin.device)
+            return super().test_step(batch, batch_idx)
+
+    trainer = make_trainer(tmp_path, precision=precision)
+    assert trainer.precision_plugin.device is None  # not on a device yet
+    trainer.test(Reader(), make_loader(2))
+    assert seen and set(seen) == {"cpu"}
+
+
+@pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed", "bf16-true", "32-true"])
+def test_precision_plugin_precision_is_its_name(tmp_path, precision):
+    """Lightning's ``trainer.precision_plugin.precision``: the name the Trainer was given."""
+    assert make_trainer(tmp_path, precision=precision).precision_plugin.precision == precision

@@ -384,3 +384,40 @@ def test_an_optimizer_without_gradients_steps_as_a_no_op(tmp_path, direct):
     assert all(torch.equal(b, p) for b, p in zip(b_before, model.b.parameters()))
     assert trainer.optimizers[1].state == {}
     assert [int(s["step"]) for s in trainer.optimizers[0].state.values()] == [8, 8]
+
+
+# ---------------------------------------------------------------------------------------------
+# A fused optimizer unscales inside its own step: clipping it under 16-mixed is refused, in
+# Lightning's words (ported from plugins/precision/test_amp.py::
+# test_optimizer_amp_scaling_support_in_step_method, run through fit())
+# ---------------------------------------------------------------------------------------------
+
+
+class FusedAdam(treadle.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(IN_DIM, 1)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.mse_loss(self.layer(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=0.01, fused=True)
+
+
+@pytest.mark.parametrize("clip", [None, 1.0])
+def test_clipping_a_fused_optimizer_under_16_mixed_is_refused(tmp_path, clip):
+    trainer = make_trainer(tmp_path, precision="16-mixed", max_steps=2, gradient_clip_val=clip)
+    if clip is None:  # without clipping the fused optimizer trains
+        trainer.fit(FusedAdam(), make_loader(4))
+        assert trainer.global_step == 2
+        return
+    with pytest.raises(
+        RuntimeError,
+        match=r"The current optimizer, Adam, does not allow for gradient clipping because it "
+        r"performs unscaling of gradients internally\. HINT: Are you using a 'fused' optimizer\? "
+        r"\(`precision='16-mixed'`: make Adam without `fused=True`",
+    ):
+        trainer.fit(FusedAdam(), make_loader(4))
+    assert trainer.global_step == 0

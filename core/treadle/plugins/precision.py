@@ -8,6 +8,8 @@ what treadle has no precision for is refused with a ``ConfigurationError``
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import torch
@@ -68,6 +70,19 @@ class MixedPrecision(Precision):
         self.precision = precision
         self.device = device
         self.scaler = scaler
+
+    def autocast_context_manager(self) -> torch.autocast:
+        """Lightning's: ``torch.autocast`` on ``device`` in this precision's dtype (bfloat16
+        or float16), its weight cache off."""
+        dtype = torch.bfloat16 if self.precision == "bf16-mixed" else torch.half
+        return torch.autocast(self.device, dtype=dtype, cache_enabled=False)
+
+    @contextlib.contextmanager
+    def forward_context(self) -> Iterator[None]:
+        """Lightning's: the code inside runs under :meth:`autocast_context_manager` (a
+        Trainer running this precision does this around each step itself)."""
+        with self.autocast_context_manager():
+            yield
 
 
 class DoublePrecision(Precision):

@@ -64,6 +64,12 @@ class MixedPrecision(PrecisionBase):
         self.device_type: str | None = None  # the root device's type, set by `convert_module`
         self._handles: list[Any] = []
 
+    @property
+    def device(self) -> str | None:
+        """Lightning's ``MixedPrecision.device``: the type of device autocast runs on
+        (``"cpu"``, ``"cuda"``), once the module is on it (``None`` before ``fit()`` &co.)."""
+        return self.device_type
+
     @hookimpl
     def validate(self, trainer):
         self.enabled = not trainer.strategy.owns_precision
@@ -230,8 +236,18 @@ class FP16MixedPrecision(MixedPrecision):
             self._unscale(optimizer)
 
     @hookimpl(wrapper=True)
-    def clip_gradients(self, optimizer):
+    def clip_gradients(self, optimizer, gradient_clip_val):
         if self.enabled:
+            raw = getattr(optimizer, "optimizer", optimizer)
+            if gradient_clip_val and getattr(raw, "_step_supports_amp_scaling", False):
+                # Lightning's words, then the fix: a fused optimizer unscales in its own step
+                name = type(raw).__qualname__
+                raise RuntimeError(
+                    f"The current optimizer, {name}, does not allow for gradient clipping because "
+                    f"it performs unscaling of gradients internally. HINT: Are you using a "
+                    f"'fused' optimizer? (`precision='16-mixed'`: make {name} without "
+                    f"`fused=True`, or leave `gradient_clip_val` unset.)"
+                )
             self._unscale(optimizer)
         return (yield)
 
