@@ -28,6 +28,7 @@ from mapper import map_source  # noqa: E402
 PROGRAMS = sorted((HERE / "programs").glob("*.py"))
 TIMEOUT_S = 90
 
+
 def run_mapped(program: Path, cwd: Path) -> subprocess.CompletedProcess:
     """Run ``program`` with its imports mapped onto this checkout's treadle, in ``cwd``."""
     mapped = cwd / program.name
@@ -53,6 +54,7 @@ def run_mapped(program: Path, cwd: Path) -> subprocess.CompletedProcess:
         out, err = proc.communicate()
         pytest.fail(f"{program.name} ran past {TIMEOUT_S}s\n{out[-3000:]}\n{err[-3000:]}")
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
 
 # Programs that check a documented difference from Lightning (docs/migration.md): each is an
 # expected failure, strict, so the day it passes the mark must go.
@@ -109,19 +111,19 @@ DIFFERENCES = {
     # save_hparams_to_yaml writes a value YAML cannot dump safely as its str (Lightning: drops
     # it with "Skipping ... parameter"): migration.md, 11. The rest is t_hparams_yaml.
     "t_hparams_yaml_unsafe": "an unsafe YAML value is written as its str (migration.md, 11)",
-
     # Outside a terminal treadle's RichProgressBar prints plain lines and makes no rich
     # Progress; on one it updates its tasks when a redraw is due, not at every batch, so the
     # counts of Progress.update and get_metrics calls are not Lightning's (migration.md, 7).
     # The rest of test_rich_progress_bar.py is t_rich_progress_bar, which passes.
     "t_rich_progress_bar_differences": "no rich Progress outside a terminal; tasks updated per "
     "redraw, not per batch (migration.md, 7)",
-
 }
+
 
 def _needs(program: Path) -> list:
     why = DIFFERENCES.get(program.stem)
     return [pytest.mark.xfail(reason=why, strict=True)] if why else []
+
 
 @pytest.mark.parametrize("program", [pytest.param(p, id=p.stem, marks=_needs(p)) for p in PROGRAMS])
 def test_program_runs_on_treadle(program: Path, tmp_path: Path) -> None:
@@ -131,10 +133,13 @@ def test_program_runs_on_treadle(program: Path, tmp_path: Path) -> None:
         f"stdout (end):\n{proc.stdout[-3000:]}\nstderr (end):\n{proc.stderr[-6000:]}"
     )
 
+
 def test_corpus_is_there() -> None:
     assert len(PROGRAMS) >= 10, PROGRAMS
 
+
 # -- the mapper ----------------------------------------------------------------------------------
+
 
 def test_mapper_rewrites_only_imports_name_for_name() -> None:
     source = textwrap.dedent(
@@ -173,6 +178,7 @@ from treadle import seed_everything
         """
     )
 
+
 def test_mapper_keeps_line_numbers_of_multiline_imports() -> None:
     source = "from lightning.pytorch import (\n    LightningModule,\n    Trainer,\n)\nx = 1\n"
     mapped = map_source(source)
@@ -181,7 +187,9 @@ def test_mapper_keeps_line_numbers_of_multiline_imports() -> None:
         "LightningModule", ""
     )
 
+
 # -- the names the mapping relies on ---------------------------------------------------------------
+
 
 def test_lightning_names_are_aliases_of_treadles() -> None:
     """``import lightning as L`` -> ``import treadle as L`` keeps ``L.LightningModule`` working."""
@@ -192,6 +200,7 @@ def test_lightning_names_are_aliases_of_treadles() -> None:
     assert treadle.LightningModule is treadle.Module
     assert treadle.LightningDataModule is treadle.DataModule
     assert treadle.utilities.rank_zero_only is rank_zero_only
+
 
 def test_rank_zero_helpers_where_lightning_has_them(caplog) -> None:
     """``lightning.pytorch.utilities.rank_zero_info``/``rank_zero_warn`` map to
@@ -205,6 +214,7 @@ def test_rank_zero_helpers_where_lightning_has_them(caplog) -> None:
     assert [r.getMessage() for r in caplog.records] == ["only 3 trainable"]
     with pytest.warns(UserWarning, match=re.escape("look out")):
         rank_zero_warn("look out")
+
 
 def test_unknown_top_level_name_still_says_so() -> None:
     import treadle
