@@ -432,8 +432,10 @@ class Trainer(LightningTrainerFacade):
         self._loggers: list[Any] = list(loggers) if loggers else []
 
     @property
-    def default_root_dir(self) -> Path:
-        return Path(self.config.default_root_dir or os.getcwd())
+    def default_root_dir(self) -> str:
+        """As Lightning: a str, the folder given normalised (``~`` expanded), else the cwd."""
+        given = self.config.default_root_dir
+        return os.path.normpath(os.path.expanduser(str(given))) if given else os.getcwd()
 
     @property
     def log_dir(self) -> str:
@@ -1024,7 +1026,7 @@ class Trainer(LightningTrainerFacade):
                     ]
                 )
             return found
-        folders = [self.default_root_dir / "checkpoints"]
+        folders = [Path(self.default_root_dir) / "checkpoints"]
         for callback in callbacks:
             dirpath = getattr(callback, "dirpath", None)
             if not dirpath:

@@ -656,3 +656,17 @@ def test_barebones_says_so_and_self_log_warns(tmp_path, caplog):
     said = [str(w.message) for w in record if "barebones=True)` is configured" in str(w.message)]
     assert len(said) == 4 and "`self.log('foo', ...)`" in said[0], said  # 2 calls, 2 batches
     assert not trainer.callback_metrics and not trainer.logged_metrics
+
+
+# -- default_root_dir --------------------------------------------------------------------------
+
+
+def test_default_root_dir_is_a_normalised_str(tmp_path, monkeypatch):
+    # Lightning's Trainer.default_root_dir: a str, so `trainer.default_root_dir == os.getcwd()`
+    # holds as the Trainer docs page shows (doc_trainer program).
+    monkeypatch.chdir(tmp_path)
+    assert treadle.Trainer(logger=False).default_root_dir == os.getcwd()
+    trainer = treadle.Trainer(default_root_dir=os.getcwd(), logger=False)
+    assert trainer.default_root_dir == os.getcwd() and isinstance(trainer.default_root_dir, str)
+    assert treadle.Trainer(default_root_dir="a/../b/", logger=False).default_root_dir == "b"
+    assert treadle.Trainer(default_root_dir=tmp_path, logger=False).default_root_dir == str(tmp_path)
