@@ -110,6 +110,8 @@ class Trainer(LightningTrainerFacade):
                 "`log_every_n_steps`, `self.log`), the sanity check, `fast_dev_run`, "
                 "`detect_anomaly` and `profiler`."
             )
+        # as Lightning: False leaves hyper-parameters, the graph and save() to the user
+        self.enable_autolog_hparams: bool = cfg.enable_autolog_hparams
         self.state = LoopState()
         apply_debugging_flags(cfg)
         self.plugin_manager = pm = RunPluginManager()
@@ -817,7 +819,8 @@ class Trainer(LightningTrainerFacade):
             self.ckpt_path = self._checkpoint_path(fn, ckpt_path)
             if self.ckpt_path is not None:
                 self.restore(self.ckpt_path)
-            log_hyperparams(self)  # hparams, graph and save() to each logger, on rank zero
+            if self.enable_autolog_hparams:
+                log_hyperparams(self)  # hparams, graph and save() to each logger, on rank zero
             evaluation = EvaluationLoop(self, hooks, self._metrics)
             if fn != "fit":  # (fit's: ``self._fit_loop.evaluation``)
                 self._eval_runs[fn] = evaluation
