@@ -180,6 +180,18 @@ def test_lightning_names_are_aliases_of_treadles() -> None:
     assert treadle.utilities.rank_zero_only is rank_zero_only
 
 
+def test_import_lightning_pytorch_mapped_keeps_dotted_names() -> None:
+    """``import lightning.pytorch`` is mapped to ``import treadle as lightning``: the Trainer
+    docs page's ``lightning.pytorch.loggers.CSVLogger`` (doc_trainer) reads treadle's."""
+    namespace: dict[str, object] = {}
+    exec(map_source("import lightning.pytorch\n"), namespace)
+    lightning = namespace["lightning"]
+    from treadle.loggers import CSVLogger
+
+    assert lightning.pytorch.loggers.CSVLogger is CSVLogger  # type: ignore[attr-defined]
+    assert lightning.pytorch.Trainer is lightning.Trainer  # type: ignore[attr-defined]
+
+
 def test_rank_zero_helpers_where_lightning_has_them(caplog) -> None:
     """``lightning.pytorch.utilities.rank_zero_info``/``rank_zero_warn`` map to
     ``treadle.utilities``: a log record and a warning on rank zero."""
