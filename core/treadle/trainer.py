@@ -39,7 +39,7 @@ from treadle.errors import (
     MultipleOptimizersError,
     PluginError,
 )
-from treadle.loggers import Logger, log_hyperparams
+from treadle.loggers import FileLogger, Logger, log_hyperparams
 from treadle.loop import EvaluationLoop, FitLoop, per_loader, per_rank
 from treadle.module import MODULE_HOOKS, Module
 from treadle.optim import unroute_scheduler_step
@@ -440,13 +440,17 @@ class Trainer(LightningTrainerFacade):
         return os.path.normpath(os.path.expanduser(str(given))) if given else os.getcwd()
 
     @property
-    def log_dir(self) -> str:
-        """The first logger's directory (as Lightning, a str), else ``default_root_dir``."""
+    def log_dir(self) -> str | None:
+        """As Lightning: the first logger's ``log_dir`` for a ``CSVLogger`` or
+        ``TensorBoardLogger`` (a str), another logger's ``save_dir`` (None unless it has one),
+        else ``default_root_dir``."""
         first = self.logger
-        found = first is not None and (
-            getattr(first, "log_dir", None) or getattr(first, "save_dir", None)
-        )
-        return str(found or self.default_root_dir)
+        if first is None:
+            return self.default_root_dir
+        if isinstance(first, FileLogger):
+            return str(first.log_dir)
+        save_dir = getattr(first, "save_dir", None)
+        return None if save_dir is None else str(save_dir)
 
     @property
     def max_epochs(self) -> int:
