@@ -669,7 +669,9 @@ def test_default_root_dir_is_a_normalised_str(tmp_path, monkeypatch):
     trainer = treadle.Trainer(default_root_dir=os.getcwd(), logger=False)
     assert trainer.default_root_dir == os.getcwd() and isinstance(trainer.default_root_dir, str)
     assert treadle.Trainer(default_root_dir="a/../b/", logger=False).default_root_dir == "b"
-    assert treadle.Trainer(default_root_dir=tmp_path, logger=False).default_root_dir == str(tmp_path)
+    assert treadle.Trainer(default_root_dir=tmp_path, logger=False).default_root_dir == str(
+        tmp_path
+    )
 
 
 # -- enable_autolog_hparams --------------------------------------------------------------------
@@ -712,7 +714,13 @@ def test_enable_autolog_hparams(tmp_path, enabled):
     # hyper-parameters through trainer.loggers instead.
     logger = _RecordingLogger()
     trainer = treadle.Trainer(
-        **quiet(tmp_path, logger=logger, enable_autolog_hparams=enabled, max_steps=1, limit_val_batches=0)
+        **quiet(
+            tmp_path,
+            logger=logger,
+            enable_autolog_hparams=enabled,
+            max_steps=1,
+            limit_val_batches=0,
+        )
     )
     assert trainer.enable_autolog_hparams is enabled
     if not enabled:
@@ -720,4 +728,3 @@ def test_enable_autolog_hparams(tmp_path, enabled):
             each.log_hyperparams({"custom": 1})
     trainer.fit(_HparamsModel())
     assert logger.hparams == ([{"lr": 0.1}] if enabled else [{"custom": 1}])
-
