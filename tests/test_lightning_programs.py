@@ -117,6 +117,18 @@ DIFFERENCES = {
     # The rest of test_rich_progress_bar.py is t_rich_progress_bar, which passes.
     "t_rich_progress_bar_differences": "no rich Progress outside a terminal; tasks updated per "
     "redraw, not per batch (migration.md, 7)",
+    # The Trainer docs page's `accelerator=MyOwnAcc()` (a CPUAccelerator subclass),
+    # `plugins=[MyCluster()]` (a ClusterEnvironment subclass) and `sync_batchnorm=True`: each
+    # refused with a ConfigurationError that names the treadle way (an accelerator or
+    # environment plugin; convert_sync_batchnorm yourself): docs/migration.md 3 and 4. The rest
+    # of the page is doc_trainer, which passes.
+    "doc_trainer_differences": "custom accelerator and cluster environment classes, "
+    "sync_batchnorm (migration.md 3, 4)",
+    # The profiler_basic page's report rows for LightningModule hooks the model does not
+    # override ([LightningModule]BoringModel.optimizer_step, ...): treadle profiles hook
+    # implementations only (docs/migration.md 17, docs/profiling.md). The rest of the profiler
+    # pages is doc_profiler, which passes.
+    "doc_profiler_differences": "inherited Module hooks are no profiler actions (migration.md 17)",
 }
 
 
@@ -200,6 +212,18 @@ def test_lightning_names_are_aliases_of_treadles() -> None:
     assert treadle.LightningModule is treadle.Module
     assert treadle.LightningDataModule is treadle.DataModule
     assert treadle.utilities.rank_zero_only is rank_zero_only
+
+
+def test_import_lightning_pytorch_mapped_keeps_dotted_names() -> None:
+    """``import lightning.pytorch`` is mapped to ``import treadle as lightning``: the Trainer
+    docs page's ``lightning.pytorch.loggers.CSVLogger`` (doc_trainer) reads treadle's."""
+    namespace: dict[str, object] = {}
+    exec(map_source("import lightning.pytorch\n"), namespace)
+    lightning = namespace["lightning"]
+    from treadle.loggers import CSVLogger
+
+    assert lightning.pytorch.loggers.CSVLogger is CSVLogger  # type: ignore[attr-defined]
+    assert lightning.pytorch.Trainer is lightning.Trainer  # type: ignore[attr-defined]
 
 
 def test_rank_zero_helpers_where_lightning_has_them(caplog) -> None:

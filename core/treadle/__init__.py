@@ -92,6 +92,12 @@ def __getattr__(name):
         from treadle import hookspecs
 
         return hookspecs
+    if name == "pytorch":
+        # ``import lightning.pytorch`` mapped is ``import treadle as lightning``: the program's
+        # ``lightning.pytorch.loggers.CSVLogger`` then reads treadle's (the Trainer docs page).
+        import sys
+
+        return sys.modules[__name__]
     if name in ("callbacks", "loggers", "kinds"):
         # ``from treadle import callbacks`` would call this function again (the submodule is
         # not an attribute until imported): import it by its full name instead.

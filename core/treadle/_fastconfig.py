@@ -238,6 +238,7 @@ FIELDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "profiler": (None, _profiler),
     # barebones=True sets other arguments (TrainerConfig.from_kwargs): declined here
     "barebones": (False, lambda v: v if v is False else _DECLINE),
+    "enable_autolog_hparams": (True, _bool),
 }
 
 

@@ -55,7 +55,14 @@ def dump(trainer: Any, hooks: Any, loop: Any, weights_only: bool = False) -> dic
         "state_dict": module.state_dict(),
         **checkpoint_entries(module),  # "hyper_parameters", "hparams_name" (as Lightning)
     }
-    if weights_only:
+    if weights_only:  # as Lightning: the Module's on_save_checkpoint runs, the callbacks' do not
+        pm = trainer.plugin_manager
+        user = pm.get_plugin("module")
+        others = [p for p in pm.get_plugins() if p is not user]
+        if user is not None:
+            hooks.subset("on_save_checkpoint", others)(
+                trainer=trainer, module=module, checkpoint=checkpoint
+            )
         return checkpoint
     outside = {"loops": {"epoch": state.epoch, "batches_done": 0}}  # no fit() has run
     position = loop.position() if loop is not None else outside

@@ -104,6 +104,7 @@ class TrainerConfig(BaseModel):
     nonfinite_loss: Optional[str] = None
     profiler: Any = None
     barebones: bool = False
+    enable_autolog_hparams: bool = True
 
     @field_validator("precision", mode="before")
     @classmethod

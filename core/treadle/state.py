@@ -30,7 +30,8 @@ class FnName(str):
 class StageName(str):
     """``trainer.state.stage``'s value: treadle's stage name (``"fit"``, ``"sanity"``, ...), a
     plain string that also answers ``.value`` with Lightning's ``RunningStage`` value
-    (``"train"``, ``"sanity_check"``, ``"validate"``, ``"test"``, ``"predict"``)."""
+    (``"train"``, ``"sanity_check"``, ``"validate"``, ``"test"``, ``"predict"``) and equals
+    that name too (``"fit" == "train"``; its hash stays treadle's name's)."""
 
     __slots__ = ()
 
@@ -43,7 +44,8 @@ class StageName(str):
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Enum):
             return bool(other == str(self))
-        return str.__eq__(self, other)
+        # Lightning's name too (the Trainer docs page: ``stage in ("train", "sanity_check", ...)``)
+        return str.__eq__(self, other) or _LIGHTNING_STAGE.get(str(self)) == other
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)

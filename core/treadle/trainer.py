@@ -39,7 +39,7 @@ from treadle.errors import (
     MultipleOptimizersError,
     PluginError,
 )
-from treadle.loggers import Logger, log_hyperparams
+from treadle.loggers import FileLogger, Logger, log_hyperparams
 from treadle.loop import EvaluationLoop, FitLoop, per_loader, per_rank
 from treadle.module import MODULE_HOOKS, Module
 from treadle.optim import unroute_scheduler_step
@@ -111,6 +111,8 @@ class Trainer(LightningTrainerFacade):
                 "`log_every_n_steps`, `self.log`), the sanity check, `fast_dev_run`, "
                 "`detect_anomaly` and `profiler`."
             )
+        # as Lightning: False leaves hyper-parameters, the graph and save() to the user
+        self.enable_autolog_hparams: bool = cfg.enable_autolog_hparams
         self.state = LoopState()
         apply_debugging_flags(cfg)
         self.plugin_manager = pm = RunPluginManager()
@@ -439,17 +441,23 @@ class Trainer(LightningTrainerFacade):
         self._loggers: list[Any] = list(loggers) if loggers else []
 
     @property
-    def default_root_dir(self) -> Path:
-        return Path(self.config.default_root_dir or os.getcwd())
+    def default_root_dir(self) -> str:
+        """As Lightning: a str, the folder given normalised (``~`` expanded), else the cwd."""
+        given = self.config.default_root_dir
+        return os.path.normpath(os.path.expanduser(str(given))) if given else os.getcwd()
 
     @property
-    def log_dir(self) -> str:
-        """The first logger's directory (as Lightning, a str), else ``default_root_dir``."""
+    def log_dir(self) -> str | None:
+        """As Lightning: the first logger's ``log_dir`` for a ``CSVLogger`` or
+        ``TensorBoardLogger`` (a str), another logger's ``save_dir`` (None unless it has one),
+        else ``default_root_dir``."""
         first = self.logger
-        found = first is not None and (
-            getattr(first, "log_dir", None) or getattr(first, "save_dir", None)
-        )
-        return str(found or self.default_root_dir)
+        if first is None:
+            return self.default_root_dir
+        if isinstance(first, FileLogger):
+            return str(first.log_dir)
+        save_dir = getattr(first, "save_dir", None)
+        return None if save_dir is None else str(save_dir)
 
     @property
     def max_epochs(self) -> int:
@@ -825,7 +833,8 @@ class Trainer(LightningTrainerFacade):
             self.ckpt_path = self._checkpoint_path(fn, ckpt_path)
             if self.ckpt_path is not None:
                 self.restore(self.ckpt_path)
-            log_hyperparams(self)  # hparams, graph and save() to each logger, on rank zero
+            if self.enable_autolog_hparams:
+                log_hyperparams(self)  # hparams, graph and save() to each logger, on rank zero
             evaluation = EvaluationLoop(self, hooks, self._metrics)
             if fn != "fit":  # (fit's: ``self._fit_loop.evaluation``)
                 self._eval_runs[fn] = evaluation
@@ -1047,7 +1056,7 @@ class Trainer(LightningTrainerFacade):
                     ]
                 )
             return found
-        folders = [self.default_root_dir / "checkpoints"]
+        folders = [Path(self.default_root_dir) / "checkpoints"]
         for callback in callbacks:
             dirpath = getattr(callback, "dirpath", None)
             if not dirpath:

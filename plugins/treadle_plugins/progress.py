@@ -429,6 +429,16 @@ class PlainProgressBar(ProgressBar):
         self._live_end()
 
 
+# the factory of each kind of bar (Lightning's TQDMProgressBar methods)
+_INIT_TQDM = {
+    "sanity": "init_sanity_tqdm",
+    "train": "init_train_tqdm",
+    "val": "init_validation_tqdm",
+    "test": "init_test_tqdm",
+    "predict": "init_predict_tqdm",
+}
+
+
 class TQDMProgressBar(PlainProgressBar):
     """Lightning's ``TQDMProgressBar`` (extra ``[tqdm]``): tqdm bars on a terminal, plain lines
     otherwise.
@@ -463,25 +473,74 @@ class TQDMProgressBar(PlainProgressBar):
             )
         return True
 
-    def _live_open(self, task: _Task, kind: str) -> None:
+    # -- Lightning's bar factories: override one to customise its bar ----------------------------
+
+    def _tqdm(self, kind: str) -> Any:
+        """A tqdm bar for ``kind``, drawn on a terminal (disabled otherwise)."""
+        if not module_available("tqdm"):
+            raise ModuleNotFoundError(
+                f"`TQDMProgressBar` needs the `tqdm` package, which is not installed. Install it "
+                f"with: {INSTALL_HINT['tqdm']} (or use `PlainProgressBar`)."
+            )
         from tqdm.auto import tqdm
 
-        if kind == "train" and self._train_bar is not None:  # as Lightning: one bar per fit
-            task.handle = self._train_bar
-            task.handle.set_description(task.desc, refresh=False)
-            task.handle.reset(total=task.total)
-            return
         below = kind in ("val", "sanity") and self._train is not None
-        task.handle = tqdm(
-            desc=task.desc,
-            total=task.total,
+        return tqdm(
+            desc=self._description(kind),
             position=self._process_position + (1 if below else 0),
             leave=kind in ("train", "test", "predict"),
             file=self._stream(),
             dynamic_ncols=True,
             smoothing=0,
             unit="it",
+            disable=not self._live,
         )
+
+    def init_sanity_tqdm(self) -> Any:
+        """The sanity check's bar (a tqdm)."""
+        return self._tqdm("sanity")
+
+    def init_train_tqdm(self) -> Any:
+        """The training bar (a tqdm)."""
+        return self._tqdm("train")
+
+    def init_predict_tqdm(self) -> Any:
+        """The prediction bar (a tqdm)."""
+        return self._tqdm("predict")
+
+    def init_validation_tqdm(self) -> Any:
+        """The validation bar (a tqdm)."""
+        return self._tqdm("val")
+
+    def init_test_tqdm(self) -> Any:
+        """The test bar (a tqdm)."""
+        return self._tqdm("test")
+
+    def _init_tqdm(self, kind: str) -> Any:
+        return getattr(self, _INIT_TQDM[kind])()
+
+    def _open(self, kind: str, total: Any) -> _Task | None:
+        task = super()._open(kind, total)
+        # outside a terminal, a subclass's bar factory still runs: its description (set there,
+        # as Lightning's docs show) labels the plain lines
+        if task is not None and self.is_enabled and not self._live:
+            name = _INIT_TQDM[kind]
+            if getattr(type(self), name) is not getattr(TQDMProgressBar, name):
+                bar = self._init_tqdm(kind)
+                # (a disabled tqdm has a ``desc`` only once ``set_description`` gave it one)
+                task.desc = str(getattr(bar, "desc", "")).removesuffix(": ") or task.desc
+                bar.close()
+        return task
+
+    def _live_open(self, task: _Task, kind: str) -> None:
+        if kind == "train" and self._train_bar is not None:  # as Lightning: one bar per fit
+            task.handle = self._train_bar
+            task.handle.set_description(task.desc, refresh=False)
+            task.handle.reset(total=task.total)
+            return
+        task.handle = self._init_tqdm(kind)
+        task.handle.reset(total=task.total)
+        task.desc = str(task.handle.desc).removesuffix(": ") or task.desc
         if kind == "train" and not self._leave:
             self._train_bar = task.handle
 

@@ -368,6 +368,32 @@ def test_save_weights_only(tmp_path):
         assert "optimizer_states" not in saved and "loops" not in saved
 
 
+class _SavesCool(BoringModel):
+    def on_save_checkpoint(self, checkpoint):
+        checkpoint["cool"] = {"epoch": self.current_epoch}
+
+
+class _CallbackSaves(treadle.Callback):
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint):
+        checkpoint["callback_cool"] = 1
+
+
+def test_save_weights_only_calls_the_modules_on_save_checkpoint_only(tmp_path):
+    """As Lightning's dump_checkpoint(weights_only=True): the LightningModule's
+    on_save_checkpoint still adds its entries, the callbacks' hooks are not called
+    (checkpointing_advanced docs page, doc_checkpointing_intermediate program)."""
+    callback = ModelCheckpoint(dirpath=tmp_path / "w", save_weights_only=True)
+    trainer = fit(tmp_path, [callback, _CallbackSaves()], model=_SavesCool(), max_epochs=1)
+    saved = load(callback.best_model_path)
+    assert saved["cool"] == {"epoch": 0} and "callback_cool" not in saved
+    trainer.save_checkpoint(tmp_path / "full.ckpt")
+    full = load(tmp_path / "full.ckpt")
+    assert full["cool"] == {"epoch": 1} and full["callback_cool"] == 1
+    trainer.save_checkpoint(tmp_path / "weights.ckpt", weights_only=True)
+    weights = load(tmp_path / "weights.ckpt")
+    assert weights["cool"] == {"epoch": 1} and "callback_cool" not in weights
+
+
 def test_ckpt_version_after_rerun_new_trainer(tmp_path):
     """Lightning's test_ckpt_version_after_rerun_new_trainer."""
     for i in range(2):

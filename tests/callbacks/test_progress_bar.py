@@ -456,3 +456,45 @@ def test_a_bar_pickles_after_a_run(tmp_path):
     fit(tmp_path, bar, n_batches=2)
     copy = pickle.loads(pickle.dumps(bar))
     assert copy.refresh_rate == 1 and copy.is_enabled
+
+
+class _LabelledBars(TQDMProgressBar):
+    """The progress_bar docs page's ``LitProgressBar``: Lightning's bar factories overridden."""
+
+    def init_train_tqdm(self):
+        bar = super().init_train_tqdm()
+        bar.set_description("training...")
+        return bar
+
+    def init_validation_tqdm(self):
+        bar = super().init_validation_tqdm()
+        bar.set_description("running validation...")
+        return bar
+
+
+class _ValidatingNet(Net):
+    def validation_step(self, batch, batch_idx):
+        pass
+
+
+def test_tqdm_bar_factories_label_the_plain_lines(tmp_path, capsys):
+    # Lightning's TQDMProgressBar.init_*_tqdm: overriding one customises that bar; outside a
+    # terminal the description set there labels the plain lines (doc_progress_bar program).
+    bar = _LabelledBars()
+    trainer = treadle.Trainer(
+        accelerator="cpu",
+        max_epochs=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
+        callbacks=[bar],
+    )
+    trainer.fit(_ValidatingNet(), loader(4), loader(2))
+    lines = capsys.readouterr().out.splitlines()
+    assert any(x.startswith("training...: 4/4") for x in lines), lines
+    assert any(x.startswith("running validation...: 2/2") for x in lines), lines
+    assert not any(x.startswith("Epoch 0") for x in lines), lines
+    made = bar.init_test_tqdm()
+    assert made.disable  # not a terminal: not drawn
+    made.close()

@@ -649,3 +649,75 @@ def test_barebones_says_so_and_self_log_warns(tmp_path, caplog):
     said = [str(w.message) for w in record if "barebones=True)` is configured" in str(w.message)]
     assert len(said) == 4 and "`self.log('foo', ...)`" in said[0], said  # 2 calls, 2 batches
     assert not trainer.callback_metrics and not trainer.logged_metrics
+
+
+# -- default_root_dir --------------------------------------------------------------------------
+
+
+def test_default_root_dir_is_a_normalised_str(tmp_path, monkeypatch):
+    # Lightning's Trainer.default_root_dir: a str, so `trainer.default_root_dir == os.getcwd()`
+    # holds as the Trainer docs page shows (doc_trainer program).
+    monkeypatch.chdir(tmp_path)
+    assert treadle.Trainer(logger=False).default_root_dir == os.getcwd()
+    trainer = treadle.Trainer(default_root_dir=os.getcwd(), logger=False)
+    assert trainer.default_root_dir == os.getcwd() and isinstance(trainer.default_root_dir, str)
+    assert treadle.Trainer(default_root_dir="a/../b/", logger=False).default_root_dir == "b"
+    assert treadle.Trainer(default_root_dir=tmp_path, logger=False).default_root_dir == str(
+        tmp_path
+    )
+
+
+# -- enable_autolog_hparams --------------------------------------------------------------------
+
+
+class _RecordingLogger(treadle.loggers.Logger):
+    def __init__(self):
+        super().__init__()
+        self.hparams = []
+        self.saves = 0
+
+    @property
+    def name(self):
+        return "rec"
+
+    @property
+    def version(self):
+        return 0
+
+    def log_hyperparams(self, params, *args, **kwargs):
+        self.hparams.append(dict(params))
+
+    def log_metrics(self, metrics, step=None):
+        pass
+
+    def save(self):
+        self.saves += 1
+
+
+class _HparamsModel(BoringModel):
+    def __init__(self, lr=0.1):
+        super().__init__()
+        self.save_hyperparameters()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_enable_autolog_hparams(tmp_path, enabled):
+    # Lightning 2.6's Trainer(enable_autolog_hparams=...) (the Trainer docs page): False sends
+    # neither save_hyperparameters() nor the start-of-run save() to the loggers; the user logs
+    # hyper-parameters through trainer.loggers instead.
+    logger = _RecordingLogger()
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            logger=logger,
+            enable_autolog_hparams=enabled,
+            max_steps=1,
+            limit_val_batches=0,
+        )
+    )
+    assert trainer.enable_autolog_hparams is enabled
+    if not enabled:
+        for each in trainer.loggers:
+            each.log_hyperparams({"custom": 1})
+    trainer.fit(_HparamsModel())
+    assert logger.hparams == ([{"lr": 0.1}] if enabled else [{"custom": 1}])

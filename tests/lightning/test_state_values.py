@@ -90,3 +90,13 @@ def test_state_stage_is_a_string_with_lightnings_value(tmp_path):
     ]
     assert trainer.state.stage is None  # between runs, as Lightning
     assert RunningStage.TRAINING == "fit" and RunningStage.TRAINING.value == "train"
+
+
+def test_state_stage_equals_lightnings_name_too():
+    # The Trainer docs page: "stage in ("train", "sanity_check", "validate", "test", "predict")"
+    from treadle.state import STAGE
+
+    assert STAGE["fit"] == "train" and STAGE["fit"] == "fit" and "train" == STAGE["fit"]  # noqa: SIM300 (the reflected ==)
+    assert STAGE["sanity"] == "sanity_check" and STAGE["sanity"] in ("train", "sanity_check")
+    assert STAGE["fit"] != "sanity_check" and STAGE["validate"] != "train"
+    assert ("fit", "running", STAGE["fit"]) == ("fit", "running", "train")

@@ -227,6 +227,37 @@ def test_trainer_log_dir_is_the_first_loggers_log_dir_as_a_str(tmp_path):
     assert trainer(tmp_path, logger=logger).log_dir == logger.log_dir
 
 
+class _OwnLogger(treadle.loggers.Logger):
+    def __init__(self, save_dir=None):
+        super().__init__()
+        self._save_dir = save_dir
+
+    name = "own"
+    version = 0
+
+    @property
+    def save_dir(self):
+        return self._save_dir
+
+    @property
+    def log_dir(self):
+        return "not/used/by/the/trainer"
+
+    def log_hyperparams(self, params, *args, **kwargs):
+        pass
+
+    def log_metrics(self, metrics, step=None):
+        pass
+
+
+def test_trainer_log_dir_of_another_logger_is_its_save_dir(tmp_path):
+    """Lightning's Trainer.log_dir: a logger other than CSVLogger/TensorBoardLogger gives its
+    ``save_dir`` (None by default), not its ``log_dir`` (logging_advanced docs page)."""
+    assert trainer(tmp_path, logger=_OwnLogger()).log_dir is None
+    assert trainer(tmp_path, logger=_OwnLogger(tmp_path / "s")).log_dir == str(tmp_path / "s")
+    assert trainer(tmp_path, logger=False).log_dir == str(tmp_path)
+
+
 def test_log_graph_of_a_model_attached_to_a_trainer(tmp_path):
     """``log_graph=True`` draws ``example_input_array``'s graph (moved to the model's device)."""
     model = BoringModel()
