@@ -117,13 +117,12 @@ DIFFERENCES = {
     # The rest of test_rich_progress_bar.py is t_rich_progress_bar, which passes.
     "t_rich_progress_bar_differences": "no rich Progress outside a terminal; tasks updated per "
     "redraw, not per batch (migration.md, 7)",
-    # The Trainer docs page's `accelerator=MyOwnAcc()` (a CPUAccelerator subclass),
-    # `plugins=[MyCluster()]` (a ClusterEnvironment subclass) and `sync_batchnorm=True`: each
-    # refused with a ConfigurationError that names the treadle way (an accelerator or
-    # environment plugin; convert_sync_batchnorm yourself): docs/migration.md 3 and 4. The rest
-    # of the page is doc_trainer, which passes.
-    "doc_trainer_differences": "custom accelerator and cluster environment classes, "
-    "sync_batchnorm (migration.md 3, 4)",
+    # The Trainer docs page's `accelerator=MyOwnAcc()` (a CPUAccelerator subclass) and
+    # `plugins=[MyCluster()]` (a ClusterEnvironment subclass): each refused with a
+    # ConfigurationError that names the treadle way (an accelerator or environment plugin):
+    # docs/migration.md 3. The rest of the page is doc_trainer, which passes.
+    "doc_trainer_differences": "custom accelerator and cluster environment classes "
+    "(migration.md 3)",
     # The profiler_basic page's report rows for LightningModule hooks the model does not
     # override ([LightningModule]BoringModel.optimizer_step, ...): treadle profiles hook
     # implementations only (docs/migration.md 17, docs/profiling.md). The rest of the profiler

@@ -13,8 +13,9 @@
 #   properties (callback_metrics, logged_metrics, progress_bar_metrics, log_dir,
 #   estimated_stepping_batches with OneCycleLR, state, sanity_checking, num_*_batches,
 #   *_dataloaders). The page's `main(hparams)` with ArgumentParser is run with `--accelerator
-#   cpu`. `sync_batchnorm=True`, a `CPUAccelerator` subclass and a `ClusterEnvironment`
-#   subclass are in `doc_trainer_differences.py` (treadle refuses them, docs/migration.md 3, 4).
+#   cpu`. `sync_batchnorm=True` is run on one CPU process. A `CPUAccelerator` subclass and a
+#   `ClusterEnvironment` subclass are in `doc_trainer_differences.py` (treadle refuses them,
+#   docs/migration.md 3).
 import os
 from argparse import ArgumentParser
 
@@ -418,4 +419,8 @@ if __name__ == "__main__":
             trainer.current_epoch,
             trainer.global_step,
         )
+
+    # sync_batchnorm: one CPU process (the batch norms stay as they are)
+    trainer = Trainer(sync_batchnorm=True, accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False)
+    trainer.fit(LitModel(), loader())
     print("OK")

@@ -1,11 +1,11 @@
 # Source: https://lightning.ai/docs/pytorch/stable/common/trainer.html
 #   (pytorch-lightning docs/source-pytorch/common/trainer.rst; Apache-2.0, Copyright The
 #   Lightning AI team)
-# Edits: the three flag examples of the page that treadle refuses by design, split out of
-#   `doc_trainer.py` (docs/migration.md 3 and 4): `accelerator=MyOwnAcc()` (a subclass of
+# Edits: the two flag examples of the page that treadle refuses by design, split out of
+#   `doc_trainer.py` (docs/migration.md 3): `accelerator=MyOwnAcc()` (a subclass of
 #   `CPUAccelerator`), `plugins=[MyCluster()]` (a `ClusterEnvironment` subclass; the page's
 #   three methods filled in with the rest of the abstract ones, returning single-process
-#   values) and `sync_batchnorm=True`, each with a short CPU fit. This program is a strict
+#   values), each with a short CPU fit. This program is a strict
 #   expected failure in tests/test_lightning_programs.py; `doc_trainer.py` keeps passing.
 import torch
 from lightning.pytorch import LightningModule, Trainer
@@ -83,5 +83,4 @@ if __name__ == "__main__":
     trainer = fit(accelerator=MyOwnAcc())
     assert isinstance(trainer.accelerator, MyOwnAcc)
     fit(plugins=[MyCluster()], accelerator="cpu", devices=1)
-    trainer = fit(sync_batchnorm=True, accelerator="cpu", devices=1)
     print("OK")
