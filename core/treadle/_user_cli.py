@@ -276,6 +276,13 @@ class CLI:
                     problems.append(f"`--{key}` needs a value, as in `--{key} VALUE`")
                     continue
                 value, i = tokens[i], i + 1
+                if key in self._parser.lists:  # `--something a b c`
+                    words = [value]
+                    while i < len(tokens) and not tokens[i].startswith("--"):
+                        words.append(tokens[i])
+                        i += 1
+                    config[key] = words
+                    continue
             if key in ("config", "c"):
                 _merge(config, _read_config_arg(value, file_problems))
                 continue
@@ -452,7 +459,12 @@ class CLI:
         }
         for name, (_, kind) in self._parser.arguments.items():
             value = config.get(name)
-            if kind is not None and value is not None and not isinstance(value, kind):
+            if name in self._parser.lists and isinstance(value, list) and kind is not None:
+                try:
+                    config[name] = [kind(v) for v in value]
+                except (TypeError, ValueError) as exc:
+                    problems.append(f"{name}: {value!r} is not a list of {_type_name(kind)}: {exc}")
+            elif kind is not None and value is not None and not isinstance(value, kind):
                 try:
                     config[name] = kind(value)
                 except (TypeError, ValueError) as exc:
@@ -637,8 +649,11 @@ class CLI:
             section, name = _link_target(target)
             spec = checked["optimizers"].get(key)
             if section == "model" and spec is not None:
+                given = self.config.get(key)
                 model_kwargs[name] = {
-                    "class_path": f"{spec[0].__module__}.{spec[0].__qualname__}",
+                    "class_path": given["class_path"]  # as written: `torch.optim.Adam`
+                    if isinstance(given, dict) and "class_path" in given
+                    else f"{spec[0].__module__}.{spec[0].__qualname__}",
                     "init_args": {k: _build(v) for k, v in spec[1].items()},
                 }
         self.model = cls(**model_kwargs)
@@ -782,6 +797,7 @@ class Parser:
         self.classes: dict[str, Any] = {}
         self.defaults: dict[str, Any] = {}
         self.links: list[tuple[tuple[str, ...], str, Any, str]] = []
+        self.lists: set[str] = set()  # arguments added with nargs="+" or "*"
         # nested key -> (class or tuple of classes, link_to): LightningArgumentParser's
         self._optimizers: dict[str, tuple[Any, str]] = {}
         self._lr_schedulers: dict[str, tuple[Any, str]] = {}
@@ -846,9 +862,13 @@ class Parser:
         with open(path, "w", encoding="utf-8") as f:
             f.write(self.dump(config, skip_none=skip_none))
 
-    def add_argument(self, *names: str, default: Any = None, type: Any = None, **_: Any) -> None:
+    def add_argument(
+        self, *names: str, default: Any = None, type: Any = None, nargs: Any = None, **_: Any
+    ) -> None:
         flag = next((n for n in names if n.startswith("--")), names[0])
         self.arguments[flag.lstrip("-")] = (default, type)
+        if nargs in ("+", "*"):  # `--name a b c`: a list (of `type` each)
+            self.lists.add(flag.lstrip("-"))
 
     def add_lightning_class_args(
         self, lightning_class: Any, nested_key: str, subclass_mode: bool = False, **_: Any
