@@ -62,11 +62,11 @@ class CLI:
     ``sys.argv[1:]``, or a configuration dict), ``run`` (False: no subcommand; build and stop;
     use ``cli.trainer``, ``cli.model``, ``cli.datamodule``), ``parser_kwargs``
     (``prog``, ``description``, ``default_config_files``; the last also per subcommand, as
-    ``{"fit": {"default_config_files": [...]}}``). ``save_config_callback`` must stay None:
-    treadle does not write the configuration next to the logs, so ``save_config_kwargs`` is
-    accepted and unused, as are ``auto_configure_optimizers`` and
-    ``load_from_checkpoint_support`` (LightningCLI's optimizer/scheduler arguments and
-    ``--ckpt_path`` hyper-parameter loading are not implemented).
+    ``{"fit": {"default_config_files": [...]}}``), ``save_config_callback`` (by default
+    :class:`SaveConfigCallback`: ``config.yaml`` in the log directory; None: not saved) with
+    ``save_config_kwargs`` (its arguments), ``auto_configure_optimizers`` (the ``--optimizer``
+    and ``--lr_scheduler`` sections, which replace the model's ``configure_optimizers``).
+    ``load_from_checkpoint_support`` is accepted and unused.
 
     Override ``before_fit``/``after_fit`` (and the same for ``validate``, ``test``,
     ``predict``) to run code around the subcommand.
