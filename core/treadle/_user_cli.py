@@ -30,6 +30,10 @@ import typing
 from collections.abc import Sequence
 from typing import Any, Optional, Union
 
+import torch
+
+from treadle.callback import Callback
+
 EXIT_CONFIG = 2
 
 # What ``args=`` takes (Lightning's ``lightning.pytorch.cli.ArgsType``): a list of command-line
@@ -58,11 +62,11 @@ class CLI:
     ``sys.argv[1:]``, or a configuration dict), ``run`` (False: no subcommand; build and stop;
     use ``cli.trainer``, ``cli.model``, ``cli.datamodule``), ``parser_kwargs``
     (``prog``, ``description``, ``default_config_files``; the last also per subcommand, as
-    ``{"fit": {"default_config_files": [...]}}``). ``save_config_callback`` must stay None:
-    treadle does not write the configuration next to the logs, so ``save_config_kwargs`` is
-    accepted and unused, as are ``auto_configure_optimizers`` and
-    ``load_from_checkpoint_support`` (LightningCLI's optimizer/scheduler arguments and
-    ``--ckpt_path`` hyper-parameter loading are not implemented).
+    ``{"fit": {"default_config_files": [...]}}``), ``save_config_callback`` (by default
+    :class:`SaveConfigCallback`: ``config.yaml`` in the log directory; None: not saved) with
+    ``save_config_kwargs`` (its arguments), ``auto_configure_optimizers`` (the ``--optimizer``
+    and ``--lr_scheduler`` sections, which replace the model's ``configure_optimizers``).
+    ``load_from_checkpoint_support`` is accepted and unused.
 
     Override ``before_fit``/``after_fit`` (and the same for ``validate``, ``test``,
     ``predict``) to run code around the subcommand.
@@ -72,7 +76,7 @@ class CLI:
         self,
         model_class: Any = None,
         datamodule_class: Any = None,
-        save_config_callback: Any = None,
+        save_config_callback: Any = "SaveConfigCallback",
         trainer_class: Any = None,
         trainer_defaults: dict[str, Any] | None = None,
         seed_everything_default: bool | int = True,
@@ -87,12 +91,11 @@ class CLI:
     ) -> None:
         import treadle
 
-        if save_config_callback is not None:
-            raise ValueError(
-                "`CLI(save_config_callback=...)`: treadle does not save the "
-                "configuration; leave it None and keep your `--config` file "
-                "(or `--print_config` output) with the run."
-            )
+        if save_config_callback == "SaveConfigCallback":  # the default, as LightningCLI's
+            save_config_callback = SaveConfigCallback
+        self.save_config_callback = save_config_callback
+        self.save_config_kwargs = dict(save_config_kwargs or {})
+        self.auto_configure_optimizers = auto_configure_optimizers
         self.model_class, self.datamodule_class = model_class, datamodule_class
         self.trainer_class = trainer_class or treadle.Trainer
         self.trainer_defaults = dict(trainer_defaults or {})
@@ -108,12 +111,18 @@ class CLI:
         self.trainer: Any = None
         self.config_init: dict[str, Any] = {}  # objects built from add_lightning_class_args
 
-        self._parser = Parser()
+        self._parser = self.parser = Parser()
         self.add_arguments_to_parser(self._parser)
+        if auto_configure_optimizers:  # as LightningCLI: unless added in add_arguments_to_parser
+            if not self._parser._optimizers:
+                self._parser.add_optimizer_args()
+            if not self._parser._lr_schedulers:
+                self._parser.add_lr_scheduler_args()
         self.subcommand, config, print_config = self._parse(args, run)
         self.config = _Config(config, self.subcommand)
+        self._normalise_optimizers(self.config)
         if print_config:  # unchecked, so that a template can be printed (required args: null)
-            sys.stdout.write(_dump_yaml(self._with_required(self.config)))
+            sys.stdout.write(self._parser.dump(self._with_required(self.config)))
             raise SystemExit(0)
         problems: list[str] = []
         checked = self._check(self.config, problems)
@@ -166,12 +175,16 @@ class CLI:
             config["data"] = (
                 {} if self.subclass_mode_data else _signature_defaults(self.datamodule_class)
             )
-        config.update(_SUBCOMMANDS.get(subcommand or "", {}))
         parser = self._parser
         for name, (default, _) in parser.arguments.items():
             config[name] = default
         for key, cls in parser.classes.items():
             config[key] = _signature_defaults(cls)
+        for key, (base, _, kind) in parser.optimizer_groups().items():
+            # a tuple of classes: `--optimizer=Adam` chooses one (None: not given); one class:
+            # its arguments, as LightningCLI's `parser.add_optimizer_args(torch.optim.Adam)`
+            config[key] = None if isinstance(base, tuple) else _optimizer_defaults(base, kind)
+        config.update(_SUBCOMMANDS.get(subcommand or "", {}))
         for dotted, value in parser.defaults.items():
             *parents, last = dotted.split(".")
             node = config
@@ -263,6 +276,13 @@ class CLI:
                     problems.append(f"`--{key}` needs a value, as in `--{key} VALUE`")
                     continue
                 value, i = tokens[i], i + 1
+                if key in self._parser.lists:  # `--something a b c`
+                    words = [value]
+                    while i < len(tokens) and not tokens[i].startswith("--"):
+                        words.append(tokens[i])
+                        i += 1
+                    config[key] = words
+                    continue
             if key in ("config", "c"):
                 _merge(config, _read_config_arg(value, file_problems))
                 continue
@@ -274,10 +294,14 @@ class CLI:
                 )
                 continue
             parsed = _load_yaml(value, f"`--{key} {value}`", problems)
-            if path in (["model"], ["data"]) and isinstance(parsed, str):
-                parsed = {"class_path": parsed}  # `--model pkg.Model`, as LightningCLI
+            if key in ("model", "data", *self._parser.optimizer_groups()) and isinstance(
+                parsed, str
+            ):  # `--model pkg.Model`, `--model Model`, `--optimizer Adam`, as LightningCLI
+                parsed = {"class_path": self._short_class_path(key, parsed)}
                 if isinstance(config.get(key), dict) and "class_path" not in config[key]:
                     config[key] = {}  # the base class's defaults do not apply to another class
+            if key in ("trainer.callbacks", "trainer.logger") and isinstance(parsed, str):
+                parsed = _short_callback(key, parsed)  # `--trainer.callbacks=DeviceStatsMonitor`
             node = config
             for part in path[:-1]:
                 if not isinstance(node.get(part), dict):
@@ -429,9 +453,18 @@ class CLI:
             key: self._check_section(key, config.get(key), cls, False, problems)
             for key, cls in self._parser.classes.items()
         }
+        checked["optimizers"] = {
+            key: self._check_optimizer(key, config.get(key), base, kind, problems)
+            for key, (base, _, kind) in self._parser.optimizer_groups().items()
+        }
         for name, (_, kind) in self._parser.arguments.items():
             value = config.get(name)
-            if kind is not None and value is not None and not isinstance(value, kind):
+            if name in self._parser.lists and isinstance(value, list) and kind is not None:
+                try:
+                    config[name] = [kind(v) for v in value]
+                except (TypeError, ValueError) as exc:
+                    problems.append(f"{name}: {value!r} is not a list of {_type_name(kind)}: {exc}")
+            elif kind is not None and value is not None and not isinstance(value, kind):
                 try:
                     config[name] = kind(value)
                 except (TypeError, ValueError) as exc:
@@ -485,12 +518,107 @@ class CLI:
             if p.annotation is p.empty and p.default is p.empty:
                 fields[p.name] = (Any, None)
                 specs.setdefault(p.name, None)
-        for _, target, _ in self._parser.links_on("instantiate"):
+        targets = [t for _, t, _ in self._parser.links_on("instantiate")]
+        for target in [*targets, *(t for _, t in self._parser.optimizer_links())]:
             section, name = _link_target(target)
             if section == key and name in fields:  # given when the source is built
                 fields[name] = (Any, None)
         validated = _validate_args(specs, fields, f"{key}.", problems, owner=cls)
         return cls, {**specs, **validated}
+
+    def _normalise_optimizers(self, config: dict[str, Any]) -> None:
+        """``--optimizer=Adam --optimizer.lr=0.1`` as LightningCLI stores it:
+        ``{class_path: torch.optim.Adam, init_args: {lr: 0.1, betas: ..., ...}}``."""
+        from treadle.cli import resolve_class_path
+
+        for key, (_, _, kind) in self._parser.optimizer_groups().items():
+            value = config.get(key)
+            if not isinstance(value, dict) or "class_path" not in value:
+                continue
+            path = self._short_class_path(key, str(value["class_path"]))
+            try:
+                cls = resolve_class_path(path)
+            except Exception:
+                continue  # reported when the configuration is checked
+            given = {k: v for k, v in value.items() if k not in ("class_path", "init_args")}
+            config[key] = {
+                "class_path": path,
+                "init_args": {
+                    **_optimizer_defaults(cls, kind),
+                    **(value.get("init_args") or {}),
+                    **given,
+                },
+            }
+
+    def _check_optimizer(
+        self, key: str, value: Any, base: Any, kind: str, problems: list[str]
+    ) -> tuple[Any, dict[str, Any]] | None:
+        """An optimizer or scheduler section: None (not chosen), ``{class_path, init_args}``
+        (a class of ``base``) or, when ``base`` is one class, that class's arguments."""
+        from treadle.cli import _parse_spec, resolve_class_path
+
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            problems.append(
+                f"{key}: must be a class name (`--{key}=Adam`) or a mapping "
+                f"{{class_path, init_args}}; got {value!r}"
+            )
+            return None
+        bases = base if isinstance(base, tuple) else (base,)
+        names = ", ".join(b.__name__ for b in bases)
+        args = {k: v for k, v in value.items() if k not in ("class_path", "init_args")}
+        args = {**(value.get("init_args") or {}), **args}
+        if "class_path" in value:
+            try:
+                cls = resolve_class_path(self._short_class_path(key, str(value["class_path"])))
+            except Exception as exc:
+                problems.append(
+                    f"{key}.class_path: `{value['class_path']}` cannot be imported: "
+                    f"{type(exc).__name__}: {exc}. Give a class of torch.optim"
+                    f"{'.lr_scheduler' if kind == 'lr_scheduler' else ''} by name or a class path"
+                )
+                return None
+            if not (inspect.isclass(cls) and issubclass(cls, bases)):
+                problems.append(f"{key}.class_path: `{value['class_path']}` is not a {names}")
+                return None
+        elif isinstance(base, tuple):
+            problems.append(f"{key}: give the class, as `--{key}=NAME` (a {names})")
+            return None
+        else:
+            cls = base
+        fields = _fields(cls)
+        fields.pop("params" if kind == "optimizer" else "optimizer", None)
+        specs = {k: _parse_spec(v, f"{key}.{k}", problems) for k, v in args.items()}
+        return cls, {**specs, **_validate_args(specs, fields, f"{key}.", problems, owner=cls)}
+
+    def _short_class_path(self, key: str, name: str) -> str:
+        """``name`` as a class path: a bare class name (``Adam``, ``StepLR``, ``BoringModel``)
+        is looked up as LightningCLI does (torch.optim, torch.optim.lr_scheduler, the imported
+        subclasses of the section's class); a dotted path is kept."""
+        if "." in name or ":" in name or not name.isidentifier():
+            return name
+        groups = self._parser.optimizer_groups()
+        candidates: list[Any] = []
+        if key in groups:
+            import torch
+
+            base, _, kind = groups[key]
+            if kind == "lr_scheduler" and name == "ReduceLROnPlateau":
+                return "treadle.cli.ReduceLROnPlateau"
+            module = torch.optim if kind == "optimizer" else torch.optim.lr_scheduler
+            if inspect.isclass(getattr(module, name, None)):
+                return f"{module.__name__}.{name}"
+            bases = base if isinstance(base, tuple) else (base,)
+            candidates = [c for b in bases for c in (b, *_subclasses(b))]
+        elif key in ("model", "data"):
+            import treadle
+
+            given = self.model_class if key == "model" else self.datamodule_class
+            root = given or (treadle.Module if key == "model" else treadle.DataModule)
+            candidates = [root, *_subclasses(root)]
+        found = {f"{c.__module__}.{c.__qualname__}" for c in candidates if c.__name__ == name}
+        return found.pop() if len(found) == 1 else name
 
     # -- building and running ----------------------------------------------------------------
 
@@ -517,7 +645,19 @@ class CLI:
             section, name = _link_target(target)
             if section == "model":
                 model_kwargs[name] = compute_fn(*values) if compute_fn else values[0]
+        for key, target in self._parser.optimizer_links():  # `link_to="model.optim"`
+            section, name = _link_target(target)
+            spec = checked["optimizers"].get(key)
+            if section == "model" and spec is not None:
+                given = self.config.get(key)
+                model_kwargs[name] = {
+                    "class_path": given["class_path"]  # as written: `torch.optim.Adam`
+                    if isinstance(given, dict) and "class_path" in given
+                    else f"{spec[0].__module__}.{spec[0].__qualname__}",
+                    "init_args": {k: _build(v) for k, v in spec[1].items()},
+                }
         self.model = cls(**model_kwargs)
+        self._add_configure_optimizers_method_to_model(checked["optimizers"])
         if checked.get("data") is not None and self.datamodule is None:
             cls, kwargs = checked["data"]
             self.datamodule = cls(**{k: _build(v) for k, v in kwargs.items()})
@@ -535,6 +675,13 @@ class CLI:
             given = trainer_kwargs.get("callbacks") or []
             given = [given] if not isinstance(given, (list, tuple)) else list(given)
             trainer_kwargs["callbacks"] = [*given, *added]
+        if self.save_config_callback and not trainer_kwargs.get("fast_dev_run", False):
+            given = trainer_kwargs.get("callbacks") or []
+            given = [given] if not isinstance(given, (list, tuple)) else list(given)
+            trainer_kwargs["callbacks"] = [
+                *given,
+                self.save_config_callback(self._parser, self.config, **self.save_config_kwargs),
+            ]
         takes_plugins = "plugins" in _fields(self.trainer_class) or issubclass(
             self.trainer_class, _treadle_trainer()
         )
@@ -549,6 +696,68 @@ class CLI:
 
             for line in monitor_warnings(self.model, list(self.trainer.callbacks)):
                 sys.stderr.write(f"{self.prog} fit: warning: {line}\n")
+
+    @staticmethod
+    def configure_optimizers(module: Any, optimizer: Any, lr_scheduler: Any = None) -> Any:
+        """What the model's ``configure_optimizers`` returns when ``--optimizer`` is given
+        (LightningCLI's): the optimizer, ``([optimizer], [lr_scheduler])``, or for a
+        :class:`ReduceLROnPlateau` the dict that names its ``monitor``. Override to change."""
+        if lr_scheduler is None:
+            return optimizer
+        if isinstance(lr_scheduler, ReduceLROnPlateau):
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {"scheduler": lr_scheduler, "monitor": lr_scheduler.monitor},
+            }
+        return [optimizer], [lr_scheduler]
+
+    def _add_configure_optimizers_method_to_model(self, built: dict[str, Any]) -> None:
+        """As LightningCLI: the optimizer (and scheduler) chosen on the command line replace
+        the model's ``configure_optimizers`` (with a warning when the model has its own)."""
+        if not self.auto_configure_optimizers:
+            return
+        import functools
+        import types
+        import warnings
+
+        from treadle.cli import _build
+        from treadle.utilities import MisconfigurationException, is_overridden
+
+        groups = self._parser.optimizer_groups()
+        automatic = [k for k, (_, link, kind) in groups.items() if link == "AUTOMATIC"]
+        optimizers = [k for k in automatic if groups[k][2] == "optimizer"]
+        schedulers = [k for k in automatic if groups[k][2] == "lr_scheduler"]
+        if not optimizers:
+            return
+        if len(optimizers) > 1 or len(schedulers) > 1:
+            raise MisconfigurationException(
+                f"`{type(self).__name__}.add_configure_optimizers_method_to_model` expects at "
+                f"most one optimizer and one lr_scheduler to be 'AUTOMATIC', but found "
+                f"{optimizers + schedulers}. In this case the user is expected to link the "
+                f"argument groups and implement `configure_optimizers`, see docs/cli.md."
+            )
+        spec = built.get(optimizers[0])
+        if spec is None:  # registered, not chosen
+            return
+        if is_overridden("configure_optimizers", self.model):
+            warnings.warn(
+                f"`{type(self.model).__name__}.configure_optimizers` will be overridden by "
+                f"`{type(self).__name__}.configure_optimizers`.",
+                UserWarning,
+                stacklevel=4,
+            )
+        cls, kwargs = spec
+        optimizer = cls(self.model.parameters(), **{k: _build(v) for k, v in kwargs.items()})
+        lr_scheduler = None
+        scheduler_spec = built.get(schedulers[0]) if schedulers else None
+        if scheduler_spec is not None:
+            cls, kwargs = scheduler_spec
+            lr_scheduler = cls(optimizer, **{k: _build(v) for k, v in kwargs.items()})
+        fn = functools.partial(
+            self.configure_optimizers, optimizer=optimizer, lr_scheduler=lr_scheduler
+        )
+        functools.update_wrapper(fn, self.configure_optimizers)  # is_overridden sees it
+        self.model.configure_optimizers = types.MethodType(fn, self.model)
 
     def _run_subcommand(self, subcommand: str) -> None:
         before = getattr(self, f"before_{subcommand}", None)
@@ -588,10 +797,78 @@ class Parser:
         self.classes: dict[str, Any] = {}
         self.defaults: dict[str, Any] = {}
         self.links: list[tuple[tuple[str, ...], str, Any, str]] = []
+        self.lists: set[str] = set()  # arguments added with nargs="+" or "*"
+        # nested key -> (class or tuple of classes, link_to): LightningArgumentParser's
+        self._optimizers: dict[str, tuple[Any, str]] = {}
+        self._lr_schedulers: dict[str, tuple[Any, str]] = {}
 
-    def add_argument(self, *names: str, default: Any = None, type: Any = None, **_: Any) -> None:
+    def add_optimizer_args(
+        self, optimizer_class: Any = None, nested_key: str = "optimizer", link_to: str = "AUTOMATIC"
+    ) -> None:
+        """A section ``nested_key`` choosing a ``torch.optim.Optimizer``: one class (its
+        arguments, ``--optimizer.lr``) or a tuple (``--optimizer=Adam`` picks one by name or
+        class path). ``link_to="model.ARG"`` hands ``{class_path, init_args}`` to the model;
+        ``"AUTOMATIC"`` replaces the model's ``configure_optimizers`` (see ``CLI``)."""
+        import torch
+
+        optimizer_class = optimizer_class or (torch.optim.Optimizer,)
+        _check_classes(optimizer_class, (torch.optim.Optimizer,), "add_optimizer_args")
+        self._optimizers[nested_key] = (optimizer_class, link_to)
+
+    def add_lr_scheduler_args(
+        self,
+        lr_scheduler_class: Any = None,
+        nested_key: str = "lr_scheduler",
+        link_to: str = "AUTOMATIC",
+    ) -> None:
+        """As :meth:`add_optimizer_args`, for a learning-rate scheduler
+        (``torch.optim.lr_scheduler.LRScheduler`` or :class:`ReduceLROnPlateau`)."""
+        lr_scheduler_class = lr_scheduler_class or LRSchedulerTypeTuple
+        _check_classes(lr_scheduler_class, LRSchedulerTypeTuple, "add_lr_scheduler_args")
+        self._lr_schedulers[nested_key] = (lr_scheduler_class, link_to)
+
+    def optimizer_groups(self) -> dict[str, tuple[Any, str, str]]:
+        """``nested_key -> (classes, link_to, "optimizer" or "lr_scheduler")``."""
+        groups = {k: (c, link, "optimizer") for k, (c, link) in self._optimizers.items()}
+        groups.update(
+            {k: (c, link, "lr_scheduler") for k, (c, link) in self._lr_schedulers.items()}
+        )
+        return groups
+
+    def optimizer_links(self) -> list[tuple[str, str]]:
+        return [
+            (k, link) for k, (_, link, _) in self.optimizer_groups().items() if link != "AUTOMATIC"
+        ]
+
+    def dump(self, config: dict[str, Any], skip_none: bool = False, **_: Any) -> str:
+        """``config`` as YAML, after a ``# treadle==VERSION`` line (LightningCLI's header)."""
+        import treadle
+
+        return f"# treadle=={treadle.__version__}\n" + _dump_yaml(config)
+
+    def save(
+        self,
+        config: dict[str, Any],
+        path: str,
+        skip_none: bool = False,
+        overwrite: bool = False,
+        multifile: bool = False,
+        **_: Any,
+    ) -> None:
+        """Write :meth:`dump` to ``path`` (one file; ``multifile`` is accepted and writes one
+        file as well); an existing file is refused unless ``overwrite``."""
+        if os.path.exists(path) and not overwrite:
+            raise ValueError(f"Refusing to overwrite existing file: {path}")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.dump(config, skip_none=skip_none))
+
+    def add_argument(
+        self, *names: str, default: Any = None, type: Any = None, nargs: Any = None, **_: Any
+    ) -> None:
         flag = next((n for n in names if n.startswith("--")), names[0])
         self.arguments[flag.lstrip("-")] = (default, type)
+        if nargs in ("+", "*"):  # `--name a b c`: a list (of `type` each)
+            self.lists.add(flag.lstrip("-"))
 
     def add_lightning_class_args(
         self, lightning_class: Any, nested_key: str, subclass_mode: bool = False, **_: Any
@@ -618,18 +895,179 @@ class Parser:
         return [(s, t, f) for s, t, f, when in self.links if when == apply_on]
 
 
-class _Config(dict):
+class _Namespace(dict):
+    """A section of ``cli.config``: a dict whose keys are attributes too
+    (``cli.config.trainer.max_epochs``, as jsonargparse's ``Namespace``)."""
+
+    def __init__(self, mapping: dict[str, Any]) -> None:
+        super().__init__({k: _namespaced(v) for k, v in mapping.items()})
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(
+                f"the configuration has no `{name}`; its keys: {', '.join(self)}"
+            ) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = _namespaced(value)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, _namespaced(value))
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dicts all the way down (jsonargparse's ``Namespace.as_dict``)."""
+        return {k: v.as_dict() if isinstance(v, _Namespace) else v for k, v in self.items()}
+
+
+def _namespaced(value: Any) -> Any:
+    if isinstance(value, dict) and not isinstance(value, _Namespace):
+        return _Namespace(value)
+    return value
+
+
+class _Config(_Namespace):
     """``cli.config``: the resolved configuration; ``config[subcommand]`` is the configuration
     too, as ``LightningCLI``'s (``self.config["fit"]["trainer"]`` in a ``before_fit``)."""
 
     def __init__(self, config: dict[str, Any], subcommand: str | None) -> None:
         super().__init__(config)
-        self.subcommand = subcommand
+        object.__setattr__(self, "subcommand", subcommand)
 
     def __missing__(self, key: str) -> Any:
         if key == self.subcommand:
             return self
         raise KeyError(key)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == object.__getattribute__(self, "subcommand"):
+            return self
+        return super().__getattr__(name)
+
+
+class ReduceLROnPlateau(torch.optim.lr_scheduler.ReduceLROnPlateau):
+    """``torch.optim.lr_scheduler.ReduceLROnPlateau`` with the ``monitor`` it steps on
+    (LightningCLI's ``lightning.pytorch.cli.ReduceLROnPlateau``): ``--lr_scheduler=
+    ReduceLROnPlateau --lr_scheduler.monitor=val_loss``."""
+
+    def __init__(self, optimizer: Any, monitor: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(optimizer, *args, **kwargs)
+        self.monitor = monitor
+
+
+# the schedulers `--lr_scheduler` accepts (LightningCLI's, which refuses torch's plateau
+# scheduler for lack of a `monitor`)
+LRSchedulerTypeTuple = (torch.optim.lr_scheduler.LRScheduler, ReduceLROnPlateau)
+
+
+class SaveConfigCallback(Callback):
+    """Saves the ``CLI``'s configuration as ``config.yaml`` in ``trainer.log_dir`` when the
+    run is set up (rank zero), as Lightning's ``SaveConfigCallback``; ``CLI`` adds it unless
+    ``save_config_callback=None`` or ``fast_dev_run``. Arguments as Lightning's, given through
+    ``CLI(save_config_kwargs={...})``: ``config_filename``, ``overwrite`` (an existing file is
+    a ``RuntimeError`` otherwise), ``multifile`` (accepted; one file is written),
+    ``save_to_log_dir`` (False: only a subclass's :meth:`save_config` runs)."""
+
+    def __init__(
+        self,
+        parser: Parser,
+        config: dict[str, Any],
+        config_filename: str = "config.yaml",
+        overwrite: bool = False,
+        multifile: bool = False,
+        save_to_log_dir: bool = True,
+    ) -> None:
+        from treadle.utilities import is_overridden
+
+        self.parser, self.config = parser, config
+        self.config_filename, self.overwrite, self.multifile = config_filename, overwrite, multifile
+        self.save_to_log_dir = save_to_log_dir
+        self.already_saved = False
+        if not save_to_log_dir and not is_overridden("save_config", self, SaveConfigCallback):
+            raise ValueError(
+                "`save_to_log_dir=False` only makes sense when subclassing SaveConfigCallback to "
+                "implement `save_config` and it is desired to disable the standard behavior of "
+                "saving to log_dir."
+            )
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        if self.already_saved:
+            return
+        if self.save_to_log_dir:
+            log_dir = trainer.log_dir
+            config_path = os.path.join(log_dir, self.config_filename)
+            if not self.overwrite:
+                exists = os.path.isfile(config_path) if trainer.is_global_zero else False
+                if trainer.broadcast(exists):
+                    raise RuntimeError(
+                        f"{type(self).__name__} expected {config_path} to NOT exist. Aborting "
+                        "to avoid overwriting results of a previous run. You can delete the "
+                        "previous config file, set `LightningCLI(save_config_callback=None)` to "
+                        "disable config saving, or set `LightningCLI(save_config_kwargs="
+                        '{"overwrite": True})` to overwrite the config file.'
+                    )
+            if trainer.is_global_zero:  # one writer; the logger has not made the folder yet
+                os.makedirs(log_dir, exist_ok=True)
+                self.parser.save(
+                    self.config, config_path, overwrite=self.overwrite, multifile=self.multifile
+                )
+        if trainer.is_global_zero:
+            self.save_config(trainer, pl_module, stage)
+            self.already_saved = True
+        self.already_saved = trainer.broadcast(self.already_saved)
+
+    def save_config(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        """Override to save the configuration somewhere else too (a logger's hyper-parameters:
+        ``self.parser.dump(self.config)``); runs on rank zero only."""
+
+
+def instantiate_class(args: Any, init: dict[str, Any]) -> Any:
+    """``init`` (``{class_path, init_args}``) built with ``args`` first (a tuple: several), as
+    Lightning's ``instantiate_class``: ``instantiate_class(model.parameters(), optim_config)``."""
+    from treadle.cli import resolve_class_path
+
+    kwargs = init.get("init_args", {})
+    if not isinstance(args, tuple):
+        args = (args,)
+    return resolve_class_path(init["class_path"])(*args, **kwargs)
+
+
+def _optimizer_defaults(cls: Any, kind: str) -> dict[str, Any]:
+    defaults = _signature_defaults(cls)
+    defaults.pop("params" if kind == "optimizer" else "optimizer", None)
+    return defaults
+
+
+def _check_classes(given: Any, bases: tuple[Any, ...], method: str) -> None:
+    for cls in given if isinstance(given, tuple) else (given,):
+        if not (inspect.isclass(cls) and issubclass(cls, bases)):
+            raise ValueError(
+                f"parser.{method}({cls!r}): expected a subclass of "
+                f"{' or '.join(b.__name__ for b in bases)}, or a tuple of them."
+            )
+
+
+def _subclasses(cls: Any) -> list[Any]:
+    found, todo = [], list(cls.__subclasses__())
+    while todo:
+        sub = todo.pop()
+        found.append(sub)
+        todo.extend(sub.__subclasses__())
+    return found
+
+
+def _short_callback(key: str, value: str) -> Any:
+    """``--trainer.callbacks=DeviceStatsMonitor``: a treadle callback (logger) named alone is
+    ``{class_path: treadle.callbacks.DeviceStatsMonitor}``; anything else is kept."""
+    if not value.isidentifier():
+        return value
+    module = "treadle.callbacks" if key == "trainer.callbacks" else "treadle.loggers"
+    from importlib import import_module
+
+    if inspect.isclass(getattr(import_module(module), value, None)):
+        return {"class_path": f"{module}.{value}"}
+    return value
 
 
 def _read_config_arg(value: str, problems: list[str]) -> dict[str, Any]:

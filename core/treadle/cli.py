@@ -43,8 +43,13 @@ from typing import Any
 from treadle._user_cli import (
     CLI,  # noqa: F401  (treadle.cli.CLI; imports nothing heavy)
     ArgsType,  # noqa: F401  (treadle.cli.ArgsType, Lightning's name for `args=`)
+    LRSchedulerTypeTuple,  # noqa: F401  (the schedulers `--lr_scheduler` accepts)
+    Parser,  # noqa: F401  (what add_arguments_to_parser receives)
+    ReduceLROnPlateau,  # noqa: F401  (a plateau scheduler with its `monitor`)
+    SaveConfigCallback,  # noqa: F401  (config.yaml in the log directory)
     _fields,
     _validate_args,
+    instantiate_class,  # noqa: F401  (Lightning's helper for a linked optimizer)
 )
 
 EXIT_OK, EXIT_CONFIG, EXIT_PLUGIN = 0, 2, 3

@@ -118,6 +118,7 @@ SCRIPT = textwrap.dedent('''
         if subclass:
             del sys.argv[1]
         ReportingCLI(Model, Data, subclass_mode_model=subclass,
+                     save_config_kwargs={"overwrite": True},  # several fits in one folder
                      trainer_defaults={"accelerator": "cpu", "logger": False,
                                        "enable_progress_bar": False,
                                        "enable_checkpointing": False,
@@ -260,7 +261,7 @@ def test_a_required_argument_missing_is_named(script):
             ["fit", "--modle.lr", "1"],
             "train.py: `--modle.lr` is not an option; options start "
             "with one of --seed_everything, --trainer, --model, --data, "
-            "--ckpt_path (or --config)\n",
+            "--optimizer, --lr_scheduler, --ckpt_path (or --config)\n",
         ),
         (["fit", "--model.lr"], "train.py: `--model.lr` needs a value, as in `--model.lr VALUE`\n"),
         (
@@ -278,7 +279,12 @@ def test_print_config_is_a_valid_config_file(script):
     proc = run(script, "fit", "--model.lr", "0.2", "--trainer.max_epochs", "1", "--print_config")
     assert proc.returncode == 0, proc.stderr
     printed = yaml.safe_load(proc.stdout)
-    assert list(printed) == ["seed_everything", "trainer", "model", "data", "ckpt_path"]
+    assert proc.stdout.startswith(f"# treadle=={treadle.__version__}\n")  # Lightning's header
+    assert list(printed) == [
+        *("seed_everything", "trainer", "model", "data"),
+        *("optimizer", "lr_scheduler", "ckpt_path"),
+    ]
+    assert printed["optimizer"] is None and printed["lr_scheduler"] is None
     assert printed["model"] == {"hidden": None, "lr": 0.2, "act": "tanh", "dropout": None}
     assert printed["data"] == {"batch_size": 8, "n": 32}
     assert printed["trainer"]["max_epochs"] == 1 and printed["trainer"]["accelerator"] == "cpu"
@@ -396,17 +402,6 @@ def test_a_class_path_argument_must_match_its_annotation(capsys):
     assert "  - model.head: `treadle.Trainer` is not a Module\n" in capsys.readouterr().err
 
 
-def test_save_config_callback_is_not_supported():
-    with pytest.raises(
-        ValueError,
-        match=re.escape(
-            "`CLI(save_config_callback=...)`: treadle does not save the configuration; leave it "
-            "None and keep your `--config` file (or `--print_config` output) with the run."
-        ),
-    ):
-        CLI(WithSubmodule, save_config_callback=object, args=[])
-
-
 def test_default_config_files_come_first(tmp_path):
     (tmp_path / "defaults.yaml").write_text("model: {main_param: 5}\ntrainer: {max_epochs: 2}\n")
     files = [str(tmp_path / "defaults.yaml"), str(tmp_path / "absent.yaml")]
@@ -500,7 +495,11 @@ def test_add_arguments_to_parser_links_adds_and_sets_defaults(tmp_path):
     assert stopper is cli.config_init["my_early_stopping"]
     assert (stopper.monitor, stopper.patience) == ("loss", 5)
     cli = LinkingCLI(
-        LinkedModel, LinkedData, args=["fit", "--my_early_stopping.patience=1", *args], run=True
+        LinkedModel,
+        LinkedData,
+        args=["fit", "--my_early_stopping.patience=1", *args],
+        run=True,
+        save_config_kwargs={"overwrite": True},  # the first fit saved config.yaml there
     )
     assert cli.model.batch_size == 8 and cli.config["my_early_stopping"]["patience"] == 1
 
