@@ -111,6 +111,12 @@ DIFFERENCES = {
     # save_hparams_to_yaml writes a value YAML cannot dump safely as its str (Lightning: drops
     # it with "Skipping ... parameter"): migration.md, 11. The rest is t_hparams_yaml.
     "t_hparams_yaml_unsafe": "an unsafe YAML value is written as its str (migration.md, 11)",
+    # In manual optimization Lightning 2.6.6's ModelCheckpoint saves the state a Module kept in
+    # `saved_models` (for its `layer`) before optimizer.step(), else warns the checkpoint holds
+    # the state after it; treadle saves the Module as it is, without the warning
+    # (migration.md, 12).
+    "t_model_checkpoint_manual_opt": "no pre-step state from `saved_models`, no warning in "
+    "manual optimization (migration.md, 12)",
 }
 
 
