@@ -114,6 +114,7 @@ class ModelCheckpoint(Checkpoint):
         self._last_saved_at = -1  # the global step it was written at
         self._last_time_checked: float | None = None
         self._val_has_run = False
+        self._save_after_validation = False  # a step or time save waiting for validation
         self._aside: dict[str, int] = {}  # files written aside -> the step they were written at
         self._finite: bool | None = None  # the weights' check for the save being made
         self._aside_now = False  # this save wrote a file aside
@@ -258,7 +259,24 @@ class ModelCheckpoint(Checkpoint):
             return
         if not skip_time:
             self._last_time_checked = now
+        if self._defers_to_validation(trainer):
+            self._save_after_validation = True  # as Lightning: saved with the fresh metric
+            return
         self._save(trainer, top_k=True)
+
+    def _defers_to_validation(self, trainer) -> bool:
+        """Lightning's rule for a step or time save: wait for validation's end when the
+        monitored key is not logged yet, or when validation runs right after this, the
+        epoch's last batch (its value would be the previous validation's)."""
+        if self.monitor is None:
+            return False
+        if self.monitor not in trainer.callback_metrics and self.monitor not in ("epoch", "step"):
+            return True
+        if not trainer.is_last_batch or self._saves_on_train_epoch_end(trainer):
+            return False
+        every = trainer.config.check_val_every_n_epoch
+        validates = every is None or (trainer.current_epoch + 1) % every == 0
+        return validates and bool(sum(trainer.num_val_batches))
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if not self._skip_saving(trainer) and self._saves_on_train_epoch_end(trainer):
@@ -268,7 +286,8 @@ class ModelCheckpoint(Checkpoint):
         if trainer.state.fn == "fit" and not trainer.sanity_checking:
             self._val_has_run = True
         if not self._skip_saving(trainer) and not self._saves_on_train_epoch_end(trainer):
-            self._save(trainer, top_k=self._epoch_due(trainer))
+            deferred, self._save_after_validation = self._save_after_validation, False
+            self._save(trainer, top_k=deferred or self._epoch_due(trainer))
 
     def _epoch_due(self, trainer) -> bool:
         every = self._every_n_epochs

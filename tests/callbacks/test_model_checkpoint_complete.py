@@ -12,6 +12,7 @@ import math
 import os
 import re
 import time
+import warnings
 from datetime import timedelta
 
 import pytest
@@ -437,12 +438,15 @@ def test_missing_monitor_after_validation_is_an_error(tmp_path):
         fit(tmp_path, callback, max_epochs=1, limit_val_batches=1)
 
 
-def test_missing_monitor_before_any_validation_warns(tmp_path):
-    """As Lightning: a step save before validation has run warns and saves no top-k file."""
+def test_missing_monitor_before_any_validation_waits_for_it(tmp_path):
+    """As Lightning 2.6.6 (checked): a step save of a key not logged yet waits for validation;
+    with none it saves nothing and says nothing."""
     callback = ModelCheckpoint(dirpath=tmp_path / "ck", monitor="val_loss", every_n_train_steps=2)
-    with pytest.warns(UserWarning, match=re.escape("could not find the monitored key")):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         fit(tmp_path, callback, max_epochs=1, limit_train_batches=2, limit_val_batches=0)
     assert callback.best_model_path == ""
+    assert not (tmp_path / "ck").exists()
 
 
 def test_verbose_logs_the_ranking(tmp_path, caplog):
@@ -879,3 +883,51 @@ def test_missing_monitor_is_a_configuration_error_with_a_close_suggestion(tmp_pa
         treadle.errors.MetricNotFoundError, match=re.escape("Did you mean 'score'?")
     ):
         fit(tmp_path, callback, Scores([0.5]), max_epochs=1, limit_val_batches=1)
+
+
+# -- step and time saves of a validation metric wait for validation ---------------------------
+
+
+@pytest.mark.parametrize(
+    "trigger", [{"every_n_train_steps": 2}, {"train_time_interval": timedelta(seconds=0)}]
+)
+def test_step_or_time_save_of_a_val_metric_waits_for_validation(tmp_path, trigger):
+    """As Lightning (test_model_checkpoint_step_interval_val_metric.py): at the epoch's last
+    batch the monitored value is the previous validation's (or not logged yet), so the save
+    waits for the validation that follows and uses its fresh value."""
+    callback = ModelCheckpoint(
+        dirpath=tmp_path, monitor="score", mode="max", every_n_epochs=0,
+        save_on_train_epoch_end=False, **trigger,
+    )  # fmt: skip
+    fit(tmp_path, callback, Scores([0.1, 0.5, 1.0]), max_epochs=3, limit_train_batches=2,
+        limit_val_batches=1)  # fmt: skip
+    assert float(callback.best_model_score) == 1.0
+    assert names(tmp_path) == ["epoch=2-step=6.ckpt"]
+
+
+def test_deferred_save_carries_over_epochs_without_validation(tmp_path):
+    """With validation every second epoch, the first epoch's step save waits for the first
+    validation (the key is not logged before it); the third epoch's, with no validation after
+    it, saves at once with the value it has: Lightning 2.6.6's files, checked."""
+    callback = ModelCheckpoint(
+        dirpath=tmp_path, monitor="score", mode="max", every_n_train_steps=2, every_n_epochs=0,
+        save_top_k=-1,
+    )  # fmt: skip
+    fit(tmp_path, callback, Scores([0.3, 0.6, 0.1, 0.9]), max_epochs=4, limit_train_batches=2,
+        limit_val_batches=1, check_val_every_n_epoch=2)  # fmt: skip
+    assert names(tmp_path) == ["epoch=1-step=4.ckpt", "epoch=2-step=6.ckpt", "epoch=3-step=8.ckpt"]
+    assert callback.best_model_score.item() == pytest.approx(0.9)
+
+
+def test_step_save_of_a_train_metric_is_not_deferred(tmp_path):
+    class TrainScore(BoringModel):
+        def training_step(self, batch, batch_idx):
+            self.log("train_score", float(self.global_step))
+            return super().training_step(batch, batch_idx)
+
+    callback = ModelCheckpoint(
+        dirpath=tmp_path, monitor="train_score", mode="max", every_n_train_steps=1,
+        every_n_epochs=0, save_top_k=-1,
+    )  # fmt: skip
+    fit(tmp_path, callback, TrainScore(), max_epochs=1, limit_train_batches=3, limit_val_batches=0)
+    assert names(tmp_path) == [f"epoch=0-step={i}.ckpt" for i in (1, 2, 3)]
