@@ -92,6 +92,13 @@ def __getattr__(name):
         from treadle import hookspecs
 
         return hookspecs
+    if name == "pytorch":
+        # Lightning's ``lightning.pytorch``: a program's ``import lightning.pytorch`` (or
+        # ``import lightning as L``) becomes ``import treadle as lightning`` (``as L``), and its
+        # ``lightning.pytorch.Trainer`` (``L.pytorch.Trainer``) reads this package.
+        import sys
+
+        return sys.modules[__name__]
     if name in ("callbacks", "loggers", "kinds"):
         # ``from treadle import callbacks`` would call this function again (the submodule is
         # not an attribute until imported): import it by its full name instead.

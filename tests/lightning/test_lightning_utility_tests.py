@@ -56,3 +56,16 @@ def test_seed_everything_sets_pl_seed_workers(monkeypatch, workers):
     seed_everything(123, workers, verbose=False)
     assert os.environ["PL_GLOBAL_SEED"] == "123"
     assert os.environ["PL_SEED_WORKERS"] == str(int(workers))
+
+
+# test_warnings.py::test_disable_possible_user_warnings_from_environment: `import
+# lightning.pytorch` becomes `import treadle as lightning`, and `lightning.pytorch` (also
+# `L.pytorch` after `import lightning as L`) is then read as an attribute: the package itself
+def test_pytorch_attribute_is_the_package():
+    import importlib
+
+    import treadle
+
+    assert treadle.pytorch is treadle
+    assert treadle.pytorch.Trainer is treadle.Trainer
+    assert importlib.reload(treadle.pytorch) is treadle
