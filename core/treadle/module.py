@@ -66,11 +66,34 @@ class Module(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """The Trainer's device during a run; else the parameters' device; else, for a Module
+        without parameters, where ``.to()``/``.cuda()``/``.cpu()`` last moved it (CPU before)."""
         if self._trainer is not None and self._trainer._root_device is not None:
             return self._trainer._root_device
         for p in self.parameters():
             return p.device
-        return torch.device("cpu")
+        return self.__dict__.get("_moved_device", torch.device("cpu"))
+
+    def _apply(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """torch's ``_apply`` (behind ``to``, ``cuda``, ``cpu``, ``type``, ``half``, ``float``,
+        ``double``, on this Module and on every Module nested in it, through plain
+        ``nn.Module``s too), noting the device and floating dtype ``fn`` moves tensors to, as
+        Lightning's device/dtype mixin does: ``device`` and ``dtype`` answer with them when the
+        Module holds no (floating) parameter to read them from. ``fn`` runs once more, on an
+        empty tensor of the dtype and device noted so far."""
+        result = super()._apply(fn, *args, **kwargs)
+        probe = fn(
+            torch.empty(
+                0,
+                dtype=self.__dict__.get("_moved_dtype", torch.get_default_dtype()),
+                device=self.__dict__.get("_moved_device", "cpu"),
+            )
+        )
+        if isinstance(probe, torch.Tensor):
+            self.__dict__["_moved_device"] = probe.device
+            if probe.is_floating_point():
+                self.__dict__["_moved_dtype"] = probe.dtype
+        return result
 
     @property
     def global_step(self) -> int:
@@ -238,11 +261,12 @@ class Module(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        """The floating dtype of the parameters (the default dtype when there are none)."""
+        """The floating dtype of the parameters; with none, the dtype ``.to()``, ``.half()``,
+        ``.double()``, ``.type()``... last converted the Module to (the default dtype before)."""
         for p in self.parameters():
             if p.is_floating_point():
                 return p.dtype
-        return torch.get_default_dtype()
+        return self.__dict__.get("_moved_dtype", torch.get_default_dtype())
 
     @property
     def on_gpu(self) -> bool:

@@ -3,7 +3,9 @@ programs by helper lprog24 (``tests/lightning_programs/programs/t_model_helpers.
 ``t_rank_zero.py``, ``t_seed.py`` and the others named below).
 
 Ported from Lightning's suite (Copyright The Lightning AI team, Apache-2.0):
-``tests_pytorch/utilities/test_model_helpers.py``, ``test_rank_zero.py``, ``test_seed.py``.
+``tests_pytorch/utilities/test_model_helpers.py``, ``test_rank_zero.py``, ``test_seed.py``,
+``test_warnings.py``, ``test_dtype_device_mixin.py`` (and ``tests_fabric/utilities/
+test_device_dtype_mixin.py``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import os
 
 import pytest
+import torch
 
+from treadle import module as treadle_module
 from treadle.loggers import rank_zero_only
 from treadle.utilities import is_overridden, seed_everything
 
@@ -69,3 +73,36 @@ def test_pytorch_attribute_is_the_package():
     assert treadle.pytorch is treadle
     assert treadle.pytorch.Trainer is treadle.Trainer
     assert importlib.reload(treadle.pytorch) is treadle
+
+
+# test_dtype_device_mixin.py (and fabric's test_device_dtype_mixin.py, CPU cases): a Module
+# without parameters, nested in plain nn.Modules, follows .to()/.half()/.double()/.type()
+class _Buffered(treadle_module.Module):
+    def __init__(self, weight):
+        super().__init__()
+        self.register_buffer("weight", weight)
+
+
+class _Holder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.module = treadle_module.Module()
+
+
+def test_module_without_parameters_follows_to_and_dtype_conversions():
+    top = treadle_module.Module()
+    top.layer = torch.nn.Linear(2, 2)
+    top.holder = _Holder()
+    assert top.holder.module.dtype is torch.float32
+    top.to(device="cpu", dtype=torch.half)
+    assert top.dtype is top.holder.module.dtype is torch.half
+    assert top.holder.module.device == torch.device("cpu")
+
+    module = _Buffered(torch.tensor(1))
+    assert module.dtype is torch.float32
+    module.double()  # skips the integer buffer, not the dtype
+    assert module.weight.dtype is torch.int64 and module.dtype is torch.float64
+    module.type(torch.float)
+    assert module.weight.dtype is torch.float32 and module.dtype is torch.float32
+    module.to("cpu", dtype=torch.half, non_blocking=True)
+    assert module.dtype is torch.float16 and module.device == torch.device("cpu")
