@@ -511,26 +511,48 @@ class Module(nn.Module):
 
     def all_gather(self, data: Any, group: Any = None, sync_grads: bool = False) -> Any:
         """Every rank's tensors, as Lightning's ``LightningModule.all_gather``: ``data`` is a
-        tensor, a number or a (nested) list, tuple or dict of them; each becomes a tensor of
-        shape ``(world_size, ...)``. In one process ``data`` comes back as it is (Lightning's
-        single-device behaviour)."""
-        if group is not None or sync_grads:
-            raise ValueError(
-                "`self.all_gather(..., group=..., sync_grads=True)`: treadle gathers over every "
-                "rank and without gradients; call `self.all_gather(data)`, or "
-                "`torch.distributed.all_gather` yourself for a sub-group or with gradients."
-            )
+        tensor, a number, a numpy array or a (nested) list, tuple or dict of them. Each is made a
+        tensor on ``self.device`` first, as Lightning does (a bool as ``uint8``, an int as
+        ``int32``, a float as ``float32``), then becomes a tensor of shape ``(world_size, ...)``;
+        in one process no dimension is added. ``sync_grads=True`` lets gradients flow back
+        through the gather to every rank's tensor; ``group`` gathers over a process group of
+        ``torch.distributed`` (every rank by default)."""
         trainer = self.trainer
-        if trainer.world_size == 1:
-            return data
+        device = self.device
+
+        def to_tensor(x: Any) -> Any:
+            if isinstance(x, torch.Tensor):
+                return x.to(device)
+            if isinstance(x, bool):  # uint8: NCCL gathers no bool tensors
+                return torch.tensor(x, dtype=torch.uint8, device=device)
+            if isinstance(x, int):
+                return torch.tensor(x, dtype=torch.int, device=device)
+            if isinstance(x, float):
+                return torch.tensor(x, dtype=torch.float, device=device)
+            if type(x).__module__ == "numpy" and type(x).__name__ == "ndarray":
+                return torch.from_numpy(x).to(device)
+            return x
+
+        def gather_one(tensor: torch.Tensor) -> torch.Tensor:
+            if trainer.world_size == 1:
+                return tensor
+            if group is None and not sync_grads:
+                return trainer.all_gather(tensor)
+            import torch.distributed as dist
+            from torch.distributed.nn.functional import all_gather
+
+            with contextlib.nullcontext() if sync_grads else torch.no_grad():
+                gathered = all_gather(tensor.contiguous(), group or dist.group.WORLD)
+            return torch.stack(gathered)
 
         def gather(x: Any) -> Any:
+            x = to_tensor(x)
             if isinstance(x, torch.Tensor):
-                return trainer.all_gather(x)
-            if isinstance(x, (int, float, bool)):
-                return trainer.all_gather(torch.tensor(x, device=trainer.root_device))
+                return gather_one(x)
             if isinstance(x, dict):
-                return {k: gather(v) for k, v in x.items()}
+                return type(x)({k: gather(v) for k, v in x.items()})
+            if isinstance(x, tuple) and hasattr(x, "_fields"):  # a namedtuple
+                return type(x)(*(gather(v) for v in x))
             if isinstance(x, (list, tuple)):
                 return type(x)(gather(v) for v in x)
             return x
