@@ -255,9 +255,9 @@ def seed_everything(seed: int | None = None, workers: bool = False, verbose: boo
     ``PL_GLOBAL_SEED``), else 0 with a warning. A seed outside numpy's 0 .. 4294967295 is refused.
     ``verbose`` logs "Seed set to N" on logger ``treadle`` (as Lightning does; not with
     ``TREADLE_QUIET=1``). The seed and ``workers`` (as 0 or 1) are left in ``PL_GLOBAL_SEED`` and
-    ``PL_SEED_WORKERS`` (Lightning's names; ``TREADLE_``... too). ``workers=True`` also seeds ``random`` and numpy in every ``DataLoader``
-    worker (torch is seeded there by torch itself): the Trainer gives loaders without a
-    ``worker_init_fn`` one.
+    ``PL_SEED_WORKERS`` (Lightning's names; ``TREADLE_``... too). ``workers=True`` also seeds
+    ``random`` and numpy in every ``DataLoader`` worker (torch is seeded there by torch
+    itself): the Trainer gives loaders without a ``worker_init_fn`` one.
     """
     if seed is None:
         name = next((n for n in ("TREADLE_GLOBAL_SEED", "PL_GLOBAL_SEED") if n in os.environ), None)

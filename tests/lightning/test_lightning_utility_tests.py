@@ -55,7 +55,12 @@ def test_rank_zero_only_reads_lightnings_rank_variables(monkeypatch, environ, ex
 # test_seed.py::test_reset_seed_everything: seed_everything leaves workers in PL_SEED_WORKERS
 @pytest.mark.parametrize("workers", [True, False])
 def test_seed_everything_sets_pl_seed_workers(monkeypatch, workers):
-    for name in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS", "TREADLE_GLOBAL_SEED", "TREADLE_SEED_WORKERS"):
+    for name in (
+        "PL_GLOBAL_SEED",
+        "PL_SEED_WORKERS",
+        "TREADLE_GLOBAL_SEED",
+        "TREADLE_SEED_WORKERS",
+    ):
         monkeypatch.delenv(name, raising=False)
     seed_everything(123, workers, verbose=False)
     assert os.environ["PL_GLOBAL_SEED"] == "123"
