@@ -347,8 +347,13 @@ def test_on_before_and_after_batch_transfer(tmp_path, which, value):
     )
 
 
-def test_module_all_gather_in_one_process_returns_the_data_as_it_is(tmp_path):
-    """As Lightning's single-device ``all_gather``; several ranks: tests/distributed/test_ddp.py."""
+def test_module_all_gather_in_one_process_returns_the_data_as_tensors(tmp_path):
+    """As Lightning's single-device ``all_gather`` (its ``convert_to_tensors``): numbers and numpy
+    arrays become tensors on the module's device, no dimension added; ``sync_grads=True`` and
+    ``group=None`` accepted. Several ranks: tests/distributed/test_ddp.py and the corpus program
+    ``t_all_gather_grad`` (ported from tests_pytorch/utilities/test_all_gather_grad.py)."""
+    import numpy as np
+
     seen = []
 
     class Gathering(treadle.Module):
@@ -359,9 +364,9 @@ def test_module_all_gather_in_one_process_returns_the_data_as_it_is(tmp_path):
         def training_step(self, batch, batch_idx):
             x, y = batch
             loss = torch.nn.functional.mse_loss(self.layer(x), y)
-            data = {"loss": loss.detach(), "n": [1.0]}
-            seen.append(self.all_gather(data) is data)
-            return loss
+            data = {"loss": loss, "n": [1.0, 2, True], "a": np.array([1, 2, 3])}
+            seen.append(self.all_gather(data, sync_grads=True))
+            return seen[-1]["loss"]
 
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.1)
@@ -377,15 +382,12 @@ def test_module_all_gather_in_one_process_returns_the_data_as_it_is(tmp_path):
         default_root_dir=tmp_path,
     )
     trainer.fit(Gathering(), torch.utils.data.DataLoader(data, batch_size=4))
-    assert seen == [True, True]
-    with pytest.raises(
-        ValueError,
-        match=re.escape(
-            "`self.all_gather(..., group=..., sync_grads=True)`: treadle gathers over every rank "
-            "and without gradients"
-        ),
-    ):
-        Gathering().all_gather(torch.zeros(1), sync_grads=True)
+    assert len(seen) == 2
+    gathered = seen[0]
+    assert gathered["loss"].shape == () and gathered["loss"].requires_grad
+    assert [t.dtype for t in gathered["n"]] == [torch.float32, torch.int32, torch.uint8]
+    assert [t.item() for t in gathered["n"]] == [1.0, 2, 1]
+    assert gathered["a"].dtype == torch.int64 and gathered["a"].tolist() == [1, 2, 3]
 
 
 class StarArgsBackward(RegressionModule):

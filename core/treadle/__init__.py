@@ -93,8 +93,9 @@ def __getattr__(name):
 
         return hookspecs
     if name == "pytorch":
-        # ``import lightning.pytorch`` mapped is ``import treadle as lightning``: the program's
-        # ``lightning.pytorch.loggers.CSVLogger`` then reads treadle's (the Trainer docs page).
+        # Lightning's ``lightning.pytorch``: a program's ``import lightning.pytorch`` (or
+        # ``import lightning as L``) becomes ``import treadle as lightning`` (``as L``), and its
+        # ``lightning.pytorch.Trainer`` (``L.pytorch.Trainer``) reads this package.
         import sys
 
         return sys.modules[__name__]

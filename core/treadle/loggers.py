@@ -89,12 +89,14 @@ def _service_logger(name: str) -> type:
 
 
 def global_rank() -> int:
-    """This process's rank: ``torch.distributed``'s once initialized, else the launcher's."""
+    """This process's rank: ``torch.distributed``'s once initialized, else the launcher's
+    (Lightning's variables in Lightning's order: ``RANK``, ``LOCAL_RANK``, ``SLURM_PROCID``,
+    ``JSM_NAMESPACE_RANK``)."""
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank()
-    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+    for var in ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK"):
         if os.environ.get(var, "").isdigit():
             return int(os.environ[var])
     return 0

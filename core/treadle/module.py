@@ -66,11 +66,34 @@ class Module(nn.Module):
 
     @property
     def device(self) -> torch.device:
+        """The Trainer's device during a run; else the parameters' device; else, for a Module
+        without parameters, where ``.to()``/``.cuda()``/``.cpu()`` last moved it (CPU before)."""
         if self._trainer is not None and self._trainer._root_device is not None:
             return self._trainer._root_device
         for p in self.parameters():
             return p.device
-        return torch.device("cpu")
+        return self.__dict__.get("_moved_device", torch.device("cpu"))
+
+    def _apply(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """torch's ``_apply`` (behind ``to``, ``cuda``, ``cpu``, ``type``, ``half``, ``float``,
+        ``double``, on this Module and on every Module nested in it, through plain
+        ``nn.Module``s too), noting the device and floating dtype ``fn`` moves tensors to, as
+        Lightning's device/dtype mixin does: ``device`` and ``dtype`` answer with them when the
+        Module holds no (floating) parameter to read them from. ``fn`` runs once more, on an
+        empty tensor of the dtype and device noted so far."""
+        result = super()._apply(fn, *args, **kwargs)
+        probe = fn(
+            torch.empty(
+                0,
+                dtype=self.__dict__.get("_moved_dtype", torch.get_default_dtype()),
+                device=self.__dict__.get("_moved_device", "cpu"),
+            )
+        )
+        if isinstance(probe, torch.Tensor):
+            self.__dict__["_moved_device"] = probe.device
+            if probe.is_floating_point():
+                self.__dict__["_moved_dtype"] = probe.dtype
+        return result
 
     @property
     def global_step(self) -> int:
@@ -238,11 +261,12 @@ class Module(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        """The floating dtype of the parameters (the default dtype when there are none)."""
+        """The floating dtype of the parameters; with none, the dtype ``.to()``, ``.half()``,
+        ``.double()``, ``.type()``... last converted the Module to (the default dtype before)."""
         for p in self.parameters():
             if p.is_floating_point():
                 return p.dtype
-        return torch.get_default_dtype()
+        return self.__dict__.get("_moved_dtype", torch.get_default_dtype())
 
     @property
     def on_gpu(self) -> bool:
@@ -493,26 +517,48 @@ class Module(nn.Module):
 
     def all_gather(self, data: Any, group: Any = None, sync_grads: bool = False) -> Any:
         """Every rank's tensors, as Lightning's ``LightningModule.all_gather``: ``data`` is a
-        tensor, a number or a (nested) list, tuple or dict of them; each becomes a tensor of
-        shape ``(world_size, ...)``. In one process ``data`` comes back as it is (Lightning's
-        single-device behaviour)."""
-        if group is not None or sync_grads:
-            raise ValueError(
-                "`self.all_gather(..., group=..., sync_grads=True)`: treadle gathers over every "
-                "rank and without gradients; call `self.all_gather(data)`, or "
-                "`torch.distributed.all_gather` yourself for a sub-group or with gradients."
-            )
+        tensor, a number, a numpy array or a (nested) list, tuple or dict of them. Each is made a
+        tensor on ``self.device`` first, as Lightning does (a bool as ``uint8``, an int as
+        ``int32``, a float as ``float32``), then becomes a tensor of shape ``(world_size, ...)``;
+        in one process no dimension is added. ``sync_grads=True`` lets gradients flow back
+        through the gather to every rank's tensor; ``group`` gathers over a process group of
+        ``torch.distributed`` (every rank by default)."""
         trainer = self.trainer
-        if trainer.world_size == 1:
-            return data
+        device = self.device
+
+        def to_tensor(x: Any) -> Any:
+            if isinstance(x, torch.Tensor):
+                return x.to(device)
+            if isinstance(x, bool):  # uint8: NCCL gathers no bool tensors
+                return torch.tensor(x, dtype=torch.uint8, device=device)
+            if isinstance(x, int):
+                return torch.tensor(x, dtype=torch.int, device=device)
+            if isinstance(x, float):
+                return torch.tensor(x, dtype=torch.float, device=device)
+            if type(x).__module__ == "numpy" and type(x).__name__ == "ndarray":
+                return torch.from_numpy(x).to(device)
+            return x
+
+        def gather_one(tensor: torch.Tensor) -> torch.Tensor:
+            if trainer.world_size == 1:
+                return tensor
+            if group is None and not sync_grads:
+                return trainer.all_gather(tensor)
+            import torch.distributed as dist
+            from torch.distributed.nn.functional import all_gather
+
+            with contextlib.nullcontext() if sync_grads else torch.no_grad():
+                gathered = all_gather(tensor.contiguous(), group or dist.group.WORLD)
+            return torch.stack(gathered)
 
         def gather(x: Any) -> Any:
+            x = to_tensor(x)
             if isinstance(x, torch.Tensor):
-                return trainer.all_gather(x)
-            if isinstance(x, (int, float, bool)):
-                return trainer.all_gather(torch.tensor(x, device=trainer.root_device))
+                return gather_one(x)
             if isinstance(x, dict):
-                return {k: gather(v) for k, v in x.items()}
+                return type(x)({k: gather(v) for k, v in x.items()})
+            if isinstance(x, tuple) and hasattr(x, "_fields"):  # a namedtuple
+                return type(x)(*(gather(v) for v in x))
             if isinstance(x, (list, tuple)):
                 return type(x)(gather(v) for v in x)
             return x

@@ -254,9 +254,10 @@ def seed_everything(seed: int | None = None, workers: bool = False, verbose: boo
     ``seed=None`` takes the seed a previous call left in ``TREADLE_GLOBAL_SEED`` (or Lightning's
     ``PL_GLOBAL_SEED``), else 0 with a warning. A seed outside numpy's 0 .. 4294967295 is refused.
     ``verbose`` logs "Seed set to N" on logger ``treadle`` (as Lightning does; not with
-    ``TREADLE_QUIET=1``). ``workers=True`` also seeds ``random`` and numpy in every ``DataLoader``
-    worker (torch is seeded there by torch itself): the Trainer gives loaders without a
-    ``worker_init_fn`` one.
+    ``TREADLE_QUIET=1``). The seed and ``workers`` (as 0 or 1) are left in ``PL_GLOBAL_SEED`` and
+    ``PL_SEED_WORKERS`` (Lightning's names; ``TREADLE_``... too). ``workers=True`` also seeds
+    ``random`` and numpy in every ``DataLoader`` worker (torch is seeded there by torch
+    itself): the Trainer gives loaders without a ``worker_init_fn`` one.
     """
     if seed is None:
         name = next((n for n in ("TREADLE_GLOBAL_SEED", "PL_GLOBAL_SEED") if n in os.environ), None)
@@ -290,7 +291,7 @@ def seed_everything(seed: int | None = None, workers: bool = False, verbose: boo
                 f"Seed set to {seed}" if rank is None else f"[rank: {rank}] Seed set to {seed}"
             )
     os.environ["PL_GLOBAL_SEED"] = os.environ["TREADLE_GLOBAL_SEED"] = str(seed)
-    os.environ["TREADLE_SEED_WORKERS"] = "1" if workers else "0"
+    os.environ["PL_SEED_WORKERS"] = os.environ["TREADLE_SEED_WORKERS"] = "1" if workers else "0"
     random.seed(seed)
     torch.manual_seed(seed)
     try:
@@ -607,8 +608,9 @@ def is_overridden(method_name: str, instance: Any = None, parent: Any = None) ->
         parent = next((c for c in (Module, DataModule, Callback) if isinstance(instance, c)), None)
         if parent is None:
             raise ValueError(
-                f"is_overridden({method_name!r}, instance={type(instance).__name__}): the "
-                f"instance is not a Module, DataModule or Callback; pass parent=<its base class>."
+                f"Expected a parent: is_overridden({method_name!r}, "
+                f"instance={type(instance).__name__}): the instance is not a Module, DataModule "
+                f"or Callback; pass parent=<its base class>."
             )
     attr = getattr(instance, method_name, None)
     if attr is None:
