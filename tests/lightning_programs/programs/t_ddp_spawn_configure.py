@@ -2,7 +2,9 @@
 #   (test_ddp_spawn_configure_ddp; the file's other CPU tests are t_ddp_spawn_strategy.py)
 # (Apache-2.0, Copyright The Lightning AI team)
 # Edits: the test turned into a __main__ program asserting what it asserted; tmpdir -> a
-#   tempfile dir.
+#   tempfile dir. Split in two to stay within the corpus's 90 s on one shared core (each
+#   ddp_spawn stage starts two interpreters): `fit` and `validate` here, `test` and `predict`
+#   (with the same model class and Trainer) in t_ddp_spawn_configure_eval.py.
 import tempfile
 
 from torch.nn.parallel.distributed import DistributedDataParallel
@@ -41,8 +43,6 @@ def test_ddp_spawn_configure_ddp(tmpdir):
 
     trainer.fit(model)
     trainer.validate(model, dataloaders=model.val_dataloader())
-    trainer.test(model, dataloaders=model.test_dataloader())
-    trainer.predict(model, dataloaders=model.predict_dataloader())
 
 
 if __name__ == "__main__":
