@@ -25,6 +25,7 @@ from treadle.kinds import AcceleratorBase
 
 __all__ = [
     "Accelerator",
+    "AcceleratorRegistry",
     "CPUAccelerator",
     "CUDAAccelerator",
     "MPSAccelerator",
@@ -84,9 +85,21 @@ class CPUAccelerator(Accelerator):
         """One: ``devices="auto"`` on the CPU is one process."""
         return 1
 
+    def get_device_stats(self, device: Any) -> dict[str, Any]:
+        """System-wide CPU, RAM and swap use in percent (``cpu_percent``, ``cpu_vm_percent``,
+        ``cpu_swap_percent``; needs ``psutil``), whatever ``device`` is, as Lightning's."""
+        return _device_stats(torch.device("cpu"))
+
     @staticmethod
     def is_available() -> bool:
         return True
+
+
+def _device_stats(device: torch.device) -> dict[str, Any]:
+    """``DeviceStatsMonitor``'s statistics of ``device`` (the plugin that computes them)."""
+    monitor = importlib.import_module("treadle_plugins.callbacks.device_stats_monitor")
+    stats: dict[str, Any] = monitor.get_device_stats(device)
+    return stats
 
 
 class CUDAAccelerator(Accelerator):
@@ -109,6 +122,10 @@ class CUDAAccelerator(Accelerator):
     def auto_device_count() -> int:
         """The number of visible GPUs."""
         return torch.cuda.device_count()
+
+    def get_device_stats(self, device: Any) -> dict[str, Any]:
+        """``torch.cuda.memory_stats(device)``: the caching allocator's bytes and counts."""
+        return _device_stats(torch.device(device))
 
     @staticmethod
     def is_available() -> bool:
@@ -180,6 +197,31 @@ class XLAAccelerator(Accelerator):
     def is_available() -> bool:
         xla = importlib.import_module("treadle_plugins.accelerators.xla")
         return bool(xla._available())
+
+
+class _AcceleratorRegistry:
+    """Lightning's ``AcceleratorRegistry``: the accelerator names this install provides,
+    first-party and third-party plugins' alike (``"cpu"``, ``"cuda"``, ``"mps"``, ``"tpu"``,
+    ...). Read-only: an accelerator is added by installing a plugin (docs/plugins.md)."""
+
+    def available_accelerators(self) -> list[str]:
+        """The names ``Trainer(accelerator=...)`` takes, besides ``"auto"`` and ``"gpu"``."""
+        from treadle import _defaults
+        from treadle.plugin_manager import RunPluginManager
+
+        manager = RunPluginManager()
+        manager.register(_defaults, name="treadle.core")
+        manager.load_entry_points()
+        return sorted(manager.providers("accelerator"))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.available_accelerators()
+
+    def __repr__(self) -> str:
+        return f"AcceleratorRegistry({self.available_accelerators()})"
+
+
+AcceleratorRegistry = _AcceleratorRegistry()
 
 
 def find_usable_cuda_devices(num_devices: int = -1) -> list[int]:

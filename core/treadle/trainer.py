@@ -774,6 +774,9 @@ class Trainer(LightningTrainerFacade):
                 **({"datamodule": datamodule} if datamodule is not None else {}),
             )
             if launched is not None:  # the workers' predict returned its predictions regardless
+                # as Lightning's launcher: the main process's state is the workers' at their end
+                self.state.fn, self.state.stage = FnName(fn), None
+                self.state.status = "finished"
                 return None if fn == "predict" and not keep_predictions else launched[0]
         self.module = model
         model.trainer = self

@@ -298,9 +298,10 @@ def test_parameters_without_gradient_name_the_strategy_that_allows_them(monkeypa
     with pytest.raises(
         RuntimeError,
         match=re.escape(
-            "ddp: a backward pass left some parameters without a gradient (a GAN's discriminator "
-            "step leaves out the generator, say). Use "
-            "`Trainer(strategy='ddp_find_unused_parameters_true')`."
+            "ddp: It looks like your LightningModule has parameters that were not used in "
+            "producing the loss returned by training_step: a backward pass left some parameters "
+            "without a gradient (a GAN's discriminator step leaves out the generator, say). If "
+            "this is intentional, use `Trainer(strategy='ddp_find_unused_parameters_true')`."
         ),
     ) as info:
         fit()

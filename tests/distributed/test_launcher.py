@@ -278,7 +278,8 @@ def test_spawn_propagates_child_exception(tmp_path):
     out = _finish(proc)
     assert proc.returncode == 1, out
     # The report: rank 1's traceback first (its error file), then rank 0, terminated.
-    assert "SPAWN ERROR RankFailedError rank 1 (pid " in out, out
+    # (a RankFailedError that is also torch's ProcessRaisedException, as mp.spawn raises)
+    assert "SPAWN ERROR SpawnedRankFailedError rank 1 (pid " in out, out
     assert ") failed first (root cause): ValueError: spawned rank 1 failed\nTraceback" in out, out
     assert "Other ranks:\n  rank 0: was still running (ended by the launcher" in out, out
     assert time.monotonic() - start < 30, out  # rank 0's 120 s sleep was cut short

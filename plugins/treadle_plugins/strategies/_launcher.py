@@ -50,6 +50,7 @@ from typing import Any, Callable
 
 import torch
 import torch.multiprocessing as mp
+from torch.multiprocessing import ProcessRaisedException
 
 from treadle.errors import Preempted
 
@@ -508,6 +509,17 @@ class RankFailedError(RuntimeError):
         return (type(self), (str(self), self.failures))
 
 
+class SpawnedRankFailedError(RankFailedError, ProcessRaisedException):
+    """A rank spawned by ``ddp_spawn`` failed: also ``torch.multiprocessing``'s
+    ``ProcessRaisedException``, as ``torch.multiprocessing.spawn`` raises (and Lightning's
+    ``ddp_spawn``), so ``except ProcessRaisedException`` catches it."""
+
+    def __init__(self, report: str, failures: list[RankFailure]) -> None:
+        super().__init__(report, failures)
+        # ProcessException's attributes: the message, the failed rank and its process id
+        self.msg, self.error_index, self.pid = report, self.root.rank, self.root.pid
+
+
 def _signal_name(number: int) -> str:
     try:
         return signal.Signals(number).name
@@ -859,7 +871,7 @@ def _join_spawned(processes: list[Any], error_dir: str, timeout_s: float | None)
             _COLLECT_S,
         )
         failures = _failures(seen, timeout_s)
-        raise RankFailedError(format_report(failures), failures)
+        raise SpawnedRankFailedError(format_report(failures), failures)
     finally:
         _end(processes)
 

@@ -308,8 +308,11 @@ class DDPStrategy(StrategyBase):
 
     @hookimpl
     def setup_module(self, trainer: Any, module: nn.Module) -> None:
-        if not any(p.requires_grad for p in module.parameters()):
-            self.model = None  # DDP refuses a module with nothing to train; nothing to sync
+        if trainer.state.fn != "fit" or not any(p.requires_grad for p in module.parameters()):
+            # As Lightning: validate/test/predict run the Module itself (``trainer.model`` is
+            # the Module; no gradients to all-reduce), and DDP refuses a module with nothing to
+            # train.
+            self.model = None
             return
         device = self._device
         wrapper = _StepThroughDDP(module)
@@ -391,9 +394,12 @@ class DDPStrategy(StrategyBase):
             and "finished reduction in the prior" in message
             and "ddp_find_unused_parameters_true" not in message
         ):
+            # (the first sentence is Lightning's, which programs match on)
             raise RuntimeError(
-                f"{message}\n{self.name}: a backward pass left some parameters without a gradient "
-                f"(a GAN's discriminator step leaves out the generator, say). Use "
+                f"{message}\n{self.name}: It looks like your LightningModule has parameters that "
+                f"were not used in producing the loss returned by training_step: a backward pass "
+                f"left some parameters without a gradient (a GAN's discriminator step leaves out "
+                f"the generator, say). If this is intentional, use "
                 f"`Trainer(strategy='ddp_find_unused_parameters_true')`."
             ) from exc
 
