@@ -297,7 +297,7 @@ class CLI:
             if key in ("model", "data", *self._parser.optimizer_groups()) and isinstance(
                 parsed, str
             ):  # `--model pkg.Model`, `--model Model`, `--optimizer Adam`, as LightningCLI
-                parsed = {"class_path": self._short_class_path(key, parsed)}
+                parsed = {"class_path": self._short_class_path(key, parsed, problems)}
                 if isinstance(config.get(key), dict) and "class_path" not in config[key]:
                     config[key] = {}  # the base class's defaults do not apply to another class
             if key in ("trainer.callbacks", "trainer.logger") and isinstance(parsed, str):
@@ -592,10 +592,11 @@ class CLI:
         specs = {k: _parse_spec(v, f"{key}.{k}", problems) for k, v in args.items()}
         return cls, {**specs, **_validate_args(specs, fields, f"{key}.", problems, owner=cls)}
 
-    def _short_class_path(self, key: str, name: str) -> str:
+    def _short_class_path(self, key: str, name: str, problems: list[str] | None = None) -> str:
         """``name`` as a class path: a bare class name (``Adam``, ``StepLR``, ``BoringModel``)
         is looked up as LightningCLI does (torch.optim, torch.optim.lr_scheduler, the imported
-        subclasses of the section's class); a dotted path is kept."""
+        subclasses of the section's class); a dotted path is kept. A name several imported
+        classes share is a problem (in ``problems``), as jsonargparse's."""
         if "." in name or ":" in name or not name.isidentifier():
             return name
         groups = self._parser.optimizer_groups()
@@ -618,6 +619,11 @@ class CLI:
             root = given or (treadle.Module if key == "model" else treadle.DataModule)
             candidates = [root, *_subclasses(root)]
         found = {f"{c.__module__}.{c.__qualname__}" for c in candidates if c.__name__ == name}
+        if len(found) > 1 and problems is not None:
+            problems.append(  # jsonargparse's words
+                f"{key}: Multiple subclasses with name {name}. Give the full class path to avoid "
+                f"ambiguity: {', '.join(sorted(found))}."
+            )
         return found.pop() if len(found) == 1 else name
 
     # -- building and running ----------------------------------------------------------------

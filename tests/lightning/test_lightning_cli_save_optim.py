@@ -256,16 +256,36 @@ def test_auto_configure_optimizers_false_adds_no_arguments():
 # -- short names and cli.config ------------------------------------------------------------------
 
 
+class ShortNamedModel(BoringModel):
+    pass
+
+
+class _Twin1:
+    class SharedName(BoringModel):
+        pass
+
+
+class _Twin2:
+    class SharedName(BoringModel):
+        pass
+
+
+def test_a_short_model_name_several_classes_share_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        CLI(args=["--model=SharedName"], run=False)
+    assert "Multiple subclasses with name SharedName" in capsys.readouterr().err
+
+
 def test_short_class_names_and_attribute_access():
     # Ported from test_cli.py::test_lightning_cli_single_arg_callback (treadle's class path)
     cli = CLI(BoringModel, args=["--trainer.callbacks=DeviceStatsMonitor"], run=False)
     assert cli.config.trainer.callbacks.class_path == "treadle.callbacks.DeviceStatsMonitor"
     assert any(isinstance(c, DeviceStatsMonitor) for c in cli.trainer.callbacks)
-    cli = CLI(args=["--model=BoringModel"], run=False)
-    assert type(cli.model) is BoringModel
-    assert cli.config.as_dict()["model"] == {
-        "class_path": "treadle.demos.boring_classes.BoringModel"
-    }
+    # (a name of its own: the suite imports several classes named BoringModel, and a shared
+    # name is refused, as jsonargparse refuses it)
+    cli = CLI(args=["--model=ShortNamedModel"], run=False)
+    assert type(cli.model) is ShortNamedModel
+    assert cli.config.as_dict()["model"] == {"class_path": f"{__name__}.ShortNamedModel"}
     assert type(cli.config.as_dict()["trainer"]) is dict
     with pytest.raises(AttributeError, match="the configuration has no `nothing`"):
         cli.config.nothing  # noqa: B018
