@@ -38,6 +38,7 @@ from treadle.utilities import (
     MisconfigurationException,
     PossibleUserWarning,
     WarningCache,
+    as_tensor,
     disable_possible_user_warnings,
     measure_flops,
     move_data_to_device,
@@ -194,15 +195,16 @@ def apply_to_collection(
 
 
 def convert_to_tensors(data: Any, device: _DEVICE) -> Any:
-    """Numbers and numpy arrays inside ``data`` as tensors on ``device``; tensors moved there."""
-    data = apply_to_collection(data, (int, float), lambda x: torch.tensor(x), wrong_dtype=bool)
+    """Tensors, numbers and numpy arrays inside ``data`` as tensors on ``device``, with
+    Lightning's dtypes (``treadle.utilities.as_tensor``)."""
+    kinds: tuple[type, ...] = (torch.Tensor, bool, int, float)
     try:
         import numpy as np
     except ImportError:
         pass
     else:
-        data = apply_to_collection(data, np.ndarray, torch.from_numpy)
-    return apply_to_collection(data, torch.Tensor, lambda t: t.to(device))
+        kinds += (np.ndarray,)
+    return apply_to_collection(data, kinds, as_tensor, device)
 
 
 def convert_tensors_to_scalars(data: Any) -> Any:

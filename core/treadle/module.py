@@ -21,7 +21,7 @@ from treadle import _metrics
 from treadle._metrics import is_metric as _is_metric
 from treadle.errors import ConfigurationError
 from treadle.hookspecs import HOOKS
-from treadle.utilities import move_data_to_device, takes_dataloader_iter
+from treadle.utilities import as_tensor, move_data_to_device, takes_dataloader_iter
 
 
 class Module(nn.Module):
@@ -526,19 +526,6 @@ class Module(nn.Module):
         trainer = self.trainer
         device = self.device
 
-        def to_tensor(x: Any) -> Any:
-            if isinstance(x, torch.Tensor):
-                return x.to(device)
-            if isinstance(x, bool):  # uint8: NCCL gathers no bool tensors
-                return torch.tensor(x, dtype=torch.uint8, device=device)
-            if isinstance(x, int):
-                return torch.tensor(x, dtype=torch.int, device=device)
-            if isinstance(x, float):
-                return torch.tensor(x, dtype=torch.float, device=device)
-            if type(x).__module__ == "numpy" and type(x).__name__ == "ndarray":
-                return torch.from_numpy(x).to(device)
-            return x
-
         def gather_one(tensor: torch.Tensor) -> torch.Tensor:
             if trainer.world_size == 1:
                 return tensor
@@ -552,7 +539,7 @@ class Module(nn.Module):
             return torch.stack(gathered)
 
         def gather(x: Any) -> Any:
-            x = to_tensor(x)
+            x = as_tensor(x, device)
             if isinstance(x, torch.Tensor):
                 return gather_one(x)
             if isinstance(x, dict):

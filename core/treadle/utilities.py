@@ -585,6 +585,23 @@ def takes_dataloader_iter(method: Any) -> bool:
     return bool(_step_signature(function, function is not method)[3])
 
 
+def as_tensor(x: Any, device: Any) -> Any:
+    """``x`` as a tensor on ``device`` when it is a tensor, a number or a numpy array, with
+    Lightning's dtypes (``convert_to_tensors``): a bool as ``uint8`` (collectives take no bool
+    tensors), an int as ``int32``, a float as ``float32``; anything else as it is."""
+    if isinstance(x, torch.Tensor):
+        return x.to(device)
+    if isinstance(x, bool):
+        return torch.tensor(x, dtype=torch.uint8, device=device)
+    if isinstance(x, int):
+        return torch.tensor(x, dtype=torch.int, device=device)
+    if isinstance(x, float):
+        return torch.tensor(x, dtype=torch.float, device=device)
+    if type(x).__module__ == "numpy" and type(x).__name__ == "ndarray":
+        return torch.from_numpy(x).to(device)
+    return x
+
+
 def is_shared_filesystem(strategy: Any = None, path: Any = None, timeout: int = 3) -> bool:
     """Whether every process sees ``path`` (default: the working directory) as the same folder
     (Lightning's ``utilities.is_shared_filesystem``); see ``treadle.fabric.utilities``."""
