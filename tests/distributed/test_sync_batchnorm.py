@@ -80,6 +80,11 @@ def test_sync_batchnorm_converts_for_fit_and_reverts(tmp_path, strategy) -> None
     out.mkdir()
     run([sys.executable, str(script), strategy, str(out)], tmp_path, timeout=150)
     for rank in (0, 1):
+        if strategy == "ddp" and rank == 1 and not (out / "end1.json").exists():
+            # Rank 0's own error ends the job at once: the launcher terminates the other ranks
+            # (they would wait for it in a collective), so a slower rank 1 may be stopped
+            # before its DDP wrap failed and wrote its file. Rank 0 shows the conversion.
+            continue
         end = read_json(out / f"end{rank}.json")
         if strategy == "ddp":  # torch refuses SyncBatchNorm under DDP on a CPU, as in Lightning
             assert "SyncBatchNorm layers only work with GPU modules" in end["error"], end
