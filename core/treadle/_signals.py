@@ -21,10 +21,17 @@ model's step; this costs one reduce per half second, and the ranks stop at most 
 later. One process compares nothing: the loop reads an attribute and nothing more.
 
 Handlers are installed from the main thread only, for signals whose handler is the default
-(``SIG_DFL``; for SIGINT also Python's ``default_int_handler``): a handler someone else set,
-``SIG_IGN`` included, is left alone. The previous handlers come back when training ends. After
-a first SIGINT the previous SIGINT handler is back at once, so a second Ctrl-C interrupts
+(``SIG_DFL``; for SIGINT also Python's ``default_int_handler``). A SIGTERM handler someone else
+set (a callable) is chained, as Lightning's ``_SignalConnector`` does: treadle's handler
+records the signal, then calls it, and the run stops as with the default. Any other handler
+someone else set (SIGUSR1's, SIGINT's, and ``SIG_IGN`` for any of the three) is left alone, as
+is the handler of a run already going on in this process (a ``validate()`` called from a
+``fit()``'s callback: the outer run acts). The previous handlers come back when the run ends.
+After a first SIGINT the previous SIGINT handler is back at once, so a second Ctrl-C interrupts
 whatever runs (the step, the save) with ``KeyboardInterrupt``.
+
+``sigterm`` records that this process received SIGTERM during the run (whichever signal came
+first): ``trainer.received_sigterm``, Lightning's flag.
 """
 
 from __future__ import annotations
@@ -64,14 +71,27 @@ def checkpoint_dir(trainer: Any) -> Path:
 class Preemption:
     """The signals caught during one ``fit()``; a context manager around its training.
 
-    ``signum`` is 0 until a caught signal arrives, then that signal's number (the first one).
+    ``signum`` is 0 until a caught signal arrives, then that signal's number (the first one);
+    ``sigterm`` is True once SIGTERM arrived.
     """
 
-    __slots__ = ("trainer", "signum", "previous", "several", "countdown", "window", "since")
+    __slots__ = (
+        "trainer",
+        "signum",
+        "sigterm",
+        "chained",
+        "previous",
+        "several",
+        "countdown",
+        "window",
+        "since",
+    )
 
     def __init__(self, trainer: Any) -> None:
         self.trainer = trainer
         self.signum = 0
+        self.sigterm = False
+        self.chained: Any = None  # the SIGTERM handler set before the run, called after ours
         self.previous: dict[int, Any] = {}  # signal -> the handler to put back
         self.several = False  # several ranks: they compare every `window` batches
         self.countdown = self.window = 1  # batches to the next comparison; in this window
@@ -79,6 +99,8 @@ class Preemption:
 
     def __enter__(self) -> Preemption:
         self.signum = 0
+        self.sigterm = False
+        self.chained = None
         self.several = self.trainer.world_size > 1
         self.countdown = self.window = 1
         self.since = time.monotonic()
@@ -86,16 +108,23 @@ class Preemption:
             return self  # signal.signal works in the main thread only
         for signum in SIGNALS:
             current = signal.getsignal(signum)
-            if current is signal.SIG_DFL or (
+            if signum == signal.SIGTERM and _chainable(current):
+                self.chained = current  # as Lightning: the user's handler runs too
+            elif current is not signal.SIG_DFL and not (
                 signum == signal.SIGINT and current is signal.default_int_handler
             ):
-                self.previous[signum] = signal.signal(signum, self._on_signal)
+                continue  # someone else's: left alone
+            self.previous[signum] = signal.signal(signum, self._on_signal)
         return self
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         # Only record it: the loop acts after the current training batch.
         if not self.signum:
             self.signum = signum
+        if signum == signal.SIGTERM:
+            self.sigterm = True
+            if self.chained is not None:  # recorded first: its exception still stops the run
+                self.chained(signum, frame)
         if signum == signal.SIGINT:  # a second Ctrl-C goes to the previous handler at once
             signal.signal(signum, self.previous.pop(signum))
 
@@ -115,7 +144,7 @@ class Preemption:
         finally:
             for signum, handler in self.previous.items():
                 signal.signal(signum, handler)
-            self.previous = {}
+            self.previous, self.chained = {}, None
 
     def check(self) -> None:
         """After a training batch, when this process received a signal or there are several
@@ -154,6 +183,13 @@ class Preemption:
                 flush=True,
             )
         raise error
+
+
+def _chainable(handler: Any) -> bool:
+    """A SIGTERM handler set before the run that treadle's calls: a Python callable, not
+    ``SIG_DFL``/``SIG_IGN``, nor None (set outside Python), nor the handler of a run already
+    going on (that run acts on the signal)."""
+    return callable(handler) and not isinstance(getattr(handler, "__self__", None), Preemption)
 
 
 class EvaluationPreemption(Preemption):

@@ -24,7 +24,7 @@ from treadle import _defaults, _optim_config, _profiling, _results, _summary, ch
 from treadle._adapters import AdaptedPlugin, adapt_object
 from treadle._fastconfig import validate_trainer_kwargs
 from treadle._metrics import MetricStore
-from treadle._signals import EvaluationPreemption
+from treadle._signals import EvaluationPreemption, Preemption
 from treadle._trainer_facade import LightningTrainerFacade
 from treadle.callback import Callback
 from treadle.combined_loader import MODES as COMBINED_MODES
@@ -179,6 +179,8 @@ class Trainer(LightningTrainerFacade):
         self._hooks = pm.hooks()
         self._step: Step | None = None  # the step of the fit() running (or last run)
         self._fit_loop: FitLoop | None = None
+        # the signals caught by the running (or last) entry point (``received_sigterm``)
+        self._signals: Preemption | None = None
         self._resume: dict[str, Any] | None = None  # the mid-epoch point restore() found
         self.ckpt_path: Any = None  # the checkpoint the last entry point loaded (Lightning's)
         self._root_device: torch.device | None = None
@@ -594,6 +596,14 @@ class Trainer(LightningTrainerFacade):
         return _one_or_list(self._eval_loaders.get("predict"))
 
     @property
+    def received_sigterm(self) -> bool:
+        """Whether this process received SIGTERM during the running (or last) ``fit()``,
+        ``validate()``, ``test()`` or ``predict()``, as Lightning's: False again when the next
+        one starts. treadle's own stop on SIGTERM (a checkpoint, then ``SIGTERMException``)
+        needs no polling of it; it is for code of yours that wants to know."""
+        return self._signals is not None and self._signals.sigterm
+
+    @property
     def sanity_checking(self) -> bool:
         return self.state.sanity_checking
 
@@ -855,6 +865,7 @@ class Trainer(LightningTrainerFacade):
             if self._profiled():  # once per run: timed loop methods on these instances
                 _profiling.instrument(self, fit_loop, evaluation, self._step)
             if fit_loop is not None:  # its preemption: signals caught while it trains
+                self._signals = fit_loop.preemption
                 with (
                     torch.autograd.set_detect_anomaly(self.config.detect_anomaly),
                     fit_loop.preemption,
@@ -875,6 +886,7 @@ class Trainer(LightningTrainerFacade):
             if fn == "validate":
                 self.num_val_batches = per_loader(limits, eval_loaders)
             evaluation.preemption = EvaluationPreemption(self)  # signals: stop after a batch
+            self._signals = evaluation.preemption
             with evaluation.preemption:
                 results = evaluation.run(fn, eval_loaders, limits, keep_predictions)
             if fn != "predict":

@@ -462,8 +462,6 @@ _NOT_YET = "not yet in treadle (issue 10 audit); "
 NOT_IN_TREADLE: dict[tuple[str, str], str] = {
     ("Trainer", "val_check_batch"): "an internal of Lightning's fit loop (read "
     "trainer.val_check_interval)",
-    ("Trainer", "received_sigterm"): "treadle's preemption (core/treadle/_signals.py) ends the "
-    "run with on_exception(Preempted) instead of a flag to poll",
     ("LightningModule", "CHECKPOINT_HYPER_PARAMS_TYPE"): "an internal checkpoint key of "
     "Lightning's; treadle stores hparams in a weights_only form",
     ("LightningDataModule", "CHECKPOINT_HYPER_PARAMS_TYPE"): "as for LightningModule",
