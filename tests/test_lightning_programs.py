@@ -92,11 +92,6 @@ DIFFERENCES = {
     # t_accelerator_connector, which passes.
     "t_accelerator_connector_differences": "CPU devices per core, fsdp on CPU, "
     "no Strategy subclasses or ModelParallelStrategy (migration.md 3)",
-    # trainer.received_sigterm is not in treadle, and a SIGTERM handler the user set before fit()
-    # is left alone (Lightning chains it and stops the run): docs/migration.md,
-    # docs/checkpoints.md. The rest of test_signal_connector.py is t_signal_connector, which passes.
-    "t_signal_connector_received": "no trainer.received_sigterm; a user's SIGTERM handler is "
-    "left alone (migration.md)",
     # treadle's CombinedLoader has a length before iter() (Lightning raises RuntimeError "Please
     # call `iter(combined_loader)` first."): migration.md, "Every difference that remains". The
     # rest of test_combined_loader.py's public tests is t_combined_loader, which passes.

@@ -9,7 +9,7 @@
 #   got it, the callbacks' teardown did not run, the trainer is interrupted, the previous SIGTERM handler is back, a
 #   checkpoint saved before the signal resumes; the same for validate(). The
 #   `trainer.received_sigterm` asserts and the chaining of a handler the user installed are in
-#   t_signal_connector_received.py (a documented difference, strict xfail). The exit code: the
+#   t_signal_connector_received.py. The exit code: the
 #   source (after 2.6.6) asserts 143; Lightning 2.6.6's SIGTERMException() has code None, so the
 #   program accepts either (treadle's is 143).
 # Left out (they patch or call Lightning's internals: _SignalConnector, its handler functions,

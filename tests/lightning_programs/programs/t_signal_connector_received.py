@@ -2,12 +2,7 @@
 #   (test_sigterm_handler_can_be_added)
 # Edits: the test turned into a __main__ program asserting what it asserted; tmp_path -> a
 #   tempfile dir; pytest.raises -> try/except.
-# A documented difference (docs/migration.md, docs/checkpoints.md "Handlers that are already set
-#   are left alone"): treadle has no `trainer.received_sigterm` (its stop on SIGTERM is the
-#   SIGTERMException handed to on_exception), and a SIGTERM handler the user installed before
-#   fit() is left alone (Lightning calls it and stops the run too). On treadle this program fails:
-#   a strict xfail in tests/test_lightning_programs.py. The rest of the file is
-#   t_signal_connector.py, which passes.
+# The rest of the file is t_signal_connector.py.
 import os
 import signal
 import tempfile
