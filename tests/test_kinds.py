@@ -30,6 +30,12 @@ FIRST_PARTY = {
         "ddp_find_unused_parameters_false",
         "ddp_spawn_find_unused_parameters_true",
         "ddp_spawn_find_unused_parameters_false",
+        "ddp_fork",
+        "ddp_fork_find_unused_parameters_true",
+        "ddp_fork_find_unused_parameters_false",
+        "ddp_notebook",
+        "ddp_notebook_find_unused_parameters_true",
+        "ddp_notebook_find_unused_parameters_false",
         "deepspeed",
         "deepspeed_stage_1",
         "deepspeed_stage_2",
@@ -365,7 +371,7 @@ def test_deepspeed_declares_whether_it_shards_parameters(name, plugins, shards):
     assert (t.strategy.owns_precision, t.strategy.saves_optimizer_states) == (True, True)
 
 
-@pytest.mark.parametrize("name", ["single_device", "ddp", "ddp_spawn"])
+@pytest.mark.parametrize("name", ["single_device", "ddp", "ddp_spawn", "ddp_fork"])
 def test_single_process_and_ddp_strategies_declare_what_they_leave_to_others(name):
     strategy = trainer(accelerator="cpu", strategy=name, devices=1).strategy
     assert (

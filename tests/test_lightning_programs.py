@@ -131,11 +131,6 @@ DIFFERENCES = {
     # CLASS` (docs/migration.md). The rest of test_cli.py is t_cli and t_cli_2, which pass.
     "t_cli_differences": "LightningCLI's names in its output, config_init, no --model.help "
     "(migration.md)",
-    # The Trainer flags tutorial's "mocking ddp" cell (Lightning 1.x's accelerator="ddp_cpu") in
-    # Lightning 2's form for a file with no __main__ guard, strategy="ddp_fork": treadle has no
-    # fork launcher (migration.md, 16). The rest of the tutorial is tut_trainer_flags, which
-    # passes; tut_ddp_example_4/5 run DDP on 2 CPU processes.
-    "tut_trainer_flags_ddp": "no ddp_fork strategy: no fork launcher (migration.md, 16)",
     # In manual optimization Lightning 2.6.6's ModelCheckpoint saves the state a Module kept in
     # `saved_models` (for its `layer`) before optimizer.step(), else warns the checkpoint holds
     # the state after it; treadle saves the Module as it is, without the warning

@@ -152,18 +152,18 @@ def _check_accelerator(given: Any, trainer: Any) -> None:
 
 class DDPStrategy(ParallelStrategy):
     """Lightning's ``DDPStrategy``: ``DistributedDataParallel``, one process per device
-    (treadle's ``ddp``, ``ddp_spawn`` and ``ddp_find_unused_parameters_true``).
+    (treadle's ``ddp``, ``ddp_spawn``, ``ddp_fork`` and ``ddp_find_unused_parameters_true``).
 
     Honoured: ``process_group_backend`` (``"gloo"``, ``"nccl"``, ...; default: gloo on the
     CPU, NCCL on CUDA), ``timeout`` (the process group's; default: the Trainer's
     ``process_group_timeout``), ``start_method`` (``"popen"``: ``ddp``, the script re-run for
-    each rank; ``"spawn"``: ``ddp_spawn``), ``ddp_comm_state``/``ddp_comm_hook``/
+    each rank; ``"spawn"``: ``ddp_spawn``; ``"fork"``: ``ddp_fork``), ``ddp_comm_state``/``ddp_comm_hook``/
     ``ddp_comm_wrapper`` (registered on the DDP wrapper, as Lightning does) and every keyword
     argument of ``DistributedDataParallel`` (``find_unused_parameters``, ``static_graph``,
     ``broadcast_buffers``, ``bucket_cap_mb``, ``gradient_as_bucket_view``).
     Refused: ``accelerator``, ``parallel_devices``, ``cluster_environment``,
     ``checkpoint_io``, ``precision_plugin`` (treadle's Trainer arguments and plugins say these),
-    ``model_averaging_period``, ``start_method`` ``"fork"``/``"forkserver"``, and
+    ``model_averaging_period``, ``start_method="forkserver"``, and
     ``DistributedDataParallel`` arguments treadle sets itself (``device_ids``, ...).
     """
 
@@ -200,12 +200,12 @@ class DDPStrategy(ParallelStrategy):
             },
             problems,
         )
-        if start_method not in ("popen", "spawn"):
+        if start_method not in _START_METHODS:
             problems.append(
                 f"DDPStrategy(start_method={start_method!r}): treadle starts ranks by "
-                f"re-running the script ('popen', strategy='ddp') or with "
-                f"torch.multiprocessing's spawn ('spawn', strategy='ddp_spawn'); fork-based "
-                f"starts are not built. Use start_method='popen' or 'spawn'."
+                f"re-running the script ('popen', strategy='ddp'), with torch.multiprocessing's "
+                f"spawn ('spawn', strategy='ddp_spawn') or fork ('fork', strategy='ddp_fork'); "
+                f"'forkserver' is not built. Use start_method='popen', 'spawn' or 'fork'."
             )
         for arg in sorted(set(kwargs) & _DDP_SET_BY_TREADLE):
             problems.append(
@@ -224,10 +224,10 @@ class DDPStrategy(ParallelStrategy):
         self.start_method = start_method
         self.ddp_kwargs = dict(kwargs)
         self.comm_hook = (ddp_comm_state, ddp_comm_hook, ddp_comm_wrapper)
-        self.name = "ddp_spawn" if start_method == "spawn" else "ddp"
+        self.name = _START_METHODS.get(start_method, "ddp")
 
     def connect(self, trainer: Any) -> Any:
-        """The ``ddp``/``ddp_spawn`` plugin strategy for ``trainer``'s run, with these options.
+        """The ``ddp``/``ddp_spawn``/``ddp_fork`` plugin strategy for ``trainer``'s run, with these options.
         The Trainer calls it for ``Trainer(strategy=DDPStrategy(...))``."""
         Plugin = _plugin("ddp", "DDPStrategy")
 
@@ -235,8 +235,9 @@ class DDPStrategy(ParallelStrategy):
         strategy = Plugin(
             trainer,
             self.name,
-            spawn=self.start_method == "spawn",
+            spawn=self.start_method != "popen",
             find_unused_parameters=bool(self.ddp_kwargs.get("find_unused_parameters", False)),
+            start_method="spawn" if self.start_method == "popen" else self.start_method,
         )
         strategy.configure(self)
         if self.checkpoint_io is not None:  # used as in plugins=[...] (treadle.plugins)
@@ -247,6 +248,8 @@ class DDPStrategy(ParallelStrategy):
         return f"DDPStrategy(start_method={self.start_method!r})"
 
 
+# DDPStrategy's start methods and the treadle strategy each runs.
+_START_METHODS = {"popen": "ddp", "spawn": "ddp_spawn", "fork": "ddp_fork"}
 # DistributedDataParallel arguments the ddp plugin sets from the Trainer.
 _DDP_SET_BY_TREADLE = {"module", "device_ids", "output_device", "process_group", "device_mesh"}
 

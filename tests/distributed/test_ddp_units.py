@@ -236,7 +236,8 @@ def test_ddp_outside_a_script_file_is_refused_before_launching(monkeypatch):
         match=re.escape(
             "strategy 'ddp' launches the other ranks by re-running the script, but this process "
             "was not started from a script file (sys.argv[0]='-c'). Run a script, launch with "
-            "torchrun, or use strategy 'ddp_spawn'."
+            "torchrun, or use strategy 'ddp_fork' (the REPL, a notebook: nothing is re-run) or "
+            "'ddp_spawn'."
         ),
     ):
         trainer(devices=2, strategy="ddp").fit(Tiny(), DataLoader(DATA))

@@ -2,7 +2,7 @@
 
 Each job runs ``SCRIPT`` (written to tmp_path) in a fresh process session, bounded by a timeout:
 ``python train.py STRATEGY MODE`` (``ddp`` re-runs the script for rank 1; ``ddp_spawn`` spawns
-workers; ``torchrun`` joins). Rank 1 fails at global step ``K``; it prints ``FAILING rank 1 at
+workers, ``ddp_fork`` forks them; ``torchrun`` joins). Rank 1 fails at global step ``K``; it prints ``FAILING rank 1 at
 <time>`` first, so the tests measure how long the job took to end from that moment. After the
 job, no process of its session may be left (``_leftovers``, read from /proc).
 
@@ -161,8 +161,9 @@ def test_ddp_raising_rank_reported_first_with_its_traceback(tmp_path):
 
 
 @pytest.mark.slow
-def test_ddp_spawn_raising_rank_reported_first_with_its_traceback(tmp_path):
-    out, code, took = _job(tmp_path, "ddp_spawn", "raise")
+@pytest.mark.parametrize("strategy", ["ddp_spawn", "ddp_fork"])
+def test_ddp_spawn_raising_rank_reported_first_with_its_traceback(tmp_path, strategy):
+    out, code, took = _job(tmp_path, strategy, "raise")
     assert code == 1, out
     text = out[out.index("RankFailedError: ") + len("RankFailedError: ") :]
     assert text.startswith("rank 1 (pid "), out
@@ -190,8 +191,9 @@ def test_ddp_hung_rank_named_within_the_process_group_timeout(tmp_path):
 
 
 @pytest.mark.slow
-def test_ddp_spawn_hung_rank_named(tmp_path):
-    out, code, took = _job(tmp_path, "ddp_spawn", "hang", PG_TIMEOUT=str(PG_TIMEOUT_S))
+@pytest.mark.parametrize("strategy", ["ddp_spawn", "ddp_fork"])
+def test_ddp_spawn_hung_rank_named(tmp_path, strategy):
+    out, code, took = _job(tmp_path, strategy, "hang", PG_TIMEOUT=str(PG_TIMEOUT_S))
     assert code == 1, out
     assert (
         f"RankFailedError: rank 1 did not answer within process_group_timeout={PG_TIMEOUT_S}s"

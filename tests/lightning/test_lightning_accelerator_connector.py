@@ -119,21 +119,30 @@ def test_precision_plugin_is_lightnings_class(precision, cls) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "spawn", "find_unused"),
+    ("name", "spawn", "find_unused", "start_method"),
     [
-        ("ddp", False, False),
-        ("ddp_spawn", True, False),
-        ("ddp_find_unused_parameters_false", False, False),
-        ("ddp_find_unused_parameters_true", False, True),
-        ("ddp_spawn_find_unused_parameters_false", True, False),
-        ("ddp_spawn_find_unused_parameters_true", True, True),
-        ("DDP", False, False),
-        ("DDP_Spawn", True, False),
+        ("ddp", False, False, "spawn"),
+        ("ddp_spawn", True, False, "spawn"),
+        ("ddp_find_unused_parameters_false", False, False, "spawn"),
+        ("ddp_find_unused_parameters_true", False, True, "spawn"),
+        ("ddp_spawn_find_unused_parameters_false", True, False, "spawn"),
+        ("ddp_spawn_find_unused_parameters_true", True, True, "spawn"),
+        ("ddp_fork", True, False, "fork"),
+        ("ddp_fork_find_unused_parameters_false", True, False, "fork"),
+        ("ddp_fork_find_unused_parameters_true", True, True, "fork"),
+        ("ddp_notebook", True, False, "fork"),
+        ("ddp_notebook_find_unused_parameters_false", True, False, "fork"),
+        ("ddp_notebook_find_unused_parameters_true", True, True, "fork"),
+        ("DDP", False, False, "spawn"),
+        ("DDP_Spawn", True, False, "spawn"),
+        ("DDP_Fork", True, False, "fork"),
     ],
 )
-def test_strategy_choice_cpu_str(name, spawn, find_unused) -> None:
-    # Ported from test_accelerator_connector.py::test_strategy_choice_cpu_str and
-    # ::test_strategy_str_passed_being_case_insensitive: Lightning's registry names, in any case
+def test_strategy_choice_cpu_str(name, spawn, find_unused, start_method) -> None:
+    # Ported from test_accelerator_connector.py::test_strategy_choice_cpu_str,
+    # ::test_strategy_str_passed_being_case_insensitive and ::test_strategy_choice_ddp_fork_cpu
+    # (its `launcher._start_method`: here the strategy's `start_method`, used when `spawn`):
+    # Lightning's registry names, in any case
     from treadle.strategies import DDPStrategy
 
     trainer = treadle.Trainer(
@@ -143,3 +152,4 @@ def test_strategy_choice_cpu_str(name, spawn, find_unused) -> None:
     assert trainer.strategy.name == name.lower()
     assert trainer.strategy.spawn is spawn
     assert trainer.strategy.find_unused_parameters is find_unused
+    assert trainer.strategy.start_method == start_method

@@ -120,6 +120,11 @@ def test_the_object_selects_the_matching_strategy_with_its_options() -> None:
     assert popen.strategy.find_unused_parameters is False
     assert popen.strategy.timeout_s is None  # the Trainer's process_group_timeout
 
+    fork = DDPStrategy(start_method="fork")
+    forked = treadle.Trainer(strategy=fork, accelerator="cpu", devices=2, **QUIET)
+    assert (forked.strategy.name, forked.strategy.spawn) == ("ddp_fork", True)
+    assert forked.strategy.start_method == "fork"
+
 
 def test_fsdp_object_maps_lightning_arguments() -> None:
     fsdp = FSDPStrategy(
@@ -275,7 +280,7 @@ def test_refused_ddp_arguments_all_at_once() -> None:
             parallel_devices=[torch.device("cpu")] * 2,
             cluster_environment=object(),
             model_averaging_period=4,
-            start_method="fork",
+            start_method="forkserver",
             device_ids=[0],
             timeout=5,
         )
@@ -292,10 +297,10 @@ def test_refused_ddp_arguments_all_at_once() -> None:
         "treadle; drop the argument (plain DDP averages gradients every step)." in problems
     )
     assert (
-        "DDPStrategy(start_method='fork'): treadle starts ranks by re-running the script "
-        "('popen', strategy='ddp') or with torch.multiprocessing's spawn ('spawn', "
-        "strategy='ddp_spawn'); fork-based starts are not built. Use start_method='popen' or "
-        "'spawn'." in problems
+        "DDPStrategy(start_method='forkserver'): treadle starts ranks by re-running the script "
+        "('popen', strategy='ddp'), with torch.multiprocessing's spawn ('spawn', "
+        "strategy='ddp_spawn') or fork ('fork', strategy='ddp_fork'); 'forkserver' is not "
+        "built. Use start_method='popen', 'spawn' or 'fork'." in problems
     )
     assert (
         "DDPStrategy(device_ids=...): treadle sets this DistributedDataParallel argument "

@@ -8,8 +8,9 @@ Three ways a distributed run gets its ranks:
   calling process becomes rank 0 and the other local ranks re-run the same command line with
   rank variables set (what Lightning does). A watcher thread ends the whole job as soon as one
   child exits with an error.
-* ``spawn()``: ``strategy="ddp_spawn"``, ``torch.multiprocessing.start_processes`` with rank
-  variables set in each child and rank 0's return value sent back to the parent.
+* ``spawn()``: ``strategy="ddp_spawn"`` (start method ``spawn``) and ``strategy="ddp_fork"``
+  (``fork``), ``torch.multiprocessing.start_processes`` with rank variables set in each child
+  and rank 0's return value sent back to the parent.
 
 In every case the ranks initialise ``torch.distributed`` with ``init_method="env://"``; pass a
 ``timeout=`` to ``init_process_group`` so that a rank stuck outside a collective cannot block
@@ -163,7 +164,8 @@ def _script_command() -> list[str]:
         raise RuntimeError(
             "strategy 'ddp' launches the other ranks by re-running the script, but this process "
             f"was not started from a script file (sys.argv[0]={sys.argv[0]!r}). Run a script, "
-            "launch with torchrun, or use strategy 'ddp_spawn'."
+            "launch with torchrun, or use strategy 'ddp_fork' (the REPL, a notebook: nothing "
+            "is re-run) or 'ddp_spawn'."
         )
     return [sys.executable, script, *sys.argv[1:]]
 
@@ -815,8 +817,11 @@ def spawn(
     """Run ``fn(rank, *args)`` in ``world_size`` new processes and return rank 0's result.
 
     Each process has the rank variables set as ``launch_subprocess_ranks`` sets them (one node,
-    OMP_NUM_THREADS=1 when unset). ``fn``, ``args`` and rank 0's result must be picklable; with
-    the "spawn" start method ``fn`` must be importable (a module-level function).
+    OMP_NUM_THREADS=1 when unset, and ``torch.set_num_threads(1)``: a forked child inherits the
+    parent's thread count). Rank 0's result must be picklable; with the "spawn" start method
+    ``fn`` and ``args`` too, and ``fn`` must be importable (a module-level function). With
+    "fork" nothing is pickled on the way in (the children are copies of this process), which is
+    what a notebook or a script without an ``if __name__ == "__main__":`` guard needs.
 
     When a process fails, the others get ``_COLLECT_S`` seconds to fail or exit on their own
     (they fail at once when they lose the failed peer), those left are terminated, and

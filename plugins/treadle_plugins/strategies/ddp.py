@@ -1,4 +1,5 @@
-"""``ddp`` and ``ddp_spawn``: ``torch.nn.parallel.DistributedDataParallel``, one process per device.
+"""``ddp``, ``ddp_spawn`` and ``ddp_fork``: ``torch.nn.parallel.DistributedDataParallel``, one
+process per device.
 
 How the ranks come to be (see ``docs/distributed.md``):
 
@@ -10,6 +11,10 @@ How the ranks come to be (see ``docs/distributed.md``):
   ``torch.multiprocessing`` workers
   (:meth:`DDPStrategy.launch_stage`); rank 0's weights, metrics and loop counters come back to
   the caller's model and Trainer.
+* ``strategy="ddp_fork"`` (alias ``ddp_notebook``): as ``ddp_spawn``, with workers started by
+  the ``fork`` start method (a notebook, a script without an ``if __name__ == "__main__":``
+  guard: nothing is pickled or imported again). Refused where ``fork`` is not available, and
+  when CUDA is initialised in the caller.
 
 Then ``init_process_group`` (gloo on the CPU, NCCL on CUDA, the Trainer's
 ``process_group_timeout``), a ``DistributedSampler`` in every training loader (padded: every
@@ -29,12 +34,14 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import torch
 import torch.distributed as dist
+import torch.multiprocessing as mp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import (
@@ -100,10 +107,12 @@ class DDPStrategy(StrategyBase):
         name: str = "ddp",
         spawn: bool = False,
         find_unused_parameters: bool = False,
+        start_method: str = "spawn",
     ) -> None:
         self._trainer = trainer
         self.name = name
-        self.spawn = spawn
+        self.spawn = spawn  # the stages run in workers: start_method "spawn" or "fork"
+        self.start_method = start_method
         self.find_unused_parameters = find_unused_parameters
         self.environment = env = getattr(trainer, "environment", None)
         self.num_nodes: int = trainer.config.num_nodes
@@ -176,7 +185,7 @@ class DDPStrategy(StrategyBase):
             launch = f"the {env.name} launch"
             if self.spawn and env.launcher != "treadle":
                 problems.append(
-                    f"`strategy='ddp_spawn'` starts its own processes, but this process is "
+                    f"`strategy={self.name!r}` starts its own processes, but this process is "
                     f"already rank {env.global_rank} of {env.world_size} in {launch}. Use "
                     f"`strategy='ddp'`, which joins it."
                 )
@@ -200,7 +209,39 @@ class DDPStrategy(StrategyBase):
                 _launcher._script_command()
             except RuntimeError as exc:
                 problems.append(str(exc))
+        if self.spawn and self.start_method not in mp.get_all_start_methods():
+            problems.append(
+                f"`strategy={self.name!r}` starts its processes with the "
+                f"{self.start_method!r} start method, which this platform ({sys.platform}) does "
+                f"not have (it has {', '.join(map(repr, mp.get_all_start_methods()))}). Use "
+                f"`strategy='ddp_spawn'` with an `if __name__ == \"__main__\":` guard, or "
+                f"`strategy='ddp'`."
+            )
         return problems
+
+    def _check_fork(self, trainer: Any, stage: str) -> None:
+        """``ddp_fork``: a process forked after CUDA was initialised cannot use CUDA (torch:
+        "Cannot re-initialize CUDA in forked subprocess"). Checked at each launch, since CUDA
+        may be initialised after the Trainer was made (Lightning's ``_check_bad_cuda_fork``)."""
+        # torch's own test for a fork of a process that had initialised CUDA (private: read
+        # defensively, as Lightning does).
+        if getattr(torch.cuda, "_is_in_bad_fork", lambda: False)():
+            where = "this process is itself a fork of one that had initialised CUDA"
+        elif trainer.accelerator.device_type == "cuda" and torch.cuda.is_initialized():
+            where = (
+                "CUDA is already initialised in this process (a tensor or model moved to the "
+                "GPU, a `torch.cuda.*` call)"
+            )
+        else:  # CPU ranks do not touch CUDA, whatever the caller did with it
+            return
+        raise ConfigurationError(
+            [
+                f"`strategy={self.name!r}` forks its processes, but {where}: forked processes "
+                f"cannot use CUDA then. Use `strategy='ddp_spawn'` (with an `if __name__ == "
+                f"\"__main__\":` guard) or `strategy='ddp'`, or leave CUDA untouched before "
+                f"`trainer.{stage}(...)` (in a notebook: restart the kernel)."
+            ]
+        )
 
     # -- set-up ------------------------------------------------------------------------------------
 
@@ -214,11 +255,14 @@ class DDPStrategy(StrategyBase):
         ckpt_path: Any,
         datamodule: Any = None,
     ) -> tuple | None:
-        """``ddp_spawn``: run the stage in spawned workers and bring rank 0's outcome
-        back; returns a one-tuple holding what the stage returns, or None to run it here (a
-        worker, or plain ``ddp``). Called by the Trainer before anything else of the stage."""
+        """``ddp_spawn``/``ddp_fork``: run the stage in spawned (forked) workers and bring rank
+        0's outcome back; returns a one-tuple holding what the stage returns, or None to run it
+        here (a worker, or plain ``ddp``). Called by the Trainer before anything else of the
+        stage."""
         if not self.spawn or self.joined:
             return None
+        if self.start_method == "fork":
+            self._check_fork(trainer, stage)
         config = trainer.config
         config = (
             config.as_dict()
@@ -236,6 +280,7 @@ class DDPStrategy(StrategyBase):
                 _spawn_worker,
                 self.world_size,
                 args=(config, stage, model, train_loader, val_loader, ckpt_path, datamodule),
+                start_method=self.start_method,
                 timeout_s=self._pg_timeout_s,
             )
         finally:
@@ -626,12 +671,13 @@ def _spawn_worker(
     ckpt_path: Any,
     datamodule: Any = None,
 ) -> dict[str, Any]:
-    """One ``ddp_spawn`` rank: a Trainer with the caller's arguments runs the stage (joining the
-    rank variables the launcher set); rank 0's outcome goes back to the caller."""
+    """One ``ddp_spawn``/``ddp_fork`` rank: a Trainer with the caller's arguments runs the stage
+    (joining the rank variables the launcher set); rank 0's outcome goes back to the caller."""
     from treadle import Trainer
 
     # torch.multiprocessing hands tensors to the workers in shared memory: without copies, every
-    # rank would update the same parameters (Lightning's _disable_module_memory_sharing).
+    # rank would update the same parameters (Lightning's _disable_module_memory_sharing). A
+    # forked worker's tensors are copy-on-write, except those already in shared memory.
     with torch.no_grad():
         for tensor in itertools.chain(model.parameters(), model.buffers()):
             tensor.data = tensor.data.clone()
@@ -712,4 +758,30 @@ def provide_strategies():
             lambda t: DDPStrategy(t, "ddp_spawn_find_unused_parameters_false", spawn=True),
             description="ddp_spawn (Lightning's name: find_unused_parameters=False).",
         ),
+        *(
+            Provider(
+                "strategy",
+                f"{name}{suffix}",
+                _fork_factory(f"{name}{suffix}", suffix == "_find_unused_parameters_true"),
+                description=description,
+            )
+            for name in ("ddp_fork", "ddp_notebook")
+            for suffix, description in (
+                ("", "DistributedDataParallel in forked workers (notebooks, no __main__ guard)."),
+                (
+                    "_find_unused_parameters_true",
+                    f"{name} for steps that leave some parameters unused.",
+                ),
+                (
+                    "_find_unused_parameters_false",
+                    f"{name} (Lightning's name: find_unused_parameters=False).",
+                ),
+            )
+        ),
     ]
+
+
+def _fork_factory(name: str, find_unused: bool) -> Any:
+    return lambda t: DDPStrategy(
+        t, name, spawn=True, find_unused_parameters=find_unused, start_method="fork"
+    )

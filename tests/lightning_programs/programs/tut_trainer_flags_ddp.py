@@ -1,15 +1,13 @@
 # Source: https://github.com/Lightning-AI/tutorials/blob/main/lightning_examples/trainer-flags-gpu/flags.py
 #   (Lightning-AI tutorials, "Introduction to Pytorch Lightning Trainer flags"; Apache-2.0,
 #   Copyright The Lightning AI team): its data and model cells and the "mocking ddp" cell,
-#   split out of tut_trainer_flags.py (a strict xfail on treadle: see below).
+#   split out of tut_trainer_flags.py.
 # Edits (nothing else changed): those of tut_trainer_flags.py for these cells (MNIST -> random
 #   tensors, sizes, MAX_EPOCHS 3 -> 1, NUM_WORKERS -> 0), and
 #   `Trainer(accelerator="ddp_cpu", num_processes=2)` (Lightning 1.x) -> `accelerator="cpu",
 #   devices=2, strategy="ddp_fork"`: the Lightning 2 name for DDP on CPU processes that works
 #   in a notebook-style file with no `__main__` guard (a spawned process would run every cell
-#   again). treadle has no fork launcher (docs/migration.md: `start_method="fork"` refused), so
-#   it refuses `strategy="ddp_fork"`; tut_ddp_example_4/5 run DDP on 2 CPU processes with
-#   `strategy="ddp"`.
+#   again).
 import os
 
 import torch
