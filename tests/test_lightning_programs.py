@@ -74,18 +74,10 @@ DIFFERENCES = {
     # train_dataloader_next", ...); treadle does not (docs/migration.md, 17): the rest of
     # test_fetchers.py is t_fetchers, which passes.
     "t_fetchers_profiled": "dataloader fetches are not a profiler action (migration.md, 17)",
-    # Python's TypeError for an unknown argument passed through a Trainer subclass's
-    # super().__init__(**kwargs); treadle: "not a Trainer argument" in its ConfigurationError
-    # (migration.md, 4 and 5). The rest of test_trainer.py's fit tests is t_trainer_1.
-    "t_trainer_subclassing": "an unknown Trainer argument is a ConfigurationError (migration.md, 4)",
     # Lightning's call order inside the optimizer closure (step, training_step, zero_grad,
     # backward); treadle zeroes gradients before training_step (migration.md, 8). With only
     # zero_grad moved first the program passes (checked). The rest is t_trainer_3.
     "t_trainer_train_loop_system": "zero_grad before training_step (migration.md, 8)",
-    # Lightning's TypeError for `gradient_clip_val=(1, 2)`; treadle reports it, in Lightning's
-    # words, in its ConfigurationError (a ValueError) with the Trainer's other problems
-    # (migration.md, 5).
-    "t_trainer_invalid_clip_value": "a wrongly typed Trainer argument is a ConfigurationError (migration.md, 5)",
     # CPU `devices` beyond 4 processes a core refused, `strategy="fsdp"` run on the CPU (gloo)
     # where Lightning refuses it, no custom Strategy subclass, no ModelParallelStrategy
     # (migration.md 3 and 5, fsdp.md). The rest of test_accelerator_connector.py is
