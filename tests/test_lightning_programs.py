@@ -102,9 +102,6 @@ DIFFERENCES = {
     # it on every rank (migration.md, 13). The rest of test_distributed_logging.py's CPU tests is
     # t_distributed_logging, which passes.
     "t_distributed_logging_all_ranks": "loggers are called on rank zero only (migration.md, 13)",
-    # save_hparams_to_yaml writes a value YAML cannot dump safely as its str (Lightning: drops
-    # it with "Skipping ... parameter"): migration.md, 11. The rest is t_hparams_yaml.
-    "t_hparams_yaml_unsafe": "an unsafe YAML value is written as its str (migration.md, 11)",
     # Outside a terminal treadle's RichProgressBar prints plain lines and makes no rich
     # Progress; on one it updates its tasks when a redraw is due, not at every batch, so the
     # counts of Progress.update and get_metrics calls are not Lightning's (migration.md, 7).
