@@ -89,10 +89,6 @@ DIFFERENCES = {
     # docs/checkpoints.md. The rest of test_signal_connector.py is t_signal_connector, which passes.
     "t_signal_connector_received": "no trainer.received_sigterm; a user's SIGTERM handler is "
     "left alone (migration.md)",
-    # treadle's CombinedLoader has a length before iter() (Lightning raises RuntimeError "Please
-    # call `iter(combined_loader)` first."): migration.md, "Every difference that remains". The
-    # rest of test_combined_loader.py's public tests is t_combined_loader, which passes.
-    "t_combined_loader_len": "CombinedLoader len() works before iter() (migration.md)",
     # A fit resumed mid-epoch carries on the epoch means logged before the save (an
     # uninterrupted run's, docs/checkpoints.md); Lightning restarts them at the resumed batch
     # (migration.md, 11). The rest of test_metric_result_integration.py's public tests is
