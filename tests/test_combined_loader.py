@@ -26,6 +26,7 @@ from torch.utils.data import (
 
 import treadle
 from treadle.combined_loader import _MaxSizeCycle, _MinSize, _Sequential
+from treadle.data import num_batches
 from treadle.errors import ConfigurationError
 from treadle.utilities import CombinedLoader
 
@@ -89,6 +90,7 @@ def test_combined_loader_modes():  # ported
         ):
             combined = CombinedLoader(collection, mode)
             assert combined._iterator is None
+            iter(combined)  # (len() waits for it, as Lightning's)
             assert len(combined) == expected
             for idx, (item, batch_idx, dataloader_idx) in enumerate(combined):
                 assert isinstance(combined._iterator, kind_of_iterator)
@@ -99,7 +101,7 @@ def test_combined_loader_modes():  # ported
 
         combined = CombinedLoader(collection, "sequential")
         assert combined._iterator is None
-        assert len(combined) == sum_len
+        assert len(iter(combined)) == sum_len
         triples = list(combined)
         assert isinstance(combined._iterator, _Sequential)
         assert all(isinstance(item, torch.Tensor) for item, _, _ in triples)
@@ -265,9 +267,10 @@ def test_sampler_and_batch_sampler_reach_through_in_the_iterables_shape():
 
 
 def test_a_loader_without_length_has_no_combined_length_unless_another_decides():
-    combined = CombinedLoader([DataLoader(CountingIterable(4)), DataLoader(range(3))])
+    combined = iter(CombinedLoader([DataLoader(CountingIterable(4)), DataLoader(range(3))]))
     assert len(combined) == 3  # min_size: the sized one decides
     combined = CombinedLoader([DataLoader(CountingIterable(4)), DataLoader(range(3))], "max_size")
+    iter(combined)
     with pytest.raises(
         TypeError,
         match=re.escape(
@@ -276,6 +279,44 @@ def test_a_loader_without_length_has_no_combined_length_unless_another_decides()
         ),
     ):
         len(combined)
+
+
+def test_len_before_iter_is_refused_as_lightning_refuses_it():
+    # Ported from tests/tests_pytorch/utilities/test_combined_loader.py::
+    # test_combined_loader_length_must_call_iter_first
+    combined = CombinedLoader([DataLoader(range(6), batch_size=2), DataLoader(range(4))])
+    message = re.escape(
+        "CombinedLoader: Please call `iter(combined_loader)` first. The length is that of the "
+        "pass `iter()` starts (its mode and `limits`)."
+    )
+    with pytest.raises(RuntimeError, match=message):
+        len(combined)
+    assert len(iter(combined)) == 3
+    combined.reset()  # the pass is dropped: as Lightning's, no length until the next iter()
+    with pytest.raises(RuntimeError, match=message):
+        len(combined)
+
+
+def test_len_is_of_the_pass_iter_started():
+    # the limits set after iter() apply to the next pass (Lightning's iterator keeps its own)
+    combined = CombinedLoader([DataLoader(range(6), batch_size=2), DataLoader(range(4))])
+    iter(combined)
+    combined.limits = [1, 1]
+    assert len(combined) == 3
+    assert len(iter(combined)) == 1
+
+
+def test_the_trainer_sizes_a_combined_loader_before_iterating_it():
+    # The Trainer counts an epoch's batches before its first iter(), where `len()` refuses (the
+    # fit tests below check the counts it gets: num_training_batches, num_val_batches).
+    combined = CombinedLoader({"a": DataLoader(range(8), batch_size=2), "b": DataLoader(range(3))})
+    assert num_batches(combined, None) == 3  # min_size of (4, 3)
+    assert num_batches(combined, 2) == 2  # under limit_train_batches=2
+    assert num_batches(CombinedLoader([DataLoader(CountingIterable(4))]), None) == float("inf")
+    assert combined._iterator is None
+    outer = CombinedLoader([combined, DataLoader(range(5))], "max_size_cycle")  # nested
+    assert num_batches(outer, None) == 5 and num_batches(outer, 1) == 1
+    assert len(iter(outer)) == 1
 
 
 def test_next_before_iter_is_refused():

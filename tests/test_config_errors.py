@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
 import treadle
+from treadle.errors import ConfigurationTypeError
 from treadle.plugin_manager import RunPluginManager, _names
 
 
@@ -258,6 +259,57 @@ def test_several_wrong_arguments_are_reported_together():
 def test_configuration_error_is_a_value_error():
     with pytest.raises(ValueError):
         treadle.Trainer(max_epochs="ten")
+
+
+def test_a_value_problem_alone_is_not_a_type_error():
+    with pytest.raises(treadle.ConfigurationError) as info:
+        treadle.Trainer(max_epochs=-3, gradient_clip_val=-1.0)
+    assert not isinstance(info.value, TypeError)
+    assert type(info.value) is treadle.ConfigurationError
+
+
+def test_an_unknown_argument_is_also_pythons_type_error():
+    # Python refuses an unexpected keyword with a TypeError whatever else is wrong: the error
+    # is a TypeError (and a ConfigurationError, a ValueError) listing every problem, led by
+    # Python's own sentence for the first unknown name.
+    with pytest.raises(TypeError) as info:
+        treadle.Trainer(abcdefg=1, max_epochs=-3, zzz=2)
+    err = info.value
+    assert isinstance(err, ConfigurationTypeError)
+    assert isinstance(err, treadle.ConfigurationError) and isinstance(err, ValueError)
+    assert str(err).startswith(
+        "Trainer.__init__() got an unexpected keyword argument 'abcdefg'. "
+        "3 configuration problems:\n  - TrainerConfig: `Trainer(max_epochs=-3)`: `max_epochs` "
+        "must be a non-negative integer or -1 (no limit). You passed in -3.\n"
+        "  - TrainerConfig: `Trainer(abcdefg=...)` is not a Trainer argument. Valid arguments: "
+    )
+    assert len(err.problems) == 3
+    assert err.problems[2].startswith("TrainerConfig: `Trainer(zzz=...)` is not a Trainer")
+
+
+def test_an_unknown_argument_through_a_subclass_is_a_type_error():
+    # Ported from tests/tests_pytorch/trainer/test_trainer.py::test_trainer_subclassing
+    class TrainerSubclass(treadle.Trainer):
+        def __init__(self, **kwargs):
+            self.custom_kwarg = kwargs.pop("custom_kwarg", "test")
+            super().__init__(**kwargs)
+
+    with pytest.raises(
+        TypeError, match=re.escape("__init__() got an unexpected keyword argument 'abcdefg'")
+    ):
+        TrainerSubclass(custom_kwarg="custom", abcdefg="unknown_arg")
+
+
+def test_a_clip_value_that_is_not_a_number_is_lightnings_type_error():
+    # Ported from tests/tests_pytorch/trainer/test_trainer.py::test_invalid_gradient_clip_value
+    with pytest.raises(TypeError) as info:
+        treadle.Trainer(gradient_clip_val=(1, 2), max_epochs=-3)
+    assert isinstance(info.value, ConfigurationTypeError)
+    assert str(info.value).startswith("2 configuration problems:\n")  # no unknown name: no lead
+    assert info.value.problems[-1] == (
+        "TrainerConfig: `Trainer(gradient_clip_val=(1, 2))`: `gradient_clip_val` should be an "
+        "int or a float. Got (1, 2)."
+    )
 
 
 # -- selection: accelerator, precision, strategy, logger, devices ----------------------------------

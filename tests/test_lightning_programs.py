@@ -74,28 +74,16 @@ DIFFERENCES = {
     # train_dataloader_next", ...); treadle does not (docs/migration.md, 17): the rest of
     # test_fetchers.py is t_fetchers, which passes.
     "t_fetchers_profiled": "dataloader fetches are not a profiler action (migration.md, 17)",
-    # Python's TypeError for an unknown argument passed through a Trainer subclass's
-    # super().__init__(**kwargs); treadle: "not a Trainer argument" in its ConfigurationError
-    # (migration.md, 4 and 5). The rest of test_trainer.py's fit tests is t_trainer_1.
-    "t_trainer_subclassing": "an unknown Trainer argument is a ConfigurationError (migration.md, 4)",
     # Lightning's call order inside the optimizer closure (step, training_step, zero_grad,
     # backward); treadle zeroes gradients before training_step (migration.md, 8). With only
     # zero_grad moved first the program passes (checked). The rest is t_trainer_3.
     "t_trainer_train_loop_system": "zero_grad before training_step (migration.md, 8)",
-    # Lightning's TypeError for `gradient_clip_val=(1, 2)`; treadle reports it, in Lightning's
-    # words, in its ConfigurationError (a ValueError) with the Trainer's other problems
-    # (migration.md, 5).
-    "t_trainer_invalid_clip_value": "a wrongly typed Trainer argument is a ConfigurationError (migration.md, 5)",
     # CPU `devices` beyond 4 processes a core refused, `strategy="fsdp"` run on the CPU (gloo)
     # where Lightning refuses it, no custom Strategy subclass, no ModelParallelStrategy
     # (migration.md 3 and 5, fsdp.md). The rest of test_accelerator_connector.py is
     # t_accelerator_connector, which passes.
     "t_accelerator_connector_differences": "CPU devices per core, fsdp on CPU, "
     "no Strategy subclasses or ModelParallelStrategy (migration.md 3)",
-    # treadle's CombinedLoader has a length before iter() (Lightning raises RuntimeError "Please
-    # call `iter(combined_loader)` first."): migration.md, "Every difference that remains". The
-    # rest of test_combined_loader.py's public tests is t_combined_loader, which passes.
-    "t_combined_loader_len": "CombinedLoader len() works before iter() (migration.md)",
     # A fit resumed mid-epoch carries on the epoch means logged before the save (an
     # uninterrupted run's, docs/checkpoints.md); Lightning restarts them at the resumed batch
     # (migration.md, 11). The rest of test_metric_result_integration.py's public tests is
@@ -105,9 +93,6 @@ DIFFERENCES = {
     # it on every rank (migration.md, 13). The rest of test_distributed_logging.py's CPU tests is
     # t_distributed_logging, which passes.
     "t_distributed_logging_all_ranks": "loggers are called on rank zero only (migration.md, 13)",
-    # save_hparams_to_yaml writes a value YAML cannot dump safely as its str (Lightning: drops
-    # it with "Skipping ... parameter"): migration.md, 11. The rest is t_hparams_yaml.
-    "t_hparams_yaml_unsafe": "an unsafe YAML value is written as its str (migration.md, 11)",
     # Outside a terminal treadle's RichProgressBar prints plain lines and makes no rich
     # Progress; on one it updates its tasks when a redraw is due, not at every batch, so the
     # counts of Progress.update and get_metrics calls are not Lightning's (migration.md, 7).

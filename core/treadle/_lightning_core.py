@@ -199,8 +199,9 @@ def save_hparams_to_yaml(
 
     The folder must exist (else ``RuntimeError``, as Lightning). Written as plain YAML that
     ``yaml.safe_load`` reads back: enums as their names, tensors as numbers or lists, tuples as
-    lists, anything else YAML cannot hold as its ``str``. ``use_omegaconf`` is accepted for
-    Lightning's signature and changes nothing.
+    lists, anything else YAML cannot hold as its ``str``; a value ``yaml.dump`` cannot write at
+    all (a ``torch.dtype``) is left out with Lightning's warning "Skipping '<key>' parameter
+    ...". ``use_omegaconf`` is accepted for Lightning's signature and changes nothing.
     """
     from treadle.loggers import save_hparams_to_yaml as save
 

@@ -89,7 +89,8 @@ def unflatten(leaves: list[Any], spec: Any) -> Any:
 def _length(iterable: Any) -> float:
     """``len(iterable)``, or inf when it has none (an iterable dataset's loader)."""
     try:
-        n = len(iterable)
+        # a nested CombinedLoader is sized before its pass starts (its len() waits for iter())
+        n = iterable._num_batches() if isinstance(iterable, CombinedLoader) else len(iterable)
     except (TypeError, NotImplementedError):
         return float("inf")
     return float("inf") if n is None else n
@@ -249,10 +250,10 @@ class CombinedLoader(Iterable):
     >>> from torch.utils.data import DataLoader
     >>> loaders = {"a": DataLoader(range(6), batch_size=4), "b": DataLoader(range(15), batch_size=5)}
     >>> combined = CombinedLoader(loaders, "max_size_cycle")
-    >>> len(combined)
-    3
     >>> [(sorted(batch), batch_idx) for batch, batch_idx, _ in combined]
     [(['a', 'b'], 0), (['a', 'b'], 1), (['a', 'b'], 2)]
+    >>> len(combined)  # as Lightning's, once `iter()` has started a pass
+    3
     """
 
     def __init__(self, iterables: Any, mode: _Mode = "min_size") -> None:
@@ -332,12 +333,25 @@ class CombinedLoader(Iterable):
         return unflatten(items, self._spec), batch_idx, dataloader_idx
 
     def __len__(self) -> int:
-        """Batches in one pass under the mode (and ``limits``). A ``TypeError`` when an
-        iterable the mode waits for has no length (an iterable dataset)."""
-        lengths = _ITERATORS[self._mode](self._flattened, self._limits).lengths()
+        """Batches in the pass ``iter()`` started, under the mode (and the ``limits`` of then).
+        As Lightning's, a ``RuntimeError`` before ``iter()`` (and after ``reset()``); a
+        ``TypeError`` when an iterable the mode waits for has no length (an iterable dataset)."""
+        if self._iterator is None:
+            raise RuntimeError(
+                "CombinedLoader: Please call `iter(combined_loader)` first. The length is that "
+                "of the pass `iter()` starts (its mode and `limits`)."
+            )
+        return self._num_batches(self._iterator)
+
+    def _num_batches(self, iterator: _ModeIterator | None = None) -> int:
+        """``len()`` without a pass started: of ``iterator``, or of one the current iterables
+        and ``limits`` would make (what the Trainer sizes its epochs with, before iterating)."""
+        if iterator is None:
+            iterator = _ITERATORS[self._mode](self._flattened, self._limits)
+        lengths = iterator.lengths()
         n = _LENGTH[self._mode](lengths) if lengths else 0
         if n == float("inf"):
-            unsized = [type(x).__name__ for x in self._flattened if _length(x) == float("inf")]
+            unsized = [type(x).__name__ for x in iterator.iterables if _length(x) == float("inf")]
             raise TypeError(
                 f"CombinedLoader: `{unsized[0]}` does not define `__len__`, so the "
                 f"{self._mode!r} mode has no length."

@@ -15,7 +15,7 @@ from treadle._fastconfig import (
     logger_problem,
     plugin_problem,
 )
-from treadle.errors import ConfigurationError
+from treadle.errors import ConfigurationError, ConfigurationTypeError
 
 # Lightning accepts these spellings too; they mean the canonical names.
 _PRECISION_ALIASES = {
@@ -240,6 +240,12 @@ class TrainerConfig(BaseModel):
             for err in exc.errors():
                 by_argument.setdefault(str((err.get("loc") or ("?",))[0]), []).append(err)
             problems += [_describe(errs, kwargs) for errs in by_argument.values()]
+            # Python refuses an unknown keyword with a TypeError, and Lightning a clip value
+            # that is not a number: with either among the problems the error is a TypeError
+            # too (at least one, not every: Python raises it whatever else is wrong).
+            unknown = [n for n, errs in by_argument.items() if _is_unknown(errs)]
+            if unknown or any(_is_type_problem(n, errs) for n, errs in by_argument.items()):
+                raise ConfigurationTypeError(problems, unknown[0] if unknown else None) from None
         if problems:
             raise ConfigurationError(problems) from None
         return model
@@ -320,6 +326,16 @@ _BATCH_LIMITS = frozenset(
         "overfit_batches",
     }
 )
+
+
+def _is_unknown(errs: list) -> bool:
+    return errs[0].get("type") == "extra_forbidden"
+
+
+def _is_type_problem(name: str, errs: list) -> bool:
+    """A problem Lightning's ``Trainer`` raises a ``TypeError`` for (its only one: a
+    ``gradient_clip_val`` that is not an int or a float)."""
+    return name == "gradient_clip_val" and str(errs[0].get("type", "")).startswith("float_")
 
 
 def _describe(errs: list, kwargs: dict) -> str:

@@ -22,7 +22,7 @@ def num_batches(loader: Any, limit: Any, stage: str | None = None) -> float:
     if isinstance(loader, CombinedLoader):
         loader.limits = [num_batches(inner, limit, stage) for inner in loader.flattened]
         try:
-            return len(loader)
+            return loader._num_batches()  # (its len() waits for iter(), as Lightning's)
         except TypeError:
             return float("inf")
     try:

@@ -23,6 +23,24 @@ class ConfigurationError(ValueError):
         super().__init__(f"{head}:\n" + "\n".join(f"  - {p}" for p in self.problems))
 
 
+class ConfigurationTypeError(ConfigurationError, TypeError):
+    """A ``ConfigurationError`` among whose problems is at least one that Lightning's
+    ``Trainer`` (or Python, binding its arguments) raises a ``TypeError`` for: a name that is
+    not a Trainer argument, or a ``gradient_clip_val`` that is not a number. Also a
+    ``TypeError``, so that ``except TypeError`` written for Lightning catches it; still every
+    problem, of any kind, is in ``problems``.
+
+    ``unexpected`` is the first name that is not an argument: the message then starts with
+    Python's own sentence, "Trainer.__init__() got an unexpected keyword argument '<name>'."
+    """
+
+    def __init__(self, problems=(), unexpected: str | None = None):
+        super().__init__(problems)
+        if unexpected is not None:  # Python's words first, as a TypeError from the call reads
+            lead = f"Trainer.__init__() got an unexpected keyword argument {unexpected!r}. "
+            self.args = (lead + self.args[0],)
+
+
 class MetricNotFoundError(ConfigurationError, RuntimeError):
     """A callback's ``monitor`` names a metric the run never logged (``ModelCheckpoint``,
     ``EarlyStopping``). A ``ConfigurationError`` (the command line exits 2 on it) and, as in

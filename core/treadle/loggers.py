@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 import functools
 import os
+import warnings
 from abc import ABC, abstractmethod
 from argparse import Namespace
 from collections.abc import Mapping
@@ -289,11 +290,40 @@ def _yaml_safe(value: Any) -> Any:
 
 def save_hparams_to_yaml(path: str, hparams: Mapping[str, Any] | Namespace) -> None:
     """Write ``hparams`` to ``path`` as YAML that ``yaml.safe_load`` reads back (no Python tags):
-    tensors become numbers or lists, anything else that YAML cannot hold becomes its ``str``."""
+    tensors become numbers or lists, anything else that YAML cannot hold becomes its ``str``.
+
+    As Lightning: a value that YAML cannot dump at all (``yaml.dump`` raises, e.g. a
+    ``torch.dtype``, a generator, or a dict holding one) is left out with a warning
+    "Skipping '<key>' parameter because it is not possible to safely dump to YAML."
+    """
     import yaml
 
+    written = {}
+    for key, value in params_dict(hparams).items():
+        if _dumpable(value):
+            written[key] = value
+        else:
+            warnings.warn(
+                f"Skipping '{key}' parameter because it is not possible to safely dump to YAML.",
+                stacklevel=2,
+            )
     with open(path, "w", newline="") as f:
-        yaml.safe_dump(_yaml_safe(params_dict(hparams)), f, sort_keys=False)
+        yaml.safe_dump(_yaml_safe(written), f, sort_keys=False)
+
+
+def _dumpable(value: Any) -> bool:
+    """Whether Lightning's ``save_hparams_to_yaml`` keeps ``value``: ``yaml.dump`` (Python tags
+    allowed) writes it. Plain values, tensors and enums are kept without trying."""
+    import torch
+    import yaml
+
+    if value is None or isinstance(value, (bool, int, float, str, enum.Enum, torch.Tensor)):
+        return True
+    try:
+        yaml.dump(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def log_hyperparams(trainer: Any) -> None:

@@ -340,6 +340,58 @@ def test_save_hparams_to_yaml(tmp_path):  # ported (read back with yaml.safe_loa
         }
 
 
+def test_save_hparams_to_yaml_warning(tmp_path):
+    # Ported from tests/tests_pytorch/models/test_hparams.py::test_save_hparams_to_yaml_warning
+    path = os.path.join(tmp_path, "hparams.yaml")
+    with pytest.warns(UserWarning, match="Skipping 'torch_type' parameter"):
+        save_hparams_to_yaml(path, {"torch_type": torch.float32})
+    with open(path) as f:
+        assert yaml.safe_load(f) == {}
+
+
+class _Opaque:
+    def __str__(self) -> str:
+        return "opaque"
+
+
+def test_only_what_yaml_cannot_dump_is_skipped(tmp_path):
+    # Lightning's test: `yaml.dump` fails on the value (a dtype, a generator, a dict holding a
+    # dtype). What it can dump with a Python tag is kept, written plain (an object as its str).
+    path = os.path.join(tmp_path, "hparams.yaml")
+    hparams = {
+        "dtype": torch.float32,
+        "nested": {"a": 1, "dtype": torch.float16},
+        "gen": (i for i in range(2)),
+        "obj": _Opaque(),
+        "t": torch.tensor(1.5),
+        "tup": (1, 2),
+        "n": 3,
+    }
+    with pytest.warns(UserWarning) as record:
+        save_hparams_to_yaml(path, hparams)
+    assert [str(w.message) for w in record] == [
+        f"Skipping '{k}' parameter because it is not possible to safely dump to YAML."
+        for k in ("dtype", "nested", "gen")
+    ]
+    with open(path) as f:
+        assert yaml.safe_load(f) == {"obj": "opaque", "t": 1.5, "tup": [1, 2], "n": 3}
+    assert hparams["dtype"] is torch.float32  # the caller's dict is left as it was
+
+
+@pytest.mark.parametrize("kind", ["csv", "tensorboard"])
+def test_loggers_hparams_yaml_skips_what_yaml_cannot_dump(tmp_path, kind):
+    if kind == "csv":
+        logger = CSVLogger(tmp_path)
+    else:
+        pytest.importorskip("tensorboard")
+        logger = treadle.loggers.TensorBoardLogger(tmp_path)
+    with pytest.warns(UserWarning, match=re.escape("Skipping 'torch_type' parameter because")):
+        logger.log_hyperparams({"torch_type": torch.float32, "lr": 0.1})
+        logger.save()
+    with open(os.path.join(logger.log_dir, "hparams.yaml")) as f:
+        assert yaml.safe_load(f) == {"lr": 0.1}
+
+
 def test_model_ignores_non_exist_kwargument(tmp_path):  # ported
     class LocalModel(BoringModel):
         def __init__(self, batch_size=15):

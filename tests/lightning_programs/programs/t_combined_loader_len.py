@@ -2,8 +2,7 @@
 #   (test_combined_loader_length_must_call_iter_first)
 # (Apache-2.0, Copyright The Lightning AI team)
 # Edits: the test as a __main__ program; pytest.raises -> try/except. Split out of
-#   t_combined_loader.py: treadle's CombinedLoader has a length before `iter()` (Lightning raises
-#   RuntimeError), a difference listed in docs/migration.md ("Every difference that remains").
+#   t_combined_loader.py.
 import re
 
 from lightning.pytorch.utilities.combined_loader import CombinedLoader

@@ -2,9 +2,7 @@
 #   (test_save_hparams_to_yaml_warning)
 # (Apache-2.0, Copyright The Lightning AI team)
 # Edits: the test as a __main__ program; tmp_path -> a tempfile dir; pytest.warns ->
-#   warnings.catch_warnings. Split out of t_hparams_yaml.py: Lightning drops a value YAML
-#   cannot dump safely (`torch.float32`) with "Skipping 'torch_type' parameter ...", treadle
-#   writes it as its `str` without a warning (docs/migration.md 11).
+#   warnings.catch_warnings. Split out of t_hparams_yaml.py.
 import os
 import tempfile
 import warnings

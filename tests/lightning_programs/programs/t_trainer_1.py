@@ -8,7 +8,7 @@
 #   test_trainer_max_steps_accumulate_batches, test_disabled_training, test_disabled_validation,
 #   test_repeated_fit_calls_with_max_epochs_and_steps, test_trainer_access_in_configure_optimizers,
 #   test_trainer_pickle, test_trainer_setup_call (test_trainer_subclassing is
-#   t_trainer_subclassing.py: treadle refuses an unknown argument with its ConfigurationError)
+#   t_trainer_subclassing.py)
 # (Apache-2.0, Copyright The Lightning AI team)
 # Edits: the tests turned into one __main__ program asserting what they asserted, parametrized
 #   tests as loops; tmpdir -> a tempfile dir; pytest.raises/warns -> try/except and

@@ -5,8 +5,8 @@
 #   test_invalid_gradient_clip_algo,
 #   test_check_val_every_n_epoch_exception, test_model_in_correct_mode_during_stages,
 #   test_trainer_metrics_reset_before_each_task, test_detect_anomaly_nan, test_log_every_n_steps
-#   (test_train_loop_system is t_trainer_train_loop_system.py, test_invalid_gradient_clip_value
-#   t_trainer_invalid_clip_value.py: both meet documented differences of treadle)
+#   (test_train_loop_system is t_trainer_train_loop_system.py, which meets a documented
+#   difference of treadle; test_invalid_gradient_clip_value is t_trainer_invalid_clip_value.py)
 # (Apache-2.0, Copyright The Lightning AI team)
 # Edits: the tests turned into one __main__ program asserting what they asserted, parametrized
 #   tests as loops (every CPU value kept); tmpdir -> a tempfile dir; pytest.raises/warns ->

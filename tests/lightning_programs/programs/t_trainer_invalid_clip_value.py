@@ -2,12 +2,7 @@
 #   (test_invalid_gradient_clip_value)
 # (Apache-2.0, Copyright The Lightning AI team)
 # Edits: the test turned into a __main__ program asserting what it asserted; tmpdir -> a
-#   tempfile dir; pytest.raises -> try/except. Split out of `t_trainer_3.py` because Lightning
-#   raises a TypeError for `gradient_clip_val=(1, 2)`, which meets a documented difference
-#   (docs/migration.md 5): treadle reports every problem of the Trainer's arguments together in
-#   one `ConfigurationError` (a ValueError), here with Lightning's words ("`gradient_clip_val`
-#   should be an int or a float. Got (1, 2)."). This program is a strict expected failure in
-#   tests/test_lightning_programs.py; `t_trainer_3.py` keeps passing.
+#   tempfile dir; pytest.raises -> try/except. Split out of `t_trainer_3.py`.
 import re
 import tempfile
 

@@ -2,12 +2,7 @@
 #   (test_trainer_subclassing)
 # (Apache-2.0, Copyright The Lightning AI team)
 # Edits: the test turned into a __main__ program asserting what it asserted; pytest.raises ->
-#   try/except. Split out of `t_trainer_1.py` because its last check, an unknown argument
-#   passed through `super().__init__(**kwargs)` raising Python's TypeError "__init__() got an
-#   unexpected keyword argument", meets a documented difference (docs/migration.md 4 and 5):
-#   treadle's Trainer reports it as "not a Trainer argument" in its `ConfigurationError` (a
-#   ValueError), with the valid names. This program is a strict expected failure in
-#   tests/test_lightning_programs.py; `t_trainer_1.py` keeps passing.
+#   try/except. Split out of `t_trainer_1.py`.
 import re
 
 from lightning.pytorch import Trainer
