@@ -132,10 +132,10 @@ DIFFERENCES = {
     "doc_profiler_differences": "inherited Module hooks are no profiler actions (migration.md 17)",
     # LightningCLI's own names in what it writes (`# lightning.pytorch==` atop --print_config,
     # `LightningCLI.configure_optimizers` in the warning, `lightning.pytorch.callbacks.X` for a
-    # short class name), `cli.config_init` not a Namespace of every section, no `--model.help
-    # CLASS` (docs/migration.md). The rest of test_cli.py is t_cli and t_cli_2, which pass.
-    "t_cli_differences": "LightningCLI's names in its output, config_init, no --model.help "
-    "(migration.md)",
+    # short class name): treadle writes its own (docs/migration.md 15) and accepts Lightning's
+    # class paths as input. The rest of test_cli.py is t_cli, t_cli_2 and t_cli_3, which pass.
+    "t_cli_differences": "treadle's names, not LightningCLI's, in what the CLI writes "
+    "(migration.md, 15)",
     # The Trainer flags tutorial's "mocking ddp" cell (Lightning 1.x's accelerator="ddp_cpu") in
     # Lightning 2's form for a file with no __main__ guard, strategy="ddp_fork": treadle has no
     # fork launcher (migration.md, 16). The rest of the tutorial is tut_trainer_flags, which
