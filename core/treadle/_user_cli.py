@@ -304,9 +304,10 @@ class CLI:
             key, has_value, value = token[2:].partition("=")
             group = key.removesuffix(".help")
             if group != key and group in self._help_groups():  # `--model.help CLASS`
-                if not has_value and i < len(tokens) and not tokens[i].startswith("--"):
-                    value, has_value, i = tokens[i], True, i + 1
-                sys.stdout.write(self._class_help(group, value if has_value else None))
+                name: str | None = value if has_value else None
+                if name is None and i < len(tokens) and not tokens[i].startswith("--"):
+                    name, i = tokens[i], i + 1
+                sys.stdout.write(self._class_help(group, name))
                 raise SystemExit(0)
             if not has_value:
                 if i >= len(tokens) or tokens[i].startswith("--"):
@@ -1009,14 +1010,14 @@ class Parser:
         names it (``trainer: trainer.yaml``)."""
         folder = os.path.dirname(path)
         config = dict(config)
-        parts = []
+        parts: list[tuple[str, dict[str, Any]]] = []
         if multifile:
             for key, source in self.section_files.items():
                 if isinstance(config.get(key), dict):
                     name = os.path.basename(source)
                     parts.append((os.path.join(folder, name), {**config[key]}))
                     config[key] = name
-        for target, _ in [(path, None), *parts]:
+        for target in [path, *(t for t, _ in parts)]:
             if os.path.exists(target) and not overwrite:
                 raise ValueError(f"Refusing to overwrite existing file: {target}")
         for target, section in parts:
