@@ -112,10 +112,10 @@ DIFFERENCES = {
     "doc_profiler_differences": "inherited Module hooks are no profiler actions (migration.md 17)",
     # LightningCLI's own names in what it writes (`# lightning.pytorch==` atop --print_config,
     # `LightningCLI.configure_optimizers` in the warning, `lightning.pytorch.callbacks.X` for a
-    # short class name), `cli.config_init` not a Namespace of every section, no `--model.help
-    # CLASS` (docs/migration.md). The rest of test_cli.py is t_cli and t_cli_2, which pass.
-    "t_cli_differences": "LightningCLI's names in its output, config_init, no --model.help "
-    "(migration.md)",
+    # short class name): treadle writes its own (docs/migration.md 15) and accepts Lightning's
+    # class paths as input. The rest of test_cli.py is t_cli, t_cli_2 and t_cli_3, which pass.
+    "t_cli_differences": "treadle's names, not LightningCLI's, in what the CLI writes "
+    "(migration.md, 15)",
     # In manual optimization Lightning 2.6.6's ModelCheckpoint saves the state a Module kept in
     # `saved_models` (for its `layer`) before optimizer.step(), else warns the checkpoint holds
     # the state after it; treadle saves the Module as it is, without the warning

@@ -109,7 +109,8 @@ class CLI:
         self.model: Any = None
         self.datamodule: Any = None
         self.trainer: Any = None
-        self.config_init: dict[str, Any] = {}  # objects built from add_lightning_class_args
+        # every section, with what was built in its place (LightningCLI's): set when built
+        self.config_init: _Config = _Config({}, None)
 
         self._parser = self.parser = Parser()
         self.add_arguments_to_parser(self._parser)
@@ -216,6 +217,7 @@ class CLI:
             given = {}
         subcommand = None
         before: dict[str, Any] = {}  # the `--config` files given before the subcommand
+        before_dirs: list[str] = []
         if run:
             if tokens and tokens[0] in ("-h", "--help"):
                 sys.stdout.write(self._usage(None))
@@ -231,6 +233,7 @@ class CLI:
                     if not has_value and tokens:
                         value = tokens.pop(0)
                     _merge(before, _read_config_arg(value, file_problems))
+                    before_dirs.append(os.path.dirname(value))
                 if tokens and not tokens[0].startswith("-"):
                     subcommand = tokens.pop(0)
                 elif len(set(before) & set(_SUBCOMMANDS)) == 1:  # the file names one subcommand
@@ -243,15 +246,43 @@ class CLI:
                     f"`{self.prog} fit --help`).\n"
                 )
                 raise SystemExit(EXIT_CONFIG)
+        self.subcommand = subcommand  # (named in the messages of what follows)
         config = self._defaults(subcommand)
+        sections = {
+            "model",
+            "data",
+            "trainer",
+            *self._parser.classes,
+            *self._parser.optimizer_groups(),
+        }
+        files = self._parser.section_files
+
+        def read(path: str) -> dict[str, Any]:  # a file's sections given as files: read
+            return _load_section_files(
+                _read_config(path, file_problems),
+                os.path.dirname(path),
+                sections,
+                files,
+                file_problems,
+            )
+
         per_command = self.parser_kwargs.get(subcommand or "", {})
         for path in self.parser_kwargs.get("default_config_files") or []:
             if os.path.isfile(path):  # as jsonargparse: a missing default file is skipped
-                _merge(config, _section_of(_read_config(path, file_problems), subcommand))
+                _merge(config, _section_of(read(path), subcommand))
         for path in per_command.get("default_config_files") or []:
             if os.path.isfile(path):
-                _merge(config, _read_config(path, file_problems))
-        _merge(config, _section_of(before, subcommand))
+                _merge(config, read(path))
+        _merge(
+            config,
+            _load_section_files(
+                _section_of(before, subcommand),
+                before_dirs[-1] if before_dirs else "",
+                sections,
+                files,
+                file_problems,
+            ),
+        )
         _merge(config, given)
         print_config = False
         i = 0
@@ -271,6 +302,13 @@ class CLI:
                 )
                 continue
             key, has_value, value = token[2:].partition("=")
+            group = key.removesuffix(".help")
+            if group != key and group in self._help_groups():  # `--model.help CLASS`
+                name: str | None = value if has_value else None
+                if name is None and i < len(tokens) and not tokens[i].startswith("--"):
+                    name, i = tokens[i], i + 1
+                sys.stdout.write(self._class_help(group, name))
+                raise SystemExit(0)
             if not has_value:
                 if i >= len(tokens) or tokens[i].startswith("--"):
                     problems.append(f"`--{key}` needs a value, as in `--{key} VALUE`")
@@ -284,7 +322,21 @@ class CLI:
                     config[key] = words
                     continue
             if key in ("config", "c"):
-                _merge(config, _read_config_arg(value, file_problems))
+                _merge(
+                    config,
+                    _load_section_files(
+                        _read_config_arg(value, file_problems),
+                        os.path.dirname(value) if os.path.isfile(value) else "",
+                        sections,
+                        files,
+                        file_problems,
+                    ),
+                )
+                continue
+            if key in sections and _is_section_file(value):  # `--trainer trainer.yaml`
+                _merge(
+                    config, _load_section_files({key: value}, "", sections, files, file_problems)
+                )
                 continue
             path = key.split(".")
             if path[0] not in config or not all(path):
@@ -358,6 +410,88 @@ class CLI:
                     lines.append(f"  --{key}.class_path NAME --{key}.init_args.ARG VALUE")
             else:
                 lines.append(f"  --{key} VALUE  (default: {value!r})")
+        for group, base in self._help_groups().items():
+            names = " or ".join(b.__name__ for b in (base if isinstance(base, tuple) else (base,)))
+            lines.append(
+                f"  --{group}.help CLASS_PATH_OR_NAME  show the arguments of this subclass of "
+                f"{names} and exit"
+            )
+        return "\n".join(lines) + "\n"
+
+    def _help_groups(self) -> dict[str, Any]:
+        """The sections ``--KEY.help CLASS`` describes a class of (jsonargparse's subclass
+        help), each with the class or classes it must derive from."""
+        import treadle
+        from treadle.loggers import Logger
+
+        groups: dict[str, Any] = {"model": self.model_class or treadle.Module}
+        if self.datamodule_class is not None:
+            groups["data"] = self.datamodule_class
+        groups.update({key: base for key, (base, _, _) in self._parser.optimizer_groups().items()})
+        groups["trainer.callbacks"] = Callback
+        groups["trainer.logger"] = Logger
+        return groups
+
+    def _class_help(self, group: str, name: str | None) -> str:
+        """``--model.help BoringModel``: the ``__init__`` arguments of that class, as
+        ``--model.ARG TYPE (default)`` lines; a name that is no such class exits with code 2."""
+        from treadle.cli import resolve_class_path
+
+        base = self._help_groups()[group]
+        bases = base if isinstance(base, tuple) else (base,)
+        names = " or ".join(b.__name__ for b in bases)
+        usage = f"`--{group}.help NAME` (a class path, or the name of a subclass of {names})"
+        if name is None:
+            if len(bases) > 1:
+                self._exit_with([f"--{group}.help: give the class to describe, as {usage}"])
+            cls = bases[0]
+        else:
+            if group.startswith("trainer."):
+                spec = _short_callback(group, name)
+                path = spec["class_path"] if isinstance(spec, dict) else name
+            else:
+                problems: list[str] = []
+                path = self._short_class_path(group, name, problems)
+                if problems:
+                    self._exit_with(problems)
+            if "." not in path and ":" not in path:
+                self._exit_with(
+                    [
+                        f"--{group}.help: no imported subclass of {names} is named `{name}`; "
+                        f"give {usage}"
+                    ]
+                )
+            try:
+                cls = resolve_class_path(path)
+            except Exception as exc:
+                self._exit_with(
+                    [
+                        f"--{group}.help: `{name}` cannot be imported ({type(exc).__name__}: {exc}); "
+                        f"give {usage}"
+                    ]
+                )
+            if not (inspect.isclass(cls) and issubclass(cls, bases)):
+                self._exit_with(
+                    [f"--{group}.help: `{name}` is not a subclass of {names}; give {usage}"]
+                )
+        kind = self._parser.optimizer_groups().get(group, (None, None, None))[2]
+        skip = {"optimizer": "params", "lr_scheduler": "optimizer"}.get(kind or "")
+        types = _signature_types(cls)
+        lines = [
+            f"usage: {' '.join(filter(None, (self.prog, self.subcommand)))} "
+            f"[--{group}.ARG VALUE ...]",
+            "",
+            f"Help for --{group}.help={cls.__module__}.{cls.__qualname__}",
+            "",
+        ]
+        doc = (inspect.getdoc(cls) or "").strip().split("\n\n")[0].replace("\n", " ")
+        if doc:
+            lines.append(f"{doc.rstrip('.:')}:")
+        for p in _parameters(cls):
+            if p.name == skip:
+                continue
+            shown = "required" if p.default is p.empty else f"default: {p.default!r}"
+            lines.append(f"  --{group}.{p.name} {_type_name(types.get(p.name))}  ({shown})")
         return "\n".join(lines) + "\n"
 
     def _with_required(self, config: dict[str, Any]) -> dict[str, Any]:
@@ -668,13 +802,18 @@ class CLI:
             cls, kwargs = checked["data"]
             self.datamodule = cls(**{k: _build(v) for k, v in kwargs.items()})
         trainer_kwargs = {k: _build(v) for k, v in checked["trainer"].items()}
-        from treadle.callback import Callback
-
+        # LightningCLI's `config_init`: the configuration with each section built in its place
+        # (the model, the data module, the Trainer's arguments with their callbacks and
+        # loggers, the add_lightning_class_args objects); the optimizer sections stay as given.
+        init = dict(self.config)
+        init.update(model=self.model, trainer=dict(trainer_kwargs))
+        if "data" in init or self.datamodule is not None:
+            init["data"] = self.datamodule
         added = []
         for key, spec in checked["classes"].items():
             cls, kwargs = spec
             obj = cls(**{k: _build(v) for k, v in kwargs.items()})
-            self.config_init[key] = obj
+            init[key] = obj
             if isinstance(obj, Callback):  # as LightningCLI: added to the Trainer's callbacks
                 added.append(obj)
         if added:
@@ -695,6 +834,7 @@ class CLI:
             from treadle._cli_checks import MonitorCheck
 
             trainer_kwargs["plugins"] = [*(trainer_kwargs.get("plugins") or []), MonitorCheck()]
+        self.config_init = _Config(init, self.subcommand)
         self.trainer = self.trainer_class(**trainer_kwargs)
         self._extras = checked.get("extras", {})
         if self.subcommand == "fit":
@@ -804,6 +944,8 @@ class Parser:
         self.defaults: dict[str, Any] = {}
         self.links: list[tuple[tuple[str, ...], str, Any, str]] = []
         self.lists: set[str] = set()  # arguments added with nargs="+" or "*"
+        # the sections read from a file of their own (`trainer: trainer.yaml`): key -> path
+        self.section_files: dict[str, str] = {}
         # nested key -> (class or tuple of classes, link_to): LightningArgumentParser's
         self._optimizers: dict[str, tuple[Any, str]] = {}
         self._lr_schedulers: dict[str, tuple[Any, str]] = {}
@@ -861,10 +1003,26 @@ class Parser:
         multifile: bool = False,
         **_: Any,
     ) -> None:
-        """Write :meth:`dump` to ``path`` (one file; ``multifile`` is accepted and writes one
-        file as well); an existing file is refused unless ``overwrite``."""
-        if os.path.exists(path) and not overwrite:
-            raise ValueError(f"Refusing to overwrite existing file: {path}")
+        """Write :meth:`dump` to ``path``; an existing file is refused unless ``overwrite``.
+        With ``multifile``, as jsonargparse's: a section that was read from a file of its own
+        (``trainer: trainer.yaml`` in a ``--config`` file, ``--trainer trainer.yaml``) is
+        written to a file of that name next to ``path`` (its resolved values), and ``path``
+        names it (``trainer: trainer.yaml``)."""
+        folder = os.path.dirname(path)
+        config = dict(config)
+        parts: list[tuple[str, dict[str, Any]]] = []
+        if multifile:
+            for key, source in self.section_files.items():
+                if isinstance(config.get(key), dict):
+                    name = os.path.basename(source)
+                    parts.append((os.path.join(folder, name), {**config[key]}))
+                    config[key] = name
+        for target in [path, *(t for t, _ in parts)]:
+            if os.path.exists(target) and not overwrite:
+                raise ValueError(f"Refusing to overwrite existing file: {target}")
+        for target, section in parts:
+            with open(target, "w", encoding="utf-8") as f:
+                f.write(self.dump(section, skip_none=skip_none))
         with open(path, "w", encoding="utf-8") as f:
             f.write(self.dump(config, skip_none=skip_none))
 
@@ -972,7 +1130,8 @@ class SaveConfigCallback(Callback):
     run is set up (rank zero), as Lightning's ``SaveConfigCallback``; ``CLI`` adds it unless
     ``save_config_callback=None`` or ``fast_dev_run``. Arguments as Lightning's, given through
     ``CLI(save_config_kwargs={...})``: ``config_filename``, ``overwrite`` (an existing file is
-    a ``RuntimeError`` otherwise), ``multifile`` (accepted; one file is written),
+    a ``RuntimeError`` otherwise), ``multifile`` (a section read from a file
+    of its own is saved to one of the same name, see :meth:`Parser.save`),
     ``save_to_log_dir`` (False: only a subclass's :meth:`save_config` runs)."""
 
     def __init__(
@@ -1065,12 +1224,22 @@ def _subclasses(cls: Any) -> list[Any]:
 
 def _short_callback(key: str, value: str) -> Any:
     """``--trainer.callbacks=DeviceStatsMonitor``: a treadle callback (logger) named alone is
-    ``{class_path: treadle.callbacks.DeviceStatsMonitor}``; anything else is kept."""
+    ``{class_path: treadle.callbacks.DeviceStatsMonitor}``, and a class path
+    (``lightning.pytorch.callbacks.DeviceStatsMonitor``, as LightningCLI takes it) is
+    ``{class_path: <as written>}``; anything else is kept."""
+    from importlib import import_module
+
+    if "." in value and all(part.isidentifier() for part in value.split(".")):
+        from treadle.cli import resolve_class_path
+
+        try:
+            found = resolve_class_path(value)
+        except Exception:  # not a class path: the value is checked as it is
+            return value
+        return {"class_path": value} if inspect.isclass(found) else value
     if not value.isidentifier():
         return value
     module = "treadle.callbacks" if key == "trainer.callbacks" else "treadle.loggers"
-    from importlib import import_module
-
     if inspect.isclass(getattr(import_module(module), value, None)):
         return {"class_path": f"{module}.{value}"}
     return value
@@ -1087,6 +1256,33 @@ def _read_config_arg(value: str, problems: list[str]) -> dict[str, Any]:
         if isinstance(data, dict):
             return data
     return _read_config(value, problems)
+
+
+def _is_section_file(value: Any) -> bool:
+    return isinstance(value, str) and value.lower().endswith((".yaml", ".yml", ".json"))
+
+
+def _load_section_files(
+    config: dict[str, Any],
+    base_dir: str,
+    sections: set[str],
+    files: dict[str, str],
+    problems: list[str],
+) -> dict[str, Any]:
+    """``config`` with each section given as a file (``trainer: trainer.yaml``, relative to
+    ``base_dir``, the folder of the file that names it) replaced by that file's mapping, as
+    jsonargparse reads it; ``files`` records the file of each (``multifile`` saving)."""
+    from treadle.cli import _read_config
+
+    out = dict(config)
+    for key, value in config.items():
+        if key in _SUBCOMMANDS and isinstance(value, dict):  # a file of per-subcommand sections
+            out[key] = _load_section_files(value, base_dir, sections, files, problems)
+        elif key in sections and _is_section_file(value):
+            path = os.path.join(base_dir, value)
+            out[key] = _read_config(path, problems)
+            files[key] = path
+    return out
 
 
 def _section_of(config: dict[str, Any], subcommand: str | None) -> dict[str, Any]:

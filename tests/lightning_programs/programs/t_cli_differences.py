@@ -1,22 +1,21 @@
 # Source: https://github.com/Lightning-AI/pytorch-lightning/blob/master/tests/tests_pytorch/test_cli.py
 #   (test_lightning_cli_print_config, test_cli_configure_optimizers_warning,
-#    test_lightning_cli_single_arg_callback, test_lightning_cli_help)
+#    test_lightning_cli_single_arg_callback)
 # Edits: the tests turned into one __main__ program asserting what they asserted; pytest.raises
 #   -> try/except SystemExit; pytest.warns/no_warning_call -> warnings.catch_warnings;
-#   `mock_subclasses` left out (the classes named are the demos'); test_lightning_cli_help's check
-#   of every Trainer argument left out (t_cli's and treadle's own tests cover `--help`).
+#   `mock_subclasses` left out (the classes named are the demos'). Only the assertions on the
+#   names Lightning writes are kept here: the rest of these tests (and test_lightning_cli_help,
+#   `--model.help`, `cli.config_init`, `multifile`) is t_cli_3, which passes.
 # Real differences from Lightning (docs/migration.md; an expected failure in
 # tests/test_lightning_programs.py): the names Lightning writes are its own
 # (`# lightning.pytorch==2.6.6` atop --print_config, `LightningCLI.configure_optimizers` in the
-# warning, `lightning.pytorch.callbacks.DeviceStatsMonitor` as the class path of a short name),
-# `cli.config_init` is not a jsonargparse Namespace of every section, and there is no
-# `--model.help CLASS` (jsonargparse's help of one class).
+# warning, `lightning.pytorch.callbacks.DeviceStatsMonitor` as the class path of a short name);
+# treadle writes `# treadle==VERSION`, `CLI.configure_optimizers` and
+# `treadle.callbacks.DeviceStatsMonitor`, and accepts Lightning's class paths as input.
 import warnings
 from contextlib import redirect_stdout
 from io import StringIO
 from unittest import mock
-
-import yaml
 
 from lightning.pytorch import LightningDataModule, LightningModule, __version__
 from lightning.pytorch.cli import LightningCLI
@@ -49,11 +48,6 @@ def test_lightning_cli_print_config():
         exits(any_model_any_data_cli)
 
     text = out.getvalue()
-    outval = yaml.safe_load(text)
-    assert outval["seed_everything"] == 1234
-    assert outval["model"]["class_path"] == "lightning.pytorch.demos.boring_classes.BoringModel"
-    assert outval["data"]["class_path"] == "lightning.pytorch.demos.boring_classes.BoringDataModule"
-    assert outval["ckpt_path"] is None
     # test dump_header
     assert text.startswith(f"# lightning.pytorch=={__version__}"), text.splitlines()[0]
 
@@ -79,27 +73,6 @@ def test_lightning_cli_single_arg_callback():
     assert cli.config.trainer.callbacks.class_path == "lightning.pytorch.callbacks.DeviceStatsMonitor", (
         cli.config.trainer.callbacks
     )
-    assert not isinstance(cli.config_init.trainer, list)
-
-
-def test_lightning_cli_help():
-    cli_args = ["any.py", "fit", "--help"]
-    out = StringIO()
-    with mock.patch("sys.argv", cli_args), redirect_stdout(out):
-        exits(any_model_any_data_cli)
-    out = out.getvalue()
-
-    assert "--print_config" in out
-    assert "--config" in out
-    assert "--seed_everything" in out
-    assert "--model.help" in out
-    assert "--data.help" in out
-
-    cli_args = ["any.py", "fit", "--data.help=lightning.pytorch.demos.boring_classes.BoringDataModule"]
-    out = StringIO()
-    with mock.patch("sys.argv", cli_args), redirect_stdout(out):
-        exits(any_model_any_data_cli)
-    assert "BoringDataModule" in out.getvalue()
 
 
 if __name__ == "__main__":
@@ -108,7 +81,6 @@ if __name__ == "__main__":
         test_lightning_cli_print_config,
         test_cli_configure_optimizers_warning,
         test_lightning_cli_single_arg_callback,
-        test_lightning_cli_help,
     ):
         try:
             test()
