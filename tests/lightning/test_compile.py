@@ -55,7 +55,9 @@ def test_trainer_compiled_model(tmp_path):
     for name in STEPS:  # the class's own methods again
         assert getattr(model, name).__func__ is getattr(BoringModel, name)
     # Lightning's words ("required to be a compiled LightningModule"), then the fix
-    with pytest.raises(ValueError, match="required to be a compiled LightningModule.*use it as it is"):
+    with pytest.raises(
+        ValueError, match="required to be a compiled LightningModule.*use it as it is"
+    ):
         to_uncompiled(uncompiled)
 
     trainer = _trainer(tmp_path)
