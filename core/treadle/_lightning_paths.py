@@ -151,10 +151,18 @@ LAZY: dict[str, str] = {
     "treadle.utilities.data": "treadle._lightning_utilities",
     "treadle.utilities.deepspeed": "treadle._lightning_utilities",
     "treadle.utilities.memory": "treadle._lightning_utilities",
+    "treadle.utilities.migration": "treadle._lightning_migration",
+    "treadle.utilities.migration.migration": "treadle._lightning_migration",
+    "treadle.utilities.migration.utils": "treadle._lightning_migration",
+    "treadle.utilities.upgrade_checkpoint": "treadle._lightning_migration",
     "treadle.utilities.parsing": "treadle._lightning_utilities",
     "treadle.utilities.seed": "treadle._lightning_utilities",
     "treadle.utilities.types": "treadle._lightning_utilities",
 }
+
+# Lazy paths that ``python -m PATH`` runs: the target module's ``main()``
+# (``python -m lightning.pytorch.utilities.upgrade_checkpoint x.ckpt``, mapped)
+RUNNABLE = frozenset({"treadle.utilities.upgrade_checkpoint"})
 
 # ... and Fabric's submodule paths of those (``lightning.fabric.loggers.csv_logs``, ...)
 for _parent in (
@@ -180,7 +188,9 @@ class _LazyAliases(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     ) -> importlib.machinery.ModuleSpec | None:
         if fullname not in LAZY:
             return None
-        return importlib.machinery.ModuleSpec(fullname, self)
+        # an origin for ``python -m PATH``: runpy makes it ``sys.argv[0]``
+        origin = fullname if fullname in RUNNABLE else None
+        return importlib.machinery.ModuleSpec(fullname, self, origin=origin)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
         return None  # a blank module, replaced in ``exec_module``
@@ -196,6 +206,14 @@ class _LazyAliases(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             parent, child = path.rsplit(".", 1)  # (the parent's ``__name__`` is its target's)
             if not hasattr(sys.modules[parent], child):
                 setattr(sys.modules[parent], child, sys.modules[path])
+
+    def get_code(self, fullname: str) -> object:
+        """What ``python -m PATH`` runs (runpy asks the loader): the target's ``main()`` for the
+        paths in ``RUNNABLE``; None (runpy: "No code object available") for the others."""
+        if fullname not in RUNNABLE:
+            return None
+        source = f"import importlib\nimportlib.import_module({LAZY[fullname]!r}).main()\n"
+        return compile(source, f"<{fullname}>", "exec")
 
 
 if not any(isinstance(f, _LazyAliases) for f in sys.meta_path):

@@ -705,9 +705,9 @@ def to_uncompiled(model: Any) -> Any:
     ctx = getattr(original, "_compiler_ctx", None)
     if ctx is None:
         raise ValueError(
-            "to_uncompiled(model): the model is required to be a compiled Module (one that "
-            "`trainer.fit(torch.compile(module))` or `from_compiled` prepared); this one is not "
-            "compiled: use it as it is."
+            "to_uncompiled(model): the model is required to be a compiled LightningModule (a "
+            "`treadle.Module` that `trainer.fit(torch.compile(module))` or `from_compiled` "
+            "prepared, as in Lightning); this one is not compiled: use it as it is."
         )
     for name in _STEP_METHODS:
         setattr(original, name, ctx[f"original_{name}"])
