@@ -460,8 +460,6 @@ LIGHTNING_SURFACE: dict[str, tuple[str, ...]] = {
 # Lightning names treadle leaves out on purpose, or has not yet: (surface, name) -> why.
 _NOT_YET = "not yet in treadle (issue 10 audit); "
 NOT_IN_TREADLE: dict[tuple[str, str], str] = {
-    ("Trainer", "val_check_batch"): "an internal of Lightning's fit loop (read "
-    "trainer.val_check_interval)",
     ("Trainer", "received_sigterm"): "treadle's preemption (core/treadle/_signals.py) ends the "
     "run with on_exception(Preempted) instead of a flag to poll",
     ("LightningModule", "CHECKPOINT_HYPER_PARAMS_TYPE"): "an internal checkpoint key of "
