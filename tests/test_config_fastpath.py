@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,15 @@ BATTERY = [
     "2",
     Path("/tmp/x"),
     object(),
+    # durations (val_check_interval, max_time), good and bad
+    "00:00:05:00",
+    "01:02:03",
+    "00:00:00:00",
+    {"minutes": 5},
+    {"mins": 5},
+    {"minutes": -1},
+    timedelta(minutes=5),
+    timedelta(0),
 ]
 
 

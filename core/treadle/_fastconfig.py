@@ -60,6 +60,81 @@ def _batches(strict: bool) -> Callable[[Any], Any]:
     return check
 
 
+# what a time-based `val_check_interval` may be, as an error message lists it
+TIME_INTERVAL_FORMS = (
+    "a 'DD:HH:MM:SS' string (days:hours:minutes:seconds, each an int), a "
+    "`datetime.timedelta`, or a dict of `datetime.timedelta` arguments (days, seconds, "
+    "microseconds, milliseconds, minutes, hours, weeks)"
+)
+_TIMEDELTA_ARGUMENTS = frozenset(
+    {"days", "seconds", "microseconds", "milliseconds", "minutes", "hours", "weeks"}
+)
+
+
+def time_interval(value: str | timedelta | dict[str, Any]) -> timedelta:
+    """A time-based ``val_check_interval`` (Lightning's ``_parse_time_interval_seconds``) as a
+    ``timedelta`` longer than zero; a ValueError that names ``value``, the accepted forms and
+    an example otherwise."""
+    example = "e.g. '00:00:05:00', `timedelta(minutes=5)` or {'minutes': 5} for five minutes"
+    problem = None
+    if isinstance(value, timedelta):
+        interval = timedelta(value.days, value.seconds, value.microseconds)
+    elif isinstance(value, dict):
+        unknown = sorted(str(k) for k in value if k not in _TIMEDELTA_ARGUMENTS)
+        not_numbers = sorted(
+            str(k)
+            for k, v in value.items()
+            if isinstance(v, bool) or not isinstance(v, (int, float))
+        )
+        if unknown:
+            problem = f"unknown `datetime.timedelta` argument(s): {', '.join(unknown)}"
+        elif not_numbers:
+            problem = f"not a number: the value of {', '.join(not_numbers)}"
+        else:
+            try:
+                interval = timedelta(**value)
+            except OverflowError:
+                problem = "it is longer than a `datetime.timedelta` can hold"
+    elif isinstance(value, str):
+        parts = value.split(":")
+        try:
+            days, hours, minutes, seconds = (int(p) for p in parts)
+        except ValueError:
+            problem = (
+                f"it has {len(parts)} fields, not 4"
+                if len(parts) != 4
+                else "each field must be an int"
+            )
+        else:
+            try:
+                interval = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+            except OverflowError:
+                problem = "it is longer than a `datetime.timedelta` can hold"
+    else:
+        problem = "it is not a duration"
+    if problem is None and interval <= timedelta(0):
+        problem = (
+            "a duration must be longer than zero (to validate after every batch, pass "
+            "`val_check_interval=1`)"
+        )
+    if problem is not None:
+        raise ValueError(
+            f"`val_check_interval={value!r}` is not a valid time interval: {problem}. A "
+            f"time-based interval is {TIME_INTERVAL_FORMS}; {example}."
+        )
+    return interval
+
+
+def _val_check_interval(v: Any) -> Any:
+    """A number of batches, a fraction of the epoch, or a time interval (a ``timedelta``)."""
+    if type(v) in (str, dict, timedelta):
+        try:
+            return time_interval(v)
+        except ValueError:
+            return _DECLINE  # pydantic says why
+    return None if v is None else _batches(strict=True)(v)
+
+
 def _str(v: Any) -> Any:
     return v if type(v) is str else _DECLINE
 
@@ -205,7 +280,7 @@ FIELDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
     "limit_test_batches": (None, _optional(_batches(strict=False))),
     "limit_predict_batches": (None, _optional(_batches(strict=False))),
     "check_val_every_n_epoch": (1, _optional(_int(1))),
-    "val_check_interval": (None, _optional(_batches(strict=True))),
+    "val_check_interval": (None, _val_check_interval),
     "accumulate_grad_batches": (1, _int(1)),
     "gradient_clip_val": (None, _optional(_float(0.0))),
     "gradient_clip_algorithm": (None, _one_of(None, "norm", "value")),
@@ -321,7 +396,9 @@ def validate_trainer_kwargs(kwargs: dict[str, Any]) -> TrainerSettings:
             [
                 f"Trainer: `val_check_interval` should be an integer when "
                 f"`check_val_every_n_epoch=None`, not {values['val_check_interval']!r} (a fraction "
-                f"of an epoch); pass a number of batches, or set `check_val_every_n_epoch`."
+                f"of an epoch); pass a number of batches or a time interval "
+                f"('DD:HH:MM:SS', a `datetime.timedelta` or a dict of its arguments), or set "
+                f"`check_val_every_n_epoch`."
             ]
         )
     return TrainerSettings(values)

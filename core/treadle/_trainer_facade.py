@@ -16,6 +16,7 @@ import builtins
 import contextlib
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -41,6 +42,8 @@ class LightningTrainerFacade:
     accelerator: Any
     _eval_loaders: dict[str, list[Any]]
     _fit_loop: Any
+    _train_pending: bool
+    num_training_batches: float
     if TYPE_CHECKING:  # treadle.Trainer's properties
 
         @property
@@ -78,10 +81,30 @@ class LightningTrainerFacade:
         return self.config.overfit_batches
 
     @property
-    def val_check_interval(self) -> int | float:
-        """``Trainer(val_check_interval=)``: 1.0 (once per epoch) unless given."""
+    def val_check_interval(self) -> int | float | timedelta:
+        """``Trainer(val_check_interval=)``: 1.0 (once per epoch) unless given; a time-based
+        one as a ``datetime.timedelta`` (Lightning 2.6 leaves the attribute unset then)."""
         value = self.config.val_check_interval
         return 1.0 if value is None else value
+
+    @property
+    def val_check_batch(self) -> int | float | None:
+        """Validation runs every this many training batches (Lightning's, set when ``fit()``
+        counts its training batches): the int ``val_check_interval``, a fraction's
+        ``max(1, int(num_training_batches * fraction))``, ``inf`` for the whole epoch of a
+        loader without a length; None before ``fit()`` has counted them (or counted none) and
+        for a time-based ``val_check_interval``."""
+        n = self.num_training_batches
+        if self._fit_loop is None or self._train_pending or n == 0:
+            return None
+        interval = self.val_check_interval
+        if isinstance(interval, timedelta):
+            return None
+        if isinstance(interval, int):
+            return interval
+        if n == float("inf"):  # (a fraction is refused with such a loader)
+            return float("inf") if interval == 1.0 else None
+        return max(1, int(n * interval))
 
     @property
     def check_val_every_n_epoch(self) -> int | None:

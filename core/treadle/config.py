@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from treadle._fastconfig import (
     MAX_PROCESS_GROUP_TIMEOUT,
+    TIME_INTERVAL_FORMS,
     logger_problem,
     plugin_problem,
+    time_interval,
 )
 from treadle.errors import ConfigurationError, ConfigurationTypeError
 
@@ -74,7 +77,9 @@ class TrainerConfig(BaseModel):
     limit_test_batches: Optional[Union[int, float]] = Field(None, ge=0)
     limit_predict_batches: Optional[Union[int, float]] = Field(None, ge=0)
     check_val_every_n_epoch: Optional[int] = Field(1, ge=1)
-    val_check_interval: Optional[Union[int, float]] = Field(None, gt=0)
+    # a number of batches, a fraction of the epoch, or a time interval ('DD:HH:MM:SS', a
+    # timedelta or a dict of its arguments: a timedelta here)
+    val_check_interval: Optional[Union[int, float, timedelta]] = None
     accumulate_grad_batches: int = Field(1, ge=1)
     gradient_clip_val: Optional[float] = Field(None, ge=0)
     gradient_clip_algorithm: Optional[Literal["norm", "value"]] = None
@@ -161,6 +166,20 @@ class TrainerConfig(BaseModel):
                 f"{MAX_PROCESS_GROUP_TIMEOUT:.0e}); for a very long wait pass e.g. "
                 f"`process_group_timeout=7 * 24 * 3600` (a week)"
             )
+        return v
+
+    @field_validator("val_check_interval", mode="before")
+    @classmethod
+    def _time_interval(cls, v: Any) -> Any:
+        if isinstance(v, (str, dict, timedelta)):  # as Lightning: a time-based interval
+            return time_interval(v)
+        return v
+
+    @field_validator("val_check_interval")
+    @classmethod
+    def _positive_interval(cls, v: Any) -> Any:
+        if isinstance(v, (int, float)) and v <= 0:
+            raise PydanticCustomError("greater_than", "Input should be greater than 0")
         return v
 
     @field_validator("callbacks", "plugins")
@@ -384,6 +403,12 @@ def _describe(errs: list, kwargs: dict) -> str:
             f"invalid. Allowed algorithms: ['value', 'norm']."
         )
     members = [str(e["loc"][1]) for e in errs if len(e.get("loc") or ()) > 1]
+    if name == "val_check_interval" and len(members) > 1:
+        return (
+            f"TrainerConfig: `Trainer({name}={value!r})`: Input should be an int (a number of "
+            f"batches), a float in (0.0, 1.0] (a fraction of the epoch) or a time interval: "
+            f"{TIME_INTERVAL_FORMS}; e.g. `val_check_interval=0.25` or '00:00:05:00'."
+        )
     if len(errs) > 1 and len(members) == len(errs) and all(not m.isdigit() for m in members):
         msg = f"Input should be one of: {', '.join(dict.fromkeys(members))}"
     else:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 import warnings
+from datetime import timedelta
 from typing import Any, Callable
 
 import torch
@@ -378,6 +380,12 @@ class FitLoop:
         self.ended_at_start = False  # an on_train_batch_start returned -1 in this epoch
         self.loader: Any = None  # the training loader of the running epoch
         self.val_every: float = 0  # the running epoch validates every this many batches
+        # A time-based val_check_interval (Lightning's ``_val_check_time_interval``): validate
+        # once this many seconds have passed since ``val_clock`` (the training's start, the last
+        # validation's end, or the training loader's reload); None: batch-based.
+        interval = cfg.val_check_interval
+        self.val_seconds = interval.total_seconds() if isinstance(interval, timedelta) else None
+        self.val_clock = 0.0
         # reload_dataloaders_every_n_epochs: ``reload("train"|"val")`` asks the source again
         self.reload = reload if cfg.reload_dataloaders_every_n_epochs else None
         # ``load("train"|"val")``: the loaders, asked for where Lightning asks (the Trainer's)
@@ -453,6 +461,7 @@ class FitLoop:
                 stacklevel=2,
             )
         self.finish_resumed_epoch_end()
+        self.val_clock = time.monotonic()  # as Lightning's setup_data: the time-based timer
         if not self.done():  # as Lightning: no training at all (no on_train_start) when done
             if validates and self.val_loaders is None and self.validates_epoch():
                 self.load_val()  # as Lightning: before on_train_start when this epoch validates
@@ -545,7 +554,9 @@ class FitLoop:
         done = state.batches_done
         total = state.total_batches + 1 if in_batch_end else state.total_batches
         pending = False
-        if in_batch_end and self.val_every:
+        if in_batch_end and self.val_every and self.val_seconds is not None:
+            pending = self.val_time_up()  # the validation after this batch is the clock's
+        elif in_batch_end and self.val_every:
             at = total if cfg.check_val_every_n_epoch is None else done
             pending = at % self.val_every == 0 or (
                 state.is_last_batch and self.val_every == trainer.num_training_batches
@@ -625,6 +636,7 @@ class FitLoop:
             trainer.num_training_batches = num_batches(
                 fresh, self.config.limit_train_batches, "train"
             )
+            self.val_clock = time.monotonic()  # as Lightning: its setup_data runs again
             return fresh, val_loaders
         self.val_limits = [num_batches(v, self.config.limit_val_batches, "val") for v in fresh]
         trainer.num_val_batches = per_loader(self.val_limits, fresh)
@@ -680,6 +692,9 @@ class FitLoop:
         max_steps, log_every = cfg.max_steps, cfg.log_every_n_steps or sys.maxsize
         stop_at = max_steps if max_steps >= 0 else float("inf")  # (-1: no limit)
         by_total = cfg.check_val_every_n_epoch is None  # val_check_interval counts all batches
+        # time-based: val_every is 1 and the clock decides in the validation branch, so the
+        # batch-based loop asks nothing more per batch
+        timed = self.val_seconds is not None
         schedulers = trainer.lr_scheduler_configs
         complete = False  # every batch of the epoch ran (its epoch schedulers step)
         preemption, several_ranks = self.preemption, trainer.world_size > 1
@@ -743,12 +758,18 @@ class FitLoop:
             if val_every and (
                 position % val_every == 0 or (is_last and val_every == n) or stopping
             ):
-                if stopping and not (position % val_every == 0 or (is_last and val_every == n)):
+                due = (
+                    self.val_time_up(agree=True)  # (as Lightning: the last batch only if it is up)
+                    if timed
+                    else position % val_every == 0 or (is_last and val_every == n)
+                )
+                if not due and stopping:
                     # a validation only the stop asks for: the resumed run continues with the
                     # RNG of an uninterrupted run, which does not validate here
                     self.stop_point = {"rng": rng_state()}
-                _, val_loaders = self.reload_loaders(None, val_loaders, "val")
-                val_loaders = self.validate(val_loaders, batch_idx, is_last)
+                if due or stopping:
+                    _, val_loaders = self.reload_loaders(None, val_loaders, "val")
+                    val_loaders = self.validate(val_loaders, batch_idx, is_last)
             if state.global_step >= stop_at or stopping:
                 break
             if (preemption.signum or several_ranks) and (stepped or not wait_window):
@@ -857,7 +878,12 @@ class FitLoop:
             state.total_batches += 1
             position = state.total_batches if cfg.check_val_every_n_epoch is None else calls
             stopping = state.should_stop and self.can_stop_early()
-            due = position % val_every == 0 or is_last if val_every else False
+            if not val_every:
+                due = False
+            elif self.val_seconds is not None:  # as Lightning: this loop's last batch validates
+                due = is_last or self.val_time_up(agree=True)
+            else:
+                due = position % val_every == 0 or is_last
             if val_every and (due or stopping):
                 if not due:  # a validation only the stop asks for (see epoch())
                     self.stop_point = {"rng": rng_state()}
@@ -919,7 +945,20 @@ class FitLoop:
         if val_loaders is None:
             val_loaders = self.val_loaders if self.val_loaders is not None else self.load_val()
         self.evaluation.run("validate", val_loaders, self.val_limits)
+        self.val_clock = time.monotonic()  # as Lightning: the time-based timer starts again
         return val_loaders
+
+    def val_time_up(self, agree: bool = False) -> bool:
+        """A time-based ``val_check_interval`` has passed since the last validation (or the
+        training's start). ``agree``: the loop asks, on every rank at the same batch; with
+        several ranks rank 0's clock decides for all, so that they validate together (each
+        rank's own clock could differ by a batch and leave one rank waiting in validation's
+        collectives for the others)."""
+        seconds = self.val_seconds
+        up = seconds is not None and time.monotonic() - self.val_clock >= seconds
+        if agree and self.trainer.world_size > 1:
+            up = bool(self.trainer.broadcast(up, src=0))
+        return up
 
     def end_epoch(self, complete: bool = True) -> None:
         """The epoch's end. ``complete``: all its batches ran. The ``ReduceLROnPlateau``
@@ -988,7 +1027,8 @@ class FitLoop:
             self.step.scheduler_step(cfg.scheduler, metric)
 
     def val_check_batches(self, val_loaders: list[Any] | None) -> float:
-        """Validate every this many training batches this epoch (0: not this epoch).
+        """Validate every this many training batches this epoch (0: not this epoch; 1 for a
+        time-based ``val_check_interval``, whose clock decides after each batch).
         ``val_loaders`` None: not asked for yet, asked for at the first validation."""
         cfg, trainer = self.config, self.trainer
         if val_loaders is None and not trainer._fit_validates:
@@ -1008,6 +1048,8 @@ class FitLoop:
             )
         if every is not None and (trainer.state.epoch + 1) % every != 0:
             return 0
+        if isinstance(interval, timedelta):
+            return 1  # time-based: every batch asks the clock (see epoch())
         if interval is None or (isinstance(interval, float) and interval == 1.0):
             return n  # a loader without a length (inf): at its last batch, as Lightning
         if isinstance(interval, float):

@@ -303,10 +303,13 @@ class ModelCheckpoint(Checkpoint):
 
     def _saves_on_train_epoch_end(self, trainer) -> bool:
         """Lightning's rule: at the training epoch's end when there is no validation, else
-        after validation (also when it runs more than once an epoch, or not every epoch)."""
+        after validation (also when it runs more than once an epoch, by the clock, or not
+        every epoch)."""
         if self._save_on_train_epoch_end is not None:
             return self._save_on_train_epoch_end
         config = trainer.config
+        if isinstance(config.val_check_interval, timedelta):  # time-based: after validation
+            return False
         if config.check_val_every_n_epoch != 1:
             return False
         if not sum(trainer.num_val_batches):

@@ -460,8 +460,6 @@ LIGHTNING_SURFACE: dict[str, tuple[str, ...]] = {
 # Lightning names treadle leaves out on purpose, or has not yet: (surface, name) -> why.
 _NOT_YET = "not yet in treadle (issue 10 audit); "
 NOT_IN_TREADLE: dict[tuple[str, str], str] = {
-    ("Trainer", "val_check_batch"): "an internal of Lightning's fit loop (read "
-    "trainer.val_check_interval)",
     ("LightningModule", "CHECKPOINT_HYPER_PARAMS_TYPE"): "an internal checkpoint key of "
     "Lightning's; treadle stores hparams in a weights_only form",
     ("LightningDataModule", "CHECKPOINT_HYPER_PARAMS_TYPE"): "as for LightningModule",

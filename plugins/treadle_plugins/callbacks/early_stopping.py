@@ -102,7 +102,8 @@ class EarlyStopping(Callback):
     def setup(self, trainer, pl_module, stage: str) -> None:
         self._stage = stage
         if self._check_on_train_epoch_end is None:
-            # Validation more than once an epoch, or not every epoch: check after validation.
+            # Validation more than once an epoch, by the clock (a timedelta), or not every
+            # epoch: check after validation.
             interval = trainer.config.val_check_interval
             self._check_on_train_epoch_end = (
                 interval in (None, 1.0) and trainer.config.check_val_every_n_epoch == 1
