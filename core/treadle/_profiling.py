@@ -6,9 +6,11 @@ to wrap each hook caller as it resolves it: every implementation is timed under 
 action name (``[LightningModule]MyModel.training_step``, ``[Callback]<state_key>.on_train_end``,
 ``[Strategy]SingleDeviceStrategy.training_step`` for the core's default that calls the step),
 and the caller is then built from the timed implementations by the same ``fast_caller`` (the
-path that runs is the untimed one's). :func:`instrument` replaces a few of the loop's methods
-on the run's own instances (an instance attribute, never the class): the training epoch, the
-training batch, each evaluation run.
+path that runs is the untimed one's). A Module hook the Module does not override is timed all
+the same, as Lightning times its default (:meth:`HookProfiling.module_default`).
+:func:`instrument` replaces a few of the loop's methods on the run's own instances (an instance
+attribute, never the class): the training epoch, the training batch, each evaluation run, and
+the iteration of the batches, so that each dataloader fetch is timed.
 """
 
 from __future__ import annotations
