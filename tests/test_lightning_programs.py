@@ -70,10 +70,6 @@ DIFFERENCES = {
     # and on_train_epoch_start again when resuming mid-epoch
     # (tests/lightning_programs/README.md, "Added by lprog7").
     "t_hooks": "zero_grad before training_step (kept) and two orders of a resumed fit (README)",
-    # Lightning times each dataloader fetch as a profiler action ("[_TrainingEpochLoop].
-    # train_dataloader_next", ...); treadle does not (docs/migration.md, 17): the rest of
-    # test_fetchers.py is t_fetchers, which passes.
-    "t_fetchers_profiled": "dataloader fetches are not a profiler action (migration.md, 17)",
     # Lightning's call order inside the optimizer closure (step, training_step, zero_grad,
     # backward); treadle zeroes gradients before training_step (migration.md, 8). With only
     # zero_grad moved first the program passes (checked). The rest is t_trainer_3.
@@ -105,11 +101,6 @@ DIFFERENCES = {
     # docs/migration.md 3. The rest of the page is doc_trainer, which passes.
     "doc_trainer_differences": "custom accelerator and cluster environment classes "
     "(migration.md 3)",
-    # The profiler_basic page's report rows for LightningModule hooks the model does not
-    # override ([LightningModule]BoringModel.optimizer_step, ...): treadle profiles hook
-    # implementations only (docs/migration.md 17, docs/profiling.md). The rest of the profiler
-    # pages is doc_profiler, which passes.
-    "doc_profiler_differences": "inherited Module hooks are no profiler actions (migration.md 17)",
     # LightningCLI's own names in what it writes (`# lightning.pytorch==` atop --print_config,
     # `LightningCLI.configure_optimizers` in the warning, `lightning.pytorch.callbacks.X` for a
     # short class name): treadle writes its own (docs/migration.md 15) and accepts Lightning's

@@ -282,6 +282,8 @@ class Hooks:
         self._pm = pm
         self._tracer = tracer
         self._profiling = profiling
+        # some hooks are called though nothing implements them (``_kept``)
+        self._every_hook = tracer is not None or profiling is not None
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         hook_caller = getattr(self._pm.hook, name)
@@ -307,7 +309,8 @@ class Hooks:
         implementations only is inlined as :func:`fast_caller` would generate it (each
         implementation called with the arguments it declares, in pluggy's order); any other
         goes through its caller. With a tracer every hook stays, called through its traced
-        caller; with a profiling, each goes through its (timed) caller.
+        caller; with a profiling, each goes through its (timed) caller, and the Module hooks
+        Lightning times though not overridden stay (``_kept``).
         """
         from treadle.hookspecs import HOOKS
 
@@ -317,7 +320,7 @@ class Hooks:
             hook_caller = getattr(self._pm.hook, hook)
             impls = hook_caller.get_hookimpls()
             inline = None
-            if self._tracer is None:
+            if not (self._every_hook and self._kept(hook, impls)):
                 if not impls:
                     continue
                 info = HOOKS.get(hook)
@@ -356,11 +359,22 @@ class Hooks:
         return FunctionType(code, namespace, seq.name)
 
     def optional(self, name: str) -> Callable[..., Any] | None:
-        """The hook's caller, or None when nothing implements it (and no tracer reports it):
-        for a lone per-batch hook, so the loop can leave out a call that would do nothing."""
-        if self._tracer is None and not getattr(self._pm.hook, name).get_hookimpls():
+        """The hook's caller, or None when nothing implements it (and neither a tracer reports
+        it nor a profiling times it, as the Module's default): for a lone per-batch hook, so the
+        loop can leave out a call that would do nothing."""
+        if not getattr(self._pm.hook, name).get_hookimpls() and not (
+            self._every_hook and self._kept(name, [])
+        ):
             return None
         return getattr(self, name)
+
+    def _kept(self, name: str, impls: list[Any]) -> bool:
+        """Whether ``name`` is called though nothing (or only an identity default) implements
+        it: every hook under a tracer; a Module hook that Lightning times though not
+        overridden under a profiling (``HookProfiling.module_default``)."""
+        if self._tracer is not None:
+            return True
+        return self._profiling.module_default(name, impls) is not None
 
     def subset(self, name: str, remove_plugins: Iterable[Any]) -> Callable[..., Any]:
         """The hook without the given plugins' implementations (still fast when possible)."""

@@ -159,6 +159,8 @@ class EvaluationLoop:
         # whether none ran yet in it (set by the fit loop at an epoch's start)
         self.epoch_before = 0
         self.fresh_epoch = False
+        # with a profiler (``instrument``): ``(loader, stage) -> iterator`` timing each fetch
+        self.timed_fetches: Callable[[Any, str], Any] | None = None
 
     def run(
         self, stage: str, loaders: list[Any], limits: list[float], keep_predictions: bool = False
@@ -213,9 +215,12 @@ class EvaluationLoop:
                 stage, loaders, limits, predictions if keep_predictions else None
             )
         else:
+            timed_fetches = self.timed_fetches
             for dataloader_idx, (loader, limit) in enumerate(zip(loaders, limits)):
                 state.dataloader_idx = dataloader_idx
                 metrics.dataloader_idx = step_idx = dataloader_idx if several else None
+                if timed_fetches is not None:  # (once per loader) a profiler times each fetch
+                    loader = timed_fetches(loader, stage)
                 batch_idx = -1
                 for batch_idx, batch in limited(loader, limit):
                     state.batch_idx = batch_idx
@@ -285,6 +290,8 @@ class EvaluationLoop:
         on_batch_end = getattr(hooks, f"on_{prefix}_batch_end")
         run_step = getattr(hooks, f"run_{prefix}_step")
         several = len(loaders) > 1
+        if self.timed_fetches is not None:  # a profiler times each fetch
+            loaders = [self.timed_fetches(loader, stage) for loader in loaders]
         data = DataloaderIter(list(zip(loaders, limits)))
         while not data.done:
             dataloader_idx = state.dataloader_idx = data.dataloader_idx
@@ -410,6 +417,9 @@ class FitLoop:
         # SIGTERM/SIGUSR1/SIGINT: recorded by its handlers while ``fit()`` trains
         # (``treadle._signals``), acted on after a training batch.
         self.preemption = Preemption(trainer)
+        # the epoch's batches (``treadle.data.lookahead``); with a profiler, ``instrument`` puts
+        # one here that times each fetch, so the unprofiled epoch checks nothing for it
+        self.lookahead = lookahead
 
     def run(self, resume: dict[str, Any] | None) -> None:
         """The fit. As Lightning's, the loaders are asked for when first needed: the
@@ -708,7 +718,7 @@ class FitLoop:
                 warn_dataloader_iter_step("training_step")
             self.finish_epoch(self.dataloader_iter_batches(iterator, skip, val_loaders))
             return
-        for batch_idx, batch, is_last in lookahead(iterator, skip, n):
+        for batch_idx, batch, is_last in self.lookahead(iterator, skip, n):
             if state.should_stop and self.can_stop_early():
                 break  # set in on_train_epoch_start, or before min_epochs/min_steps were met
             state.is_last_batch, state.batch_idx = is_last, batch_idx

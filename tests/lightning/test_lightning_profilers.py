@@ -21,6 +21,7 @@ from lightning_boring import BoringModel, quiet
 
 import treadle
 from treadle.callbacks import EarlyStopping
+from treadle.data import lookahead
 from treadle.profilers import (
     AdvancedProfiler,
     PassThroughProfiler,
@@ -467,7 +468,9 @@ def test_profiled_actions_of_a_fit(tmp_path):
     assert len(durations["run_training_batch"]) == 2
     assert len(durations["run_training_epoch"]) == 1
     assert len(durations["[Strategy]SingleDeviceStrategy.training_step"]) == 2
-    assert len(durations["[Strategy]SingleDeviceStrategy.optimizer_step"]) == 2
+    # the core's optimizer step is the Module's default optimizer_step (Lightning's name)
+    assert len(durations["[LightningModule]Model.optimizer_step"]) == 2
+    assert "[Strategy]SingleDeviceStrategy.optimizer_step" not in durations
     assert len(durations["[LightningModule]Model.on_train_epoch_end"]) == 1
     assert len(durations["my_action"]) == 1
     assert "setup_train_dataloader" in durations
@@ -519,6 +522,9 @@ def test_no_profiler_leaves_the_loop_as_it_is(tmp_path):
         pass
     assert trainer._hooks._profiling is None
     assert "epoch" not in vars(trainer._fit_loop)
+    assert trainer._fit_loop.lookahead is lookahead  # the batches straight from the loader
+    assert trainer._fit_loop.evaluation.timed_fetches is None
+    assert trainer._hooks.optional("on_train_batch_start") is None  # no call per batch
     assert not {"automatic", "manual"} & set(vars(trainer._step))
     assert trainer._hooks.on_train_batch_end.__name__ == "on_train_batch_end"  # not a wrapper
 
@@ -537,3 +543,149 @@ def test_lightning_import_paths():
         PyTorchProfiler,
         SimpleProfiler,
     ) == (A, P, B, T, S)
+
+
+def test_fetching_is_profiled(tmp_path):
+    """Ported from tests/tests_pytorch/loops/test_fetchers.py::test_fetching_is_profiled: each
+    fetch is an action of its stage's loop, as many as the batches run."""
+
+    class Model(BoringModel):
+        def validation_step(self, batch, batch_idx, dataloader_idx=0):
+            return super().validation_step(batch, batch_idx)
+
+        def val_dataloader(self):
+            return [super().val_dataloader(), super().val_dataloader()]
+
+    model = Model()
+    model.predict_dataloader = model.train_dataloader
+    profiler = SimpleProfiler()
+    trainer = treadle.Trainer(**quiet(tmp_path, fast_dev_run=2, profiler=profiler))
+    trainer.fit(model)
+    trainer.test(model)
+    trainer.predict(model)
+    durations = profiler.recorded_durations
+    for key, count in (
+        ("[_TrainingEpochLoop].train_dataloader_next", 2),
+        ("[_EvaluationLoop].val_next", 4),  # two loaders
+        ("[_EvaluationLoop].test_next", 2),
+        ("[_PredictionLoop].predict_next", 2),
+    ):
+        assert len(durations[key]) == count, key
+        assert all(d > 0 for d in durations[key])
+
+
+def test_fetches_profiled_in_the_sanity_check_and_a_dataloader_iter_step(tmp_path):
+    """The sanity check's fetches are ``val_next`` (Lightning's prefix); a
+    ``training_step(dataloader_iter)`` has each of its ``next()`` calls timed."""
+
+    class Model(BoringModel):
+        def training_step(self, dataloader_iter):
+            next(dataloader_iter)
+            batch, _, _ = next(dataloader_iter)
+            return super().training_step(batch, 0)
+
+    profiler = SimpleProfiler()
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=1,
+            limit_train_batches=4,
+            limit_val_batches=1,
+            num_sanity_val_steps=2,
+            profiler=profiler,
+        )
+    )
+    trainer.fit(Model())
+    durations = profiler.recorded_durations
+    assert len(durations["[_TrainingEpochLoop].train_dataloader_next"]) == 4  # 2 calls, 2 each
+    assert len(durations["[_EvaluationLoop].val_next"]) == 1 + 1  # sanity (limited), validation
+
+
+@pytest.mark.parametrize(("limit", "fetches"), [(2, 2), (1.0, 4)])
+def test_fetches_profiled_per_epoch_with_and_without_a_length(tmp_path, limit, fetches):
+    """With a length, exactly the batches run are timed (not the loop's ask after the last,
+    as Lightning's fetcher makes none); without one (an iterable dataset), the fetch that finds
+    the end is timed too, as Lightning's. Two epochs: each epoch's iterator is timed."""
+
+    class Three(torch.utils.data.IterableDataset):
+        def __iter__(self):
+            return iter([torch.randn(32) for _ in range(3)])
+
+    class Model(BoringModel):
+        def train_dataloader(self):
+            if isinstance(limit, int):
+                return super().train_dataloader()  # 64 batches, 2 of them run
+            return torch.utils.data.DataLoader(Three(), batch_size=None)
+
+    profiler = SimpleProfiler()
+    trainer = treadle.Trainer(
+        **quiet(
+            tmp_path,
+            max_epochs=2,
+            limit_train_batches=limit,
+            limit_val_batches=0,
+            profiler=profiler,
+        )
+    )
+    trainer.fit(Model())
+    assert len(profiler.recorded_durations["[_TrainingEpochLoop].train_dataloader_next"]) == (
+        2 * fetches
+    )
+
+
+def test_module_hooks_profiled_whether_overridden_or_not(tmp_path):
+    """As Lightning's report: a Module hook is an action whether the Module overrides it or
+    not (``[LightningModule]Model.on_fit_start`` for the empty default, ``.optimizer_step``
+    for the core's step), each call timed once; ``backward`` stays the strategy's."""
+    calls = []
+
+    class Model(BoringModel):
+        def on_train_start(self):
+            calls.append("on_train_start")
+
+    profiler = SimpleProfiler()
+    trainer = treadle.Trainer(**quiet(tmp_path, fast_dev_run=2, profiler=profiler))
+    trainer.fit(Model())
+    durations = profiler.recorded_durations
+    assert calls == ["on_train_start"]
+    for hook, count in (
+        ("on_train_start", 1),  # overridden: timed once, not again as a default
+        ("on_fit_start", 1),
+        ("setup", 1),
+        ("on_train_batch_start", 2),
+        ("on_train_batch_end", 2),
+        ("optimizer_step", 2),
+        ("optimizer_zero_grad", 2),
+        ("on_before_backward", 2),
+        ("configure_gradient_clipping", 2),
+        ("transfer_batch_to_device", 4),  # 2 training and 2 validation batches
+        ("on_validation_model_eval", 1),
+    ):
+        assert len(durations[f"[LightningModule]Model.{hook}"]) == count, hook
+    assert "[LightningModule]Model.backward" not in durations
+    assert "[LightningModule]Model.on_validation_model_train" not in durations  # not overridden
+    assert len(durations["[Strategy]SingleDeviceStrategy.backward"]) == 2
+    assert not any(key.startswith("[Strategy]") and "optimizer" in key for key in durations)
+
+
+def test_manual_optimization_step_profiled_as_lightnings_optimizer_step(tmp_path):
+    """In manual optimization ``opt.step()`` is Lightning's ``optimizer_step`` action (its
+    ``LightningOptimizer.step``), not the Module's hook."""
+
+    class Model(BoringModel):
+        def __init__(self):
+            super().__init__()
+            self.automatic_optimization = False
+
+        def training_step(self, batch, batch_idx):
+            opt = self.optimizers()
+            opt.zero_grad()
+            self.manual_backward(self(batch).sum())
+            opt.step()
+
+    profiler = SimpleProfiler()
+    trainer = treadle.Trainer(**quiet(tmp_path, fast_dev_run=2, profiler=profiler))
+    trainer.fit(Model())
+    durations = profiler.recorded_durations
+    assert len(durations["optimizer_step"]) == 2
+    assert "[LightningModule]Model.optimizer_step" not in durations

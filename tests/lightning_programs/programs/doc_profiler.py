@@ -10,8 +10,7 @@
 #   `cpu_stats=False`, `PyTorchProfiler()` and `PyTorchProfiler(filename="perf-logs")` (the
 #   pages' `lightning_pytorch` imports are `lightning.pytorch`'s). `emit_nvtx=True` (nvprof, a
 #   CUDA tool) is left out. The page's `[LightningModule]BoringModel.optimizer_step` row (a hook
-#   the model does not override) is in `doc_profiler_differences.py`: treadle profiles the hooks
-#   that are implemented (docs/migration.md 17).
+#   the model does not override) is checked in `doc_profiler_differences.py`.
 import contextlib
 import io
 import os

@@ -5,9 +5,8 @@
 #   `training_step` and `configure_optimizers`, with the rows the page shows for LightningModule
 #   hooks it does not override (`[LightningModule]BoringModel.optimizer_step`, `.on_train_start`,
 #   `.on_fit_start`); the report is read from `trainer.profiler.summary()`. Split out of
-#   `doc_profiler.py`: treadle profiles hook implementations, so a Module's inherited default
-#   hooks are no rows of its report (docs/migration.md 17). A strict expected failure in
-#   tests/test_lightning_programs.py; `doc_profiler.py` keeps passing.
+#   `doc_profiler.py` when treadle timed only the hooks a Module overrides; it times the
+#   inherited defaults too since lprog34.
 import torch
 from lightning.pytorch import LightningModule, Trainer
 from torch import nn

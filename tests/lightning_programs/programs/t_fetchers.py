@@ -16,8 +16,7 @@
 #   the last batch is known for both). Left out, being tests of Lightning's private fetcher
 #   classes and CombinedLoader limits: test_prefetch_iterator (as such), test_profiler_closing,
 #   test_empty_prefetch_iterator, test_done_dataloader_iter[_with_limit, _empty_iterables,
-#   _zero_limit]. test_fetching_is_profiled is `t_fetchers_profiled.py` (a documented difference:
-#   it is an expected failure on treadle, and this file's tests pass).
+#   _zero_limit]. test_fetching_is_profiled is `t_fetchers_profiled.py`.
 import tempfile
 from collections import Counter
 from collections.abc import Iterator

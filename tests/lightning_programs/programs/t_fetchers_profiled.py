@@ -2,10 +2,8 @@
 #   (test_fetching_is_profiled)
 # (Apache-2.0, Copyright The Lightning AI team)
 # Edits: the test turned into a __main__ program asserting what it asserted. Split out of
-#   `t_fetchers.py` (the rest of the file) because treadle does not time dataloader fetches as
-#   profiler actions of their own (`[_TrainingEpochLoop].train_dataloader_next`, ...), a
-#   difference docs/migration.md lists (17): this program is a strict expected failure in
-#   tests/test_lightning_programs.py, and `t_fetchers.py` keeps passing.
+#   `t_fetchers.py` (the rest of the file) when treadle did not time dataloader fetches as
+#   profiler actions (`[_TrainingEpochLoop].train_dataloader_next`, ...); it does since lprog34.
 from lightning.pytorch import Trainer
 from lightning.pytorch.demos.boring_classes import BoringModel
 from lightning.pytorch.profilers import SimpleProfiler
