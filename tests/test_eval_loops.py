@@ -548,8 +548,35 @@ def test_ckpt_path_works_for_every_entry_point(tmp_path, fn):
         assert torch.equal(out[0], plain_predictions(saved.net, _loader())[0])
     elif fn == "test":
         assert out == [plain_metrics(saved.net, _loader(), "test")]
-    else:  # Scored also logs val_score: the epoch the checkpoint was saved in
-        assert out == [{"val_score": 0.0, **plain_metrics(saved.net, _loader(), "val")}]
+    else:  # Scored also logs val_score: the fit's current_epoch (3), not the checkpoint's (0)
+        assert out == [{"val_score": 3.0, **plain_metrics(saved.net, _loader(), "val")}]
+
+
+@pytest.mark.parametrize("fn", ["test", "validate", "predict"])
+def test_ckpt_path_leaves_current_epoch_and_global_step(tmp_path, fn):
+    # As Lightning 2.6.6 (checked there): an evaluation from a checkpoint loads the weights and
+    # restores the loop's progress for fit only, so `current_epoch`/`global_step` stay the fit's
+    # (3, 9) after fit and the checkpoint's epoch and step (0, 3) are not read, during the run
+    # or after; a fresh Trainer stays at (0, 0).
+    seen = []
+
+    def record(self, *args):
+        seen.append((self.current_epoch, self.global_step))
+
+    trainer, model, checkpoint = _fit_with_checkpoints(tmp_path)
+    assert (trainer.current_epoch, trainer.global_step) == (3, 9)
+    hook = {"test": "on_test_batch_start", "validate": "on_validation_batch_start"}
+    name = hook.get(fn, "on_predict_batch_start")
+    Recorded = type("Recorded", (Scored,), {name: record})
+    model = Recorded()
+    getattr(trainer, fn)(model, _loader(), ckpt_path="best")
+    assert seen and set(seen) == {(3, 9)}
+    assert (trainer.current_epoch, trainer.global_step) == (3, 9)
+    fresh = make_trainer(tmp_path / "fresh")
+    seen.clear()
+    getattr(fresh, fn)(Recorded(), _loader(), ckpt_path=checkpoint.best_model_path)
+    assert seen and set(seen) == {(0, 0)}
+    assert (fresh.current_epoch, fresh.global_step) == (0, 0)
 
 
 def test_ckpt_path_best_without_a_checkpoint_callback(tmp_path):

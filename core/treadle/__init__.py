@@ -55,6 +55,11 @@ from treadle import _lightning_paths  # noqa: E402
 
 _lightning_paths.register(__name__)  # ``treadle.core``, ``treadle.core.module``: this package
 
+from treadle import _rank_zero_bridge  # noqa: E402
+
+# As Lightning's import: lightning_utilities' `rank_zero_only.rank` set (when it is imported).
+_rank_zero_bridge.install()
+
 __all__ = [
     "Callback",
     "CheckpointError",

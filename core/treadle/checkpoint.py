@@ -224,17 +224,18 @@ def restore(trainer: Any, hooks: Any, ckpt_path: Any) -> dict[str, Any] | None:
     if datamodule is not None and type(datamodule).__qualname__ in checkpoint:
         datamodule.load_state_dict(checkpoint[type(datamodule).__qualname__])
     hooks.on_load_checkpoint(trainer=trainer, module=module, checkpoint=checkpoint)
-    state.global_step = checkpoint["global_step"]
-    if state.global_step:  # the optimizers stepped in the run resumed: an epoch scheduler
-        for cfg in trainer.lr_scheduler_configs:  # stepped first is no misuse (torch's flag)
-            optimizer = getattr(cfg.scheduler, "optimizer", None)
-            if optimizer is not None:
-                optimizer._opt_called = True
-    # fit() resumes where its loop stopped (after an epoch-end save: the next epoch); the other
-    # entry points read the epoch the checkpoint was written in, as Lightning's current_epoch.
-    state.epoch = (
-        loop.get("epoch", checkpoint["epoch"]) if state.fn == "fit" else checkpoint["epoch"]
-    )
+    if state.fn == "fit":
+        state.global_step = checkpoint["global_step"]
+        if state.global_step:  # the optimizers stepped in the run resumed: an epoch scheduler
+            for cfg in trainer.lr_scheduler_configs:  # stepped first is no misuse (torch's flag)
+                optimizer = getattr(cfg.scheduler, "optimizer", None)
+                if optimizer is not None:
+                    optimizer._opt_called = True
+        # fit() resumes where its loop stopped (after an epoch-end save: the next epoch).
+        state.epoch = loop.get("epoch", checkpoint["epoch"])
+    # validate/test/predict leave `global_step` and `current_epoch` as they are (a fresh
+    # Trainer's 0, or the fit's): as Lightning 2.6.6, which restores the fit loop's progress for
+    # fit only.
     if not loop:
         if "rng_states" in checkpoint:
             set_rng_state(checkpoint["rng_states"])

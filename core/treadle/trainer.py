@@ -1097,9 +1097,27 @@ class Trainer(LightningTrainerFacade):
             )
         return found
 
+    def _sync_callbacks(self) -> None:
+        """Callbacks appended to or removed from ``trainer.callbacks`` since the Trainer was
+        made (or the last run) take part in this run, registered anew in the list's order (as
+        ``_merge_module_callbacks`` does): Lightning's hooks read the list at each call. Once a
+        run, before ``configure_callbacks``; nothing changes when the list holds the same
+        callbacks."""
+        pm = self.plugin_manager
+        wanted = [f"callback:{type(c).__name__}:{id(c):x}" for c in self.callbacks]
+        registered = [n for n, _ in pm.list_name_plugin() if n.startswith("callback:")]
+        if set(registered) == set(wanted):
+            return
+        for name in registered:
+            pm.unregister(name=name)
+        callbacks, self.callbacks = list(self.callbacks), []
+        for callback in callbacks:
+            self._add_callback(callback)
+
     def _prepare(self, model: Module, datamodule: DataModule | None = None) -> None:
         """Register the Module's overrides and put every implementation in its place."""
         pm = self.plugin_manager
+        self._sync_callbacks()
         with self._metrics.calling("configure_callbacks"):
             configured = model.configure_callbacks() or []
         if not isinstance(configured, Sequence):  # one callback, as Lightning accepts

@@ -54,6 +54,7 @@ from torch.utils.data import (
 )
 
 from treadle import ConfigurationError, Provider, hookimpl
+from treadle._rank_zero_bridge import set_rank as set_lightning_utilities_rank
 from treadle.data import with_sampler
 from treadle.kinds import StrategyBase
 from treadle.utilities import call_step
@@ -350,6 +351,8 @@ class DDPStrategy(StrategyBase):
         )
         self._owns_group = True
         self._failed = False
+        # As Lightning's DDPStrategy: lightning_utilities' rank_zero_only.rank is this rank.
+        set_lightning_utilities_rank(self.global_rank)
 
     @hookimpl
     def setup_module(self, trainer: Any, module: nn.Module) -> None:

@@ -54,6 +54,7 @@ from torch import nn
 
 import treadle
 from treadle import ConfigurationError, Module, Provider, hookimpl
+from treadle._rank_zero_bridge import set_rank as set_lightning_utilities_rank
 from treadle.kinds import StrategyBase
 from treadle.utilities import requires_closure, step_args
 
@@ -605,6 +606,7 @@ class DeepSpeedStrategy(StrategyBase):
                 world_size=self.world_size,
                 timeout=timeout,
             )
+        set_lightning_utilities_rank(self.global_rank)  # as Lightning's strategies
         os.environ.setdefault("LOCAL_RANK", str(self.local_rank))  # DeepSpeed asserts it is set
         deepspeed = _import_deepspeed(trainer.accelerator.name)
         deepspeed.init_distributed(
