@@ -43,14 +43,15 @@ def load(path):
 
 
 class Scores(BoringModel):
-    """Logs ``score`` = ``scores[epoch]`` after each validation epoch."""
+    """Logs ``score`` = ``scores[epoch]`` after each validation epoch (the last score in a
+    ``validate()`` after ``fit()``: its ``current_epoch`` is the fit's end, as Lightning's)."""
 
     def __init__(self, scores):
         super().__init__()
         self.scores = scores
 
     def on_validation_epoch_end(self):
-        self.log("score", self.scores[self.current_epoch])
+        self.log("score", self.scores[min(self.current_epoch, len(self.scores) - 1)])
 
 
 class Saves(treadle.Callback):
