@@ -22,7 +22,7 @@ from _procs import read_json, run, write
 pytestmark = pytest.mark.slow  # multi-process
 
 SCRIPT = """
-import json, sys
+import json, os, sys
 from pathlib import Path
 
 import torch
@@ -65,7 +65,10 @@ def main(strategy, out):
     else:
         result = {"global_step": trainer.global_step}
     result["after"] = type(model.norm).__name__
-    Path(out, f"end{trainer.global_rank}.json").write_text(json.dumps(result))
+    # written whole or not at all: rank 0's error may terminate this rank at any point
+    part = Path(out, f".end{trainer.global_rank}.part")
+    part.write_text(json.dumps(result))
+    os.replace(part, Path(out, f"end{trainer.global_rank}.json"))
 
 
 if __name__ == "__main__":
