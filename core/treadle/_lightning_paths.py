@@ -60,6 +60,7 @@ SUBMODULES: dict[str, tuple[str, ...]] = {
         "litlogger",
         "logger",
         "mlflow",
+        "neptune",
         "tensorboard",
         "wandb",
     ),
@@ -136,6 +137,7 @@ LAZY: dict[str, str] = {
     "treadle.fabric.utilities.rank_zero": "treadle._lightning_fabric",
     "treadle.fabric.utilities.seed": "treadle._lightning_fabric",
     "treadle.fabric.utilities.spike": "treadle._lightning_fabric",
+    "treadle.fabric.utilities.throughput": "treadle._lightning_fabric",  # measure_flops
     "treadle.fabric.utilities.types": "treadle._lightning_fabric",
     "treadle.fabric.utilities.warnings": "treadle._lightning_fabric",
     "treadle.fabric.accelerators": "treadle.accelerators",

@@ -109,9 +109,22 @@ __all__ = [
 ]
 assert set(__all__) == {"Callback", *_LOCATIONS}  # one list to keep, checked on import
 
+# Names of Lightning's callback submodules that a program imports by their submodule path
+# (``lightning.pytorch.callbacks.progress.tqdm_progress.Tqdm``, ``...timer.Interval``); the
+# submodule paths are this module, so they resolve here. Not in ``__all__``: Lightning's
+# ``callbacks`` package does not export them either (and ``Tqdm`` needs tqdm).
+_SUBMODULE_NAMES = {
+    "Interval": "treadle_plugins.callbacks.timer",
+    "Tqdm": "treadle_plugins.tqdm_progress",
+    "WriteInterval": "treadle_plugins.callbacks.prediction_writer",
+    "convert_inf": "treadle_plugins.tqdm_progress",
+    "get_standard_metrics": "treadle_plugins.progress",
+    "multiplicative": "treadle_plugins.callbacks.finetuning",
+}
+
 
 def __getattr__(name: str) -> Any:
-    module = _LOCATIONS.get(name)
+    module = _LOCATIONS.get(name) or _SUBMODULE_NAMES.get(name)
     if module is None:
         raise AttributeError(
             f"module 'treadle.callbacks' has no attribute {name!r}; it "

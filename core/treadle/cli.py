@@ -52,6 +52,10 @@ from treadle._user_cli import (
     instantiate_class,  # noqa: F401  (Lightning's helper for a linked optimizer)
 )
 
+# Lightning's name for the parser ``add_arguments_to_parser(self, parser)`` receives (programs
+# import it for the annotation: ``parser: LightningArgumentParser``)
+LightningArgumentParser = Parser
+
 EXIT_OK, EXIT_CONFIG, EXIT_PLUGIN = 0, 2, 3
 _SECTIONS = ("model", "data", "trainer")
 _TOP_KEYS = ("model", "data", "trainer", "seed_everything", "ckpt_path")

@@ -15,10 +15,11 @@ from __future__ import annotations
 import enum
 import functools
 import os
+import statistics
 import warnings
 from abc import ABC, abstractmethod
 from argparse import Namespace
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Callable, TypeVar
 
 from treadle import _lightning_paths
@@ -38,6 +39,8 @@ _LAZY = {
     "CSVLogger": "treadle_plugins.loggers.csv",
     "DummyLogger": "treadle.trainer",  # what ``fast_dev_run`` puts in place of the loggers
     "TensorBoardLogger": "treadle_plugins.loggers.tensorboard",
+    # Lightning's ``loggers.csv_logs.ExperimentWriter`` (the path is this module)
+    "ExperimentWriter": "treadle_plugins.loggers.csv",
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,7 +62,7 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name]), name)
-    if name in _SERVICES:
+    if name in _SERVICES or name == "NeptuneLogger":
         cls = globals()[name] = _service_logger(name)
         return cls
     raise AttributeError(f"module 'treadle.loggers' has no attribute {name!r}")
@@ -74,6 +77,8 @@ def _service_logger(name: str) -> type:
     message says what treadle does instead (a logger plugin providing the name, or CSV and
     TensorBoard). ``isinstance(trainer.logger, WandbLogger)`` is False for every real logger.
     """
+    if name == "NeptuneLogger":  # Lightning 2.6.6 keeps the name and refuses to build it
+        return _sunset_logger(name)
     requirement, provided, service = _SERVICES[name]
 
     def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
@@ -86,6 +91,21 @@ def _service_logger(name: str) -> type:
         )
 
     doc = f"Lightning's ``{name}`` name; constructing it raises (see ``_service_logger``)."
+    return type(name, (Logger,), {"__new__": __new__, "__module__": __name__, "__doc__": doc})
+
+
+def _sunset_logger(name: str) -> type:
+    """Lightning 2.6.6's ``NeptuneLogger``: the name imports, and building one raises
+    ``RuntimeError`` as Lightning's does (Neptune was shut down)."""
+
+    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(
+            f"`{name}` is no longer supported (Neptune has been shut down; Lightning 2.6.6 "
+            f"refuses it too). Log with `CSVLogger` or `TensorBoardLogger` from "
+            f"`treadle.loggers`, or a logger plugin (docs/loggers.md)."
+        )
+
+    doc = f"Lightning's ``{name}`` name; constructing it raises ``RuntimeError``."
     return type(name, (Logger,), {"__new__": __new__, "__module__": __name__, "__doc__": doc})
 
 
@@ -129,6 +149,33 @@ class DummyExperiment:
 
     def __setitem__(self, *_: Any) -> None:
         pass
+
+
+def merge_dicts(
+    dicts: Sequence[Mapping[str, Any]],
+    agg_key_funcs: Mapping[str, Any] | None = None,
+    default_func: Callable[[Sequence[Any]], Any] = statistics.mean,
+) -> dict[str, Any]:
+    """One dict from several (Lightning's ``merge_dicts``): each key's non-None values across
+    ``dicts`` aggregated by ``agg_key_funcs[key]`` or else ``default_func``; nested dicts are
+    merged the same way, with ``agg_key_funcs[key]`` as their own mapping.
+
+    >>> merge_dicts([{"a": 1, "b": {"c": 2}}, {"a": 3, "b": {"c": 4}}], {"b": {"c": max}})
+    {'a': 2, 'b': {'c': 4}}
+    """
+    funcs = agg_key_funcs or {}
+    keys = dict.fromkeys(key for d in dicts for key in d)
+    merged: dict[str, Any] = {}
+    for key in keys:
+        values = [d[key] for d in dicts if d.get(key) is not None]
+        if not values:
+            continue
+        func = funcs.get(key)
+        if isinstance(values[0], Mapping):
+            merged[key] = merge_dicts(values, func, default_func)
+        else:
+            merged[key] = (func or default_func)(values)
+    return merged
 
 
 def rank_zero_experiment(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:

@@ -101,12 +101,9 @@ class ProgressBar(Callback):
         return sum(self.trainer.num_val_batches)
 
     def get_metrics(self, trainer: Any, pl_module: Any) -> dict[str, Any]:
-        """What the bar shows beside the counts: ``v_num`` (the first logger's version) and the
+        """What the bar shows beside the counts: ``v_num`` (:func:`get_standard_metrics`) and the
         metrics logged with ``prog_bar=True``. Override it to show other items."""
-        items: dict[str, Any] = {}
-        version = trainer.logger.version if trainer.loggers else None
-        if version not in (None, ""):
-            items["v_num"] = version[-4:] if isinstance(version, str) else version
+        items: dict[str, Any] = get_standard_metrics(trainer)
         items.update(trainer.progress_bar_metrics)
         return items
 
@@ -114,6 +111,22 @@ class ProgressBar(Callback):
         self._trainer = trainer
         if not trainer.is_global_zero:
             self.disable()
+
+
+def get_standard_metrics(trainer: Any) -> dict[str, int | str]:
+    """The items every bar shows (Lightning's function): ``v_num``, the loggers' version (one
+    logger's, or the distinct versions of several joined by ``_``; a string's last 4
+    characters), when there is a logger and it has one."""
+    loggers = trainer.loggers
+    if not loggers:
+        return {}
+    if len(loggers) == 1:
+        version = loggers[0].version
+    else:
+        version = "_".join(dict.fromkeys(str(logger.version) for logger in loggers))
+    if version in (None, ""):
+        return {}
+    return {"v_num": version[-4:] if isinstance(version, str) else version}
 
 
 class _Task:

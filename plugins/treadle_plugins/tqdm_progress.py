@@ -7,6 +7,7 @@ does not load.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from treadle import module_available
@@ -24,9 +25,17 @@ if module_available("ipywidgets"):
 else:
     from tqdm import tqdm as _tqdm
 
-__all__ = ["TQDMProgressBar", "Tqdm"]
+__all__ = ["TQDMProgressBar", "Tqdm", "convert_inf"]
 
 _PAD_SIZE = 5
+
+
+def convert_inf(x: int | float | None) -> int | float | None:
+    """None for an infinite or NaN count (tqdm shows no total then), else ``x``; Lightning's
+    helper of the same name."""
+    if x is None or math.isinf(x) or math.isnan(x):
+        return None
+    return x
 
 
 class Tqdm(_tqdm):

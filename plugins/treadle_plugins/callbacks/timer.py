@@ -6,6 +6,7 @@ import logging
 import re
 import time
 from datetime import timedelta
+from enum import Enum
 from typing import Any
 
 from treadle.callback import Callback
@@ -17,6 +18,14 @@ log = logging.getLogger(__name__)
 # Lightning's RunningStage values; treadle times the stages it runs (train, validate).
 STAGES = ("train", "sanity_check", "validate", "test", "predict")
 _DURATION = re.compile(r"(\d+):(\d\d):(\d\d):(\d\d)")
+
+
+class Interval(str, Enum):
+    """Lightning's ``Timer`` intervals: ``Timer(interval=Interval.epoch)`` is
+    ``interval="epoch"``."""
+
+    step = "step"
+    epoch = "epoch"
 
 
 class Timer(Callback):
@@ -57,7 +66,7 @@ class Timer(Callback):
                 f"Possible choices are: 'step', 'epoch'."
             )
         self._duration = duration.total_seconds() if duration is not None else None
-        self._interval = interval
+        self._interval = Interval(interval).value  # (Lightning's enum or its value)
         self._verbose = verbose
         self._start_time: dict[str, float | None] = dict.fromkeys(STAGES)
         self._end_time: dict[str, float | None] = dict.fromkeys(STAGES)
