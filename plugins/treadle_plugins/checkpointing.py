@@ -47,6 +47,9 @@ class ModelCheckpoint(Checkpoint):
       replace or delete a checkpoint while the module's parameters are not finite is written
       aside (``<name>.nonfinite.ckpt``, the latest one kept) with a warning; the finite files
       stay.
+    * ``save_on_exception=True``: when the run raises (``on_exception``), a checkpoint named as
+      the next one would be (``filename`` formatted with the current metrics; no ``-vN``) and,
+      with ``save_last``, ``last.ckpt`` -- unless nothing was trained since the last save.
     """
 
     CHECKPOINT_JOIN_CHAR = "-"
@@ -71,6 +74,7 @@ class ModelCheckpoint(Checkpoint):
         every_n_epochs: int | None = None,
         save_on_train_epoch_end: bool | None = None,
         enable_version_counter: bool = True,
+        save_on_exception: bool = False,
     ) -> None:
         if mode not in ("min", "max"):
             raise ConfigurationError(f"ModelCheckpoint(mode={mode!r}): use 'min' or 'max'.")
@@ -90,6 +94,7 @@ class ModelCheckpoint(Checkpoint):
         self.auto_insert_metric_name = auto_insert_metric_name
         self._save_on_train_epoch_end = save_on_train_epoch_end
         self._enable_version_counter = enable_version_counter
+        self.save_on_exception = save_on_exception
         # Lightning's defaults: no trigger given means every epoch; a step or time trigger
         # alone turns epoch saves off.
         if every_n_train_steps is None and every_n_epochs is None and train_time_interval is None:
@@ -263,6 +268,30 @@ class ModelCheckpoint(Checkpoint):
             self._save_after_validation = True  # as Lightning: saved with the fresh metric
             return
         self._save(trainer, top_k=True)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if not self._should_save_on_exception(trainer):
+            return
+        candidates = self._monitor_candidates(trainer)
+        filepath = self.format_checkpoint_name(candidates)
+        self._finite, self._aside_now = None, False
+        self._save_checkpoint(trainer, filepath)
+        self._save_last_checkpoint(trainer, candidates)
+        if trainer.is_global_zero:
+            log.info(
+                "An %s was raised with message: %s, saved checkpoint to %s",
+                type(exception).__name__, exception, filepath,
+            )  # fmt: skip
+
+    def _should_save_on_exception(self, trainer) -> bool:
+        """Lightning's rule: not under ``fast_dev_run``, not in the sanity check, and not when
+        this ``global_step`` is saved already (nothing trained since; step 0 included)."""
+        return (
+            self.save_on_exception
+            and not trainer.fast_dev_run
+            and not trainer.sanity_checking
+            and self._last_global_step_saved != trainer.global_step
+        )
 
     def _defers_to_validation(self, trainer) -> bool:
         """Lightning's rule for a step or time save: wait for validation's end when the
