@@ -864,6 +864,13 @@ def default_progress_bar(choice: str | None = None) -> PlainProgressBar:
     return {"rich": RichProgressBar, "tqdm": TQDMProgressBar, "plain": PlainProgressBar}[choice]()
 
 
+def rich_is_the_default() -> bool:
+    """Whether the default bar is Rich's: ``TREADLE_PROGRESS_BAR`` unset, ``auto`` or ``rich``,
+    and rich installed (the default model summary follows it, as Lightning's follows rich)."""
+    choice = os.environ.get("TREADLE_PROGRESS_BAR", "") or "auto"
+    return choice in ("auto", "rich") and module_available("rich")
+
+
 @hookimpl
 def configure_callbacks(trainer):
     bars = [c for c in trainer.callbacks if isinstance(c, ProgressBar)]

@@ -25,6 +25,13 @@ from treadle_plugins.callbacks import model_summary
 from treadle_plugins.callbacks.model_summary import UNKNOWN_SIZE, Summary, summarize
 
 
+@pytest.fixture(autouse=True)
+def plain_default_bar(monkeypatch):
+    """The plain table: with rich installed and rich's default bar the default summary is a
+    ``RichModelSummary``, as Lightning's (test_rich_model_summary.py)."""
+    monkeypatch.setenv("TREADLE_PROGRESS_BAR", "plain")
+
+
 def make_trainer(tmp_path, **kwargs):
     args = quiet(tmp_path, plugins=unless_installed(model_summary))
     del args["enable_model_summary"]

@@ -17,7 +17,7 @@ import torch
 from boring_model import BoringModel, quiet
 
 import treadle
-from treadle.callbacks import ModelSummary, RichModelSummary, RichProgressBar
+from treadle.callbacks import ModelSummary, RichModelSummary, RichProgressBar, TQDMProgressBar
 from treadle_plugins.callbacks.model_summary import summarize
 
 pytest.importorskip("rich", reason="RichModelSummary draws with rich (the [rich] extra)")
@@ -30,15 +30,57 @@ class WithExample(BoringModel):
 
 
 # Ported from test_rich_model_summary.py::test_rich_model_summary_callback
-def test_rich_model_summary_callback():
+def test_rich_model_summary_callback(monkeypatch):
     t = treadle.Trainer(callbacks=RichProgressBar(), logger=False, enable_checkpointing=False)
     assert [type(c) for c in t.callbacks if isinstance(c, ModelSummary)] == [RichModelSummary]
     assert isinstance(t.progress_bar_callback, RichProgressBar)
-    # without a RichProgressBar (or with the summary off) the plain one, as Lightning's
+    # without a RichProgressBar, and the default bar not rich's: the plain one
+    monkeypatch.setenv("TREADLE_PROGRESS_BAR", "plain")
     t = treadle.Trainer(logger=False, enable_checkpointing=False)
     assert [type(c) for c in t.callbacks if isinstance(c, ModelSummary)] == [ModelSummary]
     t = treadle.Trainer(callbacks=RichProgressBar(), enable_model_summary=False, logger=False)
     assert not any(isinstance(c, ModelSummary) for c in t.callbacks)
+
+
+def _summaries(trainer):
+    return [type(c) for c in trainer.callbacks if isinstance(c, ModelSummary)]
+
+
+# Ported from tests/tests_pytorch/trainer/connectors/test_rich_integration.py::
+# test_rich_available_defaults_rich_progress_and_summary (Lightning patches its private
+# _RICH_AVAILABLE; here rich is installed, and TREADLE_PROGRESS_BAR picks the default bar)
+@pytest.mark.parametrize("choice", ["", "auto", "rich"])
+def test_rich_installed_makes_rich_the_default_summary(monkeypatch, choice):
+    monkeypatch.setenv("TREADLE_PROGRESS_BAR", choice)
+    t = treadle.Trainer(logger=False, enable_checkpointing=False)
+    assert isinstance(t.progress_bar_callback, RichProgressBar)
+    assert _summaries(t) == [RichModelSummary]
+    # a user's non-rich bar leaves the summary rich's, as Lightning's (it looks at rich only)
+    t = treadle.Trainer(callbacks=TQDMProgressBar(), logger=False, enable_checkpointing=False)
+    assert _summaries(t) == [RichModelSummary]
+    # a user's summary is kept, whatever its kind; none with enable_model_summary=False
+    mine = ModelSummary()
+    t = treadle.Trainer(callbacks=mine, logger=False, enable_checkpointing=False)
+    assert [c for c in t.callbacks if isinstance(c, ModelSummary)] == [mine]
+    t = treadle.Trainer(enable_model_summary=False, logger=False, enable_checkpointing=False)
+    assert _summaries(t) == []
+
+
+# Ported from tests/tests_pytorch/trainer/connectors/test_rich_integration.py::
+# test_no_rich_defaults_tqdm_and_model_summary (no rich bar chosen: the plain summary)
+@pytest.mark.parametrize("choice", ["tqdm", "plain"])
+def test_a_bar_other_than_rich_keeps_the_plain_default_summary(monkeypatch, choice):
+    monkeypatch.setenv("TREADLE_PROGRESS_BAR", choice)
+    t = treadle.Trainer(logger=False, enable_checkpointing=False)
+    assert not isinstance(t.progress_bar_callback, RichProgressBar)
+    assert _summaries(t) == [ModelSummary]
+
+
+def test_rich_not_installed_keeps_the_plain_default_summary(monkeypatch):
+    monkeypatch.setitem(sys.modules, "rich", None)  # rich as if not installed
+    t = treadle.Trainer(logger=False, enable_checkpointing=False)
+    assert not isinstance(t.progress_bar_callback, RichProgressBar)
+    assert _summaries(t) == [ModelSummary]
 
 
 # Ported from test_rich_model_summary.py::test_rich_progress_bar_import_error (Lightning

@@ -423,13 +423,15 @@ def parse_batch_shape(x: Any) -> Any:
 @hookimpl
 def configure_callbacks(trainer) -> list[ModelSummary] | None:
     """The default ``ModelSummary`` (``enable_model_summary=True``), unless one was passed; a
-    ``RichModelSummary`` when the user passed a ``RichProgressBar``, as Lightning's."""
+    ``RichModelSummary`` when rich draws the default progress bar (rich installed,
+    ``TREADLE_PROGRESS_BAR`` unset, ``auto`` or ``rich``: Lightning 2.6.6 takes it whenever rich
+    is installed) or the user passed a ``RichProgressBar``."""
     if trainer.config.enable_model_summary and not any(
         isinstance(c, ModelSummary) for c in trainer.callbacks
     ):
-        from treadle_plugins.progress import RichProgressBar
+        from treadle_plugins.progress import RichProgressBar, rich_is_the_default
 
-        if any(isinstance(c, RichProgressBar) for c in trainer.callbacks):
+        if rich_is_the_default() or any(isinstance(c, RichProgressBar) for c in trainer.callbacks):
             from treadle_plugins.callbacks.rich_model_summary import RichModelSummary
 
             return [RichModelSummary()]
