@@ -88,6 +88,33 @@ def batches(loader: Any) -> Iterator[Any]:
     return iter(loader)
 
 
+def shut_down_workers(loaders: Sequence[Any], running: Sequence[Any] = ()) -> None:
+    """A run's end, as Lightning's teardown (its ``_shutdown_workers_and_reset_iterator``): the
+    worker processes of the ``DataLoader`` s it read stop now, not when the loaders are
+    collected. ``running``: the iterators the run was reading when it ended (an exception, a
+    limit): a generator is closed, a torch iterator's workers stopped. ``loaders``: those of the
+    run; a ``persistent_workers=True`` loader's kept iterator is stopped and dropped (the next
+    run starts new workers), a ``CombinedLoader`` is reset. Once per run, never per batch."""
+    for iterator in running:
+        close = getattr(iterator, "close", None)
+        if callable(close):  # a generator: its frames let go of the loader's iterator
+            close()
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if callable(shutdown):
+            shutdown()
+    for loader in loaders:
+        if isinstance(loader, CombinedLoader):
+            loader.reset()
+        elif (
+            isinstance(loader, torch.utils.data.DataLoader)
+            and getattr(loader, "_iterator", None) is not None
+        ):
+            shutdown = getattr(loader._iterator, "_shutdown_workers", None)
+            if callable(shutdown):
+                shutdown()
+            loader._iterator = None
+
+
 def set_epoch(loader: Any, epoch: int) -> None:
     """``set_epoch(epoch)`` on the sampler of ``loader`` (of each of a ``CombinedLoader``'s
     loaders) that has one (a ``DistributedSampler``: each epoch its own order); as Lightning,

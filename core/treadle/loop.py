@@ -111,6 +111,10 @@ class DataloaderIter:
     def __iter__(self) -> DataloaderIter:
         return self
 
+    def close(self) -> None:
+        """Let go of the loader's running iterator (a run's end: its workers stop)."""
+        self._part, self._iterator, self.done = len(self._parts), None, True
+
     def __next__(self) -> tuple[Any, int, int]:
         if self.done:
             raise StopIteration
@@ -153,6 +157,7 @@ class EvaluationLoop:
         self.batches_before = 0
         self.limits: list[float] = []
         self.predictions: list[list[Any]] = []
+        self.running: Any = None  # the batches being read (shut_down_workers at a run's end)
         self.keep_predictions = False
         self.warned_none_prediction = False  # Lightning's "predict returned None", once
         # inside fit: validation batches of this training epoch's earlier validation runs, and
@@ -222,7 +227,8 @@ class EvaluationLoop:
                 if timed_fetches is not None:  # (once per loader) a profiler times each fetch
                     loader = timed_fetches(loader, stage)
                 batch_idx = -1
-                for batch_idx, batch in limited(loader, limit):
+                self.running = running = limited(loader, limit)  # (once per loader)
+                for batch_idx, batch in running:
                     state.batch_idx = batch_idx
                     if transfer is not None:
                         batch = transfer(trainer, module, batch, device, dataloader_idx)
@@ -292,7 +298,7 @@ class EvaluationLoop:
         several = len(loaders) > 1
         if self.timed_fetches is not None:  # a profiler times each fetch
             loaders = [self.timed_fetches(loader, stage) for loader in loaders]
-        data = DataloaderIter(list(zip(loaders, limits)))
+        data = self.running = DataloaderIter(list(zip(loaders, limits)))
         while not data.done:
             dataloader_idx = state.dataloader_idx = data.dataloader_idx
             metrics.dataloader_idx = dataloader_idx if several else None
@@ -386,6 +392,7 @@ class FitLoop:
         self.epoch_first_total: int | None = None
         self.ended_at_start = False  # an on_train_batch_start returned -1 in this epoch
         self.loader: Any = None  # the training loader of the running epoch
+        self.iterator: Any = None  # its batches (shut_down_workers at the run's end)
         self.val_every: float = 0  # the running epoch validates every this many batches
         # A time-based val_check_interval (Lightning's ``_val_check_time_interval``): validate
         # once this many seconds have passed since ``val_clock`` (the training's start, the last
@@ -688,6 +695,7 @@ class FitLoop:
             if own:  # a loader's own generators (not the global RNG) shuffle it
                 self.epoch_rng["generators"] = [g.get_state() for g in own]
             iterator = batches(loader)
+        self.iterator = iterator  # (a run's end stops its workers: shut_down_workers)
         state.batches_done = skip
         automatic = module.automatic_optimization
         run_batch = step.automatic if automatic else step.manual

@@ -29,7 +29,7 @@ from treadle._trainer_facade import LightningTrainerFacade
 from treadle.callback import Callback
 from treadle.combined_loader import MODES as COMBINED_MODES
 from treadle.combined_loader import CombinedLoader
-from treadle.data import as_list, num_batches, sequential
+from treadle.data import as_list, num_batches, sequential, shut_down_workers
 from treadle.data import train_loader as train_loader_of
 from treadle.datamodule import TRANSFER_HOOKS, DataModule, overrides
 from treadle.errors import (
@@ -913,6 +913,8 @@ class Trainer(LightningTrainerFacade):
                 self._step.report_skipped()
                 for scheduler in self._step.schedulers:
                     unroute_scheduler_step(scheduler)
+            if started:  # as Lightning's teardown: the loaders' worker processes stop now
+                self._shut_down_workers(fn)
             if self._datamodule_plugin is not None:
                 self.plugin_manager.unregister(self._datamodule_plugin)
                 self._datamodule_plugin = None
@@ -945,6 +947,29 @@ class Trainer(LightningTrainerFacade):
                 self._hooks = self.plugin_manager.hooks()  # broadcast) are not profiled
             if sigint is not None:
                 signal.signal(signal.SIGINT, sigint)
+
+    def _shut_down_workers(self, fn: str) -> None:
+        """The worker processes of the loaders ``fn`` read stop (a persistent loader's too),
+        and the iterators it was reading are let go, also after an exception (whose traceback
+        would keep them running): Lightning's teardown (docs/data.md)."""
+        evaluation: EvaluationLoop | None
+        if fn == "fit":
+            loop = self._fit_loop
+            if loop is None:
+                return
+            evaluation = loop.evaluation
+            loaders = [loop.loader, *(loop.val_loaders or [])]
+            running = [loop.iterator, evaluation.running]
+            loop.iterator = None
+        else:
+            evaluation = self._eval_runs.get(fn)
+            loaders = list(self._eval_loaders.get(fn) or [])
+            running = [evaluation.running if evaluation is not None else None]
+        if evaluation is not None:
+            evaluation.running = None
+        shut_down_workers(
+            [x for x in loaders if x is not None], [x for x in running if x is not None]
+        )
 
     def _sync_layers(self, model: Module) -> bool:
         """``sync_batchnorm``: the ``LayerSync`` turns the Module's layers into synchronized
