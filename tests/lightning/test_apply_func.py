@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 
 import pytest
 import torch
-
 from treadle.fabric.utilities.apply_func import apply_to_collection
+
 from treadle.utilities import move_data_to_device
 
 
