@@ -14,6 +14,7 @@ the treadle way (a ``Trainer`` with manual optimization).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import random
@@ -154,11 +155,16 @@ def apply_to_collection(
     *args: Any,
     wrong_dtype: type | tuple[type, ...] | None = None,
     include_none: bool = True,
+    allow_frozen: bool = False,
     **kwargs: Any,
 ) -> Any:
     """``function(x, *args, **kwargs)`` for every ``x`` of type ``dtype`` inside nested
-    mappings, lists, tuples (named ones too) and sets, the structure kept (Lightning's
-    ``apply_to_collection``); ``include_none=False`` drops the entries that became None."""
+    mappings, lists, tuples (named ones too), sets and dataclass instances, the structure kept
+    (Lightning's ``apply_to_collection``); ``include_none=False`` drops the entries that became
+    None (a dataclass field keeps its value). A dataclass comes back as a copy with its
+    ``__init__`` fields replaced, ``__init__`` and ``__post_init__`` not run again (so init-only
+    variables and ``field(init=False)`` values stay as they were); a frozen one is refused with
+    a ValueError unless ``allow_frozen=True``, which returns the copy unchanged."""
     if isinstance(data, dtype) and (wrong_dtype is None or not isinstance(data, wrong_dtype)):
         return function(data, *args, **kwargs)
 
@@ -170,6 +176,7 @@ def apply_to_collection(
             *args,
             wrong_dtype=wrong_dtype,
             include_none=include_none,
+            allow_frozen=allow_frozen,
             **kwargs,
         )
 
@@ -184,14 +191,38 @@ def apply_to_collection(
         kind: Any = type(data)  # OrderedDict, a Mapping class taking a dict
         return kind(items)
     if dataclasses.is_dataclass(data) and not isinstance(data, type):
-        changed = {f.name: again(getattr(data, f.name)) for f in dataclasses.fields(data) if f.init}
-        return dataclasses.replace(data, **changed)
+        return _dataclass_applied(data, again, include_none, allow_frozen)
     if isinstance(data, tuple) and hasattr(data, "_fields"):  # a namedtuple
         return type(data)(*(again(v) for v in data))
     if isinstance(data, (list, tuple, set)):
         values = [again(v) for v in data]
         return type(data)(v for v in values if include_none or v is not None)
     return data
+
+
+def _dataclass_applied(
+    data: Any, again: Callable[[Any], Any], include_none: bool, allow_frozen: bool
+) -> Any:
+    """A copy of the dataclass instance ``data`` with ``again`` applied to its ``__init__``
+    fields (set on the copy: ``__init__``/``__post_init__`` are not run again)."""
+    fields = [(f.name, getattr(data, f.name), f.init) for f in dataclasses.fields(data)]
+    # the field values are shared, not copied: the applied ones replace them right after
+    result = copy.deepcopy(data, memo={id(value): value for _, value, _ in fields})
+    for name, value, init in fields:
+        new = again(value) if init else value
+        if new is None and not include_none:
+            new = value
+        try:
+            setattr(result, name, new)
+        except dataclasses.FrozenInstanceError as error:
+            if allow_frozen:
+                return result
+            raise ValueError(
+                f"apply_to_collection: a frozen dataclass was passed ({type(data).__name__}), "
+                "whose fields cannot be replaced; pass `allow_frozen=True` to get it back "
+                "unchanged, or make the dataclass mutable."
+            ) from error
+    return result
 
 
 def convert_to_tensors(data: Any, device: _DEVICE) -> Any:

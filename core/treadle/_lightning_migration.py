@@ -276,7 +276,8 @@ def migrate_checkpoint(
     if Version(version) > Version(LIGHTNING_LAYOUT):
         rank_zero_warn(
             f"The loaded checkpoint was produced with Lightning v{version}, which is newer than "
-            f"the Lightning layout treadle reads: v{LIGHTNING_LAYOUT}",
+            f"your current Lightning version: v{LIGHTNING_LAYOUT} (the Lightning release whose "
+            "checkpoints treadle reads); it is left as it is",
             category=PossibleUserWarning,
         )
         return checkpoint, {}

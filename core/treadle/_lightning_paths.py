@@ -159,6 +159,7 @@ LAZY: dict[str, str] = {
     "treadle.utilities.upgrade_checkpoint": "treadle._lightning_migration",
     "treadle.utilities.parsing": "treadle._lightning_utilities",
     "treadle.utilities.seed": "treadle._lightning_utilities",
+    "treadle.utilities.signature_utils": "treadle._lightning_utilities",
     "treadle.utilities.types": "treadle._lightning_utilities",
 }
 

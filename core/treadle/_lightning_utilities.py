@@ -1,6 +1,7 @@
 """Lightning's ``utilities`` submodules that ``import treadle`` does not load.
 
-``treadle.utilities.types``, ``.parsing``, ``.seed``, ``.memory``, ``.data`` and ``.deepspeed``
+``treadle.utilities.types``, ``.parsing``, ``.seed``, ``.memory``, ``.data``, ``.deepspeed`` and
+``.signature_utils``
 (Lightning's ``lightning.pytorch.utilities.X`` after a program's imports are mapped) are this
 module, imported the first time a program imports one of those paths (``_lightning_paths.LAZY``).
 It holds each path's public names: those ``treadle.utilities`` already has, and the rest written
@@ -17,7 +18,7 @@ import importlib
 import inspect
 import io
 import types
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any, TypedDict, Union
 
 import torch
@@ -85,6 +86,8 @@ __all__ = [
     "warning_cache",
     # utilities.deepspeed
     "convert_zero_checkpoint_to_fp32_state_dict",
+    # utilities.signature_utils
+    "is_param_in_hook_signature",
 ]
 
 
@@ -390,3 +393,24 @@ def convert_zero_checkpoint_to_fp32_state_dict(
     # plugin modules statically
     deepspeed_strategy = importlib.import_module("treadle_plugins.strategies.deepspeed")
     return deepspeed_strategy.convert_zero_checkpoint(checkpoint_dir, output_file, tag)
+
+
+# -- utilities.signature_utils ------------------------------------------------------------------
+
+
+def is_param_in_hook_signature(
+    hook_fx: Callable[..., Any], param: str, explicit: bool = False, min_args: int | None = None
+) -> bool:
+    """Whether the hook ``hook_fx`` takes ``param`` (Lightning's
+    ``utilities.signature_utils.is_param_in_hook_signature``): named among its positional
+    arguments after the first (``self`` of a method, bound or not), or, unless ``explicit``, taken
+    by a ``*args``, or, given ``min_args``, it takes at least that many after the first.
+    Decorators that keep ``__wrapped__`` (``functools.wraps``, ``torch.no_grad()``) are seen
+    through."""
+    spec = inspect.getfullargspec(inspect.unwrap(hook_fx))
+    names = spec.args[1:]
+    if param in names:
+        return True
+    if not explicit and spec.varargs is not None:
+        return True
+    return isinstance(min_args, int) and len(names) >= min_args

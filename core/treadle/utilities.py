@@ -306,7 +306,8 @@ def seed_everything(seed: int | None = None, workers: bool = False, verbose: boo
 def move_data_to_device(batch: Any, device: torch.device) -> Any:
     """Move tensors inside nested lists, tuples, dicts and dataclasses to ``device``.
 
-    Objects with a ``.to()`` method are moved with it; anything else is returned as is.
+    Objects with a ``.to()`` method are moved with it (the object itself is kept where its
+    ``to`` returns None); anything else is returned as is.
     """
     # Called on every batch. A tensor already on ``device`` stays as it is, which ``.to`` would
     # also do; comparing devices first costs a fifth of a ``.to`` call (argument parsing).
@@ -338,7 +339,9 @@ def move_data_to_device(batch: Any, device: torch.device) -> Any:
         return dataclasses.replace(batch, **changes)
     to = getattr(batch, "to", None)
     if callable(to):
-        return to(device)
+        moved = to(device)
+        # a ``to`` that moves in place and returns nothing (Lightning keeps the object too)
+        return batch if moved is None else moved
     return batch
 
 

@@ -2,7 +2,8 @@
 ``treadle.utilities.upgrade_checkpoint`` (``treadle._lightning_migration``).
 
 Ported from Lightning's tests/tests_pytorch/utilities/migration/test_migration.py
-(test_migrate_model_checkpoint_early_stopping) and tests/tests_pytorch/utilities/
+(test_migrate_model_checkpoint_early_stopping), tests/tests_pytorch/utilities/migration/
+test_utils.py (test_migrate_checkpoint_too_new) and tests/tests_pytorch/utilities/
 test_upgrade_checkpoint.py (Apache-2.0, Copyright The Lightning AI team), with real files.
 """
 
@@ -72,6 +73,18 @@ def test_a_checkpoint_of_the_layout_is_left_as_it_is_and_a_newer_one_warned():
     newer = {"epoch": 0, "global_step": 0, "pytorch-lightning_version": "3.0.0"}
     with pytest.warns(PossibleUserWarning, match=re.escape("produced with Lightning v3.0.0")):
         assert migrate_checkpoint(newer) == (newer, {})
+
+
+# Ported from tests/tests_pytorch/utilities/migration/test_utils.py::test_migrate_checkpoint_too_new:
+# Lightning's words, the version named being the Lightning release whose layout treadle reads
+def test_a_newer_checkpoint_is_warned_in_lightnings_words():
+    from treadle.utilities.migration import migrate_checkpoint
+
+    newer = {"pytorch-lightning_version": "99.0.0", "content": 123}
+    expected = "v99.0.0, which is newer than your current Lightning version: v2.6.6 ("
+    with pytest.warns(PossibleUserWarning, match=re.escape(expected)):
+        upgraded, applied = migrate_checkpoint(dict(newer))
+    assert not applied and upgraded == newer
 
 
 def test_a_checkpoint_without_a_lightning_version_is_refused_by_name():
