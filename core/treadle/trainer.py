@@ -824,8 +824,8 @@ class Trainer(LightningTrainerFacade):
                 datamodule.setup(stage=fn)
             hooks.setup(trainer=self, module=model, stage=fn)
             started = True
-            with self._metrics.calling("configure_model"):  # as Lightning: after setup,
-                model.configure_model()  # before configure_optimizers
+            with self._metrics.calling("configure_model"), self._init_dtype():  # as
+                model.configure_model()  # Lightning: after setup, before configure_optimizers
             self._metrics.reset_metrics()  # as Lightning: each run's metrics are its own
             self._configure(fn, model, train_loader, eval_loaders, datamodule, check_only)
             if check_only:

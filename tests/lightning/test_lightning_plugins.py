@@ -34,7 +34,9 @@ from treadle.plugins import (
     AsyncCheckpointIO,
     BitsandbytesPrecision,
     CheckpointIO,
+    DeepSpeedPrecision,
     DoublePrecision,
+    FSDPPrecision,
     HalfPrecision,
     LayerSync,
     MixedPrecision,
@@ -315,6 +317,68 @@ def test_double_precision_plugin_trains(tmp_path):
 
     one_batch(tmp_path, plugins=[DoublePrecision()], max_epochs=1).fit(Model())
     assert seen == [torch.float64]
+
+
+# Ported from plugins/precision/test_double.py::test_double_precision
+# (DoublePrecisionBoringModelComplexBuffer)
+def test_double_precision_keeps_complex_buffers_and_builds_configure_model_in_float64(tmp_path):
+    seen = {}
+
+    class Model(BoringModel):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("made_in_init", torch.complex(torch.rand(3), torch.rand(3)))
+
+        def configure_model(self):
+            self.register_buffer("made_in_hook", torch.complex(torch.rand(3), torch.rand(3)))
+
+        def on_fit_start(self):
+            seen["init"], seen["hook"] = self.made_in_init.dtype, self.made_in_hook.dtype
+            seen["weight"] = self.layer.weight.dtype
+
+    one_batch(tmp_path, precision="64-true", max_epochs=1).fit(Model())
+    # `module.double()` leaves a complex buffer as it is (`.to(float64)` made it real); one
+    # made in configure_model is complex128, the default dtype being float64 there
+    assert seen == {"init": torch.complex64, "hook": torch.complex128, "weight": torch.float64}
+    assert torch.get_default_dtype() == torch.float32
+
+
+# Ported from plugins/precision/test_double.py::test_convert_module, test_module_init_context;
+# test_half.py::test_module_init_context, test_forward_context, test_convert_module;
+# test_all.py::test_default_dtype_is_restored
+@pytest.mark.parametrize(
+    ("plugin", "dtype"),
+    [
+        (DoublePrecision(), torch.float64),
+        (HalfPrecision("bf16-true"), torch.bfloat16),
+        (HalfPrecision("16-true"), torch.half),
+        (DeepSpeedPrecision("16-true"), torch.half),
+        (FSDPPrecision("bf16-true"), torch.bfloat16),
+    ],
+)
+def test_precision_plugin_contexts_and_convert_module(plugin, dtype):
+    layer = torch.nn.Linear(2, 2)
+    assert plugin.convert_module(layer) is layer and layer.weight.dtype == dtype
+    for context in (plugin.module_init_context, plugin.tensor_init_context, plugin.forward_context):
+        with context():
+            made = torch.nn.Linear(2, 2)
+            assert torch.get_default_dtype() == dtype
+        assert made.weight.dtype == dtype and torch.get_default_dtype() == torch.float32
+    with pytest.raises(RuntimeError, match="foo"), plugin.module_init_context():
+        raise RuntimeError("foo")
+    assert torch.get_default_dtype() == torch.float32
+    batch = {"x": [torch.zeros(2)], "y": torch.zeros(2, dtype=torch.long)}
+    converted = plugin.convert_input(batch)
+    assert converted["x"][0].dtype == dtype and converted["y"].dtype == torch.long
+
+
+def test_full_and_mixed_precision_plugins_change_nothing():
+    layer = torch.nn.Linear(2, 2)
+    for plugin in (Precision(), MixedPrecision("bf16-mixed", "cpu"), FSDPPrecision("16-mixed")):
+        assert plugin.convert_module(layer).weight.dtype == torch.float32
+        with plugin.module_init_context():
+            assert torch.get_default_dtype() == torch.float32
+        assert plugin.convert_input(torch.zeros(1)).dtype == torch.float32
 
 
 def test_precision_plugin_and_precision_flag_refused(tmp_path):
