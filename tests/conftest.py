@@ -32,3 +32,22 @@ def trainer_factory(tmp_path):
         return conftest_helpers.make_trainer(tmp_path, **kwargs)
 
     return factory
+
+
+@pytest.fixture(autouse=True)
+def _restore_rank_zero_only_rank():
+    """A ``Trainer`` that joins a launch (RANK/WORLD_SIZE or SLURM variables a test set) sets
+    ``rank_zero_only.rank`` for the rest of the process, as Lightning's does; each test starts
+    from the rank as it was (treadle's: not set, read from the process; lightning_utilities')."""
+    import sys
+
+    from treadle.loggers import rank_zero_only
+
+    held = rank_zero_only._rank
+    utilities = sys.modules.get("lightning_utilities.core.rank_zero")
+    before = getattr(getattr(utilities, "rank_zero_only", None), "rank", None)
+    yield
+    rank_zero_only._rank = held
+    utilities = sys.modules.get("lightning_utilities.core.rank_zero")
+    if utilities is not None and before is not None:
+        utilities.rank_zero_only.rank = before

@@ -38,7 +38,11 @@ def _set_default(module: ModuleType) -> None:
 
 def set_rank(rank: int) -> None:
     """Set ``lightning_utilities``' ``rank_zero_only.rank`` to ``rank`` where it is loaded (a
-    distributed strategy's global rank once its processes are known, as Lightning's)."""
+    distributed strategy's global rank once its processes are known, as Lightning's), and
+    treadle's ``rank_zero_only.rank``."""
+    from treadle.loggers import rank_zero_only
+
+    rank_zero_only.rank = rank
     module = sys.modules.get(_MODULE)
     fn = getattr(module, "rank_zero_only", None)
     if fn is not None:

@@ -182,13 +182,20 @@ class LightningTrainerFacade:
 
         ``empty_init`` is accepted for Lightning's signature; treadle initializes as usual.
         """
+        with self._init_dtype(), self.root_device:
+            yield
+
+    @contextlib.contextmanager
+    def _init_dtype(self) -> Iterator[None]:
+        """The default dtype is a ``"-true"`` precision's inside (``init_module`` and the
+        Module's ``configure_model``, as Lightning's precision ``module_init_context``: a
+        complex buffer made there is complex128 under ``"64-true"``)."""
         dtype = _TRUE_DTYPES.get(self.precision)
         previous = torch.get_default_dtype()
         if dtype is not None and dtype.is_floating_point:
             torch.set_default_dtype(dtype)
         try:
-            with self.root_device:
-                yield
+            yield
         finally:
             torch.set_default_dtype(previous)
 

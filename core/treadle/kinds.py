@@ -295,6 +295,25 @@ class StrategyBase:
         """Lightning's ``strategy.is_global_zero``: this process is rank 0 of the run."""
         return self.global_rank == 0
 
+    @property
+    def cluster_environment(self) -> Any:
+        """Lightning's ``strategy.cluster_environment``: the run's cluster environment as
+        Lightning's class (``treadle.plugins.environments``): ``TorchElasticEnvironment`` under
+        treadle's ``torchrun`` environment, ``SLURMEnvironment`` under ``slurm``, and with none
+        ``LightningEnvironment`` holding this strategy's world size and global rank, as
+        Lightning's strategy sets them. Another environment plugin's object is itself."""
+        from treadle.plugins import environments  # (imports torch.distributed's helpers)
+
+        env = getattr(self._trainer, "environment", None)
+        if env is None:
+            return environments.lightning_environment(self.world_size, self.global_rank)
+        kinds = {
+            "torchrun": environments.TorchElasticEnvironment,
+            "slurm": environments.SLURMEnvironment,
+        }
+        name = self._trainer.plugin_manager.reasons.get("environment", (None,))[0]
+        return kinds[name]() if name in kinds else env
+
     def no_backward_sync(self, module: Any = None, enabled: bool = True) -> ContextManager[None]:
         return contextlib.nullcontext()
 

@@ -123,16 +123,35 @@ def global_rank() -> int:
     return 0
 
 
-def rank_zero_only(fn: F) -> F:
-    """Run ``fn`` on global rank zero only; elsewhere it returns None (Lightning's decorator)."""
+class _RankZeroOnly:
+    """Lightning's ``rank_zero_only``: a decorator, with the ``rank`` it checks as an attribute."""
 
-    @functools.wraps(fn)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if global_rank() == 0:
-            return fn(*args, **kwargs)
-        return None
+    def __init__(self) -> None:
+        self._rank: int | None = None
 
-    return wrapped  # type: ignore[return-value]
+    @property
+    def rank(self) -> int:
+        """The rank the decorated functions check: the one set (``rank_zero_only.rank = r``,
+        as Lightning lets you), else this process's :func:`global_rank`."""
+        return global_rank() if self._rank is None else self._rank
+
+    @rank.setter
+    def rank(self, rank: int) -> None:
+        self._rank = rank
+
+    def __call__(self, fn: F) -> F:
+        """Run ``fn`` on global rank zero only; elsewhere it returns None."""
+
+        @functools.wraps(fn)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if self.rank == 0:
+                return fn(*args, **kwargs)
+            return None
+
+        return wrapped  # type: ignore[return-value]
+
+
+rank_zero_only = _RankZeroOnly()
 
 
 class DummyExperiment:

@@ -20,7 +20,15 @@ from typing import Any, Callable
 
 import torch
 
-from treadle import _defaults, _optim_config, _profiling, _results, _summary, checkpoint
+from treadle import (
+    _defaults,
+    _optim_config,
+    _profiling,
+    _rank_zero_bridge,
+    _results,
+    _summary,
+    checkpoint,
+)
 from treadle._adapters import AdaptedPlugin, adapt_object
 from treadle._fastconfig import validate_trainer_kwargs
 from treadle._metrics import MetricStore
@@ -148,6 +156,11 @@ class Trainer(LightningTrainerFacade):
         self.strategy: Any = None
         self.environment: Any = None
         self._select_plugins()
+        if self.environment is not None and self.environment.creates_processes_externally:
+            # a rank of a launch (torchrun, srun): as Lightning's DDP-family strategies, from
+            # here on `rank_zero_only.rank` (treadle's, lightning_utilities') is this rank. (A
+            # process that starts the others is rank 0; its workers set theirs when they join.)
+            _rank_zero_bridge.set_rank(self.strategy.global_rank)
         if self._lightning_plugins is not None:
             self._lightning_plugins.connect(self)
         # Lightning's sync_batchnorm / LayerSync plugin: applied by fit() on several processes
@@ -824,8 +837,8 @@ class Trainer(LightningTrainerFacade):
                 datamodule.setup(stage=fn)
             hooks.setup(trainer=self, module=model, stage=fn)
             started = True
-            with self._metrics.calling("configure_model"):  # as Lightning: after setup,
-                model.configure_model()  # before configure_optimizers
+            with self._metrics.calling("configure_model"), self._init_dtype():  # as
+                model.configure_model()  # Lightning: after setup, before configure_optimizers
             self._metrics.reset_metrics()  # as Lightning: each run's metrics are its own
             self._configure(fn, model, train_loader, eval_loaders, datamodule, check_only)
             if check_only:

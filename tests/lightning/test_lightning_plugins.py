@@ -34,7 +34,9 @@ from treadle.plugins import (
     AsyncCheckpointIO,
     BitsandbytesPrecision,
     CheckpointIO,
+    DeepSpeedPrecision,
     DoublePrecision,
+    FSDPPrecision,
     HalfPrecision,
     LayerSync,
     MixedPrecision,
@@ -317,6 +319,68 @@ def test_double_precision_plugin_trains(tmp_path):
     assert seen == [torch.float64]
 
 
+# Ported from plugins/precision/test_double.py::test_double_precision
+# (DoublePrecisionBoringModelComplexBuffer)
+def test_double_precision_keeps_complex_buffers_and_builds_configure_model_in_float64(tmp_path):
+    seen = {}
+
+    class Model(BoringModel):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("made_in_init", torch.complex(torch.rand(3), torch.rand(3)))
+
+        def configure_model(self):
+            self.register_buffer("made_in_hook", torch.complex(torch.rand(3), torch.rand(3)))
+
+        def on_fit_start(self):
+            seen["init"], seen["hook"] = self.made_in_init.dtype, self.made_in_hook.dtype
+            seen["weight"] = self.layer.weight.dtype
+
+    one_batch(tmp_path, precision="64-true", max_epochs=1).fit(Model())
+    # `module.double()` leaves a complex buffer as it is (`.to(float64)` made it real); one
+    # made in configure_model is complex128, the default dtype being float64 there
+    assert seen == {"init": torch.complex64, "hook": torch.complex128, "weight": torch.float64}
+    assert torch.get_default_dtype() == torch.float32
+
+
+# Ported from plugins/precision/test_double.py::test_convert_module, test_module_init_context;
+# test_half.py::test_module_init_context, test_forward_context, test_convert_module;
+# test_all.py::test_default_dtype_is_restored
+@pytest.mark.parametrize(
+    ("plugin", "dtype"),
+    [
+        (DoublePrecision(), torch.float64),
+        (HalfPrecision("bf16-true"), torch.bfloat16),
+        (HalfPrecision("16-true"), torch.half),
+        (DeepSpeedPrecision("16-true"), torch.half),
+        (FSDPPrecision("bf16-true"), torch.bfloat16),
+    ],
+)
+def test_precision_plugin_contexts_and_convert_module(plugin, dtype):
+    layer = torch.nn.Linear(2, 2)
+    assert plugin.convert_module(layer) is layer and layer.weight.dtype == dtype
+    for context in (plugin.module_init_context, plugin.tensor_init_context, plugin.forward_context):
+        with context():
+            made = torch.nn.Linear(2, 2)
+            assert torch.get_default_dtype() == dtype
+        assert made.weight.dtype == dtype and torch.get_default_dtype() == torch.float32
+    with pytest.raises(RuntimeError, match="foo"), plugin.module_init_context():
+        raise RuntimeError("foo")
+    assert torch.get_default_dtype() == torch.float32
+    batch = {"x": [torch.zeros(2)], "y": torch.zeros(2, dtype=torch.long)}
+    converted = plugin.convert_input(batch)
+    assert converted["x"][0].dtype == dtype and converted["y"].dtype == torch.long
+
+
+def test_full_and_mixed_precision_plugins_change_nothing():
+    layer = torch.nn.Linear(2, 2)
+    for plugin in (Precision(), MixedPrecision("bf16-mixed", "cpu"), FSDPPrecision("16-mixed")):
+        assert plugin.convert_module(layer).weight.dtype == torch.float32
+        with plugin.module_init_context():
+            assert torch.get_default_dtype() == torch.float32
+        assert plugin.convert_input(torch.zeros(1)).dtype == torch.float32
+
+
 def test_precision_plugin_and_precision_flag_refused(tmp_path):
     with pytest.raises(ValueError, match=re.escape("Received both `precision=64-true` and")):
         treadle.Trainer(**quiet(tmp_path, precision="64-true", plugins=[DoublePrecision()]))
@@ -436,6 +500,108 @@ def test_detect_reads_the_environment(monkeypatch):
         monkeypatch.setenv(name, "1")
     assert LSFEnvironment.detect() is True
     assert MPIEnvironment.detect() is False  # no mpi4py, or one process
+
+
+# Ported from plugins/environments/test_slurm_environment.py::test_default_attributes,
+# test_attributes_from_environment_variables, test_main_address_from_slurm_node_list
+def test_slurm_environment_reads_slurm_as_lightning(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("SLURM_") or name in ("MASTER_ADDR", "MASTER_PORT"):
+            monkeypatch.delenv(name)
+    env = SLURMEnvironment()
+    assert env.main_address == "127.0.0.1" and env.main_port == 12910
+    assert env.job_name() is None and env.job_id() is None
+    for read in (env.world_size, env.local_rank, env.node_rank):
+        with pytest.raises(KeyError):
+            read()
+    for name in ("MASTER_ADDR", "MASTER_PORT"):  # (set for the run, as Lightning does)
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("SLURM_NTASKS", "20")
+    with pytest.raises(RuntimeError, match="--ntasks-per-node=20"):
+        SLURMEnvironment()
+    variables = {
+        "SLURM_NODELIST": "1.2.3.[100-110]",
+        "SLURM_JOB_ID": "0001234",
+        "SLURM_NTASKS_PER_NODE": "10",
+        "SLURM_LOCALID": "2",
+        "SLURM_PROCID": "1",
+        "SLURM_NODEID": "3",
+    }
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    env = SLURMEnvironment()
+    assert env.main_address == "1.2.3.100" and env.main_port == 15000 + 1234
+    assert (env.world_size(), env.global_rank(), env.local_rank(), env.node_rank()) == (20, 1, 2, 3)
+    env.set_global_rank(100)  # the cluster fixes the ranks: no-ops
+    env.set_world_size(100)
+    assert (env.world_size(), env.global_rank()) == (20, 1)
+    with pytest.raises(ValueError, match="HINT: Set `devices=10`"):
+        env.validate_settings(num_devices=2, num_nodes=2)
+
+
+# Ported from plugins/environments/test_torchelastic_environment.py::test_default_attributes,
+# test_attributes_from_environment_variables; test_lightning_environment.py::
+# test_attributes_from_environment_variables, test_random_main_port, test_teardown
+def test_torchelastic_and_lightning_environments_as_lightning(monkeypatch):
+    for name in ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "GROUP_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    elastic = TorchElasticEnvironment()
+    assert elastic.main_address == "127.0.0.1" and elastic.main_port == 12910
+    assert elastic.node_rank() == 0
+    with pytest.raises(KeyError):
+        elastic.world_size()
+    monkeypatch.setenv("WORLD_SIZE", "20")
+    monkeypatch.setenv("RANK", "1")
+    elastic.set_global_rank(100)
+    assert (elastic.world_size(), elastic.global_rank()) == (20, 1)
+
+    monkeypatch.delenv("MASTER_PORT")
+    env = LightningEnvironment()
+    port = env.main_port
+    assert isinstance(port, int) and port > 0 and env.main_port == port  # found once
+    # the world size and rank are the strategy's (not WORLD_SIZE/RANK): 1 and 0 until set
+    assert (env.world_size(), env.global_rank()) == (1, 0)
+    env.set_world_size(4)
+    assert env.world_size() == 4
+    env.teardown()
+    assert "WORLD_SIZE" not in os.environ
+
+
+# Ported from plugins/test_cluster_integration.py::test_ranks_available_automatic_strategy_selection
+def test_cluster_environment_and_rank_zero_only_rank_after_trainer_init(tmp_path, monkeypatch):
+    from treadle.utilities import rank_zero_only
+
+    monkeypatch.setattr(rank_zero_only, "_rank", 100)  # (restored to "not set" at the end)
+    utilities = pytest.importorskip("lightning_utilities.core.rank_zero")
+    monkeypatch.setattr(utilities.rank_zero_only, "rank", 0, raising=False)  # (set below)
+    trainer = treadle.Trainer(default_root_dir=tmp_path, accelerator="cpu", devices=1)
+    assert type(trainer.strategy.cluster_environment) is LightningEnvironment
+    assert trainer.strategy.cluster_environment.world_size() == 1
+    assert rank_zero_only.rank == 100  # one process: left as it was, as Lightning's
+    variables = {
+        "SLURM_JOB_NAME": "job",
+        "SLURM_LOCALID": "1",
+        "SLURM_NODEID": "1",
+        "SLURM_PROCID": "3",
+        "SLURM_NTASKS": "4",
+        "SLURM_NTASKS_PER_NODE": "2",
+    }
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "TORCHELASTIC_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    trainer = treadle.Trainer(
+        default_root_dir=tmp_path, strategy="ddp", accelerator="cpu", devices=2, num_nodes=2
+    )
+    assert type(trainer.strategy.cluster_environment) is SLURMEnvironment
+    assert (trainer.global_rank, trainer.local_rank, trainer.node_rank) == (3, 1, 1)
+    assert rank_zero_only.rank == utilities.rank_zero_only.rank == 3  # as Lightning's DDP sets it
+
+    calls = []
+    rank_zero_only(calls.append)(1)  # rank 3: the decorated function does not run
+    rank_zero_only.rank = 0
+    rank_zero_only(calls.append)(2)
+    assert calls == [2]
 
 
 # -- layer sync ----------------------------------------------------------------------------------

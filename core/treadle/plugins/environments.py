@@ -9,14 +9,19 @@ properties read the environment variables as Lightning's do.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import signal
+import socket
 from abc import ABC, abstractmethod
 
 import torch
 
 from treadle import _lightning_paths
 from treadle.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
 
 
 class ClusterEnvironment(ABC):
@@ -114,26 +119,118 @@ class _FromVariables(ClusterEnvironment):
 
 class LightningEnvironment(_FromVariables):
     """Lightning's default: one machine, or ranks set by hand (``MASTER_ADDR``, ``NODE_RANK``,
-    ...). treadle's equivalent is running with no cluster environment."""
+    ...). treadle's equivalent is running with no cluster environment.
+
+    As Lightning's: the world size and global rank are what was set (1 and 0 until then; the
+    strategy sets them), the port is ``MASTER_PORT`` or a free one, found once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._main_port = -1
 
     @property
     def creates_processes_externally(self) -> bool:
         return "LOCAL_RANK" in os.environ
 
+    @property
+    def main_port(self) -> int:
+        if self._main_port == -1:
+            self._main_port = (
+                _int("MASTER_PORT") if "MASTER_PORT" in os.environ else find_free_network_port()
+            )
+        return self._main_port
+
     @staticmethod
     def detect() -> bool:
         return True
 
+    def world_size(self) -> int:
+        return 1 if self._world_size is None else self._world_size
 
-class TorchElasticEnvironment(_FromVariables):
+    def global_rank(self) -> int:
+        return 0 if self._global_rank is None else self._global_rank
+
+    def set_global_rank(self, rank: int) -> None:
+        self._global_rank = rank
+        from treadle.utilities import rank_zero_only  # (treadle.utilities imports much)
+
+        rank_zero_only.rank = rank  # as Lightning's
+
+    def teardown(self) -> None:
+        os.environ.pop("WORLD_SIZE", None)  # as Lightning's: set for the processes it launched
+
+
+def lightning_environment(world_size: int, global_rank: int) -> LightningEnvironment:
+    """A ``LightningEnvironment`` holding a strategy's ranks (``strategy.cluster_environment``
+    with no cluster environment), made without setting ``rank_zero_only.rank``."""
+    env = LightningEnvironment()
+    env._world_size, env._global_rank = world_size, global_rank
+    return env
+
+
+def find_free_network_port() -> int:
+    """A free port on localhost (``STANDALONE_PORT`` where it is set), as Lightning's."""
+    if "STANDALONE_PORT" in os.environ:
+        return _int("STANDALONE_PORT")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("", 0))
+        return int(s.getsockname()[1])
+
+
+class _FixedByTheCluster(_FromVariables):
+    """An environment whose launcher fixes the ranks: they are read from its variables (a
+    ``KeyError`` when one is missing, as Lightning's), and ``set_world_size``/``set_global_rank``
+    change nothing."""
+
+    _DEFAULT_PORT = 12910
+
+    @property
+    def main_address(self) -> str:  # as Lightning's: the default is kept for the run
+        return os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
+
+    @property
+    def main_port(self) -> int:
+        return int(os.environ.setdefault("MASTER_PORT", str(self._DEFAULT_PORT)))
+
+    def world_size(self) -> int:
+        return int(os.environ[self._WORLD])
+
+    def set_world_size(self, size: int) -> None:
+        log.debug(f"{type(self).__name__}: setting world size is not allowed. Ignored.")
+
+    def global_rank(self) -> int:
+        return int(os.environ[self._RANK])
+
+    def set_global_rank(self, rank: int) -> None:
+        log.debug(f"{type(self).__name__}: setting global rank is not allowed. Ignored.")
+
+    def local_rank(self) -> int:
+        return int(os.environ[self._LOCAL])
+
+    def node_rank(self) -> int:
+        return int(os.environ[self._NODE])
+
+
+class TorchElasticEnvironment(_FixedByTheCluster):
     """``torchrun``: treadle's ``torchrun`` environment."""
 
     @staticmethod
     def detect() -> bool:
         return torch.distributed.is_available() and torch.distributed.is_torchelastic_launched()
 
+    def node_rank(self) -> int:
+        return _int("GROUP_RANK")
 
-class SLURMEnvironment(_FromVariables):
+    def validate_settings(self, num_devices: int, num_nodes: int) -> None:
+        if num_devices * num_nodes != self.world_size():
+            raise ValueError(  # Lightning's wording
+                f"You set `devices={num_devices}` and `num_nodes={num_nodes}` in Lightning, but "
+                f"the product ({num_devices} * {num_nodes}) does not match the world size "
+                f"({self.world_size()})."
+            )
+
+
+class SLURMEnvironment(_FixedByTheCluster):
     """SLURM: treadle's ``slurm`` environment (the ``treadle-slurm`` distribution)."""
 
     _WORLD, _RANK, _LOCAL, _NODE = "SLURM_NTASKS", "SLURM_PROCID", "SLURM_LOCALID", "SLURM_NODEID"
@@ -146,6 +243,25 @@ class SLURMEnvironment(_FromVariables):
         if requeue_signal is None and hasattr(signal, "SIGUSR1"):
             requeue_signal = signal.SIGUSR1
         self.requeue_signal = requeue_signal
+        ntasks = _int("SLURM_NTASKS", 1)
+        if ntasks > 1 and "SLURM_NTASKS_PER_NODE" not in os.environ:
+            raise RuntimeError(  # Lightning's wording
+                f"You set `--ntasks={ntasks}` in your SLURM bash script, but this variable is "
+                f"not supported. HINT: Use `--ntasks-per-node={ntasks}` instead."
+            )
+
+    @property
+    def main_address(self) -> str:
+        if "MASTER_ADDR" not in os.environ:  # the first node of the job, as Lightning's
+            nodes = os.environ.get("SLURM_NODELIST", "127.0.0.1")
+            os.environ["MASTER_ADDR"] = self.resolve_root_node_address(nodes)
+        return os.environ["MASTER_ADDR"]
+
+    @property
+    def main_port(self) -> int:
+        job_id = os.environ.get("SLURM_JOB_ID")  # the job's port: 15000 + its last 4 digits
+        default = 12910 if job_id is None else int(job_id[-4:]) + 15000
+        return int(os.environ.setdefault("MASTER_PORT", str(default)))
 
     @staticmethod
     def detect() -> bool:
@@ -167,6 +283,31 @@ class SLURMEnvironment(_FromVariables):
             return int(job_id)
         except ValueError:
             return None
+
+    @staticmethod
+    def resolve_root_node_address(nodes: str) -> str:
+        """The first host of a SLURM node list (``"a,b"``, ``"a b"``, ``"host[5-9]"``)."""
+        nodes = re.sub(r"\[(.*?)[,-].*\]", "\\1", nodes)  # the first node of every range
+        nodes = re.sub(r"\[(.*?)\]", "\\1", nodes)  # a range of one number
+        return nodes.split(" ")[0].split(",")[0]
+
+    def validate_settings(self, num_devices: int, num_nodes: int) -> None:
+        if self.job_name() in ("bash", "interactive"):
+            return
+        per_node = os.environ.get("SLURM_NTASKS_PER_NODE")
+        if per_node is not None and int(per_node) != num_devices:
+            raise ValueError(  # Lightning's wording
+                f"You set `devices={num_devices}` in Lightning, but the number of tasks per node "
+                f"configured in SLURM `--ntasks-per-node={per_node}` does not match. HINT: Set "
+                f"`devices={per_node}`."
+            )
+        nnodes = os.environ.get("SLURM_NNODES")
+        if nnodes is not None and int(nnodes) != num_nodes:
+            raise ValueError(
+                f"You set `num_nodes={num_nodes}` in Lightning, but the number of nodes "
+                f"configured in SLURM `--nodes={nnodes}` does not match. HINT: Set "
+                f"`num_nodes={nnodes}`."
+            )
 
 
 class KubeflowEnvironment(_FromVariables):

@@ -19,6 +19,8 @@ from treadle.errors import ConfigurationError
 from treadle.kinds import PrecisionBase
 
 _TRUE_OR_MIXED = ("16-mixed", "bf16-mixed", "16-true", "bf16-true", "32-true")
+# a "-true" precision's dtype (DeepSpeedPrecision, FSDPPrecision: the mixed ones have none)
+_TRUE_DTYPE = {"16-true": torch.float16, "bf16-true": torch.bfloat16, "32-true": torch.float32}
 
 
 class _RunningPrecision(type):
@@ -44,6 +46,74 @@ class Precision(metaclass=_RunningPrecision):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(precision={self.precision!r})"
+
+    # Lightning's public methods of a precision plugin, for your own code (a Trainer running
+    # this precision does the same itself). The base (full precision) changes nothing.
+
+    def convert_module(self, module: torch.nn.Module) -> torch.nn.Module:
+        """``module`` in this precision's dtype (the base: as it is)."""
+        return module
+
+    def tensor_init_context(self) -> contextlib.AbstractContextManager[None]:
+        """Tensors made inside get this precision's dtype (the base: unchanged)."""
+        return contextlib.nullcontext()
+
+    def module_init_context(self) -> contextlib.AbstractContextManager[None]:
+        """Modules made inside get this precision's dtype (the base: unchanged)."""
+        return self.tensor_init_context()
+
+    def forward_context(self) -> contextlib.AbstractContextManager[None]:
+        """The context a step runs in (the base: none)."""
+        return contextlib.nullcontext()
+
+    def convert_input(self, data: Any) -> Any:
+        """``data`` with its floating tensors in this precision's dtype (the base: as is)."""
+        return data
+
+
+@contextlib.contextmanager
+def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
+    """The default dtype is ``dtype`` inside, the one before again after (also on error)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+class _OneDtype(Precision):
+    """A precision whose weights, inputs and math are all in :attr:`dtype` (None: a mixed
+    precision, where they are left as they are)."""
+
+    dtype: torch.dtype | None = None
+
+    def convert_module(self, module: torch.nn.Module) -> torch.nn.Module:
+        return module if self.dtype is None else module.to(dtype=self.dtype)
+
+    def tensor_init_context(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext() if self.dtype is None else _default_dtype(self.dtype)
+
+    def forward_context(self) -> contextlib.AbstractContextManager[None]:
+        return self.tensor_init_context()
+
+    def convert_input(self, data: Any) -> Any:
+        dtype = self.dtype
+        if dtype is None:
+            return data
+        return _map_tensors(data, lambda t: t.to(dtype) if t.is_floating_point() else t)
+
+
+def _map_tensors(data: Any, fn: Any) -> Any:
+    if isinstance(data, torch.Tensor):
+        return fn(data)
+    if isinstance(data, dict):
+        return type(data)((k, _map_tensors(v, fn)) for k, v in data.items())
+    if isinstance(data, tuple) and hasattr(data, "_fields"):  # a namedtuple
+        return type(data)(*(_map_tensors(v, fn) for v in data))
+    if isinstance(data, (list, tuple)):
+        return type(data)(_map_tensors(v, fn) for v in data)
+    return data
 
 
 class MixedPrecision(Precision):
@@ -85,24 +155,29 @@ class MixedPrecision(Precision):
             yield
 
 
-class DoublePrecision(Precision):
+class DoublePrecision(_OneDtype):
     """``"64-true"``: float64 weights, inputs and math."""
 
     _names = frozenset({"64-true"})
 
     precision = "64-true"
+    dtype = torch.float64
+
+    def convert_module(self, module: torch.nn.Module) -> torch.nn.Module:
+        return module.double()  # as Lightning's: floating tensors only (complex ones stay)
 
 
-class HalfPrecision(Precision):
+class HalfPrecision(_OneDtype):
     """``"16-true"`` or ``"bf16-true"``: the whole module in half precision."""
 
     _names = frozenset({"16-true", "bf16-true"})
 
     def __init__(self, precision: Literal["bf16-true", "16-true"] = "16-true") -> None:
         self.precision = precision
+        self.dtype = torch.bfloat16 if precision == "bf16-true" else torch.float16
 
 
-class DeepSpeedPrecision(Precision):
+class DeepSpeedPrecision(_OneDtype):
     """The precision DeepSpeed's engine runs in (treadle's ``deepspeed`` strategy reads the
     selected precision's name)."""
 
@@ -115,9 +190,10 @@ class DeepSpeedPrecision(Precision):
                 f" `precision` must be one of: {_TRUE_OR_MIXED}."
             )
         self.precision = precision
+        self.dtype = _TRUE_DTYPE.get(precision)
 
 
-class FSDPPrecision(Precision):
+class FSDPPrecision(_OneDtype):
     """The precision of an FSDP run (treadle's ``fsdp`` strategy reads the selected precision's
     name). treadle makes the sharded grad scaler of ``"16-mixed"`` itself."""
 
@@ -132,6 +208,7 @@ class FSDPPrecision(Precision):
         if scaler is not None and precision != "16-mixed":
             raise ValueError(f"`precision={precision!r}` does not use a scaler, found {scaler}.")
         self.precision = precision
+        self.dtype = _TRUE_DTYPE.get(precision)
         self.scaler = scaler
 
 

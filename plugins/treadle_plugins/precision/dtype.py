@@ -1,7 +1,8 @@
 """``bf16-true``, ``16-true`` and ``64-true``: weights, inputs and math in one dtype.
 
 * ``convert_module``: the module's floating parameters and buffers are converted in place
-  (``module.to(dtype)``), after the move to the device; the optimizers built by
+  (``module.to(dtype)``; ``module.double()`` for ``64-true``, which leaves complex tensors
+  as they are, as Lightning's), after the move to the device; the optimizers built by
   ``configure_optimizers()`` keep pointing at the same ``Parameter`` objects.
 * ``transfer_batch_to_device`` (wrapper): floating tensors of every batch are converted after
   the move, whoever moved them (the core, the accelerator or a ``Module`` override);
@@ -114,10 +115,16 @@ class FP16TruePrecision(TruePrecision):
 
 
 class FP64Precision(TruePrecision):
-    """``64-true``: float64 weights, inputs and math."""
+    """``64-true``: float64 weights, inputs and math. Complex parameters and buffers keep
+    their dtype, as under Lightning's ``module.double()``."""
 
     name = "64-true"
     dtype = torch.float64
+
+    @hookimpl
+    def convert_module(self, module):
+        if self.enabled:
+            module.double()  # floating tensors only (`.to(float64)` would make complex real)
 
 
 bf16_true = Offer(
