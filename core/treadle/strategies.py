@@ -260,7 +260,8 @@ class SingleDeviceStrategy(Strategy, metaclass=_RunningCheck):
     ``single_device``). ``device`` must be the device the Trainer's ``accelerator`` and
     ``devices`` give (``Trainer(accelerator="cuda", devices=[1])`` for ``"cuda:1"``);
     ``accelerator`` and ``precision_plugin`` are refused; ``checkpoint_io`` takes a
-    ``CheckpointIO`` from ``treadle.plugins``."""
+    ``CheckpointIO`` from ``treadle.plugins``. Its ``root_device`` is ``device``, as in
+    Lightning, before it runs."""
 
     _runs = (_SINGLE,)
 
@@ -284,6 +285,7 @@ class SingleDeviceStrategy(Strategy, metaclass=_RunningCheck):
             problems.append(f"SingleDeviceStrategy(device={device!r}): {exc}")
         if problems:
             raise ConfigurationError(problems)
+        self.root_device = self.device  # Lightning's: the device given, before any Trainer
         self.name = "single_device"
 
     def connect(self, trainer: Any) -> Any:

@@ -470,3 +470,20 @@ def test_accelerator_object_and_isinstance_on_the_running_one() -> None:
         ),
     ):
         treadle.Trainer(accelerator=Custom(), **QUIET)
+
+
+def test_single_device_strategy_object_root_device_and_pickle() -> None:
+    # Ported from tests/tests_pytorch/strategies/test_single_device.py::test_strategy_pickle
+    # (its public part: `optimizers` kept across a pickle round trip)
+    import pickle
+
+    strategy = SingleDeviceStrategy("cpu")
+    assert strategy.root_device == torch.device("cpu")  # before any Trainer, as Lightning's
+    strategy.optimizers = [torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1)]
+    reloaded = pickle.loads(pickle.dumps(strategy))
+    assert isinstance(reloaded.optimizers[0], torch.optim.SGD)
+    assert reloaded.root_device == torch.device("cpu")
+    # the Trainer's running strategy is its own, on the Trainer's device
+    trainer = treadle.Trainer(strategy=strategy, accelerator="cpu", **QUIET)
+    assert isinstance(trainer.strategy, SingleDeviceStrategy)
+    assert trainer.strategy.root_device == torch.device("cpu")
