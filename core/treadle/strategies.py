@@ -515,6 +515,28 @@ _DEEPSPEED_NAMES = {
 }
 
 
+def _deepspeed_config_file(config: Any, problems: list[str]) -> Any:
+    """Lightning's ``DeepSpeedStrategy(config=path)``: the file's JSON, read when the object is
+    made; with no ``config``, the file named by ``PL_DEEPSPEED_CONFIG_PATH`` if set. A path that
+    is not a file is a problem (Lightning's ``MisconfigurationException``)."""
+    import json
+    import os
+
+    if config is None and "PL_DEEPSPEED_CONFIG_PATH" in os.environ:
+        config = os.environ["PL_DEEPSPEED_CONFIG_PATH"]
+    if not isinstance(config, (str, os.PathLike)):
+        return config
+    if not os.path.isfile(config):
+        problems.append(
+            f"DeepSpeedStrategy(config={str(config)!r}): You passed in a path to a DeepSpeed "
+            f"config but the path does not exist: {config}. Give the path of DeepSpeed's JSON "
+            f"config file, or the config as a dict."
+        )
+        return None
+    with open(config) as f:
+        return json.load(f)
+
+
 class DeepSpeedStrategy(DDPStrategy):
     """Lightning's ``DeepSpeedStrategy``, run by treadle's ``deepspeed*`` strategies
     (docs/deepspeed.md).
@@ -526,8 +548,11 @@ class DeepSpeedStrategy(DDPStrategy):
     their defaults, as Lightning ignores them), the ``zero_optimization`` section's arguments
     (``allgather_bucket_size``, ``reduce_bucket_size``, ``overlap_comm``, ...) when changed,
     ``logging_batch_size_per_gpu`` (``train_micro_batch_size_per_gpu``) and ``timeout``.
-    Every other argument changed from Lightning's default is refused with the config key that
-    says it (``config={...}``).
+    ``config`` may be a path to DeepSpeed's JSON file, read when the object is made (a missing
+    file is refused then, as Lightning refuses it); with no ``config``, the file named by the
+    ``PL_DEEPSPEED_CONFIG_PATH`` environment variable, as in Lightning. Every other argument
+    changed from Lightning's default is refused with the config key that says it
+    (``config={...}``).
     """
 
     _runs = (_DEEPSPEED,)
@@ -590,6 +615,7 @@ class DeepSpeedStrategy(DDPStrategy):
             )
             if value != default
         ] + [f"{k}={v!r}" for k, v in zero.items()]
+        config = _deepspeed_config_file(config, problems)
         if config is not None:
             self.name = "deepspeed"  # the stage comes from the config (else 2)
             self.config = config

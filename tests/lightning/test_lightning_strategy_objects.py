@@ -4,6 +4,7 @@ The multi-process runs are in ``tests/distributed/test_ddp_strategy_object.py``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -487,3 +488,19 @@ def test_single_device_strategy_object_root_device_and_pickle() -> None:
     trainer = treadle.Trainer(strategy=strategy, accelerator="cpu", **QUIET)
     assert isinstance(trainer.strategy, SingleDeviceStrategy)
     assert trainer.strategy.root_device == torch.device("cpu")
+
+
+def test_deepspeed_strategy_object_config_file(tmp_path, monkeypatch) -> None:
+    # Ported from tests/tests_pytorch/strategies/test_deepspeed_strategy.py::test_deepspeed_with_invalid_config_path
+    # and ::test_deepspeed_with_env_path
+    from treadle.utilities import MisconfigurationException
+
+    with pytest.raises(MisconfigurationException, match="the path does not exist"):
+        DeepSpeedStrategy(config="invalid_path.json")
+    config = {"optimizer": {"type": "SGD", "params": {"lr": 3e-5}}}
+    path = tmp_path / "ds.json"
+    path.write_text(json.dumps(config))
+    assert DeepSpeedStrategy(config=str(path)).config == config  # read when made
+    monkeypatch.setenv("PL_DEEPSPEED_CONFIG_PATH", str(path))
+    assert DeepSpeedStrategy().config == config
+    assert DeepSpeedStrategy(config={"a": 1}).config == {"a": 1}  # a config given wins
