@@ -678,7 +678,7 @@ class DeepSpeedStrategy(DDPStrategy):
 _lightning_paths.register(__name__)
 
 
-class _StrategyRegistry(dict):  # type: ignore[type-arg]
+class _StrategyRegistry(dict):
     """Lightning's ``StrategyRegistry``: each strategy name mapped to a dict with its
     ``strategy`` class, ``init_params``, ``description`` and ``strategy_name``.
 
@@ -724,7 +724,7 @@ class _StrategyRegistry(dict):  # type: ignore[type-arg]
 
         return do_register(strategy) if strategy is not None else do_register
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> Any:
         """The strategy object registered as ``name``: ``strategy(**init_params)``."""
         if name in self:
             data = self[name]
