@@ -288,7 +288,7 @@ _BAREBONES: tuple[tuple[str, Any, str], ...] = (
     ("enable_checkpointing", False, "Checkpointing can impact raw speed"),
     ("logger", False, "Logging can impact raw speed"),
     ("enable_progress_bar", False, "The progress bar can impact raw speed"),
-    ("log_every_n_steps", None, "Logging can impact raw speed"),
+    ("log_every_n_steps", 0, "Logging can impact raw speed"),
     ("enable_model_summary", False, "Model summary can impact raw speed"),
     ("num_sanity_val_steps", 0, "Sanity checking can impact raw speed"),
     ("fast_dev_run", None, "Development run is not meant for raw speed evaluation"),

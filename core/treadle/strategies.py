@@ -38,6 +38,7 @@ __all__ = [
     "ParallelStrategy",
     "SingleDeviceStrategy",
     "Strategy",
+    "StrategyRegistry",
 ]
 
 _DDP = ("treadle_plugins.strategies.ddp", "DDPStrategy")
@@ -259,7 +260,8 @@ class SingleDeviceStrategy(Strategy, metaclass=_RunningCheck):
     ``single_device``). ``device`` must be the device the Trainer's ``accelerator`` and
     ``devices`` give (``Trainer(accelerator="cuda", devices=[1])`` for ``"cuda:1"``);
     ``accelerator`` and ``precision_plugin`` are refused; ``checkpoint_io`` takes a
-    ``CheckpointIO`` from ``treadle.plugins``."""
+    ``CheckpointIO`` from ``treadle.plugins``. Its ``root_device`` is ``device``, as in
+    Lightning, before it runs."""
 
     _runs = (_SINGLE,)
 
@@ -283,6 +285,7 @@ class SingleDeviceStrategy(Strategy, metaclass=_RunningCheck):
             problems.append(f"SingleDeviceStrategy(device={device!r}): {exc}")
         if problems:
             raise ConfigurationError(problems)
+        self.root_device = self.device  # Lightning's: the device given, before any Trainer
         self.name = "single_device"
 
     def connect(self, trainer: Any) -> Any:
@@ -512,6 +515,28 @@ _DEEPSPEED_NAMES = {
 }
 
 
+def _deepspeed_config_file(config: Any, problems: list[str]) -> Any:
+    """Lightning's ``DeepSpeedStrategy(config=path)``: the file's JSON, read when the object is
+    made; with no ``config``, the file named by ``PL_DEEPSPEED_CONFIG_PATH`` if set. A path that
+    is not a file is a problem (Lightning's ``MisconfigurationException``)."""
+    import json
+    import os
+
+    if config is None and "PL_DEEPSPEED_CONFIG_PATH" in os.environ:
+        config = os.environ["PL_DEEPSPEED_CONFIG_PATH"]
+    if not isinstance(config, (str, os.PathLike)):
+        return config
+    if not os.path.isfile(config):
+        problems.append(
+            f"DeepSpeedStrategy(config={str(config)!r}): You passed in a path to a DeepSpeed "
+            f"config but the path does not exist: {config}. Give the path of DeepSpeed's JSON "
+            f"config file, or the config as a dict."
+        )
+        return None
+    with open(config) as f:
+        return json.load(f)
+
+
 class DeepSpeedStrategy(DDPStrategy):
     """Lightning's ``DeepSpeedStrategy``, run by treadle's ``deepspeed*`` strategies
     (docs/deepspeed.md).
@@ -523,8 +548,11 @@ class DeepSpeedStrategy(DDPStrategy):
     their defaults, as Lightning ignores them), the ``zero_optimization`` section's arguments
     (``allgather_bucket_size``, ``reduce_bucket_size``, ``overlap_comm``, ...) when changed,
     ``logging_batch_size_per_gpu`` (``train_micro_batch_size_per_gpu``) and ``timeout``.
-    Every other argument changed from Lightning's default is refused with the config key that
-    says it (``config={...}``).
+    ``config`` may be a path to DeepSpeed's JSON file, read when the object is made (a missing
+    file is refused then, as Lightning refuses it); with no ``config``, the file named by the
+    ``PL_DEEPSPEED_CONFIG_PATH`` environment variable, as in Lightning. Every other argument
+    changed from Lightning's default is refused with the config key that says it
+    (``config={...}``).
     """
 
     _runs = (_DEEPSPEED,)
@@ -587,6 +615,7 @@ class DeepSpeedStrategy(DDPStrategy):
             )
             if value != default
         ] + [f"{k}={v!r}" for k, v in zero.items()]
+        config = _deepspeed_config_file(config, problems)
         if config is not None:
             self.name = "deepspeed"  # the stage comes from the config (else 2)
             self.config = config
@@ -647,3 +676,160 @@ class DeepSpeedStrategy(DDPStrategy):
 
 
 _lightning_paths.register(__name__)
+
+
+class _StrategyRegistry(dict):
+    """Lightning's ``StrategyRegistry``: each strategy name mapped to a dict with its
+    ``strategy`` class, ``init_params``, ``description`` and ``strategy_name``.
+
+    The names Lightning 2.6.6 registers are here with Lightning's classes and parameters
+    (``StrategyRegistry["deepspeed_stage_2"]["init_params"] == {"stage": 2}``), as treadle runs
+    them by name. ``register(name, strategy, description=None, override=False, **init_params)``
+    adds a name of your own (or, with ``override=True``, changes one); ``Trainer(strategy=name)``
+    then makes ``strategy(**init_params)`` and runs that object, as
+    ``Trainer(strategy=DDPStrategy(checkpoint_io=...))`` would. ``get(name)`` makes the object;
+    ``remove(name)`` and ``available_strategies()`` are Lightning's too.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._builtin: dict[str, dict[str, Any]] = {}
+
+    def register(
+        self,
+        name: str,
+        strategy: Any = None,
+        description: str | None = None,
+        override: bool = False,
+        **init_params: Any,
+    ) -> Any:
+        """Register ``strategy`` (a class or any callable making a strategy object) under
+        ``name``; without ``strategy``, a decorator for the class."""
+        if not isinstance(name, str):
+            raise TypeError(f"`name` must be a str, found {name}")
+        if name in self and not override:
+            raise ValueError(
+                f"'{name}' is already present in the registry. HINT: Use `override=True`."
+            )
+        data: dict[str, Any] = {
+            "description": description if description is not None else "",
+            "init_params": init_params,
+        }
+
+        def do_register(strategy: Any) -> Any:
+            data["strategy"] = strategy
+            data["strategy_name"] = name
+            self[name] = data
+            return strategy
+
+        return do_register(strategy) if strategy is not None else do_register
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The strategy object registered as ``name``: ``strategy(**init_params)``."""
+        if name in self:
+            data = self[name]
+            return data["strategy"](**data["init_params"])
+        if default is not None:
+            return default
+        available = ", ".join(sorted(self)) or "none"
+        raise KeyError(f"'{name}' not found in registry. Available names: {available}")
+
+    def remove(self, name: str) -> None:
+        """Removes the strategy registered as ``name``."""
+        self.pop(name)
+
+    def available_strategies(self) -> list[str]:
+        """The registered names."""
+        return list(self)
+
+    def registered_object(self, name: str) -> Any:
+        """For the Trainer: the strategy object to run for ``strategy=name`` when ``name`` was
+        registered (or overridden) by the program, else None (treadle runs its own strategy of
+        that name)."""
+        data = dict.get(self, name)
+        if data is None or data is self._builtin.get(name):
+            return None
+        return self.get(name)
+
+    def __str__(self) -> str:
+        return "Registered Strategies: {}".format(", ".join(self))
+
+
+def _register_builtin(registry: _StrategyRegistry) -> None:
+    """The names Lightning 2.6.6 registers that treadle runs, with Lightning's parameters."""
+    entries: list[tuple[str, Any, str, dict[str, Any]]] = [
+        ("single_device", SingleDeviceStrategy, "SingleDeviceStrategy", {}),
+    ]
+    for start, methods in (
+        ("popen", ("ddp",)),
+        ("spawn", ("ddp_spawn",)),
+        ("fork", ("ddp_fork", "ddp_notebook")),
+    ):
+        for name in methods:
+            entries.append(
+                (
+                    name,
+                    DDPStrategy,
+                    f"DDP strategy with `start_method` '{start}'",
+                    {"start_method": start},
+                )
+            )
+    for start, methods in (
+        ("popen", ("ddp",)),
+        ("spawn", ("ddp_spawn",)),
+        ("fork", ("ddp_fork", "ddp_notebook")),
+    ):
+        for name in methods:
+            for flag in (False, True):
+                entries.append(
+                    (
+                        f"{name}_find_unused_parameters_{str(flag).lower()}",
+                        DDPStrategy,
+                        f"DDP strategy with `find_unused_parameters` as {flag} and `start_method` '{start}'",
+                        {"find_unused_parameters": flag, "start_method": start},
+                    )
+                )
+    offload3 = {"stage": 3, "offload_optimizer": True, "offload_parameters": True}
+    entries += [
+        ("deepspeed", DeepSpeedStrategy, "Default DeepSpeed Strategy", {}),
+        (
+            "deepspeed_stage_1",
+            DeepSpeedStrategy,
+            "DeepSpeed with ZeRO Stage 1 enabled",
+            {"stage": 1},
+        ),
+        (
+            "deepspeed_stage_2",
+            DeepSpeedStrategy,
+            "DeepSpeed with ZeRO Stage 2 enabled",
+            {"stage": 2},
+        ),
+        (
+            "deepspeed_stage_2_offload",
+            DeepSpeedStrategy,
+            "DeepSpeed ZeRO Stage 2 and CPU Offload",
+            {"stage": 2, "offload_optimizer": True},
+        ),
+        ("deepspeed_stage_3", DeepSpeedStrategy, "DeepSpeed ZeRO Stage 3", {"stage": 3}),
+        (
+            "deepspeed_stage_3_offload",
+            DeepSpeedStrategy,
+            "DeepSpeed ZeRO Stage 3 and CPU Offload",
+            offload3,
+        ),
+        ("fsdp", FSDPStrategy, "Fully Sharded Data Parallel (FSDP) training", {}),
+        (
+            "fsdp_cpu_offload",
+            FSDPStrategy,
+            "Fully Sharded Data Parallel (FSDP) training with Full Sharding and CPU Offloading",
+            {"cpu_offload": True},
+        ),
+    ]
+    for name, cls, description, params in entries:
+        registry.register(name, cls, description=description, **params)
+        if name != "fsdp_cpu_offload":  # no treadle name: run as FSDPStrategy(cpu_offload=True)
+            registry._builtin[name] = registry[name]
+
+
+StrategyRegistry = _StrategyRegistry()
+_register_builtin(StrategyRegistry)

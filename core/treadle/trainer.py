@@ -75,6 +75,12 @@ class Trainer(LightningTrainerFacade):
     """Runs the loop; arguments as in Lightning 2 (see :class:`treadle.TrainerConfig`)."""
 
     def __init__(self, **kwargs: Any) -> None:
+        registry = sys.modules.get("treadle.strategies")  # imported by a program registering
+        if registry is not None and isinstance(kwargs.get("strategy"), str):
+            # Trainer(strategy=name) for a name the program put in StrategyRegistry: its object
+            registered = registry.StrategyRegistry.registered_object(kwargs["strategy"])
+            if registered is not None:
+                kwargs = {**kwargs, "strategy": registered}
         self._init_kwargs = kwargs  # what pickling rebuilds the Trainer from (__reduce__)
         # Trainer(strategy=FSDPStrategy(...)): an object for what a name cannot say; selected
         # as it is (its `connect(trainer)` binds it to this run), its name in the config.

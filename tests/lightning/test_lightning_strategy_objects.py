@@ -4,6 +4,7 @@ The multi-process runs are in ``tests/distributed/test_ddp_strategy_object.py``.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -470,3 +471,36 @@ def test_accelerator_object_and_isinstance_on_the_running_one() -> None:
         ),
     ):
         treadle.Trainer(accelerator=Custom(), **QUIET)
+
+
+def test_single_device_strategy_object_root_device_and_pickle() -> None:
+    # Ported from tests/tests_pytorch/strategies/test_single_device.py::test_strategy_pickle
+    # (its public part: `optimizers` kept across a pickle round trip)
+    import pickle
+
+    strategy = SingleDeviceStrategy("cpu")
+    assert strategy.root_device == torch.device("cpu")  # before any Trainer, as Lightning's
+    strategy.optimizers = [torch.optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1)]
+    reloaded = pickle.loads(pickle.dumps(strategy))
+    assert isinstance(reloaded.optimizers[0], torch.optim.SGD)
+    assert reloaded.root_device == torch.device("cpu")
+    # the Trainer's running strategy is its own, on the Trainer's device
+    trainer = treadle.Trainer(strategy=strategy, accelerator="cpu", **QUIET)
+    assert isinstance(trainer.strategy, SingleDeviceStrategy)
+    assert trainer.strategy.root_device == torch.device("cpu")
+
+
+def test_deepspeed_strategy_object_config_file(tmp_path, monkeypatch) -> None:
+    # Ported from tests/tests_pytorch/strategies/test_deepspeed_strategy.py::test_deepspeed_with_invalid_config_path
+    # and ::test_deepspeed_with_env_path
+    from treadle.utilities import MisconfigurationException
+
+    with pytest.raises(MisconfigurationException, match="the path does not exist"):
+        DeepSpeedStrategy(config="invalid_path.json")
+    config = {"optimizer": {"type": "SGD", "params": {"lr": 3e-5}}}
+    path = tmp_path / "ds.json"
+    path.write_text(json.dumps(config))
+    assert DeepSpeedStrategy(config=str(path)).config == config  # read when made
+    monkeypatch.setenv("PL_DEEPSPEED_CONFIG_PATH", str(path))
+    assert DeepSpeedStrategy().config == config
+    assert DeepSpeedStrategy(config={"a": 1}).config == {"a": 1}  # a config given wins
