@@ -504,3 +504,41 @@ def test_deepspeed_strategy_object_config_file(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("PL_DEEPSPEED_CONFIG_PATH", str(path))
     assert DeepSpeedStrategy().config == config
     assert DeepSpeedStrategy(config={"a": 1}).config == {"a": 1}  # a config given wins
+
+
+def test_a_strategy_subclass_defining_methods_is_warned_they_are_never_called():
+    """treadle runs its plugin for a subclass of Lightning's strategy classes, so methods the
+    subclass defines (Lightning's ``test_custom_plugin.py`` overrides
+    ``lightning_restore_optimizer``) are never called: said when the class is defined. A
+    subclass that defines nothing, or only ``__init__``/``connect``, is not warned about."""
+    import warnings
+
+    from treadle.strategies import DDPStrategy, FSDPStrategy, SingleDeviceStrategy
+
+    with pytest.warns(
+        UserWarning,
+        match=r"Mine\(SingleDeviceStrategy\) defines "
+        r"lightning_restore_optimizer, load_optimizer_state_dict: treadle runs",
+    ):
+
+        class Mine(SingleDeviceStrategy):
+            def lightning_restore_optimizer(self) -> bool:
+                return False
+
+            def load_optimizer_state_dict(self, checkpoint) -> None:
+                pass
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+
+        class Quiet(FSDPStrategy):
+            pass
+
+        class Connecting(DDPStrategy):
+            def __init__(self, **kwargs) -> None:
+                super().__init__(**kwargs)
+
+            def connect(self, trainer):
+                return super().connect(trainer)
+
+    assert Quiet and Connecting and Mine
