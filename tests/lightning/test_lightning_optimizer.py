@@ -88,7 +88,9 @@ class TogglingGAN(treadle.Module):
             g_opt.zero_grad()
 
     def configure_optimizers(self):
-        return torch.optim.SGD(self.g.parameters(), lr=0.1), torch.optim.SGD(self.d.parameters(), lr=0.1)
+        return torch.optim.SGD(self.g.parameters(), lr=0.1), torch.optim.SGD(
+            self.d.parameters(), lr=0.1
+        )
 
 
 def test_toggle_model_toggles_the_other_optimizers_parameters_and_blocks_sync(tmp_path):
@@ -105,11 +107,15 @@ def test_toggle_model_toggles_the_other_optimizers_parameters_and_blocks_sync(tm
 
     trainer.strategy.no_backward_sync = recording  # a spy: the strategy's own still runs
     trainer.fit(model, make_loader(2))
-    assert model.seen == [
-        ("d", [False, False]),
-        ("after", [True, True]),
-        ("g", [False, False]),
-    ] * 2
+    assert (
+        model.seen
+        == [
+            ("d", [False, False]),
+            ("after", [True, True]),
+            ("g", [False, False]),
+        ]
+        * 2
+    )
     assert blocked == [True, True, False, False]  # batch 0 accumulates, batch 1 syncs
     assert all(p.requires_grad for p in model.parameters())
 
