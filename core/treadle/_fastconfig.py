@@ -242,6 +242,8 @@ def logger_problem(value: Any) -> str | None:
 def _path(v: Any) -> Any:
     if v is None:
         return None
+    if isinstance(v, str) and "://" in v:  # a URL: the model's validator (file:// or refused)
+        return _DECLINE
     return Path(v) if isinstance(v, (str, Path)) else _DECLINE
 
 

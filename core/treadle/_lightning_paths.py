@@ -152,6 +152,7 @@ LAZY: dict[str, str] = {
     "treadle.core.saving": "treadle._lightning_core",
     "treadle.utilities.data": "treadle._lightning_utilities",
     "treadle.utilities.deepspeed": "treadle._lightning_utilities",
+    "treadle.utilities.imports": "treadle._lightning_utilities",
     "treadle.utilities.memory": "treadle._lightning_utilities",
     "treadle.utilities.migration": "treadle._lightning_migration",
     "treadle.utilities.migration.migration": "treadle._lightning_migration",

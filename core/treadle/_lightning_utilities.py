@@ -1,8 +1,7 @@
 """Lightning's ``utilities`` submodules that ``import treadle`` does not load.
 
-``treadle.utilities.types``, ``.parsing``, ``.seed``, ``.memory``, ``.data``, ``.deepspeed`` and
-``.signature_utils``
-(Lightning's ``lightning.pytorch.utilities.X`` after a program's imports are mapped) are this
+``treadle.utilities.types``, ``.parsing``, ``.seed``, ``.memory``, ``.data``, ``.deepspeed``,
+``.signature_utils`` and ``.imports`` (Lightning's ``lightning.pytorch.utilities.X`` after a program's imports are mapped) are this
 module, imported the first time a program imports one of those paths (``_lightning_paths.LAZY``).
 It holds each path's public names: those ``treadle.utilities`` already has, and the rest written
 here on treadle's own pieces (``_hparams`` for ``save_hyperparameters``, the checkpoint's RNG
@@ -15,8 +14,12 @@ import contextlib
 import dataclasses
 import gc
 import importlib
+import importlib.metadata
+import importlib.util
 import inspect
 import io
+import itertools
+import sys
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping, Sequence
 from typing import Any, TypedDict, Union
@@ -125,6 +128,45 @@ class OptimizerLRSchedulerConfig(TypedDict, total=False):
     optimizer: torch.optim.Optimizer
     lr_scheduler: LRSchedulerTypeUnion | LRSchedulerConfigType
     monitor: str
+
+
+# -- utilities.imports ----------------------------------------------------------------------------
+# Lightning's availability flags, which examples read (``if _TORCHVISION_AVAILABLE: import
+# torchvision``); plain bools here (Lightning's ``RequirementCache`` objects are truthy alike).
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """``"2.8.0+cpu"`` -> ``(2, 8, 0)``: the leading numbers of a version."""
+    numbers = []
+    for part in version.split("+")[0].split("."):
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        if not digits:
+            break
+        numbers.append(int(digits))
+    return tuple(numbers)
+
+
+def _available(package: str, minimum: str | None = None) -> bool:
+    if importlib.util.find_spec(package) is None:
+        return False
+    if minimum is None:
+        return True
+    try:
+        return _release(importlib.metadata.version(package)) >= _release(minimum)
+    except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path: version unknown
+        return True
+
+
+_PYTHON_GREATER_EQUAL_3_11_0 = sys.version_info >= (3, 11)
+_TORCH_GREATER_EQUAL_2_6 = _release(torch.__version__) >= (2, 6)
+_TORCH_GREATER_EQUAL_2_8 = _release(torch.__version__) >= (2, 8)
+_TORCHMETRICS_GREATER_EQUAL_0_8_0 = _available("torchmetrics", "0.8.0")
+_TORCHMETRICS_GREATER_EQUAL_0_9_1 = _available("torchmetrics", "0.9.1")
+_TORCHMETRICS_GREATER_EQUAL_0_11 = _available("torchmetrics", "0.11.0")
+_TORCHMETRICS_GREATER_EQUAL_1_0_0 = _available("torchmetrics", "1.0.0")
+_OMEGACONF_AVAILABLE = _available("omegaconf")
+_TORCHVISION_AVAILABLE = _available("torchvision")
+_RICH_AVAILABLE = _available("rich", "10.2.2")
 
 
 # -- utilities.seed -----------------------------------------------------------------------------

@@ -124,6 +124,13 @@ class TrainerConfig(BaseModel):
             )
         return v
 
+    @field_validator("default_root_dir", mode="before")
+    @classmethod
+    def _local_root(cls, v: Any) -> Any:
+        from treadle.utilities import local_folder
+
+        return local_folder(v, "Trainer(default_root_dir=...)")
+
     @field_validator("num_nodes")
     @classmethod
     def _positive_nodes(cls, v: int) -> int:

@@ -8,6 +8,8 @@ DeepSpeed's engine) apply in manual optimization exactly as in automatic optimiz
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, Callable
 
 
@@ -66,6 +68,26 @@ class WrappedOptimizer(_Proxy):
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self._wrapped.zero_grad(set_to_none=set_to_none)
+
+    @contextlib.contextmanager
+    def toggle_model(self, sync_grad: bool = True) -> Iterator[None]:
+        """Inside the block only this optimizer's parameters require grad (the Module's
+        ``toggle_optimizer``), and with ``sync_grad=False`` backward passes skip the gradient
+        all-reduce (the strategy's ``no_backward_sync``): manual accumulation with several
+        optimizers under DDP, as Lightning's ``LightningOptimizer.toggle_model``."""
+        step = self._step
+        if step is None:
+            raise RuntimeError(
+                "`toggle_model()` needs a running Trainer: call it on `self.optimizers()` inside "
+                "`training_step`, not on an optimizer wrapped by hand."
+            )
+        module, strategy = step.module, step.trainer.strategy
+        with strategy.no_backward_sync(module, enabled=not sync_grad):
+            module.toggle_optimizer(self)
+            try:
+                yield
+            finally:
+                module.untoggle_optimizer(self)
 
     def state_dict(self):
         return self._wrapped.state_dict()

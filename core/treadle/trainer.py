@@ -61,6 +61,8 @@ from treadle.utilities import (
     dataloader_idx_problems,
     from_compiled,
     is_overridden,
+    local_folder,
+    local_path,
     rank_zero_info,
     rank_zero_warn,
     seed_worker,
@@ -741,6 +743,7 @@ class Trainer(LightningTrainerFacade):
                 "leave `storage_options` out, or write the file in a plugin's `save_checkpoint` "
                 "hook.)"
             )
+        filepath = local_folder(filepath, "Trainer.save_checkpoint(filepath)")
         ckpt = checkpoint.dump(self, self._hooks, self._fit_loop, weights_only)
         self._hooks.save_checkpoint(
             trainer=self, checkpoint=ckpt, filepath=filepath, weights_only=weights_only
@@ -1091,7 +1094,7 @@ class Trainer(LightningTrainerFacade):
         logs to a new version), or None with a warning when there is none, so one job script
         serves the first run and every requeue. A path as it is."""
         if ckpt_path is None or ckpt_path not in ("best", "last"):
-            return ckpt_path
+            return local_path(ckpt_path)  # a file:// URL as its path (fsspec's, as Lightning)
         callbacks = [c for c in self.callbacks if hasattr(c, "best_model_path")]
         if ckpt_path == "best":
             found = callbacks[0].best_model_path if callbacks else ""

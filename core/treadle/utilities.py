@@ -605,6 +605,45 @@ def as_tensor(x: Any, device: Any) -> Any:
     return x
 
 
+_LOCAL_PROTOCOLS = ("file://", "local://")
+
+
+def local_path(path: Any) -> Any:
+    """``path`` with fsspec's local protocol taken off (``file:///data/run`` -> ``/data/run``),
+    as Lightning reads such a URL through fsspec's local filesystem; any other value as it is.
+
+    Where Lightning takes a folder or a checkpoint file (``default_root_dir``, a logger's
+    ``save_dir``, ``ModelCheckpoint(dirpath=)``, ``ckpt_path``, ``save_checkpoint``), treadle
+    takes a ``file://`` URL through this; other protocols are refused there (``remote_url``)."""
+    if isinstance(path, (str, os.PathLike)):
+        text = os.fspath(path)
+        if isinstance(text, str) and text.startswith(_LOCAL_PROTOCOLS):
+            return text.split("://", 1)[1]
+    return path
+
+
+def remote_url(path: Any) -> str | None:
+    """The protocol of ``path`` when it is a URL of a filesystem other than the local one
+    (``"s3"`` for ``s3://bucket/x``), else None."""
+    if not isinstance(path, str) or "://" not in path:
+        return None
+    protocol = path.split("://", 1)[0]
+    return protocol if protocol.isidentifier() and protocol not in ("file", "local") else None
+
+
+def local_folder(path: Any, where: str) -> Any:
+    """:func:`local_path` of ``path``; a URL of another filesystem is a ``ValueError`` naming
+    ``where`` (the argument it came in) and what to do instead."""
+    protocol = remote_url(path)
+    if protocol is not None:
+        raise ValueError(
+            f"{where}: {path!r} is a {protocol}:// URL; treadle writes logs and checkpoints to "
+            f"local folders (and file:// URLs) only. Give a local folder (a mounted bucket "
+            f"works) and copy the results to {protocol}:// after the run."
+        )
+    return local_path(path)
+
+
 def is_shared_filesystem(strategy: Any = None, path: Any = None, timeout: int = 3) -> bool:
     """Whether every process sees ``path`` (default: the working directory) as the same folder
     (Lightning's ``utilities.is_shared_filesystem``); see ``treadle.fabric.utilities``."""

@@ -19,6 +19,7 @@ import torch
 
 from treadle import hookimpl
 from treadle.errors import ConfigurationError, MetricNotFoundError
+from treadle.utilities import local_folder
 from treadle_plugins.callbacks.checkpoint import Checkpoint
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,11 @@ class ModelCheckpoint(Checkpoint):
         self._train_time_interval = train_time_interval
         self._validate_arguments()
         self.dirpath: str | None = (
-            os.path.realpath(os.path.expanduser(dirpath)) if dirpath else None
+            os.path.realpath(
+                os.path.expanduser(local_folder(dirpath, "ModelCheckpoint(dirpath=...)"))
+            )
+            if dirpath
+            else None
         )
         self.filename = filename
         self.current_score: torch.Tensor | None = None

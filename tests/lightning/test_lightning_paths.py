@@ -40,6 +40,7 @@ IMPORTS = [
     "from treadle.utilities.types import STEP_OUTPUT",
     "from treadle.utilities.parsing import AttributeDict",
     "from treadle.utilities.seed import seed_everything",
+    "from treadle.utilities.imports import _TORCHVISION_AVAILABLE, _OMEGACONF_AVAILABLE",
     "from treadle.utilities.model_summary import ModelSummary, summarize, LayerSummary",
     "from treadle.utilities.model_summary.model_summary import UNKNOWN_SIZE",
     "from treadle.core import Module",
@@ -153,3 +154,21 @@ def test_is_overridden_as_lightning():
 
     with pytest.raises(ValueError, match=re.escape("the parent has no 'custom' to compare with")):
         is_overridden("custom", Custom(), parent=treadle.Module)
+
+
+def test_utilities_imports_flags_say_what_is_installed():
+    # Lightning's lightning.pytorch.utilities.imports, which examples read
+    # (domain_templates/generative_adversarial_net_ddp.py: `if _TORCHVISION_AVAILABLE:`)
+    import importlib.util
+
+    from treadle.utilities import imports
+
+    for flag, package in [
+        ("_TORCHVISION_AVAILABLE", "torchvision"),
+        ("_OMEGACONF_AVAILABLE", "omegaconf"),
+        ("_RICH_AVAILABLE", "rich"),
+    ]:
+        assert getattr(imports, flag) is (importlib.util.find_spec(package) is not None), flag
+    assert imports._TORCH_GREATER_EQUAL_2_6 is True  # treadle needs a newer torch than 2.6
+    assert imports._PYTHON_GREATER_EQUAL_3_11_0 is (sys.version_info >= (3, 11))
+    assert imports._release("2.8.0+cpu") == (2, 8, 0) and imports._release("1.0.0rc1") == (1, 0, 0)

@@ -23,6 +23,7 @@ from treadle.loggers import (
     rank_zero_only,
     save_hparams_to_yaml,
 )
+from treadle.utilities import local_folder
 
 DEFAULT_NAME = "lightning_logs"  # Lightning's folder name, so its tools and habits carry over
 
@@ -106,7 +107,7 @@ class CSVLogger(FileLogger):
         prefix: str = "",
         flush_logs_every_n_steps: int = 100,
     ) -> None:
-        self._save_dir = os.fspath(save_dir)
+        self._save_dir = os.fspath(local_folder(save_dir, f"{type(self).__name__}(save_dir=...)"))
         self._name = name or ""
         self._version = version
         self._prefix = prefix

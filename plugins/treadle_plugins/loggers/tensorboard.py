@@ -23,6 +23,7 @@ from treadle.loggers import (
     rank_zero_only,
     save_hparams_to_yaml,
 )
+from treadle.utilities import local_folder
 
 DEFAULT_NAME = "lightning_logs"
 INSTALL_HINT = "pip install 'treadle[tensorboard]'"
@@ -66,7 +67,7 @@ class TensorBoardLogger(FileLogger):
                 f"`TensorBoardLogger` needs the `tensorboard` package, which "
                 f"is not installed. Install it with: {INSTALL_HINT}"
             )
-        self._save_dir = os.fspath(save_dir)
+        self._save_dir = os.fspath(local_folder(save_dir, f"{type(self).__name__}(save_dir=...)"))
         self._name = name or ""
         self._version = version
         self._sub_dir = None if sub_dir is None else os.fspath(sub_dir)
