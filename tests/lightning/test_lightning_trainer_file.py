@@ -243,3 +243,39 @@ def test_gradient_clip_algorithm_in_any_case(tmp_path) -> None:
     )
     trainer.fit(model)
     assert model.largest == pytest.approx(1e-10)
+
+
+@pytest.mark.parametrize("exception_type", [KeyboardInterrupt, RuntimeError])
+def test_the_strategy_gets_on_exception_last(tmp_path, exception_type) -> None:
+    # Ported from tests/tests_pytorch/trainer/test_trainer.py::test_trainer_calls_strategy_on_exception
+    # (and test_trainer_calls_datamodule_on_exception): Lightning's public
+    # `Strategy.on_exception(exception)` runs once, after the callbacks' and the DataModule's
+    from treadle.demos.boring_classes import BoringDataModule
+    from treadle.strategies import Strategy
+
+    exception = exception_type("Test exception")
+    order = []
+
+    class Raises(BoringModel):
+        def on_fit_start(self):
+            raise exception
+
+    class Seen(treadle.Callback):
+        def on_exception(self, trainer, pl_module, exc):
+            order.append(("callback", exc))
+
+    datamodule = BoringDataModule()
+    datamodule.on_exception = lambda exc: order.append(("datamodule", exc))
+    original = Strategy.on_exception
+
+    def record(self, exc):
+        order.append(("strategy", exc))
+        return original(self, exc)
+
+    trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[Seen()]))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Strategy, "on_exception", record)
+        with pytest.raises((type(exception), SystemExit)):
+            trainer.fit(Raises(), datamodule=datamodule)
+    assert order == [("callback", exception), ("datamodule", exception), ("strategy", exception)]
+    assert isinstance(trainer.strategy, Strategy)
