@@ -279,3 +279,23 @@ def test_the_strategy_gets_on_exception_last(tmp_path, exception_type) -> None:
             trainer.fit(Raises(), datamodule=datamodule)
     assert order == [("callback", exception), ("datamodule", exception), ("strategy", exception)]
     assert isinstance(trainer.strategy, Strategy)
+
+
+def test_the_mode_hooks_default_to_the_trainers_model(tmp_path) -> None:
+    # Ported from tests/tests_pytorch/trainer/test_trainer.py::test_model_in_correct_mode_during_stages
+    # (its ddp_spawn row): Lightning's on_*_model_eval/train call `self.trainer.model.eval()`/
+    # `.train()`, so the strategy's wrapper (DDP) is in eval mode during validation too
+    from types import SimpleNamespace
+
+    module = BoringModel()
+    wrapper = torch.nn.Sequential(module)
+    module._trainer = SimpleNamespace(model=wrapper)
+    module.on_validation_model_eval()
+    assert not wrapper.training and not module.training
+    module.on_validation_model_train()
+    assert wrapper.training and module.training
+    module.on_test_model_eval()
+    assert not wrapper.training
+    module.on_test_model_train()
+    module.on_predict_model_eval()
+    assert not wrapper.training and not module.training
