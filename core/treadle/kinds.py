@@ -317,6 +317,11 @@ class StrategyBase:
     def no_backward_sync(self, module: Any = None, enabled: bool = True) -> ContextManager[None]:
         return contextlib.nullcontext()
 
+    def on_exception(self, exception: BaseException) -> None:
+        """Lightning's ``Strategy.on_exception``: the stage raised ``exception`` (re-raised
+        after). The Trainer calls it after the callbacks' and the DataModule's
+        ``on_exception``; nothing by default."""
+
     def launch_stage(
         self,
         trainer: Any,

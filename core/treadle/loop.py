@@ -205,11 +205,13 @@ class EvaluationLoop:
         self.ran, self.batches_before, self.limits = stage, 0, limits
         self.predictions, self.keep_predictions = predictions, keep_predictions
         transfer, device = hooks.sequence(TRANSFER, transfer_asked(trainer)), trainer.root_device
-        modes = [(m, m.training) for m in module.modules()]
+        # Lightning's default evaluates `trainer.model`: the strategy's wrapper (DDP) too
+        outer = trainer.model if isinstance(trainer.model, torch.nn.Module) else module
+        modes = [(m, m.training) for m in outer.modules()]
         for loader in loaders:  # as Lightning: validation shuffled by the training epoch
             set_epoch(loader, state.epoch)
         if call("on_{}_model_eval")(trainer=trainer, module=module) is None:
-            module.eval()  # no override took over: Lightning's default
+            outer.eval()  # no override took over: Lightning's default
         call("on_{}_start")(trainer=trainer, module=module)
         call("on_{}_epoch_start")(trainer=trainer, module=module)
         # (inside run()'s inference_mode/no_grad)

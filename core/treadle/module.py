@@ -745,22 +745,22 @@ class Module(nn.Module):
         return None
 
     def on_validation_model_eval(self) -> None:
-        self.eval()
+        _run_model(self).eval()  # Lightning's: `self.trainer.model.eval()`
 
     def on_validation_model_zero_grad(self) -> None:
         self.zero_grad()  # Lightning's default: release the gradients before validating
 
     def on_validation_model_train(self) -> None:
-        self.train()
+        _run_model(self).train()  # Lightning's: `self.trainer.model.train()`
 
     def on_test_model_eval(self) -> None:
-        self.eval()
+        _run_model(self).eval()  # Lightning's: `self.trainer.model.eval()`
 
     def on_test_model_train(self) -> None:
-        self.train()
+        _run_model(self).train()  # Lightning's: `self.trainer.model.train()`
 
     def on_predict_model_eval(self) -> None:
-        self.eval()
+        _run_model(self).eval()  # Lightning's: `self.trainer.model.eval()`
 
     def on_test_start(self) -> None: ...
     def on_test_end(self) -> None: ...
@@ -800,3 +800,11 @@ def _importable(package: str) -> bool:
     except ImportError:
         return False
     return True
+
+
+def _run_model(module: Any) -> Any:
+    """``module.trainer.model`` (the strategy's wrapper, as Lightning's mode hooks use) when
+    the Module is attached to a Trainer, else the Module."""
+    trainer = getattr(module, "_trainer", None)
+    model = getattr(trainer, "model", None) if trainer is not None else None
+    return model if isinstance(model, torch.nn.Module) else module

@@ -924,6 +924,9 @@ class Trainer(LightningTrainerFacade):
                 self._hooks.on_exception(trainer=self, module=model, exception=exc)
                 if datamodule is not None:  # as Lightning: after the callbacks
                     datamodule.on_exception(exc)
+                on_exception = getattr(self.strategy, "on_exception", None)
+                if on_exception is not None:  # as Lightning: the strategy's last
+                    on_exception(exc)
             if isinstance(exc, KeyboardInterrupt):
                 raise SystemExit(130) from exc
             raise

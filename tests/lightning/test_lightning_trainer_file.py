@@ -243,3 +243,59 @@ def test_gradient_clip_algorithm_in_any_case(tmp_path) -> None:
     )
     trainer.fit(model)
     assert model.largest == pytest.approx(1e-10)
+
+
+@pytest.mark.parametrize("exception_type", [KeyboardInterrupt, RuntimeError])
+def test_the_strategy_gets_on_exception_last(tmp_path, exception_type) -> None:
+    # Ported from tests/tests_pytorch/trainer/test_trainer.py::test_trainer_calls_strategy_on_exception
+    # (and test_trainer_calls_datamodule_on_exception): Lightning's public
+    # `Strategy.on_exception(exception)` runs once, after the callbacks' and the DataModule's
+    from treadle.demos.boring_classes import BoringDataModule
+    from treadle.strategies import Strategy
+
+    exception = exception_type("Test exception")
+    order = []
+
+    class Raises(BoringModel):
+        def on_fit_start(self):
+            raise exception
+
+    class Seen(treadle.Callback):
+        def on_exception(self, trainer, pl_module, exc):
+            order.append(("callback", exc))
+
+    datamodule = BoringDataModule()
+    datamodule.on_exception = lambda exc: order.append(("datamodule", exc))
+    original = Strategy.on_exception
+
+    def record(self, exc):
+        order.append(("strategy", exc))
+        return original(self, exc)
+
+    trainer = treadle.Trainer(**quiet(tmp_path, callbacks=[Seen()]))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Strategy, "on_exception", record)
+        with pytest.raises((type(exception), SystemExit)):
+            trainer.fit(Raises(), datamodule=datamodule)
+    assert order == [("callback", exception), ("datamodule", exception), ("strategy", exception)]
+    assert isinstance(trainer.strategy, Strategy)
+
+
+def test_the_mode_hooks_default_to_the_trainers_model(tmp_path) -> None:
+    # Ported from tests/tests_pytorch/trainer/test_trainer.py::test_model_in_correct_mode_during_stages
+    # (its ddp_spawn row): Lightning's on_*_model_eval/train call `self.trainer.model.eval()`/
+    # `.train()`, so the strategy's wrapper (DDP) is in eval mode during validation too
+    from types import SimpleNamespace
+
+    module = BoringModel()
+    wrapper = torch.nn.Sequential(module)
+    module._trainer = SimpleNamespace(model=wrapper)
+    module.on_validation_model_eval()
+    assert not wrapper.training and not module.training
+    module.on_validation_model_train()
+    assert wrapper.training and module.training
+    module.on_test_model_eval()
+    assert not wrapper.training
+    module.on_test_model_train()
+    module.on_predict_model_eval()
+    assert not wrapper.training and not module.training

@@ -529,8 +529,9 @@ class DDPStrategy(StrategyBase):
 
     # -- the end -------------------------------------------------------------------------------
 
-    @hookimpl(trylast=True)  # after the callbacks' on_exception: it may raise the job's error
     def on_exception(self, exception: BaseException) -> None:
+        # Lightning's Strategy.on_exception: the Trainer calls it after the callbacks' and the
+        # DataModule's on_exception (it may raise the job's error).
         # Every rank records its exception (TORCHELASTIC_ERROR_FILE: our launch's or torchrun's).
         # Rank 0 of our own launch ends the job: it collects the other ranks' records, stops
         # those left (they would only fail at their next collective, or after the

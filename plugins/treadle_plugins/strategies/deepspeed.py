@@ -616,8 +616,10 @@ class DeepSpeedStrategy(StrategyBase):
         )
         self._failed = False
 
-    @hookimpl(trylast=True)  # after the callbacks' on_exception: it may raise the job's error
-    def on_exception(self, trainer, exception):
+    def on_exception(self, exception: BaseException) -> None:
+        # Lightning's Strategy.on_exception, called by the Trainer after the callbacks' and
+        # the DataModule's (it may raise the job's error).
+        trainer = self._trainer
         # As ddp's: every rank records its exception (TORCHELASTIC_ERROR_FILE); rank 0 of our
         # own launch collects the ranks' records, stops the others rather than leaving them
         # to their next collective (or the process-group timeout), and raises the report when
