@@ -355,8 +355,13 @@ def test_variables_set_by_hand_on_each_node_are_joined(job):
         start(
             [sys.executable, str(script), "nodes", str(out)],
             script.parent,
-            dict(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2",
-                 NODE_RANK=str(node), LOCAL_RANK="0"),
+            dict(
+                MASTER_ADDR="127.0.0.1",
+                MASTER_PORT=str(port),
+                WORLD_SIZE="2",
+                NODE_RANK=str(node),
+                LOCAL_RANK="0",
+            ),
         )
         for node in (0, 1)
     ]
