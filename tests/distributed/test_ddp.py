@@ -14,6 +14,7 @@ is the gradient of the mean over the 8 samples: the same SGD update, up to float
 
 from __future__ import annotations
 
+import socket
 import sys
 import time
 from pathlib import Path
@@ -120,6 +121,7 @@ class Probe(treadle.Callback):
         env = trainer.environment
         (Path(self.out) / f"rank{trainer.global_rank}.json").write_text(json.dumps({
             "rank": trainer.global_rank, "world_size": trainer.world_size,
+            "node_rank": trainer.node_rank, "local_rank": trainer.local_rank,
             "launcher": getattr(env, "launcher", None), "strategy": trainer.strategy.name,
             "params": {k: v.tolist() for k, v in pl_module.state_dict().items()},
             "seen": pl_module.seen, "synced": self.synced, "collectives": collectives,
@@ -202,6 +204,8 @@ def main(mode, out):
         kw["strategy"] = "ddp_spawn"
     if mode == "stuck":
         kw["process_group_timeout"] = 3
+    if mode == "nodes":  # one process on each of two "nodes" (variables set by hand)
+        kw.update(devices=1, num_nodes=2)
     trainer = treadle.Trainer(**trainer_kwargs(out, **kw))
     model = Regression(manual=manual, crash=crash)
     train = DataLoader(dataset(), batch_size=4, shuffle=mode == "shuffle")
@@ -336,6 +340,39 @@ def test_torchrun_launch_is_joined_and_shuffles_per_epoch(job):
     assert _seen(r0, 0) != _seen(r0, 1)  # set_epoch: a new order each epoch
     assert _seen(r0, 0) != sorted(_seen(r0, 0))
     assert log.count("PRINTED by rank") == 1, log
+
+
+def test_variables_set_by_hand_on_each_node_are_joined(job):
+    # Lightning's clouds/cluster_intermediate_1.rst: MASTER_ADDR, MASTER_PORT, WORLD_SIZE,
+    # NODE_RANK (and each process's LOCAL_RANK, no RANK) set by hand on every node; here two
+    # "nodes" of one process each on this machine, as Lightning's LightningEnvironment reads them
+    # (rank = NODE_RANK * processes per node + LOCAL_RANK).
+    script, out = job
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = [
+        start(
+            [sys.executable, str(script), "nodes", str(out)],
+            script.parent,
+            dict(
+                MASTER_ADDR="127.0.0.1",
+                MASTER_PORT=str(port),
+                WORLD_SIZE="2",
+                NODE_RANK=str(node),
+                LOCAL_RANK="0",
+            ),
+        )
+        for node in (0, 1)
+    ]
+    logs = [finish(p) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs
+    r0, r1 = read_json(out / "rank0.json"), read_json(out / "rank1.json")
+    assert (r0["launcher"], r1["launcher"], r0["world_size"]) == ("env", "env", 2)
+    assert (r0["node_rank"], r1["node_rank"], r0["local_rank"], r1["local_rank"]) == (0, 1, 0, 0)
+    _assert_same_params(r0["params"], r1["params"], atol=0)
+    s0, s1 = _seen(r0, 0), _seen(r1, 0)
+    assert len(s0) == len(s1) == 32 and sorted(s0 + s1) == list(range(64))
 
 
 def test_ddp_spawn_returns_the_trained_weights_to_the_caller(job):

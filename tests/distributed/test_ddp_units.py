@@ -190,6 +190,50 @@ def test_torchrun_variables_are_joined(monkeypatch):
     assert t.plugin_manager.selected["environment"] is t.environment
 
 
+def by_hand_vars(monkeypatch, node_rank, local_rank=0, world_size=2, **extra):
+    # Lightning's clouds/cluster_intermediate_1.rst: set by hand on each node, no RANK.
+    values = {
+        "MASTER_ADDR": "10.10.10.16",
+        "MASTER_PORT": 29500,
+        "WORLD_SIZE": world_size,
+        "NODE_RANK": node_rank,
+        "LOCAL_RANK": local_rank,
+        **extra,
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, str(value))
+
+
+def test_variables_set_by_hand_on_each_node_are_joined(monkeypatch):
+    # As Lightning's LightningEnvironment: rank = NODE_RANK * processes per node + LOCAL_RANK.
+    by_hand_vars(monkeypatch, node_rank=1)
+    t = trainer(devices=1, num_nodes=2, strategy="ddp")
+    assert isinstance(t.environment, TorchrunEnvironment) and t.environment.launcher == "env"
+    assert t.strategy.joined and t.environment.main_address == "10.10.10.16"
+    assert (t.world_size, t.global_rank, t.local_rank, t.node_rank) == (2, 1, 0, 1)
+    by_hand_vars(monkeypatch, node_rank=1, local_rank=1, world_size=4)
+    t = trainer(devices=2, num_nodes=2, strategy="ddp")
+    assert (t.world_size, t.global_rank, t.local_rank, t.node_rank) == (4, 3, 1, 1)
+    by_hand_vars(monkeypatch, node_rank=1, local_rank=0, world_size=6, LOCAL_WORLD_SIZE=3)
+    t = trainer(devices="auto", num_nodes=2)  # strategy "auto": the launch has 6 processes
+    assert t.strategy.name == "ddp" and (t.world_size, t.global_rank) == (6, 3)
+
+
+def test_variables_by_hand_need_local_rank_and_master_port(monkeypatch):
+    by_hand_vars(monkeypatch, node_rank=0)
+    monkeypatch.delenv("LOCAL_RANK")
+    assert trainer(devices=1).environment is None
+    by_hand_vars(monkeypatch, node_rank=0)
+    monkeypatch.delenv("MASTER_PORT")
+    assert trainer(devices=1).environment is None
+
+
+def test_variables_by_hand_that_do_not_fit_together_are_refused(monkeypatch):
+    by_hand_vars(monkeypatch, node_rank=2)  # 2 processes in all, one per node: no node 2
+    with pytest.raises(RuntimeError, match=r"NODE_RANK=2, LOCAL_RANK=0, WORLD_SIZE=2 .* rank 2"):
+        trainer(devices=1, num_nodes=2, strategy="ddp")
+
+
 def test_devices_that_disagree_with_the_launch_are_refused(monkeypatch):
     torchrun_vars(monkeypatch, world_size=4)
     with pytest.raises(

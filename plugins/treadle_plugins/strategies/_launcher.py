@@ -106,10 +106,29 @@ def torchrun_env() -> dict[str, Any] | None:
     (None when unset), and launcher: "treadle" (this module), "torchrun" (torchrun / torch
     elastic) or "env" (variables set some other way). LOCAL_RANK and LOCAL_WORLD_SIZE default to
     RANK and WORLD_SIZE (one node); the node rank is GROUP_RANK (torchrun) or NODE_RANK.
+
+    Without RANK, the variables Lightning's docs set by hand on each node of a cluster
+    (clouds/cluster_intermediate_1: MASTER_ADDR, MASTER_PORT, WORLD_SIZE, NODE_RANK, and the
+    process's LOCAL_RANK) are a launch too, as Lightning's ``LightningEnvironment`` reads them:
+    rank is then None (``node_rank * processes per node + local_rank``, which the environment
+    works out from the Trainer's ``num_nodes``) and local_world_size is LOCAL_WORLD_SIZE or None.
     """
     rank, world_size = _env_int("RANK"), _env_int("WORLD_SIZE")
-    if rank is None or world_size is None:
+    if world_size is None:
         return None
+    if rank is None:
+        if "LOCAL_RANK" not in os.environ or "MASTER_PORT" not in os.environ:
+            return None
+        return {
+            "rank": None,
+            "world_size": world_size,
+            "local_rank": _env_int("LOCAL_RANK"),
+            "local_world_size": _env_int("LOCAL_WORLD_SIZE"),
+            "node_rank": _env_int("GROUP_RANK", _env_int("NODE_RANK", 0)),
+            "master_addr": os.environ.get("MASTER_ADDR"),
+            "master_port": _env_int("MASTER_PORT"),
+            "launcher": "env",
+        }
     if os.environ.get(LAUNCHED_ENV) == "1":
         launcher = "treadle"
     elif "TORCHELASTIC_RUN_ID" in os.environ:
