@@ -1,8 +1,9 @@
 """Lightning's ``utilities`` submodules that ``import treadle`` does not load.
 
 ``treadle.utilities.types``, ``.parsing``, ``.seed``, ``.memory``, ``.data``, ``.deepspeed``,
-``.signature_utils`` and ``.imports`` (Lightning's ``lightning.pytorch.utilities.X`` after a program's imports are mapped) are this
-module, imported the first time a program imports one of those paths (``_lightning_paths.LAZY``).
+``.signature_utils`` and ``.imports`` (Lightning's ``lightning.pytorch.utilities.X`` after a
+program's imports are mapped) are this module, imported the first time a program imports one of
+those paths (``_lightning_paths.LAZY``).
 It holds each path's public names: those ``treadle.utilities`` already has, and the rest written
 here on treadle's own pieces (``_hparams`` for ``save_hyperparameters``, the checkpoint's RNG
 state for ``isolate_rng``, the Trainer's collectives for ``has_len_all_ranks``).

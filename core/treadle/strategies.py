@@ -703,123 +703,6 @@ class DeepSpeedStrategy(DDPStrategy):
         return f"DeepSpeedStrategy({self.name!r})"
 
 
-class _StrategyRegistry(dict[str, Any]):
-    """Lightning's ``StrategyRegistry`` (advanced/strategy_registry.rst): strategy names mapped
-    to a class and the arguments to make it with, so that ``Trainer(strategy="a_name")`` can
-    name a configured strategy object.
-
-    ``register(name, strategy=None, description=None, override=False, **init_params)`` (also a
-    decorator when ``strategy`` is left out) stores ``{"strategy", "strategy_name",
-    "description", "init_params"}`` under ``name``; an existing name needs ``override=True``.
-    ``get(name)`` makes the object, ``strategy(**init_params)``; ``remove(name)``;
-    ``available_strategies()``. It holds treadle's strategy names from the start, made with
-    the classes of this module as Lightning's are (``"ddp_spawn"`` is
-    ``DDPStrategy(start_method="spawn")``); a name registered or overridden by the program is
-    what ``Trainer(strategy=name)`` runs, the object ``get(name)`` makes.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._builtin: dict[str, Any] = {}
-
-    def register(
-        self,
-        name: str,
-        strategy: Any = None,
-        description: str | None = None,
-        override: bool = False,
-        **init_params: Any,
-    ) -> Any:
-        if not isinstance(name, str):
-            raise TypeError(f"`name` must be a str, found {name}")
-        if name in self and not override:
-            raise ValueError(
-                f"'{name}' is already present in the registry. HINT: Use `override=True`."
-            )
-        data: dict[str, Any] = {
-            "description": description if description is not None else "",
-            "init_params": init_params,
-        }
-
-        def do_register(strategy: Any) -> Any:
-            data["strategy"] = strategy
-            data["strategy_name"] = name
-            self[name] = data
-            return strategy
-
-        if strategy is not None:
-            return do_register(strategy)
-        return do_register
-
-    def get(self, name: str, default: Any = None) -> Any:
-        if name in self:
-            data = self[name]
-            return data["strategy"](**data["init_params"])
-        if default is not None:
-            return default
-        available = ", ".join(sorted(self.keys())) or "none"
-        raise KeyError(f"'{name}' not found in registry. Available names: {available}")
-
-    def remove(self, name: str) -> None:
-        self.pop(name)
-
-    def available_strategies(self) -> list[str]:
-        return list(self.keys())
-
-    def registered_by_program(self, name: str) -> bool:
-        """Whether ``name`` is the program's own entry (registered or overridden), which
-        ``Trainer(strategy=name)`` makes with ``get``; treadle's names are run by name."""
-        return name in self and self[name] is not self._builtin.get(name)
-
-    def __str__(self) -> str:
-        return "Registered Strategies: {}".format(", ".join(self.keys()))
-
-    def _register_builtins(self) -> None:
-        ddp = "DDP strategy, one process per device"
-        for name, start in (
-            ("ddp", "popen"),
-            ("ddp_spawn", "spawn"),
-            ("ddp_fork", "fork"),
-            ("ddp_notebook", "fork"),
-        ):
-            self.register(name, DDPStrategy, description=f"{ddp} ({start})", start_method=start)
-            for unused in (False, True):
-                self.register(
-                    f"{name}_find_unused_parameters_{str(unused).lower()}",
-                    DDPStrategy,
-                    description=f"{ddp} ({start}) with find_unused_parameters={unused}",
-                    start_method=start,
-                    find_unused_parameters=unused,
-                )
-        ds = "DeepSpeed strategy"
-        self.register("deepspeed", DeepSpeedStrategy, description=ds)
-        stages: tuple[tuple[str, dict[str, Any]], ...] = (
-            ("deepspeed_stage_1", {"stage": 1}),
-            ("deepspeed_stage_2", {"stage": 2}),
-            ("deepspeed_stage_2_offload", {"stage": 2, "offload_optimizer": True}),
-            ("deepspeed_stage_3", {"stage": 3}),
-            (
-                "deepspeed_stage_3_offload",
-                {"stage": 3, "offload_optimizer": True, "offload_parameters": True},
-            ),
-        )
-        for name, params in stages:
-            self.register(name, DeepSpeedStrategy, description=f"{ds} {params}", **params)
-        self.register("fsdp", FSDPStrategy, description="Fully Sharded Data Parallel (FSDP)")
-        self.register(
-            "fsdp_cpu_offload",
-            FSDPStrategy,
-            description="Fully Sharded Data Parallel (FSDP) with parameters offloaded to the CPU",
-            cpu_offload=True,
-        )
-        self.register("single_device", SingleDeviceStrategy, description="one process, one device")
-        self._builtin = dict(self)
-
-
-StrategyRegistry = _StrategyRegistry()
-StrategyRegistry._register_builtins()
-
-
 _lightning_paths.register(__name__)
 
 
@@ -902,9 +785,7 @@ class _StrategyRegistry(dict):
 
 def _register_builtin(registry: _StrategyRegistry) -> None:
     """The names Lightning 2.6.6 registers that treadle runs, with Lightning's parameters."""
-    entries: list[tuple[str, Any, str, dict[str, Any]]] = [
-        ("single_device", SingleDeviceStrategy, "SingleDeviceStrategy", {}),
-    ]
+    entries: list[tuple[str, Any, str, dict[str, Any]]] = []  # (in Lightning's order)
     for start, methods in (
         ("popen", ("ddp",)),
         ("spawn", ("ddp_spawn",)),
@@ -969,6 +850,7 @@ def _register_builtin(registry: _StrategyRegistry) -> None:
             "Fully Sharded Data Parallel (FSDP) training with Full Sharding and CPU Offloading",
             {"cpu_offload": True},
         ),
+        ("single_device", SingleDeviceStrategy, "SingleDeviceStrategy", {}),
     ]
     for name, cls, description, params in entries:
         registry.register(name, cls, description=description, **params)

@@ -87,15 +87,6 @@ class Trainer(LightningTrainerFacade):
         # Trainer(strategy=FSDPStrategy(...)): an object for what a name cannot say; selected
         # as it is (its `connect(trainer)` binds it to this run), its name in the config.
         self._strategy_object = kwargs.get("strategy")
-        registry = getattr(sys.modules.get("treadle.strategies"), "StrategyRegistry", None)
-        # A name the program put in StrategyRegistry (imported, so in sys.modules): its object
-        if (
-            isinstance(self._strategy_object, str)
-            and registry is not None
-            and registry.registered_by_program(self._strategy_object)
-        ):
-            self._strategy_object = registry.get(self._strategy_object)
-            kwargs = {**kwargs, "strategy": self._strategy_object}
         if isinstance(self._strategy_object, str) or self._strategy_object is None:
             self._strategy_object = None
         else:
