@@ -153,11 +153,14 @@ class Strategy(Protocol):
         val_loader: Any,
         ckpt_path: Any,
         datamodule: Any = None,
+        return_predictions: bool | None = None,
     ) -> Optional[tuple[Any]]:
         """Run ``fit``/``validate`` elsewhere (``ddp_spawn``'s workers) and return a one-tuple
         holding the stage's result, or None to run the stage in this process. Called by the
         Trainer before anything else of the stage; ``datamodule`` is passed (by keyword) only
-        when the entry point got one."""
+        when the entry point got one, ``return_predictions=True`` only when ``predict`` was
+        asked for its predictions (a strategy running the stage in spawned workers refuses it
+        there, as Lightning's: ``ddp_spawn``)."""
 
 
 @runtime_checkable
@@ -331,6 +334,7 @@ class StrategyBase:
         val_loader: Any,
         ckpt_path: Any,
         datamodule: Any = None,
+        return_predictions: bool | None = None,
     ) -> Optional[tuple[Any]]:
         return None
 

@@ -9,6 +9,7 @@ it to a loop (``treadle.loop``). Nothing here runs per batch: the loops and the 
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import signal
@@ -71,6 +72,13 @@ from treadle.utilities import (
 )
 
 __version__ = checkpoint.VERSION
+
+
+def _takes_return_predictions(trainer: Trainer) -> bool:
+    """The strategy's ``launch_stage`` takes ``return_predictions`` (one written before it did
+    is not passed it)."""
+    params = inspect.signature(trainer.strategy.launch_stage).parameters.values()
+    return any(p.name == "return_predictions" or p.kind is p.VAR_KEYWORD for p in params)
 
 
 class Trainer(LightningTrainerFacade):
@@ -722,9 +730,16 @@ class Trainer(LightningTrainerFacade):
         checkpoints hold only what ``torch.load(weights_only=True)`` reads, and are read so.
         """
         dataloaders, datamodule = _split_datamodule(dataloaders, datamodule)
-        keep = True if return_predictions is None else return_predictions
+        # (None: Lightning's default, True here and False where the stage runs in spawned
+        # workers, which refuse True: see DDPStrategy.launch_stage)
         return self._run(
-            "predict", model, None, dataloaders, ckpt_path, datamodule, keep_predictions=keep
+            "predict",
+            model,
+            None,
+            dataloaders,
+            ckpt_path,
+            datamodule,
+            keep_predictions=return_predictions,
         )
 
     def save_checkpoint(
@@ -786,7 +801,7 @@ class Trainer(LightningTrainerFacade):
         ckpt_path: str | None,
         datamodule: Any = None,
         check_only: bool = False,
-        keep_predictions: bool = False,
+        keep_predictions: bool | None = False,
     ) -> Any:
         """Set ``fn`` up, validate, hand it to a loop. ``check_only``: stop after validation
         (``treadle validate``): nothing set up or run."""
@@ -802,14 +817,22 @@ class Trainer(LightningTrainerFacade):
                 train_loader,
                 eval_loaders,
                 ckpt_path,
-                # by keyword, and only when given: strategies written before it keep working
+                # by keyword, and only when given: strategies written before them keep working
                 **({"datamodule": datamodule} if datamodule is not None else {}),
+                **(
+                    {"return_predictions": True}
+                    if fn == "predict" and keep_predictions and _takes_return_predictions(self)
+                    else {}
+                ),
             )
             if launched is not None:  # the workers' predict returned its predictions regardless
                 # as Lightning's launcher: the main process's state is the workers' at their end
                 self.state.fn, self.state.stage = FnName(fn), None
                 self.state.status = "finished"
+                # (predict: None unless asked for, Lightning's default under ddp_spawn)
                 return None if fn == "predict" and not keep_predictions else launched[0]
+        if keep_predictions is None:  # predict here: Lightning's default, the predictions
+            keep_predictions = True
         self.module = model
         model.trainer = self
         self._given_loaders = {"train": train_loader is not None, "val": eval_loaders is not None}

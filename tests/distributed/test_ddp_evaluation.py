@@ -28,6 +28,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import treadle
+from torch.multiprocessing import ProcessRaisedException
+from treadle import ConfigurationError
 
 
 def dataset(n=9):
@@ -112,8 +114,12 @@ def main(mode, out):
         model = Scorer()
         result = {"test": t.test(model, loader())[0],
                   "callback_metrics": floats(t.callback_metrics),
-                  "predict": predictions(t.predict(model, loader())),
+                  "predict": t.predict(model, loader()),
                   "no_predictions": t.predict(model, loader(), return_predictions=False)}
+        try:
+            t.predict(model, loader(), return_predictions=True)
+        except ProcessRaisedException as exc:
+            result["asked"] = [type(exc).__name__, isinstance(exc, ConfigurationError), str(exc)]
         Path(out, "spawn.json").write_text(json.dumps(result))
         return
     t = trainer(out)
@@ -223,8 +229,10 @@ def test_ddp_spawn_test_and_predict_return_rank_zeros_results(job):
     assert spawn["callback_metrics"]["test_loss"] == pytest.approx(
         ref["test"]["test_loss"], rel=1e-6
     )
-    # rank 0's share of the predictions (as Lightning's ddp_spawn), none with
-    # return_predictions=False
-    assert [b["idx"] for b in spawn["predict"]] == [[0, 2], [4, 6], [8]]
-    assert {b["rank"] for b in spawn["predict"]} == {0}
-    assert spawn["no_predictions"] is None
+    # As Lightning's ddp_spawn: predict returns None, and return_predictions=True is refused
+    # in the workers (a ProcessRaisedException in the caller, also a ConfigurationError here).
+    # Ported from tests/tests_pytorch/trainer/test_trainer.py::test_spawn_predict_return_predictions
+    assert spawn["predict"] is None and spawn["no_predictions"] is None
+    name, is_config_error, message = spawn["asked"]
+    assert name == "SpawnedConfigurationError" and is_config_error
+    assert "`return_predictions` should be set to `False`" in message

@@ -53,7 +53,7 @@ import torch
 import torch.multiprocessing as mp
 from torch.multiprocessing import ProcessRaisedException
 
-from treadle.errors import Preempted
+from treadle.errors import ConfigurationError, Preempted
 
 # Set in every process started by this module (and in rank 0 after it launched the others), so
 # that a re-run script that calls launch_subprocess_ranks() again does not launch a second time.
@@ -528,6 +528,24 @@ class RankFailedError(RuntimeError):
 
     def __reduce__(self) -> tuple:
         return (type(self), (str(self), self.failures))
+
+
+class SpawnedConfigurationError(ConfigurationError, ProcessRaisedException):
+    """A ``ConfigurationError`` the spawned workers found, raised in the caller with the same
+    problems; also a ``ProcessRaisedException``, as Lightning's ``ddp_spawn`` raises whatever a
+    worker raised (``except ProcessRaisedException`` written for Lightning catches it)."""
+
+    def __init__(self, error: ConfigurationError) -> None:
+        ConfigurationError.__init__(self, error.problems)
+        self.error_index, self.pid = 0, None  # (ProcessRaisedException's attributes: rank 0)
+        self.msg = str(self)
+
+    def __reduce__(self) -> tuple:
+        return (_rebuild_configuration_error, (self.problems,))
+
+
+def _rebuild_configuration_error(problems: list[str]) -> SpawnedConfigurationError:
+    return SpawnedConfigurationError(ConfigurationError(problems))
 
 
 class SpawnedRankFailedError(RankFailedError, ProcessRaisedException):

@@ -255,11 +255,13 @@ class DDPStrategy(StrategyBase):
         val_loader: Any,
         ckpt_path: Any,
         datamodule: Any = None,
+        return_predictions: bool | None = None,
     ) -> tuple | None:
         """``ddp_spawn``/``ddp_fork``: run the stage in spawned (forked) workers and bring rank
         0's outcome back; returns a one-tuple holding what the stage returns, or None to run it
         here (a worker, or plain ``ddp``). Called by the Trainer before anything else of the
-        stage."""
+        stage. ``predict(return_predictions=True)`` is refused in the workers, as Lightning's
+        spawning strategies do (a ``ProcessRaisedException`` here)."""
         if not self.spawn or self.joined:
             return None
         if self.start_method == "fork":
@@ -280,7 +282,16 @@ class DDPStrategy(StrategyBase):
             out = _launcher.spawn(
                 _spawn_worker,
                 self.world_size,
-                args=(config, stage, model, train_loader, val_loader, ckpt_path, datamodule),
+                args=(
+                    config,
+                    stage,
+                    model,
+                    train_loader,
+                    val_loader,
+                    ckpt_path,
+                    datamodule,
+                    bool(return_predictions),
+                ),
                 start_method=self.start_method,
                 timeout_s=self._pg_timeout_s,
             )
@@ -289,7 +300,10 @@ class DDPStrategy(StrategyBase):
             if datamodule is not None:
                 datamodule.trainer = dm_previous
         if "error" in out:  # a ConfigurationError found by the workers' validation
-            raise out["error"]
+            error = out["error"]  # (a plain one comes back as Lightning's spawn raises it too)
+            if type(error) is ConfigurationError:
+                raise _launcher.SpawnedConfigurationError(error)
+            raise error
         model.load_state_dict(out["state_dict"])
         model.trainer, trainer.module = trainer, model
         if stage == "fit":  # (a worker's validate/test/predict starts from 0: the caller's stand)
@@ -674,6 +688,7 @@ def _spawn_worker(
     val_loader: Any,
     ckpt_path: Any,
     datamodule: Any = None,
+    refuse_predictions: bool = False,
 ) -> dict[str, Any]:
     """One ``ddp_spawn``/``ddp_fork`` rank: a Trainer with the caller's arguments runs the stage
     (joining the rank variables the launcher set); rank 0's outcome goes back to the caller."""
@@ -687,6 +702,13 @@ def _spawn_worker(
             tensor.data = tensor.data.clone()
     trainer = Trainer(**config)
     try:
+        if refuse_predictions:  # Lightning's words (its prediction loop, in each worker)
+            raise ConfigurationError(
+                "`return_predictions` should be set to `False` when using the strategies that "
+                f"spawn or fork. Found True with strategy {config.get('strategy')!r}: "
+                "predict under ddp_spawn/ddp_fork returns None; write the predictions from each "
+                "rank (a BasePredictionWriter callback), or use strategy='ddp'."
+            )
         if stage == "fit":
             result = trainer.fit(
                 model, train_loader, val_loader, ckpt_path=ckpt_path, datamodule=datamodule

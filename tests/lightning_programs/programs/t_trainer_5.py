@@ -1,10 +1,10 @@
 # Source: https://github.com/Lightning-AI/pytorch-lightning/blob/master/tests/tests_pytorch/trainer/test_trainer.py
 #   (part 5: the ddp_spawn variants on the CPU) test_fit_test_synchronization,
-#   test_model_in_correct_mode_during_stages (its `ddp_spawn` row; part 3 runs the `auto` one).
-#   Defined here but not run yet (they fail on treadle, see tests/lightning_programs/README.md,
-#   lprog46): test_trainer_predict_ddp_spawn, test_spawn_predict_return_predictions (Lightning
-#   refuses `return_predictions=True` under spawn and returns None), and the `ddp_spawn` row of
-#   test_error_handling_all_stages (Lightning calls `on_exception` in the caller too)
+#   test_model_in_correct_mode_during_stages (its `ddp_spawn` row; part 3 runs the `auto` one),
+#   test_trainer_predict_ddp_spawn (CPU), test_spawn_predict_return_predictions.
+#   Defined here but not run yet (it fails on treadle, see tests/lightning_programs/README.md,
+#   lprog46): the `ddp_spawn` row of test_error_handling_all_stages (Lightning calls
+#   `on_exception` in the caller too)
 # (Apache-2.0, Copyright The Lightning AI team)
 # Edits: the tests turned into one __main__ program asserting what they asserted, parametrized
 #   tests as loops; tmpdir -> a tempfile dir; pytest.raises -> try/except; the prediction
@@ -274,6 +274,8 @@ if __name__ == "__main__":
     for name, fn, args in [
         ("model_in_correct_mode", test_model_in_correct_mode_during_stages, ("ddp_spawn", 1)),
         ("fit_test_synchronization", test_fit_test_synchronization, ()),
+        ("trainer_predict_ddp_spawn", test_trainer_predict_ddp_spawn, ("cpu",)),
+        ("spawn_predict_return_predictions", test_spawn_predict_return_predictions, ()),
     ]:
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
