@@ -127,17 +127,18 @@ class ModelCheckpoint(Checkpoint):
     def _validate_arguments(self) -> None:
         if self.save_top_k < -1:
             raise ConfigurationError(
-                f"ModelCheckpoint(save_top_k={self.save_top_k}): must be >= -1 (-1 keeps every "
-                f"checkpoint, 0 none)."
+                f"ModelCheckpoint(save_top_k={self.save_top_k}): invalid value. Must be >= -1 (-1 "
+                f"keeps every checkpoint, 0 none)."
             )
         if self._every_n_train_steps < 0:
             raise ConfigurationError(
-                f"ModelCheckpoint(every_n_train_steps={self._every_n_train_steps}): must be >= 0 "
+                f"ModelCheckpoint(every_n_train_steps={self._every_n_train_steps}): invalid value. "
+                f"Must be >= 0 "
                 f"(0 saves no checkpoint during the epoch)."
             )
         if self._every_n_epochs < 0:
             raise ConfigurationError(
-                f"ModelCheckpoint(every_n_epochs={self._every_n_epochs!r}): must be >= 0 "
+                f"ModelCheckpoint(every_n_epochs={self._every_n_epochs!r}): invalid value. Must be >= 0 "
                 f"(0 saves no top-k checkpoint at epoch ends)."
             )
         triggers = (
@@ -147,7 +148,7 @@ class ModelCheckpoint(Checkpoint):
         )
         if triggers > 1:
             raise ConfigurationError(
-                f"ModelCheckpoint: combination of parameters every_n_train_steps="
+                f"ModelCheckpoint: Combination of parameters every_n_train_steps="
                 f"{self._every_n_train_steps}, every_n_epochs={self._every_n_epochs} and "
                 f"train_time_interval={self._train_time_interval} should be mutually exclusive. "
                 f"Give one; for several triggers, use one ModelCheckpoint per trigger."

@@ -72,27 +72,28 @@ class Saves(treadle.Callback):
     [
         (
             {"save_top_k": -3},
-            "ModelCheckpoint(save_top_k=-3): must be >= -1 (-1 keeps every checkpoint, 0 none).",
+            "ModelCheckpoint(save_top_k=-3): invalid value. Must be >= -1 (-1 keeps every "
+            "checkpoint, 0 none).",
         ),
         (
             {"every_n_train_steps": -1},
-            "ModelCheckpoint(every_n_train_steps=-1): must be >= 0 (0 saves no checkpoint "
+            "ModelCheckpoint(every_n_train_steps=-1): invalid value. Must be >= 0 (0 saves no checkpoint "
             "during the epoch).",
         ),
         (
             {"every_n_train_steps": 1, "every_n_epochs": 2},
-            "ModelCheckpoint: combination of parameters every_n_train_steps=1, every_n_epochs=2 "
+            "ModelCheckpoint: Combination of parameters every_n_train_steps=1, every_n_epochs=2 "
             "and train_time_interval=None should be mutually exclusive. Give one; for several "
             "triggers, use one ModelCheckpoint per trigger.",
         ),
         (
             {"train_time_interval": timedelta(minutes=1), "every_n_epochs": 2},
-            "ModelCheckpoint: combination of parameters every_n_train_steps=0, every_n_epochs=2 "
+            "ModelCheckpoint: Combination of parameters every_n_train_steps=0, every_n_epochs=2 "
             "and train_time_interval=0:01:00 should be mutually exclusive.",
         ),
         (
             {"train_time_interval": timedelta(minutes=1), "every_n_train_steps": 2},
-            "combination of parameters every_n_train_steps=2, every_n_epochs=0 and "
+            "Combination of parameters every_n_train_steps=2, every_n_epochs=0 and "
             "train_time_interval=0:01:00 should be mutually exclusive.",
         ),
         (
