@@ -107,7 +107,11 @@ class Saves(treadle.Callback):
             "ModelCheckpoint(save_last='yes'): use True (a last.ckpt file), 'link' (a symlink "
             "to the latest checkpoint) or False.",
         ),
-        ({"mode": "unknown_option"}, "ModelCheckpoint(mode='unknown_option'): use 'min' or 'max'."),
+        (
+            {"mode": "unknown_option"},
+            "ModelCheckpoint(mode='unknown_option'): `mode` can be 'min' or 'max' but got "
+            "unknown_option.",
+        ),
     ],
 )
 def test_invalid_arguments(kwargs, message):
@@ -933,3 +937,27 @@ def test_step_save_of_a_train_metric_is_not_deferred(tmp_path):
     )  # fmt: skip
     fit(tmp_path, callback, TrainScore(), max_epochs=1, limit_train_batches=3, limit_val_batches=0)
     assert names(tmp_path) == [f"epoch=0-step={i}.ckpt" for i in (1, 2, 3)]
+
+
+def test_default_checkpoint_behavior_calls_save_checkpoint_as_lightning(tmp_path):
+    """Ported from tests/tests_pytorch/checkpointing/test_model_checkpoint.py::
+    test_default_checkpoint_behavior: the default callback calls
+    ``trainer.save_checkpoint(path, save_weights_only)`` with both arguments positional, so a
+    program's ``patch.object(trainer, "save_checkpoint", wraps=...)`` sees Lightning's calls."""
+    from unittest.mock import call, patch
+
+    args = quiet(
+        tmp_path,
+        enable_checkpointing=True,
+        max_epochs=3,
+        limit_train_batches=5,
+        limit_val_batches=5,
+    )
+    trainer = treadle.Trainer(**args)
+    with patch.object(trainer, "save_checkpoint", wraps=trainer.save_checkpoint) as save_mock:
+        trainer.fit(BoringModel())
+    save_dir = tmp_path / "checkpoints"
+    save_mock.assert_has_calls(
+        [call(str(save_dir / f"epoch={e}-step={s}.ckpt"), False) for e, s in enumerate((5, 10, 15))]
+    )
+    assert names(save_dir) == ["epoch=2-step=15.ckpt"]
