@@ -59,6 +59,12 @@ def make_trainer(tmp_path, **kwargs) -> treadle.Trainer:
         max_epochs=1,
         default_root_dir=str(tmp_path),
     )
+    callbacks = kwargs.get("callbacks") or []
+    callbacks = callbacks if isinstance(callbacks, (list, tuple)) else [callbacks]
+    # a checkpoint callback given turns checkpointing on (off with one is refused, as Lightning)
+    defaults["enable_checkpointing"] = any(
+        isinstance(c, treadle.callbacks.Checkpoint) for c in callbacks
+    )
     defaults.update(kwargs)
     return treadle.Trainer(**defaults)
 

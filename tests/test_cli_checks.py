@@ -335,6 +335,8 @@ def test_the_user_cli_maps_trainer_and_monitor_errors_to_exit_2(script):
         "2",
         "--trainer.callbacks",
         callbacks,
+        "--trainer.enable_checkpointing",  # (the script turns it off; a ModelCheckpoint needs it)
+        "true",
     )
     assert result.returncode == 2
     assert without_run_lines(result.stderr) == (

@@ -111,6 +111,38 @@ def test_validation_epoch_mean_is_weighted_by_batch_size(tmp_path):
     assert float(trainer.callback_metrics["v"]) == pytest.approx(0.8)
 
 
+class ReadsEpochValues(Recorder):
+    """Reads the metric dicts in the epoch-end hooks, as a callback or the module may."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val_log", torch.tensor(float(batch_idx)))
+
+    def on_validation_epoch_end(self):
+        if not self.trainer.sanity_checking:
+            self.seen.append(
+                (float(self.trainer.logged_metrics["val_log"]),
+                 float(self.trainer.callback_metrics["val_log"]))
+            )  # fmt: skip
+
+
+def test_validation_epoch_values_are_there_in_on_validation_epoch_end(tmp_path):
+    """Ported from tests/tests_pytorch/checkpointing/test_model_checkpoint.py::
+    test_model_checkpoint_score_and_ckpt: ``trainer.logged_metrics[name]`` in
+    ``on_validation_epoch_end`` is the epoch mean of what ``validation_step`` logged, in fit()
+    and in validate()."""
+    model = ReadsEpochValues()
+    trainer = make_trainer(tmp_path, max_epochs=2, num_sanity_val_steps=2)
+    trainer.fit(model, make_loader(2), make_loader(4, seed=1))
+    # batches log 0, 1, 2, 3: the mean is 1.5, at each of the two validation runs
+    assert model.seen == [(1.5, 1.5), (1.5, 1.5)]
+    trainer.validate(model, make_loader(2, seed=1), verbose=False)
+    assert model.seen[-1] == (0.5, 0.5)
+
+
 class EpochEndLogger(Recorder):
     def on_train_epoch_end(self):
         self.log("epoch_marker", torch.tensor(float(self.current_epoch) + 0.5))

@@ -296,8 +296,8 @@ class MetricStore:
         self.hook: str | None = None
         self.current_batch: Any = None  # for the batch size of epoch means
         self.dataloader_idx: int | None = None  # set while one of several loaders runs
-        # logged key -> the loader it was logged in (None: outside any one), for the last
-        # end_epoch; what for_dataloader splits the results by
+        # logged key -> the loader it was logged in (None: outside any one), for the end_epoch
+        # calls since the last `start_epoch_results`; what for_dataloader splits the results by
         self.epoch_dataloaders: dict[str, int | None] = {}
 
     def log(
@@ -482,13 +482,16 @@ class MetricStore:
         metrics, self.pending_step = self.pending_step, {}
         return metrics
 
+    def start_epoch_results(self) -> None:
+        """Forget which loader each key came from: an evaluation run's results start empty."""
+        self.epoch_dataloaders = {}
+
     def end_epoch(self, stage: str) -> dict[str, torch.Tensor]:
         """Reduce the stage's accumulated values into the metric dicts; return the logged ones."""
         logged = {}
         accumulators = self._epoch.setdefault(stage, {})
         if self.trainer.world_size > 1:
             self._sync(accumulators)
-        self.epoch_dataloaders = {}
         for name, acc in accumulators.items():
             value = acc.compute()
             self.epoch_dataloaders[acc.key] = acc.dataloader_idx

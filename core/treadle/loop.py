@@ -266,8 +266,14 @@ class EvaluationLoop:
         self.in_loaders = False
         metrics.dataloader_idx = None
         state.dataloader_idx, state.num_dataloaders = 0, 1
+        # as Lightning: the epoch values are in `trainer.callback_metrics`/`logged_metrics`
+        # when `on_*_epoch_end` runs; what those hooks log is reduced after them
+        reduce = stage not in ("sanity", "predict")
+        metrics.start_epoch_results()
+        logged = metrics.end_epoch(metrics.stage) if reduce else {}
         call("on_{}_epoch_end")(trainer=trainer, module=module)
-        logged = metrics.end_epoch(metrics.stage) if stage not in ("sanity", "predict") else {}
+        if reduce:
+            logged.update(metrics.end_epoch(metrics.stage))
         metrics.reset_metric_objects(metrics.stage)
         call("on_{}_end")(trainer=trainer, module=module)
         log_to_loggers(trainer, logged)

@@ -167,8 +167,18 @@ QUIET = dict(
 
 def quiet_trainer(root_dir: str | Path, **kwargs: Any) -> Any:
     """A CPU ``Trainer`` that prints and writes nothing unless asked (``kwargs`` override:
-    no logger, progress bar, checkpoints, model summary or sanity check; one epoch)."""
-    return treadle.Trainer(**{**QUIET, "default_root_dir": str(root_dir), **kwargs})
+    no logger, progress bar, checkpoints, model summary or sanity check; one epoch). A
+    checkpoint callback in ``callbacks`` turns checkpointing on."""
+    # a checkpoint callback given turns checkpointing on (off with one is refused, as Lightning)
+    given = any(hasattr(c, "best_model_path") for c in _as_list(kwargs.get("callbacks")))
+    quiet = {**QUIET, "enable_checkpointing": given}
+    return treadle.Trainer(**{**quiet, "default_root_dir": str(root_dir), **kwargs})
+
+
+def _as_list(callbacks: Any) -> list[Any]:
+    if callbacks is None:
+        return []
+    return list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
 
 
 @dataclass

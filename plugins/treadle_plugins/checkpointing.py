@@ -78,7 +78,9 @@ class ModelCheckpoint(Checkpoint):
         save_on_exception: bool = False,
     ) -> None:
         if mode not in ("min", "max"):
-            raise ConfigurationError(f"ModelCheckpoint(mode={mode!r}): use 'min' or 'max'.")
+            raise ConfigurationError(
+                f"ModelCheckpoint(mode={mode!r}): `mode` can be 'min' or 'max' but got {mode}."
+            )
         if save_last not in (None, True, False, "link"):
             raise ConfigurationError(
                 f"ModelCheckpoint(save_last={save_last!r}): use True (a last.ckpt file), "
@@ -132,17 +134,18 @@ class ModelCheckpoint(Checkpoint):
     def _validate_arguments(self) -> None:
         if self.save_top_k < -1:
             raise ConfigurationError(
-                f"ModelCheckpoint(save_top_k={self.save_top_k}): must be >= -1 (-1 keeps every "
-                f"checkpoint, 0 none)."
+                f"ModelCheckpoint(save_top_k={self.save_top_k}): invalid value. Must be >= -1 (-1 "
+                f"keeps every checkpoint, 0 none)."
             )
         if self._every_n_train_steps < 0:
             raise ConfigurationError(
-                f"ModelCheckpoint(every_n_train_steps={self._every_n_train_steps}): must be >= 0 "
+                f"ModelCheckpoint(every_n_train_steps={self._every_n_train_steps}): invalid value. "
+                f"Must be >= 0 "
                 f"(0 saves no checkpoint during the epoch)."
             )
         if self._every_n_epochs < 0:
             raise ConfigurationError(
-                f"ModelCheckpoint(every_n_epochs={self._every_n_epochs!r}): must be >= 0 "
+                f"ModelCheckpoint(every_n_epochs={self._every_n_epochs!r}): invalid value. Must be >= 0 "
                 f"(0 saves no top-k checkpoint at epoch ends)."
             )
         triggers = (
@@ -152,7 +155,7 @@ class ModelCheckpoint(Checkpoint):
         )
         if triggers > 1:
             raise ConfigurationError(
-                f"ModelCheckpoint: combination of parameters every_n_train_steps="
+                f"ModelCheckpoint: Combination of parameters every_n_train_steps="
                 f"{self._every_n_train_steps}, every_n_epochs={self._every_n_epochs} and "
                 f"train_time_interval={self._train_time_interval} should be mutually exclusive. "
                 f"Give one; for several triggers, use one ModelCheckpoint per trigger."
@@ -497,7 +500,8 @@ class ModelCheckpoint(Checkpoint):
             self._remove_checkpoint(trainer, previous)
 
     def _save_checkpoint(self, trainer, filepath: str) -> None:
-        trainer.save_checkpoint(filepath, weights_only=self.save_weights_only)
+        # positional, as Lightning's call: a program's mock of `save_checkpoint` sees the same
+        trainer.save_checkpoint(filepath, self.save_weights_only)
         self._last_global_step_saved = trainer.global_step
         self._last_checkpoint_saved, self._last_saved_at = filepath, trainer.global_step
         if trainer.is_global_zero:
@@ -547,7 +551,7 @@ class ModelCheckpoint(Checkpoint):
             return False
         base, ext = os.path.splitext(filepath)
         aside = f"{base}{_NONFINITE}{ext}"
-        trainer.save_checkpoint(aside, weights_only=self.save_weights_only)
+        trainer.save_checkpoint(aside, self.save_weights_only)
         self._last_global_step_saved = trainer.global_step
         step = trainer.global_step
         for old, at in list(self._aside.items()):
@@ -663,8 +667,15 @@ def _format_name(
 
 @hookimpl
 def configure_callbacks(trainer):
-    if trainer.config.enable_checkpointing and not any(
-        isinstance(c, ModelCheckpoint) for c in trainer.callbacks
-    ):
+    given = [type(c).__name__ for c in trainer.callbacks if isinstance(c, Checkpoint)]
+    if not trainer.config.enable_checkpointing:
+        if given:  # as Lightning: checkpointing off and a checkpoint callback contradict
+            raise ConfigurationError(
+                f"Trainer was configured with `enable_checkpointing=False` but found "
+                f"`ModelCheckpoint` in callbacks list ({', '.join(given)}). Leave "
+                f"`enable_checkpointing` at True to use it, or drop it from `callbacks`."
+            )
+        return None
+    if not any(isinstance(c, ModelCheckpoint) for c in trainer.callbacks):
         return [ModelCheckpoint()]
     return None

@@ -60,13 +60,16 @@ class BoringModel(treadle.Module):
 
 
 def quiet(tmp_path, **kwargs):
-    """Trainer arguments for a quiet CPU run; ``kwargs`` override them."""
+    """Trainer arguments for a quiet CPU run; ``kwargs`` override them. Checkpointing is off
+    unless a checkpoint callback is given (off with one is refused, as Lightning)."""
+    callbacks = kwargs.get("callbacks") or []
+    callbacks = callbacks if isinstance(callbacks, (list, tuple)) else [callbacks]
     return {
         "accelerator": "cpu",
         "default_root_dir": str(tmp_path),
         "logger": False,
         "enable_progress_bar": False,
-        "enable_checkpointing": False,
+        "enable_checkpointing": any(isinstance(c, treadle.callbacks.Checkpoint) for c in callbacks),
         "enable_model_summary": False,
         **kwargs,
     }

@@ -72,27 +72,28 @@ class Saves(treadle.Callback):
     [
         (
             {"save_top_k": -3},
-            "ModelCheckpoint(save_top_k=-3): must be >= -1 (-1 keeps every checkpoint, 0 none).",
+            "ModelCheckpoint(save_top_k=-3): invalid value. Must be >= -1 (-1 keeps every "
+            "checkpoint, 0 none).",
         ),
         (
             {"every_n_train_steps": -1},
-            "ModelCheckpoint(every_n_train_steps=-1): must be >= 0 (0 saves no checkpoint "
+            "ModelCheckpoint(every_n_train_steps=-1): invalid value. Must be >= 0 (0 saves no checkpoint "
             "during the epoch).",
         ),
         (
             {"every_n_train_steps": 1, "every_n_epochs": 2},
-            "ModelCheckpoint: combination of parameters every_n_train_steps=1, every_n_epochs=2 "
+            "ModelCheckpoint: Combination of parameters every_n_train_steps=1, every_n_epochs=2 "
             "and train_time_interval=None should be mutually exclusive. Give one; for several "
             "triggers, use one ModelCheckpoint per trigger.",
         ),
         (
             {"train_time_interval": timedelta(minutes=1), "every_n_epochs": 2},
-            "ModelCheckpoint: combination of parameters every_n_train_steps=0, every_n_epochs=2 "
+            "ModelCheckpoint: Combination of parameters every_n_train_steps=0, every_n_epochs=2 "
             "and train_time_interval=0:01:00 should be mutually exclusive.",
         ),
         (
             {"train_time_interval": timedelta(minutes=1), "every_n_train_steps": 2},
-            "combination of parameters every_n_train_steps=2, every_n_epochs=0 and "
+            "Combination of parameters every_n_train_steps=2, every_n_epochs=0 and "
             "train_time_interval=0:01:00 should be mutually exclusive.",
         ),
         (
@@ -106,7 +107,11 @@ class Saves(treadle.Callback):
             "ModelCheckpoint(save_last='yes'): use True (a last.ckpt file), 'link' (a symlink "
             "to the latest checkpoint) or False.",
         ),
-        ({"mode": "unknown_option"}, "ModelCheckpoint(mode='unknown_option'): use 'min' or 'max'."),
+        (
+            {"mode": "unknown_option"},
+            "ModelCheckpoint(mode='unknown_option'): `mode` can be 'min' or 'max' but got "
+            "unknown_option.",
+        ),
     ],
 )
 def test_invalid_arguments(kwargs, message):
@@ -932,3 +937,27 @@ def test_step_save_of_a_train_metric_is_not_deferred(tmp_path):
     )  # fmt: skip
     fit(tmp_path, callback, TrainScore(), max_epochs=1, limit_train_batches=3, limit_val_batches=0)
     assert names(tmp_path) == [f"epoch=0-step={i}.ckpt" for i in (1, 2, 3)]
+
+
+def test_default_checkpoint_behavior_calls_save_checkpoint_as_lightning(tmp_path):
+    """Ported from tests/tests_pytorch/checkpointing/test_model_checkpoint.py::
+    test_default_checkpoint_behavior: the default callback calls
+    ``trainer.save_checkpoint(path, save_weights_only)`` with both arguments positional, so a
+    program's ``patch.object(trainer, "save_checkpoint", wraps=...)`` sees Lightning's calls."""
+    from unittest.mock import call, patch
+
+    args = quiet(
+        tmp_path,
+        enable_checkpointing=True,
+        max_epochs=3,
+        limit_train_batches=5,
+        limit_val_batches=5,
+    )
+    trainer = treadle.Trainer(**args)
+    with patch.object(trainer, "save_checkpoint", wraps=trainer.save_checkpoint) as save_mock:
+        trainer.fit(BoringModel())
+    save_dir = tmp_path / "checkpoints"
+    save_mock.assert_has_calls(
+        [call(str(save_dir / f"epoch={e}-step={s}.ckpt"), False) for e, s in enumerate((5, 10, 15))]
+    )
+    assert names(save_dir) == ["epoch=2-step=15.ckpt"]

@@ -139,7 +139,8 @@ def test_negative_every_n_epochs_is_refused():
     with pytest.raises(
         ValueError,
         match=re.escape(
-            "ModelCheckpoint(every_n_epochs=-1): must be >= 0 (0 saves no top-k checkpoint at "
+            "ModelCheckpoint(every_n_epochs=-1): invalid value. Must be >= 0 (0 saves no top-k "
+            "checkpoint at "
             "epoch ends)."
         ),
     ):

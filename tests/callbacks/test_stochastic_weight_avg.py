@@ -263,6 +263,7 @@ def test_swa_resume_training_from_checkpoint(tmp_path, model_class, crash_on_epo
             limit_train_batches=5,
             limit_val_batches=0,
             accumulate_grad_batches=2,
+            enable_checkpointing=True,
         )
         return treadle.Trainer(**kwargs, callbacks=[callback, checkpoint])
 

@@ -79,7 +79,7 @@ def test_an_aliased_path_is_the_module_holding_the_names():
         ),
         (
             lambda: ModelCheckpoint(monitor="foo", mode="up"),
-            "ModelCheckpoint(mode='up'): use 'min' or 'max'.",
+            "ModelCheckpoint(mode='up'): `mode` can be 'min' or 'max' but got up.",
         ),
         (lambda: Timer(interval="invalid"), "Timer(interval='invalid')"),
     ],
