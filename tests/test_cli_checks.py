@@ -82,7 +82,7 @@ def test_callback_arguments_are_checked_against_their_signature(project):
         "mean `trainer.callbacks[0].init_args.monitor`? Arguments: dirpath, filename, monitor, "
         "verbose, save_last, save_top_k, save_weights_only, mode, auto_insert_metric_name, "
         "every_n_train_steps, train_time_interval, every_n_epochs, save_on_train_epoch_end, "
-        "enable_version_counter\n"
+        "enable_version_counter, save_on_exception\n"
         "  - trainer.callbacks[0].init_args.save_top_k: expected int by ModelCheckpoint, got "
         "'x' (Input should be a valid integer, unable to parse string as an integer)\n"
         "  - TrainerConfig: `Trainer(max_epochs='y')`: Input should be a valid integer, unable "
