@@ -810,21 +810,28 @@ class Trainer(LightningTrainerFacade):
         model = self._model_for(fn, model)
         datamodule = self._datamodule_for(fn, datamodule, train_loader, eval_loaders)
         if not check_only:  # ddp_spawn: the stage runs in its workers
-            launched = self.strategy.launch_stage(
-                self,
-                fn,
-                model,
-                train_loader,
-                eval_loaders,
-                ckpt_path,
-                # by keyword, and only when given: strategies written before them keep working
-                **({"datamodule": datamodule} if datamodule is not None else {}),
-                **(
-                    {"return_predictions": True}
-                    if fn == "predict" and keep_predictions and _takes_return_predictions(self)
-                    else {}
-                ),
-            )
+            try:
+                launched = self.strategy.launch_stage(
+                    self,
+                    fn,
+                    model,
+                    train_loader,
+                    eval_loaders,
+                    ckpt_path,
+                    # by keyword, and only when given: strategies written before them keep working
+                    **({"datamodule": datamodule} if datamodule is not None else {}),
+                    **(
+                        {"return_predictions": True}
+                        if fn == "predict" and keep_predictions and _takes_return_predictions(self)
+                        else {}
+                    ),
+                )
+            except Exception as exc:  # the workers failed: as Lightning's caller, the
+                # callbacks' and the DataModule's on_exception run here too (the workers ran theirs)
+                self._hooks.on_exception(trainer=self, module=model, exception=exc)
+                if datamodule is not None:
+                    datamodule.on_exception(exc)
+                raise
             if launched is not None:  # the workers' predict returned its predictions regardless
                 # as Lightning's launcher: the main process's state is the workers' at their end
                 self.state.fn, self.state.stage = FnName(fn), None

@@ -299,3 +299,37 @@ def test_the_mode_hooks_default_to_the_trainers_model(tmp_path) -> None:
     module.on_test_model_train()
     module.on_predict_model_eval()
     assert not wrapper.training and not module.training
+
+
+class _RaisesInTraining(BoringModel):
+    def training_step(self, batch, batch_idx):
+        raise RuntimeError("Error during train")
+
+
+class _CountsExceptions(treadle.Callback):
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        self.seen.append(str(exception))
+
+
+def test_spawned_stage_failing_calls_on_exception_in_the_caller_too(tmp_path) -> None:
+    """Under ``ddp_spawn`` the workers run the callbacks' ``on_exception``, and the caller's
+    callbacks get it too with the exception the launch raised, as Lightning's caller does.
+    Ported from tests/tests_pytorch/trainer/test_trainer.py::test_error_handling_all_stages
+    (its ``ddp_spawn`` row)."""
+    counter = _CountsExceptions()
+    trainer = treadle.Trainer(
+        default_root_dir=tmp_path,
+        accelerator="cpu",
+        strategy="ddp_spawn",
+        devices=1,
+        fast_dev_run=True,
+        callbacks=[counter],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    with pytest.raises(Exception, match="Error during train"):
+        trainer.fit(_RaisesInTraining())
+    assert len(counter.seen) == 1 and "Error during train" in counter.seen[0]

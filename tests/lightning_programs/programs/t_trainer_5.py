@@ -1,10 +1,8 @@
 # Source: https://github.com/Lightning-AI/pytorch-lightning/blob/master/tests/tests_pytorch/trainer/test_trainer.py
 #   (part 5: the ddp_spawn variants on the CPU) test_fit_test_synchronization,
 #   test_model_in_correct_mode_during_stages (its `ddp_spawn` row; part 3 runs the `auto` one),
-#   test_trainer_predict_ddp_spawn (CPU), test_spawn_predict_return_predictions.
-#   Defined here but not run yet (it fails on treadle, see tests/lightning_programs/README.md,
-#   lprog46): the `ddp_spawn` row of test_error_handling_all_stages (Lightning calls
-#   `on_exception` in the caller too)
+#   test_trainer_predict_ddp_spawn (CPU), test_spawn_predict_return_predictions, the `ddp_spawn`
+#   row of test_error_handling_all_stages (the callbacks' `on_exception` in the caller too)
 # (Apache-2.0, Copyright The Lightning AI team)
 # Edits: the tests turned into one __main__ program asserting what they asserted, parametrized
 #   tests as loops; tmpdir -> a tempfile dir; pytest.raises -> try/except; the prediction
@@ -276,6 +274,7 @@ if __name__ == "__main__":
         ("fit_test_synchronization", test_fit_test_synchronization, ()),
         ("trainer_predict_ddp_spawn", test_trainer_predict_ddp_spawn, ("cpu",)),
         ("spawn_predict_return_predictions", test_spawn_predict_return_predictions, ()),
+        ("error_handling_all_stages", test_error_handling_all_stages, ("ddp_spawn",)),
     ]:
         start = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
