@@ -31,11 +31,33 @@ PROGRAMS = sorted((HERE / "programs").glob("*.py"))
 TIMEOUT_S = 150
 
 
+_LAUNCH_VARIABLES = frozenset(
+    {
+        "MASTER_ADDR",
+        "MASTER_PORT",
+        "RANK",
+        "WORLD_SIZE",
+        "LOCAL_RANK",
+        "LOCAL_WORLD_SIZE",
+        "NODE_RANK",
+        "GROUP_RANK",
+    }
+)
+
+
 def run_mapped(program: Path, cwd: Path) -> subprocess.CompletedProcess:
     """Run ``program`` with its imports mapped onto this checkout's treadle, in ``cwd``."""
     mapped = cwd / program.name
     mapped.write_text(map_source(program.read_text()))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TREADLE_")}
+    # A program starts as from a user's shell: no treadle settings, and no launch variables
+    # that an earlier test's in-process DDP run left in this process's environment
+    # (MASTER_ADDR, ...: Lightning's SLURM test reads its address from SLURM_NODELIST only
+    # when MASTER_ADDR is unset)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TREADLE_", "SLURM_", "TORCHELASTIC_")) and k not in _LAUNCH_VARIABLES
+    }
     env["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT / "core"), str(ROOT / "plugins"), env.get("PYTHONPATH", "")]
     )
