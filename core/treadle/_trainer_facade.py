@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from treadle.utilities import _default_dtype
+
 # precision name -> the dtype parameters are made in under ``init_module`` ("-true" precisions)
 _TRUE_DTYPES = {
     "64-true": torch.float64,
@@ -190,14 +192,8 @@ class LightningTrainerFacade:
         """The default dtype is a ``"-true"`` precision's inside (``init_module`` and the
         Module's ``configure_model``, as Lightning's precision ``module_init_context``: a
         complex buffer made there is complex128 under ``"64-true"``)."""
-        dtype = _TRUE_DTYPES.get(self.precision)
-        previous = torch.get_default_dtype()
-        if dtype is not None and dtype.is_floating_point:
-            torch.set_default_dtype(dtype)
-        try:
+        with _default_dtype(_TRUE_DTYPES.get(self.precision)):
             yield
-        finally:
-            torch.set_default_dtype(previous)
 
     # -- callbacks -----------------------------------------------------------------------------
 

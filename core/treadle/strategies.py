@@ -703,9 +703,6 @@ class DeepSpeedStrategy(DDPStrategy):
         return f"DeepSpeedStrategy({self.name!r})"
 
 
-_lightning_paths.register(__name__)
-
-
 class _StrategyRegistry(dict):
     """Lightning's ``StrategyRegistry``: each strategy name mapped to a dict with its
     ``strategy`` class, ``init_params``, ``description`` and ``strategy_name``.
@@ -786,35 +783,27 @@ class _StrategyRegistry(dict):
 def _register_builtin(registry: _StrategyRegistry) -> None:
     """The names Lightning 2.6.6 registers that treadle runs, with Lightning's parameters."""
     entries: list[tuple[str, Any, str, dict[str, Any]]] = []  # (in Lightning's order)
-    for start, methods in (
-        ("popen", ("ddp",)),
-        ("spawn", ("ddp_spawn",)),
-        ("fork", ("ddp_fork", "ddp_notebook")),
-    ):
-        for name in methods:
+    ddp = (("ddp", "popen"), ("ddp_spawn", "spawn"), ("ddp_fork", "fork"), ("ddp_notebook", "fork"))
+    for name, start in ddp:
+        entries.append(
+            (
+                name,
+                DDPStrategy,
+                f"DDP strategy with `start_method` '{start}'",
+                {"start_method": start},
+            )
+        )
+    for name, start in ddp:
+        for flag in (False, True):
             entries.append(
                 (
-                    name,
+                    f"{name}_find_unused_parameters_{str(flag).lower()}",
                     DDPStrategy,
-                    f"DDP strategy with `start_method` '{start}'",
-                    {"start_method": start},
+                    f"DDP strategy with `find_unused_parameters` as {flag} and "
+                    f"`start_method` '{start}'",
+                    {"find_unused_parameters": flag, "start_method": start},
                 )
             )
-    for start, methods in (
-        ("popen", ("ddp",)),
-        ("spawn", ("ddp_spawn",)),
-        ("fork", ("ddp_fork", "ddp_notebook")),
-    ):
-        for name in methods:
-            for flag in (False, True):
-                entries.append(
-                    (
-                        f"{name}_find_unused_parameters_{str(flag).lower()}",
-                        DDPStrategy,
-                        f"DDP strategy with `find_unused_parameters` as {flag} and `start_method` '{start}'",
-                        {"find_unused_parameters": flag, "start_method": start},
-                    )
-                )
     offload3 = {"stage": 3, "offload_optimizer": True, "offload_parameters": True}
     entries += [
         ("deepspeed", DeepSpeedStrategy, "Default DeepSpeed Strategy", {}),
@@ -860,3 +849,6 @@ def _register_builtin(registry: _StrategyRegistry) -> None:
 
 StrategyRegistry = _StrategyRegistry()
 _register_builtin(StrategyRegistry)
+
+
+_lightning_paths.register(__name__)

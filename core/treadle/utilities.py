@@ -14,6 +14,7 @@ The Lightning names a user program imports from ``lightning.pytorch.utilities`` 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import functools
@@ -23,7 +24,7 @@ import os
 import pickle
 import random
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Optional, Union
 
 import torch
@@ -603,6 +604,21 @@ def as_tensor(x: Any, device: Any) -> Any:
     if type(x).__module__ == "numpy" and type(x).__name__ == "ndarray":
         return torch.from_numpy(x).to(device)
     return x
+
+
+@contextlib.contextmanager
+def _default_dtype(dtype: torch.dtype | None) -> Iterator[None]:
+    """``torch``'s default dtype is ``dtype`` inside (None: unchanged), the one before again
+    after, also on error (a "-true" precision's ``init_module``/``tensor_init_context``)."""
+    if dtype is None:
+        yield
+        return
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
 
 
 _LOCAL_PROTOCOLS = ("file://", "local://")

@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from treadle import _lightning_paths
+from treadle import _lightning_paths, _rank_zero_bridge
 from treadle.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -152,9 +152,7 @@ class LightningEnvironment(_FromVariables):
 
     def set_global_rank(self, rank: int) -> None:
         self._global_rank = rank
-        from treadle.utilities import rank_zero_only  # (treadle.utilities imports much)
-
-        rank_zero_only.rank = rank  # as Lightning's
+        _rank_zero_bridge.set_rank(rank)  # as Lightning's: rank_zero_only.rank follows
 
     def teardown(self) -> None:
         os.environ.pop("WORLD_SIZE", None)  # as Lightning's: set for the processes it launched

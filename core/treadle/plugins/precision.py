@@ -17,6 +17,7 @@ import torch
 from treadle import _lightning_paths
 from treadle.errors import ConfigurationError
 from treadle.kinds import PrecisionBase
+from treadle.utilities import _default_dtype
 
 _TRUE_OR_MIXED = ("16-mixed", "bf16-mixed", "16-true", "bf16-true", "32-true")
 # a "-true" precision's dtype (DeepSpeedPrecision, FSDPPrecision: the mixed ones have none)
@@ -71,17 +72,6 @@ class Precision(metaclass=_RunningPrecision):
         return data
 
 
-@contextlib.contextmanager
-def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
-    """The default dtype is ``dtype`` inside, the one before again after (also on error)."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(previous)
-
-
 class _OneDtype(Precision):
     """A precision whose weights, inputs and math are all in :attr:`dtype` (None: a mixed
     precision, where they are left as they are)."""
@@ -92,7 +82,7 @@ class _OneDtype(Precision):
         return module if self.dtype is None else module.to(dtype=self.dtype)
 
     def tensor_init_context(self) -> contextlib.AbstractContextManager[None]:
-        return contextlib.nullcontext() if self.dtype is None else _default_dtype(self.dtype)
+        return _default_dtype(self.dtype)
 
     def forward_context(self) -> contextlib.AbstractContextManager[None]:
         return self.tensor_init_context()
@@ -101,19 +91,11 @@ class _OneDtype(Precision):
         dtype = self.dtype
         if dtype is None:
             return data
-        return _map_tensors(data, lambda t: t.to(dtype) if t.is_floating_point() else t)
+        from treadle._lightning_fabric import apply_to_collection  # (Lightning's, loaded here)
 
-
-def _map_tensors(data: Any, fn: Any) -> Any:
-    if isinstance(data, torch.Tensor):
-        return fn(data)
-    if isinstance(data, dict):
-        return type(data)((k, _map_tensors(v, fn)) for k, v in data.items())
-    if isinstance(data, tuple) and hasattr(data, "_fields"):  # a namedtuple
-        return type(data)(*(_map_tensors(v, fn) for v in data))
-    if isinstance(data, (list, tuple)):
-        return type(data)(_map_tensors(v, fn) for v in data)
-    return data
+        return apply_to_collection(
+            data, torch.Tensor, lambda t: t.to(dtype) if t.is_floating_point() else t
+        )
 
 
 class MixedPrecision(Precision):
