@@ -16,7 +16,6 @@ import dataclasses
 import gc
 import importlib
 import importlib.metadata
-import importlib.util
 import inspect
 import io
 import itertools
@@ -31,6 +30,7 @@ from torch.utils.data import IterableDataset
 
 from treadle import _hparams
 from treadle._optim_config import SchedulerConfig
+from treadle.providers import module_available
 from treadle.utilities import (
     EVAL_DATALOADERS,
     STEP_OUTPUT,
@@ -148,7 +148,7 @@ def _release(version: str) -> tuple[int, ...]:
 
 
 def _available(package: str, minimum: str | None = None) -> bool:
-    if importlib.util.find_spec(package) is None:
+    if not module_available(package):
         return False
     if minimum is None:
         return True

@@ -140,8 +140,7 @@ class ModelCheckpoint(Checkpoint):
         if self._every_n_train_steps < 0:
             raise ConfigurationError(
                 f"ModelCheckpoint(every_n_train_steps={self._every_n_train_steps}): invalid value. "
-                f"Must be >= 0 "
-                f"(0 saves no checkpoint during the epoch)."
+                f"Must be >= 0 (0 saves no checkpoint during the epoch)."
             )
         if self._every_n_epochs < 0:
             raise ConfigurationError(

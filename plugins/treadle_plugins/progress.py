@@ -841,9 +841,7 @@ def _rich_columns(theme: RichProgressBarTheme) -> list[Any]:
 def default_progress_bar(choice: str | None = None) -> PlainProgressBar:
     """The bar ``TREADLE_PROGRESS_BAR`` (or ``choice``) names; ``auto``: Rich, else TQDM, else
     plain lines, whichever is installed."""
-    choice = (
-        choice if choice is not None else os.environ.get("TREADLE_PROGRESS_BAR", "")
-    ) or "auto"
+    choice = _chosen(choice)
     if choice not in CHOICES:
         raise ConfigurationError(
             [
@@ -864,11 +862,15 @@ def default_progress_bar(choice: str | None = None) -> PlainProgressBar:
     return {"rich": RichProgressBar, "tqdm": TQDMProgressBar, "plain": PlainProgressBar}[choice]()
 
 
+def _chosen(choice: str | None = None) -> str:
+    """``choice``, else ``TREADLE_PROGRESS_BAR``; ``auto`` when neither says."""
+    return (choice if choice is not None else os.environ.get("TREADLE_PROGRESS_BAR", "")) or "auto"
+
+
 def rich_is_the_default() -> bool:
     """Whether the default bar is Rich's: ``TREADLE_PROGRESS_BAR`` unset, ``auto`` or ``rich``,
     and rich installed (the default model summary follows it, as Lightning's follows rich)."""
-    choice = os.environ.get("TREADLE_PROGRESS_BAR", "") or "auto"
-    return choice in ("auto", "rich") and module_available("rich")
+    return _chosen() in ("auto", "rich") and module_available("rich")
 
 
 @hookimpl
