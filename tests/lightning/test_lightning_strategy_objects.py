@@ -253,51 +253,6 @@ def test_ddp_object_process_group_is_up_with_its_backend_and_timeout(tmp_path) -
 def test_registered_names_are_the_lightning_classes(name, cls) -> None:
     trainer = treadle.Trainer(strategy=name, accelerator="cpu", devices=2, **QUIET)
     assert isinstance(trainer.strategy, cls)
-
-
-# Ported from Lightning's tests/tests_fabric/strategies/test_registry.py::
-# test_strategy_registry_with_new_strategy and tests/tests_pytorch/strategies/test_registry.py
-# (the registered names), with docs/source-pytorch/advanced/strategy_registry.rst.
-def test_strategy_registry_names_get_register_and_remove() -> None:
-    names = StrategyRegistry.available_strategies()
-    for name in (
-        "ddp",
-        "ddp_spawn",
-        "ddp_notebook",
-        "ddp_fork_find_unused_parameters_true",
-        "deepspeed_stage_3_offload",
-        "fsdp",
-        "fsdp_cpu_offload",
-        "single_device",
-    ):
-        assert name in names
-    assert str(StrategyRegistry).startswith("Registered Strategies: ddp, ddp_spawn, ddp_fork, ")
-    spawn = StrategyRegistry.get("ddp_spawn")
-    assert isinstance(spawn, DDPStrategy) and spawn.name == "ddp_spawn"
-    assert StrategyRegistry.get("deepspeed_stage_3_offload").name == "deepspeed_stage_3_offload"
-    assert StrategyRegistry.get("nope", "fallback") == "fallback"
-    with pytest.raises(KeyError, match="'nope' not found in registry. Available names: ddp"):
-        StrategyRegistry.get("nope")
-    with pytest.raises(ValueError, match="'ddp' is already present in the registry"):
-        StrategyRegistry.register("ddp", DDPStrategy)
-    with pytest.raises(TypeError, match="`name` must be a str"):
-        StrategyRegistry.register(1, DDPStrategy)  # type: ignore[arg-type]
-
-    @StrategyRegistry.register("test_strategy", description="Test Strategy", start_method="fork")
-    class TestStrategy(DDPStrategy):
-        pass
-
-    try:
-        assert StrategyRegistry["test_strategy"] == {
-            "strategy": TestStrategy,
-            "strategy_name": "test_strategy",
-            "description": "Test Strategy",
-            "init_params": {"start_method": "fork"},
-        }
-        made = StrategyRegistry.get("test_strategy")
-        assert isinstance(made, TestStrategy) and made.start_method == "fork"
-    finally:
-        StrategyRegistry.remove("test_strategy")
     assert "test_strategy" not in StrategyRegistry
 
 

@@ -56,20 +56,52 @@ def test_ddp_names_run_by_name(tmp_path, fork: str, flag: bool) -> None:
         assert StrategyRegistry[name]["strategy"] == DDPStrategy
 
 
-def test_other_names_and_methods() -> None:
+# Ported from Lightning's tests/tests_fabric/strategies/test_registry.py::
+# test_strategy_registry_with_new_strategy and tests/tests_pytorch/strategies/test_registry.py
+# (the registered names), with docs/source-pytorch/advanced/strategy_registry.rst.
+def test_strategy_registry_names_get_register_and_remove() -> None:
+    names = StrategyRegistry.available_strategies()
+    for name in (
+        "ddp",
+        "ddp_spawn",
+        "ddp_notebook",
+        "ddp_fork_find_unused_parameters_true",
+        "deepspeed_stage_3_offload",
+        "fsdp",
+        "fsdp_cpu_offload",
+        "single_device",
+    ):
+        assert name in names
+    assert str(StrategyRegistry).startswith("Registered Strategies: ddp, ddp_spawn, ddp_fork, ")
     assert StrategyRegistry["fsdp"]["strategy"] == FSDPStrategy
     assert StrategyRegistry["single_device"]["strategy"] == SingleDeviceStrategy
     assert StrategyRegistry["ddp_spawn"]["init_params"] == {"start_method": "spawn"}
-    assert "ddp" in StrategyRegistry.available_strategies()
-    assert str(StrategyRegistry).startswith("Registered Strategies: ")
-    made = StrategyRegistry.get("deepspeed_stage_2")
-    assert isinstance(made, DeepSpeedStrategy) and made.name == "deepspeed_stage_2"
-    with pytest.raises(KeyError, match="'nope' not found in registry. Available names: "):
+    spawn = StrategyRegistry.get("ddp_spawn")
+    assert isinstance(spawn, DDPStrategy) and spawn.name == "ddp_spawn"
+    assert StrategyRegistry.get("deepspeed_stage_3_offload").name == "deepspeed_stage_3_offload"
+    assert StrategyRegistry.get("nope", "fallback") == "fallback"
+    with pytest.raises(KeyError, match="'nope' not found in registry. Available names: ddp"):
         StrategyRegistry.get("nope")
     with pytest.raises(ValueError, match="'ddp' is already present in the registry"):
         StrategyRegistry.register("ddp", DDPStrategy)
     with pytest.raises(TypeError, match="`name` must be a str"):
-        StrategyRegistry.register(3, DDPStrategy)  # type: ignore[arg-type]
+        StrategyRegistry.register(1, DDPStrategy)  # type: ignore[arg-type]
+
+    @StrategyRegistry.register("test_strategy", description="Test Strategy", start_method="fork")
+    class TestStrategy(DDPStrategy):
+        pass
+
+    try:
+        assert StrategyRegistry["test_strategy"] == {
+            "strategy": TestStrategy,
+            "strategy_name": "test_strategy",
+            "description": "Test Strategy",
+            "init_params": {"start_method": "fork"},
+        }
+        made = StrategyRegistry.get("test_strategy")
+        assert isinstance(made, TestStrategy) and made.start_method == "fork"
+    finally:
+        StrategyRegistry.remove("test_strategy")
 
 
 def test_fsdp_cpu_offload_is_fsdp_with_cpu_offload() -> None:
