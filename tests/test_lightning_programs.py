@@ -117,12 +117,6 @@ DIFFERENCES = {
     # The rest of test_rich_progress_bar.py is t_rich_progress_bar, which passes.
     "t_rich_progress_bar_differences": "no rich Progress outside a terminal; tasks updated per "
     "redraw, not per batch (migration.md, 7)",
-    # The Trainer docs page's `accelerator=MyOwnAcc()` (a CPUAccelerator subclass) and
-    # `plugins=[MyCluster()]` (a ClusterEnvironment subclass): each refused with a
-    # ConfigurationError that names the treadle way (an accelerator or environment plugin):
-    # docs/migration.md 3. The rest of the page is doc_trainer, which passes.
-    "doc_trainer_differences": "custom accelerator and cluster environment classes "
-    "(migration.md 3)",
     # LightningCLI's own names in what it writes (`# lightning.pytorch==` atop --print_config,
     # `LightningCLI.configure_optimizers` in the warning, `lightning.pytorch.callbacks.X` for a
     # short class name): treadle writes its own (docs/migration.md 15) and accepts Lightning's

@@ -6,8 +6,9 @@ classes here are Lightning's: their static methods answer what Lightning's do
 ``get_parallel_devices(devices)``); an instance passed as ``Trainer(accelerator=
 CPUAccelerator())`` selects that accelerator by its name; and ``isinstance(trainer.accelerator,
 CPUAccelerator)`` is true when treadle's ``cpu`` accelerator runs (likewise CUDA, MPS, XLA;
-``Accelerator`` for any of treadle's). A subclass of these with methods of its own is not an
-accelerator treadle runs: write an accelerator plugin instead (docs/plugins.md). The plugin
+``Accelerator`` for any of treadle's). A program's subclass of one of these selects the
+accelerator it extends; the methods it defines are not called (a warning names them when the
+class is made): an accelerator of your own is an accelerator plugin (docs/plugins.md). The plugin
 modules are looked up in ``sys.modules``, never imported here.
 """
 
@@ -20,6 +21,7 @@ from typing import Any, Union
 import torch
 
 from treadle import _lightning_paths
+from treadle._shims import warn_unused_overrides
 from treadle.errors import ConfigurationError
 from treadle.kinds import AcceleratorBase
 
@@ -41,6 +43,14 @@ class _RunningCheck(type):
     accelerator (``_runs``: module and class name) that Lightning's ``C`` stands for."""
 
     _runs: tuple[str, str] | None = None
+
+    def __init__(cls, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> None:
+        super().__init__(name, bases, namespace)
+        # a program's subclass of one of Lightning's four accelerator classes (a subclass of the
+        # base Accelerator alone is refused by the Trainer)
+        extended = next((b for b in cls.__mro__[1:] if b.__module__ == __name__), None)
+        if cls.__module__ != __name__ and extended not in (None, Accelerator):
+            warn_unused_overrides(cls, namespace, __name__, "accelerator", ("name",))
 
     def __instancecheck__(cls, obj: Any) -> bool:
         if type.__instancecheck__(cls, obj):
@@ -294,17 +304,19 @@ def _parse_gpu_ids(devices: _Devices, count: int) -> list[int] | None:
 
 def accelerator_name(accelerator: Any, where: str = "TrainerConfig: `accelerator") -> str:
     """``Trainer(accelerator=CPUAccelerator())``: the name of the accelerator ``accelerator``
-    stands for. A subclass with methods of its own is refused: treadle runs its plugin, not the
-    object's methods."""
-    cls = type(accelerator)
-    if cls in (CPUAccelerator, CUDAAccelerator, MPSAccelerator, XLAAccelerator):
-        return cls.name
+    stands for. A program's subclass stands for the class it extends (as Lightning's
+    ``MyOwnAcc(CPUAccelerator)``); the methods it defines were named in a warning when the class
+    was made: treadle runs its plugin, not the object's methods."""
+    for cls in type(accelerator).__mro__:
+        if cls in (CPUAccelerator, CUDAAccelerator, MPSAccelerator, XLAAccelerator):
+            return cls.name
     raise ConfigurationError(
         [
             f"{where}={accelerator!r}`: treadle takes an accelerator name "
             f"('cpu', 'cuda', 'mps', 'tpu', 'gpu', 'auto') or one of treadle.accelerators' "
-            f"CPUAccelerator(), CUDAAccelerator(), MPSAccelerator(), XLAAccelerator(). A custom "
-            f"accelerator is a plugin that provides a new name (docs/plugins.md)."
+            f"CPUAccelerator(), CUDAAccelerator(), MPSAccelerator(), XLAAccelerator() (or a "
+            f"subclass of one). A custom accelerator is a plugin that provides a new name "
+            f"(docs/plugins.md)."
         ]
     )
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
-import warnings
 from datetime import timedelta
 from typing import Any
 
 from treadle import _lightning_paths
+from treadle._shims import warn_unused_overrides
 from treadle.accelerators import accelerator_name
 from treadle.errors import ConfigurationError
 from treadle.kinds import StrategyBase as Strategy
@@ -69,35 +69,13 @@ class _RunningCheck(type):
     def __init__(cls, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> None:
         super().__init__(name, bases, namespace)
         if cls.__module__ != __name__:  # a program's subclass of Lightning's strategy class
-            _warn_unused_overrides(cls, namespace)
+            warn_unused_overrides(cls, namespace, __name__, "strategy", ("connect", "name"))
 
     def __instancecheck__(cls, obj: Any) -> bool:
         if type.__instancecheck__(cls, obj):
             return True
         return any(_instance_of(obj, w) for w in cls._runs) and not any(
             _instance_of(obj, w) for w in cls._not
-        )
-
-
-def _warn_unused_overrides(cls: type, namespace: dict[str, Any]) -> None:
-    """Warn when a program's subclass of a strategy class defines methods: treadle runs its
-    strategy plugin for the object (through ``connect``) and never calls them, where Lightning
-    would (``lightning_restore_optimizer``, ``setup_environment``, ...)."""
-    unused = sorted(
-        n
-        for n, v in namespace.items()
-        if not (n.startswith("__") and n.endswith("__"))
-        and n not in ("connect", "name")
-        and (callable(v) or isinstance(v, (staticmethod, classmethod, property)))
-    )
-    if unused:
-        base = next(b.__name__ for b in cls.__mro__[1:] if b.__module__ == __name__)
-        warnings.warn(
-            f"{cls.__name__}({base}) defines {', '.join(unused)}: treadle runs its own strategy "
-            f"plugin for a {base} and never calls them (a strategy of your own is a strategy "
-            f"plugin in treadle: docs/plugins.md; docs/migration.md 3).",
-            UserWarning,
-            stacklevel=3,
         )
 
 

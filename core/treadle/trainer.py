@@ -319,7 +319,17 @@ class Trainer(LightningTrainerFacade):
         # The cluster environment (torchrun, SLURM, ...) is detected, not named: "auto" among
         # the environments (treadle.plugin_manager.pick_auto), made before the strategy.
         forced = self._lightning_plugins.environment if self._lightning_plugins else None
-        if forced is None:
+        if forced == "program":  # plugins=[MyCluster()]: a ClusterEnvironment class of its own
+            from treadle.plugins.environments import ProgramEnvironment
+
+            own = ProgramEnvironment(self._lightning_plugins.environment_object, self)
+            env = None
+            if own.creates_processes_externally:  # the ranks exist: the strategies join them
+                self.environment = own
+                pm.register_selected("environment", own, own.name)
+            else:  # treadle starts the processes (and detects their ranks in them)
+                env = pm.detect("environment")
+        elif forced is None:
             env = pm.detect("environment")
         elif forced == "none":  # Lightning's LightningEnvironment: no cluster environment
             env = pm.detect("environment")
@@ -338,7 +348,7 @@ class Trainer(LightningTrainerFacade):
         if env is not None:
             self.environment = env.factory(self)
             pm.register_selected("environment", self.environment, env.name)
-        else:
+        elif self.environment is None:
             pm.reasons["environment"] = (None, "no cluster environment detected")
         if type(cfg.devices) is not bool and cfg.devices in (0, "0", []):  # Lightning's check
             raise ConfigurationError(

@@ -46,6 +46,7 @@ from treadle.plugins import (
     TransformerEnginePrecision,
 )
 from treadle.plugins.environments import (
+    ClusterEnvironment,
     KubeflowEnvironment,
     LightningEnvironment,
     LSFEnvironment,
@@ -434,6 +435,77 @@ def test_environments_treadle_lacks_are_refused(tmp_path, env):
         ConfigurationError, match=re.escape(f"`plugins=[{name}(...)]`: treadle has no {name}")
     ):
         treadle.Trainer(**quiet(tmp_path, plugins=[env]))
+
+
+def test_a_subclass_of_an_environment_treadle_lacks_is_refused(tmp_path):
+    class MyKubeflow(KubeflowEnvironment):
+        pass
+
+    with pytest.raises(
+        ConfigurationError,
+        match=re.escape("`plugins=[MyKubeflow(...)]`: treadle has no KubeflowEnvironment"),
+    ):
+        treadle.Trainer(**quiet(tmp_path, plugins=[MyKubeflow()]))
+
+
+class _DocsCluster(ClusterEnvironment):
+    """The Trainer docs page's ``MyCluster``: ``main_address``/``main_port``/``world_size``
+    written as methods, the other abstract methods filled in for one process."""
+
+    def main_address(self):  # type: ignore[override]
+        return "127.0.0.1"
+
+    def main_port(self):  # type: ignore[override]
+        return 12910
+
+    def world_size(self):
+        return 1
+
+    @property
+    def creates_processes_externally(self):
+        return False
+
+    @staticmethod
+    def detect():
+        return True
+
+    def set_world_size(self, size):
+        pass
+
+    def global_rank(self):
+        return 0
+
+    def set_global_rank(self, rank):
+        pass
+
+    def local_rank(self):
+        return 0
+
+    def node_rank(self):
+        return 0
+
+
+def test_a_program_cluster_environment_that_creates_no_processes(tmp_path):
+    """The docs page's ``plugins=[MyCluster()]`` on one process: treadle starts whatever
+    processes there are, as without a cluster environment, and the run goes on."""
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, plugins=[_DocsCluster()], accelerator="cpu", devices=1, max_steps=2)
+    )
+    assert trainer.environment is None and trainer.world_size == 1
+    trainer.fit(BoringModel())
+    assert trainer.global_step == 2
+
+
+def test_a_program_cluster_environment_that_creates_the_processes_is_read(tmp_path):
+    class Joined(_DocsCluster):
+        @property
+        def creates_processes_externally(self):
+            return True
+
+    trainer = treadle.Trainer(**quiet(tmp_path, plugins=[Joined()], devices=1))
+    env = trainer.environment
+    assert (env.name, env.world_size, env.global_rank, env.node_rank) == ("Joined", 1, 0, 0)
+    assert (env.main_address, env.main_port) == ("127.0.0.1", 12910)  # methods, called
 
 
 def test_lightning_environment_is_no_cluster_environment(tmp_path):

@@ -490,7 +490,7 @@ def test_accelerator_object_and_isinstance_on_the_running_one() -> None:
     assert not isinstance(running, (CUDAAccelerator, MPSAccelerator, XLAAccelerator))
     assert not isinstance(object(), Accelerator)
 
-    class Custom(CPUAccelerator):
+    class Custom(Accelerator):  # Lightning's base alone: no accelerator treadle runs
         pass
 
     with pytest.raises(
@@ -498,11 +498,47 @@ def test_accelerator_object_and_isinstance_on_the_running_one() -> None:
         match=re.escape(
             "TrainerConfig: `accelerator=Custom()`: treadle takes an accelerator name ('cpu', "
             "'cuda', 'mps', 'tpu', 'gpu', 'auto') or one of treadle.accelerators' "
-            "CPUAccelerator(), CUDAAccelerator(), MPSAccelerator(), XLAAccelerator(). A custom "
-            "accelerator is a plugin that provides a new name (docs/plugins.md)."
+            "CPUAccelerator(), CUDAAccelerator(), MPSAccelerator(), XLAAccelerator() (or a "
+            "subclass of one). A custom accelerator is a plugin that provides a new name "
+            "(docs/plugins.md)."
         ),
     ):
         treadle.Trainer(accelerator=Custom(), **QUIET)
+
+
+def test_a_subclass_of_an_accelerator_class_selects_what_it_extends(tmp_path) -> None:
+    """The Trainer docs page's ``accelerator=MyOwnAcc()``, a ``CPUAccelerator`` subclass: the
+    CPU runs, and ``trainer.accelerator`` is an instance of the subclass (as Lightning's is the
+    object itself). Methods the subclass defines are never called: a warning says so when the
+    class is made; one that defines nothing is not warned about."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+
+        class MyOwnAcc(CPUAccelerator): ...
+
+    trainer = treadle.Trainer(
+        accelerator=MyOwnAcc(), max_steps=2, default_root_dir=tmp_path, **QUIET
+    )
+    trainer.fit(BoringModel())
+    assert trainer.global_step == 2 and trainer.config.accelerator == "cpu"
+    assert isinstance(trainer.accelerator, MyOwnAcc)
+    assert not isinstance(trainer.accelerator, type("Other", (CUDAAccelerator,), {}))
+
+    with pytest.warns(
+        UserWarning,
+        match=re.escape(
+            "Stats(CPUAccelerator) defines get_device_stats: treadle runs its own accelerator "
+            "plugin for a CPUAccelerator and never calls them"
+        ),
+    ):
+
+        class Stats(CPUAccelerator):
+            def get_device_stats(self, device):
+                return {}
+
+    assert treadle.Trainer(accelerator=Stats(), **QUIET).config.accelerator == "cpu"
 
 
 def test_single_device_strategy_object_root_device_and_pickle() -> None:

@@ -64,8 +64,10 @@ class LightningPlugins:
     """What the Lightning plugin objects of one ``Trainer(plugins=[...])`` stand for."""
 
     checkpoint_io: CheckpointIO | None = None
-    # treadle's environment name, "none" for no cluster environment, None: detect as usual
+    # treadle's environment name, "none" for no cluster environment, "program" for a class of
+    # the program's own (environment_object), None: detect as usual
     environment: str | None = None
+    environment_object: ClusterEnvironment | None = None
     # what turns the model's layers into synchronized ones for a multi-process fit()
     layer_sync: LayerSync | None = None
     objects: list[Any] = field(default_factory=list)
@@ -124,6 +126,7 @@ def lightning_arguments(kwargs: dict[str, Any]) -> tuple[dict[str, Any], Lightni
             counts["ClusterEnvironment"] += 1
             try:
                 found.environment = environment_name(plugin) or _NO_ENVIRONMENT
+                found.environment_object = plugin
             except ConfigurationError as exc:
                 problems += exc.problems
         elif isinstance(plugin, LayerSync):

@@ -2,9 +2,10 @@
 
 treadle detects the cluster environment itself (``provide_environments`` records: ``torchrun``,
 and ``slurm`` from the ``treadle-slurm`` distribution). An instance in ``Trainer(plugins=[...])``
-selects treadle's environment of that kind where there is one (:func:`environment_name`);
-the others are refused with a ``ConfigurationError``. Their ``detect()`` and the rank
-properties read the environment variables as Lightning's do.
+selects treadle's environment of that kind where there is one (:func:`environment_name`), an
+instance of the program's own subclass runs as :class:`ProgramEnvironment`, and Lightning's
+Kubeflow, LSF and MPI classes are refused with a ``ConfigurationError``. Their ``detect()``
+and the rank properties read the environment variables as Lightning's do.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import re
 import signal
 import socket
 from abc import ABC, abstractmethod
+from typing import Any
 
 import torch
 
 from treadle import _lightning_paths, _rank_zero_bridge
 from treadle.errors import ConfigurationError
+from treadle.kinds import EnvironmentBase
 
 log = logging.getLogger(__name__)
 
@@ -365,20 +368,34 @@ _TREADLE_NAME: dict[type, str | None] = {
 }
 
 
+#: :func:`environment_name` of a program's own ``ClusterEnvironment`` class
+PROGRAM = "program"
+# Lightning's environment classes treadle has no environment for
+_LIGHTNING_ONLY = ("KubeflowEnvironment", "LSFEnvironment", "MPIEnvironment")
+
+
 def environment_name(env: ClusterEnvironment) -> str | None:
-    """treadle's environment name for ``env`` (None: no cluster environment); a
+    """treadle's environment name for ``env`` (None: no cluster environment; :data:`PROGRAM`: a
+    class of the program's own, run through :class:`ProgramEnvironment`); a
     ``ConfigurationError`` when treadle has none, or for settings treadle takes elsewhere."""
     kind = type(env).__name__
-    if type(env) not in _TREADLE_NAME:
+    lightning_only = [
+        c.__name__
+        for c in type(env).__mro__
+        if c.__module__ == __name__ and c.__name__ in _LIGHTNING_ONLY
+    ]
+    if lightning_only:
         raise ConfigurationError(
             [
-                f"Trainer: `plugins=[{kind}(...)]`: treadle has no {kind} (its cluster "
-                f"environments are `torchrun` and `slurm`, from the treadle-slurm distribution), "
-                f"and a Lightning `ClusterEnvironment` cannot stand in for one. Start the "
-                f"processes with `torchrun` (TorchElasticEnvironment), or provide an environment "
-                f"plugin of your own (`provide_environments`, docs/plugins.md)."
+                f"Trainer: `plugins=[{kind}(...)]`: treadle has no {lightning_only[0]} (its "
+                f"cluster environments are `torchrun` and `slurm`, from the treadle-slurm "
+                f"distribution). Start the processes with `torchrun` (TorchElasticEnvironment), "
+                f"or provide an environment plugin of your own (`provide_environments`, "
+                f"docs/plugins.md)."
             ]
         )
+    if type(env) not in _TREADLE_NAME:
+        return PROGRAM
     if isinstance(env, SLURMEnvironment):
         problems = []
         if not env.auto_requeue:
@@ -398,6 +415,46 @@ def environment_name(env: ClusterEnvironment) -> str | None:
         if problems:
             raise ConfigurationError(problems)
     return _TREADLE_NAME[type(env)]
+
+
+def _read(value: Any) -> Any:
+    """A ``ClusterEnvironment`` attribute's value: Lightning's are properties, but its docs
+    write ``main_address`` and ``main_port`` as methods."""
+    return value() if callable(value) else value
+
+
+class ProgramEnvironment(EnvironmentBase):
+    """A program's own ``ClusterEnvironment`` class (Lightning's ``plugins=[MyCluster()]``) as
+    treadle's environment, read once when the Trainer is made.
+
+    When ``creates_processes_externally`` is true the ranks exist already and the DDP
+    strategies join them: as Lightning's DDP strategy, the object is told the rank its node and
+    local rank give (``set_global_rank(node_rank * devices + local_rank)``,
+    ``set_world_size(num_nodes * devices)``, when ``devices`` is a number), then its
+    ``global_rank()``, ``world_size()``, ``main_address`` and ``main_port`` are read. Otherwise
+    treadle starts the processes as it does without a cluster environment."""
+
+    launcher = "env"
+
+    def __init__(self, env: ClusterEnvironment, trainer: Any) -> None:
+        self.env = env
+        self.name = type(env).__name__
+        self.creates_processes_externally = bool(_read(env.creates_processes_externally))
+        self.local_rank = int(env.local_rank())
+        self.node_rank = int(env.node_rank())
+        config = getattr(trainer, "config", None)
+        devices, num_nodes = getattr(config, "devices", None), getattr(config, "num_nodes", 1)
+        if self.creates_processes_externally and type(devices) is int:
+            env.set_global_rank(self.node_rank * devices + self.local_rank)
+            env.set_world_size(num_nodes * devices)
+        self.world_size = int(env.world_size())
+        self.global_rank = int(env.global_rank())
+        self.main_address = str(_read(env.main_address))
+        port = _read(env.main_port)
+        self.main_port = int(port) if port else None
+
+    def __repr__(self) -> str:
+        return f"ProgramEnvironment({self.name}, rank={self.global_rank}/{self.world_size})"
 
 
 __all__ = [

@@ -14,8 +14,7 @@
 #   estimated_stepping_batches with OneCycleLR, state, sanity_checking, num_*_batches,
 #   *_dataloaders). The page's `main(hparams)` with ArgumentParser is run with `--accelerator
 #   cpu`. `sync_batchnorm=True` is run on one CPU process. A `CPUAccelerator` subclass and a
-#   `ClusterEnvironment` subclass are in `doc_trainer_differences.py` (treadle refuses them,
-#   docs/migration.md 3).
+#   `ClusterEnvironment` subclass are in `doc_trainer_2.py`.
 import os
 from argparse import ArgumentParser
 

@@ -1,12 +1,10 @@
 # Source: https://lightning.ai/docs/pytorch/stable/common/trainer.html
 #   (pytorch-lightning docs/source-pytorch/common/trainer.rst; Apache-2.0, Copyright The
 #   Lightning AI team)
-# Edits: the two flag examples of the page that treadle refuses by design, split out of
-#   `doc_trainer.py` (docs/migration.md 3): `accelerator=MyOwnAcc()` (a subclass of
-#   `CPUAccelerator`), `plugins=[MyCluster()]` (a `ClusterEnvironment` subclass; the page's
-#   three methods filled in with the rest of the abstract ones, returning single-process
-#   values), each with a short CPU fit. This program is a strict
-#   expected failure in tests/test_lightning_programs.py; `doc_trainer.py` keeps passing.
+# Edits: the page's two examples with classes of the program's own, beside doc_trainer.py:
+#   `accelerator=MyOwnAcc()` (a subclass of `CPUAccelerator`) and `plugins=[MyCluster()]` (a
+#   `ClusterEnvironment` subclass; the page's three methods filled in with the rest of the
+#   abstract ones, returning single-process values), each with a short CPU fit.
 import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.accelerators import CPUAccelerator
