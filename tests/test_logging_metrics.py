@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
 from conftest_helpers import (
+    IN_DIM,
     make_loader,
     make_trainer,
 )
@@ -108,6 +110,49 @@ def test_validation_epoch_mean_is_weighted_by_batch_size(tmp_path):
     model = WeightedVal()
     trainer = make_trainer(tmp_path, max_epochs=1, num_sanity_val_steps=0)
     trainer.fit(model, make_loader(2), make_loader(batch_size=4, n=10, seed=1))
+    assert float(trainer.callback_metrics["v"]) == pytest.approx(0.8)
+
+
+class NodeBatch:
+    """A torch_geometric ``Batch`` in miniature: no list, tuple or dict, but iterable, yielding
+    ``(key, tensor)`` pairs (the node features first, as a ``Batch`` of graphs does)."""
+
+    def __init__(self, samples):
+        self.x = torch.stack([x for x, _ in samples])
+        self.y = torch.stack([y for _, y in samples])
+
+    def __iter__(self):
+        yield from (("x", self.x), ("y", self.y))
+
+    def to(self, device):
+        self.x, self.y = self.x.to(device), self.y.to(device)
+        return self
+
+
+class WeightedNodes(Recorder):
+    def validation_step(self, batch, batch_idx):
+        assert isinstance(batch, NodeBatch)
+        self.log("v", torch.tensor(float(batch_idx)))
+
+
+def test_epoch_mean_weights_an_iterable_batch_by_its_first_tensor(tmp_path):
+    """Ported from tests/tests_pytorch/utilities/test_data.py::test_extract_batch_size: the
+    batch size of an object that is no list, tuple or dict (a torch_geometric ``Batch``) is the
+    leading size of the first tensor it yields, as Lightning's ``extract_batch_size`` walks
+    any iterable; the epoch mean of 0, 1, 2 over 4, 4, 2 samples is 0.8 (it was 1.0: each
+    batch counted once)."""
+    from treadle.utilities import batch_size_of
+
+    assert batch_size_of(NodeBatch([(torch.zeros(3), torch.zeros(1))] * 7)) == 7
+    assert batch_size_of(["a string", {"k": torch.zeros(5, 2)}]) == 5
+    assert batch_size_of([1, "no tensor"]) == 1
+    val = DataLoader(
+        TensorDataset(torch.randn(10, IN_DIM), torch.randn(10, 1)),
+        batch_size=4,
+        collate_fn=NodeBatch,
+    )
+    trainer = make_trainer(tmp_path, max_epochs=1, num_sanity_val_steps=0)
+    trainer.fit(WeightedNodes(), make_loader(2), val)
     assert float(trainer.callback_metrics["v"]) == pytest.approx(0.8)
 
 

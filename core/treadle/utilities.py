@@ -362,19 +362,16 @@ def requires_closure(optimizer: Any) -> bool:
 
 
 def batch_size_of(batch: Any) -> int:
-    """The leading dimension of the first tensor found in ``batch`` (1 when none)."""
-    if isinstance(batch, torch.Tensor):
-        return batch.shape[0] if batch.dim() else 1
-    if isinstance(batch, (list, tuple)):
-        for x in batch:
-            n = batch_size_of(x)
-            if n:
-                return n
-    if isinstance(batch, dict):
-        for x in batch.values():
-            n = batch_size_of(x)
-            if n:
-                return n
+    """The leading size of the first tensor in ``batch`` (1 when there is none), found as
+    Lightning's ``extract_batch_size`` finds it: mappings' values, any iterable but a string
+    (a torch_geometric ``Data``/``Batch`` yields its ``(key, tensor)`` pairs) and dataclasses
+    are walked in order; no warning when later tensors' sizes differ."""
+    try:
+        for size in _batch_sizes(batch):
+            if size is not None:
+                return int(size)
+    except RecursionError:
+        pass
     return 1
 
 

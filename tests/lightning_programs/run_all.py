@@ -2,6 +2,8 @@
 
 ``python tests/lightning_programs/run_all.py [--lightning PYTHON] [--only NAME...]`` prints one
 line per program: its name and the result on each side (``ok``, or the last line of its error).
+``LIGHTNING_PYTHONPATH`` (when set) is the Lightning side's ``PYTHONPATH``: packages a program
+needs (torch_geometric, kornia) installed with ``pip install --target`` beside a read-only venv.
 Each run gets a fresh folder and a time limit. The pytest file runs the treadle side only.
 """
 
@@ -71,6 +73,8 @@ def main() -> int:
         cols = [p.name]
         if not args.no_lightning:
             env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+            if os.environ.get("LIGHTNING_PYTHONPATH"):  # packages beside a read-only Lightning venv
+                env["PYTHONPATH"] = os.environ["LIGHTNING_PYTHONPATH"]
             rc, out = run(args.lightning, source, p.name, env)
             cols.append("ok" if rc == 0 else f"FAIL {last_error(out)}")
         rc, out = run(sys.executable, map_source(source), p.name, treadle_env())
