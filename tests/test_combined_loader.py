@@ -458,7 +458,8 @@ def test_fit_refuses_a_sequential_training_loader(tmp_path):
     with pytest.raises(
         ConfigurationError,
         match=re.escape(
-            'Trainer: `fit()` does not support the `CombinedLoader(mode="sequential")` mode. '
+            "Trainer: `fit()` (`trainer.fit_loop`): the `FitLoop` does not support the "
+            '`CombinedLoader(mode="sequential")` mode: a step takes a batch of each iterable. '
             "Choose one of ['min_size', 'max_size_cycle', 'max_size']."
         ),
     ):

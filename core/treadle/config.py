@@ -399,6 +399,12 @@ def _describe(errs: list, kwargs: dict) -> str:
             f"an integer, found {value!r}. Pass how many epochs apart validation runs (or None "
             f"to validate by `val_check_interval` alone)."
         )
+    if name == "reload_dataloaders_every_n_epochs":
+        return (  # Lightning's wording (its tests match "should be an int >")
+            f"TrainerConfig: `Trainer({name}={value!r})`: `reload_dataloaders_every_n_epochs` "
+            f"should be an int >= 0, got {value}. Pass how many epochs apart the loaders are "
+            f"asked for again (0: never)."
+        )
     if name == "gradient_clip_val" and kind.startswith("float_"):
         return (  # Lightning's wording (its TypeError reads "should be an int or a float")
             f"TrainerConfig: `Trainer({name}={value!r})`: `gradient_clip_val` should be an int "

@@ -18,7 +18,8 @@ def num_batches(loader: Any, limit: Any, stage: str | None = None) -> float:
     (set as its ``limits``), and its length follows its mode. With ``stage`` (``"train"``,
     ``"val"``, ``"test"``, ``"predict"``), a fraction that leaves no batch of a loader that has
     some is refused, as Lightning refuses it: ``limit_{stage}_batches`` asked for a part of the
-    data and would silently run nothing."""
+    data and would silently run nothing; so is a fraction (other than 1.0) of a loader without a
+    length (an ``IterableDataset``'s), whose part cannot be known."""
     if isinstance(loader, CombinedLoader):
         loader.limits = [num_batches(inner, limit, stage) for inner in loader.flattened]
         try:
@@ -27,12 +28,22 @@ def num_batches(loader: Any, limit: Any, stage: str | None = None) -> float:
             return float("inf")
     try:
         n: float = len(loader)
-    except TypeError:
+    except (TypeError, NotImplementedError):  # (a wrapper whose __len__ raises: no length)
         n = float("inf")
+    else:
+        from treadle.utilities import _warn_iterable_with_len
+
+        _warn_iterable_with_len(loader)  # (once a stage's setup, as Lightning's)
     if limit is None:
         return n
     if isinstance(limit, float):
         if n == float("inf"):
+            if stage is not None and limit not in (0.0, 1.0):
+                raise ConfigurationError(  # as Lightning: a part of data of unknown size
+                    f"When using an `IterableDataset`, `Trainer(limit_{stage}_batches)` must be "
+                    f"`1.0` or an int. An int specifies `num_{stage}_batches` to use "
+                    f"(got {limit} for a `{stage}_dataloader` without a length)."
+                )
             return n
         if stage is not None and limit > 0 and n > 0 and int(n * limit) == 0:
             raise ConfigurationError(

@@ -23,6 +23,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from treadle.errors import ConfigurationError
 from treadle.utilities import move_data_to_device
 
 TRANSFER_HOOKS = ("on_before_batch_transfer", "transfer_batch_to_device", "on_after_batch_transfer")
@@ -61,16 +62,16 @@ class DataModule:
         ``on_exception`` (the exception is re-raised after)."""
 
     def train_dataloader(self) -> Any:
-        return None
+        raise _not_implemented("train_dataloader")
 
     def val_dataloader(self) -> Any:
-        return None
+        raise _not_implemented("val_dataloader")
 
     def test_dataloader(self) -> Any:
-        return None
+        raise _not_implemented("test_dataloader")
 
     def predict_dataloader(self) -> Any:
-        return None
+        raise _not_implemented("predict_dataloader")
 
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         return batch
@@ -155,6 +156,7 @@ class DataModule:
                     batch_size=batch_size,
                     num_workers=num_workers,
                     shuffle=shuffle and not isinstance(d, IterableDataset),
+                    pin_memory=True,  # as Lightning's from_datasets
                 )
 
             if isinstance(ds, dict):
@@ -163,7 +165,12 @@ class DataModule:
                 return [one(d) for d in ds]
             return one(ds)
 
-        datamodule = cls(**datamodule_kwargs)
+        # as Lightning: batch_size and num_workers go to __init__ too when it takes them
+        params = inspect.signature(cls.__init__).parameters
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
+        special = {"batch_size": batch_size, "num_workers": num_workers}
+        special = {k: v for k, v in special.items() if takes_any or k in params}
+        datamodule = cls(**datamodule_kwargs, **special)
         datasets = {
             "train_dataloader": (train_dataset, True),
             "val_dataloader": (val_dataset, False),
@@ -178,6 +185,15 @@ class DataModule:
                     lambda dataset=dataset, shuffle=shuffle: loaders(dataset, shuffle),
                 )
         return datamodule
+
+
+def _not_implemented(hook: str) -> ConfigurationError:
+    """Lightning's error for a loader hook a DataModule does not define (called directly: the
+    Trainer asks only for the hooks a DataModule overrides)."""
+    return ConfigurationError(
+        f"`{hook}` must be implemented to be used with the Lightning Trainer "
+        f"(define `{hook}` in the DataModule, or pass the loaders to the Trainer's method)."
+    )
 
 
 def overrides(datamodule: DataModule | None, name: str) -> bool:

@@ -415,7 +415,8 @@ class FitLoop:
         self.val_loaders: list[Any] | None = None  # None: not asked for yet
         self.val_limits: list[float] = []
         self.any_val = False
-        self.reloaded_at = {"train": 0, "val": 0}  # the epoch each loader was last made
+        # the epoch each loader was last made (val: -inf until a validation's load counts)
+        self.reloaded_at: dict[str, float] = {"train": 0, "val": float("-inf")}
         # Lightning's "monitoring callbacks" (EarlyStopping, checkpoints) see what the Module
         # logs in its on_train_epoch_end: they run after it, the other callbacks before.
         self.epoch_end_first, self.epoch_end_last = split_monitoring(
@@ -509,7 +510,10 @@ class FitLoop:
         # Ranks read different shares of the validation data (no padding): validation runs on
         # all of them when any has a batch, so none is left waiting in a collective.
         self.any_val = any_rank_has(trainer, sum(self.val_limits))
-        self.reloaded_at["val"] = trainer.state.epoch
+        if not trainer.sanity_checking or self.validates_epoch():
+            # as Lightning: the sanity check's load counts as the epoch's only when the epoch
+            # validates; else the first validation of the fit asks again
+            self.reloaded_at["val"] = trainer.state.epoch
         return loaders
 
     def validates_epoch(self) -> bool:

@@ -1356,8 +1356,9 @@ class Trainer(LightningTrainerFacade):
         self.num_training_batches = per_rank(num_batches(loader, limit, "train"), self.world_size)
         if isinstance(loader, CombinedLoader) and loader.mode == "sequential":
             return loader, [  # as Lightning
-                'Trainer: `fit()` does not support the `CombinedLoader(mode="sequential")` '
-                f"mode. Choose one of {[m for m in COMBINED_MODES if m != 'sequential']}."
+                "Trainer: `fit()` (`trainer.fit_loop`): the `FitLoop` does not support the "
+                '`CombinedLoader(mode="sequential")` mode: a step takes a batch of each '
+                f"iterable. Choose one of {[m for m in COMBINED_MODES if m != 'sequential']}."
             ]
         return loader, []
 

@@ -471,13 +471,20 @@ def has_len_all_ranks(
             f"Total length of `{name}` across ranks is zero, but local rank has zero length. "
             "Please be cautious of uneven batch length."
         )
+    _warn_iterable_with_len(dataloader)
+    return True
+
+
+def _warn_iterable_with_len(dataloader: object) -> None:
+    """Lightning's warning for a loader with a length over an ``IterableDataset``: with
+    several workers, each yielding the whole dataset, that length can be wrong. Called where a
+    loader's batches are counted (``has_len_all_ranks``, and the Trainer at each stage's setup)."""
     if isinstance(getattr(dataloader, "dataset", None), torch.utils.data.IterableDataset):
         rank_zero_warn(
             "Your `IterableDataset` has `__len__` defined. In combination with multi-process "
             "data loading (when num_workers > 1), `__len__` could be inaccurate if each worker "
             "is not configured independently to avoid having duplicate data."
         )
-    return True
 
 
 def seed_worker(worker_id: int) -> None:

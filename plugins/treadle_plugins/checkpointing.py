@@ -316,14 +316,25 @@ class ModelCheckpoint(Checkpoint):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         if not self._skip_saving(trainer) and self._saves_on_train_epoch_end(trainer):
-            self._save(trainer, top_k=self._epoch_due(trainer))
+            self._save(trainer, top_k=self._epoch_due(trainer), last_only_after_save=True)
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if trainer.state.fn == "fit" and not trainer.sanity_checking:
             self._val_has_run = True
         if not self._skip_saving(trainer) and not self._saves_on_train_epoch_end(trainer):
             deferred, self._save_after_validation = self._save_after_validation, False
-            self._save(trainer, top_k=deferred or self._epoch_due(trainer))
+            if deferred:
+                self._save(trainer, top_k=True)
+            else:
+                self._save(trainer, top_k=self._epoch_due(trainer), last_only_after_save=True)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        """As Lightning: ``save_last`` is honoured when training ends even if no checkpoint was
+        saved (``save_top_k=0``, or an ``every_n_epochs`` no epoch reached); not under
+        ``fast_dev_run``, which saves no checkpoint."""
+        if self.save_last and not self._last_checkpoint_saved and not trainer.fast_dev_run:
+            self._finite, self._aside_now = None, False
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def _epoch_due(self, trainer) -> bool:
         every = self._every_n_epochs
@@ -355,13 +366,22 @@ class ModelCheckpoint(Checkpoint):
 
     # -- saving --------------------------------------------------------------------------------
 
-    def _save(self, trainer, top_k: bool) -> None:
+    def _save(self, trainer, top_k: bool, last_only_after_save: bool = False) -> None:
+        """The top-k checkpoint (when ``top_k``) and ``last.ckpt``. ``last_only_after_save``
+        (the epoch-end saves): as Lightning, ``last.ckpt`` only when a checkpoint was saved at
+        this step (or ``save_last="link"`` has one to point at); ``on_train_end`` writes it
+        when none was ever saved."""
         candidates = self._monitor_candidates(trainer)
         self._finite = None  # checked at most once for this save, when it would replace a file
         self._aside_now = False
         if top_k:
             self._save_topk_checkpoint(trainer, candidates)
-        self._save_last_checkpoint(trainer, candidates)
+        if (
+            not last_only_after_save
+            or self._last_global_step_saved == trainer.global_step
+            or (self.save_last == "link" and self._last_checkpoint_saved)
+        ):
+            self._save_last_checkpoint(trainer, candidates)
 
     def _monitor_candidates(self, trainer) -> dict[str, Any]:
         candidates = deepcopy(trainer.callback_metrics)

@@ -16,6 +16,7 @@ from lightning_boring import BoringDataModule, BoringModel, RandomDataset, quiet
 from torch.utils.data import DataLoader
 
 import treadle
+from treadle.errors import ConfigurationError
 
 
 class RecordingDataModule(BoringDataModule):
@@ -311,12 +312,48 @@ def test_from_datasets(tmp_path):
     loader = dm.train_dataloader()
     assert loader.batch_size == 4 and isinstance(loader.sampler, torch.utils.data.RandomSampler)
     assert [type(v.sampler).__name__ for v in dm.val_dataloader()] == ["SequentialSampler"] * 2
-    assert dm.test_dataloader() is None
+    assert loader.pin_memory  # as Lightning's from_datasets
+    with pytest.raises(ConfigurationError, match="`test_dataloader` must be implemented"):
+        dm.test_dataloader()  # as Lightning: a loader hook not given raises when called
     trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1, num_sanity_val_steps=0))
     trainer.fit(
         BoringModel(), datamodule=treadle.DataModule.from_datasets(train, val, batch_size=4)
     )
     assert trainer.global_step == 16
+
+
+def test_from_datasets_forwards_batch_size_and_num_workers():
+    """Ported from tests/tests_pytorch/core/test_datamodules.py::
+    test_dm_init_from_datasets_with_init_params: ``batch_size`` and ``num_workers`` go to
+    ``__init__`` when it takes them (or ``**kwargs``), other keywords always."""
+
+    class Known(treadle.DataModule):
+        def __init__(self, batch_size=1, num_workers=0):
+            super().__init__()
+            self.batch_size, self.num_workers = batch_size, num_workers
+
+    dm = Known.from_datasets(RandomDataset(32, 8), batch_size=4, num_workers=2)
+    assert (dm.batch_size, dm.num_workers) == (4, 2)
+
+    class Other(treadle.DataModule):
+        def __init__(self, other, batch_size=1):
+            super().__init__()
+            self.other, self.batch_size = other, batch_size
+
+    dm = Other.from_datasets(RandomDataset(32, 8), batch_size=4, num_workers=2, other=5)
+    assert (dm.batch_size, dm.other) == (4, 5)
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'other'"):
+        Other.from_datasets(RandomDataset(32, 8), batch_size=4, num_workers=2)
+
+    class Kwargs(treadle.DataModule):
+        def __init__(self, num_workers, **kwargs):
+            super().__init__()
+            self.num_workers = num_workers
+            for key, value in kwargs.items():
+                setattr(self, key, value)
+
+    dm = Kwargs.from_datasets(RandomDataset(32, 8), batch_size=10, num_workers=100, another=None)
+    assert (dm.batch_size, dm.num_workers, dm.another) == (10, 100, None)
 
 
 def test_datamodule_hyperparameters():
