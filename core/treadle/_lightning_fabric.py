@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib.util
 import os
+import platform
 import random
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -29,6 +32,8 @@ from torch.utils.data import Dataset, DistributedSampler, Sampler
 
 from treadle._hparams import AttributeDict
 from treadle._lightning_utilities import (
+    _available,
+    _release,
     has_iterable_dataset,
     isolate_rng,
     sized_len,
@@ -86,6 +91,9 @@ __all__ = [
     "reset_seed",
     "sized_len",
     "suggested_max_num_workers",
+    # lightning.fabric.utilities.seed
+    "max_seed_value",
+    "min_seed_value",
 ]
 
 _PATH = Union[str, Path]
@@ -102,6 +110,28 @@ def __getattr__(name: str) -> Any:
             "docs/migration.md lists what treadle keeps of `lightning.fabric`."
         )
     raise AttributeError(f"module 'treadle.fabric' has no attribute {name!r}")
+
+
+# -- utilities.imports: the flags Lightning's tests and programs branch on ---------------------
+
+
+_IS_WINDOWS = platform.system() == "Windows"
+_IS_INTERACTIVE = hasattr(sys, "ps1") or bool(sys.flags.interactive)
+_NUMPY_AVAILABLE = importlib.util.find_spec("numpy") is not None
+_PYTHON_GREATER_EQUAL_3_10_0 = sys.version_info[:2] >= (3, 10)
+_TORCH_GREATER_EQUAL_2_2 = _available("torch", "2.2.0")
+_TORCH_GREATER_EQUAL_2_3 = _available("torch", "2.3.0")
+_TORCH_GREATER_EQUAL_2_4 = _available("torch", "2.4.0")
+_TORCH_GREATER_EQUAL_2_4_1 = _available("torch", "2.4.1")
+_TORCH_GREATER_EQUAL_2_5 = _available("torch", "2.5.0")
+_TORCH_GREATER_EQUAL_2_6 = _available("torch", "2.6.0")
+_TORCH_EQUAL_2_4_0 = _release(torch.__version__) == (2, 4, 0)
+_TORCH_LESS_EQUAL_2_6 = _release(torch.__version__) <= (2, 6, 0)
+_TORCHMETRICS_GREATER_EQUAL_1_0_0 = _available("torchmetrics", "1.0.0")
+
+# utilities.seed: the range of seeds ``seed_everything`` takes (numpy's uint32)
+max_seed_value = 4294967295
+min_seed_value = 0
 
 
 class LightningDeprecationWarning(DeprecationWarning):

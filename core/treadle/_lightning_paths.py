@@ -134,6 +134,7 @@ LAZY: dict[str, str] = {
     "treadle.fabric.utilities.data": "treadle._lightning_fabric",
     "treadle.fabric.utilities.distributed": "treadle._lightning_fabric",
     "treadle.fabric.utilities.exceptions": "treadle._lightning_fabric",
+    "treadle.fabric.utilities.imports": "treadle._lightning_fabric",  # _IS_WINDOWS, _TORCH_*
     "treadle.fabric.utilities.rank_zero": "treadle._lightning_fabric",
     "treadle.fabric.utilities.seed": "treadle._lightning_fabric",
     "treadle.fabric.utilities.spike": "treadle._lightning_fabric",

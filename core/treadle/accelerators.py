@@ -33,6 +33,8 @@ __all__ = [
     "MPSAccelerator",
     "XLAAccelerator",
     "find_usable_cuda_devices",
+    "is_cuda_available",
+    "num_cuda_devices",
 ]
 
 _Devices = Union[int, str, list[int], None]
@@ -232,6 +234,17 @@ class _AcceleratorRegistry:
 
 
 AcceleratorRegistry = _AcceleratorRegistry()
+
+
+def num_cuda_devices() -> int:
+    """Lightning Fabric's ``num_cuda_devices()``: the number of visible CUDA GPUs (0 without
+    CUDA)."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def is_cuda_available() -> bool:
+    """Lightning Fabric's ``is_cuda_available()``: whether a CUDA GPU can be used."""
+    return num_cuda_devices() > 0
 
 
 def find_usable_cuda_devices(num_devices: int = -1) -> list[int]:

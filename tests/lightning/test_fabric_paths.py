@@ -144,3 +144,37 @@ def test_lightning_utilities_names_is_shared_filesystem():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert "is_shared_filesystem" in dir(treadle.utilities)
+
+
+def test_fabric_import_flags_seed_bounds_and_cuda_count():
+    """``lightning.fabric.utilities.imports``' flags, which Lightning's tests branch on
+    (``if _TORCH_GREATER_EQUAL_2_4``, ``skipif(_IS_WINDOWS)``), the seed range of
+    ``...utilities.seed`` and ``...accelerators.cuda``'s device count, with Lightning 2.6.6's
+    values on this install (torch 2.13, torchmetrics 1.x, Linux, no CUDA)."""
+    import platform
+
+    from treadle.fabric.accelerators.cuda import is_cuda_available, num_cuda_devices
+    from treadle.fabric.utilities.imports import (
+        _IS_INTERACTIVE,
+        _IS_WINDOWS,
+        _PYTHON_GREATER_EQUAL_3_10_0,
+        _TORCH_EQUAL_2_4_0,
+        _TORCH_GREATER_EQUAL_2_2,
+        _TORCH_GREATER_EQUAL_2_6,
+        _TORCH_LESS_EQUAL_2_6,
+    )
+    from treadle.fabric.utilities.seed import max_seed_value, min_seed_value, seed_everything
+
+    release = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:3])
+    assert _IS_WINDOWS is (platform.system() == "Windows") and _IS_INTERACTIVE is False
+    assert _PYTHON_GREATER_EQUAL_3_10_0 is (sys.version_info >= (3, 10))
+    assert _TORCH_GREATER_EQUAL_2_2 is (release >= (2, 2, 0))
+    assert _TORCH_GREATER_EQUAL_2_6 is (release >= (2, 6, 0))
+    assert _TORCH_LESS_EQUAL_2_6 is (release <= (2, 6, 0))
+    assert _TORCH_EQUAL_2_4_0 is (release == (2, 4, 0))
+    assert (min_seed_value, max_seed_value) == (0, 2**32 - 1)
+    assert seed_everything(max_seed_value) == max_seed_value
+    with pytest.raises(ValueError, match="4294967296 is not in bounds"):
+        seed_everything(max_seed_value + 1)
+    assert num_cuda_devices() == (torch.cuda.device_count() if torch.cuda.is_available() else 0)
+    assert is_cuda_available() is (num_cuda_devices() > 0)
