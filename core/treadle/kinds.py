@@ -304,9 +304,18 @@ class StrategyBase:
         Lightning's class (``treadle.plugins.environments``): ``TorchElasticEnvironment`` under
         treadle's ``torchrun`` environment, ``SLURMEnvironment`` under ``slurm``, and with none
         ``LightningEnvironment`` holding this strategy's world size and global rank, as
-        Lightning's strategy sets them. Another environment plugin's object is itself."""
+        Lightning's strategy sets them. Another environment plugin's object is itself; an
+        environment object given in ``Trainer(plugins=[...])`` is that object, as Lightning's
+        (a ``LightningEnvironment`` given holding the strategy's ranks)."""
         from treadle.plugins import environments  # (imports torch.distributed's helpers)
 
+        given = getattr(
+            getattr(self._trainer, "_lightning_plugins", None), "environment_object", None
+        )
+        if isinstance(given, environments.LightningEnvironment):
+            return environments.lightning_environment(self.world_size, self.global_rank, given)
+        if given is not None:
+            return given
         env = getattr(self._trainer, "environment", None)
         if env is None:
             return environments.lightning_environment(self.world_size, self.global_rank)

@@ -488,10 +488,12 @@ class _DocsCluster(ClusterEnvironment):
 def test_a_program_cluster_environment_that_creates_no_processes(tmp_path):
     """The docs page's ``plugins=[MyCluster()]`` on one process: treadle starts whatever
     processes there are, as without a cluster environment, and the run goes on."""
+    given = _DocsCluster()
     trainer = treadle.Trainer(
-        **quiet(tmp_path, plugins=[_DocsCluster()], accelerator="cpu", devices=1, max_steps=2)
+        **quiet(tmp_path, plugins=[given], accelerator="cpu", devices=1, max_steps=2)
     )
     assert trainer.environment is None and trainer.world_size == 1
+    assert trainer.strategy.cluster_environment is given  # as Lightning's: the object given
     trainer.fit(BoringModel())
     assert trainer.global_step == 2
 
@@ -502,15 +504,20 @@ def test_a_program_cluster_environment_that_creates_the_processes_is_read(tmp_pa
         def creates_processes_externally(self):
             return True
 
-    trainer = treadle.Trainer(**quiet(tmp_path, plugins=[Joined()], devices=1))
+    given = Joined()
+    trainer = treadle.Trainer(**quiet(tmp_path, plugins=[given], devices=1))
+    assert trainer.strategy.cluster_environment is given
     env = trainer.environment
     assert (env.name, env.world_size, env.global_rank, env.node_rank) == ("Joined", 1, 0, 0)
     assert (env.main_address, env.main_port) == ("127.0.0.1", 12910)  # methods, called
 
 
 def test_lightning_environment_is_no_cluster_environment(tmp_path):
-    trainer = treadle.Trainer(**quiet(tmp_path, plugins=[LightningEnvironment()]))
+    given = LightningEnvironment()
+    trainer = treadle.Trainer(**quiet(tmp_path, plugins=[given]))
     assert trainer.environment is None
+    env = trainer.strategy.cluster_environment  # the object given, holding the ranks
+    assert env is given and (env.world_size(), env.global_rank()) == (1, 0)
 
 
 def test_torchelastic_environment_selects_torchrun(tmp_path, monkeypatch):

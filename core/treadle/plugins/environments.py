@@ -161,10 +161,13 @@ class LightningEnvironment(_FromVariables):
         os.environ.pop("WORLD_SIZE", None)  # as Lightning's: set for the processes it launched
 
 
-def lightning_environment(world_size: int, global_rank: int) -> LightningEnvironment:
-    """A ``LightningEnvironment`` holding a strategy's ranks (``strategy.cluster_environment``
-    with no cluster environment), made without setting ``rank_zero_only.rank``."""
-    env = LightningEnvironment()
+def lightning_environment(
+    world_size: int, global_rank: int, env: LightningEnvironment | None = None
+) -> LightningEnvironment:
+    """A ``LightningEnvironment`` (``env``, or a new one) holding a strategy's ranks
+    (``strategy.cluster_environment`` with no cluster environment), set without setting
+    ``rank_zero_only.rank``."""
+    env = LightningEnvironment() if env is None else env
     env._world_size, env._global_rank = world_size, global_rank
     return env
 
