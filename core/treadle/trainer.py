@@ -840,7 +840,7 @@ class Trainer(LightningTrainerFacade):
                 # callbacks' and the DataModule's on_exception run here too (the workers ran theirs)
                 self._hooks.on_exception(trainer=self, module=model, exception=exc)
                 if datamodule is not None:
-                    datamodule.on_exception(exc)
+                    _profiling.call_hook(self, _DM, datamodule, "on_exception", exc)
                 raise
             if launched is not None:  # the workers' predict returned its predictions regardless
                 # as Lightning's launcher: the main process's state is the workers' at their end
@@ -883,7 +883,7 @@ class Trainer(LightningTrainerFacade):
             hooks = self._hooks
             self._prepare_data(model, datamodule)
             if datamodule is not None:  # as Lightning: the DataModule's setup comes first
-                datamodule.setup(stage=fn)
+                _profiling.call_hook(self, _DM, datamodule, "setup", stage=fn)
             hooks.setup(trainer=self, module=model, stage=fn)
             started = True
             with self._metrics.calling("configure_model"), self._init_dtype():  # as
@@ -963,7 +963,7 @@ class Trainer(LightningTrainerFacade):
             if started:
                 self._hooks.on_exception(trainer=self, module=model, exception=exc)
                 if datamodule is not None:  # as Lightning: after the callbacks
-                    datamodule.on_exception(exc)
+                    _profiling.call_hook(self, _DM, datamodule, "on_exception", exc)
                 on_exception = getattr(self.strategy, "on_exception", None)
                 if on_exception is not None:  # as Lightning: the strategy's last
                     on_exception(exc)
@@ -985,7 +985,7 @@ class Trainer(LightningTrainerFacade):
                 self._datamodule_plugin = None
             if started and error is None:
                 if datamodule is not None:
-                    datamodule.teardown(stage=fn)
+                    _profiling.call_hook(self, _DM, datamodule, "teardown", stage=fn)
                 self._hooks.teardown(trainer=self, module=model, stage=fn)
             elif started:  # as Lightning: after an exception the callbacks', the Module's and
                 # the DataModule's teardown are skipped; the strategy's (and the other plugins')
@@ -1108,8 +1108,9 @@ class Trainer(LightningTrainerFacade):
                 else self.global_rank == 0
             )
             if here:
+                kind = _DM if owner is datamodule else _LM
                 with self._metrics.calling("prepare_data"):
-                    owner.prepare_data()
+                    _profiling.call_hook(self, kind, owner, "prepare_data")
             ran = True
         if ran:
             self.barrier("prepare_data")
@@ -1502,6 +1503,8 @@ class Trainer(LightningTrainerFacade):
 
 
 # the loader hook's name in the worker warnings, by the stage a loader is set up for
+# the owners' kinds in the profiler's actions (treadle._profiling.call_hook), Lightning's words
+_DM, _LM = "LightningDataModule", "LightningModule"
 _LOADER_NAMES = {
     "fit": "train_dataloader",
     "validate": "val_dataloader",
@@ -1748,8 +1751,8 @@ def _request(model: Module, datamodule: DataModule | None, name: str) -> Any:
     trainer = model._trainer
     if trainer is None:
         return method()
-    with trainer._metrics.calling(name):
-        return method()
+    with trainer._metrics.calling(name):  # timed as Lightning's under a profiler
+        return _profiling.call_hook(trainer, _DM if source is datamodule else _LM, source, name)
 
 
 def apply_debugging_flags(cfg: Any) -> None:
