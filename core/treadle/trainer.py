@@ -43,6 +43,7 @@ from treadle.data import train_loader as train_loader_of
 from treadle.datamodule import TRANSFER_HOOKS, DataModule, overrides
 from treadle.errors import (
     ConfigurationError,
+    ConfigurationTypeError,
     DataloaderIdxError,
     InvalidDataloaderError,
     MultipleOptimizersError,
@@ -1320,6 +1321,8 @@ class Trainer(LightningTrainerFacade):
                 raise MultipleOptimizersError(problems)  # also a RuntimeError, as Lightning's
             if any(p.startswith(_INVALID_LOADER) for p in problems):
                 raise InvalidDataloaderError(problems)  # also a TypeError, as Lightning's
+            if any(_defaults.INVALID_SCHEDULER in p for p in problems):
+                raise ConfigurationTypeError(problems)  # also a TypeError, as Lightning's
             raise ConfigurationError(problems)
 
     def _train_loader(self) -> Any:
