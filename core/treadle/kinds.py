@@ -304,7 +304,8 @@ class StrategyBase:
         Lightning's class (``treadle.plugins.environments``): ``TorchElasticEnvironment`` under
         treadle's ``torchrun`` environment, ``SLURMEnvironment`` under ``slurm``, and with none
         ``LightningEnvironment`` holding this strategy's world size and global rank, as
-        Lightning's strategy sets them. Another environment plugin's object is itself."""
+        Lightning's strategy sets them; the program's own ``ClusterEnvironment`` object
+        (``plugins=[MyCluster()]``) is itself. Another environment plugin's object is itself."""
         from treadle.plugins import environments  # (imports torch.distributed's helpers)
 
         env = getattr(self._trainer, "environment", None)
@@ -314,6 +315,8 @@ class StrategyBase:
             "torchrun": environments.TorchElasticEnvironment,
             "slurm": environments.SLURMEnvironment,
         }
+        if isinstance(env, environments.ProgramEnvironment):
+            return env.env  # the program's own object, as Lightning's strategy holds it
         name = self._trainer.plugin_manager.reasons.get("environment", (None,))[0]
         return kinds[name]() if name in kinds else env
 

@@ -524,6 +524,33 @@ def test_a_program_cluster_environment_that_creates_the_processes_is_read(tmp_pa
     assert (env.main_address, env.main_port) == ("127.0.0.1", 12910)  # methods, called
 
 
+def test_strategy_cluster_environment_is_the_programs_object(tmp_path, monkeypatch):
+    """Ported from tests/tests_pytorch/trainer/connectors/test_accelerator_connector.py::
+    test_custom_cluster_environment_in_slurm_environment: a ``LightningEnvironment`` subclass
+    that creates the processes is chosen over SLURM's variables, and
+    ``trainer.strategy.cluster_environment`` is the program's own object."""
+
+    class CustomCluster(LightningEnvironment):
+        @property
+        def main_address(self):
+            return "asdf"
+
+        @property
+        def creates_processes_externally(self) -> bool:
+            return True
+
+    for name, value in {"SLURM_NTASKS": "2", "SLURM_NTASKS_PER_NODE": "1",
+                        "SLURM_JOB_NAME": "SOME_NAME", "SLURM_NODEID": "0", "LOCAL_RANK": "0",
+                        "SLURM_PROCID": "0", "SLURM_LOCALID": "0"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    cluster = CustomCluster()
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, plugins=[cluster], accelerator="cpu", strategy="ddp", devices=2)
+    )
+    assert trainer.strategy.cluster_environment is cluster
+    assert trainer.environment.main_address == "asdf"
+
+
 def test_lightning_environment_is_no_cluster_environment(tmp_path):
     trainer = treadle.Trainer(**quiet(tmp_path, plugins=[LightningEnvironment()]))
     assert trainer.environment is None
