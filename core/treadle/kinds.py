@@ -305,10 +305,15 @@ class StrategyBase:
         treadle's ``torchrun`` environment, ``SLURMEnvironment`` under ``slurm``, and with none
         ``LightningEnvironment`` holding this strategy's world size and global rank, as
         Lightning's strategy sets them; the program's own ``ClusterEnvironment`` object
-        (``plugins=[MyCluster()]``) is itself. Another environment plugin's object is itself."""
+        (``plugins=[MyCluster()]``) is itself (told the ranks when treadle starts the processes). Another environment plugin's object is itself."""
         from treadle.plugins import environments  # (imports torch.distributed's helpers)
 
         env = getattr(self._trainer, "environment", None)
+        program = getattr(self._trainer, "_program_cluster", None)
+        if env is None and program is not None:  # told the ranks, as Lightning's strategy
+            program.set_world_size(self.world_size)  # tells its environment
+            program.set_global_rank(self.global_rank)
+            return program
         if env is None:
             return environments.lightning_environment(self.world_size, self.global_rank)
         kinds = {

@@ -172,6 +172,9 @@ class Trainer(LightningTrainerFacade):
         self.precision_plugin: Any = None
         self.strategy: Any = None
         self.environment: Any = None
+        # plugins=[MyCluster()] whose class does not create the processes: treadle starts them,
+        # and strategy.cluster_environment is still that object (Lightning's)
+        self._program_cluster: Any = None
         self._select_plugins()
         if self.environment is not None and self.environment.creates_processes_externally:
             # a rank of a launch (torchrun, srun): as Lightning's DDP-family strategies, from
@@ -329,6 +332,7 @@ class Trainer(LightningTrainerFacade):
                 self.environment = own
                 pm.register_selected("environment", own, own.name)
             else:  # treadle starts the processes (and detects their ranks in them)
+                self._program_cluster = own.env
                 env = pm.detect("environment")
         elif forced is None:
             env = pm.detect("environment")

@@ -512,6 +512,34 @@ def test_a_program_cluster_environment_that_creates_no_processes(tmp_path):
     assert trainer.global_step == 2
 
 
+def test_a_program_cluster_environment_that_creates_no_processes_is_told_the_ranks(tmp_path):
+    """As Lightning's: such an environment's ranks are not read (they may be unset) and
+    ``trainer.strategy.cluster_environment`` is the object, told the strategy's ranks."""
+
+    class Unset(_DocsCluster):
+        def __init__(self):
+            self.size = self.rank = None
+
+        def world_size(self):
+            return self.size
+
+        def set_world_size(self, size):
+            self.size = size
+
+        def global_rank(self):
+            return self.rank
+
+        def set_global_rank(self, rank):
+            self.rank = rank
+
+    cluster = Unset()
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, plugins=[cluster], accelerator="cpu", devices=2, strategy="ddp_spawn")
+    )
+    assert trainer.strategy.cluster_environment is cluster
+    assert (cluster.size, cluster.rank) == (2, 0)
+
+
 def test_a_program_cluster_environment_that_creates_the_processes_is_read(tmp_path):
     class Joined(_DocsCluster):
         @property

@@ -506,7 +506,8 @@ class ProgramEnvironment(EnvironmentBase):
     local rank give (``set_global_rank(node_rank * devices + local_rank)``,
     ``set_world_size(num_nodes * devices)``, when ``devices`` is a number), then its
     ``global_rank()``, ``world_size()``, ``main_address`` and ``main_port`` are read. Otherwise
-    treadle starts the processes as it does without a cluster environment."""
+    nothing is read: treadle starts the processes as it does without a cluster environment,
+    and ``trainer.strategy.cluster_environment`` is the object, told the strategy's ranks."""
 
     launcher = "env"
 
@@ -514,6 +515,11 @@ class ProgramEnvironment(EnvironmentBase):
         self.env = env
         self.name = type(env).__name__
         self.creates_processes_externally = bool(_read(env.creates_processes_externally))
+        self.world_size = self.global_rank = self.local_rank = self.node_rank = 0
+        self.main_address: str = ""
+        self.main_port: int | None = None
+        if not self.creates_processes_externally:  # treadle starts the processes: nothing to
+            return  # read (as Lightning, its ranks may be unset until the strategy sets them)
         self.local_rank = int(env.local_rank())
         self.node_rank = int(env.node_rank())
         config = getattr(trainer, "config", None)
