@@ -305,7 +305,8 @@ class StrategyBase:
         treadle's ``torchrun`` environment, ``SLURMEnvironment`` under ``slurm``, and with none
         ``LightningEnvironment`` holding this strategy's world size and global rank, as
         Lightning's strategy sets them; the program's own ``ClusterEnvironment`` object
-        (``plugins=[MyCluster()]``) is itself (told the ranks when treadle starts the processes). Another environment plugin's object is itself."""
+        (``plugins=[MyCluster()]``) is itself (told the ranks when treadle starts the
+        processes). Another environment plugin's object is itself."""
         from treadle.plugins import environments  # (imports torch.distributed's helpers)
 
         env = getattr(self._trainer, "environment", None)
