@@ -22,6 +22,10 @@ from treadle.hookspecs import hookimpl
 from treadle.optim import original_step
 from treadle.utilities import _step_signature, call_step, move_data_to_device, requires_closure
 
+# the words of the problem of a scheduler without ``state_dict``/``load_state_dict``: the
+# Trainer raises a ``ConfigurationTypeError`` for it, as Lightning raises a ``TypeError``
+INVALID_SCHEDULER = "is invalid. It should have `state_dict` and `load_state_dict` methods defined"
+
 
 def _parameters(function) -> tuple[str, ...]:
     """``function``'s parameter names; () when it has no signature to read."""
@@ -97,9 +101,9 @@ def validate(trainer, module):
             callable(getattr(sch.scheduler, "state_dict", None))
             and callable(getattr(sch.scheduler, "load_state_dict", None))
         ):
-            problems.append(
-                f"The provided lr scheduler `{name}` is invalid. It should have `state_dict` and "
-                f"`load_state_dict` methods defined: checkpoints need both. Add them to "
+            problems.append(  # (a TypeError too, as Lightning's: INVALID_SCHEDULER)
+                f"The provided lr scheduler `{name}` {INVALID_SCHEDULER}: checkpoints need "
+                f"both. Add them to "
                 f"`{name}`, or use a `torch.optim.lr_scheduler` scheduler."
             )
         if (

@@ -10,7 +10,9 @@ path that runs is the untimed one's). A Module hook the Module does not override
 the same, as Lightning times its default (:meth:`HookProfiling.module_default`).
 :func:`instrument` replaces a few of the loop's methods on the run's own instances (an instance
 attribute, never the class): the training epoch, the training batch, each evaluation run, and
-the iteration of the batches, so that each dataloader fetch is timed.
+the iteration of the batches, so that each dataloader fetch is timed. :func:`call_hook` times
+the DataModule's and Module's methods the Trainer calls itself, once a run (``setup``,
+``state_dict``, ``train_dataloader``, ...).
 """
 
 from __future__ import annotations
@@ -148,6 +150,20 @@ class HookProfiling:
                 return function(*args)
 
         return timed_impl
+
+
+def call_hook(trainer: Any, kind: str, owner: Any, name: str, /, *args: Any, **kwargs: Any) -> Any:
+    """``owner.<name>(*args, **kwargs)``, a method of the DataModule or Module (``kind``:
+    ``"LightningDataModule"`` or ``"LightningModule"``) that the Trainer calls itself, once a run
+    (``prepare_data``, ``setup``, ``teardown``, ``state_dict``, ``load_state_dict``,
+    ``on_exception``, the ``*_dataloader`` methods). Under a real profiler it is timed as
+    Lightning times it: ``[LightningDataModule]MyData.setup``; else just called."""
+    method = getattr(owner, name)
+    profiled = getattr(trainer, "_profiled", None)
+    if profiled is None or not profiled():
+        return method(*args, **kwargs)
+    with trainer.profiler.profile(f"[{kind}]{type(owner).__name__}.{name}"):
+        return method(*args, **kwargs)
 
 
 class _Timed:

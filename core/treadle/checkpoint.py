@@ -28,6 +28,7 @@ import torch
 
 from treadle import _ckpt_check
 from treadle._hparams import checkpoint_entries
+from treadle._profiling import call_hook
 from treadle.errors import CheckpointError
 
 VERSION = "0.1.0"
@@ -85,7 +86,7 @@ def dump(trainer: Any, hooks: Any, loop: Any, weights_only: bool = False) -> dic
     if datamodule is not None:  # under its class's qualified name, as Lightning
         # "datamodule_hyper_parameters", "datamodule_hparams_name" (as Lightning)
         checkpoint.update(checkpoint_entries(datamodule, prefix="datamodule_"))
-        datamodule_state = datamodule.state_dict()
+        datamodule_state = call_hook(trainer, "LightningDataModule", datamodule, "state_dict")
         if datamodule_state:
             checkpoint[type(datamodule).__qualname__] = datamodule_state
     hooks.on_save_checkpoint(trainer=trainer, module=module, checkpoint=checkpoint)
@@ -222,7 +223,8 @@ def restore(trainer: Any, hooks: Any, ckpt_path: Any) -> dict[str, Any] | None:
         cfg.scheduler.load_state_dict(sch_state)
     datamodule = getattr(trainer, "datamodule", None)
     if datamodule is not None and type(datamodule).__qualname__ in checkpoint:
-        datamodule.load_state_dict(checkpoint[type(datamodule).__qualname__])
+        saved_state = checkpoint[type(datamodule).__qualname__]
+        call_hook(trainer, "LightningDataModule", datamodule, "load_state_dict", saved_state)
     hooks.on_load_checkpoint(trainer=trainer, module=module, checkpoint=checkpoint)
     if state.fn == "fit":
         state.global_step = checkpoint["global_step"]

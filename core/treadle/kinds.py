@@ -305,8 +305,9 @@ class StrategyBase:
         treadle's ``torchrun`` environment, ``SLURMEnvironment`` under ``slurm``, and with none
         ``LightningEnvironment`` holding this strategy's world size and global rank, as
         Lightning's strategy sets them. Another environment plugin's object is itself; an
-        environment object given in ``Trainer(plugins=[...])`` is that object, as Lightning's
-        (a ``LightningEnvironment`` given holding the strategy's ranks)."""
+        environment object given in ``Trainer(plugins=[...])`` is that object, as Lightning's (a
+        ``LightningEnvironment`` given holding the strategy's ranks; the program's own
+        ``ClusterEnvironment`` told them when treadle starts the processes)."""
         from treadle.plugins import environments  # (imports torch.distributed's helpers)
 
         given = getattr(
@@ -315,6 +316,9 @@ class StrategyBase:
         if isinstance(given, environments.LightningEnvironment):
             return environments.lightning_environment(self.world_size, self.global_rank, given)
         if given is not None:
+            if given is getattr(self._trainer, "_program_cluster", None):
+                given.set_world_size(self.world_size)  # as Lightning's strategy tells its
+                given.set_global_rank(self.global_rank)  # environment the ranks it started
             return given
         env = getattr(self._trainer, "environment", None)
         if env is None:

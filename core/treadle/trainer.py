@@ -43,6 +43,7 @@ from treadle.data import train_loader as train_loader_of
 from treadle.datamodule import TRANSFER_HOOKS, DataModule, overrides
 from treadle.errors import (
     ConfigurationError,
+    ConfigurationTypeError,
     DataloaderIdxError,
     InvalidDataloaderError,
     MultipleOptimizersError,
@@ -171,6 +172,9 @@ class Trainer(LightningTrainerFacade):
         self.precision_plugin: Any = None
         self.strategy: Any = None
         self.environment: Any = None
+        # plugins=[MyCluster()] whose class does not create the processes: treadle starts them,
+        # and strategy.cluster_environment is still that object (Lightning's)
+        self._program_cluster: Any = None
         self._select_plugins()
         if self.environment is not None and self.environment.creates_processes_externally:
             # a rank of a launch (torchrun, srun): as Lightning's DDP-family strategies, from
@@ -328,6 +332,7 @@ class Trainer(LightningTrainerFacade):
                 self.environment = own
                 pm.register_selected("environment", own, own.name)
             else:  # treadle starts the processes (and detects their ranks in them)
+                self._program_cluster = own.env
                 env = pm.detect("environment")
         elif forced is None:
             env = pm.detect("environment")
@@ -840,7 +845,7 @@ class Trainer(LightningTrainerFacade):
                 # callbacks' and the DataModule's on_exception run here too (the workers ran theirs)
                 self._hooks.on_exception(trainer=self, module=model, exception=exc)
                 if datamodule is not None:
-                    datamodule.on_exception(exc)
+                    _profiling.call_hook(self, _DM, datamodule, "on_exception", exc)
                 raise
             if launched is not None:  # the workers' predict returned its predictions regardless
                 # as Lightning's launcher: the main process's state is the workers' at their end
@@ -883,7 +888,7 @@ class Trainer(LightningTrainerFacade):
             hooks = self._hooks
             self._prepare_data(model, datamodule)
             if datamodule is not None:  # as Lightning: the DataModule's setup comes first
-                datamodule.setup(stage=fn)
+                _profiling.call_hook(self, _DM, datamodule, "setup", stage=fn)
             hooks.setup(trainer=self, module=model, stage=fn)
             started = True
             with self._metrics.calling("configure_model"), self._init_dtype():  # as
@@ -963,7 +968,7 @@ class Trainer(LightningTrainerFacade):
             if started:
                 self._hooks.on_exception(trainer=self, module=model, exception=exc)
                 if datamodule is not None:  # as Lightning: after the callbacks
-                    datamodule.on_exception(exc)
+                    _profiling.call_hook(self, _DM, datamodule, "on_exception", exc)
                 on_exception = getattr(self.strategy, "on_exception", None)
                 if on_exception is not None:  # as Lightning: the strategy's last
                     on_exception(exc)
@@ -985,7 +990,7 @@ class Trainer(LightningTrainerFacade):
                 self._datamodule_plugin = None
             if started and error is None:
                 if datamodule is not None:
-                    datamodule.teardown(stage=fn)
+                    _profiling.call_hook(self, _DM, datamodule, "teardown", stage=fn)
                 self._hooks.teardown(trainer=self, module=model, stage=fn)
             elif started:  # as Lightning: after an exception the callbacks', the Module's and
                 # the DataModule's teardown are skipped; the strategy's (and the other plugins')
@@ -1108,8 +1113,9 @@ class Trainer(LightningTrainerFacade):
                 else self.global_rank == 0
             )
             if here:
+                kind = _DM if owner is datamodule else _LM
                 with self._metrics.calling("prepare_data"):
-                    owner.prepare_data()
+                    _profiling.call_hook(self, kind, owner, "prepare_data")
             ran = True
         if ran:
             self.barrier("prepare_data")
@@ -1319,6 +1325,8 @@ class Trainer(LightningTrainerFacade):
                 raise MultipleOptimizersError(problems)  # also a RuntimeError, as Lightning's
             if any(p.startswith(_INVALID_LOADER) for p in problems):
                 raise InvalidDataloaderError(problems)  # also a TypeError, as Lightning's
+            if any(_defaults.INVALID_SCHEDULER in p for p in problems):
+                raise ConfigurationTypeError(problems)  # also a TypeError, as Lightning's
             raise ConfigurationError(problems)
 
     def _train_loader(self) -> Any:
@@ -1502,6 +1510,8 @@ class Trainer(LightningTrainerFacade):
 
 
 # the loader hook's name in the worker warnings, by the stage a loader is set up for
+# the owners' kinds in the profiler's actions (treadle._profiling.call_hook), Lightning's words
+_DM, _LM = "LightningDataModule", "LightningModule"
 _LOADER_NAMES = {
     "fit": "train_dataloader",
     "validate": "val_dataloader",
@@ -1748,8 +1758,8 @@ def _request(model: Module, datamodule: DataModule | None, name: str) -> Any:
     trainer = model._trainer
     if trainer is None:
         return method()
-    with trainer._metrics.calling(name):
-        return method()
+    with trainer._metrics.calling(name):  # timed as Lightning's under a profiler
+        return _profiling.call_hook(trainer, _DM if source is datamodule else _LM, source, name)
 
 
 def apply_debugging_flags(cfg: Any) -> None:

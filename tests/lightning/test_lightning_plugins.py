@@ -428,8 +428,24 @@ def test_mixed_precision_checks_its_name():
 # -- environments ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("env", [KubeflowEnvironment(), LSFEnvironment(), MPIEnvironment()])
-def test_environments_treadle_lacks_are_refused(tmp_path, env):
+def _lsf_variables(monkeypatch, tmp_path):
+    """An LSF job's variables (``jsrun``'s), this host the rank file's second node."""
+    rankfile = tmp_path / "lsb_djob_rankfile"
+    rankfile.write_text("batch\n10.10.10.0\n10.10.10.1\n10.10.10.2\n10.10.10.3")
+    monkeypatch.delenv("MASTER_PORT", raising=False)
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    for name, value in {"LSB_DJOB_RANKFILE": str(rankfile), "LSB_JOBID": "1234",
+                        "JSM_NAMESPACE_SIZE": "4", "JSM_NAMESPACE_RANK": "3",
+                        "JSM_NAMESPACE_LOCAL_RANK": "1"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr("socket.gethostname", lambda: "10.10.10.1")
+
+
+@pytest.mark.parametrize("env_class", [KubeflowEnvironment, LSFEnvironment, MPIEnvironment])
+def test_environments_treadle_lacks_are_refused(tmp_path, monkeypatch, env_class):
+    if env_class is LSFEnvironment:  # (made from the job's variables, as Lightning's)
+        _lsf_variables(monkeypatch, tmp_path)
+    env = env_class()
     name = type(env).__name__
     with pytest.raises(
         ConfigurationError, match=re.escape(f"`plugins=[{name}(...)]`: treadle has no {name}")
@@ -498,6 +514,34 @@ def test_a_program_cluster_environment_that_creates_no_processes(tmp_path):
     assert trainer.global_step == 2
 
 
+def test_a_program_cluster_environment_that_creates_no_processes_is_told_the_ranks(tmp_path):
+    """As Lightning's: such an environment's ranks are not read (they may be unset) and
+    ``trainer.strategy.cluster_environment`` is the object, told the strategy's ranks."""
+
+    class Unset(_DocsCluster):
+        def __init__(self):
+            self.size = self.rank = None
+
+        def world_size(self):
+            return self.size
+
+        def set_world_size(self, size):
+            self.size = size
+
+        def global_rank(self):
+            return self.rank
+
+        def set_global_rank(self, rank):
+            self.rank = rank
+
+    cluster = Unset()
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, plugins=[cluster], accelerator="cpu", devices=2, strategy="ddp_spawn")
+    )
+    assert trainer.strategy.cluster_environment is cluster
+    assert (cluster.size, cluster.rank) == (2, 0)
+
+
 def test_a_program_cluster_environment_that_creates_the_processes_is_read(tmp_path):
     class Joined(_DocsCluster):
         @property
@@ -510,6 +554,33 @@ def test_a_program_cluster_environment_that_creates_the_processes_is_read(tmp_pa
     env = trainer.environment
     assert (env.name, env.world_size, env.global_rank, env.node_rank) == ("Joined", 1, 0, 0)
     assert (env.main_address, env.main_port) == ("127.0.0.1", 12910)  # methods, called
+
+
+def test_strategy_cluster_environment_is_the_programs_object(tmp_path, monkeypatch):
+    """Ported from tests/tests_pytorch/trainer/connectors/test_accelerator_connector.py::
+    test_custom_cluster_environment_in_slurm_environment: a ``LightningEnvironment`` subclass
+    that creates the processes is chosen over SLURM's variables, and
+    ``trainer.strategy.cluster_environment`` is the program's own object."""
+
+    class CustomCluster(LightningEnvironment):
+        @property
+        def main_address(self):
+            return "asdf"
+
+        @property
+        def creates_processes_externally(self) -> bool:
+            return True
+
+    for name, value in {"SLURM_NTASKS": "2", "SLURM_NTASKS_PER_NODE": "1",
+                        "SLURM_JOB_NAME": "SOME_NAME", "SLURM_NODEID": "0", "LOCAL_RANK": "0",
+                        "SLURM_PROCID": "0", "SLURM_LOCALID": "0"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    cluster = CustomCluster()
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, plugins=[cluster], accelerator="cpu", strategy="ddp", devices=2)
+    )
+    assert trainer.strategy.cluster_environment is cluster
+    assert trainer.environment.main_address == "asdf"
 
 
 def test_lightning_environment_is_no_cluster_environment(tmp_path):
@@ -579,6 +650,67 @@ def test_detect_reads_the_environment(monkeypatch):
         monkeypatch.setenv(name, "1")
     assert LSFEnvironment.detect() is True
     assert MPIEnvironment.detect() is False  # no mpi4py, or one process
+
+
+# Ported from plugins/environments/test_kubeflow_environment.py::test_default_attributes,
+# test_attributes_from_environment_variables
+def test_kubeflow_environment_reads_its_variables_as_lightning(monkeypatch):
+    for name in ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK"):
+        monkeypatch.delenv(name, raising=False)
+    env = KubeflowEnvironment()
+    assert env.creates_processes_externally
+    for name, read in (
+        ("MASTER_ADDR", lambda: env.main_address),
+        ("MASTER_PORT", lambda: env.main_port),
+        ("WORLD_SIZE", env.world_size),
+        ("RANK", env.global_rank),
+    ):
+        with pytest.raises(KeyError, match=name):
+            read()
+    assert env.local_rank() == 0
+    for name, value in {"MASTER_ADDR": "1.2.3.4", "MASTER_PORT": "500", "WORLD_SIZE": "20",
+                        "RANK": "1"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    assert (env.main_address, env.main_port, env.world_size(), env.global_rank()) == (
+        "1.2.3.4", 500, 20, 1,
+    )  # fmt: skip
+    assert (env.local_rank(), env.node_rank()) == (0, 1)
+    env.set_global_rank(100)
+    env.set_world_size(100)
+    assert (env.global_rank(), env.world_size()) == (1, 20)  # the setters change nothing
+
+
+# Ported from plugins/environments/test_lsf_environment.py::test_missing_lsb_djob_rankfile,
+# test_empty_lsb_djob_rankfile, test_missing_lsb_job_id, test_manual_main_port_and_address,
+# test_attributes_from_environment_variables, test_node_rank
+def test_lsf_environment_reads_its_job_as_lightning(monkeypatch, tmp_path):
+    _lsf_variables(monkeypatch, tmp_path)
+    env = LSFEnvironment()
+    assert env.creates_processes_externally
+    assert (env.main_address, env.main_port) == ("10.10.10.0", 10234)  # 10000 + 1234 % 1000
+    assert (os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"]) == ("10.10.10.0", "10234")
+    assert (env.world_size(), env.global_rank(), env.local_rank(), env.node_rank()) == (4, 3, 1, 1)
+    env.set_global_rank(100)
+    env.set_world_size(100)
+    assert (env.global_rank(), env.world_size()) == (3, 4)
+    assert LSFEnvironment.detect()
+    monkeypatch.setenv("MASTER_PORT", "777")
+    assert LSFEnvironment().main_port == 777
+    monkeypatch.delenv("MASTER_PORT")
+    monkeypatch.delenv("LSB_JOBID")
+    with pytest.raises(ValueError, match="Could not find job id in environment variable LSB_JOBID"):
+        LSFEnvironment()
+    monkeypatch.setenv("LSB_DJOB_RANKFILE", "")
+    with pytest.raises(ValueError, match="The environment variable `LSB_DJOB_RANKFILE` is empty"):
+        LSFEnvironment()
+    monkeypatch.delenv("LSB_DJOB_RANKFILE")
+    with pytest.raises(
+        ValueError, match="Did not find the environment variable `LSB_DJOB_RANKFILE`"
+    ):
+        LSFEnvironment()
+    monkeypatch.delenv("JSM_NAMESPACE_RANK")
+    with pytest.raises(ValueError, match="Environment variable `JSM_NAMESPACE_RANK` not found"):
+        env.global_rank()
 
 
 # Ported from plugins/environments/test_slurm_environment.py::test_default_attributes,

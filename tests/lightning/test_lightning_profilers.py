@@ -17,7 +17,7 @@ from copy import deepcopy
 
 import pytest
 import torch
-from lightning_boring import BoringModel, quiet
+from lightning_boring import BoringDataModule, BoringModel, quiet
 
 import treadle
 from treadle.callbacks import EarlyStopping
@@ -474,6 +474,83 @@ def test_profiled_actions_of_a_fit(tmp_path):
     assert len(durations["[LightningModule]Model.on_train_epoch_end"]) == 1
     assert len(durations["my_action"]) == 1
     assert "setup_train_dataloader" in durations
+
+
+def test_datamodule_hooks_are_profiled(tmp_path):
+    """Ported from tests/tests_pytorch/core/test_datamodules.py::test_datamodule_hooks_are_profiled:
+    the DataModule's methods the Trainer calls itself are timed under Lightning's
+    ``[LightningDataModule]<class>.<method>`` (``prepare_data`` only when overridden); plus
+    the loader methods, the DataModule's and the Module's, as Lightning times them."""
+
+    class CustomDataModule(BoringDataModule):
+        def state_dict(self):
+            return {"temp": 1}
+
+        def prepare_data(self):
+            pass
+
+    def fit(ckpt_path=None):
+        trainer = treadle.Trainer(
+            **quiet(
+                tmp_path,
+                max_steps=1,
+                limit_val_batches=0,
+                profiler="simple",
+                enable_checkpointing=True,
+            )
+        )
+        trainer.fit(BoringModel(), datamodule=CustomDataModule(), ckpt_path=ckpt_path)
+        return trainer
+
+    trainer = fit()
+    durations = trainer.profiler.recorded_durations
+    for method in ("prepare_data", "setup", "state_dict", "teardown", "train_dataloader"):
+        assert len(durations[f"[LightningDataModule]CustomDataModule.{method}"]) == 1, method
+        assert durations[f"[LightningDataModule]CustomDataModule.{method}"][0] > 0
+    assert "[LightningDataModule]CustomDataModule.load_state_dict" not in durations
+
+    resumed = fit(trainer.checkpoint_callback.best_model_path).profiler.recorded_durations
+    for method in ("prepare_data", "setup", "load_state_dict", "teardown"):
+        assert len(resumed[f"[LightningDataModule]CustomDataModule.{method}"]) == 1, method
+
+    # not overridden: no prepare_data action (Lightning calls it only when overridden)
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, max_steps=1, limit_val_batches=1, profiler="simple")
+    )
+    trainer.fit(BoringModel(), datamodule=BoringDataModule())
+    assert not any(k.endswith(".prepare_data") for k in trainer.profiler.recorded_durations)
+    # the Module's own loaders: [LightningModule]
+    trainer = treadle.Trainer(
+        **quiet(tmp_path, max_steps=1, limit_val_batches=1, profiler="simple")
+    )
+    trainer.fit(BoringModel())
+    durations = trainer.profiler.recorded_durations
+    assert len(durations["[LightningModule]BoringModel.train_dataloader"]) == 1
+    assert len(durations["[LightningModule]BoringModel.val_dataloader"]) == 1
+
+
+def test_datamodule_on_exception_is_profiled(tmp_path):
+    class Failing(BoringModel):
+        def training_step(self, batch, batch_idx):
+            raise RuntimeError("boom")
+
+    class CustomDataModule(BoringDataModule):
+        def on_exception(self, exception):
+            self.seen = exception
+
+    dm = CustomDataModule()
+    trainer = treadle.Trainer(**quiet(tmp_path, max_steps=1, profiler="simple"))
+    with pytest.raises(RuntimeError, match="boom"):
+        trainer.fit(Failing(), datamodule=dm)
+    assert str(dm.seen) == "boom"
+    assert (
+        len(
+            trainer.profiler.recorded_durations[
+                "[LightningDataModule]CustomDataModule.on_exception"
+            ]
+        )
+        == 1
+    )
 
 
 def test_profiler_teardown_closes_the_file_before_the_next_stage(tmp_path):

@@ -327,12 +327,18 @@ def test_a_scheduler_whose_step_needs_an_argument_runs_with_lr_scheduler_step(tm
 
 
 def test_a_scheduler_without_state_dict_is_refused(tmp_path):
+    """Ported from tests/tests_pytorch/trainer/optimization/test_optimizers.py::
+    test_invalid_scheduler_missing_state_dict: a ``TypeError`` as Lightning's (and a
+    ``ConfigurationError``)."""
+
     class Model(BoringModel):
         def configure_optimizers(self):
             opt = torch.optim.SGD(self.parameters(), lr=0.1)
             return [opt], [_NoState(opt)]
 
     trainer = treadle.Trainer(**quiet(tmp_path, max_epochs=1))
+    with pytest.raises(TypeError, match="provided lr scheduler `_NoState` is invalid"):
+        trainer.fit(Model())
     with pytest.raises(
         treadle.ConfigurationError,
         match=re.escape(

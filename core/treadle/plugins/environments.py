@@ -314,8 +314,18 @@ class SLURMEnvironment(_FixedByTheCluster):
             )
 
 
-class KubeflowEnvironment(_FromVariables):
-    """Kubeflow's PyTorchJob: no treadle environment (refused in ``plugins=[...]``)."""
+class KubeflowEnvironment(_FixedByTheCluster):
+    """Kubeflow's PyTorchJob: no treadle environment (refused in ``plugins=[...]``). As
+    Lightning's: ``MASTER_ADDR``, ``MASTER_PORT``, ``WORLD_SIZE`` and ``RANK`` are required (a
+    ``KeyError`` names the one missing), the local rank is 0 and the node rank the global rank."""
+
+    @property
+    def main_address(self) -> str:
+        return os.environ["MASTER_ADDR"]
+
+    @property
+    def main_port(self) -> int:
+        return int(os.environ["MASTER_PORT"])
 
     @staticmethod
     def detect() -> bool:
@@ -328,10 +338,53 @@ class KubeflowEnvironment(_FromVariables):
         return self.global_rank()
 
 
-class LSFEnvironment(_FromVariables):
-    """IBM LSF (``jsrun``): no treadle environment (refused in ``plugins=[...]``)."""
+class LSFEnvironment(_FixedByTheCluster):
+    """IBM LSF (``jsrun``): no treadle environment (refused in ``plugins=[...]``). As
+    Lightning's: made from ``LSB_DJOB_RANKFILE`` (its hosts after the launch node's first line:
+    the first is the main address, this host's place among them the node rank) and
+    ``LSB_JOBID`` (the port, ``10000 + id % 1000``, unless ``MASTER_PORT`` is set), which it
+    writes to ``MASTER_ADDR``/``MASTER_PORT``; the ranks are ``JSM_NAMESPACE_SIZE``,
+    ``JSM_NAMESPACE_RANK`` and ``JSM_NAMESPACE_LOCAL_RANK``."""
 
     _WORLD, _RANK, _LOCAL = "JSM_NAMESPACE_SIZE", "JSM_NAMESPACE_RANK", "JSM_NAMESPACE_LOCAL_RANK"
+
+    def __init__(self) -> None:
+        super().__init__()
+        hosts = self._read_hosts()
+        self._main_address = hosts[0]
+        self._main_port = self._find_main_port()
+        places: dict[str, int] = {}
+        for host in hosts:
+            places.setdefault(host, len(places))
+        self._node_rank = places[socket.gethostname()]
+        os.environ["MASTER_ADDR"] = str(self._main_address)
+        os.environ["MASTER_PORT"] = str(self._main_port)
+
+    @staticmethod
+    def _read_hosts() -> list[str]:
+        rankfile = os.environ.get("LSB_DJOB_RANKFILE")
+        if rankfile is None:
+            raise ValueError("Did not find the environment variable `LSB_DJOB_RANKFILE`")
+        if not rankfile:
+            raise ValueError("The environment variable `LSB_DJOB_RANKFILE` is empty")
+        with open(rankfile) as f:
+            return [line.strip() for line in f][1:]  # the first line is the launch node
+
+    @staticmethod
+    def _find_main_port() -> int:
+        if "MASTER_PORT" in os.environ:
+            return int(os.environ["MASTER_PORT"])
+        if "LSB_JOBID" in os.environ:
+            return int(os.environ["LSB_JOBID"]) % 1000 + 10000
+        raise ValueError("Could not find job id in environment variable LSB_JOBID")
+
+    @property
+    def main_address(self) -> str:
+        return self._main_address
+
+    @property
+    def main_port(self) -> int:
+        return self._main_port
 
     @staticmethod
     def detect() -> bool:
@@ -342,6 +395,27 @@ class LSFEnvironment(_FromVariables):
             "JSM_NAMESPACE_SIZE",
         }
         return required.issubset(os.environ.keys())
+
+    def _rank(self, name: str, what: str) -> int:
+        value = os.environ.get(name)
+        if value is None:
+            raise ValueError(
+                f"Cannot determine {what}. Environment variable `{name}` not found."
+                " Make sure you run your executable with `jsrun`."
+            )
+        return int(value)
+
+    def world_size(self) -> int:
+        return self._rank(self._WORLD, "world size")
+
+    def global_rank(self) -> int:
+        return self._rank(self._RANK, "global rank")
+
+    def local_rank(self) -> int:
+        return self._rank(self._LOCAL, "local rank")
+
+    def node_rank(self) -> int:
+        return self._node_rank
 
 
 class MPIEnvironment(_FromVariables):
@@ -435,7 +509,8 @@ class ProgramEnvironment(EnvironmentBase):
     local rank give (``set_global_rank(node_rank * devices + local_rank)``,
     ``set_world_size(num_nodes * devices)``, when ``devices`` is a number), then its
     ``global_rank()``, ``world_size()``, ``main_address`` and ``main_port`` are read. Otherwise
-    treadle starts the processes as it does without a cluster environment."""
+    nothing is read: treadle starts the processes as it does without a cluster environment,
+    and ``trainer.strategy.cluster_environment`` is the object, told the strategy's ranks."""
 
     launcher = "env"
 
@@ -443,6 +518,11 @@ class ProgramEnvironment(EnvironmentBase):
         self.env = env
         self.name = type(env).__name__
         self.creates_processes_externally = bool(_read(env.creates_processes_externally))
+        self.world_size = self.global_rank = self.local_rank = self.node_rank = 0
+        self.main_address: str = ""
+        self.main_port: int | None = None
+        if not self.creates_processes_externally:  # treadle starts the processes: nothing to
+            return  # read (as Lightning, its ranks may be unset until the strategy sets them)
         self.local_rank = int(env.local_rank())
         self.node_rank = int(env.node_rank())
         config = getattr(trainer, "config", None)

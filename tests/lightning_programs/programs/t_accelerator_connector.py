@@ -38,12 +38,11 @@
 #   Accelerator subclasses, ModelParallelStrategy) are in
 #   `t_accelerator_connector_differences.py`; test_sync_batchnorm_invalid_choice is ported in
 #   tests/lightning/test_lightning_plugins.py (test_sync_batchnorm_set reads a private); the one on
-#   `DDPStrategy(parallel_devices=)` (refused, migration.md 3) are left out. Not ported
-#   yet (treadle has no such names; no documented difference): test_strategy_choice_cpu_str
-#   (`"ddp_spawn_find_unused_parameters_false"`, `"ddp_find_unused_parameters_false"`),
-#   test_strategy_str_passed_being_case_insensitive (`strategy="DDP"`),
-#   test_strategy_choice_ddp_spawn_cpu/_ddp_fork_cpu (`launcher._start_method`),
-#   test_custom_cluster_environment_in_slurm_environment (a LightningEnvironment subclass).
+#   `DDPStrategy(parallel_devices=)` (refused, migration.md 3) are left out.
+#   test_strategy_choice_cpu_str, test_strategy_str_passed_being_case_insensitive and
+#   test_custom_cluster_environment_in_slurm_environment are in t_accelerator_connector_2.py
+#   (lprog51); test_strategy_choice_ddp_spawn_cpu/_ddp_fork_cpu read the private
+#   `launcher._start_method` and are left out.
 import os
 import re
 import warnings

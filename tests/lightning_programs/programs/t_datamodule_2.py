@@ -3,7 +3,7 @@
 #   test_helper_boringdatamodule, test_helper_boringdatamodule_with_verbose_setup,
 #   test_dm_pickle_after_init, test_dm_reload_dataloaders_every_n_epochs,
 #   test_dm_init_from_datasets_dataloaders, test_dm_init_from_datasets_with_init_params,
-#   test_hyperparameters_saving, test_define_as_dataclass)
+#   test_hyperparameters_saving, test_define_as_dataclass, test_datamodule_hooks_are_profiled)
 # (Apache-2.0, Copyright The Lightning AI team)
 # Edits: tests turned into a __main__ program asserting what they asserted; parametrize -> loops;
 #   pytest.raises -> try/except with re.search (Lightning's environment has no pytest);
@@ -11,13 +11,11 @@
 #   Lightning's datamodule module -> the same arguments read off the DataLoaders made
 #   (dataset, batch_size, num_workers, pin_memory, a RandomSampler for shuffle=True);
 #   `model.validation_step_end = None` dropped (no such hook in Lightning 2); the
-#   OmegaConf case of test_hyperparameters_saving kept only when omegaconf is importable.
+#   OmegaConf case of test_hyperparameters_saving kept only when omegaconf is importable;
+#   test_datamodule_hooks_are_profiled's `@RunIf(skip_windows=True)` dropped.
 #   Left out: test_can_prepare_data (patches Trainer properties and calls the private
 #   `_data_connector.prepare_data`), test_train_loop_only / test_train_val_loop_only
-#   (sklearn-based helpers; t_datamodule.py runs the same loop on an inline datamodule),
-#   test_datamodule_hooks_are_profiled (treadle's profiler does not time the DataModule's
-#   setup/teardown/state_dict under "[LightningDataModule]..." yet: a known gap, not a design
-#   difference).
+#   (sklearn-based helpers; t_datamodule.py runs the same loop on an inline datamodule).
 import pickle
 import re
 import tempfile
@@ -27,6 +25,7 @@ from dataclasses import dataclass
 import torch
 from lightning.pytorch import LightningDataModule, Trainer
 from lightning.pytorch.demos.boring_classes import BoringDataModule, BoringModel
+from lightning.pytorch.profilers import SimpleProfiler
 from lightning.pytorch.utilities import AttributeDict
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from torch.utils.data import RandomSampler
@@ -271,6 +270,66 @@ def test_define_as_dataclass():
     assert BoringDataModule2(batch_size=32) == BoringDataModule2(batch_size=32)
 
 
+def test_datamodule_hooks_are_profiled(tmp_path):
+    """Test that `LightningDataModule` hooks are profiled."""
+
+    def get_trainer():
+        return Trainer(
+            default_root_dir=tmp_path,
+            max_steps=1,
+            limit_val_batches=0,
+            profiler="simple",
+            enable_model_summary=False,
+            enable_progress_bar=False,
+            logger=False,
+        )
+
+    class CustomBoringDataModule(BoringDataModule):
+        def state_dict(self):
+            return {"temp": 1}
+
+        # override so that it gets called
+        def prepare_data(self):
+            pass
+
+    model = BoringModel()
+    dm = CustomBoringDataModule()
+    trainer = get_trainer()
+    trainer.fit(model, datamodule=dm)
+
+    profiler = trainer.profiler
+    assert isinstance(profiler, SimpleProfiler)
+
+    keys = [
+        "[LightningDataModule]CustomBoringDataModule.prepare_data",
+        "[LightningDataModule]CustomBoringDataModule.setup",
+        "[LightningDataModule]CustomBoringDataModule.state_dict",
+        "[LightningDataModule]CustomBoringDataModule.teardown",
+    ]
+    for key in keys:
+        assert key in profiler.recorded_durations
+        durations = profiler.recorded_durations[key]
+        assert len(durations) == 1
+        assert durations[0] > 0
+
+    ckpt_path = trainer.checkpoint_callback.best_model_path
+    trainer = get_trainer()
+    trainer.fit(model, datamodule=dm, ckpt_path=ckpt_path)
+    profiler = trainer.profiler
+
+    keys = [
+        "[LightningDataModule]CustomBoringDataModule.prepare_data",
+        "[LightningDataModule]CustomBoringDataModule.setup",
+        "[LightningDataModule]CustomBoringDataModule.load_state_dict",
+        "[LightningDataModule]CustomBoringDataModule.teardown",
+    ]
+    for key in keys:
+        assert key in profiler.recorded_durations
+        durations = profiler.recorded_durations[key]
+        assert len(durations) == 1
+        assert durations[0] > 0
+
+
 if __name__ == "__main__":
     test_hooks_no_recursion_error()
     test_helper_boringdatamodule()
@@ -283,4 +342,6 @@ if __name__ == "__main__":
     test_dm_init_from_datasets_with_init_params()
     test_hyperparameters_saving()
     test_define_as_dataclass()
+    with tempfile.TemporaryDirectory() as tmp:
+        test_datamodule_hooks_are_profiled(tmp)
     print("OK")

@@ -6,7 +6,7 @@
 #    test_lr_scheduler_with_extra_keys_warns, test_lr_scheduler_with_no_actual_scheduler_raises,
 #    test_invalid_optimizer_in_scheduler, test_invalid_optimizer_dict_raises,
 #    test_lr_scheduler_epoch_step_frequency, test_lr_scheduler_step_hook,
-#    test_invalid_lr_scheduler_with_custom_step_method)
+#    test_invalid_lr_scheduler_with_custom_step_method, test_invalid_scheduler_missing_state_dict)
 # (Apache-2.0, Copyright The Lightning AI team)
 # Edits: tests turned into a __main__ program asserting what they asserted; parametrize -> loops;
 #   tmpdir -> a tempfile dir; pytest.raises/warns(match=) -> try/except and
@@ -19,8 +19,8 @@
 #   test_*_config_dict*_with_extra_keys_warns), test_reducelronplateau_scheduling and
 #   test_unknown_configure_optimizers_raises (in t_schedulers.py), GPU tests, and the two
 #   scheduler-state-at-save tests (the epoch scheduler's step order: documented difference);
-#   test_invalid_scheduler_missing_state_dict (treadle refuses the scheduler with Lightning's
-#   message, as a ConfigurationError, a ValueError, where Lightning raises a TypeError);
+#   test_invalid_scheduler_missing_state_dict: the private `_init_optimizers_and_lr_schedulers`
+#   -> `trainer.fit(model)` (the same check by the public road, as above);
 #   test_lr_scheduler_step_hook gives its Mock scheduler an `optimizer` (Lightning 2.6.6 reads
 #   it) and expects one step per epoch (2.6.6's count).
 import re
@@ -336,6 +336,28 @@ def test_invalid_lr_scheduler_with_custom_step_method(tmpdir, override):
         )
 
 
+def test_invalid_scheduler_missing_state_dict(tmpdir):
+    """Test that custom lr scheduler raises an error if it's missing the state dict."""
+
+    class CustomScheduler:
+        def __init__(self, optimizer):
+            self.optimizer = optimizer
+
+        def step(self): ...
+
+    class CustomBoringModel(BoringModel):
+        def configure_optimizers(self):
+            opt = torch.optim.SGD(self.parameters(), lr=1e-2)
+            lr_scheduler = CustomScheduler(opt)
+            return {"optimizer": opt, "lr_scheduler": lr_scheduler}
+
+    model = CustomBoringModel()
+    trainer = Trainer(default_root_dir=tmpdir, fast_dev_run=True)
+    _raises(
+        TypeError, "provided lr scheduler `CustomScheduler` is invalid", lambda: trainer.fit(model)
+    )
+
+
 if __name__ == "__main__":
     tests = [
         test_optimizer_with_scheduling,
@@ -358,6 +380,7 @@ if __name__ == "__main__":
         tests.append(lambda d, every=every: test_lr_scheduler_epoch_step_frequency(every, d))
     for override in (False, True):
         tests.append(lambda d, o=override: test_invalid_lr_scheduler_with_custom_step_method(d, o))
+    tests.append(test_invalid_scheduler_missing_state_dict)
     for test in tests:
         with tempfile.TemporaryDirectory() as d:
             test(d)
