@@ -382,3 +382,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     _upgrade(args.path, args.extension, args.map_to_cpu)
+
+
+if __name__ == "__main__":  # ``python -m`` by the module's own name (``upgrade_checkpoint.__name__``)
+    main()
