@@ -176,6 +176,8 @@ class CLI:
             config["data"] = (
                 {} if self.subclass_mode_data else _signature_defaults(self.datamodule_class)
             )
+        else:  # as LightningCLI: `--data X` may still name any DataModule (not required)
+            config["data"] = None
         parser = self._parser
         for name, (default, _) in parser.arguments.items():
             config[name] = default
@@ -424,9 +426,10 @@ class CLI:
         import treadle
         from treadle.loggers import Logger
 
-        groups: dict[str, Any] = {"model": self.model_class or treadle.Module}
-        if self.datamodule_class is not None:
-            groups["data"] = self.datamodule_class
+        groups: dict[str, Any] = {
+            "model": self.model_class or treadle.Module,
+            "data": self.datamodule_class or treadle.DataModule,
+        }
         groups.update({key: base for key, (base, _, _) in self._parser.optimizer_groups().items()})
         groups["trainer.callbacks"] = Callback
         groups["trainer.logger"] = Logger

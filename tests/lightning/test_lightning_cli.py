@@ -622,3 +622,30 @@ def test_default_config_files_may_have_per_subcommand_sections(tmp_path, monkeyp
     kwargs = {"parser_kwargs": {"default_config_files": [str(path)]}}
     assert CLI(Untyped, args=["fit"], **kwargs).model.foo == 123
     assert CLI(Untyped, args=["validate"], **kwargs).model.foo is None  # not its section
+
+
+class ChosenData(treadle.DataModule):
+    def __init__(self, size: int = 3):
+        super().__init__()
+        self.size = size
+
+
+def test_without_datamodule_class_data_may_name_any_datamodule(capsys, monkeypatch):
+    """As LightningCLI with no ``datamodule_class``: ``--data NAME`` (and ``--data.help NAME``)
+    chooses any DataModule subclass, not required; ``data: null`` in the printed
+    configuration. Ported from the lightning_cli_intermediate_2 docs page's "Multiple
+    LightningDataModules" (doc_cli_intermediate_2)."""
+    monkeypatch.setattr(sys, "argv", ["main.py"])
+    model_args = ["--model.head", "{class_path: test_lightning_cli.Head}", "--model.main_param=1"]
+    cli = CLI(WithSubmodule, run=False, args=[*model_args, "--data", "ChosenData", "--data.size=7"])
+    assert type(cli.datamodule) is ChosenData and cli.datamodule.size == 7
+    cli = CLI(WithSubmodule, run=False, args=model_args)
+    assert cli.datamodule is None
+    with pytest.raises(SystemExit) as exc:
+        CLI(WithSubmodule, args=["fit", *model_args, "--print_config"])
+    assert exc.value.code == 0
+    assert yaml.safe_load(capsys.readouterr().out)["data"] is None
+    with pytest.raises(SystemExit) as exc:
+        CLI(WithSubmodule, args=["fit", "--data.help", "ChosenData"])
+    assert exc.value.code == 0
+    assert "--data.size int  (default: 3)" in capsys.readouterr().out
