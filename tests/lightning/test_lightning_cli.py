@@ -649,3 +649,47 @@ def test_without_datamodule_class_data_may_name_any_datamodule(capsys, monkeypat
         CLI(WithSubmodule, args=["fit", "--data.help", "ChosenData"])
     assert exc.value.code == 0
     assert "--data.size int  (default: 3)" in capsys.readouterr().out
+
+
+def test_default_env_reads_each_argument_from_the_environment(capsys, monkeypatch):
+    """``parser_kwargs={"default_env": True}``: ``PL_MODEL__MAIN_PARAM`` sets
+    ``--model.main_param`` (``PL_FIT__...`` under ``fit``; the command line wins; without the option the variable is not
+    read), and ``fit --help`` names each variable. Ported from the lightning_cli_advanced_2
+    docs page ("Run from environment variables directly", doc_cli_advanced_2)."""
+    monkeypatch.setattr(sys, "argv", ["main.py"])
+    env = {"default_env": True}
+    # (run=False: no subcommand, so the names have no FIT__ part)
+    monkeypatch.setenv("PL_MODEL__MAIN_PARAM", "5")
+    monkeypatch.setenv("PL_MODEL__HEAD", "{class_path: test_lightning_cli.Head}")
+    cli = CLI(WithSubmodule, parser_kwargs=env, args=[], run=False)
+    assert cli.model.main_param == 5 and isinstance(cli.model.head, Head)
+    cli = CLI(WithSubmodule, parser_kwargs=env, args=["--model.main_param=6"], run=False)
+    assert cli.model.main_param == 6
+    with pytest.raises(SystemExit):  # not read without default_env: main_param is required
+        CLI(WithSubmodule, args=[], run=False)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        CLI(WithSubmodule, parser_kwargs=env, args=["fit", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "ENV: PL_FIT__MODEL__MAIN_PARAM" in out and "ENV: PL_FIT__TRAINER__MAX_EPOCHS" in out
+
+
+def test_raw_yaml_for_a_section_joins_what_came_before(monkeypatch):
+    """``--trainer "$TRAINER_CONFIG"`` (YAML) merges into the section, as jsonargparse: an
+    argument given before it stays (lightning_cli_advanced_2, doc_cli_advanced_2)."""
+    monkeypatch.setattr(sys, "argv", ["main.py"])
+    cli = CLI(
+        WithSubmodule,
+        run=False,
+        args=[
+            "--model.head={class_path: test_lightning_cli.Head}",
+            "--trainer.max_epochs=4",
+            "--trainer",
+            "{logger: false, min_epochs: 2}",
+            "--model",
+            "{main_param: 8}",
+        ],
+    )
+    assert cli.trainer.max_epochs == 4 and cli.trainer.min_epochs == 2
+    assert cli.model.main_param == 8 and isinstance(cli.model.head, Head)
