@@ -384,5 +384,6 @@ def main() -> None:
     _upgrade(args.path, args.extension, args.map_to_cpu)
 
 
-if __name__ == "__main__":  # ``python -m`` by the module's own name (``upgrade_checkpoint.__name__``)
+# ``python -m`` by the module's own name (``upgrade_checkpoint.__name__``)
+if __name__ == "__main__":
     main()

@@ -276,10 +276,11 @@ class CLI:
             if os.path.isfile(path):
                 _merge(config, read(path))
         if self.parser_kwargs.get("default_env"):  # after the default files, before the args
-            for name, dotted in self._env_names(config, subcommand).items():
-                if name not in os.environ:
+            for variable, dotted in self._env_names(config, subcommand).items():
+                if variable not in os.environ:
                     continue
-                parsed = _load_yaml(os.environ[name], f"`{name}={os.environ[name]}`", problems)
+                text = os.environ[variable]
+                parsed = _load_yaml(text, f"`{variable}={text}`", problems)
                 if "." not in dotted and isinstance(parsed, dict):
                     _merge(config, {dotted: parsed})
                 else:
