@@ -366,6 +366,38 @@ def test_implementations_run_callbacks_plugins_module_strategy_precision_acceler
     ]
 
 
+def test_callbacks_and_plugins_keep_their_order_in_every_run_of_a_trainer():
+    """fit, then validate and test on the same Trainer: each run calls the callbacks in the
+    order given, after the plugins (arrange once flipped them at every second run)."""
+    log = []
+
+    class CB(treadle.Callback):
+        def __init__(self, tag):
+            self.tag = tag
+
+        def setup(self, trainer, pl_module, stage):
+            log.append((stage, self.tag))
+
+    class Plugin:
+        @hookimpl
+        def setup(self, trainer, module, stage):
+            log.append((stage, "plugin"))
+
+    trainer = _trainer(
+        num_sanity_val_steps=0,
+        callbacks=[CB("first"), CB("second"), CB("third")],
+        plugins=[Plugin()],
+    )
+    model = Auto()
+    trainer.fit(model, _data())
+    trainer.validate(model, _data(), verbose=False)
+    trainer.test(model, _data(), verbose=False)
+    trainer.validate(model, _data(), verbose=False)
+    order = ["plugin", "first", "second", "third"]
+    stages = ["fit", "validate", "test", "validate"]
+    assert log == [(stage, tag) for stage in stages for tag in order]
+
+
 def test_order_holds_when_the_selected_plugins_were_registered_out_of_order():
     """fit() leaves the selected plugins in place only when they already are in order."""
     log = []

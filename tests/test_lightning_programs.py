@@ -175,6 +175,11 @@ DIFFERENCES = {
     # `lightning_restore_optimizer` and `load_optimizer_state_dict`; treadle's strategies are
     # plugins and a subclass of its SingleDeviceStrategy runs the `single_device` plugin without
     # those overrides (migration.md, 3: custom Strategy subclasses are not taken).
+    # The hooks page's batch diagram: Lightning 2.6.6 calls on_before_zero_grad after
+    # training_step (inside the closure); treadle zeroes gradients before it (migration.md, 8).
+    # The rest of the page (callbacks, then the module, in every hook of fit/test/predict) is
+    # doc_hooks, which passes.
+    "doc_hooks_differences": "zero_grad before training_step (migration.md, 8)",
     "t_custom_plugin_differences": "Strategy subclasses' overrides are not run (migration.md 3)",
 }
 

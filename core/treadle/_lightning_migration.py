@@ -382,3 +382,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     _upgrade(args.path, args.extension, args.map_to_cpu)
+
+
+# ``python -m`` by the module's own name (``upgrade_checkpoint.__name__``)
+if __name__ == "__main__":
+    main()

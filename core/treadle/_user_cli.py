@@ -176,6 +176,8 @@ class CLI:
             config["data"] = (
                 {} if self.subclass_mode_data else _signature_defaults(self.datamodule_class)
             )
+        else:  # as LightningCLI: `--data X` may still name any DataModule (not required)
+            config["data"] = None
         parser = self._parser
         for name, (default, _) in parser.arguments.items():
             config[name] = default
@@ -273,6 +275,16 @@ class CLI:
         for path in per_command.get("default_config_files") or []:
             if os.path.isfile(path):
                 _merge(config, read(path))
+        if self.parser_kwargs.get("default_env"):  # after the default files, before the args
+            for variable, dotted in self._env_names(config, subcommand).items():
+                if variable not in os.environ:
+                    continue
+                text = os.environ[variable]
+                parsed = _load_yaml(text, f"`{variable}={text}`", problems)
+                if "." not in dotted and isinstance(parsed, dict):
+                    _merge(config, {dotted: parsed})
+                else:
+                    _set_dotted(config, dotted, parsed)
         _merge(
             config,
             _load_section_files(
@@ -354,6 +366,9 @@ class CLI:
                     config[key] = {}  # the base class's defaults do not apply to another class
             if key in ("trainer.callbacks", "trainer.logger") and isinstance(parsed, str):
                 parsed = _short_callback(key, parsed)  # `--trainer.callbacks=DeviceStatsMonitor`
+            if key in sections and isinstance(parsed, dict):  # `--trainer "$TRAINER_CONFIG"`:
+                _merge(config, {key: parsed})  # raw YAML joins what came before, as jsonargparse
+                continue
             node = config
             for part in path[:-1]:
                 if not isinstance(node.get(part), dict):
@@ -367,6 +382,22 @@ class CLI:
             sys.stderr.write(f"{self.prog}: " + "; ".join(file_problems or problems) + "\n")
             raise SystemExit(EXIT_CONFIG)
         return subcommand, config, print_config
+
+    def _env_names(self, config: dict[str, Any], subcommand: str | None) -> dict[str, str]:
+        """``parser_kwargs={"default_env": True}``, as jsonargparse's: each argument's variable,
+        ``PL_FIT__MODEL__OUT_DIM`` for ``fit --model.out_dim`` (``PL_MODEL__OUT_DIM`` without
+        a subcommand; ``env_prefix`` in ``parser_kwargs`` replaces ``PL``), and a section's
+        own (``PL_FIT__MODEL``, YAML) -> the dotted key it sets."""
+        prefix = self.parser_kwargs.get("env_prefix", "PL")
+        prefix = prefix if isinstance(prefix, str) else "PL"
+        head = f"{prefix}_{subcommand.upper()}__" if subcommand else f"{prefix}_"
+        names: dict[str, str] = {}
+        for key, value in self._with_required(config).items():  # (required ones too)
+            names[f"{head}{key.upper()}"] = key
+            if isinstance(value, dict) and "class_path" not in value:
+                for arg in value:
+                    names[f"{head}{key.upper()}__{arg.upper()}"] = f"{key}.{arg}"
+        return names
 
     def _usage(self, subcommand: str | None) -> str:
         lines = [
@@ -382,6 +413,11 @@ class CLI:
             )
             return "\n".join(lines) + "\n"
         config = self._with_required(self._defaults(subcommand))
+        env = (  # dotted key -> its environment variable
+            {dotted: name for name, dotted in self._env_names(config, subcommand).items()}
+            if self.parser_kwargs.get("default_env")
+            else {}
+        )
         lines.append("options (values are read as YAML; later ones win):")
         lines.append("  --config FILE            a YAML file of the sections below")
         lines.append("  --print_config           print the resolved configuration and exit")
@@ -406,10 +442,14 @@ class CLI:
                     kind = _type_name(types.get(arg))
                     shown = "required" if arg in required else f"default: {default!r}"
                     lines.append(f"  --{key}.{arg} {kind}  ({shown})")
+                    if env.get(f"{key}.{arg}"):
+                        lines.append(f"      ENV: {env[f'{key}.{arg}']}")
                 if key in ("model", "data") and not value:
                     lines.append(f"  --{key}.class_path NAME --{key}.init_args.ARG VALUE")
             else:
                 lines.append(f"  --{key} VALUE  (default: {value!r})")
+                if env.get(key):
+                    lines.append(f"      ENV: {env[key]}")
         for group, base in self._help_groups().items():
             names = " or ".join(b.__name__ for b in (base if isinstance(base, tuple) else (base,)))
             lines.append(
@@ -424,9 +464,10 @@ class CLI:
         import treadle
         from treadle.loggers import Logger
 
-        groups: dict[str, Any] = {"model": self.model_class or treadle.Module}
-        if self.datamodule_class is not None:
-            groups["data"] = self.datamodule_class
+        groups: dict[str, Any] = {
+            "model": self.model_class or treadle.Module,
+            "data": self.datamodule_class or treadle.DataModule,
+        }
         groups.update({key: base for key, (base, _, _) in self._parser.optimizer_groups().items()})
         groups["trainer.callbacks"] = Callback
         groups["trainer.logger"] = Logger

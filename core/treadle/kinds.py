@@ -310,15 +310,15 @@ class StrategyBase:
         ``ClusterEnvironment`` told them when treadle starts the processes)."""
         from treadle.plugins import environments  # (imports torch.distributed's helpers)
 
-        given = getattr(
-            getattr(self._trainer, "_lightning_plugins", None), "environment_object", None
-        )
+        plugins = getattr(self._trainer, "_lightning_plugins", None)
+        given: Any = getattr(plugins, "environment_object", None)
         if isinstance(given, environments.LightningEnvironment):
             return environments.lightning_environment(self.world_size, self.global_rank, given)
+        program = getattr(self._trainer, "_program_cluster", None)
+        if program is not None and given is program:
+            program.set_world_size(self.world_size)  # as Lightning's strategy tells its
+            program.set_global_rank(self.global_rank)  # environment the ranks it started
         if given is not None:
-            if given is getattr(self._trainer, "_program_cluster", None):
-                given.set_world_size(self.world_size)  # as Lightning's strategy tells its
-                given.set_global_rank(self.global_rank)  # environment the ranks it started
             return given
         env = getattr(self._trainer, "environment", None)
         if env is None:

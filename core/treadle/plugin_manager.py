@@ -15,6 +15,7 @@ the reverse of that order once the ``Module`` is known.
 from __future__ import annotations
 
 import difflib
+import itertools
 import logging
 import os
 import sys
@@ -166,6 +167,10 @@ class RunPluginManager(pluggy.PluginManager):
         self._announced = False
         self.module_plugin: Any | None = None
         self._spec_ids: set = set()  # ids of the plugins' ``treadle_hookspecs`` already added
+        # id(plugin) -> when it was last registered by ``register``: the order ``arrange``
+        # keeps (its own re-registrations, which reverse pluggy's list, do not change it)
+        self._rank: dict[int, int] = {}
+        self._ranks = itertools.count()
         self.tracer: Tracer | None = None
         if _env_flag("TREADLE_TRACE_HOOKS"):
             self.enable_tracing()
@@ -179,6 +184,7 @@ class RunPluginManager(pluggy.PluginManager):
             raise PluginError(f"Cannot register plugin {name or plugin!r}: {exc}") from exc
         except pluggy.PluginValidationError as exc:
             raise PluginError(str(exc)) from exc
+        self._rank[id(plugin)] = next(self._ranks)
         # A plugin may bring hookspecs of its own for other plugins to implement.
         specs = getattr(plugin, "treadle_hookspecs", None)
         if specs is not None and id(specs) not in self._spec_ids:
@@ -453,11 +459,17 @@ class RunPluginManager(pluggy.PluginManager):
         # Plugins that only provide records (or default callbacks) were consulted when the
         # Trainer was built; their place in the call order no longer matters, so they stay.
         taking_part = self._taking_part()
-        others = [
-            (n, p)
-            for n, p in self.list_name_plugin()
-            if p is not None and id(p) not in fixed and id(p) in taking_part
-        ]
+        # in the order ``register`` saw them: pluggy's list is in the order of the last
+        # re-registration, the reverse of it after each ``arrange`` (reading it made every
+        # second run call the callbacks last to first)
+        others = sorted(
+            (
+                (n, p)
+                for n, p in self.list_name_plugin()
+                if p is not None and id(p) not in fixed and id(p) in taking_part
+            ),
+            key=lambda item: self._rank.get(id(item[1]), 0),
+        )
         # The selected plugins keep their places when they are already in order (as the
         # Trainer registers them): re-registering costs pluggy ~0.25 ms a plugin, every fit().
         registered = [id(p) for _, p in self.list_name_plugin() if id(p) in fixed - {id(core)}]

@@ -172,3 +172,22 @@ def test_python_dash_m_runs_only_the_runnable_paths():
     )
     assert proc.returncode != 0
     assert "No code object available for treadle.utilities.migration" in proc.stderr
+
+
+def test_python_dash_m_by_the_imported_modules_name(tmp_path):
+    """``python -m {upgrade_checkpoint.__name__} PATH``: the name the imported module reports
+    (Lightning's is its own path; treadle's is the module behind the alias) runs it too."""
+    from treadle.utilities import upgrade_checkpoint
+
+    path = tmp_path / "old.ckpt"
+    torch.save({"epoch": 1, "global_step": 4, "pytorch-lightning_version": "1.5.9"}, path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "core")}
+    proc = subprocess.run(
+        [sys.executable, "-m", upgrade_checkpoint.__name__, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert torch.load(path)["legacy_pytorch-lightning_version"] == "1.5.9"
+    assert path.with_suffix(".bak").exists()

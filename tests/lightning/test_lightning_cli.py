@@ -622,3 +622,74 @@ def test_default_config_files_may_have_per_subcommand_sections(tmp_path, monkeyp
     kwargs = {"parser_kwargs": {"default_config_files": [str(path)]}}
     assert CLI(Untyped, args=["fit"], **kwargs).model.foo == 123
     assert CLI(Untyped, args=["validate"], **kwargs).model.foo is None  # not its section
+
+
+class ChosenData(treadle.DataModule):
+    def __init__(self, size: int = 3):
+        super().__init__()
+        self.size = size
+
+
+def test_without_datamodule_class_data_may_name_any_datamodule(capsys, monkeypatch):
+    """As LightningCLI with no ``datamodule_class``: ``--data NAME`` (and ``--data.help NAME``)
+    chooses any DataModule subclass, not required; ``data: null`` in the printed
+    configuration. Ported from the lightning_cli_intermediate_2 docs page's "Multiple
+    LightningDataModules" (doc_cli_intermediate_2)."""
+    monkeypatch.setattr(sys, "argv", ["main.py"])
+    model_args = ["--model.head", "{class_path: test_lightning_cli.Head}", "--model.main_param=1"]
+    cli = CLI(WithSubmodule, run=False, args=[*model_args, "--data", "ChosenData", "--data.size=7"])
+    assert type(cli.datamodule) is ChosenData and cli.datamodule.size == 7
+    cli = CLI(WithSubmodule, run=False, args=model_args)
+    assert cli.datamodule is None
+    with pytest.raises(SystemExit) as exc:
+        CLI(WithSubmodule, args=["fit", *model_args, "--print_config"])
+    assert exc.value.code == 0
+    assert yaml.safe_load(capsys.readouterr().out)["data"] is None
+    with pytest.raises(SystemExit) as exc:
+        CLI(WithSubmodule, args=["fit", "--data.help", "ChosenData"])
+    assert exc.value.code == 0
+    assert "--data.size int  (default: 3)" in capsys.readouterr().out
+
+
+def test_default_env_reads_each_argument_from_the_environment(capsys, monkeypatch):
+    """``parser_kwargs={"default_env": True}``: ``PL_MODEL__MAIN_PARAM`` sets
+    ``--model.main_param`` (``PL_FIT__...`` under ``fit``; the command line wins; without the option the variable is not
+    read), and ``fit --help`` names each variable. Ported from the lightning_cli_advanced_2
+    docs page ("Run from environment variables directly", doc_cli_advanced_2)."""
+    monkeypatch.setattr(sys, "argv", ["main.py"])
+    env = {"default_env": True}
+    # (run=False: no subcommand, so the names have no FIT__ part)
+    monkeypatch.setenv("PL_MODEL__MAIN_PARAM", "5")
+    monkeypatch.setenv("PL_MODEL__HEAD", "{class_path: test_lightning_cli.Head}")
+    cli = CLI(WithSubmodule, parser_kwargs=env, args=[], run=False)
+    assert cli.model.main_param == 5 and isinstance(cli.model.head, Head)
+    cli = CLI(WithSubmodule, parser_kwargs=env, args=["--model.main_param=6"], run=False)
+    assert cli.model.main_param == 6
+    with pytest.raises(SystemExit):  # not read without default_env: main_param is required
+        CLI(WithSubmodule, args=[], run=False)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        CLI(WithSubmodule, parser_kwargs=env, args=["fit", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "ENV: PL_FIT__MODEL__MAIN_PARAM" in out and "ENV: PL_FIT__TRAINER__MAX_EPOCHS" in out
+
+
+def test_raw_yaml_for_a_section_joins_what_came_before(monkeypatch):
+    """``--trainer "$TRAINER_CONFIG"`` (YAML) merges into the section, as jsonargparse: an
+    argument given before it stays (lightning_cli_advanced_2, doc_cli_advanced_2)."""
+    monkeypatch.setattr(sys, "argv", ["main.py"])
+    cli = CLI(
+        WithSubmodule,
+        run=False,
+        args=[
+            "--model.head={class_path: test_lightning_cli.Head}",
+            "--trainer.max_epochs=4",
+            "--trainer",
+            "{logger: false, min_epochs: 2}",
+            "--model",
+            "{main_param: 8}",
+        ],
+    )
+    assert cli.trainer.max_epochs == 4 and cli.trainer.min_epochs == 2
+    assert cli.model.main_param == 8 and isinstance(cli.model.head, Head)
