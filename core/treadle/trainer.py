@@ -82,6 +82,13 @@ def _takes_return_predictions(trainer: Trainer) -> bool:
     return any(p.name == "return_predictions" or p.kind is p.VAR_KEYWORD for p in params)
 
 
+# Lightning's DeepSpeed strategy names (its registry's; treadle runs each by name)
+_DEEPSPEED_NAMES = frozenset(
+    f"deepspeed{suffix}"
+    for suffix in ("", "_stage_1", "_stage_2", "_stage_2_offload", "_stage_3", "_stage_3_offload")
+)
+
+
 class Trainer(LightningTrainerFacade):
     """Runs the loop; arguments as in Lightning 2 (see :class:`treadle.TrainerConfig`)."""
 
@@ -92,6 +99,17 @@ class Trainer(LightningTrainerFacade):
             registered = registry.StrategyRegistry.registered_object(kwargs["strategy"])
             if registered is not None:
                 kwargs = {**kwargs, "strategy": registered}
+        strategy = kwargs.get("strategy")
+        if (
+            isinstance(strategy, str)
+            and strategy in _DEEPSPEED_NAMES
+            and "PL_DEEPSPEED_CONFIG_PATH" in os.environ
+        ):
+            # As Lightning's registry: the name makes a DeepSpeedStrategy, which then takes the
+            # file's config (its ZeRO settings; the name's stage and offload give way to it)
+            from treadle.strategies import DeepSpeedStrategy
+
+            kwargs = {**kwargs, "strategy": DeepSpeedStrategy()}
         self._init_kwargs = kwargs  # what pickling rebuilds the Trainer from (__reduce__)
         # Trainer(strategy=FSDPStrategy(...)): an object for what a name cannot say; selected
         # as it is (its `connect(trainer)` binds it to this run), its name in the config.

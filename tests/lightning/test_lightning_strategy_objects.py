@@ -574,6 +574,31 @@ def test_deepspeed_strategy_object_config_file(tmp_path, monkeypatch) -> None:
     assert DeepSpeedStrategy(config={"a": 1}).config == {"a": 1}  # a config given wins
 
 
+def test_deepspeed_strategy_by_name_takes_the_env_config_and_has_parallel_devices(
+    tmp_path, monkeypatch
+) -> None:
+    # Ported from tests/tests_pytorch/strategies/test_deepspeed_strategy.py::test_deepspeed_strategy_string
+    # and ::test_deepspeed_strategy_env
+    for given in ("deepspeed", DeepSpeedStrategy()):
+        strategy = treadle.Trainer(strategy=given, accelerator="cpu", **QUIET).strategy
+        assert isinstance(strategy, DeepSpeedStrategy)
+        assert strategy.parallel_devices == [torch.device("cpu")]
+        assert strategy.config is None  # no config given; the built one once the engine is made
+    ddp = treadle.Trainer(strategy="ddp", accelerator="cpu", devices=2, **QUIET).strategy
+    assert ddp.parallel_devices == [torch.device("cpu")] * 2
+    config = {"zero_optimization": {"stage": 1}, "steps_per_print": 7}
+    path = tmp_path / "ds.json"
+    path.write_text(json.dumps(config))
+    monkeypatch.setenv("PL_DEEPSPEED_CONFIG_PATH", str(path))
+    for name in ("deepspeed", "deepspeed_stage_3_offload"):  # the file's ZeRO settings win
+        strategy = treadle.Trainer(strategy=name, accelerator="cpu", **QUIET).strategy
+        assert isinstance(strategy, DeepSpeedStrategy)
+        assert strategy.config == config and strategy.zero_stage == 1
+    path.unlink()  # a missing file is refused when the Trainer is made, as Lightning does
+    with pytest.raises(treadle.ConfigurationError, match="the path does not exist"):
+        treadle.Trainer(strategy="deepspeed_stage_2", accelerator="cpu", **QUIET)
+
+
 def test_a_strategy_subclass_defining_methods_is_warned_they_are_never_called():
     """treadle runs its plugin for a subclass of Lightning's strategy classes, so methods the
     subclass defines (Lightning's ``test_custom_plugin.py`` overrides

@@ -158,6 +158,14 @@ class DDPStrategy(StrategyBase):
         self.comm_hook = getattr(given, "comm_hook", (None, None, None))
 
     @property
+    def parallel_devices(self) -> list[torch.device]:
+        """Lightning's ``strategy.parallel_devices``: this node's devices, one per process
+        (``[torch.device("cpu")] * devices`` on the CPU, ``cuda:i`` for each GPU index)."""
+        kind = self._trainer.accelerator.device_type
+        ids = self._trainer.device_ids
+        return [torch.device(kind) if kind == "cpu" else torch.device(kind, i) for i in ids]
+
+    @property
     def process_group_backend(self) -> str:
         """Lightning's ``strategy.process_group_backend``: the backend given, else gloo on the
         CPU and NCCL on CUDA."""

@@ -223,7 +223,7 @@ class DeepSpeedStrategy(StrategyBase):
             )
         # Lightning's DeepSpeedStrategy(timeout=...) (treadle.strategies); None: the Trainer's
         self.timeout_s: float | None = None
-        self.config: dict[str, Any] | None = None  # what deepspeed.initialize got
+        self._built_config: dict[str, Any] | None = None  # what deepspeed.initialize got
         self.engine: Any = None
         self._engine_optimizer = None
         self._failed = False
@@ -242,6 +242,23 @@ class DeepSpeedStrategy(StrategyBase):
     @property
     def num_nodes(self) -> int:
         return int(self._trainer.config.num_nodes)
+
+    @property
+    def config(self) -> dict[str, Any] | None:
+        """Lightning's ``strategy.config``: the config ``deepspeed.initialize`` got once the
+        engine is made; before that, your config as given (``DeepSpeedStrategy(config=...)``,
+        the file ``PL_DEEPSPEED_CONFIG_PATH`` names, a ``DeepSpeedConfig``), else None."""
+        if self._built_config is not None:
+            return self._built_config
+        return self.user.config if self.user is not None else None
+
+    @property
+    def parallel_devices(self) -> list[torch.device]:
+        """Lightning's ``strategy.parallel_devices``: this node's devices, one per process
+        (``[torch.device("cpu")] * devices`` on the CPU, ``cuda:i`` for each GPU index)."""
+        kind = self._trainer.accelerator.device_type
+        ids = self._trainer.device_ids
+        return [torch.device(kind) if kind == "cpu" else torch.device(kind, i) for i in ids]
 
     @property
     def process_group_backend(self) -> str:
@@ -652,7 +669,7 @@ class DeepSpeedStrategy(StrategyBase):
             return  # fit, then validate in the same script: the same engine
         import deepspeed
 
-        self.config = config = self.build_config(trainer)
+        self._built_config = config = self.build_config(trainer)
         if optimizer is None:  # validate() alone: ZeRO 1-2 need an optimizer to shard
             zero = config["zero_optimization"]
             for key in ("offload_optimizer", "offload_param"):
@@ -670,7 +687,8 @@ class DeepSpeedStrategy(StrategyBase):
     @hookimpl(wrapper=True)
     def transfer_batch_to_device(self):
         batch = yield
-        if self.config is not None and self.config.get("bf16", {}).get("enabled"):
+        config = self._built_config
+        if config is not None and config.get("bf16", {}).get("enabled"):
             from treadle_plugins._tensors import apply_to_tensors
 
             # DeepSpeed casts the module to bf16 but not the inputs.
