@@ -47,6 +47,12 @@ _SUBCOMMANDS: dict[
     "test": {"ckpt_path": None, "verbose": True},
     "predict": {"ckpt_path": None, "return_predictions": None},
 }
+_SUBCOMMAND_HELP = {  # the top-level ``--help`` lines, LightningCLI's words
+    "fit": "Runs the full optimization routine.",
+    "validate": "Perform one evaluation epoch over the validation set.",
+    "test": "Perform one evaluation epoch over the test set.",
+    "predict": "Run inference on your data.",
+}
 _EXTRA_TYPES = {"ckpt_path": Optional[str], "verbose": bool, "return_predictions": Optional[bool]}
 
 
@@ -276,6 +282,22 @@ class CLI:
             if os.path.isfile(path):
                 _merge(config, read(path))
         if self.parser_kwargs.get("default_env"):  # after the default files, before the args
+            prefix = self.parser_kwargs.get("env_prefix", "PL")
+            prefix = prefix if isinstance(prefix, str) else "PL"
+            whole = f"{prefix}_{subcommand.upper()}__CONFIG" if subcommand else f"{prefix}_CONFIG"
+            if whole in os.environ:  # the entire config (a file or YAML), before each argument's
+                text = os.environ[whole]
+                if os.path.isfile(text):
+                    _merge(config, read(text))
+                else:
+                    parsed = _load_yaml(text, f"`{whole}={text}`", problems)
+                    if isinstance(parsed, dict):
+                        _merge(config, parsed)
+                    else:
+                        problems.append(
+                            f"`{whole}` is neither a file nor YAML sections "
+                            f"(`model:`, `trainer:`, ...); give a config file's path or its text"
+                        )
             for variable, dotted in self._env_names(config, subcommand).items():
                 if variable not in os.environ:
                     continue
@@ -411,6 +433,7 @@ class CLI:
                 "subcommands: " + ", ".join(_SUBCOMMANDS) + f"; `{self.prog} fit "
                 f"--help` lists the arguments"
             )
+            lines += [f"    {name:<20}{_SUBCOMMAND_HELP[name]}" for name in _SUBCOMMANDS]
             return "\n".join(lines) + "\n"
         config = self._with_required(self._defaults(subcommand))
         env = (  # dotted key -> its environment variable
