@@ -53,6 +53,7 @@ _SUBCOMMAND_HELP = {  # the top-level ``--help`` lines, LightningCLI's words
     "test": "Perform one evaluation epoch over the test set.",
     "predict": "Run inference on your data.",
 }
+_SPEC_KEYS = ("class_path", "init_args", "dict_kwargs")
 _EXTRA_TYPES = {"ckpt_path": Optional[str], "verbose": bool, "return_predictions": Optional[bool]}
 
 
@@ -392,10 +393,16 @@ class CLI:
                 _merge(config, {key: parsed})  # raw YAML joins what came before, as jsonargparse
                 continue
             node = config
-            for part in path[:-1]:
+            for depth, part in enumerate(path[:-1]):
                 if not isinstance(node.get(part), dict):
                     node[part] = {}
                 node = node[part]
+                if "class_path" in node and path[depth + 1] not in _SPEC_KEYS:
+                    # `--trainer.logger X --trainer.logger.save_dir D`: an argument of the
+                    # class given, as jsonargparse (into its `init_args`)
+                    if not isinstance(node.get("init_args"), dict):
+                        node["init_args"] = {}
+                    node = node["init_args"]
             node[path[-1]] = parsed
         for sources, target, compute_fn in self._parser.links_on("parse"):
             values = [_get_dotted(config, src) for src in sources]

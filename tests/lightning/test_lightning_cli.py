@@ -705,6 +705,27 @@ def test_default_env_reads_the_entire_config_before_each_argument(monkeypatch, t
         CLI(WithSubmodule, parser_kwargs=kwargs, args=[], run=False)
 
 
+def test_an_argument_of_a_class_given_on_the_command_line_goes_to_its_init_args(
+    monkeypatch, tmp_path
+):
+    """``--trainer.logger=pkg.Logger --trainer.logger.save_dir=D``, as jsonargparse: ``save_dir``
+    is the logger's argument (lightning_cli_advanced, doc_lightning_cli_advanced)."""
+    monkeypatch.setattr(sys, "argv", ["main.py"])
+    cli = CLI(
+        WithSubmodule,
+        run=False,
+        args=[
+            "--model.head={class_path: test_lightning_cli.Head}",
+            "--model.main_param=1",
+            "--trainer.logger=treadle.loggers.CSVLogger",
+            f"--trainer.logger.save_dir={tmp_path}",
+            "--trainer.logger.name=run",
+        ],
+    )
+    assert isinstance(cli.trainer.logger, treadle.loggers.CSVLogger)
+    assert cli.trainer.logger.save_dir == str(tmp_path) and cli.trainer.logger.name == "run"
+
+
 def test_top_level_help_describes_each_subcommand(capsys, monkeypatch):
     """``main.py --help`` lists fit/validate/test/predict with LightningCLI's descriptions
     (the lightning_cli_faq page, doc_cli_faq)."""
