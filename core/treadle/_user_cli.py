@@ -47,6 +47,13 @@ _SUBCOMMANDS: dict[
     "test": {"ckpt_path": None, "verbose": True},
     "predict": {"ckpt_path": None, "return_predictions": None},
 }
+_SUBCOMMAND_HELP = {  # the top-level ``--help`` lines, LightningCLI's words
+    "fit": "Runs the full optimization routine.",
+    "validate": "Perform one evaluation epoch over the validation set.",
+    "test": "Perform one evaluation epoch over the test set.",
+    "predict": "Run inference on your data.",
+}
+_SPEC_KEYS = ("class_path", "init_args", "dict_kwargs")
 _EXTRA_TYPES = {"ckpt_path": Optional[str], "verbose": bool, "return_predictions": Optional[bool]}
 
 
@@ -276,6 +283,22 @@ class CLI:
             if os.path.isfile(path):
                 _merge(config, read(path))
         if self.parser_kwargs.get("default_env"):  # after the default files, before the args
+            prefix = self.parser_kwargs.get("env_prefix", "PL")
+            prefix = prefix if isinstance(prefix, str) else "PL"
+            whole = f"{prefix}_{subcommand.upper()}__CONFIG" if subcommand else f"{prefix}_CONFIG"
+            if whole in os.environ:  # the entire config (a file or YAML), before each argument's
+                text = os.environ[whole]
+                if os.path.isfile(text):
+                    _merge(config, read(text))
+                else:
+                    parsed = _load_yaml(text, f"`{whole}={text}`", problems)
+                    if isinstance(parsed, dict):
+                        _merge(config, parsed)
+                    else:
+                        problems.append(
+                            f"`{whole}` is neither a file nor YAML sections "
+                            f"(`model:`, `trainer:`, ...); give a config file's path or its text"
+                        )
             for variable, dotted in self._env_names(config, subcommand).items():
                 if variable not in os.environ:
                     continue
@@ -370,10 +393,16 @@ class CLI:
                 _merge(config, {key: parsed})  # raw YAML joins what came before, as jsonargparse
                 continue
             node = config
-            for part in path[:-1]:
+            for depth, part in enumerate(path[:-1]):
                 if not isinstance(node.get(part), dict):
                     node[part] = {}
                 node = node[part]
+                if "class_path" in node and path[depth + 1] not in _SPEC_KEYS:
+                    # `--trainer.logger X --trainer.logger.save_dir D`: an argument of the
+                    # class given, as jsonargparse (into its `init_args`)
+                    if not isinstance(node.get("init_args"), dict):
+                        node["init_args"] = {}
+                    node = node["init_args"]
             node[path[-1]] = parsed
         for sources, target, compute_fn in self._parser.links_on("parse"):
             values = [_get_dotted(config, src) for src in sources]
@@ -411,6 +440,7 @@ class CLI:
                 "subcommands: " + ", ".join(_SUBCOMMANDS) + f"; `{self.prog} fit "
                 f"--help` lists the arguments"
             )
+            lines += [f"    {name:<20}{_SUBCOMMAND_HELP[name]}" for name in _SUBCOMMANDS]
             return "\n".join(lines) + "\n"
         config = self._with_required(self._defaults(subcommand))
         env = (  # dotted key -> its environment variable

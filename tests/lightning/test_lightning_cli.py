@@ -675,6 +675,69 @@ def test_default_env_reads_each_argument_from_the_environment(capsys, monkeypatc
     assert "ENV: PL_FIT__MODEL__MAIN_PARAM" in out and "ENV: PL_FIT__TRAINER__MAX_EPOCHS" in out
 
 
+def test_default_env_reads_the_entire_config_before_each_argument(monkeypatch, tmp_path):
+    """``PL_CONFIG`` (``PL_FIT__CONFIG`` under ``fit``), YAML text or a file's path, comes
+    after the default config files and before each argument's variable, which the command
+    line overrides in turn: the lightning_cli_faq page's override order (doc_cli_faq)."""
+    monkeypatch.setattr(sys, "argv", ["main.py"])
+    defaults = tmp_path / "defaults.yaml"
+    defaults.write_text(
+        "model:\n  main_param: 1\n  head: {class_path: test_lightning_cli.Head}\n"
+        "trainer:\n  max_epochs: 3\n"
+    )
+    kwargs = {"default_config_files": [str(defaults)], "default_env": True}
+    monkeypatch.setenv("PL_CONFIG", "model:\n  main_param: 2\n")
+    cli = CLI(WithSubmodule, parser_kwargs=kwargs, args=[], run=False)
+    assert cli.model.main_param == 2 and cli.trainer.max_epochs == 3
+    monkeypatch.setenv("PL_MODEL__MAIN_PARAM", "4")
+    cli = CLI(WithSubmodule, parser_kwargs=kwargs, args=[], run=False)
+    assert cli.model.main_param == 4
+    cli = CLI(WithSubmodule, parser_kwargs=kwargs, args=["--model.main_param=5"], run=False)
+    assert cli.model.main_param == 5
+    monkeypatch.delenv("PL_MODEL__MAIN_PARAM")
+    whole = tmp_path / "whole.yaml"
+    whole.write_text("trainer:\n  max_epochs: 6\n")
+    monkeypatch.setenv("PL_CONFIG", str(whole))
+    cli = CLI(WithSubmodule, parser_kwargs=kwargs, args=[], run=False)
+    assert cli.model.main_param == 1 and cli.trainer.max_epochs == 6
+    monkeypatch.setenv("PL_CONFIG", "[1, 2]")
+    with pytest.raises(SystemExit):
+        CLI(WithSubmodule, parser_kwargs=kwargs, args=[], run=False)
+
+
+def test_an_argument_of_a_class_given_on_the_command_line_goes_to_its_init_args(
+    monkeypatch, tmp_path
+):
+    """``--trainer.logger=pkg.Logger --trainer.logger.save_dir=D``, as jsonargparse: ``save_dir``
+    is the logger's argument (lightning_cli_advanced, doc_lightning_cli_advanced)."""
+    monkeypatch.setattr(sys, "argv", ["main.py"])
+    cli = CLI(
+        WithSubmodule,
+        run=False,
+        args=[
+            "--model.head={class_path: test_lightning_cli.Head}",
+            "--model.main_param=1",
+            "--trainer.logger=treadle.loggers.CSVLogger",
+            f"--trainer.logger.save_dir={tmp_path}",
+            "--trainer.logger.name=run",
+        ],
+    )
+    assert isinstance(cli.trainer.logger, treadle.loggers.CSVLogger)
+    assert cli.trainer.logger.save_dir == str(tmp_path) and cli.trainer.logger.name == "run"
+
+
+def test_top_level_help_describes_each_subcommand(capsys, monkeypatch):
+    """``main.py --help`` lists fit/validate/test/predict with LightningCLI's descriptions
+    (the lightning_cli_faq page, doc_cli_faq)."""
+    monkeypatch.setattr(sys, "argv", ["main.py"])
+    with pytest.raises(SystemExit) as exc:
+        CLI(WithSubmodule, args=["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "fit                 Runs the full optimization routine." in out
+    assert "predict             Run inference on your data." in out
+
+
 def test_raw_yaml_for_a_section_joins_what_came_before(monkeypatch):
     """``--trainer "$TRAINER_CONFIG"`` (YAML) merges into the section, as jsonargparse: an
     argument given before it stays (lightning_cli_advanced_2, doc_cli_advanced_2)."""
