@@ -312,15 +312,16 @@ class StrategyBase:
 
         plugins = getattr(self._trainer, "_lightning_plugins", None)
         given: Any = getattr(plugins, "environment_object", None)
+        env = getattr(self._trainer, "environment", None)
         if isinstance(given, environments.LightningEnvironment):
             return environments.lightning_environment(self.world_size, self.global_rank, given)
-        program = getattr(self._trainer, "_program_cluster", None)
-        if program is not None and given is program:
-            program.set_world_size(self.world_size)  # as Lightning's strategy tells its
-            program.set_global_rank(self.global_rank)  # environment the ranks it started
+        program = plugins is not None and plugins.environment == environments.PROGRAM
+        if program and not isinstance(env, environments.ProgramEnvironment):
+            # treadle started the processes: as Lightning's strategy, it tells the object
+            given.set_world_size(self.world_size)
+            given.set_global_rank(self.global_rank)
         if given is not None:
             return given
-        env = getattr(self._trainer, "environment", None)
         if env is None:
             return environments.lightning_environment(self.world_size, self.global_rank)
         kinds = {

@@ -681,6 +681,16 @@ class DeepSpeedStrategy(DDPStrategy):
         return f"DeepSpeedStrategy({self.name!r})"
 
 
+def deepspeed_from_config_path(name: str) -> DeepSpeedStrategy | None:
+    """``Trainer(strategy=name)`` while ``PL_DEEPSPEED_CONFIG_PATH`` is set: for Lightning's
+    DeepSpeed names (``"deepspeed"`` and the stage names) the ``DeepSpeedStrategy`` that takes
+    the file's config, as Lightning's registry makes one that reads it (the file's ZeRO settings
+    replace the name's stage and offload); None for any other name."""
+    if name == "deepspeed" or name in _DEEPSPEED_NAMES.values():
+        return DeepSpeedStrategy()
+    return None
+
+
 class _StrategyRegistry(dict):
     """Lightning's ``StrategyRegistry``: each strategy name mapped to a dict with its
     ``strategy`` class, ``init_params``, ``description`` and ``strategy_name``.

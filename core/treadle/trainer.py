@@ -82,13 +82,6 @@ def _takes_return_predictions(trainer: Trainer) -> bool:
     return any(p.name == "return_predictions" or p.kind is p.VAR_KEYWORD for p in params)
 
 
-# Lightning's DeepSpeed strategy names (its registry's; treadle runs each by name)
-_DEEPSPEED_NAMES = frozenset(
-    f"deepspeed{suffix}"
-    for suffix in ("", "_stage_1", "_stage_2", "_stage_2_offload", "_stage_3", "_stage_3_offload")
-)
-
-
 class Trainer(LightningTrainerFacade):
     """Runs the loop; arguments as in Lightning 2 (see :class:`treadle.TrainerConfig`)."""
 
@@ -99,17 +92,13 @@ class Trainer(LightningTrainerFacade):
             registered = registry.StrategyRegistry.registered_object(kwargs["strategy"])
             if registered is not None:
                 kwargs = {**kwargs, "strategy": registered}
-        strategy = kwargs.get("strategy")
-        if (
-            isinstance(strategy, str)
-            and strategy in _DEEPSPEED_NAMES
-            and "PL_DEEPSPEED_CONFIG_PATH" in os.environ
-        ):
-            # As Lightning's registry: the name makes a DeepSpeedStrategy, which then takes the
-            # file's config (its ZeRO settings; the name's stage and offload give way to it)
-            from treadle.strategies import DeepSpeedStrategy
+        if isinstance(kwargs.get("strategy"), str) and "PL_DEEPSPEED_CONFIG_PATH" in os.environ:
+            # Lightning's DeepSpeed names take the file's config (treadle.strategies)
+            from treadle.strategies import deepspeed_from_config_path
 
-            kwargs = {**kwargs, "strategy": DeepSpeedStrategy()}
+            from_file = deepspeed_from_config_path(kwargs["strategy"])
+            if from_file is not None:
+                kwargs = {**kwargs, "strategy": from_file}
         self._init_kwargs = kwargs  # what pickling rebuilds the Trainer from (__reduce__)
         # Trainer(strategy=FSDPStrategy(...)): an object for what a name cannot say; selected
         # as it is (its `connect(trainer)` binds it to this run), its name in the config.
@@ -190,9 +179,6 @@ class Trainer(LightningTrainerFacade):
         self.precision_plugin: Any = None
         self.strategy: Any = None
         self.environment: Any = None
-        # plugins=[MyCluster()] whose class does not create the processes: treadle starts them,
-        # and strategy.cluster_environment is still that object (Lightning's)
-        self._program_cluster: Any = None
         self._select_plugins()
         if self.environment is not None and self.environment.creates_processes_externally:
             # a rank of a launch (torchrun, srun): as Lightning's DDP-family strategies, from
@@ -344,13 +330,12 @@ class Trainer(LightningTrainerFacade):
         if forced == "program":  # plugins=[MyCluster()]: a ClusterEnvironment class of its own
             from treadle.plugins.environments import ProgramEnvironment
 
-            own = ProgramEnvironment(self._lightning_plugins.environment_object, self)
+            given = self._lightning_plugins.environment_object
             env = None
-            if own.creates_processes_externally:  # the ranks exist: the strategies join them
-                self.environment = own
-                pm.register_selected("environment", own, own.name)
+            if ProgramEnvironment.joins(given):  # the ranks exist: the strategies join them
+                self.environment = ProgramEnvironment(given, self)
+                pm.register_selected("environment", self.environment, self.environment.name)
             else:  # treadle starts the processes (and detects their ranks in them)
-                self._program_cluster = own.env
                 env = pm.detect("environment")
         elif forced is None:
             env = pm.detect("environment")

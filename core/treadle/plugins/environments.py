@@ -501,33 +501,32 @@ def _read(value: Any) -> Any:
 
 
 class ProgramEnvironment(EnvironmentBase):
-    """A program's own ``ClusterEnvironment`` class (Lightning's ``plugins=[MyCluster()]``) as
-    treadle's environment, read once when the Trainer is made.
-
-    When ``creates_processes_externally`` is true the ranks exist already and the DDP
-    strategies join them: as Lightning's DDP strategy, the object is told the rank its node and
-    local rank give (``set_global_rank(node_rank * devices + local_rank)``,
-    ``set_world_size(num_nodes * devices)``, when ``devices`` is a number), then its
-    ``global_rank()``, ``world_size()``, ``main_address`` and ``main_port`` are read. Otherwise
-    nothing is read: treadle starts the processes as it does without a cluster environment,
-    and ``trainer.strategy.cluster_environment`` is the object, told the strategy's ranks."""
+    """A program's own ``ClusterEnvironment`` class (Lightning's ``plugins=[MyCluster()]``) that
+    creates the processes (:meth:`joins`), as treadle's environment, read once when the Trainer
+    is made: the ranks exist already and the DDP strategies join them. As Lightning's DDP
+    strategy, the object is told the rank its node and local rank give
+    (``set_global_rank(node_rank * devices + local_rank)``, ``set_world_size(num_nodes *
+    devices)``, when ``devices`` is a number), then its ``global_rank()``, ``world_size()``,
+    ``main_address`` and ``main_port`` are read. A class that does not create the processes is
+    no environment: treadle starts them as without one, and
+    ``trainer.strategy.cluster_environment`` is the object, told the strategy's ranks."""
 
     launcher = "env"
+
+    @staticmethod
+    def joins(env: ClusterEnvironment) -> bool:
+        """Whether ``env``'s class creates the processes (the run joins them)."""
+        return bool(_read(env.creates_processes_externally))
 
     def __init__(self, env: ClusterEnvironment, trainer: Any) -> None:
         self.env = env
         self.name = type(env).__name__
-        self.creates_processes_externally = bool(_read(env.creates_processes_externally))
-        self.world_size = self.global_rank = self.local_rank = self.node_rank = 0
-        self.main_address: str = ""
-        self.main_port: int | None = None
-        if not self.creates_processes_externally:  # treadle starts the processes: nothing to
-            return  # read (as Lightning, its ranks may be unset until the strategy sets them)
+        self.creates_processes_externally = True
         self.local_rank = int(env.local_rank())
         self.node_rank = int(env.node_rank())
         config = getattr(trainer, "config", None)
         devices, num_nodes = getattr(config, "devices", None), getattr(config, "num_nodes", 1)
-        if self.creates_processes_externally and type(devices) is int:
+        if type(devices) is int:
             env.set_global_rank(self.node_rank * devices + self.local_rank)
             env.set_world_size(num_nodes * devices)
         self.world_size = int(env.world_size())

@@ -161,9 +161,7 @@ class DDPStrategy(StrategyBase):
     def parallel_devices(self) -> list[torch.device]:
         """Lightning's ``strategy.parallel_devices``: this node's devices, one per process
         (``[torch.device("cpu")] * devices`` on the CPU, ``cuda:i`` for each GPU index)."""
-        kind = self._trainer.accelerator.device_type
-        ids = self._trainer.device_ids
-        return [torch.device(kind) if kind == "cpu" else torch.device(kind, i) for i in ids]
+        return node_devices(self._trainer)
 
     @property
     def process_group_backend(self) -> str:
@@ -630,6 +628,15 @@ class UnpaddedDistributedSampler(DistributedSampler):
         else:
             order = list(range(self.total_size))
         return iter(order[self.rank :: self.num_replicas])
+
+
+def node_devices(trainer: Any) -> list[torch.device]:
+    """This node's devices, one per process (``strategy.parallel_devices`` of the DDP-family
+    and DeepSpeed strategies): ``cpu`` once per process, ``cuda:i`` for each GPU index."""
+    kind = trainer.accelerator.device_type
+    return [
+        torch.device(kind) if kind == "cpu" else torch.device(kind, i) for i in trainer.device_ids
+    ]
 
 
 def distributed_loader(

@@ -256,9 +256,9 @@ class DeepSpeedStrategy(StrategyBase):
     def parallel_devices(self) -> list[torch.device]:
         """Lightning's ``strategy.parallel_devices``: this node's devices, one per process
         (``[torch.device("cpu")] * devices`` on the CPU, ``cuda:i`` for each GPU index)."""
-        kind = self._trainer.accelerator.device_type
-        ids = self._trainer.device_ids
-        return [torch.device(kind) if kind == "cpu" else torch.device(kind, i) for i in ids]
+        from treadle_plugins.strategies.ddp import node_devices
+
+        return node_devices(self._trainer)
 
     @property
     def process_group_backend(self) -> str:
