@@ -283,9 +283,7 @@ class CLI:
             if os.path.isfile(path):
                 _merge(config, read(path))
         if self.parser_kwargs.get("default_env"):  # after the default files, before the args
-            prefix = self.parser_kwargs.get("env_prefix", "PL")
-            prefix = prefix if isinstance(prefix, str) else "PL"
-            whole = f"{prefix}_{subcommand.upper()}__CONFIG" if subcommand else f"{prefix}_CONFIG"
+            whole = f"{self._env_head(subcommand)}CONFIG"  # PL_FIT__CONFIG, PL_CONFIG
             if whole in os.environ:  # the entire config (a file or YAML), before each argument's
                 text = os.environ[whole]
                 if os.path.isfile(text):
@@ -412,14 +410,19 @@ class CLI:
             raise SystemExit(EXIT_CONFIG)
         return subcommand, config, print_config
 
+    def _env_head(self, subcommand: str | None) -> str:
+        """The start of ``default_env``'s variable names: ``PL_FIT__`` (``PL_`` without a
+        subcommand; ``env_prefix`` in ``parser_kwargs`` replaces ``PL``)."""
+        prefix = self.parser_kwargs.get("env_prefix", "PL")
+        prefix = prefix if isinstance(prefix, str) else "PL"
+        return f"{prefix}_{subcommand.upper()}__" if subcommand else f"{prefix}_"
+
     def _env_names(self, config: dict[str, Any], subcommand: str | None) -> dict[str, str]:
         """``parser_kwargs={"default_env": True}``, as jsonargparse's: each argument's variable,
         ``PL_FIT__MODEL__OUT_DIM`` for ``fit --model.out_dim`` (``PL_MODEL__OUT_DIM`` without
         a subcommand; ``env_prefix`` in ``parser_kwargs`` replaces ``PL``), and a section's
         own (``PL_FIT__MODEL``, YAML) -> the dotted key it sets."""
-        prefix = self.parser_kwargs.get("env_prefix", "PL")
-        prefix = prefix if isinstance(prefix, str) else "PL"
-        head = f"{prefix}_{subcommand.upper()}__" if subcommand else f"{prefix}_"
+        head = self._env_head(subcommand)
         names: dict[str, str] = {}
         for key, value in self._with_required(config).items():  # (required ones too)
             names[f"{head}{key.upper()}"] = key
