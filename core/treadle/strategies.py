@@ -681,7 +681,7 @@ class DeepSpeedStrategy(DDPStrategy):
         return f"DeepSpeedStrategy({self.name!r})"
 
 
-def deepspeed_from_config_path(name: str) -> DeepSpeedStrategy | None:
+def _deepspeed_from_config_path(name: str) -> DeepSpeedStrategy | None:
     """``Trainer(strategy=name)`` while ``PL_DEEPSPEED_CONFIG_PATH`` is set: for Lightning's
     DeepSpeed names (``"deepspeed"`` and the stage names) the ``DeepSpeedStrategy`` that takes
     the file's config, as Lightning's registry makes one that reads it (the file's ZeRO settings

@@ -94,9 +94,9 @@ class Trainer(LightningTrainerFacade):
                 kwargs = {**kwargs, "strategy": registered}
         if isinstance(kwargs.get("strategy"), str) and "PL_DEEPSPEED_CONFIG_PATH" in os.environ:
             # Lightning's DeepSpeed names take the file's config (treadle.strategies)
-            from treadle.strategies import deepspeed_from_config_path
+            from treadle.strategies import _deepspeed_from_config_path
 
-            from_file = deepspeed_from_config_path(kwargs["strategy"])
+            from_file = _deepspeed_from_config_path(kwargs["strategy"])
             if from_file is not None:
                 kwargs = {**kwargs, "strategy": from_file}
         self._init_kwargs = kwargs  # what pickling rebuilds the Trainer from (__reduce__)
