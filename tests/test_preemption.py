@@ -59,8 +59,10 @@ class WaitForSignal(treadle.Callback):
     # runs during the sleep) and says go: the run must stop after this very batch.
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if trainer.global_step == signal_at and trainer.global_rank == int(os.environ.get("SIGNALLED_RANK", 0)):
-            with open(os.path.join(out, "marker"), "w") as f:
+            # Written whole, then renamed: the test reads the pid as soon as the name exists.
+            with open(os.path.join(out, "marker.part"), "w") as f:
                 f.write(str(os.getpid()))
+            os.replace(os.path.join(out, "marker.part"), os.path.join(out, "marker"))
             go = os.path.join(out, "go")
             deadline = time.monotonic() + 60
             while not os.path.exists(go) and time.monotonic() < deadline:
