@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -46,10 +47,7 @@ _LAUNCH_VARIABLES = frozenset(
 )
 
 
-def run_mapped(program: Path, cwd: Path) -> subprocess.CompletedProcess:
-    """Run ``program`` with its imports mapped onto this checkout's treadle, in ``cwd``."""
-    mapped = cwd / program.name
-    mapped.write_text(map_source(program.read_text()))
+def _program_env() -> dict:
     # A program starts as from a user's shell: no treadle settings, and no launch variables
     # that an earlier test's in-process DDP run left in this process's environment
     # (MASTER_ADDR, ...: Lightning's SLURM test reads its address from SLURM_NODELIST only
@@ -63,22 +61,114 @@ def run_mapped(program: Path, cwd: Path) -> subprocess.CompletedProcess:
         [str(ROOT / "core"), str(ROOT / "plugins"), env.get("PYTHONPATH", "")]
     )
     env["TREADLE_QUIET"] = "1"
-    proc = subprocess.Popen(
-        [sys.executable, str(mapped)],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        out, err = proc.communicate(timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"{program.name} ran past {TIMEOUT_S}s\n{out[-3000:]}\n{err[-3000:]}")
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return env
+
+
+class _Run:
+    """One mapped program started in ``folder/run`` (its fresh working folder), its output
+    going to files beside that folder, so it can run before its test waits for it."""
+
+    def __init__(self, program: Path, folder: Path) -> None:
+        self.program, cwd = program, folder / "run"
+        cwd.mkdir()
+        mapped = cwd / program.name
+        mapped.write_text(map_source(program.read_text()))
+        self.out, self.err = folder / "stdout.txt", folder / "stderr.txt"
+        self.started = time.monotonic()
+        with self.out.open("w") as out, self.err.open("w") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(mapped)],
+                cwd=cwd,
+                env=_program_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def wait(self) -> subprocess.CompletedProcess:
+        """The program's exit status and output; a failure when it runs past ``TIMEOUT_S``
+        (counted from its start)."""
+        try:
+            self.proc.wait(timeout=max(0.0, TIMEOUT_S - (time.monotonic() - self.started)))
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail(
+                f"{self.program.name} ran past {TIMEOUT_S}s\n"
+                f"{self.out.read_text()[-3000:]}\n{self.err.read_text()[-3000:]}"
+            )
+        return subprocess.CompletedProcess(
+            self.proc.args, self.proc.returncode, self.out.read_text(), self.err.read_text()
+        )
+
+
+# Programs that run alone: several processes (DDP, DeepSpeed, spawn, launchers), clocks and
+# timeouts (Timer, max_time, time-based validation), signals, torch.compile. Any other program
+# starts while the one before it runs: two at a time on two cores, the suite's longest file
+# takes about half as long, and each program is still a process of its own, started as from a
+# shell. A program that matches by accident only loses the overlap.
+_ALONE = re.compile(
+    r"ddp|deepspeed|fsdp|spawn|devices=[2-9]|num_processes|num_nodes|Timer|time\.sleep|"
+    r"time\.time|monotonic|signal|SIGTERM|max_time|torch\.compile|multiprocessing|subprocess|"
+    r"Popen",
+    re.IGNORECASE,
+)
+
+
+def _shares_the_machine(program: Path) -> bool:
+    return not _ALONE.search(program.read_text())
+
+
+class _Programs:
+    """Starts each selected program, and the next one with it where both share the machine."""
+
+    def __init__(self, session: pytest.Session, base: Path) -> None:
+        self.base = base
+        self.order = [
+            item.callspec.params["program"]
+            for item in session.items
+            if item.originalname == "test_program_runs_on_treadle"
+            and item.get_closest_marker("skip") is None
+        ]
+        self.running: dict[Path, _Run] = {}
+
+    def _start(self, program: Path) -> _Run:
+        folder = self.base / program.stem
+        folder.mkdir()
+        self.running[program] = run = _Run(program, folder)
+        return run
+
+    def run(self, program: Path) -> subprocess.CompletedProcess:
+        run = self.running.get(program) or self._start(program)
+        if program in self.order:
+            nxt = self.order[self.order.index(program) + 1 :][:1]
+            if (
+                nxt
+                and nxt[0] not in self.running
+                and _shares_the_machine(program)
+                and _shares_the_machine(nxt[0])
+            ):
+                self._start(nxt[0])
+        try:
+            return run.wait()
+        finally:
+            del self.running[program]
+
+    def close(self) -> None:
+        for run in self.running.values():
+            run.kill()
+
+
+@pytest.fixture(scope="module")
+def programs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    runner = _Programs(request.session, tmp_path_factory.mktemp("programs"))
+    yield runner
+    runner.close()
 
 
 # Programs that check a documented difference from Lightning (docs/migration.md): each is an
@@ -202,8 +292,8 @@ def _needs(program: Path) -> list:
 
 
 @pytest.mark.parametrize("program", [pytest.param(p, id=p.stem, marks=_needs(p)) for p in PROGRAMS])
-def test_program_runs_on_treadle(program: Path, tmp_path: Path) -> None:
-    proc = run_mapped(program, tmp_path)
+def test_program_runs_on_treadle(program: Path, programs: _Programs) -> None:
+    proc = programs.run(program)
     assert proc.returncode == 0, (
         f"{program.name} exited with {proc.returncode}\n"
         f"stdout (end):\n{proc.stdout[-3000:]}\nstderr (end):\n{proc.stderr[-6000:]}"
